@@ -1,0 +1,134 @@
+/* Portable scalar kernels: the numerical oracle every SIMD table is tested against, and the
+ * kernels used where no SIMD path exists. They read canonical weights in place (no packing),
+ * which is what lets firmware run straight from a flash image. Written for clarity first. */
+#include "kernels.h"
+
+size_t mnv3_ref_no_packing2(uint32_t a, uint32_t b) {
+    (void)a;
+    (void)b;
+    return 0;
+}
+
+size_t mnv3_ref_no_packing3(uint32_t a, uint32_t b, uint32_t c) {
+    (void)a;
+    (void)b;
+    (void)c;
+    return 0;
+}
+
+size_t mnv3_ref_no_workspace(uint32_t a, uint32_t b) {
+    (void)a;
+    (void)b;
+    return 0;
+}
+
+void mnv3_ref_pointwise(const mnv3_pointwise_args *a) {
+    const float *w = (const float *)a->packed;
+    size_t p;
+    uint32_t o, i;
+    for (p = a->pixel_begin; p < a->pixel_end; ++p) {
+        const float *in = a->input + p * a->in_stride;
+        for (o = a->oc_begin; o < a->oc_end; ++o) {
+            const float *wo = w + (size_t)o * a->in_channels;
+            float acc = 0.0f, v;
+            if (a->in_scale) {
+                for (i = 0; i < a->in_channels; ++i) acc += in[i] * a->in_scale[i] * wo[i];
+            } else {
+                for (i = 0; i < a->in_channels; ++i) acc += in[i] * wo[i];
+            }
+            if (a->bias) acc += a->bias[o];
+            v = mnv3_epilogue_apply(&a->epilogue, acc);
+            if (a->residual)
+                v = mnv3_clampf(v + a->residual[p * a->out_stride + o], a->residual_clamp);
+            if (a->output) a->output[p * a->out_stride + o] = v;
+            if (a->channel_sums) a->channel_sums[o] += v;
+        }
+    }
+}
+
+void mnv3_ref_depthwise(const mnv3_depthwise_args *a) {
+    const float *w = (const float *)a->packed;
+    const uint32_t C = a->channels, K = a->kernel;
+    uint32_t oy, ox, c, ky, kx;
+    for (oy = a->row_begin; oy < a->row_end; ++oy) {
+        for (ox = 0; ox < a->out_width; ++ox) {
+            float *out = a->output + ((size_t)oy * a->out_width + ox) * C;
+            for (c = 0; c < C; ++c) {
+                float acc = a->bias ? a->bias[c] : 0.0f, v;
+                for (ky = 0; ky < K; ++ky) {
+                    long iy = (long)oy * a->stride + ky - (long)a->pad_top;
+                    if (iy < 0 || iy >= (long)a->in_height) continue;
+                    for (kx = 0; kx < K; ++kx) {
+                        long ix = (long)ox * a->stride + kx - (long)a->pad_left;
+                        if (ix < 0 || ix >= (long)a->in_width) continue;
+                        acc += a->input[((size_t)iy * a->in_width + (size_t)ix) * C + c] *
+                               w[((size_t)ky * K + kx) * C + c];
+                    }
+                }
+                v = mnv3_epilogue_apply(&a->epilogue, acc);
+                out[c] = v;
+                if (a->channel_sums) a->channel_sums[c] += v;
+            }
+        }
+    }
+}
+
+void mnv3_ref_conv(const mnv3_conv_args *a) {
+    const float *w = (const float *)a->packed;
+    const uint32_t K = a->kernel, Ci = a->in_channels;
+    uint32_t oy, ox, o, ky, kx, i;
+    for (oy = a->row_begin; oy < a->row_end; ++oy) {
+        for (ox = 0; ox < a->out_width; ++ox) {
+            float *out = a->output + ((size_t)oy * a->out_width + ox) * a->out_channels;
+            for (o = 0; o < a->out_channels; ++o) {
+                float acc = a->bias ? a->bias[o] : 0.0f;
+                for (ky = 0; ky < K; ++ky) {
+                    long iy = (long)oy * a->stride + ky - (long)a->pad_top;
+                    if (iy < 0 || iy >= (long)a->in_height) continue;
+                    for (kx = 0; kx < K; ++kx) {
+                        long ix = (long)ox * a->stride + kx - (long)a->pad_left;
+                        const float *wk;
+                        if (ix < 0 || ix >= (long)a->in_width) continue;
+                        wk = w + (((size_t)o * K + ky) * K + kx) * Ci;
+                        for (i = 0; i < Ci; ++i)
+                            acc += a->input[(size_t)iy * a->in_row_stride +
+                                            (size_t)ix * a->in_col_stride +
+                                            (size_t)i * a->in_chan_stride] *
+                                   wk[i];
+                    }
+                }
+                out[o] = mnv3_epilogue_apply(&a->epilogue, acc);
+            }
+        }
+    }
+}
+
+void mnv3_ref_fc(const mnv3_fc_args *a) {
+    const float *w = (const float *)a->packed;
+    uint32_t o, i;
+    for (o = a->out_begin; o < a->out_end; ++o) {
+        const float *wo = w + (size_t)o * a->in_features;
+        float acc = a->bias ? a->bias[o] : 0.0f;
+        for (i = 0; i < a->in_features; ++i) acc += a->input[i] * wo[i];
+        a->output[o] = mnv3_epilogue_apply(&a->epilogue, acc);
+    }
+}
+
+const mnv3_kernels mnv3_kernels_reference = {
+    MNV3_ISA_SCALAR,
+    "scalar",
+    1,
+    mnv3_ref_no_packing2,
+    NULL,
+    mnv3_ref_no_workspace,
+    mnv3_ref_pointwise,
+    mnv3_ref_no_packing2,
+    NULL,
+    mnv3_ref_depthwise,
+    mnv3_ref_no_packing3,
+    NULL,
+    mnv3_ref_conv,
+    mnv3_ref_no_packing2,
+    NULL,
+    mnv3_ref_fc,
+};

@@ -1,0 +1,109 @@
+/* In-memory network description shared by the loader, the built-in constructors, the
+ * planner and the executor. A network is data: stem, inverted-residual blocks, last conv,
+ * global pool, fully connected head. Every convolution carries its own epilogue. */
+#ifndef MNV3_MODEL_H
+#define MNV3_MODEL_H
+
+#include "mnv3.h"
+#include "kernels/kernels.h"
+
+/* Limits the loader enforces; anything beyond is "absurd" for MobileNetV3-like nets. */
+#define MNV3_MAX_CHANNELS 16384
+#define MNV3_MAX_KERNEL 11
+#define MNV3_MAX_BLOCKS 64
+#define MNV3_MAX_HEAD 4
+#define MNV3_MAX_CLASSES 100000
+
+typedef enum mnv3_padding_mode {
+    MNV3_PAD_EXPLICIT = 0,  /* use pad_top/left/bottom/right as given */
+    MNV3_PAD_SAME = 1       /* TensorFlow "SAME": derived from the input size at plan time */
+} mnv3_padding_mode;
+
+typedef struct mnv3_conv {
+    uint32_t in_channels, out_channels;
+    uint32_t kernel, stride;
+    uint32_t depthwise;                /* groups == in_channels == out_channels */
+    mnv3_padding_mode padding_mode;
+    uint32_t pad_top, pad_left, pad_bottom, pad_right;
+    uint32_t batchnorm_folded;         /* for parameter counting as the source framework does */
+    uint32_t has_bias;
+    mnv3_epilogue epilogue;            /* clamp(act(clamp(x + bias, pre)), post) */
+    const float *weight;               /* see weight_count() for layouts */
+    const float *bias;                 /* out_channels floats when has_bias, else NULL */
+} mnv3_conv;
+
+/* Weight layouts (canonical, what files store and reference kernels read):
+ *   dense conv:  [out][kh][kw][in]   (OHWI)
+ *   depthwise:   [kh][kw][channels]
+ *   pointwise and fully connected: [out][in] */
+
+typedef struct mnv3_squeeze_excite {
+    mnv3_clamp squeeze_clamp;   /* on the pooled vector */
+    mnv3_conv reduce;           /* 1x1, channels -> squeeze, usually ReLU/ReLU6 */
+    mnv3_conv expand;           /* 1x1, squeeze -> channels, activation HARD_SIGMOID */
+    mnv3_clamp scale_clamp;     /* on x * gate */
+} mnv3_squeeze_excite;
+
+typedef struct mnv3_block {
+    uint32_t has_expand;
+    uint32_t has_se;
+    uint32_t residual;          /* stride 1 and in == out; the loader checks */
+    mnv3_conv expand;           /* 1x1 */
+    mnv3_conv depthwise;
+    mnv3_squeeze_excite se;
+    mnv3_conv project;          /* 1x1, no activation */
+    mnv3_clamp residual_clamp;  /* on project + input */
+} mnv3_block;
+
+struct mnv3_model {
+    mnv3_arch arch;
+    mnv3_flavor flavor;
+    uint32_t input_channels;
+    mnv3_conv stem;
+    uint32_t num_blocks;
+    mnv3_block blocks[MNV3_MAX_BLOCKS];
+    mnv3_conv last_conv;        /* 1x1 */
+    mnv3_clamp pool_clamp;
+    uint32_t num_head;
+    mnv3_conv head[MNV3_MAX_HEAD]; /* fully connected, stored as 1x1 convs */
+    mnv3_preprocess preprocess;
+
+    uint32_t num_labels;        /* 0 or num_classes */
+    const char *const *labels;  /* num_labels pointers into label storage */
+
+    /* Ownership: whatever the model allocated, freed with it. */
+    void *owned_weights;        /* NULL when weights live in the caller's bytes */
+    void *owned_extra;          /* labels, file copy, ... */
+};
+
+/* Element count of a conv's weight tensor. */
+size_t mnv3_conv_weight_count(const mnv3_conv *c);
+/* Output size of a conv along one axis for a given input size; 0 if it does not fit. */
+void mnv3_conv_padding(const mnv3_conv *c, uint32_t in_h, uint32_t in_w, uint32_t *pt,
+                       uint32_t *pl, uint32_t *pb, uint32_t *pr);
+uint32_t mnv3_conv_out_size(uint32_t in, uint32_t kernel, uint32_t stride, uint32_t pad_a,
+                            uint32_t pad_b);
+
+/* Every conv of the network in canonical order (stem; per block: expand, depthwise,
+ * se.reduce, se.expand, project; last conv; head). This order is also the tensor order of
+ * model files. Returns the count; `list` needs MNV3_MAX_CONVS entries. */
+#define MNV3_MAX_CONVS (2 + 5 * MNV3_MAX_BLOCKS + MNV3_MAX_HEAD)
+uint32_t mnv3_model_convs(mnv3_model *m, mnv3_conv **list);
+/* Same, with a human-readable name per conv ("block 3 expand"). */
+void mnv3_conv_name(const mnv3_model *m, const mnv3_conv *c, char *buf, size_t len);
+
+uint32_t mnv3_model_classes(const mnv3_model *m);
+uint32_t mnv3_model_feature_dim(const mnv3_model *m);
+
+/* Validates a fully populated description (shapes chain, ranges, residual legality, weights
+ * present). Used by the loader and the builders. */
+mnv3_status mnv3_model_validate(const mnv3_model *m, mnv3_error *error);
+
+/* Sets *error (if non-NULL) with a printf-style message; returns status. */
+mnv3_status mnv3_set_error(mnv3_error *error, mnv3_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+#endif
