@@ -56,17 +56,13 @@ THREAD_CFLAGS := -DMNV3_THREADS_NONE=1
 THREAD_LIBS :=
 endif
 
-# Per-ISA kernels are compiled into every build of their architecture; each function
-# carries its own target attribute and is selected at run time, so no global -m flag.
+# Per-ISA kernels are compiled into every build of their architecture (csrc/kernels/
+# kernels.h decides from the target); each x86 function carries its own target attribute
+# and is selected at run time, so there is no global -m flag. 32-bit ARM needs the FPU
+# named for NEON code to compile at all.
 ARCH_CFLAGS :=
-ifneq ($(filter x86_64%,$(MACHINE)),)
-ARCH_CFLAGS += # -DMNV3_HAVE_X86_KERNELS=1 (enabled once the x86 tables land)
-endif
-ifneq ($(filter aarch64%,$(MACHINE)),)
-ARCH_CFLAGS += -DMNV3_HAVE_NEON_KERNELS=1
-endif
 ifneq ($(filter arm%,$(MACHINE)),)
-ARCH_CFLAGS += -DMNV3_HAVE_NEON_KERNELS=1 -mfpu=neon-vfpv4 -mfloat-abi=hard
+ARCH_CFLAGS += -mfpu=neon-vfpv4 -mfloat-abi=hard
 endif
 
 ALL_CFLAGS := $(BASE_CFLAGS) $(THREAD_CFLAGS) $(ARCH_CFLAGS) $(CFLAGS)
