@@ -16,6 +16,10 @@
 #define MIN_PARALLEL_MACS 65536u
 /* Pointwise row tiles a thread should get at least. */
 #define PW_MIN_ROWS 8u
+/* Channel sums (SE squeeze, global pool) are accumulated per fixed slice of the image and
+ * then added in slice order, so the result does not depend on how many threads ran. */
+#define POOL_SLICES_MAX 64u
+#define POOL_SLICE_MIN_PIXELS 8u
 
 struct mnv3_context {
     const mnv3_model *model;
@@ -29,8 +33,7 @@ struct mnv3_context {
     uint32_t num_tensors;
     unsigned char *activations;
     uint64_t *layer_ns;
-    float *sums;            /* threads x max_sum_channels: per-thread partial channel sums */
-    uint32_t sum_stride;
+    float *sums;            /* slices x channels: partial channel sums per image slice */
     float *se_mean, *se_hidden, *se_gate;
     float *features;
     float *head_a, *head_b;
@@ -93,6 +96,14 @@ static void pack_step(const mnv3_kernels *k, mnv3_step *s, float *dst, int secon
     *slot = dst;
 }
 
+/* Depthwise+SE sums per output row; the last conv's pooled sums per pixel slice. */
+static uint32_t pool_slices(const mnv3_step *s) {
+    uint32_t pixels = s->out_h * s->out_w, n;
+    if (s->kind == MNV3_STEP_DEPTHWISE) return s->out_h;
+    n = (pixels + POOL_SLICE_MIN_PIXELS - 1) / POOL_SLICE_MIN_PIXELS;
+    return n < POOL_SLICES_MAX ? n : POOL_SLICES_MAX;
+}
+
 static mnv3_status check_config(const mnv3_model *m, const mnv3_config *c, mnv3_error *e) {
     if (!m || !c) return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "model or config is NULL");
     if (c->batch < 1 || c->batch > MNV3_MAX_BATCH)
@@ -131,7 +142,8 @@ static mnv3_status layout_arena(const mnv3_model *m, const mnv3_config *cfg,
                                 uint32_t ns, mnv3_tensor *tensors, uint32_t nt,
                                 mnv3_arena_plan *plan, mnv3_context **out) {
     bump b;
-    uint32_t threads = effective_threads(cfg), i, max_sum = 1, max_vec = 1, max_head = 1;
+    uint32_t threads = effective_threads(cfg), i, max_vec = 1, max_head = 1;
+    size_t max_sums = 1;
     size_t ws = 0, region, bound, mark;
     mnv3_context *ctx;
     b.base = base;
@@ -147,8 +159,10 @@ static mnv3_status layout_arena(const mnv3_model *m, const mnv3_config *cfg,
 
     for (i = 0; i < ns; ++i) {
         const mnv3_step *s = &steps[i];
-        if (s->kind == MNV3_STEP_DEPTHWISE && s->blk->has_se && s->out_c > max_sum) max_sum = s->out_c;
-        if (s->kind == MNV3_STEP_LAST_CONV && s->out_c > max_sum) max_sum = s->out_c;
+        if ((s->kind == MNV3_STEP_DEPTHWISE && s->blk->has_se) || s->kind == MNV3_STEP_LAST_CONV) {
+            size_t sums = (size_t)pool_slices(s) * s->out_c;
+            if (sums > max_sums) max_sums = sums;
+        }
         if (s->kind == MNV3_STEP_SE) {
             if (s->in_c > max_vec) max_vec = s->in_c;
             if (s->blk->se.reduce.out_channels > max_vec) max_vec = s->blk->se.reduce.out_channels;
@@ -161,7 +175,7 @@ static mnv3_status layout_arena(const mnv3_model *m, const mnv3_config *cfg,
         }
     }
     mark = b.used;
-    take(&b, (size_t)threads * max_sum * sizeof(float));
+    take(&b, max_sums * sizeof(float));
     take(&b, 3 * (size_t)max_vec * sizeof(float));
     take(&b, (size_t)m->last_conv.out_channels * sizeof(float));
     take(&b, 2 * (size_t)max_head * sizeof(float));
@@ -202,8 +216,7 @@ static mnv3_status layout_arena(const mnv3_model *m, const mnv3_config *cfg,
     ctx->layer_ns = (uint64_t *)take(&b, ns * sizeof(uint64_t));
     memset(ctx->layer_ns, 0, ns * sizeof(uint64_t));
     ctx->pool = (mnv3_pool *)take(&b, mnv3_pool_bytes(threads));
-    ctx->sums = (float *)take(&b, (size_t)threads * max_sum * sizeof(float));
-    ctx->sum_stride = max_sum;
+    ctx->sums = (float *)take(&b, max_sums * sizeof(float));
     ctx->se_mean = (float *)take(&b, 3 * (size_t)max_vec * sizeof(float));
     ctx->se_hidden = ctx->se_mean + max_vec;
     ctx->se_gate = ctx->se_hidden + max_vec;
@@ -367,7 +380,8 @@ typedef struct job {
     const float *residual;
     const float *in_scale;
     size_t in_row, in_col, in_chan;  /* stem input strides */
-    float *sums;                     /* per-task partial sums, or NULL */
+    float *sums;                     /* per-slice partial sums, or NULL */
+    uint32_t slices;                 /* number of sum slices */
     uint32_t m_tasks, n_tasks;       /* pointwise task grid */
     uint32_t tasks;
 } job;
@@ -381,8 +395,8 @@ static void split(uint32_t total, uint32_t parts, uint32_t part, uint32_t align,
     *e = ue * align < total ? ue * align : total;
 }
 
-static float *task_sums(const job *j, uint32_t task) {
-    return j->sums ? j->sums + (size_t)task * j->ctx->sum_stride : NULL;
+static float *slice_sums(const job *j, uint32_t slice) {
+    return j->sums + (size_t)slice * j->s->out_c;
 }
 
 static void run_stem(void *arg, uint32_t task) {
@@ -432,8 +446,19 @@ static void run_depthwise(void *arg, uint32_t task) {
     split(s->out_h, j->tasks, task, 1, &a.row_begin, &a.row_end);
     a.epilogue = s->conv->epilogue;
     a.output = j->out;
-    a.channel_sums = task_sums(j, task);
-    if (a.row_begin < a.row_end) j->ctx->k->depthwise(&a);
+    if (!j->sums) {
+        if (a.row_begin < a.row_end) j->ctx->k->depthwise(&a);
+        return;
+    }
+    {
+        uint32_t first = a.row_begin, last = a.row_end, r;
+        for (r = first; r < last; ++r) { /* one slice per output row */
+            a.row_begin = r;
+            a.row_end = r + 1;
+            a.channel_sums = slice_sums(j, r);
+            j->ctx->k->depthwise(&a);
+        }
+    }
 }
 
 static void run_pointwise(void *arg, uint32_t task) {
@@ -453,15 +478,29 @@ static void run_pointwise(void *arg, uint32_t task) {
     if (s->blk) a.residual_clamp = s->blk->residual_clamp;
     a.output = j->out;
     a.out_stride = s->out_c;
-    a.channel_sums = task_sums(j, task);
     a.in_channels = s->in_c;
     a.out_channels = s->out_c;
-    split(s->out_h * s->out_w, j->m_tasks, mt, 1, &pb, &pe);
-    a.pixel_begin = pb;
-    a.pixel_end = pe;
     split(s->out_c, j->n_tasks, nt, k->pointwise_nr, &a.oc_begin, &a.oc_end);
     a.workspace = j->ctx->workspace + (size_t)task * j->ctx->ws_floats;
-    if (a.pixel_begin < a.pixel_end && a.oc_begin < a.oc_end) k->pointwise(&a);
+    if (a.oc_begin >= a.oc_end) return;
+    if (!j->sums) {
+        split(s->out_h * s->out_w, j->m_tasks, mt, 1, &pb, &pe);
+        a.pixel_begin = pb;
+        a.pixel_end = pe;
+        if (pb < pe) k->pointwise(&a);
+        return;
+    }
+    {
+        uint32_t sb, se, sl;
+        split(j->slices, j->m_tasks, mt, 1, &sb, &se);
+        for (sl = sb; sl < se; ++sl) {
+            split(s->out_h * s->out_w, j->slices, sl, 1, &pb, &pe);
+            a.pixel_begin = pb;
+            a.pixel_end = pe;
+            a.channel_sums = slice_sums(j, sl);
+            if (pb < pe) k->pointwise(&a);
+        }
+    }
 }
 
 static void run_fc(void *arg, uint32_t task) {
@@ -486,20 +525,20 @@ static uint32_t tasks_for(const mnv3_context *ctx, uint64_t macs, uint32_t units
     return t < units ? t : (units ? units : 1);
 }
 
-static void zero_sums(mnv3_context *ctx, uint32_t tasks, uint32_t channels) {
-    uint32_t t;
-    for (t = 0; t < tasks; ++t) memset(ctx->sums + (size_t)t * ctx->sum_stride, 0, channels * sizeof(float));
+static void zero_sums(mnv3_context *ctx, uint32_t slices, uint32_t channels) {
+    memset(ctx->sums, 0, (size_t)slices * channels * sizeof(float));
 }
 
-/* Sum the per-task partials into dst, then dst = clamp(dst * scale). */
-static void reduce_sums(mnv3_context *ctx, uint32_t tasks, uint32_t channels, float scale,
+/* Adds the slice partials in slice order into dst, then dst = clamp(dst * scale). */
+static void reduce_sums(mnv3_context *ctx, uint32_t slices, uint32_t channels, float scale,
                         mnv3_clamp clamp, float *dst) {
     uint32_t t, c;
-    for (c = 0; c < channels; ++c) {
-        float v = 0.0f;
-        for (t = 0; t < tasks; ++t) v += ctx->sums[(size_t)t * ctx->sum_stride + c];
-        dst[c] = mnv3_clampf(v * scale, clamp);
+    for (c = 0; c < channels; ++c) dst[c] = 0.0f;
+    for (t = 0; t < slices; ++t) {
+        const float *p = ctx->sums + (size_t)t * channels;
+        for (c = 0; c < channels; ++c) dst[c] += p[c];
     }
+    for (c = 0; c < channels; ++c) dst[c] = mnv3_clampf(dst[c] * scale, clamp);
 }
 
 static float *tensor_ptr(mnv3_context *ctx, int32_t t) {
@@ -565,11 +604,12 @@ static void run_image(mnv3_context *ctx, const float *input, float *logits, floa
             j.tasks = tasks_for(ctx, s->macs, s->out_h);
             if (s->blk->has_se) {
                 j.sums = ctx->sums;
-                zero_sums(ctx, j.tasks, s->out_c);
+                j.slices = pool_slices(s);
+                zero_sums(ctx, j.slices, s->out_c);
             }
             mnv3_pool_run(ctx->pool, j.tasks, run_depthwise, &j);
             if (s->blk->has_se)
-                reduce_sums(ctx, j.tasks, s->out_c, 1.0f / ((float)s->out_h * (float)s->out_w),
+                reduce_sums(ctx, j.slices, s->out_c, 1.0f / ((float)s->out_h * (float)s->out_w),
                             s->blk->se.squeeze_clamp, ctx->se_mean);
             break;
         case MNV3_STEP_SE: {
@@ -595,6 +635,12 @@ static void run_image(mnv3_context *ctx, const float *input, float *logits, floa
             uint32_t pixels = s->out_h * s->out_w, nr = ctx->k->pointwise_nr;
             uint32_t tasks = tasks_for(ctx, s->macs, pixels * ((s->out_c + nr - 1) / nr));
             j.m_tasks = (pixels + PW_MIN_ROWS - 1) / PW_MIN_ROWS;
+            if (s->kind == MNV3_STEP_LAST_CONV) {
+                j.sums = ctx->sums;
+                j.slices = pool_slices(s);
+                if (j.m_tasks > j.slices) j.m_tasks = j.slices;
+                zero_sums(ctx, j.slices, s->out_c);
+            }
             if (j.m_tasks > tasks) j.m_tasks = tasks;
             if (j.m_tasks < 1) j.m_tasks = 1;
             j.n_tasks = tasks / j.m_tasks;
@@ -606,14 +652,9 @@ static void run_image(mnv3_context *ctx, const float *input, float *logits, floa
                 se_scale = NULL;
                 j.residual = tensor_ptr(ctx, s->residual_tensor);
             }
-            if (s->kind == MNV3_STEP_LAST_CONV) {
-                j.sums = ctx->sums;
-                zero_sums(ctx, j.tasks, s->out_c);
-            }
             mnv3_pool_run(ctx->pool, j.tasks, run_pointwise, &j);
             if (s->kind == MNV3_STEP_LAST_CONV) {
-                /* Tasks split over channels own disjoint sums; adding all partials is exact. */
-                reduce_sums(ctx, j.tasks, s->out_c, 1.0f / ((float)pixels), m->pool_clamp,
+                reduce_sums(ctx, j.slices, s->out_c, 1.0f / ((float)pixels), m->pool_clamp,
                             ctx->features);
             }
             break;
