@@ -59,10 +59,12 @@ endif
 # Per-ISA kernels are compiled into every build of their architecture (csrc/kernels/
 # kernels.h decides from the target); each x86 function carries its own target attribute
 # and is selected at run time, so there is no global -m flag. 32-bit ARM needs the FPU
-# named for NEON code to compile at all.
+# named for NEON code to compile at all; the float ABI stays the toolchain's (hard for
+# gnueabihf, softfp works too). 64-bit file offsets keep stat() and readdir() working on
+# filesystems with 64-bit inode numbers, which otherwise fail with EOVERFLOW on 32-bit.
 ARCH_CFLAGS :=
 ifneq ($(filter arm%,$(MACHINE)),)
-ARCH_CFLAGS += -mfpu=neon-vfpv4 -mfloat-abi=hard
+ARCH_CFLAGS += -mfpu=neon-vfpv4 -D_FILE_OFFSET_BITS=64
 endif
 
 ALL_CFLAGS := $(BASE_CFLAGS) $(THREAD_CFLAGS) $(ARCH_CFLAGS) $(CFLAGS)
@@ -123,12 +125,12 @@ $(BENCH_BIN): $(BUILD)/obj/bench/bench.o $(STATIC_LIB)
 	$(CC) $(BIN_LDFLAGS) -o $@ $< $(STATIC_LIB) $(THREAD_LIBS) $(LDLIBS)
 
 # Test data generated from PyTorch (skipped with a message when torch is missing).
-GOLDEN_DIR ?= $(BUILD)/goldens
+GOLDEN_DIR ?= build/goldens
 TEST_ENV := MNV3_GOLDEN_DIR=$(GOLDEN_DIR) MNV3_SHARED_DIR=$(abspath ../shared)
 TEST_RUNNER ?=
 
 test: $(TEST_BINS) $(EXAMPLE_BINS)
-	@BUILD=$(BUILD) TEST_RUNNER="$(TEST_RUNNER)" $(TEST_ENV) sh tests/run_c_tests.sh $(TEST_BINS)
+	@BUILD=$(BUILD) TEST_RUNNER="$(TEST_RUNNER)" $(TEST_ENV) sh tests/run_c_tests.sh $(TEST_BINS) $(BUILD)/examples/firmware_nomalloc
 
 bench: $(BENCH_BIN)
 	$(TEST_RUNNER) $(BENCH_BIN)
@@ -141,7 +143,7 @@ $(PC_FILE): Makefile
 
 install: lib $(PC_FILE)
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 include/mnv3.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/mnv3.h include/mnv3_npy.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(STATIC_LIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(SHARED_LIB) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libmnv3.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libmnv3.so.$(SOVERSION)
@@ -149,8 +151,115 @@ install: lib $(PC_FILE)
 	install -m 644 $(PC_FILE) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/include/mnv3.h $(DESTDIR)$(PREFIX)/lib/libmnv3.* \
+	rm -f $(DESTDIR)$(PREFIX)/include/mnv3.h $(DESTDIR)$(PREFIX)/include/mnv3_npy.h $(DESTDIR)$(PREFIX)/lib/libmnv3.* \
 	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/mnv3.pc
 
 clean:
 	rm -rf build build-*
+
+# --- ARM cross builds tested under qemu-user ---------------------------------------------
+#   make test-arm64        AArch64 (Raspberry Pi 4/5 64-bit, Jetson, i.MX8)
+#   make test-armhf        32-bit ARMv7 NEON-VFPv4 (Raspberry Pi OS 32-bit)
+# Each builds statically into its own directory, then runs the whole C suite twice under
+# qemu: on the NEON kernels, and forced onto the scalar reference. Data paths are made
+# absolute so the same goldens and shared models are found. MNV3_TEST_QUICK lets tests
+# shrink loops, because emulation is one to two orders of magnitude slower than hardware.
+QEMU_AARCH64 ?= qemu-aarch64
+QEMU_ARM ?= qemu-arm
+ARM_GOLDEN_DIR := $(abspath $(if $(filter command line environment,$(origin GOLDEN_DIR)),$(GOLDEN_DIR),build/goldens))
+ARM_GOALS := lib $(if $(wildcard bench/bench.c),all,)
+
+# $(1) toolchain triplet, $(2) qemu binary, $(3) build directory
+define arm_qemu_test
+	$(MAKE) CROSS=$(1)- CC=$(1)-gcc STATIC=1 BUILD=$(3) GOLDEN_DIR=$(ARM_GOLDEN_DIR) $(ARM_GOALS)
+	MNV3_ISA=neon MNV3_TEST_QUICK=1 $(MAKE) CROSS=$(1)- CC=$(1)-gcc STATIC=1 BUILD=$(3) \
+	    GOLDEN_DIR=$(ARM_GOLDEN_DIR) TEST_RUNNER="$(2) -L /usr/$(1)" test
+	MNV3_ISA=scalar MNV3_TEST_QUICK=1 $(MAKE) CROSS=$(1)- CC=$(1)-gcc STATIC=1 BUILD=$(3) \
+	    GOLDEN_DIR=$(ARM_GOLDEN_DIR) TEST_RUNNER="$(2) -L /usr/$(1)" test
+endef
+
+.PHONY: test-arm64 test-armhf
+test-arm64:
+	$(call arm_qemu_test,aarch64-linux-gnu,$(QEMU_AARCH64),build-test-arm64)
+
+test-armhf:
+	$(call arm_qemu_test,arm-linux-gnueabihf,$(QEMU_ARM),build-test-armhf)
+
+# ---------------------------------------------------------------------------------------
+# Fuzzing: the model loader and the .npy parser under libFuzzer with ASan and UBSan.
+#   make fuzz FUZZ_SECONDS=60        run each fuzzer for that long (clang with libFuzzer)
+#   make fuzz-corpus                 regenerate the seed files in fuzz/corpus/
+# New inputs go to build-fuzz/corpus/; crashes to build-fuzz/ (crash-*), kept for replay:
+#   build-fuzz/fuzz_model_load build-fuzz/crash-...
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD := build-fuzz
+FUZZ_CFLAGS := -std=c99 -g -O1 -fno-omit-frame-pointer -Iinclude -Icsrc \
+    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DMNV3_THREADS_NONE=1
+FUZZERS := model_load npy
+
+.PHONY: fuzz fuzz-build fuzz-corpus
+fuzz-build: $(FUZZERS:%=$(FUZZ_BUILD)/fuzz_%)
+
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
+# Keep the instrumented objects: rebuilding them all is slow.
+.SECONDARY: $(FUZZ_LIB_OBJS) $(FUZZERS:%=$(FUZZ_BUILD)/obj/fuzz/fuzz_%.o)
+
+$(FUZZ_BUILD)/obj/%.o: %.c $(wildcard include/*.h csrc/*.h csrc/kernels/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $^ -lm
+
+fuzz: fuzz-build
+	@set -e; for f in $(FUZZERS); do \
+	    seeds=fuzz/corpus/$$(echo $$f | sed 's/model_load/model/'); \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$f; \
+	    echo "fuzz_$$f: $(FUZZ_SECONDS) s"; \
+	    $(FUZZ_BUILD)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+	        -artifact_prefix=$(FUZZ_BUILD)/ -print_final_stats=1 \
+	        $(FUZZ_BUILD)/corpus/$$f $$seeds; \
+	done
+
+fuzz-corpus: $(BUILD)/fuzz/make_corpus
+	@mkdir -p fuzz/corpus/model fuzz/corpus/npy
+	$(TEST_RUNNER) $(BUILD)/fuzz/make_corpus fuzz/corpus
+
+$(BUILD)/fuzz/make_corpus: $(BUILD)/obj/fuzz/make_corpus.o $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BIN_LDFLAGS) -o $@ $< $(STATIC_LIB) $(THREAD_LIBS) $(LDLIBS)
+
+# --- Golden test data ----------------------------------------------------------------------
+#   make goldens     (re)generate $(GOLDEN_DIR) with tools/make_goldens.py when tools/ changed:
+#                    PyTorch references (needs python3 with numpy and torch) and the real
+#                    TFLite model from $(SHARED_DIR) (needs numpy and tflite). Skipped with a
+#                    message when the packages are missing; `make test` runs it first.
+#   make pytest      the Python tools' own tests (tests/python, needs pytest)
+PYTHON ?= python3
+SHARED_DIR ?= ../shared
+GOLDEN_STAMP := $(GOLDEN_DIR)/.stamp
+GOLDEN_TOOLS := $(addprefix tools/,mnv3file.py mnv3ref.py mnv3arch.py export_torchvision.py \
+    walkthrough_model.py _torchvision_compat.py import_tflite.py golden.py make_goldens.py)
+
+.PHONY: goldens pytest
+goldens:
+	@if $(PYTHON) -c 'import numpy, torch' >/dev/null 2>&1; then \
+	    $(MAKE) --no-print-directory $(GOLDEN_STAMP); \
+	else \
+	    echo "goldens: skipping PyTorch goldens: torch not installed (pip install -r tools/requirements.txt)"; \
+	    if $(PYTHON) -c 'import numpy, tflite' >/dev/null 2>&1; then \
+	        $(PYTHON) tools/make_goldens.py --out $(GOLDEN_DIR) --shared $(SHARED_DIR) --tflite-golden; \
+	    else \
+	        echo "goldens: skipping the TFLite import: numpy/tflite not installed (pip install -r tools/requirements.txt)"; \
+	    fi; \
+	fi
+
+$(GOLDEN_STAMP): $(GOLDEN_TOOLS)
+	$(PYTHON) tools/make_goldens.py --out $(GOLDEN_DIR) --shared $(SHARED_DIR)
+	@touch $@
+
+test: goldens
+
+pytest:
+	$(PYTHON) -m pytest -q tests/python
