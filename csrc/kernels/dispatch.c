@@ -31,7 +31,7 @@ mnv3_status mnv3_isa_from_name(const char *name, mnv3_isa *out) {
     return MNV3_ERR_INVALID_ARGUMENT;
 }
 
-#if MNV3_X86_64
+#if MNV3_X86_64 && defined(MNV3_HAVE_X86_KERNELS)
 static unsigned long long read_xcr0(void) {
     unsigned eax, edx;
     __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));

@@ -16,11 +16,13 @@
 /* Which SIMD tables this build contains follows from the target, not from build flags, so
  * the Makefile and the Swift package agree. MNV3_NO_SIMD builds the reference path only. */
 #if !defined(MNV3_NO_SIMD)
-#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__) && defined(MNV3_X86_TABLES_LANDED)
+#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
 #define MNV3_HAVE_X86_KERNELS 1
 #endif
-#if defined(__aarch64__) || (defined(__ARM_NEON) && defined(__ARM_FP) && defined(MNV3_NEON_TABLES_LANDED))
-#define MNV3_HAVE_NEON_KERNELS_PENDING 1
+/* AArch64 always has ASIMD. 32-bit ARM needs NEON with VFPv4 fused multiply-add, which
+ * -mfpu=neon-vfpv4 (the Makefile's default for arm targets) provides. */
+#if defined(__aarch64__) || (defined(__ARM_NEON) && defined(__ARM_FEATURE_FMA))
+#define MNV3_HAVE_NEON_KERNELS 1
 #endif
 #endif
 

@@ -1,0 +1,43 @@
+/* AVX-512F kernels. Every function carries its own target attribute; the table is chosen
+ * at run time (dispatch.c), so the rest of the library needs no -m flags. */
+#include "kernels.h"
+
+#if defined(MNV3_HAVE_X86_KERNELS)
+#include <immintrin.h>
+
+#define X86_ATTR __attribute__((target("avx512f,avx2,fma")))
+#define X86_TABLE mnv3_kernels_avx512
+#define X86_ISA MNV3_ISA_AVX512
+#define X86_NAME "avx512"
+#define VW 16
+/* 8 rows x 2 vectors = 16 accumulators: enough independent FMA chains to cover latency
+ * on two FMA ports while leaving registers for the weights and broadcasts. */
+#define PW_MR 8
+/* Depthwise outputs per group: 3x3 keeps 9 weights + 8 accumulators in zmm registers,
+ * 5x5 keeps 25 weights + 4. */
+#define DW_G3 8
+#define DW_G5 4
+
+typedef __m512 vf;
+typedef __mmask16 vmask;
+
+#define V_INLINE static inline __attribute__((always_inline)) X86_ATTR
+V_INLINE vf v_zero(void) { return _mm512_setzero_ps(); }
+V_INLINE vf v_set1(float x) { return _mm512_set1_ps(x); }
+V_INLINE vf v_load(const float *p) { return _mm512_loadu_ps(p); }
+V_INLINE vf v_loadm(const float *p, vmask m) { return _mm512_maskz_loadu_ps(m, p); }
+V_INLINE void v_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
+V_INLINE void v_storem(float *p, vmask m, vf v) { _mm512_mask_storeu_ps(p, m, v); }
+V_INLINE vf v_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+V_INLINE vf v_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+V_INLINE vf v_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+V_INLINE vf v_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+V_INLINE vf v_min(vf a, vf b) { return _mm512_min_ps(a, b); }
+V_INLINE float v_hsum(vf v) { return _mm512_reduce_add_ps(v); }
+V_INLINE vmask v_mask(uint32_t n) { return (vmask)((1u << n) - 1u); }
+
+#include "x86_kernels_impl.h"
+
+#else
+typedef int mnv3_x86_avx512_unused;
+#endif
