@@ -1,0 +1,226 @@
+"""Tests of the Python tools: .mnv3 round trip, architecture parameter counts, exporter
+errors, the TFLite importer on the real model (when ../shared is present)."""
+import os
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TOOLS = os.path.join(ROOT, "tools")
+sys.path.insert(0, TOOLS)
+
+import mnv3file  # noqa: E402
+import mnv3ref  # noqa: E402
+from mnv3arch import describe, torch_param_count  # noqa: E402
+from mnv3file import FormatError  # noqa: E402
+
+SHARED = os.environ.get("MNV3_SHARED_DIR", os.path.join(ROOT, "..", "shared"))
+TFLITE_MODEL = os.path.join(SHARED, "models", "mobilenet_v3_small_1.0_224_uint8.tflite")
+
+
+def filled(arch="small", flavor="torchvision", width=0.5, classes=7, seed=0):
+    """An architecture skeleton with random weights, biases and some finite clamps."""
+    rng = np.random.default_rng(seed)
+    net, _ = describe(arch, flavor, width, classes)
+    for c in net.convs():
+        c.weight = rng.normal(0, 0.2, c.weight_shape()).astype(np.float32)
+        c.bias = rng.normal(0, 0.1, c.out_channels).astype(np.float32)
+    net.blocks[0].residual_clamp = (-3.0, 5.0)
+    net.stem.pre_clamp = (-8.0, 8.0)
+    net.pool_clamp = (0.0, 100.0)
+    net.labels = [f"class {i}" for i in range(classes)]
+    return net
+
+
+def same_network(a, b):
+    assert mnv3file.to_bytes(a) == mnv3file.to_bytes(b)
+    for x, y in zip(a.convs(), b.convs()):
+        assert np.array_equal(x.weight.reshape(-1), y.weight.reshape(-1))
+
+
+# --- file format ---------------------------------------------------------------------------
+
+def test_round_trip_and_layout():
+    net = filled()
+    data = mnv3file.to_bytes(net)
+    assert data[:8] == b"MNV3\x00MDL"
+    major, minor, bom, size, hsize, nsec, toff, crc, flags = struct.unpack_from(
+        "<2HIQIIQII", data, 8)
+    assert (major, minor, bom, size, hsize, toff, flags) == (1, 0, 0x01020304, len(data), 64,
+                                                            64, 0)
+    assert nsec == 4
+    assert crc == zlib.crc32(data[64:]) & 0xFFFFFFFF
+    # Every tensor 64-byte aligned, in canonical conv order, weight before bias.
+    sections = {struct.unpack_from("<I", data, 64 + 24 * i)[0]:
+                struct.unpack_from("<2Q", data, 64 + 24 * i + 8) for i in range(nsec)}
+    for off, _ in sections.values():
+        assert off % 8 == 0
+    toff, _ = sections[2]
+    count = struct.unpack_from("<I", data, toff)[0]
+    convs = net.convs()
+    assert count == 2 * len(convs)
+    for i in range(count):
+        dtype, _, off, n = struct.unpack_from("<2I2Q", data, toff + 8 + 24 * i)
+        assert dtype == 1 and off % 64 == 0
+        c = convs[i // 2]
+        assert n == (c.weight_count() if i % 2 == 0 else c.out_channels)
+    back = mnv3file.from_bytes(data)
+    same_network(net, back)
+    assert back.labels == net.labels
+    assert back.blocks[0].residual_clamp == (-3.0, 5.0)
+    assert back.stem.pre_clamp == (-8.0, 8.0)
+    for f in ("height", "width", "channel_order", "layout"):
+        assert getattr(back.preprocess, f) == getattr(net.preprocess, f)
+    for f in ("scale", "mean", "std"):  # stored as float32
+        assert np.allclose(getattr(back.preprocess, f), getattr(net.preprocess, f), rtol=1e-7)
+
+
+def test_file_round_trip(tmp_path):
+    net = filled("large", "walkthrough", 0.35, 3)
+    net.labels = None
+    p = tmp_path / "m.mnv3"
+    mnv3file.write_file(net, str(p))
+    back = mnv3file.read_file(str(p))
+    assert back.labels is None
+    same_network(net, back)
+
+
+def test_reader_refuses_corruption():
+    data = bytearray(mnv3file.to_bytes(filled()))
+    bad = bytearray(data)
+    bad[200] ^= 1
+    with pytest.raises(FormatError, match="CRC"):
+        mnv3file.from_bytes(bad)
+    with pytest.raises(FormatError, match="magic"):
+        mnv3file.from_bytes(b"XXXX" + bytes(data[4:]))
+    with pytest.raises(FormatError):
+        mnv3file.from_bytes(bytes(data[:-4]))
+    bad = bytearray(data)
+    bad[8:10] = struct.pack("<H", 2)
+    with pytest.raises(FormatError, match="version"):
+        mnv3file.from_bytes(bad)
+
+
+def test_writer_validates():
+    net = filled()
+    net.blocks[1].project.in_channels += 1
+    with pytest.raises(FormatError):
+        mnv3file.to_bytes(net)
+    net = filled()
+    net.labels = ["a"]
+    with pytest.raises(FormatError, match="labels"):
+        mnv3file.to_bytes(net)
+
+
+# --- architectures ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("arch,flavor,count", [
+    ("large", "torchvision", 5_483_032),
+    ("small", "torchvision", 2_542_856),
+    ("large", "walkthrough", 5_476_416),
+])
+def test_parameter_counts(arch, flavor, count):
+    net, slots = describe(arch, flavor, 1.0, 1000)
+    assert torch_param_count(slots) == count
+    for c, s in zip(net.convs(), slots):  # folded BatchNorms and plain biases
+        if s.bn or s.bias:
+            c.bias = np.zeros(c.out_channels, np.float32)
+    assert net.params() == count
+
+
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("arch,flavor,count", [
+    ("large", "torchvision", 5_483_032),
+    ("small", "torchvision", 2_542_856),
+    ("large", "walkthrough", 5_476_416),
+])
+def test_torch_models_parameter_counts(arch, flavor, count):
+    _torch()
+    from export_torchvision import build_torch_model
+    model = build_torch_model(arch, flavor, 1.0, 1000)
+    assert sum(p.numel() for p in model.parameters()) == count
+
+
+@pytest.mark.parametrize("arch,flavor,width", [("small", "torchvision", 0.75),
+                                               ("small", "walkthrough", 0.5),
+                                               ("large", "torchvision", 0.5)])
+def test_export_matches_pytorch(arch, flavor, width):
+    torch = _torch()
+    from export_torchvision import (imagelike_input, network_from_state_dict, random_model,
+                                    torch_features)
+    x = imagelike_input(2, 96, 64, 3)
+    model = random_model(arch, flavor, width, 10, 5, x=x)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+        feats = torch_features(model, torch.from_numpy(x)).numpy()
+    net = network_from_state_dict(arch, flavor, width, 10, model.state_dict())
+    net = mnv3file.from_bytes(mnv3file.to_bytes(net))
+    logits, f = mnv3ref.forward(net, x)
+    assert np.abs(logits - ref).max() <= 1e-4 * max(1.0, np.abs(ref).max())
+    assert np.abs(f - feats).max() <= 1e-4 * max(1.0, np.abs(feats).max())
+    assert abs(ref).max() > 1.0  # realistic weights: logits far from zero
+
+
+def test_exporter_key_errors(tmp_path):
+    torch = _torch()
+    from export_torchvision import ExportError, build_torch_model, network_from_state_dict
+    sd = build_torch_model("small", "walkthrough", 0.5, 10).state_dict()
+    network_from_state_dict("small", "walkthrough", 0.5, 10, sd)
+    missing = dict(sd)
+    del missing["blocks.3.semodule.fc1.weight"]
+    with pytest.raises(ExportError, match=r"missing key 'blocks\.3\.semodule\.fc1\.weight'"):
+        network_from_state_dict("small", "walkthrough", 0.5, 10, missing)
+    wrong = dict(sd)
+    wrong["second_conv.bn.running_var"] = torch.ones(7)
+    with pytest.raises(ExportError, match=r"'second_conv\.bn\.running_var' has shape"):
+        network_from_state_dict("small", "walkthrough", 0.5, 10, wrong)
+    extra = dict(sd)
+    extra["blocks.99.conv0.conv.weight"] = torch.ones(1)
+    with pytest.raises(ExportError, match="unexpected key"):
+        network_from_state_dict("small", "walkthrough", 0.5, 10, extra)
+    # The command line says which key and exits non-zero.
+    bad = tmp_path / "bad.pth"
+    torch.save(missing, str(bad))
+    r = subprocess.run([sys.executable, os.path.join(TOOLS, "export_torchvision.py"),
+                        "--arch", "small", "--flavor", "walkthrough", "--width-mult", "0.5",
+                        "--num-classes", "10", "--weights", str(bad), "-o",
+                        str(tmp_path / "x.mnv3")], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "blocks.3.semodule.fc1.weight" in r.stderr
+    tv = build_torch_model("small", "torchvision", 1.0, 10).state_dict()
+    with pytest.raises(ExportError, match="classifier.3.weight"):
+        network_from_state_dict("small", "torchvision", 1.0, 1000, tv)
+
+
+# --- TFLite import ------------------------------------------------------------------------------
+
+@pytest.mark.skipif(not os.path.exists(TFLITE_MODEL), reason="../shared TFLite model absent")
+def test_import_real_tflite_model():
+    pytest.importorskip("tflite")
+    from export_torchvision import read_labels
+    from golden import preprocess_uint8
+    from import_tflite import import_tflite
+    labels = read_labels(os.path.join(SHARED, "models", "imagenet_labels_1001.txt"))
+    net = import_tflite(TFLITE_MODEL, labels)
+    net = mnv3file.from_bytes(mnv3file.to_bytes(net))
+    assert len(net.blocks) == 11 and net.num_classes == 1001
+    p = net.preprocess
+    assert p.layout == mnv3file.NHWC and p.mean == (128.0, 128.0, 128.0)
+    assert abs(p.std[0] - 127.0) < 1e-3 and p.scale == 1.0
+    for name, want in (("chelsea", 286), ("coffee", 968)):
+        img = np.load(os.path.join(SHARED, "images", f"{name}_224_nhwc_uint8.npy"))
+        ref = np.load(os.path.join(SHARED, "images", f"{name}_tflite_uint8_probs.npy"))[0]
+        logits, _ = mnv3ref.forward(net, preprocess_uint8(net, img, mnv3file.NHWC),
+                                    mnv3file.NHWC)
+        top5 = set(np.argsort(-logits[0])[:5])
+        assert int(np.argmax(logits[0])) == want
+        assert len(top5 & set(np.argsort(-ref)[:5])) >= 3
