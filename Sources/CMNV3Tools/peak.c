@@ -1,0 +1,190 @@
+/* Single-core FMA peak measurement. The inner loops are inline assembly, so the result
+ * does not depend on the optimisation level of the build (debug builds compile C at -O0);
+ * each function carries its own target attribute, so no global -m flag is needed. */
+#if !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "mnv3_tools.h"
+
+#include <stdint.h>
+#include <time.h>
+
+unsigned long long mnv3tools_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec;
+}
+
+/* Each function runs `iterations` rounds of CHAINS independent FMAs and returns the
+ * FLOPs executed. */
+#define CHAINS 10
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define HAVE_X86_PEAK 1
+
+__attribute__((target("avx2,fma"), noinline)) static double peak_avx2(uint64_t iterations) {
+    uint64_t n = iterations;
+    __asm__ volatile(
+        "vxorps %%ymm0, %%ymm0, %%ymm0\n\t"
+        "vxorps %%ymm1, %%ymm1, %%ymm1\n\t"
+        "vxorps %%ymm2, %%ymm2, %%ymm2\n\t"
+        "vxorps %%ymm3, %%ymm3, %%ymm3\n\t"
+        "vxorps %%ymm4, %%ymm4, %%ymm4\n\t"
+        "vxorps %%ymm5, %%ymm5, %%ymm5\n\t"
+        "vxorps %%ymm6, %%ymm6, %%ymm6\n\t"
+        "vxorps %%ymm7, %%ymm7, %%ymm7\n\t"
+        "vxorps %%ymm8, %%ymm8, %%ymm8\n\t"
+        "vxorps %%ymm9, %%ymm9, %%ymm9\n\t"
+        "vxorps %%ymm14, %%ymm14, %%ymm14\n\t"
+        "vxorps %%ymm15, %%ymm15, %%ymm15\n\t"
+        "1:\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm0\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm1\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm2\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm3\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm4\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm5\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm6\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm7\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm8\n\t"
+        "vfmadd231ps %%ymm15, %%ymm14, %%ymm9\n\t"
+        "dec %0\n\t"
+        "jnz 1b\n\t"
+        "vzeroupper\n\t"
+        : "+r"(n)
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+          "xmm14", "xmm15", "cc");
+    return (double)iterations * CHAINS * 8 * 2;
+}
+
+__attribute__((target("avx512f"), noinline)) static double peak_avx512(uint64_t iterations) {
+    uint64_t n = iterations;
+    __asm__ volatile(
+        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"
+        "vpxord %%zmm1, %%zmm1, %%zmm1\n\t"
+        "vpxord %%zmm2, %%zmm2, %%zmm2\n\t"
+        "vpxord %%zmm3, %%zmm3, %%zmm3\n\t"
+        "vpxord %%zmm4, %%zmm4, %%zmm4\n\t"
+        "vpxord %%zmm5, %%zmm5, %%zmm5\n\t"
+        "vpxord %%zmm6, %%zmm6, %%zmm6\n\t"
+        "vpxord %%zmm7, %%zmm7, %%zmm7\n\t"
+        "vpxord %%zmm8, %%zmm8, %%zmm8\n\t"
+        "vpxord %%zmm9, %%zmm9, %%zmm9\n\t"
+        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"
+        "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
+        "1:\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm0\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm1\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm2\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm3\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm4\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm5\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm6\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm7\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm8\n\t"
+        "vfmadd231ps %%zmm15, %%zmm14, %%zmm9\n\t"
+        "dec %0\n\t"
+        "jnz 1b\n\t"
+        "vzeroupper\n\t"
+        : "+r"(n)
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+          "xmm14", "xmm15", "cc");
+    return (double)iterations * CHAINS * 16 * 2;
+}
+#endif
+
+#if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
+#define HAVE_NEON_PEAK 1
+__attribute__((noinline)) static double peak_neon(uint64_t iterations) {
+    uint64_t n = iterations;
+    __asm__ volatile(
+        "movi v0.4s, #0\n\t"
+        "movi v1.4s, #0\n\t"
+        "movi v2.4s, #0\n\t"
+        "movi v3.4s, #0\n\t"
+        "movi v4.4s, #0\n\t"
+        "movi v5.4s, #0\n\t"
+        "movi v6.4s, #0\n\t"
+        "movi v7.4s, #0\n\t"
+        "movi v16.4s, #0\n\t"
+        "movi v17.4s, #0\n\t"
+        "movi v30.4s, #0\n\t"
+        "movi v31.4s, #0\n\t"
+        "1:\n\t"
+        "fmla v0.4s, v30.4s, v31.4s\n\t"
+        "fmla v1.4s, v30.4s, v31.4s\n\t"
+        "fmla v2.4s, v30.4s, v31.4s\n\t"
+        "fmla v3.4s, v30.4s, v31.4s\n\t"
+        "fmla v4.4s, v30.4s, v31.4s\n\t"
+        "fmla v5.4s, v30.4s, v31.4s\n\t"
+        "fmla v6.4s, v30.4s, v31.4s\n\t"
+        "fmla v7.4s, v30.4s, v31.4s\n\t"
+        "fmla v16.4s, v30.4s, v31.4s\n\t"
+        "fmla v17.4s, v30.4s, v31.4s\n\t"
+        "subs %0, %0, #1\n\t"
+        "b.ne 1b\n\t"
+        : "+r"(n)
+        :
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v30", "v31", "cc");
+    return (double)iterations * CHAINS * 4 * 2;
+}
+#endif
+
+__attribute__((noinline)) static double peak_scalar(uint64_t iterations) {
+    volatile float seed = 0.5f;
+    float m = seed, a = seed * 0.25f;
+    float c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0, c8 = 0, c9 = 0;
+    volatile float sink;
+    uint64_t i;
+    for (i = 0; i < iterations; ++i) {
+        c0 = c0 * m + a; c1 = c1 * m + a; c2 = c2 * m + a; c3 = c3 * m + a; c4 = c4 * m + a;
+        c5 = c5 * m + a; c6 = c6 * m + a; c7 = c7 * m + a; c8 = c8 * m + a; c9 = c9 * m + a;
+    }
+    sink = c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9;
+    (void)sink;
+    return (double)iterations * CHAINS * 2;
+}
+
+typedef double (*peak_fn)(uint64_t iterations);
+
+double mnv3tools_peak_gflops(mnv3tools_peak_kind kind, double seconds) {
+    peak_fn fn = 0;
+    uint64_t iterations = 1u << 14;
+    unsigned long long start, deadline, t0, t1;
+    double best = 0.0;
+    switch (kind) {
+    case MNV3TOOLS_PEAK_SCALAR: fn = peak_scalar; break;
+#if defined(HAVE_X86_PEAK)
+    case MNV3TOOLS_PEAK_AVX2: fn = peak_avx2; break;
+    case MNV3TOOLS_PEAK_AVX512: fn = peak_avx512; break;
+#endif
+#if defined(HAVE_NEON_PEAK)
+    case MNV3TOOLS_PEAK_NEON: fn = peak_neon; break;
+#endif
+    default: return -1.0;
+    }
+    if (seconds <= 0.0) seconds = 0.05;
+    /* Grow the slice until one takes about a millisecond, then keep the best slice. */
+    for (;;) {
+        t0 = mnv3tools_now_ns();
+        fn(iterations);
+        t1 = mnv3tools_now_ns();
+        if (t1 - t0 >= 1000000ull || iterations >= (1ull << 40)) break;
+        iterations *= 2;
+    }
+    start = mnv3tools_now_ns();
+    deadline = start + (unsigned long long)(seconds * 1e9);
+    do {
+        double flops;
+        t0 = mnv3tools_now_ns();
+        flops = fn(iterations);
+        t1 = mnv3tools_now_ns();
+        if (t1 > t0) {
+            double rate = flops / (double)(t1 - t0); /* FLOP per ns == GFLOP/s */
+            if (rate > best) best = rate;
+        }
+    } while (t1 < deadline);
+    return best;
+}

@@ -1,0 +1,124 @@
+import ArgumentParser
+import Foundation
+import MobileNetV3
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Loads a model from a path or a `builtin:ARCH[:WIDTH]` specification.
+func loadModel(_ spec: String) throws(MobileNetV3Error) -> Model {
+    if spec.hasPrefix("builtin:") {
+        let parts = spec.dropFirst("builtin:".count).split(separator: ":", omittingEmptySubsequences: false)
+        guard let first = parts.first, let arch = Architecture(rawValue: String(first)), arch != .custom else {
+            throw MobileNetV3Error(.invalidArgument, "\(spec): expected builtin:large or builtin:small[:WIDTH]")
+        }
+        var width = 1.0
+        if parts.count >= 2 {
+            guard let w = Double(parts[1]), w > 0, w <= 4 else {
+                throw MobileNetV3Error(.invalidArgument, "\(spec): width must be a number in (0, 4]")
+            }
+            width = w
+        }
+        guard parts.count <= 2 else {
+            throw MobileNetV3Error(.invalidArgument, "\(spec): expected builtin:ARCH[:WIDTH]")
+        }
+        return try Model.builtin(arch: arch, flavor: .torchvision, widthMultiplier: width)
+    }
+    return try Model(contentsOf: URL(fileURLWithPath: spec))
+}
+
+func parseISA(_ name: String?) throws(MobileNetV3Error) -> ISA {
+    guard let name else { return .auto }
+    guard let isa = ISA(name: name) else {
+        throw MobileNetV3Error(.invalidArgument, "unknown kernel set '\(name)' (auto, scalar, avx2, avx512, neon)")
+    }
+    guard isa.isAvailable else {
+        let have = ISA.available.map(\.rawValue).joined(separator: ", ")
+        throw MobileNetV3Error(.unsupported, "kernel set '\(name)' is not available on this machine (available: \(have))")
+    }
+    return isa
+}
+
+extension Layout: ExpressibleByArgument {}
+
+/// Writes to standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+func isTerminal(_ fd: Int32) -> Bool { isatty(fd) != 0 }
+
+func formatBytes(_ n: Int) -> String {
+    let units = ["B", "KiB", "MiB", "GiB"]
+    var v = Double(n)
+    var u = 0
+    while v >= 1024, u < units.count - 1 { v /= 1024; u += 1 }
+    return u == 0 ? "\(n) B" : String(format: "%.2f ", v) + units[u] + " (\(n) B)"
+}
+
+func formatCount(_ n: Int) -> String {
+    if n >= 1_000_000_000 { return String(format: "%.3f G", Double(n) / 1e9) }
+    if n >= 1_000_000 { return String(format: "%.3f M", Double(n) / 1e6) }
+    if n >= 1_000 { return String(format: "%.3f k", Double(n) / 1e3) }
+    return "\(n)"
+}
+
+/// Pads or truncates to a column.
+func col(_ s: String, _ width: Int, right: Bool = false) -> String {
+    if s.count >= width { return s }
+    let pad = String(repeating: " ", count: width - s.count)
+    return right ? pad + s : s + pad
+}
+
+/// Encodes a value as pretty JSON on standard output.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    let data = try encoder.encode(value)
+    print(String(decoding: data, as: UTF8.self))
+}
+
+/// Deterministic pseudo-random floats in [-1, 1) (xorshift), for synthetic inputs.
+func syntheticInput(count: Int, seed: UInt64) -> [Float] {
+    var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+    var out = [Float](repeating: 0, count: count)
+    for i in 0..<count {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        out[i] = Float(state >> 40) / Float(1 << 23) - 1
+    }
+    return out
+}
+
+/// Element-wise comparison with a reference. The relative error of an element is
+/// |got - ref| / max(|ref|, 1e-3 * max|ref|), so tiny reference values do not dominate it.
+struct Comparison {
+    var maxAbs: Float = 0
+    var maxRel: Float = 0
+    var maxRef: Float = 0
+    var tolerance: Float { 1e-4 * max(1, maxRef) }
+    var withinTolerance: Bool { maxAbs <= tolerance }
+
+    init(_ got: [Float], _ ref: [Float]) {
+        for r in ref { maxRef = max(maxRef, abs(r)) }
+        let floor = max(1e-3 * maxRef, Float.leastNormalMagnitude)
+        if got.count != ref.count { maxAbs = .infinity; maxRel = .infinity; return }
+        for (g, r) in zip(got, ref) {
+            let d = abs(g - r)
+            if !(d <= maxAbs) { maxAbs = d.isNaN ? .infinity : d }
+            let rel = d / max(abs(r), floor)
+            if !(rel <= maxRel) { maxRel = rel.isNaN ? .infinity : rel }
+        }
+    }
+}
+
+func argmax(_ row: ArraySlice<Float>) -> Int {
+    var best = row.startIndex
+    for i in row.indices where row[i] > row[best] { best = i }
+    return best - row.startIndex
+}

@@ -1,0 +1,234 @@
+import Foundation
+import XCTest
+import MobileNetV3
+
+/// End-to-end tests of the `mnv3` executable built beside the test bundle.
+final class CLITests: XCTestCase {
+    struct Output {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// The built `mnv3` binary: next to the test bundle (`.build/<config>/`).
+    static let binary: URL? = {
+        var candidates: [URL] = []
+        let argv0 = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
+        var dir = argv0.deletingLastPathComponent()
+        for _ in 0..<4 {
+            candidates.append(dir.appendingPathComponent("mnv3"))
+            dir = dir.deletingLastPathComponent()
+        }
+        let bundle = Bundle.main.bundleURL
+        candidates.append(bundle.appendingPathComponent("mnv3"))
+        candidates.append(bundle.deletingLastPathComponent().appendingPathComponent("mnv3"))
+        for config in ["debug", "release"] {
+            candidates.append(packageRoot.appendingPathComponent(".build/\(config)/mnv3"))
+        }
+        return candidates.first { url in
+            var isDir: ObjCBool = false
+            return FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) && !isDir.boolValue
+                && FileManager.default.isExecutableFile(atPath: url.path)
+        }
+    }()
+
+    func mnv3(_ arguments: [String]) throws -> Output {
+        guard let binary = Self.binary else {
+            throw XCTSkip("the mnv3 executable was not found next to the tests; run `swift build` first")
+        }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes concurrently so a full pipe cannot block the child.
+        nonisolated(unsafe) var errData = Data()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            errData = err.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return Output(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    func assertCleanFailure(_ o: Output, mentions text: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertNotEqual(o.status, 0, file: file, line: line)
+        XCTAssert(o.stderr.contains(text), "stderr: \(o.stderr)", file: file, line: line)
+        for crash in ["Fatal error", "Stack dump", "backtrace", "Segmentation"] {
+            XCTAssertFalse(o.stderr.contains(crash), "stderr: \(o.stderr)", file: file, line: line)
+        }
+    }
+
+    func testHelpForEverySubcommand() throws {
+        let top = try mnv3(["--help"])
+        XCTAssertEqual(top.status, 0)
+        for sub in ["info", "classify", "run", "validate", "bench", "selfcheck"] {
+            XCTAssert(top.stdout.contains(sub), sub)
+            let o = try mnv3([sub, "--help"])
+            XCTAssertEqual(o.status, 0, sub)
+            XCTAssert(o.stdout.contains("Example"), "\(sub) --help has no example")
+            XCTAssert(o.stdout.contains("mnv3 \(sub)"), "\(sub) --help example does not show the command")
+        }
+    }
+
+    func testInfo() throws {
+        let o = try mnv3(["info", "builtin:small", "--layers"])
+        XCTAssertEqual(o.status, 0, o.stderr)
+        XCTAssert(o.stdout.contains("MobileNetV3-small"))
+        XCTAssert(o.stdout.contains("2542856"))
+        XCTAssert(o.stdout.contains("56510400"), o.stdout)
+        XCTAssert(o.stdout.contains("packed weights"))
+        XCTAssert(o.stdout.contains("block0.depthwise"))
+    }
+
+    func testBenchJSON() throws {
+        let o = try mnv3(["bench", "--arch", "small", "--width", "0.5", "--resolution", "96", "--runs", "2",
+                          "--warmup", "1", "--json"])
+        XCTAssertEqual(o.status, 0, o.stderr)
+        XCTAssertEqual(o.stderr, "", "no progress output when not on a terminal")
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(o.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(json["resolution"] as? Int, 96)
+        let results = try XCTUnwrap(json["results"] as? [[String: Any]])
+        XCTAssertEqual(results.count, 1)
+        XCTAssertNotNil(results[0]["medianMs"] as? Double)
+        XCTAssertNotNil(results[0]["imagesPerSecond"] as? Double)
+        let layers = try XCTUnwrap(json["layers"] as? [[String: Any]])
+        let model = try Model.builtin(arch: .small, widthMultiplier: 0.5)
+        XCTAssertEqual(layers.count, model.layerCount)
+        XCTAssertEqual(json["macs"] as? Int, try model.macs(at: ImageSize(96)))
+
+        let table = try mnv3(["bench", "--arch", "small", "--width", "0.5", "--resolution", "64", "--runs", "2",
+                              "--warmup", "0", "--isa", "scalar"])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        XCTAssert(table.stdout.contains("median ms"))
+        XCTAssert(table.stdout.contains("share"))
+        XCTAssert(table.stdout.contains("scalar"))
+    }
+
+    func testRunAndValidateRoundTrip() throws {
+        let dir = try temporaryDirectory(self)
+        let model = try Model.builtin(arch: .small, widthMultiplier: 0.75, classes: 10, seed: 21)
+        let golden = dir.appendingPathComponent("golden")
+        try FileManager.default.createDirectory(at: golden, withIntermediateDirectories: true)
+        let modelURL = golden.appendingPathComponent("model.mnv3")
+        try model.save(to: modelURL)
+        let input = try NumpyArray(shape: [2, 3, 64, 96], floats: randomFloats(2 * 3 * 64 * 96, seed: 3))
+        let inputURL = golden.appendingPathComponent("input.npy")
+        try input.write(to: inputURL)
+
+        let logitsURL = golden.appendingPathComponent("logits.npy")
+        let featuresURL = golden.appendingPathComponent("features.npy")
+        let run = try mnv3(["run", "--model", modelURL.path, "--input", inputURL.path, "--output", logitsURL.path,
+                            "--features", featuresURL.path, "--threads", "2"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let logits = try NumpyArray(contentsOf: logitsURL)
+        XCTAssertEqual(logits.shape, [2, 10])
+        let session = try Session(model: model, options: .init(batch: 2, height: 64, width: 96))
+        let expected = try session.predict(Tensor(shape: [2, 3, 64, 96], data: input.floats ?? []))
+        XCTAssertLessThan(maxAbsDiff(logits.floats ?? [], expected.logits.data), 1e-4)
+
+        let ok = try mnv3(["validate", "--model", modelURL.path, "--golden", golden.path])
+        XCTAssertEqual(ok.status, 0, ok.stdout + ok.stderr)
+        XCTAssert(ok.stdout.contains("max abs error"))
+        XCTAssert(ok.stdout.contains("top-1 agreement: 2/2"))
+        // The golden's own model.mnv3 is the default.
+        XCTAssertEqual(try mnv3(["validate", "--golden", golden.path, "--isa", "scalar"]).status, 0)
+
+        // Perturbed reference: outside tolerance, non-zero exit.
+        var bad = logits.floats ?? []
+        bad[3] += 0.05
+        try NumpyArray(shape: [2, 10], floats: bad).write(to: logitsURL)
+        let fail = try mnv3(["validate", "--golden", golden.path])
+        XCTAssertNotEqual(fail.status, 0)
+        XCTAssert(fail.stdout.contains("FAIL"))
+
+        // NHWC float input and uint8 pixels.
+        let nhwc = try Tensor(shape: [2, 3, 64, 96], data: input.floats ?? []).converted(to: .nhwc)
+        let nhwcURL = dir.appendingPathComponent("nhwc.npy")
+        try NumpyArray(shape: nhwc.shape, floats: nhwc.data).write(to: nhwcURL)
+        let out2 = dir.appendingPathComponent("y2.npy")
+        XCTAssertEqual(try mnv3(["run", "--model", modelURL.path, "--input", nhwcURL.path, "--layout", "nhwc",
+                                 "--output", out2.path]).status, 0)
+        XCTAssertLessThan(maxAbsDiff(try NumpyArray(contentsOf: out2).floats ?? [], expected.logits.data), 1e-4)
+        let wrongLayout = try mnv3(["run", "--model", modelURL.path, "--input", nhwcURL.path, "--output", out2.path])
+        assertCleanFailure(wrongLayout, mentions: "nhwc")
+
+        let pixels = (0..<(1 * 40 * 30 * 3)).map { UInt8($0 % 256) }
+        let u8URL = dir.appendingPathComponent("u8.npy")
+        try NumpyArray(shape: [1, 40, 30, 3], bytes: pixels).write(to: u8URL)
+        let out3 = dir.appendingPathComponent("y3.npy")
+        XCTAssertEqual(try mnv3(["run", "--model", modelURL.path, "--input", u8URL.path, "--output", out3.path]).status, 0)
+        let image = try Image(width: 30, height: 40, channels: 3, pixels: pixels)
+        let direct = try Session(model: model).logits(for: image.preprocessed(for: model))
+        XCTAssertLessThan(maxAbsDiff(try NumpyArray(contentsOf: out3).floats ?? [], direct), 1e-4)
+    }
+
+    func testErrorsExitNonZeroWithoutCrashing() throws {
+        assertCleanFailure(try mnv3(["info", "/nonexistent/m.mnv3"]), mentions: "/nonexistent/m.mnv3")
+        assertCleanFailure(try mnv3(["classify", "--model", "builtin:small", "/nonexistent/cat.png"]),
+                           mentions: "/nonexistent/cat.png")
+        let dir = try temporaryDirectory(self)
+        let junk = dir.appendingPathComponent("junk.mnv3")
+        try write(Array("not a model at all, just some text".utf8), to: junk)
+        assertCleanFailure(try mnv3(["info", junk.path]), mentions: "junk.mnv3")
+        let png = dir.appendingPathComponent("cut.png")
+        let full = RawPNG.encode(width: 8, height: 8, bitDepth: 8, colorType: 2, samples: [Int](repeating: 9, count: 192))
+        try write(Array(full.prefix(60)), to: png)
+        assertCleanFailure(try mnv3(["classify", "--model", "builtin:small", png.path]), mentions: "cut.png")
+        assertCleanFailure(try mnv3(["bench", "--arch", "medium"]), mentions: "medium")
+        assertCleanFailure(try mnv3(["bench", "--arch", "small", "--isa", "sse9"]), mentions: "sse9")
+        assertCleanFailure(try mnv3(["run", "--model", "builtin:small", "--input", "/nonexistent/x.npy",
+                                     "--output", dir.appendingPathComponent("y.npy").path]), mentions: "x.npy")
+        assertCleanFailure(try mnv3(["validate", "--golden", "/nonexistent/golden"]), mentions: "/nonexistent/golden")
+        assertCleanFailure(try mnv3(["frobnicate"]), mentions: "frobnicate")
+    }
+
+    /// The real, ImageNet-trained MobileNetV3-Small (TFLite, imported with
+    /// tools/import_tflite.py) must call the sample cat an Egyptian cat.
+    func testClassifyRealModel() throws {
+        guard let shared = sharedDirectory else {
+            throw XCTSkip("../shared is absent: skipping the real-model classification test")
+        }
+        let tflite = shared.appendingPathComponent("models/mobilenet_v3_small_1.0_224_uint8.tflite")
+        let labels = shared.appendingPathComponent("models/imagenet_labels_1001.txt")
+        let cat = shared.appendingPathComponent("images/chelsea.png")
+        for f in [tflite, labels, cat] where !FileManager.default.fileExists(atPath: f.path) {
+            throw XCTSkip("\(f.lastPathComponent) is missing from ../shared: skipping")
+        }
+        let dir = try temporaryDirectory(self)
+        let model = dir.appendingPathComponent("small.mnv3")
+        let python = Process()
+        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        python.arguments = ["python3", packageRoot.appendingPathComponent("tools/import_tflite.py").path,
+                            tflite.path, "--labels", labels.path, "-o", model.path]
+        python.standardOutput = FileHandle.nullDevice
+        let err = Pipe()
+        python.standardError = err
+        do { try python.run() } catch { throw XCTSkip("python3 is not available: skipping (\(error))") }
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        python.waitUntilExit()
+        guard python.terminationStatus == 0 else {
+            throw XCTSkip("tools/import_tflite.py could not run (python3 with numpy and tflite needed): \(message)")
+        }
+        let o = try mnv3(["classify", "--model", model.path, cat.path, "--top", "3"])
+        XCTAssertEqual(o.status, 0, o.stderr)
+        let lines = o.stdout.split(separator: "\n")
+        XCTAssertGreaterThanOrEqual(lines.count, 2)
+        XCTAssert(lines.count >= 2 && lines[1].contains("Egyptian cat"), o.stdout)
+
+        // The same through the Swift API.
+        let loaded = try Model(contentsOf: model)
+        XCTAssertEqual(loaded.classCount, 1001)
+        XCTAssertEqual(loaded.labels.count, 1001)
+        let top = try loaded.classify(image: Image(contentsOf: cat), top: 1)
+        XCTAssertEqual(top.first?.index, 286)
+        XCTAssertEqual(top.first?.label, "Egyptian cat")
+    }
+}
