@@ -383,6 +383,8 @@ typedef struct job {
     float *sums;                     /* per-slice partial sums, or NULL */
     uint32_t slices;                 /* number of sum slices */
     uint32_t m_tasks, n_tasks;       /* pointwise task grid */
+    const mnv3_conv *fc;             /* fully connected layer (head or SE) */
+    const void *fc_packed;
     uint32_t tasks;
 } job;
 
@@ -505,13 +507,13 @@ static void run_pointwise(void *arg, uint32_t task) {
 
 static void run_fc(void *arg, uint32_t task) {
     const job *j = (const job *)arg;
-    const mnv3_conv *c = j->s->conv;
+    const mnv3_conv *c = j->fc;
     mnv3_fc_args a;
     memset(&a, 0, sizeof a);
     a.input = j->in;
     a.in_features = c->in_channels;
     a.out_features = c->out_channels;
-    a.packed = j->s->packed;
+    a.packed = j->fc_packed;
     a.bias = c->bias;
     a.epilogue = c->epilogue;
     a.output = j->out;
@@ -545,20 +547,19 @@ static float *tensor_ptr(mnv3_context *ctx, int32_t t) {
     return t >= 0 ? (float *)(ctx->activations + ctx->tensors[t].offset) : NULL;
 }
 
-static void fc_direct(mnv3_context *ctx, const mnv3_conv *c, const void *packed, const float *in,
-                      float *out) {
-    mnv3_fc_args a;
-    memset(&a, 0, sizeof a);
-    a.input = in;
-    a.in_features = c->in_channels;
-    a.out_features = c->out_channels;
-    a.packed = packed;
-    a.bias = c->bias;
-    a.epilogue = c->epilogue;
-    a.output = out;
-    a.out_begin = 0;
-    a.out_end = c->out_channels;
-    ctx->k->fc(&a);
+/* SE and head layers are matrix-vector products bound by weight bandwidth: spread the
+ * output rows over the threads once they are big enough to pay for the wake-up. */
+static void fc_parallel(mnv3_context *ctx, const mnv3_conv *c, const void *packed,
+                        const float *in, float *out) {
+    job j;
+    memset(&j, 0, sizeof j);
+    j.ctx = ctx;
+    j.fc = c;
+    j.fc_packed = packed;
+    j.in = in;
+    j.out = out;
+    j.tasks = tasks_for(ctx, (uint64_t)c->in_channels * c->out_channels, c->out_channels);
+    mnv3_pool_run(ctx->pool, j.tasks, run_fc, &j);
 }
 
 static uint64_t now_ns(void) {
@@ -614,8 +615,8 @@ static void run_image(mnv3_context *ctx, const float *input, float *logits, floa
             break;
         case MNV3_STEP_SE: {
             const mnv3_squeeze_excite *se = &s->blk->se;
-            fc_direct(ctx, &se->reduce, s->packed, ctx->se_mean, ctx->se_hidden);
-            fc_direct(ctx, &se->expand, s->packed2, ctx->se_hidden, ctx->se_gate);
+            fc_parallel(ctx, &se->reduce, s->packed, ctx->se_mean, ctx->se_hidden);
+            fc_parallel(ctx, &se->expand, s->packed2, ctx->se_hidden, ctx->se_gate);
             if (mnv3_clamp_is_unbounded(se->scale_clamp)) {
                 se_scale = ctx->se_gate; /* folded into the projection's input */
             } else {
@@ -666,10 +667,7 @@ static void run_image(mnv3_context *ctx, const float *input, float *logits, floa
         case MNV3_STEP_HEAD: {
             int last = s->index + 1 == m->num_head;
             float *dst = last && logits ? logits : (head_in == ctx->head_a ? ctx->head_b : ctx->head_a);
-            j.in = head_in;
-            j.out = dst;
-            j.tasks = tasks_for(ctx, s->macs, s->out_c);
-            mnv3_pool_run(ctx->pool, j.tasks, run_fc, &j);
+            fc_parallel(ctx, s->conv, s->packed, head_in, dst);
             head_in = dst;
             break;
         }
