@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The main job: build the release CLI, check the fastest kernels on this CPU against the
+# scalar reference, then benchmark MobileNetV3-Large and -Small (1 thread and all cores).
+# Extra arguments go to `mnv3 bench` (e.g. --runs 200 --json).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+swift build -c release --product mnv3
+bin="$(swift build -c release --show-bin-path)/mnv3"
+"$bin" selfcheck
+cores=$(nproc 2>/dev/null || echo 1)
+for arch in large small; do
+    "$bin" bench --arch "$arch" --threads 1 "$@"
+    if [ "$cores" -gt 1 ]; then "$bin" bench --arch "$arch" --threads "$cores" "$@"; fi
+done
