@@ -167,14 +167,13 @@ clean:
 QEMU_AARCH64 ?= qemu-aarch64
 QEMU_ARM ?= qemu-arm
 ARM_GOLDEN_DIR := $(abspath $(if $(filter command line environment,$(origin GOLDEN_DIR)),$(GOLDEN_DIR),build/goldens))
-ARM_GOALS := lib $(if $(wildcard bench/bench.c),all,)
 
 # $(1) toolchain triplet, $(2) qemu binary, $(3) build directory
 define arm_qemu_test
-	$(MAKE) CROSS=$(1)- CC=$(1)-gcc STATIC=1 BUILD=$(3) GOLDEN_DIR=$(ARM_GOLDEN_DIR) $(ARM_GOALS)
-	MNV3_ISA=neon MNV3_TEST_QUICK=1 $(MAKE) CROSS=$(1)- CC=$(1)-gcc STATIC=1 BUILD=$(3) \
+	+$(MAKE) CROSS=$(1)- CC=$(1)-gcc STATIC=1 BUILD=$(3) GOLDEN_DIR=$(ARM_GOLDEN_DIR) all
+	+MNV3_ISA=neon MNV3_TEST_QUICK=1 $(MAKE) CROSS=$(1)- CC=$(1)-gcc STATIC=1 BUILD=$(3) \
 	    GOLDEN_DIR=$(ARM_GOLDEN_DIR) TEST_RUNNER="$(2) -L /usr/$(1)" test
-	MNV3_ISA=scalar MNV3_TEST_QUICK=1 $(MAKE) CROSS=$(1)- CC=$(1)-gcc STATIC=1 BUILD=$(3) \
+	+MNV3_ISA=scalar MNV3_TEST_QUICK=1 $(MAKE) CROSS=$(1)- CC=$(1)-gcc STATIC=1 BUILD=$(3) \
 	    GOLDEN_DIR=$(ARM_GOLDEN_DIR) TEST_RUNNER="$(2) -L /usr/$(1)" test
 endef
 
