@@ -88,7 +88,13 @@ BENCH_BIN := $(BUILD)/mnv3-bench
 all: lib $(TEST_BINS) $(EXAMPLE_BINS) $(BENCH_BIN)
 lib: $(STATIC_LIB) $(SHARED_LIB)
 
-$(BUILD)/obj/%.o: %.c $(wildcard include/*.h csrc/*.h csrc/kernels/*.h tests/c/*.h tests/c/support/*.h)
+# Objects depend on the compiler and flags as well as the sources: switching CC or THREADS
+# in the same build directory rebuilds instead of linking stale objects.
+FLAGS_STAMP := $(BUILD)/.flags
+FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(BIN_LDFLAGS)
+$(shell mkdir -p $(BUILD) && (test -f $(FLAGS_STAMP) && [ "$$(cat $(FLAGS_STAMP))" = '$(FLAGS_NOW)' ] || printf '%s' '$(FLAGS_NOW)' > $(FLAGS_STAMP)))
+
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP) $(wildcard include/*.h csrc/*.h csrc/kernels/*.h tests/c/*.h tests/c/support/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/c -c $< -o $@
 

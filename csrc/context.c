@@ -155,6 +155,7 @@ static mnv3_status layout_arena(const mnv3_model *m, const mnv3_config *cfg,
     take(&b, nt * sizeof(mnv3_tensor));
     take(&b, ns * sizeof(uint64_t));
     take(&b, mnv3_pool_bytes(threads));
+    b.used = (b.used + 63u) & ~(size_t)63u; /* padding counts as context, not scratch */
     plan->context = b.used;
 
     for (i = 0; i < ns; ++i) {
@@ -180,6 +181,7 @@ static mnv3_status layout_arena(const mnv3_model *m, const mnv3_config *cfg,
     take(&b, (size_t)m->last_conv.out_channels * sizeof(float));
     take(&b, 2 * (size_t)max_head * sizeof(float));
     take(&b, (size_t)threads * ((ws + 15u) & ~(size_t)15u) * sizeof(float));
+    b.used = (b.used + 63u) & ~(size_t)63u;
     plan->scratch = b.used - mark;
 
     mark = b.used;
@@ -188,6 +190,7 @@ static mnv3_status layout_arena(const mnv3_model *m, const mnv3_config *cfg,
         if (f1) take(&b, f1 * sizeof(float));
         if (steps[i].kind == MNV3_STEP_SE && f2) take(&b, f2 * sizeof(float));
     }
+    b.used = (b.used + 63u) & ~(size_t)63u;
     plan->packed_weights = b.used - mark;
 
     mnv3_plan_offsets(tensors, nt, &region, &bound);
