@@ -197,7 +197,7 @@ static mnv3_status layout_arena(const mnv3_model *m, const mnv3_config *cfg,
     take(&b, region);
     plan->activations = region;
     plan->activation_lower_bound = bound;
-    plan->total = b.used + 64u; /* slack to align a caller's or malloc's arena */
+    plan->total = b.used;
 
     if (!base) return MNV3_OK;
 

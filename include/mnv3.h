@@ -253,7 +253,7 @@ MNV3_API void mnv3_config_init(mnv3_config *config, const mnv3_model *model);
 
 /* Memory needed for one context, broken down. `total` is what mnv3_arena_size() returns. */
 typedef struct mnv3_arena_plan {
-    size_t total;           /* bytes the caller must provide (alignment slack included) */
+    size_t total;           /* bytes the caller must provide: the sum of the parts below */
     size_t activations;     /* lifetime-planned activation buffers */
     size_t activation_lower_bound; /* largest input+output(+residual) live at one layer */
     size_t packed_weights;  /* weights re-laid out for the selected kernels */

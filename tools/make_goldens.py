@@ -29,6 +29,8 @@ CONFIGS = [
     ("tv_small_w100_c1000_224_b2", "small", "torchvision", 1.0, 1000, 224, 224, 2),
     ("tv_small_w075_c10_192x128", "small", "torchvision", 0.75, 10, 192, 128, 1),
     ("tv_large_w100_c10_128x192_b2", "large", "torchvision", 1.0, 10, 128, 192, 2),
+    ("tv_large_w050_c1000_224", "large", "torchvision", 0.5, 1000, 224, 224, 1),
+    ("tv_small_w050_c10_160", "small", "torchvision", 0.5, 10, 160, 160, 1),
     ("walk_large_w100_c1000_224", "large", "walkthrough", 1.0, 1000, 224, 224, 1),
     ("walk_large_w075_c10_192x128", "large", "walkthrough", 0.75, 10, 192, 128, 1),
     ("walk_small_w100_c10_160_b2", "small", "walkthrough", 1.0, 10, 160, 160, 2),

@@ -63,7 +63,7 @@ public struct LayerInfo: Hashable, Sendable {
 
 /// Memory needed for one ``Session``, broken down (see `mnv3_arena_plan_for`).
 public struct ArenaPlan: Hashable, Sendable {
-    /// Bytes the session allocates (alignment slack included).
+    /// Bytes the session needs: exactly what `mnv3_arena_size` reports.
     public var total: Int
     /// Lifetime-planned activation buffers.
     public var activations: Int
