@@ -41,6 +41,8 @@ mnv3_status mnv3_model_macs(const mnv3_model *m, uint32_t h, uint32_t w, uint64_
     uint32_t ns, i;
     mnv3_status st;
     if (!m || !macs) return MNV3_ERR_NULL_ARGUMENT;
+    if (h < 1 || w < 1 || h > MNV3_MAX_INPUT_SIZE || w > MNV3_MAX_INPUT_SIZE)
+        return MNV3_ERR_INVALID_ARGUMENT;
     st = mnv3_plan_steps(m, h, w, steps, &ns, NULL, NULL, NULL);
     if (st != MNV3_OK) return st;
     *macs = 0;

@@ -46,7 +46,7 @@ struct Classify: ParsableCommand {
                     print("  " + String(format: "%.4f", c.probability) + "  " + col("\(c.index)", 5, right: true) + "  " + c.label)
                 }
             } catch {
-                printError("error: \(error)")
+                printError("Error: \(error)")
                 failed += 1
             }
         }

@@ -269,6 +269,8 @@ static void test_layers_and_profile(void) {
     CHECK(sum == macs);
     CHECK(macs > 55000000u && macs < 58000000u); /* 56.5 M for Small at 224 */
     CHECK_STATUS(mnv3_model_layer(m, 224, 224, info.num_layers, &li), MNV3_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(mnv3_model_macs(m, 0, 224, &macs), MNV3_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(mnv3_model_macs(m, 224, 4000000000u, &macs), MNV3_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(mnv3_model_layer(m, 224, 224, 0, &li), MNV3_OK);
     CHECK(strcmp(li.name, "stem") == 0 && li.out_height == 112 && li.out_channels == 16);
 
