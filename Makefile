@@ -142,7 +142,9 @@ bench: $(BENCH_BIN)
 	$(TEST_RUNNER) $(BENCH_BIN)
 
 PC_FILE := $(BUILD)/mnv3.pc
-$(PC_FILE): Makefile
+# Regenerated on every install: PREFIX may differ from the last one.
+.PHONY: FORCE
+$(PC_FILE): FORCE
 	@mkdir -p $(BUILD)
 	@printf 'prefix=%s\nexec_prefix=$${prefix}\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: mnv3\nDescription: MobileNetV3 inference in portable C99\nVersion: %s\nLibs: -L$${libdir} -lmnv3\nLibs.private: %s -lm\nCflags: -I$${includedir}\n' \
 	    '$(PREFIX)' '$(VERSION)' '$(THREAD_LIBS)' > $@
