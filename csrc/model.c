@@ -117,11 +117,6 @@ static mnv3_status check_chain(uint32_t have, uint32_t want, const char *what, m
     return MNV3_OK;
 }
 
-#define TRY(expr)                                                                            \
-    do {                                                                                     \
-        mnv3_status s_ = (expr);                                                             \
-        if (s_ != MNV3_OK) return s_;                                                        \
-    } while (0)
 
 mnv3_status mnv3_model_validate(const mnv3_model *m, mnv3_error *e) {
     char what[48];
@@ -133,10 +128,10 @@ mnv3_status mnv3_model_validate(const mnv3_model *m, mnv3_error *e) {
         return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "arch %u unknown", (unsigned)m->arch);
     if ((unsigned)m->flavor > MNV3_FLAVOR_TFLITE)
         return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "flavor %u unknown", (unsigned)m->flavor);
-    TRY(check_conv(&m->stem, "stem", 0, e));
+    MNV3_TRY(check_conv(&m->stem, "stem", 0, e));
     if (m->stem.depthwise)
         return mnv3_set_error(e, MNV3_ERR_BAD_LAYER, "stem: must be a dense conv");
-    TRY(check_chain(m->input_channels, m->stem.in_channels, "stem", e));
+    MNV3_TRY(check_chain(m->input_channels, m->stem.in_channels, "stem", e));
     if (m->num_blocks > MNV3_MAX_BLOCKS)
         return mnv3_set_error(e, MNV3_ERR_SIZE_OVERFLOW, "num_blocks %u exceeds %u",
                               m->num_blocks, MNV3_MAX_BLOCKS);
@@ -148,30 +143,30 @@ mnv3_status mnv3_model_validate(const mnv3_model *m, mnv3_error *e) {
             return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "block %u: flags must be 0 or 1", b);
         if (k->has_expand) {
             snprintf(what, sizeof what, "block %u expand", b);
-            TRY(check_conv(&k->expand, what, 1, e));
-            TRY(check_chain(ch, k->expand.in_channels, what, e));
+            MNV3_TRY(check_conv(&k->expand, what, 1, e));
+            MNV3_TRY(check_chain(ch, k->expand.in_channels, what, e));
             ch = k->expand.out_channels;
         }
         snprintf(what, sizeof what, "block %u depthwise", b);
-        TRY(check_conv(&k->depthwise, what, 0, e));
+        MNV3_TRY(check_conv(&k->depthwise, what, 0, e));
         if (!k->depthwise.depthwise)
             return mnv3_set_error(e, MNV3_ERR_BAD_LAYER, "%s: not marked depthwise", what);
-        TRY(check_chain(ch, k->depthwise.in_channels, what, e));
+        MNV3_TRY(check_chain(ch, k->depthwise.in_channels, what, e));
         if (k->has_se) {
             snprintf(what, sizeof what, "block %u se.reduce", b);
-            TRY(check_conv(&k->se.reduce, what, 1, e));
-            TRY(check_chain(ch, k->se.reduce.in_channels, what, e));
+            MNV3_TRY(check_conv(&k->se.reduce, what, 1, e));
+            MNV3_TRY(check_chain(ch, k->se.reduce.in_channels, what, e));
             snprintf(what, sizeof what, "block %u se.expand", b);
-            TRY(check_conv(&k->se.expand, what, 1, e));
-            TRY(check_chain(k->se.reduce.out_channels, k->se.expand.in_channels, what, e));
-            TRY(check_chain(k->se.expand.out_channels, ch, what, e));
+            MNV3_TRY(check_conv(&k->se.expand, what, 1, e));
+            MNV3_TRY(check_chain(k->se.reduce.out_channels, k->se.expand.in_channels, what, e));
+            MNV3_TRY(check_chain(k->se.expand.out_channels, ch, what, e));
             if (!clamp_ok(k->se.squeeze_clamp) || !clamp_ok(k->se.scale_clamp))
                 return mnv3_set_error(e, MNV3_ERR_BAD_LAYER,
                                       "block %u se: clamp bounds are NaN or reversed", b);
         }
         snprintf(what, sizeof what, "block %u project", b);
-        TRY(check_conv(&k->project, what, 1, e));
-        TRY(check_chain(ch, k->project.in_channels, what, e));
+        MNV3_TRY(check_conv(&k->project, what, 1, e));
+        MNV3_TRY(check_chain(ch, k->project.in_channels, what, e));
         ch = k->project.out_channels;
         if (k->residual) {
             const mnv3_conv *d = &k->depthwise;
@@ -189,8 +184,8 @@ mnv3_status mnv3_model_validate(const mnv3_model *m, mnv3_error *e) {
                                       "block %u: residual clamp NaN or reversed", b);
         }
     }
-    TRY(check_conv(&m->last_conv, "last_conv", 1, e));
-    TRY(check_chain(ch, m->last_conv.in_channels, "last_conv", e));
+    MNV3_TRY(check_conv(&m->last_conv, "last_conv", 1, e));
+    MNV3_TRY(check_chain(ch, m->last_conv.in_channels, "last_conv", e));
     if (!clamp_ok(m->pool_clamp))
         return mnv3_set_error(e, MNV3_ERR_BAD_LAYER, "pool clamp NaN or reversed");
     if (m->num_head < 1 || m->num_head > MNV3_MAX_HEAD)
@@ -199,8 +194,8 @@ mnv3_status mnv3_model_validate(const mnv3_model *m, mnv3_error *e) {
     ch = m->last_conv.out_channels;
     for (i = 0; i < m->num_head; ++i) {
         snprintf(what, sizeof what, "head %u", i);
-        TRY(check_conv(&m->head[i], what, 1, e));
-        TRY(check_chain(ch, m->head[i].in_channels, what, e));
+        MNV3_TRY(check_conv(&m->head[i], what, 1, e));
+        MNV3_TRY(check_chain(ch, m->head[i].in_channels, what, e));
         ch = m->head[i].out_channels;
     }
     if (ch > MNV3_MAX_CLASSES)

@@ -99,6 +99,13 @@ uint32_t mnv3_model_feature_dim(const mnv3_model *m);
  * present). Used by the loader and the builders. */
 mnv3_status mnv3_model_validate(const mnv3_model *m, mnv3_error *error);
 
+/* Returns from the calling function when `expr` is not MNV3_OK. */
+#define MNV3_TRY(expr)                                                                       \
+    do {                                                                                     \
+        mnv3_status try_status_ = (expr);                                                    \
+        if (try_status_ != MNV3_OK) return try_status_;                                      \
+    } while (0)
+
 /* Sets *error (if non-NULL) with a printf-style message; returns status. */
 mnv3_status mnv3_set_error(mnv3_error *error, mnv3_status status, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -136,7 +136,7 @@ static void put_u64(uint8_t *p, uint64_t v) {
     put_u32(p + 4, (uint32_t)(v >> 32));
 }
 
-static void swap_words(uint8_t *p, size_t words) {
+void mnv3_swap_words(uint8_t *p, size_t words) {
     size_t i;
     for (i = 0; i < words; ++i, p += 4) {
         uint8_t t = p[0];
@@ -184,11 +184,6 @@ static mnv3_status finish(const cursor *c, mnv3_error *e) {
     return MNV3_OK;
 }
 
-#define TRY(expr)                                                                            \
-    do {                                                                                     \
-        mnv3_status s_ = (expr);                                                             \
-        if (s_ != MNV3_OK) return s_;                                                        \
-    } while (0)
 
 static int clamp_bad(mnv3_clamp c) { return isnan(c.lo) || isnan(c.hi) || c.lo > c.hi; }
 
@@ -288,7 +283,7 @@ static mnv3_status read_conv(cursor *c, mnv3_model *m, mnv3_conv *conv, conv_ref
 static mnv3_status read_network(cursor *c, mnv3_model *m, conv_refs *refs, uint32_t *nrefs,
                                 mnv3_error *e) {
     uint32_t b, i, n = 0, reserved;
-    TRY(need(c, 24, "the network header", e));
+    MNV3_TRY(need(c, 24, "the network header", e));
     m->arch = (mnv3_arch)take_u32(c);
     m->flavor = (mnv3_flavor)take_u32(c);
     m->input_channels = take_u32(c);
@@ -310,7 +305,7 @@ static mnv3_status read_network(cursor *c, mnv3_model *m, conv_refs *refs, uint3
     if (m->num_head < 1 || m->num_head > MNV3_MAX_HEAD)
         return mnv3_set_error(e, MNV3_ERR_BAD_LAYER, "network: num_head %u outside 1..%u",
                               m->num_head, MNV3_MAX_HEAD);
-    TRY(read_conv(c, m, &m->stem, &refs[n++], e));
+    MNV3_TRY(read_conv(c, m, &m->stem, &refs[n++], e));
     for (b = 0; b < m->num_blocks; ++b) {
         mnv3_block *k = &m->blocks[b];
         uint32_t flags;
@@ -339,26 +334,26 @@ static mnv3_status read_network(cursor *c, mnv3_model *m, conv_refs *refs, uint3
                 return clamp_error(what, "se squeeze", k->se.squeeze_clamp, e);
             return clamp_error(what, "se scale", k->se.scale_clamp, e);
         }
-        if (k->has_expand) TRY(read_conv(c, m, &k->expand, &refs[n++], e));
-        TRY(read_conv(c, m, &k->depthwise, &refs[n++], e));
+        if (k->has_expand) MNV3_TRY(read_conv(c, m, &k->expand, &refs[n++], e));
+        MNV3_TRY(read_conv(c, m, &k->depthwise, &refs[n++], e));
         if (k->has_se) {
-            TRY(read_conv(c, m, &k->se.reduce, &refs[n++], e));
-            TRY(read_conv(c, m, &k->se.expand, &refs[n++], e));
+            MNV3_TRY(read_conv(c, m, &k->se.reduce, &refs[n++], e));
+            MNV3_TRY(read_conv(c, m, &k->se.expand, &refs[n++], e));
         }
-        TRY(read_conv(c, m, &k->project, &refs[n++], e));
+        MNV3_TRY(read_conv(c, m, &k->project, &refs[n++], e));
     }
-    TRY(read_conv(c, m, &m->last_conv, &refs[n++], e));
-    TRY(need(c, 8, "the pool clamp", e));
+    MNV3_TRY(read_conv(c, m, &m->last_conv, &refs[n++], e));
+    MNV3_TRY(need(c, 8, "the pool clamp", e));
     m->pool_clamp = take_clamp(c);
     if (clamp_bad(m->pool_clamp)) return clamp_error("network", "pool", m->pool_clamp, e);
-    for (i = 0; i < m->num_head; ++i) TRY(read_conv(c, m, &m->head[i], &refs[n++], e));
+    for (i = 0; i < m->num_head; ++i) MNV3_TRY(read_conv(c, m, &m->head[i], &refs[n++], e));
     *nrefs = n;
     return finish(c, e);
 }
 
 static mnv3_status read_preprocess(cursor *c, mnv3_preprocess *p, mnv3_error *e) {
     uint32_t i, order, layout;
-    TRY(need(c, MNV3_FILE_PREPROCESS_SIZE, "the preprocess record", e));
+    MNV3_TRY(need(c, MNV3_FILE_PREPROCESS_SIZE, "the preprocess record", e));
     p->height = take_u32(c);
     p->width = take_u32(c);
     order = take_u32(c);
@@ -675,7 +670,7 @@ static mnv3_status parse_image(const uint8_t *d, size_t size, uint32_t flags, ui
     mnv3_status st;
     cursor c;
 
-    TRY(read_header(d, size, &section_count, e));
+    MNV3_TRY(read_header(d, size, &section_count, e));
     if (!(flags & MNV3_LOAD_SKIP_CHECKSUM)) {
         uint32_t want = get_u32(d + MNV3_FILE_CRC_OFFSET);
         uint32_t got = mnv3_crc32(0, d + MNV3_FILE_HEADER_SIZE, size - MNV3_FILE_HEADER_SIZE);
@@ -683,9 +678,9 @@ static mnv3_status parse_image(const uint8_t *d, size_t size, uint32_t flags, ui
             return mnv3_set_error(e, MNV3_ERR_CHECKSUM,
                                   "payload CRC-32 is 0x%08X, header says 0x%08X", got, want);
     }
-    TRY(read_section_table(d, size, section_count, sec, &sections_end, e));
+    MNV3_TRY(read_section_table(d, size, section_count, sec, &sections_end, e));
     if (sec[SEC_LABELS].present)
-        TRY(scan_labels(d + sec[SEC_LABELS].offset, sec[SEC_LABELS].size, &nlabels, e));
+        MNV3_TRY(scan_labels(d + sec[SEC_LABELS].offset, sec[SEC_LABELS].size, &nlabels, e));
 
     /* The label pointers share the description's allocation. */
     m = (mnv3_model *)calloc(1, sizeof *m + (size_t)nlabels * sizeof(char *));
@@ -730,7 +725,7 @@ static mnv3_status parse_image(const uint8_t *d, size_t size, uint32_t flags, ui
     if (st == MNV3_OK) st = mnv3_model_validate(m, e);
     if (st == MNV3_OK && writable && !mnv3_host_is_little_endian())
         for (i = 0; i < ntensors; ++i)
-            swap_words(writable + tensors[i].offset, (size_t)tensors[i].count);
+            mnv3_swap_words(writable + tensors[i].offset, (size_t)tensors[i].count);
     free(tensors);
     if (st != MNV3_OK) {
         free(m);
@@ -766,7 +761,7 @@ mnv3_status mnv3_model_load_memory(const void *data, size_t size, uint32_t flags
                                    mnv3_model **out, mnv3_error *e) {
     uint8_t *copy;
     void *raw;
-    TRY(check_load_args(data, flags, out, e));
+    MNV3_TRY(check_load_args(data, flags, out, e));
     if (flags & MNV3_LOAD_IN_PLACE) {
         if (!mnv3_host_is_little_endian())
             return mnv3_set_error(e, MNV3_ERR_UNSUPPORTED,
@@ -792,7 +787,7 @@ mnv3_status mnv3_model_load_file(const char *path, uint32_t flags, mnv3_model **
     uint8_t *copy;
     void *raw;
     if (!path) return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "path is NULL");
-    TRY(check_load_args(path, flags, out, e));
+    MNV3_TRY(check_load_args(path, flags, out, e));
     f = fopen(path, "rb");
     if (!f) return mnv3_set_error(e, MNV3_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     if (fseek(f, 0, SEEK_END) != 0 || (end = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
@@ -1008,7 +1003,7 @@ static void write_image(const mnv3_model *m, mnv3_conv **list, const layout *L, 
 static mnv3_status check_savable(const mnv3_model *m, mnv3_conv **list, layout *L,
                                  mnv3_error *e) {
     uint32_t i;
-    TRY(mnv3_model_validate(m, e));
+    MNV3_TRY(mnv3_model_validate(m, e));
     plan_layout(m, list, L);
     if (L->ntensors > MNV3_FILE_MAX_TENSORS)
         return mnv3_set_error(e, MNV3_ERR_SIZE_OVERFLOW, "%u tensors exceed %u", L->ntensors,
@@ -1035,7 +1030,7 @@ mnv3_status mnv3_model_save_memory(const mnv3_model *m, void *buffer, size_t cap
     if (!m) return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "model is NULL");
     if (!buffer && !size)
         return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "buffer and size are both NULL");
-    TRY(check_savable(m, list, &L, e));
+    MNV3_TRY(check_savable(m, list, &L, e));
     if (size) *size = (size_t)L.file_size;
     if (!buffer) return MNV3_OK;
     if (capacity < L.file_size)
@@ -1054,7 +1049,7 @@ mnv3_status mnv3_model_save_file(const mnv3_model *m, const char *path, mnv3_err
     int failed;
     if (!m) return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "model is NULL");
     if (!path) return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "path is NULL");
-    TRY(check_savable(m, list, &L, e));
+    MNV3_TRY(check_savable(m, list, &L, e));
     buf = (uint8_t *)malloc((size_t)L.file_size);
     if (!buf) return mnv3_set_error(e, MNV3_ERR_OUT_OF_MEMORY, "%llu bytes",
                                     (unsigned long long)L.file_size);

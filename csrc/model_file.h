@@ -13,6 +13,9 @@ uint32_t mnv3_crc32(uint32_t crc, const void *data, size_t len);
 /* Non-zero on a little-endian host (the file's byte order). */
 int mnv3_host_is_little_endian(void);
 
+/* Reverses the bytes of each of `words` consecutive 4-byte words (little <-> big endian). */
+void mnv3_swap_words(uint8_t *p, size_t words);
+
 /* Byte offsets of the fixed header fields (docs/FORMAT.md). */
 #define MNV3_FILE_HEADER_SIZE 64u
 #define MNV3_FILE_SECTION_ENTRY_SIZE 24u

@@ -27,18 +27,6 @@ void mnv3_npy_free(mnv3_npy_array *a) {
     memset(a, 0, sizeof *a);
 }
 
-static void swap4(uint8_t *p, size_t n) {
-    size_t i;
-    for (i = 0; i < n; ++i, p += 4) {
-        uint8_t t = p[0];
-        p[0] = p[3];
-        p[3] = t;
-        t = p[1];
-        p[1] = p[2];
-        p[2] = t;
-    }
-}
-
 /* ---- header dict ---------------------------------------------------------------------- */
 
 typedef struct lexer {
@@ -242,7 +230,7 @@ mnv3_status mnv3_npy_parse(const void *bytes, size_t size, mnv3_npy_array *out,
     a.data = mnv3_alloc_aligned(bytes_needed ? bytes_needed : 1, &a.allocation);
     if (!a.data) return mnv3_set_error(e, MNV3_ERR_OUT_OF_MEMORY, "npy: %zu bytes", bytes_needed);
     if (bytes_needed) memcpy(a.data, d + prefix + header_len, bytes_needed);
-    if (elem == 4 && !mnv3_host_is_little_endian()) swap4((uint8_t *)a.data, a.count);
+    if (elem == 4 && !mnv3_host_is_little_endian()) mnv3_swap_words((uint8_t *)a.data, a.count);
     *out = a;
     return MNV3_OK;
 }
@@ -342,7 +330,7 @@ mnv3_status mnv3_npy_write_memory(mnv3_npy_dtype dtype, uint32_t ndim, const siz
     out[9] = (uint8_t)(hlen >> 8);
     memcpy(out + prefix, header, hlen);
     if (count) memcpy(out + prefix + hlen, data, count * elem);
-    if (elem == 4 && !mnv3_host_is_little_endian()) swap4(out + prefix + hlen, count);
+    if (elem == 4 && !mnv3_host_is_little_endian()) mnv3_swap_words(out + prefix + hlen, count);
     return MNV3_OK;
 }
 

@@ -77,11 +77,6 @@ static mnv3_status conv_step(walker *w, const mnv3_model *m, mnv3_step_kind kind
     return MNV3_OK;
 }
 
-#define TRY(expr)                                                                            \
-    do {                                                                                     \
-        mnv3_status s_ = (expr);                                                             \
-        if (s_ != MNV3_OK) return s_;                                                        \
-    } while (0)
 
 mnv3_status mnv3_plan_steps(const mnv3_model *m, uint32_t height, uint32_t width,
                             mnv3_step *steps, uint32_t *num_steps, mnv3_tensor *tensors,
@@ -93,13 +88,13 @@ mnv3_status mnv3_plan_steps(const mnv3_model *m, uint32_t height, uint32_t width
     w.steps = steps;
     w.tensors = tensors;
     w.ns = w.nt = 0;
-    TRY(conv_step(&w, m, MNV3_STEP_STEM, -1, &m->stem, NULL, &h, &wd, &cur, 1, e));
+    MNV3_TRY(conv_step(&w, m, MNV3_STEP_STEM, -1, &m->stem, NULL, &h, &wd, &cur, 1, e));
     for (b = 0; b < m->num_blocks; ++b) {
         const mnv3_block *k = &m->blocks[b];
         int32_t block_in = cur;
         if (k->has_expand)
-            TRY(conv_step(&w, m, MNV3_STEP_EXPAND, (int32_t)b, &k->expand, k, &h, &wd, &cur, 1, e));
-        TRY(conv_step(&w, m, MNV3_STEP_DEPTHWISE, (int32_t)b, &k->depthwise, k, &h, &wd, &cur, 1,
+            MNV3_TRY(conv_step(&w, m, MNV3_STEP_EXPAND, (int32_t)b, &k->expand, k, &h, &wd, &cur, 1, e));
+        MNV3_TRY(conv_step(&w, m, MNV3_STEP_DEPTHWISE, (int32_t)b, &k->depthwise, k, &h, &wd, &cur, 1,
                       e));
         if (k->has_se) {
             memset(&s, 0, sizeof s);
@@ -116,7 +111,7 @@ mnv3_status mnv3_plan_steps(const mnv3_model *m, uint32_t height, uint32_t width
             use_tensor(&w, cur);
             push(&w, &s);
         }
-        TRY(conv_step(&w, m, MNV3_STEP_PROJECT, (int32_t)b, &k->project, k, &h, &wd, &cur, 1, e));
+        MNV3_TRY(conv_step(&w, m, MNV3_STEP_PROJECT, (int32_t)b, &k->project, k, &h, &wd, &cur, 1, e));
         if (k->residual) {
             if (w.steps) w.steps[w.ns - 1].residual_tensor = block_in;
             w.ns--; /* the residual is read by the projection step just pushed */
@@ -124,7 +119,7 @@ mnv3_status mnv3_plan_steps(const mnv3_model *m, uint32_t height, uint32_t width
             w.ns++;
         }
     }
-    TRY(conv_step(&w, m, MNV3_STEP_LAST_CONV, -1, &m->last_conv, NULL, &h, &wd, &cur, 0, e));
+    MNV3_TRY(conv_step(&w, m, MNV3_STEP_LAST_CONV, -1, &m->last_conv, NULL, &h, &wd, &cur, 0, e));
     memset(&s, 0, sizeof s);
     s.kind = MNV3_STEP_POOL;
     s.block = -1;
@@ -137,7 +132,7 @@ mnv3_status mnv3_plan_steps(const mnv3_model *m, uint32_t height, uint32_t width
     for (i = 0; i < m->num_head; ++i) {
         uint32_t one_h = 1, one_w = 1;
         int32_t none = -1;
-        TRY(conv_step(&w, m, MNV3_STEP_HEAD, -1, &m->head[i], NULL, &one_h, &one_w, &none, 0, e));
+        MNV3_TRY(conv_step(&w, m, MNV3_STEP_HEAD, -1, &m->head[i], NULL, &one_h, &one_w, &none, 0, e));
         if (w.steps) w.steps[w.ns - 1].index = i;
     }
     if (num_steps) *num_steps = w.ns;
