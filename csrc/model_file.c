@@ -3,7 +3,6 @@
  * The reader treats every byte as hostile: fields are decoded byte by byte, every offset
  * and size is checked in 64-bit arithmetic before use, and no pointer into the image is
  * formed until the range behind it has been proven to lie inside the image. */
-#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
@@ -12,6 +11,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "file_io.h"
 #include "model_file.h"
 #include "weights.h"
 
@@ -781,41 +781,12 @@ mnv3_status mnv3_model_load_memory(const void *data, size_t size, uint32_t flags
 
 mnv3_status mnv3_model_load_file(const char *path, uint32_t flags, mnv3_model **out,
                                  mnv3_error *e) {
-    FILE *f;
-    long end;
-    size_t size;
     uint8_t *copy;
     void *raw;
+    size_t size;
     if (!path) return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "path is NULL");
     MNV3_TRY(check_load_args(path, flags, out, e));
-    f = fopen(path, "rb");
-    if (!f) return mnv3_set_error(e, MNV3_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0 || (end = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        int err = errno;
-        fclose(f);
-        return mnv3_set_error(e, MNV3_ERR_IO, "cannot determine the size of %s: %s", path,
-                              strerror(err));
-    }
-    if ((unsigned long)end > (unsigned long)(SIZE_MAX - 64)) {
-        fclose(f);
-        return mnv3_set_error(e, MNV3_ERR_SIZE_OVERFLOW, "%s: %ld bytes do not fit in memory",
-                              path, end);
-    }
-    size = (size_t)end;
-    copy = (uint8_t *)mnv3_alloc_aligned(size ? size : 1, &raw);
-    if (!copy) {
-        fclose(f);
-        return mnv3_set_error(e, MNV3_ERR_OUT_OF_MEMORY, "%s: %zu bytes", path, size);
-    }
-    if (fread(copy, 1, size, f) != size || fgetc(f) != EOF) {
-        int err = errno;
-        int failed = ferror(f);
-        fclose(f);
-        free(raw);
-        return mnv3_set_error(e, MNV3_ERR_IO, "cannot read %s: %s", path,
-                              failed ? strerror(err) : "its size changed while reading");
-    }
-    fclose(f);
+    MNV3_TRY(mnv3_read_whole_file(path, &copy, &raw, &size, e));
     /* The file's bytes are already the library's own copy; in-place makes no sense here. */
     return load_owned_copy(copy, raw, size, flags & ~(uint32_t)MNV3_LOAD_IN_PLACE, out, e);
 }
@@ -1045,8 +1016,7 @@ mnv3_status mnv3_model_save_file(const mnv3_model *m, const char *path, mnv3_err
     mnv3_conv *list[MNV3_MAX_CONVS];
     layout L;
     uint8_t *buf;
-    FILE *f;
-    int failed;
+    mnv3_status st;
     if (!m) return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "model is NULL");
     if (!path) return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "path is NULL");
     MNV3_TRY(check_savable(m, list, &L, e));
@@ -1054,19 +1024,7 @@ mnv3_status mnv3_model_save_file(const mnv3_model *m, const char *path, mnv3_err
     if (!buf) return mnv3_set_error(e, MNV3_ERR_OUT_OF_MEMORY, "%llu bytes",
                                     (unsigned long long)L.file_size);
     write_image(m, list, &L, buf);
-    f = fopen(path, "wb");
-    if (!f) {
-        int err = errno;
-        free(buf);
-        return mnv3_set_error(e, MNV3_ERR_IO, "cannot create %s: %s", path, strerror(err));
-    }
-    failed = fwrite(buf, 1, (size_t)L.file_size, f) != (size_t)L.file_size;
-    if (fclose(f) != 0) failed = 1;
+    st = mnv3_write_whole_file(path, buf, (size_t)L.file_size, e);
     free(buf);
-    if (failed) {
-        int err = errno;
-        remove(path);
-        return mnv3_set_error(e, MNV3_ERR_IO, "cannot write %s: %s", path, strerror(err));
-    }
-    return MNV3_OK;
+    return st;
 }

@@ -1,13 +1,13 @@
 /* NumPy .npy reader and writer. The header is a Python dict literal; it is parsed with a
  * small tokenizer that accepts exactly what numpy writes (and the spacing variations other
  * writers produce), never evaluates anything, and bounds every read by the header length. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mnv3_npy.h"
 #include "model.h"
+#include "file_io.h"
 #include "model_file.h"
 #include "weights.h"
 
@@ -236,35 +236,16 @@ mnv3_status mnv3_npy_parse(const void *bytes, size_t size, mnv3_npy_array *out,
 }
 
 mnv3_status mnv3_npy_read_file(const char *path, mnv3_npy_array *out, mnv3_error *e) {
-    FILE *f;
-    long end;
     uint8_t *buf;
+    void *raw;
+    size_t size;
     mnv3_status st;
     if (!out) return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "out is NULL");
     memset(out, 0, sizeof *out);
     if (!path) return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "path is NULL");
-    f = fopen(path, "rb");
-    if (!f) return mnv3_set_error(e, MNV3_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0 || (end = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        int err = errno;
-        fclose(f);
-        return mnv3_set_error(e, MNV3_ERR_IO, "cannot determine the size of %s: %s", path,
-                              strerror(err));
-    }
-    buf = (uint8_t *)malloc(end ? (size_t)end : 1);
-    if (!buf) {
-        fclose(f);
-        return mnv3_set_error(e, MNV3_ERR_OUT_OF_MEMORY, "%s: %ld bytes", path, end);
-    }
-    if (fread(buf, 1, (size_t)end, f) != (size_t)end) {
-        int err = errno;
-        fclose(f);
-        free(buf);
-        return mnv3_set_error(e, MNV3_ERR_IO, "cannot read %s: %s", path, strerror(err));
-    }
-    fclose(f);
-    st = mnv3_npy_parse(buf, (size_t)end, out, e);
-    free(buf);
+    MNV3_TRY(mnv3_read_whole_file(path, &buf, &raw, &size, e));
+    st = mnv3_npy_parse(buf, size, out, e);
+    free(raw);
     if (st != MNV3_OK && e) {
         /* Name the file: the parser only saw bytes. */
         char msg[sizeof e->message];
@@ -338,8 +319,6 @@ mnv3_status mnv3_npy_write_file(const char *path, mnv3_npy_dtype dtype, uint32_t
                                 const size_t *shape, const void *data, mnv3_error *e) {
     size_t total = 0;
     uint8_t *buf;
-    FILE *f;
-    int failed;
     mnv3_status st;
     if (!path) return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "path is NULL");
     st = mnv3_npy_write_memory(dtype, ndim, shape, data, NULL, 0, &total, e);
@@ -351,19 +330,7 @@ mnv3_status mnv3_npy_write_file(const char *path, mnv3_npy_dtype dtype, uint32_t
         free(buf);
         return st;
     }
-    f = fopen(path, "wb");
-    if (!f) {
-        int err = errno;
-        free(buf);
-        return mnv3_set_error(e, MNV3_ERR_IO, "cannot create %s: %s", path, strerror(err));
-    }
-    failed = fwrite(buf, 1, total, f) != total;
-    if (fclose(f) != 0) failed = 1;
+    st = mnv3_write_whole_file(path, buf, total, e);
     free(buf);
-    if (failed) {
-        int err = errno;
-        remove(path);
-        return mnv3_set_error(e, MNV3_ERR_IO, "cannot write %s: %s", path, strerror(err));
-    }
-    return MNV3_OK;
+    return st;
 }
