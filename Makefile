@@ -126,9 +126,12 @@ $(BUILD)/examples/firmware_nomalloc: $(BUILD)/obj/examples/firmware/firmware_nom
 	$(CC) $(BIN_LDFLAGS) -Wl,--wrap=malloc -Wl,--wrap=free -Wl,--wrap=calloc -Wl,--wrap=realloc \
 	    -o $@ $< $(STATIC_LIB) $(THREAD_LIBS) $(LDLIBS)
 
-$(BENCH_BIN): $(BUILD)/obj/bench/bench.o $(STATIC_LIB)
+# The FMA peak measurement is shared with the Swift CLI (Sources/CMNV3Tools).
+$(BUILD)/obj/bench/%.o: ALL_CFLAGS += -ISources/CMNV3Tools/include
+$(BUILD)/obj/Sources/CMNV3Tools/%.o: ALL_CFLAGS += -ISources/CMNV3Tools/include
+$(BENCH_BIN): $(BUILD)/obj/bench/bench.o $(BUILD)/obj/Sources/CMNV3Tools/peak.o $(STATIC_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(BIN_LDFLAGS) -o $@ $< $(STATIC_LIB) $(THREAD_LIBS) $(LDLIBS)
+	$(CC) $(BIN_LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) $(THREAD_LIBS) $(LDLIBS)
 
 # Test data generated from PyTorch (skipped with a message when torch is missing).
 GOLDEN_DIR ?= build/goldens

@@ -16,10 +16,7 @@
 
 #include "mnv3.h"
 
-#if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__) && !defined(MNV3_NO_SIMD)
-#define BENCH_X86 1
-#include <immintrin.h>
-#endif
+#include "mnv3_tools.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -38,90 +35,19 @@ static double pct(const double *sorted, int n, double p) {
     return sorted[i < 0 ? 0 : i >= n ? n - 1 : i];
 }
 
-/* ------------------------------------------------------------------------------------ */
-/* FMA peak: independent accumulator chains, no memory traffic                          */
-/* ------------------------------------------------------------------------------------ */
-
-#if BENCH_X86
-/* Twelve chains cover FMA latency x ports on current cores. Returns FLOP per second. */
-__attribute__((target("avx512f"))) static double peak_avx512(long iters) {
-    __m512 a0 = _mm512_set1_ps(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-           a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-    const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-    double t0 = now_s(), t;
-    long i;
-    volatile float sink;
-    for (i = 0; i < iters; ++i) {
-        a0 = _mm512_fmadd_ps(a0, m, c);
-        a1 = _mm512_fmadd_ps(a1, m, c);
-        a2 = _mm512_fmadd_ps(a2, m, c);
-        a3 = _mm512_fmadd_ps(a3, m, c);
-        a4 = _mm512_fmadd_ps(a4, m, c);
-        a5 = _mm512_fmadd_ps(a5, m, c);
-        a6 = _mm512_fmadd_ps(a6, m, c);
-        a7 = _mm512_fmadd_ps(a7, m, c);
-        a8 = _mm512_fmadd_ps(a8, m, c);
-        a9 = _mm512_fmadd_ps(a9, m, c);
-        a10 = _mm512_fmadd_ps(a10, m, c);
-        a11 = _mm512_fmadd_ps(a11, m, c);
-    }
-    t = now_s() - t0;
-    a0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
-                       _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
-    a0 = _mm512_add_ps(a0, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
-    sink = _mm512_reduce_add_ps(a0);
-    (void)sink;
-    return (double)iters * 12 * 16 * 2 / t;
-}
-
-__attribute__((target("avx2,fma"))) static double peak_avx2(long iters) {
-    __m256 a0 = _mm256_set1_ps(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-           a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-    const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-    double t0 = now_s(), t;
-    long i;
-    float out[8];
-    volatile float sink;
-    for (i = 0; i < iters; ++i) {
-        a0 = _mm256_fmadd_ps(a0, m, c);
-        a1 = _mm256_fmadd_ps(a1, m, c);
-        a2 = _mm256_fmadd_ps(a2, m, c);
-        a3 = _mm256_fmadd_ps(a3, m, c);
-        a4 = _mm256_fmadd_ps(a4, m, c);
-        a5 = _mm256_fmadd_ps(a5, m, c);
-        a6 = _mm256_fmadd_ps(a6, m, c);
-        a7 = _mm256_fmadd_ps(a7, m, c);
-        a8 = _mm256_fmadd_ps(a8, m, c);
-        a9 = _mm256_fmadd_ps(a9, m, c);
-        a10 = _mm256_fmadd_ps(a10, m, c);
-        a11 = _mm256_fmadd_ps(a11, m, c);
-    }
-    t = now_s() - t0;
-    a0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                       _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-    a0 = _mm256_add_ps(a0, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
-    _mm256_storeu_ps(out, a0);
-    sink = out[0];
-    (void)sink;
-    return (double)iters * 12 * 8 * 2 / t;
-}
-#endif
-
-/* Best of a few short runs; 0 when there is no vector loop for this ISA. */
+/* FMA peak of one core for the kernel set in use, in FLOP/s; 0 when there is no loop for
+ * it. The measurement (shared with the Swift CLI) is inline assembly over independent
+ * accumulators, so the compiler can neither merge the chains nor slow the loop down. */
 static double fma_peak(mnv3_isa isa) {
-    double best = 0.0;
-#if BENCH_X86
-    int r;
-    for (r = 0; r < 5; ++r) {
-        double f = isa == MNV3_ISA_AVX512 ? peak_avx512(2000000)
-                   : isa == MNV3_ISA_AVX2 ? peak_avx2(2000000)
-                                          : 0.0;
-        if (f > best) best = f;
+    double gflops;
+    switch (isa) {
+    case MNV3_ISA_AVX512: gflops = mnv3tools_peak_gflops(MNV3TOOLS_PEAK_AVX512, 0.2); break;
+    case MNV3_ISA_AVX2: gflops = mnv3tools_peak_gflops(MNV3TOOLS_PEAK_AVX2, 0.2); break;
+    case MNV3_ISA_NEON: gflops = mnv3tools_peak_gflops(MNV3TOOLS_PEAK_NEON, 0.2); break;
+    case MNV3_ISA_SCALAR: gflops = mnv3tools_peak_gflops(MNV3TOOLS_PEAK_SCALAR, 0.2); break;
+    default: gflops = 0.0; break;
     }
-#else
-    (void)isa;
-#endif
-    return best;
+    return gflops > 0.0 ? gflops * 1e9 : 0.0;
 }
 
 /* ------------------------------------------------------------------------------------ */
