@@ -29,9 +29,13 @@ static int32_t new_tensor(walker *w, uint32_t h, uint32_t wd, uint32_t c) {
     return (int32_t)w->nt++;
 }
 
-static void use_tensor(walker *w, int32_t t) {
-    if (w->tensors && t >= 0 && w->tensors[t].last < w->ns) w->tensors[t].last = w->ns;
+/* Extends tensor t's lifetime to `step`. */
+static void use_tensor_at(walker *w, int32_t t, uint32_t step) {
+    if (w->tensors && t >= 0 && w->tensors[t].last < step) w->tensors[t].last = step;
 }
+
+/* Tensor t is read by the step about to be pushed. */
+static void use_tensor(walker *w, int32_t t) { use_tensor_at(w, t, w->ns); }
 
 static void push(walker *w, const mnv3_step *s) {
     if (w->steps) w->steps[w->ns] = *s;
@@ -114,9 +118,7 @@ mnv3_status mnv3_plan_steps(const mnv3_model *m, uint32_t height, uint32_t width
         MNV3_TRY(conv_step(&w, m, MNV3_STEP_PROJECT, (int32_t)b, &k->project, k, &h, &wd, &cur, 1, e));
         if (k->residual) {
             if (w.steps) w.steps[w.ns - 1].residual_tensor = block_in;
-            w.ns--; /* the residual is read by the projection step just pushed */
-            use_tensor(&w, block_in);
-            w.ns++;
+            use_tensor_at(&w, block_in, w.ns - 1); /* read by the projection just pushed */
         }
     }
     MNV3_TRY(conv_step(&w, m, MNV3_STEP_LAST_CONV, -1, &m->last_conv, NULL, &h, &wd, &cur, 0, e));
