@@ -4,8 +4,9 @@
  *
  *   mnv3-bench [--arch large|small] [--width W] [--resolution R] [--threads N]
  *              [--runs N] [--warmup N] [--isa auto|scalar|avx2|avx512|neon] [--no-layers]
- *              [--layer-stat median|min]
- * On a shared machine, --layer-stat min shows what each layer costs when undisturbed. */
+ *              [--layer-stat median|min] [--cold]
+ * On a shared machine, --layer-stat min shows what each layer costs when undisturbed;
+ * --cold shows what each costs when other work has used the caches since the last run. */
 #if defined(__linux__) && !defined(_GNU_SOURCE)
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -64,18 +65,35 @@ static const char *kind_name(mnv3_layer_kind k) {
     return "?";
 }
 
+/* --cold: before each measured run, write and read a buffer larger than any last-level
+ * cache, so the run starts the way it does when other work ran in between (weights and
+ * activations in DRAM, translation caches cold). */
+#define EVICT_BYTES (256u << 20)
+static volatile float evict_sink;
+
+static void evict_caches(void) {
+    static float *buf;
+    size_t n = EVICT_BYTES / sizeof(float), i;
+    float s = 0.0f;
+    if (!buf) buf = (float *)calloc(n, sizeof(float));
+    if (!buf) return;
+    for (i = 0; i < n; i += 16) buf[i] += 1.0f;
+    for (i = 0; i < n; i += 16) s += buf[i];
+    evict_sink = s;
+}
+
 static void usage(void) {
     fprintf(stderr,
             "usage: mnv3-bench [--arch large|small] [--width W] [--resolution R] [--threads N]\n"
             "                  [--runs N] [--warmup N] [--isa auto|scalar|avx2|avx512|neon]\n"
-            "                  [--no-layers] [--layer-stat median|min]\n");
+            "                  [--no-layers] [--layer-stat median|min] [--cold]\n");
 }
 
 int main(int argc, char **argv) {
     mnv3_arch arch = MNV3_ARCH_LARGE;
     double width = 1.0;
     uint32_t res = 224, threads = 1, nlayers, i;
-    int runs = 100, warmup = 10, layers = 1, a, r;
+    int runs = 100, warmup = 10, layers = 1, cold = 0, a, r;
     double layer_q = 0.5;
     mnv3_isa isa = MNV3_ISA_AUTO, used;
     mnv3_model *model = NULL;
@@ -92,6 +110,10 @@ int main(int argc, char **argv) {
         const char *o = argv[a], *v = a + 1 < argc ? argv[a + 1] : NULL;
         if (strcmp(o, "--no-layers") == 0) {
             layers = 0;
+            continue;
+        }
+        if (strcmp(o, "--cold") == 0) {
+            cold = 1;
             continue;
         }
         if (!v) {
@@ -158,7 +180,9 @@ int main(int argc, char **argv) {
 
     for (r = 0; r < warmup; ++r) mnv3_run(ctx, input, in_len, logits, info.num_classes, NULL, 0);
     for (r = 0; r < runs; ++r) {
-        double t0 = now_s();
+        double t0;
+        if (cold) evict_caches();
+        t0 = now_s();
         mnv3_run(ctx, input, in_len, logits, info.num_classes, NULL, 0);
         times[r] = (now_s() - t0) * 1e3;
     }
@@ -188,6 +212,7 @@ int main(int argc, char **argv) {
         if (!lt) return 1;
         for (r = 0; r < 3; ++r) mnv3_run(ctx, input, in_len, logits, info.num_classes, NULL, 0);
         for (r = 0; r < pruns; ++r) {
+            if (cold) evict_caches();
             mnv3_run(ctx, input, in_len, logits, info.num_classes, NULL, 0);
             for (i = 0; i < nlayers; ++i)
                 lt[(size_t)i * pruns + r] = (double)mnv3_context_layer_ns(ctx, i);

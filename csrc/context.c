@@ -12,6 +12,11 @@
 #include "threads.h"
 #include "weights.h"
 
+/* How many bytes of a later layer's weights a pointwise layer may prefetch per
+ * multiply-add: its microkernel touches at most one line per k step of a tile, which
+ * covers 16 (AVX2) to 32 (AVX-512) outputs x 6 to 8 rows. */
+#define PREFETCH_BYTES_PER_MAC 0.25
+
 /* Small layers are not worth waking workers for. */
 #define MIN_PARALLEL_MACS 65536u
 /* Pointwise row tiles a thread should get at least. */
@@ -135,6 +140,8 @@ static uint32_t effective_threads(const mnv3_config *c) {
     return t > max ? max : t;
 }
 
+static void plan_prefetch(mnv3_context *ctx);
+
 /* Lays the arena out. With base == NULL only measures; otherwise fills ctx (which the
  * caller has placed at the start of base) and packs weights. */
 static mnv3_status layout_arena(const mnv3_model *m, const mnv3_config *cfg,
@@ -236,8 +243,74 @@ static mnv3_status layout_arena(const mnv3_model *m, const mnv3_config *cfg,
             pack_step(k, s, f2 ? (float *)take(&b, f2 * sizeof(float)) : NULL, 1);
     }
     ctx->activations = (unsigned char *)take(&b, region);
+    plan_prefetch(ctx);
     *out = ctx;
     return MNV3_OK;
+}
+
+/* The weights each step streams, in execution order. */
+typedef struct weight_region {
+    const char *begin;
+    size_t bytes;
+    uint32_t step;
+} weight_region;
+
+static uint32_t weight_regions(const mnv3_context *ctx, weight_region *out) {
+    uint32_t i, n = 0;
+    for (i = 0; i < ctx->num_steps; ++i) {
+        const mnv3_step *s = &ctx->steps[i];
+        int second;
+        for (second = 0; second < 2; ++second) {
+            const mnv3_conv *c = s->conv;
+            const void *w = second ? s->packed2 : s->packed;
+            size_t floats;
+            if (s->kind == MNV3_STEP_SE) c = second ? &s->blk->se.expand : &s->blk->se.reduce;
+            else if (second) break;
+            if (!c || !w) continue;
+            floats = packed_floats_for(ctx->k, s, second);
+            if (!floats) floats = mnv3_conv_weight_count(c);
+            out[n].begin = (const char *)w;
+            out[n].bytes = floats * sizeof(float);
+            out[n].step = i;
+            ++n;
+        }
+    }
+    return n;
+}
+
+/* Software prefetch schedule. The squeeze-excite and classifier layers are matrix-vector
+ * products: they read every weight once and do almost no arithmetic, so when their weights
+ * are not cached they run at DRAM speed while the core idles; the pointwise layers are the
+ * opposite. Every weight region (in execution order) is assigned to the closest pointwise
+ * layers before it that still have prefetch budget, so that it arrives as late as possible
+ * and does not push out what is needed sooner; the microkernels then touch those lines at a
+ * low rate while they compute. */
+static void plan_prefetch(mnv3_context *ctx) {
+    weight_region regions[2 * MNV3_MAX_STEPS];
+    size_t budget[MNV3_MAX_STEPS];
+    uint32_t n = weight_regions(ctx, regions), r, i;
+    const char *env = getenv("MNV3_PREFETCH");
+    if (env && strcmp(env, "0") == 0) n = 0; /* for measuring what the schedule is worth */
+    for (i = 0; i < ctx->num_steps; ++i) {
+        const mnv3_step *s = &ctx->steps[i];
+        int compute = s->kind == MNV3_STEP_EXPAND || s->kind == MNV3_STEP_PROJECT ||
+                      s->kind == MNV3_STEP_LAST_CONV;
+        budget[i] = compute ? (size_t)((double)s->macs * PREFETCH_BYTES_PER_MAC) : 0;
+        ctx->steps[i].prefetch_count = 0;
+    }
+    for (r = 0; r < n; ++r) {
+        size_t left = regions[r].bytes;
+        for (i = regions[r].step; i-- > 0 && left >= 64u;) {
+            mnv3_step *s = &ctx->steps[i];
+            size_t take_bytes = left < budget[i] ? left : budget[i];
+            if (take_bytes < 64u || s->prefetch_count == MNV3_STEP_PREFETCH_RANGES) continue;
+            left -= take_bytes;
+            budget[i] -= take_bytes;
+            s->prefetch[s->prefetch_count].begin = regions[r].begin + left;
+            s->prefetch[s->prefetch_count].bytes = take_bytes;
+            ++s->prefetch_count;
+        }
+    }
 }
 
 static mnv3_status resolve_kernels(const mnv3_config *cfg, const mnv3_kernels **k,
@@ -487,6 +560,10 @@ static void run_pointwise(void *arg, uint32_t task) {
     a.out_channels = s->out_c;
     split(s->out_c, j->n_tasks, nt, k->pointwise_nr, &a.oc_begin, &a.oc_end);
     a.workspace = j->ctx->workspace + (size_t)task * j->ctx->ws_floats;
+    a.prefetch = s->prefetch;
+    a.prefetch_count = s->prefetch_count;
+    a.prefetch_part = task;
+    a.prefetch_parts = j->tasks;
     if (a.oc_begin >= a.oc_end) return;
     if (!j->sums) {
         split(s->out_h * s->out_w, j->m_tasks, mt, 1, &pb, &pe);
@@ -499,6 +576,9 @@ static void run_pointwise(void *arg, uint32_t task) {
         uint32_t sb, se, sl;
         split(j->slices, j->m_tasks, mt, 1, &sb, &se);
         for (sl = sb; sl < se; ++sl) {
+            /* every slice call takes its own share of the prefetch ranges */
+            a.prefetch_part = sl * j->n_tasks + nt;
+            a.prefetch_parts = j->slices * j->n_tasks;
             split(s->out_h * s->out_w, j->slices, sl, 1, &pb, &pe);
             a.pixel_begin = pb;
             a.pixel_end = pe;

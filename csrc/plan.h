@@ -3,6 +3,7 @@
 #ifndef MNV3_PLAN_H
 #define MNV3_PLAN_H
 
+#include "kernels/kernels.h"
 #include "model.h"
 
 typedef enum mnv3_step_kind {
@@ -16,6 +17,8 @@ typedef enum mnv3_step_kind {
     MNV3_STEP_HEAD
 } mnv3_step_kind;
 
+#define MNV3_STEP_PREFETCH_RANGES 8
+
 typedef struct mnv3_step {
     mnv3_step_kind kind;
     int32_t block;               /* -1 outside blocks */
@@ -28,6 +31,10 @@ typedef struct mnv3_step {
     uint64_t macs;
     const void *packed;          /* weights as the kernels want them (set at context creation) */
     const void *packed2;         /* SE: the expand FC; `packed` is the reduce FC */
+    /* Later steps' weights this step's kernels pull into the caches while they compute
+     * (set at context creation). */
+    mnv3_prefetch_range prefetch[MNV3_STEP_PREFETCH_RANGES];
+    uint32_t prefetch_count;
 } mnv3_step;
 
 typedef struct mnv3_tensor {

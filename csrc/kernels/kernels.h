@@ -77,7 +77,25 @@ static inline int mnv3_clamp_is_unbounded(mnv3_clamp c) {
  *   if output: output[p*out_stride + o] = v
  *   if channel_sums: channel_sums[o] += v   (sum over the rows of this call)
  * in_scale == NULL means all ones (the SE gate of the block, folded into the projection).
- * oc_begin is a multiple of the table's pointwise_nr. */
+ * oc_begin is a multiple of the table's pointwise_nr.
+ * prefetch[0..prefetch_count) is memory later layers will stream (their weights): the
+ * kernel may touch part prefetch_part of prefetch_parts of each range, a cache line at a
+ * time from its inner loop, so that the DRAM latency of the memory-bound layers overlaps
+ * this layer's arithmetic. It is a hint only: the values are never read, and a kernel may
+ * ignore it. */
+typedef struct mnv3_prefetch_range {
+    const char *begin;
+    size_t bytes;
+} mnv3_prefetch_range;
+
+/* Lines [first, end) of part `part` of `parts` of a range. */
+static inline void mnv3_prefetch_part(const mnv3_prefetch_range *r, uint32_t part, uint32_t parts,
+                                      const char **first, const char **end) {
+    const size_t lines = r->bytes / 64u;
+    *first = r->begin + lines * part / parts * 64u;
+    *end = r->begin + lines * (part + 1u) / parts * 64u;
+}
+
 typedef struct mnv3_pointwise_args {
     const float *input;
     size_t in_stride;
@@ -94,6 +112,8 @@ typedef struct mnv3_pointwise_args {
     size_t pixel_begin, pixel_end;
     uint32_t oc_begin, oc_end;
     float *workspace;            /* pointwise_workspace_floats() floats, 64-byte aligned */
+    const mnv3_prefetch_range *prefetch;
+    uint32_t prefetch_count, prefetch_part, prefetch_parts;
 } mnv3_pointwise_args;
 
 /* Depthwise k x k convolution, NHWC, output rows [row_begin, row_end), all channels:

@@ -134,6 +134,8 @@ typedef struct pw_tile {
     float *sums;             /* channel_sums at the panel's first column, or NULL */
     vmask m0, m1;            /* valid columns of each vector */
     int full0, full1;
+    const char **pf;         /* prefetch cursor, advanced a line per k step up to pf_end */
+    const char *pf_end;
 } pw_tile;
 
 X86_INLINE vf pw_finish(const pw_tile *t, vf v, size_t r, int j, vf *sum) {
@@ -187,12 +189,18 @@ X86_INLINE vf pw_finish(const pw_tile *t, vf v, size_t r, int j, vf *sum) {
         const float *w = t->w;                                                               \
         vf s0 = v_zero(), s1 = v_zero();                                                     \
         uint32_t k;                                                                          \
+        const char *pf = *t->pf, *const pf_end = t->pf_end;                                  \
         ROWS(PW_DECL2)                                                                       \
         for (k = 0; k < t->k; ++k) {                                                         \
             const vf w0 = v_load(w), w1 = v_load(w + VW);                                    \
             w += PW_NR;                                                                      \
+            if (pf != pf_end) {                                                              \
+                __builtin_prefetch(pf, 0, 3);                                                \
+                pf += 64;                                                                    \
+            }                                                                                \
             ROWS(PW_FMA2)                                                                    \
         }                                                                                    \
+        *t->pf = pf;                                                                         \
         ROWS(PW_FIN2)                                                                        \
         if (t->sums) {                                                                       \
             add_sums(t->sums, s0, t->m0);                                                    \
@@ -205,12 +213,18 @@ X86_INLINE vf pw_finish(const pw_tile *t, vf v, size_t r, int j, vf *sum) {
         const float *w = t->w;                                                               \
         vf s0 = v_zero();                                                                    \
         uint32_t k;                                                                          \
+        const char *pf = *t->pf, *const pf_end = t->pf_end;                                  \
         ROWS(PW_DECL1)                                                                       \
         for (k = 0; k < t->k; ++k) {                                                         \
             const vf w0 = v_load(w);                                                         \
             w += VW;                                                                         \
+            if (pf != pf_end) {                                                              \
+                __builtin_prefetch(pf, 0, 3);                                                \
+                pf += 64;                                                                    \
+            }                                                                                \
             ROWS(PW_FMA1)                                                                    \
         }                                                                                    \
+        *t->pf = pf;                                                                         \
         ROWS(PW_FIN1)                                                                        \
         if (t->sums) add_sums(t->sums, s0, t->m0);                                           \
     }
@@ -285,7 +299,10 @@ X86_FN void pointwise(const mnv3_pointwise_args *a) {
     x86_ep ep;
     pw_tile t;
     size_t p0 = a->pixel_begin;
+    const char *pf = NULL, *pf_end = NULL;
+    uint32_t pf_next = 0;
     ep_init(&ep, &a->epilogue, &a->residual_clamp);
+    t.pf = &pf;
     t.k = K;
     t.ep = &ep;
     t.out_stride = a->out_stride;
@@ -331,6 +348,10 @@ X86_FN void pointwise(const mnv3_pointwise_args *a) {
                 t.res = a->residual ? a->residual + p * a->out_stride + col : NULL;
                 t.out = a->output ? a->output + p * a->out_stride + col : NULL;
                 t.sums = a->channel_sums ? a->channel_sums + col : NULL;
+                while (pf == pf_end && pf_next < a->prefetch_count)
+                    mnv3_prefetch_part(&a->prefetch[pf_next++], a->prefetch_part,
+                                       a->prefetch_parts, &pf, &pf_end);
+                t.pf_end = pf_end;
                 pw_kernels[two][mr - 1](&t);
                 r += mr;
             }

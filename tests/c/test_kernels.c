@@ -270,6 +270,21 @@ static int pw_check_isa(const mnv3_kernels *k, pw_case *c, int subrange) {
         ag.oc_begin = ar.oc_begin;
         ag.oc_end = ar.oc_end;
     }
+    mnv3_prefetch_range hint[3];
+    if (subrange) {
+        /* Prefetch hints change no value: ranges of odd lengths (one shorter than a line),
+         * and this call's part of them. */
+        hint[0].begin = (const char *)c->weight;
+        hint[0].bytes = (size_t)c->K * c->N * sizeof(float);
+        hint[1].begin = (const char *)c->input + 4;
+        hint[1].bytes = 1 + rnd_below((uint32_t)(c->P * c->in_stride * sizeof(float) - 4));
+        hint[2].begin = (const char *)c->weight;
+        hint[2].bytes = 63;
+        ag.prefetch = hint;
+        ag.prefetch_count = 3;
+        ag.prefetch_parts = 1 + rnd_below(4);
+        ag.prefetch_part = rnd_below(ag.prefetch_parts);
+    }
     mnv3_ref_pointwise(&ar);
     k->pointwise(&ag);
     bad = compare("pointwise out", got, ref, on, TOL_ISA);
