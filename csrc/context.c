@@ -44,6 +44,9 @@ struct mnv3_context {
     float *head_a, *head_b;
     float *workspace;       /* threads x ws_floats */
     size_t ws_floats;
+    float *rings;           /* threads x ring_floats: fused expansions' rows */
+    size_t ring_floats;
+    uint64_t *fused_ns;     /* per thread: time in fused expansions (profiling) */
     void *owned_arena;
     mnv3_arena_plan plan;
 };
@@ -151,7 +154,7 @@ static mnv3_status layout_arena(const mnv3_model *m, const mnv3_config *cfg,
     bump b;
     uint32_t threads = effective_threads(cfg), i, max_vec = 1, max_head = 1;
     size_t max_sums = 1;
-    size_t ws = 0, region, bound, mark;
+    size_t ws = 0, ring = 0, region, bound, mark;
     mnv3_context *ctx;
     b.base = base;
     b.used = 0;
@@ -176,6 +179,10 @@ static mnv3_status layout_arena(const mnv3_model *m, const mnv3_config *cfg,
             if (s->blk->se.reduce.out_channels > max_vec) max_vec = s->blk->se.reduce.out_channels;
         }
         if (s->kind == MNV3_STEP_HEAD && s->out_c > max_head) max_head = s->out_c;
+        if (s->kind == MNV3_STEP_DEPTHWISE && s->ring_rows) {
+            size_t r = (size_t)s->ring_rows * s->in_w * s->in_c;
+            if (r > ring) ring = r;
+        }
         if (s->kind == MNV3_STEP_EXPAND || s->kind == MNV3_STEP_PROJECT ||
             s->kind == MNV3_STEP_LAST_CONV) {
             size_t w = k->pointwise_workspace_floats(s->in_c, s->out_c);
@@ -188,6 +195,8 @@ static mnv3_status layout_arena(const mnv3_model *m, const mnv3_config *cfg,
     take(&b, (size_t)m->last_conv.out_channels * sizeof(float));
     take(&b, 2 * (size_t)max_head * sizeof(float));
     take(&b, (size_t)threads * ((ws + 15u) & ~(size_t)15u) * sizeof(float));
+    take(&b, (size_t)threads * ((ring + 15u) & ~(size_t)15u) * sizeof(float));
+    take(&b, (size_t)threads * sizeof(uint64_t));
     b.used = (b.used + 63u) & ~(size_t)63u;
     plan->scratch = b.used - mark;
 
@@ -235,6 +244,9 @@ static mnv3_status layout_arena(const mnv3_model *m, const mnv3_config *cfg,
     ctx->head_b = ctx->head_a + max_head;
     ctx->ws_floats = (ws + 15u) & ~(size_t)15u;
     ctx->workspace = (float *)take(&b, (size_t)threads * ctx->ws_floats * sizeof(float));
+    ctx->ring_floats = (ring + 15u) & ~(size_t)15u;
+    ctx->rings = (float *)take(&b, (size_t)threads * ctx->ring_floats * sizeof(float));
+    ctx->fused_ns = (uint64_t *)take(&b, (size_t)threads * sizeof(uint64_t));
     for (i = 0; i < ns; ++i) {
         mnv3_step *s = &ctx->steps[i];
         size_t f1 = packed_floats_for(k, s, 0), f2 = packed_floats_for(k, s, 1);
@@ -462,6 +474,7 @@ typedef struct job {
     const mnv3_conv *fc;             /* fully connected layer (head or SE) */
     const void *fc_packed;
     uint32_t tasks;
+    const mnv3_step *expand;         /* fused expansion run by a depthwise job */
 } job;
 
 static void split(uint32_t total, uint32_t parts, uint32_t part, uint32_t align, uint32_t *b,
@@ -534,6 +547,92 @@ static void run_depthwise(void *arg, uint32_t task) {
             a.row_begin = r;
             a.row_end = r + 1;
             a.channel_sums = slice_sums(j, r);
+            j->ctx->k->depthwise(&a);
+        }
+    }
+}
+
+static uint64_t now_ns(void);
+
+/* Expanded rows [row, row + n) of a fused block into the task's ring (no wrap inside). */
+static void fused_expand_rows(const job *j, uint32_t task, float *ring, uint32_t row, uint32_t n,
+                              uint32_t part, uint32_t parts) {
+    const mnv3_step *e = j->expand, *d = j->s;
+    const mnv3_kernels *k = j->ctx->k;
+    mnv3_pointwise_args a;
+    memset(&a, 0, sizeof a);
+    a.input = j->in + (size_t)row * e->in_w * e->in_c;
+    a.in_stride = e->in_c;
+    a.packed = e->packed;
+    a.bias = e->conv->bias;
+    a.epilogue = e->conv->epilogue;
+    a.output = ring + (size_t)(row % d->ring_rows) * e->out_w * e->out_c;
+    a.out_stride = e->out_c;
+    a.in_channels = e->in_c;
+    a.out_channels = e->out_c;
+    a.oc_begin = 0;
+    a.oc_end = e->out_c;
+    a.pixel_begin = 0;
+    a.pixel_end = (size_t)n * e->out_w;
+    a.workspace = j->ctx->workspace + (size_t)task * j->ctx->ws_floats;
+    a.prefetch = e->prefetch;
+    a.prefetch_count = e->prefetch_count;
+    a.prefetch_part = part;
+    a.prefetch_parts = parts;
+    k->pointwise(&a);
+}
+
+/* A block whose expanded tensor would not fit in cache: each task walks its output rows
+ * in bands; for every band it expands the input rows the band needs and that are not in its
+ * ring yet, then runs the depthwise conv on them. The expanded tensor never leaves the
+ * cache, and rows are expanded once per task (twice only at task boundaries). */
+static void run_fused(void *arg, uint32_t task) {
+    const job *j = (const job *)arg;
+    const mnv3_step *s = j->s;
+    const uint32_t K = s->conv->kernel, S = s->conv->stride, B = s->band_rows;
+    const uint32_t bands = (s->out_h + B - 1) / B;
+    float *ring = j->ctx->rings + (size_t)task * j->ctx->ring_floats;
+    const int profile = j->ctx->cfg.profile;
+    uint32_t oy, first, last, done = 0;
+    mnv3_depthwise_args a;
+    memset(&a, 0, sizeof a);
+    a.input = ring;
+    a.in_ring_rows = s->ring_rows;
+    a.in_height = s->in_h;
+    a.in_width = s->in_w;
+    a.channels = s->in_c;
+    a.packed = s->packed;
+    a.bias = s->conv->bias;
+    a.kernel = K;
+    a.stride = S;
+    a.pad_top = s->pad_top;
+    a.pad_left = s->pad_left;
+    a.out_height = s->out_h;
+    a.out_width = s->out_w;
+    a.epilogue = s->conv->epilogue;
+    a.output = j->out;
+    split(s->out_h, j->tasks, task, 1, &first, &last);
+    j->ctx->fused_ns[task] = 0;
+    for (oy = first; oy < last; oy += B) {
+        const uint32_t end = oy + B < last ? oy + B : last;
+        const long lo = (long)oy * S - (long)s->pad_top;
+        const long hi = (long)(end - 1) * S - (long)s->pad_top + (long)K;
+        const uint32_t need_lo = lo < 0 ? 0 : (uint32_t)lo;
+        const uint32_t need_hi = hi > (long)s->in_h ? s->in_h : (uint32_t)(hi < 0 ? 0 : hi);
+        const uint64_t t0 = profile ? now_ns() : 0;
+        uint32_t r;
+        if (oy == first || done < need_lo) done = need_lo;
+        while (done < need_hi) { /* up to the ring's wrap point at a time */
+            const uint32_t to_wrap = s->ring_rows - done % s->ring_rows;
+            const uint32_t n = need_hi - done < to_wrap ? need_hi - done : to_wrap;
+            fused_expand_rows(j, task, ring, done, n, oy / B, bands);
+            done += n;
+        }
+        if (profile) j->ctx->fused_ns[task] += now_ns() - t0;
+        for (r = oy; r < end; ++r) {
+            a.row_begin = r;
+            a.row_end = r + 1;
+            a.channel_sums = j->sums ? slice_sums(j, r) : NULL;
             j->ctx->k->depthwise(&a);
         }
     }
@@ -691,7 +790,21 @@ static void run_image(mnv3_context *ctx, const float *input, float *logits, floa
                 j.slices = pool_slices(s);
                 zero_sums(ctx, j.slices, s->out_c);
             }
-            mnv3_pool_run(ctx->pool, j.tasks, run_depthwise, &j);
+            if (s->band_rows) {
+                uint32_t t;
+                uint64_t expand_ns = 0;
+                j.expand = &ctx->steps[i - 1];
+                j.tasks = tasks_for(ctx, s->macs + j.expand->macs, s->out_h);
+                mnv3_pool_run(ctx->pool, j.tasks, run_fused, &j);
+                if (ctx->cfg.profile) { /* split the time between the two layers */
+                    for (t = 0; t < j.tasks; ++t) expand_ns += ctx->fused_ns[t];
+                    expand_ns /= j.tasks;
+                    ctx->layer_ns[i - 1] = expand_ns;
+                    t0 += expand_ns;
+                }
+            } else {
+                mnv3_pool_run(ctx->pool, j.tasks, run_depthwise, &j);
+            }
             if (s->blk->has_se)
                 reduce_sums(ctx, j.slices, s->out_c, 1.0f / ((float)s->out_h * (float)s->out_w),
                             s->blk->se.squeeze_clamp, ctx->se_mean);
@@ -714,6 +827,8 @@ static void run_image(mnv3_context *ctx, const float *input, float *logits, floa
             break;
         }
         case MNV3_STEP_EXPAND:
+            if (s->fused) continue; /* the next (depthwise) step runs it */
+            /* fall through */
         case MNV3_STEP_PROJECT:
         case MNV3_STEP_LAST_CONV: {
             uint32_t pixels = s->out_h * s->out_w, nr = ctx->k->pointwise_nr;

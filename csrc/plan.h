@@ -35,6 +35,12 @@ typedef struct mnv3_step {
      * (set at context creation). */
     mnv3_prefetch_range prefetch[MNV3_STEP_PREFETCH_RANGES];
     uint32_t prefetch_count;
+    /* Fused expansion: an EXPAND step with `fused` set produces no tensor; the DEPTHWISE
+     * step after it (band_rows != 0) reads the expansion's input and computes the expanded
+     * rows itself, band_rows output rows at a time, into a per-thread ring of ring_rows
+     * rows that stays in cache. */
+    uint32_t fused;
+    uint32_t band_rows, ring_rows;
 } mnv3_step;
 
 typedef struct mnv3_tensor {
@@ -42,6 +48,12 @@ typedef struct mnv3_tensor {
     uint32_t first, last;        /* steps that write it first and read it last */
     size_t offset;               /* in the activation region */
 } mnv3_tensor;
+
+/* An expanded tensor larger than this (about half of a typical L2) is not materialised:
+ * the expansion runs in bands fused with the depthwise conv that reads it. */
+#define MNV3_FUSE_MIN_BYTES ((size_t)512 << 10)
+/* Target size of one thread's ring of expanded rows. */
+#define MNV3_FUSE_RING_BYTES ((size_t)160 << 10)
 
 #define MNV3_MAX_STEPS (1 + 4 * MNV3_MAX_BLOCKS + 2 + MNV3_MAX_HEAD)
 #define MNV3_MAX_TENSORS (1 + 3 * MNV3_MAX_BLOCKS)

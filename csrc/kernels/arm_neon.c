@@ -322,7 +322,7 @@ static void dw_pixel(const dw_ctx *c, uint32_t oy, uint32_t ox, uint32_t c0) {
         float32x4_t acc0 = a->bias ? vld1q_f32(a->bias + ch) : vdupq_n_f32(0.0f);
         float32x4_t acc1 = a->bias ? vld1q_f32(a->bias + ch + 4) : vdupq_n_f32(0.0f);
         for (ky = c->ky_lo; ky < c->ky_hi; ++ky) {
-            const float *row = a->input + ((size_t)(c->iy0 + ky) * a->in_width) * C + ch;
+            const float *row = mnv3_dw_row(a, c->iy0 + (long)ky) + ch;
             for (kx = kx_lo; kx < kx_hi; ++kx) {
                 const float *ip = row + (size_t)(ix0 + kx) * C;
                 const float *wp = w + ((size_t)ky * K + kx) * C + ch;
@@ -336,7 +336,7 @@ static void dw_pixel(const dw_ctx *c, uint32_t oy, uint32_t ox, uint32_t c0) {
     for (; ch + 4 <= C; ch += 4) {
         float32x4_t acc = a->bias ? vld1q_f32(a->bias + ch) : vdupq_n_f32(0.0f);
         for (ky = c->ky_lo; ky < c->ky_hi; ++ky) {
-            const float *row = a->input + ((size_t)(c->iy0 + ky) * a->in_width) * C + ch;
+            const float *row = mnv3_dw_row(a, c->iy0 + (long)ky) + ch;
             for (kx = kx_lo; kx < kx_hi; ++kx)
                 acc = fma_f32(acc, vld1q_f32(row + (size_t)(ix0 + kx) * C),
                               vld1q_f32(w + ((size_t)ky * K + kx) * C + ch));
@@ -346,7 +346,7 @@ static void dw_pixel(const dw_ctx *c, uint32_t oy, uint32_t ox, uint32_t c0) {
     for (; ch < C; ++ch) {
         float acc = a->bias ? a->bias[ch] : 0.0f, v;
         for (ky = c->ky_lo; ky < c->ky_hi; ++ky) {
-            const float *row = a->input + ((size_t)(c->iy0 + ky) * a->in_width) * C + ch;
+            const float *row = mnv3_dw_row(a, c->iy0 + (long)ky) + ch;
             for (kx = kx_lo; kx < kx_hi; ++kx)
                 acc += row[(size_t)(ix0 + kx) * C] * w[((size_t)ky * K + kx) * C + ch];
         }
@@ -376,7 +376,7 @@ NEON_INLINE void dw_interior(const dw_ctx *c, uint32_t oy, uint32_t ox_lo, uint3
             float32x4_t p01 = a->bias ? vld1q_f32(a->bias + ch + 4) : vdupq_n_f32(0.0f);
             float32x4_t p10 = p00, p11 = p01;
             for (ky = c->ky_lo; ky < c->ky_hi; ++ky) {
-                const float *ip = a->input + ((size_t)(c->iy0 + ky) * a->in_width + ix0) * C + ch;
+                const float *ip = mnv3_dw_row(a, c->iy0 + (long)ky) + ix0 * C + ch;
                 const float *wp = w + (size_t)ky * K * C + ch;
                 for (kx = 0; kx < K; ++kx) {
                     const float32x4_t w0 = vld1q_f32(wp + (size_t)kx * C);

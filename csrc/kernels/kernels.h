@@ -119,7 +119,9 @@ typedef struct mnv3_pointwise_args {
 /* Depthwise k x k convolution, NHWC, output rows [row_begin, row_end), all channels:
  *   acc = bias[c] + sum_{ky,kx} in[(oy*s + ky - pad_top), (ox*s + kx - pad_left), c] * W[ky][kx][c]
  * (taps outside the input contribute zero), v = epilogue(acc), output[oy][ox][c] = v,
- * and if channel_sums: channel_sums[c] += v (the SE squeeze, fused). */
+ * and if channel_sums: channel_sums[c] += v (the SE squeeze, fused).
+ * With in_ring_rows != 0 the input is a ring of that many rows (input row iy is stored at
+ * row iy % in_ring_rows), which is how a fused expansion hands over a band of rows. */
 typedef struct mnv3_depthwise_args {
     const float *input;
     uint32_t in_height, in_width, channels;
@@ -131,7 +133,14 @@ typedef struct mnv3_depthwise_args {
     mnv3_epilogue epilogue;
     float *output;
     float *channel_sums;
+    uint32_t in_ring_rows;
 } mnv3_depthwise_args;
+
+/* First element of input row iy (0 <= iy < in_height) of a depthwise call. */
+static inline const float *mnv3_dw_row(const mnv3_depthwise_args *a, long iy) {
+    const size_t r = a->in_ring_rows ? (size_t)iy % a->in_ring_rows : (size_t)iy;
+    return a->input + r * a->in_width * a->channels;
+}
 
 /* Dense k x k convolution (the stem) writing NHWC output rows [row_begin, row_end). The
  * input is addressed through element strides so NCHW and NHWC inputs need no copy:

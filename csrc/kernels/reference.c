@@ -61,7 +61,7 @@ void mnv3_ref_depthwise(const mnv3_depthwise_args *a) {
                     for (kx = 0; kx < K; ++kx) {
                         long ix = (long)ox * a->stride + kx - (long)a->pad_left;
                         if (ix < 0 || ix >= (long)a->in_width) continue;
-                        acc += a->input[((size_t)iy * a->in_width + (size_t)ix) * C + c] *
+                        acc += mnv3_dw_row(a, iy)[(size_t)ix * C + c] *
                                w[((size_t)ky * K + kx) * C + c];
                     }
                 }

@@ -585,8 +585,7 @@ X86_INLINE void dw_block_any(const mnv3_depthwise_args *a, const x86_ep *ep, con
             for (kx = 0; kx < KS; ++kx) {
                 const long ix = ix0 + (long)kx;
                 if (ix < 0 || ix >= (long)a->in_width) continue;
-                acc = v_fma(load_part(a->input + ((size_t)iy * a->in_width + (size_t)ix) * C + c,
-                                      full, m),
+                acc = v_fma(load_part(mnv3_dw_row(a, iy) + (size_t)ix * C + c, full, m),
                             v_load(wp + ((size_t)ky * KS + kx) * cp), acc);
             }
         }
@@ -618,9 +617,7 @@ X86_INLINE void dw_rows(const mnv3_depthwise_args *a, const uint32_t KS, const u
         row.iy0 = (long)oy * S - (long)a->pad_top;
         for (ky = 0; ky < KS; ++ky) {
             const long iy = row.iy0 + (long)ky;
-            row.rows[ky] = iy >= 0 && iy < (long)a->in_height
-                               ? a->input + (size_t)iy * a->in_width * C
-                               : NULL;
+            row.rows[ky] = iy >= 0 && iy < (long)a->in_height ? mnv3_dw_row(a, iy) : NULL;
         }
         row.out = a->output + (size_t)oy * a->out_width * C;
         if (pixel_major) {

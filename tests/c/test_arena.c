@@ -68,8 +68,12 @@ static void test_planned_sizes(void) {
         CHECK(plan.activations / MIB <= 1.05 * cases[i].published_bound_mib);
         /* Scalar kernels read weights in place: nothing packed. */
         CHECK(plan.packed_weights == 0);
-        /* Per-thread scratch is small next to the activations. */
-        CHECK(plan.scratch < plan.activations / 16);
+        /* Per-thread scratch (pointwise rows, fused-expansion rings) stays well below the
+         * activations it saves. */
+        CHECK(plan.scratch < plan.activations / 4);
+        /* Large's widest expansion (112x112x64 floats, 3.06 MiB) is fused with its
+         * depthwise conv and never materialised. */
+        if (cases[i].arch == MNV3_ARCH_LARGE) CHECK(plan.activations / MIB < 2.5);
         CHECK(plan.total <= plan.activations + plan.scratch + plan.context + plan.packed_weights + 64 * 8);
         /* More threads: activations unchanged; only per-thread scratch may grow. */
         cfg.threads = 4;

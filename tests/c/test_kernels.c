@@ -416,12 +416,32 @@ static int dw_check_isa(const mnv3_kernels *k, dw_case *c, int subrange) {
     ffill(got, on, SENTINEL);
     dw_args(c, &ar, c->weight, ref, rs);
     dw_args(c, &ag, packed ? (const void *)packed : (const void *)c->weight, got, gs);
+    float *ring = NULL;
     if (subrange) {
         ar.row_begin = ag.row_begin = rnd_below(c->OH);
         ar.row_end = ag.row_end = ar.row_begin + 1 + rnd_below(c->OH - ar.row_begin);
     }
+    if (subrange && rnd_below(2)) {
+        /* Input handed over as a ring of rows (a fused expansion): only the rows this range
+         * reads, stored at row % ring_rows, in a ring of just enough or a few more rows. */
+        const long lo_l = (long)ag.row_begin * c->S - (long)c->pt;
+        const long hi_l = (long)(ag.row_end - 1) * c->S - (long)c->pt + (long)c->K;
+        const uint32_t lo = lo_l < 0 ? 0 : (uint32_t)lo_l;
+        const uint32_t hi = hi_l > (long)c->H ? c->H : (uint32_t)(hi_l < 0 ? 0 : hi_l);
+        const uint32_t rows = (hi > lo ? hi - lo : 0) + 1 + rnd_below(3);
+        const size_t row_floats = (size_t)c->W * c->C;
+        uint32_t iy;
+        ring = falloc((size_t)rows * row_floats);
+        ffill(ring, (size_t)rows * row_floats, SENTINEL);
+        for (iy = lo; iy < hi; ++iy)
+            memcpy(ring + (size_t)(iy % rows) * row_floats, c->input + (size_t)iy * row_floats,
+                   row_floats * sizeof(float));
+        ag.input = ring;
+        ag.in_ring_rows = rows;
+    }
     mnv3_ref_depthwise(&ar);
     k->depthwise(&ag);
+    free(ring);
     bad = compare("depthwise out", got, ref, on, TOL_ISA);
     if (rs) bad += compare("depthwise sums", gs, rs, c->C, TOL_ISA * (double)c->OH * c->OW);
     free(packed);
