@@ -517,26 +517,31 @@ static void run_stem(void *arg, uint32_t task) {
     if (a.row_begin < a.row_end) j->ctx->k->conv(&a);
 }
 
+static void depthwise_args(const job *j, mnv3_depthwise_args *a) {
+    const mnv3_step *s = j->s;
+    memset(a, 0, sizeof *a);
+    a->input = j->in;
+    a->in_height = s->in_h;
+    a->in_width = s->in_w;
+    a->channels = s->in_c;
+    a->packed = s->packed;
+    a->bias = s->conv->bias;
+    a->kernel = s->conv->kernel;
+    a->stride = s->conv->stride;
+    a->pad_top = s->pad_top;
+    a->pad_left = s->pad_left;
+    a->out_height = s->out_h;
+    a->out_width = s->out_w;
+    a->epilogue = s->conv->epilogue;
+    a->output = j->out;
+}
+
 static void run_depthwise(void *arg, uint32_t task) {
     const job *j = (const job *)arg;
     const mnv3_step *s = j->s;
     mnv3_depthwise_args a;
-    memset(&a, 0, sizeof a);
-    a.input = j->in;
-    a.in_height = s->in_h;
-    a.in_width = s->in_w;
-    a.channels = s->in_c;
-    a.packed = s->packed;
-    a.bias = s->conv->bias;
-    a.kernel = s->conv->kernel;
-    a.stride = s->conv->stride;
-    a.pad_top = s->pad_top;
-    a.pad_left = s->pad_left;
-    a.out_height = s->out_h;
-    a.out_width = s->out_w;
+    depthwise_args(j, &a);
     split(s->out_h, j->tasks, task, 1, &a.row_begin, &a.row_end);
-    a.epilogue = s->conv->epilogue;
-    a.output = j->out;
     if (!j->sums) {
         if (a.row_begin < a.row_end) j->ctx->k->depthwise(&a);
         return;
@@ -595,22 +600,9 @@ static void run_fused(void *arg, uint32_t task) {
     const int profile = j->ctx->cfg.profile;
     uint32_t oy, first, last, done = 0;
     mnv3_depthwise_args a;
-    memset(&a, 0, sizeof a);
+    depthwise_args(j, &a);
     a.input = ring;
     a.in_ring_rows = s->ring_rows;
-    a.in_height = s->in_h;
-    a.in_width = s->in_w;
-    a.channels = s->in_c;
-    a.packed = s->packed;
-    a.bias = s->conv->bias;
-    a.kernel = K;
-    a.stride = S;
-    a.pad_top = s->pad_top;
-    a.pad_left = s->pad_left;
-    a.out_height = s->out_h;
-    a.out_width = s->out_w;
-    a.epilogue = s->conv->epilogue;
-    a.output = j->out;
     split(s->out_h, j->tasks, task, 1, &first, &last);
     j->ctx->fused_ns[task] = 0;
     for (oy = first; oy < last; oy += B) {
