@@ -125,6 +125,8 @@ typedef struct pw_ctx {
     vepilogue e;
     float32x4_t bias0, bias1, res_lo, res_hi;
     uint32_t n0, ncols;
+    const char **pf;        /* prefetch cursor (kernels.h), a line per k block up to pf_end */
+    const char *pf_end;
 } pw_ctx;
 
 NEON_INLINE void pw_finish(const pw_ctx *c, size_t p, float32x4_t v0, float32x4_t v1) {
@@ -187,9 +189,15 @@ NEON_INLINE void pw_finish(const pw_ctx *c, size_t p, float32x4_t v0, float32x4_
     b1 = vld1q_f32(w + 4);                                                                   \
     w += PW_NR;                                                                              \
     ROWS(PW_FMA##l)
+#define PW_PREFETCH                                                                          \
+    if (pf != pf_end) {                                                                      \
+        __builtin_prefetch(pf, 0, 3);                                                        \
+        pf += 64;                                                                            \
+    }
 #if defined(__aarch64__)
 #define PW_KLOOP(ROWS)                                                                       \
     for (; k + 4 <= K; k += 4) {                                                             \
+        PW_PREFETCH                                                                          \
         ROWS(PW_LOADA)                                                                       \
         PW_STEP(ROWS, 0)                                                                     \
         PW_STEP(ROWS, 1)                                                                     \
@@ -199,6 +207,7 @@ NEON_INLINE void pw_finish(const pw_ctx *c, size_t p, float32x4_t v0, float32x4_
 #else
 #define PW_KLOOP(ROWS)                                                                       \
     for (; k + 2 <= K; k += 2) {                                                             \
+        PW_PREFETCH                                                                          \
         ROWS(PW_LOADA)                                                                       \
         PW_STEP(ROWS, 0)                                                                     \
         PW_STEP(ROWS, 1)                                                                     \
@@ -217,10 +226,12 @@ NEON_INLINE void pw_finish(const pw_ctx *c, size_t p, float32x4_t v0, float32x4_
         const size_t stride = c->a->in_stride;                                               \
         const float *in = c->a->input + p * stride;                                          \
         const uint32_t K = c->a->in_channels;                                                \
+        const char *pf = *c->pf, *const pf_end = c->pf_end;                                  \
         uint32_t k = 0;                                                                      \
         float32x4_t b0, b1;                                                                  \
         ROWS(PW_DECL)                                                                        \
         PW_KLOOP(ROWS)                                                                       \
+        *c->pf = pf;                                                                         \
         for (; k < K; ++k) {                                                                 \
             b0 = vld1q_f32(w);                                                               \
             b1 = vld1q_f32(w + 4);                                                           \
@@ -243,7 +254,10 @@ static void pw_neon(const mnv3_pointwise_args *a) {
     size_t block, p0, p;
     uint32_t n0;
     pw_ctx c;
+    const char *pf = NULL, *pf_end = NULL;
+    uint32_t pf_next = 0;
     c.a = a;
+    c.pf = &pf;
     vepilogue_init(&c.e, &a->epilogue);
     c.res_lo = vdupq_n_f32(a->residual_clamp.lo);
     c.res_hi = vdupq_n_f32(a->residual_clamp.hi);
@@ -277,6 +291,10 @@ static void pw_neon(const mnv3_pointwise_args *a) {
                 }
                 w = ws;
             }
+            while (pf == pf_end && pf_next < a->prefetch_count)
+                mnv3_prefetch_part(&a->prefetch[pf_next++], a->prefetch_part, a->prefetch_parts,
+                                   &pf, &pf_end);
+            c.pf_end = pf_end;
             p = p0;
 #if PW_MR == 8
             for (; p + 8 <= p1; p += 8) pw_tile8(&c, p, w);
