@@ -260,67 +260,63 @@ static mnv3_status layout_arena(const mnv3_model *m, const mnv3_config *cfg,
     return MNV3_OK;
 }
 
-/* The weights each step streams, in execution order. */
-typedef struct weight_region {
-    const char *begin;
-    size_t bytes;
-    uint32_t step;
-} weight_region;
+/* The weights step s streams (second: the SE's expand FC), or 0 bytes. */
+static size_t step_weights(const mnv3_context *ctx, const mnv3_step *s, int second,
+                           const char **begin) {
+    const mnv3_conv *c = s->conv;
+    const void *w = second ? s->packed2 : s->packed;
+    size_t floats;
+    if (s->kind == MNV3_STEP_SE)
+        c = second ? &s->blk->se.expand : &s->blk->se.reduce;
+    else if (second)
+        return 0;
+    if (!c || !w) return 0;
+    floats = packed_floats_for(ctx->k, s, second);
+    if (!floats) floats = mnv3_conv_weight_count(c);
+    *begin = (const char *)w;
+    return floats * sizeof(float);
+}
 
-static uint32_t weight_regions(const mnv3_context *ctx, weight_region *out) {
-    uint32_t i, n = 0;
-    for (i = 0; i < ctx->num_steps; ++i) {
-        const mnv3_step *s = &ctx->steps[i];
-        int second;
-        for (second = 0; second < 2; ++second) {
-            const mnv3_conv *c = s->conv;
-            const void *w = second ? s->packed2 : s->packed;
-            size_t floats;
-            if (s->kind == MNV3_STEP_SE) c = second ? &s->blk->se.expand : &s->blk->se.reduce;
-            else if (second) break;
-            if (!c || !w) continue;
-            floats = packed_floats_for(ctx->k, s, second);
-            if (!floats) floats = mnv3_conv_weight_count(c);
-            out[n].begin = (const char *)w;
-            out[n].bytes = floats * sizeof(float);
-            out[n].step = i;
-            ++n;
-        }
-    }
-    return n;
+/* What is left of step s's prefetch budget: a pointwise layer may fetch ahead
+ * PREFETCH_BYTES_PER_MAC bytes per multiply-add; other layers nothing. */
+static size_t prefetch_budget_left(const mnv3_step *s) {
+    size_t total, used = 0;
+    uint32_t r;
+    if (s->kind != MNV3_STEP_EXPAND && s->kind != MNV3_STEP_PROJECT &&
+        s->kind != MNV3_STEP_LAST_CONV)
+        return 0;
+    total = (size_t)((double)s->macs * PREFETCH_BYTES_PER_MAC);
+    for (r = 0; r < s->prefetch_count; ++r) used += s->prefetch[r].bytes;
+    return total > used ? total - used : 0;
 }
 
 /* Software prefetch schedule. The squeeze-excite and classifier layers are matrix-vector
  * products: they read every weight once and do almost no arithmetic, so when their weights
  * are not cached they run at DRAM speed while the core idles; the pointwise layers are the
- * opposite. Every weight region (in execution order) is assigned to the closest pointwise
- * layers before it that still have prefetch budget, so that it arrives as late as possible
- * and does not push out what is needed sooner; the microkernels then touch those lines at a
+ * opposite. Every step's weights (in execution order) are assigned to the closest pointwise
+ * layers before it that still have prefetch budget, so that they arrive as late as possible
+ * and do not push out what is needed sooner; the microkernels then touch those lines at a
  * low rate while they compute. */
 static void plan_prefetch(mnv3_context *ctx) {
-    weight_region regions[2 * MNV3_MAX_STEPS];
-    size_t budget[MNV3_MAX_STEPS];
-    uint32_t n = weight_regions(ctx, regions), r, i;
     const char *env = getenv("MNV3_PREFETCH");
-    if (env && strcmp(env, "0") == 0) n = 0; /* for measuring what the schedule is worth */
-    for (i = 0; i < ctx->num_steps; ++i) {
-        const mnv3_step *s = &ctx->steps[i];
-        int compute = s->kind == MNV3_STEP_EXPAND || s->kind == MNV3_STEP_PROJECT ||
-                      s->kind == MNV3_STEP_LAST_CONV;
-        budget[i] = compute ? (size_t)((double)s->macs * PREFETCH_BYTES_PER_MAC) : 0;
-        ctx->steps[i].prefetch_count = 0;
-    }
-    for (r = 0; r < n; ++r) {
-        size_t left = regions[r].bytes;
-        for (i = regions[r].step; i-- > 0 && left >= 64u;) {
-            mnv3_step *s = &ctx->steps[i];
-            size_t take_bytes = left < budget[i] ? left : budget[i];
-            if (take_bytes < 64u || s->prefetch_count == MNV3_STEP_PREFETCH_RANGES) continue;
-            left -= take_bytes;
-            budget[i] -= take_bytes;
-            s->prefetch[s->prefetch_count].begin = regions[r].begin + left;
-            s->prefetch[s->prefetch_count].bytes = take_bytes;
-            ++s->prefetch_count;
+    uint32_t i, j;
+    int second;
+    for (i = 0; i < ctx->num_steps; ++i) ctx->steps[i].prefetch_count = 0;
+    if (env && strcmp(env, "0") == 0) return; /* for measuring what the schedule is worth */
+    for (j = 0; j < ctx->num_steps; ++j) {
+        for (second = 0; second < 2; ++second) {
+            const char *begin = NULL;
+            size_t left = step_weights(ctx, &ctx->steps[j], second, &begin);
+            for (i = j; i-- > 0 && left >= 64u;) {
+                mnv3_step *s = &ctx->steps[i];
+                const size_t budget = prefetch_budget_left(s);
+                const size_t take_bytes = left < budget ? left : budget;
+                if (take_bytes < 64u || s->prefetch_count == MNV3_STEP_PREFETCH_RANGES) continue;
+                left -= take_bytes;
+                s->prefetch[s->prefetch_count].begin = begin + left;
+                s->prefetch[s->prefetch_count].bytes = take_bytes;
+                ++s->prefetch_count;
+            }
         }
     }
 }
