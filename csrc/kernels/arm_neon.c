@@ -507,6 +507,7 @@ static void conv_neon(const mnv3_conv_args *a) {
     }
     vepilogue_init(&e, &a->epilogue);
     for (oy = a->row_begin; oy < a->row_end; ++oy) {
+        MNV3_CONV_PREFETCH_AHEAD(a, oy);
         for (ox = 0; ox < a->out_width; ++ox) {
             float *out = a->output + ((size_t)oy * a->out_width + ox) * Co;
             float *pp = patch;

@@ -158,6 +158,56 @@ typedef struct mnv3_conv_args {
     float *output;
 } mnv3_conv_args;
 
+/* The stem reads the image straight from the caller's buffer, which is usually not cached
+ * (it was just written by the caller or has been evicted since), and reading it at
+ * stride 2 across a few channel planes does not keep the hardware prefetchers ahead. At
+ * each output row oy a conv kernel prefetches the input rows [*first, *end) that output row
+ * oy + MNV3_CONV_PREFETCH_ROWS will read and no earlier row of the call did: per row,
+ * `spans` runs of `span_bytes` bytes, `span_step` floats apart (one per channel plane for
+ * NCHW, one for NHWC). MNV3_CONV_PREFETCH_AHEAD issues the prefetches; it is a macro so
+ * that it compiles inside each kernel set's function, for that instruction set (a generic
+ * x86-64 function would compile __builtin_prefetch to nothing). */
+#define MNV3_CONV_PREFETCH_ROWS 2
+
+typedef struct mnv3_conv_prefetch {
+    long first, end;
+    uint32_t spans;
+    size_t span_step, span_bytes;
+} mnv3_conv_prefetch;
+
+static inline mnv3_conv_prefetch mnv3_conv_prefetch_rows(const mnv3_conv_args *a, uint32_t oy) {
+    mnv3_conv_prefetch p;
+    const long S = (long)a->stride, K = (long)a->kernel;
+    const long iy0 = (long)oy * S - (long)a->pad_top, ahead = iy0 + MNV3_CONV_PREFETCH_ROWS * S;
+    const int nhwc = a->in_chan_stride == 1;
+    p.first = oy == a->row_begin ? iy0 + K : ahead + K - S;
+    p.end = ahead + K;
+    if (p.first < 0) p.first = 0;
+    if (p.end > (long)a->in_height) p.end = (long)a->in_height;
+    p.spans = nhwc ? 1 : a->in_channels;
+    p.span_step = a->in_chan_stride;
+    p.span_bytes = (nhwc ? (size_t)a->in_width * a->in_col_stride
+                         : ((size_t)a->in_width - 1) * a->in_col_stride + 1) *
+                   sizeof(float);
+    return p;
+}
+
+#define MNV3_CONV_PREFETCH_AHEAD(args, oy)                                                   \
+    do {                                                                                     \
+        const mnv3_conv_prefetch pr_ = mnv3_conv_prefetch_rows((args), (oy));                \
+        long iy_;                                                                            \
+        uint32_t c_;                                                                         \
+        size_t off_;                                                                         \
+        for (iy_ = pr_.first; iy_ < pr_.end; ++iy_)                                          \
+            for (c_ = 0; c_ < pr_.spans; ++c_) {                                             \
+                const char *p_ = (const char *)((args)->input +                              \
+                                                (size_t)iy_ * (args)->in_row_stride +        \
+                                                c_ * pr_.span_step);                         \
+                for (off_ = 0; off_ < pr_.span_bytes; off_ += 64)                            \
+                    __builtin_prefetch(p_ + off_, 0, 3);                                     \
+            }                                                                                \
+    } while (0)
+
 /* Fully connected (matrix-vector) for outputs [out_begin, out_end):
  *   output[o] = epilogue(bias[o] + sum_i input[i] * W[o][i]) */
 typedef struct mnv3_fc_args {

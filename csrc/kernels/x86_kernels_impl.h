@@ -741,33 +741,6 @@ X86_INLINE void conv_group(const mnv3_conv_args *a, const x86_ep *ep, const floa
     for (j = 0; j < CONV_G; ++j) store_part(out + (size_t)(ox + j) * Co, ep_apply(ep, acc[j]), full, m);
 }
 
-/* The stem reads the image straight from the caller's buffer, which is usually not cached
- * (it was just written by the caller or has been evicted since), and reading it at
- * stride 2 across a few channel planes does not keep the hardware prefetchers ahead. Each
- * output row therefore asks for the input rows the row CONV_PREFETCH_ROWS later will need. */
-#define CONV_PREFETCH_ROWS 2
-
-X86_INLINE void conv_prefetch_rows(const mnv3_conv_args *a, long iy_first, long iy_end) {
-    long iy;
-    if (iy_first < 0) iy_first = 0;
-    if (iy_end > (long)a->in_height) iy_end = (long)a->in_height;
-    for (iy = iy_first; iy < iy_end; ++iy) {
-        const char *row = (const char *)(a->input + (size_t)iy * a->in_row_stride);
-        /* NHWC: one contiguous span per row; NCHW: one per channel plane */
-        const uint32_t spans = a->in_chan_stride == 1 ? 1 : a->in_channels;
-        const size_t span_bytes =
-            (a->in_chan_stride == 1 ? (size_t)a->in_width * a->in_col_stride
-                                    : ((size_t)a->in_width - 1) * a->in_col_stride + 1) *
-            sizeof(float);
-        uint32_t c;
-        size_t off;
-        for (c = 0; c < spans; ++c) {
-            const char *p = row + (size_t)c * a->in_chan_stride * sizeof(float);
-            for (off = 0; off < span_bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
-        }
-    }
-}
-
 X86_FN void conv(const mnv3_conv_args *a) {
     const uint32_t K = a->kernel, Ci = a->in_channels, Co = a->out_channels, S = a->stride;
     const uint32_t taps = K * K * Ci;
@@ -784,12 +757,7 @@ X86_FN void conv(const mnv3_conv_args *a) {
         const uint32_t ky_lo = iy0 < 0 ? (uint32_t)-iy0 : 0;
         const uint32_t ky_hi =
             iy0 + (long)K > (long)a->in_height ? (uint32_t)((long)a->in_height - iy0) : K;
-        {
-            /* the input rows the row CONV_PREFETCH_ROWS later reads and no earlier row did */
-            const long ahead = iy0 + (long)CONV_PREFETCH_ROWS * S;
-            conv_prefetch_rows(a, oy == a->row_begin ? iy0 + (long)K : ahead + (long)K - (long)S,
-                               ahead + (long)K);
-        }
+        MNV3_CONV_PREFETCH_AHEAD(a, oy);
         for (b = 0; b < Co; b += VW) {
             const int full = Co - b >= VW;
             const vmask m = v_mask(full ? VW : Co - b);
