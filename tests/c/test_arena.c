@@ -1,6 +1,9 @@
 /* Arena planning and the context/run API: planned sizes against the layer-by-layer lower
  * bound, caller-owned arenas, hostile arguments, and results independent of thread count,
  * input layout and batching. */
+#if !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,6 +237,39 @@ static void test_equivalences(void) {
     mnv3_model_free(m);
 }
 
+/* Large at 224 fuses its widest expansions with their depthwise convs: bands split across
+ * threads (rows expanded twice at task boundaries) and the prefetch hints must not change
+ * a single logit. */
+static void test_fused_and_prefetch_invariance(void) {
+    const uint32_t H = 224, W = 224, C = 10;
+    mnv3_model *m = builtin(MNV3_ARCH_LARGE, MNV3_FLAVOR_TORCHVISION, 1.0, C);
+    size_t n = (size_t)3 * H * W;
+    float *x = (float *)malloc(n * sizeof(float)), ref[C], got[C];
+    mnv3_context *ctx;
+    uint32_t t;
+    if (!m || !x) return;
+    fill_input(x, n, 5);
+    ctx = make_ctx(m, 1, H, W, MNV3_LAYOUT_NCHW, 1);
+    CHECK_STATUS(mnv3_run(ctx, x, n, ref, C, NULL, 0), MNV3_OK);
+    mnv3_context_free(ctx);
+    for (t = 2; t <= 5; t += 3) {
+        ctx = make_ctx(m, 1, H, W, MNV3_LAYOUT_NCHW, t);
+        CHECK_STATUS(mnv3_run(ctx, x, n, got, C, NULL, 0), MNV3_OK);
+        CHECK_MSG(max_rel_diff(ref, got, C) == 0.0f, "fused network, %u threads", t);
+        mnv3_context_free(ctx);
+    }
+#if defined(__unix__) || defined(__APPLE__)
+    setenv("MNV3_PREFETCH", "0", 1);
+    ctx = make_ctx(m, 1, H, W, MNV3_LAYOUT_NCHW, 1);
+    unsetenv("MNV3_PREFETCH");
+    CHECK_STATUS(mnv3_run(ctx, x, n, got, C, NULL, 0), MNV3_OK);
+    CHECK_MSG(max_rel_diff(ref, got, C) == 0.0f, "logits change without prefetch hints");
+    mnv3_context_free(ctx);
+#endif
+    free(x);
+    mnv3_model_free(m);
+}
+
 /* Smallest allowed input still runs every flavor (including SAME padding). */
 static void test_small_inputs(void) {
     mnv3_flavor flavors[] = {MNV3_FLAVOR_TORCHVISION, MNV3_FLAVOR_WALKTHROUGH, MNV3_FLAVOR_TFLITE};
@@ -305,6 +341,7 @@ int main(void) {
     test_planned_sizes();
     test_hostile_arguments();
     test_equivalences();
+    test_fused_and_prefetch_invariance();
     test_small_inputs();
     test_layers_and_profile();
     test_isa_names();
