@@ -102,22 +102,19 @@ mnv3_status mnv3_plan_steps(const mnv3_model *m, uint32_t height, uint32_t width
             MNV3_TRY(conv_step(&w, m, MNV3_STEP_EXPAND, (int32_t)b, &k->expand, k, &h, &wd, &cur,
                                !fuse, e));
         if (fuse) {
-            const uint32_t K = k->depthwise.kernel, S = k->depthwise.stride;
-            const size_t row_bytes = (size_t)wd * k->expand.out_channels * sizeof(float);
-            size_t ring = MNV3_FUSE_RING_BYTES / row_bytes;
             if (w.steps) w.steps[w.ns - 1].fused = 1;
             cur = block_in; /* the depthwise step reads the expansion's input */
+        }
+        MNV3_TRY(conv_step(&w, m, MNV3_STEP_DEPTHWISE, (int32_t)b, &k->depthwise, k, &h, &wd, &cur, 1,
+                      e));
+        if (fuse && w.steps) {
+            mnv3_step *d = &w.steps[w.ns - 1];
+            const uint32_t K = k->depthwise.kernel, S = k->depthwise.stride;
+            const size_t row_bytes = (size_t)d->in_w * d->in_c * sizeof(float);
+            size_t ring = MNV3_FUSE_RING_BYTES / row_bytes;
             if (ring < K) ring = K;
-            MNV3_TRY(conv_step(&w, m, MNV3_STEP_DEPTHWISE, (int32_t)b, &k->depthwise, k, &h, &wd,
-                               &cur, 1, e));
-            if (w.steps) {
-                mnv3_step *d = &w.steps[w.ns - 1];
-                d->band_rows = (uint32_t)((ring - K) / S + 1);
-                d->ring_rows = (d->band_rows - 1) * S + K;
-            }
-        } else {
-            MNV3_TRY(conv_step(&w, m, MNV3_STEP_DEPTHWISE, (int32_t)b, &k->depthwise, k, &h, &wd,
-                               &cur, 1, e));
+            d->band_rows = (uint32_t)((ring - K) / S + 1);
+            d->ring_rows = (d->band_rows - 1) * S + K;
         }
         if (k->has_se) {
             memset(&s, 0, sizeof s);
