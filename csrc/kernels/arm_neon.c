@@ -189,15 +189,10 @@ NEON_INLINE void pw_finish(const pw_ctx *c, size_t p, float32x4_t v0, float32x4_
     b1 = vld1q_f32(w + 4);                                                                   \
     w += PW_NR;                                                                              \
     ROWS(PW_FMA##l)
-#define PW_PREFETCH                                                                          \
-    if (pf != pf_end) {                                                                      \
-        __builtin_prefetch(pf, 0, 3);                                                        \
-        pf += 64;                                                                            \
-    }
 #if defined(__aarch64__)
 #define PW_KLOOP(ROWS)                                                                       \
     for (; k + 4 <= K; k += 4) {                                                             \
-        PW_PREFETCH                                                                          \
+        MNV3_PREFETCH_STEP(pf, pf_end);                                                      \
         ROWS(PW_LOADA)                                                                       \
         PW_STEP(ROWS, 0)                                                                     \
         PW_STEP(ROWS, 1)                                                                     \
@@ -207,7 +202,7 @@ NEON_INLINE void pw_finish(const pw_ctx *c, size_t p, float32x4_t v0, float32x4_
 #else
 #define PW_KLOOP(ROWS)                                                                       \
     for (; k + 2 <= K; k += 2) {                                                             \
-        PW_PREFETCH                                                                          \
+        MNV3_PREFETCH_STEP(pf, pf_end);                                                      \
         ROWS(PW_LOADA)                                                                       \
         PW_STEP(ROWS, 0)                                                                     \
         PW_STEP(ROWS, 1)                                                                     \
@@ -291,9 +286,7 @@ static void pw_neon(const mnv3_pointwise_args *a) {
                 }
                 w = ws;
             }
-            while (pf == pf_end && pf_next < a->prefetch_count)
-                mnv3_prefetch_part(&a->prefetch[pf_next++], a->prefetch_part, a->prefetch_parts,
-                                   &pf, &pf_end);
+            mnv3_prefetch_next(a, &pf_next, &pf, &pf_end);
             c.pf_end = pf_end;
             p = p0;
 #if PW_MR == 8

@@ -88,13 +88,6 @@ typedef struct mnv3_prefetch_range {
     size_t bytes;
 } mnv3_prefetch_range;
 
-/* Lines [first, end) of part `part` of `parts` of a range. */
-static inline void mnv3_prefetch_part(const mnv3_prefetch_range *r, uint32_t part, uint32_t parts,
-                                      const char **first, const char **end) {
-    const size_t lines = r->bytes / 64u;
-    *first = r->begin + lines * part / parts * 64u;
-    *end = r->begin + lines * (part + 1u) / parts * 64u;
-}
 
 typedef struct mnv3_pointwise_args {
     const float *input;
@@ -115,6 +108,29 @@ typedef struct mnv3_pointwise_args {
     const mnv3_prefetch_range *prefetch;
     uint32_t prefetch_count, prefetch_part, prefetch_parts;
 } mnv3_pointwise_args;
+
+/* A pointwise kernel's prefetch cursor walks [*pf, *pf_end), this call's part of each range
+ * in turn. Once the cursor is spent, this moves it to the next non-empty part, if any
+ * (*next counts the ranges taken so far). */
+static inline void mnv3_prefetch_next(const mnv3_pointwise_args *a, uint32_t *next,
+                                      const char **pf, const char **pf_end) {
+    while (*pf == *pf_end && *next < a->prefetch_count) {
+        const mnv3_prefetch_range *r = &a->prefetch[(*next)++];
+        const size_t lines = r->bytes / 64u;
+        *pf = r->begin + lines * a->prefetch_part / a->prefetch_parts * 64u;
+        *pf_end = r->begin + lines * (a->prefetch_part + 1u) / a->prefetch_parts * 64u;
+    }
+}
+
+/* Touches the cursor's next line, if any; a microkernel does this once per k step. A macro,
+ * like MNV3_CONV_PREFETCH_AHEAD below, so that it compiles for the kernel set's ISA. */
+#define MNV3_PREFETCH_STEP(pf, pf_end)                                                       \
+    do {                                                                                     \
+        if ((pf) != (pf_end)) {                                                              \
+            __builtin_prefetch((pf), 0, 3);                                                  \
+            (pf) += 64;                                                                      \
+        }                                                                                    \
+    } while (0)
 
 /* Depthwise k x k convolution, NHWC, output rows [row_begin, row_end), all channels:
  *   acc = bias[c] + sum_{ky,kx} in[(oy*s + ky - pad_top), (ox*s + kx - pad_left), c] * W[ky][kx][c]

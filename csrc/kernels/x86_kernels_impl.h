@@ -194,10 +194,7 @@ X86_INLINE vf pw_finish(const pw_tile *t, vf v, size_t r, int j, vf *sum) {
         for (k = 0; k < t->k; ++k) {                                                         \
             const vf w0 = v_load(w), w1 = v_load(w + VW);                                    \
             w += PW_NR;                                                                      \
-            if (pf != pf_end) {                                                              \
-                __builtin_prefetch(pf, 0, 3);                                                \
-                pf += 64;                                                                    \
-            }                                                                                \
+            MNV3_PREFETCH_STEP(pf, pf_end);                                                  \
             ROWS(PW_FMA2)                                                                    \
         }                                                                                    \
         *t->pf = pf;                                                                         \
@@ -218,10 +215,7 @@ X86_INLINE vf pw_finish(const pw_tile *t, vf v, size_t r, int j, vf *sum) {
         for (k = 0; k < t->k; ++k) {                                                         \
             const vf w0 = v_load(w);                                                         \
             w += VW;                                                                         \
-            if (pf != pf_end) {                                                              \
-                __builtin_prefetch(pf, 0, 3);                                                \
-                pf += 64;                                                                    \
-            }                                                                                \
+            MNV3_PREFETCH_STEP(pf, pf_end);                                                  \
             ROWS(PW_FMA1)                                                                    \
         }                                                                                    \
         *t->pf = pf;                                                                         \
@@ -348,9 +342,7 @@ X86_FN void pointwise(const mnv3_pointwise_args *a) {
                 t.res = a->residual ? a->residual + p * a->out_stride + col : NULL;
                 t.out = a->output ? a->output + p * a->out_stride + col : NULL;
                 t.sums = a->channel_sums ? a->channel_sums + col : NULL;
-                while (pf == pf_end && pf_next < a->prefetch_count)
-                    mnv3_prefetch_part(&a->prefetch[pf_next++], a->prefetch_part,
-                                       a->prefetch_parts, &pf, &pf_end);
+                mnv3_prefetch_next(a, &pf_next, &pf, &pf_end);
                 t.pf_end = pf_end;
                 pw_kernels[two][mr - 1](&t);
                 r += mr;
