@@ -50,8 +50,11 @@ typedef struct mnv3_tensor {
 } mnv3_tensor;
 
 /* An expanded tensor larger than this (about half of a typical L2) is not materialised:
- * the expansion runs in bands fused with the depthwise conv that reads it. */
+ * the expansion runs in bands fused with the depthwise conv that reads it. A build can
+ * move the threshold (-DMNV3_FUSE_MIN_BYTES=...), e.g. out of reach to measure the fusion. */
+#ifndef MNV3_FUSE_MIN_BYTES
 #define MNV3_FUSE_MIN_BYTES ((size_t)512 << 10)
+#endif
 /* Target size of one thread's ring of expanded rows: bands of one or two output rows
  * already keep the expansion in L1/L2; larger rings measured no faster. */
 #define MNV3_FUSE_RING_BYTES ((size_t)64 << 10)
