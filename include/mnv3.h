@@ -257,7 +257,8 @@ typedef struct mnv3_arena_plan {
     size_t activations;     /* lifetime-planned activation buffers */
     size_t activation_lower_bound; /* largest input+output(+residual) live at one layer */
     size_t packed_weights;  /* weights re-laid out for the selected kernels */
-    size_t scratch;         /* per-thread scratch and small vectors */
+    size_t scratch;         /* per-thread scratch (GEMM rows, fused-expansion rings) and
+                               small vectors */
     size_t context;         /* the context structure and step table */
     mnv3_isa isa;           /* the kernel set the plan was made for */
 } mnv3_arena_plan;
@@ -270,7 +271,9 @@ MNV3_API mnv3_status mnv3_arena_size(const mnv3_model *model, const mnv3_config 
 /* Creates a context inside `arena` (at least mnv3_arena_size() bytes, MNV3_ARENA_ALIGNMENT
  * aligned). With arena == NULL the library allocates the arena itself, once, and frees it in
  * mnv3_context_free(). The model must outlive the context. Thread workers (if any) are
- * started here, not during inference. */
+ * started here, not during inference, and the weight prefetch schedule is made here
+ * (MNV3_PREFETCH=0 in the environment turns it off, for measuring it; results are
+ * identical either way). */
 MNV3_API mnv3_status mnv3_context_create(const mnv3_model *model, const mnv3_config *config,
                                          void *arena, size_t arena_size,
                                          mnv3_context **out_context, mnv3_error *error);
