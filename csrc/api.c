@@ -43,7 +43,7 @@ mnv3_status mnv3_model_macs(const mnv3_model *m, uint32_t h, uint32_t w, uint64_
     if (!m || !macs) return MNV3_ERR_NULL_ARGUMENT;
     if (h < 1 || w < 1 || h > MNV3_MAX_INPUT_SIZE || w > MNV3_MAX_INPUT_SIZE)
         return MNV3_ERR_INVALID_ARGUMENT;
-    st = mnv3_plan_steps(m, h, w, steps, &ns, NULL, NULL, NULL);
+    st = mnv3_plan_steps(m, h, w, MNV3_DTYPE_F32, steps, &ns, NULL, NULL, NULL);
     if (st != MNV3_OK) return st;
     *macs = 0;
     for (i = 0; i < ns; ++i) *macs += steps[i].macs;
@@ -58,7 +58,7 @@ mnv3_status mnv3_model_layer(const mnv3_model *m, uint32_t h, uint32_t w, uint32
     if (!m || !info) return MNV3_ERR_NULL_ARGUMENT;
     if (h < 1 || w < 1 || h > MNV3_MAX_INPUT_SIZE || w > MNV3_MAX_INPUT_SIZE)
         return MNV3_ERR_INVALID_ARGUMENT;
-    st = mnv3_plan_steps(m, h, w, steps, &ns, NULL, NULL, NULL);
+    st = mnv3_plan_steps(m, h, w, MNV3_DTYPE_F32, steps, &ns, NULL, NULL, NULL);
     if (st != MNV3_OK) return st;
     if (index >= ns) return MNV3_ERR_INVALID_ARGUMENT;
     mnv3_step_describe(m, &steps[index], info);

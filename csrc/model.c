@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checked.h"
 #include "model.h"
+#include "pack.h"
 #include "plan.h"
 
 mnv3_status mnv3_set_error(mnv3_error *error, mnv3_status status, const char *fmt, ...) {
@@ -20,10 +22,15 @@ mnv3_status mnv3_set_error(mnv3_error *error, mnv3_status status, const char *fm
     return status;
 }
 
-size_t mnv3_conv_weight_count(const mnv3_conv *c) {
-    size_t taps = (size_t)c->kernel * c->kernel;
+uint64_t mnv3_conv_weight_count64(const mnv3_conv *c) {
+    const uint64_t taps = (uint64_t)c->kernel * c->kernel;
     if (c->depthwise) return taps * c->out_channels;
     return taps * c->in_channels * c->out_channels;
+}
+
+size_t mnv3_conv_weight_count(const mnv3_conv *c) {
+    MNV3_ASSERT(mnv3_conv_weight_count64(c) <= SIZE_MAX / sizeof(float));
+    return (size_t)mnv3_conv_weight_count64(c);
 }
 
 uint32_t mnv3_conv_out_size(uint32_t in, uint32_t kernel, uint32_t stride, uint32_t pad_a,
@@ -99,6 +106,9 @@ static mnv3_status check_conv(const mnv3_conv *c, const char *what, int must_be_
                               (unsigned)c->epilogue.activation);
     if (!clamp_ok(c->epilogue.pre) || !clamp_ok(c->epilogue.post))
         return mnv3_set_error(e, MNV3_ERR_BAD_LAYER, "%s: clamp bounds are NaN or reversed",
+                              what);
+    if (mnv3_conv_weight_count64(c) > SIZE_MAX / sizeof(float))
+        return mnv3_set_error(e, MNV3_ERR_SIZE_OVERFLOW, "%s: weights do not fit in memory",
                               what);
     if (!c->weight)
         return mnv3_set_error(e, MNV3_ERR_BAD_TENSOR, "%s: weights missing", what);
@@ -300,6 +310,7 @@ const char *mnv3_model_label(const mnv3_model *m, uint32_t index) {
 
 void mnv3_model_free(mnv3_model *m) {
     if (!m) return;
+    mnv3_packed_free_all(m->packed);
     free(m->owned_weights);
     free(m->owned_extra);
     free(m);

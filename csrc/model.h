@@ -4,8 +4,9 @@
 #ifndef MNV3_MODEL_H
 #define MNV3_MODEL_H
 
+#include "dtype.h"
+#include "epilogue.h"
 #include "mnv3.h"
-#include "kernels/kernels.h"
 
 /* Limits the loader enforces; anything beyond is "absurd" for MobileNetV3-like nets. */
 #define MNV3_MAX_CHANNELS 16384
@@ -28,7 +29,8 @@ typedef struct mnv3_conv {
     uint32_t batchnorm_folded;         /* for parameter counting as the source framework does */
     uint32_t has_bias;
     mnv3_epilogue epilogue;            /* clamp(act(clamp(x + bias, pre)), post) */
-    const float *weight;               /* see weight_count() for layouts */
+    mnv3_dtype weight_type;            /* element type of `weight` (bias is float) */
+    const void *weight;                /* see weight_count() for layouts */
     const float *bias;                 /* out_channels floats when has_bias, else NULL */
 } mnv3_conv;
 
@@ -73,10 +75,17 @@ struct mnv3_model {
 
     /* Ownership: whatever the model allocated, freed with it. */
     void *owned_weights;        /* NULL when weights live in the caller's bytes */
+    size_t owned_weight_bytes;
     void *owned_extra;          /* labels, file copy, ... */
+    /* Weights packed per kernel set on first use (pack.c), behind their own lock: a cache
+     * that contexts on a const model share. */
+    struct mnv3_packed_weights *packed;
+    volatile int packed_lock;
 };
 
-/* Element count of a conv's weight tensor. */
+/* Element count of a conv's weight tensor: exact, and as a size once the model is
+ * validated (validation refuses weights whose bytes do not fit in size_t). */
+uint64_t mnv3_conv_weight_count64(const mnv3_conv *c);
 size_t mnv3_conv_weight_count(const mnv3_conv *c);
 /* Output size of a conv along one axis for a given input size; 0 if it does not fit. */
 void mnv3_conv_padding(const mnv3_conv *c, uint32_t in_h, uint32_t in_w, uint32_t *pt,

@@ -639,7 +639,8 @@ static mnv3_status resolve(const uint8_t *base, mnv3_model *m, const tensor_entr
                               "weight tensor %u has %llu elements, expected %llu",
                               refs[i].weight, (unsigned long long)t[refs[i].weight].count,
                               (unsigned long long)want);
-        c->weight = (const float *)(const void *)(base + t[refs[i].weight].offset);
+        c->weight = (const void *)(base + t[refs[i].weight].offset);
+        c->weight_type = MNV3_DTYPE_F32;
         c->bias = NULL;
         if (!c->has_bias) continue;
         if (refs[i].bias >= ntensors)
@@ -754,6 +755,7 @@ static mnv3_status load_owned_copy(uint8_t *copy, void *raw, size_t size, uint32
         return st;
     }
     (*out)->owned_weights = raw;
+    (*out)->owned_weight_bytes = size;
     return MNV3_OK;
 }
 
@@ -941,7 +943,7 @@ static void write_image(const mnv3_model *m, mnv3_conv **list, const layout *L, 
             put_u32(entry, DTYPE_FLOAT32);
             put_u64(entry + 8, pos);
             put_u64(entry + 16, count);
-            put_floats(d + pos, k == 0 ? c->weight : c->bias, (size_t)count);
+            put_floats(d + pos, k == 0 ? (const float *)c->weight : c->bias, (size_t)count);
             entry += 24;
             pos += 4 * count;
         }

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "checked.h"
 #include "plan.h"
 
 uint32_t mnv3_plan_step_count(const mnv3_model *m) {
@@ -15,13 +16,23 @@ typedef struct walker {
     mnv3_step *steps;
     mnv3_tensor *tensors;
     uint32_t ns, nt;
+    mnv3_dtype act_type;
+    size_t all_bytes;            /* every tensor's bytes added up */
+    int overflow;                /* a size did not fit in size_t */
 } walker;
 
 static int32_t new_tensor(walker *w, uint32_t h, uint32_t wd, uint32_t c) {
+    size_t bytes = 0;
+    if (!mnv3_size_mul4(h, wd, c, mnv3_dtype_size(w->act_type), &bytes) ||
+        !mnv3_size_align(bytes, 64, &bytes) || !mnv3_size_add(w->all_bytes, bytes, &w->all_bytes))
+        w->overflow = 1;
     if (w->tensors) {
         mnv3_tensor *t = &w->tensors[w->nt];
-        size_t bytes = (size_t)h * wd * c * sizeof(float);
-        t->bytes = (bytes + 63u) & ~(size_t)63u;
+        t->dtype = w->act_type;
+        t->height = h;
+        t->width = wd;
+        t->channels = c;
+        t->bytes = bytes;
         t->first = w->ns;
         t->last = w->ns;
         t->offset = 0;
@@ -74,6 +85,10 @@ static mnv3_status conv_step(walker *w, const mnv3_model *m, mnv3_step_kind kind
     s.residual_tensor = -1;
     use_tensor(w, *cur);
     s.out_tensor = make_output ? new_tensor(w, s.out_h, s.out_w, s.out_c) : -1;
+    if (w->overflow)
+        return mnv3_set_error(e, MNV3_ERR_SIZE_OVERFLOW,
+                              "activations of %ux%ux%u do not fit in memory at this input size",
+                              s.out_h, s.out_w, s.out_c);
     push(w, &s);
     *h = s.out_h;
     *wd = s.out_w;
@@ -83,20 +98,22 @@ static mnv3_status conv_step(walker *w, const mnv3_model *m, mnv3_step_kind kind
 
 
 mnv3_status mnv3_plan_steps(const mnv3_model *m, uint32_t height, uint32_t width,
-                            mnv3_step *steps, uint32_t *num_steps, mnv3_tensor *tensors,
-                            uint32_t *num_tensors, mnv3_error *e) {
+                            mnv3_dtype act_type, mnv3_step *steps, uint32_t *num_steps,
+                            mnv3_tensor *tensors, uint32_t *num_tensors, mnv3_error *e) {
     walker w;
     uint32_t h = height, wd = width, b, i;
     int32_t cur = -1;
     mnv3_step s;
+    memset(&w, 0, sizeof w);
     w.steps = steps;
     w.tensors = tensors;
-    w.ns = w.nt = 0;
+    w.act_type = act_type;
     MNV3_TRY(conv_step(&w, m, MNV3_STEP_STEM, -1, &m->stem, NULL, &h, &wd, &cur, 1, e));
     for (b = 0; b < m->num_blocks; ++b) {
         const mnv3_block *k = &m->blocks[b];
         int32_t block_in = cur;
-        const size_t expanded = (size_t)h * wd * k->expand.out_channels * sizeof(float);
+        const uint64_t expanded =
+            (uint64_t)h * wd * k->expand.out_channels * mnv3_dtype_size(act_type);
         const int fuse = k->has_expand && expanded > MNV3_FUSE_MIN_BYTES;
         if (k->has_expand)
             MNV3_TRY(conv_step(&w, m, MNV3_STEP_EXPAND, (int32_t)b, &k->expand, k, &h, &wd, &cur,
@@ -110,8 +127,8 @@ mnv3_status mnv3_plan_steps(const mnv3_model *m, uint32_t height, uint32_t width
         if (fuse && w.steps) {
             mnv3_step *d = &w.steps[w.ns - 1];
             const uint32_t K = k->depthwise.kernel, S = k->depthwise.stride;
-            const size_t row_bytes = (size_t)d->in_w * d->in_c * sizeof(float);
-            size_t ring = MNV3_FUSE_RING_BYTES / row_bytes;
+            const uint64_t row_bytes = (uint64_t)d->in_w * d->in_c * mnv3_dtype_size(act_type);
+            uint64_t ring = MNV3_FUSE_RING_BYTES / row_bytes;
             if (ring < K) ring = K;
             d->band_rows = (uint32_t)((ring - K) / S + 1);
             d->ring_rows = (d->band_rows - 1) * S + K;

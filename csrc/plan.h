@@ -3,6 +3,7 @@
 #ifndef MNV3_PLAN_H
 #define MNV3_PLAN_H
 
+#include "dtype.h"
 #include "kernels/kernels.h"
 #include "model.h"
 
@@ -44,6 +45,8 @@ typedef struct mnv3_step {
 } mnv3_step;
 
 typedef struct mnv3_tensor {
+    mnv3_dtype dtype;
+    uint32_t height, width, channels;
     size_t bytes;                /* per image, rounded up to 64 */
     uint32_t first, last;        /* steps that write it first and read it last */
     size_t offset;               /* in the activation region */
@@ -64,14 +67,17 @@ typedef struct mnv3_tensor {
 
 uint32_t mnv3_plan_step_count(const mnv3_model *m);
 
-/* Fills steps and tensors (arrays of MNV3_MAX_STEPS / MNV3_MAX_TENSORS, or NULL to skip).
- * Fails when the input is too small for the network's downsampling. */
+/* Fills steps and tensors (arrays of MNV3_MAX_STEPS / MNV3_MAX_TENSORS, or NULL to skip),
+ * activations of element type act_type. Fails when the input is too small for the
+ * network's downsampling (MNV3_ERR_SHAPE), or when the tensors' bytes, all together, do
+ * not fit in size_t (MNV3_ERR_SIZE_OVERFLOW): then no placement can wrap either. */
 mnv3_status mnv3_plan_steps(const mnv3_model *m, uint32_t height, uint32_t width,
-                            mnv3_step *steps, uint32_t *num_steps, mnv3_tensor *tensors,
-                            uint32_t *num_tensors, mnv3_error *error);
+                            mnv3_dtype act_type, mnv3_step *steps, uint32_t *num_steps,
+                            mnv3_tensor *tensors, uint32_t *num_tensors, mnv3_error *error);
 
-/* Assigns offsets by lifetime (greedy by size, best gap first). Returns the region size and
- * the lower bound: the largest total of tensors live at any one step. */
+/* Assigns offsets by lifetime (greedy by size, best gap first) to tensors of any element
+ * sizes. Returns the region size and the lower bound: the largest total of tensors live at
+ * any one step. The tensors' bytes must add up without overflow (mnv3_plan_steps checks). */
 void mnv3_plan_offsets(mnv3_tensor *tensors, uint32_t count, size_t *region_bytes,
                        size_t *lower_bound);
 

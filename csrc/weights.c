@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checked.h"
 #include "weights.h"
 
 void *mnv3_alloc_aligned(size_t bytes, void **raw) {
@@ -21,22 +22,28 @@ static size_t aligned_floats(size_t n) {
 mnv3_status mnv3_weights_attach(mnv3_model *m, mnv3_error *e) {
     mnv3_conv *list[MNV3_MAX_CONVS];
     uint32_t n = mnv3_model_convs(m, list), i;
-    size_t total = 0;
+    size_t total = 0, bytes;
     float *base;
     void *raw;
     for (i = 0; i < n; ++i) {
-        total += aligned_floats(mnv3_conv_weight_count(list[i]));
-        if (list[i]->has_bias) total += aligned_floats(list[i]->out_channels);
+        const uint64_t count = mnv3_conv_weight_count64(list[i]);
+        int ok = count <= SIZE_MAX - MNV3_TENSOR_ALIGN_FLOATS &&
+                 mnv3_size_add(total, aligned_floats((size_t)count), &total);
+        if (ok && list[i]->has_bias)
+            ok = mnv3_size_add(total, aligned_floats(list[i]->out_channels), &total);
+        if (!ok) return mnv3_set_error(e, MNV3_ERR_SIZE_OVERFLOW, "weights do not fit in memory");
     }
-    if (total > SIZE_MAX / sizeof(float) - 64)
+    if (!mnv3_size_mul(total, sizeof(float), &bytes) || bytes > SIZE_MAX - 64)
         return mnv3_set_error(e, MNV3_ERR_SIZE_OVERFLOW, "weights do not fit in memory");
-    base = (float *)mnv3_alloc_aligned(total * sizeof(float), &raw);
+    base = (float *)mnv3_alloc_aligned(bytes, &raw);
     if (!base) return mnv3_set_error(e, MNV3_ERR_OUT_OF_MEMORY, "%zu weight floats", total);
-    memset(base, 0, total * sizeof(float));
+    memset(base, 0, bytes);
     free(m->owned_weights);
     m->owned_weights = raw;
+    m->owned_weight_bytes = bytes;
     for (i = 0; i < n; ++i) {
         list[i]->weight = base;
+        list[i]->weight_type = MNV3_DTYPE_F32;
         base += aligned_floats(mnv3_conv_weight_count(list[i]));
         if (list[i]->has_bias) {
             list[i]->bias = base;

@@ -251,16 +251,23 @@ typedef struct mnv3_config {
 /* Defaults: batch 1, the model's preprocess size (224x224 if unknown), NCHW, 1 thread, AUTO. */
 MNV3_API void mnv3_config_init(mnv3_config *config, const mnv3_model *model);
 
-/* Memory needed for one context, broken down. `total` is what mnv3_arena_size() returns. */
+/* Memory of one context, broken down by where each byte lives. `total` is what
+ * mnv3_arena_size() returns: the arena holds activations, scratch and the context itself.
+ * Weights live in the model: its own copy (none when loaded in place) and, for kernel sets
+ * that re-lay weights out, one packed copy per kernel set, made on the first context that
+ * needs it and shared read-only by every context on the model. */
 typedef struct mnv3_arena_plan {
-    size_t total;           /* bytes the caller must provide: the sum of the parts below */
+    size_t total;           /* bytes the caller must provide: activations + scratch + context */
     size_t activations;     /* lifetime-planned activation buffers */
     size_t activation_lower_bound; /* largest input+output(+residual) live at one layer */
-    size_t packed_weights;  /* weights re-laid out for the selected kernels */
+    size_t packed_weights;  /* held by the model, not the arena: weights re-laid out for the
+                               selected kernels, shared by all of its contexts */
     size_t scratch;         /* per-thread scratch (GEMM rows, fused-expansion rings) and
                                small vectors */
     size_t context;         /* the context structure and step table */
     mnv3_isa isa;           /* the kernel set the plan was made for */
+    size_t model_weights;   /* held by the model: its copy of the weights (0 when they are
+                               read in place from the caller's bytes) */
 } mnv3_arena_plan;
 
 MNV3_API mnv3_status mnv3_arena_plan_for(const mnv3_model *model, const mnv3_config *config,

@@ -1,5 +1,5 @@
-/* Run-time selection of the kernel table: what the build contains, what the CPU (and the
- * OS, for AVX-512 register state) supports, and the MNV3_ISA override. */
+/* Run-time selection of kernel rows: what the build contains, what the CPU (and the OS,
+ * for AVX-512 register state) supports, and the MNV3_ISA override. */
 #if defined(__linux__) && !defined(_GNU_SOURCE)
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -38,50 +38,93 @@ static unsigned long long read_xcr0(void) {
     return ((unsigned long long)edx << 32) | eax;
 }
 
-static int cpu_has(mnv3_isa isa) {
-    unsigned a, b, c, d, leaf7_b;
-    unsigned long long xcr0;
+/* AVX and FMA with the OS saving YMM state; *leaf7_b and *xcr0 for the callers' own bits. */
+static int cpu_has_avx_fma(unsigned *leaf7_b, unsigned long long *xcr0) {
+    unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
     if (!(c & bit_OSXSAVE) || !(c & bit_AVX) || !(c & bit_FMA)) return 0;
-    xcr0 = read_xcr0();
-    if ((xcr0 & 0x6) != 0x6) return 0; /* OS saves XMM and YMM */
-    if (!__get_cpuid_count(7, 0, &a, &leaf7_b, &c, &d)) return 0;
-    if (isa == MNV3_ISA_AVX2) return (leaf7_b & bit_AVX2) != 0;
-    if (isa == MNV3_ISA_AVX512)
-        return (leaf7_b & bit_AVX512F) != 0 && (xcr0 & 0xE6) == 0xE6; /* opmask, ZMM state */
-    return 0;
+    *xcr0 = read_xcr0();
+    if ((*xcr0 & 0x6) != 0x6) return 0; /* OS saves XMM and YMM */
+    if (!__get_cpuid_count(7, 0, &a, leaf7_b, &c, &d)) return 0;
+    return 1;
+}
+
+int mnv3_cpu_has_avx2(void) {
+    unsigned b7;
+    unsigned long long xcr0;
+    return cpu_has_avx_fma(&b7, &xcr0) && (b7 & bit_AVX2) != 0;
+}
+
+int mnv3_cpu_has_avx512f(void) {
+    unsigned b7;
+    unsigned long long xcr0;
+    return cpu_has_avx_fma(&b7, &xcr0) && (b7 & bit_AVX512F) != 0 &&
+           (xcr0 & 0xE6) == 0xE6; /* opmask, ZMM state */
 }
 #endif
 
-const mnv3_kernels *mnv3_kernels_for(mnv3_isa isa) {
-    switch (isa) {
-    case MNV3_ISA_SCALAR: return &mnv3_kernels_reference;
-#if MNV3_X86_64 && defined(MNV3_HAVE_X86_KERNELS)
-    case MNV3_ISA_AVX2: return cpu_has(MNV3_ISA_AVX2) ? &mnv3_kernels_avx2 : NULL;
-    case MNV3_ISA_AVX512: return cpu_has(MNV3_ISA_AVX512) ? &mnv3_kernels_avx512 : NULL;
+/* Every kernel set in this build, fastest first: AUTO takes the first the CPU runs. Adding
+ * a set is its file and a line here (and its name above, if it is a new id). */
+static const mnv3_kernel_set *const kernel_sets[] = {
+#if defined(MNV3_HAVE_X86_KERNELS)
+    &mnv3_kernel_set_avx512,
+    &mnv3_kernel_set_avx2,
 #endif
 #if defined(MNV3_HAVE_NEON_KERNELS)
-    case MNV3_ISA_NEON: return &mnv3_kernels_neon;
+    &mnv3_kernel_set_neon,
 #endif
-    default: return NULL;
-    }
+    &mnv3_kernel_set_reference,
+};
+
+#define SET_COUNT (sizeof kernel_sets / sizeof *kernel_sets)
+
+uint32_t mnv3_isa_count(void) { return (uint32_t)(sizeof isa_names / sizeof *isa_names); }
+
+static const mnv3_kernel_set *find_set(mnv3_isa isa) {
+    unsigned i;
+    for (i = 0; i < SET_COUNT; ++i)
+        if (kernel_sets[i]->isa == isa)
+            return !kernel_sets[i]->supported || kernel_sets[i]->supported() ? kernel_sets[i]
+                                                                              : NULL;
+    return NULL;
+}
+
+/* First row of a NULL-terminated list that handles the element types. */
+#define PICK_ROW(list, wt, at, out)                                                              do {                                                                                             unsigned r_;                                                                                 (out) = NULL;                                                                                for (r_ = 0; (list) && (list)[r_]; ++r_)                                                         if ((list)[r_]->weight_type == (wt) && (list)[r_]->act_type == (at)) {                           (out) = (list)[r_];                                                                          break;                                                                                   }                                                                                    } while (0)
+
+int mnv3_kernels_resolve(mnv3_isa isa, mnv3_dtype weight_type, mnv3_dtype act_type,
+                         mnv3_kernels *out) {
+    const mnv3_kernel_set *set = find_set(isa), *ref = &mnv3_kernel_set_reference;
+    if (!set || !out) return 0;
+    memset(out, 0, sizeof *out);
+    out->set = set;
+    out->isa = isa;
+    PICK_ROW(set->pointwise, weight_type, act_type, out->pointwise);
+    PICK_ROW(set->depthwise, weight_type, act_type, out->depthwise);
+    PICK_ROW(set->conv, weight_type, act_type, out->conv);
+    PICK_ROW(set->fc, weight_type, act_type, out->fc);
+    /* A kind the set does not specialise runs on the reference. */
+    if (!out->pointwise) PICK_ROW(ref->pointwise, weight_type, act_type, out->pointwise);
+    if (!out->depthwise) PICK_ROW(ref->depthwise, weight_type, act_type, out->depthwise);
+    if (!out->conv) PICK_ROW(ref->conv, weight_type, act_type, out->conv);
+    if (!out->fc) PICK_ROW(ref->fc, weight_type, act_type, out->fc);
+    return out->pointwise && out->depthwise && out->conv && out->fc;
 }
 
 int mnv3_isa_available(mnv3_isa isa) {
     if (isa == MNV3_ISA_AUTO) return 1;
-    return mnv3_kernels_for(isa) != NULL;
+    return find_set(isa) != NULL;
 }
 
 static mnv3_isa detect_best(void) {
-    static const mnv3_isa preference[] = {MNV3_ISA_AVX512, MNV3_ISA_AVX2, MNV3_ISA_NEON};
     const char *env = getenv("MNV3_ISA");
     mnv3_isa forced;
     unsigned i;
     if (env && *env && mnv3_isa_from_name(env, &forced) == MNV3_OK && forced != MNV3_ISA_AUTO &&
         mnv3_isa_available(forced))
         return forced;
-    for (i = 0; i < sizeof preference / sizeof *preference; ++i)
-        if (mnv3_isa_available(preference[i])) return preference[i];
+    for (i = 0; i < SET_COUNT; ++i)
+        if (mnv3_isa_available(kernel_sets[i]->isa)) return kernel_sets[i]->isa;
     return MNV3_ISA_SCALAR;
 }
 

@@ -1,20 +1,32 @@
-/* The kernel contract. One table per instruction set; every table computes exactly what
- * the scalar reference (kernels/reference.c) computes, up to float reassociation. The
- * network code only ever calls through a table, so a new ISA is one new file.
+/* The kernel contract.
  *
- * Activations are NHWC: one pixel is `channels` contiguous floats. A kernel call computes
- * a sub-range (rows of pixels or of output channels) so the caller can split work across
- * threads; different ranges of one layer never write the same output element. */
+ * Three levels, from the executor down:
+ *   - layer arguments (mnv3_*_args): what the executor hands one thread for one layer, a
+ *     sub-range of rows or output channels, with activations NHWC (one pixel is `channels`
+ *     contiguous elements). Different ranges of one layer never write the same element.
+ *   - rows (mnv3_*_kernel): one per (layer kind, weight type, activation type, kernel set).
+ *     A row says how weights are packed for it (packed_bytes, pack), how its parameters
+ *     are prepared (the epilogue as the microkernels want it), its tile sizes and
+ *     microkernels, and `run`, which executes layer arguments. For every SIMD set `run` is
+ *     one of the portable drivers (drivers.c), which own thread sub-ranges, panel loops,
+ *     tails, SE scaling, residuals, channel sums, ring input and the prefetch cursor; the
+ *     reference rows' `run` is the scalar oracle itself (reference.c).
+ *   - microkernels (mnv3_*_ukernel): per-ISA code for one tile; named like XNNPACK's,
+ *     precision_operation_tile__isa, so that a profile or stack trace says what ran.
+ *
+ * A kernel set (mnv3_kernel_set) is one file's rows plus how to tell whether the CPU runs
+ * them; dispatch.c lists the sets and resolves a context's rows (mnv3_kernels). */
 #ifndef MNV3_KERNELS_H
 #define MNV3_KERNELS_H
 
 #include <stddef.h>
 #include <stdint.h>
-#include <math.h>
+#include "dtype.h"
+#include "epilogue.h"
 #include "mnv3.h"
 
-/* Which SIMD tables this build contains follows from the target, not from build flags, so
- * the Makefile and the Swift package agree. MNV3_NO_SIMD builds the reference path only. */
+/* Which SIMD sets this build contains follows from the target, not from build flags, so
+ * the Makefile and the Swift package agree. MNV3_NO_SIMD builds the reference only. */
 #if !defined(MNV3_NO_SIMD)
 #if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
 #define MNV3_HAVE_X86_KERNELS 1
@@ -26,49 +38,22 @@
 #endif
 #endif
 
-typedef struct mnv3_clamp {
-    float lo, hi;           /* -INFINITY / +INFINITY when unbounded */
-} mnv3_clamp;
+/* Room for a row's prepared parameters (vector constants of the epilogue); the drivers
+ * keep them on the stack, 64-byte aligned. */
+#define MNV3_PARAMS_BYTES 512
+/* Largest kernel side the depthwise microkernels are given row pointers for. */
+#define MNV3_DW_MAX_KERNEL 11
+/* Largest pointwise row tile any set uses. */
+#define MNV3_MAX_MR 12
 
-/* y = clamp(act(clamp(x, pre)), post): the per-element tail of every conv. The clamps carry
- * the quantized ranges of fake-quantised (TFLite) models; float models leave them infinite. */
-typedef struct mnv3_epilogue {
-    mnv3_activation activation;
-    mnv3_clamp pre;
-    mnv3_clamp post;
-} mnv3_epilogue;
+typedef struct mnv3_prefetch_range {
+    const char *begin;
+    size_t bytes;
+} mnv3_prefetch_range;
 
-static inline float mnv3_clampf(float x, mnv3_clamp c) {
-    x = x < c.lo ? c.lo : x;
-    return x > c.hi ? c.hi : x;
-}
-
-static inline float mnv3_activate(mnv3_activation act, float x) {
-    switch (act) {
-    case MNV3_ACT_RELU: return x > 0.0f ? x : 0.0f;
-    case MNV3_ACT_RELU6: return x < 0.0f ? 0.0f : (x > 6.0f ? 6.0f : x);
-    case MNV3_ACT_HARD_SWISH: {
-        float r = x + 3.0f;
-        r = r < 0.0f ? 0.0f : (r > 6.0f ? 6.0f : r);
-        return x * r * (1.0f / 6.0f);
-    }
-    case MNV3_ACT_HARD_SIGMOID: {
-        float r = x + 3.0f;
-        r = r < 0.0f ? 0.0f : (r > 6.0f ? 6.0f : r);
-        return r * (1.0f / 6.0f);
-    }
-    case MNV3_ACT_NONE:
-    default: return x;
-    }
-}
-
-static inline float mnv3_epilogue_apply(const mnv3_epilogue *e, float x) {
-    return mnv3_clampf(mnv3_activate(e->activation, mnv3_clampf(x, e->pre)), e->post);
-}
-
-static inline int mnv3_clamp_is_unbounded(mnv3_clamp c) {
-    return isinf(c.lo) && c.lo < 0 && isinf(c.hi) && c.hi > 0;
-}
+/* ------------------------------------------------------------------------------------ */
+/* Layer arguments                                                                       */
+/* ------------------------------------------------------------------------------------ */
 
 /* 1x1 convolution over pixel rows [pixel_begin, pixel_end) and output channels
  * [oc_begin, oc_end):
@@ -77,23 +62,16 @@ static inline int mnv3_clamp_is_unbounded(mnv3_clamp c) {
  *   if output: output[p*out_stride + o] = v
  *   if channel_sums: channel_sums[o] += v   (sum over the rows of this call)
  * in_scale == NULL means all ones (the SE gate of the block, folded into the projection).
- * oc_begin is a multiple of the table's pointwise_nr.
+ * oc_begin is a multiple of the row's nr.
  * prefetch[0..prefetch_count) is memory later layers will stream (their weights): the
- * kernel may touch part prefetch_part of prefetch_parts of each range, a cache line at a
- * time from its inner loop, so that the DRAM latency of the memory-bound layers overlaps
- * this layer's arithmetic. It is a hint only: the values are never read, and a kernel may
- * ignore it. */
-typedef struct mnv3_prefetch_range {
-    const char *begin;
-    size_t bytes;
-} mnv3_prefetch_range;
-
-
+ * microkernels may touch part prefetch_part of prefetch_parts of each range, a cache line
+ * at a time from their inner loop, so that the DRAM latency of the memory-bound layers
+ * overlaps this layer's arithmetic. A hint only: the values are never read. */
 typedef struct mnv3_pointwise_args {
     const float *input;
     size_t in_stride;
     const float *in_scale;
-    const void *packed;          /* weights as the table's pointwise_pack laid them out */
+    const void *packed;          /* weights as the row's pack() laid them out */
     const float *bias;           /* may be NULL */
     mnv3_epilogue epilogue;
     const float *residual;       /* may be NULL */
@@ -104,33 +82,10 @@ typedef struct mnv3_pointwise_args {
     uint32_t in_channels, out_channels;
     size_t pixel_begin, pixel_end;
     uint32_t oc_begin, oc_end;
-    float *workspace;            /* pointwise_workspace_floats() floats, 64-byte aligned */
+    void *workspace;             /* workspace_bytes() of the row, 64-byte aligned */
     const mnv3_prefetch_range *prefetch;
     uint32_t prefetch_count, prefetch_part, prefetch_parts;
 } mnv3_pointwise_args;
-
-/* A pointwise kernel's prefetch cursor walks [*pf, *pf_end), this call's part of each range
- * in turn. Once the cursor is spent, this moves it to the next non-empty part, if any
- * (*next counts the ranges taken so far). */
-static inline void mnv3_prefetch_next(const mnv3_pointwise_args *a, uint32_t *next,
-                                      const char **pf, const char **pf_end) {
-    while (*pf == *pf_end && *next < a->prefetch_count) {
-        const mnv3_prefetch_range *r = &a->prefetch[(*next)++];
-        const size_t lines = r->bytes / 64u;
-        *pf = r->begin + lines * a->prefetch_part / a->prefetch_parts * 64u;
-        *pf_end = r->begin + lines * (a->prefetch_part + 1u) / a->prefetch_parts * 64u;
-    }
-}
-
-/* Touches the cursor's next line, if any; a microkernel does this once per k step. A macro,
- * like MNV3_CONV_PREFETCH_AHEAD below, so that it compiles for the kernel set's ISA. */
-#define MNV3_PREFETCH_STEP(pf, pf_end)                                                       \
-    do {                                                                                     \
-        if ((pf) != (pf_end)) {                                                              \
-            __builtin_prefetch((pf), 0, 3);                                                  \
-            (pf) += 64;                                                                      \
-        }                                                                                    \
-    } while (0)
 
 /* Depthwise k x k convolution, NHWC, output rows [row_begin, row_end), all channels:
  *   acc = bias[c] + sum_{ky,kx} in[(oy*s + ky - pad_top), (ox*s + kx - pad_left), c] * W[ky][kx][c]
@@ -174,56 +129,6 @@ typedef struct mnv3_conv_args {
     float *output;
 } mnv3_conv_args;
 
-/* The stem reads the image straight from the caller's buffer, which is usually not cached
- * (it was just written by the caller or has been evicted since), and reading it at
- * stride 2 across a few channel planes does not keep the hardware prefetchers ahead. At
- * each output row oy a conv kernel prefetches the input rows [*first, *end) that output row
- * oy + MNV3_CONV_PREFETCH_ROWS will read and no earlier row of the call did: per row,
- * `spans` runs of `span_bytes` bytes, `span_step` floats apart (one per channel plane for
- * NCHW, one for NHWC). MNV3_CONV_PREFETCH_AHEAD issues the prefetches; it is a macro so
- * that it compiles inside each kernel set's function, for that instruction set (a generic
- * x86-64 function would compile __builtin_prefetch to nothing). */
-#define MNV3_CONV_PREFETCH_ROWS 2
-
-typedef struct mnv3_conv_prefetch {
-    long first, end;
-    uint32_t spans;
-    size_t span_step, span_bytes;
-} mnv3_conv_prefetch;
-
-static inline mnv3_conv_prefetch mnv3_conv_prefetch_rows(const mnv3_conv_args *a, uint32_t oy) {
-    mnv3_conv_prefetch p;
-    const long S = (long)a->stride, K = (long)a->kernel;
-    const long iy0 = (long)oy * S - (long)a->pad_top, ahead = iy0 + MNV3_CONV_PREFETCH_ROWS * S;
-    const int nhwc = a->in_chan_stride == 1;
-    p.first = oy == a->row_begin ? iy0 + K : ahead + K - S;
-    p.end = ahead + K;
-    if (p.first < 0) p.first = 0;
-    if (p.end > (long)a->in_height) p.end = (long)a->in_height;
-    p.spans = nhwc ? 1 : a->in_channels;
-    p.span_step = a->in_chan_stride;
-    p.span_bytes = (nhwc ? (size_t)a->in_width * a->in_col_stride
-                         : ((size_t)a->in_width - 1) * a->in_col_stride + 1) *
-                   sizeof(float);
-    return p;
-}
-
-#define MNV3_CONV_PREFETCH_AHEAD(args, oy)                                                   \
-    do {                                                                                     \
-        const mnv3_conv_prefetch pr_ = mnv3_conv_prefetch_rows((args), (oy));                \
-        long iy_;                                                                            \
-        uint32_t c_;                                                                         \
-        size_t off_;                                                                         \
-        for (iy_ = pr_.first; iy_ < pr_.end; ++iy_)                                          \
-            for (c_ = 0; c_ < pr_.spans; ++c_) {                                             \
-                const char *p_ = (const char *)((args)->input +                              \
-                                                (size_t)iy_ * (args)->in_row_stride +        \
-                                                c_ * pr_.span_step);                         \
-                for (off_ = 0; off_ < pr_.span_bytes; off_ += 64)                            \
-                    __builtin_prefetch(p_ + off_, 0, 3);                                     \
-            }                                                                                \
-    } while (0)
-
 /* Fully connected (matrix-vector) for outputs [out_begin, out_end):
  *   output[o] = epilogue(bias[o] + sum_i input[i] * W[o][i]) */
 typedef struct mnv3_fc_args {
@@ -236,56 +141,240 @@ typedef struct mnv3_fc_args {
     uint32_t out_begin, out_end;
 } mnv3_fc_args;
 
-/* Packing: *_packed_floats() returns how many floats the packed form needs, or 0 when the
- * kernel reads the canonical layout in place (then pack is never called and `packed`
- * points at the canonical weights). Canonical layouts: pointwise/fc [out][in], depthwise
- * [kh][kw][channels], dense conv [out][kh][kw][in]. */
-typedef struct mnv3_kernels {
+/* ------------------------------------------------------------------------------------ */
+/* Microkernel arguments                                                                 */
+/* ------------------------------------------------------------------------------------ */
+
+/* GEMM tile: rows [0, mr) of A (mr is the microkernel's own) against one packed panel of
+ * k rows x nr columns, of which the first nc are real outputs. Accumulators start at the
+ * bias; then epilogue, residual (with the residual clamp), store, and channel sums, each
+ * only where its pointer is set. The microkernel advances the prefetch cursor *pf by at
+ * most one line per k step, up to pf_end. */
+typedef struct mnv3_gemm_tile {
+    const float *a;              /* row 0 of the input tile */
+    size_t a_stride;             /* elements between rows */
+    const void *w;               /* the panel */
+    uint32_t k, nc;
+    const float *bias;           /* at the panel's first column, or NULL */
+    const void *params;          /* prepared by the row */
+    const float *res;            /* residual at (row 0, column 0), or NULL */
+    float *out;                  /* output at (row 0, column 0), or NULL */
+    size_t out_stride;
+    float *sums;                 /* channel sums at column 0, or NULL */
+    const char **pf;
+    const char *pf_end;
+} mnv3_gemm_tile;
+typedef void (*mnv3_gemm_ukernel)(const mnv3_gemm_tile *t);
+
+/* Depthwise span: outputs [ox_begin, ox_end) of one output row, every channel. rows[ky]
+ * is input row oy*stride - pad_top + ky (already resolved through a ring), or NULL where
+ * that row lies in the padding. Outputs [ox_lo, ox_hi) have every horizontal tap inside
+ * the input; the others are clipped. channel_sums, when set, get this span's outputs. */
+typedef struct mnv3_dw_span {
+    const float *const *rows;
+    float *out;                  /* output element (oy, 0, 0) */
+    float *sums;
+    const void *w;
+    const float *bias;
+    const void *params;
+    uint32_t channels, in_width, pad_left, stride, kernel;
+    uint32_t ox_lo, ox_hi, ox_begin, ox_end;
+    uint32_t pixel_major;        /* all channels of a group of outputs before the next
+                                    group, instead of one channel vector across the span */
+} mnv3_dw_span;
+typedef void (*mnv3_dw_ukernel)(const mnv3_dw_span *s);
+
+/* Dense conv row: outputs [0, out_width) of output row oy over every output channel, with
+ * input rows [iy0 + ky_lo, iy0 + ky_hi) inside the image. No epilogue beyond `params`. */
+typedef struct mnv3_conv_row {
+    const mnv3_conv_args *a;
+    float *out;                  /* output element (oy, 0, 0) */
+    long iy0;
+    uint32_t ky_lo, ky_hi, ox_lo, ox_hi;
+    const void *params;
+} mnv3_conv_row;
+typedef void (*mnv3_conv_ukernel)(const mnv3_conv_row *r);
+
+/* GEMV block: dots[j] = sum_i x[i] * w[(o0 + j) * n + i] for j in [0, count), count at
+ * most the row's mr; bias and epilogue are the driver's. */
+typedef void (*mnv3_gemv_ukernel)(const float *x, const void *w, uint32_t n, uint32_t count,
+                                  float *dots);
+
+/* ------------------------------------------------------------------------------------ */
+/* Rows                                                                                  */
+/* ------------------------------------------------------------------------------------ */
+
+/* Packing: packed_bytes() is 0 when the row reads the canonical layout in place (then
+ * pack is never called and `packed` is the canonical weights). Canonical layouts:
+ * pointwise/fc [out][in], depthwise [kh][kw][channels], dense conv [out][kh][kw][in]. */
+typedef void (*mnv3_prepare_fn)(const mnv3_epilogue *e, const mnv3_clamp *residual,
+                                void *params);
+
+typedef struct mnv3_pointwise_kernel mnv3_pointwise_kernel;
+struct mnv3_pointwise_kernel {
+    const char *name;
+    mnv3_dtype weight_type, act_type;
+    uint32_t mr;                 /* most rows of one tile */
+    uint32_t nr;                 /* columns of a panel */
+    uint32_t nr_min;             /* out_channels round up to this; a last panel may be this
+                                    narrow, served by `narrow` */
+    size_t (*packed_bytes)(uint32_t in_channels, uint32_t out_channels);
+    void (*pack)(const void *weight, uint32_t in_channels, uint32_t out_channels,
+                 void *packed);
+    size_t (*workspace_bytes)(const mnv3_pointwise_kernel *row, uint32_t in_channels);
+    mnv3_prepare_fn prepare;
+    /* dst[r][k] = src[r][k] * scale[k]: the SE gate applied to a chunk of input rows */
+    void (*scale_rows)(const float *src, size_t src_stride, const float *scale, uint32_t k,
+                       uint32_t rows, float *dst, size_t dst_stride);
+    mnv3_gemm_ukernel wide[MNV3_MAX_MR];   /* [mr - 1], panels nr wide */
+    mnv3_gemm_ukernel narrow[MNV3_MAX_MR]; /* [mr - 1], panels nr_min wide */
+    void (*run)(const mnv3_pointwise_kernel *row, const mnv3_pointwise_args *a);
+};
+
+/* Depthwise microkernels by shape; `any` serves every other kernel size and stride. */
+enum { MNV3_DW_K3S1, MNV3_DW_K3S2, MNV3_DW_K5S1, MNV3_DW_K5S2, MNV3_DW_ANY, MNV3_DW_SHAPES };
+
+typedef struct mnv3_depthwise_kernel mnv3_depthwise_kernel;
+struct mnv3_depthwise_kernel {
+    const char *name;
+    mnv3_dtype weight_type, act_type;
+    size_t (*packed_bytes)(uint32_t channels, uint32_t kernel);
+    void (*pack)(const void *weight, uint32_t channels, uint32_t kernel, void *packed);
+    mnv3_prepare_fn prepare;
+    mnv3_dw_ukernel span[MNV3_DW_SHAPES];
+    void (*run)(const mnv3_depthwise_kernel *row, const mnv3_depthwise_args *a);
+};
+
+typedef struct mnv3_conv_kernel mnv3_conv_kernel;
+struct mnv3_conv_kernel {
+    const char *name;
+    mnv3_dtype weight_type, act_type;
+    size_t (*packed_bytes)(uint32_t in_channels, uint32_t out_channels, uint32_t kernel);
+    void (*pack)(const void *weight, uint32_t in_channels, uint32_t out_channels,
+                 uint32_t kernel, void *packed);
+    mnv3_prepare_fn prepare;
+    mnv3_conv_ukernel row;
+    void (*run)(const mnv3_conv_kernel *row, const mnv3_conv_args *a);
+};
+
+typedef struct mnv3_fc_kernel mnv3_fc_kernel;
+struct mnv3_fc_kernel {
+    const char *name;
+    mnv3_dtype weight_type, act_type;
+    uint32_t mr;                 /* outputs per gemv call */
+    size_t (*packed_bytes)(uint32_t in_features, uint32_t out_features);
+    void (*pack)(const void *weight, uint32_t in_features, uint32_t out_features,
+                 void *packed);
+    mnv3_gemv_ukernel gemv;
+    void (*run)(const mnv3_fc_kernel *row, const mnv3_fc_args *a);
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* Kernel sets and dispatch                                                              */
+/* ------------------------------------------------------------------------------------ */
+
+/* One file's rows. Each list ends with a NULL pointer; a set may offer several rows of a
+ * kind for different element types. */
+typedef struct mnv3_kernel_set {
     mnv3_isa isa;
     const char *name;
-    uint32_t pointwise_nr;
+    int (*supported)(void);      /* CPU and OS run it; NULL: always */
+    const mnv3_pointwise_kernel *const *pointwise;
+    const mnv3_depthwise_kernel *const *depthwise;
+    const mnv3_conv_kernel *const *conv;
+    const mnv3_fc_kernel *const *fc;
+} mnv3_kernel_set;
 
-    size_t (*pointwise_packed_floats)(uint32_t in_channels, uint32_t out_channels);
-    void (*pointwise_pack)(const float *weight, uint32_t in_channels, uint32_t out_channels,
-                           float *packed);
-    size_t (*pointwise_workspace_floats)(uint32_t in_channels, uint32_t out_channels);
-    void (*pointwise)(const mnv3_pointwise_args *args);
-
-    size_t (*depthwise_packed_floats)(uint32_t channels, uint32_t kernel);
-    void (*depthwise_pack)(const float *weight, uint32_t channels, uint32_t kernel,
-                           float *packed);
-    void (*depthwise)(const mnv3_depthwise_args *args);
-
-    size_t (*conv_packed_floats)(uint32_t in_channels, uint32_t out_channels, uint32_t kernel);
-    void (*conv_pack)(const float *weight, uint32_t in_channels, uint32_t out_channels,
-                      uint32_t kernel, float *packed);
-    void (*conv)(const mnv3_conv_args *args);
-
-    size_t (*fc_packed_floats)(uint32_t in_features, uint32_t out_features);
-    void (*fc_pack)(const float *weight, uint32_t in_features, uint32_t out_features,
-                    float *packed);
-    void (*fc)(const mnv3_fc_args *args);
+/* The rows a context runs, resolved for one kernel set and element types. */
+typedef struct mnv3_kernels {
+    const mnv3_kernel_set *set;
+    mnv3_isa isa;
+    const mnv3_pointwise_kernel *pointwise;
+    const mnv3_depthwise_kernel *depthwise;
+    const mnv3_conv_kernel *conv;
+    const mnv3_fc_kernel *fc;
 } mnv3_kernels;
 
-/* Tables. A table exists in every build; on a CPU or build without the ISA it is never
- * selected (mnv3_kernels_for() returns NULL for it). */
-extern const mnv3_kernels mnv3_kernels_reference;
-#if defined(MNV3_HAVE_X86_KERNELS)
-extern const mnv3_kernels mnv3_kernels_avx2;
-extern const mnv3_kernels mnv3_kernels_avx512;
-#endif
-#if defined(MNV3_HAVE_NEON_KERNELS)
-extern const mnv3_kernels mnv3_kernels_neon;
-#endif
-const mnv3_kernels *mnv3_kernels_for(mnv3_isa isa);
+/* Resolves the rows of kernel set `isa` for the given weight and activation types, taking
+ * the reference row for any kind the set does not offer. Returns 0 when the build or CPU
+ * lacks the set, or no row of a kind handles the types. */
+int mnv3_kernels_resolve(mnv3_isa isa, mnv3_dtype weight_type, mnv3_dtype act_type,
+                         mnv3_kernels *out);
+/* Number of kernel set ids (mnv3_isa values) this library knows, including AUTO. */
+uint32_t mnv3_isa_count(void);
 
-/* The reference entry points, reusable by other tables for layers they do not specialise. */
-size_t mnv3_ref_no_packing2(uint32_t a, uint32_t b);
-size_t mnv3_ref_no_packing3(uint32_t a, uint32_t b, uint32_t c);
-size_t mnv3_ref_no_workspace(uint32_t a, uint32_t b);
+static inline void mnv3_call_pointwise(const mnv3_kernels *k, const mnv3_pointwise_args *a) {
+    k->pointwise->run(k->pointwise, a);
+}
+static inline void mnv3_call_depthwise(const mnv3_kernels *k, const mnv3_depthwise_args *a) {
+    k->depthwise->run(k->depthwise, a);
+}
+static inline void mnv3_call_conv(const mnv3_kernels *k, const mnv3_conv_args *a) {
+    k->conv->run(k->conv, a);
+}
+static inline void mnv3_call_fc(const mnv3_kernels *k, const mnv3_fc_args *a) { k->fc->run(k->fc, a); }
+
+/* ------------------------------------------------------------------------------------ */
+/* Drivers (drivers.c) and the reference (reference.c)                                   */
+/* ------------------------------------------------------------------------------------ */
+
+void mnv3_pointwise_driver(const mnv3_pointwise_kernel *row, const mnv3_pointwise_args *a);
+void mnv3_depthwise_driver(const mnv3_depthwise_kernel *row, const mnv3_depthwise_args *a);
+void mnv3_conv_driver(const mnv3_conv_kernel *row, const mnv3_conv_args *a);
+void mnv3_fc_driver(const mnv3_fc_kernel *row, const mnv3_fc_args *a);
+/* Rows of input a pointwise driver scales for the SE gate at once: its workspace. */
+size_t mnv3_pointwise_driver_workspace(const mnv3_pointwise_kernel *row, uint32_t in_channels);
+
+/* Squeeze-excite: gate = expand(reduce(mean)); see drivers.c. */
+void mnv3_scale_channels(float *x, size_t pixels, uint32_t channels, const float *gate,
+                         mnv3_clamp clamp);
+/* dst[c] = clamp(scale * sum over slices of partial[slice][c]), adding slices in order. */
+void mnv3_reduce_slices(const float *partial, uint32_t slices, uint32_t channels, float scale,
+                        mnv3_clamp clamp, float *dst);
+
+/* Output columns [ox_lo, ox_hi) of a k x k, stride s window whose taps all lie inside an
+ * input of in_width columns (both out_width when there are none). */
+void mnv3_interior_columns(uint32_t in_width, uint32_t out_width, uint32_t kernel,
+                           uint32_t stride, uint32_t pad_left, uint32_t *ox_lo,
+                           uint32_t *ox_hi);
+
 void mnv3_ref_pointwise(const mnv3_pointwise_args *args);
 void mnv3_ref_depthwise(const mnv3_depthwise_args *args);
 void mnv3_ref_conv(const mnv3_conv_args *args);
 void mnv3_ref_fc(const mnv3_fc_args *args);
+
+extern const mnv3_kernel_set mnv3_kernel_set_reference;
+#if defined(MNV3_HAVE_X86_KERNELS)
+/* CPUID and the OS's saved register state (dispatch.c). */
+int mnv3_cpu_has_avx2(void);
+int mnv3_cpu_has_avx512f(void);
+extern const mnv3_kernel_set mnv3_kernel_set_avx2;
+extern const mnv3_kernel_set mnv3_kernel_set_avx512;
+#endif
+#if defined(MNV3_HAVE_NEON_KERNELS)
+extern const mnv3_kernel_set mnv3_kernel_set_neon;
+#endif
+
+/* A pointwise microkernel's prefetch cursor walks [*pf, *pf_end), the call's part of
+ * each range in turn. Once the cursor is spent, this moves it to the next non-empty part,
+ * if any (*next counts the ranges taken so far). */
+static inline void mnv3_prefetch_next(const mnv3_pointwise_args *a, uint32_t *next,
+                                      const char **pf, const char **pf_end) {
+    while (*pf == *pf_end && *next < a->prefetch_count) {
+        const mnv3_prefetch_range *r = &a->prefetch[(*next)++];
+        const size_t lines = r->bytes / 64u;
+        *pf = r->begin + lines * a->prefetch_part / a->prefetch_parts * 64u;
+        *pf_end = r->begin + lines * (a->prefetch_part + 1u) / a->prefetch_parts * 64u;
+    }
+}
+
+/* Touches the cursor's next line, if any; a microkernel does this once per k step. */
+#define MNV3_PREFETCH_STEP(pf, pf_end)                                                       \
+    do {                                                                                     \
+        if ((pf) != (pf_end)) {                                                              \
+            __builtin_prefetch((pf), 0, 3);                                                  \
+            (pf) += 64;                                                                      \
+        }                                                                                    \
+    } while (0)
 
 #endif

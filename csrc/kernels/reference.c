@@ -3,25 +3,6 @@
  * which is what lets firmware run straight from a flash image. Written for clarity first. */
 #include "kernels.h"
 
-size_t mnv3_ref_no_packing2(uint32_t a, uint32_t b) {
-    (void)a;
-    (void)b;
-    return 0;
-}
-
-size_t mnv3_ref_no_packing3(uint32_t a, uint32_t b, uint32_t c) {
-    (void)a;
-    (void)b;
-    (void)c;
-    return 0;
-}
-
-size_t mnv3_ref_no_workspace(uint32_t a, uint32_t b) {
-    (void)a;
-    (void)b;
-    return 0;
-}
-
 void mnv3_ref_pointwise(const mnv3_pointwise_args *a) {
     const float *w = (const float *)a->packed;
     size_t p;
@@ -114,21 +95,66 @@ void mnv3_ref_fc(const mnv3_fc_args *a) {
     }
 }
 
-const mnv3_kernels mnv3_kernels_reference = {
-    MNV3_ISA_SCALAR,
-    "scalar",
-    1,
-    mnv3_ref_no_packing2,
-    NULL,
-    mnv3_ref_no_workspace,
-    mnv3_ref_pointwise,
-    mnv3_ref_no_packing2,
-    NULL,
-    mnv3_ref_depthwise,
-    mnv3_ref_no_packing3,
-    NULL,
-    mnv3_ref_conv,
-    mnv3_ref_no_packing2,
-    NULL,
-    mnv3_ref_fc,
+/* The rows: canonical weights read in place, no microkernels, `run` is the oracle. */
+static size_t no_packing2(uint32_t a, uint32_t b) {
+    (void)a;
+    (void)b;
+    return 0;
+}
+
+static size_t no_packing3(uint32_t a, uint32_t b, uint32_t c) {
+    (void)a;
+    (void)b;
+    (void)c;
+    return 0;
+}
+
+static size_t no_workspace(const mnv3_pointwise_kernel *row, uint32_t in_channels) {
+    (void)row;
+    (void)in_channels;
+    return 0;
+}
+
+static void run_pointwise(const mnv3_pointwise_kernel *row, const mnv3_pointwise_args *a) {
+    (void)row;
+    mnv3_ref_pointwise(a);
+}
+
+static void run_depthwise(const mnv3_depthwise_kernel *row, const mnv3_depthwise_args *a) {
+    (void)row;
+    mnv3_ref_depthwise(a);
+}
+
+static void run_conv(const mnv3_conv_kernel *row, const mnv3_conv_args *a) {
+    (void)row;
+    mnv3_ref_conv(a);
+}
+
+static void run_fc(const mnv3_fc_kernel *row, const mnv3_fc_args *a) {
+    (void)row;
+    mnv3_ref_fc(a);
+}
+
+static const mnv3_pointwise_kernel pointwise_row = {
+    "f32_pointwise__scalar", MNV3_DTYPE_F32, MNV3_DTYPE_F32, 1, 1, 1, no_packing2, NULL,
+    no_workspace, NULL, NULL, {NULL}, {NULL}, run_pointwise,
+};
+static const mnv3_depthwise_kernel depthwise_row = {
+    "f32_dwconv__scalar", MNV3_DTYPE_F32, MNV3_DTYPE_F32, no_packing2, NULL, NULL, {NULL},
+    run_depthwise,
+};
+static const mnv3_conv_kernel conv_row = {
+    "f32_conv__scalar", MNV3_DTYPE_F32, MNV3_DTYPE_F32, no_packing3, NULL, NULL, NULL, run_conv,
+};
+static const mnv3_fc_kernel fc_row = {
+    "f32_gemv__scalar", MNV3_DTYPE_F32, MNV3_DTYPE_F32, 1, no_packing2, NULL, NULL, run_fc,
+};
+
+static const mnv3_pointwise_kernel *const pointwise_rows[] = {&pointwise_row, NULL};
+static const mnv3_depthwise_kernel *const depthwise_rows[] = {&depthwise_row, NULL};
+static const mnv3_conv_kernel *const conv_rows[] = {&conv_row, NULL};
+static const mnv3_fc_kernel *const fc_rows[] = {&fc_row, NULL};
+
+const mnv3_kernel_set mnv3_kernel_set_reference = {
+    MNV3_ISA_SCALAR, "scalar", NULL, pointwise_rows, depthwise_rows, conv_rows, fc_rows,
 };

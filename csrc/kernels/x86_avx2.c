@@ -1,14 +1,19 @@
-/* AVX2 + FMA kernels. Every function carries its own target attribute; the table is chosen
- * at run time (dispatch.c), so the rest of the library needs no -m flags. */
+/* AVX2 + FMA primitives for the float32 microkernels (simd_f32.h). Every function carries
+ * its own target attribute; the set is chosen at run time (dispatch.c), so the rest of the
+ * library needs no -m flags. */
 #include "kernels.h"
 
 #if defined(MNV3_HAVE_X86_KERNELS)
 #include <immintrin.h>
 
-#define X86_ATTR __attribute__((target("avx2,fma")))
-#define X86_TABLE mnv3_kernels_avx2
-#define X86_ISA MNV3_ISA_AVX2
-#define X86_NAME "avx2"
+#define SIMD_ATTR __attribute__((target("avx2,fma")))
+#define SIMD_SET mnv3_kernel_set_avx2
+#define SIMD_ISA_ID MNV3_ISA_AVX2
+#define SIMD_NAME "avx2"
+#define SIMD_SUPPORTED mnv3_cpu_has_avx2
+#define SIMD_ISA avx2
+#define SIMD_NR 16
+#define SIMD_VW 8
 #define VW 8
 /* 6 rows x 2 vectors = 12 accumulators, 2 weight vectors and a broadcast: all 16 ymm. */
 #define PW_MR 6
@@ -24,7 +29,7 @@ typedef __m256i vmask;
 static const int32_t x86_avx2_mask_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
                                                 0,  0,  0,  0,  0,  0,  0,  0};
 
-#define V_INLINE static inline __attribute__((always_inline)) X86_ATTR
+#define V_INLINE static inline __attribute__((always_inline)) SIMD_ATTR
 V_INLINE vf v_zero(void) { return _mm256_setzero_ps(); }
 V_INLINE vf v_set1(float x) { return _mm256_set1_ps(x); }
 V_INLINE vf v_load(const float *p) { return _mm256_loadu_ps(p); }
@@ -46,7 +51,7 @@ V_INLINE vmask v_mask(uint32_t n) {
     return _mm256_loadu_si256((const __m256i *)(const void *)(x86_avx2_mask_table + 8 - n));
 }
 
-#include "x86_kernels_impl.h"
+#include "simd_f32.h"
 
 #else
 typedef int mnv3_x86_avx2_unused;

@@ -1,14 +1,19 @@
-/* AVX-512F kernels. Every function carries its own target attribute; the table is chosen
- * at run time (dispatch.c), so the rest of the library needs no -m flags. */
+/* AVX-512F primitives for the float32 microkernels (simd_f32.h). Every function carries its
+ * own target attribute; the set is chosen at run time (dispatch.c), so the rest of the
+ * library needs no -m flags. */
 #include "kernels.h"
 
 #if defined(MNV3_HAVE_X86_KERNELS)
 #include <immintrin.h>
 
-#define X86_ATTR __attribute__((target("avx512f,avx2,fma")))
-#define X86_TABLE mnv3_kernels_avx512
-#define X86_ISA MNV3_ISA_AVX512
-#define X86_NAME "avx512"
+#define SIMD_ATTR __attribute__((target("avx512f,avx2,fma")))
+#define SIMD_SET mnv3_kernel_set_avx512
+#define SIMD_ISA_ID MNV3_ISA_AVX512
+#define SIMD_NAME "avx512"
+#define SIMD_SUPPORTED mnv3_cpu_has_avx512f
+#define SIMD_ISA avx512
+#define SIMD_NR 32
+#define SIMD_VW 16
 #define VW 16
 /* 8 rows x 2 vectors = 16 accumulators: enough independent FMA chains to cover latency
  * on two FMA ports while leaving registers for the weights and broadcasts. */
@@ -21,7 +26,7 @@
 typedef __m512 vf;
 typedef __mmask16 vmask;
 
-#define V_INLINE static inline __attribute__((always_inline)) X86_ATTR
+#define V_INLINE static inline __attribute__((always_inline)) SIMD_ATTR
 V_INLINE vf v_zero(void) { return _mm512_setzero_ps(); }
 V_INLINE vf v_set1(float x) { return _mm512_set1_ps(x); }
 V_INLINE vf v_load(const float *p) { return _mm512_loadu_ps(p); }
@@ -36,7 +41,7 @@ V_INLINE vf v_min(vf a, vf b) { return _mm512_min_ps(a, b); }
 V_INLINE float v_hsum(vf v) { return _mm512_reduce_add_ps(v); }
 V_INLINE vmask v_mask(uint32_t n) { return (vmask)((1u << n) - 1u); }
 
-#include "x86_kernels_impl.h"
+#include "simd_f32.h"
 
 #else
 typedef int mnv3_x86_avx512_unused;

@@ -247,20 +247,20 @@ static int pw_check_naive(pw_case *c) {
 
 static int pw_check_isa(const mnv3_kernels *k, pw_case *c, int subrange) {
     const size_t on = c->P * c->out_stride;
-    const size_t pf = k->pointwise_packed_floats(c->K, c->N);
-    const size_t wf = k->pointwise_workspace_floats(c->K, c->N);
+    const size_t pf = k->pointwise->packed_bytes(c->K, c->N) / sizeof(float);
+    const size_t wf = k->pointwise->workspace_bytes(k->pointwise, c->K) / sizeof(float);
     float *packed = pf ? falloc(pf) : NULL, *ws = falloc(wf + 16);
     float *ref = falloc(on), *got = falloc(on);
     float *rs = c->sums0 ? fcopy(c->sums0, c->N) : NULL, *gs = c->sums0 ? fcopy(c->sums0, c->N) : NULL;
     mnv3_pointwise_args ar, ag;
     size_t bad;
-    if (packed) k->pointwise_pack(c->weight, c->K, c->N, packed);
+    if (packed) k->pointwise->pack(c->weight, c->K, c->N, packed);
     ffill(ref, on, SENTINEL);
     ffill(got, on, SENTINEL);
     pw_args(c, &ar, c->weight, ref, rs, NULL);
     pw_args(c, &ag, packed ? (const void *)packed : (const void *)c->weight, got, gs, ws);
     if (subrange) {
-        const uint32_t nr = k->pointwise_nr, units = (c->N + nr - 1) / nr;
+        const uint32_t nr = k->pointwise->nr, units = (c->N + nr - 1) / nr;
         ar.pixel_begin = rnd_below((uint32_t)c->P);
         ar.pixel_end = ar.pixel_begin + 1 + rnd_below((uint32_t)(c->P - ar.pixel_begin));
         ar.oc_begin = rnd_below(units) * nr;
@@ -286,7 +286,7 @@ static int pw_check_isa(const mnv3_kernels *k, pw_case *c, int subrange) {
         ag.prefetch_part = rnd_below(ag.prefetch_parts);
     }
     mnv3_ref_pointwise(&ar);
-    k->pointwise(&ag);
+    mnv3_call_pointwise(k, &ag);
     bad = compare("pointwise out", got, ref, on, TOL_ISA);
     if (rs) bad += compare("pointwise sums", gs, rs, c->N, TOL_ISA * (double)c->P);
     free(packed);
@@ -406,12 +406,12 @@ static int dw_check_naive(dw_case *c) {
 
 static int dw_check_isa(const mnv3_kernels *k, dw_case *c, int subrange) {
     const size_t on = (size_t)c->OH * c->OW * c->C;
-    const size_t pf = k->depthwise_packed_floats(c->C, c->K);
+    const size_t pf = k->depthwise->packed_bytes(c->C, c->K) / sizeof(float);
     float *packed = pf ? falloc(pf) : NULL, *ref = falloc(on), *got = falloc(on);
     float *rs = c->sums0 ? fcopy(c->sums0, c->C) : NULL, *gs = c->sums0 ? fcopy(c->sums0, c->C) : NULL;
     mnv3_depthwise_args ar, ag;
     size_t bad;
-    if (packed) k->depthwise_pack(c->weight, c->C, c->K, packed);
+    if (packed) k->depthwise->pack(c->weight, c->C, c->K, packed);
     ffill(ref, on, SENTINEL);
     ffill(got, on, SENTINEL);
     dw_args(c, &ar, c->weight, ref, rs);
@@ -440,7 +440,7 @@ static int dw_check_isa(const mnv3_kernels *k, dw_case *c, int subrange) {
         ag.in_ring_rows = rows;
     }
     mnv3_ref_depthwise(&ar);
-    k->depthwise(&ag);
+    mnv3_call_depthwise(k, &ag);
     free(ring);
     bad = compare("depthwise out", got, ref, on, TOL_ISA);
     if (rs) bad += compare("depthwise sums", gs, rs, c->C, TOL_ISA * (double)c->OH * c->OW);
@@ -556,16 +556,16 @@ static int conv_check(const mnv3_kernels *k, conv_case *c, int subrange) {
         conv_naive(c, got);
         bad = compare("conv out", ref, got, on, TOL_NAIVE);
     } else {
-        const size_t pf = k->conv_packed_floats(c->Ci, c->Co, c->K);
+        const size_t pf = k->conv->packed_bytes(c->Ci, c->Co, c->K) / sizeof(float);
         float *packed = pf ? falloc(pf) : NULL;
-        if (packed) k->conv_pack(c->weight, c->Ci, c->Co, c->K, packed);
+        if (packed) k->conv->pack(c->weight, c->Ci, c->Co, c->K, packed);
         conv_args(c, &ag, packed ? (const void *)packed : (const void *)c->weight, got);
         if (subrange) {
             ar.row_begin = ag.row_begin = rnd_below(c->OH);
             ar.row_end = ag.row_end = ar.row_begin + 1 + rnd_below(c->OH - ar.row_begin);
         }
         mnv3_ref_conv(&ar);
-        k->conv(&ag);
+        mnv3_call_conv(k, &ag);
         bad = compare("conv out", got, ref, on, TOL_ISA);
         free(packed);
     }
@@ -608,10 +608,10 @@ static int fc_check(const mnv3_kernels *k, uint32_t I, uint32_t O, int subrange)
         }
         bad = compare("fc out", ref, got, O, TOL_NAIVE);
     } else {
-        const size_t pf = k->fc_packed_floats(I, O);
+        const size_t pf = k->fc->packed_bytes(I, O) / sizeof(float);
         float *packed = pf ? falloc(pf) : NULL;
         if (packed) {
-            k->fc_pack(w, I, O, packed);
+            k->fc->pack(w, I, O, packed);
             ag.packed = packed;
         }
         if (subrange) {
@@ -619,7 +619,7 @@ static int fc_check(const mnv3_kernels *k, uint32_t I, uint32_t O, int subrange)
             ar.out_end = ag.out_end = ar.out_begin + 1 + rnd_below(O - ar.out_begin);
         }
         mnv3_ref_fc(&ar);
-        k->fc(&ag);
+        mnv3_call_fc(k, &ag);
         bad = compare("fc out", got, ref, O, TOL_ISA);
         free(packed);
     }
@@ -664,10 +664,10 @@ static int edges_check(const mnv3_kernels *k, int act, int clamped) {
 
     { /* pointwise with identity weights */
         mnv3_pointwise_args a;
-        float *ws = falloc(k->pointwise_workspace_floats(C, C) + 16);
-        pf = k->pointwise_packed_floats(C, C);
+        float *ws = falloc(k->pointwise->workspace_bytes(k->pointwise, C) / sizeof(float) + 16);
+        pf = k->pointwise->packed_bytes(C, C) / sizeof(float);
         packed = pf ? falloc(pf) : NULL;
-        if (packed) k->pointwise_pack(ident, C, C, packed);
+        if (packed) k->pointwise->pack(ident, C, C, packed);
         memset(&a, 0, sizeof a);
         a.input = in;
         a.in_stride = C;
@@ -679,7 +679,7 @@ static int edges_check(const mnv3_kernels *k, int act, int clamped) {
         a.pixel_end = n;
         a.oc_end = C;
         a.workspace = ws;
-        k->pointwise(&a);
+        mnv3_call_pointwise(k, &a);
         bad += compare("edge pointwise", got, want, (size_t)n * C, 1e-6);
         free(packed);
         free(ws);
@@ -691,9 +691,9 @@ static int edges_check(const mnv3_kernels *k, int act, int clamped) {
             float *w = falloc((size_t)ks * ks * C);
             ffill(w, (size_t)ks * ks * C, 0.0f);
             for (c = 0; c < C; ++c) w[(size_t)(ks * ks / 2) * C + c] = 1.0f;
-            pf = k->depthwise_packed_floats(C, ks);
+            pf = k->depthwise->packed_bytes(C, ks) / sizeof(float);
             packed = pf ? falloc(pf) : NULL;
-            if (packed) k->depthwise_pack(w, C, ks, packed);
+            if (packed) k->depthwise->pack(w, C, ks, packed);
             memset(&a, 0, sizeof a);
             a.input = in;
             a.in_height = 1;
@@ -708,7 +708,7 @@ static int edges_check(const mnv3_kernels *k, int act, int clamped) {
             a.row_end = 1;
             a.epilogue = e;
             a.output = got;
-            k->depthwise(&a);
+            mnv3_call_depthwise(k, &a);
             bad += compare("edge depthwise", got, want, (size_t)n * C, 1e-6);
             free(packed);
             free(w);
@@ -717,9 +717,9 @@ static int edges_check(const mnv3_kernels *k, int act, int clamped) {
     { /* fc, one input feature per output */
         mnv3_fc_args a;
         uint32_t j;
-        pf = k->fc_packed_floats(1, 1);
+        pf = k->fc->packed_bytes(1, 1) / sizeof(float);
         packed = pf ? falloc(pf) : NULL;
-        if (packed) k->fc_pack(one, 1, 1, packed);
+        if (packed) k->fc->pack(one, 1, 1, packed);
         for (j = 0; j < n; ++j) {
             memset(&a, 0, sizeof a);
             a.input = &edge_values[j];
@@ -728,7 +728,7 @@ static int edges_check(const mnv3_kernels *k, int act, int clamped) {
             a.epilogue = e;
             a.output = got;
             a.out_end = 1;
-            k->fc(&a);
+            mnv3_call_fc(k, &a);
             bad += !close_to(got[0], nv_epilogue(&e, edge_values[j]), 1e-6);
         }
         free(packed);
@@ -749,7 +749,7 @@ static const uint32_t odd_channels[] = {1, 3, 7, 16, 17, 33, 67};
 
 /* k == NULL: reference against the naive formulas; otherwise table against reference. */
 static void run_kernel_suite(const mnv3_kernels *k) {
-    const char *name = k ? k->name : "reference";
+    const char *name = k ? k->set->name : "reference";
     int failed_before = check_failed;
     unsigned i, j, n_pw = 0, n_dw = 0, n_conv = 0, n_fc = 0;
     uint64_t seed = 12345;
@@ -891,7 +891,12 @@ static void run_kernel_suite(const mnv3_kernels *k) {
 
     {
         int act, clamped;
-        const mnv3_kernels *t = k ? k : &mnv3_kernels_reference;
+        mnv3_kernels ref;
+        const mnv3_kernels *t = k;
+        if (!t) {
+            mnv3_kernels_resolve(MNV3_ISA_SCALAR, MNV3_DTYPE_F32, MNV3_DTYPE_F32, &ref);
+            t = &ref;
+        }
         for (act = 0; act <= MNV3_ACT_HARD_SIGMOID; ++act)
             for (clamped = 0; clamped < 2; ++clamped)
                 CHECK_MSG(edges_check(t, act, clamped), "%s activation edges act=%d clamped=%d",
@@ -899,6 +904,98 @@ static void run_kernel_suite(const mnv3_kernels *k) {
     }
     printf("  %s: %u pointwise, %u depthwise, %u conv, %u fc cases%s\n", name, n_pw, n_dw, n_conv,
            n_fc, check_failed > failed_before ? " (FAILURES)" : "");
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Every tail of every tile: each driver against the reference at every remainder its row's */
+/* tile sizes leave, with and without the SE gate, residual, clamps, sums and ring input. */
+/* ------------------------------------------------------------------------------------ */
+
+static void tile_tails_suite(const mnv3_kernels *k) {
+    const char *name = k->set->name;
+    const uint32_t mr = k->pointwise->mr, nr = k->pointwise->nr;
+    const int quick = getenv("MNV3_TEST_QUICK") != NULL;
+    int failed_before = check_failed;
+    unsigned n_pw = 0, n_dw = 0, n_conv = 0, n_fc = 0;
+    uint32_t P, N, W, Co, I, O, opt;
+    uint64_t seed = 777;
+    /* Rows 1 .. 2*mr + 1 give every tile height the balanced split picks; columns
+     * 1 .. 2*nr + 1 every partial width of a wide and of a narrow last panel. */
+    for (P = 1; P <= 2 * mr + 1; ++P)
+        for (N = 1; N <= 2 * nr + 1; ++N)
+            for (opt = 0; opt < 2; ++opt) {
+                pw_case c;
+                if (quick && (P + N + opt) % 3) continue;
+                rng_state = seed++;
+                pw_make(&c, P, 1 + (P * 7 + N) % 19, N);
+                if (opt) { /* everything at once, clamps included */
+                    if (!c.scale) c.scale = frandom(c.K, 0.0f, 1.0f);
+                    if (!c.residual) c.residual = frandom(c.P * c.out_stride, -1.0f, 1.0f);
+                    c.res_clamp.lo = -0.75f;
+                    c.res_clamp.hi = 1.25f;
+                    c.ep.pre.lo = -2.5f;
+                    c.ep.pre.hi = 5.0f;
+                    c.ep.post.lo = -0.5f;
+                    c.ep.post.hi = 2.0f;
+                    if (!c.sums0) c.sums0 = frandom(c.N, -1.0f, 1.0f);
+                }
+                CHECK_MSG(pw_check_isa(k, &c, opt), "%s pointwise tail P=%u K=%u N=%u opt=%u",
+                          name, P, c.K, N, opt);
+                pw_free(&c);
+                ++n_pw;
+            }
+    /* Channel remainders of every vector width, widths around every depthwise group size
+     * and interior span, for each specialised shape and the generic one. */
+    {
+        static const uint32_t chans[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33};
+        static const uint32_t shapes[][2] = {{3, 1}, {3, 2}, {5, 1}, {5, 2}, {7, 1}};
+        unsigned ci, si;
+        for (si = 0; si < sizeof shapes / sizeof *shapes; ++si)
+            for (ci = 0; ci < sizeof chans / sizeof *chans; ++ci)
+                for (W = 1; W <= 21; ++W) {
+                    const uint32_t K = shapes[si][0], S = shapes[si][1], h = K / 2;
+                    dw_case c;
+                    if (quick && (W + ci) % 4) continue;
+                    rng_state = seed++;
+                    if (!dw_make(&c, 1 + W % 5, W, chans[ci], K, S, h, h - (W & 1 ? 0 : 1 % (h + 1)),
+                                 h, h))
+                        continue;
+                    if (!c.sums0 && (W & 1)) {
+                        c.sums0 = frandom(c.C, -1.0f, 1.0f);
+                    }
+                    CHECK_MSG(dw_check_isa(k, &c, 0), "%s depthwise tail %ux%ux%u k%u s%u", name,
+                              c.H, c.W, c.C, K, S);
+                    /* sub-ranges of rows, half of them from a ring */
+                    CHECK_MSG(dw_check_isa(k, &c, 1), "%s depthwise tail rows %ux%ux%u k%u s%u",
+                              name, c.H, c.W, c.C, K, S);
+                    CHECK_MSG(dw_check_isa(k, &c, 1), "%s depthwise tail rows %ux%ux%u k%u s%u",
+                              name, c.H, c.W, c.C, K, S);
+                    dw_free(&c);
+                    ++n_dw;
+                }
+    }
+    /* Output-channel remainders and widths around the stem's pixel group. */
+    for (Co = 1; Co <= 2 * nr + 1; ++Co)
+        for (W = 1; W <= 19; W += 2) {
+            conv_case c;
+            if (quick && (Co + W) % 3) continue;
+            rng_state = seed++;
+            if (!conv_make(&c, 3 + W % 4, W, 3, Co, 3, 1 + W % 2, 1, 1, 1, 1, (int)(W % 3 == 0)))
+                continue;
+            CHECK_MSG(conv_check(k, &c, 0), "%s conv tail %ux%u->%u s%u", name, c.H, c.W, Co, c.S);
+            conv_free(&c);
+            ++n_conv;
+        }
+    /* Input remainders of every vector width, output counts around the GEMV block. */
+    for (I = 1; I <= 33; ++I)
+        for (O = 1; O <= 9; ++O) {
+            if (quick && (I + O) % 3) continue;
+            rng_state = seed++;
+            CHECK_MSG(fc_check(k, I, O, (I + O) & 1), "%s fc tail %u->%u", name, I, O);
+            ++n_fc;
+        }
+    printf("  %s tile tails: %u pointwise, %u depthwise, %u conv, %u fc cases%s\n", name, n_pw,
+           n_dw, n_conv, n_fc, check_failed > failed_before ? " (FAILURES)" : "");
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -963,8 +1060,9 @@ static void network_suite(mnv3_arch arch, mnv3_flavor flavor, uint32_t h, uint32
     got = falloc(classes);
     if (!run_net(m, MNV3_ISA_SCALAR, 1, h, w, layout, input, ref, classes)) goto done;
     scale = max_abs(ref, classes);
-    for (isa = MNV3_ISA_SCALAR; isa <= MNV3_ISA_NEON; ++isa) {
-        if (!mnv3_kernels_for((mnv3_isa)isa)) continue;
+    for (isa = MNV3_ISA_SCALAR; isa < (int)mnv3_isa_count(); ++isa) {
+        mnv3_kernels k;
+        if (!mnv3_kernels_resolve((mnv3_isa)isa, MNV3_DTYPE_F32, MNV3_DTYPE_F32, &k)) continue;
         for (t = 0; t < sizeof thread_counts / sizeof *thread_counts; ++t) {
             float *dst = t == 0 ? first : got;
             size_t i, bad = 0;
@@ -995,9 +1093,12 @@ int main(void) {
     int isa;
     printf("test_kernels:\n");
     run_kernel_suite(NULL);
-    for (isa = MNV3_ISA_SCALAR; isa <= MNV3_ISA_NEON; ++isa) {
-        const mnv3_kernels *k = mnv3_kernels_for((mnv3_isa)isa);
-        if (k) run_kernel_suite(k);
+    for (isa = MNV3_ISA_SCALAR; isa < (int)mnv3_isa_count(); ++isa) {
+        mnv3_kernels k;
+        if (mnv3_kernels_resolve((mnv3_isa)isa, MNV3_DTYPE_F32, MNV3_DTYPE_F32, &k)) {
+            run_kernel_suite(&k);
+            tile_tails_suite(&k);
+        }
     }
     network_suite(MNV3_ARCH_LARGE, MNV3_FLAVOR_TORCHVISION, 224, 224, MNV3_LAYOUT_NCHW);
     network_suite(MNV3_ARCH_SMALL, MNV3_FLAVOR_TORCHVISION, 97, 131, MNV3_LAYOUT_NHWC);

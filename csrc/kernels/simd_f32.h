@@ -1,0 +1,733 @@
+/* Float32 microkernels written once against a handful of vector primitives, and the rows
+ * that offer them. AVX2, AVX-512 and NEON differ only in vector width, register count and
+ * how a partial vector is loaded, so this one body serves all three; the drivers around it
+ * are portable code (drivers.c). Included (deliberately without an include guard) by
+ * x86_avx2.c, x86_avx512.c and arm_neon.c, each of which first defines:
+ *
+ *   SIMD_ATTR                the target attribute every function here carries (or nothing)
+ *   VW                       floats per vector
+ *   PW_MR                    pixel rows per GEMM tile (fills the register file)
+ *   DW_G3, DW_G5             depthwise outputs computed together for 3x3 and 5x5 kernels
+ *   vf, vmask                vector and lane-mask types
+ *   v_zero v_set1 v_load v_loadm v_store v_storem v_fma v_add v_mul v_max v_min v_hsum
+ *   v_mask(n)                mask selecting the first n lanes, 0 <= n <= VW
+ *   SIMD_ISA, SIMD_NR, SIMD_VW  tokens for microkernel names (avx512, 32, 16)
+ *   SIMD_SET, SIMD_ISA_ID, SIMD_NAME, SIMD_SUPPORTED  the kernel set this file defines
+ *
+ * v_loadm/v_storem never touch memory in masked-off lanes, which is what lets channel
+ * counts that are not a multiple of VW be read and written without overrunning a buffer. */
+
+#define SIMD_FN static SIMD_ATTR
+#define SIMD_INLINE static inline __attribute__((always_inline)) SIMD_ATTR
+
+#define PW_NR (2 * VW)
+
+/* Microkernel names: mnv3_f32_<op><tile>__<isa>, e.g. mnv3_f32_gemm_8x32__avx512. */
+#define UK_NAME_(op, tile, isa) mnv3_f32_##op##tile##__##isa
+#define UK_NAME(op, tile, isa) UK_NAME_(op, tile, isa)
+#define UK_TILE_(a, b) a##x##b
+#define UK_TILE(a, b) UK_TILE_(a, b)
+#define UK_STR_(x) #x
+#define UK_STR(x) UK_STR_(x)
+
+static uint32_t round_up_u32(uint32_t x, uint32_t m) { return (x + m - 1) / m * m; }
+
+/* ------------------------------------------------------------------------------------ */
+/* Parameters: the epilogue as vectors                                                   */
+/* ------------------------------------------------------------------------------------ */
+
+/* Clamps that are unbounded are skipped rather than applied as max(-inf)/min(+inf): in
+ * the early layers K is small enough that the epilogue is a visible share of the work. */
+typedef struct simd_ep {
+    vf pre_lo, pre_hi, post_lo, post_hi, res_lo, res_hi;
+    int pre, post, res_clamp;
+    mnv3_activation act;
+} simd_ep;
+
+typedef char simd_ep_fits[sizeof(simd_ep) <= MNV3_PARAMS_BYTES ? 1 : -1];
+
+SIMD_FN void prepare(const mnv3_epilogue *src, const mnv3_clamp *res, void *params) {
+    simd_ep *e = (simd_ep *)params;
+    e->pre = !mnv3_clamp_is_unbounded(src->pre);
+    e->post = !mnv3_clamp_is_unbounded(src->post);
+    e->res_clamp = res && !mnv3_clamp_is_unbounded(*res);
+    e->pre_lo = v_set1(src->pre.lo);
+    e->pre_hi = v_set1(src->pre.hi);
+    e->post_lo = v_set1(src->post.lo);
+    e->post_hi = v_set1(src->post.hi);
+    e->res_lo = v_set1(res ? res->lo : 0.0f);
+    e->res_hi = v_set1(res ? res->hi : 0.0f);
+    e->act = src->activation;
+}
+
+/* Same operation order as mnv3_epilogue_apply, so results match the reference bit for bit
+ * given the same accumulator. */
+SIMD_INLINE vf ep_apply(const simd_ep *e, vf x) {
+    const vf zero = v_zero(), six = v_set1(6.0f);
+    vf r;
+    if (e->pre) x = v_min(v_max(x, e->pre_lo), e->pre_hi);
+    switch (e->act) {
+    case MNV3_ACT_RELU: x = v_max(x, zero); break;
+    case MNV3_ACT_RELU6: x = v_min(v_max(x, zero), six); break;
+    case MNV3_ACT_HARD_SWISH:
+        r = v_min(v_max(v_add(x, v_set1(3.0f)), zero), six);
+        x = v_mul(v_mul(x, r), v_set1(1.0f / 6.0f));
+        break;
+    case MNV3_ACT_HARD_SIGMOID:
+        r = v_min(v_max(v_add(x, v_set1(3.0f)), zero), six);
+        x = v_mul(r, v_set1(1.0f / 6.0f));
+        break;
+    case MNV3_ACT_NONE:
+    default: break;
+    }
+    if (e->post) x = v_min(v_max(x, e->post_lo), e->post_hi);
+    return x;
+}
+
+SIMD_INLINE vf load_part(const float *p, int full, vmask m) { return full ? v_load(p) : v_loadm(p, m); }
+
+SIMD_INLINE void store_part(float *p, vf v, int full, vmask m) {
+    if (full)
+        v_store(p, v);
+    else
+        v_storem(p, m, v);
+}
+
+/* channel_sums[0..n) += s for the lanes in m. */
+SIMD_INLINE void add_sums(float *sums, vf s, vmask m) { v_storem(sums, m, v_add(v_loadm(sums, m), s)); }
+
+/* ------------------------------------------------------------------------------------ */
+/* GEMM (pointwise convolutions)                                                         */
+/* ------------------------------------------------------------------------------------ */
+
+/* Packed layout: output channels rounded up to VW, cut into panels of PW_NR columns (the
+ * last one VW wide when only that much is left); panel p starts at p * PW_NR * K and holds
+ * K rows of its width, zero-padded. The microkernel keeps PW_MR x (2 vectors) accumulators
+ * in registers; each k step loads two weight vectors and broadcasts one input per row. */
+static size_t pw_packed_bytes(uint32_t in_channels, uint32_t out_channels) {
+    return (size_t)in_channels * round_up_u32(out_channels, VW) * sizeof(float);
+}
+
+static void pw_pack(const void *weight_, uint32_t in_channels, uint32_t out_channels,
+                    void *packed_) {
+    const float *weight = (const float *)weight_;
+    float *packed = (float *)packed_;
+    const uint32_t K = in_channels, npad = round_up_u32(out_channels, VW);
+    uint32_t col, k, j;
+    for (col = 0; col < npad; col += PW_NR) {
+        const uint32_t width = col + PW_NR <= npad ? PW_NR : VW;
+        float *dst = packed + (size_t)col * K;
+        for (k = 0; k < K; ++k)
+            for (j = 0; j < width; ++j)
+                dst[(size_t)k * width + j] =
+                    col + j < out_channels ? weight[(size_t)(col + j) * K + k] : 0.0f;
+    }
+}
+
+SIMD_FN void pw_scale_rows(const float *in, size_t in_stride, const float *scale, uint32_t K,
+                           uint32_t rows, float *dst, size_t dst_stride) {
+    const uint32_t kv = K / VW * VW;
+    const vmask m = v_mask(K - kv);
+    uint32_t r, k;
+    for (r = 0; r < rows; ++r) {
+        const float *src = in + r * in_stride;
+        float *d = dst + r * dst_stride;
+        for (k = 0; k < kv; k += VW) v_store(d + k, v_mul(v_load(src + k), v_load(scale + k)));
+        if (kv < K) v_storem(d + kv, m, v_mul(v_loadm(src + kv, m), v_loadm(scale + kv, m)));
+    }
+}
+
+/* Which columns of the tile are real: two vectors (m0, m1) or one. */
+typedef struct pw_cols {
+    vmask m0, m1;
+    int full0, full1;
+} pw_cols;
+
+SIMD_INLINE pw_cols pw_columns(uint32_t nc) {
+    pw_cols c;
+    const uint32_t v0 = nc < VW ? nc : VW, v1 = nc - v0 < VW ? nc - v0 : VW;
+    c.full0 = v0 == VW;
+    c.full1 = v1 == VW;
+    c.m0 = v_mask(v0);
+    c.m1 = v_mask(v1);
+    return c;
+}
+
+SIMD_INLINE void pw_finish(const mnv3_gemm_tile *t, const simd_ep *ep, const pw_cols *cols,
+                           vf v, size_t r, int j, vf *sum) {
+    const int full = j ? cols->full1 : cols->full0;
+    const vmask m = j ? cols->m1 : cols->m0;
+    const size_t off = r * t->out_stride + (size_t)j * VW;
+    v = ep_apply(ep, v);
+    if (t->res) {
+        v = v_add(v, load_part(t->res + off, full, m));
+        if (ep->res_clamp) v = v_min(v_max(v, ep->res_lo), ep->res_hi);
+    }
+    if (t->out) store_part(t->out + off, v, full, m);
+    *sum = v_add(*sum, v);
+}
+
+#define PW_ROWS1(X) X(0)
+#define PW_ROWS2(X) PW_ROWS1(X) X(1)
+#define PW_ROWS3(X) PW_ROWS2(X) X(2)
+#define PW_ROWS4(X) PW_ROWS3(X) X(3)
+#define PW_ROWS5(X) PW_ROWS4(X) X(4)
+#define PW_ROWS6(X) PW_ROWS5(X) X(5)
+#define PW_ROWS7(X) PW_ROWS6(X) X(6)
+#define PW_ROWS8(X) PW_ROWS7(X) X(7)
+
+#define PW_DECL2(r)                                                                          \
+    const float *a##r = t->a + (size_t)(r) * t->a_stride;                                    \
+    vf c##r##_0 = b0, c##r##_1 = b1;
+#define PW_FMA2(r)                                                                           \
+    {                                                                                        \
+        const vf av = v_set1(a##r[k]);                                                       \
+        c##r##_0 = v_fma(av, w0, c##r##_0);                                                  \
+        c##r##_1 = v_fma(av, w1, c##r##_1);                                                  \
+    }
+#define PW_FIN2(r)                                                                           \
+    pw_finish(t, ep, &cols, c##r##_0, r, 0, &s0);                                            \
+    pw_finish(t, ep, &cols, c##r##_1, r, 1, &s1);
+
+#define PW_DECL1(r)                                                                          \
+    const float *a##r = t->a + (size_t)(r) * t->a_stride;                                    \
+    vf c##r##_0 = b0;
+#define PW_FMA1(r) c##r##_0 = v_fma(v_set1(a##r[k]), w0, c##r##_0);
+#define PW_FIN1(r) pw_finish(t, ep, &cols, c##r##_0, r, 0, &s0);
+
+/* A panel two vectors wide: all columns real is the common case, tested once. */
+#define PW_KERNEL2(ROWS, MR)                                                                 \
+    SIMD_FN void UK_NAME(gemm_, UK_TILE(MR, SIMD_NR), SIMD_ISA)(const mnv3_gemm_tile *t) {   \
+        const simd_ep *ep = (const simd_ep *)t->params;                                      \
+        const float *w = (const float *)t->w;                                                \
+        pw_cols cols;                                                                        \
+        vf s0 = v_zero(), s1 = v_zero(), b0 = v_zero(), b1 = v_zero();                       \
+        uint32_t k;                                                                          \
+        const char *pf = *t->pf, *const pf_end = t->pf_end;                                  \
+        if (t->nc >= PW_NR) {                                                                \
+            cols.full0 = cols.full1 = 1;                                                     \
+            cols.m0 = cols.m1 = v_mask(VW);                                                  \
+        } else {                                                                             \
+            cols = pw_columns(t->nc);                                                        \
+        }                                                                                    \
+        if (t->bias) {                                                                       \
+            b0 = load_part(t->bias, cols.full0, cols.m0);                                    \
+            b1 = load_part(t->bias + VW, cols.full1, cols.m1);                               \
+        }                                                                                    \
+        {                                                                                    \
+            ROWS(PW_DECL2)                                                                   \
+            for (k = 0; k < t->k; ++k) {                                                     \
+                const vf w0 = v_load(w), w1 = v_load(w + VW);                                \
+                w += PW_NR;                                                                  \
+                MNV3_PREFETCH_STEP(pf, pf_end);                                              \
+                ROWS(PW_FMA2)                                                                \
+            }                                                                                \
+            *t->pf = pf;                                                                     \
+            ROWS(PW_FIN2)                                                                    \
+        }                                                                                    \
+        if (t->sums) {                                                                       \
+            add_sums(t->sums, s0, cols.m0);                                                  \
+            add_sums(t->sums + VW, s1, cols.m1);                                             \
+        }                                                                                    \
+    }
+
+#define PW_KERNEL1(ROWS, MR)                                                                 \
+    SIMD_FN void UK_NAME(gemm_, UK_TILE(MR, SIMD_VW), SIMD_ISA)(const mnv3_gemm_tile *t) {   \
+        const simd_ep *ep = (const simd_ep *)t->params;                                      \
+        const float *w = (const float *)t->w;                                                \
+        pw_cols cols;                                                                        \
+        vf s0 = v_zero(), b0 = v_zero();                                                     \
+        uint32_t k;                                                                          \
+        const char *pf = *t->pf, *const pf_end = t->pf_end;                                  \
+        cols.full0 = t->nc >= VW;                                                            \
+        cols.m0 = v_mask(cols.full0 ? VW : t->nc);                                           \
+        cols.full1 = 0;                                                                      \
+        cols.m1 = cols.m0;                                                                   \
+        if (t->bias) b0 = load_part(t->bias, cols.full0, cols.m0);                           \
+        {                                                                                    \
+            ROWS(PW_DECL1)                                                                   \
+            for (k = 0; k < t->k; ++k) {                                                     \
+                const vf w0 = v_load(w);                                                     \
+                w += VW;                                                                     \
+                MNV3_PREFETCH_STEP(pf, pf_end);                                              \
+                ROWS(PW_FMA1)                                                                \
+            }                                                                                \
+            *t->pf = pf;                                                                     \
+            ROWS(PW_FIN1)                                                                    \
+        }                                                                                    \
+        if (t->sums) add_sums(t->sums, s0, cols.m0);                                         \
+    }
+
+PW_KERNEL2(PW_ROWS1, 1)
+PW_KERNEL2(PW_ROWS2, 2)
+PW_KERNEL2(PW_ROWS3, 3)
+PW_KERNEL2(PW_ROWS4, 4)
+PW_KERNEL1(PW_ROWS1, 1)
+PW_KERNEL1(PW_ROWS2, 2)
+PW_KERNEL1(PW_ROWS3, 3)
+PW_KERNEL1(PW_ROWS4, 4)
+#if PW_MR > 4
+PW_KERNEL2(PW_ROWS5, 5)
+PW_KERNEL2(PW_ROWS6, 6)
+PW_KERNEL1(PW_ROWS5, 5)
+PW_KERNEL1(PW_ROWS6, 6)
+#endif
+#if PW_MR > 6
+PW_KERNEL2(PW_ROWS7, 7)
+PW_KERNEL2(PW_ROWS8, 8)
+PW_KERNEL1(PW_ROWS7, 7)
+PW_KERNEL1(PW_ROWS8, 8)
+#endif
+
+#define GEMM2(MR) UK_NAME(gemm_, UK_TILE(MR, SIMD_NR), SIMD_ISA)
+#define GEMM1(MR) UK_NAME(gemm_, UK_TILE(MR, SIMD_VW), SIMD_ISA)
+
+static const mnv3_pointwise_kernel pointwise_row = {
+    "f32_gemm_" UK_STR(PW_MR) "x" UK_STR(SIMD_NR) "__" UK_STR(SIMD_ISA),
+    MNV3_DTYPE_F32,
+    MNV3_DTYPE_F32,
+    PW_MR,
+    PW_NR,
+    VW,
+    pw_packed_bytes,
+    pw_pack,
+    mnv3_pointwise_driver_workspace,
+    prepare,
+    pw_scale_rows,
+    {GEMM2(1), GEMM2(2), GEMM2(3), GEMM2(4)
+#if PW_MR > 4
+     , GEMM2(5), GEMM2(6)
+#endif
+#if PW_MR > 6
+     , GEMM2(7), GEMM2(8)
+#endif
+    },
+    {GEMM1(1), GEMM1(2), GEMM1(3), GEMM1(4)
+#if PW_MR > 4
+     , GEMM1(5), GEMM1(6)
+#endif
+#if PW_MR > 6
+     , GEMM1(7), GEMM1(8)
+#endif
+    },
+    mnv3_pointwise_driver,
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* Depthwise                                                                             */
+/* ------------------------------------------------------------------------------------ */
+
+/* Packed layout: [ky][kx][channels rounded up to VW], zero-padded, so weight loads are
+ * always whole vectors; only activations need masks. */
+static size_t dw_packed_bytes(uint32_t channels, uint32_t kernel) {
+    return (size_t)kernel * kernel * round_up_u32(channels, VW) * sizeof(float);
+}
+
+static void dw_pack(const void *weight_, uint32_t channels, uint32_t kernel, void *packed_) {
+    const float *weight = (const float *)weight_;
+    float *packed = (float *)packed_;
+    const uint32_t cp = round_up_u32(channels, VW);
+    uint32_t t, c;
+    for (t = 0; t < kernel * kernel; ++t)
+        for (c = 0; c < cp; ++c)
+            packed[(size_t)t * cp + c] = c < channels ? weight[(size_t)t * channels + c] : 0.0f;
+}
+
+/* One output pixel with every horizontal tap bounds-checked (the left and right borders).
+ * r[ky] points at channel c of input row ky, or is NULL. */
+SIMD_INLINE vf dw_edge(const mnv3_dw_span *s, const float *const *r, const vf *w, uint32_t ox,
+                       const uint32_t KS, vf acc, const int full, vmask m) {
+    const long ix0 = (long)ox * s->stride - (long)s->pad_left;
+    uint32_t ky, kx;
+#pragma GCC unroll 5
+    for (ky = 0; ky < KS; ++ky) {
+        if (!r[ky]) continue;
+#pragma GCC unroll 5
+        for (kx = 0; kx < KS; ++kx) {
+            const long ix = ix0 + (long)kx;
+            if (ix < 0 || ix >= (long)s->in_width) continue;
+            acc = v_fma(load_part(r[ky] + (size_t)ix * s->channels, full, m), w[ky * KS + kx], acc);
+        }
+    }
+    return acc;
+}
+
+/* G interior outputs of one row at once: independent FMA chains instead of one chain of
+ * KS*KS dependent multiply-adds, and each input vector is loaded once and used by every
+ * output whose window covers it (with stride 1, G+KS-1 loads per row instead of G*KS). */
+SIMD_INLINE void dw_group(const float *const *q, size_t C, const vf *w, vf *acc, const uint32_t KS,
+                          const uint32_t S, const uint32_t G, const int full, vmask m) {
+    uint32_t ky, t, j;
+#pragma GCC unroll 5
+    for (ky = 0; ky < KS; ++ky) {
+        if (!q[ky]) continue;
+#pragma GCC unroll 32
+        for (t = 0; t < (G - 1) * S + KS; ++t) {
+            const vf x = load_part(q[ky] + (size_t)t * C, full, m);
+#pragma GCC unroll 16
+            for (j = 0; j < G; ++j)
+                if (t >= j * S && t - j * S < KS) acc[j] = v_fma(x, w[ky * KS + t - j * S], acc[j]);
+        }
+    }
+}
+
+/* Outputs [ox0, ox1) of one channel vector at c, weights held in registers across them:
+ * the left border, groups of G interior outputs, the right border. */
+SIMD_INLINE void dw_vector(const mnv3_dw_span *s, const simd_ep *ep, uint32_t c, uint32_t ox0,
+                           uint32_t ox1, const uint32_t KS, const uint32_t S, const uint32_t G,
+                           const int full, vmask m) {
+    const size_t C = s->channels, cp = round_up_u32(s->channels, VW);
+    const float *wp = (const float *)s->w + c;
+    const uint32_t lo = s->ox_lo < ox0 ? ox0 : (s->ox_lo > ox1 ? ox1 : s->ox_lo);
+    const uint32_t hi = s->ox_hi < lo ? lo : (s->ox_hi > ox1 ? ox1 : s->ox_hi);
+    float *out = s->out + c;
+    vf w[25], bias, sum = v_zero(), v;
+    const float *r[5];
+    uint32_t ox = ox0, ky, j, t;
+#pragma GCC unroll 25
+    for (t = 0; t < KS * KS; ++t) w[t] = v_load(wp + t * cp);
+    bias = s->bias ? v_loadm(s->bias + c, m) : v_zero();
+#pragma GCC unroll 5
+    for (ky = 0; ky < KS; ++ky) r[ky] = s->rows[ky] ? s->rows[ky] + c : NULL;
+    for (; ox < lo; ++ox) {
+        v = ep_apply(ep, dw_edge(s, r, w, ox, KS, bias, full, m));
+        store_part(out + (size_t)ox * C, v, full, m);
+        sum = v_add(sum, v);
+    }
+    if (ox < hi) {
+        const size_t base = (size_t)((long)ox * S - (long)s->pad_left) * C;
+        const float *q[5];
+#pragma GCC unroll 5
+        for (ky = 0; ky < KS; ++ky) q[ky] = r[ky] ? r[ky] + base : NULL;
+        for (; ox + G <= hi; ox += G) {
+            vf acc[16];
+#pragma GCC unroll 16
+            for (j = 0; j < G; ++j) acc[j] = bias;
+            dw_group(q, C, w, acc, KS, S, G, full, m);
+#pragma GCC unroll 16
+            for (j = 0; j < G; ++j) {
+                acc[j] = ep_apply(ep, acc[j]);
+                store_part(out + (size_t)(ox + j) * C, acc[j], full, m);
+            }
+            /* pairwise, so the sum is not one long dependent chain */
+#pragma GCC unroll 16
+            for (j = 1; j < G; j *= 2) {
+                uint32_t i2;
+#pragma GCC unroll 16
+                for (i2 = 0; i2 + j < G; i2 += 2 * j) acc[i2] = v_add(acc[i2], acc[i2 + j]);
+            }
+            sum = v_add(sum, acc[0]);
+#pragma GCC unroll 5
+            for (ky = 0; ky < KS; ++ky)
+                if (q[ky]) q[ky] += (size_t)G * S * C;
+        }
+        if (ox < hi && hi - lo >= G) {
+            /* The remainder as one group overlapping the last: the overlapped outputs are
+             * recomputed identically, and only the new ones enter the sum. */
+            const uint32_t start = hi - G, skip = ox - start;
+            vf acc[16];
+#pragma GCC unroll 5
+            for (ky = 0; ky < KS; ++ky)
+                if (q[ky]) q[ky] -= (size_t)skip * S * C;
+#pragma GCC unroll 16
+            for (j = 0; j < G; ++j) acc[j] = bias;
+            dw_group(q, C, w, acc, KS, S, G, full, m);
+#pragma GCC unroll 16
+            for (j = 0; j < G; ++j) {
+                acc[j] = ep_apply(ep, acc[j]);
+                store_part(out + (size_t)(start + j) * C, acc[j], full, m);
+                if (j >= skip) sum = v_add(sum, acc[j]);
+            }
+            ox = hi;
+        }
+        for (; ox < hi; ++ox) {
+            vf acc = bias;
+            dw_group(q, C, w, &acc, KS, S, 1, full, m);
+            v = ep_apply(ep, acc);
+            store_part(out + (size_t)ox * C, v, full, m);
+            sum = v_add(sum, v);
+#pragma GCC unroll 5
+            for (ky = 0; ky < KS; ++ky)
+                if (q[ky]) q[ky] += (size_t)S * C;
+        }
+    }
+    for (; ox < ox1; ++ox) {
+        v = ep_apply(ep, dw_edge(s, r, w, ox, KS, bias, full, m));
+        store_part(out + (size_t)ox * C, v, full, m);
+        sum = v_add(sum, v);
+    }
+    if (s->sums) add_sums(s->sums + c, sum, m);
+}
+
+/* Every channel vector of outputs [ox0, ox1). */
+SIMD_INLINE void dw_vectors(const mnv3_dw_span *s, const simd_ep *ep, uint32_t ox0, uint32_t ox1,
+                            const uint32_t KS, const uint32_t S, const uint32_t G) {
+    const uint32_t C = s->channels;
+    uint32_t c;
+    for (c = 0; c + VW <= C; c += VW) dw_vector(s, ep, c, ox0, ox1, KS, S, G, 1, v_mask(VW));
+    if (c < C) dw_vector(s, ep, c, ox0, ox1, KS, S, G, 0, v_mask(C - c));
+}
+
+/* Pixel-major order finishes all channel vectors of a group of outputs while its input
+ * rows are in L1, instead of sweeping whole rows once per channel vector (which for wide
+ * layers re-reads the rows from L2 or L3 once per vector). */
+SIMD_INLINE void dw_span(const mnv3_dw_span *s, const uint32_t KS, const uint32_t S,
+                         const uint32_t G) {
+    const simd_ep *ep = (const simd_ep *)s->params;
+    uint32_t ox = s->ox_begin;
+    if (!s->pixel_major) {
+        dw_vectors(s, ep, s->ox_begin, s->ox_end, KS, S, G);
+        return;
+    }
+    for (; ox < s->ox_lo && ox < s->ox_end; ++ox) dw_vectors(s, ep, ox, ox + 1, KS, S, G);
+    for (; ox + G <= s->ox_hi && ox + G <= s->ox_end; ox += G) dw_vectors(s, ep, ox, ox + G, KS, S, G);
+    for (; ox < s->ox_end; ++ox) dw_vectors(s, ep, ox, ox + 1, KS, S, G);
+}
+
+#define DW_KERNEL(K, S, G)                                                                   \
+    SIMD_FN void UK_NAME(dwconv_, K##x##K##s##S, SIMD_ISA)(const mnv3_dw_span *s) {          \
+        dw_span(s, K, S, G);                                                                 \
+    }
+DW_KERNEL(3, 1, DW_G3)
+DW_KERNEL(3, 2, DW_G3)
+DW_KERNEL(5, 1, DW_G5)
+DW_KERNEL(5, 2, DW_G5)
+
+/* Other kernel sizes: weights read from memory, every tap bounds-checked. */
+SIMD_INLINE void dw_vector_any(const mnv3_dw_span *s, const simd_ep *ep, uint32_t c,
+                               const int full, vmask m) {
+    const uint32_t C = s->channels, KS = s->kernel, cp = round_up_u32(C, VW);
+    const float *wp = (const float *)s->w + c;
+    const vf bias = s->bias ? v_loadm(s->bias + c, m) : v_zero();
+    vf sum = v_zero();
+    uint32_t ox, ky, kx;
+    for (ox = s->ox_begin; ox < s->ox_end; ++ox) {
+        const long ix0 = (long)ox * s->stride - (long)s->pad_left;
+        vf acc = bias, v;
+        for (ky = 0; ky < KS; ++ky) {
+            if (!s->rows[ky]) continue;
+            for (kx = 0; kx < KS; ++kx) {
+                const long ix = ix0 + (long)kx;
+                if (ix < 0 || ix >= (long)s->in_width) continue;
+                acc = v_fma(load_part(s->rows[ky] + (size_t)ix * C + c, full, m),
+                            v_load(wp + ((size_t)ky * KS + kx) * cp), acc);
+            }
+        }
+        v = ep_apply(ep, acc);
+        store_part(s->out + (size_t)ox * C + c, v, full, m);
+        sum = v_add(sum, v);
+    }
+    if (s->sums) add_sums(s->sums + c, sum, m);
+}
+
+SIMD_FN void UK_NAME(dwconv_, any, SIMD_ISA)(const mnv3_dw_span *s) {
+    const simd_ep *ep = (const simd_ep *)s->params;
+    const uint32_t C = s->channels;
+    uint32_t c;
+    for (c = 0; c + VW <= C; c += VW) dw_vector_any(s, ep, c, 1, v_mask(VW));
+    if (c < C) dw_vector_any(s, ep, c, 0, v_mask(C - c));
+}
+
+static const mnv3_depthwise_kernel depthwise_row = {
+    "f32_dwconv__" UK_STR(SIMD_ISA),
+    MNV3_DTYPE_F32,
+    MNV3_DTYPE_F32,
+    dw_packed_bytes,
+    dw_pack,
+    prepare,
+    {UK_NAME(dwconv_, 3x3s1, SIMD_ISA), UK_NAME(dwconv_, 3x3s2, SIMD_ISA),
+     UK_NAME(dwconv_, 5x5s1, SIMD_ISA), UK_NAME(dwconv_, 5x5s2, SIMD_ISA),
+     UK_NAME(dwconv_, any, SIMD_ISA)},
+    mnv3_depthwise_driver,
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* Dense convolution (the stem)                                                          */
+/* ------------------------------------------------------------------------------------ */
+
+/* Packed layout: output channels in blocks of VW; block b holds [ky][kx][ci][VW]. Each
+ * input sample is broadcast and multiplied into a whole vector of output channels. */
+static size_t conv_packed_bytes(uint32_t in_channels, uint32_t out_channels, uint32_t kernel) {
+    return (size_t)round_up_u32(out_channels, VW) * kernel * kernel * in_channels * sizeof(float);
+}
+
+static void conv_pack(const void *weight_, uint32_t in_channels, uint32_t out_channels,
+                      uint32_t kernel, void *packed_) {
+    const float *weight = (const float *)weight_;
+    float *packed = (float *)packed_;
+    const uint32_t taps = kernel * kernel * in_channels, cp = round_up_u32(out_channels, VW);
+    uint32_t b, t, j;
+    for (b = 0; b < cp; b += VW)
+        for (t = 0; t < taps; ++t)
+            for (j = 0; j < VW; ++j)
+                packed[(size_t)b * taps + (size_t)t * VW + j] =
+                    b + j < out_channels ? weight[(size_t)(b + j) * taps + t] : 0.0f;
+}
+
+/* One output pixel, taps clipped to the input. */
+SIMD_INLINE vf conv_pixel(const mnv3_conv_row *r, const float *wb, uint32_t ox, vf acc) {
+    const mnv3_conv_args *a = r->a;
+    const uint32_t K = a->kernel, Ci = a->in_channels;
+    const long ix0 = (long)ox * a->stride - (long)a->pad_left;
+    const uint32_t kx_lo = ix0 < 0 ? (uint32_t)-ix0 : 0;
+    const uint32_t kx_hi = ix0 + (long)K > (long)a->in_width ? (uint32_t)((long)a->in_width - ix0) : K;
+    uint32_t ky, kx, ci;
+    for (ky = r->ky_lo; ky < r->ky_hi; ++ky) {
+        const float *irow = a->input + (size_t)(r->iy0 + (long)ky) * a->in_row_stride;
+        for (kx = kx_lo; kx < kx_hi; ++kx) {
+            const float *ip = irow + (size_t)(ix0 + (long)kx) * a->in_col_stride;
+            const float *wp = wb + ((size_t)(ky * K + kx) * Ci) * VW;
+            for (ci = 0; ci < Ci; ++ci)
+                acc = v_fma(v_set1(ip[(size_t)ci * a->in_chan_stride]), v_load(wp + (size_t)ci * VW),
+                            acc);
+        }
+    }
+    return acc;
+}
+
+/* Interior pixels go CONV_G at a time: one FMA chain per pixel hides the FMA latency that
+ * a single pixel's chain of K*K*Ci dependent multiply-adds would expose. */
+#define CONV_G 8
+
+SIMD_INLINE void conv_group(const mnv3_conv_row *r, const simd_ep *ep, const float *wb, float *out,
+                            uint32_t ox, vf bias, int full, vmask m) {
+    const mnv3_conv_args *a = r->a;
+    const uint32_t K = a->kernel, Ci = a->in_channels;
+    const size_t px_step = (size_t)a->stride * a->in_col_stride, Co = a->out_channels;
+    const long ix0 = (long)ox * a->stride - (long)a->pad_left;
+    vf acc[CONV_G];
+    uint32_t ky, kx, ci, j;
+#pragma GCC unroll 8
+    for (j = 0; j < CONV_G; ++j) acc[j] = bias;
+    for (ky = r->ky_lo; ky < r->ky_hi; ++ky) {
+        const float *irow = a->input + (size_t)(r->iy0 + (long)ky) * a->in_row_stride +
+                            (size_t)ix0 * a->in_col_stride;
+        const float *wp = wb + (size_t)ky * K * Ci * VW;
+        for (kx = 0; kx < K; ++kx) {
+            const float *ip = irow + (size_t)kx * a->in_col_stride;
+            for (ci = 0; ci < Ci; ++ci, wp += VW) {
+                const vf w = v_load(wp);
+                const float *q = ip + (size_t)ci * a->in_chan_stride;
+#pragma GCC unroll 8
+                for (j = 0; j < CONV_G; ++j) acc[j] = v_fma(v_set1(q[j * px_step]), w, acc[j]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (j = 0; j < CONV_G; ++j) store_part(out + (size_t)(ox + j) * Co, ep_apply(ep, acc[j]), full, m);
+}
+
+SIMD_FN void UK_NAME(conv_, UK_TILE(CONV_G, SIMD_VW), SIMD_ISA)(const mnv3_conv_row *r) {
+    const mnv3_conv_args *a = r->a;
+    const simd_ep *ep = (const simd_ep *)r->params;
+    const uint32_t K = a->kernel, Ci = a->in_channels, Co = a->out_channels;
+    const uint32_t taps = K * K * Ci, ox_lo = r->ox_lo, ox_hi = r->ox_hi;
+    float *out = r->out;
+    uint32_t ox, b;
+    for (b = 0; b < Co; b += VW) {
+        const int full = Co - b >= VW;
+        const vmask m = v_mask(full ? VW : Co - b);
+        const float *wb = (const float *)a->packed + (size_t)b * taps;
+        const vf bias = a->bias ? v_loadm(a->bias + b, m) : v_zero();
+        for (ox = 0; ox < ox_lo; ++ox)
+            store_part(out + (size_t)ox * Co + b, ep_apply(ep, conv_pixel(r, wb, ox, bias)), full, m);
+        for (; ox + CONV_G <= ox_hi; ox += CONV_G) conv_group(r, ep, wb, out + b, ox, bias, full, m);
+        /* The interior remainder as one more group overlapping the previous one: the
+         * overlapped pixels are recomputed identically, far cheaper than single pixels
+         * whose K*K*Ci multiply-adds form one dependent chain. */
+        if (ox < ox_hi && ox_hi - ox_lo >= CONV_G) {
+            conv_group(r, ep, wb, out + b, ox_hi - CONV_G, bias, full, m);
+            ox = ox_hi;
+        }
+        for (; ox < a->out_width; ++ox)
+            store_part(out + (size_t)ox * Co + b, ep_apply(ep, conv_pixel(r, wb, ox, bias)), full, m);
+    }
+}
+
+static const mnv3_conv_kernel conv_row = {
+    "f32_conv_" UK_STR(CONV_G) "x" UK_STR(SIMD_VW) "__" UK_STR(SIMD_ISA),
+    MNV3_DTYPE_F32,
+    MNV3_DTYPE_F32,
+    conv_packed_bytes,
+    conv_pack,
+    prepare,
+    UK_NAME(conv_, UK_TILE(CONV_G, SIMD_VW), SIMD_ISA),
+    mnv3_conv_driver,
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* GEMV (fully connected)                                                                */
+/* ------------------------------------------------------------------------------------ */
+
+/* Reads the canonical [out][in] weights in place: a matrix-vector product is bound by
+ * streaming the weights once, which the row-major layout already does contiguously. Four
+ * rows share each input load. */
+#define GEMV_MR 4
+
+static size_t fc_packed_bytes(uint32_t in_features, uint32_t out_features) {
+    (void)in_features;
+    (void)out_features;
+    return 0;
+}
+
+SIMD_FN void UK_NAME(gemv_, 4x, SIMD_ISA)(const float *x, const void *w_, uint32_t I,
+                                          uint32_t count, float *dots) {
+    const float *W = (const float *)w_;
+    const uint32_t iv = I / VW * VW;
+    const vmask m = v_mask(I - iv);
+    uint32_t o = 0, i;
+    if (count == GEMV_MR) {
+        const float *w0 = W, *w1 = w0 + I, *w2 = w1 + I, *w3 = w2 + I;
+        vf s0 = v_zero(), s1 = v_zero(), s2 = v_zero(), s3 = v_zero();
+        for (i = 0; i < iv; i += VW) {
+            const vf xv = v_load(x + i);
+            s0 = v_fma(v_load(w0 + i), xv, s0);
+            s1 = v_fma(v_load(w1 + i), xv, s1);
+            s2 = v_fma(v_load(w2 + i), xv, s2);
+            s3 = v_fma(v_load(w3 + i), xv, s3);
+        }
+        if (iv < I) {
+            const vf xv = v_loadm(x + iv, m);
+            s0 = v_fma(v_loadm(w0 + iv, m), xv, s0);
+            s1 = v_fma(v_loadm(w1 + iv, m), xv, s1);
+            s2 = v_fma(v_loadm(w2 + iv, m), xv, s2);
+            s3 = v_fma(v_loadm(w3 + iv, m), xv, s3);
+        }
+        dots[0] = v_hsum(s0);
+        dots[1] = v_hsum(s1);
+        dots[2] = v_hsum(s2);
+        dots[3] = v_hsum(s3);
+        return;
+    }
+    for (; o < count; ++o) {
+        const float *w0 = W + (size_t)o * I;
+        vf s0 = v_zero();
+        for (i = 0; i < iv; i += VW) s0 = v_fma(v_load(w0 + i), v_load(x + i), s0);
+        if (iv < I) s0 = v_fma(v_loadm(w0 + iv, m), v_loadm(x + iv, m), s0);
+        dots[o] = v_hsum(s0);
+    }
+}
+
+static const mnv3_fc_kernel fc_row = {
+    "f32_gemv_4x__" UK_STR(SIMD_ISA),
+    MNV3_DTYPE_F32,
+    MNV3_DTYPE_F32,
+    GEMV_MR,
+    fc_packed_bytes,
+    NULL,
+    UK_NAME(gemv_, 4x, SIMD_ISA),
+    mnv3_fc_driver,
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* The set                                                                               */
+/* ------------------------------------------------------------------------------------ */
+
+static const mnv3_pointwise_kernel *const pointwise_rows[] = {&pointwise_row, NULL};
+static const mnv3_depthwise_kernel *const depthwise_rows[] = {&depthwise_row, NULL};
+static const mnv3_conv_kernel *const conv_rows[] = {&conv_row, NULL};
+static const mnv3_fc_kernel *const fc_rows[] = {&fc_row, NULL};
+
+const mnv3_kernel_set SIMD_SET = {
+    SIMD_ISA_ID, SIMD_NAME, SIMD_SUPPORTED, pointwise_rows, depthwise_rows, conv_rows, fc_rows,
+};
