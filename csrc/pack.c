@@ -170,6 +170,13 @@ size_t mnv3_packed_weight_bytes(const mnv3_packed_weights *p, const mnv3_conv *c
     return p->weight_bytes[find(p, c)];
 }
 
+uint32_t mnv3_packed_set_count(const mnv3_model *m) {
+    const mnv3_packed_weights *p;
+    uint32_t n = 0;
+    for (p = m->packed; p; p = p->next) ++n;
+    return n;
+}
+
 void mnv3_packed_free_all(mnv3_packed_weights *list) {
     while (list) {
         mnv3_packed_weights *next = list->next;

@@ -26,6 +26,9 @@ const void *mnv3_packed_weight(const mnv3_packed_weights *p, const mnv3_conv *c)
 /* Bytes a kernel streams for conv c (what the prefetch schedule fetches ahead). */
 size_t mnv3_packed_weight_bytes(const mnv3_packed_weights *p, const mnv3_conv *c);
 
+/* How many kernel sets the model holds packed weights for. */
+uint32_t mnv3_packed_set_count(const mnv3_model *m);
+
 /* Frees every packed set of a model (mnv3_model_free). */
 void mnv3_packed_free_all(mnv3_packed_weights *list);
 

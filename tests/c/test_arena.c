@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "context.h"
 #include "mnv3.h"
 
 #define MIB (1024.0 * 1024.0)
@@ -77,7 +78,9 @@ static void test_planned_sizes(void) {
         /* Large's widest expansion (112x112x64 floats, 3.06 MiB) is fused with its
          * depthwise conv and never materialised. */
         if (cases[i].arch == MNV3_ARCH_LARGE) CHECK(plan.activations / MIB < 2.5);
-        CHECK(plan.total <= plan.activations + plan.scratch + plan.context + plan.packed_weights + 64 * 8);
+        /* The arena is exactly its three parts; weights are the model's. */
+        CHECK(plan.total == plan.activations + plan.scratch + plan.context);
+        CHECK(plan.model_weights > 0);
         /* More threads: activations unchanged; only per-thread scratch may grow. */
         cfg.threads = 4;
         {
@@ -337,6 +340,76 @@ static void test_isa_names(void) {
     CHECK(strcmp(mnv3_isa_name(MNV3_ISA_SCALAR), "scalar") == 0);
 }
 
+static int inside(const void *p, const void *base, size_t bytes) {
+    const unsigned char *q = (const unsigned char *)p, *b = (const unsigned char *)base;
+    return q >= b && q < b + bytes;
+}
+
+/* Two contexts on one model share one copy of the packed weights, held by the model, not by
+ * either arena; the memory report says so; the weights outlive a freed context. */
+static void test_shared_packed_weights(void) {
+    mnv3_model *m = builtin(MNV3_ARCH_LARGE, MNV3_FLAVOR_TORCHVISION, 1.0, 1000);
+    const mnv3_isa best = mnv3_isa_best();
+    mnv3_config cfg;
+    mnv3_arena_plan plan;
+    mnv3_context *a = NULL, *b = NULL, *s = NULL;
+    mnv3_error err;
+    void *arena_a = NULL, *arena_b = NULL;
+    float *in, out_a[1000], out_b[1000];
+    size_t n_in, i, packed_steps = 0;
+    uint32_t k;
+    if (!m) return;
+    mnv3_config_init(&cfg, m);
+    cfg.height = cfg.width = 96;
+    CHECK_STATUS(mnv3_arena_plan_for(m, &cfg, &plan, &err), MNV3_OK);
+    CHECK(plan.isa == best);
+    CHECK(plan.total == plan.activations + plan.scratch + plan.context);
+    if (best != MNV3_ISA_SCALAR) CHECK(plan.packed_weights > 0);
+    CHECK(posix_memalign(&arena_a, 64, plan.total) == 0 && posix_memalign(&arena_b, 64, plan.total) == 0);
+    CHECK(m->packed == NULL); /* planning packs nothing */
+    CHECK_STATUS(mnv3_context_create(m, &cfg, arena_a, plan.total, &a, &err), MNV3_OK);
+    CHECK_STATUS(mnv3_context_create(m, &cfg, arena_b, plan.total, &b, &err), MNV3_OK);
+    if (!a || !b) goto done;
+    CHECK(mnv3_packed_set_count(m) == 1);
+    CHECK(a->num_steps == b->num_steps);
+    for (k = 0; k < a->num_steps; ++k) {
+        const mnv3_step *sa = &a->steps[k], *sb = &b->steps[k];
+        CHECK(sa->packed == sb->packed && sa->packed2 == sb->packed2);
+        CHECK(!sa->packed || (!inside(sa->packed, arena_a, plan.total) &&
+                              !inside(sa->packed, arena_b, plan.total)));
+        if (sa->conv && sa->packed != sa->conv->weight) ++packed_steps;
+    }
+    if (best != MNV3_ISA_SCALAR) CHECK(packed_steps > 0);
+    /* A context of another kernel set gets its own entry; the scalar reference reads the
+     * canonical weights in place. */
+    cfg.isa = MNV3_ISA_SCALAR;
+    CHECK_STATUS(mnv3_context_create(m, &cfg, NULL, 0, &s, &err), MNV3_OK);
+    if (s) {
+        for (k = 0; k < s->num_steps; ++k)
+            if (s->steps[k].conv) CHECK(s->steps[k].packed == s->steps[k].conv->weight);
+        CHECK(mnv3_packed_set_count(m) == (best == MNV3_ISA_SCALAR ? 1 : 2));
+        CHECK(s->plan.packed_weights == 0);
+    }
+    /* Same results from both; b still runs once a is gone. */
+    n_in = (size_t)3 * 96 * 96;
+    in = (float *)malloc(n_in * sizeof(float));
+    fill_input(in, n_in, 5);
+    CHECK_STATUS(mnv3_run(a, in, n_in, out_a, 1000, NULL, 0), MNV3_OK);
+    mnv3_context_free(a);
+    a = NULL;
+    memset(arena_a, 0xAB, plan.total);
+    CHECK_STATUS(mnv3_run(b, in, n_in, out_b, 1000, NULL, 0), MNV3_OK);
+    for (i = 0; i < 1000; ++i) CHECK(out_a[i] == out_b[i]);
+    free(in);
+done:
+    mnv3_context_free(a);
+    mnv3_context_free(b);
+    mnv3_context_free(s);
+    free(arena_a);
+    free(arena_b);
+    mnv3_model_free(m);
+}
+
 int main(void) {
     test_planned_sizes();
     test_hostile_arguments();
@@ -345,5 +418,6 @@ int main(void) {
     test_small_inputs();
     test_layers_and_profile();
     test_isa_names();
+    test_shared_packed_weights();
     return check_summary("test_arena");
 }
