@@ -6,7 +6,9 @@
 #   make install PREFIX=/usr/local [DESTDIR=...]
 #   make CROSS=aarch64-linux-gnu-          cross build (see docs/cross-compiling.md)
 #   make THREADS=openmp|pthread|none       threading backend (default: openmp when available)
-#   make SANITIZE=1                        ASan + UBSan build in build-sanitize/
+#   make SANITIZE=1                        ASan + UBSan build in build-sanitize/ (with
+#                                          the library's debug assertions)
+#   make DEBUG=1                           -O0 -g with the debug assertions
 #   make STATIC=1                          link test/example/bench binaries statically
 
 CROSS ?=
@@ -20,22 +22,32 @@ OPT ?= -O2
 THREADS ?= auto
 STATIC ?= 0
 SANITIZE ?= 0
+DEBUG ?= 0
 
 VERSION := $(shell sed -n 's/^\#define MNV3_VERSION_STRING "\(.*\)"/\1/p' include/mnv3.h)
 SOVERSION := $(firstword $(subst ., ,$(VERSION)))
 MACHINE := $(shell $(CC) -dumpmachine 2>/dev/null)
 
+# Internal preconditions are assertions (MNV3_ASSERT) in debug and sanitizer builds and
+# compiled out (NDEBUG) in release builds, the default.
 ifeq ($(SANITIZE),1)
 BUILD ?= build-sanitize
 OPT := -O1 -g -fno-omit-frame-pointer
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
+NDEBUG_FLAG :=
+else ifeq ($(DEBUG),1)
+BUILD ?= build-debug
+OPT := -O0 -g
+SAN_FLAGS :=
+NDEBUG_FLAG :=
 else
 BUILD ?= build$(if $(CROSS),-$(MACHINE),)
 SAN_FLAGS :=
+NDEBUG_FLAG := -DNDEBUG
 endif
 
 WARN := -Wall -Wextra -pedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-BASE_CFLAGS := -std=c99 $(OPT) $(WARN) -fPIC -fvisibility=hidden -Iinclude -Icsrc $(SAN_FLAGS)
+BASE_CFLAGS := -std=c99 $(OPT) $(WARN) -fPIC -fvisibility=hidden -Iinclude -Icsrc $(SAN_FLAGS) $(NDEBUG_FLAG)
 CFLAGS ?=
 LDFLAGS ?=
 LDLIBS := -lm

@@ -22,6 +22,8 @@ let package = Package(
             publicHeadersPath: "include",
             cSettings: [
                 .define("MNV3_THREADS_PTHREAD", to: "1"),
+                // Internal preconditions are assertions in debug builds only.
+                .define("NDEBUG", .when(configuration: .release)),
                 .headerSearchPath("csrc"),
             ],
             linkerSettings: [

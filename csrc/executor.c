@@ -75,9 +75,10 @@ typedef struct run_state {
 
 static void split(uint32_t total, uint32_t parts, uint32_t part, uint32_t align, uint32_t *b,
                   uint32_t *e) {
-    uint32_t units = (total + align - 1) / align;
-    uint32_t ub = (uint32_t)((uint64_t)units * part / parts);
-    uint32_t ue = (uint32_t)((uint64_t)units * (part + 1) / parts);
+    const uint32_t units = (total + align - 1) / align;
+    const uint32_t ub = (uint32_t)((uint64_t)units * part / parts);
+    const uint32_t ue = (uint32_t)((uint64_t)units * (part + 1) / parts);
+    MNV3_ASSERT(parts >= 1 && part < parts && align >= 1);
     *b = ub * align < total ? ub * align : total;
     *e = ue * align < total ? ue * align : total;
 }

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include "threads.h"
+#include "checked.h"
 
 #include <string.h>
 
@@ -28,6 +29,7 @@ mnv3_status mnv3_pool_init(void *memory, uint32_t threads, mnv3_pool **out) {
 
 void mnv3_pool_run(mnv3_pool *p, uint32_t tasks, mnv3_task_fn fn, void *arg) {
     int t, n = (int)tasks;
+    MNV3_ASSERT(tasks <= p->threads || tasks <= 1);
     if (tasks <= 1 || p->threads <= 1) {
         for (t = 0; t < n; ++t) fn(arg, (uint32_t)t);
         return;
@@ -144,6 +146,7 @@ mnv3_status mnv3_pool_init(void *memory, uint32_t threads, mnv3_pool **out) {
 
 void mnv3_pool_run(mnv3_pool *p, uint32_t tasks, mnv3_task_fn fn, void *arg) {
     uint32_t t;
+    MNV3_ASSERT(tasks <= p->threads || tasks <= 1);
     if (tasks <= 1 || p->started == 0) {
         for (t = 0; t < tasks; ++t) fn(arg, t);
         return;

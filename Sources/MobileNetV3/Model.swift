@@ -61,22 +61,47 @@ public struct LayerInfo: Hashable, Sendable {
     public var macs: Int
 }
 
-/// Memory needed for one ``Session``, broken down (see `mnv3_arena_plan_for`).
+/// Memory of one ``Session``, broken down by where each byte lives (see
+/// `mnv3_arena_plan_for`). The session's arena holds ``total`` bytes: activations, scratch
+/// and the context. Weights belong to the ``Model`` and are shared by all of its sessions:
+/// its own copy (``modelWeights``) and, for kernel sets that re-lay weights out, one packed
+/// copy per kernel set (``packedWeights``), made by the first session that needs it.
 public struct ArenaPlan: Hashable, Sendable {
-    /// Bytes the session needs: exactly what `mnv3_arena_size` reports.
+    /// Bytes of the session's arena: exactly what `mnv3_arena_size` reports.
     public var total: Int
-    /// Lifetime-planned activation buffers.
+    /// Lifetime-planned activation buffers (in the arena).
     public var activations: Int
     /// Largest input + output (+ residual) live at one layer.
     public var activationLowerBound: Int
-    /// Weights re-laid out for the selected kernels.
+    /// Held by the model: weights re-laid out for the selected kernels, shared by its sessions.
     public var packedWeights: Int
-    /// Per-thread scratch and small vectors.
+    /// Held by the model: its copy of the weights (0 when they are read in place).
+    public var modelWeights: Int
+    /// Per-thread scratch and small vectors (in the arena).
     public var scratch: Int
-    /// The context structure and step table.
+    /// The context structure and step table (in the arena).
     public var context: Int
     /// The kernel set the plan was made for.
     public var isa: ISA
+
+    init(_ p: mnv3_arena_plan) {
+        self.init(total: p.total, activations: p.activations,
+                  activationLowerBound: p.activation_lower_bound, packedWeights: p.packed_weights,
+                  modelWeights: p.model_weights, scratch: p.scratch, context: p.context,
+                  isa: ISA(p.isa))
+    }
+
+    public init(total: Int, activations: Int, activationLowerBound: Int, packedWeights: Int,
+                modelWeights: Int, scratch: Int, context: Int, isa: ISA) {
+        self.total = total
+        self.activations = activations
+        self.activationLowerBound = activationLowerBound
+        self.packedWeights = packedWeights
+        self.modelWeights = modelWeights
+        self.scratch = scratch
+        self.context = context
+        self.isa = isa
+    }
 }
 
 /// A loaded MobileNetV3 network: layers, weights, preprocessing metadata and labels.
@@ -232,10 +257,7 @@ public final class Model: Sendable {
         var config = try options.config(for: self)
         var plan = mnv3_arena_plan()
         try check("arena plan") { mnv3_arena_plan_for(handle, &config, &plan, $0) }
-        return ArenaPlan(total: plan.total, activations: plan.activations,
-                         activationLowerBound: plan.activation_lower_bound,
-                         packedWeights: plan.packed_weights, scratch: plan.scratch,
-                         context: plan.context, isa: ISA(plan.isa))
+        return ArenaPlan(plan)
     }
 
     // MARK: Saving

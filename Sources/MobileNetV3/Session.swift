@@ -103,10 +103,7 @@ public final class Session {
         resolved.isa = ISA(mnv3_context_isa(ctx))
         resolved.threads = Int(mnv3_context_threads(ctx))
         self.options = resolved
-        self.arenaPlan = ArenaPlan(total: plan.total, activations: plan.activations,
-                                   activationLowerBound: plan.activation_lower_bound,
-                                   packedWeights: plan.packed_weights, scratch: plan.scratch,
-                                   context: plan.context, isa: ISA(plan.isa))
+        self.arenaPlan = ArenaPlan(plan)
         self.logits = [Float](repeating: 0, count: options.batch * model.classCount)
         self.features = [Float](repeating: 0, count: options.batch * model.featureDimension)
     }

@@ -40,10 +40,13 @@ final class ModelTests: XCTestCase {
         let model = try Model.builtin(arch: .small)
         let plan = try model.arenaPlan()
         XCTAssertGreaterThan(plan.total, 0)
-        XCTAssertGreaterThanOrEqual(plan.total, plan.activations + plan.packedWeights)
+        // The arena is the context, scratch and activations; weights are the model's.
+        XCTAssertEqual(plan.total, plan.activations + plan.scratch + plan.context)
         XCTAssertGreaterThanOrEqual(plan.activations, plan.activationLowerBound)
+        XCTAssertGreaterThan(plan.modelWeights, 0) // a built-in model owns its weights
         let session = try Session(model: model)
         XCTAssertEqual(session.arenaPlan.total, plan.total)
+        XCTAssertEqual(session.arenaPlan.packedWeights, plan.packedWeights)
     }
 
     func testPredictShapesAndBatch() throws {
