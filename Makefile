@@ -10,6 +10,8 @@
 #                                          the library's debug assertions)
 #   make DEBUG=1                           -O0 -g with the debug assertions
 #   make STATIC=1                          link test/example/bench binaries statically
+#   make mca                               llvm-mca estimate of the SIMD kernels' inner loops
+#                                          against the FMA ports' bound: build-mca/mca.md
 
 CROSS ?=
 ifeq ($(origin CC),default)
@@ -206,6 +208,66 @@ test-arm64:
 
 test-armhf:
 	$(call arm_qemu_test,arm-linux-gnueabihf,$(QEMU_ARM),build-test-armhf)
+
+# --- Static kernel estimates with llvm-mca ------------------------------------------------
+#   make mca          the x86-64, AArch64 and ARMv7 kernel sources compiled to assembly with
+#                     this Makefile's compiler and flags (a cross gcc for the foreign ones;
+#                     a target whose gcc is missing is skipped), their microkernels' inner
+#                     loops run through llvm-mca on several core models (tools/mca_report.py),
+#                     report in $(MCA_OUT)/mca.md. Skipped with a message without llvm-mca.
+#                     A model, not a measurement: see docs/benchmarks.md.
+#   make kernel-asm   only the assembly, for this build's target: $(BUILD)/asm/csrc/kernels/
+# MCA_FUNCTIONS selects the microkernel functions by name and MCA_OP_MAP names each one's
+# operation; without them the script selects XNNPACK-style names (mnv3_f32_gemm_8x32__avx512)
+# and reads the operation from the name. GCC inlines a static function that has one call
+# site, so the NEON pointwise tiles are found inside pw_neon; the x86 ones, called through
+# a table, keep their own names. MCA_FLAGS adds options (--loops main, --cores ..., see
+# tools/mca_report.py --help).
+MCA_OUT ?= build-mca
+MCA_FUNCTIONS ?= ^(pw[12]_r[0-9]+|pw_neon|dw_k[35]s[12]|dw_interior_k[35]s[12]|dw_pixel|conv|conv_neon|fc|fc_neon)$$
+MCA_OP_MAP ?= ^pw=gemm,^dw=dwconv,^conv=conv,^fc=gemv
+MCA_FLAGS ?=
+
+ifneq ($(filter x86_64% amd64%,$(MACHINE)),)
+KERNEL_ASM := $(BUILD)/asm/csrc/kernels/x86_avx2.s $(BUILD)/asm/csrc/kernels/x86_avx512.s
+else ifneq ($(filter aarch64% arm%,$(MACHINE)),)
+KERNEL_ASM := $(BUILD)/asm/csrc/kernels/arm_neon.s
+endif
+
+# The object rule's command with -S in place of -c.
+$(BUILD)/asm/%.s: %.c $(FLAGS_STAMP) $(wildcard include/*.h csrc/*.h csrc/kernels/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/c -S $< -o $@
+
+.PHONY: mca kernel-asm
+kernel-asm: $(KERNEL_ASM)
+
+# Each target gets its own build directory under $(MCA_OUT), so the three sets of flags
+# never share an object or a flags stamp; this machine's own target uses no prefix.
+mca:
+	@if ! $(PYTHON) tools/mca_report.py --check >/dev/null 2>&1; then \
+	    echo "mca: skipped: llvm-mca not found (apt-get install llvm-19, or llvm for LLVM 14;"; \
+	    echo "mca: scripts/install-deps.sh --mca installs it with the cross compilers)"; \
+	    exit 0; \
+	fi; \
+	kernels=""; \
+	for t in x86_64-linux-gnu aarch64-linux-gnu arm-linux-gnueabihf; do \
+	    case "$(MACHINE)" in "$${t%%-*}"*) pre="";; *) pre="$$t-";; esac; \
+	    if ! command -v "$${pre}gcc" >/dev/null 2>&1; then \
+	        echo "mca: $${pre}gcc not found, $$t skipped (scripts/install-deps.sh --mca)"; continue; \
+	    fi; \
+	    $(MAKE) --no-print-directory CROSS="$$pre" $${pre:+CC=$${pre}gcc} BUILD=$(MCA_OUT)/$$t \
+	        kernel-asm || exit 1; \
+	    asm=$(MCA_OUT)/$$t/asm/csrc/kernels; \
+	    case $$t in \
+	        x86_64*) kernels="$$kernels --kernels avx2 x86-avx2 $$asm/x86_avx2.s --kernels avx512 x86-avx512 $$asm/x86_avx512.s";; \
+	        aarch64*) kernels="$$kernels --kernels neon-a64 aarch64 $$asm/arm_neon.s";; \
+	        *) kernels="$$kernels --kernels neon-a32 armv7 $$asm/arm_neon.s";; \
+	    esac; \
+	done; \
+	if [ -z "$$kernels" ]; then echo "mca: skipped: no compiler for any kernel set"; exit 0; fi; \
+	$(PYTHON) tools/mca_report.py $$kernels --functions '$(MCA_FUNCTIONS)' --op-map '$(MCA_OP_MAP)' \
+	    $(MCA_FLAGS) -o $(MCA_OUT)/mca.md
 
 # ---------------------------------------------------------------------------------------
 # Fuzzing: the model loader and the .npy parser under libFuzzer with ASan and UBSan.

@@ -6,15 +6,19 @@
 #   scripts/install-deps.sh            build + test dependencies
 #   scripts/install-deps.sh --arm      also the ARM cross compilers and qemu-user
 #   scripts/install-deps.sh --peers    also the peer engines for tools/bench_peers.py
+#   scripts/install-deps.sh --mca      also llvm-mca (the newest LLVM the archive has) and the
+#                                      ARM cross compilers, for `make mca`
 set -u
 cd "$(dirname "$0")/.."
 
 want_arm=0
 want_peers=0
+want_mca=0
 for arg in "$@"; do
     case "$arg" in
         --arm) want_arm=1 ;;
         --peers) want_peers=1 ;;
+        --mca) want_mca=1 ;;
         *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
     esac
 done
@@ -22,6 +26,14 @@ done
 packages="make gcc libc6-dev pkg-config libpng-dev libjpeg62-turbo-dev libomp-dev python3 python3-pip"
 if [ "$want_arm" = 1 ]; then
     packages="$packages gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user"
+fi
+if [ "$want_mca" = 1 ]; then
+    # Debian bookworm has llvm-19 besides its default llvm (14), whose models are older.
+    llvm=llvm
+    for v in 21 20 19 18 17 16 15; do
+        if apt-cache show "llvm-$v" >/dev/null 2>&1; then llvm="llvm-$v"; break; fi
+    done
+    packages="$packages $llvm gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross"
 fi
 
 missing=""
