@@ -217,15 +217,11 @@ test-armhf:
 #                     report in $(MCA_OUT)/mca.md. Skipped with a message without llvm-mca.
 #                     A model, not a measurement: see docs/benchmarks.md.
 #   make kernel-asm   only the assembly, for this build's target: $(BUILD)/asm/csrc/kernels/
-# MCA_FUNCTIONS selects the microkernel functions by name and MCA_OP_MAP names each one's
-# operation; without them the script selects XNNPACK-style names (mnv3_f32_gemm_8x32__avx512)
-# and reads the operation from the name. GCC inlines a static function that has one call
-# site, so the NEON pointwise tiles are found inside pw_neon; the x86 ones, called through
-# a table, keep their own names. MCA_FLAGS adds options (--loops main, --cores ..., see
-# tools/mca_report.py --help).
+# The microkernels are found by their names (mnv3_f32_gemm_8x32__avx512: precision,
+# operation, tile, kernel set), which also name the operation; they are called through the
+# rows' tables, so none is inlined away. MCA_FLAGS adds options (--loops main, --cores ...,
+# see tools/mca_report.py --help).
 MCA_OUT ?= build-mca
-MCA_FUNCTIONS ?= ^(pw[12]_r[0-9]+|pw_neon|dw_k[35]s[12]|dw_interior_k[35]s[12]|dw_pixel|conv|conv_neon|fc|fc_neon)$$
-MCA_OP_MAP ?= ^pw=gemm,^dw=dwconv,^conv=conv,^fc=gemv
 MCA_FLAGS ?=
 
 ifneq ($(filter x86_64% amd64%,$(MACHINE)),)
@@ -266,8 +262,7 @@ mca:
 	    esac; \
 	done; \
 	if [ -z "$$kernels" ]; then echo "mca: skipped: no compiler for any kernel set"; exit 0; fi; \
-	$(PYTHON) tools/mca_report.py $$kernels --functions '$(MCA_FUNCTIONS)' --op-map '$(MCA_OP_MAP)' \
-	    $(MCA_FLAGS) -o $(MCA_OUT)/mca.md
+	$(PYTHON) tools/mca_report.py $$kernels $(MCA_FLAGS) -o $(MCA_OUT)/mca.md
 
 # ---------------------------------------------------------------------------------------
 # Fuzzing: the model loader and the .npy parser under libFuzzer with ASan and UBSan.
