@@ -150,6 +150,8 @@ enum {
  * description (and, without MNV3_LOAD_IN_PLACE, one for the weights). */
 MNV3_API mnv3_status mnv3_model_load_memory(const void *data, size_t size, uint32_t flags,
                                             mnv3_model **out_model, mnv3_error *error);
+/* Reads a regular file (a directory, FIFO, device or socket is refused with MNV3_ERR_IO,
+ * without reading it) and loads it as mnv3_model_load_memory() does. */
 MNV3_API mnv3_status mnv3_model_load_file(const char *path, uint32_t flags,
                                           mnv3_model **out_model, mnv3_error *error);
 

@@ -39,6 +39,7 @@ MNV3_API size_t mnv3_npy_dtype_size(mnv3_npy_dtype dtype);
 /* Parses a complete .npy image. The data is copied, so `bytes` may be released after. */
 MNV3_API mnv3_status mnv3_npy_parse(const void *bytes, size_t size, mnv3_npy_array *out,
                                     mnv3_error *error);
+/* Reads a regular file; anything else (directory, FIFO, device, socket) is MNV3_ERR_IO. */
 MNV3_API mnv3_status mnv3_npy_read_file(const char *path, mnv3_npy_array *out,
                                         mnv3_error *error);
 /* Releases what a read allocated and zeroes the struct. NULL and zeroed arrays are fine. */

@@ -2,6 +2,9 @@
  * per kind of malformed file, each with its specific status. Malformed files are made by
  * corrupting a valid saved image; where the targeted check comes after the checksum, the
  * CRC is recomputed so that the corruption reaches it. */
+#if !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, mkfifo, alarm */
+#endif
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -10,6 +13,7 @@
 #include "mnv3.h"
 #include "model.h"
 #include "model_file.h"
+#include "special_files.h"
 #include "weights.h"
 
 /* ---- little-endian field access on an image ---------------------------------------- */
@@ -225,6 +229,14 @@ static void test_labels_and_in_place(void) {
     mnv3_model_free(a);
 }
 
+static mnv3_status load_path(const char *path, mnv3_error *err) {
+    mnv3_model *m = NULL;
+    mnv3_status st = mnv3_model_load_file(path, 0, &m, err);
+    CHECK((st == MNV3_OK) == (m != NULL));
+    mnv3_model_free(m);
+    return st;
+}
+
 static void test_file_io(void) {
     const char *dir = getenv("BUILD");
     char path[512];
@@ -252,6 +264,8 @@ static void test_file_io(void) {
     CHECK_STATUS(mnv3_model_save_file(a, "/nonexistent-dir/x.mnv3", &err), MNV3_ERR_IO);
     CHECK_STATUS(mnv3_model_load_file(NULL, 0, &b, &err), MNV3_ERR_NULL_ARGUMENT);
     mnv3_model_free(a);
+    /* Directories, FIFOs, sockets and devices are refused as such, never read. */
+    test_special_files(load_path, "test_model_file");
 }
 
 static void test_arguments(void) {

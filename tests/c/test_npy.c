@@ -1,11 +1,15 @@
 /* .npy reading and writing: round trips, the header variants numpy and other writers
  * produce, and a clear refusal for everything the reader does not take. */
+#if !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, mkfifo, alarm */
+#endif
 #include <stdint.h>
 #include <string.h>
 
 #include "check.h"
 #include "mnv3.h"
 #include "mnv3_npy.h"
+#include "special_files.h"
 
 /* Builds a v1.0 file from a header text (padded as given) and raw data bytes. */
 static size_t make_npy(uint8_t *out, const char *header, const void *data, size_t data_len) {
@@ -192,8 +196,19 @@ static void test_refusals(void) {
                  MNV3_ERR_INVALID_ARGUMENT);
 }
 
+static mnv3_status read_path(const char *path, mnv3_error *err) {
+    mnv3_npy_array a;
+    mnv3_status st = mnv3_npy_read_file(path, &a, err);
+    if (st == MNV3_OK)
+        mnv3_npy_free(&a);
+    else
+        CHECK(a.data == NULL && a.allocation == NULL);
+    return st;
+}
+
 int main(void) {
     test_round_trip();
+    test_special_files(read_path, "test_npy");
     test_variants();
     test_refusals();
     return check_summary("test_npy");
