@@ -156,7 +156,8 @@ MNV3_API mnv3_status mnv3_model_load_file(const char *path, uint32_t flags,
                                           mnv3_model **out_model, mnv3_error *error);
 
 /* A built-in architecture with deterministic pseudo-random weights derived from `seed`
- * (for benchmarks and tests; the logits are meaningless). width_mult in (0, 4], classes >= 1. */
+ * (for benchmarks and tests; the logits are meaningless). width_mult in (0, 4], classes in
+ * 1..100000 (the class count is not held to the 16384-channel limit of feature maps). */
 MNV3_API mnv3_status mnv3_model_create_builtin(mnv3_arch arch, mnv3_flavor flavor,
                                                double width_mult, uint32_t num_classes,
                                                uint64_t seed, mnv3_model **out_model,

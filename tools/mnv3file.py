@@ -45,6 +45,7 @@ INF = float("inf")
 UNBOUNDED = (-INF, INF)
 
 MAX_CHANNELS = 16384
+MAX_CLASSES = 100000  # out_channels of the last head layer may go up to this
 MAX_KERNEL = 11
 MAX_BLOCKS = 64
 MAX_HEAD = 4
@@ -193,11 +194,11 @@ def _check_clamp(c: Clamp, what: str) -> None:
         raise FormatError(f"{what}: clamp bounds are NaN or reversed ({lo}, {hi})")
 
 
-def _check_conv(c: Conv, what: str, must_be_1x1: bool) -> None:
-    for name in ("in_channels", "out_channels"):
+def _check_conv(c: Conv, what: str, must_be_1x1: bool, max_out: int = MAX_CHANNELS) -> None:
+    for name, limit in (("in_channels", MAX_CHANNELS), ("out_channels", max_out)):
         v = getattr(c, name)
-        if not 1 <= v <= MAX_CHANNELS:
-            raise FormatError(f"{what}: {name} {v} outside 1..{MAX_CHANNELS}")
+        if not 1 <= v <= limit:
+            raise FormatError(f"{what}: {name} {v} outside 1..{limit}")
     if not 1 <= c.kernel <= MAX_KERNEL:
         raise FormatError(f"{what}: kernel {c.kernel} outside 1..{MAX_KERNEL}")
     if c.stride not in (1, 2):
@@ -278,7 +279,8 @@ def validate(net: Network) -> None:
         raise FormatError(f"head has {len(net.head)} layers, expected 1..{MAX_HEAD}")
     ch = net.last_conv.out_channels
     for i, h in enumerate(net.head):
-        _check_conv(h, f"head {i}", True)
+        _check_conv(h, f"head {i}", True,
+                    MAX_CLASSES if i == len(net.head) - 1 else MAX_CHANNELS)
         _chain(ch, h.in_channels, f"head {i}")
         ch = h.out_channels
     if net.labels is not None and len(net.labels) != ch:
@@ -497,7 +499,7 @@ def from_bytes(data: bytes, check_crc: bool = True) -> Network:
             raise FormatError(f"{what}: unknown conv flags 0x{fl:x}")
         c = Conv(cin, cout, k, s, bool(groups), pm, (pt, pl, pb, pr), act, bool(fl & 2),
                  (a, b), (c_, d))
-        if not (1 <= cin <= MAX_CHANNELS and 1 <= cout <= MAX_CHANNELS and
+        if not (1 <= cin <= MAX_CHANNELS and 1 <= cout <= MAX_CLASSES and
                 1 <= k <= MAX_KERNEL):
             raise FormatError(f"{what}: channels or kernel out of range")
         c.weight = tensor(wi, c.weight_shape(), what)

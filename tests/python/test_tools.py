@@ -116,6 +116,21 @@ def test_writer_validates():
         mnv3file.to_bytes(net)
 
 
+def test_class_count_beyond_channel_limit():
+    # The last head layer's outputs are classes (up to 100000), not feature-map channels.
+    net = filled("small", "torchvision", 0.25, 21843)
+    back = mnv3file.from_bytes(mnv3file.to_bytes(net))
+    assert back.num_classes == 21843
+    same_network(net, back)
+    net = filled("small", "torchvision", 0.25, 100001)
+    with pytest.raises(FormatError, match="out_channels 100001 outside 1..100000"):
+        mnv3file.to_bytes(net)
+    net = filled("small", "torchvision", 0.25, 10)
+    net.head[0].out_channels = net.head[1].in_channels = 16385
+    with pytest.raises(FormatError, match="head 0: out_channels 16385 outside 1..16384"):
+        mnv3file.validate(net)
+
+
 # --- architectures ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("arch,flavor,count", [
