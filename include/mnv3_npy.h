@@ -2,6 +2,9 @@
  * mnv3_npy — reading and writing NumPy .npy files (format versions 1.0, 2.0 and 3.0) for
  * the two element types the library's tools exchange: little-endian float32 ('<f4') and
  * uint8 ('|u1', also accepted as '<u1'). Arrays are C order; Fortran order is refused.
+ * A dimension may be any size_t value, and a shape with a 0 dimension holds no elements
+ * however large the others; what the writer writes, the reader reads back. The reader
+ * refuses a dimension or an element count that does not fit in a size_t.
  * Part of libmnv3 (plain C99, no dependencies); errors use the mnv3_status codes.
  */
 #ifndef MNV3_NPY_H
