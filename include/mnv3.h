@@ -304,7 +304,8 @@ MNV3_API uint64_t mnv3_context_layer_ns(const mnv3_context *context, uint32_t in
 /* Row-wise, numerically stable softmax; in and out may alias. */
 MNV3_API mnv3_status mnv3_softmax(const float *in, float *out, size_t rows, size_t cols);
 
-/* Top-k indices of one row of scores, best first (ties: lower index first). k <= cols. */
+/* Top-k indices of one row of scores, best first (ties: lower index first). NaN ranks last,
+ * after -inf, NaNs among themselves by index. k <= cols. */
 MNV3_API mnv3_status mnv3_top_k(const float *scores, size_t cols, uint32_t k, uint32_t *indices);
 
 /* Turns an 8-bit interleaved image (channels 1, 3 or 4; RGB(A) or gray) of any size into the
