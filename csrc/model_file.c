@@ -655,6 +655,44 @@ static mnv3_status resolve(const uint8_t *base, mnv3_model *m, const tensor_entr
     return MNV3_OK;
 }
 
+/* Index of the first NaN or infinity among n floats, or n when all are finite. The
+ * exponent test on the bits vectorises, so a whole network is checked in a few ms. */
+static size_t first_non_finite(const float *v, size_t n) {
+    size_t i, bad = 0;
+    for (i = 0; i < n; ++i) {
+        uint32_t u;
+        memcpy(&u, v + i, sizeof u);
+        bad |= (u & 0x7F800000u) == 0x7F800000u;
+    }
+    if (!bad) return n;
+    i = 0;
+    while (i < n && isfinite(v[i])) ++i;
+    return i;
+}
+
+/* Weights and biases must be finite: a NaN or infinity would reach every logit. `refs`
+ * (parallel to the conv list) names the file's tensor indices, when there is a file. */
+static mnv3_status check_finite(const mnv3_model *m, const conv_refs *refs, mnv3_error *e) {
+    mnv3_conv *list[MNV3_MAX_CONVS];
+    uint32_t n = mnv3_model_convs((mnv3_model *)m, list), i, k;
+    for (i = 0; i < n; ++i) {
+        const mnv3_conv *c = list[i];
+        for (k = 0; k < (c->has_bias ? 2u : 1u); ++k) {
+            const float *v = k ? c->bias : c->weight;
+            size_t count = k ? c->out_channels : mnv3_conv_weight_count(c);
+            size_t at = first_non_finite(v, count);
+            char tensor[24] = "";
+            if (at == count) continue;
+            if (refs)
+                snprintf(tensor, sizeof tensor, " tensor %u", k ? refs[i].bias : refs[i].weight);
+            return conv_error(m, c, e, MNV3_ERR_BAD_TENSOR, "%s%s element %zu is %s",
+                              k ? "bias" : "weight", tensor, at,
+                              isnan(v[at]) ? "NaN" : "infinite");
+        }
+    }
+    return MNV3_OK;
+}
+
 /* Parses `d` (64-byte aligned) into a new model whose pointers refer into `d`. With
  * `writable`, `d` is the library's own copy and may be byte-swapped for a big-endian host. */
 static mnv3_status parse_image(const uint8_t *d, size_t size, uint32_t flags, uint8_t *writable,
@@ -726,6 +764,7 @@ static mnv3_status parse_image(const uint8_t *d, size_t size, uint32_t flags, ui
     if (st == MNV3_OK && writable && !mnv3_host_is_little_endian())
         for (i = 0; i < ntensors; ++i)
             mnv3_swap_words(writable + tensors[i].offset, (size_t)tensors[i].count);
+    if (st == MNV3_OK) st = check_finite(m, refs, e);
     free(tensors);
     if (st != MNV3_OK) {
         free(m);
@@ -982,6 +1021,7 @@ static mnv3_status check_savable(const mnv3_model *m, mnv3_conv **list, layout *
     for (i = 0; i < L->nconvs; ++i)
         if (list[i]->has_bias && !list[i]->bias)
             return mnv3_set_error(e, MNV3_ERR_BAD_TENSOR, "conv %u: bias missing", i);
+    MNV3_TRY(check_finite(m, NULL, e));
     for (i = 0; i < m->num_labels; ++i) {
         size_t len = m->labels[i] ? strlen(m->labels[i]) : 0;
         if (!m->labels[i] || !utf8_valid((const uint8_t *)m->labels[i], len))

@@ -223,6 +223,14 @@ def _check_conv(c: Conv, what: str, must_be_1x1: bool, max_out: int = MAX_CHANNE
                           f"{c.weight_shape()}")
     if c.bias is not None and c.bias.size != c.out_channels:
         raise FormatError(f"{what}: bias has {c.bias.size} elements, expected {c.out_channels}")
+    for name, t in (("weight", c.weight), ("bias", c.bias)):
+        if t is None:
+            continue
+        bad = np.flatnonzero(~np.isfinite(np.asarray(t, dtype=np.float32).reshape(-1)))
+        if bad.size:
+            v = float(np.asarray(t).reshape(-1)[bad[0]])
+            raise FormatError(f"{what}: {name} element {bad[0]} is "
+                              f"{'NaN' if math.isnan(v) else 'infinite'}")
 
 
 def _chain(have: int, want: int, what: str) -> None:

@@ -283,6 +283,16 @@ static void test_arguments(void) {
     CHECK_STATUS(mnv3_model_save_memory(a, small, sizeof small, &size, &err),
                  MNV3_ERR_INVALID_ARGUMENT);
     CHECK(size == im.size);
+    /* Only what loads is saved: a NaN or infinite weight or bias is refused by name. */
+    ((float *)(void *)a->blocks[2].depthwise.weight)[3] = NAN;
+    CHECK_STATUS(mnv3_model_save_memory(a, NULL, 0, &size, &err), MNV3_ERR_BAD_TENSOR);
+    CHECK(strstr(err.message, "block 2 depthwise: weight element 3 is NaN") != NULL);
+    ((float *)(void *)a->blocks[2].depthwise.weight)[3] = 0.5f;
+    ((float *)(void *)a->head[0].bias)[0] = -INFINITY;
+    CHECK_STATUS(mnv3_model_save_memory(a, NULL, 0, &size, &err), MNV3_ERR_BAD_TENSOR);
+    CHECK(strstr(err.message, "head 0: bias element 0 is infinite") != NULL);
+    ((float *)(void *)a->head[0].bias)[0] = 0.0f;
+    CHECK_STATUS(mnv3_model_save_memory(a, NULL, 0, &size, &err), MNV3_OK);
     /* CRC-32/ISO-HDLC check value. */
     CHECK(mnv3_crc32(0, "123456789", 9) == 0xCBF43926u);
     CHECK(mnv3_crc32(mnv3_crc32(0, "1234", 4), "56789", 5) == 0xCBF43926u);
@@ -397,6 +407,13 @@ CORRUPT(c_label_count_more, wr32(section(d, 4), 11))
 CORRUPT(c_label_count_less, wr32(section(d, 4), 9))
 CORRUPT(c_label_count_zero, wr32(section(d, 4), 0))
 CORRUPT(c_label_utf8, section(d, 4)[4] = 0xFF)
+/* Weights and biases: tensor 0 is the stem's weight, the last one the head's bias. */
+CORRUPT(c_weight_nan, wrf(d + rd64(tensor_entry(d, 0) + 8) + 4 * 5, NAN))
+CORRUPT(c_weight_inf, wrf(d + rd64(tensor_entry(d, 0) + 8) + 4 * 7, -INFINITY))
+CORRUPT(c_bias_inf, {
+    uint32_t last = rd32(section(d, 2)) - 1;
+    wrf(d + rd64(tensor_entry(d, last) + 8) + 4 * 2, INFINITY);
+})
 
 static void test_malformed(void) {
     mnv3_model *m = small_labelled();
@@ -463,6 +480,12 @@ static void test_malformed(void) {
     expect("weight index", c_tensor_index, 1, MNV3_ERR_BAD_TENSOR, "weight tensor 9999");
     expect("bias index", c_bias_index, 1, MNV3_ERR_BAD_TENSOR, "bias tensor 9999");
     expect("bias without flag", c_bias_without_flag, 1, MNV3_ERR_BAD_TENSOR, "0xFFFFFFFF");
+    expect("weight NaN", c_weight_nan, 1, MNV3_ERR_BAD_TENSOR,
+           "stem: weight tensor 0 element 5 is NaN");
+    expect("weight -inf", c_weight_inf, 1, MNV3_ERR_BAD_TENSOR,
+           "stem: weight tensor 0 element 7 is infinite");
+    expect("bias inf", c_bias_inf, 1, MNV3_ERR_BAD_TENSOR, "head 1: bias tensor");
+    expect("bias inf unchecked", c_bias_inf, 0, MNV3_ERR_CHECKSUM, NULL);
 
     /* Network description. */
     expect("chain", c_chain, 1, MNV3_ERR_SHAPE_CHAIN, "block 0");

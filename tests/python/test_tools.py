@@ -116,6 +116,26 @@ def test_writer_validates():
         mnv3file.to_bytes(net)
 
 
+def test_non_finite_weights_refused():
+    net = filled()
+    net.blocks[2].depthwise.weight.reshape(-1)[3] = np.nan
+    with pytest.raises(FormatError, match="block 2 depthwise: weight element 3 is NaN"):
+        mnv3file.to_bytes(net)
+    net = filled()
+    net.head[1].bias[4] = -np.inf
+    with pytest.raises(FormatError, match="head 1: bias element 4 is infinite"):
+        mnv3file.to_bytes(net)
+    # The reader refuses such a file too (written by hand: the writer would not).
+    net = filled()
+    data = bytearray(mnv3file.to_bytes(net))
+    stem_weight = net.stem.weight.astype("<f4").tobytes()
+    at = bytes(data).index(stem_weight)
+    data[at:at + 4] = struct.pack("<f", float("inf"))
+    data[40:44] = struct.pack("<I", zlib.crc32(bytes(data[64:])) & 0xFFFFFFFF)
+    with pytest.raises(FormatError, match="stem: weight element 0 is infinite"):
+        mnv3file.from_bytes(bytes(data))
+
+
 def test_class_count_beyond_channel_limit():
     # The last head layer's outputs are classes (up to 100000), not feature-map channels.
     net = filled("small", "torchvision", 0.25, 21843)
