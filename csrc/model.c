@@ -83,8 +83,10 @@ static mnv3_status check_conv(const mnv3_conv *c, const char *what, int must_be_
     if (c->padding_mode != MNV3_PAD_EXPLICIT && c->padding_mode != MNV3_PAD_SAME)
         return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "%s: padding mode %u unknown", what,
                               (unsigned)c->padding_mode);
-    if (c->pad_top >= c->kernel || c->pad_left >= c->kernel || c->pad_bottom >= c->kernel ||
-        c->pad_right >= c->kernel)
+    /* Under SAME the padding is derived from the input size; stored pads are ignored. */
+    if (c->padding_mode == MNV3_PAD_EXPLICIT &&
+        (c->pad_top >= c->kernel || c->pad_left >= c->kernel || c->pad_bottom >= c->kernel ||
+         c->pad_right >= c->kernel))
         return mnv3_set_error(e, MNV3_ERR_BAD_LAYER,
                               "%s: padding %u/%u/%u/%u must be smaller than kernel %u", what,
                               c->pad_top, c->pad_left, c->pad_bottom, c->pad_right, c->kernel);
@@ -92,8 +94,9 @@ static mnv3_status check_conv(const mnv3_conv *c, const char *what, int must_be_
         return mnv3_set_error(e, MNV3_ERR_BAD_LAYER,
                               "%s: depthwise conv with %u inputs and %u outputs", what,
                               c->in_channels, c->out_channels);
-    if (must_be_1x1 && (c->kernel != 1 || c->stride != 1 || c->depthwise || c->pad_top ||
-                        c->pad_left || c->pad_bottom || c->pad_right))
+    if (must_be_1x1 && (c->kernel != 1 || c->stride != 1 || c->depthwise ||
+                        (c->padding_mode == MNV3_PAD_EXPLICIT &&
+                         (c->pad_top || c->pad_left || c->pad_bottom || c->pad_right))))
         return mnv3_set_error(e, MNV3_ERR_BAD_LAYER,
                               "%s: must be a 1x1, stride 1, unpadded, dense conv", what);
     if ((unsigned)c->epilogue.activation > MNV3_ACT_HARD_SIGMOID)

@@ -256,6 +256,10 @@ static mnv3_status read_conv(cursor *c, mnv3_model *m, mnv3_conv *conv, conv_ref
     if (flags & ~3u)
         return conv_error(m, conv, e, MNV3_ERR_BAD_ENUM, "flags 0x%x has reserved bits set",
                           flags);
+    /* SAME derives the padding from the input size: whatever pads are stored are ignored
+     * and read as 0 (docs/FORMAT.md). */
+    if (conv->padding_mode == MNV3_PAD_SAME)
+        conv->pad_top = conv->pad_left = conv->pad_bottom = conv->pad_right = 0;
     conv->depthwise = groups;
     conv->epilogue.activation = (mnv3_activation)act;
     conv->has_bias = flags & 1u;
@@ -885,16 +889,17 @@ static uint8_t *put_clamp(uint8_t *p, mnv3_clamp c) {
 }
 
 static uint8_t *put_conv(uint8_t *p, const mnv3_conv *c, uint32_t *next_tensor) {
+    const int same = c->padding_mode == MNV3_PAD_SAME; /* SAME pads are written as 0 */
     put_u32(p, c->depthwise ? 1u : 0u);
     put_u32(p + 4, c->in_channels);
     put_u32(p + 8, c->out_channels);
     put_u32(p + 12, c->kernel);
     put_u32(p + 16, c->stride);
     put_u32(p + 20, (uint32_t)c->padding_mode);
-    put_u32(p + 24, c->pad_top);
-    put_u32(p + 28, c->pad_left);
-    put_u32(p + 32, c->pad_bottom);
-    put_u32(p + 36, c->pad_right);
+    put_u32(p + 24, same ? 0u : c->pad_top);
+    put_u32(p + 28, same ? 0u : c->pad_left);
+    put_u32(p + 32, same ? 0u : c->pad_bottom);
+    put_u32(p + 36, same ? 0u : c->pad_right);
     put_u32(p + 40, (uint32_t)c->epilogue.activation);
     put_u32(p + 44, (c->has_bias ? 1u : 0u) | (c->batchnorm_folded ? 2u : 0u));
     put_clamp(p + 48, c->epilogue.pre);

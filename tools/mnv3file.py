@@ -205,12 +205,14 @@ def _check_conv(c: Conv, what: str, must_be_1x1: bool, max_out: int = MAX_CHANNE
         raise FormatError(f"{what}: stride {c.stride} is not 1 or 2")
     if c.padding_mode not in (PAD_EXPLICIT, PAD_SAME):
         raise FormatError(f"{what}: padding mode {c.padding_mode} unknown")
-    if any(p < 0 or p >= c.kernel for p in c.pads):
+    explicit = c.padding_mode == PAD_EXPLICIT  # under SAME the pads are ignored
+    if explicit and any(p < 0 or p >= c.kernel for p in c.pads):
         raise FormatError(f"{what}: padding {c.pads} must be smaller than kernel {c.kernel}")
     if c.depthwise and c.in_channels != c.out_channels:
         raise FormatError(f"{what}: depthwise conv with {c.in_channels} inputs and "
                           f"{c.out_channels} outputs")
-    if must_be_1x1 and (c.kernel != 1 or c.stride != 1 or c.depthwise or any(c.pads)):
+    if must_be_1x1 and (c.kernel != 1 or c.stride != 1 or c.depthwise or
+                        (explicit and any(c.pads))):
         raise FormatError(f"{what}: must be a 1x1, stride 1, unpadded, dense conv")
     if c.activation not in range(5):
         raise FormatError(f"{what}: activation {c.activation} unknown")
@@ -317,8 +319,9 @@ def _pack_clamp(c: Clamp) -> bytes:
 
 def _pack_conv(c: Conv, weight_index: int, bias_index: int) -> bytes:
     flags = (1 if c.has_bias else 0) | (2 if c.batchnorm_folded else 0)
+    pads = c.pads if c.padding_mode == PAD_EXPLICIT else (0, 0, 0, 0)  # SAME: written as 0
     return struct.pack("<12I4f4I", 1 if c.depthwise else 0, c.in_channels, c.out_channels,
-                       c.kernel, c.stride, c.padding_mode, *c.pads, c.activation, flags,
+                       c.kernel, c.stride, c.padding_mode, *pads, c.activation, flags,
                        float(c.pre_clamp[0]), float(c.pre_clamp[1]), float(c.post_clamp[0]),
                        float(c.post_clamp[1]), weight_index, bias_index, 0, 0)
 
@@ -505,6 +508,8 @@ def from_bytes(data: bytes, check_crc: bool = True) -> Network:
             raise FormatError(f"{what}: groups_mode {groups} unknown")
         if fl & ~3:
             raise FormatError(f"{what}: unknown conv flags 0x{fl:x}")
+        if pm == PAD_SAME:  # SAME derives the padding; stored pads are ignored, read as 0
+            pt = pl = pb = pr = 0
         c = Conv(cin, cout, k, s, bool(groups), pm, (pt, pl, pb, pr), act, bool(fl & 2),
                  (a, b), (c_, d))
         if not (1 <= cin <= MAX_CHANNELS and 1 <= cout <= MAX_CLASSES and

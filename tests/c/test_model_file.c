@@ -229,6 +229,64 @@ static void test_labels_and_in_place(void) {
     mnv3_model_free(a);
 }
 
+/* Under SAME the padding comes from the input size: stored pads, even ones no explicit
+ * padding could have (>= kernel), are ignored and read as 0. */
+static void test_same_padding_ignores_stored_pads(void) {
+    mnv3_model *a = builtin(MNV3_ARCH_SMALL, MNV3_FLAVOR_TFLITE, 0.25, 10), *b = NULL;
+    image im, again;
+    mnv3_error err;
+    uint8_t *dw;
+    float la[10], lb[10];
+    uint32_t i;
+    if (!a) return;
+    im = save(a);
+    /* Pads held in memory under SAME are written as 0. */
+    a->stem.pad_bottom = 5;
+    again = save(a);
+    CHECK(again.size == im.size && memcmp(again.d, im.d, im.size) == 0);
+    drop(&again);
+    a->stem.pad_bottom = 0;
+    CHECK(rd32(stem(im.d) + 20) == 1 && rd32(stem(im.d) + 12) == 3);
+    CHECK(a->blocks[0].has_expand == 0);
+    dw = block0(im.d) + 28; /* block 0 has no expansion: its depthwise record comes first */
+    CHECK(rd32(dw) == 1 && rd32(dw + 20) == 1);
+    wr32(stem(im.d) + 24, 7);
+    wr32(stem(im.d) + 28, 3);
+    wr32(stem(im.d) + 32, 100);
+    wr32(stem(im.d) + 36, 0xFFFFFFFFu);
+    for (i = 0; i < 4; ++i) wr32(dw + 24 + 4 * i, 3);
+    fix_crc(im.d, im.size);
+    CHECK_STATUS(mnv3_model_load_memory(im.d, im.size, 0, &b, &err), MNV3_OK);
+    if (b) {
+        CHECK(b->stem.pad_top == 0 && b->stem.pad_left == 0 && b->stem.pad_bottom == 0 &&
+              b->stem.pad_right == 0 && b->blocks[0].depthwise.pad_top == 0);
+        logits_of(a, la, 10);
+        logits_of(b, lb, 10);
+        CHECK(memcmp(la, lb, sizeof la) == 0);
+        /* Saved again, the pads are written as 0: the original image. */
+        again = save(b);
+        wr32(stem(im.d) + 24, 0);
+        wr32(stem(im.d) + 28, 0);
+        wr32(stem(im.d) + 32, 0);
+        wr32(stem(im.d) + 36, 0);
+        for (i = 0; i < 4; ++i) wr32(dw + 24 + 4 * i, 0);
+        fix_crc(im.d, im.size);
+        CHECK(again.size == im.size && memcmp(again.d, im.d, im.size) == 0);
+        drop(&again);
+        mnv3_model_free(b);
+    } else {
+        fprintf(stderr, "SAME with stored pads: %s\n", err.message);
+    }
+    /* The same pads under explicit padding are refused. */
+    wr32(stem(im.d) + 20, 0);
+    wr32(stem(im.d) + 32, 3);
+    fix_crc(im.d, im.size);
+    CHECK_STATUS(load(im, 0, &err), MNV3_ERR_BAD_LAYER);
+    CHECK(strstr(err.message, "stem: padding") != NULL);
+    drop(&im);
+    mnv3_model_free(a);
+}
+
 static mnv3_status load_path(const char *path, mnv3_error *err) {
     mnv3_model *m = NULL;
     mnv3_status st = mnv3_model_load_file(path, 0, &m, err);
@@ -585,6 +643,7 @@ int main(void) {
         round_trip(MNV3_ARCH_SMALL, flavors[f], 0.75, 100);
     }
     test_labels_and_in_place();
+    test_same_padding_ignores_stored_pads();
     test_file_io();
     test_arguments();
     test_malformed();

@@ -136,6 +136,33 @@ def test_non_finite_weights_refused():
         mnv3file.from_bytes(bytes(data))
 
 
+def test_same_padding_ignores_stored_pads():
+    from mnv3file import PAD_EXPLICIT, PAD_SAME
+    net = filled()
+    for c in (net.stem, net.blocks[0].depthwise):
+        c.padding_mode = PAD_SAME
+    x = np.random.default_rng(1).normal(size=(1, 3, 48, 40)).astype(np.float32)
+    want, _ = mnv3ref.forward(net, x)
+    data = mnv3file.to_bytes(net)  # the stored (k-1)/2 pads are written as 0
+    net.stem.pads = (5, 3, 9, 4)  # >= kernel: meaningless under SAME, and ignored
+    assert mnv3file.to_bytes(net) == data
+    assert np.array_equal(mnv3ref.forward(net, x)[0], want)
+    back = mnv3file.from_bytes(data)
+    assert back.stem.pads == (0, 0, 0, 0) and back.blocks[0].depthwise.pads == (0, 0, 0, 0)
+    assert np.array_equal(mnv3ref.forward(back, x)[0], want)
+    # A file storing such pads under SAME loads; the same pads under explicit do not.
+    buf = bytearray(data)
+    stem_at = struct.unpack_from("<Q", buf, 64 + 8)[0] + 24  # NETWORK section + header
+    assert struct.unpack_from("<I", buf, stem_at + 20)[0] == PAD_SAME
+    struct.pack_into("<4I", buf, stem_at + 24, 5, 3, 9, 4)
+    struct.pack_into("<I", buf, 40, zlib.crc32(bytes(buf[64:])) & 0xFFFFFFFF)
+    assert mnv3file.from_bytes(bytes(buf)).stem.pads == (0, 0, 0, 0)
+    struct.pack_into("<I", buf, stem_at + 20, PAD_EXPLICIT)
+    struct.pack_into("<I", buf, 40, zlib.crc32(bytes(buf[64:])) & 0xFFFFFFFF)
+    with pytest.raises(FormatError, match="must be smaller than kernel"):
+        mnv3file.from_bytes(bytes(buf))
+
+
 def test_class_count_beyond_channel_limit():
     # The last head layer's outputs are classes (up to 100000), not feature-map channels.
     net = filled("small", "torchvision", 0.25, 21843)
