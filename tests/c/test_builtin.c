@@ -101,6 +101,43 @@ int main(void) {
     CHECK(params(MNV3_ARCH_LARGE, MNV3_FLAVOR_TORCHVISION, 1.0, 1000) == 5483032u);
     CHECK(params(MNV3_ARCH_SMALL, MNV3_FLAVOR_TORCHVISION, 1.0, 1000) == 2542856u);
     CHECK(params(MNV3_ARCH_LARGE, MNV3_FLAVOR_WALKTHROUGH, 1.0, 1000) == 5476416u);
+    /* The walkthrough PyTorch model scales every channel count by int(c * width), the
+     * head's hidden layer (1280 / 1024) included. */
+    {
+        static const struct {
+            mnv3_arch arch;
+            double width;
+            uint64_t params;
+        } walk[] = {
+            {MNV3_ARCH_LARGE, 0.35, 988433u},  {MNV3_ARCH_LARGE, 0.5, 1719292u},
+            {MNV3_ARCH_LARGE, 0.75, 3342766u}, {MNV3_ARCH_LARGE, 1.25, 8119150u},
+            {MNV3_ARCH_SMALL, 0.35, 558130u},  {MNV3_ARCH_SMALL, 0.5, 908460u},
+            {MNV3_ARCH_SMALL, 0.75, 1631626u}, {MNV3_ARCH_SMALL, 1.0, 2534656u},
+            {MNV3_ARCH_SMALL, 1.25, 3617130u},
+        };
+        size_t i;
+        for (i = 0; i < sizeof walk / sizeof *walk; ++i) {
+            uint64_t got = params(walk[i].arch, MNV3_FLAVOR_WALKTHROUGH, walk[i].width, 1000);
+            CHECK_MSG(got == walk[i].params, "walkthrough %s width %g: %llu parameters, PyTorch "
+                      "has %llu", walk[i].arch == MNV3_ARCH_LARGE ? "large" : "small",
+                      walk[i].width, (unsigned long long)got,
+                      (unsigned long long)walk[i].params);
+        }
+        CHECK_STATUS(mnv3_model_create_builtin(MNV3_ARCH_LARGE, MNV3_FLAVOR_WALKTHROUGH, 0.5, 10,
+                                               1, &m, &err), MNV3_OK);
+        if (m) {
+            mnv3_model_info info;
+            mnv3_layer_info fc;
+            mnv3_model_get_info(m, &info);
+            CHECK(info.feature_dim == 480);
+            CHECK_STATUS(mnv3_model_layer(m, 224, 224, info.num_layers - 2, &fc), MNV3_OK);
+            CHECK_MSG(fc.kind == MNV3_LAYER_FULLY_CONNECTED && fc.in_channels == 480 &&
+                      fc.out_channels == 640, "head.fc1 of walkthrough large 0.5: %u -> %u",
+                      fc.in_channels, fc.out_channels);
+            mnv3_model_free(m);
+            m = NULL;
+        }
+    }
     printf("large tv %llu small tv %llu large walk %llu small walk %llu large 0.75 %llu\n",
            (unsigned long long)params(MNV3_ARCH_LARGE, MNV3_FLAVOR_TORCHVISION, 1.0, 1000),
            (unsigned long long)params(MNV3_ARCH_SMALL, MNV3_FLAVOR_TORCHVISION, 1.0, 1000),

@@ -232,6 +232,59 @@ def test_export_matches_pytorch(arch, flavor, width):
     assert abs(ref).max() > 1.0  # realistic weights: logits far from zero
 
 
+# torch.nn.Module.parameters() of tools/walkthrough_model.py with 1000 classes: every
+# channel count, the head's included, is int(c * width).
+WALKTHROUGH_PARAMS = {
+    ("large", 0.35): 988_433, ("large", 0.5): 1_719_292, ("large", 0.75): 3_342_766,
+    ("large", 1.0): 5_476_416, ("large", 1.25): 8_119_150,
+    ("small", 0.35): 558_130, ("small", 0.5): 908_460, ("small", 0.75): 1_631_626,
+    ("small", 1.0): 2_534_656, ("small", 1.25): 3_617_130,
+}
+
+
+@pytest.mark.parametrize("arch,width", sorted(WALKTHROUGH_PARAMS))
+def test_walkthrough_parameter_counts(arch, width):
+    net, slots = describe(arch, "walkthrough", width, 1000)
+    assert torch_param_count(slots) == WALKTHROUGH_PARAMS[arch, width]
+    hidden = int((1280 if arch == "large" else 1024) * width)
+    assert net.head[0].out_channels == hidden and net.head[1].in_channels == hidden
+    assert net.last_conv.out_channels == int((960 if arch == "large" else 576) * width)
+
+
+@pytest.mark.parametrize("width", [0.35, 0.5, 0.75, 1.25])
+def test_walkthrough_widths_match_pytorch(width):
+    torch = _torch()
+    from export_torchvision import (build_torch_model, imagelike_input, network_from_state_dict,
+                                    random_model, torch_features)
+    for arch in ("large", "small"):
+        model = build_torch_model(arch, "walkthrough", width, 1000)
+        assert sum(p.numel() for p in model.parameters()) == WALKTHROUGH_PARAMS[arch, width]
+        last = int((960 if arch == "large" else 576) * width)
+        hidden = int((1280 if arch == "large" else 1024) * width)
+        assert tuple(model.third_conv.conv.weight.shape) == (hidden, last, 1, 1)
+        assert tuple(model.output.conv.weight.shape) == (1000, hidden, 1, 1)
+        inputs = [imagelike_input(1, h, w, 11 + i) for i, (h, w) in enumerate(((64, 96),
+                                                                              (112, 80)))]
+        model = random_model(arch, "walkthrough", width, 10, 7, x=np.concatenate(
+            [x[:, :, :64, :80] for x in inputs]))
+        net = network_from_state_dict(arch, "walkthrough", width, 10, model.state_dict())
+        net = mnv3file.from_bytes(mnv3file.to_bytes(net))
+        assert net.params() == sum(p.numel() for p in model.parameters())
+        # PyTorch in float64 against the float64 numpy evaluation: what remains is the
+        # float32 rounding of the folded weights (~1e-5), far below any mismatch.
+        model = model.double()
+        for x in inputs:
+            h, w = x.shape[2:]
+            with torch.no_grad():
+                ref = model(torch.from_numpy(x).double()).numpy()
+                feats = torch_features(model, torch.from_numpy(x).double()).numpy()
+            logits, f = mnv3ref.forward(net, x)
+            where = f"{arch} width {width} at {h}x{w}"
+            assert np.abs(logits - ref).max() <= 1e-4 * max(1.0, np.abs(ref).max()), where
+            assert np.abs(f - feats).max() <= 1e-4 * max(1.0, np.abs(feats).max()), where
+            assert np.abs(ref).max() > 1.0  # realistic weights: logits far from zero
+
+
 def test_exporter_key_errors(tmp_path):
     torch = _torch()
     from export_torchvision import ExportError, build_torch_model, network_from_state_dict
