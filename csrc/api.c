@@ -85,16 +85,23 @@ mnv3_status mnv3_softmax(const float *in, float *out, size_t rows, size_t cols) 
     return MNV3_OK;
 }
 
+/* Whether a score ranks strictly before one already ranked (which has the lower index):
+ * larger first, NaN after everything (even -inf), equal scores and NaNs by index. */
+static int ranks_before(float x, float ranked) {
+    return isnan(ranked) ? !isnan(x) : x > ranked;
+}
+
 mnv3_status mnv3_top_k(const float *s, size_t cols, uint32_t k, uint32_t *idx) {
     uint32_t n = 0, j;
     size_t c;
     if (!s || !idx) return MNV3_ERR_NULL_ARGUMENT;
     if (k == 0 || k > cols) return MNV3_ERR_INVALID_ARGUMENT;
-    /* Insertion into a sorted list of k: k is small (top-5). Strict > keeps lower index on ties. */
+    /* Insertion into a sorted list of k: k is small (top-5). A strict order keeps the lower
+     * index first on ties. */
     for (c = 0; c < cols; ++c) {
-        if (n == k && !(s[c] > s[idx[k - 1]])) continue;
+        if (n == k && !ranks_before(s[c], s[idx[k - 1]])) continue;
         j = n < k ? n++ : k - 1;
-        while (j > 0 && s[c] > s[idx[j - 1]]) {
+        while (j > 0 && ranks_before(s[c], s[idx[j - 1]])) {
             idx[j] = idx[j - 1];
             --j;
         }

@@ -156,7 +156,8 @@ mnv3_status mnv3_model_create_builtin(mnv3_arch arch, mnv3_flavor flavor, double
     last = r.round_to_8 ? 6 * ch : scale_channels(&r, arch == MNV3_ARCH_LARGE ? 960 : 576, width);
     set_conv(&m->last_conv, ch, last, 1, 1, 0, MNV3_ACT_HARD_SWISH, 1, 0, MNV3_PAD_EXPLICIT);
     m->pool_clamp = unbounded;
-    if (r.round_to_8) head_hidden = mnv3_make_divisible(head_hidden * width, 8);
+    /* Every flavor scales the head's hidden width: make_divisible or int(c * width). */
+    head_hidden = scale_channels(&r, head_hidden, width);
     m->num_head = 2;
     set_conv(&m->head[0], last, head_hidden, 1, 1, 0, MNV3_ACT_HARD_SWISH, 0, 1,
              MNV3_PAD_EXPLICIT);

@@ -7,8 +7,15 @@
 #include <stdint.h>
 #include "mnv3.h"
 
+/* Regular files whose size reads as 0 (Linux /proc and /sys pseudo-files) are read to end
+ * of file, up to this many bytes; a longer one is refused. */
+#define MNV3_UNSIZED_FILE_MAX ((size_t)256 << 20)
+
 /* Reads all of `path` into one 64-byte-aligned heap block. *data points at the bytes,
- * *raw is what to free(). Fails if the file changes size while being read. */
+ * *raw is what to free(). Only regular files are read: a directory, FIFO, device or socket
+ * is refused with MNV3_ERR_IO and a message naming what it is (the file is opened without
+ * blocking, so a FIFO without a writer cannot hang the call). Fails if the file changes
+ * size while being read. */
 mnv3_status mnv3_read_whole_file(const char *path, uint8_t **data, void **raw, size_t *size,
                                  mnv3_error *error);
 

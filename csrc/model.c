@@ -70,15 +70,17 @@ uint32_t mnv3_model_feature_dim(const mnv3_model *m) { return m->last_conv.out_c
 
 static int clamp_ok(mnv3_clamp c) { return !isnan(c.lo) && !isnan(c.hi) && c.lo <= c.hi; }
 
-/* Checks one conv's own fields. `what` names it in messages. */
+/* Checks one conv's own fields. `what` names it in messages. `max_out` is
+ * MNV3_MAX_CHANNELS, or MNV3_MAX_CLASSES for the last head layer (its outputs are the
+ * classes, not channels of a feature map). */
 static mnv3_status check_conv(const mnv3_conv *c, const char *what, int must_be_1x1,
-                              mnv3_error *e) {
+                              uint32_t max_out, mnv3_error *e) {
     if (c->in_channels == 0 || c->in_channels > MNV3_MAX_CHANNELS)
         return mnv3_set_error(e, MNV3_ERR_BAD_LAYER, "%s: in_channels %u outside 1..%u", what,
                               c->in_channels, MNV3_MAX_CHANNELS);
-    if (c->out_channels == 0 || c->out_channels > MNV3_MAX_CHANNELS)
+    if (c->out_channels == 0 || c->out_channels > max_out)
         return mnv3_set_error(e, MNV3_ERR_BAD_LAYER, "%s: out_channels %u outside 1..%u", what,
-                              c->out_channels, MNV3_MAX_CHANNELS);
+                              c->out_channels, max_out);
     if (c->kernel == 0 || c->kernel > MNV3_MAX_KERNEL)
         return mnv3_set_error(e, MNV3_ERR_BAD_LAYER, "%s: kernel %u outside 1..%u", what,
                               c->kernel, MNV3_MAX_KERNEL);
@@ -88,8 +90,10 @@ static mnv3_status check_conv(const mnv3_conv *c, const char *what, int must_be_
     if (c->padding_mode != MNV3_PAD_EXPLICIT && c->padding_mode != MNV3_PAD_SAME)
         return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "%s: padding mode %u unknown", what,
                               (unsigned)c->padding_mode);
-    if (c->pad_top >= c->kernel || c->pad_left >= c->kernel || c->pad_bottom >= c->kernel ||
-        c->pad_right >= c->kernel)
+    /* Under SAME the padding is derived from the input size; stored pads are ignored. */
+    if (c->padding_mode == MNV3_PAD_EXPLICIT &&
+        (c->pad_top >= c->kernel || c->pad_left >= c->kernel || c->pad_bottom >= c->kernel ||
+         c->pad_right >= c->kernel))
         return mnv3_set_error(e, MNV3_ERR_BAD_LAYER,
                               "%s: padding %u/%u/%u/%u must be smaller than kernel %u", what,
                               c->pad_top, c->pad_left, c->pad_bottom, c->pad_right, c->kernel);
@@ -97,8 +101,9 @@ static mnv3_status check_conv(const mnv3_conv *c, const char *what, int must_be_
         return mnv3_set_error(e, MNV3_ERR_BAD_LAYER,
                               "%s: depthwise conv with %u inputs and %u outputs", what,
                               c->in_channels, c->out_channels);
-    if (must_be_1x1 && (c->kernel != 1 || c->stride != 1 || c->depthwise || c->pad_top ||
-                        c->pad_left || c->pad_bottom || c->pad_right))
+    if (must_be_1x1 && (c->kernel != 1 || c->stride != 1 || c->depthwise ||
+                        (c->padding_mode == MNV3_PAD_EXPLICIT &&
+                         (c->pad_top || c->pad_left || c->pad_bottom || c->pad_right))))
         return mnv3_set_error(e, MNV3_ERR_BAD_LAYER,
                               "%s: must be a 1x1, stride 1, unpadded, dense conv", what);
     if ((unsigned)c->epilogue.activation > MNV3_ACT_HARD_SIGMOID)
@@ -138,7 +143,7 @@ mnv3_status mnv3_model_validate(const mnv3_model *m, mnv3_error *e) {
         return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "arch %u unknown", (unsigned)m->arch);
     if ((unsigned)m->flavor > MNV3_FLAVOR_TFLITE)
         return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "flavor %u unknown", (unsigned)m->flavor);
-    MNV3_TRY(check_conv(&m->stem, "stem", 0, e));
+    MNV3_TRY(check_conv(&m->stem, "stem", 0, MNV3_MAX_CHANNELS, e));
     if (m->stem.depthwise)
         return mnv3_set_error(e, MNV3_ERR_BAD_LAYER, "stem: must be a dense conv");
     MNV3_TRY(check_chain(m->input_channels, m->stem.in_channels, "stem", e));
@@ -153,21 +158,21 @@ mnv3_status mnv3_model_validate(const mnv3_model *m, mnv3_error *e) {
             return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "block %u: flags must be 0 or 1", b);
         if (k->has_expand) {
             snprintf(what, sizeof what, "block %u expand", b);
-            MNV3_TRY(check_conv(&k->expand, what, 1, e));
+            MNV3_TRY(check_conv(&k->expand, what, 1, MNV3_MAX_CHANNELS, e));
             MNV3_TRY(check_chain(ch, k->expand.in_channels, what, e));
             ch = k->expand.out_channels;
         }
         snprintf(what, sizeof what, "block %u depthwise", b);
-        MNV3_TRY(check_conv(&k->depthwise, what, 0, e));
+        MNV3_TRY(check_conv(&k->depthwise, what, 0, MNV3_MAX_CHANNELS, e));
         if (!k->depthwise.depthwise)
             return mnv3_set_error(e, MNV3_ERR_BAD_LAYER, "%s: not marked depthwise", what);
         MNV3_TRY(check_chain(ch, k->depthwise.in_channels, what, e));
         if (k->has_se) {
             snprintf(what, sizeof what, "block %u se.reduce", b);
-            MNV3_TRY(check_conv(&k->se.reduce, what, 1, e));
+            MNV3_TRY(check_conv(&k->se.reduce, what, 1, MNV3_MAX_CHANNELS, e));
             MNV3_TRY(check_chain(ch, k->se.reduce.in_channels, what, e));
             snprintf(what, sizeof what, "block %u se.expand", b);
-            MNV3_TRY(check_conv(&k->se.expand, what, 1, e));
+            MNV3_TRY(check_conv(&k->se.expand, what, 1, MNV3_MAX_CHANNELS, e));
             MNV3_TRY(check_chain(k->se.reduce.out_channels, k->se.expand.in_channels, what, e));
             MNV3_TRY(check_chain(k->se.expand.out_channels, ch, what, e));
             if (!clamp_ok(k->se.squeeze_clamp) || !clamp_ok(k->se.scale_clamp))
@@ -175,7 +180,7 @@ mnv3_status mnv3_model_validate(const mnv3_model *m, mnv3_error *e) {
                                       "block %u se: clamp bounds are NaN or reversed", b);
         }
         snprintf(what, sizeof what, "block %u project", b);
-        MNV3_TRY(check_conv(&k->project, what, 1, e));
+        MNV3_TRY(check_conv(&k->project, what, 1, MNV3_MAX_CHANNELS, e));
         MNV3_TRY(check_chain(ch, k->project.in_channels, what, e));
         ch = k->project.out_channels;
         if (k->residual) {
@@ -194,7 +199,7 @@ mnv3_status mnv3_model_validate(const mnv3_model *m, mnv3_error *e) {
                                       "block %u: residual clamp NaN or reversed", b);
         }
     }
-    MNV3_TRY(check_conv(&m->last_conv, "last_conv", 1, e));
+    MNV3_TRY(check_conv(&m->last_conv, "last_conv", 1, MNV3_MAX_CHANNELS, e));
     MNV3_TRY(check_chain(ch, m->last_conv.in_channels, "last_conv", e));
     if (!clamp_ok(m->pool_clamp))
         return mnv3_set_error(e, MNV3_ERR_BAD_LAYER, "pool clamp NaN or reversed");
@@ -204,7 +209,8 @@ mnv3_status mnv3_model_validate(const mnv3_model *m, mnv3_error *e) {
     ch = m->last_conv.out_channels;
     for (i = 0; i < m->num_head; ++i) {
         snprintf(what, sizeof what, "head %u", i);
-        MNV3_TRY(check_conv(&m->head[i], what, 1, e));
+        MNV3_TRY(check_conv(&m->head[i], what, 1,
+                            i + 1 == m->num_head ? MNV3_MAX_CLASSES : MNV3_MAX_CHANNELS, e));
         MNV3_TRY(check_chain(ch, m->head[i].in_channels, what, e));
         ch = m->head[i].out_channels;
     }

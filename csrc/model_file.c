@@ -256,6 +256,10 @@ static mnv3_status read_conv(cursor *c, mnv3_model *m, mnv3_conv *conv, conv_ref
     if (flags & ~3u)
         return conv_error(m, conv, e, MNV3_ERR_BAD_ENUM, "flags 0x%x has reserved bits set",
                           flags);
+    /* SAME derives the padding from the input size: whatever pads are stored are ignored
+     * and read as 0 (docs/FORMAT.md). */
+    if (conv->padding_mode == MNV3_PAD_SAME)
+        conv->pad_top = conv->pad_left = conv->pad_bottom = conv->pad_right = 0;
     conv->depthwise = groups;
     conv->epilogue.activation = (mnv3_activation)act;
     conv->has_bias = flags & 1u;
@@ -656,6 +660,44 @@ static mnv3_status resolve(const uint8_t *base, mnv3_model *m, const tensor_entr
     return MNV3_OK;
 }
 
+/* Index of the first NaN or infinity among n floats, or n when all are finite. The
+ * exponent test on the bits vectorises, so a whole network is checked in a few ms. */
+static size_t first_non_finite(const float *v, size_t n) {
+    size_t i, bad = 0;
+    for (i = 0; i < n; ++i) {
+        uint32_t u;
+        memcpy(&u, v + i, sizeof u);
+        bad |= (u & 0x7F800000u) == 0x7F800000u;
+    }
+    if (!bad) return n;
+    i = 0;
+    while (i < n && isfinite(v[i])) ++i;
+    return i;
+}
+
+/* Weights and biases must be finite: a NaN or infinity would reach every logit. `refs`
+ * (parallel to the conv list) names the file's tensor indices, when there is a file. */
+static mnv3_status check_finite(const mnv3_model *m, const conv_refs *refs, mnv3_error *e) {
+    mnv3_conv *list[MNV3_MAX_CONVS];
+    uint32_t n = mnv3_model_convs((mnv3_model *)m, list), i, k;
+    for (i = 0; i < n; ++i) {
+        const mnv3_conv *c = list[i];
+        for (k = 0; k < (c->has_bias ? 2u : 1u); ++k) {
+            const float *v = k ? c->bias : c->weight;
+            size_t count = k ? c->out_channels : mnv3_conv_weight_count(c);
+            size_t at = first_non_finite(v, count);
+            char tensor[24] = "";
+            if (at == count) continue;
+            if (refs)
+                snprintf(tensor, sizeof tensor, " tensor %u", k ? refs[i].bias : refs[i].weight);
+            return conv_error(m, c, e, MNV3_ERR_BAD_TENSOR, "%s%s element %zu is %s",
+                              k ? "bias" : "weight", tensor, at,
+                              isnan(v[at]) ? "NaN" : "infinite");
+        }
+    }
+    return MNV3_OK;
+}
+
 /* Parses `d` (64-byte aligned) into a new model whose pointers refer into `d`. With
  * `writable`, `d` is the library's own copy and may be byte-swapped for a big-endian host. */
 static mnv3_status parse_image(const uint8_t *d, size_t size, uint32_t flags, uint8_t *writable,
@@ -727,6 +769,7 @@ static mnv3_status parse_image(const uint8_t *d, size_t size, uint32_t flags, ui
     if (st == MNV3_OK && writable && !mnv3_host_is_little_endian())
         for (i = 0; i < ntensors; ++i)
             mnv3_swap_words(writable + tensors[i].offset, (size_t)tensors[i].count);
+    if (st == MNV3_OK) st = check_finite(m, refs, e);
     free(tensors);
     if (st != MNV3_OK) {
         free(m);
@@ -848,16 +891,17 @@ static uint8_t *put_clamp(uint8_t *p, mnv3_clamp c) {
 }
 
 static uint8_t *put_conv(uint8_t *p, const mnv3_conv *c, uint32_t *next_tensor) {
+    const int same = c->padding_mode == MNV3_PAD_SAME; /* SAME pads are written as 0 */
     put_u32(p, c->depthwise ? 1u : 0u);
     put_u32(p + 4, c->in_channels);
     put_u32(p + 8, c->out_channels);
     put_u32(p + 12, c->kernel);
     put_u32(p + 16, c->stride);
     put_u32(p + 20, (uint32_t)c->padding_mode);
-    put_u32(p + 24, c->pad_top);
-    put_u32(p + 28, c->pad_left);
-    put_u32(p + 32, c->pad_bottom);
-    put_u32(p + 36, c->pad_right);
+    put_u32(p + 24, same ? 0u : c->pad_top);
+    put_u32(p + 28, same ? 0u : c->pad_left);
+    put_u32(p + 32, same ? 0u : c->pad_bottom);
+    put_u32(p + 36, same ? 0u : c->pad_right);
     put_u32(p + 40, (uint32_t)c->epilogue.activation);
     put_u32(p + 44, (c->has_bias ? 1u : 0u) | (c->batchnorm_folded ? 2u : 0u));
     put_clamp(p + 48, c->epilogue.pre);
@@ -984,6 +1028,7 @@ static mnv3_status check_savable(const mnv3_model *m, mnv3_conv **list, layout *
     for (i = 0; i < L->nconvs; ++i)
         if (list[i]->has_bias && !list[i]->bias)
             return mnv3_set_error(e, MNV3_ERR_BAD_TENSOR, "conv %u: bias missing", i);
+    MNV3_TRY(check_finite(m, NULL, e));
     for (i = 0; i < m->num_labels; ++i) {
         size_t len = m->labels[i] ? strlen(m->labels[i]) : 0;
         if (!m->labels[i] || !utf8_valid((const uint8_t *)m->labels[i], len))

@@ -27,6 +27,25 @@ void mnv3_npy_free(mnv3_npy_array *a) {
     memset(a, 0, sizeof *a);
 }
 
+/* Sets *count to the element count of a shape; returns 0 when the product overflows a
+ * size_t. A shape with a 0 dimension holds no elements, however large the others: that
+ * product is never formed. Reader and writer share it, so they accept the same shapes. */
+static int shape_count(uint32_t ndim, const size_t *shape, size_t *count) {
+    size_t n = 1;
+    uint32_t i;
+    for (i = 0; i < ndim; ++i)
+        if (shape[i] == 0) {
+            *count = 0;
+            return 1;
+        }
+    for (i = 0; i < ndim; ++i) {
+        if (n > SIZE_MAX / shape[i]) return 0;
+        n *= shape[i];
+    }
+    *count = n;
+    return 1;
+}
+
 /* ---- header dict ---------------------------------------------------------------------- */
 
 typedef struct lexer {
@@ -83,10 +102,13 @@ static mnv3_status read_shape(lexer *l, mnv3_npy_array *a, mnv3_error *e) {
         if (accept(l, ')')) break;
         skip_space(l);
         while (l->p < l->end && *l->p >= '0' && *l->p <= '9') {
-            if (v > (UINT64_MAX - 9) / 10)
+            uint64_t digit = (uint64_t)(*l->p++ - '0');
+            /* Exact: every value up to UINT64_MAX is taken, so whatever the writer writes
+             * (any size_t) reads back. */
+            if (v > (UINT64_MAX - digit) / 10)
                 return mnv3_set_error(e, MNV3_ERR_SIZE_OVERFLOW,
                                       "npy header: shape entry overflows");
-            v = v * 10 + (uint64_t)(*l->p++ - '0');
+            v = v * 10 + digit;
             ++digits;
         }
         if (!digits)
@@ -177,7 +199,7 @@ mnv3_status mnv3_npy_parse(const void *bytes, size_t size, mnv3_npy_array *out,
                            mnv3_error *e) {
     const uint8_t *d = (const uint8_t *)bytes;
     mnv3_npy_array a;
-    size_t header_len, prefix, elem, bytes_needed, i;
+    size_t header_len, prefix, elem, bytes_needed;
     mnv3_status st;
     if (!out) return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "out is NULL");
     memset(out, 0, sizeof *out);
@@ -209,12 +231,8 @@ mnv3_status mnv3_npy_parse(const void *bytes, size_t size, mnv3_npy_array *out,
     st = parse_header((const char *)d + prefix, header_len, &a, e);
     if (st != MNV3_OK) return st;
     elem = mnv3_npy_dtype_size(a.dtype);
-    a.count = 1;
-    for (i = 0; i < a.ndim; ++i) {
-        if (a.shape[i] != 0 && a.count > SIZE_MAX / a.shape[i])
-            return mnv3_set_error(e, MNV3_ERR_SIZE_OVERFLOW, "npy: shape product overflows");
-        a.count *= a.shape[i];
-    }
+    if (!shape_count(a.ndim, a.shape, &a.count))
+        return mnv3_set_error(e, MNV3_ERR_SIZE_OVERFLOW, "npy: shape product overflows");
     if (a.count > (SIZE_MAX - 64) / elem)
         return mnv3_set_error(e, MNV3_ERR_SIZE_OVERFLOW, "npy: %zu elements do not fit in memory",
                               a.count);
@@ -279,7 +297,7 @@ mnv3_status mnv3_npy_write_memory(mnv3_npy_dtype dtype, uint32_t ndim, const siz
                                   const void *data, void *buffer, size_t capacity, size_t *size,
                                   mnv3_error *e) {
     char header[64 * 8];
-    size_t elem = mnv3_npy_dtype_size(dtype), count = 1, prefix, hlen, total, i;
+    size_t elem = mnv3_npy_dtype_size(dtype), count = 1, prefix, hlen, total;
     uint8_t *out = (uint8_t *)buffer;
     if (!elem) return mnv3_set_error(e, MNV3_ERR_INVALID_ARGUMENT, "npy: dtype %d unknown",
                                      (int)dtype);
@@ -288,11 +306,8 @@ mnv3_status mnv3_npy_write_memory(mnv3_npy_dtype dtype, uint32_t ndim, const siz
                               MNV3_NPY_MAX_DIMS);
     if ((ndim && !shape) || (!buffer && !size))
         return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "npy: shape or size is NULL");
-    for (i = 0; i < ndim; ++i) {
-        if (shape[i] != 0 && count > SIZE_MAX / shape[i])
-            return mnv3_set_error(e, MNV3_ERR_SIZE_OVERFLOW, "npy: shape product overflows");
-        count *= shape[i];
-    }
+    if (!shape_count(ndim, shape, &count))
+        return mnv3_set_error(e, MNV3_ERR_SIZE_OVERFLOW, "npy: shape product overflows");
     if (count > (SIZE_MAX - sizeof header) / elem)
         return mnv3_set_error(e, MNV3_ERR_SIZE_OVERFLOW, "npy: %zu elements", count);
     if (count && buffer && !data)

@@ -150,11 +150,14 @@ enum {
  * description (and, without MNV3_LOAD_IN_PLACE, one for the weights). */
 MNV3_API mnv3_status mnv3_model_load_memory(const void *data, size_t size, uint32_t flags,
                                             mnv3_model **out_model, mnv3_error *error);
+/* Reads a regular file (a directory, FIFO, device or socket is refused with MNV3_ERR_IO,
+ * without reading it) and loads it as mnv3_model_load_memory() does. */
 MNV3_API mnv3_status mnv3_model_load_file(const char *path, uint32_t flags,
                                           mnv3_model **out_model, mnv3_error *error);
 
 /* A built-in architecture with deterministic pseudo-random weights derived from `seed`
- * (for benchmarks and tests; the logits are meaningless). width_mult in (0, 4], classes >= 1. */
+ * (for benchmarks and tests; the logits are meaningless). width_mult in (0, 4], classes in
+ * 1..100000 (the class count is not held to the 16384-channel limit of feature maps). */
 MNV3_API mnv3_status mnv3_model_create_builtin(mnv3_arch arch, mnv3_flavor flavor,
                                                double width_mult, uint32_t num_classes,
                                                uint64_t seed, mnv3_model **out_model,
@@ -308,7 +311,8 @@ MNV3_API uint64_t mnv3_context_layer_ns(const mnv3_context *context, uint32_t in
 /* Row-wise, numerically stable softmax; in and out may alias. */
 MNV3_API mnv3_status mnv3_softmax(const float *in, float *out, size_t rows, size_t cols);
 
-/* Top-k indices of one row of scores, best first (ties: lower index first). k <= cols. */
+/* Top-k indices of one row of scores, best first (ties: lower index first). NaN ranks last,
+ * after -inf, NaNs among themselves by index. k <= cols. */
 MNV3_API mnv3_status mnv3_top_k(const float *scores, size_t cols, uint32_t k, uint32_t *indices);
 
 /* Turns an 8-bit interleaved image (channels 1, 3 or 4; RGB(A) or gray) of any size into the

@@ -2,6 +2,9 @@
  * mnv3_npy — reading and writing NumPy .npy files (format versions 1.0, 2.0 and 3.0) for
  * the two element types the library's tools exchange: little-endian float32 ('<f4') and
  * uint8 ('|u1', also accepted as '<u1'). Arrays are C order; Fortran order is refused.
+ * A dimension may be any size_t value, and a shape with a 0 dimension holds no elements
+ * however large the others; what the writer writes, the reader reads back. The reader
+ * refuses a dimension or an element count that does not fit in a size_t.
  * Part of libmnv3 (plain C99, no dependencies); errors use the mnv3_status codes.
  */
 #ifndef MNV3_NPY_H
@@ -39,6 +42,7 @@ MNV3_API size_t mnv3_npy_dtype_size(mnv3_npy_dtype dtype);
 /* Parses a complete .npy image. The data is copied, so `bytes` may be released after. */
 MNV3_API mnv3_status mnv3_npy_parse(const void *bytes, size_t size, mnv3_npy_array *out,
                                     mnv3_error *error);
+/* Reads a regular file; anything else (directory, FIFO, device, socket) is MNV3_ERR_IO. */
 MNV3_API mnv3_status mnv3_npy_read_file(const char *path, mnv3_npy_array *out,
                                         mnv3_error *error);
 /* Releases what a read allocated and zeroes the struct. NULL and zeroed arrays are fine. */

@@ -35,6 +35,16 @@ CONFIGS = [
     ("walk_large_w075_c10_192x128", "large", "walkthrough", 0.75, 10, 192, 128, 1),
     ("walk_small_w100_c10_160_b2", "small", "walkthrough", 1.0, 10, 160, 160, 2),
     ("walk_small_w075_c1000_224", "small", "walkthrough", 0.75, 1000, 224, 224, 1),
+    # The walkthrough model scales every width, its head's too: each of these widths at two
+    # resolutions, one per architecture.
+    ("walk_large_w035_c10_128", "large", "walkthrough", 0.35, 10, 128, 128, 1),
+    ("walk_small_w035_c100_96x160", "small", "walkthrough", 0.35, 100, 96, 160, 1),
+    ("walk_large_w050_c10_160x96", "large", "walkthrough", 0.5, 10, 160, 96, 1),
+    ("walk_small_w050_c10_128", "small", "walkthrough", 0.5, 10, 128, 128, 1),
+    ("walk_large_w075_c100_96", "large", "walkthrough", 0.75, 100, 96, 96, 1),
+    ("walk_small_w075_c10_160x112", "small", "walkthrough", 0.75, 10, 160, 112, 1),
+    ("walk_large_w125_c10_112", "large", "walkthrough", 1.25, 10, 112, 112, 1),
+    ("walk_small_w125_c10_144x96", "small", "walkthrough", 1.25, 10, 144, 96, 1),
 ]
 
 TFLITE_NAME = "tflite_small_uint8"
@@ -58,7 +68,8 @@ def make_torch_golden(out_root: str, cfg, seed: int) -> str:
     net = network_from_state_dict(arch, flavor, wm, classes, model.state_dict())
     return write_golden(os.path.join(out_root, name), net, x, 0, logits, feats,
                         width_mult=wm, reference="pytorch",
-                        extra_meta={"name": name, "seed": seed})
+                        extra_meta={"name": name, "seed": seed,
+                                    "parameters": sum(p.numel() for p in model.parameters())})
 
 
 def make_tflite_golden(out_root: str, shared: str) -> str:

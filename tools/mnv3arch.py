@@ -139,7 +139,7 @@ def describe(arch: str, flavor: str, width: float = 1.0,
         hidden = make_divisible((1280 if arch == "large" else 1024) * width, 8)
     else:
         last_ch = ch(960 if arch == "large" else 576)
-        hidden = 1280 if arch == "large" else 1024
+        hidden = ch(1280 if arch == "large" else 1024)  # the head is scaled too
     last = _conv(c, last_ch, act=ACT_HARD_SWISH)
     h0 = _conv(last_ch, hidden, act=ACT_HARD_SWISH, bn=False)
     h1 = _conv(hidden, classes, bn=False)

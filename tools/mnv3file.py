@@ -45,6 +45,7 @@ INF = float("inf")
 UNBOUNDED = (-INF, INF)
 
 MAX_CHANNELS = 16384
+MAX_CLASSES = 100000  # out_channels of the last head layer may go up to this
 MAX_KERNEL = 11
 MAX_BLOCKS = 64
 MAX_HEAD = 4
@@ -193,23 +194,25 @@ def _check_clamp(c: Clamp, what: str) -> None:
         raise FormatError(f"{what}: clamp bounds are NaN or reversed ({lo}, {hi})")
 
 
-def _check_conv(c: Conv, what: str, must_be_1x1: bool) -> None:
-    for name in ("in_channels", "out_channels"):
+def _check_conv(c: Conv, what: str, must_be_1x1: bool, max_out: int = MAX_CHANNELS) -> None:
+    for name, limit in (("in_channels", MAX_CHANNELS), ("out_channels", max_out)):
         v = getattr(c, name)
-        if not 1 <= v <= MAX_CHANNELS:
-            raise FormatError(f"{what}: {name} {v} outside 1..{MAX_CHANNELS}")
+        if not 1 <= v <= limit:
+            raise FormatError(f"{what}: {name} {v} outside 1..{limit}")
     if not 1 <= c.kernel <= MAX_KERNEL:
         raise FormatError(f"{what}: kernel {c.kernel} outside 1..{MAX_KERNEL}")
     if c.stride not in (1, 2):
         raise FormatError(f"{what}: stride {c.stride} is not 1 or 2")
     if c.padding_mode not in (PAD_EXPLICIT, PAD_SAME):
         raise FormatError(f"{what}: padding mode {c.padding_mode} unknown")
-    if any(p < 0 or p >= c.kernel for p in c.pads):
+    explicit = c.padding_mode == PAD_EXPLICIT  # under SAME the pads are ignored
+    if explicit and any(p < 0 or p >= c.kernel for p in c.pads):
         raise FormatError(f"{what}: padding {c.pads} must be smaller than kernel {c.kernel}")
     if c.depthwise and c.in_channels != c.out_channels:
         raise FormatError(f"{what}: depthwise conv with {c.in_channels} inputs and "
                           f"{c.out_channels} outputs")
-    if must_be_1x1 and (c.kernel != 1 or c.stride != 1 or c.depthwise or any(c.pads)):
+    if must_be_1x1 and (c.kernel != 1 or c.stride != 1 or c.depthwise or
+                        (explicit and any(c.pads))):
         raise FormatError(f"{what}: must be a 1x1, stride 1, unpadded, dense conv")
     if c.activation not in range(5):
         raise FormatError(f"{what}: activation {c.activation} unknown")
@@ -222,6 +225,14 @@ def _check_conv(c: Conv, what: str, must_be_1x1: bool) -> None:
                           f"{c.weight_shape()}")
     if c.bias is not None and c.bias.size != c.out_channels:
         raise FormatError(f"{what}: bias has {c.bias.size} elements, expected {c.out_channels}")
+    for name, t in (("weight", c.weight), ("bias", c.bias)):
+        if t is None:
+            continue
+        bad = np.flatnonzero(~np.isfinite(np.asarray(t, dtype=np.float32).reshape(-1)))
+        if bad.size:
+            v = float(np.asarray(t).reshape(-1)[bad[0]])
+            raise FormatError(f"{what}: {name} element {bad[0]} is "
+                              f"{'NaN' if math.isnan(v) else 'infinite'}")
 
 
 def _chain(have: int, want: int, what: str) -> None:
@@ -278,7 +289,8 @@ def validate(net: Network) -> None:
         raise FormatError(f"head has {len(net.head)} layers, expected 1..{MAX_HEAD}")
     ch = net.last_conv.out_channels
     for i, h in enumerate(net.head):
-        _check_conv(h, f"head {i}", True)
+        _check_conv(h, f"head {i}", True,
+                    MAX_CLASSES if i == len(net.head) - 1 else MAX_CHANNELS)
         _chain(ch, h.in_channels, f"head {i}")
         ch = h.out_channels
     if net.labels is not None and len(net.labels) != ch:
@@ -307,8 +319,9 @@ def _pack_clamp(c: Clamp) -> bytes:
 
 def _pack_conv(c: Conv, weight_index: int, bias_index: int) -> bytes:
     flags = (1 if c.has_bias else 0) | (2 if c.batchnorm_folded else 0)
+    pads = c.pads if c.padding_mode == PAD_EXPLICIT else (0, 0, 0, 0)  # SAME: written as 0
     return struct.pack("<12I4f4I", 1 if c.depthwise else 0, c.in_channels, c.out_channels,
-                       c.kernel, c.stride, c.padding_mode, *c.pads, c.activation, flags,
+                       c.kernel, c.stride, c.padding_mode, *pads, c.activation, flags,
                        float(c.pre_clamp[0]), float(c.pre_clamp[1]), float(c.post_clamp[0]),
                        float(c.post_clamp[1]), weight_index, bias_index, 0, 0)
 
@@ -495,9 +508,11 @@ def from_bytes(data: bytes, check_crc: bool = True) -> Network:
             raise FormatError(f"{what}: groups_mode {groups} unknown")
         if fl & ~3:
             raise FormatError(f"{what}: unknown conv flags 0x{fl:x}")
+        if pm == PAD_SAME:  # SAME derives the padding; stored pads are ignored, read as 0
+            pt = pl = pb = pr = 0
         c = Conv(cin, cout, k, s, bool(groups), pm, (pt, pl, pb, pr), act, bool(fl & 2),
                  (a, b), (c_, d))
-        if not (1 <= cin <= MAX_CHANNELS and 1 <= cout <= MAX_CHANNELS and
+        if not (1 <= cin <= MAX_CHANNELS and 1 <= cout <= MAX_CLASSES and
                 1 <= k <= MAX_KERNEL):
             raise FormatError(f"{what}: channels or kernel out of range")
         c.weight = tensor(wi, c.weight_shape(), what)

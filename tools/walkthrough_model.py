@@ -2,7 +2,9 @@
 channels int(width * c) without rounding, the 1x1 expansion always present, "RE" = ReLU6,
 SE = avgpool, FC(C -> C/4, no bias), ReLU6, FC(C/4 -> C, no bias), hard-sigmoid, scale;
 BatchNorm eps 1e-5; head 1x1 conv -> BN -> hard-swish, global pool, 1x1 conv with bias ->
-hard-swish, 1x1 conv with bias -> classes (head width 1280 Large / 1024 Small, fixed).
+hard-swish, 1x1 conv with bias -> classes. Every width is scaled, the head's too: at width w
+Large runs int(w*160) -> int(w*960) (second_conv) -> int(w*1280) (third_conv) -> classes,
+Small int(w*96) -> int(w*576) -> int(w*1024) -> classes.
 
 State-dict keys: first_conv.{conv,bn}, blocks.N.{conv0,conv1,conv2}.{conv,bn},
 blocks.N.semodule.{fc0,fc1}.weight, second_conv.{conv,bn}, third_conv.conv, output.conv."""
@@ -97,7 +99,7 @@ class MobileNetV3Walkthrough(nn.Module):
             blocks.append(Block(ch(cin), k, ch(exp), ch(cout), se, "HS" if hs else "RE", s))
         self.blocks = nn.ModuleList(blocks)
         last = ch(960 if arch == "large" else 576)
-        hidden = 1280 if arch == "large" else 1024
+        hidden = ch(1280 if arch == "large" else 1024)
         self.second_conv = ConvBN(ch(table[-1][3]), last, act="HS")
         self.third_conv = ConvBias(last, hidden)
         self.third_act = HardSwish()

@@ -93,6 +93,46 @@ static void test_planned_sizes(void) {
     }
 }
 
+/* The order mnv3_top_k promises: larger first, NaN last (after -inf), ties by index. */
+static int ref_before(const float *s, uint32_t a, uint32_t b) {
+    if (isnan(s[a]) != isnan(s[b])) return !isnan(s[a]);
+    if (!isnan(s[a]) && s[a] != s[b]) return s[a] > s[b];
+    return a < b;
+}
+
+static void test_top_k_order(void) {
+    static const float pool[] = {1.0f, 3.0f, -2.0f, 0.0f, -0.0f, INFINITY, -INFINITY, NAN};
+    float x[4] = {1.0f, NAN, 3.0f, 4.0f}, s[9];
+    uint32_t idx[9], ref[9], k, trial, i, j, bad = 0;
+    uint64_t rng = 12345;
+    CHECK_STATUS(mnv3_top_k(x, 4, 4, idx), MNV3_OK);
+    CHECK_MSG(idx[0] == 3 && idx[1] == 2 && idx[2] == 0 && idx[3] == 1,
+              "top-4 of [1, NaN, 3, 4] is %u %u %u %u", idx[0], idx[1], idx[2], idx[3]);
+    x[0] = NAN;
+    x[2] = -INFINITY;
+    CHECK_STATUS(mnv3_top_k(x, 4, 4, idx), MNV3_OK);
+    CHECK(idx[0] == 3 && idx[1] == 2 && idx[2] == 0 && idx[3] == 1);
+    /* Random rows of ties, signed zeros, infinities and NaNs, every k, against a sort. */
+    for (trial = 0; trial < 2000; ++trial) {
+        for (i = 0; i < 9; ++i) {
+            rng = rng * 6364136223846793005u + 1442695040888963407u;
+            s[i] = pool[(rng >> 33) % (sizeof pool / sizeof *pool)];
+            ref[i] = i;
+        }
+        for (i = 1; i < 9; ++i)
+            for (j = i; j > 0 && ref_before(s, ref[j], ref[j - 1]); --j) {
+                uint32_t t = ref[j];
+                ref[j] = ref[j - 1];
+                ref[j - 1] = t;
+            }
+        for (k = 1; k <= 9; ++k) {
+            mnv3_top_k(s, 9, k, idx);
+            bad += memcmp(idx, ref, k * sizeof *idx) != 0;
+        }
+    }
+    CHECK_MSG(bad == 0, "%u top-k results differ from the sorted order", bad);
+}
+
 static void test_hostile_arguments(void) {
     mnv3_model *m = builtin(MNV3_ARCH_SMALL, MNV3_FLAVOR_TORCHVISION, 0.5, 10);
     mnv3_config cfg;
@@ -168,6 +208,7 @@ static void test_hostile_arguments(void) {
         CHECK_STATUS(mnv3_top_k(x, 4, 5, idx), MNV3_ERR_INVALID_ARGUMENT);
         CHECK_STATUS(mnv3_softmax(NULL, y, 1, 4), MNV3_ERR_NULL_ARGUMENT);
     }
+    test_top_k_order();
     CHECK(strcmp(mnv3_status_string(MNV3_ERR_ARENA_TOO_SMALL), "unknown status") != 0);
     CHECK(strcmp(mnv3_status_string((mnv3_status)12345), "unknown status") == 0);
     CHECK(mnv3_version() == MNV3_VERSION);

@@ -2,6 +2,9 @@
  * per kind of malformed file, each with its specific status. Malformed files are made by
  * corrupting a valid saved image; where the targeted check comes after the checksum, the
  * CRC is recomputed so that the corruption reaches it. */
+#if !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, mkfifo, alarm */
+#endif
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -10,6 +13,7 @@
 #include "mnv3.h"
 #include "model.h"
 #include "model_file.h"
+#include "special_files.h"
 #include "weights.h"
 
 /* ---- little-endian field access on an image ---------------------------------------- */
@@ -225,6 +229,72 @@ static void test_labels_and_in_place(void) {
     mnv3_model_free(a);
 }
 
+/* Under SAME the padding comes from the input size: stored pads, even ones no explicit
+ * padding could have (>= kernel), are ignored and read as 0. */
+static void test_same_padding_ignores_stored_pads(void) {
+    mnv3_model *a = builtin(MNV3_ARCH_SMALL, MNV3_FLAVOR_TFLITE, 0.25, 10), *b = NULL;
+    image im, again;
+    mnv3_error err;
+    uint8_t *dw;
+    float la[10], lb[10];
+    uint32_t i;
+    if (!a) return;
+    im = save(a);
+    /* Pads held in memory under SAME are written as 0. */
+    a->stem.pad_bottom = 5;
+    again = save(a);
+    CHECK(again.size == im.size && memcmp(again.d, im.d, im.size) == 0);
+    drop(&again);
+    a->stem.pad_bottom = 0;
+    CHECK(rd32(stem(im.d) + 20) == 1 && rd32(stem(im.d) + 12) == 3);
+    CHECK(a->blocks[0].has_expand == 0);
+    dw = block0(im.d) + 28; /* block 0 has no expansion: its depthwise record comes first */
+    CHECK(rd32(dw) == 1 && rd32(dw + 20) == 1);
+    wr32(stem(im.d) + 24, 7);
+    wr32(stem(im.d) + 28, 3);
+    wr32(stem(im.d) + 32, 100);
+    wr32(stem(im.d) + 36, 0xFFFFFFFFu);
+    for (i = 0; i < 4; ++i) wr32(dw + 24 + 4 * i, 3);
+    fix_crc(im.d, im.size);
+    CHECK_STATUS(mnv3_model_load_memory(im.d, im.size, 0, &b, &err), MNV3_OK);
+    if (b) {
+        CHECK(b->stem.pad_top == 0 && b->stem.pad_left == 0 && b->stem.pad_bottom == 0 &&
+              b->stem.pad_right == 0 && b->blocks[0].depthwise.pad_top == 0);
+        logits_of(a, la, 10);
+        logits_of(b, lb, 10);
+        CHECK(memcmp(la, lb, sizeof la) == 0);
+        /* Saved again, the pads are written as 0: the original image. */
+        again = save(b);
+        wr32(stem(im.d) + 24, 0);
+        wr32(stem(im.d) + 28, 0);
+        wr32(stem(im.d) + 32, 0);
+        wr32(stem(im.d) + 36, 0);
+        for (i = 0; i < 4; ++i) wr32(dw + 24 + 4 * i, 0);
+        fix_crc(im.d, im.size);
+        CHECK(again.size == im.size && memcmp(again.d, im.d, im.size) == 0);
+        drop(&again);
+        mnv3_model_free(b);
+    } else {
+        fprintf(stderr, "SAME with stored pads: %s\n", err.message);
+    }
+    /* The same pads under explicit padding are refused. */
+    wr32(stem(im.d) + 20, 0);
+    wr32(stem(im.d) + 32, 3);
+    fix_crc(im.d, im.size);
+    CHECK_STATUS(load(im, 0, &err), MNV3_ERR_BAD_LAYER);
+    CHECK(strstr(err.message, "stem: padding") != NULL);
+    drop(&im);
+    mnv3_model_free(a);
+}
+
+static mnv3_status load_path(const char *path, mnv3_error *err) {
+    mnv3_model *m = NULL;
+    mnv3_status st = mnv3_model_load_file(path, 0, &m, err);
+    CHECK((st == MNV3_OK) == (m != NULL));
+    mnv3_model_free(m);
+    return st;
+}
+
 static void test_file_io(void) {
     const char *dir = getenv("BUILD");
     char path[512];
@@ -252,6 +322,8 @@ static void test_file_io(void) {
     CHECK_STATUS(mnv3_model_save_file(a, "/nonexistent-dir/x.mnv3", &err), MNV3_ERR_IO);
     CHECK_STATUS(mnv3_model_load_file(NULL, 0, &b, &err), MNV3_ERR_NULL_ARGUMENT);
     mnv3_model_free(a);
+    /* Directories, FIFOs, sockets and devices are refused as such, never read. */
+    test_special_files(load_path, "test_model_file");
 }
 
 static void test_arguments(void) {
@@ -269,6 +341,16 @@ static void test_arguments(void) {
     CHECK_STATUS(mnv3_model_save_memory(a, small, sizeof small, &size, &err),
                  MNV3_ERR_INVALID_ARGUMENT);
     CHECK(size == im.size);
+    /* Only what loads is saved: a NaN or infinite weight or bias is refused by name. */
+    ((float *)(void *)a->blocks[2].depthwise.weight)[3] = NAN;
+    CHECK_STATUS(mnv3_model_save_memory(a, NULL, 0, &size, &err), MNV3_ERR_BAD_TENSOR);
+    CHECK(strstr(err.message, "block 2 depthwise: weight element 3 is NaN") != NULL);
+    ((float *)(void *)a->blocks[2].depthwise.weight)[3] = 0.5f;
+    ((float *)(void *)a->head[0].bias)[0] = -INFINITY;
+    CHECK_STATUS(mnv3_model_save_memory(a, NULL, 0, &size, &err), MNV3_ERR_BAD_TENSOR);
+    CHECK(strstr(err.message, "head 0: bias element 0 is infinite") != NULL);
+    ((float *)(void *)a->head[0].bias)[0] = 0.0f;
+    CHECK_STATUS(mnv3_model_save_memory(a, NULL, 0, &size, &err), MNV3_OK);
     /* CRC-32/ISO-HDLC check value. */
     CHECK(mnv3_crc32(0, "123456789", 9) == 0xCBF43926u);
     CHECK(mnv3_crc32(mnv3_crc32(0, "1234", 4), "56789", 5) == 0xCBF43926u);
@@ -383,6 +465,13 @@ CORRUPT(c_label_count_more, wr32(section(d, 4), 11))
 CORRUPT(c_label_count_less, wr32(section(d, 4), 9))
 CORRUPT(c_label_count_zero, wr32(section(d, 4), 0))
 CORRUPT(c_label_utf8, section(d, 4)[4] = 0xFF)
+/* Weights and biases: tensor 0 is the stem's weight, the last one the head's bias. */
+CORRUPT(c_weight_nan, wrf(d + rd64(tensor_entry(d, 0) + 8) + 4 * 5, NAN))
+CORRUPT(c_weight_inf, wrf(d + rd64(tensor_entry(d, 0) + 8) + 4 * 7, -INFINITY))
+CORRUPT(c_bias_inf, {
+    uint32_t last = rd32(section(d, 2)) - 1;
+    wrf(d + rd64(tensor_entry(d, last) + 8) + 4 * 2, INFINITY);
+})
 
 static void test_malformed(void) {
     mnv3_model *m = small_labelled();
@@ -449,6 +538,12 @@ static void test_malformed(void) {
     expect("weight index", c_tensor_index, 1, MNV3_ERR_BAD_TENSOR, "weight tensor 9999");
     expect("bias index", c_bias_index, 1, MNV3_ERR_BAD_TENSOR, "bias tensor 9999");
     expect("bias without flag", c_bias_without_flag, 1, MNV3_ERR_BAD_TENSOR, "0xFFFFFFFF");
+    expect("weight NaN", c_weight_nan, 1, MNV3_ERR_BAD_TENSOR,
+           "stem: weight tensor 0 element 5 is NaN");
+    expect("weight -inf", c_weight_inf, 1, MNV3_ERR_BAD_TENSOR,
+           "stem: weight tensor 0 element 7 is infinite");
+    expect("bias inf", c_bias_inf, 1, MNV3_ERR_BAD_TENSOR, "head 1: bias tensor");
+    expect("bias inf unchecked", c_bias_inf, 0, MNV3_ERR_CHECKSUM, NULL);
 
     /* Network description. */
     expect("chain", c_chain, 1, MNV3_ERR_SHAPE_CHAIN, "block 0");
@@ -548,6 +643,7 @@ int main(void) {
         round_trip(MNV3_ARCH_SMALL, flavors[f], 0.75, 100);
     }
     test_labels_and_in_place();
+    test_same_padding_ignores_stored_pads();
     test_file_io();
     test_arguments();
     test_malformed();

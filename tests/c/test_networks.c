@@ -191,6 +191,59 @@ static mnv3_status run_model(const mnv3_model *m, uint32_t batch, uint32_t h, ui
 
 /* ---- one golden directory --------------------------------------------------------------- */
 
+/* A golden of a built-in flavor (meta.json names arch, flavor and width_mult) was exported
+ * from the reference framework's own model: the built-in architecture of the same arch,
+ * flavor, width and class count must be that network, layer for layer, with the parameter
+ * count the framework reports ("parameters", when recorded). */
+static void check_builtin_matches(const char *name, const char *meta, const mnv3_model *m,
+                                  uint32_t h, uint32_t w) {
+    mnv3_arch arch = json_string_is(meta, "arch", "large")   ? MNV3_ARCH_LARGE
+                     : json_string_is(meta, "arch", "small") ? MNV3_ARCH_SMALL
+                                                             : MNV3_ARCH_CUSTOM;
+    mnv3_flavor flavor = json_string_is(meta, "flavor", "torchvision") ? MNV3_FLAVOR_TORCHVISION
+                         : json_string_is(meta, "flavor", "walkthrough")
+                             ? MNV3_FLAVOR_WALKTHROUGH
+                             : MNV3_FLAVOR_CUSTOM;
+    double width = json_number(meta, "width_mult", 0.0), torch_params;
+    mnv3_model *b = NULL;
+    mnv3_model_info mi, bi;
+    mnv3_error err;
+    mnv3_status st;
+    uint32_t i, mismatched = 0;
+    if (arch == MNV3_ARCH_CUSTOM || flavor == MNV3_FLAVOR_CUSTOM || !(width > 0.0)) return;
+    mnv3_model_get_info(m, &mi);
+    st = mnv3_model_create_builtin(arch, flavor, width, mi.num_classes, 1, &b, &err);
+    CHECK_MSG(st == MNV3_OK, "%s: built-in of the same architecture: %s", name, err.message);
+    if (st != MNV3_OK) return;
+    mnv3_model_get_info(b, &bi);
+    torch_params = json_number(meta, "parameters", -1.0);
+    if (torch_params >= 0.0)
+        CHECK_MSG((double)mi.parameters == torch_params, "%s: %llu parameters, the reference "
+                  "model has %.0f", name, (unsigned long long)mi.parameters, torch_params);
+    CHECK_MSG(bi.parameters == mi.parameters && bi.stored_floats == mi.stored_floats &&
+                  bi.feature_dim == mi.feature_dim && bi.num_layers == mi.num_layers,
+              "%s: built-in has %llu parameters, %u features, %u layers; the exported model "
+              "%llu, %u, %u", name, (unsigned long long)bi.parameters, bi.feature_dim,
+              bi.num_layers, (unsigned long long)mi.parameters, mi.feature_dim, mi.num_layers);
+    for (i = 0; i < mi.num_layers && i < bi.num_layers; ++i) {
+        mnv3_layer_info a, c;
+        if (mnv3_model_layer(m, h, w, i, &a) != MNV3_OK ||
+            mnv3_model_layer(b, h, w, i, &c) != MNV3_OK ||
+            a.kind != c.kind || a.in_channels != c.in_channels ||
+            a.out_channels != c.out_channels || a.kernel != c.kernel || a.stride != c.stride ||
+            a.out_height != c.out_height || a.out_width != c.out_width ||
+            a.activation != c.activation || a.residual != c.residual || a.macs != c.macs) {
+            if (!mismatched++)
+                fprintf(stderr, "%s: layer %u (%s) of the built-in differs: %u -> %u channels "
+                        "vs %u -> %u\n", name, i, a.name, c.in_channels, c.out_channels,
+                        a.in_channels, a.out_channels);
+        }
+    }
+    CHECK_MSG(mismatched == 0, "%s: %u layers of the built-in differ from the exported model",
+              name, mismatched);
+    mnv3_model_free(b);
+}
+
 static void check_golden(const char *dir, const char *name) {
     char path[PATH_LEN];
     char *meta;
@@ -245,6 +298,7 @@ static void check_golden(const char *dir, const char *name) {
         w = (uint32_t)in.shape[2];
         CHECK_MSG(in.shape[3] == 3, "%s: NHWC input with %zu channels", name, in.shape[3]);
     }
+    check_builtin_matches(name, meta, m, h, w);
     CHECK_MSG(ref_logits.count == (size_t)batch * classes, "%s: logits.npy has %zu values, "
               "model gives %u x %u", name, ref_logits.count, batch, classes);
     CHECK_MSG(ref_feats.count == (size_t)batch * fdim, "%s: features.npy has %zu values, "

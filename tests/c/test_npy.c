@@ -1,11 +1,15 @@
 /* .npy reading and writing: round trips, the header variants numpy and other writers
  * produce, and a clear refusal for everything the reader does not take. */
+#if !defined(_POSIX_C_SOURCE)
+#define _POSIX_C_SOURCE 200809L /* mkdtemp, mkfifo, alarm */
+#endif
 #include <stdint.h>
 #include <string.h>
 
 #include "check.h"
 #include "mnv3.h"
 #include "mnv3_npy.h"
+#include "special_files.h"
 
 /* Builds a v1.0 file from a header text (padded as given) and raw data bytes. */
 static size_t make_npy(uint8_t *out, const char *header, const void *data, size_t data_len) {
@@ -192,8 +196,64 @@ static void test_refusals(void) {
                  MNV3_ERR_INVALID_ARGUMENT);
 }
 
+/* Writer and reader agree on every shape: any size_t dimension is written and read back
+ * (a shape with a 0 holds no elements however large its other dimensions), and the reader
+ * refuses only what does not fit in a size_t, which the writer cannot express. */
+static void test_extreme_shapes(void) {
+    static const size_t big[] = {SIZE_MAX,      SIZE_MAX - 1,  SIZE_MAX - 5, SIZE_MAX - 6,
+                                 SIZE_MAX - 15, SIZE_MAX - 16, SIZE_MAX / 2, SIZE_MAX / 10};
+    uint8_t buf[512];
+    char header[256], digits[32];
+    size_t shape[MNV3_NPY_MAX_DIMS], n, i, k, len;
+    mnv3_npy_array a;
+    mnv3_error err;
+    for (i = 0; i < sizeof big / sizeof *big; ++i) {
+        for (k = 0; k < 2; ++k) {
+            shape[k] = big[i];
+            shape[1 - k] = 0;
+            CHECK_STATUS(mnv3_npy_write_memory(MNV3_NPY_FLOAT32, 2, shape, NULL, buf, sizeof buf,
+                                               &n, &err), MNV3_OK);
+            CHECK_STATUS(parse(buf, n, &a, &err), MNV3_OK);
+            CHECK_MSG(a.ndim == 2 && a.shape[k] == big[i] && a.shape[1 - k] == 0 && a.count == 0,
+                      "shape with %zu does not read back", big[i]);
+            mnv3_npy_free(&a);
+        }
+    }
+    for (i = 0; i < MNV3_NPY_MAX_DIMS; ++i) shape[i] = i == 3 ? 0 : SIZE_MAX;
+    CHECK_STATUS(mnv3_npy_write_memory(MNV3_NPY_UINT8, MNV3_NPY_MAX_DIMS, shape, NULL, buf,
+                                       sizeof buf, &n, &err), MNV3_OK);
+    CHECK_STATUS(parse(buf, n, &a, &err), MNV3_OK);
+    CHECK(a.ndim == MNV3_NPY_MAX_DIMS && a.shape[7] == SIZE_MAX && a.count == 0);
+    mnv3_npy_free(&a);
+
+    /* Reader direction: SIZE_MAX in the text is taken, SIZE_MAX + 1 is not. Both 2^32 - 1
+     * and 2^64 - 1 end in 5, so adding one is a change of the last digit. */
+    snprintf(digits, sizeof digits, "%zu", (size_t)SIZE_MAX);
+    len = strlen(digits);
+    snprintf(header, sizeof header,
+             "{'descr': '<f4', 'fortran_order': False, 'shape': (%s, 0), }", digits);
+    expect_header(header, 0, MNV3_OK, NULL);
+    CHECK(digits[len - 1] == '5');
+    digits[len - 1] = '6';
+    snprintf(header, sizeof header,
+             "{'descr': '<f4', 'fortran_order': False, 'shape': (%s, 0), }", digits);
+    expect_header(header, 0, MNV3_ERR_SIZE_OVERFLOW, "overflows");
+}
+
+static mnv3_status read_path(const char *path, mnv3_error *err) {
+    mnv3_npy_array a;
+    mnv3_status st = mnv3_npy_read_file(path, &a, err);
+    if (st == MNV3_OK)
+        mnv3_npy_free(&a);
+    else
+        CHECK(a.data == NULL && a.allocation == NULL);
+    return st;
+}
+
 int main(void) {
     test_round_trip();
+    test_extreme_shapes();
+    test_special_files(read_path, "test_npy");
     test_variants();
     test_refusals();
     return check_summary("test_npy");

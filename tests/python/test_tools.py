@@ -116,6 +116,68 @@ def test_writer_validates():
         mnv3file.to_bytes(net)
 
 
+def test_non_finite_weights_refused():
+    net = filled()
+    net.blocks[2].depthwise.weight.reshape(-1)[3] = np.nan
+    with pytest.raises(FormatError, match="block 2 depthwise: weight element 3 is NaN"):
+        mnv3file.to_bytes(net)
+    net = filled()
+    net.head[1].bias[4] = -np.inf
+    with pytest.raises(FormatError, match="head 1: bias element 4 is infinite"):
+        mnv3file.to_bytes(net)
+    # The reader refuses such a file too (written by hand: the writer would not).
+    net = filled()
+    data = bytearray(mnv3file.to_bytes(net))
+    stem_weight = net.stem.weight.astype("<f4").tobytes()
+    at = bytes(data).index(stem_weight)
+    data[at:at + 4] = struct.pack("<f", float("inf"))
+    data[40:44] = struct.pack("<I", zlib.crc32(bytes(data[64:])) & 0xFFFFFFFF)
+    with pytest.raises(FormatError, match="stem: weight element 0 is infinite"):
+        mnv3file.from_bytes(bytes(data))
+
+
+def test_same_padding_ignores_stored_pads():
+    from mnv3file import PAD_EXPLICIT, PAD_SAME
+    net = filled()
+    for c in (net.stem, net.blocks[0].depthwise):
+        c.padding_mode = PAD_SAME
+    x = np.random.default_rng(1).normal(size=(1, 3, 48, 40)).astype(np.float32)
+    want, _ = mnv3ref.forward(net, x)
+    data = mnv3file.to_bytes(net)  # the stored (k-1)/2 pads are written as 0
+    net.stem.pads = (5, 3, 9, 4)  # >= kernel: meaningless under SAME, and ignored
+    assert mnv3file.to_bytes(net) == data
+    assert np.array_equal(mnv3ref.forward(net, x)[0], want)
+    back = mnv3file.from_bytes(data)
+    assert back.stem.pads == (0, 0, 0, 0) and back.blocks[0].depthwise.pads == (0, 0, 0, 0)
+    assert np.array_equal(mnv3ref.forward(back, x)[0], want)
+    # A file storing such pads under SAME loads; the same pads under explicit do not.
+    buf = bytearray(data)
+    stem_at = struct.unpack_from("<Q", buf, 64 + 8)[0] + 24  # NETWORK section + header
+    assert struct.unpack_from("<I", buf, stem_at + 20)[0] == PAD_SAME
+    struct.pack_into("<4I", buf, stem_at + 24, 5, 3, 9, 4)
+    struct.pack_into("<I", buf, 40, zlib.crc32(bytes(buf[64:])) & 0xFFFFFFFF)
+    assert mnv3file.from_bytes(bytes(buf)).stem.pads == (0, 0, 0, 0)
+    struct.pack_into("<I", buf, stem_at + 20, PAD_EXPLICIT)
+    struct.pack_into("<I", buf, 40, zlib.crc32(bytes(buf[64:])) & 0xFFFFFFFF)
+    with pytest.raises(FormatError, match="must be smaller than kernel"):
+        mnv3file.from_bytes(bytes(buf))
+
+
+def test_class_count_beyond_channel_limit():
+    # The last head layer's outputs are classes (up to 100000), not feature-map channels.
+    net = filled("small", "torchvision", 0.25, 21843)
+    back = mnv3file.from_bytes(mnv3file.to_bytes(net))
+    assert back.num_classes == 21843
+    same_network(net, back)
+    net = filled("small", "torchvision", 0.25, 100001)
+    with pytest.raises(FormatError, match="out_channels 100001 outside 1..100000"):
+        mnv3file.to_bytes(net)
+    net = filled("small", "torchvision", 0.25, 10)
+    net.head[0].out_channels = net.head[1].in_channels = 16385
+    with pytest.raises(FormatError, match="head 0: out_channels 16385 outside 1..16384"):
+        mnv3file.validate(net)
+
+
 # --- architectures ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("arch,flavor,count", [
@@ -168,6 +230,59 @@ def test_export_matches_pytorch(arch, flavor, width):
     assert np.abs(logits - ref).max() <= 1e-4 * max(1.0, np.abs(ref).max())
     assert np.abs(f - feats).max() <= 1e-4 * max(1.0, np.abs(feats).max())
     assert abs(ref).max() > 1.0  # realistic weights: logits far from zero
+
+
+# torch.nn.Module.parameters() of tools/walkthrough_model.py with 1000 classes: every
+# channel count, the head's included, is int(c * width).
+WALKTHROUGH_PARAMS = {
+    ("large", 0.35): 988_433, ("large", 0.5): 1_719_292, ("large", 0.75): 3_342_766,
+    ("large", 1.0): 5_476_416, ("large", 1.25): 8_119_150,
+    ("small", 0.35): 558_130, ("small", 0.5): 908_460, ("small", 0.75): 1_631_626,
+    ("small", 1.0): 2_534_656, ("small", 1.25): 3_617_130,
+}
+
+
+@pytest.mark.parametrize("arch,width", sorted(WALKTHROUGH_PARAMS))
+def test_walkthrough_parameter_counts(arch, width):
+    net, slots = describe(arch, "walkthrough", width, 1000)
+    assert torch_param_count(slots) == WALKTHROUGH_PARAMS[arch, width]
+    hidden = int((1280 if arch == "large" else 1024) * width)
+    assert net.head[0].out_channels == hidden and net.head[1].in_channels == hidden
+    assert net.last_conv.out_channels == int((960 if arch == "large" else 576) * width)
+
+
+@pytest.mark.parametrize("width", [0.35, 0.5, 0.75, 1.25])
+def test_walkthrough_widths_match_pytorch(width):
+    torch = _torch()
+    from export_torchvision import (build_torch_model, imagelike_input, network_from_state_dict,
+                                    random_model, torch_features)
+    for arch in ("large", "small"):
+        model = build_torch_model(arch, "walkthrough", width, 1000)
+        assert sum(p.numel() for p in model.parameters()) == WALKTHROUGH_PARAMS[arch, width]
+        last = int((960 if arch == "large" else 576) * width)
+        hidden = int((1280 if arch == "large" else 1024) * width)
+        assert tuple(model.third_conv.conv.weight.shape) == (hidden, last, 1, 1)
+        assert tuple(model.output.conv.weight.shape) == (1000, hidden, 1, 1)
+        inputs = [imagelike_input(1, h, w, 11 + i) for i, (h, w) in enumerate(((64, 96),
+                                                                              (112, 80)))]
+        model = random_model(arch, "walkthrough", width, 10, 7, x=np.concatenate(
+            [x[:, :, :64, :80] for x in inputs]))
+        net = network_from_state_dict(arch, "walkthrough", width, 10, model.state_dict())
+        net = mnv3file.from_bytes(mnv3file.to_bytes(net))
+        assert net.params() == sum(p.numel() for p in model.parameters())
+        # PyTorch in float64 against the float64 numpy evaluation: what remains is the
+        # float32 rounding of the folded weights (~1e-5), far below any mismatch.
+        model = model.double()
+        for x in inputs:
+            h, w = x.shape[2:]
+            with torch.no_grad():
+                ref = model(torch.from_numpy(x).double()).numpy()
+                feats = torch_features(model, torch.from_numpy(x).double()).numpy()
+            logits, f = mnv3ref.forward(net, x)
+            where = f"{arch} width {width} at {h}x{w}"
+            assert np.abs(logits - ref).max() <= 1e-4 * max(1.0, np.abs(ref).max()), where
+            assert np.abs(f - feats).max() <= 1e-4 * max(1.0, np.abs(feats).max()), where
+            assert np.abs(ref).max() > 1.0  # realistic weights: logits far from zero
 
 
 def test_exporter_key_errors(tmp_path):
