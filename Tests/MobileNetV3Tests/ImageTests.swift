@@ -25,11 +25,12 @@ final class ImageTests: XCTestCase {
         return Array(UnsafeBufferPointer(start: data, count: size))
     }
 
-    func encodeJPEG(_ pixels: [UInt8], width: Int, height: Int, channels: Int, quality: Int = 95) throws -> [UInt8] {
+    func encodeJPEG(_ pixels: [UInt8], width: Int, height: Int, channels: Int, quality: Int = 95,
+                    progressive: Bool = false) throws -> [UInt8] {
         var data: UnsafeMutablePointer<UInt8>?
         var size = 0
         let status = mnv3img_encode_jpeg(pixels, UInt32(width), UInt32(height), UInt32(channels), Int32(quality),
-                                         &data, &size, nil, 0)
+                                         progressive ? 1 : 0, &data, &size, nil, 0)
         XCTAssertEqual(status, MNV3IMG_OK)
         guard let data else { throw XCTSkip("JPEG encoder failed") }
         defer { mnv3img_free_bytes(data) }
