@@ -237,8 +237,7 @@ static void jpeg_fail(j_common_ptr cinfo) {
     cinfo->err->format_message(cinfo, text);
     set_text(d, text);
     if (code == JERR_NO_BACKING_STORE) {
-        snprintf(d->text, sizeof d->text,
-                 "the JPEG decoder needs more working memory than the pixel limit allows");
+        set_text(d, "the JPEG decoder needs more working memory than the pixel limit allows");
         d->jump_status = MNV3IMG_NO_MEMORY;
     } else if (code == JERR_OUT_OF_MEMORY) {
         d->jump_status = MNV3IMG_NO_MEMORY;
@@ -279,6 +278,32 @@ static void jpeg_progress(j_common_ptr cinfo) {
     }
 }
 
+/* What the whole-image coefficient buffers of a multi-scan JPEG may take: 3 bytes per
+ * pixel of the limit, enough for a gray or 4:2:0 colour image of the full limit, plus the
+ * same for the pixels that pad this image to whole MCUs. */
+static uint64_t coefficient_budget(const mnv3img_decoder *d,
+                                   const struct jpeg_decompress_struct *cinfo) {
+    uint64_t mw = 8u * (uint64_t)cinfo->max_h_samp_factor, mh = 8u * (uint64_t)cinfo->max_v_samp_factor;
+    uint64_t w = cinfo->image_width, h = cinfo->image_height;
+    uint64_t padding = (w + mw - 1) / mw * mw * ((h + mh - 1) / mh * mh) - w * h;
+    return (d->max_pixels + padding) * 3u;
+}
+
+/* The bytes libjpeg allocates for the coefficients of a multi-scan (progressive) image:
+ * each component's blocks, rounded up to whole MCUs, 64 coefficients of 2 bytes each. */
+static uint64_t coefficient_bytes(const struct jpeg_decompress_struct *cinfo) {
+    uint64_t total = 0;
+    int ci;
+    for (ci = 0; ci < cinfo->num_components; ++ci) {
+        const jpeg_component_info *c = &cinfo->comp_info[ci];
+        uint64_t h = (uint64_t)c->h_samp_factor, v = (uint64_t)c->v_samp_factor;
+        uint64_t wide = (c->width_in_blocks + h - 1) / h * h;
+        uint64_t high = (c->height_in_blocks + v - 1) / v * v;
+        total += wide * high * DCTSIZE2 * sizeof(JCOEF);
+    }
+    return total;
+}
+
 static mnv3img_status jpeg_begin(mnv3img_decoder *d) {
     struct jpeg_decompress_struct *cinfo = &d->cinfo;
     uint64_t budget;
@@ -289,16 +314,15 @@ static mnv3img_status jpeg_begin(mnv3img_decoder *d) {
     cinfo->client_data = d;
     d->jpeg_created = 1;
     jpeg_create_decompress(cinfo);
-    /* Whole-image coefficient buffers (progressive and other multi-scan files) may not
-     * pass 2 bytes for each of 3 components of every pixel the limit allows, plus room for
-     * padding and row buffers. libjpeg refuses to go beyond this (it has no backing store)
-     * instead of allocating it. */
-    budget = d->max_pixels * 6u + (16u << 20);
-    cinfo->mem->max_memory_to_use = budget > (uint64_t)LONG_MAX ? LONG_MAX : (long)budget;
     d->progress.progress_monitor = jpeg_progress;
     cinfo->progress = &d->progress;
     jpeg_mem_src(cinfo, (const unsigned char *)d->data, (unsigned long)d->size);
     jpeg_read_header(cinfo, TRUE);
+    /* A bound on libjpeg's working memory: the coefficient budget and room for row
+     * buffers. libjpeg refuses to go beyond it (it has no backing store) instead of
+     * allocating; the coefficients are also checked below, with a clearer message. */
+    budget = coefficient_budget(d, cinfo) + (16u << 20);
+    cinfo->mem->max_memory_to_use = budget > (uint64_t)LONG_MAX ? LONG_MAX : (long)budget;
     d->info.source_channels = cinfo->num_components == 1 ? 1u : 3u;
     d->info.source_bit_depth = 8;
     d->info.interlaced = jpeg_has_multiple_scans(cinfo) ? 1u : 0u;
@@ -307,6 +331,16 @@ static mnv3img_status jpeg_begin(mnv3img_decoder *d) {
     if (cinfo->jpeg_color_space == JCS_CMYK || cinfo->jpeg_color_space == JCS_YCCK) {
         set_text(d, "CMYK JPEG images are not supported");
         return MNV3IMG_UNSUPPORTED;
+    }
+    if (d->info.interlaced && coefficient_bytes(cinfo) > coefficient_budget(d, cinfo)) {
+        snprintf(d->text, sizeof d->text,
+                 "a progressive JPEG of %ux%u needs %llu MiB for its coefficients; the pixel "
+                 "limit of %llu allows %llu MiB (3 bytes per pixel)",
+                 cinfo->image_width, cinfo->image_height,
+                 (unsigned long long)((coefficient_bytes(cinfo) + (1u << 20) - 1) >> 20),
+                 (unsigned long long)d->max_pixels,
+                 (unsigned long long)(coefficient_budget(d, cinfo) >> 20));
+        return MNV3IMG_TOO_LARGE;
     }
     cinfo->out_color_space = JCS_RGB;
     /* A progressive file is read whole here, into the coefficient buffers. */
@@ -371,7 +405,11 @@ mnv3img_status mnv3img_open(const uint8_t *data, size_t size, uint64_t max_pixel
     d->info.format = format;
     d->data = data;
     d->size = size;
+    /* No image can have more pixels than the longest sides allow (this also keeps the
+     * arithmetic on the limit from overflowing). */
     d->max_pixels = max_pixels ? max_pixels : MNV3IMG_DEFAULT_MAX_PIXELS;
+    if (d->max_pixels > (uint64_t)MNV3IMG_MAX_DIMENSION * MNV3IMG_MAX_DIMENSION)
+        d->max_pixels = (uint64_t)MNV3IMG_MAX_DIMENSION * MNV3IMG_MAX_DIMENSION;
     if (setjmp(d->jump)) {
         status = d->jump_status;
     } else {

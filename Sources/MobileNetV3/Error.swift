@@ -39,7 +39,8 @@ public struct MobileNetV3Error: Error, Sendable, Equatable, CustomStringConverti
         /// A `.npy` file is malformed or of a type this operation does not accept.
         public static let badArray = Code(rawValue: 1002)
         /// An image claims more pixels than the limit (``Image/defaultMaxPixels`` unless
-        /// raised), or a side longer than 65535 pixels.
+        /// raised) or a side longer than 65535 pixels, or a progressive JPEG needs more
+        /// coefficient memory than the limit allows.
         public static let imageTooLarge = Code(rawValue: 1003)
 
         /// The C library's short description of the status, or a Swift-side one.

@@ -22,7 +22,8 @@ import Foundation
 /// the image, a JPEG stops at the first corrupt or missing data, and PNG and JPEG rows are
 /// decoded straight into the one pixel buffer. An `Image` holds 3 bytes per pixel; decoding
 /// needs, besides that, a few rows, except for a progressive JPEG (its coefficients: 2 bytes
-/// per pixel for gray, 3 for 4:2:0 colour, 6 for 4:4:4). To classify a large photo without
+/// per pixel for gray, 3 for 4:2:0 colour, 6 for 4:4:4, and at most 3 bytes per pixel of the
+/// limit, or the image is refused as too large). To classify a large photo without
 /// holding it, use ``preprocess(path:for:size:layout:maxPixels:)``, which resizes while
 /// decoding and keeps only two rows.
 public struct Image: Hashable, Sendable {

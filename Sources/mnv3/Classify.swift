@@ -14,8 +14,9 @@ struct Classify: ParsableCommand {
             is refused before it is decoded. PNG and JPEG images are resized while they are \
             decoded, so memory is a few rows of the image plus the network input, except for \
             interlaced PNG (the whole image, 3 bytes per pixel) and progressive JPEG (its \
-            coefficients, 2 to 6 bytes per pixel). A corrupt or truncated JPEG is refused at \
-            the first bad data.
+            coefficients, 2 to 6 bytes per pixel, at most 3 bytes per pixel of the limit, \
+            else the image is refused). A corrupt or truncated JPEG is refused at the first \
+            bad data.
 
             Examples:
               mnv3 classify --model mobilenet_v3_small.mnv3 cat.png

@@ -425,6 +425,30 @@ final class ImageTests: XCTestCase {
         }
     }
 
+    /// The coefficients of a progressive JPEG may take 3 bytes per pixel of the limit. A
+    /// 32 KB valid 4096 x 4096 4:4:4 file (one DC scan) would need 96 MiB: refused by
+    /// default. Gray at the full limit fits (2 bytes per pixel) and streams within bounds.
+    func testProgressiveJPEGCoefficientBudget() throws {
+        let colour = HostileImages.blankProgressiveJPEG(width: 4096, height: 4096, components: 3)
+        XCTAssertLessThanOrEqual(colour.count, 64 << 10)
+        try assertBounded("4:4:4") {
+            XCTAssertThrowsError(try Image(data: colour, name: "c.jpg")) { error in
+                let e = error as? MobileNetV3Error
+                XCTAssertEqual(e?.code, .imageTooLarge)
+                XCTAssert(e?.message.contains("coefficients") == true, e?.message ?? "")
+            }
+        }
+        let model = try Model.builtin(arch: .small, classes: 3)
+        let gray = HostileImages.blankProgressiveJPEG(width: 4096, height: 4096, components: 1)
+        let (info, _) = try assertBounded("gray") { try Image.preprocess(data: gray, for: model) }
+        XCTAssertEqual(info.width, 4096)
+        let small = HostileImages.blankProgressiveJPEG(width: 64, height: 64, components: 3)
+        XCTAssert(try Image(data: small, maxPixels: 2 * 64 * 64).pixels.allSatisfy { $0 == 128 })
+        XCTAssertThrowsError(try Image(data: small, maxPixels: 64 * 64)) { error in
+            XCTAssertEqual((error as? MobileNetV3Error)?.code, .imageTooLarge)
+        }
+    }
+
     func testProgressiveJPEG() throws {
         var rgb: [UInt8] = []
         for y in 0..<40 { for x in 0..<56 { rgb += [UInt8(x * 4), UInt8(y * 6), 100] } }
@@ -668,6 +692,21 @@ enum HostileImages {
         let idat: [UInt8] = [0x78, 0x01, 0x00, 0xFF, 0xFF, 0x00, 0x00, 0, 0, 0, 0, 0]
         return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + RawPNG.chunk("IHDR", ihdr)
             + RawPNG.chunk("IDAT", idat) + RawPNG.chunk("IEND", [])
+    }
+
+    /// A valid progressive JPEG, flat gray (128), with `components` components at full
+    /// resolution and a single scan: the DC of the first component, 1 bit per block.
+    static func blankProgressiveJPEG(width: Int, height: Int, components: Int) -> [UInt8] {
+        var out: [UInt8] = [0xFF, 0xD8]
+        out += [0xFF, 0xDB, 0x00, 0x43, 0x00] + [UInt8](repeating: 1, count: 64)
+        out += [0xFF, 0xC2, 0x00, UInt8(8 + 3 * components), 0x08,
+                UInt8(height >> 8), UInt8(height & 0xFF), UInt8(width >> 8), UInt8(width & 0xFF), UInt8(components)]
+        for c in 1...components { out += [UInt8(c), 0x11, 0] }
+        out += [0xFF, 0xC4, 0x00, 0x14, 0x00, 1] + [UInt8](repeating: 0, count: 15) + [0]
+        out += [0xFF, 0xDA, 0x00, 0x08, 1, 1, 0x00, 0, 0, 0]
+        let blocks = ((width + 7) / 8) * ((height + 7) / 8)
+        out += [UInt8](repeating: 0, count: (blocks + 7) / 8)
+        return out + [0xFF, 0xD9]
     }
 
     /// An 8 x 8 gray progressive JPEG, all zero coefficients (flat 128), with a valid

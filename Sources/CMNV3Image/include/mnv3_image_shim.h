@@ -10,8 +10,10 @@
  *     (fewer rows at a time than the whole image) is held whole, 3 bytes per pixel;
  *   - baseline JPEG: a few rows;
  *   - progressive (multi-scan) JPEG: the coefficients of the whole image, 2 bytes per
- *     pixel per full-resolution component (3 for 4:2:0 colour, 6 for 4:4:4), which libjpeg
- *     may not grow past 6 bytes per pixel of the limit (plus 16 MiB). */
+ *     pixel for gray, 3 for 4:2:0 colour, 6 for 4:4:4. They may take at most 3 bytes per
+ *     pixel of the limit (any gray or 4:2:0 image within it; 4:4:4 up to half of it), or
+ *     the image is refused as too large; libjpeg's working memory is capped there (plus
+ *     16 MiB). */
 #ifndef MNV3_IMAGE_SHIM_H
 #define MNV3_IMAGE_SHIM_H
 
@@ -26,9 +28,10 @@ typedef enum mnv3img_status {
     MNV3IMG_OK = 0,
     MNV3IMG_CORRUPT = 1,      /* not decodable: truncated, corrupt or malformed data */
     MNV3IMG_UNSUPPORTED = 2,  /* valid file of a kind this decoder does not handle */
-    MNV3IMG_TOO_LARGE = 3,    /* more pixels than the limit, or a side over MNV3IMG_MAX_DIMENSION */
-    MNV3IMG_NO_MEMORY = 4     /* an allocation failed, or the decoder's working memory would
-                               * pass the bound the pixel limit sets */
+    MNV3IMG_TOO_LARGE = 3,    /* more pixels than the limit, a side over MNV3IMG_MAX_DIMENSION,
+                               * or progressive JPEG coefficients over what the limit allows */
+    MNV3IMG_NO_MEMORY = 4     /* an allocation failed, or libjpeg's working memory would pass
+                               * the cap the pixel limit sets */
 } mnv3img_status;
 
 /* The longest side any image may have (the preprocessing accepts no more). */
