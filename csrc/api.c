@@ -110,62 +110,119 @@ mnv3_status mnv3_top_k(const float *s, size_t cols, uint32_t k, uint32_t *idx) {
     return MNV3_OK;
 }
 
-/* Bilinear sample with half-pixel centres (like PIL/TF's resize with half_pixel_centers),
- * edges clamped. */
-static float sample(const uint8_t *px, uint32_t h, uint32_t w, uint32_t ch, float y, float x,
-                    uint32_t c) {
-    int y0, x0, y1, x1;
-    float fy, fx, a, b, cc, d;
+/* Bilinear resize with half-pixel centres (like PIL/TF's resize with half_pixel_centers),
+ * edges clamped. Output row y reads two source rows; source_rows() names them and the
+ * weight of the second, and preprocess_row() computes the row from them. The whole-image
+ * and the row-at-a-time entry points both go through these two, so they agree exactly. */
+static void source_rows(uint32_t h, uint32_t dh, uint32_t dst_row, uint32_t *first,
+                        uint32_t *second, float *weight) {
+    float ry = (float)h / (float)dh;
+    float y = ((float)dst_row + 0.5f) * ry - 0.5f;
+    int y0, y1;
+    float fy;
     if (y < 0) y = 0;
-    if (x < 0) x = 0;
     y0 = (int)y;
-    x0 = (int)x;
     if (y0 > (int)h - 1) y0 = (int)h - 1;
-    if (x0 > (int)w - 1) x0 = (int)w - 1;
     y1 = y0 + 1 < (int)h ? y0 + 1 : y0;
-    x1 = x0 + 1 < (int)w ? x0 + 1 : x0;
     fy = y - (float)y0;
-    fx = x - (float)x0;
     if (fy > 1) fy = 1;
+    *first = (uint32_t)y0;
+    *second = (uint32_t)y1;
+    *weight = fy;
+}
+
+static float sample(const uint8_t *row0, const uint8_t *row1, float fy, uint32_t w,
+                    uint32_t ch, float x, uint32_t c) {
+    int x0, x1;
+    float fx, a, b, cc, d;
+    if (x < 0) x = 0;
+    x0 = (int)x;
+    if (x0 > (int)w - 1) x0 = (int)w - 1;
+    x1 = x0 + 1 < (int)w ? x0 + 1 : x0;
+    fx = x - (float)x0;
     if (fx > 1) fx = 1;
-    a = px[((size_t)y0 * w + x0) * ch + c];
-    b = px[((size_t)y0 * w + x1) * ch + c];
-    cc = px[((size_t)y1 * w + x0) * ch + c];
-    d = px[((size_t)y1 * w + x1) * ch + c];
+    a = row0[(size_t)x0 * ch + c];
+    b = row0[(size_t)x1 * ch + c];
+    cc = row1[(size_t)x0 * ch + c];
+    d = row1[(size_t)x1 * ch + c];
     return (a * (1 - fx) + b * fx) * (1 - fy) + (cc * (1 - fx) + d * fx) * fy;
 }
 
-mnv3_status mnv3_preprocess_image(const mnv3_model *m, const uint8_t *px, uint32_t sh,
-                                  uint32_t sw, uint32_t sc, uint32_t dh, uint32_t dw,
-                                  mnv3_layout layout, float *dst, size_t dst_len) {
-    const mnv3_preprocess *p;
-    uint32_t y, x, c;
-    float ry, rx;
-    if (!m || !px || !dst) return MNV3_ERR_NULL_ARGUMENT;
+static mnv3_status check_preprocess(uint32_t sh, uint32_t sw, uint32_t sc, uint32_t dh,
+                                    uint32_t dw, mnv3_layout layout, size_t dst_len) {
     if (sh == 0 || sw == 0 || dh == 0 || dw == 0 || sh > 65536 || sw > 65536 ||
         dh > MNV3_MAX_INPUT_SIZE || dw > MNV3_MAX_INPUT_SIZE)
         return MNV3_ERR_INVALID_ARGUMENT;
     if (sc != 1 && sc != 3 && sc != 4) return MNV3_ERR_INVALID_ARGUMENT;
     if ((unsigned)layout > MNV3_LAYOUT_NHWC) return MNV3_ERR_INVALID_ARGUMENT;
     if (dst_len != (size_t)3 * dh * dw) return MNV3_ERR_SHAPE;
-    p = &m->preprocess;
-    ry = (float)sh / (float)dh;
-    rx = (float)sw / (float)dw;
-    for (y = 0; y < dh; ++y) {
-        for (x = 0; x < dw; ++x) {
-            float sy = ((float)y + 0.5f) * ry - 0.5f, sx = ((float)x + 0.5f) * rx - 0.5f;
-            for (c = 0; c < 3; ++c) {
-                /* c is the model's channel; pick the matching source channel. */
-                uint32_t src_c = sc == 1 ? 0 : (p->channel_order == MNV3_BGR ? 2 - c : c);
-                float v = (sh == dh && sw == dw) ? (float)px[((size_t)y * sw + x) * sc + src_c]
-                                                 : sample(px, sh, sw, sc, sy, sx, src_c);
-                float out = (v * p->scale - p->mean[c]) / p->std[c];
-                if (layout == MNV3_LAYOUT_NCHW)
-                    dst[((size_t)c * dh + y) * dw + x] = out;
-                else
-                    dst[((size_t)y * dw + x) * 3 + c] = out;
-            }
+    return MNV3_OK;
+}
+
+/* Output row y from source rows row0 and row1 (as source_rows() names them). */
+static void preprocess_row(const mnv3_preprocess *p, const uint8_t *row0, const uint8_t *row1,
+                           float fy, uint32_t sh, uint32_t sw, uint32_t sc, uint32_t dh,
+                           uint32_t dw, mnv3_layout layout, uint32_t y, float *dst) {
+    uint32_t x, c;
+    float rx = (float)sw / (float)dw;
+    for (x = 0; x < dw; ++x) {
+        float sx = ((float)x + 0.5f) * rx - 0.5f;
+        for (c = 0; c < 3; ++c) {
+            /* c is the model's channel; pick the matching source channel. */
+            uint32_t src_c = sc == 1 ? 0 : (p->channel_order == MNV3_BGR ? 2 - c : c);
+            float v = (sh == dh && sw == dw) ? (float)row0[(size_t)x * sc + src_c]
+                                             : sample(row0, row1, fy, sw, sc, sx, src_c);
+            float out = (v * p->scale - p->mean[c]) / p->std[c];
+            if (layout == MNV3_LAYOUT_NCHW)
+                dst[((size_t)c * dh + y) * dw + x] = out;
+            else
+                dst[((size_t)y * dw + x) * 3 + c] = out;
         }
     }
+}
+
+mnv3_status mnv3_preprocess_image(const mnv3_model *m, const uint8_t *px, uint32_t sh,
+                                  uint32_t sw, uint32_t sc, uint32_t dh, uint32_t dw,
+                                  mnv3_layout layout, float *dst, size_t dst_len) {
+    uint32_t y;
+    mnv3_status st;
+    if (!m || !px || !dst) return MNV3_ERR_NULL_ARGUMENT;
+    st = check_preprocess(sh, sw, sc, dh, dw, layout, dst_len);
+    if (st != MNV3_OK) return st;
+    for (y = 0; y < dh; ++y) {
+        uint32_t r0, r1;
+        float fy;
+        source_rows(sh, dh, y, &r0, &r1, &fy);
+        preprocess_row(&m->preprocess, px + (size_t)r0 * sw * sc, px + (size_t)r1 * sw * sc, fy,
+                       sh, sw, sc, dh, dw, layout, y, dst);
+    }
+    return MNV3_OK;
+}
+
+mnv3_status mnv3_preprocess_source_rows(uint32_t src_height, uint32_t dst_height,
+                                        uint32_t dst_row, uint32_t *first, uint32_t *second) {
+    float fy;
+    if (!first || !second) return MNV3_ERR_NULL_ARGUMENT;
+    if (src_height == 0 || src_height > 65536 || dst_height == 0 ||
+        dst_height > MNV3_MAX_INPUT_SIZE || dst_row >= dst_height)
+        return MNV3_ERR_INVALID_ARGUMENT;
+    source_rows(src_height, dst_height, dst_row, first, second, &fy);
+    return MNV3_OK;
+}
+
+mnv3_status mnv3_preprocess_image_row(const mnv3_model *m, const uint8_t *first_row,
+                                      const uint8_t *second_row, uint32_t sh, uint32_t sw,
+                                      uint32_t sc, uint32_t dh, uint32_t dw, uint32_t dst_row,
+                                      mnv3_layout layout, float *dst, size_t dst_len) {
+    uint32_t r0, r1;
+    float fy;
+    mnv3_status st;
+    if (!m || !first_row || !second_row || !dst) return MNV3_ERR_NULL_ARGUMENT;
+    st = check_preprocess(sh, sw, sc, dh, dw, layout, dst_len);
+    if (st != MNV3_OK) return st;
+    if (dst_row >= dh) return MNV3_ERR_INVALID_ARGUMENT;
+    source_rows(sh, dh, dst_row, &r0, &r1, &fy);
+    preprocess_row(&m->preprocess, first_row, second_row, fy, sh, sw, sc, dh, dw, layout,
+                   dst_row, dst);
     return MNV3_OK;
 }

@@ -325,6 +325,23 @@ MNV3_API mnv3_status mnv3_preprocess_image(const mnv3_model *model, const uint8_
                                            uint32_t dst_width, mnv3_layout layout, float *dst,
                                            size_t dst_len);
 
+/* The same preprocessing a row at a time, for images decoded row by row (so that a large
+ * photo never has to be held whole). Output row `dst_row` reads only two source rows, which
+ * mnv3_preprocess_source_rows() names: *first, and *second (== *first or *first + 1). Both
+ * never decrease as dst_row grows, so a decoder can keep just the last two rows.
+ * mnv3_preprocess_image_row() then writes that output row into dst (the whole output, as
+ * for mnv3_preprocess_image) from those two rows (src_width * src_channels bytes each);
+ * the values are exactly those mnv3_preprocess_image() produces. */
+MNV3_API mnv3_status mnv3_preprocess_source_rows(uint32_t src_height, uint32_t dst_height,
+                                                 uint32_t dst_row, uint32_t *first,
+                                                 uint32_t *second);
+MNV3_API mnv3_status mnv3_preprocess_image_row(const mnv3_model *model, const uint8_t *first_row,
+                                               const uint8_t *second_row, uint32_t src_height,
+                                               uint32_t src_width, uint32_t src_channels,
+                                               uint32_t dst_height, uint32_t dst_width,
+                                               uint32_t dst_row, mnv3_layout layout, float *dst,
+                                               size_t dst_len);
+
 #ifdef __cplusplus
 }
 #endif

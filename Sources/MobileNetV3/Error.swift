@@ -38,6 +38,10 @@ public struct MobileNetV3Error: Error, Sendable, Equatable, CustomStringConverti
         public static let unsupportedImageFormat = Code(rawValue: 1001)
         /// A `.npy` file is malformed or of a type this operation does not accept.
         public static let badArray = Code(rawValue: 1002)
+        /// An image claims more pixels than the limit (``Image/defaultMaxPixels`` unless
+        /// raised) or a side longer than 65535 pixels, or a progressive JPEG needs more
+        /// coefficient memory than the limit allows.
+        public static let imageTooLarge = Code(rawValue: 1003)
 
         /// The C library's short description of the status, or a Swift-side one.
         public var description: String {
@@ -45,6 +49,7 @@ public struct MobileNetV3Error: Error, Sendable, Equatable, CustomStringConverti
             case .badImage: return "corrupt or truncated image"
             case .unsupportedImageFormat: return "unsupported image format"
             case .badArray: return "bad array file"
+            case .imageTooLarge: return "image too large"
             default:
                 guard let text = mnv3_status_string(mnv3_status(rawValue: UInt32(bitPattern: rawValue))) else {
                     return "status \(rawValue)"

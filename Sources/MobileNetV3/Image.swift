@@ -16,7 +16,38 @@ import Foundation
 ///
 /// Resizing and normalisation happen later, from the model's metadata, in
 /// ``Session/preprocess(_:)`` (the C `mnv3_preprocess_image`).
+///
+/// Decoding is bounded. The dimensions a file claims are checked against a pixel limit
+/// (``defaultMaxPixels`` unless `maxPixels` says otherwise) before anything is allocated for
+/// the image, a JPEG stops at the first corrupt or missing data, and PNG and JPEG rows are
+/// decoded straight into the one pixel buffer. An `Image` holds 3 bytes per pixel; decoding
+/// needs, besides that, a few rows, except for a progressive JPEG (its coefficients: 2 bytes
+/// per pixel for gray, 3 for 4:2:0 colour, 6 for 4:4:4, and at most 3 bytes per pixel of the
+/// limit, or the image is refused as too large). To classify a large photo without
+/// holding it, use ``preprocess(path:for:size:layout:maxPixels:)``, which resizes while
+/// decoding and keeps only two rows.
 public struct Image: Hashable, Sendable {
+    /// The pixel limit used when none is given: 16 Mi pixels (16,777,216, for example
+    /// 4096 x 4096 or 4896 x 3264), which is 48 MiB as 8-bit RGB. A larger image is refused
+    /// with ``MobileNetV3Error/Code/imageTooLarge`` unless the caller raises the limit.
+    public static let defaultMaxPixels = Int(MNV3IMG_DEFAULT_MAX_PIXELS)
+
+    /// The size and kind of an image, as its file says.
+    public struct Info: Hashable, Sendable {
+        public let width: Int
+        public let height: Int
+        public let format: Format
+        /// Channels in the source: 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA.
+        public let sourceChannels: Int
+
+        public init(width: Int, height: Int, format: Format, sourceChannels: Int) {
+            self.width = width
+            self.height = height
+            self.format = format
+            self.sourceChannels = sourceChannels
+        }
+    }
+
     /// A file format this module decodes.
     public enum Format: String, Sendable, CustomStringConvertible {
         case png, jpeg
@@ -37,6 +68,9 @@ public struct Image: Hashable, Sendable {
     public let format: Format
     /// Channels in the source: 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA.
     public let sourceChannels: Int
+
+    /// Size, format and source channels.
+    public var info: Info { Info(width: width, height: height, format: format, sourceChannels: sourceChannels) }
 
     /// Wraps interleaved 8-bit pixels with 1 (gray), 3 (RGB) or 4 (RGBA, alpha dropped) channels.
     public init(width: Int, height: Int, channels: Int = 3, pixels: [UInt8]) throws(MobileNetV3Error) {
@@ -65,31 +99,84 @@ public struct Image: Hashable, Sendable {
     }
 
     /// Reads and decodes an image file (PNG, JPEG, binary PPM or PGM, told apart by content).
-    public init(contentsOf url: URL) throws(MobileNetV3Error) {
-        guard url.isFileURL else {
-            throw MobileNetV3Error(.invalidArgument, "\(url.absoluteString): only file URLs can be read")
-        }
-        try self.init(path: url.path)
+    /// An image of more than `maxPixels` pixels is refused before it is decoded.
+    public init(contentsOf url: URL, maxPixels: Int = Image.defaultMaxPixels) throws(MobileNetV3Error) {
+        try self.init(path: try Image.filePath(url), maxPixels: maxPixels)
     }
 
     /// Reads and decodes an image file from a file-system path.
-    public init(path: String) throws(MobileNetV3Error) {
+    public init(path: String, maxPixels: Int = Image.defaultMaxPixels) throws(MobileNetV3Error) {
+        try Image.checkLimit(maxPixels)
         let bytes = try readFile(path, what: "image")
-        try self.init(data: bytes, name: path)
+        try self.init(data: bytes, name: path, maxPixels: maxPixels)
     }
 
     /// Decodes an image held in memory. `name` is used in error messages.
-    public init(data: [UInt8], name: String = "image data") throws(MobileNetV3Error) {
-        guard let format = Image.sniff(data) else {
+    public init(data: [UInt8], name: String = "image data",
+                maxPixels: Int = Image.defaultMaxPixels) throws(MobileNetV3Error) {
+        try Image.checkLimit(maxPixels)
+        switch try Image.format(of: data, name: name) {
+        case .png, .jpeg: self = try Image.decodeWithShim(data, name: name, maxPixels: maxPixels)
+        case .ppm, .pgm: self = try Image.decodeNetpbm(data, name: name, maxPixels: maxPixels)
+        case .raw: throw MobileNetV3Error(.unsupportedImageFormat, "\(name): unknown format")
+        }
+    }
+
+    /// Decodes an image file and turns it into the network input for `model`, exactly as
+    /// ``preprocessed(for:size:layout:)`` on the decoded image would, without holding the
+    /// decoded image: PNG and JPEG rows are resized as they are decoded, and only two of
+    /// them are kept. Memory is then the output (`3 * height * width` floats) and two rows,
+    /// except for an interlaced PNG (held whole, 3 bytes per pixel) and a progressive JPEG
+    /// (its coefficients, see ``Image``). PPM and PGM files are decoded whole.
+    public static func preprocess(path: String, for model: Model, size: ImageSize? = nil,
+                                  layout: Layout = .nchw,
+                                  maxPixels: Int = Image.defaultMaxPixels) throws(MobileNetV3Error)
+        -> (info: Info, input: [Float]) {
+        try checkLimit(maxPixels)
+        let bytes = try readFile(path, what: "image")
+        return try preprocess(data: bytes, name: path, for: model, size: size, layout: layout,
+                              maxPixels: maxPixels)
+    }
+
+    /// ``preprocess(path:for:size:layout:maxPixels:)`` for an image held in memory.
+    public static func preprocess(data: [UInt8], name: String = "image data", for model: Model,
+                                  size: ImageSize? = nil, layout: Layout = .nchw,
+                                  maxPixels: Int = Image.defaultMaxPixels) throws(MobileNetV3Error)
+        -> (info: Info, input: [Float]) {
+        try checkLimit(maxPixels)
+        switch try format(of: data, name: name) {
+        case .png, .jpeg:
+            let (h, w) = try Model.dimensions(size ?? model.preprocess.size)
+            return try streamWithShim(data, name: name, maxPixels: maxPixels) { decoder throws(MobileNetV3Error) in
+                try decoder.resize(for: model, height: Int(h), width: Int(w), layout: layout)
+            }
+        case .ppm, .pgm:
+            let image = try decodeNetpbm(data, name: name, maxPixels: maxPixels)
+            return (image.info, try image.preprocessed(for: model, size: size, layout: layout))
+        case .raw: throw MobileNetV3Error(.unsupportedImageFormat, "\(name): unknown format")
+        }
+    }
+
+    static func filePath(_ url: URL) throws(MobileNetV3Error) -> String {
+        guard url.isFileURL else {
+            throw MobileNetV3Error(.invalidArgument, "\(url.absoluteString): only file URLs can be read")
+        }
+        return url.path
+    }
+
+    static func checkLimit(_ maxPixels: Int) throws(MobileNetV3Error) {
+        guard maxPixels >= 1 else {
+            throw MobileNetV3Error(.invalidArgument, "the pixel limit must be at least 1 (got \(maxPixels))")
+        }
+    }
+
+    private static func format(of data: [UInt8], name: String) throws(MobileNetV3Error) -> Format {
+        guard let format = sniff(data) else {
             if data.isEmpty { throw MobileNetV3Error(.badImage, "\(name): the file is empty") }
             throw MobileNetV3Error(.unsupportedImageFormat,
                                    "\(name): not a PNG, JPEG, binary PPM (P6) or binary PGM (P5) image")
         }
-        switch format {
-        case .png, .jpeg: self = try Image.decodeWithShim(data, format: format, name: name)
-        case .ppm, .pgm: self = try Image.decodeNetpbm(data, name: name)
-        case .raw: throw MobileNetV3Error(.unsupportedImageFormat, "\(name): unknown format")
-        }
+        return format
     }
 
     /// Recognises a format from the first bytes.
@@ -142,42 +229,33 @@ public struct Image: Hashable, Sendable {
         return rgb
     }
 
-    private static func decodeWithShim(_ data: [UInt8], format: Format, name: String) throws(MobileNetV3Error) -> Image {
-        var image = mnv3img_image()
-        var message = [CChar](repeating: 0, count: 256)
-        let status = data.withUnsafeBufferPointer { buf in
-            message.withUnsafeMutableBufferPointer { msg in
-                format == .png
-                    ? mnv3img_decode_png(buf.baseAddress, buf.count, &image, msg.baseAddress, msg.count)
-                    : mnv3img_decode_jpeg(buf.baseAddress, buf.count, &image, msg.baseAddress, msg.count)
+    /// Opens a PNG or JPEG decoder on `data` (kept valid meanwhile) and runs `body` on it.
+    private static func streamWithShim<T>(
+        _ data: [UInt8], name: String, maxPixels: Int,
+        _ body: (ShimDecoder) throws(MobileNetV3Error) -> T
+    ) throws(MobileNetV3Error) -> (info: Info, input: T) {
+        let result: Result<(info: Info, input: T), MobileNetV3Error> = data.withUnsafeBufferPointer { buf in
+            do throws(MobileNetV3Error) {
+                let decoder = try ShimDecoder(buf, name: name, maxPixels: maxPixels)
+                return .success((decoder.info, try body(decoder)))
+            } catch {
+                return .failure(error)
             }
         }
-        defer { mnv3img_free(&image) }
-        let text = String(decoding: message.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let kind = format == .png ? "PNG" : "JPEG"
-        switch status {
-        case MNV3IMG_OK:
-            guard let base = image.pixels else {
-                throw MobileNetV3Error(.badImage, "\(name): \(kind) decoder returned no pixels")
-            }
-            let count = Int(image.width) * Int(image.height) * 3
-            let rgb = Array(UnsafeBufferPointer(start: base, count: count))
-            return Image(width: Int(image.width), height: Int(image.height), rgb: rgb, format: format,
-                         sourceChannels: Int(image.source_channels))
-        case MNV3IMG_UNSUPPORTED:
-            throw MobileNetV3Error(.unsupportedImageFormat, "\(name): unsupported \(kind) image: \(text)")
-        case MNV3IMG_TOO_LARGE:
-            throw MobileNetV3Error(.unsupported, "\(name): \(kind) image is too large: \(text)")
-        case MNV3IMG_NO_MEMORY:
-            throw MobileNetV3Error(.outOfMemory, "\(name): out of memory decoding \(kind) image")
-        default:
-            throw MobileNetV3Error(.badImage, "\(name): corrupt or truncated \(kind) image: \(text)")
+        return try result.get()
+    }
+
+    private static func decodeWithShim(_ data: [UInt8], name: String, maxPixels: Int) throws(MobileNetV3Error) -> Image {
+        let (info, rgb) = try streamWithShim(data, name: name, maxPixels: maxPixels) { decoder throws(MobileNetV3Error) in
+            try decoder.readAll()
         }
+        return Image(width: info.width, height: info.height, rgb: rgb, format: info.format,
+                     sourceChannels: info.sourceChannels)
     }
 
     /// Binary PPM (P6) and PGM (P5): header `P6 <width> <height> <maxval>` with `#` comments,
     /// one whitespace byte, then 8-bit (maxval < 256) or 16-bit big-endian samples.
-    private static func decodeNetpbm(_ data: [UInt8], name: String) throws(MobileNetV3Error) -> Image {
+    private static func decodeNetpbm(_ data: [UInt8], name: String, maxPixels: Int) throws(MobileNetV3Error) -> Image {
         let isPPM = data[1] == UInt8(ascii: "6")
         let kind = isPPM ? "PPM" : "PGM"
         var pos = 2
@@ -215,9 +293,8 @@ public struct Image: Hashable, Sendable {
         guard width >= 1, height >= 1, maxval >= 1, maxval <= 65535 else {
             throw MobileNetV3Error(.badImage, "\(name): \(kind) header has an invalid size or maximum value")
         }
-        guard width <= Int(MNV3IMG_MAX_DIMENSION), height <= Int(MNV3IMG_MAX_DIMENSION),
-              width * height <= Int(MNV3IMG_MAX_PIXELS) else {
-            throw MobileNetV3Error(.unsupported, "\(name): \(kind) image of \(width)x\(height) is too large")
+        if let error = tooLarge(name: name, kind: kind, width: width, height: height, maxPixels: maxPixels) {
+            throw error
         }
         guard pos < data.count, isSpace(data[pos]) else {
             throw MobileNetV3Error(.badImage, "\(name): truncated \(kind) header")
@@ -243,6 +320,155 @@ public struct Image: Hashable, Sendable {
         }
         return Image(width: width, height: height, rgb: toRGB(out, channels: channels),
                      format: isPPM ? .ppm : .pgm, sourceChannels: channels)
+    }
+}
+
+extension Image {
+    /// The error for an image whose claimed size passes the limits, or nil.
+    static func tooLarge(name: String, kind: String, width: Int, height: Int,
+                         maxPixels: Int) -> MobileNetV3Error? {
+        let side = Int(MNV3IMG_MAX_DIMENSION)
+        if width > side || height > side {
+            return MobileNetV3Error(.imageTooLarge, "\(name): \(kind) image is too large: it claims \(width)x\(height) "
+                                    + "pixels, and no side may be longer than \(side)")
+        }
+        if width * height > maxPixels {
+            return MobileNetV3Error(.imageTooLarge, "\(name): \(kind) image is too large: it claims \(width)x\(height) "
+                                    + "= \(width * height) pixels, more than the limit of \(maxPixels) pixels")
+        }
+        return nil
+    }
+}
+
+/// A PNG or JPEG decoder of the C shim, handing out 8-bit RGB rows. The data it reads must
+/// stay valid while it lives.
+private final class ShimDecoder {
+    let handle: OpaquePointer
+    let info: Image.Info
+    /// Adam7 PNG or progressive (multi-scan) JPEG.
+    let interlaced: Bool
+    let name: String
+    let kind: String
+
+    init(_ data: UnsafeBufferPointer<UInt8>, name: String, maxPixels: Int) throws(MobileNetV3Error) {
+        var handle: OpaquePointer?
+        var info = mnv3img_info()
+        var message = [CChar](repeating: 0, count: 320)
+        let status = message.withUnsafeMutableBufferPointer { msg in
+            mnv3img_open(data.baseAddress, data.count, UInt64(maxPixels), &handle, &info, msg.baseAddress, msg.count)
+        }
+        let format: Image.Format = info.format == MNV3IMG_FORMAT_PNG.rawValue ? .png : .jpeg
+        let kind = format == .png ? "PNG" : "JPEG"
+        let header = Image.Info(width: Int(info.width), height: Int(info.height), format: format,
+                                sourceChannels: Int(info.source_channels))
+        guard status == MNV3IMG_OK, let handle else {
+            if let handle { mnv3img_close(handle) }
+            throw ShimDecoder.error(status, message, name: name, kind: kind, info: header, maxPixels: maxPixels)
+        }
+        self.handle = handle
+        self.info = header
+        self.interlaced = info.interlaced != 0
+        self.name = name
+        self.kind = kind
+    }
+
+    deinit { mnv3img_close(handle) }
+
+    /// Decodes `count` rows into `rows`, `stride` bytes apart.
+    func read(into rows: UnsafeMutablePointer<UInt8>, stride: Int, count: Int) throws(MobileNetV3Error) {
+        var message = [CChar](repeating: 0, count: 320)
+        let status = message.withUnsafeMutableBufferPointer { msg in
+            mnv3img_read_rows(handle, rows, stride, UInt32(count), msg.baseAddress, msg.count)
+        }
+        if status != MNV3IMG_OK {
+            throw ShimDecoder.error(status, message, name: name, kind: kind, info: info, maxPixels: 0)
+        }
+    }
+
+    /// The whole image, decoded into one buffer. Except for an interlaced PNG (whose rows
+    /// are only final after the last pass), the first row is decoded before that buffer is
+    /// allocated, so a file that claims a large size but holds no pixel data costs a row.
+    func readAll() throws(MobileNetV3Error) -> [UInt8] {
+        let rowBytes = info.width * 3
+        let total = rowBytes * info.height
+        var done = 0
+        var firstRow: [UInt8] = []
+        if !(interlaced && info.format == .png) {
+            let row = UnsafeMutablePointer<UInt8>.allocate(capacity: rowBytes)
+            defer { row.deallocate() }
+            try read(into: row, stride: rowBytes, count: 1)
+            firstRow = Array(UnsafeBufferPointer(start: row, count: rowBytes))
+            done = 1
+        }
+        var failure: MobileNetV3Error?
+        let rgb = [UInt8](unsafeUninitializedCapacity: total) { buffer, count in
+            let base = buffer.baseAddress!
+            firstRow.withUnsafeBufferPointer { row in
+                if let first = row.baseAddress { base.update(from: first, count: rowBytes) }
+            }
+            do throws(MobileNetV3Error) {
+                try read(into: base + done * rowBytes, stride: rowBytes, count: info.height - done)
+                count = total
+            } catch {
+                failure = error
+                count = 0
+            }
+        }
+        if let failure { throw failure }
+        return rgb
+    }
+
+    /// The network input for `model`, resized while decoding: only the two source rows the
+    /// current output row reads are kept (see `mnv3_preprocess_image_row`).
+    func resize(for model: Model, height dh: Int, width dw: Int, layout: Layout) throws(MobileNetV3Error) -> [Float] {
+        let (h, w) = (info.height, info.width)
+        let rowBytes = w * 3
+        let ring = UnsafeMutablePointer<UInt8>.allocate(capacity: 2 * rowBytes)
+        defer { ring.deallocate() }
+        var out = [Float](repeating: 0, count: 3 * dh * dw)
+        var next = 0
+        for y in 0..<dh {
+            var first: UInt32 = 0, second: UInt32 = 0
+            try check("preprocessing image", status: mnv3_preprocess_source_rows(UInt32(h), UInt32(dh), UInt32(y),
+                                                                                  &first, &second))
+            while next <= Int(second) {
+                try read(into: ring + (next % 2) * rowBytes, stride: rowBytes, count: 1)
+                next += 1
+            }
+            let status = out.withUnsafeMutableBufferPointer { dst in
+                mnv3_preprocess_image_row(model.handle, ring + Int(first % 2) * rowBytes,
+                                          ring + Int(second % 2) * rowBytes, UInt32(h), UInt32(w), 3,
+                                          UInt32(dh), UInt32(dw), UInt32(y), layout.c, dst.baseAddress, dst.count)
+            }
+            try check("preprocessing image", status: status)
+        }
+        // The rest is decoded too, so that a damaged or truncated tail is still an error.
+        while next < h {
+            try read(into: ring, stride: rowBytes, count: 1)
+            next += 1
+        }
+        return out
+    }
+
+    private static func error(_ status: mnv3img_status, _ message: [CChar], name: String, kind: String,
+                              info: Image.Info, maxPixels: Int) -> MobileNetV3Error {
+        let text = String(decoding: message.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        switch status {
+        case MNV3IMG_TOO_LARGE:
+            if info.width > 0, info.height > 0,
+               let error = Image.tooLarge(name: name, kind: kind, width: info.width, height: info.height,
+                                          maxPixels: maxPixels) {
+                return error
+            }
+            return MobileNetV3Error(.imageTooLarge, "\(name): \(kind) image is too large: \(text)")
+        case MNV3IMG_UNSUPPORTED:
+            return MobileNetV3Error(.unsupportedImageFormat, "\(name): unsupported \(kind) image: \(text)")
+        case MNV3IMG_NO_MEMORY:
+            let size = info.width > 0 ? " of \(info.width)x\(info.height)" : ""
+            return MobileNetV3Error(.outOfMemory, "\(name): out of memory decoding the \(kind) image\(size): \(text)")
+        default:
+            return MobileNetV3Error(.badImage, "\(name): corrupt or truncated \(kind) image: \(text)")
+        }
     }
 }
 

@@ -174,6 +174,15 @@ public final class Session {
         try image.preprocessed(for: model, size: inputSize, layout: options.layout)
     }
 
+    /// Decodes an image file and preprocesses it for this session without holding the
+    /// decoded image (see ``Image/preprocess(path:for:size:layout:maxPixels:)``): the
+    /// values are those of ``preprocess(_:)`` on `Image(path:)`. Returns the file's size and
+    /// format too.
+    public func preprocess(imageAt path: String,
+                           maxPixels: Int = Image.defaultMaxPixels) throws(MobileNetV3Error) -> (info: Image.Info, input: [Float]) {
+        try Image.preprocess(path: path, for: model, size: inputSize, layout: options.layout, maxPixels: maxPixels)
+    }
+
     /// Classifies one image; the session's batch must be 1. Returns the `top` most likely
     /// classes, best first, with softmax probabilities.
     public func classify(image: Image, top: Int = 5) throws(MobileNetV3Error) -> [Classification] {
@@ -183,22 +192,37 @@ public final class Session {
         return try classify(images: [image], top: top)[0]
     }
 
+    /// Classifies an image file, decoding and resizing it row by row so that a large photo
+    /// is never held whole (``preprocess(imageAt:maxPixels:)``); the result is the same as
+    /// ``classify(image:top:)`` on `Image(path:)`. Any batch size works (the batch is padded).
+    public func classify(imageAt path: String, top: Int = 5,
+                         maxPixels: Int = Image.defaultMaxPixels) throws(MobileNetV3Error)
+        -> (info: Image.Info, classes: [Classification]) {
+        let (info, input) = try preprocess(imageAt: path, maxPixels: maxPixels)
+        return (info, try classify(count: 1, top: top) { _ throws(MobileNetV3Error) in input }[0])
+    }
+
     /// Classifies any number of images, `batch` at a time (a short last batch is padded).
     public func classify(images: [Image], top: Int = 5) throws(MobileNetV3Error) -> [[Classification]] {
+        try classify(count: images.count, top: top) { i throws(MobileNetV3Error) in try preprocess(images[i]) }
+    }
+
+    /// Classifies `count` preprocessed inputs, `batch` at a time.
+    private func classify(count: Int, top: Int,
+                          input one: (Int) throws(MobileNetV3Error) -> [Float]) throws(MobileNetV3Error) -> [[Classification]] {
         let classes = model.classCount
         guard top >= 1 else { throw MobileNetV3Error(.invalidArgument, "top must be at least 1 (got \(top))") }
         let k = min(top, classes)
         let s = inputSize
         let per = 3 * s.height * s.width
         var results: [[Classification]] = []
-        results.reserveCapacity(images.count)
+        results.reserveCapacity(count)
         var start = 0
-        while start < images.count {
-            let chunk = images[start..<min(start + batch, images.count)]
+        while start < count {
+            let chunk = start..<min(start + batch, count)
             var input = [Float](repeating: 0, count: batch * per)
-            for (i, image) in chunk.enumerated() {
-                let one = try preprocess(image)
-                input.replaceSubrange((i * per)..<((i + 1) * per), with: one)
+            for (i, index) in chunk.enumerated() {
+                input.replaceSubrange((i * per)..<((i + 1) * per), with: try one(index))
             }
             try run(input)
             var probs = logits

@@ -10,9 +10,18 @@ struct Classify: ParsableCommand {
             resized and normalised as the model's metadata says, and the top classes are printed \
             with softmax probabilities.
 
+            An image with more than --max-pixels pixels (default 16777216, e.g. 4096 x 4096) \
+            is refused before it is decoded. PNG and JPEG images are resized while they are \
+            decoded, so memory is a few rows of the image plus the network input, except for \
+            interlaced PNG (the whole image, 3 bytes per pixel) and progressive JPEG (its \
+            coefficients, 2 to 6 bytes per pixel, at most 3 bytes per pixel of the limit, \
+            else the image is refused). A corrupt or truncated JPEG is refused at the first \
+            bad data.
+
             Examples:
               mnv3 classify --model mobilenet_v3_small.mnv3 cat.png
               mnv3 classify --model model.mnv3 --top 3 a.jpg b.ppm
+              mnv3 classify --model model.mnv3 --max-pixels 50000000 panorama.jpg
             """
     )
 
@@ -28,9 +37,13 @@ struct Classify: ParsableCommand {
     @Option(help: "Worker threads.")
     var threads: Int = 1
 
+    @Option(help: "Refuse images with more pixels than this.")
+    var maxPixels: Int = Image.defaultMaxPixels
+
     func validate() throws {
         guard !images.isEmpty else { throw ValidationError("give at least one image") }
         guard top >= 1 else { throw ValidationError("--top must be at least 1") }
+        guard maxPixels >= 1 else { throw ValidationError("--max-pixels must be at least 1") }
     }
 
     func run() throws {
@@ -38,15 +51,15 @@ struct Classify: ParsableCommand {
         let session = try Session(model: model, options: .init(threads: threads))
         var failed = 0
         for path in images {
-            do {
-                let image = try Image(path: path)
-                let result = try session.classify(image: image, top: top)
+            do throws(MobileNetV3Error) {
+                let (image, result) = try session.classify(imageAt: path, top: top, maxPixels: maxPixels)
                 print("\(path) (\(image.width)x\(image.height) \(image.format)):")
                 for c in result {
                     print("  " + String(format: "%.4f", c.probability) + "  " + col("\(c.index)", 5, right: true) + "  " + c.label)
                 }
             } catch {
-                printError("Error: \(error)")
+                let hint = error.code == .imageTooLarge ? " (--max-pixels raises the limit)" : ""
+                printError("Error: \(error)\(hint)")
                 failed += 1
             }
         }

@@ -60,16 +60,25 @@ enum RawPNG {
     }
 
     /// `samples` are per-row sample values (8- or 16-bit), without filter bytes.
-    /// colorType: 0 gray, 2 RGB, 4 gray+alpha, 6 RGBA.
-    static func encode(width: Int, height: Int, bitDepth: Int, colorType: UInt8, samples: [Int]) -> [UInt8] {
+    /// colorType: 0 gray, 2 RGB, 4 gray+alpha, 6 RGBA. `interlaced` writes Adam7 passes.
+    static func encode(width: Int, height: Int, bitDepth: Int, colorType: UInt8, samples: [Int],
+                       interlaced: Bool = false) -> [UInt8] {
         let channels = [0: 1, 2: 3, 4: 2, 6: 4][Int(colorType)] ?? 1
         let bytesPerSample = bitDepth / 8
+        // (x start, y start, x step, y step) of each pass; one pass covering all without Adam7.
+        let passes = interlaced
+            ? [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+            : [(0, 0, 1, 1)]
         var raw: [UInt8] = []
-        for y in 0..<height {
-            raw.append(0) // filter: none
-            for i in 0..<(width * channels) {
-                let v = samples[y * width * channels + i]
-                if bytesPerSample == 2 { raw += [UInt8(v >> 8), UInt8(v & 0xFF)] } else { raw.append(UInt8(v)) }
+        for (x0, y0, dx, dy) in passes where x0 < width && y0 < height {
+            for y in stride(from: y0, to: height, by: dy) {
+                raw.append(0) // filter: none
+                for x in stride(from: x0, to: width, by: dx) {
+                    for c in 0..<channels {
+                        let v = samples[(y * width + x) * channels + c]
+                        if bytesPerSample == 2 { raw += [UInt8(v >> 8), UInt8(v & 0xFF)] } else { raw.append(UInt8(v)) }
+                    }
+                }
             }
         }
         // zlib stream with stored blocks.
@@ -86,7 +95,7 @@ enum RawPNG {
         var a: UInt32 = 1, b: UInt32 = 0
         for byte in raw { a = (a + UInt32(byte)) % 65521; b = (b + a) % 65521 }
         z += be32(b << 16 | a)
-        let ihdr = be32(UInt32(width)) + be32(UInt32(height)) + [UInt8(bitDepth), colorType, 0, 0, 0]
+        let ihdr = be32(UInt32(width)) + be32(UInt32(height)) + [UInt8(bitDepth), colorType, 0, 0, interlaced ? 1 : 0]
         return [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk("IHDR", ihdr) + chunk("IDAT", z)
             + chunk("IEND", [])
     }
