@@ -195,6 +195,28 @@ SIMD_INLINE void pw_finish(const mnv3_gemm_tile *t, const simd_ep *ep, const pw_
 #define PW_FMA1(r) c##r##_0 = v_fma(v_set1(a##r[k]), w0, c##r##_0);
 #define PW_FIN1(r) pw_finish(t, ep, &cols, c##r##_0, r, 0, &s0);
 
+/* The k loops: one k step loads the panel's weight vectors and broadcasts one input per
+ * row. A kernel set may bring its own (defined before including this file), with the same
+ * names in scope: t, w, k = 0, pf and pf_end, rows a<r> and accumulators c<r>_<j>. */
+#ifndef PW_KLOOP2
+#define PW_KLOOP2(ROWS)                                                                      \
+    for (k = 0; k < t->k; ++k) {                                                             \
+        const vf w0 = v_load(w), w1 = v_load(w + VW);                                        \
+        w += PW_NR;                                                                          \
+        MNV3_PREFETCH_STEP(pf, pf_end);                                                      \
+        ROWS(PW_FMA2)                                                                        \
+    }
+#endif
+#ifndef PW_KLOOP1
+#define PW_KLOOP1(ROWS)                                                                      \
+    for (k = 0; k < t->k; ++k) {                                                             \
+        const vf w0 = v_load(w);                                                             \
+        w += VW;                                                                             \
+        MNV3_PREFETCH_STEP(pf, pf_end);                                                      \
+        ROWS(PW_FMA1)                                                                        \
+    }
+#endif
+
 /* A panel two vectors wide: all columns real is the common case, tested once. */
 #define PW_KERNEL2(ROWS, MR)                                                                 \
     SIMD_FN void UK_NAME(gemm_, UK_TILE(MR, SIMD_NR), SIMD_ISA)(const mnv3_gemm_tile *t) {   \
@@ -216,12 +238,7 @@ SIMD_INLINE void pw_finish(const mnv3_gemm_tile *t, const simd_ep *ep, const pw_
         }                                                                                    \
         {                                                                                    \
             ROWS(PW_DECL2)                                                                   \
-            for (k = 0; k < t->k; ++k) {                                                     \
-                const vf w0 = v_load(w), w1 = v_load(w + VW);                                \
-                w += PW_NR;                                                                  \
-                MNV3_PREFETCH_STEP(pf, pf_end);                                              \
-                ROWS(PW_FMA2)                                                                \
-            }                                                                                \
+            PW_KLOOP2(ROWS)                                                                  \
             *t->pf = pf;                                                                     \
             ROWS(PW_FIN2)                                                                    \
         }                                                                                    \
@@ -246,12 +263,7 @@ SIMD_INLINE void pw_finish(const mnv3_gemm_tile *t, const simd_ep *ep, const pw_
         if (t->bias) b0 = load_part(t->bias, cols.full0, cols.m0);                           \
         {                                                                                    \
             ROWS(PW_DECL1)                                                                   \
-            for (k = 0; k < t->k; ++k) {                                                     \
-                const vf w0 = v_load(w);                                                     \
-                w += VW;                                                                     \
-                MNV3_PREFETCH_STEP(pf, pf_end);                                              \
-                ROWS(PW_FMA1)                                                                \
-            }                                                                                \
+            PW_KLOOP1(ROWS)                                                                  \
             *t->pf = pf;                                                                     \
             ROWS(PW_FIN1)                                                                    \
         }                                                                                    \
