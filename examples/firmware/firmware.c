@@ -5,7 +5,10 @@
  *
  * With a model file, the file is read into the static "flash" array first; without one, a
  * built-in MobileNetV3-Small is serialised into it. Either way the model is then loaded
- * from the byte array with MNV3_LOAD_IN_PLACE, so no weight is copied.
+ * from the byte array with MNV3_LOAD_IN_PLACE, so no weight is copied. The heap is used at
+ * set-up only: the network description, and for SIMD kernel sets their packed weights,
+ * made by the first context and shared by any others (the scalar set reads the flash
+ * image directly).
  *
  * Built a second time with MNV3_FIRMWARE_CHECK_HEAP and the allocator wrapped
  * (-Wl,--wrap=malloc,...), it fails if anything allocates during inference. */
