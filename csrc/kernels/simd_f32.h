@@ -486,14 +486,15 @@ SIMD_INLINE void dw_vectors(const mnv3_dw_span *s, const simd_ep *ep, uint32_t o
 SIMD_INLINE void dw_span(const mnv3_dw_span *s, const uint32_t KS, const uint32_t S,
                          const uint32_t G) {
     const simd_ep *ep = (const simd_ep *)s->params;
-    uint32_t ox = s->ox_begin;
-    if (!s->pixel_major) {
-        dw_vectors(s, ep, s->ox_begin, s->ox_end, KS, S, G);
-        return;
+    uint32_t ox = s->ox_begin, n = s->ox_end - s->ox_begin;
+    /* One call site of the (large, unrolled) body for both orders: the whole span at once,
+     * or pixel-major pieces of G interior outputs or one border output. */
+    while (ox < s->ox_end) {
+        if (s->pixel_major)
+            n = ox >= s->ox_lo && ox + G <= s->ox_hi && ox + G <= s->ox_end ? G : 1;
+        dw_vectors(s, ep, ox, ox + n, KS, S, G);
+        ox += n;
     }
-    for (; ox < s->ox_lo && ox < s->ox_end; ++ox) dw_vectors(s, ep, ox, ox + 1, KS, S, G);
-    for (; ox + G <= s->ox_hi && ox + G <= s->ox_end; ox += G) dw_vectors(s, ep, ox, ox + G, KS, S, G);
-    for (; ox < s->ox_end; ++ox) dw_vectors(s, ep, ox, ox + 1, KS, S, G);
 }
 
 #define DW_KERNEL(K, S, G)                                                                   \
