@@ -97,6 +97,14 @@ static float *tensor_ptr(mnv3_context *ctx, int32_t t) {
     return t >= 0 ? (float *)(ctx->activations + ctx->tensors[t].offset) : NULL;
 }
 
+/* The job accumulates channel sums per slice of step s (SE squeeze, global pool): zeroed
+ * here, reduced in slice order after the tasks. */
+static void start_sums(mnv3_context *ctx, job *j) {
+    j->sums = ctx->sums;
+    j->slices = pool_slices(j->s);
+    memset(ctx->sums, 0, (size_t)j->slices * j->s->out_c * sizeof(float));
+}
+
 static void *task_workspace(const job *j, uint32_t task) {
     return j->ctx->workspace + (size_t)task * j->ctx->workspace_stride;
 }
@@ -273,11 +281,7 @@ static void run_depthwise(mnv3_context *ctx, run_state *st, job *j) {
     const uint32_t i = (uint32_t)(s - ctx->steps);
     (void)st;
     j->tasks = tasks_for(ctx, s->macs, s->out_h);
-    if (s->blk->has_se) {
-        j->sums = ctx->sums;
-        j->slices = pool_slices(s);
-        memset(ctx->sums, 0, (size_t)j->slices * s->out_c * sizeof(float));
-    }
+    if (s->blk->has_se) start_sums(ctx, j);
     if (s->band_rows) {
         j->expand = &ctx->steps[i - 1];
         j->tasks = tasks_for(ctx, s->macs + j->expand->macs, s->out_h);
@@ -416,10 +420,8 @@ static void run_pointwise(mnv3_context *ctx, run_state *st, job *j) {
     if (s->fused) return; /* the next (depthwise) step runs it */
     j->m_tasks = (pixels + PW_MIN_ROWS - 1) / PW_MIN_ROWS;
     if (s->kind == MNV3_STEP_LAST_CONV) {
-        j->sums = ctx->sums;
-        j->slices = pool_slices(s);
+        start_sums(ctx, j);
         if (j->m_tasks > j->slices) j->m_tasks = j->slices;
-        memset(ctx->sums, 0, (size_t)j->slices * s->out_c * sizeof(float));
     }
     if (j->m_tasks > tasks) j->m_tasks = tasks;
     if (j->m_tasks < 1) j->m_tasks = 1;
@@ -465,8 +467,7 @@ static int need_pointwise(const mnv3_kernels *k, const mnv3_step *s, mnv3_scratc
     if (!raise_to(&n->workspace_bytes, k->pointwise->workspace_bytes(k->pointwise, s->in_c)))
         return 0;
     if (s->kind != MNV3_STEP_LAST_CONV) return 1;
-    return mnv3_size_mul(pool_slices(s), s->out_c, &sums) && raise_to(&n->sums, sums) &&
-           raise_to(&n->features, s->out_c);
+    return mnv3_size_mul(pool_slices(s), s->out_c, &sums) && raise_to(&n->sums, sums);
 }
 
 static int need_depthwise(const mnv3_kernels *k, const mnv3_step *s, mnv3_scratch_needs *n) {
@@ -518,7 +519,7 @@ mnv3_status mnv3_executor_needs(const mnv3_model *m, const mnv3_kernels *k,
     uint32_t i;
     memset(n, 0, sizeof *n);
     /* Never zero-sized, so every scratch pointer is a real address. */
-    n->sums = n->vector = n->features = n->head = 1;
+    n->sums = n->vector = n->head = 1;
     n->features = m->last_conv.out_channels;
     for (i = 0; i < num_steps; ++i)
         if (!ops[steps[i].kind].need(k, &steps[i], n))
