@@ -422,3 +422,63 @@ def test_bench_peers_litert_reference_check():
     assert np.array_equal(r["ref_logits"]["chelsea"], want)
     assert r["logits_quantization"][1] in range(-128, 128)
     assert r["output_max_diff"] >= 0 and r["logits_max_diff"] >= 0
+
+
+def test_bench_peers_mnv3_int8_row_with_the_assumed_api(monkeypatch, tmp_path):
+    """The mnv3 int8 row against a stand-in for the C API it assumes: the quantized input
+    reaches mnv3_run_quantized, and its float logits are requantized for the comparison with
+    TFLite's reference kernels."""
+    import ctypes
+    import bench_peers as bp
+    scale, zero_point = 0.5, -3
+    ref = np.array([[1, -5, 7, 120]], dtype=np.int8)
+    seen = []
+
+    class Fn:
+        def __init__(self, fn):
+            self.fn, self.argtypes, self.restype = fn, None, None
+
+        def __call__(self, *args):
+            return self.fn(*args)
+
+    def run_quantized(ctx, src, nbytes, dst, count, features, features_len):
+        seen.append(bytes((ctypes.c_char * nbytes).from_address(src)))
+        out = np.ctypeslib.as_array((ctypes.c_float * count).from_address(dst))
+        out[:] = (ref[0].astype(np.float32) - zero_point) * scale
+        out[1] += 2 * scale  # two quantized units off
+        return 0
+
+    class C:
+        mnv3_model_precision = Fn(lambda model: 1)
+        mnv3_run_quantized = Fn(run_quantized)
+        mnv3_isa_name = Fn(lambda isa: b"avx2")
+        mnv3_context_isa = Fn(lambda ctx: 2)
+        mnv3_context_threads = Fn(lambda ctx: 1)
+        mnv3_context_free = Fn(lambda ctx: None)
+        mnv3_model_free = Fn(lambda model: None)
+
+    class Lib:
+        lib, path = C(), str(tmp_path / "libmnv3.so")
+
+        def version(self):
+            return "0.0"
+
+        def model_from_file(self, path):
+            return "model"
+
+        def context(self, model, resolution, threads, layout=0):
+            assert layout == 1 and resolution == 4
+            return "context"
+
+    monkeypatch.setattr(bp, "imported_mnv3", lambda path: str(tmp_path / "m.mnv3"))
+    x = np.arange(48, dtype=np.int8).reshape(1, 4, 4, 3)
+    expected = {"logits_quantization": (scale, zero_point), "ref_logits": {"photo": ref},
+                "inputs": {"photo": x}}
+    e = bp.prepare_mnv3_quantized(Lib(), "mnv3-int8", 1, x, 4, tflite_path="m.tflite",
+                                  expected=expected)
+    assert "logits vs BUILTIN_REF max |Δ| 2 quantized units" in e.detail
+    e.run()
+    assert seen[-1] == x.tobytes() and not e.same_weights
+    C.mnv3_model_precision = Fn(lambda model: bp.MNV3_PRECISION_FLOAT32)
+    with pytest.raises(bp.Skip, match="wrote a float32 model"):
+        bp.prepare_mnv3_quantized(Lib(), "mnv3-int8", 1, x, 4, tflite_path="m.tflite")
