@@ -12,7 +12,7 @@ load from other tenants of a shared machine affects all engines alike.
 
 --precision int8 adds, in the same interleaved run as the fp32 engines: ONNX Runtime on
 per-channel QDQ models that onnxruntime.quantization makes from the same fp32 export (int8
-activations, and uint8 activations, its fast path on x86 without VNNI); LiteRT on the
+activations, and uint8 activations, its faster path on x86 without VNNI); LiteRT on the
 full-int8 TFLite models of ../shared/models; the shipped uint8 Small on LiteRT; mnv3 on
 the same TFLite files (skipped while libmnv3 has no int8 entry points); ncnn int8 when its
 quantization tools are on PATH. It prints each engine's int8 / fp32 ratio and correctness
@@ -564,12 +564,13 @@ INT8_RATIOS = [("mnv3-int8", "onnxruntime-int8"), ("mnv3-int8", "onnxruntime-u8s
                ("mnv3-int8", "litert-int8"), ("mnv3-int8", "mnv3"),
                ("mnv3-uint8", "litert-uint8"), ("onnxruntime-int8", "onnxruntime"),
                ("onnxruntime-u8s8", "onnxruntime"), ("litert-int8", "litert-xnnpack"),
-               ("litert-int8", "onnxruntime-int8"), ("litert-uint8", "litert-int8")]
+               ("litert-int8", "onnxruntime-int8"), ("litert-int8", "onnxruntime-u8s8"),
+               ("litert-uint8", "litert-int8")]
 CALIBRATION_INPUTS = 16  # the photos themselves, then variations of them
 HELD_OUT_INPUTS = 8      # other variations, for the ORT int8 / fp32 agreement
-# onnxruntime-int8 is what the quantizer makes with int8 activations (S8S8). ONNX Runtime's
-# fast x86 path without VNNI is uint8 activations with int8 weights (U8S8), hence a second
-# row with those.
+# onnxruntime-int8 is what the quantizer makes with int8 activations (S8S8). On x86 without
+# VNNI, ONNX Runtime turns only some of that model's convolutions into integer ones, and is
+# much faster with uint8 activations and int8 weights (U8S8), hence a second row.
 QDQ_SETTINGS = {"onnxruntime-int8": "QDQ, per-channel, int8 weights and activations, MinMax",
                 "onnxruntime-u8s8": "QDQ, per-channel, int8 weights, uint8 activations, MinMax"}
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -1126,8 +1127,8 @@ def bench_arch(arch, args, lib, results):
         weights_path = paths["weights"]
     int8 = args.precision == "int8"
     # Trained weights (--weights) see photos; the synthetic weights' BatchNorm statistics
-    # were calibrated on standard-normal inputs, and photos make their activations grow
-    # without bound (Large's logits reach thousands), so they keep standard-normal inputs.
+    # were calibrated on standard-normal inputs, and photos drive their activations far
+    # outside that range (Large's logits reach thousands), so they keep standard-normal inputs.
     photos = load_photos() if int8 and args.weights else []
     if photos:
         x = imagenet_nchw(photos[0])
