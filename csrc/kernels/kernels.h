@@ -353,6 +353,14 @@ extern const mnv3_kernel_set mnv3_kernel_set_avx512;
 #endif
 #if defined(MNV3_HAVE_NEON_KERNELS)
 extern const mnv3_kernel_set mnv3_kernel_set_neon;
+#if defined(__aarch64__)
+/* Whether the AArch64 GEMM runs its tiles scheduled for in-order cores (arm_neon.c): yes
+ * when any core is a Cortex-A53/A55-class one (MIDR from sysfs, /proc/cpuinfo or the
+ * emulated register), or as MNV3_NEON_SCHEDULE=in-order|out-of-order says. Tests force
+ * it with mnv3_neon_set_in_order(1 or 0); -1 detects again. */
+int mnv3_neon_in_order(void);
+void mnv3_neon_set_in_order(int in_order);
+#endif
 #endif
 
 /* A pointwise microkernel's prefetch cursor walks [*pf, *pf_end), the call's part of
