@@ -27,16 +27,17 @@
 #define SIMD_NR 8
 #define SIMD_VW 4
 #define VW 4
+/* Depthwise: 8 outputs at once, 8 independent FMLA chains, enough for a 4-cycle FMLA on
+ * two pipes. (With 5x5 weights, and on ARMv7 with any, the weights no longer all fit in
+ * registers beside the accumulators and are reloaded from L1.) */
+#define DW_G3 8
+#define DW_G5 8
 #if defined(__aarch64__)
 /* 8 rows x 2 vectors = 16 accumulators of the 32 registers. */
 #define PW_MR 8
-#define DW_G3 8
-#define DW_G5 4
 #else
 /* 4 rows x 2 vectors = 8 accumulators of the 16 Q registers. */
 #define PW_MR 4
-#define DW_G3 4
-#define DW_G5 2
 #endif
 
 typedef float32x4_t vf;
@@ -163,6 +164,65 @@ V_INLINE vmask v_mask(uint32_t n) { return n; }
 /* In-order cores get their own tiles (below); the row's run picks them. */
 #define PW_RUN pw_run_neon
 static void pw_run_neon(const mnv3_pointwise_kernel *row, const mnv3_pointwise_args *a);
+
+#else
+/* ARMv7: a post-indexed VLD1 (what the compiler picks for a walking pointer) costs a second
+ * micro-op for the address write-back, and a load-and-broadcast of an input costs two. Here
+ * the loads are written out: weights by VLD1 from an address register, two k steps of
+ * each row's inputs by one VLDR with an immediate offset, both one micro-op. ARMv7 has no
+ * fused multiply-add by scalar; VMLA by scalar multiplies by the input's lane without a
+ * broadcast (and a register for it: broadcasts spilled the 16 Q registers), rounding the
+ * product before the addition as the reference's float arithmetic does. */
+V_INLINE vf pw_load_q(const float *p) {
+    vf v;
+    __asm__("vld1.32 {%e0-%f0}, [%1]" : "=w"(v) : "r"(p), "m"(*(const float(*)[4])p));
+    return v;
+}
+V_INLINE float32x2_t pw_load_d(const float *p) {
+    float32x2_t v;
+    __asm__("vldr %P0, %1" : "=w"(v) : "Uv"(*(const float(*)[2])p));
+    return v;
+}
+#define PW_LOADA(r) const float32x2_t va##r = pw_load_d(a##r + kp);
+#define PW_MLA2_0(r) PW_MLA2(r, 0)
+#define PW_MLA2_1(r) PW_MLA2(r, 1)
+#define PW_MLA2(r, l)                                                                        \
+    c##r##_0 = vmlaq_lane_f32(c##r##_0, w0, va##r, l);                                       \
+    c##r##_1 = vmlaq_lane_f32(c##r##_1, w1, va##r, l);
+#define PW_STEP2(ROWS, LANE)                                                                 \
+    {                                                                                        \
+        const vf w0 = pw_load_q(w), w1 = pw_load_q(w + VW);                                  \
+        w += PW_NR;                                                                          \
+        ROWS(LANE)                                                                           \
+    }
+#define PW_MLA1(r)                                                                           \
+    c##r##_0 = vmlaq_n_f32(c##r##_0, w0, a##r[k]);                                           \
+    c##r##_1 = vmlaq_n_f32(c##r##_1, w1, a##r[k]);
+/* Steps kp and kp + 1 from one load of each row's inputs. */
+#define PW_KPAIR(ROWS, K)                                                                    \
+    {                                                                                        \
+        const uint32_t kp = (K);                                                             \
+        ROWS(PW_LOADA)                                                                       \
+        PW_STEP2(ROWS, PW_MLA2_0)                                                            \
+        PW_STEP2(ROWS, PW_MLA2_1)                                                            \
+    }
+#define PW_KTAIL2(ROWS)                                                                      \
+    if (k < t->k) {                                                                          \
+        const vf w0 = v_load(w), w1 = v_load(w + VW);                                        \
+        w += PW_NR;                                                                          \
+        ROWS(PW_MLA1)                                                                        \
+        ++k;                                                                                 \
+    }
+#define PW_KLOOP2(ROWS)                                                                      \
+    for (k = 0; k + 4 <= t->k; k += 4) {                                                     \
+        MNV3_PREFETCH_STEP(pf, pf_end);                                                      \
+        PW_KPAIR(ROWS, k)                                                                    \
+        PW_KPAIR(ROWS, k + 2)                                                                \
+    }                                                                                        \
+    /* the last k % 4 steps: at most three, straight-line */                                 \
+    PW_KTAIL2(ROWS)                                                                          \
+    PW_KTAIL2(ROWS)                                                                          \
+    PW_KTAIL2(ROWS)
 #endif
 
 /* Eight rows share each input load, eight independent FMLA chains. */
