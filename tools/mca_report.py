@@ -79,6 +79,13 @@ class Core:
     cpu: str
     pipes: Dict[int, int]
     note: str
+    in_order: bool = False  # runs the kernel set's in-order variants (INORDER_SUFFIX)
+
+
+# A microkernel named <name>_inorder (mnv3_f32_gemm_8x8__neon_inorder) is the variant the
+# runtime picks on in-order cores; there it replaces <name>, which out-of-order cores run.
+# Totals per core count only the variant that core runs.
+INORDER_SUFFIX = "_inorder"
 
 
 X86_512 = {512: 2, 256: 2, 128: 2, 0: 2}
@@ -94,15 +101,18 @@ CORES: Dict[str, List[Core]] = {
         Core("znver3", {256: 2, 128: 2, 0: 2}, "2 x 256-bit FMA (FP0, FP1)"),
     ],
     "aarch64": [
-        Core("cortex-a53", {128: 1, 64: 1, 0: 1}, "1 x 128-bit FMLA"),
-        Core("cortex-a55", {128: 1, 64: 2, 0: 2}, "1 x 128-bit FMLA (2 x 64-bit)"),
+        Core("cortex-a53", {128: 1, 64: 1, 0: 1}, "1 x 128-bit FMLA", in_order=True),
+        Core("cortex-a55", {128: 1, 64: 2, 0: 2}, "1 x 128-bit FMLA (2 x 64-bit)", in_order=True),
         Core("cortex-a72", {128: 1, 64: 2, 0: 2}, "1 x 128-bit FMLA (2 x 64-bit)"),
         Core("cortex-a76", {128: 2, 64: 2, 0: 2}, "2 x 128-bit FMLA (V0, V1)"),
         Core("neoverse-n1", {128: 2, 64: 2, 0: 2}, "2 x 128-bit FMLA (V0, V1)"),
     ],
     "armv7": [
-        Core("cortex-a53", {128: 1, 64: 1, 0: 1}, "1 x 128-bit VFMA/VMLA"),
+        Core("cortex-a53", {128: 1, 64: 1, 0: 1}, "1 x 128-bit VFMA/VMLA", in_order=True),
+        Core("cortex-a55", {128: 1, 64: 2, 0: 2}, "1 x 128-bit VFMA/VMLA (2 x 64-bit)",
+             in_order=True),
         Core("cortex-a72", {128: 1, 64: 2, 0: 2}, "1 x 128-bit VFMA/VMLA (2 x 64-bit)"),
+        Core("neoverse-n1", {128: 2, 64: 2, 0: 2}, "2 x 128-bit VFMA/VMLA (V0, V1)"),
     ],
 }
 
@@ -490,6 +500,14 @@ def parse_op_map(spec: Optional[str]) -> List[Tuple[re.Pattern, str]]:
     return rules
 
 
+def runs_on(fn: str, core: Core, names: set) -> bool:
+    """Whether the runtime runs microkernel `fn` on `core` (see INORDER_SUFFIX)."""
+    b = base_name(fn)
+    if b.endswith(INORDER_SUFFIX):
+        return core.in_order
+    return not (core.in_order and b + INORDER_SUFFIX in names)
+
+
 def classify(fn: str, fsel: re.Pattern, rules) -> str:
     b = base_name(fn)
     for rx, op in rules:
@@ -598,6 +616,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for name, isa, loops, chosen, notes in sets:
         known = set(mca_cpus(exe, isa))
         mac_loops = [lp for lp in loops if lp.mac_ops]
+        names = {base_name(f) for f in chosen}
         for core in CORES[isa.name]:
             if keep is not None and core.cpu not in keep:
                 continue
@@ -648,18 +667,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 cyc = r.get("cycles")
                 frac = bound / cyc if cyc and lp.mac_ops else None
                 mark = " †" if lp.forward_branches else ""
+                runs = runs_on(lp.function, core, names)
+                other = "" if runs else " ‡"
                 if args.loops == "mac" or (args.loops == "main" and main_loop[lp.function][1] is lp):
                     loop_rows.append([name, f"{core.cpu} ({model})", f"`{lp.name}`{mark}", lp.op,
                                       str(len(lp.body)), str(lp.mac_ops), str(lp.lane_macs),
                                       fmt(cyc) if cyc else r.get("error", "failed"),
-                                      fmt(bound), fmt(frac)])
+                                      fmt(bound), fmt(frac) + other])
                     cores_w, rows_w = wide.setdefault(name, ([], {}))
                     if f"{core.cpu} ({model})" not in cores_w:
                         cores_w.append(f"{core.cpu} ({model})")
                     rows_w.setdefault(lp.name, [f"`{lp.name}`{mark}", lp.op, str(len(lp.body)),
                                                 str(lp.mac_ops), str(lp.lane_macs)]).append(
-                        f"{fmt(cyc)} ({fmt(frac)})" if cyc else "-")
-                if frac:
+                        f"{fmt(cyc)} ({fmt(frac)}){other}" if cyc else "-")
+                if frac and runs:
                     all_pairs.append((lp.lane_macs, frac))
                     per_op.setdefault(lp.op, []).append((lp.lane_macs, frac))
             op_frac = {op: harmonic(p) for op, p in per_op.items()}
@@ -668,7 +689,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             missing = [op for op in OPS if op not in present]
             ceiling = " / ".join(dict.fromkeys(ceil_cells))
             summary_rows.append([name, core.cpu, model, core.note, ceiling,
-                                 str(len(mac_loops)),
+                                 str(sum(runs_on(lp.function, core, names) for lp in mac_loops)),
                                  fmt(harmonic(all_pairs)),
                                  fmt(net) + (f" (no {', '.join(missing)})" if missing and net else "")]
                                 + [fmt(op_frac.get(op)) for op in OPS])
@@ -686,7 +707,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     md = [f"Static estimate by llvm-mca (LLVM {version}, {exe}), {its}; functions matching "
           f"`{args.functions}`.", ""]
     md.append("Fraction of the multiply-accumulate bound (bound cycles / modelled cycles). "
-              "'all loops': every inner loop with multiply-accumulates, one iteration of each "
+              "'all loops': every inner loop with multiply-accumulates of the microkernels "
+              "the runtime runs on that core, one iteration of each "
               "(sum of bounds / sum of cycles, i.e. weighted by MACs per iteration); per "
               "operation likewise; 'MobileNetV3-Large': the operations weighted by their share "
               "of its multiply-accumulates at 224x224 (gemm 87.2 %, dwconv 8.5 %, conv 2.5 %, "
@@ -704,7 +726,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      if args.wide else
                      "llvm-mca cycles per iteration, the MAC-pipe bound in cycles, and "
                      "fraction = bound / cycles. ")
-                  + "† the body has forward branches, modelled as if every path ran.")
+                  + "† the body has forward branches, modelled as if every path ran. "
+                  "‡ the runtime does not run this function on this core (it runs the "
+                  f"out-of-order or the in-order variant, `…{INORDER_SUFFIX}`, instead); "
+                  "left out of the totals.")
         md.append("")
         if args.wide:
             for name, (cores_w, rows_w) in wide.items():
