@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "q8_impl.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define MNV3_X86_64 1
@@ -95,6 +96,9 @@ static const mnv3_kernel_set *find_set(mnv3_isa isa) {
 /* Every int8 set of this build, fastest first; the ones serving a set id are tried in
  * this order. */
 static const mnv3_q8_kernel_set *const q8_sets[] = {
+#if defined(MNV3_HAVE_X86_KERNELS)
+    &mnv3_q8_kernel_set_avx2,
+#endif
     &mnv3_q8_kernel_set_reference,
 };
 
