@@ -144,6 +144,9 @@ int mnv3_cpu_has_avxvnni(void);
 extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_avx2;
 extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_avxvnni;
 extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_avx512vnni;
+extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_avx2_dotemu;
+/* The AVX2 depthwise row, which every x86 int8 set uses. */
+extern const mnv3_q8_depthwise_kernel mnv3_q8_depthwise_avx2;
 #endif
 #if defined(MNV3_HAVE_NEON_KERNELS)
 extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon;

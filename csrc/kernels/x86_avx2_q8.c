@@ -9,84 +9,17 @@
 #define Q8X_ATTR __attribute__((target("avx2")))
 #include "x86_q8_common.h"
 
+Q8X_INLINE __m256i madd_add(__m256i acc, __m256i a, __m256i b) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+}
+
 /* 6 rows x 2 vectors of 8 outputs = 12 accumulators, 2 weight vectors, a broadcast. */
-#define MR 6
-#define NR 16
-#define KR 2
-
-/* Rows are named r0..r5; unused ones (r >= M) vanish as M is a constant. */
-#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
-
-Q8X_INLINE __m256i bcast32(const unsigned char *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
-Q8X_INLINE void gemm_s16(const mnv3_q8_gemm_tile *t, const uint32_t M) {
-    const unsigned char *w = (const unsigned char *)t->w;
-    const __m256i b0 = _mm256_loadu_si256((const __m256i *)(const void *)w);
-    const __m256i b1 = _mm256_loadu_si256((const __m256i *)(const void *)(w + 32));
-    const char *pf = *t->pf, *pf_end = t->pf_end;
-    const mnv3_q8_rq_table *rq = t->rq;
-    uint32_t k;
-#define DECL(r)                                                                              \
-    const unsigned char *a##r = (const unsigned char *)t->a + (M > r ? r : 0) * t->a_stride;  \
-    __m256i c##r##0 = b0, c##r##1 = b1;
-    ROWS(DECL)
-#undef DECL
-    if (t->row_terms) {
-#define TERM(r)                                                                              \
-    if (M > r) {                                                                             \
-        const __m256i tr = _mm256_set1_epi32(t->row_terms[r]);                               \
-        c##r##0 = _mm256_add_epi32(c##r##0, tr);                                             \
-        c##r##1 = _mm256_add_epi32(c##r##1, tr);                                             \
-    }
-        ROWS(TERM)
-#undef TERM
-    }
-    w += NR * 4;
-    for (k = 0; k < t->k; k += KR) {
-        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)w);
-        const __m256i w1 = _mm256_loadu_si256((const __m256i *)(const void *)(w + 32));
-        w += 64;
-        MNV3_PREFETCH_STEP(pf, pf_end);
-#define STEP(r)                                                                              \
-    if (M > r) {                                                                             \
-        const __m256i x = bcast32(a##r + (size_t)k * 2u);                                    \
-        c##r##0 = _mm256_add_epi32(c##r##0, _mm256_madd_epi16(x, w0));                       \
-        c##r##1 = _mm256_add_epi32(c##r##1, _mm256_madd_epi16(x, w1));                       \
-    }
-        ROWS(STEP)
-#undef STEP
-    }
-    *t->pf = pf;
-    {
-        const q8x_rq q0 = q8x_rq_load(rq, 0), q1 = q8x_rq_load(rq, 8);
-        const __m256i zp = _mm256_set1_epi32(rq->out_zp);
-        const __m256i lo = _mm256_set1_epi32(rq->lo), hi = _mm256_set1_epi32(rq->hi);
-#define OUT(r)                                                                               \
-    if (M > r)                                                                               \
-        q8x_store_bytes(t->out + r * t->out_stride,                                          \
-                        q8x_pack16(q8x_output(c##r##0, &q0, zp, lo, hi),                     \
-                                   q8x_output(c##r##1, &q1, zp, lo, hi)),                    \
-                        t->nc);
-        ROWS(OUT)
-#undef OUT
-    }
-}
-
-#define GEMM(M)                                                                              \
-    static Q8X_ATTR void mnv3_q8_gemm_##M##x16c2__avx2(const mnv3_q8_gemm_tile *t) {        \
-        gemm_s16(t, M);                                                                      \
-    }
-GEMM(1)
-GEMM(2)
-GEMM(3)
-GEMM(4)
-GEMM(5)
-GEMM(6)
-#undef GEMM
+#define Q8X_DOT(acc, a, b) madd_add(acc, a, b)
+#define DOT_SUFFIX avx2
+#define DOT_TILE c2
+#define DOT_KR 2
+#define DOT_FORMAT MNV3_Q8_A_S16
+#include "x86_q8_gemm_ymm.h"
 
 /* ------------------------------------------------------------------------------------ */
 /* Depthwise                                                                             */
@@ -177,33 +110,8 @@ static Q8X_ATTR void mnv3_q8_dwconv_8c__avx2(const mnv3_q8_dw_out_row *r) {
 /* Rows and the set                                                                      */
 /* ------------------------------------------------------------------------------------ */
 
-static const mnv3_q8_ops ops = {q8x_prepare_row, NULL, q8x_add, q8x_requantize_array};
+static const mnv3_q8_dw_impl dw_impl = {DW_GROUP, 4, mnv3_q8_dwconv_8c__avx2, &dot_ops};
 
-static const mnv3_q8_gemm_impl gemm_impl = {
-    MNV3_Q8_A_S16,
-    MR,
-    NR,
-    KR,
-    {mnv3_q8_gemm_1x16c2__avx2, mnv3_q8_gemm_2x16c2__avx2, mnv3_q8_gemm_3x16c2__avx2,
-     mnv3_q8_gemm_4x16c2__avx2, mnv3_q8_gemm_5x16c2__avx2, mnv3_q8_gemm_6x16c2__avx2},
-    &ops,
-};
-
-static const mnv3_q8_dw_impl dw_impl = {DW_GROUP, 4, mnv3_q8_dwconv_8c__avx2, &ops};
-
-static size_t pw_packed_bytes(const mnv3_q8_weights *w) {
-    return mnv3_q8_gemm_packed_bytes(w, w->in_channels, NR, KR, MNV3_Q8_A_S16);
-}
-static void pw_pack(const mnv3_q8_weights *w, void *packed) {
-    mnv3_q8_gemm_pack(w, w->in_channels, NR, KR, MNV3_Q8_A_S16, packed);
-}
-static size_t conv_packed_bytes(const mnv3_q8_weights *w) {
-    return mnv3_q8_gemm_packed_bytes(w, w->kernel * w->kernel * w->in_channels, NR, KR,
-                                     MNV3_Q8_A_S16);
-}
-static void conv_pack(const mnv3_q8_weights *w, void *packed) {
-    mnv3_q8_gemm_pack(w, w->kernel * w->kernel * w->in_channels, NR, KR, MNV3_Q8_A_S16, packed);
-}
 static size_t dw_packed_bytes(const mnv3_q8_weights *w) {
     return mnv3_q8_dw_packed_bytes(w, DW_GROUP, 4);
 }
@@ -211,31 +119,16 @@ static void dw_pack(const mnv3_q8_weights *w, void *packed) {
     mnv3_q8_dw_pack(w, DW_GROUP, 4, packed);
 }
 
-static const mnv3_q8_pointwise_kernel pointwise_row = {
-    "q8_gemm_6x16c2__avx2", MNV3_DTYPE_I8, MNV3_DTYPE_I8, MR, NR, pw_packed_bytes, pw_pack,
-    mnv3_q8_pointwise_workspace, mnv3_q8_pointwise_driver, &gemm_impl,
-};
-static const mnv3_q8_depthwise_kernel depthwise_row = {
+const mnv3_q8_depthwise_kernel mnv3_q8_depthwise_avx2 = {
     "q8_dwconv_8c__avx2", MNV3_DTYPE_I8, MNV3_DTYPE_I8, dw_packed_bytes, dw_pack,
     mnv3_q8_depthwise_workspace, mnv3_q8_depthwise_driver, &dw_impl,
 };
-static const mnv3_q8_conv_kernel conv_row = {
-    "q8_conv_im2col_6x16c2__avx2", MNV3_DTYPE_I8, MNV3_DTYPE_I8, conv_packed_bytes, conv_pack,
-    mnv3_q8_conv_workspace, mnv3_q8_conv_driver, &gemm_impl,
-};
-static const mnv3_q8_fc_kernel fc_row = {
-    "q8_gemv_1x16c2__avx2", MNV3_DTYPE_I8, MNV3_DTYPE_I8, pw_packed_bytes, pw_pack,
-    mnv3_q8_fc_driver, &gemm_impl,
-};
 
-static const mnv3_q8_pointwise_kernel *const pointwise_rows[] = {&pointwise_row, NULL};
-static const mnv3_q8_depthwise_kernel *const depthwise_rows[] = {&depthwise_row, NULL};
-static const mnv3_q8_conv_kernel *const conv_rows[] = {&conv_row, NULL};
-static const mnv3_q8_fc_kernel *const fc_rows[] = {&fc_row, NULL};
+static const mnv3_q8_depthwise_kernel *const depthwise_rows[] = {&mnv3_q8_depthwise_avx2, NULL};
 
 const mnv3_q8_kernel_set mnv3_q8_kernel_set_avx2 = {
     "avx2", (1u << MNV3_ISA_AVX2) | (1u << MNV3_ISA_AVX512), mnv3_cpu_has_avx2,
-    pointwise_rows, depthwise_rows, conv_rows, fc_rows,
+    dot_pointwise_rows, depthwise_rows, dot_conv_rows, dot_fc_rows,
 };
 
 #else
