@@ -173,7 +173,34 @@ static void nq8_requantize_array(const int32_t *acc, const mnv3_qmul *m, size_t 
     }
 }
 
-static const mnv3_q8_ops ops = {nq8_prepare_row, NULL, nq8_add, nq8_requantize_array};
+#if defined(__aarch64__)
+/* A 256-byte table as four 64-byte TBL/TBX lookups: TBX leaves a lane alone when its index,
+ * taken modulo 256 after subtracting 64 per step, falls outside the 64 bytes. */
+static void nq8_lut(int8_t *x, size_t n, const int8_t *lut) {
+    const uint8_t *t = (const uint8_t *)lut;
+    const uint8x16x4_t t0 = vld1q_u8_x4(t), t1 = vld1q_u8_x4(t + 64), t2 = vld1q_u8_x4(t + 128),
+                       t3 = vld1q_u8_x4(t + 192);
+    const uint8x16_t step = vdupq_n_u8(64), flip = vdupq_n_u8(0x80);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        uint8x16_t idx = veorq_u8(vld1q_u8((const uint8_t *)x + i), flip), r;
+        r = vqtbl4q_u8(t0, idx);
+        idx = vsubq_u8(idx, step);
+        r = vqtbx4q_u8(r, t1, idx);
+        idx = vsubq_u8(idx, step);
+        r = vqtbx4q_u8(r, t2, idx);
+        idx = vsubq_u8(idx, step);
+        r = vqtbx4q_u8(r, t3, idx);
+        vst1q_u8((uint8_t *)x + i, r);
+    }
+    mnv3_q8_lut_portable(x + i, n - i, lut);
+}
+#define NQ8_LUT nq8_lut
+#else
+#define NQ8_LUT NULL
+#endif
+
+static const mnv3_q8_ops ops = {nq8_prepare_row, NQ8_LUT, nq8_add, nq8_requantize_array};
 
 /* ------------------------------------------------------------------------------------ */
 /* Plain NEON GEMM: SMLAL by lane on int16                                               */

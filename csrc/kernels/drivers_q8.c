@@ -121,8 +121,10 @@ void mnv3_q8_dw_pack(const mnv3_q8_weights *w, uint32_t group, uint32_t wbytes, 
 void mnv3_q8_rq_table_fill(mnv3_q8_rq_table *t, const mnv3_q8_requant *r, uint32_t col,
                            uint32_t nr, uint32_t n) {
     uint32_t c;
+    t->plain = 1;
     for (c = 0; c < nr; ++c) {
         const mnv3_qmul m = col + c < n ? r->qmul[col + c] : (mnv3_qmul){0, 0};
+        if (m.shift > 0 || m.multiplier == INT32_MIN) t->plain = 0;
         const int32_t right = m.shift > 0 ? 0 : -m.shift;
         t->mult[c] = m.multiplier;
         t->left[c] = m.shift > 0 ? m.shift : 0;
@@ -264,26 +266,39 @@ static void prefetch_next(q8_prefetch *p) {
     }
 }
 
-/* Columns [col_begin, col_end) of rows r: col_begin is a multiple of nr. */
+/* LUT, residual ADD and channel sums on n bytes of one output row, in that order. */
+static void post_row(const mnv3_q8_ops *ops, const q8_post *post, int8_t *v, size_t at,
+                     uint32_t n) {
+    if (post->lut) (ops->lut ? ops->lut : mnv3_q8_lut_portable)(v, n, post->lut);
+    if (post->residual)
+        (ops->add ? ops->add : mnv3_q8_add_portable)(v, post->residual + at, n, post->add, v);
+    if (post->sums) column_sums(v, n, post->sums);
+}
+
+/* Columns [col_begin, col_end) of rows r: col_begin is a multiple of nr. With an output,
+ * tiles store into it and the per-byte steps then run over each row's whole span, where
+ * vector helpers have room; without one (channel sums only), each tile goes through a
+ * buffer. */
 static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void *packed,
                       uint32_t k_total, uint32_t n, uint32_t col_begin, uint32_t col_end,
                       const mnv3_q8_requant *rq, const q8_post *post, q8_prefetch *pf) {
     const mnv3_q8_ops *ops = im->ops;
     const uint32_t nr = im->nr, mr = im->mr;
     const size_t panel = gemm_panel_bytes(k_total, nr, im->kr, im->format);
-    const int direct = !post->lut && !post->residual && !post->sums && post->output;
+    const int direct = post->output != NULL;
+    const int after = post->lut || post->residual || post->sums;
     mnv3_q8_rq_table table ALIGN64;
     int8_t tmp[MNV3_MAX_MR * MNV3_Q8_MAX_NR] ALIGN64;
     mnv3_q8_gemm_tile t;
-    uint32_t col;
+    uint32_t col, i;
     t.k = round_up_u32(k_total, im->kr);
     t.rq = &table;
     t.pf = &pf->pf;
     for (col = col_begin; col < col_end; col += nr) {
-        uint32_t i = 0;
         mnv3_q8_rq_table_fill(&table, rq, col, nr, n);
         t.w = (const unsigned char *)packed + (size_t)(col / nr) * panel;
         t.nc = col_end - col < nr ? col_end - col : nr;
+        i = 0;
         while (i < r->rows) {
             /* Balanced tiles: 7 rows as 4 + 3, not 6 + 1. */
             const uint32_t rest = r->rows - i, tiles = (rest + mr - 1) / mr;
@@ -304,18 +319,19 @@ static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void 
             im->gemm[m - 1](&t);
             if (!direct)
                 for (j = 0; j < m; ++j) {
-                    int8_t *v = tmp + (size_t)j * MNV3_Q8_MAX_NR;
-                    const size_t at = (size_t)(i + j) * post->out_stride + (col - col_begin);
-                    if (post->lut) (ops->lut ? ops->lut : mnv3_q8_lut_portable)(v, t.nc, post->lut);
-                    if (post->residual)
-                        (ops->add ? ops->add : mnv3_q8_add_portable)(v, post->residual + at, t.nc,
-                                                                   post->add, v);
-                    if (post->output) memcpy(post->output + at, v, t.nc);
-                    if (post->sums) column_sums(v, t.nc, post->sums + (col - col_begin));
+                    q8_post at_col = *post;
+                    if (at_col.sums) at_col.sums += col - col_begin;
+                    post_row(ops, &at_col, tmp + (size_t)j * MNV3_Q8_MAX_NR,
+                             (size_t)(i + j) * post->out_stride + (col - col_begin), t.nc);
                 }
             i += m;
         }
     }
+    if (direct && after)
+        for (i = 0; i < r->rows; ++i) {
+            const size_t at = (size_t)i * post->out_stride;
+            post_row(ops, post, post->output + at, at, col_end - col_begin);
+        }
 }
 
 /* Prepares rows[0, count) (each k_total bytes at src + r * src_stride) into the workspace

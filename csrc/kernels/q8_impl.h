@@ -41,6 +41,10 @@ typedef struct mnv3_q8_rq_table {
     int32_t mask[MNV3_Q8_MAX_NR];
     int32_t half[MNV3_Q8_MAX_NR];
     int32_t out_zp, lo, hi;
+    /* No column shifts left and none has the multiplier INT32_MIN (whose product with
+     * INT32_MIN saturates): then vector code may skip both steps. Conv multipliers are
+     * below 1 and in [2^30, 2^31), so this is the usual case. */
+    int32_t plain;
 } mnv3_q8_rq_table;
 
 /* One tile: prepared rows [0, m) (m is the microkernel's own) times one packed panel.

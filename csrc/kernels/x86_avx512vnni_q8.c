@@ -17,16 +17,19 @@
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
 Q8X_INLINE void store_row(int8_t *out, __m512i c0, __m512i c1, const q8x_rq *q, __m256i zp,
-                          __m256i lo, __m256i hi, uint32_t nc) {
-    const __m128i b0 = q8x_pack16(q8x_output(_mm512_castsi512_si256(c0), &q[0], zp, lo, hi),
-                                  q8x_output(_mm512_extracti64x4_epi64(c0, 1), &q[1], zp, lo, hi));
-    q8x_store_bytes(out, b0, nc);
-    if (nc > 16) {
-        const __m128i b1 =
-            q8x_pack16(q8x_output(_mm512_castsi512_si256(c1), &q[2], zp, lo, hi),
-                       q8x_output(_mm512_extracti64x4_epi64(c1, 1), &q[3], zp, lo, hi));
-        q8x_store_bytes(out + 16, b1, nc - 16);
-    }
+                          __m256i lo, __m256i hi, uint32_t nc, const int plain) {
+#define Q8_OUT(v, i)                                                                         \
+    (plain ? q8x_output_plain(v, &q[i], zp, lo, hi) : q8x_output(v, &q[i], zp, lo, hi))
+    q8x_store_bytes(out,
+                    q8x_pack16(Q8_OUT(_mm512_castsi512_si256(c0), 0),
+                               Q8_OUT(_mm512_extracti64x4_epi64(c0, 1), 1)),
+                    nc);
+    if (nc > 16)
+        q8x_store_bytes(out + 16,
+                        q8x_pack16(Q8_OUT(_mm512_castsi512_si256(c1), 2),
+                                   Q8_OUT(_mm512_extracti64x4_epi64(c1, 1), 3)),
+                        nc - 16);
+#undef Q8_OUT
 }
 
 Q8X_INLINE void gemm_vnni512(const mnv3_q8_gemm_tile *t, const uint32_t M) {
@@ -78,9 +81,17 @@ Q8X_INLINE void gemm_vnni512(const mnv3_q8_gemm_tile *t, const uint32_t M) {
         q[1] = q8x_rq_load(rq, 8);
         q[2] = q8x_rq_load(rq, 16);
         q[3] = q8x_rq_load(rq, 24);
-#define OUT(r)                                                                               \
-    if (M > r) store_row(t->out + r * t->out_stride, c##r##0, c##r##1, q, zp, lo, hi, t->nc);
-        ROWS(OUT)
+#define OUT(r, plain)                                                                        \
+    if (M > r) store_row(t->out + r * t->out_stride, c##r##0, c##r##1, q, zp, lo, hi, t->nc, plain);
+#define OUT_PLAIN(r) OUT(r, 1)
+#define OUT_ANY(r) OUT(r, 0)
+        if (rq->plain) {
+            ROWS(OUT_PLAIN)
+        } else {
+            ROWS(OUT_ANY)
+        }
+#undef OUT_PLAIN
+#undef OUT_ANY
 #undef OUT
     }
 }

@@ -72,9 +72,27 @@ Q8X_INLINE __m256i q8x_requantize(__m256i acc, const q8x_rq *r) {
                               r->mask, r->half);
 }
 
+/* The same for lanes with no left shift and no INT32_MIN multiplier (mnv3_q8_rq_table's
+ * `plain`): the product then always fits, and the shift is 0. */
+Q8X_INLINE __m256i q8x_requantize_plain(__m256i x, const q8x_rq *r) {
+    const __m256i nudge = _mm256_set1_epi64x((long long)1 << 30);
+    const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, r->mult), nudge);
+    const __m256i odd = _mm256_add_epi64(
+        _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(r->mult, 32)), nudge);
+    const __m256i h =
+        _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
+    return q8x_rounding_shift(h, r->right, r->mask, r->half);
+}
+
 /* requantize + zero point, clamped */
 Q8X_INLINE __m256i q8x_output(__m256i acc, const q8x_rq *r, __m256i zp, __m256i lo, __m256i hi) {
     const __m256i v = _mm256_add_epi32(q8x_requantize(acc, r), zp);
+    return _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+}
+
+Q8X_INLINE __m256i q8x_output_plain(__m256i acc, const q8x_rq *r, __m256i zp, __m256i lo,
+                                    __m256i hi) {
+    const __m256i v = _mm256_add_epi32(q8x_requantize_plain(acc, r), zp);
     return _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
 }
 
@@ -123,6 +141,29 @@ static Q8X_ATTR void q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
     uint32_t i = 0;
     int32_t tail_sum;
     memset(&grq, 0, sizeof grq);
+    if (!gate && format == MNV3_Q8_A_S16) {
+        /* The common case of the 16-bit sets: widen and subtract, 16 at a time. */
+        const __m256i zp16 = _mm256_set1_epi16((short)in_zp);
+        for (; i + 16 <= k; i += 16)
+            _mm256_storeu_si256(
+                (__m256i *)(void *)((int16_t *)dst + i),
+                _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(
+                                     (const __m128i *)(const void *)(x + i))),
+                                 zp16));
+    } else if (!gate && format == MNV3_Q8_A_U8) {
+        /* x ^ 0x80, 32 at a time; the row sum of the u8 values by vpsadbw. */
+        const __m256i flip = _mm256_set1_epi8((char)0x80), zero = _mm256_setzero_si256();
+        __m256i sad = zero;
+        for (; i + 32 <= k; i += 32) {
+            const __m256i u = _mm256_xor_si256(
+                _mm256_loadu_si256((const __m256i *)(const void *)(x + i)), flip);
+            _mm256_storeu_si256((__m256i *)(void *)((uint8_t *)dst + i), u);
+            sad = _mm256_add_epi64(sad, _mm256_sad_epu8(u, zero));
+        }
+        /* four 64-bit partial sums, each below 2^32 */
+        sum = _mm256_shuffle_epi32(sad, 0x08);
+        sum = _mm256_blend_epi32(sum, zero, 0xCC);
+    }
     if (gate) {
         gx = _mm256_set1_epi32(gate->x_zp);
         gg = _mm256_set1_epi32(gate->gate_zp);
