@@ -152,7 +152,7 @@ Q8_BENCH_BIN := $(BUILD)/mnv3-q8-gemm
 .PHONY: q8-gemm-bench
 q8-gemm-bench: $(Q8_BENCH_BIN)
 	$(TEST_RUNNER) $(Q8_BENCH_BIN) $(Q8_BENCH_FLAGS)
-$(Q8_BENCH_BIN): $(BUILD)/obj/bench/q8_gemm.o $(STATIC_LIB)
+$(Q8_BENCH_BIN): $(BUILD)/obj/bench/q8_gemm.o $(BUILD)/obj/Sources/CMNV3Tools/peak.o $(STATIC_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(BIN_LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) $(THREAD_LIBS) $(LDLIBS)
 

@@ -14,6 +14,7 @@
 
 #include "kernels/kernels.h"
 #include "mnv3.h"
+#include "mnv3_tools.h"
 
 static double now_s(void) {
     struct timespec ts;
@@ -34,6 +35,31 @@ static void *alloc64(size_t n) {
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+/* The measured multiply-accumulate peaks of one core for the instructions the two rows
+ * use, in MAC/s (0 when not measurable here). */
+static double int8_peak(const char *set) {
+    double gops = -1.0;
+    if (!strcmp(set, "avx512vnni"))
+        gops = mnv3tools_int8_peak_gops(MNV3TOOLS_INT8_PEAK_AVX512VNNI, 0.2);
+    else if (!strcmp(set, "avxvnni"))
+        gops = mnv3tools_int8_peak_gops(MNV3TOOLS_INT8_PEAK_AVXVNNI, 0.2);
+    else if (!strcmp(set, "avx2"))
+        gops = mnv3tools_int8_peak_gops(MNV3TOOLS_INT8_PEAK_AVX2, 0.2);
+    else if (!strcmp(set, "neon-dot"))
+        gops = mnv3tools_int8_peak_gops(MNV3TOOLS_INT8_PEAK_SDOT, 0.2);
+    else if (!strcmp(set, "neon"))
+        gops = mnv3tools_int8_peak_gops(MNV3TOOLS_INT8_PEAK_NEON, 0.2);
+    return gops > 0.0 ? gops * 0.5e9 : 0.0;
+}
+
+static double fma_peak(mnv3_isa isa) {
+    double gflops = -1.0;
+    if (isa == MNV3_ISA_AVX512) gflops = mnv3tools_peak_gflops(MNV3TOOLS_PEAK_AVX512, 0.2);
+    if (isa == MNV3_ISA_AVX2) gflops = mnv3tools_peak_gflops(MNV3TOOLS_PEAK_AVX2, 0.2);
+    if (isa == MNV3_ISA_NEON) gflops = mnv3tools_peak_gflops(MNV3TOOLS_PEAK_NEON, 0.2);
+    return gflops > 0.0 ? gflops * 0.5e9 : 0.0;
 }
 
 typedef struct shape {
@@ -88,7 +114,7 @@ int main(int argc, char **argv) {
     mnv3_isa isa = mnv3_isa_best();
     int runs = 15, i;
     mnv3_kernels kf, kq;
-    double total_f = 0, total_q = 0;
+    double total_f = 0, total_q = 0, peak_f, peak_q;
     mnv3_qmul qmul[1024];
     for (i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
@@ -108,8 +134,11 @@ int main(int argc, char **argv) {
     for (i = 0; i < 1024; ++i) mnv3_qmul_from_real(0.0007 + 0.00001 * (i % 13), &qmul[i]);
     printf("set %s: f32 %s, int8 %s (%s), 1 thread, best of %d\n", mnv3_isa_name(isa),
            kf.pointwise->name, kq.q8_pointwise->name, kq.q8_set->name, runs);
-    printf("%-24s %10s %10s %10s %10s %7s\n", "layer", "f32 us", "int8 us", "f32 GMAC/s",
-           "int8 GMAC/s", "ratio");
+    peak_f = fma_peak(isa);
+    peak_q = int8_peak(kq.q8_set->name);
+    printf("measured peaks: FMA %.1f GMAC/s, int8 %.1f GMAC/s\n", peak_f * 1e-9, peak_q * 1e-9);
+    printf("%-24s %10s %10s %10s %10s %7s %7s %7s\n", "layer", "f32 us", "int8 us", "f32 GMAC/s",
+           "int8 GMAC/s", "ratio", "f32 pk", "int8 pk");
     for (i = 0; i < (int)(sizeof shapes / sizeof *shapes); ++i) {
         const shape *s = &shapes[i];
         const double macs = (double)s->pixels * s->k * s->n;
@@ -183,8 +212,10 @@ int main(int argc, char **argv) {
         tq = best_run(run_q8, &j, runs) / reps;
         total_f += tf;
         total_q += tq;
-        printf("%-24s %10.1f %10.1f %10.2f %10.2f %7.2f\n", s->what, tf * 1e6, tq * 1e6,
-               macs / tf * 1e-9, macs / tq * 1e-9, tf / tq);
+        printf("%-24s %10.1f %10.1f %10.2f %10.2f %7.2f %6.0f%% %6.0f%%\n", s->what, tf * 1e6,
+               tq * 1e6, macs / tf * 1e-9, macs / tq * 1e-9, tf / tq,
+               peak_f > 0 ? 100.0 * macs / tf / peak_f : 0.0,
+               peak_q > 0 ? 100.0 * macs / tq / peak_q : 0.0);
         if (fpk != fw) free(fpk);
         if (qpk != qw) free(qpk);
         free(fin), free(fout), free(fw), free(qin), free(qout), free(qw), free(fws), free(qws);
