@@ -451,6 +451,11 @@ int mnv3_cpu_has_neon_i8mm(void) {
 #endif
 }
 
+/* The I8MM set runs its FC on SDOT, so it needs both. */
+static int mnv3_cpu_has_neon_i8mm_dot(void) {
+    return mnv3_cpu_has_neon_i8mm() && mnv3_cpu_has_neon_dot();
+}
+
 #define DOT_ATTR __attribute__((target("arch=armv8.2-a+dotprod")))
 #define DOT_MR 4
 #define DOT_NR 16
@@ -608,6 +613,143 @@ static const mnv3_q8_fc_kernel *const dot_fc_rows[] = {&dot_fc_row, NULL};
 const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon_dot = {
     "neon-dot", 1u << MNV3_ISA_NEON, mnv3_cpu_has_neon_dot, dot_pointwise_rows, depthwise_rows,
     dot_conv_rows, dot_fc_rows,
+};
+/* ------------------------------------------------------------------------------------ */
+/* AArch64 I8MM: SMMLA, 2 x 8 by 8 x 2 per instruction, 4 rows x 16 columns             */
+/* ------------------------------------------------------------------------------------ */
+
+/* SMMLA multiplies two rows of 8 k by two columns of 8 k into a 2 x 2 block: 32
+ * multiply-accumulates per instruction, twice SDOT's. Weights are packed [k/8][16][8], so
+ * one vector holds a pair of columns; each row pair's two 8-byte pieces are joined into
+ * one vector per k step. Accumulator (pair p, columns 2q, 2q + 1) holds
+ * [r0 c0, r0 c1, r1 c0, r1 c1]. */
+#define MM_ATTR __attribute__((target("arch=armv8.6-a+i8mm")))
+#define MM_MR 4
+#define MM_NR 16
+#define MM_KR 8
+#define QCOLS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+N_INLINE MM_ATTR void gemm_smmla(const mnv3_q8_gemm_tile *t, const uint32_t M) {
+    const int32_t *bias = (const int32_t *)t->w;
+    const int8_t *w = (const int8_t *)(const void *)(bias + MM_NR);
+    const char *pf = *t->pf, *pf_end = t->pf_end;
+    const nq8_rq q0 = nq8_rq_load(t->rq, 0), q1 = nq8_rq_load(t->rq, 4);
+    const nq8_rq q2 = nq8_rq_load(t->rq, 8), q3 = nq8_rq_load(t->rq, 12);
+    /* Rows past M repeat the last one; their results are not stored. */
+    const int8_t *a0 = (const int8_t *)t->a;
+    const int8_t *a1 = (const int8_t *)t->a + (M > 1 ? 1 : 0) * t->a_stride;
+    const int8_t *a2 = (const int8_t *)t->a + (M > 2 ? 2 : M - 1) * t->a_stride;
+    const int8_t *a3 = (const int8_t *)t->a + (M > 3 ? 3 : M - 1) * t->a_stride;
+    int32x4_t terms0 = vdupq_n_s32(0), terms1 = vdupq_n_s32(0);
+    uint32_t k;
+    if (t->row_terms) {
+        const int32_t *r = t->row_terms;
+        terms0 = vcombine_s32(vdup_n_s32(r[0]), vdup_n_s32(r[M > 1 ? 1 : 0]));
+        if (M > 2) terms1 = vcombine_s32(vdup_n_s32(r[2]), vdup_n_s32(r[M > 3 ? 3 : 2]));
+    }
+#define DECL(q)                                                                              \
+    const int32x2_t b##q = vld1_s32(bias + 2 * q);                                           \
+    int32x4_t c0##q = vaddq_s32(vcombine_s32(b##q, b##q), terms0);                           \
+    int32x4_t c1##q = vaddq_s32(vcombine_s32(b##q, b##q), terms1);
+    QCOLS(DECL)
+#undef DECL
+    for (k = 0; k < t->k; k += MM_KR) {
+        const int8x16_t x0 = vcombine_s8(vld1_s8(a0 + k), vld1_s8(a1 + k));
+        const int8x16_t x1 = vcombine_s8(vld1_s8(a2 + k), vld1_s8(a3 + k));
+        MNV3_PREFETCH_STEP(pf, pf_end);
+#define MM(q)                                                                                \
+    {                                                                                        \
+        const int8x16_t wq = vld1q_s8(w + 16 * q);                                           \
+        c0##q = vmmlaq_s32(c0##q, x0, wq);                                                   \
+        if (M > 2) c1##q = vmmlaq_s32(c1##q, x1, wq);                                        \
+    }
+        QCOLS(MM)
+#undef MM
+        w += 128;
+    }
+    *t->pf = pf;
+    {
+        const int32x4_t zp = vdupq_n_s32(t->rq->out_zp), lo = vdupq_n_s32(t->rq->lo),
+                        hi = vdupq_n_s32(t->rq->hi);
+        int32x4_t rows[4][4];
+        uint32_t r;
+#define SPLIT(p, row, half)                                                                  \
+    rows[row][0] = vcombine_s32(half(c##p##0), half(c##p##1));                               \
+    rows[row][1] = vcombine_s32(half(c##p##2), half(c##p##3));                               \
+    rows[row][2] = vcombine_s32(half(c##p##4), half(c##p##5));                               \
+    rows[row][3] = vcombine_s32(half(c##p##6), half(c##p##7));
+        SPLIT(0, 0, vget_low_s32)
+        SPLIT(0, 1, vget_high_s32)
+        SPLIT(1, 2, vget_low_s32)
+        SPLIT(1, 3, vget_high_s32)
+#undef SPLIT
+        for (r = 0; r < M; ++r) {
+            const int8x8_t lo8 = nq8_narrow(nq8_output(rows[r][0], &q0, zp, lo, hi),
+                                            nq8_output(rows[r][1], &q1, zp, lo, hi));
+            const int8x8_t hi8 = nq8_narrow(nq8_output(rows[r][2], &q2, zp, lo, hi),
+                                            nq8_output(rows[r][3], &q3, zp, lo, hi));
+            int8_t *o = t->out + r * t->out_stride;
+            if (t->nc >= 16) {
+                vst1q_s8(o, vcombine_s8(lo8, hi8));
+            } else {
+                nq8_store(o, lo8, t->nc);
+                if (t->nc > 8) nq8_store(o + 8, hi8, t->nc - 8);
+            }
+        }
+    }
+}
+
+#define GEMM(M)                                                                              \
+    static MM_ATTR void mnv3_q8_gemm_##M##x16c8__neoni8mm(const mnv3_q8_gemm_tile *t) {      \
+        gemm_smmla(t, M);                                                                    \
+    }
+GEMM(1)
+GEMM(2)
+GEMM(3)
+GEMM(4)
+#undef GEMM
+
+static const mnv3_q8_gemm_impl mm_impl = {
+    MNV3_Q8_A_S8,
+    MM_MR,
+    MM_NR,
+    MM_KR,
+    {mnv3_q8_gemm_1x16c8__neoni8mm, mnv3_q8_gemm_2x16c8__neoni8mm,
+     mnv3_q8_gemm_3x16c8__neoni8mm, mnv3_q8_gemm_4x16c8__neoni8mm},
+    &ops,
+};
+
+static size_t mm_pw_packed_bytes(const mnv3_q8_weights *w) {
+    return mnv3_q8_gemm_packed_bytes(w, w->in_channels, MM_NR, MM_KR, MNV3_Q8_A_S8);
+}
+static void mm_pw_pack(const mnv3_q8_weights *w, void *packed) {
+    mnv3_q8_gemm_pack(w, w->in_channels, MM_NR, MM_KR, MNV3_Q8_A_S8, packed);
+}
+static size_t mm_conv_packed_bytes(const mnv3_q8_weights *w) {
+    return mnv3_q8_gemm_packed_bytes(w, w->kernel * w->kernel * w->in_channels, MM_NR, MM_KR,
+                                     MNV3_Q8_A_S8);
+}
+static void mm_conv_pack(const mnv3_q8_weights *w, void *packed) {
+    mnv3_q8_gemm_pack(w, w->kernel * w->kernel * w->in_channels, MM_NR, MM_KR, MNV3_Q8_A_S8,
+                      packed);
+}
+
+static const mnv3_q8_pointwise_kernel mm_pointwise_row = {
+    "q8_gemm_4x16c8__neoni8mm", MNV3_DTYPE_I8, MNV3_DTYPE_I8, MM_MR, MM_NR, mm_pw_packed_bytes,
+    mm_pw_pack, mnv3_q8_pointwise_workspace, mnv3_q8_pointwise_driver, &mm_impl,
+};
+static const mnv3_q8_conv_kernel mm_conv_row = {
+    "q8_conv_im2col_4x16c8__neoni8mm", MNV3_DTYPE_I8, MNV3_DTYPE_I8, mm_conv_packed_bytes,
+    mm_conv_pack, mnv3_q8_conv_workspace, mnv3_q8_conv_driver, &mm_impl,
+};
+
+static const mnv3_q8_pointwise_kernel *const mm_pointwise_rows[] = {&mm_pointwise_row, NULL};
+static const mnv3_q8_conv_kernel *const mm_conv_rows[] = {&mm_conv_row, NULL};
+
+/* The FC stays on SDOT: one row would leave half of every SMMLA unused. */
+const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon_i8mm = {
+    "neon-i8mm", 1u << MNV3_ISA_NEON, mnv3_cpu_has_neon_i8mm_dot, mm_pointwise_rows,
+    depthwise_rows, mm_conv_rows, dot_fc_rows,
 };
 #endif /* __aarch64__ */
 

@@ -119,6 +119,7 @@ static const mnv3_q8_kernel_set *const q8_sets[] = {
 #endif
 #if defined(MNV3_HAVE_NEON_KERNELS)
 #if defined(__aarch64__)
+    &mnv3_q8_kernel_set_neon_i8mm,
     &mnv3_q8_kernel_set_neon_dot,
 #endif
     &mnv3_q8_kernel_set_neon,

@@ -167,6 +167,7 @@ extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon;
 int mnv3_cpu_has_neon_dot(void);
 int mnv3_cpu_has_neon_i8mm(void);
 extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon_dot;
+extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon_i8mm;
 #endif
 #endif
 
