@@ -93,6 +93,16 @@ N_INLINE void nq8_store(int8_t *out, int8x8_t b, uint32_t n) {
     }
 }
 
+/* 16 bytes (two halves), or the first n of them. */
+N_INLINE void nq8_store16(int8_t *out, int8x8_t lo8, int8x8_t hi8, uint32_t n) {
+    if (n >= 16) {
+        vst1q_s8(out, vcombine_s8(lo8, hi8));
+    } else {
+        nq8_store(out, lo8, n);
+        if (n > 8) nq8_store(out + 8, hi8, n - 8);
+    }
+}
+
 N_INLINE int32_t nq8_hsum(int32x4_t v) {
     const int32x2_t s = vadd_s32(vget_low_s32(v), vget_high_s32(v));
     return vget_lane_s32(vpadd_s32(s, s), 0);
@@ -546,13 +556,7 @@ N_INLINE DOT_ATTR void gemm_sdot(const mnv3_q8_gemm_tile *t, const uint32_t M) {
                                         nq8_output(c##r##1, &q1, zp, lo, hi));               \
         const int8x8_t hi8 = nq8_narrow(nq8_output(c##r##2, &q2, zp, lo, hi),                \
                                         nq8_output(c##r##3, &q3, zp, lo, hi));               \
-        int8_t *o = t->out + r * t->out_stride;                                              \
-        if (t->nc >= 16) {                                                                   \
-            vst1q_s8(o, vcombine_s8(lo8, hi8));                                              \
-        } else {                                                                             \
-            nq8_store(o, lo8, t->nc);                                                        \
-            if (t->nc > 8) nq8_store(o + 8, hi8, t->nc - 8);                                 \
-        }                                                                                    \
+        nq8_store16(t->out + r * t->out_stride, lo8, hi8, t->nc);                            \
     }
         DROWS(OUT)
 #undef OUT
@@ -688,13 +692,7 @@ N_INLINE MM_ATTR void gemm_smmla(const mnv3_q8_gemm_tile *t, const uint32_t M) {
                                             nq8_output(rows[r][1], &q1, zp, lo, hi));
             const int8x8_t hi8 = nq8_narrow(nq8_output(rows[r][2], &q2, zp, lo, hi),
                                             nq8_output(rows[r][3], &q3, zp, lo, hi));
-            int8_t *o = t->out + r * t->out_stride;
-            if (t->nc >= 16) {
-                vst1q_s8(o, vcombine_s8(lo8, hi8));
-            } else {
-                nq8_store(o, lo8, t->nc);
-                if (t->nc > 8) nq8_store(o + 8, hi8, t->nc - 8);
-            }
+            nq8_store16(t->out + r * t->out_stride, lo8, hi8, t->nc);
         }
     }
 }
