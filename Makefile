@@ -147,6 +147,15 @@ $(BENCH_BIN): $(BUILD)/obj/bench/bench.o $(BUILD)/obj/Sources/CMNV3Tools/peak.o 
 	@mkdir -p $(dir $@)
 	$(CC) $(BIN_LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) $(THREAD_LIBS) $(LDLIBS)
 
+# int8 against float32 pointwise throughput of one kernel set (a measurement, not a test).
+Q8_BENCH_BIN := $(BUILD)/mnv3-q8-gemm
+.PHONY: q8-gemm-bench
+q8-gemm-bench: $(Q8_BENCH_BIN)
+	$(TEST_RUNNER) $(Q8_BENCH_BIN) $(Q8_BENCH_FLAGS)
+$(Q8_BENCH_BIN): $(BUILD)/obj/bench/q8_gemm.o $(BUILD)/obj/Sources/CMNV3Tools/peak.o $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BIN_LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) $(THREAD_LIBS) $(LDLIBS)
+
 # Test data generated from PyTorch (skipped with a message when torch is missing).
 GOLDEN_DIR ?= build/goldens
 TEST_ENV := MNV3_GOLDEN_DIR=$(GOLDEN_DIR) MNV3_SHARED_DIR=$(abspath ../shared)
@@ -193,9 +202,13 @@ QEMU_AARCH64 ?= qemu-aarch64
 QEMU_ARM ?= qemu-arm
 ARM_GOLDEN_DIR := $(abspath $(if $(filter command line environment,$(origin GOLDEN_DIR)),$(GOLDEN_DIR),build/goldens))
 
-# $(1) toolchain triplet, $(2) qemu binary, $(3) build directory
+# $(1) toolchain triplet, $(2) qemu binary, $(3) build directory, $(4) qemu CPUs the int8
+# kernel tests run on besides the default one (each int8 variant runs where its CPU
+# feature is present: plain NEON, SDOT, I8MM)
 define arm_qemu_test
 	+$(MAKE) CROSS=$(1)- CC=$(1)-gcc STATIC=1 BUILD=$(3) GOLDEN_DIR=$(ARM_GOLDEN_DIR) all
+	@for cpu in $(4); do echo "test_kernels_q8 under $(2) -cpu $$cpu"; \
+	    MNV3_TEST_QUICK=1 $(2) -L /usr/$(1) -cpu $$cpu $(3)/tests/test_kernels_q8 || exit 1; done
 	+MNV3_ISA=neon MNV3_TEST_QUICK=1 $(MAKE) CROSS=$(1)- CC=$(1)-gcc STATIC=1 BUILD=$(3) \
 	    GOLDEN_DIR=$(ARM_GOLDEN_DIR) TEST_RUNNER="$(2) -L /usr/$(1)" test
 	+MNV3_ISA=scalar MNV3_TEST_QUICK=1 $(MAKE) CROSS=$(1)- CC=$(1)-gcc STATIC=1 BUILD=$(3) \
@@ -204,10 +217,10 @@ endef
 
 .PHONY: test-arm64 test-armhf
 test-arm64:
-	$(call arm_qemu_test,aarch64-linux-gnu,$(QEMU_AARCH64),build-test-arm64)
+	$(call arm_qemu_test,aarch64-linux-gnu,$(QEMU_AARCH64),build-test-arm64,cortex-a72 cortex-a76 max)
 
 test-armhf:
-	$(call arm_qemu_test,arm-linux-gnueabihf,$(QEMU_ARM),build-test-armhf)
+	$(call arm_qemu_test,arm-linux-gnueabihf,$(QEMU_ARM),build-test-armhf,cortex-a7)
 
 # --- Static kernel estimates with llvm-mca ------------------------------------------------
 #   make mca          the x86-64, AArch64 and ARMv7 kernel sources compiled to assembly with
@@ -225,9 +238,11 @@ MCA_OUT ?= build-mca
 MCA_FLAGS ?=
 
 ifneq ($(filter x86_64% amd64%,$(MACHINE)),)
-KERNEL_ASM := $(BUILD)/asm/csrc/kernels/x86_avx2.s $(BUILD)/asm/csrc/kernels/x86_avx512.s
+KERNEL_ASM := $(BUILD)/asm/csrc/kernels/x86_avx2.s $(BUILD)/asm/csrc/kernels/x86_avx512.s \
+    $(BUILD)/asm/csrc/kernels/x86_avx2_q8.s $(BUILD)/asm/csrc/kernels/x86_avxvnni_q8.s \
+    $(BUILD)/asm/csrc/kernels/x86_avx512vnni_q8.s
 else ifneq ($(filter aarch64% arm%,$(MACHINE)),)
-KERNEL_ASM := $(BUILD)/asm/csrc/kernels/arm_neon.s
+KERNEL_ASM := $(BUILD)/asm/csrc/kernels/arm_neon.s $(BUILD)/asm/csrc/kernels/arm_neon_q8.s
 endif
 
 # The object rule's command with -S in place of -c.
@@ -256,9 +271,11 @@ mca:
 	        kernel-asm || exit 1; \
 	    asm=$(MCA_OUT)/$$t/asm/csrc/kernels; \
 	    case $$t in \
-	        x86_64*) kernels="$$kernels --kernels avx2 x86-avx2 $$asm/x86_avx2.s --kernels avx512 x86-avx512 $$asm/x86_avx512.s";; \
-	        aarch64*) kernels="$$kernels --kernels neon-a64 aarch64 $$asm/arm_neon.s";; \
-	        *) kernels="$$kernels --kernels neon-a32 armv7 $$asm/arm_neon.s";; \
+	        x86_64*) kernels="$$kernels --kernels avx2 x86-avx2 $$asm/x86_avx2.s --kernels avx512 x86-avx512 $$asm/x86_avx512.s \
+	            --kernels q8-avx2 x86-avx2 $$asm/x86_avx2_q8.s --kernels q8-avxvnni x86-avxvnni $$asm/x86_avxvnni_q8.s \
+	            --kernels q8-avx512vnni x86-avx512 $$asm/x86_avx512vnni_q8.s";; \
+	        aarch64*) kernels="$$kernels --kernels neon-a64 aarch64 $$asm/arm_neon.s --kernels q8-neon-a64 aarch64 $$asm/arm_neon_q8.s";; \
+	        *) kernels="$$kernels --kernels neon-a32 armv7 $$asm/arm_neon.s --kernels q8-neon-a32 armv7 $$asm/arm_neon_q8.s";; \
 	    esac; \
 	done; \
 	if [ -z "$$kernels" ]; then echo "mca: skipped: no compiler for any kernel set"; exit 0; fi; \

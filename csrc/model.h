@@ -20,6 +20,15 @@ typedef enum mnv3_padding_mode {
     MNV3_PAD_SAME = 1       /* TensorFlow "SAME": derived from the input size at plan time */
 } mnv3_padding_mode;
 
+/* What packing folds into the packed weights of an int8 conv (weight_type MNV3_DTYPE_I8):
+ * its int32 bias (scale in_scale * w_scale[o], zero point 0) and the zero points of its
+ * input activation and of its weights. Float convs leave it zero. */
+typedef struct mnv3_conv_q8 {
+    const int32_t *bias;               /* out_channels values, or NULL */
+    int32_t input_zero_point;
+    int32_t weight_zero_point;
+} mnv3_conv_q8;
+
 typedef struct mnv3_conv {
     uint32_t in_channels, out_channels;
     uint32_t kernel, stride;
@@ -32,6 +41,7 @@ typedef struct mnv3_conv {
     mnv3_dtype weight_type;            /* element type of `weight` (bias is float) */
     const void *weight;                /* see weight_count() for layouts */
     const float *bias;                 /* out_channels floats when has_bias, else NULL */
+    mnv3_conv_q8 q8;
 } mnv3_conv;
 
 /* Weight layouts (canonical, what files store and reference kernels read):
