@@ -29,6 +29,11 @@ const char *mnv3_status_string(mnv3_status s) {
     case MNV3_ERR_BAD_TENSOR: return "a tensor reference is invalid";
     case MNV3_ERR_BAD_METADATA: return "preprocessing or label metadata is invalid";
     case MNV3_ERR_MISALIGNED_DATA: return "in-place load needs 64-byte aligned data";
+    case MNV3_ERR_BAD_SCALE: return "quantization scale not finite and positive";
+    case MNV3_ERR_BAD_ZERO_POINT: return "quantization zero point out of range";
+    case MNV3_ERR_BAD_MULTIPLIER: return "quantized multiplier cannot be represented";
+    case MNV3_ERR_BAD_BIAS_SCALE: return "bias scale inconsistent with input and weight scales";
+    case MNV3_ERR_BAD_QUANT_RANGE: return "quantized activation range or table inconsistent";
     }
     return "unknown status";
 }

@@ -319,5 +319,6 @@ void mnv3_model_free(mnv3_model *m) {
     mnv3_packed_free_all(m->packed);
     free(m->owned_weights);
     free(m->owned_extra);
+    free(m->owned_quant);
     free(m);
 }

@@ -69,7 +69,13 @@ typedef enum mnv3_status {
     MNV3_ERR_BAD_LAYER = 29,         /* a layer field is out of range (kernel, stride, ...) */
     MNV3_ERR_BAD_TENSOR = 30,        /* a tensor reference is wrong (index, size, type) */
     MNV3_ERR_BAD_METADATA = 31,      /* preprocessing or label section is malformed */
-    MNV3_ERR_MISALIGNED_DATA = 32    /* in-place load asked for, bytes not 64-byte aligned */
+    MNV3_ERR_MISALIGNED_DATA = 32,   /* in-place load asked for, bytes not 64-byte aligned */
+    /* Quantization fields of quantized models (docs/FORMAT.md, QUANT section). */
+    MNV3_ERR_BAD_SCALE = 33,         /* a scale is not finite and > 0 */
+    MNV3_ERR_BAD_ZERO_POINT = 34,    /* a zero point is outside [-128, 127] */
+    MNV3_ERR_BAD_MULTIPLIER = 35,    /* a real multiplier has no fixed-point form */
+    MNV3_ERR_BAD_BIAS_SCALE = 36,    /* bias scale not input scale x weight scale */
+    MNV3_ERR_BAD_QUANT_RANGE = 37    /* activation range or lookup table inconsistent */
 } mnv3_status;
 
 /* Short, static, human-readable description of a status. Never NULL. */
