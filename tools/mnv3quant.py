@@ -310,3 +310,80 @@ def global_pool(x: np.ndarray, in_zp: int, mode: int, out_zp: int, mult: Tuple[i
         m, e = mean_multiplier(mult, n)
         return clamp8(requantize(s - n * in_zp, m, e) + out_zp)
     raise QuantError(f"pool mode {mode}")
+
+
+# Whole networks ----------------------------------------------------------------------------
+
+def _conv_layer(c, x: np.ndarray, xq) -> np.ndarray:
+    """One quantized conv of an .mnv3 Network (mnv3file.Conv with .quant) on int8 x [H,W,C]
+    whose quantization is xq; returns its result (after the table, if any)."""
+    q = c.quant
+    h, w = x.shape[:2]
+    if c.padding_mode == 1:  # SAME
+        t, b = same_padding(h, c.kernel, c.stride)
+        l, r = same_padding(w, c.kernel, c.stride)
+    else:
+        t, l, b, r = c.pads
+    bias = c.bias if c.bias is not None else np.zeros(c.out_channels, np.int64)
+    acc = conv_acc(x, xq[1], c.weight, q.weight_zero_point, bias, c.kernel, c.stride,
+                   (t, l, b, r), c.depthwise)
+    mults = [quantize_multiplier(conv_multiplier(xq[0], s, q.output[0], q.mult_mode))
+             for s in q.weight_scale]
+    y = conv_output(acc, np.array([m for m, _ in mults]), np.array([e for _, e in mults]),
+                    q.output[1], *q.act_range)
+    if q.table is not None:
+        y = np.asarray(q.table, np.int8)[y.astype(np.int64) + 128]
+    return y
+
+
+def _pool(x: np.ndarray, xq, mode: int, out_q) -> np.ndarray:
+    mult = pool_multiplier(xq[0], out_q[0]) if mode == POOL_MEAN else (0, 0)
+    return global_pool(x, xq[1], mode, out_q[1], mult)
+
+
+def forward(net, x: np.ndarray, taps: dict = None) -> np.ndarray:
+    """Quantized logits (int8) of a quantized Network for one int8 NHWC image [H, W, 3]. With
+    taps, every intermediate result is stored under the C library's layer names."""
+    def tap(name, v):
+        if taps is not None:
+            taps[name] = v
+        return v
+    nq = net.quant
+    xq = nq.input
+    x = tap("stem", _conv_layer(net.stem, x, xq))
+    xq = net.stem.quant.result()
+    for i, b in enumerate(net.blocks):
+        block_in, block_q = x, xq
+        if b.expand is not None:
+            x = tap(f"block{i}.expand", _conv_layer(b.expand, x, xq))
+            xq = b.expand.quant.result()
+        x = tap(f"block{i}.depthwise", _conv_layer(b.depthwise, x, xq))
+        xq = b.depthwise.quant.result()
+        if b.se is not None:
+            bq = b.quant
+            s = tap(f"block{i}.se.pool", _pool(x, xq, bq.se_pool_mode, bq.se_pool_output))
+            r = _conv_layer(b.se.reduce, s[None, None], bq.se_pool_output)
+            tap(f"block{i}.se.reduce", r[0, 0])
+            g = _conv_layer(b.se.expand, r, b.se.reduce.quant.result())[0, 0]
+            tap(f"block{i}.se.gate", g)
+            gq = b.se.expand.quant.result()
+            x = tap(f"block{i}.se.scaled",
+                    mul(x, xq[1], g, gq[1], mul_params(xq[0], gq[0], bq.se_mul_output[0]),
+                        bq.se_mul_output[1]))
+            xq = bq.se_mul_output
+        x = tap(f"block{i}.project", _conv_layer(b.project, x, xq))
+        xq = b.project.quant.result()
+        if b.residual:
+            oq = b.quant.residual_output
+            x = tap(f"block{i}.residual", add(x, xq[1], block_in, block_q[1],
+                                              add_params(xq[0], block_q[0], oq[0]), oq[1]))
+            xq = oq
+    x = tap("last_conv", _conv_layer(net.last_conv, x, xq))
+    xq = net.last_conv.quant.result()
+    v = tap("pool", _pool(x, xq, nq.pool_mode, nq.pool_output))
+    xq = nq.pool_output
+    for i, h in enumerate(net.head):
+        v = _conv_layer(h, v[None, None], xq)[0, 0]
+        xq = h.quant.result()
+        tap(f"head.fc{i + 1}", v)
+    return v
