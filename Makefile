@@ -147,6 +147,15 @@ $(BENCH_BIN): $(BUILD)/obj/bench/bench.o $(BUILD)/obj/Sources/CMNV3Tools/peak.o 
 	@mkdir -p $(dir $@)
 	$(CC) $(BIN_LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) $(THREAD_LIBS) $(LDLIBS)
 
+# int8 against float32 pointwise throughput of one kernel set (a measurement, not a test).
+Q8_BENCH_BIN := $(BUILD)/mnv3-q8-gemm
+.PHONY: q8-gemm-bench
+q8-gemm-bench: $(Q8_BENCH_BIN)
+	$(TEST_RUNNER) $(Q8_BENCH_BIN) $(Q8_BENCH_FLAGS)
+$(Q8_BENCH_BIN): $(BUILD)/obj/bench/q8_gemm.o $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BIN_LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) $(THREAD_LIBS) $(LDLIBS)
+
 # Test data generated from PyTorch (skipped with a message when torch is missing).
 GOLDEN_DIR ?= build/goldens
 TEST_ENV := MNV3_GOLDEN_DIR=$(GOLDEN_DIR) MNV3_SHARED_DIR=$(abspath ../shared) \
