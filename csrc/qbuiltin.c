@@ -96,29 +96,18 @@ static void quantize_conv(mnv3_conv *c, mnv3_qparam in, unsigned char **at) {
     *at = (unsigned char *)(((uintptr_t)*at + 63u) & ~(uintptr_t)63u);
 }
 
-mnv3_status mnv3_model_create_builtin_int8(mnv3_arch arch, mnv3_flavor flavor, double width,
-                                           uint32_t classes, uint64_t seed, mnv3_model **out,
-                                           mnv3_error *e) {
+mnv3_status mnv3_model_quantize_fixed(mnv3_model *m, mnv3_error *e) {
     mnv3_conv *list[MNV3_MAX_CONVS];
-    mnv3_model *m;
     unsigned char *at;
     void *raw;
     size_t total = 0;
     uint32_t n, i, b;
-    mnv3_status st;
-    if (!out) return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "out_model is NULL");
-    MNV3_TRY(mnv3_model_create_builtin(arch, flavor, width, classes, seed, &m, e));
     n = mnv3_model_convs(m, list);
     for (i = 0; i < n; ++i)
-        if (!conv_bytes(list[i], &total)) {
-            mnv3_model_free(m);
+        if (!conv_bytes(list[i], &total))
             return mnv3_set_error(e, MNV3_ERR_SIZE_OVERFLOW, "int8 weights do not fit in memory");
-        }
     at = (unsigned char *)mnv3_alloc_aligned(total ? total : 1, &raw);
-    if (!at) {
-        mnv3_model_free(m);
-        return mnv3_set_error(e, MNV3_ERR_OUT_OF_MEMORY, "%zu bytes of int8 weights", total);
-    }
+    if (!at) return mnv3_set_error(e, MNV3_ERR_OUT_OF_MEMORY, "%zu bytes of int8 weights", total);
     memset(at, 0, total);
     for (i = 0; i < n; ++i)
         quantize_conv(list[i], list[i] == &m->stem ? input_q : act_q, &at);
@@ -140,8 +129,18 @@ mnv3_status mnv3_model_create_builtin_int8(mnv3_arch arch, mnv3_flavor flavor, d
         }
         if (k->residual) k->residual_output = act_q;
     }
-    st = mnv3_model_validate(m, e);
-    if (st == MNV3_OK) st = mnv3_model_quant_prepare(m, e);
+    MNV3_TRY(mnv3_model_validate(m, e));
+    return mnv3_model_quant_prepare(m, e);
+}
+
+mnv3_status mnv3_model_create_builtin_int8(mnv3_arch arch, mnv3_flavor flavor, double width,
+                                           uint32_t classes, uint64_t seed, mnv3_model **out,
+                                           mnv3_error *e) {
+    mnv3_model *m;
+    mnv3_status st;
+    if (!out) return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "out_model is NULL");
+    MNV3_TRY(mnv3_model_create_builtin(arch, flavor, width, classes, seed, &m, e));
+    st = mnv3_model_quantize_fixed(m, e);
     if (st != MNV3_OK) {
         mnv3_model_free(m);
         return st;
