@@ -260,3 +260,18 @@ def test_mean_multiplier_folds_the_count():
     m, e = mnv3quant.quantize_multiplier(0.75)
     fm, fe = mnv3quant.mean_multiplier((m, e), 49)
     assert abs(fm * 2.0 ** (fe - 31) - 0.75 / 49) < 1e-9
+
+
+def test_numpy_reference_runs_quantized_networks_as_the_library(imported):
+    """mnv3ref.forward of a quantized network is mnv3_run's float path: input quantized,
+    integer network, logits dequantized."""
+    import mnv3ref
+    m = "mobilenet_v3_small_1.0_224_uint8"
+    net = imported(m)
+    q = reference(m, "coffee", "input").astype(np.float32)
+    x = (q - 128) / 127  # the model's own normalisation of its uint8 input
+    logits, feats = mnv3ref.forward(net, x, mnv3file.NHWC)
+    scale, zp = net.head[-1].quant.result()
+    ref = as_int8(reference(m, "coffee", "ref_logits")).reshape(-1).astype(np.float32)
+    assert np.array_equal(logits[0].astype(np.float32), np.float32(scale) * (ref - zp))
+    assert int(np.argmax(logits[0])) == 968 and feats.shape == (1, net.feature_dim)
