@@ -158,7 +158,8 @@ $(Q8_BENCH_BIN): $(BUILD)/obj/bench/q8_gemm.o $(BUILD)/obj/Sources/CMNV3Tools/pe
 
 # Test data generated from PyTorch (skipped with a message when torch is missing).
 GOLDEN_DIR ?= build/goldens
-TEST_ENV := MNV3_GOLDEN_DIR=$(GOLDEN_DIR) MNV3_SHARED_DIR=$(abspath ../shared)
+TEST_ENV := MNV3_GOLDEN_DIR=$(GOLDEN_DIR) MNV3_SHARED_DIR=$(abspath ../shared) \
+    MNV3_QMODEL_DIR=$(abspath $(BUILD)/qmodels)
 TEST_RUNNER ?=
 
 test: $(TEST_BINS) $(EXAMPLE_BINS)
@@ -358,7 +359,30 @@ $(GOLDEN_STAMP): $(GOLDEN_TOOLS)
 	$(PYTHON) tools/make_goldens.py --out $(GOLDEN_DIR) --shared $(SHARED_DIR)
 	@touch $@
 
-test: goldens
+test: goldens qmodels
+
+# The quantized TFLite models of $(SHARED_DIR) imported natively (int8), for the C suite's
+# byte-for-byte comparison with TFLite's reference kernels (tests/c/test_quant.c).
+QMODEL_DIR ?= $(BUILD)/qmodels
+QMODELS := mobilenet_v3_small_1.0_224_uint8 mobilenet_v3_small_int8_seed1 \
+    mobilenet_v3_large_int8_seed1
+QMODEL_STAMP := $(QMODEL_DIR)/.stamp
+.PHONY: qmodels
+qmodels:
+	@if [ ! -d $(SHARED_DIR)/models ]; then \
+	    echo "qmodels: skipping: $(SHARED_DIR)/models not found"; \
+	elif ! $(PYTHON) -c 'import numpy, tflite' >/dev/null 2>&1; then \
+	    echo "qmodels: skipping: numpy/tflite not installed (pip install -r tools/requirements.txt)"; \
+	else \
+	    $(MAKE) --no-print-directory $(QMODEL_STAMP); \
+	fi
+
+$(QMODEL_STAMP): tools/import_tflite.py tools/mnv3file.py tools/mnv3quant.py
+	@mkdir -p $(QMODEL_DIR)
+	@for m in $(QMODELS); do \
+	    $(PYTHON) tools/import_tflite.py $(SHARED_DIR)/models/$$m.tflite -o $(QMODEL_DIR)/$$m.mnv3 || exit 1; \
+	done
+	@touch $@
 
 pytest:
 	$(PYTHON) -m pytest -q tests/python

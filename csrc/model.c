@@ -119,9 +119,13 @@ static mnv3_status check_conv(const mnv3_conv *c, const char *what, int must_be_
         return mnv3_set_error(e, MNV3_ERR_BAD_TENSOR, "%s: weights missing", what);
     /* Kernels read the bias whenever the pointer is set, parameter counts follow has_bias:
      * the two must agree. */
-    if (c->has_bias > 1 || (c->has_bias != 0) != (c->bias != NULL))
-        return mnv3_set_error(e, MNV3_ERR_BAD_TENSOR, "%s: has_bias is %u but bias is %s",
-                              what, c->has_bias, c->bias ? "present" : "missing");
+    {
+        const void *bias = c->weight_type == MNV3_DTYPE_I8 ? (const void *)c->q8.bias
+                                                           : (const void *)c->bias;
+        if (c->has_bias > 1 || (c->has_bias != 0) != (bias != NULL))
+            return mnv3_set_error(e, MNV3_ERR_BAD_TENSOR, "%s: has_bias is %u but bias is %s",
+                                  what, c->has_bias, bias ? "present" : "missing");
+    }
     return MNV3_OK;
 }
 
@@ -306,6 +310,7 @@ mnv3_status mnv3_model_get_info(const mnv3_model *m, mnv3_model_info *info) {
     info->stored_floats = sum_over_convs(m, conv_stored);
     info->has_labels = m->num_labels > 0;
     info->preprocess = m->preprocess;
+    info->precision = m->quantized ? MNV3_PRECISION_INT8 : MNV3_PRECISION_FLOAT32;
     return MNV3_OK;
 }
 
@@ -319,5 +324,6 @@ void mnv3_model_free(mnv3_model *m) {
     mnv3_packed_free_all(m->packed);
     free(m->owned_weights);
     free(m->owned_extra);
+    free(m->owned_quant);
     free(m);
 }

@@ -7,6 +7,7 @@
 #include "dtype.h"
 #include "epilogue.h"
 #include "mnv3.h"
+#include "quant.h"
 
 /* Limits the loader enforces; anything beyond is "absurd" for MobileNetV3-like nets. */
 #define MNV3_MAX_CHANNELS 16384
@@ -19,6 +20,30 @@ typedef enum mnv3_padding_mode {
     MNV3_PAD_EXPLICIT = 0,  /* use pad_top/left/bottom/right as given */
     MNV3_PAD_SAME = 1       /* TensorFlow "SAME": derived from the input size at plan time */
 } mnv3_padding_mode;
+
+/* Scale and zero point of one int8 activation tensor (a uint8 tensor is held as x - 128
+ * with zero point zp - 128). */
+typedef struct mnv3_qparam {
+    float scale;
+    int32_t zero_point;
+} mnv3_qparam;
+
+/* Quantization of one conv of a quantized model (docs/FORMAT.md, QUANT section):
+ *   acc = q8.bias[o] + sum (x - q8.input_zero_point) * (w - q8.weight_zero_point)
+ *   v = clamp(requantize(acc, qmul[o]) + output.zero_point, act_lo, act_hi)
+ *   if table: v = table[v + 128]   (result on table_output's scale) */
+typedef struct mnv3_conv_quant {
+    mnv3_qparam output;          /* the conv's own output, before the table */
+    int32_t act_lo, act_hi;      /* fused activation range, within [-128, 127] */
+    mnv3_qmult_mode mult_mode;
+    const float *weight_scale;   /* out_channels (per-tensor weights: all equal) */
+    const float *bias_scale;     /* out_channels; NULL without bias */
+    const int8_t *table;         /* 256 entries, or NULL */
+    mnv3_qparam table_output;    /* with a table: the scale of its results */
+    /* Derived by mnv3_model_quant_prepare(): */
+    mnv3_qparam input;           /* the tensor this conv reads */
+    const mnv3_qmul *qmul;       /* out_channels fixed-point multipliers */
+} mnv3_conv_quant;
 
 /* What packing folds into the packed weights of an int8 conv (weight_type MNV3_DTYPE_I8):
  * its int32 bias (scale in_scale * w_scale[o], zero point 0) and the zero points of its
@@ -41,7 +66,8 @@ typedef struct mnv3_conv {
     mnv3_dtype weight_type;            /* element type of `weight` (bias is float) */
     const void *weight;                /* see weight_count() for layouts */
     const float *bias;                 /* out_channels floats when has_bias, else NULL */
-    mnv3_conv_q8 q8;
+    mnv3_conv_q8 q8;                   /* int8 convs: bias and zero points */
+    mnv3_conv_quant q;                 /* quantized models: the rest of the quantization */
 } mnv3_conv;
 
 /* Weight layouts (canonical, what files store and reference kernels read):
@@ -65,6 +91,12 @@ typedef struct mnv3_block {
     mnv3_squeeze_excite se;
     mnv3_conv project;          /* 1x1, no activation */
     mnv3_clamp residual_clamp;  /* on project + input */
+    /* Quantized models: the SE squeeze (pool of the depthwise output), the gated tensor
+     * x * gate, the residual sum; and what the loader derives from them. */
+    mnv3_qpool_mode se_pool_mode;
+    mnv3_qparam se_pool_output, se_mul_output, residual_output;
+    mnv3_qmulop se_mul;
+    mnv3_qadd residual_add;
 } mnv3_block;
 
 struct mnv3_model {
@@ -79,6 +111,15 @@ struct mnv3_model {
     uint32_t num_head;
     mnv3_conv head[MNV3_MAX_HEAD]; /* fully connected, stored as 1x1 convs */
     mnv3_preprocess preprocess;
+
+    /* Quantized (int8) network: every conv has int8 weights and int32 biases, every
+     * activation slot a scale and zero point. */
+    int quantized;
+    mnv3_qparam q_input;        /* the network input */
+    mnv3_qtype q_io_type;       /* the bytes the source model took and gave (uint8 or int8) */
+    mnv3_qpool_mode pool_mode;  /* the global pool */
+    mnv3_qparam pool_output;
+    void *owned_quant;          /* derived multipliers, freed with the model */
 
     uint32_t num_labels;        /* 0 or num_classes */
     const char *const *labels;  /* num_labels pointers into label storage */
@@ -117,6 +158,19 @@ uint32_t mnv3_model_feature_dim(const mnv3_model *m);
 /* Validates a fully populated description (shapes chain, ranges, residual legality, weights
  * present). Used by the loader and the builders. */
 mnv3_status mnv3_model_validate(const mnv3_model *m, mnv3_error *error);
+
+/* Quantized models: checks every quantization field (each failure with its own status)
+ * and derives each conv's input quantization and multipliers, the SE multiply and the
+ * residual add. Called by the loader once tensors are resolved. */
+mnv3_status mnv3_model_quant_prepare(mnv3_model *m, mnv3_error *error);
+/* Turns a float model whose weights it owns into the int8 network
+ * mnv3_model_create_builtin_int8() describes (per-channel weights, fixed activation
+ * quantizations). */
+mnv3_status mnv3_model_quantize_fixed(mnv3_model *m, mnv3_error *error);
+/* The quantization of a conv's result (after its table, if any). */
+mnv3_qparam mnv3_conv_result_q(const mnv3_conv *c);
+/* The quantization of the logits (the last head conv's result). */
+mnv3_qparam mnv3_model_output_q(const mnv3_model *m);
 
 /* Returns from the calling function when `expr` is not MNV3_OK. */
 #define MNV3_TRY(expr)                                                                       \

@@ -25,12 +25,21 @@ enum {
     SEC_NETWORK = 1,
     SEC_TENSORS = 2,
     SEC_PREPROCESS = 3,
-    SEC_LABELS = 4
+    SEC_LABELS = 4,
+    SEC_QUANT = 5,
+    SEC_TYPES = 6
 };
 
 #define NO_TENSOR 0xFFFFFFFFu
 #define BYTE_ORDER_MARK 0x01020304u
 #define DTYPE_FLOAT32 1u
+#define DTYPE_INT8 2u
+#define DTYPE_INT32 3u
+#define QUANT_HEADER_SIZE 24u
+#define QUANT_BLOCK_SIZE 32u
+#define QUANT_CONV_SIZE 48u
+
+static uint64_t dtype_bytes(uint32_t dtype) { return dtype == DTYPE_INT8 ? 1u : 4u; }
 
 /* ------------------------------------------------------------------------------------ */
 /* CRC-32 and byte order                                                                 */
@@ -223,6 +232,7 @@ static mnv3_status conv_error(const mnv3_model *m, const mnv3_conv *conv, mnv3_e
 /* Tensor indices of one conv, kept apart from the model until the table is read. */
 typedef struct conv_refs {
     uint32_t weight, bias;
+    uint32_t weight_scale, bias_scale, table;   /* quantized models */
 } conv_refs;
 
 static mnv3_status read_conv(cursor *c, mnv3_model *m, mnv3_conv *conv, conv_refs *refs,
@@ -389,6 +399,86 @@ static mnv3_status read_preprocess(cursor *c, mnv3_preprocess *p, mnv3_error *e)
     return finish(c, e);
 }
 
+static int32_t take_i32(cursor *c) { return (int32_t)take_u32(c); }
+
+static mnv3_qparam take_q(cursor *c) {
+    mnv3_qparam q;
+    q.scale = take_f32(c);
+    q.zero_point = take_i32(c);
+    return q;
+}
+
+static int q_is_zero(mnv3_qparam q) { return float_to_bits(q.scale) == 0 && q.zero_point == 0; }
+
+/* The QUANT section: the quantization of every activation slot and conv (docs/FORMAT.md).
+ * Values are range-checked later, by mnv3_model_quant_prepare(), once tensors resolve. */
+static mnv3_status read_quant(cursor *c, mnv3_model *m, conv_refs *refs, uint32_t nrefs,
+                              mnv3_error *e) {
+    mnv3_conv *list[MNV3_MAX_CONVS];
+    uint32_t b, i, mode;
+    MNV3_TRY(need(c, QUANT_HEADER_SIZE, "the quantization header", e));
+    m->quantized = 1;
+    m->q_input = take_q(c);
+    mode = take_u32(c);
+    m->pool_output = take_q(c);
+    if (mode >= MNV3_QPOOL_MODE_COUNT)
+        return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "quant: pool mode %u unknown", mode);
+    m->pool_mode = (mnv3_qpool_mode)mode;
+    mode = take_u32(c);
+    if (mode > MNV3_QTYPE_UINT8)
+        return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "quant: io type %u unknown", mode);
+    m->q_io_type = (mnv3_qtype)mode;
+    for (b = 0; b < m->num_blocks; ++b) {
+        mnv3_block *k = &m->blocks[b];
+        MNV3_TRY(need(c, QUANT_BLOCK_SIZE, "a block's quantization", e));
+        mode = take_u32(c);
+        k->se_pool_output = take_q(c);
+        k->se_mul_output = take_q(c);
+        k->residual_output = take_q(c);
+        if (mode >= MNV3_QPOOL_MODE_COUNT)
+            return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "block %u: se pool mode %u unknown", b,
+                                  mode);
+        k->se_pool_mode = (mnv3_qpool_mode)mode;
+        if (take_u32(c) != 0 ||
+            (!k->has_se && (mode != 0 || !q_is_zero(k->se_pool_output) ||
+                            !q_is_zero(k->se_mul_output))) ||
+            (!k->residual && !q_is_zero(k->residual_output)))
+            return mnv3_set_error(e, MNV3_ERR_BAD_ENUM,
+                                  "block %u: reserved or unused quantization fields are not zero",
+                                  b);
+    }
+    if (mnv3_model_convs(m, list) != nrefs)
+        return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "quant: conv count changed");
+    for (i = 0; i < nrefs; ++i) {
+        mnv3_conv *conv = list[i];
+        if (QUANT_CONV_SIZE > c->size - c->pos) {
+            char what[48];
+            mnv3_conv_name(m, conv, what, sizeof what);
+            return need(c, QUANT_CONV_SIZE, what, e);
+        }
+        conv->q.output = take_q(c);
+        conv->q.act_lo = take_i32(c);
+        conv->q.act_hi = take_i32(c);
+        conv->q8.weight_zero_point = take_i32(c);
+        mode = take_u32(c);
+        refs[i].weight_scale = take_u32(c);
+        refs[i].bias_scale = take_u32(c);
+        refs[i].table = take_u32(c);
+        conv->q.table_output = take_q(c);
+        if (mode >= MNV3_QMULT_MODE_COUNT)
+            return conv_error(m, conv, e, MNV3_ERR_BAD_ENUM, "multiplier mode %u unknown", mode);
+        conv->q.mult_mode = (mnv3_qmult_mode)mode;
+        if (!conv->has_bias && refs[i].bias_scale != NO_TENSOR)
+            return conv_error(m, conv, e, MNV3_ERR_BAD_TENSOR,
+                              "has no bias but bias_scale_tensor is %u, not 0xFFFFFFFF",
+                              refs[i].bias_scale);
+        if (take_u32(c) != 0 || (refs[i].table == NO_TENSOR && !q_is_zero(conv->q.table_output)))
+            return conv_error(m, conv, e, MNV3_ERR_BAD_ENUM,
+                              "reserved or unused quantization fields are not zero");
+    }
+    return finish(c, e);
+}
+
 /* Strict UTF-8: no overlong forms, surrogates or code points past U+10FFFF. */
 static int utf8_valid(const uint8_t *s, size_t n) {
     size_t i = 0;
@@ -454,6 +544,7 @@ typedef struct section {
 
 typedef struct tensor_entry {
     uint64_t offset, count;
+    uint32_t dtype;
 } tensor_entry;
 
 static const char *section_name(uint32_t type) {
@@ -462,6 +553,7 @@ static const char *section_name(uint32_t type) {
     case SEC_TENSORS: return "TENSORS";
     case SEC_PREPROCESS: return "PREPROCESS";
     case SEC_LABELS: return "LABELS";
+    case SEC_QUANT: return "QUANT";
     default: return "extension";
     }
 }
@@ -522,10 +614,10 @@ static mnv3_status read_header(const uint8_t *d, size_t size, uint32_t *section_
 }
 
 static mnv3_status read_section_table(const uint8_t *d, uint64_t size, uint32_t count,
-                                      section sec[5], uint64_t *sections_end, mnv3_error *e) {
+                                      section sec[SEC_TYPES], uint64_t *sections_end, mnv3_error *e) {
     uint64_t table_end = MNV3_FILE_HEADER_SIZE + (uint64_t)count * MNV3_FILE_SECTION_ENTRY_SIZE;
     uint32_t i;
-    memset(sec, 0, 5 * sizeof *sec);
+    memset(sec, 0, SEC_TYPES * sizeof *sec);
     *sections_end = table_end;
     for (i = 0; i < count; ++i) {
         const uint8_t *p = d + MNV3_FILE_HEADER_SIZE + (size_t)i * MNV3_FILE_SECTION_ENTRY_SIZE;
@@ -534,7 +626,7 @@ static mnv3_status read_section_table(const uint8_t *d, uint64_t size, uint32_t 
         if (get_u32(p + 4) != 0)
             return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "section %u: reserved field is not zero",
                                   i);
-        if (type < SEC_NETWORK || (type > SEC_LABELS && !(type & 0x80000000u)))
+        if (type < SEC_NETWORK || (type >= SEC_TYPES && !(type & 0x80000000u)))
             return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "section %u: type %u unknown", i, type);
         if (off % 8 != 0)
             return mnv3_set_error(e, MNV3_ERR_BAD_OFFSET,
@@ -597,14 +689,14 @@ static mnv3_status read_tensor_table(const uint8_t *d, uint64_t size, const sect
         uint32_t dtype = get_u32(q);
         uint64_t off = get_u64(q + 8), count = get_u64(q + 16), bytes = 0;
         mnv3_status st = MNV3_OK;
-        if (dtype != DTYPE_FLOAT32)
+        if (dtype < DTYPE_FLOAT32 || dtype > DTYPE_INT32)
             st = mnv3_set_error(e, MNV3_ERR_BAD_TENSOR, "tensor %u: dtype %u unknown", i, dtype);
         else if (get_u32(q + 4) != 0)
             st = mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "tensor %u: reserved field is not zero", i);
         else if (off % 64 != 0)
             st = mnv3_set_error(e, MNV3_ERR_BAD_OFFSET, "tensor %u: offset %llu is not 64-aligned",
                                 i, (unsigned long long)off);
-        else if (count > UINT64_MAX / 4 || (bytes = count * 4) > UINT64_MAX - off)
+        else if (count > UINT64_MAX / 4 || (bytes = count * dtype_bytes(dtype)) > UINT64_MAX - off)
             st = mnv3_set_error(e, MNV3_ERR_SIZE_OVERFLOW,
                                 "tensor %u: offset %llu + %llu elements overflows", i,
                                 (unsigned long long)off, (unsigned long long)count);
@@ -620,6 +712,7 @@ static mnv3_status read_tensor_table(const uint8_t *d, uint64_t size, const sect
         }
         t[i].offset = off;
         t[i].count = count;
+        t[i].dtype = dtype;
         prev_end = off + bytes;
     }
     *out_entries = t;
@@ -627,35 +720,65 @@ static mnv3_status read_tensor_table(const uint8_t *d, uint64_t size, const sect
     return MNV3_OK;
 }
 
+static const char *dtype_file_name(uint32_t dtype) {
+    return dtype == DTYPE_INT8 ? "int8" : dtype == DTYPE_INT32 ? "int32" : "float32";
+}
+
+/* One tensor reference of a conv: in range, of the right type and element count. */
+static mnv3_status tensor_ref(const uint8_t *base, const mnv3_model *m, const mnv3_conv *c,
+                              const tensor_entry *t, uint32_t ntensors, uint32_t index,
+                              const char *role, uint32_t dtype, uint64_t count,
+                              const void **ptr, mnv3_error *e) {
+    if (index >= ntensors)
+        return conv_error(m, c, e, MNV3_ERR_BAD_TENSOR, "%s tensor %u out of range (%u tensors)",
+                          role, index, ntensors);
+    if (t[index].dtype != dtype)
+        return conv_error(m, c, e, MNV3_ERR_BAD_TENSOR, "%s tensor %u is %s, expected %s", role,
+                          index, dtype_file_name(t[index].dtype), dtype_file_name(dtype));
+    if (t[index].count != count)
+        return conv_error(m, c, e, MNV3_ERR_BAD_TENSOR,
+                          "%s tensor %u has %llu elements, expected %llu", role, index,
+                          (unsigned long long)t[index].count, (unsigned long long)count);
+    *ptr = (const void *)(base + t[index].offset);
+    return MNV3_OK;
+}
+
 static mnv3_status resolve(const uint8_t *base, mnv3_model *m, const tensor_entry *t,
                            uint32_t ntensors, const conv_refs *refs, mnv3_error *e) {
     mnv3_conv *list[MNV3_MAX_CONVS];
     uint32_t n = mnv3_model_convs(m, list), i;
+    const int q = m->quantized;
     for (i = 0; i < n; ++i) {
         mnv3_conv *c = list[i];
-        uint64_t want = mnv3_conv_weight_count(c);
-        if (refs[i].weight >= ntensors)
-            return conv_error(m, c, e, MNV3_ERR_BAD_TENSOR,
-                              "weight tensor %u out of range (%u tensors)", refs[i].weight,
-                              ntensors);
-        if (t[refs[i].weight].count != want)
-            return conv_error(m, c, e, MNV3_ERR_BAD_TENSOR,
-                              "weight tensor %u has %llu elements, expected %llu",
-                              refs[i].weight, (unsigned long long)t[refs[i].weight].count,
-                              (unsigned long long)want);
-        c->weight = (const void *)(base + t[refs[i].weight].offset);
-        c->weight_type = MNV3_DTYPE_F32;
+        const void *p;
+        MNV3_TRY(tensor_ref(base, m, c, t, ntensors, refs[i].weight, "weight",
+                            q ? DTYPE_INT8 : DTYPE_FLOAT32, mnv3_conv_weight_count(c),
+                            &c->weight, e));
+        c->weight_type = q ? MNV3_DTYPE_I8 : MNV3_DTYPE_F32;
         c->bias = NULL;
-        if (!c->has_bias) continue;
-        if (refs[i].bias >= ntensors)
-            return conv_error(m, c, e, MNV3_ERR_BAD_TENSOR,
-                              "bias tensor %u out of range (%u tensors)", refs[i].bias,
-                              ntensors);
-        if (t[refs[i].bias].count != c->out_channels)
-            return conv_error(m, c, e, MNV3_ERR_BAD_TENSOR,
-                              "bias tensor %u has %llu elements, expected %u", refs[i].bias,
-                              (unsigned long long)t[refs[i].bias].count, c->out_channels);
-        c->bias = (const float *)(const void *)(base + t[refs[i].bias].offset);
+        c->q8.bias = NULL;
+        if (c->has_bias) {
+            MNV3_TRY(tensor_ref(base, m, c, t, ntensors, refs[i].bias, "bias",
+                                q ? DTYPE_INT32 : DTYPE_FLOAT32, c->out_channels, &p, e));
+            if (q) c->q8.bias = (const int32_t *)p;
+            else c->bias = (const float *)p;
+        }
+        if (!q) continue;
+        MNV3_TRY(tensor_ref(base, m, c, t, ntensors, refs[i].weight_scale, "weight scale",
+                            DTYPE_FLOAT32, c->out_channels, &p, e));
+        c->q.weight_scale = (const float *)p;
+        c->q.bias_scale = NULL;
+        if (c->has_bias) {
+            MNV3_TRY(tensor_ref(base, m, c, t, ntensors, refs[i].bias_scale, "bias scale",
+                                DTYPE_FLOAT32, c->out_channels, &p, e));
+            c->q.bias_scale = (const float *)p;
+        }
+        c->q.table = NULL;
+        if (refs[i].table != NO_TENSOR) {
+            MNV3_TRY(tensor_ref(base, m, c, t, ntensors, refs[i].table, "table", DTYPE_INT8,
+                                256, &p, e));
+            c->q.table = (const int8_t *)p;
+        }
     }
     return MNV3_OK;
 }
@@ -680,6 +803,9 @@ static size_t first_non_finite(const float *v, size_t n) {
 static mnv3_status check_finite(const mnv3_model *m, const conv_refs *refs, mnv3_error *e) {
     mnv3_conv *list[MNV3_MAX_CONVS];
     uint32_t n = mnv3_model_convs((mnv3_model *)m, list), i, k;
+    /* Integer weights are finite by construction; scales are checked with the rest of the
+     * quantization (mnv3_model_quant_prepare). */
+    if (m->quantized) return MNV3_OK;
     for (i = 0; i < n; ++i) {
         const mnv3_conv *c = list[i];
         for (k = 0; k < (c->has_bias ? 2u : 1u); ++k) {
@@ -703,7 +829,7 @@ static mnv3_status check_finite(const mnv3_model *m, const conv_refs *refs, mnv3
 static mnv3_status parse_image(const uint8_t *d, size_t size, uint32_t flags, uint8_t *writable,
                                mnv3_model **out, mnv3_error *e) {
     static const float structure_only = 0.0f;
-    section sec[5];
+    section sec[SEC_TYPES];
     conv_refs refs[MNV3_MAX_CONVS];
     mnv3_conv *list[MNV3_MAX_CONVS];
     uint32_t section_count = 0, nrefs = 0, ntensors = 0, nlabels = 0, i;
@@ -741,6 +867,13 @@ static mnv3_status parse_image(const uint8_t *d, size_t size, uint32_t flags, ui
         c.section = "PREPROCESS";
         st = read_preprocess(&c, &m->preprocess, e);
     }
+    if (st == MNV3_OK && sec[SEC_QUANT].present) {
+        c.p = d + sec[SEC_QUANT].offset;
+        c.size = sec[SEC_QUANT].size;
+        c.pos = 0;
+        c.section = "QUANT";
+        st = read_quant(&c, m, refs, nrefs, e);
+    }
     if (st == MNV3_OK && nlabels) {
         const char **ptrs = (const char **)(void *)(m + 1);
         const char *s = (const char *)d + sec[SEC_LABELS].offset + 4;
@@ -768,10 +901,13 @@ static mnv3_status parse_image(const uint8_t *d, size_t size, uint32_t flags, ui
     if (st == MNV3_OK) st = mnv3_model_validate(m, e);
     if (st == MNV3_OK && writable && !mnv3_host_is_little_endian())
         for (i = 0; i < ntensors; ++i)
-            mnv3_swap_words(writable + tensors[i].offset, (size_t)tensors[i].count);
+            if (tensors[i].dtype != DTYPE_INT8)
+                mnv3_swap_words(writable + tensors[i].offset, (size_t)tensors[i].count);
     if (st == MNV3_OK) st = check_finite(m, refs, e);
+    if (st == MNV3_OK) st = mnv3_model_quant_prepare(m, e);
     free(tensors);
     if (st != MNV3_OK) {
+        free(m->owned_quant);
         free(m);
         return st;
     }
@@ -848,8 +984,46 @@ typedef struct layout {
     uint64_t tensors_off, tensors_size;
     uint64_t preprocess_off;
     uint64_t labels_off, labels_size;
+    uint64_t quant_off, quant_size;
     uint64_t data_off, file_size;
 } layout;
+
+/* Tensors of one conv, in canonical order: weight, bias; for quantized models then the
+ * weight scales, the bias scales and the table. */
+static uint32_t conv_tensor_count(const mnv3_model *m, const mnv3_conv *c) {
+    uint32_t n = 1 + (c->has_bias ? 1u : 0u);
+    if (m->quantized) n += 1 + (c->has_bias ? 1u : 0u) + (c->q.table ? 1u : 0u);
+    return n;
+}
+
+/* The k-th tensor of a conv: its file dtype, element count and data. */
+static uint32_t conv_tensor(const mnv3_model *m, const mnv3_conv *c, uint32_t k, uint64_t *count,
+                            const void **data) {
+    if (k == 1 && !c->has_bias) ++k;
+    if (k == 3 && !c->has_bias) ++k;
+    switch (k) {
+    case 0:
+        *count = mnv3_conv_weight_count(c);
+        *data = c->weight;
+        return m->quantized ? DTYPE_INT8 : DTYPE_FLOAT32;
+    case 1:
+        *count = c->out_channels;
+        *data = m->quantized ? (const void *)c->q8.bias : (const void *)c->bias;
+        return m->quantized ? DTYPE_INT32 : DTYPE_FLOAT32;
+    case 2:
+        *count = c->out_channels;
+        *data = c->q.weight_scale;
+        return DTYPE_FLOAT32;
+    case 3:
+        *count = c->out_channels;
+        *data = c->q.bias_scale;
+        return DTYPE_FLOAT32;
+    default:
+        *count = 256;
+        *data = c->q.table;
+        return DTYPE_INT8;
+    }
+}
 
 static uint64_t network_bytes(const mnv3_model *m, uint32_t nconvs) {
     return 24 + 28 * (uint64_t)m->num_blocks + 8 + (uint64_t)nconvs * MNV3_FILE_CONV_SIZE;
@@ -860,8 +1034,8 @@ static void plan_layout(const mnv3_model *m, mnv3_conv **list, layout *L) {
     uint64_t pos;
     memset(L, 0, sizeof *L);
     L->nconvs = mnv3_model_convs((mnv3_model *)m, list);
-    for (i = 0; i < L->nconvs; ++i) L->ntensors += 1 + (list[i]->has_bias ? 1 : 0);
-    L->sections = m->num_labels ? 4 : 3;
+    for (i = 0; i < L->nconvs; ++i) L->ntensors += conv_tensor_count(m, list[i]);
+    L->sections = (m->num_labels ? 4u : 3u) + (m->quantized ? 1u : 0u);
     pos = MNV3_FILE_HEADER_SIZE + (uint64_t)L->sections * MNV3_FILE_SECTION_ENTRY_SIZE;
     L->network_off = align_up(pos, 8);
     L->network_size = network_bytes(m, L->nconvs);
@@ -875,11 +1049,22 @@ static void plan_layout(const mnv3_model *m, mnv3_conv **list, layout *L) {
         for (i = 0; i < m->num_labels; ++i) L->labels_size += strlen(m->labels[i]) + 1;
         pos = L->labels_off + L->labels_size;
     }
+    if (m->quantized) {
+        L->quant_off = align_up(pos, 8);
+        L->quant_size = QUANT_HEADER_SIZE + (uint64_t)m->num_blocks * QUANT_BLOCK_SIZE +
+                        (uint64_t)L->nconvs * QUANT_CONV_SIZE;
+        pos = L->quant_off + L->quant_size;
+    }
     L->data_off = align_up(pos, 64);
     pos = L->data_off;
     for (i = 0; i < L->nconvs; ++i) {
-        pos = align_up(pos, 64) + 4 * (uint64_t)mnv3_conv_weight_count(list[i]);
-        if (list[i]->has_bias) pos = align_up(pos, 64) + 4 * (uint64_t)list[i]->out_channels;
+        uint32_t k;
+        for (k = 0; k < conv_tensor_count(m, list[i]); ++k) {
+            uint64_t count;
+            const void *data;
+            const uint32_t dtype = conv_tensor(m, list[i], k, &count, &data);
+            pos = align_up(pos, 64) + dtype_bytes(dtype) * count;
+        }
     }
     L->file_size = pos;
 }
@@ -890,7 +1075,9 @@ static uint8_t *put_clamp(uint8_t *p, mnv3_clamp c) {
     return p + 8;
 }
 
-static uint8_t *put_conv(uint8_t *p, const mnv3_conv *c, uint32_t *next_tensor) {
+static uint8_t *put_conv(uint8_t *p, const mnv3_model *m, const mnv3_conv *c,
+                         uint32_t *next_tensor) {
+    const uint32_t first = *next_tensor;
     const int same = c->padding_mode == MNV3_PAD_SAME; /* SAME pads are written as 0 */
     put_u32(p, c->depthwise ? 1u : 0u);
     put_u32(p + 4, c->in_channels);
@@ -906,11 +1093,55 @@ static uint8_t *put_conv(uint8_t *p, const mnv3_conv *c, uint32_t *next_tensor) 
     put_u32(p + 44, (c->has_bias ? 1u : 0u) | (c->batchnorm_folded ? 2u : 0u));
     put_clamp(p + 48, c->epilogue.pre);
     put_clamp(p + 56, c->epilogue.post);
-    put_u32(p + 64, (*next_tensor)++);
-    put_u32(p + 68, c->has_bias ? (*next_tensor)++ : NO_TENSOR);
+    put_u32(p + 64, first);
+    put_u32(p + 68, c->has_bias ? first + 1 : NO_TENSOR);
     put_u32(p + 72, 0);
     put_u32(p + 76, 0);
+    *next_tensor += conv_tensor_count(m, c);
     return p + MNV3_FILE_CONV_SIZE;
+}
+
+static uint8_t *put_q(uint8_t *p, mnv3_qparam q) {
+    put_u32(p, float_to_bits(q.scale));
+    put_u32(p + 4, (uint32_t)q.zero_point);
+    return p + 8;
+}
+
+/* The QUANT section; `first` numbers each conv's first tensor as the NETWORK section did. */
+static void put_quant(uint8_t *p, const mnv3_model *m, mnv3_conv **list, uint32_t nconvs) {
+    uint32_t b, i, first = 0;
+    p = put_q(p, m->q_input);
+    put_u32(p, (uint32_t)m->pool_mode);
+    p = put_q(p + 4, m->pool_output);
+    put_u32(p, (uint32_t)m->q_io_type);
+    p += 4;
+    for (b = 0; b < m->num_blocks; ++b) {
+        const mnv3_block *k = &m->blocks[b];
+        const mnv3_qparam none = {0.0f, 0};
+        put_u32(p, k->has_se ? (uint32_t)k->se_pool_mode : 0u);
+        p = put_q(p + 4, k->has_se ? k->se_pool_output : none);
+        p = put_q(p, k->has_se ? k->se_mul_output : none);
+        p = put_q(p, k->residual ? k->residual_output : none);
+        put_u32(p, 0);
+        p += 4;
+    }
+    for (i = 0; i < nconvs; ++i) {
+        const mnv3_conv *c = list[i];
+        const mnv3_qparam none = {0.0f, 0};
+        const uint32_t scales = first + 1 + (c->has_bias ? 1u : 0u);
+        p = put_q(p, c->q.output);
+        put_u32(p, (uint32_t)c->q.act_lo);
+        put_u32(p + 4, (uint32_t)c->q.act_hi);
+        put_u32(p + 8, (uint32_t)c->q8.weight_zero_point);
+        put_u32(p + 12, (uint32_t)c->q.mult_mode);
+        put_u32(p + 16, scales);
+        put_u32(p + 20, c->has_bias ? scales + 1 : NO_TENSOR);
+        put_u32(p + 24, c->q.table ? scales + 1 + (c->has_bias ? 1u : 0u) : NO_TENSOR);
+        p = put_q(p + 28, c->q.table ? c->q.table_output : none);
+        put_u32(p, 0);
+        p += 4;
+        first += conv_tensor_count(m, c);
+    }
 }
 
 static void put_section(uint8_t *d, uint32_t index, uint32_t type, uint64_t off, uint64_t size) {
@@ -921,13 +1152,17 @@ static void put_section(uint8_t *d, uint32_t index, uint32_t type, uint64_t off,
     put_u64(p + 16, size);
 }
 
-static void put_floats(uint8_t *p, const float *src, size_t n) {
+static void put_words(uint8_t *p, const void *src, size_t n) {
     size_t i;
     if (mnv3_host_is_little_endian()) {
-        memcpy(p, src, n * sizeof(float));
+        memcpy(p, src, n * 4);
         return;
     }
-    for (i = 0; i < n; ++i) put_u32(p + 4 * i, float_to_bits(src[i]));
+    for (i = 0; i < n; ++i) {
+        uint32_t u;
+        memcpy(&u, (const uint8_t *)src + 4 * i, 4);
+        put_u32(p + 4 * i, u);
+    }
 }
 
 static void write_image(const mnv3_model *m, mnv3_conv **list, const layout *L, uint8_t *d) {
@@ -937,7 +1172,8 @@ static void write_image(const mnv3_model *m, mnv3_conv **list, const layout *L, 
     memset(d, 0, (size_t)L->file_size);
     memcpy(d, file_magic, sizeof file_magic);
     put_u16(d + 8, 1);
-    put_u16(d + 10, 0);
+    /* Float models stay 1.0 files, byte for byte; quantized ones need 1.1 readers. */
+    put_u16(d + 10, m->quantized ? 1u : 0u);
     put_u32(d + 12, BYTE_ORDER_MARK);
     put_u64(d + 16, L->file_size);
     put_u32(d + 24, MNV3_FILE_HEADER_SIZE);
@@ -948,6 +1184,8 @@ static void write_image(const mnv3_model *m, mnv3_conv **list, const layout *L, 
     put_section(d, 1, SEC_TENSORS, L->tensors_off, L->tensors_size);
     put_section(d, 2, SEC_PREPROCESS, L->preprocess_off, MNV3_FILE_PREPROCESS_SIZE);
     if (m->num_labels) put_section(d, 3, SEC_LABELS, L->labels_off, L->labels_size);
+    if (m->quantized)
+        put_section(d, m->num_labels ? 4 : 3, SEC_QUANT, L->quant_off, L->quant_size);
 
     p = d + L->network_off;
     put_u32(p, (uint32_t)m->arch);
@@ -956,24 +1194,24 @@ static void write_image(const mnv3_model *m, mnv3_conv **list, const layout *L, 
     put_u32(p + 12, m->num_blocks);
     put_u32(p + 16, m->num_head);
     p += 24;
-    p = put_conv(p, &m->stem, &tensor);
+    p = put_conv(p, m, &m->stem, &tensor);
     for (b = 0; b < m->num_blocks; ++b) {
         const mnv3_block *k2 = &m->blocks[b];
         put_u32(p, (k2->has_expand ? 1u : 0u) | (k2->has_se ? 2u : 0u) | (k2->residual ? 4u : 0u));
         p = put_clamp(p + 4, k2->residual_clamp);
         p = put_clamp(p, k2->se.squeeze_clamp);
         p = put_clamp(p, k2->se.scale_clamp);
-        if (k2->has_expand) p = put_conv(p, &k2->expand, &tensor);
-        p = put_conv(p, &k2->depthwise, &tensor);
+        if (k2->has_expand) p = put_conv(p, m, &k2->expand, &tensor);
+        p = put_conv(p, m, &k2->depthwise, &tensor);
         if (k2->has_se) {
-            p = put_conv(p, &k2->se.reduce, &tensor);
-            p = put_conv(p, &k2->se.expand, &tensor);
+            p = put_conv(p, m, &k2->se.reduce, &tensor);
+            p = put_conv(p, m, &k2->se.expand, &tensor);
         }
-        p = put_conv(p, &k2->project, &tensor);
+        p = put_conv(p, m, &k2->project, &tensor);
     }
-    p = put_conv(p, &m->last_conv, &tensor);
+    p = put_conv(p, m, &m->last_conv, &tensor);
     p = put_clamp(p, m->pool_clamp);
-    for (i = 0; i < m->num_head; ++i) p = put_conv(p, &m->head[i], &tensor);
+    for (i = 0; i < m->num_head; ++i) p = put_conv(p, m, &m->head[i], &tensor);
 
     p = d + L->tensors_off;
     put_u32(p, L->ntensors);
@@ -981,17 +1219,21 @@ static void write_image(const mnv3_model *m, mnv3_conv **list, const layout *L, 
     pos = L->data_off;
     for (i = 0; i < L->nconvs; ++i) {
         const mnv3_conv *c = list[i];
-        for (k = 0; k < (c->has_bias ? 2u : 1u); ++k) {
-            uint64_t count = k == 0 ? (uint64_t)mnv3_conv_weight_count(c) : c->out_channels;
+        for (k = 0; k < conv_tensor_count(m, c); ++k) {
+            uint64_t count;
+            const void *data;
+            const uint32_t dtype = conv_tensor(m, c, k, &count, &data);
             pos = align_up(pos, 64);
-            put_u32(entry, DTYPE_FLOAT32);
+            put_u32(entry, dtype);
             put_u64(entry + 8, pos);
             put_u64(entry + 16, count);
-            put_floats(d + pos, k == 0 ? (const float *)c->weight : c->bias, (size_t)count);
+            if (dtype == DTYPE_INT8) memcpy(d + pos, data, (size_t)count);
+            else put_words(d + pos, data, (size_t)count);
             entry += 24;
-            pos += 4 * count;
+            pos += dtype_bytes(dtype) * count;
         }
     }
+    if (m->quantized) put_quant(d + L->quant_off, m, list, L->nconvs);
 
     p = d + L->preprocess_off;
     put_u32(p, m->preprocess.height);
@@ -1025,10 +1267,20 @@ static mnv3_status check_savable(const mnv3_model *m, mnv3_conv **list, layout *
     if (L->ntensors > MNV3_FILE_MAX_TENSORS)
         return mnv3_set_error(e, MNV3_ERR_SIZE_OVERFLOW, "%u tensors exceed %u", L->ntensors,
                               MNV3_FILE_MAX_TENSORS);
-    for (i = 0; i < L->nconvs; ++i)
-        if (list[i]->has_bias && !list[i]->bias)
+    for (i = 0; i < L->nconvs; ++i) {
+        const mnv3_conv *c = list[i];
+        if (c->has_bias && !(m->quantized ? (const void *)c->q8.bias : (const void *)c->bias))
             return mnv3_set_error(e, MNV3_ERR_BAD_TENSOR, "conv %u: bias missing", i);
+        if (m->quantized && (c->weight_type != MNV3_DTYPE_I8 || !c->q.weight_scale ||
+                             (c->has_bias && !c->q.bias_scale)))
+            return mnv3_set_error(e, MNV3_ERR_BAD_TENSOR,
+                                  "conv %u: int8 weights or their scales missing", i);
+    }
     MNV3_TRY(check_finite(m, NULL, e));
+    /* A model is immutable once shared; its quantization was checked when it was made. */
+    if (m->quantized && !m->owned_quant)
+        return mnv3_set_error(e, MNV3_ERR_INVALID_ARGUMENT,
+                              "quantized model was not prepared (mnv3_model_quant_prepare)");
     for (i = 0; i < m->num_labels; ++i) {
         size_t len = m->labels[i] ? strlen(m->labels[i]) : 0;
         if (!m->labels[i] || !utf8_valid((const uint8_t *)m->labels[i], len))

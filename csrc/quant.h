@@ -78,4 +78,90 @@ static inline int32_t mnv3_q_clamp(int32_t v, int32_t lo, int32_t hi) {
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/* ------------------------------------------------------------------------------------ */
+/* Network-level arithmetic (quant.c): how each op's Prepare derives its multipliers from */
+/* the float32 scales, and the ops the network code runs on whole vectors.               */
+/* ------------------------------------------------------------------------------------ */
+
+#include <stddef.h>
+
+/* How a conv's real multiplier in_scale * w_scale / out_scale is formed: TFLite's
+ * per-channel path multiplies in double; its per-tensor (uint8) path multiplies the two
+ * float32 scales in float32 first. The fixed-point results differ in their low bits. */
+typedef enum mnv3_qmult_mode {
+    MNV3_QMULT_DOUBLE = 0,
+    MNV3_QMULT_FLOAT_PRODUCT = 1
+} mnv3_qmult_mode;
+#define MNV3_QMULT_MODE_COUNT 2
+
+/* How a channel sum of `count` int8 bytes becomes one byte (global pool, SE squeeze). */
+typedef enum mnv3_qpool_mode {
+    MNV3_QPOOL_AVG_HALF_UP = 0,    /* AVERAGE_POOL_2D of a uint8 graph: (sum_u8 + n/2) / n */
+    MNV3_QPOOL_AVG_HALF_AWAY = 1,  /* AVERAGE_POOL_2D of an int8 graph */
+    MNV3_QPOOL_MEAN = 2            /* MEAN over H, W: requantized with in/out scale */
+} mnv3_qpool_mode;
+#define MNV3_QPOOL_MODE_COUNT 3
+
+double mnv3_q_conv_real_multiplier(float in_scale, float w_scale, float out_scale,
+                                   mnv3_qmult_mode mode);
+/* TFLite's check that an int32 bias is on the accumulator's scale:
+ * |in_scale * w_scale - bias_scale| / out_scale <= 0.02. */
+int mnv3_q_bias_scale_ok(float in_scale, float w_scale, float bias_scale, float out_scale);
+/* Quantized range of a fused ReLU / ReLU6 on an int8 output (act as mnv3_activation; NONE
+ * gives [-128, 127]). */
+void mnv3_q_activation_range(int act, float scale, int32_t zero_point, int32_t *lo,
+                             int32_t *hi);
+
+/* HARD_SWISH of every input byte (entry b + 128 for byte b) as TFLite's reference kernel
+ * computes it. Returns -1 when TFLite would refuse the scales (output multiplier >= 1). */
+int mnv3_q_hard_swish_table(float in_scale, int32_t in_zp, float out_scale, int32_t out_zp,
+                            int8_t table[256]);
+
+/* Residual ADD (TFLite's 8-bit ADD, left shift 20). */
+typedef struct mnv3_qadd {
+    mnv3_qmul a, b, out;
+    int32_t a_zp, b_zp, out_zp, lo, hi;
+} mnv3_qadd;
+int mnv3_q_add_prepare(float a_scale, int32_t a_zp, float b_scale, int32_t b_zp,
+                       float out_scale, int32_t out_zp, mnv3_qadd *p);
+static inline int8_t mnv3_q_add(const mnv3_qadd *p, int32_t a, int32_t b) {
+    const int32_t a2 = mnv3_q_requantize((int32_t)((uint32_t)(a - p->a_zp) << 20), p->a);
+    const int32_t b2 = mnv3_q_requantize((int32_t)((uint32_t)(b - p->b_zp) << 20), p->b);
+    return (int8_t)mnv3_q_clamp(mnv3_q_requantize(a2 + b2, p->out) + p->out_zp, p->lo, p->hi);
+}
+void mnv3_q_add_rows(const mnv3_qadd *p, const int8_t *a, const int8_t *b, int8_t *out,
+                     size_t n);
+
+/* MUL of two int8 tensors (the SE gate, or a constant). */
+typedef struct mnv3_qmulop {
+    mnv3_qmul m;
+    int32_t a_zp, b_zp, out_zp, lo, hi;
+} mnv3_qmulop;
+int mnv3_q_mul_prepare(float a_scale, int32_t a_zp, float b_scale, int32_t b_zp,
+                       float out_scale, int32_t out_zp, mnv3_qmulop *p);
+static inline int8_t mnv3_q_mul(const mnv3_qmulop *p, int32_t a, int32_t b) {
+    return (int8_t)mnv3_q_clamp(mnv3_q_requantize((a - p->a_zp) * (b - p->b_zp), p->m) +
+                                p->out_zp, p->lo, p->hi);
+}
+/* out[p][k] = mul(x[p][k], gate[k]) for `pixels` rows of `channels`. */
+void mnv3_q_gate_rows(const mnv3_qmulop *p, const int8_t *x, size_t pixels,
+                      uint32_t channels, const int8_t *gate, int8_t *out);
+
+/* Global pool of channel sums: sums[c] is the exact sum of `count` int8 bytes. */
+typedef struct mnv3_qpool {
+    mnv3_qpool_mode mode;
+    uint32_t count;
+    mnv3_qmul m;                 /* MEAN: in/out scale with 1/count folded in */
+    int32_t in_zp, out_zp;
+} mnv3_qpool;
+int mnv3_q_pool_prepare(mnv3_qpool_mode mode, uint32_t count, float in_scale, int32_t in_zp,
+                        float out_scale, int32_t out_zp, mnv3_qpool *p);
+void mnv3_q_pool_sums(const mnv3_qpool *p, const int32_t *sums, uint32_t channels,
+                      int8_t *out);
+
+/* TFLite QUANTIZE of floats (round half away from zero of x / scale, in float) and
+ * DEQUANTIZE. */
+void mnv3_q_quantize(const float *x, size_t n, float scale, int32_t zp, int8_t *out);
+void mnv3_q_dequantize(const int8_t *x, size_t n, float scale, int32_t zp, float *out);
+
 #endif

@@ -5,12 +5,23 @@
         --labels imagenet_labels_1001.txt -o small_uint8.mnv3
 
 The op graph is mapped back onto stem / blocks (expand, depthwise, squeeze-excite, project,
-residual) / last conv / global pool / head. Quantized weights are dequantized (per-tensor or
-per-channel; int32 biases with scale input_scale * weight_scale). A quantized model was
-trained with every activation inside its tensor's quantized range, so each range is kept as
-a clamp on the matching slot of the description. SOFTMAX is dropped: the .mnv3 model
-outputs the logits (the TFLite model's output is their softmax). Preprocessing comes from
-the input tensor's quantization. Anything that cannot be mapped is refused, naming the op."""
+residual) / last conv / global pool / head. SOFTMAX is dropped: the .mnv3 model outputs the
+logits (the TFLite model's output is their softmax). Preprocessing comes from the input
+tensor's quantization. Anything that cannot be mapped is refused, naming the op.
+
+A quantized graph (uint8 or full-integer int8) is imported as a quantized model by default:
+int8 weights (a uint8 tensor becomes x - 128 with zero point zp - 128, which is exact),
+int32 biases, and the scale and zero point of every activation slot, so that the runtime
+computes TFLite's reference kernels byte for byte. Elementwise ops of one 8-bit input that
+follow a conv (HARD_SWISH; the hard-sigmoid gate ADD(+3)/MUL(1/6), or MUL(1/6) after a RELU6
+conv) become a 256-entry table. A graph whose arithmetic cannot be reproduced exactly
+(per-channel or int16 activations, an op outside the list) is refused, naming the op and
+tensor.
+
+With --float, weights are dequantized instead (per-tensor or per-channel; int32 biases with
+scale input_scale * weight_scale), and since a quantized model was trained with every
+activation inside its tensor's quantized range, each range is kept as a clamp on the
+matching slot of the float description."""
 from __future__ import annotations
 
 import argparse
@@ -19,15 +30,19 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
+import mnv3quant as mq
 from mnv3file import (ACT_HARD_SIGMOID, ACT_HARD_SWISH, ACT_NONE, ACT_RELU, ACT_RELU6, ARCH,
-                      FLAVOR, NHWC, PAD_EXPLICIT, PAD_SAME, RGB, UNBOUNDED, Block, Clamp, Conv,
-                      Network, Preprocess, SqueezeExcite, write_file)
+                      FLAVOR, MULT_DOUBLE, MULT_FLOAT_PRODUCT, NHWC, PAD_EXPLICIT, PAD_SAME,
+                      POOL_AVG_HALF_AWAY, POOL_AVG_HALF_UP, POOL_MEAN, RGB, UNBOUNDED, Block,
+                      BlockQuant, Clamp, Conv, ConvQuant, NetQuant, Network, Preprocess, QParam,
+                      SqueezeExcite, write_file)
 
 
 class TfliteImportError(ValueError):
     """The TFLite graph cannot be mapped onto an .mnv3 description."""
 
 _FUSED = {0: ACT_NONE, 1: ACT_RELU, 3: ACT_RELU6}
+_FUSED_RANGE = {0: "none", 1: "relu", 3: "relu6"}
 _FUSED_NAMES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
 _PASSTHROUGH = ("QUANTIZE", "DEQUANTIZE")
 
@@ -122,6 +137,37 @@ class Graph:
             return (v - zp.reshape(bshape)) * scale.reshape(bshape)
         return (v - zp[0]) * scale[0]
 
+    def is_uint8(self, t: int) -> bool:
+        return self.ttype(t) == self.tfl.TensorType.UINT8
+
+    def qparam(self, t: int, where: str) -> QParam:
+        """Scale and zero point of an 8-bit activation tensor, in the int8 convention (a uint8
+        tensor is x - 128 with zero point zp - 128). Refuses what the runtime cannot
+        reproduce exactly."""
+        tt = self.tfl.TensorType
+        typ = self.ttype(t)
+        if typ not in (tt.UINT8, tt.INT8):
+            kind = {tt.INT16: "int16", tt.FLOAT32: "float32"}.get(typ, f"type {typ}")
+            raise TfliteImportError(f"{where}: tensor {t} ('{self.name(t)}') holds {kind} "
+                                    "activations; only 8-bit ones can be run exactly")
+        q = self.quant(t)
+        if q is None:
+            raise TfliteImportError(f"{where}: tensor {t} ('{self.name(t)}') has no "
+                                    "quantization parameters")
+        scale, zp, _ = q
+        if scale.size != 1:
+            raise TfliteImportError(f"{where}: tensor {t} ('{self.name(t)}') is quantized per "
+                                    f"channel ({scale.size} scales); activations must be "
+                                    "quantized per tensor")
+        return float(np.float32(scale[0])), int(zp[0]) - (128 if self.is_uint8(t) else 0)
+
+    def int8_constant(self, t: int) -> np.ndarray:
+        """Raw bytes of a constant 8-bit tensor in the int8 convention."""
+        raw = self.raw(t)
+        if self.is_uint8(t):
+            return np.frombuffer(raw.tobytes(), np.uint8).astype(np.int16) - 128
+        return np.frombuffer(raw.tobytes(), np.int8).astype(np.int16)
+
     def name(self, t: int) -> str:
         n = self.tensor(t).Name()
         return n.decode("utf-8", "replace") if n else f"#{t}"
@@ -164,8 +210,9 @@ class Graph:
 
 
 class Importer:
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, quantized: bool = False):
         self.g = graph
+        self.q = quantized
 
     # Helpers ------------------------------------------------------------------------------
     def single_use(self, t: int, what: str) -> int:
@@ -270,13 +317,164 @@ class Importer:
         g.visited.add(i)
         act = self.fused(i, o)
         out = g.op_output(i)
+        if self.q:
+            self.quantize_conv(i, conv, ins, out, o.FusedActivationFunction())
+            conv.activation = act
+            return self.q_activation(conv, out)
         if act != ACT_NONE:
             conv.activation = act
             conv.post_clamp = g.qrange(out)
-            return conv, self.skip_passthrough(out, self.post_setter(conv))
+            out = self.skip_passthrough(out, self.post_setter(conv))
+            return self.sixth_of_relu6(conv, out) if act == ACT_RELU6 else (conv, out)
         out = self.skip_passthrough(out, self.post_setter(conv))
         conv.post_clamp = _intersect(g.qrange(out), conv.post_clamp)
         return self.activation(conv, out)
+
+    def quantize_conv(self, i: int, conv: Conv, ins: List[int], out: int, fused: int) -> None:
+        """Replaces the dequantized weights with the raw integers and the quantization."""
+        g = self.g
+        where = g.describe_op(i)
+        xs, _ = g.qparam(ins[0], where)
+        os_, ozp = g.qparam(out, where)
+        wt = ins[1]
+        tt = g.tfl.TensorType
+        if g.ttype(wt) not in (tt.UINT8, tt.INT8):
+            g.refuse(i, f"weights (tensor {wt}) are not 8-bit")
+        wq = g.quant(wt)
+        if wq is None:
+            g.refuse(i, f"weights (tensor {wt}) have no quantization parameters")
+        wscale, wzp, _ = wq
+        if np.unique(wzp).size != 1:
+            g.refuse(i, f"weights (tensor {wt}) have a zero point per channel")
+        shift = 128 if g.is_uint8(wt) else 0
+        w = g.int8_constant(wt).astype(np.int8)
+        conv.weight = w.reshape(conv.weight_shape())
+        co = conv.out_channels
+        wscale = np.broadcast_to(np.asarray(wscale, np.float32), (co,)).copy()
+        bias_scale = None
+        conv.bias = None
+        if len(ins) > 2 and ins[2] >= 0:
+            bt = ins[2]
+            if g.ttype(bt) != tt.INT32:
+                g.refuse(i, f"bias (tensor {bt}) is not int32")
+            conv.bias = np.frombuffer(g.raw(bt).tobytes(), "<i4").astype(np.int32)
+            bq = g.quant(bt)
+            if bq is None:
+                bias_scale = (np.float32(xs) * wscale).astype(np.float32)
+            else:
+                bias_scale = np.broadcast_to(np.asarray(bq[0], np.float32), (co,)).copy()
+        conv.pre_clamp = conv.post_clamp = UNBOUNDED
+        conv.quant = ConvQuant(
+            (os_, ozp), wscale, bias_scale, int(wzp.reshape(-1)[0]) - shift,
+            mq.activation_range(_FUSED_RANGE[fused], os_, ozp),
+            MULT_FLOAT_PRODUCT if g.is_uint8(ins[0]) else MULT_DOUBLE)
+
+    def q_activation(self, conv: Conv, t: int) -> Tuple[Conv, int]:
+        """An elementwise op of one 8-bit input after a quantized conv becomes its table:
+        HARD_SWISH, ADD(+3)[RELU6]/MUL(1/6), or MUL(1/6) after a RELU6 conv."""
+        g = self.g
+        uses = g.uses(t)
+        if len(uses) != 1:
+            return conv, t
+        i = uses[0]
+        kind = g.ops[i][0]
+        where = g.describe_op(i)
+        if kind in _PASSTHROUGH:
+            g.refuse(i, f"a requantization of tensor {t} ('{g.name(t)}') between layers")
+        if kind == "HARD_SWISH":
+            out = g.op_output(i)
+            xs, xzp = g.qparam(t, where)
+            os_, ozp = g.qparam(out, where)
+            try:
+                table = mq.hard_swish_table(xs, xzp, os_, ozp)
+            except mq.QuantError as e:
+                g.refuse(i, str(e))
+            g.visited.add(i)
+            conv.activation = ACT_HARD_SWISH
+            conv.quant.table, conv.quant.table_output = table, (os_, ozp)
+            return conv, out
+        if kind == "ADD":
+            hs = self.hard_sigmoid(i, t)
+            if hs is None:
+                return conv, t
+            _, out = hs
+            chain = [i, g.uses(g.op_output(i))[0]]
+        elif kind == "MUL" and conv.activation == ACT_RELU6:
+            if self.one_sixth_mul(t) is None:
+                return conv, t
+            chain = [i]
+            out = g.op_output(i)
+        else:
+            return conv, t
+        x = np.arange(-128, 128, dtype=np.int64)
+        cur = t
+        for k in chain:
+            other = [u for u in g.op_inputs(k) if u != cur][0]
+            w = g.describe_op(k)
+            (xs, xzp), (cs, czp) = g.qparam(cur, w), g.qparam(other, w)
+            nxt = g.op_output(k)
+            os_, ozp = g.qparam(nxt, w)
+            cv = int(g.int8_constant(other).reshape(-1)[0])
+            if g.ops[k][0] == "ADD":
+                f = g.options(k, "AddOptions").FusedActivationFunction()
+                lo, hi = mq.activation_range(_FUSED_RANGE.get(f, "none"), os_, ozp)
+                x = mq.add(x, xzp, cv, czp, mq.add_params(xs, cs, os_), ozp, lo, hi)
+            else:
+                x = mq.mul(x, xzp, cv, czp, mq.mul_params(xs, cs, os_), ozp)
+            cur = nxt
+        g.visited.update(chain)
+        conv.activation = ACT_HARD_SIGMOID
+        conv.quant.table = np.asarray(x, np.int8)
+        conv.quant.table_output = g.qparam(out, where)
+        return conv, out
+
+    def pool_mode(self, i: int, x: int) -> int:
+        g = self.g
+        if g.ops[i][0] == "MEAN":
+            if g.is_uint8(x):
+                g.refuse(i, f"uint8 MEAN of tensor {x} ('{g.name(x)}') is not supported; "
+                            "only int8 MEAN is reproduced exactly")
+            if not g.options(i, "ReducerOptions").KeepDims():
+                g.refuse(i, "MEAN without keep_dims takes another TFLite code path")
+            return POOL_MEAN
+        if g.qparam(x, g.describe_op(i)) != g.qparam(g.op_output(i), g.describe_op(i)):
+            g.refuse(i, f"an average pool that changes the quantization of tensor {x}")
+        return POOL_AVG_HALF_UP if g.is_uint8(x) else POOL_AVG_HALF_AWAY
+
+    def one_sixth_mul(self, t: int) -> Optional[int]:
+        """The op that multiplies tensor t (its only use) by a constant 1/6, if any."""
+        g = self.g
+        uses = g.uses(t)
+        if len(uses) != 1 or g.ops[uses[0]][0] != "MUL":
+            return None
+        i = uses[0]
+        ins = g.op_inputs(i)
+        if len(ins) != 2 or t not in ins:
+            return None
+        c = self.scalar_constant([u for u in ins if u != t][0] if ins[0] != ins[1] else t)
+        if c is None or abs(c - 1.0 / 6.0) > 0.002:
+            return None
+        if g.options(i, "MulOptions").FusedActivationFunction() != 0:
+            g.refuse(i, "fused activation on the hard-sigmoid multiply")
+        return i
+
+    def sixth_of_relu6(self, conv: Conv, t: int) -> Tuple[Conv, int]:
+        """Keras' hard-sigmoid as the converter writes it: the +3 folded into the bias of a
+        RELU6 conv, then MUL by 1/6. relu6(y) / 6 is hard_sigmoid(y - 3): the bias moves
+        back by 3."""
+        g = self.g
+        i = self.one_sixth_mul(t)
+        if i is None:
+            return conv, t
+        g.visited.add(i)
+        out = g.op_output(i)
+        lo, hi = conv.post_clamp
+        conv.bias = (conv.bias if conv.bias is not None else
+                     np.zeros(conv.out_channels, np.float32)) - np.float32(3.0)
+        conv.pre_clamp = (lo - 3.0, hi - 3.0)
+        conv.activation = ACT_HARD_SIGMOID
+        conv.post_clamp = g.qrange(out)
+        return conv, self.skip_passthrough(out, self.post_setter(conv))
 
     @staticmethod
     def post_setter(conv: Conv):
@@ -396,6 +594,9 @@ class Importer:
         if g.ops[i][0] != "CONV_2D":
             g.refuse(i, "the first layer must be a CONV_2D (the stem)")
         stem, x = self.conv(i, x)
+        # The TFLite tensor behind each layer's result, by the C library's layer names (for
+        # tests that compare layer by layer).
+        self.tensors = {"stem": x}
 
         blocks: List[Block] = []
         last_conv = None
@@ -414,13 +615,16 @@ class Importer:
                 kinds = [g.ops[u][0] for u in nxt]
                 if kinds == ["DEPTHWISE_CONV_2D"]:
                     expand, x, i = c, y, nxt[0]
+                    self.tensors[f"block{len(blocks)}.expand"] = y
                 elif len(kinds) == 1 and kinds[0] in ("AVERAGE_POOL_2D", "MEAN"):
                     last_conv, x = c, y
+                    self.tensors["last_conv"] = y
                     break
                 else:
                     raise TfliteImportError(f"after {g.describe_op(i)}: expected a depthwise conv "
                                        f"or the global pool, found {kinds}")
             dw, x = self.conv(i, x)
+            self.tensors[f"block{len(blocks)}.depthwise"] = x
             se = None
             uses = g.uses(x)
             pools = [u for u in uses if g.ops[u][0] in ("AVERAGE_POOL_2D", "MEAN")]
@@ -428,9 +632,12 @@ class Importer:
                 se, x = self.squeeze_excite(pools[0], x)
             i = self.single_use(x, "the projection")
             proj, x = self.conv(i, x, one_by_one=True)
+            self.tensors[f"block{len(blocks)}.project"] = x
             if proj.activation != ACT_NONE:
                 g.refuse(i, "the projection conv has an activation")
             block = Block(dw, proj, expand, se)
+            if self.q and se is not None:
+                block.quant = self.se_quant
             uses = g.uses(x)
             if len(uses) == 1 and g.ops[uses[0]][0] == "ADD" and block_in in g.op_inputs(uses[0]):
                 a = uses[0]
@@ -439,7 +646,12 @@ class Importer:
                 g.visited.add(a)
                 block.residual = True
                 x = g.op_output(a)
+                self.tensors[f"block{len(blocks)}.residual"] = x
                 block.residual_clamp = g.qrange(x)
+                if self.q:
+                    block.residual_clamp = UNBOUNDED
+                    block.quant = block.quant or BlockQuant()
+                    block.quant.residual_output = g.qparam(x, g.describe_op(a))
 
                 def rs(r, block=block):
                     block.residual_clamp = _intersect(block.residual_clamp, r)
@@ -447,16 +659,24 @@ class Importer:
             blocks.append(block)
 
         i = self.single_use(x, "the global pool")
+        pool_in = x
         x = self.global_pool(i, x)
+        self.tensors["pool"] = x
         net_pool = [g.qrange(x)]
+        net_quant = None
+        if self.q:
+            net_pool = [UNBOUNDED]
+            net_quant = NetQuant(g.qparam(inp, "the network input"), self.pool_mode(i, pool_in),
+                                 g.qparam(x, g.describe_op(i)), 1 if g.is_uint8(inp) else 0)
 
         def ps(r):
-            net_pool[0] = _intersect(net_pool[0], r)
+            if not self.q:
+                net_pool[0] = _intersect(net_pool[0], r)
         x = self.skip_passthrough(x, ps)
 
         head: List[Conv] = []
         while x not in g.outputs:
-            uses = g.uses(x)
+            uses = self.skip_shape_of(x)
             if len(uses) != 1:
                 raise TfliteImportError(f"tensor '{g.name(x)}' feeds {len(uses)} ops in the head")
             i = uses[0]
@@ -464,17 +684,28 @@ class Importer:
             setter = self.post_setter(head[-1]) if head else ps
             if kind in ("CONV_2D", "FULLY_CONNECTED"):
                 c, x = self.conv(i, x, one_by_one=True)
+                self.tensors[f"head.fc{len(head)}"] = x
                 head.append(c)
                 continue
+            if self.q and kind in _PASSTHROUGH:
+                g.refuse(i, f"a requantization of tensor {x} ('{g.name(x)}') in the head")
             if kind in ("RESHAPE", "SQUEEZE") + _PASSTHROUGH:
                 g.visited.add(i)
+                if self.q and g.qparam(g.op_output(i), g.describe_op(i)) != g.qparam(
+                        x, g.describe_op(i)):
+                    g.refuse(i, f"a reshape that changes the quantization of tensor {x}")
                 x = g.op_output(i)
-                setter(g.qrange(x))
+                if not self.q:
+                    setter(g.qrange(x))
             elif kind in ("AVERAGE_POOL_2D", "MEAN") and all(
                     d == 1 for d in g.shape(x)[1:3]):
+                if self.q and (kind == "MEAN" or g.qparam(g.op_output(i), g.describe_op(i)) !=
+                               g.qparam(x, g.describe_op(i))):
+                    g.refuse(i, f"a pool of a 1x1 map that is not the identity on tensor {x}")
                 g.visited.add(i)  # pooling a 1x1 map is the identity
                 x = g.op_output(i)
-                setter(g.qrange(x))
+                if not self.q:
+                    setter(g.qrange(x))
             elif kind == "SOFTMAX":
                 g.visited.add(i)
                 x = g.op_output(i)
@@ -498,7 +729,35 @@ class Importer:
         elif len(blocks) == 15:
             arch = ARCH["large"]
         return Network(stem, blocks, last_conv, head, net_pool[0], arch, FLAVOR["tflite"], 3,
-                       preprocess)
+                       preprocess, quant=net_quant)
+
+    def skip_shape_of(self, x: int) -> List[int]:
+        """The uses of x apart from a SHAPE / STRIDED_SLICE / PACK chain that only computes
+        the target shape of a RESHAPE of x (Keras' flatten)."""
+        g = self.g
+        uses = g.uses(x)
+        rest = []
+        for u in uses:
+            if g.ops[u][0] != "SHAPE":
+                rest.append(u)
+                continue
+            chain, t = [u], g.op_output(u)
+            while True:
+                nxt = g.uses(t)
+                if len(nxt) != 1:
+                    break
+                k = nxt[0]
+                if g.ops[k][0] in ("STRIDED_SLICE", "PACK"):
+                    chain.append(k)
+                    t = g.op_output(k)
+                    continue
+                if g.ops[k][0] == "RESHAPE" and g.op_inputs(k)[:2] == [x, t]:
+                    g.visited.update(chain)
+                    chain = None
+                break
+            if chain is not None:
+                rest.append(u)
+        return rest
 
     def squeeze_excite(self, pool_op: int, x: int) -> Tuple[SqueezeExcite, int]:
         g = self.g
@@ -508,6 +767,9 @@ class Importer:
             g.refuse(pool_op, "squeeze-excite needs the pool and one MUL on the same input")
         p = self.global_pool(pool_op, x)
         holder = {"sq": g.qrange(p)}
+        if self.q:
+            self.se_quant = BlockQuant(self.pool_mode(pool_op, x),
+                                       g.qparam(p, g.describe_op(pool_op)))
 
         def sq_set(r):
             holder["sq"] = _intersect(holder["sq"], r)
@@ -516,6 +778,9 @@ class Importer:
         red, r = self.conv(i, p, one_by_one=True)
         i = self.single_use(r, "the squeeze-excite expand conv")
         exp, gate = self.conv(i, r, one_by_one=True)
+        b = sum(1 for k in self.tensors if k.endswith(".depthwise")) - 1
+        self.tensors.update({f"block{b}.se.pool": p, f"block{b}.se.reduce": r,
+                             f"block{b}.se.gate": gate})
         if exp.activation != ACT_HARD_SIGMOID:
             g.refuse(i, "squeeze-excite gate is not a hard-sigmoid (relu6(x + 3) / 6)")
         m = muls[0]
@@ -525,7 +790,12 @@ class Importer:
             g.refuse(m, "fused activation on the squeeze-excite multiply")
         g.visited.add(m)
         out = g.op_output(m)
+        self.tensors[f"block{b}.se.scaled"] = out
         se = SqueezeExcite(red, exp, holder["sq"], g.qrange(out))
+        if self.q:
+            se.squeeze_clamp = se.scale_clamp = UNBOUNDED
+            self.se_quant.se_mul_output = g.qparam(out, g.describe_op(m))
+            return se, out
 
         def sc_set(r, se=se):
             se.scale_clamp = _intersect(se.scale_clamp, r)
@@ -539,6 +809,10 @@ class Importer:
         h, w = shape[1], shape[2]
         if typ in (tt.UINT8, tt.INT8) and q is not None:
             scale, zp = float(q[0][0]), float(q[1][0])
+            if typ == tt.INT8 and zp == -1 and abs(scale * 127.5 - 1) < 1e-6:
+                # TensorFlow's converter quantizes Keras' x / 127.5 - 1 this way: keep that
+                # normalisation, so that pixels quantize to the bytes TFLite is given.
+                return Preprocess(h, w, RGB, NHWC, 1.0, (127.5,) * 3, (127.5,) * 3)
             mean = zp + (128.0 if typ == tt.INT8 else 0.0)  # int8 holds pixel - 128
             std = 1.0 / scale
             return Preprocess(h, w, RGB, NHWC, 1.0, (mean,) * 3, (std,) * 3)
@@ -549,10 +823,18 @@ class Importer:
         raise TfliteImportError(f"input tensor type {typ} not supported")
 
 
-def import_tflite(path: str, labels: Optional[List[str]] = None) -> Network:
+def import_tflite(path: str, labels: Optional[List[str]] = None,
+                  float_model: bool = False) -> Network:
+    """A quantized graph becomes a quantized Network unless float_model; a float graph is
+    always imported as float."""
     with open(path, "rb") as f:
         data = f.read()
-    net = Importer(Graph(data)).run()
+    graph = Graph(data)
+    tt = graph.tfl.TensorType
+    quantized = not float_model and graph.ttype(graph.inputs[0]) in (tt.UINT8, tt.INT8)
+    importer = Importer(graph, quantized)
+    net = importer.run()
+    net.tflite_tensors = importer.tensors
     if labels is not None:
         if len(labels) != net.num_classes:
             raise TfliteImportError(f"{len(labels)} labels for {net.num_classes} classes")
@@ -565,17 +847,20 @@ def main(argv=None) -> int:
     ap.add_argument("model", help="the .tflite file")
     ap.add_argument("--labels", help="class names, one per line or 'index:name'")
     ap.add_argument("-o", "--output", required=True)
+    ap.add_argument("--float", dest="float_model", action="store_true",
+                    help="dequantize a quantized graph into a float model (activation ranges "
+                         "kept as clamps) instead of importing it as a quantized model")
     args = ap.parse_args(argv)
     try:
         from export_torchvision import read_labels
         labels = read_labels(args.labels) if args.labels else None
-        net = import_tflite(args.model, labels)
+        net = import_tflite(args.model, labels, args.float_model)
         size = write_file(net, args.output)
     except (TfliteImportError, ValueError, OSError) as e:
         print(f"import_tflite: error: {e}", file=sys.stderr)
         return 1
     print(f"wrote {args.output}: {size:,} bytes, {len(net.blocks)} blocks, "
-          f"{net.num_classes} classes")
+          f"{net.num_classes} classes, {'int8' if net.quant else 'float32'}")
     return 0
 
 

@@ -82,7 +82,7 @@ def make_tflite_golden(out_root: str, shared: str) -> str:
     from import_tflite import import_tflite
     from mnv3file import NHWC
     labels = read_labels(os.path.join(shared, TFLITE_LABELS))
-    net = import_tflite(os.path.join(shared, TFLITE_MODEL), labels)
+    net = import_tflite(os.path.join(shared, TFLITE_MODEL), labels, float_model=True)
     images = np.concatenate([np.load(os.path.join(shared, "images", f"{n}_224_nhwc_uint8.npy"))
                              for n in TFLITE_IMAGES])
     probs = np.concatenate([np.load(os.path.join(shared, "images", f"{n}_tflite_uint8_probs.npy"))

@@ -1,8 +1,10 @@
-"""Reader and writer of .mnv3 model files (docs/FORMAT.md, version 1.0).
+"""Reader and writer of .mnv3 model files (docs/FORMAT.md, version 1.1).
 
-The network description is plain dataclasses; tensors are float32 numpy arrays in the
-canonical layouts: dense conv [out][kh][kw][in], depthwise [kh][kw][channels],
-1x1 and fully connected [out][in], bias [out].
+The network description is plain dataclasses; tensors are numpy arrays in the canonical
+layouts: dense conv [out][kh][kw][in], depthwise [kh][kw][channels], 1x1 and fully
+connected [out][in], bias [out]. Float models hold float32 weights and biases and are
+written as 1.0 files; quantized models (Network.quant set) hold int8 weights, int32 biases
+and the quantization of every conv and activation slot, and are written as 1.1 files.
 
     net = read_file("model.mnv3")
     write_file(net, "copy.mnv3")
@@ -19,7 +21,7 @@ import numpy as np
 
 MAGIC = b"MNV3\x00MDL"
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 1
 BYTE_ORDER_MARK = 0x01020304
 HEADER_SIZE = 64
 SECTION_ENTRY_SIZE = 24
@@ -32,6 +34,11 @@ SECTION_NETWORK = 1
 SECTION_TENSORS = 2
 SECTION_PREPROCESS = 3
 SECTION_LABELS = 4
+SECTION_QUANT = 5
+DTYPE_F32, DTYPE_I8, DTYPE_I32 = 1, 2, 3
+_DTYPES = {DTYPE_F32: "<f4", DTYPE_I8: "i1", DTYPE_I32: "<i4"}
+MULT_DOUBLE, MULT_FLOAT_PRODUCT = 0, 1
+POOL_AVG_HALF_UP, POOL_AVG_HALF_AWAY, POOL_MEAN = 0, 1, 2
 
 ARCH = {"custom": 0, "large": 1, "small": 2}
 FLAVOR = {"custom": 0, "torchvision": 1, "walkthrough": 2, "tflite": 3}
@@ -57,6 +64,42 @@ class FormatError(ValueError):
 
 
 Clamp = Tuple[float, float]
+QParam = Tuple[float, int]  # scale (float32), zero point of an int8 tensor
+NO_Q: QParam = (0.0, 0)
+
+
+@dataclass
+class ConvQuant:
+    """A quantized conv: acc = bias + sum (x - x_zp)(w - weight_zero_point), requantized to
+    `output`, clamped to act_range, then optionally looked up in `table` (256 int8 entries
+    indexed by byte + 128, results on table_output's scale)."""
+    output: QParam
+    weight_scale: np.ndarray
+    bias_scale: Optional[np.ndarray] = None
+    weight_zero_point: int = 0
+    act_range: Tuple[int, int] = (-128, 127)
+    mult_mode: int = MULT_DOUBLE
+    table: Optional[np.ndarray] = None
+    table_output: QParam = NO_Q
+
+    def result(self) -> QParam:
+        return self.table_output if self.table is not None else self.output
+
+
+@dataclass
+class BlockQuant:
+    se_pool_mode: int = POOL_AVG_HALF_UP
+    se_pool_output: QParam = NO_Q
+    se_mul_output: QParam = NO_Q
+    residual_output: QParam = NO_Q
+
+
+@dataclass
+class NetQuant:
+    input: QParam
+    pool_mode: int
+    pool_output: QParam
+    io_type: int = 0  # the source model's input/logit bytes: 0 int8, 1 uint8
 
 
 @dataclass
@@ -74,6 +117,7 @@ class Conv:
     post_clamp: Clamp = UNBOUNDED
     weight: Optional[np.ndarray] = None
     bias: Optional[np.ndarray] = None
+    quant: Optional[ConvQuant] = None
 
     @property
     def has_bias(self) -> bool:
@@ -115,6 +159,7 @@ class Block:
     se: Optional[SqueezeExcite] = None
     residual: bool = False
     residual_clamp: Clamp = UNBOUNDED
+    quant: Optional[BlockQuant] = None
 
 
 @dataclass
@@ -143,6 +188,7 @@ class Network:
     input_channels: int = 3
     preprocess: Preprocess = field(default_factory=Preprocess)
     labels: Optional[List[str]] = None
+    quant: Optional[NetQuant] = None
 
     def convs(self) -> List[Conv]:
         """Every conv in canonical order: stem; per block expand, depthwise, se.reduce,
@@ -226,7 +272,7 @@ def _check_conv(c: Conv, what: str, must_be_1x1: bool, max_out: int = MAX_CHANNE
     if c.bias is not None and c.bias.size != c.out_channels:
         raise FormatError(f"{what}: bias has {c.bias.size} elements, expected {c.out_channels}")
     for name, t in (("weight", c.weight), ("bias", c.bias)):
-        if t is None:
+        if t is None or c.quant is not None:
             continue
         bad = np.flatnonzero(~np.isfinite(np.asarray(t, dtype=np.float32).reshape(-1)))
         if bad.size:
@@ -329,17 +375,30 @@ def _pack_conv(c: Conv, weight_index: int, bias_index: int) -> bytes:
 def to_bytes(net: Network) -> bytes:
     """Serialises a network. Validates it first."""
     validate(net)
-    tensors: List[np.ndarray] = []
+    tensors: List[Tuple[int, np.ndarray]] = []
+    quantized = net.quant is not None
+    if quantized and any(c.quant is None for c in net.convs()):
+        raise FormatError("a quantized network needs the quantization of every conv")
 
-    def add(t: np.ndarray) -> int:
-        tensors.append(np.ascontiguousarray(t, dtype="<f4").reshape(-1))
+    def add(t: np.ndarray, dtype: int = DTYPE_F32) -> int:
+        tensors.append((dtype, np.ascontiguousarray(t, dtype=_DTYPES[dtype]).reshape(-1)))
         return len(tensors) - 1
 
     conv_bytes = {}
+    quant_convs = bytearray()
     for c in net.convs():
-        w = add(c.weight)
-        b = add(c.bias) if c.has_bias else NO_TENSOR
+        w = add(c.weight, DTYPE_I8 if quantized else DTYPE_F32)
+        b = add(c.bias, DTYPE_I32 if quantized else DTYPE_F32) if c.has_bias else NO_TENSOR
         conv_bytes[id(c)] = _pack_conv(c, w, b)
+        if quantized:
+            q = c.quant
+            ws = add(q.weight_scale)
+            bs = add(q.bias_scale) if c.has_bias else NO_TENSOR
+            tb = add(q.table, DTYPE_I8) if q.table is not None else NO_TENSOR
+            tq = q.table_output if q.table is not None else NO_Q
+            quant_convs += struct.pack("<fi3iI3Ifi I".replace(" ", ""), q.output[0], q.output[1],
+                                       q.act_range[0], q.act_range[1], q.weight_zero_point,
+                                       q.mult_mode, ws, bs, tb, tq[0], tq[1], 0)
     if len(tensors) > MAX_TENSORS:
         raise FormatError(f"{len(tensors)} tensors exceeds {MAX_TENSORS}")
 
@@ -374,6 +433,18 @@ def to_bytes(net: Network) -> bytes:
         lab = struct.pack("<I", len(net.labels)) + b"".join(
             s.encode("utf-8") + b"\0" for s in net.labels)
         sections.append((SECTION_LABELS, lab))
+    if quantized:
+        nq = net.quant
+        qs = bytearray(struct.pack("<fiIfiI", nq.input[0], nq.input[1], nq.pool_mode,
+                                   nq.pool_output[0], nq.pool_output[1], nq.io_type))
+        for b in net.blocks:
+            bq = b.quant or BlockQuant()
+            se = b.se is not None
+            qs += struct.pack("<IfififiI", bq.se_pool_mode if se else 0,
+                              *(bq.se_pool_output if se else NO_Q),
+                              *(bq.se_mul_output if se else NO_Q),
+                              *(bq.residual_output if b.residual else NO_Q), 0)
+        sections.append((SECTION_QUANT, bytes(qs + quant_convs)))
 
     tensor_section_size = 8 + 24 * len(tensors)
     pos = HEADER_SIZE + SECTION_ENTRY_SIZE * len(sections)
@@ -384,15 +455,15 @@ def to_bytes(net: Network) -> bytes:
         offsets.append((pos, size))
         pos += size
     tensor_offsets = []
-    for t in tensors:
+    for _, t in tensors:
         pos = _align(pos, TENSOR_ALIGN)
         tensor_offsets.append(pos)
-        pos += 4 * t.size
+        pos += t.nbytes
     file_size = pos
 
     tsec = bytearray(struct.pack("<2I", len(tensors), 0))
-    for t, off in zip(tensors, tensor_offsets):
-        tsec += struct.pack("<2I2Q", 1, 0, off, t.size)
+    for (dtype, t), off in zip(tensors, tensor_offsets):
+        tsec += struct.pack("<2I2Q", dtype, 0, off, t.size)
 
     buf = bytearray(file_size)
     table = bytearray()
@@ -401,10 +472,12 @@ def to_bytes(net: Network) -> bytes:
         buf[off:off + size] = data
         table += struct.pack("<2I2Q", typ, 0, off, size)
     buf[HEADER_SIZE:HEADER_SIZE + len(table)] = table
-    for t, off in zip(tensors, tensor_offsets):
-        buf[off:off + 4 * t.size] = t.tobytes()
+    for (_, t), off in zip(tensors, tensor_offsets):
+        buf[off:off + t.nbytes] = t.tobytes()
     crc = zlib.crc32(memoryview(buf)[HEADER_SIZE:]) & 0xFFFFFFFF
-    header = MAGIC + struct.pack("<2HIQIIQII", VERSION_MAJOR, VERSION_MINOR, BYTE_ORDER_MARK,
+    # Float models stay 1.0 files, byte for byte as before the quantized format existed.
+    header = MAGIC + struct.pack("<2HIQIIQII", VERSION_MAJOR, 1 if quantized else 0,
+                                 BYTE_ORDER_MARK,
                                  file_size, HEADER_SIZE, len(sections), HEADER_SIZE, crc, 0)
     header += b"\0" * (HEADER_SIZE - len(header))
     buf[:HEADER_SIZE] = header
@@ -462,7 +535,7 @@ def from_bytes(data: bytes, check_crc: bool = True) -> Network:
         typ, _, off, size = struct.unpack_from("<2I2Q", data, HEADER_SIZE + 24 * i)
         if typ & 0x80000000:
             continue
-        if typ not in (1, 2, 3, 4):
+        if typ not in (1, 2, 3, 4, 5):
             raise FormatError(f"unknown section type {typ}")
         if typ in sections:
             raise FormatError(f"section type {typ} appears twice")
@@ -482,11 +555,12 @@ def from_bytes(data: bytes, check_crc: bool = True) -> Network:
     tensors = []
     for i in range(count):
         dtype, _, toff, n = cur.take("<2I2Q")
-        if dtype != 1:
-            raise FormatError(f"tensor {i}: dtype {dtype} is not float32")
-        if toff % TENSOR_ALIGN or toff + 4 * n > file_size:
+        if dtype not in _DTYPES:
+            raise FormatError(f"tensor {i}: dtype {dtype} unknown")
+        dt = np.dtype(_DTYPES[dtype])
+        if toff % TENSOR_ALIGN or toff + dt.itemsize * n > file_size:
             raise FormatError(f"tensor {i}: offset {toff} misaligned or out of the file")
-        tensors.append(np.frombuffer(data, dtype="<f4", count=n, offset=toff).astype(np.float32))
+        tensors.append(np.frombuffer(data, dtype=dt, count=n, offset=toff).astype(dt.newbyteorder("=")))
 
     def tensor(i: int, shape, what: str) -> np.ndarray:
         if i >= len(tensors):
@@ -566,6 +640,23 @@ def from_bytes(data: bytes, check_crc: bool = True) -> Network:
         labels = [p.decode("utf-8") for p in parts[:n]]
 
     net = Network(stem, blocks, last, head, tuple(pool), arch, flavor, in_ch, pre, labels)
+    if SECTION_QUANT in sections:
+        off, size = sections[SECTION_QUANT]
+        cur = _Cursor(data, off, off + size, "QUANT")
+        s_in, z_in, pmode, s_pool, z_pool, io = cur.take("<fiIfiI")
+        net.quant = NetQuant((s_in, z_in), pmode, (s_pool, z_pool), io)
+        for b in blocks:
+            m, a, az, c_, cz, r, rz, _ = cur.take("<IfififiI")
+            b.quant = BlockQuant(m, (a, az), (c_, cz), (r, rz))
+        for what, c in zip(net.conv_names(), net.convs()):
+            (so, zo, lo, hi, wzp, mode, ws, bs, tb, st, zt, _) = cur.take("<fi3iI3IfiI")
+            q = ConvQuant((so, zo), tensor(ws, (c.out_channels,), what),
+                          tensor(bs, (c.out_channels,), what) if c.has_bias else None, wzp,
+                          (lo, hi), mode, tensor(tb, (256,), what) if tb != NO_TENSOR else None,
+                          (st, zt))
+            c.quant = q
+        if cur.pos != cur.end:
+            raise FormatError("QUANT section longer than its content")
     validate(net)
     return net
 

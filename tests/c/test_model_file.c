@@ -423,7 +423,8 @@ CORRUPT(c_tensor_past_end, wr64(tensor_entry(d, 1) + 8, (size + 64) & ~(uint64_t
 CORRUPT(c_tensor_overflow, wr64(tensor_entry(d, 1) + 16, UINT64_MAX / 2))
 CORRUPT(c_tensor_huge, wr64(tensor_entry(d, 1) + 16, (uint64_t)1 << 40))
 CORRUPT(c_tensor_overlap, wr64(tensor_entry(d, 1) + 8, rd64(tensor_entry(d, 0) + 8)))
-CORRUPT(c_tensor_dtype, wr32(tensor_entry(d, 0), 2))
+CORRUPT(c_tensor_dtype, wr32(tensor_entry(d, 0), 7))
+CORRUPT(c_tensor_dtype_mismatch, wr32(tensor_entry(d, 0), 2))
 CORRUPT(c_tensor_count_mismatch, wr64(tensor_entry(d, 0) + 16, rd64(tensor_entry(d, 0) + 16) - 1))
 CORRUPT(c_bias_count_mismatch, wr64(tensor_entry(d, 1) + 16, 1))
 CORRUPT(c_tensor_index, wr32(stem(d) + 64, 9999))
@@ -530,7 +531,9 @@ static void test_malformed(void) {
     expect("tensor overflow", c_tensor_overflow, 1, MNV3_ERR_SIZE_OVERFLOW, "tensor 1");
     expect("tensor huge", c_tensor_huge, 1, MNV3_ERR_BAD_OFFSET, "tensor 1");
     expect("tensor overlap", c_tensor_overlap, 1, MNV3_ERR_BAD_OFFSET, "previous tensor");
-    expect("tensor dtype", c_tensor_dtype, 1, MNV3_ERR_BAD_TENSOR, "dtype 2");
+    expect("tensor dtype", c_tensor_dtype, 1, MNV3_ERR_BAD_TENSOR, "dtype 7");
+    expect("int8 weights in a float model", c_tensor_dtype_mismatch, 1, MNV3_ERR_BAD_TENSOR,
+           "stem: weight tensor 0 is int8, expected float32");
     expect("weight count", c_tensor_count_mismatch, 1, MNV3_ERR_BAD_TENSOR,
            "stem: weight tensor 0 has 215 elements, expected 216");
     expect("bias count", c_bias_count_mismatch, 1, MNV3_ERR_BAD_TENSOR,

@@ -325,7 +325,7 @@ def test_import_real_tflite_model():
     from golden import preprocess_uint8
     from import_tflite import import_tflite
     labels = read_labels(os.path.join(SHARED, "models", "imagenet_labels_1001.txt"))
-    net = import_tflite(TFLITE_MODEL, labels)
+    net = import_tflite(TFLITE_MODEL, labels, float_model=True)
     net = mnv3file.from_bytes(mnv3file.to_bytes(net))
     assert len(net.blocks) == 11 and net.num_classes == 1001
     p = net.preprocess
