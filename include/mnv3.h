@@ -168,6 +168,17 @@ MNV3_API mnv3_status mnv3_model_create_builtin(mnv3_arch arch, mnv3_flavor flavo
                                                double width_mult, uint32_t num_classes,
                                                uint64_t seed, mnv3_model **out_model,
                                                mnv3_error *error);
+/* The same network quantized to int8 (for benchmarks and tests of int8 inference without a
+ * model file): the float built-in of the same seed, with symmetric per-output-channel int8
+ * weights, int32 biases, and a scale and zero point for every activation chosen from the
+ * ranges a float pass over a fixed synthetic image reaches (global pool and SE squeeze as
+ * MEAN, hard-swish and the SE gate as 256-entry tables). Deterministic: the same arguments
+ * give the same bytes (mnv3_model_save_memory) on every machine. Costs one float
+ * inference at 64x64 at creation. */
+MNV3_API mnv3_status mnv3_model_create_builtin_int8(mnv3_arch arch, mnv3_flavor flavor,
+                                                    double width_mult, uint32_t num_classes,
+                                                    uint64_t seed, mnv3_model **out_model,
+                                                    mnv3_error *error);
 
 /* Serialises a model to the .mnv3 format. Call with buffer == NULL to learn *size. */
 MNV3_API mnv3_status mnv3_model_save_memory(const mnv3_model *model, void *buffer, size_t capacity,
