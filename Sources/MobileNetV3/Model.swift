@@ -179,15 +179,25 @@ public final class Model: Sendable {
     ///   - widthMultiplier: channel multiplier in (0, 4].
     ///   - classes: number of output classes, at least 1.
     ///   - seed: weight seed.
+    ///   - precision: `.int8` quantizes the float network of the same seed: int8 weights per
+    ///     output channel, activation scales from a float pass over a fixed synthetic image
+    ///     (deterministic; see `mnv3_model_create_builtin_int8`).
     public static func builtin(arch: Architecture = .large, flavor: Flavor = .torchvision,
                                widthMultiplier: Double = 1.0, classes: Int = 1000,
-                               seed: UInt64 = 0) throws(MobileNetV3Error) -> Model {
+                               seed: UInt64 = 0, precision: Precision = .float32) throws(MobileNetV3Error) -> Model {
         guard classes >= 1, classes <= Int(UInt32.max) else {
             throw MobileNetV3Error(.invalidArgument, "classes must be at least 1 (got \(classes))")
         }
         var model: OpaquePointer?
-        try check("built-in \(arch) model") {
-            mnv3_model_create_builtin(arch.c, flavor.c, widthMultiplier, UInt32(classes), seed, &model, $0)
+        try check("built-in \(arch) \(precision) model") {
+            switch precision {
+            case .float32:
+                return mnv3_model_create_builtin(arch.c, flavor.c, widthMultiplier, UInt32(classes), seed,
+                                                 &model, $0)
+            case .int8:
+                return mnv3_model_create_builtin_int8(arch.c, flavor.c, widthMultiplier, UInt32(classes), seed,
+                                                      &model, $0)
+            }
         }
         guard let model else { throw MobileNetV3Error(.outOfMemory, "no model returned") }
         return try Model(handle: model)

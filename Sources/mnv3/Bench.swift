@@ -10,17 +10,20 @@ struct Bench: ParsableCommand {
             Runs warm-up inferences, then timed ones on a synthetic input, and prints min, median \
             and p90 latency, images per second, a per-layer table (time, MACs, GFLOP/s, share) and \
             the fraction of the measured single-core FMA peak (times threads) that was reached. \
+            --precision int8 measures the built-in network quantized to int8 (deterministic \
+            weights and quantization, no file needed); an int8 model file is measured as it is. \
             Build with `swift build -c release` for meaningful numbers.
 
             Examples:
               mnv3 bench --arch large --runs 50
+              mnv3 bench --arch large --precision int8 --threads 2
               mnv3 bench --model model.mnv3 --resolution 320 --threads 2
               mnv3 bench --arch small --width 0.75 --sweep --json
               mnv3 bench --arch large --isa scalar
             """
     )
 
-    @Option(help: "A .mnv3 model file, or builtin:large|small[:WIDTH] (instead of --arch).")
+    @Option(help: "A .mnv3 model file, or builtin:large|small[:WIDTH][:int8] (instead of --arch).")
     var model: String?
 
     @Option(help: "Built-in architecture when no --model is given: large or small.")
@@ -28,6 +31,9 @@ struct Bench: ParsableCommand {
 
     @Option(help: "Width multiplier of the built-in architecture.")
     var width: Double = 1.0
+
+    @Option(help: "Precision of the built-in architecture: float32 or int8.")
+    var precision: String?
 
     @Option(help: "Square input size (default: the model's).")
     var resolution: Int?
@@ -55,6 +61,9 @@ struct Bench: ParsableCommand {
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         if model != nil, width != 1.0 { throw ValidationError("--width applies to --arch, not --model") }
+        if model != nil, precision != nil {
+            throw ValidationError("--precision applies to --arch; a model file has its own precision")
+        }
     }
 
     struct Stats: Codable {
@@ -95,7 +104,8 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        let spec = model ?? "builtin:\(arch)\(width == 1.0 ? "" : ":\(width)")"
+        let precision = try parsePrecision(self.precision)
+        let spec = model ?? "builtin:\(arch)\(width == 1.0 ? "" : ":\(width)")\(precision == .int8 ? ":int8" : "")"
         let model = try loadModel(spec)
         let isa = try parseISA(self.isa)
         let side = resolution ?? model.preprocess.size.height

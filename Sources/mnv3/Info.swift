@@ -13,7 +13,7 @@ struct Info: ParsableCommand {
             """
     )
 
-    @Argument(help: "A .mnv3 model file, or builtin:large|small[:WIDTH].")
+    @Argument(help: "A .mnv3 model file, or builtin:large|small[:WIDTH][:int8].")
     var model: String
 
     @Option(help: "Input size for MACs and the memory plan (default: the model's).")
