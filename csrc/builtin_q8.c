@@ -499,12 +499,12 @@ static mnv3_status quantize_weights(mnv3_model *m, mnv3_error *e) {
         }
         c->weight = t.weight;
         c->weight_type = MNV3_DTYPE_I8;
-        c->q.weight_zero_point = 0;
+        c->q8.weight_zero_point = 0;
         c->q.mult_mode = MNV3_QMULT_DOUBLE;
         c->q.weight_scale = t.weight_scale;
         c->q.bias_scale = t.bias_scale;
         c->q.table = t.table;
-        c->qbias = t.bias;
+        c->q8.bias = t.bias;
         c->bias = NULL;
     }
     /* Every conv now points into the new block: the float weights can go. */

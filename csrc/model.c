@@ -120,7 +120,7 @@ static mnv3_status check_conv(const mnv3_conv *c, const char *what, int must_be_
     /* Kernels read the bias whenever the pointer is set, parameter counts follow has_bias:
      * the two must agree. */
     {
-        const void *bias = c->weight_type == MNV3_DTYPE_I8 ? (const void *)c->qbias
+        const void *bias = c->weight_type == MNV3_DTYPE_I8 ? (const void *)c->q8.bias
                                                            : (const void *)c->bias;
         if (c->has_bias > 1 || (c->has_bias != 0) != (bias != NULL))
             return mnv3_set_error(e, MNV3_ERR_BAD_TENSOR, "%s: has_bias is %u but bias is %s",

@@ -29,13 +29,12 @@ typedef struct mnv3_qparam {
 } mnv3_qparam;
 
 /* Quantization of one conv of a quantized model (docs/FORMAT.md, QUANT section):
- *   acc = qbias[o] + sum (x - input.zero_point) * (w - weight_zero_point)
+ *   acc = q8.bias[o] + sum (x - q8.input_zero_point) * (w - q8.weight_zero_point)
  *   v = clamp(requantize(acc, qmul[o]) + output.zero_point, act_lo, act_hi)
  *   if table: v = table[v + 128]   (result on table_output's scale) */
 typedef struct mnv3_conv_quant {
     mnv3_qparam output;          /* the conv's own output, before the table */
     int32_t act_lo, act_hi;      /* fused activation range, within [-128, 127] */
-    int32_t weight_zero_point;   /* per tensor, in [-128, 127] */
     mnv3_qmult_mode mult_mode;
     const float *weight_scale;   /* out_channels (per-tensor weights: all equal) */
     const float *bias_scale;     /* out_channels; NULL without bias */
@@ -45,6 +44,15 @@ typedef struct mnv3_conv_quant {
     mnv3_qparam input;           /* the tensor this conv reads */
     const mnv3_qmul *qmul;       /* out_channels fixed-point multipliers */
 } mnv3_conv_quant;
+
+/* What packing folds into the packed weights of an int8 conv (weight_type MNV3_DTYPE_I8):
+ * its int32 bias (scale in_scale * w_scale[o], zero point 0) and the zero points of its
+ * input activation and of its weights. Float convs leave it zero. */
+typedef struct mnv3_conv_q8 {
+    const int32_t *bias;               /* out_channels values, or NULL */
+    int32_t input_zero_point;
+    int32_t weight_zero_point;
+} mnv3_conv_q8;
 
 typedef struct mnv3_conv {
     uint32_t in_channels, out_channels;
@@ -58,8 +66,8 @@ typedef struct mnv3_conv {
     mnv3_dtype weight_type;            /* element type of `weight` (bias is float) */
     const void *weight;                /* see weight_count() for layouts */
     const float *bias;                 /* out_channels floats when has_bias, else NULL */
-    const int32_t *qbias;              /* quantized models: out_channels int32 (or NULL) */
-    mnv3_conv_quant q;                 /* quantized models only */
+    mnv3_conv_q8 q8;                   /* int8 convs: bias and zero points */
+    mnv3_conv_quant q;                 /* quantized models: the rest of the quantization */
 } mnv3_conv;
 
 /* Weight layouts (canonical, what files store and reference kernels read):

@@ -457,7 +457,7 @@ static mnv3_status read_quant(cursor *c, mnv3_model *m, conv_refs *refs, uint32_
         conv->q.output = take_q(c);
         conv->q.act_lo = take_i32(c);
         conv->q.act_hi = take_i32(c);
-        conv->q.weight_zero_point = take_i32(c);
+        conv->q8.weight_zero_point = take_i32(c);
         mode = take_u32(c);
         refs[i].weight_scale = take_u32(c);
         refs[i].bias_scale = take_u32(c);
@@ -754,11 +754,11 @@ static mnv3_status resolve(const uint8_t *base, mnv3_model *m, const tensor_entr
                             &c->weight, e));
         c->weight_type = q ? MNV3_DTYPE_I8 : MNV3_DTYPE_F32;
         c->bias = NULL;
-        c->qbias = NULL;
+        c->q8.bias = NULL;
         if (c->has_bias) {
             MNV3_TRY(tensor_ref(base, m, c, t, ntensors, refs[i].bias, "bias",
                                 q ? DTYPE_INT32 : DTYPE_FLOAT32, c->out_channels, &p, e));
-            if (q) c->qbias = (const int32_t *)p;
+            if (q) c->q8.bias = (const int32_t *)p;
             else c->bias = (const float *)p;
         }
         if (!q) continue;
@@ -1006,7 +1006,7 @@ static uint32_t conv_tensor(const mnv3_model *m, const mnv3_conv *c, uint32_t k,
         return m->quantized ? DTYPE_INT8 : DTYPE_FLOAT32;
     case 1:
         *count = c->out_channels;
-        *data = m->quantized ? (const void *)c->qbias : (const void *)c->bias;
+        *data = m->quantized ? (const void *)c->q8.bias : (const void *)c->bias;
         return m->quantized ? DTYPE_INT32 : DTYPE_FLOAT32;
     case 2:
         *count = c->out_channels;
@@ -1130,7 +1130,7 @@ static void put_quant(uint8_t *p, const mnv3_model *m, mnv3_conv **list, uint32_
         p = put_q(p, c->q.output);
         put_u32(p, (uint32_t)c->q.act_lo);
         put_u32(p + 4, (uint32_t)c->q.act_hi);
-        put_u32(p + 8, (uint32_t)c->q.weight_zero_point);
+        put_u32(p + 8, (uint32_t)c->q8.weight_zero_point);
         put_u32(p + 12, (uint32_t)c->q.mult_mode);
         put_u32(p + 16, scales);
         put_u32(p + 20, c->has_bias ? scales + 1 : NO_TENSOR);
@@ -1267,7 +1267,7 @@ static mnv3_status check_savable(const mnv3_model *m, mnv3_conv **list, layout *
                               MNV3_FILE_MAX_TENSORS);
     for (i = 0; i < L->nconvs; ++i) {
         const mnv3_conv *c = list[i];
-        if (c->has_bias && !(m->quantized ? (const void *)c->qbias : (const void *)c->bias))
+        if (c->has_bias && !(m->quantized ? (const void *)c->q8.bias : (const void *)c->bias))
             return mnv3_set_error(e, MNV3_ERR_BAD_TENSOR, "conv %u: bias missing", i);
         if (m->quantized && (c->weight_type != MNV3_DTYPE_I8 || !c->q.weight_scale ||
                              (c->has_bias && !c->q.bias_scale)))

@@ -12,7 +12,7 @@
 struct mnv3_packed_weights {
     mnv3_packed_weights *next;
     const mnv3_kernel_set *set;
-    const void *rows[4];          /* the rows packed for: one set's f32 rows */
+    const void *rows[8];          /* the rows packed for: one set's f32 or int8 rows */
     size_t bytes;
     void *raw;                    /* the allocation (64-byte aligned inside) */
     uint32_t count;
@@ -35,7 +35,43 @@ static conv_role role_of(const mnv3_model *m, const mnv3_conv *c) {
     return ROLE_FC; /* SE reduce/expand, head */
 }
 
+/* An int8 conv as the int8 rows pack it. */
+static mnv3_q8_weights q8_weights(const mnv3_conv *c) {
+    mnv3_q8_weights w;
+    w.weight = (const int8_t *)c->weight;
+    w.bias = c->q8.bias;
+    w.in_zp = c->q8.input_zero_point;
+    w.weight_zp = c->q8.weight_zero_point;
+    w.in_channels = c->in_channels;
+    w.out_channels = c->out_channels;
+    w.kernel = c->kernel;
+    return w;
+}
+
+static size_t q8_packed_size(const mnv3_kernels *k, conv_role role, const mnv3_conv *c) {
+    const mnv3_q8_weights w = q8_weights(c);
+    switch (role) {
+    case ROLE_CONV: return k->q8_conv->packed_bytes(&w);
+    case ROLE_POINTWISE: return k->q8_pointwise->packed_bytes(&w);
+    case ROLE_DEPTHWISE: return k->q8_depthwise->packed_bytes(&w);
+    case ROLE_FC:
+    default: return k->q8_fc->packed_bytes(&w);
+    }
+}
+
+static void q8_pack_one(const mnv3_kernels *k, conv_role role, const mnv3_conv *c, void *dst) {
+    const mnv3_q8_weights w = q8_weights(c);
+    switch (role) {
+    case ROLE_CONV: k->q8_conv->pack(&w, dst); break;
+    case ROLE_POINTWISE: k->q8_pointwise->pack(&w, dst); break;
+    case ROLE_DEPTHWISE: k->q8_depthwise->pack(&w, dst); break;
+    case ROLE_FC:
+    default: k->q8_fc->pack(&w, dst); break;
+    }
+}
+
 static size_t packed_size(const mnv3_kernels *k, conv_role role, const mnv3_conv *c) {
+    if (k->q8_set) return q8_packed_size(k, role, c);
     switch (role) {
     case ROLE_CONV: return k->conv->packed_bytes(c->in_channels, c->out_channels, c->kernel);
     case ROLE_POINTWISE: return k->pointwise->packed_bytes(c->in_channels, c->out_channels);
@@ -46,6 +82,10 @@ static size_t packed_size(const mnv3_kernels *k, conv_role role, const mnv3_conv
 }
 
 static void pack_one(const mnv3_kernels *k, conv_role role, const mnv3_conv *c, void *dst) {
+    if (k->q8_set) {
+        q8_pack_one(k, role, c, dst);
+        return;
+    }
     switch (role) {
     case ROLE_CONV: k->conv->pack(c->weight, c->in_channels, c->out_channels, c->kernel, dst); break;
     case ROLE_POINTWISE: k->pointwise->pack(c->weight, c->in_channels, c->out_channels, dst); break;
@@ -77,7 +117,9 @@ mnv3_status mnv3_packed_bytes(const mnv3_model *m, const mnv3_kernels *k, size_t
 static int same_rows(const mnv3_packed_weights *p, const mnv3_kernels *k) {
     return p->set == k->set && p->rows[0] == (const void *)k->conv &&
            p->rows[1] == (const void *)k->pointwise && p->rows[2] == (const void *)k->depthwise &&
-           p->rows[3] == (const void *)k->fc;
+           p->rows[3] == (const void *)k->fc && p->rows[4] == (const void *)k->q8_conv &&
+           p->rows[5] == (const void *)k->q8_pointwise &&
+           p->rows[6] == (const void *)k->q8_depthwise && p->rows[7] == (const void *)k->q8_fc;
 }
 
 static mnv3_status pack_model(const mnv3_model *m, const mnv3_kernels *k,
@@ -103,6 +145,10 @@ static mnv3_status pack_model(const mnv3_model *m, const mnv3_kernels *k,
     p->rows[1] = k->pointwise;
     p->rows[2] = k->depthwise;
     p->rows[3] = k->fc;
+    p->rows[4] = k->q8_conv;
+    p->rows[5] = k->q8_pointwise;
+    p->rows[6] = k->q8_depthwise;
+    p->rows[7] = k->q8_fc;
     p->bytes = bytes;
     p->count = n;
     for (i = 0; i < n; ++i) {

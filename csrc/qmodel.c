@@ -40,11 +40,12 @@ static mnv3_status prepare_conv(const mnv3_model *m, mnv3_conv *c, mnv3_qparam i
                             c->epilogue.activation == MNV3_ACT_HARD_SIGMOID || table_required;
     mnv3_conv_name(m, c, what, sizeof what);
     c->q.input = input;
+    c->q8.input_zero_point = input.zero_point;
     MNV3_TRY(check_q(c->q.output, what, "output", e));
-    if (c->q.weight_zero_point < -128 || c->q.weight_zero_point > 127)
+    if (c->q8.weight_zero_point < -128 || c->q8.weight_zero_point > 127)
         return mnv3_set_error(e, MNV3_ERR_BAD_ZERO_POINT,
                               "%s: weight zero point %ld outside [-128, 127]", what,
-                              (long)c->q.weight_zero_point);
+                              (long)c->q8.weight_zero_point);
     if (c->q.act_lo < -128 || c->q.act_hi > 127 || c->q.act_lo > c->q.act_hi)
         return mnv3_set_error(e, MNV3_ERR_BAD_QUANT_RANGE,
                               "%s: activation range [%ld, %ld] is not inside [-128, 127]", what,

@@ -92,6 +92,39 @@ static const mnv3_kernel_set *find_set(mnv3_isa isa) {
 /* First row of a NULL-terminated list that handles the element types. */
 #define PICK_ROW(list, wt, at, out)                                                              do {                                                                                             unsigned r_;                                                                                 (out) = NULL;                                                                                for (r_ = 0; (list) && (list)[r_]; ++r_)                                                         if ((list)[r_]->weight_type == (wt) && (list)[r_]->act_type == (at)) {                           (out) = (list)[r_];                                                                          break;                                                                                   }                                                                                    } while (0)
 
+/* Every int8 set of this build, fastest first; the ones serving a set id are tried in
+ * this order. */
+static const mnv3_q8_kernel_set *const q8_sets[] = {
+    &mnv3_q8_kernel_set_reference,
+};
+
+#define Q8_SET_COUNT (sizeof q8_sets / sizeof *q8_sets)
+
+const mnv3_q8_kernel_set *const *mnv3_q8_kernel_sets(uint32_t *count) {
+    *count = (uint32_t)Q8_SET_COUNT;
+    return q8_sets;
+}
+
+int mnv3_q8_set_supported(const mnv3_q8_kernel_set *set) {
+    return !set->supported || set->supported();
+}
+
+int mnv3_kernels_resolve_q8_set(const mnv3_q8_kernel_set *set, mnv3_dtype weight_type,
+                                mnv3_dtype act_type, mnv3_kernels *out) {
+    const mnv3_q8_kernel_set *ref = &mnv3_q8_kernel_set_reference;
+    if (!set || !out || !mnv3_q8_set_supported(set)) return 0;
+    out->q8_set = set;
+    PICK_ROW(set->pointwise, weight_type, act_type, out->q8_pointwise);
+    PICK_ROW(set->depthwise, weight_type, act_type, out->q8_depthwise);
+    PICK_ROW(set->conv, weight_type, act_type, out->q8_conv);
+    PICK_ROW(set->fc, weight_type, act_type, out->q8_fc);
+    if (!out->q8_pointwise) PICK_ROW(ref->pointwise, weight_type, act_type, out->q8_pointwise);
+    if (!out->q8_depthwise) PICK_ROW(ref->depthwise, weight_type, act_type, out->q8_depthwise);
+    if (!out->q8_conv) PICK_ROW(ref->conv, weight_type, act_type, out->q8_conv);
+    if (!out->q8_fc) PICK_ROW(ref->fc, weight_type, act_type, out->q8_fc);
+    return out->q8_pointwise && out->q8_depthwise && out->q8_conv && out->q8_fc;
+}
+
 int mnv3_kernels_resolve(mnv3_isa isa, mnv3_dtype weight_type, mnv3_dtype act_type,
                          mnv3_kernels *out) {
     const mnv3_kernel_set *set = find_set(isa), *ref = &mnv3_kernel_set_reference;
@@ -99,6 +132,13 @@ int mnv3_kernels_resolve(mnv3_isa isa, mnv3_dtype weight_type, mnv3_dtype act_ty
     memset(out, 0, sizeof *out);
     out->set = set;
     out->isa = isa;
+    if (weight_type == MNV3_DTYPE_I8 && act_type == MNV3_DTYPE_I8) {
+        unsigned i;
+        for (i = 0; i < Q8_SET_COUNT; ++i)
+            if ((q8_sets[i]->isas >> (unsigned)isa & 1u) && mnv3_q8_set_supported(q8_sets[i]))
+                return mnv3_kernels_resolve_q8_set(q8_sets[i], weight_type, act_type, out);
+        return 0;
+    }
     PICK_ROW(set->pointwise, weight_type, act_type, out->pointwise);
     PICK_ROW(set->depthwise, weight_type, act_type, out->depthwise);
     PICK_ROW(set->conv, weight_type, act_type, out->conv);

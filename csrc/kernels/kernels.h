@@ -24,6 +24,7 @@
 #include "dtype.h"
 #include "epilogue.h"
 #include "mnv3.h"
+#include "quant.h"
 
 /* Which SIMD sets this build contains follows from the target, not from build flags, so
  * the Makefile and the Swift package agree. MNV3_NO_SIMD builds the reference only. */
@@ -293,11 +294,20 @@ typedef struct mnv3_kernels {
     const mnv3_depthwise_kernel *depthwise;
     const mnv3_conv_kernel *conv;
     const mnv3_fc_kernel *fc;
+    /* int8 rows, resolved for weight and activation type MNV3_DTYPE_I8 (the float rows
+     * above are NULL then, and the float ones leave these NULL). */
+    const struct mnv3_q8_kernel_set *q8_set;
+    const struct mnv3_q8_pointwise_kernel *q8_pointwise;
+    const struct mnv3_q8_depthwise_kernel *q8_depthwise;
+    const struct mnv3_q8_conv_kernel *q8_conv;
+    const struct mnv3_q8_fc_kernel *q8_fc;
 } mnv3_kernels;
 
 /* Resolves the rows of kernel set `isa` for the given weight and activation types, taking
  * the reference row for any kind the set does not offer. Returns 0 when the build or CPU
- * lacks the set, or no row of a kind handles the types. */
+ * lacks the set, or no row of a kind handles the types. Weight and activation type
+ * MNV3_DTYPE_I8 resolve the q8_* rows: the fastest int8 variant of that set id the CPU
+ * runs. */
 int mnv3_kernels_resolve(mnv3_isa isa, mnv3_dtype weight_type, mnv3_dtype act_type,
                          mnv3_kernels *out);
 /* Number of kernel set ids (mnv3_isa values) this library knows, including AUTO. */
@@ -313,6 +323,251 @@ static inline void mnv3_call_conv(const mnv3_kernels *k, const mnv3_conv_args *a
     k->conv->run(k->conv, a);
 }
 static inline void mnv3_call_fc(const mnv3_kernels *k, const mnv3_fc_args *a) { k->fc->run(k->fc, a); }
+
+/* ------------------------------------------------------------------------------------ */
+/* int8 layers                                                                           */
+/* ------------------------------------------------------------------------------------ */
+
+/* Quantized layers follow TFLite's reference arithmetic (csrc/quant.h): int8 activations
+ * with a per-tensor zero point, int8 weights with a per-tensor zero point and per-channel
+ * multipliers, int32 biases. Every kernel set computes the same bytes as the reference
+ * rows (reference_q8.c); integer sums may be taken in any order, requantization never
+ * differs. All parameters are plain data that the network fills from the model; a pointer
+ * left NULL turns its step off.
+ *
+ * One output of a conv or FC:
+ *   acc = bias[o] + sum_k (x_k - in_zp) * (w_ok - weight_zp)      (int32; padding taps: 0)
+ *   v = clamp(mnv3_q_requantize(acc, qmul[o]) + out_zp, act_lo, act_hi)
+ *   if lut: v = lut[(uint8_t)(v + 128)] */
+typedef struct mnv3_q8_requant {
+    const mnv3_qmul *qmul;       /* per output channel, indexed by the absolute channel */
+    int32_t out_zp;
+    int32_t act_lo, act_hi;      /* the fused activation's range, within [-128, 127] */
+    const int8_t *lut;           /* 256 bytes (an elementwise op on one 8-bit input), or NULL */
+} mnv3_q8_requant;
+
+/* SE gate (TFLite MUL of the input by a per-channel gate), materialised on the input rows
+ * of a pointwise conv before its GEMM; the gated bytes have the conv's in_zp:
+ *   x'_k = clamp(mnv3_q_requantize((x_k - x_zp) * (gate[k] - gate_zp), qmul) + in_zp,
+ *                act_lo, act_hi) */
+typedef struct mnv3_q8_gate {
+    const int8_t *gate;          /* in_channels bytes; NULL: no gate */
+    int32_t x_zp, gate_zp;       /* zero points of the ungated input and of the gate */
+    mnv3_qmul qmul;              /* x_scale * gate_scale / gated_scale */
+    int32_t act_lo, act_hi;      /* -128, 127 unless the MUL has a fused activation */
+} mnv3_q8_gate;
+
+/* Residual ADD (TFLite's quantized ADD, reference arithmetic) of a = the conv's output byte
+ * (after requantization, clamp and LUT) and b = the residual byte:
+ *   a' = mnv3_q_requantize((a - a_zp) << left_shift, a_mul)
+ *   b' = mnv3_q_requantize((b - b_zp) << left_shift, b_mul)
+ *   out = clamp(mnv3_q_requantize(a' + b', out_mul) + out_zp, act_lo, act_hi)
+ * left_shift is 20 for int8 and uint8 tensors. */
+typedef struct mnv3_q8_add {
+    int32_t a_zp, b_zp;
+    mnv3_qmul a_mul, b_mul, out_mul;
+    int32_t left_shift;
+    int32_t out_zp;
+    int32_t act_lo, act_hi;
+} mnv3_q8_add;
+
+/* 1x1 convolution over pixel rows [pixel_begin, pixel_end) and output channels
+ * [oc_begin, oc_end); input x[p][k] = input[p*in_stride + k] (gated when gate.gate is set):
+ *   v = requant(acc) as above;  if residual: v = add(v, residual[p*out_stride + o])
+ *   if output: output[p*out_stride + o] = v;  if channel_sums: channel_sums[o] += v
+ * (int32 sums of the bytes written, over the rows of this call). oc_begin is a multiple of
+ * the row's nr. `bias` and `weight_zp` are what the reference reads; packed rows fold them
+ * (and in_zp) into their packed data at pack time, so they must be the values the weights
+ * were packed with (mnv3_q8_weights). */
+typedef struct mnv3_q8_pointwise_args {
+    const int8_t *input;
+    size_t in_stride;
+    int32_t in_zp;
+    mnv3_q8_gate gate;
+    const void *packed;          /* weights as the row's pack() laid them out */
+    const int32_t *bias;         /* may be NULL */
+    int32_t weight_zp;
+    mnv3_q8_requant requant;
+    const int8_t *residual;      /* may be NULL */
+    mnv3_q8_add add;             /* used when residual is set */
+    int8_t *output;              /* may be NULL when only channel_sums are wanted */
+    size_t out_stride;
+    int32_t *channel_sums;       /* may be NULL */
+    uint32_t in_channels, out_channels;
+    size_t pixel_begin, pixel_end;
+    uint32_t oc_begin, oc_end;
+    void *workspace;             /* workspace_bytes() of the row, 64-byte aligned */
+    const mnv3_prefetch_range *prefetch;
+    uint32_t prefetch_count, prefetch_part, prefetch_parts;
+} mnv3_q8_pointwise_args;
+
+/* Depthwise k x k convolution, NHWC, output rows [row_begin, row_end), all channels, as
+ * mnv3_depthwise_args (taps outside the input contribute zero, in_ring_rows the same
+ * ring), per channel c: acc = bias[c] + sum (x - in_zp) * (w[ky][kx][c] - weight_zp),
+ * v = requant(acc), output[oy][ox][c] = v, channel_sums[c] += v when set. */
+typedef struct mnv3_q8_depthwise_args {
+    const int8_t *input;
+    uint32_t in_height, in_width, channels;
+    int32_t in_zp;
+    const void *packed;
+    const int32_t *bias;         /* may be NULL */
+    int32_t weight_zp;
+    uint32_t kernel, stride, pad_top, pad_left;
+    uint32_t out_height, out_width;
+    uint32_t row_begin, row_end;
+    mnv3_q8_requant requant;
+    int8_t *output;
+    int32_t *channel_sums;       /* may be NULL */
+    uint32_t in_ring_rows;
+    void *workspace;             /* workspace_bytes() of the row, 64-byte aligned */
+} mnv3_q8_depthwise_args;
+
+/* First element of input row iy (0 <= iy < in_height) of an int8 depthwise call. */
+static inline const int8_t *mnv3_q8_dw_row(const mnv3_q8_depthwise_args *a, long iy) {
+    const size_t r = a->in_ring_rows ? (size_t)iy % a->in_ring_rows : (size_t)iy;
+    return a->input + r * a->in_width * a->channels;
+}
+
+/* Dense k x k convolution (the stem) writing NHWC output rows [row_begin, row_end), input
+ * addressed through element strides as mnv3_conv_args (NHWC: in_chan_stride 1):
+ *   acc = bias[o] + sum_{ky,kx,i} (in(y, x, i) - in_zp) * (W[o][ky][kx][i] - weight_zp) */
+typedef struct mnv3_q8_conv_args {
+    const int8_t *input;
+    uint32_t in_height, in_width, in_channels;
+    size_t in_row_stride, in_col_stride, in_chan_stride;
+    int32_t in_zp;
+    const void *packed;
+    const int32_t *bias;         /* may be NULL */
+    int32_t weight_zp;
+    uint32_t out_channels, kernel, stride, pad_top, pad_left;
+    uint32_t out_height, out_width;
+    uint32_t row_begin, row_end;
+    mnv3_q8_requant requant;
+    int8_t *output;
+    void *workspace;             /* workspace_bytes() of the row, 64-byte aligned */
+} mnv3_q8_conv_args;
+
+/* Fully connected (a 1x1 conv on a pooled vector: SE reduce/expand, the classifier) for
+ * outputs [out_begin, out_end): output[o] = requant(bias[o] + sum_i (input[i] - in_zp) *
+ * (W[o][i] - weight_zp)). */
+typedef struct mnv3_q8_fc_args {
+    const int8_t *input;
+    int32_t in_zp;
+    uint32_t in_features, out_features;
+    const void *packed;
+    const int32_t *bias;         /* may be NULL */
+    int32_t weight_zp;
+    mnv3_q8_requant requant;
+    int8_t *output;
+    uint32_t out_begin, out_end;
+} mnv3_q8_fc_args;
+
+/* What an int8 row packs: canonical weights (layouts as for float), the int32 bias and the
+ * zero points that packing folds into the packed data. For depthwise, in_channels ==
+ * out_channels == channels; for pointwise and FC, kernel == 1. */
+typedef struct mnv3_q8_weights {
+    const int8_t *weight;
+    const int32_t *bias;         /* may be NULL */
+    int32_t in_zp, weight_zp;
+    uint32_t in_channels, out_channels, kernel;
+} mnv3_q8_weights;
+
+/* Rows. packed_bytes() is 0 when the row reads the canonical weights in place (then pack()
+ * is never called and `packed` is the canonical weights), and SIZE_MAX when the packed
+ * form does not fit in size_t. workspace_bytes() is what the args' workspace must hold
+ * for layers of that size (0: none; SIZE_MAX: does not fit). */
+typedef struct mnv3_q8_pointwise_kernel mnv3_q8_pointwise_kernel;
+typedef struct mnv3_q8_depthwise_kernel mnv3_q8_depthwise_kernel;
+typedef struct mnv3_q8_conv_kernel mnv3_q8_conv_kernel;
+typedef struct mnv3_q8_fc_kernel mnv3_q8_fc_kernel;
+
+struct mnv3_q8_pointwise_kernel {
+    const char *name;
+    mnv3_dtype weight_type, act_type;
+    uint32_t mr, nr;             /* tile rows, panel columns (oc_begin is a multiple of nr) */
+    size_t (*packed_bytes)(const mnv3_q8_weights *w);
+    void (*pack)(const mnv3_q8_weights *w, void *packed);
+    size_t (*workspace_bytes)(const mnv3_q8_pointwise_kernel *row, uint32_t in_channels);
+    void (*run)(const mnv3_q8_pointwise_kernel *row, const mnv3_q8_pointwise_args *a);
+    const void *impl;            /* the set's microkernels and helpers, for its driver */
+};
+
+struct mnv3_q8_depthwise_kernel {
+    const char *name;
+    mnv3_dtype weight_type, act_type;
+    size_t (*packed_bytes)(const mnv3_q8_weights *w);
+    void (*pack)(const mnv3_q8_weights *w, void *packed);
+    size_t (*workspace_bytes)(const mnv3_q8_depthwise_kernel *row, uint32_t channels,
+                              uint32_t kernel, uint32_t in_width);
+    void (*run)(const mnv3_q8_depthwise_kernel *row, const mnv3_q8_depthwise_args *a);
+    const void *impl;
+};
+
+struct mnv3_q8_conv_kernel {
+    const char *name;
+    mnv3_dtype weight_type, act_type;
+    size_t (*packed_bytes)(const mnv3_q8_weights *w);
+    void (*pack)(const mnv3_q8_weights *w, void *packed);
+    size_t (*workspace_bytes)(const mnv3_q8_conv_kernel *row, uint32_t in_channels,
+                              uint32_t kernel, uint32_t out_width);
+    void (*run)(const mnv3_q8_conv_kernel *row, const mnv3_q8_conv_args *a);
+    const void *impl;
+};
+
+struct mnv3_q8_fc_kernel {
+    const char *name;
+    mnv3_dtype weight_type, act_type;
+    size_t (*packed_bytes)(const mnv3_q8_weights *w);
+    void (*pack)(const mnv3_q8_weights *w, void *packed);
+    void (*run)(const mnv3_q8_fc_kernel *row, const mnv3_q8_fc_args *a);
+    const void *impl;
+};
+
+/* One file's int8 rows. `isas` is the mask (1u << mnv3_isa) of the kernel set ids it
+ * serves: int8 variants are chosen within a set id by what the CPU has (the avx512 id
+ * takes AVX512-VNNI rows, or the AVX2 rows on a CPU without VNNI; the neon id takes I8MM,
+ * dot-product or plain rows). */
+typedef struct mnv3_q8_kernel_set {
+    const char *name;
+    uint32_t isas;
+    int (*supported)(void);      /* CPU and OS run it; NULL: always */
+    const mnv3_q8_pointwise_kernel *const *pointwise;
+    const mnv3_q8_depthwise_kernel *const *depthwise;
+    const mnv3_q8_conv_kernel *const *conv;
+    const mnv3_q8_fc_kernel *const *fc;
+} mnv3_q8_kernel_set;
+
+/* Every int8 kernel set of this build, fastest first, whether or not the CPU runs it: the
+ * tests walk it to run each variant the CPU supports. */
+const mnv3_q8_kernel_set *const *mnv3_q8_kernel_sets(uint32_t *count);
+/* Whether the CPU runs the set. */
+int mnv3_q8_set_supported(const mnv3_q8_kernel_set *set);
+/* Fills out->q8_* from one int8 set (the reference rows for a kind it lacks), for tests
+ * that force a variant; returns 0 when the CPU does not run the set. */
+int mnv3_kernels_resolve_q8_set(const mnv3_q8_kernel_set *set, mnv3_dtype weight_type,
+                                mnv3_dtype act_type, mnv3_kernels *out);
+
+void mnv3_ref_q8_pointwise(const mnv3_q8_pointwise_args *args);
+void mnv3_ref_q8_depthwise(const mnv3_q8_depthwise_args *args);
+void mnv3_ref_q8_conv(const mnv3_q8_conv_args *args);
+void mnv3_ref_q8_fc(const mnv3_q8_fc_args *args);
+
+extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_reference;
+
+static inline void mnv3_call_q8_pointwise(const mnv3_kernels *k,
+                                          const mnv3_q8_pointwise_args *a) {
+    k->q8_pointwise->run(k->q8_pointwise, a);
+}
+static inline void mnv3_call_q8_depthwise(const mnv3_kernels *k,
+                                          const mnv3_q8_depthwise_args *a) {
+    k->q8_depthwise->run(k->q8_depthwise, a);
+}
+static inline void mnv3_call_q8_conv(const mnv3_kernels *k, const mnv3_q8_conv_args *a) {
+    k->q8_conv->run(k->q8_conv, a);
+}
+static inline void mnv3_call_q8_fc(const mnv3_kernels *k, const mnv3_q8_fc_args *a) {
+    k->q8_fc->run(k->q8_fc, a);
+}
 
 /* ------------------------------------------------------------------------------------ */
 /* Drivers (drivers.c) and the reference (reference.c)                                   */

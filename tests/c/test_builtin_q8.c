@@ -103,7 +103,7 @@ static void test_matches_float(mnv3_arch arch) {
         const int8_t *w = (const int8_t *)c->weight;
         const float *fw = (const float *)fl[i]->weight;
         size_t j;
-        CHECK(c->weight_type == MNV3_DTYPE_I8 && c->q.weight_zero_point == 0);
+        CHECK(c->weight_type == MNV3_DTYPE_I8 && c->q8.weight_zero_point == 0);
         tables += c->q.table != NULL;
         for (j = 0; j < count; ++j) {
             const uint32_t o = c->depthwise ? (uint32_t)(j % c->out_channels)
@@ -113,7 +113,7 @@ static void test_matches_float(mnv3_arch arch) {
         }
         for (j = 0; c->has_bias && j < c->out_channels; ++j) {
             const float s = c->q.bias_scale[j];
-            bad += fabsf((float)((double)c->qbias[j] * s) - fl[i]->bias[j]) > 0.5001f * s + 1e-6f;
+            bad += fabsf((float)((double)c->q8.bias[j] * s) - fl[i]->bias[j]) > 0.5001f * s + 1e-6f;
         }
     }
     CHECK_MSG(bad == 0, "%u weights or biases off by more than half a step", bad);
