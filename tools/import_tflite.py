@@ -626,7 +626,7 @@ class Importer:
         if self.q:
             net_pool = [UNBOUNDED]
             net_quant = NetQuant(g.qparam(inp, "the network input"), self.pool_mode(i, pool_in),
-                                 g.qparam(x, g.describe_op(i)))
+                                 g.qparam(x, g.describe_op(i)), 1 if g.is_uint8(inp) else 0)
 
         def ps(r):
             if not self.q:
