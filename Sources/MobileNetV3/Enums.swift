@@ -62,6 +62,8 @@ public enum Precision: String, Sendable, CaseIterable, CustomStringConvertible {
     /// TensorFlow Lite's integer reference kernels compute them.
     case int8
 
+    init(_ c: mnv3_precision) { self = c == MNV3_PRECISION_INT8 ? .int8 : .float32 }
+
     /// Parses "float32" (or "fp32", "float") and "int8".
     public init?(name: String) {
         switch name.lowercased() {

@@ -116,6 +116,12 @@ public final class Model: Sendable {
     private let info: mnv3_model_info
     /// Class labels (empty when the model has none).
     public let labels: [String]
+    /// A quantized model's input: how ``Session/predict(_:)`` quantizes float input, and
+    /// what ``Session/predict(quantized:)`` takes. `nil` for a float model.
+    public let inputQuantization: Quantization?
+    /// A quantized model's logits (the input of the source model's softmax), which
+    /// ``Session/predict(_:)`` dequantizes. `nil` for a float model.
+    public let logitsQuantization: Quantization?
 
     private init(handle: OpaquePointer) throws(MobileNetV3Error) {
         var info = mnv3_model_info()
@@ -138,6 +144,14 @@ public final class Model: Sendable {
             }
         }
         self.labels = labels
+        var input = mnv3_quantization(), logits = mnv3_quantization()
+        if info.precision != MNV3_PRECISION_FLOAT32, mnv3_model_quantization(handle, &input, &logits) == MNV3_OK {
+            inputQuantization = Quantization(input)
+            logitsQuantization = Quantization(logits)
+        } else {
+            inputQuantization = nil
+            logitsQuantization = nil
+        }
     }
 
     deinit { mnv3_model_free(handle) }
@@ -206,6 +220,9 @@ public final class Model: Sendable {
     // MARK: Description
 
     public var arch: Architecture { Architecture(info.arch) }
+    /// The arithmetic of the network. Sessions work the same way for every precision: float
+    /// input (quantized inside for int8) and float logits.
+    public var precision: Precision { Precision(info.precision) }
     public var flavor: Flavor { Flavor(info.flavor) }
     /// Input channels (3).
     public var inputChannels: Int { Int(info.input_channels) }

@@ -91,6 +91,7 @@ struct Bench: ParsableCommand {
         var model: String
         var arch: String
         var flavor: String
+        var precision: String
         var resolution: Int
         var isa: String
         var macs: Int
@@ -180,15 +181,17 @@ struct Bench: ParsableCommand {
 
         if progress { status("measuring the FMA peak") }
         let peak = measurePeak(usedISA)
-        if let peak {
+        // An int8 network is measured against the int8 multiply-accumulate peak, not the FMA one.
+        let reference = model.precision == .int8 ? nil : peak
+        if let reference {
             for i in results.indices {
-                results[i].fractionOfPeak = results[i].gflops / (peak * Double(results[i].threads))
+                results[i].fractionOfPeak = results[i].gflops / (reference * Double(results[i].threads))
             }
         }
         if progress { status(nil) }
 
         let report = Report(model: spec, arch: model.arch.rawValue, flavor: model.flavor.rawValue,
-                            resolution: side, isa: usedISA.rawValue, macs: macs, parameters: model.parameters,
+                            precision: model.precision.rawValue, resolution: side, isa: usedISA.rawValue, macs: macs, parameters: model.parameters,
                             arenaBytes: arena, runs: runs, warmup: warmup, peakGflopsPerCore: peak,
                             results: results, layers: rows)
         if json {
@@ -217,13 +220,15 @@ struct Bench: ParsableCommand {
 
     private func printReport(_ r: Report) {
         func f(_ v: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", v) }
-        print("model: \(r.model) (MobileNetV3-\(r.arch), \(r.flavor)), \(r.resolution)x\(r.resolution), "
+        print("model: \(r.model) (MobileNetV3-\(r.arch), \(r.flavor), \(r.precision)), \(r.resolution)x\(r.resolution), "
               + "\(formatCount(r.macs))MACs, \(formatCount(r.parameters)) parameters")
         print("kernels: \(r.isa), arena \(formatBytes(r.arenaBytes)), \(r.warmup) warm-up + \(r.runs) timed runs")
         if let p = r.peakGflopsPerCore { print("single-core FMA peak (\(r.isa)): \(f(p, 1)) GFLOP/s") }
         print("")
+        // An int8 network does integer operations: 2 per multiply-accumulate, as FLOPs count them.
+        let ops = r.precision == Precision.int8.rawValue ? "GOP/s" : "GFLOP/s"
         print(col("threads", 8, right: true) + col("min ms", 10, right: true) + col("median ms", 11, right: true)
-              + col("p90 ms", 10, right: true) + col("img/s", 10, right: true) + col("GFLOP/s", 10, right: true)
+              + col("p90 ms", 10, right: true) + col("img/s", 10, right: true) + col(ops, 10, right: true)
               + col("of peak", 9, right: true))
         for s in r.results {
             print(col("\(s.threads)", 8, right: true) + col(f(s.minMs), 10, right: true)
@@ -234,7 +239,7 @@ struct Bench: ParsableCommand {
         print("")
         print("per layer (\(r.results.first?.threads ?? 1) thread(s), median of profiled runs):")
         print(col("#", 4, right: true) + "  " + col("name", 22) + col("kind", 16) + col("ms", 9, right: true)
-              + col("MMACs", 10, right: true) + col("GFLOP/s", 9, right: true) + col("share", 8, right: true))
+              + col("MMACs", 10, right: true) + col(ops, 9, right: true) + col("share", 8, right: true))
         for l in r.layers {
             print(col("\(l.index)", 4, right: true) + "  " + col(l.name, 22) + col(l.kind, 16)
                   + col(f(l.timeMs, 3), 9, right: true) + col(f(Double(l.macs) / 1e6), 10, right: true)
