@@ -180,6 +180,15 @@ MNV3_API mnv3_status mnv3_model_create_builtin_int8(mnv3_arch arch, mnv3_flavor 
                                                     uint64_t seed, mnv3_model **out_model,
                                                     mnv3_error *error);
 
+/* The same architecture as a quantized (int8) network: the deterministic weights of
+ * mnv3_model_create_builtin() quantized per channel (symmetric int8, int32 biases) and
+ * fixed activation quantizations (feature maps 1/16 per step, zero point 0; input 1/32;
+ * SE gates 1/256, zero point -128). For benchmarking int8 inference without a file. */
+MNV3_API mnv3_status mnv3_model_create_builtin_int8(mnv3_arch arch, mnv3_flavor flavor,
+                                                    double width_mult, uint32_t num_classes,
+                                                    uint64_t seed, mnv3_model **out_model,
+                                                    mnv3_error *error);
+
 /* Serialises a model to the .mnv3 format. Call with buffer == NULL to learn *size. */
 MNV3_API mnv3_status mnv3_model_save_memory(const mnv3_model *model, void *buffer, size_t capacity,
                                             size_t *size, mnv3_error *error);
@@ -392,9 +401,11 @@ MNV3_API mnv3_status mnv3_preprocess_image(const mnv3_model *model, const uint8_
 
 /* The same resize and normalisation, quantized for a quantized model's input: dst holds
  * 3 * dst_height * dst_width bytes of the model's input type (mnv3_model_quantization),
- * ready for mnv3_run_quantized(). Without resizing (source size == destination size) each
- * byte comes from a 256-entry table per channel; otherwise from the bilinear value.
- * MNV3_ERR_UNSUPPORTED for a float model. */
+ * ready for mnv3_run_quantized(): each is the value mnv3_preprocess_image() computes,
+ * quantized with the input scale and zero point as mnv3_run() quantizes it. For the
+ * TFLite models (scale 1/127 or 1/127.5 around the pixel midpoint) the bytes are the
+ * pixels themselves (uint8) or pixel - 128 (int8). MNV3_ERR_UNSUPPORTED for a float
+ * model. */
 MNV3_API mnv3_status mnv3_preprocess_image_quantized(const mnv3_model *model,
                                                      const uint8_t *pixels, uint32_t src_height,
                                                      uint32_t src_width, uint32_t src_channels,
