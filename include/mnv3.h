@@ -180,15 +180,6 @@ MNV3_API mnv3_status mnv3_model_create_builtin_int8(mnv3_arch arch, mnv3_flavor 
                                                     uint64_t seed, mnv3_model **out_model,
                                                     mnv3_error *error);
 
-/* The same architecture as a quantized (int8) network: the deterministic weights of
- * mnv3_model_create_builtin() quantized per channel (symmetric int8, int32 biases) and
- * fixed activation quantizations (feature maps 1/16 per step, zero point 0; input 1/32;
- * SE gates 1/256, zero point -128). For benchmarking int8 inference without a file. */
-MNV3_API mnv3_status mnv3_model_create_builtin_int8(mnv3_arch arch, mnv3_flavor flavor,
-                                                    double width_mult, uint32_t num_classes,
-                                                    uint64_t seed, mnv3_model **out_model,
-                                                    mnv3_error *error);
-
 /* Serialises a model to the .mnv3 format. Call with buffer == NULL to learn *size. */
 MNV3_API mnv3_status mnv3_model_save_memory(const mnv3_model *model, void *buffer, size_t capacity,
                                             size_t *size, mnv3_error *error);

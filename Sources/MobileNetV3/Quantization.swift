@@ -56,8 +56,9 @@ public struct Quantization: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// Network input that is already quantized: bytes of the model's input type
-/// (``Model/inputQuantization``), in the session's layout: the camera path, where image
-/// bytes become network input with no float in between.
+/// (``Model/inputQuantization``), in the session's layout. This is the camera path: image
+/// bytes become network input with no float array in between
+/// (``Session/preprocessQuantized(_:)``).
 public enum QuantizedInput: Hashable, Sendable {
     case uint8([UInt8])
     case int8([Int8])

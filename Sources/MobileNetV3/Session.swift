@@ -208,6 +208,13 @@ public final class Session {
         try predict(quantized: .int8(input))
     }
 
+    /// Preprocesses one decoded image straight to this session's quantized input (the
+    /// camera path; see ``Image/preprocessedQuantized(for:size:layout:)``): the bytes that
+    /// ``preprocess(_:)`` followed by quantization gives.
+    public func preprocessQuantized(_ image: Image) throws(MobileNetV3Error) -> QuantizedInput {
+        try image.preprocessedQuantized(for: model, size: inputSize, layout: options.layout)
+    }
+
     /// Nanoseconds the last inference spent in each layer (indices as ``Model/layers(at:)``);
     /// all zero unless the session was created with `profiling`.
     public var layerTimes: [UInt64] {

@@ -93,6 +93,28 @@ final class QuantizedTests: XCTestCase {
         XCTAssertThrowsError(try s.predict(quantized: [Int8](repeating: 0, count: n - 1))) { error in
             XCTAssertEqual((error as? MobileNetV3Error)?.code, .shape)
         }
+        let image = try Image(width: 8, height: 8, channels: 3, pixels: [UInt8](repeating: 7, count: 192))
+        XCTAssertThrowsError(try fs.preprocessQuantized(image)) { error in
+            XCTAssertEqual((error as? MobileNetV3Error)?.code, .unsupported)
+        }
+    }
+
+    func testQuantizedPreprocessing() throws {
+        let model = try Model.builtin(arch: .small, widthMultiplier: 0.5, classes: 10, precision: .int8)
+        let q = try XCTUnwrap(model.inputQuantization)
+        let pixels = (0..<(48 * 40 * 3)).map { UInt8(($0 * 37) % 256) }
+        let image = try Image(width: 40, height: 48, channels: 3, pixels: pixels)
+        for (size, layout) in [(64, Layout.nchw), (64, .nhwc), (40, .nhwc)] {
+            let session = try Session(model: model, options: .init(height: size, width: size, layout: layout))
+            let bytes = try session.preprocessQuantized(image)
+            guard case .int8(let got) = bytes, case .int8(let want) = QuantizedInput(try session.preprocess(image),
+                                                                                      quantization: q) else {
+                return XCTFail("an int8 model takes int8 input")
+            }
+            XCTAssertEqual(got.count, want.count)
+            XCTAssertEqual(got, want, "\(size) \(layout)")
+            XCTAssertNoThrow(try session.predict(quantized: bytes))
+        }
     }
 
     func testInt8SerializeRoundTrip() throws {
