@@ -364,6 +364,11 @@ MNV3_API mnv3_status mnv3_context_set_tap(mnv3_context *context, mnv3_tap_fn fn,
 
 /* Kernel set actually used by a context. */
 MNV3_API mnv3_isa mnv3_context_isa(const mnv3_context *context);
+/* For a context on a quantized model: the int8 kernel variant that kernel set resolved to
+ * on this CPU ("avx512vnni", "avxvnni" or "avx2" under MNV3_ISA_AVX512, as the CPU allows;
+ * "scalar" for the reference kernels), for example to pick the matching int8 peak in a
+ * benchmark. NULL for a float model or a NULL context. */
+MNV3_API const char *mnv3_context_int8_kernels(const mnv3_context *context);
 MNV3_API uint32_t mnv3_context_threads(const mnv3_context *context);
 /* With config.profile set: nanoseconds the last mnv3_run() spent in layer `index` (indices
  * as mnv3_model_layer()); 0 otherwise. */

@@ -81,6 +81,9 @@ public final class Session {
     public let options: Options
     /// The memory this session uses, broken down.
     public let arenaPlan: ArenaPlan
+    /// For a quantized model: the int8 kernel variant its kernel set resolved to on this CPU
+    /// (for example `"avx512vnni"`, `"avxvnni"`, `"avx2"`, `"scalar"`); `nil` for a float model.
+    public let int8Kernels: String?
     private let context: OpaquePointer
     private var logits: [Float]
     private var features: [Float]
@@ -104,6 +107,7 @@ public final class Session {
         resolved.threads = Int(mnv3_context_threads(ctx))
         self.options = resolved
         self.arenaPlan = ArenaPlan(plan)
+        self.int8Kernels = mnv3_context_int8_kernels(ctx).map { String(cString: $0) }
         self.logits = [Float](repeating: 0, count: options.batch * model.classCount)
         self.features = [Float](repeating: 0, count: options.batch * model.featureDimension)
     }

@@ -12,6 +12,8 @@ struct Bench: ParsableCommand {
             the fraction of the measured single-core FMA peak (times threads) that was reached. \
             --precision int8 measures the built-in network quantized to int8 (deterministic \
             weights and quantization, no file needed); an int8 model file is measured as it is. \
+            For int8 the throughput counts integer operations (GOP/s) and the fraction of peak \
+            refers to the measured int8 multiply-accumulate peak of the kernels in use. \
             Build with `swift build -c release` for meaningful numbers.
 
             Examples:
@@ -100,6 +102,11 @@ struct Bench: ParsableCommand {
         var runs: Int
         var warmup: Int
         var peakGflopsPerCore: Double?
+        /// int8 models: the int8 kernel variant, and the measured int8 multiply-accumulate
+        /// peak of its instruction (GOP/s, 2 per multiply-accumulate).
+        var int8Kernels: String?
+        var int8PeakInstruction: String?
+        var int8PeakGopsPerCore: Double?
         var results: [Stats]
         var layers: [LayerRow]
     }
@@ -125,11 +132,13 @@ struct Bench: ParsableCommand {
 
         var results: [Stats] = []
         var usedISA = isa
+        var int8Kernels: String?
         var arena = 0
         for t in threadCounts {
             let session = try Session(model: model, options: .init(height: size.height, width: size.width,
                                                                     threads: t, isa: isa))
             usedISA = session.isa
+            int8Kernels = session.int8Kernels
             arena = session.arenaPlan.total
             let input = syntheticInput(count: session.inputShape.reduce(1, *), seed: 1)
             for i in 0..<warmup {
@@ -181,8 +190,9 @@ struct Bench: ParsableCommand {
 
         if progress { status("measuring the FMA peak") }
         let peak = measurePeak(usedISA)
+        let int8Peak = int8Kernels.flatMap(measureInt8Peak)
         // An int8 network is measured against the int8 multiply-accumulate peak, not the FMA one.
-        let reference = model.precision == .int8 ? nil : peak
+        let reference = model.precision == .int8 ? int8Peak?.gops : peak
         if let reference {
             for i in results.indices {
                 results[i].fractionOfPeak = results[i].gflops / (reference * Double(results[i].threads))
@@ -193,6 +203,8 @@ struct Bench: ParsableCommand {
         let report = Report(model: spec, arch: model.arch.rawValue, flavor: model.flavor.rawValue,
                             precision: model.precision.rawValue, resolution: side, isa: usedISA.rawValue, macs: macs, parameters: model.parameters,
                             arenaBytes: arena, runs: runs, warmup: warmup, peakGflopsPerCore: peak,
+                            int8Kernels: int8Kernels, int8PeakInstruction: int8Peak?.instruction,
+                            int8PeakGopsPerCore: int8Peak?.gops,
                             results: results, layers: rows)
         if json {
             try printJSON(report)
@@ -213,6 +225,24 @@ struct Bench: ParsableCommand {
         return v > 0 ? v : nil
     }
 
+    /// The int8 multiply-accumulate peak of the instruction an int8 kernel variant is built
+    /// on; nil where this build cannot measure it (the line is then left out).
+    private func measureInt8Peak(_ kernels: String) -> (instruction: String, gops: Double)? {
+        let kind: mnv3tools_int8_peak_kind
+        let instruction: String
+        switch kernels {
+        case "avx512vnni": (kind, instruction) = (MNV3TOOLS_INT8_PEAK_AVX512VNNI, "vpdpbusd zmm")
+        case "avxvnni": (kind, instruction) = (MNV3TOOLS_INT8_PEAK_AVXVNNI, "vpdpbusd ymm")
+        case "avx2": (kind, instruction) = (MNV3TOOLS_INT8_PEAK_AVX2, "vpmaddwd")
+        case _ where kernels.contains("i8mm"): (kind, instruction) = (MNV3TOOLS_INT8_PEAK_I8MM, "smmla")
+        case _ where kernels.contains("dot"): (kind, instruction) = (MNV3TOOLS_INT8_PEAK_SDOT, "sdot")
+        case "neon": (kind, instruction) = (MNV3TOOLS_INT8_PEAK_NEON, "smlal")
+        default: return nil
+        }
+        let v = mnv3tools_int8_peak_gops(kind, 0.2)
+        return v > 0 ? (instruction, v) : nil
+    }
+
     private func status(_ text: String?) {
         // Carriage return and clear-to-end-of-line: one live line on the terminal.
         FileHandle.standardError.write(Data(("\r\u{1B}[K" + (text ?? "")).utf8))
@@ -222,8 +252,12 @@ struct Bench: ParsableCommand {
         func f(_ v: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", v) }
         print("model: \(r.model) (MobileNetV3-\(r.arch), \(r.flavor), \(r.precision)), \(r.resolution)x\(r.resolution), "
               + "\(formatCount(r.macs))MACs, \(formatCount(r.parameters)) parameters")
-        print("kernels: \(r.isa), arena \(formatBytes(r.arenaBytes)), \(r.warmup) warm-up + \(r.runs) timed runs")
+        let variant = r.int8Kernels.map { " (int8: \($0))" } ?? ""
+        print("kernels: \(r.isa)\(variant), arena \(formatBytes(r.arenaBytes)), \(r.warmup) warm-up + \(r.runs) timed runs")
         if let p = r.peakGflopsPerCore { print("single-core FMA peak (\(r.isa)): \(f(p, 1)) GFLOP/s") }
+        if let p = r.int8PeakGopsPerCore, let instruction = r.int8PeakInstruction {
+            print("single-core int8 multiply-accumulate peak (\(instruction)): \(f(p, 1)) GOP/s")
+        }
         print("")
         // An int8 network does integer operations: 2 per multiply-accumulate, as FLOPs count them.
         let ops = r.precision == Precision.int8.rawValue ? "GOP/s" : "GFLOP/s"

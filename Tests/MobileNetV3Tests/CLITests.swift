@@ -184,6 +184,12 @@ final class CLITests: XCTestCase {
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(json["precision"] as? String, "int8")
         XCTAssertEqual(json["model"] as? String, "builtin:small:0.5:int8")
+        XCTAssertNotNil(json["int8Kernels"] as? String)
+        if let peak = json["int8PeakGopsPerCore"] as? Double {
+            XCTAssertGreaterThan(peak, 0)
+            let results = try XCTUnwrap(json["results"] as? [[String: Any]])
+            XCTAssertNotNil(results.first?["fractionOfPeak"] as? Double)
+        }
         let table = try mnv3(["bench", "--arch", "small", "--width", "0.5", "--precision", "int8",
                               "--resolution", "64", "--runs", "1", "--warmup", "0"])
         XCTAssertEqual(table.status, 0, table.stderr)

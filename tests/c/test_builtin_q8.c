@@ -125,6 +125,41 @@ static void test_matches_float(mnv3_arch arch) {
     mnv3_model_free(f);
 }
 
+/* A context reports the int8 kernel variant it runs; a float context none. */
+static void test_int8_kernels_name(void) {
+    mnv3_model *q = create(MNV3_ARCH_SMALL, MNV3_FLAVOR_TORCHVISION, 0.5, 10, 1), *f = NULL;
+    mnv3_context *ctx = NULL;
+    mnv3_config cfg;
+    mnv3_error err;
+    CHECK(mnv3_context_int8_kernels(NULL) == NULL);
+    if (!q) return;
+    mnv3_config_init(&cfg, q);
+    cfg.height = cfg.width = 64;
+    cfg.isa = MNV3_ISA_SCALAR;
+    CHECK_STATUS(mnv3_context_create(q, &cfg, NULL, 0, &ctx, &err), MNV3_OK);
+    CHECK(ctx && mnv3_context_int8_kernels(ctx) && strcmp(mnv3_context_int8_kernels(ctx), "scalar") == 0);
+    mnv3_context_free(ctx);
+    ctx = NULL;
+    cfg.isa = MNV3_ISA_AUTO;
+    CHECK_STATUS(mnv3_context_create(q, &cfg, NULL, 0, &ctx, &err), MNV3_OK);
+    CHECK(ctx && mnv3_context_int8_kernels(ctx) != NULL);
+    if (ctx) printf("int8 kernels under auto: %s\n", mnv3_context_int8_kernels(ctx));
+    mnv3_context_free(ctx);
+    ctx = NULL;
+    CHECK_STATUS(mnv3_model_create_builtin(MNV3_ARCH_SMALL, MNV3_FLAVOR_TORCHVISION, 0.5, 10, 1, &f,
+                                           &err),
+                 MNV3_OK);
+    if (f) {
+        mnv3_config_init(&cfg, f);
+        cfg.height = cfg.width = 64;
+        CHECK_STATUS(mnv3_context_create(f, &cfg, NULL, 0, &ctx, &err), MNV3_OK);
+        CHECK(ctx && mnv3_context_int8_kernels(ctx) == NULL);
+        mnv3_context_free(ctx);
+    }
+    mnv3_model_free(f);
+    mnv3_model_free(q);
+}
+
 static void test_bad_arguments(void) {
     mnv3_model *m = (mnv3_model *)&m;
     mnv3_error err;
@@ -156,6 +191,7 @@ int main(void) {
     test_deterministic();
     test_matches_float(MNV3_ARCH_LARGE);
     test_matches_float(MNV3_ARCH_SMALL);
+    test_int8_kernels_name();
     test_bad_arguments();
     return check_summary("test_builtin_q8");
 }
