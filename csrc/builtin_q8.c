@@ -486,8 +486,15 @@ static mnv3_status quantize_weights(mnv3_model *m, mnv3_error *e) {
     if (!b.base) return mnv3_set_error(e, MNV3_ERR_OUT_OF_MEMORY, "%zu bytes of int8 weights",
                                        bytes);
     memset(b.base, 0, bytes);
+    /* Tables first: a conv's result is quantized as its table's output when it has one, and
+     * the biases below depend on the quantization of what each conv reads. */
     b.used = 0;
+    for (i = 0; i < n; ++i) {
+        take_conv(&b, list[i], &t);
+        list[i]->q.table = t.table;
+    }
     conv_inputs(m, inputs);
+    b.used = 0;
     for (i = 0; i < n; ++i) {
         mnv3_conv *c = list[i];
         mnv3_status st;
@@ -503,7 +510,6 @@ static mnv3_status quantize_weights(mnv3_model *m, mnv3_error *e) {
         c->q.mult_mode = MNV3_QMULT_DOUBLE;
         c->q.weight_scale = t.weight_scale;
         c->q.bias_scale = t.bias_scale;
-        c->q.table = t.table;
         c->q8.bias = t.bias;
         c->bias = NULL;
     }
