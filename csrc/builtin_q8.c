@@ -12,6 +12,12 @@
 #include "model.h"
 #include "weights.h"
 
+/* A product that an addition follows is stored to a volatile first wherever it decides the
+ * quantization: a compiler may otherwise fuse the two into one multiply-add (GCC in GNU
+ * mode, clang on ARM), whose single rounding would change table entries and range ends, and
+ * with them the network, from one build to another. The float pass itself needs no such
+ * care: range ends are rounded outward (round_outward) far above its last-bit differences. */
+
 /* Side of the calibration image: small enough that creating Large stays fast in debug
  * builds, large enough that every layer sees a few pixels. */
 #define CALIBRATION_SIDE 64
@@ -198,8 +204,10 @@ static void synthetic_image(const mnv3_model *m, float *x) {
     size_t i;
     for (i = 0; i < n; ++i) {
         const uint32_t c = (uint32_t)(i % m->input_channels) % 3u;
+        volatile float pixel; /* not fused with the subtraction */
         state = state * 6364136223846793005ull + 1442695040888963407ull;
-        x[i] = ((float)(state >> 56) * pp->scale - pp->mean[c]) / pp->std[c];
+        pixel = (float)(state >> 56) * pp->scale;
+        x[i] = (pixel - pp->mean[c]) / pp->std[c];
     }
 }
 
@@ -370,8 +378,8 @@ static range input_range(const mnv3_model *m) {
     range r = empty_range;
     uint32_t c;
     for (c = 0; c < 3; ++c) {
-        const float ends[2] = {(0.0f - pp->mean[c]) / pp->std[c],
-                               (255.0f * pp->scale - pp->mean[c]) / pp->std[c]};
+        volatile float top = 255.0f * pp->scale; /* not fused with the subtraction */
+        const float ends[2] = {(0.0f - pp->mean[c]) / pp->std[c], (top - pp->mean[c]) / pp->std[c]};
         widen(&r, ends, 2);
     }
     return r;
@@ -417,9 +425,11 @@ static void take_conv(bump *b, const mnv3_conv *c, qtensors *t) {
 static void hard_sigmoid_table(const mnv3_conv *c, int8_t *table) {
     float gate[256];
     int v;
-    for (v = -128; v < 128; ++v)
-        gate[v + 128] = mnv3_activate(MNV3_ACT_HARD_SIGMOID,
-                                      c->q.output.scale * (float)(v - c->q.output.zero_point));
+    for (v = -128; v < 128; ++v) {
+        /* not fused with the + 3 of the activation */
+        volatile float x = c->q.output.scale * (float)(v - c->q.output.zero_point);
+        gate[v + 128] = mnv3_activate(MNV3_ACT_HARD_SIGMOID, x);
+    }
     mnv3_q_quantize(gate, 256, c->q.table_output.scale, c->q.table_output.zero_point, table);
 }
 
@@ -433,9 +443,10 @@ static mnv3_status quantize_conv(mnv3_conv *c, mnv3_qparam input, const qtensors
     uint32_t o;
     for (o = 0; o < c->out_channels; ++o) t->weight_scale[o] = 0.0f;
     for (j = 0; j < count; ++j) {
-        const uint32_t o2 = c->depthwise ? (uint32_t)(j % c->out_channels) : (uint32_t)(j / per_out);
+        const uint32_t channel = c->depthwise ? (uint32_t)(j % c->out_channels)
+                                              : (uint32_t)(j / per_out);
         const float a = fabsf(w[j]);
-        if (a > t->weight_scale[o2]) t->weight_scale[o2] = a;
+        if (a > t->weight_scale[channel]) t->weight_scale[channel] = a;
     }
     for (o = 0; o < c->out_channels; ++o)
         t->weight_scale[o] = t->weight_scale[o] > 0.0f ? t->weight_scale[o] / 127.0f : 1.0f;

@@ -81,6 +81,59 @@ static void test_deterministic(void) {
     mnv3_model_free(c);
 }
 
+static uint32_t fnv1a(uint32_t h, const void *data, size_t n) {
+    const unsigned char *p = (const unsigned char *)data;
+    size_t i;
+    for (i = 0; i < n; ++i) h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+/* Little-endian bytes of 32-bit values, so that the hash does not depend on the host. */
+static uint32_t hash_words(uint32_t h, const void *words, size_t n) {
+    size_t i;
+    for (i = 0; i < n; ++i) {
+        uint32_t v;
+        unsigned char le[4];
+        memcpy(&v, (const unsigned char *)words + 4 * i, 4);
+        le[0] = (unsigned char)v;
+        le[1] = (unsigned char)(v >> 8);
+        le[2] = (unsigned char)(v >> 16);
+        le[3] = (unsigned char)(v >> 24);
+        h = fnv1a(h, le, 4);
+    }
+    return h;
+}
+
+static uint32_t hash_q(uint32_t h, mnv3_qparam q) {
+    return hash_words(hash_words(h, &q.scale, 1), &q.zero_point, 1);
+}
+
+/* The network's int8 tensors and every scale and zero point, hashed: the same on every
+ * machine and compiler (the C suite runs under qemu for ARM too). A change of the float
+ * built-in's weights or of the quantization recipe changes it on purpose; update it then. */
+static void test_same_everywhere(void) {
+    mnv3_model *m = create(MNV3_ARCH_SMALL, MNV3_FLAVOR_TORCHVISION, 1.0, 1000, 0);
+    mnv3_conv *list[MNV3_MAX_CONVS];
+    uint32_t h = 2166136261u, n, i, b;
+    if (!m) return;
+    n = mnv3_model_convs(m, list);
+    h = hash_q(hash_q(h, m->q_input), m->pool_output);
+    for (b = 0; b < m->num_blocks; ++b) {
+        const mnv3_block *k = &m->blocks[b];
+        h = hash_q(hash_q(hash_q(h, k->se_pool_output), k->se_mul_output), k->residual_output);
+    }
+    for (i = 0; i < n; ++i) {
+        const mnv3_conv *c = list[i];
+        h = fnv1a(h, c->weight, mnv3_conv_weight_count(c));
+        h = hash_words(h, c->q.weight_scale, c->out_channels);
+        if (c->has_bias) h = hash_words(h, c->q8.bias, c->out_channels);
+        if (c->q.table) h = fnv1a(hash_q(h, c->q.table_output), c->q.table, 256);
+        h = hash_words(hash_words(hash_q(h, c->q.output), &c->q.act_lo, 1), &c->q.act_hi, 1);
+    }
+    CHECK_MSG(h == 0x256d47deu, "int8 Small hashes to 0x%08x", (unsigned)h);
+    mnv3_model_free(m);
+}
+
 /* Every int8 weight is its float weight to within half a step, and the activation slots
  * the network code reads are quantized as the checks demand. */
 static void test_matches_float(mnv3_arch arch) {
@@ -139,7 +192,8 @@ static void test_int8_kernels_name(void) {
     cfg.height = cfg.width = 64;
     cfg.isa = MNV3_ISA_SCALAR;
     CHECK_STATUS(mnv3_context_create(q, &cfg, NULL, 0, &ctx, &err), MNV3_OK);
-    CHECK(ctx && mnv3_context_int8_kernels(ctx) && strcmp(mnv3_context_int8_kernels(ctx), "scalar") == 0);
+    CHECK(ctx && mnv3_context_int8_kernels(ctx) &&
+          strcmp(mnv3_context_int8_kernels(ctx), "scalar") == 0);
     mnv3_context_free(ctx);
     ctx = NULL;
     cfg.isa = MNV3_ISA_AUTO;
@@ -194,6 +248,7 @@ int main(void) {
     m = create(MNV3_ARCH_SMALL, MNV3_FLAVOR_TORCHVISION, 1.0, 1, 5);
     mnv3_model_free(m);
     test_deterministic();
+    test_same_everywhere();
     test_matches_float(MNV3_ARCH_LARGE);
     test_matches_float(MNV3_ARCH_SMALL);
     test_int8_kernels_name();
