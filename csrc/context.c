@@ -309,6 +309,9 @@ void mnv3_context_free(mnv3_context *ctx) {
 }
 
 mnv3_isa mnv3_context_isa(const mnv3_context *ctx) { return ctx ? ctx->k.isa : MNV3_ISA_AUTO; }
+const char *mnv3_context_int8_kernels(const mnv3_context *ctx) {
+    return ctx && ctx->model->quantized && ctx->k.q8_set ? ctx->k.q8_set->name : NULL;
+}
 uint32_t mnv3_context_threads(const mnv3_context *ctx) { return ctx ? ctx->threads : 0; }
 
 uint64_t mnv3_context_layer_ns(const mnv3_context *ctx, uint32_t index) {

@@ -999,8 +999,9 @@ static uint32_t conv_tensor_count(const mnv3_model *m, const mnv3_conv *c) {
 /* The k-th tensor of a conv: its file dtype, element count and data. */
 static uint32_t conv_tensor(const mnv3_model *m, const mnv3_conv *c, uint32_t k, uint64_t *count,
                             const void **data) {
-    if (k == 1 && !c->has_bias) ++k;
-    if (k == 3 && !c->has_bias) ++k;
+    /* Without a bias the list skips its two entries (bias, bias scales): weight, weight
+     * scales, table. */
+    if (!c->has_bias) k *= 2;
     switch (k) {
     case 0:
         *count = mnv3_conv_weight_count(c);

@@ -168,11 +168,13 @@ MNV3_API mnv3_status mnv3_model_create_builtin(mnv3_arch arch, mnv3_flavor flavo
                                                double width_mult, uint32_t num_classes,
                                                uint64_t seed, mnv3_model **out_model,
                                                mnv3_error *error);
-
-/* The same architecture as a quantized (int8) network: the deterministic weights of
- * mnv3_model_create_builtin() quantized per channel (symmetric int8, int32 biases) and
- * fixed activation quantizations (feature maps 1/16 per step, zero point 0; input 1/32;
- * SE gates 1/256, zero point -128). For benchmarking int8 inference without a file. */
+/* The same network quantized to int8 (for benchmarks and tests of int8 inference without a
+ * model file): the float built-in of the same seed, with symmetric per-output-channel int8
+ * weights, int32 biases, and a scale and zero point for every activation chosen from the
+ * ranges a float pass over a fixed synthetic image reaches (global pool and SE squeeze as
+ * MEAN, hard-swish and the SE gate as 256-entry tables). Deterministic: the same arguments
+ * give the same bytes (mnv3_model_save_memory) on every machine. Costs one float
+ * inference at 64x64 at creation. */
 MNV3_API mnv3_status mnv3_model_create_builtin_int8(mnv3_arch arch, mnv3_flavor flavor,
                                                     double width_mult, uint32_t num_classes,
                                                     uint64_t seed, mnv3_model **out_model,
@@ -362,6 +364,11 @@ MNV3_API mnv3_status mnv3_context_set_tap(mnv3_context *context, mnv3_tap_fn fn,
 
 /* Kernel set actually used by a context. */
 MNV3_API mnv3_isa mnv3_context_isa(const mnv3_context *context);
+/* For a context on a quantized model: the int8 kernel variant that kernel set resolved to
+ * on this CPU ("avx512vnni", "avxvnni" or "avx2" under MNV3_ISA_AVX512, as the CPU allows;
+ * "scalar" for the reference kernels), for example to pick the matching int8 peak in a
+ * benchmark. NULL for a float model or a NULL context. */
+MNV3_API const char *mnv3_context_int8_kernels(const mnv3_context *context);
 MNV3_API uint32_t mnv3_context_threads(const mnv3_context *context);
 /* With config.profile set: nanoseconds the last mnv3_run() spent in layer `index` (indices
  * as mnv3_model_layer()); 0 otherwise. */
