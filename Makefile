@@ -147,9 +147,19 @@ $(BENCH_BIN): $(BUILD)/obj/bench/bench.o $(BUILD)/obj/Sources/CMNV3Tools/peak.o 
 	@mkdir -p $(dir $@)
 	$(CC) $(BIN_LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) $(THREAD_LIBS) $(LDLIBS)
 
+# int8 against float32 pointwise throughput of one kernel set (a measurement, not a test).
+Q8_BENCH_BIN := $(BUILD)/mnv3-q8-gemm
+.PHONY: q8-gemm-bench
+q8-gemm-bench: $(Q8_BENCH_BIN)
+	$(TEST_RUNNER) $(Q8_BENCH_BIN) $(Q8_BENCH_FLAGS)
+$(Q8_BENCH_BIN): $(BUILD)/obj/bench/q8_gemm.o $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BIN_LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) $(THREAD_LIBS) $(LDLIBS)
+
 # Test data generated from PyTorch (skipped with a message when torch is missing).
 GOLDEN_DIR ?= build/goldens
-TEST_ENV := MNV3_GOLDEN_DIR=$(GOLDEN_DIR) MNV3_SHARED_DIR=$(abspath ../shared)
+TEST_ENV := MNV3_GOLDEN_DIR=$(GOLDEN_DIR) MNV3_SHARED_DIR=$(abspath ../shared) \
+    MNV3_QMODEL_DIR=$(abspath $(BUILD)/qmodels)
 TEST_RUNNER ?=
 
 test: $(TEST_BINS) $(EXAMPLE_BINS)
@@ -341,7 +351,30 @@ $(GOLDEN_STAMP): $(GOLDEN_TOOLS)
 	$(PYTHON) tools/make_goldens.py --out $(GOLDEN_DIR) --shared $(SHARED_DIR)
 	@touch $@
 
-test: goldens
+test: goldens qmodels
+
+# The quantized TFLite models of $(SHARED_DIR) imported natively (int8), for the C suite's
+# byte-for-byte comparison with TFLite's reference kernels (tests/c/test_quant.c).
+QMODEL_DIR ?= $(BUILD)/qmodels
+QMODELS := mobilenet_v3_small_1.0_224_uint8 mobilenet_v3_small_int8_seed1 \
+    mobilenet_v3_large_int8_seed1
+QMODEL_STAMP := $(QMODEL_DIR)/.stamp
+.PHONY: qmodels
+qmodels:
+	@if [ ! -d $(SHARED_DIR)/models ]; then \
+	    echo "qmodels: skipping: $(SHARED_DIR)/models not found"; \
+	elif ! $(PYTHON) -c 'import numpy, tflite' >/dev/null 2>&1; then \
+	    echo "qmodels: skipping: numpy/tflite not installed (pip install -r tools/requirements.txt)"; \
+	else \
+	    $(MAKE) --no-print-directory $(QMODEL_STAMP); \
+	fi
+
+$(QMODEL_STAMP): tools/import_tflite.py tools/mnv3file.py tools/mnv3quant.py
+	@mkdir -p $(QMODEL_DIR)
+	@for m in $(QMODELS); do \
+	    $(PYTHON) tools/import_tflite.py $(SHARED_DIR)/models/$$m.tflite -o $(QMODEL_DIR)/$$m.mnv3 || exit 1; \
+	done
+	@touch $@
 
 pytest:
 	$(PYTHON) -m pytest -q tests/python

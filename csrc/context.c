@@ -73,10 +73,12 @@ typedef struct placement {
     unsigned char *workspace;
     float *rings;
     uint64_t *fused_ns;
+    int8_t *q_input;
+    mnv3_qpool *q_pools;
     unsigned char *activations;
 } placement;
 
-#define REGION_COUNT 13
+#define REGION_COUNT 15
 
 /* The arena, as data: every region, its part and its size. */
 static uint32_t arena_regions(const blueprint *bp, placement *pl, mnv3_region *r) {
@@ -84,12 +86,17 @@ static uint32_t arena_regions(const blueprint *bp, placement *pl, mnv3_region *r
     const mnv3_scratch_needs *n = &bp->needs;
     const size_t ws_stride = (n->workspace_bytes + 63u) & ~(size_t)63u;
     const size_t ring_stride = ((n->ring + 15u) & ~(size_t)15u) * sizeof(float);
+    const int q = bp->model->quantized;
+    /* check_config proved the input's element count fits */
+    const size_t q_input = q ? (size_t)3 * bp->cfg.height * bp->cfg.width : 0;
     const mnv3_region list[REGION_COUNT] = {
         {"context", MNV3_PART_CONTEXT, 1, sizeof(mnv3_context), (void **)&pl->ctx},
         {"steps", MNV3_PART_CONTEXT, bp->ns, sizeof(mnv3_step), (void **)&pl->steps},
         {"tensors", MNV3_PART_CONTEXT, bp->nt, sizeof(mnv3_tensor), (void **)&pl->tensors},
         {"layer times", MNV3_PART_CONTEXT, bp->ns, sizeof(uint64_t), (void **)&pl->layer_ns},
         {"thread pool", MNV3_PART_CONTEXT, 1, mnv3_pool_bytes(t), &pl->pool},
+        {"pool parameters", MNV3_PART_CONTEXT, q ? bp->ns : 0, sizeof(mnv3_qpool),
+         (void **)&pl->q_pools},
         {"channel sums", MNV3_PART_SCRATCH, n->sums, sizeof(float), (void **)&pl->sums},
         {"squeeze-excite vectors", MNV3_PART_SCRATCH, 3 * n->vector, sizeof(float),
          (void **)&pl->vectors},
@@ -98,6 +105,7 @@ static uint32_t arena_regions(const blueprint *bp, placement *pl, mnv3_region *r
         {"pointwise workspaces", MNV3_PART_SCRATCH, t, ws_stride, (void **)&pl->workspace},
         {"expansion rings", MNV3_PART_SCRATCH, t, ring_stride, (void **)&pl->rings},
         {"fused timings", MNV3_PART_SCRATCH, t, sizeof(uint64_t), (void **)&pl->fused_ns},
+        {"quantized input", MNV3_PART_SCRATCH, q_input, 1, (void **)&pl->q_input},
         {"activations", MNV3_PART_ACTIVATIONS, 1, bp->activations, (void **)&pl->activations},
     };
     memcpy(r, list, sizeof list);
@@ -126,6 +134,7 @@ static mnv3_status make_blueprint(const mnv3_model *m, const mnv3_config *cfg, b
     mnv3_isa isa;
     blueprint *bp;
     mnv3_status st;
+    mnv3_dtype elem;
     *out = NULL;
     MNV3_TRY(check_config(m, cfg, e));
     bp = (blueprint *)calloc(1, sizeof *bp);
@@ -134,15 +143,18 @@ static mnv3_status make_blueprint(const mnv3_model *m, const mnv3_config *cfg, b
     bp->cfg = *cfg;
     bp->threads = effective_threads(cfg);
     isa = cfg->isa == MNV3_ISA_AUTO ? mnv3_isa_best() : cfg->isa;
-    if (!mnv3_kernels_resolve(isa, MNV3_DTYPE_F32, MNV3_DTYPE_F32, &bp->k)) {
+    /* A quantized model runs int8 rows on one-byte activations; a float one f32 rows. */
+    elem = m->quantized ? MNV3_DTYPE_I8 : MNV3_DTYPE_F32;
+    if (!mnv3_kernels_resolve(isa, elem, elem, &bp->k)) {
         st = mnv3_set_error(e, MNV3_ERR_UNSUPPORTED, "kernel set '%s' unavailable",
                             mnv3_isa_name(isa));
         goto fail;
     }
-    st = mnv3_plan_steps(m, cfg->height, cfg->width, MNV3_DTYPE_F32, bp->steps, &bp->ns,
-                         bp->tensors, &bp->nt, e);
+    st = mnv3_plan_steps(m, cfg->height, cfg->width, elem, bp->steps, &bp->ns, bp->tensors,
+                         &bp->nt, e);
     if (st == MNV3_OK)
-        st = mnv3_executor_needs(m, &bp->k, bp->steps, bp->ns, &bp->needs, e);
+        st = m->quantized ? mnv3_q8_executor_needs(m, &bp->k, bp->steps, bp->ns, &bp->needs, e)
+                          : mnv3_executor_needs(m, &bp->k, bp->steps, bp->ns, &bp->needs, e);
     if (st == MNV3_OK) st = mnv3_packed_bytes(m, &bp->k, &bp->packed_bytes, e);
     if (st != MNV3_OK) goto fail;
     mnv3_plan_offsets(bp->tensors, bp->nt, &bp->activations, &bp->activation_bound);
@@ -230,7 +242,12 @@ static mnv3_context *place(const blueprint *bp, const mnv3_arena_plan *plan,
     ctx->ring_floats = (bp->needs.ring + 15u) & ~(size_t)15u;
     ctx->fused_ns = pl.fused_ns;
     ctx->activations = pl.activations;
-    mnv3_executor_prepare(ctx);
+    ctx->q_input = pl.q_input;
+    ctx->q_pools = pl.q_pools;
+    if (bp->model->quantized)
+        mnv3_q8_executor_prepare(ctx);
+    else
+        mnv3_executor_prepare(ctx);
     return ctx;
 }
 
@@ -317,7 +334,11 @@ mnv3_status mnv3_run(mnv3_context *ctx, const float *input, size_t input_len, fl
         (features && (!mnv3_size_mul(n, fdim, &want) || features_len != want)))
         return MNV3_ERR_SHAPE;
     for (b = 0; b < n; ++b)
-        mnv3_executor_run(ctx, input + b * per_image, logits ? logits + b * classes : NULL,
-                          features ? features + b * fdim : NULL);
+        if (ctx->model->quantized)
+            mnv3_q8_run_float(ctx, input + b * per_image, logits ? logits + b * classes : NULL,
+                              features ? features + b * fdim : NULL);
+        else
+            mnv3_executor_run(ctx, input + b * per_image, logits ? logits + b * classes : NULL,
+                              features ? features + b * fdim : NULL);
     return MNV3_OK;
 }

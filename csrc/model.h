@@ -116,6 +116,7 @@ struct mnv3_model {
      * activation slot a scale and zero point. */
     int quantized;
     mnv3_qparam q_input;        /* the network input */
+    mnv3_qtype q_io_type;       /* the bytes the source model took and gave (uint8 or int8) */
     mnv3_qpool_mode pool_mode;  /* the global pool */
     mnv3_qparam pool_output;
     void *owned_quant;          /* derived multipliers, freed with the model */

@@ -424,8 +424,10 @@ static mnv3_status read_quant(cursor *c, mnv3_model *m, conv_refs *refs, uint32_
     if (mode >= MNV3_QPOOL_MODE_COUNT)
         return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "quant: pool mode %u unknown", mode);
     m->pool_mode = (mnv3_qpool_mode)mode;
-    if (take_u32(c) != 0)
-        return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "quant: reserved field is not zero");
+    mode = take_u32(c);
+    if (mode > MNV3_QTYPE_UINT8)
+        return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "quant: io type %u unknown", mode);
+    m->q_io_type = (mnv3_qtype)mode;
     for (b = 0; b < m->num_blocks; ++b) {
         mnv3_block *k = &m->blocks[b];
         MNV3_TRY(need(c, QUANT_BLOCK_SIZE, "a block's quantization", e));
@@ -1111,7 +1113,7 @@ static void put_quant(uint8_t *p, const mnv3_model *m, mnv3_conv **list, uint32_
     p = put_q(p, m->q_input);
     put_u32(p, (uint32_t)m->pool_mode);
     p = put_q(p + 4, m->pool_output);
-    put_u32(p, 0);
+    put_u32(p, (uint32_t)m->q_io_type);
     p += 4;
     for (b = 0; b < m->num_blocks; ++b) {
         const mnv3_block *k = &m->blocks[b];

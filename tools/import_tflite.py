@@ -626,7 +626,7 @@ class Importer:
         if self.q:
             net_pool = [UNBOUNDED]
             net_quant = NetQuant(g.qparam(inp, "the network input"), self.pool_mode(i, pool_in),
-                                 g.qparam(x, g.describe_op(i)))
+                                 g.qparam(x, g.describe_op(i)), 1 if g.is_uint8(inp) else 0)
 
         def ps(r):
             if not self.q:
@@ -763,6 +763,10 @@ class Importer:
         h, w = shape[1], shape[2]
         if typ in (tt.UINT8, tt.INT8) and q is not None:
             scale, zp = float(q[0][0]), float(q[1][0])
+            if typ == tt.INT8 and zp == -1 and abs(scale * 127.5 - 1) < 1e-6:
+                # TensorFlow's converter quantizes Keras' x / 127.5 - 1 this way: keep that
+                # normalisation, so that pixels quantize to the bytes TFLite is given.
+                return Preprocess(h, w, RGB, NHWC, 1.0, (127.5,) * 3, (127.5,) * 3)
             mean = zp + (128.0 if typ == tt.INT8 else 0.0)  # int8 holds pixel - 128
             std = 1.0 / scale
             return Preprocess(h, w, RGB, NHWC, 1.0, (mean,) * 3, (std,) * 3)
