@@ -742,9 +742,9 @@ def litert_reference_check(path: str, inputs: Dict[str, np.ndarray]) -> Dict[str
 
 
 # The int8 C API the mnv3 rows assume; see prepare_mnv3_quantized.
-MNV3_INT8_SYMBOLS = ("mnv3_model_precision", "mnv3_run_quantized")
+MNV3_INT8_SYMBOLS = ("mnv3_model_quantization", "mnv3_run_quantized")
 MNV3_BUILTIN_INT8 = "mnv3_model_create_builtin_int8"
-MNV3_PRECISION_FLOAT32 = 0
+MNV3_ERR_UNSUPPORTED = 8  # mnv3_model_quantization() of a float model
 
 
 def mnv3_int8_missing(lib) -> Optional[str]:
@@ -766,21 +766,18 @@ def prepare_mnv3_quantized(lib: Optional[Mnv3], name: str, threads: int, qinput:
     or, without a file or when the importer cannot write a quantized one, the built-in
     `builtin_arch` int8 network (timing only: other weights).
 
-    The int8 C API does not exist yet. Assumed additions to include/mnv3.h (each checked for;
-    while one is missing the row is skipped with "mnv3 int8 not available in this build"):
+    The int8 C API it uses (include/mnv3.h; a build without it skips the row with "mnv3 int8
+    not available in this build"):
 
-        int mnv3_model_precision(const mnv3_model *model);
-            MNV3_PRECISION_FLOAT32 (0) for a float model, another value for an int8 one.
-        mnv3_status mnv3_run_quantized(mnv3_context *context, const void *input,
-                                       size_t input_len, float *logits, size_t logits_len,
-                                       float *features, size_t features_len);
-            mnv3_run() for input already quantized with the model's input scale and zero
-            point: input_len bytes (uint8 for a model imported from a uint8 file, int8
-            otherwise) in the configured layout (NHWC here); logits dequantized to float.
-        mnv3_status mnv3_model_create_builtin_int8(<the arguments of
-                                                   mnv3_model_create_builtin>);
-            the built-in network with deterministic int8 weights and quantization (used
-            only when no imported file is available).
+        mnv3_model_quantization(model, &input, &logits): MNV3_OK for a quantized model,
+            MNV3_ERR_UNSUPPORTED for a float one;
+        mnv3_run_quantized(context, input, input_len, logits_q, logits_q_len, logits,
+            logits_len): input bytes of the model's input type in the configured layout
+            (NHWC here), logits_q the quantized logits (the input of the source model's
+            softmax);
+        mnv3_model_create_builtin_int8(<the arguments of mnv3_model_create_builtin>): the
+            built-in network with deterministic int8 weights and quantization (used only
+            when no imported file is available).
 
     `expected` (from litert_reference_check plus the inputs) makes the row compare its
     requantized logits with TFLite's reference kernels on the shared photos."""
@@ -789,8 +786,9 @@ def prepare_mnv3_quantized(lib: Optional[Mnv3], name: str, threads: int, qinput:
         raise Skip(missing)
     c = lib.lib
     P = ctypes.c_void_p
-    c.mnv3_model_precision.argtypes = [P]
-    c.mnv3_model_precision.restype = ctypes.c_int
+    c.mnv3_model_quantization.argtypes = [P, P, P]
+    c.mnv3_model_quantization.restype = ctypes.c_int
+    qbuf = ctypes.create_string_buffer(64)  # two mnv3_quantization structs, with room
     c.mnv3_run_quantized.argtypes = [P, P, ctypes.c_size_t, P, ctypes.c_size_t, P,
                                      ctypes.c_size_t]
     model, source, why = None, "", ""
@@ -798,7 +796,8 @@ def prepare_mnv3_quantized(lib: Optional[Mnv3], name: str, threads: int, qinput:
         try:
             model = lib.model_from_file(imported_mnv3(tflite_path))
             source = f".mnv3 imported from {os.path.basename(tflite_path)}"
-            if c.mnv3_model_precision(model) == MNV3_PRECISION_FLOAT32:
+            if c.mnv3_model_quantization(model, qbuf, ctypes.byref(qbuf, 32)) == \
+                    MNV3_ERR_UNSUPPORTED:
                 lib.lib.mnv3_model_free(model)
                 model, why = None, "tools/import_tflite.py wrote a float32 model"
         except (RuntimeError, Skip) as e:
@@ -814,7 +813,8 @@ def prepare_mnv3_quantized(lib: Optional[Mnv3], name: str, threads: int, qinput:
     if model is None:
         raise Skip(f"mnv3 int8 not available in this build: {why or 'no int8 model'}")
     ctx = lib.context(model, qinput.shape[1], threads, layout=1)  # NHWC, as TFLite
-    out = np.zeros((1, classes), dtype=np.float32)
+    # The logits come in the input's type: uint8 models keep uint8 at both ends.
+    out = np.zeros((1, classes), dtype=qinput.dtype)
 
     def run_on(x):
         st = c.mnv3_run_quantized(ctx, x.ctypes.data, x.nbytes, out.ctypes.data, out.size,
@@ -823,12 +823,10 @@ def prepare_mnv3_quantized(lib: Optional[Mnv3], name: str, threads: int, qinput:
             raise RuntimeError(f"mnv3_run_quantized failed with status {st}")
     checks = ""
     if expected:
-        scale, zero_point = expected["logits_quantization"]
         worst = 0
         for photo, x in expected["inputs"].items():
             run_on(x)
-            got = quantize(out[0], scale, zero_point, expected["ref_logits"][photo].dtype)
-            worst = max(worst, quantized_max_diff(got, expected["ref_logits"][photo][0]))
+            worst = max(worst, quantized_max_diff(out[0], expected["ref_logits"][photo][0]))
         checks = f"; logits vs BUILTIN_REF max |Δ| {worst} quantized units"
 
     def close():

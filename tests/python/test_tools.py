@@ -441,15 +441,16 @@ def test_bench_peers_mnv3_int8_row_with_the_assumed_api(monkeypatch, tmp_path):
         def __call__(self, *args):
             return self.fn(*args)
 
-    def run_quantized(ctx, src, nbytes, dst, count, features, features_len):
+    def run_quantized(ctx, src, nbytes, dst, count, logits, logits_len):
         seen.append(bytes((ctypes.c_char * nbytes).from_address(src)))
-        out = np.ctypeslib.as_array((ctypes.c_float * count).from_address(dst))
-        out[:] = (ref[0].astype(np.float32) - zero_point) * scale
-        out[1] += 2 * scale  # two quantized units off
+        out = np.ctypeslib.as_array((ctypes.c_int8 * count).from_address(dst))
+        out[:] = ref[0]
+        out[1] += 2  # two quantized units off
+        assert logits is None and logits_len == 0
         return 0
 
     class C:
-        mnv3_model_precision = Fn(lambda model: 1)
+        mnv3_model_quantization = Fn(lambda model, i, o: 0)
         mnv3_run_quantized = Fn(run_quantized)
         mnv3_isa_name = Fn(lambda isa: b"avx2")
         mnv3_context_isa = Fn(lambda ctx: 2)
@@ -479,6 +480,6 @@ def test_bench_peers_mnv3_int8_row_with_the_assumed_api(monkeypatch, tmp_path):
     assert "logits vs BUILTIN_REF max |Δ| 2 quantized units" in e.detail
     e.run()
     assert seen[-1] == x.tobytes() and not e.same_weights
-    C.mnv3_model_precision = Fn(lambda model: bp.MNV3_PRECISION_FLOAT32)
+    C.mnv3_model_quantization = Fn(lambda model, i, o: bp.MNV3_ERR_UNSUPPORTED)
     with pytest.raises(bp.Skip, match="wrote a float32 model"):
         bp.prepare_mnv3_quantized(Lib(), "mnv3-int8", 1, x, 4, tflite_path="m.tflite")
