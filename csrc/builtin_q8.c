@@ -47,7 +47,6 @@ static void widen(range *r, const float *x, size_t n) {
 /* ---- The float pass ------------------------------------------------------------------ */
 
 typedef struct pass {
-    const mnv3_model *m;
     calibration *cal;
     uint32_t conv;               /* canonical index of the next conv */
     uint32_t h, w;               /* spatial size of the current feature map */
@@ -233,7 +232,6 @@ static mnv3_status calibrate(const mnv3_model *m, calibration *cal, mnv3_error *
     v0 = y + map;
     v1 = v0 + vec;
 
-    p.m = m;
     p.cal = cal;
     p.conv = 0;
     p.h = p.w = CALIBRATION_SIDE;
