@@ -175,7 +175,6 @@ static void qpointwise_task(void *arg, uint32_t task) {
 
 static void qrun_pointwise(mnv3_context *ctx, qrun_state *st, qjob *j) {
     const mnv3_step *s = j->s;
-    const uint32_t pixels = s->out_h * s->out_w;
     if (s->fused) return; /* the next (depthwise) step runs it */
     if (s->kind == MNV3_STEP_LAST_CONV) start_qsums(ctx, j);
     mnv3_exec_grid(ctx, s, ctx->k.q8_pointwise->nr, j->slices, &j->m_tasks, &j->n_tasks);
@@ -186,7 +185,6 @@ static void qrun_pointwise(mnv3_context *ctx, qrun_state *st, qjob *j) {
         j->residual = qtensor(ctx, s->residual_tensor);
     }
     mnv3_pool_run(ctx->pool, j->tasks, qpointwise_task, j);
-    (void)pixels;
     if (s->kind == MNV3_STEP_LAST_CONV) finish_qsums(j, (int8_t *)(void *)ctx->features);
 }
 

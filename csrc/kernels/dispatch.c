@@ -117,6 +117,12 @@ static const mnv3_q8_kernel_set *const q8_sets[] = {
     &mnv3_q8_kernel_set_avx2,
     &mnv3_q8_kernel_set_avx2_dotemu,
 #endif
+#if defined(MNV3_HAVE_NEON_KERNELS)
+#if defined(__aarch64__)
+    &mnv3_q8_kernel_set_neon_dot,
+#endif
+    &mnv3_q8_kernel_set_neon,
+#endif
     &mnv3_q8_kernel_set_reference,
 };
 

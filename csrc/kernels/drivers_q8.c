@@ -161,6 +161,56 @@ void mnv3_q8_prepare_row_portable(const int8_t *x, uint32_t k, uint32_t kpad,
     if (row_sum) *row_sum = sum;
 }
 
+int32_t mnv3_q8_prepare_row_rest(const int8_t *x, uint32_t from, uint32_t k, uint32_t kpad,
+                                 const mnv3_q8_gate *gate, int32_t in_zp, mnv3_q8_format format,
+                                 void *dst) {
+    const size_t esize = format_bytes(format);
+    mnv3_q8_gate rest;
+    int32_t sum = 0;
+    if (gate) {
+        rest = *gate;
+        rest.gate = gate->gate + from;
+    }
+    mnv3_q8_prepare_row_portable(x + from, k - from, kpad - from, gate ? &rest : NULL, in_zp,
+                                 format, (char *)dst + from * esize, &sum);
+    return sum;
+}
+
+void mnv3_q8_dw_channels_portable(const mnv3_q8_dw_out_row *r, uint32_t c_begin, uint32_t group,
+                                  uint32_t wbytes) {
+    const mnv3_q8_depthwise_args *a = r->a;
+    const uint32_t C = a->channels, K = a->kernel, taps = K * K;
+    const size_t group_bytes = (size_t)group * ((size_t)wbytes * taps + 4u);
+    uint32_t ox, c, ky, kx;
+    for (c = c_begin; c < C; ++c) {
+        const unsigned char *wg = (const unsigned char *)r->w + (size_t)(c / group) * group_bytes;
+        const int32_t bias = ((const int32_t *)(const void *)wg)[c % group];
+        const unsigned char *wt = wg + (size_t)group * 4u;
+        for (ox = 0; ox < a->out_width; ++ox) {
+            const long ix0 = (long)ox * a->stride - (long)a->pad_left;
+            int32_t acc = bias;
+            for (ky = 0; ky < K; ++ky) {
+                if (!r->rows[ky]) continue;
+                for (kx = 0; kx < K; ++kx) {
+                    const long ix = ix0 + (long)kx;
+                    const size_t at = (size_t)(ky * K + kx) * group + c % group;
+                    int16_t w;
+                    if (ix < 0 || ix >= (long)a->in_width) continue;
+                    if (wbytes == 2)
+                        w = ((const int16_t *)(const void *)wt)[at];
+                    else
+                        w = (int16_t)(uint16_t)((const int32_t *)(const void *)wt)[at];
+                    acc = mnv3_q8_add_wrap(
+                        acc, ((int32_t)r->rows[ky][(size_t)ix * C + c] - a->in_zp) * w);
+                }
+            }
+            r->out[(size_t)ox * C + c] = (int8_t)mnv3_q_clamp(
+                mnv3_q8_add_wrap(mnv3_q_requantize(acc, a->requant.qmul[c]), a->requant.out_zp),
+                a->requant.act_lo, a->requant.act_hi);
+        }
+    }
+}
+
 void mnv3_q8_lut_portable(int8_t *x, size_t n, const int8_t *lut) {
     size_t i;
     for (i = 0; i < n; ++i) x[i] = lut[(uint8_t)(x[i] + 128)];

@@ -134,6 +134,15 @@ void mnv3_q8_rq_table_fill(mnv3_q8_rq_table *t, const mnv3_q8_requant *r, uint32
 void mnv3_q8_prepare_row_portable(const int8_t *x, uint32_t k, uint32_t kpad,
                                   const mnv3_q8_gate *gate, int32_t in_zp,
                                   mnv3_q8_format format, void *dst, int32_t *row_sum);
+/* Elements [from, k) of prepare_row (and the padding); returns their part of the row sum.
+ * The SIMD prepare_row functions end with it. */
+int32_t mnv3_q8_prepare_row_rest(const int8_t *x, uint32_t from, uint32_t k, uint32_t kpad,
+                                 const mnv3_q8_gate *gate, int32_t in_zp, mnv3_q8_format format,
+                                 void *dst);
+/* Channels [c_begin, channels) of a depthwise output row, from the packed weights (group,
+ * wbytes as mnv3_q8_dw_pack): the channels after the last whole vector. */
+void mnv3_q8_dw_channels_portable(const mnv3_q8_dw_out_row *r, uint32_t c_begin, uint32_t group,
+                                  uint32_t wbytes);
 void mnv3_q8_lut_portable(int8_t *x, size_t n, const int8_t *lut);
 void mnv3_q8_add_portable(const int8_t *a, const int8_t *b, size_t n, const mnv3_q8_add *p,
                           int8_t *out);

@@ -79,31 +79,7 @@ static Q8X_ATTR void mnv3_q8_dwconv_8c__avx2(const mnv3_q8_dw_out_row *r) {
                              q8x_pack8(q8x_output(acc, &rq, zp, lo, hi)));
         }
     }
-    if (g < C) {
-        /* The last channels, fewer than a vector: scalar, from the same packed weights. */
-        const unsigned char *wg = (const unsigned char *)r->w + (size_t)(g / DW_GROUP) * group_bytes;
-        const int32_t *bias = (const int32_t *)(const void *)wg;
-        const int32_t *wt = bias + DW_GROUP;
-        uint32_t c;
-        for (ox = 0; ox < a->out_width; ++ox) {
-            const long ix0 = (long)ox * S - (long)a->pad_left;
-            for (c = g; c < C; ++c) {
-                int32_t acc = bias[c - g], v;
-                for (ky = 0; ky < K; ++ky) {
-                    if (!r->rows[ky]) continue;
-                    for (kx = 0; kx < K; ++kx) {
-                        const long ix = ix0 + (long)kx;
-                        if (ix < 0 || ix >= (long)a->in_width) continue;
-                        acc = mnv3_q8_add_wrap(
-                            acc, ((int32_t)r->rows[ky][(size_t)ix * C + c] - a->in_zp) *
-                                     (int32_t)(int16_t)(uint16_t)wt[(ky * K + kx) * DW_GROUP + c - g]);
-                    }
-                }
-                v = mnv3_q8_add_wrap(mnv3_q_requantize(acc, a->requant.qmul[c]), a->requant.out_zp);
-                r->out[(size_t)ox * C + c] = (int8_t)mnv3_q_clamp(v, a->requant.act_lo, a->requant.act_hi);
-            }
-        }
-    }
+    if (g < C) mnv3_q8_dw_channels_portable(r, g, DW_GROUP, 4);
 }
 
 /* ------------------------------------------------------------------------------------ */

@@ -121,7 +121,7 @@ static Q8X_ATTR void q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
     __m256i sum = _mm256_setzero_si256(), gx = sum, gg = sum, glo = sum, ghi = sum;
     q8x_rq grq;
     uint32_t i = 0;
-    int32_t tail_sum = 0;
+    int32_t tail_sum;
     memset(&grq, 0, sizeof grq);
     if (gate) {
         gx = _mm256_set1_epi32(gate->x_zp);
@@ -156,16 +156,7 @@ static Q8X_ATTR void q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
             break;
         }
     }
-    {
-        mnv3_q8_gate rest;
-        const size_t esize = format == MNV3_Q8_A_S16 ? 2 : 1;
-        if (gate) {
-            rest = *gate;
-            rest.gate = gate->gate + i;
-        }
-        mnv3_q8_prepare_row_portable(x + i, k - i, kpad - i, gate ? &rest : NULL, in_zp, format,
-                                     (char *)dst + i * esize, row_sum ? &tail_sum : NULL);
-    }
+    tail_sum = mnv3_q8_prepare_row_rest(x, i, k, kpad, gate, in_zp, format, dst);
     if (row_sum) *row_sum = (int32_t)((uint32_t)q8x_hsum(sum) + (uint32_t)tail_sum);
 }
 

@@ -26,6 +26,19 @@ static const char *const images[] = {"chelsea", "coffee"};
 
 static int quick(void) { return getenv("MNV3_TEST_QUICK") != NULL; }
 
+/* Every kernel set this CPU runs, the scalar reference first; under emulation
+ * (MNV3_TEST_QUICK) or with MNV3_ISA set, only the automatic choice. */
+static uint32_t kernel_sets(mnv3_isa *isas) {
+    uint32_t n = 0, isa;
+    if (quick() || getenv("MNV3_ISA")) {
+        isas[0] = MNV3_ISA_AUTO;
+        return 1;
+    }
+    for (isa = MNV3_ISA_SCALAR; isa < mnv3_isa_count() && n < 16; ++isa)
+        if (mnv3_isa_available((mnv3_isa)isa)) isas[n++] = (mnv3_isa)isa;
+    return n;
+}
+
 static mnv3_status make_context(const mnv3_model *m, mnv3_isa isa, uint32_t threads,
                                 mnv3_layout layout, mnv3_context **ctx) {
     mnv3_config cfg;
@@ -91,7 +104,9 @@ static void test_real_model(const char *qdir, const char *shared, const char *na
     mnv3_error e;
     mnv3_model_info info;
     mnv3_quantization qin, qout;
-    uint32_t im, isa, threads;
+    mnv3_isa isas[16];
+    const uint32_t n_isa = kernel_sets(isas);
+    uint32_t im, k, threads;
     snprintf(path, sizeof path, "%s/%s.mnv3", qdir, name);
     if (mnv3_model_load_file(path, 0, &m, &e) != MNV3_OK) {
         SKIP("%s: %s (import it with `make qmodels`)", name, e.message);
@@ -149,27 +164,27 @@ static void test_real_model(const char *qdir, const char *shared, const char *na
                 const int q = qin.type == MNV3_QTYPE_UINT8 ? (int)input[c] : (int)(int8_t)input[c];
                 xf[(c % 3) * (n_in / 3) + c / 3] = qin.scale * (float)(q - qin.zero_point);
             }
-            for (isa = 1; isa < mnv3_isa_count(); ++isa) {
-                if (!mnv3_isa_available((mnv3_isa)isa)) continue;
+            for (k = 0; k < n_isa; ++k) {
+                const mnv3_isa isa = isas[k];
                 for (threads = 1; threads <= (quick() ? 1u : 3u); threads += 2) {
                     mnv3_context *ctx;
                     layer_sums *sums = (layer_sums *)calloc(1, sizeof *sums);
-                    if (make_context(m, (mnv3_isa)isa, threads, MNV3_LAYOUT_NHWC, &ctx) !=
+                    const int first = k == 0 && threads == 1;
+                    if (make_context(m, isa, threads, MNV3_LAYOUT_NHWC, &ctx) !=
                         MNV3_OK) {
                         CHECK(0);
                         free(sums);
                         continue;
                     }
-                    mnv3_context_set_tap(ctx, record, isa == 1 && threads == 1 ? base : sums);
+                    mnv3_context_set_tap(ctx, record, first ? base : sums);
                     CHECK_STATUS(mnv3_run_quantized(ctx, input, n_in, got, classes, got_f,
                                                     classes),
                                  MNV3_OK);
                     CHECK_MSG(memcmp(got, ref, classes) == 0,
                               "%s %s on %s, %u threads: quantized logits differ from TFLite's "
                               "reference kernels; first layer differing from the scalar run: %s",
-                              name, images[im], mnv3_isa_name((mnv3_isa)isa), threads,
-                              isa == 1 && threads == 1 ? "(this is it)"
-                                                       : first_difference(base, sums));
+                              name, images[im], mnv3_isa_name(isa), threads,
+                              first ? "(this is it)" : first_difference(base, sums));
                     for (c = 0; c < classes; ++c) {
                         const int q = qout.type == MNV3_QTYPE_UINT8 ? (int)got[c]
                                                                      : (int)(int8_t)got[c];
@@ -219,7 +234,9 @@ static void test_builtin(mnv3_arch arch) {
     int8_t ref[1000], got[1000];
     size_t i, size, size2;
     uint8_t *file, *file2;
-    uint32_t isa, threads;
+    mnv3_isa isas[16];
+    const uint32_t n_isa = kernel_sets(isas);
+    uint32_t k, threads;
     layer_sums *base = (layer_sums *)calloc(1, sizeof *base);
     CHECK_STATUS(mnv3_model_create_builtin_int8(arch, MNV3_FLAVOR_TORCHVISION, 1.0, 1000, 7, &m,
                                                 &e),
@@ -235,18 +252,17 @@ static void test_builtin(mnv3_arch arch) {
     if (arch == MNV3_ARCH_LARGE) CHECK(p8.activations * 10 <= p32.activations * 3);
     mnv3_model_free(f);
     for (i = 0; i < n_in; ++i) input[i] = (int8_t)((i * 7919u) % 97u - 48);
-    for (isa = 1; isa < mnv3_isa_count(); ++isa) {
-        if (!mnv3_isa_available((mnv3_isa)isa)) continue;
+    for (k = 0; k < n_isa; ++k) {
+        const mnv3_isa isa = isas[k];
         for (threads = 1; threads <= 3; ++threads) {
             mnv3_context *ctx;
             layer_sums *sums = (layer_sums *)calloc(1, sizeof *sums);
-            const int first = isa == 1 && threads == 1;
+            const int first = k == 0 && threads == 1;
             if (quick() && threads == 2) {
                 free(sums);
                 continue;
             }
-            CHECK_STATUS(make_context(m, (mnv3_isa)isa, threads, MNV3_LAYOUT_NHWC, &ctx),
-                         MNV3_OK);
+            CHECK_STATUS(make_context(m, isa, threads, MNV3_LAYOUT_NHWC, &ctx), MNV3_OK);
             mnv3_context_set_tap(ctx, record, first ? base : sums);
             CHECK_STATUS(mnv3_run_quantized(ctx, input, n_in, first ? ref : got, 1000, NULL, 0),
                          MNV3_OK);
@@ -254,7 +270,7 @@ static void test_builtin(mnv3_arch arch) {
                 CHECK_MSG(memcmp(ref, got, 1000) == 0 && base->count == sums->count,
                           "built-in int8 on %s, %u threads: differs from the scalar run from "
                           "layer %s on",
-                          mnv3_isa_name((mnv3_isa)isa), threads, first_difference(base, sums));
+                          mnv3_isa_name(isa), threads, first_difference(base, sums));
             mnv3_context_free(ctx);
             free(sums);
         }
