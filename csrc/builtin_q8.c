@@ -47,7 +47,6 @@ static void widen(range *r, const float *x, size_t n) {
 /* ---- The float pass ------------------------------------------------------------------ */
 
 typedef struct pass {
-    const mnv3_model *m;
     calibration *cal;
     uint32_t conv;               /* canonical index of the next conv */
     uint32_t h, w;               /* spatial size of the current feature map */
@@ -233,7 +232,6 @@ static mnv3_status calibrate(const mnv3_model *m, calibration *cal, mnv3_error *
     v0 = y + map;
     v1 = v0 + vec;
 
-    p.m = m;
     p.cal = cal;
     p.conv = 0;
     p.h = p.w = CALIBRATION_SIDE;
@@ -320,9 +318,17 @@ static range clip(range r, float lo, float hi) {
     return r;
 }
 
-/* Output quantization of one conv from its calibrated ranges. Below -3 hard-swish is 0 and
- * hard-sigmoid is 0 (above 3 it is 1): clipping the conv's own range there loses nothing. */
-static void quantize_activation(mnv3_conv *c, range pre, range post) {
+/* The fixed quantization of mnv3_model_quantize_fixed(): feature maps of the float
+ * built-ins stay within about +-8, their normalised input within +-4; an SE gate is in
+ * [0, 1]. */
+static const mnv3_qparam fixed_map = {1.0f / 16.0f, 0};
+static const mnv3_qparam fixed_input = {1.0f / 32.0f, 0};
+static const mnv3_qparam fixed_gate = {1.0f / 256.0f, -128};
+
+/* Output quantization of one conv from its calibrated ranges, or the fixed one when they
+ * are NULL. Below -3 hard-swish is 0 and hard-sigmoid is 0 (above 3 it is 1): clipping the
+ * conv's own range there loses nothing. */
+static void quantize_activation(mnv3_conv *c, const range *pre, const range *post) {
     const mnv3_activation act = c->epilogue.activation;
     static const range unit = {0.0f, 1.0f};
     c->q.act_lo = -128;
@@ -330,13 +336,13 @@ static void quantize_activation(mnv3_conv *c, range pre, range post) {
     c->q.table_output.scale = 0.0f;
     c->q.table_output.zero_point = 0;
     if (act == MNV3_ACT_HARD_SWISH) {
-        c->q.output = qparam_for(clip(pre, -3.0f, INFINITY));
-        c->q.table_output = qparam_for(post);
+        c->q.output = pre ? qparam_for(clip(*pre, -3.0f, INFINITY)) : fixed_map;
+        c->q.table_output = post ? qparam_for(*post) : fixed_map;
     } else if (act == MNV3_ACT_HARD_SIGMOID) {
-        c->q.output = qparam_for(clip(pre, -3.0f, 3.0f));
-        c->q.table_output = qparam_for(unit);
+        c->q.output = pre ? qparam_for(clip(*pre, -3.0f, 3.0f)) : fixed_map;
+        c->q.table_output = pre ? qparam_for(unit) : fixed_gate;
     } else {
-        c->q.output = qparam_for(post);
+        c->q.output = post ? qparam_for(*post) : fixed_map;
         mnv3_q_activation_range((int)act, c->q.output.scale, c->q.output.zero_point,
                                 &c->q.act_lo, &c->q.act_hi);
     }
@@ -531,47 +537,56 @@ static mnv3_status quantize_weights(mnv3_model *m, mnv3_error *e) {
     return MNV3_OK;
 }
 
-mnv3_status mnv3_model_quantize_builtin(mnv3_model *m, mnv3_error *e) {
+/* Every activation slot's scale and zero point: from the calibrated ranges, or the fixed
+ * ones when cal is NULL. */
+static void quantize_activations(mnv3_model *m, const calibration *cal) {
     mnv3_conv *list[MNV3_MAX_CONVS];
-    calibration *cal;
-    mnv3_status st;
-    uint32_t n, i, b;
-    cal = (calibration *)malloc(sizeof *cal);
-    st = cal ? calibrate(m, cal, e)
-             : mnv3_set_error(e, MNV3_ERR_OUT_OF_MEMORY, "calibration ranges");
-    if (st == MNV3_OK) {
-        n = mnv3_model_convs(m, list);
-        for (i = 0; i < n; ++i) quantize_activation(list[i], cal->pre[i], cal->post[i]);
-        m->quantized = 1;
-        m->q_input = qparam_for(input_range(m));
-        m->pool_mode = MNV3_QPOOL_MEAN;
-        m->pool_output = qparam_for(cal->pool);
-        for (b = 0; b < m->num_blocks; ++b) {
-            mnv3_block *k = &m->blocks[b];
-            if (k->has_se) {
-                k->se_pool_mode = MNV3_QPOOL_MEAN;
-                k->se_pool_output = qparam_for(cal->se_pool[b]);
-                k->se_mul_output = qparam_for(cal->se_mul[b]);
-            }
-            if (k->residual) k->residual_output = qparam_for(cal->residual[b]);
+    const uint32_t n = mnv3_model_convs(m, list);
+    uint32_t i, b;
+    for (i = 0; i < n; ++i)
+        quantize_activation(list[i], cal ? &cal->pre[i] : NULL, cal ? &cal->post[i] : NULL);
+    m->quantized = 1;
+    m->q_io_type = MNV3_QTYPE_INT8;
+    m->q_input = cal ? qparam_for(input_range(m)) : fixed_input;
+    m->pool_mode = MNV3_QPOOL_MEAN;
+    m->pool_output = cal ? qparam_for(cal->pool) : fixed_map;
+    for (b = 0; b < m->num_blocks; ++b) {
+        mnv3_block *k = &m->blocks[b];
+        if (k->has_se) {
+            k->se_pool_mode = MNV3_QPOOL_MEAN;
+            k->se_pool_output = cal ? qparam_for(cal->se_pool[b]) : fixed_map;
+            k->se_mul_output = cal ? qparam_for(cal->se_mul[b]) : fixed_map;
         }
-        st = quantize_weights(m, e);
+        if (k->residual) k->residual_output = cal ? qparam_for(cal->residual[b]) : fixed_map;
     }
-    free(cal);
-    if (st == MNV3_OK) st = mnv3_model_validate(m, e);
-    if (st == MNV3_OK) st = mnv3_model_quant_prepare(m, e);
-    return st;
+}
+
+/* A float model whose weights it owns becomes an int8 one, checked as the loader checks. */
+static mnv3_status quantize_model(mnv3_model *m, const calibration *cal, mnv3_error *e) {
+    quantize_activations(m, cal);
+    MNV3_TRY(quantize_weights(m, e));
+    MNV3_TRY(mnv3_model_validate(m, e));
+    return mnv3_model_quant_prepare(m, e);
+}
+
+mnv3_status mnv3_model_quantize_fixed(mnv3_model *m, mnv3_error *e) {
+    return quantize_model(m, NULL, e);
 }
 
 mnv3_status mnv3_model_create_builtin_int8(mnv3_arch arch, mnv3_flavor flavor, double width,
                                            uint32_t classes, uint64_t seed, mnv3_model **out,
                                            mnv3_error *e) {
+    calibration *cal;
     mnv3_model *m = NULL;
     mnv3_status st;
     if (!out) return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "out_model is NULL");
     *out = NULL;
     MNV3_TRY(mnv3_model_create_builtin(arch, flavor, width, classes, seed, &m, e));
-    st = mnv3_model_quantize_builtin(m, e);
+    cal = (calibration *)malloc(sizeof *cal);
+    st = cal ? calibrate(m, cal, e)
+             : mnv3_set_error(e, MNV3_ERR_OUT_OF_MEMORY, "calibration ranges");
+    if (st == MNV3_OK) st = quantize_model(m, cal, e);
+    free(cal);
     if (st != MNV3_OK) {
         mnv3_model_free(m);
         return st;

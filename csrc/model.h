@@ -163,10 +163,11 @@ mnv3_status mnv3_model_validate(const mnv3_model *m, mnv3_error *error);
  * and derives each conv's input quantization and multipliers, the SE multiply and the
  * residual add. Called by the loader once tensors are resolved. */
 mnv3_status mnv3_model_quant_prepare(mnv3_model *m, mnv3_error *error);
-/* Turns a float model whose weights it owns into the int8 network
- * mnv3_model_create_builtin_int8() describes (per-channel weights, activation ranges from
- * one float pass over a fixed synthetic image). The caller frees m on failure. */
-mnv3_status mnv3_model_quantize_builtin(mnv3_model *m, mnv3_error *error);
+/* Turns a float model whose weights it owns into an int8 network quantized as
+ * mnv3_model_create_builtin_int8() quantizes (builtin_q8.c: per-channel weights), but with
+ * fixed activation quantizations instead of calibrated ones (feature maps 1/16 per step,
+ * input 1/32, SE gates 1/256): the int8 seed models of the fuzzers. */
+mnv3_status mnv3_model_quantize_fixed(mnv3_model *m, mnv3_error *error);
 /* The quantization of a conv's result (after its table, if any). */
 mnv3_qparam mnv3_conv_result_q(const mnv3_conv *c);
 /* The quantization of the logits (the last head conv's result). */

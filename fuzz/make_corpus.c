@@ -33,7 +33,7 @@ static int tiny(mnv3_flavor flavor, uint32_t blocks, int with_labels, int int8,
     mnv3_weights_fill_random(m, 3);
     if (mnv3_model_validate(m, &err) != MNV3_OK) goto fail;
     /* an int8 model: quantization fields of every kind for the fuzzer to mutate */
-    if (int8 && mnv3_model_quantize_builtin(m, &err) != MNV3_OK) goto fail;
+    if (int8 && mnv3_model_quantize_fixed(m, &err) != MNV3_OK) goto fail;
     if (mnv3_model_save_file(m, path, &err) != MNV3_OK) goto fail;
     mnv3_model_free(m);
     return 0;
