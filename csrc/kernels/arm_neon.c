@@ -22,7 +22,14 @@
 #define SIMD_SET mnv3_kernel_set_neon
 #define SIMD_ISA_ID MNV3_ISA_NEON
 #define SIMD_NAME "neon"
+#if defined(__aarch64__)
+/* Every AArch64 core has ASIMD. Resolving the set (at context creation) is also when the
+ * cores are identified, reading files: inference never touches the heap. */
+static int neon_supported(void);
+#define SIMD_SUPPORTED neon_supported
+#else
 #define SIMD_SUPPORTED NULL
+#endif
 #define SIMD_ISA neon
 #define SIMD_NR 8
 #define SIMD_VW 4
@@ -505,6 +512,11 @@ int mnv3_neon_in_order(void) {
 }
 
 void mnv3_neon_set_in_order(int in_order) { in_order_cached = in_order < 0 ? -1 : in_order != 0; }
+
+static int neon_supported(void) {
+    (void)mnv3_neon_in_order();
+    return 1;
+}
 #endif
 
 #else
