@@ -201,6 +201,34 @@ static Q8X_ATTR void q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
     if (row_sum) *row_sum = (int32_t)((uint32_t)q8x_hsum(sum) + (uint32_t)tail_sum);
 }
 
+/* A 256-byte table, 32 bytes at a time: vpshufb looks up the low 4 bits of the index in
+ * each of the 16 rows of 16 bytes, and a tree of blends on bits 4..7 keeps the right row
+ * (vpblendvb reads each byte's top bit, where a 16-bit shift left by 3..0 puts bit 4..7). */
+static Q8X_ATTR void q8x_lut(int8_t *x, size_t n, const int8_t *lut) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80), low4 = _mm256_set1_epi8(0x0F);
+    __m256i rows[16];
+    size_t i = 0;
+    unsigned t;
+    for (t = 0; t < 16; ++t)
+        rows[t] = _mm256_broadcastsi128_si256(
+            _mm_loadu_si128((const __m128i *)(const void *)(lut + 16 * t)));
+    for (; i + 32 <= n; i += 32) {
+        const __m256i idx =
+            _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(x + i)), flip);
+        const __m256i lo = _mm256_and_si256(idx, low4);
+        const __m256i b4 = _mm256_slli_epi16(idx, 3), b5 = _mm256_slli_epi16(idx, 2);
+        const __m256i b6 = _mm256_slli_epi16(idx, 1);
+        __m256i v[8], w[4], y[2];
+        for (t = 0; t < 8; ++t)
+            v[t] = _mm256_blendv_epi8(_mm256_shuffle_epi8(rows[2 * t], lo),
+                                      _mm256_shuffle_epi8(rows[2 * t + 1], lo), b4);
+        for (t = 0; t < 4; ++t) w[t] = _mm256_blendv_epi8(v[2 * t], v[2 * t + 1], b5);
+        for (t = 0; t < 2; ++t) y[t] = _mm256_blendv_epi8(w[2 * t], w[2 * t + 1], b6);
+        _mm256_storeu_si256((__m256i *)(void *)(x + i), _mm256_blendv_epi8(y[0], y[1], idx));
+    }
+    mnv3_q8_lut_portable(x + i, n - i, lut);
+}
+
 /* TFLite's ADD, 8 lanes at a time. */
 static Q8X_ATTR void q8x_add(const int8_t *a, const int8_t *b, size_t n, const mnv3_q8_add *p,
                              int8_t *out) {
