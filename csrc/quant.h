@@ -43,8 +43,8 @@ static inline int mnv3_qmul_from_real(double m, mnv3_qmul *out) {
     return 0;
 }
 
-/* (a * b * 2 + 2^31) >> 32 with round-half-away-from-zero, saturating the single
- * overflowing case: gemmlowp's SaturatingRoundingDoublingHighMul. */
+/* a * b * 2 / 2^32 rounded to nearest, halves toward +infinity (-0.5 becomes 0),
+ * saturating the single overflowing case: gemmlowp's SaturatingRoundingDoublingHighMul. */
 static inline int32_t mnv3_q_doubling_high_mul(int32_t a, int32_t b) {
     int64_t ab, nudge;
     if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
