@@ -266,7 +266,7 @@ def quantize_weights(c: Conv) -> Tuple[np.ndarray, np.ndarray]:
     return q, scale
 
 
-def quantize_conv(c: Conv, name: str, in_q, ranges, see_range) -> Tuple[float, int]:
+def quantize_conv(c: Conv, name: str, in_q, see_range) -> Tuple[float, int]:
     """Turns a float conv into a quantized one in place; returns its result's qparam."""
     if c.weight is None or not np.issubdtype(np.asarray(c.weight).dtype, np.floating):
         raise QuantizeError(f"{name}: the model is not a float model")
@@ -314,43 +314,39 @@ def quantize_conv(c: Conv, name: str, in_q, ranges, see_range) -> Tuple[float, i
 
 def quantize_network(net: Network, obs: Observer, method: str, percentile: float) -> Network:
     """Quantizes net in place from the ranges obs saw; returns it."""
-    ranges: Dict[str, Tuple[float, float]] = {}
-
     def see_range(name: str) -> Tuple[float, int]:
         if name not in obs.lo:
             raise QuantizeError(f"no calibration values for {name}")
-        lo, hi = choose_range(obs, name, method, percentile)
-        ranges[name] = (lo, hi)
-        return qparam(lo, hi)
+        return qparam(*choose_range(obs, name, method, percentile))
 
     in_q = see_range("input")
-    xq = quantize_conv(net.stem, "stem", in_q, ranges, see_range)
+    xq = quantize_conv(net.stem, "stem", in_q, see_range)
     for i, b in enumerate(net.blocks):
         bq = BlockQuant(se_pool_mode=mq.POOL_MEAN)
         if b.expand is not None:
-            xq = quantize_conv(b.expand, f"block{i}.expand", xq, ranges, see_range)
-        xq = quantize_conv(b.depthwise, f"block{i}.depthwise", xq, ranges, see_range)
+            xq = quantize_conv(b.expand, f"block{i}.expand", xq, see_range)
+        xq = quantize_conv(b.depthwise, f"block{i}.depthwise", xq, see_range)
         if b.se is not None:
             bq.se_pool_output = see_range(f"block{i}.se.pool")
-            rq = quantize_conv(b.se.reduce, f"block{i}.se.reduce", bq.se_pool_output, ranges,
+            rq = quantize_conv(b.se.reduce, f"block{i}.se.reduce", bq.se_pool_output,
                                see_range)
-            quantize_conv(b.se.expand, f"block{i}.se.expand", rq, ranges, see_range)
+            quantize_conv(b.se.expand, f"block{i}.se.expand", rq, see_range)
             bq.se_mul_output = see_range(f"block{i}.se.scaled")
             b.se.squeeze_clamp = (-np.inf, np.inf)
             b.se.scale_clamp = (-np.inf, np.inf)
             xq = bq.se_mul_output
-        xq = quantize_conv(b.project, f"block{i}.project", xq, ranges, see_range)
+        xq = quantize_conv(b.project, f"block{i}.project", xq, see_range)
         if b.residual:
             bq.residual_output = see_range(f"block{i}.residual")
             b.residual_clamp = (-np.inf, np.inf)
             xq = bq.residual_output
         b.quant = bq
-    xq = quantize_conv(net.last_conv, "last_conv", xq, ranges, see_range)
+    xq = quantize_conv(net.last_conv, "last_conv", xq, see_range)
     pool_q = see_range("pool")
     net.pool_clamp = (-np.inf, np.inf)
     xq = pool_q
     for i, h in enumerate(net.head):
-        xq = quantize_conv(h, f"head{i}", xq, ranges, see_range)
+        xq = quantize_conv(h, f"head{i}", xq, see_range)
     net.quant = NetQuant(in_q, mq.POOL_MEAN, pool_q)
     return net
 

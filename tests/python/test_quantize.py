@@ -1,6 +1,5 @@
 """Post-training quantization (tools/quantize.py): the int8 model it writes is valid, agrees
 with the float model on held-out inputs, and bad requests are refused with a reason."""
-import ctypes
 import os
 import sys
 
@@ -14,6 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mnv3file  # noqa: E402
 import mnv3quant  # noqa: E402
 import quantize  # noqa: E402
+from test_quant import c_layers, load_library  # noqa: E402
 from test_tools import SHARED, filled  # noqa: E402
 
 TFLITE_MODEL = os.path.join(SHARED, "models", "mobilenet_v3_small_1.0_224_uint8.tflite")
@@ -134,66 +134,8 @@ def test_real_model_float_import_quantized_keeps_top1(tmp_path):
     assert int(np.argmax(mnv3quant.forward(q, x))) == 967 + 1  # 968 espresso (1001 classes)
 
 
-class _Config(ctypes.Structure):
-    # mnv3_config, with room to spare should a newer library add fields.
-    _fields_ = [("batch", ctypes.c_uint32), ("height", ctypes.c_uint32),
-                ("width", ctypes.c_uint32), ("layout", ctypes.c_int),
-                ("threads", ctypes.c_uint32), ("isa", ctypes.c_int), ("profile", ctypes.c_int),
-                ("spare", ctypes.c_uint8 * 64)]
-
-
-def _libmnv3():
-    for name in ("libmnv3.so", "libmnv3.dylib"):
-        path = os.path.join(ROOT, "build", name)
-        if os.path.exists(path):
-            lib = ctypes.CDLL(path)
-            return lib if hasattr(lib, "mnv3_run_quantized") else None
-    return None
-
-
-def _c_quantized_logits(lib, path: str, x_int8: np.ndarray, classes: int, isa: int
-                        ) -> np.ndarray:
-    """Runs the C library on one int8 NHWC input; returns its quantized logits."""
-    P = ctypes.c_void_p
-    err = ctypes.create_string_buffer(4 + 256)
-    model = P()
-
-    def check(status, what):
-        message = err.raw[4:].split(b"\0")[0].decode()
-        assert status == 0, f"{what}: {message}"
-    check(lib.mnv3_model_load_file(path.encode(), ctypes.c_uint32(0), ctypes.byref(model), err),
-          "load")
-    try:
-        cfg = _Config()
-        lib.mnv3_config_init(ctypes.byref(cfg), model)
-        cfg.height, cfg.width = x_int8.shape[0], x_int8.shape[1]
-        cfg.layout = 1  # NHWC
-        cfg.isa = isa
-        size = ctypes.c_size_t()
-        check(lib.mnv3_arena_size(model, ctypes.byref(cfg), ctypes.byref(size), err), "arena")
-        raw = ctypes.create_string_buffer(size.value + 64)
-        arena = (ctypes.addressof(raw) + 63) // 64 * 64
-        ctx = P()
-        check(lib.mnv3_context_create(model, ctypes.byref(cfg), P(arena),
-                                      ctypes.c_size_t(size.value), ctypes.byref(ctx), err),
-              "context")
-        try:
-            out = np.zeros(classes, np.int8)
-            xin = np.ascontiguousarray(x_int8, np.int8)
-            check(lib.mnv3_run_quantized(ctx, xin.ctypes.data_as(P), ctypes.c_size_t(xin.size),
-                                         out.ctypes.data_as(P), ctypes.c_size_t(out.size),
-                                         P(), ctypes.c_size_t(0)), "run")
-            return out
-        finally:
-            lib.mnv3_context_free(ctx)
-    finally:
-        lib.mnv3_model_free(model)
-
-
 def test_c_library_runs_the_quantized_model_as_the_mirror(small_float, tmp_path):
-    lib = _libmnv3()
-    if lib is None:
-        pytest.skip("build/libmnv3.so with quantized runs not built (make lib)")
+    lib = load_library()
     src, calib = small_float
     dst = tmp_path / "int8.mnv3"
     quantize.quantize_file(str(src), str(dst), [str(calib)], method="mse", holdout=0)
@@ -204,5 +146,5 @@ def test_c_library_runs_the_quantized_model_as_the_mirror(small_float, tmp_path)
     for isa in range(0, 5):
         if isa and not lib.mnv3_isa_available(isa):
             continue
-        got = _c_quantized_logits(lib, str(dst), x, q.num_classes, isa)
-        assert np.array_equal(got, want), f"kernel set {isa}: {got} != {want}"
+        got, _ = c_layers(lib, str(dst), x.tobytes(), q.num_classes, isa=isa)
+        assert got == want.tobytes(), f"kernel set {isa}: {got!r} != {want.tobytes()!r}"
