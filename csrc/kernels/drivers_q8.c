@@ -565,6 +565,8 @@ void mnv3_q8_depthwise_driver(const mnv3_q8_depthwise_kernel *row,
     const uint32_t K = a->kernel, S = a->stride, C = a->channels;
     const size_t row_elems = (size_t)a->in_width * C, out_row = (size_t)a->out_width * C;
     const int8_t *rows[MNV3_DW_MAX_KERNEL];
+    long slots[MNV3_DW_MAX_KERNEL];
+    mnv3_dw_cursor cursor;
     mnv3_q8_dw_out_row r;
     uint32_t oy, ky, ox;
     MNV3_ASSERT(K >= 1 && K <= MNV3_DW_MAX_KERNEL && S >= 1);
@@ -574,21 +576,11 @@ void mnv3_q8_depthwise_driver(const mnv3_q8_depthwise_kernel *row,
     r.w = a->packed;
     r.a = a;
     mnv3_interior_columns(a->in_width, a->out_width, K, S, a->pad_left, &r.ox_lo, &r.ox_hi);
+    mnv3_dw_cursor_init(&cursor, a->row_begin, S, a->pad_top, K, a->in_height, a->in_ring_rows);
     for (oy = a->row_begin; oy < a->row_end; ++oy) {
-        const long iy0 = (long)oy * S - (long)a->pad_top;
-        const long first = iy0 < 0 ? 0 : iy0;
-        size_t slot = a->in_ring_rows ? (size_t)first % a->in_ring_rows : 0;
-        for (ky = 0; ky < K; ++ky) {
-            const long iy = iy0 + (long)ky;
-            if (iy < 0 || iy >= (long)a->in_height) {
-                rows[ky] = NULL;
-            } else if (a->in_ring_rows) {
-                rows[ky] = a->input + slot * row_elems;
-                if (++slot == a->in_ring_rows) slot = 0;
-            } else {
-                rows[ky] = a->input + (size_t)iy * row_elems;
-            }
-        }
+        mnv3_dw_cursor_slots(&cursor, oy, slots);
+        for (ky = 0; ky < K; ++ky)
+            rows[ky] = slots[ky] < 0 ? NULL : a->input + (size_t)slots[ky] * row_elems;
         r.out = a->output + (size_t)oy * out_row;
         im->row(&r);
         if (a->requant.lut) lut(r.out, out_row, a->requant.lut);

@@ -110,16 +110,53 @@ typedef struct mnv3_depthwise_args {
 
 /* The input rows of a depthwise call's output rows, visited in increasing order. A ring's
  * slot is found with one division when the cursor starts (once per call, a band of rows)
- * and advanced by additions from there, so no loop divides. */
+ * and advanced by additions from there, so no loop divides. Element-type neutral: the
+ * float and int8 drivers turn slots into row pointers. */
 typedef struct mnv3_dw_cursor {
     long iy;     /* the first row inside the input of the last output row visited */
-    size_t slot; /* where row iy is stored: iy, or iy % in_ring_rows */
+    size_t slot; /* where row iy is stored: iy, or iy % ring_rows */
+    uint32_t stride, pad_top, kernel, in_height, ring_rows;
 } mnv3_dw_cursor;
 
-static inline void mnv3_dw_cursor_start(const mnv3_depthwise_args *a, mnv3_dw_cursor *cur) {
-    const long iy0 = (long)a->row_begin * a->stride - (long)a->pad_top;
+static inline void mnv3_dw_cursor_init(mnv3_dw_cursor *cur, uint32_t row_begin,
+                                       uint32_t stride, uint32_t pad_top, uint32_t kernel,
+                                       uint32_t in_height, uint32_t ring_rows) {
+    const long iy0 = (long)row_begin * stride - (long)pad_top;
+    cur->stride = stride;
+    cur->pad_top = pad_top;
+    cur->kernel = kernel;
+    cur->in_height = in_height;
+    cur->ring_rows = ring_rows;
     cur->iy = iy0 < 0 ? 0 : iy0;
-    cur->slot = a->in_ring_rows ? (size_t)cur->iy % a->in_ring_rows : (size_t)cur->iy;
+    cur->slot = ring_rows ? (size_t)cur->iy % ring_rows : (size_t)cur->iy;
+}
+
+/* slots[ky], ky < kernel: the storage row of input row oy*stride - pad_top + ky, or -1
+ * where that row lies in the padding. oy must not be below the previous call's. */
+static inline void mnv3_dw_cursor_slots(mnv3_dw_cursor *cur, uint32_t oy, long *slots) {
+    const long iy0 = (long)oy * cur->stride - (long)cur->pad_top, first = iy0 < 0 ? 0 : iy0;
+    size_t slot;
+    uint32_t ky;
+    cur->slot += (size_t)(first - cur->iy);
+    cur->iy = first;
+    /* the cursor moved by at most a few strides: as many subtractions */
+    if (cur->ring_rows)
+        while (cur->slot >= cur->ring_rows) cur->slot -= cur->ring_rows;
+    slot = cur->slot;
+    for (ky = 0; ky < cur->kernel; ++ky) {
+        const long iy = iy0 + (long)ky;
+        if (iy < 0 || iy >= (long)cur->in_height) {
+            slots[ky] = -1;
+            continue;
+        }
+        slots[ky] = (long)slot;
+        if (++slot == cur->ring_rows) slot = 0;
+    }
+}
+
+static inline void mnv3_dw_cursor_start(const mnv3_depthwise_args *a, mnv3_dw_cursor *cur) {
+    mnv3_dw_cursor_init(cur, a->row_begin, a->stride, a->pad_top, a->kernel, a->in_height,
+                        a->in_ring_rows);
 }
 
 /* rows[ky], ky < kernel: first element of input row oy*stride - pad_top + ky, or NULL where
@@ -127,24 +164,11 @@ static inline void mnv3_dw_cursor_start(const mnv3_depthwise_args *a, mnv3_dw_cu
 static inline void mnv3_dw_rows(const mnv3_depthwise_args *a, mnv3_dw_cursor *cur, uint32_t oy,
                                 const float **rows) {
     const size_t row_elems = (size_t)a->in_width * a->channels;
-    const long iy0 = (long)oy * a->stride - (long)a->pad_top, first = iy0 < 0 ? 0 : iy0;
-    size_t slot;
+    long slots[MNV3_DW_MAX_KERNEL];
     uint32_t ky;
-    cur->slot += (size_t)(first - cur->iy);
-    cur->iy = first;
-    /* the cursor moved by at most a few strides: as many subtractions */
-    if (a->in_ring_rows)
-        while (cur->slot >= a->in_ring_rows) cur->slot -= a->in_ring_rows;
-    slot = cur->slot;
-    for (ky = 0; ky < a->kernel; ++ky) {
-        const long iy = iy0 + (long)ky;
-        if (iy < 0 || iy >= (long)a->in_height) {
-            rows[ky] = NULL;
-            continue;
-        }
-        rows[ky] = a->input + slot * row_elems;
-        if (++slot == a->in_ring_rows) slot = 0;
-    }
+    mnv3_dw_cursor_slots(cur, oy, slots);
+    for (ky = 0; ky < a->kernel; ++ky)
+        rows[ky] = slots[ky] < 0 ? NULL : a->input + (size_t)slots[ky] * row_elems;
 }
 
 /* Dense k x k convolution (the stem) writing NHWC output rows [row_begin, row_end). The
