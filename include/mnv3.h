@@ -177,6 +177,23 @@ MNV3_API mnv3_status mnv3_model_save_file(const mnv3_model *model, const char *p
 
 MNV3_API void mnv3_model_free(mnv3_model *model); /* NULL is allowed */
 
+/* How a model stores its weights (biases are float32 in every float model). float16
+ * weights (IEEE binary16, file format 1.1) halve the model and its packed copies; the
+ * arithmetic stays float32 unless the configuration relaxes it (mnv3_config.precision). */
+typedef enum mnv3_weight_type {
+    MNV3_WEIGHTS_FLOAT32 = 0,
+    MNV3_WEIGHTS_FLOAT16 = 1,
+    MNV3_WEIGHTS_INT8 = 2       /* quantized models */
+} mnv3_weight_type;
+
+MNV3_API mnv3_weight_type mnv3_model_weight_type(const mnv3_model *model);
+/* A new, independent model with the same network whose weights are stored as `type`:
+ * float32 -> float16 rounds to nearest even (a weight beyond float16's range, 65504, is
+ * refused with MNV3_ERR_BAD_TENSOR naming its conv), float16 -> float32 is exact. Quantized
+ * models, and MNV3_WEIGHTS_INT8, are MNV3_ERR_UNSUPPORTED. */
+MNV3_API mnv3_status mnv3_model_convert_weights(const mnv3_model *model, mnv3_weight_type type,
+                                                mnv3_model **out_model, mnv3_error *error);
+
 /* How raw pixels become the network input: input = (pixel * scale - mean[c]) / std[c],
  * with channels in `channel_order`. */
 typedef enum mnv3_channel_order { MNV3_RGB = 0, MNV3_BGR = 1 } mnv3_channel_order;
