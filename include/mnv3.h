@@ -265,6 +265,25 @@ typedef struct mnv3_context mnv3_context;
 #define MNV3_MAX_INPUT_SIZE 4096
 #define MNV3_MAX_BATCH 4096
 
+/* How freely a context may round (mnv3_config.precision), after TFLite's "allow fp16
+ * precision for fp32" and XNNPACK's fp16-inference flag. */
+typedef enum mnv3_precision_mode {
+    MNV3_PRECISION_EXACT = 0,   /* float32 arithmetic; float16 weights are widened exactly */
+    MNV3_PRECISION_RELAXED = 1  /* float16 or bf16 products where the CPU runs them faster;
+                                   float32 elsewhere (see mnv3_context_arithmetic) */
+} mnv3_precision_mode;
+
+/* The arithmetic a context actually uses. */
+typedef enum mnv3_arithmetic {
+    MNV3_ARITHMETIC_FP32 = 0,
+    MNV3_ARITHMETIC_FP16 = 1,   /* pointwise layers multiply and add in float16 (ARMv8.2 with
+                                   FP16 arithmetic, HWCAP asimdhp); the rest float32 */
+    MNV3_ARITHMETIC_BF16 = 2    /* pointwise layers take bf16 products with float32 sums
+                                   (AVX512-BF16, vdpbf16ps); the rest float32 */
+} mnv3_arithmetic;
+
+MNV3_API const char *mnv3_arithmetic_name(mnv3_arithmetic arithmetic); /* "fp32", ... */
+
 typedef struct mnv3_config {
     uint32_t batch;          /* images per mnv3_run(), >= 1 */
     uint32_t height, width;  /* input size, each in [MNV3_MIN_INPUT_SIZE, MNV3_MAX_INPUT_SIZE] */
@@ -272,6 +291,7 @@ typedef struct mnv3_config {
     uint32_t threads;        /* worker threads, 1..MNV3_MAX_THREADS; 0 means 1 */
     mnv3_isa isa;            /* MNV3_ISA_AUTO unless forcing a kernel set */
     int profile;             /* non-zero: record per-layer times (see mnv3_context_layer_ns) */
+    mnv3_precision_mode precision; /* MNV3_PRECISION_EXACT unless relaxing it */
 } mnv3_config;
 
 /* Defaults: batch 1, the model's preprocess size (224x224 if unknown), NCHW, 1 thread, AUTO. */
@@ -322,6 +342,9 @@ MNV3_API mnv3_status mnv3_run(mnv3_context *context, const float *input, size_t 
 
 /* Kernel set actually used by a context. */
 MNV3_API mnv3_isa mnv3_context_isa(const mnv3_context *context);
+/* Arithmetic actually used: FP32 unless the configuration relaxed the precision and the
+ * kernel set has faster arithmetic on this CPU. */
+MNV3_API mnv3_arithmetic mnv3_context_arithmetic(const mnv3_context *context);
 MNV3_API uint32_t mnv3_context_threads(const mnv3_context *context);
 /* With config.profile set: nanoseconds the last mnv3_run() spent in layer `index` (indices
  * as mnv3_model_layer()); 0 otherwise. */

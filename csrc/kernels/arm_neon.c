@@ -9,11 +9,15 @@
 
 #include <arm_neon.h>
 
+/* Variants (arm_neon_f16.c, arm_neon_hp_*.c) name their own set, and may bring a target
+ * attribute, a CPU check and a GEMM k loop. */
+#ifndef SIMD_SET
 #define SIMD_ATTR
 #define SIMD_SET mnv3_kernel_set_neon
+#define SIMD_SUPPORTED NULL
+#endif
 #define SIMD_ISA_ID MNV3_ISA_NEON
 #define SIMD_NAME "neon"
-#define SIMD_SUPPORTED NULL
 #define SIMD_ISA neon
 #define SIMD_NR 8
 #define SIMD_VW 4
@@ -73,7 +77,7 @@ V_INLINE float v_hsum(vf v) {
 #endif
 V_INLINE vmask v_mask(uint32_t n) { return n; }
 
-#if defined(__aarch64__)
+#if defined(__aarch64__) && !defined(PW_KLOOP2)
 /* AArch64 multiplies by a lane: four k steps share one load of each row's inputs, which
  * halves the loads per multiply-add against broadcasting every input. Same products and
  * the same order of additions as the broadcast loop, so the same results. */
@@ -92,13 +96,13 @@ V_INLINE vmask v_mask(uint32_t n) { return n; }
 #define PW_LANE1_3(r) PW_LANE1(r, 3)
 #define PW_STEP2(ROWS, l)                                                                    \
     {                                                                                        \
-        const vf w0 = v_load(w), w1 = v_load(w + VW);                                        \
+        const vf w0 = W_LOAD(w), w1 = W_LOAD(w + VW);                                        \
         w += PW_NR;                                                                          \
         ROWS(PW_LANE2_##l)                                                                   \
     }
 #define PW_STEP1(ROWS, l)                                                                    \
     {                                                                                        \
-        const vf w0 = v_load(w);                                                             \
+        const vf w0 = W_LOAD(w);                                                             \
         w += VW;                                                                             \
         ROWS(PW_LANE1_##l)                                                                   \
     }
@@ -114,7 +118,7 @@ V_INLINE vmask v_mask(uint32_t n) { return n; }
         }                                                                                    \
     }                                                                                        \
     for (; k < t->k; ++k) {                                                                  \
-        const vf w0 = v_load(w), w1 = v_load(w + VW);                                        \
+        const vf w0 = W_LOAD(w), w1 = W_LOAD(w + VW);                                        \
         w += PW_NR;                                                                          \
         ROWS(PW_FMA2)                                                                        \
     }
@@ -130,7 +134,7 @@ V_INLINE vmask v_mask(uint32_t n) { return n; }
         }                                                                                    \
     }                                                                                        \
     for (; k < t->k; ++k) {                                                                  \
-        const vf w0 = v_load(w);                                                             \
+        const vf w0 = W_LOAD(w);                                                             \
         w += VW;                                                                             \
         ROWS(PW_FMA1)                                                                        \
     }

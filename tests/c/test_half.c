@@ -73,6 +73,43 @@ static void test_conversions(void) {
           mnv3_f16_is_finite(0x7BFFu));
 }
 
+/* Every set's float16 weight loads widen every finite encoding exactly as the portable
+ * conversion does (subnormals and the largest finite value included): a GEMV whose input
+ * is one-hot reads back one weight per output, through both whole and partial vectors. */
+static void test_simd_conversions(void) {
+    enum { IN = 67, OUT = (0x10000 + IN - 1) / IN };
+    static uint16_t w[OUT * IN];
+    static float x[IN], out[OUT];
+    const mnv3_clamp open = {-INFINITY, INFINITY};
+    int isa;
+    uint32_t i;
+    for (i = 0; i < OUT * IN; ++i) w[i] = mnv3_f16_is_finite((uint16_t)i) ? (uint16_t)i : 0;
+    for (isa = MNV3_ISA_SCALAR; isa < (int)mnv3_isa_count(); ++isa) {
+        mnv3_kernels k;
+        mnv3_fc_args a;
+        uint32_t j, o, bad = 0;
+        if (!mnv3_kernels_resolve((mnv3_isa)isa, MNV3_DTYPE_F16, MNV3_DTYPE_F32, &k)) continue;
+        memset(&a, 0, sizeof a);
+        a.input = x;
+        a.in_features = IN;
+        a.out_features = OUT;
+        a.packed = w;
+        a.epilogue.activation = MNV3_ACT_NONE;
+        a.epilogue.pre = a.epilogue.post = open;
+        a.output = out;
+        a.out_end = OUT;
+        for (j = 0; j < IN; ++j) {
+            memset(x, 0, sizeof x);
+            x[j] = 1.0f;
+            k.fc->run(k.fc, &a);
+            for (o = 0; o < OUT; ++o)
+                bad += out[o] != mnv3_f16_to_f32(w[(size_t)o * IN + j]);
+        }
+        CHECK_MSG(bad == 0, "%s (%s): %u encodings widen wrongly", mnv3_isa_name((mnv3_isa)isa),
+                  k.fc->name, bad);
+    }
+}
+
 /* ---- files ---------------------------------------------------------------------------- */
 
 static mnv3_model *builtin(mnv3_arch arch, double width, uint32_t classes) {
@@ -213,8 +250,205 @@ static void test_files(void) {
     mnv3_model_free(h);
 }
 
+/* ---- inference -------------------------------------------------------------------------- */
+
+static int run(const mnv3_model *m, mnv3_isa isa, uint32_t threads, uint32_t h, uint32_t w,
+               const float *input, float *logits, uint32_t classes, mnv3_arena_plan *plan) {
+    mnv3_config cfg;
+    mnv3_context *ctx = NULL;
+    mnv3_error err;
+    mnv3_status st;
+    mnv3_config_init(&cfg, m);
+    cfg.height = h;
+    cfg.width = w;
+    cfg.isa = isa;
+    cfg.threads = threads;
+    cfg.layout = MNV3_LAYOUT_NHWC;
+    st = mnv3_context_create(m, &cfg, NULL, 0, &ctx, &err);
+    CHECK_MSG(st == MNV3_OK, "context on %s: %s", mnv3_isa_name(isa), err.message);
+    if (st != MNV3_OK) return 0;
+    if (plan) CHECK_STATUS(mnv3_arena_plan_for(m, &cfg, plan, NULL), MNV3_OK);
+    CHECK_STATUS(mnv3_run(ctx, input, (size_t)3 * h * w, logits, classes, NULL, 0), MNV3_OK);
+    mnv3_context_free(ctx);
+    return 1;
+}
+
+/* The float16 model on every kernel set gives, bit for bit, what the same set gives for
+ * the float32 model whose weights are the float16 values (the conversion is exact and the
+ * arithmetic the same), at 1 and 3 threads; and the float16 model is close to the float32
+ * one it was rounded from. The walkthrough flavor's unrounded channel counts reach every
+ * vector tail. */
+static void network_case(mnv3_arch arch, mnv3_flavor flavor, double width, uint32_t classes,
+                         uint32_t h, uint32_t w) {
+    mnv3_model *f = NULL, *half = NULL, *rounded = NULL;
+    mnv3_error err;
+    float *input, *want, *got, *orig;
+    size_t i, n = (size_t)3 * h * w;
+    int isa;
+    CHECK_STATUS(mnv3_model_create_builtin(arch, flavor, width, classes, 11, &f, &err), MNV3_OK);
+    if (!f) return;
+    half = to_half(f);
+    if (half)
+        CHECK_STATUS(mnv3_model_convert_weights(half, MNV3_WEIGHTS_FLOAT32, &rounded, &err),
+                     MNV3_OK);
+    input = (float *)malloc(n * sizeof *input);
+    want = (float *)malloc(classes * sizeof *want);
+    got = (float *)malloc(classes * sizeof *got);
+    orig = (float *)malloc(classes * sizeof *orig);
+    for (i = 0; i < n; ++i) input[i] = (float)((i * 2654435761u) % 1000u) / 250.0f - 2.0f;
+    for (isa = MNV3_ISA_SCALAR; rounded && isa < (int)mnv3_isa_count(); ++isa) {
+        mnv3_kernels k;
+        mnv3_arena_plan p16, p32;
+        uint32_t t;
+        double scale = 0.0, worst = 0.0;
+        if (!mnv3_kernels_resolve((mnv3_isa)isa, MNV3_DTYPE_F16, MNV3_DTYPE_F32, &k)) continue;
+        CHECK_MSG(k.pointwise->weight_type == MNV3_DTYPE_F16 &&
+                  k.fc->weight_type == MNV3_DTYPE_F16, "%s", mnv3_isa_name((mnv3_isa)isa));
+        if (!run(rounded, (mnv3_isa)isa, 1, h, w, input, want, classes, &p32)) continue;
+        for (t = 1; t <= 3; t += 2) {
+            if (!run(half, (mnv3_isa)isa, t, h, w, input, got, classes, t == 1 ? &p16 : NULL))
+                continue;
+            CHECK_MSG(memcmp(got, want, classes * sizeof *got) == 0,
+                      "%s threads %u: float16 weights differ from their float32 values",
+                      mnv3_isa_name((mnv3_isa)isa), t);
+        }
+        /* Packed copies are float16 too (half the bytes, give or take padding), except
+         * where a set converts at packing. */
+        printf("  %s: %s, %s, %s, %s; packed %zu bytes (float32 weights: %zu)\n",
+               mnv3_isa_name((mnv3_isa)isa), k.conv->name, k.pointwise->name,
+               k.depthwise->name, k.fc->name, p16.packed_weights, p32.packed_weights);
+#if !defined(__arm__)
+        CHECK(p16.packed_weights <= p32.packed_weights / 2 + 64u * MNV3_MAX_CONVS);
+#endif
+        if (!run(f, (mnv3_isa)isa, 1, h, w, input, orig, classes, NULL)) continue;
+        for (i = 0; i < classes; ++i) {
+            const double d = fabs((double)got[i] - orig[i]);
+            if (fabs(orig[i]) > scale) scale = fabs(orig[i]);
+            if (d > worst) worst = d;
+        }
+        printf("  %s: max |float16 - float32 weights| of the logits %.3g (of %.3g)\n",
+               mnv3_isa_name((mnv3_isa)isa), worst, scale);
+        CHECK(worst <= 0.05 * scale);
+    }
+    free(input);
+    free(want);
+    free(got);
+    free(orig);
+    mnv3_model_free(f);
+    mnv3_model_free(half);
+    mnv3_model_free(rounded);
+}
+
+/* Relaxed precision: where a set has faster arithmetic for this CPU the context reports it
+ * and the logits stay close (same top-1, relative error reported); elsewhere it falls back
+ * to float32 and the logits are those of the exact run. MNV3_EXPECT_RELAXED (fp32, fp16,
+ * bf16), set by the qemu targets, says what the emulated CPU must give on the neon set. */
+static void relaxed_case(const mnv3_model *m, const char *what, uint32_t h, uint32_t w) {
+    const uint32_t classes = mnv3_model_classes(m);
+    const char *expect = getenv("MNV3_EXPECT_RELAXED");
+    float *input = (float *)malloc((size_t)3 * h * w * sizeof(float));
+    float *exact = (float *)malloc(classes * sizeof(float));
+    float *relaxed = (float *)malloc(classes * sizeof(float));
+    size_t i;
+    int isa, faster = 0;
+    for (i = 0; i < (size_t)3 * h * w; ++i)
+        input[i] = (float)((i * 2654435761u) % 1000u) / 250.0f - 2.0f;
+    for (isa = MNV3_ISA_SCALAR; isa < (int)mnv3_isa_count(); ++isa) {
+        mnv3_config cfg;
+        mnv3_context *ctx = NULL;
+        mnv3_arithmetic got;
+        uint32_t top_e = 0, top_r = 0;
+        double scale = 0.0, worst = 0.0;
+        if (!mnv3_isa_available((mnv3_isa)isa)) continue;
+        if (!run(m, (mnv3_isa)isa, 1, h, w, input, exact, classes, NULL)) continue;
+        mnv3_config_init(&cfg, m);
+        cfg.height = h;
+        cfg.width = w;
+        cfg.isa = (mnv3_isa)isa;
+        cfg.layout = MNV3_LAYOUT_NHWC;
+        cfg.precision = MNV3_PRECISION_RELAXED;
+        CHECK_STATUS(mnv3_context_create(m, &cfg, NULL, 0, &ctx, NULL), MNV3_OK);
+        if (!ctx) continue;
+        got = mnv3_context_arithmetic(ctx);
+        CHECK_STATUS(mnv3_run(ctx, input, (size_t)3 * h * w, relaxed, classes, NULL, 0), MNV3_OK);
+        mnv3_context_free(ctx);
+        for (i = 0; i < classes; ++i) {
+            if (fabs(exact[i]) > scale) scale = fabs(exact[i]);
+            if (fabs((double)relaxed[i] - exact[i]) > worst) worst = fabs((double)relaxed[i] - exact[i]);
+            if (exact[i] > exact[top_e]) top_e = (uint32_t)i;
+            if (relaxed[i] > relaxed[top_r]) top_r = (uint32_t)i;
+        }
+        printf("  relaxed %s on %s: %s arithmetic, max logit error %.3g of %.3g (%.2g relative)\n",
+               what, mnv3_isa_name((mnv3_isa)isa), mnv3_arithmetic_name(got), worst, scale,
+               scale > 0 ? worst / scale : 0.0);
+        if (got == MNV3_ARITHMETIC_FP32) {
+            CHECK_MSG(memcmp(exact, relaxed, classes * sizeof(float)) == 0,
+                      "%s: float32 fallback differs from the exact run", mnv3_isa_name((mnv3_isa)isa));
+        } else {
+            faster = 1;
+            CHECK(top_e == top_r);
+            CHECK(worst <= 0.05 * scale);
+        }
+        if (expect && isa == MNV3_ISA_NEON)
+            CHECK_MSG(strcmp(expect, mnv3_arithmetic_name(got)) == 0, "neon relaxed: %s, expected %s",
+                      mnv3_arithmetic_name(got), expect);
+    }
+    if (!faster)
+        SKIP("relaxed %s: no kernel set has float16 or bf16 arithmetic on this CPU (needs "
+             "ARMv8.2 asimdhp or AVX512-BF16); checked the float32 fallback only", what);
+    free(input);
+    free(exact);
+    free(relaxed);
+}
+
+static void test_relaxed(void) {
+    mnv3_model *f = builtin(MNV3_ARCH_LARGE, 1.0, 1000), *h = f ? to_half(f) : NULL;
+    mnv3_config cfg;
+    if (f) {
+        relaxed_case(f, "float32 Large", 96, 96);
+        mnv3_config_init(&cfg, f);
+        cfg.precision = (mnv3_precision_mode)7;
+        CHECK_STATUS(mnv3_arena_plan_for(f, &cfg, &(mnv3_arena_plan){0}, NULL),
+                     MNV3_ERR_INVALID_ARGUMENT);
+    }
+    if (h) relaxed_case(h, "float16 Large", 96, 96);
+    mnv3_model_free(f);
+    mnv3_model_free(h);
+}
+
+/* Loaded in place, a float16 model's weights stay in the caller's bytes. */
+static void test_in_place_run(void) {
+    mnv3_model *f = builtin(MNV3_ARCH_SMALL, 0.75, 21), *h = f ? to_half(f) : NULL, *b = NULL;
+    mnv3_arena_plan plan;
+    mnv3_config cfg;
+    size_t size;
+    void *raw;
+    uint8_t *d;
+    if (!h) {
+        mnv3_model_free(f);
+        return;
+    }
+    d = saved(h, &size, &raw);
+    CHECK_STATUS(mnv3_model_load_memory(d, size, MNV3_LOAD_IN_PLACE, &b, NULL), MNV3_OK);
+    if (b) {
+        mnv3_config_init(&cfg, b);
+        cfg.isa = MNV3_ISA_SCALAR;
+        CHECK_STATUS(mnv3_arena_plan_for(b, &cfg, &plan, NULL), MNV3_OK);
+        CHECK(plan.model_weights == 0 && plan.packed_weights == 0);
+        mnv3_model_free(b);
+    }
+    free(raw);
+    mnv3_model_free(f);
+    mnv3_model_free(h);
+}
+
 int main(void) {
     test_conversions();
+    test_simd_conversions();
     test_files();
+    test_in_place_run();
+    network_case(MNV3_ARCH_SMALL, MNV3_FLAVOR_WALKTHROUGH, 0.6, 37, 67, 45);
+    network_case(MNV3_ARCH_LARGE, MNV3_FLAVOR_TORCHVISION, 1.0, 1000, 160, 160);
+    test_relaxed();
     return check_summary("test_half");
 }
