@@ -17,6 +17,8 @@ struct Bench: ParsableCommand {
               mnv3 bench --model model.mnv3 --resolution 320 --threads 2
               mnv3 bench --arch small --width 0.75 --sweep --json
               mnv3 bench --arch large --isa scalar
+              mnv3 bench --arch large --precision fp16-weights
+              mnv3 bench --model model.mnv3 --precision relaxed
             """
     )
 
@@ -46,6 +48,12 @@ struct Bench: ParsableCommand {
 
     @Option(help: "Kernel set: auto, scalar, avx2, avx512 or neon.")
     var isa: String?
+
+    @Option(help: """
+        fp32, fp16-weights (float16 weights, float32 arithmetic), relaxed (float16 or bf16 \
+        products where the CPU has them) or int8 (a quantized model).
+        """)
+    var precision: PrecisionChoice?
 
     @Flag(help: "Print machine-readable JSON instead of tables.")
     var json = false
@@ -84,6 +92,8 @@ struct Bench: ParsableCommand {
         var flavor: String
         var resolution: Int
         var isa: String
+        var weights: String
+        var arithmetic: String
         var macs: Int
         var parameters: Int
         var arenaBytes: Int
@@ -96,7 +106,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let spec = model ?? "builtin:\(arch)\(width == 1.0 ? "" : ":\(width)")"
-        let model = try loadModel(spec)
+        let (model, mode) = try applyPrecision(precision, to: try loadModel(spec))
         let isa = try parseISA(self.isa)
         let side = resolution ?? model.preprocess.size.height
         let size = ImageSize(height: resolution ?? model.preprocess.size.height,
@@ -114,11 +124,14 @@ struct Bench: ParsableCommand {
 
         var results: [Stats] = []
         var usedISA = isa
+        var arithmetic = Arithmetic.fp32
         var arena = 0
         for t in threadCounts {
             let session = try Session(model: model, options: .init(height: size.height, width: size.width,
-                                                                    threads: t, isa: isa))
+                                                                    threads: t, isa: isa,
+                                                                    precision: mode))
             usedISA = session.isa
+            arithmetic = session.arithmetic
             arena = session.arenaPlan.total
             let input = syntheticInput(count: session.inputShape.reduce(1, *), seed: 1)
             for i in 0..<warmup {
@@ -150,7 +163,7 @@ struct Bench: ParsableCommand {
         if progress { status("profiling layers") }
         let profiled = try Session(model: model, options: .init(height: size.height, width: size.width,
                                                                  threads: threadCounts[0], isa: isa,
-                                                                 profiling: true))
+                                                                 profiling: true, precision: mode))
         let input = syntheticInput(count: profiled.inputShape.reduce(1, *), seed: 1)
         let layers = try model.layers(at: size)
         var perLayer = [[UInt64]](repeating: [], count: layers.count)
@@ -178,7 +191,8 @@ struct Bench: ParsableCommand {
         if progress { status(nil) }
 
         let report = Report(model: spec, arch: model.arch.rawValue, flavor: model.flavor.rawValue,
-                            resolution: side, isa: usedISA.rawValue, macs: macs, parameters: model.parameters,
+                            resolution: side, isa: usedISA.rawValue, weights: model.weightType.rawValue,
+                            arithmetic: arithmetic.rawValue, macs: macs, parameters: model.parameters,
                             arenaBytes: arena, runs: runs, warmup: warmup, peakGflopsPerCore: peak,
                             results: results, layers: rows)
         if json {
@@ -209,7 +223,8 @@ struct Bench: ParsableCommand {
         func f(_ v: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", v) }
         print("model: \(r.model) (MobileNetV3-\(r.arch), \(r.flavor)), \(r.resolution)x\(r.resolution), "
               + "\(formatCount(r.macs))MACs, \(formatCount(r.parameters)) parameters")
-        print("kernels: \(r.isa), arena \(formatBytes(r.arenaBytes)), \(r.warmup) warm-up + \(r.runs) timed runs")
+        print("kernels: \(r.isa), \(r.weights) weights, \(r.arithmetic) arithmetic, arena \(formatBytes(r.arenaBytes)), "
+              + "\(r.warmup) warm-up + \(r.runs) timed runs")
         if let p = r.peakGflopsPerCore { print("single-core FMA peak (\(r.isa)): \(f(p, 1)) GFLOP/s") }
         print("")
         print(col("threads", 8, right: true) + col("min ms", 10, right: true) + col("median ms", 11, right: true)

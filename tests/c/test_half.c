@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "half.h"
+#include "mnv3_npy.h"
 #include "kernels/kernels.h"
 #include "mnv3.h"
 #include "model.h"
@@ -416,6 +417,127 @@ static void test_relaxed(void) {
     mnv3_model_free(h);
 }
 
+/* ---- accuracy on real inputs ------------------------------------------------------------ */
+
+/* Logits of one image under a precision: `half` stores the weights as float16. */
+static int logits_at(const mnv3_model *m, int relaxed, uint32_t h, uint32_t w, mnv3_layout layout,
+                     const float *x, float *out, mnv3_arithmetic *arith) {
+    mnv3_config cfg;
+    mnv3_context *ctx = NULL;
+    mnv3_status st;
+    mnv3_config_init(&cfg, m);
+    cfg.height = h;
+    cfg.width = w;
+    cfg.layout = layout;
+    cfg.precision = relaxed ? MNV3_PRECISION_RELAXED : MNV3_PRECISION_EXACT;
+    st = mnv3_context_create(m, &cfg, NULL, 0, &ctx, NULL);
+    CHECK_STATUS(st, MNV3_OK);
+    if (st != MNV3_OK) return 0;
+    if (arith) *arith = mnv3_context_arithmetic(ctx);
+    st = mnv3_run(ctx, x, (size_t)3 * h * w, out, mnv3_model_classes(m), NULL, 0);
+    CHECK_STATUS(st, MNV3_OK);
+    mnv3_context_free(ctx);
+    return st == MNV3_OK;
+}
+
+static uint32_t argmax(const float *v, uint32_t n) {
+    uint32_t i, best = 0;
+    for (i = 1; i < n; ++i)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+/* Float16 weights and relaxed precision (with float32 and with float16 weights) against
+ * the exact float32 run of one image: the same top-1; the largest logit error relative to
+ * the largest logit is printed, the figure docs/benchmarks.md reports. */
+static void accuracy_case(const char *what, const mnv3_model *m, uint32_t h, uint32_t w,
+                          mnv3_layout layout, const float *x) {
+    const uint32_t n = mnv3_model_classes(m);
+    mnv3_model *half = to_half(m);
+    float *exact = (float *)malloc(n * sizeof(float)), *got = (float *)malloc(n * sizeof(float));
+    const char *names[3] = {"fp16-weights", "relaxed", "relaxed+fp16-weights"};
+    int v;
+    if (!half || !logits_at(m, 0, h, w, layout, x, exact, NULL)) goto done;
+    for (v = 0; v < 3; ++v) {
+        mnv3_arithmetic arith = MNV3_ARITHMETIC_FP32;
+        double scale = 0.0, worst = 0.0;
+        uint32_t i;
+        if (!logits_at(v == 1 ? m : half, v > 0, h, w, layout, x, got, &arith)) continue;
+        for (i = 0; i < n; ++i) {
+            if (fabs(exact[i]) > scale) scale = fabs(exact[i]);
+            if (fabs((double)got[i] - exact[i]) > worst) worst = fabs((double)got[i] - exact[i]);
+        }
+        printf("  accuracy %-28s %-21s (%s): top-1 %u vs %u, max logit error %.2e relative\n",
+               what, names[v], mnv3_arithmetic_name(arith), argmax(got, n), argmax(exact, n),
+               scale > 0 ? worst / scale : 0.0);
+        CHECK_MSG(argmax(got, n) == argmax(exact, n), "%s %s: top-1 changed", what, names[v]);
+    }
+done:
+    free(exact);
+    free(got);
+    mnv3_model_free(half);
+}
+
+/* The shipped TFLite model imported as float (its golden directory), on every shared
+ * image; and the torchvision-architecture goldens on their inputs. */
+static void test_accuracy(void) {
+    static const char *images[2] = {"chelsea", "coffee"};
+    static const char *goldens[3] = {"tv_large_w100_c1000_224", "tv_small_w100_c1000_224_b2",
+                                     "tv_large_w050_c1000_224"};
+    const char *golden = getenv("MNV3_GOLDEN_DIR"), *shared = getenv("MNV3_SHARED_DIR");
+    char path[1024];
+    mnv3_model *m = NULL;
+    int i;
+    if (!golden || !*golden) golden = "build/goldens";
+    if (!shared || !*shared) shared = "../shared";
+    snprintf(path, sizeof path, "%s/tflite_small_uint8/model.mnv3", golden);
+    if (mnv3_model_load_file(path, 0, &m, NULL) != MNV3_OK || mnv3_model_weight_type(m) != MNV3_WEIGHTS_FLOAT32) {
+        SKIP("accuracy on the shipped TFLite model: %s absent or not a float import (make "
+             "goldens; needs ../shared)", path);
+    } else {
+        for (i = 0; i < 2; ++i) {
+            mnv3_npy_array img;
+            static float x[3 * 224 * 224];
+            snprintf(path, sizeof path, "%s/images/%s_224_nhwc_uint8.npy", shared, images[i]);
+            if (mnv3_npy_read_file(path, &img, NULL) != MNV3_OK) {
+                SKIP("accuracy: %s absent", path);
+                continue;
+            }
+            if (img.count == 3 * 224 * 224 && img.dtype == MNV3_NPY_UINT8 &&
+                mnv3_preprocess_image(m, (const uint8_t *)img.data, 224, 224, 3, 224, 224,
+                                      MNV3_LAYOUT_NHWC, x, 3 * 224 * 224) == MNV3_OK) {
+                snprintf(path, sizeof path, "tflite small %s", images[i]);
+                accuracy_case(path, m, 224, 224, MNV3_LAYOUT_NHWC, x);
+            }
+            mnv3_npy_free(&img);
+        }
+    }
+    mnv3_model_free(m);
+    for (i = 0; i < 3; ++i) {
+        mnv3_npy_array in;
+        m = NULL;
+        snprintf(path, sizeof path, "%s/%s/model.mnv3", golden, goldens[i]);
+        if (mnv3_model_load_file(path, 0, &m, NULL) != MNV3_OK) {
+            SKIP("accuracy: golden %s absent (make goldens)", goldens[i]);
+            continue;
+        }
+        snprintf(path, sizeof path, "%s/%s/input.npy", golden, goldens[i]);
+        if (mnv3_npy_read_file(path, &in, NULL) == MNV3_OK) {
+            /* NCHW batches: each image on its own */
+            const size_t per = in.ndim == 4 ? (size_t)in.shape[1] * in.shape[2] * in.shape[3] : 0;
+            size_t b;
+            for (b = 0; per && in.dtype == MNV3_NPY_FLOAT32 && b < in.count / per; ++b) {
+                char what[96];
+                snprintf(what, sizeof what, "%s[%zu]", goldens[i], b);
+                accuracy_case(what, m, (uint32_t)in.shape[2], (uint32_t)in.shape[3],
+                              MNV3_LAYOUT_NCHW, (const float *)in.data + b * per);
+            }
+            mnv3_npy_free(&in);
+        }
+        mnv3_model_free(m);
+    }
+}
+
 /* Loaded in place, a float16 model's weights stay in the caller's bytes. */
 static void test_in_place_run(void) {
     mnv3_model *f = builtin(MNV3_ARCH_SMALL, 0.75, 21), *h = f ? to_half(f) : NULL, *b = NULL;
@@ -450,5 +572,6 @@ int main(void) {
     network_case(MNV3_ARCH_SMALL, MNV3_FLAVOR_WALKTHROUGH, 0.6, 37, 67, 45);
     network_case(MNV3_ARCH_LARGE, MNV3_FLAVOR_TORCHVISION, 1.0, 1000, 160, 160);
     test_relaxed();
+    test_accuracy();
     return check_summary("test_half");
 }
