@@ -239,9 +239,13 @@ MCA_OUT ?= build-mca
 MCA_FLAGS ?=
 
 ifneq ($(filter x86_64% amd64%,$(MACHINE)),)
-KERNEL_ASM := $(BUILD)/asm/csrc/kernels/x86_avx2.s $(BUILD)/asm/csrc/kernels/x86_avx512.s
+KERNEL_ASM := $(BUILD)/asm/csrc/kernels/x86_avx2.s $(BUILD)/asm/csrc/kernels/x86_avx512.s \
+              $(BUILD)/asm/csrc/kernels/x86_avx2_f16.s $(BUILD)/asm/csrc/kernels/x86_avx512_bf16.s
 else ifneq ($(filter aarch64% arm%,$(MACHINE)),)
-KERNEL_ASM := $(BUILD)/asm/csrc/kernels/arm_neon.s
+KERNEL_ASM := $(BUILD)/asm/csrc/kernels/arm_neon.s $(BUILD)/asm/csrc/kernels/arm_neon_f16.s
+endif
+ifneq ($(filter aarch64%,$(MACHINE)),)
+KERNEL_ASM += $(BUILD)/asm/csrc/kernels/arm_neon_hp_f16w.s
 endif
 
 # The object rule's command with -S in place of -c.
@@ -270,9 +274,9 @@ mca:
 	        kernel-asm || exit 1; \
 	    asm=$(MCA_OUT)/$$t/asm/csrc/kernels; \
 	    case $$t in \
-	        x86_64*) kernels="$$kernels --kernels avx2 x86-avx2 $$asm/x86_avx2.s --kernels avx512 x86-avx512 $$asm/x86_avx512.s";; \
-	        aarch64*) kernels="$$kernels --kernels neon-a64 aarch64 $$asm/arm_neon.s";; \
-	        *) kernels="$$kernels --kernels neon-a32 armv7 $$asm/arm_neon.s";; \
+	        x86_64*) kernels="$$kernels --kernels avx2 x86-avx2 $$asm/x86_avx2.s --kernels avx512 x86-avx512 $$asm/x86_avx512.s --kernels avx2-f16w x86-avx2 $$asm/x86_avx2_f16.s --kernels avx512-bf16 x86-avx512 $$asm/x86_avx512_bf16.s";; \
+	        aarch64*) kernels="$$kernels --kernels neon-a64 aarch64 $$asm/arm_neon.s --kernels neon-a64-f16w aarch64 $$asm/arm_neon_f16.s --kernels neon-a64-fp16 aarch64 $$asm/arm_neon_hp_f16w.s";; \
+	        *) kernels="$$kernels --kernels neon-a32 armv7 $$asm/arm_neon.s --kernels neon-a32-f16w armv7 $$asm/arm_neon_f16.s";; \
 	    esac; \
 	done; \
 	if [ -z "$$kernels" ]; then echo "mca: skipped: no compiler for any kernel set"; exit 0; fi; \
