@@ -148,9 +148,19 @@ $(BENCH_BIN): $(BUILD)/obj/bench/bench.o $(BUILD)/obj/Sources/CMNV3Tools/peak.o 
 	@mkdir -p $(dir $@)
 	$(CC) $(BIN_LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) $(THREAD_LIBS) $(LDLIBS)
 
+# int8 against float32 pointwise throughput of one kernel set (a measurement, not a test).
+Q8_BENCH_BIN := $(BUILD)/mnv3-q8-gemm
+.PHONY: q8-gemm-bench
+q8-gemm-bench: $(Q8_BENCH_BIN)
+	$(TEST_RUNNER) $(Q8_BENCH_BIN) $(Q8_BENCH_FLAGS)
+$(Q8_BENCH_BIN): $(BUILD)/obj/bench/q8_gemm.o $(BUILD)/obj/Sources/CMNV3Tools/peak.o $(STATIC_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BIN_LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC_LIB) $(THREAD_LIBS) $(LDLIBS)
+
 # Test data generated from PyTorch (skipped with a message when torch is missing).
 GOLDEN_DIR ?= build/goldens
-TEST_ENV := MNV3_GOLDEN_DIR=$(GOLDEN_DIR) MNV3_SHARED_DIR=$(abspath ../shared)
+TEST_ENV := MNV3_GOLDEN_DIR=$(GOLDEN_DIR) MNV3_SHARED_DIR=$(abspath ../shared) \
+    MNV3_QMODEL_DIR=$(abspath $(BUILD)/qmodels)
 TEST_RUNNER ?=
 
 test: $(TEST_BINS) $(EXAMPLE_BINS)
@@ -194,9 +204,13 @@ QEMU_AARCH64 ?= qemu-aarch64
 QEMU_ARM ?= qemu-arm
 ARM_GOLDEN_DIR := $(abspath $(if $(filter command line environment,$(origin GOLDEN_DIR)),$(GOLDEN_DIR),build/goldens))
 
-# $(1) toolchain triplet, $(2) qemu binary, $(3) build directory
+# $(1) toolchain triplet, $(2) qemu binary, $(3) build directory, $(4) qemu CPUs the int8
+# kernel tests run on besides the default one (each int8 variant runs where its CPU
+# feature is present: plain NEON, SDOT, I8MM)
 define arm_qemu_test
 	+$(MAKE) CROSS=$(1)- CC=$(1)-gcc STATIC=1 BUILD=$(3) GOLDEN_DIR=$(ARM_GOLDEN_DIR) all
+	@for cpu in $(4); do echo "test_kernels_q8 under $(2) -cpu $$cpu"; \
+	    MNV3_TEST_QUICK=1 $(2) -L /usr/$(1) -cpu $$cpu $(3)/tests/test_kernels_q8 || exit 1; done
 	+MNV3_ISA=neon MNV3_TEST_QUICK=1 $(MAKE) CROSS=$(1)- CC=$(1)-gcc STATIC=1 BUILD=$(3) \
 	    GOLDEN_DIR=$(ARM_GOLDEN_DIR) TEST_RUNNER="$(2) -L /usr/$(1)" test
 	+MNV3_ISA=scalar MNV3_TEST_QUICK=1 $(MAKE) CROSS=$(1)- CC=$(1)-gcc STATIC=1 BUILD=$(3) \
@@ -205,10 +219,10 @@ endef
 
 .PHONY: test-arm64 test-armhf
 test-arm64:
-	$(call arm_qemu_test,aarch64-linux-gnu,$(QEMU_AARCH64),build-test-arm64)
+	$(call arm_qemu_test,aarch64-linux-gnu,$(QEMU_AARCH64),build-test-arm64,cortex-a72 cortex-a76 max)
 
 test-armhf:
-	$(call arm_qemu_test,arm-linux-gnueabihf,$(QEMU_ARM),build-test-armhf)
+	$(call arm_qemu_test,arm-linux-gnueabihf,$(QEMU_ARM),build-test-armhf,cortex-a7)
 
 # float16 weights and relaxed precision on emulated cores: cortex-a72 has no FP16 arithmetic
 # (relaxed precision falls back to fp32), cortex-a76 and max have it (fp16 in the pointwise
@@ -240,9 +254,12 @@ MCA_FLAGS ?=
 
 ifneq ($(filter x86_64% amd64%,$(MACHINE)),)
 KERNEL_ASM := $(BUILD)/asm/csrc/kernels/x86_avx2.s $(BUILD)/asm/csrc/kernels/x86_avx512.s \
-              $(BUILD)/asm/csrc/kernels/x86_avx2_f16.s $(BUILD)/asm/csrc/kernels/x86_avx512_bf16.s
+    $(BUILD)/asm/csrc/kernels/x86_avx2_q8.s $(BUILD)/asm/csrc/kernels/x86_avxvnni_q8.s \
+    $(BUILD)/asm/csrc/kernels/x86_avx512vnni_q8.s \
+    $(BUILD)/asm/csrc/kernels/x86_avx2_f16.s $(BUILD)/asm/csrc/kernels/x86_avx512_bf16.s
 else ifneq ($(filter aarch64% arm%,$(MACHINE)),)
-KERNEL_ASM := $(BUILD)/asm/csrc/kernels/arm_neon.s $(BUILD)/asm/csrc/kernels/arm_neon_f16.s
+KERNEL_ASM := $(BUILD)/asm/csrc/kernels/arm_neon.s $(BUILD)/asm/csrc/kernels/arm_neon_q8.s \
+    $(BUILD)/asm/csrc/kernels/arm_neon_f16.s
 endif
 ifneq ($(filter aarch64%,$(MACHINE)),)
 KERNEL_ASM += $(BUILD)/asm/csrc/kernels/arm_neon_hp_f16w.s
@@ -274,9 +291,14 @@ mca:
 	        kernel-asm || exit 1; \
 	    asm=$(MCA_OUT)/$$t/asm/csrc/kernels; \
 	    case $$t in \
-	        x86_64*) kernels="$$kernels --kernels avx2 x86-avx2 $$asm/x86_avx2.s --kernels avx512 x86-avx512 $$asm/x86_avx512.s --kernels avx2-f16w x86-avx2 $$asm/x86_avx2_f16.s --kernels avx512-bf16 x86-avx512 $$asm/x86_avx512_bf16.s";; \
-	        aarch64*) kernels="$$kernels --kernels neon-a64 aarch64 $$asm/arm_neon.s --kernels neon-a64-f16w aarch64 $$asm/arm_neon_f16.s --kernels neon-a64-fp16 aarch64 $$asm/arm_neon_hp_f16w.s";; \
-	        *) kernels="$$kernels --kernels neon-a32 armv7 $$asm/arm_neon.s --kernels neon-a32-f16w armv7 $$asm/arm_neon_f16.s";; \
+	        x86_64*) kernels="$$kernels --kernels avx2 x86-avx2 $$asm/x86_avx2.s --kernels avx512 x86-avx512 $$asm/x86_avx512.s \
+	            --kernels q8-avx2 x86-avx2 $$asm/x86_avx2_q8.s --kernels q8-avxvnni x86-avxvnni $$asm/x86_avxvnni_q8.s \
+	            --kernels q8-avx512vnni x86-avx512 $$asm/x86_avx512vnni_q8.s \
+	            --kernels avx2-f16w x86-avx2 $$asm/x86_avx2_f16.s --kernels avx512-bf16 x86-avx512 $$asm/x86_avx512_bf16.s";; \
+	        aarch64*) kernels="$$kernels --kernels neon-a64 aarch64 $$asm/arm_neon.s --kernels q8-neon-a64 aarch64 $$asm/arm_neon_q8.s \
+	            --kernels neon-a64-f16w aarch64 $$asm/arm_neon_f16.s --kernels neon-a64-fp16 aarch64 $$asm/arm_neon_hp_f16w.s";; \
+	        *) kernels="$$kernels --kernels neon-a32 armv7 $$asm/arm_neon.s --kernels q8-neon-a32 armv7 $$asm/arm_neon_q8.s \
+	            --kernels neon-a32-f16w armv7 $$asm/arm_neon_f16.s";; \
 	    esac; \
 	done; \
 	if [ -z "$$kernels" ]; then echo "mca: skipped: no compiler for any kernel set"; exit 0; fi; \
@@ -359,7 +381,30 @@ $(GOLDEN_STAMP): $(GOLDEN_TOOLS)
 	$(PYTHON) tools/make_goldens.py --out $(GOLDEN_DIR) --shared $(SHARED_DIR)
 	@touch $@
 
-test: goldens
+test: goldens qmodels
+
+# The quantized TFLite models of $(SHARED_DIR) imported natively (int8), for the C suite's
+# byte-for-byte comparison with TFLite's reference kernels (tests/c/test_quant.c).
+QMODEL_DIR ?= $(BUILD)/qmodels
+QMODELS := mobilenet_v3_small_1.0_224_uint8 mobilenet_v3_small_int8_seed1 \
+    mobilenet_v3_large_int8_seed1
+QMODEL_STAMP := $(QMODEL_DIR)/.stamp
+.PHONY: qmodels
+qmodels:
+	@if [ ! -d $(SHARED_DIR)/models ]; then \
+	    echo "qmodels: skipping: $(SHARED_DIR)/models not found"; \
+	elif ! $(PYTHON) -c 'import numpy, tflite' >/dev/null 2>&1; then \
+	    echo "qmodels: skipping: numpy/tflite not installed (pip install -r tools/requirements.txt)"; \
+	else \
+	    $(MAKE) --no-print-directory $(QMODEL_STAMP); \
+	fi
+
+$(QMODEL_STAMP): tools/import_tflite.py tools/mnv3file.py tools/mnv3quant.py
+	@mkdir -p $(QMODEL_DIR)
+	@for m in $(QMODELS); do \
+	    $(PYTHON) tools/import_tflite.py $(SHARED_DIR)/models/$$m.tflite -o $(QMODEL_DIR)/$$m.mnv3 || exit 1; \
+	done
+	@touch $@
 
 pytest:
 	$(PYTHON) -m pytest -q tests/python

@@ -164,10 +164,30 @@ static mnv3_status check_preprocess(uint32_t sh, uint32_t sw, uint32_t sc, uint3
     return MNV3_OK;
 }
 
+/* Where preprocessed values go: floats, or (with a quantized model) bytes of its input
+ * type. */
+typedef struct preprocess_sink {
+    float *f;
+    uint8_t *q;
+    const mnv3_model *model;
+} preprocess_sink;
+
+static void put_value(const preprocess_sink *d, size_t i, float v) {
+    const mnv3_model *m = d->model;
+    int8_t b;
+    if (d->f) {
+        d->f[i] = v;
+        return;
+    }
+    mnv3_q_quantize(&v, 1, m->q_input.scale, m->q_input.zero_point, &b);
+    d->q[i] = m->q_io_type == MNV3_QTYPE_UINT8 ? (uint8_t)(b + 128) : (uint8_t)b;
+}
+
 /* Output row y from source rows row0 and row1 (as source_rows() names them). */
 static void preprocess_row(const mnv3_preprocess *p, const uint8_t *row0, const uint8_t *row1,
                            float fy, uint32_t sh, uint32_t sw, uint32_t sc, uint32_t dh,
-                           uint32_t dw, mnv3_layout layout, uint32_t y, float *dst) {
+                           uint32_t dw, mnv3_layout layout, uint32_t y,
+                           const preprocess_sink *dst) {
     uint32_t x, c;
     float rx = (float)sw / (float)dw;
     for (x = 0; x < dw; ++x) {
@@ -179,19 +199,19 @@ static void preprocess_row(const mnv3_preprocess *p, const uint8_t *row0, const 
                                              : sample(row0, row1, fy, sw, sc, sx, src_c);
             float out = (v * p->scale - p->mean[c]) / p->std[c];
             if (layout == MNV3_LAYOUT_NCHW)
-                dst[((size_t)c * dh + y) * dw + x] = out;
+                put_value(dst, ((size_t)c * dh + y) * dw + x, out);
             else
-                dst[((size_t)y * dw + x) * 3 + c] = out;
+                put_value(dst, ((size_t)y * dw + x) * 3 + c, out);
         }
     }
 }
 
-mnv3_status mnv3_preprocess_image(const mnv3_model *m, const uint8_t *px, uint32_t sh,
-                                  uint32_t sw, uint32_t sc, uint32_t dh, uint32_t dw,
-                                  mnv3_layout layout, float *dst, size_t dst_len) {
+static mnv3_status preprocess_whole(const mnv3_model *m, const uint8_t *px, uint32_t sh,
+                                    uint32_t sw, uint32_t sc, uint32_t dh, uint32_t dw,
+                                    mnv3_layout layout, const preprocess_sink *dst,
+                                    size_t dst_len) {
     uint32_t y;
     mnv3_status st;
-    if (!m || !px || !dst) return MNV3_ERR_NULL_ARGUMENT;
     st = check_preprocess(sh, sw, sc, dh, dw, layout, dst_len);
     if (st != MNV3_OK) return st;
     for (y = 0; y < dh; ++y) {
@@ -202,6 +222,30 @@ mnv3_status mnv3_preprocess_image(const mnv3_model *m, const uint8_t *px, uint32
                        sh, sw, sc, dh, dw, layout, y, dst);
     }
     return MNV3_OK;
+}
+
+mnv3_status mnv3_preprocess_image(const mnv3_model *m, const uint8_t *px, uint32_t sh,
+                                  uint32_t sw, uint32_t sc, uint32_t dh, uint32_t dw,
+                                  mnv3_layout layout, float *dst, size_t dst_len) {
+    preprocess_sink sink;
+    if (!m || !px || !dst) return MNV3_ERR_NULL_ARGUMENT;
+    sink.f = dst;
+    sink.q = NULL;
+    sink.model = m;
+    return preprocess_whole(m, px, sh, sw, sc, dh, dw, layout, &sink, dst_len);
+}
+
+mnv3_status mnv3_preprocess_image_quantized(const mnv3_model *m, const uint8_t *px,
+                                            uint32_t sh, uint32_t sw, uint32_t sc, uint32_t dh,
+                                            uint32_t dw, mnv3_layout layout, void *dst,
+                                            size_t dst_len) {
+    preprocess_sink sink;
+    if (!m || !px || !dst) return MNV3_ERR_NULL_ARGUMENT;
+    if (!m->quantized) return MNV3_ERR_UNSUPPORTED;
+    sink.f = NULL;
+    sink.q = (uint8_t *)dst;
+    sink.model = m;
+    return preprocess_whole(m, px, sh, sw, sc, dh, dw, layout, &sink, dst_len);
 }
 
 mnv3_status mnv3_preprocess_source_rows(uint32_t src_height, uint32_t dst_height,
@@ -222,12 +266,16 @@ mnv3_status mnv3_preprocess_image_row(const mnv3_model *m, const uint8_t *first_
     uint32_t r0, r1;
     float fy;
     mnv3_status st;
+    preprocess_sink sink;
     if (!m || !first_row || !second_row || !dst) return MNV3_ERR_NULL_ARGUMENT;
     st = check_preprocess(sh, sw, sc, dh, dw, layout, dst_len);
     if (st != MNV3_OK) return st;
     if (dst_row >= dh) return MNV3_ERR_INVALID_ARGUMENT;
     source_rows(sh, dh, dst_row, &r0, &r1, &fy);
+    sink.f = dst;
+    sink.q = NULL;
+    sink.model = m;
     preprocess_row(&m->preprocess, first_row, second_row, fy, sh, sw, sc, dh, dw, layout,
-                   dst_row, dst);
+                   dst_row, &sink);
     return MNV3_OK;
 }

@@ -77,10 +77,12 @@ typedef struct placement {
     unsigned char *workspace;
     float *rings;
     uint64_t *fused_ns;
+    int8_t *q_input;
+    mnv3_qpool *q_pools;
     unsigned char *activations;
 } placement;
 
-#define REGION_COUNT 13
+#define REGION_COUNT 15
 
 /* The arena, as data: every region, its part and its size. */
 static uint32_t arena_regions(const blueprint *bp, placement *pl, mnv3_region *r) {
@@ -88,12 +90,17 @@ static uint32_t arena_regions(const blueprint *bp, placement *pl, mnv3_region *r
     const mnv3_scratch_needs *n = &bp->needs;
     const size_t ws_stride = (n->workspace_bytes + 63u) & ~(size_t)63u;
     const size_t ring_stride = ((n->ring + 15u) & ~(size_t)15u) * sizeof(float);
+    const int q = bp->model->quantized;
+    /* check_config proved the input's element count fits */
+    const size_t q_input = q ? (size_t)3 * bp->cfg.height * bp->cfg.width : 0;
     const mnv3_region list[REGION_COUNT] = {
         {"context", MNV3_PART_CONTEXT, 1, sizeof(mnv3_context), (void **)&pl->ctx},
         {"steps", MNV3_PART_CONTEXT, bp->ns, sizeof(mnv3_step), (void **)&pl->steps},
         {"tensors", MNV3_PART_CONTEXT, bp->nt, sizeof(mnv3_tensor), (void **)&pl->tensors},
         {"layer times", MNV3_PART_CONTEXT, bp->ns, sizeof(uint64_t), (void **)&pl->layer_ns},
         {"thread pool", MNV3_PART_CONTEXT, 1, mnv3_pool_bytes(t), &pl->pool},
+        {"pool parameters", MNV3_PART_CONTEXT, q ? bp->ns : 0, sizeof(mnv3_qpool),
+         (void **)&pl->q_pools},
         {"channel sums", MNV3_PART_SCRATCH, n->sums, sizeof(float), (void **)&pl->sums},
         {"squeeze-excite vectors", MNV3_PART_SCRATCH, 3 * n->vector, sizeof(float),
          (void **)&pl->vectors},
@@ -102,6 +109,7 @@ static uint32_t arena_regions(const blueprint *bp, placement *pl, mnv3_region *r
         {"pointwise workspaces", MNV3_PART_SCRATCH, t, ws_stride, (void **)&pl->workspace},
         {"expansion rings", MNV3_PART_SCRATCH, t, ring_stride, (void **)&pl->rings},
         {"fused timings", MNV3_PART_SCRATCH, t, sizeof(uint64_t), (void **)&pl->fused_ns},
+        {"quantized input", MNV3_PART_SCRATCH, q_input, 1, (void **)&pl->q_input},
         {"activations", MNV3_PART_ACTIVATIONS, 1, bp->activations, (void **)&pl->activations},
     };
     memcpy(r, list, sizeof list);
@@ -131,6 +139,7 @@ static mnv3_status make_blueprint(const mnv3_model *m, const mnv3_config *cfg, b
     mnv3_dtype wt;
     blueprint *bp;
     mnv3_status st;
+    mnv3_dtype elem;
     *out = NULL;
     MNV3_TRY(check_config(m, cfg, e));
     bp = (blueprint *)calloc(1, sizeof *bp);
@@ -139,10 +148,12 @@ static mnv3_status make_blueprint(const mnv3_model *m, const mnv3_config *cfg, b
     bp->cfg = *cfg;
     bp->threads = effective_threads(cfg);
     isa = cfg->isa == MNV3_ISA_AUTO ? mnv3_isa_best() : cfg->isa;
-    /* float16 weights take the rows that widen them as they load (or pack) them; relaxed
+    /* A quantized model runs int8 rows on one-byte activations. A float one runs f32 rows;
+     * float16 weights take the rows that widen them as they load (or pack) them; relaxed
      * precision the rows whose products are float16 or bf16, where the set has them for
      * this CPU (their act_type names the arithmetic). */
-    wt = m->stem.weight_type == MNV3_DTYPE_F16 ? MNV3_DTYPE_F16 : MNV3_DTYPE_F32;
+    elem = m->quantized ? MNV3_DTYPE_I8 : MNV3_DTYPE_F32;
+    wt = m->quantized ? elem : m->stem.weight_type == MNV3_DTYPE_F16 ? MNV3_DTYPE_F16 : elem;
     bp->arithmetic = MNV3_ARITHMETIC_FP32;
     if (cfg->precision == MNV3_PRECISION_RELAXED && !m->quantized) {
         if (mnv3_kernels_resolve(isa, wt, MNV3_DTYPE_F16, &bp->k))
@@ -150,16 +161,16 @@ static mnv3_status make_blueprint(const mnv3_model *m, const mnv3_config *cfg, b
         else if (mnv3_kernels_resolve(isa, wt, MNV3_DTYPE_BF16, &bp->k))
             bp->arithmetic = MNV3_ARITHMETIC_BF16;
     }
-    if (bp->arithmetic == MNV3_ARITHMETIC_FP32 &&
-        !mnv3_kernels_resolve(isa, wt, MNV3_DTYPE_F32, &bp->k)) {
+    if (bp->arithmetic == MNV3_ARITHMETIC_FP32 && !mnv3_kernels_resolve(isa, wt, elem, &bp->k)) {
         st = mnv3_set_error(e, MNV3_ERR_UNSUPPORTED, "kernel set '%s' unavailable",
                             mnv3_isa_name(isa));
         goto fail;
     }
-    st = mnv3_plan_steps(m, cfg->height, cfg->width, MNV3_DTYPE_F32, bp->steps, &bp->ns,
-                         bp->tensors, &bp->nt, e);
+    st = mnv3_plan_steps(m, cfg->height, cfg->width, elem, bp->steps, &bp->ns, bp->tensors,
+                         &bp->nt, e);
     if (st == MNV3_OK)
-        st = mnv3_executor_needs(m, &bp->k, bp->steps, bp->ns, &bp->needs, e);
+        st = m->quantized ? mnv3_q8_executor_needs(m, &bp->k, bp->steps, bp->ns, &bp->needs, e)
+                          : mnv3_executor_needs(m, &bp->k, bp->steps, bp->ns, &bp->needs, e);
     if (st == MNV3_OK) st = mnv3_packed_bytes(m, &bp->k, &bp->packed_bytes, e);
     if (st != MNV3_OK) goto fail;
     mnv3_plan_offsets(bp->tensors, bp->nt, &bp->activations, &bp->activation_bound);
@@ -248,7 +259,12 @@ static mnv3_context *place(const blueprint *bp, const mnv3_arena_plan *plan,
     ctx->ring_floats = (bp->needs.ring + 15u) & ~(size_t)15u;
     ctx->fused_ns = pl.fused_ns;
     ctx->activations = pl.activations;
-    mnv3_executor_prepare(ctx);
+    ctx->q_input = pl.q_input;
+    ctx->q_pools = pl.q_pools;
+    if (bp->model->quantized)
+        mnv3_q8_executor_prepare(ctx);
+    else
+        mnv3_executor_prepare(ctx);
     return ctx;
 }
 
@@ -323,6 +339,10 @@ const char *mnv3_arithmetic_name(mnv3_arithmetic a) {
     default: return "unknown";
     }
 }
+
+const char *mnv3_context_int8_kernels(const mnv3_context *ctx) {
+    return ctx && ctx->model->quantized && ctx->k.q8_set ? ctx->k.q8_set->name : NULL;
+}
 uint32_t mnv3_context_threads(const mnv3_context *ctx) { return ctx ? ctx->threads : 0; }
 
 uint64_t mnv3_context_layer_ns(const mnv3_context *ctx, uint32_t index) {
@@ -348,7 +368,11 @@ mnv3_status mnv3_run(mnv3_context *ctx, const float *input, size_t input_len, fl
         (features && (!mnv3_size_mul(n, fdim, &want) || features_len != want)))
         return MNV3_ERR_SHAPE;
     for (b = 0; b < n; ++b)
-        mnv3_executor_run(ctx, input + b * per_image, logits ? logits + b * classes : NULL,
-                          features ? features + b * fdim : NULL);
+        if (ctx->model->quantized)
+            mnv3_q8_run_float(ctx, input + b * per_image, logits ? logits + b * classes : NULL,
+                              features ? features + b * fdim : NULL);
+        else
+            mnv3_executor_run(ctx, input + b * per_image, logits ? logits + b * classes : NULL,
+                              features ? features + b * fdim : NULL);
     return MNV3_OK;
 }

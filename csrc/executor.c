@@ -179,25 +179,30 @@ static void depthwise_args(const job *j, mnv3_depthwise_args *a) {
     a->output = j->out;
 }
 
-static void depthwise_task(void *arg, uint32_t task) {
-    const job *j = (const job *)arg;
-    const mnv3_step *s = j->s;
-    mnv3_depthwise_args a;
-    uint32_t first, last, r;
-    depthwise_args(j, &a);
-    split(s->out_h, j->tasks, task, 1, &first, &last);
+/* Output rows [first, last): one call, or one per row (a slice each) for the SE squeeze. */
+static void depthwise_span(const job *j, mnv3_depthwise_args *a, uint32_t first, uint32_t last) {
+    uint32_t r;
     if (!j->sums) {
-        a.row_begin = first;
-        a.row_end = last;
-        if (first < last) mnv3_call_depthwise(&j->ctx->k, &a);
+        a->row_begin = first;
+        a->row_end = last;
+        if (first < last) mnv3_call_depthwise(&j->ctx->k, a);
         return;
     }
-    for (r = first; r < last; ++r) { /* one slice per output row */
-        a.row_begin = r;
-        a.row_end = r + 1;
-        a.channel_sums = slice_sums(j, r);
-        mnv3_call_depthwise(&j->ctx->k, &a);
+    for (r = first; r < last; ++r) {
+        a->row_begin = r;
+        a->row_end = r + 1;
+        a->channel_sums = slice_sums(j, r);
+        mnv3_call_depthwise(&j->ctx->k, a);
     }
+}
+
+static void depthwise_task(void *arg, uint32_t task) {
+    const job *j = (const job *)arg;
+    mnv3_depthwise_args a;
+    uint32_t first, last;
+    depthwise_args(j, &a);
+    split(j->s->out_h, j->tasks, task, 1, &first, &last);
+    depthwise_span(j, &a, first, last);
 }
 
 /* Expanded rows [row, row + n) of a fused block into the task's ring (no wrap inside). */
@@ -227,6 +232,52 @@ static void fused_expand_rows(const job *j, uint32_t task, float *ring, uint32_t
     mnv3_call_pointwise(&j->ctx->k, &a);
 }
 
+void mnv3_exec_fused_bands(const mnv3_step *s, uint32_t first, uint32_t last,
+                           const mnv3_band_walk *w) {
+    const uint32_t K = s->conv->kernel, S = s->conv->stride, B = s->band_rows;
+    uint32_t oy, done = 0;
+    for (oy = first; oy < last; oy += B) {
+        const uint32_t end = oy + B < last ? oy + B : last;
+        const long lo = (long)oy * S - (long)s->pad_top;
+        const long hi = (long)(end - 1) * S - (long)s->pad_top + (long)K;
+        const uint32_t need_lo = lo < 0 ? 0 : (uint32_t)lo;
+        const uint32_t need_hi = hi > (long)s->in_h ? s->in_h : (uint32_t)(hi < 0 ? 0 : hi);
+        if (oy == first || done < need_lo) done = need_lo;
+        w->band_start(w->arg);
+        while (done < need_hi) { /* up to the ring's wrap point at a time */
+            const uint32_t to_wrap = s->ring_rows - done % s->ring_rows;
+            const uint32_t n = need_hi - done < to_wrap ? need_hi - done : to_wrap;
+            w->expand(w->arg, done, n, oy / B);
+            done += n;
+        }
+        w->depthwise(w->arg, oy, end);
+    }
+}
+
+typedef struct fused_walk {
+    const job *j;
+    uint32_t task, bands;
+    float *ring;
+    mnv3_depthwise_args a;
+    uint64_t t0;
+} fused_walk;
+
+static void fused_band_start(void *arg) {
+    fused_walk *f = (fused_walk *)arg;
+    if (f->j->ctx->cfg.profile) f->t0 = now_ns();
+}
+
+static void fused_expand(void *arg, uint32_t row, uint32_t n, uint32_t band) {
+    fused_walk *f = (fused_walk *)arg;
+    fused_expand_rows(f->j, f->task, f->ring, row, n, band, f->bands);
+}
+
+static void fused_depthwise(void *arg, uint32_t begin, uint32_t end) {
+    fused_walk *f = (fused_walk *)arg;
+    if (f->j->ctx->cfg.profile) f->j->ctx->fused_ns[f->task] += now_ns() - f->t0;
+    depthwise_span(f->j, &f->a, begin, end);
+}
+
 /* A block whose expanded tensor would not fit in cache: each task walks its output rows
  * in bands; for every band it expands the input rows the band needs and that are not in its
  * ring yet, then runs the depthwise conv on them. The expanded tensor never leaves the
@@ -234,46 +285,24 @@ static void fused_expand_rows(const job *j, uint32_t task, float *ring, uint32_t
 static void fused_task(void *arg, uint32_t task) {
     const job *j = (const job *)arg;
     const mnv3_step *s = j->s;
-    const uint32_t K = s->conv->kernel, S = s->conv->stride, B = s->band_rows;
-    const uint32_t bands = (s->out_h + B - 1) / B;
-    float *ring = j->ctx->rings + (size_t)task * j->ctx->ring_floats;
-    const int profile = j->ctx->cfg.profile;
-    uint32_t oy, first, last, done = 0;
-    mnv3_depthwise_args a;
-    depthwise_args(j, &a);
-    a.input = ring;
-    a.in_ring_rows = s->ring_rows;
+    fused_walk f;
+    mnv3_band_walk w;
+    uint32_t first, last;
+    f.j = j;
+    f.task = task;
+    f.bands = (s->out_h + s->band_rows - 1) / s->band_rows;
+    f.ring = j->ctx->rings + (size_t)task * j->ctx->ring_floats;
+    f.t0 = 0;
+    depthwise_args(j, &f.a);
+    f.a.input = f.ring;
+    f.a.in_ring_rows = s->ring_rows;
     split(s->out_h, j->tasks, task, 1, &first, &last);
     j->ctx->fused_ns[task] = 0;
-    for (oy = first; oy < last; oy += B) {
-        const uint32_t end = oy + B < last ? oy + B : last;
-        const long lo = (long)oy * S - (long)s->pad_top;
-        const long hi = (long)(end - 1) * S - (long)s->pad_top + (long)K;
-        const uint32_t need_lo = lo < 0 ? 0 : (uint32_t)lo;
-        const uint32_t need_hi = hi > (long)s->in_h ? s->in_h : (uint32_t)(hi < 0 ? 0 : hi);
-        const uint64_t t0 = profile ? now_ns() : 0;
-        uint32_t r;
-        if (oy == first || done < need_lo) done = need_lo;
-        while (done < need_hi) { /* up to the ring's wrap point at a time */
-            const uint32_t to_wrap = s->ring_rows - done % s->ring_rows;
-            const uint32_t n = need_hi - done < to_wrap ? need_hi - done : to_wrap;
-            fused_expand_rows(j, task, ring, done, n, oy / B, bands);
-            done += n;
-        }
-        if (profile) j->ctx->fused_ns[task] += now_ns() - t0;
-        if (!j->sums) {
-            a.row_begin = oy;
-            a.row_end = end;
-            mnv3_call_depthwise(&j->ctx->k, &a);
-            continue;
-        }
-        for (r = oy; r < end; ++r) {
-            a.row_begin = r;
-            a.row_end = r + 1;
-            a.channel_sums = slice_sums(j, r);
-            mnv3_call_depthwise(&j->ctx->k, &a);
-        }
-    }
+    w.arg = &f;
+    w.band_start = fused_band_start;
+    w.expand = fused_expand;
+    w.depthwise = fused_depthwise;
+    mnv3_exec_fused_bands(s, first, last, &w);
 }
 
 static void run_depthwise(mnv3_context *ctx, run_state *st, job *j) {
@@ -367,7 +396,9 @@ static void pointwise_task(void *arg, uint32_t task) {
     const job *j = (const job *)arg;
     const mnv3_step *s = j->s;
     const mnv3_kernels *k = &j->ctx->k;
-    uint32_t mt = task % j->m_tasks, nt = task / j->m_tasks, pb, pe;
+    const uint32_t nt = task / j->m_tasks;
+    mnv3_pixel_range p;
+    int r;
     mnv3_pointwise_args a;
     memset(&a, 0, sizeof a);
     a.input = j->in;
@@ -386,48 +417,68 @@ static void pointwise_task(void *arg, uint32_t task) {
     a.workspace = task_workspace(j, task);
     a.prefetch = s->prefetch;
     a.prefetch_count = s->prefetch_count;
-    a.prefetch_part = task;
-    a.prefetch_parts = j->tasks;
     if (a.oc_begin >= a.oc_end) return;
-    if (!j->sums) {
-        split(s->out_h * s->out_w, j->m_tasks, mt, 1, &pb, &pe);
-        a.pixel_begin = pb;
-        a.pixel_end = pe;
-        if (pb < pe) mnv3_call_pointwise(k, &a);
-        return;
+    for (r = mnv3_exec_pixel_ranges(s, task, j->tasks, j->m_tasks, j->n_tasks, j->slices, 0, &p);
+         r; r = mnv3_exec_pixel_ranges(s, task, j->tasks, j->m_tasks, j->n_tasks, j->slices, 1, &p)) {
+        a.pixel_begin = p.begin;
+        a.pixel_end = p.end;
+        a.prefetch_part = p.part;
+        a.prefetch_parts = p.parts;
+        a.channel_sums = j->sums ? slice_sums(j, p.slice) : NULL;
+        mnv3_call_pointwise(k, &a);
     }
-    {
-        uint32_t sb, se, sl;
-        split(j->slices, j->m_tasks, mt, 1, &sb, &se);
-        for (sl = sb; sl < se; ++sl) {
-            /* every slice call takes its own share of the prefetch ranges */
-            a.prefetch_part = sl * j->n_tasks + nt;
-            a.prefetch_parts = j->slices * j->n_tasks;
-            split(s->out_h * s->out_w, j->slices, sl, 1, &pb, &pe);
-            a.pixel_begin = pb;
-            a.pixel_end = pe;
-            a.channel_sums = slice_sums(j, sl);
-            if (pb < pe) mnv3_call_pointwise(k, &a);
+}
+
+int mnv3_exec_pixel_ranges(const mnv3_step *s, uint32_t task, uint32_t tasks, uint32_t m_tasks,
+                           uint32_t n_tasks, uint32_t slices, int next, mnv3_pixel_range *p) {
+    const uint32_t mt = task % m_tasks, nt = task / m_tasks, pixels = s->out_h * s->out_w;
+    uint32_t pb, pe;
+    if (!slices) { /* one range, the task's own */
+        if (next) return 0;
+        split(pixels, m_tasks, mt, 1, &pb, &pe);
+        p->part = task;
+        p->parts = tasks;
+        p->slice = 0;
+    } else {
+        uint32_t sb, se;
+        split(slices, m_tasks, mt, 1, &sb, &se);
+        p->slice = next ? p->slice + 1 : sb;
+        for (;; ++p->slice) {
+            if (p->slice >= se) return 0;
+            split(pixels, slices, p->slice, 1, &pb, &pe);
+            if (pb < pe) break;
         }
+        /* every slice call takes its own share of the prefetch ranges */
+        p->part = p->slice * n_tasks + nt;
+        p->parts = slices * n_tasks;
     }
+    p->begin = pb;
+    p->end = pe;
+    return pb < pe;
+}
+
+void mnv3_exec_grid(const mnv3_context *ctx, const mnv3_step *s, uint32_t nr, uint32_t slices,
+                    uint32_t *m_tasks, uint32_t *n_tasks) {
+    const uint32_t pixels = s->out_h * s->out_w;
+    const uint32_t panels = (s->out_c + nr - 1) / nr;
+    const uint32_t tasks = tasks_for(ctx, s->macs, pixels * panels);
+    uint32_t m = (pixels + PW_MIN_ROWS - 1) / PW_MIN_ROWS, n;
+    if (slices && m > slices) m = slices;
+    if (m > tasks) m = tasks;
+    if (m < 1) m = 1;
+    n = tasks / m;
+    if (n > panels) n = panels;
+    if (n < 1) n = 1;
+    *m_tasks = m;
+    *n_tasks = n;
 }
 
 static void run_pointwise(mnv3_context *ctx, run_state *st, job *j) {
     const mnv3_step *s = j->s;
-    const uint32_t pixels = s->out_h * s->out_w, nr = ctx->k.pointwise->nr;
-    const uint32_t panels = (s->out_c + nr - 1) / nr;
-    const uint32_t tasks = tasks_for(ctx, s->macs, pixels * panels);
+    const uint32_t pixels = s->out_h * s->out_w;
     if (s->fused) return; /* the next (depthwise) step runs it */
-    j->m_tasks = (pixels + PW_MIN_ROWS - 1) / PW_MIN_ROWS;
-    if (s->kind == MNV3_STEP_LAST_CONV) {
-        start_sums(ctx, j);
-        if (j->m_tasks > j->slices) j->m_tasks = j->slices;
-    }
-    if (j->m_tasks > tasks) j->m_tasks = tasks;
-    if (j->m_tasks < 1) j->m_tasks = 1;
-    j->n_tasks = tasks / j->m_tasks;
-    if (j->n_tasks > panels) j->n_tasks = panels;
-    if (j->n_tasks < 1) j->n_tasks = 1;
+    if (s->kind == MNV3_STEP_LAST_CONV) start_sums(ctx, j);
+    mnv3_exec_grid(ctx, s, ctx->k.pointwise->nr, j->slices, &j->m_tasks, &j->n_tasks);
     j->tasks = j->m_tasks * j->n_tasks;
     if (s->kind == MNV3_STEP_PROJECT) {
         j->in_scale = st->se_scale;
@@ -619,6 +670,17 @@ static void plan_prefetch(mnv3_context *ctx) {
         }
     }
 }
+
+/* For the int8 executor (qexecutor.c), which splits its layers the same way. */
+void mnv3_exec_split(uint32_t total, uint32_t parts, uint32_t part, uint32_t align, uint32_t *b,
+                     uint32_t *e) {
+    split(total, parts, part, align, b, e);
+}
+uint32_t mnv3_exec_tasks_for(const mnv3_context *ctx, uint64_t macs, uint32_t units) {
+    return tasks_for(ctx, macs, units);
+}
+uint32_t mnv3_exec_pool_slices(const mnv3_step *s) { return pool_slices(s); }
+uint64_t mnv3_exec_now_ns(void) { return now_ns(); }
 
 void mnv3_executor_prepare(mnv3_context *ctx) {
     uint32_t i;

@@ -310,6 +310,7 @@ mnv3_status mnv3_model_get_info(const mnv3_model *m, mnv3_model_info *info) {
     info->stored_floats = sum_over_convs(m, conv_stored);
     info->has_labels = m->num_labels > 0;
     info->preprocess = m->preprocess;
+    info->precision = m->quantized ? MNV3_PRECISION_INT8 : MNV3_PRECISION_FLOAT32;
     return MNV3_OK;
 }
 

@@ -116,6 +116,7 @@ struct mnv3_model {
      * activation slot a scale and zero point. */
     int quantized;
     mnv3_qparam q_input;        /* the network input */
+    mnv3_qtype q_io_type;       /* the bytes the source model took and gave (uint8 or int8) */
     mnv3_qpool_mode pool_mode;  /* the global pool */
     mnv3_qparam pool_output;
     void *owned_quant;          /* derived multipliers, freed with the model */
@@ -162,6 +163,11 @@ mnv3_status mnv3_model_validate(const mnv3_model *m, mnv3_error *error);
  * and derives each conv's input quantization and multipliers, the SE multiply and the
  * residual add. Called by the loader once tensors are resolved. */
 mnv3_status mnv3_model_quant_prepare(mnv3_model *m, mnv3_error *error);
+/* Turns a float model whose weights it owns into an int8 network quantized as
+ * mnv3_model_create_builtin_int8() quantizes (builtin_q8.c: per-channel weights), but with
+ * fixed activation quantizations instead of calibrated ones (feature maps 1/16 per step,
+ * input 1/32, SE gates 1/256): the int8 seed models of the fuzzers. */
+mnv3_status mnv3_model_quantize_fixed(mnv3_model *m, mnv3_error *error);
 /* The quantization of a conv's result (after its table, if any). */
 mnv3_qparam mnv3_conv_result_q(const mnv3_conv *c);
 /* The quantization of the logits (the last head conv's result). */

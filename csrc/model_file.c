@@ -437,8 +437,10 @@ static mnv3_status read_quant(cursor *c, mnv3_model *m, conv_refs *refs, uint32_
     if (mode >= MNV3_QPOOL_MODE_COUNT)
         return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "quant: pool mode %u unknown", mode);
     m->pool_mode = (mnv3_qpool_mode)mode;
-    if (take_u32(c) != 0)
-        return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "quant: reserved field is not zero");
+    mode = take_u32(c);
+    if (mode > MNV3_QTYPE_UINT8)
+        return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "quant: io type %u unknown", mode);
+    m->q_io_type = (mnv3_qtype)mode;
     for (b = 0; b < m->num_blocks; ++b) {
         mnv3_block *k = &m->blocks[b];
         MNV3_TRY(need(c, QUANT_BLOCK_SIZE, "a block's quantization", e));
@@ -1035,8 +1037,9 @@ static uint32_t conv_tensor_count(const mnv3_model *m, const mnv3_conv *c) {
 /* The k-th tensor of a conv: its file dtype, element count and data. */
 static uint32_t conv_tensor(const mnv3_model *m, const mnv3_conv *c, uint32_t k, uint64_t *count,
                             const void **data) {
-    if (k == 1 && !c->has_bias) ++k;
-    if (k == 3 && !c->has_bias) ++k;
+    /* Without a bias the list skips its two entries (bias, bias scales): weight, weight
+     * scales, table. */
+    if (!c->has_bias) k *= 2;
     switch (k) {
     case 0:
         *count = mnv3_conv_weight_count(c);
@@ -1149,7 +1152,7 @@ static void put_quant(uint8_t *p, const mnv3_model *m, mnv3_conv **list, uint32_
     p = put_q(p, m->q_input);
     put_u32(p, (uint32_t)m->pool_mode);
     p = put_q(p + 4, m->pool_output);
-    put_u32(p, 0);
+    put_u32(p, (uint32_t)m->q_io_type);
     p += 4;
     for (b = 0; b < m->num_blocks; ++b) {
         const mnv3_block *k = &m->blocks[b];

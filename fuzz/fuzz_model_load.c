@@ -36,10 +36,20 @@ static void exercise(const mnv3_model *m) {
         mnv3_context *ctx = NULL;
         if (mnv3_context_create(m, &cfg, NULL, 0, &ctx, NULL) == MNV3_OK) {
             static float input[3 * 32 * 32];
+            static uint8_t qinput[3 * 32 * 32];
             float *logits = (float *)malloc((size_t)info.num_classes * sizeof(float));
+            uint8_t *qlogits = (uint8_t *)malloc(info.num_classes);
+            mnv3_quantization qin, qout;
             if (logits)
                 (void)mnv3_run(ctx, input, 3 * 32 * 32, logits, info.num_classes, NULL, 0);
+            if ((mnv3_model_quantization(m, &qin, &qout) == MNV3_OK) !=
+                (info.precision == MNV3_PRECISION_INT8))
+                abort();
+            if (qlogits && info.precision == MNV3_PRECISION_INT8)
+                (void)mnv3_run_quantized(ctx, qinput, sizeof qinput, qlogits, info.num_classes,
+                                         logits, logits ? info.num_classes : 0);
             free(logits);
+            free(qlogits);
             mnv3_context_free(ctx);
         }
     }

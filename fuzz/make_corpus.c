@@ -13,7 +13,8 @@ static const char *const labels[6] = {"cat", "dog", "bird", "fish", "\xC3\xA9l\x
 
 /* The first few blocks of MobileNetV3-Small at width 0.25 with a narrow head: every kind of
  * layer, a residual, SE, in a few kilobytes. */
-static int tiny(mnv3_flavor flavor, uint32_t blocks, int with_labels, const char *path) {
+static int tiny(mnv3_flavor flavor, uint32_t blocks, int with_labels, int int8,
+                const char *path) {
     mnv3_model *m = NULL;
     mnv3_error err;
     if (mnv3_model_create_builtin(MNV3_ARCH_SMALL, flavor, 0.25, 6, 11, &m, &err) != MNV3_OK)
@@ -31,6 +32,8 @@ static int tiny(mnv3_flavor flavor, uint32_t blocks, int with_labels, const char
     if (mnv3_weights_attach(m, &err) != MNV3_OK) goto fail;
     mnv3_weights_fill_random(m, 3);
     if (mnv3_model_validate(m, &err) != MNV3_OK) goto fail;
+    /* an int8 model: quantization fields of every kind for the fuzzer to mutate */
+    if (int8 && mnv3_model_quantize_fixed(m, &err) != MNV3_OK) goto fail;
     if (mnv3_model_save_file(m, path, &err) != MNV3_OK) goto fail;
     mnv3_model_free(m);
     return 0;
@@ -50,11 +53,15 @@ int main(int argc, char **argv) {
     int bad = 0;
     for (i = 0; i < 12; ++i) f[i] = (float)i - 5.5f;
     snprintf(path, sizeof path, "%s/model/small-tv-labels.mnv3", dir);
-    bad |= tiny(MNV3_FLAVOR_TORCHVISION, 3, 1, path);
+    bad |= tiny(MNV3_FLAVOR_TORCHVISION, 3, 1, 0, path);
     snprintf(path, sizeof path, "%s/model/small-walkthrough.mnv3", dir);
-    bad |= tiny(MNV3_FLAVOR_WALKTHROUGH, 2, 0, path);
+    bad |= tiny(MNV3_FLAVOR_WALKTHROUGH, 2, 0, 0, path);
     snprintf(path, sizeof path, "%s/model/small-tflite-same.mnv3", dir);
-    bad |= tiny(MNV3_FLAVOR_TFLITE, 4, 1, path);
+    bad |= tiny(MNV3_FLAVOR_TFLITE, 4, 1, 0, path);
+    snprintf(path, sizeof path, "%s/model/small-int8.mnv3", dir);
+    bad |= tiny(MNV3_FLAVOR_TORCHVISION, 3, 0, 1, path);
+    snprintf(path, sizeof path, "%s/model/small-int8-tflite-labels.mnv3", dir);
+    bad |= tiny(MNV3_FLAVOR_TFLITE, 4, 1, 1, path);
     snprintf(path, sizeof path, "%s/npy/f32-2x2x3.npy", dir);
     bad |= mnv3_npy_write_file(path, MNV3_NPY_FLOAT32, 3, shape, f, &err) != MNV3_OK;
     snprintf(path, sizeof path, "%s/npy/u8-6.npy", dir);

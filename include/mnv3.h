@@ -168,6 +168,17 @@ MNV3_API mnv3_status mnv3_model_create_builtin(mnv3_arch arch, mnv3_flavor flavo
                                                double width_mult, uint32_t num_classes,
                                                uint64_t seed, mnv3_model **out_model,
                                                mnv3_error *error);
+/* The same network quantized to int8 (for benchmarks and tests of int8 inference without a
+ * model file): the float built-in of the same seed, with symmetric per-output-channel int8
+ * weights, int32 biases, and a scale and zero point for every activation chosen from the
+ * ranges a float pass over a fixed synthetic image reaches (global pool and SE squeeze as
+ * MEAN, hard-swish and the SE gate as 256-entry tables). Deterministic: the same arguments
+ * give the same bytes (mnv3_model_save_memory) on every machine. Costs one float
+ * inference at 64x64 at creation. */
+MNV3_API mnv3_status mnv3_model_create_builtin_int8(mnv3_arch arch, mnv3_flavor flavor,
+                                                    double width_mult, uint32_t num_classes,
+                                                    uint64_t seed, mnv3_model **out_model,
+                                                    mnv3_error *error);
 
 /* Serialises a model to the .mnv3 format. Call with buffer == NULL to learn *size. */
 MNV3_API mnv3_status mnv3_model_save_memory(const mnv3_model *model, void *buffer, size_t capacity,
@@ -207,6 +218,26 @@ typedef struct mnv3_preprocess {
     float std[3];
 } mnv3_preprocess;
 
+/* Arithmetic of a model's network. */
+typedef enum mnv3_precision {
+    MNV3_PRECISION_FLOAT32 = 0,
+    MNV3_PRECISION_INT8 = 1      /* int8 weights and activations, TFLite's integer kernels */
+} mnv3_precision;
+
+/* Element type of a quantized model's input and logits, as the source model's tensors
+ * have them (a TFLite uint8 model keeps uint8 bytes at its interface). */
+typedef enum mnv3_qtype {
+    MNV3_QTYPE_INT8 = 0,
+    MNV3_QTYPE_UINT8 = 1
+} mnv3_qtype;
+
+/* real = scale * (q - zero_point), q in the range of `type`. */
+typedef struct mnv3_quantization {
+    mnv3_qtype type;
+    float scale;
+    int32_t zero_point;          /* in the convention of `type` (uint8: 0..255) */
+} mnv3_quantization;
+
 typedef struct mnv3_model_info {
     mnv3_arch arch;
     mnv3_flavor flavor;
@@ -219,7 +250,13 @@ typedef struct mnv3_model_info {
     uint64_t stored_floats;    /* floats actually held: folded weights and biases */
     int has_labels;
     mnv3_preprocess preprocess;
+    mnv3_precision precision;
 } mnv3_model_info;
+
+/* The quantization of a quantized model's input tensor and of its logits (the input of the
+ * source model's softmax). MNV3_ERR_UNSUPPORTED for a float model. */
+MNV3_API mnv3_status mnv3_model_quantization(const mnv3_model *model, mnv3_quantization *input,
+                                             mnv3_quantization *logits);
 
 MNV3_API mnv3_status mnv3_model_get_info(const mnv3_model *model, mnv3_model_info *info);
 /* Class label, or NULL when the model has none or index is out of range. */
@@ -340,11 +377,38 @@ MNV3_API mnv3_status mnv3_run(mnv3_context *context, const float *input, size_t 
                               float *logits, size_t logits_len,
                               float *features, size_t features_len);
 
+/* Quantized models only: runs the network on input that is already quantized, bytes of
+ * the model's input type (mnv3_model_quantization: uint8 or int8), batch x 3 x H x W in the
+ * configured layout. Outputs, each optional (NULL with length 0): logits_q, batch x
+ * num_classes bytes of the logits' type, exactly the source model's quantized logits (the
+ * input of its softmax); logits, the same dequantized to floats. Float models return
+ * MNV3_ERR_UNSUPPORTED. mnv3_run() on a quantized model quantizes its float input with
+ * the input scale and zero point (rounding half away from zero, as TFLite's QUANTIZE) and
+ * dequantizes the logits and features. No allocation happens here. */
+MNV3_API mnv3_status mnv3_run_quantized(mnv3_context *context, const void *input,
+                                        size_t input_len, void *logits_q, size_t logits_q_len,
+                                        float *logits, size_t logits_len);
+
+/* Debugging: after each step of a run, fn(user, layer, name, data, bytes) receives the
+ * step's result (layer indices and names as mnv3_model_layer()): for a quantized model
+ * its int8 bytes (feature maps NHWC; for a projection, after the residual add; for a
+ * squeeze-excite step, the gate; for the global pool, the pooled vector; a last conv whose
+ * output is only pooled reports nothing). Float models report nothing. NULL turns it off.
+ * The data is only valid during the call. */
+typedef void (*mnv3_tap_fn)(void *user, uint32_t layer, const char *name, const void *data,
+                            size_t bytes);
+MNV3_API mnv3_status mnv3_context_set_tap(mnv3_context *context, mnv3_tap_fn fn, void *user);
+
 /* Kernel set actually used by a context. */
 MNV3_API mnv3_isa mnv3_context_isa(const mnv3_context *context);
 /* Arithmetic actually used: FP32 unless the configuration relaxed the precision and the
  * kernel set has faster arithmetic on this CPU. */
 MNV3_API mnv3_arithmetic mnv3_context_arithmetic(const mnv3_context *context);
+/* For a context on a quantized model: the int8 kernel variant that kernel set resolved to
+ * on this CPU ("avx512vnni", "avxvnni" or "avx2" under MNV3_ISA_AVX512, as the CPU allows;
+ * "scalar" for the reference kernels), for example to pick the matching int8 peak in a
+ * benchmark. NULL for a float model or a NULL context. */
+MNV3_API const char *mnv3_context_int8_kernels(const mnv3_context *context);
 MNV3_API uint32_t mnv3_context_threads(const mnv3_context *context);
 /* With config.profile set: nanoseconds the last mnv3_run() spent in layer `index` (indices
  * as mnv3_model_layer()); 0 otherwise. */
@@ -370,6 +434,20 @@ MNV3_API mnv3_status mnv3_preprocess_image(const mnv3_model *model, const uint8_
                                            uint32_t src_channels, uint32_t dst_height,
                                            uint32_t dst_width, mnv3_layout layout, float *dst,
                                            size_t dst_len);
+
+/* The same resize and normalisation, quantized for a quantized model's input: dst holds
+ * 3 * dst_height * dst_width bytes of the model's input type (mnv3_model_quantization),
+ * ready for mnv3_run_quantized(): each is the value mnv3_preprocess_image() computes,
+ * quantized with the input scale and zero point as mnv3_run() quantizes it. For the
+ * TFLite models (scale 1/127 or 1/127.5 around the pixel midpoint) the bytes are the
+ * pixels themselves (uint8) or pixel - 128 (int8). MNV3_ERR_UNSUPPORTED for a float
+ * model. */
+MNV3_API mnv3_status mnv3_preprocess_image_quantized(const mnv3_model *model,
+                                                     const uint8_t *pixels, uint32_t src_height,
+                                                     uint32_t src_width, uint32_t src_channels,
+                                                     uint32_t dst_height, uint32_t dst_width,
+                                                     mnv3_layout layout, void *dst,
+                                                     size_t dst_len);
 
 /* The same preprocessing a row at a time, for images decoded row by row (so that a large
  * photo never has to be held whole). Output row `dst_row` reads only two source rows, which

@@ -8,6 +8,16 @@ load from other tenants of a shared machine affects all engines alike.
 
     python3 tools/bench_peers.py [--arch large|small|both] [--threads 1 2] [--runs N]
                                  [--warmup N] [--resolution 224] [--json OUT] [--markdown]
+                                 [--precision fp32|int8]
+
+--precision int8 adds, in the same interleaved run as the fp32 engines: ONNX Runtime on
+per-channel QDQ models that onnxruntime.quantization makes from the same fp32 export (int8
+activations, and uint8 activations, its faster path on x86 without VNNI); LiteRT on the
+full-int8 TFLite models of ../shared/models; the shipped uint8 Small on LiteRT; mnv3 on
+the same TFLite files (skipped while libmnv3 has no int8 entry points); ncnn int8 when its
+quantization tools are on PATH. It prints each engine's int8 / fp32 ratio and correctness
+checks: LiteRT's default kernels against its reference kernels (BUILTIN_REF), ONNX
+Runtime int8 against its fp32 model.
 
 Converted models are cached under build/peers/. Engines whose Python package is missing
 (or whose conversion fails) are skipped with a message. mnv3 is called through ctypes on
@@ -28,6 +38,7 @@ import importlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -150,7 +161,9 @@ class _Error(ctypes.Structure):
 class _Config(ctypes.Structure):
     _fields_ = [("batch", ctypes.c_uint32), ("height", ctypes.c_uint32),
                 ("width", ctypes.c_uint32), ("layout", ctypes.c_int),
-                ("threads", ctypes.c_uint32), ("isa", ctypes.c_int), ("profile", ctypes.c_int)]
+                ("threads", ctypes.c_uint32), ("isa", ctypes.c_int), ("profile", ctypes.c_int),
+                # Room for fields a newer library's mnv3_config_init may write.
+                ("_reserved", ctypes.c_uint8 * 64)]
 
 
 MNV3_ARCH = {"large": 1, "small": 2}
@@ -257,11 +270,11 @@ class Mnv3:
                     err, "mnv3_model_create_builtin")
         return m
 
-    def context(self, model, resolution: int, threads: int):
+    def context(self, model, resolution: int, threads: int, layout: int = 0):
         cfg = _Config()
         self.lib.mnv3_config_init(ctypes.byref(cfg), model)
         cfg.batch, cfg.height, cfg.width = 1, resolution, resolution
-        cfg.layout = 0  # NCHW, as torch
+        cfg.layout = layout  # 0: NCHW, as torch; 1: NHWC
         cfg.threads = threads
         cfg.isa = 0  # AUTO: the best kernels this CPU supports
         ctx, err = ctypes.c_void_p(), _Error()
@@ -308,11 +321,15 @@ def export_onnx(model, x, path):
                           input_names=["input"], output_names=["logits"], opset_version=17)
 
 
-def prepare_onnxruntime(paths, model, x, threads):
+def import_onnxruntime():
     try:
         import onnxruntime as ort
     except ImportError as e:
         raise Skip(f"onnxruntime not installed ({e}); pip install onnxruntime")
+    return ort
+
+
+def ensure_onnx(paths, model, x) -> None:
     if not os.path.exists(paths["onnx"]):
         try:
             importlib.import_module("onnx")
@@ -320,12 +337,21 @@ def prepare_onnxruntime(paths, model, x, threads):
             raise Skip(f"onnx not installed ({e}); pip install onnx")
         export_onnx(model, x, paths["onnx"] + ".tmp")
         os.replace(paths["onnx"] + ".tmp", paths["onnx"])
+
+
+def ort_session(path: str, threads: int):
+    ort = import_onnxruntime()
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(paths["onnx"], so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+def ort_engine(name: str, path: str, x, threads: int, what: str = "") -> Engine:
+    ort = import_onnxruntime()
+    sess = ort_session(path, threads)
     out = np.empty(sess.get_outputs()[0].shape, dtype=np.float32)
     binding = sess.io_binding()
     binding.bind_cpu_input("input", x)
@@ -334,16 +360,26 @@ def prepare_onnxruntime(paths, model, x, threads):
 
     def run():
         sess.run_with_iobinding(binding, opts)
-    return Engine("onnxruntime", run, lambda: out.copy(),
-                  f"onnxruntime {ort.__version__}, CPUExecutionProvider, "
+    return Engine(name, run, lambda: out.copy(),
+                  f"onnxruntime {ort.__version__}, {what}CPUExecutionProvider, "
                   f"intra_op={threads}, inter_op=1, sequential, ORT_ENABLE_ALL")
 
 
-def prepare_litert(paths, model, x, threads):
+def prepare_onnxruntime(paths, model, x, threads):
+    import_onnxruntime()
+    ensure_onnx(paths, model, x)
+    return ort_engine("onnxruntime", paths["onnx"], x, threads)
+
+
+def import_litert():
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        return importlib.import_module("ai_edge_litert.interpreter")
     except ImportError as e:
         raise Skip(f"ai-edge-litert not installed ({e}); pip install ai-edge-litert")
+
+
+def prepare_litert(paths, model, x, threads):
+    import_litert()
     if not os.path.exists(paths["tflite"]):
         try:
             from peers_tflite_builder import build_tflite
@@ -353,8 +389,15 @@ def prepare_litert(paths, model, x, threads):
         with open(paths["tflite"] + ".tmp", "wb") as f:
             f.write(data)
         os.replace(paths["tflite"] + ".tmp", paths["tflite"])
+    return litert_engine("litert-xnnpack", paths["tflite"],
+                         np.ascontiguousarray(x.transpose(0, 2, 3, 1)), threads)
+
+
+def litert_engine(name: str, path: str, x_nhwc: np.ndarray, threads: int) -> Engine:
+    """LiteRT with its default kernels (the XNNPACK delegate where it applies), input
+    written into the interpreter once."""
     with captured_fds():
-        interp = Interpreter(model_path=paths["tflite"], num_threads=threads)
+        interp = import_litert().Interpreter(model_path=path, num_threads=threads)
         interp.allocate_tensors()
     inp = interp.get_input_details()[0]["index"]
     outp = interp.get_output_details()[0]["index"]
@@ -366,17 +409,18 @@ def prepare_litert(paths, model, x, threads):
         delegates = []
     xnnpack = (len(delegates) == 1 and inp in list(delegates[0]["inputs"])
                and outp in list(delegates[0]["outputs"]))
-    if not xnnpack:
-        log("litert: the XNNPACK delegate does not cover the whole graph "
+    if xnnpack:
+        coverage = "XNNPACK delegate runs the whole graph"
+    else:
+        log(f"{name}: the XNNPACK delegate does not cover the whole graph "
             f"({len(delegates)} delegated partition(s)); LiteRT runs some builtin kernels")
-    interp.set_tensor(inp, np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
-    invoke = interp.invoke
-
+        coverage = (f"XNNPACK delegate NOT covering the graph ({len(delegates)} partitions, "
+                    "builtin kernels between them)")
+    interp.set_tensor(inp, x_nhwc)
     ver = module_version("ai_edge_litert", "ai-edge-litert")
-    return Engine("litert-xnnpack", invoke, lambda: interp.get_tensor(outp).copy(),
-                  f"ai-edge-litert {ver}, Interpreter(num_threads={threads}), "
-                  f"XNNPACK delegate {'runs the whole graph' if xnnpack else 'NOT covering the graph'}, "
-                  "NHWC input")
+    return Engine(name, interp.invoke, lambda: interp.get_tensor(outp).copy(),
+                  f"ai-edge-litert {ver}, {display_path(path)}, "
+                  f"Interpreter(num_threads={threads}), {coverage}, NHWC input")
 
 
 def prepare_ncnn(paths, model, x, threads):
@@ -500,6 +544,462 @@ def prepare_mnv3(paths, model, x, threads, lib: Optional[Mnv3], arch, weights_pa
 
 
 # ------------------------------------------------------------------------------------
+# int8 (--precision int8): the same quantized network on every engine that can run it
+# ------------------------------------------------------------------------------------
+
+SHARED = os.environ.get("MNV3_SHARED_DIR", os.path.join(ROOT, "..", "shared"))
+PHOTOS = ("chelsea", "coffee")
+# Full-integer TFLite graphs as TensorFlow's converter writes them from Keras, and the
+# shipped uint8 (quantization-aware trained) Small, all in ../shared/models.
+INT8_TFLITE = {"large": "mobilenet_v3_large_int8_seed1", "small": "mobilenet_v3_small_int8_seed1"}
+UINT8_TFLITE = {"small": "mobilenet_v3_small_1.0_224_uint8"}
+INT8_ENGINES = ["mnv3-int8", "onnxruntime-int8", "onnxruntime-u8s8", "litert-int8",
+                "ncnn-int8", "mnv3-uint8", "litert-uint8"]
+# The fp32 engines run in the same interleaved measurement, so that int8 / fp32 ratios come
+# from one run. ncnn fp32 is left out unless asked for: no int8 ratio needs it.
+INT8_ENGINE_ORDER = ENGINE_ORDER + INT8_ENGINES
+INT8_DEFAULT_ENGINES = [n for n in INT8_ENGINE_ORDER if n != "ncnn"]
+# Ratios an int8 run reports (numerator median / denominator median, one run).
+INT8_RATIOS = [("mnv3-int8", "onnxruntime-int8"), ("mnv3-int8", "onnxruntime-u8s8"),
+               ("mnv3-int8", "litert-int8"), ("mnv3-int8", "mnv3"),
+               ("mnv3-uint8", "litert-uint8"), ("onnxruntime-int8", "onnxruntime"),
+               ("onnxruntime-u8s8", "onnxruntime"), ("litert-int8", "litert-xnnpack"),
+               ("litert-int8", "onnxruntime-int8"), ("litert-int8", "onnxruntime-u8s8"),
+               ("litert-uint8", "litert-int8")]
+CALIBRATION_INPUTS = 16  # the photos themselves, then variations of them
+HELD_OUT_INPUTS = 8      # other variations, for the ORT int8 / fp32 agreement
+# onnxruntime-int8 is what the quantizer makes with int8 activations (S8S8). On x86 without
+# VNNI, ONNX Runtime turns only some of that model's convolutions into integer ones, and is
+# much faster with uint8 activations and int8 weights (U8S8), hence a second row.
+QDQ_SETTINGS = {"onnxruntime-int8": "QDQ, per-channel, int8 weights and activations, MinMax",
+                "onnxruntime-u8s8": "QDQ, per-channel, int8 weights, uint8 activations, MinMax"}
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+
+def shared_file(*parts: str) -> str:
+    return os.path.join(SHARED, *parts)
+
+
+def load_photos() -> List[np.ndarray]:
+    """The shared photos' exact 224x224 model inputs (uint8, 1x224x224x3); [] without them."""
+    photos = []
+    for name in PHOTOS:
+        path = shared_file("images", f"{name}_224_nhwc_uint8.npy")
+        if os.path.exists(path):
+            photos.append(np.load(path))
+    return photos
+
+
+def photo_variations(photos: List[np.ndarray], count: int, seed: int,
+                     originals: bool = False) -> List[np.ndarray]:
+    """`count` deterministic uint8 NHWC images made from `photos`: shifted by up to 16
+    pixels (edges replicated), mirrored or not, contrast and brightness changed, a little
+    noise. With `originals` the photos themselves come first."""
+    out = [p.copy() for p in photos[:count]] if originals else []
+    k = 0
+    while len(out) < count:
+        rng = np.random.default_rng([seed, k])
+        src = photos[k % len(photos)][0].astype(np.float32)
+        h, w, _ = src.shape
+        dy, dx = (int(v) for v in rng.integers(-16, 17, size=2))
+        padded = np.pad(src, ((16, 16), (16, 16), (0, 0)), mode="edge")
+        img = padded[16 + dy:16 + dy + h, 16 + dx:16 + dx + w]
+        if rng.random() < 0.5:
+            img = img[:, ::-1]
+        img = (img - 128.0) * rng.uniform(0.7, 1.3) + 128.0 + rng.uniform(-25.0, 25.0)
+        img = img + rng.normal(0.0, 4.0, img.shape)
+        out.append(np.clip(np.rint(img), 0, 255).astype(np.uint8)[None])
+        k += 1
+    return out
+
+
+def imagenet_nchw(image: np.ndarray) -> np.ndarray:
+    """uint8 1xHxWx3 RGB -> the float 1x3xHxW input of torchvision's models."""
+    x = (image.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def quantize(real: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
+    info = np.iinfo(dtype)
+    q = np.rint(real / scale) + zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def quantized_max_diff(a: np.ndarray, b: np.ndarray) -> int:
+    """Max |a - b| of two 8-bit tensors, in quantized units (no wrap-around)."""
+    return int(np.abs(a.astype(np.int32) - b.astype(np.int32)).max())
+
+
+def top1_agreement(a: List[np.ndarray], b: List[np.ndarray]) -> int:
+    return sum(int(np.argmax(p)) == int(np.argmax(q)) for p, q in zip(a, b))
+
+
+def int8_ratios(medians: Dict[str, float]) -> Dict[str, float]:
+    return {f"{a} / {b}": medians[a] / medians[b] for a, b in INT8_RATIOS
+            if a in medians and b in medians}
+
+
+def ncnn_int8_skip_reason(which: Callable[[str], Optional[str]] = shutil.which) -> str:
+    """ncnn quantizes with two command-line tools built from its source tree; neither the
+    ncnn / pnnx wheels nor Debian ship them."""
+    found = {t: which(t) for t in ("ncnn2table", "ncnn2int8")}
+    missing = [t for t, p in found.items() if not p]
+    if missing:
+        return (f"{' and '.join(missing)} not found: the PyPI wheels ncnn and pnnx do not "
+                "include ncnn's quantization tools and Debian has no ncnn package; build "
+                "them from ncnn's tools/quantize and put them on PATH")
+    return (f"ncnn2table and ncnn2int8 found ({found['ncnn2table']}), but this script does "
+            "not drive them yet")
+
+
+def skip(reason: str) -> Engine:
+    raise Skip(reason)
+
+
+def make_qdq_model(fp32_path: str, out_path: str, calibration: List[np.ndarray],
+                   uint8_activations: bool = False) -> None:
+    """Static per-channel QDQ quantization of the fp32 export with onnxruntime.quantization,
+    int8 weights, calibrated (MinMax) on `calibration` (float NCHW inputs)."""
+    try:
+        from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod,
+                                              QuantFormat, QuantType, quantize_static)
+    except ImportError as e:
+        raise Skip(f"onnxruntime.quantization unavailable ({e})")
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter(calibration)
+
+        def get_next(self):
+            item = next(self.items, None)
+            return None if item is None else {"input": item}
+
+    source = fp32_path
+    with tempfile.TemporaryDirectory() as tmp:
+        try:  # shape inference and graph cleanup, as onnxruntime recommends
+            from onnxruntime.quantization.shape_inference import quant_pre_process
+            pre = os.path.join(tmp, "pre.onnx")
+            with captured_fds():
+                quant_pre_process(fp32_path, pre)
+            source = pre
+        except Exception as e:
+            log(f"onnxruntime-int8: quant_pre_process failed ({type(e).__name__}: {e}); "
+                "quantizing the export as it is")
+        with captured_fds():
+            quantize_static(source, out_path + ".tmp", Reader(), quant_format=QuantFormat.QDQ,
+                            per_channel=True,
+                            activation_type=QuantType.QUInt8 if uint8_activations
+                            else QuantType.QInt8,
+                            weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.MinMax)
+    os.replace(out_path + ".tmp", out_path)
+
+
+def litert_reference_check(path: str, inputs: Dict[str, np.ndarray]) -> Dict[str, object]:
+    """LiteRT's default kernels against its reference kernels (BUILTIN_REF) on the same
+    quantized inputs. Returns the max |Δ| in quantized units of the output and of the logits
+    (SOFTMAX's input), and the reference logits with their quantization."""
+    import warnings
+    litert = import_litert()
+
+    def interpreter(**kw):
+        with captured_fds(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # preserve_all_tensors "for debugging only"
+            it = litert.Interpreter(model_path=path, num_threads=1, **kw)
+            it.allocate_tensors()
+        return it
+
+    def run(it, x, tensor):
+        it.set_tensor(it.get_input_details()[0]["index"], x)
+        it.invoke()
+        return it.get_tensor(tensor).copy()
+
+    ref = interpreter(experimental_op_resolver_type=litert.OpResolverType.BUILTIN_REF,
+                      experimental_preserve_all_tensors=True)
+    # Intermediate tensors are readable only when preserved, which splits the XNNPACK
+    # partitions differently; the output is compared from the configuration timed.
+    opt_all = interpreter(experimental_preserve_all_tensors=True)
+    opt = interpreter()
+    softmax = [op for op in ref._get_ops_details() if op["op_name"] == "SOFTMAX"]
+    if len(softmax) != 1:
+        raise Skip(f"{display_path(path)}: expected one SOFTMAX, found {len(softmax)}")
+    logits = int(softmax[0]["inputs"][0])
+    scale, zero_point = [t for t in ref.get_tensor_details() if t["index"] == logits][0][
+        "quantization"]
+    out = opt.get_output_details()[0]["index"]
+    result: Dict[str, object] = {"logits_max_diff": 0, "output_max_diff": 0,
+                                 "ref_logits": {}, "logits_quantization": (scale, zero_point)}
+    for name, x in inputs.items():
+        ref_logits = run(ref, x, logits)
+        ref_out = ref.get_tensor(ref.get_output_details()[0]["index"])
+        result["ref_logits"][name] = ref_logits
+        result["logits_max_diff"] = max(result["logits_max_diff"],
+                                        quantized_max_diff(run(opt_all, x, logits), ref_logits))
+        result["output_max_diff"] = max(result["output_max_diff"],
+                                        quantized_max_diff(run(opt, x, out), ref_out))
+    return result
+
+
+# The int8 C API the mnv3 rows assume; see prepare_mnv3_quantized.
+MNV3_INT8_SYMBOLS = ("mnv3_model_quantization", "mnv3_run_quantized")
+MNV3_BUILTIN_INT8 = "mnv3_model_create_builtin_int8"
+MNV3_ERR_UNSUPPORTED = 8  # mnv3_model_quantization() of a float model
+
+
+def mnv3_int8_missing(lib) -> Optional[str]:
+    """Why this libmnv3 cannot run int8 models, or None when it can."""
+    if lib is None:
+        return "build/libmnv3.so not found; run `make lib` (or set MNV3_LIB)"
+    absent = [s for s in MNV3_INT8_SYMBOLS if not hasattr(lib.lib, s)]
+    if absent:
+        return f"mnv3 int8 not available in this build (libmnv3 has no {', '.join(absent)})"
+    return None
+
+
+def prepare_mnv3_quantized(lib: Optional[Mnv3], name: str, threads: int, qinput: np.ndarray,
+                           classes: int, tflite_path: Optional[str] = None,
+                           builtin_arch: Optional[str] = None,
+                           expected: Optional[Dict[str, object]] = None) -> Engine:
+    """mnv3 on an int8 network, fed the same quantized bytes as LiteRT: the .mnv3 file that
+    `tools/import_tflite.py TFLITE -o OUT` writes from `tflite_path` (the file LiteRT runs),
+    or, without a file or when the importer cannot write a quantized one, the built-in
+    `builtin_arch` int8 network (timing only: other weights).
+
+    The int8 C API it uses (include/mnv3.h; a build without it skips the row with "mnv3 int8
+    not available in this build"):
+
+        mnv3_model_quantization(model, &input, &logits): MNV3_OK for a quantized model,
+            MNV3_ERR_UNSUPPORTED for a float one;
+        mnv3_run_quantized(context, input, input_len, logits_q, logits_q_len, logits,
+            logits_len): input bytes of the model's input type in the configured layout
+            (NHWC here), logits_q the quantized logits (the input of the source model's
+            softmax);
+        mnv3_model_create_builtin_int8(<the arguments of mnv3_model_create_builtin>): the
+            built-in network with deterministic int8 weights and quantization (used only
+            when no imported file is available).
+
+    `expected` (from litert_reference_check plus the inputs) makes the row compare its
+    requantized logits with TFLite's reference kernels on the shared photos."""
+    missing = mnv3_int8_missing(lib)
+    if missing:
+        raise Skip(missing)
+    c = lib.lib
+    P = ctypes.c_void_p
+    c.mnv3_model_quantization.argtypes = [P, P, P]
+    c.mnv3_model_quantization.restype = ctypes.c_int
+    qbuf = ctypes.create_string_buffer(64)  # two mnv3_quantization structs, with room
+    c.mnv3_run_quantized.argtypes = [P, P, ctypes.c_size_t, P, ctypes.c_size_t, P,
+                                     ctypes.c_size_t]
+    model, source, why = None, "", ""
+    if tflite_path:
+        try:
+            model = lib.model_from_file(imported_mnv3(tflite_path))
+            source = f".mnv3 imported from {os.path.basename(tflite_path)}"
+            if c.mnv3_model_quantization(model, qbuf, ctypes.byref(qbuf, 32)) == \
+                    MNV3_ERR_UNSUPPORTED:
+                lib.lib.mnv3_model_free(model)
+                model, why = None, "tools/import_tflite.py wrote a float32 model"
+        except (RuntimeError, Skip) as e:
+            why = str(e)
+    if model is None and builtin_arch and hasattr(c, MNV3_BUILTIN_INT8):
+        create = getattr(c, MNV3_BUILTIN_INT8)
+        create.argtypes = c.mnv3_model_create_builtin.argtypes
+        model, err = ctypes.c_void_p(), _Error()
+        lib._check(create(MNV3_ARCH[builtin_arch], MNV3_FLAVOR_TORCHVISION, 1.0, classes, 1,
+                          ctypes.byref(model), ctypes.byref(err)), err, MNV3_BUILTIN_INT8)
+        source = "built-in int8 network, pseudo-random weights (timing only)"
+        expected = None
+    if model is None:
+        raise Skip(f"mnv3 int8 not available in this build: {why or 'no int8 model'}")
+    ctx = lib.context(model, qinput.shape[1], threads, layout=1)  # NHWC, as TFLite
+    # The logits come in the input's type: uint8 models keep uint8 at both ends.
+    out = np.zeros((1, classes), dtype=qinput.dtype)
+
+    def run_on(x):
+        st = c.mnv3_run_quantized(ctx, x.ctypes.data, x.nbytes, out.ctypes.data, out.size,
+                                  None, 0)
+        if st != 0:
+            raise RuntimeError(f"mnv3_run_quantized failed with status {st}")
+    checks = ""
+    if expected:
+        worst = 0
+        for photo, x in expected["inputs"].items():
+            run_on(x)
+            worst = max(worst, quantized_max_diff(out[0], expected["ref_logits"][photo][0]))
+        checks = f"; logits vs BUILTIN_REF max |Δ| {worst} quantized units"
+
+    def close():
+        c.mnv3_context_free(ctx)
+        c.mnv3_model_free(model)
+    isa = c.mnv3_isa_name(c.mnv3_context_isa(ctx)).decode()
+    return Engine(name, lambda: run_on(qinput), lambda: out.copy(),
+                  f"mnv3 {lib.version()} (ctypes, {display_path(lib.path)}), isa={isa}, "
+                  f"threads={c.mnv3_context_threads(ctx)}, {qinput.dtype} NHWC input; "
+                  f"{source}{checks}", close=close, same_weights=False)
+
+
+def imported_mnv3(tflite_path: str) -> str:
+    """tools/import_tflite.py's .mnv3 of a TFLite file, cached under build/peers/int8/."""
+    with open(tflite_path, "rb") as f:
+        key = hashlib.sha256(f.read()).hexdigest()[:12]
+    d = os.path.join(PEERS_DIR, "int8")
+    os.makedirs(d, exist_ok=True)
+    out = os.path.join(d, f"{os.path.splitext(os.path.basename(tflite_path))[0]}-{key}-"
+                       f"{sources_hash(['import_tflite.py', 'mnv3file.py'])}.mnv3")
+    if not os.path.exists(out):
+        r = subprocess.run([sys.executable, os.path.join(TOOLS, "import_tflite.py"),
+                            tflite_path, "-o", out + ".tmp"], cwd=ROOT, capture_output=True,
+                           text=True)
+        if r.returncode != 0 or not os.path.exists(out + ".tmp"):
+            last = (r.stderr.strip().splitlines() or ["(no message)"])[-1]
+            raise Skip(f"tools/import_tflite.py could not import "
+                       f"{os.path.basename(tflite_path)}: {last}")
+        os.replace(out + ".tmp", out)
+    return out
+
+
+class Int8Rows:
+    """What the int8 rows of one architecture share across thread counts: the quantized
+    models and inputs, and the correctness checks, made once."""
+
+    def __init__(self, arch: str, engines: List[str], lib: Optional[Mnv3], model, x,
+                 paths: Dict[str, str], photos: List[np.ndarray], seed: int = 0):
+        self.arch, self.lib, self.model, self.x, self.paths = arch, lib, model, x, paths
+        self.seed = seed
+        self.checks: Dict[str, str] = {}
+        self.tflite: Dict[str, Dict[str, object]] = {}
+        files = {"int8": INT8_TFLITE.get(arch), "uint8": UINT8_TFLITE.get(arch)}
+        for kind, stem in files.items():
+            wanted = {f"litert-{kind}", f"mnv3-{kind}"} & set(engines)
+            if not stem or not wanted:
+                if not stem and wanted:
+                    log(f"skip {', '.join(sorted(wanted))}: no {kind} TFLite model of "
+                        f"MobileNetV3-{arch.capitalize()} in ../shared (the shipped uint8 "
+                        "model is Small only)")
+                continue
+            self.tflite[kind] = self.quantized_file(kind, stem)
+        ort_rows = [n for n in QDQ_SETTINGS if n in engines]
+        if ort_rows:
+            self.calibration, self.held_out = self.ort_inputs(photos)
+            self.calibration_key = hashlib.sha256(
+                CACHE_VERSION.encode()
+                + b"".join(v.tobytes() for v in self.calibration)).hexdigest()[:8]
+        for name in ort_rows:
+            self.check(name, lambda n=name: self.ort_check(n))
+
+    def check(self, name: str, fn: Callable[[], str]) -> None:
+        try:
+            self.checks[name] = fn()
+        except Skip as e:
+            self.checks[name] = f"not checked: {e}"
+        except Exception as e:  # a failed check must not stop the run
+            self.checks[name] = f"not checked: {type(e).__name__}: {e}"
+        log(f"check {name}: {self.checks[name]}")
+
+    def quantized_file(self, kind: str, stem: str) -> Dict[str, object]:
+        path = shared_file("models", f"{stem}.tflite")
+        entry: Dict[str, object] = {"path": path, "stem": stem}
+        if not os.path.exists(path):
+            entry["missing"] = f"{display_path(path)} absent (../shared/models)"
+            return entry
+        inputs = {}
+        for name in PHOTOS:
+            ref_input = shared_file("reference", f"{stem}__{name}__input.npy")
+            if os.path.exists(ref_input):
+                inputs[name] = np.load(ref_input)
+        if not inputs:
+            entry["missing"] = f"no quantized inputs for {stem} in ../shared/reference"
+            return entry
+        entry["inputs"] = inputs
+        entry["qinput"] = inputs[PHOTOS[0]] if PHOTOS[0] in inputs else next(iter(inputs.values()))
+
+        def litert_check() -> str:
+            r = litert_reference_check(path, inputs)
+            entry["expected"] = dict(r, inputs=inputs)
+            stored = [shared_file("reference", f"{stem}__{n}__ref_logits.npy") for n in inputs]
+            same = all(os.path.exists(s) and np.array_equal(np.load(s), r["ref_logits"][n])
+                       for s, n in zip(stored, inputs))
+            return (f"LiteRT default kernels vs BUILTIN_REF on {', '.join(inputs)}: max |Δ| "
+                    f"{r['output_max_diff']} (quantized output), {r['logits_max_diff']} "
+                    f"(quantized logits); BUILTIN_REF logits "
+                    f"{'identical to' if same else 'DIFFER from'} ../shared/reference")
+        self.check(f"litert-{kind}", litert_check)
+        return entry
+
+    def ort_inputs(self, photos):
+        if photos:
+            calibration = [imagenet_nchw(p) for p in
+                           photo_variations(photos, CALIBRATION_INPUTS, 0, originals=True)]
+            held_out = [imagenet_nchw(p) for p in photo_variations(photos, HELD_OUT_INPUTS, 1)]
+            self.calibrated_on = (f"the {len(photos)} shared photos and variations of them, "
+                                  f"{CALIBRATION_INPUTS} in all")
+        else:  # the input measured first, then more of its kind
+            rng = np.random.default_rng(self.seed + 1)
+            calibration = [self.x] + [rng.standard_normal(self.x.shape).astype(np.float32)
+                                      for _ in range(CALIBRATION_INPUTS - 1)]
+            held_out = [rng.standard_normal(self.x.shape).astype(np.float32)
+                        for _ in range(HELD_OUT_INPUTS)]
+            self.calibrated_on = f"{CALIBRATION_INPUTS} standard-normal inputs"
+        return calibration, held_out
+
+    def qdq_path(self, name: str) -> str:
+        u8 = name == "onnxruntime-u8s8"
+        path = os.path.join(self.paths["dir"], f"model-{self.x.shape[2]}-qdq-"
+                            f"{'u8s8' if u8 else 's8s8'}-{self.calibration_key}.onnx")
+        if not os.path.exists(path):
+            import_onnxruntime()
+            ensure_onnx(self.paths, self.model, self.x)
+            make_qdq_model(self.paths["onnx"], path, self.calibration, uint8_activations=u8)
+        return path
+
+    def ort_check(self, name: str) -> str:
+        qdq = self.qdq_path(name)
+        fp32, int8 = ort_session(self.paths["onnx"], 1), ort_session(qdq, 1)
+        a = [fp32.run(None, {"input": v})[0] for v in self.held_out]
+        b = [int8.run(None, {"input": v})[0] for v in self.held_out]
+        diff = max(float(np.abs(p - q).max()) for p, q in zip(a, b))
+        top = max(float(np.abs(p).max()) for p in a)
+        return (f"ORT QDQ vs ORT fp32 on {len(a)} held-out inputs: top-1 agrees on "
+                f"{top1_agreement(a, b)}/{len(a)}, max |Δ logit| {diff:.3f} "
+                f"(max |logit| {top:.2f})")
+
+    def preparers(self, threads: int) -> Dict[str, Callable[[], Engine]]:
+        p: Dict[str, Callable[[], Engine]] = {
+            "ncnn-int8": lambda: skip(ncnn_int8_skip_reason()),
+        }
+        for name, what in QDQ_SETTINGS.items():
+            p[name] = (lambda n=name, w=what: ort_engine(
+                n, self.qdq_path(n), self.x, threads, f"{w} on {self.calibrated_on}, "))
+        for kind, entry in self.tflite.items():
+            p[f"litert-{kind}"] = (lambda e=entry, k=kind: self.litert(k, e, threads))
+            p[f"mnv3-{kind}"] = (lambda e=entry, k=kind: self.mnv3(k, e, threads))
+        if "int8" not in self.tflite:
+            p["mnv3-int8"] = lambda: self.mnv3("int8", {}, threads)
+        return p
+
+    def litert(self, kind, entry, threads) -> Engine:
+        if "missing" in entry:
+            raise Skip(entry["missing"])
+        import_litert()
+        e = litert_engine(f"litert-{kind}", entry["path"], entry["qinput"], threads)
+        e.same_weights = False
+        return e
+
+    def mnv3(self, kind, entry, threads) -> Engine:
+        path = None if "missing" in entry else entry.get("path")
+        if path is None and kind == "uint8":
+            raise Skip(entry.get("missing", "no uint8 model"))
+        qinput = entry.get("qinput")
+        if qinput is None:  # no TFLite file: the built-in network on int8 zeros
+            qinput = np.zeros((1, self.x.shape[2], self.x.shape[3], 3), dtype=np.int8)
+        return prepare_mnv3_quantized(self.lib, f"mnv3-{kind}", threads, qinput,
+                                      1001 if kind == "uint8" else 1000, tflite_path=path,
+                                      builtin_arch=self.arch if kind == "int8" else None,
+                                      expected=entry.get("expected"))
+
+
+# ------------------------------------------------------------------------------------
 # Measurement
 # ------------------------------------------------------------------------------------
 
@@ -552,7 +1052,8 @@ def machine_info(lib: Optional[Mnv3]) -> Dict[str, object]:
     info.setdefault("cpu", model)
     info["arch"] = platform.machine()
     info["flags"] = [f for f in ["avx2", "fma", "avx512f", "avx512bw", "avx512vl",
-                                 "avx512_fp16", "asimd", "neon"] if f in flags]
+                                 "avx512_vnni", "avx_vnni", "avx512_fp16", "asimd", "asimddp",
+                                 "i8mm", "neon"] if f in flags]
     info["logical_cpus"] = os.cpu_count()
     try:
         info["usable_cpus"] = len(os.sched_getaffinity(0))
@@ -622,10 +1123,20 @@ def bench_arch(arch, args, lib, results):
     if args.weights and not os.path.exists(paths["weights"]):
         torch.save(sd, paths["weights"])
         weights_path = paths["weights"]
-    rng = np.random.default_rng(args.seed)
-    x = rng.standard_normal((1, 3, args.resolution, args.resolution)).astype(np.float32)
+    int8 = args.precision == "int8"
+    # Trained weights (--weights) see photos; the synthetic weights' BatchNorm statistics
+    # were calibrated on standard-normal inputs, and photos drive their activations far
+    # outside that range (Large's logits reach thousands), so they keep standard-normal inputs.
+    photos = load_photos() if int8 and args.weights else []
+    if photos:
+        x = imagenet_nchw(photos[0])
+    else:
+        rng = np.random.default_rng(args.seed)
+        x = rng.standard_normal((1, 3, args.resolution, args.resolution)).astype(np.float32)
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
+    order = INT8_ENGINE_ORDER if int8 else ENGINE_ORDER
+    rows = Int8Rows(arch, args.engines, lib, model, x, paths, photos, args.seed) if int8 else None
 
     for threads in args.threads:
         engines: List[Engine] = []
@@ -635,8 +1146,10 @@ def bench_arch(arch, args, lib, results):
             "litert-xnnpack": lambda: prepare_litert(paths, model, x, threads),
             "ncnn": lambda: prepare_ncnn(paths, model, x, threads),
         }
-        for name in ENGINE_ORDER:
-            if name not in args.engines:
+        if rows:
+            preparers.update(rows.preparers(threads))
+        for name in order:
+            if name not in args.engines or name not in preparers:
                 continue
             try:
                 engines.append(preparers[name]())
@@ -652,7 +1165,9 @@ def bench_arch(arch, args, lib, results):
         for e in engines:
             try:
                 e.run()
-                out = np.asarray(e.output(), dtype=np.float32).reshape(ref.shape)
+                out = np.asarray(e.output(), dtype=np.float32)
+                if e.same_weights:
+                    out = out.reshape(ref.shape)
             except Exception as exc:
                 log(f"skip {e.name}: first inference failed: {type(exc).__name__}: {exc}")
                 e.close()
@@ -678,12 +1193,15 @@ def bench_arch(arch, args, lib, results):
                              "max_abs_diff_vs_torch": errors[e.name],
                              "same_weights": e.same_weights, "detail": e.detail}
         ratios = {}
-        if "mnv3" in stats:
+        if "mnv3" in stats and not int8:
             for name, s in stats.items():
                 if name != "mnv3":
                     ratios[name] = stats["mnv3"]["median_ms"] / s["median_ms"]
         results.append({"arch": arch, "threads": threads, "resolution": args.resolution,
-                        "engines": stats, "mnv3_ratio": ratios,
+                        "precision": args.precision, "engines": stats, "mnv3_ratio": ratios,
+                        "ratios": int8_ratios({n: s["median_ms"] for n, s in stats.items()})
+                        if int8 else {},
+                        "checks": dict(rows.checks) if rows else {},
                         "torch_logits_max_abs": float(np.abs(ref).max()),
                         "loadavg_1min": [load_before, load_after], "wall_s": wall})
         print_result(results[-1])
@@ -698,12 +1216,12 @@ def fmt(v, nd=2):
 def print_result(r):
     print(f"\n== MobileNetV3-{r['arch'].capitalize()} {r['resolution']}x{r['resolution']}, "
           f"threads={r['threads']} ==")
-    print(f"{'engine':<16}{'median ms':>10}{'p10':>9}{'p90':>9}{'mnv3/peer':>11}"
+    print(f"{'engine':<18}{'median ms':>10}{'p10':>9}{'p90':>9}{'mnv3/peer':>11}"
           f"{'max|Δ| vs torch':>18}")
     for name, s in r["engines"].items():
         ratio = r["mnv3_ratio"].get(name)
         err = s["max_abs_diff_vs_torch"]
-        print(f"{name:<16}{s['median_ms']:>10.2f}{s['p10_ms']:>9.2f}{s['p90_ms']:>9.2f}"
+        print(f"{name:<18}{s['median_ms']:>10.2f}{s['p10_ms']:>9.2f}{s['p90_ms']:>9.2f}"
               f"{fmt(ratio):>11}{('%.2e' % err) if err is not None else 'n/a':>18}")
     la = r["loadavg_1min"]
     print(f"(torch logits max |value| = {r['torch_logits_max_abs']:.2f}; "
@@ -711,19 +1229,63 @@ def print_result(r):
           f"{fmt(la[0])} -> {fmt(la[1])} over {r['wall_s']:.0f} s)")
     for name, s in r["engines"].items():
         print(f"  {name}: {s['detail']}")
+    for pair, ratio in r.get("ratios", {}).items():
+        print(f"  ratio {pair}: {ratio:.2f}")
+    for name, text in r.get("checks", {}).items():
+        print(f"  check {name}: {text}")
     sys.stdout.flush()
 
 
-def markdown(machine, results, args) -> str:
-    lines = []
+def markdown_machine(machine) -> List[str]:
     flags = ", ".join(machine["flags"]) or "none of avx2/fma/avx512f"
-    lines.append(f"Machine: {machine['cpu']} ({machine['arch']}, {flags}), "
-                 f"{machine['usable_cpus']} usable of {machine['logical_cpus']} logical CPUs, "
-                 f"{machine['os']}, Python {machine['python']}.")
+    return [f"Machine: {machine['cpu']} ({machine['arch']}, {flags}), "
+            f"{machine['usable_cpus']} usable of {machine['logical_cpus']} logical CPUs, "
+            f"{machine['os']}, Python {machine['python']}.", "",
+            "Versions: " + ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
+            + ".", ""]
+
+
+def markdown_int8(machine, results, args) -> str:
+    lines = markdown_machine(machine)
+    lines.append(f"Input {args.resolution}x{args.resolution}, batch 1; {args.warmup} warm-up + "
+                 f"{args.runs} interleaved runs per engine, int8 and fp32 engines in the same "
+                 "run; median (p10–p90) in ms; ratio = median / median (< 1: the first is "
+                 "faster).")
     lines.append("")
-    lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
-                 + ".")
+    present = [n for n in INT8_ENGINE_ORDER if any(n in r["engines"] for r in results)]
+    pairs = [f"{a} / {b}" for a, b in INT8_RATIOS
+             if any(f"{a} / {b}" in r["ratios"] for r in results)]
+    lines.append("| model | threads | engine | median ms |")
+    lines.append("|---|---:|---|---:|")
+    for r in results:
+        for n in present:
+            s = r["engines"].get(n)
+            if s is not None:
+                lines.append(f"| {r['arch']} | {r['threads']} | {n} | {s['median_ms']:.2f} "
+                             f"({s['p10_ms']:.2f}–{s['p90_ms']:.2f}) |")
     lines.append("")
+    lines.append("| model | threads | " + " | ".join(pairs) + " | load avg |")
+    lines.append("|---|---:|" + "---:|" * (len(pairs) + 1))
+    for r in results:
+        la = r["loadavg_1min"]
+        lines.append(f"| {r['arch']} | {r['threads']} | "
+                     + " | ".join(fmt(r["ratios"].get(p)) for p in pairs)
+                     + f" | {fmt(la[0], 1)}→{fmt(la[1], 1)} |")
+    lines.append("")
+    seen = set()
+    for r in results:
+        if r["arch"] in seen:
+            continue
+        seen.add(r["arch"])
+        for name, text in r["checks"].items():
+            lines.append(f"- {r['arch']}, {name}: {text}")
+    return "\n".join(lines)
+
+
+def markdown(machine, results, args) -> str:
+    if args.precision == "int8":
+        return markdown_int8(machine, results, args)
+    lines = markdown_machine(machine)
     lines.append(f"Input {args.resolution}x{args.resolution}, batch 1, float32; "
                  f"{args.warmup} warm-up + {args.runs} interleaved runs per engine; "
                  "median (p10–p90) in ms; ratio = mnv3 median / peer median "
@@ -779,7 +1341,12 @@ def main(argv=None) -> int:
     ap.add_argument("--weights", help="torchvision state dict (.pth) to use instead of "
                     "seeded synthetic weights")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--engines", nargs="+", default=ENGINE_ORDER, choices=ENGINE_ORDER)
+    ap.add_argument("--precision", choices=["fp32", "int8"], default="fp32",
+                    help="int8: the int8 and uint8 rows, with the fp32 engines in the same "
+                    "run for ratios (224x224 only)")
+    ap.add_argument("--engines", nargs="+", choices=INT8_ENGINE_ORDER,
+                    help=f"a subset (fp32 default: {' '.join(ENGINE_ORDER)}; int8 default: "
+                    f"{' '.join(INT8_DEFAULT_ENGINES)})")
     ap.add_argument("--settle", type=int, default=1,
                     help="untimed runs at the start of each engine's slot (default 1)")
     ap.add_argument("--gap-ms", type=float, default=0.0,
@@ -792,6 +1359,12 @@ def main(argv=None) -> int:
         ap.error("--threads values must be >= 1")
     if args.runs < 1 or args.warmup < 0:
         ap.error("--runs must be >= 1 and --warmup >= 0")
+    if args.precision == "int8" and args.resolution != 224:
+        ap.error("--precision int8 measures 224x224, the size of the quantized TFLite models")
+    if args.engines is None:
+        args.engines = INT8_DEFAULT_ENGINES if args.precision == "int8" else ENGINE_ORDER
+    elif args.precision == "fp32" and set(args.engines) - set(ENGINE_ORDER):
+        ap.error("int8 engines need --precision int8")
 
     try:
         import torch

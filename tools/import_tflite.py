@@ -389,7 +389,8 @@ class Importer:
         if act != ACT_NONE:
             conv.activation = act
             conv.post_clamp = g.qrange(out)
-            return conv, self.skip_passthrough(out, self.post_setter(conv))
+            out = self.skip_passthrough(out, self.post_setter(conv))
+            return self.sixth_of_relu6(conv, out) if act == ACT_RELU6 else (conv, out)
         out = self.skip_passthrough(out, self.post_setter(conv))
         conv.post_clamp = _intersect(g.qrange(out), conv.post_clamp)
         return self.activation(conv, out)
@@ -464,12 +465,8 @@ class Importer:
             _, out = hs
             chain = [i, g.uses(g.op_output(i))[0]]
         elif kind == "MUL" and conv.activation == ACT_RELU6:
-            c = self.scalar_constant([u for u in g.op_inputs(i) if u != t][0]) \
-                if len(g.op_inputs(i)) == 2 and t in g.op_inputs(i) else None
-            if c is None or abs(c - 1.0 / 6.0) > 0.002:
+            if self.one_sixth_mul(t) is None:
                 return conv, t
-            if g.options(i, "MulOptions").FusedActivationFunction() != 0:
-                g.refuse(i, "fused activation on the hard-sigmoid multiply")
             chain = [i]
             out = g.op_output(i)
         else:
@@ -508,6 +505,41 @@ class Importer:
         if g.qparam(x, g.describe_op(i)) != g.qparam(g.op_output(i), g.describe_op(i)):
             g.refuse(i, f"an average pool that changes the quantization of tensor {x}")
         return POOL_AVG_HALF_UP if g.is_uint8(x) else POOL_AVG_HALF_AWAY
+
+    def one_sixth_mul(self, t: int) -> Optional[int]:
+        """The op that multiplies tensor t (its only use) by a constant 1/6, if any."""
+        g = self.g
+        uses = g.uses(t)
+        if len(uses) != 1 or g.ops[uses[0]][0] != "MUL":
+            return None
+        i = uses[0]
+        ins = g.op_inputs(i)
+        if len(ins) != 2 or t not in ins:
+            return None
+        c = self.scalar_constant([u for u in ins if u != t][0] if ins[0] != ins[1] else t)
+        if c is None or abs(c - 1.0 / 6.0) > 0.002:
+            return None
+        if g.options(i, "MulOptions").FusedActivationFunction() != 0:
+            g.refuse(i, "fused activation on the hard-sigmoid multiply")
+        return i
+
+    def sixth_of_relu6(self, conv: Conv, t: int) -> Tuple[Conv, int]:
+        """Keras' hard-sigmoid as the converter writes it: the +3 folded into the bias of a
+        RELU6 conv, then MUL by 1/6. relu6(y) / 6 is hard_sigmoid(y - 3): the bias moves
+        back by 3."""
+        g = self.g
+        i = self.one_sixth_mul(t)
+        if i is None:
+            return conv, t
+        g.visited.add(i)
+        out = g.op_output(i)
+        lo, hi = conv.post_clamp
+        conv.bias = (conv.bias if conv.bias is not None else
+                     np.zeros(conv.out_channels, np.float32)) - np.float32(3.0)
+        conv.pre_clamp = (lo - 3.0, hi - 3.0)
+        conv.activation = ACT_HARD_SIGMOID
+        conv.post_clamp = g.qrange(out)
+        return conv, self.skip_passthrough(out, self.post_setter(conv))
 
     @staticmethod
     def post_setter(conv: Conv):
@@ -643,6 +675,9 @@ class Importer:
         if g.ops[i][0] != "CONV_2D":
             g.refuse(i, "the first layer must be a CONV_2D (the stem)")
         stem, x = self.conv(i, x)
+        # The TFLite tensor behind each layer's result, by the C library's layer names (for
+        # tests that compare layer by layer).
+        self.tensors = {"stem": x}
 
         blocks: List[Block] = []
         last_conv = None
@@ -661,13 +696,16 @@ class Importer:
                 kinds = [g.ops[u][0] for u in nxt]
                 if kinds == ["DEPTHWISE_CONV_2D"]:
                     expand, x, i = c, y, nxt[0]
+                    self.tensors[f"block{len(blocks)}.expand"] = y
                 elif len(kinds) == 1 and kinds[0] in ("AVERAGE_POOL_2D", "MEAN"):
                     last_conv, x = c, y
+                    self.tensors["last_conv"] = y
                     break
                 else:
                     raise TfliteImportError(f"after {g.describe_op(i)}: expected a depthwise conv "
                                        f"or the global pool, found {kinds}")
             dw, x = self.conv(i, x)
+            self.tensors[f"block{len(blocks)}.depthwise"] = x
             se = None
             uses = g.uses(x)
             pools = [u for u in uses if g.ops[u][0] in ("AVERAGE_POOL_2D", "MEAN")]
@@ -675,6 +713,7 @@ class Importer:
                 se, x = self.squeeze_excite(pools[0], x)
             i = self.single_use(x, "the projection")
             proj, x = self.conv(i, x, one_by_one=True)
+            self.tensors[f"block{len(blocks)}.project"] = x
             if proj.activation != ACT_NONE:
                 g.refuse(i, "the projection conv has an activation")
             block = Block(dw, proj, expand, se)
@@ -688,6 +727,7 @@ class Importer:
                 g.visited.add(a)
                 block.residual = True
                 x = g.op_output(a)
+                self.tensors[f"block{len(blocks)}.residual"] = x
                 block.residual_clamp = g.qrange(x)
                 if self.q:
                     block.residual_clamp = UNBOUNDED
@@ -702,12 +742,13 @@ class Importer:
         i = self.single_use(x, "the global pool")
         pool_in = x
         x = self.global_pool(i, x)
+        self.tensors["pool"] = x
         net_pool = [g.qrange(x)]
         net_quant = None
         if self.q:
             net_pool = [UNBOUNDED]
             net_quant = NetQuant(g.qparam(inp, "the network input"), self.pool_mode(i, pool_in),
-                                 g.qparam(x, g.describe_op(i)))
+                                 g.qparam(x, g.describe_op(i)), 1 if g.is_uint8(inp) else 0)
 
         def ps(r):
             if not self.q:
@@ -724,6 +765,7 @@ class Importer:
             setter = self.post_setter(head[-1]) if head else ps
             if kind in ("CONV_2D", "FULLY_CONNECTED"):
                 c, x = self.conv(i, x, one_by_one=True)
+                self.tensors[f"head.fc{len(head)}"] = x
                 head.append(c)
                 continue
             if self.q and kind in _PASSTHROUGH:
@@ -817,6 +859,9 @@ class Importer:
         red, r = self.conv(i, p, one_by_one=True)
         i = self.single_use(r, "the squeeze-excite expand conv")
         exp, gate = self.conv(i, r, one_by_one=True)
+        b = sum(1 for k in self.tensors if k.endswith(".depthwise")) - 1
+        self.tensors.update({f"block{b}.se.pool": p, f"block{b}.se.reduce": r,
+                             f"block{b}.se.gate": gate})
         if exp.activation != ACT_HARD_SIGMOID:
             g.refuse(i, "squeeze-excite gate is not a hard-sigmoid (relu6(x + 3) / 6)")
         m = muls[0]
@@ -826,6 +871,7 @@ class Importer:
             g.refuse(m, "fused activation on the squeeze-excite multiply")
         g.visited.add(m)
         out = g.op_output(m)
+        self.tensors[f"block{b}.se.scaled"] = out
         se = SqueezeExcite(red, exp, holder["sq"], g.qrange(out))
         if self.q:
             se.squeeze_clamp = se.scale_clamp = UNBOUNDED
@@ -844,6 +890,10 @@ class Importer:
         h, w = shape[1], shape[2]
         if typ in (tt.UINT8, tt.INT8) and q is not None:
             scale, zp = float(q[0][0]), float(q[1][0])
+            if typ == tt.INT8 and zp == -1 and abs(scale * 127.5 - 1) < 1e-6:
+                # TensorFlow's converter quantizes Keras' x / 127.5 - 1 this way: keep that
+                # normalisation, so that pixels quantize to the bytes TFLite is given.
+                return Preprocess(h, w, RGB, NHWC, 1.0, (127.5,) * 3, (127.5,) * 3)
             mean = zp + (128.0 if typ == tt.INT8 else 0.0)  # int8 holds pixel - 128
             std = 1.0 / scale
             return Preprocess(h, w, RGB, NHWC, 1.0, (mean,) * 3, (std,) * 3)
@@ -864,7 +914,9 @@ def import_tflite(path: str, labels: Optional[List[str]] = None,
     graph = Graph(data)
     tt = graph.tfl.TensorType
     quantized = not float_model and graph.ttype(graph.inputs[0]) in (tt.UINT8, tt.INT8)
-    net = Importer(graph, quantized).run()
+    importer = Importer(graph, quantized)
+    net = importer.run()
+    net.tflite_tensors = importer.tensors
     if weights_dtype == "auto":
         weights_dtype = "float16" if graph.half_constants and not net.quant else "float32"
     if weights_dtype == "float16":

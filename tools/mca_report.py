@@ -69,9 +69,31 @@ CALIB_ITERATIONS = 10000
 # The Cortex-A53 and A72 figures are the least certain (no public A53 guide; LLVM's two A57
 # models, which serve the A72, disagree: 1 Q-form FMLA per cycle for AArch64, 2 VFMA for
 # AArch32). AArch32 code on these cores runs on the same pipes (VFMA/VMLA .F32 Q-form =
-# FMLA .4S). Integer and bfloat16 dot products (vpdpbusd, vdpbf16ps, sdot, udot, bfdot,
-# smmla, fmla .8h) are counted against the pipes of a float FMA of the same width: an
-# approximation to revisit when kernels with them exist.
+# FMLA .4S). bfloat16 dot products (vdpbf16ps, bfdot, fmla .8h) are counted against the
+# pipes of a float FMA of the same width.
+#
+# Integer multiply-accumulates (the int8 kernels) have pipes of their own, `int_pipes`,
+# keyed by width like `pipes`, and count their lane MACs as the kernels use them:
+# vpdpbusd 4 per 32-bit lane (zmm 64, ymm 32), vpmaddwd 2 per 32-bit lane (ymm 16), sdot 4
+# per 32-bit lane (16), smmla 32, smlal/smlal2 and vmlal.s16 one per 32-bit lane (4).
+#
+# | core            | int8 instruction (width)   | pipes | source |
+# |-----------------|----------------------------|-------|--------|
+# | skylake-avx512  | vpdpbusd zmm (Cascade Lake) | 2     | as its 512-bit FMA (p0+p1, p5): VNNI runs on the FMA units |
+# | icelake-server  | vpdpbusd zmm               | 2     | as above |
+# | znver4          | vpdpbusd zmm               | 1     | two 256-bit halves, like a 512-bit FMA |
+# | znver5          | vpdpbusd zmm               | 2     | two 512-bit pipes |
+# | alderlake       | vpdpbusd ymm (AVX-VNNI)    | 2     | p0, p1 as its 256-bit FMA |
+# | haswell         | vpmaddwd ymm               | 1     | Intel optimization manual: vector integer multiply on p0 only (p0, p1 from Skylake) |
+# | znver3          | vpmaddwd ymm               | 2     | AMD Zen 3: integer multiply on FP0 and FP3; measured here with vpaddd beside it: 1.55 per cycle (mnv3tools_int8_peak_gops) |
+# | cortex-a53      | smlal .4s                  | 1     | one 128-bit integer multiply-accumulate per cycle (no SDOT on this core) |
+# | cortex-a55      | sdot / smlal .4s           | 1     | Arm Cortex-A55 optimization guide: Q-form integer dot product and multiply-accumulate throughput 1 |
+# | cortex-a72      | smlal .4s                  | 1     | Arm Cortex-A72 optimization guide: integer multiply-accumulate on F0 (no SDOT on this core) |
+# | cortex-a76      | sdot .4s / smlal .4s       | 2 / 1 | Arm Cortex-A76 optimization guide: dot product on V0 and V1, integer multiply-accumulate long on V0 |
+# | neoverse-n1     | sdot .4s / smlal .4s       | 2 / 1 | as Cortex-A76 |
+#
+# The int8 figures are the least certain of all; the measured int8 peak (bench/bench.c,
+# `mnv3 bench`) is the reference for what a core really sustains.
 
 
 @dataclass
@@ -79,30 +101,56 @@ class Core:
     cpu: str
     pipes: Dict[int, int]
     note: str
+    int_pipes: Dict[int, int] = field(default_factory=dict)  # {width: pipes}; see the table
+    # integer instructions (by mnemonic prefix) with their own pipe count on this core
+    int_pipes_by_mnem: Dict[str, int] = field(default_factory=dict)
+    # instructions the core does not have: loops using them are not modelled on it
+    lacks: Tuple[str, ...] = ()
+    in_order: bool = False  # runs the kernel set's in-order variants (INORDER_SUFFIX)
+
+
+# A microkernel named <name>_inorder (mnv3_f32_gemm_8x8__neon_inorder) is the variant the
+# runtime picks on in-order cores; there it replaces <name>, which out-of-order cores run.
+# Totals per core count only the variant that core runs.
+INORDER_SUFFIX = "_inorder"
 
 
 X86_512 = {512: 2, 256: 2, 128: 2, 0: 2}
 CORES: Dict[str, List[Core]] = {
     "x86-avx512": [
-        Core("skylake-avx512", X86_512, "2 x 512-bit FMA (p0+p1, p5)"),
-        Core("icelake-server", X86_512, "2 x 512-bit FMA (p0+p1, p5)"),
-        Core("znver4", {512: 1, 256: 2, 128: 2, 0: 2}, "2 x 256-bit FMA; zmm FMA 1/cycle"),
-        Core("znver5", X86_512, "2 x 512-bit FMA"),
+        Core("skylake-avx512", X86_512, "2 x 512-bit FMA (p0+p1, p5)", X86_512),
+        Core("icelake-server", X86_512, "2 x 512-bit FMA (p0+p1, p5)", X86_512),
+        Core("znver4", {512: 1, 256: 2, 128: 2, 0: 2}, "2 x 256-bit FMA; zmm FMA 1/cycle",
+             {512: 1, 256: 2, 128: 2}),
+        Core("znver5", X86_512, "2 x 512-bit FMA", X86_512),
     ],
     "x86-avx2": [
-        Core("haswell", {256: 2, 128: 2, 0: 2}, "2 x 256-bit FMA (p0, p1)"),
-        Core("znver3", {256: 2, 128: 2, 0: 2}, "2 x 256-bit FMA (FP0, FP1)"),
+        Core("haswell", {256: 2, 128: 2, 0: 2}, "2 x 256-bit FMA (p0, p1)", {256: 1, 128: 1}),
+        Core("znver3", {256: 2, 128: 2, 0: 2}, "2 x 256-bit FMA (FP0, FP1)", {256: 2, 128: 2}),
+    ],
+    "x86-avxvnni": [
+        Core("alderlake", {256: 2, 128: 2, 0: 2}, "2 x 256-bit FMA (p0, p1)", {256: 2, 128: 2}),
     ],
     "aarch64": [
-        Core("cortex-a53", {128: 1, 64: 1, 0: 1}, "1 x 128-bit FMLA"),
-        Core("cortex-a55", {128: 1, 64: 2, 0: 2}, "1 x 128-bit FMLA (2 x 64-bit)"),
-        Core("cortex-a72", {128: 1, 64: 2, 0: 2}, "1 x 128-bit FMLA (2 x 64-bit)"),
-        Core("cortex-a76", {128: 2, 64: 2, 0: 2}, "2 x 128-bit FMLA (V0, V1)"),
-        Core("neoverse-n1", {128: 2, 64: 2, 0: 2}, "2 x 128-bit FMLA (V0, V1)"),
+        Core("cortex-a53", {128: 1, 64: 1, 0: 1}, "1 x 128-bit FMLA", {128: 1},
+             lacks=("sdot", "udot", "smmla", "ummla", "usmmla"), in_order=True),
+        Core("cortex-a55", {128: 1, 64: 2, 0: 2}, "1 x 128-bit FMLA (2 x 64-bit)", {128: 1},
+             lacks=("smmla", "ummla", "usmmla"), in_order=True),
+        Core("cortex-a72", {128: 1, 64: 2, 0: 2}, "1 x 128-bit FMLA (2 x 64-bit)", {128: 1},
+             lacks=("sdot", "udot", "smmla", "ummla", "usmmla")),
+        Core("cortex-a76", {128: 2, 64: 2, 0: 2}, "2 x 128-bit FMLA (V0, V1)", {128: 2},
+             {"smlal": 1}, lacks=("smmla", "ummla", "usmmla")),
+        Core("neoverse-n1", {128: 2, 64: 2, 0: 2}, "2 x 128-bit FMLA (V0, V1)", {128: 2},
+             {"smlal": 1}, lacks=("smmla", "ummla", "usmmla")),
     ],
     "armv7": [
-        Core("cortex-a53", {128: 1, 64: 1, 0: 1}, "1 x 128-bit VFMA/VMLA"),
-        Core("cortex-a72", {128: 1, 64: 2, 0: 2}, "1 x 128-bit VFMA/VMLA (2 x 64-bit)"),
+        Core("cortex-a53", {128: 1, 64: 1, 0: 1}, "1 x 128-bit VFMA/VMLA", {128: 1},
+             in_order=True),
+        Core("cortex-a55", {128: 1, 64: 2, 0: 2}, "1 x 128-bit VFMA/VMLA (2 x 64-bit)", {128: 1},
+             in_order=True),
+        Core("cortex-a72", {128: 1, 64: 2, 0: 2}, "1 x 128-bit VFMA/VMLA (2 x 64-bit)", {128: 1}),
+        Core("neoverse-n1", {128: 2, 64: 2, 0: 2}, "2 x 128-bit VFMA/VMLA (V0, V1)", {128: 2},
+             {"smlal": 1}),
     ],
 }
 
@@ -138,7 +186,9 @@ ISAS: Dict[str, Isa] = {
                       calib={"zmm FMA": _x86_calib("zmm", 24)}),
     "x86-avx2": Isa("x86-avx2", "x86_64-linux-gnu", "#",
                     calib={"ymm FMA": _x86_calib("ymm", 12)}),
-    "aarch64": Isa("aarch64", "aarch64-linux-gnu", "//", calib={
+    "x86-avxvnni": Isa("x86-avxvnni", "x86_64-linux-gnu", "#", mattr="+avxvnni",
+                       calib={"ymm FMA": _x86_calib("ymm", 12)}),
+    "aarch64": Isa("aarch64", "aarch64-linux-gnu", "//", mattr="+dotprod,+i8mm", calib={
         "fmla .4s": [f"fmla v{i}.4s, v28.4s, v29.4s" for i in range(24)],
         "fmla .4s by element": [f"fmla v{i}.4s, v28.4s, v29.s[{i % 4}]" for i in range(24)],
     }),
@@ -149,12 +199,38 @@ ISAS: Dict[str, Isa] = {
 }
 
 
+INT_MACS = re.compile(r"^(\{vex\})?(vpdpbusds?|vpdpwssds?|vpmaddwd)$|^(sdot|udot|usdot|sudot|"
+                      r"smmla|ummla|usmmla|[su]mlal2?|vmlal\.[su](8|16|32))$")
+
+
+def mac_key(isa: str, mnem: str, width: int):
+    """The pipes a multiply-accumulate of this width competes for: the width itself for
+    floating point, ('int', width, mnemonic) for integer ones (Core.int_pipes)."""
+    if INT_MACS.match(mnem):
+        name = re.sub(r"^\{vex\}", "", mnem)
+        return ("int", width, re.sub(r"^([su]mlal)2$", r"\1", name))
+    return width
+
+
+def pipes_for(core: "Core", key) -> float:
+    if isinstance(key, tuple):
+        _, width, mnem = key
+        for prefix, n in core.int_pipes_by_mnem.items():
+            if mnem.startswith(prefix):
+                return n
+        return core.int_pipes.get(width, core.int_pipes.get(128, core.pipes.get(width, 1)))
+    return core.pipes.get(key, core.pipes.get(128, 1))
+
+
 def mac_info(isa: str, mnem: str, ops: str) -> Optional[Tuple[int, int]]:
     """(vector width in bits, 0 for scalar; lane multiply-accumulates) of a
     multiply-accumulate instruction, or None for any other instruction."""
     if isa.startswith("x86"):
+        if mnem == "{vex}":  # "{vex} vpdpbusd ...": the prefix parses as the mnemonic
+            parts = ops.split(None, 1)
+            mnem, ops = parts[0], parts[1] if len(parts) > 1 else ""
         m = re.match(r"v(fn?m(add|sub)(132|213|231)(ps|pd|ss|sd)|fmaddsub\d+p[sd]|fmsubadd\d+p[sd]"
-                     r"|pdpbusds?|pdpwssds?|dpbf16ps)$", mnem)
+                     r"|pdpbusds?|pdpwssds?|dpbf16ps|pmaddwd)$", mnem)
         if not m:
             return None
         if mnem.endswith(("ss", "sd")) and "fm" in mnem:
@@ -162,12 +238,14 @@ def mac_info(isa: str, mnem: str, ops: str) -> Optional[Tuple[int, int]]:
         width = 512 if "%zmm" in ops else 256 if "%ymm" in ops else 128
         if mnem.startswith(("vpdpbusd",)):
             per = 8
-        elif mnem.startswith(("vpdpwssd", "vdpbf16ps")):
+        elif mnem.startswith(("vpdpwssd", "vdpbf16ps", "vpmaddwd")):
             per = 16
         else:
             per = 64 if mnem.endswith("pd") else 32
         return width, width // per
     if isa == "aarch64":
+        if re.match(r"^[su]mlal2?$", mnem):
+            return 128, 4 if ".4s" in ops.split(",")[0] else 8 if ".8h" in ops.split(",")[0] else 2
         if mnem in ("fmla", "fmls"):
             arr = re.search(r"\.(\d+)([bhsd])\b", ops.split(",")[0])
             if not arr:  # scalar by-element: fmla s0, s1, v2.s[0]
@@ -187,6 +265,9 @@ def mac_info(isa: str, mnem: str, ops: str) -> Optional[Tuple[int, int]]:
             return width, width // per
         return None
     if isa == "armv7":
+        m = re.match(r"vmlal\.[su](8|16|32)$", mnem)
+        if m:
+            return 128, 128 // (2 * int(m.group(1)))
         m = re.match(r"v(fma|fms|mla|mls|fnma|fnms)\.f(32|16)$", mnem)
         if not m:
             return None
@@ -243,7 +324,7 @@ class Loop:
     index: int              # 1-based, in address order within the function
     label: str
     body: List[str]         # instruction texts, label line excluded, closing branch included
-    macs_by_width: Dict[int, int]
+    macs_by_width: Dict[object, int]  # width (float) or ("int", width, mnemonic)
     lane_macs: int
     forward_branches: int   # conditional branches inside the body besides the closing one
     op: str = "other"
@@ -338,7 +419,9 @@ def find_loops(fn: str, lines: List[Line], isa: str) -> List[Loop]:
         for ln in body:
             mi = mac_info(isa, ln.mnem, ln.ops)
             if mi:
-                widths[mi[0]] = widths.get(mi[0], 0) + 1
+                mnem = ln.ops.split(None, 1)[0] if ln.mnem == "{vex}" and ln.ops else ln.mnem
+                key = mac_key(isa, mnem, mi[0])
+                widths[key] = widths.get(key, 0) + 1
                 lanes += mi[1]
         fwd = sum(1 for j, c, tt in branches if t < j < i and c)
         loops.append(Loop(fn, 0, lines[t].label, [ln.text for ln in body], widths, lanes, fwd))
@@ -490,6 +573,14 @@ def parse_op_map(spec: Optional[str]) -> List[Tuple[re.Pattern, str]]:
     return rules
 
 
+def runs_on(fn: str, core: Core, names: set) -> bool:
+    """Whether the runtime runs microkernel `fn` on `core` (see INORDER_SUFFIX)."""
+    b = base_name(fn)
+    if b.endswith(INORDER_SUFFIX):
+        return core.in_order
+    return not (core.in_order and b + INORDER_SUFFIX in names)
+
+
 def classify(fn: str, fsel: re.Pattern, rules) -> str:
     b = base_name(fn)
     for rx, op in rules:
@@ -598,7 +689,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for name, isa, loops, chosen, notes in sets:
         known = set(mca_cpus(exe, isa))
         mac_loops = [lp for lp in loops if lp.mac_ops]
+        names = {base_name(f) for f in chosen}
         for core in CORES[isa.name]:
+            mac_loops = [lp for lp in loops if lp.mac_ops and not any(
+                isinstance(k, tuple) and k[2] in core.lacks for k in lp.macs_by_width)]
             if keep is not None and core.cpu not in keep:
                 continue
             if core.cpu not in known:
@@ -643,23 +737,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     main_loop[lp.function] = (lp.lane_macs, lp)
             for (rname, _), lp in zip(regions, mac_loops):
                 r = res.get(rname, {})
-                bound = sum(n / core.pipes.get(w, core.pipes.get(128, 1))
-                            for w, n in lp.macs_by_width.items())
+                bound = sum(n / pipes_for(core, w) for w, n in lp.macs_by_width.items())
                 cyc = r.get("cycles")
                 frac = bound / cyc if cyc and lp.mac_ops else None
                 mark = " †" if lp.forward_branches else ""
+                runs = runs_on(lp.function, core, names)
+                other = "" if runs else " ‡"
                 if args.loops == "mac" or (args.loops == "main" and main_loop[lp.function][1] is lp):
                     loop_rows.append([name, f"{core.cpu} ({model})", f"`{lp.name}`{mark}", lp.op,
                                       str(len(lp.body)), str(lp.mac_ops), str(lp.lane_macs),
                                       fmt(cyc) if cyc else r.get("error", "failed"),
-                                      fmt(bound), fmt(frac)])
+                                      fmt(bound), fmt(frac) + other])
                     cores_w, rows_w = wide.setdefault(name, ([], {}))
                     if f"{core.cpu} ({model})" not in cores_w:
                         cores_w.append(f"{core.cpu} ({model})")
                     rows_w.setdefault(lp.name, [f"`{lp.name}`{mark}", lp.op, str(len(lp.body)),
                                                 str(lp.mac_ops), str(lp.lane_macs)]).append(
-                        f"{fmt(cyc)} ({fmt(frac)})" if cyc else "-")
-                if frac:
+                        f"{fmt(cyc)} ({fmt(frac)}){other}" if cyc else "-")
+                if frac and runs:
                     all_pairs.append((lp.lane_macs, frac))
                     per_op.setdefault(lp.op, []).append((lp.lane_macs, frac))
             op_frac = {op: harmonic(p) for op, p in per_op.items()}
@@ -668,7 +763,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             missing = [op for op in OPS if op not in present]
             ceiling = " / ".join(dict.fromkeys(ceil_cells))
             summary_rows.append([name, core.cpu, model, core.note, ceiling,
-                                 str(len(mac_loops)),
+                                 str(sum(runs_on(lp.function, core, names) for lp in mac_loops)),
                                  fmt(harmonic(all_pairs)),
                                  fmt(net) + (f" (no {', '.join(missing)})" if missing and net else "")]
                                 + [fmt(op_frac.get(op)) for op in OPS])
@@ -686,7 +781,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     md = [f"Static estimate by llvm-mca (LLVM {version}, {exe}), {its}; functions matching "
           f"`{args.functions}`.", ""]
     md.append("Fraction of the multiply-accumulate bound (bound cycles / modelled cycles). "
-              "'all loops': every inner loop with multiply-accumulates, one iteration of each "
+              "'all loops': every inner loop with multiply-accumulates of the microkernels "
+              "the runtime runs on that core, one iteration of each "
               "(sum of bounds / sum of cycles, i.e. weighted by MACs per iteration); per "
               "operation likewise; 'MobileNetV3-Large': the operations weighted by their share "
               "of its multiply-accumulates at 224x224 (gemm 87.2 %, dwconv 8.5 %, conv 2.5 %, "
@@ -704,7 +800,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      if args.wide else
                      "llvm-mca cycles per iteration, the MAC-pipe bound in cycles, and "
                      "fraction = bound / cycles. ")
-                  + "† the body has forward branches, modelled as if every path ran.")
+                  + "† the body has forward branches, modelled as if every path ran. "
+                  "‡ the runtime does not run this function on this core (it runs the "
+                  f"out-of-order or the in-order variant, `…{INORDER_SUFFIX}`, instead); "
+                  "left out of the totals.")
         md.append("")
         if args.wide:
             for name, (cores_w, rows_w) in wide.items():

@@ -100,6 +100,7 @@ class NetQuant:
     input: QParam
     pool_mode: int
     pool_output: QParam
+    io_type: int = 0  # the source model's input/logit bytes: 0 int8, 1 uint8
 
 
 @dataclass
@@ -470,7 +471,7 @@ def to_bytes(net: Network) -> bytes:
     if quantized:
         nq = net.quant
         qs = bytearray(struct.pack("<fiIfiI", nq.input[0], nq.input[1], nq.pool_mode,
-                                   nq.pool_output[0], nq.pool_output[1], 0))
+                                   nq.pool_output[0], nq.pool_output[1], nq.io_type))
         for b in net.blocks:
             bq = b.quant or BlockQuant()
             se = b.se is not None
@@ -677,8 +678,8 @@ def from_bytes(data: bytes, check_crc: bool = True) -> Network:
     if SECTION_QUANT in sections:
         off, size = sections[SECTION_QUANT]
         cur = _Cursor(data, off, off + size, "QUANT")
-        s_in, z_in, pmode, s_pool, z_pool, _ = cur.take("<fiIfiI")
-        net.quant = NetQuant((s_in, z_in), pmode, (s_pool, z_pool))
+        s_in, z_in, pmode, s_pool, z_pool, io = cur.take("<fiIfiI")
+        net.quant = NetQuant((s_in, z_in), pmode, (s_pool, z_pool), io)
         for b in blocks:
             m, a, az, c_, cz, r, rz, _ = cur.take("<IfififiI")
             b.quant = BlockQuant(m, (a, az), (c_, cz), (r, rz))

@@ -385,5 +385,5 @@ def forward(net, x: np.ndarray, taps: dict = None) -> np.ndarray:
     for i, h in enumerate(net.head):
         v = _conv_layer(h, v[None, None], xq)[0, 0]
         xq = h.quant.result()
-        tap(f"head.fc{i + 1}", v)
+        tap(f"head.fc{i}", v)
     return v

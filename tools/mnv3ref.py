@@ -84,7 +84,11 @@ def layer(x: np.ndarray, c: Conv) -> np.ndarray:
 
 def forward(net: Network, x: np.ndarray, layout: int = NCHW,
             dtype=np.float64) -> Tuple[np.ndarray, np.ndarray]:
-    """x: normalised input [N,3,H,W] (NCHW) or [N,H,W,3] (NHWC). Returns (logits, features)."""
+    """x: normalised input [N,3,H,W] (NCHW) or [N,H,W,3] (NHWC). Returns (logits, features).
+    A quantized network runs its integer arithmetic (mnv3quant), as mnv3_run does: the input
+    quantized with the input scale and zero point, logits and features dequantized."""
+    if net.quant is not None:
+        return _forward_quantized(net, x, layout)
     x = np.asarray(x, dtype=dtype)
     if layout == NCHW:
         x = x.transpose(0, 2, 3, 1)
@@ -113,3 +117,21 @@ def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def _forward_quantized(net: Network, x: np.ndarray, layout: int):
+    import mnv3quant
+    x = np.asarray(x, dtype=np.float32)
+    if layout == NCHW:
+        x = x.transpose(0, 2, 3, 1)
+    scale, zp = net.quant.input
+    r = x / np.float32(scale)
+    q = np.clip(np.where(r >= 0, np.floor(r + 0.5), -np.floor(-r + 0.5)) + zp, -128, 127)
+    logits, feats = [], []
+    (ls, lz), (ps, pz) = net.head[-1].quant.result(), net.quant.pool_output
+    for img in q.astype(np.int8):
+        taps = {}
+        y = mnv3quant.forward(net, img, taps)
+        logits.append(np.float32(ls) * (y.astype(np.float32) - lz))
+        feats.append(np.float32(ps) * (taps["pool"].astype(np.float32) - pz))
+    return np.stack(logits).astype(np.float64), np.stack(feats).astype(np.float64)

@@ -103,6 +103,82 @@ __attribute__((target("avx512f"), noinline)) static double peak_avx512(uint64_t 
           "xmm10", "xmm11", "xmm14", "xmm15", "cc");
     return (double)iterations * X86_CHAINS * 16 * 2;
 }
+
+/* int8 multiply-accumulate peaks, in GOP/s (one multiply-accumulate = 2 operations, as
+ * one FMA lane is 2 FLOPs), each loop as the int8 kernels issue them:
+ *   AVX2         vpmaddwd on 16-bit pairs + vpaddd: 16 per pair of instructions
+ *   AVX-VNNI     {vex} vpdpbusd ymm: 32 per instruction
+ *   AVX512-VNNI  vpdpbusd zmm: 64 per instruction */
+#define X86_INT8_CHAINS 12
+
+#define X86_REP12(op)                                                                        \
+    op(0) op(1) op(2) op(3) op(4) op(5) op(6) op(7) op(8) op(9) op(10) op(11)
+
+__attribute__((target("avx2"), noinline)) static double peak_int8_avx2(uint64_t iterations) {
+    uint64_t n = iterations;
+    __asm__ volatile(
+#define ZERO(i) "vpxor %%ymm" #i ", %%ymm" #i ", %%ymm" #i "\n\t"
+        X86_REP12(ZERO)
+        "vpxor %%ymm14, %%ymm14, %%ymm14\n\t"
+        "vpxor %%ymm15, %%ymm15, %%ymm15\n\t"
+        "1:\n\t"
+        /* 6 products into ymm12/13 alternately, each added into two accumulators' worth:
+         * the kernels' pattern is one vpmaddwd and one vpaddd per 16 MACs. */
+#define MADD(i) "vpmaddwd %%ymm15, %%ymm14, %%ymm12\n\t" "vpaddd %%ymm12, %%ymm" #i ", %%ymm" #i "\n\t"
+        X86_REP12(MADD)
+        "dec %0\n\t"
+        "jnz 1b\n\t"
+        "vzeroupper\n\t"
+        : "+r"(n)
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+          "xmm10", "xmm11", "xmm12", "xmm14", "xmm15", "cc");
+    return (double)iterations * X86_INT8_CHAINS * 16 * 2;
+}
+
+__attribute__((target("avx2"), noinline)) static double peak_int8_avxvnni(uint64_t iterations) {
+    uint64_t n = iterations;
+    __asm__ volatile(
+        X86_REP12(ZERO)
+        "vpxor %%ymm14, %%ymm14, %%ymm14\n\t"
+        "vpxor %%ymm15, %%ymm15, %%ymm15\n\t"
+        "1:\n\t"
+#define DPB_Y(i) "%{vex%} vpdpbusd %%ymm15, %%ymm14, %%ymm" #i "\n\t"
+        X86_REP12(DPB_Y)
+        "dec %0\n\t"
+        "jnz 1b\n\t"
+        "vzeroupper\n\t"
+        : "+r"(n)
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+          "xmm10", "xmm11", "xmm14", "xmm15", "cc");
+    return (double)iterations * X86_INT8_CHAINS * 32 * 2;
+}
+
+__attribute__((target("avx512f"), noinline)) static double peak_int8_avx512vnni(uint64_t iterations) {
+    uint64_t n = iterations;
+    __asm__ volatile(
+#define ZERO_Z(i) "vpxord %%zmm" #i ", %%zmm" #i ", %%zmm" #i "\n\t"
+        X86_REP12(ZERO_Z)
+        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"
+        "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
+        "1:\n\t"
+#define DPB_Z(i) "vpdpbusd %%zmm15, %%zmm14, %%zmm" #i "\n\t"
+        X86_REP12(DPB_Z)
+        "dec %0\n\t"
+        "jnz 1b\n\t"
+        "vzeroupper\n\t"
+        : "+r"(n)
+        :
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+          "xmm10", "xmm11", "xmm14", "xmm15", "cc");
+    return (double)iterations * X86_INT8_CHAINS * 64 * 2;
+}
+#undef ZERO
+#undef MADD
+#undef DPB_Y
+#undef ZERO_Z
+#undef DPB_Z
 #endif
 
 #if defined(__aarch64__) && (defined(__GNUC__) || defined(__clang__))
@@ -140,6 +216,70 @@ __attribute__((noinline)) static double peak_neon(uint64_t iterations) {
         : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v30", "v31", "cc");
     return (double)iterations * CHAINS * 4 * 2;
 }
+
+/* int8 peaks on AArch64, in GOP/s (one multiply-accumulate = 2 operations):
+ *   NEON   smlal + smlal2 on 16-bit lanes: 8 per pair of instructions (4 each)
+ *   SDOT   sdot v.4s: 16 per instruction (ARMv8.2 dot product)
+ *   I8MM   smmla: 32 per instruction (ARMv8.6 int8 matrix multiply) */
+#define A64_REP10(op) op(0) op(1) op(2) op(3) op(4) op(5) op(6) op(7) op(16) op(17)
+#define A64_ZERO(i) "movi v" #i ".4s, #0\n\t"
+
+__attribute__((noinline)) static double peak_int8_neon(uint64_t iterations) {
+    uint64_t n = iterations;
+    __asm__ volatile(
+        A64_REP10(A64_ZERO)
+        "movi v30.4s, #1\n\t"
+        "movi v31.4s, #1\n\t"
+        "1:\n\t"
+#define A64_SMLAL(i) "smlal v" #i ".4s, v30.4h, v31.4h\n\t"
+        A64_REP10(A64_SMLAL)
+        "subs %0, %0, #1\n\t"
+        "b.ne 1b\n\t"
+        : "+r"(n)
+        :
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v30", "v31", "cc");
+    return (double)iterations * CHAINS * 4 * 2;
+}
+
+__attribute__((target("arch=armv8.2-a+dotprod"), noinline)) static double peak_int8_sdot(
+    uint64_t iterations) {
+    uint64_t n = iterations;
+    __asm__ volatile(
+        A64_REP10(A64_ZERO)
+        "movi v30.16b, #1\n\t"
+        "movi v31.16b, #1\n\t"
+        "1:\n\t"
+#define A64_SDOT(i) "sdot v" #i ".4s, v30.16b, v31.16b\n\t"
+        A64_REP10(A64_SDOT)
+        "subs %0, %0, #1\n\t"
+        "b.ne 1b\n\t"
+        : "+r"(n)
+        :
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v30", "v31", "cc");
+    return (double)iterations * CHAINS * 16 * 2;
+}
+
+__attribute__((target("arch=armv8.6-a+i8mm"), noinline)) static double peak_int8_i8mm(
+    uint64_t iterations) {
+    uint64_t n = iterations;
+    __asm__ volatile(
+        A64_REP10(A64_ZERO)
+        "movi v30.16b, #1\n\t"
+        "movi v31.16b, #1\n\t"
+        "1:\n\t"
+#define A64_SMMLA(i) "smmla v" #i ".4s, v30.16b, v31.16b\n\t"
+        A64_REP10(A64_SMMLA)
+        "subs %0, %0, #1\n\t"
+        "b.ne 1b\n\t"
+        : "+r"(n)
+        :
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v30", "v31", "cc");
+    return (double)iterations * CHAINS * 32 * 2;
+}
+#undef A64_ZERO
+#undef A64_SMLAL
+#undef A64_SDOT
+#undef A64_SMMLA
 #endif
 
 __attribute__((noinline)) static double peak_scalar(uint64_t iterations) {
@@ -159,11 +299,10 @@ __attribute__((noinline)) static double peak_scalar(uint64_t iterations) {
 
 typedef double (*peak_fn)(uint64_t iterations);
 
+static double measure(peak_fn fn, double seconds);
+
 double mnv3tools_peak_gflops(mnv3tools_peak_kind kind, double seconds) {
     peak_fn fn = 0;
-    uint64_t iterations = 1u << 14;
-    unsigned long long start, deadline, t0, t1;
-    double best = 0.0;
     switch (kind) {
     case MNV3TOOLS_PEAK_SCALAR: fn = peak_scalar; break;
 #if defined(HAVE_X86_PEAK)
@@ -175,6 +314,31 @@ double mnv3tools_peak_gflops(mnv3tools_peak_kind kind, double seconds) {
 #endif
     default: return -1.0;
     }
+    return measure(fn, seconds);
+}
+
+double mnv3tools_int8_peak_gops(mnv3tools_int8_peak_kind kind, double seconds) {
+    peak_fn fn = 0;
+    switch (kind) {
+#if defined(HAVE_X86_PEAK)
+    case MNV3TOOLS_INT8_PEAK_AVX2: fn = peak_int8_avx2; break;
+    case MNV3TOOLS_INT8_PEAK_AVXVNNI: fn = peak_int8_avxvnni; break;
+    case MNV3TOOLS_INT8_PEAK_AVX512VNNI: fn = peak_int8_avx512vnni; break;
+#endif
+#if defined(HAVE_NEON_PEAK)
+    case MNV3TOOLS_INT8_PEAK_NEON: fn = peak_int8_neon; break;
+    case MNV3TOOLS_INT8_PEAK_SDOT: fn = peak_int8_sdot; break;
+    case MNV3TOOLS_INT8_PEAK_I8MM: fn = peak_int8_i8mm; break;
+#endif
+    default: return -1.0;
+    }
+    return measure(fn, seconds);
+}
+
+static double measure(peak_fn fn, double seconds) {
+    uint64_t iterations = 1u << 14;
+    unsigned long long start, deadline, t0, t1;
+    double best = 0.0;
     if (seconds <= 0.0) seconds = 0.05;
     /* Grow the slice until one takes about a millisecond, then keep the best slice. */
     for (;;) {

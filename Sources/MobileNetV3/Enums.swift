@@ -54,6 +54,28 @@ public enum Flavor: String, Sendable, CaseIterable, CustomStringConvertible {
     public var description: String { rawValue }
 }
 
+/// The arithmetic of a model's network.
+public enum Precision: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// float32 weights and activations.
+    case float32
+    /// int8 weights and activations, each tensor with a scale and zero point, computed as
+    /// TensorFlow Lite's integer reference kernels compute them.
+    case int8
+
+    init(_ c: mnv3_precision) { self = c == MNV3_PRECISION_INT8 ? .int8 : .float32 }
+
+    /// Parses "float32" (or "fp32", "float") and "int8".
+    public init?(name: String) {
+        switch name.lowercased() {
+        case "float32", "fp32", "float", "f32": self = .float32
+        case "int8", "i8", "q8": self = .int8
+        default: return nil
+        }
+    }
+
+    public var description: String { rawValue }
+}
+
 /// Memory layout of an image tensor.
 public enum Layout: String, Sendable, CaseIterable, CustomStringConvertible {
     /// batch, channels, height, width.

@@ -31,6 +31,16 @@ public struct MobileNetV3Error: Error, Sendable, Equatable, CustomStringConverti
         public static let badTensor = Code(rawValue: Int32(MNV3_ERR_BAD_TENSOR.rawValue))
         public static let badMetadata = Code(rawValue: Int32(MNV3_ERR_BAD_METADATA.rawValue))
         public static let misalignedData = Code(rawValue: Int32(MNV3_ERR_MISALIGNED_DATA.rawValue))
+        /// A quantization scale is not finite and positive.
+        public static let badScale = Code(rawValue: Int32(MNV3_ERR_BAD_SCALE.rawValue))
+        /// A quantization zero point is outside [-128, 127].
+        public static let badZeroPoint = Code(rawValue: Int32(MNV3_ERR_BAD_ZERO_POINT.rawValue))
+        /// A real multiplier of a quantized op has no fixed-point form.
+        public static let badMultiplier = Code(rawValue: Int32(MNV3_ERR_BAD_MULTIPLIER.rawValue))
+        /// A bias scale is not the input scale times the weight scale.
+        public static let badBiasScale = Code(rawValue: Int32(MNV3_ERR_BAD_BIAS_SCALE.rawValue))
+        /// A quantized activation range or lookup table is inconsistent.
+        public static let badQuantRange = Code(rawValue: Int32(MNV3_ERR_BAD_QUANT_RANGE.rawValue))
 
         /// An image file exists but could not be decoded: truncated, corrupt or malformed.
         public static let badImage = Code(rawValue: 1000)

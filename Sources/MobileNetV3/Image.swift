@@ -194,11 +194,7 @@ public struct Image: Hashable, Sendable {
     /// size) and the model's normalisation, `3 * height * width` floats in `layout`.
     public func preprocessed(for model: Model, size: ImageSize? = nil,
                              layout: Layout = .nchw) throws(MobileNetV3Error) -> [Float] {
-        let s = size ?? model.preprocess.size
-        let (h, w) = try Model.dimensions(s)
-        guard let iw = UInt32(exactly: width), let ih = UInt32(exactly: height) else {
-            throw MobileNetV3Error(.invalidArgument, "image of \(width)x\(height) is too large")
-        }
+        let (ih, iw, h, w) = try preprocessSizes(for: model, size: size)
         var out = [Float](repeating: 0, count: 3 * Int(h) * Int(w))
         let status = pixels.withUnsafeBufferPointer { px in
             out.withUnsafeMutableBufferPointer { dst in
@@ -208,6 +204,39 @@ public struct Image: Hashable, Sendable {
         }
         try check("preprocessing image", status: status)
         return out
+    }
+
+    /// The image's size and the network input's, checked, as the C preprocessing takes them.
+    private func preprocessSizes(for model: Model, size: ImageSize?) throws(MobileNetV3Error)
+        -> (UInt32, UInt32, UInt32, UInt32) {
+        let (h, w) = try Model.dimensions(size ?? model.preprocess.size)
+        guard let iw = UInt32(exactly: width), let ih = UInt32(exactly: height) else {
+            throw MobileNetV3Error(.invalidArgument, "image of \(width)x\(height) is too large")
+        }
+        return (ih, iw, h, w)
+    }
+
+    /// The same resize and normalisation for a quantized model, straight to its quantized
+    /// input (``Model/inputQuantization``): `3 * height * width` bytes for
+    /// ``Session/predict(quantized:)``, with no float array in between (the C
+    /// `mnv3_preprocess_image_quantized`). Throws ``MobileNetV3Error/Code/unsupported`` for
+    /// a float model.
+    public func preprocessedQuantized(for model: Model, size: ImageSize? = nil,
+                                      layout: Layout = .nchw) throws(MobileNetV3Error) -> QuantizedInput {
+        guard let q = model.inputQuantization else {
+            throw MobileNetV3Error(.unsupported, "quantized preprocessing needs a quantized model; this one is "
+                                   + "\(model.precision)")
+        }
+        let (ih, iw, h, w) = try preprocessSizes(for: model, size: size)
+        var out = [UInt8](repeating: 0, count: 3 * Int(h) * Int(w))
+        let status = pixels.withUnsafeBufferPointer { px in
+            out.withUnsafeMutableBytes { dst in
+                mnv3_preprocess_image_quantized(model.handle, px.baseAddress, ih, iw, 3, h, w,
+                                                layout.c, dst.baseAddress, dst.count)
+            }
+        }
+        try check("preprocessing image", status: status)
+        return q.type == .uint8 ? .uint8(out) : .int8(out.map { Int8(bitPattern: $0) })
     }
 
     // MARK: Decoders

@@ -116,6 +116,12 @@ public final class Model: Sendable {
     private let info: mnv3_model_info
     /// Class labels (empty when the model has none).
     public let labels: [String]
+    /// A quantized model's input: how ``Session/predict(_:)`` quantizes float input, and
+    /// what ``Session/predict(quantized:)`` takes. `nil` for a float model.
+    public let inputQuantization: Quantization?
+    /// A quantized model's logits (the input of the source model's softmax), which
+    /// ``Session/predict(_:)`` dequantizes. `nil` for a float model.
+    public let logitsQuantization: Quantization?
 
     private init(handle: OpaquePointer) throws(MobileNetV3Error) {
         var info = mnv3_model_info()
@@ -138,6 +144,14 @@ public final class Model: Sendable {
             }
         }
         self.labels = labels
+        var input = mnv3_quantization(), logits = mnv3_quantization()
+        if info.precision != MNV3_PRECISION_FLOAT32, mnv3_model_quantization(handle, &input, &logits) == MNV3_OK {
+            inputQuantization = Quantization(input)
+            logitsQuantization = Quantization(logits)
+        } else {
+            inputQuantization = nil
+            logitsQuantization = nil
+        }
     }
 
     deinit { mnv3_model_free(handle) }
@@ -179,15 +193,25 @@ public final class Model: Sendable {
     ///   - widthMultiplier: channel multiplier in (0, 4].
     ///   - classes: number of output classes, at least 1.
     ///   - seed: weight seed.
+    ///   - precision: `.int8` quantizes the float network of the same seed: int8 weights per
+    ///     output channel, activation scales from a float pass over a fixed synthetic image
+    ///     (deterministic; see `mnv3_model_create_builtin_int8`).
     public static func builtin(arch: Architecture = .large, flavor: Flavor = .torchvision,
                                widthMultiplier: Double = 1.0, classes: Int = 1000,
-                               seed: UInt64 = 0) throws(MobileNetV3Error) -> Model {
+                               seed: UInt64 = 0, precision: Precision = .float32) throws(MobileNetV3Error) -> Model {
         guard classes >= 1, classes <= Int(UInt32.max) else {
             throw MobileNetV3Error(.invalidArgument, "classes must be at least 1 (got \(classes))")
         }
         var model: OpaquePointer?
-        try check("built-in \(arch) model") {
-            mnv3_model_create_builtin(arch.c, flavor.c, widthMultiplier, UInt32(classes), seed, &model, $0)
+        try check("built-in \(arch) \(precision) model") {
+            switch precision {
+            case .float32:
+                return mnv3_model_create_builtin(arch.c, flavor.c, widthMultiplier, UInt32(classes), seed,
+                                                 &model, $0)
+            case .int8:
+                return mnv3_model_create_builtin_int8(arch.c, flavor.c, widthMultiplier, UInt32(classes), seed,
+                                                      &model, $0)
+            }
         }
         guard let model else { throw MobileNetV3Error(.outOfMemory, "no model returned") }
         return try Model(handle: model)
@@ -211,6 +235,9 @@ public final class Model: Sendable {
     // MARK: Description
 
     public var arch: Architecture { Architecture(info.arch) }
+    /// The arithmetic of the network. Sessions work the same way for every precision: float
+    /// input (quantized inside for int8) and float logits.
+    public var precision: Precision { Precision(info.precision) }
     public var flavor: Flavor { Flavor(info.flavor) }
     /// Input channels (3).
     public var inputChannels: Int { Int(info.input_channels) }

@@ -86,6 +86,9 @@ public final class Session {
     public let options: Options
     /// The memory this session uses, broken down.
     public let arenaPlan: ArenaPlan
+    /// For a quantized model: the int8 kernel variant its kernel set resolved to on this CPU
+    /// (for example `"avx512vnni"`, `"avxvnni"`, `"avx2"`, `"scalar"`); `nil` for a float model.
+    public let int8Kernels: String?
     private let context: OpaquePointer
     private var logits: [Float]
     private var features: [Float]
@@ -110,6 +113,7 @@ public final class Session {
         self.options = resolved
         self.arithmetic = Arithmetic(mnv3_context_arithmetic(ctx))
         self.arenaPlan = ArenaPlan(plan)
+        self.int8Kernels = mnv3_context_int8_kernels(ctx).map { String(cString: $0) }
         self.logits = [Float](repeating: 0, count: options.batch * model.classCount)
         self.features = [Float](repeating: 0, count: options.batch * model.featureDimension)
     }
@@ -167,6 +171,61 @@ public final class Session {
             }
         }
         try check("inference", status: status)
+    }
+
+    // MARK: Quantized input
+
+    /// Runs a quantized model on input that is already quantized: bytes of the model's input
+    /// type (``Model/inputQuantization``), shape ``inputShape`` in the session's layout. The
+    /// result equals ``predict(_:)`` on any float input that quantizes to these bytes.
+    /// Throws ``MobileNetV3Error/Code/unsupported`` for a float model.
+    public func predict(quantized input: QuantizedInput) throws(MobileNetV3Error) -> QuantizedPrediction {
+        guard let inQ = model.inputQuantization, let outQ = model.logitsQuantization else {
+            throw MobileNetV3Error(.unsupported, "quantized input needs a quantized model; this one is \(model.precision)")
+        }
+        guard input.type == inQ.type else {
+            throw MobileNetV3Error(.invalidArgument, "the model takes \(inQ.type) input, got \(input.type) values")
+        }
+        let expected = inputShape.reduce(1, *)
+        guard input.count == expected else {
+            throw MobileNetV3Error(.shape, "input has \(input.count) values, the session expects \(expected)")
+        }
+        var quantized = [UInt8](repeating: 0, count: logits.count)
+        func run(_ raw: UnsafeRawBufferPointer) -> mnv3_status {
+            quantized.withUnsafeMutableBytes { q in
+                logits.withUnsafeMutableBufferPointer { lg in
+                    mnv3_run_quantized(context, raw.baseAddress, raw.count, q.baseAddress, q.count,
+                                       lg.baseAddress, lg.count)
+                }
+            }
+        }
+        let status: mnv3_status
+        switch input {
+        case .uint8(let v): status = v.withUnsafeBytes(run)
+        case .int8(let v): status = v.withUnsafeBytes(run)
+        }
+        try check("inference", status: status)
+        return QuantizedPrediction(
+            logits: Tensor(uncheckedShape: [batch, model.classCount], data: logits),
+            quantizedLogits: quantized.map { outQ.type == .uint8 ? Int($0) : Int(Int8(bitPattern: $0)) },
+            quantization: outQ)
+    }
+
+    /// ``predict(quantized:)`` for a model with uint8 input.
+    public func predict(quantized input: [UInt8]) throws(MobileNetV3Error) -> QuantizedPrediction {
+        try predict(quantized: .uint8(input))
+    }
+
+    /// ``predict(quantized:)`` for a model with int8 input.
+    public func predict(quantized input: [Int8]) throws(MobileNetV3Error) -> QuantizedPrediction {
+        try predict(quantized: .int8(input))
+    }
+
+    /// Preprocesses one decoded image straight to this session's quantized input (the
+    /// camera path; see ``Image/preprocessedQuantized(for:size:layout:)``): the bytes that
+    /// ``preprocess(_:)`` followed by quantization gives.
+    public func preprocessQuantized(_ image: Image) throws(MobileNetV3Error) -> QuantizedInput {
+        try image.preprocessedQuantized(for: model, size: inputSize, layout: options.layout)
     }
 
     /// Nanoseconds the last inference spent in each layer (indices as ``Model/layers(at:)``);

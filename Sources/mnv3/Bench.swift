@@ -10,10 +10,15 @@ struct Bench: ParsableCommand {
             Runs warm-up inferences, then timed ones on a synthetic input, and prints min, median \
             and p90 latency, images per second, a per-layer table (time, MACs, GFLOP/s, share) and \
             the fraction of the measured single-core FMA peak (times threads) that was reached. \
+            --precision int8 measures the built-in network quantized to int8 (deterministic \
+            weights and quantization, no file needed); an int8 model file is measured as it is. \
+            For int8 the throughput counts integer operations (GOP/s) and the fraction of peak \
+            refers to the measured int8 multiply-accumulate peak of the kernels in use. \
             Build with `swift build -c release` for meaningful numbers.
 
             Examples:
               mnv3 bench --arch large --runs 50
+              mnv3 bench --arch large --precision int8 --threads 2
               mnv3 bench --model model.mnv3 --resolution 320 --threads 2
               mnv3 bench --arch small --width 0.75 --sweep --json
               mnv3 bench --arch large --isa scalar
@@ -22,7 +27,7 @@ struct Bench: ParsableCommand {
             """
     )
 
-    @Option(help: "A .mnv3 model file, or builtin:large|small[:WIDTH] (instead of --arch).")
+    @Option(help: "A .mnv3 model file, or builtin:large|small[:WIDTH][:int8] (instead of --arch).")
     var model: String?
 
     @Option(help: "Built-in architecture when no --model is given: large or small.")
@@ -90,6 +95,7 @@ struct Bench: ParsableCommand {
         var model: String
         var arch: String
         var flavor: String
+        var precision: String
         var resolution: Int
         var isa: String
         var weights: String
@@ -100,12 +106,17 @@ struct Bench: ParsableCommand {
         var runs: Int
         var warmup: Int
         var peakGflopsPerCore: Double?
+        /// int8 models: the int8 kernel variant, and the measured int8 multiply-accumulate
+        /// peak of its instruction (GOP/s, 2 per multiply-accumulate).
+        var int8Kernels: String?
+        var int8PeakInstruction: String?
+        var int8PeakGopsPerCore: Double?
         var results: [Stats]
         var layers: [LayerRow]
     }
 
     func run() throws {
-        let spec = model ?? "builtin:\(arch)\(width == 1.0 ? "" : ":\(width)")"
+        let spec = model ?? "builtin:\(arch)\(width == 1.0 ? "" : ":\(width)")\(precision == .int8 ? ":int8" : "")"
         let (model, mode) = try applyPrecision(precision, to: try loadModel(spec))
         let isa = try parseISA(self.isa)
         let side = resolution ?? model.preprocess.size.height
@@ -125,6 +136,7 @@ struct Bench: ParsableCommand {
         var results: [Stats] = []
         var usedISA = isa
         var arithmetic = Arithmetic.fp32
+        var int8Kernels: String?
         var arena = 0
         for t in threadCounts {
             let session = try Session(model: model, options: .init(height: size.height, width: size.width,
@@ -132,6 +144,7 @@ struct Bench: ParsableCommand {
                                                                     precision: mode))
             usedISA = session.isa
             arithmetic = session.arithmetic
+            int8Kernels = session.int8Kernels
             arena = session.arenaPlan.total
             let input = syntheticInput(count: session.inputShape.reduce(1, *), seed: 1)
             for i in 0..<warmup {
@@ -183,17 +196,23 @@ struct Bench: ParsableCommand {
 
         if progress { status("measuring the FMA peak") }
         let peak = measurePeak(usedISA)
-        if let peak {
+        let int8Peak = int8Kernels.flatMap(measureInt8Peak)
+        // An int8 network is measured against the int8 multiply-accumulate peak, not the FMA one.
+        let reference = model.precision == .int8 ? int8Peak?.gops : peak
+        if let reference {
             for i in results.indices {
-                results[i].fractionOfPeak = results[i].gflops / (peak * Double(results[i].threads))
+                results[i].fractionOfPeak = results[i].gflops / (reference * Double(results[i].threads))
             }
         }
         if progress { status(nil) }
 
         let report = Report(model: spec, arch: model.arch.rawValue, flavor: model.flavor.rawValue,
-                            resolution: side, isa: usedISA.rawValue, weights: model.weightType.rawValue,
-                            arithmetic: arithmetic.rawValue, macs: macs, parameters: model.parameters,
+                            precision: model.precision.rawValue, resolution: side, isa: usedISA.rawValue,
+                            weights: model.weightType.rawValue, arithmetic: arithmetic.rawValue,
+                            macs: macs, parameters: model.parameters,
                             arenaBytes: arena, runs: runs, warmup: warmup, peakGflopsPerCore: peak,
+                            int8Kernels: int8Kernels, int8PeakInstruction: int8Peak?.instruction,
+                            int8PeakGopsPerCore: int8Peak?.gops,
                             results: results, layers: rows)
         if json {
             try printJSON(report)
@@ -214,6 +233,24 @@ struct Bench: ParsableCommand {
         return v > 0 ? v : nil
     }
 
+    /// The int8 multiply-accumulate peak of the instruction an int8 kernel variant is built
+    /// on; nil where this build cannot measure it (the line is then left out).
+    private func measureInt8Peak(_ kernels: String) -> (instruction: String, gops: Double)? {
+        let kind: mnv3tools_int8_peak_kind
+        let instruction: String
+        switch kernels {
+        case "avx512vnni": (kind, instruction) = (MNV3TOOLS_INT8_PEAK_AVX512VNNI, "vpdpbusd zmm")
+        case "avxvnni": (kind, instruction) = (MNV3TOOLS_INT8_PEAK_AVXVNNI, "vpdpbusd ymm")
+        case "avx2": (kind, instruction) = (MNV3TOOLS_INT8_PEAK_AVX2, "vpmaddwd")
+        case _ where kernels.contains("i8mm"): (kind, instruction) = (MNV3TOOLS_INT8_PEAK_I8MM, "smmla")
+        case _ where kernels.contains("dot"): (kind, instruction) = (MNV3TOOLS_INT8_PEAK_SDOT, "sdot")
+        case "neon": (kind, instruction) = (MNV3TOOLS_INT8_PEAK_NEON, "smlal")
+        default: return nil
+        }
+        let v = mnv3tools_int8_peak_gops(kind, 0.2)
+        return v > 0 ? (instruction, v) : nil
+    }
+
     private func status(_ text: String?) {
         // Carriage return and clear-to-end-of-line: one live line on the terminal.
         FileHandle.standardError.write(Data(("\r\u{1B}[K" + (text ?? "")).utf8))
@@ -221,14 +258,20 @@ struct Bench: ParsableCommand {
 
     private func printReport(_ r: Report) {
         func f(_ v: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", v) }
-        print("model: \(r.model) (MobileNetV3-\(r.arch), \(r.flavor)), \(r.resolution)x\(r.resolution), "
+        print("model: \(r.model) (MobileNetV3-\(r.arch), \(r.flavor), \(r.precision)), \(r.resolution)x\(r.resolution), "
               + "\(formatCount(r.macs))MACs, \(formatCount(r.parameters)) parameters")
-        print("kernels: \(r.isa), \(r.weights) weights, \(r.arithmetic) arithmetic, arena \(formatBytes(r.arenaBytes)), "
-              + "\(r.warmup) warm-up + \(r.runs) timed runs")
+        let variant = r.int8Kernels.map { " (int8: \($0))" } ?? ""
+        print("kernels: \(r.isa)\(variant), \(r.weights) weights, \(r.arithmetic) arithmetic, "
+              + "arena \(formatBytes(r.arenaBytes)), \(r.warmup) warm-up + \(r.runs) timed runs")
         if let p = r.peakGflopsPerCore { print("single-core FMA peak (\(r.isa)): \(f(p, 1)) GFLOP/s") }
+        if let p = r.int8PeakGopsPerCore, let instruction = r.int8PeakInstruction {
+            print("single-core int8 multiply-accumulate peak (\(instruction)): \(f(p, 1)) GOP/s")
+        }
         print("")
+        // An int8 network does integer operations: 2 per multiply-accumulate, as FLOPs count them.
+        let ops = r.precision == Precision.int8.rawValue ? "GOP/s" : "GFLOP/s"
         print(col("threads", 8, right: true) + col("min ms", 10, right: true) + col("median ms", 11, right: true)
-              + col("p90 ms", 10, right: true) + col("img/s", 10, right: true) + col("GFLOP/s", 10, right: true)
+              + col("p90 ms", 10, right: true) + col("img/s", 10, right: true) + col(ops, 10, right: true)
               + col("of peak", 9, right: true))
         for s in r.results {
             print(col("\(s.threads)", 8, right: true) + col(f(s.minMs), 10, right: true)
@@ -239,7 +282,7 @@ struct Bench: ParsableCommand {
         print("")
         print("per layer (\(r.results.first?.threads ?? 1) thread(s), median of profiled runs):")
         print(col("#", 4, right: true) + "  " + col("name", 22) + col("kind", 16) + col("ms", 9, right: true)
-              + col("MMACs", 10, right: true) + col("GFLOP/s", 9, right: true) + col("share", 8, right: true))
+              + col("MMACs", 10, right: true) + col(ops, 9, right: true) + col("share", 8, right: true))
         for l in r.layers {
             print(col("\(l.index)", 4, right: true) + "  " + col(l.name, 22) + col(l.kind, 16)
                   + col(f(l.timeMs, 3), 9, right: true) + col(f(Double(l.macs) / 1e6), 10, right: true)

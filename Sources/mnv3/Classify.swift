@@ -25,7 +25,7 @@ struct Classify: ParsableCommand {
             """
     )
 
-    @Option(help: "A .mnv3 model file, or builtin:large|small[:WIDTH].")
+    @Option(help: "A .mnv3 model file, or builtin:large|small[:WIDTH][:int8].")
     var model: String
 
     @Argument(help: "Image files.")

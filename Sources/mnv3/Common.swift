@@ -9,24 +9,40 @@ import Musl
 import Darwin
 #endif
 
-/// Loads a model from a path or a `builtin:ARCH[:WIDTH]` specification.
-func loadModel(_ spec: String) throws(MobileNetV3Error) -> Model {
+/// Loads a model from a path or a `builtin:ARCH[:WIDTH][:PRECISION]` specification.
+/// `precision` (from `--precision`) chooses the built-in's precision; a model file has its own.
+func loadModel(_ spec: String, precision: Precision? = nil) throws(MobileNetV3Error) -> Model {
     if spec.hasPrefix("builtin:") {
+        let usage = "\(spec): expected builtin:ARCH[:WIDTH][:PRECISION], ARCH large or small, "
+            + "WIDTH in (0, 4], PRECISION float32 or int8"
         let parts = spec.dropFirst("builtin:".count).split(separator: ":", omittingEmptySubsequences: false)
-        guard let first = parts.first, let arch = Architecture(rawValue: String(first)), arch != .custom else {
-            throw MobileNetV3Error(.invalidArgument, "\(spec): expected builtin:large or builtin:small[:WIDTH]")
+        guard let first = parts.first, let arch = Architecture(rawValue: String(first)), arch != .custom,
+              parts.count <= 3 else {
+            throw MobileNetV3Error(.invalidArgument, usage)
         }
-        var width = 1.0
-        if parts.count >= 2 {
-            guard let w = Double(parts[1]), w > 0, w <= 4 else {
-                throw MobileNetV3Error(.invalidArgument, "\(spec): width must be a number in (0, 4]")
+        var width: Double?
+        var named: Precision?
+        for part in parts.dropFirst() {
+            if width == nil, named == nil, let w = Double(part) {
+                guard w > 0, w <= 4 else {
+                    throw MobileNetV3Error(.invalidArgument, "\(spec): width must be a number in (0, 4]")
+                }
+                width = w
+            } else if named == nil, let p = Precision(name: String(part)) {
+                named = p
+            } else {
+                throw MobileNetV3Error(.invalidArgument, usage)
             }
-            width = w
         }
-        guard parts.count <= 2 else {
-            throw MobileNetV3Error(.invalidArgument, "\(spec): expected builtin:ARCH[:WIDTH]")
+        if let named, let precision, named != precision {
+            throw MobileNetV3Error(.invalidArgument, "\(spec) is \(named), --precision says \(precision)")
         }
-        return try Model.builtin(arch: arch, flavor: .torchvision, widthMultiplier: width)
+        return try Model.builtin(arch: arch, flavor: .torchvision, widthMultiplier: width ?? 1.0,
+                                 precision: named ?? precision ?? .float32)
+    }
+    if precision != nil {
+        throw MobileNetV3Error(.invalidArgument,
+                               "--precision chooses a built-in network's precision; \(spec) has its own")
     }
     return try Model(contentsOf: URL(fileURLWithPath: spec))
 }
@@ -69,7 +85,7 @@ func applyPrecision(_ choice: PrecisionChoice?, to model: Model) throws(MobileNe
     case .relaxed:
         return (model, .relaxed)
     case .int8:
-        guard model.weightType == .int8 else {
+        guard model.precision == .int8 else {
             throw MobileNetV3Error(.unsupported, "--precision int8 needs a quantized (int8) model")
         }
         return (model, .exact)

@@ -9,11 +9,12 @@ struct Info: ParsableCommand {
             Examples:
               mnv3 info model.mnv3
               mnv3 info builtin:small --layers
+              mnv3 info builtin:large:int8
               mnv3 info model.mnv3 --resolution 320 --threads 2
             """
     )
 
-    @Argument(help: "A .mnv3 model file, or builtin:large|small[:WIDTH].")
+    @Argument(help: "A .mnv3 model file, or builtin:large|small[:WIDTH][:int8].")
     var model: String
 
     @Option(help: "Input size for MACs and the memory plan (default: the model's).")
@@ -41,7 +42,15 @@ struct Info: ParsableCommand {
         print("classes:        \(model.classCount)")
         print("feature dim:    \(model.featureDimension)")
         print("parameters:     \(model.parameters) (\(formatCount(model.parameters)))")
-        print("stored floats:  \(model.storedFloats) (\(formatBytes(model.storedFloats * 4)))")
+        print("precision:      \(model.precision)")
+        if let input = model.inputQuantization, let logits = model.logitsQuantization {
+            print("quantization:   input \(input)")
+            print("                logits \(logits)")
+            print("stored values:  \(model.storedFloats) int8 weights and int32 biases "
+                  + "(bytes with scales and tables: model memory, weights)")
+        } else {
+            print("stored floats:  \(model.storedFloats) (\(formatBytes(model.storedFloats * 4)))")
+        }
         print("MACs at \(size):  \(macs) (\(formatCount(macs)))")
         print("model memory (\(plan.isa) kernels; shared by every session on the model):")
         print("  weights:               \(formatBytes(plan.modelWeights))\(plan.modelWeights == 0 ? " (read in place)" : "")")

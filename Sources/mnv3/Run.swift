@@ -18,7 +18,7 @@ struct Run: ParsableCommand {
             """
     )
 
-    @Option(help: "A .mnv3 model file, or builtin:large|small[:WIDTH].")
+    @Option(help: "A .mnv3 model file, or builtin:large|small[:WIDTH][:int8].")
     var model: String
 
     @Option(help: "Input .npy (float32 or uint8).")

@@ -44,6 +44,7 @@ struct Validate: ParsableCommand {
 
     struct Report: Codable {
         var golden: String
+        var precision: String
         var isa: String
         var batch: Int
         var top1Agree: Int
@@ -117,12 +118,12 @@ struct Validate: ParsableCommand {
             agree += 1
         }
         let pass = results.allSatisfy(\.pass) && agree == n
-        let report = Report(golden: golden, isa: session.isa.rawValue, batch: n, top1Agree: agree,
+        let report = Report(golden: golden, precision: model.precision.rawValue, isa: session.isa.rawValue, batch: n, top1Agree: agree,
                             results: results, pass: pass)
         if json {
             try printJSON(report)
         } else {
-            print("golden: \(golden) (batch \(n), \(size), \(layout), \(session.isa) kernels)")
+            print("golden: \(golden) (batch \(n), \(size), \(layout), \(model.precision) model, \(session.isa) kernels)")
             for r in results {
                 print("\(col(r.name + ":", 10)) max abs error " + String(format: "%.3g", r.maxAbs)
                       + ", max rel error " + String(format: "%.3g", r.maxRel)

@@ -170,6 +170,63 @@ final class CLITests: XCTestCase {
         XCTAssertLessThan(maxAbsDiff(try NumpyArray(contentsOf: out3).floats ?? [], direct), 1e-4)
     }
 
+    func testInt8Models() throws {
+        let info = try mnv3(["info", "builtin:small:0.5:int8"])
+        XCTAssertEqual(info.status, 0, info.stderr)
+        XCTAssert(info.stdout.contains("precision:      int8"), info.stdout)
+        XCTAssert(info.stdout.contains("quantization:   input int8, scale"), info.stdout)
+        XCTAssert(info.stdout.contains("logits int8, scale"), info.stdout)
+        XCTAssert(try mnv3(["info", "builtin:small"]).stdout.contains("precision:      float32"))
+
+        let bench = try mnv3(["bench", "--arch", "small", "--width", "0.5", "--precision", "int8",
+                              "--resolution", "64", "--runs", "1", "--warmup", "0", "--json"])
+        XCTAssertEqual(bench.status, 0, bench.stderr)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(json["precision"] as? String, "int8")
+        XCTAssertEqual(json["model"] as? String, "builtin:small:0.5:int8")
+        XCTAssertNotNil(json["int8Kernels"] as? String)
+        if let peak = json["int8PeakGopsPerCore"] as? Double {
+            XCTAssertGreaterThan(peak, 0)
+            let results = try XCTUnwrap(json["results"] as? [[String: Any]])
+            XCTAssertNotNil(results.first?["fractionOfPeak"] as? Double)
+        }
+        let table = try mnv3(["bench", "--arch", "small", "--width", "0.5", "--precision", "int8",
+                              "--resolution", "64", "--runs", "1", "--warmup", "0"])
+        XCTAssertEqual(table.status, 0, table.stderr)
+        XCTAssert(table.stdout.contains("int8"), table.stdout)
+        XCTAssert(table.stdout.contains("GOP/s"), table.stdout)
+
+        // A saved int8 model through run, validate and classify.
+        let dir = try temporaryDirectory(self)
+        let model = try Model.builtin(arch: .small, widthMultiplier: 0.5, classes: 10, seed: 8, precision: .int8)
+        let golden = dir.appendingPathComponent("golden")
+        try FileManager.default.createDirectory(at: golden, withIntermediateDirectories: true)
+        let modelURL = golden.appendingPathComponent("model.mnv3")
+        try model.save(to: modelURL)
+        let input = try NumpyArray(shape: [1, 3, 64, 64], floats: randomFloats(3 * 64 * 64, seed: 6))
+        try input.write(to: golden.appendingPathComponent("input.npy"))
+        let logitsURL = golden.appendingPathComponent("logits.npy")
+        let run = try mnv3(["run", "--model", modelURL.path, "--input", golden.appendingPathComponent("input.npy").path,
+                            "--output", logitsURL.path])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let expected = try Session(model: model, options: .init(height: 64, width: 64)).logits(for: input.floats ?? [])
+        XCTAssertEqual(try NumpyArray(contentsOf: logitsURL).floats, expected)
+        let ok = try mnv3(["validate", "--golden", golden.path])
+        XCTAssertEqual(ok.status, 0, ok.stdout + ok.stderr)
+        XCTAssert(ok.stdout.contains("int8"), ok.stdout)
+
+        let png = dir.appendingPathComponent("gray.png")
+        try write(RawPNG.encode(width: 8, height: 8, bitDepth: 8, colorType: 0, samples: (0..<64).map { $0 * 4 }),
+                  to: png)
+        let classify = try mnv3(["classify", "--model", modelURL.path, png.path, "--top", "2"])
+        XCTAssertEqual(classify.status, 0, classify.stderr)
+        XCTAssert(classify.stdout.contains("class "), classify.stdout)
+
+        assertCleanFailure(try mnv3(["bench", "--model", modelURL.path, "--precision", "int8"]), mentions: "--precision")
+        assertCleanFailure(try mnv3(["bench", "--arch", "small", "--precision", "int4"]), mentions: "int4")
+        assertCleanFailure(try mnv3(["info", "builtin:small:int4"]), mentions: "PRECISION")
+    }
+
     func testErrorsExitNonZeroWithoutCrashing() throws {
         assertCleanFailure(try mnv3(["info", "/nonexistent/m.mnv3"]), mentions: "/nonexistent/m.mnv3")
         assertCleanFailure(try mnv3(["classify", "--model", "builtin:small", "/nonexistent/cat.png"]),
@@ -204,19 +261,7 @@ final class CLITests: XCTestCase {
         }
         let dir = try temporaryDirectory(self)
         let model = dir.appendingPathComponent("small.mnv3")
-        let python = Process()
-        python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        python.arguments = ["python3", packageRoot.appendingPathComponent("tools/import_tflite.py").path,
-                            tflite.path, "--labels", labels.path, "-o", model.path]
-        python.standardOutput = FileHandle.nullDevice
-        let err = Pipe()
-        python.standardError = err
-        do { try python.run() } catch { throw XCTSkip("python3 is not available: skipping (\(error))") }
-        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        python.waitUntilExit()
-        guard python.terminationStatus == 0 else {
-            throw XCTSkip("tools/import_tflite.py could not run (python3 with numpy and tflite needed): \(message)")
-        }
+        try importTFLite(tflite, to: model, arguments: ["--labels", labels.path])
         let o = try mnv3(["classify", "--model", model.path, cat.path, "--top", "3"])
         XCTAssertEqual(o.status, 0, o.stderr)
         let lines = o.stdout.split(separator: "\n")

@@ -40,6 +40,24 @@ var sharedDirectory: URL? {
     return FileManager.default.fileExists(atPath: url.path) ? url : nil
 }
 
+/// Imports a TFLite model with tools/import_tflite.py; skips the test when python3 or the
+/// importer's dependencies are missing.
+func importTFLite(_ tflite: URL, to output: URL, arguments: [String] = []) throws {
+    let python = Process()
+    python.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    python.arguments = ["python3", packageRoot.appendingPathComponent("tools/import_tflite.py").path,
+                        tflite.path] + arguments + ["-o", output.path]
+    python.standardOutput = FileHandle.nullDevice
+    let err = Pipe()
+    python.standardError = err
+    do { try python.run() } catch { throw XCTSkip("python3 is not available: skipping (\(error))") }
+    let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    python.waitUntilExit()
+    guard python.terminationStatus == 0 else {
+        throw XCTSkip("tools/import_tflite.py could not run (python3 with numpy and tflite needed): \(message)")
+    }
+}
+
 // MARK: A minimal PNG writer (stored deflate blocks), independent of libpng.
 
 enum RawPNG {

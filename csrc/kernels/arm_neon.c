@@ -3,35 +3,54 @@
  * that are not a multiple of 4) is read and written a lane at a time; MobileNetV3's channel
  * counts are multiples of 8, so only odd shapes take that path. ARMv7 has half the vector
  * registers, hence the smaller tiles there. */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include "kernels.h"
 
 #if defined(MNV3_HAVE_NEON_KERNELS)
 
 #include <arm_neon.h>
-
-/* Variants (arm_neon_f16.c, arm_neon_hp_*.c) name their own set, and may bring a target
- * attribute, a CPU check and a GEMM k loop. */
-#ifndef SIMD_SET
-#define SIMD_ATTR
-#define SIMD_SET mnv3_kernel_set_neon
-#define SIMD_SUPPORTED NULL
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
 #endif
+
+/* A variant (arm_neon_f16.c, arm_neon_hp_*.c: other weight types or arithmetic) defines
+ * SIMD_VARIANT, its set, attribute and CPU check, and gets the generic float32 body with its
+ * weight hooks: the float32-only parts below (the tuned k loops, the GEMV, the in-order
+ * tiles and the core detection) are this file's own set's. */
 #define SIMD_ISA_ID MNV3_ISA_NEON
 #define SIMD_NAME "neon"
+#if !defined(SIMD_VARIANT)
+#define SIMD_ATTR
+#define SIMD_SET mnv3_kernel_set_neon
+#if defined(__aarch64__)
+/* Every AArch64 core has ASIMD. Resolving the set (at context creation) is also when the
+ * cores are identified, reading files: inference never touches the heap. */
+static int neon_supported(void);
+#define SIMD_SUPPORTED neon_supported
+#else
+#define SIMD_SUPPORTED NULL
+#endif
+#endif
 #define SIMD_ISA neon
 #define SIMD_NR 8
 #define SIMD_VW 4
 #define VW 4
+/* Depthwise: 8 outputs at once, 8 independent FMLA chains, enough for a 4-cycle FMLA on
+ * two pipes. (With 5x5 weights, and on ARMv7 with any, the weights no longer all fit in
+ * registers beside the accumulators and are reloaded from L1.) */
+#define DW_G3 8
+#define DW_G5 8
 #if defined(__aarch64__)
 /* 8 rows x 2 vectors = 16 accumulators of the 32 registers. */
 #define PW_MR 8
-#define DW_G3 8
-#define DW_G5 4
 #else
 /* 4 rows x 2 vectors = 8 accumulators of the 16 Q registers. */
 #define PW_MR 4
-#define DW_G3 4
-#define DW_G5 2
 #endif
 
 typedef float32x4_t vf;
@@ -77,70 +96,439 @@ V_INLINE float v_hsum(vf v) {
 #endif
 V_INLINE vmask v_mask(uint32_t n) { return n; }
 
-#if defined(__aarch64__) && !defined(PW_KLOOP2)
+/* Every panel is whole (out_channels round up to 8): no narrow tiles, whose short loops
+ * would have half the accumulators. */
+#define PW_ONLY_WIDE 1
+
+#if !defined(SIMD_VARIANT)
+#if defined(__aarch64__)
 /* AArch64 multiplies by a lane: four k steps share one load of each row's inputs, which
- * halves the loads per multiply-add against broadcasting every input. Same products and
- * the same order of additions as the broadcast loop, so the same results. */
+ * halves the loads per multiply-add against broadcasting every input. Tiles of one or two
+ * rows have only 2 or 4 accumulator chains, too few to cover a 4-cycle FMLA on two pipes:
+ * they split k over 4 or 2 accumulators per output vector (lanes 0..3 of the inputs go to
+ * c, d, e, f), added after the loop. Other tiles keep the broadcast loop's products and
+ * order of additions, so its results. */
 #define PW_LOADA(r) const vf va##r = v_load(a##r + k);
-#define PW_LANE2(r, l)                                                                       \
-    c##r##_0 = vfmaq_laneq_f32(c##r##_0, w0, va##r, l);                                      \
-    c##r##_1 = vfmaq_laneq_f32(c##r##_1, w1, va##r, l);
-#define PW_LANE2_0(r) PW_LANE2(r, 0)
-#define PW_LANE2_1(r) PW_LANE2(r, 1)
-#define PW_LANE2_2(r) PW_LANE2(r, 2)
-#define PW_LANE2_3(r) PW_LANE2(r, 3)
-#define PW_LANE1(r, l) c##r##_0 = vfmaq_laneq_f32(c##r##_0, w0, va##r, l);
-#define PW_LANE1_0(r) PW_LANE1(r, 0)
-#define PW_LANE1_1(r) PW_LANE1(r, 1)
-#define PW_LANE1_2(r) PW_LANE1(r, 2)
-#define PW_LANE1_3(r) PW_LANE1(r, 3)
-#define PW_STEP2(ROWS, l)                                                                    \
+#define PW_LANE2A(r, l, A)                                                                   \
+    A##r##_0 = vfmaq_laneq_f32(A##r##_0, w0, va##r, l);                                      \
+    A##r##_1 = vfmaq_laneq_f32(A##r##_1, w1, va##r, l);
+#define PW_LANE2_0(r) PW_LANE2A(r, 0, c)
+#define PW_LANE2_1(r) PW_LANE2A(r, 1, c)
+#define PW_LANE2_2(r) PW_LANE2A(r, 2, c)
+#define PW_LANE2_3(r) PW_LANE2A(r, 3, c)
+#define PW_LANE2D_1(r) PW_LANE2A(r, 1, d)
+#define PW_LANE2D_3(r) PW_LANE2A(r, 3, d)
+#define PW_LANE2E_2(r) PW_LANE2A(r, 2, e)
+#define PW_LANE2F_3(r) PW_LANE2A(r, 3, f)
+#define PW_STEP2(ROWS, LANE)                                                                 \
     {                                                                                        \
-        const vf w0 = W_LOAD(w), w1 = W_LOAD(w + VW);                                        \
+        const vf w0 = v_load(w), w1 = v_load(w + VW);                                        \
         w += PW_NR;                                                                          \
-        ROWS(PW_LANE2_##l)                                                                   \
+        ROWS(LANE)                                                                           \
     }
-#define PW_STEP1(ROWS, l)                                                                    \
+#define PW_ONE(r) +1
+#define PW_SPLIT(ROWS) ((0 ROWS(PW_ONE)) == 1 ? 4 : (0 ROWS(PW_ONE)) == 2 ? 2 : 1)
+#define PW_DECLX(r)                                                                          \
+    vf d##r##_0 = v_zero(), d##r##_1 = v_zero(), e##r##_0 = v_zero(), e##r##_1 = v_zero(),  \
+       f##r##_0 = v_zero(), f##r##_1 = v_zero();
+#define PW_JOIN4(r)                                                                          \
+    c##r##_0 = v_add(v_add(c##r##_0, d##r##_0), v_add(e##r##_0, f##r##_0));                  \
+    c##r##_1 = v_add(v_add(c##r##_1, d##r##_1), v_add(e##r##_1, f##r##_1));
+#define PW_JOIN2(r)                                                                          \
+    c##r##_0 = v_add(c##r##_0, d##r##_0);                                                    \
+    c##r##_1 = v_add(c##r##_1, d##r##_1);
+#define PW_KBLOCKS(ROWS, L1, L2, L3)                                                         \
+    for (k = 0; k + 4 <= t->k; k += 4) {                                                     \
+        MNV3_PREFETCH_STEP(pf, pf_end);                                                      \
+        {                                                                                    \
+            ROWS(PW_LOADA)                                                                   \
+            PW_STEP2(ROWS, PW_LANE2_0)                                                       \
+            PW_STEP2(ROWS, L1)                                                               \
+            PW_STEP2(ROWS, L2)                                                               \
+            PW_STEP2(ROWS, L3)                                                               \
+        }                                                                                    \
+    }
+/* The last k % 4 steps: at most three, as straight-line code rather than a loop. */
+#define PW_KTAIL2(ROWS)                                                                      \
+    if (k < t->k) {                                                                          \
+        const vf w0 = v_load(w), w1 = v_load(w + VW);                                        \
+        w += PW_NR;                                                                          \
+        ROWS(PW_FMA2)                                                                        \
+        ++k;                                                                                 \
+    }
+#define PW_KLOOP2(ROWS)                                                                      \
     {                                                                                        \
-        const vf w0 = W_LOAD(w);                                                             \
-        w += VW;                                                                             \
-        ROWS(PW_LANE1_##l)                                                                   \
+        ROWS(PW_DECLX)                                                                       \
+        if (PW_SPLIT(ROWS) == 4) {                                                           \
+            PW_KBLOCKS(ROWS, PW_LANE2D_1, PW_LANE2E_2, PW_LANE2F_3)                          \
+        } else if (PW_SPLIT(ROWS) == 2) {                                                    \
+            PW_KBLOCKS(ROWS, PW_LANE2D_1, PW_LANE2_2, PW_LANE2D_3)                           \
+        } else {                                                                             \
+            PW_KBLOCKS(ROWS, PW_LANE2_1, PW_LANE2_2, PW_LANE2_3)                             \
+        }                                                                                    \
+        PW_KTAIL2(ROWS)                                                                      \
+        PW_KTAIL2(ROWS)                                                                      \
+        PW_KTAIL2(ROWS)                                                                      \
+        if (PW_SPLIT(ROWS) == 4) {                                                           \
+            ROWS(PW_JOIN4)                                                                   \
+        } else if (PW_SPLIT(ROWS) == 2) {                                                    \
+            ROWS(PW_JOIN2)                                                                   \
+        }                                                                                    \
+    }
+/* In-order cores get their own tiles (below); the row's run picks them. */
+#define PW_RUN pw_run_neon
+static void pw_run_neon(const mnv3_pointwise_kernel *row, const mnv3_pointwise_args *a);
+
+#else
+/* ARMv7: a post-indexed VLD1 (what the compiler picks for a walking pointer) costs a second
+ * micro-op for the address write-back, and a load-and-broadcast of an input costs two. Here
+ * the loads are written out: weights by VLD1 from an address register, two k steps of
+ * each row's inputs by one VLDR with an immediate offset, both one micro-op. ARMv7 has no
+ * fused multiply-add by scalar; VMLA by scalar multiplies by the input's lane without a
+ * broadcast (and a register for it: broadcasts spilled the 16 Q registers), rounding the
+ * product before the addition as the reference's float arithmetic does. */
+V_INLINE vf pw_load_q(const float *p) {
+    vf v;
+    __asm__("vld1.32 {%e0-%f0}, [%1]" : "=w"(v) : "r"(p), "m"(*(const float(*)[4])p));
+    return v;
+}
+V_INLINE float32x2_t pw_load_d(const float *p) {
+    float32x2_t v;
+    __asm__("vldr %P0, %1" : "=w"(v) : "Uv"(*(const float(*)[2])p));
+    return v;
+}
+#define PW_LOADA(r) const float32x2_t va##r = pw_load_d(a##r + kp);
+#define PW_MLA2_0(r) PW_MLA2(r, 0)
+#define PW_MLA2_1(r) PW_MLA2(r, 1)
+#define PW_MLA2(r, l)                                                                        \
+    c##r##_0 = vmlaq_lane_f32(c##r##_0, w0, va##r, l);                                       \
+    c##r##_1 = vmlaq_lane_f32(c##r##_1, w1, va##r, l);
+#define PW_STEP2(ROWS, LANE)                                                                 \
+    {                                                                                        \
+        const vf w0 = pw_load_q(w), w1 = pw_load_q(w + VW);                                  \
+        w += PW_NR;                                                                          \
+        ROWS(LANE)                                                                           \
+    }
+#define PW_MLA1(r)                                                                           \
+    c##r##_0 = vmlaq_n_f32(c##r##_0, w0, a##r[k]);                                           \
+    c##r##_1 = vmlaq_n_f32(c##r##_1, w1, a##r[k]);
+/* Steps kp and kp + 1 from one load of each row's inputs. */
+#define PW_KPAIR(ROWS, K)                                                                    \
+    {                                                                                        \
+        const uint32_t kp = (K);                                                             \
+        ROWS(PW_LOADA)                                                                       \
+        PW_STEP2(ROWS, PW_MLA2_0)                                                            \
+        PW_STEP2(ROWS, PW_MLA2_1)                                                            \
+    }
+#define PW_KTAIL2(ROWS)                                                                      \
+    if (k < t->k) {                                                                          \
+        const vf w0 = v_load(w), w1 = v_load(w + VW);                                        \
+        w += PW_NR;                                                                          \
+        ROWS(PW_MLA1)                                                                        \
+        ++k;                                                                                 \
     }
 #define PW_KLOOP2(ROWS)                                                                      \
     for (k = 0; k + 4 <= t->k; k += 4) {                                                     \
         MNV3_PREFETCH_STEP(pf, pf_end);                                                      \
-        {                                                                                    \
-            ROWS(PW_LOADA)                                                                   \
-            PW_STEP2(ROWS, 0)                                                                \
-            PW_STEP2(ROWS, 1)                                                                \
-            PW_STEP2(ROWS, 2)                                                                \
-            PW_STEP2(ROWS, 3)                                                                \
-        }                                                                                    \
+        PW_KPAIR(ROWS, k)                                                                    \
+        PW_KPAIR(ROWS, k + 2)                                                                \
     }                                                                                        \
-    for (; k < t->k; ++k) {                                                                  \
-        const vf w0 = W_LOAD(w), w1 = W_LOAD(w + VW);                                        \
-        w += PW_NR;                                                                          \
-        ROWS(PW_FMA2)                                                                        \
-    }
-#define PW_KLOOP1(ROWS)                                                                      \
-    for (k = 0; k + 4 <= t->k; k += 4) {                                                     \
-        MNV3_PREFETCH_STEP(pf, pf_end);                                                      \
-        {                                                                                    \
-            ROWS(PW_LOADA)                                                                   \
-            PW_STEP1(ROWS, 0)                                                                \
-            PW_STEP1(ROWS, 1)                                                                \
-            PW_STEP1(ROWS, 2)                                                                \
-            PW_STEP1(ROWS, 3)                                                                \
-        }                                                                                    \
-    }                                                                                        \
-    for (; k < t->k; ++k) {                                                                  \
-        const vf w0 = W_LOAD(w);                                                             \
-        w += VW;                                                                             \
-        ROWS(PW_FMA1)                                                                        \
-    }
+    /* the last k % 4 steps: at most three, straight-line */                                 \
+    PW_KTAIL2(ROWS)                                                                          \
+    PW_KTAIL2(ROWS)                                                                          \
+    PW_KTAIL2(ROWS)
+#endif
+
+/* Eight rows share each input load, eight independent FMLA chains. */
+#define GEMV_MR 8
+#define GEMV_UKERNEL mnv3_f32_gemv_8x__neon
+#define GEMV_NAME "f32_gemv_8x__neon"
+static void GEMV_UKERNEL(const float *x, const void *w, uint32_t n, uint32_t count, float *dots);
 #endif
 
 #include "simd_f32.h"
+
+#if !defined(SIMD_VARIANT)
+/* A last block of fewer than eight outputs repeats its last row instead of running a loop
+ * of its own with fewer chains. */
+SIMD_FN void GEMV_UKERNEL(const float *x, const void *w_, uint32_t I, uint32_t count,
+                          float *dots) {
+    const float *W = (const float *)w_;
+    const uint32_t iv = I / VW * VW;
+    const vmask m = v_mask(I - iv);
+    const float *w[GEMV_MR];
+    vf s[GEMV_MR];
+    uint32_t i, j;
+#pragma GCC unroll 8
+    for (j = 0; j < GEMV_MR; ++j) {
+        w[j] = W + (size_t)(j < count ? j : count - 1) * I;
+        s[j] = v_zero();
+    }
+    for (i = 0; i < iv; i += VW) {
+        const vf xv = v_load(x + i);
+#pragma GCC unroll 8
+        for (j = 0; j < GEMV_MR; ++j) s[j] = v_fma(v_load(w[j] + i), xv, s[j]);
+    }
+    if (iv < I) {
+        const vf xv = v_loadm(x + iv, m);
+#pragma GCC unroll 8
+        for (j = 0; j < GEMV_MR; ++j) s[j] = v_fma(v_loadm(w[j] + iv, m), xv, s[j]);
+    }
+    {
+        /* constant indices keep s[] in registers through the loop */
+        float d[GEMV_MR];
+#pragma GCC unroll 8
+        for (j = 0; j < GEMV_MR; ++j) d[j] = v_hsum(s[j]);
+        memcpy(dots, d, count * sizeof(float));
+    }
+}
+
+#if defined(__aarch64__)
+/* ------------------------------------------------------------------------------------ */
+/* GEMM tiles for in-order cores                                                         */
+/* ------------------------------------------------------------------------------------ */
+
+/* Same packing and tile shape (8 x 8) as the tiles above; the k loop is the generated
+ * assembly of arm_neon_inorder.h (the schedule is explained in its generator), the rest
+ * is C: the bias, the k % 8 steps after the loop, the split accumulators' sums, the
+ * epilogue. acc[(r * 2 + col) * S + i] is split i of row r's output vector col. */
+#include "arm_neon_inorder.h"
+
+SIMD_INLINE void pwio_begin(const mnv3_gemm_tile *t, const uint32_t MR, const float **a,
+                            pw_cols *cols, vf *b0, vf *b1) {
+    uint32_t r;
+    if (t->nc >= PW_NR) {
+        cols->full0 = cols->full1 = 1;
+        cols->m0 = cols->m1 = v_mask(VW);
+    } else {
+        *cols = pw_columns(t->nc);
+    }
+    *b0 = *b1 = v_zero();
+    if (t->bias) {
+        *b0 = load_part(t->bias, cols->full0, cols->m0);
+        *b1 = load_part(t->bias + VW, cols->full1, cols->m1);
+    }
+#pragma GCC unroll 8
+    for (r = 0; r < MR; ++r) a[r] = t->a + (size_t)r * t->a_stride;
+}
+
+/* The accumulators as the assembly starts them, for k < 8 where it does not run. */
+SIMD_INLINE void pwio_init(const uint32_t MR, const uint32_t S, vf *acc, vf b0, vf b1) {
+    uint32_t r, i;
+#pragma GCC unroll 8
+    for (r = 0; r < MR; ++r) {
+#pragma GCC unroll 8
+        for (i = 0; i < S; ++i) {
+            acc[2 * r * S + i] = i ? v_zero() : b0;
+            acc[(2 * r + 1) * S + i] = i ? v_zero() : b1;
+        }
+    }
+}
+
+/* k % 8 steps left after the loop (n < 8): a block of four by lane, then single steps. */
+SIMD_INLINE void pwio_tail(const uint32_t MR, const uint32_t S, vf *acc, const float **a,
+                           const float *w, uint32_t n) {
+    uint32_t r, k;
+    if (n >= 4) {
+        const vf w0 = v_load(w), w1 = v_load(w + 4), w2 = v_load(w + 8), w3 = v_load(w + 12);
+        const vf w4 = v_load(w + 16), w5 = v_load(w + 20), w6 = v_load(w + 24);
+        const vf w7 = v_load(w + 28);
+#pragma GCC unroll 8
+        for (r = 0; r < MR; ++r) {
+            vf *c = acc + 2 * r * S;
+            const vf va = v_load(a[r]);
+            c[0] = vfmaq_laneq_f32(c[0], w0, va, 0);
+            c[S] = vfmaq_laneq_f32(c[S], w1, va, 0);
+            c[1 % S] = vfmaq_laneq_f32(c[1 % S], w2, va, 1);
+            c[S + 1 % S] = vfmaq_laneq_f32(c[S + 1 % S], w3, va, 1);
+            c[2 % S] = vfmaq_laneq_f32(c[2 % S], w4, va, 2);
+            c[S + 2 % S] = vfmaq_laneq_f32(c[S + 2 % S], w5, va, 2);
+            c[3 % S] = vfmaq_laneq_f32(c[3 % S], w6, va, 3);
+            c[S + 3 % S] = vfmaq_laneq_f32(c[S + 3 % S], w7, va, 3);
+            a[r] += 4;
+        }
+        w += 32;
+        n -= 4;
+    }
+    /* at most three: straight-line code, not a loop */
+#pragma GCC unroll 3
+    for (k = 0; k < 3; ++k) {
+        if (k < n) {
+            const vf w0 = v_load(w), w1 = v_load(w + VW);
+#pragma GCC unroll 8
+            for (r = 0; r < MR; ++r) {
+                const vf av = v_set1(a[r][k]);
+                acc[2 * r * S] = v_fma(av, w0, acc[2 * r * S]);
+                acc[(2 * r + 1) * S] = v_fma(av, w1, acc[(2 * r + 1) * S]);
+            }
+            w += PW_NR;
+        }
+    }
+}
+
+SIMD_INLINE void pwio_end(const mnv3_gemm_tile *t, const uint32_t MR, const uint32_t S,
+                          vf *acc, const pw_cols *cols) {
+    const simd_ep *ep = (const simd_ep *)t->params;
+    vf s0 = v_zero(), s1 = v_zero();
+    uint32_t r, i;
+#pragma GCC unroll 8
+    for (r = 0; r < MR; ++r) {
+        vf c0 = acc[2 * r * S], c1 = acc[(2 * r + 1) * S];
+#pragma GCC unroll 8
+        for (i = 1; i < S; ++i) {
+            c0 = v_add(c0, acc[2 * r * S + i]);
+            c1 = v_add(c1, acc[(2 * r + 1) * S + i]);
+        }
+        pw_finish(t, ep, cols, c0, r, 0, &s0);
+        pw_finish(t, ep, cols, c1, r, 1, &s1);
+    }
+    if (t->sums) {
+        add_sums(t->sums, s0, cols->m0);
+        add_sums(t->sums + VW, s1, cols->m1);
+    }
+}
+
+#define PW_INORDER_KERNEL(MR)                                                                \
+    SIMD_FN void UK_NAME(gemm_, UK_TILE(MR, SIMD_NR), neon_inorder)(const mnv3_gemm_tile *t) { \
+        const uint32_t S = PW_INORDER_SPLIT_##MR, k8 = t->k / 8;                             \
+        const float *w = (const float *)t->w;                                                \
+        const char *pf = *t->pf;                                                             \
+        const float *a[MR];                                                                  \
+        vf acc[16], bias[2];                                                                 \
+        pw_cols cols;                                                                        \
+        pwio_begin(t, MR, a, &cols, &bias[0], &bias[1]);                                     \
+        if (k8)                                                                              \
+            pw_inorder_kloop_##MR(a, &w, k8, &pf, t->pf_end, bias, acc);                     \
+        else                                                                                 \
+            pwio_init(MR, S, acc, bias[0], bias[1]);                                         \
+        *t->pf = pf;                                                                         \
+        pwio_tail(MR, S, acc, a, w, t->k - k8 * 8);                                          \
+        pwio_end(t, MR, S, acc, &cols);                                                      \
+    }
+PW_INORDER_KERNEL(1)
+PW_INORDER_KERNEL(2)
+PW_INORDER_KERNEL(3)
+PW_INORDER_KERNEL(4)
+PW_INORDER_KERNEL(5)
+PW_INORDER_KERNEL(6)
+PW_INORDER_KERNEL(7)
+PW_INORDER_KERNEL(8)
+
+#define GEMM_IO(MR) UK_NAME(gemm_, UK_TILE(MR, SIMD_NR), neon_inorder)
+
+static const mnv3_pointwise_kernel pointwise_row_in_order = {
+    PW_ROW_HEAD("f32_gemm_8x8__neon_inorder"),
+    {GEMM_IO(1), GEMM_IO(2), GEMM_IO(3), GEMM_IO(4), GEMM_IO(5), GEMM_IO(6), GEMM_IO(7),
+     GEMM_IO(8)},
+    {GEMM_IO(1), GEMM_IO(2), GEMM_IO(3), GEMM_IO(4), GEMM_IO(5), GEMM_IO(6), GEMM_IO(7),
+     GEMM_IO(8)},
+    mnv3_pointwise_driver,
+    PW_ELEM_BYTES,
+};
+
+static void pw_run_neon(const mnv3_pointwise_kernel *row, const mnv3_pointwise_args *a) {
+    mnv3_pointwise_driver(mnv3_neon_in_order() ? &pointwise_row_in_order : row, a);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Which cores: in order or out of order                                                 */
+/* ------------------------------------------------------------------------------------ */
+
+/* Arm's in-order AArch64 cores and the Cortex-A53/A55-derived "Silver" cores of Qualcomm's
+ * Kryo, by MIDR implementer and part number. */
+static int midr_in_order(unsigned long midr) {
+    const unsigned implementer = (unsigned)(midr >> 24) & 0xffu, part = (unsigned)(midr >> 4) & 0xfffu;
+    if (implementer == 0x41)
+        return part == 0xd01 || part == 0xd02 || part == 0xd03 || part == 0xd04 ||
+               part == 0xd05 || part == 0xd46 || part == 0xd80;
+    if (implementer == 0x51) return part == 0x801 || part == 0x803 || part == 0x805;
+    return 0;
+}
+
+/* 1 if any core is in order, 0 if none is, -1 if the files are not there. A big.LITTLE
+ * system takes the in-order schedule: it costs the big cores little (an out-of-order core
+ * reorders it anyway), while the other one stalls the little cores. */
+static int sysfs_in_order(void) {
+    int found = 0, any = 0;
+    unsigned cpu;
+    for (cpu = 0; cpu < 4096; ++cpu) {
+        char path[96];
+        unsigned long midr;
+        FILE *f;
+        snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%u/regs/identification/midr_el1",
+                 cpu);
+        f = fopen(path, "r");
+        if (!f) break;
+        if (fscanf(f, "%lx", &midr) == 1) {
+            found = 1;
+            any |= midr_in_order(midr);
+        }
+        fclose(f);
+    }
+    return found ? any : -1;
+}
+
+static int cpuinfo_in_order(void) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[256];
+    unsigned long implementer = 0, part;
+    int found = 0, any = 0;
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f)) {
+        const char *colon = strchr(line, ':');
+        if (!colon) continue;
+        if (strncmp(line, "CPU implementer", 15) == 0) {
+            implementer = strtoul(colon + 1, NULL, 0);
+        } else if (strncmp(line, "CPU part", 8) == 0) {
+            part = strtoul(colon + 1, NULL, 0);
+            found = 1;
+            any |= midr_in_order((implementer & 0xffu) << 24 | (part & 0xfffu) << 4);
+        }
+    }
+    fclose(f);
+    return found ? any : -1;
+}
+
+/* The MIDR of the core this runs on, read through the kernel's emulation of the register
+ * (HWCAP_CPUID), where neither file exists. */
+static int mrs_in_order(void) {
+#if defined(__linux__) && defined(AT_HWCAP)
+    if (getauxval(AT_HWCAP) & (1ul << 11)) {
+        unsigned long midr;
+        __asm__ volatile("mrs %0, midr_el1" : "=r"(midr));
+        return midr_in_order(midr);
+    }
+#endif
+    return -1;
+}
+
+static int detect_in_order(void) {
+    const char *env = getenv("MNV3_NEON_SCHEDULE");
+    int r;
+    if (env && strcmp(env, "in-order") == 0) return 1;
+    if (env && strcmp(env, "out-of-order") == 0) return 0;
+    if ((r = sysfs_in_order()) >= 0) return r;
+    if ((r = cpuinfo_in_order()) >= 0) return r;
+    if ((r = mrs_in_order()) >= 0) return r;
+    return 0;
+}
+
+/* Racing first calls compute the same value; the store is of one aligned int. */
+static volatile int in_order_cached = -1;
+
+int mnv3_neon_in_order(void) {
+    if (in_order_cached < 0) in_order_cached = detect_in_order();
+    return in_order_cached;
+}
+
+void mnv3_neon_set_in_order(int in_order) { in_order_cached = in_order < 0 ? -1 : in_order != 0; }
+
+static int neon_supported(void) {
+    (void)mnv3_neon_in_order();
+    return 1;
+}
+#endif
+#endif /* !SIMD_VARIANT */
 
 #else
 /* ISO C wants at least one declaration in a translation unit. */

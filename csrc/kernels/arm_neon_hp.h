@@ -13,6 +13,7 @@
 #if defined(__aarch64__)
 #include <arm_neon.h>
 
+#define SIMD_VARIANT 1
 #define SIMD_ATTR __attribute__((target("arch=armv8.2-a+fp16")))
 #define SIMD_SUPPORTED mnv3_cpu_has_asimdhp
 #define SIMD_ATYPE MNV3_DTYPE_F16

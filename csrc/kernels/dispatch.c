@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "q8_impl.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define MNV3_X86_64 1
@@ -63,6 +64,21 @@ int mnv3_cpu_has_avx512f(void) {
     unsigned long long xcr0;
     return cpu_has_avx_fma(&b7, &xcr0) && (b7 & bit_AVX512F) != 0 &&
            (xcr0 & 0xE6) == 0xE6; /* opmask, ZMM state */
+}
+
+/* AVX512-VNNI: leaf 7 ECX bit 11, with AVX-512F and the OS saving ZMM state. */
+int mnv3_cpu_has_avx512vnni(void) {
+    unsigned a, b, c, d;
+    if (!mnv3_cpu_has_avx512f() || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (c >> 11 & 1u) != 0;
+}
+
+/* AVX-VNNI (VEX-encoded vpdpbusd): leaf 7 subleaf 1 EAX bit 4, with AVX2. */
+int mnv3_cpu_has_avxvnni(void) {
+    unsigned a, b, c, d;
+    if (!mnv3_cpu_has_avx2() || !__get_cpuid_count(7, 0, &a, &b, &c, &d) || a < 1) return 0;
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
+    return (a >> 4 & 1u) != 0;
 }
 
 static int cpu_has_f16c(void) {
@@ -133,6 +149,19 @@ static const mnv3_kernel_set *find_set(mnv3_isa isa) {
 /* Every int8 set of this build, fastest first; the ones serving a set id are tried in
  * this order. */
 static const mnv3_q8_kernel_set *const q8_sets[] = {
+#if defined(MNV3_HAVE_X86_KERNELS)
+    &mnv3_q8_kernel_set_avx512vnni,
+    &mnv3_q8_kernel_set_avxvnni,
+    &mnv3_q8_kernel_set_avx2,
+    &mnv3_q8_kernel_set_avx2_dotemu,
+#endif
+#if defined(MNV3_HAVE_NEON_KERNELS)
+#if defined(__aarch64__)
+    &mnv3_q8_kernel_set_neon_i8mm,
+    &mnv3_q8_kernel_set_neon_dot,
+#endif
+    &mnv3_q8_kernel_set_neon,
+#endif
     &mnv3_q8_kernel_set_reference,
 };
 

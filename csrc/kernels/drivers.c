@@ -141,7 +141,8 @@ void mnv3_depthwise_driver(const mnv3_depthwise_kernel *row, const mnv3_depthwis
     unsigned char params[MNV3_PARAMS_BYTES] ALIGN64;
     const float *rows[MNV3_DW_MAX_KERNEL];
     mnv3_dw_span s;
-    uint32_t oy, ky;
+    mnv3_dw_cursor cursor;
+    uint32_t oy;
     MNV3_ASSERT(K >= 1 && K <= MNV3_DW_MAX_KERNEL && S >= 1);
     MNV3_ASSERT(a->row_end <= a->out_height);
     row->prepare(&a->epilogue, NULL, params);
@@ -160,23 +161,9 @@ void mnv3_depthwise_driver(const mnv3_depthwise_kernel *row, const mnv3_depthwis
     s.ox_end = a->out_width;
     s.pixel_major = (size_t)a->in_height * row_elems * sizeof(float) > DW_PIXEL_MAJOR_BYTES;
     mnv3_interior_columns(a->in_width, a->out_width, K, S, a->pad_left, &s.ox_lo, &s.ox_hi);
+    mnv3_dw_cursor_start(a, &cursor);
     for (oy = a->row_begin; oy < a->row_end; ++oy) {
-        const long iy0 = (long)oy * S - (long)a->pad_top;
-        /* Rows inside the input are consecutive from `first`: the ring slot is found with
-         * one division per output row and then advanced. */
-        const long first = iy0 < 0 ? 0 : iy0;
-        size_t slot = a->in_ring_rows ? (size_t)first % a->in_ring_rows : 0;
-        for (ky = 0; ky < K; ++ky) {
-            const long iy = iy0 + (long)ky;
-            if (iy < 0 || iy >= (long)a->in_height) {
-                rows[ky] = NULL;
-            } else if (a->in_ring_rows) {
-                rows[ky] = a->input + slot * row_elems;
-                if (++slot == a->in_ring_rows) slot = 0;
-            } else {
-                rows[ky] = a->input + (size_t)iy * row_elems;
-            }
-        }
+        mnv3_dw_rows(a, &cursor, oy, rows);
         s.out = a->output + (size_t)oy * a->out_width * C;
         span(&s);
     }

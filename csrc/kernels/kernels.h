@@ -108,10 +108,43 @@ typedef struct mnv3_depthwise_args {
     uint32_t in_ring_rows;
 } mnv3_depthwise_args;
 
-/* First element of input row iy (0 <= iy < in_height) of a depthwise call. */
-static inline const float *mnv3_dw_row(const mnv3_depthwise_args *a, long iy) {
-    const size_t r = a->in_ring_rows ? (size_t)iy % a->in_ring_rows : (size_t)iy;
-    return a->input + r * a->in_width * a->channels;
+/* The input rows of a depthwise call's output rows, visited in increasing order. A ring's
+ * slot is found with one division when the cursor starts (once per call, a band of rows)
+ * and advanced by additions from there, so no loop divides. */
+typedef struct mnv3_dw_cursor {
+    long iy;     /* the first row inside the input of the last output row visited */
+    size_t slot; /* where row iy is stored: iy, or iy % in_ring_rows */
+} mnv3_dw_cursor;
+
+static inline void mnv3_dw_cursor_start(const mnv3_depthwise_args *a, mnv3_dw_cursor *cur) {
+    const long iy0 = (long)a->row_begin * a->stride - (long)a->pad_top;
+    cur->iy = iy0 < 0 ? 0 : iy0;
+    cur->slot = a->in_ring_rows ? (size_t)cur->iy % a->in_ring_rows : (size_t)cur->iy;
+}
+
+/* rows[ky], ky < kernel: first element of input row oy*stride - pad_top + ky, or NULL where
+ * that row lies in the padding. oy must not be below the previous call's. */
+static inline void mnv3_dw_rows(const mnv3_depthwise_args *a, mnv3_dw_cursor *cur, uint32_t oy,
+                                const float **rows) {
+    const size_t row_elems = (size_t)a->in_width * a->channels;
+    const long iy0 = (long)oy * a->stride - (long)a->pad_top, first = iy0 < 0 ? 0 : iy0;
+    size_t slot;
+    uint32_t ky;
+    cur->slot += (size_t)(first - cur->iy);
+    cur->iy = first;
+    /* the cursor moved by at most a few strides: as many subtractions */
+    if (a->in_ring_rows)
+        while (cur->slot >= a->in_ring_rows) cur->slot -= a->in_ring_rows;
+    slot = cur->slot;
+    for (ky = 0; ky < a->kernel; ++ky) {
+        const long iy = iy0 + (long)ky;
+        if (iy < 0 || iy >= (long)a->in_height) {
+            rows[ky] = NULL;
+            continue;
+        }
+        rows[ky] = a->input + slot * row_elems;
+        if (++slot == a->in_ring_rows) slot = 0;
+    }
 }
 
 /* Dense k x k convolution (the stem) writing NHWC output rows [row_begin, row_end). The
@@ -625,6 +658,12 @@ extern const mnv3_kernel_set mnv3_kernel_set_neon_f16;
 int mnv3_cpu_has_asimdhp(void);
 extern const mnv3_kernel_set mnv3_kernel_set_neon_hp_f16w;
 extern const mnv3_kernel_set mnv3_kernel_set_neon_hp_f32w;
+/* Whether the AArch64 GEMM runs its tiles scheduled for in-order cores (arm_neon.c): yes
+ * when any core is a Cortex-A53/A55-class one (MIDR from sysfs, /proc/cpuinfo or the
+ * emulated register), or as MNV3_NEON_SCHEDULE=in-order|out-of-order says. Tests force
+ * it with mnv3_neon_set_in_order(1 or 0); -1 detects again. */
+int mnv3_neon_in_order(void);
+void mnv3_neon_set_in_order(int in_order);
 #endif
 #endif
 

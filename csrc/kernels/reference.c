@@ -1,6 +1,7 @@
 /* Portable scalar kernels: the numerical oracle every SIMD table is tested against, and the
  * kernels used where no SIMD path exists. They read canonical weights in place (no packing),
  * which is what lets firmware run straight from a flash image. Written for clarity first. */
+#include "checked.h"
 #include "half.h"
 #include "kernels.h"
 
@@ -35,19 +36,23 @@ static void ref_pointwise(const mnv3_pointwise_args *a, mnv3_dtype wt) {
 
 static void ref_depthwise(const mnv3_depthwise_args *a, mnv3_dtype wt) {
     const uint32_t C = a->channels, K = a->kernel;
+    const float *rows[MNV3_DW_MAX_KERNEL];
+    mnv3_dw_cursor cursor;
     uint32_t oy, ox, c, ky, kx;
+    MNV3_ASSERT(K >= 1 && K <= MNV3_DW_MAX_KERNEL);
+    mnv3_dw_cursor_start(a, &cursor);
     for (oy = a->row_begin; oy < a->row_end; ++oy) {
+        mnv3_dw_rows(a, &cursor, oy, rows);
         for (ox = 0; ox < a->out_width; ++ox) {
             float *out = a->output + ((size_t)oy * a->out_width + ox) * C;
             for (c = 0; c < C; ++c) {
                 float acc = a->bias ? a->bias[c] : 0.0f, v;
                 for (ky = 0; ky < K; ++ky) {
-                    long iy = (long)oy * a->stride + ky - (long)a->pad_top;
-                    if (iy < 0 || iy >= (long)a->in_height) continue;
+                    if (!rows[ky]) continue;
                     for (kx = 0; kx < K; ++kx) {
                         long ix = (long)ox * a->stride + kx - (long)a->pad_left;
                         if (ix < 0 || ix >= (long)a->in_width) continue;
-                        acc += mnv3_dw_row(a, iy)[(size_t)ix * C + c] *
+                        acc += rows[ky][(size_t)ix * C + c] *
                                weight_at(a->packed, ((size_t)ky * K + kx) * C + c, wt);
                     }
                 }

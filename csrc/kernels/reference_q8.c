@@ -2,6 +2,7 @@
  * weights read in place (no packing, no microkernels). Every int8 kernel set is tested
  * byte for byte against these rows. */
 #include "kernels.h"
+#include "q8_impl.h"
 #include "q8_scalar.h"
 
 void mnv3_ref_q8_pointwise(const mnv3_q8_pointwise_args *a) {
@@ -112,15 +113,6 @@ static size_t pointwise_workspace(const mnv3_q8_pointwise_kernel *row, uint32_t 
     return 0;
 }
 
-static size_t depthwise_workspace(const mnv3_q8_depthwise_kernel *row, uint32_t channels,
-                                  uint32_t kernel, uint32_t in_width) {
-    (void)row;
-    (void)channels;
-    (void)kernel;
-    (void)in_width;
-    return 0;
-}
-
 static size_t conv_workspace(const mnv3_q8_conv_kernel *row, uint32_t in_channels,
                              uint32_t kernel, uint32_t out_width) {
     (void)row;
@@ -155,7 +147,7 @@ static const mnv3_q8_pointwise_kernel pointwise_row = {
     pointwise_workspace, run_pointwise, NULL,
 };
 static const mnv3_q8_depthwise_kernel depthwise_row = {
-    "q8_dwconv__scalar", MNV3_DTYPE_I8, MNV3_DTYPE_I8, in_place, NULL, depthwise_workspace,
+    "q8_dwconv__scalar", MNV3_DTYPE_I8, MNV3_DTYPE_I8, in_place, NULL, mnv3_q8_depthwise_workspace,
     run_depthwise, NULL,
 };
 static const mnv3_q8_conv_kernel conv_row = {

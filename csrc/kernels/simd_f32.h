@@ -14,6 +14,15 @@
  *   SIMD_ISA, SIMD_NR, SIMD_VW  tokens for microkernel names (avx512, 32, 16)
  *   SIMD_SET, SIMD_ISA_ID, SIMD_NAME, SIMD_SUPPORTED  the kernel set this file defines
  *
+ * and may define, to replace a part of the body with its own:
+ *
+ *   PW_ONLY_WIDE             1: output channels round up to whole panels (PW_NR), so no
+ *                            narrow (VW-wide) GEMM microkernels exist
+ *   PW_KLOOP2, PW_KLOOP1     the GEMM k loops (see below)
+ *   PW_RUN                   the pointwise row's run (default: mnv3_pointwise_driver)
+ *   CONV_GROUP               the stem's group of CONV_G interior pixels (conv_group)
+ *   GEMV_MR, GEMV_UKERNEL, GEMV_NAME  the fully connected microkernel, its rows and name
+ *
  * v_loadm/v_storem never touch memory in masked-off lanes, which is what lets channel
  * counts that are not a multiple of VW be read and written without overrunning a buffer.
  *
@@ -75,6 +84,14 @@
 #define SIMD_INLINE static inline __attribute__((always_inline)) SIMD_ATTR
 
 #define PW_NR (2 * VW)
+#ifndef PW_ONLY_WIDE
+#define PW_ONLY_WIDE 0
+#endif
+/* Output channels of the packed weights round up to this. */
+#define PW_NR_MIN (PW_ONLY_WIDE ? PW_NR : VW)
+#ifndef PW_RUN
+#define PW_RUN mnv3_pointwise_driver
+#endif
 
 /* Microkernel names: mnv3_<precision>_<op><tile>__<isa>, e.g. mnv3_f32_gemm_8x32__avx512. */
 #define UK_NAME__(prec, op, tile, isa) mnv3_##prec##_##op##tile##__##isa
@@ -155,20 +172,20 @@ SIMD_INLINE void add_sums(float *sums, vf s, vmask m) { v_storem(sums, m, v_add(
 /* GEMM (pointwise convolutions)                                                         */
 /* ------------------------------------------------------------------------------------ */
 
-/* Packed layout: output channels rounded up to VW, cut into panels of PW_NR columns (the
- * last one VW wide when only that much is left); panel p starts at p * PW_NR * K and holds
+/* Packed layout: output channels rounded up to PW_NR_MIN, cut into panels of PW_NR columns
+ * (the last one VW wide when only that much is left); panel p starts at p * PW_NR * K and holds
  * K rows of its width, zero-padded. The microkernel keeps PW_MR x (2 vectors) accumulators
  * in registers; each k step loads two weight vectors and broadcasts one input per row. */
 #ifdef PW_DEFAULT_PACKING
 static size_t pw_packed_bytes(uint32_t in_channels, uint32_t out_channels) {
-    return (size_t)in_channels * round_up_u32(out_channels, VW) * sizeof(W_T);
+    return (size_t)in_channels * round_up_u32(out_channels, PW_NR_MIN) * sizeof(W_T);
 }
 
 static void pw_pack(const void *weight_, uint32_t in_channels, uint32_t out_channels,
                     void *packed_) {
     const W_CANON_T *weight = (const W_CANON_T *)weight_;
     W_T *packed = (W_T *)packed_;
-    const uint32_t K = in_channels, npad = round_up_u32(out_channels, VW);
+    const uint32_t K = in_channels, npad = round_up_u32(out_channels, PW_NR_MIN);
     uint32_t col, k, j;
     for (col = 0; col < npad; col += PW_NR) {
         const uint32_t width = col + PW_NR <= npad ? PW_NR : VW;
@@ -331,38 +348,44 @@ PW_KERNEL2(PW_ROWS1, 1)
 PW_KERNEL2(PW_ROWS2, 2)
 PW_KERNEL2(PW_ROWS3, 3)
 PW_KERNEL2(PW_ROWS4, 4)
+#if !PW_ONLY_WIDE
 PW_KERNEL1(PW_ROWS1, 1)
 PW_KERNEL1(PW_ROWS2, 2)
 PW_KERNEL1(PW_ROWS3, 3)
 PW_KERNEL1(PW_ROWS4, 4)
+#endif
 #if PW_MR > 4
 PW_KERNEL2(PW_ROWS5, 5)
 PW_KERNEL2(PW_ROWS6, 6)
+#if !PW_ONLY_WIDE
 PW_KERNEL1(PW_ROWS5, 5)
 PW_KERNEL1(PW_ROWS6, 6)
+#endif
 #endif
 #if PW_MR > 6
 PW_KERNEL2(PW_ROWS7, 7)
 PW_KERNEL2(PW_ROWS8, 8)
+#if !PW_ONLY_WIDE
 PW_KERNEL1(PW_ROWS7, 7)
 PW_KERNEL1(PW_ROWS8, 8)
 #endif
+#endif
 
 #define GEMM2(MR) UK_NAME(gemm_, UK_TILE(MR, SIMD_NR), SIMD_ISA)
+#if PW_ONLY_WIDE
+/* Never called (every panel is whole); the wide tiles would serve a narrow one too. */
+#define GEMM1(MR) GEMM2(MR)
+#else
 #define GEMM1(MR) UK_NAME(gemm_, UK_TILE(MR, SIMD_VW), SIMD_ISA)
+#endif
+
+/* The fields every float32 GEMM row of this body shares: name, types, tile, packing. */
+#define PW_ROW_HEAD(NAME)                                                                    \
+    NAME, SIMD_WTYPE, SIMD_ATYPE, PW_MR, PW_NR, PW_NR_MIN, PW_PACKED_BYTES, PW_PACK,         \
+        mnv3_pointwise_driver_workspace, prepare, pw_scale_rows
 
 static const mnv3_pointwise_kernel pointwise_row = {
-    UK_STR(UK_PREC) "_gemm_" UK_STR(PW_MR) "x" UK_STR(SIMD_NR) "__" UK_STR(SIMD_ISA),
-    SIMD_WTYPE,
-    SIMD_ATYPE,
-    PW_MR,
-    PW_NR,
-    VW,
-    PW_PACKED_BYTES,
-    PW_PACK,
-    mnv3_pointwise_driver_workspace,
-    prepare,
-    pw_scale_rows,
+    PW_ROW_HEAD(UK_STR(UK_PREC) "_gemm_" UK_STR(PW_MR) "x" UK_STR(SIMD_NR) "__" UK_STR(SIMD_ISA)),
     {GEMM2(1), GEMM2(2), GEMM2(3), GEMM2(4)
 #if PW_MR > 4
      , GEMM2(5), GEMM2(6)
@@ -379,7 +402,7 @@ static const mnv3_pointwise_kernel pointwise_row = {
      , GEMM1(7), GEMM1(8)
 #endif
     },
-    mnv3_pointwise_driver,
+    PW_RUN,
     PW_ELEM_BYTES,
 };
 
@@ -732,14 +755,17 @@ static const mnv3_conv_kernel conv_row = {
 
 /* Reads the canonical [out][in] weights in place: a matrix-vector product is bound by
  * streaming the weights once, which the row-major layout already does contiguously. Four
- * rows share each input load. */
-#define GEMV_MR 4
-
+ * rows share each input load (a kernel set may bring its own microkernel: GEMV_UKERNEL). */
 static size_t fc_packed_bytes(uint32_t in_features, uint32_t out_features) {
     (void)in_features;
     (void)out_features;
     return 0;
 }
+
+#ifndef GEMV_UKERNEL
+#define GEMV_MR 4
+#define GEMV_UKERNEL UK_NAME(gemv_, 4x, SIMD_ISA)
+#define GEMV_NAME UK_STR(UK_PREC) "_gemv_4x__" UK_STR(SIMD_ISA)
 
 SIMD_FN void UK_NAME(gemv_, 4x, SIMD_ISA)(const float *x, const void *w_, uint32_t I,
                                           uint32_t count, float *dots) {
@@ -778,15 +804,16 @@ SIMD_FN void UK_NAME(gemv_, 4x, SIMD_ISA)(const float *x, const void *w_, uint32
         dots[o] = v_hsum(s0);
     }
 }
+#endif
 
 static const mnv3_fc_kernel fc_row = {
-    UK_STR(UK_PREC) "_gemv_4x__" UK_STR(SIMD_ISA),
+    GEMV_NAME,
     SIMD_WTYPE,
     SIMD_ATYPE,
     GEMV_MR,
     fc_packed_bytes,
     NULL,
-    UK_NAME(gemv_, 4x, SIMD_ISA),
+    GEMV_UKERNEL,
     mnv3_fc_driver,
     sizeof(W_CANON_T),
 };

@@ -16,6 +16,7 @@
 
 #include "check.h"
 #include "kernels/kernels.h"
+#include "kernels/q8_impl.h"
 #include "mnv3.h"
 
 #define SENTINEL_BYTE ((int8_t)0x5A)
@@ -894,6 +895,32 @@ static void set_suite(const mnv3_q8_kernel_set *set, const mnv3_kernels *k) {
               ok, n);
 }
 
+/* The set's vector requantization on its own, on many more values than layers reach,
+ * including the saturating product and every shift. */
+static void requantize_set(const mnv3_q8_kernel_set *set, const mnv3_kernels *k) {
+    const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)k->q8_pointwise->impl;
+    enum { N = 4099 };
+    static int32_t acc[N], got[N];
+    static mnv3_qmul m[N];
+    uint32_t round, i, bad = 0;
+    if (!im || !im->ops->requantize) return;
+    for (round = 0; round < (quick ? 20u : 200u); ++round) {
+        for (i = 0; i < N; ++i) {
+            acc[i] = random_accumulator();
+            m[i] = random_qmul(1);
+        }
+        acc[0] = INT32_MIN;
+        m[0].multiplier = INT32_MIN;
+        m[0].shift = -(int32_t)(round % 32);
+        im->ops->requantize(acc, m, N, got);
+        for (i = 0; i < N; ++i)
+            if (got[i] != mnv3_q_requantize(acc[i], m[i]) && bad++ < 5)
+                fprintf(stderr, "  %s: requantize(%d, %d * 2^%d) = %d, want %d\n", set->name, acc[i],
+                        m[i].multiplier, m[i].shift, got[i], mnv3_q_requantize(acc[i], m[i]));
+    }
+    CHECK_MSG(bad == 0, "%s: %u vector requantizations differ", set->name, bad);
+}
+
 static void sets_suite(void) {
     uint32_t count, i;
     const mnv3_q8_kernel_set *const *sets = mnv3_q8_kernel_sets(&count);
@@ -906,6 +933,7 @@ static void sets_suite(void) {
         }
         printf("int8 kernel set %s: %s, %s, %s, %s\n", sets[i]->name, k.q8_pointwise->name,
                k.q8_depthwise->name, k.q8_conv->name, k.q8_fc->name);
+        requantize_set(sets[i], &k);
         set_suite(sets[i], &k);
     }
 }

@@ -339,3 +339,147 @@ def test_import_real_tflite_model():
         top5 = set(np.argsort(-logits[0])[:5])
         assert int(np.argmax(logits[0])) == want
         assert len(top5 & set(np.argsort(-ref)[:5])) >= 3
+
+
+# --- peer benchmark, int8 rows (tools/bench_peers.py --precision int8) -------------------------
+
+def test_bench_peers_calibration_inputs():
+    import bench_peers as bp
+    rng = np.random.default_rng(3)
+    photos = [rng.integers(0, 256, (1, 32, 40, 3), dtype=np.uint8) for _ in range(2)]
+    cal = bp.photo_variations(photos, 6, 0, originals=True)
+    assert len(cal) == 6 and all(v.shape == (1, 32, 40, 3) and v.dtype == np.uint8 for v in cal)
+    assert np.array_equal(cal[0], photos[0]) and np.array_equal(cal[1], photos[1])
+    again = bp.photo_variations(photos, 6, 0, originals=True)
+    assert all(np.array_equal(a, b) for a, b in zip(cal, again))  # deterministic
+    held_out = bp.photo_variations(photos, 3, 1)
+    assert not any(np.array_equal(h, c) for h in held_out for c in cal)
+    x = bp.imagenet_nchw(photos[0])
+    assert x.shape == (1, 3, 32, 40) and x.dtype == np.float32
+    want = (photos[0][0, 5, 7, 2] / 255.0 - 0.406) / 0.225
+    assert abs(x[0, 2, 5, 7] - want) < 1e-5
+
+
+def test_bench_peers_quantized_helpers():
+    import bench_peers as bp
+    q = bp.quantize(np.array([-2.0, -0.01, 0.0, 0.3, 9.0]), 0.01, -1, np.int8)
+    assert q.dtype == np.int8 and q.tolist() == [-128, -2, -1, 29, 127]
+    a, b = np.array([-128, 5], dtype=np.int8), np.array([127, 5], dtype=np.int8)
+    assert bp.quantized_max_diff(a, b) == 255  # no int8 wrap-around
+    assert bp.top1_agreement([np.array([0, 3, 1]), np.array([2, 0, 0])],
+                             [np.array([1, 5, 0]), np.array([0, 0, 1])]) == 1
+    r = bp.int8_ratios({"mnv3-int8": 1.0, "onnxruntime-int8": 4.0, "onnxruntime": 2.0})
+    assert r == {"mnv3-int8 / onnxruntime-int8": 0.25, "onnxruntime-int8 / onnxruntime": 2.0}
+
+
+def test_bench_peers_int8_skips_say_why():
+    import bench_peers as bp
+    reason = bp.ncnn_int8_skip_reason(lambda tool: None)
+    assert "ncnn2table and ncnn2int8 not found" in reason
+    assert "ncnn2int8 not found" in bp.ncnn_int8_skip_reason(
+        lambda tool: "/bin/ncnn2table" if tool == "ncnn2table" else None)
+
+    class NoInt8:  # a libmnv3 built before the int8 C API
+        lib = object()
+    assert "not available in this build" in bp.mnv3_int8_missing(NoInt8())
+    assert "make lib" in bp.mnv3_int8_missing(None)
+    with pytest.raises(bp.Skip, match="mnv3 int8 not available in this build"):
+        bp.prepare_mnv3_quantized(NoInt8(), "mnv3-int8", 1, np.zeros((1, 224, 224, 3), np.int8),
+                                  1000)
+
+
+def test_bench_peers_int8_options_and_table():
+    import argparse
+    import bench_peers as bp
+    with pytest.raises(SystemExit):
+        bp.main(["--precision", "int8", "--resolution", "160"])
+    with pytest.raises(SystemExit):
+        bp.main(["--engines", "litert-int8"])  # an int8 row without --precision int8
+    stat = {"median_ms": 2.0, "p10_ms": 1.9, "p90_ms": 2.2}
+    results = [{"arch": "small", "threads": 1, "loadavg_1min": [0.5, 0.6],
+                "engines": {"litert-int8": stat, "litert-xnnpack": dict(stat, median_ms=1.0)},
+                "ratios": {"litert-int8 / litert-xnnpack": 2.0},
+                "checks": {"litert-int8": "max |Δ| 3"}}]
+    machine = {"cpu": "cpu", "arch": "x86_64", "flags": ["avx2"], "usable_cpus": 2,
+               "logical_cpus": 2, "os": "Linux", "python": "3", "versions": {}}
+    args = argparse.Namespace(precision="int8", resolution=224, warmup=1, runs=2)
+    md = bp.markdown(machine, results, args)
+    assert "| small | 1 | litert-int8 | 2.00 (1.90–2.20) |" in md
+    assert "| small | 1 | 2.00 | 0.5→0.6 |" in md
+    assert "- small, litert-int8: max |Δ| 3" in md
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(SHARED, "reference")),
+                    reason="../shared reference outputs absent")
+def test_bench_peers_litert_reference_check():
+    pytest.importorskip("ai_edge_litert", reason="ai-edge-litert not installed")
+    import bench_peers as bp
+    stem = "mobilenet_v3_small_int8_seed1"
+    x = np.load(os.path.join(SHARED, "reference", f"{stem}__chelsea__input.npy"))
+    r = bp.litert_reference_check(os.path.join(SHARED, "models", f"{stem}.tflite"),
+                                  {"chelsea": x})
+    want = np.load(os.path.join(SHARED, "reference", f"{stem}__chelsea__ref_logits.npy"))
+    assert np.array_equal(r["ref_logits"]["chelsea"], want)
+    assert r["logits_quantization"][1] in range(-128, 128)
+    assert r["output_max_diff"] >= 0 and r["logits_max_diff"] >= 0
+
+
+def test_bench_peers_mnv3_int8_row_with_the_assumed_api(monkeypatch, tmp_path):
+    """The mnv3 int8 row against a stand-in for the C API it assumes: the quantized input
+    reaches mnv3_run_quantized, and its float logits are requantized for the comparison with
+    TFLite's reference kernels."""
+    import ctypes
+    import bench_peers as bp
+    scale, zero_point = 0.5, -3
+    ref = np.array([[1, -5, 7, 120]], dtype=np.int8)
+    seen = []
+
+    class Fn:
+        def __init__(self, fn):
+            self.fn, self.argtypes, self.restype = fn, None, None
+
+        def __call__(self, *args):
+            return self.fn(*args)
+
+    def run_quantized(ctx, src, nbytes, dst, count, logits, logits_len):
+        seen.append(bytes((ctypes.c_char * nbytes).from_address(src)))
+        out = np.ctypeslib.as_array((ctypes.c_int8 * count).from_address(dst))
+        out[:] = ref[0]
+        out[1] += 2  # two quantized units off
+        assert logits is None and logits_len == 0
+        return 0
+
+    class C:
+        mnv3_model_quantization = Fn(lambda model, i, o: 0)
+        mnv3_run_quantized = Fn(run_quantized)
+        mnv3_isa_name = Fn(lambda isa: b"avx2")
+        mnv3_context_isa = Fn(lambda ctx: 2)
+        mnv3_context_threads = Fn(lambda ctx: 1)
+        mnv3_context_free = Fn(lambda ctx: None)
+        mnv3_model_free = Fn(lambda model: None)
+
+    class Lib:
+        lib, path = C(), str(tmp_path / "libmnv3.so")
+
+        def version(self):
+            return "0.0"
+
+        def model_from_file(self, path):
+            return "model"
+
+        def context(self, model, resolution, threads, layout=0):
+            assert layout == 1 and resolution == 4
+            return "context"
+
+    monkeypatch.setattr(bp, "imported_mnv3", lambda path: str(tmp_path / "m.mnv3"))
+    x = np.arange(48, dtype=np.int8).reshape(1, 4, 4, 3)
+    expected = {"logits_quantization": (scale, zero_point), "ref_logits": {"photo": ref},
+                "inputs": {"photo": x}}
+    e = bp.prepare_mnv3_quantized(Lib(), "mnv3-int8", 1, x, 4, tflite_path="m.tflite",
+                                  expected=expected)
+    assert "logits vs BUILTIN_REF max |Δ| 2 quantized units" in e.detail
+    e.run()
+    assert seen[-1] == x.tobytes() and not e.same_weights
+    C.mnv3_model_quantization = Fn(lambda model, i, o: bp.MNV3_ERR_UNSUPPORTED)
+    with pytest.raises(bp.Skip, match="wrote a float32 model"):
+        bp.prepare_mnv3_quantized(Lib(), "mnv3-int8", 1, x, 4, tflite_path="m.tflite")

@@ -19,6 +19,22 @@ typedef enum mnv3tools_peak_kind {
  * measure `kind` (wrong architecture). The caller must check that the CPU supports it. */
 double mnv3tools_peak_gflops(mnv3tools_peak_kind kind, double seconds);
 
+typedef enum mnv3tools_int8_peak_kind {
+    MNV3TOOLS_INT8_PEAK_AVX2 = 0,        /* vpmaddwd + vpaddd on 16-bit pairs (AVX2) */
+    MNV3TOOLS_INT8_PEAK_AVXVNNI = 1,     /* VEX vpdpbusd ymm (AVX-VNNI) */
+    MNV3TOOLS_INT8_PEAK_AVX512VNNI = 2,  /* vpdpbusd zmm (AVX512-VNNI) */
+    MNV3TOOLS_INT8_PEAK_NEON = 3,        /* smlal on 16-bit lanes (AArch64) */
+    MNV3TOOLS_INT8_PEAK_SDOT = 4,        /* sdot (AArch64 dot product) */
+    MNV3TOOLS_INT8_PEAK_I8MM = 5         /* smmla (AArch64 I8MM) */
+} mnv3tools_int8_peak_kind;
+
+/* Measures the single-core int8 multiply-accumulate peak of the instruction the int8
+ * kernels use, in GOP/s (one multiply-accumulate = 2 operations, as for FLOPs), the same
+ * way as the FMA peak. Returns a negative value when this build cannot measure `kind`;
+ * the caller must check that the CPU supports it (mnv3_isa_available and the kernel set
+ * the int8 rows resolve to). */
+double mnv3tools_int8_peak_gops(mnv3tools_int8_peak_kind kind, double seconds);
+
 /* Monotonic clock in nanoseconds. */
 unsigned long long mnv3tools_now_ns(void);
 

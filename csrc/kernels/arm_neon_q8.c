@@ -1,0 +1,756 @@
+/* NEON int8 kernels: the plain set for every NEON core (Cortex-A53/A72, ARMv7 NEON-VFPv4)
+ * and, on AArch64, the dot-product set (ARMv8.2 SDOT, Cortex-A55/A76 and later), chosen at
+ * run time from HWCAP_ASIMDDP.
+ *
+ * Plain NEON multiplies 16-bit values with SMLAL into int32 lanes, which is exact: rows are
+ * prepared as int16 x - in_zp, weights packed as int16 w - weight_zp, [k][8 columns]. SDOT
+ * multiplies int8 x by int8 w four at a time, with the zero points folded at pack time
+ * (q8_impl.h): weights [k/4][16][4], rows as they are.
+ *
+ * Requantization is TFLite's NEON sequence, which equals mnv3_q_requantize bit for bit:
+ * SQRDMULH is exactly the saturating doubling high multiply (2*x*m + 2^31) >> 32 =
+ * floor((x*m + 2^30) / 2^31), saturating INT32_MIN * INT32_MIN; SRSHL by -e rounds halves
+ * up, so negative values first get -1 (saturating, which leaves INT32_MIN where the exact
+ * result is the same) to round their halves away from zero as RoundingDivideByPOT does. */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE 1
+#endif
+#include "kernels.h"
+
+#if defined(MNV3_HAVE_NEON_KERNELS)
+#include <arm_neon.h>
+#include <string.h>
+
+#include "q8_impl.h"
+#include "q8_scalar.h"
+
+#if defined(__aarch64__) && (defined(__linux__) || defined(__ANDROID__))
+#include <sys/auxv.h>
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+
+#define N_INLINE static inline __attribute__((always_inline))
+
+/* ------------------------------------------------------------------------------------ */
+/* Requantization and byte helpers                                                       */
+/* ------------------------------------------------------------------------------------ */
+
+typedef struct nq8_rq {
+    int32x4_t mult, left, neg_right;
+} nq8_rq;
+
+N_INLINE nq8_rq nq8_rq_load(const mnv3_q8_rq_table *t, uint32_t c) {
+    nq8_rq r;
+    r.mult = vld1q_s32(t->mult + c);
+    r.left = vld1q_s32(t->left + c);
+    r.neg_right = vld1q_s32(t->neg_right + c);
+    return r;
+}
+
+N_INLINE nq8_rq nq8_rq_set1(mnv3_qmul m) {
+    nq8_rq r;
+    r.mult = vdupq_n_s32(m.multiplier);
+    r.left = vdupq_n_s32(m.shift > 0 ? m.shift : 0);
+    r.neg_right = vdupq_n_s32(m.shift > 0 ? 0 : m.shift);
+    return r;
+}
+
+/* Four channels' (multiplier, shift) pairs as vectors. */
+N_INLINE nq8_rq nq8_rq_from_qmul(const mnv3_qmul *m) {
+    const int32x4x2_t p = vld2q_s32((const int32_t *)(const void *)m);
+    const int32x4_t zero = vdupq_n_s32(0);
+    nq8_rq r;
+    r.mult = p.val[0];
+    r.left = vmaxq_s32(p.val[1], zero);
+    r.neg_right = vminq_s32(p.val[1], zero);
+    return r;
+}
+
+N_INLINE int32x4_t nq8_requantize(int32x4_t acc, const nq8_rq *r) {
+    const int32x4_t v = vqrdmulhq_s32(vshlq_s32(acc, r->left), r->mult);
+    const int32x4_t fixup = vshrq_n_s32(vandq_s32(v, r->neg_right), 31);
+    return vrshlq_s32(vqaddq_s32(v, fixup), r->neg_right);
+}
+
+N_INLINE int32x4_t nq8_output(int32x4_t acc, const nq8_rq *r, int32x4_t zp, int32x4_t lo,
+                              int32x4_t hi) {
+    return vminq_s32(vmaxq_s32(vaddq_s32(nq8_requantize(acc, r), zp), lo), hi);
+}
+
+/* 8 lanes in [-128, 127] as bytes. */
+N_INLINE int8x8_t nq8_narrow(int32x4_t v0, int32x4_t v1) {
+    return vqmovn_s16(vcombine_s16(vqmovn_s32(v0), vqmovn_s32(v1)));
+}
+
+N_INLINE void nq8_store(int8_t *out, int8x8_t b, uint32_t n) {
+    if (n >= 8) {
+        vst1_s8(out, b);
+    } else {
+        int8_t buf[8];
+        vst1_s8(buf, b);
+        memcpy(out, buf, n);
+    }
+}
+
+/* 16 bytes (two halves), or the first n of them. */
+N_INLINE void nq8_store16(int8_t *out, int8x8_t lo8, int8x8_t hi8, uint32_t n) {
+    if (n >= 16) {
+        vst1q_s8(out, vcombine_s8(lo8, hi8));
+    } else {
+        nq8_store(out, lo8, n);
+        if (n > 8) nq8_store(out + 8, hi8, n - 8);
+    }
+}
+
+N_INLINE int32_t nq8_hsum(int32x4_t v) {
+    const int32x2_t s = vadd_s32(vget_low_s32(v), vget_high_s32(v));
+    return vget_lane_s32(vpadd_s32(s, s), 0);
+}
+
+static void nq8_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad, const mnv3_q8_gate *gate,
+                            int32_t in_zp, mnv3_q8_format format, void *dst, int32_t *row_sum) {
+    const int16x8_t zp16 = vdupq_n_s16((int16_t)in_zp);
+    int32x4_t sum = vdupq_n_s32(0);
+    uint32_t i = 0;
+    int32_t tail_sum;
+    for (; i + 8 <= k; i += 8) {
+        int16x8_t v = vmovl_s8(vld1_s8(x + i));
+        if (gate) {
+            const nq8_rq rq = nq8_rq_set1(gate->qmul);
+            const int32x4_t zp = vdupq_n_s32(in_zp), lo = vdupq_n_s32(gate->act_lo),
+                            hi = vdupq_n_s32(gate->act_hi);
+            const int16x8_t xd = vsubq_s16(v, vdupq_n_s16((int16_t)gate->x_zp));
+            const int16x8_t gd = vsubq_s16(vmovl_s8(vld1_s8(gate->gate + i)),
+                                           vdupq_n_s16((int16_t)gate->gate_zp));
+            const int32x4_t p0 = vmull_s16(vget_low_s16(xd), vget_low_s16(gd));
+            const int32x4_t p1 = vmull_s16(vget_high_s16(xd), vget_high_s16(gd));
+            v = vcombine_s16(vqmovn_s32(nq8_output(p0, &rq, zp, lo, hi)),
+                             vqmovn_s32(nq8_output(p1, &rq, zp, lo, hi)));
+        }
+        switch (format) {
+        case MNV3_Q8_A_S16: vst1q_s16((int16_t *)dst + i, vsubq_s16(v, zp16)); break;
+        case MNV3_Q8_A_U8: {
+            const int16x8_t u = vaddq_s16(v, vdupq_n_s16(128));
+            sum = vpadalq_s16(sum, u);
+            vst1_u8((uint8_t *)dst + i, vqmovun_s16(u));
+            break;
+        }
+        case MNV3_Q8_A_S8:
+        default:
+            sum = vpadalq_s16(sum, v);
+            vst1_s8((int8_t *)dst + i, vqmovn_s16(v));
+            break;
+        }
+    }
+    tail_sum = mnv3_q8_prepare_row_rest(x, i, k, kpad, gate, in_zp, format, dst);
+    if (row_sum) *row_sum = (int32_t)((uint32_t)nq8_hsum(sum) + (uint32_t)tail_sum);
+}
+
+static void nq8_add(const int8_t *a, const int8_t *b, size_t n, const mnv3_q8_add *p, int8_t *out) {
+    const nq8_rq ra = nq8_rq_set1(p->a_mul), rb = nq8_rq_set1(p->b_mul), ro = nq8_rq_set1(p->out_mul);
+    const int16x8_t azp = vdupq_n_s16((int16_t)p->a_zp), bzp = vdupq_n_s16((int16_t)p->b_zp);
+    const int32x4_t shift = vdupq_n_s32(p->left_shift), zp = vdupq_n_s32(p->out_zp);
+    const int32x4_t lo = vdupq_n_s32(p->act_lo), hi = vdupq_n_s32(p->act_hi);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const int16x8_t da = vsubq_s16(vmovl_s8(vld1_s8(a + i)), azp);
+        const int16x8_t db = vsubq_s16(vmovl_s8(vld1_s8(b + i)), bzp);
+        const int32x4_t a0 = nq8_requantize(vshlq_s32(vmovl_s16(vget_low_s16(da)), shift), &ra);
+        const int32x4_t a1 = nq8_requantize(vshlq_s32(vmovl_s16(vget_high_s16(da)), shift), &ra);
+        const int32x4_t b0 = nq8_requantize(vshlq_s32(vmovl_s16(vget_low_s16(db)), shift), &rb);
+        const int32x4_t b1 = nq8_requantize(vshlq_s32(vmovl_s16(vget_high_s16(db)), shift), &rb);
+        vst1_s8(out + i, nq8_narrow(nq8_output(vaddq_s32(a0, b0), &ro, zp, lo, hi),
+                                    nq8_output(vaddq_s32(a1, b1), &ro, zp, lo, hi)));
+    }
+    mnv3_q8_add_portable(a + i, b + i, n - i, p, out + i);
+}
+
+static void nq8_requantize_array(const int32_t *acc, const mnv3_qmul *m, size_t n, int32_t *out) {
+    size_t i, j;
+    for (i = 0; i < n; i += 4) {
+        const uint32_t count = n - i < 4 ? (uint32_t)(n - i) : 4u;
+        mnv3_qmul q[4];
+        int32_t in[4] = {0}, res[4];
+        nq8_rq rq;
+        for (j = 0; j < 4; ++j) {
+            q[j] = j < count ? m[i + j] : m[i];
+            if (j < count) in[j] = acc[i + j];
+        }
+        rq = nq8_rq_from_qmul(q);
+        vst1q_s32(res, nq8_requantize(vld1q_s32(in), &rq));
+        for (j = 0; j < count; ++j) out[i + j] = res[j];
+    }
+}
+
+#if defined(__aarch64__)
+/* A 256-byte table as four 64-byte TBL/TBX lookups: TBX leaves a lane alone when its index,
+ * taken modulo 256 after subtracting 64 per step, falls outside the 64 bytes. */
+static void nq8_lut(int8_t *x, size_t n, const int8_t *lut) {
+    const uint8_t *t = (const uint8_t *)lut;
+    const uint8x16x4_t t0 = vld1q_u8_x4(t), t1 = vld1q_u8_x4(t + 64), t2 = vld1q_u8_x4(t + 128),
+                       t3 = vld1q_u8_x4(t + 192);
+    const uint8x16_t step = vdupq_n_u8(64), flip = vdupq_n_u8(0x80);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        uint8x16_t idx = veorq_u8(vld1q_u8((const uint8_t *)x + i), flip), r;
+        r = vqtbl4q_u8(t0, idx);
+        idx = vsubq_u8(idx, step);
+        r = vqtbx4q_u8(r, t1, idx);
+        idx = vsubq_u8(idx, step);
+        r = vqtbx4q_u8(r, t2, idx);
+        idx = vsubq_u8(idx, step);
+        r = vqtbx4q_u8(r, t3, idx);
+        vst1q_u8((uint8_t *)x + i, r);
+    }
+    mnv3_q8_lut_portable(x + i, n - i, lut);
+}
+#define NQ8_LUT nq8_lut
+#else
+#define NQ8_LUT NULL
+#endif
+
+static const mnv3_q8_ops ops = {nq8_prepare_row, NQ8_LUT, nq8_add, nq8_requantize_array};
+
+/* ------------------------------------------------------------------------------------ */
+/* Plain NEON GEMM: SMLAL by lane on int16                                               */
+/* ------------------------------------------------------------------------------------ */
+
+#if defined(__aarch64__)
+/* 8 rows x 2 vectors = 16 accumulators of the 32 registers. */
+#define S16_MR 8
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#else
+/* 4 rows x 2 vectors = 8 accumulators of the 16 Q registers. */
+#define S16_MR 4
+#define ROWS(X) X(0) X(1) X(2) X(3)
+#endif
+#define S16_NR 8
+
+N_INLINE void nq8_store_rows_8(const mnv3_q8_gemm_tile *t, const uint32_t M, const int32x4_t *c) {
+    const nq8_rq q0 = nq8_rq_load(t->rq, 0), q1 = nq8_rq_load(t->rq, 4);
+    const int32x4_t zp = vdupq_n_s32(t->rq->out_zp), lo = vdupq_n_s32(t->rq->lo),
+                    hi = vdupq_n_s32(t->rq->hi);
+    uint32_t r;
+    for (r = 0; r < M; ++r)
+        nq8_store(t->out + r * t->out_stride,
+                  nq8_narrow(nq8_output(c[2 * r], &q0, zp, lo, hi),
+                             nq8_output(c[2 * r + 1], &q1, zp, lo, hi)),
+                  t->nc);
+}
+
+N_INLINE void gemm_s16(const mnv3_q8_gemm_tile *t, const uint32_t M) {
+    const int32_t *bias = (const int32_t *)t->w;
+    const int16_t *w = (const int16_t *)(const void *)(bias + S16_NR);
+    const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4);
+    const char *pf = *t->pf, *pf_end = t->pf_end;
+    int32x4_t out[2 * S16_MR];
+    uint32_t k = 0;
+#define DECL(r)                                                                              \
+    const int16_t *a##r =                                                                    \
+        (const int16_t *)(const void *)((const char *)t->a + (M > r ? r : 0) * t->a_stride);  \
+    int32x4_t c##r##0 = b0, c##r##1 = b1;
+    ROWS(DECL)
+#undef DECL
+    for (; k + 4 <= t->k; k += 4) {
+        int16x8_t wv;
+#define LOADA(r) const int16x4_t x##r = vld1_s16(a##r + k);
+        ROWS(LOADA)
+#undef LOADA
+        MNV3_PREFETCH_STEP(pf, pf_end);
+#define MAC(r, lane)                                                                         \
+    if (M > r) {                                                                             \
+        c##r##0 = vmlal_lane_s16(c##r##0, vget_low_s16(wv), x##r, lane);                     \
+        c##r##1 = vmlal_lane_s16(c##r##1, vget_high_s16(wv), x##r, lane);                    \
+    }
+#define MAC0(r) MAC(r, 0)
+#define MAC1(r) MAC(r, 1)
+#define MAC2(r) MAC(r, 2)
+#define MAC3(r) MAC(r, 3)
+        wv = vld1q_s16(w);
+        ROWS(MAC0)
+        wv = vld1q_s16(w + 8);
+        ROWS(MAC1)
+        wv = vld1q_s16(w + 16);
+        ROWS(MAC2)
+        wv = vld1q_s16(w + 24);
+        ROWS(MAC3)
+        w += 32;
+    }
+    for (; k < t->k; ++k) {
+        const int16x8_t wv = vld1q_s16(w);
+        w += 8;
+#define LOADA(r) const int16x4_t x##r = vld1_dup_s16(a##r + k);
+        ROWS(LOADA)
+#undef LOADA
+        ROWS(MAC0)
+    }
+#undef MAC0
+#undef MAC1
+#undef MAC2
+#undef MAC3
+#undef MAC
+    *t->pf = pf;
+#define SAVE(r)                                                                              \
+    out[2 * r] = c##r##0;                                                                    \
+    out[2 * r + 1] = c##r##1;
+    ROWS(SAVE)
+#undef SAVE
+    nq8_store_rows_8(t, M, out);
+}
+
+#define GEMM(M)                                                                              \
+    static void mnv3_q8_gemm_##M##x8__neon(const mnv3_q8_gemm_tile *t) { gemm_s16(t, M); }
+GEMM(1)
+GEMM(2)
+GEMM(3)
+GEMM(4)
+#if defined(__aarch64__)
+GEMM(5)
+GEMM(6)
+GEMM(7)
+GEMM(8)
+#endif
+#undef GEMM
+
+static const mnv3_q8_gemm_impl s16_impl = {
+    MNV3_Q8_A_S16,
+    S16_MR,
+    S16_NR,
+    1,
+    {mnv3_q8_gemm_1x8__neon, mnv3_q8_gemm_2x8__neon, mnv3_q8_gemm_3x8__neon,
+     mnv3_q8_gemm_4x8__neon,
+#if defined(__aarch64__)
+     mnv3_q8_gemm_5x8__neon, mnv3_q8_gemm_6x8__neon, mnv3_q8_gemm_7x8__neon,
+     mnv3_q8_gemm_8x8__neon
+#endif
+    },
+    &ops,
+};
+
+static size_t s16_pw_packed_bytes(const mnv3_q8_weights *w) {
+    return mnv3_q8_gemm_packed_bytes(w, w->in_channels, S16_NR, 1, MNV3_Q8_A_S16);
+}
+static void s16_pw_pack(const mnv3_q8_weights *w, void *packed) {
+    mnv3_q8_gemm_pack(w, w->in_channels, S16_NR, 1, MNV3_Q8_A_S16, packed);
+}
+static size_t s16_conv_packed_bytes(const mnv3_q8_weights *w) {
+    return mnv3_q8_gemm_packed_bytes(w, w->kernel * w->kernel * w->in_channels, S16_NR, 1,
+                                     MNV3_Q8_A_S16);
+}
+static void s16_conv_pack(const mnv3_q8_weights *w, void *packed) {
+    mnv3_q8_gemm_pack(w, w->kernel * w->kernel * w->in_channels, S16_NR, 1, MNV3_Q8_A_S16,
+                      packed);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Depthwise: SMLAL of int16 x - in_zp by int16 w - weight_zp, 8 channels per group      */
+/* ------------------------------------------------------------------------------------ */
+
+#define DW_GROUP 8
+
+static void mnv3_q8_dwconv_8c__neon(const mnv3_q8_dw_out_row *r) {
+    const mnv3_q8_depthwise_args *a = r->a;
+    const uint32_t C = a->channels, K = a->kernel, S = a->stride, taps = K * K;
+    const size_t group_bytes = (size_t)DW_GROUP * (2u * taps + 4u);
+    const int16x8_t zx = vdupq_n_s16((int16_t)a->in_zp);
+    const int32x4_t zp = vdupq_n_s32(a->requant.out_zp), lo = vdupq_n_s32(a->requant.act_lo),
+                    hi = vdupq_n_s32(a->requant.act_hi);
+    uint32_t g, ox, ky, kx;
+    for (g = 0; g + DW_GROUP <= C; g += DW_GROUP) {
+        const unsigned char *wg = (const unsigned char *)r->w + (size_t)(g / DW_GROUP) * group_bytes;
+        const int32_t *bias = (const int32_t *)(const void *)wg;
+        const int16_t *wt = (const int16_t *)(const void *)(bias + DW_GROUP);
+        const nq8_rq q0 = nq8_rq_from_qmul(a->requant.qmul + g);
+        const nq8_rq q1 = nq8_rq_from_qmul(a->requant.qmul + g + 4);
+        const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4);
+        for (ox = 0; ox < a->out_width; ++ox) {
+            const long ix0 = (long)ox * S - (long)a->pad_left;
+            const uint32_t kx_lo = ix0 < 0 ? (uint32_t)-ix0 : 0;
+            const uint32_t kx_hi =
+                ix0 + (long)K > (long)a->in_width ? (uint32_t)((long)a->in_width - ix0) : K;
+            int32x4_t acc0 = b0, acc1 = b1;
+            for (ky = 0; ky < K; ++ky) {
+                const int8_t *row = r->rows[ky];
+                if (!row) continue;
+                row += (size_t)(ix0 + (long)kx_lo) * C + g;
+                for (kx = kx_lo; kx < kx_hi; ++kx, row += C) {
+                    const int16x8_t x = vsubq_s16(vmovl_s8(vld1_s8(row)), zx);
+                    const int16x8_t wv = vld1q_s16(wt + (size_t)(ky * K + kx) * DW_GROUP);
+                    acc0 = vmlal_s16(acc0, vget_low_s16(x), vget_low_s16(wv));
+                    acc1 = vmlal_s16(acc1, vget_high_s16(x), vget_high_s16(wv));
+                }
+            }
+            vst1_s8(r->out + (size_t)ox * C + g,
+                    nq8_narrow(nq8_output(acc0, &q0, zp, lo, hi), nq8_output(acc1, &q1, zp, lo, hi)));
+        }
+    }
+    if (g < C) mnv3_q8_dw_channels_portable(r, g, DW_GROUP, 2);
+}
+
+static const mnv3_q8_dw_impl dw_impl = {DW_GROUP, 2, mnv3_q8_dwconv_8c__neon, &ops};
+
+static size_t dw_packed_bytes(const mnv3_q8_weights *w) {
+    return mnv3_q8_dw_packed_bytes(w, DW_GROUP, 2);
+}
+static void dw_pack(const mnv3_q8_weights *w, void *packed) { mnv3_q8_dw_pack(w, DW_GROUP, 2, packed); }
+
+/* ------------------------------------------------------------------------------------ */
+/* Rows and the plain set                                                                */
+/* ------------------------------------------------------------------------------------ */
+
+static const mnv3_q8_pointwise_kernel s16_pointwise_row = {
+#if defined(__aarch64__)
+    "q8_gemm_8x8__neon",
+#else
+    "q8_gemm_4x8__neon",
+#endif
+    MNV3_DTYPE_I8, MNV3_DTYPE_I8, S16_MR, S16_NR, s16_pw_packed_bytes, s16_pw_pack,
+    mnv3_q8_pointwise_workspace, mnv3_q8_pointwise_driver, &s16_impl,
+};
+static const mnv3_q8_depthwise_kernel depthwise_row = {
+    "q8_dwconv_8c__neon", MNV3_DTYPE_I8, MNV3_DTYPE_I8, dw_packed_bytes, dw_pack,
+    mnv3_q8_depthwise_workspace, mnv3_q8_depthwise_driver, &dw_impl,
+};
+static const mnv3_q8_conv_kernel s16_conv_row = {
+    "q8_conv_im2col_x8__neon", MNV3_DTYPE_I8, MNV3_DTYPE_I8, s16_conv_packed_bytes, s16_conv_pack,
+    mnv3_q8_conv_workspace, mnv3_q8_conv_driver, &s16_impl,
+};
+static const mnv3_q8_fc_kernel s16_fc_row = {
+    "q8_gemv_1x8__neon", MNV3_DTYPE_I8, MNV3_DTYPE_I8, s16_pw_packed_bytes, s16_pw_pack,
+    mnv3_q8_fc_driver, &s16_impl,
+};
+
+static const mnv3_q8_pointwise_kernel *const s16_pointwise_rows[] = {&s16_pointwise_row, NULL};
+static const mnv3_q8_depthwise_kernel *const depthwise_rows[] = {&depthwise_row, NULL};
+static const mnv3_q8_conv_kernel *const s16_conv_rows[] = {&s16_conv_row, NULL};
+static const mnv3_q8_fc_kernel *const s16_fc_rows[] = {&s16_fc_row, NULL};
+
+const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon = {
+    "neon", 1u << MNV3_ISA_NEON, NULL, s16_pointwise_rows, depthwise_rows, s16_conv_rows,
+    s16_fc_rows,
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* AArch64 dot product: SDOT by lane, 4 rows x 16 columns                                */
+/* ------------------------------------------------------------------------------------ */
+
+#if defined(__aarch64__)
+
+int mnv3_cpu_has_neon_dot(void) {
+#if defined(__linux__) || defined(__ANDROID__)
+    return (getauxval(AT_HWCAP) & (1ul << 20)) != 0; /* HWCAP_ASIMDDP */
+#elif defined(__APPLE__)
+    int v = 0;
+    size_t len = sizeof v;
+    return sysctlbyname("hw.optional.arm.FEAT_DotProd", &v, &len, NULL, 0) == 0 && v;
+#else
+    return 0;
+#endif
+}
+
+int mnv3_cpu_has_neon_i8mm(void) {
+#if defined(__linux__) || defined(__ANDROID__)
+    return (getauxval(AT_HWCAP2) & (1ul << 13)) != 0; /* HWCAP2_I8MM */
+#elif defined(__APPLE__)
+    int v = 0;
+    size_t len = sizeof v;
+    return sysctlbyname("hw.optional.arm.FEAT_I8MM", &v, &len, NULL, 0) == 0 && v;
+#else
+    return 0;
+#endif
+}
+
+/* The I8MM set runs its FC on SDOT, so it needs both. */
+static int mnv3_cpu_has_neon_i8mm_dot(void) {
+    return mnv3_cpu_has_neon_i8mm() && mnv3_cpu_has_neon_dot();
+}
+
+#define DOT_ATTR __attribute__((target("arch=armv8.2-a+dotprod")))
+#define DOT_MR 4
+#define DOT_NR 16
+#define DROWS(X) X(0) X(1) X(2) X(3)
+
+N_INLINE DOT_ATTR void gemm_sdot(const mnv3_q8_gemm_tile *t, const uint32_t M) {
+    const int32_t *bias = (const int32_t *)t->w;
+    const int8_t *w = (const int8_t *)(const void *)(bias + DOT_NR);
+    const char *pf = *t->pf, *pf_end = t->pf_end;
+    const nq8_rq q0 = nq8_rq_load(t->rq, 0), q1 = nq8_rq_load(t->rq, 4);
+    const nq8_rq q2 = nq8_rq_load(t->rq, 8), q3 = nq8_rq_load(t->rq, 12);
+    uint32_t k = 0;
+#define DECL(r)                                                                              \
+    const int8_t *a##r = (const int8_t *)t->a + (M > r ? r : 0) * t->a_stride;               \
+    int32x4_t c##r##0 = vld1q_s32(bias), c##r##1 = vld1q_s32(bias + 4),                      \
+              c##r##2 = vld1q_s32(bias + 8), c##r##3 = vld1q_s32(bias + 12);
+    DROWS(DECL)
+#undef DECL
+    if (t->row_terms) {
+#define TERM(r)                                                                              \
+    if (M > r) {                                                                             \
+        const int32x4_t tr = vdupq_n_s32(t->row_terms[r]);                                   \
+        c##r##0 = vaddq_s32(c##r##0, tr);                                                    \
+        c##r##1 = vaddq_s32(c##r##1, tr);                                                    \
+        c##r##2 = vaddq_s32(c##r##2, tr);                                                    \
+        c##r##3 = vaddq_s32(c##r##3, tr);                                                    \
+    }
+        DROWS(TERM)
+#undef TERM
+    }
+#define DOT(r, lane)                                                                         \
+    if (M > r) {                                                                             \
+        c##r##0 = vdotq_laneq_s32(c##r##0, w0, x##r, lane);                                  \
+        c##r##1 = vdotq_laneq_s32(c##r##1, w1, x##r, lane);                                  \
+        c##r##2 = vdotq_laneq_s32(c##r##2, w2, x##r, lane);                                  \
+        c##r##3 = vdotq_laneq_s32(c##r##3, w3, x##r, lane);                                  \
+    }
+#define LOADW                                                                                \
+    w0 = vld1q_s8(w);                                                                        \
+    w1 = vld1q_s8(w + 16);                                                                   \
+    w2 = vld1q_s8(w + 32);                                                                   \
+    w3 = vld1q_s8(w + 48);                                                                   \
+    w += 64;
+#define DOT0(r) DOT(r, 0)
+#define DOT1(r) DOT(r, 1)
+#define DOT2(r) DOT(r, 2)
+#define DOT3(r) DOT(r, 3)
+    for (; k + 16 <= t->k; k += 16) {
+        int8x16_t w0, w1, w2, w3;
+#define LOADA(r) const int8x16_t x##r = vld1q_s8(a##r + k);
+        DROWS(LOADA)
+#undef LOADA
+        MNV3_PREFETCH_STEP(pf, pf_end);
+        LOADW
+        DROWS(DOT0)
+        LOADW
+        DROWS(DOT1)
+        LOADW
+        DROWS(DOT2)
+        LOADW
+        DROWS(DOT3)
+    }
+    for (; k < t->k; k += 4) {
+        int8x16_t w0, w1, w2, w3;
+#define LOADA(r)                                                                             \
+    int32_t v##r;                                                                            \
+    int8x16_t x##r;                                                                          \
+    memcpy(&v##r, a##r + k, 4);                                                              \
+    x##r = vreinterpretq_s8_s32(vdupq_n_s32(v##r));
+        DROWS(LOADA)
+#undef LOADA
+        LOADW
+        DROWS(DOT0)
+    }
+#undef DOT0
+#undef DOT1
+#undef DOT2
+#undef DOT3
+#undef LOADW
+#undef DOT
+    *t->pf = pf;
+    {
+        const int32x4_t zp = vdupq_n_s32(t->rq->out_zp), lo = vdupq_n_s32(t->rq->lo),
+                        hi = vdupq_n_s32(t->rq->hi);
+#define OUT(r)                                                                               \
+    if (M > r) {                                                                             \
+        const int8x8_t lo8 = nq8_narrow(nq8_output(c##r##0, &q0, zp, lo, hi),                \
+                                        nq8_output(c##r##1, &q1, zp, lo, hi));               \
+        const int8x8_t hi8 = nq8_narrow(nq8_output(c##r##2, &q2, zp, lo, hi),                \
+                                        nq8_output(c##r##3, &q3, zp, lo, hi));               \
+        nq8_store16(t->out + r * t->out_stride, lo8, hi8, t->nc);                            \
+    }
+        DROWS(OUT)
+#undef OUT
+    }
+}
+
+#define GEMM(M)                                                                              \
+    static DOT_ATTR void mnv3_q8_gemm_##M##x16c4__neondot(const mnv3_q8_gemm_tile *t) {      \
+        gemm_sdot(t, M);                                                                     \
+    }
+GEMM(1)
+GEMM(2)
+GEMM(3)
+GEMM(4)
+#undef GEMM
+
+static const mnv3_q8_gemm_impl dot_impl = {
+    MNV3_Q8_A_S8,
+    DOT_MR,
+    DOT_NR,
+    4,
+    {mnv3_q8_gemm_1x16c4__neondot, mnv3_q8_gemm_2x16c4__neondot, mnv3_q8_gemm_3x16c4__neondot,
+     mnv3_q8_gemm_4x16c4__neondot},
+    &ops,
+};
+
+static size_t dot_pw_packed_bytes(const mnv3_q8_weights *w) {
+    return mnv3_q8_gemm_packed_bytes(w, w->in_channels, DOT_NR, 4, MNV3_Q8_A_S8);
+}
+static void dot_pw_pack(const mnv3_q8_weights *w, void *packed) {
+    mnv3_q8_gemm_pack(w, w->in_channels, DOT_NR, 4, MNV3_Q8_A_S8, packed);
+}
+static size_t dot_conv_packed_bytes(const mnv3_q8_weights *w) {
+    return mnv3_q8_gemm_packed_bytes(w, w->kernel * w->kernel * w->in_channels, DOT_NR, 4,
+                                     MNV3_Q8_A_S8);
+}
+static void dot_conv_pack(const mnv3_q8_weights *w, void *packed) {
+    mnv3_q8_gemm_pack(w, w->kernel * w->kernel * w->in_channels, DOT_NR, 4, MNV3_Q8_A_S8, packed);
+}
+
+static const mnv3_q8_pointwise_kernel dot_pointwise_row = {
+    "q8_gemm_4x16c4__neondot", MNV3_DTYPE_I8, MNV3_DTYPE_I8, DOT_MR, DOT_NR, dot_pw_packed_bytes,
+    dot_pw_pack, mnv3_q8_pointwise_workspace, mnv3_q8_pointwise_driver, &dot_impl,
+};
+static const mnv3_q8_conv_kernel dot_conv_row = {
+    "q8_conv_im2col_4x16c4__neondot", MNV3_DTYPE_I8, MNV3_DTYPE_I8, dot_conv_packed_bytes,
+    dot_conv_pack, mnv3_q8_conv_workspace, mnv3_q8_conv_driver, &dot_impl,
+};
+static const mnv3_q8_fc_kernel dot_fc_row = {
+    "q8_gemv_1x16c4__neondot", MNV3_DTYPE_I8, MNV3_DTYPE_I8, dot_pw_packed_bytes, dot_pw_pack,
+    mnv3_q8_fc_driver, &dot_impl,
+};
+
+static const mnv3_q8_pointwise_kernel *const dot_pointwise_rows[] = {&dot_pointwise_row, NULL};
+static const mnv3_q8_conv_kernel *const dot_conv_rows[] = {&dot_conv_row, NULL};
+static const mnv3_q8_fc_kernel *const dot_fc_rows[] = {&dot_fc_row, NULL};
+
+const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon_dot = {
+    "neon-dot", 1u << MNV3_ISA_NEON, mnv3_cpu_has_neon_dot, dot_pointwise_rows, depthwise_rows,
+    dot_conv_rows, dot_fc_rows,
+};
+/* ------------------------------------------------------------------------------------ */
+/* AArch64 I8MM: SMMLA, 2 x 8 by 8 x 2 per instruction, 4 rows x 16 columns             */
+/* ------------------------------------------------------------------------------------ */
+
+/* SMMLA multiplies two rows of 8 k by two columns of 8 k into a 2 x 2 block: 32
+ * multiply-accumulates per instruction, twice SDOT's. Weights are packed [k/8][16][8], so
+ * one vector holds a pair of columns; each row pair's two 8-byte pieces are joined into
+ * one vector per k step. Accumulator (pair p, columns 2q, 2q + 1) holds
+ * [r0 c0, r0 c1, r1 c0, r1 c1]. */
+#define MM_ATTR __attribute__((target("arch=armv8.6-a+i8mm")))
+#define MM_MR 4
+#define MM_NR 16
+#define MM_KR 8
+#define QCOLS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+N_INLINE MM_ATTR void gemm_smmla(const mnv3_q8_gemm_tile *t, const uint32_t M) {
+    const int32_t *bias = (const int32_t *)t->w;
+    const int8_t *w = (const int8_t *)(const void *)(bias + MM_NR);
+    const char *pf = *t->pf, *pf_end = t->pf_end;
+    const nq8_rq q0 = nq8_rq_load(t->rq, 0), q1 = nq8_rq_load(t->rq, 4);
+    const nq8_rq q2 = nq8_rq_load(t->rq, 8), q3 = nq8_rq_load(t->rq, 12);
+    /* Rows past M repeat the last one; their results are not stored. */
+    const int8_t *a0 = (const int8_t *)t->a;
+    const int8_t *a1 = (const int8_t *)t->a + (M > 1 ? 1 : 0) * t->a_stride;
+    const int8_t *a2 = (const int8_t *)t->a + (M > 2 ? 2 : M - 1) * t->a_stride;
+    const int8_t *a3 = (const int8_t *)t->a + (M > 3 ? 3 : M - 1) * t->a_stride;
+    int32x4_t terms0 = vdupq_n_s32(0), terms1 = vdupq_n_s32(0);
+    uint32_t k;
+    if (t->row_terms) {
+        const int32_t *r = t->row_terms;
+        terms0 = vcombine_s32(vdup_n_s32(r[0]), vdup_n_s32(r[M > 1 ? 1 : 0]));
+        if (M > 2) terms1 = vcombine_s32(vdup_n_s32(r[2]), vdup_n_s32(r[M > 3 ? 3 : 2]));
+    }
+#define DECL(q)                                                                              \
+    const int32x2_t b##q = vld1_s32(bias + 2 * q);                                           \
+    int32x4_t c0##q = vaddq_s32(vcombine_s32(b##q, b##q), terms0);                           \
+    int32x4_t c1##q = vaddq_s32(vcombine_s32(b##q, b##q), terms1);
+    QCOLS(DECL)
+#undef DECL
+    for (k = 0; k < t->k; k += MM_KR) {
+        const int8x16_t x0 = vcombine_s8(vld1_s8(a0 + k), vld1_s8(a1 + k));
+        const int8x16_t x1 = vcombine_s8(vld1_s8(a2 + k), vld1_s8(a3 + k));
+        MNV3_PREFETCH_STEP(pf, pf_end);
+#define MM(q)                                                                                \
+    {                                                                                        \
+        const int8x16_t wq = vld1q_s8(w + 16 * q);                                           \
+        c0##q = vmmlaq_s32(c0##q, x0, wq);                                                   \
+        if (M > 2) c1##q = vmmlaq_s32(c1##q, x1, wq);                                        \
+    }
+        QCOLS(MM)
+#undef MM
+        w += 128;
+    }
+    *t->pf = pf;
+    {
+        const int32x4_t zp = vdupq_n_s32(t->rq->out_zp), lo = vdupq_n_s32(t->rq->lo),
+                        hi = vdupq_n_s32(t->rq->hi);
+        int32x4_t rows[4][4];
+        uint32_t r;
+#define SPLIT(p, row, half)                                                                  \
+    rows[row][0] = vcombine_s32(half(c##p##0), half(c##p##1));                               \
+    rows[row][1] = vcombine_s32(half(c##p##2), half(c##p##3));                               \
+    rows[row][2] = vcombine_s32(half(c##p##4), half(c##p##5));                               \
+    rows[row][3] = vcombine_s32(half(c##p##6), half(c##p##7));
+        SPLIT(0, 0, vget_low_s32)
+        SPLIT(0, 1, vget_high_s32)
+        SPLIT(1, 2, vget_low_s32)
+        SPLIT(1, 3, vget_high_s32)
+#undef SPLIT
+        for (r = 0; r < M; ++r) {
+            const int8x8_t lo8 = nq8_narrow(nq8_output(rows[r][0], &q0, zp, lo, hi),
+                                            nq8_output(rows[r][1], &q1, zp, lo, hi));
+            const int8x8_t hi8 = nq8_narrow(nq8_output(rows[r][2], &q2, zp, lo, hi),
+                                            nq8_output(rows[r][3], &q3, zp, lo, hi));
+            nq8_store16(t->out + r * t->out_stride, lo8, hi8, t->nc);
+        }
+    }
+}
+
+#define GEMM(M)                                                                              \
+    static MM_ATTR void mnv3_q8_gemm_##M##x16c8__neoni8mm(const mnv3_q8_gemm_tile *t) {      \
+        gemm_smmla(t, M);                                                                    \
+    }
+GEMM(1)
+GEMM(2)
+GEMM(3)
+GEMM(4)
+#undef GEMM
+
+static const mnv3_q8_gemm_impl mm_impl = {
+    MNV3_Q8_A_S8,
+    MM_MR,
+    MM_NR,
+    MM_KR,
+    {mnv3_q8_gemm_1x16c8__neoni8mm, mnv3_q8_gemm_2x16c8__neoni8mm,
+     mnv3_q8_gemm_3x16c8__neoni8mm, mnv3_q8_gemm_4x16c8__neoni8mm},
+    &ops,
+};
+
+static size_t mm_pw_packed_bytes(const mnv3_q8_weights *w) {
+    return mnv3_q8_gemm_packed_bytes(w, w->in_channels, MM_NR, MM_KR, MNV3_Q8_A_S8);
+}
+static void mm_pw_pack(const mnv3_q8_weights *w, void *packed) {
+    mnv3_q8_gemm_pack(w, w->in_channels, MM_NR, MM_KR, MNV3_Q8_A_S8, packed);
+}
+static size_t mm_conv_packed_bytes(const mnv3_q8_weights *w) {
+    return mnv3_q8_gemm_packed_bytes(w, w->kernel * w->kernel * w->in_channels, MM_NR, MM_KR,
+                                     MNV3_Q8_A_S8);
+}
+static void mm_conv_pack(const mnv3_q8_weights *w, void *packed) {
+    mnv3_q8_gemm_pack(w, w->kernel * w->kernel * w->in_channels, MM_NR, MM_KR, MNV3_Q8_A_S8,
+                      packed);
+}
+
+static const mnv3_q8_pointwise_kernel mm_pointwise_row = {
+    "q8_gemm_4x16c8__neoni8mm", MNV3_DTYPE_I8, MNV3_DTYPE_I8, MM_MR, MM_NR, mm_pw_packed_bytes,
+    mm_pw_pack, mnv3_q8_pointwise_workspace, mnv3_q8_pointwise_driver, &mm_impl,
+};
+static const mnv3_q8_conv_kernel mm_conv_row = {
+    "q8_conv_im2col_4x16c8__neoni8mm", MNV3_DTYPE_I8, MNV3_DTYPE_I8, mm_conv_packed_bytes,
+    mm_conv_pack, mnv3_q8_conv_workspace, mnv3_q8_conv_driver, &mm_impl,
+};
+
+static const mnv3_q8_pointwise_kernel *const mm_pointwise_rows[] = {&mm_pointwise_row, NULL};
+static const mnv3_q8_conv_kernel *const mm_conv_rows[] = {&mm_conv_row, NULL};
+
+/* The FC stays on SDOT: one row would leave half of every SMMLA unused. */
+const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon_i8mm = {
+    "neon-i8mm", 1u << MNV3_ISA_NEON, mnv3_cpu_has_neon_i8mm_dot, mm_pointwise_rows,
+    depthwise_rows, mm_conv_rows, dot_fc_rows,
+};
+#endif /* __aarch64__ */
+
+#else
+typedef int mnv3_arm_neon_q8_unused;
+#endif

@@ -1,0 +1,174 @@
+/* Inside the int8 rows: what the portable int8 drivers (drivers_q8.c) and the per-ISA
+ * int8 files share. Not part of the kernel contract the executor sees (kernels.h).
+ *
+ * Pointwise, stem and FC layers all run one GEMM shape. The driver prepares input rows
+ * into the workspace in the form the set's microkernels multiply (the A format: int8,
+ * int8 ^ 0x80 for u8 x s8 dot products, or int16 x - in_zp for 16-bit multiplies), with
+ * the SE gate applied and K padded with zeros to the set's kr; the stem's rows are
+ * im2col rows and the FC's one row is the pooled vector. Microkernels multiply a tile of
+ * prepared rows by one packed panel, requantize once, and store bytes; the driver then
+ * applies what remains per byte (LUT, residual ADD, channel sums).
+ *
+ * Zero points are folded so the k loop is pure products. With a = the prepared value,
+ * a_off = 0 (int8) or 128 (u8), and W = w - weight_zp:
+ *   sum_k (x - zx) * W = sum_k a*w - weight_zp * sum_k a - (zx + a_off) * sum_k W
+ * The last term goes into the packed bias, the middle one is a per-row term the driver
+ * computes only when weight_zp != 0. The int16 format multiplies (x - zx) by packed
+ * (w - weight_zp) directly and needs neither. All of it is exact modulo 2^32, so equal to
+ * the reference wherever TFLite's int32 accumulator is. */
+#ifndef MNV3_Q8_IMPL_H
+#define MNV3_Q8_IMPL_H
+
+#include "kernels.h"
+
+/* Widest panel of any set (AVX-512: 4 vectors of 16 int32). */
+#define MNV3_Q8_MAX_NR 64
+
+typedef enum mnv3_q8_format {
+    MNV3_Q8_A_S8 = 0,            /* a = x */
+    MNV3_Q8_A_U8 = 1,            /* a = x + 128 as uint8 (x ^ 0x80) */
+    MNV3_Q8_A_S16 = 2            /* a = x - in_zp as int16; weights w - weight_zp as int16 */
+} mnv3_q8_format;
+
+/* Requantization of one panel's columns, as vectors want it: acc << left, doubling high
+ * multiply by mult, rounding right shift (mask = 2^right - 1, half = mask >> 1), + out_zp,
+ * clamp. Padding columns have mult 0. */
+typedef struct mnv3_q8_rq_table {
+    int32_t mult[MNV3_Q8_MAX_NR];
+    int32_t left[MNV3_Q8_MAX_NR];
+    int32_t right[MNV3_Q8_MAX_NR];
+    int32_t neg_right[MNV3_Q8_MAX_NR];
+    int32_t mask[MNV3_Q8_MAX_NR];
+    int32_t half[MNV3_Q8_MAX_NR];
+    int32_t out_zp, lo, hi;
+    /* No column shifts left and none has the multiplier INT32_MIN (whose product with
+     * INT32_MIN saturates): then vector code may skip both steps. Conv multipliers are
+     * below 1 and in [2^30, 2^31), so this is the usual case. */
+    int32_t plain;
+} mnv3_q8_rq_table;
+
+/* One tile: prepared rows [0, m) (m is the microkernel's own) times one packed panel.
+ * The panel is nr int32 biases followed by the k loop's weights; k is a multiple of kr.
+ * Outputs [0, nc) of each row are stored; nothing beyond. */
+typedef struct mnv3_q8_gemm_tile {
+    const void *a;
+    size_t a_stride;             /* bytes between prepared rows */
+    const void *w;
+    uint32_t k, nc;
+    const int32_t *row_terms;    /* per row, added to every column; NULL: none */
+    const mnv3_q8_rq_table *rq;
+    int8_t *out;
+    size_t out_stride;
+    const char **pf;             /* prefetch cursor, as the float tiles */
+    const char *pf_end;
+} mnv3_q8_gemm_tile;
+typedef void (*mnv3_q8_gemm_ukernel)(const mnv3_q8_gemm_tile *t);
+
+/* Byte helpers a set may provide in SIMD; the drivers use portable code for NULL ones. */
+typedef struct mnv3_q8_ops {
+    /* dst[0, kpad) = the prepared form of x[0, k) (gated when gate is set), zeros after;
+     * *row_sum (when not NULL) = the sum of the prepared values. */
+    void (*prepare_row)(const int8_t *x, uint32_t k, uint32_t kpad, const mnv3_q8_gate *gate,
+                        int32_t in_zp, mnv3_q8_format format, void *dst, int32_t *row_sum);
+    /* x[i] = lut[(uint8_t)(x[i] + 128)] */
+    void (*lut)(int8_t *x, size_t n, const int8_t *lut);
+    /* out[i] = add(a[i], b[i]) */
+    void (*add)(const int8_t *a, const int8_t *b, size_t n, const mnv3_q8_add *p, int8_t *out);
+    /* out[i] = mnv3_q_requantize(acc[i], m[i]): the set's vector requantization, exposed
+     * for the tests. */
+    void (*requantize)(const int32_t *acc, const mnv3_qmul *m, size_t n, int32_t *out);
+} mnv3_q8_ops;
+
+/* What the GEMM driver needs of a set: its A format, tile, microkernels, helpers. */
+typedef struct mnv3_q8_gemm_impl {
+    mnv3_q8_format format;
+    uint32_t mr, nr, kr;
+    mnv3_q8_gemm_ukernel gemm[MNV3_MAX_MR]; /* [m - 1] */
+    const mnv3_q8_ops *ops;
+} mnv3_q8_gemm_impl;
+
+/* Depthwise: one output row over every channel. rows[ky] is input row oy*stride - pad_top
+ * + ky (through the ring), or NULL in the padding. Weights as the set's depthwise pack
+ * laid them out (per channel group: biases, then per tap the group's w - weight_zp). */
+typedef struct mnv3_q8_dw_out_row {
+    const int8_t *const *rows;
+    int8_t *out;                 /* output (oy, 0, 0) */
+    int32_t *sums;
+    const void *w;
+    const mnv3_q8_depthwise_args *a;
+    uint32_t ox_lo, ox_hi;       /* outputs whose horizontal taps are all inside the input */
+} mnv3_q8_dw_out_row;
+typedef void (*mnv3_q8_dw_ukernel)(const mnv3_q8_dw_out_row *r);
+
+typedef struct mnv3_q8_dw_impl {
+    uint32_t group;              /* channels per packed group */
+    uint32_t wbytes;             /* bytes per packed weight: 2 (int16) or 4 (int32) */
+    mnv3_q8_dw_ukernel row;
+    const mnv3_q8_ops *ops;      /* lut; NULL: portable */
+} mnv3_q8_dw_impl;
+
+/* Packers (drivers_q8.c) for the GEMM formats, by panel width and kr; the rows wrap them. */
+size_t mnv3_q8_gemm_packed_bytes(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr,
+                                 uint32_t kr, mnv3_q8_format format);
+void mnv3_q8_gemm_pack(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr, uint32_t kr,
+                       mnv3_q8_format format, void *packed);
+size_t mnv3_q8_dw_packed_bytes(const mnv3_q8_weights *w, uint32_t group, uint32_t wbytes);
+void mnv3_q8_dw_pack(const mnv3_q8_weights *w, uint32_t group, uint32_t wbytes, void *packed);
+
+/* Drivers (rows' run and workspace_bytes; `impl` is the row's mnv3_q8_gemm_impl or
+ * mnv3_q8_dw_impl). */
+void mnv3_q8_pointwise_driver(const mnv3_q8_pointwise_kernel *row,
+                              const mnv3_q8_pointwise_args *a);
+size_t mnv3_q8_pointwise_workspace(const mnv3_q8_pointwise_kernel *row, uint32_t in_channels);
+void mnv3_q8_conv_driver(const mnv3_q8_conv_kernel *row, const mnv3_q8_conv_args *a);
+size_t mnv3_q8_conv_workspace(const mnv3_q8_conv_kernel *row, uint32_t in_channels,
+                              uint32_t kernel, uint32_t out_width);
+void mnv3_q8_fc_driver(const mnv3_q8_fc_kernel *row, const mnv3_q8_fc_args *a);
+void mnv3_q8_depthwise_driver(const mnv3_q8_depthwise_kernel *row,
+                              const mnv3_q8_depthwise_args *a);
+size_t mnv3_q8_depthwise_workspace(const mnv3_q8_depthwise_kernel *row, uint32_t channels,
+                                   uint32_t kernel, uint32_t in_width);
+
+/* The panel's requantization table for columns [col, col + nr) of a layer with `n`
+ * output channels. */
+void mnv3_q8_rq_table_fill(mnv3_q8_rq_table *t, const mnv3_q8_requant *r, uint32_t col,
+                           uint32_t nr, uint32_t n);
+
+/* Portable helpers, also the fallbacks of mnv3_q8_ops. */
+void mnv3_q8_prepare_row_portable(const int8_t *x, uint32_t k, uint32_t kpad,
+                                  const mnv3_q8_gate *gate, int32_t in_zp,
+                                  mnv3_q8_format format, void *dst, int32_t *row_sum);
+/* Elements [from, k) of prepare_row (and the padding); returns their part of the row sum.
+ * The SIMD prepare_row functions end with it. */
+int32_t mnv3_q8_prepare_row_rest(const int8_t *x, uint32_t from, uint32_t k, uint32_t kpad,
+                                 const mnv3_q8_gate *gate, int32_t in_zp, mnv3_q8_format format,
+                                 void *dst);
+/* Channels [c_begin, channels) of a depthwise output row, from the packed weights (group,
+ * wbytes as mnv3_q8_dw_pack): the channels after the last whole vector. */
+void mnv3_q8_dw_channels_portable(const mnv3_q8_dw_out_row *r, uint32_t c_begin, uint32_t group,
+                                  uint32_t wbytes);
+void mnv3_q8_lut_portable(int8_t *x, size_t n, const int8_t *lut);
+void mnv3_q8_add_portable(const int8_t *a, const int8_t *b, size_t n, const mnv3_q8_add *p,
+                          int8_t *out);
+
+#if defined(MNV3_HAVE_X86_KERNELS)
+int mnv3_cpu_has_avx512vnni(void);
+int mnv3_cpu_has_avxvnni(void);
+extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_avx2;
+extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_avxvnni;
+extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_avx512vnni;
+extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_avx2_dotemu;
+/* The AVX2 depthwise row, which every x86 int8 set uses. */
+extern const mnv3_q8_depthwise_kernel mnv3_q8_depthwise_avx2;
+#endif
+#if defined(MNV3_HAVE_NEON_KERNELS)
+extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon;
+#if defined(__aarch64__)
+int mnv3_cpu_has_neon_dot(void);
+int mnv3_cpu_has_neon_i8mm(void);
+extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon_dot;
+extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon_i8mm;
+#endif
+#endif
+
+#endif

@@ -1,0 +1,141 @@
+/* The int8 GEMM on 256-bit vectors, 6 rows x 16 columns, and the rows that offer it.
+ * Included (without an include guard) by one file per instantiation, after
+ * x86_q8_common.h, with:
+ *   DOT_KR, DOT_FORMAT  k per 4-byte group of a prepared row, and the A format:
+ *                       2 and MNV3_Q8_A_S16 (int16 pairs; AVX2),
+ *                       4 and MNV3_Q8_A_U8 (u8 quadruples; AVX-VNNI and its stand-in)
+ *   Q8X_DOT(acc, a, b)  acc + the dot products of each int32 lane's DOT_KR pairs of a and b
+ *   DOT_SUFFIX, DOT_TILE  the microkernels' name parts (avx2, c2)
+ * Weights are packed in groups of DOT_KR k for 16 columns: [k/DOT_KR][16][DOT_KR]. Each
+ * k step broadcasts 4 bytes of each row against 2 weight vectors. */
+
+#define DOT_MR 6
+#define DOT_NR 16
+
+#define DOT_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+
+Q8X_INLINE void gemm_ymm(const mnv3_q8_gemm_tile *t, const uint32_t M) {
+    const unsigned char *w = (const unsigned char *)t->w;
+    const __m256i b0 = _mm256_loadu_si256((const __m256i *)(const void *)w);
+    const __m256i b1 = _mm256_loadu_si256((const __m256i *)(const void *)(w + 32));
+    const char *pf = *t->pf, *pf_end = t->pf_end;
+    const mnv3_q8_rq_table *rq = t->rq;
+    uint32_t k;
+#define DECL(r)                                                                              \
+    const unsigned char *a##r = (const unsigned char *)t->a + (M > r ? r : 0) * t->a_stride;  \
+    __m256i c##r##0 = b0, c##r##1 = b1;
+    DOT_ROWS(DECL)
+#undef DECL
+    if (t->row_terms) {
+#define TERM(r)                                                                              \
+    if (M > r) {                                                                             \
+        const __m256i tr = _mm256_set1_epi32(t->row_terms[r]);                               \
+        c##r##0 = _mm256_add_epi32(c##r##0, tr);                                             \
+        c##r##1 = _mm256_add_epi32(c##r##1, tr);                                             \
+    }
+        DOT_ROWS(TERM)
+#undef TERM
+    }
+    w += DOT_NR * 4;
+    for (k = 0; k < t->k; k += DOT_KR) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)w);
+        const __m256i w1 = _mm256_loadu_si256((const __m256i *)(const void *)(w + 32));
+        w += 64;
+        MNV3_PREFETCH_STEP(pf, pf_end);
+#define STEP(r)                                                                              \
+    if (M > r) {                                                                             \
+        int32_t v##r;                                                                        \
+        __m256i x##r;                                                                        \
+        memcpy(&v##r, a##r + k * (4 / DOT_KR), 4);                                           \
+        x##r = _mm256_set1_epi32(v##r);                                                      \
+        c##r##0 = Q8X_DOT(c##r##0, x##r, w0);                                                \
+        c##r##1 = Q8X_DOT(c##r##1, x##r, w1);                                                \
+    }
+        DOT_ROWS(STEP)
+#undef STEP
+    }
+    *t->pf = pf;
+    {
+        const q8x_rq q0 = q8x_rq_load(rq, 0), q1 = q8x_rq_load(rq, 8);
+        const __m256i zp = _mm256_set1_epi32(rq->out_zp);
+        const __m256i lo = _mm256_set1_epi32(rq->lo), hi = _mm256_set1_epi32(rq->hi);
+#define OUT(r, output)                                                                       \
+    if (M > r)                                                                               \
+        q8x_store_bytes(t->out + r * t->out_stride,                                          \
+                        q8x_pack16(output(c##r##0, &q0, zp, lo, hi),                         \
+                                   output(c##r##1, &q1, zp, lo, hi)),                        \
+                        t->nc);
+#define OUT_PLAIN(r) OUT(r, q8x_output_plain)
+#define OUT_ANY(r) OUT(r, q8x_output)
+        if (rq->plain) {
+            DOT_ROWS(OUT_PLAIN)
+        } else {
+            DOT_ROWS(OUT_ANY)
+        }
+#undef OUT_PLAIN
+#undef OUT_ANY
+#undef OUT
+    }
+}
+
+#define DOT_NAME_(m, tile, sfx) mnv3_q8_gemm_##m##x16##tile##__##sfx
+#define DOT_NAME__(m, tile, sfx) DOT_NAME_(m, tile, sfx)
+#define DOT_NAME(m, sfx) DOT_NAME__(m, DOT_TILE, sfx)
+#define DOT_GEMM(m)                                                                          \
+    static Q8X_ATTR void DOT_NAME(m, DOT_SUFFIX)(const mnv3_q8_gemm_tile *t) { gemm_ymm(t, m); }
+DOT_GEMM(1)
+DOT_GEMM(2)
+DOT_GEMM(3)
+DOT_GEMM(4)
+DOT_GEMM(5)
+DOT_GEMM(6)
+#undef DOT_GEMM
+
+static const mnv3_q8_ops dot_ops = {q8x_prepare_row, NULL, q8x_add, q8x_requantize_array};
+
+static const mnv3_q8_gemm_impl dot_impl = {
+    DOT_FORMAT,
+    DOT_MR,
+    DOT_NR,
+    DOT_KR,
+    {DOT_NAME(1, DOT_SUFFIX), DOT_NAME(2, DOT_SUFFIX), DOT_NAME(3, DOT_SUFFIX),
+     DOT_NAME(4, DOT_SUFFIX), DOT_NAME(5, DOT_SUFFIX), DOT_NAME(6, DOT_SUFFIX)},
+    &dot_ops,
+};
+
+static size_t dot_pw_packed_bytes(const mnv3_q8_weights *w) {
+    return mnv3_q8_gemm_packed_bytes(w, w->in_channels, DOT_NR, DOT_KR, DOT_FORMAT);
+}
+static void dot_pw_pack(const mnv3_q8_weights *w, void *packed) {
+    mnv3_q8_gemm_pack(w, w->in_channels, DOT_NR, DOT_KR, DOT_FORMAT, packed);
+}
+static size_t dot_conv_packed_bytes(const mnv3_q8_weights *w) {
+    return mnv3_q8_gemm_packed_bytes(w, w->kernel * w->kernel * w->in_channels, DOT_NR, DOT_KR,
+                                     DOT_FORMAT);
+}
+static void dot_conv_pack(const mnv3_q8_weights *w, void *packed) {
+    mnv3_q8_gemm_pack(w, w->kernel * w->kernel * w->in_channels, DOT_NR, DOT_KR, DOT_FORMAT,
+                      packed);
+}
+
+#define DOT_STR_(x) #x
+#define DOT_STR(x) DOT_STR_(x)
+
+static const mnv3_q8_pointwise_kernel dot_pointwise_row = {
+    "q8_gemm_6x16" DOT_STR(DOT_TILE) "__" DOT_STR(DOT_SUFFIX), MNV3_DTYPE_I8, MNV3_DTYPE_I8,
+    DOT_MR, DOT_NR, dot_pw_packed_bytes, dot_pw_pack, mnv3_q8_pointwise_workspace,
+    mnv3_q8_pointwise_driver, &dot_impl,
+};
+static const mnv3_q8_conv_kernel dot_conv_row = {
+    "q8_conv_im2col_6x16" DOT_STR(DOT_TILE) "__" DOT_STR(DOT_SUFFIX), MNV3_DTYPE_I8,
+    MNV3_DTYPE_I8, dot_conv_packed_bytes, dot_conv_pack, mnv3_q8_conv_workspace,
+    mnv3_q8_conv_driver, &dot_impl,
+};
+static const mnv3_q8_fc_kernel dot_fc_row = {
+    "q8_gemv_1x16" DOT_STR(DOT_TILE) "__" DOT_STR(DOT_SUFFIX), MNV3_DTYPE_I8, MNV3_DTYPE_I8,
+    dot_pw_packed_bytes, dot_pw_pack, mnv3_q8_fc_driver, &dot_impl,
+};
+
+static const mnv3_q8_pointwise_kernel *const dot_pointwise_rows[] = {&dot_pointwise_row, NULL};
+static const mnv3_q8_conv_kernel *const dot_conv_rows[] = {&dot_conv_row, NULL};
+static const mnv3_q8_fc_kernel *const dot_fc_rows[] = {&dot_fc_row, NULL};
