@@ -74,11 +74,12 @@ endif
 # kernels.h decides from the target); each x86 function carries its own target attribute
 # and is selected at run time, so there is no global -m flag. 32-bit ARM needs the FPU
 # named for NEON code to compile at all; the float ABI stays the toolchain's (hard for
-# gnueabihf, softfp works too). 64-bit file offsets keep stat() and readdir() working on
+# gnueabihf, softfp works too); VFPv4's half-precision conversions are reached through
+# IEEE __fp16 (float16 weights widen as they load). 64-bit file offsets keep stat() and readdir() working on
 # filesystems with 64-bit inode numbers, which otherwise fail with EOVERFLOW on 32-bit.
 ARCH_CFLAGS :=
 ifneq ($(filter arm%,$(MACHINE)),)
-ARCH_CFLAGS += -mfpu=neon-vfpv4 -D_FILE_OFFSET_BITS=64
+ARCH_CFLAGS += -mfpu=neon-vfpv4 -mfp16-format=ieee -D_FILE_OFFSET_BITS=64
 endif
 
 ALL_CFLAGS := $(BASE_CFLAGS) $(THREAD_CFLAGS) $(ARCH_CFLAGS) $(CFLAGS)
@@ -223,6 +224,19 @@ test-arm64:
 test-armhf:
 	$(call arm_qemu_test,arm-linux-gnueabihf,$(QEMU_ARM),build-test-armhf,cortex-a7)
 
+# float16 weights and relaxed precision on emulated cores: cortex-a72 has no FP16 arithmetic
+# (relaxed precision falls back to fp32), cortex-a76 and max have it (fp16 in the pointwise
+# layers). qemu-user takes the core from QEMU_CPU.
+.PHONY: test-arm64-fp16
+test-arm64-fp16:
+	+$(MAKE) CROSS=aarch64-linux-gnu- CC=aarch64-linux-gnu-gcc STATIC=1 BUILD=build-test-arm64 \
+	    build-test-arm64/tests/test_half
+	for c in cortex-a72:fp32 cortex-a76:fp16 max:fp16; do \
+	    echo "test_half on $${c%%:*}"; \
+	    QEMU_CPU=$${c%%:*} MNV3_EXPECT_RELAXED=$${c##*:} \
+	        $(QEMU_AARCH64) -L /usr/aarch64-linux-gnu build-test-arm64/tests/test_half || exit 1; \
+	done
+
 # --- Static kernel estimates with llvm-mca ------------------------------------------------
 #   make mca          the x86-64, AArch64 and ARMv7 kernel sources compiled to assembly with
 #                     this Makefile's compiler and flags (a cross gcc for the foreign ones;
@@ -241,9 +255,14 @@ MCA_FLAGS ?=
 ifneq ($(filter x86_64% amd64%,$(MACHINE)),)
 KERNEL_ASM := $(BUILD)/asm/csrc/kernels/x86_avx2.s $(BUILD)/asm/csrc/kernels/x86_avx512.s \
     $(BUILD)/asm/csrc/kernels/x86_avx2_q8.s $(BUILD)/asm/csrc/kernels/x86_avxvnni_q8.s \
-    $(BUILD)/asm/csrc/kernels/x86_avx512vnni_q8.s
+    $(BUILD)/asm/csrc/kernels/x86_avx512vnni_q8.s \
+    $(BUILD)/asm/csrc/kernels/x86_avx2_f16.s $(BUILD)/asm/csrc/kernels/x86_avx512_bf16.s
 else ifneq ($(filter aarch64% arm%,$(MACHINE)),)
-KERNEL_ASM := $(BUILD)/asm/csrc/kernels/arm_neon.s $(BUILD)/asm/csrc/kernels/arm_neon_q8.s
+KERNEL_ASM := $(BUILD)/asm/csrc/kernels/arm_neon.s $(BUILD)/asm/csrc/kernels/arm_neon_q8.s \
+    $(BUILD)/asm/csrc/kernels/arm_neon_f16.s
+endif
+ifneq ($(filter aarch64%,$(MACHINE)),)
+KERNEL_ASM += $(BUILD)/asm/csrc/kernels/arm_neon_hp_f16w.s
 endif
 
 # The object rule's command with -S in place of -c.
@@ -274,9 +293,12 @@ mca:
 	    case $$t in \
 	        x86_64*) kernels="$$kernels --kernels avx2 x86-avx2 $$asm/x86_avx2.s --kernels avx512 x86-avx512 $$asm/x86_avx512.s \
 	            --kernels q8-avx2 x86-avx2 $$asm/x86_avx2_q8.s --kernels q8-avxvnni x86-avxvnni $$asm/x86_avxvnni_q8.s \
-	            --kernels q8-avx512vnni x86-avx512 $$asm/x86_avx512vnni_q8.s";; \
-	        aarch64*) kernels="$$kernels --kernels neon-a64 aarch64 $$asm/arm_neon.s --kernels q8-neon-a64 aarch64 $$asm/arm_neon_q8.s";; \
-	        *) kernels="$$kernels --kernels neon-a32 armv7 $$asm/arm_neon.s --kernels q8-neon-a32 armv7 $$asm/arm_neon_q8.s";; \
+	            --kernels q8-avx512vnni x86-avx512 $$asm/x86_avx512vnni_q8.s \
+	            --kernels avx2-f16w x86-avx2 $$asm/x86_avx2_f16.s --kernels avx512-bf16 x86-avx512 $$asm/x86_avx512_bf16.s";; \
+	        aarch64*) kernels="$$kernels --kernels neon-a64 aarch64 $$asm/arm_neon.s --kernels q8-neon-a64 aarch64 $$asm/arm_neon_q8.s \
+	            --kernels neon-a64-f16w aarch64 $$asm/arm_neon_f16.s --kernels neon-a64-fp16 aarch64 $$asm/arm_neon_hp_f16w.s";; \
+	        *) kernels="$$kernels --kernels neon-a32 armv7 $$asm/arm_neon.s --kernels q8-neon-a32 armv7 $$asm/arm_neon_q8.s \
+	            --kernels neon-a32-f16w armv7 $$asm/arm_neon_f16.s";; \
 	    esac; \
 	done; \
 	if [ -z "$$kernels" ]; then echo "mca: skipped: no compiler for any kernel set"; exit 0; fi; \

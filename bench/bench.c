@@ -4,9 +4,11 @@
  *
  *   mnv3-bench [--arch large|small] [--width W] [--resolution R] [--threads N]
  *              [--runs N] [--warmup N] [--isa auto|scalar|avx2|avx512|neon] [--no-layers]
- *              [--layer-stat median|min] [--cold]
+ *              [--layer-stat median|min] [--cold] [--precision fp32|fp16-weights|relaxed]
  * On a shared machine, --layer-stat min shows what each layer costs when undisturbed;
- * --cold shows what each costs when other work has used the caches since the last run. */
+ * --cold shows what each costs when other work has used the caches since the last run.
+ * --precision fp16-weights stores the weights as float16 (float32 arithmetic); relaxed
+ * allows float16 or bf16 products where the CPU has them. */
 #if defined(__linux__) && !defined(_GNU_SOURCE)
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -86,14 +88,16 @@ static void usage(void) {
     fprintf(stderr,
             "usage: mnv3-bench [--arch large|small] [--width W] [--resolution R] [--threads N]\n"
             "                  [--runs N] [--warmup N] [--isa auto|scalar|avx2|avx512|neon]\n"
-            "                  [--no-layers] [--layer-stat median|min] [--cold]\n");
+            "                  [--no-layers] [--layer-stat median|min] [--cold]\n"
+            "                  [--precision fp32|fp16-weights|relaxed]\n");
 }
 
 int main(int argc, char **argv) {
     mnv3_arch arch = MNV3_ARCH_LARGE;
     double width = 1.0;
     uint32_t res = 224, threads = 1, nlayers, i;
-    int runs = 100, warmup = 10, layers = 1, cold = 0, a, r;
+    int runs = 100, warmup = 10, layers = 1, cold = 0, half = 0, a, r;
+    mnv3_precision_mode precision = MNV3_PRECISION_EXACT;
     double layer_q = 0.5;
     mnv3_isa isa = MNV3_ISA_AUTO, used;
     mnv3_model *model = NULL;
@@ -142,6 +146,14 @@ int main(int argc, char **argv) {
             warmup = atoi(v);
         } else if (strcmp(o, "--layer-stat") == 0) {
             layer_q = strcmp(v, "min") == 0 ? 0.0 : 0.5;
+        } else if (strcmp(o, "--precision") == 0) {
+            half = strcmp(v, "fp16-weights") == 0;
+            if (strcmp(v, "relaxed") == 0)
+                precision = MNV3_PRECISION_RELAXED;
+            else if (!half && strcmp(v, "fp32") != 0) {
+                usage();
+                return 2;
+            }
         } else if (strcmp(o, "--isa") == 0) {
             if (mnv3_isa_from_name(v, &isa) != MNV3_OK) {
                 fprintf(stderr, "unknown isa '%s'\n", v);
@@ -160,12 +172,22 @@ int main(int argc, char **argv) {
         fprintf(stderr, "model: %s\n", err.message);
         return 1;
     }
+    if (half) {
+        mnv3_model *h = NULL;
+        if (mnv3_model_convert_weights(model, MNV3_WEIGHTS_FLOAT16, &h, &err) != MNV3_OK) {
+            fprintf(stderr, "float16 weights: %s\n", err.message);
+            return 1;
+        }
+        mnv3_model_free(model);
+        model = h;
+    }
     mnv3_model_get_info(model, &info);
     mnv3_model_macs(model, res, res, &total_macs);
     mnv3_config_init(&cfg, model);
     cfg.height = cfg.width = res;
     cfg.threads = threads;
     cfg.isa = isa;
+    cfg.precision = precision;
     if (mnv3_context_create(model, &cfg, NULL, 0, &ctx, &err) != MNV3_OK) {
         fprintf(stderr, "context: %s\n", err.message);
         return 1;
@@ -187,9 +209,11 @@ int main(int argc, char **argv) {
         times[r] = (now_s() - t0) * 1e3;
     }
     qsort(times, (size_t)runs, sizeof *times, cmp_double);
-    printf("mnv3-bench: MobileNetV3-%s width %.2f at %ux%u, %.1f M MACs, isa %s, %u thread%s\n",
+    printf("mnv3-bench: MobileNetV3-%s width %.2f at %ux%u, %.1f M MACs, isa %s, %u thread%s, "
+           "%s weights, %s arithmetic\n",
            arch == MNV3_ARCH_LARGE ? "Large" : "Small", width, res, res, (double)total_macs / 1e6,
-           mnv3_isa_name(used), mnv3_context_threads(ctx), mnv3_context_threads(ctx) == 1 ? "" : "s");
+           mnv3_isa_name(used), mnv3_context_threads(ctx), mnv3_context_threads(ctx) == 1 ? "" : "s",
+           half ? "float16" : "float32", mnv3_arithmetic_name(mnv3_context_arithmetic(ctx)));
     printf("latency ms over %d runs: min %.3f  median %.3f  p90 %.3f  (%.1f images/s, %.1f GFLOP/s)\n",
            runs, times[0], pct(times, runs, 0.5), pct(times, runs, 0.9),
            1e3 / pct(times, runs, 0.5), 2.0 * (double)total_macs / (pct(times, runs, 0.5) * 1e6));

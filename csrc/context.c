@@ -35,6 +35,9 @@ static mnv3_status check_config(const mnv3_model *m, const mnv3_config *c, mnv3_
                               MNV3_MAX_THREADS);
     if ((unsigned)c->isa >= mnv3_isa_count())
         return mnv3_set_error(e, MNV3_ERR_INVALID_ARGUMENT, "isa %u unknown", (unsigned)c->isa);
+    if ((unsigned)c->precision > MNV3_PRECISION_RELAXED)
+        return mnv3_set_error(e, MNV3_ERR_INVALID_ARGUMENT, "precision %u unknown",
+                              (unsigned)c->precision);
     if (c->isa != MNV3_ISA_AUTO && !mnv3_isa_available(c->isa))
         return mnv3_set_error(e, MNV3_ERR_UNSUPPORTED,
                               "kernel set '%s' is not in this build or not supported by this CPU",
@@ -53,6 +56,7 @@ typedef struct blueprint {
     const mnv3_model *model;
     mnv3_config cfg;
     mnv3_kernels k;
+    mnv3_arithmetic arithmetic;
     uint32_t threads;
     mnv3_step steps[MNV3_MAX_STEPS];
     mnv3_tensor tensors[MNV3_MAX_TENSORS];
@@ -132,6 +136,7 @@ static mnv3_status measure(const blueprint *bp, mnv3_arena_plan *plan, mnv3_erro
 static mnv3_status make_blueprint(const mnv3_model *m, const mnv3_config *cfg, blueprint **out,
                                   mnv3_error *e) {
     mnv3_isa isa;
+    mnv3_dtype wt;
     blueprint *bp;
     mnv3_status st;
     mnv3_dtype elem;
@@ -143,9 +148,20 @@ static mnv3_status make_blueprint(const mnv3_model *m, const mnv3_config *cfg, b
     bp->cfg = *cfg;
     bp->threads = effective_threads(cfg);
     isa = cfg->isa == MNV3_ISA_AUTO ? mnv3_isa_best() : cfg->isa;
-    /* A quantized model runs int8 rows on one-byte activations; a float one f32 rows. */
+    /* A quantized model runs int8 rows on one-byte activations. A float one runs f32 rows;
+     * float16 weights take the rows that widen them as they load (or pack) them; relaxed
+     * precision the rows whose products are float16 or bf16, where the set has them for
+     * this CPU (their act_type names the arithmetic). */
     elem = m->quantized ? MNV3_DTYPE_I8 : MNV3_DTYPE_F32;
-    if (!mnv3_kernels_resolve(isa, elem, elem, &bp->k)) {
+    wt = m->quantized ? elem : m->stem.weight_type == MNV3_DTYPE_F16 ? MNV3_DTYPE_F16 : elem;
+    bp->arithmetic = MNV3_ARITHMETIC_FP32;
+    if (cfg->precision == MNV3_PRECISION_RELAXED && !m->quantized) {
+        if (mnv3_kernels_resolve(isa, wt, MNV3_DTYPE_F16, &bp->k))
+            bp->arithmetic = MNV3_ARITHMETIC_FP16;
+        else if (mnv3_kernels_resolve(isa, wt, MNV3_DTYPE_BF16, &bp->k))
+            bp->arithmetic = MNV3_ARITHMETIC_BF16;
+    }
+    if (bp->arithmetic == MNV3_ARITHMETIC_FP32 && !mnv3_kernels_resolve(isa, wt, elem, &bp->k)) {
         st = mnv3_set_error(e, MNV3_ERR_UNSUPPORTED, "kernel set '%s' unavailable",
                             mnv3_isa_name(isa));
         goto fail;
@@ -216,6 +232,7 @@ static mnv3_context *place(const blueprint *bp, const mnv3_arena_plan *plan,
     memset(ctx, 0, sizeof *ctx);
     ctx->model = bp->model;
     ctx->k = bp->k;
+    ctx->arithmetic = bp->arithmetic;
     ctx->packed = packed;
     ctx->cfg = bp->cfg;
     ctx->threads = bp->threads;
@@ -309,6 +326,20 @@ void mnv3_context_free(mnv3_context *ctx) {
 }
 
 mnv3_isa mnv3_context_isa(const mnv3_context *ctx) { return ctx ? ctx->k.isa : MNV3_ISA_AUTO; }
+
+mnv3_arithmetic mnv3_context_arithmetic(const mnv3_context *ctx) {
+    return ctx ? ctx->arithmetic : MNV3_ARITHMETIC_FP32;
+}
+
+const char *mnv3_arithmetic_name(mnv3_arithmetic a) {
+    switch (a) {
+    case MNV3_ARITHMETIC_FP32: return "fp32";
+    case MNV3_ARITHMETIC_FP16: return "fp16";
+    case MNV3_ARITHMETIC_BF16: return "bf16";
+    default: return "unknown";
+    }
+}
+
 const char *mnv3_context_int8_kernels(const mnv3_context *ctx) {
     return ctx && ctx->model->quantized && ctx->k.q8_set ? ctx->k.q8_set->name : NULL;
 }

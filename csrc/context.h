@@ -22,6 +22,7 @@ typedef struct mnv3_scratch_needs {
 struct mnv3_context {
     const mnv3_model *model;
     mnv3_kernels k;
+    mnv3_arithmetic arithmetic;
     const mnv3_packed_weights *packed;
     mnv3_config cfg;
     uint32_t threads;

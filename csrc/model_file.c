@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "half.h"
 #include "model.h"
 #include "file_io.h"
 #include "model_file.h"
@@ -35,11 +36,14 @@ enum {
 #define DTYPE_FLOAT32 1u
 #define DTYPE_INT8 2u
 #define DTYPE_INT32 3u
+#define DTYPE_FLOAT16 4u
 #define QUANT_HEADER_SIZE 24u
 #define QUANT_BLOCK_SIZE 32u
 #define QUANT_CONV_SIZE 48u
 
-static uint64_t dtype_bytes(uint32_t dtype) { return dtype == DTYPE_INT8 ? 1u : 4u; }
+static uint64_t dtype_bytes(uint32_t dtype) {
+    return dtype == DTYPE_INT8 ? 1u : dtype == DTYPE_FLOAT16 ? 2u : 4u;
+}
 
 /* ------------------------------------------------------------------------------------ */
 /* CRC-32 and byte order                                                                 */
@@ -143,6 +147,15 @@ static void put_u32(uint8_t *p, uint32_t v) {
 static void put_u64(uint8_t *p, uint64_t v) {
     put_u32(p, (uint32_t)v);
     put_u32(p + 4, (uint32_t)(v >> 32));
+}
+
+static void swap_halves(uint8_t *p, size_t halves) {
+    size_t i;
+    for (i = 0; i < halves; ++i, p += 2) {
+        const uint8_t t = p[0];
+        p[0] = p[1];
+        p[1] = t;
+    }
 }
 
 void mnv3_swap_words(uint8_t *p, size_t words) {
@@ -689,7 +702,7 @@ static mnv3_status read_tensor_table(const uint8_t *d, uint64_t size, const sect
         uint32_t dtype = get_u32(q);
         uint64_t off = get_u64(q + 8), count = get_u64(q + 16), bytes = 0;
         mnv3_status st = MNV3_OK;
-        if (dtype < DTYPE_FLOAT32 || dtype > DTYPE_INT32)
+        if (dtype < DTYPE_FLOAT32 || dtype > DTYPE_FLOAT16)
             st = mnv3_set_error(e, MNV3_ERR_BAD_TENSOR, "tensor %u: dtype %u unknown", i, dtype);
         else if (get_u32(q + 4) != 0)
             st = mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "tensor %u: reserved field is not zero", i);
@@ -721,7 +734,10 @@ static mnv3_status read_tensor_table(const uint8_t *d, uint64_t size, const sect
 }
 
 static const char *dtype_file_name(uint32_t dtype) {
-    return dtype == DTYPE_INT8 ? "int8" : dtype == DTYPE_INT32 ? "int32" : "float32";
+    return dtype == DTYPE_INT8    ? "int8"
+           : dtype == DTYPE_INT32 ? "int32"
+           : dtype == DTYPE_FLOAT16 ? "float16"
+                                  : "float32";
 }
 
 /* One tensor reference of a conv: in range, of the right type and element count. */
@@ -748,13 +764,17 @@ static mnv3_status resolve(const uint8_t *base, mnv3_model *m, const tensor_entr
     mnv3_conv *list[MNV3_MAX_CONVS];
     uint32_t n = mnv3_model_convs(m, list), i;
     const int q = m->quantized;
+    /* A float model's weights are all float32 or all float16 (the stem's tensor says
+     * which): one context runs one row per layer kind. */
+    const int half = !q && refs[0].weight < ntensors && t[refs[0].weight].dtype == DTYPE_FLOAT16;
+    const uint32_t weight_dtype = q ? DTYPE_INT8 : half ? DTYPE_FLOAT16 : DTYPE_FLOAT32;
     for (i = 0; i < n; ++i) {
         mnv3_conv *c = list[i];
         const void *p;
-        MNV3_TRY(tensor_ref(base, m, c, t, ntensors, refs[i].weight, "weight",
-                            q ? DTYPE_INT8 : DTYPE_FLOAT32, mnv3_conv_weight_count(c),
-                            &c->weight, e));
-        c->weight_type = q ? MNV3_DTYPE_I8 : MNV3_DTYPE_F32;
+        MNV3_TRY(tensor_ref(base, m, c, t, ntensors, refs[i].weight,
+                            half ? "weight (as the stem's)" : "weight", weight_dtype,
+                            mnv3_conv_weight_count(c), &c->weight, e));
+        c->weight_type = q ? MNV3_DTYPE_I8 : half ? MNV3_DTYPE_F16 : MNV3_DTYPE_F32;
         c->bias = NULL;
         c->q8.bias = NULL;
         if (c->has_bias) {
@@ -798,6 +818,14 @@ static size_t first_non_finite(const float *v, size_t n) {
     return i;
 }
 
+/* Index of the first infinity or NaN among n halves, or n. */
+static size_t first_non_finite_half(const uint16_t *v, size_t n) {
+    size_t i;
+    for (i = 0; i < n; ++i)
+        if (!mnv3_f16_is_finite(v[i])) return i;
+    return n;
+}
+
 /* Weights and biases must be finite: a NaN or infinity would reach every logit. `refs`
  * (parallel to the conv list) names the file's tensor indices, when there is a file. */
 static mnv3_status check_finite(const mnv3_model *m, const conv_refs *refs, mnv3_error *e) {
@@ -809,16 +837,23 @@ static mnv3_status check_finite(const mnv3_model *m, const conv_refs *refs, mnv3
     for (i = 0; i < n; ++i) {
         const mnv3_conv *c = list[i];
         for (k = 0; k < (c->has_bias ? 2u : 1u); ++k) {
-            const float *v = k ? c->bias : c->weight;
+            const int half = !k && c->weight_type == MNV3_DTYPE_F16;
+            const void *v = k ? (const void *)c->bias : c->weight;
             size_t count = k ? c->out_channels : mnv3_conv_weight_count(c);
-            size_t at = first_non_finite(v, count);
-            char tensor[24] = "";
+            size_t at = half ? first_non_finite_half((const uint16_t *)v, count)
+                             : first_non_finite((const float *)v, count);
+            char tensor[24] = "", encoding[24] = "";
+            float bad;
             if (at == count) continue;
+            bad = half ? mnv3_f16_to_f32(((const uint16_t *)v)[at]) : ((const float *)v)[at];
             if (refs)
                 snprintf(tensor, sizeof tensor, " tensor %u", k ? refs[i].bias : refs[i].weight);
-            return conv_error(m, c, e, MNV3_ERR_BAD_TENSOR, "%s%s element %zu is %s",
+            if (half)
+                snprintf(encoding, sizeof encoding, " (float16 0x%04X)",
+                         (unsigned)((const uint16_t *)v)[at]);
+            return conv_error(m, c, e, MNV3_ERR_BAD_TENSOR, "%s%s element %zu is %s%s",
                               k ? "bias" : "weight", tensor, at,
-                              isnan(v[at]) ? "NaN" : "infinite");
+                              isnan(bad) ? "NaN" : "infinite", encoding);
         }
     }
     return MNV3_OK;
@@ -900,9 +935,12 @@ static mnv3_status parse_image(const uint8_t *d, size_t size, uint32_t flags, ui
     if (st == MNV3_OK) st = resolve(d, m, tensors, ntensors, refs, e);
     if (st == MNV3_OK) st = mnv3_model_validate(m, e);
     if (st == MNV3_OK && writable && !mnv3_host_is_little_endian())
-        for (i = 0; i < ntensors; ++i)
-            if (tensors[i].dtype != DTYPE_INT8)
+        for (i = 0; i < ntensors; ++i) {
+            if (tensors[i].dtype == DTYPE_FLOAT16)
+                swap_halves(writable + tensors[i].offset, (size_t)tensors[i].count);
+            else if (tensors[i].dtype != DTYPE_INT8)
                 mnv3_swap_words(writable + tensors[i].offset, (size_t)tensors[i].count);
+        }
     if (st == MNV3_OK) st = check_finite(m, refs, e);
     if (st == MNV3_OK) st = mnv3_model_quant_prepare(m, e);
     free(tensors);
@@ -1006,7 +1044,7 @@ static uint32_t conv_tensor(const mnv3_model *m, const mnv3_conv *c, uint32_t k,
     case 0:
         *count = mnv3_conv_weight_count(c);
         *data = c->weight;
-        return m->quantized ? DTYPE_INT8 : DTYPE_FLOAT32;
+        return m->quantized ? DTYPE_INT8 : c->weight_type == MNV3_DTYPE_F16 ? DTYPE_FLOAT16 : DTYPE_FLOAT32;
     case 1:
         *count = c->out_channels;
         *data = m->quantized ? (const void *)c->q8.bias : (const void *)c->bias;
@@ -1166,6 +1204,11 @@ static void put_words(uint8_t *p, const void *src, size_t n) {
     }
 }
 
+static void put_halves(uint8_t *p, const uint16_t *src, size_t n) {
+    size_t i;
+    for (i = 0; i < n; ++i) put_u16(p + 2 * i, src[i]);
+}
+
 static void write_image(const mnv3_model *m, mnv3_conv **list, const layout *L, uint8_t *d) {
     uint32_t b, i, tensor = 0, k;
     uint64_t pos;
@@ -1173,8 +1216,9 @@ static void write_image(const mnv3_model *m, mnv3_conv **list, const layout *L, 
     memset(d, 0, (size_t)L->file_size);
     memcpy(d, file_magic, sizeof file_magic);
     put_u16(d + 8, 1);
-    /* Float models stay 1.0 files, byte for byte; quantized ones need 1.1 readers. */
-    put_u16(d + 10, m->quantized ? 1u : 0u);
+    /* float32 models stay 1.0 files, byte for byte; quantized and float16 ones need 1.1
+     * readers. */
+    put_u16(d + 10, m->quantized || m->stem.weight_type == MNV3_DTYPE_F16 ? 1u : 0u);
     put_u32(d + 12, BYTE_ORDER_MARK);
     put_u64(d + 16, L->file_size);
     put_u32(d + 24, MNV3_FILE_HEADER_SIZE);
@@ -1229,6 +1273,7 @@ static void write_image(const mnv3_model *m, mnv3_conv **list, const layout *L, 
             put_u64(entry + 8, pos);
             put_u64(entry + 16, count);
             if (dtype == DTYPE_INT8) memcpy(d + pos, data, (size_t)count);
+            else if (dtype == DTYPE_FLOAT16) put_halves(d + pos, (const uint16_t *)data, (size_t)count);
             else put_words(d + pos, data, (size_t)count);
             entry += 24;
             pos += dtype_bytes(dtype) * count;
@@ -1276,6 +1321,11 @@ static mnv3_status check_savable(const mnv3_model *m, mnv3_conv **list, layout *
                              (c->has_bias && !c->q.bias_scale)))
             return mnv3_set_error(e, MNV3_ERR_BAD_TENSOR,
                                   "conv %u: int8 weights or their scales missing", i);
+        if (!m->quantized && c->weight_type != list[0]->weight_type)
+            return mnv3_set_error(e, MNV3_ERR_BAD_TENSOR,
+                                  "conv %u: %s weights in a model whose stem has %s", i,
+                                  mnv3_dtype_name(c->weight_type),
+                                  mnv3_dtype_name(list[0]->weight_type));
     }
     MNV3_TRY(check_finite(m, NULL, e));
     /* A model is immutable once shared; its quantization was checked when it was made. */

@@ -188,6 +188,23 @@ MNV3_API mnv3_status mnv3_model_save_file(const mnv3_model *model, const char *p
 
 MNV3_API void mnv3_model_free(mnv3_model *model); /* NULL is allowed */
 
+/* How a model stores its weights (biases are float32 in every float model). float16
+ * weights (IEEE binary16, file format 1.1) halve the model and its packed copies; the
+ * arithmetic stays float32 unless the configuration relaxes it (mnv3_config.precision). */
+typedef enum mnv3_weight_type {
+    MNV3_WEIGHTS_FLOAT32 = 0,
+    MNV3_WEIGHTS_FLOAT16 = 1,
+    MNV3_WEIGHTS_INT8 = 2       /* quantized models */
+} mnv3_weight_type;
+
+MNV3_API mnv3_weight_type mnv3_model_weight_type(const mnv3_model *model);
+/* A new, independent model with the same network whose weights are stored as `type`:
+ * float32 -> float16 rounds to nearest even (a weight beyond float16's range, 65504, is
+ * refused with MNV3_ERR_BAD_TENSOR naming its conv), float16 -> float32 is exact. Quantized
+ * models, and MNV3_WEIGHTS_INT8, are MNV3_ERR_UNSUPPORTED. */
+MNV3_API mnv3_status mnv3_model_convert_weights(const mnv3_model *model, mnv3_weight_type type,
+                                                mnv3_model **out_model, mnv3_error *error);
+
 /* How raw pixels become the network input: input = (pixel * scale - mean[c]) / std[c],
  * with channels in `channel_order`. */
 typedef enum mnv3_channel_order { MNV3_RGB = 0, MNV3_BGR = 1 } mnv3_channel_order;
@@ -285,6 +302,25 @@ typedef struct mnv3_context mnv3_context;
 #define MNV3_MAX_INPUT_SIZE 4096
 #define MNV3_MAX_BATCH 4096
 
+/* How freely a context may round (mnv3_config.precision), after TFLite's "allow fp16
+ * precision for fp32" and XNNPACK's fp16-inference flag. */
+typedef enum mnv3_precision_mode {
+    MNV3_PRECISION_EXACT = 0,   /* float32 arithmetic; float16 weights are widened exactly */
+    MNV3_PRECISION_RELAXED = 1  /* float16 or bf16 products where the CPU runs them faster;
+                                   float32 elsewhere (see mnv3_context_arithmetic) */
+} mnv3_precision_mode;
+
+/* The arithmetic a context actually uses. */
+typedef enum mnv3_arithmetic {
+    MNV3_ARITHMETIC_FP32 = 0,
+    MNV3_ARITHMETIC_FP16 = 1,   /* pointwise layers multiply and add in float16 (ARMv8.2 with
+                                   FP16 arithmetic, HWCAP asimdhp); the rest float32 */
+    MNV3_ARITHMETIC_BF16 = 2    /* pointwise layers take bf16 products with float32 sums
+                                   (AVX512-BF16, vdpbf16ps); the rest float32 */
+} mnv3_arithmetic;
+
+MNV3_API const char *mnv3_arithmetic_name(mnv3_arithmetic arithmetic); /* "fp32", ... */
+
 typedef struct mnv3_config {
     uint32_t batch;          /* images per mnv3_run(), >= 1 */
     uint32_t height, width;  /* input size, each in [MNV3_MIN_INPUT_SIZE, MNV3_MAX_INPUT_SIZE] */
@@ -292,6 +328,7 @@ typedef struct mnv3_config {
     uint32_t threads;        /* worker threads, 1..MNV3_MAX_THREADS; 0 means 1 */
     mnv3_isa isa;            /* MNV3_ISA_AUTO unless forcing a kernel set */
     int profile;             /* non-zero: record per-layer times (see mnv3_context_layer_ns) */
+    mnv3_precision_mode precision; /* MNV3_PRECISION_EXACT unless relaxing it */
 } mnv3_config;
 
 /* Defaults: batch 1, the model's preprocess size (224x224 if unknown), NCHW, 1 thread, AUTO. */
@@ -364,6 +401,9 @@ MNV3_API mnv3_status mnv3_context_set_tap(mnv3_context *context, mnv3_tap_fn fn,
 
 /* Kernel set actually used by a context. */
 MNV3_API mnv3_isa mnv3_context_isa(const mnv3_context *context);
+/* Arithmetic actually used: FP32 unless the configuration relaxed the precision and the
+ * kernel set has faster arithmetic on this CPU. */
+MNV3_API mnv3_arithmetic mnv3_context_arithmetic(const mnv3_context *context);
 /* For a context on a quantized model: the int8 kernel variant that kernel set resolved to
  * on this CPU ("avx512vnni", "avxvnni" or "avx2" under MNV3_ISA_AVX512, as the CPU allows;
  * "scalar" for the reference kernels), for example to pick the matching int8 peak in a

@@ -162,6 +162,7 @@ class _Config(ctypes.Structure):
     _fields_ = [("batch", ctypes.c_uint32), ("height", ctypes.c_uint32),
                 ("width", ctypes.c_uint32), ("layout", ctypes.c_int),
                 ("threads", ctypes.c_uint32), ("isa", ctypes.c_int), ("profile", ctypes.c_int),
+                ("precision", ctypes.c_int),
                 # Room for fields a newer library's mnv3_config_init may write.
                 ("_reserved", ctypes.c_uint8 * 64)]
 
@@ -237,6 +238,11 @@ class Mnv3:
         lib.mnv3_run.argtypes = [P, P, ctypes.c_size_t, P, ctypes.c_size_t, P, ctypes.c_size_t]
         lib.mnv3_context_isa.argtypes = [P]
         lib.mnv3_context_isa.restype = ctypes.c_int
+        lib.mnv3_context_arithmetic.argtypes = [P]
+        lib.mnv3_context_arithmetic.restype = ctypes.c_int
+        lib.mnv3_arithmetic_name.argtypes = [ctypes.c_int]
+        lib.mnv3_arithmetic_name.restype = ctypes.c_char_p
+        lib.mnv3_model_convert_weights.argtypes = [P, ctypes.c_int, P, P]
         lib.mnv3_context_threads.argtypes = [P]
         lib.mnv3_context_threads.restype = ctypes.c_uint32
         lib.mnv3_context_free.argtypes = [P]
@@ -270,9 +276,19 @@ class Mnv3:
                     err, "mnv3_model_create_builtin")
         return m
 
-    def context(self, model, resolution: int, threads: int, layout: int = 0):
+    def half_model(self, model):
+        """A new model with the weights of `model` stored as float16."""
+        m, err = ctypes.c_void_p(), _Error()
+        self._check(self.lib.mnv3_model_convert_weights(model, 1, ctypes.byref(m),
+                                                        ctypes.byref(err)),
+                    err, "mnv3_model_convert_weights")
+        return m
+
+    def context(self, model, resolution: int, threads: int, layout: int = 0,
+                relaxed: bool = False):
         cfg = _Config()
         self.lib.mnv3_config_init(ctypes.byref(cfg), model)
+        cfg.precision = 1 if relaxed else 0  # MNV3_PRECISION_RELAXED / _EXACT
         cfg.batch, cfg.height, cfg.width = 1, resolution, resolution
         cfg.layout = layout  # 0: NCHW, as torch; 1: NHWC
         cfg.threads = threads
@@ -423,7 +439,7 @@ def litert_engine(name: str, path: str, x_nhwc: np.ndarray, threads: int) -> Eng
                   f"Interpreter(num_threads={threads}), {coverage}, NHWC input")
 
 
-def prepare_ncnn(paths, model, x, threads):
+def prepare_ncnn(paths, model, x, threads, half: bool = False):
     try:
         import ncnn
     except ImportError as e:
@@ -463,13 +479,14 @@ def prepare_ncnn(paths, model, x, threads):
     opt = net.opt
     opt.num_threads = threads
     opt.use_vulkan_compute = False
-    # float32 throughout, for a like-for-like comparison.
-    opt.use_fp16_packed = False
-    opt.use_fp16_storage = False
-    opt.use_fp16_arithmetic = False
-    opt.use_bf16_storage = False
+    # float32 throughout, for a like-for-like comparison; or (the relaxed-precision row)
+    # ncnn's own fp16/bf16 storage and arithmetic, on where the CPU supports them.
+    opt.use_fp16_packed = half
+    opt.use_fp16_storage = half
+    opt.use_fp16_arithmetic = half
+    opt.use_bf16_storage = half
     if hasattr(opt, "use_bf16_packed"):
-        opt.use_bf16_packed = False
+        opt.use_bf16_packed = half
     if net.load_param(paths["ncnn_param"]) != 0 or net.load_model(paths["ncnn_bin"]) != 0:
         raise Skip("ncnn could not load the converted model")
     mat = ncnn.Mat(np.ascontiguousarray(x[0]))
@@ -484,13 +501,18 @@ def prepare_ncnn(paths, model, x, threads):
     def output():
         run()
         return np.array(holder["out"]).reshape(1, -1).copy()
-    return Engine("ncnn", run, output,
+    return Engine("ncnn-fp16" if half else "ncnn", run, output,
                   f"ncnn {ncnn.__version__} (model by pnnx {module_version('pnnx') or '?'}), "
-                  f"num_threads={threads}, fp32 (fp16/bf16 storage and arithmetic off), "
+                  f"num_threads={threads}, "
+                  + ("fp16/bf16 packed, storage and arithmetic on (used where the CPU has them), "
+                     if half else "fp32 (fp16/bf16 storage and arithmetic off), ") +
                   f"openmp_blocktime={opt.openmp_blocktime}")
 
 
-def prepare_mnv3(paths, model, x, threads, lib: Optional[Mnv3], arch, weights_path):
+def prepare_mnv3(paths, model, x, threads, lib: Optional[Mnv3], arch, weights_path,
+                 variant: str = "fp32"):
+    """variant: fp32, fp16w (float16 weights, float32 arithmetic) or relaxed (float16 or
+    bf16 products where the CPU has them)."""
     if lib is None:
         raise Skip("build/libmnv3.so not found; run `make lib` (or set MNV3_LIB)")
     same = False
@@ -520,7 +542,11 @@ def prepare_mnv3(paths, model, x, threads, lib: Optional[Mnv3], arch, weights_pa
             "weights (no correctness check)")
         m = lib.model_builtin(arch)
         source = "built-in architecture, pseudo-random weights"
-    ctx = lib.context(m, x.shape[2], threads)
+    if variant == "fp16w":
+        full, m = m, lib.half_model(m)
+        lib.lib.mnv3_model_free(full)
+        source += ", weights stored as float16"
+    ctx = lib.context(m, x.shape[2], threads, relaxed=variant == "relaxed")
     out = np.zeros((1, 1000), dtype=np.float32)
     run_fn = lib.lib.mnv3_run
     xp, xn = x.ctypes.data, x.size
@@ -533,13 +559,14 @@ def prepare_mnv3(paths, model, x, threads, lib: Optional[Mnv3], arch, weights_pa
 
     isa = lib.lib.mnv3_isa_name(lib.lib.mnv3_context_isa(ctx)).decode()
     nthr = lib.lib.mnv3_context_threads(ctx)
+    arith = lib.lib.mnv3_arithmetic_name(lib.lib.mnv3_context_arithmetic(ctx)).decode()
 
     def close():
         lib.lib.mnv3_context_free(ctx)
         lib.lib.mnv3_model_free(m)
-    return Engine("mnv3", run, lambda: out.copy(),
+    return Engine("mnv3" if variant == "fp32" else f"mnv3-{variant}", run, lambda: out.copy(),
                   f"mnv3 {lib.version()} (ctypes, {display_path(lib.path)}), "
-                  f"isa={isa}, threads={nthr}, NCHW input; {source}",
+                  f"isa={isa}, {arith} arithmetic, threads={nthr}, NCHW input; {source}",
                   close=close, same_weights=same)
 
 
@@ -558,6 +585,11 @@ INT8_ENGINES = ["mnv3-int8", "onnxruntime-int8", "onnxruntime-u8s8", "litert-int
 # The fp32 engines run in the same interleaved measurement, so that int8 / fp32 ratios come
 # from one run. ncnn fp32 is left out unless asked for: no int8 ratio needs it.
 INT8_ENGINE_ORDER = ENGINE_ORDER + INT8_ENGINES
+# --precision half: the fp32 rows beside mnv3 with float16 weights, mnv3 with relaxed
+# precision and ncnn with its fp16/bf16 options, in one interleaved measurement. ONNX Runtime's
+# CPU provider has no float16 convolution kernels (a float16 model runs through casts to
+# float32), so it has no row of its own here.
+HALF_ENGINES = ["mnv3-fp16w", "mnv3-relaxed", "ncnn-fp16"]
 INT8_DEFAULT_ENGINES = [n for n in INT8_ENGINE_ORDER if n != "ncnn"]
 # Ratios an int8 run reports (numerator median / denominator median, one run).
 INT8_RATIOS = [("mnv3-int8", "onnxruntime-int8"), ("mnv3-int8", "onnxruntime-u8s8"),
@@ -1135,7 +1167,7 @@ def bench_arch(arch, args, lib, results):
         x = rng.standard_normal((1, 3, args.resolution, args.resolution)).astype(np.float32)
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
-    order = INT8_ENGINE_ORDER if int8 else ENGINE_ORDER
+    order = INT8_ENGINE_ORDER if int8 else ENGINE_ORDER + HALF_ENGINES
     rows = Int8Rows(arch, args.engines, lib, model, x, paths, photos, args.seed) if int8 else None
 
     for threads in args.threads:
@@ -1145,6 +1177,11 @@ def bench_arch(arch, args, lib, results):
             "onnxruntime": lambda: prepare_onnxruntime(paths, model, x, threads),
             "litert-xnnpack": lambda: prepare_litert(paths, model, x, threads),
             "ncnn": lambda: prepare_ncnn(paths, model, x, threads),
+            "mnv3-fp16w": lambda: prepare_mnv3(paths, model, x, threads, lib, arch, weights_path,
+                                               "fp16w"),
+            "mnv3-relaxed": lambda: prepare_mnv3(paths, model, x, threads, lib, arch,
+                                                 weights_path, "relaxed"),
+            "ncnn-fp16": lambda: prepare_ncnn(paths, model, x, threads, half=True),
         }
         if rows:
             preparers.update(rows.preparers(threads))
@@ -1341,10 +1378,11 @@ def main(argv=None) -> int:
     ap.add_argument("--weights", help="torchvision state dict (.pth) to use instead of "
                     "seeded synthetic weights")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--precision", choices=["fp32", "int8"], default="fp32",
+    ap.add_argument("--precision", choices=["fp32", "half", "int8"], default="fp32",
                     help="int8: the int8 and uint8 rows, with the fp32 engines in the same "
-                    "run for ratios (224x224 only)")
-    ap.add_argument("--engines", nargs="+", choices=INT8_ENGINE_ORDER,
+                    "run for ratios (224x224 only); half: the float16-weight and relaxed-"
+                    "precision rows (mnv3-fp16w, mnv3-relaxed, ncnn-fp16) beside fp32")
+    ap.add_argument("--engines", nargs="+", choices=INT8_ENGINE_ORDER + HALF_ENGINES,
                     help=f"a subset (fp32 default: {' '.join(ENGINE_ORDER)}; int8 default: "
                     f"{' '.join(INT8_DEFAULT_ENGINES)})")
     ap.add_argument("--settle", type=int, default=1,
@@ -1362,8 +1400,9 @@ def main(argv=None) -> int:
     if args.precision == "int8" and args.resolution != 224:
         ap.error("--precision int8 measures 224x224, the size of the quantized TFLite models")
     if args.engines is None:
-        args.engines = INT8_DEFAULT_ENGINES if args.precision == "int8" else ENGINE_ORDER
-    elif args.precision == "fp32" and set(args.engines) - set(ENGINE_ORDER):
+        args.engines = (INT8_DEFAULT_ENGINES if args.precision == "int8" else
+                        ENGINE_ORDER + HALF_ENGINES if args.precision == "half" else ENGINE_ORDER)
+    elif args.precision != "int8" and set(args.engines) - set(ENGINE_ORDER + HALF_ENGINES):
         ap.error("int8 engines need --precision int8")
 
     try:

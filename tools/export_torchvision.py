@@ -8,7 +8,9 @@
 --flavor walkthrough reads the keys of tools/walkthrough_model.py. BatchNorm is folded into
 the preceding conv (eps 1e-3 torchvision, 1e-5 walkthrough). Every shape is checked against
 the architecture; a missing, unexpected or misshapen key is reported by name.
-Without --weights a seeded, realistic random model is written (needs torch)."""
+Without --weights a seeded, realistic random model is written (needs torch).
+--weights-dtype float16 stores the folded weights as IEEE float16 (format 1.1, half the
+file; biases stay float32)."""
 from __future__ import annotations
 
 import argparse
@@ -18,7 +20,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from mnv3arch import BN_EPS, Slot, describe
-from mnv3file import IMAGENET_PREPROCESS, Network, write_file
+from mnv3file import IMAGENET_PREPROCESS, Network, with_weight_dtype, write_file
 
 
 class ExportError(ValueError):
@@ -265,6 +267,8 @@ def main(argv=None) -> int:
     ap.add_argument("--labels", help="class names, one per line (or 'index:name')")
     ap.add_argument("--seed", type=int, default=0,
                     help="seed of the random model written when --weights is absent")
+    ap.add_argument("--weights-dtype", choices=("float32", "float16"), default="float32",
+                    help="how the file stores the folded weights (biases stay float32)")
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args(argv)
     try:
@@ -279,11 +283,13 @@ def main(argv=None) -> int:
                               args.seed).state_dict()
         net = network_from_state_dict(args.arch, args.flavor, args.width_mult,
                                       args.num_classes, sd, labels)
+        with_weight_dtype(net, args.weights_dtype)
         size = write_file(net, args.output)
     except (ExportError, ValueError, OSError) as e:
         print(f"export_torchvision: error: {e}", file=sys.stderr)
         return 1
-    print(f"wrote {args.output}: {size:,} bytes, {net.params():,} parameters")
+    print(f"wrote {args.output}: {size:,} bytes, {net.params():,} parameters, "
+          f"{args.weights_dtype} weights")
     return 0
 
 

@@ -18,6 +18,11 @@ conv) become a 256-entry table. A graph whose arithmetic cannot be reproduced ex
 (per-channel or int16 activations, an op outside the list) is refused, naming the op and
 tensor.
 
+A float16-quantized graph (TensorFlow's `supported_types = [tf.float16]`: FLOAT16 weights
+and biases, each read through a DEQUANTIZE op) is imported natively: its weights stay
+float16 in the .mnv3 file (format 1.1), its biases become float32 (exactly). Choose with
+--weights-dtype (auto: float16 when the graph's weights are, else float32).
+
 With --float, weights are dequantized instead (per-tensor or per-channel; int32 biases with
 scale input_scale * weight_scale), and since a quantized model was trained with every
 activation inside its tensor's quantized range, each range is kept as a clamp on the
@@ -35,7 +40,7 @@ from mnv3file import (ACT_HARD_SIGMOID, ACT_HARD_SWISH, ACT_NONE, ACT_RELU, ACT_
                       FLAVOR, MULT_DOUBLE, MULT_FLOAT_PRODUCT, NHWC, PAD_EXPLICIT, PAD_SAME,
                       POOL_AVG_HALF_AWAY, POOL_AVG_HALF_UP, POOL_MEAN, RGB, UNBOUNDED, Block,
                       BlockQuant, Clamp, Conv, ConvQuant, NetQuant, Network, Preprocess, QParam,
-                      SqueezeExcite, write_file)
+                      SqueezeExcite, with_weight_dtype, write_file)
 
 
 class TfliteImportError(ValueError):
@@ -79,9 +84,41 @@ class Graph:
                     self.consumers.setdefault(int(t), []).append(i)
             for t in op.OutputsAsNumpy():
                 self.producer[int(t)] = i
+        self.half_constants = 0  # FLOAT16 constants read through DEQUANTIZE
         self.inputs = [int(t) for t in self.g.InputsAsNumpy()]
         self.outputs = [int(t) for t in self.g.OutputsAsNumpy()]
         self.visited = set()
+        self.data_input = {}  # conv op -> its data input, where a PAD was folded into it
+        self.conv_pads = {}   # conv op -> (top, left, bottom, right) of that PAD
+        self.fold_pads()
+
+    def fold_pads(self):
+        """A zero PAD of H and W feeding one VALID convolution (how converters write
+        symmetric padding that SAME does not express) becomes that conv's explicit pads."""
+        for i, (kind, op) in enumerate(self.ops):
+            if kind != "PAD":
+                continue
+            ins = [int(t) for t in op.InputsAsNumpy()]
+            out = int(op.OutputsAsNumpy()[0])
+            uses = self.consumers.get(out, [])
+            if len(ins) != 2 or len(uses) != 1:
+                continue
+            c = uses[0]
+            if self.ops[c][0] not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+                continue
+            opts = self.options(c, "Conv2DOptions" if self.ops[c][0] == "CONV_2D"
+                                else "DepthwiseConv2DOptions")
+            raw = self.raw(ins[1])
+            if opts.Padding() != 1 or raw is None:  # 1: VALID
+                continue
+            dt = "<i8" if self.ttype(ins[1]) == self.tfl.TensorType.INT64 else "<i4"
+            pads = np.frombuffer(raw.tobytes(), dt).reshape(-1)
+            if pads.size != 8 or pads[0] or pads[1] or pads[6] or pads[7]:
+                continue
+            self.conv_pads[c] = (int(pads[2]), int(pads[4]), int(pads[3]), int(pads[5]))
+            self.data_input[c] = ins[0]
+            self.consumers[ins[0]] = [c if u == i else u for u in self.consumers[ins[0]]]
+            self.visited.add(i)
 
     # Tensors ------------------------------------------------------------------------------
     def tensor(self, t: int):
@@ -117,7 +154,7 @@ class Graph:
         tt = self.tfl.TensorType
         raw = self.raw(t)
         if raw is None:
-            return None
+            return self.dequantized_constant(t)
         typ = self.ttype(t)
         dt = {tt.FLOAT32: "<f4", tt.FLOAT16: "<f2", tt.INT32: "<i4", tt.UINT8: "u1",
               tt.INT8: "i1", tt.INT64: "<i8"}.get(typ)
@@ -136,6 +173,19 @@ class Graph:
             bshape[dim] = scale.size
             return (v - zp.reshape(bshape)) * scale.reshape(bshape)
         return (v - zp[0]) * scale[0]
+
+    def dequantized_constant(self, t: int) -> Optional[np.ndarray]:
+        """A float16-quantized graph's weight: the output of a DEQUANTIZE op whose input is
+        a FLOAT16 constant (None for anything else)."""
+        i = self.producer.get(t)
+        if i is None or self.ops[i][0] != "DEQUANTIZE":
+            return None
+        src = self.op_inputs(i)[0]
+        if self.ttype(src) != self.tfl.TensorType.FLOAT16 or self.raw(src) is None:
+            return None
+        self.visited.add(i)
+        self.half_constants += 1
+        return self.constant(src)
 
     def is_uint8(self, t: int) -> bool:
         return self.ttype(t) == self.tfl.TensorType.UINT8
@@ -186,7 +236,10 @@ class Graph:
 
     # Ops ----------------------------------------------------------------------------------
     def op_inputs(self, i: int) -> List[int]:
-        return [int(t) for t in self.ops[i][1].InputsAsNumpy()]
+        ins = [int(t) for t in self.ops[i][1].InputsAsNumpy()]
+        if i in self.data_input:
+            ins[0] = self.data_input[i]
+        return ins
 
     def op_output(self, i: int) -> int:
         return int(self.ops[i][1].OutputsAsNumpy()[0])
@@ -311,7 +364,11 @@ class Importer:
                 conv.padding_mode = PAD_SAME
             else:
                 conv.padding_mode = PAD_EXPLICIT
-                conv.pads = (0, 0, 0, 0)
+                conv.pads = g.conv_pads.get(i, (0, 0, 0, 0))
+                if max(conv.pads) >= conv.kernel:
+                    g.refuse(i, f"padding {conv.pads} of a {conv.kernel}x{conv.kernel} kernel")
+        elif i in g.conv_pads:
+            g.refuse(i, "a padded 1x1 convolution")
         if b is not None:
             conv.bias = b.reshape(-1).astype(np.float32)
         g.visited.add(i)
@@ -321,6 +378,14 @@ class Importer:
             self.quantize_conv(i, conv, ins, out, o.FusedActivationFunction())
             conv.activation = act
             return self.q_activation(conv, out)
+        if act == ACT_RELU6 and conv.bias is not None:
+            sixth = self.relu6_sixth(out)
+            if sixth is not None:
+                # relu6(x + b) / 6 is the hard-sigmoid of x + (b - 3)
+                conv.bias = (conv.bias.astype(np.float64) - 3.0).astype(np.float32)
+                conv.activation = ACT_HARD_SIGMOID
+                conv.post_clamp = g.qrange(sixth)
+                return conv, self.skip_passthrough(sixth, self.post_setter(conv))
         if act != ACT_NONE:
             conv.activation = act
             conv.post_clamp = g.qrange(out)
@@ -506,6 +571,22 @@ class Importer:
                 conv.activation = ACT_HARD_SIGMOID
                 return conv, self.skip_passthrough(out, self.post_setter(conv))
         return conv, t
+
+    def relu6_sixth(self, t: int) -> Optional[int]:
+        """The output of a float MUL(t, 1/6) that is t's only use, or None."""
+        g = self.g
+        uses = g.uses(t)
+        if len(uses) != 1 or g.ops[uses[0]][0] != "MUL" or g.ttype(t) != g.tfl.TensorType.FLOAT32:
+            return None
+        m = uses[0]
+        other = [u for u in g.op_inputs(m) if u != t]
+        c = self.scalar_constant(other[0]) if len(other) == 1 else None
+        if c is None or abs(c * 6.0 - 1.0) > 1e-6:
+            return None
+        if g.options(m, "MulOptions").FusedActivationFunction() != 0:
+            return None
+        g.visited.add(m)
+        return g.op_output(m)
 
     def hard_sigmoid(self, i: int, t: int) -> Optional[Tuple[Clamp, int]]:
         """ADD(x, 3) [fused RELU6 or a RELU6 op] then MUL(., 1/6): relu6(x + 3) / 6."""
@@ -824,9 +905,10 @@ class Importer:
 
 
 def import_tflite(path: str, labels: Optional[List[str]] = None,
-                  float_model: bool = False) -> Network:
+                  float_model: bool = False, weights_dtype: str = "auto") -> Network:
     """A quantized graph becomes a quantized Network unless float_model; a float graph is
-    always imported as float."""
+    always imported as float, with float16 weights when weights_dtype is "float16", or
+    "auto" and the graph's weights are float16."""
     with open(path, "rb") as f:
         data = f.read()
     graph = Graph(data)
@@ -835,6 +917,13 @@ def import_tflite(path: str, labels: Optional[List[str]] = None,
     importer = Importer(graph, quantized)
     net = importer.run()
     net.tflite_tensors = importer.tensors
+    if weights_dtype == "auto":
+        weights_dtype = "float16" if graph.half_constants and not net.quant else "float32"
+    if weights_dtype == "float16":
+        if net.quant is not None:
+            raise TfliteImportError("--weights-dtype float16 applies to float models; add "
+                                    "--float to dequantize a quantized graph")
+        with_weight_dtype(net, "float16")
     if labels is not None:
         if len(labels) != net.num_classes:
             raise TfliteImportError(f"{len(labels)} labels for {net.num_classes} classes")
@@ -850,17 +939,21 @@ def main(argv=None) -> int:
     ap.add_argument("--float", dest="float_model", action="store_true",
                     help="dequantize a quantized graph into a float model (activation ranges "
                          "kept as clamps) instead of importing it as a quantized model")
+    ap.add_argument("--weights-dtype", choices=("auto", "float32", "float16"), default="auto",
+                    help="weights of a float model: float16 halves the file (auto: float16 "
+                         "when the graph's weights are float16)")
     args = ap.parse_args(argv)
     try:
         from export_torchvision import read_labels
         labels = read_labels(args.labels) if args.labels else None
-        net = import_tflite(args.model, labels, args.float_model)
+        net = import_tflite(args.model, labels, args.float_model, args.weights_dtype)
         size = write_file(net, args.output)
     except (TfliteImportError, ValueError, OSError) as e:
         print(f"import_tflite: error: {e}", file=sys.stderr)
         return 1
     print(f"wrote {args.output}: {size:,} bytes, {len(net.blocks)} blocks, "
-          f"{net.num_classes} classes, {'int8' if net.quant else 'float32'}")
+          f"{net.num_classes} classes, "
+          f"{'int8' if net.quant else net.stem.weight.dtype.name + ' weights'}")
     return 0
 
 

@@ -3,7 +3,8 @@
 The network description is plain dataclasses; tensors are numpy arrays in the canonical
 layouts: dense conv [out][kh][kw][in], depthwise [kh][kw][channels], 1x1 and fully
 connected [out][in], bias [out]. Float models hold float32 weights and biases and are
-written as 1.0 files; quantized models (Network.quant set) hold int8 weights, int32 biases
+written as 1.0 files, or float16 weights (numpy float16 arrays; see with_weight_dtype) with
+float32 biases, written as 1.1 files; quantized models (Network.quant set) hold int8 weights, int32 biases
 and the quantization of every conv and activation slot, and are written as 1.1 files.
 
     net = read_file("model.mnv3")
@@ -35,8 +36,8 @@ SECTION_TENSORS = 2
 SECTION_PREPROCESS = 3
 SECTION_LABELS = 4
 SECTION_QUANT = 5
-DTYPE_F32, DTYPE_I8, DTYPE_I32 = 1, 2, 3
-_DTYPES = {DTYPE_F32: "<f4", DTYPE_I8: "i1", DTYPE_I32: "<i4"}
+DTYPE_F32, DTYPE_I8, DTYPE_I32, DTYPE_F16 = 1, 2, 3, 4
+_DTYPES = {DTYPE_F32: "<f4", DTYPE_I8: "i1", DTYPE_I32: "<i4", DTYPE_F16: "<f2"}
 MULT_DOUBLE, MULT_FLOAT_PRODUCT = 0, 1
 POOL_AVG_HALF_UP, POOL_AVG_HALF_AWAY, POOL_MEAN = 0, 1, 2
 
@@ -281,6 +282,33 @@ def _check_conv(c: Conv, what: str, must_be_1x1: bool, max_out: int = MAX_CHANNE
                               f"{'NaN' if math.isnan(v) else 'infinite'}")
 
 
+def _is_half(t: Optional[np.ndarray]) -> bool:
+    return t is not None and np.asarray(t).dtype == np.float16
+
+
+def with_weight_dtype(net: Network, dtype: str) -> Network:
+    """Stores a float network's conv weights as "float16" (rounded to nearest even; a weight
+    beyond float16's range is refused) or "float32" (exact), in place; biases stay float32.
+    Returns the network."""
+    if net.quant is not None:
+        raise FormatError("a quantized network's weights stay int8")
+    if dtype not in ("float16", "float32"):
+        raise FormatError(f"weight dtype {dtype!r}: float16 or float32")
+    for what, c in zip(net.conv_names(), net.convs()):
+        w = np.asarray(c.weight)
+        if dtype == "float16":
+            with np.errstate(over="ignore"):
+                h = w.astype(np.float32).astype(np.float16)
+            big = np.flatnonzero(np.isinf(h.reshape(-1)) & np.isfinite(w.reshape(-1)))
+            if big.size:
+                raise FormatError(f"{what}: weight element {big[0]} "
+                                  f"({float(w.reshape(-1)[big[0]])}) is beyond float16's range")
+            c.weight = h
+        else:
+            c.weight = w.astype(np.float32)
+    return net
+
+
 def _chain(have: int, want: int, what: str) -> None:
     if have != want:
         raise FormatError(f"{what}: takes {want} channels but receives {have}")
@@ -330,6 +358,12 @@ def validate(net: Network) -> None:
             _check_clamp(b.residual_clamp, f"block {i} residual")
     _check_conv(net.last_conv, "last_conv", True)
     _chain(ch, net.last_conv.in_channels, "last_conv")
+    if net.quant is None:
+        stem_half = _is_half(net.stem.weight)
+        for what, c in zip(net.conv_names(), net.convs()):
+            if _is_half(c.weight) != stem_half:
+                raise FormatError(f"{what}: {c.weight.dtype} weights in a model whose stem has "
+                                  f"{net.stem.weight.dtype}: all float16 or none")
     _check_clamp(net.pool_clamp, "pool")
     if not 1 <= len(net.head) <= MAX_HEAD:
         raise FormatError(f"head has {len(net.head)} layers, expected 1..{MAX_HEAD}")
@@ -386,8 +420,9 @@ def to_bytes(net: Network) -> bytes:
 
     conv_bytes = {}
     quant_convs = bytearray()
+    half = not quantized and _is_half(net.stem.weight)
     for c in net.convs():
-        w = add(c.weight, DTYPE_I8 if quantized else DTYPE_F32)
+        w = add(c.weight, DTYPE_I8 if quantized else DTYPE_F16 if half else DTYPE_F32)
         b = add(c.bias, DTYPE_I32 if quantized else DTYPE_F32) if c.has_bias else NO_TENSOR
         conv_bytes[id(c)] = _pack_conv(c, w, b)
         if quantized:
@@ -475,8 +510,8 @@ def to_bytes(net: Network) -> bytes:
     for (_, t), off in zip(tensors, tensor_offsets):
         buf[off:off + t.nbytes] = t.tobytes()
     crc = zlib.crc32(memoryview(buf)[HEADER_SIZE:]) & 0xFFFFFFFF
-    # Float models stay 1.0 files, byte for byte as before the quantized format existed.
-    header = MAGIC + struct.pack("<2HIQIIQII", VERSION_MAJOR, 1 if quantized else 0,
+    # float32 models stay 1.0 files, byte for byte as before the 1.1 tensor types existed.
+    header = MAGIC + struct.pack("<2HIQIIQII", VERSION_MAJOR, 1 if quantized or half else 0,
                                  BYTE_ORDER_MARK,
                                  file_size, HEADER_SIZE, len(sections), HEADER_SIZE, crc, 0)
     header += b"\0" * (HEADER_SIZE - len(header))

@@ -14,6 +14,10 @@ converter emits for this network:
 
 Input is NHWC float32 [1, H, W, 3]; output float32 [1, classes] (logits).
 
+With weights_dtype="float16" the graph is what the converter's float16 quantization
+(`target_spec.supported_types = [tf.float16]`) writes: every conv and fully connected
+weight and bias is a FLOAT16 constant read through a DEQUANTIZE op, the arithmetic float32.
+
     from peers_tflite_builder import build_tflite
     data = build_tflite(torch_model.eval(), 224)   # bytes
 """
@@ -46,11 +50,24 @@ def _fold(conv, bn):
 
 
 class _Graph:
-    def __init__(self):
+    def __init__(self, half_weights=False):
         self.tensors = []   # (name, shape, dtype, buffer_index)
         self.buffers = [b""]  # buffer 0: the empty sentinel
         self.ops = []       # (opcode, inputs, outputs, options_type, options_builder)
         self.opcodes = []
+        self.half_weights = half_weights
+
+    def weight(self, name, array):
+        """A layer's weight or bias: float32, or float16 behind a DEQUANTIZE op."""
+        if not self.half_weights:
+            return self.const(name, array)
+        a = np.ascontiguousarray(array, dtype=np.float16)
+        self.buffers.append(a.tobytes())
+        self.tensors.append((name + "/fp16", list(a.shape), TensorType.FLOAT16,
+                             len(self.buffers) - 1))
+        y = self.act(name, a.shape)
+        self.op(Op.DEQUANTIZE, [len(self.tensors) - 2], [y])
+        return y
 
     def const(self, name, array, dtype=np.float32):
         a = np.ascontiguousarray(array, dtype=dtype)
@@ -193,8 +210,8 @@ def _fused_opts(start, add_act, end, act):
 
 
 class _Builder:
-    def __init__(self):
-        self.g = _Graph()
+    def __init__(self, half_weights=False):
+        self.g = _Graph(half_weights)
         self.n = 0
 
     def name(self, s):
@@ -242,8 +259,8 @@ class _Builder:
             post = "hswish"
         elif act_module is not None:
             raise ValueError(f"unsupported activation {act_module}")
-        wi = g.const(self.name(label + "/weights"), wt)
-        bi = g.const(self.name(label + "/bias"), bias)
+        wi = g.weight(self.name(label + "/weights"), wt)
+        bi = g.weight(self.name(label + "/bias"), bias)
         y = g.act(self.name(label), [1, oh, ow, cout])
         g.op(Op.DEPTHWISE_CONV_2D if depthwise else Op.CONV_2D, [x, wi, bi], [y],
              Opt.DepthwiseConv2DOptions if depthwise else Opt.Conv2DOptions,
@@ -297,8 +314,8 @@ class _Builder:
         # hardsigmoid(v) = relu6(v + 3) / 6: fold the +3 into fc2's bias, fuse RELU6.
         w, bias = _fold(se.fc2, None)
         c = w.shape[0]
-        wi = g.const(self.name(label + "/fc2/weights"), w.transpose(0, 2, 3, 1))
-        bi = g.const(self.name(label + "/fc2/bias"), bias + 3.0)
+        wi = g.weight(self.name(label + "/fc2/weights"), w.transpose(0, 2, 3, 1))
+        bi = g.weight(self.name(label + "/fc2/bias"), bias + 3.0)
         gate = g.act(self.name(label + "/fc2"), [1, 1, 1, c])
         g.op(Op.CONV_2D, [z, wi, bi], [gate], Opt.Conv2DOptions,
              _conv_opts(Padding.SAME, 1, Act.RELU6, False))
@@ -310,8 +327,8 @@ class _Builder:
         g = self.g
         w = _np(linear.weight)
         bias = _np(linear.bias) if linear.bias is not None else np.zeros(w.shape[0])
-        wi = g.const(self.name(label + "/weights"), w)
-        bi = g.const(self.name(label + "/bias"), bias)
+        wi = g.weight(self.name(label + "/weights"), w)
+        bi = g.weight(self.name(label + "/bias"), bias)
         y = g.act(self.name(label), [1, w.shape[0]])
         g.op(Op.FULLY_CONNECTED, [x, wi, bi], [y], Opt.FullyConnectedOptions,
              _fused_opts(tflite.FullyConnectedOptionsStart,
@@ -335,12 +352,15 @@ def _conv_norm_act(b, x, seq, label):
     return b.conv(x, conv, bn, act, label)
 
 
-def build_tflite(model, resolution: int = 224) -> bytes:
-    """Serialises a torchvision MobileNetV3 in eval mode as a float32 .tflite model."""
+def build_tflite(model, resolution: int = 224, weights_dtype: str = "float32") -> bytes:
+    """Serialises a torchvision MobileNetV3 in eval mode as a float32 .tflite model, or
+    with weights_dtype "float16" as a float16-quantized one."""
     import torch.nn as nn
     from torchvision.ops.misc import Conv2dNormActivation, SqueezeExcitation
 
-    b = _Builder()
+    if weights_dtype not in ("float32", "float16"):
+        raise ValueError(f"weights_dtype {weights_dtype!r}: float32 or float16")
+    b = _Builder(weights_dtype == "float16")
     g = b.g
     x_in = g.act("input", [1, resolution, resolution, 3])
     x = x_in

@@ -89,6 +89,57 @@ public enum Layout: String, Sendable, CaseIterable, CustomStringConvertible {
 }
 
 /// A kernel implementation (instruction set). `.auto` picks the best one at run time.
+/// How a model stores its weights (biases are float32 in every float model).
+public enum WeightType: String, Sendable, CaseIterable, CustomStringConvertible {
+    case float32, float16, int8
+
+    init(_ c: mnv3_weight_type) {
+        switch c {
+        case MNV3_WEIGHTS_FLOAT16: self = .float16
+        case MNV3_WEIGHTS_INT8: self = .int8
+        default: self = .float32
+        }
+    }
+
+    var c: mnv3_weight_type {
+        switch self {
+        case .float32: return MNV3_WEIGHTS_FLOAT32
+        case .float16: return MNV3_WEIGHTS_FLOAT16
+        case .int8: return MNV3_WEIGHTS_INT8
+        }
+    }
+
+    public var description: String { rawValue }
+}
+
+/// How freely a session may round, after TensorFlow Lite's "allow fp16 precision for fp32"
+/// and XNNPACK's fp16-inference flag.
+public enum PrecisionMode: String, Sendable, CaseIterable, CustomStringConvertible {
+    /// float32 arithmetic; float16 weights are widened exactly.
+    case exact
+    /// float16 (ARMv8.2 with FP16 arithmetic) or bf16 (AVX512-BF16) products in the pointwise
+    /// layers where the CPU has them; float32 elsewhere (see ``Session/arithmetic``).
+    case relaxed
+
+    var c: mnv3_precision_mode { self == .relaxed ? MNV3_PRECISION_RELAXED : MNV3_PRECISION_EXACT }
+    public var description: String { rawValue }
+}
+
+/// The arithmetic a session actually uses.
+public enum Arithmetic: String, Sendable, CaseIterable, CustomStringConvertible {
+    case fp32, fp16, bf16
+
+    init(_ c: mnv3_arithmetic) {
+        switch c {
+        case MNV3_ARITHMETIC_FP16: self = .fp16
+        case MNV3_ARITHMETIC_BF16: self = .bf16
+        default: self = .fp32
+        }
+    }
+
+    public var description: String { rawValue }
+}
+
 public enum ISA: String, Sendable, CaseIterable, CustomStringConvertible {
     case auto, scalar, avx2, avx512, neon
 

@@ -217,6 +217,21 @@ public final class Model: Sendable {
         return try Model(handle: model)
     }
 
+    /// The same network with its weights stored as `type`: `.float16` halves the model
+    /// (rounded to nearest even; a weight beyond float16's range is refused), `.float32`
+    /// widens float16 weights exactly. Quantized models stay int8.
+    public func converted(weights type: WeightType) throws(MobileNetV3Error) -> Model {
+        var model: OpaquePointer?
+        try check("converting the weights to \(type)") {
+            mnv3_model_convert_weights(handle, type.c, &model, $0)
+        }
+        guard let model else { throw MobileNetV3Error(.outOfMemory, "no model returned") }
+        return try Model(handle: model)
+    }
+
+    /// How the weights are stored.
+    public var weightType: WeightType { WeightType(mnv3_model_weight_type(handle)) }
+
     // MARK: Description
 
     public var arch: Architecture { Architecture(info.arch) }

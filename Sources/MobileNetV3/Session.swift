@@ -41,9 +41,12 @@ public final class Session {
         public var isa: ISA
         /// Record per-layer times (see ``Session/layerTimes``).
         public var profiling: Bool
+        /// `.relaxed` allows float16 or bf16 products where the CPU runs them faster.
+        public var precision: PrecisionMode
 
         public init(batch: Int = 1, height: Int? = nil, width: Int? = nil, layout: Layout = .nchw,
-                    threads: Int = 1, isa: ISA = .auto, profiling: Bool = false) {
+                    threads: Int = 1, isa: ISA = .auto, profiling: Bool = false,
+                    precision: PrecisionMode = .exact) {
             self.batch = batch
             self.height = height
             self.width = width
@@ -51,6 +54,7 @@ public final class Session {
             self.threads = threads
             self.isa = isa
             self.profiling = profiling
+            self.precision = precision
         }
 
         func config(for model: Model) throws(MobileNetV3Error) -> mnv3_config {
@@ -71,6 +75,7 @@ public final class Session {
             config.threads = UInt32(threads)
             config.isa = isa.c
             config.profile = profiling ? 1 : 0
+            config.precision = precision.c
             return config
         }
     }
@@ -106,6 +111,7 @@ public final class Session {
         resolved.isa = ISA(mnv3_context_isa(ctx))
         resolved.threads = Int(mnv3_context_threads(ctx))
         self.options = resolved
+        self.arithmetic = Arithmetic(mnv3_context_arithmetic(ctx))
         self.arenaPlan = ArenaPlan(plan)
         self.int8Kernels = mnv3_context_int8_kernels(ctx).map { String(cString: $0) }
         self.logits = [Float](repeating: 0, count: options.batch * model.classCount)
@@ -116,6 +122,9 @@ public final class Session {
 
     /// The kernel set in use.
     public var isa: ISA { options.isa }
+    /// The arithmetic in use: `.fp32` unless ``Options/precision`` is `.relaxed` and the
+    /// kernel set has faster arithmetic on this CPU.
+    public let arithmetic: Arithmetic
     /// Worker threads in use.
     public var threads: Int { options.threads }
     public var batch: Int { options.batch }

@@ -22,6 +22,8 @@ struct Bench: ParsableCommand {
               mnv3 bench --model model.mnv3 --resolution 320 --threads 2
               mnv3 bench --arch small --width 0.75 --sweep --json
               mnv3 bench --arch large --isa scalar
+              mnv3 bench --arch large --precision fp16-weights
+              mnv3 bench --model model.mnv3 --precision relaxed
             """
     )
 
@@ -33,9 +35,6 @@ struct Bench: ParsableCommand {
 
     @Option(help: "Width multiplier of the built-in architecture.")
     var width: Double = 1.0
-
-    @Option(help: "Precision of the built-in architecture: float32 or int8.")
-    var precision: String?
 
     @Option(help: "Square input size (default: the model's).")
     var resolution: Int?
@@ -55,6 +54,12 @@ struct Bench: ParsableCommand {
     @Option(help: "Kernel set: auto, scalar, avx2, avx512 or neon.")
     var isa: String?
 
+    @Option(help: """
+        fp32, fp16-weights (float16 weights, float32 arithmetic), relaxed (float16 or bf16 \
+        products where the CPU has them) or int8 (a quantized model).
+        """)
+    var precision: PrecisionChoice?
+
     @Flag(help: "Print machine-readable JSON instead of tables.")
     var json = false
 
@@ -63,9 +68,6 @@ struct Bench: ParsableCommand {
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         if model != nil, width != 1.0 { throw ValidationError("--width applies to --arch, not --model") }
-        if model != nil, precision != nil {
-            throw ValidationError("--precision applies to --arch; a model file has its own precision")
-        }
     }
 
     struct Stats: Codable {
@@ -96,6 +98,8 @@ struct Bench: ParsableCommand {
         var precision: String
         var resolution: Int
         var isa: String
+        var weights: String
+        var arithmetic: String
         var macs: Int
         var parameters: Int
         var arenaBytes: Int
@@ -112,9 +116,8 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        let precision = try parsePrecision(self.precision)
         let spec = model ?? "builtin:\(arch)\(width == 1.0 ? "" : ":\(width)")\(precision == .int8 ? ":int8" : "")"
-        let model = try loadModel(spec)
+        let (model, mode) = try applyPrecision(precision, to: try loadModel(spec))
         let isa = try parseISA(self.isa)
         let side = resolution ?? model.preprocess.size.height
         let size = ImageSize(height: resolution ?? model.preprocess.size.height,
@@ -132,12 +135,15 @@ struct Bench: ParsableCommand {
 
         var results: [Stats] = []
         var usedISA = isa
+        var arithmetic = Arithmetic.fp32
         var int8Kernels: String?
         var arena = 0
         for t in threadCounts {
             let session = try Session(model: model, options: .init(height: size.height, width: size.width,
-                                                                    threads: t, isa: isa))
+                                                                    threads: t, isa: isa,
+                                                                    precision: mode))
             usedISA = session.isa
+            arithmetic = session.arithmetic
             int8Kernels = session.int8Kernels
             arena = session.arenaPlan.total
             let input = syntheticInput(count: session.inputShape.reduce(1, *), seed: 1)
@@ -170,7 +176,7 @@ struct Bench: ParsableCommand {
         if progress { status("profiling layers") }
         let profiled = try Session(model: model, options: .init(height: size.height, width: size.width,
                                                                  threads: threadCounts[0], isa: isa,
-                                                                 profiling: true))
+                                                                 profiling: true, precision: mode))
         let input = syntheticInput(count: profiled.inputShape.reduce(1, *), seed: 1)
         let layers = try model.layers(at: size)
         var perLayer = [[UInt64]](repeating: [], count: layers.count)
@@ -201,7 +207,9 @@ struct Bench: ParsableCommand {
         if progress { status(nil) }
 
         let report = Report(model: spec, arch: model.arch.rawValue, flavor: model.flavor.rawValue,
-                            precision: model.precision.rawValue, resolution: side, isa: usedISA.rawValue, macs: macs, parameters: model.parameters,
+                            precision: model.precision.rawValue, resolution: side, isa: usedISA.rawValue,
+                            weights: model.weightType.rawValue, arithmetic: arithmetic.rawValue,
+                            macs: macs, parameters: model.parameters,
                             arenaBytes: arena, runs: runs, warmup: warmup, peakGflopsPerCore: peak,
                             int8Kernels: int8Kernels, int8PeakInstruction: int8Peak?.instruction,
                             int8PeakGopsPerCore: int8Peak?.gops,
@@ -253,7 +261,8 @@ struct Bench: ParsableCommand {
         print("model: \(r.model) (MobileNetV3-\(r.arch), \(r.flavor), \(r.precision)), \(r.resolution)x\(r.resolution), "
               + "\(formatCount(r.macs))MACs, \(formatCount(r.parameters)) parameters")
         let variant = r.int8Kernels.map { " (int8: \($0))" } ?? ""
-        print("kernels: \(r.isa)\(variant), arena \(formatBytes(r.arenaBytes)), \(r.warmup) warm-up + \(r.runs) timed runs")
+        print("kernels: \(r.isa)\(variant), \(r.weights) weights, \(r.arithmetic) arithmetic, "
+              + "arena \(formatBytes(r.arenaBytes)), \(r.warmup) warm-up + \(r.runs) timed runs")
         if let p = r.peakGflopsPerCore { print("single-core FMA peak (\(r.isa)): \(f(p, 1)) GFLOP/s") }
         if let p = r.int8PeakGopsPerCore, let instruction = r.int8PeakInstruction {
             print("single-core int8 multiply-accumulate peak (\(instruction)): \(f(p, 1)) GOP/s")

@@ -47,13 +47,49 @@ func loadModel(_ spec: String, precision: Precision? = nil) throws(MobileNetV3Er
     return try Model(contentsOf: URL(fileURLWithPath: spec))
 }
 
-/// Parses a `--precision` value.
-func parsePrecision(_ name: String?) throws(MobileNetV3Error) -> Precision? {
-    guard let name else { return nil }
-    guard let p = Precision(name: name) else {
-        throw MobileNetV3Error(.invalidArgument, "unknown precision '\(name)' (float32 or int8)")
+/// `--precision`: how the network is stored and computed, one set of names for every
+/// command.
+enum PrecisionChoice: String, CaseIterable, ExpressibleByArgument {
+    /// float32 weights and arithmetic (float16 weights are widened at load).
+    case fp32
+    /// float16 weights, float32 arithmetic (float32 weights are rounded at load).
+    case fp16Weights = "fp16-weights"
+    /// float16 or bf16 products where the CPU has them, the model's own weights.
+    case relaxed
+    /// An int8 network: a quantized model file.
+    case int8
+
+    init?(argument: String) {
+        switch argument.lowercased() {
+        case "fp32", "float32", "f32", "float": self = .fp32
+        case "fp16-weights", "fp16", "float16", "f16": self = .fp16Weights
+        case "relaxed": self = .relaxed
+        case "int8", "i8", "q8": self = .int8
+        default: return nil
+        }
     }
-    return p
+
+    static var allValueStrings: [String] { allCases.map(\.rawValue) }
+}
+
+/// The model and session mode a `--precision` asks for.
+func applyPrecision(_ choice: PrecisionChoice?, to model: Model) throws(MobileNetV3Error)
+    -> (Model, PrecisionMode) {
+    switch choice {
+    case nil:
+        return (model, .exact)
+    case .fp32:
+        return (model.weightType == .float16 ? try model.converted(weights: .float32) : model, .exact)
+    case .fp16Weights:
+        return (model.weightType == .float32 ? try model.converted(weights: .float16) : model, .exact)
+    case .relaxed:
+        return (model, .relaxed)
+    case .int8:
+        guard model.precision == .int8 else {
+            throw MobileNetV3Error(.unsupported, "--precision int8 needs a quantized (int8) model")
+        }
+        return (model, .exact)
+    }
 }
 
 func parseISA(_ name: String?) throws(MobileNetV3Error) -> ISA {

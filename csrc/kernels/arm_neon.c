@@ -18,10 +18,15 @@
 #include <sys/auxv.h>
 #endif
 
-#define SIMD_ATTR
-#define SIMD_SET mnv3_kernel_set_neon
+/* A variant (arm_neon_f16.c, arm_neon_hp_*.c: other weight types or arithmetic) defines
+ * SIMD_VARIANT, its set, attribute and CPU check, and gets the generic float32 body with its
+ * weight hooks: the float32-only parts below (the tuned k loops, the GEMV, the in-order
+ * tiles and the core detection) are this file's own set's. */
 #define SIMD_ISA_ID MNV3_ISA_NEON
 #define SIMD_NAME "neon"
+#if !defined(SIMD_VARIANT)
+#define SIMD_ATTR
+#define SIMD_SET mnv3_kernel_set_neon
 #if defined(__aarch64__)
 /* Every AArch64 core has ASIMD. Resolving the set (at context creation) is also when the
  * cores are identified, reading files: inference never touches the heap. */
@@ -29,6 +34,7 @@ static int neon_supported(void);
 #define SIMD_SUPPORTED neon_supported
 #else
 #define SIMD_SUPPORTED NULL
+#endif
 #endif
 #define SIMD_ISA neon
 #define SIMD_NR 8
@@ -94,6 +100,7 @@ V_INLINE vmask v_mask(uint32_t n) { return n; }
  * would have half the accumulators. */
 #define PW_ONLY_WIDE 1
 
+#if !defined(SIMD_VARIANT)
 #if defined(__aarch64__)
 /* AArch64 multiplies by a lane: four k steps share one load of each row's inputs, which
  * halves the loads per multiply-add against broadcasting every input. Tiles of one or two
@@ -237,9 +244,11 @@ V_INLINE float32x2_t pw_load_d(const float *p) {
 #define GEMV_UKERNEL mnv3_f32_gemv_8x__neon
 #define GEMV_NAME "f32_gemv_8x__neon"
 static void GEMV_UKERNEL(const float *x, const void *w, uint32_t n, uint32_t count, float *dots);
+#endif
 
 #include "simd_f32.h"
 
+#if !defined(SIMD_VARIANT)
 /* A last block of fewer than eight outputs repeats its last row instead of running a loop
  * of its own with fewer chains. */
 SIMD_FN void GEMV_UKERNEL(const float *x, const void *w_, uint32_t I, uint32_t count,
@@ -414,6 +423,7 @@ static const mnv3_pointwise_kernel pointwise_row_in_order = {
     {GEMM_IO(1), GEMM_IO(2), GEMM_IO(3), GEMM_IO(4), GEMM_IO(5), GEMM_IO(6), GEMM_IO(7),
      GEMM_IO(8)},
     mnv3_pointwise_driver,
+    PW_ELEM_BYTES,
 };
 
 static void pw_run_neon(const mnv3_pointwise_kernel *row, const mnv3_pointwise_args *a) {
@@ -518,6 +528,7 @@ static int neon_supported(void) {
     return 1;
 }
 #endif
+#endif /* !SIMD_VARIANT */
 
 #else
 /* ISO C wants at least one declaration in a translation unit. */

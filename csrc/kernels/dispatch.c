@@ -13,6 +13,9 @@
 #define MNV3_X86_64 1
 #include <cpuid.h>
 #endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 static const char *const isa_names[] = {"auto", "scalar", "avx2", "avx512", "neon"};
 
@@ -77,17 +80,52 @@ int mnv3_cpu_has_avxvnni(void) {
     if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
     return (a >> 4 & 1u) != 0;
 }
+
+static int cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+
+int mnv3_cpu_has_avx2_f16c(void) { return mnv3_cpu_has_avx2() && cpu_has_f16c(); }
+int mnv3_cpu_has_avx512f_f16c(void) { return mnv3_cpu_has_avx512f() && cpu_has_f16c(); }
+
+/* AVX512-BF16: CPUID leaf 7 subleaf 1, EAX bit 5. */
+int mnv3_cpu_has_avx512bf16(void) {
+    unsigned a, b, c, d;
+    return mnv3_cpu_has_avx512f_f16c() && __get_cpuid_count(7, 1, &a, &b, &c, &d) &&
+           (a & (1u << 5)) != 0;
+}
+#endif
+
+#if defined(MNV3_HAVE_NEON_KERNELS) && defined(__aarch64__)
+/* FP16 arithmetic in Advanced SIMD (ARMv8.2 FEAT_FP16), as the kernel reports it. */
+int mnv3_cpu_has_asimdhp(void) {
+#if defined(__linux__) && defined(AT_HWCAP)
+    return (getauxval(AT_HWCAP) & (1ul << 10)) != 0; /* HWCAP_ASIMDHP */
+#else
+    return 0;
+#endif
+}
 #endif
 
 /* Every kernel set in this build, fastest first: AUTO takes the first the CPU runs. Adding
- * a set is its file and a line here (and its name above, if it is a new id). */
+ * a set is its file and a line here (and its name above, if it is a new id). A set of an
+ * id already listed adds rows for other element types to that id (float16 weights). */
 static const mnv3_kernel_set *const kernel_sets[] = {
 #if defined(MNV3_HAVE_X86_KERNELS)
     &mnv3_kernel_set_avx512,
+    &mnv3_kernel_set_avx512_f16,
+    &mnv3_kernel_set_avx512_bf16,
     &mnv3_kernel_set_avx2,
+    &mnv3_kernel_set_avx2_f16,
 #endif
 #if defined(MNV3_HAVE_NEON_KERNELS)
     &mnv3_kernel_set_neon,
+    &mnv3_kernel_set_neon_f16,
+#if defined(__aarch64__)
+    &mnv3_kernel_set_neon_hp_f16w,
+    &mnv3_kernel_set_neon_hp_f32w,
+#endif
 #endif
     &mnv3_kernel_set_reference,
 };
@@ -168,10 +206,18 @@ int mnv3_kernels_resolve(mnv3_isa isa, mnv3_dtype weight_type, mnv3_dtype act_ty
                 return mnv3_kernels_resolve_q8_set(q8_sets[i], weight_type, act_type, out);
         return 0;
     }
-    PICK_ROW(set->pointwise, weight_type, act_type, out->pointwise);
-    PICK_ROW(set->depthwise, weight_type, act_type, out->depthwise);
-    PICK_ROW(set->conv, weight_type, act_type, out->conv);
-    PICK_ROW(set->fc, weight_type, act_type, out->fc);
+    {
+        /* The id's first set, then the other sets of that id the CPU runs. */
+        unsigned i;
+        for (i = 0; i < SET_COUNT; ++i) {
+            const mnv3_kernel_set *s = kernel_sets[i];
+            if (s->isa != isa || (s != set && s->supported && !s->supported())) continue;
+            if (!out->pointwise) PICK_ROW(s->pointwise, weight_type, act_type, out->pointwise);
+            if (!out->depthwise) PICK_ROW(s->depthwise, weight_type, act_type, out->depthwise);
+            if (!out->conv) PICK_ROW(s->conv, weight_type, act_type, out->conv);
+            if (!out->fc) PICK_ROW(s->fc, weight_type, act_type, out->fc);
+        }
+    }
     /* A kind the set does not specialise runs on the reference. */
     if (!out->pointwise) PICK_ROW(ref->pointwise, weight_type, act_type, out->pointwise);
     if (!out->depthwise) PICK_ROW(ref->depthwise, weight_type, act_type, out->depthwise);

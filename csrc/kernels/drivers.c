@@ -46,6 +46,7 @@ void mnv3_pointwise_driver(const mnv3_pointwise_kernel *row, const mnv3_pointwis
     const size_t ws_stride = round_up_u32(K, 16);
     const uint32_t oc_end = a->oc_end, oc_first = a->oc_begin / nr * nr;
     const size_t chunk = (size_t)K * npad > PW_L1_WEIGHTS ? PW_CHUNK : mr;
+    const size_t elem_bytes = row->packed_elem_bytes ? row->packed_elem_bytes : sizeof(float);
     unsigned char params[MNV3_PARAMS_BYTES] ALIGN64;
     const char *pf = NULL, *pf_end = NULL;
     uint32_t pf_next = 0;
@@ -78,7 +79,7 @@ void mnv3_pointwise_driver(const mnv3_pointwise_kernel *row, const mnv3_pointwis
         for (col = oc_first; col < oc_end; col += nr) {
             const mnv3_gemm_ukernel *kernels = col + nr <= npad ? row->wide : row->narrow;
             size_t r = 0;
-            t.w = (const float *)a->packed + (size_t)col * K;
+            t.w = (const char *)a->packed + (size_t)col * K * elem_bytes;
             t.nc = oc_end - col < nr ? oc_end - col : nr;
             t.bias = a->bias ? a->bias + col : NULL;
             t.sums = a->channel_sums ? a->channel_sums + col : NULL;
@@ -233,13 +234,14 @@ void mnv3_conv_driver(const mnv3_conv_kernel *row, const mnv3_conv_args *a) {
 
 void mnv3_fc_driver(const mnv3_fc_kernel *row, const mnv3_fc_args *a) {
     const uint32_t I = a->in_features;
+    const size_t elem_bytes = row->packed_elem_bytes ? row->packed_elem_bytes : sizeof(float);
     float dots[MNV3_MAX_MR];
     uint32_t o, j;
     MNV3_ASSERT(row->mr >= 1 && row->mr <= MNV3_MAX_MR);
     MNV3_ASSERT(a->out_end <= a->out_features);
     for (o = a->out_begin; o < a->out_end; o += row->mr) {
         const uint32_t count = a->out_end - o < row->mr ? a->out_end - o : row->mr;
-        row->gemv(a->input, (const float *)a->packed + (size_t)o * I, I, count, dots);
+        row->gemv(a->input, (const char *)a->packed + (size_t)o * I * elem_bytes, I, count, dots);
         for (j = 0; j < count; ++j)
             a->output[o + j] =
                 mnv3_epilogue_apply(&a->epilogue, dots[j] + (a->bias ? a->bias[o + j] : 0.0f));

@@ -287,6 +287,8 @@ struct mnv3_pointwise_kernel {
     mnv3_gemm_ukernel wide[MNV3_MAX_MR];   /* [mr - 1], panels nr wide */
     mnv3_gemm_ukernel narrow[MNV3_MAX_MR]; /* [mr - 1], panels nr_min wide */
     void (*run)(const mnv3_pointwise_kernel *row, const mnv3_pointwise_args *a);
+    uint32_t packed_elem_bytes;  /* bytes of one packed weight (panels are K x nr of them);
+                                    0: 4, a float */
 };
 
 /* Depthwise microkernels by shape; `any` serves every other kernel size and stride. */
@@ -325,6 +327,7 @@ struct mnv3_fc_kernel {
                  void *packed);
     mnv3_gemv_ukernel gemv;
     void (*run)(const mnv3_fc_kernel *row, const mnv3_fc_args *a);
+    uint32_t packed_elem_bytes;  /* bytes of one weight as gemv reads them; 0: 4, a float */
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -662,10 +665,23 @@ int mnv3_cpu_has_avx2(void);
 int mnv3_cpu_has_avx512f(void);
 extern const mnv3_kernel_set mnv3_kernel_set_avx2;
 extern const mnv3_kernel_set mnv3_kernel_set_avx512;
+/* float16-weight rows of the same ids (F16C conversions) */
+int mnv3_cpu_has_avx2_f16c(void);
+int mnv3_cpu_has_avx512f_f16c(void);
+extern const mnv3_kernel_set mnv3_kernel_set_avx2_f16;
+extern const mnv3_kernel_set mnv3_kernel_set_avx512_f16;
+/* Relaxed precision: bf16 products, float32 sums (vdpbf16ps) where the CPU has them. */
+int mnv3_cpu_has_avx512bf16(void);
+extern const mnv3_kernel_set mnv3_kernel_set_avx512_bf16;
 #endif
 #if defined(MNV3_HAVE_NEON_KERNELS)
 extern const mnv3_kernel_set mnv3_kernel_set_neon;
+extern const mnv3_kernel_set mnv3_kernel_set_neon_f16;
 #if defined(__aarch64__)
+/* Relaxed precision: float16 arithmetic where the CPU has it (HWCAP asimdhp). */
+int mnv3_cpu_has_asimdhp(void);
+extern const mnv3_kernel_set mnv3_kernel_set_neon_hp_f16w;
+extern const mnv3_kernel_set mnv3_kernel_set_neon_hp_f32w;
 /* Whether the AArch64 GEMM runs its tiles scheduled for in-order cores (arm_neon.c): yes
  * when any core is a Cortex-A53/A55-class one (MIDR from sysfs, /proc/cpuinfo or the
  * emulated register), or as MNV3_NEON_SCHEDULE=in-order|out-of-order says. Tests force

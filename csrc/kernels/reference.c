@@ -2,21 +2,27 @@
  * kernels used where no SIMD path exists. They read canonical weights in place (no packing),
  * which is what lets firmware run straight from a flash image. Written for clarity first. */
 #include "checked.h"
+#include "half.h"
 #include "kernels.h"
 
-void mnv3_ref_pointwise(const mnv3_pointwise_args *a) {
-    const float *w = (const float *)a->packed;
+/* Weight i of canonical weights of element type t: float32, or float16 converted exactly. */
+static float weight_at(const void *w, size_t i, mnv3_dtype t) {
+    return t == MNV3_DTYPE_F16 ? mnv3_f16_to_f32(((const uint16_t *)w)[i]) : ((const float *)w)[i];
+}
+
+static void ref_pointwise(const mnv3_pointwise_args *a, mnv3_dtype wt) {
     size_t p;
     uint32_t o, i;
     for (p = a->pixel_begin; p < a->pixel_end; ++p) {
         const float *in = a->input + p * a->in_stride;
         for (o = a->oc_begin; o < a->oc_end; ++o) {
-            const float *wo = w + (size_t)o * a->in_channels;
+            const size_t wo = (size_t)o * a->in_channels;
             float acc = 0.0f, v;
             if (a->in_scale) {
-                for (i = 0; i < a->in_channels; ++i) acc += in[i] * a->in_scale[i] * wo[i];
+                for (i = 0; i < a->in_channels; ++i)
+                    acc += in[i] * a->in_scale[i] * weight_at(a->packed, wo + i, wt);
             } else {
-                for (i = 0; i < a->in_channels; ++i) acc += in[i] * wo[i];
+                for (i = 0; i < a->in_channels; ++i) acc += in[i] * weight_at(a->packed, wo + i, wt);
             }
             if (a->bias) acc += a->bias[o];
             v = mnv3_epilogue_apply(&a->epilogue, acc);
@@ -28,8 +34,7 @@ void mnv3_ref_pointwise(const mnv3_pointwise_args *a) {
     }
 }
 
-void mnv3_ref_depthwise(const mnv3_depthwise_args *a) {
-    const float *w = (const float *)a->packed;
+static void ref_depthwise(const mnv3_depthwise_args *a, mnv3_dtype wt) {
     const uint32_t C = a->channels, K = a->kernel;
     const float *rows[MNV3_DW_MAX_KERNEL];
     mnv3_dw_cursor cursor;
@@ -47,7 +52,8 @@ void mnv3_ref_depthwise(const mnv3_depthwise_args *a) {
                     for (kx = 0; kx < K; ++kx) {
                         long ix = (long)ox * a->stride + kx - (long)a->pad_left;
                         if (ix < 0 || ix >= (long)a->in_width) continue;
-                        acc += rows[ky][(size_t)ix * C + c] * w[((size_t)ky * K + kx) * C + c];
+                        acc += rows[ky][(size_t)ix * C + c] *
+                               weight_at(a->packed, ((size_t)ky * K + kx) * C + c, wt);
                     }
                 }
                 v = mnv3_epilogue_apply(&a->epilogue, acc);
@@ -58,8 +64,7 @@ void mnv3_ref_depthwise(const mnv3_depthwise_args *a) {
     }
 }
 
-void mnv3_ref_conv(const mnv3_conv_args *a) {
-    const float *w = (const float *)a->packed;
+static void ref_conv(const mnv3_conv_args *a, mnv3_dtype wt) {
     const uint32_t K = a->kernel, Ci = a->in_channels;
     uint32_t oy, ox, o, ky, kx, i;
     for (oy = a->row_begin; oy < a->row_end; ++oy) {
@@ -72,14 +77,14 @@ void mnv3_ref_conv(const mnv3_conv_args *a) {
                     if (iy < 0 || iy >= (long)a->in_height) continue;
                     for (kx = 0; kx < K; ++kx) {
                         long ix = (long)ox * a->stride + kx - (long)a->pad_left;
-                        const float *wk;
+                        size_t wk;
                         if (ix < 0 || ix >= (long)a->in_width) continue;
-                        wk = w + (((size_t)o * K + ky) * K + kx) * Ci;
+                        wk = (((size_t)o * K + ky) * K + kx) * Ci;
                         for (i = 0; i < Ci; ++i)
                             acc += a->input[(size_t)iy * a->in_row_stride +
                                             (size_t)ix * a->in_col_stride +
                                             (size_t)i * a->in_chan_stride] *
-                                   wk[i];
+                                   weight_at(a->packed, wk + i, wt);
                     }
                 }
                 out[o] = mnv3_epilogue_apply(&a->epilogue, acc);
@@ -88,16 +93,20 @@ void mnv3_ref_conv(const mnv3_conv_args *a) {
     }
 }
 
-void mnv3_ref_fc(const mnv3_fc_args *a) {
-    const float *w = (const float *)a->packed;
+static void ref_fc(const mnv3_fc_args *a, mnv3_dtype wt) {
     uint32_t o, i;
     for (o = a->out_begin; o < a->out_end; ++o) {
-        const float *wo = w + (size_t)o * a->in_features;
+        const size_t wo = (size_t)o * a->in_features;
         float acc = a->bias ? a->bias[o] : 0.0f;
-        for (i = 0; i < a->in_features; ++i) acc += a->input[i] * wo[i];
+        for (i = 0; i < a->in_features; ++i) acc += a->input[i] * weight_at(a->packed, wo + i, wt);
         a->output[o] = mnv3_epilogue_apply(&a->epilogue, acc);
     }
 }
+
+void mnv3_ref_pointwise(const mnv3_pointwise_args *a) { ref_pointwise(a, MNV3_DTYPE_F32); }
+void mnv3_ref_depthwise(const mnv3_depthwise_args *a) { ref_depthwise(a, MNV3_DTYPE_F32); }
+void mnv3_ref_conv(const mnv3_conv_args *a) { ref_conv(a, MNV3_DTYPE_F32); }
+void mnv3_ref_fc(const mnv3_fc_args *a) { ref_fc(a, MNV3_DTYPE_F32); }
 
 /* The rows: canonical weights read in place, no microkernels, `run` is the oracle. */
 static size_t no_packing2(uint32_t a, uint32_t b) {
@@ -119,29 +128,24 @@ static size_t no_workspace(const mnv3_pointwise_kernel *row, uint32_t in_channel
     return 0;
 }
 
+/* The row's weight type says how the oracle reads the weights. */
 static void run_pointwise(const mnv3_pointwise_kernel *row, const mnv3_pointwise_args *a) {
-    (void)row;
-    mnv3_ref_pointwise(a);
+    ref_pointwise(a, row->weight_type);
 }
 
 static void run_depthwise(const mnv3_depthwise_kernel *row, const mnv3_depthwise_args *a) {
-    (void)row;
-    mnv3_ref_depthwise(a);
+    ref_depthwise(a, row->weight_type);
 }
 
 static void run_conv(const mnv3_conv_kernel *row, const mnv3_conv_args *a) {
-    (void)row;
-    mnv3_ref_conv(a);
+    ref_conv(a, row->weight_type);
 }
 
-static void run_fc(const mnv3_fc_kernel *row, const mnv3_fc_args *a) {
-    (void)row;
-    mnv3_ref_fc(a);
-}
+static void run_fc(const mnv3_fc_kernel *row, const mnv3_fc_args *a) { ref_fc(a, row->weight_type); }
 
 static const mnv3_pointwise_kernel pointwise_row = {
     "f32_pointwise__scalar", MNV3_DTYPE_F32, MNV3_DTYPE_F32, 1, 1, 1, no_packing2, NULL,
-    no_workspace, NULL, NULL, {NULL}, {NULL}, run_pointwise,
+    no_workspace, NULL, NULL, {NULL}, {NULL}, run_pointwise, 0,
 };
 static const mnv3_depthwise_kernel depthwise_row = {
     "f32_dwconv__scalar", MNV3_DTYPE_F32, MNV3_DTYPE_F32, no_packing2, NULL, NULL, {NULL},
@@ -151,13 +155,31 @@ static const mnv3_conv_kernel conv_row = {
     "f32_conv__scalar", MNV3_DTYPE_F32, MNV3_DTYPE_F32, no_packing3, NULL, NULL, NULL, run_conv,
 };
 static const mnv3_fc_kernel fc_row = {
-    "f32_gemv__scalar", MNV3_DTYPE_F32, MNV3_DTYPE_F32, 1, no_packing2, NULL, NULL, run_fc,
+    "f32_gemv__scalar", MNV3_DTYPE_F32, MNV3_DTYPE_F32, 1, no_packing2, NULL, NULL, run_fc, 0,
 };
 
-static const mnv3_pointwise_kernel *const pointwise_rows[] = {&pointwise_row, NULL};
-static const mnv3_depthwise_kernel *const depthwise_rows[] = {&depthwise_row, NULL};
-static const mnv3_conv_kernel *const conv_rows[] = {&conv_row, NULL};
-static const mnv3_fc_kernel *const fc_rows[] = {&fc_row, NULL};
+/* float16 weights: the same oracle reading each weight through the exact conversion. */
+static const mnv3_pointwise_kernel pointwise_row_f16 = {
+    "f16w_pointwise__scalar", MNV3_DTYPE_F16, MNV3_DTYPE_F32, 1, 1, 1, no_packing2, NULL,
+    no_workspace, NULL, NULL, {NULL}, {NULL}, run_pointwise, 0,
+};
+static const mnv3_depthwise_kernel depthwise_row_f16 = {
+    "f16w_dwconv__scalar", MNV3_DTYPE_F16, MNV3_DTYPE_F32, no_packing2, NULL, NULL, {NULL},
+    run_depthwise,
+};
+static const mnv3_conv_kernel conv_row_f16 = {
+    "f16w_conv__scalar", MNV3_DTYPE_F16, MNV3_DTYPE_F32, no_packing3, NULL, NULL, NULL, run_conv,
+};
+static const mnv3_fc_kernel fc_row_f16 = {
+    "f16w_gemv__scalar", MNV3_DTYPE_F16, MNV3_DTYPE_F32, 1, no_packing2, NULL, NULL, run_fc, 0,
+};
+
+static const mnv3_pointwise_kernel *const pointwise_rows[] = {&pointwise_row, &pointwise_row_f16,
+                                                              NULL};
+static const mnv3_depthwise_kernel *const depthwise_rows[] = {&depthwise_row, &depthwise_row_f16,
+                                                              NULL};
+static const mnv3_conv_kernel *const conv_rows[] = {&conv_row, &conv_row_f16, NULL};
+static const mnv3_fc_kernel *const fc_rows[] = {&fc_row, &fc_row_f16, NULL};
 
 const mnv3_kernel_set mnv3_kernel_set_reference = {
     MNV3_ISA_SCALAR, "scalar", NULL, pointwise_rows, depthwise_rows, conv_rows, fc_rows,

@@ -24,7 +24,61 @@
  *   GEMV_MR, GEMV_UKERNEL, GEMV_NAME  the fully connected microkernel, its rows and name
  *
  * v_loadm/v_storem never touch memory in masked-off lanes, which is what lets channel
- * counts that are not a multiple of VW be read and written without overrunning a buffer. */
+ * counts that are not a multiple of VW be read and written without overrunning a buffer.
+ *
+ * Weights go through a hook, so that the same body serves other weight storage (float16
+ * weights with float32 arithmetic: x86_avx2_f16.c, x86_avx512_f16.c, arm_neon_f16.c). A file
+ * may define, before including this one:
+ *
+ *   W_CANON_T                element type of the model's (canonical) weights   [float]
+ *   W_T                      element type of the packed weights                [W_CANON_T]
+ *   W_FROM_CANON(x)          one canonical element as W_T, at packing          [x]
+ *   W_LOAD(p)                VW packed weights as a vector                     [v_load]
+ *   W_CANON_LOAD(p), W_CANON_LOADM(p, n)  VW, or the first n, canonical weights as a
+ *                            vector: the GEMV reads the canonical layout in place
+ *   SIMD_WTYPE, UK_PREC      the rows' weight type and the precision in the microkernels'
+ *                            names                                     [MNV3_DTYPE_F32, f32]
+ *
+ * Relaxed-precision sets (arm_neon_hp_*.c, x86_avx512_bf16.c) also override the GEMM k loop
+ * and may give the pointwise weights their own packing:
+ *
+ *   SIMD_ATYPE               the rows' act_type; for float activations it names the
+ *                            arithmetic of the products: F16 or BF16 [MNV3_DTYPE_F32]
+ *   PW_PACKED_BYTES, PW_PACK, PW_ELEM_BYTES  the pointwise packing [pw_packed_bytes, pw_pack,
+ *                            sizeof(W_T)]
+ */
+
+#ifndef W_CANON_T
+#define W_CANON_T float
+#endif
+#ifndef W_T
+#define W_T W_CANON_T
+#endif
+#ifndef W_FROM_CANON
+#define W_FROM_CANON(x) (x)
+#endif
+#ifndef W_LOAD
+#define W_LOAD(p) v_load(p)
+#endif
+#ifndef W_CANON_LOAD
+#define W_CANON_LOAD(p) v_load(p)
+#define W_CANON_LOADM(p, n) v_loadm((p), v_mask(n))
+#endif
+#ifndef SIMD_WTYPE
+#define SIMD_WTYPE MNV3_DTYPE_F32
+#endif
+#ifndef UK_PREC
+#define UK_PREC f32
+#endif
+#ifndef SIMD_ATYPE
+#define SIMD_ATYPE MNV3_DTYPE_F32
+#endif
+#ifndef PW_PACK
+#define PW_DEFAULT_PACKING 1
+#define PW_PACKED_BYTES pw_packed_bytes
+#define PW_PACK pw_pack
+#define PW_ELEM_BYTES sizeof(W_T)
+#endif
 
 #define SIMD_FN static SIMD_ATTR
 #define SIMD_INLINE static inline __attribute__((always_inline)) SIMD_ATTR
@@ -39,9 +93,10 @@
 #define PW_RUN mnv3_pointwise_driver
 #endif
 
-/* Microkernel names: mnv3_f32_<op><tile>__<isa>, e.g. mnv3_f32_gemm_8x32__avx512. */
-#define UK_NAME_(op, tile, isa) mnv3_f32_##op##tile##__##isa
-#define UK_NAME(op, tile, isa) UK_NAME_(op, tile, isa)
+/* Microkernel names: mnv3_<precision>_<op><tile>__<isa>, e.g. mnv3_f32_gemm_8x32__avx512. */
+#define UK_NAME__(prec, op, tile, isa) mnv3_##prec##_##op##tile##__##isa
+#define UK_NAME_(prec, op, tile, isa) UK_NAME__(prec, op, tile, isa)
+#define UK_NAME(op, tile, isa) UK_NAME_(UK_PREC, op, tile, isa)
 #define UK_TILE_(a, b) a##x##b
 #define UK_TILE(a, b) UK_TILE_(a, b)
 #define UK_STR_(x) #x
@@ -121,25 +176,27 @@ SIMD_INLINE void add_sums(float *sums, vf s, vmask m) { v_storem(sums, m, v_add(
  * (the last one VW wide when only that much is left); panel p starts at p * PW_NR * K and holds
  * K rows of its width, zero-padded. The microkernel keeps PW_MR x (2 vectors) accumulators
  * in registers; each k step loads two weight vectors and broadcasts one input per row. */
+#ifdef PW_DEFAULT_PACKING
 static size_t pw_packed_bytes(uint32_t in_channels, uint32_t out_channels) {
-    return (size_t)in_channels * round_up_u32(out_channels, PW_NR_MIN) * sizeof(float);
+    return (size_t)in_channels * round_up_u32(out_channels, PW_NR_MIN) * sizeof(W_T);
 }
 
 static void pw_pack(const void *weight_, uint32_t in_channels, uint32_t out_channels,
                     void *packed_) {
-    const float *weight = (const float *)weight_;
-    float *packed = (float *)packed_;
+    const W_CANON_T *weight = (const W_CANON_T *)weight_;
+    W_T *packed = (W_T *)packed_;
     const uint32_t K = in_channels, npad = round_up_u32(out_channels, PW_NR_MIN);
     uint32_t col, k, j;
     for (col = 0; col < npad; col += PW_NR) {
         const uint32_t width = col + PW_NR <= npad ? PW_NR : VW;
-        float *dst = packed + (size_t)col * K;
+        W_T *dst = packed + (size_t)col * K;
         for (k = 0; k < K; ++k)
             for (j = 0; j < width; ++j)
                 dst[(size_t)k * width + j] =
-                    col + j < out_channels ? weight[(size_t)(col + j) * K + k] : 0.0f;
+                    col + j < out_channels ? W_FROM_CANON(weight[(size_t)(col + j) * K + k]) : 0;
     }
 }
+#endif
 
 SIMD_FN void pw_scale_rows(const float *in, size_t in_stride, const float *scale, uint32_t K,
                            uint32_t rows, float *dst, size_t dst_stride) {
@@ -218,7 +275,7 @@ SIMD_INLINE void pw_finish(const mnv3_gemm_tile *t, const simd_ep *ep, const pw_
 #ifndef PW_KLOOP2
 #define PW_KLOOP2(ROWS)                                                                      \
     for (k = 0; k < t->k; ++k) {                                                             \
-        const vf w0 = v_load(w), w1 = v_load(w + VW);                                        \
+        const vf w0 = W_LOAD(w), w1 = W_LOAD(w + VW);                                        \
         w += PW_NR;                                                                          \
         MNV3_PREFETCH_STEP(pf, pf_end);                                                      \
         ROWS(PW_FMA2)                                                                        \
@@ -227,7 +284,7 @@ SIMD_INLINE void pw_finish(const mnv3_gemm_tile *t, const simd_ep *ep, const pw_
 #ifndef PW_KLOOP1
 #define PW_KLOOP1(ROWS)                                                                      \
     for (k = 0; k < t->k; ++k) {                                                             \
-        const vf w0 = v_load(w);                                                             \
+        const vf w0 = W_LOAD(w);                                                             \
         w += VW;                                                                             \
         MNV3_PREFETCH_STEP(pf, pf_end);                                                      \
         ROWS(PW_FMA1)                                                                        \
@@ -238,7 +295,7 @@ SIMD_INLINE void pw_finish(const mnv3_gemm_tile *t, const simd_ep *ep, const pw_
 #define PW_KERNEL2(ROWS, MR)                                                                 \
     SIMD_FN void UK_NAME(gemm_, UK_TILE(MR, SIMD_NR), SIMD_ISA)(const mnv3_gemm_tile *t) {   \
         const simd_ep *ep = (const simd_ep *)t->params;                                      \
-        const float *w = (const float *)t->w;                                                \
+        const W_T *w = (const W_T *)t->w;                                                    \
         pw_cols cols;                                                                        \
         vf s0 = v_zero(), s1 = v_zero(), b0 = v_zero(), b1 = v_zero();                       \
         uint32_t k;                                                                          \
@@ -268,7 +325,7 @@ SIMD_INLINE void pw_finish(const mnv3_gemm_tile *t, const simd_ep *ep, const pw_
 #define PW_KERNEL1(ROWS, MR)                                                                 \
     SIMD_FN void UK_NAME(gemm_, UK_TILE(MR, SIMD_VW), SIMD_ISA)(const mnv3_gemm_tile *t) {   \
         const simd_ep *ep = (const simd_ep *)t->params;                                      \
-        const float *w = (const float *)t->w;                                                \
+        const W_T *w = (const W_T *)t->w;                                                    \
         pw_cols cols;                                                                        \
         vf s0 = v_zero(), b0 = v_zero();                                                     \
         uint32_t k;                                                                          \
@@ -324,11 +381,11 @@ PW_KERNEL1(PW_ROWS8, 8)
 
 /* The fields every float32 GEMM row of this body shares: name, types, tile, packing. */
 #define PW_ROW_HEAD(NAME)                                                                    \
-    NAME, MNV3_DTYPE_F32, MNV3_DTYPE_F32, PW_MR, PW_NR, PW_NR_MIN, pw_packed_bytes, pw_pack, \
+    NAME, SIMD_WTYPE, SIMD_ATYPE, PW_MR, PW_NR, PW_NR_MIN, PW_PACKED_BYTES, PW_PACK,         \
         mnv3_pointwise_driver_workspace, prepare, pw_scale_rows
 
 static const mnv3_pointwise_kernel pointwise_row = {
-    PW_ROW_HEAD("f32_gemm_" UK_STR(PW_MR) "x" UK_STR(SIMD_NR) "__" UK_STR(SIMD_ISA)),
+    PW_ROW_HEAD(UK_STR(UK_PREC) "_gemm_" UK_STR(PW_MR) "x" UK_STR(SIMD_NR) "__" UK_STR(SIMD_ISA)),
     {GEMM2(1), GEMM2(2), GEMM2(3), GEMM2(4)
 #if PW_MR > 4
      , GEMM2(5), GEMM2(6)
@@ -346,6 +403,7 @@ static const mnv3_pointwise_kernel pointwise_row = {
 #endif
     },
     PW_RUN,
+    PW_ELEM_BYTES,
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -355,17 +413,17 @@ static const mnv3_pointwise_kernel pointwise_row = {
 /* Packed layout: [ky][kx][channels rounded up to VW], zero-padded, so weight loads are
  * always whole vectors; only activations need masks. */
 static size_t dw_packed_bytes(uint32_t channels, uint32_t kernel) {
-    return (size_t)kernel * kernel * round_up_u32(channels, VW) * sizeof(float);
+    return (size_t)kernel * kernel * round_up_u32(channels, VW) * sizeof(W_T);
 }
 
 static void dw_pack(const void *weight_, uint32_t channels, uint32_t kernel, void *packed_) {
-    const float *weight = (const float *)weight_;
-    float *packed = (float *)packed_;
+    const W_CANON_T *weight = (const W_CANON_T *)weight_;
+    W_T *packed = (W_T *)packed_;
     const uint32_t cp = round_up_u32(channels, VW);
     uint32_t t, c;
     for (t = 0; t < kernel * kernel; ++t)
         for (c = 0; c < cp; ++c)
-            packed[(size_t)t * cp + c] = c < channels ? weight[(size_t)t * channels + c] : 0.0f;
+            packed[(size_t)t * cp + c] = c < channels ? W_FROM_CANON(weight[(size_t)t * channels + c]) : 0;
 }
 
 /* One output pixel with every horizontal tap bounds-checked (the left and right borders).
@@ -412,7 +470,7 @@ SIMD_INLINE void dw_vector(const mnv3_dw_span *s, const simd_ep *ep, uint32_t c,
                            uint32_t ox1, const uint32_t KS, const uint32_t S, const uint32_t G,
                            const int full, vmask m) {
     const size_t C = s->channels, cp = round_up_u32(s->channels, VW);
-    const float *wp = (const float *)s->w + c;
+    const W_T *wp = (const W_T *)s->w + c;
     const uint32_t lo = s->ox_lo < ox0 ? ox0 : (s->ox_lo > ox1 ? ox1 : s->ox_lo);
     const uint32_t hi = s->ox_hi < lo ? lo : (s->ox_hi > ox1 ? ox1 : s->ox_hi);
     float *out = s->out + c;
@@ -420,7 +478,7 @@ SIMD_INLINE void dw_vector(const mnv3_dw_span *s, const simd_ep *ep, uint32_t c,
     const float *r[5];
     uint32_t ox = ox0, ky, j, t;
 #pragma GCC unroll 25
-    for (t = 0; t < KS * KS; ++t) w[t] = v_load(wp + t * cp);
+    for (t = 0; t < KS * KS; ++t) w[t] = W_LOAD(wp + t * cp);
     bias = s->bias ? v_loadm(s->bias + c, m) : v_zero();
 #pragma GCC unroll 5
     for (ky = 0; ky < KS; ++ky) r[ky] = s->rows[ky] ? s->rows[ky] + c : NULL;
@@ -533,7 +591,7 @@ DW_KERNEL(5, 2, DW_G5)
 SIMD_INLINE void dw_vector_any(const mnv3_dw_span *s, const simd_ep *ep, uint32_t c,
                                const int full, vmask m) {
     const uint32_t C = s->channels, KS = s->kernel, cp = round_up_u32(C, VW);
-    const float *wp = (const float *)s->w + c;
+    const W_T *wp = (const W_T *)s->w + c;
     const vf bias = s->bias ? v_loadm(s->bias + c, m) : v_zero();
     vf sum = v_zero();
     uint32_t ox, ky, kx;
@@ -546,7 +604,7 @@ SIMD_INLINE void dw_vector_any(const mnv3_dw_span *s, const simd_ep *ep, uint32_
                 const long ix = ix0 + (long)kx;
                 if (ix < 0 || ix >= (long)s->in_width) continue;
                 acc = v_fma(load_part(s->rows[ky] + (size_t)ix * C + c, full, m),
-                            v_load(wp + ((size_t)ky * KS + kx) * cp), acc);
+                            W_LOAD(wp + ((size_t)ky * KS + kx) * cp), acc);
             }
         }
         v = ep_apply(ep, acc);
@@ -565,9 +623,9 @@ SIMD_FN void UK_NAME(dwconv_, any, SIMD_ISA)(const mnv3_dw_span *s) {
 }
 
 static const mnv3_depthwise_kernel depthwise_row = {
-    "f32_dwconv__" UK_STR(SIMD_ISA),
-    MNV3_DTYPE_F32,
-    MNV3_DTYPE_F32,
+    UK_STR(UK_PREC) "_dwconv__" UK_STR(SIMD_ISA),
+    SIMD_WTYPE,
+    SIMD_ATYPE,
     dw_packed_bytes,
     dw_pack,
     prepare,
@@ -584,24 +642,24 @@ static const mnv3_depthwise_kernel depthwise_row = {
 /* Packed layout: output channels in blocks of VW; block b holds [ky][kx][ci][VW]. Each
  * input sample is broadcast and multiplied into a whole vector of output channels. */
 static size_t conv_packed_bytes(uint32_t in_channels, uint32_t out_channels, uint32_t kernel) {
-    return (size_t)round_up_u32(out_channels, VW) * kernel * kernel * in_channels * sizeof(float);
+    return (size_t)round_up_u32(out_channels, VW) * kernel * kernel * in_channels * sizeof(W_T);
 }
 
 static void conv_pack(const void *weight_, uint32_t in_channels, uint32_t out_channels,
                       uint32_t kernel, void *packed_) {
-    const float *weight = (const float *)weight_;
-    float *packed = (float *)packed_;
+    const W_CANON_T *weight = (const W_CANON_T *)weight_;
+    W_T *packed = (W_T *)packed_;
     const uint32_t taps = kernel * kernel * in_channels, cp = round_up_u32(out_channels, VW);
     uint32_t b, t, j;
     for (b = 0; b < cp; b += VW)
         for (t = 0; t < taps; ++t)
             for (j = 0; j < VW; ++j)
                 packed[(size_t)b * taps + (size_t)t * VW + j] =
-                    b + j < out_channels ? weight[(size_t)(b + j) * taps + t] : 0.0f;
+                    b + j < out_channels ? W_FROM_CANON(weight[(size_t)(b + j) * taps + t]) : 0;
 }
 
 /* One output pixel, taps clipped to the input. */
-SIMD_INLINE vf conv_pixel(const mnv3_conv_row *r, const float *wb, uint32_t ox, vf acc) {
+SIMD_INLINE vf conv_pixel(const mnv3_conv_row *r, const W_T *wb, uint32_t ox, vf acc) {
     const mnv3_conv_args *a = r->a;
     const uint32_t K = a->kernel, Ci = a->in_channels;
     const long ix0 = (long)ox * a->stride - (long)a->pad_left;
@@ -612,9 +670,9 @@ SIMD_INLINE vf conv_pixel(const mnv3_conv_row *r, const float *wb, uint32_t ox, 
         const float *irow = a->input + (size_t)(r->iy0 + (long)ky) * a->in_row_stride;
         for (kx = kx_lo; kx < kx_hi; ++kx) {
             const float *ip = irow + (size_t)(ix0 + (long)kx) * a->in_col_stride;
-            const float *wp = wb + ((size_t)(ky * K + kx) * Ci) * VW;
+            const W_T *wp = wb + ((size_t)(ky * K + kx) * Ci) * VW;
             for (ci = 0; ci < Ci; ++ci)
-                acc = v_fma(v_set1(ip[(size_t)ci * a->in_chan_stride]), v_load(wp + (size_t)ci * VW),
+                acc = v_fma(v_set1(ip[(size_t)ci * a->in_chan_stride]), W_LOAD(wp + (size_t)ci * VW),
                             acc);
         }
     }
@@ -625,7 +683,7 @@ SIMD_INLINE vf conv_pixel(const mnv3_conv_row *r, const float *wb, uint32_t ox, 
  * a single pixel's chain of K*K*Ci dependent multiply-adds would expose. */
 #define CONV_G 8
 
-SIMD_INLINE void conv_group(const mnv3_conv_row *r, const simd_ep *ep, const float *wb, float *out,
+SIMD_INLINE void conv_group(const mnv3_conv_row *r, const simd_ep *ep, const W_T *wb, float *out,
                             uint32_t ox, vf bias, int full, vmask m) {
     const mnv3_conv_args *a = r->a;
     const uint32_t K = a->kernel, Ci = a->in_channels;
@@ -638,11 +696,11 @@ SIMD_INLINE void conv_group(const mnv3_conv_row *r, const simd_ep *ep, const flo
     for (ky = r->ky_lo; ky < r->ky_hi; ++ky) {
         const float *irow = a->input + (size_t)(r->iy0 + (long)ky) * a->in_row_stride +
                             (size_t)ix0 * a->in_col_stride;
-        const float *wp = wb + (size_t)ky * K * Ci * VW;
+        const W_T *wp = wb + (size_t)ky * K * Ci * VW;
         for (kx = 0; kx < K; ++kx) {
             const float *ip = irow + (size_t)kx * a->in_col_stride;
             for (ci = 0; ci < Ci; ++ci, wp += VW) {
-                const vf w = v_load(wp);
+                const vf w = W_LOAD(wp);
                 const float *q = ip + (size_t)ci * a->in_chan_stride;
 #pragma GCC unroll 8
                 for (j = 0; j < CONV_G; ++j) acc[j] = v_fma(v_set1(q[j * px_step]), w, acc[j]);
@@ -663,7 +721,7 @@ SIMD_FN void UK_NAME(conv_, UK_TILE(CONV_G, SIMD_VW), SIMD_ISA)(const mnv3_conv_
     for (b = 0; b < Co; b += VW) {
         const int full = Co - b >= VW;
         const vmask m = v_mask(full ? VW : Co - b);
-        const float *wb = (const float *)a->packed + (size_t)b * taps;
+        const W_T *wb = (const W_T *)a->packed + (size_t)b * taps;
         const vf bias = a->bias ? v_loadm(a->bias + b, m) : v_zero();
         for (ox = 0; ox < ox_lo; ++ox)
             store_part(out + (size_t)ox * Co + b, ep_apply(ep, conv_pixel(r, wb, ox, bias)), full, m);
@@ -681,9 +739,9 @@ SIMD_FN void UK_NAME(conv_, UK_TILE(CONV_G, SIMD_VW), SIMD_ISA)(const mnv3_conv_
 }
 
 static const mnv3_conv_kernel conv_row = {
-    "f32_conv_" UK_STR(CONV_G) "x" UK_STR(SIMD_VW) "__" UK_STR(SIMD_ISA),
-    MNV3_DTYPE_F32,
-    MNV3_DTYPE_F32,
+    UK_STR(UK_PREC) "_conv_" UK_STR(CONV_G) "x" UK_STR(SIMD_VW) "__" UK_STR(SIMD_ISA),
+    SIMD_WTYPE,
+    SIMD_ATYPE,
     conv_packed_bytes,
     conv_pack,
     prepare,
@@ -707,30 +765,30 @@ static size_t fc_packed_bytes(uint32_t in_features, uint32_t out_features) {
 #ifndef GEMV_UKERNEL
 #define GEMV_MR 4
 #define GEMV_UKERNEL UK_NAME(gemv_, 4x, SIMD_ISA)
-#define GEMV_NAME "f32_gemv_4x__" UK_STR(SIMD_ISA)
+#define GEMV_NAME UK_STR(UK_PREC) "_gemv_4x__" UK_STR(SIMD_ISA)
 
 SIMD_FN void UK_NAME(gemv_, 4x, SIMD_ISA)(const float *x, const void *w_, uint32_t I,
                                           uint32_t count, float *dots) {
-    const float *W = (const float *)w_;
+    const W_CANON_T *W = (const W_CANON_T *)w_;
     const uint32_t iv = I / VW * VW;
     const vmask m = v_mask(I - iv);
     uint32_t o = 0, i;
     if (count == GEMV_MR) {
-        const float *w0 = W, *w1 = w0 + I, *w2 = w1 + I, *w3 = w2 + I;
+        const W_CANON_T *w0 = W, *w1 = w0 + I, *w2 = w1 + I, *w3 = w2 + I;
         vf s0 = v_zero(), s1 = v_zero(), s2 = v_zero(), s3 = v_zero();
         for (i = 0; i < iv; i += VW) {
             const vf xv = v_load(x + i);
-            s0 = v_fma(v_load(w0 + i), xv, s0);
-            s1 = v_fma(v_load(w1 + i), xv, s1);
-            s2 = v_fma(v_load(w2 + i), xv, s2);
-            s3 = v_fma(v_load(w3 + i), xv, s3);
+            s0 = v_fma(W_CANON_LOAD(w0 + i), xv, s0);
+            s1 = v_fma(W_CANON_LOAD(w1 + i), xv, s1);
+            s2 = v_fma(W_CANON_LOAD(w2 + i), xv, s2);
+            s3 = v_fma(W_CANON_LOAD(w3 + i), xv, s3);
         }
         if (iv < I) {
             const vf xv = v_loadm(x + iv, m);
-            s0 = v_fma(v_loadm(w0 + iv, m), xv, s0);
-            s1 = v_fma(v_loadm(w1 + iv, m), xv, s1);
-            s2 = v_fma(v_loadm(w2 + iv, m), xv, s2);
-            s3 = v_fma(v_loadm(w3 + iv, m), xv, s3);
+            s0 = v_fma(W_CANON_LOADM(w0 + iv, I - iv), xv, s0);
+            s1 = v_fma(W_CANON_LOADM(w1 + iv, I - iv), xv, s1);
+            s2 = v_fma(W_CANON_LOADM(w2 + iv, I - iv), xv, s2);
+            s3 = v_fma(W_CANON_LOADM(w3 + iv, I - iv), xv, s3);
         }
         dots[0] = v_hsum(s0);
         dots[1] = v_hsum(s1);
@@ -739,10 +797,10 @@ SIMD_FN void UK_NAME(gemv_, 4x, SIMD_ISA)(const float *x, const void *w_, uint32
         return;
     }
     for (; o < count; ++o) {
-        const float *w0 = W + (size_t)o * I;
+        const W_CANON_T *w0 = W + (size_t)o * I;
         vf s0 = v_zero();
-        for (i = 0; i < iv; i += VW) s0 = v_fma(v_load(w0 + i), v_load(x + i), s0);
-        if (iv < I) s0 = v_fma(v_loadm(w0 + iv, m), v_loadm(x + iv, m), s0);
+        for (i = 0; i < iv; i += VW) s0 = v_fma(W_CANON_LOAD(w0 + i), v_load(x + i), s0);
+        if (iv < I) s0 = v_fma(W_CANON_LOADM(w0 + iv, I - iv), v_loadm(x + iv, m), s0);
         dots[o] = v_hsum(s0);
     }
 }
@@ -750,13 +808,14 @@ SIMD_FN void UK_NAME(gemv_, 4x, SIMD_ISA)(const float *x, const void *w_, uint32
 
 static const mnv3_fc_kernel fc_row = {
     GEMV_NAME,
-    MNV3_DTYPE_F32,
-    MNV3_DTYPE_F32,
+    SIMD_WTYPE,
+    SIMD_ATYPE,
     GEMV_MR,
     fc_packed_bytes,
     NULL,
     GEMV_UKERNEL,
     mnv3_fc_driver,
+    sizeof(W_CANON_T),
 };
 
 /* ------------------------------------------------------------------------------------ */

@@ -6,11 +6,14 @@
 #if defined(MNV3_HAVE_X86_KERNELS)
 #include <immintrin.h>
 
+/* A weight-storage variant (x86_avx512_f16.c) brings its own attribute, set and check. */
+#ifndef SIMD_SET
 #define SIMD_ATTR __attribute__((target("avx512f,avx2,fma")))
 #define SIMD_SET mnv3_kernel_set_avx512
+#define SIMD_SUPPORTED mnv3_cpu_has_avx512f
+#endif
 #define SIMD_ISA_ID MNV3_ISA_AVX512
 #define SIMD_NAME "avx512"
-#define SIMD_SUPPORTED mnv3_cpu_has_avx512f
 #define SIMD_ISA avx512
 #define SIMD_NR 32
 #define SIMD_VW 16

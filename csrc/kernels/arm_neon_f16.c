@@ -1,0 +1,45 @@
+/* NEON rows for float16 weights with float32 arithmetic: the float32 body (simd_f32.h) with
+ * the weight loads widened by FCVTL (AArch64) or VCVT.F32.F16 (ARMv7 with the half-precision
+ * extension, -mfp16-format=ieee), so packed weights stay float16 and stream at half the
+ * bytes. An ARMv7 build without the extension converts them once, at packing, instead (the
+ * model's own weights stay float16 either way). Its rows join the neon set id (dispatch.c). */
+#include "kernels.h"
+
+#if defined(MNV3_HAVE_NEON_KERNELS)
+#include <arm_neon.h>
+#include <string.h>
+
+#include "half.h"
+
+#define SIMD_VARIANT 1
+#define SIMD_ATTR
+#define SIMD_SET mnv3_kernel_set_neon_f16
+#define SIMD_SUPPORTED NULL
+#define SIMD_WTYPE MNV3_DTYPE_F16
+#define UK_PREC f16w
+#define W_CANON_T uint16_t
+#if defined(__aarch64__) || (defined(__ARM_FP16_FORMAT_IEEE) && (__ARM_FP & 2))
+#define W_LOAD(p) vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)))
+#define W_CANON_LOAD(p) W_LOAD(p)
+#else
+#define W_T float
+#define W_FROM_CANON(x) mnv3_f16_to_f32(x)
+#define W_CANON_LOAD(p) f16_load_portable((p), 4)
+#endif
+#define W_CANON_LOADM(p, n) f16_load_portable((p), (n))
+
+/* n <= 4 halves converted in portable code (tails; and every GEMV load without the
+ * extension), the other lanes zero. */
+static inline __attribute__((always_inline)) float32x4_t f16_load_portable(const uint16_t *p,
+                                                                          uint32_t n) {
+    float lanes[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    uint32_t i;
+    for (i = 0; i < n; ++i) lanes[i] = mnv3_f16_to_f32(p[i]);
+    return vld1q_f32(lanes);
+}
+
+#include "arm_neon.c"
+
+#else
+typedef int mnv3_arm_neon_f16_unused;
+#endif

@@ -1,0 +1,589 @@
+/* float16 weights: the portable conversions (every encoding, subnormals, the largest finite
+ * value, rounding ties), float16 model files (canonical round trip, version, size, in-place
+ * loading, refusals naming the tensor), and inference on every kernel set against a
+ * float32 run of the same network with its weights rounded to float16. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "half.h"
+#include "mnv3_npy.h"
+#include "kernels/kernels.h"
+#include "mnv3.h"
+#include "model.h"
+#include "model_file.h"
+#include "weights.h"
+
+/* ---- conversions ------------------------------------------------------------------------ */
+
+static uint32_t bits_of(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+static float float_of(uint32_t u) {
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static void test_conversions(void) {
+    uint32_t h, bad = 0;
+    /* Every non-NaN encoding survives float and back; the value is the one IEEE defines. */
+    for (h = 0; h < 0x10000u; ++h) {
+        const uint16_t x = (uint16_t)h;
+        const float f = mnv3_f16_to_f32(x);
+        const uint32_t e = (h >> 10) & 0x1Fu, m = h & 0x3FFu;
+        double want;
+        if (e == 0x1F) {
+            if (m == 0) bad += !isinf(f) || (signbit(f) != 0) != ((h & 0x8000u) != 0);
+            else bad += !isnan(f);
+            continue;
+        }
+        want = e ? ldexp(1.0 + m / 1024.0, (int)e - 15) : ldexp((double)m, -24);
+        if (h & 0x8000u) want = -want;
+        bad += (double)f != want || (signbit(f) != 0) != ((h & 0x8000u) != 0);
+        bad += mnv3_f32_to_f16(f) != x;
+    }
+    CHECK_MSG(bad == 0, "%u encodings convert wrongly", bad);
+    /* Subnormals and the extremes, by value. */
+    CHECK(mnv3_f16_to_f32(0x0001u) == ldexpf(1.0f, -24));
+    CHECK(mnv3_f16_to_f32(0x03FFu) == 1023.0f * ldexpf(1.0f, -24));
+    CHECK(mnv3_f16_to_f32(0x0400u) == ldexpf(1.0f, -14));
+    CHECK(mnv3_f16_to_f32(0x7BFFu) == MNV3_F16_MAX);
+    CHECK(mnv3_f16_to_f32(0xFBFFu) == -MNV3_F16_MAX);
+    CHECK(mnv3_f16_to_f32(0x8001u) == -ldexpf(1.0f, -24));
+    /* Rounding: to nearest, ties to even, subnormal and overflow boundaries. */
+    CHECK(mnv3_f32_to_f16(65519.0f) == 0x7BFFu);
+    CHECK(mnv3_f32_to_f16(65520.0f) == 0x7C00u);
+    CHECK(mnv3_f32_to_f16(-1e9f) == 0xFC00u);
+    CHECK(mnv3_f32_to_f16(ldexpf(1.0f, -25)) == 0x0000u);                 /* tie to even 0 */
+    CHECK(mnv3_f32_to_f16(float_of(bits_of(ldexpf(1.0f, -25)) + 1)) == 0x0001u);
+    CHECK(mnv3_f32_to_f16(ldexpf(3.0f, -25)) == 0x0002u);                 /* 1.5 -> 2 */
+    CHECK(mnv3_f32_to_f16(ldexpf(5.0f, -25)) == 0x0002u);                 /* 2.5 -> 2 */
+    CHECK(mnv3_f32_to_f16(ldexpf(2047.0f, -25)) == 0x0400u);              /* carry to normal */
+    CHECK(mnv3_f32_to_f16(1.0f + ldexpf(1.0f, -11)) == 0x3C00u);          /* tie, even below */
+    CHECK(mnv3_f32_to_f16(1.0f + 3.0f * ldexpf(1.0f, -11)) == 0x3C02u);   /* tie, even above */
+    CHECK(mnv3_f32_to_f16(-0.0f) == 0x8000u);
+    CHECK((mnv3_f32_to_f16(NAN) & 0x7E00u) == 0x7E00u);
+    CHECK(!mnv3_f16_is_finite(0x7C00u) && !mnv3_f16_is_finite(0xFE01u) &&
+          mnv3_f16_is_finite(0x7BFFu));
+}
+
+/* Every set's float16 weight loads widen every finite encoding exactly as the portable
+ * conversion does (subnormals and the largest finite value included): a GEMV whose input
+ * is one-hot reads back one weight per output, through both whole and partial vectors. */
+static void test_simd_conversions(void) {
+    enum { IN = 67, OUT = (0x10000 + IN - 1) / IN };
+    static uint16_t w[OUT * IN];
+    static float x[IN], out[OUT];
+    const mnv3_clamp open = {-INFINITY, INFINITY};
+    int isa;
+    uint32_t i;
+    for (i = 0; i < OUT * IN; ++i) w[i] = mnv3_f16_is_finite((uint16_t)i) ? (uint16_t)i : 0;
+    for (isa = MNV3_ISA_SCALAR; isa < (int)mnv3_isa_count(); ++isa) {
+        mnv3_kernels k;
+        mnv3_fc_args a;
+        uint32_t j, o, bad = 0;
+        if (!mnv3_kernels_resolve((mnv3_isa)isa, MNV3_DTYPE_F16, MNV3_DTYPE_F32, &k)) continue;
+        memset(&a, 0, sizeof a);
+        a.input = x;
+        a.in_features = IN;
+        a.out_features = OUT;
+        a.packed = w;
+        a.epilogue.activation = MNV3_ACT_NONE;
+        a.epilogue.pre = a.epilogue.post = open;
+        a.output = out;
+        a.out_end = OUT;
+        for (j = 0; j < IN; ++j) {
+            memset(x, 0, sizeof x);
+            x[j] = 1.0f;
+            k.fc->run(k.fc, &a);
+            for (o = 0; o < OUT; ++o)
+                bad += out[o] != mnv3_f16_to_f32(w[(size_t)o * IN + j]);
+        }
+        CHECK_MSG(bad == 0, "%s (%s): %u encodings widen wrongly", mnv3_isa_name((mnv3_isa)isa),
+                  k.fc->name, bad);
+    }
+}
+
+/* ---- files ---------------------------------------------------------------------------- */
+
+static mnv3_model *builtin(mnv3_arch arch, double width, uint32_t classes) {
+    mnv3_model *m = NULL;
+    mnv3_error err;
+    CHECK_STATUS(mnv3_model_create_builtin(arch, MNV3_FLAVOR_TORCHVISION, width, classes, 7, &m,
+                                           &err),
+                 MNV3_OK);
+    return m;
+}
+
+static mnv3_model *to_half(const mnv3_model *m) {
+    mnv3_model *h = NULL;
+    mnv3_error err;
+    mnv3_status st = mnv3_model_convert_weights(m, MNV3_WEIGHTS_FLOAT16, &h, &err);
+    CHECK_MSG(st == MNV3_OK, "convert: %s", err.message);
+    return h;
+}
+
+/* A saved model in a 64-byte aligned buffer (so that it loads in place too). */
+static uint8_t *saved(const mnv3_model *m, size_t *size, void **raw) {
+    uint8_t *d;
+    *size = 0;
+    CHECK_STATUS(mnv3_model_save_memory(m, NULL, 0, size, NULL), MNV3_OK);
+    d = (uint8_t *)mnv3_alloc_aligned(*size, raw);
+    CHECK_STATUS(mnv3_model_save_memory(m, d, *size, size, NULL), MNV3_OK);
+    return d;
+}
+
+static uint32_t rd32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const uint8_t *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+
+/* The TENSORS section's entry `index`. */
+static uint8_t *entry(uint8_t *d, uint32_t index) {
+    uint32_t i;
+    for (i = 0; i < rd32(d + 28); ++i)
+        if (rd32(d + 64 + 24 * i) == 2) return d + rd64(d + 64 + 24 * i + 8) + 8 + 24 * index;
+    return NULL;
+}
+
+static void fix_crc(uint8_t *d, size_t size) {
+    const uint32_t crc = mnv3_crc32(0, d + 64, size - 64);
+    d[40] = (uint8_t)crc;
+    d[41] = (uint8_t)(crc >> 8);
+    d[42] = (uint8_t)(crc >> 16);
+    d[43] = (uint8_t)(crc >> 24);
+}
+
+static void test_files(void) {
+    mnv3_model *f = builtin(MNV3_ARCH_SMALL, 0.5, 10), *h = f ? to_half(f) : NULL, *b = NULL;
+    mnv3_model *back = NULL;
+    mnv3_error err;
+    size_t fsize, hsize, size2, n, i;
+    void *fraw, *hraw, *raw2;
+    uint8_t *fd, *hd, *d2, *w;
+    if (!h) {
+        mnv3_model_free(f);
+        return;
+    }
+    CHECK(mnv3_model_weight_type(f) == MNV3_WEIGHTS_FLOAT32);
+    CHECK(mnv3_model_weight_type(h) == MNV3_WEIGHTS_FLOAT16);
+    fd = saved(f, &fsize, &fraw);
+    hd = saved(h, &hsize, &hraw);
+    /* Version 1.0 for float32 weights, 1.1 for float16; weights as dtype 4. */
+    CHECK(fd[10] == 0 && hd[10] == 1);
+    CHECK(rd32(entry(hd, 0)) == 4 && rd32(entry(hd, 1)) == 1); /* stem weight, its bias */
+    printf("float16 file: %zu bytes, %.3f of the float32 file's %zu\n", hsize,
+           (double)hsize / (double)fsize, fsize);
+    CHECK(hsize < fsize * 0.56);
+    /* Canonical: loading and saving again reproduces the bytes; in place stays in place. */
+    CHECK_STATUS(mnv3_model_load_memory(hd, hsize, MNV3_LOAD_IN_PLACE, &b, &err), MNV3_OK);
+    if (b) {
+        CHECK((const uint8_t *)b->blocks[2].expand.weight > hd &&
+              (const uint8_t *)b->blocks[2].expand.weight < hd + hsize);
+        CHECK(b->head[1].weight_type == MNV3_DTYPE_F16);
+        d2 = saved(b, &size2, &raw2);
+        CHECK(size2 == hsize && memcmp(d2, hd, hsize) == 0);
+        free(raw2);
+        mnv3_model_free(b);
+        b = NULL;
+    }
+    /* Back to float32 exactly: each value is the float16 one. */
+    CHECK_STATUS(mnv3_model_convert_weights(h, MNV3_WEIGHTS_FLOAT32, &back, &err), MNV3_OK);
+    if (back) {
+        const float *w32 = (const float *)back->blocks[1].project.weight;
+        const uint16_t *w16 = (const uint16_t *)h->blocks[1].project.weight;
+        const float *orig = (const float *)f->blocks[1].project.weight;
+        uint32_t mismatches = 0;
+        n = mnv3_conv_weight_count(&h->blocks[1].project);
+        for (i = 0; i < n; ++i) {
+            mismatches += w32[i] != mnv3_f16_to_f32(w16[i]);
+            mismatches += w16[i] != mnv3_f32_to_f16(orig[i]);
+        }
+        CHECK(mismatches == 0);
+        CHECK(mnv3_model_weight_type(back) == MNV3_WEIGHTS_FLOAT32);
+        mnv3_model_free(back);
+    }
+    /* An infinity, then a NaN, in a float16 weight: refused, naming conv, tensor, element. */
+    w = hd + rd64(entry(hd, 2) + 8); /* block 0's first weight tensor */
+    w[2 * 5] = 0x00;
+    w[2 * 5 + 1] = 0x7C;
+    fix_crc(hd, hsize);
+    CHECK_STATUS(mnv3_model_load_memory(hd, hsize, 0, &b, &err), MNV3_ERR_BAD_TENSOR);
+    CHECK_MSG(strstr(err.message, "tensor 2 element 5 is infinite (float16 0x7C00)") != NULL, "%s",
+              err.message);
+    w[2 * 5 + 1] = 0xFE;
+    fix_crc(hd, hsize);
+    CHECK_STATUS(mnv3_model_load_memory(hd, hsize, MNV3_LOAD_IN_PLACE, &b, &err),
+                 MNV3_ERR_BAD_TENSOR);
+    CHECK_MSG(strstr(err.message, "tensor 2 element 5 is NaN (float16 0xFE00)") != NULL, "%s",
+              err.message);
+    /* A float32 weight among float16 ones: refused, naming the tensor. */
+    memcpy(d2 = (uint8_t *)mnv3_alloc_aligned(fsize, &raw2), fd, fsize);
+    entry(d2, 2)[0] = 4; /* now float16, and the stem float32 */
+    fix_crc(d2, fsize);
+    CHECK_STATUS(mnv3_model_load_memory(d2, fsize, 0, &b, &err), MNV3_ERR_BAD_TENSOR);
+    CHECK_MSG(strstr(err.message, "weight tensor 2 is float16, expected float32") != NULL, "%s",
+              err.message);
+    entry(d2, 2)[0] = 5; /* unknown dtype */
+    fix_crc(d2, fsize);
+    CHECK_STATUS(mnv3_model_load_memory(d2, fsize, 0, &b, &err), MNV3_ERR_BAD_TENSOR);
+    free(raw2);
+    free(fraw);
+    free(hraw);
+    /* Converting refuses weights beyond float16's range, and int8. */
+    ((float *)f->blocks[0].depthwise.weight)[3] = 70000.0f;
+    CHECK_STATUS(mnv3_model_convert_weights(f, MNV3_WEIGHTS_FLOAT16, &b, &err),
+                 MNV3_ERR_BAD_TENSOR);
+    CHECK_MSG(strstr(err.message, "block 0 depthwise: weight element 3") != NULL, "%s",
+              err.message);
+    CHECK_STATUS(mnv3_model_convert_weights(f, MNV3_WEIGHTS_INT8, &b, &err), MNV3_ERR_UNSUPPORTED);
+    CHECK_STATUS(mnv3_model_convert_weights(NULL, MNV3_WEIGHTS_FLOAT16, &b, &err),
+                 MNV3_ERR_NULL_ARGUMENT);
+    mnv3_model_free(f);
+    mnv3_model_free(h);
+}
+
+/* ---- inference -------------------------------------------------------------------------- */
+
+static int run(const mnv3_model *m, mnv3_isa isa, uint32_t threads, uint32_t h, uint32_t w,
+               const float *input, float *logits, uint32_t classes, mnv3_arena_plan *plan) {
+    mnv3_config cfg;
+    mnv3_context *ctx = NULL;
+    mnv3_error err;
+    mnv3_status st;
+    mnv3_config_init(&cfg, m);
+    cfg.height = h;
+    cfg.width = w;
+    cfg.isa = isa;
+    cfg.threads = threads;
+    cfg.layout = MNV3_LAYOUT_NHWC;
+    st = mnv3_context_create(m, &cfg, NULL, 0, &ctx, &err);
+    CHECK_MSG(st == MNV3_OK, "context on %s: %s", mnv3_isa_name(isa), err.message);
+    if (st != MNV3_OK) return 0;
+    if (plan) CHECK_STATUS(mnv3_arena_plan_for(m, &cfg, plan, NULL), MNV3_OK);
+    CHECK_STATUS(mnv3_run(ctx, input, (size_t)3 * h * w, logits, classes, NULL, 0), MNV3_OK);
+    mnv3_context_free(ctx);
+    return 1;
+}
+
+/* The float16 model on every kernel set gives what the same set gives for the float32
+ * model whose weights are the float16 values, up to float32 rounding (bit for bit where
+ * the rows share their arithmetic: the conversion is exact), at 1 and 3 threads; and the float16 model is close to the float32
+ * one it was rounded from. The walkthrough flavor's unrounded channel counts reach every
+ * vector tail. */
+static void network_case(mnv3_arch arch, mnv3_flavor flavor, double width, uint32_t classes,
+                         uint32_t h, uint32_t w) {
+    mnv3_model *f = NULL, *half = NULL, *rounded = NULL;
+    mnv3_error err;
+    float *input, *want, *got, *orig;
+    size_t i, n = (size_t)3 * h * w;
+    int isa;
+    CHECK_STATUS(mnv3_model_create_builtin(arch, flavor, width, classes, 11, &f, &err), MNV3_OK);
+    if (!f) return;
+    half = to_half(f);
+    if (half)
+        CHECK_STATUS(mnv3_model_convert_weights(half, MNV3_WEIGHTS_FLOAT32, &rounded, &err),
+                     MNV3_OK);
+    input = (float *)malloc(n * sizeof *input);
+    want = (float *)malloc(classes * sizeof *want);
+    got = (float *)malloc(classes * sizeof *got);
+    orig = (float *)malloc(classes * sizeof *orig);
+    for (i = 0; i < n; ++i) input[i] = (float)((i * 2654435761u) % 1000u) / 250.0f - 2.0f;
+    for (isa = MNV3_ISA_SCALAR; rounded && isa < (int)mnv3_isa_count(); ++isa) {
+        mnv3_kernels k;
+        mnv3_arena_plan p16, p32;
+        uint32_t t;
+        int same;
+        double scale = 0.0, worst = 0.0, gap, wscale = 0.0;
+        if (!mnv3_kernels_resolve((mnv3_isa)isa, MNV3_DTYPE_F16, MNV3_DTYPE_F32, &k)) continue;
+        CHECK_MSG(k.pointwise->weight_type == MNV3_DTYPE_F16 &&
+                  k.fc->weight_type == MNV3_DTYPE_F16, "%s", mnv3_isa_name((mnv3_isa)isa));
+        if (!run(rounded, (mnv3_isa)isa, 1, h, w, input, want, classes, &p32)) continue;
+        for (t = 1; t <= 3; t += 2) {
+            if (!run(half, (mnv3_isa)isa, t, h, w, input, got, classes, t == 1 ? &p16 : NULL))
+                continue;
+            /* Bit for bit where the float16-weight rows share the float32 rows' arithmetic;
+             * up to float32 rounding where the float32 set has its own loops (ARMv7's
+             * unfused VMLA, tuned NEON tiles). */
+            for (i = 0, same = 1, gap = 0.0; i < classes; ++i) {
+                same &= got[i] == want[i];
+                if (fabs((double)got[i] - want[i]) > gap) gap = fabs((double)got[i] - want[i]);
+                if (fabs(want[i]) > wscale) wscale = fabs(want[i]);
+            }
+            CHECK_MSG(gap <= 1e-4 * (wscale > 1.0 ? wscale : 1.0),
+                      "%s threads %u: float16 weights differ from their float32 values by %g",
+                      mnv3_isa_name((mnv3_isa)isa), t, gap);
+            if (t == 1)
+                printf("  %s: float16 weights vs their float32 values: %s\n",
+                       mnv3_isa_name((mnv3_isa)isa), same ? "bit-identical" : "within rounding");
+        }
+        /* Packed copies are float16 too (half the bytes, give or take padding), except
+         * where a set converts at packing. */
+        printf("  %s: %s, %s, %s, %s; packed %zu bytes (float32 weights: %zu)\n",
+               mnv3_isa_name((mnv3_isa)isa), k.conv->name, k.pointwise->name,
+               k.depthwise->name, k.fc->name, p16.packed_weights, p32.packed_weights);
+#if !defined(__arm__)
+        CHECK(p16.packed_weights <= p32.packed_weights / 2 + 64u * MNV3_MAX_CONVS);
+#endif
+        if (!run(f, (mnv3_isa)isa, 1, h, w, input, orig, classes, NULL)) continue;
+        for (i = 0; i < classes; ++i) {
+            const double d = fabs((double)got[i] - orig[i]);
+            if (fabs(orig[i]) > scale) scale = fabs(orig[i]);
+            if (d > worst) worst = d;
+        }
+        printf("  %s: max |float16 - float32 weights| of the logits %.3g (of %.3g)\n",
+               mnv3_isa_name((mnv3_isa)isa), worst, scale);
+        CHECK(worst <= 0.05 * scale);
+    }
+    free(input);
+    free(want);
+    free(got);
+    free(orig);
+    mnv3_model_free(f);
+    mnv3_model_free(half);
+    mnv3_model_free(rounded);
+}
+
+/* Relaxed precision: where a set has faster arithmetic for this CPU the context reports it
+ * and the logits stay close (same top-1, relative error reported); elsewhere it falls back
+ * to float32 and the logits are those of the exact run. MNV3_EXPECT_RELAXED (fp32, fp16,
+ * bf16), set by the qemu targets, says what the emulated CPU must give on the neon set. */
+static void relaxed_case(const mnv3_model *m, const char *what, uint32_t h, uint32_t w) {
+    const uint32_t classes = mnv3_model_classes(m);
+    const char *expect = getenv("MNV3_EXPECT_RELAXED");
+    float *input = (float *)malloc((size_t)3 * h * w * sizeof(float));
+    float *exact = (float *)malloc(classes * sizeof(float));
+    float *relaxed = (float *)malloc(classes * sizeof(float));
+    size_t i;
+    int isa, faster = 0;
+    for (i = 0; i < (size_t)3 * h * w; ++i)
+        input[i] = (float)((i * 2654435761u) % 1000u) / 250.0f - 2.0f;
+    for (isa = MNV3_ISA_SCALAR; isa < (int)mnv3_isa_count(); ++isa) {
+        mnv3_config cfg;
+        mnv3_context *ctx = NULL;
+        mnv3_arithmetic got;
+        uint32_t top_e = 0, top_r = 0;
+        double scale = 0.0, worst = 0.0;
+        if (!mnv3_isa_available((mnv3_isa)isa)) continue;
+        if (!run(m, (mnv3_isa)isa, 1, h, w, input, exact, classes, NULL)) continue;
+        mnv3_config_init(&cfg, m);
+        cfg.height = h;
+        cfg.width = w;
+        cfg.isa = (mnv3_isa)isa;
+        cfg.layout = MNV3_LAYOUT_NHWC;
+        cfg.precision = MNV3_PRECISION_RELAXED;
+        CHECK_STATUS(mnv3_context_create(m, &cfg, NULL, 0, &ctx, NULL), MNV3_OK);
+        if (!ctx) continue;
+        got = mnv3_context_arithmetic(ctx);
+        CHECK_STATUS(mnv3_run(ctx, input, (size_t)3 * h * w, relaxed, classes, NULL, 0), MNV3_OK);
+        mnv3_context_free(ctx);
+        for (i = 0; i < classes; ++i) {
+            if (fabs(exact[i]) > scale) scale = fabs(exact[i]);
+            if (fabs((double)relaxed[i] - exact[i]) > worst) worst = fabs((double)relaxed[i] - exact[i]);
+            if (exact[i] > exact[top_e]) top_e = (uint32_t)i;
+            if (relaxed[i] > relaxed[top_r]) top_r = (uint32_t)i;
+        }
+        printf("  relaxed %s on %s: %s arithmetic, max logit error %.3g of %.3g (%.2g relative)\n",
+               what, mnv3_isa_name((mnv3_isa)isa), mnv3_arithmetic_name(got), worst, scale,
+               scale > 0 ? worst / scale : 0.0);
+        if (got == MNV3_ARITHMETIC_FP32) {
+            CHECK_MSG(memcmp(exact, relaxed, classes * sizeof(float)) == 0,
+                      "%s: float32 fallback differs from the exact run", mnv3_isa_name((mnv3_isa)isa));
+        } else {
+            faster = 1;
+            CHECK(top_e == top_r);
+            CHECK(worst <= 0.05 * scale);
+        }
+        if (expect && isa == MNV3_ISA_NEON)
+            CHECK_MSG(strcmp(expect, mnv3_arithmetic_name(got)) == 0, "neon relaxed: %s, expected %s",
+                      mnv3_arithmetic_name(got), expect);
+    }
+    if (!faster)
+        SKIP("relaxed %s: no kernel set has float16 or bf16 arithmetic on this CPU (needs "
+             "ARMv8.2 asimdhp or AVX512-BF16); checked the float32 fallback only", what);
+    free(input);
+    free(exact);
+    free(relaxed);
+}
+
+static void test_relaxed(void) {
+    mnv3_model *f = builtin(MNV3_ARCH_LARGE, 1.0, 1000), *h = f ? to_half(f) : NULL;
+    mnv3_config cfg;
+    if (f) {
+        relaxed_case(f, "float32 Large", 96, 96);
+        mnv3_config_init(&cfg, f);
+        cfg.precision = (mnv3_precision_mode)7;
+        CHECK_STATUS(mnv3_arena_plan_for(f, &cfg, &(mnv3_arena_plan){0}, NULL),
+                     MNV3_ERR_INVALID_ARGUMENT);
+    }
+    if (h) relaxed_case(h, "float16 Large", 96, 96);
+    mnv3_model_free(f);
+    mnv3_model_free(h);
+}
+
+/* ---- accuracy on real inputs ------------------------------------------------------------ */
+
+/* Logits of one image under a precision: `half` stores the weights as float16. */
+static int logits_at(const mnv3_model *m, int relaxed, uint32_t h, uint32_t w, mnv3_layout layout,
+                     const float *x, float *out, mnv3_arithmetic *arith) {
+    mnv3_config cfg;
+    mnv3_context *ctx = NULL;
+    mnv3_status st;
+    mnv3_config_init(&cfg, m);
+    cfg.height = h;
+    cfg.width = w;
+    cfg.layout = layout;
+    cfg.precision = relaxed ? MNV3_PRECISION_RELAXED : MNV3_PRECISION_EXACT;
+    st = mnv3_context_create(m, &cfg, NULL, 0, &ctx, NULL);
+    CHECK_STATUS(st, MNV3_OK);
+    if (st != MNV3_OK) return 0;
+    if (arith) *arith = mnv3_context_arithmetic(ctx);
+    st = mnv3_run(ctx, x, (size_t)3 * h * w, out, mnv3_model_classes(m), NULL, 0);
+    CHECK_STATUS(st, MNV3_OK);
+    mnv3_context_free(ctx);
+    return st == MNV3_OK;
+}
+
+static uint32_t argmax(const float *v, uint32_t n) {
+    uint32_t i, best = 0;
+    for (i = 1; i < n; ++i)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+/* Float16 weights and relaxed precision (with float32 and with float16 weights) against
+ * the exact float32 run of one image: the same top-1; the largest logit error relative to
+ * the largest logit is printed, the figure docs/benchmarks.md reports. */
+static void accuracy_case(const char *what, const mnv3_model *m, uint32_t h, uint32_t w,
+                          mnv3_layout layout, const float *x) {
+    const uint32_t n = mnv3_model_classes(m);
+    mnv3_model *half = to_half(m);
+    float *exact = (float *)malloc(n * sizeof(float)), *got = (float *)malloc(n * sizeof(float));
+    const char *names[3] = {"fp16-weights", "relaxed", "relaxed+fp16-weights"};
+    int v;
+    if (!half || !logits_at(m, 0, h, w, layout, x, exact, NULL)) goto done;
+    for (v = 0; v < 3; ++v) {
+        mnv3_arithmetic arith = MNV3_ARITHMETIC_FP32;
+        double scale = 0.0, worst = 0.0;
+        uint32_t i;
+        if (!logits_at(v == 1 ? m : half, v > 0, h, w, layout, x, got, &arith)) continue;
+        for (i = 0; i < n; ++i) {
+            if (fabs(exact[i]) > scale) scale = fabs(exact[i]);
+            if (fabs((double)got[i] - exact[i]) > worst) worst = fabs((double)got[i] - exact[i]);
+        }
+        printf("  accuracy %-28s %-21s (%s): top-1 %u vs %u, max logit error %.2e relative\n",
+               what, names[v], mnv3_arithmetic_name(arith), argmax(got, n), argmax(exact, n),
+               scale > 0 ? worst / scale : 0.0);
+        CHECK_MSG(argmax(got, n) == argmax(exact, n), "%s %s: top-1 changed", what, names[v]);
+    }
+done:
+    free(exact);
+    free(got);
+    mnv3_model_free(half);
+}
+
+/* The shipped TFLite model imported as float (its golden directory), on every shared
+ * image; and the torchvision-architecture goldens on their inputs. */
+static void test_accuracy(void) {
+    static const char *images[2] = {"chelsea", "coffee"};
+    static const char *goldens[3] = {"tv_large_w100_c1000_224", "tv_small_w100_c1000_224_b2",
+                                     "tv_large_w050_c1000_224"};
+    const char *golden = getenv("MNV3_GOLDEN_DIR"), *shared = getenv("MNV3_SHARED_DIR");
+    char path[1024];
+    mnv3_model *m = NULL;
+    int i;
+    if (!golden || !*golden) golden = "build/goldens";
+    if (!shared || !*shared) shared = "../shared";
+    snprintf(path, sizeof path, "%s/tflite_small_uint8/model.mnv3", golden);
+    if (mnv3_model_load_file(path, 0, &m, NULL) != MNV3_OK || mnv3_model_weight_type(m) != MNV3_WEIGHTS_FLOAT32) {
+        SKIP("accuracy on the shipped TFLite model: %s absent or not a float import (make "
+             "goldens; needs ../shared)", path);
+    } else {
+        for (i = 0; i < 2; ++i) {
+            mnv3_npy_array img;
+            static float x[3 * 224 * 224];
+            snprintf(path, sizeof path, "%s/images/%s_224_nhwc_uint8.npy", shared, images[i]);
+            if (mnv3_npy_read_file(path, &img, NULL) != MNV3_OK) {
+                SKIP("accuracy: %s absent", path);
+                continue;
+            }
+            if (img.count == 3 * 224 * 224 && img.dtype == MNV3_NPY_UINT8 &&
+                mnv3_preprocess_image(m, (const uint8_t *)img.data, 224, 224, 3, 224, 224,
+                                      MNV3_LAYOUT_NHWC, x, 3 * 224 * 224) == MNV3_OK) {
+                snprintf(path, sizeof path, "tflite small %s", images[i]);
+                accuracy_case(path, m, 224, 224, MNV3_LAYOUT_NHWC, x);
+            }
+            mnv3_npy_free(&img);
+        }
+    }
+    mnv3_model_free(m);
+    for (i = 0; i < 3; ++i) {
+        mnv3_npy_array in;
+        m = NULL;
+        snprintf(path, sizeof path, "%s/%s/model.mnv3", golden, goldens[i]);
+        if (mnv3_model_load_file(path, 0, &m, NULL) != MNV3_OK) {
+            SKIP("accuracy: golden %s absent (make goldens)", goldens[i]);
+            continue;
+        }
+        snprintf(path, sizeof path, "%s/%s/input.npy", golden, goldens[i]);
+        if (mnv3_npy_read_file(path, &in, NULL) == MNV3_OK) {
+            /* NCHW batches: each image on its own */
+            const size_t per = in.ndim == 4 ? (size_t)in.shape[1] * in.shape[2] * in.shape[3] : 0;
+            size_t b;
+            for (b = 0; per && in.dtype == MNV3_NPY_FLOAT32 && b < in.count / per; ++b) {
+                char what[96];
+                snprintf(what, sizeof what, "%s[%zu]", goldens[i], b);
+                accuracy_case(what, m, (uint32_t)in.shape[2], (uint32_t)in.shape[3],
+                              MNV3_LAYOUT_NCHW, (const float *)in.data + b * per);
+            }
+            mnv3_npy_free(&in);
+        }
+        mnv3_model_free(m);
+    }
+}
+
+/* Loaded in place, a float16 model's weights stay in the caller's bytes. */
+static void test_in_place_run(void) {
+    mnv3_model *f = builtin(MNV3_ARCH_SMALL, 0.75, 21), *h = f ? to_half(f) : NULL, *b = NULL;
+    mnv3_arena_plan plan;
+    mnv3_config cfg;
+    size_t size;
+    void *raw;
+    uint8_t *d;
+    if (!h) {
+        mnv3_model_free(f);
+        return;
+    }
+    d = saved(h, &size, &raw);
+    CHECK_STATUS(mnv3_model_load_memory(d, size, MNV3_LOAD_IN_PLACE, &b, NULL), MNV3_OK);
+    if (b) {
+        mnv3_config_init(&cfg, b);
+        cfg.isa = MNV3_ISA_SCALAR;
+        CHECK_STATUS(mnv3_arena_plan_for(b, &cfg, &plan, NULL), MNV3_OK);
+        CHECK(plan.model_weights == 0 && plan.packed_weights == 0);
+        mnv3_model_free(b);
+    }
+    free(raw);
+    mnv3_model_free(f);
+    mnv3_model_free(h);
+}
+
+int main(void) {
+    test_conversions();
+    test_simd_conversions();
+    test_files();
+    test_in_place_run();
+    network_case(MNV3_ARCH_SMALL, MNV3_FLAVOR_WALKTHROUGH, 0.6, 37, 67, 45);
+    network_case(MNV3_ARCH_LARGE, MNV3_FLAVOR_TORCHVISION, 1.0, 1000, 160, 160);
+    test_relaxed();
+    test_accuracy();
+    return check_summary("test_half");
+}
