@@ -222,7 +222,13 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(classify.status, 0, classify.stderr)
         XCTAssert(classify.stdout.contains("class "), classify.stdout)
 
-        assertCleanFailure(try mnv3(["bench", "--model", modelURL.path, "--precision", "int8"]), mentions: "--precision")
+        // --precision int8 names what a quantized file already is; a float model is refused.
+        let benchFile = try mnv3(["bench", "--model", modelURL.path, "--precision", "int8", "--runs", "2",
+                                  "--warmup", "0", "--resolution", "64"])
+        XCTAssertEqual(benchFile.status, 0, benchFile.stderr)
+        XCTAssert(benchFile.stdout.contains("int8"), benchFile.stdout)
+        assertCleanFailure(try mnv3(["bench", "--model", "builtin:small:0.5", "--precision", "int8"]),
+                           mentions: "quantized")
         assertCleanFailure(try mnv3(["bench", "--arch", "small", "--precision", "int4"]), mentions: "int4")
         assertCleanFailure(try mnv3(["info", "builtin:small:int4"]), mentions: "PRECISION")
     }
