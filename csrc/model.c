@@ -252,6 +252,12 @@ static uint64_t conv_stored(const mnv3_conv *c) {
     return mnv3_conv_weight_count(c) + (c->has_bias ? c->out_channels : 0);
 }
 
+/* Biases are 4 bytes either way: float32, or int32 in an int8 conv. */
+static uint64_t conv_stored_bytes(const mnv3_conv *c) {
+    return mnv3_conv_weight_count(c) * mnv3_dtype_size(c->weight_type)
+         + (c->has_bias ? 4u * (uint64_t)c->out_channels : 0);
+}
+
 uint32_t mnv3_model_convs(mnv3_model *m, mnv3_conv **list) {
     uint32_t n = 0, b, i;
     list[n++] = &m->stem;
@@ -311,6 +317,7 @@ mnv3_status mnv3_model_get_info(const mnv3_model *m, mnv3_model_info *info) {
     info->has_labels = m->num_labels > 0;
     info->preprocess = m->preprocess;
     info->precision = m->quantized ? MNV3_PRECISION_INT8 : MNV3_PRECISION_FLOAT32;
+    info->stored_bytes = sum_over_convs(m, conv_stored_bytes);
     return MNV3_OK;
 }
 

@@ -247,10 +247,13 @@ typedef struct mnv3_model_info {
     uint32_t num_blocks;       /* inverted-residual blocks */
     uint32_t num_layers;       /* steps reported by mnv3_model_layer() */
     uint64_t parameters;       /* counted as the source framework counts them (BN = 2/channel) */
-    uint64_t stored_floats;    /* floats actually held: folded weights and biases */
+    uint64_t stored_floats;    /* weight and bias values actually held (folded), of any
+                                  element type; the name predates non-float weights */
     int has_labels;
     mnv3_preprocess preprocess;
     mnv3_precision precision;
+    uint64_t stored_bytes;     /* bytes of those values at their stored element types
+                                  (float32, float16 or int8 weights; float32 or int32 biases) */
 } mnv3_model_info;
 
 /* The quantization of a quantized model's input tensor and of its logits (the input of the

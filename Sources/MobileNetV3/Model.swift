@@ -250,8 +250,12 @@ public final class Model: Sendable {
     public var layerCount: Int { Int(info.num_layers) }
     /// Parameters, counted as the source framework counts them (batch norm = 2 per channel).
     public var parameters: Int { Int(info.parameters) }
-    /// Floats actually held: folded weights and biases.
-    public var storedFloats: Int { Int(info.stored_floats) }
+    /// Weight and bias values actually held (folded), whatever their element type.
+    public var storedValues: Int { Int(info.stored_floats) }
+    /// Bytes of those values at their stored types (float32, float16 or int8 weights).
+    public var storedBytes: Int { Int(info.stored_bytes) }
+    @available(*, deprecated, renamed: "storedValues")
+    public var storedFloats: Int { storedValues }
     public var hasLabels: Bool { info.has_labels != 0 }
     public var preprocess: Preprocessing { Preprocessing(info.preprocess) }
 

@@ -46,10 +46,11 @@ struct Info: ParsableCommand {
         if let input = model.inputQuantization, let logits = model.logitsQuantization {
             print("quantization:   input \(input)")
             print("                logits \(logits)")
-            print("stored values:  \(model.storedFloats) int8 weights and int32 biases "
-                  + "(bytes with scales and tables: model memory, weights)")
+            print("stored values:  \(model.storedValues) int8 weights and int32 biases "
+                  + "(\(formatBytes(model.storedBytes)); with scales and tables: model memory, weights)")
         } else {
-            print("stored floats:  \(model.storedFloats) (\(formatBytes(model.storedFloats * 4)))")
+            print("stored values:  \(model.storedValues) \(model.weightType) weights and float32 biases "
+                  + "(\(formatBytes(model.storedBytes)))")
         }
         print("MACs at \(size):  \(macs) (\(formatCount(macs)))")
         print("model memory (\(plan.isa) kernels; shared by every session on the model):")

@@ -175,6 +175,18 @@ static void test_files(void) {
     }
     CHECK(mnv3_model_weight_type(f) == MNV3_WEIGHTS_FLOAT32);
     CHECK(mnv3_model_weight_type(h) == MNV3_WEIGHTS_FLOAT16);
+    {
+        /* The same values, counted at their stored types: weights at 2 bytes, biases at 4. */
+        mnv3_model_info fi, hi;
+        mnv3_conv *convs[MNV3_MAX_CONVS];
+        uint32_t c, nconvs = mnv3_model_convs(h, convs);
+        uint64_t weights = 0;
+        for (c = 0; c < nconvs; ++c) weights += mnv3_conv_weight_count(convs[c]);
+        CHECK_STATUS(mnv3_model_get_info(f, &fi), MNV3_OK);
+        CHECK_STATUS(mnv3_model_get_info(h, &hi), MNV3_OK);
+        CHECK(hi.stored_floats == fi.stored_floats && fi.stored_bytes == 4 * fi.stored_floats);
+        CHECK(weights > 0 && hi.stored_bytes == 2 * weights + 4 * (hi.stored_floats - weights));
+    }
     fd = saved(f, &fsize, &fraw);
     hd = saved(h, &hsize, &hraw);
     /* Version 1.0 for float32 weights, 1.1 for float16; weights as dtype 4. */

@@ -16,6 +16,7 @@
 
 #include "check.h"
 #include "kernels/kernels.h"
+#include "model.h"
 #include "mnv3.h"
 #include "mnv3_npy.h"
 
@@ -114,6 +115,14 @@ static void test_real_model(const char *qdir, const char *shared, const char *na
     }
     CHECK_STATUS(mnv3_model_get_info(m, &info), MNV3_OK);
     CHECK(info.precision == MNV3_PRECISION_INT8);
+    {
+        /* int8 weights at one byte, int32 biases at four */
+        mnv3_conv *convs[MNV3_MAX_CONVS];
+        uint32_t c, nconvs = mnv3_model_convs(m, convs);
+        uint64_t weights = 0;
+        for (c = 0; c < nconvs; ++c) weights += mnv3_conv_weight_count(convs[c]);
+        CHECK(weights > 0 && info.stored_bytes == weights + 4 * (info.stored_floats - weights));
+    }
     CHECK_STATUS(mnv3_model_quantization(m, &qin, &qout), MNV3_OK);
     CHECK(qin.type == (strstr(name, "uint8") ? MNV3_QTYPE_UINT8 : MNV3_QTYPE_INT8));
     for (im = 0; im < sizeof images / sizeof *images; ++im) {
