@@ -77,14 +77,17 @@ HP_INLINE void hp_pw_store(const mnv3_gemm_tile *t, size_t r, float32x4_t v0, fl
                 ep->res_lo, ep->res_hi, &s0, &s1);
 
 /* Eight k steps share one load of each row's float16 inputs, multiplied by lane: the loop
- * is weight loads, input loads and FMLA .8h, nothing else. */
+ * is weight loads, input loads and FMLA .8h, nothing else. GCC (12) writes
+ * vfmaq_laneq_f16 as a DUP and a vector FMLA, which doubles the vector instructions of the
+ * loop; the by-element form is written out here, its indexed register in V0-V15 ("x") as
+ * the half-precision encoding requires. */
 #define HP_W8(w) vreinterpretq_f16_u16(vld1q_u16(w))
 #define HP_LOADA(r) const float16x8_t ah##r = vld1q_f16(a##r + k);
 #define HP_DECL2(r) float16x8_t h##r = hp_narrow(c##r##_0, c##r##_1);
 #define HP_BACK2(r)                                                                          \
     c##r##_0 = vcvt_f32_f16(vget_low_f16(h##r));                                             \
     c##r##_1 = vcvt_high_f32_f16(h##r);
-#define HP_LANE2(r, l) h##r = vfmaq_laneq_f16(h##r, wh, ah##r, l);
+#define HP_LANE2(r, l) __asm__("fmla %0.8h, %1.8h, %2.h[" #l "]" : "+w"(h##r) : "w"(wh), "x"(ah##r));
 #define HP_ONE2(r) h##r = vfmaq_n_f16(h##r, wh, a##r[k]);
 
 #define HP_L2_0(r) HP_LANE2(r, 0)
