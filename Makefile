@@ -225,8 +225,8 @@ test-armhf:
 	$(call arm_qemu_test,arm-linux-gnueabihf,$(QEMU_ARM),build-test-armhf,cortex-a7)
 
 # float16 weights and relaxed precision on emulated cores: cortex-a72 has no FP16 arithmetic
-# (relaxed precision falls back to fp32), cortex-a76 and max have it (fp16 in the pointwise
-# layers). qemu-user takes the core from QEMU_CPU.
+# (relaxed precision falls back to fp32), cortex-a76 and max have it (float16 activations,
+# fp16 pointwise and depthwise arithmetic). qemu-user takes the core from QEMU_CPU.
 .PHONY: test-arm64-fp16
 test-arm64-fp16:
 	+$(MAKE) CROSS=aarch64-linux-gnu- CC=aarch64-linux-gnu-gcc STATIC=1 BUILD=build-test-arm64 \

@@ -151,7 +151,9 @@ static mnv3_status make_blueprint(const mnv3_model *m, const mnv3_config *cfg, b
     /* A quantized model runs int8 rows on one-byte activations. A float one runs f32 rows;
      * float16 weights take the rows that widen them as they load (or pack) them; relaxed
      * precision the rows whose products are float16 or bf16, where the set has them for
-     * this CPU (their act_type names the arithmetic). */
+     * this CPU (their act_type names the arithmetic). The float16 rows also store the
+     * activations as float16, so the network is planned at two bytes per element; the
+     * bf16 rows keep float32 activations. */
     elem = m->quantized ? MNV3_DTYPE_I8 : MNV3_DTYPE_F32;
     wt = m->quantized ? elem : m->stem.weight_type == MNV3_DTYPE_F16 ? MNV3_DTYPE_F16 : elem;
     bp->arithmetic = MNV3_ARITHMETIC_FP32;
@@ -166,6 +168,7 @@ static mnv3_status make_blueprint(const mnv3_model *m, const mnv3_config *cfg, b
                             mnv3_isa_name(isa));
         goto fail;
     }
+    if (bp->arithmetic == MNV3_ARITHMETIC_FP16) elem = MNV3_DTYPE_F16;
     st = mnv3_plan_steps(m, cfg->height, cfg->width, elem, bp->steps, &bp->ns, bp->tensors,
                          &bp->nt, e);
     if (st == MNV3_OK)

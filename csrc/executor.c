@@ -93,6 +93,11 @@ static uint32_t tasks_for(const mnv3_context *ctx, uint64_t macs, uint32_t units
     return t < units ? t : (units ? units : 1);
 }
 
+/* Bytes of one activation element: float16 for relaxed precision's FP16 rows. */
+static size_t act_bytes(const mnv3_context *ctx) {
+    return mnv3_act_elem_bytes(ctx->k.pointwise->act_type);
+}
+
 static float *tensor_ptr(mnv3_context *ctx, int32_t t) {
     return t >= 0 ? (float *)(ctx->activations + ctx->tensors[t].offset) : NULL;
 }
@@ -209,14 +214,15 @@ static void depthwise_task(void *arg, uint32_t task) {
 static void fused_expand_rows(const job *j, uint32_t task, float *ring, uint32_t row, uint32_t n,
                               uint32_t part, uint32_t parts) {
     const mnv3_step *e = j->expand, *d = j->s;
+    const size_t ab = act_bytes(j->ctx);
     mnv3_pointwise_args a;
     memset(&a, 0, sizeof a);
-    a.input = j->in + (size_t)row * e->in_w * e->in_c;
+    a.input = mnv3_act_at(j->in, (size_t)row * e->in_w * e->in_c, ab);
     a.in_stride = e->in_c;
     a.packed = e->packed;
     a.bias = e->conv->bias;
     a.epilogue = e->conv->epilogue;
-    a.output = ring + (size_t)(row % d->ring_rows) * e->out_w * e->out_c;
+    a.output = mnv3_act_at_mut(ring, (size_t)(row % d->ring_rows) * e->out_w * e->out_c, ab);
     a.out_stride = e->out_c;
     a.in_channels = e->in_c;
     a.out_channels = e->out_c;
@@ -374,8 +380,13 @@ static void run_se(mnv3_context *ctx, run_state *st, job *j) {
         st->se_scale = ctx->se_gate; /* folded into the projection's input */
     } else {
         /* Clamped (quantised-range) models clamp x * gate itself: scale in place. */
-        mnv3_scale_channels(tensor_ptr(ctx, s->in_tensor), (size_t)s->in_h * s->in_w, s->in_c,
-                            ctx->se_gate, se->scale_clamp);
+        float *x = tensor_ptr(ctx, s->in_tensor);
+        const size_t pixels = (size_t)s->in_h * s->in_w;
+        if (act_bytes(ctx) == 2)
+            mnv3_scale_channels_f16((uint16_t *)(void *)x, pixels, s->in_c, ctx->se_gate,
+                                    se->scale_clamp);
+        else
+            mnv3_scale_channels(x, pixels, s->in_c, ctx->se_gate, se->scale_clamp);
     }
 }
 
@@ -522,12 +533,14 @@ static int need_pointwise(const mnv3_kernels *k, const mnv3_step *s, mnv3_scratc
 }
 
 static int need_depthwise(const mnv3_kernels *k, const mnv3_step *s, mnv3_scratch_needs *n) {
+    const size_t ab = mnv3_act_elem_bytes(k->pointwise->act_type);
     size_t sums, ring;
-    (void)k;
     if (s->blk->has_se && !(mnv3_size_mul(pool_slices(s), s->out_c, &sums) && raise_to(&n->sums, sums)))
         return 0;
+    /* the ring is counted in floats; float16 rows need half as many */
     if (s->ring_rows &&
-        !(mnv3_size_mul4(s->ring_rows, s->in_w, s->in_c, 1, &ring) && raise_to(&n->ring, ring)))
+        !(mnv3_size_mul4(s->ring_rows, s->in_w, s->in_c, ab, &ring) &&
+          raise_to(&n->ring, (ring + sizeof(float) - 1) / sizeof(float))))
         return 0;
     return 1;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "checked.h"
+#include "half.h"
 #include "kernels.h"
 
 #if defined(__GNUC__)
@@ -36,8 +37,7 @@ static uint32_t round_up_u32(uint32_t x, uint32_t m) { return (x + m - 1) / m * 
 #define PW_L1_WEIGHTS 8192u
 
 size_t mnv3_pointwise_driver_workspace(const mnv3_pointwise_kernel *row, uint32_t in_channels) {
-    (void)row;
-    return (size_t)PW_CHUNK * round_up_u32(in_channels, 16) * sizeof(float);
+    return (size_t)PW_CHUNK * round_up_u32(in_channels, 16) * mnv3_act_elem_bytes(row->act_type);
 }
 
 void mnv3_pointwise_driver(const mnv3_pointwise_kernel *row, const mnv3_pointwise_args *a) {
@@ -47,6 +47,7 @@ void mnv3_pointwise_driver(const mnv3_pointwise_kernel *row, const mnv3_pointwis
     const uint32_t oc_end = a->oc_end, oc_first = a->oc_begin / nr * nr;
     const size_t chunk = (size_t)K * npad > PW_L1_WEIGHTS ? PW_CHUNK : mr;
     const size_t elem_bytes = row->packed_elem_bytes ? row->packed_elem_bytes : sizeof(float);
+    const size_t ab = mnv3_act_elem_bytes(row->act_type);
     unsigned char params[MNV3_PARAMS_BYTES] ALIGN64;
     const char *pf = NULL, *pf_end = NULL;
     uint32_t pf_next = 0;
@@ -68,12 +69,12 @@ void mnv3_pointwise_driver(const mnv3_pointwise_kernel *row, const mnv3_pointwis
         size_t in_stride;
         uint32_t col;
         if (a->in_scale) {
-            row->scale_rows(a->input + p0 * a->in_stride, a->in_stride, a->in_scale, K,
-                            (uint32_t)rows, (float *)a->workspace, ws_stride);
+            row->scale_rows(mnv3_act_at(a->input, p0 * a->in_stride, ab), a->in_stride,
+                            a->in_scale, K, (uint32_t)rows, (float *)a->workspace, ws_stride);
             in = (const float *)a->workspace;
             in_stride = ws_stride;
         } else {
-            in = a->input + p0 * a->in_stride;
+            in = mnv3_act_at(a->input, p0 * a->in_stride, ab);
             in_stride = a->in_stride;
         }
         for (col = oc_first; col < oc_end; col += nr) {
@@ -89,10 +90,10 @@ void mnv3_pointwise_driver(const mnv3_pointwise_kernel *row, const mnv3_pointwis
                 const size_t rest = rows - r, tiles = (rest + mr - 1) / mr;
                 const uint32_t m = (uint32_t)((rest + tiles - 1) / tiles);
                 const size_t p = p0 + r;
-                t.a = in + r * in_stride;
+                t.a = mnv3_act_at(in, r * in_stride, ab);
                 t.a_stride = in_stride;
-                t.res = a->residual ? a->residual + p * a->out_stride + col : NULL;
-                t.out = a->output ? a->output + p * a->out_stride + col : NULL;
+                t.res = a->residual ? mnv3_act_at(a->residual, p * a->out_stride + col, ab) : NULL;
+                t.out = a->output ? mnv3_act_at_mut(a->output, p * a->out_stride + col, ab) : NULL;
                 mnv3_prefetch_next(a, &pf_next, &pf, &pf_end);
                 t.pf_end = pf_end;
                 kernels[m - 1](&t);
@@ -137,9 +138,10 @@ static int dw_shape(uint32_t kernel, uint32_t stride) {
 void mnv3_depthwise_driver(const mnv3_depthwise_kernel *row, const mnv3_depthwise_args *a) {
     const uint32_t K = a->kernel, S = a->stride, C = a->channels;
     const mnv3_dw_ukernel span = row->span[dw_shape(K, S)];
-    const size_t row_elems = (size_t)a->in_width * C;
+    const size_t row_elems = (size_t)a->in_width * C, ab = mnv3_act_elem_bytes(row->act_type);
     unsigned char params[MNV3_PARAMS_BYTES] ALIGN64;
     const float *rows[MNV3_DW_MAX_KERNEL];
+    long slots[MNV3_DW_MAX_KERNEL];
     mnv3_dw_span s;
     mnv3_dw_cursor cursor;
     uint32_t oy;
@@ -159,12 +161,16 @@ void mnv3_depthwise_driver(const mnv3_depthwise_kernel *row, const mnv3_depthwis
     s.kernel = K;
     s.ox_begin = 0;
     s.ox_end = a->out_width;
-    s.pixel_major = (size_t)a->in_height * row_elems * sizeof(float) > DW_PIXEL_MAJOR_BYTES;
+    s.pixel_major = (size_t)a->in_height * row_elems * ab > DW_PIXEL_MAJOR_BYTES;
     mnv3_interior_columns(a->in_width, a->out_width, K, S, a->pad_left, &s.ox_lo, &s.ox_hi);
     mnv3_dw_cursor_start(a, &cursor);
     for (oy = a->row_begin; oy < a->row_end; ++oy) {
-        mnv3_dw_rows(a, &cursor, oy, rows);
-        s.out = a->output + (size_t)oy * a->out_width * C;
+        uint32_t ky;
+        mnv3_dw_cursor_slots(&cursor, oy, slots);
+        for (ky = 0; ky < K; ++ky)
+            rows[ky] =
+                slots[ky] < 0 ? NULL : mnv3_act_at(a->input, (size_t)slots[ky] * row_elems, ab);
+        s.out = mnv3_act_at_mut(a->output, (size_t)oy * a->out_width * C, ab);
         span(&s);
     }
 }
@@ -222,7 +228,8 @@ void mnv3_conv_driver(const mnv3_conv_kernel *row, const mnv3_conv_args *a) {
         r.ky_lo = r.iy0 < 0 ? (uint32_t)-r.iy0 : 0;
         r.ky_hi = r.iy0 + (long)K > (long)a->in_height ? (uint32_t)((long)a->in_height - r.iy0) : K;
         if (r.ky_lo > r.ky_hi) r.ky_lo = r.ky_hi;
-        r.out = a->output + (size_t)oy * a->out_width * a->out_channels;
+        r.out = mnv3_act_at_mut(a->output, (size_t)oy * a->out_width * a->out_channels,
+                                mnv3_act_elem_bytes(row->act_type));
         conv_prefetch(a, oy);
         row->row(&r);
     }
@@ -254,6 +261,15 @@ void mnv3_scale_channels(float *x, size_t pixels, uint32_t channels, const float
     uint32_t c;
     for (p = 0; p < pixels; ++p, x += channels)
         for (c = 0; c < channels; ++c) x[c] = mnv3_clampf(x[c] * gate[c], clamp);
+}
+
+void mnv3_scale_channels_f16(uint16_t *x, size_t pixels, uint32_t channels, const float *gate,
+                             mnv3_clamp clamp) {
+    size_t p;
+    uint32_t c;
+    for (p = 0; p < pixels; ++p, x += channels)
+        for (c = 0; c < channels; ++c)
+            x[c] = mnv3_f32_to_f16(mnv3_clampf(mnv3_f16_to_f32(x[c]) * gate[c], clamp));
 }
 
 void mnv3_reduce_slices(const float *partial, uint32_t slices, uint32_t channels, float scale,

@@ -52,6 +52,25 @@ typedef struct mnv3_prefetch_range {
     size_t bytes;
 } mnv3_prefetch_range;
 
+/* Activations between layers are float32 for every float row but those whose act_type
+ * is MNV3_DTYPE_F16 (relaxed precision on ARMv8.2 FP16 arithmetic), which store them as
+ * float16: for those rows the activation pointers below (input, residual, output, the
+ * depthwise rows and outputs, the GEMM tile's a/res/out) address float16 elements, strides
+ * still count elements. Bias, SE gate, channel sums, the stem's image and the FC's input and
+ * output vectors stay float32 for every row. MNV3_DTYPE_BF16 rows (bf16 products) keep
+ * float32 activations. */
+static inline size_t mnv3_act_elem_bytes(mnv3_dtype act_type) {
+    return act_type == MNV3_DTYPE_F16 ? 2u : 4u;
+}
+
+/* Element i of an activation buffer whose elements are elem_bytes wide. */
+static inline const float *mnv3_act_at(const float *base, size_t i, size_t elem_bytes) {
+    return (const float *)(const void *)((const char *)base + i * elem_bytes);
+}
+static inline float *mnv3_act_at_mut(float *base, size_t i, size_t elem_bytes) {
+    return (float *)(void *)((char *)base + i * elem_bytes);
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* Layer arguments                                                                       */
 /* ------------------------------------------------------------------------------------ */
@@ -643,6 +662,9 @@ size_t mnv3_pointwise_driver_workspace(const mnv3_pointwise_kernel *row, uint32_
 /* Squeeze-excite: gate = expand(reduce(mean)); see drivers.c. */
 void mnv3_scale_channels(float *x, size_t pixels, uint32_t channels, const float *gate,
                          mnv3_clamp clamp);
+/* The same on float16 activations (uint16_t encodings), in float32 and rounded once. */
+void mnv3_scale_channels_f16(uint16_t *x, size_t pixels, uint32_t channels, const float *gate,
+                             mnv3_clamp clamp);
 /* dst[c] = clamp(scale * sum over slices of partial[slice][c]), adding slices in order. */
 void mnv3_reduce_slices(const float *partial, uint32_t slices, uint32_t channels, float scale,
                         mnv3_clamp clamp, float *dst);

@@ -46,6 +46,16 @@
  *                            arithmetic of the products: F16 or BF16 [MNV3_DTYPE_F32]
  *   PW_PACKED_BYTES, PW_PACK, PW_ELEM_BYTES  the pointwise packing [pw_packed_bytes, pw_pack,
  *                            sizeof(W_T)]
+ *
+ * and, where the activations are not float32 (float16 for arm_neon_hp.h), the parts that
+ * touch them:
+ *
+ *   PW_DECL2, PW_FIN2        a GEMM tile's row pointers and its epilogue/residual/store
+ *   PW_SCALE_ROWS            the pointwise row's SE scaling of input rows [pw_scale_rows]
+ *   DW_ROW                   the depthwise row, defined by the including file; the generic
+ *                            depthwise code is then left out
+ *   CONV_OUT_T, CONV_STORE(p, v, full, m)  the stem's output element and its store
+ *                            [float, store_part]
  */
 
 #ifndef W_CANON_T
@@ -198,6 +208,8 @@ static void pw_pack(const void *weight_, uint32_t in_channels, uint32_t out_chan
 }
 #endif
 
+#ifndef PW_SCALE_ROWS
+#define PW_SCALE_ROWS pw_scale_rows
 SIMD_FN void pw_scale_rows(const float *in, size_t in_stride, const float *scale, uint32_t K,
                            uint32_t rows, float *dst, size_t dst_stride) {
     const uint32_t kv = K / VW * VW;
@@ -210,6 +222,7 @@ SIMD_FN void pw_scale_rows(const float *in, size_t in_stride, const float *scale
         if (kv < K) v_storem(d + kv, m, v_mul(v_loadm(src + kv, m), v_loadm(scale + kv, m)));
     }
 }
+#endif
 
 /* Which columns of the tile are real: two vectors (m0, m1) or one. */
 typedef struct pw_cols {
@@ -250,18 +263,22 @@ SIMD_INLINE void pw_finish(const mnv3_gemm_tile *t, const simd_ep *ep, const pw_
 #define PW_ROWS7(X) PW_ROWS6(X) X(6)
 #define PW_ROWS8(X) PW_ROWS7(X) X(7)
 
+#ifndef PW_DECL2
 #define PW_DECL2(r)                                                                          \
     const float *a##r = t->a + (size_t)(r) * t->a_stride;                                    \
     vf c##r##_0 = b0, c##r##_1 = b1;
+#endif
 #define PW_FMA2(r)                                                                           \
     {                                                                                        \
         const vf av = v_set1(a##r[k]);                                                       \
         c##r##_0 = v_fma(av, w0, c##r##_0);                                                  \
         c##r##_1 = v_fma(av, w1, c##r##_1);                                                  \
     }
+#ifndef PW_FIN2
 #define PW_FIN2(r)                                                                           \
     pw_finish(t, ep, &cols, c##r##_0, r, 0, &s0);                                            \
     pw_finish(t, ep, &cols, c##r##_1, r, 1, &s1);
+#endif
 
 #define PW_DECL1(r)                                                                          \
     const float *a##r = t->a + (size_t)(r) * t->a_stride;                                    \
@@ -382,7 +399,7 @@ PW_KERNEL1(PW_ROWS8, 8)
 /* The fields every float32 GEMM row of this body shares: name, types, tile, packing. */
 #define PW_ROW_HEAD(NAME)                                                                    \
     NAME, SIMD_WTYPE, SIMD_ATYPE, PW_MR, PW_NR, PW_NR_MIN, PW_PACKED_BYTES, PW_PACK,         \
-        mnv3_pointwise_driver_workspace, prepare, pw_scale_rows
+        mnv3_pointwise_driver_workspace, prepare, PW_SCALE_ROWS
 
 static const mnv3_pointwise_kernel pointwise_row = {
     PW_ROW_HEAD(UK_STR(UK_PREC) "_gemm_" UK_STR(PW_MR) "x" UK_STR(SIMD_NR) "__" UK_STR(SIMD_ISA)),
@@ -406,6 +423,7 @@ static const mnv3_pointwise_kernel pointwise_row = {
     PW_ELEM_BYTES,
 };
 
+#if !defined(DW_ROW)
 /* ------------------------------------------------------------------------------------ */
 /* Depthwise                                                                             */
 /* ------------------------------------------------------------------------------------ */
@@ -634,10 +652,17 @@ static const mnv3_depthwise_kernel depthwise_row = {
      UK_NAME(dwconv_, any, SIMD_ISA)},
     mnv3_depthwise_driver,
 };
+#define DW_ROW depthwise_row
+#endif /* !DW_ROW */
 
 /* ------------------------------------------------------------------------------------ */
 /* Dense convolution (the stem)                                                          */
 /* ------------------------------------------------------------------------------------ */
+
+#ifndef CONV_OUT_T
+#define CONV_OUT_T float
+#define CONV_STORE(p, v, full, m) store_part((p), (v), (full), (m))
+#endif
 
 /* Packed layout: output channels in blocks of VW; block b holds [ky][kx][ci][VW]. Each
  * input sample is broadcast and multiplied into a whole vector of output channels. */
@@ -683,7 +708,7 @@ SIMD_INLINE vf conv_pixel(const mnv3_conv_row *r, const W_T *wb, uint32_t ox, vf
  * a single pixel's chain of K*K*Ci dependent multiply-adds would expose. */
 #define CONV_G 8
 
-SIMD_INLINE void conv_group(const mnv3_conv_row *r, const simd_ep *ep, const W_T *wb, float *out,
+SIMD_INLINE void conv_group(const mnv3_conv_row *r, const simd_ep *ep, const W_T *wb, CONV_OUT_T *out,
                             uint32_t ox, vf bias, int full, vmask m) {
     const mnv3_conv_args *a = r->a;
     const uint32_t K = a->kernel, Ci = a->in_channels;
@@ -708,7 +733,7 @@ SIMD_INLINE void conv_group(const mnv3_conv_row *r, const simd_ep *ep, const W_T
         }
     }
 #pragma GCC unroll 8
-    for (j = 0; j < CONV_G; ++j) store_part(out + (size_t)(ox + j) * Co, ep_apply(ep, acc[j]), full, m);
+    for (j = 0; j < CONV_G; ++j) CONV_STORE(out + (size_t)(ox + j) * Co, ep_apply(ep, acc[j]), full, m);
 }
 
 SIMD_FN void UK_NAME(conv_, UK_TILE(CONV_G, SIMD_VW), SIMD_ISA)(const mnv3_conv_row *r) {
@@ -716,7 +741,7 @@ SIMD_FN void UK_NAME(conv_, UK_TILE(CONV_G, SIMD_VW), SIMD_ISA)(const mnv3_conv_
     const simd_ep *ep = (const simd_ep *)r->params;
     const uint32_t K = a->kernel, Ci = a->in_channels, Co = a->out_channels;
     const uint32_t taps = K * K * Ci, ox_lo = r->ox_lo, ox_hi = r->ox_hi;
-    float *out = r->out;
+    CONV_OUT_T *out = (CONV_OUT_T *)(void *)r->out;
     uint32_t ox, b;
     for (b = 0; b < Co; b += VW) {
         const int full = Co - b >= VW;
@@ -724,7 +749,7 @@ SIMD_FN void UK_NAME(conv_, UK_TILE(CONV_G, SIMD_VW), SIMD_ISA)(const mnv3_conv_
         const W_T *wb = (const W_T *)a->packed + (size_t)b * taps;
         const vf bias = a->bias ? v_loadm(a->bias + b, m) : v_zero();
         for (ox = 0; ox < ox_lo; ++ox)
-            store_part(out + (size_t)ox * Co + b, ep_apply(ep, conv_pixel(r, wb, ox, bias)), full, m);
+            CONV_STORE(out + (size_t)ox * Co + b, ep_apply(ep, conv_pixel(r, wb, ox, bias)), full, m);
         for (; ox + CONV_G <= ox_hi; ox += CONV_G) conv_group(r, ep, wb, out + b, ox, bias, full, m);
         /* The interior remainder as one more group overlapping the previous one: the
          * overlapped pixels are recomputed identically, far cheaper than single pixels
@@ -734,7 +759,7 @@ SIMD_FN void UK_NAME(conv_, UK_TILE(CONV_G, SIMD_VW), SIMD_ISA)(const mnv3_conv_
             ox = ox_hi;
         }
         for (; ox < a->out_width; ++ox)
-            store_part(out + (size_t)ox * Co + b, ep_apply(ep, conv_pixel(r, wb, ox, bias)), full, m);
+            CONV_STORE(out + (size_t)ox * Co + b, ep_apply(ep, conv_pixel(r, wb, ox, bias)), full, m);
     }
 }
 
@@ -823,7 +848,7 @@ static const mnv3_fc_kernel fc_row = {
 /* ------------------------------------------------------------------------------------ */
 
 static const mnv3_pointwise_kernel *const pointwise_rows[] = {&pointwise_row, NULL};
-static const mnv3_depthwise_kernel *const depthwise_rows[] = {&depthwise_row, NULL};
+static const mnv3_depthwise_kernel *const depthwise_rows[] = {&DW_ROW, NULL};
 static const mnv3_conv_kernel *const conv_rows[] = {&conv_row, NULL};
 static const mnv3_fc_kernel *const fc_rows[] = {&fc_row, NULL};
 

@@ -366,9 +366,14 @@ static void network_case(mnv3_arch arch, mnv3_flavor flavor, double width, uint3
 
 /* Relaxed precision: where a set has faster arithmetic for this CPU the context reports it
  * and the logits stay close (same top-1, relative error reported); elsewhere it falls back
- * to float32 and the logits are those of the exact run. MNV3_EXPECT_RELAXED (fp32, fp16,
- * bf16), set by the qemu targets, says what the emulated CPU must give on the neon set. */
-static void relaxed_case(const mnv3_model *m, const char *what, uint32_t h, uint32_t w) {
+ * to float32 and the logits are those of the exact run. float16 arithmetic stores the
+ * activations as float16: its arena's activations are fewer bytes than the float32 plan's,
+ * and half of them at 224x224, where both plans fuse the same expansions (at small inputs
+ * an expanded tensor that float32 must fuse fits the cache as float16 and stays in the
+ * arena). bf16 keeps float32 activations. MNV3_EXPECT_RELAXED (fp32, fp16, bf16), set by the qemu targets, says what
+ * the emulated CPU must give on the neon set. */
+static void relaxed_case(const mnv3_model *m, const char *what, uint32_t h, uint32_t w,
+                         uint32_t threads) {
     const uint32_t classes = mnv3_model_classes(m);
     const char *expect = getenv("MNV3_EXPECT_RELAXED");
     float *input = (float *)malloc((size_t)3 * h * w * sizeof(float));
@@ -382,16 +387,19 @@ static void relaxed_case(const mnv3_model *m, const char *what, uint32_t h, uint
         mnv3_config cfg;
         mnv3_context *ctx = NULL;
         mnv3_arithmetic got;
+        mnv3_arena_plan p_exact, p_relaxed;
         uint32_t top_e = 0, top_r = 0;
         double scale = 0.0, worst = 0.0;
         if (!mnv3_isa_available((mnv3_isa)isa)) continue;
-        if (!run(m, (mnv3_isa)isa, 1, h, w, input, exact, classes, NULL)) continue;
+        if (!run(m, (mnv3_isa)isa, 1, h, w, input, exact, classes, &p_exact)) continue;
         mnv3_config_init(&cfg, m);
         cfg.height = h;
         cfg.width = w;
         cfg.isa = (mnv3_isa)isa;
         cfg.layout = MNV3_LAYOUT_NHWC;
+        cfg.threads = threads;
         cfg.precision = MNV3_PRECISION_RELAXED;
+        CHECK_STATUS(mnv3_arena_plan_for(m, &cfg, &p_relaxed, NULL), MNV3_OK);
         CHECK_STATUS(mnv3_context_create(m, &cfg, NULL, 0, &ctx, NULL), MNV3_OK);
         if (!ctx) continue;
         got = mnv3_context_arithmetic(ctx);
@@ -403,9 +411,16 @@ static void relaxed_case(const mnv3_model *m, const char *what, uint32_t h, uint
             if (exact[i] > exact[top_e]) top_e = (uint32_t)i;
             if (relaxed[i] > relaxed[top_r]) top_r = (uint32_t)i;
         }
-        printf("  relaxed %s on %s: %s arithmetic, max logit error %.3g of %.3g (%.2g relative)\n",
-               what, mnv3_isa_name((mnv3_isa)isa), mnv3_arithmetic_name(got), worst, scale,
-               scale > 0 ? worst / scale : 0.0);
+        printf("  relaxed %s on %s, %u thread(s): %s arithmetic, max logit error %.3g of %.3g "
+               "(%.2g relative); activations %zu bytes (float32 %zu)\n",
+               what, mnv3_isa_name((mnv3_isa)isa), threads, mnv3_arithmetic_name(got), worst,
+               scale, scale > 0 ? worst / scale : 0.0, p_relaxed.activations, p_exact.activations);
+        if (got == MNV3_ARITHMETIC_FP16)
+            CHECK_MSG(p_relaxed.activations <= p_exact.activations * (h >= 224 ? 0.55 : 0.9),
+                      "%s: float16 activations take %zu bytes, float32 %zu",
+                      mnv3_isa_name((mnv3_isa)isa), p_relaxed.activations, p_exact.activations);
+        else
+            CHECK(p_relaxed.activations == p_exact.activations);
         if (got == MNV3_ARITHMETIC_FP32) {
             CHECK_MSG(memcmp(exact, relaxed, classes * sizeof(float)) == 0,
                       "%s: float32 fallback differs from the exact run", mnv3_isa_name((mnv3_isa)isa));
@@ -426,19 +441,187 @@ static void relaxed_case(const mnv3_model *m, const char *what, uint32_t h, uint
     free(relaxed);
 }
 
+/* ---- float16 activation rows against the reference ------------------------------------ */
+
+static uint32_t lcg_state = 12345u;
+/* A value in [-r, r] that float16 holds exactly, so both sides read the same inputs. */
+static float f16_rand(float r) {
+    lcg_state = lcg_state * 1664525u + 1013904223u;
+    return mnv3_f16_to_f32(mnv3_f32_to_f16(((float)(lcg_state >> 8) / 8388608.0f - 1.0f) * r));
+}
+
+static void fill_half(float *f, uint16_t *h, size_t n, float r) {
+    size_t i;
+    for (i = 0; i < n; ++i) {
+        f[i] = f16_rand(r);
+        h[i] = mnv3_f32_to_f16(f[i]);
+    }
+}
+
+/* Largest |got - want| / (1 + |want|) over n float16 outputs. */
+static double half_error(const uint16_t *got, const float *want, size_t n) {
+    double worst = 0.0;
+    size_t i;
+    for (i = 0; i < n; ++i) {
+        const double d = fabs((double)mnv3_f16_to_f32(got[i]) - want[i]) / (1.0 + fabs(want[i]));
+        if (d > worst) worst = d;
+    }
+    return worst;
+}
+
+/* The relaxed rows on float16 activations (the neon set on a CPU with FP16 arithmetic)
+ * against the float32 reference given the same float16-exact inputs: depthwise at every
+ * microkernel shape and the generic one (7x7, 3x3 stride 3), channel counts with partial
+ * vectors, input rows through a ring, channel sums; pointwise with a partial last panel,
+ * the SE gate, a residual with its clamp and channel sums. Errors are float16 rounding. */
+static void test_f16_rows(void) {
+    static const uint32_t shapes[][2] = {{3, 1}, {3, 2}, {5, 1}, {5, 2}, {7, 1}, {3, 3}};
+    static const uint32_t channel_counts[] = {8, 13, 24};
+    enum { H = 11, W = 10, CMAX = 24, KMAX = 7 };
+    static float in[H * W * CMAX], want[H * W * CMAX], wt[KMAX * KMAX * CMAX], bias[64];
+    static float sums_want[64], sums_got[64], scale[64], res[16 * 24];
+    static uint16_t in_h[H * W * CMAX], out_h[H * W * CMAX], res_h[16 * 24];
+    static uint16_t wt_h[KMAX * KMAX * CMAX];
+    static unsigned char packed[KMAX * KMAX * CMAX * 4 + 40 * 24 * 4], ws[1 << 16];
+    const mnv3_clamp open = {-INFINITY, INFINITY};
+    mnv3_kernels k;
+    double worst_dw = 0.0, worst_pw = 0.0;
+    uint32_t si, ci, i;
+    if (!mnv3_kernels_resolve(MNV3_ISA_NEON, MNV3_DTYPE_F32, MNV3_DTYPE_F16, &k)) {
+        SKIP("float16 activation rows: the CPU has no FP16 arithmetic (ARMv8.2 asimdhp)");
+        return;
+    }
+    for (si = 0; si < sizeof shapes / sizeof *shapes; ++si)
+        for (ci = 0; ci < sizeof channel_counts / sizeof *channel_counts; ++ci) {
+            const uint32_t K = shapes[si][0], S = shapes[si][1], C = channel_counts[ci];
+            const uint32_t pad = K / 2;
+            const uint32_t oh = (H + 2 * pad - K) / S + 1, ow = (W + 2 * pad - K) / S + 1;
+            const int ring = si % 2 == 0;
+            mnv3_depthwise_args a;
+            double e, es = 0.0;
+            fill_half(in, in_h, (size_t)H * W * C, 2.0f);
+            fill_half(wt, wt_h, (size_t)K * K * C, 0.5f);
+            for (i = 0; i < C; ++i) bias[i] = f16_rand(1.0f);
+            memset(&a, 0, sizeof a);
+            a.in_height = H;
+            a.in_width = W;
+            a.channels = C;
+            a.bias = bias;
+            a.kernel = K;
+            a.stride = S;
+            a.pad_top = a.pad_left = pad;
+            a.out_height = oh;
+            a.out_width = ow;
+            a.row_begin = 0;
+            a.row_end = oh;
+            a.epilogue.activation = MNV3_ACT_HARD_SWISH;
+            a.epilogue.pre = a.epilogue.post = open;
+            a.input = in;
+            a.packed = wt;
+            a.output = want;
+            memset(sums_want, 0, sizeof sums_want);
+            a.channel_sums = sums_want;
+            mnv3_ref_depthwise(&a);
+            /* the ring holds every row (H of them) so the same bytes serve both layouts */
+            a.in_ring_rows = ring ? H : 0;
+            a.input = (const float *)(const void *)in_h;
+            a.output = (float *)(void *)out_h;
+            memset(sums_got, 0, sizeof sums_got);
+            a.channel_sums = sums_got;
+            CHECK(k.depthwise->packed_bytes(C, K) <= sizeof packed);
+            k.depthwise->pack(wt, C, K, packed);
+            a.packed = packed;
+            k.depthwise->run(k.depthwise, &a);
+            e = half_error(out_h, want, (size_t)oh * ow * C);
+            for (i = 0; i < C; ++i) {
+                const double d =
+                    fabs((double)sums_got[i] - sums_want[i]) / (oh * ow + fabs(sums_want[i]));
+                if (d > es) es = d;
+            }
+            CHECK_MSG(e < 2e-2 && es < 2e-2, "%s %ux%u stride %u, %u channels: error %g, sums %g",
+                      k.depthwise->name, K, K, S, C, e, es);
+            if (e > worst_dw) worst_dw = e;
+        }
+    {
+        /* pointwise: 13 pixels, 37 inputs, 20 outputs (a partial panel) */
+        enum { P = 13, KI = 37, N = 20 };
+        mnv3_pointwise_args a;
+        size_t ws_need = k.pointwise->workspace_bytes(k.pointwise, KI);
+        double e, es = 0.0;
+        int pass;
+        fill_half(in, in_h, (size_t)P * KI, 2.0f);
+        fill_half(wt, wt_h, (size_t)N * KI, 0.5f);
+        fill_half(res, res_h, (size_t)P * N, 2.0f);
+        for (i = 0; i < N; ++i) bias[i] = f16_rand(1.0f);
+        for (i = 0; i < KI; ++i) scale[i] = f16_rand(1.0f);
+        CHECK(ws_need <= sizeof ws && k.pointwise->packed_bytes(KI, N) <= sizeof packed);
+        k.pointwise->pack(wt, KI, N, packed);
+        for (pass = 0; pass < 2; ++pass) {
+            memset(&a, 0, sizeof a);
+            a.in_stride = KI;
+            a.in_scale = scale;
+            a.bias = bias;
+            a.epilogue.activation = MNV3_ACT_RELU6;
+            a.epilogue.pre = a.epilogue.post = open;
+            a.residual_clamp.lo = -3.0f;
+            a.residual_clamp.hi = 3.0f;
+            a.out_stride = N;
+            a.in_channels = KI;
+            a.out_channels = N;
+            a.pixel_end = P;
+            a.oc_end = N;
+            a.workspace = ws;
+            if (pass == 0) {
+                a.input = in;
+                a.packed = wt;
+                a.residual = res;
+                a.output = want;
+                memset(sums_want, 0, sizeof sums_want);
+                a.channel_sums = sums_want;
+                mnv3_ref_pointwise(&a);
+            } else {
+                a.input = (const float *)(const void *)in_h;
+                a.packed = packed;
+                a.residual = (const float *)(const void *)res_h;
+                a.output = (float *)(void *)out_h;
+                memset(sums_got, 0, sizeof sums_got);
+                a.channel_sums = sums_got;
+                k.pointwise->run(k.pointwise, &a);
+            }
+        }
+        e = half_error(out_h, want, (size_t)P * N);
+        for (i = 0; i < N; ++i) {
+            const double d = fabs((double)sums_got[i] - sums_want[i]) / (P + fabs(sums_want[i]));
+            if (d > es) es = d;
+        }
+        CHECK_MSG(e < 2e-2 && es < 2e-2, "%s: error %g, sums %g", k.pointwise->name, e, es);
+        worst_pw = e;
+    }
+    printf("  float16 activation rows (%s, %s): largest error %.2g depthwise, %.2g pointwise\n",
+           k.depthwise->name, k.pointwise->name, worst_dw, worst_pw);
+}
+
 static void test_relaxed(void) {
     mnv3_model *f = builtin(MNV3_ARCH_LARGE, 1.0, 1000), *h = f ? to_half(f) : NULL;
     mnv3_config cfg;
     if (f) {
-        relaxed_case(f, "float32 Large", 96, 96);
+        relaxed_case(f, "float32 Large", 96, 96, 1);
+        relaxed_case(f, "float32 Large", 224, 224, 3);
         mnv3_config_init(&cfg, f);
         cfg.precision = (mnv3_precision_mode)7;
         CHECK_STATUS(mnv3_arena_plan_for(f, &cfg, &(mnv3_arena_plan){0}, NULL),
                      MNV3_ERR_INVALID_ARGUMENT);
     }
-    if (h) relaxed_case(h, "float16 Large", 96, 96);
+    if (h) relaxed_case(h, "float16 Large", 96, 96, 2);
     mnv3_model_free(f);
     mnv3_model_free(h);
+    /* Unrounded channel counts (partial float16 vectors everywhere) and odd input sides. */
+    f = NULL;
+    CHECK_STATUS(mnv3_model_create_builtin(MNV3_ARCH_SMALL, MNV3_FLAVOR_WALKTHROUGH, 0.6, 37, 5,
+                                           &f, NULL),
+                 MNV3_OK);
+    if (f) relaxed_case(f, "walkthrough Small 0.6", 67, 45, 3);
+    mnv3_model_free(f);
 }
 
 /* ---- accuracy on real inputs ------------------------------------------------------------ */
@@ -595,6 +778,7 @@ int main(void) {
     test_in_place_run();
     network_case(MNV3_ARCH_SMALL, MNV3_FLAVOR_WALKTHROUGH, 0.6, 37, 67, 45);
     network_case(MNV3_ARCH_LARGE, MNV3_FLAVOR_TORCHVISION, 1.0, 1000, 160, 160);
+    test_f16_rows();
     test_relaxed();
     test_accuracy();
     return check_summary("test_half");
