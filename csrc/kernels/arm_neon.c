@@ -3,7 +3,7 @@
  * that are not a multiple of 4) is read and written a lane at a time; MobileNetV3's channel
  * counts are multiples of 8, so only odd shapes take that path. ARMv7 has half the vector
  * registers, hence the smaller tiles there. */
-#if defined(__linux__) && !defined(_GNU_SOURCE)
+#if defined(__linux__) && !defined(_GNU_SOURCE) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include "kernels.h"
