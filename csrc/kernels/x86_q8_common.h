@@ -144,12 +144,26 @@ static Q8X_ATTR void q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
     if (!gate && format == MNV3_Q8_A_S16) {
         /* The common case of the 16-bit sets: widen and subtract, 16 at a time. */
         const __m256i zp16 = _mm256_set1_epi16((short)in_zp);
+        int16_t *d = (int16_t *)dst;
         for (; i + 16 <= k; i += 16)
             _mm256_storeu_si256(
-                (__m256i *)(void *)((int16_t *)dst + i),
+                (__m256i *)(void *)(d + i),
                 _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(
                                      (const __m128i *)(const void *)(x + i))),
                                  zp16));
+        /* The tail here too: rows of 24 to 200 channels end in 8, and short rows are
+         * prepared by the thousand. The 16-bit format has no row sum. */
+        if (i + 8 <= k) {
+            _mm_storeu_si128((__m128i *)(void *)(d + i),
+                             _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64(
+                                               (const __m128i *)(const void *)(x + i))),
+                                           _mm256_castsi256_si128(zp16)));
+            i += 8;
+        }
+        for (; i < k; ++i) d[i] = (int16_t)(x[i] - in_zp);
+        for (; i < kpad; ++i) d[i] = 0;
+        if (row_sum) *row_sum = 0;
+        return;
     } else if (!gate && format == MNV3_Q8_A_U8) {
         /* x ^ 0x80, 32 at a time; the row sum of the u8 values by vpsadbw. */
         const __m256i flip = _mm256_set1_epi8((char)0x80), zero = _mm256_setzero_si256();
