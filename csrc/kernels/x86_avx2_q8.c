@@ -143,6 +143,7 @@ Q8X_INLINE q8x_rq rq_from_qmul(const mnv3_qmul *m_a, const mnv3_qmul *m_b) {
     const __m256i one = _mm256_set1_epi32(1);
     q8x_rq r;
     r.mult = _mm256_permute2x128_si256(p0, p1, 0x20);
+    r.mult_odd = _mm256_srli_epi64(r.mult, 32);
     r.left = _mm256_max_epi32(shift, zero);
     r.right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
     r.mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, r.right), one);
@@ -160,11 +161,10 @@ typedef struct dw_group {
  * before the clamp gives the clamp's result, since [lo, hi] lies within int8. */
 Q8X_INLINE void dw_store(const dw_group *q, __m256i acc_low, __m256i acc_high, int8_t *out,
                          uint32_t n, const int plain) {
-    const __m256i vl = _mm256_add_epi32(
-        plain ? q8x_requantize_plain(acc_low, &q->low) : q8x_requantize(acc_low, &q->low), q->zp);
-    const __m256i vh = _mm256_add_epi32(
-        plain ? q8x_requantize_plain(acc_high, &q->high) : q8x_requantize(acc_high, &q->high),
-        q->zp);
+    const __m256i vl = plain ? q8x_requantize_zp_plain(acc_low, &q->low, q->zp)
+                             : q8x_requantize_zp(acc_low, &q->low, q->zp);
+    const __m256i vh = plain ? q8x_requantize_zp_plain(acc_high, &q->high, q->zp)
+                             : q8x_requantize_zp(acc_high, &q->high, q->zp);
     const __m256i w = _mm256_packs_epi32(vl, vh);
     const __m128i b = _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
     q8x_store_bytes(out, _mm_min_epi8(_mm_max_epi8(b, q->lo), q->hi), n);

@@ -58,15 +58,15 @@ Q8X_INLINE void gemm_ymm(const mnv3_q8_gemm_tile *t, const uint32_t M) {
     {
         const q8x_rq q0 = q8x_rq_load(rq, 0), q1 = q8x_rq_load(rq, 8);
         const __m256i zp = _mm256_set1_epi32(rq->out_zp);
-        const __m256i lo = _mm256_set1_epi32(rq->lo), hi = _mm256_set1_epi32(rq->hi);
+        const __m128i lo = _mm_set1_epi8((char)rq->lo), hi = _mm_set1_epi8((char)rq->hi);
 #define OUT(r, output)                                                                       \
     if (M > r)                                                                               \
         q8x_store_bytes(t->out + r * t->out_stride,                                          \
-                        q8x_pack16(output(c##r##0, &q0, zp, lo, hi),                         \
-                                   output(c##r##1, &q1, zp, lo, hi)),                        \
+                        q8x_pack16_clamp(output(c##r##0, &q0, zp), output(c##r##1, &q1, zp),  \
+                                         lo, hi),                                            \
                         t->nc);
-#define OUT_PLAIN(r) OUT(r, q8x_output_plain)
-#define OUT_ANY(r) OUT(r, q8x_output)
+#define OUT_PLAIN(r) OUT(r, q8x_requantize_zp_plain)
+#define OUT_ANY(r) OUT(r, q8x_requantize_zp)
         if (rq->plain) {
             DOT_ROWS(OUT_PLAIN)
         } else {
