@@ -468,29 +468,46 @@ size_t mnv3_q8_conv_workspace(const mnv3_q8_conv_kernel *row, uint32_t in_channe
  * prepare_row makes of them, zeros up to kpad); taps in the padding hold in_zp, whose
  * contribution (in_zp - in_zp) * w is zero as TFLite's. Returns the sum of the prepared
  * values. With 3 input channels a row is 27 values, so one pass beats a byte row and a
- * vector pass over it. */
+ * vector pass over it; a kernel row inside the image of an NHWC input is one run. */
 static int32_t im2col_prepared(const mnv3_q8_conv_args *a, uint32_t oy, uint32_t ox,
                                mnv3_q8_format format, uint32_t kpad, void *dst) {
-    const uint32_t K = a->kernel, Ci = a->in_channels;
+    const uint32_t K = a->kernel, Ci = a->in_channels, run = K * Ci;
     const long iy0 = (long)oy * a->stride - (long)a->pad_top;
     const long ix0 = (long)ox * a->stride - (long)a->pad_left;
+    const int row_inside = ix0 >= 0 && ix0 + (long)K <= (long)a->in_width &&
+                           a->in_chan_stride == 1 && a->in_col_stride == Ci;
     /* prepared = x - minus: in_zp for int16, -128 for u8, 0 for int8 */
     const int32_t minus = format == MNV3_Q8_A_S16 ? a->in_zp : format == MNV3_Q8_A_U8 ? -128 : 0;
     int16_t *d16 = (int16_t *)dst;
     uint8_t *d8 = (uint8_t *)dst;
     int32_t sum = 0;
     uint32_t ky, kx, i, at = 0;
-    for (ky = 0; ky < K; ++ky)
+    for (ky = 0; ky < K; ++ky) {
+        const long iy = iy0 + (long)ky;
+        const int8_t *src = iy >= 0 && iy < (long)a->in_height
+                                ? a->input + (size_t)iy * a->in_row_stride
+                                : NULL;
+        if (src && row_inside) {
+            src += (size_t)ix0 * Ci;
+            if (format == MNV3_Q8_A_S16) {
+                for (i = 0; i < run; ++i) d16[at + i] = (int16_t)(src[i] - minus);
+            } else {
+                for (i = 0; i < run; ++i) {
+                    d8[at + i] = (uint8_t)(src[i] - minus);
+                    sum += src[i] - minus;
+                }
+            }
+            at += run;
+            continue;
+        }
         for (kx = 0; kx < K; ++kx) {
-            const long iy = iy0 + (long)ky, ix = ix0 + (long)kx;
-            const int inside =
-                iy >= 0 && iy < (long)a->in_height && ix >= 0 && ix < (long)a->in_width;
-            const int8_t *src = inside ? a->input + (size_t)iy * a->in_row_stride +
-                                             (size_t)ix * a->in_col_stride
-                                       : NULL;
+            const long ix = ix0 + (long)kx;
+            const int8_t *tap = src && ix >= 0 && ix < (long)a->in_width
+                                    ? src + (size_t)ix * a->in_col_stride
+                                    : NULL;
             for (i = 0; i < Ci; ++i, ++at) {
                 const int32_t v =
-                    (src ? (int32_t)src[(size_t)i * a->in_chan_stride] : a->in_zp) - minus;
+                    (tap ? (int32_t)tap[(size_t)i * a->in_chan_stride] : a->in_zp) - minus;
                 if (format == MNV3_Q8_A_S16)
                     d16[at] = (int16_t)v;
                 else
@@ -498,6 +515,7 @@ static int32_t im2col_prepared(const mnv3_q8_conv_args *a, uint32_t oy, uint32_t
                 sum += v;
             }
         }
+    }
     for (; at < kpad; ++at) {
         if (format == MNV3_Q8_A_S16)
             d16[at] = 0;
