@@ -269,7 +269,8 @@ int main(int argc, char **argv) {
             comma = strchr(names, ',');
             if (comma) *comma = '\0';
             n = comma ? 2 : 1;
-            if (!parse_precision(names, &cfgs[0]) || (comma && !parse_precision(comma + 1, &cfgs[1]))) {
+            if (!parse_precision(names, &cfgs[0]) ||
+                (comma && !parse_precision(comma + 1, &cfgs[1]))) {
                 usage();
                 return 2;
             }

@@ -102,8 +102,8 @@ void mnv3_q8_run_float(mnv3_context *ctx, const float *input, float *logits, flo
     else
         for (c = 0; c < 3; ++c)
             for (p = 0; p < plane; ++p)
-                ctx->q_input[p * 3 + c] = mnv3_q_quantize_one(input[c * plane + p], m->q_input.scale,
-                                                              m->q_input.zero_point);
+                ctx->q_input[p * 3 + c] = mnv3_q_quantize_one(
+                    input[c * plane + p], m->q_input.scale, m->q_input.zero_point);
     emit_logits(ctx, mnv3_q8_executor_run(ctx), NULL, logits);
     if (features)
         mnv3_q_dequantize((const int8_t *)(const void *)ctx->features,

@@ -297,7 +297,8 @@ static void post_rows(const mnv3_q8_ops *ops, const q8_post *post, uint32_t rows
         }
         return;
     }
-    if (post->lut) (ops->lut ? ops->lut : mnv3_q8_lut_portable)(post->output, (size_t)rows * n, post->lut);
+    if (post->lut)
+        (ops->lut ? ops->lut : mnv3_q8_lut_portable)(post->output, (size_t)rows * n, post->lut);
     if (post->residual)
         (ops->add ? ops->add : mnv3_q8_add_portable)(post->output, post->residual,
                                                      (size_t)rows * n, post->add, post->output);
@@ -612,7 +613,7 @@ void mnv3_q8_fc_driver(const mnv3_q8_fc_kernel *row, const mnv3_q8_fc_args *a) {
 /* Depthwise                                                                             */
 /* ------------------------------------------------------------------------------------ */
 
-/* No set needs one yet; the argument is there so that one can without a contract change. */
+/* The portable rows need none; a row that keeps converted input rows (x86) has its own. */
 size_t mnv3_q8_depthwise_workspace(const mnv3_q8_depthwise_kernel *row, uint32_t channels,
                                    uint32_t kernel, uint32_t in_width) {
     (void)row;

@@ -92,9 +92,11 @@ static void dw_pack(const mnv3_q8_weights *w, void *packed) {
                 p[high * 8u + j] = c < C && w->bias ? w->bias[c] : 0;
                 for (q = 0; q < pairs; ++q) {
                     int16_t v[2] = {0, 0};
-                    for (i = 0; i < 2; ++i)
-                        if (c < C && 2u * q + i < taps)
-                            v[i] = (int16_t)(w->weight[(size_t)(2u * q + i) * C + c] - w->weight_zp);
+                    for (i = 0; i < 2; ++i) {
+                        const uint32_t t = 2u * q + i;
+                        if (c < C && t < taps)
+                            v[i] = (int16_t)(w->weight[(size_t)t * C + c] - w->weight_zp);
+                    }
                     memcpy(&p[16u * (q + 1u) + high * 8u + j], v, sizeof v);
                 }
             }
@@ -282,8 +284,9 @@ static Q8X_ATTR void mnv3_q8_dwconv_16c2x2__avx2(const mnv3_q8_dw_out_row *r) {
             for (kx = 0; kx < K; ++kx) tap[ky * K + kx] = crow[ky] + kx * cpad + g;
         tap[taps] = tap[taps - 1u];
         {
+            const size_t group_bytes = 64u * ((size_t)pairs + 1u);
             const __m256i *w = (const __m256i *)(const void *)((const unsigned char *)r->w +
-                                                              (size_t)(g / DW_GROUP) * 64u * (pairs + 1u));
+                                                              (size_t)(g / DW_GROUP) * group_bytes);
             if (plain)
                 dw_group_row(tap, pairs, S * cpad, a->out_width, w, &q, r->out + g, C, n, 1);
             else

@@ -268,7 +268,8 @@ static Q8X_ATTR void q8x_lut(int8_t *x, size_t n, const int8_t *lut) {
  * scale is far below the inputs'). */
 Q8X_INLINE size_t q8x_add_span(const int8_t *a, const int8_t *b, size_t n,
                                const mnv3_q8_add *p, int8_t *out, const int plain) {
-    const q8x_rq ra = q8x_rq_set1(p->a_mul), rb = q8x_rq_set1(p->b_mul), ro = q8x_rq_set1(p->out_mul);
+    const q8x_rq ra = q8x_rq_set1(p->a_mul), rb = q8x_rq_set1(p->b_mul);
+    const q8x_rq ro = q8x_rq_set1(p->out_mul);
     const __m256i azp = _mm256_set1_epi32(p->a_zp), bzp = _mm256_set1_epi32(p->b_zp);
     const __m256i zp = _mm256_set1_epi32(p->out_zp);
     const __m128i lo = _mm_set1_epi8((char)p->act_lo), hi = _mm_set1_epi8((char)p->act_hi);
@@ -282,8 +283,10 @@ Q8X_INLINE size_t q8x_add_span(const int8_t *a, const int8_t *b, size_t n,
         for (h = 0; h < 2; ++h) {
             const __m128i a8 = h ? _mm_unpackhi_epi64(a16, a16) : a16;
             const __m128i b8 = h ? _mm_unpackhi_epi64(b16, b16) : b16;
-            const __m256i va = _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(a8), azp), shift);
-            const __m256i vb = _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(b8), bzp), shift);
+            const __m256i va =
+                _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(a8), azp), shift);
+            const __m256i vb =
+                _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(b8), bzp), shift);
             const __m256i s = plain ? _mm256_add_epi32(q8x_requantize_plain(va, &ra),
                                                        q8x_requantize_plain(vb, &rb))
                                     : _mm256_add_epi32(q8x_requantize(va, &ra),
