@@ -95,10 +95,15 @@ mnv3_status mnv3_run_quantized(mnv3_context *ctx, const void *input, size_t inpu
 void mnv3_q8_run_float(mnv3_context *ctx, const float *input, float *logits, float *features) {
     const mnv3_model *m = ctx->model;
     const size_t per_image = (size_t)3 * ctx->cfg.height * ctx->cfg.width;
-    size_t i;
-    for (i = 0; i < per_image; ++i)
-        mnv3_q_quantize(&input[nhwc_source(ctx->cfg.layout, per_image / 3, i)], 1,
-                        m->q_input.scale, m->q_input.zero_point, &ctx->q_input[i]);
+    const size_t plane = per_image / 3;
+    size_t p, c;
+    if (ctx->cfg.layout == MNV3_LAYOUT_NHWC)
+        mnv3_q_quantize(input, per_image, m->q_input.scale, m->q_input.zero_point, ctx->q_input);
+    else
+        for (c = 0; c < 3; ++c)
+            for (p = 0; p < plane; ++p)
+                ctx->q_input[p * 3 + c] = mnv3_q_quantize_one(
+                    input[c * plane + p], m->q_input.scale, m->q_input.zero_point);
     emit_logits(ctx, mnv3_q8_executor_run(ctx), NULL, logits);
     if (features)
         mnv3_q_dequantize((const int8_t *)(const void *)ctx->features,

@@ -212,22 +212,16 @@ static void depthwise_args(const qjob *j, uint32_t task, mnv3_q8_depthwise_args 
     a->workspace = qworkspace(j, task);
 }
 
-/* Output rows [first, last): one call, or one per row when the SE squeeze sums them. */
+/* Output rows [first, last) in one call. The SE squeeze's sums of all of them go to the
+ * slice of the first row, which only this task writes: integer sums do not depend on how
+ * the rows are grouped, so any thread count gives the same pooled bytes. */
 static void depthwise_rows(const qjob *j, mnv3_q8_depthwise_args *a, uint32_t first,
                            uint32_t last) {
-    uint32_t r;
-    if (!j->sums) {
-        a->row_begin = first;
-        a->row_end = last;
-        if (first < last) mnv3_call_q8_depthwise(&j->ctx->k, a);
-        return;
-    }
-    for (r = first; r < last; ++r) {
-        a->row_begin = r;
-        a->row_end = r + 1;
-        a->channel_sums = qslice(j, r);
-        mnv3_call_q8_depthwise(&j->ctx->k, a);
-    }
+    if (first >= last) return;
+    a->row_begin = first;
+    a->row_end = last;
+    a->channel_sums = j->sums ? qslice(j, first) : NULL;
+    mnv3_call_q8_depthwise(&j->ctx->k, a);
 }
 
 static void qdepthwise_task(void *arg, uint32_t task) {

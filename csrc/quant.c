@@ -195,15 +195,7 @@ void mnv3_q_pool_sums(const mnv3_qpool *p, const int32_t *sums, uint32_t channel
 
 void mnv3_q_quantize(const float *x, size_t n, float scale, int32_t zp, int8_t *out) {
     size_t i;
-    for (i = 0; i < n; ++i) {
-        const float r = x[i] / scale;
-        int32_t v;
-        /* NaN and values beyond int32 saturate instead of reaching an undefined cast. */
-        if (!(r > -1e9f)) v = -128;
-        else if (r > 1e9f) v = 127;
-        else v = zp + (int32_t)roundf(r);
-        out[i] = (int8_t)mnv3_q_clamp(v, -128, 127);
-    }
+    for (i = 0; i < n; ++i) out[i] = mnv3_q_quantize_one(x[i], scale, zp);
 }
 
 void mnv3_q_dequantize(const int8_t *x, size_t n, float scale, int32_t zp, float *out) {

@@ -159,8 +159,25 @@ int mnv3_q_pool_prepare(mnv3_qpool_mode mode, uint32_t count, float in_scale, in
 void mnv3_q_pool_sums(const mnv3_qpool *p, const int32_t *sums, uint32_t channels,
                       int8_t *out);
 
-/* TFLite QUANTIZE of floats (round half away from zero of x / scale, in float) and
- * DEQUANTIZE. */
+/* TFLite QUANTIZE of one float: round half away from zero of x / scale, in float. The
+ * rounding is roundf's, written out so that a loop over an image needs no library call:
+ * below 2^23 the fraction r - trunc(r) is exact, and above it every float is an integer.
+ * NaN and values beyond int32 saturate instead of reaching an undefined cast. */
+static inline int8_t mnv3_q_quantize_one(float x, float scale, int32_t zp) {
+    const float r = x / scale;
+    int32_t v;
+    if (!(r > -1e9f)) return -128;
+    if (r > 1e9f) return 127;
+    v = (int32_t)r;
+    {
+        const float frac = r - (float)v;
+        v += (frac >= 0.5f) - (frac <= -0.5f);
+    }
+    v += zp;
+    return (int8_t)mnv3_q_clamp(v, -128, 127);
+}
+
+/* TFLite QUANTIZE of floats (mnv3_q_quantize_one on each) and DEQUANTIZE. */
 void mnv3_q_quantize(const float *x, size_t n, float scale, int32_t zp, int8_t *out);
 void mnv3_q_dequantize(const int8_t *x, size_t n, float scale, int32_t zp, float *out);
 

@@ -224,9 +224,19 @@ void mnv3_q8_add_portable(const int8_t *a, const int8_t *b, size_t n, const mnv3
     for (i = 0; i < n; ++i) out[i] = mnv3_q8_add_bytes(p, a[i], b[i]);
 }
 
-static void column_sums(const int8_t *x, uint32_t n, int32_t *sums) {
-    uint32_t i;
-    for (i = 0; i < n; ++i) sums[i] += x[i];
+/* sums[c] += x[p * n + c] over pixels p, for c in [0, n). Blocks of 8 channels with a
+ * fixed trip count, so that compilers vectorize it at -O2 on every target. */
+static void column_sums(const int8_t *x, uint32_t pixels, uint32_t n, int32_t *sums) {
+    uint32_t c, p, i;
+    for (c = 0; c + 8u <= n; c += 8u) {
+        int32_t acc[8];
+        for (i = 0; i < 8u; ++i) acc[i] = sums[c + i];
+        for (p = 0; p < pixels; ++p)
+            for (i = 0; i < 8u; ++i) acc[i] += x[(size_t)p * n + c + i];
+        for (i = 0; i < 8u; ++i) sums[c + i] = acc[i];
+    }
+    for (; c < n; ++c)
+        for (p = 0; p < pixels; ++p) sums[c] += x[(size_t)p * n + c];
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -272,7 +282,27 @@ static void post_row(const mnv3_q8_ops *ops, const q8_post *post, int8_t *v, siz
     if (post->lut) (ops->lut ? ops->lut : mnv3_q8_lut_portable)(v, n, post->lut);
     if (post->residual)
         (ops->add ? ops->add : mnv3_q8_add_portable)(v, post->residual + at, n, post->add, v);
-    if (post->sums) column_sums(v, n, post->sums);
+    if (post->sums) column_sums(v, 1, n, post->sums);
+}
+
+/* post_row over `rows` output rows of n bytes. Rows that follow each other in memory (the
+ * call covers every output channel) go to the helpers as one span: small layers have rows
+ * of 16 to 72 bytes, too short for their vector loops and their per-call setup. */
+static void post_rows(const mnv3_q8_ops *ops, const q8_post *post, uint32_t rows, uint32_t n) {
+    uint32_t i;
+    if (post->out_stride != n || (size_t)rows * n > UINT32_MAX) {
+        for (i = 0; i < rows; ++i) {
+            const size_t at = (size_t)i * post->out_stride;
+            post_row(ops, post, post->output + at, at, n);
+        }
+        return;
+    }
+    if (post->lut)
+        (ops->lut ? ops->lut : mnv3_q8_lut_portable)(post->output, (size_t)rows * n, post->lut);
+    if (post->residual)
+        (ops->add ? ops->add : mnv3_q8_add_portable)(post->output, post->residual,
+                                                     (size_t)rows * n, post->add, post->output);
+    if (post->sums) column_sums(post->output, rows, n, post->sums);
 }
 
 /* Columns [col_begin, col_end) of rows r: col_begin is a multiple of nr. With an output,
@@ -327,11 +357,7 @@ static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void 
             i += m;
         }
     }
-    if (direct && after)
-        for (i = 0; i < r->rows; ++i) {
-            const size_t at = (size_t)i * post->out_stride;
-            post_row(ops, post, post->output + at, at, col_end - col_begin);
-        }
+    if (direct && after) post_rows(ops, post, r->rows, col_end - col_begin);
 }
 
 /* Prepares rows[0, count) (each k_total bytes at src + r * src_stride) into the workspace
@@ -430,46 +456,84 @@ void mnv3_q8_pointwise_driver(const mnv3_q8_pointwise_kernel *row,
 size_t mnv3_q8_conv_workspace(const mnv3_q8_conv_kernel *row, uint32_t in_channels,
                               uint32_t kernel, uint32_t out_width) {
     const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
-    size_t k_total, prepared, cols, total;
+    size_t k_total, prepared, total;
     (void)out_width;
     if (!mnv3_size_mul4(kernel, kernel, in_channels, 1, &k_total) || k_total > UINT32_MAX ||
         !mnv3_size_mul(Q8_CONV_CHUNK, row_bytes(im, (uint32_t)k_total), &prepared) ||
-        !mnv3_size_mul(Q8_CONV_CHUNK, round_up_size(k_total, 64), &cols) ||
-        !mnv3_size_add(prepared, cols, &total) ||
-        !mnv3_size_add(total, Q8_CONV_CHUNK * 4u, &total))
+        !mnv3_size_add(prepared, Q8_CONV_CHUNK * 4u, &total))
         return SIZE_MAX;
     return total;
 }
 
-/* The taps of output (oy, ox) in OHWI order; taps in the padding get in_zp, whose
- * contribution (in_zp - in_zp) * w is zero as TFLite's. */
-static void im2col_row(const mnv3_q8_conv_args *a, uint32_t oy, uint32_t ox, int8_t *dst) {
-    const uint32_t K = a->kernel, Ci = a->in_channels;
+/* The taps of output (oy, ox) in OHWI order, straight in the A format (the values
+ * prepare_row makes of them, zeros up to kpad); taps in the padding hold in_zp, whose
+ * contribution (in_zp - in_zp) * w is zero as TFLite's. Returns the sum of the prepared
+ * values. With 3 input channels a row is 27 values, so one pass beats a byte row and a
+ * vector pass over it; a kernel row inside the image of an NHWC input is one run. */
+static int32_t im2col_prepared(const mnv3_q8_conv_args *a, uint32_t oy, uint32_t ox,
+                               mnv3_q8_format format, uint32_t kpad, void *dst) {
+    const uint32_t K = a->kernel, Ci = a->in_channels, run = K * Ci;
     const long iy0 = (long)oy * a->stride - (long)a->pad_top;
     const long ix0 = (long)ox * a->stride - (long)a->pad_left;
-    uint32_t ky, kx, i;
-    for (ky = 0; ky < K; ++ky)
-        for (kx = 0; kx < K; ++kx) {
-            const long iy = iy0 + (long)ky, ix = ix0 + (long)kx;
-            int8_t *d = dst + ((size_t)ky * K + kx) * Ci;
-            if (iy < 0 || iy >= (long)a->in_height || ix < 0 || ix >= (long)a->in_width) {
-                memset(d, (int)(uint8_t)(int8_t)a->in_zp, Ci);
-                continue;
+    const int row_inside = ix0 >= 0 && ix0 + (long)K <= (long)a->in_width &&
+                           a->in_chan_stride == 1 && a->in_col_stride == Ci;
+    /* prepared = x - minus: in_zp for int16, -128 for u8, 0 for int8 */
+    const int32_t minus = format == MNV3_Q8_A_S16 ? a->in_zp : format == MNV3_Q8_A_U8 ? -128 : 0;
+    int16_t *d16 = (int16_t *)dst;
+    uint8_t *d8 = (uint8_t *)dst;
+    int32_t sum = 0;
+    uint32_t ky, kx, i, at = 0;
+    for (ky = 0; ky < K; ++ky) {
+        const long iy = iy0 + (long)ky;
+        const int8_t *src = iy >= 0 && iy < (long)a->in_height
+                                ? a->input + (size_t)iy * a->in_row_stride
+                                : NULL;
+        if (src && row_inside) {
+            src += (size_t)ix0 * Ci;
+            if (format == MNV3_Q8_A_S16) {
+                for (i = 0; i < run; ++i) d16[at + i] = (int16_t)(src[i] - minus);
+            } else {
+                for (i = 0; i < run; ++i) {
+                    d8[at + i] = (uint8_t)(src[i] - minus);
+                    sum += src[i] - minus;
+                }
             }
-            for (i = 0; i < Ci; ++i)
-                d[i] = a->input[(size_t)iy * a->in_row_stride + (size_t)ix * a->in_col_stride +
-                                (size_t)i * a->in_chan_stride];
+            at += run;
+            continue;
         }
+        for (kx = 0; kx < K; ++kx) {
+            const long ix = ix0 + (long)kx;
+            const int8_t *tap = src && ix >= 0 && ix < (long)a->in_width
+                                    ? src + (size_t)ix * a->in_col_stride
+                                    : NULL;
+            for (i = 0; i < Ci; ++i, ++at) {
+                const int32_t v =
+                    (tap ? (int32_t)tap[(size_t)i * a->in_chan_stride] : a->in_zp) - minus;
+                if (format == MNV3_Q8_A_S16)
+                    d16[at] = (int16_t)v;
+                else
+                    d8[at] = (uint8_t)v;
+                sum += v;
+            }
+        }
+    }
+    for (; at < kpad; ++at) {
+        if (format == MNV3_Q8_A_S16)
+            d16[at] = 0;
+        else
+            d8[at] = 0;
+    }
+    return sum;
 }
 
 void mnv3_q8_conv_driver(const mnv3_q8_conv_kernel *row, const mnv3_q8_conv_args *a) {
     const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
     const uint32_t k_total = a->kernel * a->kernel * a->in_channels;
-    const size_t stride = row_bytes(im, k_total), col_stride = round_up_size(k_total, 64);
+    const uint32_t kpad = round_up_u32(k_total, im->kr);
+    const size_t stride = row_bytes(im, k_total);
     unsigned char *ws = (unsigned char *)a->workspace;
-    int8_t *cols = (int8_t *)(ws + Q8_CONV_CHUNK * stride);
     int32_t *terms = needs_terms(im, a->weight_zp)
-                         ? (int32_t *)(void *)((unsigned char *)cols + Q8_CONV_CHUNK * col_stride)
+                         ? (int32_t *)(void *)(ws + Q8_CONV_CHUNK * stride)
                          : NULL;
     q8_prefetch pf;
     q8_post post;
@@ -488,9 +552,11 @@ void mnv3_q8_conv_driver(const mnv3_q8_conv_kernel *row, const mnv3_q8_conv_args
         for (ox0 = 0; ox0 < a->out_width; ox0 += Q8_CONV_CHUNK) {
             const uint32_t count =
                 a->out_width - ox0 < Q8_CONV_CHUNK ? a->out_width - ox0 : Q8_CONV_CHUNK;
-            for (j = 0; j < count; ++j) im2col_row(a, oy, ox0 + j, cols + j * col_stride);
-            prepare_rows(im, cols, col_stride, count, k_total, NULL, a->in_zp, a->weight_zp, ws,
-                         stride, terms);
+            for (j = 0; j < count; ++j) {
+                const int32_t sum =
+                    im2col_prepared(a, oy, ox0 + j, im->format, kpad, ws + j * stride);
+                if (terms) terms[j] = (int32_t)((uint32_t)-a->weight_zp * (uint32_t)sum);
+            }
             r.rows = count;
             post.output = a->output + ((size_t)oy * a->out_width + ox0) * a->out_channels;
             run_tiles(im, &r, a->packed, k_total, a->out_channels, 0, a->out_channels,
@@ -547,7 +613,7 @@ void mnv3_q8_fc_driver(const mnv3_q8_fc_kernel *row, const mnv3_q8_fc_args *a) {
 /* Depthwise                                                                             */
 /* ------------------------------------------------------------------------------------ */
 
-/* No set needs one yet; the argument is there so that one can without a contract change. */
+/* The portable rows need none; a row that keeps converted input rows (x86) has its own. */
 size_t mnv3_q8_depthwise_workspace(const mnv3_q8_depthwise_kernel *row, uint32_t channels,
                                    uint32_t kernel, uint32_t in_width) {
     (void)row;
@@ -568,7 +634,7 @@ void mnv3_q8_depthwise_driver(const mnv3_q8_depthwise_kernel *row,
     long slots[MNV3_DW_MAX_KERNEL];
     mnv3_dw_cursor cursor;
     mnv3_q8_dw_out_row r;
-    uint32_t oy, ky, ox;
+    uint32_t oy, ky;
     MNV3_ASSERT(K >= 1 && K <= MNV3_DW_MAX_KERNEL && S >= 1);
     MNV3_ASSERT(a->row_end <= a->out_height);
     r.rows = rows;
@@ -582,9 +648,9 @@ void mnv3_q8_depthwise_driver(const mnv3_q8_depthwise_kernel *row,
         for (ky = 0; ky < K; ++ky)
             rows[ky] = slots[ky] < 0 ? NULL : a->input + (size_t)slots[ky] * row_elems;
         r.out = a->output + (size_t)oy * out_row;
+        r.first = oy == a->row_begin;
         im->row(&r);
         if (a->requant.lut) lut(r.out, out_row, a->requant.lut);
-        if (a->channel_sums)
-            for (ox = 0; ox < a->out_width; ++ox) column_sums(r.out + (size_t)ox * C, C, a->channel_sums);
+        if (a->channel_sums) column_sums(r.out, a->out_width, C, a->channel_sums);
     }
 }

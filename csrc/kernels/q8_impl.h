@@ -97,6 +97,10 @@ typedef struct mnv3_q8_dw_out_row {
     const void *w;
     const mnv3_q8_depthwise_args *a;
     uint32_t ox_lo, ox_hi;       /* outputs whose horizontal taps are all inside the input */
+    /* 1 on the first output row of a driver call: what a set caches in the args' workspace
+     * between rows of one call (converted input rows) is stale, since the workspace and
+     * the ring are rewritten between calls. */
+    int first;
 } mnv3_q8_dw_out_row;
 typedef void (*mnv3_q8_dw_ukernel)(const mnv3_q8_dw_out_row *r);
 

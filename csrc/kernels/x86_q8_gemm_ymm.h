@@ -14,7 +14,9 @@
 
 #define DOT_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
 
-Q8X_INLINE void gemm_ymm(const mnv3_q8_gemm_tile *t, const uint32_t M) {
+/* half: the tile stores at most 8 columns (the last panel of 24, 40, 72, 120... output
+ * channels), so the upper 8 are neither loaded nor multiplied. */
+Q8X_INLINE void gemm_ymm(const mnv3_q8_gemm_tile *t, const uint32_t M, const int half) {
     const unsigned char *w = (const unsigned char *)t->w;
     const __m256i b0 = _mm256_loadu_si256((const __m256i *)(const void *)w);
     const __m256i b1 = _mm256_loadu_si256((const __m256i *)(const void *)(w + 32));
@@ -39,7 +41,8 @@ Q8X_INLINE void gemm_ymm(const mnv3_q8_gemm_tile *t, const uint32_t M) {
     w += DOT_NR * 4;
     for (k = 0; k < t->k; k += DOT_KR) {
         const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)w);
-        const __m256i w1 = _mm256_loadu_si256((const __m256i *)(const void *)(w + 32));
+        const __m256i w1 =
+            half ? w0 : _mm256_loadu_si256((const __m256i *)(const void *)(w + 32));
         w += 64;
         MNV3_PREFETCH_STEP(pf, pf_end);
 #define STEP(r)                                                                              \
@@ -49,7 +52,7 @@ Q8X_INLINE void gemm_ymm(const mnv3_q8_gemm_tile *t, const uint32_t M) {
         memcpy(&v##r, a##r + k * (4 / DOT_KR), 4);                                           \
         x##r = _mm256_set1_epi32(v##r);                                                      \
         c##r##0 = Q8X_DOT(c##r##0, x##r, w0);                                                \
-        c##r##1 = Q8X_DOT(c##r##1, x##r, w1);                                                \
+        if (!half) c##r##1 = Q8X_DOT(c##r##1, x##r, w1);                                     \
     }
         DOT_ROWS(STEP)
 #undef STEP
@@ -58,15 +61,17 @@ Q8X_INLINE void gemm_ymm(const mnv3_q8_gemm_tile *t, const uint32_t M) {
     {
         const q8x_rq q0 = q8x_rq_load(rq, 0), q1 = q8x_rq_load(rq, 8);
         const __m256i zp = _mm256_set1_epi32(rq->out_zp);
-        const __m256i lo = _mm256_set1_epi32(rq->lo), hi = _mm256_set1_epi32(rq->hi);
+        const __m128i lo = _mm_set1_epi8((char)rq->lo), hi = _mm_set1_epi8((char)rq->hi);
 #define OUT(r, output)                                                                       \
     if (M > r)                                                                               \
         q8x_store_bytes(t->out + r * t->out_stride,                                          \
-                        q8x_pack16(output(c##r##0, &q0, zp, lo, hi),                         \
-                                   output(c##r##1, &q1, zp, lo, hi)),                        \
+                        q8x_pack16_clamp(output(c##r##0, &q0, zp),                           \
+                                         half ? _mm256_setzero_si256()                       \
+                                              : output(c##r##1, &q1, zp),                    \
+                                         lo, hi),                                            \
                         t->nc);
-#define OUT_PLAIN(r) OUT(r, q8x_output_plain)
-#define OUT_ANY(r) OUT(r, q8x_output)
+#define OUT_PLAIN(r) OUT(r, q8x_requantize_zp_plain)
+#define OUT_ANY(r) OUT(r, q8x_requantize_zp)
         if (rq->plain) {
             DOT_ROWS(OUT_PLAIN)
         } else {
@@ -82,7 +87,12 @@ Q8X_INLINE void gemm_ymm(const mnv3_q8_gemm_tile *t, const uint32_t M) {
 #define DOT_NAME__(m, tile, sfx) DOT_NAME_(m, tile, sfx)
 #define DOT_NAME(m, sfx) DOT_NAME__(m, DOT_TILE, sfx)
 #define DOT_GEMM(m)                                                                          \
-    static Q8X_ATTR void DOT_NAME(m, DOT_SUFFIX)(const mnv3_q8_gemm_tile *t) { gemm_ymm(t, m); }
+    static Q8X_ATTR void DOT_NAME(m, DOT_SUFFIX)(const mnv3_q8_gemm_tile *t) {                \
+        if (t->nc <= 8)                                                                      \
+            gemm_ymm(t, m, 1);                                                               \
+        else                                                                                 \
+            gemm_ymm(t, m, 0);                                                               \
+    }
 DOT_GEMM(1)
 DOT_GEMM(2)
 DOT_GEMM(3)

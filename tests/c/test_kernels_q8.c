@@ -237,6 +237,20 @@ static void add_random(mnv3_q8_add *a) {
     a->out_zp = rnd_range(-128, 127);
     a->act_lo = -128;
     a->act_hi = 127;
+    switch (rnd_below(4)) {
+    case 0:
+        /* an output multiplier above 1 (shifts left): the vector ADD's general path; with
+         * no input shift, so that the sums do not all saturate */
+        mnv3_qmul_from_real(1.0 + (double)rnd_below(1000) / 300.0, &a->out_mul);
+        a->left_shift = 0;
+        break;
+    case 1:
+        /* a fused activation: the clamp on bytes */
+        a->act_lo = rnd_range(-128, 0);
+        a->act_hi = rnd_range(a->act_lo, 127);
+        break;
+    default: break;
+    }
 }
 
 static void pw_make(pw_case *c, size_t P, uint32_t K, uint32_t N, int extreme) {
@@ -861,6 +875,20 @@ static void set_suite(const mnv3_q8_kernel_set *set, const mnv3_kernels *k) {
         dw_free(&c);
     }
     CHECK_MSG(ok == n, "%s %s: %u of %u cases match the reference", set->name,
+              k->q8_depthwise->name, ok, n);
+    /* Edges of the vector depthwise rows: outputs fewer than a pixel group, channels short
+     * of a vector, odd sizes at stride 2, 5x5. */
+    for (n = ok = 0, i = 0; i < 4 * 4 * 2 * 2; ++i) {
+        static const uint32_t widths[] = {1, 2, 3, 5}, channels[] = {1, 8, 24, 72};
+        dw_case c;
+        const uint32_t W = widths[i % 4], C = channels[i / 4 % 4], K = i / 16 % 2 ? 5 : 3;
+        const uint32_t S = 1 + i / 32;
+        if (!dw_make(&c, W + 2, W, C, K, S, 0)) continue;
+        ok += dw_check(k->q8_depthwise, &c, 0, i % 2);
+        ++n;
+        dw_free(&c);
+    }
+    CHECK_MSG(ok == n && n > 0, "%s %s: %u of %u edge cases match the reference", set->name,
               k->q8_depthwise->name, ok, n);
 
     for (n = ok = 0, i = 0; i < (quick ? 20u : 80u); ++i) {
