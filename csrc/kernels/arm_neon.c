@@ -100,6 +100,12 @@ V_INLINE vmask v_mask(uint32_t n) { return n; }
  * would have half the accumulators. */
 #define PW_ONLY_WIDE 1
 
+/* AArch64's own 3x3 and 5x5 depthwise loops (arm_neon_dw.h), for the float32 set and the
+ * float16-weight variant (which sets NEON_DW_VARIANT). */
+#if defined(__aarch64__) && (!defined(SIMD_VARIANT) || defined(NEON_DW_VARIANT))
+#define DW_OWN_SHAPES 1
+#endif
+
 #if !defined(SIMD_VARIANT)
 #if defined(__aarch64__)
 /* AArch64 multiplies by a lane: four k steps share one load of each row's inputs, which
@@ -247,6 +253,10 @@ static void GEMV_UKERNEL(const float *x, const void *w, uint32_t n, uint32_t cou
 #endif
 
 #include "simd_f32.h"
+
+#if defined(DW_OWN_SHAPES)
+#include "arm_neon_dw.h"
+#endif
 
 #if !defined(SIMD_VARIANT)
 /* A last block of fewer than eight outputs repeats its last row instead of running a loop

@@ -12,6 +12,7 @@
 #include "half.h"
 
 #define SIMD_VARIANT 1
+#define NEON_DW_VARIANT 1
 #define SIMD_ATTR
 #define SIMD_SET mnv3_kernel_set_neon_f16
 #define SIMD_SUPPORTED NULL

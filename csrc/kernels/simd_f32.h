@@ -22,6 +22,8 @@
  *   PW_RUN                   the pointwise row's run (default: mnv3_pointwise_driver)
  *   CONV_GROUP               the stem's group of CONV_G interior pixels (conv_group)
  *   GEMV_MR, GEMV_UKERNEL, GEMV_NAME  the fully connected microkernel, its rows and name
+ *   DW_OWN_SHAPES            the 3x3 and 5x5 depthwise microkernels are the set's own,
+ *                            defined after this file
  *
  * v_loadm/v_storem never touch memory in masked-off lanes, which is what lets channel
  * counts that are not a multiple of VW be read and written without overrunning a buffer.
@@ -600,10 +602,18 @@ SIMD_INLINE void dw_span(const mnv3_dw_span *s, const uint32_t KS, const uint32_
     SIMD_FN void UK_NAME(dwconv_, K##x##K##s##S, SIMD_ISA)(const mnv3_dw_span *s) {          \
         dw_span(s, K, S, G);                                                                 \
     }
+#ifndef DW_OWN_SHAPES
 DW_KERNEL(3, 1, DW_G3)
 DW_KERNEL(3, 2, DW_G3)
 DW_KERNEL(5, 1, DW_G5)
 DW_KERNEL(5, 2, DW_G5)
+#else
+/* The set defines these four after including this file (arm_neon_dw.h). */
+SIMD_FN void UK_NAME(dwconv_, 3x3s1, SIMD_ISA)(const mnv3_dw_span *s);
+SIMD_FN void UK_NAME(dwconv_, 3x3s2, SIMD_ISA)(const mnv3_dw_span *s);
+SIMD_FN void UK_NAME(dwconv_, 5x5s1, SIMD_ISA)(const mnv3_dw_span *s);
+SIMD_FN void UK_NAME(dwconv_, 5x5s2, SIMD_ISA)(const mnv3_dw_span *s);
+#endif
 
 /* Other kernel sizes: weights read from memory, every tap bounds-checked. */
 SIMD_INLINE void dw_vector_any(const mnv3_dw_span *s, const simd_ep *ep, uint32_t c,
