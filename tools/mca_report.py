@@ -133,11 +133,11 @@ CORES: Dict[str, List[Core]] = {
     ],
     "aarch64": [
         Core("cortex-a53", {128: 1, 64: 1, 0: 1}, "1 x 128-bit FMLA", {128: 1},
-             lacks=("sdot", "udot", "smmla", "ummla", "usmmla"), in_order=True),
+             lacks=("sdot", "udot", "smmla", "ummla", "usmmla", "fp16"), in_order=True),
         Core("cortex-a55", {128: 1, 64: 2, 0: 2}, "1 x 128-bit FMLA (2 x 64-bit)", {128: 1},
              lacks=("smmla", "ummla", "usmmla"), in_order=True),
         Core("cortex-a72", {128: 1, 64: 2, 0: 2}, "1 x 128-bit FMLA (2 x 64-bit)", {128: 1},
-             lacks=("sdot", "udot", "smmla", "ummla", "usmmla")),
+             lacks=("sdot", "udot", "smmla", "ummla", "usmmla", "fp16")),
         Core("cortex-a76", {128: 2, 64: 2, 0: 2}, "2 x 128-bit FMLA (V0, V1)", {128: 2},
              {"smlal": 1}, lacks=("smmla", "ummla", "usmmla")),
         Core("neoverse-n1", {128: 2, 64: 2, 0: 2}, "2 x 128-bit FMLA (V0, V1)", {128: 2},
@@ -175,6 +175,7 @@ class Isa:
     comment: str            # line comment of the assembler, for the region markers
     mattr: str = ""
     calib: Dict[str, List[str]] = field(default_factory=dict)
+    requires: str = ""      # a CPU feature every function of the set needs (Core.lacks)
 
 
 def _x86_calib(reg: str, n: int) -> List[str]:
@@ -199,6 +200,7 @@ ISAS: Dict[str, Isa] = {
 }
 
 
+FP16_ARITH = re.compile(r"^f(mla|mls|mul|add|sub|max|min)\s+v\d+\.[48]h\b")
 INT_MACS = re.compile(r"^(\{vex\})?(vpdpbusds?|vpdpwssds?|vpmaddwd)$|^(sdot|udot|usdot|sudot|"
                       r"smmla|ummla|usmmla|[su]mlal2?|vmlal\.[su](8|16|32))$")
 
@@ -663,6 +665,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for f in chosen:
             if not any(lp.function == f and lp.mac_ops for lp in loops):
                 notes.append(f"{f}: no inner loop with multiply-accumulates")
+        # A set with float16 arithmetic is dispatched only where the CPU reports it
+        # (asimdhp), so a core without it never runs any of the set's functions.
+        if any(FP16_ARITH.match(f"{ln.mnem} {ln.ops}") for f in chosen for ln in funcs[f]):
+            isa = replace(isa, requires="fp16")
         sets.append((name, isa, loops, chosen, notes))
         for n in notes:
             print(f"mca_report: {name}: {n}", file=sys.stderr)
@@ -685,7 +691,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"mca_report: using {exe} (LLVM {version})", file=sys.stderr)
 
     summary_rows, loop_rows, calib_rows, skipped = [], [], [], []
-    wide: Dict[str, Tuple[List[str], Dict[str, List[str]]]] = {}  # set -> (cores, rows)
+    # set -> (cores, loop -> (leading cells, core -> cell))
+    wide: Dict[str, Tuple[List[str], Dict[str, Tuple[List[str], Dict[str, str]]]]] = {}
     for name, isa, loops, chosen, notes in sets:
         known = set(mca_cpus(exe, isa))
         mac_loops = [lp for lp in loops if lp.mac_ops]
@@ -694,6 +701,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             mac_loops = [lp for lp in loops if lp.mac_ops and not any(
                 isinstance(k, tuple) and k[2] in core.lacks for k in lp.macs_by_width)]
             if keep is not None and core.cpu not in keep:
+                continue
+            if isa.requires and isa.requires in core.lacks:
+                skipped.append(f"{name} on {core.cpu}: not run there (the core has no "
+                               f"{isa.requires} arithmetic, which the set needs)")
                 continue
             if core.cpu not in known:
                 skipped.append(f"{name} on {core.cpu}: this llvm-mca ({version}) has no such "
@@ -751,9 +762,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     cores_w, rows_w = wide.setdefault(name, ([], {}))
                     if f"{core.cpu} ({model})" not in cores_w:
                         cores_w.append(f"{core.cpu} ({model})")
-                    rows_w.setdefault(lp.name, [f"`{lp.name}`{mark}", lp.op, str(len(lp.body)),
-                                                str(lp.mac_ops), str(lp.lane_macs)]).append(
-                        f"{fmt(cyc)} ({fmt(frac)}){other}" if cyc else "-")
+                    row = rows_w.setdefault(lp.name, ([f"`{lp.name}`{mark}", lp.op,
+                                                       str(len(lp.body)), str(lp.mac_ops),
+                                                       str(lp.lane_macs)], {}))
+                    row[1][f"{core.cpu} ({model})"] = (f"{fmt(cyc)} ({fmt(frac)}){other}"
+                                                       if cyc else "-")
                 if frac and runs:
                     all_pairs.append((lp.lane_macs, frac))
                     per_op.setdefault(lp.op, []).append((lp.lane_macs, frac))
@@ -803,12 +816,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                   + "† the body has forward branches, modelled as if every path ran. "
                   "‡ the runtime does not run this function on this core (it runs the "
                   f"out-of-order or the in-order variant, `…{INORDER_SUFFIX}`, instead); "
-                  "left out of the totals.")
+                  "left out of the totals. n/a: the core lacks one of the loop's "
+                  "instructions, so the runtime never runs it there.")
         md.append("")
         if args.wide:
             for name, (cores_w, rows_w) in wide.items():
+                # A core whose instruction set lacks one of the loop's instructions (SDOT
+                # on the A53) gets no cell of its own: "n/a" keeps the columns aligned.
                 md.append(table([f"{name} loop", "op", "insts", "MAC insts", "MACs"] + cores_w,
-                                list(rows_w.values())))
+                                [head + [cells.get(c, "n/a") for c in cores_w]
+                                 for head, cells in rows_w.values()]))
                 md.append("")
         else:
             md.append(table(["kernels", "core (model)", "loop", "op", "insts", "MAC insts",
