@@ -216,3 +216,35 @@ def test_end_to_end_haswell(tmp_path, capsys):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[5:7] == ["12", "96"]
     assert float(cells[-1]) == pytest.approx(1.0, abs=0.02)
+
+
+def _a64_kernel(name, body):
+    return (f"\t.type\t{name}, %function\n{name}:\n.L1:\n{body}\tsubs\tx2, x2, #1\n"
+            f"\tbne\t.L1\n\tret\n\t.size\t{name}, .-{name}\n")
+
+
+@pytest.mark.skipif(mr.find_llvm_mca(None) is None, reason="llvm-mca not installed")
+def test_end_to_end_aarch64_feature_gaps(tmp_path):
+    """A float16-arithmetic set is not modelled on cores without FP16 arithmetic, and a
+    loop with SDOT leaves an aligned n/a cell on the cores that lack it."""
+    fp16 = _a64_kernel("mnv3_f16_gemm_1x8__neon",
+                       "".join(f"\tfmla\tv{i}.8h, v20.8h, v21.h[0]\n" for i in range(8)))
+    dot = (_a64_kernel("mnv3_q8_gemm_1x16c4__neondot",
+                       "".join(f"\tsdot\tv{i}.4s, v20.16b, v21.4b[0]\n" for i in range(8)))
+           + _a64_kernel("mnv3_q8_gemm_1x8__neon",
+                         "".join(f"\tsmlal\tv{i}.4s, v20.4h, v21.h[0]\n" for i in range(8))))
+    out = tmp_path / "r.md"
+    rc = mr.main(["--kernels", "fp16", "aarch64", write(tmp_path, "h.s", fp16),
+                  "--kernels", "q8", "aarch64", write(tmp_path, "q.s", dot),
+                  "--cores", "cortex-a53,neoverse-n1", "--loops", "main", "--wide",
+                  "-o", str(out)])
+    assert rc == 0
+    text = out.read_text()
+    assert "fp16 on cortex-a53: not run there" in text
+    summary = [r for r in text.splitlines() if r.startswith("| fp16 |")]
+    assert {r.split("|")[2].strip() for r in summary} == {"neoverse-n1"}
+    row = next(r for r in text.splitlines() if "`mnv3_q8_gemm_1x16c4__neondot#1`" in r)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[5] == "n/a" and cells[6] != "n/a"  # a53 column, then neoverse-n1
+    row = next(r for r in text.splitlines() if "`mnv3_q8_gemm_1x8__neon#1`" in r)
+    assert "n/a" not in row
