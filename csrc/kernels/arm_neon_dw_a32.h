@@ -145,6 +145,7 @@ SIMD_INLINE void dwa_range(const mnv3_dw_span *s, const simd_ep *ep, uint32_t c,
                            const int generic, const int full, vmask m) {
     const size_t C = s->channels;
     const uint32_t lo = s->ox_lo > ox0 ? s->ox_lo : ox0, hi = s->ox_hi < ox1 ? s->ox_hi : ox1;
+    /* channels <= MNV3_MAX_CHANNELS: the pixel stride in bytes fits */
     const uint32_t c4 = (uint32_t)(C * sizeof(float));
     vf blk[2 + DWA_MAX_TAPS];
     int rows_all = 1;
