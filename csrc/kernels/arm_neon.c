@@ -105,6 +105,11 @@ V_INLINE vmask v_mask(uint32_t n) { return n; }
 #if defined(__aarch64__) && (!defined(SIMD_VARIANT) || defined(NEON_DW_VARIANT))
 #define DW_OWN_SHAPES 1
 #endif
+/* ARMv7's own depthwise loops, every shape (arm_neon_dw_a32.h). */
+#if !defined(__aarch64__) && (!defined(SIMD_VARIANT) || defined(NEON_DW_VARIANT))
+#define DW_OWN_SHAPES 1
+#define DW_OWN_ANY 1
+#endif
 
 #if !defined(SIMD_VARIANT)
 #if defined(__aarch64__)
@@ -254,8 +259,10 @@ static void GEMV_UKERNEL(const float *x, const void *w, uint32_t n, uint32_t cou
 
 #include "simd_f32.h"
 
-#if defined(DW_OWN_SHAPES)
+#if defined(DW_OWN_SHAPES) && defined(__aarch64__)
 #include "arm_neon_dw.h"
+#elif defined(DW_OWN_SHAPES)
+#include "arm_neon_dw_a32.h"
 #endif
 
 #if !defined(SIMD_VARIANT)
