@@ -15,6 +15,7 @@
 #if defined(__linux__) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE 1
 #endif
+#include "checked.h"
 #include "kernels.h"
 
 #if defined(MNV3_HAVE_NEON_KERNELS)
@@ -23,6 +24,9 @@
 
 #include "q8_impl.h"
 #include "q8_scalar.h"
+#if defined(__aarch64__)
+#include "arm_neon_q8_dw_loops.h"
+#endif
 
 #if defined(__aarch64__) && (defined(__linux__) || defined(__ANDROID__))
 #include <sys/auxv.h>
@@ -347,43 +351,192 @@ static void s16_conv_pack(const mnv3_q8_weights *w, void *packed) {
 /* Depthwise: SMLAL of int16 x - in_zp by int16 w - weight_zp, 8 channels per group      */
 /* ------------------------------------------------------------------------------------ */
 
-#define DW_GROUP 8
+/* Each input row that an output row reads is converted once per driver call into the
+ * workspace as int16 x - in_zp, with zero columns for the horizontal padding, laid out
+ * [channel group][column][8 channels] so that one group's columns are 16 bytes apart and
+ * every tap is an immediate offset; one zero row stands for the vertical padding. The
+ * tap loop then has no border test and no zero point (a padding tap is an exact 0, as
+ * TFLite's in_zp padding), and runs over blocks of DW_PIXELS outputs whose columns it
+ * shares between the taps: 2 * DW_PIXELS accumulators. The accumulators of a whole row
+ * go to the workspace and are requantized in a pass of their own, so the tap loop holds
+ * nothing but loads and SMLALs. Channels after the last whole group take the portable
+ * path on the same packed weights. */
+#define DW_GROUP 8u
+#define DW_PIXELS 4u
+#define DW_HEADER MNV3_Q8_DW_CACHE_HEADER
+
+/* Converted columns per row: the last block of outputs may reach DW_PIXELS - 1 outputs
+ * past the row at stride 2, and the pads are below the kernel size. */
+static size_t dw_cols(uint32_t kernel, uint32_t in_width) {
+    return (size_t)in_width + 2u * (size_t)kernel + 2u * DW_PIXELS;
+}
+
+static int dw_layout(uint32_t channels, uint32_t kernel, uint32_t in_width, size_t *slot,
+                     size_t *total) {
+    const size_t cols = dw_cols(kernel, in_width), groups = channels / DW_GROUP;
+    size_t bytes, scratch;
+    return mnv3_size_mul4(groups ? groups : 1u, cols, DW_GROUP, sizeof(int16_t), &bytes) &&
+           mnv3_size_align(bytes, 64u, slot) &&
+           mnv3_size_mul4(cols, DW_GROUP, sizeof(int32_t), 1u, &scratch) &&
+           mnv3_size_mul(*slot, (size_t)kernel + 1u, total) &&
+           mnv3_size_add(*total, scratch, total) && mnv3_size_add(*total, DW_HEADER, total);
+}
+
+static size_t dw_workspace(const mnv3_q8_depthwise_kernel *row, uint32_t channels,
+                           uint32_t kernel, uint32_t in_width) {
+    size_t slot, total;
+    (void)row;
+    return dw_layout(channels, kernel, in_width, &slot, &total) ? total : SIZE_MAX;
+}
+
+/* Input row src as converted columns [0, cols) of each whole channel group: column j
+ * holds input column j - pad_left. */
+static void dw_convert_row(const mnv3_q8_depthwise_args *a, const int8_t *src, size_t cols,
+                           int16_t *dst) {
+    const uint32_t C = a->channels;
+    const int8x8_t zx = vdup_n_s8((int8_t)a->in_zp);
+    const int16x8_t zero = vdupq_n_s16(0);
+    uint32_t g;
+    size_t j;
+    for (g = 0; g + DW_GROUP <= C; g += DW_GROUP, dst += cols * DW_GROUP)
+        for (j = 0; j < cols; ++j) {
+            const long ix = (long)j - (long)a->pad_left;
+            vst1q_s16(dst + j * DW_GROUP,
+                      ix < 0 || ix >= (long)a->in_width
+                          ? zero
+                          : vsubl_s8(vld1_s8(src + (size_t)ix * C + g), zx));
+        }
+}
+
+static void dw_convert(const mnv3_q8_depthwise_args *a, const int8_t *src, int16_t *slot,
+                       const void *ctx) {
+    dw_convert_row(a, src, *(const size_t *)ctx, slot);
+}
+
+#if defined(__aarch64__)
+#define NQ8_MLAL_HIGH(acc, x, w) vmlal_high_s16(acc, x, w)
+#else
+#define NQ8_MLAL_HIGH(acc, x, w) vmlal_s16(acc, vget_high_s16(x), vget_high_s16(w))
+#endif
+
+/* The accumulators of blocks [0, blocks) of DW_PIXELS outputs of one channel group into
+ * acc ([output][8 channels]). xrow[ky]: the group's converted row of tap row ky, output 0
+ * at column 0. Any kernel size, intrinsics: the ARMv7 depthwise; on AArch64 only for the
+ * sizes that arm_neon_q8_dw_loops.h has no fixed-schedule loop for (no MobileNetV3
+ * layer), which is why it is named as a microkernel only on ARMv7. */
+#if defined(__aarch64__)
+#define DW_BLOCKS_ANY nq8_dw_blocks_other_kernels
+#else
+#define DW_BLOCKS_ANY mnv3_q8_dwconv_8c4__neon
+#endif
+static __attribute__((noinline)) void DW_BLOCKS_ANY(const int16_t *const *xrow,
+                                                    const int16_t *wt, int32x4_t b0,
+                                                    int32x4_t b1, uint32_t blocks, uint32_t K,
+                                                    uint32_t S, int32_t *acc) {
+    uint32_t blk, ky, kx;
+    for (blk = 0; blk < blocks; ++blk, acc += DW_PIXELS * DW_GROUP) {
+        const size_t at = (size_t)blk * DW_PIXELS * S * DW_GROUP;
+        int32x4_t l0 = b0, h0 = b1, l1 = b0, h1 = b1, l2 = b0, h2 = b1, l3 = b0, h3 = b1;
+        for (ky = 0; ky < K; ++ky) {
+            const int16_t *x = xrow[ky] + at, *w = wt + (size_t)ky * K * DW_GROUP;
+            for (kx = 0; kx < K; ++kx) {
+                const int16x8_t wv = vld1q_s16(w + kx * DW_GROUP);
+                const int16x8_t x0 = vld1q_s16(x + kx * DW_GROUP);
+                const int16x8_t x1 = vld1q_s16(x + (S + kx) * DW_GROUP);
+                const int16x8_t x2 = vld1q_s16(x + (2u * S + kx) * DW_GROUP);
+                const int16x8_t x3 = vld1q_s16(x + (3u * S + kx) * DW_GROUP);
+                l0 = vmlal_s16(l0, vget_low_s16(x0), vget_low_s16(wv));
+                h0 = NQ8_MLAL_HIGH(h0, x0, wv);
+                l1 = vmlal_s16(l1, vget_low_s16(x1), vget_low_s16(wv));
+                h1 = NQ8_MLAL_HIGH(h1, x1, wv);
+                l2 = vmlal_s16(l2, vget_low_s16(x2), vget_low_s16(wv));
+                h2 = NQ8_MLAL_HIGH(h2, x2, wv);
+                l3 = vmlal_s16(l3, vget_low_s16(x3), vget_low_s16(wv));
+                h3 = NQ8_MLAL_HIGH(h3, x3, wv);
+            }
+        }
+        vst1q_s32(acc, l0);
+        vst1q_s32(acc + 4, h0);
+        vst1q_s32(acc + 8, l1);
+        vst1q_s32(acc + 12, h1);
+        vst1q_s32(acc + 16, l2);
+        vst1q_s32(acc + 20, h2);
+        vst1q_s32(acc + 24, l3);
+        vst1q_s32(acc + 28, h3);
+    }
+}
+
+#if defined(__aarch64__)
+typedef void (*nq8_dw_rows_fn)(const int16_t *const *rows, size_t at, const int16_t *w,
+                               int32x4_t *acc);
+
+/* The fixed-schedule tap loop of this kernel size and stride, or NULL. */
+static nq8_dw_rows_fn nq8_dw_rows_for(uint32_t K, uint32_t S) {
+    static const nq8_dw_rows_fn table[3][2] = {
+        {mnv3_q8_dwconv_k3s1_8c4__neon, mnv3_q8_dwconv_k3s2_8c4__neon},
+        {mnv3_q8_dwconv_k5s1_8c4__neon, mnv3_q8_dwconv_k5s2_8c4__neon},
+        {mnv3_q8_dwconv_k7s1_8c4__neon, mnv3_q8_dwconv_k7s2_8c4__neon}};
+    return K % 2u == 1u && K >= 3u && K <= 7u && S >= 1u && S <= 2u ? table[K / 2u - 1u][S - 1u]
+                                                                     : NULL;
+}
+#endif
+
+static void dw_group_blocks(const int16_t *const *xrow, const int16_t *wt, int32x4_t b0,
+                            int32x4_t b1, uint32_t blocks, uint32_t K, uint32_t S,
+                            int32_t *acc) {
+#if defined(__aarch64__)
+    const nq8_dw_rows_fn rows = nq8_dw_rows_for(K, S);
+    uint32_t blk, i;
+    if (rows) {
+        for (blk = 0; blk < blocks; ++blk, acc += DW_PIXELS * DW_GROUP) {
+            int32x4_t c[2 * DW_PIXELS];
+            for (i = 0; i < DW_PIXELS; ++i) {
+                c[2 * i] = b0;
+                c[2 * i + 1] = b1;
+            }
+            rows(xrow, (size_t)blk * DW_PIXELS * S * DW_GROUP * sizeof(int16_t), wt, c);
+            for (i = 0; i < 2 * DW_PIXELS; ++i) vst1q_s32(acc + 4 * i, c[i]);
+        }
+        return;
+    }
+#endif
+    DW_BLOCKS_ANY(xrow, wt, b0, b1, blocks, K, S, acc);
+}
 
 static void mnv3_q8_dwconv_8c__neon(const mnv3_q8_dw_out_row *r) {
     const mnv3_q8_depthwise_args *a = r->a;
-    const uint32_t C = a->channels, K = a->kernel, S = a->stride, taps = K * K;
-    const size_t group_bytes = (size_t)DW_GROUP * (2u * taps + 4u);
-    const int16x8_t zx = vdupq_n_s16((int16_t)a->in_zp);
+    const uint32_t C = a->channels, K = a->kernel, S = a->stride, W = a->out_width;
+    const uint32_t blocks = (W + DW_PIXELS - 1u) / DW_PIXELS;
+    const size_t cols = dw_cols(K, a->in_width);
+    const size_t group_bytes = (size_t)DW_GROUP * (2u * K * K + 4u);
     const int32x4_t zp = vdupq_n_s32(a->requant.out_zp), lo = vdupq_n_s32(a->requant.act_lo),
                     hi = vdupq_n_s32(a->requant.act_hi);
-    uint32_t g, ox, ky, kx;
+    const int16_t *crow[MNV3_DW_MAX_KERNEL], *xrow[MNV3_DW_MAX_KERNEL + 1];
+    size_t slot_bytes, total;
+    int32_t *acc;
+    uint32_t g, ky, ox;
+    if (C < DW_GROUP || W == 0 || S > 2u || a->workspace == NULL ||
+        (size_t)(blocks * DW_PIXELS - 1u) * S + K > cols ||
+        !dw_layout(C, K, a->in_width, &slot_bytes, &total)) {
+        mnv3_q8_dw_channels_portable(r, 0, DW_GROUP, 2);
+        return;
+    }
+    mnv3_q8_dw_cached_rows(r, slot_bytes, slot_bytes, dw_convert, &cols, crow);
+    acc = (int32_t *)(void *)((unsigned char *)a->workspace + DW_HEADER + (K + 1u) * slot_bytes);
     for (g = 0; g + DW_GROUP <= C; g += DW_GROUP) {
         const unsigned char *wg = (const unsigned char *)r->w + (size_t)(g / DW_GROUP) * group_bytes;
         const int32_t *bias = (const int32_t *)(const void *)wg;
         const int16_t *wt = (const int16_t *)(const void *)(bias + DW_GROUP);
+        const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4);
         const nq8_rq q0 = nq8_rq_from_qmul(a->requant.qmul + g);
         const nq8_rq q1 = nq8_rq_from_qmul(a->requant.qmul + g + 4);
-        const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4);
-        for (ox = 0; ox < a->out_width; ++ox) {
-            const long ix0 = (long)ox * S - (long)a->pad_left;
-            const uint32_t kx_lo = ix0 < 0 ? (uint32_t)-ix0 : 0;
-            const uint32_t kx_hi =
-                ix0 + (long)K > (long)a->in_width ? (uint32_t)((long)a->in_width - ix0) : K;
-            int32x4_t acc0 = b0, acc1 = b1;
-            for (ky = 0; ky < K; ++ky) {
-                const int8_t *row = r->rows[ky];
-                if (!row) continue;
-                row += (size_t)(ix0 + (long)kx_lo) * C + g;
-                for (kx = kx_lo; kx < kx_hi; ++kx, row += C) {
-                    const int16x8_t x = vsubq_s16(vmovl_s8(vld1_s8(row)), zx);
-                    const int16x8_t wv = vld1q_s16(wt + (size_t)(ky * K + kx) * DW_GROUP);
-                    acc0 = vmlal_s16(acc0, vget_low_s16(x), vget_low_s16(wv));
-                    acc1 = vmlal_s16(acc1, vget_high_s16(x), vget_high_s16(wv));
-                }
-            }
+        for (ky = 0; ky < K; ++ky) xrow[ky] = crow[ky] + (size_t)(g / DW_GROUP) * cols * DW_GROUP;
+        xrow[K] = xrow[0];
+        dw_group_blocks(xrow, wt, b0, b1, blocks, K, S, acc);
+        for (ox = 0; ox < W; ++ox)
             vst1_s8(r->out + (size_t)ox * C + g,
-                    nq8_narrow(nq8_output(acc0, &q0, zp, lo, hi), nq8_output(acc1, &q1, zp, lo, hi)));
-        }
+                    nq8_narrow(nq8_output(vld1q_s32(acc + ox * DW_GROUP), &q0, zp, lo, hi),
+                               nq8_output(vld1q_s32(acc + ox * DW_GROUP + 4), &q1, zp, lo, hi)));
     }
     if (g < C) mnv3_q8_dw_channels_portable(r, g, DW_GROUP, 2);
 }
@@ -409,8 +562,7 @@ static const mnv3_q8_pointwise_kernel s16_pointwise_row = {
     mnv3_q8_pointwise_workspace, mnv3_q8_pointwise_driver, &s16_impl,
 };
 static const mnv3_q8_depthwise_kernel depthwise_row = {
-    "q8_dwconv_8c__neon", MNV3_DTYPE_I8, MNV3_DTYPE_I8, dw_packed_bytes, dw_pack,
-    mnv3_q8_depthwise_workspace, mnv3_q8_depthwise_driver, &dw_impl,
+    "q8_dwconv_8c__neon", MNV3_DTYPE_I8, MNV3_DTYPE_I8, dw_packed_bytes, dw_pack, dw_workspace, mnv3_q8_depthwise_driver, &dw_impl,
 };
 static const mnv3_q8_conv_kernel s16_conv_row = {
     "q8_conv_im2col_x8__neon", MNV3_DTYPE_I8, MNV3_DTYPE_I8, s16_conv_packed_bytes, s16_conv_pack,
