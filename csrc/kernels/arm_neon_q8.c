@@ -26,6 +26,7 @@
 #include "q8_scalar.h"
 #if defined(__aarch64__)
 #include "arm_neon_q8_dw_loops.h"
+#include "arm_neon_q8_gemm_loops.h"
 #endif
 
 #if defined(__aarch64__) && (defined(__linux__) || defined(__ANDROID__))
@@ -230,6 +231,13 @@ static const mnv3_q8_ops ops = {nq8_prepare_row, NQ8_LUT, nq8_add, nq8_requantiz
 #define ROWS(X) X(0) X(1) X(2) X(3)
 #endif
 #define S16_NR 8
+#if defined(__aarch64__)
+/* The AArch64 k loops (arm_neon_q8_gemm_loops.h) take 8 k steps per iteration; k is
+ * padded to a multiple of 8 with zero inputs and zero weights, so no step is left over. */
+#define S16_KR 8
+#else
+#define S16_KR 1
+#endif
 
 N_INLINE void nq8_store_rows_8(const mnv3_q8_gemm_tile *t, const uint32_t M, const int32x4_t *c) {
     const nq8_rq q0 = nq8_rq_load(t->rq, 0), q1 = nq8_rq_load(t->rq, 4);
@@ -243,6 +251,44 @@ N_INLINE void nq8_store_rows_8(const mnv3_q8_gemm_tile *t, const uint32_t M, con
                   t->nc);
 }
 
+#if defined(__aarch64__)
+N_INLINE void gemm_s16(const mnv3_q8_gemm_tile *t, const uint32_t M) {
+    const int32_t *bias = (const int32_t *)t->w;
+    const int16_t *w = (const int16_t *)(const void *)(bias + S16_NR);
+    const int16_t *a[S16_MR];
+    int32x4_t acc[16], out[2 * S16_MR];
+    uint32_t r, col, i, split = 1;
+    for (r = 0; r < M; ++r)
+        a[r] = (const int16_t *)(const void *)((const char *)t->a + r * t->a_stride);
+    switch (M) {
+#define KLOOP(m)                                                                             \
+    case m:                                                                                  \
+        nq8_gemm_kloop_##m(a, &w, t->k / S16_KR, t->pf, bias, acc);                          \
+        split = NQ8_GEMM_SPLIT_##m;                                                          \
+        break;
+        KLOOP(1)
+        KLOOP(2)
+        KLOOP(3)
+        KLOOP(4)
+        KLOOP(5)
+        KLOOP(6)
+        KLOOP(7)
+        KLOOP(8)
+#undef KLOOP
+    default: break;
+    }
+    /* The loop's cursor ran on a line per iteration; past the range it only prefetched
+     * lines nobody asked for. Both are lines of one range, or both NULL. */
+    if ((uintptr_t)*t->pf > (uintptr_t)t->pf_end) *t->pf = t->pf_end;
+    for (r = 0; r < M; ++r)
+        for (col = 0; col < 2; ++col) {
+            int32x4_t v = acc[(r * 2 + col) * split];
+            for (i = 1; i < split; ++i) v = vaddq_s32(v, acc[(r * 2 + col) * split + i]);
+            out[2 * r + col] = v;
+        }
+    nq8_store_rows_8(t, M, out);
+}
+#else
 N_INLINE void gemm_s16(const mnv3_q8_gemm_tile *t, const uint32_t M) {
     const int32_t *bias = (const int32_t *)t->w;
     const int16_t *w = (const int16_t *)(const void *)(bias + S16_NR);
@@ -303,6 +349,8 @@ N_INLINE void gemm_s16(const mnv3_q8_gemm_tile *t, const uint32_t M) {
     nq8_store_rows_8(t, M, out);
 }
 
+#endif
+
 #define GEMM(M)                                                                              \
     static void mnv3_q8_gemm_##M##x8__neon(const mnv3_q8_gemm_tile *t) { gemm_s16(t, M); }
 GEMM(1)
@@ -321,7 +369,7 @@ static const mnv3_q8_gemm_impl s16_impl = {
     MNV3_Q8_A_S16,
     S16_MR,
     S16_NR,
-    1,
+    S16_KR,
     {mnv3_q8_gemm_1x8__neon, mnv3_q8_gemm_2x8__neon, mnv3_q8_gemm_3x8__neon,
      mnv3_q8_gemm_4x8__neon,
 #if defined(__aarch64__)
@@ -332,19 +380,37 @@ static const mnv3_q8_gemm_impl s16_impl = {
     &ops,
 };
 
+/* Panels of [k][8 columns] int16 (mnv3_q8_gemm_pack with kr 1), each followed by zero
+ * weights up to k padded to S16_KR, which is where the driver's panel stride for kr
+ * S16_KR puts the next one. */
+static size_t s16_packed_bytes(const mnv3_q8_weights *w, uint32_t k_total) {
+    return mnv3_q8_gemm_packed_bytes(w, k_total, S16_NR, S16_KR, MNV3_Q8_A_S16);
+}
+static void s16_pack(const mnv3_q8_weights *w, uint32_t k_total, void *packed) {
+    const size_t tight = (size_t)S16_NR * (4u + 2u * (size_t)k_total);
+    const size_t kpad = ((size_t)k_total + S16_KR - 1u) / S16_KR * S16_KR;
+    const size_t panel = (size_t)S16_NR * (4u + 2u * kpad);
+    size_t p = (w->out_channels + S16_NR - 1u) / S16_NR;
+    mnv3_q8_gemm_pack(w, k_total, S16_NR, 1, MNV3_Q8_A_S16, packed);
+    /* Last panel first: a padded panel starts at or after its tight place, so the
+     * panels it overlaps have already moved. */
+    while (p-- > 0) {
+        unsigned char *dst = (unsigned char *)packed + p * panel;
+        memmove(dst, (unsigned char *)packed + p * tight, tight);
+        memset(dst + tight, 0, panel - tight);
+    }
+}
 static size_t s16_pw_packed_bytes(const mnv3_q8_weights *w) {
-    return mnv3_q8_gemm_packed_bytes(w, w->in_channels, S16_NR, 1, MNV3_Q8_A_S16);
+    return s16_packed_bytes(w, w->in_channels);
 }
 static void s16_pw_pack(const mnv3_q8_weights *w, void *packed) {
-    mnv3_q8_gemm_pack(w, w->in_channels, S16_NR, 1, MNV3_Q8_A_S16, packed);
+    s16_pack(w, w->in_channels, packed);
 }
 static size_t s16_conv_packed_bytes(const mnv3_q8_weights *w) {
-    return mnv3_q8_gemm_packed_bytes(w, w->kernel * w->kernel * w->in_channels, S16_NR, 1,
-                                     MNV3_Q8_A_S16);
+    return s16_packed_bytes(w, w->kernel * w->kernel * w->in_channels);
 }
 static void s16_conv_pack(const mnv3_q8_weights *w, void *packed) {
-    mnv3_q8_gemm_pack(w, w->kernel * w->kernel * w->in_channels, S16_NR, 1, MNV3_Q8_A_S16,
-                      packed);
+    s16_pack(w, w->kernel * w->kernel * w->in_channels, packed);
 }
 
 /* ------------------------------------------------------------------------------------ */
