@@ -689,95 +689,85 @@ static int mnv3_cpu_has_neon_i8mm_dot(void) {
 #define DOT_NR 16
 #define DROWS(X) X(0) X(1) X(2) X(3)
 
+/* gemm_sdot's accumulator array and k step assume these. */
+typedef char nq8_dot_loops_fit[NQ8_DOT_SPLIT_1 * 4 <= 16 && NQ8_DOT_SPLIT_2 == 1 &&
+                                       NQ8_DOT_SPLIT_3 == 1 && NQ8_DOT_SPLIT_4 == 1 &&
+                                       NQ8_DOT_K_3 == NQ8_DOT_K_2 && NQ8_DOT_K_4 == NQ8_DOT_K_2
+                                   ? 1
+                                   : -1];
+
+/* One group of 4 k of row r, after the loop. */
+#define DOT_TAIL_ROW(r)                                                                      \
+    if (M > r) {                                                                             \
+        int32_t v;                                                                           \
+        int8x16_t x;                                                                         \
+        memcpy(&v, a[r], 4);                                                                 \
+        a[r] += 4;                                                                           \
+        x = vreinterpretq_s8_s32(vdupq_n_s32(v));                                            \
+        c[r][0] = vdotq_laneq_s32(c[r][0], w0, x, 0);                                        \
+        c[r][1] = vdotq_laneq_s32(c[r][1], w1, x, 0);                                        \
+        c[r][2] = vdotq_laneq_s32(c[r][2], w2, x, 0);                                        \
+        c[r][3] = vdotq_laneq_s32(c[r][3], w3, x, 0);                                        \
+    }
+#define DOT_TAIL_GROUP                                                                       \
+    {                                                                                        \
+        const int8x16_t w0 = vld1q_s8(w), w1 = vld1q_s8(w + 16), w2 = vld1q_s8(w + 32),      \
+                        w3 = vld1q_s8(w + 48);                                               \
+        w += 64;                                                                             \
+        DROWS(DOT_TAIL_ROW)                                                                  \
+    }
+
+/* The fixed-schedule loop (arm_neon_q8_gemm_loops.h) runs NQ8_DOT_K_<M> k steps per
+ * iteration; k is a multiple of 4, so the groups of 4 left over (at most 3) run once
+ * each after it, not as a loop. */
 N_INLINE DOT_ATTR void gemm_sdot(const mnv3_q8_gemm_tile *t, const uint32_t M) {
     const int32_t *bias = (const int32_t *)t->w;
     const int8_t *w = (const int8_t *)(const void *)(bias + DOT_NR);
-    const char *pf = *t->pf, *pf_end = t->pf_end;
-    const nq8_rq q0 = nq8_rq_load(t->rq, 0), q1 = nq8_rq_load(t->rq, 4);
-    const nq8_rq q2 = nq8_rq_load(t->rq, 8), q3 = nq8_rq_load(t->rq, 12);
-    uint32_t k = 0;
-#define DECL(r)                                                                              \
-    const int8_t *a##r = (const int8_t *)t->a + (M > r ? r : 0) * t->a_stride;               \
-    int32x4_t c##r##0 = vld1q_s32(bias), c##r##1 = vld1q_s32(bias + 4),                      \
-              c##r##2 = vld1q_s32(bias + 8), c##r##3 = vld1q_s32(bias + 12);
-    DROWS(DECL)
-#undef DECL
-    if (t->row_terms) {
-#define TERM(r)                                                                              \
-    if (M > r) {                                                                             \
-        const int32x4_t tr = vdupq_n_s32(t->row_terms[r]);                                   \
-        c##r##0 = vaddq_s32(c##r##0, tr);                                                    \
-        c##r##1 = vaddq_s32(c##r##1, tr);                                                    \
-        c##r##2 = vaddq_s32(c##r##2, tr);                                                    \
-        c##r##3 = vaddq_s32(c##r##3, tr);                                                    \
+    const uint32_t split = M == 1 ? NQ8_DOT_SPLIT_1 : 1;
+    const uint32_t kstep = M == 1 ? NQ8_DOT_K_1 : NQ8_DOT_K_2;
+    const uint32_t rest = t->k % kstep / 4u;
+    const int8_t *a[DOT_MR];
+    int32x4_t acc[16], c[DOT_MR][4];
+    uint32_t r, col, i;
+    for (r = 0; r < M; ++r) {
+        const int32x4_t term = vdupq_n_s32(t->row_terms ? t->row_terms[r] : 0);
+        a[r] = (const int8_t *)t->a + r * t->a_stride;
+        for (col = 0; col < 4; ++col) {
+            acc[(r * 4 + col) * split] = vaddq_s32(vld1q_s32(bias + 4 * col), term);
+            for (i = 1; i < split; ++i) acc[(r * 4 + col) * split + i] = vdupq_n_s32(0);
+        }
     }
-        DROWS(TERM)
-#undef TERM
+    if (t->k >= kstep) {
+        switch (M) {
+        case 1: nq8_dot_kloop_1(a, &w, t->k / NQ8_DOT_K_1, t->pf, acc); break;
+        case 2: nq8_dot_kloop_2(a, &w, t->k / NQ8_DOT_K_2, t->pf, acc); break;
+        case 3: nq8_dot_kloop_3(a, &w, t->k / NQ8_DOT_K_3, t->pf, acc); break;
+        default: nq8_dot_kloop_4(a, &w, t->k / NQ8_DOT_K_4, t->pf, acc); break;
+        }
+        /* as in gemm_s16: the cursor ran on a line per iteration */
+        if ((uintptr_t)*t->pf > (uintptr_t)t->pf_end) *t->pf = t->pf_end;
     }
-#define DOT(r, lane)                                                                         \
-    if (M > r) {                                                                             \
-        c##r##0 = vdotq_laneq_s32(c##r##0, w0, x##r, lane);                                  \
-        c##r##1 = vdotq_laneq_s32(c##r##1, w1, x##r, lane);                                  \
-        c##r##2 = vdotq_laneq_s32(c##r##2, w2, x##r, lane);                                  \
-        c##r##3 = vdotq_laneq_s32(c##r##3, w3, x##r, lane);                                  \
-    }
-#define LOADW                                                                                \
-    w0 = vld1q_s8(w);                                                                        \
-    w1 = vld1q_s8(w + 16);                                                                   \
-    w2 = vld1q_s8(w + 32);                                                                   \
-    w3 = vld1q_s8(w + 48);                                                                   \
-    w += 64;
-#define DOT0(r) DOT(r, 0)
-#define DOT1(r) DOT(r, 1)
-#define DOT2(r) DOT(r, 2)
-#define DOT3(r) DOT(r, 3)
-    for (; k + 16 <= t->k; k += 16) {
-        int8x16_t w0, w1, w2, w3;
-#define LOADA(r) const int8x16_t x##r = vld1q_s8(a##r + k);
-        DROWS(LOADA)
-#undef LOADA
-        MNV3_PREFETCH_STEP(pf, pf_end);
-        LOADW
-        DROWS(DOT0)
-        LOADW
-        DROWS(DOT1)
-        LOADW
-        DROWS(DOT2)
-        LOADW
-        DROWS(DOT3)
-    }
-    for (; k < t->k; k += 4) {
-        int8x16_t w0, w1, w2, w3;
-#define LOADA(r)                                                                             \
-    int32_t v##r;                                                                            \
-    int8x16_t x##r;                                                                          \
-    memcpy(&v##r, a##r + k, 4);                                                              \
-    x##r = vreinterpretq_s8_s32(vdupq_n_s32(v##r));
-        DROWS(LOADA)
-#undef LOADA
-        LOADW
-        DROWS(DOT0)
-    }
-#undef DOT0
-#undef DOT1
-#undef DOT2
-#undef DOT3
-#undef LOADW
-#undef DOT
-    *t->pf = pf;
+    for (r = 0; r < M; ++r)
+        for (col = 0; col < 4; ++col) {
+            int32x4_t v = acc[(r * 4 + col) * split];
+            for (i = 1; i < split; ++i) v = vaddq_s32(v, acc[(r * 4 + col) * split + i]);
+            c[r][col] = v;
+        }
+    if (rest > 0) DOT_TAIL_GROUP
+    if (rest > 1) DOT_TAIL_GROUP
+    if (rest > 2) DOT_TAIL_GROUP
     {
+        const nq8_rq q0 = nq8_rq_load(t->rq, 0), q1 = nq8_rq_load(t->rq, 4);
+        const nq8_rq q2 = nq8_rq_load(t->rq, 8), q3 = nq8_rq_load(t->rq, 12);
         const int32x4_t zp = vdupq_n_s32(t->rq->out_zp), lo = vdupq_n_s32(t->rq->lo),
                         hi = vdupq_n_s32(t->rq->hi);
-#define OUT(r)                                                                               \
-    if (M > r) {                                                                             \
-        const int8x8_t lo8 = nq8_narrow(nq8_output(c##r##0, &q0, zp, lo, hi),                \
-                                        nq8_output(c##r##1, &q1, zp, lo, hi));               \
-        const int8x8_t hi8 = nq8_narrow(nq8_output(c##r##2, &q2, zp, lo, hi),                \
-                                        nq8_output(c##r##3, &q3, zp, lo, hi));               \
-        nq8_store16(t->out + r * t->out_stride, lo8, hi8, t->nc);                            \
-    }
-        DROWS(OUT)
-#undef OUT
+        for (r = 0; r < M; ++r) {
+            const int8x8_t lo8 = nq8_narrow(nq8_output(c[r][0], &q0, zp, lo, hi),
+                                            nq8_output(c[r][1], &q1, zp, lo, hi));
+            const int8x8_t hi8 = nq8_narrow(nq8_output(c[r][2], &q2, zp, lo, hi),
+                                            nq8_output(c[r][3], &q3, zp, lo, hi));
+            nq8_store16(t->out + r * t->out_stride, lo8, hi8, t->nc);
+        }
     }
 }
 
