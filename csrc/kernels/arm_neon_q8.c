@@ -98,7 +98,8 @@ N_INLINE void nq8_store(int8_t *out, int8x8_t b, uint32_t n) {
     }
 }
 
-/* 16 bytes (two halves), or the first n of them. */
+#if defined(__aarch64__)
+/* 16 bytes (two halves), or the first n of them (the AArch64 16-column tiles). */
 N_INLINE void nq8_store16(int8_t *out, int8x8_t lo8, int8x8_t hi8, uint32_t n) {
     if (n >= 16) {
         vst1q_s8(out, vcombine_s8(lo8, hi8));
@@ -107,6 +108,7 @@ N_INLINE void nq8_store16(int8_t *out, int8x8_t lo8, int8x8_t hi8, uint32_t n) {
         if (n > 8) nq8_store(out + 8, hi8, n - 8);
     }
 }
+#endif
 
 N_INLINE int32_t nq8_hsum(int32x4_t v) {
     const int32x2_t s = vadd_s32(vget_low_s32(v), vget_high_s32(v));
@@ -231,12 +233,13 @@ static const mnv3_q8_ops ops = {nq8_prepare_row, NQ8_LUT, nq8_add, nq8_requantiz
 #define ROWS(X) X(0) X(1) X(2) X(3)
 #endif
 #define S16_NR 8
+/* k is padded with zero inputs and zero weights to the k steps of one loop iteration
+ * (8 in the AArch64 loops of arm_neon_q8_gemm_loops.h, 4 in the ARMv7 one), so no step
+ * is left over for a loop of its own. */
 #if defined(__aarch64__)
-/* The AArch64 k loops (arm_neon_q8_gemm_loops.h) take 8 k steps per iteration; k is
- * padded to a multiple of 8 with zero inputs and zero weights, so no step is left over. */
 #define S16_KR 8
 #else
-#define S16_KR 1
+#define S16_KR 4
 #endif
 
 N_INLINE void nq8_store_rows_8(const mnv3_q8_gemm_tile *t, const uint32_t M, const int32x4_t *c) {
@@ -289,34 +292,58 @@ N_INLINE void gemm_s16(const mnv3_q8_gemm_tile *t, const uint32_t M) {
     nq8_store_rows_8(t, M, out);
 }
 #else
+/* Tiles of 1 and 2 rows give the 4 k steps of an iteration 4 and 2 sets of accumulators
+ * (c, d, e, f; added after the loop), so that 8 chains cover the multiply latency. */
 N_INLINE void gemm_s16(const mnv3_q8_gemm_tile *t, const uint32_t M) {
     const int32_t *bias = (const int32_t *)t->w;
     const int16_t *w = (const int16_t *)(const void *)(bias + S16_NR);
-    const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4);
+    const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4), zero = vdupq_n_s32(0);
     const char *pf = *t->pf, *pf_end = t->pf_end;
     int32x4_t out[2 * S16_MR];
-    uint32_t k = 0;
+    uint32_t k;
 #define DECL(r)                                                                              \
     const int16_t *a##r =                                                                    \
         (const int16_t *)(const void *)((const char *)t->a + (M > r ? r : 0) * t->a_stride);  \
-    int32x4_t c##r##0 = b0, c##r##1 = b1;
+    int32x4_t c##r##0 = b0, c##r##1 = b1, d##r##0 = zero, d##r##1 = zero, e##r##0 = zero,    \
+              e##r##1 = zero, f##r##0 = zero, f##r##1 = zero;
     ROWS(DECL)
 #undef DECL
-    for (; k + 4 <= t->k; k += 4) {
+    for (k = 0; k < t->k; k += 4) {
         int16x8_t wv;
 #define LOADA(r) const int16x4_t x##r = vld1_s16(a##r + k);
         ROWS(LOADA)
 #undef LOADA
         MNV3_PREFETCH_STEP(pf, pf_end);
-#define MAC(r, lane)                                                                         \
-    if (M > r) {                                                                             \
-        c##r##0 = vmlal_lane_s16(c##r##0, vget_low_s16(wv), x##r, lane);                     \
-        c##r##1 = vmlal_lane_s16(c##r##1, vget_high_s16(wv), x##r, lane);                    \
+#define MAC(r, lane, s)                                                                      \
+    {                                                                                        \
+        s##r##0 = vmlal_lane_s16(s##r##0, vget_low_s16(wv), x##r, lane);                     \
+        s##r##1 = vmlal_lane_s16(s##r##1, vget_high_s16(wv), x##r, lane);                    \
     }
-#define MAC0(r) MAC(r, 0)
-#define MAC1(r) MAC(r, 1)
-#define MAC2(r) MAC(r, 2)
-#define MAC3(r) MAC(r, 3)
+#define MAC0(r)                                                                              \
+    if (M > r) MAC(r, 0, c)
+#define MAC1(r)                                                                              \
+    if (M > r) {                                                                             \
+        if (M <= 2)                                                                          \
+            MAC(r, 1, d)                                                                     \
+        else                                                                                 \
+            MAC(r, 1, c)                                                                     \
+    }
+#define MAC2(r)                                                                              \
+    if (M > r) {                                                                             \
+        if (M == 1)                                                                          \
+            MAC(r, 2, e)                                                                     \
+        else                                                                                 \
+            MAC(r, 2, c)                                                                     \
+    }
+#define MAC3(r)                                                                              \
+    if (M > r) {                                                                             \
+        if (M == 1)                                                                          \
+            MAC(r, 3, f)                                                                     \
+        else if (M == 2)                                                                     \
+            MAC(r, 3, d)                                                                     \
+        else                                                                                 \
+            MAC(r, 3, c)                                                                     \
+    }
         wv = vld1q_s16(w);
         ROWS(MAC0)
         wv = vld1q_s16(w + 8);
@@ -327,14 +354,6 @@ N_INLINE void gemm_s16(const mnv3_q8_gemm_tile *t, const uint32_t M) {
         ROWS(MAC3)
         w += 32;
     }
-    for (; k < t->k; ++k) {
-        const int16x8_t wv = vld1q_s16(w);
-        w += 8;
-#define LOADA(r) const int16x4_t x##r = vld1_dup_s16(a##r + k);
-        ROWS(LOADA)
-#undef LOADA
-        ROWS(MAC0)
-    }
 #undef MAC0
 #undef MAC1
 #undef MAC2
@@ -342,8 +361,8 @@ N_INLINE void gemm_s16(const mnv3_q8_gemm_tile *t, const uint32_t M) {
 #undef MAC
     *t->pf = pf;
 #define SAVE(r)                                                                              \
-    out[2 * r] = c##r##0;                                                                    \
-    out[2 * r + 1] = c##r##1;
+    out[2 * r] = vaddq_s32(vaddq_s32(c##r##0, d##r##0), vaddq_s32(e##r##0, f##r##0));        \
+    out[2 * r + 1] = vaddq_s32(vaddq_s32(c##r##1, d##r##1), vaddq_s32(e##r##1, f##r##1));
     ROWS(SAVE)
 #undef SAVE
     nq8_store_rows_8(t, M, out);
