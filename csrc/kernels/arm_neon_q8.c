@@ -15,6 +15,7 @@
 #if defined(__linux__) && !defined(_GNU_SOURCE)
 #define _GNU_SOURCE 1
 #endif
+#include "checked.h"
 #include "kernels.h"
 
 #if defined(MNV3_HAVE_NEON_KERNELS)
@@ -23,6 +24,10 @@
 
 #include "q8_impl.h"
 #include "q8_scalar.h"
+#if defined(__aarch64__)
+#include "arm_neon_q8_dw_loops.h"
+#include "arm_neon_q8_gemm_loops.h"
+#endif
 
 #if defined(__aarch64__) && (defined(__linux__) || defined(__ANDROID__))
 #include <sys/auxv.h>
@@ -93,7 +98,8 @@ N_INLINE void nq8_store(int8_t *out, int8x8_t b, uint32_t n) {
     }
 }
 
-/* 16 bytes (two halves), or the first n of them. */
+#if defined(__aarch64__)
+/* 16 bytes (two halves), or the first n of them (the AArch64 16-column tiles). */
 N_INLINE void nq8_store16(int8_t *out, int8x8_t lo8, int8x8_t hi8, uint32_t n) {
     if (n >= 16) {
         vst1q_s8(out, vcombine_s8(lo8, hi8));
@@ -102,6 +108,7 @@ N_INLINE void nq8_store16(int8_t *out, int8x8_t lo8, int8x8_t hi8, uint32_t n) {
         if (n > 8) nq8_store(out + 8, hi8, n - 8);
     }
 }
+#endif
 
 N_INLINE int32_t nq8_hsum(int32x4_t v) {
     const int32x2_t s = vadd_s32(vget_low_s32(v), vget_high_s32(v));
@@ -226,6 +233,14 @@ static const mnv3_q8_ops ops = {nq8_prepare_row, NQ8_LUT, nq8_add, nq8_requantiz
 #define ROWS(X) X(0) X(1) X(2) X(3)
 #endif
 #define S16_NR 8
+/* k is padded with zero inputs and zero weights to the k steps of one loop iteration
+ * (8 in the AArch64 loops of arm_neon_q8_gemm_loops.h, 4 in the ARMv7 one), so no step
+ * is left over for a loop of its own. */
+#if defined(__aarch64__)
+#define S16_KR 8
+#else
+#define S16_KR 4
+#endif
 
 N_INLINE void nq8_store_rows_8(const mnv3_q8_gemm_tile *t, const uint32_t M, const int32x4_t *c) {
     const nq8_rq q0 = nq8_rq_load(t->rq, 0), q1 = nq8_rq_load(t->rq, 4);
@@ -239,34 +254,96 @@ N_INLINE void nq8_store_rows_8(const mnv3_q8_gemm_tile *t, const uint32_t M, con
                   t->nc);
 }
 
+#if defined(__aarch64__)
 N_INLINE void gemm_s16(const mnv3_q8_gemm_tile *t, const uint32_t M) {
     const int32_t *bias = (const int32_t *)t->w;
     const int16_t *w = (const int16_t *)(const void *)(bias + S16_NR);
-    const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4);
+    const int16_t *a[S16_MR];
+    int32x4_t acc[16], out[2 * S16_MR];
+    uint32_t r, col, i, split = 1;
+    for (r = 0; r < M; ++r)
+        a[r] = (const int16_t *)(const void *)((const char *)t->a + r * t->a_stride);
+    switch (M) {
+#define KLOOP(m)                                                                             \
+    case m:                                                                                  \
+        nq8_gemm_kloop_##m(a, &w, t->k / S16_KR, t->pf, bias, acc);                          \
+        split = NQ8_GEMM_SPLIT_##m;                                                          \
+        break;
+        KLOOP(1)
+        KLOOP(2)
+        KLOOP(3)
+        KLOOP(4)
+        KLOOP(5)
+        KLOOP(6)
+        KLOOP(7)
+        KLOOP(8)
+#undef KLOOP
+    default: break;
+    }
+    /* The loop's cursor ran on a line per iteration; past the range it only prefetched
+     * lines nobody asked for. Both are lines of one range, or both NULL. */
+    if ((uintptr_t)*t->pf > (uintptr_t)t->pf_end) *t->pf = t->pf_end;
+    for (r = 0; r < M; ++r)
+        for (col = 0; col < 2; ++col) {
+            int32x4_t v = acc[(r * 2 + col) * split];
+            for (i = 1; i < split; ++i) v = vaddq_s32(v, acc[(r * 2 + col) * split + i]);
+            out[2 * r + col] = v;
+        }
+    nq8_store_rows_8(t, M, out);
+}
+#else
+/* Tiles of 1 and 2 rows give the 4 k steps of an iteration 4 and 2 sets of accumulators
+ * (c, d, e, f; added after the loop), so that 8 chains cover the multiply latency. */
+N_INLINE void gemm_s16(const mnv3_q8_gemm_tile *t, const uint32_t M) {
+    const int32_t *bias = (const int32_t *)t->w;
+    const int16_t *w = (const int16_t *)(const void *)(bias + S16_NR);
+    const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4), zero = vdupq_n_s32(0);
     const char *pf = *t->pf, *pf_end = t->pf_end;
     int32x4_t out[2 * S16_MR];
-    uint32_t k = 0;
+    uint32_t k;
 #define DECL(r)                                                                              \
     const int16_t *a##r =                                                                    \
         (const int16_t *)(const void *)((const char *)t->a + (M > r ? r : 0) * t->a_stride);  \
-    int32x4_t c##r##0 = b0, c##r##1 = b1;
+    int32x4_t c##r##0 = b0, c##r##1 = b1, d##r##0 = zero, d##r##1 = zero, e##r##0 = zero,    \
+              e##r##1 = zero, f##r##0 = zero, f##r##1 = zero;
     ROWS(DECL)
 #undef DECL
-    for (; k + 4 <= t->k; k += 4) {
+    for (k = 0; k < t->k; k += 4) {
         int16x8_t wv;
 #define LOADA(r) const int16x4_t x##r = vld1_s16(a##r + k);
         ROWS(LOADA)
 #undef LOADA
         MNV3_PREFETCH_STEP(pf, pf_end);
-#define MAC(r, lane)                                                                         \
-    if (M > r) {                                                                             \
-        c##r##0 = vmlal_lane_s16(c##r##0, vget_low_s16(wv), x##r, lane);                     \
-        c##r##1 = vmlal_lane_s16(c##r##1, vget_high_s16(wv), x##r, lane);                    \
+#define MAC(r, lane, s)                                                                      \
+    {                                                                                        \
+        s##r##0 = vmlal_lane_s16(s##r##0, vget_low_s16(wv), x##r, lane);                     \
+        s##r##1 = vmlal_lane_s16(s##r##1, vget_high_s16(wv), x##r, lane);                    \
     }
-#define MAC0(r) MAC(r, 0)
-#define MAC1(r) MAC(r, 1)
-#define MAC2(r) MAC(r, 2)
-#define MAC3(r) MAC(r, 3)
+#define MAC0(r)                                                                              \
+    if (M > r) MAC(r, 0, c)
+#define MAC1(r)                                                                              \
+    if (M > r) {                                                                             \
+        if (M <= 2)                                                                          \
+            MAC(r, 1, d)                                                                     \
+        else                                                                                 \
+            MAC(r, 1, c)                                                                     \
+    }
+#define MAC2(r)                                                                              \
+    if (M > r) {                                                                             \
+        if (M == 1)                                                                          \
+            MAC(r, 2, e)                                                                     \
+        else                                                                                 \
+            MAC(r, 2, c)                                                                     \
+    }
+#define MAC3(r)                                                                              \
+    if (M > r) {                                                                             \
+        if (M == 1)                                                                          \
+            MAC(r, 3, f)                                                                     \
+        else if (M == 2)                                                                     \
+            MAC(r, 3, d)                                                                     \
+        else                                                                                 \
+            MAC(r, 3, c)                                                                     \
+    }
         wv = vld1q_s16(w);
         ROWS(MAC0)
         wv = vld1q_s16(w + 8);
@@ -277,14 +354,6 @@ N_INLINE void gemm_s16(const mnv3_q8_gemm_tile *t, const uint32_t M) {
         ROWS(MAC3)
         w += 32;
     }
-    for (; k < t->k; ++k) {
-        const int16x8_t wv = vld1q_s16(w);
-        w += 8;
-#define LOADA(r) const int16x4_t x##r = vld1_dup_s16(a##r + k);
-        ROWS(LOADA)
-#undef LOADA
-        ROWS(MAC0)
-    }
 #undef MAC0
 #undef MAC1
 #undef MAC2
@@ -292,12 +361,14 @@ N_INLINE void gemm_s16(const mnv3_q8_gemm_tile *t, const uint32_t M) {
 #undef MAC
     *t->pf = pf;
 #define SAVE(r)                                                                              \
-    out[2 * r] = c##r##0;                                                                    \
-    out[2 * r + 1] = c##r##1;
+    out[2 * r] = vaddq_s32(vaddq_s32(c##r##0, d##r##0), vaddq_s32(e##r##0, f##r##0));        \
+    out[2 * r + 1] = vaddq_s32(vaddq_s32(c##r##1, d##r##1), vaddq_s32(e##r##1, f##r##1));
     ROWS(SAVE)
 #undef SAVE
     nq8_store_rows_8(t, M, out);
 }
+
+#endif
 
 #define GEMM(M)                                                                              \
     static void mnv3_q8_gemm_##M##x8__neon(const mnv3_q8_gemm_tile *t) { gemm_s16(t, M); }
@@ -317,7 +388,7 @@ static const mnv3_q8_gemm_impl s16_impl = {
     MNV3_Q8_A_S16,
     S16_MR,
     S16_NR,
-    1,
+    S16_KR,
     {mnv3_q8_gemm_1x8__neon, mnv3_q8_gemm_2x8__neon, mnv3_q8_gemm_3x8__neon,
      mnv3_q8_gemm_4x8__neon,
 #if defined(__aarch64__)
@@ -328,62 +399,229 @@ static const mnv3_q8_gemm_impl s16_impl = {
     &ops,
 };
 
+/* Panels of [k][8 columns] int16 (mnv3_q8_gemm_pack with kr 1), each followed by zero
+ * weights up to k padded to S16_KR, which is where the driver's panel stride for kr
+ * S16_KR puts the next one. */
+static size_t s16_packed_bytes(const mnv3_q8_weights *w, uint32_t k_total) {
+    return mnv3_q8_gemm_packed_bytes(w, k_total, S16_NR, S16_KR, MNV3_Q8_A_S16);
+}
+static void s16_pack(const mnv3_q8_weights *w, uint32_t k_total, void *packed) {
+    const size_t tight = (size_t)S16_NR * (4u + 2u * (size_t)k_total);
+    const size_t kpad = ((size_t)k_total + S16_KR - 1u) / S16_KR * S16_KR;
+    const size_t panel = (size_t)S16_NR * (4u + 2u * kpad);
+    size_t p = (w->out_channels + S16_NR - 1u) / S16_NR;
+    mnv3_q8_gemm_pack(w, k_total, S16_NR, 1, MNV3_Q8_A_S16, packed);
+    /* Last panel first: a padded panel starts at or after its tight place, so the
+     * panels it overlaps have already moved. */
+    while (p-- > 0) {
+        unsigned char *dst = (unsigned char *)packed + p * panel;
+        memmove(dst, (unsigned char *)packed + p * tight, tight);
+        memset(dst + tight, 0, panel - tight);
+    }
+}
 static size_t s16_pw_packed_bytes(const mnv3_q8_weights *w) {
-    return mnv3_q8_gemm_packed_bytes(w, w->in_channels, S16_NR, 1, MNV3_Q8_A_S16);
+    return s16_packed_bytes(w, w->in_channels);
 }
 static void s16_pw_pack(const mnv3_q8_weights *w, void *packed) {
-    mnv3_q8_gemm_pack(w, w->in_channels, S16_NR, 1, MNV3_Q8_A_S16, packed);
+    s16_pack(w, w->in_channels, packed);
 }
 static size_t s16_conv_packed_bytes(const mnv3_q8_weights *w) {
-    return mnv3_q8_gemm_packed_bytes(w, w->kernel * w->kernel * w->in_channels, S16_NR, 1,
-                                     MNV3_Q8_A_S16);
+    return s16_packed_bytes(w, w->kernel * w->kernel * w->in_channels);
 }
 static void s16_conv_pack(const mnv3_q8_weights *w, void *packed) {
-    mnv3_q8_gemm_pack(w, w->kernel * w->kernel * w->in_channels, S16_NR, 1, MNV3_Q8_A_S16,
-                      packed);
+    s16_pack(w, w->kernel * w->kernel * w->in_channels, packed);
 }
 
 /* ------------------------------------------------------------------------------------ */
 /* Depthwise: SMLAL of int16 x - in_zp by int16 w - weight_zp, 8 channels per group      */
 /* ------------------------------------------------------------------------------------ */
 
-#define DW_GROUP 8
+/* Each input row that an output row reads is converted once per driver call into the
+ * workspace as int16 x - in_zp, with zero columns for the horizontal padding, laid out
+ * [channel group][column][8 channels] so that one group's columns are 16 bytes apart and
+ * every tap is an immediate offset; one zero row stands for the vertical padding. The
+ * tap loop then has no border test and no zero point (a padding tap is an exact 0, as
+ * TFLite's in_zp padding), and runs over blocks of DW_PIXELS outputs whose columns it
+ * shares between the taps: 2 * DW_PIXELS accumulators. The accumulators of a whole row
+ * go to the workspace and are requantized in a pass of their own, so the tap loop holds
+ * nothing but loads and SMLALs. Channels after the last whole group take the portable
+ * path on the same packed weights. */
+#define DW_GROUP 8u
+#define DW_PIXELS 4u
+#define DW_HEADER MNV3_Q8_DW_CACHE_HEADER
+
+/* Converted columns per row: the last block of outputs may reach DW_PIXELS - 1 outputs
+ * past the row at stride 2, and the pads are below the kernel size. */
+static size_t dw_cols(uint32_t kernel, uint32_t in_width) {
+    return (size_t)in_width + 2u * (size_t)kernel + 2u * DW_PIXELS;
+}
+
+static int dw_layout(uint32_t channels, uint32_t kernel, uint32_t in_width, size_t *slot,
+                     size_t *total) {
+    const size_t cols = dw_cols(kernel, in_width), groups = channels / DW_GROUP;
+    size_t bytes, scratch;
+    return mnv3_size_mul4(groups ? groups : 1u, cols, DW_GROUP, sizeof(int16_t), &bytes) &&
+           mnv3_size_align(bytes, 64u, slot) &&
+           mnv3_size_mul4(cols, DW_GROUP, sizeof(int32_t), 1u, &scratch) &&
+           mnv3_size_mul(*slot, (size_t)kernel + 1u, total) &&
+           mnv3_size_add(*total, scratch, total) && mnv3_size_add(*total, DW_HEADER, total);
+}
+
+static size_t dw_workspace(const mnv3_q8_depthwise_kernel *row, uint32_t channels,
+                           uint32_t kernel, uint32_t in_width) {
+    size_t slot, total;
+    (void)row;
+    return dw_layout(channels, kernel, in_width, &slot, &total) ? total : SIZE_MAX;
+}
+
+/* Input row src as converted columns [0, cols) of each whole channel group: column j
+ * holds input column j - pad_left. */
+static void dw_convert_row(const mnv3_q8_depthwise_args *a, const int8_t *src, size_t cols,
+                           int16_t *dst) {
+    const uint32_t C = a->channels;
+    const int8x8_t zx = vdup_n_s8((int8_t)a->in_zp);
+    const int16x8_t zero = vdupq_n_s16(0);
+    uint32_t g;
+    size_t j;
+    for (g = 0; g + DW_GROUP <= C; g += DW_GROUP, dst += cols * DW_GROUP)
+        for (j = 0; j < cols; ++j) {
+            const long ix = (long)j - (long)a->pad_left;
+            vst1q_s16(dst + j * DW_GROUP,
+                      ix < 0 || ix >= (long)a->in_width
+                          ? zero
+                          : vsubl_s8(vld1_s8(src + (size_t)ix * C + g), zx));
+        }
+}
+
+static void dw_convert(const mnv3_q8_depthwise_args *a, const int8_t *src, int16_t *slot,
+                       const void *ctx) {
+    dw_convert_row(a, src, *(const size_t *)ctx, slot);
+}
+
+#if defined(__aarch64__)
+#define NQ8_MLAL_HIGH(acc, x, w) vmlal_high_s16(acc, x, w)
+#else
+#define NQ8_MLAL_HIGH(acc, x, w) vmlal_s16(acc, vget_high_s16(x), vget_high_s16(w))
+#endif
+
+/* The accumulators of blocks [0, blocks) of DW_PIXELS outputs of one channel group into
+ * acc ([output][8 channels]). xrow[ky]: the group's converted row of tap row ky, output 0
+ * at column 0. Any kernel size, intrinsics: the ARMv7 depthwise; on AArch64 only for the
+ * sizes that arm_neon_q8_dw_loops.h has no fixed-schedule loop for (no MobileNetV3
+ * layer), which is why it is named as a microkernel only on ARMv7. */
+#if defined(__aarch64__)
+#define DW_BLOCKS_ANY nq8_dw_blocks_other_kernels
+#else
+#define DW_BLOCKS_ANY mnv3_q8_dwconv_8c4__neon
+#endif
+static __attribute__((noinline)) void DW_BLOCKS_ANY(const int16_t *const *xrow,
+                                                    const int16_t *wt, int32x4_t b0,
+                                                    int32x4_t b1, uint32_t blocks, uint32_t K,
+                                                    uint32_t S, int32_t *acc) {
+    uint32_t blk, ky, kx;
+    for (blk = 0; blk < blocks; ++blk, acc += DW_PIXELS * DW_GROUP) {
+        const size_t at = (size_t)blk * DW_PIXELS * S * DW_GROUP;
+        int32x4_t l0 = b0, h0 = b1, l1 = b0, h1 = b1, l2 = b0, h2 = b1, l3 = b0, h3 = b1;
+        for (ky = 0; ky < K; ++ky) {
+            const int16_t *x = xrow[ky] + at, *w = wt + (size_t)ky * K * DW_GROUP;
+            for (kx = 0; kx < K; ++kx) {
+                const int16x8_t wv = vld1q_s16(w + kx * DW_GROUP);
+                const int16x8_t x0 = vld1q_s16(x + kx * DW_GROUP);
+                const int16x8_t x1 = vld1q_s16(x + (S + kx) * DW_GROUP);
+                const int16x8_t x2 = vld1q_s16(x + (2u * S + kx) * DW_GROUP);
+                const int16x8_t x3 = vld1q_s16(x + (3u * S + kx) * DW_GROUP);
+                l0 = vmlal_s16(l0, vget_low_s16(x0), vget_low_s16(wv));
+                h0 = NQ8_MLAL_HIGH(h0, x0, wv);
+                l1 = vmlal_s16(l1, vget_low_s16(x1), vget_low_s16(wv));
+                h1 = NQ8_MLAL_HIGH(h1, x1, wv);
+                l2 = vmlal_s16(l2, vget_low_s16(x2), vget_low_s16(wv));
+                h2 = NQ8_MLAL_HIGH(h2, x2, wv);
+                l3 = vmlal_s16(l3, vget_low_s16(x3), vget_low_s16(wv));
+                h3 = NQ8_MLAL_HIGH(h3, x3, wv);
+            }
+        }
+        vst1q_s32(acc, l0);
+        vst1q_s32(acc + 4, h0);
+        vst1q_s32(acc + 8, l1);
+        vst1q_s32(acc + 12, h1);
+        vst1q_s32(acc + 16, l2);
+        vst1q_s32(acc + 20, h2);
+        vst1q_s32(acc + 24, l3);
+        vst1q_s32(acc + 28, h3);
+    }
+}
+
+#if defined(__aarch64__)
+typedef void (*nq8_dw_rows_fn)(const int16_t *const *rows, size_t at, const int16_t *w,
+                               int32x4_t *acc);
+
+/* The fixed-schedule tap loop of this kernel size and stride, or NULL. */
+static nq8_dw_rows_fn nq8_dw_rows_for(uint32_t K, uint32_t S) {
+    static const nq8_dw_rows_fn table[3][2] = {
+        {mnv3_q8_dwconv_k3s1_8c4__neon, mnv3_q8_dwconv_k3s2_8c4__neon},
+        {mnv3_q8_dwconv_k5s1_8c4__neon, mnv3_q8_dwconv_k5s2_8c4__neon},
+        {mnv3_q8_dwconv_k7s1_8c4__neon, mnv3_q8_dwconv_k7s2_8c4__neon}};
+    return K % 2u == 1u && K >= 3u && K <= 7u && S >= 1u && S <= 2u ? table[K / 2u - 1u][S - 1u]
+                                                                     : NULL;
+}
+#endif
+
+static void dw_group_blocks(const int16_t *const *xrow, const int16_t *wt, int32x4_t b0,
+                            int32x4_t b1, uint32_t blocks, uint32_t K, uint32_t S,
+                            int32_t *acc) {
+#if defined(__aarch64__)
+    const nq8_dw_rows_fn rows = nq8_dw_rows_for(K, S);
+    uint32_t blk, i;
+    if (rows) {
+        for (blk = 0; blk < blocks; ++blk, acc += DW_PIXELS * DW_GROUP) {
+            int32x4_t c[2 * DW_PIXELS];
+            for (i = 0; i < DW_PIXELS; ++i) {
+                c[2 * i] = b0;
+                c[2 * i + 1] = b1;
+            }
+            rows(xrow, (size_t)blk * DW_PIXELS * S * DW_GROUP * sizeof(int16_t), wt, c);
+            for (i = 0; i < 2 * DW_PIXELS; ++i) vst1q_s32(acc + 4 * i, c[i]);
+        }
+        return;
+    }
+#endif
+    DW_BLOCKS_ANY(xrow, wt, b0, b1, blocks, K, S, acc);
+}
 
 static void mnv3_q8_dwconv_8c__neon(const mnv3_q8_dw_out_row *r) {
     const mnv3_q8_depthwise_args *a = r->a;
-    const uint32_t C = a->channels, K = a->kernel, S = a->stride, taps = K * K;
-    const size_t group_bytes = (size_t)DW_GROUP * (2u * taps + 4u);
-    const int16x8_t zx = vdupq_n_s16((int16_t)a->in_zp);
+    const uint32_t C = a->channels, K = a->kernel, S = a->stride, W = a->out_width;
+    const uint32_t blocks = (W + DW_PIXELS - 1u) / DW_PIXELS;
+    const size_t cols = dw_cols(K, a->in_width);
+    const size_t group_bytes = (size_t)DW_GROUP * (2u * K * K + 4u);
     const int32x4_t zp = vdupq_n_s32(a->requant.out_zp), lo = vdupq_n_s32(a->requant.act_lo),
                     hi = vdupq_n_s32(a->requant.act_hi);
-    uint32_t g, ox, ky, kx;
+    const int16_t *crow[MNV3_DW_MAX_KERNEL], *xrow[MNV3_DW_MAX_KERNEL + 1];
+    size_t slot_bytes, total;
+    int32_t *acc;
+    uint32_t g, ky, ox;
+    if (C < DW_GROUP || W == 0 || S > 2u || a->workspace == NULL ||
+        (size_t)(blocks * DW_PIXELS - 1u) * S + K > cols ||
+        !dw_layout(C, K, a->in_width, &slot_bytes, &total)) {
+        mnv3_q8_dw_channels_portable(r, 0, DW_GROUP, 2);
+        return;
+    }
+    mnv3_q8_dw_cached_rows(r, slot_bytes, slot_bytes, dw_convert, &cols, crow);
+    acc = (int32_t *)(void *)((unsigned char *)a->workspace + DW_HEADER + (K + 1u) * slot_bytes);
     for (g = 0; g + DW_GROUP <= C; g += DW_GROUP) {
         const unsigned char *wg = (const unsigned char *)r->w + (size_t)(g / DW_GROUP) * group_bytes;
         const int32_t *bias = (const int32_t *)(const void *)wg;
         const int16_t *wt = (const int16_t *)(const void *)(bias + DW_GROUP);
+        const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4);
         const nq8_rq q0 = nq8_rq_from_qmul(a->requant.qmul + g);
         const nq8_rq q1 = nq8_rq_from_qmul(a->requant.qmul + g + 4);
-        const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4);
-        for (ox = 0; ox < a->out_width; ++ox) {
-            const long ix0 = (long)ox * S - (long)a->pad_left;
-            const uint32_t kx_lo = ix0 < 0 ? (uint32_t)-ix0 : 0;
-            const uint32_t kx_hi =
-                ix0 + (long)K > (long)a->in_width ? (uint32_t)((long)a->in_width - ix0) : K;
-            int32x4_t acc0 = b0, acc1 = b1;
-            for (ky = 0; ky < K; ++ky) {
-                const int8_t *row = r->rows[ky];
-                if (!row) continue;
-                row += (size_t)(ix0 + (long)kx_lo) * C + g;
-                for (kx = kx_lo; kx < kx_hi; ++kx, row += C) {
-                    const int16x8_t x = vsubq_s16(vmovl_s8(vld1_s8(row)), zx);
-                    const int16x8_t wv = vld1q_s16(wt + (size_t)(ky * K + kx) * DW_GROUP);
-                    acc0 = vmlal_s16(acc0, vget_low_s16(x), vget_low_s16(wv));
-                    acc1 = vmlal_s16(acc1, vget_high_s16(x), vget_high_s16(wv));
-                }
-            }
+        for (ky = 0; ky < K; ++ky) xrow[ky] = crow[ky] + (size_t)(g / DW_GROUP) * cols * DW_GROUP;
+        xrow[K] = xrow[0];
+        dw_group_blocks(xrow, wt, b0, b1, blocks, K, S, acc);
+        for (ox = 0; ox < W; ++ox)
             vst1_s8(r->out + (size_t)ox * C + g,
-                    nq8_narrow(nq8_output(acc0, &q0, zp, lo, hi), nq8_output(acc1, &q1, zp, lo, hi)));
-        }
+                    nq8_narrow(nq8_output(vld1q_s32(acc + ox * DW_GROUP), &q0, zp, lo, hi),
+                               nq8_output(vld1q_s32(acc + ox * DW_GROUP + 4), &q1, zp, lo, hi)));
     }
     if (g < C) mnv3_q8_dw_channels_portable(r, g, DW_GROUP, 2);
 }
@@ -409,8 +647,7 @@ static const mnv3_q8_pointwise_kernel s16_pointwise_row = {
     mnv3_q8_pointwise_workspace, mnv3_q8_pointwise_driver, &s16_impl,
 };
 static const mnv3_q8_depthwise_kernel depthwise_row = {
-    "q8_dwconv_8c__neon", MNV3_DTYPE_I8, MNV3_DTYPE_I8, dw_packed_bytes, dw_pack,
-    mnv3_q8_depthwise_workspace, mnv3_q8_depthwise_driver, &dw_impl,
+    "q8_dwconv_8c__neon", MNV3_DTYPE_I8, MNV3_DTYPE_I8, dw_packed_bytes, dw_pack, dw_workspace, mnv3_q8_depthwise_driver, &dw_impl,
 };
 static const mnv3_q8_conv_kernel s16_conv_row = {
     "q8_conv_im2col_x8__neon", MNV3_DTYPE_I8, MNV3_DTYPE_I8, s16_conv_packed_bytes, s16_conv_pack,
@@ -471,95 +708,85 @@ static int mnv3_cpu_has_neon_i8mm_dot(void) {
 #define DOT_NR 16
 #define DROWS(X) X(0) X(1) X(2) X(3)
 
+/* gemm_sdot's accumulator array and k step assume these. */
+typedef char nq8_dot_loops_fit[NQ8_DOT_SPLIT_1 * 4 <= 16 && NQ8_DOT_SPLIT_2 == 1 &&
+                                       NQ8_DOT_SPLIT_3 == 1 && NQ8_DOT_SPLIT_4 == 1 &&
+                                       NQ8_DOT_K_3 == NQ8_DOT_K_2 && NQ8_DOT_K_4 == NQ8_DOT_K_2
+                                   ? 1
+                                   : -1];
+
+/* One group of 4 k of row r, after the loop. */
+#define DOT_TAIL_ROW(r)                                                                      \
+    if (M > r) {                                                                             \
+        int32_t v;                                                                           \
+        int8x16_t x;                                                                         \
+        memcpy(&v, a[r], 4);                                                                 \
+        a[r] += 4;                                                                           \
+        x = vreinterpretq_s8_s32(vdupq_n_s32(v));                                            \
+        c[r][0] = vdotq_laneq_s32(c[r][0], w0, x, 0);                                        \
+        c[r][1] = vdotq_laneq_s32(c[r][1], w1, x, 0);                                        \
+        c[r][2] = vdotq_laneq_s32(c[r][2], w2, x, 0);                                        \
+        c[r][3] = vdotq_laneq_s32(c[r][3], w3, x, 0);                                        \
+    }
+#define DOT_TAIL_GROUP                                                                       \
+    {                                                                                        \
+        const int8x16_t w0 = vld1q_s8(w), w1 = vld1q_s8(w + 16), w2 = vld1q_s8(w + 32),      \
+                        w3 = vld1q_s8(w + 48);                                               \
+        w += 64;                                                                             \
+        DROWS(DOT_TAIL_ROW)                                                                  \
+    }
+
+/* The fixed-schedule loop (arm_neon_q8_gemm_loops.h) runs NQ8_DOT_K_<M> k steps per
+ * iteration; k is a multiple of 4, so the groups of 4 left over (at most 3) run once
+ * each after it, not as a loop. */
 N_INLINE DOT_ATTR void gemm_sdot(const mnv3_q8_gemm_tile *t, const uint32_t M) {
     const int32_t *bias = (const int32_t *)t->w;
     const int8_t *w = (const int8_t *)(const void *)(bias + DOT_NR);
-    const char *pf = *t->pf, *pf_end = t->pf_end;
-    const nq8_rq q0 = nq8_rq_load(t->rq, 0), q1 = nq8_rq_load(t->rq, 4);
-    const nq8_rq q2 = nq8_rq_load(t->rq, 8), q3 = nq8_rq_load(t->rq, 12);
-    uint32_t k = 0;
-#define DECL(r)                                                                              \
-    const int8_t *a##r = (const int8_t *)t->a + (M > r ? r : 0) * t->a_stride;               \
-    int32x4_t c##r##0 = vld1q_s32(bias), c##r##1 = vld1q_s32(bias + 4),                      \
-              c##r##2 = vld1q_s32(bias + 8), c##r##3 = vld1q_s32(bias + 12);
-    DROWS(DECL)
-#undef DECL
-    if (t->row_terms) {
-#define TERM(r)                                                                              \
-    if (M > r) {                                                                             \
-        const int32x4_t tr = vdupq_n_s32(t->row_terms[r]);                                   \
-        c##r##0 = vaddq_s32(c##r##0, tr);                                                    \
-        c##r##1 = vaddq_s32(c##r##1, tr);                                                    \
-        c##r##2 = vaddq_s32(c##r##2, tr);                                                    \
-        c##r##3 = vaddq_s32(c##r##3, tr);                                                    \
+    const uint32_t split = M == 1 ? NQ8_DOT_SPLIT_1 : 1;
+    const uint32_t kstep = M == 1 ? NQ8_DOT_K_1 : NQ8_DOT_K_2;
+    const uint32_t rest = t->k % kstep / 4u;
+    const int8_t *a[DOT_MR];
+    int32x4_t acc[16], c[DOT_MR][4];
+    uint32_t r, col, i;
+    for (r = 0; r < M; ++r) {
+        const int32x4_t term = vdupq_n_s32(t->row_terms ? t->row_terms[r] : 0);
+        a[r] = (const int8_t *)t->a + r * t->a_stride;
+        for (col = 0; col < 4; ++col) {
+            acc[(r * 4 + col) * split] = vaddq_s32(vld1q_s32(bias + 4 * col), term);
+            for (i = 1; i < split; ++i) acc[(r * 4 + col) * split + i] = vdupq_n_s32(0);
+        }
     }
-        DROWS(TERM)
-#undef TERM
+    if (t->k >= kstep) {
+        switch (M) {
+        case 1: nq8_dot_kloop_1(a, &w, t->k / NQ8_DOT_K_1, t->pf, acc); break;
+        case 2: nq8_dot_kloop_2(a, &w, t->k / NQ8_DOT_K_2, t->pf, acc); break;
+        case 3: nq8_dot_kloop_3(a, &w, t->k / NQ8_DOT_K_3, t->pf, acc); break;
+        default: nq8_dot_kloop_4(a, &w, t->k / NQ8_DOT_K_4, t->pf, acc); break;
+        }
+        /* as in gemm_s16: the cursor ran on a line per iteration */
+        if ((uintptr_t)*t->pf > (uintptr_t)t->pf_end) *t->pf = t->pf_end;
     }
-#define DOT(r, lane)                                                                         \
-    if (M > r) {                                                                             \
-        c##r##0 = vdotq_laneq_s32(c##r##0, w0, x##r, lane);                                  \
-        c##r##1 = vdotq_laneq_s32(c##r##1, w1, x##r, lane);                                  \
-        c##r##2 = vdotq_laneq_s32(c##r##2, w2, x##r, lane);                                  \
-        c##r##3 = vdotq_laneq_s32(c##r##3, w3, x##r, lane);                                  \
-    }
-#define LOADW                                                                                \
-    w0 = vld1q_s8(w);                                                                        \
-    w1 = vld1q_s8(w + 16);                                                                   \
-    w2 = vld1q_s8(w + 32);                                                                   \
-    w3 = vld1q_s8(w + 48);                                                                   \
-    w += 64;
-#define DOT0(r) DOT(r, 0)
-#define DOT1(r) DOT(r, 1)
-#define DOT2(r) DOT(r, 2)
-#define DOT3(r) DOT(r, 3)
-    for (; k + 16 <= t->k; k += 16) {
-        int8x16_t w0, w1, w2, w3;
-#define LOADA(r) const int8x16_t x##r = vld1q_s8(a##r + k);
-        DROWS(LOADA)
-#undef LOADA
-        MNV3_PREFETCH_STEP(pf, pf_end);
-        LOADW
-        DROWS(DOT0)
-        LOADW
-        DROWS(DOT1)
-        LOADW
-        DROWS(DOT2)
-        LOADW
-        DROWS(DOT3)
-    }
-    for (; k < t->k; k += 4) {
-        int8x16_t w0, w1, w2, w3;
-#define LOADA(r)                                                                             \
-    int32_t v##r;                                                                            \
-    int8x16_t x##r;                                                                          \
-    memcpy(&v##r, a##r + k, 4);                                                              \
-    x##r = vreinterpretq_s8_s32(vdupq_n_s32(v##r));
-        DROWS(LOADA)
-#undef LOADA
-        LOADW
-        DROWS(DOT0)
-    }
-#undef DOT0
-#undef DOT1
-#undef DOT2
-#undef DOT3
-#undef LOADW
-#undef DOT
-    *t->pf = pf;
+    for (r = 0; r < M; ++r)
+        for (col = 0; col < 4; ++col) {
+            int32x4_t v = acc[(r * 4 + col) * split];
+            for (i = 1; i < split; ++i) v = vaddq_s32(v, acc[(r * 4 + col) * split + i]);
+            c[r][col] = v;
+        }
+    if (rest > 0) DOT_TAIL_GROUP
+    if (rest > 1) DOT_TAIL_GROUP
+    if (rest > 2) DOT_TAIL_GROUP
     {
+        const nq8_rq q0 = nq8_rq_load(t->rq, 0), q1 = nq8_rq_load(t->rq, 4);
+        const nq8_rq q2 = nq8_rq_load(t->rq, 8), q3 = nq8_rq_load(t->rq, 12);
         const int32x4_t zp = vdupq_n_s32(t->rq->out_zp), lo = vdupq_n_s32(t->rq->lo),
                         hi = vdupq_n_s32(t->rq->hi);
-#define OUT(r)                                                                               \
-    if (M > r) {                                                                             \
-        const int8x8_t lo8 = nq8_narrow(nq8_output(c##r##0, &q0, zp, lo, hi),                \
-                                        nq8_output(c##r##1, &q1, zp, lo, hi));               \
-        const int8x8_t hi8 = nq8_narrow(nq8_output(c##r##2, &q2, zp, lo, hi),                \
-                                        nq8_output(c##r##3, &q3, zp, lo, hi));               \
-        nq8_store16(t->out + r * t->out_stride, lo8, hi8, t->nc);                            \
-    }
-        DROWS(OUT)
-#undef OUT
+        for (r = 0; r < M; ++r) {
+            const int8x8_t lo8 = nq8_narrow(nq8_output(c[r][0], &q0, zp, lo, hi),
+                                            nq8_output(c[r][1], &q1, zp, lo, hi));
+            const int8x8_t hi8 = nq8_narrow(nq8_output(c[r][2], &q2, zp, lo, hi),
+                                            nq8_output(c[r][3], &q3, zp, lo, hi));
+            nq8_store16(t->out + r * t->out_stride, lo8, hi8, t->nc);
+        }
     }
 }
 

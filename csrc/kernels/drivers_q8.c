@@ -178,6 +178,47 @@ int32_t mnv3_q8_prepare_row_rest(const int8_t *x, uint32_t from, uint32_t k, uin
     return sum;
 }
 
+typedef struct dw_cache {
+    const int8_t *key[MNV3_DW_MAX_KERNEL]; /* the input row each slot holds (NULL: none) */
+} dw_cache;
+typedef char dw_cache_fits[sizeof(dw_cache) <= MNV3_Q8_DW_CACHE_HEADER ? 1 : -1];
+
+void mnv3_q8_dw_cached_rows(const mnv3_q8_dw_out_row *r, size_t slot_bytes, size_t zero_bytes,
+                            mnv3_q8_dw_convert convert, const void *ctx,
+                            const int16_t **slot) {
+    const uint32_t K = r->a->kernel;
+    unsigned char *ws = (unsigned char *)r->a->workspace;
+    dw_cache *cache = (dw_cache *)(void *)ws;
+    uint32_t ky, s, used = 0;
+    int16_t *slots[MNV3_DW_MAX_KERNEL + 1];
+    for (s = 0; s <= K; ++s)
+        slots[s] = (int16_t *)(void *)(ws + MNV3_Q8_DW_CACHE_HEADER + s * slot_bytes);
+    if (r->first) {
+        for (s = 0; s < K; ++s) cache->key[s] = NULL;
+        memset(slots[K], 0, zero_bytes);
+    }
+    for (ky = 0; ky < K; ++ky) {
+        slot[ky] = slots[K];
+        for (s = 0; r->rows[ky] && s < K; ++s)
+            if (cache->key[s] == r->rows[ky]) {
+                slot[ky] = slots[s];
+                used |= 1u << s;
+            }
+    }
+    for (ky = 0; ky < K; ++ky) {
+        if (!r->rows[ky] || slot[ky] != slots[K]) continue;
+        s = 0;
+        while (used >> s & 1u) ++s;
+        convert(r->a, r->rows[ky], slots[s], ctx);
+        cache->key[s] = r->rows[ky];
+        used |= 1u << s;
+        slot[ky] = slots[s];
+        /* the same input row at another tap (never in a well-formed call) reuses it */
+        for (s = ky + 1u; s < K; ++s)
+            if (r->rows[s] == r->rows[ky]) slot[s] = slot[ky];
+    }
+}
+
 void mnv3_q8_dw_channels_portable(const mnv3_q8_dw_out_row *r, uint32_t c_begin, uint32_t group,
                                   uint32_t wbytes) {
     const mnv3_q8_depthwise_args *a = r->a;

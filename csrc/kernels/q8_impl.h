@@ -138,6 +138,19 @@ size_t mnv3_q8_depthwise_workspace(const mnv3_q8_depthwise_kernel *row, uint32_t
 void mnv3_q8_rq_table_fill(mnv3_q8_rq_table *t, const mnv3_q8_requant *r, uint32_t col,
                            uint32_t nr, uint32_t n);
 
+/* Depthwise rows that convert each input row once per driver call into the workspace
+ * (x86 AVX2, NEON) keep there a header of MNV3_Q8_DW_CACHE_HEADER bytes, then K + 1 slots
+ * of slot_bytes; the last slot is the zero row for the vertical padding (its first
+ * zero_bytes cleared on a call's first output row). Sets slot[ky] to the slot holding
+ * tap row ky of this output row: found in the cache, else converted by
+ * convert(a, row, slot, ctx) into a slot that no tap row of this output row holds. */
+#define MNV3_Q8_DW_CACHE_HEADER 128u
+typedef void (*mnv3_q8_dw_convert)(const mnv3_q8_depthwise_args *a, const int8_t *row,
+                                   int16_t *slot, const void *ctx);
+void mnv3_q8_dw_cached_rows(const mnv3_q8_dw_out_row *r, size_t slot_bytes, size_t zero_bytes,
+                            mnv3_q8_dw_convert convert, const void *ctx,
+                            const int16_t **slot);
+
 /* Portable helpers, also the fallbacks of mnv3_q8_ops. */
 void mnv3_q8_prepare_row_portable(const int8_t *x, uint32_t k, uint32_t kpad,
                                   const mnv3_q8_gate *gate, int32_t in_zp,

@@ -36,13 +36,7 @@ Q8X_INLINE __m256i madd_add(__m256i acc, __m256i a, __m256i b) {
  * 4-7 and 12-15 in the high one, the order vpackssdw puts back. Two output pixels per step
  * share each weight load and keep four independent accumulators. */
 #define DW_GROUP 16u
-#define DW_HEADER 128u
-
-/* The workspace starts with the input row each conversion slot holds (NULL: none). */
-typedef struct dw_cache {
-    const int8_t *key[MNV3_DW_MAX_KERNEL];
-} dw_cache;
-typedef char dw_header_fits[sizeof(dw_cache) <= DW_HEADER ? 1 : -1];
+#define DW_HEADER MNV3_Q8_DW_CACHE_HEADER
 
 static uint32_t dw_pairs(uint32_t kernel) { return (kernel * kernel + 1u) / 2u; }
 
@@ -213,43 +207,25 @@ Q8X_INLINE void dw_group_row(const int16_t *const *tap, uint32_t pairs, size_t s
     }
 }
 
-/* The converted rows of this output row: found in the cache, else converted into a slot
- * that no row of this output row holds. */
-static Q8X_ATTR void dw_rows(const mnv3_q8_dw_out_row *r, uint32_t cols, size_t cpad,
-                             const int16_t **crow) {
-    const mnv3_q8_depthwise_args *a = r->a;
-    const uint32_t K = a->kernel;
-    unsigned char *ws = (unsigned char *)a->workspace;
-    dw_cache *cache = (dw_cache *)(void *)ws;
+typedef struct dw_convert_ctx {
+    uint32_t cols;
+    size_t cpad;
+} dw_convert_ctx;
+
+static void dw_convert(const mnv3_q8_depthwise_args *a, const int8_t *src, int16_t *slot,
+                       const void *ctx) {
+    const dw_convert_ctx *c = (const dw_convert_ctx *)ctx;
+    dw_convert_row(a, src, c->cols, c->cpad, slot);
+}
+
+/* The converted rows of this output row (mnv3_q8_dw_cached_rows). */
+static void dw_rows(const mnv3_q8_dw_out_row *r, uint32_t cols, size_t cpad,
+                    const int16_t **crow) {
+    const dw_convert_ctx ctx = {cols, cpad};
     size_t slot_bytes = 0;
-    uint32_t ky, s, used = 0;
-    int16_t *slots[MNV3_DW_MAX_KERNEL + 1];
-    (void)dw_slot_bytes(a->channels, K, a->in_width, &slot_bytes);
-    for (s = 0; s <= K; ++s) slots[s] = (int16_t *)(void *)(ws + DW_HEADER + s * slot_bytes);
-    if (r->first) {
-        for (s = 0; s < K; ++s) cache->key[s] = NULL;
-        memset(slots[K], 0, (size_t)cols * cpad * sizeof(int16_t));
-    }
-    for (ky = 0; ky < K; ++ky) {
-        crow[ky] = slots[K];
-        for (s = 0; r->rows[ky] && s < K; ++s)
-            if (cache->key[s] == r->rows[ky]) {
-                crow[ky] = slots[s];
-                used |= 1u << s;
-            }
-    }
-    for (ky = 0; ky < K; ++ky) {
-        if (!r->rows[ky] || crow[ky] != slots[K]) continue;
-        s = 0;
-        while (used >> s & 1u) ++s;
-        dw_convert_row(a, r->rows[ky], cols, cpad, slots[s]);
-        cache->key[s] = r->rows[ky];
-        used |= 1u << s;
-        crow[ky] = slots[s];
-        /* the same input row at another tap (never in a well-formed call) reuses it */
-        for (s = ky + 1u; s < K; ++s)
-            if (r->rows[s] == r->rows[ky]) crow[s] = crow[ky];
-    }
+    (void)dw_slot_bytes(r->a->channels, r->a->kernel, r->a->in_width, &slot_bytes);
+    mnv3_q8_dw_cached_rows(r, slot_bytes, (size_t)cols * cpad * sizeof(int16_t), dw_convert,
+                           &ctx, crow);
 }
 
 static Q8X_ATTR void mnv3_q8_dwconv_16c2x2__avx2(const mnv3_q8_dw_out_row *r) {
