@@ -471,11 +471,11 @@ static double half_error(const uint16_t *got, const float *want, size_t n) {
 
 /* The relaxed rows on float16 activations (the neon set on a CPU with FP16 arithmetic)
  * against the float32 reference given the same float16-exact inputs: depthwise at every
- * microkernel shape and the generic one (7x7, 3x3 stride 3), channel counts with partial
+ * microkernel shape and the generic one (7x7, 3x3 and 5x5 stride 3), channel counts with partial
  * vectors, input rows through a ring, channel sums; pointwise with a partial last panel,
  * the SE gate, a residual with its clamp and channel sums. Errors are float16 rounding. */
 static void test_f16_rows(void) {
-    static const uint32_t shapes[][2] = {{3, 1}, {3, 2}, {5, 1}, {5, 2}, {7, 1}, {3, 3}};
+    static const uint32_t shapes[][2] = {{3, 1}, {3, 2}, {5, 1}, {5, 2}, {7, 1}, {3, 3}, {5, 3}};
     static const uint32_t channel_counts[] = {8, 13, 24};
     enum { H = 11, W = 10, CMAX = 24, KMAX = 7 };
     static float in[H * W * CMAX], want[H * W * CMAX], wt[KMAX * KMAX * CMAX], bias[64];
