@@ -76,54 +76,120 @@ HP_INLINE void hp_pw_store(const mnv3_gemm_tile *t, size_t r, float32x4_t v0, fl
     hp_pw_store(t, r, ep_apply(ep, c##r##_0), ep_apply(ep, c##r##_1), ep->res_clamp,         \
                 ep->res_lo, ep->res_hi, &s0, &s1);
 
-/* Eight k steps share one load of each row's float16 inputs, multiplied by lane: the loop
- * is weight loads, input loads and FMLA .8h, nothing else. GCC (12) writes
- * vfmaq_laneq_f16 as a DUP and a vector FMLA, which doubles the vector instructions of the
- * loop; the by-element form is written out here, its indexed register in V0-V15 ("x") as
- * the half-precision encoding requires. */
-#define HP_W8(w) vreinterpretq_f16_u16(vld1q_u16(w))
-#define HP_LOADA(r) const float16x8_t ah##r = vld1q_f16(a##r + k);
-#define HP_DECL2(r) float16x8_t h##r = hp_narrow(c##r##_0, c##r##_1);
-#define HP_BACK2(r)                                                                          \
-    c##r##_0 = vcvt_f32_f16(vget_low_f16(h##r));                                             \
-    c##r##_1 = vcvt_high_f32_f16(h##r);
-#define HP_LANE2(r, l) __asm__("fmla %0.8h, %1.8h, %2.h[" #l "]" : "+w"(h##r) : "w"(wh), "x"(ah##r));
-#define HP_ONE2(r) h##r = vfmaq_n_f16(h##r, wh, a##r[k]);
+/* The k loop: generated assembly (arm_neon_hp_gemm_loops.h, tools/gen_neon_hp_gemm.py),
+ * 8 k steps per iteration sharing one load of each row's float16 inputs, multiplied by
+ * lane; tiles with few rows split k over several accumulators per row, summed in float32
+ * after the loop. The last k % 8 steps are straight-line C with the same by-element FMLA.
+ * GCC (12) writes vfmaq_laneq_f16 as a DUP and a vector FMLA, so that FMLA is written out
+ * here too, its indexed register in V0-V15 ("x") as the half-precision encoding requires. */
+#include "arm_neon_hp_gemm_loops.h"
 
-#define HP_L2_0(r) HP_LANE2(r, 0)
-#define HP_L2_1(r) HP_LANE2(r, 1)
-#define HP_L2_2(r) HP_LANE2(r, 2)
-#define HP_L2_3(r) HP_LANE2(r, 3)
-#define HP_L2_4(r) HP_LANE2(r, 4)
-#define HP_L2_5(r) HP_LANE2(r, 5)
-#define HP_L2_6(r) HP_LANE2(r, 6)
-#define HP_L2_7(r) HP_LANE2(r, 7)
+#define HP_FMLA_LANE(acc, wh, ah, l)                                                         \
+    __asm__("fmla %0.8h, %1.8h, %2.h[" #l "]" : "+w"(acc) : "w"(wh), "x"(ah))
 
-#define HP_STEP(ROWS, l)                                                                     \
-    {                                                                                        \
-        const float16x8_t wh = HP_W8(w);                                                     \
-        w += PW_NR;                                                                          \
-        ROWS(l)                                                                              \
+HP_INLINE uint32_t hp_gemm_split(uint32_t rows) {
+    switch (rows) {
+    case 1: return HP_GEMM_SPLIT_1;
+    case 2: return HP_GEMM_SPLIT_2;
+    case 3: return HP_GEMM_SPLIT_3;
+    case 4: return HP_GEMM_SPLIT_4;
+    case 5: return HP_GEMM_SPLIT_5;
+    case 6: return HP_GEMM_SPLIT_6;
+    case 7: return HP_GEMM_SPLIT_7;
+    default: return HP_GEMM_SPLIT_8;
     }
+}
+
+#define HP_TAIL_STEP(l)                                                                      \
+    if ((l) < rem) {                                                                         \
+        const float16x8_t wh = vreinterpretq_f16_u16(vld1q_u16(w + (l) * 8));            \
+        _Pragma("GCC unroll 8") for (r = 0; r < rows; ++r)                                   \
+            HP_FMLA_LANE(acc[r * split], wh, ah[r], l);                                      \
+    }
+
+/* The last rem (< 8) k steps of `rows` rows into split 0 of each row: straight-line code
+ * (no loop), a function of its own per row count so that the tile's code around its k
+ * loop stays free of the partial loads' out-of-line paths. */
+#define HP_GEMM_TAIL(R)                                                                      \
+    static __attribute__((noinline)) SIMD_ATTR void hp_gemm_tail_##R(                        \
+        const float16_t *const *a, const uint16_t *w, uint32_t rem, float16x8_t *acc) {     \
+        const uint32_t rows = R, split = HP_GEMM_SPLIT_##R;                                  \
+        float16x8_t ah[R];                                                                   \
+        uint32_t r;                                                                          \
+        _Pragma("GCC unroll 8") for (r = 0; r < rows; ++r) ah[r] = hp_load8(a[r], rem);      \
+        HP_TAIL_STEP(0)                                                                      \
+        HP_TAIL_STEP(1)                                                                      \
+        HP_TAIL_STEP(2)                                                                      \
+        HP_TAIL_STEP(3)                                                                      \
+        HP_TAIL_STEP(4)                                                                      \
+        HP_TAIL_STEP(5)                                                                      \
+        HP_TAIL_STEP(6)                                                                      \
+    }
+HP_GEMM_TAIL(1)
+HP_GEMM_TAIL(2)
+HP_GEMM_TAIL(3)
+HP_GEMM_TAIL(4)
+HP_GEMM_TAIL(5)
+HP_GEMM_TAIL(6)
+HP_GEMM_TAIL(7)
+HP_GEMM_TAIL(8)
+
+#define HP_GEMM_CASE(R)                                                                      \
+    case R:                                                                                  \
+        if (k8) hp_gemm_kloop_##R(a, w, k8, pf, pf_end, init, acc);                          \
+        if (rem) hp_gemm_tail_##R(a, *w, rem, acc);                                          \
+        break;
+
+/* Accumulators acc[r * split + i] of `rows` rows over k steps: k8 iterations of the loop,
+ * then `rem` (< 8) more; split 0 starts at init, the others at zero. */
+HP_INLINE void hp_gemm_k(const uint32_t rows, const float16_t **a, const uint16_t **w,
+                         uint32_t k8, uint32_t rem, const char **pf, const char *pf_end,
+                         float16x8_t init, float16x8_t *acc) {
+    const uint32_t split = hp_gemm_split(rows);
+    uint32_t r;
+    if (!k8) {
+#pragma GCC unroll 16
+        for (r = 0; r < rows * split; ++r) acc[r] = r % split ? vdupq_n_f16(0) : init;
+    }
+    switch (rows) {
+        HP_GEMM_CASE(1)
+        HP_GEMM_CASE(2)
+        HP_GEMM_CASE(3)
+        HP_GEMM_CASE(4)
+        HP_GEMM_CASE(5)
+        HP_GEMM_CASE(6)
+        HP_GEMM_CASE(7)
+    default: HP_GEMM_CASE(8)
+    }
+}
+
+/* Row r's accumulators, widened and summed in float32. */
+HP_INLINE void hp_gemm_join(const float16x8_t *acc, uint32_t split, float32x4_t *lo,
+                             float32x4_t *hi) {
+    float32x4_t l = vcvt_f32_f16(vget_low_f16(acc[0])), h = vcvt_high_f32_f16(acc[0]);
+    uint32_t i;
+#pragma GCC unroll 8
+    for (i = 1; i < split; ++i) {
+        l = vaddq_f32(l, vcvt_f32_f16(vget_low_f16(acc[i])));
+        h = vaddq_f32(h, vcvt_high_f32_f16(acc[i]));
+    }
+    *lo = l;
+    *hi = h;
+}
+
+#define HP_ONE(r) +1
+#define HP_APTR(r) hp_a[r] = a##r;
+#define HP_JOIN(r) hp_gemm_join(hp_acc + (r) * hp_gemm_split(hp_rows), hp_gemm_split(hp_rows), \
+                                &c##r##_0, &c##r##_1);
 #define PW_KLOOP2(ROWS)                                                                      \
     {                                                                                        \
-        ROWS(HP_DECL2)                                                                       \
-        for (k = 0; k + 8 <= t->k; k += 8) {                                                 \
-            MNV3_PREFETCH_STEP(pf, pf_end);                                                  \
-            {                                                                                \
-                ROWS(HP_LOADA)                                                               \
-                HP_STEP(ROWS, HP_L2_0)                                                       \
-                HP_STEP(ROWS, HP_L2_1)                                                       \
-                HP_STEP(ROWS, HP_L2_2)                                                       \
-                HP_STEP(ROWS, HP_L2_3)                                                       \
-                HP_STEP(ROWS, HP_L2_4)                                                       \
-                HP_STEP(ROWS, HP_L2_5)                                                       \
-                HP_STEP(ROWS, HP_L2_6)                                                       \
-                HP_STEP(ROWS, HP_L2_7)                                                       \
-            }                                                                                \
-        }                                                                                    \
-        for (; k < t->k; ++k) HP_STEP(ROWS, HP_ONE2)                                         \
-        ROWS(HP_BACK2)                                                                       \
+        const uint32_t hp_rows = 0 ROWS(HP_ONE);                                             \
+        const float16_t *hp_a[8];                                                            \
+        float16x8_t hp_acc[16];                                                              \
+        ROWS(HP_APTR)                                                                        \
+        k = t->k;                                                                            \
+        hp_gemm_k(hp_rows, hp_a, &w, k / 8, k % 8, &pf, pf_end, hp_narrow(b0, b1), hp_acc);  \
+        ROWS(HP_JOIN)                                                                        \
     }
 
 /* The SE gate on float16 rows: multiplied in float32, rounded once. */

@@ -477,6 +477,8 @@ static double half_error(const uint16_t *got, const float *want, size_t n) {
 static void test_f16_rows(void) {
     static const uint32_t shapes[][2] = {{3, 1}, {3, 2}, {5, 1}, {5, 2}, {7, 1}, {3, 3}, {5, 3}};
     static const uint32_t channel_counts[] = {8, 13, 24};
+    static const uint32_t pw_shapes[][2] = {{13, 37}, {7, 37}, {6, 21}, {4, 9},
+                                            {3, 16}, {2, 40}, {1, 37}, {5, 5}};
     enum { H = 11, W = 10, CMAX = 24, KMAX = 7 };
     static float in[H * W * CMAX], want[H * W * CMAX], wt[KMAX * KMAX * CMAX], bias[64];
     static float sums_want[64], sums_got[64], scale[64], res[16 * 24];
@@ -542,9 +544,11 @@ static void test_f16_rows(void) {
                       k.depthwise->name, K, K, S, C, e, es);
             if (e > worst_dw) worst_dw = e;
         }
-    {
-        /* pointwise: 13 pixels, 37 inputs, 20 outputs (a partial panel) */
-        enum { P = 13, KI = 37, N = 20 };
+    /* pointwise, 20 outputs (a partial panel): 13 pixels (tiles of 8 and 5 rows) and every
+     * other tile height, k with and without a remainder after the blocks of 8, k < 8 */
+    for (si = 0; si < sizeof pw_shapes / sizeof *pw_shapes; ++si) {
+        const uint32_t P = pw_shapes[si][0], KI = pw_shapes[si][1];
+        enum { N = 20 };
         mnv3_pointwise_args a;
         size_t ws_need = k.pointwise->workspace_bytes(k.pointwise, KI);
         double e, es = 0.0;
@@ -594,8 +598,9 @@ static void test_f16_rows(void) {
             const double d = fabs((double)sums_got[i] - sums_want[i]) / (P + fabs(sums_want[i]));
             if (d > es) es = d;
         }
-        CHECK_MSG(e < 2e-2 && es < 2e-2, "%s: error %g, sums %g", k.pointwise->name, e, es);
-        worst_pw = e;
+        CHECK_MSG(e < 2e-2 && es < 2e-2, "%s, %u pixels, %u inputs: error %g, sums %g",
+                  k.pointwise->name, P, KI, e, es);
+        if (e > worst_pw) worst_pw = e;
     }
     printf("  float16 activation rows (%s, %s): largest error %.2g depthwise, %.2g pointwise\n",
            k.depthwise->name, k.pointwise->name, worst_dw, worst_pw);
