@@ -227,12 +227,64 @@ HP_INLINE void hp_store4(float16_t *p, float32x4_t v, uint32_t n) {
     memcpy(p, part, n * sizeof *p);
 }
 
+/* ---- GEMV (SE and classifier, float32 arithmetic): its own, defined after the body ---- */
+
+/* Eight rows share each input load, eight independent FMLA chains; eight inputs per
+ * iteration, so that the loop's overhead is spread over 16 FMLAs. */
+#define GEMV_MR 8
+#define GEMV_UKERNEL mnv3_f16_gemv_8x__neon
+#define GEMV_NAME "f16_gemv_8x__neon"
+static SIMD_ATTR void GEMV_UKERNEL(const float *x, const void *w, uint32_t n, uint32_t count,
+                                   float *dots);
+
 /* ---- depthwise: its own row, defined after the body ------------------------------------- */
 
 #define DW_ROW hp_depthwise_row
 static const mnv3_depthwise_kernel hp_depthwise_row;
 
 #include "arm_neon.c"
+
+/* A last block of fewer than eight outputs repeats its last row; the last n % 8 inputs
+ * are straight-line code. */
+SIMD_FN void GEMV_UKERNEL(const float *x, const void *w_, uint32_t I, uint32_t count,
+                          float *dots) {
+    const W_CANON_T *W = (const W_CANON_T *)w_;
+    const uint32_t i8 = I / 8 * 8;
+    const W_CANON_T *w[GEMV_MR];
+    vf s[GEMV_MR];
+    uint32_t i, j;
+#pragma GCC unroll 8
+    for (j = 0; j < GEMV_MR; ++j) {
+        w[j] = W + (size_t)(j < count ? j : count - 1) * I;
+        s[j] = v_zero();
+    }
+    for (i = 0; i < i8; i += 8) {
+        const vf x0 = v_load(x + i), x1 = v_load(x + i + 4);
+#pragma GCC unroll 8
+        for (j = 0; j < GEMV_MR; ++j) {
+            s[j] = v_fma(W_CANON_LOAD(w[j] + i), x0, s[j]);
+            s[j] = v_fma(W_CANON_LOAD(w[j] + i + 4), x1, s[j]);
+        }
+    }
+    if (i + 4 <= I) {
+        const vf x0 = v_load(x + i);
+#pragma GCC unroll 8
+        for (j = 0; j < GEMV_MR; ++j) s[j] = v_fma(W_CANON_LOAD(w[j] + i), x0, s[j]);
+        i += 4;
+    }
+    if (i < I) {
+        const vf x1 = v_loadm(x + i, I - i);
+#pragma GCC unroll 8
+        for (j = 0; j < GEMV_MR; ++j) s[j] = v_fma(W_CANON_LOADM(w[j] + i, I - i), x1, s[j]);
+    }
+    {
+        /* constant indices keep s[] in registers through the loop */
+        float d[GEMV_MR];
+#pragma GCC unroll 8
+        for (j = 0; j < GEMV_MR; ++j) d[j] = v_hsum(s[j]);
+        memcpy(dots, d, count * sizeof(float));
+    }
+}
 
 /* Packed layout: [ky][kx][channels rounded up to 8] float16, zero-padded. */
 static size_t hpdw_packed_bytes(uint32_t channels, uint32_t kernel) {

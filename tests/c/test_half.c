@@ -469,6 +469,53 @@ static double half_error(const uint16_t *got, const float *want, size_t n) {
     return worst;
 }
 
+/* The relaxed sets' GEMV (float32 arithmetic, float32 or float16 weights) against a double
+ * reference: every block height (out_features 13: a block of 8 and one of 5), inputs with
+ * and without remainders after the blocks of 8 and 4. */
+static void test_f16_gemv(void) {
+    static const uint32_t in_counts[] = {1, 3, 4, 7, 8, 13, 37, 64};
+    static const mnv3_dtype wtypes[] = {MNV3_DTYPE_F32, MNV3_DTYPE_F16};
+    enum { OUT = 13, IMAX = 64 };
+    static float x[IMAX], w32[OUT * IMAX], out[OUT];
+    static uint16_t w16[OUT * IMAX];
+    const mnv3_clamp open = {-INFINITY, INFINITY};
+    uint32_t ti, ii, i, o;
+    for (ti = 0; ti < sizeof wtypes / sizeof *wtypes; ++ti) {
+        mnv3_kernels k;
+        if (!mnv3_kernels_resolve(MNV3_ISA_NEON, wtypes[ti], MNV3_DTYPE_F16, &k)) {
+            SKIP("relaxed GEMV: the CPU has no FP16 arithmetic (ARMv8.2 asimdhp)");
+            return;
+        }
+        for (ii = 0; ii < sizeof in_counts / sizeof *in_counts; ++ii) {
+            const uint32_t I = in_counts[ii];
+            mnv3_fc_args a;
+            double worst = 0.0;
+            fill_half(x, w16, I, 2.0f);
+            fill_half(w32, w16, (size_t)OUT * I, 0.5f);
+            memset(&a, 0, sizeof a);
+            a.input = x;
+            a.in_features = I;
+            a.out_features = OUT;
+            a.packed = wtypes[ti] == MNV3_DTYPE_F16 ? (const void *)w16 : (const void *)w32;
+            a.epilogue.activation = MNV3_ACT_NONE;
+            a.epilogue.pre = a.epilogue.post = open;
+            a.output = out;
+            a.out_end = OUT;
+            k.fc->run(k.fc, &a);
+            for (o = 0; o < OUT; ++o) {
+                double want = 0.0, mag = 0.0;
+                for (i = 0; i < I; ++i) {
+                    want += (double)w32[(size_t)o * I + i] * x[i];
+                    mag += fabs((double)w32[(size_t)o * I + i] * x[i]);
+                }
+                if (fabs(out[o] - want) / (mag + 1e-30) > worst)
+                    worst = fabs(out[o] - want) / (mag + 1e-30);
+            }
+            CHECK_MSG(worst < 1e-5, "%s, %u inputs: relative error %g", k.fc->name, I, worst);
+        }
+    }
+}
+
 /* The relaxed rows on float16 activations (the neon set on a CPU with FP16 arithmetic)
  * against the float32 reference given the same float16-exact inputs: depthwise at every
  * microkernel shape and the generic one (7x7, 3x3 and 5x5 stride 3), channel counts with partial
@@ -784,6 +831,7 @@ int main(void) {
     network_case(MNV3_ARCH_SMALL, MNV3_FLAVOR_WALKTHROUGH, 0.6, 37, 67, 45);
     network_case(MNV3_ARCH_LARGE, MNV3_FLAVOR_TORCHVISION, 1.0, 1000, 160, 160);
     test_f16_rows();
+    test_f16_gemv();
     test_relaxed();
     test_accuracy();
     return check_summary("test_half");
