@@ -262,8 +262,10 @@ SIMD_FN void GEMV_UKERNEL(const float *x, const void *w_, uint32_t I, uint32_t c
         const vf x0 = v_load(x + i), x1 = v_load(x + i + 4);
 #pragma GCC unroll 8
         for (j = 0; j < GEMV_MR; ++j) {
-            s[j] = v_fma(W_CANON_LOAD(w[j] + i), x0, s[j]);
-            s[j] = v_fma(W_CANON_LOAD(w[j] + i + 4), x1, s[j]);
+            vf lo, hi;
+            HP_CANON_LOAD8(w[j] + i, lo, hi);
+            s[j] = v_fma(lo, x0, s[j]);
+            s[j] = v_fma(hi, x1, s[j]);
         }
     }
     if (i + 4 <= I) {
