@@ -76,54 +76,120 @@ HP_INLINE void hp_pw_store(const mnv3_gemm_tile *t, size_t r, float32x4_t v0, fl
     hp_pw_store(t, r, ep_apply(ep, c##r##_0), ep_apply(ep, c##r##_1), ep->res_clamp,         \
                 ep->res_lo, ep->res_hi, &s0, &s1);
 
-/* Eight k steps share one load of each row's float16 inputs, multiplied by lane: the loop
- * is weight loads, input loads and FMLA .8h, nothing else. GCC (12) writes
- * vfmaq_laneq_f16 as a DUP and a vector FMLA, which doubles the vector instructions of the
- * loop; the by-element form is written out here, its indexed register in V0-V15 ("x") as
- * the half-precision encoding requires. */
-#define HP_W8(w) vreinterpretq_f16_u16(vld1q_u16(w))
-#define HP_LOADA(r) const float16x8_t ah##r = vld1q_f16(a##r + k);
-#define HP_DECL2(r) float16x8_t h##r = hp_narrow(c##r##_0, c##r##_1);
-#define HP_BACK2(r)                                                                          \
-    c##r##_0 = vcvt_f32_f16(vget_low_f16(h##r));                                             \
-    c##r##_1 = vcvt_high_f32_f16(h##r);
-#define HP_LANE2(r, l) __asm__("fmla %0.8h, %1.8h, %2.h[" #l "]" : "+w"(h##r) : "w"(wh), "x"(ah##r));
-#define HP_ONE2(r) h##r = vfmaq_n_f16(h##r, wh, a##r[k]);
+/* The k loop: generated assembly (arm_neon_hp_gemm_loops.h, tools/gen_neon_hp_gemm.py),
+ * 8 k steps per iteration sharing one load of each row's float16 inputs, multiplied by
+ * lane; tiles with few rows split k over several accumulators per row, summed in float32
+ * after the loop. The last k % 8 steps are straight-line C with the same by-element FMLA.
+ * GCC (12) writes vfmaq_laneq_f16 as a DUP and a vector FMLA, so that FMLA is written out
+ * here too, its indexed register in V0-V15 ("x") as the half-precision encoding requires. */
+#include "arm_neon_hp_gemm_loops.h"
 
-#define HP_L2_0(r) HP_LANE2(r, 0)
-#define HP_L2_1(r) HP_LANE2(r, 1)
-#define HP_L2_2(r) HP_LANE2(r, 2)
-#define HP_L2_3(r) HP_LANE2(r, 3)
-#define HP_L2_4(r) HP_LANE2(r, 4)
-#define HP_L2_5(r) HP_LANE2(r, 5)
-#define HP_L2_6(r) HP_LANE2(r, 6)
-#define HP_L2_7(r) HP_LANE2(r, 7)
+#define HP_FMLA_LANE(acc, wh, ah, l)                                                         \
+    __asm__("fmla %0.8h, %1.8h, %2.h[" #l "]" : "+w"(acc) : "w"(wh), "x"(ah))
 
-#define HP_STEP(ROWS, l)                                                                     \
-    {                                                                                        \
-        const float16x8_t wh = HP_W8(w);                                                     \
-        w += PW_NR;                                                                          \
-        ROWS(l)                                                                              \
+HP_INLINE uint32_t hp_gemm_split(uint32_t rows) {
+    switch (rows) {
+    case 1: return HP_GEMM_SPLIT_1;
+    case 2: return HP_GEMM_SPLIT_2;
+    case 3: return HP_GEMM_SPLIT_3;
+    case 4: return HP_GEMM_SPLIT_4;
+    case 5: return HP_GEMM_SPLIT_5;
+    case 6: return HP_GEMM_SPLIT_6;
+    case 7: return HP_GEMM_SPLIT_7;
+    default: return HP_GEMM_SPLIT_8;
     }
+}
+
+#define HP_TAIL_STEP(l)                                                                      \
+    if ((l) < rem) {                                                                         \
+        const float16x8_t wh = vreinterpretq_f16_u16(vld1q_u16(w + (l) * 8));            \
+        _Pragma("GCC unroll 8") for (r = 0; r < rows; ++r)                                   \
+            HP_FMLA_LANE(acc[r * split], wh, ah[r], l);                                      \
+    }
+
+/* The last rem (< 8) k steps of `rows` rows into split 0 of each row: straight-line code
+ * (no loop), a function of its own per row count so that the tile's code around its k
+ * loop stays free of the partial loads' out-of-line paths. */
+#define HP_GEMM_TAIL(R)                                                                      \
+    static __attribute__((noinline)) SIMD_ATTR void hp_gemm_tail_##R(                        \
+        const float16_t *const *a, const uint16_t *w, uint32_t rem, float16x8_t *acc) {     \
+        const uint32_t rows = R, split = HP_GEMM_SPLIT_##R;                                  \
+        float16x8_t ah[R];                                                                   \
+        uint32_t r;                                                                          \
+        _Pragma("GCC unroll 8") for (r = 0; r < rows; ++r) ah[r] = hp_load8(a[r], rem);      \
+        HP_TAIL_STEP(0)                                                                      \
+        HP_TAIL_STEP(1)                                                                      \
+        HP_TAIL_STEP(2)                                                                      \
+        HP_TAIL_STEP(3)                                                                      \
+        HP_TAIL_STEP(4)                                                                      \
+        HP_TAIL_STEP(5)                                                                      \
+        HP_TAIL_STEP(6)                                                                      \
+    }
+HP_GEMM_TAIL(1)
+HP_GEMM_TAIL(2)
+HP_GEMM_TAIL(3)
+HP_GEMM_TAIL(4)
+HP_GEMM_TAIL(5)
+HP_GEMM_TAIL(6)
+HP_GEMM_TAIL(7)
+HP_GEMM_TAIL(8)
+
+#define HP_GEMM_CASE(R)                                                                      \
+    case R:                                                                                  \
+        if (k8) hp_gemm_kloop_##R(a, w, k8, pf, pf_end, init, acc);                          \
+        if (rem) hp_gemm_tail_##R(a, *w, rem, acc);                                          \
+        break;
+
+/* Accumulators acc[r * split + i] of `rows` rows over k steps: k8 iterations of the loop,
+ * then `rem` (< 8) more; split 0 starts at init, the others at zero. */
+HP_INLINE void hp_gemm_k(const uint32_t rows, const float16_t **a, const uint16_t **w,
+                         uint32_t k8, uint32_t rem, const char **pf, const char *pf_end,
+                         float16x8_t init, float16x8_t *acc) {
+    const uint32_t split = hp_gemm_split(rows);
+    uint32_t r;
+    if (!k8) {
+#pragma GCC unroll 16
+        for (r = 0; r < rows * split; ++r) acc[r] = r % split ? vdupq_n_f16(0) : init;
+    }
+    switch (rows) {
+        HP_GEMM_CASE(1)
+        HP_GEMM_CASE(2)
+        HP_GEMM_CASE(3)
+        HP_GEMM_CASE(4)
+        HP_GEMM_CASE(5)
+        HP_GEMM_CASE(6)
+        HP_GEMM_CASE(7)
+    default: HP_GEMM_CASE(8)
+    }
+}
+
+/* Row r's accumulators, widened and summed in float32. */
+HP_INLINE void hp_gemm_join(const float16x8_t *acc, uint32_t split, float32x4_t *lo,
+                             float32x4_t *hi) {
+    float32x4_t l = vcvt_f32_f16(vget_low_f16(acc[0])), h = vcvt_high_f32_f16(acc[0]);
+    uint32_t i;
+#pragma GCC unroll 8
+    for (i = 1; i < split; ++i) {
+        l = vaddq_f32(l, vcvt_f32_f16(vget_low_f16(acc[i])));
+        h = vaddq_f32(h, vcvt_high_f32_f16(acc[i]));
+    }
+    *lo = l;
+    *hi = h;
+}
+
+#define HP_ONE(r) +1
+#define HP_APTR(r) hp_a[r] = a##r;
+#define HP_JOIN(r) hp_gemm_join(hp_acc + (r) * hp_gemm_split(hp_rows), hp_gemm_split(hp_rows), \
+                                &c##r##_0, &c##r##_1);
 #define PW_KLOOP2(ROWS)                                                                      \
     {                                                                                        \
-        ROWS(HP_DECL2)                                                                       \
-        for (k = 0; k + 8 <= t->k; k += 8) {                                                 \
-            MNV3_PREFETCH_STEP(pf, pf_end);                                                  \
-            {                                                                                \
-                ROWS(HP_LOADA)                                                               \
-                HP_STEP(ROWS, HP_L2_0)                                                       \
-                HP_STEP(ROWS, HP_L2_1)                                                       \
-                HP_STEP(ROWS, HP_L2_2)                                                       \
-                HP_STEP(ROWS, HP_L2_3)                                                       \
-                HP_STEP(ROWS, HP_L2_4)                                                       \
-                HP_STEP(ROWS, HP_L2_5)                                                       \
-                HP_STEP(ROWS, HP_L2_6)                                                       \
-                HP_STEP(ROWS, HP_L2_7)                                                       \
-            }                                                                                \
-        }                                                                                    \
-        for (; k < t->k; ++k) HP_STEP(ROWS, HP_ONE2)                                         \
-        ROWS(HP_BACK2)                                                                       \
+        const uint32_t hp_rows = 0 ROWS(HP_ONE);                                             \
+        const float16_t *hp_a[8];                                                            \
+        float16x8_t hp_acc[16];                                                              \
+        ROWS(HP_APTR)                                                                        \
+        k = t->k;                                                                            \
+        hp_gemm_k(hp_rows, hp_a, &w, k / 8, k % 8, &pf, pf_end, hp_narrow(b0, b1), hp_acc);  \
+        ROWS(HP_JOIN)                                                                        \
     }
 
 /* The SE gate on float16 rows: multiplied in float32, rounded once. */
@@ -161,12 +227,66 @@ HP_INLINE void hp_store4(float16_t *p, float32x4_t v, uint32_t n) {
     memcpy(p, part, n * sizeof *p);
 }
 
+/* ---- GEMV (SE and classifier, float32 arithmetic): its own, defined after the body ---- */
+
+/* Eight rows share each input load, eight independent FMLA chains; eight inputs per
+ * iteration, so that the loop's overhead is spread over 16 FMLAs. */
+#define GEMV_MR 8
+#define GEMV_UKERNEL mnv3_f16_gemv_8x__neon
+#define GEMV_NAME "f16_gemv_8x__neon"
+static SIMD_ATTR void GEMV_UKERNEL(const float *x, const void *w, uint32_t n, uint32_t count,
+                                   float *dots);
+
 /* ---- depthwise: its own row, defined after the body ------------------------------------- */
 
 #define DW_ROW hp_depthwise_row
 static const mnv3_depthwise_kernel hp_depthwise_row;
 
 #include "arm_neon.c"
+
+/* A last block of fewer than eight outputs repeats its last row; the last n % 8 inputs
+ * are straight-line code. */
+SIMD_FN void GEMV_UKERNEL(const float *x, const void *w_, uint32_t I, uint32_t count,
+                          float *dots) {
+    const W_CANON_T *W = (const W_CANON_T *)w_;
+    const uint32_t i8 = I / 8 * 8;
+    const W_CANON_T *w[GEMV_MR];
+    vf s[GEMV_MR];
+    uint32_t i, j;
+#pragma GCC unroll 8
+    for (j = 0; j < GEMV_MR; ++j) {
+        w[j] = W + (size_t)(j < count ? j : count - 1) * I;
+        s[j] = v_zero();
+    }
+    for (i = 0; i < i8; i += 8) {
+        const vf x0 = v_load(x + i), x1 = v_load(x + i + 4);
+#pragma GCC unroll 8
+        for (j = 0; j < GEMV_MR; ++j) {
+            vf lo, hi;
+            HP_CANON_LOAD8(w[j] + i, lo, hi);
+            s[j] = v_fma(lo, x0, s[j]);
+            s[j] = v_fma(hi, x1, s[j]);
+        }
+    }
+    if (i + 4 <= I) {
+        const vf x0 = v_load(x + i);
+#pragma GCC unroll 8
+        for (j = 0; j < GEMV_MR; ++j) s[j] = v_fma(W_CANON_LOAD(w[j] + i), x0, s[j]);
+        i += 4;
+    }
+    if (i < I) {
+        const vf x1 = v_loadm(x + i, I - i);
+#pragma GCC unroll 8
+        for (j = 0; j < GEMV_MR; ++j) s[j] = v_fma(W_CANON_LOADM(w[j] + i, I - i), x1, s[j]);
+    }
+    {
+        /* constant indices keep s[] in registers through the loop */
+        float d[GEMV_MR];
+#pragma GCC unroll 8
+        for (j = 0; j < GEMV_MR; ++j) d[j] = v_hsum(s[j]);
+        memcpy(dots, d, count * sizeof(float));
+    }
+}
 
 /* Packed layout: [ky][kx][channels rounded up to 8] float16, zero-padded. */
 static size_t hpdw_packed_bytes(uint32_t channels, uint32_t kernel) {
@@ -201,117 +321,205 @@ HP_INLINE void hpdw_out(const simd_ep *ep, float16x8_t acc, float16_t *out, uint
     hp_store8(out, hp_narrow(lo, hi), n);
 }
 
-/* One output with every tap bounds-checked; weights w[ky * KS + kx], or read from wp
- * (stride cp) when w is NULL. */
-HP_INLINE float16x8_t hpdw_edge(const mnv3_dw_span *s, const float16_t *const *r,
-                                const float16x8_t *w, const float16_t *wp, size_t cp,
-                                uint32_t ox, const uint32_t KS, float16x8_t acc, uint32_t n) {
-    const long ix0 = (long)ox * s->stride - (long)s->pad_left;
-    uint32_t ky, kx;
-    for (ky = 0; ky < KS; ++ky) {
-        if (!r[ky]) continue;
-        for (kx = 0; kx < KS; ++kx) {
-            const long ix = ix0 + (long)kx;
-            const float16x8_t wv = w ? w[ky * KS + kx] : vld1q_f16(wp + (ky * KS + kx) * cp);
-            if (ix < 0 || ix >= (long)s->in_width) continue;
-            acc = vfmaq_f16(acc, hp_load8(r[ky] + (size_t)ix * s->channels, n), wv);
-        }
+/* The depthwise convolution follows the float32 one (arm_neon_dw.h): a straight-line hot
+ * loop over groups of HPDW_G outputs of one channel vector whose inputs are all inside the
+ * image (generated assembly, arm_neon_hp_dw_loops.h, tools/gen_neon_hp_dw.py), borders,
+ * rows in the padding and a partial channel vector through the same loop on a zero-padded
+ * copy of the group's window (a zero input adds an exact zero product), and the epilogue
+ * in its own pass over the raw sums. The raw sums are the float16 accumulators, so storing
+ * and reloading them rounds nothing. */
+#include "arm_neon_hp_dw_loops.h"
+
+#define HPDW_G 8
+#define HPDW_MAX_T ((HPDW_G - 1) * 2 + MNV3_DW_MAX_KERNEL)
+
+/* `groups` groups of HPDW_G outputs: input row ky of the first one at q[ky], pixels and
+ * outputs pixel_bytes apart; weights from the packed ones (taps cp apart). A function of
+ * its own per shape, named as a microkernel so that `make mca` finds its loop. */
+typedef void (*hpdw_groups_fn)(const float16_t *const *q, float16_t *out, size_t pixel_bytes,
+                               uint32_t groups, const float16_t *wm, size_t cp,
+                               float16x8_t bias);
+#define HPDW_GROUPS(K, S)                                                                    \
+    static __attribute__((noinline)) SIMD_ATTR void UK_NAME(dwconv_, K##x##K##s##S##_g8,      \
+                                                           SIMD_ISA)(                       \
+        const float16_t *const *q, float16_t *out, size_t pixel_bytes, uint32_t groups,     \
+        const float16_t *wm, size_t cp, float16x8_t bias) {                                  \
+        float16x8_t w[K * K], b[HPDW_G];                                                     \
+        uint32_t t;                                                                          \
+        _Pragma("GCC unroll 25") for (t = 0; t < K * K; ++t) w[t] = vld1q_f16(wm + t * cp);  \
+        for (t = 0; t < HPDW_G; ++t) b[t] = bias;                                            \
+        hpdw_loop_##K##x##K##s##S(q, out, pixel_bytes, groups, w, b);                         \
     }
-    return acc;
+HPDW_GROUPS(3, 1)
+HPDW_GROUPS(3, 2)
+HPDW_GROUPS(5, 1)
+HPDW_GROUPS(5, 2)
+
+/* The same for any kernel size KS and stride S (groups == NULL in hpdw_range). */
+HP_INLINE void hpdw_any_groups(const float16_t *const *q, float16_t *out, size_t pixel_bytes,
+                               uint32_t groups, const float16_t *wm, size_t cp,
+                               float16x8_t bias, uint32_t KS, uint32_t S) {
+    const float16_t *rows[MNV3_DW_MAX_KERNEL];
+    const size_t group_step = (size_t)HPDW_G * S * pixel_bytes / sizeof(float16_t);
+    float16x8_t b[HPDW_G];
+    uint32_t g, ky, t;
+    for (t = 0; t < HPDW_G; ++t) b[t] = bias;
+    for (ky = 0; ky < KS; ++ky) rows[ky] = q[ky];
+    for (g = 0; g < groups; ++g) {
+        hpdw_loop_any(rows, KS, (uint64_t)S * pixel_bytes, pixel_bytes, wm, cp * sizeof *wm, b,
+                      out, pixel_bytes);
+        for (ky = 0; ky < KS; ++ky) rows[ky] += group_step;
+        out += (size_t)HPDW_G * pixel_bytes / sizeof(float16_t);
+    }
 }
 
-/* Channels [c, c + n) of outputs [ox_begin, ox_end), KS and S fixed (3 or 5, 1 or 2):
- * weights in registers, interior outputs four at a time (four FMLA chains). */
-#define HPDW_G 4
-HP_INLINE void hpdw_vector(const mnv3_dw_span *s, const simd_ep *ep, uint32_t c, uint32_t n,
-                           const uint32_t KS, const uint32_t S) {
-    const size_t C = s->channels, cp = round_up_u32(s->channels, 8);
-    const float16_t *wp = (const float16_t *)s->w + c;
-    const uint32_t ox0 = s->ox_begin, ox1 = s->ox_end;
-    const uint32_t lo = s->ox_lo < ox0 ? ox0 : (s->ox_lo > ox1 ? ox1 : s->ox_lo);
-    const uint32_t hi = s->ox_hi < lo ? lo : (s->ox_hi > ox1 ? ox1 : s->ox_hi);
-    float16_t *out = (float16_t *)(void *)s->out + c;
-    const float16_t *r[5];
-    float16x8_t w[25];
-    const float16x8_t bias = hpdw_bias(s->bias, c, n);
-    vf s0 = v_zero(), s1 = v_zero();
-    uint32_t ox = ox0, ky, kx, t;
-#pragma GCC unroll 25
-    for (t = 0; t < KS * KS; ++t) w[t] = vld1q_f16(wp + t * cp);
-#pragma GCC unroll 5
-    for (ky = 0; ky < KS; ++ky)
-        r[ky] = s->rows[ky] ? (const float16_t *)(const void *)s->rows[ky] + c : NULL;
-    for (; ox < lo; ++ox)
-        hpdw_out(ep, hpdw_edge(s, r, w, NULL, 0, ox, KS, bias, n), out + (size_t)ox * C, n, &s0,
-                 &s1);
-    for (; ox + HPDW_G <= hi; ox += HPDW_G) {
-        const size_t x0 = (size_t)((long)ox * S - (long)s->pad_left);
-        float16x8_t a0 = bias, a1 = bias, a2 = bias, a3 = bias;
-#pragma GCC unroll 5
-        for (ky = 0; ky < KS; ++ky) {
-            const float16_t *q = r[ky] ? r[ky] + x0 * C : NULL;
-            if (!q) continue;
-#pragma GCC unroll 5
-            for (kx = 0; kx < KS; ++kx) {
-                const float16x8_t wv = w[ky * KS + kx];
-                a0 = vfmaq_f16(a0, hp_load8(q + (size_t)kx * C, n), wv);
-                a1 = vfmaq_f16(a1, hp_load8(q + (size_t)(S + kx) * C, n), wv);
-                a2 = vfmaq_f16(a2, hp_load8(q + (size_t)(2 * S + kx) * C, n), wv);
-                a3 = vfmaq_f16(a3, hp_load8(q + (size_t)(3 * S + kx) * C, n), wv);
-            }
+HP_INLINE void hpdw_run(hpdw_groups_fn groups, const float16_t *const *q, float16_t *out,
+                        size_t pixel_bytes, uint32_t count, const float16_t *wm, size_t cp,
+                        float16x8_t bias, uint32_t KS, uint32_t S) {
+    if (groups)
+        groups(q, out, pixel_bytes, count, wm, cp, bias);
+    else
+        hpdw_any_groups(q, out, pixel_bytes, count, wm, cp, bias, KS, S);
+}
+
+/* Columns [ix0, ix0 + T) of the input rows of channels [c, c + n), zeros outside the image,
+ * row ky at q[ky]. */
+HP_INLINE void hpdw_fill(const mnv3_dw_span *s, uint32_t c, uint32_t n, long ix0, uint32_t T,
+                         const uint32_t KS, float16x8_t *win, const float16_t **q) {
+    const size_t C = s->channels;
+    uint32_t ky, t;
+    for (ky = 0; ky < KS; ++ky) {
+        const float16_t *row = (const float16_t *)(const void *)s->rows[ky];
+        float16x8_t *dst = win + (size_t)ky * T;
+        q[ky] = (const float16_t *)dst;
+        for (t = 0; t < T; ++t) {
+            const long ix = ix0 + (long)t;
+            dst[t] = row && ix >= 0 && ix < (long)s->in_width
+                         ? hp_load8(row + (size_t)ix * C + c, n)
+                         : vdupq_n_f16(0);
         }
-        hpdw_out(ep, a0, out + (size_t)ox * C, n, &s0, &s1);
-        hpdw_out(ep, a1, out + (size_t)(ox + 1) * C, n, &s0, &s1);
-        hpdw_out(ep, a2, out + (size_t)(ox + 2) * C, n, &s0, &s1);
-        hpdw_out(ep, a3, out + (size_t)(ox + 3) * C, n, &s0, &s1);
     }
-    for (; ox < ox1; ++ox)
-        hpdw_out(ep, hpdw_edge(s, r, w, NULL, 0, ox, KS, bias, n), out + (size_t)ox * C, n, &s0,
-                 &s1);
+}
+
+/* Raw sums of outputs [ox, ox + m), m <= HPDW_G, of channels [c, c + n) from a zero-padded
+ * copy of their input window; a window wider than HPDW_MAX_T (the generic kernel at a
+ * stride above 2) one output at a time, its 8 accumulators all computing that output. */
+HP_INLINE void hpdw_window(const mnv3_dw_span *s, hpdw_groups_fn groups, uint32_t c, uint32_t n,
+                           uint32_t ox, uint32_t m, const float16_t *wm, size_t cp,
+                           float16x8_t bias, const uint32_t KS, const uint32_t S) {
+    const uint32_t T = (HPDW_G - 1) * S + KS;
+    const size_t C = s->channels;
+    const long ix0 = (long)ox * S - (long)s->pad_left;
+    float16x8_t win[MNV3_DW_MAX_KERNEL * HPDW_MAX_T], res[HPDW_G];
+    const float16_t *q[MNV3_DW_MAX_KERNEL];
+    float16_t *out = (float16_t *)(void *)s->out + c;
+    uint32_t j;
+    if (T <= HPDW_MAX_T) {
+        hpdw_fill(s, c, n, ix0, T, KS, win, q);
+        hpdw_run(groups, q, (float16_t *)res, sizeof *res, 1, wm, cp, bias, KS, S);
+        for (j = 0; j < m; ++j) hp_store8(out + (size_t)(ox + j) * C, res[j], n);
+        return;
+    }
+    for (j = 0; j < m; ++j) {
+        float16x8_t b[HPDW_G];
+        uint32_t t;
+        for (t = 0; t < HPDW_G; ++t) b[t] = bias;
+        hpdw_fill(s, c, n, ix0 + (long)j * S, KS, KS, win, q);
+        hpdw_loop_any(q, KS, 0, sizeof *res, wm, cp * sizeof *wm, b, (float16_t *)res,
+                      sizeof *res);
+        hp_store8(out + (size_t)(ox + j) * C, res[0], n);
+    }
+}
+
+/* The epilogue over the raw sums of outputs [ox0, ox1) of channels [c, c + n). */
+HP_INLINE void hpdw_epilogue(const mnv3_dw_span *s, const simd_ep *ep, uint32_t c, uint32_t n,
+                             uint32_t ox0, uint32_t ox1) {
+    const size_t C = s->channels;
+    float16_t *out = (float16_t *)(void *)s->out + c;
+    vf s0 = v_zero(), s1 = v_zero();
+    uint32_t ox;
+    for (ox = ox0; ox < ox1; ++ox) {
+        float16_t *o = out + (size_t)ox * C;
+        hpdw_out(ep, hp_load8(o, n), o, n, &s0, &s1);
+    }
     if (s->sums) {
         add_sums(s->sums + c, s0, n < 4 ? n : 4);
         if (n > 4) add_sums(s->sums + c + 4, s1, n - 4);
     }
 }
 
-HP_INLINE void hpdw_span(const mnv3_dw_span *s, const uint32_t KS, const uint32_t S) {
+/* Outputs [ox0, ox1) of channels [c, c + n): window groups up to the interior, the hot
+ * loop over interior groups, a last interior group overlapping the previous one
+ * (recomputed identically: the epilogue runs once, after), window groups for the rest. */
+HP_INLINE void hpdw_range(const mnv3_dw_span *s, const simd_ep *ep, hpdw_groups_fn groups,
+                          uint32_t c, uint32_t n, uint32_t ox0, uint32_t ox1, const uint32_t KS,
+                          const uint32_t S) {
+    const size_t C = s->channels, cp = round_up_u32(s->channels, 8);
+    const size_t pixel_bytes = C * sizeof(float16_t);
+    const float16_t *wm = (const float16_t *)s->w + c;
+    const float16x8_t bias = hpdw_bias(s->bias, c, n);
+    const uint32_t lo = s->ox_lo > ox0 ? s->ox_lo : ox0, hi = s->ox_hi < ox1 ? s->ox_hi : ox1;
+    float16_t *out = (float16_t *)(void *)s->out + c;
+    int rows_all = 1;
+    uint32_t ox = ox0, ky, m;
+    for (ky = 0; ky < KS; ++ky) rows_all &= s->rows[ky] != NULL;
+    if (n == 8 && rows_all && lo + HPDW_G <= hi) {
+        const float16_t *q[MNV3_DW_MAX_KERNEL];
+        size_t x0;
+        for (; ox < lo; ox += m) {
+            m = lo - ox < HPDW_G ? lo - ox : HPDW_G;
+            hpdw_window(s, groups, c, n, ox, m, wm, cp, bias, KS, S);
+        }
+        x0 = (size_t)ox * S - s->pad_left;
+        for (ky = 0; ky < KS; ++ky)
+            q[ky] = (const float16_t *)(const void *)s->rows[ky] + c + x0 * C;
+        m = (hi - ox) / HPDW_G;
+        hpdw_run(groups, q, out + (size_t)ox * C, pixel_bytes, m, wm, cp, bias, KS, S);
+        ox += m * HPDW_G;
+        if (ox < hi) {
+            x0 = (size_t)(hi - HPDW_G) * S - s->pad_left;
+            for (ky = 0; ky < KS; ++ky)
+                q[ky] = (const float16_t *)(const void *)s->rows[ky] + c + x0 * C;
+            hpdw_run(groups, q, out + (size_t)(hi - HPDW_G) * C, pixel_bytes, 1, wm, cp, bias,
+                     KS, S);
+            ox = hi;
+        }
+    }
+    for (; ox < ox1; ox += m) {
+        m = ox1 - ox < HPDW_G ? ox1 - ox : HPDW_G;
+        hpdw_window(s, groups, c, n, ox, m, wm, cp, bias, KS, S);
+    }
+    hpdw_epilogue(s, ep, c, n, ox0, ox1);
+}
+
+/* Row by row, each channel vector across the span; or, pixel-major (inputs too large for
+ * the cache), groups of HPDW_G outputs through every channel vector in turn. */
+HP_INLINE void hpdw_span(const mnv3_dw_span *s, hpdw_groups_fn groups, const uint32_t KS,
+                         const uint32_t S) {
     const simd_ep *ep = (const simd_ep *)s->params;
-    uint32_t c;
-    for (c = 0; c + 8 <= s->channels; c += 8) hpdw_vector(s, ep, c, 8, KS, S);
-    if (c < s->channels) hpdw_vector(s, ep, c, s->channels - c, KS, S);
+    const uint32_t C = s->channels;
+    uint32_t ox = s->ox_begin, n, c;
+    while (ox < s->ox_end) {
+        n = s->ox_end - ox;
+        if (s->pixel_major && n > HPDW_G) n = HPDW_G;
+        for (c = 0; c + 8 <= C; c += 8) hpdw_range(s, ep, groups, c, 8, ox, ox + n, KS, S);
+        if (c < C) hpdw_range(s, ep, groups, c, C - c, ox, ox + n, KS, S);
+        ox += n;
+    }
 }
 
 #define HPDW_KERNEL(K, S)                                                                    \
     SIMD_FN void UK_NAME(dwconv_, K##x##K##s##S, SIMD_ISA)(const mnv3_dw_span *s) {          \
-        hpdw_span(s, K, S);                                                                  \
+        hpdw_span(s, UK_NAME(dwconv_, K##x##K##s##S##_g8, SIMD_ISA), K, S);                  \
     }
 HPDW_KERNEL(3, 1)
 HPDW_KERNEL(3, 2)
 HPDW_KERNEL(5, 1)
 HPDW_KERNEL(5, 2)
 
-/* Other kernel sizes and strides: weights read from memory, every tap bounds-checked. */
+/* Other kernel sizes and strides: the generic tap loop, weights read from memory. */
 SIMD_FN void UK_NAME(dwconv_, any, SIMD_ISA)(const mnv3_dw_span *s) {
-    const simd_ep *ep = (const simd_ep *)s->params;
-    const size_t C = s->channels, cp = round_up_u32(s->channels, 8);
-    const float16_t *r[MNV3_DW_MAX_KERNEL];
-    uint32_t c, ox, ky;
-    for (c = 0; c < C; c += 8) {
-        const uint32_t n = C - c < 8 ? (uint32_t)(C - c) : 8;
-        const float16x8_t bias = hpdw_bias(s->bias, c, n);
-        float16_t *out = (float16_t *)(void *)s->out + c;
-        vf s0 = v_zero(), s1 = v_zero();
-        for (ky = 0; ky < s->kernel; ++ky)
-            r[ky] = s->rows[ky] ? (const float16_t *)(const void *)s->rows[ky] + c : NULL;
-        for (ox = s->ox_begin; ox < s->ox_end; ++ox)
-            hpdw_out(ep,
-                     hpdw_edge(s, r, NULL, (const float16_t *)s->w + c, cp, ox, s->kernel, bias, n),
-                     out + (size_t)ox * C, n, &s0, &s1);
-        if (s->sums) {
-            add_sums(s->sums + c, s0, n < 4 ? n : 4);
-            if (n > 4) add_sums(s->sums + c + 4, s1, n - 4);
-        }
-    }
+    hpdw_span(s, NULL, s->kernel, s->stride);
 }
 
 static const mnv3_depthwise_kernel hp_depthwise_row = {

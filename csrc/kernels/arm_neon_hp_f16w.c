@@ -10,6 +10,13 @@
 #define W_CANON_T uint16_t
 #define W_CANON_LOAD(p) W_LOAD(p)
 #define W_CANON_LOADM(p, n) hp_f16_loadm((p), (n))
+/* Eight canonical weights as two float32 vectors: one load, widened in two halves. */
+#define HP_CANON_LOAD8(p, lo, hi)                                                            \
+    do {                                                                                     \
+        const float16x8_t w8_ = vreinterpretq_f16_u16(vld1q_u16(p));                         \
+        (lo) = vcvt_f32_f16(vget_low_f16(w8_));                                              \
+        (hi) = vcvt_high_f32_f16(w8_);                                                       \
+    } while (0)
 
 #include <arm_neon.h>
 #include <string.h>

@@ -469,14 +469,63 @@ static double half_error(const uint16_t *got, const float *want, size_t n) {
     return worst;
 }
 
+/* The relaxed sets' GEMV (float32 arithmetic, float32 or float16 weights) against a double
+ * reference: every block height (out_features 13: a block of 8 and one of 5), inputs with
+ * and without remainders after the blocks of 8 and 4. */
+static void test_f16_gemv(void) {
+    static const uint32_t in_counts[] = {1, 3, 4, 7, 8, 13, 37, 64};
+    static const mnv3_dtype wtypes[] = {MNV3_DTYPE_F32, MNV3_DTYPE_F16};
+    enum { OUT = 13, IMAX = 64 };
+    static float x[IMAX], w32[OUT * IMAX], out[OUT];
+    static uint16_t w16[OUT * IMAX];
+    const mnv3_clamp open = {-INFINITY, INFINITY};
+    uint32_t ti, ii, i, o;
+    for (ti = 0; ti < sizeof wtypes / sizeof *wtypes; ++ti) {
+        mnv3_kernels k;
+        if (!mnv3_kernels_resolve(MNV3_ISA_NEON, wtypes[ti], MNV3_DTYPE_F16, &k)) {
+            SKIP("relaxed GEMV: the CPU has no FP16 arithmetic (ARMv8.2 asimdhp)");
+            return;
+        }
+        for (ii = 0; ii < sizeof in_counts / sizeof *in_counts; ++ii) {
+            const uint32_t I = in_counts[ii];
+            mnv3_fc_args a;
+            double worst = 0.0;
+            fill_half(x, w16, I, 2.0f);
+            fill_half(w32, w16, (size_t)OUT * I, 0.5f);
+            memset(&a, 0, sizeof a);
+            a.input = x;
+            a.in_features = I;
+            a.out_features = OUT;
+            a.packed = wtypes[ti] == MNV3_DTYPE_F16 ? (const void *)w16 : (const void *)w32;
+            a.epilogue.activation = MNV3_ACT_NONE;
+            a.epilogue.pre = a.epilogue.post = open;
+            a.output = out;
+            a.out_end = OUT;
+            k.fc->run(k.fc, &a);
+            for (o = 0; o < OUT; ++o) {
+                double want = 0.0, mag = 0.0;
+                for (i = 0; i < I; ++i) {
+                    want += (double)w32[(size_t)o * I + i] * x[i];
+                    mag += fabs((double)w32[(size_t)o * I + i] * x[i]);
+                }
+                if (fabs(out[o] - want) / (mag + 1e-30) > worst)
+                    worst = fabs(out[o] - want) / (mag + 1e-30);
+            }
+            CHECK_MSG(worst < 1e-5, "%s, %u inputs: relative error %g", k.fc->name, I, worst);
+        }
+    }
+}
+
 /* The relaxed rows on float16 activations (the neon set on a CPU with FP16 arithmetic)
  * against the float32 reference given the same float16-exact inputs: depthwise at every
- * microkernel shape and the generic one (7x7, 3x3 stride 3), channel counts with partial
+ * microkernel shape and the generic one (7x7, 3x3 and 5x5 stride 3), channel counts with partial
  * vectors, input rows through a ring, channel sums; pointwise with a partial last panel,
  * the SE gate, a residual with its clamp and channel sums. Errors are float16 rounding. */
 static void test_f16_rows(void) {
-    static const uint32_t shapes[][2] = {{3, 1}, {3, 2}, {5, 1}, {5, 2}, {7, 1}, {3, 3}};
+    static const uint32_t shapes[][2] = {{3, 1}, {3, 2}, {5, 1}, {5, 2}, {7, 1}, {3, 3}, {5, 3}};
     static const uint32_t channel_counts[] = {8, 13, 24};
+    static const uint32_t pw_shapes[][2] = {{13, 37}, {7, 37}, {6, 21}, {4, 9},
+                                            {3, 16}, {2, 40}, {1, 37}, {5, 5}};
     enum { H = 11, W = 10, CMAX = 24, KMAX = 7 };
     static float in[H * W * CMAX], want[H * W * CMAX], wt[KMAX * KMAX * CMAX], bias[64];
     static float sums_want[64], sums_got[64], scale[64], res[16 * 24];
@@ -542,9 +591,11 @@ static void test_f16_rows(void) {
                       k.depthwise->name, K, K, S, C, e, es);
             if (e > worst_dw) worst_dw = e;
         }
-    {
-        /* pointwise: 13 pixels, 37 inputs, 20 outputs (a partial panel) */
-        enum { P = 13, KI = 37, N = 20 };
+    /* pointwise, 20 outputs (a partial panel): 13 pixels (tiles of 8 and 5 rows) and every
+     * other tile height, k with and without a remainder after the blocks of 8, k < 8 */
+    for (si = 0; si < sizeof pw_shapes / sizeof *pw_shapes; ++si) {
+        const uint32_t P = pw_shapes[si][0], KI = pw_shapes[si][1];
+        enum { N = 20 };
         mnv3_pointwise_args a;
         size_t ws_need = k.pointwise->workspace_bytes(k.pointwise, KI);
         double e, es = 0.0;
@@ -594,8 +645,9 @@ static void test_f16_rows(void) {
             const double d = fabs((double)sums_got[i] - sums_want[i]) / (P + fabs(sums_want[i]));
             if (d > es) es = d;
         }
-        CHECK_MSG(e < 2e-2 && es < 2e-2, "%s: error %g, sums %g", k.pointwise->name, e, es);
-        worst_pw = e;
+        CHECK_MSG(e < 2e-2 && es < 2e-2, "%s, %u pixels, %u inputs: error %g, sums %g",
+                  k.pointwise->name, P, KI, e, es);
+        if (e > worst_pw) worst_pw = e;
     }
     printf("  float16 activation rows (%s, %s): largest error %.2g depthwise, %.2g pointwise\n",
            k.depthwise->name, k.pointwise->name, worst_dw, worst_pw);
@@ -779,6 +831,7 @@ int main(void) {
     network_case(MNV3_ARCH_SMALL, MNV3_FLAVOR_WALKTHROUGH, 0.6, 37, 67, 45);
     network_case(MNV3_ARCH_LARGE, MNV3_FLAVOR_TORCHVISION, 1.0, 1000, 160, 160);
     test_f16_rows();
+    test_f16_gemv();
     test_relaxed();
     test_accuracy();
     return check_summary("test_half");
