@@ -31,12 +31,15 @@ model an FCVTL takes 6 cycles on the FP ALU, shorter than an FMLA and longer tha
 so mixing them with either would cost a write-back wait per instruction instead of one
 per group. Loads, conversions and FMLAs then issue one a cycle each, and each weight is
 converted once per use, so a tile of few rows pays the conversions with few
-multiply-adds (and on Neoverse N1, where FCVTL takes two micro-ops on V0, one of the two
-FMLA pipes, a tile of R rows reaches at most R / (R + 2) of them). These tiles do not
-split k: they add the products of every tile height in k order, as the float16-weight
-set's other loops do, so a pixel's result does not depend on the tile it falls in, nor
-on the thread count (split tiles of 1-4 rows would nearly double the A53's figures for
-1-2 rows, which stay bound by the FMLA latency).
+multiply-adds; on Neoverse N1, where an FCVTL is two micro-ops on V0, one of the two FMLA
+pipes, a tile of R rows reaches at most R / (R + 2) of the FMLA bound. The same loops
+serve out-of-order cores (the compiler's own loop measures lower on N1's model). They do
+not split k: every tile height adds its products in k order, as the float16-weight set's
+other loops do, so a pixel's result depends neither on the tile it falls in nor on the
+thread count. That leaves tiles of 1-3 rows latency-bound on the A53 (2R chains of a
+10-cycle FMLA); split accumulators would about double their fraction there, and change
+their results. The k % 8 steps after the loop are in the same assembly, as blocks of 4,
+2 and 1 steps skipped by forward branches.
 
     python3 tools/gen_neon_inorder.py > csrc/kernels/arm_neon_inorder.h
     python3 tools/gen_neon_inorder.py --f16-weights > csrc/kernels/arm_neon_inorder_f16w.h
@@ -162,8 +165,8 @@ def function(rows: int, f16: bool = False) -> str:
                          list(range(24, 32)))
     wtype = "uint16_t" if f16 else "float"
     if f16:
-        params = ("const float **a, const uint16_t **w, uint64_t n, uint64_t rem, const char **pf,\n"
-                  "    const char *pf_end, const vf *bias, vf *acc")
+        params = ("const float **a, const uint16_t **w, uint64_t n, uint64_t rem, "
+                  "const char **pf,\n    const char *pf_end, const vf *bias, vf *acc")
     else:
         params = ("const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,\n"
                   "    const vf *bias, vf *acc")
@@ -194,13 +197,13 @@ def main() -> int:
         sys.stderr.write("usage: gen_neon_inorder.py [--f16-weights]\n")
         return 2
     if f16:
-        head = [" * GEMM tiles with float16 weights (float32 arithmetic) scheduled for in-order",
-                " * cores; see the generator for the schedule. pw_inorder_kloop_<rows>(a, w, n, pf,",
-                " * pf_end, bias, acc) runs n >= 1 iterations of 8 k steps: a[r] are the rows' inputs,",
-                " * *w the panel (8 float16 weights per k step); the accumulators start at bias[0],",
-                " * bias[1] (split 0 of columns 0-3, 4-7) or zero and end in acc[(r * 2 + col) * split",
-                " * + i] (PW_INORDER_SPLIT_<rows> per output vector); the pointers are advanced past",
-                " * what was consumed. */",
+        head = [" * GEMM tiles with float16 weights (float32 arithmetic), for every core; see",
+                " * the generator for the schedule. pw_inorder_kloop_<rows>(a, w, n, rem, pf,",
+                " * pf_end, bias, acc) runs n >= 0 iterations of 8 k steps, then rem < 8 more:",
+                " * a[r] are the rows' inputs, *w the panel (8 float16 weights per k step); the",
+                " * accumulators start at bias[0], bias[1] (columns 0-3, 4-7), add the products",
+                " * in k order and end in acc[r * 2 + col]; the pointers are advanced past what",
+                " * was consumed. */",
                 "#ifndef MNV3_ARM_NEON_INORDER_F16W_H", "#define MNV3_ARM_NEON_INORDER_F16W_H", ""]
     else:
         head = [" * float32 GEMM tiles scheduled for in-order cores; see the generator for the",
@@ -217,8 +220,11 @@ def main() -> int:
            " * take any length. */",
            "#if defined(__clang__)", "#pragma clang diagnostic push",
            '#pragma clang diagnostic ignored "-Woverlength-strings"', "#endif", ""]
+    if f16:
+        out.pop()  # the blank line that would have preceded the split counts
     for rows in range(1, MAX_ROWS + 1):
-        out.append(f"#define PW_INORDER_SPLIT_{rows} {split_of(rows, f16)}")
+        if not f16:
+            out.append(f"#define PW_INORDER_SPLIT_{rows} {split_of(rows)}")
     for rows in range(1, MAX_ROWS + 1):
         out.append(function(rows, f16))
     out += ["#if defined(__clang__)", "#pragma clang diagnostic pop", "#endif", "", "#endif"]
