@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes csrc/kernels/arm_neon_inorder.h: the k loops of the AArch64 float32 GEMM tiles
-scheduled for in-order cores (Cortex-A53, A55), as inline assembly.
+scheduled for in-order cores (Cortex-A53, A55), as inline assembly; with --f16-weights,
+arm_neon_inorder_f16w.h, the same loops for float16 weights widened to float32.
 
 An in-order core issues instructions in program order, so the order the compiler happens
 to emit is the order that runs, and GCC's generic schedule (loads where the register
@@ -23,30 +24,56 @@ Registers: v0-v7 the rows' inputs (4 k values each), v8-v23 the accumulators, v2
 weights of 4 k steps (2 vectors each). One iteration is 8 k steps, two blocks; it reads
 nothing beyond them, so the last one needs no peeling.
 
+Float16 weights: a k step's 8 weights are one 128-bit load, into the odd register of its
+pair (v25, v27, ...), widened by FCVTL into the even one and FCVTL2 in place. The block's
+8 conversions form a group of their own between its loads and its FMLAs: in LLVM's A53
+model an FCVTL takes 6 cycles on the FP ALU, shorter than an FMLA and longer than a load,
+so mixing them with either would cost a write-back wait per instruction instead of one
+per group. Loads, conversions and FMLAs then issue one a cycle each, and each weight is
+converted once per use, so a tile of few rows pays the conversions with few
+multiply-adds; on Neoverse N1, where an FCVTL is two micro-ops on V0, one of the two FMLA
+pipes, a tile of R rows reaches at most R / (R + 2) of the FMLA bound. The same loops
+serve out-of-order cores (the compiler's own loop measures lower on N1's model). They do
+not split k: every tile height adds its products in k order, as the float16-weight set's
+other loops do, so a pixel's result depends neither on the tile it falls in nor on the
+thread count. That leaves tiles of 1-3 rows latency-bound on the A53 (2R chains of a
+10-cycle FMLA); split accumulators would about double their fraction there, and change
+their results. The k % 8 steps after the loop are in the same assembly, as blocks of 4,
+2 and 1 steps skipped by forward branches.
+
     python3 tools/gen_neon_inorder.py > csrc/kernels/arm_neon_inorder.h
+    python3 tools/gen_neon_inorder.py --f16-weights > csrc/kernels/arm_neon_inorder_f16w.h
 """
 import sys
 
 MAX_ROWS = 8
 
 
-def split_of(rows: int) -> int:
-    """Accumulators per output vector: 2 * rows * split >= 8 chains, at most 16 registers."""
+def split_of(rows: int, f16: bool = False) -> int:
+    """Accumulators per output vector: 2 * rows * split >= 8 chains, at most 16 registers.
+    Float16 weights: one, whatever the rows (see the module's docstring)."""
+    if f16:
+        return 1
     return {1: 8, 2: 4, 3: 2, 4: 2}.get(rows, 1)
 
 
-def acc_reg(rows: int, r: int, col: int, step: int) -> int:
-    s = split_of(rows)
+def acc_reg(rows: int, r: int, col: int, step: int, f16: bool = False) -> int:
+    s = split_of(rows, f16)
     return 8 + (r * 2 + col) * s + step % s
 
 
-def block(rows: int, half: int, last: bool):
-    """Block `half` (0 or 1) of one iteration: its load group, then its FMLAs."""
-    w_loads = [f"ldr q{24 + i}, [%[w], #{half * 128 + 16 * i}]" for i in range(8)]
+def block(rows: int, half: int, last: bool, f16: bool = False):
+    """Block `half` (0 or 1) of one iteration: its load group (and for float16 weights its
+    conversions), then its FMLAs."""
+    if f16:
+        w_loads = [f"ldr q{25 + 2 * i}, [%[w], #{half * 64 + 16 * i}]" for i in range(4)]
+    else:
+        w_loads = [f"ldr q{24 + i}, [%[w], #{half * 128 + 16 * i}]" for i in range(8)]
     a_loads = [f"ldr q{r}, [%[a{r}], #{16 * half}]" for r in range(rows)]
     loads = []
-    for i, wl in enumerate(w_loads):
-        loads.append(wl)
+    for i in range(max(len(w_loads), rows)):
+        if i < len(w_loads):
+            loads.append(w_loads[i])
         if i < rows:
             loads.append(a_loads[i])
     ints = []
@@ -56,7 +83,7 @@ def block(rows: int, half: int, last: bool):
                  "csel %[pf], %[tmp], %[pf], ne"]
     if last:
         ints += [f"add %[a{r}], %[a{r}], #32" for r in range(rows)]
-        ints += ["add %[w], %[w], #256", "subs %[n], %[n], #1"]
+        ints += [f"add %[w], %[w], #{128 if f16 else 256}", "subs %[n], %[n], #1"]
     # Integer instructions pair with the loads (different pipes); each register's add
     # comes after its last load of the iteration.
     group = []
@@ -66,17 +93,49 @@ def block(rows: int, half: int, last: bool):
         if pending and not (pending[0].startswith("add %[a") or pending[0].startswith("add %[w]")):
             group.append(pending.pop(0))
     group += pending
+    if f16:
+        for i in range(4):
+            group += [f"fcvtl v{24 + 2 * i}.4s, v{25 + 2 * i}.4h",
+                      f"fcvtl2 v{25 + 2 * i}.4s, v{25 + 2 * i}.8h"]
     fmlas = []
     for j in range(4):
         for r in range(rows):
             for col in (0, 1):
-                fmlas.append(f"fmla v{acc_reg(rows, r, col, 4 * half + j)}.4s, v{24 + 2 * j + col}.4s, "
-                             f"v{r}.s[{j}]")
+                acc = acc_reg(rows, r, col, 4 * half + j, f16)
+                fmlas.append(f"fmla v{acc}.4s, v{24 + 2 * j + col}.4s, v{r}.s[{j}]")
     return group + fmlas
 
 
-def function(rows: int) -> str:
-    s = split_of(rows)
+def f16_tail(rows: int):
+    """Float16 weights: the last k % 8 steps, in k order, as blocks of 4, 2 and 1 steps that
+    forward branches on the bits of `rem` skip (straight-line code, so no loop of its own
+    and no backward branch in the function)."""
+    out = []
+    for steps, bit, load, name in ((4, 2, "q", "four"), (2, 1, "d", "two"), (1, 0, "s", "one")):
+        skip = f".Lpw_inorder_past_{name}%="
+        out.append(f"tbz %w[rem], #{bit}, {skip}")
+        w_loads = [f"ldr q{25 + 2 * i}, [%[w], #{16 * i}]" for i in range(steps)]
+        a_loads = [f"ldr {load}{r}, [%[a{r}]]" for r in range(rows)]
+        for i in range(max(steps, rows)):
+            if i < steps:
+                out.append(w_loads[i])
+            if i < rows:
+                out.append(a_loads[i])
+        out += [f"add %[a{r}], %[a{r}], #{4 * steps}" for r in range(rows)]
+        out.append(f"add %[w], %[w], #{16 * steps}")
+        for i in range(steps):
+            out += [f"fcvtl v{24 + 2 * i}.4s, v{25 + 2 * i}.4h",
+                    f"fcvtl2 v{25 + 2 * i}.4s, v{25 + 2 * i}.8h"]
+        for j in range(steps):
+            for r in range(rows):
+                for col in (0, 1):
+                    out.append(f"fmla v{8 + 2 * r + col}.4s, v{24 + 2 * j + col}.4s, v{r}.s[{j}]")
+        out.append(f"{skip}:")
+    return out
+
+
+def function(rows: int, f16: bool = False) -> str:
+    s = split_of(rows, f16)
     nacc = 2 * rows * s
     # The accumulators live in v8.. for the whole statement (an asm takes at most 30
     # operands, 16 read-write vectors would count 32): it starts them at bias[0..1] (split
@@ -91,8 +150,12 @@ def function(rows: int) -> str:
                     continue
                 init.append(f"mov v{reg}.16b, v{first[col]}.16b" if i == 0 else f"movi v{reg}.4s, #0")
     store = [f"stp q{8 + i}, q{9 + i}, [%[acc], #{16 * i}]" for i in range(0, nacc, 2)]
-    asm = (init + [".Lpw_inorder_loop%=:"] + block(rows, 0, False) + block(rows, 1, True) +
-           ["b.ne .Lpw_inorder_loop%="] + store)
+    loop = ([".Lpw_inorder_loop%=:"] + block(rows, 0, False, f16) + block(rows, 1, True, f16) +
+            ["b.ne .Lpw_inorder_loop%="])
+    if f16:
+        loop = (["cbz %[n], .Lpw_inorder_tail%="] + loop + [".Lpw_inorder_tail%=:"] +
+                f16_tail(rows))
+    asm = init + loop + store
     text = "\n".join(f'        "{ins}\\n\\t"' for ins in asm)
     ptrs = "\n".join(f"    const float *a{r} = a[{r}];" for r in range(rows))
     ptrs_back = "\n".join(f"    a[{r}] = a{r};" for r in range(rows))
@@ -100,19 +163,26 @@ def function(rows: int) -> str:
                      ['[w] "+r"(wp)', '[n] "+r"(n)', '[pf] "+r"(pfp)', '[tmp] "=&r"(tmp)'])
     clobbers = ", ".join(f'"v{v}"' for v in list(range(rows)) + list(range(8, 8 + nacc)) +
                          list(range(24, 32)))
+    wtype = "uint16_t" if f16 else "float"
+    if f16:
+        params = ("const float **a, const uint16_t **w, uint64_t n, uint64_t rem, "
+                  "const char **pf,\n    const char *pf_end, const vf *bias, vf *acc")
+    else:
+        params = ("const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,\n"
+                  "    const vf *bias, vf *acc")
+    rem_operand = ', [rem] "r"(rem)' if f16 else ""
     return f"""
 /* {rows} row{'s' if rows > 1 else ''}: {nacc} accumulators ({s} per output vector). */
 static inline __attribute__((always_inline)) void pw_inorder_kloop_{rows}(
-    const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
-    const vf *bias, vf *acc) {{
+    {params}) {{
 {ptrs}
-    const float *wp = *w;
+    const {wtype} *wp = *w;
     const char *pfp = *pf;
     uint64_t tmp;
     __asm__ volatile(
 {text}
         : {outs}
-        : [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
+        : [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc){rem_operand}
         : {clobbers}, "cc", "memory");
 {ptrs_back}
     *w = wp;
@@ -122,23 +192,41 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_{rows}(
 
 
 def main() -> int:
-    out = ["/* Generated by tools/gen_neon_inorder.py: do not edit. The k loops of the AArch64",
-           " * float32 GEMM tiles scheduled for in-order cores; see the generator for the",
-           " * schedule. pw_inorder_kloop_<rows>(a, w, n, pf, pf_end, bias, acc) runs n >= 1",
-           " * iterations of 8 k steps: a[r] are the rows' inputs, *w the panel (8 floats per",
-           " * k step); the accumulators start at bias[0], bias[1] (split 0 of columns 0-3, 4-7)",
-           " * or zero and end in acc[(r * 2 + col) * split + i] (PW_INORDER_SPLIT_<rows> per output",
-           " * vector); the pointers are advanced past what was consumed. */",
-           "#ifndef MNV3_ARM_NEON_INORDER_H", "#define MNV3_ARM_NEON_INORDER_H", "",
+    f16 = sys.argv[1:] == ["--f16-weights"]
+    if sys.argv[1:] and not f16:
+        sys.stderr.write("usage: gen_neon_inorder.py [--f16-weights]\n")
+        return 2
+    if f16:
+        head = [" * GEMM tiles with float16 weights (float32 arithmetic), for every core; see",
+                " * the generator for the schedule. pw_inorder_kloop_<rows>(a, w, n, rem, pf,",
+                " * pf_end, bias, acc) runs n >= 0 iterations of 8 k steps, then rem < 8 more:",
+                " * a[r] are the rows' inputs, *w the panel (8 float16 weights per k step); the",
+                " * accumulators start at bias[0], bias[1] (columns 0-3, 4-7), add the products",
+                " * in k order and end in acc[r * 2 + col]; the pointers are advanced past what",
+                " * was consumed. */",
+                "#ifndef MNV3_ARM_NEON_INORDER_F16W_H", "#define MNV3_ARM_NEON_INORDER_F16W_H", ""]
+    else:
+        head = [" * float32 GEMM tiles scheduled for in-order cores; see the generator for the",
+                " * schedule. pw_inorder_kloop_<rows>(a, w, n, pf, pf_end, bias, acc) runs n >= 1",
+                " * iterations of 8 k steps: a[r] are the rows' inputs, *w the panel (8 floats per",
+                " * k step); the accumulators start at bias[0], bias[1] (split 0 of columns 0-3, 4-7)",
+                " * or zero and end in acc[(r * 2 + col) * split + i] (PW_INORDER_SPLIT_<rows> per output",
+                " * vector); the pointers are advanced past what was consumed. */",
+                "#ifndef MNV3_ARM_NEON_INORDER_H", "#define MNV3_ARM_NEON_INORDER_H", ""]
+    out = ["/* Generated by tools/gen_neon_inorder.py" + (" --f16-weights" if f16 else "") +
+           ": do not edit. The k loops of the AArch64"] + head + [
            "/* An assembly body is one string, longer than the 4095 characters ISO C asks every",
            " * compiler to accept; GCC and Clang, the only ones that read GNU inline assembly,",
            " * take any length. */",
            "#if defined(__clang__)", "#pragma clang diagnostic push",
            '#pragma clang diagnostic ignored "-Woverlength-strings"', "#endif", ""]
+    if f16:
+        out.pop()  # the blank line that would have preceded the split counts
     for rows in range(1, MAX_ROWS + 1):
-        out.append(f"#define PW_INORDER_SPLIT_{rows} {split_of(rows)}")
+        if not f16:
+            out.append(f"#define PW_INORDER_SPLIT_{rows} {split_of(rows)}")
     for rows in range(1, MAX_ROWS + 1):
-        out.append(function(rows))
+        out.append(function(rows, f16))
     out += ["#if defined(__clang__)", "#pragma clang diagnostic pop", "#endif", "", "#endif"]
     sys.stdout.write("\n".join(out) + "\n")
     return 0

@@ -15,6 +15,10 @@
 #define NEON_DW_VARIANT 1
 #define SIMD_ATTR
 #define SIMD_SET mnv3_kernel_set_neon_f16
+#if defined(__aarch64__)
+/* The GEMM k loops are generated assembly (arm_neon.c explains why). */
+#define NEON_GEMM_VARIANT 1
+#endif
 #define SIMD_SUPPORTED NULL
 #define SIMD_WTYPE MNV3_DTYPE_F16
 #define UK_PREC f16w

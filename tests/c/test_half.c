@@ -516,6 +516,108 @@ static void test_f16_gemv(void) {
     }
 }
 
+/* The float16-weight GEMM tiles of every set against the reference given the same
+ * (float16-valued) weights: every tile height the balanced split picks (1 .. 2 * mr + 1
+ * pixels), k below, at and past the 8-step iterations of AArch64's generated loops and
+ * their 4-step and single-step tails, whole and partial panels, with a bias, channel sums
+ * and an SE gate on some; on AArch64 under both GEMM schedules (in-order, out-of-order). */
+static void test_f16w_gemm_tiles(void) {
+    static const uint32_t ks[] = {1, 3, 4, 7, 8, 9, 12, 15, 16, 21, 28, 37};
+    static const uint32_t ns[] = {3, 8, 13, 16, 24};
+    enum { PMAX = 17, KMAX = 37, NMAX = 24 };
+    static float in[PMAX * KMAX], wt[NMAX * KMAX], bias[NMAX], gate[KMAX];
+    static float want[PMAX * NMAX], got[PMAX * NMAX], sums_want[NMAX], sums_got[NMAX];
+    static uint16_t in_h[PMAX * KMAX], wt_h[NMAX * KMAX];
+    /* room for panels as wide as 64 columns, float32 where a set converts at packing */
+    static float packed[64 * KMAX], ws[16 * 1024];
+    const mnv3_clamp open = {-INFINITY, INFINITY};
+    const int quick = getenv("MNV3_TEST_QUICK") != NULL;
+    unsigned cases = 0;
+    int isa;
+    for (isa = MNV3_ISA_SCALAR; isa < (int)mnv3_isa_count(); ++isa) {
+        mnv3_kernels k;
+        int schedule, schedules = 1;
+        double worst = 0.0;
+        if (!mnv3_kernels_resolve((mnv3_isa)isa, MNV3_DTYPE_F16, MNV3_DTYPE_F32, &k)) continue;
+        CHECK(k.pointwise->workspace_bytes(k.pointwise, KMAX) <= sizeof ws);
+#if defined(MNV3_HAVE_NEON_KERNELS) && defined(__aarch64__)
+        if (isa == MNV3_ISA_NEON) schedules = 2;
+#endif
+        for (schedule = 0; schedule < schedules; ++schedule) {
+            uint32_t P, ki, ni;
+#if defined(MNV3_HAVE_NEON_KERNELS) && defined(__aarch64__)
+            if (schedules == 2) mnv3_neon_set_in_order(schedule == 0);
+#endif
+            for (P = 1; P <= 2 * k.pointwise->mr + 1 && P <= PMAX; ++P)
+                for (ki = 0; ki < sizeof ks / sizeof *ks; ++ki)
+                    for (ni = 0; ni < sizeof ns / sizeof *ns; ++ni) {
+                        const uint32_t K = ks[ki], N = ns[ni], variant = P + ki + ni;
+                        mnv3_pointwise_args a;
+                        size_t i;
+                        if (quick && variant % 3) continue;
+                        fill_half(in, in_h, (size_t)P * K, 2.0f);
+                        fill_half(wt, wt_h, (size_t)N * K, 0.5f);
+                        for (i = 0; i < N; ++i) bias[i] = f16_rand(1.0f);
+                        for (i = 0; i < K; ++i) gate[i] = 0.5f + 0.25f * f16_rand(1.0f);
+                        if (k.pointwise->packed_bytes(K, N) > sizeof packed) {
+                            CHECK_MSG(0, "%s: packed panels larger than the test's buffer",
+                                      k.pointwise->name);
+                            continue;
+                        }
+                        /* a set without packing reads the model's own weights */
+                        if (k.pointwise->packed_bytes(K, N)) k.pointwise->pack(wt_h, K, N, packed);
+                        memset(&a, 0, sizeof a);
+                        a.input = in;
+                        a.in_stride = K;
+                        a.in_scale = variant % 4 == 1 ? gate : NULL;
+                        a.bias = variant % 2 ? bias : NULL;
+                        a.epilogue.activation = MNV3_ACT_NONE;
+                        a.epilogue.pre = a.epilogue.post = open;
+                        a.out_stride = N;
+                        a.in_channels = K;
+                        a.out_channels = N;
+                        a.pixel_begin = 0;
+                        a.pixel_end = P;
+                        a.oc_begin = 0;
+                        a.oc_end = N;
+                        a.workspace = ws;
+                        memset(sums_want, 0, sizeof sums_want);
+                        memset(sums_got, 0, sizeof sums_got);
+                        a.channel_sums = variant % 3 == 2 ? sums_want : NULL;
+                        a.packed = wt;
+                        a.output = want;
+                        mnv3_ref_pointwise(&a);
+                        a.channel_sums = a.channel_sums ? sums_got : NULL;
+                        a.packed = k.pointwise->packed_bytes(K, N) ? (const void *)packed
+                                                                   : (const void *)wt_h;
+                        a.output = got;
+                        mnv3_call_pointwise(&k, &a);
+                        /* Exact products (the conversion is exact); the sums' order differs
+                         * where a tile splits k over several accumulators. */
+                        for (i = 0; i < (size_t)P * N; ++i) {
+                            const double d = fabs((double)got[i] - want[i]) / (1.0 + fabs(want[i]));
+                            if (d > worst) worst = d;
+                        }
+                        for (i = 0; a.channel_sums && i < N; ++i) {
+                            const double d = fabs((double)sums_got[i] - sums_want[i]) /
+                                             (1.0 + fabs(sums_want[i]));
+                            if (d > worst) worst = d;
+                        }
+                        ++cases;
+                    }
+        }
+#if defined(MNV3_HAVE_NEON_KERNELS) && defined(__aarch64__)
+        if (schedules == 2) mnv3_neon_set_in_order(-1);
+#endif
+        CHECK_MSG(worst <= 1e-5, "%s %s: float16-weight GEMM off by %g", mnv3_isa_name((mnv3_isa)isa),
+                  k.pointwise->name, worst);
+        printf("  %s %s: float16-weight GEMM tiles (%d schedule%s), max relative error %.3g\n",
+               mnv3_isa_name((mnv3_isa)isa), k.pointwise->name, schedules, schedules > 1 ? "s" : "",
+               worst);
+    }
+    printf("  float16-weight GEMM tiles: %u cases\n", cases);
+}
+
 /* The relaxed rows on float16 activations (the neon set on a CPU with FP16 arithmetic)
  * against the float32 reference given the same float16-exact inputs: depthwise at every
  * microkernel shape and the generic one (7x7, 3x3 and 5x5 stride 3), channel counts with partial
@@ -830,6 +932,7 @@ int main(void) {
     test_in_place_run();
     network_case(MNV3_ARCH_SMALL, MNV3_FLAVOR_WALKTHROUGH, 0.6, 37, 67, 45);
     network_case(MNV3_ARCH_LARGE, MNV3_FLAVOR_TORCHVISION, 1.0, 1000, 160, 160);
+    test_f16w_gemm_tiles();
     test_f16_rows();
     test_f16_gemv();
     test_relaxed();

@@ -483,3 +483,16 @@ def test_bench_peers_mnv3_int8_row_with_the_assumed_api(monkeypatch, tmp_path):
     C.mnv3_model_quantization = Fn(lambda model, i, o: bp.MNV3_ERR_UNSUPPORTED)
     with pytest.raises(bp.Skip, match="wrote a float32 model"):
         bp.prepare_mnv3_quantized(Lib(), "mnv3-int8", 1, x, 4, tflite_path="m.tflite")
+
+
+@pytest.mark.parametrize("args,header", [
+    ([], "arm_neon_inorder.h"),
+    (["--f16-weights"], "arm_neon_inorder_f16w.h"),
+])
+def test_generated_gemm_loops_are_current(args, header):
+    """The AArch64 GEMM k loops in the tree are what tools/gen_neon_inorder.py writes."""
+    tool = os.path.join(ROOT, "tools", "gen_neon_inorder.py")
+    out = subprocess.run([sys.executable, tool] + args, check=True, capture_output=True,
+                         text=True).stdout
+    with open(os.path.join(ROOT, "csrc", "kernels", header), encoding="utf-8") as f:
+        assert out == f.read()
