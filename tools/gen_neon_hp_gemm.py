@@ -13,9 +13,10 @@ FP16 arithmetic, the in-order Cortex-A55 and the out-of-order Cortex-A76/Neovers
   that the first FMLAs' operands arrive first. Loads use immediate offsets from bases
   advanced once per iteration (a post-indexed load costs a second micro-op on these cores;
   a Q-register ldp occupies the A55's load pipe for several cycles).
-- Tiles with few rows split k over several accumulators per row (summed after the loop, in
-  float32), so that at least 8 independent chains cover the FMLA latency on two pipes:
-  step j of row r goes to accumulator j % split.
+- No tile splits k over several accumulators: every tile height adds a pixel's products
+  in k order, so its result depends neither on its tile's height nor on where a thread's
+  range of pixels starts (bit-identical at any thread count). Tiles of few rows are then
+  latency-bound (R chains); they run only for layers or ranges of so few pixels.
 
 Registers: v0-v7 the rows' inputs, v8-v23 the accumulators, v24-v31 the 8 steps' weights.
 
@@ -28,8 +29,8 @@ STEPS = 8
 
 
 def split_of(rows: int) -> int:
-    """Accumulators per row: rows * split >= 8 chains, at most 16 registers."""
-    return {1: 8, 2: 4, 3: 3}.get(rows, 2 if rows < 8 else 1)
+    """Accumulators per row: one (see the module's docstring)."""
+    return 1
 
 
 def acc_reg(rows: int, r: int, step: int) -> int:

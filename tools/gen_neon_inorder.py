@@ -17,8 +17,11 @@ core. This generator fixes the order for LLVM's Cortex-A53 and A55 models, which
   group then costs one such wait, not one per load. Loads use an immediate offset from a
   base advanced once per iteration: a post-indexed load costs a second micro-op on these
   cores, and a Q-register ldp occupies the A55's load pipe for several cycles.
-- Tiles with few rows split k over several accumulators per output vector (added after
-  the loop), so that at least 8 and up to 16 independent chains cover the FMLA latency.
+- No tile splits k over several accumulators: every tile height adds a pixel's products
+  in k order, so its result depends neither on the tile it falls in nor on where a
+  thread's range of pixels starts (results are bit-identical at any thread count). Tiles
+  of 1-3 rows are then latency-bound on the in-order models (2R chains of a 10-cycle FMLA
+  on the A53); they run only for layers or ranges of so few pixels.
 
 Registers: v0-v7 the rows' inputs (4 k values each), v8-v23 the accumulators, v24-v31 the
 weights of 4 k steps (2 vectors each). One iteration is 8 k steps, two blocks; it reads
@@ -50,11 +53,9 @@ MAX_ROWS = 8
 
 
 def split_of(rows: int, f16: bool = False) -> int:
-    """Accumulators per output vector: 2 * rows * split >= 8 chains, at most 16 registers.
-    Float16 weights: one, whatever the rows (see the module's docstring)."""
-    if f16:
-        return 1
-    return {1: 8, 2: 4, 3: 2, 4: 2}.get(rows, 1)
+    """Accumulators per output vector: one, whatever the rows (see the module's docstring:
+    a split would make a pixel's sum depend on its tile's height)."""
+    return 1
 
 
 def acc_reg(rows: int, r: int, col: int, step: int, f16: bool = False) -> int:

@@ -150,11 +150,12 @@ V_INLINE vmask v_mask(uint32_t n) { return n; }
 #if !defined(SIMD_VARIANT)
 #if defined(__aarch64__)
 /* AArch64 multiplies by a lane: four k steps share one load of each row's inputs, which
- * halves the loads per multiply-add against broadcasting every input. Tiles of one or two
- * rows have only 2 or 4 accumulator chains, too few to cover a 4-cycle FMLA on two pipes:
- * they split k over 4 or 2 accumulators per output vector (lanes 0..3 of the inputs go to
- * c, d, e, f), added after the loop. Other tiles keep the broadcast loop's products and
- * order of additions, so its results. */
+ * halves the loads per multiply-add against broadcasting every input. Every tile height
+ * adds a pixel's products in k order, the broadcast loop's order: tiles of one or two rows
+ * have only 2 or 4 accumulator chains, too few to cover a 4-cycle FMLA on two pipes, but
+ * splitting k over more accumulators would make a pixel's sum depend on the height of the
+ * tile it falls in, which follows where a thread's range starts, and results must not
+ * depend on the thread count. */
 #define PW_LOADA(r) const vf va##r = v_load(a##r + k);
 #define PW_LANE2A(r, l, A)                                                                   \
     A##r##_0 = vfmaq_laneq_f32(A##r##_0, w0, va##r, l);                                      \
@@ -163,27 +164,12 @@ V_INLINE vmask v_mask(uint32_t n) { return n; }
 #define PW_LANE2_1(r) PW_LANE2A(r, 1, c)
 #define PW_LANE2_2(r) PW_LANE2A(r, 2, c)
 #define PW_LANE2_3(r) PW_LANE2A(r, 3, c)
-#define PW_LANE2D_1(r) PW_LANE2A(r, 1, d)
-#define PW_LANE2D_3(r) PW_LANE2A(r, 3, d)
-#define PW_LANE2E_2(r) PW_LANE2A(r, 2, e)
-#define PW_LANE2F_3(r) PW_LANE2A(r, 3, f)
 #define PW_STEP2(ROWS, LANE)                                                                 \
     {                                                                                        \
         const vf w0 = v_load(w), w1 = v_load(w + VW);                                        \
         w += PW_NR;                                                                          \
         ROWS(LANE)                                                                           \
     }
-#define PW_ONE(r) +1
-#define PW_SPLIT(ROWS) ((0 ROWS(PW_ONE)) == 1 ? 4 : (0 ROWS(PW_ONE)) == 2 ? 2 : 1)
-#define PW_DECLX(r)                                                                          \
-    vf d##r##_0 = v_zero(), d##r##_1 = v_zero(), e##r##_0 = v_zero(), e##r##_1 = v_zero(),  \
-       f##r##_0 = v_zero(), f##r##_1 = v_zero();
-#define PW_JOIN4(r)                                                                          \
-    c##r##_0 = v_add(v_add(c##r##_0, d##r##_0), v_add(e##r##_0, f##r##_0));                  \
-    c##r##_1 = v_add(v_add(c##r##_1, d##r##_1), v_add(e##r##_1, f##r##_1));
-#define PW_JOIN2(r)                                                                          \
-    c##r##_0 = v_add(c##r##_0, d##r##_0);                                                    \
-    c##r##_1 = v_add(c##r##_1, d##r##_1);
 #define PW_KBLOCKS(ROWS, L1, L2, L3)                                                         \
     for (k = 0; k + 4 <= t->k; k += 4) {                                                     \
         MNV3_PREFETCH_STEP(pf, pf_end);                                                      \
@@ -205,22 +191,10 @@ V_INLINE vmask v_mask(uint32_t n) { return n; }
     }
 #define PW_KLOOP2(ROWS)                                                                      \
     {                                                                                        \
-        ROWS(PW_DECLX)                                                                       \
-        if (PW_SPLIT(ROWS) == 4) {                                                           \
-            PW_KBLOCKS(ROWS, PW_LANE2D_1, PW_LANE2E_2, PW_LANE2F_3)                          \
-        } else if (PW_SPLIT(ROWS) == 2) {                                                    \
-            PW_KBLOCKS(ROWS, PW_LANE2D_1, PW_LANE2_2, PW_LANE2D_3)                           \
-        } else {                                                                             \
-            PW_KBLOCKS(ROWS, PW_LANE2_1, PW_LANE2_2, PW_LANE2_3)                             \
-        }                                                                                    \
+        PW_KBLOCKS(ROWS, PW_LANE2_1, PW_LANE2_2, PW_LANE2_3)                                 \
         PW_KTAIL2(ROWS)                                                                      \
         PW_KTAIL2(ROWS)                                                                      \
         PW_KTAIL2(ROWS)                                                                      \
-        if (PW_SPLIT(ROWS) == 4) {                                                           \
-            ROWS(PW_JOIN4)                                                                   \
-        } else if (PW_SPLIT(ROWS) == 2) {                                                    \
-            ROWS(PW_JOIN2)                                                                   \
-        }                                                                                    \
     }
 /* In-order cores get their own tiles (below); the row's run picks them. */
 #define PW_RUN pw_run_neon

@@ -740,6 +740,45 @@ static int edges_check(const mnv3_kernels *k, int act, int clamped) {
     return bad == 0;
 }
 
+/* Threads split a layer's pixels at any row, and the row tiles follow the split: every
+ * pixel's result must not depend on where its range starts (docs/c-api.md promises
+ * bit-identical logits at any thread count). The whole range against two calls split at
+ * every point; channel sums are left out (the executor adds them per fixed slice). */
+static int pw_check_split_invariance(const mnv3_kernels *k, pw_case *c) {
+    const size_t on = c->P * c->out_stride;
+    const size_t pf = k->pointwise->packed_bytes(c->K, c->N) / sizeof(float);
+    const size_t wf = k->pointwise->workspace_bytes(k->pointwise, c->K) / sizeof(float);
+    float *packed = pf ? falloc(pf) : NULL, *ws = falloc(wf + 16);
+    float *whole = falloc(on), *parts = falloc(on);
+    mnv3_pointwise_args a;
+    size_t at, differ = 0;
+    if (packed) k->pointwise->pack(c->weight, c->K, c->N, packed);
+    ffill(whole, on, SENTINEL);
+    pw_args(c, &a, packed ? (const void *)packed : (const void *)c->weight, whole, NULL, ws);
+    a.channel_sums = NULL;
+    mnv3_call_pointwise(k, &a);
+    for (at = 1; at < c->P && !differ; ++at) {
+        ffill(parts, on, SENTINEL);
+        a.output = parts;
+        a.pixel_begin = 0;
+        a.pixel_end = at;
+        mnv3_call_pointwise(k, &a);
+        a.pixel_begin = at;
+        a.pixel_end = c->P;
+        mnv3_call_pointwise(k, &a);
+        if (memcmp(whole, parts, on * sizeof *whole) != 0) {
+            differ = at;
+            printf("    %s: P=%zu split at %zu differs from the whole range\n", k->pointwise->name,
+                   c->P, at);
+        }
+    }
+    free(packed);
+    free(ws);
+    free(whole);
+    free(parts);
+    return differ == 0;
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* Case lists                                                                            */
 /* ------------------------------------------------------------------------------------ */
@@ -770,6 +809,20 @@ static void run_kernel_suite(const mnv3_kernels *k) {
                 pw_free(&c);
                 ++n_pw;
             }
+        }
+    }
+    if (k) { /* A pixel's result does not depend on where its range starts. */
+        static const size_t pixels[] = {9, 13, 17, 49};
+        unsigned p;
+        for (p = 0; p < sizeof pixels / sizeof *pixels; ++p) {
+            pw_case c;
+            rng_state = seed++;
+            pw_make(&c, pixels[p], 37, 24);
+            c.want_output = 1;
+            CHECK_MSG(pw_check_split_invariance(k, &c), "%s pointwise split invariance P=%zu",
+                      name, c.P);
+            pw_free(&c);
+            ++n_pw;
         }
     }
     { /* Network-like shapes, including every option at once. */
