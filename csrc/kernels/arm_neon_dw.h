@@ -209,3 +209,223 @@ SIMD_FN void UK_NAME(dwconv_, 3x3s1, SIMD_ISA)(const mnv3_dw_span *s) { dwn_span
 SIMD_FN void UK_NAME(dwconv_, 3x3s2, SIMD_ISA)(const mnv3_dw_span *s) { dwn_span(s, 3, 2); }
 SIMD_FN void UK_NAME(dwconv_, 5x5s1, SIMD_ISA)(const mnv3_dw_span *s) { dwn_span(s, 5, 1); }
 SIMD_FN void UK_NAME(dwconv_, 5x5s2, SIMD_ISA)(const mnv3_dw_span *s) { dwn_span(s, 5, 2); }
+
+/* ------------------------------------------------------------------------------------ */
+/* Other kernel sizes (up to MNV3_DW_MAX_KERNEL)                                         */
+/* ------------------------------------------------------------------------------------ */
+
+/* Groups of DWN_G outputs of one channel vector again, the taps of a row taken by phase:
+ * taps kx = p, p + S, p + 2S, ... read, for the DWN_G outputs, a window of phase-p inputs
+ * (columns p, p + S, ...) that slides by one input per tap. DWA_B taps at a time load their
+ * DWA_B + DWN_G - 1 inputs and DWA_B weights as one group ahead of their DWN_G * DWA_B
+ * multiply-adds into DWN_G independent accumulators: on an in-order core the group waits
+ * for the previous FMLAs once, not once per load (gen_neon_dw.py explains why). Taps are
+ * added row by row, each row's by phase: the sums differ from the reference's order by
+ * rounding only. */
+#define DWA_B 4
+
+/* n <= DWA_B taps: inputs from x, XS floats apart; weights w[0], w[WS], ... */
+SIMD_INLINE void dwa_taps(vf *acc, const float *x, const size_t XS, const vf *w,
+                          const size_t WS, const uint32_t n) {
+    vf in[DWA_B + DWN_G - 1], wt[DWA_B];
+    uint32_t t, r, j;
+#pragma GCC unroll 11
+    for (t = 0; t < n + DWN_G - 1; ++t) in[t] = v_load(x + t * XS);
+#pragma GCC unroll 4
+    for (r = 0; r < n; ++r) wt[r] = w[r * WS];
+#pragma GCC unroll 4
+    for (r = 0; r < n; ++r) {
+#pragma GCC unroll 8
+        for (j = 0; j < DWN_G; ++j) acc[j] = v_fma(in[r + j], wt[r], acc[j]);
+    }
+}
+
+/* blocks >= 1 blocks of DWA_B taps, as dwa_taps, in assembly so that the order above is
+ * the order that runs (the compiler interleaves the loads with the FMLAs and computes each
+ * address with a multiply). xs, ws: the input and weight steps in bytes; the accumulators
+ * (acc[0..DWN_G)) stay in v0-v7 through the blocks. */
+SIMD_INLINE void dwa_blocks(vf *acc, const float *x, const uint64_t xs, const vf *w,
+                            const uint64_t ws, uint64_t blocks) {
+    const uint64_t xs2 = 2 * xs, xs3 = 3 * xs, xs4 = 4 * xs, ws2 = 2 * ws, ws3 = 3 * ws,
+                   ws4 = 4 * ws;
+    const float *b1, *b2;
+    __asm__ volatile(
+        "ldp q0, q1, [%[acc]]\n\t"
+        "ldp q2, q3, [%[acc], #32]\n\t"
+        "ldp q4, q5, [%[acc], #64]\n\t"
+        "ldp q6, q7, [%[acc], #96]\n\t"
+        ".Ldwany_loop%=:\n\t"
+        "add %[b1], %[x], %[xs4]\n\t"
+        "ldr q16, [%[x]]\n\t"
+        "ldr q27, [%[w]]\n\t"
+        "ldr q17, [%[x], %[xs]]\n\t"
+        "add %[b2], %[b1], %[xs4]\n\t"
+        "ldr q18, [%[x], %[xs2]]\n\t"
+        "ldr q19, [%[x], %[xs3]]\n\t"
+        "ldr q28, [%[w], %[ws]]\n\t"
+        "ldr q20, [%[b1]]\n\t"
+        "ldr q21, [%[b1], %[xs]]\n\t"
+        "ldr q22, [%[b1], %[xs2]]\n\t"
+        "ldr q29, [%[w], %[ws2]]\n\t"
+        "ldr q23, [%[b1], %[xs3]]\n\t"
+        "ldr q24, [%[b2]]\n\t"
+        "ldr q25, [%[b2], %[xs]]\n\t"
+        "ldr q30, [%[w], %[ws3]]\n\t"
+        "ldr q26, [%[b2], %[xs2]]\n\t"
+        "add %[w], %[w], %[ws4]\n\t"
+        "mov %[x], %[b1]\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "fmla v0.4s, v16.4s, v27.4s\n\t"
+        "fmla v1.4s, v17.4s, v27.4s\n\t"
+        "fmla v2.4s, v18.4s, v27.4s\n\t"
+        "fmla v3.4s, v19.4s, v27.4s\n\t"
+        "fmla v4.4s, v20.4s, v27.4s\n\t"
+        "fmla v5.4s, v21.4s, v27.4s\n\t"
+        "fmla v6.4s, v22.4s, v27.4s\n\t"
+        "fmla v7.4s, v23.4s, v27.4s\n\t"
+        "fmla v0.4s, v17.4s, v28.4s\n\t"
+        "fmla v1.4s, v18.4s, v28.4s\n\t"
+        "fmla v2.4s, v19.4s, v28.4s\n\t"
+        "fmla v3.4s, v20.4s, v28.4s\n\t"
+        "fmla v4.4s, v21.4s, v28.4s\n\t"
+        "fmla v5.4s, v22.4s, v28.4s\n\t"
+        "fmla v6.4s, v23.4s, v28.4s\n\t"
+        "fmla v7.4s, v24.4s, v28.4s\n\t"
+        "fmla v0.4s, v18.4s, v29.4s\n\t"
+        "fmla v1.4s, v19.4s, v29.4s\n\t"
+        "fmla v2.4s, v20.4s, v29.4s\n\t"
+        "fmla v3.4s, v21.4s, v29.4s\n\t"
+        "fmla v4.4s, v22.4s, v29.4s\n\t"
+        "fmla v5.4s, v23.4s, v29.4s\n\t"
+        "fmla v6.4s, v24.4s, v29.4s\n\t"
+        "fmla v7.4s, v25.4s, v29.4s\n\t"
+        "fmla v0.4s, v19.4s, v30.4s\n\t"
+        "fmla v1.4s, v20.4s, v30.4s\n\t"
+        "fmla v2.4s, v21.4s, v30.4s\n\t"
+        "fmla v3.4s, v22.4s, v30.4s\n\t"
+        "fmla v4.4s, v23.4s, v30.4s\n\t"
+        "fmla v5.4s, v24.4s, v30.4s\n\t"
+        "fmla v6.4s, v25.4s, v30.4s\n\t"
+        "fmla v7.4s, v26.4s, v30.4s\n\t"
+        "b.ne .Ldwany_loop%=\n\t"
+        "stp q0, q1, [%[acc]]\n\t"
+        "stp q2, q3, [%[acc], #32]\n\t"
+        "stp q4, q5, [%[acc], #64]\n\t"
+        "stp q6, q7, [%[acc], #96]\n\t"
+        : [x] "+r"(x), [w] "+r"(w), [n] "+r"(blocks), [b1] "=&r"(b1), [b2] "=&r"(b2)
+        : [acc] "r"(acc), [xs] "r"(xs), [xs2] "r"(xs2), [xs3] "r"(xs3), [xs4] "r"(xs4),
+          [ws] "r"(ws), [ws2] "r"(ws2), [ws3] "r"(ws3), [ws4] "r"(ws4)
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20",
+          "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "cc", "memory");
+}
+
+/* One input row's taps for DWN_G outputs: the row's window starts at x, pixels PS floats
+ * apart; S the stride; taps[p] the number of taps of phase p (of P phases); wrow the row's
+ * weights. */
+SIMD_INLINE void dwa_row(vf *acc, const float *x, const size_t PS, const uint32_t S,
+                         const uint32_t P, const uint32_t *taps, const vf *wrow) {
+    const size_t XS = (size_t)S * PS;
+    uint32_t p, m;
+    for (p = 0; p < P; ++p) {
+        const float *xp = x + p * PS;
+        const vf *wp = wrow + p;
+        const uint32_t blocks = taps[p] / DWA_B;
+        m = blocks * DWA_B;
+        if (blocks)
+            dwa_blocks(acc, xp, (uint64_t)XS * sizeof(float), wp,
+                       (uint64_t)S * sizeof(vf), blocks);
+        switch (taps[p] - m) {
+        case 3: dwa_taps(acc, xp + m * XS, XS, wp + m * S, S, 3); break;
+        case 2: dwa_taps(acc, xp + m * XS, XS, wp + m * S, S, 2); break;
+        case 1: dwa_taps(acc, xp + m * XS, XS, wp + m * S, S, 1); break;
+        default: break;
+        }
+    }
+}
+
+/* The window of a border or partial group, zero-padded: DWN_G outputs at stride
+ * min(S, K) (outputs that share no input need no more), K columns for the last. */
+#define DWA_MAX_T (DWN_G * MNV3_DW_MAX_KERNEL)
+
+/* Outputs ox + [j0, j1) of the DWN_G at ox, of channel vector c; `inside`: the group's
+ * inputs are all within the row and the vector is whole, read in place (a missing row is
+ * skipped either way). */
+SIMD_INLINE void dwa_group(const mnv3_dw_span *s, const simd_ep *ep, uint32_t c, uint32_t ox,
+                           uint32_t j0, uint32_t j1, int inside, const uint32_t P,
+                           const uint32_t *taps, const vf *w, vf bias, const int full,
+                           vmask m, vf *sum) {
+    const uint32_t K = s->kernel, S = s->stride, SW = S < K ? S : K;
+    const size_t C = s->channels;
+    vf acc[DWN_G];
+    uint32_t ky, t, j;
+#pragma GCC unroll 8
+    for (j = 0; j < DWN_G; ++j) acc[j] = bias;
+    for (ky = 0; ky < K; ++ky) {
+        const float *row = s->rows[ky];
+        if (!row) continue;
+        if (inside) {
+            dwa_row(acc, row + c + ((size_t)ox * S - s->pad_left) * C, C, S, P, taps,
+                    w + ky * K);
+        } else {
+            /* window column jj * SW + kk is output jj's tap kk (the last output: all K) */
+            float win[DWA_MAX_T * VW];
+            const uint32_t T = (DWN_G - 1) * SW + K;
+            uint32_t jj = 0, kk = 0;
+            for (t = 0; t < T; ++t) {
+                const long ix = (long)(ox + jj) * S + (long)kk - (long)s->pad_left;
+                v_store(win + (size_t)t * VW,
+                        ix >= 0 && ix < (long)s->in_width
+                            ? load_part(row + (size_t)ix * C + c, full, m)
+                            : v_zero());
+                if (++kk == SW && jj < DWN_G - 1) {
+                    kk = 0;
+                    ++jj;
+                }
+            }
+            dwa_row(acc, win, VW, SW, P, taps, w + ky * K);
+        }
+    }
+#pragma GCC unroll 8
+    for (j = 0; j < DWN_G; ++j) {
+        if (j >= j0 && j < j1) {
+            const vf v = ep_apply(ep, acc[j]);
+            store_part(s->out + (size_t)(ox + j) * C + c, v, full, m);
+            *sum = v_add(*sum, v);
+        }
+    }
+}
+
+/* Interior groups in place; the last interior outputs as a group overlapping earlier ones
+ * (which it recomputes but does not store again); border outputs through the window, a
+ * group at most up to the interior's edge. */
+SIMD_FN void UK_NAME(dwconv_, any, SIMD_ISA)(const mnv3_dw_span *s) {
+    const simd_ep *ep = (const simd_ep *)s->params;
+    const uint32_t K = s->kernel, S = s->stride, C = s->channels;
+    const uint32_t P = S < K ? S : K, lo = s->ox_lo, hi = s->ox_hi;
+    const size_t cp = round_up_u32(C, VW);
+    uint32_t taps[MNV3_DW_MAX_KERNEL], p, c, ox, n, t;
+    /* the channel vector's weights as float32 vectors, in one block */
+    vf w[MNV3_DW_MAX_KERNEL * MNV3_DW_MAX_KERNEL];
+    for (p = 0; p < P; ++p) taps[p] = (K - p + S - 1) / S;
+    for (c = 0; c < C; c += VW) {
+        const int full = C - c >= VW;
+        const vmask m = v_mask(full ? VW : C - c);
+        const vf bias = s->bias ? v_loadm(s->bias + c, m) : v_zero();
+        vf sum = v_zero();
+        for (t = 0; t < K * K; ++t) w[t] = W_LOAD((const W_T *)s->w + t * cp + c);
+        for (ox = s->ox_begin; ox < s->ox_end; ox += n) {
+            const int interior = ox >= lo && ox < hi;
+            n = s->ox_end - ox < DWN_G ? s->ox_end - ox : DWN_G;
+            if (interior && ox + n > hi) n = hi - ox;
+            if (!interior && ox < lo && ox + n > lo) n = lo - ox;
+            if (full && interior && n == DWN_G)
+                dwa_group(s, ep, c, ox, 0, DWN_G, 1, P, taps, w, bias, 1, m, &sum);
+            else if (full && interior && ox + n >= lo + DWN_G)
+                dwa_group(s, ep, c, ox + n - DWN_G, DWN_G - n, DWN_G, 1, P, taps, w, bias, 1, m,
+                          &sum);
+            else
+                dwa_group(s, ep, c, ox, 0, n, 0, P, taps, w, bias, full, m, &sum);
+        }
+        if (s->sums) add_sums(s->sums + c, sum, m);
+    }
+}

@@ -22,8 +22,8 @@
  *   PW_RUN                   the pointwise row's run (default: mnv3_pointwise_driver)
  *   CONV_GROUP               the stem's group of CONV_G interior pixels (conv_group)
  *   GEMV_MR, GEMV_UKERNEL, GEMV_NAME  the fully connected microkernel, its rows and name
- *   DW_OWN_SHAPES            the 3x3 and 5x5 depthwise microkernels are the set's own,
- *                            defined after this file
+ *   DW_OWN_SHAPES            the depthwise microkernels (3x3, 5x5 and other sizes) are the
+ *                            set's own, defined after this file
  *
  * v_loadm/v_storem never touch memory in masked-off lanes, which is what lets channel
  * counts that are not a multiple of VW be read and written without overrunning a buffer.
@@ -615,6 +615,7 @@ SIMD_FN void UK_NAME(dwconv_, 5x5s1, SIMD_ISA)(const mnv3_dw_span *s);
 SIMD_FN void UK_NAME(dwconv_, 5x5s2, SIMD_ISA)(const mnv3_dw_span *s);
 #endif
 
+#ifndef DW_OWN_SHAPES
 /* Other kernel sizes: weights read from memory, every tap bounds-checked. */
 SIMD_INLINE void dw_vector_any(const mnv3_dw_span *s, const simd_ep *ep, uint32_t c,
                                const int full, vmask m) {
@@ -649,6 +650,9 @@ SIMD_FN void UK_NAME(dwconv_, any, SIMD_ISA)(const mnv3_dw_span *s) {
     for (c = 0; c + VW <= C; c += VW) dw_vector_any(s, ep, c, 1, v_mask(VW));
     if (c < C) dw_vector_any(s, ep, c, 0, v_mask(C - c));
 }
+#else
+SIMD_FN void UK_NAME(dwconv_, any, SIMD_ISA)(const mnv3_dw_span *s);
+#endif
 
 static const mnv3_depthwise_kernel depthwise_row = {
     UK_STR(UK_PREC) "_dwconv__" UK_STR(SIMD_ISA),
