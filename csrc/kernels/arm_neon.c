@@ -259,6 +259,82 @@ static void GEMV_UKERNEL(const float *x, const void *w, uint32_t n, uint32_t cou
 #endif
 
 #if !defined(SIMD_VARIANT)
+#if defined(__aarch64__)
+/* n >= 1 steps of 8 inputs for the eight rows w[0..8): the 16 weight and 2 input loads of a
+ * step as one group ahead of its 16 FMLAs (the schedule of gen_neon_inorder.py: an in-order
+ * core then waits for the previous FMLAs once per step, not once per load), addressed from
+ * two bases and the rows' byte offsets, one micro-op each. s[0..8) are the rows' sums. A
+ * GEMV reads each weight once: one 128-bit load per FMLA, which the in-order cores do not
+ * issue beside it, holds those below half of the FMLA bound whatever the schedule. */
+static inline __attribute__((always_inline)) void gemv_steps8(const float *x,
+                                                                const float *const *w,
+                                                                uint64_t n, vf *s) {
+    const float *p = w[0], *p16 = w[0] + VW;
+    const uint64_t o1 = (uint64_t)(w[1] - w[0]) * sizeof(float),
+                   o2 = (uint64_t)(w[2] - w[0]) * sizeof(float),
+                   o3 = (uint64_t)(w[3] - w[0]) * sizeof(float),
+                   o4 = (uint64_t)(w[4] - w[0]) * sizeof(float),
+                   o5 = (uint64_t)(w[5] - w[0]) * sizeof(float),
+                   o6 = (uint64_t)(w[6] - w[0]) * sizeof(float),
+                   o7 = (uint64_t)(w[7] - w[0]) * sizeof(float);
+    __asm__ volatile(
+        "ldp q0, q1, [%[s]]\n\t"
+        "ldp q2, q3, [%[s], #32]\n\t"
+        "ldp q4, q5, [%[s], #64]\n\t"
+        "ldp q6, q7, [%[s], #96]\n\t"
+        ".Lgemv_loop%=:\n\t"
+        "ldr q30, [%[x]]\n\t"
+        "ldr q16, [%[p]]\n\t"
+        "ldr q31, [%[x], #16]\n\t"
+        "ldr q24, [%[p16]]\n\t"
+        "ldr q17, [%[p], %[o1]]\n\t"
+        "ldr q25, [%[p16], %[o1]]\n\t"
+        "ldr q18, [%[p], %[o2]]\n\t"
+        "add %[x], %[x], #32\n\t"
+        "ldr q26, [%[p16], %[o2]]\n\t"
+        "ldr q19, [%[p], %[o3]]\n\t"
+        "ldr q27, [%[p16], %[o3]]\n\t"
+        "ldr q20, [%[p], %[o4]]\n\t"
+        "ldr q28, [%[p16], %[o4]]\n\t"
+        "ldr q21, [%[p], %[o5]]\n\t"
+        "ldr q29, [%[p16], %[o5]]\n\t"
+        "ldr q22, [%[p], %[o6]]\n\t"
+        "ldr q14, [%[p16], %[o6]]\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "ldr q23, [%[p], %[o7]]\n\t"
+        "ldr q15, [%[p16], %[o7]]\n\t"
+        "add %[p], %[p], #32\n\t"
+        "add %[p16], %[p16], #32\n\t"
+        "fmla v0.4s, v16.4s, v30.4s\n\t"
+        "fmla v1.4s, v17.4s, v30.4s\n\t"
+        "fmla v2.4s, v18.4s, v30.4s\n\t"
+        "fmla v3.4s, v19.4s, v30.4s\n\t"
+        "fmla v4.4s, v20.4s, v30.4s\n\t"
+        "fmla v5.4s, v21.4s, v30.4s\n\t"
+        "fmla v6.4s, v22.4s, v30.4s\n\t"
+        "fmla v7.4s, v23.4s, v30.4s\n\t"
+        "fmla v0.4s, v24.4s, v31.4s\n\t"
+        "fmla v1.4s, v25.4s, v31.4s\n\t"
+        "fmla v2.4s, v26.4s, v31.4s\n\t"
+        "fmla v3.4s, v27.4s, v31.4s\n\t"
+        "fmla v4.4s, v28.4s, v31.4s\n\t"
+        "fmla v5.4s, v29.4s, v31.4s\n\t"
+        "fmla v6.4s, v14.4s, v31.4s\n\t"
+        "fmla v7.4s, v15.4s, v31.4s\n\t"
+        "b.ne .Lgemv_loop%=\n\t"
+        "stp q0, q1, [%[s]]\n\t"
+        "stp q2, q3, [%[s], #32]\n\t"
+        "stp q4, q5, [%[s], #64]\n\t"
+        "stp q6, q7, [%[s], #96]\n\t"
+        : [x] "+r"(x), [p] "+r"(p), [p16] "+r"(p16), [n] "+r"(n)
+        : [s] "r"(s), [o1] "r"(o1), [o2] "r"(o2), [o3] "r"(o3), [o4] "r"(o4), [o5] "r"(o5),
+          [o6] "r"(o6), [o7] "r"(o7)
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v14", "v15", "v16", "v17", "v18",
+          "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30",
+          "v31", "cc", "memory");
+}
+#endif
+
 /* A last block of fewer than eight outputs repeats its last row instead of running a loop
  * of its own with fewer chains. */
 SIMD_FN void GEMV_UKERNEL(const float *x, const void *w_, uint32_t I, uint32_t count,
@@ -268,17 +344,29 @@ SIMD_FN void GEMV_UKERNEL(const float *x, const void *w_, uint32_t I, uint32_t c
     const vmask m = v_mask(I - iv);
     const float *w[GEMV_MR];
     vf s[GEMV_MR];
-    uint32_t i, j;
+    uint32_t i = 0, j;
 #pragma GCC unroll 8
     for (j = 0; j < GEMV_MR; ++j) {
         w[j] = W + (size_t)(j < count ? j : count - 1) * I;
         s[j] = v_zero();
     }
-    for (i = 0; i < iv; i += VW) {
+#if defined(__aarch64__)
+    i = I / 8 * 8;
+    if (i) gemv_steps8(x, w, i / 8, s);
+    /* at most one more whole vector: straight-line code, not a loop */
+    if (i < iv) {
+        const vf xv = v_load(x + i);
+#pragma GCC unroll 8
+        for (j = 0; j < GEMV_MR; ++j) s[j] = v_fma(v_load(w[j] + i), xv, s[j]);
+        i += VW;
+    }
+#else
+    for (; i < iv; i += VW) {
         const vf xv = v_load(x + i);
 #pragma GCC unroll 8
         for (j = 0; j < GEMV_MR; ++j) s[j] = v_fma(v_load(w[j] + i), xv, s[j]);
     }
+#endif
     if (iv < I) {
         const vf xv = v_loadm(x + iv, m);
 #pragma GCC unroll 8
