@@ -104,6 +104,10 @@ V_INLINE vmask v_mask(uint32_t n) { return n; }
  * float16-weight variant (which sets NEON_DW_VARIANT). */
 #if defined(__aarch64__) && (!defined(SIMD_VARIANT) || defined(NEON_DW_VARIANT))
 #define DW_OWN_SHAPES 1
+/* The stem as GEMM tiles over patches (arm_neon_conv.h): 8 pixels x 8 channels a tile. */
+#define CONV_OWN 1
+#define CONV_UKERNEL UK_NAME(conv_, 8x8, SIMD_ISA)
+#define CONV_NAME UK_STR(UK_PREC) "_conv_8x8__" UK_STR(SIMD_ISA)
 #endif
 
 #if !defined(SIMD_VARIANT)
@@ -627,6 +631,10 @@ static int neon_supported(void) {
 }
 #endif
 #endif /* !SIMD_VARIANT */
+
+#if defined(CONV_OWN)
+#include "arm_neon_conv.h"
+#endif
 
 #else
 /* ISO C wants at least one declaration in a translation unit. */

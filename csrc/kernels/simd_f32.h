@@ -24,6 +24,9 @@
  *   GEMV_MR, GEMV_UKERNEL, GEMV_NAME  the fully connected microkernel, its rows and name
  *   DW_OWN_SHAPES            the depthwise microkernels (3x3, 5x5 and other sizes) are the
  *                            set's own, defined after this file
+ *   CONV_OWN                 the stem's packing (conv_packed_bytes, conv_pack) and
+ *                            microkernel (CONV_UKERNEL, named CONV_NAME) are the set's own,
+ *                            defined after this file
  *
  * v_loadm/v_storem never touch memory in masked-off lanes, which is what lets channel
  * counts that are not a multiple of VW be read and written without overrunning a buffer.
@@ -678,6 +681,7 @@ static const mnv3_depthwise_kernel depthwise_row = {
 #define CONV_STORE(p, v, full, m) store_part((p), (v), (full), (m))
 #endif
 
+#ifndef CONV_OWN
 /* Packed layout: output channels in blocks of VW; block b holds [ky][kx][ci][VW]. Each
  * input sample is broadcast and multiplied into a whole vector of output channels. */
 static size_t conv_packed_bytes(uint32_t in_channels, uint32_t out_channels, uint32_t kernel) {
@@ -777,14 +781,23 @@ SIMD_FN void UK_NAME(conv_, UK_TILE(CONV_G, SIMD_VW), SIMD_ISA)(const mnv3_conv_
     }
 }
 
+#define CONV_UKERNEL UK_NAME(conv_, UK_TILE(CONV_G, SIMD_VW), SIMD_ISA)
+#define CONV_NAME UK_STR(UK_PREC) "_conv_" UK_STR(CONV_G) "x" UK_STR(SIMD_VW) "__" UK_STR(SIMD_ISA)
+#else
+static size_t conv_packed_bytes(uint32_t in_channels, uint32_t out_channels, uint32_t kernel);
+static void conv_pack(const void *weight_, uint32_t in_channels, uint32_t out_channels,
+                      uint32_t kernel, void *packed_);
+SIMD_FN void CONV_UKERNEL(const mnv3_conv_row *r);
+#endif
+
 static const mnv3_conv_kernel conv_row = {
-    UK_STR(UK_PREC) "_conv_" UK_STR(CONV_G) "x" UK_STR(SIMD_VW) "__" UK_STR(SIMD_ISA),
+    CONV_NAME,
     SIMD_WTYPE,
     SIMD_ATYPE,
     conv_packed_bytes,
     conv_pack,
     prepare,
-    UK_NAME(conv_, UK_TILE(CONV_G, SIMD_VW), SIMD_ISA),
+    CONV_UKERNEL,
     mnv3_conv_driver,
 };
 
