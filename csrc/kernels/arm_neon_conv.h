@@ -1,20 +1,20 @@
-/* AArch64 stem (the float32 set and its float16-weight variant; included by arm_neon.c
+/* NEON stem (the float32 set and its float16-weight variant; included by arm_neon.c
  * after simd_f32.h, which declares these under CONV_OWN): the dense convolution as the
  * set's own GEMM tiles over patches.
  *
  * A stem has few taps per output (3x3 x 3 channels: 27) and few output channels (16), so
  * its own loop over taps broadcast one input per multiply-add: a load per FMLA, which an
- * in-order core does not issue beside it. Written as a GEMM, the rows are up to 8 output
- * pixels, k the K*K*Ci taps of each pixel's patch, the columns the output channels: the
- * tiles multiply by lane, 4 taps per input load, into 16 accumulators, and on in-order cores
- * run the schedule of arm_neon_inorder.h. Building the patches is a copy of K*K*Ci floats
- * per pixel (the zeros of the padding included, so borders need no code of their own),
- * small beside the K*K*Ci*Co multiply-adds.
+ * in-order core does not issue beside it. Written as a GEMM, the rows are up to PW_MR
+ * output pixels, k the K*K*Ci taps of each pixel's patch, the columns the output channels:
+ * the tiles multiply by lane, 4 taps per input load, and on in-order AArch64 cores run the
+ * schedule of arm_neon_inorder.h (on ARMv7: 4 rows, VMLA by lane). Building the patches is
+ * a copy of K*K*Ci floats per pixel (the zeros of the padding included, so borders need no
+ * code of their own), small beside the K*K*Ci*Co multiply-adds.
  *
  * The weights are packed as the pointwise rows pack theirs, with in_channels = K*K*Ci in
  * the order of the canonical [out][ky][kx][ci] layout. */
 
-#if !defined(SIMD_VARIANT)
+#if !defined(SIMD_VARIANT) && defined(__aarch64__)
 #define CONV_TILES (mnv3_neon_in_order() ? pointwise_row_in_order.wide : pointwise_row.wide)
 #else
 #define CONV_TILES pointwise_row.wide
@@ -23,7 +23,7 @@
 /* Taps of one pass over a patch (a stem's 27 are one): larger patches go in passes whose
  * raw sums add up in the output, the epilogue applied to them after the last. */
 #define CONV_PATCH_TAPS 64
-#define CONV_PIXELS 8
+#define CONV_PIXELS PW_MR
 
 static size_t conv_packed_bytes(uint32_t in_channels, uint32_t out_channels, uint32_t kernel) {
     return PW_PACKED_BYTES(kernel * kernel * in_channels, out_channels);

@@ -22,6 +22,7 @@
  *   PW_RUN                   the pointwise row's run (default: mnv3_pointwise_driver)
  *   CONV_GROUP               the stem's group of CONV_G interior pixels (conv_group)
  *   GEMV_MR, GEMV_UKERNEL, GEMV_NAME  the fully connected microkernel, its rows and name
+ *                            (defined after this file)
  *   DW_OWN_SHAPES            the depthwise microkernels (3x3, 5x5 and other sizes) are the
  *                            set's own, defined after this file
  *   CONV_OWN                 the stem's packing (conv_packed_bytes, conv_pack) and
@@ -856,6 +857,9 @@ SIMD_FN void UK_NAME(gemv_, 4x, SIMD_ISA)(const float *x, const void *w_, uint32
         dots[o] = v_hsum(s0);
     }
 }
+#else
+SIMD_FN void GEMV_UKERNEL(const float *x, const void *w_, uint32_t I, uint32_t count,
+                          float *dots);
 #endif
 
 static const mnv3_fc_kernel fc_row = {
