@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes csrc/kernels/arm_neon_dw_loops.h: the hot loops of the AArch64 3x3 and 5x5
-depthwise microkernels (groups of 8 outputs of one channel vector, every input inside the
+depthwise microkernels (groups of G outputs of one channel vector, every input inside the
 image) as inline assembly, scheduled for in-order cores as tools/gen_neon_inorder.py
 explains for the GEMM tiles, which also suits the out-of-order ones:
 
@@ -10,36 +10,42 @@ explains for the GEMM tiles, which also suits the out-of-order ones:
   first loads): an in-order core that writes results back in program order (LLVM's
   Cortex-A53 model: a load issued after a 10-cycle FMLA waits for it) then waits once per
   row, not once per load.
-- FMLAs go kx-major (for each tap of the row, the 8 outputs), so that consecutive FMLAs
-  feed different accumulators: 8 independent chains.
+- FMLAs go kx-major (for each tap of the row, the G outputs), so that consecutive FMLAs
+  feed different accumulators: G independent chains. G is 10 where the registers allow it
+  (3x3 stride 1): a 10-cycle FMLA (LLVM's A53 model) on 8 chains waits 2 cycles per tap.
 - Loads use register offsets (1, 2, 3) * C bytes from the row or from row + 4k * C: one
   micro-op each, no post-indexing (a second micro-op on these cores), no pointer per
-  pixel. The accumulators start from eight loads of the bias rather than copies of one
+  pixel. The accumulators start from G loads of the bias rather than copies of one
   register, which would take the FMLA pipes of Neoverse N1.
 - Every output's taps are added in the order ky, then kx, as by the C body (the border
   path) and the reference, so the results are the same bit for bit.
 
-Registers: v0-v7 the accumulators; 3x3 stride 1: v8-v16 the weights (loaded before the
-loop), v17-v31 inputs; the others: v8.. one row's weights (reloaded per row from the
-caller's float32 copy), the rest inputs: a stride-2 row needs 17 (3x3) or 19 (5x5).
+Registers: v0.. the G accumulators; 3x3 stride 1: v10-v18 the weights (loaded before the
+loop), v19-v30 inputs; the others (G = 8): v8.. one row's weights (reloaded per row from
+the caller's float32 copy), the rest inputs: a stride-2 row needs 17 (3x3) or 19 (5x5).
 
     python3 tools/gen_neon_dw.py > csrc/kernels/arm_neon_dw_loops.h
 """
 import sys
 
-G = 8
+
+def group(ks: int, s: int) -> int:
+    """Outputs per group: 10 where the registers allow (3x3 stride 1), else 8."""
+    return 10 if (ks, s) == (3, 1) else 8
 
 
 def shape(ks: int, s: int) -> str:
+    G = group(ks, s)
     T = (G - 1) * s + ks
     # all weights in registers where the window then still fits, else each row's own
     w_held = ks == 3 and s == 1
     if w_held:
-        w_reg = lambda ky, kx: 8 + ky * 3 + kx
-        in_first, n_in = 17, 15
+        w_reg = lambda ky, kx: G + ky * 3 + kx
+        in_first = G + 9
     else:
-        w_reg = lambda ky, kx: 8 + kx
-        in_first, n_in = 8 + ks, 24 - ks
+        w_reg = lambda ky, kx: G + kx
+        in_first = G + ks
+    n_in = 32 - in_first
     assert T <= n_in, "a row's window must fit in the free registers"
     reg = {t: in_first + t for t in range(T)}
 
@@ -68,14 +74,19 @@ def shape(ks: int, s: int) -> str:
     tail = []
     for ky in range(ks):
         tail.append(f"add %[r{ky}], %[r{ky}], %[step]")
-    tail += ["subs %[n], %[n], #1",
-             "str q0, [%[out]]", "str q1, [%[out], %[o1]]", "str q2, [%[out], %[o2]]",
-             "str q3, [%[out], %[o3]]", "add %[p1], %[out], %[b1]",
-             "str q4, [%[p1]]", "str q5, [%[p1], %[o1]]", "str q6, [%[p1], %[o2]]",
-             "str q7, [%[p1], %[o3]]", "add %[out], %[p1], %[b1]"]
+    tail.append("subs %[n], %[n], #1")
+    # output j at base j // 4 (p<k> = out + 4k * C, the window's bases being free by now)
+    base = "%[out]"
+    for k in range((G + 3) // 4):
+        if k:
+            tail.append(f"add %[p{k}], {base}, %[b1]")
+            base = f"%[p{k}]"
+        for i in range(min(4, G - 4 * k)):
+            tail.append(f"str q{4 * k + i}, [{base}" + (f", %[o{i}]]" if i else "]"))
+    tail.append(f"add %[out], {base}, " + (f"%[o{G % 4}]" if G % 4 else "%[b1]"))
     pre = []
     if w_held:
-        pre += [f"ldr q{8 + i}, [%[w], #{16 * i}]" for i in range(9)]
+        pre += [f"ldr q{G + i}, [%[w], #{16 * i}]" for i in range(9)]
     lab = f".Ldw{ks}x{ks}s{s}_loop%="
     asm = pre + [lab + ":"] + body + tail + [f"b.ne {lab}"]
     text = "\n".join(f'        "{ins}\\n\\t"' for ins in asm)
@@ -87,7 +98,7 @@ def shape(ks: int, s: int) -> str:
     clobbers = ", ".join(f'"v{v}"' for v in range(32))
     held = 'weights held in registers' if w_held else "each row's weights loaded with its window"
     return f"""
-/* {ks}x{ks}, stride {s}: {held}. */
+/* {ks}x{ks}, stride {s}: groups of {G} outputs, {held}. */
 static inline __attribute__((always_inline)) void dwn_loop_{ks}x{ks}s{s}(
     const float *const *q, float *out, uint64_t c4, uint64_t n, const vf *w, const vf *bias) {{
 {rows_in}
@@ -107,10 +118,11 @@ static inline __attribute__((always_inline)) void dwn_loop_{ks}x{ks}s{s}(
 def main() -> int:
     out = ["/* Generated by tools/gen_neon_dw.py: do not edit. The hot loops of the AArch64",
            " * depthwise microkernels; see the generator for the schedule.",
-           " * dwn_loop_<K>x<K>s<S>(q, out, c4, n, w, bias) runs n >= 1 groups of 8 outputs of one",
-           " * channel vector: q[ky] is input row ky at the group's first window column, pixels c4",
-           " * bytes apart, as are the outputs from out; w holds the K*K float32 weight vectors",
-           " * (ky-major), bias 8 copies of the bias vector. Writes the raw sums (bias and taps). */",
+           " * dwn_loop_<K>x<K>s<S>(q, out, c4, n, w, bias) runs n >= 1 groups of G outputs of one",
+           " * channel vector (G: DWN_GROUP(K, S)): q[ky] is input row ky at the group's first window",
+           " * column, pixels c4 bytes apart, as are the outputs from out; w holds the K*K float32",
+           " * weight vectors (ky-major), bias G copies of the bias vector. Writes the raw sums (bias",
+           " * and taps). */",
            "#ifndef MNV3_ARM_NEON_DW_LOOPS_H", "#define MNV3_ARM_NEON_DW_LOOPS_H", "",
            "#if defined(__clang__)", "#pragma clang diagnostic push",
            '#pragma clang diagnostic ignored "-Woverlength-strings"', "#endif"]

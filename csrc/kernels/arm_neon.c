@@ -20,8 +20,9 @@
 
 /* A variant (arm_neon_f16.c, arm_neon_hp_*.c: other weight types or arithmetic) defines
  * SIMD_VARIANT, its set, attribute and CPU check, and gets the generic float32 body with its
- * weight hooks: the float32-only parts below (the tuned k loops, the GEMV, the in-order
- * tiles and the core detection) are this file's own set's. */
+ * weight hooks: the float32-only parts below (the tuned k loops, the in-order tiles and
+ * the core detection) are this file's own set's; the float16-weight variant (which sets
+ * NEON_DW_VARIANT) shares the depthwise, stem and, on AArch64, GEMV microkernels. */
 #define SIMD_ISA_ID MNV3_ISA_NEON
 #define SIMD_NAME "neon"
 #if !defined(SIMD_VARIANT)
@@ -104,6 +105,7 @@ V_INLINE vmask v_mask(uint32_t n) { return n; }
  * float16-weight variant (which sets NEON_DW_VARIANT). */
 #if defined(__aarch64__) && (!defined(SIMD_VARIANT) || defined(NEON_DW_VARIANT))
 #define DW_OWN_SHAPES 1
+#define DW_OWN_ANY 1
 #endif
 /* ARMv7's own depthwise loops, every shape (arm_neon_dw_a32.h). */
 #if !defined(__aarch64__) && (!defined(SIMD_VARIANT) || defined(NEON_DW_VARIANT))
@@ -145,6 +147,12 @@ V_INLINE vmask v_mask(uint32_t n) { return n; }
         ROWS(PW_AOUT)                                                                        \
         (void)k;                                                                             \
     }
+#endif
+#if !defined(SIMD_VARIANT) || defined(NEON_DW_VARIANT)
+/* The stem as GEMM tiles over patches (arm_neon_conv.h): PW_MR pixels x 8 channels a tile. */
+#define CONV_OWN 1
+#define CONV_UKERNEL UK_NAME(conv_, UK_TILE(PW_MR, SIMD_NR), SIMD_ISA)
+#define CONV_NAME UK_STR(UK_PREC) "_conv_" UK_STR(PW_MR) "x" UK_STR(SIMD_NR) "__" UK_STR(SIMD_ISA)
 #endif
 
 #if !defined(SIMD_VARIANT)
@@ -260,11 +268,15 @@ V_INLINE float32x2_t pw_load_d(const float *p) {
     PW_KTAIL2(ROWS)
 #endif
 
-/* Eight rows share each input load, eight independent FMLA chains. */
+#endif
+
+#if !defined(SIMD_VARIANT) || (defined(NEON_DW_VARIANT) && defined(__aarch64__))
+/* Eight rows share each input load, eight independent FMLA chains (the float32 set's and,
+ * on AArch64, the float16-weight variant's). */
+#define NEON_GEMV 1
 #define GEMV_MR 8
-#define GEMV_UKERNEL mnv3_f32_gemv_8x__neon
-#define GEMV_NAME "f32_gemv_8x__neon"
-static void GEMV_UKERNEL(const float *x, const void *w, uint32_t n, uint32_t count, float *dots);
+#define GEMV_UKERNEL UK_NAME(gemv_, 8x, SIMD_ISA)
+#define GEMV_NAME UK_STR(UK_PREC) "_gemv_8x__" UK_STR(SIMD_ISA)
 #endif
 
 #include "simd_f32.h"
@@ -275,31 +287,187 @@ static void GEMV_UKERNEL(const float *x, const void *w, uint32_t n, uint32_t cou
 #include "arm_neon_dw_a32.h"
 #endif
 
-#if !defined(SIMD_VARIANT)
+#if defined(NEON_GEMV)
+#if defined(__aarch64__)
+/* The accumulators' (v0-v7) load and store around the loop, and its 16 FMLAs: rows' weights
+ * of the step's first 4 inputs in v16-v23, of the next 4 in v24-v29, v14, v15; the inputs in
+ * v30, v31. */
+#define GEMV_ACC_LOAD                                                                        \
+    "ldp q0, q1, [%[s]]\n\t"                                                                 \
+    "ldp q2, q3, [%[s], #32]\n\t"                                                            \
+    "ldp q4, q5, [%[s], #64]\n\t"                                                            \
+    "ldp q6, q7, [%[s], #96]\n\t"
+#define GEMV_ACC_STORE                                                                       \
+    "stp q0, q1, [%[s]]\n\t"                                                                 \
+    "stp q2, q3, [%[s], #32]\n\t"                                                            \
+    "stp q4, q5, [%[s], #64]\n\t"                                                            \
+    "stp q6, q7, [%[s], #96]\n\t"
+#define GEMV_FMLAS                                                                           \
+    "fmla v0.4s, v16.4s, v30.4s\n\t"                                                         \
+    "fmla v1.4s, v17.4s, v30.4s\n\t"                                                         \
+    "fmla v2.4s, v18.4s, v30.4s\n\t"                                                         \
+    "fmla v3.4s, v19.4s, v30.4s\n\t"                                                         \
+    "fmla v4.4s, v20.4s, v30.4s\n\t"                                                         \
+    "fmla v5.4s, v21.4s, v30.4s\n\t"                                                         \
+    "fmla v6.4s, v22.4s, v30.4s\n\t"                                                         \
+    "fmla v7.4s, v23.4s, v30.4s\n\t"                                                         \
+    "fmla v0.4s, v24.4s, v31.4s\n\t"                                                         \
+    "fmla v1.4s, v25.4s, v31.4s\n\t"                                                         \
+    "fmla v2.4s, v26.4s, v31.4s\n\t"                                                         \
+    "fmla v3.4s, v27.4s, v31.4s\n\t"                                                         \
+    "fmla v4.4s, v28.4s, v31.4s\n\t"                                                         \
+    "fmla v5.4s, v29.4s, v31.4s\n\t"                                                         \
+    "fmla v6.4s, v14.4s, v31.4s\n\t"                                                         \
+    "fmla v7.4s, v15.4s, v31.4s\n\t"
+#define GEMV_CLOBBERS                                                                        \
+    "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v14", "v15", "v16", "v17", "v18", "v19", \
+        "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31",  \
+        "cc", "memory"
+
+/* o[j]: row j's byte offset from row 0. */
+#define GEMV_OFFSETS(o, w)                                                                   \
+    do {                                                                                     \
+        uint32_t j_;                                                                         \
+        for (j_ = 0; j_ < 8; ++j_)                                                           \
+            o[j_] = (uint64_t)((const char *)(w)[j_] - (const char *)(w)[0]);                \
+    } while (0)
+
+#endif
+#if defined(__aarch64__) && !defined(SIMD_VARIANT)
+/* n >= 1 steps of 8 inputs for the eight rows w[0..8): the 16 weight and 2 input loads of a
+ * step as one group ahead of its 16 FMLAs (the schedule of gen_neon_inorder.py: an in-order
+ * core then waits for the previous FMLAs once per step, not once per load), addressed from
+ * two bases and the rows' byte offsets, one micro-op each. s[0..8) are the rows' sums. A
+ * GEMV reads each weight once: one 128-bit load per FMLA, which the in-order cores do not
+ * issue beside it, holds those below half of the FMLA bound whatever the schedule. */
+static inline __attribute__((always_inline)) void gemv_steps8(const float *x,
+                                                                const float *const *w,
+                                                                uint64_t n, vf *s) {
+    const float *p = w[0], *p16 = w[0] + VW;
+    uint64_t o[8];
+    GEMV_OFFSETS(o, w);
+    __asm__ volatile(
+        GEMV_ACC_LOAD
+        ".Lgemv_loop%=:\n\t"
+        "ldr q30, [%[x]]\n\t"
+        "ldr q16, [%[p]]\n\t"
+        "ldr q31, [%[x], #16]\n\t"
+        "ldr q24, [%[p16]]\n\t"
+        "ldr q17, [%[p], %[o1]]\n\t"
+        "ldr q25, [%[p16], %[o1]]\n\t"
+        "ldr q18, [%[p], %[o2]]\n\t"
+        "add %[x], %[x], #32\n\t"
+        "ldr q26, [%[p16], %[o2]]\n\t"
+        "ldr q19, [%[p], %[o3]]\n\t"
+        "ldr q27, [%[p16], %[o3]]\n\t"
+        "ldr q20, [%[p], %[o4]]\n\t"
+        "ldr q28, [%[p16], %[o4]]\n\t"
+        "ldr q21, [%[p], %[o5]]\n\t"
+        "ldr q29, [%[p16], %[o5]]\n\t"
+        "ldr q22, [%[p], %[o6]]\n\t"
+        "ldr q14, [%[p16], %[o6]]\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "ldr q23, [%[p], %[o7]]\n\t"
+        "ldr q15, [%[p16], %[o7]]\n\t"
+        "add %[p], %[p], #32\n\t"
+        "add %[p16], %[p16], #32\n\t"
+        GEMV_FMLAS
+        "b.ne .Lgemv_loop%=\n\t"
+        GEMV_ACC_STORE
+        : [x] "+r"(x), [p] "+r"(p), [p16] "+r"(p16), [n] "+r"(n)
+        : [s] "r"(s), [o1] "r"(o[1]), [o2] "r"(o[2]), [o3] "r"(o[3]), [o4] "r"(o[4]),
+          [o5] "r"(o[5]), [o6] "r"(o[6]), [o7] "r"(o[7])
+        : GEMV_CLOBBERS);
+}
+#define GEMV_STEPS8 gemv_steps8
+#elif defined(__aarch64__)
+/* As gemv_steps8, float16 weights: one 128-bit load per row and step, widened by FCVTL and
+ * FCVTL2, all of a step's conversions between its loads and its FMLAs. */
+static inline __attribute__((always_inline)) void gemv_f16_steps8(const float *x,
+                                                                    const uint16_t *const *w,
+                                                                    uint64_t n, vf *s) {
+    const uint16_t *p = w[0];
+    uint64_t o[8];
+    GEMV_OFFSETS(o, w);
+    __asm__ volatile(
+        GEMV_ACC_LOAD
+        ".Lgemv16_loop%=:\n\t"
+        "ldr q30, [%[x]]\n\t"
+        "ldr q16, [%[p]]\n\t"
+        "ldr q31, [%[x], #16]\n\t"
+        "ldr q17, [%[p], %[o1]]\n\t"
+        "ldr q18, [%[p], %[o2]]\n\t"
+        "add %[x], %[x], #32\n\t"
+        "ldr q19, [%[p], %[o3]]\n\t"
+        "ldr q20, [%[p], %[o4]]\n\t"
+        "subs %[n], %[n], #1\n\t"
+        "ldr q21, [%[p], %[o5]]\n\t"
+        "ldr q22, [%[p], %[o6]]\n\t"
+        "ldr q23, [%[p], %[o7]]\n\t"
+        "add %[p], %[p], #16\n\t"
+        "fcvtl2 v24.4s, v16.8h\n\t"
+        "fcvtl v16.4s, v16.4h\n\t"
+        "fcvtl2 v25.4s, v17.8h\n\t"
+        "fcvtl v17.4s, v17.4h\n\t"
+        "fcvtl2 v26.4s, v18.8h\n\t"
+        "fcvtl v18.4s, v18.4h\n\t"
+        "fcvtl2 v27.4s, v19.8h\n\t"
+        "fcvtl v19.4s, v19.4h\n\t"
+        "fcvtl2 v28.4s, v20.8h\n\t"
+        "fcvtl v20.4s, v20.4h\n\t"
+        "fcvtl2 v29.4s, v21.8h\n\t"
+        "fcvtl v21.4s, v21.4h\n\t"
+        "fcvtl2 v14.4s, v22.8h\n\t"
+        "fcvtl v22.4s, v22.4h\n\t"
+        "fcvtl2 v15.4s, v23.8h\n\t"
+        "fcvtl v23.4s, v23.4h\n\t"
+        GEMV_FMLAS
+        "b.ne .Lgemv16_loop%=\n\t"
+        GEMV_ACC_STORE
+        : [x] "+r"(x), [p] "+r"(p), [n] "+r"(n)
+        : [s] "r"(s), [o1] "r"(o[1]), [o2] "r"(o[2]), [o3] "r"(o[3]), [o4] "r"(o[4]),
+          [o5] "r"(o[5]), [o6] "r"(o[6]), [o7] "r"(o[7])
+        : GEMV_CLOBBERS);
+}
+#define GEMV_STEPS8 gemv_f16_steps8
+#endif
+
 /* A last block of fewer than eight outputs repeats its last row instead of running a loop
  * of its own with fewer chains. */
 SIMD_FN void GEMV_UKERNEL(const float *x, const void *w_, uint32_t I, uint32_t count,
                           float *dots) {
-    const float *W = (const float *)w_;
+    const W_CANON_T *W = (const W_CANON_T *)w_;
     const uint32_t iv = I / VW * VW;
     const vmask m = v_mask(I - iv);
-    const float *w[GEMV_MR];
+    const W_CANON_T *w[GEMV_MR];
     vf s[GEMV_MR];
-    uint32_t i, j;
+    uint32_t i = 0, j;
 #pragma GCC unroll 8
     for (j = 0; j < GEMV_MR; ++j) {
         w[j] = W + (size_t)(j < count ? j : count - 1) * I;
         s[j] = v_zero();
     }
-    for (i = 0; i < iv; i += VW) {
+#if defined(__aarch64__)
+    i = I / 8 * 8;
+    if (i) GEMV_STEPS8(x, w, i / 8, s);
+    /* at most one more whole vector: straight-line code, not a loop */
+    if (i < iv) {
         const vf xv = v_load(x + i);
 #pragma GCC unroll 8
-        for (j = 0; j < GEMV_MR; ++j) s[j] = v_fma(v_load(w[j] + i), xv, s[j]);
+        for (j = 0; j < GEMV_MR; ++j) s[j] = v_fma(W_CANON_LOAD(w[j] + i), xv, s[j]);
+        i += VW;
     }
+#else
+    for (; i < iv; i += VW) {
+        const vf xv = v_load(x + i);
+#pragma GCC unroll 8
+        for (j = 0; j < GEMV_MR; ++j) s[j] = v_fma(W_CANON_LOAD(w[j] + i), xv, s[j]);
+    }
+#endif
     if (iv < I) {
         const vf xv = v_loadm(x + iv, m);
 #pragma GCC unroll 8
-        for (j = 0; j < GEMV_MR; ++j) s[j] = v_fma(v_loadm(w[j] + iv, m), xv, s[j]);
+        for (j = 0; j < GEMV_MR; ++j) s[j] = v_fma(W_CANON_LOADM(w[j] + iv, I - iv), xv, s[j]);
     }
     {
         /* constant indices keep s[] in registers through the loop */
@@ -309,6 +477,9 @@ SIMD_FN void GEMV_UKERNEL(const float *x, const void *w_, uint32_t I, uint32_t c
         memcpy(dots, d, count * sizeof(float));
     }
 }
+#endif /* NEON_GEMV */
+
+#if !defined(SIMD_VARIANT)
 
 #if defined(__aarch64__)
 /* ------------------------------------------------------------------------------------ */
@@ -556,6 +727,10 @@ static int neon_supported(void) {
 }
 #endif
 #endif /* !SIMD_VARIANT */
+
+#if defined(CONV_OWN)
+#include "arm_neon_conv.h"
+#endif
 
 #else
 /* ISO C wants at least one declaration in a translation unit. */

@@ -22,7 +22,11 @@
  *   PW_RUN                   the pointwise row's run (default: mnv3_pointwise_driver)
  *   CONV_GROUP               the stem's group of CONV_G interior pixels (conv_group)
  *   GEMV_MR, GEMV_UKERNEL, GEMV_NAME  the fully connected microkernel, its rows and name
+ *                            (defined after this file)
  *   DW_OWN_SHAPES            the 3x3 and 5x5 depthwise microkernels are the set's own,
+ *                            defined after this file
+ *   CONV_OWN                 the stem's packing (conv_packed_bytes, conv_pack) and
+ *                            microkernel (CONV_UKERNEL, named CONV_NAME) are the set's own,
  *                            defined after this file
  *   DW_OWN_ANY               so is the depthwise microkernel for other shapes
  *
@@ -679,6 +683,7 @@ static const mnv3_depthwise_kernel depthwise_row = {
 #define CONV_STORE(p, v, full, m) store_part((p), (v), (full), (m))
 #endif
 
+#ifndef CONV_OWN
 /* Packed layout: output channels in blocks of VW; block b holds [ky][kx][ci][VW]. Each
  * input sample is broadcast and multiplied into a whole vector of output channels. */
 static size_t conv_packed_bytes(uint32_t in_channels, uint32_t out_channels, uint32_t kernel) {
@@ -778,14 +783,23 @@ SIMD_FN void UK_NAME(conv_, UK_TILE(CONV_G, SIMD_VW), SIMD_ISA)(const mnv3_conv_
     }
 }
 
+#define CONV_UKERNEL UK_NAME(conv_, UK_TILE(CONV_G, SIMD_VW), SIMD_ISA)
+#define CONV_NAME UK_STR(UK_PREC) "_conv_" UK_STR(CONV_G) "x" UK_STR(SIMD_VW) "__" UK_STR(SIMD_ISA)
+#else
+static size_t conv_packed_bytes(uint32_t in_channels, uint32_t out_channels, uint32_t kernel);
+static void conv_pack(const void *weight_, uint32_t in_channels, uint32_t out_channels,
+                      uint32_t kernel, void *packed_);
+SIMD_FN void CONV_UKERNEL(const mnv3_conv_row *r);
+#endif
+
 static const mnv3_conv_kernel conv_row = {
-    UK_STR(UK_PREC) "_conv_" UK_STR(CONV_G) "x" UK_STR(SIMD_VW) "__" UK_STR(SIMD_ISA),
+    CONV_NAME,
     SIMD_WTYPE,
     SIMD_ATYPE,
     conv_packed_bytes,
     conv_pack,
     prepare,
-    UK_NAME(conv_, UK_TILE(CONV_G, SIMD_VW), SIMD_ISA),
+    CONV_UKERNEL,
     mnv3_conv_driver,
 };
 
@@ -844,6 +858,9 @@ SIMD_FN void UK_NAME(gemv_, 4x, SIMD_ISA)(const float *x, const void *w_, uint32
         dots[o] = v_hsum(s0);
     }
 }
+#else
+SIMD_FN void GEMV_UKERNEL(const float *x, const void *w_, uint32_t I, uint32_t count,
+                          float *dots);
 #endif
 
 static const mnv3_fc_kernel fc_row = {
