@@ -631,7 +631,7 @@ static void test_f16_rows(void) {
     enum { H = 11, W = 10, CMAX = 24, KMAX = 7 };
     static float in[H * W * CMAX], want[H * W * CMAX], wt[KMAX * KMAX * CMAX], bias[64];
     static float sums_want[64], sums_got[64], scale[64], res[16 * 24];
-    static uint16_t in_h[H * W * CMAX], out_h[H * W * CMAX], res_h[16 * 24];
+    static uint16_t in_h[H * W * CMAX], out_h[H * W * CMAX], split_h[H * W * CMAX], res_h[16 * 24];
     static uint16_t wt_h[KMAX * KMAX * CMAX];
     static unsigned char packed[KMAX * KMAX * CMAX * 4 + 40 * 24 * 4], ws[1 << 16];
     const mnv3_clamp open = {-INFINITY, INFINITY};
@@ -741,6 +741,23 @@ static void test_f16_rows(void) {
                 a.channel_sums = sums_got;
                 k.pointwise->run(k.pointwise, &a);
             }
+        }
+        { /* A pixel's result does not depend on where its range starts (threads split
+           * layers at any pixel, and results must not depend on the thread count). */
+            uint32_t at, differs = 0;
+            a.channel_sums = NULL;
+            a.output = (float *)(void *)split_h;
+            for (at = 1; at < P && !differs; ++at) {
+                a.pixel_begin = 0;
+                a.pixel_end = at;
+                k.pointwise->run(k.pointwise, &a);
+                a.pixel_begin = at;
+                a.pixel_end = P;
+                k.pointwise->run(k.pointwise, &a);
+                if (memcmp(out_h, split_h, (size_t)P * N * sizeof *out_h) != 0) differs = at;
+            }
+            CHECK_MSG(!differs, "%s, %u pixels: splitting the range at pixel %u changes results",
+                      k.pointwise->name, P, differs);
         }
         e = half_error(out_h, want, (size_t)P * N);
         for (i = 0; i < N; ++i) {
