@@ -13,10 +13,13 @@ FP16 arithmetic, the in-order Cortex-A55 and the out-of-order Cortex-A76/Neovers
   that the first FMLAs' operands arrive first. Loads use immediate offsets from bases
   advanced once per iteration (a post-indexed load costs a second micro-op on these cores;
   a Q-register ldp occupies the A55's load pipe for several cycles).
-- No tile splits k over several accumulators: every tile height adds a pixel's products
-  in k order, so its result depends neither on its tile's height nor on where a thread's
-  range of pixels starts (bit-identical at any thread count). Tiles of few rows are then
-  latency-bound (R chains); they run only for layers or ranges of so few pixels.
+- Every tile height splits k over the same two accumulators per row (even and odd steps
+  of the loop; the k % 8 steps after it go to the first), widened and added in float32
+  after the loop. One split for every height keeps a pixel's arithmetic independent of
+  the tile it falls in, so of where a thread's range of pixels starts (bit-identical at
+  any thread count); two fit the 8-row tile (16 accumulators, the initial value read
+  from memory since no vector register is left) and double the chains of short tiles,
+  which stay latency-bound (2R chains).
 
 Registers: v0-v7 the rows' inputs, v8-v23 the accumulators, v24-v31 the 8 steps' weights.
 
@@ -29,8 +32,8 @@ STEPS = 8
 
 
 def split_of(rows: int) -> int:
-    """Accumulators per row: one (see the module's docstring)."""
-    return 1
+    """Accumulators per row: two, whatever the rows (see the module's docstring)."""
+    return 2
 
 
 def acc_reg(rows: int, r: int, step: int) -> int:
@@ -70,7 +73,9 @@ def function(rows: int) -> str:
     for r in range(rows):
         for i in range(s):
             reg = 8 + r * s + i
-            init.append(f"mov v{reg}.16b, %[init].16b" if i == 0 else f"movi v{reg}.8h, #0")
+            # from memory: the 8-row tile's 16 accumulators, 8 inputs and 8 weights take
+            # every vector register, none is left for an input operand
+            init.append(f"ldr q{reg}, [%[init]]" if i == 0 else f"movi v{reg}.8h, #0")
     store = [f"stp q{8 + i}, q{9 + i}, [%[acc], #{16 * i}]" for i in range(0, nacc - 1, 2)]
     if nacc % 2:
         store.append(f"str q{8 + nacc - 1}, [%[acc], #{16 * (nacc - 1)}]")
@@ -94,7 +99,7 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_{rows}(
     __asm__ volatile(
 {text}
         : {outs}
-        : [pf_end] "r"(pf_end), [init] "w"(init), [acc] "r"(acc)
+        : [pf_end] "r"(pf_end), [init] "r"(&init), [acc] "r"(acc)
         : {clobbers}, "cc", "memory");
 {ptrs_back}
     *w = wp;

@@ -78,8 +78,9 @@ HP_INLINE void hp_pw_store(const mnv3_gemm_tile *t, size_t r, float32x4_t v0, fl
 
 /* The k loop: generated assembly (arm_neon_hp_gemm_loops.h, tools/gen_neon_hp_gemm.py),
  * 8 k steps per iteration sharing one load of each row's float16 inputs, multiplied by
- * lane; tiles with few rows split k over several accumulators per row, summed in float32
- * after the loop. The last k % 8 steps are straight-line C with the same by-element FMLA.
+ * lane; every tile height splits k over the same two accumulators per row (one split for
+ * all heights, so a pixel's result does not depend on its tile), summed in float32 after
+ * the loop. The last k % 8 steps are straight-line C with the same by-element FMLA.
  * GCC (12) writes vfmaq_laneq_f16 as a DUP and a vector FMLA, so that FMLA is written out
  * here too, its indexed register in V0-V15 ("x") as the half-precision encoding requires. */
 #include "arm_neon_hp_gemm_loops.h"

@@ -12,16 +12,16 @@
 #pragma clang diagnostic ignored "-Woverlength-strings"
 #endif
 
-#define HP_GEMM_SPLIT_1 1
-#define HP_GEMM_SPLIT_2 1
-#define HP_GEMM_SPLIT_3 1
-#define HP_GEMM_SPLIT_4 1
-#define HP_GEMM_SPLIT_5 1
-#define HP_GEMM_SPLIT_6 1
-#define HP_GEMM_SPLIT_7 1
-#define HP_GEMM_SPLIT_8 1
+#define HP_GEMM_SPLIT_1 2
+#define HP_GEMM_SPLIT_2 2
+#define HP_GEMM_SPLIT_3 2
+#define HP_GEMM_SPLIT_4 2
+#define HP_GEMM_SPLIT_5 2
+#define HP_GEMM_SPLIT_6 2
+#define HP_GEMM_SPLIT_7 2
+#define HP_GEMM_SPLIT_8 2
 
-/* 1 row: 1 accumulators (1 per row). */
+/* 1 row: 2 accumulators (2 per row). */
 static inline __attribute__((always_inline)) void hp_gemm_kloop_1(
     const float16_t **a, const uint16_t **w, uint64_t n, const char **pf, const char *pf_end,
     float16x8_t init, float16x8_t *acc) {
@@ -30,7 +30,8 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_1(
     const char *pfp = *pf;
     uint64_t tmp;
     __asm__ volatile(
-        "mov v8.16b, %[init].16b\n\t"
+        "ldr q8, [%[init]]\n\t"
+        "movi v9.8h, #0\n\t"
         ".Lhp_gemm_loop%=:\n\t"
         "ldr q24, [%[w], #0]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
@@ -49,25 +50,25 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_1(
         "add %[w], %[w], #128\n\t"
         "subs %[n], %[n], #1\n\t"
         "fmla v8.8h, v24.8h, v0.h[0]\n\t"
-        "fmla v8.8h, v25.8h, v0.h[1]\n\t"
+        "fmla v9.8h, v25.8h, v0.h[1]\n\t"
         "fmla v8.8h, v26.8h, v0.h[2]\n\t"
-        "fmla v8.8h, v27.8h, v0.h[3]\n\t"
+        "fmla v9.8h, v27.8h, v0.h[3]\n\t"
         "fmla v8.8h, v28.8h, v0.h[4]\n\t"
-        "fmla v8.8h, v29.8h, v0.h[5]\n\t"
+        "fmla v9.8h, v29.8h, v0.h[5]\n\t"
         "fmla v8.8h, v30.8h, v0.h[6]\n\t"
-        "fmla v8.8h, v31.8h, v0.h[7]\n\t"
+        "fmla v9.8h, v31.8h, v0.h[7]\n\t"
         "b.ne .Lhp_gemm_loop%=\n\t"
-        "str q8, [%[acc], #0]\n\t"
+        "stp q8, q9, [%[acc], #0]\n\t"
         : [a0] "+&r"(a0), [w] "+&r"(wp), [n] "+&r"(n), [pf] "+&r"(pfp), [tmp] "=&r"(tmp)
-        : [pf_end] "r"(pf_end), [init] "w"(init), [acc] "r"(acc)
-        : "v0", "v8", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+        : [pf_end] "r"(pf_end), [init] "r"(&init), [acc] "r"(acc)
+        : "v0", "v8", "v9", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
     a[0] = a0;
     *w = wp;
     *pf = pfp;
 }
 
 
-/* 2 rows: 2 accumulators (1 per row). */
+/* 2 rows: 4 accumulators (2 per row). */
 static inline __attribute__((always_inline)) void hp_gemm_kloop_2(
     const float16_t **a, const uint16_t **w, uint64_t n, const char **pf, const char *pf_end,
     float16x8_t init, float16x8_t *acc) {
@@ -77,8 +78,10 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_2(
     const char *pfp = *pf;
     uint64_t tmp;
     __asm__ volatile(
-        "mov v8.16b, %[init].16b\n\t"
-        "mov v9.16b, %[init].16b\n\t"
+        "ldr q8, [%[init]]\n\t"
+        "movi v9.8h, #0\n\t"
+        "ldr q10, [%[init]]\n\t"
+        "movi v11.8h, #0\n\t"
         ".Lhp_gemm_loop%=:\n\t"
         "ldr q24, [%[w], #0]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
@@ -99,26 +102,27 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_2(
         "add %[w], %[w], #128\n\t"
         "subs %[n], %[n], #1\n\t"
         "fmla v8.8h, v24.8h, v0.h[0]\n\t"
-        "fmla v9.8h, v24.8h, v1.h[0]\n\t"
-        "fmla v8.8h, v25.8h, v0.h[1]\n\t"
-        "fmla v9.8h, v25.8h, v1.h[1]\n\t"
+        "fmla v10.8h, v24.8h, v1.h[0]\n\t"
+        "fmla v9.8h, v25.8h, v0.h[1]\n\t"
+        "fmla v11.8h, v25.8h, v1.h[1]\n\t"
         "fmla v8.8h, v26.8h, v0.h[2]\n\t"
-        "fmla v9.8h, v26.8h, v1.h[2]\n\t"
-        "fmla v8.8h, v27.8h, v0.h[3]\n\t"
-        "fmla v9.8h, v27.8h, v1.h[3]\n\t"
+        "fmla v10.8h, v26.8h, v1.h[2]\n\t"
+        "fmla v9.8h, v27.8h, v0.h[3]\n\t"
+        "fmla v11.8h, v27.8h, v1.h[3]\n\t"
         "fmla v8.8h, v28.8h, v0.h[4]\n\t"
-        "fmla v9.8h, v28.8h, v1.h[4]\n\t"
-        "fmla v8.8h, v29.8h, v0.h[5]\n\t"
-        "fmla v9.8h, v29.8h, v1.h[5]\n\t"
+        "fmla v10.8h, v28.8h, v1.h[4]\n\t"
+        "fmla v9.8h, v29.8h, v0.h[5]\n\t"
+        "fmla v11.8h, v29.8h, v1.h[5]\n\t"
         "fmla v8.8h, v30.8h, v0.h[6]\n\t"
-        "fmla v9.8h, v30.8h, v1.h[6]\n\t"
-        "fmla v8.8h, v31.8h, v0.h[7]\n\t"
-        "fmla v9.8h, v31.8h, v1.h[7]\n\t"
+        "fmla v10.8h, v30.8h, v1.h[6]\n\t"
+        "fmla v9.8h, v31.8h, v0.h[7]\n\t"
+        "fmla v11.8h, v31.8h, v1.h[7]\n\t"
         "b.ne .Lhp_gemm_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
+        "stp q10, q11, [%[acc], #32]\n\t"
         : [a0] "+&r"(a0), [a1] "+&r"(a1), [w] "+&r"(wp), [n] "+&r"(n), [pf] "+&r"(pfp), [tmp] "=&r"(tmp)
-        : [pf_end] "r"(pf_end), [init] "w"(init), [acc] "r"(acc)
-        : "v0", "v1", "v8", "v9", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+        : [pf_end] "r"(pf_end), [init] "r"(&init), [acc] "r"(acc)
+        : "v0", "v1", "v8", "v9", "v10", "v11", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
     a[0] = a0;
     a[1] = a1;
     *w = wp;
@@ -126,7 +130,7 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_2(
 }
 
 
-/* 3 rows: 3 accumulators (1 per row). */
+/* 3 rows: 6 accumulators (2 per row). */
 static inline __attribute__((always_inline)) void hp_gemm_kloop_3(
     const float16_t **a, const uint16_t **w, uint64_t n, const char **pf, const char *pf_end,
     float16x8_t init, float16x8_t *acc) {
@@ -137,9 +141,12 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_3(
     const char *pfp = *pf;
     uint64_t tmp;
     __asm__ volatile(
-        "mov v8.16b, %[init].16b\n\t"
-        "mov v9.16b, %[init].16b\n\t"
-        "mov v10.16b, %[init].16b\n\t"
+        "ldr q8, [%[init]]\n\t"
+        "movi v9.8h, #0\n\t"
+        "ldr q10, [%[init]]\n\t"
+        "movi v11.8h, #0\n\t"
+        "ldr q12, [%[init]]\n\t"
+        "movi v13.8h, #0\n\t"
         ".Lhp_gemm_loop%=:\n\t"
         "ldr q24, [%[w], #0]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
@@ -162,35 +169,36 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_3(
         "add %[w], %[w], #128\n\t"
         "subs %[n], %[n], #1\n\t"
         "fmla v8.8h, v24.8h, v0.h[0]\n\t"
-        "fmla v9.8h, v24.8h, v1.h[0]\n\t"
-        "fmla v10.8h, v24.8h, v2.h[0]\n\t"
-        "fmla v8.8h, v25.8h, v0.h[1]\n\t"
-        "fmla v9.8h, v25.8h, v1.h[1]\n\t"
-        "fmla v10.8h, v25.8h, v2.h[1]\n\t"
+        "fmla v10.8h, v24.8h, v1.h[0]\n\t"
+        "fmla v12.8h, v24.8h, v2.h[0]\n\t"
+        "fmla v9.8h, v25.8h, v0.h[1]\n\t"
+        "fmla v11.8h, v25.8h, v1.h[1]\n\t"
+        "fmla v13.8h, v25.8h, v2.h[1]\n\t"
         "fmla v8.8h, v26.8h, v0.h[2]\n\t"
-        "fmla v9.8h, v26.8h, v1.h[2]\n\t"
-        "fmla v10.8h, v26.8h, v2.h[2]\n\t"
-        "fmla v8.8h, v27.8h, v0.h[3]\n\t"
-        "fmla v9.8h, v27.8h, v1.h[3]\n\t"
-        "fmla v10.8h, v27.8h, v2.h[3]\n\t"
+        "fmla v10.8h, v26.8h, v1.h[2]\n\t"
+        "fmla v12.8h, v26.8h, v2.h[2]\n\t"
+        "fmla v9.8h, v27.8h, v0.h[3]\n\t"
+        "fmla v11.8h, v27.8h, v1.h[3]\n\t"
+        "fmla v13.8h, v27.8h, v2.h[3]\n\t"
         "fmla v8.8h, v28.8h, v0.h[4]\n\t"
-        "fmla v9.8h, v28.8h, v1.h[4]\n\t"
-        "fmla v10.8h, v28.8h, v2.h[4]\n\t"
-        "fmla v8.8h, v29.8h, v0.h[5]\n\t"
-        "fmla v9.8h, v29.8h, v1.h[5]\n\t"
-        "fmla v10.8h, v29.8h, v2.h[5]\n\t"
+        "fmla v10.8h, v28.8h, v1.h[4]\n\t"
+        "fmla v12.8h, v28.8h, v2.h[4]\n\t"
+        "fmla v9.8h, v29.8h, v0.h[5]\n\t"
+        "fmla v11.8h, v29.8h, v1.h[5]\n\t"
+        "fmla v13.8h, v29.8h, v2.h[5]\n\t"
         "fmla v8.8h, v30.8h, v0.h[6]\n\t"
-        "fmla v9.8h, v30.8h, v1.h[6]\n\t"
-        "fmla v10.8h, v30.8h, v2.h[6]\n\t"
-        "fmla v8.8h, v31.8h, v0.h[7]\n\t"
-        "fmla v9.8h, v31.8h, v1.h[7]\n\t"
-        "fmla v10.8h, v31.8h, v2.h[7]\n\t"
+        "fmla v10.8h, v30.8h, v1.h[6]\n\t"
+        "fmla v12.8h, v30.8h, v2.h[6]\n\t"
+        "fmla v9.8h, v31.8h, v0.h[7]\n\t"
+        "fmla v11.8h, v31.8h, v1.h[7]\n\t"
+        "fmla v13.8h, v31.8h, v2.h[7]\n\t"
         "b.ne .Lhp_gemm_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
-        "str q10, [%[acc], #32]\n\t"
+        "stp q10, q11, [%[acc], #32]\n\t"
+        "stp q12, q13, [%[acc], #64]\n\t"
         : [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [w] "+&r"(wp), [n] "+&r"(n), [pf] "+&r"(pfp), [tmp] "=&r"(tmp)
-        : [pf_end] "r"(pf_end), [init] "w"(init), [acc] "r"(acc)
-        : "v0", "v1", "v2", "v8", "v9", "v10", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+        : [pf_end] "r"(pf_end), [init] "r"(&init), [acc] "r"(acc)
+        : "v0", "v1", "v2", "v8", "v9", "v10", "v11", "v12", "v13", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
     a[0] = a0;
     a[1] = a1;
     a[2] = a2;
@@ -199,7 +207,7 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_3(
 }
 
 
-/* 4 rows: 4 accumulators (1 per row). */
+/* 4 rows: 8 accumulators (2 per row). */
 static inline __attribute__((always_inline)) void hp_gemm_kloop_4(
     const float16_t **a, const uint16_t **w, uint64_t n, const char **pf, const char *pf_end,
     float16x8_t init, float16x8_t *acc) {
@@ -211,10 +219,14 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_4(
     const char *pfp = *pf;
     uint64_t tmp;
     __asm__ volatile(
-        "mov v8.16b, %[init].16b\n\t"
-        "mov v9.16b, %[init].16b\n\t"
-        "mov v10.16b, %[init].16b\n\t"
-        "mov v11.16b, %[init].16b\n\t"
+        "ldr q8, [%[init]]\n\t"
+        "movi v9.8h, #0\n\t"
+        "ldr q10, [%[init]]\n\t"
+        "movi v11.8h, #0\n\t"
+        "ldr q12, [%[init]]\n\t"
+        "movi v13.8h, #0\n\t"
+        "ldr q14, [%[init]]\n\t"
+        "movi v15.8h, #0\n\t"
         ".Lhp_gemm_loop%=:\n\t"
         "ldr q24, [%[w], #0]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
@@ -239,43 +251,45 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_4(
         "add %[w], %[w], #128\n\t"
         "subs %[n], %[n], #1\n\t"
         "fmla v8.8h, v24.8h, v0.h[0]\n\t"
-        "fmla v9.8h, v24.8h, v1.h[0]\n\t"
-        "fmla v10.8h, v24.8h, v2.h[0]\n\t"
-        "fmla v11.8h, v24.8h, v3.h[0]\n\t"
-        "fmla v8.8h, v25.8h, v0.h[1]\n\t"
-        "fmla v9.8h, v25.8h, v1.h[1]\n\t"
-        "fmla v10.8h, v25.8h, v2.h[1]\n\t"
-        "fmla v11.8h, v25.8h, v3.h[1]\n\t"
+        "fmla v10.8h, v24.8h, v1.h[0]\n\t"
+        "fmla v12.8h, v24.8h, v2.h[0]\n\t"
+        "fmla v14.8h, v24.8h, v3.h[0]\n\t"
+        "fmla v9.8h, v25.8h, v0.h[1]\n\t"
+        "fmla v11.8h, v25.8h, v1.h[1]\n\t"
+        "fmla v13.8h, v25.8h, v2.h[1]\n\t"
+        "fmla v15.8h, v25.8h, v3.h[1]\n\t"
         "fmla v8.8h, v26.8h, v0.h[2]\n\t"
-        "fmla v9.8h, v26.8h, v1.h[2]\n\t"
-        "fmla v10.8h, v26.8h, v2.h[2]\n\t"
-        "fmla v11.8h, v26.8h, v3.h[2]\n\t"
-        "fmla v8.8h, v27.8h, v0.h[3]\n\t"
-        "fmla v9.8h, v27.8h, v1.h[3]\n\t"
-        "fmla v10.8h, v27.8h, v2.h[3]\n\t"
-        "fmla v11.8h, v27.8h, v3.h[3]\n\t"
+        "fmla v10.8h, v26.8h, v1.h[2]\n\t"
+        "fmla v12.8h, v26.8h, v2.h[2]\n\t"
+        "fmla v14.8h, v26.8h, v3.h[2]\n\t"
+        "fmla v9.8h, v27.8h, v0.h[3]\n\t"
+        "fmla v11.8h, v27.8h, v1.h[3]\n\t"
+        "fmla v13.8h, v27.8h, v2.h[3]\n\t"
+        "fmla v15.8h, v27.8h, v3.h[3]\n\t"
         "fmla v8.8h, v28.8h, v0.h[4]\n\t"
-        "fmla v9.8h, v28.8h, v1.h[4]\n\t"
-        "fmla v10.8h, v28.8h, v2.h[4]\n\t"
-        "fmla v11.8h, v28.8h, v3.h[4]\n\t"
-        "fmla v8.8h, v29.8h, v0.h[5]\n\t"
-        "fmla v9.8h, v29.8h, v1.h[5]\n\t"
-        "fmla v10.8h, v29.8h, v2.h[5]\n\t"
-        "fmla v11.8h, v29.8h, v3.h[5]\n\t"
+        "fmla v10.8h, v28.8h, v1.h[4]\n\t"
+        "fmla v12.8h, v28.8h, v2.h[4]\n\t"
+        "fmla v14.8h, v28.8h, v3.h[4]\n\t"
+        "fmla v9.8h, v29.8h, v0.h[5]\n\t"
+        "fmla v11.8h, v29.8h, v1.h[5]\n\t"
+        "fmla v13.8h, v29.8h, v2.h[5]\n\t"
+        "fmla v15.8h, v29.8h, v3.h[5]\n\t"
         "fmla v8.8h, v30.8h, v0.h[6]\n\t"
-        "fmla v9.8h, v30.8h, v1.h[6]\n\t"
-        "fmla v10.8h, v30.8h, v2.h[6]\n\t"
-        "fmla v11.8h, v30.8h, v3.h[6]\n\t"
-        "fmla v8.8h, v31.8h, v0.h[7]\n\t"
-        "fmla v9.8h, v31.8h, v1.h[7]\n\t"
-        "fmla v10.8h, v31.8h, v2.h[7]\n\t"
-        "fmla v11.8h, v31.8h, v3.h[7]\n\t"
+        "fmla v10.8h, v30.8h, v1.h[6]\n\t"
+        "fmla v12.8h, v30.8h, v2.h[6]\n\t"
+        "fmla v14.8h, v30.8h, v3.h[6]\n\t"
+        "fmla v9.8h, v31.8h, v0.h[7]\n\t"
+        "fmla v11.8h, v31.8h, v1.h[7]\n\t"
+        "fmla v13.8h, v31.8h, v2.h[7]\n\t"
+        "fmla v15.8h, v31.8h, v3.h[7]\n\t"
         "b.ne .Lhp_gemm_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
         "stp q10, q11, [%[acc], #32]\n\t"
+        "stp q12, q13, [%[acc], #64]\n\t"
+        "stp q14, q15, [%[acc], #96]\n\t"
         : [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3), [w] "+&r"(wp), [n] "+&r"(n), [pf] "+&r"(pfp), [tmp] "=&r"(tmp)
-        : [pf_end] "r"(pf_end), [init] "w"(init), [acc] "r"(acc)
-        : "v0", "v1", "v2", "v3", "v8", "v9", "v10", "v11", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+        : [pf_end] "r"(pf_end), [init] "r"(&init), [acc] "r"(acc)
+        : "v0", "v1", "v2", "v3", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
     a[0] = a0;
     a[1] = a1;
     a[2] = a2;
@@ -285,7 +299,7 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_4(
 }
 
 
-/* 5 rows: 5 accumulators (1 per row). */
+/* 5 rows: 10 accumulators (2 per row). */
 static inline __attribute__((always_inline)) void hp_gemm_kloop_5(
     const float16_t **a, const uint16_t **w, uint64_t n, const char **pf, const char *pf_end,
     float16x8_t init, float16x8_t *acc) {
@@ -298,11 +312,16 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_5(
     const char *pfp = *pf;
     uint64_t tmp;
     __asm__ volatile(
-        "mov v8.16b, %[init].16b\n\t"
-        "mov v9.16b, %[init].16b\n\t"
-        "mov v10.16b, %[init].16b\n\t"
-        "mov v11.16b, %[init].16b\n\t"
-        "mov v12.16b, %[init].16b\n\t"
+        "ldr q8, [%[init]]\n\t"
+        "movi v9.8h, #0\n\t"
+        "ldr q10, [%[init]]\n\t"
+        "movi v11.8h, #0\n\t"
+        "ldr q12, [%[init]]\n\t"
+        "movi v13.8h, #0\n\t"
+        "ldr q14, [%[init]]\n\t"
+        "movi v15.8h, #0\n\t"
+        "ldr q16, [%[init]]\n\t"
+        "movi v17.8h, #0\n\t"
         ".Lhp_gemm_loop%=:\n\t"
         "ldr q24, [%[w], #0]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
@@ -329,52 +348,54 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_5(
         "add %[w], %[w], #128\n\t"
         "subs %[n], %[n], #1\n\t"
         "fmla v8.8h, v24.8h, v0.h[0]\n\t"
-        "fmla v9.8h, v24.8h, v1.h[0]\n\t"
-        "fmla v10.8h, v24.8h, v2.h[0]\n\t"
-        "fmla v11.8h, v24.8h, v3.h[0]\n\t"
-        "fmla v12.8h, v24.8h, v4.h[0]\n\t"
-        "fmla v8.8h, v25.8h, v0.h[1]\n\t"
-        "fmla v9.8h, v25.8h, v1.h[1]\n\t"
-        "fmla v10.8h, v25.8h, v2.h[1]\n\t"
-        "fmla v11.8h, v25.8h, v3.h[1]\n\t"
-        "fmla v12.8h, v25.8h, v4.h[1]\n\t"
+        "fmla v10.8h, v24.8h, v1.h[0]\n\t"
+        "fmla v12.8h, v24.8h, v2.h[0]\n\t"
+        "fmla v14.8h, v24.8h, v3.h[0]\n\t"
+        "fmla v16.8h, v24.8h, v4.h[0]\n\t"
+        "fmla v9.8h, v25.8h, v0.h[1]\n\t"
+        "fmla v11.8h, v25.8h, v1.h[1]\n\t"
+        "fmla v13.8h, v25.8h, v2.h[1]\n\t"
+        "fmla v15.8h, v25.8h, v3.h[1]\n\t"
+        "fmla v17.8h, v25.8h, v4.h[1]\n\t"
         "fmla v8.8h, v26.8h, v0.h[2]\n\t"
-        "fmla v9.8h, v26.8h, v1.h[2]\n\t"
-        "fmla v10.8h, v26.8h, v2.h[2]\n\t"
-        "fmla v11.8h, v26.8h, v3.h[2]\n\t"
-        "fmla v12.8h, v26.8h, v4.h[2]\n\t"
-        "fmla v8.8h, v27.8h, v0.h[3]\n\t"
-        "fmla v9.8h, v27.8h, v1.h[3]\n\t"
-        "fmla v10.8h, v27.8h, v2.h[3]\n\t"
-        "fmla v11.8h, v27.8h, v3.h[3]\n\t"
-        "fmla v12.8h, v27.8h, v4.h[3]\n\t"
+        "fmla v10.8h, v26.8h, v1.h[2]\n\t"
+        "fmla v12.8h, v26.8h, v2.h[2]\n\t"
+        "fmla v14.8h, v26.8h, v3.h[2]\n\t"
+        "fmla v16.8h, v26.8h, v4.h[2]\n\t"
+        "fmla v9.8h, v27.8h, v0.h[3]\n\t"
+        "fmla v11.8h, v27.8h, v1.h[3]\n\t"
+        "fmla v13.8h, v27.8h, v2.h[3]\n\t"
+        "fmla v15.8h, v27.8h, v3.h[3]\n\t"
+        "fmla v17.8h, v27.8h, v4.h[3]\n\t"
         "fmla v8.8h, v28.8h, v0.h[4]\n\t"
-        "fmla v9.8h, v28.8h, v1.h[4]\n\t"
-        "fmla v10.8h, v28.8h, v2.h[4]\n\t"
-        "fmla v11.8h, v28.8h, v3.h[4]\n\t"
-        "fmla v12.8h, v28.8h, v4.h[4]\n\t"
-        "fmla v8.8h, v29.8h, v0.h[5]\n\t"
-        "fmla v9.8h, v29.8h, v1.h[5]\n\t"
-        "fmla v10.8h, v29.8h, v2.h[5]\n\t"
-        "fmla v11.8h, v29.8h, v3.h[5]\n\t"
-        "fmla v12.8h, v29.8h, v4.h[5]\n\t"
+        "fmla v10.8h, v28.8h, v1.h[4]\n\t"
+        "fmla v12.8h, v28.8h, v2.h[4]\n\t"
+        "fmla v14.8h, v28.8h, v3.h[4]\n\t"
+        "fmla v16.8h, v28.8h, v4.h[4]\n\t"
+        "fmla v9.8h, v29.8h, v0.h[5]\n\t"
+        "fmla v11.8h, v29.8h, v1.h[5]\n\t"
+        "fmla v13.8h, v29.8h, v2.h[5]\n\t"
+        "fmla v15.8h, v29.8h, v3.h[5]\n\t"
+        "fmla v17.8h, v29.8h, v4.h[5]\n\t"
         "fmla v8.8h, v30.8h, v0.h[6]\n\t"
-        "fmla v9.8h, v30.8h, v1.h[6]\n\t"
-        "fmla v10.8h, v30.8h, v2.h[6]\n\t"
-        "fmla v11.8h, v30.8h, v3.h[6]\n\t"
-        "fmla v12.8h, v30.8h, v4.h[6]\n\t"
-        "fmla v8.8h, v31.8h, v0.h[7]\n\t"
-        "fmla v9.8h, v31.8h, v1.h[7]\n\t"
-        "fmla v10.8h, v31.8h, v2.h[7]\n\t"
-        "fmla v11.8h, v31.8h, v3.h[7]\n\t"
-        "fmla v12.8h, v31.8h, v4.h[7]\n\t"
+        "fmla v10.8h, v30.8h, v1.h[6]\n\t"
+        "fmla v12.8h, v30.8h, v2.h[6]\n\t"
+        "fmla v14.8h, v30.8h, v3.h[6]\n\t"
+        "fmla v16.8h, v30.8h, v4.h[6]\n\t"
+        "fmla v9.8h, v31.8h, v0.h[7]\n\t"
+        "fmla v11.8h, v31.8h, v1.h[7]\n\t"
+        "fmla v13.8h, v31.8h, v2.h[7]\n\t"
+        "fmla v15.8h, v31.8h, v3.h[7]\n\t"
+        "fmla v17.8h, v31.8h, v4.h[7]\n\t"
         "b.ne .Lhp_gemm_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
         "stp q10, q11, [%[acc], #32]\n\t"
-        "str q12, [%[acc], #64]\n\t"
+        "stp q12, q13, [%[acc], #64]\n\t"
+        "stp q14, q15, [%[acc], #96]\n\t"
+        "stp q16, q17, [%[acc], #128]\n\t"
         : [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3), [a4] "+&r"(a4), [w] "+&r"(wp), [n] "+&r"(n), [pf] "+&r"(pfp), [tmp] "=&r"(tmp)
-        : [pf_end] "r"(pf_end), [init] "w"(init), [acc] "r"(acc)
-        : "v0", "v1", "v2", "v3", "v4", "v8", "v9", "v10", "v11", "v12", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+        : [pf_end] "r"(pf_end), [init] "r"(&init), [acc] "r"(acc)
+        : "v0", "v1", "v2", "v3", "v4", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
     a[0] = a0;
     a[1] = a1;
     a[2] = a2;
@@ -385,7 +406,7 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_5(
 }
 
 
-/* 6 rows: 6 accumulators (1 per row). */
+/* 6 rows: 12 accumulators (2 per row). */
 static inline __attribute__((always_inline)) void hp_gemm_kloop_6(
     const float16_t **a, const uint16_t **w, uint64_t n, const char **pf, const char *pf_end,
     float16x8_t init, float16x8_t *acc) {
@@ -399,12 +420,18 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_6(
     const char *pfp = *pf;
     uint64_t tmp;
     __asm__ volatile(
-        "mov v8.16b, %[init].16b\n\t"
-        "mov v9.16b, %[init].16b\n\t"
-        "mov v10.16b, %[init].16b\n\t"
-        "mov v11.16b, %[init].16b\n\t"
-        "mov v12.16b, %[init].16b\n\t"
-        "mov v13.16b, %[init].16b\n\t"
+        "ldr q8, [%[init]]\n\t"
+        "movi v9.8h, #0\n\t"
+        "ldr q10, [%[init]]\n\t"
+        "movi v11.8h, #0\n\t"
+        "ldr q12, [%[init]]\n\t"
+        "movi v13.8h, #0\n\t"
+        "ldr q14, [%[init]]\n\t"
+        "movi v15.8h, #0\n\t"
+        "ldr q16, [%[init]]\n\t"
+        "movi v17.8h, #0\n\t"
+        "ldr q18, [%[init]]\n\t"
+        "movi v19.8h, #0\n\t"
         ".Lhp_gemm_loop%=:\n\t"
         "ldr q24, [%[w], #0]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
@@ -433,60 +460,63 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_6(
         "add %[w], %[w], #128\n\t"
         "subs %[n], %[n], #1\n\t"
         "fmla v8.8h, v24.8h, v0.h[0]\n\t"
-        "fmla v9.8h, v24.8h, v1.h[0]\n\t"
-        "fmla v10.8h, v24.8h, v2.h[0]\n\t"
-        "fmla v11.8h, v24.8h, v3.h[0]\n\t"
-        "fmla v12.8h, v24.8h, v4.h[0]\n\t"
-        "fmla v13.8h, v24.8h, v5.h[0]\n\t"
-        "fmla v8.8h, v25.8h, v0.h[1]\n\t"
-        "fmla v9.8h, v25.8h, v1.h[1]\n\t"
-        "fmla v10.8h, v25.8h, v2.h[1]\n\t"
-        "fmla v11.8h, v25.8h, v3.h[1]\n\t"
-        "fmla v12.8h, v25.8h, v4.h[1]\n\t"
-        "fmla v13.8h, v25.8h, v5.h[1]\n\t"
+        "fmla v10.8h, v24.8h, v1.h[0]\n\t"
+        "fmla v12.8h, v24.8h, v2.h[0]\n\t"
+        "fmla v14.8h, v24.8h, v3.h[0]\n\t"
+        "fmla v16.8h, v24.8h, v4.h[0]\n\t"
+        "fmla v18.8h, v24.8h, v5.h[0]\n\t"
+        "fmla v9.8h, v25.8h, v0.h[1]\n\t"
+        "fmla v11.8h, v25.8h, v1.h[1]\n\t"
+        "fmla v13.8h, v25.8h, v2.h[1]\n\t"
+        "fmla v15.8h, v25.8h, v3.h[1]\n\t"
+        "fmla v17.8h, v25.8h, v4.h[1]\n\t"
+        "fmla v19.8h, v25.8h, v5.h[1]\n\t"
         "fmla v8.8h, v26.8h, v0.h[2]\n\t"
-        "fmla v9.8h, v26.8h, v1.h[2]\n\t"
-        "fmla v10.8h, v26.8h, v2.h[2]\n\t"
-        "fmla v11.8h, v26.8h, v3.h[2]\n\t"
-        "fmla v12.8h, v26.8h, v4.h[2]\n\t"
-        "fmla v13.8h, v26.8h, v5.h[2]\n\t"
-        "fmla v8.8h, v27.8h, v0.h[3]\n\t"
-        "fmla v9.8h, v27.8h, v1.h[3]\n\t"
-        "fmla v10.8h, v27.8h, v2.h[3]\n\t"
-        "fmla v11.8h, v27.8h, v3.h[3]\n\t"
-        "fmla v12.8h, v27.8h, v4.h[3]\n\t"
-        "fmla v13.8h, v27.8h, v5.h[3]\n\t"
+        "fmla v10.8h, v26.8h, v1.h[2]\n\t"
+        "fmla v12.8h, v26.8h, v2.h[2]\n\t"
+        "fmla v14.8h, v26.8h, v3.h[2]\n\t"
+        "fmla v16.8h, v26.8h, v4.h[2]\n\t"
+        "fmla v18.8h, v26.8h, v5.h[2]\n\t"
+        "fmla v9.8h, v27.8h, v0.h[3]\n\t"
+        "fmla v11.8h, v27.8h, v1.h[3]\n\t"
+        "fmla v13.8h, v27.8h, v2.h[3]\n\t"
+        "fmla v15.8h, v27.8h, v3.h[3]\n\t"
+        "fmla v17.8h, v27.8h, v4.h[3]\n\t"
+        "fmla v19.8h, v27.8h, v5.h[3]\n\t"
         "fmla v8.8h, v28.8h, v0.h[4]\n\t"
-        "fmla v9.8h, v28.8h, v1.h[4]\n\t"
-        "fmla v10.8h, v28.8h, v2.h[4]\n\t"
-        "fmla v11.8h, v28.8h, v3.h[4]\n\t"
-        "fmla v12.8h, v28.8h, v4.h[4]\n\t"
-        "fmla v13.8h, v28.8h, v5.h[4]\n\t"
-        "fmla v8.8h, v29.8h, v0.h[5]\n\t"
-        "fmla v9.8h, v29.8h, v1.h[5]\n\t"
-        "fmla v10.8h, v29.8h, v2.h[5]\n\t"
-        "fmla v11.8h, v29.8h, v3.h[5]\n\t"
-        "fmla v12.8h, v29.8h, v4.h[5]\n\t"
-        "fmla v13.8h, v29.8h, v5.h[5]\n\t"
+        "fmla v10.8h, v28.8h, v1.h[4]\n\t"
+        "fmla v12.8h, v28.8h, v2.h[4]\n\t"
+        "fmla v14.8h, v28.8h, v3.h[4]\n\t"
+        "fmla v16.8h, v28.8h, v4.h[4]\n\t"
+        "fmla v18.8h, v28.8h, v5.h[4]\n\t"
+        "fmla v9.8h, v29.8h, v0.h[5]\n\t"
+        "fmla v11.8h, v29.8h, v1.h[5]\n\t"
+        "fmla v13.8h, v29.8h, v2.h[5]\n\t"
+        "fmla v15.8h, v29.8h, v3.h[5]\n\t"
+        "fmla v17.8h, v29.8h, v4.h[5]\n\t"
+        "fmla v19.8h, v29.8h, v5.h[5]\n\t"
         "fmla v8.8h, v30.8h, v0.h[6]\n\t"
-        "fmla v9.8h, v30.8h, v1.h[6]\n\t"
-        "fmla v10.8h, v30.8h, v2.h[6]\n\t"
-        "fmla v11.8h, v30.8h, v3.h[6]\n\t"
-        "fmla v12.8h, v30.8h, v4.h[6]\n\t"
-        "fmla v13.8h, v30.8h, v5.h[6]\n\t"
-        "fmla v8.8h, v31.8h, v0.h[7]\n\t"
-        "fmla v9.8h, v31.8h, v1.h[7]\n\t"
-        "fmla v10.8h, v31.8h, v2.h[7]\n\t"
-        "fmla v11.8h, v31.8h, v3.h[7]\n\t"
-        "fmla v12.8h, v31.8h, v4.h[7]\n\t"
-        "fmla v13.8h, v31.8h, v5.h[7]\n\t"
+        "fmla v10.8h, v30.8h, v1.h[6]\n\t"
+        "fmla v12.8h, v30.8h, v2.h[6]\n\t"
+        "fmla v14.8h, v30.8h, v3.h[6]\n\t"
+        "fmla v16.8h, v30.8h, v4.h[6]\n\t"
+        "fmla v18.8h, v30.8h, v5.h[6]\n\t"
+        "fmla v9.8h, v31.8h, v0.h[7]\n\t"
+        "fmla v11.8h, v31.8h, v1.h[7]\n\t"
+        "fmla v13.8h, v31.8h, v2.h[7]\n\t"
+        "fmla v15.8h, v31.8h, v3.h[7]\n\t"
+        "fmla v17.8h, v31.8h, v4.h[7]\n\t"
+        "fmla v19.8h, v31.8h, v5.h[7]\n\t"
         "b.ne .Lhp_gemm_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
         "stp q10, q11, [%[acc], #32]\n\t"
         "stp q12, q13, [%[acc], #64]\n\t"
+        "stp q14, q15, [%[acc], #96]\n\t"
+        "stp q16, q17, [%[acc], #128]\n\t"
+        "stp q18, q19, [%[acc], #160]\n\t"
         : [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3), [a4] "+&r"(a4), [a5] "+&r"(a5), [w] "+&r"(wp), [n] "+&r"(n), [pf] "+&r"(pfp), [tmp] "=&r"(tmp)
-        : [pf_end] "r"(pf_end), [init] "w"(init), [acc] "r"(acc)
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v8", "v9", "v10", "v11", "v12", "v13", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+        : [pf_end] "r"(pf_end), [init] "r"(&init), [acc] "r"(acc)
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
     a[0] = a0;
     a[1] = a1;
     a[2] = a2;
@@ -498,7 +528,7 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_6(
 }
 
 
-/* 7 rows: 7 accumulators (1 per row). */
+/* 7 rows: 14 accumulators (2 per row). */
 static inline __attribute__((always_inline)) void hp_gemm_kloop_7(
     const float16_t **a, const uint16_t **w, uint64_t n, const char **pf, const char *pf_end,
     float16x8_t init, float16x8_t *acc) {
@@ -513,13 +543,20 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_7(
     const char *pfp = *pf;
     uint64_t tmp;
     __asm__ volatile(
-        "mov v8.16b, %[init].16b\n\t"
-        "mov v9.16b, %[init].16b\n\t"
-        "mov v10.16b, %[init].16b\n\t"
-        "mov v11.16b, %[init].16b\n\t"
-        "mov v12.16b, %[init].16b\n\t"
-        "mov v13.16b, %[init].16b\n\t"
-        "mov v14.16b, %[init].16b\n\t"
+        "ldr q8, [%[init]]\n\t"
+        "movi v9.8h, #0\n\t"
+        "ldr q10, [%[init]]\n\t"
+        "movi v11.8h, #0\n\t"
+        "ldr q12, [%[init]]\n\t"
+        "movi v13.8h, #0\n\t"
+        "ldr q14, [%[init]]\n\t"
+        "movi v15.8h, #0\n\t"
+        "ldr q16, [%[init]]\n\t"
+        "movi v17.8h, #0\n\t"
+        "ldr q18, [%[init]]\n\t"
+        "movi v19.8h, #0\n\t"
+        "ldr q20, [%[init]]\n\t"
+        "movi v21.8h, #0\n\t"
         ".Lhp_gemm_loop%=:\n\t"
         "ldr q24, [%[w], #0]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
@@ -550,69 +587,72 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_7(
         "add %[w], %[w], #128\n\t"
         "subs %[n], %[n], #1\n\t"
         "fmla v8.8h, v24.8h, v0.h[0]\n\t"
-        "fmla v9.8h, v24.8h, v1.h[0]\n\t"
-        "fmla v10.8h, v24.8h, v2.h[0]\n\t"
-        "fmla v11.8h, v24.8h, v3.h[0]\n\t"
-        "fmla v12.8h, v24.8h, v4.h[0]\n\t"
-        "fmla v13.8h, v24.8h, v5.h[0]\n\t"
-        "fmla v14.8h, v24.8h, v6.h[0]\n\t"
-        "fmla v8.8h, v25.8h, v0.h[1]\n\t"
-        "fmla v9.8h, v25.8h, v1.h[1]\n\t"
-        "fmla v10.8h, v25.8h, v2.h[1]\n\t"
-        "fmla v11.8h, v25.8h, v3.h[1]\n\t"
-        "fmla v12.8h, v25.8h, v4.h[1]\n\t"
-        "fmla v13.8h, v25.8h, v5.h[1]\n\t"
-        "fmla v14.8h, v25.8h, v6.h[1]\n\t"
+        "fmla v10.8h, v24.8h, v1.h[0]\n\t"
+        "fmla v12.8h, v24.8h, v2.h[0]\n\t"
+        "fmla v14.8h, v24.8h, v3.h[0]\n\t"
+        "fmla v16.8h, v24.8h, v4.h[0]\n\t"
+        "fmla v18.8h, v24.8h, v5.h[0]\n\t"
+        "fmla v20.8h, v24.8h, v6.h[0]\n\t"
+        "fmla v9.8h, v25.8h, v0.h[1]\n\t"
+        "fmla v11.8h, v25.8h, v1.h[1]\n\t"
+        "fmla v13.8h, v25.8h, v2.h[1]\n\t"
+        "fmla v15.8h, v25.8h, v3.h[1]\n\t"
+        "fmla v17.8h, v25.8h, v4.h[1]\n\t"
+        "fmla v19.8h, v25.8h, v5.h[1]\n\t"
+        "fmla v21.8h, v25.8h, v6.h[1]\n\t"
         "fmla v8.8h, v26.8h, v0.h[2]\n\t"
-        "fmla v9.8h, v26.8h, v1.h[2]\n\t"
-        "fmla v10.8h, v26.8h, v2.h[2]\n\t"
-        "fmla v11.8h, v26.8h, v3.h[2]\n\t"
-        "fmla v12.8h, v26.8h, v4.h[2]\n\t"
-        "fmla v13.8h, v26.8h, v5.h[2]\n\t"
-        "fmla v14.8h, v26.8h, v6.h[2]\n\t"
-        "fmla v8.8h, v27.8h, v0.h[3]\n\t"
-        "fmla v9.8h, v27.8h, v1.h[3]\n\t"
-        "fmla v10.8h, v27.8h, v2.h[3]\n\t"
-        "fmla v11.8h, v27.8h, v3.h[3]\n\t"
-        "fmla v12.8h, v27.8h, v4.h[3]\n\t"
-        "fmla v13.8h, v27.8h, v5.h[3]\n\t"
-        "fmla v14.8h, v27.8h, v6.h[3]\n\t"
+        "fmla v10.8h, v26.8h, v1.h[2]\n\t"
+        "fmla v12.8h, v26.8h, v2.h[2]\n\t"
+        "fmla v14.8h, v26.8h, v3.h[2]\n\t"
+        "fmla v16.8h, v26.8h, v4.h[2]\n\t"
+        "fmla v18.8h, v26.8h, v5.h[2]\n\t"
+        "fmla v20.8h, v26.8h, v6.h[2]\n\t"
+        "fmla v9.8h, v27.8h, v0.h[3]\n\t"
+        "fmla v11.8h, v27.8h, v1.h[3]\n\t"
+        "fmla v13.8h, v27.8h, v2.h[3]\n\t"
+        "fmla v15.8h, v27.8h, v3.h[3]\n\t"
+        "fmla v17.8h, v27.8h, v4.h[3]\n\t"
+        "fmla v19.8h, v27.8h, v5.h[3]\n\t"
+        "fmla v21.8h, v27.8h, v6.h[3]\n\t"
         "fmla v8.8h, v28.8h, v0.h[4]\n\t"
-        "fmla v9.8h, v28.8h, v1.h[4]\n\t"
-        "fmla v10.8h, v28.8h, v2.h[4]\n\t"
-        "fmla v11.8h, v28.8h, v3.h[4]\n\t"
-        "fmla v12.8h, v28.8h, v4.h[4]\n\t"
-        "fmla v13.8h, v28.8h, v5.h[4]\n\t"
-        "fmla v14.8h, v28.8h, v6.h[4]\n\t"
-        "fmla v8.8h, v29.8h, v0.h[5]\n\t"
-        "fmla v9.8h, v29.8h, v1.h[5]\n\t"
-        "fmla v10.8h, v29.8h, v2.h[5]\n\t"
-        "fmla v11.8h, v29.8h, v3.h[5]\n\t"
-        "fmla v12.8h, v29.8h, v4.h[5]\n\t"
-        "fmla v13.8h, v29.8h, v5.h[5]\n\t"
-        "fmla v14.8h, v29.8h, v6.h[5]\n\t"
+        "fmla v10.8h, v28.8h, v1.h[4]\n\t"
+        "fmla v12.8h, v28.8h, v2.h[4]\n\t"
+        "fmla v14.8h, v28.8h, v3.h[4]\n\t"
+        "fmla v16.8h, v28.8h, v4.h[4]\n\t"
+        "fmla v18.8h, v28.8h, v5.h[4]\n\t"
+        "fmla v20.8h, v28.8h, v6.h[4]\n\t"
+        "fmla v9.8h, v29.8h, v0.h[5]\n\t"
+        "fmla v11.8h, v29.8h, v1.h[5]\n\t"
+        "fmla v13.8h, v29.8h, v2.h[5]\n\t"
+        "fmla v15.8h, v29.8h, v3.h[5]\n\t"
+        "fmla v17.8h, v29.8h, v4.h[5]\n\t"
+        "fmla v19.8h, v29.8h, v5.h[5]\n\t"
+        "fmla v21.8h, v29.8h, v6.h[5]\n\t"
         "fmla v8.8h, v30.8h, v0.h[6]\n\t"
-        "fmla v9.8h, v30.8h, v1.h[6]\n\t"
-        "fmla v10.8h, v30.8h, v2.h[6]\n\t"
-        "fmla v11.8h, v30.8h, v3.h[6]\n\t"
-        "fmla v12.8h, v30.8h, v4.h[6]\n\t"
-        "fmla v13.8h, v30.8h, v5.h[6]\n\t"
-        "fmla v14.8h, v30.8h, v6.h[6]\n\t"
-        "fmla v8.8h, v31.8h, v0.h[7]\n\t"
-        "fmla v9.8h, v31.8h, v1.h[7]\n\t"
-        "fmla v10.8h, v31.8h, v2.h[7]\n\t"
-        "fmla v11.8h, v31.8h, v3.h[7]\n\t"
-        "fmla v12.8h, v31.8h, v4.h[7]\n\t"
-        "fmla v13.8h, v31.8h, v5.h[7]\n\t"
-        "fmla v14.8h, v31.8h, v6.h[7]\n\t"
+        "fmla v10.8h, v30.8h, v1.h[6]\n\t"
+        "fmla v12.8h, v30.8h, v2.h[6]\n\t"
+        "fmla v14.8h, v30.8h, v3.h[6]\n\t"
+        "fmla v16.8h, v30.8h, v4.h[6]\n\t"
+        "fmla v18.8h, v30.8h, v5.h[6]\n\t"
+        "fmla v20.8h, v30.8h, v6.h[6]\n\t"
+        "fmla v9.8h, v31.8h, v0.h[7]\n\t"
+        "fmla v11.8h, v31.8h, v1.h[7]\n\t"
+        "fmla v13.8h, v31.8h, v2.h[7]\n\t"
+        "fmla v15.8h, v31.8h, v3.h[7]\n\t"
+        "fmla v17.8h, v31.8h, v4.h[7]\n\t"
+        "fmla v19.8h, v31.8h, v5.h[7]\n\t"
+        "fmla v21.8h, v31.8h, v6.h[7]\n\t"
         "b.ne .Lhp_gemm_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
         "stp q10, q11, [%[acc], #32]\n\t"
         "stp q12, q13, [%[acc], #64]\n\t"
-        "str q14, [%[acc], #96]\n\t"
+        "stp q14, q15, [%[acc], #96]\n\t"
+        "stp q16, q17, [%[acc], #128]\n\t"
+        "stp q18, q19, [%[acc], #160]\n\t"
+        "stp q20, q21, [%[acc], #192]\n\t"
         : [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3), [a4] "+&r"(a4), [a5] "+&r"(a5), [a6] "+&r"(a6), [w] "+&r"(wp), [n] "+&r"(n), [pf] "+&r"(pfp), [tmp] "=&r"(tmp)
-        : [pf_end] "r"(pf_end), [init] "w"(init), [acc] "r"(acc)
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+        : [pf_end] "r"(pf_end), [init] "r"(&init), [acc] "r"(acc)
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
     a[0] = a0;
     a[1] = a1;
     a[2] = a2;
@@ -625,7 +665,7 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_7(
 }
 
 
-/* 8 rows: 8 accumulators (1 per row). */
+/* 8 rows: 16 accumulators (2 per row). */
 static inline __attribute__((always_inline)) void hp_gemm_kloop_8(
     const float16_t **a, const uint16_t **w, uint64_t n, const char **pf, const char *pf_end,
     float16x8_t init, float16x8_t *acc) {
@@ -641,14 +681,22 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_8(
     const char *pfp = *pf;
     uint64_t tmp;
     __asm__ volatile(
-        "mov v8.16b, %[init].16b\n\t"
-        "mov v9.16b, %[init].16b\n\t"
-        "mov v10.16b, %[init].16b\n\t"
-        "mov v11.16b, %[init].16b\n\t"
-        "mov v12.16b, %[init].16b\n\t"
-        "mov v13.16b, %[init].16b\n\t"
-        "mov v14.16b, %[init].16b\n\t"
-        "mov v15.16b, %[init].16b\n\t"
+        "ldr q8, [%[init]]\n\t"
+        "movi v9.8h, #0\n\t"
+        "ldr q10, [%[init]]\n\t"
+        "movi v11.8h, #0\n\t"
+        "ldr q12, [%[init]]\n\t"
+        "movi v13.8h, #0\n\t"
+        "ldr q14, [%[init]]\n\t"
+        "movi v15.8h, #0\n\t"
+        "ldr q16, [%[init]]\n\t"
+        "movi v17.8h, #0\n\t"
+        "ldr q18, [%[init]]\n\t"
+        "movi v19.8h, #0\n\t"
+        "ldr q20, [%[init]]\n\t"
+        "movi v21.8h, #0\n\t"
+        "ldr q22, [%[init]]\n\t"
+        "movi v23.8h, #0\n\t"
         ".Lhp_gemm_loop%=:\n\t"
         "ldr q24, [%[w], #0]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
@@ -681,77 +729,81 @@ static inline __attribute__((always_inline)) void hp_gemm_kloop_8(
         "add %[w], %[w], #128\n\t"
         "subs %[n], %[n], #1\n\t"
         "fmla v8.8h, v24.8h, v0.h[0]\n\t"
-        "fmla v9.8h, v24.8h, v1.h[0]\n\t"
-        "fmla v10.8h, v24.8h, v2.h[0]\n\t"
-        "fmla v11.8h, v24.8h, v3.h[0]\n\t"
-        "fmla v12.8h, v24.8h, v4.h[0]\n\t"
-        "fmla v13.8h, v24.8h, v5.h[0]\n\t"
-        "fmla v14.8h, v24.8h, v6.h[0]\n\t"
-        "fmla v15.8h, v24.8h, v7.h[0]\n\t"
-        "fmla v8.8h, v25.8h, v0.h[1]\n\t"
-        "fmla v9.8h, v25.8h, v1.h[1]\n\t"
-        "fmla v10.8h, v25.8h, v2.h[1]\n\t"
-        "fmla v11.8h, v25.8h, v3.h[1]\n\t"
-        "fmla v12.8h, v25.8h, v4.h[1]\n\t"
-        "fmla v13.8h, v25.8h, v5.h[1]\n\t"
-        "fmla v14.8h, v25.8h, v6.h[1]\n\t"
-        "fmla v15.8h, v25.8h, v7.h[1]\n\t"
+        "fmla v10.8h, v24.8h, v1.h[0]\n\t"
+        "fmla v12.8h, v24.8h, v2.h[0]\n\t"
+        "fmla v14.8h, v24.8h, v3.h[0]\n\t"
+        "fmla v16.8h, v24.8h, v4.h[0]\n\t"
+        "fmla v18.8h, v24.8h, v5.h[0]\n\t"
+        "fmla v20.8h, v24.8h, v6.h[0]\n\t"
+        "fmla v22.8h, v24.8h, v7.h[0]\n\t"
+        "fmla v9.8h, v25.8h, v0.h[1]\n\t"
+        "fmla v11.8h, v25.8h, v1.h[1]\n\t"
+        "fmla v13.8h, v25.8h, v2.h[1]\n\t"
+        "fmla v15.8h, v25.8h, v3.h[1]\n\t"
+        "fmla v17.8h, v25.8h, v4.h[1]\n\t"
+        "fmla v19.8h, v25.8h, v5.h[1]\n\t"
+        "fmla v21.8h, v25.8h, v6.h[1]\n\t"
+        "fmla v23.8h, v25.8h, v7.h[1]\n\t"
         "fmla v8.8h, v26.8h, v0.h[2]\n\t"
-        "fmla v9.8h, v26.8h, v1.h[2]\n\t"
-        "fmla v10.8h, v26.8h, v2.h[2]\n\t"
-        "fmla v11.8h, v26.8h, v3.h[2]\n\t"
-        "fmla v12.8h, v26.8h, v4.h[2]\n\t"
-        "fmla v13.8h, v26.8h, v5.h[2]\n\t"
-        "fmla v14.8h, v26.8h, v6.h[2]\n\t"
-        "fmla v15.8h, v26.8h, v7.h[2]\n\t"
-        "fmla v8.8h, v27.8h, v0.h[3]\n\t"
-        "fmla v9.8h, v27.8h, v1.h[3]\n\t"
-        "fmla v10.8h, v27.8h, v2.h[3]\n\t"
-        "fmla v11.8h, v27.8h, v3.h[3]\n\t"
-        "fmla v12.8h, v27.8h, v4.h[3]\n\t"
-        "fmla v13.8h, v27.8h, v5.h[3]\n\t"
-        "fmla v14.8h, v27.8h, v6.h[3]\n\t"
-        "fmla v15.8h, v27.8h, v7.h[3]\n\t"
+        "fmla v10.8h, v26.8h, v1.h[2]\n\t"
+        "fmla v12.8h, v26.8h, v2.h[2]\n\t"
+        "fmla v14.8h, v26.8h, v3.h[2]\n\t"
+        "fmla v16.8h, v26.8h, v4.h[2]\n\t"
+        "fmla v18.8h, v26.8h, v5.h[2]\n\t"
+        "fmla v20.8h, v26.8h, v6.h[2]\n\t"
+        "fmla v22.8h, v26.8h, v7.h[2]\n\t"
+        "fmla v9.8h, v27.8h, v0.h[3]\n\t"
+        "fmla v11.8h, v27.8h, v1.h[3]\n\t"
+        "fmla v13.8h, v27.8h, v2.h[3]\n\t"
+        "fmla v15.8h, v27.8h, v3.h[3]\n\t"
+        "fmla v17.8h, v27.8h, v4.h[3]\n\t"
+        "fmla v19.8h, v27.8h, v5.h[3]\n\t"
+        "fmla v21.8h, v27.8h, v6.h[3]\n\t"
+        "fmla v23.8h, v27.8h, v7.h[3]\n\t"
         "fmla v8.8h, v28.8h, v0.h[4]\n\t"
-        "fmla v9.8h, v28.8h, v1.h[4]\n\t"
-        "fmla v10.8h, v28.8h, v2.h[4]\n\t"
-        "fmla v11.8h, v28.8h, v3.h[4]\n\t"
-        "fmla v12.8h, v28.8h, v4.h[4]\n\t"
-        "fmla v13.8h, v28.8h, v5.h[4]\n\t"
-        "fmla v14.8h, v28.8h, v6.h[4]\n\t"
-        "fmla v15.8h, v28.8h, v7.h[4]\n\t"
-        "fmla v8.8h, v29.8h, v0.h[5]\n\t"
-        "fmla v9.8h, v29.8h, v1.h[5]\n\t"
-        "fmla v10.8h, v29.8h, v2.h[5]\n\t"
-        "fmla v11.8h, v29.8h, v3.h[5]\n\t"
-        "fmla v12.8h, v29.8h, v4.h[5]\n\t"
-        "fmla v13.8h, v29.8h, v5.h[5]\n\t"
-        "fmla v14.8h, v29.8h, v6.h[5]\n\t"
-        "fmla v15.8h, v29.8h, v7.h[5]\n\t"
+        "fmla v10.8h, v28.8h, v1.h[4]\n\t"
+        "fmla v12.8h, v28.8h, v2.h[4]\n\t"
+        "fmla v14.8h, v28.8h, v3.h[4]\n\t"
+        "fmla v16.8h, v28.8h, v4.h[4]\n\t"
+        "fmla v18.8h, v28.8h, v5.h[4]\n\t"
+        "fmla v20.8h, v28.8h, v6.h[4]\n\t"
+        "fmla v22.8h, v28.8h, v7.h[4]\n\t"
+        "fmla v9.8h, v29.8h, v0.h[5]\n\t"
+        "fmla v11.8h, v29.8h, v1.h[5]\n\t"
+        "fmla v13.8h, v29.8h, v2.h[5]\n\t"
+        "fmla v15.8h, v29.8h, v3.h[5]\n\t"
+        "fmla v17.8h, v29.8h, v4.h[5]\n\t"
+        "fmla v19.8h, v29.8h, v5.h[5]\n\t"
+        "fmla v21.8h, v29.8h, v6.h[5]\n\t"
+        "fmla v23.8h, v29.8h, v7.h[5]\n\t"
         "fmla v8.8h, v30.8h, v0.h[6]\n\t"
-        "fmla v9.8h, v30.8h, v1.h[6]\n\t"
-        "fmla v10.8h, v30.8h, v2.h[6]\n\t"
-        "fmla v11.8h, v30.8h, v3.h[6]\n\t"
-        "fmla v12.8h, v30.8h, v4.h[6]\n\t"
-        "fmla v13.8h, v30.8h, v5.h[6]\n\t"
-        "fmla v14.8h, v30.8h, v6.h[6]\n\t"
-        "fmla v15.8h, v30.8h, v7.h[6]\n\t"
-        "fmla v8.8h, v31.8h, v0.h[7]\n\t"
-        "fmla v9.8h, v31.8h, v1.h[7]\n\t"
-        "fmla v10.8h, v31.8h, v2.h[7]\n\t"
-        "fmla v11.8h, v31.8h, v3.h[7]\n\t"
-        "fmla v12.8h, v31.8h, v4.h[7]\n\t"
-        "fmla v13.8h, v31.8h, v5.h[7]\n\t"
-        "fmla v14.8h, v31.8h, v6.h[7]\n\t"
-        "fmla v15.8h, v31.8h, v7.h[7]\n\t"
+        "fmla v10.8h, v30.8h, v1.h[6]\n\t"
+        "fmla v12.8h, v30.8h, v2.h[6]\n\t"
+        "fmla v14.8h, v30.8h, v3.h[6]\n\t"
+        "fmla v16.8h, v30.8h, v4.h[6]\n\t"
+        "fmla v18.8h, v30.8h, v5.h[6]\n\t"
+        "fmla v20.8h, v30.8h, v6.h[6]\n\t"
+        "fmla v22.8h, v30.8h, v7.h[6]\n\t"
+        "fmla v9.8h, v31.8h, v0.h[7]\n\t"
+        "fmla v11.8h, v31.8h, v1.h[7]\n\t"
+        "fmla v13.8h, v31.8h, v2.h[7]\n\t"
+        "fmla v15.8h, v31.8h, v3.h[7]\n\t"
+        "fmla v17.8h, v31.8h, v4.h[7]\n\t"
+        "fmla v19.8h, v31.8h, v5.h[7]\n\t"
+        "fmla v21.8h, v31.8h, v6.h[7]\n\t"
+        "fmla v23.8h, v31.8h, v7.h[7]\n\t"
         "b.ne .Lhp_gemm_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
         "stp q10, q11, [%[acc], #32]\n\t"
         "stp q12, q13, [%[acc], #64]\n\t"
         "stp q14, q15, [%[acc], #96]\n\t"
+        "stp q16, q17, [%[acc], #128]\n\t"
+        "stp q18, q19, [%[acc], #160]\n\t"
+        "stp q20, q21, [%[acc], #192]\n\t"
+        "stp q22, q23, [%[acc], #224]\n\t"
         : [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3), [a4] "+&r"(a4), [a5] "+&r"(a5), [a6] "+&r"(a6), [a7] "+&r"(a7), [w] "+&r"(wp), [n] "+&r"(n), [pf] "+&r"(pfp), [tmp] "=&r"(tmp)
-        : [pf_end] "r"(pf_end), [init] "w"(init), [acc] "r"(acc)
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+        : [pf_end] "r"(pf_end), [init] "r"(&init), [acc] "r"(acc)
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
     a[0] = a0;
     a[1] = a1;
     a[2] = a2;
