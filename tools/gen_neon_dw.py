@@ -34,8 +34,9 @@ def group(ks: int, s: int) -> int:
     return 10 if (ks, s) == (3, 1) else 8
 
 
-def shape(ks: int, s: int) -> str:
-    G = group(ks, s)
+def shape(ks: int, s: int, G: int = 0) -> str:
+    """The loop of one shape; G outputs per group (default: group(ks, s))."""
+    G = G or group(ks, s)
     T = (G - 1) * s + ks
     # all weights in registers where the window then still fits, else each row's own
     w_held = ks == 3 and s == 1

@@ -12,7 +12,7 @@
 #pragma clang diagnostic ignored "-Woverlength-strings"
 #endif
 
-/* 3x3, stride 1: weights held in registers. */
+/* 3x3, stride 1: groups of 8 outputs, weights held in registers. */
 static inline __attribute__((always_inline)) void hpdw_loop_3x3s1(
     const float16_t *const *q, float16_t *out, uint64_t c4, uint64_t n, const float16x8_t *w, const float16x8_t *bias) {
     const float16_t *r0 = q[0];
@@ -170,7 +170,7 @@ static inline __attribute__((always_inline)) void hpdw_loop_3x3s1(
 }
 
 
-/* 3x3, stride 2: each row's weights loaded with its window. */
+/* 3x3, stride 2: groups of 8 outputs, each row's weights loaded with its window. */
 static inline __attribute__((always_inline)) void hpdw_loop_3x3s2(
     const float16_t *const *q, float16_t *out, uint64_t c4, uint64_t n, const float16x8_t *w, const float16x8_t *bias) {
     const float16_t *r0 = q[0];
@@ -355,7 +355,7 @@ static inline __attribute__((always_inline)) void hpdw_loop_3x3s2(
 }
 
 
-/* 5x5, stride 1: each row's weights loaded with its window. */
+/* 5x5, stride 1: groups of 8 outputs, each row's weights loaded with its window. */
 static inline __attribute__((always_inline)) void hpdw_loop_5x5s1(
     const float16_t *const *q, float16_t *out, uint64_t c4, uint64_t n, const float16x8_t *w, const float16x8_t *bias) {
     const float16_t *r0 = q[0];
@@ -695,7 +695,7 @@ static inline __attribute__((always_inline)) void hpdw_loop_5x5s1(
 }
 
 
-/* 5x5, stride 2: each row's weights loaded with its window. */
+/* 5x5, stride 2: groups of 8 outputs, each row's weights loaded with its window. */
 static inline __attribute__((always_inline)) void hpdw_loop_5x5s2(
     const float16_t *const *q, float16_t *out, uint64_t c4, uint64_t n, const float16x8_t *w, const float16x8_t *bias) {
     const float16_t *r0 = q[0];

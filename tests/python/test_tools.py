@@ -485,14 +485,20 @@ def test_bench_peers_mnv3_int8_row_with_the_assumed_api(monkeypatch, tmp_path):
         bp.prepare_mnv3_quantized(Lib(), "mnv3-int8", 1, x, 4, tflite_path="m.tflite")
 
 
-@pytest.mark.parametrize("args,header", [
-    ([], "arm_neon_inorder.h"),
-    (["--f16-weights"], "arm_neon_inorder_f16w.h"),
+@pytest.mark.parametrize("tool, args, header", [
+    ("gen_neon_inorder.py", [], "arm_neon_inorder.h"),
+    ("gen_neon_inorder.py", ["--f16-weights"], "arm_neon_inorder_f16w.h"),
+    ("gen_neon_dw.py", [], "arm_neon_dw_loops.h"),
+    ("gen_neon_hp_dw.py", [], "arm_neon_hp_dw_loops.h"),
+    ("gen_neon_hp_gemm.py", [], "arm_neon_hp_gemm_loops.h"),
+    ("gen_neon_dw_a32.py", [], "arm_neon_dw_a32_loops.h"),
+    ("gen_neon_q8_gemm.py", [], "arm_neon_q8_gemm_loops.h"),
+    ("gen_neon_q8_dw.py", [], "arm_neon_q8_dw_loops.h"),
 ])
-def test_generated_gemm_loops_are_current(args, header):
-    """The AArch64 GEMM k loops in the tree are what tools/gen_neon_inorder.py writes."""
-    tool = os.path.join(ROOT, "tools", "gen_neon_inorder.py")
-    out = subprocess.run([sys.executable, tool] + args, check=True, capture_output=True,
-                         text=True).stdout
+def test_generated_loops_are_current(tool, args, header):
+    """The generated assembly headers in the tree are what their generators write (one
+    generator builds on another's loops: a change there must not leave a header stale)."""
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", tool)] + args, check=True,
+                         capture_output=True, text=True).stdout
     with open(os.path.join(ROOT, "csrc", "kernels", header), encoding="utf-8") as f:
         assert out == f.read()
