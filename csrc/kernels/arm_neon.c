@@ -488,8 +488,8 @@ SIMD_FN void GEMV_UKERNEL(const float *x, const void *w_, uint32_t I, uint32_t c
 
 /* Same packing and tile shape (8 x 8) as the tiles above; the k loop is the generated
  * assembly of arm_neon_inorder.h (the schedule is explained in its generator), the rest
- * is C: the bias, the k % 8 steps after the loop, the split accumulators' sums, the
- * epilogue. acc[(r * 2 + col) * S + i] is split i of row r's output vector col. */
+ * is C: the bias, the k % 8 steps after the loop, the epilogue. acc[r * 2 + col] is row
+ * r's output vector col. */
 #include "arm_neon_inorder.h"
 
 SIMD_INLINE void pwio_begin(const mnv3_gemm_tile *t, const uint32_t MR, const float **a,
@@ -511,20 +511,17 @@ SIMD_INLINE void pwio_begin(const mnv3_gemm_tile *t, const uint32_t MR, const fl
 }
 
 /* The accumulators as the assembly starts them, for k < 8 where it does not run. */
-SIMD_INLINE void pwio_init(const uint32_t MR, const uint32_t S, vf *acc, vf b0, vf b1) {
-    uint32_t r, i;
+SIMD_INLINE void pwio_init(const uint32_t MR, vf *acc, vf b0, vf b1) {
+    uint32_t r;
 #pragma GCC unroll 8
     for (r = 0; r < MR; ++r) {
-#pragma GCC unroll 8
-        for (i = 0; i < S; ++i) {
-            acc[2 * r * S + i] = i ? v_zero() : b0;
-            acc[(2 * r + 1) * S + i] = i ? v_zero() : b1;
-        }
+        acc[2 * r] = b0;
+        acc[2 * r + 1] = b1;
     }
 }
 
 /* k % 8 steps left after the loop (n < 8): a block of four by lane, then single steps. */
-SIMD_INLINE void pwio_tail(const uint32_t MR, const uint32_t S, vf *acc, const float **a,
+SIMD_INLINE void pwio_tail(const uint32_t MR, vf *acc, const float **a,
                            const float *w, uint32_t n) {
     uint32_t r, k;
     if (n >= 4) {
@@ -533,16 +530,16 @@ SIMD_INLINE void pwio_tail(const uint32_t MR, const uint32_t S, vf *acc, const f
         const vf w7 = v_load(w + 28);
 #pragma GCC unroll 8
         for (r = 0; r < MR; ++r) {
-            vf *c = acc + 2 * r * S;
+            vf *c = acc + 2 * r;
             const vf va = v_load(a[r]);
             c[0] = vfmaq_laneq_f32(c[0], w0, va, 0);
-            c[S] = vfmaq_laneq_f32(c[S], w1, va, 0);
-            c[1 % S] = vfmaq_laneq_f32(c[1 % S], w2, va, 1);
-            c[S + 1 % S] = vfmaq_laneq_f32(c[S + 1 % S], w3, va, 1);
-            c[2 % S] = vfmaq_laneq_f32(c[2 % S], w4, va, 2);
-            c[S + 2 % S] = vfmaq_laneq_f32(c[S + 2 % S], w5, va, 2);
-            c[3 % S] = vfmaq_laneq_f32(c[3 % S], w6, va, 3);
-            c[S + 3 % S] = vfmaq_laneq_f32(c[S + 3 % S], w7, va, 3);
+            c[1] = vfmaq_laneq_f32(c[1], w1, va, 0);
+            c[0] = vfmaq_laneq_f32(c[0], w2, va, 1);
+            c[1] = vfmaq_laneq_f32(c[1], w3, va, 1);
+            c[0] = vfmaq_laneq_f32(c[0], w4, va, 2);
+            c[1] = vfmaq_laneq_f32(c[1], w5, va, 2);
+            c[0] = vfmaq_laneq_f32(c[0], w6, va, 3);
+            c[1] = vfmaq_laneq_f32(c[1], w7, va, 3);
             a[r] += 4;
         }
         w += 32;
@@ -556,29 +553,23 @@ SIMD_INLINE void pwio_tail(const uint32_t MR, const uint32_t S, vf *acc, const f
 #pragma GCC unroll 8
             for (r = 0; r < MR; ++r) {
                 const vf av = v_set1(a[r][k]);
-                acc[2 * r * S] = v_fma(av, w0, acc[2 * r * S]);
-                acc[(2 * r + 1) * S] = v_fma(av, w1, acc[(2 * r + 1) * S]);
+                acc[2 * r] = v_fma(av, w0, acc[2 * r]);
+                acc[2 * r + 1] = v_fma(av, w1, acc[2 * r + 1]);
             }
             w += PW_NR;
         }
     }
 }
 
-SIMD_INLINE void pwio_end(const mnv3_gemm_tile *t, const uint32_t MR, const uint32_t S,
-                          vf *acc, const pw_cols *cols) {
+SIMD_INLINE void pwio_end(const mnv3_gemm_tile *t, const uint32_t MR, const vf *acc,
+                          const pw_cols *cols) {
     const simd_ep *ep = (const simd_ep *)t->params;
     vf s0 = v_zero(), s1 = v_zero();
-    uint32_t r, i;
+    uint32_t r;
 #pragma GCC unroll 8
     for (r = 0; r < MR; ++r) {
-        vf c0 = acc[2 * r * S], c1 = acc[(2 * r + 1) * S];
-#pragma GCC unroll 8
-        for (i = 1; i < S; ++i) {
-            c0 = v_add(c0, acc[2 * r * S + i]);
-            c1 = v_add(c1, acc[(2 * r + 1) * S + i]);
-        }
-        pw_finish(t, ep, cols, c0, r, 0, &s0);
-        pw_finish(t, ep, cols, c1, r, 1, &s1);
+        pw_finish(t, ep, cols, acc[2 * r], r, 0, &s0);
+        pw_finish(t, ep, cols, acc[2 * r + 1], r, 1, &s1);
     }
     if (t->sums) {
         add_sums(t->sums, s0, cols->m0);
@@ -588,7 +579,7 @@ SIMD_INLINE void pwio_end(const mnv3_gemm_tile *t, const uint32_t MR, const uint
 
 #define PW_INORDER_KERNEL(MR)                                                                \
     SIMD_FN void UK_NAME(gemm_, UK_TILE(MR, SIMD_NR), neon_inorder)(const mnv3_gemm_tile *t) { \
-        const uint32_t S = PW_INORDER_SPLIT_##MR, k8 = t->k / 8;                             \
+        const uint32_t k8 = t->k / 8;                                                        \
         const float *w = (const float *)t->w;                                                \
         const char *pf = *t->pf;                                                             \
         const float *a[MR];                                                                  \
@@ -598,10 +589,10 @@ SIMD_INLINE void pwio_end(const mnv3_gemm_tile *t, const uint32_t MR, const uint
         if (k8)                                                                              \
             pw_inorder_kloop_##MR(a, &w, k8, &pf, t->pf_end, bias, acc);                     \
         else                                                                                 \
-            pwio_init(MR, S, acc, bias[0], bias[1]);                                         \
+            pwio_init(MR, acc, bias[0], bias[1]);                                            \
         *t->pf = pf;                                                                         \
-        pwio_tail(MR, S, acc, a, w, t->k - k8 * 8);                                          \
-        pwio_end(t, MR, S, acc, &cols);                                                      \
+        pwio_tail(MR, acc, a, w, t->k - k8 * 8);                                             \
+        pwio_end(t, MR, acc, &cols);                                                         \
     }
 PW_INORDER_KERNEL(1)
 PW_INORDER_KERNEL(2)

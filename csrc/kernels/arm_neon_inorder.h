@@ -2,9 +2,9 @@
  * float32 GEMM tiles scheduled for in-order cores; see the generator for the
  * schedule. pw_inorder_kloop_<rows>(a, w, n, pf, pf_end, bias, acc) runs n >= 1
  * iterations of 8 k steps: a[r] are the rows' inputs, *w the panel (8 floats per
- * k step); the accumulators start at bias[0], bias[1] (split 0 of columns 0-3, 4-7)
- * or zero and end in acc[(r * 2 + col) * split + i] (PW_INORDER_SPLIT_<rows> per output
- * vector); the pointers are advanced past what was consumed. */
+ * k step); the accumulators start at bias[0], bias[1] (columns 0-3, 4-7), add the
+ * products in k order and end in acc[r * 2 + col]; the pointers are advanced past
+ * what was consumed. */
 #ifndef MNV3_ARM_NEON_INORDER_H
 #define MNV3_ARM_NEON_INORDER_H
 
@@ -16,16 +16,7 @@
 #pragma clang diagnostic ignored "-Woverlength-strings"
 #endif
 
-#define PW_INORDER_SPLIT_1 1
-#define PW_INORDER_SPLIT_2 1
-#define PW_INORDER_SPLIT_3 1
-#define PW_INORDER_SPLIT_4 1
-#define PW_INORDER_SPLIT_5 1
-#define PW_INORDER_SPLIT_6 1
-#define PW_INORDER_SPLIT_7 1
-#define PW_INORDER_SPLIT_8 1
-
-/* 1 row: 2 accumulators (1 per output vector). */
+/* 1 row: 2 accumulators. */
 static inline __attribute__((always_inline)) void pw_inorder_kloop_1(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
@@ -89,7 +80,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_1(
 }
 
 
-/* 2 rows: 4 accumulators (1 per output vector). */
+/* 2 rows: 4 accumulators. */
 static inline __attribute__((always_inline)) void pw_inorder_kloop_2(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
@@ -177,7 +168,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_2(
 }
 
 
-/* 3 rows: 6 accumulators (1 per output vector). */
+/* 3 rows: 6 accumulators. */
 static inline __attribute__((always_inline)) void pw_inorder_kloop_3(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
@@ -289,7 +280,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_3(
 }
 
 
-/* 4 rows: 8 accumulators (1 per output vector). */
+/* 4 rows: 8 accumulators. */
 static inline __attribute__((always_inline)) void pw_inorder_kloop_4(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
@@ -425,7 +416,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_4(
 }
 
 
-/* 5 rows: 10 accumulators (1 per output vector). */
+/* 5 rows: 10 accumulators. */
 static inline __attribute__((always_inline)) void pw_inorder_kloop_5(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
@@ -585,7 +576,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_5(
 }
 
 
-/* 6 rows: 12 accumulators (1 per output vector). */
+/* 6 rows: 12 accumulators. */
 static inline __attribute__((always_inline)) void pw_inorder_kloop_6(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
@@ -769,7 +760,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_6(
 }
 
 
-/* 7 rows: 14 accumulators (1 per output vector). */
+/* 7 rows: 14 accumulators. */
 static inline __attribute__((always_inline)) void pw_inorder_kloop_7(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
@@ -977,7 +968,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_7(
 }
 
 
-/* 8 rows: 16 accumulators (1 per output vector). */
+/* 8 rows: 16 accumulators. */
 static inline __attribute__((always_inline)) void pw_inorder_kloop_8(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {

@@ -17,7 +17,7 @@
 #pragma clang diagnostic ignored "-Woverlength-strings"
 #endif
 
-/* 1 row: 2 accumulators (1 per output vector). */
+/* 1 row: 2 accumulators. */
 static inline __attribute__((always_inline)) void pw_inorder_kloop_1(
     const float **a, const uint16_t **w, uint64_t n, uint64_t rem, const char **pf,
     const char *pf_end, const vf *bias, vf *acc) {
@@ -141,7 +141,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_1(
 }
 
 
-/* 2 rows: 4 accumulators (1 per output vector). */
+/* 2 rows: 4 accumulators. */
 static inline __attribute__((always_inline)) void pw_inorder_kloop_2(
     const float **a, const uint16_t **w, uint64_t n, uint64_t rem, const char **pf,
     const char *pf_end, const vf *bias, vf *acc) {
@@ -309,7 +309,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_2(
 }
 
 
-/* 3 rows: 6 accumulators (1 per output vector). */
+/* 3 rows: 6 accumulators. */
 static inline __attribute__((always_inline)) void pw_inorder_kloop_3(
     const float **a, const uint16_t **w, uint64_t n, uint64_t rem, const char **pf,
     const char *pf_end, const vf *bias, vf *acc) {
@@ -521,7 +521,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_3(
 }
 
 
-/* 4 rows: 8 accumulators (1 per output vector). */
+/* 4 rows: 8 accumulators. */
 static inline __attribute__((always_inline)) void pw_inorder_kloop_4(
     const float **a, const uint16_t **w, uint64_t n, uint64_t rem, const char **pf,
     const char *pf_end, const vf *bias, vf *acc) {
@@ -777,7 +777,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_4(
 }
 
 
-/* 5 rows: 10 accumulators (1 per output vector). */
+/* 5 rows: 10 accumulators. */
 static inline __attribute__((always_inline)) void pw_inorder_kloop_5(
     const float **a, const uint16_t **w, uint64_t n, uint64_t rem, const char **pf,
     const char *pf_end, const vf *bias, vf *acc) {
@@ -1077,7 +1077,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_5(
 }
 
 
-/* 6 rows: 12 accumulators (1 per output vector). */
+/* 6 rows: 12 accumulators. */
 static inline __attribute__((always_inline)) void pw_inorder_kloop_6(
     const float **a, const uint16_t **w, uint64_t n, uint64_t rem, const char **pf,
     const char *pf_end, const vf *bias, vf *acc) {
@@ -1421,7 +1421,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_6(
 }
 
 
-/* 7 rows: 14 accumulators (1 per output vector). */
+/* 7 rows: 14 accumulators. */
 static inline __attribute__((always_inline)) void pw_inorder_kloop_7(
     const float **a, const uint16_t **w, uint64_t n, uint64_t rem, const char **pf,
     const char *pf_end, const vf *bias, vf *acc) {
@@ -1809,7 +1809,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_7(
 }
 
 
-/* 8 rows: 16 accumulators (1 per output vector). */
+/* 8 rows: 16 accumulators. */
 static inline __attribute__((always_inline)) void pw_inorder_kloop_8(
     const float **a, const uint16_t **w, uint64_t n, uint64_t rem, const char **pf,
     const char *pf_end, const vf *bias, vf *acc) {
