@@ -31,14 +31,12 @@ MAX_ROWS = 8
 STEPS = 8
 
 
-def split_of(rows: int) -> int:
-    """Accumulators per row: two, whatever the rows (see the module's docstring)."""
-    return 2
+# Accumulators per row, the same for every tile height (see the module's docstring).
+SPLIT = 2
 
 
 def acc_reg(rows: int, r: int, step: int) -> int:
-    s = split_of(rows)
-    return 8 + r * s + step % s
+    return 8 + r * SPLIT + step % SPLIT
 
 
 def body(rows: int):
@@ -67,7 +65,7 @@ def body(rows: int):
 
 
 def function(rows: int) -> str:
-    s = split_of(rows)
+    s = SPLIT
     nacc = rows * s
     init = []
     for r in range(rows):
@@ -114,12 +112,11 @@ def main() -> int:
            " * hp_gemm_kloop_<rows>(a, w, n, pf, pf_end, init, acc) runs n >= 1 iterations of 8",
            " * k steps: a[r] are the rows' float16 inputs, *w the panel (8 halves per k step);",
            " * accumulator 0 of each row starts at init, the others at zero, and they end in",
-           " * acc[r * HP_GEMM_SPLIT_<rows> + i]; the pointers are advanced past what was consumed. */",
+           " * acc[r * HP_GEMM_SPLIT + i]; the pointers are advanced past what was consumed. */",
            "#ifndef MNV3_ARM_NEON_HP_GEMM_LOOPS_H", "#define MNV3_ARM_NEON_HP_GEMM_LOOPS_H", "",
            "#if defined(__clang__)", "#pragma clang diagnostic push",
            '#pragma clang diagnostic ignored "-Woverlength-strings"', "#endif", ""]
-    for rows in range(1, MAX_ROWS + 1):
-        out.append(f"#define HP_GEMM_SPLIT_{rows} {split_of(rows)}")
+    out.append(f"#define HP_GEMM_SPLIT {SPLIT}")
     for rows in range(1, MAX_ROWS + 1):
         out.append(function(rows))
     out += ["#if defined(__clang__)", "#pragma clang diagnostic pop", "#endif", "", "#endif"]

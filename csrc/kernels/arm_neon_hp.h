@@ -88,19 +88,6 @@ HP_INLINE void hp_pw_store(const mnv3_gemm_tile *t, size_t r, float32x4_t v0, fl
 #define HP_FMLA_LANE(acc, wh, ah, l)                                                         \
     __asm__("fmla %0.8h, %1.8h, %2.h[" #l "]" : "+w"(acc) : "w"(wh), "x"(ah))
 
-HP_INLINE uint32_t hp_gemm_split(uint32_t rows) {
-    switch (rows) {
-    case 1: return HP_GEMM_SPLIT_1;
-    case 2: return HP_GEMM_SPLIT_2;
-    case 3: return HP_GEMM_SPLIT_3;
-    case 4: return HP_GEMM_SPLIT_4;
-    case 5: return HP_GEMM_SPLIT_5;
-    case 6: return HP_GEMM_SPLIT_6;
-    case 7: return HP_GEMM_SPLIT_7;
-    default: return HP_GEMM_SPLIT_8;
-    }
-}
-
 #define HP_TAIL_STEP(l)                                                                      \
     if ((l) < rem) {                                                                         \
         const float16x8_t wh = vreinterpretq_f16_u16(vld1q_u16(w + (l) * 8));            \
@@ -114,7 +101,7 @@ HP_INLINE uint32_t hp_gemm_split(uint32_t rows) {
 #define HP_GEMM_TAIL(R)                                                                      \
     static __attribute__((noinline)) SIMD_ATTR void hp_gemm_tail_##R(                        \
         const float16_t *const *a, const uint16_t *w, uint32_t rem, float16x8_t *acc) {     \
-        const uint32_t rows = R, split = HP_GEMM_SPLIT_##R;                                  \
+        const uint32_t rows = R, split = HP_GEMM_SPLIT;                                      \
         float16x8_t ah[R];                                                                   \
         uint32_t r;                                                                          \
         _Pragma("GCC unroll 8") for (r = 0; r < rows; ++r) ah[r] = hp_load8(a[r], rem);      \
@@ -146,7 +133,7 @@ HP_GEMM_TAIL(8)
 HP_INLINE void hp_gemm_k(const uint32_t rows, const float16_t **a, const uint16_t **w,
                          uint32_t k8, uint32_t rem, const char **pf, const char *pf_end,
                          float16x8_t init, float16x8_t *acc) {
-    const uint32_t split = hp_gemm_split(rows);
+    const uint32_t split = HP_GEMM_SPLIT;
     uint32_t r;
     if (!k8) {
 #pragma GCC unroll 16
@@ -180,7 +167,7 @@ HP_INLINE void hp_gemm_join(const float16x8_t *acc, uint32_t split, float32x4_t 
 
 #define HP_ONE(r) +1
 #define HP_APTR(r) hp_a[r] = a##r;
-#define HP_JOIN(r) hp_gemm_join(hp_acc + (r) * hp_gemm_split(hp_rows), hp_gemm_split(hp_rows), \
+#define HP_JOIN(r) hp_gemm_join(hp_acc + (r) * HP_GEMM_SPLIT, HP_GEMM_SPLIT, \
                                 &c##r##_0, &c##r##_1);
 #define PW_KLOOP2(ROWS)                                                                      \
     {                                                                                        \
