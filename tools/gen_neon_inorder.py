@@ -27,8 +27,9 @@ Registers: v0-v7 the rows' inputs (4 k values each), v8-v23 the accumulators, v2
 weights of 4 k steps (2 vectors each). One iteration is 8 k steps, two blocks; it reads
 nothing beyond them, so the last one needs no peeling.
 
-Float16 weights: a k step's 8 weights are one 128-bit load, into the odd register of its
-pair (v25, v27, ...), widened by FCVTL into the even one and FCVTL2 in place. The block's
+Float16 weights (the float16-weight set's stem; its 1x1 convolutions run the float32
+tiles on widened panels): a k step's 8 weights are one 128-bit load, into the odd
+register of its pair (v25, v27, ...), widened by FCVTL into the even one and FCVTL2 in place. The block's
 8 conversions form a group of their own between its loads and its FMLAs: in LLVM's A53
 model an FCVTL takes 6 cycles on the FP ALU, shorter than an FMLA and longer than a load,
 so mixing them with either would cost a write-back wait per instruction instead of one

@@ -114,16 +114,16 @@ V_INLINE vmask v_mask(uint32_t n) { return n; }
 #endif
 
 #if defined(__aarch64__) && defined(NEON_GEMM_VARIANT)
-/* Float16 weights (arm_neon_f16.c): the GEMM k loop, its k % 8 steps included, is the
- * generated assembly of arm_neon_inorder_f16w.h on every AArch64 core. Each k step's 8
- * weights are one load widened by FCVTL/FCVTL2, which LLVM's Neoverse N1 model runs as two
- * micro-ops on V0, one of its two FMLA pipes. The compiler's lane loop (as the float32
- * set's below) adds vector moves of accumulators beside the 8 rows' inputs and the widened
- * weights; in the model the generated schedule, which an out-of-order core reorders
- * anyway, comes closer to the conversions' bound there too, so one schedule serves
- * in-order and out-of-order cores. Every tile height adds its products in k order (no
- * split accumulators), so a pixel's result depends neither on its tile nor on the thread
- * count. */
+/* Float16 weights (arm_neon_f16.c): the 1x1 convolutions run the float32 tiles on widened
+ * panels; these tiles serve the stem's GEMM over patches. Their k loop, its k % 8 steps
+ * included, is the generated assembly of arm_neon_inorder_f16w.h on every AArch64 core.
+ * Each k step's 8 weights are one load widened by FCVTL/FCVTL2, which LLVM's Neoverse N1
+ * model runs as two micro-ops on V0, one of its two FMLA pipes. The compiler's lane loop
+ * (as the float32 set's below) adds vector moves of accumulators beside the 8 rows' inputs
+ * and the widened weights; in the model the generated schedule, which an out-of-order core
+ * reorders anyway, comes closer to the conversions' bound there too, so one schedule serves
+ * in-order and out-of-order cores. Every tile height adds its products in k order (no split
+ * accumulators), so a pixel's result depends neither on its tile nor on the thread count. */
 #include "arm_neon_inorder_f16w.h"
 #define PW_KFN_PW_ROWS1 pw_inorder_kloop_1
 #define PW_KFN_PW_ROWS2 pw_inorder_kloop_2
@@ -717,6 +717,14 @@ static int neon_supported(void) {
     return 1;
 }
 #endif
+
+const mnv3_pointwise_kernel *mnv3_neon_f32_gemm_row(void) {
+#if defined(__aarch64__)
+    return mnv3_neon_in_order() ? &pointwise_row_in_order : &pointwise_row;
+#else
+    return &pointwise_row;
+#endif
+}
 #endif /* !SIMD_VARIANT */
 
 #if defined(CONV_OWN)

@@ -43,6 +43,27 @@ static inline __attribute__((always_inline)) float32x4_t f16_load_portable(const
     return vld1q_f32(lanes);
 }
 
+#if defined(W_LOAD)
+/* The GEMM: the float32 set's tiles on panels widened into the workspace (drivers.c), so
+ * each weight is converted once per chunk of up to 64 rows rather than once per tile; the
+ * float16-weight tiles below serve the stem, whose patches are few pixels. */
+static void widen_f16(const void *src, size_t n, float *dst) {
+    const uint16_t *s = (const uint16_t *)src;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        vst1q_f32(dst + i, W_LOAD(s + i));
+        vst1q_f32(dst + i + 4, W_LOAD(s + i + 4));
+    }
+    for (; i < n; ++i) dst[i] = mnv3_f16_to_f32(s[i]);
+}
+
+static void pw_run_widened(const mnv3_pointwise_kernel *row, const mnv3_pointwise_args *a) {
+    mnv3_pointwise_driver_widened(row, mnv3_neon_f32_gemm_row(), widen_f16, a);
+}
+#define PW_RUN pw_run_widened
+#define PW_WORKSPACE mnv3_pointwise_widened_workspace
+#endif
+
 #include "arm_neon.c"
 
 #else

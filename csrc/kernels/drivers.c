@@ -40,22 +40,52 @@ size_t mnv3_pointwise_driver_workspace(const mnv3_pointwise_kernel *row, uint32_
     return (size_t)PW_CHUNK * round_up_u32(in_channels, 16) * mnv3_act_elem_bytes(row->act_type);
 }
 
-void mnv3_pointwise_driver(const mnv3_pointwise_kernel *row, const mnv3_pointwise_args *a) {
+/* Where the widened panels start in a widening row's workspace: after the scaled rows. */
+static size_t widened_offset(const mnv3_pointwise_kernel *row, uint32_t in_channels) {
+    return (mnv3_pointwise_driver_workspace(row, in_channels) + 63u) / 64u * 64u;
+}
+
+/* Weights that stay in L1 anyway (K x npad <= PW_L1_WEIGHTS) are widened whole, once per
+ * call; larger ones a panel at a time, once per chunk of rows. */
+size_t mnv3_pointwise_widened_workspace(const mnv3_pointwise_kernel *row, uint32_t in_channels) {
+    const size_t panel = (size_t)in_channels * row->nr;
+    return widened_offset(row, in_channels) +
+           (panel > PW_L1_WEIGHTS ? panel : PW_L1_WEIGHTS) * sizeof(float);
+}
+
+/* The walk of both drivers. `widen` NULL: the tiles read the packed panels in place, each
+ * elem_bytes a weight. Otherwise the packed weights are narrower than the tiles read
+ * (float16 for float32 tiles): each panel is widened into the workspace before its tiles
+ * run, so a weight is converted once per chunk of up to PW_CHUNK rows instead of once per
+ * tile, and the tiles are float32 ones. The conversion is exact, so the results are those
+ * of tiles that widen as they load. */
+static void pointwise_walk(const mnv3_pointwise_kernel *row, mnv3_widen_fn widen,
+                           size_t elem_bytes, const mnv3_pointwise_args *a) {
     const uint32_t K = a->in_channels, nr = row->nr, mr = row->mr;
     const uint32_t npad = round_up_u32(a->out_channels, row->nr_min);
     const size_t ws_stride = round_up_u32(K, 16);
     const uint32_t oc_end = a->oc_end, oc_first = a->oc_begin / nr * nr;
-    const size_t chunk = (size_t)K * npad > PW_L1_WEIGHTS ? PW_CHUNK : mr;
-    const size_t elem_bytes = row->packed_elem_bytes ? row->packed_elem_bytes : sizeof(float);
+    const int small = (size_t)K * npad <= PW_L1_WEIGHTS;
+    const size_t chunk = small ? mr : PW_CHUNK;
     const size_t ab = mnv3_act_elem_bytes(row->act_type);
+    float *wide_w = NULL;
     unsigned char params[MNV3_PARAMS_BYTES] ALIGN64;
     const char *pf = NULL, *pf_end = NULL;
     uint32_t pf_next = 0;
     size_t p0 = a->pixel_begin;
+    uint32_t col;
     mnv3_gemm_tile t;
     MNV3_ASSERT(a->oc_begin % nr == 0 && oc_end <= a->out_channels);
     MNV3_ASSERT(mr >= 1 && mr <= MNV3_MAX_MR);
     MNV3_ASSERT(!a->in_scale || a->workspace);
+    if (widen) {
+        MNV3_ASSERT(a->workspace);
+        wide_w = (float *)(void *)((unsigned char *)a->workspace + widened_offset(row, K));
+        if (small)
+            for (col = oc_first; col < oc_end; col += nr)
+                widen((const char *)a->packed + (size_t)col * K * elem_bytes, (size_t)K * nr,
+                      wide_w + (size_t)(col - oc_first) * K);
+    }
     row->prepare(&a->epilogue, &a->residual_clamp, params);
     t.params = params;
     t.pf = &pf;
@@ -67,7 +97,6 @@ void mnv3_pointwise_driver(const mnv3_pointwise_kernel *row, const mnv3_pointwis
         const size_t rows = (left + chunks - 1) / chunks;
         const float *in;
         size_t in_stride;
-        uint32_t col;
         if (a->in_scale) {
             row->scale_rows(mnv3_act_at(a->input, p0 * a->in_stride, ab), a->in_stride,
                             a->in_scale, K, (uint32_t)rows, (float *)a->workspace, ws_stride);
@@ -81,6 +110,12 @@ void mnv3_pointwise_driver(const mnv3_pointwise_kernel *row, const mnv3_pointwis
             const mnv3_gemm_ukernel *kernels = col + nr <= npad ? row->wide : row->narrow;
             size_t r = 0;
             t.w = (const char *)a->packed + (size_t)col * K * elem_bytes;
+            if (widen && small) {
+                t.w = (const char *)(wide_w + (size_t)(col - oc_first) * K);
+            } else if (widen) {
+                widen(t.w, (size_t)K * nr, wide_w);
+                t.w = (const char *)wide_w;
+            }
             t.nc = oc_end - col < nr ? oc_end - col : nr;
             t.bias = a->bias ? a->bias + col : NULL;
             t.sums = a->channel_sums ? a->channel_sums + col : NULL;
@@ -102,6 +137,18 @@ void mnv3_pointwise_driver(const mnv3_pointwise_kernel *row, const mnv3_pointwis
         }
         p0 += rows;
     }
+}
+
+void mnv3_pointwise_driver(const mnv3_pointwise_kernel *row, const mnv3_pointwise_args *a) {
+    pointwise_walk(row, NULL, row->packed_elem_bytes ? row->packed_elem_bytes : sizeof(float), a);
+}
+
+void mnv3_pointwise_driver_widened(const mnv3_pointwise_kernel *row,
+                                   const mnv3_pointwise_kernel *tiles, mnv3_widen_fn widen,
+                                   const mnv3_pointwise_args *a) {
+    MNV3_ASSERT(tiles->nr == row->nr && tiles->nr_min == row->nr_min && tiles->mr == row->mr &&
+                tiles->act_type == row->act_type);
+    pointwise_walk(tiles, widen, row->packed_elem_bytes, a);
 }
 
 /* ------------------------------------------------------------------------------------ */

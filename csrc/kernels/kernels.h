@@ -658,6 +658,17 @@ void mnv3_conv_driver(const mnv3_conv_kernel *row, const mnv3_conv_args *a);
 void mnv3_fc_driver(const mnv3_fc_kernel *row, const mnv3_fc_args *a);
 /* Rows of input a pointwise driver scales for the SE gate at once: its workspace. */
 size_t mnv3_pointwise_driver_workspace(const mnv3_pointwise_kernel *row, uint32_t in_channels);
+/* A row whose packed weights are narrower than its tiles read (float16 weights, float32
+ * tiles) runs as mnv3_pointwise_driver_widened(row, tiles, widen, a): the driver widens
+ * each panel into the workspace (once per chunk of rows, or the whole matrix once when it
+ * is small) with widen(src, n, dst) and runs `tiles`' microkernels on it, which must match
+ * the row's tile and panel shape. The row's workspace_bytes is then
+ * mnv3_pointwise_widened_workspace. */
+typedef void (*mnv3_widen_fn)(const void *src, size_t n, float *dst);
+void mnv3_pointwise_driver_widened(const mnv3_pointwise_kernel *row,
+                                   const mnv3_pointwise_kernel *tiles, mnv3_widen_fn widen,
+                                   const mnv3_pointwise_args *a);
+size_t mnv3_pointwise_widened_workspace(const mnv3_pointwise_kernel *row, uint32_t in_channels);
 
 /* Squeeze-excite: gate = expand(reduce(mean)); see drivers.c. */
 void mnv3_scale_channels(float *x, size_t pixels, uint32_t channels, const float *gate,
@@ -711,6 +722,9 @@ extern const mnv3_kernel_set mnv3_kernel_set_neon_hp_f32w;
 int mnv3_neon_in_order(void);
 void mnv3_neon_set_in_order(int in_order);
 #endif
+/* The float32 set's GEMM row the runtime would pick (the in-order tiles on in-order
+ * AArch64 cores): the float16-weight rows run its tiles on widened panels. */
+const mnv3_pointwise_kernel *mnv3_neon_f32_gemm_row(void);
 #endif
 
 /* A pointwise microkernel's prefetch cursor walks [*pf, *pf_end), the call's part of

@@ -20,6 +20,7 @@
  *                            narrow (VW-wide) GEMM microkernels exist
  *   PW_KLOOP2, PW_KLOOP1     the GEMM k loops (see below)
  *   PW_RUN                   the pointwise row's run (default: mnv3_pointwise_driver)
+ *   PW_WORKSPACE             its workspace_bytes (default: mnv3_pointwise_driver_workspace)
  *   CONV_GROUP               the stem's group of CONV_G interior pixels (conv_group)
  *   GEMV_MR, GEMV_UKERNEL, GEMV_NAME  the fully connected microkernel, its rows and name
  *                            (defined after this file)
@@ -106,6 +107,9 @@
 #endif
 /* Output channels of the packed weights round up to this. */
 #define PW_NR_MIN (PW_ONLY_WIDE ? PW_NR : VW)
+#ifndef PW_WORKSPACE
+#define PW_WORKSPACE mnv3_pointwise_driver_workspace
+#endif
 #ifndef PW_RUN
 #define PW_RUN mnv3_pointwise_driver
 #endif
@@ -406,7 +410,7 @@ PW_KERNEL1(PW_ROWS8, 8)
 /* The fields every float32 GEMM row of this body shares: name, types, tile, packing. */
 #define PW_ROW_HEAD(NAME)                                                                    \
     NAME, SIMD_WTYPE, SIMD_ATYPE, PW_MR, PW_NR, PW_NR_MIN, PW_PACKED_BYTES, PW_PACK,         \
-        mnv3_pointwise_driver_workspace, prepare, PW_SCALE_ROWS
+        PW_WORKSPACE, prepare, PW_SCALE_ROWS
 
 static const mnv3_pointwise_kernel pointwise_row = {
     PW_ROW_HEAD(UK_STR(UK_PREC) "_gemm_" UK_STR(PW_MR) "x" UK_STR(SIMD_NR) "__" UK_STR(SIMD_ISA)),

@@ -618,6 +618,103 @@ static void test_f16w_gemm_tiles(void) {
     printf("  float16-weight GEMM tiles: %u cases\n", cases);
 }
 
+/* The NEON float16-weight GEMM widens its panels into the workspace and runs the float32
+ * set's tiles: its results must equal, bit for bit, the float32 set's on the same weights.
+ * Small weights (widened whole, once per call) and large ones (a panel at a time, per chunk
+ * of 64 rows: 70 pixels make two chunks), an output-channel sub-range starting past the
+ * first panel, the SE gate on some; on AArch64 under both GEMM schedules. */
+static void test_f16w_gemm_widened(void) {
+#if defined(MNV3_HAVE_NEON_KERNELS)
+    static const uint32_t shapes[][3] = {{1, 37, 24}, {9, 37, 24}, {70, 16, 40},
+                                         {1, 300, 40}, {13, 300, 40}, {70, 300, 40}};
+    enum { PMAX = 70, KMAX = 300, NMAX = 40 };
+    static float in[PMAX * KMAX], wt[NMAX * KMAX], bias[NMAX], gate[KMAX];
+    static float want[PMAX * NMAX], got[PMAX * NMAX];
+    static uint16_t in_h[PMAX * KMAX], wt_h[NMAX * KMAX];
+    const mnv3_clamp open = {-INFINITY, INFINITY};
+    mnv3_kernels kh, kf;
+    unsigned cases = 0, si;
+    int schedule, schedules = 1;
+    if (!mnv3_kernels_resolve(MNV3_ISA_NEON, MNV3_DTYPE_F16, MNV3_DTYPE_F32, &kh) ||
+        !mnv3_kernels_resolve(MNV3_ISA_NEON, MNV3_DTYPE_F32, MNV3_DTYPE_F32, &kf)) {
+        printf("  float16-weight GEMM widening: skipped, no NEON float32 and float16-weight rows\n");
+        return;
+    }
+#if defined(__aarch64__)
+    schedules = 2;
+#endif
+    for (schedule = 0; schedule < schedules; ++schedule) {
+#if defined(__aarch64__)
+        mnv3_neon_set_in_order(schedule == 0);
+#endif
+        for (si = 0; si < sizeof shapes / sizeof *shapes; ++si) {
+            const uint32_t P = shapes[si][0], K = shapes[si][1], N = shapes[si][2];
+            const size_t hb = kh.pointwise->packed_bytes(K, N), fb = kf.pointwise->packed_bytes(K, N);
+            const size_t wsb = kh.pointwise->workspace_bytes(kh.pointwise, K);
+            const size_t wsf = kf.pointwise->workspace_bytes(kf.pointwise, K);
+            void *ph = malloc(hb ? hb : 1), *pfw = malloc(fb ? fb : 1);
+            float *ws = (float *)malloc((wsb > wsf ? wsb : wsf) + 64);
+            int sub;
+            if (!ph || !pfw || !ws) {
+                CHECK_MSG(0, "out of memory");
+                free(ph), free(pfw), free(ws);
+                return;
+            }
+            fill_half(in, in_h, (size_t)P * K, 2.0f);
+            fill_half(wt, wt_h, (size_t)N * K, 0.5f);
+            {
+                size_t i;
+                for (i = 0; i < N; ++i) bias[i] = f16_rand(1.0f);
+                for (i = 0; i < K; ++i) gate[i] = 0.5f + 0.25f * f16_rand(1.0f);
+            }
+            if (hb) kh.pointwise->pack(wt_h, K, N, ph);
+            if (fb) kf.pointwise->pack(wt, K, N, pfw);
+            for (sub = 0; sub < 2; ++sub) {
+                mnv3_pointwise_args a;
+                size_t i;
+                memset(&a, 0, sizeof a);
+                a.input = in;
+                a.in_stride = K;
+                a.in_scale = (si + sub) % 2 ? gate : NULL;
+                a.bias = bias;
+                a.epilogue.activation = MNV3_ACT_HARD_SWISH;
+                a.epilogue.pre = a.epilogue.post = open;
+                a.out_stride = N;
+                a.in_channels = K;
+                a.out_channels = N;
+                a.pixel_begin = sub ? P / 3 : 0;
+                a.pixel_end = P;
+                a.oc_begin = sub ? kh.pointwise->nr : 0;
+                a.oc_end = sub ? N - 7 : N;
+                a.workspace = ws;
+                memset(want, 0, sizeof want);
+                memset(got, 0, sizeof got);
+                a.packed = fb ? pfw : (const void *)wt;
+                a.output = want;
+                mnv3_call_pointwise(&kf, &a);
+                a.packed = hb ? ph : (const void *)wt_h;
+                a.output = got;
+                mnv3_call_pointwise(&kh, &a);
+                for (i = 0; i < (size_t)P * N && memcmp(&got[i], &want[i], sizeof *got) == 0; ++i) {
+                }
+                CHECK_MSG(i == (size_t)P * N,
+                          "%s: %u x %u x %u%s: pixel %zu channel %zu is %.9g, the float32 set's %.9g",
+                          kh.pointwise->name, P, K, N, sub ? " (sub-range)" : "", i / N, i % N,
+                          i < (size_t)P * N ? got[i] : 0.0, i < (size_t)P * N ? want[i] : 0.0);
+                ++cases;
+            }
+            free(ph);
+            free(pfw);
+            free(ws);
+        }
+    }
+#if defined(__aarch64__)
+    mnv3_neon_set_in_order(-1);
+#endif
+    printf("  float16-weight GEMM widening: %u cases bit-identical to the float32 set\n", cases);
+#endif
+}
+
 /* The relaxed rows on float16 activations (the neon set on a CPU with FP16 arithmetic)
  * against the float32 reference given the same float16-exact inputs: depthwise at every
  * microkernel shape and the generic one (7x7, 3x3 and 5x5 stride 3), channel counts with partial
@@ -950,6 +1047,7 @@ int main(void) {
     network_case(MNV3_ARCH_SMALL, MNV3_FLAVOR_WALKTHROUGH, 0.6, 37, 67, 45);
     network_case(MNV3_ARCH_LARGE, MNV3_FLAVOR_TORCHVISION, 1.0, 1000, 160, 160);
     test_f16w_gemm_tiles();
+    test_f16w_gemm_widened();
     test_f16_rows();
     test_f16_gemv();
     test_relaxed();
