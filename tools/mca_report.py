@@ -610,9 +610,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          f"({', '.join(OPS)}), tried in order before the --functions group")
     ap.add_argument("--widened", nargs=2, action="append", default=[],
                     metavar=("SET", "FROM"),
-                    help="SET's GEMM runs FROM's GEMM tiles on weight panels it widens first "
-                         "(float16 weights, float32 tiles): FROM's gemm loops count as SET's, "
-                         "and SET's own gemm tiles as its stem (conv); repeatable")
+                    help="SET runs FROM's GEMM tiles on weights it widens first (float16 "
+                         "weights, float32 tiles): FROM's gemm loops count as SET's; "
+                         "repeatable")
     ap.add_argument("--cores", default=None,
                     help="comma-separated -mcpu names to keep (default: every core of the "
                          "kernel set's table that the llvm-mca knows)")
@@ -688,9 +688,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         _, src_isa, src_loops, src_chosen, _ = by_name[source]
         if src_isa.name != isa.name:
             ap.error(f"--widened {name} {source}: different instruction sets")
-        for lp in loops:
-            if lp.op == "gemm":
-                lp.op = "conv"
         loops.extend(replace(lp) for lp in src_loops if lp.op == "gemm")
         chosen.extend(f for f in src_chosen if f not in chosen and
                       any(lp.function == f and lp.op == "gemm" for lp in src_loops))

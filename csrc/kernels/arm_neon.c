@@ -113,41 +113,6 @@ V_INLINE vmask v_mask(uint32_t n) { return n; }
 #define DW_OWN_ANY 1
 #endif
 
-#if defined(__aarch64__) && defined(NEON_GEMM_VARIANT)
-/* Float16 weights (arm_neon_f16.c): the 1x1 convolutions run the float32 tiles on widened
- * panels; these tiles serve the stem's GEMM over patches. Their k loop, its k % 8 steps
- * included, is the generated assembly of arm_neon_inorder_f16w.h on every AArch64 core.
- * Each k step's 8 weights are one load widened by FCVTL/FCVTL2, which LLVM's Neoverse N1
- * model runs as two micro-ops on V0, one of its two FMLA pipes. The compiler's lane loop
- * (as the float32 set's below) adds vector moves of accumulators beside the 8 rows' inputs
- * and the widened weights; in the model the generated schedule, which an out-of-order core
- * reorders anyway, comes closer to the conversions' bound there too, so one schedule serves
- * in-order and out-of-order cores. Every tile height adds its products in k order (no split
- * accumulators), so a pixel's result depends neither on its tile nor on the thread count. */
-#include "arm_neon_inorder_f16w.h"
-#define PW_KFN_PW_ROWS1 pw_inorder_kloop_1
-#define PW_KFN_PW_ROWS2 pw_inorder_kloop_2
-#define PW_KFN_PW_ROWS3 pw_inorder_kloop_3
-#define PW_KFN_PW_ROWS4 pw_inorder_kloop_4
-#define PW_KFN_PW_ROWS5 pw_inorder_kloop_5
-#define PW_KFN_PW_ROWS6 pw_inorder_kloop_6
-#define PW_KFN_PW_ROWS7 pw_inorder_kloop_7
-#define PW_KFN_PW_ROWS8 pw_inorder_kloop_8
-#define PW_APTR(r) ap[r] = a##r;
-#define PW_AOUT(r)                                                                           \
-    c##r##_0 = acc[2 * (r)];                                                                 \
-    c##r##_1 = acc[2 * (r) + 1];
-#define PW_KLOOP2(ROWS)                                                                      \
-    {                                                                                        \
-        const float *ap[PW_MR];                                                              \
-        vf acc[2 * PW_MR];                                                                   \
-        const vf bias[2] = {b0, b1};                                                         \
-        ROWS(PW_APTR)                                                                        \
-        PW_KFN_##ROWS(ap, &w, t->k >> 3, t->k & 7, &pf, pf_end, bias, acc);                  \
-        ROWS(PW_AOUT)                                                                        \
-        (void)k;                                                                             \
-    }
-#endif
 #if !defined(SIMD_VARIANT) || defined(NEON_DW_VARIANT)
 /* The stem as GEMM tiles over patches (arm_neon_conv.h): PW_MR pixels x 8 channels a tile. */
 #define CONV_OWN 1

@@ -14,7 +14,10 @@
  * The weights are packed as the pointwise rows pack theirs, with in_channels = K*K*Ci in
  * the order of the canonical [out][ky][kx][ci] layout. */
 
-#if !defined(SIMD_VARIANT) && defined(__aarch64__)
+#if defined(PW_BORROWED_TILES)
+/* Float16 weights: the float32 set's tiles, on weights widened first (CONV_WIDE_FLOATS). */
+#define CONV_TILES (mnv3_neon_f32_gemm_row()->wide)
+#elif !defined(SIMD_VARIANT) && defined(__aarch64__)
 #define CONV_TILES (mnv3_neon_in_order() ? pointwise_row_in_order.wide : pointwise_row.wide)
 #else
 #define CONV_TILES pointwise_row.wide
@@ -24,6 +27,11 @@
  * raw sums add up in the output, the epilogue applied to them after the last. */
 #define CONV_PATCH_TAPS 64
 #define CONV_PIXELS PW_MR
+#if defined(PW_BORROWED_TILES)
+/* Widened weights on the stack: all of them, converted once per output row, when they fit
+ * (a stem's 27 taps x 16 channels: 432), else each pass's panel before its tile. */
+#define CONV_WIDE_FLOATS 1024
+#endif
 
 static size_t conv_packed_bytes(uint32_t in_channels, uint32_t out_channels, uint32_t kernel) {
     return PW_PACKED_BYTES(kernel * kernel * in_channels, out_channels);
@@ -85,6 +93,12 @@ SIMD_FN void CONV_UKERNEL(const mnv3_conv_row *r) {
     simd_ep raw; /* no epilogue: the passes of a patch in several */
     float patch[CONV_PIXELS * CONV_PATCH_TAPS];
     uint32_t ox, px, t0, n, col;
+#if defined(PW_BORROWED_TILES)
+    float wide[CONV_WIDE_FLOATS];
+    const uint32_t panels = (Co + PW_NR - 1) / PW_NR;
+    const int whole = taps <= CONV_WIDE_FLOATS / PW_NR / panels;
+    if (whole) widen_f16(a->packed, (size_t)taps * PW_NR * panels, wide);
+#endif
     memset(&raw, 0, sizeof raw);
     raw.act = MNV3_ACT_NONE;
     for (ox = 0; ox < a->out_width; ox += px) {
@@ -101,6 +115,14 @@ SIMD_FN void CONV_UKERNEL(const mnv3_conv_row *r) {
                 t.a = patch;
                 t.a_stride = n;
                 t.w = (const char *)a->packed + ((size_t)col * taps + (size_t)t0 * PW_NR) * elem;
+#if defined(PW_BORROWED_TILES)
+                if (whole) {
+                    t.w = (const char *)(wide + (size_t)col * taps + (size_t)t0 * PW_NR);
+                } else {
+                    widen_f16(t.w, (size_t)n * PW_NR, wide);
+                    t.w = (const char *)wide;
+                }
+#endif
                 t.k = n;
                 t.nc = Co - col < PW_NR ? Co - col : PW_NR;
                 t.bias = first && a->bias ? a->bias + col : NULL;

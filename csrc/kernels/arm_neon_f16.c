@@ -15,10 +15,6 @@
 #define NEON_DW_VARIANT 1
 #define SIMD_ATTR
 #define SIMD_SET mnv3_kernel_set_neon_f16
-#if defined(__aarch64__)
-/* The GEMM k loops are generated assembly (arm_neon.c explains why). */
-#define NEON_GEMM_VARIANT 1
-#endif
 #define SIMD_SUPPORTED NULL
 #define SIMD_WTYPE MNV3_DTYPE_F16
 #define UK_PREC f16w
@@ -44,9 +40,10 @@ static inline __attribute__((always_inline)) float32x4_t f16_load_portable(const
 }
 
 #if defined(W_LOAD)
-/* The GEMM: the float32 set's tiles on panels widened into the workspace (drivers.c), so
- * each weight is converted once per chunk of up to 64 rows rather than once per tile; the
- * float16-weight tiles below serve the stem, whose patches are few pixels. */
+/* The GEMM and the stem run the float32 set's tiles on widened weights: the pointwise
+ * driver widens each panel into the workspace (drivers.c), so a weight is converted once
+ * per chunk of up to 64 rows rather than once per tile, and the stem its few weights once
+ * per output row (arm_neon_conv.h). The set has no GEMM tiles of its own. */
 static void widen_f16(const void *src, size_t n, float *dst) {
     const uint16_t *s = (const uint16_t *)src;
     size_t i = 0;
@@ -62,6 +59,7 @@ static void pw_run_widened(const mnv3_pointwise_kernel *row, const mnv3_pointwis
 }
 #define PW_RUN pw_run_widened
 #define PW_WORKSPACE mnv3_pointwise_widened_workspace
+#define PW_BORROWED_TILES 1
 #endif
 
 #include "arm_neon.c"

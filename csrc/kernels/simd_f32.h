@@ -21,6 +21,8 @@
  *   PW_KLOOP2, PW_KLOOP1     the GEMM k loops (see below)
  *   PW_RUN                   the pointwise row's run (default: mnv3_pointwise_driver)
  *   PW_WORKSPACE             its workspace_bytes (default: mnv3_pointwise_driver_workspace)
+ *   PW_BORROWED_TILES        the set has no GEMM tiles of its own: its PW_RUN runs another
+ *                            set's (the row's wide and narrow tables are empty)
  *   CONV_GROUP               the stem's group of CONV_G interior pixels (conv_group)
  *   GEMV_MR, GEMV_UKERNEL, GEMV_NAME  the fully connected microkernel, its rows and name
  *                            (defined after this file)
@@ -372,6 +374,7 @@ SIMD_INLINE void pw_finish(const mnv3_gemm_tile *t, const simd_ep *ep, const pw_
         if (t->sums) add_sums(t->sums, s0, cols.m0);                                         \
     }
 
+#if !defined(PW_BORROWED_TILES)
 PW_KERNEL2(PW_ROWS1, 1)
 PW_KERNEL2(PW_ROWS2, 2)
 PW_KERNEL2(PW_ROWS3, 3)
@@ -398,6 +401,7 @@ PW_KERNEL1(PW_ROWS7, 7)
 PW_KERNEL1(PW_ROWS8, 8)
 #endif
 #endif
+#endif /* !PW_BORROWED_TILES */
 
 #define GEMM2(MR) UK_NAME(gemm_, UK_TILE(MR, SIMD_NR), SIMD_ISA)
 #if PW_ONLY_WIDE
@@ -414,6 +418,10 @@ PW_KERNEL1(PW_ROWS8, 8)
 
 static const mnv3_pointwise_kernel pointwise_row = {
     PW_ROW_HEAD(UK_STR(UK_PREC) "_gemm_" UK_STR(PW_MR) "x" UK_STR(SIMD_NR) "__" UK_STR(SIMD_ISA)),
+#if defined(PW_BORROWED_TILES)
+    {NULL},
+    {NULL},
+#else
     {GEMM2(1), GEMM2(2), GEMM2(3), GEMM2(4)
 #if PW_MR > 4
      , GEMM2(5), GEMM2(6)
@@ -430,6 +438,7 @@ static const mnv3_pointwise_kernel pointwise_row = {
      , GEMM1(7), GEMM1(8)
 #endif
     },
+#endif
     PW_RUN,
     PW_ELEM_BYTES,
 };
