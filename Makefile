@@ -300,10 +300,10 @@ mca:
 	            --kernels q8-avx512vnni x86-avx512 $$asm/x86_avx512vnni_q8.s \
 	            --kernels avx2-f16w x86-avx2 $$asm/x86_avx2_f16.s --kernels avx512-bf16 x86-avx512 $$asm/x86_avx512_bf16.s";; \
 	        aarch64*) kernels="$$kernels --kernels neon-a64 aarch64 $$asm/arm_neon.s --kernels q8-neon-a64 aarch64 $$asm/arm_neon_q8.s \
-	            --kernels neon-a64-f16w aarch64 $$asm/arm_neon_f16.s --widened neon-a64-f16w neon-a64 \
-            --kernels neon-a64-fp16 aarch64 $$asm/arm_neon_hp_f16w.s";; \
+	            --kernels neon-a64-f16w aarch64 $$asm/arm_neon_f16.s --borrow neon-a64-f16w gemm neon-a64 \
+            --kernels neon-a64-fp16 aarch64 $$asm/arm_neon_hp_f16w.s --borrow neon-a64-fp16 conv neon-a64";; \
 	        *) kernels="$$kernels --kernels neon-a32 armv7 $$asm/arm_neon.s --kernels q8-neon-a32 armv7 $$asm/arm_neon_q8.s \
-	            --kernels neon-a32-f16w armv7 $$asm/arm_neon_f16.s --widened neon-a32-f16w neon-a32";; \
+	            --kernels neon-a32-f16w armv7 $$asm/arm_neon_f16.s --borrow neon-a32-f16w gemm neon-a32";; \
 	    esac; \
 	done; \
 	if [ -z "$$kernels" ]; then echo "mca: skipped: no compiler for any kernel set"; exit 0; fi; \

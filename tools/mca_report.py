@@ -608,11 +608,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--op-map", default=None,
                     help="comma-separated REGEX=op rules naming each function's operation "
                          f"({', '.join(OPS)}), tried in order before the --functions group")
-    ap.add_argument("--widened", nargs=2, action="append", default=[],
-                    metavar=("SET", "FROM"),
-                    help="SET runs FROM's GEMM tiles on weights it widens first (float16 "
-                         "weights, float32 tiles): FROM's gemm loops count as SET's; "
-                         "repeatable")
+    ap.add_argument("--borrow", nargs=3, action="append", default=[],
+                    metavar=("SET", "OP", "FROM"),
+                    help="SET's operation OP runs FROM's GEMM tiles (on weights it widens "
+                         "first: float16 weights, float32 tiles), so FROM's gemm loops count "
+                         "as SET's OP; repeatable")
     ap.add_argument("--cores", default=None,
                     help="comma-separated -mcpu names to keep (default: every core of the "
                          "kernel set's table that the llvm-mca knows)")
@@ -679,16 +679,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"mca_report: {name}: {n}", file=sys.stderr)
 
     by_name = {st[0]: st for st in sets}
-    for name, source in args.widened:
+    for name, op, source in args.borrow:
         if name not in by_name or source not in by_name:
-            print(f"mca_report: --widened {name} {source}: no such kernel set, ignored",
+            print(f"mca_report: --borrow {name} {op} {source}: no such kernel set, ignored",
                   file=sys.stderr)
             continue
+        if op not in OPS:
+            ap.error(f"--borrow {name} {op} {source}: unknown operation {op!r} "
+                     f"(one of {', '.join(OPS)})")
         _, isa, loops, chosen, _ = by_name[name]
         _, src_isa, src_loops, src_chosen, _ = by_name[source]
         if src_isa.name != isa.name:
-            ap.error(f"--widened {name} {source}: different instruction sets")
-        loops.extend(replace(lp) for lp in src_loops if lp.op == "gemm")
+            ap.error(f"--borrow {name} {op} {source}: different instruction sets")
+        loops.extend(replace(lp, op=op) for lp in src_loops if lp.op == "gemm")
         chosen.extend(f for f in src_chosen if f not in chosen and
                       any(lp.function == f and lp.op == "gemm" for lp in src_loops))
 

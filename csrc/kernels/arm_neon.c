@@ -113,7 +113,7 @@ V_INLINE vmask v_mask(uint32_t n) { return n; }
 #define DW_OWN_ANY 1
 #endif
 
-#if !defined(SIMD_VARIANT) || defined(NEON_DW_VARIANT)
+#if !defined(SIMD_VARIANT) || defined(NEON_DW_VARIANT) || defined(CONV_WIDEN)
 /* The stem as GEMM tiles over patches (arm_neon_conv.h): PW_MR pixels x 8 channels a tile. */
 #define CONV_OWN 1
 #define CONV_UKERNEL UK_NAME(conv_, UK_TILE(PW_MR, SIMD_NR), SIMD_ISA)

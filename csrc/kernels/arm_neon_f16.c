@@ -44,7 +44,7 @@ static inline __attribute__((always_inline)) float32x4_t f16_load_portable(const
  * driver widens each panel into the workspace (drivers.c), so a weight is converted once
  * per chunk of up to 64 rows rather than once per tile, and the stem its few weights once
  * per output row (arm_neon_conv.h). The set has no GEMM tiles of its own. */
-static void widen_f16(const void *src, size_t n, float *dst) {
+void mnv3_neon_widen_f16(const void *src, size_t n, float *dst) {
     const uint16_t *s = (const uint16_t *)src;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -55,11 +55,12 @@ static void widen_f16(const void *src, size_t n, float *dst) {
 }
 
 static void pw_run_widened(const mnv3_pointwise_kernel *row, const mnv3_pointwise_args *a) {
-    mnv3_pointwise_driver_widened(row, mnv3_neon_f32_gemm_row(), widen_f16, a);
+    mnv3_pointwise_driver_widened(row, mnv3_neon_f32_gemm_row(), mnv3_neon_widen_f16, a);
 }
 #define PW_RUN pw_run_widened
 #define PW_WORKSPACE mnv3_pointwise_widened_workspace
 #define PW_BORROWED_TILES 1
+#define CONV_WIDEN mnv3_neon_widen_f16
 #endif
 
 #include "arm_neon.c"

@@ -202,8 +202,11 @@ static SIMD_ATTR void hp_scale_rows(const float *in_, size_t in_stride, const fl
 
 /* ---- stem: float32 image in, float32 arithmetic, float16 out -------------------------- */
 
+/* The float32 set's GEMM tiles over patches (arm_neon_conv.h) on the weights widened to
+ * float32 once per output row, their results rounded once into the float16 output. */
 #define CONV_OUT_T float16_t
-#define CONV_STORE(p, v, full, m) hp_store4((p), (v), (full) ? 4u : (m))
+#define CONV_WIDEN mnv3_neon_widen_f16
+#define CONV_NARROW hp_narrow_row
 HP_INLINE void hp_store4(float16_t *p, float32x4_t v, uint32_t n) {
     const float16x4_t h = vcvt_f16_f32(v);
     uint16_t part[4];
@@ -213,6 +216,15 @@ HP_INLINE void hp_store4(float16_t *p, float32x4_t v, uint32_t n) {
     }
     vst1_u16(part, vreinterpret_u16_f16(h));
     memcpy(p, part, n * sizeof *p);
+}
+HP_INLINE void hp_narrow_row(float16_t *dst, const float *src, uint32_t n) {
+    uint32_t i;
+    for (i = 0; i + 4 <= n; i += 4) hp_store4(dst + i, vld1q_f32(src + i), 4);
+    if (i < n) {
+        float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        memcpy(part, src + i, (n - i) * sizeof *part);
+        hp_store4(dst + i, vld1q_f32(part), n - i);
+    }
 }
 
 /* ---- GEMV (SE and classifier, float32 arithmetic): its own, defined after the body ---- */

@@ -725,6 +725,9 @@ void mnv3_neon_set_in_order(int in_order);
 /* The float32 set's GEMM row the runtime would pick (the in-order tiles on in-order
  * AArch64 cores): the float16-weight rows run its tiles on widened panels. */
 const mnv3_pointwise_kernel *mnv3_neon_f32_gemm_row(void);
+/* dst[i] = src[i] for n float16 weights (arm_neon_f16.c; AArch64, and ARMv7 with the
+ * half-precision extension). */
+void mnv3_neon_widen_f16(const void *src, size_t n, float *dst);
 #endif
 
 /* A pointwise microkernel's prefetch cursor walks [*pf, *pf_end), the call's part of

@@ -624,6 +624,26 @@ static void test_f16w_gemm_tiles(void) {
     printf("  float16-weight GEMM tiles: %u cases\n", cases);
 }
 
+#if defined(MNV3_HAVE_NEON_KERNELS)
+/* The NEON float32 and float16-weight rows, which the widening tests compare. */
+static int neon_f32_and_f16w(mnv3_kernels *kf, mnv3_kernels *kh) {
+    const int ok = mnv3_kernels_resolve(MNV3_ISA_NEON, MNV3_DTYPE_F32, MNV3_DTYPE_F32, kf) &&
+                   mnv3_kernels_resolve(MNV3_ISA_NEON, MNV3_DTYPE_F16, MNV3_DTYPE_F32, kh);
+    CHECK_MSG(ok, "no NEON float32 or float16-weight rows");
+    return ok;
+}
+
+/* The GEMM schedules to run a test under (AArch64: in-order, then out-of-order); -1 after
+ * the last restores detection. */
+#if defined(__aarch64__)
+enum { NEON_SCHEDULES = 2 };
+static void neon_schedule(int schedule) { mnv3_neon_set_in_order(schedule < 0 ? -1 : schedule == 0); }
+#else
+enum { NEON_SCHEDULES = 1 };
+static void neon_schedule(int schedule) { (void)schedule; }
+#endif
+#endif
+
 /* The NEON float16-weight GEMM widens its panels into the workspace and runs the float32
  * set's tiles: its results must equal, bit for bit, the float32 set's on the same weights.
  * Small weights (widened whole, once per call) and large ones (a panel at a time, per chunk
@@ -640,19 +660,10 @@ static void test_f16w_gemm_widened(void) {
     const mnv3_clamp open = {-INFINITY, INFINITY};
     mnv3_kernels kh, kf;
     unsigned cases = 0, si;
-    int schedule, schedules = 1;
-    if (!mnv3_kernels_resolve(MNV3_ISA_NEON, MNV3_DTYPE_F16, MNV3_DTYPE_F32, &kh) ||
-        !mnv3_kernels_resolve(MNV3_ISA_NEON, MNV3_DTYPE_F32, MNV3_DTYPE_F32, &kf)) {
-        printf("  float16-weight GEMM widening: skipped, no NEON float32 and float16-weight rows\n");
-        return;
-    }
-#if defined(__aarch64__)
-    schedules = 2;
-#endif
-    for (schedule = 0; schedule < schedules; ++schedule) {
-#if defined(__aarch64__)
-        mnv3_neon_set_in_order(schedule == 0);
-#endif
+    int schedule;
+    if (!neon_f32_and_f16w(&kf, &kh)) return;
+    for (schedule = 0; schedule < NEON_SCHEDULES; ++schedule) {
+        neon_schedule(schedule);
         for (si = 0; si < sizeof shapes / sizeof *shapes; ++si) {
             const uint32_t P = shapes[si][0], K = shapes[si][1], N = shapes[si][2];
             const size_t hb = kh.pointwise->packed_bytes(K, N), fb = kf.pointwise->packed_bytes(K, N);
@@ -714,10 +725,122 @@ static void test_f16w_gemm_widened(void) {
             free(ws);
         }
     }
-#if defined(__aarch64__)
-    mnv3_neon_set_in_order(-1);
-#endif
+    neon_schedule(-1);
     printf("  float16-weight GEMM widening: %u cases bit-identical to the float32 set\n", cases);
+#endif
+}
+
+/* The NEON stems with float16 weights run the float32 set's tiles on widened weights: the
+ * float16-weight row's output must equal the float32 row's bit for bit, and the relaxed
+ * rows' (float16 output) must be the float32 row's output rounded once. Shapes: a stem
+ * (27 taps, 16 channels), 90 taps (two passes over each patch) with 72 channels (more
+ * than fit the widened-weights buffer, and two groups of columns where the output is
+ * float16), and 20 channels (a partial panel) with a 5x5 kernel; on AArch64 under both
+ * GEMM schedules. */
+static void test_f16_stems(void) {
+#if defined(MNV3_HAVE_NEON_KERNELS) &&                                                       \
+    (defined(__aarch64__) || (defined(__ARM_FP16_FORMAT_IEEE) && (__ARM_FP & 2)))
+    static const uint32_t shapes[][7] = {/* H, W, Ci, Co, K, S, pad */
+                                         {9, 13, 3, 16, 3, 2, 1},
+                                         {7, 11, 10, 72, 3, 1, 1},
+                                         {6, 10, 3, 20, 5, 1, 2}};
+    static const mnv3_dtype relaxed_wtypes[] = {MNV3_DTYPE_F16, MNV3_DTYPE_F32};
+    const mnv3_clamp open = {-INFINITY, INFINITY};
+    unsigned cases = 0, si, ti;
+    int schedule;
+    mnv3_kernels kf, kh;
+    if (!neon_f32_and_f16w(&kf, &kh)) return;
+    for (schedule = 0; schedule < NEON_SCHEDULES; ++schedule) {
+        neon_schedule(schedule);
+        for (si = 0; si < sizeof shapes / sizeof *shapes; ++si) {
+            const uint32_t H = shapes[si][0], W = shapes[si][1], Ci = shapes[si][2];
+            const uint32_t Co = shapes[si][3], K = shapes[si][4], S = shapes[si][5];
+            const uint32_t pad = shapes[si][6];
+            const uint32_t OH = (H + 2 * pad - K) / S + 1, OW = (W + 2 * pad - K) / S + 1;
+            const size_t in_n = (size_t)H * W * Ci, w_n = (size_t)Co * K * K * Ci;
+            const size_t out_n = (size_t)OH * OW * Co;
+            float *in = (float *)malloc(in_n * sizeof *in);
+            float *w32 = (float *)malloc(w_n * sizeof *w32), *bias = (float *)malloc(Co * sizeof *bias);
+            float *want = (float *)malloc(out_n * sizeof *want), *got = (float *)malloc(out_n * sizeof *got);
+            uint16_t *w16 = (uint16_t *)malloc(w_n * sizeof *w16), *in16 = (uint16_t *)malloc(in_n * sizeof *in16);
+            uint16_t *got16 = (uint16_t *)malloc(out_n * sizeof *got16);
+            void *pf = malloc(kf.conv->packed_bytes(Ci, Co, K) + 1);
+            void *ph = malloc(kh.conv->packed_bytes(Ci, Co, K) + 1);
+            mnv3_conv_args a;
+            size_t i;
+            if (!in || !w32 || !bias || !want || !got || !w16 || !in16 || !got16 || !pf || !ph) {
+                CHECK_MSG(0, "out of memory");
+                free(in), free(w32), free(bias), free(want), free(got), free(w16), free(in16);
+                free(got16), free(pf), free(ph);
+                return;
+            }
+            fill_half(in, in16, in_n, 2.0f);
+            fill_half(w32, w16, w_n, 0.5f);
+            for (i = 0; i < Co; ++i) bias[i] = f16_rand(1.0f);
+            memset(&a, 0, sizeof a);
+            a.input = in;
+            a.in_height = H;
+            a.in_width = W;
+            a.in_channels = Ci;
+            a.in_row_stride = (size_t)W * Ci;
+            a.in_col_stride = Ci;
+            a.in_chan_stride = 1;
+            a.bias = bias;
+            a.out_channels = Co;
+            a.kernel = K;
+            a.stride = S;
+            a.pad_top = a.pad_left = pad;
+            a.out_height = OH;
+            a.out_width = OW;
+            a.row_begin = 0;
+            a.row_end = OH;
+            a.epilogue.activation = MNV3_ACT_HARD_SWISH;
+            a.epilogue.pre = a.epilogue.post = open;
+            if (kf.conv->packed_bytes(Ci, Co, K)) kf.conv->pack(w32, Ci, Co, K, pf);
+            a.packed = kf.conv->packed_bytes(Ci, Co, K) ? pf : (const void *)w32;
+            a.output = want;
+            mnv3_call_conv(&kf, &a);
+            if (kh.conv->packed_bytes(Ci, Co, K)) kh.conv->pack(w16, Ci, Co, K, ph);
+            a.packed = kh.conv->packed_bytes(Ci, Co, K) ? ph : (const void *)w16;
+            a.output = got;
+            mnv3_call_conv(&kh, &a);
+            for (i = 0; i < out_n && memcmp(&got[i], &want[i], sizeof *got) == 0; ++i) {
+            }
+            CHECK_MSG(i == out_n, "%s: %ux%u stem, %u to %u channels: output %zu is %.9g, the float32 "
+                      "row's %.9g", kh.conv->name, K, K, Ci, Co, i, i < out_n ? got[i] : 0.0,
+                      i < out_n ? want[i] : 0.0);
+            ++cases;
+            for (ti = 0; ti < sizeof relaxed_wtypes / sizeof *relaxed_wtypes; ++ti) {
+                mnv3_kernels kr;
+                const void *wt = relaxed_wtypes[ti] == MNV3_DTYPE_F16 ? (const void *)w16
+                                                                      : (const void *)w32;
+                void *pr;
+                if (!mnv3_kernels_resolve(MNV3_ISA_NEON, relaxed_wtypes[ti], MNV3_DTYPE_F16, &kr))
+                    continue; /* no FP16 arithmetic: test_f16_rows says so */
+                pr = malloc(kr.conv->packed_bytes(Ci, Co, K) + 1);
+                if (!pr) {
+                    CHECK_MSG(0, "out of memory");
+                    break;
+                }
+                if (kr.conv->packed_bytes(Ci, Co, K)) kr.conv->pack(wt, Ci, Co, K, pr);
+                a.packed = kr.conv->packed_bytes(Ci, Co, K) ? pr : wt;
+                a.output = (float *)(void *)got16;
+                mnv3_call_conv(&kr, &a);
+                for (i = 0; i < out_n && got16[i] == mnv3_f32_to_f16(want[i]); ++i) {
+                }
+                CHECK_MSG(i == out_n, "%s: %ux%u stem, %u to %u channels: output %zu is %.9g, the "
+                          "float32 row's %.9g rounded is %.9g", kr.conv->name, K, K, Ci, Co, i,
+                          i < out_n ? mnv3_f16_to_f32(got16[i]) : 0.0, i < out_n ? want[i] : 0.0,
+                          i < out_n ? mnv3_f16_to_f32(mnv3_f32_to_f16(want[i])) : 0.0);
+                ++cases;
+                free(pr);
+            }
+            free(in), free(w32), free(bias), free(want), free(got), free(w16), free(in16);
+            free(got16), free(pf), free(ph);
+        }
+    }
+    neon_schedule(-1);
+    printf("  float16-weight stems: %u cases equal to the float32 row's output\n", cases);
 #endif
 }
 
@@ -1054,6 +1177,7 @@ int main(void) {
     network_case(MNV3_ARCH_LARGE, MNV3_FLAVOR_TORCHVISION, 1.0, 1000, 160, 160);
     test_f16w_gemm_tiles();
     test_f16w_gemm_widened();
+    test_f16_stems();
     test_f16_rows();
     test_f16_gemv();
     test_relaxed();
