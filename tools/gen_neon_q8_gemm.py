@@ -15,11 +15,39 @@ loop), so that at least 8 independent chains cover the multiply latency.
 
 SMLAL registers: v0-v7 the rows' inputs (8 k each; by-element operands must lie in
 v0-v15), v8-v23 the accumulators, v24-v31 the weights of the 8 k steps.
-SDOT: groups of 4 k, 4 per iteration for 1 row (whose 16 weight vectors then need a
-load each per 16 multiply-accumulate instructions, the fewest loads a row can have) and 2
-for more rows; v0-v3 the rows' bytes, v4-v19 the accumulators (4 column vectors per row;
-1 row splits them over odd and even groups), the weights of group g, column vector c in
-v(32 - 4 * groups + 4g + c). The caller runs the groups left over outside the loop.
+
+SDOT tiles have a schedule of their own, fitted to the Cortex-A55 model (llvm-mca 19),
+where an SDOT issues every cycle and what else issues beside it depends on latency: the
+model writes results back in program order, so an instruction of latency 3 (an add, a load
+with an immediate offset, the prefetch) behind an SDOT (latency 4) costs a whole cycle,
+while a load with a register offset (`ldr q, [base, offset]`, latency 4) issues in the
+SDOT's cycle. So:
+- one iteration is 16 k (4 groups of 4): each row is one 16-byte load whose 4 groups the
+  SDOTs take by element (.4b[0..3]);
+- every load has a base register of its own and one offset register `k` shared by all,
+  rows at [base, k], weights at [base, k, lsl #4] (16 weight bytes per row byte), so one
+  `adds` per iteration steps every address and, counting up to zero, closes the loop;
+- that `adds` comes first in the iteration: the model issues the first instruction after
+  the branch beside the first SDOT for free; the prefetch and its cursor step follow the
+  last SDOT, in the cycles where the model holds the branch until the SDOTs complete;
+- loads run one iteration ahead of their use, each right after an SDOT, the most urgent
+  one whose register is free: the weights of groups 1-3 during the groups before, group
+  0's weights and the rows for the next iteration during the last groups (two sets of
+  weight registers, even and odd groups). The loop runs n - 1 times after a prologue that
+  loads the first iteration's rows and group 0; the last iteration is peeled without the
+  next iteration's loads, so nothing is read past the rows or the panel;
+- some weights are loaded with immediate offsets from a pointer stepped once per iteration
+  (dot_imm_loads), as the first loads of the iteration: they do not wait for the offset
+  register's step. The A76 column of `make mca` uses LLVM's A57 model, which dispatches 3
+  micro-ops a cycle and splits a register-offset q load in two, so the 2-, 3- and 4-row
+  tiles keep as many as hold their A57 figures at least where the previous schedule had
+  them; the 1-row tile, bound by its loads there anyway, keeps one.
+Registers: v0-v3 the rows, v4-v19 the accumulators (4 column vectors per row; 1 row splits
+them over odd and even groups, 8 chains for the out-of-order cores' two SDOT pipes),
+v24-v31 the weights. Modelled fractions of the SDOT bound, A55 / A76 (A57) / N1: 1 row
+0.76 / 0.44 / 0.89, 2 rows 0.74 / 0.73 / 1.00, 3 rows 0.81 / 0.86 / 1.00, 4 rows
+0.90 / 0.91 / 1.00 (8 k per iteration before: 0.43, 0.52, 0.60, 0.64 on the A55). The
+caller runs the groups left over (k mod 16) outside the loop.
 
     python3 tools/gen_neon_q8_gemm.py > csrc/kernels/arm_neon_q8_gemm_loops.h
 """
@@ -113,10 +141,23 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_{rows}(
 
 
 DOT_MAX_ROWS = 4
+DOT_GROUPS = 4      # groups of 4 k per iteration: one 16-byte load per row
+DOT_ROW_STEP = 4 * DOT_GROUPS
+DOT_W_STEP = 16 * DOT_ROW_STEP  # 16 columns x 4 k per group; 16 times the row step
 
 
 def dot_split(rows: int) -> int:
     return 2 if rows == 1 else 1
+
+
+def dot_imm_loads(rows: int) -> int:
+    """Weight loads with an immediate offset per iteration (the first ones: the weights of
+    group 1); the rest use a register offset. On the A55 model each costs an issue cycle that
+    a register offset does not; the A76 (A57) model dispatches three micro-ops a cycle and a
+    register-offset q load is two, so the taller tiles keep enough of them to stay at their
+    old A76 rate. The 1-row tile keeps one so that its first load does not wait for the
+    offset register's step."""
+    return {1: 1, 2: 8, 3: 8, 4: 4}[rows]
 
 
 def dot_acc(rows: int, r: int, c: int, g: int) -> int:
@@ -124,47 +165,148 @@ def dot_acc(rows: int, r: int, c: int, g: int) -> int:
     return 4 + (r * 4 + c) * s + g % s
 
 
-def dot_groups(rows: int) -> int:
-    return 4 if rows == 1 else 2
+def dot_wreg(g: int, c: int) -> int:
+    """Weights of group g, column vector c: two sets of four registers, even and odd groups."""
+    return 24 + 4 * (g % 2) + c
 
 
-def dot_body(rows: int) -> list:
-    groups = dot_groups(rows)
-    wbase = 32 - 4 * groups
-    w_loads = [f"ldr q{wbase + i}, [%[w], #{16 * i}]" for i in range(4 * groups)]
-    a_loads = [f"ldr {'q' if groups == 4 else 'd'}{r}, [%[a{r}]]" for r in range(rows)]
-    group = load_group(a_loads, w_loads, rows, 4 * groups, 64 * groups)
-    dots = [f"sdot v{dot_acc(rows, r, c, g)}.4s, v{wbase + 4 * g + c}.16b, v{r}.4b[{g}]"
-            for g in range(groups) for r in range(rows) for c in range(4)]
-    return group + dots
+class DotLoad:
+    """One load of an iteration: its register, weight vector j (4 * group + column) or row r,
+    the index of the multiply after which the register is free (its last reader; -1: free
+    from the start), the index of its first reader (counting on into the next iteration) and
+    whether it belongs to the next iteration (then the peeled last iteration leaves it out)."""
+
+    def __init__(self, reg: int, j: int, r: int, imm: bool, free_after: int, need: int,
+                 nxt: bool):
+        self.reg, self.j, self.r, self.imm = reg, j, r, imm
+        self.free_after, self.need, self.next = free_after, need, nxt
+
+    def base(self) -> str:
+        return f"b{self.j}" if self.r < 0 else f"a{self.r}"
+
+    def text(self) -> str:
+        if self.imm:
+            return f"ldr q{self.reg}, [%[wi], #{16 * self.j}]"
+        if self.r < 0:
+            return f"ldr q{self.reg}, [%[{self.base()}], %[k], lsl #4]"
+        return f"ldr q{self.reg}, [%[{self.base()}], %[k]]"
+
+
+def dot_loads(rows: int) -> list:
+    """An iteration's loads: the weights of groups 1-3 for this iteration, group 0's weights
+    and the rows for the next one (the prologue loads them for the first)."""
+    per_group = 4 * rows
+
+    def index(g: int, r: int, c: int) -> int:
+        return g * per_group + r * 4 + c
+
+    loads = []
+    imm = dot_imm_loads(rows)
+    for g in range(1, DOT_GROUPS):
+        for c in range(4):
+            j = 4 * g + c
+            free = index(g - 2, rows - 1, c) if g >= 2 else -1
+            loads.append(DotLoad(dot_wreg(g, c), j, -1, j - 4 < imm, free, index(g, 0, c), False))
+    whole = DOT_GROUPS * per_group
+    for c in range(4):
+        loads.append(DotLoad(dot_wreg(0, c), c, -1, False, index(DOT_GROUPS - 2, rows - 1, c),
+                             whole + index(0, 0, c), True))
+    for r in range(rows):
+        loads.append(DotLoad(r, -1, r, False, index(DOT_GROUPS - 1, r, 3),
+                             whole + index(0, r, 0), True))
+    return loads
+
+
+def dot_schedule(rows: int) -> list:
+    """One iteration: the multiplies, each followed by at most one load: the most urgent one
+    whose register is free. Loads that find no slot, the prefetch and its cursor step follow
+    the last multiply, where the A55 model holds the branch until the multiplies complete
+    anyway. The step of the offset register sets the flags that close the loop. Items are
+    strings or DotLoad."""
+    pending = dot_loads(rows)
+    imm_left = sum(1 for ld in pending if ld.imm)
+    step = f"adds %[k], %[k], #{DOT_ROW_STEP}"
+    out = [step]
+
+    def emit(ld: DotLoad) -> None:
+        nonlocal imm_left
+        out.append(ld)
+        if ld.imm:
+            imm_left -= 1
+            if imm_left == 0:
+                out.append(f"add %[wi], %[wi], #{DOT_W_STEP}")
+
+    i = 0
+    for g in range(DOT_GROUPS):
+        for r in range(rows):
+            for c in range(4):
+                out.append(f"sdot v{dot_acc(rows, r, c, g)}.4s, v{dot_wreg(g, c)}.16b, "
+                           f"v{r}.4b[{g}]")
+                ready = [ld for ld in pending if ld.free_after <= i]
+                if ready:
+                    ld = min(ready, key=lambda x: x.need)
+                    pending.remove(ld)
+                    emit(ld)
+                i += 1
+    for ld in sorted(pending, key=lambda x: x.need):
+        emit(ld)
+    return out + ["prfm pldl1keep, [%[pf]]", "add %[pf], %[pf], #64"]
 
 
 def dot_function(rows: int) -> str:
     nacc = 4 * rows * dot_split(rows)
     accs = list(range(4, 4 + nacc))
+    imm = dot_imm_loads(rows)
     load = [f"ldp q{accs[i]}, q{accs[i + 1]}, [%[acc], #{16 * i}]" for i in range(0, nacc, 2)]
     store = [f"stp q{accs[i]}, q{accs[i + 1]}, [%[acc], #{16 * i}]" for i in range(0, nacc, 2)]
-    loop = [".Lq8_dot_loop%=:"] + dot_body(rows) + ["b.ne .Lq8_dot_loop%="]
-    asm = "\n".join(f'        "{ln}\\n\\t"' for ln in load + loop + store)
-    decl_a = "\n".join(f"    const int8_t *a{r} = a[{r}];" for r in range(rows))
-    back_a = "\n".join(f"    a[{r}] = a{r};" for r in range(rows))
-    outs = ", ".join([f'[a{r}] "+r"(a{r})' for r in range(rows)] +
-                     ['[w] "+r"(wp)', '[n] "+r"(n)', '[pf] "+r"(pfp)'])
-    clob = ", ".join([f'"v{i}"' for i in list(range(rows)) + accs +
-                      list(range(32 - 4 * dot_groups(rows), 32))] + ['"cc"', '"memory"'])
-    return f"""/* {rows} row{'s' if rows > 1 else ''} x 16 columns: {nacc} accumulators, {4 * dot_groups(rows)} k per iteration. */
+    body = dot_schedule(rows)
+    loads = [x for x in body if isinstance(x, DotLoad)]
+    nxt = sorted((ld for ld in loads if ld.next), key=lambda x: x.need)
+    first = [ld.text() for ld in nxt]
+    loop = [x.text() if isinstance(x, DotLoad) else x for x in body]
+    last = [x.text() if isinstance(x, DotLoad) else x for x in body
+            if not (isinstance(x, DotLoad) and x.next)]
+    lines = (load + first + ["cbz %[k], .Lq8_dot_last%=", ".Lq8_dot_loop%=:"] + loop +
+             ["b.ne .Lq8_dot_loop%=", ".Lq8_dot_last%=:"] + last + store)
+    asm = "\n".join(f'        "{ln}\\n\\t"' for ln in lines)
+    reg_loads = sorted((x for x in loads if not x.imm), key=lambda x: (x.r, x.j))
+    bases = []
+    for ld in reg_loads:
+        if ld.r >= 0:
+            bases.append(f"    const uintptr_t a{ld.r} = (uintptr_t)a[{ld.r}] + "
+                         f"{DOT_ROW_STEP}u * loops;")
+        elif ld.next:
+            bases.append(f"    const uintptr_t b{ld.j} = wn + {16 * ld.j}u;" if ld.j else
+                         "    const uintptr_t b0 = wn;")
+        else:
+            bases.append(f"    const uintptr_t b{ld.j} = wn - {DOT_W_STEP - 16 * ld.j}u;")
+    back_a = "\n".join(f"    a[{r}] += {DOT_ROW_STEP}u * n;" for r in range(rows))
+    outs = ['[k] "+r"(k)', '[pf] "+r"(pfp)'] + (['[wi] "+r"(wi)'] if imm else [])
+    ins = [f'[{ld.base()}] "r"({ld.base()})' for ld in reg_loads] + ['[acc] "r"(acc)']
+    clob = ", ".join([f'"v{i}"' for i in list(range(rows)) + accs + list(range(24, 32))] +
+                     ['"cc"', '"memory"'])
+    wi_decl = "    const int8_t *wi = *w;\n" if imm else ""
+    head = (f"/* {rows} row{'s' if rows > 1 else ''} x 16 columns: {nacc} accumulators, "
+            f"{imm} weight loads of 16 with an immediate offset. */")
+    return f"""{head}
 static inline __attribute__((always_inline)) void nq8_dot_kloop_{rows}(
     const int8_t **a, const int8_t **w, uint64_t n, const char **pf, int32x4_t *acc) {{
-{decl_a}
-    const int8_t *wp = *w;
+    /* The loop runs n - 1 times and the last iteration is peeled. k counts up to zero and
+     * steps first in an iteration, so a base is the address its load reads in the loop's
+     * last iteration (k = 0); the peeled one reads a step further. With n = 1 the bases of
+     * an iteration's own weights lie before the panel, hence integers, not pointers. */
+    const uint64_t loops = n - 1;
+    const uintptr_t wn = (uintptr_t)*w + {DOT_W_STEP}u * loops;
+{chr(10).join(bases)}
+{wi_decl}    uint64_t k = 0u - {DOT_ROW_STEP}u * loops;
     const char *pfp = *pf;
     __asm__ volatile(
 {asm}
-        : {outs}
-        : [acc] "r"(acc)
+        : {", ".join(outs)}
+        : {", ".join(ins)}
         : {clob});
 {back_a}
-    *w = wp;
+    *w += {DOT_W_STEP}u * n;
     *pf = pfp;
 }}
 """
@@ -202,7 +344,7 @@ def main() -> None:
  * Functions that inline them must enable the dot product extension. */""")
     for rows in range(1, DOT_MAX_ROWS + 1):
         print(f"#define NQ8_DOT_SPLIT_{rows} {dot_split(rows)}")
-        print(f"#define NQ8_DOT_K_{rows} {4 * dot_groups(rows)}")
+        print(f"#define NQ8_DOT_K_{rows} {DOT_ROW_STEP}")
     print()
     for rows in range(1, DOT_MAX_ROWS + 1):
         print(dot_function(rows))

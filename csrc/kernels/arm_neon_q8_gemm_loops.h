@@ -1146,141 +1146,309 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_8(
 #define NQ8_DOT_SPLIT_1 2
 #define NQ8_DOT_K_1 16
 #define NQ8_DOT_SPLIT_2 1
-#define NQ8_DOT_K_2 8
+#define NQ8_DOT_K_2 16
 #define NQ8_DOT_SPLIT_3 1
-#define NQ8_DOT_K_3 8
+#define NQ8_DOT_K_3 16
 #define NQ8_DOT_SPLIT_4 1
-#define NQ8_DOT_K_4 8
+#define NQ8_DOT_K_4 16
 
-/* 1 row x 16 columns: 8 accumulators, 16 k per iteration. */
+/* 1 row x 16 columns: 8 accumulators, 1 weight loads of 16 with an immediate offset. */
 static inline __attribute__((always_inline)) void nq8_dot_kloop_1(
     const int8_t **a, const int8_t **w, uint64_t n, const char **pf, int32x4_t *acc) {
-    const int8_t *a0 = a[0];
-    const int8_t *wp = *w;
+    /* The loop runs n - 1 times and the last iteration is peeled. k counts up to zero and
+     * steps first in an iteration, so a base is the address its load reads in the loop's
+     * last iteration (k = 0); the peeled one reads a step further. With n = 1 the bases of
+     * an iteration's own weights lie before the panel, hence integers, not pointers. */
+    const uint64_t loops = n - 1;
+    const uintptr_t wn = (uintptr_t)*w + 256u * loops;
+    const uintptr_t b0 = wn;
+    const uintptr_t b1 = wn + 16u;
+    const uintptr_t b2 = wn + 32u;
+    const uintptr_t b3 = wn + 48u;
+    const uintptr_t b5 = wn - 176u;
+    const uintptr_t b6 = wn - 160u;
+    const uintptr_t b7 = wn - 144u;
+    const uintptr_t b8 = wn - 128u;
+    const uintptr_t b9 = wn - 112u;
+    const uintptr_t b10 = wn - 96u;
+    const uintptr_t b11 = wn - 80u;
+    const uintptr_t b12 = wn - 64u;
+    const uintptr_t b13 = wn - 48u;
+    const uintptr_t b14 = wn - 32u;
+    const uintptr_t b15 = wn - 16u;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
+    const int8_t *wi = *w;
+    uint64_t k = 0u - 16u * loops;
     const char *pfp = *pf;
     __asm__ volatile(
         "ldp q4, q5, [%[acc], #0]\n\t"
         "ldp q6, q7, [%[acc], #32]\n\t"
         "ldp q8, q9, [%[acc], #64]\n\t"
         "ldp q10, q11, [%[acc], #96]\n\t"
+        "ldr q24, [%[b0], %[k], lsl #4]\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
+        "ldr q25, [%[b1], %[k], lsl #4]\n\t"
+        "ldr q26, [%[b2], %[k], lsl #4]\n\t"
+        "ldr q27, [%[b3], %[k], lsl #4]\n\t"
+        "cbz %[k], .Lq8_dot_last%=\n\t"
         ".Lq8_dot_loop%=:\n\t"
-        "ldr q0, [%[a0]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q16, [%[w], #0]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "ldr q17, [%[w], #16]\n\t"
-        "ldr q18, [%[w], #32]\n\t"
-        "ldr q19, [%[w], #48]\n\t"
-        "ldr q20, [%[w], #64]\n\t"
-        "ldr q21, [%[w], #80]\n\t"
-        "ldr q22, [%[w], #96]\n\t"
-        "ldr q23, [%[w], #112]\n\t"
-        "ldr q24, [%[w], #128]\n\t"
-        "ldr q25, [%[w], #144]\n\t"
-        "ldr q26, [%[w], #160]\n\t"
-        "ldr q27, [%[w], #176]\n\t"
-        "ldr q28, [%[w], #192]\n\t"
-        "ldr q29, [%[w], #208]\n\t"
-        "ldr q30, [%[w], #224]\n\t"
-        "ldr q31, [%[w], #240]\n\t"
-        "add %[a0], %[a0], #16\n\t"
-        "add %[w], %[w], #256\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "sdot v4.4s, v16.16b, v0.4b[0]\n\t"
-        "sdot v6.4s, v17.16b, v0.4b[0]\n\t"
-        "sdot v8.4s, v18.16b, v0.4b[0]\n\t"
-        "sdot v10.4s, v19.16b, v0.4b[0]\n\t"
-        "sdot v5.4s, v20.16b, v0.4b[1]\n\t"
-        "sdot v7.4s, v21.16b, v0.4b[1]\n\t"
-        "sdot v9.4s, v22.16b, v0.4b[1]\n\t"
-        "sdot v11.4s, v23.16b, v0.4b[1]\n\t"
+        "adds %[k], %[k], #16\n\t"
+        "sdot v4.4s, v24.16b, v0.4b[0]\n\t"
+        "ldr q28, [%[wi], #64]\n\t"
+        "add %[wi], %[wi], #256\n\t"
+        "sdot v6.4s, v25.16b, v0.4b[0]\n\t"
+        "ldr q29, [%[b5], %[k], lsl #4]\n\t"
+        "sdot v8.4s, v26.16b, v0.4b[0]\n\t"
+        "ldr q30, [%[b6], %[k], lsl #4]\n\t"
+        "sdot v10.4s, v27.16b, v0.4b[0]\n\t"
+        "ldr q31, [%[b7], %[k], lsl #4]\n\t"
+        "sdot v5.4s, v28.16b, v0.4b[1]\n\t"
+        "ldr q24, [%[b8], %[k], lsl #4]\n\t"
+        "sdot v7.4s, v29.16b, v0.4b[1]\n\t"
+        "ldr q25, [%[b9], %[k], lsl #4]\n\t"
+        "sdot v9.4s, v30.16b, v0.4b[1]\n\t"
+        "ldr q26, [%[b10], %[k], lsl #4]\n\t"
+        "sdot v11.4s, v31.16b, v0.4b[1]\n\t"
+        "ldr q27, [%[b11], %[k], lsl #4]\n\t"
         "sdot v4.4s, v24.16b, v0.4b[2]\n\t"
+        "ldr q28, [%[b12], %[k], lsl #4]\n\t"
         "sdot v6.4s, v25.16b, v0.4b[2]\n\t"
+        "ldr q29, [%[b13], %[k], lsl #4]\n\t"
         "sdot v8.4s, v26.16b, v0.4b[2]\n\t"
+        "ldr q30, [%[b14], %[k], lsl #4]\n\t"
         "sdot v10.4s, v27.16b, v0.4b[2]\n\t"
+        "ldr q31, [%[b15], %[k], lsl #4]\n\t"
+        "sdot v5.4s, v28.16b, v0.4b[3]\n\t"
+        "ldr q24, [%[b0], %[k], lsl #4]\n\t"
+        "sdot v7.4s, v29.16b, v0.4b[3]\n\t"
+        "ldr q25, [%[b1], %[k], lsl #4]\n\t"
+        "sdot v9.4s, v30.16b, v0.4b[3]\n\t"
+        "ldr q26, [%[b2], %[k], lsl #4]\n\t"
+        "sdot v11.4s, v31.16b, v0.4b[3]\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
+        "ldr q27, [%[b3], %[k], lsl #4]\n\t"
+        "prfm pldl1keep, [%[pf]]\n\t"
+        "add %[pf], %[pf], #64\n\t"
+        "b.ne .Lq8_dot_loop%=\n\t"
+        ".Lq8_dot_last%=:\n\t"
+        "adds %[k], %[k], #16\n\t"
+        "sdot v4.4s, v24.16b, v0.4b[0]\n\t"
+        "ldr q28, [%[wi], #64]\n\t"
+        "add %[wi], %[wi], #256\n\t"
+        "sdot v6.4s, v25.16b, v0.4b[0]\n\t"
+        "ldr q29, [%[b5], %[k], lsl #4]\n\t"
+        "sdot v8.4s, v26.16b, v0.4b[0]\n\t"
+        "ldr q30, [%[b6], %[k], lsl #4]\n\t"
+        "sdot v10.4s, v27.16b, v0.4b[0]\n\t"
+        "ldr q31, [%[b7], %[k], lsl #4]\n\t"
+        "sdot v5.4s, v28.16b, v0.4b[1]\n\t"
+        "ldr q24, [%[b8], %[k], lsl #4]\n\t"
+        "sdot v7.4s, v29.16b, v0.4b[1]\n\t"
+        "ldr q25, [%[b9], %[k], lsl #4]\n\t"
+        "sdot v9.4s, v30.16b, v0.4b[1]\n\t"
+        "ldr q26, [%[b10], %[k], lsl #4]\n\t"
+        "sdot v11.4s, v31.16b, v0.4b[1]\n\t"
+        "ldr q27, [%[b11], %[k], lsl #4]\n\t"
+        "sdot v4.4s, v24.16b, v0.4b[2]\n\t"
+        "ldr q28, [%[b12], %[k], lsl #4]\n\t"
+        "sdot v6.4s, v25.16b, v0.4b[2]\n\t"
+        "ldr q29, [%[b13], %[k], lsl #4]\n\t"
+        "sdot v8.4s, v26.16b, v0.4b[2]\n\t"
+        "ldr q30, [%[b14], %[k], lsl #4]\n\t"
+        "sdot v10.4s, v27.16b, v0.4b[2]\n\t"
+        "ldr q31, [%[b15], %[k], lsl #4]\n\t"
         "sdot v5.4s, v28.16b, v0.4b[3]\n\t"
         "sdot v7.4s, v29.16b, v0.4b[3]\n\t"
         "sdot v9.4s, v30.16b, v0.4b[3]\n\t"
         "sdot v11.4s, v31.16b, v0.4b[3]\n\t"
-        "b.ne .Lq8_dot_loop%=\n\t"
+        "prfm pldl1keep, [%[pf]]\n\t"
+        "add %[pf], %[pf], #64\n\t"
         "stp q4, q5, [%[acc], #0]\n\t"
         "stp q6, q7, [%[acc], #32]\n\t"
         "stp q8, q9, [%[acc], #64]\n\t"
         "stp q10, q11, [%[acc], #96]\n\t"
-        : [a0] "+r"(a0), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp)
-        : [acc] "r"(acc)
-        : "v0", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    *w = wp;
+        : [k] "+r"(k), [pf] "+r"(pfp), [wi] "+r"(wi)
+        : [b0] "r"(b0), [b1] "r"(b1), [b2] "r"(b2), [b3] "r"(b3), [b5] "r"(b5), [b6] "r"(b6), [b7] "r"(b7), [b8] "r"(b8), [b9] "r"(b9), [b10] "r"(b10), [b11] "r"(b11), [b12] "r"(b12), [b13] "r"(b13), [b14] "r"(b14), [b15] "r"(b15), [a0] "r"(a0), [acc] "r"(acc)
+        : "v0", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+    a[0] += 16u * n;
+    *w += 256u * n;
     *pf = pfp;
 }
 
-/* 2 rows x 16 columns: 8 accumulators, 8 k per iteration. */
+/* 2 rows x 16 columns: 8 accumulators, 8 weight loads of 16 with an immediate offset. */
 static inline __attribute__((always_inline)) void nq8_dot_kloop_2(
     const int8_t **a, const int8_t **w, uint64_t n, const char **pf, int32x4_t *acc) {
-    const int8_t *a0 = a[0];
-    const int8_t *a1 = a[1];
-    const int8_t *wp = *w;
+    /* The loop runs n - 1 times and the last iteration is peeled. k counts up to zero and
+     * steps first in an iteration, so a base is the address its load reads in the loop's
+     * last iteration (k = 0); the peeled one reads a step further. With n = 1 the bases of
+     * an iteration's own weights lie before the panel, hence integers, not pointers. */
+    const uint64_t loops = n - 1;
+    const uintptr_t wn = (uintptr_t)*w + 256u * loops;
+    const uintptr_t b0 = wn;
+    const uintptr_t b1 = wn + 16u;
+    const uintptr_t b2 = wn + 32u;
+    const uintptr_t b3 = wn + 48u;
+    const uintptr_t b12 = wn - 64u;
+    const uintptr_t b13 = wn - 48u;
+    const uintptr_t b14 = wn - 32u;
+    const uintptr_t b15 = wn - 16u;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
+    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
+    const int8_t *wi = *w;
+    uint64_t k = 0u - 16u * loops;
     const char *pfp = *pf;
     __asm__ volatile(
         "ldp q4, q5, [%[acc], #0]\n\t"
         "ldp q6, q7, [%[acc], #32]\n\t"
         "ldp q8, q9, [%[acc], #64]\n\t"
         "ldp q10, q11, [%[acc], #96]\n\t"
+        "ldr q24, [%[b0], %[k], lsl #4]\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
+        "ldr q25, [%[b1], %[k], lsl #4]\n\t"
+        "ldr q26, [%[b2], %[k], lsl #4]\n\t"
+        "ldr q27, [%[b3], %[k], lsl #4]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
+        "cbz %[k], .Lq8_dot_last%=\n\t"
         ".Lq8_dot_loop%=:\n\t"
-        "ldr d0, [%[a0]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q24, [%[w], #0]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "ldr d1, [%[a1]]\n\t"
-        "ldr q25, [%[w], #16]\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[a0], %[a0], #8\n\t"
-        "add %[a1], %[a1], #8\n\t"
-        "add %[w], %[w], #128\n\t"
-        "subs %[n], %[n], #1\n\t"
+        "adds %[k], %[k], #16\n\t"
         "sdot v4.4s, v24.16b, v0.4b[0]\n\t"
+        "ldr q28, [%[wi], #64]\n\t"
         "sdot v5.4s, v25.16b, v0.4b[0]\n\t"
+        "ldr q29, [%[wi], #80]\n\t"
         "sdot v6.4s, v26.16b, v0.4b[0]\n\t"
+        "ldr q30, [%[wi], #96]\n\t"
         "sdot v7.4s, v27.16b, v0.4b[0]\n\t"
+        "ldr q31, [%[wi], #112]\n\t"
         "sdot v8.4s, v24.16b, v1.4b[0]\n\t"
+        "ldr q24, [%[wi], #128]\n\t"
         "sdot v9.4s, v25.16b, v1.4b[0]\n\t"
+        "ldr q25, [%[wi], #144]\n\t"
         "sdot v10.4s, v26.16b, v1.4b[0]\n\t"
+        "ldr q26, [%[wi], #160]\n\t"
         "sdot v11.4s, v27.16b, v1.4b[0]\n\t"
+        "ldr q27, [%[wi], #176]\n\t"
+        "add %[wi], %[wi], #256\n\t"
         "sdot v4.4s, v28.16b, v0.4b[1]\n\t"
         "sdot v5.4s, v29.16b, v0.4b[1]\n\t"
         "sdot v6.4s, v30.16b, v0.4b[1]\n\t"
         "sdot v7.4s, v31.16b, v0.4b[1]\n\t"
         "sdot v8.4s, v28.16b, v1.4b[1]\n\t"
+        "ldr q28, [%[b12], %[k], lsl #4]\n\t"
         "sdot v9.4s, v29.16b, v1.4b[1]\n\t"
+        "ldr q29, [%[b13], %[k], lsl #4]\n\t"
         "sdot v10.4s, v30.16b, v1.4b[1]\n\t"
+        "ldr q30, [%[b14], %[k], lsl #4]\n\t"
         "sdot v11.4s, v31.16b, v1.4b[1]\n\t"
+        "ldr q31, [%[b15], %[k], lsl #4]\n\t"
+        "sdot v4.4s, v24.16b, v0.4b[2]\n\t"
+        "sdot v5.4s, v25.16b, v0.4b[2]\n\t"
+        "sdot v6.4s, v26.16b, v0.4b[2]\n\t"
+        "sdot v7.4s, v27.16b, v0.4b[2]\n\t"
+        "sdot v8.4s, v24.16b, v1.4b[2]\n\t"
+        "ldr q24, [%[b0], %[k], lsl #4]\n\t"
+        "sdot v9.4s, v25.16b, v1.4b[2]\n\t"
+        "ldr q25, [%[b1], %[k], lsl #4]\n\t"
+        "sdot v10.4s, v26.16b, v1.4b[2]\n\t"
+        "ldr q26, [%[b2], %[k], lsl #4]\n\t"
+        "sdot v11.4s, v27.16b, v1.4b[2]\n\t"
+        "ldr q27, [%[b3], %[k], lsl #4]\n\t"
+        "sdot v4.4s, v28.16b, v0.4b[3]\n\t"
+        "sdot v5.4s, v29.16b, v0.4b[3]\n\t"
+        "sdot v6.4s, v30.16b, v0.4b[3]\n\t"
+        "sdot v7.4s, v31.16b, v0.4b[3]\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
+        "sdot v8.4s, v28.16b, v1.4b[3]\n\t"
+        "sdot v9.4s, v29.16b, v1.4b[3]\n\t"
+        "sdot v10.4s, v30.16b, v1.4b[3]\n\t"
+        "sdot v11.4s, v31.16b, v1.4b[3]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
+        "prfm pldl1keep, [%[pf]]\n\t"
+        "add %[pf], %[pf], #64\n\t"
         "b.ne .Lq8_dot_loop%=\n\t"
+        ".Lq8_dot_last%=:\n\t"
+        "adds %[k], %[k], #16\n\t"
+        "sdot v4.4s, v24.16b, v0.4b[0]\n\t"
+        "ldr q28, [%[wi], #64]\n\t"
+        "sdot v5.4s, v25.16b, v0.4b[0]\n\t"
+        "ldr q29, [%[wi], #80]\n\t"
+        "sdot v6.4s, v26.16b, v0.4b[0]\n\t"
+        "ldr q30, [%[wi], #96]\n\t"
+        "sdot v7.4s, v27.16b, v0.4b[0]\n\t"
+        "ldr q31, [%[wi], #112]\n\t"
+        "sdot v8.4s, v24.16b, v1.4b[0]\n\t"
+        "ldr q24, [%[wi], #128]\n\t"
+        "sdot v9.4s, v25.16b, v1.4b[0]\n\t"
+        "ldr q25, [%[wi], #144]\n\t"
+        "sdot v10.4s, v26.16b, v1.4b[0]\n\t"
+        "ldr q26, [%[wi], #160]\n\t"
+        "sdot v11.4s, v27.16b, v1.4b[0]\n\t"
+        "ldr q27, [%[wi], #176]\n\t"
+        "add %[wi], %[wi], #256\n\t"
+        "sdot v4.4s, v28.16b, v0.4b[1]\n\t"
+        "sdot v5.4s, v29.16b, v0.4b[1]\n\t"
+        "sdot v6.4s, v30.16b, v0.4b[1]\n\t"
+        "sdot v7.4s, v31.16b, v0.4b[1]\n\t"
+        "sdot v8.4s, v28.16b, v1.4b[1]\n\t"
+        "ldr q28, [%[b12], %[k], lsl #4]\n\t"
+        "sdot v9.4s, v29.16b, v1.4b[1]\n\t"
+        "ldr q29, [%[b13], %[k], lsl #4]\n\t"
+        "sdot v10.4s, v30.16b, v1.4b[1]\n\t"
+        "ldr q30, [%[b14], %[k], lsl #4]\n\t"
+        "sdot v11.4s, v31.16b, v1.4b[1]\n\t"
+        "ldr q31, [%[b15], %[k], lsl #4]\n\t"
+        "sdot v4.4s, v24.16b, v0.4b[2]\n\t"
+        "sdot v5.4s, v25.16b, v0.4b[2]\n\t"
+        "sdot v6.4s, v26.16b, v0.4b[2]\n\t"
+        "sdot v7.4s, v27.16b, v0.4b[2]\n\t"
+        "sdot v8.4s, v24.16b, v1.4b[2]\n\t"
+        "sdot v9.4s, v25.16b, v1.4b[2]\n\t"
+        "sdot v10.4s, v26.16b, v1.4b[2]\n\t"
+        "sdot v11.4s, v27.16b, v1.4b[2]\n\t"
+        "sdot v4.4s, v28.16b, v0.4b[3]\n\t"
+        "sdot v5.4s, v29.16b, v0.4b[3]\n\t"
+        "sdot v6.4s, v30.16b, v0.4b[3]\n\t"
+        "sdot v7.4s, v31.16b, v0.4b[3]\n\t"
+        "sdot v8.4s, v28.16b, v1.4b[3]\n\t"
+        "sdot v9.4s, v29.16b, v1.4b[3]\n\t"
+        "sdot v10.4s, v30.16b, v1.4b[3]\n\t"
+        "sdot v11.4s, v31.16b, v1.4b[3]\n\t"
+        "prfm pldl1keep, [%[pf]]\n\t"
+        "add %[pf], %[pf], #64\n\t"
         "stp q4, q5, [%[acc], #0]\n\t"
         "stp q6, q7, [%[acc], #32]\n\t"
         "stp q8, q9, [%[acc], #64]\n\t"
         "stp q10, q11, [%[acc], #96]\n\t"
-        : [a0] "+r"(a0), [a1] "+r"(a1), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp)
-        : [acc] "r"(acc)
+        : [k] "+r"(k), [pf] "+r"(pfp), [wi] "+r"(wi)
+        : [b0] "r"(b0), [b1] "r"(b1), [b2] "r"(b2), [b3] "r"(b3), [b12] "r"(b12), [b13] "r"(b13), [b14] "r"(b14), [b15] "r"(b15), [a0] "r"(a0), [a1] "r"(a1), [acc] "r"(acc)
         : "v0", "v1", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    *w = wp;
+    a[0] += 16u * n;
+    a[1] += 16u * n;
+    *w += 256u * n;
     *pf = pfp;
 }
 
-/* 3 rows x 16 columns: 12 accumulators, 8 k per iteration. */
+/* 3 rows x 16 columns: 12 accumulators, 8 weight loads of 16 with an immediate offset. */
 static inline __attribute__((always_inline)) void nq8_dot_kloop_3(
     const int8_t **a, const int8_t **w, uint64_t n, const char **pf, int32x4_t *acc) {
-    const int8_t *a0 = a[0];
-    const int8_t *a1 = a[1];
-    const int8_t *a2 = a[2];
-    const int8_t *wp = *w;
+    /* The loop runs n - 1 times and the last iteration is peeled. k counts up to zero and
+     * steps first in an iteration, so a base is the address its load reads in the loop's
+     * last iteration (k = 0); the peeled one reads a step further. With n = 1 the bases of
+     * an iteration's own weights lie before the panel, hence integers, not pointers. */
+    const uint64_t loops = n - 1;
+    const uintptr_t wn = (uintptr_t)*w + 256u * loops;
+    const uintptr_t b0 = wn;
+    const uintptr_t b1 = wn + 16u;
+    const uintptr_t b2 = wn + 32u;
+    const uintptr_t b3 = wn + 48u;
+    const uintptr_t b12 = wn - 64u;
+    const uintptr_t b13 = wn - 48u;
+    const uintptr_t b14 = wn - 32u;
+    const uintptr_t b15 = wn - 16u;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
+    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
+    const uintptr_t a2 = (uintptr_t)a[2] + 16u * loops;
+    const int8_t *wi = *w;
+    uint64_t k = 0u - 16u * loops;
     const char *pfp = *pf;
     __asm__ volatile(
         "ldp q4, q5, [%[acc], #0]\n\t"
@@ -1289,37 +1457,37 @@ static inline __attribute__((always_inline)) void nq8_dot_kloop_3(
         "ldp q10, q11, [%[acc], #96]\n\t"
         "ldp q12, q13, [%[acc], #128]\n\t"
         "ldp q14, q15, [%[acc], #160]\n\t"
+        "ldr q24, [%[b0], %[k], lsl #4]\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
+        "ldr q25, [%[b1], %[k], lsl #4]\n\t"
+        "ldr q26, [%[b2], %[k], lsl #4]\n\t"
+        "ldr q27, [%[b3], %[k], lsl #4]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
+        "ldr q2, [%[a2], %[k]]\n\t"
+        "cbz %[k], .Lq8_dot_last%=\n\t"
         ".Lq8_dot_loop%=:\n\t"
-        "ldr d0, [%[a0]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q24, [%[w], #0]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "ldr d1, [%[a1]]\n\t"
-        "ldr q25, [%[w], #16]\n\t"
-        "ldr d2, [%[a2]]\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[a0], %[a0], #8\n\t"
-        "add %[a1], %[a1], #8\n\t"
-        "add %[a2], %[a2], #8\n\t"
-        "add %[w], %[w], #128\n\t"
-        "subs %[n], %[n], #1\n\t"
+        "adds %[k], %[k], #16\n\t"
         "sdot v4.4s, v24.16b, v0.4b[0]\n\t"
+        "ldr q28, [%[wi], #64]\n\t"
         "sdot v5.4s, v25.16b, v0.4b[0]\n\t"
+        "ldr q29, [%[wi], #80]\n\t"
         "sdot v6.4s, v26.16b, v0.4b[0]\n\t"
+        "ldr q30, [%[wi], #96]\n\t"
         "sdot v7.4s, v27.16b, v0.4b[0]\n\t"
+        "ldr q31, [%[wi], #112]\n\t"
         "sdot v8.4s, v24.16b, v1.4b[0]\n\t"
         "sdot v9.4s, v25.16b, v1.4b[0]\n\t"
         "sdot v10.4s, v26.16b, v1.4b[0]\n\t"
         "sdot v11.4s, v27.16b, v1.4b[0]\n\t"
         "sdot v12.4s, v24.16b, v2.4b[0]\n\t"
+        "ldr q24, [%[wi], #128]\n\t"
         "sdot v13.4s, v25.16b, v2.4b[0]\n\t"
+        "ldr q25, [%[wi], #144]\n\t"
         "sdot v14.4s, v26.16b, v2.4b[0]\n\t"
+        "ldr q26, [%[wi], #160]\n\t"
         "sdot v15.4s, v27.16b, v2.4b[0]\n\t"
+        "ldr q27, [%[wi], #176]\n\t"
+        "add %[wi], %[wi], #256\n\t"
         "sdot v4.4s, v28.16b, v0.4b[1]\n\t"
         "sdot v5.4s, v29.16b, v0.4b[1]\n\t"
         "sdot v6.4s, v30.16b, v0.4b[1]\n\t"
@@ -1329,34 +1497,155 @@ static inline __attribute__((always_inline)) void nq8_dot_kloop_3(
         "sdot v10.4s, v30.16b, v1.4b[1]\n\t"
         "sdot v11.4s, v31.16b, v1.4b[1]\n\t"
         "sdot v12.4s, v28.16b, v2.4b[1]\n\t"
+        "ldr q28, [%[b12], %[k], lsl #4]\n\t"
         "sdot v13.4s, v29.16b, v2.4b[1]\n\t"
+        "ldr q29, [%[b13], %[k], lsl #4]\n\t"
         "sdot v14.4s, v30.16b, v2.4b[1]\n\t"
+        "ldr q30, [%[b14], %[k], lsl #4]\n\t"
         "sdot v15.4s, v31.16b, v2.4b[1]\n\t"
+        "ldr q31, [%[b15], %[k], lsl #4]\n\t"
+        "sdot v4.4s, v24.16b, v0.4b[2]\n\t"
+        "sdot v5.4s, v25.16b, v0.4b[2]\n\t"
+        "sdot v6.4s, v26.16b, v0.4b[2]\n\t"
+        "sdot v7.4s, v27.16b, v0.4b[2]\n\t"
+        "sdot v8.4s, v24.16b, v1.4b[2]\n\t"
+        "sdot v9.4s, v25.16b, v1.4b[2]\n\t"
+        "sdot v10.4s, v26.16b, v1.4b[2]\n\t"
+        "sdot v11.4s, v27.16b, v1.4b[2]\n\t"
+        "sdot v12.4s, v24.16b, v2.4b[2]\n\t"
+        "ldr q24, [%[b0], %[k], lsl #4]\n\t"
+        "sdot v13.4s, v25.16b, v2.4b[2]\n\t"
+        "ldr q25, [%[b1], %[k], lsl #4]\n\t"
+        "sdot v14.4s, v26.16b, v2.4b[2]\n\t"
+        "ldr q26, [%[b2], %[k], lsl #4]\n\t"
+        "sdot v15.4s, v27.16b, v2.4b[2]\n\t"
+        "ldr q27, [%[b3], %[k], lsl #4]\n\t"
+        "sdot v4.4s, v28.16b, v0.4b[3]\n\t"
+        "sdot v5.4s, v29.16b, v0.4b[3]\n\t"
+        "sdot v6.4s, v30.16b, v0.4b[3]\n\t"
+        "sdot v7.4s, v31.16b, v0.4b[3]\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
+        "sdot v8.4s, v28.16b, v1.4b[3]\n\t"
+        "sdot v9.4s, v29.16b, v1.4b[3]\n\t"
+        "sdot v10.4s, v30.16b, v1.4b[3]\n\t"
+        "sdot v11.4s, v31.16b, v1.4b[3]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
+        "sdot v12.4s, v28.16b, v2.4b[3]\n\t"
+        "sdot v13.4s, v29.16b, v2.4b[3]\n\t"
+        "sdot v14.4s, v30.16b, v2.4b[3]\n\t"
+        "sdot v15.4s, v31.16b, v2.4b[3]\n\t"
+        "ldr q2, [%[a2], %[k]]\n\t"
+        "prfm pldl1keep, [%[pf]]\n\t"
+        "add %[pf], %[pf], #64\n\t"
         "b.ne .Lq8_dot_loop%=\n\t"
+        ".Lq8_dot_last%=:\n\t"
+        "adds %[k], %[k], #16\n\t"
+        "sdot v4.4s, v24.16b, v0.4b[0]\n\t"
+        "ldr q28, [%[wi], #64]\n\t"
+        "sdot v5.4s, v25.16b, v0.4b[0]\n\t"
+        "ldr q29, [%[wi], #80]\n\t"
+        "sdot v6.4s, v26.16b, v0.4b[0]\n\t"
+        "ldr q30, [%[wi], #96]\n\t"
+        "sdot v7.4s, v27.16b, v0.4b[0]\n\t"
+        "ldr q31, [%[wi], #112]\n\t"
+        "sdot v8.4s, v24.16b, v1.4b[0]\n\t"
+        "sdot v9.4s, v25.16b, v1.4b[0]\n\t"
+        "sdot v10.4s, v26.16b, v1.4b[0]\n\t"
+        "sdot v11.4s, v27.16b, v1.4b[0]\n\t"
+        "sdot v12.4s, v24.16b, v2.4b[0]\n\t"
+        "ldr q24, [%[wi], #128]\n\t"
+        "sdot v13.4s, v25.16b, v2.4b[0]\n\t"
+        "ldr q25, [%[wi], #144]\n\t"
+        "sdot v14.4s, v26.16b, v2.4b[0]\n\t"
+        "ldr q26, [%[wi], #160]\n\t"
+        "sdot v15.4s, v27.16b, v2.4b[0]\n\t"
+        "ldr q27, [%[wi], #176]\n\t"
+        "add %[wi], %[wi], #256\n\t"
+        "sdot v4.4s, v28.16b, v0.4b[1]\n\t"
+        "sdot v5.4s, v29.16b, v0.4b[1]\n\t"
+        "sdot v6.4s, v30.16b, v0.4b[1]\n\t"
+        "sdot v7.4s, v31.16b, v0.4b[1]\n\t"
+        "sdot v8.4s, v28.16b, v1.4b[1]\n\t"
+        "sdot v9.4s, v29.16b, v1.4b[1]\n\t"
+        "sdot v10.4s, v30.16b, v1.4b[1]\n\t"
+        "sdot v11.4s, v31.16b, v1.4b[1]\n\t"
+        "sdot v12.4s, v28.16b, v2.4b[1]\n\t"
+        "ldr q28, [%[b12], %[k], lsl #4]\n\t"
+        "sdot v13.4s, v29.16b, v2.4b[1]\n\t"
+        "ldr q29, [%[b13], %[k], lsl #4]\n\t"
+        "sdot v14.4s, v30.16b, v2.4b[1]\n\t"
+        "ldr q30, [%[b14], %[k], lsl #4]\n\t"
+        "sdot v15.4s, v31.16b, v2.4b[1]\n\t"
+        "ldr q31, [%[b15], %[k], lsl #4]\n\t"
+        "sdot v4.4s, v24.16b, v0.4b[2]\n\t"
+        "sdot v5.4s, v25.16b, v0.4b[2]\n\t"
+        "sdot v6.4s, v26.16b, v0.4b[2]\n\t"
+        "sdot v7.4s, v27.16b, v0.4b[2]\n\t"
+        "sdot v8.4s, v24.16b, v1.4b[2]\n\t"
+        "sdot v9.4s, v25.16b, v1.4b[2]\n\t"
+        "sdot v10.4s, v26.16b, v1.4b[2]\n\t"
+        "sdot v11.4s, v27.16b, v1.4b[2]\n\t"
+        "sdot v12.4s, v24.16b, v2.4b[2]\n\t"
+        "sdot v13.4s, v25.16b, v2.4b[2]\n\t"
+        "sdot v14.4s, v26.16b, v2.4b[2]\n\t"
+        "sdot v15.4s, v27.16b, v2.4b[2]\n\t"
+        "sdot v4.4s, v28.16b, v0.4b[3]\n\t"
+        "sdot v5.4s, v29.16b, v0.4b[3]\n\t"
+        "sdot v6.4s, v30.16b, v0.4b[3]\n\t"
+        "sdot v7.4s, v31.16b, v0.4b[3]\n\t"
+        "sdot v8.4s, v28.16b, v1.4b[3]\n\t"
+        "sdot v9.4s, v29.16b, v1.4b[3]\n\t"
+        "sdot v10.4s, v30.16b, v1.4b[3]\n\t"
+        "sdot v11.4s, v31.16b, v1.4b[3]\n\t"
+        "sdot v12.4s, v28.16b, v2.4b[3]\n\t"
+        "sdot v13.4s, v29.16b, v2.4b[3]\n\t"
+        "sdot v14.4s, v30.16b, v2.4b[3]\n\t"
+        "sdot v15.4s, v31.16b, v2.4b[3]\n\t"
+        "prfm pldl1keep, [%[pf]]\n\t"
+        "add %[pf], %[pf], #64\n\t"
         "stp q4, q5, [%[acc], #0]\n\t"
         "stp q6, q7, [%[acc], #32]\n\t"
         "stp q8, q9, [%[acc], #64]\n\t"
         "stp q10, q11, [%[acc], #96]\n\t"
         "stp q12, q13, [%[acc], #128]\n\t"
         "stp q14, q15, [%[acc], #160]\n\t"
-        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp)
-        : [acc] "r"(acc)
+        : [k] "+r"(k), [pf] "+r"(pfp), [wi] "+r"(wi)
+        : [b0] "r"(b0), [b1] "r"(b1), [b2] "r"(b2), [b3] "r"(b3), [b12] "r"(b12), [b13] "r"(b13), [b14] "r"(b14), [b15] "r"(b15), [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [acc] "r"(acc)
         : "v0", "v1", "v2", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    *w = wp;
+    a[0] += 16u * n;
+    a[1] += 16u * n;
+    a[2] += 16u * n;
+    *w += 256u * n;
     *pf = pfp;
 }
 
-/* 4 rows x 16 columns: 16 accumulators, 8 k per iteration. */
+/* 4 rows x 16 columns: 16 accumulators, 4 weight loads of 16 with an immediate offset. */
 static inline __attribute__((always_inline)) void nq8_dot_kloop_4(
     const int8_t **a, const int8_t **w, uint64_t n, const char **pf, int32x4_t *acc) {
-    const int8_t *a0 = a[0];
-    const int8_t *a1 = a[1];
-    const int8_t *a2 = a[2];
-    const int8_t *a3 = a[3];
-    const int8_t *wp = *w;
+    /* The loop runs n - 1 times and the last iteration is peeled. k counts up to zero and
+     * steps first in an iteration, so a base is the address its load reads in the loop's
+     * last iteration (k = 0); the peeled one reads a step further. With n = 1 the bases of
+     * an iteration's own weights lie before the panel, hence integers, not pointers. */
+    const uint64_t loops = n - 1;
+    const uintptr_t wn = (uintptr_t)*w + 256u * loops;
+    const uintptr_t b0 = wn;
+    const uintptr_t b1 = wn + 16u;
+    const uintptr_t b2 = wn + 32u;
+    const uintptr_t b3 = wn + 48u;
+    const uintptr_t b8 = wn - 128u;
+    const uintptr_t b9 = wn - 112u;
+    const uintptr_t b10 = wn - 96u;
+    const uintptr_t b11 = wn - 80u;
+    const uintptr_t b12 = wn - 64u;
+    const uintptr_t b13 = wn - 48u;
+    const uintptr_t b14 = wn - 32u;
+    const uintptr_t b15 = wn - 16u;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
+    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
+    const uintptr_t a2 = (uintptr_t)a[2] + 16u * loops;
+    const uintptr_t a3 = (uintptr_t)a[3] + 16u * loops;
+    const int8_t *wi = *w;
+    uint64_t k = 0u - 16u * loops;
     const char *pfp = *pf;
     __asm__ volatile(
         "ldp q4, q5, [%[acc], #0]\n\t"
@@ -1367,31 +1656,26 @@ static inline __attribute__((always_inline)) void nq8_dot_kloop_4(
         "ldp q14, q15, [%[acc], #160]\n\t"
         "ldp q16, q17, [%[acc], #192]\n\t"
         "ldp q18, q19, [%[acc], #224]\n\t"
+        "ldr q24, [%[b0], %[k], lsl #4]\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
+        "ldr q25, [%[b1], %[k], lsl #4]\n\t"
+        "ldr q26, [%[b2], %[k], lsl #4]\n\t"
+        "ldr q27, [%[b3], %[k], lsl #4]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
+        "ldr q2, [%[a2], %[k]]\n\t"
+        "ldr q3, [%[a3], %[k]]\n\t"
+        "cbz %[k], .Lq8_dot_last%=\n\t"
         ".Lq8_dot_loop%=:\n\t"
-        "ldr d0, [%[a0]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q24, [%[w], #0]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "ldr d1, [%[a1]]\n\t"
-        "ldr q25, [%[w], #16]\n\t"
-        "ldr d2, [%[a2]]\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr d3, [%[a3]]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[a0], %[a0], #8\n\t"
-        "add %[a1], %[a1], #8\n\t"
-        "add %[a2], %[a2], #8\n\t"
-        "add %[a3], %[a3], #8\n\t"
-        "add %[w], %[w], #128\n\t"
-        "subs %[n], %[n], #1\n\t"
+        "adds %[k], %[k], #16\n\t"
         "sdot v4.4s, v24.16b, v0.4b[0]\n\t"
+        "ldr q28, [%[wi], #64]\n\t"
         "sdot v5.4s, v25.16b, v0.4b[0]\n\t"
+        "ldr q29, [%[wi], #80]\n\t"
         "sdot v6.4s, v26.16b, v0.4b[0]\n\t"
+        "ldr q30, [%[wi], #96]\n\t"
         "sdot v7.4s, v27.16b, v0.4b[0]\n\t"
+        "ldr q31, [%[wi], #112]\n\t"
+        "add %[wi], %[wi], #256\n\t"
         "sdot v8.4s, v24.16b, v1.4b[0]\n\t"
         "sdot v9.4s, v25.16b, v1.4b[0]\n\t"
         "sdot v10.4s, v26.16b, v1.4b[0]\n\t"
@@ -1401,9 +1685,13 @@ static inline __attribute__((always_inline)) void nq8_dot_kloop_4(
         "sdot v14.4s, v26.16b, v2.4b[0]\n\t"
         "sdot v15.4s, v27.16b, v2.4b[0]\n\t"
         "sdot v16.4s, v24.16b, v3.4b[0]\n\t"
+        "ldr q24, [%[b8], %[k], lsl #4]\n\t"
         "sdot v17.4s, v25.16b, v3.4b[0]\n\t"
+        "ldr q25, [%[b9], %[k], lsl #4]\n\t"
         "sdot v18.4s, v26.16b, v3.4b[0]\n\t"
+        "ldr q26, [%[b10], %[k], lsl #4]\n\t"
         "sdot v19.4s, v27.16b, v3.4b[0]\n\t"
+        "ldr q27, [%[b11], %[k], lsl #4]\n\t"
         "sdot v4.4s, v28.16b, v0.4b[1]\n\t"
         "sdot v5.4s, v29.16b, v0.4b[1]\n\t"
         "sdot v6.4s, v30.16b, v0.4b[1]\n\t"
@@ -1417,10 +1705,137 @@ static inline __attribute__((always_inline)) void nq8_dot_kloop_4(
         "sdot v14.4s, v30.16b, v2.4b[1]\n\t"
         "sdot v15.4s, v31.16b, v2.4b[1]\n\t"
         "sdot v16.4s, v28.16b, v3.4b[1]\n\t"
+        "ldr q28, [%[b12], %[k], lsl #4]\n\t"
         "sdot v17.4s, v29.16b, v3.4b[1]\n\t"
+        "ldr q29, [%[b13], %[k], lsl #4]\n\t"
         "sdot v18.4s, v30.16b, v3.4b[1]\n\t"
+        "ldr q30, [%[b14], %[k], lsl #4]\n\t"
         "sdot v19.4s, v31.16b, v3.4b[1]\n\t"
+        "ldr q31, [%[b15], %[k], lsl #4]\n\t"
+        "sdot v4.4s, v24.16b, v0.4b[2]\n\t"
+        "sdot v5.4s, v25.16b, v0.4b[2]\n\t"
+        "sdot v6.4s, v26.16b, v0.4b[2]\n\t"
+        "sdot v7.4s, v27.16b, v0.4b[2]\n\t"
+        "sdot v8.4s, v24.16b, v1.4b[2]\n\t"
+        "sdot v9.4s, v25.16b, v1.4b[2]\n\t"
+        "sdot v10.4s, v26.16b, v1.4b[2]\n\t"
+        "sdot v11.4s, v27.16b, v1.4b[2]\n\t"
+        "sdot v12.4s, v24.16b, v2.4b[2]\n\t"
+        "sdot v13.4s, v25.16b, v2.4b[2]\n\t"
+        "sdot v14.4s, v26.16b, v2.4b[2]\n\t"
+        "sdot v15.4s, v27.16b, v2.4b[2]\n\t"
+        "sdot v16.4s, v24.16b, v3.4b[2]\n\t"
+        "ldr q24, [%[b0], %[k], lsl #4]\n\t"
+        "sdot v17.4s, v25.16b, v3.4b[2]\n\t"
+        "ldr q25, [%[b1], %[k], lsl #4]\n\t"
+        "sdot v18.4s, v26.16b, v3.4b[2]\n\t"
+        "ldr q26, [%[b2], %[k], lsl #4]\n\t"
+        "sdot v19.4s, v27.16b, v3.4b[2]\n\t"
+        "ldr q27, [%[b3], %[k], lsl #4]\n\t"
+        "sdot v4.4s, v28.16b, v0.4b[3]\n\t"
+        "sdot v5.4s, v29.16b, v0.4b[3]\n\t"
+        "sdot v6.4s, v30.16b, v0.4b[3]\n\t"
+        "sdot v7.4s, v31.16b, v0.4b[3]\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
+        "sdot v8.4s, v28.16b, v1.4b[3]\n\t"
+        "sdot v9.4s, v29.16b, v1.4b[3]\n\t"
+        "sdot v10.4s, v30.16b, v1.4b[3]\n\t"
+        "sdot v11.4s, v31.16b, v1.4b[3]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
+        "sdot v12.4s, v28.16b, v2.4b[3]\n\t"
+        "sdot v13.4s, v29.16b, v2.4b[3]\n\t"
+        "sdot v14.4s, v30.16b, v2.4b[3]\n\t"
+        "sdot v15.4s, v31.16b, v2.4b[3]\n\t"
+        "ldr q2, [%[a2], %[k]]\n\t"
+        "sdot v16.4s, v28.16b, v3.4b[3]\n\t"
+        "sdot v17.4s, v29.16b, v3.4b[3]\n\t"
+        "sdot v18.4s, v30.16b, v3.4b[3]\n\t"
+        "sdot v19.4s, v31.16b, v3.4b[3]\n\t"
+        "ldr q3, [%[a3], %[k]]\n\t"
+        "prfm pldl1keep, [%[pf]]\n\t"
+        "add %[pf], %[pf], #64\n\t"
         "b.ne .Lq8_dot_loop%=\n\t"
+        ".Lq8_dot_last%=:\n\t"
+        "adds %[k], %[k], #16\n\t"
+        "sdot v4.4s, v24.16b, v0.4b[0]\n\t"
+        "ldr q28, [%[wi], #64]\n\t"
+        "sdot v5.4s, v25.16b, v0.4b[0]\n\t"
+        "ldr q29, [%[wi], #80]\n\t"
+        "sdot v6.4s, v26.16b, v0.4b[0]\n\t"
+        "ldr q30, [%[wi], #96]\n\t"
+        "sdot v7.4s, v27.16b, v0.4b[0]\n\t"
+        "ldr q31, [%[wi], #112]\n\t"
+        "add %[wi], %[wi], #256\n\t"
+        "sdot v8.4s, v24.16b, v1.4b[0]\n\t"
+        "sdot v9.4s, v25.16b, v1.4b[0]\n\t"
+        "sdot v10.4s, v26.16b, v1.4b[0]\n\t"
+        "sdot v11.4s, v27.16b, v1.4b[0]\n\t"
+        "sdot v12.4s, v24.16b, v2.4b[0]\n\t"
+        "sdot v13.4s, v25.16b, v2.4b[0]\n\t"
+        "sdot v14.4s, v26.16b, v2.4b[0]\n\t"
+        "sdot v15.4s, v27.16b, v2.4b[0]\n\t"
+        "sdot v16.4s, v24.16b, v3.4b[0]\n\t"
+        "ldr q24, [%[b8], %[k], lsl #4]\n\t"
+        "sdot v17.4s, v25.16b, v3.4b[0]\n\t"
+        "ldr q25, [%[b9], %[k], lsl #4]\n\t"
+        "sdot v18.4s, v26.16b, v3.4b[0]\n\t"
+        "ldr q26, [%[b10], %[k], lsl #4]\n\t"
+        "sdot v19.4s, v27.16b, v3.4b[0]\n\t"
+        "ldr q27, [%[b11], %[k], lsl #4]\n\t"
+        "sdot v4.4s, v28.16b, v0.4b[1]\n\t"
+        "sdot v5.4s, v29.16b, v0.4b[1]\n\t"
+        "sdot v6.4s, v30.16b, v0.4b[1]\n\t"
+        "sdot v7.4s, v31.16b, v0.4b[1]\n\t"
+        "sdot v8.4s, v28.16b, v1.4b[1]\n\t"
+        "sdot v9.4s, v29.16b, v1.4b[1]\n\t"
+        "sdot v10.4s, v30.16b, v1.4b[1]\n\t"
+        "sdot v11.4s, v31.16b, v1.4b[1]\n\t"
+        "sdot v12.4s, v28.16b, v2.4b[1]\n\t"
+        "sdot v13.4s, v29.16b, v2.4b[1]\n\t"
+        "sdot v14.4s, v30.16b, v2.4b[1]\n\t"
+        "sdot v15.4s, v31.16b, v2.4b[1]\n\t"
+        "sdot v16.4s, v28.16b, v3.4b[1]\n\t"
+        "ldr q28, [%[b12], %[k], lsl #4]\n\t"
+        "sdot v17.4s, v29.16b, v3.4b[1]\n\t"
+        "ldr q29, [%[b13], %[k], lsl #4]\n\t"
+        "sdot v18.4s, v30.16b, v3.4b[1]\n\t"
+        "ldr q30, [%[b14], %[k], lsl #4]\n\t"
+        "sdot v19.4s, v31.16b, v3.4b[1]\n\t"
+        "ldr q31, [%[b15], %[k], lsl #4]\n\t"
+        "sdot v4.4s, v24.16b, v0.4b[2]\n\t"
+        "sdot v5.4s, v25.16b, v0.4b[2]\n\t"
+        "sdot v6.4s, v26.16b, v0.4b[2]\n\t"
+        "sdot v7.4s, v27.16b, v0.4b[2]\n\t"
+        "sdot v8.4s, v24.16b, v1.4b[2]\n\t"
+        "sdot v9.4s, v25.16b, v1.4b[2]\n\t"
+        "sdot v10.4s, v26.16b, v1.4b[2]\n\t"
+        "sdot v11.4s, v27.16b, v1.4b[2]\n\t"
+        "sdot v12.4s, v24.16b, v2.4b[2]\n\t"
+        "sdot v13.4s, v25.16b, v2.4b[2]\n\t"
+        "sdot v14.4s, v26.16b, v2.4b[2]\n\t"
+        "sdot v15.4s, v27.16b, v2.4b[2]\n\t"
+        "sdot v16.4s, v24.16b, v3.4b[2]\n\t"
+        "sdot v17.4s, v25.16b, v3.4b[2]\n\t"
+        "sdot v18.4s, v26.16b, v3.4b[2]\n\t"
+        "sdot v19.4s, v27.16b, v3.4b[2]\n\t"
+        "sdot v4.4s, v28.16b, v0.4b[3]\n\t"
+        "sdot v5.4s, v29.16b, v0.4b[3]\n\t"
+        "sdot v6.4s, v30.16b, v0.4b[3]\n\t"
+        "sdot v7.4s, v31.16b, v0.4b[3]\n\t"
+        "sdot v8.4s, v28.16b, v1.4b[3]\n\t"
+        "sdot v9.4s, v29.16b, v1.4b[3]\n\t"
+        "sdot v10.4s, v30.16b, v1.4b[3]\n\t"
+        "sdot v11.4s, v31.16b, v1.4b[3]\n\t"
+        "sdot v12.4s, v28.16b, v2.4b[3]\n\t"
+        "sdot v13.4s, v29.16b, v2.4b[3]\n\t"
+        "sdot v14.4s, v30.16b, v2.4b[3]\n\t"
+        "sdot v15.4s, v31.16b, v2.4b[3]\n\t"
+        "sdot v16.4s, v28.16b, v3.4b[3]\n\t"
+        "sdot v17.4s, v29.16b, v3.4b[3]\n\t"
+        "sdot v18.4s, v30.16b, v3.4b[3]\n\t"
+        "sdot v19.4s, v31.16b, v3.4b[3]\n\t"
+        "prfm pldl1keep, [%[pf]]\n\t"
+        "add %[pf], %[pf], #64\n\t"
         "stp q4, q5, [%[acc], #0]\n\t"
         "stp q6, q7, [%[acc], #32]\n\t"
         "stp q8, q9, [%[acc], #64]\n\t"
@@ -1429,14 +1844,14 @@ static inline __attribute__((always_inline)) void nq8_dot_kloop_4(
         "stp q14, q15, [%[acc], #160]\n\t"
         "stp q16, q17, [%[acc], #192]\n\t"
         "stp q18, q19, [%[acc], #224]\n\t"
-        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp)
-        : [acc] "r"(acc)
+        : [k] "+r"(k), [pf] "+r"(pfp), [wi] "+r"(wi)
+        : [b0] "r"(b0), [b1] "r"(b1), [b2] "r"(b2), [b3] "r"(b3), [b8] "r"(b8), [b9] "r"(b9), [b10] "r"(b10), [b11] "r"(b11), [b12] "r"(b12), [b13] "r"(b13), [b14] "r"(b14), [b15] "r"(b15), [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    a[3] = a3;
-    *w = wp;
+    a[0] += 16u * n;
+    a[1] += 16u * n;
+    a[2] += 16u * n;
+    a[3] += 16u * n;
+    *w += 256u * n;
     *pf = pfp;
 }
 
