@@ -22,7 +22,7 @@
  * SIMD_VARIANT, its set, attribute and CPU check, and gets the generic float32 body with its
  * weight hooks: the float32-only parts below (the tuned k loops, the in-order tiles and
  * the core detection) are this file's own set's; the float16-weight variant (which sets
- * NEON_DW_VARIANT) shares the depthwise, stem and, on AArch64, GEMV microkernels. */
+ * NEON_DW_VARIANT) shares the depthwise, stem and GEMV microkernels. */
 #define SIMD_ISA_ID MNV3_ISA_NEON
 #define SIMD_NAME "neon"
 #if !defined(SIMD_VARIANT)
@@ -235,9 +235,9 @@ V_INLINE float32x2_t pw_load_d(const float *p) {
 
 #endif
 
-#if !defined(SIMD_VARIANT) || (defined(NEON_DW_VARIANT) && defined(__aarch64__))
-/* Eight rows share each input load, eight independent FMLA chains (the float32 set's and,
- * on AArch64, the float16-weight variant's). */
+#if !defined(SIMD_VARIANT) || defined(NEON_DW_VARIANT)
+/* Eight rows share each input load, eight independent FMLA chains (the float32 set's and
+ * the float16-weight variant's). */
 #define NEON_GEMV 1
 #define GEMV_MR 8
 #define GEMV_UKERNEL UK_NAME(gemv_, 8x, SIMD_ISA)

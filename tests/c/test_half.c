@@ -730,6 +730,57 @@ static void test_f16w_gemm_widened(void) {
 #endif
 }
 
+/* The NEON float16-weight GEMV widens as it loads and adds in the float32 one's order:
+ * equal bit for bit, for inputs with and without remainders after the steps of 8 and 4,
+ * and 13 outputs (a block of 8 and one of 5, which repeats its last row). */
+static void test_f16w_gemv(void) {
+#if defined(MNV3_HAVE_NEON_KERNELS) &&                                                       \
+    (defined(__aarch64__) || (defined(__ARM_FP16_FORMAT_IEEE) && (__ARM_FP & 2)))
+    static const uint32_t in_counts[] = {1, 3, 4, 7, 8, 13, 37, 64, 100};
+    enum { OUT = 13, IMAX = 100 };
+    static float x[IMAX], w32[OUT * IMAX], bias[OUT], want[OUT], got[OUT];
+    static uint16_t x16[IMAX], w16[OUT * IMAX];
+    static float pack_f[2 * OUT * IMAX], pack_h[2 * OUT * IMAX];
+    const mnv3_clamp open = {-INFINITY, INFINITY};
+    mnv3_kernels kf, kh;
+    uint32_t ii, o;
+    if (!neon_f32_and_f16w(&kf, &kh)) return;
+    for (ii = 0; ii < sizeof in_counts / sizeof *in_counts; ++ii) {
+        const uint32_t I = in_counts[ii];
+        mnv3_fc_args a;
+        fill_half(x, x16, I, 2.0f);
+        fill_half(w32, w16, (size_t)OUT * I, 0.5f);
+        for (o = 0; o < OUT; ++o) bias[o] = f16_rand(1.0f);
+        memset(&a, 0, sizeof a);
+        a.input = x;
+        a.in_features = I;
+        a.out_features = OUT;
+        a.bias = bias;
+        a.epilogue.activation = MNV3_ACT_HARD_SWISH;
+        a.epilogue.pre = a.epilogue.post = open;
+        a.out_end = OUT;
+        if (kf.fc->packed_bytes(I, OUT) > sizeof pack_f || kh.fc->packed_bytes(I, OUT) > sizeof pack_h) {
+            CHECK_MSG(0, "packed GEMV weights larger than the test's buffers");
+            return;
+        }
+        if (kf.fc->packed_bytes(I, OUT)) kf.fc->pack(w32, I, OUT, pack_f);
+        if (kh.fc->packed_bytes(I, OUT)) kh.fc->pack(w16, I, OUT, pack_h);
+        a.packed = kf.fc->packed_bytes(I, OUT) ? (const void *)pack_f : (const void *)w32;
+        a.output = want;
+        mnv3_call_fc(&kf, &a);
+        a.packed = kh.fc->packed_bytes(I, OUT) ? (const void *)pack_h : (const void *)w16;
+        a.output = got;
+        mnv3_call_fc(&kh, &a);
+        for (o = 0; o < OUT && memcmp(&got[o], &want[o], sizeof *got) == 0; ++o) {
+        }
+        CHECK_MSG(o == OUT, "%s, %u inputs: output %u is %.9g, the float32 row's %.9g",
+                  kh.fc->name, I, o, o < OUT ? got[o] : 0.0, o < OUT ? want[o] : 0.0);
+    }
+    printf("  float16-weight GEMV: %u input counts equal to the float32 row's output\n",
+           (unsigned)(sizeof in_counts / sizeof *in_counts));
+#endif
+}
+
 /* The NEON stems with float16 weights run the float32 set's tiles on widened weights: the
  * float16-weight row's output must equal the float32 row's bit for bit, and the relaxed
  * rows' (float16 output) must be the float32 row's output rounded once. Shapes: a stem
@@ -1178,6 +1229,7 @@ int main(void) {
     test_f16w_gemm_tiles();
     test_f16w_gemm_widened();
     test_f16_stems();
+    test_f16w_gemv();
     test_f16_rows();
     test_f16_gemv();
     test_relaxed();
