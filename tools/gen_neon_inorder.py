@@ -11,21 +11,48 @@ core. This generator fixes the order for LLVM's Cortex-A53 and A55 models, which
 
 - The cores write results back in program order: an instruction may not complete before an
   earlier one. With a 10-cycle FMLA (LLVM's A53 model) a 4-cycle load issued after an
-  FMLA waits 6 cycles, so every block of 4 k steps issues its loads (and the integer
-  work: pointers, prefetch cursor, loop count) as one group ahead of its FMLAs, weights
-  and inputs alternating so that the first FMLAs' operands arrive first; the next block's
-  group then costs one such wait, not one per load. Loads use an immediate offset from a
-  base advanced once per iteration: a post-indexed load costs a second micro-op on these
-  cores, and a Q-register ldp occupies the A55's load pipe for several cycles.
+  FMLA waits ~5 cycles, a 1-cycle branch ~9, a four-register LD1 (7 cycles) only ~2.
+- So a block's 32 weights (4 k steps, 128 contiguous bytes of the panel) are two
+  four-register LD1s placed among the FMLAs: v28-v31 (steps 2-3) once step 0's FMLAs
+  have issued, the next block's v24-v27 (steps 0-1) once step 1's, their last readers,
+  have. Each waits ~2 cycles and its load-pipe cycles overlap the FMLAs that follow,
+  where 8 one-register loads grouped ahead of the FMLAs cost 8 issue cycles. LD1 has no
+  immediate offset and its post-indexed form costs a second micro-op (a base write-back
+  that waits behind the FMLAs), so the two loads use pointers of their own (wa, wb),
+  advanced by adds in the integer work.
+- The rows' inputs (one 128-bit load per row and block) and the integer work (pointers,
+  prefetch cursor, loop count) form one group per block ahead of its FMLAs, integer
+  instructions paired with loads and placed three cycles after what they depend on; the
+  group then costs one write-back wait, not one per load. Row r is addressed from one
+  base per block plus its byte offset from row 0 (one add per block moves all rows).
+  For 7-8 rows the loop is rotated so that its body ends with the next iteration's
+  block-0 inputs: the backward branch then follows loads (~3 cycles) instead of FMLAs
+  (~9). Tiles of 2-6 rows have free registers (v<rows>..v7, unused accumulators) for
+  both blocks' inputs: one group at the top of the body loads them all and does all the
+  integer work, one write-back wait per iteration (the branch's) instead of two groups'
+  and the branch's; each weight load then has a pointer of its own, as no integer work
+  sits between the blocks.
+  Placing the v24-v27 load at the head of a group instead of among the FMLAs gains a
+  little on the A53 model and loses much on the A55's (its LD1 of four registers holds
+  the load pipe 8 cycles).
+- The loop never reads beyond the steps it consumes: on its last iteration the loads that
+  look one block ahead (v24-v27, and in the rotated loop the inputs) read their current
+  block again (a csel on the loop count keeps their pointer), so the last iteration needs
+  no peeling.
 - No tile splits k over several accumulators: every tile height adds a pixel's products
   in k order, so its result depends neither on the tile it falls in nor on where a
   thread's range of pixels starts (results are bit-identical at any thread count). Tiles
   of 1-3 rows are then latency-bound on the in-order models (2R chains of a 10-cycle FMLA
   on the A53); they run only for layers or ranges of so few pixels.
 
-Registers: v0-v7 the rows' inputs (4 k values each), v8-v23 the accumulators, v24-v31 the
-weights of 4 k steps (2 vectors each). One iteration is 8 k steps, two blocks; it reads
-nothing beyond them, so the last one needs no peeling.
+Registers: v0-v7 the rows' inputs (4 k values each; block 1's of 2-6 rows also in the
+unused accumulators), v8-v23 the accumulators, v24-v31 the weights of 4 k steps (2
+vectors each). One iteration is 8 k steps, two blocks.
+
+LLVM 19, fraction of the FMLA bound per tile height 1-8 on the A53 model: 0.18 0.35 0.51
+0.67 0.74 0.76 0.75 0.77 (grouped one-register loads: 0.16 0.30 0.43 0.54 0.65 0.67 0.70
+0.71); on the A55 model, which issues two FMLAs a cycle where the bound counts one, 0.36
+0.64 0.91 1.14 1.25 1.33 1.35 1.42 (0.35 0.63 0.87 1.07 1.14 1.18 1.23 1.25).
 
 Float16 weights (the float16-weight set's stem; its 1x1 convolutions run the float32
 tiles on widened panels): a k step's 8 weights are one 128-bit load, into the odd
@@ -59,13 +86,40 @@ def acc_reg(r: int, col: int) -> int:
     return 8 + r * 2 + col
 
 
-def block(rows: int, half: int, last: bool, f16: bool = False):
-    """Block `half` (0 or 1) of one iteration: its load group (and for float16 weights its
-    conversions), then its FMLAs."""
-    if f16:
-        w_loads = [f"ldr q{25 + 2 * i}, [%[w], #{half * 64 + 16 * i}]" for i in range(4)]
-    else:
-        w_loads = [f"ldr q{24 + i}, [%[w], #{half * 128 + 16 * i}]" for i in range(8)]
+def prefetch_ints():
+    """The prefetch cursor: one line per iteration while it lasts."""
+    return ["prfm pldl1keep, [%[pf]]", "add %[tmp], %[pf], #64", "cmp %[pf], %[pf_end]",
+            "csel %[pf], %[tmp], %[pf], ne"]
+
+
+def fmla_step(rows: int, j: int, inputs=None):
+    """The FMLAs of k step j of a block: every row (its inputs in v<inputs[r]>, by default
+    v<r>) times the step's two weight vectors."""
+    inputs = inputs or list(range(rows))
+    return [f"fmla v{acc_reg(r, col)}.4s, v{24 + 2 * j + col}.4s, v{inputs[r]}.s[{j}]"
+            for r in range(rows) for col in (0, 1)]
+
+
+# Tiles of up to 6 rows have registers for both blocks' inputs (see input_regs) and take
+# one load group per iteration; a 1-row tile, latency-bound either way, measures a little
+# better with two.
+ONE_GROUP_ROWS = range(2, 7)
+
+
+def input_regs(rows: int, half: int):
+    """Where each row's inputs of block `half` live: v<r> for block 0; for block 1 of a tile
+    of ONE_GROUP_ROWS rows, the registers that neither block 0's inputs nor the
+    accumulators use (v<rows>..v7, then the unused accumulators), else v<r> again."""
+    if half == 0 or rows not in ONE_GROUP_ROWS:
+        return list(range(rows))
+    free = list(range(rows, 8)) + list(range(8 + 2 * rows, 24))
+    return free[:rows]
+
+
+def block_f16(rows: int, half: int, last: bool):
+    """Float16 weights, block `half` (0 or 1) of one iteration: its load group, its
+    conversions, then its FMLAs."""
+    w_loads = [f"ldr q{25 + 2 * i}, [%[w], #{half * 64 + 16 * i}]" for i in range(4)]
     a_loads = [f"ldr q{r}, [%[a{r}], #{16 * half}]" for r in range(rows)]
     loads = []
     for i in range(max(len(w_loads), rows)):
@@ -73,14 +127,10 @@ def block(rows: int, half: int, last: bool, f16: bool = False):
             loads.append(w_loads[i])
         if i < rows:
             loads.append(a_loads[i])
-    ints = []
-    if half == 0:
-        # The prefetch cursor: one line per iteration while it lasts.
-        ints += ["prfm pldl1keep, [%[pf]]", "add %[tmp], %[pf], #64", "cmp %[pf], %[pf_end]",
-                 "csel %[pf], %[tmp], %[pf], ne"]
+    ints = prefetch_ints() if half == 0 else []
     if last:
         ints += [f"add %[a{r}], %[a{r}], #32" for r in range(rows)]
-        ints += [f"add %[w], %[w], #{128 if f16 else 256}", "subs %[n], %[n], #1"]
+        ints += ["add %[w], %[w], #128", "subs %[n], %[n], #1"]
     # Integer instructions pair with the loads (different pipes); each register's add
     # comes after its last load of the iteration.
     group = []
@@ -90,17 +140,89 @@ def block(rows: int, half: int, last: bool, f16: bool = False):
         if pending and not (pending[0].startswith("add %[a") or pending[0].startswith("add %[w]")):
             group.append(pending.pop(0))
     group += pending
+    for i in range(4):
+        group += [f"fcvtl v{24 + 2 * i}.4s, v{25 + 2 * i}.4h",
+                  f"fcvtl2 v{25 + 2 * i}.4s, v{25 + 2 * i}.8h"]
+    return group + [f for j in range(4) for f in fmla_step(rows, j)]
+
+
+def input_load(r: int, half: int, reg: int = -1) -> str:
+    """Row r's 4 inputs of block `half` into v<reg> (by default v<r>), addressed from the
+    block's base (row 0) and the row's byte offset, so that one add per block moves all
+    rows."""
+    reg = r if reg < 0 else reg
+    base = "%[a16]" if half else "%[a]"
+    return f"ldr q{reg}, [{base}]" if r == 0 else f"ldr q{reg}, [{base}, %[o{r}]]"
+
+
+def pair(loads, ints):
+    """Integer instructions pair with the loads (different pipes), one after each load, in
+    the order given: the callers order them so that each issues about three cycles after
+    what it depends on (None leaves a load unpaired)."""
+    out = []
+    ints = list(ints)
+    for ld in loads:
+        out.append(ld)
+        if ints:
+            out.append(ints.pop(0))
+    return [ins for ins in out + ints if ins]
+
+
+def weight_load(first: int, pointer: str) -> str:
+    """Four weight vectors v<first>.. (two k steps) from 64 contiguous bytes of the panel."""
+    regs = ", ".join(f"v{first + i}.4s" for i in range(4))
+    return f"ld1 {{{regs}}}, [%[{pointer}]]"
+
+
+def block_fmlas(rows: int, wb: str = "wb", wa: str = "wa", inputs=None):
+    """The FMLAs of one block of 4 k steps with the two weight loads among them: v28-v31
+    (steps 2-3) once step 0 has issued, the next block's v24-v27 (steps 0-1) once step 1,
+    their last reader, has."""
+    return (fmla_step(rows, 0, inputs) + [weight_load(28, wb)] + fmla_step(rows, 1, inputs) +
+            [weight_load(24, wa)] + fmla_step(rows, 2, inputs) + fmla_step(rows, 3, inputs))
+
+
+def loop_body_one_group(rows: int):
+    """Tiles of ONE_GROUP_ROWS rows: both blocks' inputs and all the integer work
+    in one group at the top of the body (one write-back wait per iteration instead of
+    two). The pointers advance ahead of their uses (the prologue starts them one
+    iteration back); each weight load has its own pointer, as no integer work sits between
+    the blocks. On the last iteration the load of the next block's v24-v27 reads the
+    current block's again (wa1 takes wa0's value)."""
+    loads = ([prefetch_ints()[0]] + [input_load(r, 0) for r in range(rows)] +
+             [input_load(r, 1, reg) for r, reg in enumerate(input_regs(rows, 1))])
+    ints = ["add %[tmp], %[pf], #64", "cmp %[pf], %[pf_end]", "add %[wa0], %[wa0], #256",
+            "add %[wb0], %[wb0], #256", "csel %[pf], %[tmp], %[pf], ne", "subs %[n], %[n], #1",
+            "add %[tmp2], %[wa1], #256", "add %[wb1], %[wb1], #256", None,
+            "csel %[wa1], %[tmp2], %[wa0], ne"]
+    group = pair(loads, ints) + ["add %[a], %[a], #32", "add %[a16], %[a16], #32"]
+    return ([".Lpw_inorder_loop%=:"] + group +
+            block_fmlas(rows, "wb0", "wa0", input_regs(rows, 0)) +
+            block_fmlas(rows, "wb1", "wa1", input_regs(rows, 1)) + ["b.ne .Lpw_inorder_loop%="])
+
+
+def loop_body(rows: int, f16: bool = False):
+    """One iteration of the k loop: 8 k steps, two blocks of 4."""
     if f16:
-        for i in range(4):
-            group += [f"fcvtl v{24 + 2 * i}.4s, v{25 + 2 * i}.4h",
-                      f"fcvtl2 v{25 + 2 * i}.4s, v{25 + 2 * i}.8h"]
-    fmlas = []
-    for j in range(4):
-        for r in range(rows):
-            for col in (0, 1):
-                acc = acc_reg(r, col)
-                fmlas.append(f"fmla v{acc}.4s, v{24 + 2 * j + col}.4s, v{r}.s[{j}]")
-    return group + fmlas
+        return ([".Lpw_inorder_loop%=:"] + block_f16(rows, 0, False) +
+                block_f16(rows, 1, True) + ["b.ne .Lpw_inorder_loop%="])
+    if rows in ONE_GROUP_ROWS:
+        return loop_body_one_group(rows)
+    # Block 1's group. The last iteration loads the next block's v24-v27 and inputs again
+    # from where they were, not from beyond the steps the loop consumes.
+    group1 = pair([prefetch_ints()[0]] + [input_load(r, 1) for r in range(rows)],
+                  ["add %[tmp], %[pf], #64", "cmp %[pf], %[pf_end]",
+                   "add %[tmp2], %[wa], #128", "add %[wb], %[wb], #128",
+                   "csel %[pf], %[tmp], %[pf], ne", "subs %[n], %[n], #1",
+                   "add %[tmp], %[a], #32", None,
+                   "csel %[wa], %[tmp2], %[wa], ne", "csel %[a], %[tmp], %[a], ne"])
+    # The next iteration's block-0 inputs end the body, so that the branch follows loads
+    # (it waits ~3 cycles for them to complete, ~9 after an FMLA).
+    group0 = pair([input_load(r, 0) for r in range(rows)],
+                  ["add %[wb], %[wb], #128", "add %[wa], %[wa], #128",
+                   "add %[a16], %[a16], #32"])
+    return ([".Lpw_inorder_loop%=:"] + block_fmlas(rows) + group1 +
+            block_fmlas(rows) + group0 + ["b.ne .Lpw_inorder_loop%="])
 
 
 def f16_tail(rows: int):
@@ -131,6 +253,17 @@ def f16_tail(rows: int):
     return out
 
 
+def prologue(rows: int):
+    """Float32 weights: what the loop expects at its top: the first block's v24-v27 and the
+    pointers; with two groups an iteration (the body ends with the next iteration's
+    block-0 inputs), those inputs; with one, pointers one iteration back."""
+    if rows in ONE_GROUP_ROWS:
+        return [weight_load(24, "w"), "sub %[wa0], %[w], #128", "mov %[wa1], %[w]",
+                "sub %[wb0], %[w], #192", "sub %[wb1], %[w], #64", "add %[a16], %[a], #16"]
+    return ([weight_load(24, "w"), "add %[wa], %[w], #128", "add %[wb], %[w], #64",
+             "add %[a16], %[a], #16"] + [input_load(r, 0) for r in range(rows)])
+
+
 def function(rows: int, f16: bool = False) -> str:
     nacc = 2 * rows
     # The accumulators live in v8.. for the whole statement (an asm takes at most 30
@@ -140,42 +273,68 @@ def function(rows: int, f16: bool = False) -> str:
     init += [f"mov v{acc_reg(r, col)}.16b, v{acc_reg(0, col)}.16b"
              for r in range(1, rows) for col in (0, 1)]
     store = [f"stp q{8 + i}, q{9 + i}, [%[acc], #{16 * i}]" for i in range(0, nacc, 2)]
-    loop = ([".Lpw_inorder_loop%=:"] + block(rows, 0, False, f16) + block(rows, 1, True, f16) +
-            ["b.ne .Lpw_inorder_loop%="])
+    loop = loop_body(rows, f16)
     if f16:
         loop = (["cbz %[n], .Lpw_inorder_tail%="] + loop + [".Lpw_inorder_tail%=:"] +
                 f16_tail(rows))
+    else:
+        loop = prologue(rows) + loop
     asm = init + loop + store
     text = "\n".join(f'        "{ins}\\n\\t"' for ins in asm)
-    ptrs = "\n".join(f"    const float *a{r} = a[{r}];" for r in range(rows))
-    ptrs_back = "\n".join(f"    a[{r}] = a{r};" for r in range(rows))
-    outs = ", ".join([f'[a{r}] "+r"(a{r})' for r in range(rows)] +
-                     ['[w] "+r"(wp)', '[n] "+r"(n)', '[pf] "+r"(pfp)', '[tmp] "=&r"(tmp)'])
-    clobbers = ", ".join(f'"v{v}"' for v in list(range(rows)) + list(range(8, 8 + nacc)) +
-                         list(range(24, 32)))
-    wtype = "uint16_t" if f16 else "float"
+    vregs = list(range(rows)) + list(range(8, 8 + nacc)) + list(range(24, 32))
+    if not f16:
+        vregs = sorted(set(vregs + input_regs(rows, 1)))
+    clobbers = ", ".join(f'"v{v}"' for v in vregs)
     if f16:
-        params = ("const float **a, const uint16_t **w, uint64_t n, uint64_t rem, "
-                  "const char **pf,\n    const char *pf_end, const vf *bias, vf *acc")
-    else:
-        params = ("const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,\n"
-                  "    const vf *bias, vf *acc")
-    rem_operand = ', [rem] "r"(rem)' if f16 else ""
-    return f"""
+        ptrs = "\n".join(f"    const float *a{r} = a[{r}];" for r in range(rows))
+        ptrs_back = "\n".join(f"    a[{r}] = a{r};" for r in range(rows))
+        outs = ", ".join([f'[a{r}] "+r"(a{r})' for r in range(rows)] +
+                         ['[w] "+r"(wp)', '[n] "+r"(n)', '[pf] "+r"(pfp)', '[tmp] "=&r"(tmp)'])
+        return f"""
 /* {rows} row{'s' if rows > 1 else ''}: {nacc} accumulators. */
 static inline __attribute__((always_inline)) void pw_inorder_kloop_{rows}(
-    {params}) {{
+    const float **a, const uint16_t **w, uint64_t n, uint64_t rem, const char **pf,
+    const char *pf_end, const vf *bias, vf *acc) {{
 {ptrs}
-    const {wtype} *wp = *w;
+    const uint16_t *wp = *w;
     const char *pfp = *pf;
     uint64_t tmp;
     __asm__ volatile(
 {text}
         : {outs}
-        : [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc){rem_operand}
+        : [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc), [rem] "r"(rem)
         : {clobbers}, "cc", "memory");
 {ptrs_back}
     *w = wp;
+    *pf = pfp;
+}}
+"""
+    # Row r is addressed as row 0 plus its byte offset (the rows of one activation matrix).
+    offsets = "\n".join(f"    const uint64_t o{r} = (uint64_t)((const char *)a[{r}] - (const char *)a0);"
+                         for r in range(1, rows))
+    advance = "\n".join(f"    a[{r}] += 8 * n;" for r in range(rows))
+    wptrs = ["wa0", "wa1", "wb0", "wb1"] if rows in ONE_GROUP_ROWS else ["wa", "wb"]
+    outs = ", ".join(['[a] "+r"(ap)', '[a16] "=&r"(a16)'] +
+                     [f'[{p}] "=&r"({p})' for p in wptrs] +
+                     ['[n] "+r"(left)', '[pf] "+r"(pfp)', '[tmp] "=&r"(tmp)', '[tmp2] "=&r"(tmp2)'])
+    ins = ", ".join([f'[o{r}] "r"(o{r})' for r in range(1, rows)] +
+                    ['[w] "r"(*w)', '[pf_end] "r"(pf_end)', '[bias] "r"(bias)', '[acc] "r"(acc)'])
+    return f"""
+/* {rows} row{'s' if rows > 1 else ''}: {nacc} accumulators. */
+static inline __attribute__((always_inline)) void pw_inorder_kloop_{rows}(
+    const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
+    const vf *bias, vf *acc) {{
+    const float *a0 = a[0], *ap = a0, *a16, {", ".join("*" + p for p in wptrs)};
+{offsets}
+    const char *pfp = *pf;
+    uint64_t left = n, tmp, tmp2;
+    __asm__ volatile(
+{text}
+        : {outs}
+        : {ins}
+        : {clobbers}, "cc", "memory");
+{advance}
+    *w += 64 * n;
     *pf = pfp;
 }}
 """

@@ -20,62 +20,61 @@
 static inline __attribute__((always_inline)) void pw_inorder_kloop_1(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
-    const float *a0 = a[0];
-    const float *wp = *w;
+    const float *a0 = a[0], *ap = a0, *a16, *wa, *wb;
+
     const char *pfp = *pf;
-    uint64_t tmp;
+    uint64_t left = n, tmp, tmp2;
     __asm__ volatile(
         "ldr q8, [%[bias]]\n\t"
         "ldr q9, [%[bias], #16]\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[w]]\n\t"
+        "add %[wa], %[w], #128\n\t"
+        "add %[wb], %[w], #64\n\t"
+        "add %[a16], %[a], #16\n\t"
+        "ldr q0, [%[a]]\n\t"
         ".Lpw_inorder_loop%=:\n\t"
-        "ldr q24, [%[w], #0]\n\t"
+        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
+        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
+        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb]]\n\t"
+        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
+        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa]]\n\t"
+        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
+        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
+        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
+        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q0, [%[a0], #0]\n\t"
         "add %[tmp], %[pf], #64\n\t"
-        "ldr q25, [%[w], #16]\n\t"
+        "ldr q0, [%[a16]]\n\t"
         "cmp %[pf], %[pf_end]\n\t"
-        "ldr q26, [%[w], #32]\n\t"
+        "add %[tmp2], %[wa], #128\n\t"
+        "add %[wb], %[wb], #128\n\t"
         "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
-        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
-        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
-        "ldr q24, [%[w], #128]\n\t"
-        "ldr q0, [%[a0], #16]\n\t"
-        "ldr q25, [%[w], #144]\n\t"
-        "ldr q26, [%[w], #160]\n\t"
-        "ldr q27, [%[w], #176]\n\t"
-        "ldr q28, [%[w], #192]\n\t"
-        "ldr q29, [%[w], #208]\n\t"
-        "ldr q30, [%[w], #224]\n\t"
-        "ldr q31, [%[w], #240]\n\t"
-        "add %[a0], %[a0], #32\n\t"
-        "add %[w], %[w], #256\n\t"
         "subs %[n], %[n], #1\n\t"
+        "add %[tmp], %[a], #32\n\t"
+        "csel %[wa], %[tmp2], %[wa], ne\n\t"
+        "csel %[a], %[tmp], %[a], ne\n\t"
         "fmla v8.4s, v24.4s, v0.s[0]\n\t"
         "fmla v9.4s, v25.4s, v0.s[0]\n\t"
+        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb]]\n\t"
         "fmla v8.4s, v26.4s, v0.s[1]\n\t"
         "fmla v9.4s, v27.4s, v0.s[1]\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa]]\n\t"
         "fmla v8.4s, v28.4s, v0.s[2]\n\t"
         "fmla v9.4s, v29.4s, v0.s[2]\n\t"
         "fmla v8.4s, v30.4s, v0.s[3]\n\t"
         "fmla v9.4s, v31.4s, v0.s[3]\n\t"
+        "ldr q0, [%[a]]\n\t"
+        "add %[wb], %[wb], #128\n\t"
+        "add %[wa], %[wa], #128\n\t"
+        "add %[a16], %[a16], #32\n\t"
         "b.ne .Lpw_inorder_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
-        : [a0] "+r"(a0), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp), [tmp] "=&r"(tmp)
-        : [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
+        : [a] "+r"(ap), [a16] "=&r"(a16), [wa] "=&r"(wa), [wb] "=&r"(wb), [n] "+r"(left), [pf] "+r"(pfp), [tmp] "=&r"(tmp), [tmp2] "=&r"(tmp2)
+        : [w] "r"(*w), [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v8", "v9", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    *w = wp;
+    a[0] += 8 * n;
+    *w += 64 * n;
     *pf = pfp;
 }
 
@@ -84,69 +83,48 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_1(
 static inline __attribute__((always_inline)) void pw_inorder_kloop_2(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
-    const float *a0 = a[0];
-    const float *a1 = a[1];
-    const float *wp = *w;
+    const float *a0 = a[0], *ap = a0, *a16, *wa0, *wa1, *wb0, *wb1;
+    const uint64_t o1 = (uint64_t)((const char *)a[1] - (const char *)a0);
     const char *pfp = *pf;
-    uint64_t tmp;
+    uint64_t left = n, tmp, tmp2;
     __asm__ volatile(
         "ldr q8, [%[bias]]\n\t"
         "ldr q9, [%[bias], #16]\n\t"
         "mov v10.16b, v8.16b\n\t"
         "mov v11.16b, v9.16b\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[w]]\n\t"
+        "sub %[wa0], %[w], #128\n\t"
+        "mov %[wa1], %[w]\n\t"
+        "sub %[wb0], %[w], #192\n\t"
+        "sub %[wb1], %[w], #64\n\t"
+        "add %[a16], %[a], #16\n\t"
         ".Lpw_inorder_loop%=:\n\t"
-        "ldr q24, [%[w], #0]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q0, [%[a0], #0]\n\t"
         "add %[tmp], %[pf], #64\n\t"
-        "ldr q25, [%[w], #16]\n\t"
+        "ldr q0, [%[a]]\n\t"
         "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a1], #0]\n\t"
+        "ldr q1, [%[a], %[o1]]\n\t"
+        "add %[wa0], %[wa0], #256\n\t"
+        "ldr q2, [%[a16]]\n\t"
+        "add %[wb0], %[wb0], #256\n\t"
+        "ldr q3, [%[a16], %[o1]]\n\t"
         "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v1.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v1.s[0]\n\t"
-        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v1.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v1.s[1]\n\t"
-        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v1.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v1.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v1.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v1.s[3]\n\t"
-        "ldr q24, [%[w], #128]\n\t"
-        "ldr q0, [%[a0], #16]\n\t"
-        "ldr q25, [%[w], #144]\n\t"
-        "ldr q1, [%[a1], #16]\n\t"
-        "ldr q26, [%[w], #160]\n\t"
-        "ldr q27, [%[w], #176]\n\t"
-        "ldr q28, [%[w], #192]\n\t"
-        "ldr q29, [%[w], #208]\n\t"
-        "ldr q30, [%[w], #224]\n\t"
-        "ldr q31, [%[w], #240]\n\t"
-        "add %[a0], %[a0], #32\n\t"
-        "add %[a1], %[a1], #32\n\t"
-        "add %[w], %[w], #256\n\t"
         "subs %[n], %[n], #1\n\t"
+        "add %[tmp2], %[wa1], #256\n\t"
+        "add %[wb1], %[wb1], #256\n\t"
+        "csel %[wa1], %[tmp2], %[wa0], ne\n\t"
+        "add %[a], %[a], #32\n\t"
+        "add %[a16], %[a16], #32\n\t"
         "fmla v8.4s, v24.4s, v0.s[0]\n\t"
         "fmla v9.4s, v25.4s, v0.s[0]\n\t"
         "fmla v10.4s, v24.4s, v1.s[0]\n\t"
         "fmla v11.4s, v25.4s, v1.s[0]\n\t"
+        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb0]]\n\t"
         "fmla v8.4s, v26.4s, v0.s[1]\n\t"
         "fmla v9.4s, v27.4s, v0.s[1]\n\t"
         "fmla v10.4s, v26.4s, v1.s[1]\n\t"
         "fmla v11.4s, v27.4s, v1.s[1]\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa0]]\n\t"
         "fmla v8.4s, v28.4s, v0.s[2]\n\t"
         "fmla v9.4s, v29.4s, v0.s[2]\n\t"
         "fmla v10.4s, v28.4s, v1.s[2]\n\t"
@@ -155,15 +133,33 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_2(
         "fmla v9.4s, v31.4s, v0.s[3]\n\t"
         "fmla v10.4s, v30.4s, v1.s[3]\n\t"
         "fmla v11.4s, v31.4s, v1.s[3]\n\t"
+        "fmla v8.4s, v24.4s, v2.s[0]\n\t"
+        "fmla v9.4s, v25.4s, v2.s[0]\n\t"
+        "fmla v10.4s, v24.4s, v3.s[0]\n\t"
+        "fmla v11.4s, v25.4s, v3.s[0]\n\t"
+        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb1]]\n\t"
+        "fmla v8.4s, v26.4s, v2.s[1]\n\t"
+        "fmla v9.4s, v27.4s, v2.s[1]\n\t"
+        "fmla v10.4s, v26.4s, v3.s[1]\n\t"
+        "fmla v11.4s, v27.4s, v3.s[1]\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa1]]\n\t"
+        "fmla v8.4s, v28.4s, v2.s[2]\n\t"
+        "fmla v9.4s, v29.4s, v2.s[2]\n\t"
+        "fmla v10.4s, v28.4s, v3.s[2]\n\t"
+        "fmla v11.4s, v29.4s, v3.s[2]\n\t"
+        "fmla v8.4s, v30.4s, v2.s[3]\n\t"
+        "fmla v9.4s, v31.4s, v2.s[3]\n\t"
+        "fmla v10.4s, v30.4s, v3.s[3]\n\t"
+        "fmla v11.4s, v31.4s, v3.s[3]\n\t"
         "b.ne .Lpw_inorder_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
         "stp q10, q11, [%[acc], #32]\n\t"
-        : [a0] "+r"(a0), [a1] "+r"(a1), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp), [tmp] "=&r"(tmp)
-        : [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
-        : "v0", "v1", "v8", "v9", "v10", "v11", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    *w = wp;
+        : [a] "+r"(ap), [a16] "=&r"(a16), [wa0] "=&r"(wa0), [wa1] "=&r"(wa1), [wb0] "=&r"(wb0), [wb1] "=&r"(wb1), [n] "+r"(left), [pf] "+r"(pfp), [tmp] "=&r"(tmp), [tmp2] "=&r"(tmp2)
+        : [o1] "r"(o1), [w] "r"(*w), [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
+        : "v0", "v1", "v2", "v3", "v8", "v9", "v10", "v11", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+    a[0] += 8 * n;
+    a[1] += 8 * n;
+    *w += 64 * n;
     *pf = pfp;
 }
 
@@ -172,12 +168,11 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_2(
 static inline __attribute__((always_inline)) void pw_inorder_kloop_3(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
-    const float *a0 = a[0];
-    const float *a1 = a[1];
-    const float *a2 = a[2];
-    const float *wp = *w;
+    const float *a0 = a[0], *ap = a0, *a16, *wa0, *wa1, *wb0, *wb1;
+    const uint64_t o1 = (uint64_t)((const char *)a[1] - (const char *)a0);
+    const uint64_t o2 = (uint64_t)((const char *)a[2] - (const char *)a0);
     const char *pfp = *pf;
-    uint64_t tmp;
+    uint64_t left = n, tmp, tmp2;
     __asm__ volatile(
         "ldr q8, [%[bias]]\n\t"
         "ldr q9, [%[bias], #16]\n\t"
@@ -185,74 +180,45 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_3(
         "mov v11.16b, v9.16b\n\t"
         "mov v12.16b, v8.16b\n\t"
         "mov v13.16b, v9.16b\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[w]]\n\t"
+        "sub %[wa0], %[w], #128\n\t"
+        "mov %[wa1], %[w]\n\t"
+        "sub %[wb0], %[w], #192\n\t"
+        "sub %[wb1], %[w], #64\n\t"
+        "add %[a16], %[a], #16\n\t"
         ".Lpw_inorder_loop%=:\n\t"
-        "ldr q24, [%[w], #0]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q0, [%[a0], #0]\n\t"
         "add %[tmp], %[pf], #64\n\t"
-        "ldr q25, [%[w], #16]\n\t"
+        "ldr q0, [%[a]]\n\t"
         "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a1], #0]\n\t"
+        "ldr q1, [%[a], %[o1]]\n\t"
+        "add %[wa0], %[wa0], #256\n\t"
+        "ldr q2, [%[a], %[o2]]\n\t"
+        "add %[wb0], %[wb0], #256\n\t"
+        "ldr q3, [%[a16]]\n\t"
         "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q2, [%[a2], #0]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v1.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v1.s[0]\n\t"
-        "fmla v12.4s, v24.4s, v2.s[0]\n\t"
-        "fmla v13.4s, v25.4s, v2.s[0]\n\t"
-        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v1.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v1.s[1]\n\t"
-        "fmla v12.4s, v26.4s, v2.s[1]\n\t"
-        "fmla v13.4s, v27.4s, v2.s[1]\n\t"
-        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v1.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v1.s[2]\n\t"
-        "fmla v12.4s, v28.4s, v2.s[2]\n\t"
-        "fmla v13.4s, v29.4s, v2.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v1.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v1.s[3]\n\t"
-        "fmla v12.4s, v30.4s, v2.s[3]\n\t"
-        "fmla v13.4s, v31.4s, v2.s[3]\n\t"
-        "ldr q24, [%[w], #128]\n\t"
-        "ldr q0, [%[a0], #16]\n\t"
-        "ldr q25, [%[w], #144]\n\t"
-        "ldr q1, [%[a1], #16]\n\t"
-        "ldr q26, [%[w], #160]\n\t"
-        "ldr q2, [%[a2], #16]\n\t"
-        "ldr q27, [%[w], #176]\n\t"
-        "ldr q28, [%[w], #192]\n\t"
-        "ldr q29, [%[w], #208]\n\t"
-        "ldr q30, [%[w], #224]\n\t"
-        "ldr q31, [%[w], #240]\n\t"
-        "add %[a0], %[a0], #32\n\t"
-        "add %[a1], %[a1], #32\n\t"
-        "add %[a2], %[a2], #32\n\t"
-        "add %[w], %[w], #256\n\t"
+        "ldr q4, [%[a16], %[o1]]\n\t"
         "subs %[n], %[n], #1\n\t"
+        "ldr q5, [%[a16], %[o2]]\n\t"
+        "add %[tmp2], %[wa1], #256\n\t"
+        "add %[wb1], %[wb1], #256\n\t"
+        "csel %[wa1], %[tmp2], %[wa0], ne\n\t"
+        "add %[a], %[a], #32\n\t"
+        "add %[a16], %[a16], #32\n\t"
         "fmla v8.4s, v24.4s, v0.s[0]\n\t"
         "fmla v9.4s, v25.4s, v0.s[0]\n\t"
         "fmla v10.4s, v24.4s, v1.s[0]\n\t"
         "fmla v11.4s, v25.4s, v1.s[0]\n\t"
         "fmla v12.4s, v24.4s, v2.s[0]\n\t"
         "fmla v13.4s, v25.4s, v2.s[0]\n\t"
+        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb0]]\n\t"
         "fmla v8.4s, v26.4s, v0.s[1]\n\t"
         "fmla v9.4s, v27.4s, v0.s[1]\n\t"
         "fmla v10.4s, v26.4s, v1.s[1]\n\t"
         "fmla v11.4s, v27.4s, v1.s[1]\n\t"
         "fmla v12.4s, v26.4s, v2.s[1]\n\t"
         "fmla v13.4s, v27.4s, v2.s[1]\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa0]]\n\t"
         "fmla v8.4s, v28.4s, v0.s[2]\n\t"
         "fmla v9.4s, v29.4s, v0.s[2]\n\t"
         "fmla v10.4s, v28.4s, v1.s[2]\n\t"
@@ -265,17 +231,43 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_3(
         "fmla v11.4s, v31.4s, v1.s[3]\n\t"
         "fmla v12.4s, v30.4s, v2.s[3]\n\t"
         "fmla v13.4s, v31.4s, v2.s[3]\n\t"
+        "fmla v8.4s, v24.4s, v3.s[0]\n\t"
+        "fmla v9.4s, v25.4s, v3.s[0]\n\t"
+        "fmla v10.4s, v24.4s, v4.s[0]\n\t"
+        "fmla v11.4s, v25.4s, v4.s[0]\n\t"
+        "fmla v12.4s, v24.4s, v5.s[0]\n\t"
+        "fmla v13.4s, v25.4s, v5.s[0]\n\t"
+        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb1]]\n\t"
+        "fmla v8.4s, v26.4s, v3.s[1]\n\t"
+        "fmla v9.4s, v27.4s, v3.s[1]\n\t"
+        "fmla v10.4s, v26.4s, v4.s[1]\n\t"
+        "fmla v11.4s, v27.4s, v4.s[1]\n\t"
+        "fmla v12.4s, v26.4s, v5.s[1]\n\t"
+        "fmla v13.4s, v27.4s, v5.s[1]\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa1]]\n\t"
+        "fmla v8.4s, v28.4s, v3.s[2]\n\t"
+        "fmla v9.4s, v29.4s, v3.s[2]\n\t"
+        "fmla v10.4s, v28.4s, v4.s[2]\n\t"
+        "fmla v11.4s, v29.4s, v4.s[2]\n\t"
+        "fmla v12.4s, v28.4s, v5.s[2]\n\t"
+        "fmla v13.4s, v29.4s, v5.s[2]\n\t"
+        "fmla v8.4s, v30.4s, v3.s[3]\n\t"
+        "fmla v9.4s, v31.4s, v3.s[3]\n\t"
+        "fmla v10.4s, v30.4s, v4.s[3]\n\t"
+        "fmla v11.4s, v31.4s, v4.s[3]\n\t"
+        "fmla v12.4s, v30.4s, v5.s[3]\n\t"
+        "fmla v13.4s, v31.4s, v5.s[3]\n\t"
         "b.ne .Lpw_inorder_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
         "stp q10, q11, [%[acc], #32]\n\t"
         "stp q12, q13, [%[acc], #64]\n\t"
-        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp), [tmp] "=&r"(tmp)
-        : [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
-        : "v0", "v1", "v2", "v8", "v9", "v10", "v11", "v12", "v13", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    *w = wp;
+        : [a] "+r"(ap), [a16] "=&r"(a16), [wa0] "=&r"(wa0), [wa1] "=&r"(wa1), [wb0] "=&r"(wb0), [wb1] "=&r"(wb1), [n] "+r"(left), [pf] "+r"(pfp), [tmp] "=&r"(tmp), [tmp2] "=&r"(tmp2)
+        : [o1] "r"(o1), [o2] "r"(o2), [w] "r"(*w), [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v8", "v9", "v10", "v11", "v12", "v13", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+    a[0] += 8 * n;
+    a[1] += 8 * n;
+    a[2] += 8 * n;
+    *w += 64 * n;
     *pf = pfp;
 }
 
@@ -284,13 +276,12 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_3(
 static inline __attribute__((always_inline)) void pw_inorder_kloop_4(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
-    const float *a0 = a[0];
-    const float *a1 = a[1];
-    const float *a2 = a[2];
-    const float *a3 = a[3];
-    const float *wp = *w;
+    const float *a0 = a[0], *ap = a0, *a16, *wa0, *wa1, *wb0, *wb1;
+    const uint64_t o1 = (uint64_t)((const char *)a[1] - (const char *)a0);
+    const uint64_t o2 = (uint64_t)((const char *)a[2] - (const char *)a0);
+    const uint64_t o3 = (uint64_t)((const char *)a[3] - (const char *)a0);
     const char *pfp = *pf;
-    uint64_t tmp;
+    uint64_t left = n, tmp, tmp2;
     __asm__ volatile(
         "ldr q8, [%[bias]]\n\t"
         "ldr q9, [%[bias], #16]\n\t"
@@ -300,73 +291,33 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_4(
         "mov v13.16b, v9.16b\n\t"
         "mov v14.16b, v8.16b\n\t"
         "mov v15.16b, v9.16b\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[w]]\n\t"
+        "sub %[wa0], %[w], #128\n\t"
+        "mov %[wa1], %[w]\n\t"
+        "sub %[wb0], %[w], #192\n\t"
+        "sub %[wb1], %[w], #64\n\t"
+        "add %[a16], %[a], #16\n\t"
         ".Lpw_inorder_loop%=:\n\t"
-        "ldr q24, [%[w], #0]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q0, [%[a0], #0]\n\t"
         "add %[tmp], %[pf], #64\n\t"
-        "ldr q25, [%[w], #16]\n\t"
+        "ldr q0, [%[a]]\n\t"
         "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a1], #0]\n\t"
+        "ldr q1, [%[a], %[o1]]\n\t"
+        "add %[wa0], %[wa0], #256\n\t"
+        "ldr q2, [%[a], %[o2]]\n\t"
+        "add %[wb0], %[wb0], #256\n\t"
+        "ldr q3, [%[a], %[o3]]\n\t"
         "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q2, [%[a2], #0]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q3, [%[a3], #0]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v1.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v1.s[0]\n\t"
-        "fmla v12.4s, v24.4s, v2.s[0]\n\t"
-        "fmla v13.4s, v25.4s, v2.s[0]\n\t"
-        "fmla v14.4s, v24.4s, v3.s[0]\n\t"
-        "fmla v15.4s, v25.4s, v3.s[0]\n\t"
-        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v1.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v1.s[1]\n\t"
-        "fmla v12.4s, v26.4s, v2.s[1]\n\t"
-        "fmla v13.4s, v27.4s, v2.s[1]\n\t"
-        "fmla v14.4s, v26.4s, v3.s[1]\n\t"
-        "fmla v15.4s, v27.4s, v3.s[1]\n\t"
-        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v1.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v1.s[2]\n\t"
-        "fmla v12.4s, v28.4s, v2.s[2]\n\t"
-        "fmla v13.4s, v29.4s, v2.s[2]\n\t"
-        "fmla v14.4s, v28.4s, v3.s[2]\n\t"
-        "fmla v15.4s, v29.4s, v3.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v1.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v1.s[3]\n\t"
-        "fmla v12.4s, v30.4s, v2.s[3]\n\t"
-        "fmla v13.4s, v31.4s, v2.s[3]\n\t"
-        "fmla v14.4s, v30.4s, v3.s[3]\n\t"
-        "fmla v15.4s, v31.4s, v3.s[3]\n\t"
-        "ldr q24, [%[w], #128]\n\t"
-        "ldr q0, [%[a0], #16]\n\t"
-        "ldr q25, [%[w], #144]\n\t"
-        "ldr q1, [%[a1], #16]\n\t"
-        "ldr q26, [%[w], #160]\n\t"
-        "ldr q2, [%[a2], #16]\n\t"
-        "ldr q27, [%[w], #176]\n\t"
-        "ldr q3, [%[a3], #16]\n\t"
-        "ldr q28, [%[w], #192]\n\t"
-        "ldr q29, [%[w], #208]\n\t"
-        "ldr q30, [%[w], #224]\n\t"
-        "ldr q31, [%[w], #240]\n\t"
-        "add %[a0], %[a0], #32\n\t"
-        "add %[a1], %[a1], #32\n\t"
-        "add %[a2], %[a2], #32\n\t"
-        "add %[a3], %[a3], #32\n\t"
-        "add %[w], %[w], #256\n\t"
+        "ldr q4, [%[a16]]\n\t"
         "subs %[n], %[n], #1\n\t"
+        "ldr q5, [%[a16], %[o1]]\n\t"
+        "add %[tmp2], %[wa1], #256\n\t"
+        "ldr q6, [%[a16], %[o2]]\n\t"
+        "add %[wb1], %[wb1], #256\n\t"
+        "ldr q7, [%[a16], %[o3]]\n\t"
+        "csel %[wa1], %[tmp2], %[wa0], ne\n\t"
+        "add %[a], %[a], #32\n\t"
+        "add %[a16], %[a16], #32\n\t"
         "fmla v8.4s, v24.4s, v0.s[0]\n\t"
         "fmla v9.4s, v25.4s, v0.s[0]\n\t"
         "fmla v10.4s, v24.4s, v1.s[0]\n\t"
@@ -375,6 +326,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_4(
         "fmla v13.4s, v25.4s, v2.s[0]\n\t"
         "fmla v14.4s, v24.4s, v3.s[0]\n\t"
         "fmla v15.4s, v25.4s, v3.s[0]\n\t"
+        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb0]]\n\t"
         "fmla v8.4s, v26.4s, v0.s[1]\n\t"
         "fmla v9.4s, v27.4s, v0.s[1]\n\t"
         "fmla v10.4s, v26.4s, v1.s[1]\n\t"
@@ -383,6 +335,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_4(
         "fmla v13.4s, v27.4s, v2.s[1]\n\t"
         "fmla v14.4s, v26.4s, v3.s[1]\n\t"
         "fmla v15.4s, v27.4s, v3.s[1]\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa0]]\n\t"
         "fmla v8.4s, v28.4s, v0.s[2]\n\t"
         "fmla v9.4s, v29.4s, v0.s[2]\n\t"
         "fmla v10.4s, v28.4s, v1.s[2]\n\t"
@@ -399,19 +352,53 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_4(
         "fmla v13.4s, v31.4s, v2.s[3]\n\t"
         "fmla v14.4s, v30.4s, v3.s[3]\n\t"
         "fmla v15.4s, v31.4s, v3.s[3]\n\t"
+        "fmla v8.4s, v24.4s, v4.s[0]\n\t"
+        "fmla v9.4s, v25.4s, v4.s[0]\n\t"
+        "fmla v10.4s, v24.4s, v5.s[0]\n\t"
+        "fmla v11.4s, v25.4s, v5.s[0]\n\t"
+        "fmla v12.4s, v24.4s, v6.s[0]\n\t"
+        "fmla v13.4s, v25.4s, v6.s[0]\n\t"
+        "fmla v14.4s, v24.4s, v7.s[0]\n\t"
+        "fmla v15.4s, v25.4s, v7.s[0]\n\t"
+        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb1]]\n\t"
+        "fmla v8.4s, v26.4s, v4.s[1]\n\t"
+        "fmla v9.4s, v27.4s, v4.s[1]\n\t"
+        "fmla v10.4s, v26.4s, v5.s[1]\n\t"
+        "fmla v11.4s, v27.4s, v5.s[1]\n\t"
+        "fmla v12.4s, v26.4s, v6.s[1]\n\t"
+        "fmla v13.4s, v27.4s, v6.s[1]\n\t"
+        "fmla v14.4s, v26.4s, v7.s[1]\n\t"
+        "fmla v15.4s, v27.4s, v7.s[1]\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa1]]\n\t"
+        "fmla v8.4s, v28.4s, v4.s[2]\n\t"
+        "fmla v9.4s, v29.4s, v4.s[2]\n\t"
+        "fmla v10.4s, v28.4s, v5.s[2]\n\t"
+        "fmla v11.4s, v29.4s, v5.s[2]\n\t"
+        "fmla v12.4s, v28.4s, v6.s[2]\n\t"
+        "fmla v13.4s, v29.4s, v6.s[2]\n\t"
+        "fmla v14.4s, v28.4s, v7.s[2]\n\t"
+        "fmla v15.4s, v29.4s, v7.s[2]\n\t"
+        "fmla v8.4s, v30.4s, v4.s[3]\n\t"
+        "fmla v9.4s, v31.4s, v4.s[3]\n\t"
+        "fmla v10.4s, v30.4s, v5.s[3]\n\t"
+        "fmla v11.4s, v31.4s, v5.s[3]\n\t"
+        "fmla v12.4s, v30.4s, v6.s[3]\n\t"
+        "fmla v13.4s, v31.4s, v6.s[3]\n\t"
+        "fmla v14.4s, v30.4s, v7.s[3]\n\t"
+        "fmla v15.4s, v31.4s, v7.s[3]\n\t"
         "b.ne .Lpw_inorder_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
         "stp q10, q11, [%[acc], #32]\n\t"
         "stp q12, q13, [%[acc], #64]\n\t"
         "stp q14, q15, [%[acc], #96]\n\t"
-        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp), [tmp] "=&r"(tmp)
-        : [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
-        : "v0", "v1", "v2", "v3", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    a[3] = a3;
-    *w = wp;
+        : [a] "+r"(ap), [a16] "=&r"(a16), [wa0] "=&r"(wa0), [wa1] "=&r"(wa1), [wb0] "=&r"(wb0), [wb1] "=&r"(wb1), [n] "+r"(left), [pf] "+r"(pfp), [tmp] "=&r"(tmp), [tmp2] "=&r"(tmp2)
+        : [o1] "r"(o1), [o2] "r"(o2), [o3] "r"(o3), [w] "r"(*w), [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+    a[0] += 8 * n;
+    a[1] += 8 * n;
+    a[2] += 8 * n;
+    a[3] += 8 * n;
+    *w += 64 * n;
     *pf = pfp;
 }
 
@@ -420,14 +407,13 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_4(
 static inline __attribute__((always_inline)) void pw_inorder_kloop_5(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
-    const float *a0 = a[0];
-    const float *a1 = a[1];
-    const float *a2 = a[2];
-    const float *a3 = a[3];
-    const float *a4 = a[4];
-    const float *wp = *w;
+    const float *a0 = a[0], *ap = a0, *a16, *wa0, *wa1, *wb0, *wb1;
+    const uint64_t o1 = (uint64_t)((const char *)a[1] - (const char *)a0);
+    const uint64_t o2 = (uint64_t)((const char *)a[2] - (const char *)a0);
+    const uint64_t o3 = (uint64_t)((const char *)a[3] - (const char *)a0);
+    const uint64_t o4 = (uint64_t)((const char *)a[4] - (const char *)a0);
     const char *pfp = *pf;
-    uint64_t tmp;
+    uint64_t left = n, tmp, tmp2;
     __asm__ volatile(
         "ldr q8, [%[bias]]\n\t"
         "ldr q9, [%[bias], #16]\n\t"
@@ -439,84 +425,35 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_5(
         "mov v15.16b, v9.16b\n\t"
         "mov v16.16b, v8.16b\n\t"
         "mov v17.16b, v9.16b\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[w]]\n\t"
+        "sub %[wa0], %[w], #128\n\t"
+        "mov %[wa1], %[w]\n\t"
+        "sub %[wb0], %[w], #192\n\t"
+        "sub %[wb1], %[w], #64\n\t"
+        "add %[a16], %[a], #16\n\t"
         ".Lpw_inorder_loop%=:\n\t"
-        "ldr q24, [%[w], #0]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q0, [%[a0], #0]\n\t"
         "add %[tmp], %[pf], #64\n\t"
-        "ldr q25, [%[w], #16]\n\t"
+        "ldr q0, [%[a]]\n\t"
         "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a1], #0]\n\t"
+        "ldr q1, [%[a], %[o1]]\n\t"
+        "add %[wa0], %[wa0], #256\n\t"
+        "ldr q2, [%[a], %[o2]]\n\t"
+        "add %[wb0], %[wb0], #256\n\t"
+        "ldr q3, [%[a], %[o3]]\n\t"
         "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q2, [%[a2], #0]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q3, [%[a3], #0]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q4, [%[a4], #0]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v1.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v1.s[0]\n\t"
-        "fmla v12.4s, v24.4s, v2.s[0]\n\t"
-        "fmla v13.4s, v25.4s, v2.s[0]\n\t"
-        "fmla v14.4s, v24.4s, v3.s[0]\n\t"
-        "fmla v15.4s, v25.4s, v3.s[0]\n\t"
-        "fmla v16.4s, v24.4s, v4.s[0]\n\t"
-        "fmla v17.4s, v25.4s, v4.s[0]\n\t"
-        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v1.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v1.s[1]\n\t"
-        "fmla v12.4s, v26.4s, v2.s[1]\n\t"
-        "fmla v13.4s, v27.4s, v2.s[1]\n\t"
-        "fmla v14.4s, v26.4s, v3.s[1]\n\t"
-        "fmla v15.4s, v27.4s, v3.s[1]\n\t"
-        "fmla v16.4s, v26.4s, v4.s[1]\n\t"
-        "fmla v17.4s, v27.4s, v4.s[1]\n\t"
-        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v1.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v1.s[2]\n\t"
-        "fmla v12.4s, v28.4s, v2.s[2]\n\t"
-        "fmla v13.4s, v29.4s, v2.s[2]\n\t"
-        "fmla v14.4s, v28.4s, v3.s[2]\n\t"
-        "fmla v15.4s, v29.4s, v3.s[2]\n\t"
-        "fmla v16.4s, v28.4s, v4.s[2]\n\t"
-        "fmla v17.4s, v29.4s, v4.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v1.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v1.s[3]\n\t"
-        "fmla v12.4s, v30.4s, v2.s[3]\n\t"
-        "fmla v13.4s, v31.4s, v2.s[3]\n\t"
-        "fmla v14.4s, v30.4s, v3.s[3]\n\t"
-        "fmla v15.4s, v31.4s, v3.s[3]\n\t"
-        "fmla v16.4s, v30.4s, v4.s[3]\n\t"
-        "fmla v17.4s, v31.4s, v4.s[3]\n\t"
-        "ldr q24, [%[w], #128]\n\t"
-        "ldr q0, [%[a0], #16]\n\t"
-        "ldr q25, [%[w], #144]\n\t"
-        "ldr q1, [%[a1], #16]\n\t"
-        "ldr q26, [%[w], #160]\n\t"
-        "ldr q2, [%[a2], #16]\n\t"
-        "ldr q27, [%[w], #176]\n\t"
-        "ldr q3, [%[a3], #16]\n\t"
-        "ldr q28, [%[w], #192]\n\t"
-        "ldr q4, [%[a4], #16]\n\t"
-        "ldr q29, [%[w], #208]\n\t"
-        "ldr q30, [%[w], #224]\n\t"
-        "ldr q31, [%[w], #240]\n\t"
-        "add %[a0], %[a0], #32\n\t"
-        "add %[a1], %[a1], #32\n\t"
-        "add %[a2], %[a2], #32\n\t"
-        "add %[a3], %[a3], #32\n\t"
-        "add %[a4], %[a4], #32\n\t"
-        "add %[w], %[w], #256\n\t"
+        "ldr q4, [%[a], %[o4]]\n\t"
         "subs %[n], %[n], #1\n\t"
+        "ldr q5, [%[a16]]\n\t"
+        "add %[tmp2], %[wa1], #256\n\t"
+        "ldr q6, [%[a16], %[o1]]\n\t"
+        "add %[wb1], %[wb1], #256\n\t"
+        "ldr q7, [%[a16], %[o2]]\n\t"
+        "ldr q18, [%[a16], %[o3]]\n\t"
+        "csel %[wa1], %[tmp2], %[wa0], ne\n\t"
+        "ldr q19, [%[a16], %[o4]]\n\t"
+        "add %[a], %[a], #32\n\t"
+        "add %[a16], %[a16], #32\n\t"
         "fmla v8.4s, v24.4s, v0.s[0]\n\t"
         "fmla v9.4s, v25.4s, v0.s[0]\n\t"
         "fmla v10.4s, v24.4s, v1.s[0]\n\t"
@@ -527,6 +464,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_5(
         "fmla v15.4s, v25.4s, v3.s[0]\n\t"
         "fmla v16.4s, v24.4s, v4.s[0]\n\t"
         "fmla v17.4s, v25.4s, v4.s[0]\n\t"
+        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb0]]\n\t"
         "fmla v8.4s, v26.4s, v0.s[1]\n\t"
         "fmla v9.4s, v27.4s, v0.s[1]\n\t"
         "fmla v10.4s, v26.4s, v1.s[1]\n\t"
@@ -537,6 +475,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_5(
         "fmla v15.4s, v27.4s, v3.s[1]\n\t"
         "fmla v16.4s, v26.4s, v4.s[1]\n\t"
         "fmla v17.4s, v27.4s, v4.s[1]\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa0]]\n\t"
         "fmla v8.4s, v28.4s, v0.s[2]\n\t"
         "fmla v9.4s, v29.4s, v0.s[2]\n\t"
         "fmla v10.4s, v28.4s, v1.s[2]\n\t"
@@ -557,21 +496,63 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_5(
         "fmla v15.4s, v31.4s, v3.s[3]\n\t"
         "fmla v16.4s, v30.4s, v4.s[3]\n\t"
         "fmla v17.4s, v31.4s, v4.s[3]\n\t"
+        "fmla v8.4s, v24.4s, v5.s[0]\n\t"
+        "fmla v9.4s, v25.4s, v5.s[0]\n\t"
+        "fmla v10.4s, v24.4s, v6.s[0]\n\t"
+        "fmla v11.4s, v25.4s, v6.s[0]\n\t"
+        "fmla v12.4s, v24.4s, v7.s[0]\n\t"
+        "fmla v13.4s, v25.4s, v7.s[0]\n\t"
+        "fmla v14.4s, v24.4s, v18.s[0]\n\t"
+        "fmla v15.4s, v25.4s, v18.s[0]\n\t"
+        "fmla v16.4s, v24.4s, v19.s[0]\n\t"
+        "fmla v17.4s, v25.4s, v19.s[0]\n\t"
+        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb1]]\n\t"
+        "fmla v8.4s, v26.4s, v5.s[1]\n\t"
+        "fmla v9.4s, v27.4s, v5.s[1]\n\t"
+        "fmla v10.4s, v26.4s, v6.s[1]\n\t"
+        "fmla v11.4s, v27.4s, v6.s[1]\n\t"
+        "fmla v12.4s, v26.4s, v7.s[1]\n\t"
+        "fmla v13.4s, v27.4s, v7.s[1]\n\t"
+        "fmla v14.4s, v26.4s, v18.s[1]\n\t"
+        "fmla v15.4s, v27.4s, v18.s[1]\n\t"
+        "fmla v16.4s, v26.4s, v19.s[1]\n\t"
+        "fmla v17.4s, v27.4s, v19.s[1]\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa1]]\n\t"
+        "fmla v8.4s, v28.4s, v5.s[2]\n\t"
+        "fmla v9.4s, v29.4s, v5.s[2]\n\t"
+        "fmla v10.4s, v28.4s, v6.s[2]\n\t"
+        "fmla v11.4s, v29.4s, v6.s[2]\n\t"
+        "fmla v12.4s, v28.4s, v7.s[2]\n\t"
+        "fmla v13.4s, v29.4s, v7.s[2]\n\t"
+        "fmla v14.4s, v28.4s, v18.s[2]\n\t"
+        "fmla v15.4s, v29.4s, v18.s[2]\n\t"
+        "fmla v16.4s, v28.4s, v19.s[2]\n\t"
+        "fmla v17.4s, v29.4s, v19.s[2]\n\t"
+        "fmla v8.4s, v30.4s, v5.s[3]\n\t"
+        "fmla v9.4s, v31.4s, v5.s[3]\n\t"
+        "fmla v10.4s, v30.4s, v6.s[3]\n\t"
+        "fmla v11.4s, v31.4s, v6.s[3]\n\t"
+        "fmla v12.4s, v30.4s, v7.s[3]\n\t"
+        "fmla v13.4s, v31.4s, v7.s[3]\n\t"
+        "fmla v14.4s, v30.4s, v18.s[3]\n\t"
+        "fmla v15.4s, v31.4s, v18.s[3]\n\t"
+        "fmla v16.4s, v30.4s, v19.s[3]\n\t"
+        "fmla v17.4s, v31.4s, v19.s[3]\n\t"
         "b.ne .Lpw_inorder_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
         "stp q10, q11, [%[acc], #32]\n\t"
         "stp q12, q13, [%[acc], #64]\n\t"
         "stp q14, q15, [%[acc], #96]\n\t"
         "stp q16, q17, [%[acc], #128]\n\t"
-        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp), [tmp] "=&r"(tmp)
-        : [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
-        : "v0", "v1", "v2", "v3", "v4", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    a[3] = a3;
-    a[4] = a4;
-    *w = wp;
+        : [a] "+r"(ap), [a16] "=&r"(a16), [wa0] "=&r"(wa0), [wa1] "=&r"(wa1), [wb0] "=&r"(wb0), [wb1] "=&r"(wb1), [n] "+r"(left), [pf] "+r"(pfp), [tmp] "=&r"(tmp), [tmp2] "=&r"(tmp2)
+        : [o1] "r"(o1), [o2] "r"(o2), [o3] "r"(o3), [o4] "r"(o4), [w] "r"(*w), [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+    a[0] += 8 * n;
+    a[1] += 8 * n;
+    a[2] += 8 * n;
+    a[3] += 8 * n;
+    a[4] += 8 * n;
+    *w += 64 * n;
     *pf = pfp;
 }
 
@@ -580,15 +561,14 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_5(
 static inline __attribute__((always_inline)) void pw_inorder_kloop_6(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
-    const float *a0 = a[0];
-    const float *a1 = a[1];
-    const float *a2 = a[2];
-    const float *a3 = a[3];
-    const float *a4 = a[4];
-    const float *a5 = a[5];
-    const float *wp = *w;
+    const float *a0 = a[0], *ap = a0, *a16, *wa0, *wa1, *wb0, *wb1;
+    const uint64_t o1 = (uint64_t)((const char *)a[1] - (const char *)a0);
+    const uint64_t o2 = (uint64_t)((const char *)a[2] - (const char *)a0);
+    const uint64_t o3 = (uint64_t)((const char *)a[3] - (const char *)a0);
+    const uint64_t o4 = (uint64_t)((const char *)a[4] - (const char *)a0);
+    const uint64_t o5 = (uint64_t)((const char *)a[5] - (const char *)a0);
     const char *pfp = *pf;
-    uint64_t tmp;
+    uint64_t left = n, tmp, tmp2;
     __asm__ volatile(
         "ldr q8, [%[bias]]\n\t"
         "ldr q9, [%[bias], #16]\n\t"
@@ -602,95 +582,37 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_6(
         "mov v17.16b, v9.16b\n\t"
         "mov v18.16b, v8.16b\n\t"
         "mov v19.16b, v9.16b\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[w]]\n\t"
+        "sub %[wa0], %[w], #128\n\t"
+        "mov %[wa1], %[w]\n\t"
+        "sub %[wb0], %[w], #192\n\t"
+        "sub %[wb1], %[w], #64\n\t"
+        "add %[a16], %[a], #16\n\t"
         ".Lpw_inorder_loop%=:\n\t"
-        "ldr q24, [%[w], #0]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q0, [%[a0], #0]\n\t"
         "add %[tmp], %[pf], #64\n\t"
-        "ldr q25, [%[w], #16]\n\t"
+        "ldr q0, [%[a]]\n\t"
         "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a1], #0]\n\t"
+        "ldr q1, [%[a], %[o1]]\n\t"
+        "add %[wa0], %[wa0], #256\n\t"
+        "ldr q2, [%[a], %[o2]]\n\t"
+        "add %[wb0], %[wb0], #256\n\t"
+        "ldr q3, [%[a], %[o3]]\n\t"
         "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q2, [%[a2], #0]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q3, [%[a3], #0]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q4, [%[a4], #0]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q5, [%[a5], #0]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v1.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v1.s[0]\n\t"
-        "fmla v12.4s, v24.4s, v2.s[0]\n\t"
-        "fmla v13.4s, v25.4s, v2.s[0]\n\t"
-        "fmla v14.4s, v24.4s, v3.s[0]\n\t"
-        "fmla v15.4s, v25.4s, v3.s[0]\n\t"
-        "fmla v16.4s, v24.4s, v4.s[0]\n\t"
-        "fmla v17.4s, v25.4s, v4.s[0]\n\t"
-        "fmla v18.4s, v24.4s, v5.s[0]\n\t"
-        "fmla v19.4s, v25.4s, v5.s[0]\n\t"
-        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v1.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v1.s[1]\n\t"
-        "fmla v12.4s, v26.4s, v2.s[1]\n\t"
-        "fmla v13.4s, v27.4s, v2.s[1]\n\t"
-        "fmla v14.4s, v26.4s, v3.s[1]\n\t"
-        "fmla v15.4s, v27.4s, v3.s[1]\n\t"
-        "fmla v16.4s, v26.4s, v4.s[1]\n\t"
-        "fmla v17.4s, v27.4s, v4.s[1]\n\t"
-        "fmla v18.4s, v26.4s, v5.s[1]\n\t"
-        "fmla v19.4s, v27.4s, v5.s[1]\n\t"
-        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v1.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v1.s[2]\n\t"
-        "fmla v12.4s, v28.4s, v2.s[2]\n\t"
-        "fmla v13.4s, v29.4s, v2.s[2]\n\t"
-        "fmla v14.4s, v28.4s, v3.s[2]\n\t"
-        "fmla v15.4s, v29.4s, v3.s[2]\n\t"
-        "fmla v16.4s, v28.4s, v4.s[2]\n\t"
-        "fmla v17.4s, v29.4s, v4.s[2]\n\t"
-        "fmla v18.4s, v28.4s, v5.s[2]\n\t"
-        "fmla v19.4s, v29.4s, v5.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v1.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v1.s[3]\n\t"
-        "fmla v12.4s, v30.4s, v2.s[3]\n\t"
-        "fmla v13.4s, v31.4s, v2.s[3]\n\t"
-        "fmla v14.4s, v30.4s, v3.s[3]\n\t"
-        "fmla v15.4s, v31.4s, v3.s[3]\n\t"
-        "fmla v16.4s, v30.4s, v4.s[3]\n\t"
-        "fmla v17.4s, v31.4s, v4.s[3]\n\t"
-        "fmla v18.4s, v30.4s, v5.s[3]\n\t"
-        "fmla v19.4s, v31.4s, v5.s[3]\n\t"
-        "ldr q24, [%[w], #128]\n\t"
-        "ldr q0, [%[a0], #16]\n\t"
-        "ldr q25, [%[w], #144]\n\t"
-        "ldr q1, [%[a1], #16]\n\t"
-        "ldr q26, [%[w], #160]\n\t"
-        "ldr q2, [%[a2], #16]\n\t"
-        "ldr q27, [%[w], #176]\n\t"
-        "ldr q3, [%[a3], #16]\n\t"
-        "ldr q28, [%[w], #192]\n\t"
-        "ldr q4, [%[a4], #16]\n\t"
-        "ldr q29, [%[w], #208]\n\t"
-        "ldr q5, [%[a5], #16]\n\t"
-        "ldr q30, [%[w], #224]\n\t"
-        "ldr q31, [%[w], #240]\n\t"
-        "add %[a0], %[a0], #32\n\t"
-        "add %[a1], %[a1], #32\n\t"
-        "add %[a2], %[a2], #32\n\t"
-        "add %[a3], %[a3], #32\n\t"
-        "add %[a4], %[a4], #32\n\t"
-        "add %[a5], %[a5], #32\n\t"
-        "add %[w], %[w], #256\n\t"
+        "ldr q4, [%[a], %[o4]]\n\t"
         "subs %[n], %[n], #1\n\t"
+        "ldr q5, [%[a], %[o5]]\n\t"
+        "add %[tmp2], %[wa1], #256\n\t"
+        "ldr q6, [%[a16]]\n\t"
+        "add %[wb1], %[wb1], #256\n\t"
+        "ldr q7, [%[a16], %[o1]]\n\t"
+        "ldr q20, [%[a16], %[o2]]\n\t"
+        "csel %[wa1], %[tmp2], %[wa0], ne\n\t"
+        "ldr q21, [%[a16], %[o3]]\n\t"
+        "ldr q22, [%[a16], %[o4]]\n\t"
+        "ldr q23, [%[a16], %[o5]]\n\t"
+        "add %[a], %[a], #32\n\t"
+        "add %[a16], %[a16], #32\n\t"
         "fmla v8.4s, v24.4s, v0.s[0]\n\t"
         "fmla v9.4s, v25.4s, v0.s[0]\n\t"
         "fmla v10.4s, v24.4s, v1.s[0]\n\t"
@@ -703,6 +625,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_6(
         "fmla v17.4s, v25.4s, v4.s[0]\n\t"
         "fmla v18.4s, v24.4s, v5.s[0]\n\t"
         "fmla v19.4s, v25.4s, v5.s[0]\n\t"
+        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb0]]\n\t"
         "fmla v8.4s, v26.4s, v0.s[1]\n\t"
         "fmla v9.4s, v27.4s, v0.s[1]\n\t"
         "fmla v10.4s, v26.4s, v1.s[1]\n\t"
@@ -715,6 +638,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_6(
         "fmla v17.4s, v27.4s, v4.s[1]\n\t"
         "fmla v18.4s, v26.4s, v5.s[1]\n\t"
         "fmla v19.4s, v27.4s, v5.s[1]\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa0]]\n\t"
         "fmla v8.4s, v28.4s, v0.s[2]\n\t"
         "fmla v9.4s, v29.4s, v0.s[2]\n\t"
         "fmla v10.4s, v28.4s, v1.s[2]\n\t"
@@ -739,6 +663,56 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_6(
         "fmla v17.4s, v31.4s, v4.s[3]\n\t"
         "fmla v18.4s, v30.4s, v5.s[3]\n\t"
         "fmla v19.4s, v31.4s, v5.s[3]\n\t"
+        "fmla v8.4s, v24.4s, v6.s[0]\n\t"
+        "fmla v9.4s, v25.4s, v6.s[0]\n\t"
+        "fmla v10.4s, v24.4s, v7.s[0]\n\t"
+        "fmla v11.4s, v25.4s, v7.s[0]\n\t"
+        "fmla v12.4s, v24.4s, v20.s[0]\n\t"
+        "fmla v13.4s, v25.4s, v20.s[0]\n\t"
+        "fmla v14.4s, v24.4s, v21.s[0]\n\t"
+        "fmla v15.4s, v25.4s, v21.s[0]\n\t"
+        "fmla v16.4s, v24.4s, v22.s[0]\n\t"
+        "fmla v17.4s, v25.4s, v22.s[0]\n\t"
+        "fmla v18.4s, v24.4s, v23.s[0]\n\t"
+        "fmla v19.4s, v25.4s, v23.s[0]\n\t"
+        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb1]]\n\t"
+        "fmla v8.4s, v26.4s, v6.s[1]\n\t"
+        "fmla v9.4s, v27.4s, v6.s[1]\n\t"
+        "fmla v10.4s, v26.4s, v7.s[1]\n\t"
+        "fmla v11.4s, v27.4s, v7.s[1]\n\t"
+        "fmla v12.4s, v26.4s, v20.s[1]\n\t"
+        "fmla v13.4s, v27.4s, v20.s[1]\n\t"
+        "fmla v14.4s, v26.4s, v21.s[1]\n\t"
+        "fmla v15.4s, v27.4s, v21.s[1]\n\t"
+        "fmla v16.4s, v26.4s, v22.s[1]\n\t"
+        "fmla v17.4s, v27.4s, v22.s[1]\n\t"
+        "fmla v18.4s, v26.4s, v23.s[1]\n\t"
+        "fmla v19.4s, v27.4s, v23.s[1]\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa1]]\n\t"
+        "fmla v8.4s, v28.4s, v6.s[2]\n\t"
+        "fmla v9.4s, v29.4s, v6.s[2]\n\t"
+        "fmla v10.4s, v28.4s, v7.s[2]\n\t"
+        "fmla v11.4s, v29.4s, v7.s[2]\n\t"
+        "fmla v12.4s, v28.4s, v20.s[2]\n\t"
+        "fmla v13.4s, v29.4s, v20.s[2]\n\t"
+        "fmla v14.4s, v28.4s, v21.s[2]\n\t"
+        "fmla v15.4s, v29.4s, v21.s[2]\n\t"
+        "fmla v16.4s, v28.4s, v22.s[2]\n\t"
+        "fmla v17.4s, v29.4s, v22.s[2]\n\t"
+        "fmla v18.4s, v28.4s, v23.s[2]\n\t"
+        "fmla v19.4s, v29.4s, v23.s[2]\n\t"
+        "fmla v8.4s, v30.4s, v6.s[3]\n\t"
+        "fmla v9.4s, v31.4s, v6.s[3]\n\t"
+        "fmla v10.4s, v30.4s, v7.s[3]\n\t"
+        "fmla v11.4s, v31.4s, v7.s[3]\n\t"
+        "fmla v12.4s, v30.4s, v20.s[3]\n\t"
+        "fmla v13.4s, v31.4s, v20.s[3]\n\t"
+        "fmla v14.4s, v30.4s, v21.s[3]\n\t"
+        "fmla v15.4s, v31.4s, v21.s[3]\n\t"
+        "fmla v16.4s, v30.4s, v22.s[3]\n\t"
+        "fmla v17.4s, v31.4s, v22.s[3]\n\t"
+        "fmla v18.4s, v30.4s, v23.s[3]\n\t"
+        "fmla v19.4s, v31.4s, v23.s[3]\n\t"
         "b.ne .Lpw_inorder_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
         "stp q10, q11, [%[acc], #32]\n\t"
@@ -746,16 +720,16 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_6(
         "stp q14, q15, [%[acc], #96]\n\t"
         "stp q16, q17, [%[acc], #128]\n\t"
         "stp q18, q19, [%[acc], #160]\n\t"
-        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp), [tmp] "=&r"(tmp)
-        : [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    a[3] = a3;
-    a[4] = a4;
-    a[5] = a5;
-    *w = wp;
+        : [a] "+r"(ap), [a16] "=&r"(a16), [wa0] "=&r"(wa0), [wa1] "=&r"(wa1), [wb0] "=&r"(wb0), [wb1] "=&r"(wb1), [n] "+r"(left), [pf] "+r"(pfp), [tmp] "=&r"(tmp), [tmp2] "=&r"(tmp2)
+        : [o1] "r"(o1), [o2] "r"(o2), [o3] "r"(o3), [o4] "r"(o4), [o5] "r"(o5), [w] "r"(*w), [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+    a[0] += 8 * n;
+    a[1] += 8 * n;
+    a[2] += 8 * n;
+    a[3] += 8 * n;
+    a[4] += 8 * n;
+    a[5] += 8 * n;
+    *w += 64 * n;
     *pf = pfp;
 }
 
@@ -764,16 +738,15 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_6(
 static inline __attribute__((always_inline)) void pw_inorder_kloop_7(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
-    const float *a0 = a[0];
-    const float *a1 = a[1];
-    const float *a2 = a[2];
-    const float *a3 = a[3];
-    const float *a4 = a[4];
-    const float *a5 = a[5];
-    const float *a6 = a[6];
-    const float *wp = *w;
+    const float *a0 = a[0], *ap = a0, *a16, *wa, *wb;
+    const uint64_t o1 = (uint64_t)((const char *)a[1] - (const char *)a0);
+    const uint64_t o2 = (uint64_t)((const char *)a[2] - (const char *)a0);
+    const uint64_t o3 = (uint64_t)((const char *)a[3] - (const char *)a0);
+    const uint64_t o4 = (uint64_t)((const char *)a[4] - (const char *)a0);
+    const uint64_t o5 = (uint64_t)((const char *)a[5] - (const char *)a0);
+    const uint64_t o6 = (uint64_t)((const char *)a[6] - (const char *)a0);
     const char *pfp = *pf;
-    uint64_t tmp;
+    uint64_t left = n, tmp, tmp2;
     __asm__ volatile(
         "ldr q8, [%[bias]]\n\t"
         "ldr q9, [%[bias], #16]\n\t"
@@ -789,106 +762,93 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_7(
         "mov v19.16b, v9.16b\n\t"
         "mov v20.16b, v8.16b\n\t"
         "mov v21.16b, v9.16b\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[w]]\n\t"
+        "add %[wa], %[w], #128\n\t"
+        "add %[wb], %[w], #64\n\t"
+        "add %[a16], %[a], #16\n\t"
+        "ldr q0, [%[a]]\n\t"
+        "ldr q1, [%[a], %[o1]]\n\t"
+        "ldr q2, [%[a], %[o2]]\n\t"
+        "ldr q3, [%[a], %[o3]]\n\t"
+        "ldr q4, [%[a], %[o4]]\n\t"
+        "ldr q5, [%[a], %[o5]]\n\t"
+        "ldr q6, [%[a], %[o6]]\n\t"
         ".Lpw_inorder_loop%=:\n\t"
-        "ldr q24, [%[w], #0]\n\t"
+        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
+        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
+        "fmla v10.4s, v24.4s, v1.s[0]\n\t"
+        "fmla v11.4s, v25.4s, v1.s[0]\n\t"
+        "fmla v12.4s, v24.4s, v2.s[0]\n\t"
+        "fmla v13.4s, v25.4s, v2.s[0]\n\t"
+        "fmla v14.4s, v24.4s, v3.s[0]\n\t"
+        "fmla v15.4s, v25.4s, v3.s[0]\n\t"
+        "fmla v16.4s, v24.4s, v4.s[0]\n\t"
+        "fmla v17.4s, v25.4s, v4.s[0]\n\t"
+        "fmla v18.4s, v24.4s, v5.s[0]\n\t"
+        "fmla v19.4s, v25.4s, v5.s[0]\n\t"
+        "fmla v20.4s, v24.4s, v6.s[0]\n\t"
+        "fmla v21.4s, v25.4s, v6.s[0]\n\t"
+        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb]]\n\t"
+        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
+        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
+        "fmla v10.4s, v26.4s, v1.s[1]\n\t"
+        "fmla v11.4s, v27.4s, v1.s[1]\n\t"
+        "fmla v12.4s, v26.4s, v2.s[1]\n\t"
+        "fmla v13.4s, v27.4s, v2.s[1]\n\t"
+        "fmla v14.4s, v26.4s, v3.s[1]\n\t"
+        "fmla v15.4s, v27.4s, v3.s[1]\n\t"
+        "fmla v16.4s, v26.4s, v4.s[1]\n\t"
+        "fmla v17.4s, v27.4s, v4.s[1]\n\t"
+        "fmla v18.4s, v26.4s, v5.s[1]\n\t"
+        "fmla v19.4s, v27.4s, v5.s[1]\n\t"
+        "fmla v20.4s, v26.4s, v6.s[1]\n\t"
+        "fmla v21.4s, v27.4s, v6.s[1]\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa]]\n\t"
+        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
+        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
+        "fmla v10.4s, v28.4s, v1.s[2]\n\t"
+        "fmla v11.4s, v29.4s, v1.s[2]\n\t"
+        "fmla v12.4s, v28.4s, v2.s[2]\n\t"
+        "fmla v13.4s, v29.4s, v2.s[2]\n\t"
+        "fmla v14.4s, v28.4s, v3.s[2]\n\t"
+        "fmla v15.4s, v29.4s, v3.s[2]\n\t"
+        "fmla v16.4s, v28.4s, v4.s[2]\n\t"
+        "fmla v17.4s, v29.4s, v4.s[2]\n\t"
+        "fmla v18.4s, v28.4s, v5.s[2]\n\t"
+        "fmla v19.4s, v29.4s, v5.s[2]\n\t"
+        "fmla v20.4s, v28.4s, v6.s[2]\n\t"
+        "fmla v21.4s, v29.4s, v6.s[2]\n\t"
+        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
+        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
+        "fmla v10.4s, v30.4s, v1.s[3]\n\t"
+        "fmla v11.4s, v31.4s, v1.s[3]\n\t"
+        "fmla v12.4s, v30.4s, v2.s[3]\n\t"
+        "fmla v13.4s, v31.4s, v2.s[3]\n\t"
+        "fmla v14.4s, v30.4s, v3.s[3]\n\t"
+        "fmla v15.4s, v31.4s, v3.s[3]\n\t"
+        "fmla v16.4s, v30.4s, v4.s[3]\n\t"
+        "fmla v17.4s, v31.4s, v4.s[3]\n\t"
+        "fmla v18.4s, v30.4s, v5.s[3]\n\t"
+        "fmla v19.4s, v31.4s, v5.s[3]\n\t"
+        "fmla v20.4s, v30.4s, v6.s[3]\n\t"
+        "fmla v21.4s, v31.4s, v6.s[3]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q0, [%[a0], #0]\n\t"
         "add %[tmp], %[pf], #64\n\t"
-        "ldr q25, [%[w], #16]\n\t"
+        "ldr q0, [%[a16]]\n\t"
         "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a1], #0]\n\t"
+        "ldr q1, [%[a16], %[o1]]\n\t"
+        "add %[tmp2], %[wa], #128\n\t"
+        "ldr q2, [%[a16], %[o2]]\n\t"
+        "add %[wb], %[wb], #128\n\t"
+        "ldr q3, [%[a16], %[o3]]\n\t"
         "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q2, [%[a2], #0]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q3, [%[a3], #0]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q4, [%[a4], #0]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q5, [%[a5], #0]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q6, [%[a6], #0]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v1.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v1.s[0]\n\t"
-        "fmla v12.4s, v24.4s, v2.s[0]\n\t"
-        "fmla v13.4s, v25.4s, v2.s[0]\n\t"
-        "fmla v14.4s, v24.4s, v3.s[0]\n\t"
-        "fmla v15.4s, v25.4s, v3.s[0]\n\t"
-        "fmla v16.4s, v24.4s, v4.s[0]\n\t"
-        "fmla v17.4s, v25.4s, v4.s[0]\n\t"
-        "fmla v18.4s, v24.4s, v5.s[0]\n\t"
-        "fmla v19.4s, v25.4s, v5.s[0]\n\t"
-        "fmla v20.4s, v24.4s, v6.s[0]\n\t"
-        "fmla v21.4s, v25.4s, v6.s[0]\n\t"
-        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v1.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v1.s[1]\n\t"
-        "fmla v12.4s, v26.4s, v2.s[1]\n\t"
-        "fmla v13.4s, v27.4s, v2.s[1]\n\t"
-        "fmla v14.4s, v26.4s, v3.s[1]\n\t"
-        "fmla v15.4s, v27.4s, v3.s[1]\n\t"
-        "fmla v16.4s, v26.4s, v4.s[1]\n\t"
-        "fmla v17.4s, v27.4s, v4.s[1]\n\t"
-        "fmla v18.4s, v26.4s, v5.s[1]\n\t"
-        "fmla v19.4s, v27.4s, v5.s[1]\n\t"
-        "fmla v20.4s, v26.4s, v6.s[1]\n\t"
-        "fmla v21.4s, v27.4s, v6.s[1]\n\t"
-        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v1.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v1.s[2]\n\t"
-        "fmla v12.4s, v28.4s, v2.s[2]\n\t"
-        "fmla v13.4s, v29.4s, v2.s[2]\n\t"
-        "fmla v14.4s, v28.4s, v3.s[2]\n\t"
-        "fmla v15.4s, v29.4s, v3.s[2]\n\t"
-        "fmla v16.4s, v28.4s, v4.s[2]\n\t"
-        "fmla v17.4s, v29.4s, v4.s[2]\n\t"
-        "fmla v18.4s, v28.4s, v5.s[2]\n\t"
-        "fmla v19.4s, v29.4s, v5.s[2]\n\t"
-        "fmla v20.4s, v28.4s, v6.s[2]\n\t"
-        "fmla v21.4s, v29.4s, v6.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v1.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v1.s[3]\n\t"
-        "fmla v12.4s, v30.4s, v2.s[3]\n\t"
-        "fmla v13.4s, v31.4s, v2.s[3]\n\t"
-        "fmla v14.4s, v30.4s, v3.s[3]\n\t"
-        "fmla v15.4s, v31.4s, v3.s[3]\n\t"
-        "fmla v16.4s, v30.4s, v4.s[3]\n\t"
-        "fmla v17.4s, v31.4s, v4.s[3]\n\t"
-        "fmla v18.4s, v30.4s, v5.s[3]\n\t"
-        "fmla v19.4s, v31.4s, v5.s[3]\n\t"
-        "fmla v20.4s, v30.4s, v6.s[3]\n\t"
-        "fmla v21.4s, v31.4s, v6.s[3]\n\t"
-        "ldr q24, [%[w], #128]\n\t"
-        "ldr q0, [%[a0], #16]\n\t"
-        "ldr q25, [%[w], #144]\n\t"
-        "ldr q1, [%[a1], #16]\n\t"
-        "ldr q26, [%[w], #160]\n\t"
-        "ldr q2, [%[a2], #16]\n\t"
-        "ldr q27, [%[w], #176]\n\t"
-        "ldr q3, [%[a3], #16]\n\t"
-        "ldr q28, [%[w], #192]\n\t"
-        "ldr q4, [%[a4], #16]\n\t"
-        "ldr q29, [%[w], #208]\n\t"
-        "ldr q5, [%[a5], #16]\n\t"
-        "ldr q30, [%[w], #224]\n\t"
-        "ldr q6, [%[a6], #16]\n\t"
-        "ldr q31, [%[w], #240]\n\t"
-        "add %[a0], %[a0], #32\n\t"
-        "add %[a1], %[a1], #32\n\t"
-        "add %[a2], %[a2], #32\n\t"
-        "add %[a3], %[a3], #32\n\t"
-        "add %[a4], %[a4], #32\n\t"
-        "add %[a5], %[a5], #32\n\t"
-        "add %[a6], %[a6], #32\n\t"
-        "add %[w], %[w], #256\n\t"
+        "ldr q4, [%[a16], %[o4]]\n\t"
         "subs %[n], %[n], #1\n\t"
+        "ldr q5, [%[a16], %[o5]]\n\t"
+        "add %[tmp], %[a], #32\n\t"
+        "ldr q6, [%[a16], %[o6]]\n\t"
+        "csel %[wa], %[tmp2], %[wa], ne\n\t"
+        "csel %[a], %[tmp], %[a], ne\n\t"
         "fmla v8.4s, v24.4s, v0.s[0]\n\t"
         "fmla v9.4s, v25.4s, v0.s[0]\n\t"
         "fmla v10.4s, v24.4s, v1.s[0]\n\t"
@@ -903,6 +863,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_7(
         "fmla v19.4s, v25.4s, v5.s[0]\n\t"
         "fmla v20.4s, v24.4s, v6.s[0]\n\t"
         "fmla v21.4s, v25.4s, v6.s[0]\n\t"
+        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb]]\n\t"
         "fmla v8.4s, v26.4s, v0.s[1]\n\t"
         "fmla v9.4s, v27.4s, v0.s[1]\n\t"
         "fmla v10.4s, v26.4s, v1.s[1]\n\t"
@@ -917,6 +878,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_7(
         "fmla v19.4s, v27.4s, v5.s[1]\n\t"
         "fmla v20.4s, v26.4s, v6.s[1]\n\t"
         "fmla v21.4s, v27.4s, v6.s[1]\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa]]\n\t"
         "fmla v8.4s, v28.4s, v0.s[2]\n\t"
         "fmla v9.4s, v29.4s, v0.s[2]\n\t"
         "fmla v10.4s, v28.4s, v1.s[2]\n\t"
@@ -945,6 +907,16 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_7(
         "fmla v19.4s, v31.4s, v5.s[3]\n\t"
         "fmla v20.4s, v30.4s, v6.s[3]\n\t"
         "fmla v21.4s, v31.4s, v6.s[3]\n\t"
+        "ldr q0, [%[a]]\n\t"
+        "add %[wb], %[wb], #128\n\t"
+        "ldr q1, [%[a], %[o1]]\n\t"
+        "add %[wa], %[wa], #128\n\t"
+        "ldr q2, [%[a], %[o2]]\n\t"
+        "add %[a16], %[a16], #32\n\t"
+        "ldr q3, [%[a], %[o3]]\n\t"
+        "ldr q4, [%[a], %[o4]]\n\t"
+        "ldr q5, [%[a], %[o5]]\n\t"
+        "ldr q6, [%[a], %[o6]]\n\t"
         "b.ne .Lpw_inorder_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
         "stp q10, q11, [%[acc], #32]\n\t"
@@ -953,17 +925,17 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_7(
         "stp q16, q17, [%[acc], #128]\n\t"
         "stp q18, q19, [%[acc], #160]\n\t"
         "stp q20, q21, [%[acc], #192]\n\t"
-        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5), [a6] "+r"(a6), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp), [tmp] "=&r"(tmp)
-        : [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
+        : [a] "+r"(ap), [a16] "=&r"(a16), [wa] "=&r"(wa), [wb] "=&r"(wb), [n] "+r"(left), [pf] "+r"(pfp), [tmp] "=&r"(tmp), [tmp2] "=&r"(tmp2)
+        : [o1] "r"(o1), [o2] "r"(o2), [o3] "r"(o3), [o4] "r"(o4), [o5] "r"(o5), [o6] "r"(o6), [w] "r"(*w), [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    a[3] = a3;
-    a[4] = a4;
-    a[5] = a5;
-    a[6] = a6;
-    *w = wp;
+    a[0] += 8 * n;
+    a[1] += 8 * n;
+    a[2] += 8 * n;
+    a[3] += 8 * n;
+    a[4] += 8 * n;
+    a[5] += 8 * n;
+    a[6] += 8 * n;
+    *w += 64 * n;
     *pf = pfp;
 }
 
@@ -972,17 +944,16 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_7(
 static inline __attribute__((always_inline)) void pw_inorder_kloop_8(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
-    const float *a0 = a[0];
-    const float *a1 = a[1];
-    const float *a2 = a[2];
-    const float *a3 = a[3];
-    const float *a4 = a[4];
-    const float *a5 = a[5];
-    const float *a6 = a[6];
-    const float *a7 = a[7];
-    const float *wp = *w;
+    const float *a0 = a[0], *ap = a0, *a16, *wa, *wb;
+    const uint64_t o1 = (uint64_t)((const char *)a[1] - (const char *)a0);
+    const uint64_t o2 = (uint64_t)((const char *)a[2] - (const char *)a0);
+    const uint64_t o3 = (uint64_t)((const char *)a[3] - (const char *)a0);
+    const uint64_t o4 = (uint64_t)((const char *)a[4] - (const char *)a0);
+    const uint64_t o5 = (uint64_t)((const char *)a[5] - (const char *)a0);
+    const uint64_t o6 = (uint64_t)((const char *)a[6] - (const char *)a0);
+    const uint64_t o7 = (uint64_t)((const char *)a[7] - (const char *)a0);
     const char *pfp = *pf;
-    uint64_t tmp;
+    uint64_t left = n, tmp, tmp2;
     __asm__ volatile(
         "ldr q8, [%[bias]]\n\t"
         "ldr q9, [%[bias], #16]\n\t"
@@ -1000,117 +971,103 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_8(
         "mov v21.16b, v9.16b\n\t"
         "mov v22.16b, v8.16b\n\t"
         "mov v23.16b, v9.16b\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[w]]\n\t"
+        "add %[wa], %[w], #128\n\t"
+        "add %[wb], %[w], #64\n\t"
+        "add %[a16], %[a], #16\n\t"
+        "ldr q0, [%[a]]\n\t"
+        "ldr q1, [%[a], %[o1]]\n\t"
+        "ldr q2, [%[a], %[o2]]\n\t"
+        "ldr q3, [%[a], %[o3]]\n\t"
+        "ldr q4, [%[a], %[o4]]\n\t"
+        "ldr q5, [%[a], %[o5]]\n\t"
+        "ldr q6, [%[a], %[o6]]\n\t"
+        "ldr q7, [%[a], %[o7]]\n\t"
         ".Lpw_inorder_loop%=:\n\t"
-        "ldr q24, [%[w], #0]\n\t"
+        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
+        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
+        "fmla v10.4s, v24.4s, v1.s[0]\n\t"
+        "fmla v11.4s, v25.4s, v1.s[0]\n\t"
+        "fmla v12.4s, v24.4s, v2.s[0]\n\t"
+        "fmla v13.4s, v25.4s, v2.s[0]\n\t"
+        "fmla v14.4s, v24.4s, v3.s[0]\n\t"
+        "fmla v15.4s, v25.4s, v3.s[0]\n\t"
+        "fmla v16.4s, v24.4s, v4.s[0]\n\t"
+        "fmla v17.4s, v25.4s, v4.s[0]\n\t"
+        "fmla v18.4s, v24.4s, v5.s[0]\n\t"
+        "fmla v19.4s, v25.4s, v5.s[0]\n\t"
+        "fmla v20.4s, v24.4s, v6.s[0]\n\t"
+        "fmla v21.4s, v25.4s, v6.s[0]\n\t"
+        "fmla v22.4s, v24.4s, v7.s[0]\n\t"
+        "fmla v23.4s, v25.4s, v7.s[0]\n\t"
+        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb]]\n\t"
+        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
+        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
+        "fmla v10.4s, v26.4s, v1.s[1]\n\t"
+        "fmla v11.4s, v27.4s, v1.s[1]\n\t"
+        "fmla v12.4s, v26.4s, v2.s[1]\n\t"
+        "fmla v13.4s, v27.4s, v2.s[1]\n\t"
+        "fmla v14.4s, v26.4s, v3.s[1]\n\t"
+        "fmla v15.4s, v27.4s, v3.s[1]\n\t"
+        "fmla v16.4s, v26.4s, v4.s[1]\n\t"
+        "fmla v17.4s, v27.4s, v4.s[1]\n\t"
+        "fmla v18.4s, v26.4s, v5.s[1]\n\t"
+        "fmla v19.4s, v27.4s, v5.s[1]\n\t"
+        "fmla v20.4s, v26.4s, v6.s[1]\n\t"
+        "fmla v21.4s, v27.4s, v6.s[1]\n\t"
+        "fmla v22.4s, v26.4s, v7.s[1]\n\t"
+        "fmla v23.4s, v27.4s, v7.s[1]\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa]]\n\t"
+        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
+        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
+        "fmla v10.4s, v28.4s, v1.s[2]\n\t"
+        "fmla v11.4s, v29.4s, v1.s[2]\n\t"
+        "fmla v12.4s, v28.4s, v2.s[2]\n\t"
+        "fmla v13.4s, v29.4s, v2.s[2]\n\t"
+        "fmla v14.4s, v28.4s, v3.s[2]\n\t"
+        "fmla v15.4s, v29.4s, v3.s[2]\n\t"
+        "fmla v16.4s, v28.4s, v4.s[2]\n\t"
+        "fmla v17.4s, v29.4s, v4.s[2]\n\t"
+        "fmla v18.4s, v28.4s, v5.s[2]\n\t"
+        "fmla v19.4s, v29.4s, v5.s[2]\n\t"
+        "fmla v20.4s, v28.4s, v6.s[2]\n\t"
+        "fmla v21.4s, v29.4s, v6.s[2]\n\t"
+        "fmla v22.4s, v28.4s, v7.s[2]\n\t"
+        "fmla v23.4s, v29.4s, v7.s[2]\n\t"
+        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
+        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
+        "fmla v10.4s, v30.4s, v1.s[3]\n\t"
+        "fmla v11.4s, v31.4s, v1.s[3]\n\t"
+        "fmla v12.4s, v30.4s, v2.s[3]\n\t"
+        "fmla v13.4s, v31.4s, v2.s[3]\n\t"
+        "fmla v14.4s, v30.4s, v3.s[3]\n\t"
+        "fmla v15.4s, v31.4s, v3.s[3]\n\t"
+        "fmla v16.4s, v30.4s, v4.s[3]\n\t"
+        "fmla v17.4s, v31.4s, v4.s[3]\n\t"
+        "fmla v18.4s, v30.4s, v5.s[3]\n\t"
+        "fmla v19.4s, v31.4s, v5.s[3]\n\t"
+        "fmla v20.4s, v30.4s, v6.s[3]\n\t"
+        "fmla v21.4s, v31.4s, v6.s[3]\n\t"
+        "fmla v22.4s, v30.4s, v7.s[3]\n\t"
+        "fmla v23.4s, v31.4s, v7.s[3]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q0, [%[a0], #0]\n\t"
         "add %[tmp], %[pf], #64\n\t"
-        "ldr q25, [%[w], #16]\n\t"
+        "ldr q0, [%[a16]]\n\t"
         "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a1], #0]\n\t"
+        "ldr q1, [%[a16], %[o1]]\n\t"
+        "add %[tmp2], %[wa], #128\n\t"
+        "ldr q2, [%[a16], %[o2]]\n\t"
+        "add %[wb], %[wb], #128\n\t"
+        "ldr q3, [%[a16], %[o3]]\n\t"
         "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q2, [%[a2], #0]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q3, [%[a3], #0]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q4, [%[a4], #0]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q5, [%[a5], #0]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q6, [%[a6], #0]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "ldr q7, [%[a7], #0]\n\t"
-        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v1.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v1.s[0]\n\t"
-        "fmla v12.4s, v24.4s, v2.s[0]\n\t"
-        "fmla v13.4s, v25.4s, v2.s[0]\n\t"
-        "fmla v14.4s, v24.4s, v3.s[0]\n\t"
-        "fmla v15.4s, v25.4s, v3.s[0]\n\t"
-        "fmla v16.4s, v24.4s, v4.s[0]\n\t"
-        "fmla v17.4s, v25.4s, v4.s[0]\n\t"
-        "fmla v18.4s, v24.4s, v5.s[0]\n\t"
-        "fmla v19.4s, v25.4s, v5.s[0]\n\t"
-        "fmla v20.4s, v24.4s, v6.s[0]\n\t"
-        "fmla v21.4s, v25.4s, v6.s[0]\n\t"
-        "fmla v22.4s, v24.4s, v7.s[0]\n\t"
-        "fmla v23.4s, v25.4s, v7.s[0]\n\t"
-        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v1.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v1.s[1]\n\t"
-        "fmla v12.4s, v26.4s, v2.s[1]\n\t"
-        "fmla v13.4s, v27.4s, v2.s[1]\n\t"
-        "fmla v14.4s, v26.4s, v3.s[1]\n\t"
-        "fmla v15.4s, v27.4s, v3.s[1]\n\t"
-        "fmla v16.4s, v26.4s, v4.s[1]\n\t"
-        "fmla v17.4s, v27.4s, v4.s[1]\n\t"
-        "fmla v18.4s, v26.4s, v5.s[1]\n\t"
-        "fmla v19.4s, v27.4s, v5.s[1]\n\t"
-        "fmla v20.4s, v26.4s, v6.s[1]\n\t"
-        "fmla v21.4s, v27.4s, v6.s[1]\n\t"
-        "fmla v22.4s, v26.4s, v7.s[1]\n\t"
-        "fmla v23.4s, v27.4s, v7.s[1]\n\t"
-        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v1.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v1.s[2]\n\t"
-        "fmla v12.4s, v28.4s, v2.s[2]\n\t"
-        "fmla v13.4s, v29.4s, v2.s[2]\n\t"
-        "fmla v14.4s, v28.4s, v3.s[2]\n\t"
-        "fmla v15.4s, v29.4s, v3.s[2]\n\t"
-        "fmla v16.4s, v28.4s, v4.s[2]\n\t"
-        "fmla v17.4s, v29.4s, v4.s[2]\n\t"
-        "fmla v18.4s, v28.4s, v5.s[2]\n\t"
-        "fmla v19.4s, v29.4s, v5.s[2]\n\t"
-        "fmla v20.4s, v28.4s, v6.s[2]\n\t"
-        "fmla v21.4s, v29.4s, v6.s[2]\n\t"
-        "fmla v22.4s, v28.4s, v7.s[2]\n\t"
-        "fmla v23.4s, v29.4s, v7.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v1.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v1.s[3]\n\t"
-        "fmla v12.4s, v30.4s, v2.s[3]\n\t"
-        "fmla v13.4s, v31.4s, v2.s[3]\n\t"
-        "fmla v14.4s, v30.4s, v3.s[3]\n\t"
-        "fmla v15.4s, v31.4s, v3.s[3]\n\t"
-        "fmla v16.4s, v30.4s, v4.s[3]\n\t"
-        "fmla v17.4s, v31.4s, v4.s[3]\n\t"
-        "fmla v18.4s, v30.4s, v5.s[3]\n\t"
-        "fmla v19.4s, v31.4s, v5.s[3]\n\t"
-        "fmla v20.4s, v30.4s, v6.s[3]\n\t"
-        "fmla v21.4s, v31.4s, v6.s[3]\n\t"
-        "fmla v22.4s, v30.4s, v7.s[3]\n\t"
-        "fmla v23.4s, v31.4s, v7.s[3]\n\t"
-        "ldr q24, [%[w], #128]\n\t"
-        "ldr q0, [%[a0], #16]\n\t"
-        "ldr q25, [%[w], #144]\n\t"
-        "ldr q1, [%[a1], #16]\n\t"
-        "ldr q26, [%[w], #160]\n\t"
-        "ldr q2, [%[a2], #16]\n\t"
-        "ldr q27, [%[w], #176]\n\t"
-        "ldr q3, [%[a3], #16]\n\t"
-        "ldr q28, [%[w], #192]\n\t"
-        "ldr q4, [%[a4], #16]\n\t"
-        "ldr q29, [%[w], #208]\n\t"
-        "ldr q5, [%[a5], #16]\n\t"
-        "ldr q30, [%[w], #224]\n\t"
-        "ldr q6, [%[a6], #16]\n\t"
-        "ldr q31, [%[w], #240]\n\t"
-        "ldr q7, [%[a7], #16]\n\t"
-        "add %[a0], %[a0], #32\n\t"
-        "add %[a1], %[a1], #32\n\t"
-        "add %[a2], %[a2], #32\n\t"
-        "add %[a3], %[a3], #32\n\t"
-        "add %[a4], %[a4], #32\n\t"
-        "add %[a5], %[a5], #32\n\t"
-        "add %[a6], %[a6], #32\n\t"
-        "add %[a7], %[a7], #32\n\t"
-        "add %[w], %[w], #256\n\t"
+        "ldr q4, [%[a16], %[o4]]\n\t"
         "subs %[n], %[n], #1\n\t"
+        "ldr q5, [%[a16], %[o5]]\n\t"
+        "add %[tmp], %[a], #32\n\t"
+        "ldr q6, [%[a16], %[o6]]\n\t"
+        "ldr q7, [%[a16], %[o7]]\n\t"
+        "csel %[wa], %[tmp2], %[wa], ne\n\t"
+        "csel %[a], %[tmp], %[a], ne\n\t"
         "fmla v8.4s, v24.4s, v0.s[0]\n\t"
         "fmla v9.4s, v25.4s, v0.s[0]\n\t"
         "fmla v10.4s, v24.4s, v1.s[0]\n\t"
@@ -1127,6 +1084,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_8(
         "fmla v21.4s, v25.4s, v6.s[0]\n\t"
         "fmla v22.4s, v24.4s, v7.s[0]\n\t"
         "fmla v23.4s, v25.4s, v7.s[0]\n\t"
+        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb]]\n\t"
         "fmla v8.4s, v26.4s, v0.s[1]\n\t"
         "fmla v9.4s, v27.4s, v0.s[1]\n\t"
         "fmla v10.4s, v26.4s, v1.s[1]\n\t"
@@ -1143,6 +1101,7 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_8(
         "fmla v21.4s, v27.4s, v6.s[1]\n\t"
         "fmla v22.4s, v26.4s, v7.s[1]\n\t"
         "fmla v23.4s, v27.4s, v7.s[1]\n\t"
+        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa]]\n\t"
         "fmla v8.4s, v28.4s, v0.s[2]\n\t"
         "fmla v9.4s, v29.4s, v0.s[2]\n\t"
         "fmla v10.4s, v28.4s, v1.s[2]\n\t"
@@ -1175,6 +1134,17 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_8(
         "fmla v21.4s, v31.4s, v6.s[3]\n\t"
         "fmla v22.4s, v30.4s, v7.s[3]\n\t"
         "fmla v23.4s, v31.4s, v7.s[3]\n\t"
+        "ldr q0, [%[a]]\n\t"
+        "add %[wb], %[wb], #128\n\t"
+        "ldr q1, [%[a], %[o1]]\n\t"
+        "add %[wa], %[wa], #128\n\t"
+        "ldr q2, [%[a], %[o2]]\n\t"
+        "add %[a16], %[a16], #32\n\t"
+        "ldr q3, [%[a], %[o3]]\n\t"
+        "ldr q4, [%[a], %[o4]]\n\t"
+        "ldr q5, [%[a], %[o5]]\n\t"
+        "ldr q6, [%[a], %[o6]]\n\t"
+        "ldr q7, [%[a], %[o7]]\n\t"
         "b.ne .Lpw_inorder_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
         "stp q10, q11, [%[acc], #32]\n\t"
@@ -1184,18 +1154,18 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_8(
         "stp q18, q19, [%[acc], #160]\n\t"
         "stp q20, q21, [%[acc], #192]\n\t"
         "stp q22, q23, [%[acc], #224]\n\t"
-        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5), [a6] "+r"(a6), [a7] "+r"(a7), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp), [tmp] "=&r"(tmp)
-        : [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
+        : [a] "+r"(ap), [a16] "=&r"(a16), [wa] "=&r"(wa), [wb] "=&r"(wb), [n] "+r"(left), [pf] "+r"(pfp), [tmp] "=&r"(tmp), [tmp2] "=&r"(tmp2)
+        : [o1] "r"(o1), [o2] "r"(o2), [o3] "r"(o3), [o4] "r"(o4), [o5] "r"(o5), [o6] "r"(o6), [o7] "r"(o7), [w] "r"(*w), [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    a[3] = a3;
-    a[4] = a4;
-    a[5] = a5;
-    a[6] = a6;
-    a[7] = a7;
-    *w = wp;
+    a[0] += 8 * n;
+    a[1] += 8 * n;
+    a[2] += 8 * n;
+    a[3] += 8 * n;
+    a[4] += 8 * n;
+    a[5] += 8 * n;
+    a[6] += 8 * n;
+    a[7] += 8 * n;
+    *w += 64 * n;
     *pf = pfp;
 }
 
