@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Writes csrc/kernels/arm_neon_inorder.h: the k loops of the AArch64 float32 GEMM tiles
-scheduled for in-order cores (Cortex-A53, A55), as inline assembly; with --f16-weights,
-arm_neon_inorder_f16w.h, the same loops for float16 weights widened to float32.
+"""Writes csrc/kernels/arm_neon_inorder.h: the k loops of the AArch64 float32 GEMM tiles,
+scheduled for in-order cores (Cortex-A53, A55), as inline assembly. Every AArch64 core runs
+them: on LLVM's out-of-order models (Neoverse N1, the A57 model of the A72/A76) they
+measure at least as high as the compiler's own lane loop at every tile height. The
+float16-weight and relaxed-precision sets run them too, on widened weights.
 
 An in-order core issues instructions in program order, so the order the compiler happens
 to emit is the order that runs, and GCC's generic schedule (loads where the register
@@ -54,26 +56,7 @@ LLVM 19, fraction of the FMLA bound per tile height 1-8 on the A53 model: 0.18 0
 0.71); on the A55 model, which issues two FMLAs a cycle where the bound counts one, 0.36
 0.64 0.91 1.14 1.25 1.33 1.35 1.42 (0.35 0.63 0.87 1.07 1.14 1.18 1.23 1.25).
 
-Float16 weights (the float16-weight set's stem; its 1x1 convolutions run the float32
-tiles on widened panels): a k step's 8 weights are one 128-bit load, into the odd
-register of its pair (v25, v27, ...), widened by FCVTL into the even one and FCVTL2 in place. The block's
-8 conversions form a group of their own between its loads and its FMLAs: in LLVM's A53
-model an FCVTL takes 6 cycles on the FP ALU, shorter than an FMLA and longer than a load,
-so mixing them with either would cost a write-back wait per instruction instead of one
-per group. Loads, conversions and FMLAs then issue one a cycle each, and each weight is
-converted once per use, so a tile of few rows pays the conversions with few
-multiply-adds; on Neoverse N1, where an FCVTL is two micro-ops on V0, one of the two FMLA
-pipes, a tile of R rows reaches at most R / (R + 2) of the FMLA bound. The same loops
-serve out-of-order cores (the compiler's own loop measures lower on N1's model). They do
-not split k: every tile height adds its products in k order, as the float16-weight set's
-other loops do, so a pixel's result depends neither on the tile it falls in nor on the
-thread count. That leaves tiles of 1-3 rows latency-bound on the A53 (2R chains of a
-10-cycle FMLA); split accumulators would about double their fraction there, and change
-their results. The k % 8 steps after the loop are in the same assembly, as blocks of 4,
-2 and 1 steps skipped by forward branches.
-
     python3 tools/gen_neon_inorder.py > csrc/kernels/arm_neon_inorder.h
-    python3 tools/gen_neon_inorder.py --f16-weights > csrc/kernels/arm_neon_inorder_f16w.h
 """
 import sys
 
@@ -114,36 +97,6 @@ def input_regs(rows: int, half: int):
         return list(range(rows))
     free = list(range(rows, 8)) + list(range(8 + 2 * rows, 24))
     return free[:rows]
-
-
-def block_f16(rows: int, half: int, last: bool):
-    """Float16 weights, block `half` (0 or 1) of one iteration: its load group, its
-    conversions, then its FMLAs."""
-    w_loads = [f"ldr q{25 + 2 * i}, [%[w], #{half * 64 + 16 * i}]" for i in range(4)]
-    a_loads = [f"ldr q{r}, [%[a{r}], #{16 * half}]" for r in range(rows)]
-    loads = []
-    for i in range(max(len(w_loads), rows)):
-        if i < len(w_loads):
-            loads.append(w_loads[i])
-        if i < rows:
-            loads.append(a_loads[i])
-    ints = prefetch_ints() if half == 0 else []
-    if last:
-        ints += [f"add %[a{r}], %[a{r}], #32" for r in range(rows)]
-        ints += ["add %[w], %[w], #128", "subs %[n], %[n], #1"]
-    # Integer instructions pair with the loads (different pipes); each register's add
-    # comes after its last load of the iteration.
-    group = []
-    pending = list(ints)
-    for ld in loads:
-        group.append(ld)
-        if pending and not (pending[0].startswith("add %[a") or pending[0].startswith("add %[w]")):
-            group.append(pending.pop(0))
-    group += pending
-    for i in range(4):
-        group += [f"fcvtl v{24 + 2 * i}.4s, v{25 + 2 * i}.4h",
-                  f"fcvtl2 v{25 + 2 * i}.4s, v{25 + 2 * i}.8h"]
-    return group + [f for j in range(4) for f in fmla_step(rows, j)]
 
 
 def input_load(r: int, half: int, reg: int = -1) -> str:
@@ -201,11 +154,8 @@ def loop_body_one_group(rows: int):
             block_fmlas(rows, "wb1", "wa1", input_regs(rows, 1)) + ["b.ne .Lpw_inorder_loop%="])
 
 
-def loop_body(rows: int, f16: bool = False):
+def loop_body(rows: int):
     """One iteration of the k loop: 8 k steps, two blocks of 4."""
-    if f16:
-        return ([".Lpw_inorder_loop%=:"] + block_f16(rows, 0, False) +
-                block_f16(rows, 1, True) + ["b.ne .Lpw_inorder_loop%="])
     if rows in ONE_GROUP_ROWS:
         return loop_body_one_group(rows)
     # Block 1's group. The last iteration loads the next block's v24-v27 and inputs again
@@ -225,34 +175,6 @@ def loop_body(rows: int, f16: bool = False):
             block_fmlas(rows) + group0 + ["b.ne .Lpw_inorder_loop%="])
 
 
-def f16_tail(rows: int):
-    """Float16 weights: the last k % 8 steps, in k order, as blocks of 4, 2 and 1 steps that
-    forward branches on the bits of `rem` skip (straight-line code, so no loop of its own
-    and no backward branch in the function)."""
-    out = []
-    for steps, bit, load, name in ((4, 2, "q", "four"), (2, 1, "d", "two"), (1, 0, "s", "one")):
-        skip = f".Lpw_inorder_past_{name}%="
-        out.append(f"tbz %w[rem], #{bit}, {skip}")
-        w_loads = [f"ldr q{25 + 2 * i}, [%[w], #{16 * i}]" for i in range(steps)]
-        a_loads = [f"ldr {load}{r}, [%[a{r}]]" for r in range(rows)]
-        for i in range(max(steps, rows)):
-            if i < steps:
-                out.append(w_loads[i])
-            if i < rows:
-                out.append(a_loads[i])
-        out += [f"add %[a{r}], %[a{r}], #{4 * steps}" for r in range(rows)]
-        out.append(f"add %[w], %[w], #{16 * steps}")
-        for i in range(steps):
-            out += [f"fcvtl v{24 + 2 * i}.4s, v{25 + 2 * i}.4h",
-                    f"fcvtl2 v{25 + 2 * i}.4s, v{25 + 2 * i}.8h"]
-        for j in range(steps):
-            for r in range(rows):
-                for col in (0, 1):
-                    out.append(f"fmla v{8 + 2 * r + col}.4s, v{24 + 2 * j + col}.4s, v{r}.s[{j}]")
-        out.append(f"{skip}:")
-    return out
-
-
 def prologue(rows: int):
     """Float32 weights: what the loop expects at its top: the first block's v24-v27 and the
     pointers; with two groups an iteration (the body ends with the next iteration's
@@ -264,7 +186,7 @@ def prologue(rows: int):
              "add %[a16], %[a], #16"] + [input_load(r, 0) for r in range(rows)])
 
 
-def function(rows: int, f16: bool = False) -> str:
+def function(rows: int) -> str:
     nacc = 2 * rows
     # The accumulators live in v8.. for the whole statement (an asm takes at most 30
     # operands, 16 read-write vectors would count 32): it starts them at bias[0..1] and
@@ -273,42 +195,12 @@ def function(rows: int, f16: bool = False) -> str:
     init += [f"mov v{acc_reg(r, col)}.16b, v{acc_reg(0, col)}.16b"
              for r in range(1, rows) for col in (0, 1)]
     store = [f"stp q{8 + i}, q{9 + i}, [%[acc], #{16 * i}]" for i in range(0, nacc, 2)]
-    loop = loop_body(rows, f16)
-    if f16:
-        loop = (["cbz %[n], .Lpw_inorder_tail%="] + loop + [".Lpw_inorder_tail%=:"] +
-                f16_tail(rows))
-    else:
-        loop = prologue(rows) + loop
+    loop = prologue(rows) + loop_body(rows)
     asm = init + loop + store
     text = "\n".join(f'        "{ins}\\n\\t"' for ins in asm)
-    vregs = list(range(rows)) + list(range(8, 8 + nacc)) + list(range(24, 32))
-    if not f16:
-        vregs = sorted(set(vregs + input_regs(rows, 1)))
+    vregs = sorted(set(list(range(rows)) + list(range(8, 8 + nacc)) + list(range(24, 32)) +
+                       input_regs(rows, 1)))
     clobbers = ", ".join(f'"v{v}"' for v in vregs)
-    if f16:
-        ptrs = "\n".join(f"    const float *a{r} = a[{r}];" for r in range(rows))
-        ptrs_back = "\n".join(f"    a[{r}] = a{r};" for r in range(rows))
-        outs = ", ".join([f'[a{r}] "+r"(a{r})' for r in range(rows)] +
-                         ['[w] "+r"(wp)', '[n] "+r"(n)', '[pf] "+r"(pfp)', '[tmp] "=&r"(tmp)'])
-        return f"""
-/* {rows} row{'s' if rows > 1 else ''}: {nacc} accumulators. */
-static inline __attribute__((always_inline)) void pw_inorder_kloop_{rows}(
-    const float **a, const uint16_t **w, uint64_t n, uint64_t rem, const char **pf,
-    const char *pf_end, const vf *bias, vf *acc) {{
-{ptrs}
-    const uint16_t *wp = *w;
-    const char *pfp = *pf;
-    uint64_t tmp;
-    __asm__ volatile(
-{text}
-        : {outs}
-        : [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc), [rem] "r"(rem)
-        : {clobbers}, "cc", "memory");
-{ptrs_back}
-    *w = wp;
-    *pf = pfp;
-}}
-"""
     # Row r is addressed as row 0 plus its byte offset (the rows of one activation matrix).
     offsets = "\n".join(f"    const uint64_t o{r} = (uint64_t)((const char *)a[{r}] - (const char *)a0);"
                          for r in range(1, rows))
@@ -341,29 +233,17 @@ static inline __attribute__((always_inline)) void pw_inorder_kloop_{rows}(
 
 
 def main() -> int:
-    f16 = sys.argv[1:] == ["--f16-weights"]
-    if sys.argv[1:] and not f16:
-        sys.stderr.write("usage: gen_neon_inorder.py [--f16-weights]\n")
+    if sys.argv[1:]:
+        sys.stderr.write("usage: gen_neon_inorder.py\n")
         return 2
-    if f16:
-        head = [" * GEMM tiles with float16 weights (float32 arithmetic), for every core; see",
-                " * the generator for the schedule. pw_inorder_kloop_<rows>(a, w, n, rem, pf,",
-                " * pf_end, bias, acc) runs n >= 0 iterations of 8 k steps, then rem < 8 more:",
-                " * a[r] are the rows' inputs, *w the panel (8 float16 weights per k step); the",
-                " * accumulators start at bias[0], bias[1] (columns 0-3, 4-7), add the products",
-                " * in k order and end in acc[r * 2 + col]; the pointers are advanced past what",
-                " * was consumed. */",
-                "#ifndef MNV3_ARM_NEON_INORDER_F16W_H", "#define MNV3_ARM_NEON_INORDER_F16W_H", ""]
-    else:
-        head = [" * float32 GEMM tiles scheduled for in-order cores; see the generator for the",
-                " * schedule. pw_inorder_kloop_<rows>(a, w, n, pf, pf_end, bias, acc) runs n >= 1",
-                " * iterations of 8 k steps: a[r] are the rows' inputs, *w the panel (8 floats per",
-                " * k step); the accumulators start at bias[0], bias[1] (columns 0-3, 4-7), add the",
-                " * products in k order and end in acc[r * 2 + col]; the pointers are advanced past",
-                " * what was consumed. */",
-                "#ifndef MNV3_ARM_NEON_INORDER_H", "#define MNV3_ARM_NEON_INORDER_H", ""]
-    out = ["/* Generated by tools/gen_neon_inorder.py" + (" --f16-weights" if f16 else "") +
-           ": do not edit. The k loops of the AArch64"] + head + [
+    head = [" * float32 GEMM tiles, scheduled for in-order cores and run by every core; see the",
+            " * generator for the schedule. pw_inorder_kloop_<rows>(a, w, n, pf, pf_end, bias,",
+            " * acc) runs n >= 1 iterations of 8 k steps: a[r] are the rows' inputs, *w the",
+            " * panel (8 floats per k step); the accumulators start at bias[0], bias[1] (columns",
+            " * 0-3, 4-7), add the products in k order and end in acc[r * 2 + col]; the pointers",
+            " * are advanced past what was consumed. */",
+            "#ifndef MNV3_ARM_NEON_INORDER_H", "#define MNV3_ARM_NEON_INORDER_H", ""]
+    out = ["/* Generated by tools/gen_neon_inorder.py: do not edit. The k loops of the AArch64"] + head + [
            "/* An assembly body is one string, longer than the 4095 characters ISO C asks every",
            " * compiler to accept; GCC and Clang, the only ones that read GNU inline assembly,",
            " * take any length. */",
@@ -371,7 +251,7 @@ def main() -> int:
            '#pragma clang diagnostic ignored "-Woverlength-strings"', "#endif", ""]
     out.pop()  # function() starts with a blank line
     for rows in range(1, MAX_ROWS + 1):
-        out.append(function(rows, f16))
+        out.append(function(rows))
     out += ["#if defined(__clang__)", "#pragma clang diagnostic pop", "#endif", "", "#endif"]
     sys.stdout.write("\n".join(out) + "\n")
     return 0

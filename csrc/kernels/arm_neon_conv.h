@@ -6,8 +6,8 @@
  * its own loop over taps broadcast one input per multiply-add: a load per FMLA, which an
  * in-order core does not issue beside it. Written as a GEMM, the rows are up to PW_MR
  * output pixels, k the K*K*Ci taps of each pixel's patch, the columns the output channels:
- * the tiles multiply by lane, 4 taps per input load, and on in-order AArch64 cores run the
- * schedule of arm_neon_inorder.h (on ARMv7: 4 rows, VMLA by lane). Building the patches is
+ * the tiles multiply by lane, 4 taps per input load (AArch64: the generated loops of
+ * arm_neon_inorder.h; ARMv7: 4 rows, VMLA by lane). Building the patches is
  * a copy of K*K*Ci floats per pixel (the zeros of the padding included, so borders need no
  * code of their own), small beside the K*K*Ci*Co multiply-adds.
  *
@@ -18,8 +18,6 @@
 /* Float16 weights: the float32 set's tiles, on weights widened first (CONV_WIDE_FLOATS) by
  * CONV_WIDEN(src, n, dst). */
 #define CONV_TILES (mnv3_neon_f32_gemm_row()->wide)
-#elif !defined(SIMD_VARIANT) && defined(__aarch64__)
-#define CONV_TILES (mnv3_neon_in_order() ? pointwise_row_in_order.wide : pointwise_row.wide)
 #else
 #define CONV_TILES pointwise_row.wide
 #endif

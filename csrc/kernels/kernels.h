@@ -715,15 +715,9 @@ extern const mnv3_kernel_set mnv3_kernel_set_neon_f16;
 int mnv3_cpu_has_asimdhp(void);
 extern const mnv3_kernel_set mnv3_kernel_set_neon_hp_f16w;
 extern const mnv3_kernel_set mnv3_kernel_set_neon_hp_f32w;
-/* Whether the AArch64 GEMM runs its tiles scheduled for in-order cores (arm_neon.c): yes
- * when any core is a Cortex-A53/A55-class one (MIDR from sysfs, /proc/cpuinfo or the
- * emulated register), or as MNV3_NEON_SCHEDULE=in-order|out-of-order says. Tests force
- * it with mnv3_neon_set_in_order(1 or 0); -1 detects again. */
-int mnv3_neon_in_order(void);
-void mnv3_neon_set_in_order(int in_order);
 #endif
-/* The float32 set's GEMM row the runtime would pick (the in-order tiles on in-order
- * AArch64 cores): the float16-weight rows run its tiles on widened panels. */
+/* The float32 set's GEMM row: the float16-weight and relaxed rows run its tiles on widened
+ * weights. */
 const mnv3_pointwise_kernel *mnv3_neon_f32_gemm_row(void);
 /* dst[i] = src[i] for n float16 weights (arm_neon_f16.c; AArch64, and ARMv7 with the
  * half-precision extension). */

@@ -23,6 +23,8 @@
  *   PW_WORKSPACE             its workspace_bytes (default: mnv3_pointwise_driver_workspace)
  *   PW_BORROWED_TILES        the set has no GEMM tiles of its own: its PW_RUN runs another
  *                            set's (the row's wide and narrow tables are empty)
+ *   PW_OWN_TILES             the wide GEMM tiles (PW_ONLY_WIDE) are the set's own, defined
+ *                            after this file under their usual names
  *   CONV_GROUP               the stem's group of CONV_G interior pixels (conv_group)
  *   GEMV_MR, GEMV_UKERNEL, GEMV_NAME  the fully connected microkernel, its rows and name
  *                            (defined after this file)
@@ -374,7 +376,7 @@ SIMD_INLINE void pw_finish(const mnv3_gemm_tile *t, const simd_ep *ep, const pw_
         if (t->sums) add_sums(t->sums, s0, cols.m0);                                         \
     }
 
-#if !defined(PW_BORROWED_TILES)
+#if !defined(PW_BORROWED_TILES) && !defined(PW_OWN_TILES)
 PW_KERNEL2(PW_ROWS1, 1)
 PW_KERNEL2(PW_ROWS2, 2)
 PW_KERNEL2(PW_ROWS3, 3)
@@ -401,7 +403,7 @@ PW_KERNEL1(PW_ROWS7, 7)
 PW_KERNEL1(PW_ROWS8, 8)
 #endif
 #endif
-#endif /* !PW_BORROWED_TILES */
+#endif /* !PW_BORROWED_TILES && !PW_OWN_TILES */
 
 #define GEMM2(MR) UK_NAME(gemm_, UK_TILE(MR, SIMD_NR), SIMD_ISA)
 #if PW_ONLY_WIDE
@@ -409,6 +411,21 @@ PW_KERNEL1(PW_ROWS8, 8)
 #define GEMM1(MR) GEMM2(MR)
 #else
 #define GEMM1(MR) UK_NAME(gemm_, UK_TILE(MR, SIMD_VW), SIMD_ISA)
+#endif
+
+#if defined(PW_OWN_TILES)
+SIMD_FN void GEMM2(1)(const mnv3_gemm_tile *t);
+SIMD_FN void GEMM2(2)(const mnv3_gemm_tile *t);
+SIMD_FN void GEMM2(3)(const mnv3_gemm_tile *t);
+SIMD_FN void GEMM2(4)(const mnv3_gemm_tile *t);
+#if PW_MR > 4
+SIMD_FN void GEMM2(5)(const mnv3_gemm_tile *t);
+SIMD_FN void GEMM2(6)(const mnv3_gemm_tile *t);
+#endif
+#if PW_MR > 6
+SIMD_FN void GEMM2(7)(const mnv3_gemm_tile *t);
+SIMD_FN void GEMM2(8)(const mnv3_gemm_tile *t);
+#endif
 #endif
 
 /* The fields every float32 GEMM row of this body shares: name, types, tile, packing. */

@@ -526,7 +526,7 @@ static void test_f16_gemv(void) {
  * (float16-valued) weights: every tile height the balanced split picks (1 .. 2 * mr + 1
  * pixels), k below, at and past the 8-step iterations of AArch64's generated loops and
  * their 4-step and single-step tails, whole and partial panels, with a bias, channel sums
- * and an SE gate on some; on AArch64 under both GEMM schedules (in-order, out-of-order). */
+ * and an SE gate on some. */
 static void test_f16w_gemm_tiles(void) {
     static const uint32_t ks[] = {1, 3, 4, 7, 8, 9, 12, 15, 16, 21, 28, 37};
     static const uint32_t ns[] = {3, 8, 13, 16, 24};
@@ -542,18 +542,11 @@ static void test_f16w_gemm_tiles(void) {
     int isa;
     for (isa = MNV3_ISA_SCALAR; isa < (int)mnv3_isa_count(); ++isa) {
         mnv3_kernels k;
-        int schedule, schedules = 1;
         double worst = 0.0;
         if (!mnv3_kernels_resolve((mnv3_isa)isa, MNV3_DTYPE_F16, MNV3_DTYPE_F32, &k)) continue;
         CHECK(k.pointwise->workspace_bytes(k.pointwise, KMAX) <= sizeof ws);
-#if defined(MNV3_HAVE_NEON_KERNELS) && defined(__aarch64__)
-        if (isa == MNV3_ISA_NEON) schedules = 2;
-#endif
-        for (schedule = 0; schedule < schedules; ++schedule) {
+        {
             uint32_t P, ki, ni;
-#if defined(MNV3_HAVE_NEON_KERNELS) && defined(__aarch64__)
-            if (schedules == 2) mnv3_neon_set_in_order(schedule == 0);
-#endif
             for (P = 1; P <= 2 * k.pointwise->mr + 1 && P <= PMAX; ++P)
                 for (ki = 0; ki < sizeof ks / sizeof *ks; ++ki)
                     for (ni = 0; ni < sizeof ns / sizeof *ns; ++ni) {
@@ -612,14 +605,10 @@ static void test_f16w_gemm_tiles(void) {
                         ++cases;
                     }
         }
-#if defined(MNV3_HAVE_NEON_KERNELS) && defined(__aarch64__)
-        if (schedules == 2) mnv3_neon_set_in_order(-1);
-#endif
         CHECK_MSG(worst <= 1e-5, "%s %s: float16-weight GEMM off by %g", mnv3_isa_name((mnv3_isa)isa),
                   k.pointwise->name, worst);
-        printf("  %s %s: float16-weight GEMM tiles (%d schedule%s), max relative error %.3g\n",
-               mnv3_isa_name((mnv3_isa)isa), k.pointwise->name, schedules, schedules > 1 ? "s" : "",
-               worst);
+        printf("  %s %s: float16-weight GEMM tiles, max relative error %.3g\n",
+               mnv3_isa_name((mnv3_isa)isa), k.pointwise->name, worst);
     }
     printf("  float16-weight GEMM tiles: %u cases\n", cases);
 }
@@ -633,22 +622,13 @@ static int neon_f32_and_f16w(mnv3_kernels *kf, mnv3_kernels *kh) {
     return ok;
 }
 
-/* The GEMM schedules to run a test under (AArch64: in-order, then out-of-order); -1 after
- * the last restores detection. */
-#if defined(__aarch64__)
-enum { NEON_SCHEDULES = 2 };
-static void neon_schedule(int schedule) { mnv3_neon_set_in_order(schedule < 0 ? -1 : schedule == 0); }
-#else
-enum { NEON_SCHEDULES = 1 };
-static void neon_schedule(int schedule) { (void)schedule; }
-#endif
 #endif
 
 /* The NEON float16-weight GEMM widens its panels into the workspace and runs the float32
  * set's tiles: its results must equal, bit for bit, the float32 set's on the same weights.
  * Small weights (widened whole, once per call) and large ones (a panel at a time, per chunk
  * of 64 rows: 70 pixels make two chunks), an output-channel sub-range starting past the
- * first panel, the SE gate on some; on AArch64 under both GEMM schedules. */
+ * first panel, the SE gate on some. */
 static void test_f16w_gemm_widened(void) {
 #if defined(MNV3_HAVE_NEON_KERNELS)
     static const uint32_t shapes[][3] = {{1, 37, 24}, {9, 37, 24}, {70, 16, 40},
@@ -660,10 +640,8 @@ static void test_f16w_gemm_widened(void) {
     const mnv3_clamp open = {-INFINITY, INFINITY};
     mnv3_kernels kh, kf;
     unsigned cases = 0, si;
-    int schedule;
     if (!neon_f32_and_f16w(&kf, &kh)) return;
-    for (schedule = 0; schedule < NEON_SCHEDULES; ++schedule) {
-        neon_schedule(schedule);
+    {
         for (si = 0; si < sizeof shapes / sizeof *shapes; ++si) {
             const uint32_t P = shapes[si][0], K = shapes[si][1], N = shapes[si][2];
             const size_t hb = kh.pointwise->packed_bytes(K, N), fb = kf.pointwise->packed_bytes(K, N);
@@ -725,7 +703,6 @@ static void test_f16w_gemm_widened(void) {
             free(ws);
         }
     }
-    neon_schedule(-1);
     printf("  float16-weight GEMM widening: %u cases bit-identical to the float32 set\n", cases);
 #endif
 }
@@ -786,8 +763,7 @@ static void test_f16w_gemv(void) {
  * rows' (float16 output) must be the float32 row's output rounded once. Shapes: a stem
  * (27 taps, 16 channels), 90 taps (two passes over each patch) with 72 channels (more
  * than fit the widened-weights buffer, and two groups of columns where the output is
- * float16), and 20 channels (a partial panel) with a 5x5 kernel; on AArch64 under both
- * GEMM schedules. */
+ * float16), and 20 channels (a partial panel) with a 5x5 kernel. */
 static void test_f16_stems(void) {
 #if defined(MNV3_HAVE_NEON_KERNELS) &&                                                       \
     (defined(__aarch64__) || (defined(__ARM_FP16_FORMAT_IEEE) && (__ARM_FP & 2)))
@@ -798,11 +774,9 @@ static void test_f16_stems(void) {
     static const mnv3_dtype relaxed_wtypes[] = {MNV3_DTYPE_F16, MNV3_DTYPE_F32};
     const mnv3_clamp open = {-INFINITY, INFINITY};
     unsigned cases = 0, si, ti;
-    int schedule;
     mnv3_kernels kf, kh;
     if (!neon_f32_and_f16w(&kf, &kh)) return;
-    for (schedule = 0; schedule < NEON_SCHEDULES; ++schedule) {
-        neon_schedule(schedule);
+    {
         for (si = 0; si < sizeof shapes / sizeof *shapes; ++si) {
             const uint32_t H = shapes[si][0], W = shapes[si][1], Ci = shapes[si][2];
             const uint32_t Co = shapes[si][3], K = shapes[si][4], S = shapes[si][5];
@@ -890,7 +864,6 @@ static void test_f16_stems(void) {
             free(got16), free(pf), free(ph);
         }
     }
-    neon_schedule(-1);
     printf("  float16-weight stems: %u cases equal to the float32 row's output\n", cases);
 #endif
 }

@@ -1151,20 +1151,6 @@ int main(void) {
     for (isa = MNV3_ISA_SCALAR; isa < (int)mnv3_isa_count(); ++isa) {
         mnv3_kernels k;
         if (mnv3_kernels_resolve((mnv3_isa)isa, MNV3_DTYPE_F32, MNV3_DTYPE_F32, &k)) {
-#if defined(MNV3_HAVE_NEON_KERNELS) && defined(__aarch64__)
-            /* Both GEMM schedules, whichever this CPU's cores would take. */
-            if (isa == MNV3_ISA_NEON) {
-                int in_order;
-                for (in_order = 1; in_order >= 0; --in_order) {
-                    printf("  neon, GEMM tiles for %s cores:\n", in_order ? "in-order" : "out-of-order");
-                    mnv3_neon_set_in_order(in_order);
-                    run_kernel_suite(&k);
-                    tile_tails_suite(&k);
-                }
-                mnv3_neon_set_in_order(-1);
-                continue;
-            }
-#endif
             run_kernel_suite(&k);
             tile_tails_suite(&k);
         }

@@ -487,7 +487,6 @@ def test_bench_peers_mnv3_int8_row_with_the_assumed_api(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("tool, args, header", [
     ("gen_neon_inorder.py", [], "arm_neon_inorder.h"),
-    ("gen_neon_inorder.py", ["--f16-weights"], "arm_neon_inorder_f16w.h"),
     ("gen_neon_dw.py", [], "arm_neon_dw_loops.h"),
     ("gen_neon_hp_dw.py", [], "arm_neon_hp_dw_loops.h"),
     ("gen_neon_hp_gemm.py", [], "arm_neon_hp_gemm_loops.h"),
