@@ -4,8 +4,8 @@
 int16 x - in_zp, weights packed [k][8] as int16 w - weight_zp) and SDOT (1 to 4 rows x 16
 columns, int8 rows, weights packed [k/4][16][4]).
 
-One iteration is 8 k steps: the 8 weight vectors and every row's 8 inputs are loaded as
-one group ahead of the multiplies, then SMLAL / SMLAL2 by element into the accumulators.
+One iteration is 8 k steps, SMLAL / SMLAL2 by element into the accumulators. The 1-row
+tile loads the 8 weight vectors and its 8 inputs as one group ahead of the multiplies.
 The order is fixed for the in-order cores (Cortex-A53, A55), for the reasons
 tools/gen_neon_inorder.py gives: they write results back in program order, so a load
 behind a multiply waits for it, and the grouped loads pay that wait once per iteration;
@@ -24,12 +24,13 @@ paired beside them; the rows use one offset register shared by all (`ldr q, [row
 whose `adds`, counting up to zero, is the last instruction before the branch, where the
 model holds the branch for the multiplies anyway. A prologue loads the first iteration's
 ld1 and the last iteration is peeled without it, so nothing is read past the panel.
-Modelled fractions of the SMLAL bound, A53 / A55 / A72 (A57 model) / N1, 4 to 8 rows:
-0.82 / 0.78, 0.84 / 0.81, 0.86 / 0.83, 0.87 / 0.84, 0.88 / 0.85 / 1.00 / 1.00 (grouped
-schedule before: A53 0.76, 0.79, 0.81, 0.82, 0.83; A55 0.78, 0.81, 0.82, 0.84, 0.84). With
-1 to 3 rows the four-register load costs the A55 model more than the A53 one gains
-(A55 0.47 / 0.65 / 0.74 against 0.55 / 0.68 / 0.75 grouped), so they keep the grouped
-schedule.
+Modelled fractions of the SMLAL bound, A53 / A55 for 2 to 8 rows: 0.73 / 0.67, 0.79 / 0.74,
+0.82 / 0.78, 0.84 / 0.81, 0.86 / 0.83, 0.87 / 0.84, 0.88 / 0.85; A72 (A57 model) and N1
+1.00 (grouped schedule before: A53 0.65, 0.73, 0.76, 0.79, 0.81, 0.82, 0.83; A55 0.68,
+0.75, 0.78, 0.81, 0.82, 0.84, 0.84). The A55 runs the SDOT tiles; its model costs the
+four-register load a few cycles more than the grouped loads, which leaves the 1-row tile,
+whose 16 multiplies hide less of it (A55 0.47 against 0.55, A53 0.55 against 0.52), on
+the grouped schedule.
 
 SMLAL registers: v0-v7 the rows' inputs (8 k each; by-element operands must lie in
 v0-v15), v8-v23 the accumulators, v24-v31 the weights of the 8 k steps.
@@ -169,8 +170,8 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_{rows}(
 
 
 # Tiles from this many rows up take the pipelined schedule (pipelined_function); the
-# smaller ones keep the grouped one, which the Cortex-A55 model runs faster for them.
-PIPELINED_ROWS = 4
+# 1-row tile keeps the grouped one (see the module docstring).
+PIPELINED_ROWS = 2
 
 
 def pipelined_body(rows: int, last: bool) -> list:
