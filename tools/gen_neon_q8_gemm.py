@@ -4,14 +4,33 @@
 int16 x - in_zp, weights packed [k][8] as int16 w - weight_zp) and SDOT (1 to 4 rows x 16
 columns, int8 rows, weights packed [k/4][16][4]).
 
-One iteration is 8 k steps: the 8 weight vectors and every row's 8 inputs are loaded as
-one group ahead of the multiplies, then SMLAL / SMLAL2 by element into the accumulators.
+One iteration is 8 k steps, SMLAL / SMLAL2 by element into the accumulators. The 1-row
+tile loads the 8 weight vectors and its 8 inputs as one group ahead of the multiplies.
 The order is fixed for the in-order cores (Cortex-A53, A55), for the reasons
 tools/gen_neon_inorder.py gives: they write results back in program order, so a load
 behind a multiply waits for it, and the grouped loads pay that wait once per iteration;
 immediate offsets from bases advanced once per iteration, no post-indexed loads.
 Tiles with few rows split k over several accumulators per output vector (added after the
 loop), so that at least 8 independent chains cover the multiply latency.
+
+Tiles of PIPELINED_ROWS rows and more take a schedule fitted to the Cortex-A53 model
+(llvm-mca 19; SMLAL latency 6, results written back in program order, a 128-bit load does
+not issue beside a 128-bit multiply): the weights of the first 4 k steps (64 contiguous
+bytes) are one four-register `ld1` issued for the next iteration right after the last
+multiply that reads them; its latency (7) exceeds the multiply's, so it waits for nothing
+and its load-pipe cycles overlap the multiplies that follow. The rows and the other 4
+weight vectors are loaded as one group at the top of the iteration, with the prefetch
+paired beside them; the rows use one offset register shared by all (`ldr q, [row, k]`)
+whose `adds`, counting up to zero, is the last instruction before the branch, where the
+model holds the branch for the multiplies anyway. A prologue loads the first iteration's
+ld1 and the last iteration is peeled without it, so nothing is read past the panel.
+Modelled fractions of the SMLAL bound, A53 / A55 for 2 to 8 rows: 0.73 / 0.67, 0.79 / 0.74,
+0.82 / 0.78, 0.84 / 0.81, 0.86 / 0.83, 0.87 / 0.84, 0.88 / 0.85; A72 (A57 model) and N1
+1.00 (grouped schedule before: A53 0.65, 0.73, 0.76, 0.79, 0.81, 0.82, 0.83; A55 0.68,
+0.75, 0.78, 0.81, 0.82, 0.84, 0.84). The A55 runs the SDOT tiles; its model costs the
+four-register load a few cycles more than the grouped loads, which leaves the 1-row tile,
+whose 16 multiplies hide less of it (A55 0.47 against 0.55, A53 0.55 against 0.52), on
+the grouped schedule.
 
 SMLAL registers: v0-v7 the rows' inputs (8 k each; by-element operands must lie in
 v0-v15), v8-v23 the accumulators, v24-v31 the weights of the 8 k steps.
@@ -89,28 +108,38 @@ def load_group(a_loads: list, w_loads: list, rows: int, a_bytes: int, w_bytes: i
     return group + pending
 
 
+def macs(rows: int, steps: range) -> list:
+    """The SMLAL / SMLAL2 by element of k steps `steps`, every row for each."""
+    out = []
+    for j in steps:
+        for r in range(rows):
+            out.append(f"smlal v{acc_reg(rows, r, 0, j)}.4s, v{24 + j}.4h, v{r}.h[{j}]")
+            out.append(f"smlal2 v{acc_reg(rows, r, 1, j)}.4s, v{24 + j}.8h, v{r}.h[{j}]")
+    return out
+
+
+def acc_init(rows: int) -> list:
+    """Split 0 of every output vector starts at the bias, the other splits at zero."""
+    init = []
+    for r in range(rows):
+        for col in (0, 1):
+            init.append(f"ldr q{acc_reg(rows, r, col, 0)}, [%[bias], #{16 * col}]")
+            init += [f"movi v{acc_reg(rows, r, col, i)}.4s, #0" for i in range(1, split_of(rows))]
+    return init
+
+
 def body(rows: int) -> list:
     w_loads = [f"ldr q{24 + j}, [%[w], #{16 * j}]" for j in range(K_STEPS)]
     a_loads = [f"ldr q{r}, [%[a{r}]]" for r in range(rows)]
     group = load_group(a_loads, w_loads, rows, 16, 16 * K_STEPS)
-    macs = []
-    for j in range(K_STEPS):
-        for r in range(rows):
-            macs.append(f"smlal v{acc_reg(rows, r, 0, j)}.4s, v{24 + j}.4h, v{r}.h[{j}]")
-            macs.append(f"smlal2 v{acc_reg(rows, r, 1, j)}.4s, v{24 + j}.8h, v{r}.h[{j}]")
-    return group + macs
+    return group + macs(rows, range(K_STEPS))
 
 
 def function(rows: int) -> str:
     s = split_of(rows)
     nacc = 2 * rows * s
     accs = list(range(8, 8 + nacc))
-    init = []
-    for r in range(rows):
-        for col in (0, 1):
-            first = acc_reg(rows, r, col, 0)
-            init.append(f"ldr q{first}, [%[bias], #{16 * col}]")
-            init += [f"movi v{acc_reg(rows, r, col, i)}.4s, #0" for i in range(1, s)]
+    init = acc_init(rows)
     loop = [".Lq8_gemm_loop%=:"] + body(rows) + ["b.ne .Lq8_gemm_loop%="]
     store = [f"stp q{accs[i]}, q{accs[i + 1]}, [%[acc], #{16 * i}]" for i in range(0, nacc, 2)]
     lines = init + loop + store
@@ -132,6 +161,69 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_{rows}(
 {asm}
         : {outs}
         : [bias] "r"(bias), [acc] "r"(acc)
+        : {clob});
+{back_a}
+    *w = wp;
+    *pf = pfp;
+}}
+"""
+
+
+# Tiles from this many rows up take the pipelined schedule (pipelined_function); the
+# 1-row tile keeps the grouped one (see the module docstring).
+PIPELINED_ROWS = 2
+
+
+def pipelined_body(rows: int, last: bool) -> list:
+    """One iteration of the pipelined schedule; the last one loads nothing ahead."""
+    half = K_STEPS // 2
+    loads = [f"ldr q{r}, [%[a{r}], %[k]]" for r in range(rows)]
+    loads += [f"ldr q{24 + j}, [%[w], #{16 * j}]" for j in range(half, K_STEPS)]
+    ints = ["prfm pldl1keep, [%[pf]]", "add %[pf], %[pf], #64"]
+    group = []
+    for i, ld in enumerate(loads):
+        group.append(ld)
+        if i < len(ints):
+            group.append(ints[i])
+    group.append(f"add %[w], %[w], #{16 * K_STEPS}")
+    ahead = [] if last else ["ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]"]
+    step = [] if last else [f"adds %[k], %[k], #{2 * K_STEPS}"]
+    return group + macs(rows, range(half)) + ahead + macs(rows, range(half, K_STEPS)) + step
+
+
+def pipelined_function(rows: int) -> str:
+    s = split_of(rows)
+    nacc = 2 * rows * s
+    accs = list(range(8, 8 + nacc))
+    init = acc_init(rows)
+    init.append("ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]")
+    lines = (init + ["cbz %[k], .Lq8_gemm_last%=", ".Lq8_gemm_loop%=:"] +
+             pipelined_body(rows, False) + ["b.ne .Lq8_gemm_loop%=", ".Lq8_gemm_last%=:"] +
+             pipelined_body(rows, True) +
+             [f"stp q{accs[i]}, q{accs[i + 1]}, [%[acc], #{16 * i}]" for i in range(0, nacc, 2)])
+    asm = "\n".join(f'        "{ln}\\n\\t"' for ln in lines)
+    bases = "\n".join(f"    const uintptr_t a{r} = (uintptr_t)a[{r}] + {2 * K_STEPS}u * loops;"
+                       for r in range(rows))
+    back_a = "\n".join(f"    a[{r}] += {K_STEPS}u * n;" for r in range(rows))
+    ins = ", ".join([f'[a{r}] "r"(a{r})' for r in range(rows)] +
+                    ['[bias] "r"(bias)', '[acc] "r"(acc)'])
+    clob = ", ".join([f'"v{i}"' for i in list(range(rows)) + accs + list(range(24, 32))] +
+                     ['"cc"', '"memory"'])
+    return f"""/* {rows} rows: {nacc} accumulators ({s} per output vector), pipelined weights. */
+static inline __attribute__((always_inline)) void nq8_gemm_kloop_{rows}(
+    const int16_t **a, const int16_t **w, uint64_t n, const char **pf, const int32_t *bias,
+    int32x4_t *acc) {{
+    /* The loop runs n - 1 times and the last iteration is peeled; k counts up to zero, so
+     * a row's base is the address it reads in the peeled iteration. */
+    const uint64_t loops = n - 1;
+{bases}
+    uint64_t k = 0u - {2 * K_STEPS}u * loops;
+    const int16_t *wp = *w;
+    const char *pfp = *pf;
+    __asm__ volatile(
+{asm}
+        : [k] "+r"(k), [w] "+r"(wp), [pf] "+r"(pfp)
+        : {ins}
         : {clob});
 {back_a}
     *w = wp;
@@ -336,7 +428,7 @@ def main() -> None:
         print(f"#define NQ8_GEMM_SPLIT_{rows} {split_of(rows)}")
     print()
     for rows in range(1, MAX_ROWS + 1):
-        print(function(rows))
+        print(pipelined_function(rows) if rows >= PIPELINED_ROWS else function(rows))
     print("""/* nq8_dot_kloop_<rows>(a, w, n, pf, acc) runs n >= 1 iterations of NQ8_DOT_K_<rows>
  * k steps of the SDOT tiles: a[r] are the rows' int8 inputs, *w the panel ([k/4][16][4] int8); the
  * accumulators are read from and written back to acc[(r * 4 + c) * split + g]

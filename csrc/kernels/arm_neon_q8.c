@@ -439,8 +439,8 @@ static void s16_conv_pack(const mnv3_q8_weights *w, void *packed) {
 /* Each input row that an output row reads is converted once per driver call into the
  * workspace as int16 x - in_zp, with zero columns for the horizontal padding, laid out
  * [channel group][column][8 channels] so that one group's columns are 16 bytes apart and
- * every tap is an immediate offset; one zero row stands for the vertical padding. The
- * tap loop then has no border test and no zero point (a padding tap is an exact 0, as
+ * every tap is a fixed offset from its row; one zero row stands for the vertical padding.
+ * The tap loop then has no border test and no zero point (a padding tap is an exact 0, as
  * TFLite's in_zp padding), and runs over blocks of DW_PIXELS outputs whose columns it
  * shares between the taps: 2 * DW_PIXELS accumulators. The accumulators of a whole row
  * go to the workspace and are requantized in a pass of their own, so the tap loop holds
@@ -596,7 +596,7 @@ static void mnv3_q8_dwconv_8c__neon(const mnv3_q8_dw_out_row *r) {
     const size_t group_bytes = (size_t)DW_GROUP * (2u * K * K + 4u);
     const int32x4_t zp = vdupq_n_s32(a->requant.out_zp), lo = vdupq_n_s32(a->requant.act_lo),
                     hi = vdupq_n_s32(a->requant.act_hi);
-    const int16_t *crow[MNV3_DW_MAX_KERNEL], *xrow[MNV3_DW_MAX_KERNEL + 1];
+    const int16_t *crow[MNV3_DW_MAX_KERNEL], *xrow[MNV3_DW_MAX_KERNEL];
     size_t slot_bytes, total;
     int32_t *acc;
     uint32_t g, ky, ox;
@@ -616,7 +616,6 @@ static void mnv3_q8_dwconv_8c__neon(const mnv3_q8_dw_out_row *r) {
         const nq8_rq q0 = nq8_rq_from_qmul(a->requant.qmul + g);
         const nq8_rq q1 = nq8_rq_from_qmul(a->requant.qmul + g + 4);
         for (ky = 0; ky < K; ++ky) xrow[ky] = crow[ky] + (size_t)(g / DW_GROUP) * cols * DW_GROUP;
-        xrow[K] = xrow[0];
         dw_group_blocks(xrow, wt, b0, b1, blocks, K, S, acc);
         for (ox = 0; ox < W; ++ox)
             vst1_s8(r->out + (size_t)ox * C + g,

@@ -98,12 +98,16 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_1(
     *pf = pfp;
 }
 
-/* 2 rows: 16 accumulators (4 per output vector). */
+/* 2 rows: 16 accumulators (4 per output vector), pipelined weights. */
 static inline __attribute__((always_inline)) void nq8_gemm_kloop_2(
     const int16_t **a, const int16_t **w, uint64_t n, const char **pf, const int32_t *bias,
     int32x4_t *acc) {
-    const int16_t *a0 = a[0];
-    const int16_t *a1 = a[1];
+    /* The loop runs n - 1 times and the last iteration is peeled; k counts up to zero, so
+     * a row's base is the address it reads in the peeled iteration. */
+    const uint64_t loops = n - 1;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
+    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
+    uint64_t k = 0u - 16u * loops;
     const int16_t *wp = *w;
     const char *pfp = *pf;
     __asm__ volatile(
@@ -123,23 +127,63 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_2(
         "movi v21.4s, #0\n\t"
         "movi v22.4s, #0\n\t"
         "movi v23.4s, #0\n\t"
+        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        "cbz %[k], .Lq8_gemm_last%=\n\t"
         ".Lq8_gemm_loop%=:\n\t"
-        "ldr q0, [%[a0]]\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q24, [%[w], #0]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
         "add %[pf], %[pf], #64\n\t"
-        "ldr q1, [%[a1]]\n\t"
-        "ldr q25, [%[w], #16]\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
         "ldr q28, [%[w], #64]\n\t"
         "ldr q29, [%[w], #80]\n\t"
         "ldr q30, [%[w], #96]\n\t"
         "ldr q31, [%[w], #112]\n\t"
-        "add %[a0], %[a0], #16\n\t"
-        "add %[a1], %[a1], #16\n\t"
         "add %[w], %[w], #128\n\t"
-        "subs %[n], %[n], #1\n\t"
+        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
+        "smlal2 v12.4s, v24.8h, v0.h[0]\n\t"
+        "smlal v16.4s, v24.4h, v1.h[0]\n\t"
+        "smlal2 v20.4s, v24.8h, v1.h[0]\n\t"
+        "smlal v9.4s, v25.4h, v0.h[1]\n\t"
+        "smlal2 v13.4s, v25.8h, v0.h[1]\n\t"
+        "smlal v17.4s, v25.4h, v1.h[1]\n\t"
+        "smlal2 v21.4s, v25.8h, v1.h[1]\n\t"
+        "smlal v10.4s, v26.4h, v0.h[2]\n\t"
+        "smlal2 v14.4s, v26.8h, v0.h[2]\n\t"
+        "smlal v18.4s, v26.4h, v1.h[2]\n\t"
+        "smlal2 v22.4s, v26.8h, v1.h[2]\n\t"
+        "smlal v11.4s, v27.4h, v0.h[3]\n\t"
+        "smlal2 v15.4s, v27.8h, v0.h[3]\n\t"
+        "smlal v19.4s, v27.4h, v1.h[3]\n\t"
+        "smlal2 v23.4s, v27.8h, v1.h[3]\n\t"
+        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
+        "smlal2 v12.4s, v28.8h, v0.h[4]\n\t"
+        "smlal v16.4s, v28.4h, v1.h[4]\n\t"
+        "smlal2 v20.4s, v28.8h, v1.h[4]\n\t"
+        "smlal v9.4s, v29.4h, v0.h[5]\n\t"
+        "smlal2 v13.4s, v29.8h, v0.h[5]\n\t"
+        "smlal v17.4s, v29.4h, v1.h[5]\n\t"
+        "smlal2 v21.4s, v29.8h, v1.h[5]\n\t"
+        "smlal v10.4s, v30.4h, v0.h[6]\n\t"
+        "smlal2 v14.4s, v30.8h, v0.h[6]\n\t"
+        "smlal v18.4s, v30.4h, v1.h[6]\n\t"
+        "smlal2 v22.4s, v30.8h, v1.h[6]\n\t"
+        "smlal v11.4s, v31.4h, v0.h[7]\n\t"
+        "smlal2 v15.4s, v31.8h, v0.h[7]\n\t"
+        "smlal v19.4s, v31.4h, v1.h[7]\n\t"
+        "smlal2 v23.4s, v31.8h, v1.h[7]\n\t"
+        "adds %[k], %[k], #16\n\t"
+        "b.ne .Lq8_gemm_loop%=\n\t"
+        ".Lq8_gemm_last%=:\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
+        "prfm pldl1keep, [%[pf]]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
+        "add %[pf], %[pf], #64\n\t"
+        "ldr q28, [%[w], #64]\n\t"
+        "ldr q29, [%[w], #80]\n\t"
+        "ldr q30, [%[w], #96]\n\t"
+        "ldr q31, [%[w], #112]\n\t"
+        "add %[w], %[w], #128\n\t"
         "smlal v8.4s, v24.4h, v0.h[0]\n\t"
         "smlal2 v12.4s, v24.8h, v0.h[0]\n\t"
         "smlal v16.4s, v24.4h, v1.h[0]\n\t"
@@ -172,7 +216,6 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_2(
         "smlal2 v15.4s, v31.8h, v0.h[7]\n\t"
         "smlal v19.4s, v31.4h, v1.h[7]\n\t"
         "smlal2 v23.4s, v31.8h, v1.h[7]\n\t"
-        "b.ne .Lq8_gemm_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
         "stp q10, q11, [%[acc], #32]\n\t"
         "stp q12, q13, [%[acc], #64]\n\t"
@@ -181,22 +224,26 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_2(
         "stp q18, q19, [%[acc], #160]\n\t"
         "stp q20, q21, [%[acc], #192]\n\t"
         "stp q22, q23, [%[acc], #224]\n\t"
-        : [a0] "+r"(a0), [a1] "+r"(a1), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp)
-        : [bias] "r"(bias), [acc] "r"(acc)
+        : [k] "+r"(k), [w] "+r"(wp), [pf] "+r"(pfp)
+        : [a0] "r"(a0), [a1] "r"(a1), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
+    a[0] += 8u * n;
+    a[1] += 8u * n;
     *w = wp;
     *pf = pfp;
 }
 
-/* 3 rows: 12 accumulators (2 per output vector). */
+/* 3 rows: 12 accumulators (2 per output vector), pipelined weights. */
 static inline __attribute__((always_inline)) void nq8_gemm_kloop_3(
     const int16_t **a, const int16_t **w, uint64_t n, const char **pf, const int32_t *bias,
     int32x4_t *acc) {
-    const int16_t *a0 = a[0];
-    const int16_t *a1 = a[1];
-    const int16_t *a2 = a[2];
+    /* The loop runs n - 1 times and the last iteration is peeled; k counts up to zero, so
+     * a row's base is the address it reads in the peeled iteration. */
+    const uint64_t loops = n - 1;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
+    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
+    const uintptr_t a2 = (uintptr_t)a[2] + 16u * loops;
+    uint64_t k = 0u - 16u * loops;
     const int16_t *wp = *w;
     const char *pfp = *pf;
     __asm__ volatile(
@@ -212,25 +259,81 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_3(
         "movi v17.4s, #0\n\t"
         "ldr q18, [%[bias], #16]\n\t"
         "movi v19.4s, #0\n\t"
+        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        "cbz %[k], .Lq8_gemm_last%=\n\t"
         ".Lq8_gemm_loop%=:\n\t"
-        "ldr q0, [%[a0]]\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q24, [%[w], #0]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
         "add %[pf], %[pf], #64\n\t"
-        "ldr q1, [%[a1]]\n\t"
-        "ldr q25, [%[w], #16]\n\t"
-        "ldr q2, [%[a2]]\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
+        "ldr q2, [%[a2], %[k]]\n\t"
         "ldr q28, [%[w], #64]\n\t"
         "ldr q29, [%[w], #80]\n\t"
         "ldr q30, [%[w], #96]\n\t"
         "ldr q31, [%[w], #112]\n\t"
-        "add %[a0], %[a0], #16\n\t"
-        "add %[a1], %[a1], #16\n\t"
-        "add %[a2], %[a2], #16\n\t"
         "add %[w], %[w], #128\n\t"
-        "subs %[n], %[n], #1\n\t"
+        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
+        "smlal2 v10.4s, v24.8h, v0.h[0]\n\t"
+        "smlal v12.4s, v24.4h, v1.h[0]\n\t"
+        "smlal2 v14.4s, v24.8h, v1.h[0]\n\t"
+        "smlal v16.4s, v24.4h, v2.h[0]\n\t"
+        "smlal2 v18.4s, v24.8h, v2.h[0]\n\t"
+        "smlal v9.4s, v25.4h, v0.h[1]\n\t"
+        "smlal2 v11.4s, v25.8h, v0.h[1]\n\t"
+        "smlal v13.4s, v25.4h, v1.h[1]\n\t"
+        "smlal2 v15.4s, v25.8h, v1.h[1]\n\t"
+        "smlal v17.4s, v25.4h, v2.h[1]\n\t"
+        "smlal2 v19.4s, v25.8h, v2.h[1]\n\t"
+        "smlal v8.4s, v26.4h, v0.h[2]\n\t"
+        "smlal2 v10.4s, v26.8h, v0.h[2]\n\t"
+        "smlal v12.4s, v26.4h, v1.h[2]\n\t"
+        "smlal2 v14.4s, v26.8h, v1.h[2]\n\t"
+        "smlal v16.4s, v26.4h, v2.h[2]\n\t"
+        "smlal2 v18.4s, v26.8h, v2.h[2]\n\t"
+        "smlal v9.4s, v27.4h, v0.h[3]\n\t"
+        "smlal2 v11.4s, v27.8h, v0.h[3]\n\t"
+        "smlal v13.4s, v27.4h, v1.h[3]\n\t"
+        "smlal2 v15.4s, v27.8h, v1.h[3]\n\t"
+        "smlal v17.4s, v27.4h, v2.h[3]\n\t"
+        "smlal2 v19.4s, v27.8h, v2.h[3]\n\t"
+        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
+        "smlal2 v10.4s, v28.8h, v0.h[4]\n\t"
+        "smlal v12.4s, v28.4h, v1.h[4]\n\t"
+        "smlal2 v14.4s, v28.8h, v1.h[4]\n\t"
+        "smlal v16.4s, v28.4h, v2.h[4]\n\t"
+        "smlal2 v18.4s, v28.8h, v2.h[4]\n\t"
+        "smlal v9.4s, v29.4h, v0.h[5]\n\t"
+        "smlal2 v11.4s, v29.8h, v0.h[5]\n\t"
+        "smlal v13.4s, v29.4h, v1.h[5]\n\t"
+        "smlal2 v15.4s, v29.8h, v1.h[5]\n\t"
+        "smlal v17.4s, v29.4h, v2.h[5]\n\t"
+        "smlal2 v19.4s, v29.8h, v2.h[5]\n\t"
+        "smlal v8.4s, v30.4h, v0.h[6]\n\t"
+        "smlal2 v10.4s, v30.8h, v0.h[6]\n\t"
+        "smlal v12.4s, v30.4h, v1.h[6]\n\t"
+        "smlal2 v14.4s, v30.8h, v1.h[6]\n\t"
+        "smlal v16.4s, v30.4h, v2.h[6]\n\t"
+        "smlal2 v18.4s, v30.8h, v2.h[6]\n\t"
+        "smlal v9.4s, v31.4h, v0.h[7]\n\t"
+        "smlal2 v11.4s, v31.8h, v0.h[7]\n\t"
+        "smlal v13.4s, v31.4h, v1.h[7]\n\t"
+        "smlal2 v15.4s, v31.8h, v1.h[7]\n\t"
+        "smlal v17.4s, v31.4h, v2.h[7]\n\t"
+        "smlal2 v19.4s, v31.8h, v2.h[7]\n\t"
+        "adds %[k], %[k], #16\n\t"
+        "b.ne .Lq8_gemm_loop%=\n\t"
+        ".Lq8_gemm_last%=:\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
+        "prfm pldl1keep, [%[pf]]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
+        "add %[pf], %[pf], #64\n\t"
+        "ldr q2, [%[a2], %[k]]\n\t"
+        "ldr q28, [%[w], #64]\n\t"
+        "ldr q29, [%[w], #80]\n\t"
+        "ldr q30, [%[w], #96]\n\t"
+        "ldr q31, [%[w], #112]\n\t"
+        "add %[w], %[w], #128\n\t"
         "smlal v8.4s, v24.4h, v0.h[0]\n\t"
         "smlal2 v10.4s, v24.8h, v0.h[0]\n\t"
         "smlal v12.4s, v24.4h, v1.h[0]\n\t"
@@ -279,31 +382,34 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_3(
         "smlal2 v15.4s, v31.8h, v1.h[7]\n\t"
         "smlal v17.4s, v31.4h, v2.h[7]\n\t"
         "smlal2 v19.4s, v31.8h, v2.h[7]\n\t"
-        "b.ne .Lq8_gemm_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
         "stp q10, q11, [%[acc], #32]\n\t"
         "stp q12, q13, [%[acc], #64]\n\t"
         "stp q14, q15, [%[acc], #96]\n\t"
         "stp q16, q17, [%[acc], #128]\n\t"
         "stp q18, q19, [%[acc], #160]\n\t"
-        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp)
-        : [bias] "r"(bias), [acc] "r"(acc)
+        : [k] "+r"(k), [w] "+r"(wp), [pf] "+r"(pfp)
+        : [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
+    a[0] += 8u * n;
+    a[1] += 8u * n;
+    a[2] += 8u * n;
     *w = wp;
     *pf = pfp;
 }
 
-/* 4 rows: 16 accumulators (2 per output vector). */
+/* 4 rows: 16 accumulators (2 per output vector), pipelined weights. */
 static inline __attribute__((always_inline)) void nq8_gemm_kloop_4(
     const int16_t **a, const int16_t **w, uint64_t n, const char **pf, const int32_t *bias,
     int32x4_t *acc) {
-    const int16_t *a0 = a[0];
-    const int16_t *a1 = a[1];
-    const int16_t *a2 = a[2];
-    const int16_t *a3 = a[3];
+    /* The loop runs n - 1 times and the last iteration is peeled; k counts up to zero, so
+     * a row's base is the address it reads in the peeled iteration. */
+    const uint64_t loops = n - 1;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
+    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
+    const uintptr_t a2 = (uintptr_t)a[2] + 16u * loops;
+    const uintptr_t a3 = (uintptr_t)a[3] + 16u * loops;
+    uint64_t k = 0u - 16u * loops;
     const int16_t *wp = *w;
     const char *pfp = *pf;
     __asm__ volatile(
@@ -323,27 +429,99 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_4(
         "movi v21.4s, #0\n\t"
         "ldr q22, [%[bias], #16]\n\t"
         "movi v23.4s, #0\n\t"
+        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        "cbz %[k], .Lq8_gemm_last%=\n\t"
         ".Lq8_gemm_loop%=:\n\t"
-        "ldr q0, [%[a0]]\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q24, [%[w], #0]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
         "add %[pf], %[pf], #64\n\t"
-        "ldr q1, [%[a1]]\n\t"
-        "ldr q25, [%[w], #16]\n\t"
-        "ldr q2, [%[a2]]\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q3, [%[a3]]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
+        "ldr q2, [%[a2], %[k]]\n\t"
+        "ldr q3, [%[a3], %[k]]\n\t"
         "ldr q28, [%[w], #64]\n\t"
         "ldr q29, [%[w], #80]\n\t"
         "ldr q30, [%[w], #96]\n\t"
         "ldr q31, [%[w], #112]\n\t"
-        "add %[a0], %[a0], #16\n\t"
-        "add %[a1], %[a1], #16\n\t"
-        "add %[a2], %[a2], #16\n\t"
-        "add %[a3], %[a3], #16\n\t"
         "add %[w], %[w], #128\n\t"
-        "subs %[n], %[n], #1\n\t"
+        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
+        "smlal2 v10.4s, v24.8h, v0.h[0]\n\t"
+        "smlal v12.4s, v24.4h, v1.h[0]\n\t"
+        "smlal2 v14.4s, v24.8h, v1.h[0]\n\t"
+        "smlal v16.4s, v24.4h, v2.h[0]\n\t"
+        "smlal2 v18.4s, v24.8h, v2.h[0]\n\t"
+        "smlal v20.4s, v24.4h, v3.h[0]\n\t"
+        "smlal2 v22.4s, v24.8h, v3.h[0]\n\t"
+        "smlal v9.4s, v25.4h, v0.h[1]\n\t"
+        "smlal2 v11.4s, v25.8h, v0.h[1]\n\t"
+        "smlal v13.4s, v25.4h, v1.h[1]\n\t"
+        "smlal2 v15.4s, v25.8h, v1.h[1]\n\t"
+        "smlal v17.4s, v25.4h, v2.h[1]\n\t"
+        "smlal2 v19.4s, v25.8h, v2.h[1]\n\t"
+        "smlal v21.4s, v25.4h, v3.h[1]\n\t"
+        "smlal2 v23.4s, v25.8h, v3.h[1]\n\t"
+        "smlal v8.4s, v26.4h, v0.h[2]\n\t"
+        "smlal2 v10.4s, v26.8h, v0.h[2]\n\t"
+        "smlal v12.4s, v26.4h, v1.h[2]\n\t"
+        "smlal2 v14.4s, v26.8h, v1.h[2]\n\t"
+        "smlal v16.4s, v26.4h, v2.h[2]\n\t"
+        "smlal2 v18.4s, v26.8h, v2.h[2]\n\t"
+        "smlal v20.4s, v26.4h, v3.h[2]\n\t"
+        "smlal2 v22.4s, v26.8h, v3.h[2]\n\t"
+        "smlal v9.4s, v27.4h, v0.h[3]\n\t"
+        "smlal2 v11.4s, v27.8h, v0.h[3]\n\t"
+        "smlal v13.4s, v27.4h, v1.h[3]\n\t"
+        "smlal2 v15.4s, v27.8h, v1.h[3]\n\t"
+        "smlal v17.4s, v27.4h, v2.h[3]\n\t"
+        "smlal2 v19.4s, v27.8h, v2.h[3]\n\t"
+        "smlal v21.4s, v27.4h, v3.h[3]\n\t"
+        "smlal2 v23.4s, v27.8h, v3.h[3]\n\t"
+        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
+        "smlal2 v10.4s, v28.8h, v0.h[4]\n\t"
+        "smlal v12.4s, v28.4h, v1.h[4]\n\t"
+        "smlal2 v14.4s, v28.8h, v1.h[4]\n\t"
+        "smlal v16.4s, v28.4h, v2.h[4]\n\t"
+        "smlal2 v18.4s, v28.8h, v2.h[4]\n\t"
+        "smlal v20.4s, v28.4h, v3.h[4]\n\t"
+        "smlal2 v22.4s, v28.8h, v3.h[4]\n\t"
+        "smlal v9.4s, v29.4h, v0.h[5]\n\t"
+        "smlal2 v11.4s, v29.8h, v0.h[5]\n\t"
+        "smlal v13.4s, v29.4h, v1.h[5]\n\t"
+        "smlal2 v15.4s, v29.8h, v1.h[5]\n\t"
+        "smlal v17.4s, v29.4h, v2.h[5]\n\t"
+        "smlal2 v19.4s, v29.8h, v2.h[5]\n\t"
+        "smlal v21.4s, v29.4h, v3.h[5]\n\t"
+        "smlal2 v23.4s, v29.8h, v3.h[5]\n\t"
+        "smlal v8.4s, v30.4h, v0.h[6]\n\t"
+        "smlal2 v10.4s, v30.8h, v0.h[6]\n\t"
+        "smlal v12.4s, v30.4h, v1.h[6]\n\t"
+        "smlal2 v14.4s, v30.8h, v1.h[6]\n\t"
+        "smlal v16.4s, v30.4h, v2.h[6]\n\t"
+        "smlal2 v18.4s, v30.8h, v2.h[6]\n\t"
+        "smlal v20.4s, v30.4h, v3.h[6]\n\t"
+        "smlal2 v22.4s, v30.8h, v3.h[6]\n\t"
+        "smlal v9.4s, v31.4h, v0.h[7]\n\t"
+        "smlal2 v11.4s, v31.8h, v0.h[7]\n\t"
+        "smlal v13.4s, v31.4h, v1.h[7]\n\t"
+        "smlal2 v15.4s, v31.8h, v1.h[7]\n\t"
+        "smlal v17.4s, v31.4h, v2.h[7]\n\t"
+        "smlal2 v19.4s, v31.8h, v2.h[7]\n\t"
+        "smlal v21.4s, v31.4h, v3.h[7]\n\t"
+        "smlal2 v23.4s, v31.8h, v3.h[7]\n\t"
+        "adds %[k], %[k], #16\n\t"
+        "b.ne .Lq8_gemm_loop%=\n\t"
+        ".Lq8_gemm_last%=:\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
+        "prfm pldl1keep, [%[pf]]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
+        "add %[pf], %[pf], #64\n\t"
+        "ldr q2, [%[a2], %[k]]\n\t"
+        "ldr q3, [%[a3], %[k]]\n\t"
+        "ldr q28, [%[w], #64]\n\t"
+        "ldr q29, [%[w], #80]\n\t"
+        "ldr q30, [%[w], #96]\n\t"
+        "ldr q31, [%[w], #112]\n\t"
+        "add %[w], %[w], #128\n\t"
         "smlal v8.4s, v24.4h, v0.h[0]\n\t"
         "smlal2 v10.4s, v24.8h, v0.h[0]\n\t"
         "smlal v12.4s, v24.4h, v1.h[0]\n\t"
@@ -408,7 +586,6 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_4(
         "smlal2 v19.4s, v31.8h, v2.h[7]\n\t"
         "smlal v21.4s, v31.4h, v3.h[7]\n\t"
         "smlal2 v23.4s, v31.8h, v3.h[7]\n\t"
-        "b.ne .Lq8_gemm_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
         "stp q10, q11, [%[acc], #32]\n\t"
         "stp q12, q13, [%[acc], #64]\n\t"
@@ -417,26 +594,30 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_4(
         "stp q18, q19, [%[acc], #160]\n\t"
         "stp q20, q21, [%[acc], #192]\n\t"
         "stp q22, q23, [%[acc], #224]\n\t"
-        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp)
-        : [bias] "r"(bias), [acc] "r"(acc)
+        : [k] "+r"(k), [w] "+r"(wp), [pf] "+r"(pfp)
+        : [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    a[3] = a3;
+    a[0] += 8u * n;
+    a[1] += 8u * n;
+    a[2] += 8u * n;
+    a[3] += 8u * n;
     *w = wp;
     *pf = pfp;
 }
 
-/* 5 rows: 10 accumulators (1 per output vector). */
+/* 5 rows: 10 accumulators (1 per output vector), pipelined weights. */
 static inline __attribute__((always_inline)) void nq8_gemm_kloop_5(
     const int16_t **a, const int16_t **w, uint64_t n, const char **pf, const int32_t *bias,
     int32x4_t *acc) {
-    const int16_t *a0 = a[0];
-    const int16_t *a1 = a[1];
-    const int16_t *a2 = a[2];
-    const int16_t *a3 = a[3];
-    const int16_t *a4 = a[4];
+    /* The loop runs n - 1 times and the last iteration is peeled; k counts up to zero, so
+     * a row's base is the address it reads in the peeled iteration. */
+    const uint64_t loops = n - 1;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
+    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
+    const uintptr_t a2 = (uintptr_t)a[2] + 16u * loops;
+    const uintptr_t a3 = (uintptr_t)a[3] + 16u * loops;
+    const uintptr_t a4 = (uintptr_t)a[4] + 16u * loops;
+    uint64_t k = 0u - 16u * loops;
     const int16_t *wp = *w;
     const char *pfp = *pf;
     __asm__ volatile(
@@ -450,29 +631,117 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_5(
         "ldr q15, [%[bias], #16]\n\t"
         "ldr q16, [%[bias], #0]\n\t"
         "ldr q17, [%[bias], #16]\n\t"
+        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        "cbz %[k], .Lq8_gemm_last%=\n\t"
         ".Lq8_gemm_loop%=:\n\t"
-        "ldr q0, [%[a0]]\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q24, [%[w], #0]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
         "add %[pf], %[pf], #64\n\t"
-        "ldr q1, [%[a1]]\n\t"
-        "ldr q25, [%[w], #16]\n\t"
-        "ldr q2, [%[a2]]\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q3, [%[a3]]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q4, [%[a4]]\n\t"
+        "ldr q2, [%[a2], %[k]]\n\t"
+        "ldr q3, [%[a3], %[k]]\n\t"
+        "ldr q4, [%[a4], %[k]]\n\t"
         "ldr q28, [%[w], #64]\n\t"
         "ldr q29, [%[w], #80]\n\t"
         "ldr q30, [%[w], #96]\n\t"
         "ldr q31, [%[w], #112]\n\t"
-        "add %[a0], %[a0], #16\n\t"
-        "add %[a1], %[a1], #16\n\t"
-        "add %[a2], %[a2], #16\n\t"
-        "add %[a3], %[a3], #16\n\t"
-        "add %[a4], %[a4], #16\n\t"
         "add %[w], %[w], #128\n\t"
-        "subs %[n], %[n], #1\n\t"
+        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
+        "smlal2 v9.4s, v24.8h, v0.h[0]\n\t"
+        "smlal v10.4s, v24.4h, v1.h[0]\n\t"
+        "smlal2 v11.4s, v24.8h, v1.h[0]\n\t"
+        "smlal v12.4s, v24.4h, v2.h[0]\n\t"
+        "smlal2 v13.4s, v24.8h, v2.h[0]\n\t"
+        "smlal v14.4s, v24.4h, v3.h[0]\n\t"
+        "smlal2 v15.4s, v24.8h, v3.h[0]\n\t"
+        "smlal v16.4s, v24.4h, v4.h[0]\n\t"
+        "smlal2 v17.4s, v24.8h, v4.h[0]\n\t"
+        "smlal v8.4s, v25.4h, v0.h[1]\n\t"
+        "smlal2 v9.4s, v25.8h, v0.h[1]\n\t"
+        "smlal v10.4s, v25.4h, v1.h[1]\n\t"
+        "smlal2 v11.4s, v25.8h, v1.h[1]\n\t"
+        "smlal v12.4s, v25.4h, v2.h[1]\n\t"
+        "smlal2 v13.4s, v25.8h, v2.h[1]\n\t"
+        "smlal v14.4s, v25.4h, v3.h[1]\n\t"
+        "smlal2 v15.4s, v25.8h, v3.h[1]\n\t"
+        "smlal v16.4s, v25.4h, v4.h[1]\n\t"
+        "smlal2 v17.4s, v25.8h, v4.h[1]\n\t"
+        "smlal v8.4s, v26.4h, v0.h[2]\n\t"
+        "smlal2 v9.4s, v26.8h, v0.h[2]\n\t"
+        "smlal v10.4s, v26.4h, v1.h[2]\n\t"
+        "smlal2 v11.4s, v26.8h, v1.h[2]\n\t"
+        "smlal v12.4s, v26.4h, v2.h[2]\n\t"
+        "smlal2 v13.4s, v26.8h, v2.h[2]\n\t"
+        "smlal v14.4s, v26.4h, v3.h[2]\n\t"
+        "smlal2 v15.4s, v26.8h, v3.h[2]\n\t"
+        "smlal v16.4s, v26.4h, v4.h[2]\n\t"
+        "smlal2 v17.4s, v26.8h, v4.h[2]\n\t"
+        "smlal v8.4s, v27.4h, v0.h[3]\n\t"
+        "smlal2 v9.4s, v27.8h, v0.h[3]\n\t"
+        "smlal v10.4s, v27.4h, v1.h[3]\n\t"
+        "smlal2 v11.4s, v27.8h, v1.h[3]\n\t"
+        "smlal v12.4s, v27.4h, v2.h[3]\n\t"
+        "smlal2 v13.4s, v27.8h, v2.h[3]\n\t"
+        "smlal v14.4s, v27.4h, v3.h[3]\n\t"
+        "smlal2 v15.4s, v27.8h, v3.h[3]\n\t"
+        "smlal v16.4s, v27.4h, v4.h[3]\n\t"
+        "smlal2 v17.4s, v27.8h, v4.h[3]\n\t"
+        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
+        "smlal2 v9.4s, v28.8h, v0.h[4]\n\t"
+        "smlal v10.4s, v28.4h, v1.h[4]\n\t"
+        "smlal2 v11.4s, v28.8h, v1.h[4]\n\t"
+        "smlal v12.4s, v28.4h, v2.h[4]\n\t"
+        "smlal2 v13.4s, v28.8h, v2.h[4]\n\t"
+        "smlal v14.4s, v28.4h, v3.h[4]\n\t"
+        "smlal2 v15.4s, v28.8h, v3.h[4]\n\t"
+        "smlal v16.4s, v28.4h, v4.h[4]\n\t"
+        "smlal2 v17.4s, v28.8h, v4.h[4]\n\t"
+        "smlal v8.4s, v29.4h, v0.h[5]\n\t"
+        "smlal2 v9.4s, v29.8h, v0.h[5]\n\t"
+        "smlal v10.4s, v29.4h, v1.h[5]\n\t"
+        "smlal2 v11.4s, v29.8h, v1.h[5]\n\t"
+        "smlal v12.4s, v29.4h, v2.h[5]\n\t"
+        "smlal2 v13.4s, v29.8h, v2.h[5]\n\t"
+        "smlal v14.4s, v29.4h, v3.h[5]\n\t"
+        "smlal2 v15.4s, v29.8h, v3.h[5]\n\t"
+        "smlal v16.4s, v29.4h, v4.h[5]\n\t"
+        "smlal2 v17.4s, v29.8h, v4.h[5]\n\t"
+        "smlal v8.4s, v30.4h, v0.h[6]\n\t"
+        "smlal2 v9.4s, v30.8h, v0.h[6]\n\t"
+        "smlal v10.4s, v30.4h, v1.h[6]\n\t"
+        "smlal2 v11.4s, v30.8h, v1.h[6]\n\t"
+        "smlal v12.4s, v30.4h, v2.h[6]\n\t"
+        "smlal2 v13.4s, v30.8h, v2.h[6]\n\t"
+        "smlal v14.4s, v30.4h, v3.h[6]\n\t"
+        "smlal2 v15.4s, v30.8h, v3.h[6]\n\t"
+        "smlal v16.4s, v30.4h, v4.h[6]\n\t"
+        "smlal2 v17.4s, v30.8h, v4.h[6]\n\t"
+        "smlal v8.4s, v31.4h, v0.h[7]\n\t"
+        "smlal2 v9.4s, v31.8h, v0.h[7]\n\t"
+        "smlal v10.4s, v31.4h, v1.h[7]\n\t"
+        "smlal2 v11.4s, v31.8h, v1.h[7]\n\t"
+        "smlal v12.4s, v31.4h, v2.h[7]\n\t"
+        "smlal2 v13.4s, v31.8h, v2.h[7]\n\t"
+        "smlal v14.4s, v31.4h, v3.h[7]\n\t"
+        "smlal2 v15.4s, v31.8h, v3.h[7]\n\t"
+        "smlal v16.4s, v31.4h, v4.h[7]\n\t"
+        "smlal2 v17.4s, v31.8h, v4.h[7]\n\t"
+        "adds %[k], %[k], #16\n\t"
+        "b.ne .Lq8_gemm_loop%=\n\t"
+        ".Lq8_gemm_last%=:\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
+        "prfm pldl1keep, [%[pf]]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
+        "add %[pf], %[pf], #64\n\t"
+        "ldr q2, [%[a2], %[k]]\n\t"
+        "ldr q3, [%[a3], %[k]]\n\t"
+        "ldr q4, [%[a4], %[k]]\n\t"
+        "ldr q28, [%[w], #64]\n\t"
+        "ldr q29, [%[w], #80]\n\t"
+        "ldr q30, [%[w], #96]\n\t"
+        "ldr q31, [%[w], #112]\n\t"
+        "add %[w], %[w], #128\n\t"
         "smlal v8.4s, v24.4h, v0.h[0]\n\t"
         "smlal2 v9.4s, v24.8h, v0.h[0]\n\t"
         "smlal v10.4s, v24.4h, v1.h[0]\n\t"
@@ -553,34 +822,37 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_5(
         "smlal2 v15.4s, v31.8h, v3.h[7]\n\t"
         "smlal v16.4s, v31.4h, v4.h[7]\n\t"
         "smlal2 v17.4s, v31.8h, v4.h[7]\n\t"
-        "b.ne .Lq8_gemm_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
         "stp q10, q11, [%[acc], #32]\n\t"
         "stp q12, q13, [%[acc], #64]\n\t"
         "stp q14, q15, [%[acc], #96]\n\t"
         "stp q16, q17, [%[acc], #128]\n\t"
-        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp)
-        : [bias] "r"(bias), [acc] "r"(acc)
+        : [k] "+r"(k), [w] "+r"(wp), [pf] "+r"(pfp)
+        : [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3), [a4] "r"(a4), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    a[3] = a3;
-    a[4] = a4;
+    a[0] += 8u * n;
+    a[1] += 8u * n;
+    a[2] += 8u * n;
+    a[3] += 8u * n;
+    a[4] += 8u * n;
     *w = wp;
     *pf = pfp;
 }
 
-/* 6 rows: 12 accumulators (1 per output vector). */
+/* 6 rows: 12 accumulators (1 per output vector), pipelined weights. */
 static inline __attribute__((always_inline)) void nq8_gemm_kloop_6(
     const int16_t **a, const int16_t **w, uint64_t n, const char **pf, const int32_t *bias,
     int32x4_t *acc) {
-    const int16_t *a0 = a[0];
-    const int16_t *a1 = a[1];
-    const int16_t *a2 = a[2];
-    const int16_t *a3 = a[3];
-    const int16_t *a4 = a[4];
-    const int16_t *a5 = a[5];
+    /* The loop runs n - 1 times and the last iteration is peeled; k counts up to zero, so
+     * a row's base is the address it reads in the peeled iteration. */
+    const uint64_t loops = n - 1;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
+    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
+    const uintptr_t a2 = (uintptr_t)a[2] + 16u * loops;
+    const uintptr_t a3 = (uintptr_t)a[3] + 16u * loops;
+    const uintptr_t a4 = (uintptr_t)a[4] + 16u * loops;
+    const uintptr_t a5 = (uintptr_t)a[5] + 16u * loops;
+    uint64_t k = 0u - 16u * loops;
     const int16_t *wp = *w;
     const char *pfp = *pf;
     __asm__ volatile(
@@ -596,31 +868,135 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_6(
         "ldr q17, [%[bias], #16]\n\t"
         "ldr q18, [%[bias], #0]\n\t"
         "ldr q19, [%[bias], #16]\n\t"
+        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        "cbz %[k], .Lq8_gemm_last%=\n\t"
         ".Lq8_gemm_loop%=:\n\t"
-        "ldr q0, [%[a0]]\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q24, [%[w], #0]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
         "add %[pf], %[pf], #64\n\t"
-        "ldr q1, [%[a1]]\n\t"
-        "ldr q25, [%[w], #16]\n\t"
-        "ldr q2, [%[a2]]\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q3, [%[a3]]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q4, [%[a4]]\n\t"
+        "ldr q2, [%[a2], %[k]]\n\t"
+        "ldr q3, [%[a3], %[k]]\n\t"
+        "ldr q4, [%[a4], %[k]]\n\t"
+        "ldr q5, [%[a5], %[k]]\n\t"
         "ldr q28, [%[w], #64]\n\t"
-        "ldr q5, [%[a5]]\n\t"
         "ldr q29, [%[w], #80]\n\t"
         "ldr q30, [%[w], #96]\n\t"
         "ldr q31, [%[w], #112]\n\t"
-        "add %[a0], %[a0], #16\n\t"
-        "add %[a1], %[a1], #16\n\t"
-        "add %[a2], %[a2], #16\n\t"
-        "add %[a3], %[a3], #16\n\t"
-        "add %[a4], %[a4], #16\n\t"
-        "add %[a5], %[a5], #16\n\t"
         "add %[w], %[w], #128\n\t"
-        "subs %[n], %[n], #1\n\t"
+        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
+        "smlal2 v9.4s, v24.8h, v0.h[0]\n\t"
+        "smlal v10.4s, v24.4h, v1.h[0]\n\t"
+        "smlal2 v11.4s, v24.8h, v1.h[0]\n\t"
+        "smlal v12.4s, v24.4h, v2.h[0]\n\t"
+        "smlal2 v13.4s, v24.8h, v2.h[0]\n\t"
+        "smlal v14.4s, v24.4h, v3.h[0]\n\t"
+        "smlal2 v15.4s, v24.8h, v3.h[0]\n\t"
+        "smlal v16.4s, v24.4h, v4.h[0]\n\t"
+        "smlal2 v17.4s, v24.8h, v4.h[0]\n\t"
+        "smlal v18.4s, v24.4h, v5.h[0]\n\t"
+        "smlal2 v19.4s, v24.8h, v5.h[0]\n\t"
+        "smlal v8.4s, v25.4h, v0.h[1]\n\t"
+        "smlal2 v9.4s, v25.8h, v0.h[1]\n\t"
+        "smlal v10.4s, v25.4h, v1.h[1]\n\t"
+        "smlal2 v11.4s, v25.8h, v1.h[1]\n\t"
+        "smlal v12.4s, v25.4h, v2.h[1]\n\t"
+        "smlal2 v13.4s, v25.8h, v2.h[1]\n\t"
+        "smlal v14.4s, v25.4h, v3.h[1]\n\t"
+        "smlal2 v15.4s, v25.8h, v3.h[1]\n\t"
+        "smlal v16.4s, v25.4h, v4.h[1]\n\t"
+        "smlal2 v17.4s, v25.8h, v4.h[1]\n\t"
+        "smlal v18.4s, v25.4h, v5.h[1]\n\t"
+        "smlal2 v19.4s, v25.8h, v5.h[1]\n\t"
+        "smlal v8.4s, v26.4h, v0.h[2]\n\t"
+        "smlal2 v9.4s, v26.8h, v0.h[2]\n\t"
+        "smlal v10.4s, v26.4h, v1.h[2]\n\t"
+        "smlal2 v11.4s, v26.8h, v1.h[2]\n\t"
+        "smlal v12.4s, v26.4h, v2.h[2]\n\t"
+        "smlal2 v13.4s, v26.8h, v2.h[2]\n\t"
+        "smlal v14.4s, v26.4h, v3.h[2]\n\t"
+        "smlal2 v15.4s, v26.8h, v3.h[2]\n\t"
+        "smlal v16.4s, v26.4h, v4.h[2]\n\t"
+        "smlal2 v17.4s, v26.8h, v4.h[2]\n\t"
+        "smlal v18.4s, v26.4h, v5.h[2]\n\t"
+        "smlal2 v19.4s, v26.8h, v5.h[2]\n\t"
+        "smlal v8.4s, v27.4h, v0.h[3]\n\t"
+        "smlal2 v9.4s, v27.8h, v0.h[3]\n\t"
+        "smlal v10.4s, v27.4h, v1.h[3]\n\t"
+        "smlal2 v11.4s, v27.8h, v1.h[3]\n\t"
+        "smlal v12.4s, v27.4h, v2.h[3]\n\t"
+        "smlal2 v13.4s, v27.8h, v2.h[3]\n\t"
+        "smlal v14.4s, v27.4h, v3.h[3]\n\t"
+        "smlal2 v15.4s, v27.8h, v3.h[3]\n\t"
+        "smlal v16.4s, v27.4h, v4.h[3]\n\t"
+        "smlal2 v17.4s, v27.8h, v4.h[3]\n\t"
+        "smlal v18.4s, v27.4h, v5.h[3]\n\t"
+        "smlal2 v19.4s, v27.8h, v5.h[3]\n\t"
+        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
+        "smlal2 v9.4s, v28.8h, v0.h[4]\n\t"
+        "smlal v10.4s, v28.4h, v1.h[4]\n\t"
+        "smlal2 v11.4s, v28.8h, v1.h[4]\n\t"
+        "smlal v12.4s, v28.4h, v2.h[4]\n\t"
+        "smlal2 v13.4s, v28.8h, v2.h[4]\n\t"
+        "smlal v14.4s, v28.4h, v3.h[4]\n\t"
+        "smlal2 v15.4s, v28.8h, v3.h[4]\n\t"
+        "smlal v16.4s, v28.4h, v4.h[4]\n\t"
+        "smlal2 v17.4s, v28.8h, v4.h[4]\n\t"
+        "smlal v18.4s, v28.4h, v5.h[4]\n\t"
+        "smlal2 v19.4s, v28.8h, v5.h[4]\n\t"
+        "smlal v8.4s, v29.4h, v0.h[5]\n\t"
+        "smlal2 v9.4s, v29.8h, v0.h[5]\n\t"
+        "smlal v10.4s, v29.4h, v1.h[5]\n\t"
+        "smlal2 v11.4s, v29.8h, v1.h[5]\n\t"
+        "smlal v12.4s, v29.4h, v2.h[5]\n\t"
+        "smlal2 v13.4s, v29.8h, v2.h[5]\n\t"
+        "smlal v14.4s, v29.4h, v3.h[5]\n\t"
+        "smlal2 v15.4s, v29.8h, v3.h[5]\n\t"
+        "smlal v16.4s, v29.4h, v4.h[5]\n\t"
+        "smlal2 v17.4s, v29.8h, v4.h[5]\n\t"
+        "smlal v18.4s, v29.4h, v5.h[5]\n\t"
+        "smlal2 v19.4s, v29.8h, v5.h[5]\n\t"
+        "smlal v8.4s, v30.4h, v0.h[6]\n\t"
+        "smlal2 v9.4s, v30.8h, v0.h[6]\n\t"
+        "smlal v10.4s, v30.4h, v1.h[6]\n\t"
+        "smlal2 v11.4s, v30.8h, v1.h[6]\n\t"
+        "smlal v12.4s, v30.4h, v2.h[6]\n\t"
+        "smlal2 v13.4s, v30.8h, v2.h[6]\n\t"
+        "smlal v14.4s, v30.4h, v3.h[6]\n\t"
+        "smlal2 v15.4s, v30.8h, v3.h[6]\n\t"
+        "smlal v16.4s, v30.4h, v4.h[6]\n\t"
+        "smlal2 v17.4s, v30.8h, v4.h[6]\n\t"
+        "smlal v18.4s, v30.4h, v5.h[6]\n\t"
+        "smlal2 v19.4s, v30.8h, v5.h[6]\n\t"
+        "smlal v8.4s, v31.4h, v0.h[7]\n\t"
+        "smlal2 v9.4s, v31.8h, v0.h[7]\n\t"
+        "smlal v10.4s, v31.4h, v1.h[7]\n\t"
+        "smlal2 v11.4s, v31.8h, v1.h[7]\n\t"
+        "smlal v12.4s, v31.4h, v2.h[7]\n\t"
+        "smlal2 v13.4s, v31.8h, v2.h[7]\n\t"
+        "smlal v14.4s, v31.4h, v3.h[7]\n\t"
+        "smlal2 v15.4s, v31.8h, v3.h[7]\n\t"
+        "smlal v16.4s, v31.4h, v4.h[7]\n\t"
+        "smlal2 v17.4s, v31.8h, v4.h[7]\n\t"
+        "smlal v18.4s, v31.4h, v5.h[7]\n\t"
+        "smlal2 v19.4s, v31.8h, v5.h[7]\n\t"
+        "adds %[k], %[k], #16\n\t"
+        "b.ne .Lq8_gemm_loop%=\n\t"
+        ".Lq8_gemm_last%=:\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
+        "prfm pldl1keep, [%[pf]]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
+        "add %[pf], %[pf], #64\n\t"
+        "ldr q2, [%[a2], %[k]]\n\t"
+        "ldr q3, [%[a3], %[k]]\n\t"
+        "ldr q4, [%[a4], %[k]]\n\t"
+        "ldr q5, [%[a5], %[k]]\n\t"
+        "ldr q28, [%[w], #64]\n\t"
+        "ldr q29, [%[w], #80]\n\t"
+        "ldr q30, [%[w], #96]\n\t"
+        "ldr q31, [%[w], #112]\n\t"
+        "add %[w], %[w], #128\n\t"
         "smlal v8.4s, v24.4h, v0.h[0]\n\t"
         "smlal2 v9.4s, v24.8h, v0.h[0]\n\t"
         "smlal v10.4s, v24.4h, v1.h[0]\n\t"
@@ -717,37 +1093,40 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_6(
         "smlal2 v17.4s, v31.8h, v4.h[7]\n\t"
         "smlal v18.4s, v31.4h, v5.h[7]\n\t"
         "smlal2 v19.4s, v31.8h, v5.h[7]\n\t"
-        "b.ne .Lq8_gemm_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
         "stp q10, q11, [%[acc], #32]\n\t"
         "stp q12, q13, [%[acc], #64]\n\t"
         "stp q14, q15, [%[acc], #96]\n\t"
         "stp q16, q17, [%[acc], #128]\n\t"
         "stp q18, q19, [%[acc], #160]\n\t"
-        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp)
-        : [bias] "r"(bias), [acc] "r"(acc)
+        : [k] "+r"(k), [w] "+r"(wp), [pf] "+r"(pfp)
+        : [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3), [a4] "r"(a4), [a5] "r"(a5), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    a[3] = a3;
-    a[4] = a4;
-    a[5] = a5;
+    a[0] += 8u * n;
+    a[1] += 8u * n;
+    a[2] += 8u * n;
+    a[3] += 8u * n;
+    a[4] += 8u * n;
+    a[5] += 8u * n;
     *w = wp;
     *pf = pfp;
 }
 
-/* 7 rows: 14 accumulators (1 per output vector). */
+/* 7 rows: 14 accumulators (1 per output vector), pipelined weights. */
 static inline __attribute__((always_inline)) void nq8_gemm_kloop_7(
     const int16_t **a, const int16_t **w, uint64_t n, const char **pf, const int32_t *bias,
     int32x4_t *acc) {
-    const int16_t *a0 = a[0];
-    const int16_t *a1 = a[1];
-    const int16_t *a2 = a[2];
-    const int16_t *a3 = a[3];
-    const int16_t *a4 = a[4];
-    const int16_t *a5 = a[5];
-    const int16_t *a6 = a[6];
+    /* The loop runs n - 1 times and the last iteration is peeled; k counts up to zero, so
+     * a row's base is the address it reads in the peeled iteration. */
+    const uint64_t loops = n - 1;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
+    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
+    const uintptr_t a2 = (uintptr_t)a[2] + 16u * loops;
+    const uintptr_t a3 = (uintptr_t)a[3] + 16u * loops;
+    const uintptr_t a4 = (uintptr_t)a[4] + 16u * loops;
+    const uintptr_t a5 = (uintptr_t)a[5] + 16u * loops;
+    const uintptr_t a6 = (uintptr_t)a[6] + 16u * loops;
+    uint64_t k = 0u - 16u * loops;
     const int16_t *wp = *w;
     const char *pfp = *pf;
     __asm__ volatile(
@@ -765,33 +1144,153 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_7(
         "ldr q19, [%[bias], #16]\n\t"
         "ldr q20, [%[bias], #0]\n\t"
         "ldr q21, [%[bias], #16]\n\t"
+        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        "cbz %[k], .Lq8_gemm_last%=\n\t"
         ".Lq8_gemm_loop%=:\n\t"
-        "ldr q0, [%[a0]]\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q24, [%[w], #0]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
         "add %[pf], %[pf], #64\n\t"
-        "ldr q1, [%[a1]]\n\t"
-        "ldr q25, [%[w], #16]\n\t"
-        "ldr q2, [%[a2]]\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q3, [%[a3]]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q4, [%[a4]]\n\t"
+        "ldr q2, [%[a2], %[k]]\n\t"
+        "ldr q3, [%[a3], %[k]]\n\t"
+        "ldr q4, [%[a4], %[k]]\n\t"
+        "ldr q5, [%[a5], %[k]]\n\t"
+        "ldr q6, [%[a6], %[k]]\n\t"
         "ldr q28, [%[w], #64]\n\t"
-        "ldr q5, [%[a5]]\n\t"
         "ldr q29, [%[w], #80]\n\t"
-        "ldr q6, [%[a6]]\n\t"
         "ldr q30, [%[w], #96]\n\t"
         "ldr q31, [%[w], #112]\n\t"
-        "add %[a0], %[a0], #16\n\t"
-        "add %[a1], %[a1], #16\n\t"
-        "add %[a2], %[a2], #16\n\t"
-        "add %[a3], %[a3], #16\n\t"
-        "add %[a4], %[a4], #16\n\t"
-        "add %[a5], %[a5], #16\n\t"
-        "add %[a6], %[a6], #16\n\t"
         "add %[w], %[w], #128\n\t"
-        "subs %[n], %[n], #1\n\t"
+        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
+        "smlal2 v9.4s, v24.8h, v0.h[0]\n\t"
+        "smlal v10.4s, v24.4h, v1.h[0]\n\t"
+        "smlal2 v11.4s, v24.8h, v1.h[0]\n\t"
+        "smlal v12.4s, v24.4h, v2.h[0]\n\t"
+        "smlal2 v13.4s, v24.8h, v2.h[0]\n\t"
+        "smlal v14.4s, v24.4h, v3.h[0]\n\t"
+        "smlal2 v15.4s, v24.8h, v3.h[0]\n\t"
+        "smlal v16.4s, v24.4h, v4.h[0]\n\t"
+        "smlal2 v17.4s, v24.8h, v4.h[0]\n\t"
+        "smlal v18.4s, v24.4h, v5.h[0]\n\t"
+        "smlal2 v19.4s, v24.8h, v5.h[0]\n\t"
+        "smlal v20.4s, v24.4h, v6.h[0]\n\t"
+        "smlal2 v21.4s, v24.8h, v6.h[0]\n\t"
+        "smlal v8.4s, v25.4h, v0.h[1]\n\t"
+        "smlal2 v9.4s, v25.8h, v0.h[1]\n\t"
+        "smlal v10.4s, v25.4h, v1.h[1]\n\t"
+        "smlal2 v11.4s, v25.8h, v1.h[1]\n\t"
+        "smlal v12.4s, v25.4h, v2.h[1]\n\t"
+        "smlal2 v13.4s, v25.8h, v2.h[1]\n\t"
+        "smlal v14.4s, v25.4h, v3.h[1]\n\t"
+        "smlal2 v15.4s, v25.8h, v3.h[1]\n\t"
+        "smlal v16.4s, v25.4h, v4.h[1]\n\t"
+        "smlal2 v17.4s, v25.8h, v4.h[1]\n\t"
+        "smlal v18.4s, v25.4h, v5.h[1]\n\t"
+        "smlal2 v19.4s, v25.8h, v5.h[1]\n\t"
+        "smlal v20.4s, v25.4h, v6.h[1]\n\t"
+        "smlal2 v21.4s, v25.8h, v6.h[1]\n\t"
+        "smlal v8.4s, v26.4h, v0.h[2]\n\t"
+        "smlal2 v9.4s, v26.8h, v0.h[2]\n\t"
+        "smlal v10.4s, v26.4h, v1.h[2]\n\t"
+        "smlal2 v11.4s, v26.8h, v1.h[2]\n\t"
+        "smlal v12.4s, v26.4h, v2.h[2]\n\t"
+        "smlal2 v13.4s, v26.8h, v2.h[2]\n\t"
+        "smlal v14.4s, v26.4h, v3.h[2]\n\t"
+        "smlal2 v15.4s, v26.8h, v3.h[2]\n\t"
+        "smlal v16.4s, v26.4h, v4.h[2]\n\t"
+        "smlal2 v17.4s, v26.8h, v4.h[2]\n\t"
+        "smlal v18.4s, v26.4h, v5.h[2]\n\t"
+        "smlal2 v19.4s, v26.8h, v5.h[2]\n\t"
+        "smlal v20.4s, v26.4h, v6.h[2]\n\t"
+        "smlal2 v21.4s, v26.8h, v6.h[2]\n\t"
+        "smlal v8.4s, v27.4h, v0.h[3]\n\t"
+        "smlal2 v9.4s, v27.8h, v0.h[3]\n\t"
+        "smlal v10.4s, v27.4h, v1.h[3]\n\t"
+        "smlal2 v11.4s, v27.8h, v1.h[3]\n\t"
+        "smlal v12.4s, v27.4h, v2.h[3]\n\t"
+        "smlal2 v13.4s, v27.8h, v2.h[3]\n\t"
+        "smlal v14.4s, v27.4h, v3.h[3]\n\t"
+        "smlal2 v15.4s, v27.8h, v3.h[3]\n\t"
+        "smlal v16.4s, v27.4h, v4.h[3]\n\t"
+        "smlal2 v17.4s, v27.8h, v4.h[3]\n\t"
+        "smlal v18.4s, v27.4h, v5.h[3]\n\t"
+        "smlal2 v19.4s, v27.8h, v5.h[3]\n\t"
+        "smlal v20.4s, v27.4h, v6.h[3]\n\t"
+        "smlal2 v21.4s, v27.8h, v6.h[3]\n\t"
+        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
+        "smlal2 v9.4s, v28.8h, v0.h[4]\n\t"
+        "smlal v10.4s, v28.4h, v1.h[4]\n\t"
+        "smlal2 v11.4s, v28.8h, v1.h[4]\n\t"
+        "smlal v12.4s, v28.4h, v2.h[4]\n\t"
+        "smlal2 v13.4s, v28.8h, v2.h[4]\n\t"
+        "smlal v14.4s, v28.4h, v3.h[4]\n\t"
+        "smlal2 v15.4s, v28.8h, v3.h[4]\n\t"
+        "smlal v16.4s, v28.4h, v4.h[4]\n\t"
+        "smlal2 v17.4s, v28.8h, v4.h[4]\n\t"
+        "smlal v18.4s, v28.4h, v5.h[4]\n\t"
+        "smlal2 v19.4s, v28.8h, v5.h[4]\n\t"
+        "smlal v20.4s, v28.4h, v6.h[4]\n\t"
+        "smlal2 v21.4s, v28.8h, v6.h[4]\n\t"
+        "smlal v8.4s, v29.4h, v0.h[5]\n\t"
+        "smlal2 v9.4s, v29.8h, v0.h[5]\n\t"
+        "smlal v10.4s, v29.4h, v1.h[5]\n\t"
+        "smlal2 v11.4s, v29.8h, v1.h[5]\n\t"
+        "smlal v12.4s, v29.4h, v2.h[5]\n\t"
+        "smlal2 v13.4s, v29.8h, v2.h[5]\n\t"
+        "smlal v14.4s, v29.4h, v3.h[5]\n\t"
+        "smlal2 v15.4s, v29.8h, v3.h[5]\n\t"
+        "smlal v16.4s, v29.4h, v4.h[5]\n\t"
+        "smlal2 v17.4s, v29.8h, v4.h[5]\n\t"
+        "smlal v18.4s, v29.4h, v5.h[5]\n\t"
+        "smlal2 v19.4s, v29.8h, v5.h[5]\n\t"
+        "smlal v20.4s, v29.4h, v6.h[5]\n\t"
+        "smlal2 v21.4s, v29.8h, v6.h[5]\n\t"
+        "smlal v8.4s, v30.4h, v0.h[6]\n\t"
+        "smlal2 v9.4s, v30.8h, v0.h[6]\n\t"
+        "smlal v10.4s, v30.4h, v1.h[6]\n\t"
+        "smlal2 v11.4s, v30.8h, v1.h[6]\n\t"
+        "smlal v12.4s, v30.4h, v2.h[6]\n\t"
+        "smlal2 v13.4s, v30.8h, v2.h[6]\n\t"
+        "smlal v14.4s, v30.4h, v3.h[6]\n\t"
+        "smlal2 v15.4s, v30.8h, v3.h[6]\n\t"
+        "smlal v16.4s, v30.4h, v4.h[6]\n\t"
+        "smlal2 v17.4s, v30.8h, v4.h[6]\n\t"
+        "smlal v18.4s, v30.4h, v5.h[6]\n\t"
+        "smlal2 v19.4s, v30.8h, v5.h[6]\n\t"
+        "smlal v20.4s, v30.4h, v6.h[6]\n\t"
+        "smlal2 v21.4s, v30.8h, v6.h[6]\n\t"
+        "smlal v8.4s, v31.4h, v0.h[7]\n\t"
+        "smlal2 v9.4s, v31.8h, v0.h[7]\n\t"
+        "smlal v10.4s, v31.4h, v1.h[7]\n\t"
+        "smlal2 v11.4s, v31.8h, v1.h[7]\n\t"
+        "smlal v12.4s, v31.4h, v2.h[7]\n\t"
+        "smlal2 v13.4s, v31.8h, v2.h[7]\n\t"
+        "smlal v14.4s, v31.4h, v3.h[7]\n\t"
+        "smlal2 v15.4s, v31.8h, v3.h[7]\n\t"
+        "smlal v16.4s, v31.4h, v4.h[7]\n\t"
+        "smlal2 v17.4s, v31.8h, v4.h[7]\n\t"
+        "smlal v18.4s, v31.4h, v5.h[7]\n\t"
+        "smlal2 v19.4s, v31.8h, v5.h[7]\n\t"
+        "smlal v20.4s, v31.4h, v6.h[7]\n\t"
+        "smlal2 v21.4s, v31.8h, v6.h[7]\n\t"
+        "adds %[k], %[k], #16\n\t"
+        "b.ne .Lq8_gemm_loop%=\n\t"
+        ".Lq8_gemm_last%=:\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
+        "prfm pldl1keep, [%[pf]]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
+        "add %[pf], %[pf], #64\n\t"
+        "ldr q2, [%[a2], %[k]]\n\t"
+        "ldr q3, [%[a3], %[k]]\n\t"
+        "ldr q4, [%[a4], %[k]]\n\t"
+        "ldr q5, [%[a5], %[k]]\n\t"
+        "ldr q6, [%[a6], %[k]]\n\t"
+        "ldr q28, [%[w], #64]\n\t"
+        "ldr q29, [%[w], #80]\n\t"
+        "ldr q30, [%[w], #96]\n\t"
+        "ldr q31, [%[w], #112]\n\t"
+        "add %[w], %[w], #128\n\t"
         "smlal v8.4s, v24.4h, v0.h[0]\n\t"
         "smlal2 v9.4s, v24.8h, v0.h[0]\n\t"
         "smlal v10.4s, v24.4h, v1.h[0]\n\t"
@@ -904,7 +1403,6 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_7(
         "smlal2 v19.4s, v31.8h, v5.h[7]\n\t"
         "smlal v20.4s, v31.4h, v6.h[7]\n\t"
         "smlal2 v21.4s, v31.8h, v6.h[7]\n\t"
-        "b.ne .Lq8_gemm_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
         "stp q10, q11, [%[acc], #32]\n\t"
         "stp q12, q13, [%[acc], #64]\n\t"
@@ -912,32 +1410,36 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_7(
         "stp q16, q17, [%[acc], #128]\n\t"
         "stp q18, q19, [%[acc], #160]\n\t"
         "stp q20, q21, [%[acc], #192]\n\t"
-        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5), [a6] "+r"(a6), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp)
-        : [bias] "r"(bias), [acc] "r"(acc)
+        : [k] "+r"(k), [w] "+r"(wp), [pf] "+r"(pfp)
+        : [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3), [a4] "r"(a4), [a5] "r"(a5), [a6] "r"(a6), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    a[3] = a3;
-    a[4] = a4;
-    a[5] = a5;
-    a[6] = a6;
+    a[0] += 8u * n;
+    a[1] += 8u * n;
+    a[2] += 8u * n;
+    a[3] += 8u * n;
+    a[4] += 8u * n;
+    a[5] += 8u * n;
+    a[6] += 8u * n;
     *w = wp;
     *pf = pfp;
 }
 
-/* 8 rows: 16 accumulators (1 per output vector). */
+/* 8 rows: 16 accumulators (1 per output vector), pipelined weights. */
 static inline __attribute__((always_inline)) void nq8_gemm_kloop_8(
     const int16_t **a, const int16_t **w, uint64_t n, const char **pf, const int32_t *bias,
     int32x4_t *acc) {
-    const int16_t *a0 = a[0];
-    const int16_t *a1 = a[1];
-    const int16_t *a2 = a[2];
-    const int16_t *a3 = a[3];
-    const int16_t *a4 = a[4];
-    const int16_t *a5 = a[5];
-    const int16_t *a6 = a[6];
-    const int16_t *a7 = a[7];
+    /* The loop runs n - 1 times and the last iteration is peeled; k counts up to zero, so
+     * a row's base is the address it reads in the peeled iteration. */
+    const uint64_t loops = n - 1;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
+    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
+    const uintptr_t a2 = (uintptr_t)a[2] + 16u * loops;
+    const uintptr_t a3 = (uintptr_t)a[3] + 16u * loops;
+    const uintptr_t a4 = (uintptr_t)a[4] + 16u * loops;
+    const uintptr_t a5 = (uintptr_t)a[5] + 16u * loops;
+    const uintptr_t a6 = (uintptr_t)a[6] + 16u * loops;
+    const uintptr_t a7 = (uintptr_t)a[7] + 16u * loops;
+    uint64_t k = 0u - 16u * loops;
     const int16_t *wp = *w;
     const char *pfp = *pf;
     __asm__ volatile(
@@ -957,35 +1459,171 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_8(
         "ldr q21, [%[bias], #16]\n\t"
         "ldr q22, [%[bias], #0]\n\t"
         "ldr q23, [%[bias], #16]\n\t"
+        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        "cbz %[k], .Lq8_gemm_last%=\n\t"
         ".Lq8_gemm_loop%=:\n\t"
-        "ldr q0, [%[a0]]\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
         "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q24, [%[w], #0]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
         "add %[pf], %[pf], #64\n\t"
-        "ldr q1, [%[a1]]\n\t"
-        "ldr q25, [%[w], #16]\n\t"
-        "ldr q2, [%[a2]]\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q3, [%[a3]]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q4, [%[a4]]\n\t"
+        "ldr q2, [%[a2], %[k]]\n\t"
+        "ldr q3, [%[a3], %[k]]\n\t"
+        "ldr q4, [%[a4], %[k]]\n\t"
+        "ldr q5, [%[a5], %[k]]\n\t"
+        "ldr q6, [%[a6], %[k]]\n\t"
+        "ldr q7, [%[a7], %[k]]\n\t"
         "ldr q28, [%[w], #64]\n\t"
-        "ldr q5, [%[a5]]\n\t"
         "ldr q29, [%[w], #80]\n\t"
-        "ldr q6, [%[a6]]\n\t"
         "ldr q30, [%[w], #96]\n\t"
-        "ldr q7, [%[a7]]\n\t"
         "ldr q31, [%[w], #112]\n\t"
-        "add %[a0], %[a0], #16\n\t"
-        "add %[a1], %[a1], #16\n\t"
-        "add %[a2], %[a2], #16\n\t"
-        "add %[a3], %[a3], #16\n\t"
-        "add %[a4], %[a4], #16\n\t"
-        "add %[a5], %[a5], #16\n\t"
-        "add %[a6], %[a6], #16\n\t"
-        "add %[a7], %[a7], #16\n\t"
         "add %[w], %[w], #128\n\t"
-        "subs %[n], %[n], #1\n\t"
+        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
+        "smlal2 v9.4s, v24.8h, v0.h[0]\n\t"
+        "smlal v10.4s, v24.4h, v1.h[0]\n\t"
+        "smlal2 v11.4s, v24.8h, v1.h[0]\n\t"
+        "smlal v12.4s, v24.4h, v2.h[0]\n\t"
+        "smlal2 v13.4s, v24.8h, v2.h[0]\n\t"
+        "smlal v14.4s, v24.4h, v3.h[0]\n\t"
+        "smlal2 v15.4s, v24.8h, v3.h[0]\n\t"
+        "smlal v16.4s, v24.4h, v4.h[0]\n\t"
+        "smlal2 v17.4s, v24.8h, v4.h[0]\n\t"
+        "smlal v18.4s, v24.4h, v5.h[0]\n\t"
+        "smlal2 v19.4s, v24.8h, v5.h[0]\n\t"
+        "smlal v20.4s, v24.4h, v6.h[0]\n\t"
+        "smlal2 v21.4s, v24.8h, v6.h[0]\n\t"
+        "smlal v22.4s, v24.4h, v7.h[0]\n\t"
+        "smlal2 v23.4s, v24.8h, v7.h[0]\n\t"
+        "smlal v8.4s, v25.4h, v0.h[1]\n\t"
+        "smlal2 v9.4s, v25.8h, v0.h[1]\n\t"
+        "smlal v10.4s, v25.4h, v1.h[1]\n\t"
+        "smlal2 v11.4s, v25.8h, v1.h[1]\n\t"
+        "smlal v12.4s, v25.4h, v2.h[1]\n\t"
+        "smlal2 v13.4s, v25.8h, v2.h[1]\n\t"
+        "smlal v14.4s, v25.4h, v3.h[1]\n\t"
+        "smlal2 v15.4s, v25.8h, v3.h[1]\n\t"
+        "smlal v16.4s, v25.4h, v4.h[1]\n\t"
+        "smlal2 v17.4s, v25.8h, v4.h[1]\n\t"
+        "smlal v18.4s, v25.4h, v5.h[1]\n\t"
+        "smlal2 v19.4s, v25.8h, v5.h[1]\n\t"
+        "smlal v20.4s, v25.4h, v6.h[1]\n\t"
+        "smlal2 v21.4s, v25.8h, v6.h[1]\n\t"
+        "smlal v22.4s, v25.4h, v7.h[1]\n\t"
+        "smlal2 v23.4s, v25.8h, v7.h[1]\n\t"
+        "smlal v8.4s, v26.4h, v0.h[2]\n\t"
+        "smlal2 v9.4s, v26.8h, v0.h[2]\n\t"
+        "smlal v10.4s, v26.4h, v1.h[2]\n\t"
+        "smlal2 v11.4s, v26.8h, v1.h[2]\n\t"
+        "smlal v12.4s, v26.4h, v2.h[2]\n\t"
+        "smlal2 v13.4s, v26.8h, v2.h[2]\n\t"
+        "smlal v14.4s, v26.4h, v3.h[2]\n\t"
+        "smlal2 v15.4s, v26.8h, v3.h[2]\n\t"
+        "smlal v16.4s, v26.4h, v4.h[2]\n\t"
+        "smlal2 v17.4s, v26.8h, v4.h[2]\n\t"
+        "smlal v18.4s, v26.4h, v5.h[2]\n\t"
+        "smlal2 v19.4s, v26.8h, v5.h[2]\n\t"
+        "smlal v20.4s, v26.4h, v6.h[2]\n\t"
+        "smlal2 v21.4s, v26.8h, v6.h[2]\n\t"
+        "smlal v22.4s, v26.4h, v7.h[2]\n\t"
+        "smlal2 v23.4s, v26.8h, v7.h[2]\n\t"
+        "smlal v8.4s, v27.4h, v0.h[3]\n\t"
+        "smlal2 v9.4s, v27.8h, v0.h[3]\n\t"
+        "smlal v10.4s, v27.4h, v1.h[3]\n\t"
+        "smlal2 v11.4s, v27.8h, v1.h[3]\n\t"
+        "smlal v12.4s, v27.4h, v2.h[3]\n\t"
+        "smlal2 v13.4s, v27.8h, v2.h[3]\n\t"
+        "smlal v14.4s, v27.4h, v3.h[3]\n\t"
+        "smlal2 v15.4s, v27.8h, v3.h[3]\n\t"
+        "smlal v16.4s, v27.4h, v4.h[3]\n\t"
+        "smlal2 v17.4s, v27.8h, v4.h[3]\n\t"
+        "smlal v18.4s, v27.4h, v5.h[3]\n\t"
+        "smlal2 v19.4s, v27.8h, v5.h[3]\n\t"
+        "smlal v20.4s, v27.4h, v6.h[3]\n\t"
+        "smlal2 v21.4s, v27.8h, v6.h[3]\n\t"
+        "smlal v22.4s, v27.4h, v7.h[3]\n\t"
+        "smlal2 v23.4s, v27.8h, v7.h[3]\n\t"
+        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
+        "smlal2 v9.4s, v28.8h, v0.h[4]\n\t"
+        "smlal v10.4s, v28.4h, v1.h[4]\n\t"
+        "smlal2 v11.4s, v28.8h, v1.h[4]\n\t"
+        "smlal v12.4s, v28.4h, v2.h[4]\n\t"
+        "smlal2 v13.4s, v28.8h, v2.h[4]\n\t"
+        "smlal v14.4s, v28.4h, v3.h[4]\n\t"
+        "smlal2 v15.4s, v28.8h, v3.h[4]\n\t"
+        "smlal v16.4s, v28.4h, v4.h[4]\n\t"
+        "smlal2 v17.4s, v28.8h, v4.h[4]\n\t"
+        "smlal v18.4s, v28.4h, v5.h[4]\n\t"
+        "smlal2 v19.4s, v28.8h, v5.h[4]\n\t"
+        "smlal v20.4s, v28.4h, v6.h[4]\n\t"
+        "smlal2 v21.4s, v28.8h, v6.h[4]\n\t"
+        "smlal v22.4s, v28.4h, v7.h[4]\n\t"
+        "smlal2 v23.4s, v28.8h, v7.h[4]\n\t"
+        "smlal v8.4s, v29.4h, v0.h[5]\n\t"
+        "smlal2 v9.4s, v29.8h, v0.h[5]\n\t"
+        "smlal v10.4s, v29.4h, v1.h[5]\n\t"
+        "smlal2 v11.4s, v29.8h, v1.h[5]\n\t"
+        "smlal v12.4s, v29.4h, v2.h[5]\n\t"
+        "smlal2 v13.4s, v29.8h, v2.h[5]\n\t"
+        "smlal v14.4s, v29.4h, v3.h[5]\n\t"
+        "smlal2 v15.4s, v29.8h, v3.h[5]\n\t"
+        "smlal v16.4s, v29.4h, v4.h[5]\n\t"
+        "smlal2 v17.4s, v29.8h, v4.h[5]\n\t"
+        "smlal v18.4s, v29.4h, v5.h[5]\n\t"
+        "smlal2 v19.4s, v29.8h, v5.h[5]\n\t"
+        "smlal v20.4s, v29.4h, v6.h[5]\n\t"
+        "smlal2 v21.4s, v29.8h, v6.h[5]\n\t"
+        "smlal v22.4s, v29.4h, v7.h[5]\n\t"
+        "smlal2 v23.4s, v29.8h, v7.h[5]\n\t"
+        "smlal v8.4s, v30.4h, v0.h[6]\n\t"
+        "smlal2 v9.4s, v30.8h, v0.h[6]\n\t"
+        "smlal v10.4s, v30.4h, v1.h[6]\n\t"
+        "smlal2 v11.4s, v30.8h, v1.h[6]\n\t"
+        "smlal v12.4s, v30.4h, v2.h[6]\n\t"
+        "smlal2 v13.4s, v30.8h, v2.h[6]\n\t"
+        "smlal v14.4s, v30.4h, v3.h[6]\n\t"
+        "smlal2 v15.4s, v30.8h, v3.h[6]\n\t"
+        "smlal v16.4s, v30.4h, v4.h[6]\n\t"
+        "smlal2 v17.4s, v30.8h, v4.h[6]\n\t"
+        "smlal v18.4s, v30.4h, v5.h[6]\n\t"
+        "smlal2 v19.4s, v30.8h, v5.h[6]\n\t"
+        "smlal v20.4s, v30.4h, v6.h[6]\n\t"
+        "smlal2 v21.4s, v30.8h, v6.h[6]\n\t"
+        "smlal v22.4s, v30.4h, v7.h[6]\n\t"
+        "smlal2 v23.4s, v30.8h, v7.h[6]\n\t"
+        "smlal v8.4s, v31.4h, v0.h[7]\n\t"
+        "smlal2 v9.4s, v31.8h, v0.h[7]\n\t"
+        "smlal v10.4s, v31.4h, v1.h[7]\n\t"
+        "smlal2 v11.4s, v31.8h, v1.h[7]\n\t"
+        "smlal v12.4s, v31.4h, v2.h[7]\n\t"
+        "smlal2 v13.4s, v31.8h, v2.h[7]\n\t"
+        "smlal v14.4s, v31.4h, v3.h[7]\n\t"
+        "smlal2 v15.4s, v31.8h, v3.h[7]\n\t"
+        "smlal v16.4s, v31.4h, v4.h[7]\n\t"
+        "smlal2 v17.4s, v31.8h, v4.h[7]\n\t"
+        "smlal v18.4s, v31.4h, v5.h[7]\n\t"
+        "smlal2 v19.4s, v31.8h, v5.h[7]\n\t"
+        "smlal v20.4s, v31.4h, v6.h[7]\n\t"
+        "smlal2 v21.4s, v31.8h, v6.h[7]\n\t"
+        "smlal v22.4s, v31.4h, v7.h[7]\n\t"
+        "smlal2 v23.4s, v31.8h, v7.h[7]\n\t"
+        "adds %[k], %[k], #16\n\t"
+        "b.ne .Lq8_gemm_loop%=\n\t"
+        ".Lq8_gemm_last%=:\n\t"
+        "ldr q0, [%[a0], %[k]]\n\t"
+        "prfm pldl1keep, [%[pf]]\n\t"
+        "ldr q1, [%[a1], %[k]]\n\t"
+        "add %[pf], %[pf], #64\n\t"
+        "ldr q2, [%[a2], %[k]]\n\t"
+        "ldr q3, [%[a3], %[k]]\n\t"
+        "ldr q4, [%[a4], %[k]]\n\t"
+        "ldr q5, [%[a5], %[k]]\n\t"
+        "ldr q6, [%[a6], %[k]]\n\t"
+        "ldr q7, [%[a7], %[k]]\n\t"
+        "ldr q28, [%[w], #64]\n\t"
+        "ldr q29, [%[w], #80]\n\t"
+        "ldr q30, [%[w], #96]\n\t"
+        "ldr q31, [%[w], #112]\n\t"
+        "add %[w], %[w], #128\n\t"
         "smlal v8.4s, v24.4h, v0.h[0]\n\t"
         "smlal2 v9.4s, v24.8h, v0.h[0]\n\t"
         "smlal v10.4s, v24.4h, v1.h[0]\n\t"
@@ -1114,7 +1752,6 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_8(
         "smlal2 v21.4s, v31.8h, v6.h[7]\n\t"
         "smlal v22.4s, v31.4h, v7.h[7]\n\t"
         "smlal2 v23.4s, v31.8h, v7.h[7]\n\t"
-        "b.ne .Lq8_gemm_loop%=\n\t"
         "stp q8, q9, [%[acc], #0]\n\t"
         "stp q10, q11, [%[acc], #32]\n\t"
         "stp q12, q13, [%[acc], #64]\n\t"
@@ -1123,17 +1760,17 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_8(
         "stp q18, q19, [%[acc], #160]\n\t"
         "stp q20, q21, [%[acc], #192]\n\t"
         "stp q22, q23, [%[acc], #224]\n\t"
-        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4), [a5] "+r"(a5), [a6] "+r"(a6), [a7] "+r"(a7), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp)
-        : [bias] "r"(bias), [acc] "r"(acc)
+        : [k] "+r"(k), [w] "+r"(wp), [pf] "+r"(pfp)
+        : [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3), [a4] "r"(a4), [a5] "r"(a5), [a6] "r"(a6), [a7] "r"(a7), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    a[3] = a3;
-    a[4] = a4;
-    a[5] = a5;
-    a[6] = a6;
-    a[7] = a7;
+    a[0] += 8u * n;
+    a[1] += 8u * n;
+    a[2] += 8u * n;
+    a[3] += 8u * n;
+    a[4] += 8u * n;
+    a[5] += 8u * n;
+    a[6] += 8u * n;
+    a[7] += 8u * n;
     *w = wp;
     *pf = pfp;
 }
