@@ -583,6 +583,23 @@ def runs_on(fn: str, core: Core, names: set) -> bool:
     return not (core.in_order and b + INORDER_SUFFIX in names)
 
 
+DOT_MNEMONICS = ("sdot", "udot", "smmla", "ummla", "usmmla")
+
+
+def superseded_int_gemm(loops: Sequence["Loop"], core: "Core") -> set:
+    """Integer GEMM loops the runtime does not run on `core`: where a set also has tiles
+    with the dot product (or matrix multiply) and the core has it, the dispatch takes
+    those, so the set's other integer GEMM tiles (SMLAL) run only on cores without it."""
+    def int_mnems(lp):
+        return {k[2] for k in lp.macs_by_width if isinstance(k, tuple)}
+    dot = [lp for lp in loops if lp.op == "gemm" and int_mnems(lp) & set(DOT_MNEMONICS) and
+           not int_mnems(lp) & set(core.lacks)]
+    if not dot:
+        return set()
+    return {lp.name for lp in loops if lp.op == "gemm" and int_mnems(lp) and
+            not int_mnems(lp) & set(DOT_MNEMONICS)}
+
+
 def classify(fn: str, fsel: re.Pattern, rules) -> str:
     b = base_name(fn)
     for rx, op in rules:
@@ -755,6 +772,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 else:
                     cal_cells.append(f"{form}: {r.get('error', 'failed')}")
                     ceil_cells.append("-")
+            superseded = superseded_int_gemm(mac_loops, core)
             regions = [(f"L{i}", lp.body) for i, lp in enumerate(mac_loops)]
             res: Dict[str, dict] = {}
             for long_body in (False, True):
@@ -774,7 +792,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 cyc = r.get("cycles")
                 frac = bound / cyc if cyc and lp.mac_ops else None
                 mark = " †" if lp.forward_branches else ""
-                runs = runs_on(lp.function, core, names)
+                runs = runs_on(lp.function, core, names) and lp.name not in superseded
                 other = "" if runs else " ‡"
                 if args.loops == "mac" or (args.loops == "main" and main_loop[lp.function][1] is lp):
                     loop_rows.append([name, f"{core.cpu} ({model})", f"`{lp.name}`{mark}", lp.op,
@@ -798,7 +816,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             missing = [op for op in OPS if op not in present]
             ceiling = " / ".join(dict.fromkeys(ceil_cells))
             summary_rows.append([name, core.cpu, model, core.note, ceiling,
-                                 str(sum(runs_on(lp.function, core, names) for lp in mac_loops)),
+                                 str(sum(runs_on(lp.function, core, names) and
+                                         lp.name not in superseded for lp in mac_loops)),
                                  fmt(harmonic(all_pairs)),
                                  fmt(net) + (f" (no {', '.join(missing)})" if missing and net else "")]
                                 + [fmt(op_frac.get(op)) for op in OPS])
@@ -837,7 +856,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      "fraction = bound / cycles. ")
                   + "† the body has forward branches, modelled as if every path ran. "
                   "‡ the runtime does not run this function on this core (it runs the "
-                  f"out-of-order or the in-order variant, `…{INORDER_SUFFIX}`, instead); "
+                  f"out-of-order or the in-order variant, `…{INORDER_SUFFIX}`, or the "
+                  "set's dot-product tiles instead); "
                   "left out of the totals. n/a: the core lacks one of the loop's "
                   "instructions, so the runtime never runs it there.")
         md.append("")
