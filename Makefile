@@ -10,6 +10,7 @@
 #                                          the library's debug assertions)
 #   make DEBUG=1                           -O0 -g with the debug assertions
 #   make STATIC=1                          link test/example/bench binaries statically
+#   make generate                          rewrite csrc/kernels/generated/ from tools/generate/
 #   make mca                               llvm-mca estimate of the SIMD kernels' inner loops
 #                                          against the FMA ports' bound: build-mca/mca.md
 
@@ -85,7 +86,8 @@ endif
 ALL_CFLAGS := $(BASE_CFLAGS) $(THREAD_CFLAGS) $(ARCH_CFLAGS) $(CFLAGS)
 BIN_LDFLAGS := $(if $(filter 1,$(STATIC)),-static,) $(SAN_FLAGS) $(LDFLAGS)
 
-LIB_SRCS := $(wildcard csrc/*.c csrc/kernels/*.c)
+LIB_SRCS := $(shell find csrc -name '*.c' | LC_ALL=C sort)
+LIB_HDRS := $(shell find csrc -name '*.h')
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 STATIC_LIB := $(BUILD)/libmnv3.a
 SHARED_LIB := $(BUILD)/libmnv3.so.$(VERSION)
@@ -109,7 +111,7 @@ FLAGS_STAMP := $(BUILD)/.flags
 FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(BIN_LDFLAGS)
 $(shell mkdir -p $(BUILD) && (test -f $(FLAGS_STAMP) && [ "$$(cat $(FLAGS_STAMP))" = '$(FLAGS_NOW)' ] || printf '%s' '$(FLAGS_NOW)' > $(FLAGS_STAMP)))
 
-$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP) $(wildcard include/*.h csrc/*.h csrc/kernels/*.h tests/c/*.h tests/c/support/*.h)
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP) $(wildcard include/*.h tests/c/*.h tests/c/support/*.h) $(LIB_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/c -c $< -o $@
 
@@ -248,7 +250,7 @@ test-arm64-fp16:
 #                     loops run through llvm-mca on several core models (tools/mca_report.py),
 #                     report in $(MCA_OUT)/mca.md. Skipped with a message without llvm-mca.
 #                     A model, not a measurement: see docs/benchmarks.md.
-#   make kernel-asm   only the assembly, for this build's target: $(BUILD)/asm/csrc/kernels/
+#   make kernel-asm   only the assembly, for this build's target: $(BUILD)/asm/csrc/kernels/*/
 # The microkernels are found by their names (mnv3_f32_gemm_8x32__avx512: precision,
 # operation, tile, kernel set), which also name the operation; they are called through the
 # rows' tables, so none is inlined away. MCA_FLAGS adds options (--loops main, --cores ...,
@@ -257,20 +259,17 @@ MCA_OUT ?= build-mca
 MCA_FLAGS ?=
 
 ifneq ($(filter x86_64% amd64%,$(MACHINE)),)
-KERNEL_ASM := $(BUILD)/asm/csrc/kernels/x86_avx2.s $(BUILD)/asm/csrc/kernels/x86_avx512.s \
-    $(BUILD)/asm/csrc/kernels/x86_avx2_q8.s $(BUILD)/asm/csrc/kernels/x86_avxvnni_q8.s \
-    $(BUILD)/asm/csrc/kernels/x86_avx512vnni_q8.s \
-    $(BUILD)/asm/csrc/kernels/x86_avx2_f16.s $(BUILD)/asm/csrc/kernels/x86_avx512_bf16.s
+KERNEL_ASM := $(addprefix $(BUILD)/asm/csrc/kernels/x86/,avx2_f32.s avx512_f32.s avx2_q8.s \
+    avxvnni_q8.s avx512vnni_q8.s avx2_f16w.s avx512_bf16.s)
 else ifneq ($(filter aarch64% arm%,$(MACHINE)),)
-KERNEL_ASM := $(BUILD)/asm/csrc/kernels/arm_neon.s $(BUILD)/asm/csrc/kernels/arm_neon_q8.s \
-    $(BUILD)/asm/csrc/kernels/arm_neon_f16.s
+KERNEL_ASM := $(addprefix $(BUILD)/asm/csrc/kernels/arm/,neon_f32.s neon_q8.s neon_f16w.s)
 endif
 ifneq ($(filter aarch64%,$(MACHINE)),)
-KERNEL_ASM += $(BUILD)/asm/csrc/kernels/arm_neon_hp_f16w.s
+KERNEL_ASM += $(BUILD)/asm/csrc/kernels/arm/neon_f16.s
 endif
 
 # The object rule's command with -S in place of -c.
-$(BUILD)/asm/%.s: %.c $(FLAGS_STAMP) $(wildcard include/*.h csrc/*.h csrc/kernels/*.h)
+$(BUILD)/asm/%.s: %.c $(FLAGS_STAMP) $(wildcard include/*.h) $(LIB_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/c -S $< -o $@
 
@@ -293,17 +292,17 @@ mca:
 	    fi; \
 	    $(MAKE) --no-print-directory CROSS="$$pre" $${pre:+CC=$${pre}gcc} BUILD=$(MCA_OUT)/$$t \
 	        kernel-asm || exit 1; \
-	    asm=$(MCA_OUT)/$$t/asm/csrc/kernels; \
+	    x86=$(MCA_OUT)/$$t/asm/csrc/kernels/x86; arm=$(MCA_OUT)/$$t/asm/csrc/kernels/arm; \
 	    case $$t in \
-	        x86_64*) kernels="$$kernels --kernels avx2 x86-avx2 $$asm/x86_avx2.s --kernels avx512 x86-avx512 $$asm/x86_avx512.s \
-	            --kernels q8-avx2 x86-avx2 $$asm/x86_avx2_q8.s --kernels q8-avxvnni x86-avxvnni $$asm/x86_avxvnni_q8.s \
-	            --kernels q8-avx512vnni x86-avx512 $$asm/x86_avx512vnni_q8.s \
-	            --kernels avx2-f16w x86-avx2 $$asm/x86_avx2_f16.s --kernels avx512-bf16 x86-avx512 $$asm/x86_avx512_bf16.s";; \
-	        aarch64*) kernels="$$kernels --kernels neon-a64 aarch64 $$asm/arm_neon.s --kernels q8-neon-a64 aarch64 $$asm/arm_neon_q8.s \
-	            --kernels neon-a64-f16w aarch64 $$asm/arm_neon_f16.s --borrow neon-a64-f16w gemm neon-a64 \
-            --kernels neon-a64-fp16 aarch64 $$asm/arm_neon_hp_f16w.s --borrow neon-a64-fp16 conv neon-a64";; \
-	        *) kernels="$$kernels --kernels neon-a32 armv7 $$asm/arm_neon.s --kernels q8-neon-a32 armv7 $$asm/arm_neon_q8.s \
-	            --kernels neon-a32-f16w armv7 $$asm/arm_neon_f16.s --borrow neon-a32-f16w gemm neon-a32";; \
+	        x86_64*) kernels="$$kernels --kernels avx2 x86-avx2 $$x86/avx2_f32.s --kernels avx512 x86-avx512 $$x86/avx512_f32.s \
+	            --kernels q8-avx2 x86-avx2 $$x86/avx2_q8.s --kernels q8-avxvnni x86-avxvnni $$x86/avxvnni_q8.s \
+	            --kernels q8-avx512vnni x86-avx512 $$x86/avx512vnni_q8.s \
+	            --kernels avx2-f16w x86-avx2 $$x86/avx2_f16w.s --kernels avx512-bf16 x86-avx512 $$x86/avx512_bf16.s";; \
+	        aarch64*) kernels="$$kernels --kernels neon-a64 aarch64 $$arm/neon_f32.s --kernels q8-neon-a64 aarch64 $$arm/neon_q8.s \
+	            --kernels neon-a64-f16w aarch64 $$arm/neon_f16w.s --borrow neon-a64-f16w gemm neon-a64 \
+	            --kernels neon-a64-fp16 aarch64 $$arm/neon_f16.s --borrow neon-a64-fp16 conv neon-a64";; \
+	        *) kernels="$$kernels --kernels neon-a32 armv7 $$arm/neon_f32.s --kernels q8-neon-a32 armv7 $$arm/neon_q8.s \
+	            --kernels neon-a32-f16w armv7 $$arm/neon_f16w.s --borrow neon-a32-f16w gemm neon-a32";; \
 	    esac; \
 	done; \
 	if [ -z "$$kernels" ]; then echo "mca: skipped: no compiler for any kernel set"; exit 0; fi; \
@@ -332,7 +331,7 @@ FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 # Keep the instrumented objects: rebuilding them all is slow.
 .SECONDARY: $(FUZZ_LIB_OBJS) $(FUZZERS:%=$(FUZZ_BUILD)/obj/fuzz/fuzz_%.o)
 
-$(FUZZ_BUILD)/obj/%.o: %.c $(wildcard include/*.h csrc/*.h csrc/kernels/*.h)
+$(FUZZ_BUILD)/obj/%.o: %.c $(wildcard include/*.h) $(LIB_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
 
@@ -369,7 +368,17 @@ GOLDEN_STAMP := $(GOLDEN_DIR)/.stamp
 GOLDEN_TOOLS := $(addprefix tools/,mnv3file.py mnv3ref.py mnv3arch.py export_torchvision.py \
     walkthrough_model.py _torchvision_compat.py import_tflite.py golden.py make_goldens.py)
 
-.PHONY: goldens pytest
+.PHONY: goldens pytest generate
+# The generated kernel loops: tools/generate/NAME.py writes csrc/kernels/generated/NAME_loops.h
+# (tests/python checks that the headers in the tree are current).
+generate:
+	@for g in tools/generate/*.py; do \
+	    n=$$(basename $$g .py); \
+	    $(PYTHON) $$g > csrc/kernels/generated/$${n}_loops.h.tmp && \
+	        mv csrc/kernels/generated/$${n}_loops.h.tmp csrc/kernels/generated/$${n}_loops.h || exit 1; \
+	    echo "generate: csrc/kernels/generated/$${n}_loops.h"; \
+	done
+
 goldens:
 	@if $(PYTHON) -c 'import numpy, torch' >/dev/null 2>&1; then \
 	    $(MAKE) --no-print-directory $(GOLDEN_STAMP); \

@@ -6,8 +6,8 @@
 
 #include "mnv3.h"
 #include "mnv3_npy.h"
-#include "model.h"
-#include "weights.h"
+#include "model/model.h"
+#include "model/weights.h"
 
 static const char *const labels[6] = {"cat", "dog", "bird", "fish", "\xC3\xA9l\xC3\xA9phant", ""};
 

@@ -106,13 +106,6 @@ class Core:
     int_pipes_by_mnem: Dict[str, int] = field(default_factory=dict)
     # instructions the core does not have: loops using them are not modelled on it
     lacks: Tuple[str, ...] = ()
-    in_order: bool = False  # runs the kernel set's in-order variants (INORDER_SUFFIX)
-
-
-# A microkernel named <name>_inorder (mnv3_f32_gemm_8x8__neon_inorder) is the variant the
-# runtime picks on in-order cores; there it replaces <name>, which out-of-order cores run.
-# Totals per core count only the variant that core runs.
-INORDER_SUFFIX = "_inorder"
 
 
 X86_512 = {512: 2, 256: 2, 128: 2, 0: 2}
@@ -133,9 +126,9 @@ CORES: Dict[str, List[Core]] = {
     ],
     "aarch64": [
         Core("cortex-a53", {128: 1, 64: 1, 0: 1}, "1 x 128-bit FMLA", {128: 1},
-             lacks=("sdot", "udot", "smmla", "ummla", "usmmla", "fp16"), in_order=True),
+             lacks=("sdot", "udot", "smmla", "ummla", "usmmla", "fp16")),
         Core("cortex-a55", {128: 1, 64: 2, 0: 2}, "1 x 128-bit FMLA (2 x 64-bit)", {128: 1},
-             lacks=("smmla", "ummla", "usmmla"), in_order=True),
+             lacks=("smmla", "ummla", "usmmla")),
         Core("cortex-a72", {128: 1, 64: 2, 0: 2}, "1 x 128-bit FMLA (2 x 64-bit)", {128: 1},
              lacks=("sdot", "udot", "smmla", "ummla", "usmmla", "fp16")),
         Core("cortex-a76", {128: 2, 64: 2, 0: 2}, "2 x 128-bit FMLA (V0, V1)", {128: 2},
@@ -144,10 +137,8 @@ CORES: Dict[str, List[Core]] = {
              {"smlal": 1}, lacks=("smmla", "ummla", "usmmla")),
     ],
     "armv7": [
-        Core("cortex-a53", {128: 1, 64: 1, 0: 1}, "1 x 128-bit VFMA/VMLA", {128: 1},
-             in_order=True),
-        Core("cortex-a55", {128: 1, 64: 2, 0: 2}, "1 x 128-bit VFMA/VMLA (2 x 64-bit)", {128: 1},
-             in_order=True),
+        Core("cortex-a53", {128: 1, 64: 1, 0: 1}, "1 x 128-bit VFMA/VMLA", {128: 1}),
+        Core("cortex-a55", {128: 1, 64: 2, 0: 2}, "1 x 128-bit VFMA/VMLA (2 x 64-bit)", {128: 1}),
         Core("cortex-a72", {128: 1, 64: 2, 0: 2}, "1 x 128-bit VFMA/VMLA (2 x 64-bit)", {128: 1}),
         Core("neoverse-n1", {128: 2, 64: 2, 0: 2}, "2 x 128-bit VFMA/VMLA (V0, V1)", {128: 2},
              {"smlal": 1}),
@@ -575,14 +566,6 @@ def parse_op_map(spec: Optional[str]) -> List[Tuple[re.Pattern, str]]:
     return rules
 
 
-def runs_on(fn: str, core: Core, names: set) -> bool:
-    """Whether the runtime runs microkernel `fn` on `core` (see INORDER_SUFFIX)."""
-    b = base_name(fn)
-    if b.endswith(INORDER_SUFFIX):
-        return core.in_order
-    return not (core.in_order and b + INORDER_SUFFIX in names)
-
-
 DOT_MNEMONICS = ("sdot", "udot", "smmla", "ummla", "usmmla")
 
 
@@ -735,7 +718,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for name, isa, loops, chosen, notes in sets:
         known = set(mca_cpus(exe, isa))
         mac_loops = [lp for lp in loops if lp.mac_ops]
-        names = {base_name(f) for f in chosen}
         for core in CORES[isa.name]:
             mac_loops = [lp for lp in loops if lp.mac_ops and not any(
                 isinstance(k, tuple) and k[2] in core.lacks for k in lp.macs_by_width)]
@@ -792,7 +774,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 cyc = r.get("cycles")
                 frac = bound / cyc if cyc and lp.mac_ops else None
                 mark = " †" if lp.forward_branches else ""
-                runs = runs_on(lp.function, core, names) and lp.name not in superseded
+                runs = lp.name not in superseded
                 other = "" if runs else " ‡"
                 if args.loops == "mac" or (args.loops == "main" and main_loop[lp.function][1] is lp):
                     loop_rows.append([name, f"{core.cpu} ({model})", f"`{lp.name}`{mark}", lp.op,
@@ -816,8 +798,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             missing = [op for op in OPS if op not in present]
             ceiling = " / ".join(dict.fromkeys(ceil_cells))
             summary_rows.append([name, core.cpu, model, core.note, ceiling,
-                                 str(sum(runs_on(lp.function, core, names) and
-                                         lp.name not in superseded for lp in mac_loops)),
+                                 str(sum(lp.name not in superseded for lp in mac_loops)),
                                  fmt(harmonic(all_pairs)),
                                  fmt(net) + (f" (no {', '.join(missing)})" if missing and net else "")]
                                 + [fmt(op_frac.get(op)) for op in OPS])
@@ -856,7 +837,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      "fraction = bound / cycles. ")
                   + "† the body has forward branches, modelled as if every path ran. "
                   "‡ the runtime does not run this function on this core (it runs the "
-                  f"out-of-order or the in-order variant, `…{INORDER_SUFFIX}`, or the "
                   "set's dot-product tiles instead); "
                   "left out of the totals. n/a: the core lacks one of the loop's "
                   "instructions, so the runtime never runs it there.")

@@ -21,10 +21,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "dtype.h"
-#include "epilogue.h"
+#include "base/dtype.h"
+#include "base/epilogue.h"
 #include "mnv3.h"
-#include "quant.h"
+#include "base/quant.h"
 
 /* Which SIMD sets this build contains follows from the target, not from build flags, so
  * the Makefile and the Swift package agree. MNV3_NO_SIMD builds the reference only. */

@@ -59,7 +59,7 @@
  *   PW_PACKED_BYTES, PW_PACK, PW_ELEM_BYTES  the pointwise packing [pw_packed_bytes, pw_pack,
  *                            sizeof(W_T)]
  *
- * and, where the activations are not float32 (float16 for arm_neon_hp.h), the parts that
+ * and, where the activations are not float32 (float16 for arm/neon_f16_body.h), the parts that
  * touch them:
  *
  *   PW_DECL2, PW_FIN2        a GEMM tile's row pointers and its epilogue/residual/store
@@ -643,7 +643,7 @@ DW_KERNEL(3, 2, DW_G3)
 DW_KERNEL(5, 1, DW_G5)
 DW_KERNEL(5, 2, DW_G5)
 #else
-/* The set defines these four after including this file (arm_neon_dw.h). */
+/* The set defines these four after including this file (arm/neon_dw.h). */
 SIMD_FN void UK_NAME(dwconv_, 3x3s1, SIMD_ISA)(const mnv3_dw_span *s);
 SIMD_FN void UK_NAME(dwconv_, 3x3s2, SIMD_ISA)(const mnv3_dw_span *s);
 SIMD_FN void UK_NAME(dwconv_, 5x5s1, SIMD_ISA)(const mnv3_dw_span *s);

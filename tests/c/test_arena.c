@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "context.h"
+#include "runtime/context.h"
 #include "mnv3.h"
 
 #define MIB (1024.0 * 1024.0)

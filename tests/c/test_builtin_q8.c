@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "model.h"
+#include "model/model.h"
 #include "mnv3.h"
 
 /* The model's file image (malloc'ed), or NULL. */

@@ -9,13 +9,13 @@
 #include <string.h>
 
 #include "check.h"
-#include "half.h"
+#include "base/half.h"
 #include "mnv3_npy.h"
 #include "kernels/kernels.h"
 #include "mnv3.h"
-#include "model.h"
-#include "model_file.h"
-#include "weights.h"
+#include "model/model.h"
+#include "format/model_file.h"
+#include "base/alloc.h"
 
 /* ---- conversions ------------------------------------------------------------------------ */
 

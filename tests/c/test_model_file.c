@@ -11,10 +11,11 @@
 
 #include "check.h"
 #include "mnv3.h"
-#include "model.h"
-#include "model_file.h"
+#include "model/model.h"
+#include "format/model_file.h"
 #include "special_files.h"
-#include "weights.h"
+#include "base/alloc.h"
+#include "model/weights.h"
 
 /* ---- little-endian field access on an image ---------------------------------------- */
 

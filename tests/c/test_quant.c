@@ -16,7 +16,7 @@
 
 #include "check.h"
 #include "kernels/kernels.h"
-#include "model.h"
+#include "model/model.h"
 #include "mnv3.h"
 #include "mnv3_npy.h"
 

@@ -12,8 +12,8 @@
 
 #include "check.h"
 #include "mnv3.h"
-#include "plan.h"
-#include "weights.h"
+#include "plan/plan.h"
+#include "model/weights.h"
 
 static const mnv3_clamp unbounded = {-INFINITY, INFINITY};
 

@@ -152,21 +152,6 @@ def test_classify_and_op_map():
     assert mr.classify("dw_k3s1.part.0", legacy, rules) == "dwconv"
 
 
-def test_in_order_variants_count_only_where_they_run():
-    a53 = next(c for c in mr.CORES["aarch64"] if c.cpu == "cortex-a53")
-    n1 = next(c for c in mr.CORES["aarch64"] if c.cpu == "neoverse-n1")
-    names = {"mnv3_f32_gemm_8x8__neon", "mnv3_f32_gemm_8x8__neon_inorder",
-             "mnv3_f32_gemv_8x__neon"}
-    assert a53.in_order and not n1.in_order
-    assert mr.runs_on("mnv3_f32_gemm_8x8__neon_inorder", a53, names)
-    assert not mr.runs_on("mnv3_f32_gemm_8x8__neon_inorder", n1, names)
-    assert not mr.runs_on("mnv3_f32_gemm_8x8__neon.constprop.0", a53, names)
-    assert mr.runs_on("mnv3_f32_gemm_8x8__neon", n1, names)
-    # without an in-order twin, every core runs it
-    assert mr.runs_on("mnv3_f32_gemv_8x__neon", a53, names)
-    assert mr.runs_on("mnv3_f32_gemv_8x__neon", n1, names)
-
-
 def test_harmonic_is_ratio_of_sums():
     # two loops of one iteration each: bounds 8 and 2 cycles, modelled 10 and 8 cycles
     assert mr.harmonic([(8, 0.8), (2, 0.25)]) == pytest.approx((8 + 2) / (10 + 8))

@@ -1,0 +1,982 @@
+/* NEON int8 kernels: the plain set for every NEON core (Cortex-A53/A72, ARMv7 NEON-VFPv4)
+ * and, on AArch64, the dot-product set (ARMv8.2 SDOT, Cortex-A55/A76 and later), chosen at
+ * run time from HWCAP_ASIMDDP.
+ *
+ * Plain NEON multiplies 16-bit values with SMLAL into int32 lanes, which is exact: rows are
+ * prepared as int16 x - in_zp, weights packed as int16 w - weight_zp, [k][8 columns]. SDOT
+ * multiplies int8 x by int8 w four at a time, with the zero points folded at pack time
+ * (q8_impl.h): weights [k/4][16][4], rows as they are.
+ *
+ * Requantization is TFLite's NEON sequence, which equals mnv3_q_requantize bit for bit:
+ * SQRDMULH is exactly the saturating doubling high multiply (2*x*m + 2^31) >> 32 =
+ * floor((x*m + 2^30) / 2^31), saturating INT32_MIN * INT32_MIN; SRSHL by -e rounds halves
+ * up, so negative values first get -1 (saturating, which leaves INT32_MIN where the exact
+ * result is the same) to round their halves away from zero as RoundingDivideByPOT does. */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE 1
+#endif
+#include "base/checked.h"
+#include "kernels/kernels.h"
+
+#if defined(MNV3_HAVE_NEON_KERNELS)
+#include <arm_neon.h>
+#include <string.h>
+
+#include "kernels/q8_impl.h"
+#include "kernels/q8_scalar.h"
+#if defined(__aarch64__)
+#include "kernels/generated/neon_q8_dw_loops.h"
+#include "kernels/generated/neon_q8_gemm_loops.h"
+#endif
+
+#if defined(__aarch64__) && (defined(__linux__) || defined(__ANDROID__))
+#include <sys/auxv.h>
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+
+#define N_INLINE static inline __attribute__((always_inline))
+
+/* ------------------------------------------------------------------------------------ */
+/* Requantization and byte helpers                                                       */
+/* ------------------------------------------------------------------------------------ */
+
+typedef struct nq8_rq {
+    int32x4_t mult, left, neg_right;
+} nq8_rq;
+
+N_INLINE nq8_rq nq8_rq_load(const mnv3_q8_rq_table *t, uint32_t c) {
+    nq8_rq r;
+    r.mult = vld1q_s32(t->mult + c);
+    r.left = vld1q_s32(t->left + c);
+    r.neg_right = vld1q_s32(t->neg_right + c);
+    return r;
+}
+
+N_INLINE nq8_rq nq8_rq_set1(mnv3_qmul m) {
+    nq8_rq r;
+    r.mult = vdupq_n_s32(m.multiplier);
+    r.left = vdupq_n_s32(m.shift > 0 ? m.shift : 0);
+    r.neg_right = vdupq_n_s32(m.shift > 0 ? 0 : m.shift);
+    return r;
+}
+
+/* Four channels' (multiplier, shift) pairs as vectors. */
+N_INLINE nq8_rq nq8_rq_from_qmul(const mnv3_qmul *m) {
+    const int32x4x2_t p = vld2q_s32((const int32_t *)(const void *)m);
+    const int32x4_t zero = vdupq_n_s32(0);
+    nq8_rq r;
+    r.mult = p.val[0];
+    r.left = vmaxq_s32(p.val[1], zero);
+    r.neg_right = vminq_s32(p.val[1], zero);
+    return r;
+}
+
+N_INLINE int32x4_t nq8_requantize(int32x4_t acc, const nq8_rq *r) {
+    const int32x4_t v = vqrdmulhq_s32(vshlq_s32(acc, r->left), r->mult);
+    const int32x4_t fixup = vshrq_n_s32(vandq_s32(v, r->neg_right), 31);
+    return vrshlq_s32(vqaddq_s32(v, fixup), r->neg_right);
+}
+
+N_INLINE int32x4_t nq8_output(int32x4_t acc, const nq8_rq *r, int32x4_t zp, int32x4_t lo,
+                              int32x4_t hi) {
+    return vminq_s32(vmaxq_s32(vaddq_s32(nq8_requantize(acc, r), zp), lo), hi);
+}
+
+/* 8 lanes in [-128, 127] as bytes. */
+N_INLINE int8x8_t nq8_narrow(int32x4_t v0, int32x4_t v1) {
+    return vqmovn_s16(vcombine_s16(vqmovn_s32(v0), vqmovn_s32(v1)));
+}
+
+N_INLINE void nq8_store(int8_t *out, int8x8_t b, uint32_t n) {
+    if (n >= 8) {
+        vst1_s8(out, b);
+    } else {
+        int8_t buf[8];
+        vst1_s8(buf, b);
+        memcpy(out, buf, n);
+    }
+}
+
+#if defined(__aarch64__)
+/* 16 bytes (two halves), or the first n of them (the AArch64 16-column tiles). */
+N_INLINE void nq8_store16(int8_t *out, int8x8_t lo8, int8x8_t hi8, uint32_t n) {
+    if (n >= 16) {
+        vst1q_s8(out, vcombine_s8(lo8, hi8));
+    } else {
+        nq8_store(out, lo8, n);
+        if (n > 8) nq8_store(out + 8, hi8, n - 8);
+    }
+}
+#endif
+
+N_INLINE int32_t nq8_hsum(int32x4_t v) {
+    const int32x2_t s = vadd_s32(vget_low_s32(v), vget_high_s32(v));
+    return vget_lane_s32(vpadd_s32(s, s), 0);
+}
+
+static void nq8_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad, const mnv3_q8_gate *gate,
+                            int32_t in_zp, mnv3_q8_format format, void *dst, int32_t *row_sum) {
+    const int16x8_t zp16 = vdupq_n_s16((int16_t)in_zp);
+    int32x4_t sum = vdupq_n_s32(0);
+    uint32_t i = 0;
+    int32_t tail_sum;
+    for (; i + 8 <= k; i += 8) {
+        int16x8_t v = vmovl_s8(vld1_s8(x + i));
+        if (gate) {
+            const nq8_rq rq = nq8_rq_set1(gate->qmul);
+            const int32x4_t zp = vdupq_n_s32(in_zp), lo = vdupq_n_s32(gate->act_lo),
+                            hi = vdupq_n_s32(gate->act_hi);
+            const int16x8_t xd = vsubq_s16(v, vdupq_n_s16((int16_t)gate->x_zp));
+            const int16x8_t gd = vsubq_s16(vmovl_s8(vld1_s8(gate->gate + i)),
+                                           vdupq_n_s16((int16_t)gate->gate_zp));
+            const int32x4_t p0 = vmull_s16(vget_low_s16(xd), vget_low_s16(gd));
+            const int32x4_t p1 = vmull_s16(vget_high_s16(xd), vget_high_s16(gd));
+            v = vcombine_s16(vqmovn_s32(nq8_output(p0, &rq, zp, lo, hi)),
+                             vqmovn_s32(nq8_output(p1, &rq, zp, lo, hi)));
+        }
+        switch (format) {
+        case MNV3_Q8_A_S16: vst1q_s16((int16_t *)dst + i, vsubq_s16(v, zp16)); break;
+        case MNV3_Q8_A_U8: {
+            const int16x8_t u = vaddq_s16(v, vdupq_n_s16(128));
+            sum = vpadalq_s16(sum, u);
+            vst1_u8((uint8_t *)dst + i, vqmovun_s16(u));
+            break;
+        }
+        case MNV3_Q8_A_S8:
+        default:
+            sum = vpadalq_s16(sum, v);
+            vst1_s8((int8_t *)dst + i, vqmovn_s16(v));
+            break;
+        }
+    }
+    tail_sum = mnv3_q8_prepare_row_rest(x, i, k, kpad, gate, in_zp, format, dst);
+    if (row_sum) *row_sum = (int32_t)((uint32_t)nq8_hsum(sum) + (uint32_t)tail_sum);
+}
+
+static void nq8_add(const int8_t *a, const int8_t *b, size_t n, const mnv3_q8_add *p, int8_t *out) {
+    const nq8_rq ra = nq8_rq_set1(p->a_mul), rb = nq8_rq_set1(p->b_mul), ro = nq8_rq_set1(p->out_mul);
+    const int16x8_t azp = vdupq_n_s16((int16_t)p->a_zp), bzp = vdupq_n_s16((int16_t)p->b_zp);
+    const int32x4_t shift = vdupq_n_s32(p->left_shift), zp = vdupq_n_s32(p->out_zp);
+    const int32x4_t lo = vdupq_n_s32(p->act_lo), hi = vdupq_n_s32(p->act_hi);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const int16x8_t da = vsubq_s16(vmovl_s8(vld1_s8(a + i)), azp);
+        const int16x8_t db = vsubq_s16(vmovl_s8(vld1_s8(b + i)), bzp);
+        const int32x4_t a0 = nq8_requantize(vshlq_s32(vmovl_s16(vget_low_s16(da)), shift), &ra);
+        const int32x4_t a1 = nq8_requantize(vshlq_s32(vmovl_s16(vget_high_s16(da)), shift), &ra);
+        const int32x4_t b0 = nq8_requantize(vshlq_s32(vmovl_s16(vget_low_s16(db)), shift), &rb);
+        const int32x4_t b1 = nq8_requantize(vshlq_s32(vmovl_s16(vget_high_s16(db)), shift), &rb);
+        vst1_s8(out + i, nq8_narrow(nq8_output(vaddq_s32(a0, b0), &ro, zp, lo, hi),
+                                    nq8_output(vaddq_s32(a1, b1), &ro, zp, lo, hi)));
+    }
+    mnv3_q8_add_portable(a + i, b + i, n - i, p, out + i);
+}
+
+static void nq8_requantize_array(const int32_t *acc, const mnv3_qmul *m, size_t n, int32_t *out) {
+    size_t i, j;
+    for (i = 0; i < n; i += 4) {
+        const uint32_t count = n - i < 4 ? (uint32_t)(n - i) : 4u;
+        mnv3_qmul q[4];
+        int32_t in[4] = {0}, res[4];
+        nq8_rq rq;
+        for (j = 0; j < 4; ++j) {
+            q[j] = j < count ? m[i + j] : m[i];
+            if (j < count) in[j] = acc[i + j];
+        }
+        rq = nq8_rq_from_qmul(q);
+        vst1q_s32(res, nq8_requantize(vld1q_s32(in), &rq));
+        for (j = 0; j < count; ++j) out[i + j] = res[j];
+    }
+}
+
+#if defined(__aarch64__)
+/* A 256-byte table as four 64-byte TBL/TBX lookups: TBX leaves a lane alone when its index,
+ * taken modulo 256 after subtracting 64 per step, falls outside the 64 bytes. */
+static void nq8_lut(int8_t *x, size_t n, const int8_t *lut) {
+    const uint8_t *t = (const uint8_t *)lut;
+    const uint8x16x4_t t0 = vld1q_u8_x4(t), t1 = vld1q_u8_x4(t + 64), t2 = vld1q_u8_x4(t + 128),
+                       t3 = vld1q_u8_x4(t + 192);
+    const uint8x16_t step = vdupq_n_u8(64), flip = vdupq_n_u8(0x80);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        uint8x16_t idx = veorq_u8(vld1q_u8((const uint8_t *)x + i), flip), r;
+        r = vqtbl4q_u8(t0, idx);
+        idx = vsubq_u8(idx, step);
+        r = vqtbx4q_u8(r, t1, idx);
+        idx = vsubq_u8(idx, step);
+        r = vqtbx4q_u8(r, t2, idx);
+        idx = vsubq_u8(idx, step);
+        r = vqtbx4q_u8(r, t3, idx);
+        vst1q_u8((uint8_t *)x + i, r);
+    }
+    mnv3_q8_lut_portable(x + i, n - i, lut);
+}
+#define NQ8_LUT nq8_lut
+#else
+#define NQ8_LUT NULL
+#endif
+
+static const mnv3_q8_ops ops = {nq8_prepare_row, NQ8_LUT, nq8_add, nq8_requantize_array};
+
+/* ------------------------------------------------------------------------------------ */
+/* Plain NEON GEMM: SMLAL by lane on int16                                               */
+/* ------------------------------------------------------------------------------------ */
+
+#if defined(__aarch64__)
+/* 8 rows x 2 vectors = 16 accumulators of the 32 registers. */
+#define S16_MR 8
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#else
+/* 4 rows x 2 vectors = 8 accumulators of the 16 Q registers. */
+#define S16_MR 4
+#define ROWS(X) X(0) X(1) X(2) X(3)
+#endif
+#define S16_NR 8
+/* k is padded with zero inputs and zero weights to the k steps of one loop iteration
+ * (8 in the AArch64 loops of arm_neon_q8_gemm_loops.h, 4 in the ARMv7 one), so no step
+ * is left over for a loop of its own. */
+#if defined(__aarch64__)
+#define S16_KR 8
+#else
+#define S16_KR 4
+#endif
+
+N_INLINE void nq8_store_rows_8(const mnv3_q8_gemm_tile *t, const uint32_t M, const int32x4_t *c) {
+    const nq8_rq q0 = nq8_rq_load(t->rq, 0), q1 = nq8_rq_load(t->rq, 4);
+    const int32x4_t zp = vdupq_n_s32(t->rq->out_zp), lo = vdupq_n_s32(t->rq->lo),
+                    hi = vdupq_n_s32(t->rq->hi);
+    uint32_t r;
+    for (r = 0; r < M; ++r)
+        nq8_store(t->out + r * t->out_stride,
+                  nq8_narrow(nq8_output(c[2 * r], &q0, zp, lo, hi),
+                             nq8_output(c[2 * r + 1], &q1, zp, lo, hi)),
+                  t->nc);
+}
+
+#if defined(__aarch64__)
+N_INLINE void gemm_s16(const mnv3_q8_gemm_tile *t, const uint32_t M) {
+    const int32_t *bias = (const int32_t *)t->w;
+    const int16_t *w = (const int16_t *)(const void *)(bias + S16_NR);
+    const int16_t *a[S16_MR];
+    int32x4_t acc[16], out[2 * S16_MR];
+    uint32_t r, col, i, split = 1;
+    for (r = 0; r < M; ++r)
+        a[r] = (const int16_t *)(const void *)((const char *)t->a + r * t->a_stride);
+    switch (M) {
+#define KLOOP(m)                                                                             \
+    case m:                                                                                  \
+        nq8_gemm_kloop_##m(a, &w, t->k / S16_KR, t->pf, bias, acc);                          \
+        split = NQ8_GEMM_SPLIT_##m;                                                          \
+        break;
+        KLOOP(1)
+        KLOOP(2)
+        KLOOP(3)
+        KLOOP(4)
+        KLOOP(5)
+        KLOOP(6)
+        KLOOP(7)
+        KLOOP(8)
+#undef KLOOP
+    default: break;
+    }
+    /* The loop's cursor ran on a line per iteration; past the range it only prefetched
+     * lines nobody asked for. Both are lines of one range, or both NULL. */
+    if ((uintptr_t)*t->pf > (uintptr_t)t->pf_end) *t->pf = t->pf_end;
+    for (r = 0; r < M; ++r)
+        for (col = 0; col < 2; ++col) {
+            int32x4_t v = acc[(r * 2 + col) * split];
+            for (i = 1; i < split; ++i) v = vaddq_s32(v, acc[(r * 2 + col) * split + i]);
+            out[2 * r + col] = v;
+        }
+    nq8_store_rows_8(t, M, out);
+}
+#else
+/* Tiles of 1 and 2 rows give the 4 k steps of an iteration 4 and 2 sets of accumulators
+ * (c, d, e, f; added after the loop), so that 8 chains cover the multiply latency. */
+N_INLINE void gemm_s16(const mnv3_q8_gemm_tile *t, const uint32_t M) {
+    const int32_t *bias = (const int32_t *)t->w;
+    const int16_t *w = (const int16_t *)(const void *)(bias + S16_NR);
+    const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4), zero = vdupq_n_s32(0);
+    const char *pf = *t->pf, *pf_end = t->pf_end;
+    int32x4_t out[2 * S16_MR];
+    uint32_t k;
+#define DECL(r)                                                                              \
+    const int16_t *a##r =                                                                    \
+        (const int16_t *)(const void *)((const char *)t->a + (M > r ? r : 0) * t->a_stride);  \
+    int32x4_t c##r##0 = b0, c##r##1 = b1, d##r##0 = zero, d##r##1 = zero, e##r##0 = zero,    \
+              e##r##1 = zero, f##r##0 = zero, f##r##1 = zero;
+    ROWS(DECL)
+#undef DECL
+    for (k = 0; k < t->k; k += 4) {
+        int16x8_t wv;
+#define LOADA(r) const int16x4_t x##r = vld1_s16(a##r + k);
+        ROWS(LOADA)
+#undef LOADA
+        MNV3_PREFETCH_STEP(pf, pf_end);
+#define MAC(r, lane, s)                                                                      \
+    {                                                                                        \
+        s##r##0 = vmlal_lane_s16(s##r##0, vget_low_s16(wv), x##r, lane);                     \
+        s##r##1 = vmlal_lane_s16(s##r##1, vget_high_s16(wv), x##r, lane);                    \
+    }
+#define MAC0(r)                                                                              \
+    if (M > r) MAC(r, 0, c)
+#define MAC1(r)                                                                              \
+    if (M > r) {                                                                             \
+        if (M <= 2)                                                                          \
+            MAC(r, 1, d)                                                                     \
+        else                                                                                 \
+            MAC(r, 1, c)                                                                     \
+    }
+#define MAC2(r)                                                                              \
+    if (M > r) {                                                                             \
+        if (M == 1)                                                                          \
+            MAC(r, 2, e)                                                                     \
+        else                                                                                 \
+            MAC(r, 2, c)                                                                     \
+    }
+#define MAC3(r)                                                                              \
+    if (M > r) {                                                                             \
+        if (M == 1)                                                                          \
+            MAC(r, 3, f)                                                                     \
+        else if (M == 2)                                                                     \
+            MAC(r, 3, d)                                                                     \
+        else                                                                                 \
+            MAC(r, 3, c)                                                                     \
+    }
+        wv = vld1q_s16(w);
+        ROWS(MAC0)
+        wv = vld1q_s16(w + 8);
+        ROWS(MAC1)
+        wv = vld1q_s16(w + 16);
+        ROWS(MAC2)
+        wv = vld1q_s16(w + 24);
+        ROWS(MAC3)
+        w += 32;
+    }
+#undef MAC0
+#undef MAC1
+#undef MAC2
+#undef MAC3
+#undef MAC
+    *t->pf = pf;
+#define SAVE(r)                                                                              \
+    out[2 * r] = vaddq_s32(vaddq_s32(c##r##0, d##r##0), vaddq_s32(e##r##0, f##r##0));        \
+    out[2 * r + 1] = vaddq_s32(vaddq_s32(c##r##1, d##r##1), vaddq_s32(e##r##1, f##r##1));
+    ROWS(SAVE)
+#undef SAVE
+    nq8_store_rows_8(t, M, out);
+}
+
+#endif
+
+#define GEMM(M)                                                                              \
+    static void mnv3_q8_gemm_##M##x8__neon(const mnv3_q8_gemm_tile *t) { gemm_s16(t, M); }
+GEMM(1)
+GEMM(2)
+GEMM(3)
+GEMM(4)
+#if defined(__aarch64__)
+GEMM(5)
+GEMM(6)
+GEMM(7)
+GEMM(8)
+#endif
+#undef GEMM
+
+static const mnv3_q8_gemm_impl s16_impl = {
+    MNV3_Q8_A_S16,
+    S16_MR,
+    S16_NR,
+    S16_KR,
+    {mnv3_q8_gemm_1x8__neon, mnv3_q8_gemm_2x8__neon, mnv3_q8_gemm_3x8__neon,
+     mnv3_q8_gemm_4x8__neon,
+#if defined(__aarch64__)
+     mnv3_q8_gemm_5x8__neon, mnv3_q8_gemm_6x8__neon, mnv3_q8_gemm_7x8__neon,
+     mnv3_q8_gemm_8x8__neon
+#endif
+    },
+    &ops,
+};
+
+/* Panels of [k][8 columns] int16 (mnv3_q8_gemm_pack with kr 1), each followed by zero
+ * weights up to k padded to S16_KR, which is where the driver's panel stride for kr
+ * S16_KR puts the next one. */
+static size_t s16_packed_bytes(const mnv3_q8_weights *w, uint32_t k_total) {
+    return mnv3_q8_gemm_packed_bytes(w, k_total, S16_NR, S16_KR, MNV3_Q8_A_S16);
+}
+static void s16_pack(const mnv3_q8_weights *w, uint32_t k_total, void *packed) {
+    const size_t tight = (size_t)S16_NR * (4u + 2u * (size_t)k_total);
+    const size_t kpad = ((size_t)k_total + S16_KR - 1u) / S16_KR * S16_KR;
+    const size_t panel = (size_t)S16_NR * (4u + 2u * kpad);
+    size_t p = (w->out_channels + S16_NR - 1u) / S16_NR;
+    mnv3_q8_gemm_pack(w, k_total, S16_NR, 1, MNV3_Q8_A_S16, packed);
+    /* Last panel first: a padded panel starts at or after its tight place, so the
+     * panels it overlaps have already moved. */
+    while (p-- > 0) {
+        unsigned char *dst = (unsigned char *)packed + p * panel;
+        memmove(dst, (unsigned char *)packed + p * tight, tight);
+        memset(dst + tight, 0, panel - tight);
+    }
+}
+static size_t s16_pw_packed_bytes(const mnv3_q8_weights *w) {
+    return s16_packed_bytes(w, w->in_channels);
+}
+static void s16_pw_pack(const mnv3_q8_weights *w, void *packed) {
+    s16_pack(w, w->in_channels, packed);
+}
+static size_t s16_conv_packed_bytes(const mnv3_q8_weights *w) {
+    return s16_packed_bytes(w, w->kernel * w->kernel * w->in_channels);
+}
+static void s16_conv_pack(const mnv3_q8_weights *w, void *packed) {
+    s16_pack(w, w->kernel * w->kernel * w->in_channels, packed);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Depthwise: SMLAL of int16 x - in_zp by int16 w - weight_zp, 8 channels per group      */
+/* ------------------------------------------------------------------------------------ */
+
+/* Each input row that an output row reads is converted once per driver call into the
+ * workspace as int16 x - in_zp, with zero columns for the horizontal padding, laid out
+ * [channel group][column][8 channels] so that one group's columns are 16 bytes apart and
+ * every tap is a fixed offset from its row; one zero row stands for the vertical padding.
+ * The tap loop then has no border test and no zero point (a padding tap is an exact 0, as
+ * TFLite's in_zp padding), and runs over blocks of DW_PIXELS outputs whose columns it
+ * shares between the taps: 2 * DW_PIXELS accumulators. The accumulators of a whole row
+ * go to the workspace and are requantized in a pass of their own, so the tap loop holds
+ * nothing but loads and SMLALs. Channels after the last whole group take the portable
+ * path on the same packed weights. */
+#define DW_GROUP 8u
+#define DW_PIXELS 4u
+#define DW_HEADER MNV3_Q8_DW_CACHE_HEADER
+
+/* Converted columns per row: the last block of outputs may reach DW_PIXELS - 1 outputs
+ * past the row at stride 2, and the pads are below the kernel size. */
+static size_t dw_cols(uint32_t kernel, uint32_t in_width) {
+    return (size_t)in_width + 2u * (size_t)kernel + 2u * DW_PIXELS;
+}
+
+static int dw_layout(uint32_t channels, uint32_t kernel, uint32_t in_width, size_t *slot,
+                     size_t *total) {
+    const size_t cols = dw_cols(kernel, in_width), groups = channels / DW_GROUP;
+    size_t bytes, scratch;
+    return mnv3_size_mul4(groups ? groups : 1u, cols, DW_GROUP, sizeof(int16_t), &bytes) &&
+           mnv3_size_align(bytes, 64u, slot) &&
+           mnv3_size_mul4(cols, DW_GROUP, sizeof(int32_t), 1u, &scratch) &&
+           mnv3_size_mul(*slot, (size_t)kernel + 1u, total) &&
+           mnv3_size_add(*total, scratch, total) && mnv3_size_add(*total, DW_HEADER, total);
+}
+
+static size_t dw_workspace(const mnv3_q8_depthwise_kernel *row, uint32_t channels,
+                           uint32_t kernel, uint32_t in_width) {
+    size_t slot, total;
+    (void)row;
+    return dw_layout(channels, kernel, in_width, &slot, &total) ? total : SIZE_MAX;
+}
+
+/* Input row src as converted columns [0, cols) of each whole channel group: column j
+ * holds input column j - pad_left. */
+static void dw_convert_row(const mnv3_q8_depthwise_args *a, const int8_t *src, size_t cols,
+                           int16_t *dst) {
+    const uint32_t C = a->channels;
+    const int8x8_t zx = vdup_n_s8((int8_t)a->in_zp);
+    const int16x8_t zero = vdupq_n_s16(0);
+    uint32_t g;
+    size_t j;
+    for (g = 0; g + DW_GROUP <= C; g += DW_GROUP, dst += cols * DW_GROUP)
+        for (j = 0; j < cols; ++j) {
+            const long ix = (long)j - (long)a->pad_left;
+            vst1q_s16(dst + j * DW_GROUP,
+                      ix < 0 || ix >= (long)a->in_width
+                          ? zero
+                          : vsubl_s8(vld1_s8(src + (size_t)ix * C + g), zx));
+        }
+}
+
+static void dw_convert(const mnv3_q8_depthwise_args *a, const int8_t *src, int16_t *slot,
+                       const void *ctx) {
+    dw_convert_row(a, src, *(const size_t *)ctx, slot);
+}
+
+#if defined(__aarch64__)
+#define NQ8_MLAL_HIGH(acc, x, w) vmlal_high_s16(acc, x, w)
+#else
+#define NQ8_MLAL_HIGH(acc, x, w) vmlal_s16(acc, vget_high_s16(x), vget_high_s16(w))
+#endif
+
+/* The accumulators of blocks [0, blocks) of DW_PIXELS outputs of one channel group into
+ * acc ([output][8 channels]). xrow[ky]: the group's converted row of tap row ky, output 0
+ * at column 0. Any kernel size, intrinsics: the ARMv7 depthwise; on AArch64 only for the
+ * sizes that arm_neon_q8_dw_loops.h has no fixed-schedule loop for (no MobileNetV3
+ * layer), which is why it is named as a microkernel only on ARMv7. */
+#if defined(__aarch64__)
+#define DW_BLOCKS_ANY nq8_dw_blocks_other_kernels
+#else
+#define DW_BLOCKS_ANY mnv3_q8_dwconv_8c4__neon
+#endif
+static __attribute__((noinline)) void DW_BLOCKS_ANY(const int16_t *const *xrow,
+                                                    const int16_t *wt, int32x4_t b0,
+                                                    int32x4_t b1, uint32_t blocks, uint32_t K,
+                                                    uint32_t S, int32_t *acc) {
+    uint32_t blk, ky, kx;
+    for (blk = 0; blk < blocks; ++blk, acc += DW_PIXELS * DW_GROUP) {
+        const size_t at = (size_t)blk * DW_PIXELS * S * DW_GROUP;
+        int32x4_t l0 = b0, h0 = b1, l1 = b0, h1 = b1, l2 = b0, h2 = b1, l3 = b0, h3 = b1;
+        for (ky = 0; ky < K; ++ky) {
+            const int16_t *x = xrow[ky] + at, *w = wt + (size_t)ky * K * DW_GROUP;
+            for (kx = 0; kx < K; ++kx) {
+                const int16x8_t wv = vld1q_s16(w + kx * DW_GROUP);
+                const int16x8_t x0 = vld1q_s16(x + kx * DW_GROUP);
+                const int16x8_t x1 = vld1q_s16(x + (S + kx) * DW_GROUP);
+                const int16x8_t x2 = vld1q_s16(x + (2u * S + kx) * DW_GROUP);
+                const int16x8_t x3 = vld1q_s16(x + (3u * S + kx) * DW_GROUP);
+                l0 = vmlal_s16(l0, vget_low_s16(x0), vget_low_s16(wv));
+                h0 = NQ8_MLAL_HIGH(h0, x0, wv);
+                l1 = vmlal_s16(l1, vget_low_s16(x1), vget_low_s16(wv));
+                h1 = NQ8_MLAL_HIGH(h1, x1, wv);
+                l2 = vmlal_s16(l2, vget_low_s16(x2), vget_low_s16(wv));
+                h2 = NQ8_MLAL_HIGH(h2, x2, wv);
+                l3 = vmlal_s16(l3, vget_low_s16(x3), vget_low_s16(wv));
+                h3 = NQ8_MLAL_HIGH(h3, x3, wv);
+            }
+        }
+        vst1q_s32(acc, l0);
+        vst1q_s32(acc + 4, h0);
+        vst1q_s32(acc + 8, l1);
+        vst1q_s32(acc + 12, h1);
+        vst1q_s32(acc + 16, l2);
+        vst1q_s32(acc + 20, h2);
+        vst1q_s32(acc + 24, l3);
+        vst1q_s32(acc + 28, h3);
+    }
+}
+
+#if defined(__aarch64__)
+typedef void (*nq8_dw_rows_fn)(const int16_t *const *rows, size_t at, const int16_t *w,
+                               int32x4_t *acc);
+
+/* The fixed-schedule tap loop of this kernel size and stride, or NULL. */
+static nq8_dw_rows_fn nq8_dw_rows_for(uint32_t K, uint32_t S) {
+    static const nq8_dw_rows_fn table[3][2] = {
+        {mnv3_q8_dwconv_k3s1_8c4__neon, mnv3_q8_dwconv_k3s2_8c4__neon},
+        {mnv3_q8_dwconv_k5s1_8c4__neon, mnv3_q8_dwconv_k5s2_8c4__neon},
+        {mnv3_q8_dwconv_k7s1_8c4__neon, mnv3_q8_dwconv_k7s2_8c4__neon}};
+    return K % 2u == 1u && K >= 3u && K <= 7u && S >= 1u && S <= 2u ? table[K / 2u - 1u][S - 1u]
+                                                                     : NULL;
+}
+#endif
+
+static void dw_group_blocks(const int16_t *const *xrow, const int16_t *wt, int32x4_t b0,
+                            int32x4_t b1, uint32_t blocks, uint32_t K, uint32_t S,
+                            int32_t *acc) {
+#if defined(__aarch64__)
+    const nq8_dw_rows_fn rows = nq8_dw_rows_for(K, S);
+    uint32_t blk, i;
+    if (rows) {
+        for (blk = 0; blk < blocks; ++blk, acc += DW_PIXELS * DW_GROUP) {
+            int32x4_t c[2 * DW_PIXELS];
+            for (i = 0; i < DW_PIXELS; ++i) {
+                c[2 * i] = b0;
+                c[2 * i + 1] = b1;
+            }
+            rows(xrow, (size_t)blk * DW_PIXELS * S * DW_GROUP * sizeof(int16_t), wt, c);
+            for (i = 0; i < 2 * DW_PIXELS; ++i) vst1q_s32(acc + 4 * i, c[i]);
+        }
+        return;
+    }
+#endif
+    DW_BLOCKS_ANY(xrow, wt, b0, b1, blocks, K, S, acc);
+}
+
+static void mnv3_q8_dwconv_8c__neon(const mnv3_q8_dw_out_row *r) {
+    const mnv3_q8_depthwise_args *a = r->a;
+    const uint32_t C = a->channels, K = a->kernel, S = a->stride, W = a->out_width;
+    const uint32_t blocks = (W + DW_PIXELS - 1u) / DW_PIXELS;
+    const size_t cols = dw_cols(K, a->in_width);
+    const size_t group_bytes = (size_t)DW_GROUP * (2u * K * K + 4u);
+    const int32x4_t zp = vdupq_n_s32(a->requant.out_zp), lo = vdupq_n_s32(a->requant.act_lo),
+                    hi = vdupq_n_s32(a->requant.act_hi);
+    const int16_t *crow[MNV3_DW_MAX_KERNEL], *xrow[MNV3_DW_MAX_KERNEL];
+    size_t slot_bytes, total;
+    int32_t *acc;
+    uint32_t g, ky, ox;
+    if (C < DW_GROUP || W == 0 || S > 2u || a->workspace == NULL ||
+        (size_t)(blocks * DW_PIXELS - 1u) * S + K > cols ||
+        !dw_layout(C, K, a->in_width, &slot_bytes, &total)) {
+        mnv3_q8_dw_channels_portable(r, 0, DW_GROUP, 2);
+        return;
+    }
+    mnv3_q8_dw_cached_rows(r, slot_bytes, slot_bytes, dw_convert, &cols, crow);
+    acc = (int32_t *)(void *)((unsigned char *)a->workspace + DW_HEADER + (K + 1u) * slot_bytes);
+    for (g = 0; g + DW_GROUP <= C; g += DW_GROUP) {
+        const unsigned char *wg = (const unsigned char *)r->w + (size_t)(g / DW_GROUP) * group_bytes;
+        const int32_t *bias = (const int32_t *)(const void *)wg;
+        const int16_t *wt = (const int16_t *)(const void *)(bias + DW_GROUP);
+        const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4);
+        const nq8_rq q0 = nq8_rq_from_qmul(a->requant.qmul + g);
+        const nq8_rq q1 = nq8_rq_from_qmul(a->requant.qmul + g + 4);
+        for (ky = 0; ky < K; ++ky) xrow[ky] = crow[ky] + (size_t)(g / DW_GROUP) * cols * DW_GROUP;
+        dw_group_blocks(xrow, wt, b0, b1, blocks, K, S, acc);
+        for (ox = 0; ox < W; ++ox)
+            vst1_s8(r->out + (size_t)ox * C + g,
+                    nq8_narrow(nq8_output(vld1q_s32(acc + ox * DW_GROUP), &q0, zp, lo, hi),
+                               nq8_output(vld1q_s32(acc + ox * DW_GROUP + 4), &q1, zp, lo, hi)));
+    }
+    if (g < C) mnv3_q8_dw_channels_portable(r, g, DW_GROUP, 2);
+}
+
+static const mnv3_q8_dw_impl dw_impl = {DW_GROUP, 2, mnv3_q8_dwconv_8c__neon, &ops};
+
+static size_t dw_packed_bytes(const mnv3_q8_weights *w) {
+    return mnv3_q8_dw_packed_bytes(w, DW_GROUP, 2);
+}
+static void dw_pack(const mnv3_q8_weights *w, void *packed) { mnv3_q8_dw_pack(w, DW_GROUP, 2, packed); }
+
+/* ------------------------------------------------------------------------------------ */
+/* Rows and the plain set                                                                */
+/* ------------------------------------------------------------------------------------ */
+
+static const mnv3_q8_pointwise_kernel s16_pointwise_row = {
+#if defined(__aarch64__)
+    "q8_gemm_8x8__neon",
+#else
+    "q8_gemm_4x8__neon",
+#endif
+    MNV3_DTYPE_I8, MNV3_DTYPE_I8, S16_MR, S16_NR, s16_pw_packed_bytes, s16_pw_pack,
+    mnv3_q8_pointwise_workspace, mnv3_q8_pointwise_driver, &s16_impl,
+};
+static const mnv3_q8_depthwise_kernel depthwise_row = {
+    "q8_dwconv_8c__neon", MNV3_DTYPE_I8, MNV3_DTYPE_I8, dw_packed_bytes, dw_pack, dw_workspace, mnv3_q8_depthwise_driver, &dw_impl,
+};
+static const mnv3_q8_conv_kernel s16_conv_row = {
+    "q8_conv_im2col_x8__neon", MNV3_DTYPE_I8, MNV3_DTYPE_I8, s16_conv_packed_bytes, s16_conv_pack,
+    mnv3_q8_conv_workspace, mnv3_q8_conv_driver, &s16_impl,
+};
+static const mnv3_q8_fc_kernel s16_fc_row = {
+    "q8_gemv_1x8__neon", MNV3_DTYPE_I8, MNV3_DTYPE_I8, s16_pw_packed_bytes, s16_pw_pack,
+    mnv3_q8_fc_driver, &s16_impl,
+};
+
+static const mnv3_q8_pointwise_kernel *const s16_pointwise_rows[] = {&s16_pointwise_row, NULL};
+static const mnv3_q8_depthwise_kernel *const depthwise_rows[] = {&depthwise_row, NULL};
+static const mnv3_q8_conv_kernel *const s16_conv_rows[] = {&s16_conv_row, NULL};
+static const mnv3_q8_fc_kernel *const s16_fc_rows[] = {&s16_fc_row, NULL};
+
+const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon = {
+    "neon", 1u << MNV3_ISA_NEON, NULL, s16_pointwise_rows, depthwise_rows, s16_conv_rows,
+    s16_fc_rows,
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* AArch64 dot product: SDOT by lane, 4 rows x 16 columns                                */
+/* ------------------------------------------------------------------------------------ */
+
+#if defined(__aarch64__)
+
+int mnv3_cpu_has_neon_dot(void) {
+#if defined(__linux__) || defined(__ANDROID__)
+    return (getauxval(AT_HWCAP) & (1ul << 20)) != 0; /* HWCAP_ASIMDDP */
+#elif defined(__APPLE__)
+    int v = 0;
+    size_t len = sizeof v;
+    return sysctlbyname("hw.optional.arm.FEAT_DotProd", &v, &len, NULL, 0) == 0 && v;
+#else
+    return 0;
+#endif
+}
+
+int mnv3_cpu_has_neon_i8mm(void) {
+#if defined(__linux__) || defined(__ANDROID__)
+    return (getauxval(AT_HWCAP2) & (1ul << 13)) != 0; /* HWCAP2_I8MM */
+#elif defined(__APPLE__)
+    int v = 0;
+    size_t len = sizeof v;
+    return sysctlbyname("hw.optional.arm.FEAT_I8MM", &v, &len, NULL, 0) == 0 && v;
+#else
+    return 0;
+#endif
+}
+
+/* The I8MM set runs its FC on SDOT, so it needs both. */
+static int mnv3_cpu_has_neon_i8mm_dot(void) {
+    return mnv3_cpu_has_neon_i8mm() && mnv3_cpu_has_neon_dot();
+}
+
+#define DOT_ATTR __attribute__((target("arch=armv8.2-a+dotprod")))
+#define DOT_MR 4
+#define DOT_NR 16
+#define DROWS(X) X(0) X(1) X(2) X(3)
+
+/* gemm_sdot's accumulator array and k step assume these. */
+typedef char nq8_dot_loops_fit[NQ8_DOT_SPLIT_1 * 4 <= 16 && NQ8_DOT_SPLIT_2 == 1 &&
+                                       NQ8_DOT_SPLIT_3 == 1 && NQ8_DOT_SPLIT_4 == 1 &&
+                                       NQ8_DOT_K_3 == NQ8_DOT_K_2 && NQ8_DOT_K_4 == NQ8_DOT_K_2
+                                   ? 1
+                                   : -1];
+
+/* One group of 4 k of row r, after the loop. */
+#define DOT_TAIL_ROW(r)                                                                      \
+    if (M > r) {                                                                             \
+        int32_t v;                                                                           \
+        int8x16_t x;                                                                         \
+        memcpy(&v, a[r], 4);                                                                 \
+        a[r] += 4;                                                                           \
+        x = vreinterpretq_s8_s32(vdupq_n_s32(v));                                            \
+        c[r][0] = vdotq_laneq_s32(c[r][0], w0, x, 0);                                        \
+        c[r][1] = vdotq_laneq_s32(c[r][1], w1, x, 0);                                        \
+        c[r][2] = vdotq_laneq_s32(c[r][2], w2, x, 0);                                        \
+        c[r][3] = vdotq_laneq_s32(c[r][3], w3, x, 0);                                        \
+    }
+#define DOT_TAIL_GROUP                                                                       \
+    {                                                                                        \
+        const int8x16_t w0 = vld1q_s8(w), w1 = vld1q_s8(w + 16), w2 = vld1q_s8(w + 32),      \
+                        w3 = vld1q_s8(w + 48);                                               \
+        w += 64;                                                                             \
+        DROWS(DOT_TAIL_ROW)                                                                  \
+    }
+
+/* The fixed-schedule loop (arm_neon_q8_gemm_loops.h) runs NQ8_DOT_K_<M> k steps per
+ * iteration; k is a multiple of 4, so the groups of 4 left over (at most 3) run once
+ * each after it, not as a loop. */
+N_INLINE DOT_ATTR void gemm_sdot(const mnv3_q8_gemm_tile *t, const uint32_t M) {
+    const int32_t *bias = (const int32_t *)t->w;
+    const int8_t *w = (const int8_t *)(const void *)(bias + DOT_NR);
+    const uint32_t split = M == 1 ? NQ8_DOT_SPLIT_1 : 1;
+    const uint32_t kstep = M == 1 ? NQ8_DOT_K_1 : NQ8_DOT_K_2;
+    const uint32_t rest = t->k % kstep / 4u;
+    const int8_t *a[DOT_MR];
+    int32x4_t acc[16], c[DOT_MR][4];
+    uint32_t r, col, i;
+    for (r = 0; r < M; ++r) {
+        const int32x4_t term = vdupq_n_s32(t->row_terms ? t->row_terms[r] : 0);
+        a[r] = (const int8_t *)t->a + r * t->a_stride;
+        for (col = 0; col < 4; ++col) {
+            acc[(r * 4 + col) * split] = vaddq_s32(vld1q_s32(bias + 4 * col), term);
+            for (i = 1; i < split; ++i) acc[(r * 4 + col) * split + i] = vdupq_n_s32(0);
+        }
+    }
+    if (t->k >= kstep) {
+        switch (M) {
+        case 1: nq8_dot_kloop_1(a, &w, t->k / NQ8_DOT_K_1, t->pf, acc); break;
+        case 2: nq8_dot_kloop_2(a, &w, t->k / NQ8_DOT_K_2, t->pf, acc); break;
+        case 3: nq8_dot_kloop_3(a, &w, t->k / NQ8_DOT_K_3, t->pf, acc); break;
+        default: nq8_dot_kloop_4(a, &w, t->k / NQ8_DOT_K_4, t->pf, acc); break;
+        }
+        /* as in gemm_s16: the cursor ran on a line per iteration */
+        if ((uintptr_t)*t->pf > (uintptr_t)t->pf_end) *t->pf = t->pf_end;
+    }
+    for (r = 0; r < M; ++r)
+        for (col = 0; col < 4; ++col) {
+            int32x4_t v = acc[(r * 4 + col) * split];
+            for (i = 1; i < split; ++i) v = vaddq_s32(v, acc[(r * 4 + col) * split + i]);
+            c[r][col] = v;
+        }
+    if (rest > 0) DOT_TAIL_GROUP
+    if (rest > 1) DOT_TAIL_GROUP
+    if (rest > 2) DOT_TAIL_GROUP
+    {
+        const nq8_rq q0 = nq8_rq_load(t->rq, 0), q1 = nq8_rq_load(t->rq, 4);
+        const nq8_rq q2 = nq8_rq_load(t->rq, 8), q3 = nq8_rq_load(t->rq, 12);
+        const int32x4_t zp = vdupq_n_s32(t->rq->out_zp), lo = vdupq_n_s32(t->rq->lo),
+                        hi = vdupq_n_s32(t->rq->hi);
+        for (r = 0; r < M; ++r) {
+            const int8x8_t lo8 = nq8_narrow(nq8_output(c[r][0], &q0, zp, lo, hi),
+                                            nq8_output(c[r][1], &q1, zp, lo, hi));
+            const int8x8_t hi8 = nq8_narrow(nq8_output(c[r][2], &q2, zp, lo, hi),
+                                            nq8_output(c[r][3], &q3, zp, lo, hi));
+            nq8_store16(t->out + r * t->out_stride, lo8, hi8, t->nc);
+        }
+    }
+}
+
+#define GEMM(M)                                                                              \
+    static DOT_ATTR void mnv3_q8_gemm_##M##x16c4__neondot(const mnv3_q8_gemm_tile *t) {      \
+        gemm_sdot(t, M);                                                                     \
+    }
+GEMM(1)
+GEMM(2)
+GEMM(3)
+GEMM(4)
+#undef GEMM
+
+static const mnv3_q8_gemm_impl dot_impl = {
+    MNV3_Q8_A_S8,
+    DOT_MR,
+    DOT_NR,
+    4,
+    {mnv3_q8_gemm_1x16c4__neondot, mnv3_q8_gemm_2x16c4__neondot, mnv3_q8_gemm_3x16c4__neondot,
+     mnv3_q8_gemm_4x16c4__neondot},
+    &ops,
+};
+
+static size_t dot_pw_packed_bytes(const mnv3_q8_weights *w) {
+    return mnv3_q8_gemm_packed_bytes(w, w->in_channels, DOT_NR, 4, MNV3_Q8_A_S8);
+}
+static void dot_pw_pack(const mnv3_q8_weights *w, void *packed) {
+    mnv3_q8_gemm_pack(w, w->in_channels, DOT_NR, 4, MNV3_Q8_A_S8, packed);
+}
+static size_t dot_conv_packed_bytes(const mnv3_q8_weights *w) {
+    return mnv3_q8_gemm_packed_bytes(w, w->kernel * w->kernel * w->in_channels, DOT_NR, 4,
+                                     MNV3_Q8_A_S8);
+}
+static void dot_conv_pack(const mnv3_q8_weights *w, void *packed) {
+    mnv3_q8_gemm_pack(w, w->kernel * w->kernel * w->in_channels, DOT_NR, 4, MNV3_Q8_A_S8, packed);
+}
+
+static const mnv3_q8_pointwise_kernel dot_pointwise_row = {
+    "q8_gemm_4x16c4__neondot", MNV3_DTYPE_I8, MNV3_DTYPE_I8, DOT_MR, DOT_NR, dot_pw_packed_bytes,
+    dot_pw_pack, mnv3_q8_pointwise_workspace, mnv3_q8_pointwise_driver, &dot_impl,
+};
+static const mnv3_q8_conv_kernel dot_conv_row = {
+    "q8_conv_im2col_4x16c4__neondot", MNV3_DTYPE_I8, MNV3_DTYPE_I8, dot_conv_packed_bytes,
+    dot_conv_pack, mnv3_q8_conv_workspace, mnv3_q8_conv_driver, &dot_impl,
+};
+static const mnv3_q8_fc_kernel dot_fc_row = {
+    "q8_gemv_1x16c4__neondot", MNV3_DTYPE_I8, MNV3_DTYPE_I8, dot_pw_packed_bytes, dot_pw_pack,
+    mnv3_q8_fc_driver, &dot_impl,
+};
+
+static const mnv3_q8_pointwise_kernel *const dot_pointwise_rows[] = {&dot_pointwise_row, NULL};
+static const mnv3_q8_conv_kernel *const dot_conv_rows[] = {&dot_conv_row, NULL};
+static const mnv3_q8_fc_kernel *const dot_fc_rows[] = {&dot_fc_row, NULL};
+
+const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon_dot = {
+    "neon-dot", 1u << MNV3_ISA_NEON, mnv3_cpu_has_neon_dot, dot_pointwise_rows, depthwise_rows,
+    dot_conv_rows, dot_fc_rows,
+};
+/* ------------------------------------------------------------------------------------ */
+/* AArch64 I8MM: SMMLA, 2 x 8 by 8 x 2 per instruction, 4 rows x 16 columns             */
+/* ------------------------------------------------------------------------------------ */
+
+/* SMMLA multiplies two rows of 8 k by two columns of 8 k into a 2 x 2 block: 32
+ * multiply-accumulates per instruction, twice SDOT's. Weights are packed [k/8][16][8], so
+ * one vector holds a pair of columns; each row pair's two 8-byte pieces are joined into
+ * one vector per k step. Accumulator (pair p, columns 2q, 2q + 1) holds
+ * [r0 c0, r0 c1, r1 c0, r1 c1]. */
+#define MM_ATTR __attribute__((target("arch=armv8.6-a+i8mm")))
+#define MM_MR 4
+#define MM_NR 16
+#define MM_KR 8
+#define QCOLS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+N_INLINE MM_ATTR void gemm_smmla(const mnv3_q8_gemm_tile *t, const uint32_t M) {
+    const int32_t *bias = (const int32_t *)t->w;
+    const int8_t *w = (const int8_t *)(const void *)(bias + MM_NR);
+    const char *pf = *t->pf, *pf_end = t->pf_end;
+    const nq8_rq q0 = nq8_rq_load(t->rq, 0), q1 = nq8_rq_load(t->rq, 4);
+    const nq8_rq q2 = nq8_rq_load(t->rq, 8), q3 = nq8_rq_load(t->rq, 12);
+    /* Rows past M repeat the last one; their results are not stored. */
+    const int8_t *a0 = (const int8_t *)t->a;
+    const int8_t *a1 = (const int8_t *)t->a + (M > 1 ? 1 : 0) * t->a_stride;
+    const int8_t *a2 = (const int8_t *)t->a + (M > 2 ? 2 : M - 1) * t->a_stride;
+    const int8_t *a3 = (const int8_t *)t->a + (M > 3 ? 3 : M - 1) * t->a_stride;
+    int32x4_t terms0 = vdupq_n_s32(0), terms1 = vdupq_n_s32(0);
+    uint32_t k;
+    if (t->row_terms) {
+        const int32_t *r = t->row_terms;
+        terms0 = vcombine_s32(vdup_n_s32(r[0]), vdup_n_s32(r[M > 1 ? 1 : 0]));
+        if (M > 2) terms1 = vcombine_s32(vdup_n_s32(r[2]), vdup_n_s32(r[M > 3 ? 3 : 2]));
+    }
+#define DECL(q)                                                                              \
+    const int32x2_t b##q = vld1_s32(bias + 2 * q);                                           \
+    int32x4_t c0##q = vaddq_s32(vcombine_s32(b##q, b##q), terms0);                           \
+    int32x4_t c1##q = vaddq_s32(vcombine_s32(b##q, b##q), terms1);
+    QCOLS(DECL)
+#undef DECL
+    for (k = 0; k < t->k; k += MM_KR) {
+        const int8x16_t x0 = vcombine_s8(vld1_s8(a0 + k), vld1_s8(a1 + k));
+        const int8x16_t x1 = vcombine_s8(vld1_s8(a2 + k), vld1_s8(a3 + k));
+        MNV3_PREFETCH_STEP(pf, pf_end);
+#define MM(q)                                                                                \
+    {                                                                                        \
+        const int8x16_t wq = vld1q_s8(w + 16 * q);                                           \
+        c0##q = vmmlaq_s32(c0##q, x0, wq);                                                   \
+        if (M > 2) c1##q = vmmlaq_s32(c1##q, x1, wq);                                        \
+    }
+        QCOLS(MM)
+#undef MM
+        w += 128;
+    }
+    *t->pf = pf;
+    {
+        const int32x4_t zp = vdupq_n_s32(t->rq->out_zp), lo = vdupq_n_s32(t->rq->lo),
+                        hi = vdupq_n_s32(t->rq->hi);
+        int32x4_t rows[4][4];
+        uint32_t r;
+#define SPLIT(p, row, half)                                                                  \
+    rows[row][0] = vcombine_s32(half(c##p##0), half(c##p##1));                               \
+    rows[row][1] = vcombine_s32(half(c##p##2), half(c##p##3));                               \
+    rows[row][2] = vcombine_s32(half(c##p##4), half(c##p##5));                               \
+    rows[row][3] = vcombine_s32(half(c##p##6), half(c##p##7));
+        SPLIT(0, 0, vget_low_s32)
+        SPLIT(0, 1, vget_high_s32)
+        SPLIT(1, 2, vget_low_s32)
+        SPLIT(1, 3, vget_high_s32)
+#undef SPLIT
+        for (r = 0; r < M; ++r) {
+            const int8x8_t lo8 = nq8_narrow(nq8_output(rows[r][0], &q0, zp, lo, hi),
+                                            nq8_output(rows[r][1], &q1, zp, lo, hi));
+            const int8x8_t hi8 = nq8_narrow(nq8_output(rows[r][2], &q2, zp, lo, hi),
+                                            nq8_output(rows[r][3], &q3, zp, lo, hi));
+            nq8_store16(t->out + r * t->out_stride, lo8, hi8, t->nc);
+        }
+    }
+}
+
+#define GEMM(M)                                                                              \
+    static MM_ATTR void mnv3_q8_gemm_##M##x16c8__neoni8mm(const mnv3_q8_gemm_tile *t) {      \
+        gemm_smmla(t, M);                                                                    \
+    }
+GEMM(1)
+GEMM(2)
+GEMM(3)
+GEMM(4)
+#undef GEMM
+
+static const mnv3_q8_gemm_impl mm_impl = {
+    MNV3_Q8_A_S8,
+    MM_MR,
+    MM_NR,
+    MM_KR,
+    {mnv3_q8_gemm_1x16c8__neoni8mm, mnv3_q8_gemm_2x16c8__neoni8mm,
+     mnv3_q8_gemm_3x16c8__neoni8mm, mnv3_q8_gemm_4x16c8__neoni8mm},
+    &ops,
+};
+
+static size_t mm_pw_packed_bytes(const mnv3_q8_weights *w) {
+    return mnv3_q8_gemm_packed_bytes(w, w->in_channels, MM_NR, MM_KR, MNV3_Q8_A_S8);
+}
+static void mm_pw_pack(const mnv3_q8_weights *w, void *packed) {
+    mnv3_q8_gemm_pack(w, w->in_channels, MM_NR, MM_KR, MNV3_Q8_A_S8, packed);
+}
+static size_t mm_conv_packed_bytes(const mnv3_q8_weights *w) {
+    return mnv3_q8_gemm_packed_bytes(w, w->kernel * w->kernel * w->in_channels, MM_NR, MM_KR,
+                                     MNV3_Q8_A_S8);
+}
+static void mm_conv_pack(const mnv3_q8_weights *w, void *packed) {
+    mnv3_q8_gemm_pack(w, w->kernel * w->kernel * w->in_channels, MM_NR, MM_KR, MNV3_Q8_A_S8,
+                      packed);
+}
+
+static const mnv3_q8_pointwise_kernel mm_pointwise_row = {
+    "q8_gemm_4x16c8__neoni8mm", MNV3_DTYPE_I8, MNV3_DTYPE_I8, MM_MR, MM_NR, mm_pw_packed_bytes,
+    mm_pw_pack, mnv3_q8_pointwise_workspace, mnv3_q8_pointwise_driver, &mm_impl,
+};
+static const mnv3_q8_conv_kernel mm_conv_row = {
+    "q8_conv_im2col_4x16c8__neoni8mm", MNV3_DTYPE_I8, MNV3_DTYPE_I8, mm_conv_packed_bytes,
+    mm_conv_pack, mnv3_q8_conv_workspace, mnv3_q8_conv_driver, &mm_impl,
+};
+
+static const mnv3_q8_pointwise_kernel *const mm_pointwise_rows[] = {&mm_pointwise_row, NULL};
+static const mnv3_q8_conv_kernel *const mm_conv_rows[] = {&mm_conv_row, NULL};
+
+/* The FC stays on SDOT: one row would leave half of every SMMLA unused. */
+const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon_i8mm = {
+    "neon-i8mm", 1u << MNV3_ISA_NEON, mnv3_cpu_has_neon_i8mm_dot, mm_pointwise_rows,
+    depthwise_rows, mm_conv_rows, dot_fc_rows,
+};
+#endif /* __aarch64__ */
+
+#else
+typedef int mnv3_arm_neon_q8_unused;
+#endif

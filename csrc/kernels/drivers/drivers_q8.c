@@ -1,0 +1,697 @@
+/* The portable int8 drivers: everything about an int8 layer that is not one tile of
+ * arithmetic, written once for every kernel set (q8_impl.h has the scheme):
+ *   pointwise  row chunks prepared into the workspace (SE gate, A format, K padding,
+ *              row sums for a weight zero point), panels, balanced row tiles, then LUT,
+ *              residual ADD, store and channel sums on the bytes a tile produced;
+ *   stem       im2col rows of an output row, then the same tiles;
+ *   fc         the pooled vector prepared once, then one-row tiles;
+ *   depthwise  output rows, input rows through the ring, interior columns, LUT and sums.
+ * Also the packers of the GEMM and depthwise layouts, which fold the zero points. */
+#include <string.h>
+
+#include "base/checked.h"
+#include "kernels/kernels.h"
+#include "kernels/q8_impl.h"
+#include "kernels/q8_scalar.h"
+
+#if defined(__GNUC__)
+#define ALIGN64 __attribute__((aligned(64)))
+#else
+#define ALIGN64
+#endif
+
+static uint32_t round_up_u32(uint32_t x, uint32_t m) { return (x + m - 1) / m * m; }
+static size_t round_up_size(size_t x, size_t m) { return (x + m - 1) / m * m; }
+
+static size_t format_bytes(mnv3_q8_format f) { return f == MNV3_Q8_A_S16 ? 2 : 1; }
+
+/* ------------------------------------------------------------------------------------ */
+/* Packing                                                                               */
+/* ------------------------------------------------------------------------------------ */
+
+/* Panel bytes: nr int32 biases, then kpad/kr groups of nr columns x kr weights. Returns 0
+ * when it does not fit in size_t. */
+static size_t gemm_panel_bytes(uint32_t k_total, uint32_t nr, uint32_t kr, mnv3_q8_format f) {
+    size_t w;
+    if (!mnv3_size_mul4(round_up_u32(k_total, kr), nr, format_bytes(f), 1, &w) ||
+        !mnv3_size_add(w, (size_t)nr * 4u, &w))
+        return 0;
+    return w;
+}
+
+size_t mnv3_q8_gemm_packed_bytes(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr,
+                                 uint32_t kr, mnv3_q8_format format) {
+    const size_t panel = gemm_panel_bytes(k_total, nr, kr, format);
+    size_t total;
+    if (!panel || !mnv3_size_mul((w->out_channels + nr - 1) / nr, panel, &total)) return SIZE_MAX;
+    return total;
+}
+
+void mnv3_q8_gemm_pack(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr, uint32_t kr,
+                       mnv3_q8_format format, void *packed) {
+    const size_t panel = gemm_panel_bytes(k_total, nr, kr, format);
+    const uint32_t kpad = round_up_u32(k_total, kr), N = w->out_channels;
+    /* Prepared values are x + a_off; see q8_impl.h. */
+    const int32_t zx = format == MNV3_Q8_A_U8 ? w->in_zp + 128 : w->in_zp;
+    uint32_t col, c, k;
+    for (col = 0; col < N; col += nr) {
+        unsigned char *p = (unsigned char *)packed + (size_t)(col / nr) * panel;
+        int32_t *bias = (int32_t *)(void *)p;
+        int8_t *w8 = (int8_t *)(p + (size_t)nr * 4u);
+        int16_t *w16 = (int16_t *)(void *)w8;
+        memset(p, 0, panel);
+        for (c = 0; c < nr && col + c < N; ++c) {
+            const int8_t *src = w->weight + (size_t)(col + c) * k_total;
+            int32_t b = w->bias ? w->bias[col + c] : 0, wsum = 0;
+            for (k = 0; k < k_total; ++k) {
+                const size_t at = ((size_t)(k / kr) * nr + c) * kr + k % kr;
+                wsum += (int32_t)src[k] - w->weight_zp;
+                if (format == MNV3_Q8_A_S16)
+                    w16[at] = (int16_t)(src[k] - w->weight_zp);
+                else
+                    w8[at] = src[k];
+            }
+            if (format != MNV3_Q8_A_S16)
+                b = (int32_t)((uint32_t)b - (uint32_t)zx * (uint32_t)wsum);
+            bias[c] = b;
+        }
+        (void)kpad;
+    }
+}
+
+size_t mnv3_q8_dw_packed_bytes(const mnv3_q8_weights *w, uint32_t group, uint32_t wbytes) {
+    const uint32_t taps = w->kernel * w->kernel;
+    size_t per_group, total;
+    if (!mnv3_size_mul4(taps, group, wbytes, 1, &per_group) ||
+        !mnv3_size_add(per_group, (size_t)group * 4u, &per_group) ||
+        !mnv3_size_mul((w->out_channels + group - 1) / group, per_group, &total))
+        return SIZE_MAX;
+    return total;
+}
+
+/* Per group of channels: int32 biases, then per tap the group's w - weight_zp, as int16
+ * (wbytes 2) or as an int32 whose low half is that int16 and high half zero (wbytes 4,
+ * for multiplies of 16-bit pairs that leave the high half out). */
+void mnv3_q8_dw_pack(const mnv3_q8_weights *w, uint32_t group, uint32_t wbytes, void *packed) {
+    const uint32_t taps = w->kernel * w->kernel, C = w->out_channels;
+    const size_t per_group = (size_t)taps * group * wbytes + (size_t)group * 4u;
+    uint32_t g, c, t;
+    for (g = 0; g < C; g += group) {
+        unsigned char *p = (unsigned char *)packed + (size_t)(g / group) * per_group;
+        int32_t *bias = (int32_t *)(void *)p;
+        unsigned char *wp = p + (size_t)group * 4u;
+        memset(p, 0, per_group);
+        for (c = 0; c < group && g + c < C; ++c) {
+            bias[c] = w->bias ? w->bias[g + c] : 0;
+            for (t = 0; t < taps; ++t) {
+                const int16_t v = (int16_t)(w->weight[(size_t)t * C + g + c] - w->weight_zp);
+                if (wbytes == 2)
+                    ((int16_t *)(void *)wp)[(size_t)t * group + c] = v;
+                else
+                    ((int32_t *)(void *)wp)[(size_t)t * group + c] = (int32_t)(uint16_t)v;
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Portable helpers                                                                      */
+/* ------------------------------------------------------------------------------------ */
+
+void mnv3_q8_rq_table_fill(mnv3_q8_rq_table *t, const mnv3_q8_requant *r, uint32_t col,
+                           uint32_t nr, uint32_t n) {
+    uint32_t c;
+    t->plain = 1;
+    for (c = 0; c < nr; ++c) {
+        const mnv3_qmul m = col + c < n ? r->qmul[col + c] : (mnv3_qmul){0, 0};
+        if (m.shift > 0 || m.multiplier == INT32_MIN) t->plain = 0;
+        const int32_t right = m.shift > 0 ? 0 : -m.shift;
+        t->mult[c] = m.multiplier;
+        t->left[c] = m.shift > 0 ? m.shift : 0;
+        t->right[c] = right;
+        t->neg_right[c] = -right;
+        t->mask[c] = (int32_t)(((uint32_t)1 << right) - 1u);
+        t->half[c] = t->mask[c] >> 1;
+    }
+    t->out_zp = r->out_zp;
+    t->lo = r->act_lo;
+    t->hi = r->act_hi;
+}
+
+void mnv3_q8_prepare_row_portable(const int8_t *x, uint32_t k, uint32_t kpad,
+                                  const mnv3_q8_gate *gate, int32_t in_zp,
+                                  mnv3_q8_format format, void *dst, int32_t *row_sum) {
+    int32_t sum = 0;
+    uint32_t i;
+    for (i = 0; i < k; ++i) {
+        const int8_t v = gate ? mnv3_q8_gated_byte(gate, in_zp, x[i], i) : x[i];
+        switch (format) {
+        case MNV3_Q8_A_S16: ((int16_t *)dst)[i] = (int16_t)(v - in_zp); break;
+        case MNV3_Q8_A_U8:
+            ((uint8_t *)dst)[i] = (uint8_t)(v + 128);
+            sum += v + 128;
+            break;
+        case MNV3_Q8_A_S8:
+        default:
+            ((int8_t *)dst)[i] = v;
+            sum += v;
+            break;
+        }
+    }
+    memset((char *)dst + (size_t)k * format_bytes(format), 0,
+           (size_t)(kpad - k) * format_bytes(format));
+    if (row_sum) *row_sum = sum;
+}
+
+int32_t mnv3_q8_prepare_row_rest(const int8_t *x, uint32_t from, uint32_t k, uint32_t kpad,
+                                 const mnv3_q8_gate *gate, int32_t in_zp, mnv3_q8_format format,
+                                 void *dst) {
+    const size_t esize = format_bytes(format);
+    mnv3_q8_gate rest;
+    int32_t sum = 0;
+    if (gate) {
+        rest = *gate;
+        rest.gate = gate->gate + from;
+    }
+    mnv3_q8_prepare_row_portable(x + from, k - from, kpad - from, gate ? &rest : NULL, in_zp,
+                                 format, (char *)dst + from * esize, &sum);
+    return sum;
+}
+
+typedef struct dw_cache {
+    const int8_t *key[MNV3_DW_MAX_KERNEL]; /* the input row each slot holds (NULL: none) */
+} dw_cache;
+typedef char dw_cache_fits[sizeof(dw_cache) <= MNV3_Q8_DW_CACHE_HEADER ? 1 : -1];
+
+void mnv3_q8_dw_cached_rows(const mnv3_q8_dw_out_row *r, size_t slot_bytes, size_t zero_bytes,
+                            mnv3_q8_dw_convert convert, const void *ctx,
+                            const int16_t **slot) {
+    const uint32_t K = r->a->kernel;
+    unsigned char *ws = (unsigned char *)r->a->workspace;
+    dw_cache *cache = (dw_cache *)(void *)ws;
+    uint32_t ky, s, used = 0;
+    int16_t *slots[MNV3_DW_MAX_KERNEL + 1];
+    for (s = 0; s <= K; ++s)
+        slots[s] = (int16_t *)(void *)(ws + MNV3_Q8_DW_CACHE_HEADER + s * slot_bytes);
+    if (r->first) {
+        for (s = 0; s < K; ++s) cache->key[s] = NULL;
+        memset(slots[K], 0, zero_bytes);
+    }
+    for (ky = 0; ky < K; ++ky) {
+        slot[ky] = slots[K];
+        for (s = 0; r->rows[ky] && s < K; ++s)
+            if (cache->key[s] == r->rows[ky]) {
+                slot[ky] = slots[s];
+                used |= 1u << s;
+            }
+    }
+    for (ky = 0; ky < K; ++ky) {
+        if (!r->rows[ky] || slot[ky] != slots[K]) continue;
+        s = 0;
+        while (used >> s & 1u) ++s;
+        convert(r->a, r->rows[ky], slots[s], ctx);
+        cache->key[s] = r->rows[ky];
+        used |= 1u << s;
+        slot[ky] = slots[s];
+        /* the same input row at another tap (never in a well-formed call) reuses it */
+        for (s = ky + 1u; s < K; ++s)
+            if (r->rows[s] == r->rows[ky]) slot[s] = slot[ky];
+    }
+}
+
+void mnv3_q8_dw_channels_portable(const mnv3_q8_dw_out_row *r, uint32_t c_begin, uint32_t group,
+                                  uint32_t wbytes) {
+    const mnv3_q8_depthwise_args *a = r->a;
+    const uint32_t C = a->channels, K = a->kernel, taps = K * K;
+    const size_t group_bytes = (size_t)group * ((size_t)wbytes * taps + 4u);
+    uint32_t ox, c, ky, kx;
+    for (c = c_begin; c < C; ++c) {
+        const unsigned char *wg = (const unsigned char *)r->w + (size_t)(c / group) * group_bytes;
+        const int32_t bias = ((const int32_t *)(const void *)wg)[c % group];
+        const unsigned char *wt = wg + (size_t)group * 4u;
+        for (ox = 0; ox < a->out_width; ++ox) {
+            const long ix0 = (long)ox * a->stride - (long)a->pad_left;
+            int32_t acc = bias;
+            for (ky = 0; ky < K; ++ky) {
+                if (!r->rows[ky]) continue;
+                for (kx = 0; kx < K; ++kx) {
+                    const long ix = ix0 + (long)kx;
+                    const size_t at = (size_t)(ky * K + kx) * group + c % group;
+                    int16_t w;
+                    if (ix < 0 || ix >= (long)a->in_width) continue;
+                    if (wbytes == 2)
+                        w = ((const int16_t *)(const void *)wt)[at];
+                    else
+                        w = (int16_t)(uint16_t)((const int32_t *)(const void *)wt)[at];
+                    acc = mnv3_q8_add_wrap(
+                        acc, ((int32_t)r->rows[ky][(size_t)ix * C + c] - a->in_zp) * w);
+                }
+            }
+            r->out[(size_t)ox * C + c] = (int8_t)mnv3_q_clamp(
+                mnv3_q8_add_wrap(mnv3_q_requantize(acc, a->requant.qmul[c]), a->requant.out_zp),
+                a->requant.act_lo, a->requant.act_hi);
+        }
+    }
+}
+
+void mnv3_q8_lut_portable(int8_t *x, size_t n, const int8_t *lut) {
+    size_t i;
+    for (i = 0; i < n; ++i) x[i] = lut[(uint8_t)(x[i] + 128)];
+}
+
+void mnv3_q8_add_portable(const int8_t *a, const int8_t *b, size_t n, const mnv3_q8_add *p,
+                          int8_t *out) {
+    size_t i;
+    for (i = 0; i < n; ++i) out[i] = mnv3_q8_add_bytes(p, a[i], b[i]);
+}
+
+/* sums[c] += x[p * n + c] over pixels p, for c in [0, n). Blocks of 8 channels with a
+ * fixed trip count, so that compilers vectorize it at -O2 on every target. */
+static void column_sums(const int8_t *x, uint32_t pixels, uint32_t n, int32_t *sums) {
+    uint32_t c, p, i;
+    for (c = 0; c + 8u <= n; c += 8u) {
+        int32_t acc[8];
+        for (i = 0; i < 8u; ++i) acc[i] = sums[c + i];
+        for (p = 0; p < pixels; ++p)
+            for (i = 0; i < 8u; ++i) acc[i] += x[(size_t)p * n + c + i];
+        for (i = 0; i < 8u; ++i) sums[c + i] = acc[i];
+    }
+    for (; c < n; ++c)
+        for (p = 0; p < pixels; ++p) sums[c] += x[(size_t)p * n + c];
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Tiles over prepared rows                                                              */
+/* ------------------------------------------------------------------------------------ */
+
+/* What the tile loop writes after the microkernels: LUT, residual ADD, store, sums. */
+typedef struct q8_post {
+    const int8_t *lut;
+    const int8_t *residual;      /* at the first row and column of the call */
+    const mnv3_q8_add *add;
+    int8_t *output;              /* at the first row and column of the call; may be NULL */
+    size_t out_stride;           /* of output and residual */
+    int32_t *sums;               /* at the first column of the call; may be NULL */
+} q8_post;
+
+typedef struct q8_rows {
+    const unsigned char *a;      /* prepared rows */
+    size_t a_stride;
+    const int32_t *terms;        /* per-row terms or NULL */
+    uint32_t rows;
+} q8_rows;
+
+/* Prefetch cursor over the args' ranges (as mnv3_prefetch_next for float layers). */
+typedef struct q8_prefetch {
+    const mnv3_prefetch_range *ranges;
+    uint32_t count, part, parts, next;
+    const char *pf, *pf_end;
+} q8_prefetch;
+
+static void prefetch_next(q8_prefetch *p) {
+    while (p->pf == p->pf_end && p->next < p->count) {
+        const mnv3_prefetch_range *r = &p->ranges[p->next++];
+        const size_t lines = r->bytes / 64u;
+        p->pf = r->begin + lines * p->part / p->parts * 64u;
+        p->pf_end = r->begin + lines * (p->part + 1u) / p->parts * 64u;
+    }
+}
+
+/* LUT, residual ADD and channel sums on n bytes of one output row, in that order. */
+static void post_row(const mnv3_q8_ops *ops, const q8_post *post, int8_t *v, size_t at,
+                     uint32_t n) {
+    if (post->lut) (ops->lut ? ops->lut : mnv3_q8_lut_portable)(v, n, post->lut);
+    if (post->residual)
+        (ops->add ? ops->add : mnv3_q8_add_portable)(v, post->residual + at, n, post->add, v);
+    if (post->sums) column_sums(v, 1, n, post->sums);
+}
+
+/* post_row over `rows` output rows of n bytes. Rows that follow each other in memory (the
+ * call covers every output channel) go to the helpers as one span: small layers have rows
+ * of 16 to 72 bytes, too short for their vector loops and their per-call setup. */
+static void post_rows(const mnv3_q8_ops *ops, const q8_post *post, uint32_t rows, uint32_t n) {
+    uint32_t i;
+    if (post->out_stride != n || (size_t)rows * n > UINT32_MAX) {
+        for (i = 0; i < rows; ++i) {
+            const size_t at = (size_t)i * post->out_stride;
+            post_row(ops, post, post->output + at, at, n);
+        }
+        return;
+    }
+    if (post->lut)
+        (ops->lut ? ops->lut : mnv3_q8_lut_portable)(post->output, (size_t)rows * n, post->lut);
+    if (post->residual)
+        (ops->add ? ops->add : mnv3_q8_add_portable)(post->output, post->residual,
+                                                     (size_t)rows * n, post->add, post->output);
+    if (post->sums) column_sums(post->output, rows, n, post->sums);
+}
+
+/* Columns [col_begin, col_end) of rows r: col_begin is a multiple of nr. With an output,
+ * tiles store into it and the per-byte steps then run over each row's whole span, where
+ * vector helpers have room; without one (channel sums only), each tile goes through a
+ * buffer. */
+static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void *packed,
+                      uint32_t k_total, uint32_t n, uint32_t col_begin, uint32_t col_end,
+                      const mnv3_q8_requant *rq, const q8_post *post, q8_prefetch *pf) {
+    const mnv3_q8_ops *ops = im->ops;
+    const uint32_t nr = im->nr, mr = im->mr;
+    const size_t panel = gemm_panel_bytes(k_total, nr, im->kr, im->format);
+    const int direct = post->output != NULL;
+    const int after = post->lut || post->residual || post->sums;
+    mnv3_q8_rq_table table ALIGN64;
+    int8_t tmp[MNV3_MAX_MR * MNV3_Q8_MAX_NR] ALIGN64;
+    mnv3_q8_gemm_tile t;
+    uint32_t col, i;
+    t.k = round_up_u32(k_total, im->kr);
+    t.rq = &table;
+    t.pf = &pf->pf;
+    for (col = col_begin; col < col_end; col += nr) {
+        mnv3_q8_rq_table_fill(&table, rq, col, nr, n);
+        t.w = (const unsigned char *)packed + (size_t)(col / nr) * panel;
+        t.nc = col_end - col < nr ? col_end - col : nr;
+        i = 0;
+        while (i < r->rows) {
+            /* Balanced tiles: 7 rows as 4 + 3, not 6 + 1. */
+            const uint32_t rest = r->rows - i, tiles = (rest + mr - 1) / mr;
+            const uint32_t m = (rest + tiles - 1) / tiles;
+            uint32_t j;
+            t.a = r->a + (size_t)i * r->a_stride;
+            t.a_stride = r->a_stride;
+            t.row_terms = r->terms ? r->terms + i : NULL;
+            if (direct) {
+                t.out = post->output + (size_t)i * post->out_stride + (col - col_begin);
+                t.out_stride = post->out_stride;
+            } else {
+                t.out = tmp;
+                t.out_stride = MNV3_Q8_MAX_NR;
+            }
+            prefetch_next(pf);
+            t.pf_end = pf->pf_end;
+            im->gemm[m - 1](&t);
+            if (!direct)
+                for (j = 0; j < m; ++j) {
+                    q8_post at_col = *post;
+                    if (at_col.sums) at_col.sums += col - col_begin;
+                    post_row(ops, &at_col, tmp + (size_t)j * MNV3_Q8_MAX_NR,
+                             (size_t)(i + j) * post->out_stride + (col - col_begin), t.nc);
+                }
+            i += m;
+        }
+    }
+    if (direct && after) post_rows(ops, post, r->rows, col_end - col_begin);
+}
+
+/* Prepares rows[0, count) (each k_total bytes at src + r * src_stride) into the workspace
+ * rows, with the per-row terms when the weights have a zero point. */
+static void prepare_rows(const mnv3_q8_gemm_impl *im, const int8_t *src, size_t src_stride,
+                         uint32_t count, uint32_t k_total, const mnv3_q8_gate *gate,
+                         int32_t in_zp, int32_t weight_zp, unsigned char *dst, size_t dst_stride,
+                         int32_t *terms) {
+    const uint32_t kpad = round_up_u32(k_total, im->kr);
+    void (*prep)(const int8_t *, uint32_t, uint32_t, const mnv3_q8_gate *, int32_t,
+                 mnv3_q8_format, void *, int32_t *) =
+        im->ops->prepare_row ? im->ops->prepare_row : mnv3_q8_prepare_row_portable;
+    uint32_t r;
+    for (r = 0; r < count; ++r) {
+        int32_t sum = 0;
+        prep(src + (size_t)r * src_stride, k_total, kpad, gate, in_zp, im->format,
+             dst + (size_t)r * dst_stride, terms ? &sum : NULL);
+        if (terms) terms[r] = (int32_t)((uint32_t)-weight_zp * (uint32_t)sum);
+    }
+}
+
+static int needs_terms(const mnv3_q8_gemm_impl *im, int32_t weight_zp) {
+    return im->format != MNV3_Q8_A_S16 && weight_zp != 0;
+}
+
+static size_t row_bytes(const mnv3_q8_gemm_impl *im, uint32_t k_total) {
+    return round_up_size((size_t)round_up_u32(k_total, im->kr) * format_bytes(im->format), 64);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Pointwise                                                                             */
+/* ------------------------------------------------------------------------------------ */
+
+/* Rows prepared at once: every panel is applied to all of them before the next panel, so
+ * a panel is reused from L1 by every row tile while the chunk's rows stay in L2. */
+#define Q8_PW_CHUNK 64u
+
+size_t mnv3_q8_pointwise_workspace(const mnv3_q8_pointwise_kernel *row, uint32_t in_channels) {
+    const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
+    size_t rows, total;
+    if (!mnv3_size_mul(Q8_PW_CHUNK, row_bytes(im, in_channels), &rows) ||
+        !mnv3_size_add(rows, Q8_PW_CHUNK * 4u, &total))
+        return SIZE_MAX;
+    return total;
+}
+
+void mnv3_q8_pointwise_driver(const mnv3_q8_pointwise_kernel *row,
+                              const mnv3_q8_pointwise_args *a) {
+    const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
+    const uint32_t K = a->in_channels;
+    const size_t stride = row_bytes(im, K);
+    unsigned char *ws = (unsigned char *)a->workspace;
+    int32_t *terms = needs_terms(im, a->weight_zp)
+                         ? (int32_t *)(void *)(ws + Q8_PW_CHUNK * stride)
+                         : NULL;
+    q8_prefetch pf;
+    q8_post post;
+    q8_rows r;
+    size_t p0 = a->pixel_begin;
+    MNV3_ASSERT(a->oc_begin % im->nr == 0 && a->oc_end <= a->out_channels);
+    MNV3_ASSERT(ws != NULL);
+    memset(&pf, 0, sizeof pf);
+    pf.ranges = a->prefetch;
+    pf.count = a->prefetch_count;
+    pf.part = a->prefetch_part;
+    pf.parts = a->prefetch_parts ? a->prefetch_parts : 1;
+    post.lut = a->requant.lut;
+    post.add = &a->add;
+    post.out_stride = a->out_stride;
+    post.sums = a->channel_sums ? a->channel_sums + a->oc_begin : NULL;
+    r.a = ws;
+    r.a_stride = stride;
+    r.terms = terms;
+    while (p0 < a->pixel_end) {
+        const size_t left = a->pixel_end - p0;
+        const size_t chunks = (left + Q8_PW_CHUNK - 1) / Q8_PW_CHUNK;
+        const uint32_t rows = (uint32_t)((left + chunks - 1) / chunks);
+        prepare_rows(im, a->input + p0 * a->in_stride, a->in_stride, rows, K,
+                     a->gate.gate ? &a->gate : NULL, a->in_zp, a->weight_zp, ws, stride, terms);
+        r.rows = rows;
+        post.residual = a->residual ? a->residual + p0 * a->out_stride + a->oc_begin : NULL;
+        post.output = a->output ? a->output + p0 * a->out_stride + a->oc_begin : NULL;
+        run_tiles(im, &r, a->packed, K, a->out_channels, a->oc_begin, a->oc_end, &a->requant,
+                  &post, &pf);
+        p0 += rows;
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Dense convolution (the stem): im2col rows, then tiles                                 */
+/* ------------------------------------------------------------------------------------ */
+
+/* Output pixels of one row handled at once. */
+#define Q8_CONV_CHUNK 32u
+
+size_t mnv3_q8_conv_workspace(const mnv3_q8_conv_kernel *row, uint32_t in_channels,
+                              uint32_t kernel, uint32_t out_width) {
+    const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
+    size_t k_total, prepared, total;
+    (void)out_width;
+    if (!mnv3_size_mul4(kernel, kernel, in_channels, 1, &k_total) || k_total > UINT32_MAX ||
+        !mnv3_size_mul(Q8_CONV_CHUNK, row_bytes(im, (uint32_t)k_total), &prepared) ||
+        !mnv3_size_add(prepared, Q8_CONV_CHUNK * 4u, &total))
+        return SIZE_MAX;
+    return total;
+}
+
+/* The taps of output (oy, ox) in OHWI order, straight in the A format (the values
+ * prepare_row makes of them, zeros up to kpad); taps in the padding hold in_zp, whose
+ * contribution (in_zp - in_zp) * w is zero as TFLite's. Returns the sum of the prepared
+ * values. With 3 input channels a row is 27 values, so one pass beats a byte row and a
+ * vector pass over it; a kernel row inside the image of an NHWC input is one run. */
+static int32_t im2col_prepared(const mnv3_q8_conv_args *a, uint32_t oy, uint32_t ox,
+                               mnv3_q8_format format, uint32_t kpad, void *dst) {
+    const uint32_t K = a->kernel, Ci = a->in_channels, run = K * Ci;
+    const long iy0 = (long)oy * a->stride - (long)a->pad_top;
+    const long ix0 = (long)ox * a->stride - (long)a->pad_left;
+    const int row_inside = ix0 >= 0 && ix0 + (long)K <= (long)a->in_width &&
+                           a->in_chan_stride == 1 && a->in_col_stride == Ci;
+    /* prepared = x - minus: in_zp for int16, -128 for u8, 0 for int8 */
+    const int32_t minus = format == MNV3_Q8_A_S16 ? a->in_zp : format == MNV3_Q8_A_U8 ? -128 : 0;
+    int16_t *d16 = (int16_t *)dst;
+    uint8_t *d8 = (uint8_t *)dst;
+    int32_t sum = 0;
+    uint32_t ky, kx, i, at = 0;
+    for (ky = 0; ky < K; ++ky) {
+        const long iy = iy0 + (long)ky;
+        const int8_t *src = iy >= 0 && iy < (long)a->in_height
+                                ? a->input + (size_t)iy * a->in_row_stride
+                                : NULL;
+        if (src && row_inside) {
+            src += (size_t)ix0 * Ci;
+            if (format == MNV3_Q8_A_S16) {
+                for (i = 0; i < run; ++i) d16[at + i] = (int16_t)(src[i] - minus);
+            } else {
+                for (i = 0; i < run; ++i) {
+                    d8[at + i] = (uint8_t)(src[i] - minus);
+                    sum += src[i] - minus;
+                }
+            }
+            at += run;
+            continue;
+        }
+        for (kx = 0; kx < K; ++kx) {
+            const long ix = ix0 + (long)kx;
+            const int8_t *tap = src && ix >= 0 && ix < (long)a->in_width
+                                    ? src + (size_t)ix * a->in_col_stride
+                                    : NULL;
+            for (i = 0; i < Ci; ++i, ++at) {
+                const int32_t v =
+                    (tap ? (int32_t)tap[(size_t)i * a->in_chan_stride] : a->in_zp) - minus;
+                if (format == MNV3_Q8_A_S16)
+                    d16[at] = (int16_t)v;
+                else
+                    d8[at] = (uint8_t)v;
+                sum += v;
+            }
+        }
+    }
+    for (; at < kpad; ++at) {
+        if (format == MNV3_Q8_A_S16)
+            d16[at] = 0;
+        else
+            d8[at] = 0;
+    }
+    return sum;
+}
+
+void mnv3_q8_conv_driver(const mnv3_q8_conv_kernel *row, const mnv3_q8_conv_args *a) {
+    const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
+    const uint32_t k_total = a->kernel * a->kernel * a->in_channels;
+    const uint32_t kpad = round_up_u32(k_total, im->kr);
+    const size_t stride = row_bytes(im, k_total);
+    unsigned char *ws = (unsigned char *)a->workspace;
+    int32_t *terms = needs_terms(im, a->weight_zp)
+                         ? (int32_t *)(void *)(ws + Q8_CONV_CHUNK * stride)
+                         : NULL;
+    q8_prefetch pf;
+    q8_post post;
+    q8_rows r;
+    uint32_t oy, ox0, j;
+    MNV3_ASSERT(ws != NULL && a->row_end <= a->out_height);
+    memset(&pf, 0, sizeof pf);
+    pf.parts = 1;
+    memset(&post, 0, sizeof post);
+    post.lut = a->requant.lut;
+    post.out_stride = a->out_channels;
+    r.a = ws;
+    r.a_stride = stride;
+    r.terms = terms;
+    for (oy = a->row_begin; oy < a->row_end; ++oy)
+        for (ox0 = 0; ox0 < a->out_width; ox0 += Q8_CONV_CHUNK) {
+            const uint32_t count =
+                a->out_width - ox0 < Q8_CONV_CHUNK ? a->out_width - ox0 : Q8_CONV_CHUNK;
+            for (j = 0; j < count; ++j) {
+                const int32_t sum =
+                    im2col_prepared(a, oy, ox0 + j, im->format, kpad, ws + j * stride);
+                if (terms) terms[j] = (int32_t)((uint32_t)-a->weight_zp * (uint32_t)sum);
+            }
+            r.rows = count;
+            post.output = a->output + ((size_t)oy * a->out_width + ox0) * a->out_channels;
+            run_tiles(im, &r, a->packed, k_total, a->out_channels, 0, a->out_channels,
+                      &a->requant, &post, &pf);
+        }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Fully connected                                                                       */
+/* ------------------------------------------------------------------------------------ */
+
+/* The prepared vector lives on the stack; a longer one (never in MobileNetV3, whose
+ * longest is 1280) runs on the reference. */
+#define Q8_FC_STACK 8192u
+
+void mnv3_q8_fc_driver(const mnv3_q8_fc_kernel *row, const mnv3_q8_fc_args *a) {
+    const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
+    const uint32_t I = a->in_features, nr = im->nr;
+    unsigned char prepared[Q8_FC_STACK] ALIGN64;
+    int8_t out[MNV3_Q8_MAX_NR];
+    int32_t term = 0;
+    q8_prefetch pf;
+    q8_post post;
+    q8_rows r;
+    uint32_t col;
+    MNV3_ASSERT(a->out_end <= a->out_features);
+    if (row_bytes(im, I) > Q8_FC_STACK) {
+        mnv3_ref_q8_fc(a);
+        return;
+    }
+    prepare_rows(im, a->input, 0, 1, I, NULL, a->in_zp, a->weight_zp, prepared, 0,
+                 needs_terms(im, a->weight_zp) ? &term : NULL);
+    memset(&pf, 0, sizeof pf);
+    pf.parts = 1;
+    memset(&post, 0, sizeof post);
+    post.lut = a->requant.lut;
+    post.output = out;
+    r.a = prepared;
+    r.a_stride = 0;
+    r.terms = needs_terms(im, a->weight_zp) ? &term : NULL;
+    r.rows = 1;
+    /* out_begin need not be a multiple of nr: whole panels, the range copied out. */
+    for (col = a->out_begin / nr * nr; col < a->out_end; col += nr) {
+        const uint32_t end = col + nr < a->out_features ? col + nr : a->out_features;
+        const uint32_t lo = col > a->out_begin ? col : a->out_begin;
+        const uint32_t hi = end < a->out_end ? end : a->out_end;
+        post.out_stride = 0;
+        run_tiles(im, &r, a->packed, I, a->out_features, col, end, &a->requant, &post, &pf);
+        memcpy(a->output + lo, out + (lo - col), hi - lo);
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Depthwise                                                                             */
+/* ------------------------------------------------------------------------------------ */
+
+/* The portable rows need none; a row that keeps converted input rows (x86) has its own. */
+size_t mnv3_q8_depthwise_workspace(const mnv3_q8_depthwise_kernel *row, uint32_t channels,
+                                   uint32_t kernel, uint32_t in_width) {
+    (void)row;
+    (void)channels;
+    (void)kernel;
+    (void)in_width;
+    return 0;
+}
+
+void mnv3_q8_depthwise_driver(const mnv3_q8_depthwise_kernel *row,
+                              const mnv3_q8_depthwise_args *a) {
+    const mnv3_q8_dw_impl *im = (const mnv3_q8_dw_impl *)row->impl;
+    void (*lut)(int8_t *, size_t, const int8_t *) =
+        im->ops && im->ops->lut ? im->ops->lut : mnv3_q8_lut_portable;
+    const uint32_t K = a->kernel, S = a->stride, C = a->channels;
+    const size_t row_elems = (size_t)a->in_width * C, out_row = (size_t)a->out_width * C;
+    const int8_t *rows[MNV3_DW_MAX_KERNEL];
+    long slots[MNV3_DW_MAX_KERNEL];
+    mnv3_dw_cursor cursor;
+    mnv3_q8_dw_out_row r;
+    uint32_t oy, ky;
+    MNV3_ASSERT(K >= 1 && K <= MNV3_DW_MAX_KERNEL && S >= 1);
+    MNV3_ASSERT(a->row_end <= a->out_height);
+    r.rows = rows;
+    r.sums = NULL;
+    r.w = a->packed;
+    r.a = a;
+    mnv3_interior_columns(a->in_width, a->out_width, K, S, a->pad_left, &r.ox_lo, &r.ox_hi);
+    mnv3_dw_cursor_init(&cursor, a->row_begin, S, a->pad_top, K, a->in_height, a->in_ring_rows);
+    for (oy = a->row_begin; oy < a->row_end; ++oy) {
+        mnv3_dw_cursor_slots(&cursor, oy, slots);
+        for (ky = 0; ky < K; ++ky)
+            rows[ky] = slots[ky] < 0 ? NULL : a->input + (size_t)slots[ky] * row_elems;
+        r.out = a->output + (size_t)oy * out_row;
+        r.first = oy == a->row_begin;
+        im->row(&r);
+        if (a->requant.lut) lut(r.out, out_row, a->requant.lut);
+        if (a->channel_sums) column_sums(r.out, a->out_width, C, a->channel_sums);
+    }
+}

@@ -1,0 +1,294 @@
+/* AVX2 int8 kernels for CPUs without VNNI. vpmaddubsw would saturate (255 * -128 * 2 does
+ * not fit in 16 bits), so products are formed by vpmaddwd on 16-bit values, which is
+ * exact: the driver prepares rows as int16 x - in_zp, weights are packed as int16
+ * w - weight_zp in pairs of k, and each vpmaddwd adds two products into an int32 lane
+ * (16 multiply-accumulates per instruction; no zero-point terms at all). */
+#include "base/checked.h"
+#include "kernels/kernels.h"
+
+#if defined(MNV3_HAVE_X86_KERNELS)
+#define Q8X_ATTR __attribute__((target("avx2")))
+#include "q8_common.h"
+
+Q8X_INLINE __m256i madd_add(__m256i acc, __m256i a, __m256i b) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+}
+
+/* 6 rows x 2 vectors of 8 outputs = 12 accumulators, 2 weight vectors, a broadcast. */
+#define Q8X_DOT(acc, a, b) madd_add(acc, a, b)
+#define DOT_SUFFIX avx2
+#define DOT_TILE c2
+#define DOT_KR 2
+#define DOT_FORMAT MNV3_Q8_A_S16
+#include "q8_gemm_ymm.h"
+
+/* ------------------------------------------------------------------------------------ */
+/* Depthwise                                                                             */
+/* ------------------------------------------------------------------------------------ */
+
+/* Sixteen channels per step and two taps per vpmaddwd. Each input row that an output row
+ * reads is converted once per driver call into the workspace as int16 x - in_zp, with zero
+ * columns for the horizontal padding and the channels rounded up to 16; one zero row
+ * stands for the vertical padding. Every output pixel then runs the same tap loop with no
+ * border test and no zero point (a padding tap is an exact 0, as TFLite's in_zp padding).
+ * Two taps' vectors interleaved by vpunpcklwd / vpunpckhwd meet weights packed as
+ * (w_t0, w_t1) pairs in the same lane order: channels 0-3 and 8-11 in the low accumulator,
+ * 4-7 and 12-15 in the high one, the order vpackssdw puts back. Two output pixels per step
+ * share each weight load and keep four independent accumulators. */
+#define DW_GROUP 16u
+#define DW_HEADER MNV3_Q8_DW_CACHE_HEADER
+
+static uint32_t dw_pairs(uint32_t kernel) { return (kernel * kernel + 1u) / 2u; }
+
+/* Lane j of the low (high = 0) or high accumulator holds this channel of the group. */
+static uint32_t dw_lane_channel(uint32_t j, uint32_t high) {
+    return (j & 3u) + (j >> 2) * 8u + high * 4u;
+}
+
+/* One converted row: columns for (out_width - 1) * stride + kernel <= in_width + 2 * kernel
+ * (pads are below the kernel size), channels rounded up to 16, int16. */
+static int dw_slot_bytes(uint32_t channels, uint32_t kernel, uint32_t in_width, size_t *out) {
+    size_t cols, bytes;
+    const size_t cpad = ((size_t)channels + DW_GROUP - 1u) / DW_GROUP * DW_GROUP;
+    return mnv3_size_add(in_width, 2u * (size_t)kernel, &cols) &&
+           mnv3_size_mul4(cols, cpad, 2u, 1u, &bytes) && mnv3_size_align(bytes, 64u, out);
+}
+
+static size_t dw_workspace(const mnv3_q8_depthwise_kernel *row, uint32_t channels,
+                           uint32_t kernel, uint32_t in_width) {
+    size_t slot, total;
+    (void)row;
+    if (!dw_slot_bytes(channels, kernel, in_width, &slot) ||
+        !mnv3_size_mul(slot, (size_t)kernel + 1u, &total) ||
+        !mnv3_size_add(total, DW_HEADER, &total))
+        return SIZE_MAX;
+    return total;
+}
+
+/* Per group of 16 channels: the biases (low, high accumulator order), then per tap pair
+ * the (w - weight_zp) pairs of the low and the high lanes; a missing tap or channel is 0. */
+static size_t dw_packed_bytes(const mnv3_q8_weights *w) {
+    const size_t groups = ((size_t)w->out_channels + DW_GROUP - 1u) / DW_GROUP;
+    size_t total;
+    if (!mnv3_size_mul4(groups, (size_t)dw_pairs(w->kernel) + 1u, 64u, 1u, &total))
+        return SIZE_MAX;
+    return total;
+}
+
+static void dw_pack(const mnv3_q8_weights *w, void *packed) {
+    const uint32_t C = w->out_channels, taps = w->kernel * w->kernel, pairs = dw_pairs(w->kernel);
+    int32_t *p = (int32_t *)packed;
+    uint32_t g, high, j, q, i;
+    for (g = 0; g < C; g += DW_GROUP, p += 16u * (pairs + 1u))
+        for (high = 0; high < 2; ++high)
+            for (j = 0; j < 8; ++j) {
+                const uint32_t c = g + dw_lane_channel(j, high);
+                p[high * 8u + j] = c < C && w->bias ? w->bias[c] : 0;
+                for (q = 0; q < pairs; ++q) {
+                    int16_t v[2] = {0, 0};
+                    for (i = 0; i < 2; ++i) {
+                        const uint32_t t = 2u * q + i;
+                        if (c < C && t < taps)
+                            v[i] = (int16_t)(w->weight[(size_t)t * C + c] - w->weight_zp);
+                    }
+                    memcpy(&p[16u * (q + 1u) + high * 8u + j], v, sizeof v);
+                }
+            }
+}
+
+/* Input row src as converted columns [0, cols): column j holds input column j - pad_left. */
+static Q8X_ATTR void dw_convert_row(const mnv3_q8_depthwise_args *a, const int8_t *src,
+                                    uint32_t cols, size_t cpad, int16_t *dst) {
+    const uint32_t C = a->channels;
+    const __m256i zx = _mm256_set1_epi16((short)a->in_zp);
+    uint32_t j, c;
+    for (j = 0; j < cols; ++j, dst += cpad) {
+        const long ix = (long)j - (long)a->pad_left;
+        const int8_t *s;
+        if (ix < 0 || ix >= (long)a->in_width) {
+            memset(dst, 0, cpad * sizeof *dst);
+            continue;
+        }
+        s = src + (size_t)ix * C;
+        for (c = 0; c + 16u <= C; c += 16u)
+            _mm256_storeu_si256((__m256i *)(void *)(dst + c),
+                                _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(
+                                                     (const __m128i *)(const void *)(s + c))),
+                                                 zx));
+        if (c + 8u <= C) {
+            _mm_storeu_si128((__m128i *)(void *)(dst + c),
+                             _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64(
+                                               (const __m128i *)(const void *)(s + c))),
+                                           _mm256_castsi256_si128(zx)));
+            c += 8u;
+        }
+        for (; c < C; ++c) dst[c] = (int16_t)(s[c] - a->in_zp);
+        for (; c < cpad; ++c) dst[c] = 0;
+    }
+}
+
+/* The requantization vectors of the channels whose (multiplier, shift) pairs start at m_a
+ * (lanes 0-3) and m_b (lanes 4-7). */
+Q8X_INLINE q8x_rq rq_from_qmul(const mnv3_qmul *m_a, const mnv3_qmul *m_b) {
+    const __m256i idx = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    const __m256i p0 = _mm256_permutevar8x32_epi32(
+        _mm256_loadu_si256((const __m256i *)(const void *)m_a), idx);
+    const __m256i p1 = _mm256_permutevar8x32_epi32(
+        _mm256_loadu_si256((const __m256i *)(const void *)m_b), idx);
+    const __m256i shift = _mm256_permute2x128_si256(p0, p1, 0x31), zero = _mm256_setzero_si256();
+    const __m256i one = _mm256_set1_epi32(1);
+    q8x_rq r;
+    r.mult = _mm256_permute2x128_si256(p0, p1, 0x20);
+    r.mult_odd = _mm256_srli_epi64(r.mult, 32);
+    r.left = _mm256_max_epi32(shift, zero);
+    r.right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
+    r.mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, r.right), one);
+    r.half = _mm256_srli_epi32(r.mask, 1);
+    return r;
+}
+
+typedef struct dw_group {
+    q8x_rq low, high;
+    __m256i zp;
+    __m128i lo, hi;              /* the activation range as bytes */
+} dw_group;
+
+/* Requantized, clamped bytes of one pixel's 16 channels. Saturating to int16 and int8
+ * before the clamp gives the clamp's result, since [lo, hi] lies within int8. */
+Q8X_INLINE void dw_store(const dw_group *q, __m256i acc_low, __m256i acc_high, int8_t *out,
+                         uint32_t n, const int plain) {
+    const __m256i vl = plain ? q8x_requantize_zp_plain(acc_low, &q->low, q->zp)
+                             : q8x_requantize_zp(acc_low, &q->low, q->zp);
+    const __m256i vh = plain ? q8x_requantize_zp_plain(acc_high, &q->high, q->zp)
+                             : q8x_requantize_zp(acc_high, &q->high, q->zp);
+    const __m256i w = _mm256_packs_epi32(vl, vh);
+    const __m128i b = _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    q8x_store_bytes(out, _mm_min_epi8(_mm_max_epi8(b, q->lo), q->hi), n);
+}
+
+#define DW_LOAD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+#define DW_MAC(acc_low, acc_high, x0, x1, wl, wh)                                            \
+    do {                                                                                     \
+        acc_low = _mm256_add_epi32(acc_low, _mm256_madd_epi16(_mm256_unpacklo_epi16(x0, x1), wl)); \
+        acc_high =                                                                           \
+            _mm256_add_epi32(acc_high, _mm256_madd_epi16(_mm256_unpackhi_epi16(x0, x1), wh)); \
+    } while (0)
+
+/* Output pixels [0, width) of one channel group: tap[t] is tap t's converted column for
+ * output 0 (tap[taps] repeats a valid one for an odd tap count), step the columns between
+ * outputs. */
+Q8X_INLINE void dw_group_row(const int16_t *const *tap, uint32_t pairs, size_t step,
+                             uint32_t width, const __m256i *w, const dw_group *q, int8_t *out,
+                             uint32_t C, uint32_t n, const int plain) {
+    const __m256i bias_low = DW_LOAD(w), bias_high = DW_LOAD(w + 1);
+    uint32_t ox = 0, t;
+    for (; ox + 2u <= width; ox += 2u) {
+        const size_t o0 = (size_t)ox * step, o1 = o0 + step;
+        __m256i l0 = bias_low, h0 = bias_high, l1 = bias_low, h1 = bias_high;
+        for (t = 0; t < pairs; ++t) {
+            const __m256i wl = DW_LOAD(w + 2u + 2u * t), wh = DW_LOAD(w + 3u + 2u * t);
+            const int16_t *t0 = tap[2u * t], *t1 = tap[2u * t + 1u];
+            const __m256i a0 = DW_LOAD(t0 + o0), a1 = DW_LOAD(t1 + o0);
+            const __m256i b0 = DW_LOAD(t0 + o1), b1 = DW_LOAD(t1 + o1);
+            DW_MAC(l0, h0, a0, a1, wl, wh);
+            DW_MAC(l1, h1, b0, b1, wl, wh);
+        }
+        dw_store(q, l0, h0, out + (size_t)ox * C, n, plain);
+        dw_store(q, l1, h1, out + (size_t)(ox + 1u) * C, n, plain);
+    }
+    if (ox < width) {
+        const size_t o0 = (size_t)ox * step;
+        __m256i l0 = bias_low, h0 = bias_high;
+        for (t = 0; t < pairs; ++t) {
+            const __m256i a0 = DW_LOAD(tap[2u * t] + o0), a1 = DW_LOAD(tap[2u * t + 1u] + o0);
+            DW_MAC(l0, h0, a0, a1, DW_LOAD(w + 2u + 2u * t), DW_LOAD(w + 3u + 2u * t));
+        }
+        dw_store(q, l0, h0, out + (size_t)ox * C, n, plain);
+    }
+}
+
+typedef struct dw_convert_ctx {
+    uint32_t cols;
+    size_t cpad;
+} dw_convert_ctx;
+
+static void dw_convert(const mnv3_q8_depthwise_args *a, const int8_t *src, int16_t *slot,
+                       const void *ctx) {
+    const dw_convert_ctx *c = (const dw_convert_ctx *)ctx;
+    dw_convert_row(a, src, c->cols, c->cpad, slot);
+}
+
+/* The converted rows of this output row (mnv3_q8_dw_cached_rows). */
+static void dw_rows(const mnv3_q8_dw_out_row *r, uint32_t cols, size_t cpad,
+                    const int16_t **crow) {
+    const dw_convert_ctx ctx = {cols, cpad};
+    size_t slot_bytes = 0;
+    (void)dw_slot_bytes(r->a->channels, r->a->kernel, r->a->in_width, &slot_bytes);
+    mnv3_q8_dw_cached_rows(r, slot_bytes, (size_t)cols * cpad * sizeof(int16_t), dw_convert,
+                           &ctx, crow);
+}
+
+static Q8X_ATTR void mnv3_q8_dwconv_16c2x2__avx2(const mnv3_q8_dw_out_row *r) {
+    const mnv3_q8_depthwise_args *a = r->a;
+    const uint32_t C = a->channels, K = a->kernel, S = a->stride, taps = K * K;
+    const uint32_t pairs = dw_pairs(K), cols = (a->out_width - 1u) * S + K;
+    const size_t cpad = ((size_t)C + DW_GROUP - 1u) / DW_GROUP * DW_GROUP;
+    const int16_t *crow[MNV3_DW_MAX_KERNEL];
+    const int16_t *tap[MNV3_DW_MAX_KERNEL * MNV3_DW_MAX_KERNEL + 1];
+    dw_group q;
+    uint32_t g, ky, kx, c;
+    MNV3_ASSERT(a->workspace != NULL && a->out_width >= 1 && cols <= a->in_width + 2u * K);
+    dw_rows(r, cols, cpad, crow);
+    q.zp = _mm256_set1_epi32(a->requant.out_zp);
+    q.lo = _mm_set1_epi8((char)a->requant.act_lo);
+    q.hi = _mm_set1_epi8((char)a->requant.act_hi);
+    for (g = 0; g < C; g += DW_GROUP) {
+        const mnv3_qmul *m = a->requant.qmul + g;
+        const uint32_t n = C - g < DW_GROUP ? C - g : DW_GROUP;
+        mnv3_qmul tail[DW_GROUP];
+        int plain = 1;
+        for (c = 0; c < n; ++c)
+            if (m[c].shift > 0 || m[c].multiplier == INT32_MIN) plain = 0;
+        if (n < DW_GROUP) {
+            memset(tail, 0, sizeof tail);
+            memcpy(tail, m, n * sizeof *m);
+            m = tail;
+        }
+        q.low = rq_from_qmul(m, m + 8);
+        q.high = rq_from_qmul(m + 4, m + 12);
+        for (ky = 0; ky < K; ++ky)
+            for (kx = 0; kx < K; ++kx) tap[ky * K + kx] = crow[ky] + kx * cpad + g;
+        tap[taps] = tap[taps - 1u];
+        {
+            const size_t group_bytes = 64u * ((size_t)pairs + 1u);
+            const __m256i *w = (const __m256i *)(const void *)((const unsigned char *)r->w +
+                                                              (size_t)(g / DW_GROUP) * group_bytes);
+            if (plain)
+                dw_group_row(tap, pairs, S * cpad, a->out_width, w, &q, r->out + g, C, n, 1);
+            else
+                dw_group_row(tap, pairs, S * cpad, a->out_width, w, &q, r->out + g, C, n, 0);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Rows and the set                                                                      */
+/* ------------------------------------------------------------------------------------ */
+
+static const mnv3_q8_dw_impl dw_impl = {DW_GROUP, 4, mnv3_q8_dwconv_16c2x2__avx2, &dot_ops};
+
+const mnv3_q8_depthwise_kernel mnv3_q8_depthwise_avx2 = {
+    "q8_dwconv_16c2x2__avx2", MNV3_DTYPE_I8, MNV3_DTYPE_I8, dw_packed_bytes, dw_pack,
+    dw_workspace, mnv3_q8_depthwise_driver, &dw_impl,
+};
+
+static const mnv3_q8_depthwise_kernel *const depthwise_rows[] = {&mnv3_q8_depthwise_avx2, NULL};
+
+const mnv3_q8_kernel_set mnv3_q8_kernel_set_avx2 = {
+    "avx2", (1u << MNV3_ISA_AVX2) | (1u << MNV3_ISA_AVX512), mnv3_cpu_has_avx2,
+    dot_pointwise_rows, depthwise_rows, dot_conv_rows, dot_fc_rows,
+};
+
+#else
+typedef int mnv3_x86_avx2_q8_unused;
+#endif

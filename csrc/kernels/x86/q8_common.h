@@ -1,0 +1,336 @@
+/* Vector requantization and byte helpers shared by the x86 int8 files (AVX2 encoding, so
+ * every x86 int8 set can use them). Included by x86_avx2_q8.c and x86_vnni_q8.c after
+ * they define Q8X_ATTR (the target attribute of their functions).
+ *
+ * Requantization equal to mnv3_q_requantize bit for bit:
+ *   - the doubling high multiply is floor((x*m + 2^30) / 2^31): gemmlowp's nudge and
+ *     truncating division give exactly that for both signs (for x*m < 0, truncating
+ *     (x*m + 1 - 2^30) / 2^31 equals flooring (x*m + 2^30) / 2^31). vpmuldq forms the
+ *     64-bit products of even lanes; bits 31..62 of the nudged product are the result,
+ *     which a logical 64-bit shift extracts for either sign. The one product that does not
+ *     fit, INT32_MIN * INT32_MIN, wraps to INT32_MIN and is flipped to INT32_MAX, as the
+ *     saturating scalar form gives.
+ *   - the rounding right shift is mnv3_q_rounding_shift's own expression, lane by lane. */
+#ifndef MNV3_X86_Q8_COMMON_H
+#define MNV3_X86_Q8_COMMON_H
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/q8_impl.h"
+#include "kernels/q8_scalar.h"
+
+#define Q8X_INLINE static inline __attribute__((always_inline)) Q8X_ATTR
+
+/* m_odd: m's odd lanes moved to the even ones (m >> 32 per 64-bit lane), made once per
+ * set of parameters. */
+Q8X_INLINE __m256i q8x_high_mul(__m256i x, __m256i m, __m256i m_odd) {
+    const __m256i nudge = _mm256_set1_epi64x((long long)1 << 30);
+    const __m256i min = _mm256_set1_epi32(INT32_MIN);
+    const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, m), nudge);
+    const __m256i odd =
+        _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), m_odd), nudge);
+    const __m256i h =
+        _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
+    const __m256i sat = _mm256_and_si256(_mm256_cmpeq_epi32(x, min), _mm256_cmpeq_epi32(m, min));
+    return _mm256_xor_si256(h, sat);
+}
+
+Q8X_INLINE __m256i q8x_rounding_shift(__m256i h, __m256i right, __m256i mask, __m256i half) {
+    const __m256i rem = _mm256_and_si256(h, mask);
+    const __m256i threshold = _mm256_sub_epi32(half, _mm256_srai_epi32(h, 31));
+    return _mm256_sub_epi32(_mm256_srav_epi32(h, right), _mm256_cmpgt_epi32(rem, threshold));
+}
+
+/* The requantization of 8 lanes, parameters as vectors. */
+typedef struct q8x_rq {
+    __m256i mult, mult_odd, left, right, mask, half;
+} q8x_rq;
+
+Q8X_INLINE q8x_rq q8x_rq_load(const mnv3_q8_rq_table *t, uint32_t c) {
+    q8x_rq r;
+    r.mult = _mm256_loadu_si256((const __m256i *)(const void *)(t->mult + c));
+    r.mult_odd = _mm256_srli_epi64(r.mult, 32);
+    r.left = _mm256_loadu_si256((const __m256i *)(const void *)(t->left + c));
+    r.right = _mm256_loadu_si256((const __m256i *)(const void *)(t->right + c));
+    r.mask = _mm256_loadu_si256((const __m256i *)(const void *)(t->mask + c));
+    r.half = _mm256_loadu_si256((const __m256i *)(const void *)(t->half + c));
+    return r;
+}
+
+Q8X_INLINE q8x_rq q8x_rq_set1(mnv3_qmul m) {
+    q8x_rq r;
+    const int32_t right = m.shift > 0 ? 0 : -m.shift;
+    const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
+    r.mult = _mm256_set1_epi32(m.multiplier);
+    r.mult_odd = r.mult;
+    r.left = _mm256_set1_epi32(m.shift > 0 ? m.shift : 0);
+    r.right = _mm256_set1_epi32(right);
+    r.mask = _mm256_set1_epi32(mask);
+    r.half = _mm256_set1_epi32(mask >> 1);
+    return r;
+}
+
+Q8X_INLINE __m256i q8x_requantize(__m256i acc, const q8x_rq *r) {
+    return q8x_rounding_shift(q8x_high_mul(_mm256_sllv_epi32(acc, r->left), r->mult, r->mult_odd),
+                              r->right, r->mask, r->half);
+}
+
+/* The same for lanes with no left shift and no INT32_MIN multiplier (mnv3_q8_rq_table's
+ * `plain`): the product then always fits, and the shift is 0. */
+Q8X_INLINE __m256i q8x_requantize_plain(__m256i x, const q8x_rq *r) {
+    const __m256i nudge = _mm256_set1_epi64x((long long)1 << 30);
+    const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, r->mult), nudge);
+    const __m256i odd =
+        _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), r->mult_odd), nudge);
+    const __m256i h =
+        _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
+    return q8x_rounding_shift(h, r->right, r->mask, r->half);
+}
+
+/* requantize + zero point, clamped */
+Q8X_INLINE __m256i q8x_output(__m256i acc, const q8x_rq *r, __m256i zp, __m256i lo, __m256i hi) {
+    const __m256i v = _mm256_add_epi32(q8x_requantize(acc, r), zp);
+    return _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+}
+
+Q8X_INLINE __m256i q8x_output_plain(__m256i acc, const q8x_rq *r, __m256i zp, __m256i lo,
+                                    __m256i hi) {
+    const __m256i v = _mm256_add_epi32(q8x_requantize_plain(acc, r), zp);
+    return _mm256_min_epi32(_mm256_max_epi32(v, lo), hi);
+}
+
+/* requantize + zero point, unclamped: q8x_pack16_clamp clamps the bytes */
+Q8X_INLINE __m256i q8x_requantize_zp(__m256i acc, const q8x_rq *r, __m256i zp) {
+    return _mm256_add_epi32(q8x_requantize(acc, r), zp);
+}
+
+Q8X_INLINE __m256i q8x_requantize_zp_plain(__m256i acc, const q8x_rq *r, __m256i zp) {
+    return _mm256_add_epi32(q8x_requantize_plain(acc, r), zp);
+}
+
+/* 8 int32 lanes in [-128, 127] as 8 bytes (the low half of the result). */
+Q8X_INLINE __m128i q8x_pack8(__m256i v) {
+    const __m256i p = _mm256_permute4x64_epi64(_mm256_packs_epi32(v, v), 0x08);
+    const __m128i w = _mm256_castsi256_si128(p);
+    return _mm_packs_epi16(w, w);
+}
+
+/* 16 int32 lanes in [-128, 127] (v0 then v1) as 16 bytes. */
+Q8X_INLINE __m128i q8x_pack16(__m256i v0, __m256i v1) {
+    const __m256i p = _mm256_permute4x64_epi64(_mm256_packs_epi32(v0, v1), 0xD8);
+    return _mm_packs_epi16(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+}
+
+/* 16 int32 lanes (v0 then v1) as 16 bytes clamped to [lo, hi]. The saturating packs
+ * first and the clamp on bytes give the clamp of the int32 values, since [lo, hi] lies
+ * within int8; one byte clamp replaces four on int32 lanes. */
+Q8X_INLINE __m128i q8x_pack16_clamp(__m256i v0, __m256i v1, __m128i lo, __m128i hi) {
+    return _mm_min_epi8(_mm_max_epi8(q8x_pack16(v0, v1), lo), hi);
+}
+
+Q8X_INLINE void q8x_store_bytes(int8_t *out, __m128i b, uint32_t n) {
+    if (n >= 16) {
+        _mm_storeu_si128((__m128i *)(void *)out, b);
+    } else {
+        int8_t buf[16];
+        _mm_storeu_si128((__m128i *)(void *)buf, b);
+        memcpy(out, buf, n);
+    }
+}
+
+Q8X_INLINE __m256i q8x_load8(const int8_t *p) {
+    return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p));
+}
+
+Q8X_INLINE int32_t q8x_hsum(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* Prepared rows: 8 input bytes at a time through int32 lanes (the gate needs them),
+ * the tail by the portable code. */
+static Q8X_ATTR void q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
+                                     const mnv3_q8_gate *gate, int32_t in_zp,
+                                     mnv3_q8_format format, void *dst, int32_t *row_sum) {
+    const __m256i zp = _mm256_set1_epi32(in_zp), off = _mm256_set1_epi32(128);
+    __m256i sum = _mm256_setzero_si256(), gx = sum, gg = sum, glo = sum, ghi = sum;
+    /* made with broadcasts: a memset of it cost as much as preparing a short row */
+    const mnv3_qmul no_gate = {0, 0};
+    const q8x_rq grq = q8x_rq_set1(gate ? gate->qmul : no_gate);
+    uint32_t i = 0;
+    int32_t tail_sum;
+    if (!gate && format == MNV3_Q8_A_S16) {
+        /* The common case of the 16-bit sets: widen and subtract, 16 at a time. */
+        const __m256i zp16 = _mm256_set1_epi16((short)in_zp);
+        int16_t *d = (int16_t *)dst;
+        for (; i + 16 <= k; i += 16)
+            _mm256_storeu_si256(
+                (__m256i *)(void *)(d + i),
+                _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(
+                                     (const __m128i *)(const void *)(x + i))),
+                                 zp16));
+        /* The tail here too: rows of 24 to 200 channels end in 8, and short rows are
+         * prepared by the thousand. The 16-bit format has no row sum. */
+        if (i + 8 <= k) {
+            _mm_storeu_si128((__m128i *)(void *)(d + i),
+                             _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64(
+                                               (const __m128i *)(const void *)(x + i))),
+                                           _mm256_castsi256_si128(zp16)));
+            i += 8;
+        }
+        for (; i < k; ++i) d[i] = (int16_t)(x[i] - in_zp);
+        for (; i < kpad; ++i) d[i] = 0;
+        if (row_sum) *row_sum = 0;
+        return;
+    } else if (!gate && format == MNV3_Q8_A_U8) {
+        /* x ^ 0x80, 32 at a time; the row sum of the u8 values by vpsadbw. */
+        const __m256i flip = _mm256_set1_epi8((char)0x80), zero = _mm256_setzero_si256();
+        __m256i sad = zero;
+        for (; i + 32 <= k; i += 32) {
+            const __m256i u = _mm256_xor_si256(
+                _mm256_loadu_si256((const __m256i *)(const void *)(x + i)), flip);
+            _mm256_storeu_si256((__m256i *)(void *)((uint8_t *)dst + i), u);
+            sad = _mm256_add_epi64(sad, _mm256_sad_epu8(u, zero));
+        }
+        /* four 64-bit partial sums, each below 2^32 */
+        sum = _mm256_shuffle_epi32(sad, 0x08);
+        sum = _mm256_blend_epi32(sum, zero, 0xCC);
+    }
+    if (gate) {
+        gx = _mm256_set1_epi32(gate->x_zp);
+        gg = _mm256_set1_epi32(gate->gate_zp);
+        glo = _mm256_set1_epi32(gate->act_lo);
+        ghi = _mm256_set1_epi32(gate->act_hi);
+    }
+    for (; i + 8 <= k; i += 8) {
+        __m256i v = q8x_load8(x + i);
+        if (gate) {
+            const __m256i prod = _mm256_mullo_epi32(_mm256_sub_epi32(v, gx),
+                                                    _mm256_sub_epi32(q8x_load8(gate->gate + i), gg));
+            v = q8x_output(prod, &grq, zp, glo, ghi);
+        }
+        switch (format) {
+        case MNV3_Q8_A_S16: {
+            const __m256i d = _mm256_sub_epi32(v, zp);
+            const __m256i p = _mm256_permute4x64_epi64(_mm256_packs_epi32(d, d), 0x08);
+            _mm_storeu_si128((__m128i *)(void *)((int16_t *)dst + i), _mm256_castsi256_si128(p));
+            break;
+        }
+        case MNV3_Q8_A_U8:
+            sum = _mm256_add_epi32(sum, _mm256_add_epi32(v, off));
+            _mm_storel_epi64((__m128i *)(void *)((uint8_t *)dst + i),
+                             _mm_xor_si128(q8x_pack8(v), _mm_set1_epi8((char)0x80)));
+            break;
+        case MNV3_Q8_A_S8:
+        default:
+            sum = _mm256_add_epi32(sum, v);
+            _mm_storel_epi64((__m128i *)(void *)((int8_t *)dst + i), q8x_pack8(v));
+            break;
+        }
+    }
+    tail_sum = mnv3_q8_prepare_row_rest(x, i, k, kpad, gate, in_zp, format, dst);
+    if (row_sum) *row_sum = (int32_t)((uint32_t)q8x_hsum(sum) + (uint32_t)tail_sum);
+}
+
+/* A 256-byte table, 32 bytes at a time: vpshufb looks up the low 4 bits of the index in
+ * each of the 16 rows of 16 bytes, and a tree of blends on bits 4..7 keeps the right row
+ * (vpblendvb reads each byte's top bit, where a 16-bit shift left by 3..0 puts bit 4..7). */
+static Q8X_ATTR void q8x_lut(int8_t *x, size_t n, const int8_t *lut) {
+    const __m256i flip = _mm256_set1_epi8((char)0x80), low4 = _mm256_set1_epi8(0x0F);
+    __m256i rows[16];
+    size_t i = 0;
+    unsigned t;
+    for (t = 0; t < 16; ++t)
+        rows[t] = _mm256_broadcastsi128_si256(
+            _mm_loadu_si128((const __m128i *)(const void *)(lut + 16 * t)));
+    for (; i + 32 <= n; i += 32) {
+        const __m256i idx =
+            _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(x + i)), flip);
+        const __m256i lo = _mm256_and_si256(idx, low4);
+        const __m256i b4 = _mm256_slli_epi16(idx, 3), b5 = _mm256_slli_epi16(idx, 2);
+        const __m256i b6 = _mm256_slli_epi16(idx, 1);
+        __m256i v[8], w[4], y[2];
+        for (t = 0; t < 8; ++t)
+            v[t] = _mm256_blendv_epi8(_mm256_shuffle_epi8(rows[2 * t], lo),
+                                      _mm256_shuffle_epi8(rows[2 * t + 1], lo), b4);
+        for (t = 0; t < 4; ++t) w[t] = _mm256_blendv_epi8(v[2 * t], v[2 * t + 1], b5);
+        for (t = 0; t < 2; ++t) y[t] = _mm256_blendv_epi8(w[2 * t], w[2 * t + 1], b6);
+        _mm256_storeu_si256((__m256i *)(void *)(x + i), _mm256_blendv_epi8(y[0], y[1], idx));
+    }
+    mnv3_q8_lut_portable(x + i, n - i, lut);
+}
+
+/* TFLite's ADD, 16 bytes at a time; `plain`: no multiplier shifts left or is INT32_MIN
+ * (the inputs' multipliers are at most 1/2, so that is the case unless the output's
+ * scale is far below the inputs'). */
+Q8X_INLINE size_t q8x_add_span(const int8_t *a, const int8_t *b, size_t n,
+                               const mnv3_q8_add *p, int8_t *out, const int plain) {
+    const q8x_rq ra = q8x_rq_set1(p->a_mul), rb = q8x_rq_set1(p->b_mul);
+    const q8x_rq ro = q8x_rq_set1(p->out_mul);
+    const __m256i azp = _mm256_set1_epi32(p->a_zp), bzp = _mm256_set1_epi32(p->b_zp);
+    const __m256i zp = _mm256_set1_epi32(p->out_zp);
+    const __m128i lo = _mm_set1_epi8((char)p->act_lo), hi = _mm_set1_epi8((char)p->act_hi);
+    const __m128i shift = _mm_cvtsi32_si128(p->left_shift);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m128i a16 = _mm_loadu_si128((const __m128i *)(const void *)(a + i));
+        const __m128i b16 = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
+        __m256i v[2];
+        int h;
+        for (h = 0; h < 2; ++h) {
+            const __m128i a8 = h ? _mm_unpackhi_epi64(a16, a16) : a16;
+            const __m128i b8 = h ? _mm_unpackhi_epi64(b16, b16) : b16;
+            const __m256i va =
+                _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(a8), azp), shift);
+            const __m256i vb =
+                _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(b8), bzp), shift);
+            const __m256i s = plain ? _mm256_add_epi32(q8x_requantize_plain(va, &ra),
+                                                       q8x_requantize_plain(vb, &rb))
+                                    : _mm256_add_epi32(q8x_requantize(va, &ra),
+                                                       q8x_requantize(vb, &rb));
+            v[h] = plain ? q8x_requantize_zp_plain(s, &ro, zp) : q8x_requantize_zp(s, &ro, zp);
+        }
+        _mm_storeu_si128((__m128i *)(void *)(out + i), q8x_pack16_clamp(v[0], v[1], lo, hi));
+    }
+    return i;
+}
+
+static Q8X_ATTR void q8x_add(const int8_t *a, const int8_t *b, size_t n, const mnv3_q8_add *p,
+                             int8_t *out) {
+    const mnv3_qmul m[3] = {p->a_mul, p->b_mul, p->out_mul};
+    int plain = 1, j;
+    size_t i;
+    for (j = 0; j < 3; ++j)
+        if (m[j].shift > 0 || m[j].multiplier == INT32_MIN) plain = 0;
+    i = plain ? q8x_add_span(a, b, n, p, out, 1) : q8x_add_span(a, b, n, p, out, 0);
+    mnv3_q8_add_portable(a + i, b + i, n - i, p, out + i);
+}
+
+/* The vector requantization on arrays, for the tests. */
+static Q8X_ATTR void q8x_requantize_array(const int32_t *acc, const mnv3_qmul *m, size_t n,
+                                          int32_t *out) {
+    mnv3_q8_rq_table t;
+    mnv3_q8_requant r;
+    size_t i, j;
+    r.qmul = m;
+    r.out_zp = 0;
+    r.act_lo = INT32_MIN;
+    r.act_hi = INT32_MAX;
+    r.lut = NULL;
+    for (i = 0; i < n; i += 8) {
+        const uint32_t count = n - i < 8 ? (uint32_t)(n - i) : 8u;
+        int32_t in[8] = {0}, res[8];
+        q8x_rq rq;
+        mnv3_q8_rq_table_fill(&t, &r, (uint32_t)i, 8, (uint32_t)n);
+        rq = q8x_rq_load(&t, 0);
+        for (j = 0; j < count; ++j) in[j] = acc[i + j];
+        _mm256_storeu_si256((__m256i *)(void *)res,
+                            q8x_requantize(_mm256_loadu_si256((const __m256i *)(const void *)in), &rq));
+        for (j = 0; j < count; ++j) out[i + j] = res[j];
+    }
+}
+
+#endif
