@@ -87,6 +87,24 @@ mnv3_status mnv3_model_get_info(const mnv3_model *m, mnv3_model_info *info) {
     return MNV3_OK;
 }
 
+/* A quantized model's tensor as the caller sees it: uint8 bytes are held as x - 128. */
+static mnv3_quantization external(const mnv3_model *m, mnv3_qparam q) {
+    mnv3_quantization r;
+    r.type = m->q_io_type;
+    r.scale = q.scale;
+    r.zero_point = q.zero_point + (m->q_io_type == MNV3_QTYPE_UINT8 ? 128 : 0);
+    return r;
+}
+
+mnv3_status mnv3_model_quantization(const mnv3_model *m, mnv3_quantization *input,
+                                    mnv3_quantization *logits) {
+    if (!m) return MNV3_ERR_NULL_ARGUMENT;
+    if (!m->quantized) return MNV3_ERR_UNSUPPORTED;
+    if (input) *input = external(m, m->q_input);
+    if (logits) *logits = external(m, mnv3_model_output_q(m));
+    return MNV3_OK;
+}
+
 mnv3_status mnv3_model_macs(const mnv3_model *m, uint32_t h, uint32_t w, uint64_t *macs) {
     mnv3_step steps[MNV3_MAX_STEPS];
     uint32_t ns, i;
@@ -94,7 +112,7 @@ mnv3_status mnv3_model_macs(const mnv3_model *m, uint32_t h, uint32_t w, uint64_
     if (!m || !macs) return MNV3_ERR_NULL_ARGUMENT;
     if (h < 1 || w < 1 || h > MNV3_MAX_INPUT_SIZE || w > MNV3_MAX_INPUT_SIZE)
         return MNV3_ERR_INVALID_ARGUMENT;
-    st = mnv3_plan_steps(m, h, w, MNV3_DTYPE_F32, steps, &ns, NULL, NULL, NULL);
+    st = mnv3_plan_steps(m, h, w, MNV3_DTYPE_F32, 0, steps, &ns, NULL, NULL, NULL);
     if (st != MNV3_OK) return st;
     *macs = 0;
     for (i = 0; i < ns; ++i) *macs += steps[i].macs;
@@ -109,7 +127,7 @@ mnv3_status mnv3_model_layer(const mnv3_model *m, uint32_t h, uint32_t w, uint32
     if (!m || !info) return MNV3_ERR_NULL_ARGUMENT;
     if (h < 1 || w < 1 || h > MNV3_MAX_INPUT_SIZE || w > MNV3_MAX_INPUT_SIZE)
         return MNV3_ERR_INVALID_ARGUMENT;
-    st = mnv3_plan_steps(m, h, w, MNV3_DTYPE_F32, steps, &ns, NULL, NULL, NULL);
+    st = mnv3_plan_steps(m, h, w, MNV3_DTYPE_F32, 0, steps, &ns, NULL, NULL, NULL);
     if (st != MNV3_OK) return st;
     if (index >= ns) return MNV3_ERR_INVALID_ARGUMENT;
     mnv3_step_describe(m, &steps[index], info);

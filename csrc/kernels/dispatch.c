@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
-#include "q8_impl.h"
+#include "kernels/float_impl.h"
+#include "kernels/q8_impl.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define MNV3_X86_64 1
@@ -108,127 +108,147 @@ int mnv3_cpu_has_asimdhp(void) {
 }
 #endif
 
-/* Every kernel set in this build, fastest first: AUTO takes the first the CPU runs. Adding
- * a set is its file and a line here (and its name above, if it is a new id). A set of an
- * id already listed adds rows for other element types to that id (float16 weights). */
+size_t mnv3_no_workspace(const mnv3_row *row, const mnv3_layer *l, uint32_t in_width,
+                         uint32_t out_width) {
+    (void)row;
+    (void)l;
+    (void)in_width;
+    (void)out_width;
+    return 0;
+}
+
+size_t mnv3_no_packing(const mnv3_row *row, const mnv3_layer *l) {
+    (void)row;
+    (void)l;
+    return 0;
+}
+
+/* Every kernel set in this build, fastest first. A context takes, per layer kind, the first
+ * row of its set id's sets that the CPU runs and that handles the model's weights and the
+ * arithmetic; adding a set is its file and a line here (and its name below, if it brings a
+ * new id). */
 static const mnv3_kernel_set *const kernel_sets[] = {
 #if defined(MNV3_HAVE_X86_KERNELS)
     &mnv3_kernel_set_avx512,
-    &mnv3_kernel_set_avx512_f16,
+    &mnv3_kernel_set_avx512_f16w,
     &mnv3_kernel_set_avx512_bf16,
+    &mnv3_kernel_set_avx512vnni_q8,
     &mnv3_kernel_set_avx2,
-    &mnv3_kernel_set_avx2_f16,
+    &mnv3_kernel_set_avx2_f16w,
+    &mnv3_kernel_set_avxvnni_q8,
+    &mnv3_kernel_set_avx2_q8,
+    &mnv3_kernel_set_avx2_dotemu_q8,
 #endif
 #if defined(MNV3_HAVE_NEON_KERNELS)
     &mnv3_kernel_set_neon,
-    &mnv3_kernel_set_neon_f16,
+    &mnv3_kernel_set_neon_f16w,
 #if defined(__aarch64__)
-    &mnv3_kernel_set_neon_hp_f16w,
-    &mnv3_kernel_set_neon_hp_f32w,
+    &mnv3_kernel_set_neon_f16,
+    &mnv3_kernel_set_neon_f16_f32w,
+    &mnv3_kernel_set_neoni8mm_q8,
+    &mnv3_kernel_set_neondot_q8,
 #endif
+    &mnv3_kernel_set_neon_q8,
 #endif
     &mnv3_kernel_set_reference,
 };
 
 #define SET_COUNT (sizeof kernel_sets / sizeof *kernel_sets)
 
+/* The ids the library knows, in mnv3_isa order; an id's first listed set that the CPU runs
+ * says whether the id is available. */
 uint32_t mnv3_isa_count(void) { return (uint32_t)(sizeof isa_names / sizeof *isa_names); }
 
-static const mnv3_kernel_set *find_set(mnv3_isa isa) {
-    unsigned i;
-    for (i = 0; i < SET_COUNT; ++i)
-        if (kernel_sets[i]->isa == isa)
-            return !kernel_sets[i]->supported || kernel_sets[i]->supported() ? kernel_sets[i]
-                                                                              : NULL;
-    return NULL;
+const mnv3_kernel_set *const *mnv3_kernel_sets(uint32_t *count) {
+    *count = (uint32_t)SET_COUNT;
+    return kernel_sets;
 }
 
-/* First row of a NULL-terminated list that handles the element types. */
-#define PICK_ROW(list, wt, at, out)                                                              do {                                                                                             unsigned r_;                                                                                 (out) = NULL;                                                                                for (r_ = 0; (list) && (list)[r_]; ++r_)                                                         if ((list)[r_]->weight_type == (wt) && (list)[r_]->act_type == (at)) {                           (out) = (list)[r_];                                                                          break;                                                                                   }                                                                                    } while (0)
-
-/* Every int8 set of this build, fastest first; the ones serving a set id are tried in
- * this order. */
-static const mnv3_q8_kernel_set *const q8_sets[] = {
-#if defined(MNV3_HAVE_X86_KERNELS)
-    &mnv3_q8_kernel_set_avx512vnni,
-    &mnv3_q8_kernel_set_avxvnni,
-    &mnv3_q8_kernel_set_avx2,
-    &mnv3_q8_kernel_set_avx2_dotemu,
-#endif
-#if defined(MNV3_HAVE_NEON_KERNELS)
-#if defined(__aarch64__)
-    &mnv3_q8_kernel_set_neon_i8mm,
-    &mnv3_q8_kernel_set_neon_dot,
-#endif
-    &mnv3_q8_kernel_set_neon,
-#endif
-    &mnv3_q8_kernel_set_reference,
-};
-
-#define Q8_SET_COUNT (sizeof q8_sets / sizeof *q8_sets)
-
-const mnv3_q8_kernel_set *const *mnv3_q8_kernel_sets(uint32_t *count) {
-    *count = (uint32_t)Q8_SET_COUNT;
-    return q8_sets;
-}
-
-int mnv3_q8_set_supported(const mnv3_q8_kernel_set *set) {
+int mnv3_kernel_set_supported(const mnv3_kernel_set *set) {
     return !set->supported || set->supported();
 }
 
-int mnv3_kernels_resolve_q8_set(const mnv3_q8_kernel_set *set, mnv3_dtype weight_type,
-                                mnv3_dtype act_type, mnv3_kernels *out) {
-    const mnv3_q8_kernel_set *ref = &mnv3_q8_kernel_set_reference;
-    if (!set || !out || !mnv3_q8_set_supported(set)) return 0;
-    out->q8_set = set;
-    PICK_ROW(set->pointwise, weight_type, act_type, out->q8_pointwise);
-    PICK_ROW(set->depthwise, weight_type, act_type, out->q8_depthwise);
-    PICK_ROW(set->conv, weight_type, act_type, out->q8_conv);
-    PICK_ROW(set->fc, weight_type, act_type, out->q8_fc);
-    if (!out->q8_pointwise) PICK_ROW(ref->pointwise, weight_type, act_type, out->q8_pointwise);
-    if (!out->q8_depthwise) PICK_ROW(ref->depthwise, weight_type, act_type, out->q8_depthwise);
-    if (!out->q8_conv) PICK_ROW(ref->conv, weight_type, act_type, out->q8_conv);
-    if (!out->q8_fc) PICK_ROW(ref->fc, weight_type, act_type, out->q8_fc);
-    return out->q8_pointwise && out->q8_depthwise && out->q8_conv && out->q8_fc;
+static int serves(const mnv3_kernel_set *set, mnv3_isa isa) {
+    return isa != MNV3_ISA_AUTO && (set->isas >> (unsigned)isa & 1u) != 0;
 }
 
-int mnv3_kernels_resolve(mnv3_isa isa, mnv3_dtype weight_type, mnv3_dtype act_type,
-                         mnv3_kernels *out) {
-    const mnv3_kernel_set *set = find_set(isa), *ref = &mnv3_kernel_set_reference;
-    if (!set || !out) return 0;
-    memset(out, 0, sizeof *out);
-    out->set = set;
-    out->isa = isa;
-    if (weight_type == MNV3_DTYPE_I8 && act_type == MNV3_DTYPE_I8) {
-        unsigned i;
-        for (i = 0; i < Q8_SET_COUNT; ++i)
-            if ((q8_sets[i]->isas >> (unsigned)isa & 1u) && mnv3_q8_set_supported(q8_sets[i]))
-                return mnv3_kernels_resolve_q8_set(q8_sets[i], weight_type, act_type, out);
-        return 0;
+/* An id is the instruction set its float32 rows need; the sets of other element types that
+ * serve it bring their own checks on top (an int8 set for AVX2 CPUs also serves the
+ * avx512 id, on CPUs that have AVX-512 but not VNNI). */
+static int id_available(mnv3_isa isa) {
+    switch (isa) {
+    case MNV3_ISA_SCALAR: return 1;
+#if defined(MNV3_HAVE_X86_KERNELS)
+    case MNV3_ISA_AVX2: return mnv3_cpu_has_avx2();
+    case MNV3_ISA_AVX512: return mnv3_cpu_has_avx512f();
+#endif
+#if defined(MNV3_HAVE_NEON_KERNELS)
+    case MNV3_ISA_NEON: return 1;
+#endif
+    default: return 0;
     }
-    {
-        /* The id's first set, then the other sets of that id the CPU runs. */
-        unsigned i;
-        for (i = 0; i < SET_COUNT; ++i) {
-            const mnv3_kernel_set *s = kernel_sets[i];
-            if (s->isa != isa || (s != set && s->supported && !s->supported())) continue;
-            if (!out->pointwise) PICK_ROW(s->pointwise, weight_type, act_type, out->pointwise);
-            if (!out->depthwise) PICK_ROW(s->depthwise, weight_type, act_type, out->depthwise);
-            if (!out->conv) PICK_ROW(s->conv, weight_type, act_type, out->conv);
-            if (!out->fc) PICK_ROW(s->fc, weight_type, act_type, out->fc);
+}
+
+/* The first row of `set` of this kind for the element types. */
+static const mnv3_row *pick(const mnv3_kernel_set *set, mnv3_row_kind kind, mnv3_dtype wt,
+                            mnv3_dtype arith) {
+    unsigned r;
+    for (r = 0; set->rows[r]; ++r) {
+        const mnv3_row *row = set->rows[r];
+        if (row->kind == kind && row->weight_type == wt && row->arith == arith) return row;
+    }
+    return NULL;
+}
+
+/* Every kind resolved, on activations of one type. */
+static int complete(const mnv3_kernels *k) {
+    unsigned kind;
+    for (kind = 0; kind < MNV3_ROW_KINDS; ++kind)
+        if (!k->row[kind] || k->row[kind]->act_type != k->row[0]->act_type) return 0;
+    return 1;
+}
+
+static void take(mnv3_kernels *out, const mnv3_kernel_set *set, mnv3_dtype wt, mnv3_dtype arith) {
+    unsigned kind;
+    for (kind = 0; kind < MNV3_ROW_KINDS; ++kind)
+        if (!out->row[kind]) {
+            out->row[kind] = pick(set, (mnv3_row_kind)kind, wt, arith);
+            if (out->row[kind]) out->set[kind] = set;
         }
-    }
-    /* A kind the set does not specialise runs on the reference. */
-    if (!out->pointwise) PICK_ROW(ref->pointwise, weight_type, act_type, out->pointwise);
-    if (!out->depthwise) PICK_ROW(ref->depthwise, weight_type, act_type, out->depthwise);
-    if (!out->conv) PICK_ROW(ref->conv, weight_type, act_type, out->conv);
-    if (!out->fc) PICK_ROW(ref->fc, weight_type, act_type, out->fc);
-    return out->pointwise && out->depthwise && out->conv && out->fc;
+}
+
+int mnv3_kernels_resolve(mnv3_isa isa, mnv3_dtype weight_type, mnv3_dtype arith,
+                         mnv3_kernels *out) {
+    unsigned i;
+    if (!out || !id_available(isa)) return 0;
+    memset(out, 0, sizeof *out);
+    out->isa = isa;
+    for (i = 0; i < SET_COUNT; ++i)
+        if (serves(kernel_sets[i], isa) && mnv3_kernel_set_supported(kernel_sets[i]))
+            take(out, kernel_sets[i], weight_type, arith);
+    take(out, &mnv3_kernel_set_reference, weight_type, arith);
+    return complete(out);
+}
+
+int mnv3_kernels_resolve_set(const mnv3_kernel_set *set, mnv3_dtype weight_type,
+                             mnv3_dtype arith, mnv3_kernels *out) {
+    unsigned i;
+    if (!set || !out || !mnv3_kernel_set_supported(set)) return 0;
+    memset(out, 0, sizeof *out);
+    out->isa = MNV3_ISA_SCALAR;
+    for (i = 1; i < mnv3_isa_count(); ++i)
+        if (serves(set, (mnv3_isa)i)) {
+            out->isa = (mnv3_isa)i;
+            break;
+        }
+    take(out, set, weight_type, arith);
+    take(out, &mnv3_kernel_set_reference, weight_type, arith);
+    return complete(out);
 }
 
 int mnv3_isa_available(mnv3_isa isa) {
     if (isa == MNV3_ISA_AUTO) return 1;
-    return find_set(isa) != NULL;
+    return (unsigned)isa < mnv3_isa_count() && id_available(isa);
 }
 
 static mnv3_isa detect_best(void) {
@@ -238,8 +258,13 @@ static mnv3_isa detect_best(void) {
     if (env && *env && mnv3_isa_from_name(env, &forced) == MNV3_OK && forced != MNV3_ISA_AUTO &&
         mnv3_isa_available(forced))
         return forced;
-    for (i = 0; i < SET_COUNT; ++i)
-        if (mnv3_isa_available(kernel_sets[i]->isa)) return kernel_sets[i]->isa;
+    /* the ids in the order of their fastest sets */
+    for (i = 0; i < SET_COUNT; ++i) {
+        unsigned id;
+        for (id = 1; id < mnv3_isa_count(); ++id)
+            if (serves(kernel_sets[i], (mnv3_isa)id) && mnv3_isa_available((mnv3_isa)id))
+                return (mnv3_isa)id;
+    }
     return MNV3_ISA_SCALAR;
 }
 

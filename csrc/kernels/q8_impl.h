@@ -1,5 +1,5 @@
-/* Inside the int8 rows: what the portable int8 drivers (drivers_q8.c) and the per-ISA
- * int8 files share. Not part of the kernel contract the executor sees (kernels.h).
+/* Inside the int8 rows: what the int8 drivers (drivers/q8.c) and the per-ISA int8 files
+ * share. Not part of the kernel contract the runtime sees (kernels.h).
  *
  * Pointwise, stem and FC layers all run one GEMM shape. The driver prepares input rows
  * into the workspace in the form the set's microkernels multiply (the A format: int8,
@@ -23,6 +23,56 @@
 
 /* Widest panel of any set (AVX-512: 4 vectors of 16 int32). */
 #define MNV3_Q8_MAX_NR 64
+/* Largest row tile any set uses. */
+#define MNV3_Q8_MAX_MR 8
+
+/* The parameters of every int8 row: the layer's quantization, as prepared once. `bias` and
+ * `weight_zp` are what the reference reads; packed rows fold them (and in_zp) into their
+ * packed weights. The gate's bytes come with each call (mnv3_pointwise_args.gate). */
+typedef struct mnv3_q8_params {
+    const int32_t *bias;         /* NULL: none */
+    int32_t in_zp, weight_zp;
+    mnv3_q8_requant requant;
+    mnv3_q8_gate gate;
+    mnv3_q8_add add;
+} mnv3_q8_params;
+
+size_t mnv3_q8_params_bytes(const mnv3_row *row, const mnv3_layer *l);
+void mnv3_q8_prepare(const mnv3_row *row, const mnv3_layer *l, void *params);
+
+/* What packing folds: canonical weights (layouts as kernels.h), the int32 bias and the
+ * zero points. */
+typedef struct mnv3_q8_weights {
+    const int8_t *weight;
+    const int32_t *bias;         /* may be NULL */
+    int32_t in_zp, weight_zp;
+    uint32_t in_channels, out_channels, kernel;
+} mnv3_q8_weights;
+
+static inline mnv3_q8_weights mnv3_q8_weights_of(const mnv3_layer *l) {
+    mnv3_q8_weights w;
+    w.weight = (const int8_t *)l->weight;
+    w.bias = (const int32_t *)l->bias;
+    w.in_zp = l->in_zp;
+    w.weight_zp = l->weight_zp;
+    w.in_channels = l->in_channels;
+    w.out_channels = l->out_channels;
+    w.kernel = l->kernel;
+    return w;
+}
+
+/* One depthwise call as the int8 microkernels see it: the arguments with the layer's
+ * quantization beside them. */
+typedef struct mnv3_q8_dw_call {
+    const int8_t *input;
+    uint32_t in_height, in_width, channels;
+    int32_t in_zp;
+    const void *packed;
+    uint32_t kernel, stride, pad_top, pad_left;
+    uint32_t out_height, out_width;
+    mnv3_q8_requant requant;
+    void *workspace;
+} mnv3_q8_dw_call;
 
 typedef enum mnv3_q8_format {
     MNV3_Q8_A_S8 = 0,            /* a = x */
@@ -83,8 +133,10 @@ typedef struct mnv3_q8_ops {
 typedef struct mnv3_q8_gemm_impl {
     mnv3_q8_format format;
     uint32_t mr, nr, kr;
-    mnv3_q8_gemm_ukernel gemm[MNV3_MAX_MR]; /* [m - 1] */
+    mnv3_q8_gemm_ukernel gemm[MNV3_Q8_MAX_MR]; /* [m - 1] */
     const mnv3_q8_ops *ops;
+    /* The packed layout, when it is not mnv3_q8_gemm_pack's for (nr, kr, format). */
+    void (*pack)(const mnv3_q8_weights *w, uint32_t k_total, void *packed);
 } mnv3_q8_gemm_impl;
 
 /* Depthwise: one output row over every channel. rows[ky] is input row oy*stride - pad_top
@@ -95,7 +147,7 @@ typedef struct mnv3_q8_dw_out_row {
     int8_t *out;                 /* output (oy, 0, 0) */
     int32_t *sums;
     const void *w;
-    const mnv3_q8_depthwise_args *a;
+    const mnv3_q8_dw_call *a;
     uint32_t ox_lo, ox_hi;       /* outputs whose horizontal taps are all inside the input */
     /* 1 on the first output row of a driver call: what a set caches in the args' workspace
      * between rows of one call (converted input rows) is stale, since the workspace and
@@ -109,6 +161,11 @@ typedef struct mnv3_q8_dw_impl {
     uint32_t wbytes;             /* bytes per packed weight: 2 (int16) or 4 (int32) */
     mnv3_q8_dw_ukernel row;
     const mnv3_q8_ops *ops;      /* lut; NULL: portable */
+    /* The packed layout, when it is not mnv3_q8_dw_pack's for (group, wbytes). */
+    size_t (*packed_bytes)(const mnv3_q8_weights *w);
+    void (*pack)(const mnv3_q8_weights *w, void *packed);
+    /* Bytes of workspace a call needs (rows it keeps converted); NULL: none. */
+    size_t (*workspace)(uint32_t channels, uint32_t kernel, uint32_t in_width);
 } mnv3_q8_dw_impl;
 
 /* Packers (drivers_q8.c) for the GEMM formats, by panel width and kr; the rows wrap them. */
@@ -119,19 +176,25 @@ void mnv3_q8_gemm_pack(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr, 
 size_t mnv3_q8_dw_packed_bytes(const mnv3_q8_weights *w, uint32_t group, uint32_t wbytes);
 void mnv3_q8_dw_pack(const mnv3_q8_weights *w, uint32_t group, uint32_t wbytes, void *packed);
 
-/* Drivers (rows' run and workspace_bytes; `impl` is the row's mnv3_q8_gemm_impl or
- * mnv3_q8_dw_impl). */
-void mnv3_q8_pointwise_driver(const mnv3_q8_pointwise_kernel *row,
-                              const mnv3_q8_pointwise_args *a);
-size_t mnv3_q8_pointwise_workspace(const mnv3_q8_pointwise_kernel *row, uint32_t in_channels);
-void mnv3_q8_conv_driver(const mnv3_q8_conv_kernel *row, const mnv3_q8_conv_args *a);
-size_t mnv3_q8_conv_workspace(const mnv3_q8_conv_kernel *row, uint32_t in_channels,
-                              uint32_t kernel, uint32_t out_width);
-void mnv3_q8_fc_driver(const mnv3_q8_fc_kernel *row, const mnv3_q8_fc_args *a);
-void mnv3_q8_depthwise_driver(const mnv3_q8_depthwise_kernel *row,
-                              const mnv3_q8_depthwise_args *a);
-size_t mnv3_q8_depthwise_workspace(const mnv3_q8_depthwise_kernel *row, uint32_t channels,
-                                   uint32_t kernel, uint32_t in_width);
+/* Row functions every int8 set shares: packing from the impl (mnv3_q8_gemm_impl or
+ * mnv3_q8_dw_impl), drivers, workspaces. */
+size_t mnv3_q8_gemm_row_packed_bytes(const mnv3_row *row, const mnv3_layer *l);
+void mnv3_q8_gemm_row_pack(const mnv3_row *row, const mnv3_layer *l, void *packed);
+size_t mnv3_q8_dw_row_packed_bytes(const mnv3_row *row, const mnv3_layer *l);
+void mnv3_q8_dw_row_pack(const mnv3_row *row, const mnv3_layer *l, void *packed);
+void mnv3_q8_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a);
+size_t mnv3_q8_pointwise_workspace(const mnv3_row *row, const mnv3_layer *l, uint32_t in_width,
+                                   uint32_t out_width);
+void mnv3_q8_conv_driver(const mnv3_row *row, const mnv3_conv_args *a);
+size_t mnv3_q8_conv_workspace(const mnv3_row *row, const mnv3_layer *l, uint32_t in_width,
+                              uint32_t out_width);
+void mnv3_q8_fc_driver(const mnv3_row *row, const mnv3_fc_args *a);
+/* The FC's packing: mnv3_q8_gemm_row's, or none for an input longer than the driver keeps
+ * on its stack (the reference then runs it on the canonical weights). */
+size_t mnv3_q8_fc_row_packed_bytes(const mnv3_row *row, const mnv3_layer *l);
+void mnv3_q8_depthwise_driver(const mnv3_row *row, const mnv3_depthwise_args *a);
+size_t mnv3_q8_depthwise_workspace(const mnv3_row *row, const mnv3_layer *l, uint32_t in_width,
+                                   uint32_t out_width);
 
 /* The panel's requantization table for columns [col, col + nr) of a layer with `n`
  * output channels. */
@@ -145,7 +208,7 @@ void mnv3_q8_rq_table_fill(mnv3_q8_rq_table *t, const mnv3_q8_requant *r, uint32
  * tap row ky of this output row: found in the cache, else converted by
  * convert(a, row, slot, ctx) into a slot that no tap row of this output row holds. */
 #define MNV3_Q8_DW_CACHE_HEADER 128u
-typedef void (*mnv3_q8_dw_convert)(const mnv3_q8_depthwise_args *a, const int8_t *row,
+typedef void (*mnv3_q8_dw_convert)(const mnv3_q8_dw_call *a, const int8_t *row,
                                    int16_t *slot, const void *ctx);
 void mnv3_q8_dw_cached_rows(const mnv3_q8_dw_out_row *r, size_t slot_bytes, size_t zero_bytes,
                             mnv3_q8_dw_convert convert, const void *ctx,
@@ -169,22 +232,23 @@ void mnv3_q8_add_portable(const int8_t *a, const int8_t *b, size_t n, const mnv3
                           int8_t *out);
 
 #if defined(MNV3_HAVE_X86_KERNELS)
+int mnv3_cpu_has_avx2(void);
 int mnv3_cpu_has_avx512vnni(void);
 int mnv3_cpu_has_avxvnni(void);
-extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_avx2;
-extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_avxvnni;
-extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_avx512vnni;
-extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_avx2_dotemu;
+extern const mnv3_kernel_set mnv3_kernel_set_avx2_q8;
+extern const mnv3_kernel_set mnv3_kernel_set_avxvnni_q8;
+extern const mnv3_kernel_set mnv3_kernel_set_avx512vnni_q8;
+extern const mnv3_kernel_set mnv3_kernel_set_avx2_dotemu_q8;
 /* The AVX2 depthwise row, which every x86 int8 set uses. */
-extern const mnv3_q8_depthwise_kernel mnv3_q8_depthwise_avx2;
+extern const mnv3_row mnv3_q8_depthwise_avx2;
 #endif
 #if defined(MNV3_HAVE_NEON_KERNELS)
-extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon;
+extern const mnv3_kernel_set mnv3_kernel_set_neon_q8;
 #if defined(__aarch64__)
 int mnv3_cpu_has_neon_dot(void);
 int mnv3_cpu_has_neon_i8mm(void);
-extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon_dot;
-extern const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon_i8mm;
+extern const mnv3_kernel_set mnv3_kernel_set_neondot_q8;
+extern const mnv3_kernel_set mnv3_kernel_set_neoni8mm_q8;
 #endif
 #endif
 

@@ -12,17 +12,19 @@
  *   v_zero v_set1 v_load v_loadm v_store v_storem v_fma v_add v_mul v_max v_min v_hsum
  *   v_mask(n)                mask selecting the first n lanes, 0 <= n <= VW
  *   SIMD_ISA, SIMD_NR, SIMD_VW  tokens for microkernel names (avx512, 32, 16)
- *   SIMD_SET, SIMD_ISA_ID, SIMD_NAME, SIMD_SUPPORTED  the kernel set this file defines
+ *   SIMD_SET, SIMD_ISAS, SIMD_NAME, SIMD_SUPPORTED  the kernel set this file defines (its
+ *                            ids as a mask of 1u << mnv3_isa)
  *
  * and may define, to replace a part of the body with its own:
  *
  *   PW_ONLY_WIDE             1: output channels round up to whole panels (PW_NR), so no
  *                            narrow (VW-wide) GEMM microkernels exist
  *   PW_KLOOP2, PW_KLOOP1     the GEMM k loops (see below)
- *   PW_RUN                   the pointwise row's run (default: mnv3_pointwise_driver)
- *   PW_WORKSPACE             its workspace_bytes (default: mnv3_pointwise_driver_workspace)
- *   PW_BORROWED_TILES        the set has no GEMM tiles of its own: its PW_RUN runs another
- *                            set's (the row's wide and narrow tables are empty)
+ *   PW_WIDEN, PW_TILES       the packed weights are narrower than the tiles read: the
+ *                            driver widens them with PW_WIDEN and runs PW_TILES (another
+ *                            set's mnv3_f32_gemm_impl) on them
+ *   PW_BORROWED_TILES        the set has no GEMM tiles of its own (it runs PW_TILES; the
+ *                            impl's wide and narrow tables are empty)
  *   PW_OWN_TILES             the wide GEMM tiles (PW_ONLY_WIDE) are the set's own, defined
  *                            after this file under their usual names
  *   CONV_GROUP               the stem's group of CONV_G interior pixels (conv_group)
@@ -54,8 +56,8 @@
  * Relaxed-precision sets (arm_neon_hp_*.c, x86_avx512_bf16.c) also override the GEMM k loop
  * and may give the pointwise weights their own packing:
  *
- *   SIMD_ATYPE               the rows' act_type; for float activations it names the
- *                            arithmetic of the products: F16 or BF16 [MNV3_DTYPE_F32]
+ *   SIMD_ATYPE, SIMD_ARITH   the rows' act_type (activations between layers) and the
+ *                            arithmetic of their products (F16 or BF16)  [MNV3_DTYPE_F32]
  *   PW_PACKED_BYTES, PW_PACK, PW_ELEM_BYTES  the pointwise packing [pw_packed_bytes, pw_pack,
  *                            sizeof(W_T)]
  *
@@ -95,6 +97,9 @@
 #ifndef SIMD_ATYPE
 #define SIMD_ATYPE MNV3_DTYPE_F32
 #endif
+#ifndef SIMD_ARITH
+#define SIMD_ARITH MNV3_DTYPE_F32
+#endif
 #ifndef PW_PACK
 #define PW_DEFAULT_PACKING 1
 #define PW_PACKED_BYTES pw_packed_bytes
@@ -111,11 +116,9 @@
 #endif
 /* Output channels of the packed weights round up to this. */
 #define PW_NR_MIN (PW_ONLY_WIDE ? PW_NR : VW)
-#ifndef PW_WORKSPACE
-#define PW_WORKSPACE mnv3_pointwise_driver_workspace
-#endif
-#ifndef PW_RUN
-#define PW_RUN mnv3_pointwise_driver
+#ifndef PW_WIDEN
+#define PW_WIDEN NULL
+#define PW_TILES NULL
 #endif
 
 /* Microkernel names: mnv3_<precision>_<op><tile>__<isa>, e.g. mnv3_f32_gemm_8x32__avx512. */
@@ -142,6 +145,8 @@ typedef struct simd_ep {
 } simd_ep;
 
 typedef char simd_ep_fits[sizeof(simd_ep) <= MNV3_PARAMS_BYTES ? 1 : -1];
+/* One simd_ep in the arena per layer: vectors need their alignment (64 at most). */
+typedef char simd_ep_aligned[MNV3_F32_UKERNEL_PARAMS % sizeof(vf) == 0 ? 1 : -1];
 
 SIMD_FN void prepare(const mnv3_epilogue *src, const mnv3_clamp *res, void *params) {
     simd_ep *e = (simd_ep *)params;
@@ -225,16 +230,26 @@ static void pw_pack(const void *weight_, uint32_t in_channels, uint32_t out_chan
 
 #ifndef PW_SCALE_ROWS
 #define PW_SCALE_ROWS pw_scale_rows
+SIMD_INLINE vf pw_gated(vf x, vf scale, int clamped, vf lo, vf hi) {
+    x = v_mul(x, scale);
+    return clamped ? v_min(v_max(x, lo), hi) : x;
+}
+
 SIMD_FN void pw_scale_rows(const float *in, size_t in_stride, const float *scale, uint32_t K,
-                           uint32_t rows, float *dst, size_t dst_stride) {
+                           uint32_t rows, float *dst, size_t dst_stride, int clamped,
+                           mnv3_clamp clamp) {
     const uint32_t kv = K / VW * VW;
     const vmask m = v_mask(K - kv);
+    const vf lo = v_set1(clamp.lo), hi = v_set1(clamp.hi);
     uint32_t r, k;
     for (r = 0; r < rows; ++r) {
         const float *src = in + r * in_stride;
         float *d = dst + r * dst_stride;
-        for (k = 0; k < kv; k += VW) v_store(d + k, v_mul(v_load(src + k), v_load(scale + k)));
-        if (kv < K) v_storem(d + kv, m, v_mul(v_loadm(src + kv, m), v_loadm(scale + kv, m)));
+        for (k = 0; k < kv; k += VW)
+            v_store(d + k, pw_gated(v_load(src + k), v_load(scale + k), clamped, lo, hi));
+        if (kv < K)
+            v_storem(d + kv, m,
+                     pw_gated(v_loadm(src + kv, m), v_loadm(scale + kv, m), clamped, lo, hi));
     }
 }
 #endif
@@ -428,13 +443,29 @@ SIMD_FN void GEMM2(8)(const mnv3_gemm_tile *t);
 #endif
 #endif
 
-/* The fields every float32 GEMM row of this body shares: name, types, tile, packing. */
-#define PW_ROW_HEAD(NAME)                                                                    \
-    NAME, SIMD_WTYPE, SIMD_ATYPE, PW_MR, PW_NR, PW_NR_MIN, PW_PACKED_BYTES, PW_PACK,         \
-        PW_WORKSPACE, prepare, PW_SCALE_ROWS
+static size_t pw_row_packed_bytes(const mnv3_row *row, const mnv3_layer *l) {
+    (void)row;
+    return PW_PACKED_BYTES(l->in_channels, l->out_channels);
+}
 
-static const mnv3_pointwise_kernel pointwise_row = {
-    PW_ROW_HEAD(UK_STR(UK_PREC) "_gemm_" UK_STR(PW_MR) "x" UK_STR(SIMD_NR) "__" UK_STR(SIMD_ISA)),
+static void pw_row_pack(const mnv3_row *row, const mnv3_layer *l, void *packed) {
+    (void)row;
+    PW_PACK(l->weight, l->in_channels, l->out_channels, packed);
+}
+
+/* A set whose tiles others borrow names its impl (PW_IMPL_NAME) to export it. */
+#ifndef PW_IMPL_NAME
+#define PW_IMPL_NAME gemm_impl
+static
+#endif
+const mnv3_f32_gemm_impl PW_IMPL_NAME = {
+    prepare,
+    sizeof(simd_ep),
+    PW_MR,
+    PW_NR,
+    PW_NR_MIN,
+    PW_ELEM_BYTES,
+    PW_SCALE_ROWS,
 #if defined(PW_BORROWED_TILES)
     {NULL},
     {NULL},
@@ -456,8 +487,15 @@ static const mnv3_pointwise_kernel pointwise_row = {
 #endif
     },
 #endif
-    PW_RUN,
-    PW_ELEM_BYTES,
+    PW_WIDEN,
+    PW_TILES,
+};
+
+static const mnv3_row pointwise_row = {
+    UK_STR(UK_PREC) "_gemm_" UK_STR(PW_MR) "x" UK_STR(SIMD_NR) "__" UK_STR(SIMD_ISA),
+    MNV3_ROW_POINTWISE, SIMD_WTYPE, SIMD_ATYPE, SIMD_ARITH, PW_NR,
+    pw_row_packed_bytes, pw_row_pack, mnv3_f32_params_bytes, mnv3_f32_prepare,
+    mnv3_f32_pointwise_workspace, {mnv3_f32_pointwise_driver}, &PW_IMPL_NAME,
 };
 
 #if !defined(DW_ROW)
@@ -689,17 +727,29 @@ SIMD_FN void UK_NAME(dwconv_, any, SIMD_ISA)(const mnv3_dw_span *s) {
 SIMD_FN void UK_NAME(dwconv_, any, SIMD_ISA)(const mnv3_dw_span *s);
 #endif
 
-static const mnv3_depthwise_kernel depthwise_row = {
-    UK_STR(UK_PREC) "_dwconv__" UK_STR(SIMD_ISA),
-    SIMD_WTYPE,
-    SIMD_ATYPE,
-    dw_packed_bytes,
-    dw_pack,
+static const mnv3_f32_dw_impl dw_impl = {
     prepare,
+    sizeof(simd_ep),
     {UK_NAME(dwconv_, 3x3s1, SIMD_ISA), UK_NAME(dwconv_, 3x3s2, SIMD_ISA),
      UK_NAME(dwconv_, 5x5s1, SIMD_ISA), UK_NAME(dwconv_, 5x5s2, SIMD_ISA),
      UK_NAME(dwconv_, any, SIMD_ISA)},
-    mnv3_depthwise_driver,
+};
+
+static size_t dw_row_packed_bytes(const mnv3_row *row, const mnv3_layer *l) {
+    (void)row;
+    return dw_packed_bytes(l->out_channels, l->kernel);
+}
+
+static void dw_row_pack(const mnv3_row *row, const mnv3_layer *l, void *packed) {
+    (void)row;
+    dw_pack(l->weight, l->out_channels, l->kernel, packed);
+}
+
+static const mnv3_row depthwise_row = {
+    UK_STR(UK_PREC) "_dwconv__" UK_STR(SIMD_ISA),
+    MNV3_ROW_DEPTHWISE, SIMD_WTYPE, SIMD_ATYPE, SIMD_ARITH, 1,
+    dw_row_packed_bytes, dw_row_pack, mnv3_f32_params_bytes, mnv3_f32_prepare,
+    mnv3_no_workspace, {.depthwise = mnv3_f32_depthwise_driver}, &dw_impl,
 };
 #define DW_ROW depthwise_row
 #endif /* !DW_ROW */
@@ -742,7 +792,7 @@ SIMD_INLINE vf conv_pixel(const mnv3_conv_row *r, const W_T *wb, uint32_t ox, vf
     const uint32_t kx_hi = ix0 + (long)K > (long)a->in_width ? (uint32_t)((long)a->in_width - ix0) : K;
     uint32_t ky, kx, ci;
     for (ky = r->ky_lo; ky < r->ky_hi; ++ky) {
-        const float *irow = a->input + (size_t)(r->iy0 + (long)ky) * a->in_row_stride;
+        const float *irow = (const float *)a->input + (size_t)(r->iy0 + (long)ky) * a->in_row_stride;
         for (kx = kx_lo; kx < kx_hi; ++kx) {
             const float *ip = irow + (size_t)(ix0 + (long)kx) * a->in_col_stride;
             const W_T *wp = wb + ((size_t)(ky * K + kx) * Ci) * VW;
@@ -769,7 +819,8 @@ SIMD_INLINE void conv_group(const mnv3_conv_row *r, const simd_ep *ep, const W_T
 #pragma GCC unroll 8
     for (j = 0; j < CONV_G; ++j) acc[j] = bias;
     for (ky = r->ky_lo; ky < r->ky_hi; ++ky) {
-        const float *irow = a->input + (size_t)(r->iy0 + (long)ky) * a->in_row_stride +
+        const float *irow = (const float *)a->input +
+                            (size_t)(r->iy0 + (long)ky) * a->in_row_stride +
                             (size_t)ix0 * a->in_col_stride;
         const W_T *wp = wb + (size_t)ky * K * Ci * VW;
         for (kx = 0; kx < K; ++kx) {
@@ -797,7 +848,7 @@ SIMD_FN void UK_NAME(conv_, UK_TILE(CONV_G, SIMD_VW), SIMD_ISA)(const mnv3_conv_
         const int full = Co - b >= VW;
         const vmask m = v_mask(full ? VW : Co - b);
         const W_T *wb = (const W_T *)a->packed + (size_t)b * taps;
-        const vf bias = a->bias ? v_loadm(a->bias + b, m) : v_zero();
+        const vf bias = r->bias ? v_loadm(r->bias + b, m) : v_zero();
         for (ox = 0; ox < ox_lo; ++ox)
             CONV_STORE(out + (size_t)ox * Co + b, ep_apply(ep, conv_pixel(r, wb, ox, bias)), full, m);
         for (; ox + CONV_G <= ox_hi; ox += CONV_G) conv_group(r, ep, wb, out + b, ox, bias, full, m);
@@ -822,15 +873,23 @@ static void conv_pack(const void *weight_, uint32_t in_channels, uint32_t out_ch
 SIMD_FN void CONV_UKERNEL(const mnv3_conv_row *r);
 #endif
 
-static const mnv3_conv_kernel conv_row = {
+static const mnv3_f32_conv_impl conv_impl = {prepare, sizeof(simd_ep), CONV_UKERNEL};
+
+static size_t conv_row_packed_bytes(const mnv3_row *row, const mnv3_layer *l) {
+    (void)row;
+    return conv_packed_bytes(l->in_channels, l->out_channels, l->kernel);
+}
+
+static void conv_row_pack(const mnv3_row *row, const mnv3_layer *l, void *packed) {
+    (void)row;
+    conv_pack(l->weight, l->in_channels, l->out_channels, l->kernel, packed);
+}
+
+static const mnv3_row conv_row = {
     CONV_NAME,
-    SIMD_WTYPE,
-    SIMD_ATYPE,
-    conv_packed_bytes,
-    conv_pack,
-    prepare,
-    CONV_UKERNEL,
-    mnv3_conv_driver,
+    MNV3_ROW_CONV, SIMD_WTYPE, SIMD_ATYPE, SIMD_ARITH, 1,
+    conv_row_packed_bytes, conv_row_pack, mnv3_f32_params_bytes, mnv3_f32_prepare,
+    mnv3_no_workspace, {.conv = mnv3_f32_conv_driver}, &conv_impl,
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -840,12 +899,6 @@ static const mnv3_conv_kernel conv_row = {
 /* Reads the canonical [out][in] weights in place: a matrix-vector product is bound by
  * streaming the weights once, which the row-major layout already does contiguously. Four
  * rows share each input load (a kernel set may bring its own microkernel: GEMV_UKERNEL). */
-static size_t fc_packed_bytes(uint32_t in_features, uint32_t out_features) {
-    (void)in_features;
-    (void)out_features;
-    return 0;
-}
-
 #ifndef GEMV_UKERNEL
 #define GEMV_MR 4
 #define GEMV_UKERNEL UK_NAME(gemv_, 4x, SIMD_ISA)
@@ -893,27 +946,19 @@ SIMD_FN void GEMV_UKERNEL(const float *x, const void *w_, uint32_t I, uint32_t c
                           float *dots);
 #endif
 
-static const mnv3_fc_kernel fc_row = {
+static const mnv3_f32_fc_impl fc_impl = {NULL, 0, GEMV_MR, sizeof(W_CANON_T), GEMV_UKERNEL};
+
+static const mnv3_row fc_row = {
     GEMV_NAME,
-    SIMD_WTYPE,
-    SIMD_ATYPE,
-    GEMV_MR,
-    fc_packed_bytes,
-    NULL,
-    GEMV_UKERNEL,
-    mnv3_fc_driver,
-    sizeof(W_CANON_T),
+    MNV3_ROW_FC, SIMD_WTYPE, SIMD_ATYPE, SIMD_ARITH, 1,
+    mnv3_no_packing, NULL, mnv3_f32_params_bytes, mnv3_f32_prepare,
+    mnv3_no_workspace, {.fc = mnv3_f32_fc_driver}, &fc_impl,
 };
 
 /* ------------------------------------------------------------------------------------ */
 /* The set                                                                               */
 /* ------------------------------------------------------------------------------------ */
 
-static const mnv3_pointwise_kernel *const pointwise_rows[] = {&pointwise_row, NULL};
-static const mnv3_depthwise_kernel *const depthwise_rows[] = {&DW_ROW, NULL};
-static const mnv3_conv_kernel *const conv_rows[] = {&conv_row, NULL};
-static const mnv3_fc_kernel *const fc_rows[] = {&fc_row, NULL};
+static const mnv3_row *const set_rows[] = {&pointwise_row, &DW_ROW, &conv_row, &fc_row, NULL};
 
-const mnv3_kernel_set SIMD_SET = {
-    SIMD_ISA_ID, SIMD_NAME, SIMD_SUPPORTED, pointwise_rows, depthwise_rows, conv_rows, fc_rows,
-};
+const mnv3_kernel_set SIMD_SET = {SIMD_NAME, SIMD_ISAS, SIMD_SUPPORTED, set_rows};

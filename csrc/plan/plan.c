@@ -98,7 +98,7 @@ static mnv3_status conv_step(walker *w, const mnv3_model *m, mnv3_step_kind kind
 
 
 mnv3_status mnv3_plan_steps(const mnv3_model *m, uint32_t height, uint32_t width,
-                            mnv3_dtype act_type, mnv3_step *steps, uint32_t *num_steps,
+                            mnv3_dtype act_type, uint32_t flags, mnv3_step *steps, uint32_t *num_steps,
                             mnv3_tensor *tensors, uint32_t *num_tensors, mnv3_error *e) {
     walker w;
     uint32_t h = height, wd = width, b, i;
@@ -114,7 +114,8 @@ mnv3_status mnv3_plan_steps(const mnv3_model *m, uint32_t height, uint32_t width
         int32_t block_in = cur;
         const uint64_t expanded =
             (uint64_t)h * wd * k->expand.out_channels * mnv3_dtype_size(act_type);
-        const int fuse = k->has_expand && expanded > MNV3_FUSE_MIN_BYTES;
+        const int fuse = k->has_expand && expanded > MNV3_FUSE_MIN_BYTES &&
+                         !(flags & MNV3_PLAN_OBSERVABLE);
         if (k->has_expand)
             MNV3_TRY(conv_step(&w, m, MNV3_STEP_EXPAND, (int32_t)b, &k->expand, k, &h, &wd, &cur,
                                !fuse, e));
@@ -141,7 +142,7 @@ mnv3_status mnv3_plan_steps(const mnv3_model *m, uint32_t height, uint32_t width
             s.in_h = s.out_h = h;
             s.in_w = s.out_w = wd;
             s.in_c = s.out_c = k->depthwise.out_channels;
-            /* The SE step may rescale the depthwise output in place (clamped models). */
+            /* The gate goes to the projection, which reads the depthwise output through it. */
             s.in_tensor = s.out_tensor = cur;
             s.residual_tensor = -1;
             s.macs = 2ull * k->se.reduce.in_channels * k->se.reduce.out_channels;
@@ -154,7 +155,8 @@ mnv3_status mnv3_plan_steps(const mnv3_model *m, uint32_t height, uint32_t width
             use_tensor_at(&w, block_in, w.ns - 1); /* read by the projection just pushed */
         }
     }
-    MNV3_TRY(conv_step(&w, m, MNV3_STEP_LAST_CONV, -1, &m->last_conv, NULL, &h, &wd, &cur, 0, e));
+    MNV3_TRY(conv_step(&w, m, MNV3_STEP_LAST_CONV, -1, &m->last_conv, NULL, &h, &wd, &cur,
+                       (flags & MNV3_PLAN_OBSERVABLE) != 0, e));
     memset(&s, 0, sizeof s);
     s.kind = MNV3_STEP_POOL;
     s.block = -1;

@@ -4,7 +4,6 @@
 #define MNV3_PLAN_H
 
 #include "base/dtype.h"
-#include "kernels/kernels.h"
 #include "model/model.h"
 
 typedef enum mnv3_step_kind {
@@ -18,8 +17,6 @@ typedef enum mnv3_step_kind {
     MNV3_STEP_HEAD
 } mnv3_step_kind;
 
-#define MNV3_STEP_PREFETCH_RANGES 8
-
 typedef struct mnv3_step {
     mnv3_step_kind kind;
     int32_t block;               /* -1 outside blocks */
@@ -30,12 +27,6 @@ typedef struct mnv3_step {
     uint32_t pad_top, pad_left;  /* resolved for this input size */
     int32_t in_tensor, out_tensor, residual_tensor; /* -1: none (vectors live in scratch) */
     uint64_t macs;
-    const void *packed;          /* weights as the kernels want them (set at context creation) */
-    const void *packed2;         /* SE: the expand FC; `packed` is the reduce FC */
-    /* Later steps' weights this step's kernels pull into the caches while they compute
-     * (set at context creation). */
-    mnv3_prefetch_range prefetch[MNV3_STEP_PREFETCH_RANGES];
-    uint32_t prefetch_count;
     /* Fused expansion: an EXPAND step with `fused` set produces no tensor; the DEPTHWISE
      * step after it (band_rows != 0) reads the expansion's input and computes the expanded
      * rows itself, band_rows output rows at a time, into a per-thread ring of ring_rows
@@ -67,12 +58,16 @@ typedef struct mnv3_tensor {
 
 uint32_t mnv3_plan_step_count(const mnv3_model *m);
 
+/* Every conv's output a tensor of its own: no expansion fused into its depthwise conv, the
+ * last conv's output kept beside its pooled sums (a network observed layer by layer). */
+#define MNV3_PLAN_OBSERVABLE 1u
+
 /* Fills steps and tensors (arrays of MNV3_MAX_STEPS / MNV3_MAX_TENSORS, or NULL to skip),
- * activations of element type act_type. Fails when the input is too small for the
+ * activations of element type act_type, with the MNV3_PLAN_* flags. Fails when the input is too small for the
  * network's downsampling (MNV3_ERR_SHAPE), or when the tensors' bytes, all together, do
  * not fit in size_t (MNV3_ERR_SIZE_OVERFLOW): then no placement can wrap either. */
 mnv3_status mnv3_plan_steps(const mnv3_model *m, uint32_t height, uint32_t width,
-                            mnv3_dtype act_type, mnv3_step *steps, uint32_t *num_steps,
+                            mnv3_dtype act_type, uint32_t flags, mnv3_step *steps, uint32_t *num_steps,
                             mnv3_tensor *tensors, uint32_t *num_tensors, mnv3_error *error);
 
 /* Assigns offsets by lifetime (greedy by size, best gap first) to tensors of any element

@@ -56,6 +56,7 @@ typedef struct blueprint {
     const mnv3_model *model;
     mnv3_config cfg;
     mnv3_kernels k;
+    const mnv3_network_ops *ops;
     mnv3_arithmetic arithmetic;
     uint32_t threads;
     mnv3_step steps[MNV3_MAX_STEPS];
@@ -70,46 +71,48 @@ typedef struct blueprint {
 typedef struct placement {
     mnv3_context *ctx;
     mnv3_step *steps;
+    mnv3_step_binding *bind;
     mnv3_tensor *tensors;
     uint64_t *layer_ns;
+    unsigned char *params;
     void *pool;
-    float *sums, *vectors, *features, *head;
-    unsigned char *workspace;
-    float *rings;
+    mnv3_qpool *pools;
+    unsigned char *sums, *vectors, *features, *head;
+    unsigned char *workspace, *rings;
     uint64_t *fused_ns;
-    int8_t *q_input;
-    mnv3_qpool *q_pools;
+    unsigned char *net_input;
     unsigned char *activations;
 } placement;
 
-#define REGION_COUNT 15
+#define REGION_COUNT 17
 
-/* The arena, as data: every region, its part and its size. */
+static size_t stride_of(size_t bytes) { return (bytes + 63u) & ~(size_t)63u; }
+
+/* The arena, as data: every region, its part and its size. Scratch vectors and sums are
+ * counted in 4-byte elements (mnv3_scratch_needs). */
 static uint32_t arena_regions(const blueprint *bp, placement *pl, mnv3_region *r) {
     const uint32_t t = bp->threads;
     const mnv3_scratch_needs *n = &bp->needs;
-    const size_t ws_stride = (n->workspace_bytes + 63u) & ~(size_t)63u;
-    const size_t ring_stride = ((n->ring + 15u) & ~(size_t)15u) * sizeof(float);
-    const int q = bp->model->quantized;
-    /* check_config proved the input's element count fits */
-    const size_t q_input = q ? (size_t)3 * bp->cfg.height * bp->cfg.width : 0;
     const mnv3_region list[REGION_COUNT] = {
         {"context", MNV3_PART_CONTEXT, 1, sizeof(mnv3_context), (void **)&pl->ctx},
         {"steps", MNV3_PART_CONTEXT, bp->ns, sizeof(mnv3_step), (void **)&pl->steps},
+        {"step bindings", MNV3_PART_CONTEXT, bp->ns, sizeof(mnv3_step_binding),
+         (void **)&pl->bind},
         {"tensors", MNV3_PART_CONTEXT, bp->nt, sizeof(mnv3_tensor), (void **)&pl->tensors},
         {"layer times", MNV3_PART_CONTEXT, bp->ns, sizeof(uint64_t), (void **)&pl->layer_ns},
+        {"row parameters", MNV3_PART_CONTEXT, 1, n->params_bytes, (void **)&pl->params},
         {"thread pool", MNV3_PART_CONTEXT, 1, mnv3_pool_bytes(t), &pl->pool},
-        {"pool parameters", MNV3_PART_CONTEXT, q ? bp->ns : 0, sizeof(mnv3_qpool),
-         (void **)&pl->q_pools},
-        {"channel sums", MNV3_PART_SCRATCH, n->sums, sizeof(float), (void **)&pl->sums},
-        {"squeeze-excite vectors", MNV3_PART_SCRATCH, 3 * n->vector, sizeof(float),
-         (void **)&pl->vectors},
-        {"features", MNV3_PART_SCRATCH, n->features, sizeof(float), (void **)&pl->features},
-        {"classifier vectors", MNV3_PART_SCRATCH, 2 * n->head, sizeof(float), (void **)&pl->head},
-        {"pointwise workspaces", MNV3_PART_SCRATCH, t, ws_stride, (void **)&pl->workspace},
-        {"expansion rings", MNV3_PART_SCRATCH, t, ring_stride, (void **)&pl->rings},
+        {"pool parameters", MNV3_PART_CONTEXT, bp->model->quantized ? bp->ns : 0,
+         sizeof(mnv3_qpool), (void **)&pl->pools},
+        {"channel sums", MNV3_PART_SCRATCH, n->sums, 4, (void **)&pl->sums},
+        {"squeeze-excite vectors", MNV3_PART_SCRATCH, 3 * n->vector, 4, (void **)&pl->vectors},
+        {"features", MNV3_PART_SCRATCH, n->features, 4, (void **)&pl->features},
+        {"classifier vectors", MNV3_PART_SCRATCH, 2 * n->head, 4, (void **)&pl->head},
+        {"row workspaces", MNV3_PART_SCRATCH, t, stride_of(n->workspace_bytes),
+         (void **)&pl->workspace},
+        {"expansion rings", MNV3_PART_SCRATCH, t, stride_of(n->ring_bytes), (void **)&pl->rings},
         {"fused timings", MNV3_PART_SCRATCH, t, sizeof(uint64_t), (void **)&pl->fused_ns},
-        {"quantized input", MNV3_PART_SCRATCH, q_input, 1, (void **)&pl->q_input},
+        {"network input", MNV3_PART_SCRATCH, n->input_bytes, 1, (void **)&pl->net_input},
         {"activations", MNV3_PART_ACTIVATIONS, 1, bp->activations, (void **)&pl->activations},
     };
     memcpy(r, list, sizeof list);
@@ -133,13 +136,33 @@ static mnv3_status measure(const blueprint *bp, mnv3_arena_plan *plan, mnv3_erro
     return MNV3_OK;
 }
 
-static mnv3_status make_blueprint(const mnv3_model *m, const mnv3_config *cfg, blueprint **out,
-                                  mnv3_error *e) {
-    mnv3_isa isa;
-    mnv3_dtype wt;
+/* The rows for the model's weights and the configured precision: an int8 model runs int8
+ * rows; a float one float32 rows, or under relaxed precision the rows whose products are
+ * float16 or bf16 where the set has them for this CPU. */
+static mnv3_status resolve_rows(const mnv3_model *m, const mnv3_config *cfg, mnv3_isa isa,
+                                blueprint *bp, mnv3_error *e) {
+    const mnv3_dtype wt = m->stem.weight_type;
+    bp->arithmetic = MNV3_ARITHMETIC_FP32;
+    if (m->quantized) {
+        if (mnv3_kernels_resolve(isa, MNV3_DTYPE_I8, MNV3_DTYPE_I8, &bp->k)) return MNV3_OK;
+    } else {
+        if (cfg->precision == MNV3_PRECISION_RELAXED) {
+            bp->arithmetic = MNV3_ARITHMETIC_FP16;
+            if (mnv3_kernels_resolve(isa, wt, MNV3_DTYPE_F16, &bp->k)) return MNV3_OK;
+            bp->arithmetic = MNV3_ARITHMETIC_BF16;
+            if (mnv3_kernels_resolve(isa, wt, MNV3_DTYPE_BF16, &bp->k)) return MNV3_OK;
+            bp->arithmetic = MNV3_ARITHMETIC_FP32;
+        }
+        if (mnv3_kernels_resolve(isa, wt, MNV3_DTYPE_F32, &bp->k)) return MNV3_OK;
+    }
+    return mnv3_set_error(e, MNV3_ERR_UNSUPPORTED, "kernel set '%s' unavailable",
+                          mnv3_isa_name(isa));
+}
+
+static mnv3_status make_blueprint(const mnv3_model *m, const mnv3_config *cfg, uint32_t flags,
+                                  blueprint **out, mnv3_error *e) {
     blueprint *bp;
     mnv3_status st;
-    mnv3_dtype elem;
     *out = NULL;
     MNV3_TRY(check_config(m, cfg, e));
     bp = (blueprint *)calloc(1, sizeof *bp);
@@ -147,41 +170,21 @@ static mnv3_status make_blueprint(const mnv3_model *m, const mnv3_config *cfg, b
     bp->model = m;
     bp->cfg = *cfg;
     bp->threads = effective_threads(cfg);
-    isa = cfg->isa == MNV3_ISA_AUTO ? mnv3_isa_best() : cfg->isa;
-    /* A quantized model runs int8 rows on one-byte activations. A float one runs f32 rows;
-     * float16 weights take the rows that widen them as they load (or pack) them; relaxed
-     * precision the rows whose products are float16 or bf16, where the set has them for
-     * this CPU (their act_type names the arithmetic). The float16 rows also store the
-     * activations as float16, so the network is planned at two bytes per element; the
-     * bf16 rows keep float32 activations. */
-    elem = m->quantized ? MNV3_DTYPE_I8 : MNV3_DTYPE_F32;
-    wt = m->quantized ? elem : m->stem.weight_type == MNV3_DTYPE_F16 ? MNV3_DTYPE_F16 : elem;
-    bp->arithmetic = MNV3_ARITHMETIC_FP32;
-    if (cfg->precision == MNV3_PRECISION_RELAXED && !m->quantized) {
-        if (mnv3_kernels_resolve(isa, wt, MNV3_DTYPE_F16, &bp->k))
-            bp->arithmetic = MNV3_ARITHMETIC_FP16;
-        else if (mnv3_kernels_resolve(isa, wt, MNV3_DTYPE_BF16, &bp->k))
-            bp->arithmetic = MNV3_ARITHMETIC_BF16;
-    }
-    if (bp->arithmetic == MNV3_ARITHMETIC_FP32 && !mnv3_kernels_resolve(isa, wt, elem, &bp->k)) {
-        st = mnv3_set_error(e, MNV3_ERR_UNSUPPORTED, "kernel set '%s' unavailable",
-                            mnv3_isa_name(isa));
-        goto fail;
-    }
-    if (bp->arithmetic == MNV3_ARITHMETIC_FP16) elem = MNV3_DTYPE_F16;
-    st = mnv3_plan_steps(m, cfg->height, cfg->width, elem, bp->steps, &bp->ns, bp->tensors,
-                         &bp->nt, e);
+    bp->ops = m->quantized ? &mnv3_network_q8 : &mnv3_network_float;
+    st = resolve_rows(m, cfg, cfg->isa == MNV3_ISA_AUTO ? mnv3_isa_best() : cfg->isa, bp, e);
     if (st == MNV3_OK)
-        st = m->quantized ? mnv3_q8_executor_needs(m, &bp->k, bp->steps, bp->ns, &bp->needs, e)
-                          : mnv3_executor_needs(m, &bp->k, bp->steps, bp->ns, &bp->needs, e);
+        st = mnv3_plan_steps(m, cfg->height, cfg->width, mnv3_kernels_act_type(&bp->k), flags,
+                             bp->steps, &bp->ns, bp->tensors, &bp->nt, e);
+    if (st == MNV3_OK) st = mnv3_executor_needs(m, &bp->k, bp->steps, bp->ns, &bp->needs, e);
     if (st == MNV3_OK) st = mnv3_packed_bytes(m, &bp->k, &bp->packed_bytes, e);
-    if (st != MNV3_OK) goto fail;
+    if (st != MNV3_OK) {
+        free(bp);
+        return st;
+    }
+    bp->ops->needs(m, cfg, &bp->needs);
     mnv3_plan_offsets(bp->tensors, bp->nt, &bp->activations, &bp->activation_bound);
     *out = bp;
     return MNV3_OK;
-fail:
-    free(bp);
-    return st;
 }
 
 mnv3_status mnv3_arena_plan_for(const mnv3_model *m, const mnv3_config *cfg,
@@ -189,7 +192,7 @@ mnv3_status mnv3_arena_plan_for(const mnv3_model *m, const mnv3_config *cfg,
     blueprint *bp;
     mnv3_status st;
     if (!plan) return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "plan is NULL");
-    MNV3_TRY(make_blueprint(m, cfg, &bp, e));
+    MNV3_TRY(make_blueprint(m, cfg, 0, &bp, e));
     st = measure(bp, plan, e);
     free(bp);
     return st;
@@ -227,6 +230,7 @@ static mnv3_context *place(const blueprint *bp, const mnv3_arena_plan *plan,
     placement pl;
     size_t parts[MNV3_PART_COUNT], total;
     const uint32_t n = arena_regions(bp, &pl, r);
+    const size_t vector = bp->needs.vector * 4u, head = bp->needs.head * 4u;
     mnv3_context *ctx;
     memset(&pl, 0, sizeof pl);
     if (mnv3_arena_layout(r, n, base, parts, &total, NULL) != MNV3_OK) return NULL;
@@ -235,44 +239,47 @@ static mnv3_context *place(const blueprint *bp, const mnv3_arena_plan *plan,
     memset(ctx, 0, sizeof *ctx);
     ctx->model = bp->model;
     ctx->k = bp->k;
+    ctx->ops = bp->ops;
     ctx->arithmetic = bp->arithmetic;
+    ctx->act_bytes = mnv3_dtype_size(mnv3_kernels_act_type(&bp->k));
+    ctx->vec_bytes = bp->model->quantized ? 1u : sizeof(float);
     ctx->packed = packed;
     ctx->cfg = bp->cfg;
     ctx->threads = bp->threads;
     ctx->plan = *plan;
     ctx->steps = pl.steps;
     memcpy(ctx->steps, bp->steps, bp->ns * sizeof(mnv3_step));
+    ctx->bind = pl.bind;
     ctx->num_steps = bp->ns;
     ctx->tensors = pl.tensors;
     memcpy(ctx->tensors, bp->tensors, bp->nt * sizeof(mnv3_tensor));
     ctx->num_tensors = bp->nt;
     ctx->layer_ns = pl.layer_ns;
     memset(ctx->layer_ns, 0, bp->ns * sizeof(uint64_t));
+    ctx->params = pl.params;
     ctx->pool = (mnv3_pool *)pl.pool;
+    ctx->pools = pl.pools;
     ctx->sums = pl.sums;
-    ctx->se_mean = pl.vectors;
-    ctx->se_hidden = pl.vectors + bp->needs.vector;
-    ctx->se_gate = pl.vectors + 2 * bp->needs.vector;
+    ctx->se_pooled = pl.vectors;
+    ctx->se_hidden = pl.vectors + vector;
+    ctx->se_gate = pl.vectors + 2 * vector;
     ctx->features = pl.features;
     ctx->head_a = pl.head;
-    ctx->head_b = pl.head + bp->needs.head;
+    ctx->head_b = pl.head + head;
     ctx->workspace = pl.workspace;
-    ctx->workspace_stride = (bp->needs.workspace_bytes + 63u) & ~(size_t)63u;
+    ctx->workspace_stride = stride_of(bp->needs.workspace_bytes);
     ctx->rings = pl.rings;
-    ctx->ring_floats = (bp->needs.ring + 15u) & ~(size_t)15u;
+    ctx->ring_stride = stride_of(bp->needs.ring_bytes);
     ctx->fused_ns = pl.fused_ns;
+    ctx->net_input = pl.net_input;
     ctx->activations = pl.activations;
-    ctx->q_input = pl.q_input;
-    ctx->q_pools = pl.q_pools;
-    if (bp->model->quantized)
-        mnv3_q8_executor_prepare(ctx);
-    else
-        mnv3_executor_prepare(ctx);
+    mnv3_executor_prepare(ctx);
+    ctx->ops->prepare(ctx);
     return ctx;
 }
 
-mnv3_status mnv3_context_create(const mnv3_model *m, const mnv3_config *cfg, void *arena,
-                                size_t arena_size, mnv3_context **out, mnv3_error *e) {
+static mnv3_status create(const mnv3_model *m, const mnv3_config *cfg, uint32_t flags,
+                          void *arena, size_t arena_size, mnv3_context **out, mnv3_error *e) {
     const mnv3_packed_weights *packed;
     blueprint *bp;
     mnv3_arena_plan plan;
@@ -282,7 +289,7 @@ mnv3_status mnv3_context_create(const mnv3_model *m, const mnv3_config *cfg, voi
     mnv3_status st;
     if (!out) return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "out_context is NULL");
     *out = NULL;
-    MNV3_TRY(make_blueprint(m, cfg, &bp, e));
+    MNV3_TRY(make_blueprint(m, cfg, flags, &bp, e));
     st = measure(bp, &plan, e);
     if (st != MNV3_OK) goto done;
     if (arena) {
@@ -322,6 +329,20 @@ done:
     return st;
 }
 
+mnv3_status mnv3_context_create(const mnv3_model *m, const mnv3_config *cfg, void *arena,
+                                size_t arena_size, mnv3_context **out, mnv3_error *e) {
+    return create(m, cfg, 0, arena, arena_size, out, e);
+}
+
+mnv3_status mnv3_context_create_observed(const mnv3_model *m, const mnv3_config *cfg,
+                                         mnv3_observer_fn fn, void *user, mnv3_context **out,
+                                         mnv3_error *e) {
+    MNV3_TRY(create(m, cfg, MNV3_PLAN_OBSERVABLE, NULL, 0, out, e));
+    (*out)->observer = fn;
+    (*out)->observer_user = user;
+    return MNV3_OK;
+}
+
 void mnv3_context_free(mnv3_context *ctx) {
     if (!ctx) return;
     mnv3_pool_destroy(ctx->pool);
@@ -344,7 +365,14 @@ const char *mnv3_arithmetic_name(mnv3_arithmetic a) {
 }
 
 const char *mnv3_context_int8_kernels(const mnv3_context *ctx) {
-    return ctx && ctx->model->quantized && ctx->k.q8_set ? ctx->k.q8_set->name : NULL;
+    return ctx && ctx->model->quantized ? ctx->k.set[MNV3_ROW_POINTWISE]->name : NULL;
+}
+
+mnv3_status mnv3_context_set_tap(mnv3_context *ctx, mnv3_tap_fn fn, void *user) {
+    if (!ctx) return MNV3_ERR_NULL_ARGUMENT;
+    ctx->tap = fn;
+    ctx->tap_user = fn ? user : NULL;
+    return MNV3_OK;
 }
 uint32_t mnv3_context_threads(const mnv3_context *ctx) { return ctx ? ctx->threads : 0; }
 
@@ -353,29 +381,78 @@ uint64_t mnv3_context_layer_ns(const mnv3_context *ctx, uint32_t index) {
     return ctx->layer_ns[index];
 }
 
+/* A caller's buffer of `per_image` elements per image of the batch: absent (NULL with
+ * length 0) or exactly the right length. */
+static int buffer_ok(const mnv3_context *ctx, const void *p, size_t len, size_t per_image) {
+    size_t want;
+    if ((p == NULL) != (len == 0)) return 0;
+    return !p || (mnv3_size_mul(ctx->cfg.batch, per_image, &want) && len == want);
+}
+
 mnv3_status mnv3_run(mnv3_context *ctx, const float *input, size_t input_len, float *logits,
                      size_t logits_len, float *features, size_t features_len) {
-    size_t per_image, n, classes, fdim, want;
+    size_t per_image, classes, fdim;
     uint32_t b;
     if (!ctx || !input) return MNV3_ERR_NULL_ARGUMENT;
-    n = ctx->cfg.batch;
     classes = mnv3_model_classes(ctx->model);
     fdim = mnv3_model_feature_dim(ctx->model);
-    /* check_config made sure the input counts fit; the outputs are checked here. */
+    /* check_config made sure the input counts fit. */
     per_image = (size_t)3 * ctx->cfg.height * ctx->cfg.width;
-    if (input_len != n * per_image) return MNV3_ERR_SHAPE;
-    if ((logits == NULL) != (logits_len == 0) ||
-        (logits && (!mnv3_size_mul(n, classes, &want) || logits_len != want)))
+    if (input_len != ctx->cfg.batch * per_image || !buffer_ok(ctx, logits, logits_len, classes) ||
+        !buffer_ok(ctx, features, features_len, fdim))
         return MNV3_ERR_SHAPE;
-    if ((features == NULL) != (features_len == 0) ||
-        (features && (!mnv3_size_mul(n, fdim, &want) || features_len != want)))
+    for (b = 0; b < ctx->cfg.batch; ++b) {
+        mnv3_stem_input in;
+        ctx->ops->input(ctx, input + b * per_image, &in);
+        mnv3_executor_run(ctx, &in);
+        if (logits) ctx->ops->logits(ctx, logits + b * classes);
+        if (features) ctx->ops->features(ctx, features + b * fdim);
+    }
+    return MNV3_OK;
+}
+
+/* Quantized models: the model's own input bytes (uint8 held as x - 128) into the int8 NHWC
+ * bytes the stem reads, and its logits back. */
+static int8_t to_int8(mnv3_qtype t, uint8_t byte) {
+    return t == MNV3_QTYPE_UINT8 ? (int8_t)((int)byte - 128) : (int8_t)byte;
+}
+
+static uint8_t from_int8(mnv3_qtype t, int8_t v) {
+    return t == MNV3_QTYPE_UINT8 ? (uint8_t)((int)v + 128) : (uint8_t)v;
+}
+
+mnv3_status mnv3_run_quantized(mnv3_context *ctx, const void *input, size_t input_len,
+                               void *logits_q, size_t logits_q_len, float *logits,
+                               size_t logits_len) {
+    const mnv3_model *m;
+    size_t per_image, plane, classes, b, i;
+    if (!ctx || !input) return MNV3_ERR_NULL_ARGUMENT;
+    m = ctx->model;
+    if (!m->quantized) return MNV3_ERR_UNSUPPORTED;
+    per_image = (size_t)3 * ctx->cfg.height * ctx->cfg.width;
+    plane = per_image / 3;
+    classes = mnv3_model_classes(m);
+    if (input_len != ctx->cfg.batch * per_image || !buffer_ok(ctx, logits_q, logits_q_len, classes) ||
+        !buffer_ok(ctx, logits, logits_len, classes))
         return MNV3_ERR_SHAPE;
-    for (b = 0; b < n; ++b)
-        if (ctx->model->quantized)
-            mnv3_q8_run_float(ctx, input + b * per_image, logits ? logits + b * classes : NULL,
-                              features ? features + b * fdim : NULL);
-        else
-            mnv3_executor_run(ctx, input + b * per_image, logits ? logits + b * classes : NULL,
-                              features ? features + b * fdim : NULL);
+    for (b = 0; b < ctx->cfg.batch; ++b) {
+        const uint8_t *src = (const uint8_t *)input + b * per_image;
+        int8_t *dst = (int8_t *)ctx->net_input;
+        mnv3_stem_input in;
+        for (i = 0; i < per_image; ++i)
+            dst[i] = to_int8(m->q_io_type, src[ctx->cfg.layout == MNV3_LAYOUT_NCHW
+                                                   ? (i % 3) * plane + i / 3
+                                                   : i]);
+        in.data = dst;
+        in.row_stride = (size_t)ctx->cfg.width * 3;
+        in.col_stride = 3;
+        in.chan_stride = 1;
+        mnv3_executor_run(ctx, &in);
+        if (logits_q)
+            for (i = 0; i < classes; ++i)
+                ((uint8_t *)logits_q)[b * classes + i] =
+                    from_int8(m->q_io_type, ((const int8_t *)ctx->logits)[i]);
+        if (logits) ctx->ops->logits(ctx, logits + b * classes);
+    }
     return MNV3_OK;
 }

@@ -1,19 +1,16 @@
-/* Model-owned packed weights. The role of a conv in the network decides which row packs it:
- * the stem is a dense conv, expansions, projections and the last conv are pointwise, the
- * depthwise convs are depthwise, and squeeze-excite and classifier layers are fully
- * connected. */
+/* Model-owned packed weights: one path for every precision, the row of each conv's role
+ * packing its weights. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/checked.h"
-#include "pack.h"
 #include "base/alloc.h"
+#include "base/checked.h"
+#include "layer.h"
+#include "pack.h"
 
 struct mnv3_packed_weights {
     mnv3_packed_weights *next;
-    const mnv3_kernel_set *set;
-    const void *rows[8];          /* the rows packed for: one set's f32 or int8 rows */
-    size_t bytes;
+    const mnv3_row *rows[MNV3_ROW_KINDS]; /* the rows packed for */
     void *raw;                    /* the allocation (64-byte aligned inside) */
     uint32_t count;
     const mnv3_conv *conv[MNV3_MAX_CONVS];
@@ -21,114 +18,47 @@ struct mnv3_packed_weights {
     size_t weight_bytes[MNV3_MAX_CONVS];
 };
 
-typedef enum conv_role { ROLE_CONV, ROLE_POINTWISE, ROLE_DEPTHWISE, ROLE_FC } conv_role;
-
-static conv_role role_of(const mnv3_model *m, const mnv3_conv *c) {
-    uint32_t b;
-    if (c == &m->stem) return ROLE_CONV;
-    if (c == &m->last_conv) return ROLE_POINTWISE;
-    for (b = 0; b < m->num_blocks; ++b) {
-        const mnv3_block *k = &m->blocks[b];
-        if (c == &k->depthwise) return ROLE_DEPTHWISE;
-        if (c == &k->expand || c == &k->project) return ROLE_POINTWISE;
-    }
-    return ROLE_FC; /* SE reduce/expand, head */
-}
-
-/* An int8 conv as the int8 rows pack it. */
-static mnv3_q8_weights q8_weights(const mnv3_conv *c) {
-    mnv3_q8_weights w;
-    w.weight = (const int8_t *)c->weight;
-    w.bias = c->q8.bias;
-    w.in_zp = c->q8.input_zero_point;
-    w.weight_zp = c->q8.weight_zero_point;
-    w.in_channels = c->in_channels;
-    w.out_channels = c->out_channels;
-    w.kernel = c->kernel;
-    return w;
-}
-
-static size_t q8_packed_size(const mnv3_kernels *k, conv_role role, const mnv3_conv *c) {
-    const mnv3_q8_weights w = q8_weights(c);
-    switch (role) {
-    case ROLE_CONV: return k->q8_conv->packed_bytes(&w);
-    case ROLE_POINTWISE: return k->q8_pointwise->packed_bytes(&w);
-    case ROLE_DEPTHWISE: return k->q8_depthwise->packed_bytes(&w);
-    case ROLE_FC:
-    default: return k->q8_fc->packed_bytes(&w);
-    }
-}
-
-static void q8_pack_one(const mnv3_kernels *k, conv_role role, const mnv3_conv *c, void *dst) {
-    const mnv3_q8_weights w = q8_weights(c);
-    switch (role) {
-    case ROLE_CONV: k->q8_conv->pack(&w, dst); break;
-    case ROLE_POINTWISE: k->q8_pointwise->pack(&w, dst); break;
-    case ROLE_DEPTHWISE: k->q8_depthwise->pack(&w, dst); break;
-    case ROLE_FC:
-    default: k->q8_fc->pack(&w, dst); break;
-    }
-}
-
-static size_t packed_size(const mnv3_kernels *k, conv_role role, const mnv3_conv *c) {
-    if (k->q8_set) return q8_packed_size(k, role, c);
-    switch (role) {
-    case ROLE_CONV: return k->conv->packed_bytes(c->in_channels, c->out_channels, c->kernel);
-    case ROLE_POINTWISE: return k->pointwise->packed_bytes(c->in_channels, c->out_channels);
-    case ROLE_DEPTHWISE: return k->depthwise->packed_bytes(c->out_channels, c->kernel);
-    case ROLE_FC:
-    default: return k->fc->packed_bytes(c->in_channels, c->out_channels);
-    }
-}
-
-static void pack_one(const mnv3_kernels *k, conv_role role, const mnv3_conv *c, void *dst) {
-    if (k->q8_set) {
-        q8_pack_one(k, role, c, dst);
-        return;
-    }
-    switch (role) {
-    case ROLE_CONV: k->conv->pack(c->weight, c->in_channels, c->out_channels, c->kernel, dst); break;
-    case ROLE_POINTWISE: k->pointwise->pack(c->weight, c->in_channels, c->out_channels, dst); break;
-    case ROLE_DEPTHWISE: k->depthwise->pack(c->weight, c->out_channels, c->kernel, dst); break;
-    case ROLE_FC:
-    default: k->fc->pack(c->weight, c->in_channels, c->out_channels, dst); break;
-    }
-}
-
 /* Each packed tensor starts on a cache line. */
 static int add_aligned(size_t *total, size_t bytes) {
     size_t up;
-    return mnv3_size_align(bytes, 64, &up) && mnv3_size_add(*total, up, total);
+    return bytes != SIZE_MAX && mnv3_size_align(bytes, 64, &up) && mnv3_size_add(*total, up, total);
+}
+
+static const mnv3_row *row_for(const mnv3_model *m, const mnv3_kernels *k, const mnv3_conv *c,
+                               mnv3_layer *l) {
+    mnv3_layer_of(m, c, l);
+    return k->row[l->kind];
 }
 
 mnv3_status mnv3_packed_bytes(const mnv3_model *m, const mnv3_kernels *k, size_t *bytes,
                               mnv3_error *e) {
     mnv3_conv *list[MNV3_MAX_CONVS];
-    uint32_t n = mnv3_model_convs((mnv3_model *)m, list), i;
+    const uint32_t n = mnv3_model_convs((mnv3_model *)m, list);
     size_t total = 0;
-    for (i = 0; i < n; ++i)
-        if (!add_aligned(&total, packed_size(k, role_of(m, list[i]), list[i])))
+    uint32_t i;
+    for (i = 0; i < n; ++i) {
+        mnv3_layer l;
+        const mnv3_row *row = row_for(m, k, list[i], &l);
+        if (!add_aligned(&total, row->packed_bytes(row, &l)))
             return mnv3_set_error(e, MNV3_ERR_SIZE_OVERFLOW,
-                                  "packed weights for '%s' do not fit in memory", k->set->name);
+                                  "packed weights for '%s' do not fit in memory", row->name);
+    }
     *bytes = total;
     return MNV3_OK;
 }
 
 static int same_rows(const mnv3_packed_weights *p, const mnv3_kernels *k) {
-    return p->set == k->set && p->rows[0] == (const void *)k->conv &&
-           p->rows[1] == (const void *)k->pointwise && p->rows[2] == (const void *)k->depthwise &&
-           p->rows[3] == (const void *)k->fc && p->rows[4] == (const void *)k->q8_conv &&
-           p->rows[5] == (const void *)k->q8_pointwise &&
-           p->rows[6] == (const void *)k->q8_depthwise && p->rows[7] == (const void *)k->q8_fc;
+    return memcmp(p->rows, k->row, sizeof p->rows) == 0;
 }
 
 static mnv3_status pack_model(const mnv3_model *m, const mnv3_kernels *k,
                               mnv3_packed_weights **out, mnv3_error *e) {
     mnv3_conv *list[MNV3_MAX_CONVS];
-    uint32_t n = mnv3_model_convs((mnv3_model *)m, list), i;
+    const uint32_t n = mnv3_model_convs((mnv3_model *)m, list);
     mnv3_packed_weights *p;
     unsigned char *base = NULL;
     size_t bytes, at = 0;
+    uint32_t i;
     MNV3_TRY(mnv3_packed_bytes(m, k, &bytes, e));
     p = (mnv3_packed_weights *)calloc(1, sizeof *p);
     if (!p) return mnv3_set_error(e, MNV3_ERR_OUT_OF_MEMORY, "packed weight table");
@@ -136,28 +66,20 @@ static mnv3_status pack_model(const mnv3_model *m, const mnv3_kernels *k,
         base = (unsigned char *)mnv3_alloc_aligned(bytes, &p->raw);
         if (!base) {
             free(p);
-            return mnv3_set_error(e, MNV3_ERR_OUT_OF_MEMORY,
-                                  "%zu bytes of packed weights for '%s'", bytes, k->set->name);
+            return mnv3_set_error(e, MNV3_ERR_OUT_OF_MEMORY, "%zu bytes of packed weights",
+                                  bytes);
         }
     }
-    p->set = k->set;
-    p->rows[0] = k->conv;
-    p->rows[1] = k->pointwise;
-    p->rows[2] = k->depthwise;
-    p->rows[3] = k->fc;
-    p->rows[4] = k->q8_conv;
-    p->rows[5] = k->q8_pointwise;
-    p->rows[6] = k->q8_depthwise;
-    p->rows[7] = k->q8_fc;
-    p->bytes = bytes;
+    memcpy(p->rows, k->row, sizeof p->rows);
     p->count = n;
     for (i = 0; i < n; ++i) {
         const mnv3_conv *c = list[i];
-        const conv_role role = role_of(m, c);
-        const size_t sz = packed_size(k, role, c);
+        mnv3_layer l;
+        const mnv3_row *row = row_for(m, k, c, &l);
+        const size_t sz = row->packed_bytes(row, &l);
         p->conv[i] = c;
         if (sz) {
-            pack_one(k, role, c, base + at);
+            row->pack(row, &l, base + at);
             p->weight[i] = base + at;
             p->weight_bytes[i] = sz;
             at += (sz + 63u) & ~(size_t)63u;
@@ -170,8 +92,17 @@ static mnv3_status pack_model(const mnv3_model *m, const mnv3_kernels *k,
     return MNV3_OK;
 }
 
+static void free_all(mnv3_packed_weights *list) {
+    while (list) {
+        mnv3_packed_weights *next = list->next;
+        free(list->raw);
+        free(list);
+        list = next;
+    }
+}
+
 /* The list and its lock belong to the model but change behind its const: they are a
- * cache of what the model's weights look like to each kernel set. */
+ * cache of what the model's weights look like to each set of rows. */
 static void lock(volatile int *l) {
     while (__sync_lock_test_and_set(l, 1))
         while (*l) {
@@ -193,7 +124,7 @@ mnv3_status mnv3_packed_get(const mnv3_model *m, const mnv3_kernels *k,
         if (st == MNV3_OK) {
             p->next = mm->packed;
             mm->packed = p;
-            mm->packed_free = mnv3_packed_free_all;
+            mm->packed_free = free_all;
         }
     }
     unlock(&mm->packed_lock);
@@ -222,13 +153,4 @@ uint32_t mnv3_packed_set_count(const mnv3_model *m) {
     uint32_t n = 0;
     for (p = m->packed; p; p = p->next) ++n;
     return n;
-}
-
-void mnv3_packed_free_all(mnv3_packed_weights *list) {
-    while (list) {
-        mnv3_packed_weights *next = list->next;
-        free(list->raw);
-        free(list);
-        list = next;
-    }
 }

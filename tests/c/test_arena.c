@@ -414,11 +414,13 @@ static void test_shared_packed_weights(void) {
     CHECK(mnv3_packed_set_count(m) == 1);
     CHECK(a->num_steps == b->num_steps);
     for (k = 0; k < a->num_steps; ++k) {
-        const mnv3_step *sa = &a->steps[k], *sb = &b->steps[k];
-        CHECK(sa->packed == sb->packed && sa->packed2 == sb->packed2);
-        CHECK(!sa->packed || (!inside(sa->packed, arena_a, plan.total) &&
-                              !inside(sa->packed, arena_b, plan.total)));
-        if (sa->conv && sa->packed != sa->conv->weight) ++packed_steps;
+        const mnv3_step_binding *sa = &a->bind[k], *sb = &b->bind[k];
+        CHECK(sa->packed[0] == sb->packed[0] && sa->packed[1] == sb->packed[1]);
+        CHECK(!sa->packed[0] || (!inside(sa->packed[0], arena_a, plan.total) &&
+                                 !inside(sa->packed[0], arena_b, plan.total)));
+        /* each context prepares its rows' parameters in its own arena */
+        CHECK(!sa->params[0] || inside(sa->params[0], arena_a, plan.total));
+        if (a->steps[k].conv && sa->packed[0] != a->steps[k].conv->weight) ++packed_steps;
     }
     if (best != MNV3_ISA_SCALAR) CHECK(packed_steps > 0);
     /* A context of another kernel set gets its own entry; the scalar reference reads the
@@ -427,7 +429,7 @@ static void test_shared_packed_weights(void) {
     CHECK_STATUS(mnv3_context_create(m, &cfg, NULL, 0, &s, &err), MNV3_OK);
     if (s) {
         for (k = 0; k < s->num_steps; ++k)
-            if (s->steps[k].conv) CHECK(s->steps[k].packed == s->steps[k].conv->weight);
+            if (s->steps[k].conv) CHECK(s->bind[k].packed[0] == s->steps[k].conv->weight);
         CHECK(mnv3_packed_set_count(m) == (best == MNV3_ISA_SCALAR ? 1 : 2));
         CHECK(s->plan.packed_weights == 0);
     }

@@ -130,7 +130,7 @@ static void test_same_everywhere(void) {
         if (c->q.table) h = fnv1a(hash_q(h, c->q.table_output), c->q.table, 256);
         h = hash_words(hash_words(hash_q(h, c->q.output), &c->q.act_lo, 1), &c->q.act_hi, 1);
     }
-    CHECK_MSG(h == 0x256d47deu, "int8 Small hashes to 0x%08x", (unsigned)h);
+    CHECK_MSG(h == 0x710a99c5u, "int8 Small hashes to 0x%08x", (unsigned)h);
     mnv3_model_free(m);
 }
 

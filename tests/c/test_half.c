@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include "check.h"
+#include "kernels/float_impl.h"
+#include "support/case.h"
+#include "support/random.h"
 #include "base/half.h"
 #include "mnv3_npy.h"
 #include "kernels/kernels.h"
@@ -81,33 +84,31 @@ static void test_simd_conversions(void) {
     enum { IN = 67, OUT = (0x10000 + IN - 1) / IN };
     static uint16_t w[OUT * IN];
     static float x[IN], out[OUT];
-    const mnv3_clamp open = {-INFINITY, INFINITY};
     int isa;
     uint32_t i;
     for (i = 0; i < OUT * IN; ++i) w[i] = mnv3_f16_is_finite((uint16_t)i) ? (uint16_t)i : 0;
     for (isa = MNV3_ISA_SCALAR; isa < (int)mnv3_isa_count(); ++isa) {
         mnv3_kernels k;
         mnv3_fc_args a;
+        mnv3_layer l;
         uint32_t j, o, bad = 0;
         if (!mnv3_kernels_resolve((mnv3_isa)isa, MNV3_DTYPE_F16, MNV3_DTYPE_F32, &k)) continue;
+        tc_float_layer(&l, MNV3_ROW_FC, IN, OUT, 1, MNV3_DTYPE_F16, w, NULL, MNV3_ACT_NONE);
         memset(&a, 0, sizeof a);
         a.input = x;
         a.in_features = IN;
         a.out_features = OUT;
-        a.packed = w;
-        a.epilogue.activation = MNV3_ACT_NONE;
-        a.epilogue.pre = a.epilogue.post = open;
         a.output = out;
         a.out_end = OUT;
         for (j = 0; j < IN; ++j) {
             memset(x, 0, sizeof x);
             x[j] = 1.0f;
-            k.fc->run(k.fc, &a);
+            tc_run_fc(k.row[MNV3_ROW_FC], &l, &a);
             for (o = 0; o < OUT; ++o)
                 bad += out[o] != mnv3_f16_to_f32(w[(size_t)o * IN + j]);
         }
         CHECK_MSG(bad == 0, "%s (%s): %u encodings widen wrongly", mnv3_isa_name((mnv3_isa)isa),
-                  k.fc->name, bad);
+                  k.row[MNV3_ROW_FC]->name, bad);
     }
 }
 
@@ -140,11 +141,8 @@ static uint8_t *saved(const mnv3_model *m, size_t *size, void **raw) {
     return d;
 }
 
-static uint32_t rd32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const uint8_t *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+#define rd32 tr_rd32
+#define rd64 tr_rd64
 
 /* The TENSORS section's entry `index`. */
 static uint8_t *entry(uint8_t *d, uint32_t index) {
@@ -316,8 +314,9 @@ static void network_case(mnv3_arch arch, mnv3_flavor flavor, double width, uint3
         int same;
         double scale = 0.0, worst = 0.0, gap, wscale = 0.0;
         if (!mnv3_kernels_resolve((mnv3_isa)isa, MNV3_DTYPE_F16, MNV3_DTYPE_F32, &k)) continue;
-        CHECK_MSG(k.pointwise->weight_type == MNV3_DTYPE_F16 &&
-                  k.fc->weight_type == MNV3_DTYPE_F16, "%s", mnv3_isa_name((mnv3_isa)isa));
+        CHECK_MSG(k.row[MNV3_ROW_POINTWISE]->weight_type == MNV3_DTYPE_F16 &&
+                  k.row[MNV3_ROW_FC]->weight_type == MNV3_DTYPE_F16, "%s",
+                  mnv3_isa_name((mnv3_isa)isa));
         if (!run(rounded, (mnv3_isa)isa, 1, h, w, input, want, classes, &p32)) continue;
         for (t = 1; t <= 3; t += 2) {
             if (!run(half, (mnv3_isa)isa, t, h, w, input, got, classes, t == 1 ? &p16 : NULL))
@@ -346,8 +345,9 @@ static void network_case(mnv3_arch arch, mnv3_flavor flavor, double width, uint3
         /* Packed copies are float16 too (half the bytes, give or take padding), except
          * where a set converts at packing. */
         printf("  %s: %s, %s, %s, %s; packed %zu bytes (float32 weights: %zu)\n",
-               mnv3_isa_name((mnv3_isa)isa), k.conv->name, k.pointwise->name,
-               k.depthwise->name, k.fc->name, p16.packed_weights, p32.packed_weights);
+               mnv3_isa_name((mnv3_isa)isa), k.row[MNV3_ROW_CONV]->name,
+               k.row[MNV3_ROW_POINTWISE]->name, k.row[MNV3_ROW_DEPTHWISE]->name,
+               k.row[MNV3_ROW_FC]->name, p16.packed_weights, p32.packed_weights);
 #if !defined(__arm__)
         CHECK(p16.packed_weights <= p32.packed_weights / 2 + 64u * MNV3_MAX_CONVS);
 #endif
@@ -484,7 +484,6 @@ static void test_f16_gemv(void) {
     enum { OUT = 13, IMAX = 64 };
     static float x[IMAX], w32[OUT * IMAX], out[OUT];
     static uint16_t w16[OUT * IMAX];
-    const mnv3_clamp open = {-INFINITY, INFINITY};
     uint32_t ti, ii, i, o;
     for (ti = 0; ti < sizeof wtypes / sizeof *wtypes; ++ti) {
         mnv3_kernels k;
@@ -495,19 +494,20 @@ static void test_f16_gemv(void) {
         for (ii = 0; ii < sizeof in_counts / sizeof *in_counts; ++ii) {
             const uint32_t I = in_counts[ii];
             mnv3_fc_args a;
+            mnv3_layer l;
             double worst = 0.0;
             fill_half(x, w16, I, 2.0f);
             fill_half(w32, w16, (size_t)OUT * I, 0.5f);
+            tc_float_layer(&l, MNV3_ROW_FC, I, OUT, 1, wtypes[ti],
+                           wtypes[ti] == MNV3_DTYPE_F16 ? (const void *)w16 : (const void *)w32,
+                           NULL, MNV3_ACT_NONE);
             memset(&a, 0, sizeof a);
             a.input = x;
             a.in_features = I;
             a.out_features = OUT;
-            a.packed = wtypes[ti] == MNV3_DTYPE_F16 ? (const void *)w16 : (const void *)w32;
-            a.epilogue.activation = MNV3_ACT_NONE;
-            a.epilogue.pre = a.epilogue.post = open;
             a.output = out;
             a.out_end = OUT;
-            k.fc->run(k.fc, &a);
+            tc_run_fc(k.row[MNV3_ROW_FC], &l, &a);
             for (o = 0; o < OUT; ++o) {
                 double want = 0.0, mag = 0.0;
                 for (i = 0; i < I; ++i) {
@@ -517,7 +517,8 @@ static void test_f16_gemv(void) {
                 if (fabs(out[o] - want) / (mag + 1e-30) > worst)
                     worst = fabs(out[o] - want) / (mag + 1e-30);
             }
-            CHECK_MSG(worst < 1e-5, "%s, %u inputs: relative error %g", k.fc->name, I, worst);
+            CHECK_MSG(worst < 1e-5, "%s, %u inputs: relative error %g", k.row[MNV3_ROW_FC]->name, I,
+                      worst);
         }
     }
 }
@@ -527,6 +528,12 @@ static void test_f16_gemv(void) {
  * pixels), k below, at and past the 8-step iterations of AArch64's generated loops and
  * their 4-step and single-step tails, whole and partial panels, with a bias, channel sums
  * and an SE gate on some. */
+/* Rows of a pointwise row's tiles (1 for the reference, which has none). */
+static uint32_t tile_rows(const mnv3_row *row) {
+    const mnv3_f32_gemm_impl *im = (const mnv3_f32_gemm_impl *)row->impl;
+    return im ? (im->tiles ? im->tiles->mr : im->mr) : 1;
+}
+
 static void test_f16w_gemm_tiles(void) {
     static const uint32_t ks[] = {1, 3, 4, 7, 8, 9, 12, 15, 16, 21, 28, 37};
     static const uint32_t ns[] = {3, 8, 13, 16, 24};
@@ -534,81 +541,70 @@ static void test_f16w_gemm_tiles(void) {
     static float in[PMAX * KMAX], wt[NMAX * KMAX], bias[NMAX], gate[KMAX];
     static float want[PMAX * NMAX], got[PMAX * NMAX], sums_want[NMAX], sums_got[NMAX];
     static uint16_t in_h[PMAX * KMAX], wt_h[NMAX * KMAX];
-    /* room for panels as wide as 64 columns, float32 where a set converts at packing */
-    static float packed[64 * KMAX], ws[16 * 1024];
-    const mnv3_clamp open = {-INFINITY, INFINITY};
     const int quick = getenv("MNV3_TEST_QUICK") != NULL;
     unsigned cases = 0;
     int isa;
     for (isa = MNV3_ISA_SCALAR; isa < (int)mnv3_isa_count(); ++isa) {
         mnv3_kernels k;
+        const mnv3_row *row;
         double worst = 0.0;
+        uint32_t P, ki, ni;
         if (!mnv3_kernels_resolve((mnv3_isa)isa, MNV3_DTYPE_F16, MNV3_DTYPE_F32, &k)) continue;
-        CHECK(k.pointwise->workspace_bytes(k.pointwise, KMAX) <= sizeof ws);
-        {
-            uint32_t P, ki, ni;
-            for (P = 1; P <= 2 * k.pointwise->mr + 1 && P <= PMAX; ++P)
-                for (ki = 0; ki < sizeof ks / sizeof *ks; ++ki)
-                    for (ni = 0; ni < sizeof ns / sizeof *ns; ++ni) {
-                        const uint32_t K = ks[ki], N = ns[ni], variant = P + ki + ni;
-                        mnv3_pointwise_args a;
-                        size_t i;
-                        if (quick && variant % 3) continue;
-                        fill_half(in, in_h, (size_t)P * K, 2.0f);
-                        fill_half(wt, wt_h, (size_t)N * K, 0.5f);
-                        for (i = 0; i < N; ++i) bias[i] = f16_rand(1.0f);
-                        for (i = 0; i < K; ++i) gate[i] = 0.5f + 0.25f * f16_rand(1.0f);
-                        if (k.pointwise->packed_bytes(K, N) > sizeof packed) {
-                            CHECK_MSG(0, "%s: packed panels larger than the test's buffer",
-                                      k.pointwise->name);
-                            continue;
-                        }
-                        /* a set without packing reads the model's own weights */
-                        if (k.pointwise->packed_bytes(K, N)) k.pointwise->pack(wt_h, K, N, packed);
-                        memset(&a, 0, sizeof a);
-                        a.input = in;
-                        a.in_stride = K;
-                        a.in_scale = variant % 4 == 1 ? gate : NULL;
-                        a.bias = variant % 2 ? bias : NULL;
-                        a.epilogue.activation = MNV3_ACT_NONE;
-                        a.epilogue.pre = a.epilogue.post = open;
-                        a.out_stride = N;
-                        a.in_channels = K;
-                        a.out_channels = N;
-                        a.pixel_begin = 0;
-                        a.pixel_end = P;
-                        a.oc_begin = 0;
-                        a.oc_end = N;
-                        a.workspace = ws;
-                        memset(sums_want, 0, sizeof sums_want);
-                        memset(sums_got, 0, sizeof sums_got);
-                        a.channel_sums = variant % 3 == 2 ? sums_want : NULL;
-                        a.packed = wt;
-                        a.output = want;
-                        mnv3_ref_pointwise(&a);
-                        a.channel_sums = a.channel_sums ? sums_got : NULL;
-                        a.packed = k.pointwise->packed_bytes(K, N) ? (const void *)packed
-                                                                   : (const void *)wt_h;
-                        a.output = got;
-                        mnv3_call_pointwise(&k, &a);
-                        /* Exact products (the conversion is exact); the sums' order differs
-                         * where a tile splits k over several accumulators. */
-                        for (i = 0; i < (size_t)P * N; ++i) {
-                            const double d = fabs((double)got[i] - want[i]) / (1.0 + fabs(want[i]));
-                            if (d > worst) worst = d;
-                        }
-                        for (i = 0; a.channel_sums && i < N; ++i) {
-                            const double d = fabs((double)sums_got[i] - sums_want[i]) /
-                                             (1.0 + fabs(sums_want[i]));
-                            if (d > worst) worst = d;
-                        }
-                        ++cases;
+        row = k.row[MNV3_ROW_POINTWISE];
+        for (P = 1; P <= 2 * tile_rows(row) + 1 && P <= PMAX; ++P)
+            for (ki = 0; ki < sizeof ks / sizeof *ks; ++ki)
+                for (ni = 0; ni < sizeof ns / sizeof *ns; ++ni) {
+                    const uint32_t K = ks[ki], N = ns[ni], variant = P + ki + ni;
+                    const float *b = variant % 2 ? bias : NULL;
+                    mnv3_pointwise_args a;
+                    mnv3_layer lf, lh;
+                    size_t i;
+                    if (quick && variant % 3) continue;
+                    fill_half(in, in_h, (size_t)P * K, 2.0f);
+                    fill_half(wt, wt_h, (size_t)N * K, 0.5f);
+                    for (i = 0; i < N; ++i) bias[i] = f16_rand(1.0f);
+                    for (i = 0; i < K; ++i) gate[i] = 0.5f + 0.25f * f16_rand(1.0f);
+                    /* the reference on float32 weights holding the float16 values */
+                    tc_float_layer(&lf, MNV3_ROW_POINTWISE, K, N, 1, MNV3_DTYPE_F32, wt, b,
+                                   MNV3_ACT_NONE);
+                    tc_float_layer(&lh, MNV3_ROW_POINTWISE, K, N, 1, MNV3_DTYPE_F16, wt_h, b,
+                                   MNV3_ACT_NONE);
+                    memset(&a, 0, sizeof a);
+                    a.input = in;
+                    a.in_stride = K;
+                    a.gate = variant % 4 == 1 ? gate : NULL;
+                    a.out_stride = N;
+                    a.in_channels = K;
+                    a.out_channels = N;
+                    a.pixel_begin = 0;
+                    a.pixel_end = P;
+                    a.oc_begin = 0;
+                    a.oc_end = N;
+                    memset(sums_want, 0, sizeof sums_want);
+                    memset(sums_got, 0, sizeof sums_got);
+                    a.channel_sums = variant % 3 == 2 ? sums_want : NULL;
+                    a.output = want;
+                    tc_run_pointwise(tc_reference(MNV3_ROW_POINTWISE, MNV3_DTYPE_F32), &lf, &a);
+                    a.channel_sums = a.channel_sums ? sums_got : NULL;
+                    a.output = got;
+                    tc_run_pointwise(row, &lh, &a);
+                    /* Exact products (the conversion is exact); the sums' order differs
+                     * where a tile splits k over several accumulators. */
+                    for (i = 0; i < (size_t)P * N; ++i) {
+                        const double d = fabs((double)got[i] - want[i]) / (1.0 + fabs(want[i]));
+                        if (d > worst) worst = d;
                     }
-        }
+                    for (i = 0; a.channel_sums && i < N; ++i) {
+                        const double d = fabs((double)sums_got[i] - sums_want[i]) /
+                                         (1.0 + fabs(sums_want[i]));
+                        if (d > worst) worst = d;
+                    }
+                    ++cases;
+                }
         CHECK_MSG(worst <= 1e-5, "%s %s: float16-weight GEMM off by %g", mnv3_isa_name((mnv3_isa)isa),
-                  k.pointwise->name, worst);
+                  row->name, worst);
         printf("  %s %s: float16-weight GEMM tiles, max relative error %.3g\n",
-               mnv3_isa_name((mnv3_isa)isa), k.pointwise->name, worst);
+               mnv3_isa_name((mnv3_isa)isa), row->name, worst);
     }
     printf("  float16-weight GEMM tiles: %u cases\n", cases);
 }
@@ -637,70 +633,49 @@ static void test_f16w_gemm_widened(void) {
     static float in[PMAX * KMAX], wt[NMAX * KMAX], bias[NMAX], gate[KMAX];
     static float want[PMAX * NMAX], got[PMAX * NMAX];
     static uint16_t in_h[PMAX * KMAX], wt_h[NMAX * KMAX];
-    const mnv3_clamp open = {-INFINITY, INFINITY};
     mnv3_kernels kh, kf;
     unsigned cases = 0, si;
     if (!neon_f32_and_f16w(&kf, &kh)) return;
-    {
-        for (si = 0; si < sizeof shapes / sizeof *shapes; ++si) {
-            const uint32_t P = shapes[si][0], K = shapes[si][1], N = shapes[si][2];
-            const size_t hb = kh.pointwise->packed_bytes(K, N), fb = kf.pointwise->packed_bytes(K, N);
-            const size_t wsb = kh.pointwise->workspace_bytes(kh.pointwise, K);
-            const size_t wsf = kf.pointwise->workspace_bytes(kf.pointwise, K);
-            void *ph = malloc(hb ? hb : 1), *pfw = malloc(fb ? fb : 1);
-            float *ws = (float *)malloc((wsb > wsf ? wsb : wsf) + 64);
-            int sub;
-            if (!ph || !pfw || !ws) {
-                CHECK_MSG(0, "out of memory");
-                free(ph), free(pfw), free(ws);
-                return;
+    for (si = 0; si < sizeof shapes / sizeof *shapes; ++si) {
+        const uint32_t P = shapes[si][0], K = shapes[si][1], N = shapes[si][2];
+        const mnv3_row *rh = kh.row[MNV3_ROW_POINTWISE], *rf = kf.row[MNV3_ROW_POINTWISE];
+        mnv3_layer lf, lh;
+        int sub;
+        size_t i;
+        fill_half(in, in_h, (size_t)P * K, 2.0f);
+        fill_half(wt, wt_h, (size_t)N * K, 0.5f);
+        for (i = 0; i < N; ++i) bias[i] = f16_rand(1.0f);
+        for (i = 0; i < K; ++i) gate[i] = 0.5f + 0.25f * f16_rand(1.0f);
+        tc_float_layer(&lf, MNV3_ROW_POINTWISE, K, N, 1, MNV3_DTYPE_F32, wt, bias,
+                       MNV3_ACT_HARD_SWISH);
+        tc_float_layer(&lh, MNV3_ROW_POINTWISE, K, N, 1, MNV3_DTYPE_F16, wt_h, bias,
+                       MNV3_ACT_HARD_SWISH);
+        for (sub = 0; sub < 2; ++sub) {
+            mnv3_pointwise_args a;
+            memset(&a, 0, sizeof a);
+            a.input = in;
+            a.in_stride = K;
+            a.gate = (si + sub) % 2 ? gate : NULL;
+            a.out_stride = N;
+            a.in_channels = K;
+            a.out_channels = N;
+            a.pixel_begin = sub ? P / 3 : 0;
+            a.pixel_end = P;
+            a.oc_begin = sub ? rh->nr : 0;
+            a.oc_end = sub ? N - 7 : N;
+            memset(want, 0, sizeof want);
+            memset(got, 0, sizeof got);
+            a.output = want;
+            tc_run_pointwise(rf, &lf, &a);
+            a.output = got;
+            tc_run_pointwise(rh, &lh, &a);
+            for (i = 0; i < (size_t)P * N && memcmp(&got[i], &want[i], sizeof *got) == 0; ++i) {
             }
-            fill_half(in, in_h, (size_t)P * K, 2.0f);
-            fill_half(wt, wt_h, (size_t)N * K, 0.5f);
-            {
-                size_t i;
-                for (i = 0; i < N; ++i) bias[i] = f16_rand(1.0f);
-                for (i = 0; i < K; ++i) gate[i] = 0.5f + 0.25f * f16_rand(1.0f);
-            }
-            if (hb) kh.pointwise->pack(wt_h, K, N, ph);
-            if (fb) kf.pointwise->pack(wt, K, N, pfw);
-            for (sub = 0; sub < 2; ++sub) {
-                mnv3_pointwise_args a;
-                size_t i;
-                memset(&a, 0, sizeof a);
-                a.input = in;
-                a.in_stride = K;
-                a.in_scale = (si + sub) % 2 ? gate : NULL;
-                a.bias = bias;
-                a.epilogue.activation = MNV3_ACT_HARD_SWISH;
-                a.epilogue.pre = a.epilogue.post = open;
-                a.out_stride = N;
-                a.in_channels = K;
-                a.out_channels = N;
-                a.pixel_begin = sub ? P / 3 : 0;
-                a.pixel_end = P;
-                a.oc_begin = sub ? kh.pointwise->nr : 0;
-                a.oc_end = sub ? N - 7 : N;
-                a.workspace = ws;
-                memset(want, 0, sizeof want);
-                memset(got, 0, sizeof got);
-                a.packed = fb ? pfw : (const void *)wt;
-                a.output = want;
-                mnv3_call_pointwise(&kf, &a);
-                a.packed = hb ? ph : (const void *)wt_h;
-                a.output = got;
-                mnv3_call_pointwise(&kh, &a);
-                for (i = 0; i < (size_t)P * N && memcmp(&got[i], &want[i], sizeof *got) == 0; ++i) {
-                }
-                CHECK_MSG(i == (size_t)P * N,
-                          "%s: %u x %u x %u%s: pixel %zu channel %zu is %.9g, the float32 set's %.9g",
-                          kh.pointwise->name, P, K, N, sub ? " (sub-range)" : "", i / N, i % N,
-                          i < (size_t)P * N ? got[i] : 0.0, i < (size_t)P * N ? want[i] : 0.0);
-                ++cases;
-            }
-            free(ph);
-            free(pfw);
-            free(ws);
+            CHECK_MSG(i == (size_t)P * N,
+                      "%s: %u x %u x %u%s: pixel %zu channel %zu is %.9g, the float32 set's %.9g",
+                      rh->name, P, K, N, sub ? " (sub-range)" : "", i / N, i % N,
+                      i < (size_t)P * N ? got[i] : 0.0, i < (size_t)P * N ? want[i] : 0.0);
+            ++cases;
         }
     }
     printf("  float16-weight GEMM widening: %u cases bit-identical to the float32 set\n", cases);
@@ -717,41 +692,32 @@ static void test_f16w_gemv(void) {
     enum { OUT = 13, IMAX = 100 };
     static float x[IMAX], w32[OUT * IMAX], bias[OUT], want[OUT], got[OUT];
     static uint16_t x16[IMAX], w16[OUT * IMAX];
-    static float pack_f[2 * OUT * IMAX], pack_h[2 * OUT * IMAX];
-    const mnv3_clamp open = {-INFINITY, INFINITY};
     mnv3_kernels kf, kh;
     uint32_t ii, o;
     if (!neon_f32_and_f16w(&kf, &kh)) return;
     for (ii = 0; ii < sizeof in_counts / sizeof *in_counts; ++ii) {
         const uint32_t I = in_counts[ii];
         mnv3_fc_args a;
+        mnv3_layer lf, lh;
         fill_half(x, x16, I, 2.0f);
         fill_half(w32, w16, (size_t)OUT * I, 0.5f);
         for (o = 0; o < OUT; ++o) bias[o] = f16_rand(1.0f);
+        tc_float_layer(&lf, MNV3_ROW_FC, I, OUT, 1, MNV3_DTYPE_F32, w32, bias, MNV3_ACT_HARD_SWISH);
+        tc_float_layer(&lh, MNV3_ROW_FC, I, OUT, 1, MNV3_DTYPE_F16, w16, bias, MNV3_ACT_HARD_SWISH);
         memset(&a, 0, sizeof a);
         a.input = x;
         a.in_features = I;
         a.out_features = OUT;
-        a.bias = bias;
-        a.epilogue.activation = MNV3_ACT_HARD_SWISH;
-        a.epilogue.pre = a.epilogue.post = open;
         a.out_end = OUT;
-        if (kf.fc->packed_bytes(I, OUT) > sizeof pack_f || kh.fc->packed_bytes(I, OUT) > sizeof pack_h) {
-            CHECK_MSG(0, "packed GEMV weights larger than the test's buffers");
-            return;
-        }
-        if (kf.fc->packed_bytes(I, OUT)) kf.fc->pack(w32, I, OUT, pack_f);
-        if (kh.fc->packed_bytes(I, OUT)) kh.fc->pack(w16, I, OUT, pack_h);
-        a.packed = kf.fc->packed_bytes(I, OUT) ? (const void *)pack_f : (const void *)w32;
         a.output = want;
-        mnv3_call_fc(&kf, &a);
-        a.packed = kh.fc->packed_bytes(I, OUT) ? (const void *)pack_h : (const void *)w16;
+        tc_run_fc(kf.row[MNV3_ROW_FC], &lf, &a);
         a.output = got;
-        mnv3_call_fc(&kh, &a);
+        tc_run_fc(kh.row[MNV3_ROW_FC], &lh, &a);
         for (o = 0; o < OUT && memcmp(&got[o], &want[o], sizeof *got) == 0; ++o) {
         }
         CHECK_MSG(o == OUT, "%s, %u inputs: output %u is %.9g, the float32 row's %.9g",
-                  kh.fc->name, I, o, o < OUT ? got[o] : 0.0, o < OUT ? want[o] : 0.0);
+                  kh.row[MNV3_ROW_FC]->name, I, o, o < OUT ? got[o] : 0.0,
+                  o < OUT ? want[o] : 0.0);
     }
     printf("  float16-weight GEMV: %u input counts equal to the float32 row's output\n",
            (unsigned)(sizeof in_counts / sizeof *in_counts));
@@ -772,7 +738,6 @@ static void test_f16_stems(void) {
                                          {7, 11, 10, 72, 3, 1, 1},
                                          {6, 10, 3, 20, 5, 1, 2}};
     static const mnv3_dtype relaxed_wtypes[] = {MNV3_DTYPE_F16, MNV3_DTYPE_F32};
-    const mnv3_clamp open = {-INFINITY, INFINITY};
     unsigned cases = 0, si, ti;
     mnv3_kernels kf, kh;
     if (!neon_f32_and_f16w(&kf, &kh)) return;
@@ -789,19 +754,23 @@ static void test_f16_stems(void) {
             float *want = (float *)malloc(out_n * sizeof *want), *got = (float *)malloc(out_n * sizeof *got);
             uint16_t *w16 = (uint16_t *)malloc(w_n * sizeof *w16), *in16 = (uint16_t *)malloc(in_n * sizeof *in16);
             uint16_t *got16 = (uint16_t *)malloc(out_n * sizeof *got16);
-            void *pf = malloc(kf.conv->packed_bytes(Ci, Co, K) + 1);
-            void *ph = malloc(kh.conv->packed_bytes(Ci, Co, K) + 1);
             mnv3_conv_args a;
+            mnv3_layer lf, lh;
             size_t i;
-            if (!in || !w32 || !bias || !want || !got || !w16 || !in16 || !got16 || !pf || !ph) {
+            if (!in || !w32 || !bias || !want || !got || !w16 || !in16 || !got16) {
                 CHECK_MSG(0, "out of memory");
                 free(in), free(w32), free(bias), free(want), free(got), free(w16), free(in16);
-                free(got16), free(pf), free(ph);
+                free(got16);
                 return;
             }
             fill_half(in, in16, in_n, 2.0f);
             fill_half(w32, w16, w_n, 0.5f);
             for (i = 0; i < Co; ++i) bias[i] = f16_rand(1.0f);
+            tc_float_layer(&lf, MNV3_ROW_CONV, Ci, Co, K, MNV3_DTYPE_F32, w32, bias,
+                           MNV3_ACT_HARD_SWISH);
+            tc_float_layer(&lh, MNV3_ROW_CONV, Ci, Co, K, MNV3_DTYPE_F16, w16, bias,
+                           MNV3_ACT_HARD_SWISH);
+            lf.stride = lh.stride = S;
             memset(&a, 0, sizeof a);
             a.input = in;
             a.in_height = H;
@@ -810,7 +779,6 @@ static void test_f16_stems(void) {
             a.in_row_stride = (size_t)W * Ci;
             a.in_col_stride = Ci;
             a.in_chan_stride = 1;
-            a.bias = bias;
             a.out_channels = Co;
             a.kernel = K;
             a.stride = S;
@@ -819,49 +787,34 @@ static void test_f16_stems(void) {
             a.out_width = OW;
             a.row_begin = 0;
             a.row_end = OH;
-            a.epilogue.activation = MNV3_ACT_HARD_SWISH;
-            a.epilogue.pre = a.epilogue.post = open;
-            if (kf.conv->packed_bytes(Ci, Co, K)) kf.conv->pack(w32, Ci, Co, K, pf);
-            a.packed = kf.conv->packed_bytes(Ci, Co, K) ? pf : (const void *)w32;
             a.output = want;
-            mnv3_call_conv(&kf, &a);
-            if (kh.conv->packed_bytes(Ci, Co, K)) kh.conv->pack(w16, Ci, Co, K, ph);
-            a.packed = kh.conv->packed_bytes(Ci, Co, K) ? ph : (const void *)w16;
+            tc_run_conv(kf.row[MNV3_ROW_CONV], &lf, &a);
             a.output = got;
-            mnv3_call_conv(&kh, &a);
+            tc_run_conv(kh.row[MNV3_ROW_CONV], &lh, &a);
             for (i = 0; i < out_n && memcmp(&got[i], &want[i], sizeof *got) == 0; ++i) {
             }
             CHECK_MSG(i == out_n, "%s: %ux%u stem, %u to %u channels: output %zu is %.9g, the float32 "
-                      "row's %.9g", kh.conv->name, K, K, Ci, Co, i, i < out_n ? got[i] : 0.0,
-                      i < out_n ? want[i] : 0.0);
+                      "row's %.9g", kh.row[MNV3_ROW_CONV]->name, K, K, Ci, Co, i,
+                      i < out_n ? got[i] : 0.0, i < out_n ? want[i] : 0.0);
             ++cases;
             for (ti = 0; ti < sizeof relaxed_wtypes / sizeof *relaxed_wtypes; ++ti) {
                 mnv3_kernels kr;
-                const void *wt = relaxed_wtypes[ti] == MNV3_DTYPE_F16 ? (const void *)w16
-                                                                      : (const void *)w32;
-                void *pr;
+                const mnv3_layer *lr = relaxed_wtypes[ti] == MNV3_DTYPE_F16 ? &lh : &lf;
                 if (!mnv3_kernels_resolve(MNV3_ISA_NEON, relaxed_wtypes[ti], MNV3_DTYPE_F16, &kr))
                     continue; /* no FP16 arithmetic: test_f16_rows says so */
-                pr = malloc(kr.conv->packed_bytes(Ci, Co, K) + 1);
-                if (!pr) {
-                    CHECK_MSG(0, "out of memory");
-                    break;
-                }
-                if (kr.conv->packed_bytes(Ci, Co, K)) kr.conv->pack(wt, Ci, Co, K, pr);
-                a.packed = kr.conv->packed_bytes(Ci, Co, K) ? pr : wt;
-                a.output = (float *)(void *)got16;
-                mnv3_call_conv(&kr, &a);
+                a.output = got16;
+                tc_run_conv(kr.row[MNV3_ROW_CONV], lr, &a);
                 for (i = 0; i < out_n && got16[i] == mnv3_f32_to_f16(want[i]); ++i) {
                 }
                 CHECK_MSG(i == out_n, "%s: %ux%u stem, %u to %u channels: output %zu is %.9g, the "
-                          "float32 row's %.9g rounded is %.9g", kr.conv->name, K, K, Ci, Co, i,
-                          i < out_n ? mnv3_f16_to_f32(got16[i]) : 0.0, i < out_n ? want[i] : 0.0,
+                          "float32 row's %.9g rounded is %.9g", kr.row[MNV3_ROW_CONV]->name, K, K,
+                          Ci, Co, i, i < out_n ? mnv3_f16_to_f32(got16[i]) : 0.0,
+                          i < out_n ? want[i] : 0.0,
                           i < out_n ? mnv3_f16_to_f32(mnv3_f32_to_f16(want[i])) : 0.0);
                 ++cases;
-                free(pr);
             }
             free(in), free(w32), free(bias), free(want), free(got), free(w16), free(in16);
-            free(got16), free(pf), free(ph);
+            free(got16);
         }
     }
     printf("  float16-weight stems: %u cases equal to the float32 row's output\n", cases);
@@ -883,8 +836,6 @@ static void test_f16_rows(void) {
     static float sums_want[64], sums_got[64], scale[64], res[16 * 24];
     static uint16_t in_h[H * W * CMAX], out_h[H * W * CMAX], split_h[H * W * CMAX], res_h[16 * 24];
     static uint16_t wt_h[KMAX * KMAX * CMAX];
-    static unsigned char packed[KMAX * KMAX * CMAX * 4 + 40 * 24 * 4], ws[1 << 16];
-    const mnv3_clamp open = {-INFINITY, INFINITY};
     mnv3_kernels k;
     double worst_dw = 0.0, worst_pw = 0.0;
     uint32_t si, ci, i;
@@ -899,15 +850,18 @@ static void test_f16_rows(void) {
             const uint32_t oh = (H + 2 * pad - K) / S + 1, ow = (W + 2 * pad - K) / S + 1;
             const int ring = si % 2 == 0;
             mnv3_depthwise_args a;
+            mnv3_layer l;
             double e, es = 0.0;
             fill_half(in, in_h, (size_t)H * W * C, 2.0f);
             fill_half(wt, wt_h, (size_t)K * K * C, 0.5f);
             for (i = 0; i < C; ++i) bias[i] = f16_rand(1.0f);
+            tc_float_layer(&l, MNV3_ROW_DEPTHWISE, C, C, K, MNV3_DTYPE_F32, wt, bias,
+                           MNV3_ACT_HARD_SWISH);
+            l.stride = S;
             memset(&a, 0, sizeof a);
             a.in_height = H;
             a.in_width = W;
             a.channels = C;
-            a.bias = bias;
             a.kernel = K;
             a.stride = S;
             a.pad_top = a.pad_left = pad;
@@ -915,24 +869,18 @@ static void test_f16_rows(void) {
             a.out_width = ow;
             a.row_begin = 0;
             a.row_end = oh;
-            a.epilogue.activation = MNV3_ACT_HARD_SWISH;
-            a.epilogue.pre = a.epilogue.post = open;
             a.input = in;
-            a.packed = wt;
             a.output = want;
             memset(sums_want, 0, sizeof sums_want);
             a.channel_sums = sums_want;
-            mnv3_ref_depthwise(&a);
+            tc_run_depthwise(tc_reference(MNV3_ROW_DEPTHWISE, MNV3_DTYPE_F32), &l, &a);
             /* the ring holds every row (H of them) so the same bytes serve both layouts */
             a.in_ring_rows = ring ? H : 0;
-            a.input = (const float *)(const void *)in_h;
-            a.output = (float *)(void *)out_h;
+            a.input = in_h;
+            a.output = out_h;
             memset(sums_got, 0, sizeof sums_got);
             a.channel_sums = sums_got;
-            CHECK(k.depthwise->packed_bytes(C, K) <= sizeof packed);
-            k.depthwise->pack(wt, C, K, packed);
-            a.packed = packed;
-            k.depthwise->run(k.depthwise, &a);
+            tc_run_depthwise(k.row[MNV3_ROW_DEPTHWISE], &l, &a);
             e = half_error(out_h, want, (size_t)oh * ow * C);
             for (i = 0; i < C; ++i) {
                 const double d =
@@ -940,86 +888,74 @@ static void test_f16_rows(void) {
                 if (d > es) es = d;
             }
             CHECK_MSG(e < 2e-2 && es < 2e-2, "%s %ux%u stride %u, %u channels: error %g, sums %g",
-                      k.depthwise->name, K, K, S, C, e, es);
+                      k.row[MNV3_ROW_DEPTHWISE]->name, K, K, S, C, e, es);
             if (e > worst_dw) worst_dw = e;
         }
     /* pointwise, 20 outputs (a partial panel): 13 pixels (tiles of 8 and 5 rows) and every
      * other tile height, k with and without a remainder after the blocks of 8, k < 8 */
     for (si = 0; si < sizeof pw_shapes / sizeof *pw_shapes; ++si) {
         const uint32_t P = pw_shapes[si][0], KI = pw_shapes[si][1];
+        const mnv3_row *row = k.row[MNV3_ROW_POINTWISE];
         enum { N = 20 };
         mnv3_pointwise_args a;
-        size_t ws_need = k.pointwise->workspace_bytes(k.pointwise, KI);
+        mnv3_layer l;
         double e, es = 0.0;
-        int pass;
         fill_half(in, in_h, (size_t)P * KI, 2.0f);
         fill_half(wt, wt_h, (size_t)N * KI, 0.5f);
         fill_half(res, res_h, (size_t)P * N, 2.0f);
         for (i = 0; i < N; ++i) bias[i] = f16_rand(1.0f);
         for (i = 0; i < KI; ++i) scale[i] = f16_rand(1.0f);
-        CHECK(ws_need <= sizeof ws && k.pointwise->packed_bytes(KI, N) <= sizeof packed);
-        k.pointwise->pack(wt, KI, N, packed);
-        for (pass = 0; pass < 2; ++pass) {
-            memset(&a, 0, sizeof a);
-            a.in_stride = KI;
-            a.in_scale = scale;
-            a.bias = bias;
-            a.epilogue.activation = MNV3_ACT_RELU6;
-            a.epilogue.pre = a.epilogue.post = open;
-            a.residual_clamp.lo = -3.0f;
-            a.residual_clamp.hi = 3.0f;
-            a.out_stride = N;
-            a.in_channels = KI;
-            a.out_channels = N;
-            a.pixel_end = P;
-            a.oc_end = N;
-            a.workspace = ws;
-            if (pass == 0) {
-                a.input = in;
-                a.packed = wt;
-                a.residual = res;
-                a.output = want;
-                memset(sums_want, 0, sizeof sums_want);
-                a.channel_sums = sums_want;
-                mnv3_ref_pointwise(&a);
-            } else {
-                a.input = (const float *)(const void *)in_h;
-                a.packed = packed;
-                a.residual = (const float *)(const void *)res_h;
-                a.output = (float *)(void *)out_h;
-                memset(sums_got, 0, sizeof sums_got);
-                a.channel_sums = sums_got;
-                k.pointwise->run(k.pointwise, &a);
-            }
-        }
+        tc_float_layer(&l, MNV3_ROW_POINTWISE, KI, N, 1, MNV3_DTYPE_F32, wt, bias, MNV3_ACT_RELU6);
+        l.residual_clamp.lo = -3.0f;
+        l.residual_clamp.hi = 3.0f;
+        memset(&a, 0, sizeof a);
+        a.in_stride = KI;
+        a.gate = scale;
+        a.out_stride = N;
+        a.in_channels = KI;
+        a.out_channels = N;
+        a.pixel_end = P;
+        a.oc_end = N;
+        a.input = in;
+        a.residual = res;
+        a.output = want;
+        memset(sums_want, 0, sizeof sums_want);
+        a.channel_sums = sums_want;
+        tc_run_pointwise(tc_reference(MNV3_ROW_POINTWISE, MNV3_DTYPE_F32), &l, &a);
+        a.input = in_h;
+        a.residual = res_h;
+        a.output = out_h;
+        memset(sums_got, 0, sizeof sums_got);
+        a.channel_sums = sums_got;
+        tc_run_pointwise(row, &l, &a);
         { /* A pixel's result does not depend on where its range starts (threads split
            * layers at any pixel, and results must not depend on the thread count). */
             uint32_t at, differs = 0;
             a.channel_sums = NULL;
-            a.output = (float *)(void *)split_h;
+            a.output = split_h;
             for (at = 1; at < P && !differs; ++at) {
                 a.pixel_begin = 0;
                 a.pixel_end = at;
-                k.pointwise->run(k.pointwise, &a);
+                tc_run_pointwise(row, &l, &a);
                 a.pixel_begin = at;
                 a.pixel_end = P;
-                k.pointwise->run(k.pointwise, &a);
+                tc_run_pointwise(row, &l, &a);
                 if (memcmp(out_h, split_h, (size_t)P * N * sizeof *out_h) != 0) differs = at;
             }
             CHECK_MSG(!differs, "%s, %u pixels: splitting the range at pixel %u changes results",
-                      k.pointwise->name, P, differs);
+                      row->name, P, differs);
         }
         e = half_error(out_h, want, (size_t)P * N);
         for (i = 0; i < N; ++i) {
             const double d = fabs((double)sums_got[i] - sums_want[i]) / (P + fabs(sums_want[i]));
             if (d > es) es = d;
         }
-        CHECK_MSG(e < 2e-2 && es < 2e-2, "%s, %u pixels, %u inputs: error %g, sums %g",
-                  k.pointwise->name, P, KI, e, es);
+        CHECK_MSG(e < 2e-2 && es < 2e-2, "%s, %u pixels, %u inputs: error %g, sums %g", row->name,
+                  P, KI, e, es);
         if (e > worst_pw) worst_pw = e;
     }
     printf("  float16 activation rows (%s, %s): largest error %.2g depthwise, %.2g pointwise\n",
-           k.depthwise->name, k.pointwise->name, worst_dw, worst_pw);
+           k.row[MNV3_ROW_DEPTHWISE]->name, k.row[MNV3_ROW_POINTWISE]->name, worst_dw, worst_pw);
 }
 
 static void test_relaxed(void) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "kernels/kernels.h"
 #include "mnv3.h"
 #include "plan/plan.h"
 #include "model/weights.h"
@@ -75,9 +76,9 @@ static void test_typed_plan(void) {
     if (mnv3_model_create_builtin(MNV3_ARCH_LARGE, MNV3_FLAVOR_TORCHVISION, 1.0, 1000, 1, &m,
                                   &err) != MNV3_OK)
         return;
-    CHECK_STATUS(mnv3_plan_steps(m, 224, 224, MNV3_DTYPE_F32, steps, &ns, t32, &n32, &err), MNV3_OK);
-    CHECK_STATUS(mnv3_plan_steps(m, 224, 224, MNV3_DTYPE_I8, steps, &ns, t8, &n8, &err), MNV3_OK);
-    CHECK_STATUS(mnv3_plan_steps(m, 224, 224, MNV3_DTYPE_F16, steps, &ns, t16, &n16, &err), MNV3_OK);
+    CHECK_STATUS(mnv3_plan_steps(m, 224, 224, MNV3_DTYPE_F32, 0, steps, &ns, t32, &n32, &err), MNV3_OK);
+    CHECK_STATUS(mnv3_plan_steps(m, 224, 224, MNV3_DTYPE_I8, 0, steps, &ns, t8, &n8, &err), MNV3_OK);
+    CHECK_STATUS(mnv3_plan_steps(m, 224, 224, MNV3_DTYPE_F16, 0, steps, &ns, t16, &n16, &err), MNV3_OK);
     for (i = 0; i < n8 && i < n32; ++i) {
         CHECK(t32[i].dtype == MNV3_DTYPE_F32 && t8[i].dtype == MNV3_DTYPE_I8);
         /* bytes = elements x element size, rounded up to a cache line */

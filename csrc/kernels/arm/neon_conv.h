@@ -1,5 +1,5 @@
 /* NEON stem (the float32 set, and on the float32 set's tiles with their weights widened
- * the float16-weight and relaxed-precision sets; included by arm_neon.c after simd_f32.h,
+ * the float16-weight and relaxed-precision sets; included by neon_f32.c after simd_f32.h,
  * which declares these under CONV_OWN): the dense convolution as GEMM tiles over patches.
  *
  * A stem has few taps per output (3x3 x 3 channels: 27) and few output channels (16), so
@@ -7,7 +7,7 @@
  * in-order core does not issue beside it. Written as a GEMM, the rows are up to PW_MR
  * output pixels, k the K*K*Ci taps of each pixel's patch, the columns the output channels:
  * the tiles multiply by lane, 4 taps per input load (AArch64: the generated loops of
- * arm_neon_inorder.h; ARMv7: 4 rows, VMLA by lane). Building the patches is
+ * generated/neon_f32_gemm_loops.h; ARMv7: 4 rows, VMLA by lane). Building the patches is
  * a copy of K*K*Ci floats per pixel (the zeros of the padding included, so borders need no
  * code of their own), small beside the K*K*Ci*Co multiply-adds.
  *
@@ -17,9 +17,9 @@
 #if defined(CONV_WIDEN)
 /* Float16 weights: the float32 set's tiles, on weights widened first (CONV_WIDE_FLOATS) by
  * CONV_WIDEN(src, n, dst). */
-#define CONV_TILES (mnv3_neon_f32_gemm_row()->wide)
+#define CONV_TILES mnv3_neon_f32_gemm.wide
 #else
-#define CONV_TILES pointwise_row.wide
+#define CONV_TILES PW_IMPL_NAME.wide
 #endif
 
 /* Taps of one pass over a patch (a stem's 27 are one): larger patches go in passes whose
@@ -61,7 +61,7 @@ SIMD_INLINE void conv_patches(const mnv3_conv_row *r, uint32_t ox, uint32_t px, 
         for (i = 0; i < n; ++i) {
             const long iy = r->iy0 + (long)ky, ix = ix0 + (long)kx;
             dst[i] = ky >= r->ky_lo && ky < r->ky_hi && ix >= 0 && ix < (long)a->in_width
-                         ? a->input[(size_t)iy * a->in_row_stride + (size_t)ix * a->in_col_stride +
+                         ? ((const float *)a->input)[(size_t)iy * a->in_row_stride + (size_t)ix * a->in_col_stride +
                                     (size_t)ci * a->in_chan_stride]
                          : 0.0f;
             if (++ci == Ci) {
@@ -147,7 +147,7 @@ SIMD_FN void CONV_UKERNEL(const mnv3_conv_row *r) {
 #endif
                     t.k = n;
                     t.nc = Co - col < PW_NR ? Co - col : PW_NR;
-                    t.bias = first && a->bias ? a->bias + col : NULL;
+                    t.bias = first && r->bias ? r->bias + col : NULL;
                     t.params = one_pass ? r->params : (const void *)&raw;
                     t.res = first ? NULL : o;
                     t.out = o;

@@ -2,8 +2,8 @@
  * asimdhp): activations are stored as float16 between layers, and the pointwise GEMM and
  * the depthwise convolution multiply and accumulate in float16, FMLA .8h, eight channels
  * per instruction where float32 has four. Packed weights are float16. Included by
- * arm_neon_hp_f16w.c (float16 models) and arm_neon_hp_f32w.c (float32 models, rounded to
- * float16 at packing), which set W_CANON_T and how to read it, then include arm_neon.c.
+ * neon_f16.c (float16 models) and neon_f16_f32w.c (float32 models, rounded to float16 at
+ * packing), which set W_CANON_T and how to read it; this file then includes neon_f32.c.
  *
  * What stays float32: the epilogue (accumulators are widened once per output, the
  * activation, residual add and clamps computed in float32, the result rounded once to
@@ -19,6 +19,7 @@
 #define SIMD_ATTR __attribute__((target("arch=armv8.2-a+fp16")))
 #define SIMD_SUPPORTED mnv3_cpu_has_asimdhp
 #define SIMD_ATYPE MNV3_DTYPE_F16
+#define SIMD_ARITH MNV3_DTYPE_F16
 #define W_T uint16_t
 #define W_LOAD(p) vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)))
 
@@ -76,7 +77,7 @@ HP_INLINE void hp_pw_store(const mnv3_gemm_tile *t, size_t r, float32x4_t v0, fl
     hp_pw_store(t, r, ep_apply(ep, c##r##_0), ep_apply(ep, c##r##_1), ep->res_clamp,         \
                 ep->res_lo, ep->res_hi, &s0, &s1);
 
-/* The k loop: generated assembly (arm_neon_hp_gemm_loops.h, tools/generate/neon_f16_gemm.py),
+/* The k loop: generated assembly (generated/neon_f16_gemm_loops.h, tools/generate/neon_f16_gemm.py),
  * 8 k steps per iteration sharing one load of each row's float16 inputs, multiplied by
  * lane; every tile height splits k over the same two accumulators per row (one split for
  * all heights, so a pixel's result does not depend on its tile), summed in float32 after
@@ -180,23 +181,36 @@ HP_INLINE void hp_gemm_join(const float16x8_t *acc, uint32_t split, float32x4_t 
         ROWS(HP_JOIN)                                                                        \
     }
 
-/* The SE gate on float16 rows: multiplied in float32, rounded once. */
+/* The SE gate on float16 rows: multiplied (and clamped) in float32, rounded once. */
 #define PW_SCALE_ROWS hp_scale_rows
+HP_INLINE float32x4_t hp_gated(float32x4_t x, float32x4_t scale, int clamped, float32x4_t lo,
+                               float32x4_t hi) {
+    x = vmulq_f32(x, scale);
+    return clamped ? vminq_f32(vmaxq_f32(x, lo), hi) : x;
+}
 static SIMD_ATTR void hp_scale_rows(const float *in_, size_t in_stride, const float *scale,
-                                    uint32_t K, uint32_t rows, float *dst_, size_t dst_stride) {
+                                    uint32_t K, uint32_t rows, float *dst_, size_t dst_stride,
+                                    int clamped, mnv3_clamp clamp) {
     const float16_t *in = (const float16_t *)(const void *)in_;
     float16_t *dst = (float16_t *)(void *)dst_;
+    const float32x4_t lo = vdupq_n_f32(clamp.lo), hi = vdupq_n_f32(clamp.hi);
     uint32_t r, k;
     for (r = 0; r < rows; ++r) {
         const float16_t *src = in + r * in_stride;
         float16_t *d = dst + r * dst_stride;
         for (k = 0; k + 8 <= K; k += 8) {
             const float16x8_t x = vld1q_f16(src + k);
-            const float32x4_t lo = vmulq_f32(vcvt_f32_f16(vget_low_f16(x)), vld1q_f32(scale + k));
-            const float32x4_t hi = vmulq_f32(vcvt_high_f32_f16(x), vld1q_f32(scale + k + 4));
-            vst1q_f16(d + k, hp_narrow(lo, hi));
+            const float32x4_t l =
+                hp_gated(vcvt_f32_f16(vget_low_f16(x)), vld1q_f32(scale + k), clamped, lo, hi);
+            const float32x4_t h =
+                hp_gated(vcvt_high_f32_f16(x), vld1q_f32(scale + k + 4), clamped, lo, hi);
+            vst1q_f16(d + k, hp_narrow(l, h));
         }
-        for (; k < K; ++k) d[k] = (float16_t)((float)src[k] * scale[k]);
+        for (; k < K; ++k) {
+            float v = (float)src[k] * scale[k];
+            if (clamped) v = mnv3_clampf(v, clamp);
+            d[k] = (float16_t)v;
+        }
     }
 }
 
@@ -240,7 +254,7 @@ static SIMD_ATTR void GEMV_UKERNEL(const float *x, const void *w, uint32_t n, ui
 /* ---- depthwise: its own row, defined after the body ------------------------------------- */
 
 #define DW_ROW hp_depthwise_row
-static const mnv3_depthwise_kernel hp_depthwise_row;
+static const mnv3_row hp_depthwise_row;
 
 #include "neon_f32.c"
 
@@ -323,7 +337,7 @@ HP_INLINE void hpdw_out(const simd_ep *ep, float16x8_t acc, float16_t *out, uint
 
 /* The depthwise convolution follows the float32 one (arm/neon_dw.h): a straight-line hot
  * loop over groups of HPDW_G outputs of one channel vector whose inputs are all inside the
- * image (generated assembly, arm_neon_hp_dw_loops.h, tools/generate/neon_f16_dw.py), borders,
+ * image (generated assembly, generated/neon_f16_dw_loops.h, tools/generate/neon_f16_dw.py), borders,
  * rows in the padding and a partial channel vector through the same loop on a zero-padded
  * copy of the group's window (a zero input adds an exact zero product), and the epilogue
  * in its own pass over the raw sums. The raw sums are the float16 accumulators, so storing
@@ -522,16 +536,28 @@ SIMD_FN void UK_NAME(dwconv_, any, SIMD_ISA)(const mnv3_dw_span *s) {
     hpdw_span(s, NULL, s->kernel, s->stride);
 }
 
-static const mnv3_depthwise_kernel hp_depthwise_row = {
-    UK_STR(UK_PREC) "_dwconv__" UK_STR(SIMD_ISA),
-    SIMD_WTYPE,
-    SIMD_ATYPE,
-    hpdw_packed_bytes,
-    hpdw_pack,
+static const mnv3_f32_dw_impl hp_dw_impl = {
     prepare,
+    sizeof(simd_ep),
     {UK_NAME(dwconv_, 3x3s1, SIMD_ISA), UK_NAME(dwconv_, 3x3s2, SIMD_ISA),
      UK_NAME(dwconv_, 5x5s1, SIMD_ISA), UK_NAME(dwconv_, 5x5s2, SIMD_ISA),
      UK_NAME(dwconv_, any, SIMD_ISA)},
-    mnv3_depthwise_driver,
+};
+
+static size_t hpdw_row_packed_bytes(const mnv3_row *row, const mnv3_layer *l) {
+    (void)row;
+    return hpdw_packed_bytes(l->out_channels, l->kernel);
+}
+
+static void hpdw_row_pack(const mnv3_row *row, const mnv3_layer *l, void *packed) {
+    (void)row;
+    hpdw_pack(l->weight, l->out_channels, l->kernel, packed);
+}
+
+static const mnv3_row hp_depthwise_row = {
+    UK_STR(UK_PREC) "_dwconv__" UK_STR(SIMD_ISA),
+    MNV3_ROW_DEPTHWISE, SIMD_WTYPE, SIMD_ATYPE, SIMD_ARITH, 1,
+    hpdw_row_packed_bytes, hpdw_row_pack, mnv3_f32_params_bytes, mnv3_f32_prepare,
+    mnv3_no_workspace, {.depthwise = mnv3_f32_depthwise_driver}, &hp_dw_impl,
 };
 #endif

@@ -1,13 +1,14 @@
-/* Relaxed precision (float16 arithmetic in the pointwise GEMM, arm/neon_f16_body.h) for models
+/* Relaxed precision (float16 arithmetic, neon_f16_body.h) for models
  * with float32 weights: packing rounds them to float16 (to nearest even); the GEMV reads
  * the float32 weights in place. Its rows join the neon set id, for contexts configured
  * with MNV3_PRECISION_RELAXED on a CPU with asimdhp (dispatch.c). */
-#include "kernels/kernels.h"
+#include "kernels/float_impl.h"
 
 #if defined(MNV3_HAVE_NEON_KERNELS) && defined(__aarch64__)
 #include "base/half.h"
 
-#define SIMD_SET mnv3_kernel_set_neon_hp_f32w
+#define SIMD_SET mnv3_kernel_set_neon_f16_f32w
+#define SIMD_NAME "neon-f16-f32w"
 #define SIMD_WTYPE MNV3_DTYPE_F32
 #define UK_PREC f16
 #define W_CANON_T float

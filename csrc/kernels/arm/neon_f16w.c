@@ -3,7 +3,7 @@
  * extension, -mfp16-format=ieee), so packed weights stay float16 and stream at half the
  * bytes. An ARMv7 build without the extension converts them once, at packing, instead (the
  * model's own weights stay float16 either way). Its rows join the neon set id (dispatch.c). */
-#include "kernels/kernels.h"
+#include "kernels/float_impl.h"
 
 #if defined(MNV3_HAVE_NEON_KERNELS)
 #include <arm_neon.h>
@@ -14,7 +14,8 @@
 #define SIMD_VARIANT 1
 #define NEON_DW_VARIANT 1
 #define SIMD_ATTR
-#define SIMD_SET mnv3_kernel_set_neon_f16
+#define SIMD_SET mnv3_kernel_set_neon_f16w
+#define SIMD_NAME "neon-f16w"
 #define SIMD_SUPPORTED NULL
 #define SIMD_WTYPE MNV3_DTYPE_F16
 #define UK_PREC f16w
@@ -43,7 +44,7 @@ static inline __attribute__((always_inline)) float32x4_t f16_load_portable(const
 /* The GEMM and the stem run the float32 set's tiles on widened weights: the pointwise
  * driver widens each panel into the workspace (drivers.c), so a weight is converted once
  * per chunk of up to 64 rows rather than once per tile, and the stem its few weights once
- * per output row (arm/neon_conv.h). The set has no GEMM tiles of its own. */
+ * per output row (neon_conv.h). The set has no GEMM tiles of its own. */
 void mnv3_neon_widen_f16(const void *src, size_t n, float *dst) {
     const uint16_t *s = (const uint16_t *)src;
     size_t i = 0;
@@ -54,11 +55,8 @@ void mnv3_neon_widen_f16(const void *src, size_t n, float *dst) {
     for (; i < n; ++i) dst[i] = mnv3_f16_to_f32(s[i]);
 }
 
-static void pw_run_widened(const mnv3_pointwise_kernel *row, const mnv3_pointwise_args *a) {
-    mnv3_pointwise_driver_widened(row, mnv3_neon_f32_gemm_row(), mnv3_neon_widen_f16, a);
-}
-#define PW_RUN pw_run_widened
-#define PW_WORKSPACE mnv3_pointwise_widened_workspace
+#define PW_WIDEN mnv3_neon_widen_f16
+#define PW_TILES (&mnv3_neon_f32_gemm)
 #define PW_BORROWED_TILES 1
 #define CONV_WIDEN mnv3_neon_widen_f16
 #endif

@@ -3,23 +3,25 @@
  * that are not a multiple of 4) is read and written a lane at a time; MobileNetV3's channel
  * counts are multiples of 8, so only odd shapes take that path. ARMv7 has half the vector
  * registers, hence the smaller tiles there. */
-#include "kernels/kernels.h"
+#include "kernels/float_impl.h"
 
 #if defined(MNV3_HAVE_NEON_KERNELS)
 
 #include <arm_neon.h>
 #include <string.h>
 
-/* A variant (arm_neon_f16.c, arm_neon_hp_*.c: other weight types or arithmetic) defines
+/* A variant (neon_f16w.c, neon_f16*.c: other weight types or arithmetic) defines
  * SIMD_VARIANT, its set, attribute and CPU check, and gets the generic float32 body with its
  * weight hooks: the float32-only parts below (the tuned k loops and the generated GEMM
  * tiles) are this file's own set's; the float16-weight variant (which sets
  * NEON_DW_VARIANT) shares the depthwise, stem and GEMV microkernels. */
-#define SIMD_ISA_ID MNV3_ISA_NEON
-#define SIMD_NAME "neon"
+#define SIMD_ISAS (1u << MNV3_ISA_NEON)
 #if !defined(SIMD_VARIANT)
 #define SIMD_ATTR
 #define SIMD_SET mnv3_kernel_set_neon
+#define SIMD_NAME "neon"
+/* The GEMM tiles the float16-weight and relaxed rows borrow. */
+#define PW_IMPL_NAME mnv3_neon_f32_gemm
 /* Every AArch64 core has ASIMD; an ARMv7 build for NEON requires it. */
 #define SIMD_SUPPORTED NULL
 #endif
@@ -513,7 +515,6 @@ PW_GENERATED_KERNEL(8)
 
 #endif
 
-const mnv3_pointwise_kernel *mnv3_neon_f32_gemm_row(void) { return &pointwise_row; }
 #endif /* !SIMD_VARIANT */
 
 #if defined(CONV_OWN)

@@ -384,6 +384,7 @@ GEMM(8)
 #endif
 #undef GEMM
 
+static void s16_pack(const mnv3_q8_weights *w, uint32_t k_total, void *packed);
 static const mnv3_q8_gemm_impl s16_impl = {
     MNV3_Q8_A_S16,
     S16_MR,
@@ -397,14 +398,12 @@ static const mnv3_q8_gemm_impl s16_impl = {
 #endif
     },
     &ops,
+    s16_pack,
 };
 
 /* Panels of [k][8 columns] int16 (mnv3_q8_gemm_pack with kr 1), each followed by zero
  * weights up to k padded to S16_KR, which is where the driver's panel stride for kr
  * S16_KR puts the next one. */
-static size_t s16_packed_bytes(const mnv3_q8_weights *w, uint32_t k_total) {
-    return mnv3_q8_gemm_packed_bytes(w, k_total, S16_NR, S16_KR, MNV3_Q8_A_S16);
-}
 static void s16_pack(const mnv3_q8_weights *w, uint32_t k_total, void *packed) {
     const size_t tight = (size_t)S16_NR * (4u + 2u * (size_t)k_total);
     const size_t kpad = ((size_t)k_total + S16_KR - 1u) / S16_KR * S16_KR;
@@ -419,19 +418,6 @@ static void s16_pack(const mnv3_q8_weights *w, uint32_t k_total, void *packed) {
         memset(dst + tight, 0, panel - tight);
     }
 }
-static size_t s16_pw_packed_bytes(const mnv3_q8_weights *w) {
-    return s16_packed_bytes(w, w->in_channels);
-}
-static void s16_pw_pack(const mnv3_q8_weights *w, void *packed) {
-    s16_pack(w, w->in_channels, packed);
-}
-static size_t s16_conv_packed_bytes(const mnv3_q8_weights *w) {
-    return s16_packed_bytes(w, w->kernel * w->kernel * w->in_channels);
-}
-static void s16_conv_pack(const mnv3_q8_weights *w, void *packed) {
-    s16_pack(w, w->kernel * w->kernel * w->in_channels, packed);
-}
-
 /* ------------------------------------------------------------------------------------ */
 /* Depthwise: SMLAL of int16 x - in_zp by int16 w - weight_zp, 8 channels per group      */
 /* ------------------------------------------------------------------------------------ */
@@ -467,16 +453,14 @@ static int dw_layout(uint32_t channels, uint32_t kernel, uint32_t in_width, size
            mnv3_size_add(*total, scratch, total) && mnv3_size_add(*total, DW_HEADER, total);
 }
 
-static size_t dw_workspace(const mnv3_q8_depthwise_kernel *row, uint32_t channels,
-                           uint32_t kernel, uint32_t in_width) {
+static size_t dw_workspace(uint32_t channels, uint32_t kernel, uint32_t in_width) {
     size_t slot, total;
-    (void)row;
     return dw_layout(channels, kernel, in_width, &slot, &total) ? total : SIZE_MAX;
 }
 
 /* Input row src as converted columns [0, cols) of each whole channel group: column j
  * holds input column j - pad_left. */
-static void dw_convert_row(const mnv3_q8_depthwise_args *a, const int8_t *src, size_t cols,
+static void dw_convert_row(const mnv3_q8_dw_call *a, const int8_t *src, size_t cols,
                            int16_t *dst) {
     const uint32_t C = a->channels;
     const int8x8_t zx = vdup_n_s8((int8_t)a->in_zp);
@@ -493,7 +477,7 @@ static void dw_convert_row(const mnv3_q8_depthwise_args *a, const int8_t *src, s
         }
 }
 
-static void dw_convert(const mnv3_q8_depthwise_args *a, const int8_t *src, int16_t *slot,
+static void dw_convert(const mnv3_q8_dw_call *a, const int8_t *src, int16_t *slot,
                        const void *ctx) {
     dw_convert_row(a, src, *(const size_t *)ctx, slot);
 }
@@ -589,7 +573,7 @@ static void dw_group_blocks(const int16_t *const *xrow, const int16_t *wt, int32
 }
 
 static void mnv3_q8_dwconv_8c__neon(const mnv3_q8_dw_out_row *r) {
-    const mnv3_q8_depthwise_args *a = r->a;
+    const mnv3_q8_dw_call *a = r->a;
     const uint32_t C = a->channels, K = a->kernel, S = a->stride, W = a->out_width;
     const uint32_t blocks = (W + DW_PIXELS - 1u) / DW_PIXELS;
     const size_t cols = dw_cols(K, a->in_width);
@@ -625,47 +609,45 @@ static void mnv3_q8_dwconv_8c__neon(const mnv3_q8_dw_out_row *r) {
     if (g < C) mnv3_q8_dw_channels_portable(r, g, DW_GROUP, 2);
 }
 
-static const mnv3_q8_dw_impl dw_impl = {DW_GROUP, 2, mnv3_q8_dwconv_8c__neon, &ops};
-
-static size_t dw_packed_bytes(const mnv3_q8_weights *w) {
-    return mnv3_q8_dw_packed_bytes(w, DW_GROUP, 2);
-}
-static void dw_pack(const mnv3_q8_weights *w, void *packed) { mnv3_q8_dw_pack(w, DW_GROUP, 2, packed); }
+static const mnv3_q8_dw_impl dw_impl = {
+    DW_GROUP, 2, mnv3_q8_dwconv_8c__neon, &ops, NULL, NULL, dw_workspace,
+};
 
 /* ------------------------------------------------------------------------------------ */
 /* Rows and the plain set                                                                */
 /* ------------------------------------------------------------------------------------ */
 
-static const mnv3_q8_pointwise_kernel s16_pointwise_row = {
+/* The rows of one int8 GEMM impl, as each NEON set offers them. */
+#define Q8_GEMM_ROW(VAR, NAME, KIND, RUN, PACKED_BYTES, WORKSPACE, NR, IMPL)                \
+    static const mnv3_row VAR = {NAME, KIND, MNV3_DTYPE_I8, MNV3_DTYPE_I8, MNV3_DTYPE_I8,   \
+                                 NR, PACKED_BYTES, mnv3_q8_gemm_row_pack,                   \
+                                 mnv3_q8_params_bytes, mnv3_q8_prepare, WORKSPACE, {RUN},   \
+                                 IMPL}
+
 #if defined(__aarch64__)
-    "q8_gemm_8x8__neon",
+#define S16_GEMM_NAME "q8_gemm_8x8__neon"
 #else
-    "q8_gemm_4x8__neon",
+#define S16_GEMM_NAME "q8_gemm_4x8__neon"
 #endif
-    MNV3_DTYPE_I8, MNV3_DTYPE_I8, S16_MR, S16_NR, s16_pw_packed_bytes, s16_pw_pack,
-    mnv3_q8_pointwise_workspace, mnv3_q8_pointwise_driver, &s16_impl,
-};
-static const mnv3_q8_depthwise_kernel depthwise_row = {
-    "q8_dwconv_8c__neon", MNV3_DTYPE_I8, MNV3_DTYPE_I8, dw_packed_bytes, dw_pack, dw_workspace, mnv3_q8_depthwise_driver, &dw_impl,
-};
-static const mnv3_q8_conv_kernel s16_conv_row = {
-    "q8_conv_im2col_x8__neon", MNV3_DTYPE_I8, MNV3_DTYPE_I8, s16_conv_packed_bytes, s16_conv_pack,
-    mnv3_q8_conv_workspace, mnv3_q8_conv_driver, &s16_impl,
-};
-static const mnv3_q8_fc_kernel s16_fc_row = {
-    "q8_gemv_1x8__neon", MNV3_DTYPE_I8, MNV3_DTYPE_I8, s16_pw_packed_bytes, s16_pw_pack,
-    mnv3_q8_fc_driver, &s16_impl,
+Q8_GEMM_ROW(s16_pointwise_row, S16_GEMM_NAME, MNV3_ROW_POINTWISE,
+            .pointwise = mnv3_q8_pointwise_driver, mnv3_q8_gemm_row_packed_bytes,
+            mnv3_q8_pointwise_workspace, S16_NR, &s16_impl);
+Q8_GEMM_ROW(s16_conv_row, "q8_conv_im2col_x8__neon", MNV3_ROW_CONV, .conv = mnv3_q8_conv_driver,
+            mnv3_q8_gemm_row_packed_bytes, mnv3_q8_conv_workspace, S16_NR, &s16_impl);
+Q8_GEMM_ROW(s16_fc_row, "q8_gemv_1x8__neon", MNV3_ROW_FC, .fc = mnv3_q8_fc_driver,
+            mnv3_q8_fc_row_packed_bytes, mnv3_no_workspace, S16_NR, &s16_impl);
+
+static const mnv3_row depthwise_row = {
+    "q8_dwconv_8c__neon", MNV3_ROW_DEPTHWISE, MNV3_DTYPE_I8, MNV3_DTYPE_I8, MNV3_DTYPE_I8, 1,
+    mnv3_q8_dw_row_packed_bytes, mnv3_q8_dw_row_pack, mnv3_q8_params_bytes, mnv3_q8_prepare,
+    mnv3_q8_depthwise_workspace, {.depthwise = mnv3_q8_depthwise_driver}, &dw_impl,
 };
 
-static const mnv3_q8_pointwise_kernel *const s16_pointwise_rows[] = {&s16_pointwise_row, NULL};
-static const mnv3_q8_depthwise_kernel *const depthwise_rows[] = {&depthwise_row, NULL};
-static const mnv3_q8_conv_kernel *const s16_conv_rows[] = {&s16_conv_row, NULL};
-static const mnv3_q8_fc_kernel *const s16_fc_rows[] = {&s16_fc_row, NULL};
-
-const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon = {
-    "neon", 1u << MNV3_ISA_NEON, NULL, s16_pointwise_rows, depthwise_rows, s16_conv_rows,
-    s16_fc_rows,
+static const mnv3_row *const s16_rows[] = {
+    &s16_pointwise_row, &depthwise_row, &s16_conv_row, &s16_fc_row, NULL,
 };
+
+const mnv3_kernel_set mnv3_kernel_set_neon_q8 = {"neon", 1u << MNV3_ISA_NEON, NULL, s16_rows};
 
 /* ------------------------------------------------------------------------------------ */
 /* AArch64 dot product: SDOT by lane, 4 rows x 16 columns                                */
@@ -807,42 +789,24 @@ static const mnv3_q8_gemm_impl dot_impl = {
     {mnv3_q8_gemm_1x16c4__neondot, mnv3_q8_gemm_2x16c4__neondot, mnv3_q8_gemm_3x16c4__neondot,
      mnv3_q8_gemm_4x16c4__neondot},
     &ops,
+    NULL,
 };
 
-static size_t dot_pw_packed_bytes(const mnv3_q8_weights *w) {
-    return mnv3_q8_gemm_packed_bytes(w, w->in_channels, DOT_NR, 4, MNV3_Q8_A_S8);
-}
-static void dot_pw_pack(const mnv3_q8_weights *w, void *packed) {
-    mnv3_q8_gemm_pack(w, w->in_channels, DOT_NR, 4, MNV3_Q8_A_S8, packed);
-}
-static size_t dot_conv_packed_bytes(const mnv3_q8_weights *w) {
-    return mnv3_q8_gemm_packed_bytes(w, w->kernel * w->kernel * w->in_channels, DOT_NR, 4,
-                                     MNV3_Q8_A_S8);
-}
-static void dot_conv_pack(const mnv3_q8_weights *w, void *packed) {
-    mnv3_q8_gemm_pack(w, w->kernel * w->kernel * w->in_channels, DOT_NR, 4, MNV3_Q8_A_S8, packed);
-}
+Q8_GEMM_ROW(dot_pointwise_row, "q8_gemm_4x16c4__neondot", MNV3_ROW_POINTWISE,
+            .pointwise = mnv3_q8_pointwise_driver, mnv3_q8_gemm_row_packed_bytes,
+            mnv3_q8_pointwise_workspace, DOT_NR, &dot_impl);
+Q8_GEMM_ROW(dot_conv_row, "q8_conv_im2col_4x16c4__neondot", MNV3_ROW_CONV,
+            .conv = mnv3_q8_conv_driver, mnv3_q8_gemm_row_packed_bytes, mnv3_q8_conv_workspace,
+            DOT_NR, &dot_impl);
+Q8_GEMM_ROW(dot_fc_row, "q8_gemv_1x16c4__neondot", MNV3_ROW_FC, .fc = mnv3_q8_fc_driver,
+            mnv3_q8_fc_row_packed_bytes, mnv3_no_workspace, DOT_NR, &dot_impl);
 
-static const mnv3_q8_pointwise_kernel dot_pointwise_row = {
-    "q8_gemm_4x16c4__neondot", MNV3_DTYPE_I8, MNV3_DTYPE_I8, DOT_MR, DOT_NR, dot_pw_packed_bytes,
-    dot_pw_pack, mnv3_q8_pointwise_workspace, mnv3_q8_pointwise_driver, &dot_impl,
-};
-static const mnv3_q8_conv_kernel dot_conv_row = {
-    "q8_conv_im2col_4x16c4__neondot", MNV3_DTYPE_I8, MNV3_DTYPE_I8, dot_conv_packed_bytes,
-    dot_conv_pack, mnv3_q8_conv_workspace, mnv3_q8_conv_driver, &dot_impl,
-};
-static const mnv3_q8_fc_kernel dot_fc_row = {
-    "q8_gemv_1x16c4__neondot", MNV3_DTYPE_I8, MNV3_DTYPE_I8, dot_pw_packed_bytes, dot_pw_pack,
-    mnv3_q8_fc_driver, &dot_impl,
+static const mnv3_row *const dot_rows[] = {
+    &dot_pointwise_row, &depthwise_row, &dot_conv_row, &dot_fc_row, NULL,
 };
 
-static const mnv3_q8_pointwise_kernel *const dot_pointwise_rows[] = {&dot_pointwise_row, NULL};
-static const mnv3_q8_conv_kernel *const dot_conv_rows[] = {&dot_conv_row, NULL};
-static const mnv3_q8_fc_kernel *const dot_fc_rows[] = {&dot_fc_row, NULL};
-
-const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon_dot = {
-    "neon-dot", 1u << MNV3_ISA_NEON, mnv3_cpu_has_neon_dot, dot_pointwise_rows, depthwise_rows,
-    dot_conv_rows, dot_fc_rows,
+const mnv3_kernel_set mnv3_kernel_set_neondot_q8 = {
+    "neon-dot", 1u << MNV3_ISA_NEON, mnv3_cpu_has_neon_dot, dot_rows,
 };
 /* ------------------------------------------------------------------------------------ */
 /* AArch64 I8MM: SMMLA, 2 x 8 by 8 x 2 per instruction, 4 rows x 16 columns             */
@@ -941,39 +905,23 @@ static const mnv3_q8_gemm_impl mm_impl = {
     {mnv3_q8_gemm_1x16c8__neoni8mm, mnv3_q8_gemm_2x16c8__neoni8mm,
      mnv3_q8_gemm_3x16c8__neoni8mm, mnv3_q8_gemm_4x16c8__neoni8mm},
     &ops,
+    NULL,
 };
 
-static size_t mm_pw_packed_bytes(const mnv3_q8_weights *w) {
-    return mnv3_q8_gemm_packed_bytes(w, w->in_channels, MM_NR, MM_KR, MNV3_Q8_A_S8);
-}
-static void mm_pw_pack(const mnv3_q8_weights *w, void *packed) {
-    mnv3_q8_gemm_pack(w, w->in_channels, MM_NR, MM_KR, MNV3_Q8_A_S8, packed);
-}
-static size_t mm_conv_packed_bytes(const mnv3_q8_weights *w) {
-    return mnv3_q8_gemm_packed_bytes(w, w->kernel * w->kernel * w->in_channels, MM_NR, MM_KR,
-                                     MNV3_Q8_A_S8);
-}
-static void mm_conv_pack(const mnv3_q8_weights *w, void *packed) {
-    mnv3_q8_gemm_pack(w, w->kernel * w->kernel * w->in_channels, MM_NR, MM_KR, MNV3_Q8_A_S8,
-                      packed);
-}
-
-static const mnv3_q8_pointwise_kernel mm_pointwise_row = {
-    "q8_gemm_4x16c8__neoni8mm", MNV3_DTYPE_I8, MNV3_DTYPE_I8, MM_MR, MM_NR, mm_pw_packed_bytes,
-    mm_pw_pack, mnv3_q8_pointwise_workspace, mnv3_q8_pointwise_driver, &mm_impl,
-};
-static const mnv3_q8_conv_kernel mm_conv_row = {
-    "q8_conv_im2col_4x16c8__neoni8mm", MNV3_DTYPE_I8, MNV3_DTYPE_I8, mm_conv_packed_bytes,
-    mm_conv_pack, mnv3_q8_conv_workspace, mnv3_q8_conv_driver, &mm_impl,
-};
-
-static const mnv3_q8_pointwise_kernel *const mm_pointwise_rows[] = {&mm_pointwise_row, NULL};
-static const mnv3_q8_conv_kernel *const mm_conv_rows[] = {&mm_conv_row, NULL};
+Q8_GEMM_ROW(mm_pointwise_row, "q8_gemm_4x16c8__neoni8mm", MNV3_ROW_POINTWISE,
+            .pointwise = mnv3_q8_pointwise_driver, mnv3_q8_gemm_row_packed_bytes,
+            mnv3_q8_pointwise_workspace, MM_NR, &mm_impl);
+Q8_GEMM_ROW(mm_conv_row, "q8_conv_im2col_4x16c8__neoni8mm", MNV3_ROW_CONV,
+            .conv = mnv3_q8_conv_driver, mnv3_q8_gemm_row_packed_bytes, mnv3_q8_conv_workspace,
+            MM_NR, &mm_impl);
 
 /* The FC stays on SDOT: one row would leave half of every SMMLA unused. */
-const mnv3_q8_kernel_set mnv3_q8_kernel_set_neon_i8mm = {
-    "neon-i8mm", 1u << MNV3_ISA_NEON, mnv3_cpu_has_neon_i8mm_dot, mm_pointwise_rows,
-    depthwise_rows, mm_conv_rows, dot_fc_rows,
+static const mnv3_row *const mm_rows[] = {
+    &mm_pointwise_row, &depthwise_row, &mm_conv_row, &dot_fc_row, NULL,
+};
+
+const mnv3_kernel_set mnv3_kernel_set_neoni8mm_q8 = {
+    "neon-i8mm", 1u << MNV3_ISA_NEON, mnv3_cpu_has_neon_i8mm_dot, mm_rows,
 };
 #endif /* __aarch64__ */
 

@@ -1,186 +1,253 @@
-/* Portable scalar kernels: the numerical oracle every SIMD table is tested against, and the
- * kernels used where no SIMD path exists. They read canonical weights in place (no packing),
- * which is what lets firmware run straight from a flash image. Written for clarity first. */
+/* The scalar oracle every kernel set is tested against, and the rows used where no SIMD row
+ * exists: one loop per layer kind for every precision, with the arithmetic (float32, or
+ * TFLite's int8) in a handful of element functions. Canonical weights are read in place (no
+ * packing), which is what lets firmware run straight from a flash image. Written for
+ * clarity first.
+ *
+ * float32: every product rounded, then added in the order below (a pointwise layer adds its
+ * bias last, the others start from it), the row's epilogue, residual add and clamps as the
+ * model states them. int8: sums wrap modulo 2^32 as the SIMD adds do (the exact value
+ * wherever TFLite's int32 accumulator is), requantization as base/quant.h. */
 #include "base/checked.h"
 #include "base/half.h"
-#include "kernels/kernels.h"
+#include "kernels/float_impl.h"
+#include "kernels/q8_impl.h"
+#include "kernels/q8_scalar.h"
 
-/* Weight i of canonical weights of element type t: float32, or float16 converted exactly. */
-static float weight_at(const void *w, size_t i, mnv3_dtype t) {
-    return t == MNV3_DTYPE_F16 ? mnv3_f16_to_f32(((const uint16_t *)w)[i]) : ((const float *)w)[i];
+/* Every float product rounded before its addition, whatever the compiler's default (GCC
+ * contracts nothing in ISO C mode; clang would fuse a multiply-add on targets with FMA). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+/* One operand or accumulator: the float or the integer half is used, by the row's
+ * arithmetic. */
+typedef struct value {
+    float f;
+    int32_t i;
+} value;
+
+typedef struct oracle {
+    int q8;                      /* int8 arithmetic, else float32 */
+    mnv3_dtype weight_type;
+    const mnv3_f32_params *fp;
+    const mnv3_q8_params *qp;
+} oracle;
+
+static oracle oracle_of(const mnv3_row *row, const void *params) {
+    oracle o;
+    o.q8 = row->arith == MNV3_DTYPE_I8;
+    o.weight_type = row->weight_type;
+    o.fp = o.q8 ? NULL : (const mnv3_f32_params *)params;
+    o.qp = o.q8 ? (const mnv3_q8_params *)params : NULL;
+    MNV3_ASSERT(o.q8 || row->act_type == MNV3_DTYPE_F32);
+    return o;
 }
 
-static void ref_pointwise(const mnv3_pointwise_args *a, mnv3_dtype wt) {
-    size_t p;
-    uint32_t o, i;
-    for (p = a->pixel_begin; p < a->pixel_end; ++p) {
-        const float *in = a->input + p * a->in_stride;
-        for (o = a->oc_begin; o < a->oc_end; ++o) {
-            const size_t wo = (size_t)o * a->in_channels;
-            float acc = 0.0f, v;
-            if (a->in_scale) {
-                for (i = 0; i < a->in_channels; ++i)
-                    acc += in[i] * a->in_scale[i] * weight_at(a->packed, wo + i, wt);
-            } else {
-                for (i = 0; i < a->in_channels; ++i) acc += in[i] * weight_at(a->packed, wo + i, wt);
-            }
-            if (a->bias) acc += a->bias[o];
-            v = mnv3_epilogue_apply(&a->epilogue, acc);
-            if (a->residual)
-                v = mnv3_clampf(v + a->residual[p * a->out_stride + o], a->residual_clamp);
-            if (a->output) a->output[p * a->out_stride + o] = v;
-            if (a->channel_sums) a->channel_sums[o] += v;
+static value zero(void) {
+    value v = {0.0f, 0};
+    return v;
+}
+
+static value bias_of(const oracle *o, uint32_t c) {
+    value v = zero();
+    if (o->q8 && o->qp->bias) v.i = o->qp->bias[c];
+    if (!o->q8 && o->fp->bias) v.f = o->fp->bias[c];
+    return v;
+}
+
+/* Input element i, gated by channel k's gate when there is one: the float product (clamped
+ * when the model says so), or the TFLite MUL; for int8 minus the input zero point. */
+static value input_at(const oracle *o, const void *x, size_t i, const void *gate, uint32_t k) {
+    value v = zero();
+    if (o->q8) {
+        int8_t b = ((const int8_t *)x)[i];
+        if (gate) {
+            mnv3_q8_gate g = o->qp->gate;
+            g.gate = (const int8_t *)gate;
+            b = mnv3_q8_gated_byte(&g, o->qp->in_zp, b, k);
         }
+        v.i = (int32_t)b - o->qp->in_zp;
+    } else {
+        v.f = ((const float *)x)[i];
+        if (gate) {
+            v.f *= ((const float *)gate)[k];
+            if (o->fp->gate_clamped) v.f = mnv3_clampf(v.f, o->fp->gate_clamp);
+        }
+    }
+    return v;
+}
+
+/* Canonical weight i: float32, float16 widened exactly, or int8 minus its zero point. */
+static value weight_at(const oracle *o, const void *w, size_t i) {
+    value v = zero();
+    if (o->q8)
+        v.i = (int32_t)((const int8_t *)w)[i] - o->qp->weight_zp;
+    else if (o->weight_type == MNV3_DTYPE_F16)
+        v.f = mnv3_f16_to_f32(((const uint16_t *)w)[i]);
+    else
+        v.f = ((const float *)w)[i];
+    return v;
+}
+
+static void mac(const oracle *o, value *acc, value x, value w) {
+    if (o->q8)
+        acc->i = mnv3_q8_add_wrap(acc->i, x.i * w.i);
+    else
+        acc->f += x.f * w.f;
+}
+
+static void add_bias(const oracle *o, value *acc, uint32_t c) {
+    const value b = bias_of(o, c);
+    if (o->q8)
+        acc->i = mnv3_q8_add_wrap(acc->i, b.i);
+    else
+        acc->f += b.f;
+}
+
+/* Output channel c of an accumulator: the epilogue (or requantization, clamp and LUT), the
+ * residual add when there is one, then the store at out[at] and the channel sum. */
+static void finish(const oracle *o, value acc, uint32_t c, const void *residual, void *out,
+                   size_t at, void *sums) {
+    if (o->q8) {
+        int8_t v = mnv3_q8_out_byte(&o->qp->requant, c, acc.i);
+        if (residual) v = mnv3_q8_add_bytes(&o->qp->add, v, ((const int8_t *)residual)[at]);
+        if (out) ((int8_t *)out)[at] = v;
+        if (sums) ((int32_t *)sums)[c] += v;
+    } else {
+        float v = mnv3_epilogue_apply(&o->fp->epilogue, acc.f);
+        if (residual) v = mnv3_clampf(v + ((const float *)residual)[at], o->fp->residual_clamp);
+        if (out) ((float *)out)[at] = v;
+        if (sums) ((float *)sums)[c] += v;
     }
 }
 
-static void ref_depthwise(const mnv3_depthwise_args *a, mnv3_dtype wt) {
+/* ------------------------------------------------------------------------------------ */
+/* The layers                                                                            */
+/* ------------------------------------------------------------------------------------ */
+
+void mnv3_reference_pointwise(const mnv3_row *row, const mnv3_pointwise_args *a) {
+    const oracle o = oracle_of(row, a->params);
+    size_t p;
+    uint32_t c, k;
+    for (p = a->pixel_begin; p < a->pixel_end; ++p)
+        for (c = a->oc_begin; c < a->oc_end; ++c) {
+            const size_t w0 = (size_t)c * a->in_channels;
+            value acc = zero();
+            for (k = 0; k < a->in_channels; ++k)
+                mac(&o, &acc, input_at(&o, a->input, p * a->in_stride + k, a->gate, k),
+                    weight_at(&o, a->packed, w0 + k));
+            add_bias(&o, &acc, c);
+            finish(&o, acc, c, a->residual, a->output, p * a->out_stride + c, a->channel_sums);
+        }
+}
+
+void mnv3_reference_depthwise(const mnv3_row *row, const mnv3_depthwise_args *a) {
+    const oracle o = oracle_of(row, a->params);
     const uint32_t C = a->channels, K = a->kernel;
-    const float *rows[MNV3_DW_MAX_KERNEL];
+    const size_t elem = mnv3_dtype_size(row->act_type);
+    const void *rows[MNV3_DW_MAX_KERNEL];
     mnv3_dw_cursor cursor;
     uint32_t oy, ox, c, ky, kx;
     MNV3_ASSERT(K >= 1 && K <= MNV3_DW_MAX_KERNEL);
-    mnv3_dw_cursor_start(a, &cursor);
+    mnv3_dw_cursor_start(a, elem, &cursor);
     for (oy = a->row_begin; oy < a->row_end; ++oy) {
-        mnv3_dw_rows(a, &cursor, oy, rows);
-        for (ox = 0; ox < a->out_width; ++ox) {
-            float *out = a->output + ((size_t)oy * a->out_width + ox) * C;
+        mnv3_dw_cursor_rows(&cursor, oy, rows);
+        for (ox = 0; ox < a->out_width; ++ox)
             for (c = 0; c < C; ++c) {
-                float acc = a->bias ? a->bias[c] : 0.0f, v;
+                value acc = bias_of(&o, c);
                 for (ky = 0; ky < K; ++ky) {
                     if (!rows[ky]) continue;
                     for (kx = 0; kx < K; ++kx) {
-                        long ix = (long)ox * a->stride + kx - (long)a->pad_left;
+                        const long ix = (long)ox * a->stride + kx - (long)a->pad_left;
                         if (ix < 0 || ix >= (long)a->in_width) continue;
-                        acc += rows[ky][(size_t)ix * C + c] *
-                               weight_at(a->packed, ((size_t)ky * K + kx) * C + c, wt);
+                        mac(&o, &acc, input_at(&o, rows[ky], (size_t)ix * C + c, NULL, c),
+                            weight_at(&o, a->packed, ((size_t)ky * K + kx) * C + c));
                     }
                 }
-                v = mnv3_epilogue_apply(&a->epilogue, acc);
-                out[c] = v;
-                if (a->channel_sums) a->channel_sums[c] += v;
+                finish(&o, acc, c, NULL, a->output, ((size_t)oy * a->out_width + ox) * C + c,
+                       a->channel_sums);
             }
-        }
     }
 }
 
-static void ref_conv(const mnv3_conv_args *a, mnv3_dtype wt) {
-    const uint32_t K = a->kernel, Ci = a->in_channels;
-    uint32_t oy, ox, o, ky, kx, i;
-    for (oy = a->row_begin; oy < a->row_end; ++oy) {
-        for (ox = 0; ox < a->out_width; ++ox) {
-            float *out = a->output + ((size_t)oy * a->out_width + ox) * a->out_channels;
-            for (o = 0; o < a->out_channels; ++o) {
-                float acc = a->bias ? a->bias[o] : 0.0f;
+void mnv3_reference_conv(const mnv3_row *row, const mnv3_conv_args *a) {
+    const oracle o = oracle_of(row, a->params);
+    const uint32_t K = a->kernel, Ci = a->in_channels, Co = a->out_channels;
+    uint32_t oy, ox, c, ky, kx, i;
+    for (oy = a->row_begin; oy < a->row_end; ++oy)
+        for (ox = 0; ox < a->out_width; ++ox)
+            for (c = 0; c < Co; ++c) {
+                value acc = bias_of(&o, c);
                 for (ky = 0; ky < K; ++ky) {
-                    long iy = (long)oy * a->stride + ky - (long)a->pad_top;
+                    const long iy = (long)oy * a->stride + ky - (long)a->pad_top;
                     if (iy < 0 || iy >= (long)a->in_height) continue;
                     for (kx = 0; kx < K; ++kx) {
-                        long ix = (long)ox * a->stride + kx - (long)a->pad_left;
-                        size_t wk;
+                        const long ix = (long)ox * a->stride + kx - (long)a->pad_left;
+                        const size_t w0 = (((size_t)c * K + ky) * K + kx) * Ci;
                         if (ix < 0 || ix >= (long)a->in_width) continue;
-                        wk = (((size_t)o * K + ky) * K + kx) * Ci;
                         for (i = 0; i < Ci; ++i)
-                            acc += a->input[(size_t)iy * a->in_row_stride +
-                                            (size_t)ix * a->in_col_stride +
-                                            (size_t)i * a->in_chan_stride] *
-                                   weight_at(a->packed, wk + i, wt);
+                            mac(&o, &acc,
+                                input_at(&o, a->input,
+                                         (size_t)iy * a->in_row_stride +
+                                             (size_t)ix * a->in_col_stride +
+                                             (size_t)i * a->in_chan_stride,
+                                         NULL, i),
+                                weight_at(&o, a->packed, w0 + i));
                     }
                 }
-                out[o] = mnv3_epilogue_apply(&a->epilogue, acc);
+                finish(&o, acc, c, NULL, a->output, ((size_t)oy * a->out_width + ox) * Co + c,
+                       NULL);
             }
-        }
+}
+
+void mnv3_reference_fc(const mnv3_row *row, const mnv3_fc_args *a) {
+    const oracle o = oracle_of(row, a->params);
+    uint32_t c, i;
+    for (c = a->out_begin; c < a->out_end; ++c) {
+        const size_t w0 = (size_t)c * a->in_features;
+        value acc = bias_of(&o, c);
+        for (i = 0; i < a->in_features; ++i)
+            mac(&o, &acc, input_at(&o, a->input, i, NULL, i), weight_at(&o, a->packed, w0 + i));
+        finish(&o, acc, c, NULL, a->output, c, NULL);
     }
 }
 
-static void ref_fc(const mnv3_fc_args *a, mnv3_dtype wt) {
-    uint32_t o, i;
-    for (o = a->out_begin; o < a->out_end; ++o) {
-        const size_t wo = (size_t)o * a->in_features;
-        float acc = a->bias ? a->bias[o] : 0.0f;
-        for (i = 0; i < a->in_features; ++i) acc += a->input[i] * weight_at(a->packed, wo + i, wt);
-        a->output[o] = mnv3_epilogue_apply(&a->epilogue, acc);
-    }
-}
+/* ------------------------------------------------------------------------------------ */
+/* The rows                                                                              */
+/* ------------------------------------------------------------------------------------ */
 
-void mnv3_ref_pointwise(const mnv3_pointwise_args *a) { ref_pointwise(a, MNV3_DTYPE_F32); }
-void mnv3_ref_depthwise(const mnv3_depthwise_args *a) { ref_depthwise(a, MNV3_DTYPE_F32); }
-void mnv3_ref_conv(const mnv3_conv_args *a) { ref_conv(a, MNV3_DTYPE_F32); }
-void mnv3_ref_fc(const mnv3_fc_args *a) { ref_fc(a, MNV3_DTYPE_F32); }
+/* Canonical weights read in place, no workspace, `run` the oracle; float rows prepare only
+ * the parameters' head (the oracle applies the epilogue itself). */
+#define REF_ROW(NAME, KIND, RUN, WT, ACT, ARITH, PARAMS, PREPARE)                            \
+    {NAME, KIND, WT, ACT, ARITH, 1, mnv3_no_packing, NULL, PARAMS, PREPARE,                  \
+     mnv3_no_workspace, {RUN}, NULL}
+#define REF_ROWS(PREFIX, WT, ACT, ARITH, PARAMS, PREPARE)                                    \
+    static const mnv3_row PREFIX##_pointwise =                                               \
+        REF_ROW(#PREFIX "_pointwise__scalar", MNV3_ROW_POINTWISE,                            \
+                .pointwise = mnv3_reference_pointwise, WT, ACT, ARITH, PARAMS, PREPARE);     \
+    static const mnv3_row PREFIX##_depthwise =                                               \
+        REF_ROW(#PREFIX "_dwconv__scalar", MNV3_ROW_DEPTHWISE,                               \
+                .depthwise = mnv3_reference_depthwise, WT, ACT, ARITH, PARAMS, PREPARE);     \
+    static const mnv3_row PREFIX##_conv =                                                    \
+        REF_ROW(#PREFIX "_conv__scalar", MNV3_ROW_CONV, .conv = mnv3_reference_conv, WT,     \
+                ACT, ARITH, PARAMS, PREPARE);                                                \
+    static const mnv3_row PREFIX##_fc =                                                      \
+        REF_ROW(#PREFIX "_gemv__scalar", MNV3_ROW_FC, .fc = mnv3_reference_fc, WT, ACT,      \
+                ARITH, PARAMS, PREPARE);
 
-/* The rows: canonical weights read in place, no microkernels, `run` is the oracle. */
-static size_t no_packing2(uint32_t a, uint32_t b) {
-    (void)a;
-    (void)b;
-    return 0;
-}
+REF_ROWS(f32, MNV3_DTYPE_F32, MNV3_DTYPE_F32, MNV3_DTYPE_F32, mnv3_f32_params_bytes,
+         mnv3_f32_prepare)
+REF_ROWS(f16w, MNV3_DTYPE_F16, MNV3_DTYPE_F32, MNV3_DTYPE_F32, mnv3_f32_params_bytes,
+         mnv3_f32_prepare)
+REF_ROWS(q8, MNV3_DTYPE_I8, MNV3_DTYPE_I8, MNV3_DTYPE_I8, mnv3_q8_params_bytes, mnv3_q8_prepare)
 
-static size_t no_packing3(uint32_t a, uint32_t b, uint32_t c) {
-    (void)a;
-    (void)b;
-    (void)c;
-    return 0;
-}
-
-static size_t no_workspace(const mnv3_pointwise_kernel *row, uint32_t in_channels) {
-    (void)row;
-    (void)in_channels;
-    return 0;
-}
-
-/* The row's weight type says how the oracle reads the weights. */
-static void run_pointwise(const mnv3_pointwise_kernel *row, const mnv3_pointwise_args *a) {
-    ref_pointwise(a, row->weight_type);
-}
-
-static void run_depthwise(const mnv3_depthwise_kernel *row, const mnv3_depthwise_args *a) {
-    ref_depthwise(a, row->weight_type);
-}
-
-static void run_conv(const mnv3_conv_kernel *row, const mnv3_conv_args *a) {
-    ref_conv(a, row->weight_type);
-}
-
-static void run_fc(const mnv3_fc_kernel *row, const mnv3_fc_args *a) { ref_fc(a, row->weight_type); }
-
-static const mnv3_pointwise_kernel pointwise_row = {
-    "f32_pointwise__scalar", MNV3_DTYPE_F32, MNV3_DTYPE_F32, 1, 1, 1, no_packing2, NULL,
-    no_workspace, NULL, NULL, {NULL}, {NULL}, run_pointwise, 0,
-};
-static const mnv3_depthwise_kernel depthwise_row = {
-    "f32_dwconv__scalar", MNV3_DTYPE_F32, MNV3_DTYPE_F32, no_packing2, NULL, NULL, {NULL},
-    run_depthwise,
-};
-static const mnv3_conv_kernel conv_row = {
-    "f32_conv__scalar", MNV3_DTYPE_F32, MNV3_DTYPE_F32, no_packing3, NULL, NULL, NULL, run_conv,
-};
-static const mnv3_fc_kernel fc_row = {
-    "f32_gemv__scalar", MNV3_DTYPE_F32, MNV3_DTYPE_F32, 1, no_packing2, NULL, NULL, run_fc, 0,
+static const mnv3_row *const rows[] = {
+    &f32_pointwise,  &f32_depthwise,  &f32_conv,  &f32_fc,
+    &f16w_pointwise, &f16w_depthwise, &f16w_conv, &f16w_fc,
+    &q8_pointwise,   &q8_depthwise,   &q8_conv,   &q8_fc,
+    NULL,
 };
 
-/* float16 weights: the same oracle reading each weight through the exact conversion. */
-static const mnv3_pointwise_kernel pointwise_row_f16 = {
-    "f16w_pointwise__scalar", MNV3_DTYPE_F16, MNV3_DTYPE_F32, 1, 1, 1, no_packing2, NULL,
-    no_workspace, NULL, NULL, {NULL}, {NULL}, run_pointwise, 0,
-};
-static const mnv3_depthwise_kernel depthwise_row_f16 = {
-    "f16w_dwconv__scalar", MNV3_DTYPE_F16, MNV3_DTYPE_F32, no_packing2, NULL, NULL, {NULL},
-    run_depthwise,
-};
-static const mnv3_conv_kernel conv_row_f16 = {
-    "f16w_conv__scalar", MNV3_DTYPE_F16, MNV3_DTYPE_F32, no_packing3, NULL, NULL, NULL, run_conv,
-};
-static const mnv3_fc_kernel fc_row_f16 = {
-    "f16w_gemv__scalar", MNV3_DTYPE_F16, MNV3_DTYPE_F32, 1, no_packing2, NULL, NULL, run_fc, 0,
-};
-
-static const mnv3_pointwise_kernel *const pointwise_rows[] = {&pointwise_row, &pointwise_row_f16,
-                                                              NULL};
-static const mnv3_depthwise_kernel *const depthwise_rows[] = {&depthwise_row, &depthwise_row_f16,
-                                                              NULL};
-static const mnv3_conv_kernel *const conv_rows[] = {&conv_row, &conv_row_f16, NULL};
-static const mnv3_fc_kernel *const fc_rows[] = {&fc_row, &fc_row_f16, NULL};
-
-const mnv3_kernel_set mnv3_kernel_set_reference = {
-    MNV3_ISA_SCALAR, "scalar", NULL, pointwise_rows, depthwise_rows, conv_rows, fc_rows,
-};
+/* Every set id's last resort. */
+const mnv3_kernel_set mnv3_kernel_set_reference = {"scalar", ~0u, NULL, rows};

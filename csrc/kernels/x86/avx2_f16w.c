@@ -2,13 +2,14 @@
  * F16C's vcvtph2ps in its weight loads (x86_f16.h). Packing keeps the weights float16, so
  * the memory-bound layers stream half the bytes; the GEMV reads the model's float16 weights
  * in place. Its rows join the avx2 set id (dispatch.c). */
-#include "kernels/kernels.h"
+#include "kernels/float_impl.h"
 
 #if defined(MNV3_HAVE_X86_KERNELS)
 #include <immintrin.h>
 
 #define SIMD_ATTR __attribute__((target("avx2,fma,f16c")))
-#define SIMD_SET mnv3_kernel_set_avx2_f16
+#define SIMD_SET mnv3_kernel_set_avx2_f16w
+#define SIMD_NAME "avx2-f16w"
 #define SIMD_SUPPORTED mnv3_cpu_has_avx2_f16c
 #define F16_VEC __m256
 #define W_LOAD(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))

@@ -1,19 +1,19 @@
 /* AVX2 + FMA primitives for the float32 microkernels (simd_f32.h). Every function carries
  * its own target attribute; the set is chosen at run time (dispatch.c), so the rest of the
  * library needs no -m flags. */
-#include "kernels/kernels.h"
+#include "kernels/float_impl.h"
 
 #if defined(MNV3_HAVE_X86_KERNELS)
 #include <immintrin.h>
 
-/* A weight-storage variant (x86_avx2_f16.c) brings its own attribute, set and check. */
+/* A weight-storage variant (avx2_f16w.c) brings its own attribute, set and check. */
 #ifndef SIMD_SET
 #define SIMD_ATTR __attribute__((target("avx2,fma")))
 #define SIMD_SET mnv3_kernel_set_avx2
+#define SIMD_NAME "avx2"
 #define SIMD_SUPPORTED mnv3_cpu_has_avx2
 #endif
-#define SIMD_ISA_ID MNV3_ISA_AVX2
-#define SIMD_NAME "avx2"
+#define SIMD_ISAS (1u << MNV3_ISA_AVX2)
 #define SIMD_ISA avx2
 #define SIMD_NR 16
 #define SIMD_VW 8

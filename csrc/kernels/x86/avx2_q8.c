@@ -54,10 +54,8 @@ static int dw_slot_bytes(uint32_t channels, uint32_t kernel, uint32_t in_width, 
            mnv3_size_mul4(cols, cpad, 2u, 1u, &bytes) && mnv3_size_align(bytes, 64u, out);
 }
 
-static size_t dw_workspace(const mnv3_q8_depthwise_kernel *row, uint32_t channels,
-                           uint32_t kernel, uint32_t in_width) {
+static size_t dw_workspace(uint32_t channels, uint32_t kernel, uint32_t in_width) {
     size_t slot, total;
-    (void)row;
     if (!dw_slot_bytes(channels, kernel, in_width, &slot) ||
         !mnv3_size_mul(slot, (size_t)kernel + 1u, &total) ||
         !mnv3_size_add(total, DW_HEADER, &total))
@@ -97,7 +95,7 @@ static void dw_pack(const mnv3_q8_weights *w, void *packed) {
 }
 
 /* Input row src as converted columns [0, cols): column j holds input column j - pad_left. */
-static Q8X_ATTR void dw_convert_row(const mnv3_q8_depthwise_args *a, const int8_t *src,
+static Q8X_ATTR void dw_convert_row(const mnv3_q8_dw_call *a, const int8_t *src,
                                     uint32_t cols, size_t cpad, int16_t *dst) {
     const uint32_t C = a->channels;
     const __m256i zx = _mm256_set1_epi16((short)a->in_zp);
@@ -212,7 +210,7 @@ typedef struct dw_convert_ctx {
     size_t cpad;
 } dw_convert_ctx;
 
-static void dw_convert(const mnv3_q8_depthwise_args *a, const int8_t *src, int16_t *slot,
+static void dw_convert(const mnv3_q8_dw_call *a, const int8_t *src, int16_t *slot,
                        const void *ctx) {
     const dw_convert_ctx *c = (const dw_convert_ctx *)ctx;
     dw_convert_row(a, src, c->cols, c->cpad, slot);
@@ -229,7 +227,7 @@ static void dw_rows(const mnv3_q8_dw_out_row *r, uint32_t cols, size_t cpad,
 }
 
 static Q8X_ATTR void mnv3_q8_dwconv_16c2x2__avx2(const mnv3_q8_dw_out_row *r) {
-    const mnv3_q8_depthwise_args *a = r->a;
+    const mnv3_q8_dw_call *a = r->a;
     const uint32_t C = a->channels, K = a->kernel, S = a->stride, taps = K * K;
     const uint32_t pairs = dw_pairs(K), cols = (a->out_width - 1u) * S + K;
     const size_t cpad = ((size_t)C + DW_GROUP - 1u) / DW_GROUP * DW_GROUP;
@@ -275,18 +273,22 @@ static Q8X_ATTR void mnv3_q8_dwconv_16c2x2__avx2(const mnv3_q8_dw_out_row *r) {
 /* Rows and the set                                                                      */
 /* ------------------------------------------------------------------------------------ */
 
-static const mnv3_q8_dw_impl dw_impl = {DW_GROUP, 4, mnv3_q8_dwconv_16c2x2__avx2, &dot_ops};
-
-const mnv3_q8_depthwise_kernel mnv3_q8_depthwise_avx2 = {
-    "q8_dwconv_16c2x2__avx2", MNV3_DTYPE_I8, MNV3_DTYPE_I8, dw_packed_bytes, dw_pack,
-    dw_workspace, mnv3_q8_depthwise_driver, &dw_impl,
+static const mnv3_q8_dw_impl dw_impl = {
+    DW_GROUP, 4, mnv3_q8_dwconv_16c2x2__avx2, &dot_ops, dw_packed_bytes, dw_pack, dw_workspace,
 };
 
-static const mnv3_q8_depthwise_kernel *const depthwise_rows[] = {&mnv3_q8_depthwise_avx2, NULL};
+const mnv3_row mnv3_q8_depthwise_avx2 = {
+    "q8_dwconv_16c2x2__avx2", MNV3_ROW_DEPTHWISE, MNV3_DTYPE_I8, MNV3_DTYPE_I8, MNV3_DTYPE_I8, 1,
+    mnv3_q8_dw_row_packed_bytes, mnv3_q8_dw_row_pack, mnv3_q8_params_bytes, mnv3_q8_prepare,
+    mnv3_q8_depthwise_workspace, {.depthwise = mnv3_q8_depthwise_driver}, &dw_impl,
+};
 
-const mnv3_q8_kernel_set mnv3_q8_kernel_set_avx2 = {
-    "avx2", (1u << MNV3_ISA_AVX2) | (1u << MNV3_ISA_AVX512), mnv3_cpu_has_avx2,
-    dot_pointwise_rows, depthwise_rows, dot_conv_rows, dot_fc_rows,
+static const mnv3_row *const set_rows[] = {
+    &dot_pointwise_row, &mnv3_q8_depthwise_avx2, &dot_conv_row, &dot_fc_row, NULL,
+};
+
+const mnv3_kernel_set mnv3_kernel_set_avx2_q8 = {
+    "avx2", (1u << MNV3_ISA_AVX2) | (1u << MNV3_ISA_AVX512), mnv3_cpu_has_avx2, set_rows,
 };
 
 #else

@@ -8,7 +8,7 @@
  * Packed pointwise weights: output channels rounded up to 16, panels of 32 columns (the
  * last 16 wide when only that much is left), each starting where a float32 panel would
  * (column * K * 4 bytes), holding ceil(K/2) rows of (w[2p][c], w[2p+1][c]) bf16 pairs. */
-#include "kernels/kernels.h"
+#include "kernels/float_impl.h"
 
 #if defined(MNV3_HAVE_X86_KERNELS)
 #include <immintrin.h>
@@ -16,8 +16,9 @@
 
 #define SIMD_ATTR __attribute__((target("avx512f,avx512bf16,avx2,fma,f16c")))
 #define SIMD_SET mnv3_kernel_set_avx512_bf16
+#define SIMD_NAME "avx512-bf16"
 #define SIMD_SUPPORTED mnv3_cpu_has_avx512bf16
-#define SIMD_ATYPE MNV3_DTYPE_BF16
+#define SIMD_ARITH MNV3_DTYPE_BF16
 #define UK_PREC bf16
 #define PW_PACKED_BYTES bf16_pw_packed_bytes
 #define PW_PACK bf16_pw_pack

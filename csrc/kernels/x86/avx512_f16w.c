@@ -1,13 +1,14 @@
 /* AVX-512 rows for float16 weights with float32 arithmetic: the float32 body (simd_f32.h)
  * with vcvtph2ps (zmm) in its weight loads (x86_f16.h); packed weights stay float16. Its
  * rows join the avx512 set id (dispatch.c). */
-#include "kernels/kernels.h"
+#include "kernels/float_impl.h"
 
 #if defined(MNV3_HAVE_X86_KERNELS)
 #include <immintrin.h>
 
 #define SIMD_ATTR __attribute__((target("avx512f,avx2,fma,f16c")))
-#define SIMD_SET mnv3_kernel_set_avx512_f16
+#define SIMD_SET mnv3_kernel_set_avx512_f16w
+#define SIMD_NAME "avx512-f16w"
 #define SIMD_SUPPORTED mnv3_cpu_has_avx512f_f16c
 #define F16_VEC __m512
 #define W_LOAD(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))

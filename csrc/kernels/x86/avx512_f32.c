@@ -1,19 +1,19 @@
 /* AVX-512F primitives for the float32 microkernels (simd_f32.h). Every function carries its
  * own target attribute; the set is chosen at run time (dispatch.c), so the rest of the
  * library needs no -m flags. */
-#include "kernels/kernels.h"
+#include "kernels/float_impl.h"
 
 #if defined(MNV3_HAVE_X86_KERNELS)
 #include <immintrin.h>
 
-/* A weight-storage variant (x86_avx512_f16.c) brings its own attribute, set and check. */
+/* A weight-storage variant (avx512_f16w.c) brings its own attribute, set and check. */
 #ifndef SIMD_SET
 #define SIMD_ATTR __attribute__((target("avx512f,avx2,fma")))
 #define SIMD_SET mnv3_kernel_set_avx512
+#define SIMD_NAME "avx512"
 #define SIMD_SUPPORTED mnv3_cpu_has_avx512f
 #endif
-#define SIMD_ISA_ID MNV3_ISA_AVX512
-#define SIMD_NAME "avx512"
+#define SIMD_ISAS (1u << MNV3_ISA_AVX512)
 #define SIMD_ISA avx512
 #define SIMD_NR 32
 #define SIMD_VW 16

@@ -122,43 +122,33 @@ static const mnv3_q8_gemm_impl gemm_impl = {
      mnv3_q8_gemm_5x32c4__avx512vnni, mnv3_q8_gemm_6x32c4__avx512vnni,
      mnv3_q8_gemm_7x32c4__avx512vnni, mnv3_q8_gemm_8x32c4__avx512vnni},
     &ops,
+    NULL,
 };
 
-static size_t pw_packed_bytes(const mnv3_q8_weights *w) {
-    return mnv3_q8_gemm_packed_bytes(w, w->in_channels, NR, KR, MNV3_Q8_A_U8);
-}
-static void pw_pack(const mnv3_q8_weights *w, void *packed) {
-    mnv3_q8_gemm_pack(w, w->in_channels, NR, KR, MNV3_Q8_A_U8, packed);
-}
-static size_t conv_packed_bytes(const mnv3_q8_weights *w) {
-    return mnv3_q8_gemm_packed_bytes(w, w->kernel * w->kernel * w->in_channels, NR, KR,
-                                     MNV3_Q8_A_U8);
-}
-static void conv_pack(const mnv3_q8_weights *w, void *packed) {
-    mnv3_q8_gemm_pack(w, w->kernel * w->kernel * w->in_channels, NR, KR, MNV3_Q8_A_U8, packed);
-}
-
-static const mnv3_q8_pointwise_kernel pointwise_row = {
-    "q8_gemm_8x32c4__avx512vnni", MNV3_DTYPE_I8, MNV3_DTYPE_I8, MR, NR, pw_packed_bytes,
-    pw_pack, mnv3_q8_pointwise_workspace, mnv3_q8_pointwise_driver, &gemm_impl,
+static const mnv3_row pointwise_row = {
+    "q8_gemm_8x32c4__avx512vnni", MNV3_ROW_POINTWISE, MNV3_DTYPE_I8, MNV3_DTYPE_I8, MNV3_DTYPE_I8,
+    NR, mnv3_q8_gemm_row_packed_bytes, mnv3_q8_gemm_row_pack, mnv3_q8_params_bytes,
+    mnv3_q8_prepare, mnv3_q8_pointwise_workspace, {.pointwise = mnv3_q8_pointwise_driver},
+    &gemm_impl,
 };
-static const mnv3_q8_conv_kernel conv_row = {
-    "q8_conv_im2col_8x32c4__avx512vnni", MNV3_DTYPE_I8, MNV3_DTYPE_I8, conv_packed_bytes,
-    conv_pack, mnv3_q8_conv_workspace, mnv3_q8_conv_driver, &gemm_impl,
+static const mnv3_row conv_row = {
+    "q8_conv_im2col_8x32c4__avx512vnni", MNV3_ROW_CONV, MNV3_DTYPE_I8, MNV3_DTYPE_I8,
+    MNV3_DTYPE_I8, NR, mnv3_q8_gemm_row_packed_bytes, mnv3_q8_gemm_row_pack,
+    mnv3_q8_params_bytes, mnv3_q8_prepare, mnv3_q8_conv_workspace, {.conv = mnv3_q8_conv_driver},
+    &gemm_impl,
 };
-static const mnv3_q8_fc_kernel fc_row = {
-    "q8_gemv_1x32c4__avx512vnni", MNV3_DTYPE_I8, MNV3_DTYPE_I8, pw_packed_bytes, pw_pack,
-    mnv3_q8_fc_driver, &gemm_impl,
+static const mnv3_row fc_row = {
+    "q8_gemv_1x32c4__avx512vnni", MNV3_ROW_FC, MNV3_DTYPE_I8, MNV3_DTYPE_I8, MNV3_DTYPE_I8, NR,
+    mnv3_q8_fc_row_packed_bytes, mnv3_q8_gemm_row_pack, mnv3_q8_params_bytes, mnv3_q8_prepare,
+    mnv3_no_workspace, {.fc = mnv3_q8_fc_driver}, &gemm_impl,
 };
 
-static const mnv3_q8_pointwise_kernel *const pointwise_rows[] = {&pointwise_row, NULL};
-static const mnv3_q8_depthwise_kernel *const depthwise_rows[] = {&mnv3_q8_depthwise_avx2, NULL};
-static const mnv3_q8_conv_kernel *const conv_rows[] = {&conv_row, NULL};
-static const mnv3_q8_fc_kernel *const fc_rows[] = {&fc_row, NULL};
+static const mnv3_row *const set_rows[] = {
+    &pointwise_row, &mnv3_q8_depthwise_avx2, &conv_row, &fc_row, NULL,
+};
 
-const mnv3_q8_kernel_set mnv3_q8_kernel_set_avx512vnni = {
-    "avx512vnni", 1u << MNV3_ISA_AVX512, mnv3_cpu_has_avx512vnni, pointwise_rows,
-    depthwise_rows, conv_rows, fc_rows,
+const mnv3_kernel_set mnv3_kernel_set_avx512vnni_q8 = {
+    "avx512vnni", 1u << MNV3_ISA_AVX512, mnv3_cpu_has_avx512vnni, set_rows,
 };
 
 #else

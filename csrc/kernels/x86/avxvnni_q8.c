@@ -18,11 +18,12 @@
 #define DOT_FORMAT MNV3_Q8_A_U8
 #include "q8_gemm_ymm.h"
 
-static const mnv3_q8_depthwise_kernel *const depthwise_rows[] = {&mnv3_q8_depthwise_avx2, NULL};
+static const mnv3_row *const set_rows[] = {
+    &dot_pointwise_row, &mnv3_q8_depthwise_avx2, &dot_conv_row, &dot_fc_row, NULL,
+};
 
-const mnv3_q8_kernel_set mnv3_q8_kernel_set_avxvnni = {
-    "avxvnni", (1u << MNV3_ISA_AVX2) | (1u << MNV3_ISA_AVX512), mnv3_cpu_has_avxvnni,
-    dot_pointwise_rows, depthwise_rows, dot_conv_rows, dot_fc_rows,
+const mnv3_kernel_set mnv3_kernel_set_avxvnni_q8 = {
+    "avxvnni", (1u << MNV3_ISA_AVX2) | (1u << MNV3_ISA_AVX512), mnv3_cpu_has_avxvnni, set_rows,
 };
 #define MNV3_HAVE_AVXVNNI_SET 1
 #endif
@@ -31,7 +32,8 @@ const mnv3_q8_kernel_set mnv3_q8_kernel_set_avxvnni = {
 #include "kernels/q8_impl.h"
 /* A compiler without the AVX-VNNI intrinsics: the set exists and is never supported. */
 static int never(void) { return 0; }
-const mnv3_q8_kernel_set mnv3_q8_kernel_set_avxvnni = {"avxvnni", 0u, never, NULL, NULL, NULL, NULL};
+static const mnv3_row *const no_rows[] = {NULL};
+const mnv3_kernel_set mnv3_kernel_set_avxvnni_q8 = {"avxvnni", 0u, never, no_rows};
 #elif !defined(MNV3_HAVE_X86_KERNELS)
 typedef int mnv3_x86_avxvnni_q8_unused;
 #endif

@@ -111,41 +111,27 @@ static const mnv3_q8_gemm_impl dot_impl = {
     {DOT_NAME(1, DOT_SUFFIX), DOT_NAME(2, DOT_SUFFIX), DOT_NAME(3, DOT_SUFFIX),
      DOT_NAME(4, DOT_SUFFIX), DOT_NAME(5, DOT_SUFFIX), DOT_NAME(6, DOT_SUFFIX)},
     &dot_ops,
+    NULL,
 };
-
-static size_t dot_pw_packed_bytes(const mnv3_q8_weights *w) {
-    return mnv3_q8_gemm_packed_bytes(w, w->in_channels, DOT_NR, DOT_KR, DOT_FORMAT);
-}
-static void dot_pw_pack(const mnv3_q8_weights *w, void *packed) {
-    mnv3_q8_gemm_pack(w, w->in_channels, DOT_NR, DOT_KR, DOT_FORMAT, packed);
-}
-static size_t dot_conv_packed_bytes(const mnv3_q8_weights *w) {
-    return mnv3_q8_gemm_packed_bytes(w, w->kernel * w->kernel * w->in_channels, DOT_NR, DOT_KR,
-                                     DOT_FORMAT);
-}
-static void dot_conv_pack(const mnv3_q8_weights *w, void *packed) {
-    mnv3_q8_gemm_pack(w, w->kernel * w->kernel * w->in_channels, DOT_NR, DOT_KR, DOT_FORMAT,
-                      packed);
-}
 
 #define DOT_STR_(x) #x
 #define DOT_STR(x) DOT_STR_(x)
 
-static const mnv3_q8_pointwise_kernel dot_pointwise_row = {
-    "q8_gemm_6x16" DOT_STR(DOT_TILE) "__" DOT_STR(DOT_SUFFIX), MNV3_DTYPE_I8, MNV3_DTYPE_I8,
-    DOT_MR, DOT_NR, dot_pw_packed_bytes, dot_pw_pack, mnv3_q8_pointwise_workspace,
-    mnv3_q8_pointwise_driver, &dot_impl,
+static const mnv3_row dot_pointwise_row = {
+    "q8_gemm_6x16" DOT_STR(DOT_TILE) "__" DOT_STR(DOT_SUFFIX), MNV3_ROW_POINTWISE, MNV3_DTYPE_I8,
+    MNV3_DTYPE_I8, MNV3_DTYPE_I8, DOT_NR, mnv3_q8_gemm_row_packed_bytes, mnv3_q8_gemm_row_pack,
+    mnv3_q8_params_bytes, mnv3_q8_prepare, mnv3_q8_pointwise_workspace,
+    {.pointwise = mnv3_q8_pointwise_driver}, &dot_impl,
 };
-static const mnv3_q8_conv_kernel dot_conv_row = {
-    "q8_conv_im2col_6x16" DOT_STR(DOT_TILE) "__" DOT_STR(DOT_SUFFIX), MNV3_DTYPE_I8,
-    MNV3_DTYPE_I8, dot_conv_packed_bytes, dot_conv_pack, mnv3_q8_conv_workspace,
-    mnv3_q8_conv_driver, &dot_impl,
+static const mnv3_row dot_conv_row = {
+    "q8_conv_im2col_6x16" DOT_STR(DOT_TILE) "__" DOT_STR(DOT_SUFFIX), MNV3_ROW_CONV,
+    MNV3_DTYPE_I8, MNV3_DTYPE_I8, MNV3_DTYPE_I8, DOT_NR, mnv3_q8_gemm_row_packed_bytes,
+    mnv3_q8_gemm_row_pack, mnv3_q8_params_bytes, mnv3_q8_prepare, mnv3_q8_conv_workspace,
+    {.conv = mnv3_q8_conv_driver}, &dot_impl,
 };
-static const mnv3_q8_fc_kernel dot_fc_row = {
-    "q8_gemv_1x16" DOT_STR(DOT_TILE) "__" DOT_STR(DOT_SUFFIX), MNV3_DTYPE_I8, MNV3_DTYPE_I8,
-    dot_pw_packed_bytes, dot_pw_pack, mnv3_q8_fc_driver, &dot_impl,
+static const mnv3_row dot_fc_row = {
+    "q8_gemv_1x16" DOT_STR(DOT_TILE) "__" DOT_STR(DOT_SUFFIX), MNV3_ROW_FC, MNV3_DTYPE_I8,
+    MNV3_DTYPE_I8, MNV3_DTYPE_I8, DOT_NR, mnv3_q8_fc_row_packed_bytes, mnv3_q8_gemm_row_pack,
+    mnv3_q8_params_bytes, mnv3_q8_prepare, mnv3_no_workspace, {.fc = mnv3_q8_fc_driver},
+    &dot_impl,
 };
-
-static const mnv3_q8_pointwise_kernel *const dot_pointwise_rows[] = {&dot_pointwise_row, NULL};
-static const mnv3_q8_conv_kernel *const dot_conv_rows[] = {&dot_conv_row, NULL};
-static const mnv3_q8_fc_kernel *const dot_fc_rows[] = {&dot_fc_row, NULL};

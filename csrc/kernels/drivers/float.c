@@ -1,6 +1,6 @@
-/* The portable drivers: everything about a layer that is not one tile of arithmetic is
- * written here once, for every kernel set. A driver walks its sub-range of the layer,
- * prepares the row's parameters once per call, and hands tiles to the row's microkernels:
+/* The float drivers: everything about a float layer that is not one tile of arithmetic is
+ * written here once, for every kernel set. A driver walks its sub-range of the layer and
+ * hands tiles to the row's microkernels, with the parameters the row prepared once:
  *   pointwise  row chunks (SE gate applied to a chunk's input rows), panels, balanced
  *              row tiles, the prefetch cursor;
  *   depthwise  output rows, input rows resolved through the ring of a fused expansion,
@@ -11,16 +11,34 @@
 #include <string.h>
 
 #include "base/checked.h"
-#include "base/half.h"
-#include "kernels/kernels.h"
+#include "kernels/float_impl.h"
 
-#if defined(__GNUC__)
-#define ALIGN64 __attribute__((aligned(64)))
-#else
-#define ALIGN64
-#endif
+#define round_up_u32 mnv3_round_up_u32
 
-static uint32_t round_up_u32(uint32_t x, uint32_t m) { return (x + m - 1) / m * m; }
+/* ------------------------------------------------------------------------------------ */
+/* Row functions every float set shares                                                  */
+/* ------------------------------------------------------------------------------------ */
+
+size_t mnv3_f32_params_bytes(const mnv3_row *row, const mnv3_layer *l) {
+    const mnv3_f32_impl_head *impl = (const mnv3_f32_impl_head *)row->impl;
+    (void)l;
+    return impl && impl->prepare ? MNV3_F32_UKERNEL_PARAMS + impl->params_bytes
+                                 : sizeof(mnv3_f32_params);
+}
+
+void mnv3_f32_prepare(const mnv3_row *row, const mnv3_layer *l, void *params) {
+    const mnv3_f32_impl_head *impl = (const mnv3_f32_impl_head *)row->impl;
+    mnv3_f32_params *p = (mnv3_f32_params *)params;
+    p->bias = (const float *)l->bias;
+    p->epilogue = l->epilogue;
+    p->residual_clamp = l->residual_clamp;
+    p->gate_clamp = l->gate_clamp;
+    p->gate_clamped = !mnv3_clamp_is_unbounded(l->gate_clamp);
+    if (impl && impl->prepare)
+        impl->prepare(&l->epilogue, l->kind == MNV3_ROW_POINTWISE ? &l->residual_clamp : NULL,
+                      (char *)params + MNV3_F32_UKERNEL_PARAMS);
+}
+
 
 /* ------------------------------------------------------------------------------------ */
 /* Pointwise                                                                             */
@@ -36,78 +54,89 @@ static uint32_t round_up_u32(uint32_t x, uint32_t m) { return (x + m - 1) / m * 
  * at a time across all panels keeps the output writes of each pixel together. */
 #define PW_L1_WEIGHTS 8192u
 
-size_t mnv3_pointwise_driver_workspace(const mnv3_pointwise_kernel *row, uint32_t in_channels) {
+/* Rows of input the driver gates at once, act_type elements each. */
+static size_t gated_rows_bytes(const mnv3_row *row, uint32_t in_channels) {
     return (size_t)PW_CHUNK * round_up_u32(in_channels, 16) * mnv3_act_elem_bytes(row->act_type);
 }
 
-/* Where the widened panels start in a widening row's workspace: after the scaled rows. */
-static size_t widened_offset(const mnv3_pointwise_kernel *row, uint32_t in_channels) {
-    return (mnv3_pointwise_driver_workspace(row, in_channels) + 63u) / 64u * 64u;
-}
-
 /* Weights that stay in L1 anyway (K x npad <= PW_L1_WEIGHTS) are widened whole, once per
- * call; larger ones a panel at a time, once per chunk of rows. */
-size_t mnv3_pointwise_widened_workspace(const mnv3_pointwise_kernel *row, uint32_t in_channels) {
-    const size_t panel = (size_t)in_channels * row->nr;
-    return widened_offset(row, in_channels) +
-           (panel > PW_L1_WEIGHTS ? panel : PW_L1_WEIGHTS) * sizeof(float);
+ * call; larger ones a panel at a time, once per chunk of rows. The widened panels follow
+ * the gated rows. */
+size_t mnv3_f32_pointwise_workspace(const mnv3_row *row, const mnv3_layer *l, uint32_t in_width,
+                                    uint32_t out_width) {
+    const mnv3_f32_gemm_impl *gm = (const mnv3_f32_gemm_impl *)row->impl;
+    const size_t rows = (gated_rows_bytes(row, l->in_channels) + 63u) / 64u * 64u;
+    size_t panel, total;
+    (void)in_width;
+    (void)out_width;
+    if (!gm->widen) return rows;
+    if (!mnv3_size_mul(l->in_channels, gm->nr, &panel)) return SIZE_MAX;
+    if (panel < PW_L1_WEIGHTS) panel = PW_L1_WEIGHTS;
+    return mnv3_size_mul(panel, sizeof(float), &panel) && mnv3_size_add(rows, panel, &total)
+               ? total
+               : SIZE_MAX;
 }
 
-/* The walk of both drivers. `widen` NULL: the tiles read the packed panels in place, each
- * elem_bytes a weight. Otherwise the packed weights are narrower than the tiles read
- * (float16 for float32 tiles): each panel is widened into the workspace before its tiles
- * run, so a weight is converted once per chunk of up to PW_CHUNK rows instead of once per
- * tile, and the tiles are float32 ones. The conversion is exact, so the results are those
- * of tiles that widen as they load. */
-static void pointwise_walk(const mnv3_pointwise_kernel *row, mnv3_widen_fn widen,
-                           size_t elem_bytes, const mnv3_pointwise_args *a) {
-    const uint32_t K = a->in_channels, nr = row->nr, mr = row->mr;
-    const uint32_t npad = round_up_u32(a->out_channels, row->nr_min);
+/* The packed weights are read in place, each elem_bytes a weight, unless the row widens
+ * them (float16 for float32 tiles): then each panel is widened into the workspace before
+ * its tiles run, so a weight is converted once per chunk of up to PW_CHUNK rows instead of
+ * once per tile, and the tiles are float32 ones. The conversion is exact, so the results
+ * are those of tiles that widen as they load. */
+void mnv3_f32_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a) {
+    const mnv3_f32_gemm_impl *gm = (const mnv3_f32_gemm_impl *)row->impl;
+    const mnv3_f32_gemm_impl *tiles = gm->tiles ? gm->tiles : gm;
+    const mnv3_widen_fn widen = gm->widen;
+    const size_t elem_bytes = gm->packed_elem_bytes;
+    const mnv3_f32_params *prm = (const mnv3_f32_params *)a->params;
+    const uint32_t K = a->in_channels, nr = tiles->nr, mr = tiles->mr;
+    const uint32_t npad = round_up_u32(a->out_channels, tiles->nr_min);
     const size_t ws_stride = round_up_u32(K, 16);
     const uint32_t oc_end = a->oc_end, oc_first = a->oc_begin / nr * nr;
     const int small = (size_t)K * npad <= PW_L1_WEIGHTS;
     const size_t chunk = small ? mr : PW_CHUNK;
     const size_t ab = mnv3_act_elem_bytes(row->act_type);
+    const float *gate = (const float *)a->gate;
     float *wide_w = NULL;
-    unsigned char params[MNV3_PARAMS_BYTES] ALIGN64;
-    const char *pf = NULL, *pf_end = NULL;
-    uint32_t pf_next = 0;
+    mnv3_prefetch_cursor pf;
     size_t p0 = a->pixel_begin;
     uint32_t col;
     mnv3_gemm_tile t;
     MNV3_ASSERT(a->oc_begin % nr == 0 && oc_end <= a->out_channels);
     MNV3_ASSERT(mr >= 1 && mr <= MNV3_MAX_MR);
-    MNV3_ASSERT(!a->in_scale || a->workspace);
+    MNV3_ASSERT(tiles->nr == gm->nr && tiles->nr_min == gm->nr_min && tiles->mr == gm->mr);
+    MNV3_ASSERT(!gate || a->workspace);
     if (widen) {
         MNV3_ASSERT(a->workspace);
-        wide_w = (float *)(void *)((unsigned char *)a->workspace + widened_offset(row, K));
+        wide_w = (float *)(void *)((unsigned char *)a->workspace +
+                                   (gated_rows_bytes(row, K) + 63u) / 64u * 64u);
         if (small)
             for (col = oc_first; col < oc_end; col += nr)
                 widen((const char *)a->packed + (size_t)col * K * elem_bytes, (size_t)K * nr,
                       wide_w + (size_t)(col - oc_first) * K);
     }
-    row->prepare(&a->epilogue, &a->residual_clamp, params);
-    t.params = params;
-    t.pf = &pf;
+    mnv3_prefetch_start(a, &pf);
+    t.params = mnv3_f32_ukernel_params(a->params);
+    t.pf = &pf.pf;
     t.k = K;
     t.out_stride = a->out_stride;
     while (p0 < a->pixel_end) {
         const size_t left = a->pixel_end - p0;
         const size_t chunks = (left + chunk - 1) / chunk;
         const size_t rows = (left + chunks - 1) / chunks;
-        const float *in;
+        const void *in;
         size_t in_stride;
-        if (a->in_scale) {
-            row->scale_rows(mnv3_act_at(a->input, p0 * a->in_stride, ab), a->in_stride,
-                            a->in_scale, K, (uint32_t)rows, (float *)a->workspace, ws_stride);
-            in = (const float *)a->workspace;
+        if (gate) {
+            gm->scale_rows((const float *)mnv3_elem_at(a->input, p0 * a->in_stride, ab),
+                           a->in_stride, gate, K, (uint32_t)rows, (float *)a->workspace,
+                           ws_stride, prm->gate_clamped, prm->gate_clamp);
+            in = a->workspace;
             in_stride = ws_stride;
         } else {
-            in = mnv3_act_at(a->input, p0 * a->in_stride, ab);
+            in = mnv3_elem_at(a->input, p0 * a->in_stride, ab);
             in_stride = a->in_stride;
         }
         for (col = oc_first; col < oc_end; col += nr) {
-            const mnv3_gemm_ukernel *kernels = col + nr <= npad ? row->wide : row->narrow;
+            const mnv3_gemm_ukernel *kernels = col + nr <= npad ? tiles->wide : tiles->narrow;
             size_t r = 0;
             t.w = (const char *)a->packed + (size_t)col * K * elem_bytes;
             if (widen && small) {
@@ -117,38 +146,30 @@ static void pointwise_walk(const mnv3_pointwise_kernel *row, mnv3_widen_fn widen
                 t.w = (const char *)wide_w;
             }
             t.nc = oc_end - col < nr ? oc_end - col : nr;
-            t.bias = a->bias ? a->bias + col : NULL;
-            t.sums = a->channel_sums ? a->channel_sums + col : NULL;
+            t.bias = prm->bias ? prm->bias + col : NULL;
+            t.sums = a->channel_sums ? (float *)a->channel_sums + col : NULL;
             while (r < rows) {
                 /* Balanced tiles (49 rows: 7 x 7, not 6 x 8 + 1): a one-row tile costs
                  * nearly as much as a full one. */
-                const size_t rest = rows - r, tiles = (rest + mr - 1) / mr;
-                const uint32_t m = (uint32_t)((rest + tiles - 1) / tiles);
+                const size_t rest = rows - r, tiles_left = (rest + mr - 1) / mr;
+                const uint32_t m = (uint32_t)((rest + tiles_left - 1) / tiles_left);
                 const size_t p = p0 + r;
-                t.a = mnv3_act_at(in, r * in_stride, ab);
+                t.a = (const float *)mnv3_elem_at(in, r * in_stride, ab);
                 t.a_stride = in_stride;
-                t.res = a->residual ? mnv3_act_at(a->residual, p * a->out_stride + col, ab) : NULL;
-                t.out = a->output ? mnv3_act_at_mut(a->output, p * a->out_stride + col, ab) : NULL;
-                mnv3_prefetch_next(a, &pf_next, &pf, &pf_end);
-                t.pf_end = pf_end;
+                t.res = a->residual ? (const float *)mnv3_elem_at(
+                                          a->residual, p * a->out_stride + col, ab)
+                                    : NULL;
+                t.out = a->output ? (float *)mnv3_elem_at_mut(a->output,
+                                                              p * a->out_stride + col, ab)
+                                  : NULL;
+                mnv3_prefetch_next(&pf);
+                t.pf_end = pf.pf_end;
                 kernels[m - 1](&t);
                 r += m;
             }
         }
         p0 += rows;
     }
-}
-
-void mnv3_pointwise_driver(const mnv3_pointwise_kernel *row, const mnv3_pointwise_args *a) {
-    pointwise_walk(row, NULL, row->packed_elem_bytes ? row->packed_elem_bytes : sizeof(float), a);
-}
-
-void mnv3_pointwise_driver_widened(const mnv3_pointwise_kernel *row,
-                                   const mnv3_pointwise_kernel *tiles, mnv3_widen_fn widen,
-                                   const mnv3_pointwise_args *a) {
-    MNV3_ASSERT(tiles->nr == row->nr && tiles->nr_min == row->nr_min && tiles->mr == row->mr &&
-                tiles->act_type == row->act_type);
-    pointwise_walk(tiles, widen, row->packed_elem_bytes, a);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -182,25 +203,23 @@ static int dw_shape(uint32_t kernel, uint32_t stride) {
  * which keeps the weights in registers. */
 #define DW_PIXEL_MAJOR_BYTES ((size_t)1 << 20)
 
-void mnv3_depthwise_driver(const mnv3_depthwise_kernel *row, const mnv3_depthwise_args *a) {
+void mnv3_f32_depthwise_driver(const mnv3_row *row, const mnv3_depthwise_args *a) {
+    const mnv3_f32_dw_impl *im = (const mnv3_f32_dw_impl *)row->impl;
     const uint32_t K = a->kernel, S = a->stride, C = a->channels;
-    const mnv3_dw_ukernel span = row->span[dw_shape(K, S)];
+    const mnv3_dw_ukernel span = im->span[dw_shape(K, S)];
     const size_t row_elems = (size_t)a->in_width * C, ab = mnv3_act_elem_bytes(row->act_type);
-    unsigned char params[MNV3_PARAMS_BYTES] ALIGN64;
-    const float *rows[MNV3_DW_MAX_KERNEL];
-    long slots[MNV3_DW_MAX_KERNEL];
+    const void *rows[MNV3_DW_MAX_KERNEL];
     mnv3_dw_span s;
     mnv3_dw_cursor cursor;
     uint32_t oy;
     MNV3_ASSERT(K >= 1 && K <= MNV3_DW_MAX_KERNEL && S >= 1);
     MNV3_ASSERT(a->row_end <= a->out_height);
-    row->prepare(&a->epilogue, NULL, params);
     memset(&s, 0, sizeof s);
-    s.rows = rows;
-    s.sums = a->channel_sums;
+    s.rows = (const float *const *)(const void *)rows;
+    s.sums = (float *)a->channel_sums;
     s.w = a->packed;
-    s.bias = a->bias;
-    s.params = params;
+    s.bias = ((const mnv3_f32_params *)a->params)->bias;
+    s.params = mnv3_f32_ukernel_params(a->params);
     s.channels = C;
     s.in_width = a->in_width;
     s.pad_left = a->pad_left;
@@ -210,14 +229,10 @@ void mnv3_depthwise_driver(const mnv3_depthwise_kernel *row, const mnv3_depthwis
     s.ox_end = a->out_width;
     s.pixel_major = (size_t)a->in_height * row_elems * ab > DW_PIXEL_MAJOR_BYTES;
     mnv3_interior_columns(a->in_width, a->out_width, K, S, a->pad_left, &s.ox_lo, &s.ox_hi);
-    mnv3_dw_cursor_start(a, &cursor);
+    mnv3_dw_cursor_start(a, ab, &cursor);
     for (oy = a->row_begin; oy < a->row_end; ++oy) {
-        uint32_t ky;
-        mnv3_dw_cursor_slots(&cursor, oy, slots);
-        for (ky = 0; ky < K; ++ky)
-            rows[ky] =
-                slots[ky] < 0 ? NULL : mnv3_act_at(a->input, (size_t)slots[ky] * row_elems, ab);
-        s.out = mnv3_act_at_mut(a->output, (size_t)oy * a->out_width * C, ab);
+        mnv3_dw_cursor_rows(&cursor, oy, rows);
+        s.out = (float *)mnv3_elem_at_mut(a->output, (size_t)oy * a->out_width * C, ab);
         span(&s);
     }
 }
@@ -250,8 +265,8 @@ static void conv_prefetch(const mnv3_conv_args *a, uint32_t oy) {
     if (end > (long)a->in_height) end = (long)a->in_height;
     for (iy = first; iy < end; ++iy)
         for (c = 0; c < spans; ++c) {
-            const char *p = (const char *)(a->input + (size_t)iy * a->in_row_stride +
-                                           c * a->in_chan_stride);
+            const char *p = (const char *)((const float *)a->input +
+                                           (size_t)iy * a->in_row_stride + c * a->in_chan_stride);
             for (off = 0; off < bytes; off += 64) __builtin_prefetch(p + off, 0, 3);
         }
 #else
@@ -260,25 +275,25 @@ static void conv_prefetch(const mnv3_conv_args *a, uint32_t oy) {
 #endif
 }
 
-void mnv3_conv_driver(const mnv3_conv_kernel *row, const mnv3_conv_args *a) {
+void mnv3_f32_conv_driver(const mnv3_row *row, const mnv3_conv_args *a) {
+    const mnv3_f32_conv_impl *im = (const mnv3_f32_conv_impl *)row->impl;
     const uint32_t K = a->kernel, S = a->stride;
-    unsigned char params[MNV3_PARAMS_BYTES] ALIGN64;
     mnv3_conv_row r;
     uint32_t oy;
     MNV3_ASSERT(K >= 1 && S >= 1 && a->row_end <= a->out_height);
-    row->prepare(&a->epilogue, NULL, params);
     r.a = a;
-    r.params = params;
+    r.bias = ((const mnv3_f32_params *)a->params)->bias;
+    r.params = mnv3_f32_ukernel_params(a->params);
     mnv3_interior_columns(a->in_width, a->out_width, K, S, a->pad_left, &r.ox_lo, &r.ox_hi);
     for (oy = a->row_begin; oy < a->row_end; ++oy) {
         r.iy0 = (long)oy * S - (long)a->pad_top;
         r.ky_lo = r.iy0 < 0 ? (uint32_t)-r.iy0 : 0;
         r.ky_hi = r.iy0 + (long)K > (long)a->in_height ? (uint32_t)((long)a->in_height - r.iy0) : K;
         if (r.ky_lo > r.ky_hi) r.ky_lo = r.ky_hi;
-        r.out = mnv3_act_at_mut(a->output, (size_t)oy * a->out_width * a->out_channels,
-                                mnv3_act_elem_bytes(row->act_type));
+        r.out = (float *)mnv3_elem_at_mut(a->output, (size_t)oy * a->out_width * a->out_channels,
+                                          mnv3_act_elem_bytes(row->act_type));
         conv_prefetch(a, oy);
-        row->row(&r);
+        im->row(&r);
     }
 }
 
@@ -286,37 +301,24 @@ void mnv3_conv_driver(const mnv3_conv_kernel *row, const mnv3_conv_args *a) {
 /* Fully connected, squeeze-excite, pooling                                              */
 /* ------------------------------------------------------------------------------------ */
 
-void mnv3_fc_driver(const mnv3_fc_kernel *row, const mnv3_fc_args *a) {
+void mnv3_f32_fc_driver(const mnv3_row *row, const mnv3_fc_args *a) {
+    const mnv3_f32_fc_impl *im = (const mnv3_f32_fc_impl *)row->impl;
+    const mnv3_f32_params *prm = (const mnv3_f32_params *)a->params;
     const uint32_t I = a->in_features;
-    const size_t elem_bytes = row->packed_elem_bytes ? row->packed_elem_bytes : sizeof(float);
+    const float *in = (const float *)a->input;
+    float *out = (float *)a->output;
     float dots[MNV3_MAX_MR];
     uint32_t o, j;
-    MNV3_ASSERT(row->mr >= 1 && row->mr <= MNV3_MAX_MR);
+    MNV3_ASSERT(im->mr >= 1 && im->mr <= MNV3_MAX_MR);
     MNV3_ASSERT(a->out_end <= a->out_features);
-    for (o = a->out_begin; o < a->out_end; o += row->mr) {
-        const uint32_t count = a->out_end - o < row->mr ? a->out_end - o : row->mr;
-        row->gemv(a->input, (const char *)a->packed + (size_t)o * I * elem_bytes, I, count, dots);
+    for (o = a->out_begin; o < a->out_end; o += im->mr) {
+        const uint32_t count = a->out_end - o < im->mr ? a->out_end - o : im->mr;
+        im->gemv(in, (const char *)a->packed + (size_t)o * I * im->packed_elem_bytes, I, count,
+                 dots);
         for (j = 0; j < count; ++j)
-            a->output[o + j] =
-                mnv3_epilogue_apply(&a->epilogue, dots[j] + (a->bias ? a->bias[o + j] : 0.0f));
+            out[o + j] = mnv3_epilogue_apply(&prm->epilogue,
+                                             dots[j] + (prm->bias ? prm->bias[o + j] : 0.0f));
     }
-}
-
-void mnv3_scale_channels(float *x, size_t pixels, uint32_t channels, const float *gate,
-                         mnv3_clamp clamp) {
-    size_t p;
-    uint32_t c;
-    for (p = 0; p < pixels; ++p, x += channels)
-        for (c = 0; c < channels; ++c) x[c] = mnv3_clampf(x[c] * gate[c], clamp);
-}
-
-void mnv3_scale_channels_f16(uint16_t *x, size_t pixels, uint32_t channels, const float *gate,
-                             mnv3_clamp clamp) {
-    size_t p;
-    uint32_t c;
-    for (p = 0; p < pixels; ++p, x += channels)
-        for (c = 0; c < channels; ++c)
-            x[c] = mnv3_f32_to_f16(mnv3_clampf(mnv3_f16_to_f32(x[c]) * gate[c], clamp));
 }
 
 void mnv3_reduce_slices(const float *partial, uint32_t slices, uint32_t channels, float scale,

@@ -1,4 +1,4 @@
-/* The portable int8 drivers: everything about an int8 layer that is not one tile of
+/* The int8 drivers: everything about an int8 layer that is not one tile of
  * arithmetic, written once for every kernel set (q8_impl.h has the scheme):
  *   pointwise  row chunks prepared into the workspace (SE gate, A format, K padding,
  *              row sums for a weight zero point), panels, balanced row tiles, then LUT,
@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "base/checked.h"
-#include "kernels/kernels.h"
 #include "kernels/q8_impl.h"
 #include "kernels/q8_scalar.h"
 
@@ -20,7 +19,7 @@
 #define ALIGN64
 #endif
 
-static uint32_t round_up_u32(uint32_t x, uint32_t m) { return (x + m - 1) / m * m; }
+#define round_up_u32 mnv3_round_up_u32
 static size_t round_up_size(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
 static size_t format_bytes(mnv3_q8_format f) { return f == MNV3_Q8_A_S16 ? 2 : 1; }
@@ -112,6 +111,64 @@ void mnv3_q8_dw_pack(const mnv3_q8_weights *w, uint32_t group, uint32_t wbytes, 
             }
         }
     }
+}
+
+/* The rows' packing, from their impl. */
+static uint32_t gemm_k_total(const mnv3_layer *l) {
+    return l->kernel * l->kernel * l->in_channels;
+}
+
+size_t mnv3_q8_gemm_row_packed_bytes(const mnv3_row *row, const mnv3_layer *l) {
+    const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
+    const mnv3_q8_weights w = mnv3_q8_weights_of(l);
+    return mnv3_q8_gemm_packed_bytes(&w, gemm_k_total(l), im->nr, im->kr, im->format);
+}
+
+void mnv3_q8_gemm_row_pack(const mnv3_row *row, const mnv3_layer *l, void *packed) {
+    const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
+    const mnv3_q8_weights w = mnv3_q8_weights_of(l);
+    if (im->pack)
+        im->pack(&w, gemm_k_total(l), packed);
+    else
+        mnv3_q8_gemm_pack(&w, gemm_k_total(l), im->nr, im->kr, im->format, packed);
+}
+
+size_t mnv3_q8_dw_row_packed_bytes(const mnv3_row *row, const mnv3_layer *l) {
+    const mnv3_q8_dw_impl *im = (const mnv3_q8_dw_impl *)row->impl;
+    const mnv3_q8_weights w = mnv3_q8_weights_of(l);
+    return im->packed_bytes ? im->packed_bytes(&w)
+                            : mnv3_q8_dw_packed_bytes(&w, im->group, im->wbytes);
+}
+
+void mnv3_q8_dw_row_pack(const mnv3_row *row, const mnv3_layer *l, void *packed) {
+    const mnv3_q8_dw_impl *im = (const mnv3_q8_dw_impl *)row->impl;
+    const mnv3_q8_weights w = mnv3_q8_weights_of(l);
+    if (im->pack)
+        im->pack(&w, packed);
+    else
+        mnv3_q8_dw_pack(&w, im->group, im->wbytes, packed);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Parameters                                                                            */
+/* ------------------------------------------------------------------------------------ */
+
+size_t mnv3_q8_params_bytes(const mnv3_row *row, const mnv3_layer *l) {
+    (void)row;
+    (void)l;
+    return sizeof(mnv3_q8_params);
+}
+
+void mnv3_q8_prepare(const mnv3_row *row, const mnv3_layer *l, void *params) {
+    mnv3_q8_params *p = (mnv3_q8_params *)params;
+    (void)row;
+    p->bias = (const int32_t *)l->bias;
+    p->in_zp = l->in_zp;
+    p->weight_zp = l->weight_zp;
+    p->requant = l->requant;
+    p->gate = l->gate;
+    p->gate.gate = NULL;
+    p->add = l->add;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -221,7 +278,7 @@ void mnv3_q8_dw_cached_rows(const mnv3_q8_dw_out_row *r, size_t slot_bytes, size
 
 void mnv3_q8_dw_channels_portable(const mnv3_q8_dw_out_row *r, uint32_t c_begin, uint32_t group,
                                   uint32_t wbytes) {
-    const mnv3_q8_depthwise_args *a = r->a;
+    const mnv3_q8_dw_call *a = r->a;
     const uint32_t C = a->channels, K = a->kernel, taps = K * K;
     const size_t group_bytes = (size_t)group * ((size_t)wbytes * taps + 4u);
     uint32_t ox, c, ky, kx;
@@ -301,22 +358,6 @@ typedef struct q8_rows {
     uint32_t rows;
 } q8_rows;
 
-/* Prefetch cursor over the args' ranges (as mnv3_prefetch_next for float layers). */
-typedef struct q8_prefetch {
-    const mnv3_prefetch_range *ranges;
-    uint32_t count, part, parts, next;
-    const char *pf, *pf_end;
-} q8_prefetch;
-
-static void prefetch_next(q8_prefetch *p) {
-    while (p->pf == p->pf_end && p->next < p->count) {
-        const mnv3_prefetch_range *r = &p->ranges[p->next++];
-        const size_t lines = r->bytes / 64u;
-        p->pf = r->begin + lines * p->part / p->parts * 64u;
-        p->pf_end = r->begin + lines * (p->part + 1u) / p->parts * 64u;
-    }
-}
-
 /* LUT, residual ADD and channel sums on n bytes of one output row, in that order. */
 static void post_row(const mnv3_q8_ops *ops, const q8_post *post, int8_t *v, size_t at,
                      uint32_t n) {
@@ -352,14 +393,14 @@ static void post_rows(const mnv3_q8_ops *ops, const q8_post *post, uint32_t rows
  * buffer. */
 static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void *packed,
                       uint32_t k_total, uint32_t n, uint32_t col_begin, uint32_t col_end,
-                      const mnv3_q8_requant *rq, const q8_post *post, q8_prefetch *pf) {
+                      const mnv3_q8_requant *rq, const q8_post *post, mnv3_prefetch_cursor *pf) {
     const mnv3_q8_ops *ops = im->ops;
     const uint32_t nr = im->nr, mr = im->mr;
     const size_t panel = gemm_panel_bytes(k_total, nr, im->kr, im->format);
     const int direct = post->output != NULL;
     const int after = post->lut || post->residual || post->sums;
     mnv3_q8_rq_table table ALIGN64;
-    int8_t tmp[MNV3_MAX_MR * MNV3_Q8_MAX_NR] ALIGN64;
+    int8_t tmp[MNV3_Q8_MAX_MR * MNV3_Q8_MAX_NR] ALIGN64;
     mnv3_q8_gemm_tile t;
     uint32_t col, i;
     t.k = round_up_u32(k_total, im->kr);
@@ -385,7 +426,7 @@ static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void 
                 t.out = tmp;
                 t.out_stride = MNV3_Q8_MAX_NR;
             }
-            prefetch_next(pf);
+            mnv3_prefetch_next(pf);
             t.pf_end = pf->pf_end;
             im->gemm[m - 1](&t);
             if (!direct)
@@ -436,39 +477,42 @@ static size_t row_bytes(const mnv3_q8_gemm_impl *im, uint32_t k_total) {
  * a panel is reused from L1 by every row tile while the chunk's rows stay in L2. */
 #define Q8_PW_CHUNK 64u
 
-size_t mnv3_q8_pointwise_workspace(const mnv3_q8_pointwise_kernel *row, uint32_t in_channels) {
+size_t mnv3_q8_pointwise_workspace(const mnv3_row *row, const mnv3_layer *l, uint32_t in_width,
+                                   uint32_t out_width) {
     const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
     size_t rows, total;
-    if (!mnv3_size_mul(Q8_PW_CHUNK, row_bytes(im, in_channels), &rows) ||
+    (void)in_width;
+    (void)out_width;
+    if (!mnv3_size_mul(Q8_PW_CHUNK, row_bytes(im, l->in_channels), &rows) ||
         !mnv3_size_add(rows, Q8_PW_CHUNK * 4u, &total))
         return SIZE_MAX;
     return total;
 }
 
-void mnv3_q8_pointwise_driver(const mnv3_q8_pointwise_kernel *row,
-                              const mnv3_q8_pointwise_args *a) {
+void mnv3_q8_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a) {
     const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
+    const mnv3_q8_params *prm = (const mnv3_q8_params *)a->params;
     const uint32_t K = a->in_channels;
     const size_t stride = row_bytes(im, K);
+    const int8_t *input = (const int8_t *)a->input, *residual = (const int8_t *)a->residual;
+    int8_t *output = (int8_t *)a->output;
     unsigned char *ws = (unsigned char *)a->workspace;
-    int32_t *terms = needs_terms(im, a->weight_zp)
+    int32_t *terms = needs_terms(im, prm->weight_zp)
                          ? (int32_t *)(void *)(ws + Q8_PW_CHUNK * stride)
                          : NULL;
-    q8_prefetch pf;
+    mnv3_q8_gate gate = prm->gate;
+    mnv3_prefetch_cursor pf;
     q8_post post;
     q8_rows r;
     size_t p0 = a->pixel_begin;
     MNV3_ASSERT(a->oc_begin % im->nr == 0 && a->oc_end <= a->out_channels);
     MNV3_ASSERT(ws != NULL);
-    memset(&pf, 0, sizeof pf);
-    pf.ranges = a->prefetch;
-    pf.count = a->prefetch_count;
-    pf.part = a->prefetch_part;
-    pf.parts = a->prefetch_parts ? a->prefetch_parts : 1;
-    post.lut = a->requant.lut;
-    post.add = &a->add;
+    gate.gate = (const int8_t *)a->gate;
+    mnv3_prefetch_start(a, &pf);
+    post.lut = prm->requant.lut;
+    post.add = &prm->add;
     post.out_stride = a->out_stride;
-    post.sums = a->channel_sums ? a->channel_sums + a->oc_begin : NULL;
+    post.sums = a->channel_sums ? (int32_t *)a->channel_sums + a->oc_begin : NULL;
     r.a = ws;
     r.a_stride = stride;
     r.terms = terms;
@@ -476,12 +520,12 @@ void mnv3_q8_pointwise_driver(const mnv3_q8_pointwise_kernel *row,
         const size_t left = a->pixel_end - p0;
         const size_t chunks = (left + Q8_PW_CHUNK - 1) / Q8_PW_CHUNK;
         const uint32_t rows = (uint32_t)((left + chunks - 1) / chunks);
-        prepare_rows(im, a->input + p0 * a->in_stride, a->in_stride, rows, K,
-                     a->gate.gate ? &a->gate : NULL, a->in_zp, a->weight_zp, ws, stride, terms);
+        prepare_rows(im, input + p0 * a->in_stride, a->in_stride, rows, K,
+                     gate.gate ? &gate : NULL, prm->in_zp, prm->weight_zp, ws, stride, terms);
         r.rows = rows;
-        post.residual = a->residual ? a->residual + p0 * a->out_stride + a->oc_begin : NULL;
-        post.output = a->output ? a->output + p0 * a->out_stride + a->oc_begin : NULL;
-        run_tiles(im, &r, a->packed, K, a->out_channels, a->oc_begin, a->oc_end, &a->requant,
+        post.residual = residual ? residual + p0 * a->out_stride + a->oc_begin : NULL;
+        post.output = output ? output + p0 * a->out_stride + a->oc_begin : NULL;
+        run_tiles(im, &r, a->packed, K, a->out_channels, a->oc_begin, a->oc_end, &prm->requant,
                   &post, &pf);
         p0 += rows;
     }
@@ -494,12 +538,14 @@ void mnv3_q8_pointwise_driver(const mnv3_q8_pointwise_kernel *row,
 /* Output pixels of one row handled at once. */
 #define Q8_CONV_CHUNK 32u
 
-size_t mnv3_q8_conv_workspace(const mnv3_q8_conv_kernel *row, uint32_t in_channels,
-                              uint32_t kernel, uint32_t out_width) {
+size_t mnv3_q8_conv_workspace(const mnv3_row *row, const mnv3_layer *l, uint32_t in_width,
+                              uint32_t out_width) {
     const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
     size_t k_total, prepared, total;
+    (void)in_width;
     (void)out_width;
-    if (!mnv3_size_mul4(kernel, kernel, in_channels, 1, &k_total) || k_total > UINT32_MAX ||
+    if (!mnv3_size_mul4(l->kernel, l->kernel, l->in_channels, 1, &k_total) ||
+        k_total > UINT32_MAX ||
         !mnv3_size_mul(Q8_CONV_CHUNK, row_bytes(im, (uint32_t)k_total), &prepared) ||
         !mnv3_size_add(prepared, Q8_CONV_CHUNK * 4u, &total))
         return SIZE_MAX;
@@ -511,7 +557,7 @@ size_t mnv3_q8_conv_workspace(const mnv3_q8_conv_kernel *row, uint32_t in_channe
  * contribution (in_zp - in_zp) * w is zero as TFLite's. Returns the sum of the prepared
  * values. With 3 input channels a row is 27 values, so one pass beats a byte row and a
  * vector pass over it; a kernel row inside the image of an NHWC input is one run. */
-static int32_t im2col_prepared(const mnv3_q8_conv_args *a, uint32_t oy, uint32_t ox,
+static int32_t im2col_prepared(const mnv3_conv_args *a, int32_t in_zp, uint32_t oy, uint32_t ox,
                                mnv3_q8_format format, uint32_t kpad, void *dst) {
     const uint32_t K = a->kernel, Ci = a->in_channels, run = K * Ci;
     const long iy0 = (long)oy * a->stride - (long)a->pad_top;
@@ -519,7 +565,7 @@ static int32_t im2col_prepared(const mnv3_q8_conv_args *a, uint32_t oy, uint32_t
     const int row_inside = ix0 >= 0 && ix0 + (long)K <= (long)a->in_width &&
                            a->in_chan_stride == 1 && a->in_col_stride == Ci;
     /* prepared = x - minus: in_zp for int16, -128 for u8, 0 for int8 */
-    const int32_t minus = format == MNV3_Q8_A_S16 ? a->in_zp : format == MNV3_Q8_A_U8 ? -128 : 0;
+    const int32_t minus = format == MNV3_Q8_A_S16 ? in_zp : format == MNV3_Q8_A_U8 ? -128 : 0;
     int16_t *d16 = (int16_t *)dst;
     uint8_t *d8 = (uint8_t *)dst;
     int32_t sum = 0;
@@ -527,7 +573,7 @@ static int32_t im2col_prepared(const mnv3_q8_conv_args *a, uint32_t oy, uint32_t
     for (ky = 0; ky < K; ++ky) {
         const long iy = iy0 + (long)ky;
         const int8_t *src = iy >= 0 && iy < (long)a->in_height
-                                ? a->input + (size_t)iy * a->in_row_stride
+                                ? (const int8_t *)a->input + (size_t)iy * a->in_row_stride
                                 : NULL;
         if (src && row_inside) {
             src += (size_t)ix0 * Ci;
@@ -549,7 +595,7 @@ static int32_t im2col_prepared(const mnv3_q8_conv_args *a, uint32_t oy, uint32_t
                                     : NULL;
             for (i = 0; i < Ci; ++i, ++at) {
                 const int32_t v =
-                    (tap ? (int32_t)tap[(size_t)i * a->in_chan_stride] : a->in_zp) - minus;
+                    (tap ? (int32_t)tap[(size_t)i * a->in_chan_stride] : in_zp) - minus;
                 if (format == MNV3_Q8_A_S16)
                     d16[at] = (int16_t)v;
                 else
@@ -567,24 +613,24 @@ static int32_t im2col_prepared(const mnv3_q8_conv_args *a, uint32_t oy, uint32_t
     return sum;
 }
 
-void mnv3_q8_conv_driver(const mnv3_q8_conv_kernel *row, const mnv3_q8_conv_args *a) {
+void mnv3_q8_conv_driver(const mnv3_row *row, const mnv3_conv_args *a) {
     const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
+    const mnv3_q8_params *prm = (const mnv3_q8_params *)a->params;
     const uint32_t k_total = a->kernel * a->kernel * a->in_channels;
     const uint32_t kpad = round_up_u32(k_total, im->kr);
     const size_t stride = row_bytes(im, k_total);
     unsigned char *ws = (unsigned char *)a->workspace;
-    int32_t *terms = needs_terms(im, a->weight_zp)
+    int32_t *terms = needs_terms(im, prm->weight_zp)
                          ? (int32_t *)(void *)(ws + Q8_CONV_CHUNK * stride)
                          : NULL;
-    q8_prefetch pf;
+    mnv3_prefetch_cursor pf;
     q8_post post;
     q8_rows r;
     uint32_t oy, ox0, j;
     MNV3_ASSERT(ws != NULL && a->row_end <= a->out_height);
-    memset(&pf, 0, sizeof pf);
-    pf.parts = 1;
+    mnv3_prefetch_start(NULL, &pf);
     memset(&post, 0, sizeof post);
-    post.lut = a->requant.lut;
+    post.lut = prm->requant.lut;
     post.out_stride = a->out_channels;
     r.a = ws;
     r.a_stride = stride;
@@ -595,13 +641,13 @@ void mnv3_q8_conv_driver(const mnv3_q8_conv_kernel *row, const mnv3_q8_conv_args
                 a->out_width - ox0 < Q8_CONV_CHUNK ? a->out_width - ox0 : Q8_CONV_CHUNK;
             for (j = 0; j < count; ++j) {
                 const int32_t sum =
-                    im2col_prepared(a, oy, ox0 + j, im->format, kpad, ws + j * stride);
-                if (terms) terms[j] = (int32_t)((uint32_t)-a->weight_zp * (uint32_t)sum);
+                    im2col_prepared(a, prm->in_zp, oy, ox0 + j, im->format, kpad, ws + j * stride);
+                if (terms) terms[j] = (int32_t)((uint32_t)-prm->weight_zp * (uint32_t)sum);
             }
             r.rows = count;
-            post.output = a->output + ((size_t)oy * a->out_width + ox0) * a->out_channels;
+            post.output = (int8_t *)a->output + ((size_t)oy * a->out_width + ox0) * a->out_channels;
             run_tiles(im, &r, a->packed, k_total, a->out_channels, 0, a->out_channels,
-                      &a->requant, &post, &pf);
+                      &prm->requant, &post, &pf);
         }
 }
 
@@ -610,34 +656,39 @@ void mnv3_q8_conv_driver(const mnv3_q8_conv_kernel *row, const mnv3_q8_conv_args
 /* ------------------------------------------------------------------------------------ */
 
 /* The prepared vector lives on the stack; a longer one (never in MobileNetV3, whose
- * longest is 1280) runs on the reference. */
+ * longest is 1280) runs on the reference, on weights its row leaves unpacked. */
 #define Q8_FC_STACK 8192u
 
-void mnv3_q8_fc_driver(const mnv3_q8_fc_kernel *row, const mnv3_q8_fc_args *a) {
+size_t mnv3_q8_fc_row_packed_bytes(const mnv3_row *row, const mnv3_layer *l) {
+    if (row_bytes((const mnv3_q8_gemm_impl *)row->impl, l->in_channels) > Q8_FC_STACK) return 0;
+    return mnv3_q8_gemm_row_packed_bytes(row, l);
+}
+
+void mnv3_q8_fc_driver(const mnv3_row *row, const mnv3_fc_args *a) {
     const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
+    const mnv3_q8_params *prm = (const mnv3_q8_params *)a->params;
     const uint32_t I = a->in_features, nr = im->nr;
     unsigned char prepared[Q8_FC_STACK] ALIGN64;
     int8_t out[MNV3_Q8_MAX_NR];
     int32_t term = 0;
-    q8_prefetch pf;
+    mnv3_prefetch_cursor pf;
     q8_post post;
     q8_rows r;
     uint32_t col;
     MNV3_ASSERT(a->out_end <= a->out_features);
     if (row_bytes(im, I) > Q8_FC_STACK) {
-        mnv3_ref_q8_fc(a);
+        mnv3_reference_fc(row, a); /* packed_bytes left the weights canonical */
         return;
     }
-    prepare_rows(im, a->input, 0, 1, I, NULL, a->in_zp, a->weight_zp, prepared, 0,
-                 needs_terms(im, a->weight_zp) ? &term : NULL);
-    memset(&pf, 0, sizeof pf);
-    pf.parts = 1;
+    prepare_rows(im, (const int8_t *)a->input, 0, 1, I, NULL, prm->in_zp, prm->weight_zp, prepared,
+                 0, needs_terms(im, prm->weight_zp) ? &term : NULL);
+    mnv3_prefetch_start(NULL, &pf);
     memset(&post, 0, sizeof post);
-    post.lut = a->requant.lut;
+    post.lut = prm->requant.lut;
     post.output = out;
     r.a = prepared;
     r.a_stride = 0;
-    r.terms = needs_terms(im, a->weight_zp) ? &term : NULL;
+    r.terms = needs_terms(im, prm->weight_zp) ? &term : NULL;
     r.rows = 1;
     /* out_begin need not be a multiple of nr: whole panels, the range copied out. */
     for (col = a->out_begin / nr * nr; col < a->out_end; col += nr) {
@@ -645,8 +696,8 @@ void mnv3_q8_fc_driver(const mnv3_q8_fc_kernel *row, const mnv3_q8_fc_args *a) {
         const uint32_t lo = col > a->out_begin ? col : a->out_begin;
         const uint32_t hi = end < a->out_end ? end : a->out_end;
         post.out_stride = 0;
-        run_tiles(im, &r, a->packed, I, a->out_features, col, end, &a->requant, &post, &pf);
-        memcpy(a->output + lo, out + (lo - col), hi - lo);
+        run_tiles(im, &r, a->packed, I, a->out_features, col, end, &prm->requant, &post, &pf);
+        memcpy((int8_t *)a->output + lo, out + (lo - col), hi - lo);
     }
 }
 
@@ -654,44 +705,54 @@ void mnv3_q8_fc_driver(const mnv3_q8_fc_kernel *row, const mnv3_q8_fc_args *a) {
 /* Depthwise                                                                             */
 /* ------------------------------------------------------------------------------------ */
 
-/* The portable rows need none; a row that keeps converted input rows (x86) has its own. */
-size_t mnv3_q8_depthwise_workspace(const mnv3_q8_depthwise_kernel *row, uint32_t channels,
-                                   uint32_t kernel, uint32_t in_width) {
-    (void)row;
-    (void)channels;
-    (void)kernel;
-    (void)in_width;
-    return 0;
+size_t mnv3_q8_depthwise_workspace(const mnv3_row *row, const mnv3_layer *l, uint32_t in_width,
+                                   uint32_t out_width) {
+    const mnv3_q8_dw_impl *im = (const mnv3_q8_dw_impl *)row->impl;
+    (void)out_width;
+    return im->workspace ? im->workspace(l->out_channels, l->kernel, in_width) : 0;
 }
 
-void mnv3_q8_depthwise_driver(const mnv3_q8_depthwise_kernel *row,
-                              const mnv3_q8_depthwise_args *a) {
+void mnv3_q8_depthwise_driver(const mnv3_row *row, const mnv3_depthwise_args *a) {
     const mnv3_q8_dw_impl *im = (const mnv3_q8_dw_impl *)row->impl;
+    const mnv3_q8_params *prm = (const mnv3_q8_params *)a->params;
     void (*lut)(int8_t *, size_t, const int8_t *) =
         im->ops && im->ops->lut ? im->ops->lut : mnv3_q8_lut_portable;
     const uint32_t K = a->kernel, S = a->stride, C = a->channels;
-    const size_t row_elems = (size_t)a->in_width * C, out_row = (size_t)a->out_width * C;
-    const int8_t *rows[MNV3_DW_MAX_KERNEL];
-    long slots[MNV3_DW_MAX_KERNEL];
+    const size_t out_row = (size_t)a->out_width * C;
+    const void *rows[MNV3_DW_MAX_KERNEL];
     mnv3_dw_cursor cursor;
+    mnv3_q8_dw_call call;
     mnv3_q8_dw_out_row r;
-    uint32_t oy, ky;
+    uint32_t oy;
     MNV3_ASSERT(K >= 1 && K <= MNV3_DW_MAX_KERNEL && S >= 1);
     MNV3_ASSERT(a->row_end <= a->out_height);
-    r.rows = rows;
+    call.input = (const int8_t *)a->input;
+    call.in_height = a->in_height;
+    call.in_width = a->in_width;
+    call.channels = C;
+    call.in_zp = prm->in_zp;
+    call.packed = a->packed;
+    call.kernel = K;
+    call.stride = S;
+    call.pad_top = a->pad_top;
+    call.pad_left = a->pad_left;
+    call.out_height = a->out_height;
+    call.out_width = a->out_width;
+    call.requant = prm->requant;
+    call.workspace = a->workspace;
+    r.rows = (const int8_t *const *)(const void *)rows;
     r.sums = NULL;
     r.w = a->packed;
-    r.a = a;
+    r.a = &call;
     mnv3_interior_columns(a->in_width, a->out_width, K, S, a->pad_left, &r.ox_lo, &r.ox_hi);
-    mnv3_dw_cursor_init(&cursor, a->row_begin, S, a->pad_top, K, a->in_height, a->in_ring_rows);
+    mnv3_dw_cursor_start(a, 1, &cursor);
     for (oy = a->row_begin; oy < a->row_end; ++oy) {
-        mnv3_dw_cursor_slots(&cursor, oy, slots);
-        for (ky = 0; ky < K; ++ky)
-            rows[ky] = slots[ky] < 0 ? NULL : a->input + (size_t)slots[ky] * row_elems;
-        r.out = a->output + (size_t)oy * out_row;
+        int8_t *out = (int8_t *)a->output + (size_t)oy * out_row;
+        mnv3_dw_cursor_rows(&cursor, oy, rows);
+        r.out = out;
         r.first = oy == a->row_begin;
         im->row(&r);
-        if (a->requant.lut) lut(r.out, out_row, a->requant.lut);
-        if (a->channel_sums) column_sums(r.out, a->out_width, C, a->channel_sums);
+        if (prm->requant.lut) lut(out, out_row, prm->requant.lut);
+        if (a->channel_sums) column_sums(out, a->out_width, C, (int32_t *)a->channel_sums);
     }
 }

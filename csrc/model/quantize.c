@@ -1,283 +1,39 @@
-/* The built-in architectures as int8 networks, so that int8 inference can be measured and
- * tested without a model file. The float built-in (same seed, same weights) is quantized
- * as a post-training quantizer would: weights symmetric per output channel, every
- * activation slot from the range it takes in one float pass over a fixed synthetic image.
- * That pass belongs to model creation (set-up, heap allowed), never to inference. */
+/* Post-training quantization of a float network whose weights the model owns, as a
+ * quantizer would make it: weights symmetric per output channel, every activation slot
+ * from a calibrated range (runtime/calibrate.c observes them on the executor) or from a
+ * fixed one. The int8 built-ins and the fuzzers' int8 seed models come from here; all of
+ * it belongs to model creation (set-up, heap allowed), never to inference. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/checked.h"
-#include "kernels/kernels.h"
-#include "model.h"
 #include "base/alloc.h"
+#include "base/checked.h"
+#include "quantize.h"
 
 /* A product that an addition follows is stored to a volatile first wherever it decides the
  * quantization: a compiler may otherwise fuse the two into one multiply-add (GCC in GNU
  * mode, clang on ARM), whose single rounding would change table entries and range ends, and
- * with them the network, from one build to another. The float pass itself needs no such
- * care: range ends are rounded outward (round_outward) far above its last-bit differences. */
+ * with them the network, from one build to another. */
 
-/* Side of the calibration image: small enough that creating Large stays fast in debug
- * builds, large enough that every layer sees a few pixels. */
-#define CALIBRATION_SIDE 64
-
-typedef struct range {
-    float lo, hi;
-} range;
-
-/* Ranges of every activation slot, convs in canonical order (mnv3_model_convs). */
-typedef struct calibration {
-    range pre[MNV3_MAX_CONVS];   /* conv output before its activation */
-    range post[MNV3_MAX_CONVS];  /* after it */
-    range se_pool[MNV3_MAX_BLOCKS], se_mul[MNV3_MAX_BLOCKS], residual[MNV3_MAX_BLOCKS];
-    range pool;
-} calibration;
+typedef mnv3_range range;
 
 static const range empty_range = {INFINITY, -INFINITY};
 
-static void widen(range *r, const float *x, size_t n) {
+void mnv3_calibration_init(mnv3_calibration *cal) {
+    uint32_t i;
+    for (i = 0; i < MNV3_MAX_CONVS; ++i) cal->pre[i] = cal->post[i] = empty_range;
+    for (i = 0; i < MNV3_MAX_BLOCKS; ++i)
+        cal->se_pool[i] = cal->se_mul[i] = cal->residual[i] = empty_range;
+    cal->pool = empty_range;
+}
+
+void mnv3_range_widen(mnv3_range *r, const float *x, size_t n) {
     size_t i;
     for (i = 0; i < n; ++i) {
         if (x[i] < r->lo) r->lo = x[i];
         if (x[i] > r->hi) r->hi = x[i];
     }
-}
-
-/* ---- The float pass ------------------------------------------------------------------ */
-
-typedef struct pass {
-    calibration *cal;
-    uint32_t conv;               /* canonical index of the next conv */
-    uint32_t h, w;               /* spatial size of the current feature map */
-} pass;
-
-static void conv_out_dims(const mnv3_conv *c, uint32_t h, uint32_t w, uint32_t *oh,
-                          uint32_t *ow, uint32_t *pt, uint32_t *pl) {
-    uint32_t pb, pr;
-    mnv3_conv_padding(c, h, w, pt, pl, &pb, &pr);
-    *oh = mnv3_conv_out_size(h, c->kernel, c->stride, *pt, pb);
-    *ow = mnv3_conv_out_size(w, c->kernel, c->stride, *pl, pr);
-}
-
-/* Floats of the largest feature map of the pass, and the widest vector. */
-static int pass_sizes(const mnv3_model *m, size_t *map, size_t *vec) {
-    uint32_t h = CALIBRATION_SIDE, w = CALIBRATION_SIDE, oh, ow, pt, pl, b, i;
-    size_t biggest = 0, widest = m->input_channels, n;
-#define SEE(c, hh, ww)                                                                       \
-    do {                                                                                     \
-        if (!mnv3_size_mul4((hh), (ww), (c)->out_channels, 1, &n)) return 0;                 \
-        if (n > biggest) biggest = n;                                                        \
-        if ((c)->out_channels > widest) widest = (c)->out_channels;                          \
-    } while (0)
-    if (!mnv3_size_mul4(h, w, m->input_channels, 1, &biggest)) return 0;
-    conv_out_dims(&m->stem, h, w, &h, &w, &pt, &pl);
-    SEE(&m->stem, h, w);
-    for (b = 0; b < m->num_blocks; ++b) {
-        const mnv3_block *k = &m->blocks[b];
-        if (k->has_expand) SEE(&k->expand, h, w);
-        conv_out_dims(&k->depthwise, h, w, &oh, &ow, &pt, &pl);
-        h = oh;
-        w = ow;
-        SEE(&k->depthwise, h, w);
-        if (k->has_se) SEE(&k->se.reduce, 1, 1);
-        SEE(&k->project, h, w);
-    }
-    SEE(&m->last_conv, h, w);
-    for (i = 0; i < m->num_head; ++i) SEE(&m->head[i], 1, 1);
-#undef SEE
-    *map = biggest;
-    *vec = widest;
-    return h > 0 && w > 0;
-}
-
-static const mnv3_epilogue linear = {MNV3_ACT_NONE, {-INFINITY, INFINITY}, {-INFINITY, INFINITY}};
-
-/* Records the conv's output before and after its activation, applied in place. */
-static void finish_conv(pass *p, const mnv3_conv *c, float *out, size_t n) {
-    const uint32_t i = p->conv++;
-    size_t j;
-    widen(&p->cal->pre[i], out, n);
-    for (j = 0; j < n; ++j) out[j] = mnv3_activate(c->epilogue.activation, out[j]);
-    widen(&p->cal->post[i], out, n);
-}
-
-static void pointwise(pass *p, const mnv3_conv *c, const float *in, size_t pixels, float *out) {
-    mnv3_pointwise_args a;
-    memset(&a, 0, sizeof a);
-    a.input = in;
-    a.in_stride = c->in_channels;
-    a.packed = c->weight;
-    a.bias = c->bias;
-    a.epilogue = linear;
-    a.output = out;
-    a.out_stride = c->out_channels;
-    a.in_channels = c->in_channels;
-    a.out_channels = c->out_channels;
-    a.pixel_end = pixels;
-    a.oc_end = c->out_channels;
-    mnv3_ref_pointwise(&a);
-    finish_conv(p, c, out, pixels * c->out_channels);
-}
-
-/* The stem (dense) or a depthwise conv over the current feature map. */
-static void spatial_conv(pass *p, const mnv3_conv *c, const float *in, float *out) {
-    uint32_t oh, ow, pt, pl;
-    conv_out_dims(c, p->h, p->w, &oh, &ow, &pt, &pl);
-    if (c->depthwise) {
-        mnv3_depthwise_args a;
-        memset(&a, 0, sizeof a);
-        a.input = in;
-        a.in_height = p->h;
-        a.in_width = p->w;
-        a.channels = c->in_channels;
-        a.packed = c->weight;
-        a.bias = c->bias;
-        a.kernel = c->kernel;
-        a.stride = c->stride;
-        a.pad_top = pt;
-        a.pad_left = pl;
-        a.out_height = a.row_end = oh;
-        a.out_width = ow;
-        a.epilogue = linear;
-        a.output = out;
-        mnv3_ref_depthwise(&a);
-    } else {
-        mnv3_conv_args a;
-        memset(&a, 0, sizeof a);
-        a.input = in;
-        a.in_height = p->h;
-        a.in_width = p->w;
-        a.in_channels = c->in_channels;
-        a.in_row_stride = (size_t)p->w * c->in_channels;
-        a.in_col_stride = c->in_channels;
-        a.in_chan_stride = 1;
-        a.packed = c->weight;
-        a.bias = c->bias;
-        a.out_channels = c->out_channels;
-        a.kernel = c->kernel;
-        a.stride = c->stride;
-        a.pad_top = pt;
-        a.pad_left = pl;
-        a.out_height = a.row_end = oh;
-        a.out_width = ow;
-        a.epilogue = linear;
-        a.output = out;
-        mnv3_ref_conv(&a);
-    }
-    p->h = oh;
-    p->w = ow;
-    finish_conv(p, c, out, (size_t)oh * ow * c->out_channels);
-}
-
-static void fully_connected(pass *p, const mnv3_conv *c, const float *in, float *out) {
-    mnv3_fc_args a;
-    memset(&a, 0, sizeof a);
-    a.input = in;
-    a.in_features = c->in_channels;
-    a.out_features = c->out_channels;
-    a.packed = c->weight;
-    a.bias = c->bias;
-    a.epilogue = linear;
-    a.output = out;
-    a.out_end = c->out_channels;
-    mnv3_ref_fc(&a);
-    finish_conv(p, c, out, c->out_channels);
-}
-
-static void channel_means(const float *x, size_t pixels, uint32_t channels, float *mean) {
-    size_t i;
-    uint32_t k;
-    for (k = 0; k < channels; ++k) mean[k] = 0.0f;
-    for (i = 0; i < pixels; ++i)
-        for (k = 0; k < channels; ++k) mean[k] += x[i * channels + k];
-    for (k = 0; k < channels; ++k) mean[k] /= (float)pixels;
-}
-
-/* A fixed image: pseudo-random 8-bit pixels through the model's own normalisation, so the
- * pass sees the whole input range. NHWC. */
-static void synthetic_image(const mnv3_model *m, float *x) {
-    const mnv3_preprocess *pp = &m->preprocess;
-    const size_t n = (size_t)CALIBRATION_SIDE * CALIBRATION_SIDE * m->input_channels;
-    uint64_t state = 0x243F6A8885A308D3ull;
-    size_t i;
-    for (i = 0; i < n; ++i) {
-        const uint32_t c = (uint32_t)(i % m->input_channels) % 3u;
-        volatile float pixel; /* not fused with the subtraction */
-        state = state * 6364136223846793005ull + 1442695040888963407ull;
-        pixel = (float)(state >> 56) * pp->scale;
-        x[i] = (pixel - pp->mean[c]) / pp->std[c];
-    }
-}
-
-static mnv3_status calibrate(const mnv3_model *m, calibration *cal, mnv3_error *e) {
-    size_t map, vec, total, pixels;
-    float *mem, *x, *t, *d, *y, *v0, *v1, *swap;
-    pass p;
-    uint32_t b, i;
-    for (i = 0; i < MNV3_MAX_CONVS; ++i) cal->pre[i] = cal->post[i] = empty_range;
-    for (b = 0; b < MNV3_MAX_BLOCKS; ++b)
-        cal->se_pool[b] = cal->se_mul[b] = cal->residual[b] = empty_range;
-    cal->pool = empty_range;
-    if (!pass_sizes(m, &map, &vec) || !mnv3_size_mul4(map, 4, 1, 1, &total) ||
-        !mnv3_size_add(total, 2 * (size_t)vec, &total) ||
-        total > SIZE_MAX / sizeof(float))
-        return mnv3_set_error(e, MNV3_ERR_SIZE_OVERFLOW, "calibration buffers do not fit");
-    mem = (float *)malloc(total * sizeof(float));
-    if (!mem) return mnv3_set_error(e, MNV3_ERR_OUT_OF_MEMORY, "calibration buffers");
-    x = mem;            /* block input */
-    t = x + map;        /* expanded */
-    d = t + map;        /* depthwise output, gated in place */
-    y = d + map;        /* block output */
-    v0 = y + map;
-    v1 = v0 + vec;
-
-    p.cal = cal;
-    p.conv = 0;
-    p.h = p.w = CALIBRATION_SIDE;
-    synthetic_image(m, t);
-    spatial_conv(&p, &m->stem, t, x);
-    for (b = 0; b < m->num_blocks; ++b) {
-        const mnv3_block *k = &m->blocks[b];
-        const float *in = x;
-        size_t n;
-        pixels = (size_t)p.h * p.w;
-        if (k->has_expand) {
-            pointwise(&p, &k->expand, x, pixels, t);
-            in = t;
-        }
-        spatial_conv(&p, &k->depthwise, in, d);
-        pixels = (size_t)p.h * p.w;
-        if (k->has_se) {
-            const uint32_t ch = k->depthwise.out_channels;
-            size_t j;
-            channel_means(d, pixels, ch, v0);
-            widen(&cal->se_pool[b], v0, ch);
-            fully_connected(&p, &k->se.reduce, v0, v1);
-            fully_connected(&p, &k->se.expand, v1, v0);
-            for (j = 0; j < pixels * ch; ++j) d[j] *= v0[j % ch];
-            widen(&cal->se_mul[b], d, pixels * ch);
-        }
-        pointwise(&p, &k->project, d, pixels, y);
-        n = pixels * k->project.out_channels;
-        if (k->residual) {
-            size_t j;
-            for (j = 0; j < n; ++j) y[j] += x[j];
-            widen(&cal->residual[b], y, n);
-        }
-        swap = x;
-        x = y;
-        y = swap;
-    }
-    pixels = (size_t)p.h * p.w;
-    pointwise(&p, &m->last_conv, x, pixels, t);
-    channel_means(t, pixels, m->last_conv.out_channels, v0);
-    widen(&cal->pool, v0, m->last_conv.out_channels);
-    for (i = 0; i < m->num_head; ++i) {
-        fully_connected(&p, &m->head[i], i % 2 ? v1 : v0, i % 2 ? v0 : v1);
-    }
-    free(mem);
-    return MNV3_OK;
 }
 
 /* ---- Scales and zero points ------------------------------------------------------------ */
@@ -386,7 +142,7 @@ static range input_range(const mnv3_model *m) {
     for (c = 0; c < 3; ++c) {
         volatile float top = 255.0f * pp->scale; /* not fused with the subtraction */
         const float ends[2] = {(0.0f - pp->mean[c]) / pp->std[c], (top - pp->mean[c]) / pp->std[c]};
-        widen(&r, ends, 2);
+        mnv3_range_widen(&r, ends, 2);
     }
     return r;
 }
@@ -539,7 +295,7 @@ static mnv3_status quantize_weights(mnv3_model *m, mnv3_error *e) {
 
 /* Every activation slot's scale and zero point: from the calibrated ranges, or the fixed
  * ones when cal is NULL. */
-static void quantize_activations(mnv3_model *m, const calibration *cal) {
+static void quantize_activations(mnv3_model *m, const mnv3_calibration *cal) {
     mnv3_conv *list[MNV3_MAX_CONVS];
     const uint32_t n = mnv3_model_convs(m, list);
     uint32_t i, b;
@@ -561,8 +317,7 @@ static void quantize_activations(mnv3_model *m, const calibration *cal) {
     }
 }
 
-/* A float model whose weights it owns becomes an int8 one, checked as the loader checks. */
-static mnv3_status quantize_model(mnv3_model *m, const calibration *cal, mnv3_error *e) {
+mnv3_status mnv3_model_quantize(mnv3_model *m, const mnv3_calibration *cal, mnv3_error *e) {
     quantize_activations(m, cal);
     MNV3_TRY(quantize_weights(m, e));
     MNV3_TRY(mnv3_model_validate(m, e));
@@ -570,27 +325,5 @@ static mnv3_status quantize_model(mnv3_model *m, const calibration *cal, mnv3_er
 }
 
 mnv3_status mnv3_model_quantize_fixed(mnv3_model *m, mnv3_error *e) {
-    return quantize_model(m, NULL, e);
-}
-
-mnv3_status mnv3_model_create_builtin_int8(mnv3_arch arch, mnv3_flavor flavor, double width,
-                                           uint32_t classes, uint64_t seed, mnv3_model **out,
-                                           mnv3_error *e) {
-    calibration *cal;
-    mnv3_model *m = NULL;
-    mnv3_status st;
-    if (!out) return mnv3_set_error(e, MNV3_ERR_NULL_ARGUMENT, "out_model is NULL");
-    *out = NULL;
-    MNV3_TRY(mnv3_model_create_builtin(arch, flavor, width, classes, seed, &m, e));
-    cal = (calibration *)malloc(sizeof *cal);
-    st = cal ? calibrate(m, cal, e)
-             : mnv3_set_error(e, MNV3_ERR_OUT_OF_MEMORY, "calibration ranges");
-    if (st == MNV3_OK) st = quantize_model(m, cal, e);
-    free(cal);
-    if (st != MNV3_OK) {
-        mnv3_model_free(m);
-        return st;
-    }
-    *out = m;
-    return MNV3_OK;
+    return mnv3_model_quantize(m, NULL, e);
 }

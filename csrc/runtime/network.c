@@ -1,0 +1,133 @@
+/* What differs between float and int8 networks around the kernels: the input the stem
+ * reads, how channel sums become a pooled vector, and how the outputs reach the caller's
+ * floats. Everything else (steps, tensors, tasks, fused expansions, the SE gate, residuals)
+ * is the executor's, the same for every precision. */
+#include <string.h>
+
+#include "base/checked.h"
+#include "context.h"
+#include "kernels/float_impl.h"
+
+/* ------------------------------------------------------------------------------------ */
+/* Float networks: float32 image, float sums, float vectors                              */
+/* ------------------------------------------------------------------------------------ */
+
+static void float_needs(const mnv3_model *m, const mnv3_config *cfg, mnv3_scratch_needs *n) {
+    (void)m;
+    (void)cfg;
+    (void)n;
+}
+
+static void float_prepare(mnv3_context *ctx) { (void)ctx; }
+
+/* The stem reads the caller's image where it is, in either layout. */
+static void float_input(mnv3_context *ctx, const float *image, mnv3_stem_input *in) {
+    const size_t h = ctx->cfg.height, w = ctx->cfg.width;
+    in->data = image;
+    if (ctx->cfg.layout == MNV3_LAYOUT_NCHW) {
+        in->row_stride = w;
+        in->col_stride = 1;
+        in->chan_stride = h * w;
+    } else {
+        in->row_stride = w * 3;
+        in->col_stride = 3;
+        in->chan_stride = 1;
+    }
+}
+
+/* The mean over the step's output pixels, clamped as the model says (the SE squeeze's
+ * clamp, or the global pool's). */
+static void float_pool(mnv3_context *ctx, const mnv3_step *s, uint32_t slices, void *dst) {
+    const mnv3_clamp clamp = s->kind == MNV3_STEP_DEPTHWISE ? s->blk->se.squeeze_clamp
+                                                            : ctx->model->pool_clamp;
+    mnv3_reduce_slices((const float *)ctx->sums, slices, s->out_c,
+                       1.0f / ((float)s->out_h * (float)s->out_w), clamp, (float *)dst);
+}
+
+static void float_logits(const mnv3_context *ctx, float *out) {
+    memcpy(out, ctx->logits, (size_t)mnv3_model_classes(ctx->model) * sizeof(float));
+}
+
+static void float_features(const mnv3_context *ctx, float *out) {
+    memcpy(out, ctx->features, (size_t)mnv3_model_feature_dim(ctx->model) * sizeof(float));
+}
+
+const mnv3_network_ops mnv3_network_float = {
+    0, float_needs, float_prepare, float_input, float_pool, float_logits, float_features,
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* int8 networks: the image quantized for the stem, integer sums, int8 vectors           */
+/* ------------------------------------------------------------------------------------ */
+
+/* The quantized image, NHWC bytes: check_config proved its element count fits. */
+static void q8_needs(const mnv3_model *m, const mnv3_config *cfg, mnv3_scratch_needs *n) {
+    (void)m;
+    n->input_bytes = (size_t)3 * cfg->height * cfg->width;
+}
+
+/* Pools turn channel sums of a known pixel count into bytes: prepared once here. */
+static void q8_prepare(mnv3_context *ctx) {
+    const mnv3_model *m = ctx->model;
+    uint32_t i;
+    for (i = 0; i < ctx->num_steps; ++i) {
+        const mnv3_step *s = &ctx->steps[i];
+        mnv3_qpool *p = &ctx->pools[i];
+        memset(p, 0, sizeof *p);
+        if (s->kind == MNV3_STEP_DEPTHWISE && s->blk->has_se) {
+            const mnv3_qparam in = mnv3_conv_result_q(s->conv), out = s->blk->se_pool_output;
+            (void)mnv3_q_pool_prepare(s->blk->se_pool_mode, s->out_h * s->out_w, in.scale,
+                                      in.zero_point, out.scale, out.zero_point, p);
+        } else if (s->kind == MNV3_STEP_LAST_CONV) {
+            const mnv3_qparam in = mnv3_conv_result_q(s->conv), out = m->pool_output;
+            (void)mnv3_q_pool_prepare(m->pool_mode, s->out_h * s->out_w, in.scale,
+                                      in.zero_point, out.scale, out.zero_point, p);
+        }
+    }
+}
+
+/* TFLite QUANTIZE of the image into NHWC bytes, which the stem reads. */
+static void q8_input(mnv3_context *ctx, const float *image, mnv3_stem_input *in) {
+    const mnv3_model *m = ctx->model;
+    const size_t plane = (size_t)ctx->cfg.height * ctx->cfg.width;
+    int8_t *dst = (int8_t *)ctx->net_input;
+    size_t p, c;
+    if (ctx->cfg.layout == MNV3_LAYOUT_NHWC)
+        mnv3_q_quantize(image, plane * 3, m->q_input.scale, m->q_input.zero_point, dst);
+    else
+        for (c = 0; c < 3; ++c)
+            for (p = 0; p < plane; ++p)
+                dst[p * 3 + c] = mnv3_q_quantize_one(image[c * plane + p], m->q_input.scale,
+                                                      m->q_input.zero_point);
+    in->data = dst;
+    in->row_stride = (size_t)ctx->cfg.width * 3;
+    in->col_stride = 3;
+    in->chan_stride = 1;
+}
+
+/* The slices' partial sums, added in slice order (modulo 2^32), then pooled to bytes. */
+static void q8_pool(mnv3_context *ctx, const mnv3_step *s, uint32_t slices, void *dst) {
+    int32_t *sums = (int32_t *)ctx->sums;
+    const uint32_t c = s->out_c;
+    uint32_t sl, k;
+    for (sl = 1; sl < slices; ++sl)
+        for (k = 0; k < c; ++k)
+            sums[k] = (int32_t)((uint32_t)sums[k] + (uint32_t)sums[(size_t)sl * c + k]);
+    mnv3_q_pool_sums(&ctx->pools[s - ctx->steps], sums, c, (int8_t *)dst);
+}
+
+static void q8_logits(const mnv3_context *ctx, float *out) {
+    const mnv3_qparam q = mnv3_model_output_q(ctx->model);
+    mnv3_q_dequantize((const int8_t *)ctx->logits, mnv3_model_classes(ctx->model), q.scale,
+                      q.zero_point, out);
+}
+
+static void q8_features(const mnv3_context *ctx, float *out) {
+    const mnv3_model *m = ctx->model;
+    mnv3_q_dequantize((const int8_t *)ctx->features, mnv3_model_feature_dim(m),
+                      m->pool_output.scale, m->pool_output.zero_point, out);
+}
+
+const mnv3_network_ops mnv3_network_q8 = {
+    1, q8_needs, q8_prepare, q8_input, q8_pool, q8_logits, q8_features,
+};
