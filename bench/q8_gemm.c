@@ -93,21 +93,30 @@ static double best_run(void (*fn)(void *), void *ctx, int runs) {
 
 typedef struct job {
     const mnv3_kernels *k;
-    mnv3_pointwise_args f;
-    mnv3_q8_pointwise_args q;
+    mnv3_pointwise_args a;
     int reps;
 } job;
 
-static void run_f32(void *p) {
+static void run_layer(void *p) {
     job *j = (job *)p;
     int r;
-    for (r = 0; r < j->reps; ++r) mnv3_call_pointwise(j->k, &j->f);
+    for (r = 0; r < j->reps; ++r) mnv3_call_pointwise(j->k, &j->a);
 }
 
-static void run_q8(void *p) {
-    job *j = (job *)p;
-    int r;
-    for (r = 0; r < j->reps; ++r) mnv3_call_q8_pointwise(j->k, &j->q);
+/* What the row of k for layer l reads: its packed weights, parameters and a workspace,
+ * set in the arguments (the buffers to free in owned[0..2]). */
+static void bind(const mnv3_kernels *k, const mnv3_layer *l, mnv3_pointwise_args *a,
+                 void **owned) {
+    const mnv3_row *row = k->row[MNV3_ROW_POINTWISE];
+    const size_t packed = row->packed_bytes(row, l);
+    owned[0] = packed ? alloc64(packed) : NULL;
+    if (packed) row->pack(row, l, owned[0]);
+    owned[1] = alloc64(row->params_bytes(row, l));
+    row->prepare(row, l, owned[1]);
+    owned[2] = alloc64(row->workspace_bytes(row, l, 0, 0));
+    a->packed = packed ? owned[0] : l->weight;
+    a->params = owned[1];
+    a->workspace = owned[2];
 }
 
 int main(int argc, char **argv) {
@@ -115,7 +124,7 @@ int main(int argc, char **argv) {
     int runs = 15, i;
     mnv3_kernels kf, kq;
     double total_f = 0, total_q = 0, peak_f, peak_q;
-    mnv3_qmul qmul[1024];
+    mnv3_q8_mul qmul[1024];
     for (i = 1; i < argc; ++i) {
         if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
             if (mnv3_isa_from_name(argv[++i], &isa) != MNV3_OK) return 2;
@@ -131,11 +140,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "kernel set %s is not available\n", mnv3_isa_name(isa));
         return 1;
     }
-    for (i = 0; i < 1024; ++i) mnv3_qmul_from_real(0.0007 + 0.00001 * (i % 13), &qmul[i]);
+    for (i = 0; i < 1024; ++i) mnv3_q8_mul_from_real(0.0007 + 0.00001 * (i % 13), &qmul[i]);
     printf("set %s: f32 %s, int8 %s (%s), 1 thread, best of %d\n", mnv3_isa_name(isa),
-           kf.pointwise->name, kq.q8_pointwise->name, kq.q8_set->name, runs);
+           kf.row[MNV3_ROW_POINTWISE]->name, kq.row[MNV3_ROW_POINTWISE]->name,
+           kq.set[MNV3_ROW_POINTWISE]->name, runs);
     peak_f = fma_peak(isa);
-    peak_q = int8_peak(kq.q8_set->name);
+    peak_q = int8_peak(kq.set[MNV3_ROW_POINTWISE]->name);
     printf("measured peaks: FMA %.1f GMAC/s, int8 %.1f GMAC/s\n", peak_f * 1e-9, peak_q * 1e-9);
     printf("%-24s %10s %10s %10s %10s %7s %7s %7s\n", "layer", "f32 us", "int8 us", "f32 GMAC/s",
            "int8 GMAC/s", "ratio", "f32 pk", "int8 pk");
@@ -147,9 +157,8 @@ int main(int argc, char **argv) {
         float *fw = (float *)alloc64((size_t)s->k * s->n * 4);
         int8_t *qin = (int8_t *)alloc64(s->pixels * s->k), *qout = (int8_t *)alloc64(s->pixels * s->n);
         int8_t *qw = (int8_t *)alloc64((size_t)s->k * s->n);
-        void *fpk, *qpk, *fws, *qws;
-        size_t b;
-        mnv3_q8_weights w;
+        void *fo[3], *qo[3];
+        mnv3_layer lf, lq;
         job j;
         double tf, tq;
         size_t e;
@@ -161,64 +170,53 @@ int main(int argc, char **argv) {
             qw[e] = (int8_t)(e * 13 % 253 - 126);
             fw[e] = qw[e] * 0.001f;
         }
-        b = kf.pointwise->packed_bytes(s->k, s->n);
-        fpk = b ? alloc64(b) : fw;
-        if (b) kf.pointwise->pack(fw, s->k, s->n, fpk);
-        memset(&w, 0, sizeof w);
-        w.weight = qw;
-        w.in_zp = 3;
-        w.in_channels = s->k;
-        w.out_channels = s->n;
-        w.kernel = 1;
-        b = kq.q8_pointwise->packed_bytes(&w);
-        qpk = b ? alloc64(b) : qw;
-        if (b) kq.q8_pointwise->pack(&w, qpk);
-        fws = alloc64(kf.pointwise->workspace_bytes(kf.pointwise, s->k));
-        qws = alloc64(kq.q8_pointwise->workspace_bytes(kq.q8_pointwise, s->k));
+        memset(&lf, 0, sizeof lf);
+        lf.kind = MNV3_ROW_POINTWISE;
+        lf.in_channels = s->k;
+        lf.out_channels = s->n;
+        lf.kernel = lf.stride = 1;
+        lf.epilogue.activation = MNV3_ACT_NONE;
+        lf.epilogue.pre.lo = lf.epilogue.post.lo = lf.residual_clamp.lo = lf.gate_clamp.lo =
+            -1.0f / 0.0f;
+        lf.epilogue.pre.hi = lf.epilogue.post.hi = lf.residual_clamp.hi = lf.gate_clamp.hi =
+            1.0f / 0.0f;
+        lq = lf;
+        lf.weight_type = MNV3_DTYPE_F32;
+        lf.weight = fw;
+        lq.weight_type = MNV3_DTYPE_I8;
+        lq.weight = qw;
+        lq.in_zp = 3;
+        lq.requant.qmul = qmul;
+        lq.requant.out_zp = -5;
+        lq.requant.act_lo = -128;
+        lq.requant.act_hi = 127;
 
         memset(&j, 0, sizeof j);
         j.reps = reps;
-        j.f.input = fin;
-        j.f.in_stride = s->k;
-        j.f.packed = fpk;
-        j.f.epilogue.activation = MNV3_ACT_NONE;
-        j.f.epilogue.pre.lo = j.f.epilogue.post.lo = -1.0f / 0.0f;
-        j.f.epilogue.pre.hi = j.f.epilogue.post.hi = 1.0f / 0.0f;
-        j.f.output = fout;
-        j.f.out_stride = s->n;
-        j.f.in_channels = s->k;
-        j.f.out_channels = s->n;
-        j.f.pixel_end = s->pixels;
-        j.f.oc_end = s->n;
-        j.f.workspace = fws;
-        j.q.input = qin;
-        j.q.in_stride = s->k;
-        j.q.in_zp = 3;
-        j.q.packed = qpk;
-        j.q.requant.qmul = qmul;
-        j.q.requant.out_zp = -5;
-        j.q.requant.act_lo = -128;
-        j.q.requant.act_hi = 127;
-        j.q.output = qout;
-        j.q.out_stride = s->n;
-        j.q.in_channels = s->k;
-        j.q.out_channels = s->n;
-        j.q.pixel_end = s->pixels;
-        j.q.oc_end = s->n;
-        j.q.workspace = qws;
+        j.a.in_stride = s->k;
+        j.a.out_stride = s->n;
+        j.a.in_channels = s->k;
+        j.a.out_channels = s->n;
+        j.a.pixel_end = s->pixels;
+        j.a.oc_end = s->n;
+        j.a.input = fin;
+        j.a.output = fout;
         j.k = &kf;
-        tf = best_run(run_f32, &j, runs) / reps;
+        bind(&kf, &lf, &j.a, fo);
+        tf = best_run(run_layer, &j, runs) / reps;
+        j.a.input = qin;
+        j.a.output = qout;
         j.k = &kq;
-        tq = best_run(run_q8, &j, runs) / reps;
+        bind(&kq, &lq, &j.a, qo);
+        tq = best_run(run_layer, &j, runs) / reps;
         total_f += tf;
         total_q += tq;
         printf("%-24s %10.1f %10.1f %10.2f %10.2f %7.2f %6.0f%% %6.0f%%\n", s->what, tf * 1e6,
                tq * 1e6, macs / tf * 1e-9, macs / tq * 1e-9, tf / tq,
                peak_f > 0 ? 100.0 * macs / tf / peak_f : 0.0,
                peak_q > 0 ? 100.0 * macs / tq / peak_q : 0.0);
-        if (fpk != fw) free(fpk);
-        if (qpk != qw) free(qpk);
-        free(fin), free(fout), free(fw), free(qin), free(qout), free(qw), free(fws), free(qws);
+        for (e = 0; e < 3; ++e) free(fo[e]), free(qo[e]);
+        free(fin), free(fout), free(fw), free(qin), free(qout), free(qw);
     }
     printf("%-24s %10.1f %10.1f %32.2f\n", "all", total_f * 1e6, total_q * 1e6, total_f / total_q);
     return 0;

@@ -7,7 +7,7 @@ machine does hits both alike. Each round runs every configuration once per revis
 alternating order; the table gives the median over rounds of each run's median latency,
 and the ratio new/old.
 
-    python3 tools/bench_compare.py --old a07ec19 --new HEAD --rounds 15
+    python3 tools/bench_compare.py --old a07ec19 --new HEAD --rounds 15 --precisions fp32,int8
 """
 import argparse
 import os
@@ -38,9 +38,9 @@ def build(rev, scratch):
     return os.path.join(out, "mnv3-bench")
 
 
-def run(binary, arch, threads, runs, isa):
-    cmd = [binary, "--arch", arch, "--threads", str(threads), "--runs", str(runs),
-           "--no-layers"]
+def run(binary, arch, threads, precision, runs, isa):
+    cmd = [binary, "--arch", arch, "--threads", str(threads), "--precision", precision,
+           "--runs", str(runs), "--no-layers"]
     if isa:
         cmd += ["--isa", isa]
     text = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -59,13 +59,16 @@ def main():
     ap.add_argument("--runs", type=int, default=40, help="images per mnv3-bench run")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--archs", default="large,small")
+    ap.add_argument("--precisions", default="fp32",
+                    help="comma-separated mnv3-bench precisions (fp32, fp16-weights, relaxed, int8)")
     ap.add_argument("--isa", default="", help="force a kernel set (default: auto)")
     args = ap.parse_args()
 
     scratch = tempfile.mkdtemp(prefix="mnv3-compare-")
     try:
         old, new = build(args.old, scratch), build(args.new, scratch)
-        configs = [(a, int(t)) for a in args.archs.split(",") for t in args.threads.split(",")]
+        configs = [(a, int(t), p) for p in args.precisions.split(",")
+                   for a in args.archs.split(",") for t in args.threads.split(",")]
         times = {(c, who): [] for c in configs for who in ("old", "new")}
         for r in range(args.rounds):
             for c in configs:
@@ -73,19 +76,19 @@ def main():
                 if r % 2:
                     order.reverse()
                 for who, binary in order:
-                    times[(c, who)].append(run(binary, c[0], c[1], args.runs, args.isa))
+                    times[(c, who)].append(run(binary, c[0], c[1], c[2], args.runs, args.isa))
             print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
         print(f"old {args.old}, new {args.new}: median over {args.rounds} alternating rounds "
               f"of each run's median ({args.runs} images){', isa ' + args.isa if args.isa else ''}")
         print()
-        print("| model | threads | old ms | new ms | new/old |")
-        print("| --- | --- | --- | --- | --- |")
+        print("| model | precision | threads | old ms | new ms | new/old |")
+        print("| --- | --- | --- | --- | --- | --- |")
         worst = 0.0
         for c in configs:
             o = statistics.median(times[(c, "old")])
             n = statistics.median(times[(c, "new")])
             worst = max(worst, n / o)
-            print(f"| {c[0]} | {c[1]} | {o:.3f} | {n:.3f} | {n / o:.3f} |")
+            print(f"| {c[0]} | {c[2]} | {c[1]} | {o:.3f} | {n:.3f} | {n / o:.3f} |")
         print()
         print(f"largest ratio: {worst:.3f}")
     finally:

@@ -88,11 +88,11 @@ mnv3_status mnv3_model_get_info(const mnv3_model *m, mnv3_model_info *info) {
 }
 
 /* A quantized model's tensor as the caller sees it: uint8 bytes are held as x - 128. */
-static mnv3_quantization external(const mnv3_model *m, mnv3_qparam q) {
+static mnv3_quantization external(const mnv3_model *m, mnv3_q8_param q) {
     mnv3_quantization r;
-    r.type = m->q_io_type;
+    r.type = m->q8_io_type;
     r.scale = q.scale;
-    r.zero_point = q.zero_point + (m->q_io_type == MNV3_QTYPE_UINT8 ? 128 : 0);
+    r.zero_point = q.zero_point + (m->q8_io_type == MNV3_QTYPE_UINT8 ? 128 : 0);
     return r;
 }
 
@@ -100,7 +100,7 @@ mnv3_status mnv3_model_quantization(const mnv3_model *m, mnv3_quantization *inpu
                                     mnv3_quantization *logits) {
     if (!m) return MNV3_ERR_NULL_ARGUMENT;
     if (!m->quantized) return MNV3_ERR_UNSUPPORTED;
-    if (input) *input = external(m, m->q_input);
+    if (input) *input = external(m, m->q8_input);
     if (logits) *logits = external(m, mnv3_model_output_q(m));
     return MNV3_OK;
 }
@@ -243,8 +243,8 @@ static void put_value(const preprocess_sink *d, size_t i, float v) {
         d->f[i] = v;
         return;
     }
-    mnv3_q_quantize(&v, 1, m->q_input.scale, m->q_input.zero_point, &b);
-    d->q[i] = m->q_io_type == MNV3_QTYPE_UINT8 ? (uint8_t)(b + 128) : (uint8_t)b;
+    mnv3_q8_quantize(&v, 1, m->q8_input.scale, m->q8_input.zero_point, &b);
+    d->q[i] = m->q8_io_type == MNV3_QTYPE_UINT8 ? (uint8_t)(b + 128) : (uint8_t)b;
 }
 
 /* Output row y from source rows row0 and row1 (as source_rows() names them). */

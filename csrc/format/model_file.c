@@ -414,33 +414,33 @@ static mnv3_status read_preprocess(cursor *c, mnv3_preprocess *p, mnv3_error *e)
 
 static int32_t take_i32(cursor *c) { return (int32_t)take_u32(c); }
 
-static mnv3_qparam take_q(cursor *c) {
-    mnv3_qparam q;
+static mnv3_q8_param take_q(cursor *c) {
+    mnv3_q8_param q;
     q.scale = take_f32(c);
     q.zero_point = take_i32(c);
     return q;
 }
 
-static int q_is_zero(mnv3_qparam q) { return float_to_bits(q.scale) == 0 && q.zero_point == 0; }
+static int q_is_zero(mnv3_q8_param q) { return float_to_bits(q.scale) == 0 && q.zero_point == 0; }
 
 /* The QUANT section: the quantization of every activation slot and conv (docs/FORMAT.md).
- * Values are range-checked later, by mnv3_model_quant_prepare(), once tensors resolve. */
+ * Values are range-checked later, by mnv3_model_q8_prepare(), once tensors resolve. */
 static mnv3_status read_quant(cursor *c, mnv3_model *m, conv_refs *refs, uint32_t nrefs,
                               mnv3_error *e) {
     mnv3_conv *list[MNV3_MAX_CONVS];
     uint32_t b, i, mode;
     MNV3_TRY(need(c, QUANT_HEADER_SIZE, "the quantization header", e));
     m->quantized = 1;
-    m->q_input = take_q(c);
+    m->q8_input = take_q(c);
     mode = take_u32(c);
     m->pool_output = take_q(c);
-    if (mode >= MNV3_QPOOL_MODE_COUNT)
+    if (mode >= MNV3_Q8_POOL_MODE_COUNT)
         return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "quant: pool mode %u unknown", mode);
-    m->pool_mode = (mnv3_qpool_mode)mode;
+    m->pool_mode = (mnv3_q8_pool_mode)mode;
     mode = take_u32(c);
     if (mode > MNV3_QTYPE_UINT8)
         return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "quant: io type %u unknown", mode);
-    m->q_io_type = (mnv3_qtype)mode;
+    m->q8_io_type = (mnv3_qtype)mode;
     for (b = 0; b < m->num_blocks; ++b) {
         mnv3_block *k = &m->blocks[b];
         MNV3_TRY(need(c, QUANT_BLOCK_SIZE, "a block's quantization", e));
@@ -448,10 +448,10 @@ static mnv3_status read_quant(cursor *c, mnv3_model *m, conv_refs *refs, uint32_
         k->se_pool_output = take_q(c);
         k->se_mul_output = take_q(c);
         k->residual_output = take_q(c);
-        if (mode >= MNV3_QPOOL_MODE_COUNT)
+        if (mode >= MNV3_Q8_POOL_MODE_COUNT)
             return mnv3_set_error(e, MNV3_ERR_BAD_ENUM, "block %u: se pool mode %u unknown", b,
                                   mode);
-        k->se_pool_mode = (mnv3_qpool_mode)mode;
+        k->se_pool_mode = (mnv3_q8_pool_mode)mode;
         if (take_u32(c) != 0 ||
             (!k->has_se && (mode != 0 || !q_is_zero(k->se_pool_output) ||
                             !q_is_zero(k->se_mul_output))) ||
@@ -469,23 +469,23 @@ static mnv3_status read_quant(cursor *c, mnv3_model *m, conv_refs *refs, uint32_
             mnv3_conv_name(m, conv, what, sizeof what);
             return need(c, QUANT_CONV_SIZE, what, e);
         }
-        conv->q.output = take_q(c);
-        conv->q.act_lo = take_i32(c);
-        conv->q.act_hi = take_i32(c);
+        conv->q8.output = take_q(c);
+        conv->q8.act_lo = take_i32(c);
+        conv->q8.act_hi = take_i32(c);
         conv->q8.weight_zero_point = take_i32(c);
         mode = take_u32(c);
         refs[i].weight_scale = take_u32(c);
         refs[i].bias_scale = take_u32(c);
         refs[i].table = take_u32(c);
-        conv->q.table_output = take_q(c);
-        if (mode >= MNV3_QMULT_MODE_COUNT)
+        conv->q8.table_output = take_q(c);
+        if (mode >= MNV3_Q8_MULT_MODE_COUNT)
             return conv_error(m, conv, e, MNV3_ERR_BAD_ENUM, "multiplier mode %u unknown", mode);
-        conv->q.mult_mode = (mnv3_qmult_mode)mode;
+        conv->q8.mult_mode = (mnv3_q8_mult_mode)mode;
         if (!conv->has_bias && refs[i].bias_scale != NO_TENSOR)
             return conv_error(m, conv, e, MNV3_ERR_BAD_TENSOR,
                               "has no bias but bias_scale_tensor is %u, not 0xFFFFFFFF",
                               refs[i].bias_scale);
-        if (take_u32(c) != 0 || (refs[i].table == NO_TENSOR && !q_is_zero(conv->q.table_output)))
+        if (take_u32(c) != 0 || (refs[i].table == NO_TENSOR && !q_is_zero(conv->q8.table_output)))
             return conv_error(m, conv, e, MNV3_ERR_BAD_ENUM,
                               "reserved or unused quantization fields are not zero");
     }
@@ -786,18 +786,18 @@ static mnv3_status resolve(const uint8_t *base, mnv3_model *m, const tensor_entr
         if (!q) continue;
         MNV3_TRY(tensor_ref(base, m, c, t, ntensors, refs[i].weight_scale, "weight scale",
                             DTYPE_FLOAT32, c->out_channels, &p, e));
-        c->q.weight_scale = (const float *)p;
-        c->q.bias_scale = NULL;
+        c->q8.weight_scale = (const float *)p;
+        c->q8.bias_scale = NULL;
         if (c->has_bias) {
             MNV3_TRY(tensor_ref(base, m, c, t, ntensors, refs[i].bias_scale, "bias scale",
                                 DTYPE_FLOAT32, c->out_channels, &p, e));
-            c->q.bias_scale = (const float *)p;
+            c->q8.bias_scale = (const float *)p;
         }
-        c->q.table = NULL;
+        c->q8.table = NULL;
         if (refs[i].table != NO_TENSOR) {
             MNV3_TRY(tensor_ref(base, m, c, t, ntensors, refs[i].table, "table", DTYPE_INT8,
                                 256, &p, e));
-            c->q.table = (const int8_t *)p;
+            c->q8.table = (const int8_t *)p;
         }
     }
     return MNV3_OK;
@@ -832,7 +832,7 @@ static mnv3_status check_finite(const mnv3_model *m, const conv_refs *refs, mnv3
     mnv3_conv *list[MNV3_MAX_CONVS];
     uint32_t n = mnv3_model_convs((mnv3_model *)m, list), i, k;
     /* Integer weights are finite by construction; scales are checked with the rest of the
-     * quantization (mnv3_model_quant_prepare). */
+     * quantization (mnv3_model_q8_prepare). */
     if (m->quantized) return MNV3_OK;
     for (i = 0; i < n; ++i) {
         const mnv3_conv *c = list[i];
@@ -942,7 +942,7 @@ static mnv3_status parse_image(const uint8_t *d, size_t size, uint32_t flags, ui
                 mnv3_swap_words(writable + tensors[i].offset, (size_t)tensors[i].count);
         }
     if (st == MNV3_OK) st = check_finite(m, refs, e);
-    if (st == MNV3_OK) st = mnv3_model_quant_prepare(m, e);
+    if (st == MNV3_OK) st = mnv3_model_q8_prepare(m, e);
     free(tensors);
     if (st != MNV3_OK) {
         free(m->owned_quant);
@@ -1030,7 +1030,7 @@ typedef struct layout {
  * weight scales, the bias scales and the table. */
 static uint32_t conv_tensor_count(const mnv3_model *m, const mnv3_conv *c) {
     uint32_t n = 1 + (c->has_bias ? 1u : 0u);
-    if (m->quantized) n += 1 + (c->has_bias ? 1u : 0u) + (c->q.table ? 1u : 0u);
+    if (m->quantized) n += 1 + (c->has_bias ? 1u : 0u) + (c->q8.table ? 1u : 0u);
     return n;
 }
 
@@ -1051,15 +1051,15 @@ static uint32_t conv_tensor(const mnv3_model *m, const mnv3_conv *c, uint32_t k,
         return m->quantized ? DTYPE_INT32 : DTYPE_FLOAT32;
     case 2:
         *count = c->out_channels;
-        *data = c->q.weight_scale;
+        *data = c->q8.weight_scale;
         return DTYPE_FLOAT32;
     case 3:
         *count = c->out_channels;
-        *data = c->q.bias_scale;
+        *data = c->q8.bias_scale;
         return DTYPE_FLOAT32;
     default:
         *count = 256;
-        *data = c->q.table;
+        *data = c->q8.table;
         return DTYPE_INT8;
     }
 }
@@ -1140,7 +1140,7 @@ static uint8_t *put_conv(uint8_t *p, const mnv3_model *m, const mnv3_conv *c,
     return p + MNV3_FILE_CONV_SIZE;
 }
 
-static uint8_t *put_q(uint8_t *p, mnv3_qparam q) {
+static uint8_t *put_q(uint8_t *p, mnv3_q8_param q) {
     put_u32(p, float_to_bits(q.scale));
     put_u32(p + 4, (uint32_t)q.zero_point);
     return p + 8;
@@ -1149,14 +1149,14 @@ static uint8_t *put_q(uint8_t *p, mnv3_qparam q) {
 /* The QUANT section; `first` numbers each conv's first tensor as the NETWORK section did. */
 static void put_quant(uint8_t *p, const mnv3_model *m, mnv3_conv **list, uint32_t nconvs) {
     uint32_t b, i, first = 0;
-    p = put_q(p, m->q_input);
+    p = put_q(p, m->q8_input);
     put_u32(p, (uint32_t)m->pool_mode);
     p = put_q(p + 4, m->pool_output);
-    put_u32(p, (uint32_t)m->q_io_type);
+    put_u32(p, (uint32_t)m->q8_io_type);
     p += 4;
     for (b = 0; b < m->num_blocks; ++b) {
         const mnv3_block *k = &m->blocks[b];
-        const mnv3_qparam none = {0.0f, 0};
+        const mnv3_q8_param none = {0.0f, 0};
         put_u32(p, k->has_se ? (uint32_t)k->se_pool_mode : 0u);
         p = put_q(p + 4, k->has_se ? k->se_pool_output : none);
         p = put_q(p, k->has_se ? k->se_mul_output : none);
@@ -1166,17 +1166,17 @@ static void put_quant(uint8_t *p, const mnv3_model *m, mnv3_conv **list, uint32_
     }
     for (i = 0; i < nconvs; ++i) {
         const mnv3_conv *c = list[i];
-        const mnv3_qparam none = {0.0f, 0};
+        const mnv3_q8_param none = {0.0f, 0};
         const uint32_t scales = first + 1 + (c->has_bias ? 1u : 0u);
-        p = put_q(p, c->q.output);
-        put_u32(p, (uint32_t)c->q.act_lo);
-        put_u32(p + 4, (uint32_t)c->q.act_hi);
+        p = put_q(p, c->q8.output);
+        put_u32(p, (uint32_t)c->q8.act_lo);
+        put_u32(p + 4, (uint32_t)c->q8.act_hi);
         put_u32(p + 8, (uint32_t)c->q8.weight_zero_point);
-        put_u32(p + 12, (uint32_t)c->q.mult_mode);
+        put_u32(p + 12, (uint32_t)c->q8.mult_mode);
         put_u32(p + 16, scales);
         put_u32(p + 20, c->has_bias ? scales + 1 : NO_TENSOR);
-        put_u32(p + 24, c->q.table ? scales + 1 + (c->has_bias ? 1u : 0u) : NO_TENSOR);
-        p = put_q(p + 28, c->q.table ? c->q.table_output : none);
+        put_u32(p + 24, c->q8.table ? scales + 1 + (c->has_bias ? 1u : 0u) : NO_TENSOR);
+        p = put_q(p + 28, c->q8.table ? c->q8.table_output : none);
         put_u32(p, 0);
         p += 4;
         first += conv_tensor_count(m, c);
@@ -1317,8 +1317,8 @@ static mnv3_status check_savable(const mnv3_model *m, mnv3_conv **list, layout *
         const mnv3_conv *c = list[i];
         if (c->has_bias && !(m->quantized ? (const void *)c->q8.bias : (const void *)c->bias))
             return mnv3_set_error(e, MNV3_ERR_BAD_TENSOR, "conv %u: bias missing", i);
-        if (m->quantized && (c->weight_type != MNV3_DTYPE_I8 || !c->q.weight_scale ||
-                             (c->has_bias && !c->q.bias_scale)))
+        if (m->quantized && (c->weight_type != MNV3_DTYPE_I8 || !c->q8.weight_scale ||
+                             (c->has_bias && !c->q8.bias_scale)))
             return mnv3_set_error(e, MNV3_ERR_BAD_TENSOR,
                                   "conv %u: int8 weights or their scales missing", i);
         if (!m->quantized && c->weight_type != list[0]->weight_type)
@@ -1331,7 +1331,7 @@ static mnv3_status check_savable(const mnv3_model *m, mnv3_conv **list, layout *
     /* A model is immutable once shared; its quantization was checked when it was made. */
     if (m->quantized && !m->owned_quant)
         return mnv3_set_error(e, MNV3_ERR_INVALID_ARGUMENT,
-                              "quantized model was not prepared (mnv3_model_quant_prepare)");
+                              "quantized model was not prepared (mnv3_model_q8_prepare)");
     for (i = 0; i < m->num_labels; ++i) {
         size_t len = m->labels[i] ? strlen(m->labels[i]) : 0;
         if (!m->labels[i] || !utf8_valid((const uint8_t *)m->labels[i], len))

@@ -27,7 +27,7 @@
 
 #include "base/dtype.h"
 #include "base/epilogue.h"
-#include "base/quant.h"
+#include "base/q8.h"
 #include "mnv3.h"
 
 /* Which SIMD sets this build contains follows from the target, not from build flags, so
@@ -138,15 +138,15 @@ typedef struct mnv3_fc_args {
 /* Layers as the rows see them                                                           */
 /* ------------------------------------------------------------------------------------ */
 
-/* int8 layers follow TFLite's reference arithmetic (base/quant.h): int8 activations with a
+/* int8 layers follow TFLite's reference arithmetic (base/q8.h): int8 activations with a
  * per-tensor zero point, int8 weights with a per-tensor zero point and per-channel
  * multipliers, int32 biases. Every kernel set computes the same bytes as the reference
  * rows; integer sums may be taken in any order, requantization never differs. One output:
  *   acc = bias[o] + sum_k (x_k - in_zp) * (w_ok - weight_zp)      (int32; padding taps: 0)
- *   v = clamp(mnv3_q_requantize(acc, qmul[o]) + out_zp, act_lo, act_hi)
+ *   v = clamp(mnv3_q8_requantize(acc, qmul[o]) + out_zp, act_lo, act_hi)
  *   if lut: v = lut[(uint8_t)(v + 128)] */
 typedef struct mnv3_q8_requant {
-    const mnv3_qmul *qmul;       /* per output channel, indexed by the absolute channel */
+    const mnv3_q8_mul *qmul;       /* per output channel, indexed by the absolute channel */
     int32_t out_zp;
     int32_t act_lo, act_hi;      /* the fused activation's range, within [-128, 127] */
     const int8_t *lut;           /* 256 bytes (an elementwise op on one 8-bit input), or NULL */
@@ -154,24 +154,24 @@ typedef struct mnv3_q8_requant {
 
 /* SE gate (TFLite MUL of the input by a per-channel gate), applied to the input bytes of a
  * pointwise conv in its prologue; the gated bytes have the conv's in_zp:
- *   x'_k = clamp(mnv3_q_requantize((x_k - x_zp) * (gate[k] - gate_zp), qmul) + in_zp,
+ *   x'_k = clamp(mnv3_q8_requantize((x_k - x_zp) * (gate[k] - gate_zp), qmul) + in_zp,
  *                act_lo, act_hi) */
 typedef struct mnv3_q8_gate {
     const int8_t *gate;          /* in_channels bytes: a call's gate (NULL in a layer) */
     int32_t x_zp, gate_zp;       /* zero points of the ungated input and of the gate */
-    mnv3_qmul qmul;              /* x_scale * gate_scale / gated_scale */
+    mnv3_q8_mul qmul;              /* x_scale * gate_scale / gated_scale */
     int32_t act_lo, act_hi;      /* -128, 127 unless the MUL has a fused activation */
 } mnv3_q8_gate;
 
 /* Residual ADD (TFLite's quantized ADD, reference arithmetic) of a = the conv's output byte
  * (after requantization, clamp and LUT) and b = the residual byte:
- *   a' = mnv3_q_requantize((a - a_zp) << left_shift, a_mul)
- *   b' = mnv3_q_requantize((b - b_zp) << left_shift, b_mul)
- *   out = clamp(mnv3_q_requantize(a' + b', out_mul) + out_zp, act_lo, act_hi)
+ *   a' = mnv3_q8_requantize((a - a_zp) << left_shift, a_mul)
+ *   b' = mnv3_q8_requantize((b - b_zp) << left_shift, b_mul)
+ *   out = clamp(mnv3_q8_requantize(a' + b', out_mul) + out_zp, act_lo, act_hi)
  * left_shift is 20 for int8 and uint8 tensors. */
 typedef struct mnv3_q8_add {
     int32_t a_zp, b_zp;
-    mnv3_qmul a_mul, b_mul, out_mul;
+    mnv3_q8_mul a_mul, b_mul, out_mul;
     int32_t left_shift;
     int32_t out_zp;
     int32_t act_lo, act_hi;

@@ -124,9 +124,9 @@ typedef struct mnv3_q8_ops {
     void (*lut)(int8_t *x, size_t n, const int8_t *lut);
     /* out[i] = add(a[i], b[i]) */
     void (*add)(const int8_t *a, const int8_t *b, size_t n, const mnv3_q8_add *p, int8_t *out);
-    /* out[i] = mnv3_q_requantize(acc[i], m[i]): the set's vector requantization, exposed
+    /* out[i] = mnv3_q8_requantize(acc[i], m[i]): the set's vector requantization, exposed
      * for the tests. */
-    void (*requantize)(const int32_t *acc, const mnv3_qmul *m, size_t n, int32_t *out);
+    void (*requantize)(const int32_t *acc, const mnv3_q8_mul *m, size_t n, int32_t *out);
 } mnv3_q8_ops;
 
 /* What the GEMM driver needs of a set: its A format, tile, microkernels, helpers. */
@@ -168,7 +168,7 @@ typedef struct mnv3_q8_dw_impl {
     size_t (*workspace)(uint32_t channels, uint32_t kernel, uint32_t in_width);
 } mnv3_q8_dw_impl;
 
-/* Packers (drivers_q8.c) for the GEMM formats, by panel width and kr; the rows wrap them. */
+/* Packers (drivers/q8.c) for the GEMM formats, by panel width and kr; the rows wrap them. */
 size_t mnv3_q8_gemm_packed_bytes(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr,
                                  uint32_t kr, mnv3_q8_format format);
 void mnv3_q8_gemm_pack(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr, uint32_t kr,

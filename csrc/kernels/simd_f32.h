@@ -1,8 +1,8 @@
 /* Float32 microkernels written once against a handful of vector primitives, and the rows
  * that offer them. AVX2, AVX-512 and NEON differ only in vector width, register count and
  * how a partial vector is loaded, so this one body serves all three; the drivers around it
- * are portable code (drivers.c). Included (deliberately without an include guard) by
- * x86_avx2.c, x86_avx512.c and arm_neon.c, each of which first defines:
+ * are portable code (drivers/float.c). Included (deliberately without an include guard) by
+ * avx2_f32.c, avx512_f32.c and neon_f32.c, each of which first defines:
  *
  *   SIMD_ATTR                the target attribute every function here carries (or nothing)
  *   VW                       floats per vector
@@ -41,7 +41,7 @@
  * counts that are not a multiple of VW be read and written without overrunning a buffer.
  *
  * Weights go through a hook, so that the same body serves other weight storage (float16
- * weights with float32 arithmetic: x86_avx2_f16.c, x86_avx512_f16.c, arm_neon_f16.c). A file
+ * weights with float32 arithmetic: avx2_f16w.c, avx512_f16w.c, neon_f16w.c). A file
  * may define, before including this one:
  *
  *   W_CANON_T                element type of the model's (canonical) weights   [float]
@@ -53,7 +53,7 @@
  *   SIMD_WTYPE, UK_PREC      the rows' weight type and the precision in the microkernels'
  *                            names                                     [MNV3_DTYPE_F32, f32]
  *
- * Relaxed-precision sets (arm_neon_hp_*.c, x86_avx512_bf16.c) also override the GEMM k loop
+ * Relaxed-precision sets (neon_f16*.c, avx512_bf16.c) also override the GEMM k loop
  * and may give the pointwise weights their own packing:
  *
  *   SIMD_ATYPE, SIMD_ARITH   the rows' act_type (activations between layers) and the

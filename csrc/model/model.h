@@ -8,7 +8,7 @@
 #include "base/status.h"
 #include "base/epilogue.h"
 #include "mnv3.h"
-#include "base/quant.h"
+#include "base/q8.h"
 
 /* Limits the loader enforces; anything beyond is "absurd" for MobileNetV3-like nets. */
 #define MNV3_MAX_CHANNELS 16384
@@ -24,35 +24,31 @@ typedef enum mnv3_padding_mode {
 
 /* Scale and zero point of one int8 activation tensor (a uint8 tensor is held as x - 128
  * with zero point zp - 128). */
-typedef struct mnv3_qparam {
+typedef struct mnv3_q8_param {
     float scale;
     int32_t zero_point;
-} mnv3_qparam;
+} mnv3_q8_param;
 
-/* Quantization of one conv of a quantized model (docs/FORMAT.md, QUANT section):
- *   acc = q8.bias[o] + sum (x - q8.input_zero_point) * (w - q8.weight_zero_point)
+/* Quantization of one conv of a quantized model (docs/FORMAT.md, QUANT section); float
+ * convs leave it zero:
+ *   acc = bias[o] + sum (x - input_zero_point) * (w - weight_zero_point)
  *   v = clamp(requantize(acc, qmul[o]) + output.zero_point, act_lo, act_hi)
- *   if table: v = table[v + 128]   (result on table_output's scale) */
-typedef struct mnv3_conv_quant {
-    mnv3_qparam output;          /* the conv's own output, before the table */
+ *   if table: v = table[v + 128]   (result on table_output's scale)
+ * Packing folds the bias and both zero points into an int8 row's packed weights. */
+typedef struct mnv3_conv_q8 {
+    const int32_t *bias;         /* out_channels values (scale in_scale * w_scale[o]), or NULL */
+    int32_t input_zero_point;
+    int32_t weight_zero_point;
+    mnv3_q8_param output;        /* the conv's own output, before the table */
     int32_t act_lo, act_hi;      /* fused activation range, within [-128, 127] */
-    mnv3_qmult_mode mult_mode;
+    mnv3_q8_mult_mode mult_mode;
     const float *weight_scale;   /* out_channels (per-tensor weights: all equal) */
     const float *bias_scale;     /* out_channels; NULL without bias */
     const int8_t *table;         /* 256 entries, or NULL */
-    mnv3_qparam table_output;    /* with a table: the scale of its results */
-    /* Derived by mnv3_model_quant_prepare(): */
-    mnv3_qparam input;           /* the tensor this conv reads */
-    const mnv3_qmul *qmul;       /* out_channels fixed-point multipliers */
-} mnv3_conv_quant;
-
-/* What packing folds into the packed weights of an int8 conv (weight_type MNV3_DTYPE_I8):
- * its int32 bias (scale in_scale * w_scale[o], zero point 0) and the zero points of its
- * input activation and of its weights. Float convs leave it zero. */
-typedef struct mnv3_conv_q8 {
-    const int32_t *bias;               /* out_channels values, or NULL */
-    int32_t input_zero_point;
-    int32_t weight_zero_point;
+    mnv3_q8_param table_output;  /* with a table: the scale of its results */
+    /* Derived by mnv3_model_q8_prepare(): */
+    mnv3_q8_param input;         /* the tensor this conv reads */
+    const mnv3_q8_mul *qmul;     /* out_channels fixed-point multipliers */
 } mnv3_conv_q8;
 
 typedef struct mnv3_conv {
@@ -67,8 +63,7 @@ typedef struct mnv3_conv {
     mnv3_dtype weight_type;            /* element type of `weight` (bias is float) */
     const void *weight;                /* see weight_count() for layouts */
     const float *bias;                 /* out_channels floats when has_bias, else NULL */
-    mnv3_conv_q8 q8;                   /* int8 convs: bias and zero points */
-    mnv3_conv_quant q;                 /* quantized models: the rest of the quantization */
+    mnv3_conv_q8 q8;                   /* quantized models: the conv's quantization */
 } mnv3_conv;
 
 /* Weight layouts (canonical, what files store and reference kernels read):
@@ -94,10 +89,10 @@ typedef struct mnv3_block {
     mnv3_clamp residual_clamp;  /* on project + input */
     /* Quantized models: the SE squeeze (pool of the depthwise output), the gated tensor
      * x * gate, the residual sum; and what the loader derives from them. */
-    mnv3_qpool_mode se_pool_mode;
-    mnv3_qparam se_pool_output, se_mul_output, residual_output;
-    mnv3_qmulop se_mul;
-    mnv3_qadd residual_add;
+    mnv3_q8_pool_mode se_pool_mode;
+    mnv3_q8_param se_pool_output, se_mul_output, residual_output;
+    mnv3_q8_mulop se_mul;
+    mnv3_q8_addop residual_add;
 } mnv3_block;
 
 struct mnv3_model {
@@ -116,10 +111,10 @@ struct mnv3_model {
     /* Quantized (int8) network: every conv has int8 weights and int32 biases, every
      * activation slot a scale and zero point. */
     int quantized;
-    mnv3_qparam q_input;        /* the network input */
-    mnv3_qtype q_io_type;       /* the bytes the source model took and gave (uint8 or int8) */
-    mnv3_qpool_mode pool_mode;  /* the global pool */
-    mnv3_qparam pool_output;
+    mnv3_q8_param q8_input;        /* the network input */
+    mnv3_qtype q8_io_type;       /* the bytes the source model took and gave (uint8 or int8) */
+    mnv3_q8_pool_mode pool_mode;  /* the global pool */
+    mnv3_q8_param pool_output;
     void *owned_quant;          /* derived multipliers, freed with the model */
 
     uint32_t num_labels;        /* 0 or num_classes */
@@ -164,15 +159,15 @@ mnv3_status mnv3_model_validate(const mnv3_model *m, mnv3_error *error);
 /* Quantized models: checks every quantization field (each failure with its own status)
  * and derives each conv's input quantization and multipliers, the SE multiply and the
  * residual add. Called by the loader once tensors are resolved. */
-mnv3_status mnv3_model_quant_prepare(mnv3_model *m, mnv3_error *error);
+mnv3_status mnv3_model_q8_prepare(mnv3_model *m, mnv3_error *error);
 /* Turns a float model whose weights it owns into an int8 network quantized as
- * mnv3_model_create_builtin_int8() quantizes (builtin_q8.c: per-channel weights), but with
+ * mnv3_model_create_builtin_int8() quantizes (runtime/calibrate.c and model/q8_quantize.c: per-channel weights), but with
  * fixed activation quantizations instead of calibrated ones (feature maps 1/16 per step,
  * input 1/32, SE gates 1/256): the int8 seed models of the fuzzers. */
 mnv3_status mnv3_model_quantize_fixed(mnv3_model *m, mnv3_error *error);
 /* The quantization of a conv's result (after its table, if any). */
-mnv3_qparam mnv3_conv_result_q(const mnv3_conv *c);
+mnv3_q8_param mnv3_conv_result_q(const mnv3_conv *c);
 /* The quantization of the logits (the last head conv's result). */
-mnv3_qparam mnv3_model_output_q(const mnv3_model *m);
+mnv3_q8_param mnv3_model_output_q(const mnv3_model *m);
 
 #endif

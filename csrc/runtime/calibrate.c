@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "context.h"
-#include "model/quantize.h"
+#include "model/q8_quantize.h"
 
 /* Side of the calibration image: small enough that creating Large stays fast in debug
  * builds, large enough that every layer sees a few pixels. */

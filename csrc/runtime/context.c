@@ -76,7 +76,7 @@ typedef struct placement {
     uint64_t *layer_ns;
     unsigned char *params;
     void *pool;
-    mnv3_qpool *pools;
+    mnv3_q8_pool *pools;
     unsigned char *sums, *vectors, *features, *head;
     unsigned char *workspace, *rings;
     uint64_t *fused_ns;
@@ -103,7 +103,7 @@ static uint32_t arena_regions(const blueprint *bp, placement *pl, mnv3_region *r
         {"row parameters", MNV3_PART_CONTEXT, 1, n->params_bytes, (void **)&pl->params},
         {"thread pool", MNV3_PART_CONTEXT, 1, mnv3_pool_bytes(t), &pl->pool},
         {"pool parameters", MNV3_PART_CONTEXT, bp->model->quantized ? bp->ns : 0,
-         sizeof(mnv3_qpool), (void **)&pl->pools},
+         sizeof(mnv3_q8_pool), (void **)&pl->pools},
         {"channel sums", MNV3_PART_SCRATCH, n->sums, 4, (void **)&pl->sums},
         {"squeeze-excite vectors", MNV3_PART_SCRATCH, 3 * n->vector, 4, (void **)&pl->vectors},
         {"features", MNV3_PART_SCRATCH, n->features, 4, (void **)&pl->features},
@@ -440,7 +440,7 @@ mnv3_status mnv3_run_quantized(mnv3_context *ctx, const void *input, size_t inpu
         int8_t *dst = (int8_t *)ctx->net_input;
         mnv3_stem_input in;
         for (i = 0; i < per_image; ++i)
-            dst[i] = to_int8(m->q_io_type, src[ctx->cfg.layout == MNV3_LAYOUT_NCHW
+            dst[i] = to_int8(m->q8_io_type, src[ctx->cfg.layout == MNV3_LAYOUT_NCHW
                                                    ? (i % 3) * plane + i / 3
                                                    : i]);
         in.data = dst;
@@ -451,7 +451,7 @@ mnv3_status mnv3_run_quantized(mnv3_context *ctx, const void *input, size_t inpu
         if (logits_q)
             for (i = 0; i < classes; ++i)
                 ((uint8_t *)logits_q)[b * classes + i] =
-                    from_int8(m->q_io_type, ((const int8_t *)ctx->logits)[i]);
+                    from_int8(m->q8_io_type, ((const int8_t *)ctx->logits)[i]);
         if (logits) ctx->ops->logits(ctx, logits + b * classes);
     }
     return MNV3_OK;

@@ -80,7 +80,7 @@ struct mnv3_context {
     size_t ring_stride;
     uint64_t *fused_ns;          /* per thread: time in fused expansions (profiling) */
     unsigned char *net_input;    /* the stem's input, when it is not the caller's image */
-    mnv3_qpool *pools;           /* int8 networks: each pooling step's parameters */
+    mnv3_q8_pool *pools;           /* int8 networks: each pooling step's parameters */
     mnv3_tap_fn tap;
     void *tap_user;
     mnv3_observer_fn observer;

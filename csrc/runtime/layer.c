@@ -30,11 +30,11 @@ static void quantization_of(const mnv3_model *m, const mnv3_conv *c, const mnv3_
     l->bias = c->q8.bias;
     l->in_zp = c->q8.input_zero_point;
     l->weight_zp = c->q8.weight_zero_point;
-    l->requant.qmul = c->q.qmul;
-    l->requant.out_zp = c->q.output.zero_point;
-    l->requant.act_lo = c->q.act_lo;
-    l->requant.act_hi = c->q.act_hi;
-    l->requant.lut = c->q.table;
+    l->requant.qmul = c->q8.qmul;
+    l->requant.out_zp = c->q8.output.zero_point;
+    l->requant.act_lo = c->q8.act_lo;
+    l->requant.act_hi = c->q8.act_hi;
+    l->requant.lut = c->q8.table;
     if (blk && blk->has_se) {
         l->gate.x_zp = mnv3_conv_result_q(&blk->depthwise).zero_point;
         l->gate.gate_zp = mnv3_conv_result_q(&blk->se.expand).zero_point;
@@ -43,7 +43,7 @@ static void quantization_of(const mnv3_model *m, const mnv3_conv *c, const mnv3_
         l->gate.act_hi = blk->se_mul.hi;
     }
     if (blk && blk->residual) {
-        const mnv3_qadd *add = &blk->residual_add;
+        const mnv3_q8_addop *add = &blk->residual_add;
         l->add.a_zp = add->a_zp;
         l->add.b_zp = add->b_zp;
         l->add.a_mul = add->a;

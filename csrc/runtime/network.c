@@ -72,15 +72,15 @@ static void q8_prepare(mnv3_context *ctx) {
     uint32_t i;
     for (i = 0; i < ctx->num_steps; ++i) {
         const mnv3_step *s = &ctx->steps[i];
-        mnv3_qpool *p = &ctx->pools[i];
+        mnv3_q8_pool *p = &ctx->pools[i];
         memset(p, 0, sizeof *p);
         if (s->kind == MNV3_STEP_DEPTHWISE && s->blk->has_se) {
-            const mnv3_qparam in = mnv3_conv_result_q(s->conv), out = s->blk->se_pool_output;
-            (void)mnv3_q_pool_prepare(s->blk->se_pool_mode, s->out_h * s->out_w, in.scale,
+            const mnv3_q8_param in = mnv3_conv_result_q(s->conv), out = s->blk->se_pool_output;
+            (void)mnv3_q8_pool_prepare(s->blk->se_pool_mode, s->out_h * s->out_w, in.scale,
                                       in.zero_point, out.scale, out.zero_point, p);
         } else if (s->kind == MNV3_STEP_LAST_CONV) {
-            const mnv3_qparam in = mnv3_conv_result_q(s->conv), out = m->pool_output;
-            (void)mnv3_q_pool_prepare(m->pool_mode, s->out_h * s->out_w, in.scale,
+            const mnv3_q8_param in = mnv3_conv_result_q(s->conv), out = m->pool_output;
+            (void)mnv3_q8_pool_prepare(m->pool_mode, s->out_h * s->out_w, in.scale,
                                       in.zero_point, out.scale, out.zero_point, p);
         }
     }
@@ -93,12 +93,12 @@ static void q8_input(mnv3_context *ctx, const float *image, mnv3_stem_input *in)
     int8_t *dst = (int8_t *)ctx->net_input;
     size_t p, c;
     if (ctx->cfg.layout == MNV3_LAYOUT_NHWC)
-        mnv3_q_quantize(image, plane * 3, m->q_input.scale, m->q_input.zero_point, dst);
+        mnv3_q8_quantize(image, plane * 3, m->q8_input.scale, m->q8_input.zero_point, dst);
     else
         for (c = 0; c < 3; ++c)
             for (p = 0; p < plane; ++p)
-                dst[p * 3 + c] = mnv3_q_quantize_one(image[c * plane + p], m->q_input.scale,
-                                                      m->q_input.zero_point);
+                dst[p * 3 + c] = mnv3_q8_quantize_one(image[c * plane + p], m->q8_input.scale,
+                                                      m->q8_input.zero_point);
     in->data = dst;
     in->row_stride = (size_t)ctx->cfg.width * 3;
     in->col_stride = 3;
@@ -113,18 +113,18 @@ static void q8_pool(mnv3_context *ctx, const mnv3_step *s, uint32_t slices, void
     for (sl = 1; sl < slices; ++sl)
         for (k = 0; k < c; ++k)
             sums[k] = (int32_t)((uint32_t)sums[k] + (uint32_t)sums[(size_t)sl * c + k]);
-    mnv3_q_pool_sums(&ctx->pools[s - ctx->steps], sums, c, (int8_t *)dst);
+    mnv3_q8_pool_sums(&ctx->pools[s - ctx->steps], sums, c, (int8_t *)dst);
 }
 
 static void q8_logits(const mnv3_context *ctx, float *out) {
-    const mnv3_qparam q = mnv3_model_output_q(ctx->model);
-    mnv3_q_dequantize((const int8_t *)ctx->logits, mnv3_model_classes(ctx->model), q.scale,
+    const mnv3_q8_param q = mnv3_model_output_q(ctx->model);
+    mnv3_q8_dequantize((const int8_t *)ctx->logits, mnv3_model_classes(ctx->model), q.scale,
                       q.zero_point, out);
 }
 
 static void q8_features(const mnv3_context *ctx, float *out) {
     const mnv3_model *m = ctx->model;
-    mnv3_q_dequantize((const int8_t *)ctx->features, mnv3_model_feature_dim(m),
+    mnv3_q8_dequantize((const int8_t *)ctx->features, mnv3_model_feature_dim(m),
                       m->pool_output.scale, m->pool_output.zero_point, out);
 }
 

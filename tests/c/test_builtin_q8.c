@@ -104,7 +104,7 @@ static uint32_t hash_words(uint32_t h, const void *words, size_t n) {
     return h;
 }
 
-static uint32_t hash_q(uint32_t h, mnv3_qparam q) {
+static uint32_t hash_q(uint32_t h, mnv3_q8_param q) {
     return hash_words(hash_words(h, &q.scale, 1), &q.zero_point, 1);
 }
 
@@ -117,7 +117,7 @@ static void test_same_everywhere(void) {
     uint32_t h = 2166136261u, n, i, b;
     if (!m) return;
     n = mnv3_model_convs(m, list);
-    h = hash_q(hash_q(h, m->q_input), m->pool_output);
+    h = hash_q(hash_q(h, m->q8_input), m->pool_output);
     for (b = 0; b < m->num_blocks; ++b) {
         const mnv3_block *k = &m->blocks[b];
         h = hash_q(hash_q(hash_q(h, k->se_pool_output), k->se_mul_output), k->residual_output);
@@ -125,10 +125,10 @@ static void test_same_everywhere(void) {
     for (i = 0; i < n; ++i) {
         const mnv3_conv *c = list[i];
         h = fnv1a(h, c->weight, mnv3_conv_weight_count(c));
-        h = hash_words(h, c->q.weight_scale, c->out_channels);
+        h = hash_words(h, c->q8.weight_scale, c->out_channels);
         if (c->has_bias) h = hash_words(h, c->q8.bias, c->out_channels);
-        if (c->q.table) h = fnv1a(hash_q(h, c->q.table_output), c->q.table, 256);
-        h = hash_words(hash_words(hash_q(h, c->q.output), &c->q.act_lo, 1), &c->q.act_hi, 1);
+        if (c->q8.table) h = fnv1a(hash_q(h, c->q8.table_output), c->q8.table, 256);
+        h = hash_words(hash_words(hash_q(h, c->q8.output), &c->q8.act_lo, 1), &c->q8.act_hi, 1);
     }
     CHECK_MSG(h == 0x710a99c5u, "int8 Small hashes to 0x%08x", (unsigned)h);
     mnv3_model_free(m);
@@ -157,25 +157,25 @@ static void test_matches_float(mnv3_arch arch) {
         const float *fw = (const float *)fl[i]->weight;
         size_t j;
         CHECK(c->weight_type == MNV3_DTYPE_I8 && c->q8.weight_zero_point == 0);
-        tables += c->q.table != NULL;
+        tables += c->q8.table != NULL;
         for (j = 0; j < count; ++j) {
             const uint32_t o = c->depthwise ? (uint32_t)(j % c->out_channels)
                                             : (uint32_t)(j / per_out);
-            const float s = c->q.weight_scale[o];
+            const float s = c->q8.weight_scale[o];
             bad += w[j] == -128 || fabsf((float)w[j] * s - fw[j]) > 0.5001f * s;
         }
         for (j = 0; c->has_bias && j < c->out_channels; ++j) {
-            const float s = c->q.bias_scale[j];
+            const float s = c->q8.bias_scale[j];
             /* On the accumulator's scale exactly, not just within the loader's tolerance. */
-            bad += s != c->q.input.scale * c->q.weight_scale[j];
+            bad += s != c->q8.input.scale * c->q8.weight_scale[j];
             bad += fabsf((float)((double)c->q8.bias[j] * s) - fl[i]->bias[j]) > 0.5001f * s + 1e-6f;
         }
     }
     CHECK_MSG(bad == 0, "%u weights or biases off by more than half a step", bad);
     CHECK(tables > 0);
     /* The input covers the normalised range of pixels 0..255 with zero representable. */
-    CHECK(q->q_input.scale > 0.0f && q->q_input.scale < 0.05f);
-    CHECK(q->pool_mode == MNV3_QPOOL_MEAN);
+    CHECK(q->q8_input.scale > 0.0f && q->q8_input.scale < 0.05f);
+    CHECK(q->pool_mode == MNV3_Q8_POOL_MEAN);
     mnv3_model_free(q);
     mnv3_model_free(f);
 }

@@ -35,7 +35,7 @@ static int quick;
 /* round(x * m * 2^shift) as TFLite defines it, with exact 64-bit/128-bit-free steps:
  * high = floor((x' * m + 2^30) / 2^31) (saturated), then a division by 2^right rounding
  * half away from zero. */
-static int32_t naive_requantize(int32_t x, mnv3_qmul m) {
+static int32_t naive_requantize(int32_t x, mnv3_q8_mul m) {
     const int left = m.shift > 0 ? m.shift : 0, right = m.shift > 0 ? 0 : -m.shift;
     const int32_t xs = (int32_t)((uint32_t)x << left);
     int64_t prod = (int64_t)xs * m.multiplier, high, q, r;
@@ -57,9 +57,9 @@ static void requantize_suite(void) {
     uint32_t i, bad = 0;
     const uint32_t n = quick ? 200000u : 2000000u;
     for (i = 0; i < n; ++i) {
-        const mnv3_qmul m = random_qmul(1);
+        const mnv3_q8_mul m = random_qmul(1);
         const int32_t x = random_accumulator();
-        const int32_t got = mnv3_q_requantize(x, m), want = naive_requantize(x, m);
+        const int32_t got = mnv3_q8_requantize(x, m), want = naive_requantize(x, m);
         if (got != want && bad++ < 5)
             fprintf(stderr, "  requantize(%d, %d * 2^%d) = %d, want %d\n", x, m.multiplier,
                     m.shift, got, want);
@@ -357,7 +357,7 @@ static void requantize_set(const mnv3_kernel_set *set, const mnv3_kernels *k) {
     const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)k->row[MNV3_ROW_POINTWISE]->impl;
     enum { N = 4099 };
     static int32_t acc[N], got[N];
-    static mnv3_qmul m[N];
+    static mnv3_q8_mul m[N];
     uint32_t round, i, bad = 0;
     if (!im || !im->ops->requantize) return;
     for (round = 0; round < (quick ? 20u : 200u); ++round) {
@@ -370,9 +370,9 @@ static void requantize_set(const mnv3_kernel_set *set, const mnv3_kernels *k) {
         m[0].shift = -(int32_t)(round % 32);
         im->ops->requantize(acc, m, N, got);
         for (i = 0; i < N; ++i)
-            if (got[i] != mnv3_q_requantize(acc[i], m[i]) && bad++ < 5)
+            if (got[i] != mnv3_q8_requantize(acc[i], m[i]) && bad++ < 5)
                 fprintf(stderr, "  %s: requantize(%d, %d * 2^%d) = %d, want %d\n", set->name, acc[i],
-                        m[i].multiplier, m[i].shift, got[i], mnv3_q_requantize(acc[i], m[i]));
+                        m[i].multiplier, m[i].shift, got[i], mnv3_q8_requantize(acc[i], m[i]));
     }
     CHECK_MSG(bad == 0, "%s: %u vector requantizations differ", set->name, bad);
 }

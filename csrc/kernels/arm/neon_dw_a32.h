@@ -1,8 +1,8 @@
 /* ARMv7 depthwise microkernels, every shape (the float32 set and its float16-weight
- * variant; included by arm_neon.c after simd_f32.h, which declares them under
+ * variant; included by neon_f32.c after simd_f32.h, which declares them under
  * DW_OWN_SHAPES and DW_OWN_ANY).
  *
- * The multiply-adds all run in the generated assembly of arm_neon_dw_a32_loops.h
+ * The multiply-adds all run in the generated assembly of generated/neon_f32_dw_a32_loops.h
  * (tools/generate/neon_f32_dw_a32.py): groups of DWA_G = 8 outputs of one channel vector, 8
  * accumulators, straight-line per group for the 3x3 and 5x5 shapes, a loop over taps for
  * any other. Outputs whose inputs are all inside the image run there straight from the

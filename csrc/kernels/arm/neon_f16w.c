@@ -42,7 +42,7 @@ static inline __attribute__((always_inline)) float32x4_t f16_load_portable(const
 
 #if defined(W_LOAD)
 /* The GEMM and the stem run the float32 set's tiles on widened weights: the pointwise
- * driver widens each panel into the workspace (drivers.c), so a weight is converted once
+ * driver widens each panel into the workspace (drivers/float.c), so a weight is converted once
  * per chunk of up to 64 rows rather than once per tile, and the stem its few weights once
  * per output row (neon_conv.h). The set has no GEMM tiles of its own. */
 void mnv3_neon_widen_f16(const void *src, size_t n, float *dst) {

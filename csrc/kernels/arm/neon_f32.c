@@ -392,7 +392,7 @@ SIMD_FN void GEMV_UKERNEL(const float *x, const void *w_, uint32_t I, uint32_t c
 /* ------------------------------------------------------------------------------------ */
 
 /* The tiles (8 x 8 at most, the body's packing) of every AArch64 core: the k loop is the
- * generated assembly of arm_neon_inorder.h, scheduled for in-order cores (Cortex-A53, A55;
+ * generated assembly of generated/neon_f32_gemm_loops.h, scheduled for in-order cores (Cortex-A53, A55;
  * its generator explains how), where the order of the instructions is the order they run.
  * An out-of-order core reorders it anyway: on LLVM's Neoverse N1 and A57 models it
  * measures at least as high as the compiler's own lane loop at every tile height, so one

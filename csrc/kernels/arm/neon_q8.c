@@ -7,7 +7,7 @@
  * multiplies int8 x by int8 w four at a time, with the zero points folded at pack time
  * (q8_impl.h): weights [k/4][16][4], rows as they are.
  *
- * Requantization is TFLite's NEON sequence, which equals mnv3_q_requantize bit for bit:
+ * Requantization is TFLite's NEON sequence, which equals mnv3_q8_requantize bit for bit:
  * SQRDMULH is exactly the saturating doubling high multiply (2*x*m + 2^31) >> 32 =
  * floor((x*m + 2^30) / 2^31), saturating INT32_MIN * INT32_MIN; SRSHL by -e rounds halves
  * up, so negative values first get -1 (saturating, which leaves INT32_MIN where the exact
@@ -53,7 +53,7 @@ N_INLINE nq8_rq nq8_rq_load(const mnv3_q8_rq_table *t, uint32_t c) {
     return r;
 }
 
-N_INLINE nq8_rq nq8_rq_set1(mnv3_qmul m) {
+N_INLINE nq8_rq nq8_rq_set1(mnv3_q8_mul m) {
     nq8_rq r;
     r.mult = vdupq_n_s32(m.multiplier);
     r.left = vdupq_n_s32(m.shift > 0 ? m.shift : 0);
@@ -62,7 +62,7 @@ N_INLINE nq8_rq nq8_rq_set1(mnv3_qmul m) {
 }
 
 /* Four channels' (multiplier, shift) pairs as vectors. */
-N_INLINE nq8_rq nq8_rq_from_qmul(const mnv3_qmul *m) {
+N_INLINE nq8_rq nq8_rq_from_qmul(const mnv3_q8_mul *m) {
     const int32x4x2_t p = vld2q_s32((const int32_t *)(const void *)m);
     const int32x4_t zero = vdupq_n_s32(0);
     nq8_rq r;
@@ -173,11 +173,11 @@ static void nq8_add(const int8_t *a, const int8_t *b, size_t n, const mnv3_q8_ad
     mnv3_q8_add_portable(a + i, b + i, n - i, p, out + i);
 }
 
-static void nq8_requantize_array(const int32_t *acc, const mnv3_qmul *m, size_t n, int32_t *out) {
+static void nq8_requantize_array(const int32_t *acc, const mnv3_q8_mul *m, size_t n, int32_t *out) {
     size_t i, j;
     for (i = 0; i < n; i += 4) {
         const uint32_t count = n - i < 4 ? (uint32_t)(n - i) : 4u;
-        mnv3_qmul q[4];
+        mnv3_q8_mul q[4];
         int32_t in[4] = {0}, res[4];
         nq8_rq rq;
         for (j = 0; j < 4; ++j) {
@@ -234,7 +234,7 @@ static const mnv3_q8_ops ops = {nq8_prepare_row, NQ8_LUT, nq8_add, nq8_requantiz
 #endif
 #define S16_NR 8
 /* k is padded with zero inputs and zero weights to the k steps of one loop iteration
- * (8 in the AArch64 loops of arm_neon_q8_gemm_loops.h, 4 in the ARMv7 one), so no step
+ * (8 in the AArch64 loops of generated/neon_q8_gemm_loops.h, 4 in the ARMv7 one), so no step
  * is left over for a loop of its own. */
 #if defined(__aarch64__)
 #define S16_KR 8
@@ -491,7 +491,7 @@ static void dw_convert(const mnv3_q8_dw_call *a, const int8_t *src, int16_t *slo
 /* The accumulators of blocks [0, blocks) of DW_PIXELS outputs of one channel group into
  * acc ([output][8 channels]). xrow[ky]: the group's converted row of tap row ky, output 0
  * at column 0. Any kernel size, intrinsics: the ARMv7 depthwise; on AArch64 only for the
- * sizes that arm_neon_q8_dw_loops.h has no fixed-schedule loop for (no MobileNetV3
+ * sizes that generated/neon_q8_dw_loops.h has no fixed-schedule loop for (no MobileNetV3
  * layer), which is why it is named as a microkernel only on ARMv7. */
 #if defined(__aarch64__)
 #define DW_BLOCKS_ANY nq8_dw_blocks_other_kernels
@@ -717,7 +717,7 @@ typedef char nq8_dot_loops_fit[NQ8_DOT_SPLIT_1 * 4 <= 16 && NQ8_DOT_SPLIT_2 == 1
         DROWS(DOT_TAIL_ROW)                                                                  \
     }
 
-/* The fixed-schedule loop (arm_neon_q8_gemm_loops.h) runs NQ8_DOT_K_<M> k steps per
+/* The fixed-schedule loop (generated/neon_q8_gemm_loops.h) runs NQ8_DOT_K_<M> k steps per
  * iteration; k is a multiple of 4, so the groups of 4 left over (at most 3) run once
  * each after it, not as a loop. */
 N_INLINE DOT_ATTR void gemm_sdot(const mnv3_q8_gemm_tile *t, const uint32_t M) {

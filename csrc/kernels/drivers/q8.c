@@ -180,7 +180,7 @@ void mnv3_q8_rq_table_fill(mnv3_q8_rq_table *t, const mnv3_q8_requant *r, uint32
     uint32_t c;
     t->plain = 1;
     for (c = 0; c < nr; ++c) {
-        const mnv3_qmul m = col + c < n ? r->qmul[col + c] : (mnv3_qmul){0, 0};
+        const mnv3_q8_mul m = col + c < n ? r->qmul[col + c] : (mnv3_q8_mul){0, 0};
         if (m.shift > 0 || m.multiplier == INT32_MIN) t->plain = 0;
         const int32_t right = m.shift > 0 ? 0 : -m.shift;
         t->mult[c] = m.multiplier;
@@ -304,8 +304,8 @@ void mnv3_q8_dw_channels_portable(const mnv3_q8_dw_out_row *r, uint32_t c_begin,
                         acc, ((int32_t)r->rows[ky][(size_t)ix * C + c] - a->in_zp) * w);
                 }
             }
-            r->out[(size_t)ox * C + c] = (int8_t)mnv3_q_clamp(
-                mnv3_q8_add_wrap(mnv3_q_requantize(acc, a->requant.qmul[c]), a->requant.out_zp),
+            r->out[(size_t)ox * C + c] = (int8_t)mnv3_q8_clamp(
+                mnv3_q8_add_wrap(mnv3_q8_requantize(acc, a->requant.qmul[c]), a->requant.out_zp),
                 a->requant.act_lo, a->requant.act_hi);
         }
     }

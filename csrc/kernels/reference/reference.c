@@ -7,7 +7,7 @@
  * float32: every product rounded, then added in the order below (a pointwise layer adds its
  * bias last, the others start from it), the row's epilogue, residual add and clamps as the
  * model states them. int8: sums wrap modulo 2^32 as the SIMD adds do (the exact value
- * wherever TFLite's int32 accumulator is), requantization as base/quant.h. */
+ * wherever TFLite's int32 accumulator is), requantization as base/q8.h. */
 #include "base/checked.h"
 #include "base/half.h"
 #include "kernels/float_impl.h"

@@ -1,5 +1,5 @@
 /* AVX2 rows for float16 weights with float32 arithmetic: the float32 body (simd_f32.h) with
- * F16C's vcvtph2ps in its weight loads (x86_f16.h). Packing keeps the weights float16, so
+ * F16C's vcvtph2ps in its weight loads (f16w.h). Packing keeps the weights float16, so
  * the memory-bound layers stream half the bytes; the GEMV reads the model's float16 weights
  * in place. Its rows join the avx2 set id (dispatch.c). */
 #include "kernels/float_impl.h"

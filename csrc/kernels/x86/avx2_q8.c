@@ -127,7 +127,7 @@ static Q8X_ATTR void dw_convert_row(const mnv3_q8_dw_call *a, const int8_t *src,
 
 /* The requantization vectors of the channels whose (multiplier, shift) pairs start at m_a
  * (lanes 0-3) and m_b (lanes 4-7). */
-Q8X_INLINE q8x_rq rq_from_qmul(const mnv3_qmul *m_a, const mnv3_qmul *m_b) {
+Q8X_INLINE q8x_rq rq_from_qmul(const mnv3_q8_mul *m_a, const mnv3_q8_mul *m_b) {
     const __m256i idx = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
     const __m256i p0 = _mm256_permutevar8x32_epi32(
         _mm256_loadu_si256((const __m256i *)(const void *)m_a), idx);
@@ -241,9 +241,9 @@ static Q8X_ATTR void mnv3_q8_dwconv_16c2x2__avx2(const mnv3_q8_dw_out_row *r) {
     q.lo = _mm_set1_epi8((char)a->requant.act_lo);
     q.hi = _mm_set1_epi8((char)a->requant.act_hi);
     for (g = 0; g < C; g += DW_GROUP) {
-        const mnv3_qmul *m = a->requant.qmul + g;
+        const mnv3_q8_mul *m = a->requant.qmul + g;
         const uint32_t n = C - g < DW_GROUP ? C - g : DW_GROUP;
-        mnv3_qmul tail[DW_GROUP];
+        mnv3_q8_mul tail[DW_GROUP];
         int plain = 1;
         for (c = 0; c < n; ++c)
             if (m[c].shift > 0 || m[c].multiplier == INT32_MIN) plain = 0;

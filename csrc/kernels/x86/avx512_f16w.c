@@ -1,5 +1,5 @@
 /* AVX-512 rows for float16 weights with float32 arithmetic: the float32 body (simd_f32.h)
- * with vcvtph2ps (zmm) in its weight loads (x86_f16.h); packed weights stay float16. Its
+ * with vcvtph2ps (zmm) in its weight loads (f16w.h); packed weights stay float16. Its
  * rows join the avx512 set id (dispatch.c). */
 #include "kernels/float_impl.h"
 

@@ -1,7 +1,7 @@
 /* AVX-VNNI int8 GEMM (VEX-encoded vpdpbusd on 256-bit vectors, Alder Lake and later,
  * Zen 5): 32 multiply-accumulates per instruction, u8 activations (x ^ 0x80) times s8
  * weights, zero points folded at pack time (q8_impl.h). The body is shared with the AVX2
- * stand-in that tests it on CPUs without VNNI (x86_q8_gemm_ymm.h). */
+ * stand-in that tests it on CPUs without VNNI (q8_gemm_ymm.h). */
 #include "kernels/kernels.h"
 
 /* The _avx_ intrinsics need GCC 11 or clang 12. */

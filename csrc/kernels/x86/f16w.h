@@ -1,4 +1,4 @@
-/* What the x86 float16-weight files (x86_avx2_f16.c, x86_avx512_f16.c) share: the weight
+/* What the x86 float16-weight files (avx2_f16w.c, avx512_f16w.c) share: the weight
  * hooks of simd_f32.h for float16 canonical and packed weights, widened by F16C. Each file
  * first defines SIMD_ATTR, F16_VEC (its float vector type) and W_LOAD (vcvtph2ps of one
  * vector), then includes this and its ISA's file. */

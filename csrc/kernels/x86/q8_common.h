@@ -1,8 +1,8 @@
 /* Vector requantization and byte helpers shared by the x86 int8 files (AVX2 encoding, so
- * every x86 int8 set can use them). Included by x86_avx2_q8.c and x86_vnni_q8.c after
+ * every x86 int8 set can use them). Included by avx2_q8.c and avx512vnni_q8.c after
  * they define Q8X_ATTR (the target attribute of their functions).
  *
- * Requantization equal to mnv3_q_requantize bit for bit:
+ * Requantization equal to mnv3_q8_requantize bit for bit:
  *   - the doubling high multiply is floor((x*m + 2^30) / 2^31): gemmlowp's nudge and
  *     truncating division give exactly that for both signs (for x*m < 0, truncating
  *     (x*m + 1 - 2^30) / 2^31 equals flooring (x*m + 2^30) / 2^31). vpmuldq forms the
@@ -10,7 +10,7 @@
  *     which a logical 64-bit shift extracts for either sign. The one product that does not
  *     fit, INT32_MIN * INT32_MIN, wraps to INT32_MIN and is flipped to INT32_MAX, as the
  *     saturating scalar form gives.
- *   - the rounding right shift is mnv3_q_rounding_shift's own expression, lane by lane. */
+ *   - the rounding right shift is mnv3_q8_rounding_shift's own expression, lane by lane. */
 #ifndef MNV3_X86_Q8_COMMON_H
 #define MNV3_X86_Q8_COMMON_H
 
@@ -58,7 +58,7 @@ Q8X_INLINE q8x_rq q8x_rq_load(const mnv3_q8_rq_table *t, uint32_t c) {
     return r;
 }
 
-Q8X_INLINE q8x_rq q8x_rq_set1(mnv3_qmul m) {
+Q8X_INLINE q8x_rq q8x_rq_set1(mnv3_q8_mul m) {
     q8x_rq r;
     const int32_t right = m.shift > 0 ? 0 : -m.shift;
     const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
@@ -158,7 +158,7 @@ static Q8X_ATTR void q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
     const __m256i zp = _mm256_set1_epi32(in_zp), off = _mm256_set1_epi32(128);
     __m256i sum = _mm256_setzero_si256(), gx = sum, gg = sum, glo = sum, ghi = sum;
     /* made with broadcasts: a memset of it cost as much as preparing a short row */
-    const mnv3_qmul no_gate = {0, 0};
+    const mnv3_q8_mul no_gate = {0, 0};
     const q8x_rq grq = q8x_rq_set1(gate ? gate->qmul : no_gate);
     uint32_t i = 0;
     int32_t tail_sum;
@@ -300,7 +300,7 @@ Q8X_INLINE size_t q8x_add_span(const int8_t *a, const int8_t *b, size_t n,
 
 static Q8X_ATTR void q8x_add(const int8_t *a, const int8_t *b, size_t n, const mnv3_q8_add *p,
                              int8_t *out) {
-    const mnv3_qmul m[3] = {p->a_mul, p->b_mul, p->out_mul};
+    const mnv3_q8_mul m[3] = {p->a_mul, p->b_mul, p->out_mul};
     int plain = 1, j;
     size_t i;
     for (j = 0; j < 3; ++j)
@@ -310,7 +310,7 @@ static Q8X_ATTR void q8x_add(const int8_t *a, const int8_t *b, size_t n, const m
 }
 
 /* The vector requantization on arrays, for the tests. */
-static Q8X_ATTR void q8x_requantize_array(const int32_t *acc, const mnv3_qmul *m, size_t n,
+static Q8X_ATTR void q8x_requantize_array(const int32_t *acc, const mnv3_q8_mul *m, size_t n,
                                           int32_t *out) {
     mnv3_q8_rq_table t;
     mnv3_q8_requant r;

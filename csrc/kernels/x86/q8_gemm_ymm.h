@@ -1,6 +1,6 @@
 /* The int8 GEMM on 256-bit vectors, 6 rows x 16 columns, and the rows that offer it.
  * Included (without an include guard) by one file per instantiation, after
- * x86_q8_common.h, with:
+ * q8_common.h, with:
  *   DOT_KR, DOT_FORMAT  k per 4-byte group of a prepared row, and the A format:
  *                       2 and MNV3_Q8_A_S16 (int16 pairs; AVX2),
  *                       4 and MNV3_Q8_A_U8 (u8 quadruples; AVX-VNNI and its stand-in)

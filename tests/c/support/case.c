@@ -32,8 +32,8 @@ static void random_epilogue(mnv3_epilogue *e) {
     }
 }
 
-mnv3_qmul tc_random_qmul(int extreme) {
-    mnv3_qmul m;
+mnv3_q8_mul tc_random_qmul(int extreme) {
+    mnv3_q8_mul m;
     const uint32_t pick = tr_below(16);
     m.multiplier = (int32_t)(0x40000000u + (tr_rnd() & 0x3FFFFFFFu));
     if (pick == 0) m.multiplier = 0x40000000;
@@ -74,7 +74,7 @@ static int8_t *values_random(size_t n, int extreme) {
 static void random_requant(tc_case *c, uint32_t channels, int extreme) {
     mnv3_q8_requant *r = &c->layer.requant;
     uint32_t i;
-    c->qmul = (mnv3_qmul *)tr_alloc(channels * sizeof *c->qmul);
+    c->qmul = (mnv3_q8_mul *)tr_alloc(channels * sizeof *c->qmul);
     for (i = 0; i < channels; ++i) c->qmul[i] = tc_random_qmul(extreme);
     if (!extreme && tr_below(2)) {
         /* Conv-like scales, so outputs land inside the range rather than at its ends. */
@@ -94,9 +94,9 @@ static void random_requant(tc_case *c, uint32_t channels, int extreme) {
 }
 
 static void random_add(mnv3_q8_add *a) {
-    mnv3_qmul_from_real(0.25 + (double)tr_below(1000) / 4000.0, &a->a_mul);
-    mnv3_qmul_from_real(0.25 + (double)tr_below(1000) / 4000.0, &a->b_mul);
-    mnv3_qmul_from_real((double)(tr_below(1000) + 1) / 1000.0 / (1 << 18), &a->out_mul);
+    mnv3_q8_mul_from_real(0.25 + (double)tr_below(1000) / 4000.0, &a->a_mul);
+    mnv3_q8_mul_from_real(0.25 + (double)tr_below(1000) / 4000.0, &a->b_mul);
+    mnv3_q8_mul_from_real((double)(tr_below(1000) + 1) / 1000.0 / (1 << 18), &a->out_mul);
     a->a_zp = tr_range(-128, 127);
     a->b_zp = tr_range(-128, 127);
     a->left_shift = 20;
@@ -107,7 +107,7 @@ static void random_add(mnv3_q8_add *a) {
     case 0:
         /* an output multiplier above 1 (shifts left): the vector ADD's general path; with
          * no input shift, so that the sums do not all saturate */
-        mnv3_qmul_from_real(1.0 + (double)tr_below(1000) / 300.0, &a->out_mul);
+        mnv3_q8_mul_from_real(1.0 + (double)tr_below(1000) / 300.0, &a->out_mul);
         a->left_shift = 0;
         break;
     case 1:
@@ -187,7 +187,7 @@ void tc_set_gate(tc_case *c) {
         c->gate = tr_bytes(l->in_channels, -128, 127);
         l->gate.x_zp = tr_range(-128, 127);
         l->gate.gate_zp = tr_range(-128, 127);
-        mnv3_qmul_from_real((double)(tr_below(1000) + 1) / 40000.0, &l->gate.qmul);
+        mnv3_q8_mul_from_real((double)(tr_below(1000) + 1) / 40000.0, &l->gate.qmul);
         l->gate.act_lo = -128;
         l->gate.act_hi = 127;
     } else {

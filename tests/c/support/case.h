@@ -29,7 +29,7 @@ typedef struct tc_case {
     int want_output;             /* pointwise: 0 when only channel sums are wanted */
     /* owned data; element types by `type` (weights float16 for TC_F16W) */
     void *input, *weight, *bias, *gate, *residual, *sums0;
-    mnv3_qmul *qmul;
+    mnv3_q8_mul *qmul;
     int8_t *lut;
     size_t in_elems, out_elems, n_sums;
 } tc_case;
@@ -47,7 +47,7 @@ void tc_fc(tc_case *c, tc_type t, uint32_t I, uint32_t O, int extreme);
 void tc_free(tc_case *c);
 
 /* int8 multipliers (extreme: INT32_MIN and 0 too) and accumulators, edges included. */
-mnv3_qmul tc_random_qmul(int extreme);
+mnv3_q8_mul tc_random_qmul(int extreme);
 int32_t tc_random_accumulator(void);
 
 void tc_set_gate(tc_case *c);      /* pointwise: an SE gate (float clamps at random) */

@@ -6,23 +6,23 @@
  *
  * Conventions: activations are int8 with a zero point; a uint8 tensor is the int8 tensor
  * whose bytes are x - 128 and whose zero point is zp - 128, which is exact. */
-#ifndef MNV3_QUANT_H
-#define MNV3_QUANT_H
+#ifndef MNV3_Q8_ARITH_H
+#define MNV3_Q8_ARITH_H
 
 #include <math.h>
 #include <stdint.h>
 
 /* A real multiplier m as q * 2^shift with q in [2^30, 2^31) (or 0): TFLite's
  * QuantizeMultiplier, computed in double precision from the same double it is given. */
-typedef struct mnv3_qmul {
+typedef struct mnv3_q8_mul {
     int32_t multiplier;
     int32_t shift;           /* > 0 shifts left before the multiply, < 0 right after it */
-} mnv3_qmul;
+} mnv3_q8_mul;
 
 /* Returns 0 on success, -1 when m is not finite, negative, or needs a left shift beyond
  * 31 (the caller reports that as an out-of-range multiplier). Multipliers below 2^-31
  * become 0, as in TFLite. */
-static inline int mnv3_qmul_from_real(double m, mnv3_qmul *out) {
+static inline int mnv3_q8_mul_from_real(double m, mnv3_q8_mul *out) {
     int exponent = 0;
     double q;
     int64_t fixed;
@@ -45,7 +45,7 @@ static inline int mnv3_qmul_from_real(double m, mnv3_qmul *out) {
 
 /* a * b * 2 / 2^32 rounded to nearest, halves toward +infinity (-0.5 becomes 0),
  * saturating the single overflowing case: gemmlowp's SaturatingRoundingDoublingHighMul. */
-static inline int32_t mnv3_q_doubling_high_mul(int32_t a, int32_t b) {
+static inline int32_t mnv3_q8_doubling_high_mul(int32_t a, int32_t b) {
     int64_t ab, nudge;
     if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
     ab = (int64_t)a * (int64_t)b;
@@ -56,7 +56,7 @@ static inline int32_t mnv3_q_doubling_high_mul(int32_t a, int32_t b) {
 
 /* x / 2^exponent rounded to nearest, ties away from zero (gemmlowp's RoundingDivideByPOT);
  * exponent in [0, 31]. */
-static inline int32_t mnv3_q_rounding_shift(int32_t x, int exponent) {
+static inline int32_t mnv3_q8_rounding_shift(int32_t x, int exponent) {
     const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
     const int32_t remainder = x & mask;
     const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
@@ -67,14 +67,14 @@ static inline int32_t mnv3_q_rounding_shift(int32_t x, int exponent) {
 
 /* TFLite's MultiplyByQuantizedMultiplier (the double-rounding form its reference kernels
  * use): the left shift wraps as TFLite's int32 multiply does. */
-static inline int32_t mnv3_q_requantize(int32_t x, mnv3_qmul m) {
+static inline int32_t mnv3_q8_requantize(int32_t x, mnv3_q8_mul m) {
     const int left = m.shift > 0 ? m.shift : 0;
     const int right = m.shift > 0 ? 0 : -m.shift;
     const int32_t shifted = (int32_t)((uint32_t)x << left);
-    return mnv3_q_rounding_shift(mnv3_q_doubling_high_mul(shifted, m.multiplier), right);
+    return mnv3_q8_rounding_shift(mnv3_q8_doubling_high_mul(shifted, m.multiplier), right);
 }
 
-static inline int32_t mnv3_q_clamp(int32_t v, int32_t lo, int32_t hi) {
+static inline int32_t mnv3_q8_clamp(int32_t v, int32_t lo, int32_t hi) {
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
@@ -88,82 +88,82 @@ static inline int32_t mnv3_q_clamp(int32_t v, int32_t lo, int32_t hi) {
 /* How a conv's real multiplier in_scale * w_scale / out_scale is formed: TFLite's
  * per-channel path multiplies in double; its per-tensor (uint8) path multiplies the two
  * float32 scales in float32 first. The fixed-point results differ in their low bits. */
-typedef enum mnv3_qmult_mode {
-    MNV3_QMULT_DOUBLE = 0,
-    MNV3_QMULT_FLOAT_PRODUCT = 1
-} mnv3_qmult_mode;
-#define MNV3_QMULT_MODE_COUNT 2
+typedef enum mnv3_q8_mult_mode {
+    MNV3_Q8_MULT_DOUBLE = 0,
+    MNV3_Q8_MULT_FLOAT_PRODUCT = 1
+} mnv3_q8_mult_mode;
+#define MNV3_Q8_MULT_MODE_COUNT 2
 
 /* How a channel sum of `count` int8 bytes becomes one byte (global pool, SE squeeze). */
-typedef enum mnv3_qpool_mode {
-    MNV3_QPOOL_AVG_HALF_UP = 0,    /* AVERAGE_POOL_2D of a uint8 graph: (sum_u8 + n/2) / n */
-    MNV3_QPOOL_AVG_HALF_AWAY = 1,  /* AVERAGE_POOL_2D of an int8 graph */
-    MNV3_QPOOL_MEAN = 2            /* MEAN over H, W: requantized with in/out scale */
-} mnv3_qpool_mode;
-#define MNV3_QPOOL_MODE_COUNT 3
+typedef enum mnv3_q8_pool_mode {
+    MNV3_Q8_POOL_AVG_HALF_UP = 0,    /* AVERAGE_POOL_2D of a uint8 graph: (sum_u8 + n/2) / n */
+    MNV3_Q8_POOL_AVG_HALF_AWAY = 1,  /* AVERAGE_POOL_2D of an int8 graph */
+    MNV3_Q8_POOL_MEAN = 2            /* MEAN over H, W: requantized with in/out scale */
+} mnv3_q8_pool_mode;
+#define MNV3_Q8_POOL_MODE_COUNT 3
 
-double mnv3_q_conv_real_multiplier(float in_scale, float w_scale, float out_scale,
-                                   mnv3_qmult_mode mode);
+double mnv3_q8_conv_real_multiplier(float in_scale, float w_scale, float out_scale,
+                                   mnv3_q8_mult_mode mode);
 /* TFLite's check that an int32 bias is on the accumulator's scale:
  * |in_scale * w_scale - bias_scale| / out_scale <= 0.02. */
-int mnv3_q_bias_scale_ok(float in_scale, float w_scale, float bias_scale, float out_scale);
+int mnv3_q8_bias_scale_ok(float in_scale, float w_scale, float bias_scale, float out_scale);
 /* Quantized range of a fused ReLU / ReLU6 on an int8 output (act as mnv3_activation; NONE
  * gives [-128, 127]). */
-void mnv3_q_activation_range(int act, float scale, int32_t zero_point, int32_t *lo,
+void mnv3_q8_activation_range(int act, float scale, int32_t zero_point, int32_t *lo,
                              int32_t *hi);
 
 /* HARD_SWISH of every input byte (entry b + 128 for byte b) as TFLite's reference kernel
  * computes it. Returns -1 when TFLite would refuse the scales (output multiplier >= 1). */
-int mnv3_q_hard_swish_table(float in_scale, int32_t in_zp, float out_scale, int32_t out_zp,
+int mnv3_q8_hard_swish_table(float in_scale, int32_t in_zp, float out_scale, int32_t out_zp,
                             int8_t table[256]);
 
 /* Residual ADD (TFLite's 8-bit ADD, left shift 20). */
-typedef struct mnv3_qadd {
-    mnv3_qmul a, b, out;
+typedef struct mnv3_q8_addop {
+    mnv3_q8_mul a, b, out;
     int32_t a_zp, b_zp, out_zp, lo, hi;
-} mnv3_qadd;
-int mnv3_q_add_prepare(float a_scale, int32_t a_zp, float b_scale, int32_t b_zp,
-                       float out_scale, int32_t out_zp, mnv3_qadd *p);
-static inline int8_t mnv3_q_add(const mnv3_qadd *p, int32_t a, int32_t b) {
-    const int32_t a2 = mnv3_q_requantize((int32_t)((uint32_t)(a - p->a_zp) << 20), p->a);
-    const int32_t b2 = mnv3_q_requantize((int32_t)((uint32_t)(b - p->b_zp) << 20), p->b);
-    return (int8_t)mnv3_q_clamp(mnv3_q_requantize(a2 + b2, p->out) + p->out_zp, p->lo, p->hi);
+} mnv3_q8_addop;
+int mnv3_q8_add_prepare(float a_scale, int32_t a_zp, float b_scale, int32_t b_zp,
+                       float out_scale, int32_t out_zp, mnv3_q8_addop *p);
+static inline int8_t mnv3_q8_addop_apply(const mnv3_q8_addop *p, int32_t a, int32_t b) {
+    const int32_t a2 = mnv3_q8_requantize((int32_t)((uint32_t)(a - p->a_zp) << 20), p->a);
+    const int32_t b2 = mnv3_q8_requantize((int32_t)((uint32_t)(b - p->b_zp) << 20), p->b);
+    return (int8_t)mnv3_q8_clamp(mnv3_q8_requantize(a2 + b2, p->out) + p->out_zp, p->lo, p->hi);
 }
-void mnv3_q_add_rows(const mnv3_qadd *p, const int8_t *a, const int8_t *b, int8_t *out,
+void mnv3_q8_add_rows(const mnv3_q8_addop *p, const int8_t *a, const int8_t *b, int8_t *out,
                      size_t n);
 
 /* MUL of two int8 tensors (the SE gate, or a constant). */
-typedef struct mnv3_qmulop {
-    mnv3_qmul m;
+typedef struct mnv3_q8_mulop {
+    mnv3_q8_mul m;
     int32_t a_zp, b_zp, out_zp, lo, hi;
-} mnv3_qmulop;
-int mnv3_q_mul_prepare(float a_scale, int32_t a_zp, float b_scale, int32_t b_zp,
-                       float out_scale, int32_t out_zp, mnv3_qmulop *p);
-static inline int8_t mnv3_q_mul(const mnv3_qmulop *p, int32_t a, int32_t b) {
-    return (int8_t)mnv3_q_clamp(mnv3_q_requantize((a - p->a_zp) * (b - p->b_zp), p->m) +
+} mnv3_q8_mulop;
+int mnv3_q8_mul_prepare(float a_scale, int32_t a_zp, float b_scale, int32_t b_zp,
+                       float out_scale, int32_t out_zp, mnv3_q8_mulop *p);
+static inline int8_t mnv3_q8_mulop_apply(const mnv3_q8_mulop *p, int32_t a, int32_t b) {
+    return (int8_t)mnv3_q8_clamp(mnv3_q8_requantize((a - p->a_zp) * (b - p->b_zp), p->m) +
                                 p->out_zp, p->lo, p->hi);
 }
 /* out[p][k] = mul(x[p][k], gate[k]) for `pixels` rows of `channels`. */
-void mnv3_q_gate_rows(const mnv3_qmulop *p, const int8_t *x, size_t pixels,
+void mnv3_q8_gate_rows(const mnv3_q8_mulop *p, const int8_t *x, size_t pixels,
                       uint32_t channels, const int8_t *gate, int8_t *out);
 
 /* Global pool of channel sums: sums[c] is the exact sum of `count` int8 bytes. */
-typedef struct mnv3_qpool {
-    mnv3_qpool_mode mode;
+typedef struct mnv3_q8_pool {
+    mnv3_q8_pool_mode mode;
     uint32_t count;
-    mnv3_qmul m;                 /* MEAN: in/out scale with 1/count folded in */
+    mnv3_q8_mul m;                 /* MEAN: in/out scale with 1/count folded in */
     int32_t in_zp, out_zp;
-} mnv3_qpool;
-int mnv3_q_pool_prepare(mnv3_qpool_mode mode, uint32_t count, float in_scale, int32_t in_zp,
-                        float out_scale, int32_t out_zp, mnv3_qpool *p);
-void mnv3_q_pool_sums(const mnv3_qpool *p, const int32_t *sums, uint32_t channels,
+} mnv3_q8_pool;
+int mnv3_q8_pool_prepare(mnv3_q8_pool_mode mode, uint32_t count, float in_scale, int32_t in_zp,
+                        float out_scale, int32_t out_zp, mnv3_q8_pool *p);
+void mnv3_q8_pool_sums(const mnv3_q8_pool *p, const int32_t *sums, uint32_t channels,
                       int8_t *out);
 
 /* TFLite QUANTIZE of one float: round half away from zero of x / scale, in float. The
  * rounding is roundf's, written out so that a loop over an image needs no library call:
  * below 2^23 the fraction r - trunc(r) is exact, and above it every float is an integer.
  * NaN and values beyond int32 saturate instead of reaching an undefined cast. */
-static inline int8_t mnv3_q_quantize_one(float x, float scale, int32_t zp) {
+static inline int8_t mnv3_q8_quantize_one(float x, float scale, int32_t zp) {
     const float r = x / scale;
     int32_t v;
     if (!(r > -1e9f)) return -128;
@@ -174,11 +174,11 @@ static inline int8_t mnv3_q_quantize_one(float x, float scale, int32_t zp) {
         v += (frac >= 0.5f) - (frac <= -0.5f);
     }
     v += zp;
-    return (int8_t)mnv3_q_clamp(v, -128, 127);
+    return (int8_t)mnv3_q8_clamp(v, -128, 127);
 }
 
-/* TFLite QUANTIZE of floats (mnv3_q_quantize_one on each) and DEQUANTIZE. */
-void mnv3_q_quantize(const float *x, size_t n, float scale, int32_t zp, int8_t *out);
-void mnv3_q_dequantize(const int8_t *x, size_t n, float scale, int32_t zp, float *out);
+/* TFLite QUANTIZE of floats (mnv3_q8_quantize_one on each) and DEQUANTIZE. */
+void mnv3_q8_quantize(const float *x, size_t n, float scale, int32_t zp, int8_t *out);
+void mnv3_q8_dequantize(const int8_t *x, size_t n, float scale, int32_t zp, float *out);
 
 #endif

@@ -9,7 +9,7 @@
 
 #include "base/alloc.h"
 #include "base/checked.h"
-#include "quantize.h"
+#include "q8_quantize.h"
 
 /* A product that an addition follows is stored to a volatile first wherever it decides the
  * quantization: a compiler may otherwise fuse the two into one multiply-add (GCC in GNU
@@ -51,9 +51,9 @@ static double round_outward(double v) {
 }
 
 /* Asymmetric int8 quantization covering [lo, hi] and zero, as TFLite's converter makes it. */
-static mnv3_qparam qparam_for(range r) {
+static mnv3_q8_param qparam_for(range r) {
     double lo = r.lo < 0.0f ? r.lo : 0.0, hi = r.hi > 0.0f ? r.hi : 0.0, scale, zp;
-    mnv3_qparam q;
+    mnv3_q8_param q;
     if (!isfinite(lo) || !isfinite(hi)) {
         lo = -1.0;
         hi = 1.0;
@@ -77,9 +77,9 @@ static range clip(range r, float lo, float hi) {
 /* The fixed quantization of mnv3_model_quantize_fixed(): feature maps of the float
  * built-ins stay within about +-8, their normalised input within +-4; an SE gate is in
  * [0, 1]. */
-static const mnv3_qparam fixed_map = {1.0f / 16.0f, 0};
-static const mnv3_qparam fixed_input = {1.0f / 32.0f, 0};
-static const mnv3_qparam fixed_gate = {1.0f / 256.0f, -128};
+static const mnv3_q8_param fixed_map = {1.0f / 16.0f, 0};
+static const mnv3_q8_param fixed_input = {1.0f / 32.0f, 0};
+static const mnv3_q8_param fixed_gate = {1.0f / 256.0f, -128};
 
 /* Output quantization of one conv from its calibrated ranges, or the fixed one when they
  * are NULL. Below -3 hard-swish is 0 and hard-sigmoid is 0 (above 3 it is 1): clipping the
@@ -87,27 +87,27 @@ static const mnv3_qparam fixed_gate = {1.0f / 256.0f, -128};
 static void quantize_activation(mnv3_conv *c, const range *pre, const range *post) {
     const mnv3_activation act = c->epilogue.activation;
     static const range unit = {0.0f, 1.0f};
-    c->q.act_lo = -128;
-    c->q.act_hi = 127;
-    c->q.table_output.scale = 0.0f;
-    c->q.table_output.zero_point = 0;
+    c->q8.act_lo = -128;
+    c->q8.act_hi = 127;
+    c->q8.table_output.scale = 0.0f;
+    c->q8.table_output.zero_point = 0;
     if (act == MNV3_ACT_HARD_SWISH) {
-        c->q.output = pre ? qparam_for(clip(*pre, -3.0f, INFINITY)) : fixed_map;
-        c->q.table_output = post ? qparam_for(*post) : fixed_map;
+        c->q8.output = pre ? qparam_for(clip(*pre, -3.0f, INFINITY)) : fixed_map;
+        c->q8.table_output = post ? qparam_for(*post) : fixed_map;
     } else if (act == MNV3_ACT_HARD_SIGMOID) {
-        c->q.output = pre ? qparam_for(clip(*pre, -3.0f, 3.0f)) : fixed_map;
-        c->q.table_output = pre ? qparam_for(unit) : fixed_gate;
+        c->q8.output = pre ? qparam_for(clip(*pre, -3.0f, 3.0f)) : fixed_map;
+        c->q8.table_output = pre ? qparam_for(unit) : fixed_gate;
     } else {
-        c->q.output = post ? qparam_for(*post) : fixed_map;
-        mnv3_q_activation_range((int)act, c->q.output.scale, c->q.output.zero_point,
-                                &c->q.act_lo, &c->q.act_hi);
+        c->q8.output = post ? qparam_for(*post) : fixed_map;
+        mnv3_q8_activation_range((int)act, c->q8.output.scale, c->q8.output.zero_point,
+                                &c->q8.act_lo, &c->q8.act_hi);
     }
 }
 
 /* The quantization of the tensor each conv reads, in canonical conv order. */
-static void conv_inputs(const mnv3_model *m, mnv3_qparam *in) {
+static void conv_inputs(const mnv3_model *m, mnv3_q8_param *in) {
     uint32_t n = 0, b, i;
-    mnv3_qparam x = m->q_input;
+    mnv3_q8_param x = m->q8_input;
     in[n++] = x;
     x = mnv3_conv_result_q(&m->stem);
     for (b = 0; b < m->num_blocks; ++b) {
@@ -189,14 +189,14 @@ static void hard_sigmoid_table(const mnv3_conv *c, int8_t *table) {
     int v;
     for (v = -128; v < 128; ++v) {
         /* not fused with the + 3 of the activation */
-        volatile float x = c->q.output.scale * (float)(v - c->q.output.zero_point);
+        volatile float x = c->q8.output.scale * (float)(v - c->q8.output.zero_point);
         gate[v + 128] = mnv3_activate(MNV3_ACT_HARD_SIGMOID, x);
     }
-    mnv3_q_quantize(gate, 256, c->q.table_output.scale, c->q.table_output.zero_point, table);
+    mnv3_q8_quantize(gate, 256, c->q8.table_output.scale, c->q8.table_output.zero_point, table);
 }
 
 /* Symmetric per-output-channel int8 weights, int32 bias on the accumulator's scale. */
-static mnv3_status quantize_conv(mnv3_conv *c, mnv3_qparam input, const qtensors *t,
+static mnv3_status quantize_conv(mnv3_conv *c, mnv3_q8_param input, const qtensors *t,
                                  mnv3_error *e) {
     const float *w = (const float *)c->weight;
     const size_t count = mnv3_conv_weight_count(c);
@@ -214,10 +214,10 @@ static mnv3_status quantize_conv(mnv3_conv *c, mnv3_qparam input, const qtensors
         t->weight_scale[o] = t->weight_scale[o] > 0.0f ? t->weight_scale[o] / 127.0f : 1.0f;
     if (c->depthwise) {
         for (j = 0; j < count; ++j)
-            mnv3_q_quantize(w + j, 1, t->weight_scale[j % c->out_channels], 0, t->weight + j);
+            mnv3_q8_quantize(w + j, 1, t->weight_scale[j % c->out_channels], 0, t->weight + j);
     } else {
         for (o = 0; o < c->out_channels; ++o)
-            mnv3_q_quantize(w + o * per_out, per_out, t->weight_scale[o], 0,
+            mnv3_q8_quantize(w + o * per_out, per_out, t->weight_scale[o], 0,
                             t->weight + o * per_out);
     }
     if (t->bias) {
@@ -230,12 +230,12 @@ static mnv3_status quantize_conv(mnv3_conv *c, mnv3_qparam input, const qtensors
         }
     }
     if (c->epilogue.activation == MNV3_ACT_HARD_SWISH) {
-        if (mnv3_q_hard_swish_table(c->q.output.scale, c->q.output.zero_point,
-                                    c->q.table_output.scale, c->q.table_output.zero_point,
+        if (mnv3_q8_hard_swish_table(c->q8.output.scale, c->q8.output.zero_point,
+                                    c->q8.table_output.scale, c->q8.table_output.zero_point,
                                     t->table) != 0)
             return mnv3_set_error(e, MNV3_ERR_BAD_MULTIPLIER,
                                   "hard-swish output scale %g is too small for input scale %g",
-                                  (double)c->q.table_output.scale, (double)c->q.output.scale);
+                                  (double)c->q8.table_output.scale, (double)c->q8.output.scale);
     } else if (c->epilogue.activation == MNV3_ACT_HARD_SIGMOID) {
         hard_sigmoid_table(c, t->table);
     }
@@ -245,7 +245,7 @@ static mnv3_status quantize_conv(mnv3_conv *c, mnv3_qparam input, const qtensors
 /* Replaces the float weights of every conv by int8 tensors in one new block. */
 static mnv3_status quantize_weights(mnv3_model *m, mnv3_error *e) {
     mnv3_conv *list[MNV3_MAX_CONVS];
-    mnv3_qparam inputs[MNV3_MAX_CONVS];
+    mnv3_q8_param inputs[MNV3_MAX_CONVS];
     qtensors t;
     const uint32_t n = mnv3_model_convs(m, list);
     bump b = {NULL, 0, 1};
@@ -264,7 +264,7 @@ static mnv3_status quantize_weights(mnv3_model *m, mnv3_error *e) {
     b.used = 0;
     for (i = 0; i < n; ++i) {
         take_conv(&b, list[i], &t);
-        list[i]->q.table = t.table;
+        list[i]->q8.table = t.table;
     }
     conv_inputs(m, inputs);
     b.used = 0;
@@ -280,9 +280,9 @@ static mnv3_status quantize_weights(mnv3_model *m, mnv3_error *e) {
         c->weight = t.weight;
         c->weight_type = MNV3_DTYPE_I8;
         c->q8.weight_zero_point = 0;
-        c->q.mult_mode = MNV3_QMULT_DOUBLE;
-        c->q.weight_scale = t.weight_scale;
-        c->q.bias_scale = t.bias_scale;
+        c->q8.mult_mode = MNV3_Q8_MULT_DOUBLE;
+        c->q8.weight_scale = t.weight_scale;
+        c->q8.bias_scale = t.bias_scale;
         c->q8.bias = t.bias;
         c->bias = NULL;
     }
@@ -302,14 +302,14 @@ static void quantize_activations(mnv3_model *m, const mnv3_calibration *cal) {
     for (i = 0; i < n; ++i)
         quantize_activation(list[i], cal ? &cal->pre[i] : NULL, cal ? &cal->post[i] : NULL);
     m->quantized = 1;
-    m->q_io_type = MNV3_QTYPE_INT8;
-    m->q_input = cal ? qparam_for(input_range(m)) : fixed_input;
-    m->pool_mode = MNV3_QPOOL_MEAN;
+    m->q8_io_type = MNV3_QTYPE_INT8;
+    m->q8_input = cal ? qparam_for(input_range(m)) : fixed_input;
+    m->pool_mode = MNV3_Q8_POOL_MEAN;
     m->pool_output = cal ? qparam_for(cal->pool) : fixed_map;
     for (b = 0; b < m->num_blocks; ++b) {
         mnv3_block *k = &m->blocks[b];
         if (k->has_se) {
-            k->se_pool_mode = MNV3_QPOOL_MEAN;
+            k->se_pool_mode = MNV3_Q8_POOL_MEAN;
             k->se_pool_output = cal ? qparam_for(cal->se_pool[b]) : fixed_map;
             k->se_mul_output = cal ? qparam_for(cal->se_mul[b]) : fixed_map;
         }
@@ -321,7 +321,7 @@ mnv3_status mnv3_model_quantize(mnv3_model *m, const mnv3_calibration *cal, mnv3
     quantize_activations(m, cal);
     MNV3_TRY(quantize_weights(m, e));
     MNV3_TRY(mnv3_model_validate(m, e));
-    return mnv3_model_quant_prepare(m, e);
+    return mnv3_model_q8_prepare(m, e);
 }
 
 mnv3_status mnv3_model_quantize_fixed(mnv3_model *m, mnv3_error *e) {

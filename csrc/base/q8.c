@@ -2,13 +2,13 @@
  * scales exactly as each TFLite op's Prepare derives them, the HARD_SWISH table from its
  * reference algorithm, and the pool, ADD and MUL ops on whole vectors. The Python mirror
  * (tools/mnv3quant.py) computes the same bytes and is tested against TFLite itself. */
-#include "quant.h"
+#include "q8.h"
 
 #include "mnv3.h"
 
-double mnv3_q_conv_real_multiplier(float in_scale, float w_scale, float out_scale,
-                                   mnv3_qmult_mode mode) {
-    if (mode == MNV3_QMULT_FLOAT_PRODUCT) {
+double mnv3_q8_conv_real_multiplier(float in_scale, float w_scale, float out_scale,
+                                   mnv3_q8_mult_mode mode) {
+    if (mode == MNV3_Q8_MULT_FLOAT_PRODUCT) {
         /* The product is rounded to float32 before the division, as in TFLite's
          * GetQuantizedConvolutionMultipler; volatile keeps x87 or FMA contraction from
          * skipping that rounding. */
@@ -18,7 +18,7 @@ double mnv3_q_conv_real_multiplier(float in_scale, float w_scale, float out_scal
     return (double)in_scale * (double)w_scale / (double)out_scale;
 }
 
-int mnv3_q_bias_scale_ok(float in_scale, float w_scale, float bias_scale, float out_scale) {
+int mnv3_q8_bias_scale_ok(float in_scale, float w_scale, float bias_scale, float out_scale) {
     const double diff = fabs((double)in_scale * (double)w_scale - (double)bias_scale);
     return diff / (double)out_scale <= 0.02;
 }
@@ -28,7 +28,7 @@ static int32_t quantize_one(float v, float scale, int32_t zp) {
     return zp + (int32_t)roundf(ratio);
 }
 
-void mnv3_q_activation_range(int act, float scale, int32_t zp, int32_t *lo, int32_t *hi) {
+void mnv3_q8_activation_range(int act, float scale, int32_t zp, int32_t *lo, int32_t *hi) {
     *lo = -128;
     *hi = 127;
     if (act == MNV3_ACT_RELU || act == MNV3_ACT_RELU6) {
@@ -63,7 +63,7 @@ static int16_t dhm16(int16_t a, int16_t b) {
 }
 
 static int16_t rshift16(int16_t x, int exponent) {
-    return (int16_t)mnv3_q_rounding_shift(x, exponent);
+    return (int16_t)mnv3_q8_rounding_shift(x, exponent);
 }
 
 static int16_t downscale16(int32_t m) {
@@ -71,16 +71,16 @@ static int16_t downscale16(int32_t m) {
     return (int16_t)((m + (1 << 15)) >> 16);
 }
 
-int mnv3_q_hard_swish_table(float in_scale, int32_t in_zp, float out_scale, int32_t out_zp,
+int mnv3_q8_hard_swish_table(float in_scale, int32_t in_zp, float out_scale, int32_t out_zp,
                             int8_t table[256]) {
     /* Prepare computes the two ratios in float32. */
     volatile float hires = (1.0f / 128.0f) * in_scale;
     volatile float out_ratio = hires / out_scale;
     volatile float relu_ratio = hires / (3.0f / 32768.0f);
-    mnv3_qmul om, rm;
+    mnv3_q8_mul om, rm;
     int16_t om16, rm16;
     int b;
-    if (mnv3_qmul_from_real(out_ratio, &om) != 0 || mnv3_qmul_from_real(relu_ratio, &rm) != 0)
+    if (mnv3_q8_mul_from_real(out_ratio, &om) != 0 || mnv3_q8_mul_from_real(relu_ratio, &rm) != 0)
         return -1;
     if (om.shift > 0) return -1;
     om16 = downscale16(om.multiplier);
@@ -96,55 +96,55 @@ int mnv3_q_hard_swish_table(float in_scale, int32_t in_zp, float out_scale, int3
         if (rm.shift < 0) relu = rshift16(relu, -rm.shift);
         relu = (int16_t)(((int32_t)relu + (1 << 15)) >> 1);
         out = rshift16(dhm16(relu, pre_out), -om.shift) + out_zp;
-        table[b + 128] = (int8_t)mnv3_q_clamp(out, -128, 127);
+        table[b + 128] = (int8_t)mnv3_q8_clamp(out, -128, 127);
     }
     return 0;
 }
 
 /* ---- ADD, MUL ---------------------------------------------------------------------------- */
 
-int mnv3_q_add_prepare(float a_scale, int32_t a_zp, float b_scale, int32_t b_zp,
-                       float out_scale, int32_t out_zp, mnv3_qadd *p) {
+int mnv3_q8_add_prepare(float a_scale, int32_t a_zp, float b_scale, int32_t b_zp,
+                       float out_scale, int32_t out_zp, mnv3_q8_addop *p) {
     const double twice_max = 2.0 * (a_scale > b_scale ? (double)a_scale : (double)b_scale);
     p->a_zp = a_zp;
     p->b_zp = b_zp;
     p->out_zp = out_zp;
     p->lo = -128;
     p->hi = 127;
-    if (mnv3_qmul_from_real((double)a_scale / twice_max, &p->a) != 0) return -1;
-    if (mnv3_qmul_from_real((double)b_scale / twice_max, &p->b) != 0) return -1;
-    return mnv3_qmul_from_real(twice_max / ((double)(1 << 20) * (double)out_scale), &p->out);
+    if (mnv3_q8_mul_from_real((double)a_scale / twice_max, &p->a) != 0) return -1;
+    if (mnv3_q8_mul_from_real((double)b_scale / twice_max, &p->b) != 0) return -1;
+    return mnv3_q8_mul_from_real(twice_max / ((double)(1 << 20) * (double)out_scale), &p->out);
 }
 
-void mnv3_q_add_rows(const mnv3_qadd *p, const int8_t *a, const int8_t *b, int8_t *out,
+void mnv3_q8_add_rows(const mnv3_q8_addop *p, const int8_t *a, const int8_t *b, int8_t *out,
                      size_t n) {
     size_t i;
-    for (i = 0; i < n; ++i) out[i] = mnv3_q_add(p, a[i], b[i]);
+    for (i = 0; i < n; ++i) out[i] = mnv3_q8_addop_apply(p, a[i], b[i]);
 }
 
-int mnv3_q_mul_prepare(float a_scale, int32_t a_zp, float b_scale, int32_t b_zp,
-                       float out_scale, int32_t out_zp, mnv3_qmulop *p) {
+int mnv3_q8_mul_prepare(float a_scale, int32_t a_zp, float b_scale, int32_t b_zp,
+                       float out_scale, int32_t out_zp, mnv3_q8_mulop *p) {
     p->a_zp = a_zp;
     p->b_zp = b_zp;
     p->out_zp = out_zp;
     p->lo = -128;
     p->hi = 127;
-    return mnv3_qmul_from_real((double)a_scale * (double)b_scale / (double)out_scale, &p->m);
+    return mnv3_q8_mul_from_real((double)a_scale * (double)b_scale / (double)out_scale, &p->m);
 }
 
-void mnv3_q_gate_rows(const mnv3_qmulop *p, const int8_t *x, size_t pixels,
+void mnv3_q8_gate_rows(const mnv3_q8_mulop *p, const int8_t *x, size_t pixels,
                       uint32_t channels, const int8_t *gate, int8_t *out) {
     size_t i;
     uint32_t k;
     for (i = 0; i < pixels; ++i)
         for (k = 0; k < channels; ++k)
-            out[i * channels + k] = mnv3_q_mul(p, x[i * channels + k], gate[k]);
+            out[i * channels + k] = mnv3_q8_mulop_apply(p, x[i * channels + k], gate[k]);
 }
 
 /* ---- Pools ------------------------------------------------------------------------------- */
 
-int mnv3_q_pool_prepare(mnv3_qpool_mode mode, uint32_t count, float in_scale, int32_t in_zp,
-                        float out_scale, int32_t out_zp, mnv3_qpool *p) {
+int mnv3_q8_pool_prepare(mnv3_q8_pool_mode mode, uint32_t count, float in_scale, int32_t in_zp,
+                        float out_scale, int32_t out_zp, mnv3_q8_pool *p) {
     p->mode = mode;
     p->count = count;
     p->in_zp = in_zp;
@@ -152,12 +152,12 @@ int mnv3_q_pool_prepare(mnv3_qpool_mode mode, uint32_t count, float in_scale, in
     p->m.multiplier = 0;
     p->m.shift = 0;
     if (count == 0) return -1;
-    if (mode == MNV3_QPOOL_MEAN) {
+    if (mode == MNV3_Q8_POOL_MEAN) {
         /* MEAN folds 1/count into its multiplier in integers: q * 2^k / count with
          * k = min(floor(log2 count), 32, 31 + shift), and lowers the shift by k. */
         int k = 0;
-        mnv3_qmul m;
-        if (mnv3_qmul_from_real((double)in_scale / (double)out_scale, &m) != 0) return -1;
+        mnv3_q8_mul m;
+        if (mnv3_q8_mul_from_real((double)in_scale / (double)out_scale, &m) != 0) return -1;
         while (k < 31 && ((uint64_t)1 << (k + 1)) <= count) ++k;
         if (k > 31 + m.shift) k = 31 + m.shift;
         if (k < 0) k = 0;
@@ -167,7 +167,7 @@ int mnv3_q_pool_prepare(mnv3_qpool_mode mode, uint32_t count, float in_scale, in
     return 0;
 }
 
-void mnv3_q_pool_sums(const mnv3_qpool *p, const int32_t *sums, uint32_t channels,
+void mnv3_q8_pool_sums(const mnv3_q8_pool *p, const int32_t *sums, uint32_t channels,
                       int8_t *out) {
     const int32_t n = (int32_t)p->count, half = n / 2;
     uint32_t c;
@@ -175,30 +175,30 @@ void mnv3_q_pool_sums(const mnv3_qpool *p, const int32_t *sums, uint32_t channel
         const int32_t s = sums[c];
         int32_t v;
         switch (p->mode) {
-        case MNV3_QPOOL_AVG_HALF_UP:
+        case MNV3_Q8_POOL_AVG_HALF_UP:
             /* floor((s + n/2) / n): the uint8 graph's rounding of the unshifted sum */
             v = s + half >= 0 ? (s + half) / n : -((-(s + half) + n - 1) / n);
             break;
-        case MNV3_QPOOL_AVG_HALF_AWAY:
+        case MNV3_Q8_POOL_AVG_HALF_AWAY:
             v = s > 0 ? (s + half) / n : (s - half) / n;
             break;
-        case MNV3_QPOOL_MEAN:
+        case MNV3_Q8_POOL_MEAN:
         default:
-            v = mnv3_q_requantize(s - n * p->in_zp, p->m) + p->out_zp;
+            v = mnv3_q8_requantize(s - n * p->in_zp, p->m) + p->out_zp;
             break;
         }
-        out[c] = (int8_t)mnv3_q_clamp(v, -128, 127);
+        out[c] = (int8_t)mnv3_q8_clamp(v, -128, 127);
     }
 }
 
 /* ---- QUANTIZE / DEQUANTIZE --------------------------------------------------------------- */
 
-void mnv3_q_quantize(const float *x, size_t n, float scale, int32_t zp, int8_t *out) {
+void mnv3_q8_quantize(const float *x, size_t n, float scale, int32_t zp, int8_t *out) {
     size_t i;
-    for (i = 0; i < n; ++i) out[i] = mnv3_q_quantize_one(x[i], scale, zp);
+    for (i = 0; i < n; ++i) out[i] = mnv3_q8_quantize_one(x[i], scale, zp);
 }
 
-void mnv3_q_dequantize(const int8_t *x, size_t n, float scale, int32_t zp, float *out) {
+void mnv3_q8_dequantize(const int8_t *x, size_t n, float scale, int32_t zp, float *out) {
     size_t i;
     for (i = 0; i < n; ++i) out[i] = (float)((double)scale * (double)(x[i] - zp));
 }

@@ -1,7 +1,7 @@
 /* Post-training quantization of a float model: the activation ranges a calibration pass
  * observed, and the int8 network made from them. */
-#ifndef MNV3_QUANTIZE_H
-#define MNV3_QUANTIZE_H
+#ifndef MNV3_Q8_QUANTIZE_H
+#define MNV3_Q8_QUANTIZE_H
 
 #include "model.h"
 
