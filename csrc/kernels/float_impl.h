@@ -196,6 +196,9 @@ extern const mnv3_kernel_set mnv3_kernel_set_avx512;
 extern const mnv3_kernel_set mnv3_kernel_set_avx2_f16w;
 extern const mnv3_kernel_set mnv3_kernel_set_avx512_f16w;
 extern const mnv3_kernel_set mnv3_kernel_set_avx512_bf16;
+/* The float32 sets' GEMM tiles, which the float16-weight rows run on widened weights. */
+extern const mnv3_f32_gemm_impl mnv3_avx2_f32_gemm;
+extern const mnv3_f32_gemm_impl mnv3_avx512_f32_gemm;
 #endif
 #if defined(MNV3_HAVE_NEON_KERNELS)
 extern const mnv3_kernel_set mnv3_kernel_set_neon;

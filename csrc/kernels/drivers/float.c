@@ -111,7 +111,8 @@ void mnv3_f32_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a
                                    (gated_rows_bytes(row, K) + 63u) / 64u * 64u);
         if (small)
             for (col = oc_first; col < oc_end; col += nr)
-                widen((const char *)a->packed + (size_t)col * K * elem_bytes, (size_t)K * nr,
+                widen((const char *)a->packed + (size_t)col * K * elem_bytes,
+                      (size_t)K * (col + nr <= npad ? nr : tiles->nr_min),
                       wide_w + (size_t)(col - oc_first) * K);
     }
     mnv3_prefetch_start(a, &pf);
@@ -142,7 +143,7 @@ void mnv3_f32_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a
             if (widen && small) {
                 t.w = (const char *)(wide_w + (size_t)(col - oc_first) * K);
             } else if (widen) {
-                widen(t.w, (size_t)K * nr, wide_w);
+                widen(t.w, (size_t)K * (col + nr <= npad ? nr : tiles->nr_min), wide_w);
                 t.w = (const char *)wide_w;
             }
             t.nc = oc_end - col < nr ? oc_end - col : nr;

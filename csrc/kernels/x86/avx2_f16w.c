@@ -1,7 +1,7 @@
-/* AVX2 rows for float16 weights with float32 arithmetic: the float32 body (simd_f32.h) with
- * F16C's vcvtph2ps in its weight loads (f16w.h). Packing keeps the weights float16, so
- * the memory-bound layers stream half the bytes; the GEMV reads the model's float16 weights
- * in place. Its rows join the avx2 set id (dispatch.c). */
+/* AVX2 rows for float16 weights with float32 arithmetic (f16w.h): the float32 set's GEMM
+ * tiles on widened weights, F16C's vcvtph2ps in the other rows' weight loads. Packing keeps
+ * the weights float16, so the memory-bound layers stream half the bytes; the GEMV reads the
+ * model's float16 weights in place. Its rows join the avx2 set id (dispatch.c). */
 #include "kernels/float_impl.h"
 
 #if defined(MNV3_HAVE_X86_KERNELS)
@@ -13,6 +13,8 @@
 #define SIMD_SUPPORTED mnv3_cpu_has_avx2_f16c
 #define F16_VEC __m256
 #define W_LOAD(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+#define F16_STORE _mm256_storeu_ps
+#define F16W_TILES mnv3_avx2_f32_gemm
 #include "f16w.h"
 #include "avx2_f32.c"
 

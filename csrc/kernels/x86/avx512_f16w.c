@@ -12,6 +12,8 @@
 #define SIMD_SUPPORTED mnv3_cpu_has_avx512f_f16c
 #define F16_VEC __m512
 #define W_LOAD(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
+#define F16_STORE _mm512_storeu_ps
+#define F16W_TILES mnv3_avx512_f32_gemm
 #include "f16w.h"
 #include "avx512_f32.c"
 

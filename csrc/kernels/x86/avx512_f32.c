@@ -11,6 +11,8 @@
 #define SIMD_ATTR __attribute__((target("avx512f,avx2,fma")))
 #define SIMD_SET mnv3_kernel_set_avx512
 #define SIMD_NAME "avx512"
+/* The GEMM tiles the float16-weight rows run on widened weights. */
+#define PW_IMPL_NAME mnv3_avx512_f32_gemm
 #define SIMD_SUPPORTED mnv3_cpu_has_avx512f
 #endif
 #define SIMD_ISAS (1u << MNV3_ISA_AVX512)
