@@ -112,11 +112,11 @@ def main() -> int:
            " * f16_gemm_kloop_<rows>(a, w, n, pf, pf_end, init, acc) runs n >= 1 iterations of 8",
            " * k steps: a[r] are the rows' float16 inputs, *w the panel (8 halves per k step);",
            " * accumulator 0 of each row starts at init, the others at zero, and they end in",
-           " * acc[r * HP_GEMM_SPLIT + i]; the pointers are advanced past what was consumed. */",
+           " * acc[r * F16A_GEMM_SPLIT + i]; the pointers are advanced past what was consumed. */",
            "#ifndef MNV3_NEON_F16_GEMM_LOOPS_H", "#define MNV3_NEON_F16_GEMM_LOOPS_H", "",
            "#if defined(__clang__)", "#pragma clang diagnostic push",
            '#pragma clang diagnostic ignored "-Woverlength-strings"', "#endif", ""]
-    out.append(f"#define HP_GEMM_SPLIT {SPLIT}")
+    out.append(f"#define F16A_GEMM_SPLIT {SPLIT}")
     for rows in range(1, MAX_ROWS + 1):
         out.append(function(rows))
     out += ["#if defined(__clang__)", "#pragma clang diagnostic pop", "#endif", "", "#endif"]

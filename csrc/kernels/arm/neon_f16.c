@@ -10,9 +10,9 @@
 #define UK_PREC f16
 #define W_CANON_T uint16_t
 #define W_CANON_LOAD(p) W_LOAD(p)
-#define W_CANON_LOADM(p, n) hp_f16_loadm((p), (n))
+#define W_CANON_LOADM(p, n) f16a_loadm_f16((p), (n))
 /* Eight canonical weights as two float32 vectors: one load, widened in two halves. */
-#define HP_CANON_LOAD8(p, lo, hi)                                                            \
+#define F16A_CANON_LOAD8(p, lo, hi)                                                            \
     do {                                                                                     \
         const float16x8_t w8_ = vreinterpretq_f16_u16(vld1q_u16(p));                         \
         (lo) = vcvt_f32_f16(vget_low_f16(w8_));                                              \
@@ -23,7 +23,7 @@
 #include <string.h>
 
 /* The first n < 4 halves, the rest zero. */
-static inline __attribute__((always_inline)) float32x4_t hp_f16_loadm(const uint16_t *p,
+static inline __attribute__((always_inline)) float32x4_t f16a_loadm_f16(const uint16_t *p,
                                                                       uint32_t n) {
     uint16_t part[4] = {0, 0, 0, 0};
     memcpy(part, p, n * sizeof *p);

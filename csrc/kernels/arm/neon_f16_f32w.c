@@ -13,7 +13,7 @@
 #define UK_PREC f16
 #define W_CANON_T float
 #define W_FROM_CANON(x) mnv3_f32_to_f16(x)
-#define HP_CANON_LOAD8(p, lo, hi)                                                            \
+#define F16A_CANON_LOAD8(p, lo, hi)                                                            \
     do {                                                                                     \
         (lo) = vld1q_f32(p);                                                                 \
         (hi) = vld1q_f32((p) + 4);                                                           \

@@ -3,7 +3,7 @@
  * f16_gemm_kloop_<rows>(a, w, n, pf, pf_end, init, acc) runs n >= 1 iterations of 8
  * k steps: a[r] are the rows' float16 inputs, *w the panel (8 halves per k step);
  * accumulator 0 of each row starts at init, the others at zero, and they end in
- * acc[r * HP_GEMM_SPLIT + i]; the pointers are advanced past what was consumed. */
+ * acc[r * F16A_GEMM_SPLIT + i]; the pointers are advanced past what was consumed. */
 #ifndef MNV3_NEON_F16_GEMM_LOOPS_H
 #define MNV3_NEON_F16_GEMM_LOOPS_H
 
@@ -12,7 +12,7 @@
 #pragma clang diagnostic ignored "-Woverlength-strings"
 #endif
 
-#define HP_GEMM_SPLIT 2
+#define F16A_GEMM_SPLIT 2
 
 /* 1 row: 2 accumulators (2 per row). */
 static inline __attribute__((always_inline)) void f16_gemm_kloop_1(
