@@ -424,4 +424,18 @@ static inline void mnv3_prefetch_next(mnv3_prefetch_cursor *c) {
 
 static inline uint32_t mnv3_round_up_u32(uint32_t x, uint32_t m) { return (x + m - 1) / m * m; }
 
+/* The tile loop every GEMM driver walks: `left` rows split into as few chunks of at most
+ * `most` rows as possible, all of one size (give or take one), so that no chunk is a
+ * short tail; and within a chunk, tiles of at most mr rows balanced the same way (49 rows
+ * of 8-row tiles: 7 x 7, not 6 x 8 + 1, since a one-row tile costs nearly as much as a
+ * full one). */
+static inline size_t mnv3_chunk_rows(size_t left, size_t most) {
+    const size_t chunks = (left + most - 1) / most;
+    return (left + chunks - 1) / chunks;
+}
+
+static inline uint32_t mnv3_tile_rows(size_t left, uint32_t mr) {
+    return (uint32_t)mnv3_chunk_rows(left, mr);
+}
+
 #endif

@@ -121,9 +121,7 @@ void mnv3_f32_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a
     t.k = K;
     t.out_stride = a->out_stride;
     while (p0 < a->pixel_end) {
-        const size_t left = a->pixel_end - p0;
-        const size_t chunks = (left + chunk - 1) / chunk;
-        const size_t rows = (left + chunks - 1) / chunks;
+        const size_t rows = mnv3_chunk_rows(a->pixel_end - p0, chunk);
         const void *in;
         size_t in_stride;
         if (gate) {
@@ -150,10 +148,7 @@ void mnv3_f32_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a
             t.bias = prm->bias ? prm->bias + col : NULL;
             t.sums = a->channel_sums ? (float *)a->channel_sums + col : NULL;
             while (r < rows) {
-                /* Balanced tiles (49 rows: 7 x 7, not 6 x 8 + 1): a one-row tile costs
-                 * nearly as much as a full one. */
-                const size_t rest = rows - r, tiles_left = (rest + mr - 1) / mr;
-                const uint32_t m = (uint32_t)((rest + tiles_left - 1) / tiles_left);
+                const uint32_t m = mnv3_tile_rows(rows - r, mr);
                 const size_t p = p0 + r;
                 t.a = (const float *)mnv3_elem_at(in, r * in_stride, ab);
                 t.a_stride = in_stride;

@@ -412,9 +412,7 @@ static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void 
         t.nc = col_end - col < nr ? col_end - col : nr;
         i = 0;
         while (i < r->rows) {
-            /* Balanced tiles: 7 rows as 4 + 3, not 6 + 1. */
-            const uint32_t rest = r->rows - i, tiles = (rest + mr - 1) / mr;
-            const uint32_t m = (rest + tiles - 1) / tiles;
+            const uint32_t m = mnv3_tile_rows(r->rows - i, mr);
             uint32_t j;
             t.a = r->a + (size_t)i * r->a_stride;
             t.a_stride = r->a_stride;
@@ -517,9 +515,7 @@ void mnv3_q8_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a)
     r.a_stride = stride;
     r.terms = terms;
     while (p0 < a->pixel_end) {
-        const size_t left = a->pixel_end - p0;
-        const size_t chunks = (left + Q8_PW_CHUNK - 1) / Q8_PW_CHUNK;
-        const uint32_t rows = (uint32_t)((left + chunks - 1) / chunks);
+        const uint32_t rows = (uint32_t)mnv3_chunk_rows(a->pixel_end - p0, Q8_PW_CHUNK);
         prepare_rows(im, input + p0 * a->in_stride, a->in_stride, rows, K,
                      gate.gate ? &gate : NULL, prm->in_zp, prm->weight_zp, ws, stride, terms);
         r.rows = rows;
