@@ -46,6 +46,7 @@ typedef struct mnv3_q8_weights {
     const int8_t *weight;
     const int32_t *bias;         /* may be NULL */
     int32_t in_zp, weight_zp;
+    const mnv3_q8_mul *qmul;     /* per output channel */
     uint32_t in_channels, out_channels, kernel;
 } mnv3_q8_weights;
 
@@ -55,6 +56,7 @@ static inline mnv3_q8_weights mnv3_q8_weights_of(const mnv3_layer *l) {
     w.bias = (const int32_t *)l->bias;
     w.in_zp = l->in_zp;
     w.weight_zp = l->weight_zp;
+    w.qmul = l->requant.qmul;
     w.in_channels = l->in_channels;
     w.out_channels = l->out_channels;
     w.kernel = l->kernel;
@@ -82,14 +84,11 @@ typedef enum mnv3_q8_format {
 
 /* Requantization of one panel's columns, as vectors want it: acc << left, doubling high
  * multiply by mult, rounding right shift (mask = 2^right - 1, half = mask >> 1), + out_zp,
- * clamp. Padding columns have mult 0. */
+ * clamp. The per-column arrays are made once, when the weights are packed: they follow
+ * each packed panel's weights (mnv3_q8_rq_bytes(nr) of them, mnv3_q8_rq_fill's layout), and
+ * the driver points a table at them. Padding columns have mult 0. */
 typedef struct mnv3_q8_rq_table {
-    int32_t mult[MNV3_Q8_MAX_NR];
-    int32_t left[MNV3_Q8_MAX_NR];
-    int32_t right[MNV3_Q8_MAX_NR];
-    int32_t neg_right[MNV3_Q8_MAX_NR];
-    int32_t mask[MNV3_Q8_MAX_NR];
-    int32_t half[MNV3_Q8_MAX_NR];
+    const int32_t *mult, *left, *right, *neg_right, *mask, *half;
     int32_t out_zp, lo, hi;
     /* No column shifts left and none has the multiplier INT32_MIN (whose product with
      * INT32_MIN saturates): then vector code may skip both steps. Conv multipliers are
@@ -97,8 +96,18 @@ typedef struct mnv3_q8_rq_table {
     int32_t plain;
 } mnv3_q8_rq_table;
 
+/* Bytes of one panel's requantization arrays: six of nr int32, and `plain`. */
+static inline size_t mnv3_q8_rq_bytes(uint32_t nr) { return (size_t)nr * 24u + 16u; }
+/* Fills the arrays of columns [col, col + nr) of a layer with n output channels at dst. */
+void mnv3_q8_rq_fill(int32_t *dst, const mnv3_q8_mul *qmul, uint32_t col, uint32_t nr,
+                     uint32_t n);
+/* Points t at the arrays at src, with the layer's zero point and range. */
+void mnv3_q8_rq_view(mnv3_q8_rq_table *t, const void *src, uint32_t nr,
+                     const mnv3_q8_requant *r);
+
 /* One tile: prepared rows [0, m) (m is the microkernel's own) times one packed panel.
- * The panel is nr int32 biases followed by the k loop's weights; k is a multiple of kr.
+ * The panel is nr int32 biases followed by the k loop's weights (k is a multiple of kr),
+ * then the requantization arrays.
  * Outputs [0, nc) of each row are stored; nothing beyond. */
 typedef struct mnv3_q8_gemm_tile {
     const void *a;
@@ -135,8 +144,8 @@ typedef struct mnv3_q8_gemm_impl {
     uint32_t mr, nr, kr;
     mnv3_q8_gemm_ukernel gemm[MNV3_Q8_MAX_MR]; /* [m - 1] */
     const mnv3_q8_ops *ops;
-    /* The packed layout, when it is not mnv3_q8_gemm_pack's for (nr, kr, format). */
-    void (*pack)(const mnv3_q8_weights *w, uint32_t k_total, void *packed);
+    /* k within a panel interleaved by this many (0: kr); k is padded to kr either way */
+    uint32_t interleave;
 } mnv3_q8_gemm_impl;
 
 /* Depthwise: one output row over every channel. rows[ky] is input row oy*stride - pad_top
@@ -168,11 +177,14 @@ typedef struct mnv3_q8_dw_impl {
     size_t (*workspace)(uint32_t channels, uint32_t kernel, uint32_t in_width);
 } mnv3_q8_dw_impl;
 
-/* Packers (drivers/q8.c) for the GEMM formats, by panel width and kr; the rows wrap them. */
+/* Packers (drivers/q8.c) for the GEMM formats, by panel width, kr and interleave; the rows
+ * wrap them. */
+size_t mnv3_q8_gemm_panel_bytes(uint32_t k_total, uint32_t nr, uint32_t kr,
+                                mnv3_q8_format format);
 size_t mnv3_q8_gemm_packed_bytes(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr,
                                  uint32_t kr, mnv3_q8_format format);
 void mnv3_q8_gemm_pack(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr, uint32_t kr,
-                       mnv3_q8_format format, void *packed);
+                       uint32_t interleave, mnv3_q8_format format, void *packed);
 size_t mnv3_q8_dw_packed_bytes(const mnv3_q8_weights *w, uint32_t group, uint32_t wbytes);
 void mnv3_q8_dw_pack(const mnv3_q8_weights *w, uint32_t group, uint32_t wbytes, void *packed);
 
@@ -196,10 +208,6 @@ void mnv3_q8_depthwise_driver(const mnv3_row *row, const mnv3_depthwise_args *a)
 size_t mnv3_q8_depthwise_workspace(const mnv3_row *row, const mnv3_layer *l, uint32_t in_width,
                                    uint32_t out_width);
 
-/* The panel's requantization table for columns [col, col + nr) of a layer with `n`
- * output channels. */
-void mnv3_q8_rq_table_fill(mnv3_q8_rq_table *t, const mnv3_q8_requant *r, uint32_t col,
-                           uint32_t nr, uint32_t n);
 
 /* Depthwise rows that convert each input row once per driver call into the workspace
  * (x86 AVX2, NEON) keep there a header of MNV3_Q8_DW_CACHE_HEADER bytes, then K + 1 slots

@@ -384,7 +384,6 @@ GEMM(8)
 #endif
 #undef GEMM
 
-static void s16_pack(const mnv3_q8_weights *w, uint32_t k_total, void *packed);
 static const mnv3_q8_gemm_impl s16_impl = {
     MNV3_Q8_A_S16,
     S16_MR,
@@ -398,26 +397,9 @@ static const mnv3_q8_gemm_impl s16_impl = {
 #endif
     },
     &ops,
-    s16_pack,
+    1, /* panels of [k][8 columns], k padded to S16_KR */
 };
 
-/* Panels of [k][8 columns] int16 (mnv3_q8_gemm_pack with kr 1), each followed by zero
- * weights up to k padded to S16_KR, which is where the driver's panel stride for kr
- * S16_KR puts the next one. */
-static void s16_pack(const mnv3_q8_weights *w, uint32_t k_total, void *packed) {
-    const size_t tight = (size_t)S16_NR * (4u + 2u * (size_t)k_total);
-    const size_t kpad = ((size_t)k_total + S16_KR - 1u) / S16_KR * S16_KR;
-    const size_t panel = (size_t)S16_NR * (4u + 2u * kpad);
-    size_t p = (w->out_channels + S16_NR - 1u) / S16_NR;
-    mnv3_q8_gemm_pack(w, k_total, S16_NR, 1, MNV3_Q8_A_S16, packed);
-    /* Last panel first: a padded panel starts at or after its tight place, so the
-     * panels it overlaps have already moved. */
-    while (p-- > 0) {
-        unsigned char *dst = (unsigned char *)packed + p * panel;
-        memmove(dst, (unsigned char *)packed + p * tight, tight);
-        memset(dst + tight, 0, panel - tight);
-    }
-}
 /* ------------------------------------------------------------------------------------ */
 /* Depthwise: SMLAL of int16 x - in_zp by int16 w - weight_zp, 8 channels per group      */
 /* ------------------------------------------------------------------------------------ */
@@ -789,7 +771,7 @@ static const mnv3_q8_gemm_impl dot_impl = {
     {mnv3_q8_gemm_1x16c4__neondot, mnv3_q8_gemm_2x16c4__neondot, mnv3_q8_gemm_3x16c4__neondot,
      mnv3_q8_gemm_4x16c4__neondot},
     &ops,
-    NULL,
+    0,
 };
 
 Q8_GEMM_ROW(dot_pointwise_row, "q8_gemm_4x16c4__neondot", MNV3_ROW_POINTWISE,
@@ -905,7 +887,7 @@ static const mnv3_q8_gemm_impl mm_impl = {
     {mnv3_q8_gemm_1x16c8__neoni8mm, mnv3_q8_gemm_2x16c8__neoni8mm,
      mnv3_q8_gemm_3x16c8__neoni8mm, mnv3_q8_gemm_4x16c8__neoni8mm},
     &ops,
-    NULL,
+    0,
 };
 
 Q8_GEMM_ROW(mm_pointwise_row, "q8_gemm_4x16c8__neoni8mm", MNV3_ROW_POINTWISE,

@@ -28,27 +28,32 @@ static size_t format_bytes(mnv3_q8_format f) { return f == MNV3_Q8_A_S16 ? 2 : 1
 /* Packing                                                                               */
 /* ------------------------------------------------------------------------------------ */
 
-/* Panel bytes: nr int32 biases, then kpad/kr groups of nr columns x kr weights. Returns 0
+/* Panel bytes: nr int32 biases, kpad x nr weights, the requantization arrays. Returns 0
  * when it does not fit in size_t. */
-static size_t gemm_panel_bytes(uint32_t k_total, uint32_t nr, uint32_t kr, mnv3_q8_format f) {
+size_t mnv3_q8_gemm_panel_bytes(uint32_t k_total, uint32_t nr, uint32_t kr, mnv3_q8_format f) {
     size_t w;
     if (!mnv3_size_mul4(round_up_u32(k_total, kr), nr, format_bytes(f), 1, &w) ||
-        !mnv3_size_add(w, (size_t)nr * 4u, &w))
+        !mnv3_size_add(w, (size_t)nr * 4u + mnv3_q8_rq_bytes(nr), &w))
         return 0;
     return w;
 }
 
+/* Where a panel's requantization arrays start. */
+static size_t rq_offset(uint32_t k_total, uint32_t nr, uint32_t kr, mnv3_q8_format f) {
+    return (size_t)nr * 4u + (size_t)round_up_u32(k_total, kr) * nr * format_bytes(f);
+}
+
 size_t mnv3_q8_gemm_packed_bytes(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr,
                                  uint32_t kr, mnv3_q8_format format) {
-    const size_t panel = gemm_panel_bytes(k_total, nr, kr, format);
+    const size_t panel = mnv3_q8_gemm_panel_bytes(k_total, nr, kr, format);
     size_t total;
     if (!panel || !mnv3_size_mul((w->out_channels + nr - 1) / nr, panel, &total)) return SIZE_MAX;
     return total;
 }
 
 void mnv3_q8_gemm_pack(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr, uint32_t kr,
-                       mnv3_q8_format format, void *packed) {
-    const size_t panel = gemm_panel_bytes(k_total, nr, kr, format);
+                       uint32_t interleave, mnv3_q8_format format, void *packed) {
+    const size_t panel = mnv3_q8_gemm_panel_bytes(k_total, nr, kr, format);
     const uint32_t kpad = round_up_u32(k_total, kr), N = w->out_channels;
     /* Prepared values are x + a_off; see q8_impl.h. */
     const int32_t zx = format == MNV3_Q8_A_U8 ? w->in_zp + 128 : w->in_zp;
@@ -63,7 +68,7 @@ void mnv3_q8_gemm_pack(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr, 
             const int8_t *src = w->weight + (size_t)(col + c) * k_total;
             int32_t b = w->bias ? w->bias[col + c] : 0, wsum = 0;
             for (k = 0; k < k_total; ++k) {
-                const size_t at = ((size_t)(k / kr) * nr + c) * kr + k % kr;
+                const size_t at = ((size_t)(k / interleave) * nr + c) * interleave + k % interleave;
                 wsum += (int32_t)src[k] - w->weight_zp;
                 if (format == MNV3_Q8_A_S16)
                     w16[at] = (int16_t)(src[k] - w->weight_zp);
@@ -74,6 +79,8 @@ void mnv3_q8_gemm_pack(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr, 
                 b = (int32_t)((uint32_t)b - (uint32_t)zx * (uint32_t)wsum);
             bias[c] = b;
         }
+        mnv3_q8_rq_fill((int32_t *)(void *)(p + rq_offset(k_total, nr, kr, format)), w->qmul, col,
+                        nr, N);
         (void)kpad;
     }
 }
@@ -127,10 +134,8 @@ size_t mnv3_q8_gemm_row_packed_bytes(const mnv3_row *row, const mnv3_layer *l) {
 void mnv3_q8_gemm_row_pack(const mnv3_row *row, const mnv3_layer *l, void *packed) {
     const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
     const mnv3_q8_weights w = mnv3_q8_weights_of(l);
-    if (im->pack)
-        im->pack(&w, gemm_k_total(l), packed);
-    else
-        mnv3_q8_gemm_pack(&w, gemm_k_total(l), im->nr, im->kr, im->format, packed);
+    mnv3_q8_gemm_pack(&w, gemm_k_total(l), im->nr, im->kr, im->interleave ? im->interleave : im->kr,
+                      im->format, packed);
 }
 
 size_t mnv3_q8_dw_row_packed_bytes(const mnv3_row *row, const mnv3_layer *l) {
@@ -175,21 +180,34 @@ void mnv3_q8_prepare(const mnv3_row *row, const mnv3_layer *l, void *params) {
 /* Portable helpers                                                                      */
 /* ------------------------------------------------------------------------------------ */
 
-void mnv3_q8_rq_table_fill(mnv3_q8_rq_table *t, const mnv3_q8_requant *r, uint32_t col,
-                           uint32_t nr, uint32_t n) {
+void mnv3_q8_rq_fill(int32_t *dst, const mnv3_q8_mul *qmul, uint32_t col, uint32_t nr,
+                     uint32_t n) {
+    int32_t plain = 1;
     uint32_t c;
-    t->plain = 1;
     for (c = 0; c < nr; ++c) {
-        const mnv3_q8_mul m = col + c < n ? r->qmul[col + c] : (mnv3_q8_mul){0, 0};
-        if (m.shift > 0 || m.multiplier == INT32_MIN) t->plain = 0;
+        const mnv3_q8_mul m = col + c < n ? qmul[col + c] : (mnv3_q8_mul){0, 0};
         const int32_t right = m.shift > 0 ? 0 : -m.shift;
-        t->mult[c] = m.multiplier;
-        t->left[c] = m.shift > 0 ? m.shift : 0;
-        t->right[c] = right;
-        t->neg_right[c] = -right;
-        t->mask[c] = (int32_t)(((uint32_t)1 << right) - 1u);
-        t->half[c] = t->mask[c] >> 1;
+        if (m.shift > 0 || m.multiplier == INT32_MIN) plain = 0;
+        dst[c] = m.multiplier;
+        dst[nr + c] = m.shift > 0 ? m.shift : 0;
+        dst[2 * nr + c] = right;
+        dst[3 * nr + c] = -right;
+        dst[4 * nr + c] = (int32_t)(((uint32_t)1 << right) - 1u);
+        dst[5 * nr + c] = dst[4 * nr + c] >> 1;
     }
+    dst[6 * nr] = plain;
+}
+
+void mnv3_q8_rq_view(mnv3_q8_rq_table *t, const void *src, uint32_t nr,
+                     const mnv3_q8_requant *r) {
+    const int32_t *a = (const int32_t *)src;
+    t->mult = a;
+    t->left = a + nr;
+    t->right = a + 2 * nr;
+    t->neg_right = a + 3 * nr;
+    t->mask = a + 4 * nr;
+    t->half = a + 5 * nr;
+    t->plain = a[6 * nr];
     t->out_zp = r->out_zp;
     t->lo = r->act_lo;
     t->hi = r->act_hi;
@@ -392,11 +410,12 @@ static void post_rows(const mnv3_q8_ops *ops, const q8_post *post, uint32_t rows
  * vector helpers have room; without one (channel sums only), each tile goes through a
  * buffer. */
 static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void *packed,
-                      uint32_t k_total, uint32_t n, uint32_t col_begin, uint32_t col_end,
+                      uint32_t k_total, uint32_t col_begin, uint32_t col_end,
                       const mnv3_q8_requant *rq, const q8_post *post, mnv3_prefetch_cursor *pf) {
     const mnv3_q8_ops *ops = im->ops;
     const uint32_t nr = im->nr, mr = im->mr;
-    const size_t panel = gemm_panel_bytes(k_total, nr, im->kr, im->format);
+    const size_t panel = mnv3_q8_gemm_panel_bytes(k_total, nr, im->kr, im->format);
+    const size_t rq_at = rq_offset(k_total, nr, im->kr, im->format);
     const int direct = post->output != NULL;
     const int after = post->lut || post->residual || post->sums;
     mnv3_q8_rq_table table ALIGN64;
@@ -407,8 +426,8 @@ static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void 
     t.rq = &table;
     t.pf = &pf->pf;
     for (col = col_begin; col < col_end; col += nr) {
-        mnv3_q8_rq_table_fill(&table, rq, col, nr, n);
         t.w = (const unsigned char *)packed + (size_t)(col / nr) * panel;
+        mnv3_q8_rq_view(&table, (const unsigned char *)t.w + rq_at, nr, rq);
         t.nc = col_end - col < nr ? col_end - col : nr;
         i = 0;
         while (i < r->rows) {
@@ -521,7 +540,7 @@ void mnv3_q8_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a)
         r.rows = rows;
         post.residual = residual ? residual + p0 * a->out_stride + a->oc_begin : NULL;
         post.output = output ? output + p0 * a->out_stride + a->oc_begin : NULL;
-        run_tiles(im, &r, a->packed, K, a->out_channels, a->oc_begin, a->oc_end, &prm->requant,
+        run_tiles(im, &r, a->packed, K, a->oc_begin, a->oc_end, &prm->requant,
                   &post, &pf);
         p0 += rows;
     }
@@ -642,7 +661,7 @@ void mnv3_q8_conv_driver(const mnv3_row *row, const mnv3_conv_args *a) {
             }
             r.rows = count;
             post.output = (int8_t *)a->output + ((size_t)oy * a->out_width + ox0) * a->out_channels;
-            run_tiles(im, &r, a->packed, k_total, a->out_channels, 0, a->out_channels,
+            run_tiles(im, &r, a->packed, k_total, 0, a->out_channels,
                       &prm->requant, &post, &pf);
         }
 }
@@ -692,7 +711,7 @@ void mnv3_q8_fc_driver(const mnv3_row *row, const mnv3_fc_args *a) {
         const uint32_t lo = col > a->out_begin ? col : a->out_begin;
         const uint32_t hi = end < a->out_end ? end : a->out_end;
         post.out_stride = 0;
-        run_tiles(im, &r, a->packed, I, a->out_features, col, end, &prm->requant, &post, &pf);
+        run_tiles(im, &r, a->packed, I, col, end, &prm->requant, &post, &pf);
         memcpy((int8_t *)a->output + lo, out + (lo - col), hi - lo);
     }
 }

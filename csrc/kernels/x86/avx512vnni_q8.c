@@ -122,7 +122,7 @@ static const mnv3_q8_gemm_impl gemm_impl = {
      mnv3_q8_gemm_5x32c4__avx512vnni, mnv3_q8_gemm_6x32c4__avx512vnni,
      mnv3_q8_gemm_7x32c4__avx512vnni, mnv3_q8_gemm_8x32c4__avx512vnni},
     &ops,
-    NULL,
+    0,
 };
 
 static const mnv3_row pointwise_row = {

@@ -312,6 +312,7 @@ static Q8X_ATTR void q8x_add(const int8_t *a, const int8_t *b, size_t n, const m
 /* The vector requantization on arrays, for the tests. */
 static Q8X_ATTR void q8x_requantize_array(const int32_t *acc, const mnv3_q8_mul *m, size_t n,
                                           int32_t *out) {
+    int32_t arrays[8 * 6 + 4];
     mnv3_q8_rq_table t;
     mnv3_q8_requant r;
     size_t i, j;
@@ -324,7 +325,8 @@ static Q8X_ATTR void q8x_requantize_array(const int32_t *acc, const mnv3_q8_mul 
         const uint32_t count = n - i < 8 ? (uint32_t)(n - i) : 8u;
         int32_t in[8] = {0}, res[8];
         q8x_rq rq;
-        mnv3_q8_rq_table_fill(&t, &r, (uint32_t)i, 8, (uint32_t)n);
+        mnv3_q8_rq_fill(arrays, m, (uint32_t)i, 8, (uint32_t)n);
+        mnv3_q8_rq_view(&t, arrays, 8, &r);
         rq = q8x_rq_load(&t, 0);
         for (j = 0; j < count; ++j) in[j] = acc[i + j];
         _mm256_storeu_si256((__m256i *)(void *)res,

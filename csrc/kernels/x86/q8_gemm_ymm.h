@@ -111,7 +111,7 @@ static const mnv3_q8_gemm_impl dot_impl = {
     {DOT_NAME(1, DOT_SUFFIX), DOT_NAME(2, DOT_SUFFIX), DOT_NAME(3, DOT_SUFFIX),
      DOT_NAME(4, DOT_SUFFIX), DOT_NAME(5, DOT_SUFFIX), DOT_NAME(6, DOT_SUFFIX)},
     &dot_ops,
-    NULL,
+    0,
 };
 
 #define DOT_STR_(x) #x
