@@ -183,6 +183,9 @@ MNV3_API mnv3_status mnv3_model_create_builtin_int8(mnv3_arch arch, mnv3_flavor 
 /* Serialises a model to the .mnv3 format. Call with buffer == NULL to learn *size. */
 MNV3_API mnv3_status mnv3_model_save_memory(const mnv3_model *model, void *buffer, size_t capacity,
                                             size_t *size, mnv3_error *error);
+/* Writes the file image to `path` through a new file in the same directory, renamed to
+ * `path` once complete: a failed save leaves the old file unchanged. A directory, FIFO,
+ * device or socket is refused with MNV3_ERR_IO, without opening it (see docs/c-api.md). */
 MNV3_API mnv3_status mnv3_model_save_file(const mnv3_model *model, const char *path,
                                           mnv3_error *error);
 

@@ -53,6 +53,8 @@ MNV3_API void mnv3_npy_free(mnv3_npy_array *array);
 MNV3_API mnv3_status mnv3_npy_write_memory(mnv3_npy_dtype dtype, uint32_t ndim,
                                            const size_t *shape, const void *data, void *buffer,
                                            size_t capacity, size_t *size, mnv3_error *error);
+/* Writes as mnv3_model_save_file() does: through a temporary file renamed into place, a
+ * directory, FIFO, device or socket refused with MNV3_ERR_IO without opening it. */
 MNV3_API mnv3_status mnv3_npy_write_file(const char *path, mnv3_npy_dtype dtype, uint32_t ndim,
                                          const size_t *shape, const void *data,
                                          mnv3_error *error);

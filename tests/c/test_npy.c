@@ -250,10 +250,18 @@ static mnv3_status read_path(const char *path, mnv3_error *err) {
     return st;
 }
 
+/* Writes 4096 floats (16 KiB). */
+static mnv3_status write_path(const char *path, mnv3_error *err) {
+    static float data[4096];
+    const size_t shape[2] = {64, 64};
+    return mnv3_npy_write_file(path, MNV3_NPY_FLOAT32, 2, shape, data, err);
+}
+
 int main(void) {
     test_round_trip();
     test_extreme_shapes();
     test_special_files(read_path, "test_npy");
+    test_special_files_for_writing(write_path, "test_npy");
     test_variants();
     test_refusals();
     return check_summary("test_npy");
