@@ -426,7 +426,12 @@ MNV3_API uint64_t mnv3_context_layer_ns(const mnv3_context *context, uint32_t in
 /* Helpers                                                                               */
 /* ------------------------------------------------------------------------------------ */
 
-/* Row-wise, numerically stable softmax; in and out may alias. */
+/* Row-wise, numerically stable softmax; in and out may alias. Non-finite scores: a NaN
+ * gets probability 0 (it ranks last, as in mnv3_top_k) and the other entries of its row
+ * share 1 as if it were absent; +inf entries share 1 equally and every other entry gets
+ * 0; a row whose non-NaN entries are all -inf is uniform over those entries. A row of
+ * NaNs only has no distribution: it is written as zeros and the call returns
+ * MNV3_ERR_INVALID_ARGUMENT (after writing every row). */
 MNV3_API mnv3_status mnv3_softmax(const float *in, float *out, size_t rows, size_t cols);
 
 /* Top-k indices of one row of scores, best first (ties: lower index first). NaN ranks last,
