@@ -161,9 +161,13 @@ MNV3_API mnv3_status mnv3_model_load_memory(const void *data, size_t size, uint3
 MNV3_API mnv3_status mnv3_model_load_file(const char *path, uint32_t flags,
                                           mnv3_model **out_model, mnv3_error *error);
 
+/* The most classes a model may have: a model file or built-in with more is refused. (The
+ * class count is not held to the 16384-channel limit of feature maps.) */
+#define MNV3_MAX_CLASSES 100000
+
 /* A built-in architecture with deterministic pseudo-random weights derived from `seed`
  * (for benchmarks and tests; the logits are meaningless). width_mult in (0, 4], classes in
- * 1..100000 (the class count is not held to the 16384-channel limit of feature maps). */
+ * 1..MNV3_MAX_CLASSES. */
 MNV3_API mnv3_status mnv3_model_create_builtin(mnv3_arch arch, mnv3_flavor flavor,
                                                double width_mult, uint32_t num_classes,
                                                uint64_t seed, mnv3_model **out_model,
