@@ -8,6 +8,8 @@
 #   make THREADS=openmp|pthread|none       threading backend (default: openmp when available)
 #   make SANITIZE=1                        ASan + UBSan build in build-sanitize/ (with
 #                                          the library's debug assertions)
+#   make test-tsan                         ThreadSanitizer build (clang, pthread backend) in
+#                                          build-tsan/, running the concurrency stress test
 #   make DEBUG=1                           -O0 -g with the debug assertions
 #   make STATIC=1                          link test/example/bench binaries statically
 #   make generate                          rewrite csrc/kernels/generated/ from tools/generate/
@@ -25,6 +27,7 @@ OPT ?= -O2
 THREADS ?= auto
 STATIC ?= 0
 SANITIZE ?= 0
+TSAN ?= 0
 DEBUG ?= 0
 
 VERSION := $(shell sed -n 's/^\#define MNV3_VERSION_STRING "\(.*\)"/\1/p' include/mnv3.h)
@@ -38,6 +41,14 @@ BUILD ?= build-sanitize
 OPT := -O1 -g -fno-omit-frame-pointer
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
 NDEBUG_FLAG :=
+else ifeq ($(TSAN),1)
+# ThreadSanitizer instruments the library's own synchronisation: the POSIX threads backend
+# (libgomp is not instrumented, so OpenMP would only report false races).
+BUILD ?= build-tsan
+OPT := -O1 -g -fno-omit-frame-pointer
+SAN_FLAGS := -fsanitize=thread
+NDEBUG_FLAG :=
+THREADS := pthread
 else ifeq ($(DEBUG),1)
 BUILD ?= build-debug
 OPT := -O0 -g
@@ -170,6 +181,18 @@ test: $(TEST_BINS) $(EXAMPLE_BINS)
 
 bench: $(BENCH_BIN)
 	$(TEST_RUNNER) $(BENCH_BIN)
+
+# The concurrency stress test (and any TSAN_TESTS) under ThreadSanitizer: a data race in
+# the library is reported and fails the run. TSAN_CC needs -fsanitize=thread (Debian:
+# clang and libclang-rt-dev, or gcc with libtsan).
+TSAN_CC ?= clang
+TSAN_TESTS ?= test_concurrency
+TSAN_OPTIONS ?= halt_on_error=1 second_deadlock_stack=1
+.PHONY: test-tsan
+test-tsan:
+	+$(MAKE) --no-print-directory TSAN=1 CC=$(TSAN_CC) $(TSAN_TESTS:%=build-tsan/tests/%)
+	@BUILD=build-tsan TSAN_OPTIONS="$(TSAN_OPTIONS)" \
+	    sh tests/run_c_tests.sh $(TSAN_TESTS:%=build-tsan/tests/%)
 
 PC_FILE := $(BUILD)/mnv3.pc
 # Regenerated on every install: PREFIX may differ from the last one.
