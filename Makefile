@@ -186,7 +186,7 @@ bench: $(BENCH_BIN)
 # the library is reported and fails the run. TSAN_CC needs -fsanitize=thread (Debian:
 # clang and libclang-rt-dev, or gcc with libtsan).
 TSAN_CC ?= clang
-TSAN_TESTS ?= test_concurrency
+TSAN_TESTS ?= test_concurrency test_arena
 TSAN_OPTIONS ?= halt_on_error=1 second_deadlock_stack=1
 .PHONY: test-tsan
 test-tsan:
