@@ -31,7 +31,11 @@ TSAN ?= 0
 DEBUG ?= 0
 
 VERSION := $(shell sed -n 's/^\#define MNV3_VERSION_STRING "\(.*\)"/\1/p' include/mnv3.h)
-SOVERSION := $(firstword $(subst ., ,$(VERSION)))
+VERSION_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
+VERSION_MINOR := $(word 2,$(subst ., ,$(VERSION)))
+# The shared library's ABI version, in its SONAME (docs/c-api.md, "Versioning"): MAJOR from
+# 1.0 on; while MAJOR is 0 a minor release may break compatibility, so it is 0.MINOR.
+SOVERSION := $(if $(filter 0,$(VERSION_MAJOR)),0.$(VERSION_MINOR),$(VERSION_MAJOR))
 MACHINE := $(shell $(CC) -dumpmachine 2>/dev/null)
 
 # Internal preconditions are assertions (MNV3_ASSERT) in debug and sanitizer builds and
@@ -103,6 +107,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 STATIC_LIB := $(BUILD)/libmnv3.a
 SHARED_LIB := $(BUILD)/libmnv3.so.$(VERSION)
 SHARED_LINKS := $(BUILD)/libmnv3.so.$(SOVERSION) $(BUILD)/libmnv3.so
+PC_FILE := $(BUILD)/mnv3.pc
 
 TEST_SRCS := $(wildcard tests/c/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/c/%.c=$(BUILD)/tests/%)
@@ -176,8 +181,9 @@ TEST_ENV := MNV3_GOLDEN_DIR=$(GOLDEN_DIR) MNV3_SHARED_DIR=$(abspath ../shared) \
     MNV3_QMODEL_DIR=$(abspath $(BUILD)/qmodels)
 TEST_RUNNER ?=
 
-test: $(TEST_BINS) $(EXAMPLE_BINS)
+test: $(TEST_BINS) $(EXAMPLE_BINS) $(SHARED_LIB) $(PC_FILE)
 	@BUILD=$(BUILD) TEST_RUNNER="$(TEST_RUNNER)" $(TEST_ENV) sh tests/run_c_tests.sh $(TEST_BINS) $(BUILD)/examples/firmware_nomalloc
+	@sh tests/check_abi.sh $(SHARED_LIB) include/mnv3.h tests/libmnv3.symbols $(PC_FILE)
 
 bench: $(BENCH_BIN)
 	$(TEST_RUNNER) $(BENCH_BIN)
@@ -194,7 +200,6 @@ test-tsan:
 	@BUILD=build-tsan TSAN_OPTIONS="$(TSAN_OPTIONS)" \
 	    sh tests/run_c_tests.sh $(TSAN_TESTS:%=build-tsan/tests/%)
 
-PC_FILE := $(BUILD)/mnv3.pc
 # Regenerated on every install: PREFIX may differ from the last one.
 .PHONY: FORCE
 $(PC_FILE): FORCE

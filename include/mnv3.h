@@ -27,10 +27,14 @@
 extern "C" {
 #endif
 
+/* Versioning (docs/c-api.md, "Versioning"): MAJOR changes with any change that breaks
+ * source or binary compatibility, MINOR with additions, PATCH with fixes. The shared
+ * library's SONAME is libmnv3.so.MAJOR; while MAJOR is 0, a minor release may break
+ * compatibility too, and the SONAME is libmnv3.so.0.MINOR. */
 #define MNV3_VERSION_MAJOR 0
-#define MNV3_VERSION_MINOR 1
+#define MNV3_VERSION_MINOR 2
 #define MNV3_VERSION_PATCH 0
-#define MNV3_VERSION_STRING "0.1.0"
+#define MNV3_VERSION_STRING "0.2.0"
 /* Single integer for compile-time comparisons: major*10000 + minor*100 + patch. */
 #define MNV3_VERSION (MNV3_VERSION_MAJOR * 10000 + MNV3_VERSION_MINOR * 100 + MNV3_VERSION_PATCH)
 

@@ -268,6 +268,18 @@ static void test_hostile_arguments(void) {
     CHECK(strcmp(mnv3_status_string((mnv3_status)12345), "unknown status") == 0);
     CHECK(mnv3_version() == MNV3_VERSION);
     CHECK(strcmp(mnv3_version_string(), MNV3_VERSION_STRING) == 0);
+    {
+        /* The version macros agree with each other (tests/check_abi.sh checks the SONAME). */
+        char text[32];
+        snprintf(text, sizeof text, "%d.%d.%d", MNV3_VERSION_MAJOR, MNV3_VERSION_MINOR,
+                 MNV3_VERSION_PATCH);
+        CHECK_MSG(strcmp(text, MNV3_VERSION_STRING) == 0, "%s against %s", text,
+                  MNV3_VERSION_STRING);
+        CHECK(MNV3_VERSION == MNV3_VERSION_MAJOR * 10000 + MNV3_VERSION_MINOR * 100 +
+                                  MNV3_VERSION_PATCH);
+        /* 0.2 added functions to 0.1 (docs/c-api.md, Versioning). */
+        CHECK(MNV3_VERSION >= 200);
+    }
     mnv3_model_free(m);
 }
 
