@@ -304,7 +304,9 @@ int main(void) {
             inputs[i][k] = (float)(state >> 40) / (float)(1 << 23) - 1.0f;
         }
     }
-    for (isa = MNV3_ISA_SCALAR; isa <= MNV3_ISA_NEON; ++isa) {
+    /* Every kernel set the header names (mnv3_isa_name knows them all), where this CPU
+     * runs it. */
+    for (isa = MNV3_ISA_SCALAR; strcmp(mnv3_isa_name((mnv3_isa)isa), "unknown") != 0; ++isa) {
         if (!mnv3_isa_available((mnv3_isa)isa)) continue;
         test_shared_model("float32", mnv3_model_create_builtin, (mnv3_isa)isa, inputs, rounds);
         test_shared_model("int8", mnv3_model_create_builtin_int8, (mnv3_isa)isa, inputs, rounds);
