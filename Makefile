@@ -8,6 +8,8 @@
 #   make THREADS=openmp|pthread|none       threading backend (default: openmp when available)
 #   make SANITIZE=1                        ASan + UBSan build in build-sanitize/ (with
 #                                          the library's debug assertions)
+#   make test-tsan                         ThreadSanitizer build (clang, pthread backend) in
+#                                          build-tsan/, running the concurrency stress test
 #   make DEBUG=1                           -O0 -g with the debug assertions
 #   make STATIC=1                          link test/example/bench binaries statically
 #   make generate                          rewrite csrc/kernels/generated/ from tools/generate/
@@ -25,10 +27,15 @@ OPT ?= -O2
 THREADS ?= auto
 STATIC ?= 0
 SANITIZE ?= 0
+TSAN ?= 0
 DEBUG ?= 0
 
 VERSION := $(shell sed -n 's/^\#define MNV3_VERSION_STRING "\(.*\)"/\1/p' include/mnv3.h)
-SOVERSION := $(firstword $(subst ., ,$(VERSION)))
+VERSION_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
+VERSION_MINOR := $(word 2,$(subst ., ,$(VERSION)))
+# The shared library's ABI version, in its SONAME (docs/c-api.md, "Versioning"): MAJOR from
+# 1.0 on; while MAJOR is 0 a minor release may break compatibility, so it is 0.MINOR.
+SOVERSION := $(if $(filter 0,$(VERSION_MAJOR)),0.$(VERSION_MINOR),$(VERSION_MAJOR))
 MACHINE := $(shell $(CC) -dumpmachine 2>/dev/null)
 
 # Internal preconditions are assertions (MNV3_ASSERT) in debug and sanitizer builds and
@@ -38,6 +45,14 @@ BUILD ?= build-sanitize
 OPT := -O1 -g -fno-omit-frame-pointer
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all
 NDEBUG_FLAG :=
+else ifeq ($(TSAN),1)
+# ThreadSanitizer instruments the library's own synchronisation: the POSIX threads backend
+# (libgomp is not instrumented, so OpenMP would only report false races).
+BUILD ?= build-tsan
+OPT := -O1 -g -fno-omit-frame-pointer
+SAN_FLAGS := -fsanitize=thread
+NDEBUG_FLAG :=
+THREADS := pthread
 else ifeq ($(DEBUG),1)
 BUILD ?= build-debug
 OPT := -O0 -g
@@ -92,6 +107,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 STATIC_LIB := $(BUILD)/libmnv3.a
 SHARED_LIB := $(BUILD)/libmnv3.so.$(VERSION)
 SHARED_LINKS := $(BUILD)/libmnv3.so.$(SOVERSION) $(BUILD)/libmnv3.so
+PC_FILE := $(BUILD)/mnv3.pc
 
 TEST_SRCS := $(wildcard tests/c/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/c/%.c=$(BUILD)/tests/%)
@@ -165,13 +181,25 @@ TEST_ENV := MNV3_GOLDEN_DIR=$(GOLDEN_DIR) MNV3_SHARED_DIR=$(abspath ../shared) \
     MNV3_QMODEL_DIR=$(abspath $(BUILD)/qmodels)
 TEST_RUNNER ?=
 
-test: $(TEST_BINS) $(EXAMPLE_BINS)
+test: $(TEST_BINS) $(EXAMPLE_BINS) $(SHARED_LIB) $(PC_FILE)
 	@BUILD=$(BUILD) TEST_RUNNER="$(TEST_RUNNER)" $(TEST_ENV) sh tests/run_c_tests.sh $(TEST_BINS) $(BUILD)/examples/firmware_nomalloc
+	@sh tests/check_abi.sh $(SHARED_LIB) include/mnv3.h tests/libmnv3.symbols $(PC_FILE)
 
 bench: $(BENCH_BIN)
 	$(TEST_RUNNER) $(BENCH_BIN)
 
-PC_FILE := $(BUILD)/mnv3.pc
+# The concurrency stress test (and any TSAN_TESTS) under ThreadSanitizer: a data race in
+# the library is reported and fails the run. TSAN_CC needs -fsanitize=thread (Debian:
+# clang and libclang-rt-dev, or gcc with libtsan).
+TSAN_CC ?= clang
+TSAN_TESTS ?= test_concurrency test_arena
+TSAN_OPTIONS ?= halt_on_error=1 second_deadlock_stack=1
+.PHONY: test-tsan
+test-tsan:
+	+$(MAKE) --no-print-directory TSAN=1 CC=$(TSAN_CC) $(TSAN_TESTS:%=build-tsan/tests/%)
+	@BUILD=build-tsan TSAN_OPTIONS="$(TSAN_OPTIONS)" \
+	    sh tests/run_c_tests.sh $(TSAN_TESTS:%=build-tsan/tests/%)
+
 # Regenerated on every install: PREFIX may differ from the last one.
 .PHONY: FORCE
 $(PC_FILE): FORCE

@@ -27,10 +27,14 @@
 extern "C" {
 #endif
 
+/* Versioning (docs/c-api.md, "Versioning"): MAJOR changes with any change that breaks
+ * source or binary compatibility, MINOR with additions, PATCH with fixes. The shared
+ * library's SONAME is libmnv3.so.MAJOR; while MAJOR is 0, a minor release may break
+ * compatibility too, and the SONAME is libmnv3.so.0.MINOR. */
 #define MNV3_VERSION_MAJOR 0
-#define MNV3_VERSION_MINOR 1
+#define MNV3_VERSION_MINOR 2
 #define MNV3_VERSION_PATCH 0
-#define MNV3_VERSION_STRING "0.1.0"
+#define MNV3_VERSION_STRING "0.2.0"
 /* Single integer for compile-time comparisons: major*10000 + minor*100 + patch. */
 #define MNV3_VERSION (MNV3_VERSION_MAJOR * 10000 + MNV3_VERSION_MINOR * 100 + MNV3_VERSION_PATCH)
 
@@ -161,9 +165,13 @@ MNV3_API mnv3_status mnv3_model_load_memory(const void *data, size_t size, uint3
 MNV3_API mnv3_status mnv3_model_load_file(const char *path, uint32_t flags,
                                           mnv3_model **out_model, mnv3_error *error);
 
+/* The most classes a model may have: a model file or built-in with more is refused. (The
+ * class count is not held to the 16384-channel limit of feature maps.) */
+#define MNV3_MAX_CLASSES 100000
+
 /* A built-in architecture with deterministic pseudo-random weights derived from `seed`
  * (for benchmarks and tests; the logits are meaningless). width_mult in (0, 4], classes in
- * 1..100000 (the class count is not held to the 16384-channel limit of feature maps). */
+ * 1..MNV3_MAX_CLASSES. */
 MNV3_API mnv3_status mnv3_model_create_builtin(mnv3_arch arch, mnv3_flavor flavor,
                                                double width_mult, uint32_t num_classes,
                                                uint64_t seed, mnv3_model **out_model,
@@ -183,6 +191,9 @@ MNV3_API mnv3_status mnv3_model_create_builtin_int8(mnv3_arch arch, mnv3_flavor 
 /* Serialises a model to the .mnv3 format. Call with buffer == NULL to learn *size. */
 MNV3_API mnv3_status mnv3_model_save_memory(const mnv3_model *model, void *buffer, size_t capacity,
                                             size_t *size, mnv3_error *error);
+/* Writes the file image to `path` through a new file in the same directory, renamed to
+ * `path` once complete: a failed save leaves the old file unchanged. A directory, FIFO,
+ * device or socket is refused with MNV3_ERR_IO, without opening it (see docs/c-api.md). */
 MNV3_API mnv3_status mnv3_model_save_file(const mnv3_model *model, const char *path,
                                           mnv3_error *error);
 
@@ -425,7 +436,12 @@ MNV3_API uint64_t mnv3_context_layer_ns(const mnv3_context *context, uint32_t in
 /* Helpers                                                                               */
 /* ------------------------------------------------------------------------------------ */
 
-/* Row-wise, numerically stable softmax; in and out may alias. */
+/* Row-wise, numerically stable softmax; in and out may alias. Non-finite scores: a NaN
+ * gets probability 0 (it ranks last, as in mnv3_top_k) and the other entries of its row
+ * share 1 as if it were absent; +inf entries share 1 equally and every other entry gets
+ * 0; a row whose non-NaN entries are all -inf is uniform over those entries. A row of
+ * NaNs only has no distribution: it is written as zeros and the call returns
+ * MNV3_ERR_INVALID_ARGUMENT (after writing every row). */
 MNV3_API mnv3_status mnv3_softmax(const float *in, float *out, size_t rows, size_t cols);
 
 /* Top-k indices of one row of scores, best first (ties: lower index first). NaN ranks last,

@@ -1,7 +1,7 @@
 /*
  * mnv3_npy — reading and writing NumPy .npy files (format versions 1.0, 2.0 and 3.0) for
- * the two element types the library's tools exchange: little-endian float32 ('<f4') and
- * uint8 ('|u1', also accepted as '<u1'). Arrays are C order; Fortran order is refused.
+ * the element types the library's tools exchange: little-endian float32 ('<f4'), uint8
+ * ('|u1', also accepted as '<u1') and int8 ('|i1', also '<i1'; quantized tensors). Arrays are C order; Fortran order is refused.
  * A dimension may be any size_t value, and a shape with a 0 dimension holds no elements
  * however large the others; what the writer writes, the reader reads back. The reader
  * refuses a dimension or an element count that does not fit in a size_t.
@@ -23,7 +23,8 @@ extern "C" {
 
 typedef enum mnv3_npy_dtype {
     MNV3_NPY_FLOAT32 = 1,  /* '<f4' */
-    MNV3_NPY_UINT8 = 2     /* '|u1' */
+    MNV3_NPY_UINT8 = 2,    /* '|u1' */
+    MNV3_NPY_INT8 = 3      /* '|i1' */
 } mnv3_npy_dtype;
 
 typedef struct mnv3_npy_array {
@@ -53,6 +54,8 @@ MNV3_API void mnv3_npy_free(mnv3_npy_array *array);
 MNV3_API mnv3_status mnv3_npy_write_memory(mnv3_npy_dtype dtype, uint32_t ndim,
                                            const size_t *shape, const void *data, void *buffer,
                                            size_t capacity, size_t *size, mnv3_error *error);
+/* Writes as mnv3_model_save_file() does: through a temporary file renamed into place, a
+ * directory, FIFO, device or socket refused with MNV3_ERR_IO without opening it. */
 MNV3_API mnv3_status mnv3_npy_write_file(const char *path, mnv3_npy_dtype dtype, uint32_t ndim,
                                          const size_t *shape, const void *data,
                                          mnv3_error *error);

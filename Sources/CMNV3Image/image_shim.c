@@ -17,6 +17,7 @@
 struct mnv3img_decoder {
     mnv3img_info info;
     uint64_t max_pixels;
+    uint32_t flags;           /* MNV3IMG_WHOLE_IMAGE */
     uint32_t next_row;
     int failed;               /* a read failed: the library state is gone */
     jmp_buf jump;             /* where library errors (and aborting warnings) return to */
@@ -278,15 +279,23 @@ static void jpeg_progress(j_common_ptr cinfo) {
     }
 }
 
-/* What the whole-image coefficient buffers of a multi-scan JPEG may take: 3 bytes per
- * pixel of the limit, enough for a gray or 4:2:0 colour image of the full limit, plus the
- * same for the pixels that pad this image to whole MCUs. */
+/* What the whole-image coefficient buffers of a multi-scan JPEG may take. Read a row at a
+ * time: 3 bytes per pixel of the limit, enough for a gray or 4:2:0 colour image of the full
+ * limit, plus the same for the pixels that pad this image to whole MCUs. Read whole
+ * (MNV3IMG_WHOLE_IMAGE), the caller's image, 3 bytes per pixel, is held beside them: the
+ * two together may take MNV3IMG_WHOLE_BYTES_PER_PIXEL bytes per pixel of the limit (so the
+ * coefficients get what the image leaves, and never more than the row-at-a-time budget). */
 static uint64_t coefficient_budget(const mnv3img_decoder *d,
                                    const struct jpeg_decompress_struct *cinfo) {
     uint64_t mw = 8u * (uint64_t)cinfo->max_h_samp_factor, mh = 8u * (uint64_t)cinfo->max_v_samp_factor;
     uint64_t w = cinfo->image_width, h = cinfo->image_height;
     uint64_t padding = (w + mw - 1) / mw * mw * ((h + mh - 1) / mh * mh) - w * h;
-    return (d->max_pixels + padding) * 3u;
+    uint64_t rows = (d->max_pixels + padding) * 3u, total, image;
+    if (!(d->flags & MNV3IMG_WHOLE_IMAGE)) return rows;
+    total = d->max_pixels * MNV3IMG_WHOLE_BYTES_PER_PIXEL;
+    image = w * h * 3u;
+    if (image >= total) return 0;
+    return total - image < rows ? total - image : rows;
 }
 
 /* The bytes libjpeg allocates for the coefficients of a multi-scan (progressive) image:
@@ -333,13 +342,27 @@ static mnv3img_status jpeg_begin(mnv3img_decoder *d) {
         return MNV3IMG_UNSUPPORTED;
     }
     if (d->info.interlaced && coefficient_bytes(cinfo) > coefficient_budget(d, cinfo)) {
-        snprintf(d->text, sizeof d->text,
-                 "a progressive JPEG of %ux%u needs %llu MiB for its coefficients; the pixel "
-                 "limit of %llu allows %llu MiB (3 bytes per pixel)",
-                 cinfo->image_width, cinfo->image_height,
-                 (unsigned long long)((coefficient_bytes(cinfo) + (1u << 20) - 1) >> 20),
-                 (unsigned long long)d->max_pixels,
-                 (unsigned long long)(coefficient_budget(d, cinfo) >> 20));
+        const unsigned long long mib = 1u << 20;
+        const unsigned long long coefficients = (coefficient_bytes(cinfo) + mib - 1) / mib;
+        if (d->flags & MNV3IMG_WHOLE_IMAGE)
+            snprintf(d->text, sizeof d->text,
+                     "a progressive JPEG of %ux%u decoded whole needs %llu MiB for its "
+                     "coefficients beside %llu MiB for its pixels; the pixel limit of %llu "
+                     "allows %llu MiB for both (%u bytes per pixel): decode it row by row "
+                     "while resizing it, or raise the limit",
+                     cinfo->image_width, cinfo->image_height, coefficients,
+                     ((unsigned long long)cinfo->image_width * cinfo->image_height * 3u + mib - 1) /
+                         mib,
+                     (unsigned long long)d->max_pixels,
+                     (unsigned long long)(d->max_pixels * MNV3IMG_WHOLE_BYTES_PER_PIXEL / mib),
+                     MNV3IMG_WHOLE_BYTES_PER_PIXEL);
+        else
+            snprintf(d->text, sizeof d->text,
+                     "a progressive JPEG of %ux%u needs %llu MiB for its coefficients; the pixel "
+                     "limit of %llu allows %llu MiB (3 bytes per pixel)",
+                     cinfo->image_width, cinfo->image_height, coefficients,
+                     (unsigned long long)d->max_pixels,
+                     (unsigned long long)(coefficient_budget(d, cinfo) / mib));
         return MNV3IMG_TOO_LARGE;
     }
     cinfo->out_color_space = JCS_RGB;
@@ -374,8 +397,8 @@ static mnv3img_status jpeg_rows(mnv3img_decoder *d, uint8_t *rows, size_t stride
 /* ------------------------------------------------------------------------------------ */
 
 mnv3img_status mnv3img_open(const uint8_t *data, size_t size, uint64_t max_pixels,
-                            mnv3img_decoder **decoder, mnv3img_info *info, char *message,
-                            size_t message_capacity) {
+                            uint32_t flags, mnv3img_decoder **decoder, mnv3img_info *info,
+                            char *message, size_t message_capacity) {
     mnv3img_decoder *d;
     mnv3img_status status;
     uint32_t format;
@@ -403,6 +426,7 @@ mnv3img_status mnv3img_open(const uint8_t *data, size_t size, uint64_t max_pixel
         return MNV3IMG_NO_MEMORY;
     }
     d->info.format = format;
+    d->flags = flags;
     d->data = data;
     d->size = size;
     /* No image can have more pixels than the longest sides allow (this also keeps the

@@ -21,11 +21,15 @@ import Foundation
 /// (``defaultMaxPixels`` unless `maxPixels` says otherwise) before anything is allocated for
 /// the image, a JPEG stops at the first corrupt or missing data, and PNG and JPEG rows are
 /// decoded straight into the one pixel buffer. An `Image` holds 3 bytes per pixel; decoding
-/// needs, besides that, a few rows, except for a progressive JPEG (its coefficients: 2 bytes
-/// per pixel for gray, 3 for 4:2:0 colour, 6 for 4:4:4, and at most 3 bytes per pixel of the
-/// limit, or the image is refused as too large). To classify a large photo without
-/// holding it, use ``preprocess(path:for:size:layout:maxPixels:)``, which resizes while
-/// decoding and keeps only two rows.
+/// needs, besides that, a few rows, except for a progressive JPEG, which needs its
+/// coefficients (2 bytes per pixel for gray, 3 for 4:2:0 colour, 6 for 4:4:4) while its rows
+/// are decoded. Image and coefficients together may take at most 4 bytes per pixel of the
+/// limit, 64 MiB at the default limit (a progressive 4:2:0 JPEG decodes whole up to about
+/// 11 megapixels by default); a larger one is refused as too large, with a message saying
+/// so. To classify a large photo without holding it, use
+/// ``preprocess(path:for:size:layout:maxPixels:)`` or ``Session/classify(imageAt:top:maxPixels:)``,
+/// which resize while decoding and keep only two rows (a progressive JPEG's coefficients
+/// may then take 3 bytes per pixel of the limit).
 public struct Image: Hashable, Sendable {
     /// The pixel limit used when none is given: 16 Mi pixels (16,777,216, for example
     /// 4096 x 4096 or 4896 x 3264), which is 48 MiB as 8-bit RGB. A larger image is refused
@@ -127,7 +131,8 @@ public struct Image: Hashable, Sendable {
     /// decoded image: PNG and JPEG rows are resized as they are decoded, and only two of
     /// them are kept. Memory is then the output (`3 * height * width` floats) and two rows,
     /// except for an interlaced PNG (held whole, 3 bytes per pixel) and a progressive JPEG
-    /// (its coefficients, see ``Image``). PPM and PGM files are decoded whole.
+    /// (its coefficients, at most 3 bytes per pixel of the limit, see ``Image``). PPM and
+    /// PGM files are decoded whole.
     public static func preprocess(path: String, for model: Model, size: ImageSize? = nil,
                                   layout: Layout = .nchw,
                                   maxPixels: Int = Image.defaultMaxPixels) throws(MobileNetV3Error)
@@ -147,7 +152,8 @@ public struct Image: Hashable, Sendable {
         switch try format(of: data, name: name) {
         case .png, .jpeg:
             let (h, w) = try Model.dimensions(size ?? model.preprocess.size)
-            return try streamWithShim(data, name: name, maxPixels: maxPixels) { decoder throws(MobileNetV3Error) in
+            return try streamWithShim(data, name: name, maxPixels: maxPixels, whole: false) {
+                decoder throws(MobileNetV3Error) in
                 try decoder.resize(for: model, height: Int(h), width: Int(w), layout: layout)
             }
         case .ppm, .pgm:
@@ -259,13 +265,15 @@ public struct Image: Hashable, Sendable {
     }
 
     /// Opens a PNG or JPEG decoder on `data` (kept valid meanwhile) and runs `body` on it.
+    /// `whole`: every row will be held (the decoded image), which counts against the memory
+    /// a progressive JPEG's coefficients may take.
     private static func streamWithShim<T>(
-        _ data: [UInt8], name: String, maxPixels: Int,
+        _ data: [UInt8], name: String, maxPixels: Int, whole: Bool,
         _ body: (ShimDecoder) throws(MobileNetV3Error) -> T
     ) throws(MobileNetV3Error) -> (info: Info, input: T) {
         let result: Result<(info: Info, input: T), MobileNetV3Error> = data.withUnsafeBufferPointer { buf in
             do throws(MobileNetV3Error) {
-                let decoder = try ShimDecoder(buf, name: name, maxPixels: maxPixels)
+                let decoder = try ShimDecoder(buf, name: name, maxPixels: maxPixels, whole: whole)
                 return .success((decoder.info, try body(decoder)))
             } catch {
                 return .failure(error)
@@ -275,7 +283,8 @@ public struct Image: Hashable, Sendable {
     }
 
     private static func decodeWithShim(_ data: [UInt8], name: String, maxPixels: Int) throws(MobileNetV3Error) -> Image {
-        let (info, rgb) = try streamWithShim(data, name: name, maxPixels: maxPixels) { decoder throws(MobileNetV3Error) in
+        let (info, rgb) = try streamWithShim(data, name: name, maxPixels: maxPixels, whole: true) {
+            decoder throws(MobileNetV3Error) in
             try decoder.readAll()
         }
         return Image(width: info.width, height: info.height, rgb: rgb, format: info.format,
@@ -379,12 +388,13 @@ private final class ShimDecoder {
     let name: String
     let kind: String
 
-    init(_ data: UnsafeBufferPointer<UInt8>, name: String, maxPixels: Int) throws(MobileNetV3Error) {
+    init(_ data: UnsafeBufferPointer<UInt8>, name: String, maxPixels: Int, whole: Bool) throws(MobileNetV3Error) {
         var handle: OpaquePointer?
         var info = mnv3img_info()
         var message = [CChar](repeating: 0, count: 320)
         let status = message.withUnsafeMutableBufferPointer { msg in
-            mnv3img_open(data.baseAddress, data.count, UInt64(maxPixels), &handle, &info, msg.baseAddress, msg.count)
+            mnv3img_open(data.baseAddress, data.count, UInt64(maxPixels), whole ? MNV3IMG_WHOLE_IMAGE : 0,
+                         &handle, &info, msg.baseAddress, msg.count)
         }
         let format: Image.Format = info.format == MNV3IMG_FORMAT_PNG.rawValue ? .png : .jpeg
         let kind = format == .png ? "PNG" : "JPEG"

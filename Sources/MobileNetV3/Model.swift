@@ -184,6 +184,11 @@ public final class Model: Sendable {
         try self.init(handle: model)
     }
 
+    /// The most classes a model may have: the C library's `MNV3_MAX_CLASSES` (100,000). A
+    /// model file with more is refused when it loads; ``builtin(arch:flavor:widthMultiplier:classes:seed:precision:)``
+    /// refuses more with ``MobileNetV3Error/Code/invalidArgument``, its message naming the limit.
+    public static let maxClasses = Int(MNV3_MAX_CLASSES)
+
     /// A built-in architecture with deterministic pseudo-random weights derived from `seed`.
     /// For benchmarks and tests: the logits are meaningless.
     ///
@@ -191,7 +196,7 @@ public final class Model: Sendable {
     ///   - arch: `.large` or `.small`.
     ///   - flavor: which published definition to follow.
     ///   - widthMultiplier: channel multiplier in (0, 4].
-    ///   - classes: number of output classes, at least 1.
+    ///   - classes: number of output classes, 1...``maxClasses``.
     ///   - seed: weight seed.
     ///   - precision: `.int8` quantizes the float network of the same seed: int8 weights per
     ///     output channel, activation scales from a float pass over a fixed synthetic image
@@ -199,8 +204,10 @@ public final class Model: Sendable {
     public static func builtin(arch: Architecture = .large, flavor: Flavor = .torchvision,
                                widthMultiplier: Double = 1.0, classes: Int = 1000,
                                seed: UInt64 = 0, precision: Precision = .float32) throws(MobileNetV3Error) -> Model {
-        guard classes >= 1, classes <= Int(UInt32.max) else {
-            throw MobileNetV3Error(.invalidArgument, "classes must be at least 1 (got \(classes))")
+        guard classes >= 1, classes <= maxClasses else {
+            throw MobileNetV3Error(.invalidArgument,
+                                   "classes must be in 1...\(maxClasses) (Model.maxClasses, the C library's "
+                                   + "MNV3_MAX_CLASSES), got \(classes)")
         }
         var model: OpaquePointer?
         try check("built-in \(arch) \(precision) model") {

@@ -5,13 +5,15 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// A NumPy `.npy` array of float32 or uint8 elements (C order), read and written by the C
-/// library's `.npy` support.
+/// A NumPy `.npy` array of float32, uint8 or int8 elements (C order), read and written by
+/// the C library's `.npy` support.
 public struct NumpyArray: Hashable, Sendable {
     /// The element storage.
     public enum Storage: Hashable, Sendable {
         case float32([Float])
         case uint8([UInt8])
+        /// Signed bytes (`'|i1'`): quantized tensors of int8 models.
+        case int8([Int8])
     }
 
     public var shape: [Int]
@@ -33,22 +35,39 @@ public struct NumpyArray: Hashable, Sendable {
         self.storage = .uint8(bytes)
     }
 
-    /// The float32 elements, or `nil` for a uint8 array.
+    public init(shape: [Int], int8 values: [Int8]) throws(MobileNetV3Error) {
+        guard try Tensor.elementCount(shape) == values.count else {
+            throw MobileNetV3Error(.shape, "shape \(shape) does not hold \(values.count) elements")
+        }
+        self.shape = shape
+        self.storage = .int8(values)
+    }
+
+    /// The float32 elements, or `nil` for another element type.
     public var floats: [Float]? {
         if case .float32(let v) = storage { return v }
         return nil
     }
 
-    /// The uint8 elements, or `nil` for a float32 array.
+    /// The uint8 elements, or `nil` for another element type.
     public var bytes: [UInt8]? {
         if case .uint8(let v) = storage { return v }
         return nil
     }
 
-    /// `"float32"` or `"uint8"`.
+    /// The int8 elements, or `nil` for another element type.
+    public var int8Values: [Int8]? {
+        if case .int8(let v) = storage { return v }
+        return nil
+    }
+
+    /// `"float32"`, `"uint8"` or `"int8"`.
     public var dtypeName: String {
-        if case .float32 = storage { return "float32" }
-        return "uint8"
+        switch storage {
+        case .float32: return "float32"
+        case .uint8: return "uint8"
+        case .int8: return "int8"
+        }
     }
 
     /// Reads a `.npy` file.
@@ -80,6 +99,8 @@ public struct NumpyArray: Hashable, Sendable {
             storage = .float32(Array(UnsafeBufferPointer(start: data.assumingMemoryBound(to: Float.self), count: count)))
         case MNV3_NPY_UINT8:
             storage = .uint8(Array(UnsafeBufferPointer(start: data.assumingMemoryBound(to: UInt8.self), count: count)))
+        case MNV3_NPY_INT8:
+            storage = .int8(Array(UnsafeBufferPointer(start: data.assumingMemoryBound(to: Int8.self), count: count)))
         default:
             throw MobileNetV3Error(.badArray, "\(name): unsupported element type")
         }
@@ -99,6 +120,10 @@ public struct NumpyArray: Hashable, Sendable {
         case .uint8(let v):
             status = v.withUnsafeBytes { raw in
                 mnv3_npy_write_file(path, MNV3_NPY_UINT8, UInt32(dims.count), dims, raw.baseAddress, &error)
+            }
+        case .int8(let v):
+            status = v.withUnsafeBytes { raw in
+                mnv3_npy_write_file(path, MNV3_NPY_INT8, UInt32(dims.count), dims, raw.baseAddress, &error)
             }
         }
         if status != MNV3_OK { throw MobileNetV3Error(status: status, error: error, context: path) }

@@ -294,13 +294,23 @@ public final class Session {
             }
             try run(input)
             var probs = logits
-            try check("softmax", status: mnv3_softmax(logits, &probs, batch, classes))
+            // A row of NaN logits only has no probabilities: the C softmax refuses it.
+            if mnv3_softmax(logits, &probs, batch, classes) != MNV3_OK {
+                let row = (0..<chunk.count).first { i in
+                    logits[(i * classes)..<((i + 1) * classes)].allSatisfy(\.isNaN)
+                } ?? 0
+                throw MobileNetV3Error(.invalidArgument,
+                                       "softmax: every logit of image \(chunk.lowerBound + row) is NaN")
+            }
             for i in 0..<chunk.count {
-                let row = Array(probs[(i * classes)..<((i + 1) * classes)])
+                // Ranked by the logits (NaN last, ties by index), which still differ where
+                // the probabilities underflow to 0.
+                let row = Array(logits[(i * classes)..<((i + 1) * classes)])
                 var indices = [UInt32](repeating: 0, count: k)
                 try check("top-k", status: mnv3_top_k(row, classes, UInt32(k), &indices))
                 results.append(indices.map {
-                    Classification(label: model.label(Int($0)), index: Int($0), probability: row[Int($0)])
+                    Classification(label: model.label(Int($0)), index: Int($0),
+                                   probability: probs[i * classes + Int($0)])
                 })
             }
             start += batch

@@ -54,10 +54,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Kernel set: auto, scalar, avx2, avx512 or neon.")
     var isa: String?
 
-    @Option(help: """
-        fp32, fp16-weights (float16 weights, float32 arithmetic), relaxed (float16 or bf16 \
-        products where the CPU has them) or int8 (a quantized model).
-        """)
+    @Option(help: precisionHelp)
     var precision: PrecisionChoice?
 
     @Flag(help: "Print machine-readable JSON instead of tables.")

@@ -18,10 +18,15 @@ struct Classify: ParsableCommand {
             else the image is refused). A corrupt or truncated JPEG is refused at the first \
             bad data.
 
+            --precision as for `mnv3 bench`: fp32 or fp16-weights convert a float model's \
+            weights, relaxed allows float16 or bf16 products where the CPU has them, int8 \
+            asks for a quantized model.
+
             Examples:
               mnv3 classify --model mobilenet_v3_small.mnv3 cat.png
               mnv3 classify --model model.mnv3 --top 3 a.jpg b.ppm
               mnv3 classify --model model.mnv3 --max-pixels 50000000 panorama.jpg
+              mnv3 classify --model model.mnv3 --precision relaxed cat.png
             """
     )
 
@@ -40,6 +45,12 @@ struct Classify: ParsableCommand {
     @Option(help: "Refuse images with more pixels than this.")
     var maxPixels: Int = Image.defaultMaxPixels
 
+    @Option(help: "Kernel set: auto, scalar, avx2, avx512 or neon.")
+    var isa: String?
+
+    @Option(help: precisionHelp)
+    var precision: PrecisionChoice?
+
     func validate() throws {
         guard !images.isEmpty else { throw ValidationError("give at least one image") }
         guard top >= 1 else { throw ValidationError("--top must be at least 1") }
@@ -47,8 +58,9 @@ struct Classify: ParsableCommand {
     }
 
     func run() throws {
-        let model = try loadModel(self.model)
-        let session = try Session(model: model, options: .init(threads: threads))
+        let (model, mode) = try applyPrecision(precision, to: try loadModel(self.model))
+        let session = try Session(model: model, options: .init(threads: threads, isa: try parseISA(isa),
+                                                                precision: mode))
         var failed = 0
         for path in images {
             do throws(MobileNetV3Error) {

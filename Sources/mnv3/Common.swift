@@ -72,9 +72,46 @@ enum PrecisionChoice: String, CaseIterable, ExpressibleByArgument {
     static var allValueStrings: [String] { allCases.map(\.rawValue) }
 }
 
+/// The help of `--precision`, the same for every command.
+var precisionHelp: ArgumentHelp {
+    ArgumentHelp("""
+        fp32, fp16-weights (float16 weights, float32 arithmetic), relaxed (float16 or bf16 \
+        products where the CPU has them) or int8 (a quantized model).
+        """)
+}
+
+extension PrecisionChoice {
+    /// Validation tolerance of this precision for the largest absolute error against a
+    /// float reference, as a fraction of max(1, max|reference|): float32 arithmetic agrees
+    /// with a float32 framework to about 1e-5; rounding the weights to float16 moves the
+    /// logits by up to about 3e-3 of the largest, and float16 or bf16 products by up to
+    /// about 1e-2 (docs/benchmarks.md). int8 is compared exactly.
+    var defaultTolerance: Double {
+        switch self {
+        case .fp32: return 1e-4
+        case .fp16Weights: return 1e-2
+        case .relaxed: return 3e-2
+        case .int8: return 0
+        }
+    }
+
+    /// The meta.json key of a golden directory that sets this precision's tolerance.
+    var toleranceKey: String {
+        switch self {
+        case .fp32, .int8: return "tolerance"
+        case .fp16Weights: return "tolerance_fp16_weights"
+        case .relaxed: return "tolerance_relaxed"
+        }
+    }
+}
+
 /// The model and session mode a `--precision` asks for.
 func applyPrecision(_ choice: PrecisionChoice?, to model: Model) throws(MobileNetV3Error)
     -> (Model, PrecisionMode) {
+    if let choice, choice != .int8, model.precision == .int8 {
+        throw MobileNetV3Error(.unsupported, "--precision \(choice.rawValue) needs a float model; this one is int8 "
+                               + "(leave --precision out, or say int8)")
+    }
     switch choice {
     case nil:
         return (model, .exact)

@@ -321,14 +321,29 @@ final class ImageTests: XCTestCase {
     }
 
     /// With the limit raised past their claims, the truncated files are reported as corrupt at
-    /// the first missing data, still within the bounds.
+    /// the first missing data, still within the bounds. Decoded whole, a progressive (4:2:0)
+    /// JPEG needs 6 bytes per pixel (coefficients and image) of the 4 the limit allows: at a
+    /// limit of its own size it is refused as too large before its scans are read, and at 1.5
+    /// times its size (where the pixel limit can go that far) it is corrupt too.
     func testHostileFilesWithARaisedLimitAreCorrupt() throws {
         let model = try Model.builtin(arch: .small, classes: 3)
         for file in Self.hostileFiles where file.name != "zero-16384.png" {
             let limit = file.width * file.height
             try assertBounded(file.name) {
                 XCTAssertThrowsError(try Image(data: file.bytes, name: file.name, maxPixels: limit), file.name) { error in
-                    XCTAssertEqual((error as? MobileNetV3Error)?.code, .badImage, "\(file.name): \(error)")
+                    let e = error as? MobileNetV3Error
+                    if file.name.hasPrefix("progressive") {
+                        XCTAssertEqual(e?.code, .imageTooLarge, "\(file.name): \(error)")
+                        XCTAssert(e?.message.contains("decoded whole") == true, "\(file.name): \(error)")
+                    } else {
+                        XCTAssertEqual(e?.code, .badImage, "\(file.name): \(error)")
+                    }
+                }
+                if file.name.hasPrefix("progressive"), limit * 3 / 2 <= 65535 * 65535 {
+                    XCTAssertThrowsError(try Image(data: file.bytes, name: file.name, maxPixels: limit * 3 / 2),
+                                         file.name) { error in
+                        XCTAssertEqual((error as? MobileNetV3Error)?.code, .badImage, "\(file.name): \(error)")
+                    }
                 }
                 XCTAssertThrowsError(try Image.preprocess(data: file.bytes, name: file.name, for: model,
                                                           maxPixels: limit), file.name) { error in
@@ -425,9 +440,10 @@ final class ImageTests: XCTestCase {
         }
     }
 
-    /// The coefficients of a progressive JPEG may take 3 bytes per pixel of the limit. A
-    /// 32 KB valid 4096 x 4096 4:4:4 file (one DC scan) would need 96 MiB: refused by
-    /// default. Gray at the full limit fits (2 bytes per pixel) and streams within bounds.
+    /// The coefficients of a progressive JPEG may take 3 bytes per pixel of the limit when
+    /// it is read row by row. A 32 KB valid 4096 x 4096 4:4:4 file (one DC scan) would need
+    /// 96 MiB: refused by default. Gray at the full limit fits (2 bytes per pixel) and
+    /// streams within bounds.
     func testProgressiveJPEGCoefficientBudget() throws {
         let colour = HostileImages.blankProgressiveJPEG(width: 4096, height: 4096, components: 3)
         XCTAssertLessThanOrEqual(colour.count, 64 << 10)
@@ -442,10 +458,19 @@ final class ImageTests: XCTestCase {
         let gray = HostileImages.blankProgressiveJPEG(width: 4096, height: 4096, components: 1)
         let (info, _) = try assertBounded("gray") { try Image.preprocess(data: gray, for: model) }
         XCTAssertEqual(info.width, 4096)
+        // 64 x 64 4:4:4: 24 KiB of coefficients. Row by row they may take 3 bytes per pixel
+        // of the limit; decoded whole, they and the 12 KiB image together 4 bytes per pixel.
         let small = HostileImages.blankProgressiveJPEG(width: 64, height: 64, components: 3)
-        XCTAssert(try Image(data: small, maxPixels: 2 * 64 * 64).pixels.allSatisfy { $0 == 128 })
-        XCTAssertThrowsError(try Image(data: small, maxPixels: 64 * 64)) { error in
+        XCTAssert(try Image.preprocess(data: small, for: model, maxPixels: 2 * 64 * 64).input.count > 0)
+        XCTAssertThrowsError(try Image.preprocess(data: small, for: model, maxPixels: 2 * 64 * 64 - 1)) { error in
             XCTAssertEqual((error as? MobileNetV3Error)?.code, .imageTooLarge)
+        }
+        XCTAssert(try Image(data: small, maxPixels: 9 * 64 * 64 / 4).pixels.allSatisfy { $0 == 128 })
+        XCTAssertThrowsError(try Image(data: small, maxPixels: 9 * 64 * 64 / 4 - 1)) { error in
+            let e = error as? MobileNetV3Error
+            XCTAssertEqual(e?.code, .imageTooLarge)
+            XCTAssert(e?.message.contains("decoded whole") == true, e?.message ?? "")
+            XCTAssert(e?.message.contains("row by row") == true, e?.message ?? "")
         }
     }
 
@@ -523,7 +548,8 @@ final class ImageTests: XCTestCase {
 
     /// Runs `executable` with `arguments` (through `/bin/sh -c` with `ulimit -v` when
     /// `virtualMemoryKiB` is given) and reports its own peak resident memory, from wait4.
-    func runMeasured(_ executable: String, _ arguments: [String], virtualMemoryKiB: Int? = nil) throws -> ChildRun {
+    func runMeasured(_ executable: String, _ arguments: [String], virtualMemoryKiB: Int? = nil,
+                     environment: [String: String] = [:]) throws -> ChildRun {
         var argv = [executable] + arguments
         var path = executable
         if let limit = virtualMemoryKiB {
@@ -539,9 +565,13 @@ final class ImageTests: XCTestCase {
         posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         let cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { for p in cArgs { free(p) } }
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        let cEnv: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for p in cEnv { free(p) } }
         var pid = pid_t()
         let start = Date()
-        let spawned = posix_spawn(&pid, path, &actions, nil, cArgs, environ)
+        let spawned = posix_spawn(&pid, path, &actions, nil, cArgs, cEnv)
         guard spawned == 0 else { throw XCTSkip("cannot start \(path): error \(spawned)") }
         var status: Int32 = 0
         var usage = rusage()
@@ -611,6 +641,74 @@ final class ImageTests: XCTestCase {
                                          "\(what): \(run.seconds) s, baseline \(base.seconds) s")
             }
         }
+    }
+
+    /// Decoding whole holds the image; a progressive JPEG also holds its coefficients while
+    /// its rows are decoded. Both together stay within 4 bytes per pixel of the limit (64 MiB
+    /// by default), measured in child processes that decode a file with `Image(path:)` and
+    /// classify it with `Model.classify(image:)`: a 33 KB valid progressive 4:2:0 JPEG
+    /// claiming 4096 x 4096, the default limit, would take 48 MiB of coefficients beside
+    /// 48 MiB of pixels, and is refused with a message saying to decode it row by row (which
+    /// classifies it within bounds); one of 2896 x 2896 (24 + 24 MiB) decodes whole.
+    func testWholeDecodeMemoryIsBounded() throws {
+        let argv0 = CommandLine.arguments[0]
+        guard argv0.hasSuffix(".xctest"), FileManager.default.isExecutableFile(atPath: argv0) else {
+            throw XCTSkip("the test bundle cannot be run as a child process here (\(argv0))")
+        }
+        let child = ["MobileNetV3Tests.ImageTests/testWholeDecodeChild"]
+        let dir = try temporaryDirectory(self)
+        let tiny = dir.appendingPathComponent("tiny.png")
+        try write(RawPNG.encode(width: 8, height: 8, bitDepth: 8, colorType: 0, samples: [Int](repeating: 9, count: 64)),
+                  to: tiny)
+        var base = try runMeasured(argv0, child, environment: ["MNV3_WHOLE_DECODE_CHILD": tiny.path])
+        XCTAssertEqual(base.status, 0, base.stderr)
+        XCTAssert(base.stderr.contains("decoded 8x8"), base.stderr)
+        for _ in 0..<2 {
+            let again = try runMeasured(argv0, child, environment: ["MNV3_WHOLE_DECODE_CHILD": tiny.path])
+            base.maxRSS = min(base.maxRSS, again.maxRSS)
+        }
+        let hostile = HostileImages.blankProgressiveJPEG(width: 4096, height: 4096, components: 3, subsampled: true)
+        XCTAssertLessThanOrEqual(hostile.count, 64 << 10)
+        let fits = HostileImages.blankProgressiveJPEG(width: 2896, height: 2896, components: 3, subsampled: true)
+        for (name, bytes, expect) in [("p4096.jpg", hostile, "refused: image too large"), ("p2896.jpg", fits, "decoded 2896x2896")] {
+            let url = dir.appendingPathComponent(name)
+            try write(bytes, to: url)
+            let run = try runMeasured(argv0, child, environment: ["MNV3_WHOLE_DECODE_CHILD": url.path])
+            XCTAssertEqual(run.status, 0, "\(name): \(run.stderr)")
+            XCTAssert(run.stderr.contains(expect), "\(name): \(run.stderr)")
+            XCTAssertLessThanOrEqual(run.maxRSS - base.maxRSS, Self.memoryBound,
+                                     "\(name): peak \(run.maxRSS >> 20) MiB, baseline \(base.maxRSS >> 20) MiB")
+        }
+        XCTAssertThrowsError(try Image(data: hostile, name: "p4096.jpg")) { error in
+            let e = error as? MobileNetV3Error
+            XCTAssertEqual(e?.code, .imageTooLarge)
+            for text in ["p4096.jpg", "decoded whole", "48 MiB", "64 MiB", "16777216", "row by row"] {
+                XCTAssert(e?.message.contains(text) == true, "\(text): \(e?.message ?? "")")
+            }
+        }
+        // Row by row, the same file classifies within the bound.
+        let model = try Model.builtin(arch: .small, classes: 3)
+        let (info, _) = try assertBounded("p4096.jpg row by row", seconds: 10) {
+            try Image.preprocess(data: hostile, name: "p4096.jpg", for: model)
+        }
+        XCTAssertEqual(info.width, 4096)
+    }
+
+    /// The child half of testWholeDecodeMemoryIsBounded: with MNV3_WHOLE_DECODE_CHILD set,
+    /// decodes that file whole, classifies it and says what happened on standard error
+    /// (nothing to do otherwise).
+    func testWholeDecodeChild() throws {
+        guard let path = ProcessInfo.processInfo.environment["MNV3_WHOLE_DECODE_CHILD"] else { return }
+        let model = try Model.builtin(arch: .small, classes: 3)
+        let line: String
+        do throws(MobileNetV3Error) {
+            let image = try Image(path: path)
+            let top = try model.classify(image: image, top: 1)
+            line = "decoded \(image.width)x\(image.height), class \(top[0].index)"
+        } catch {
+            line = "refused: \(error.code): \(error.message)"
+        }
+        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
     /// A failed allocation in the decoder is reported as out of memory, not as corrupt data:
@@ -695,13 +793,15 @@ enum HostileImages {
     }
 
     /// A valid progressive JPEG, flat gray (128), with `components` components at full
-    /// resolution and a single scan: the DC of the first component, 1 bit per block.
-    static func blankProgressiveJPEG(width: Int, height: Int, components: Int) -> [UInt8] {
+    /// resolution (or, `subsampled`, 4:2:0: the first at full resolution, the others at half
+    /// in each direction) and a single scan: the DC of the first component, 1 bit per block.
+    static func blankProgressiveJPEG(width: Int, height: Int, components: Int,
+                                     subsampled: Bool = false) -> [UInt8] {
         var out: [UInt8] = [0xFF, 0xD8]
         out += [0xFF, 0xDB, 0x00, 0x43, 0x00] + [UInt8](repeating: 1, count: 64)
         out += [0xFF, 0xC2, 0x00, UInt8(8 + 3 * components), 0x08,
                 UInt8(height >> 8), UInt8(height & 0xFF), UInt8(width >> 8), UInt8(width & 0xFF), UInt8(components)]
-        for c in 1...components { out += [UInt8(c), 0x11, 0] }
+        for c in 1...components { out += [UInt8(c), subsampled && c == 1 ? 0x22 : 0x11, 0] }
         out += [0xFF, 0xC4, 0x00, 0x14, 0x00, 1] + [UInt8](repeating: 0, count: 15) + [0]
         out += [0xFF, 0xDA, 0x00, 0x08, 1, 1, 0x00, 0, 0, 0]
         let blocks = ((width + 7) / 8) * ((height + 7) / 8)

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import CMobileNetV3
 import MobileNetV3
 
 final class ModelTests: XCTestCase {
@@ -204,6 +205,19 @@ final class ModelTests: XCTestCase {
         }
         XCTAssertThrowsError(try Model.builtin(classes: 0)) { error in
             XCTAssertEqual((error as? MobileNetV3Error)?.code, .invalidArgument)
+        }
+        // The C library's limit, refused in Swift with a message that names it, for counts
+        // that fit a UInt32 and for those that do not.
+        XCTAssertEqual(Model.maxClasses, 100_000)
+        XCTAssertEqual(Model.maxClasses, Int(MNV3_MAX_CLASSES))
+        for classes in [Model.maxClasses + 1, Int(UInt32.max), Int(UInt32.max) + 1, Int.max, -1] {
+            XCTAssertThrowsError(try Model.builtin(arch: .small, widthMultiplier: 0.25, classes: classes)) { error in
+                let e = error as? MobileNetV3Error
+                XCTAssertEqual(e?.code, .invalidArgument, "\(classes)")
+                XCTAssert(e?.message.contains("MNV3_MAX_CLASSES") == true, e?.message ?? "")
+                XCTAssert(e?.message.contains("1...100000") == true, e?.message ?? "")
+                XCTAssert(e?.message.contains("got \(classes)") == true, e?.message ?? "")
+            }
         }
         XCTAssertThrowsError(try Model.builtin(widthMultiplier: 9)) { error in
             XCTAssertEqual((error as? MobileNetV3Error)?.code, .invalidArgument)

@@ -134,24 +134,45 @@ mnv3_status mnv3_model_layer(const mnv3_model *m, uint32_t h, uint32_t w, uint32
     return MNV3_OK;
 }
 
+/* One row, in place or not: NaN gets 0 (it ranks last, as in mnv3_top_k); +inf entries
+ * share the whole probability; a row whose numbers are all -inf is uniform over them.
+ * Returns 0 for a row of NaNs only (written as zeros). */
+static int softmax_row(const float *x, float *y, size_t cols) {
+    size_t c, numbers = 0, infinite = 0;
+    float mx = -INFINITY;
+    double sum = 0.0;
+    for (c = 0; c < cols; ++c) {
+        if (isnan(x[c])) continue;
+        ++numbers;
+        if (x[c] == INFINITY) ++infinite;
+        if (x[c] > mx) mx = x[c];
+    }
+    if (numbers == 0) {
+        for (c = 0; c < cols; ++c) y[c] = 0.0f;
+        return 0;
+    }
+    if (infinite > 0 || mx == -INFINITY) {
+        /* The limits: the largest entries, all equal, share it. */
+        const float share = (float)(1.0 / (double)(infinite > 0 ? infinite : numbers));
+        for (c = 0; c < cols; ++c) y[c] = !isnan(x[c]) && x[c] == mx ? share : 0.0f;
+        return 1;
+    }
+    for (c = 0; c < cols; ++c) {
+        y[c] = isnan(x[c]) ? 0.0f : expf(x[c] - mx);
+        sum += y[c];
+    }
+    for (c = 0; c < cols; ++c) y[c] = (float)(y[c] / sum);
+    return 1;
+}
+
 mnv3_status mnv3_softmax(const float *in, float *out, size_t rows, size_t cols) {
-    size_t r, c;
+    size_t r;
+    int all_nan = 0;
     if (!in || !out) return MNV3_ERR_NULL_ARGUMENT;
     if (cols == 0) return MNV3_ERR_INVALID_ARGUMENT;
-    for (r = 0; r < rows; ++r) {
-        const float *x = in + r * cols;
-        float *y = out + r * cols;
-        float mx = x[0];
-        double sum = 0.0;
-        for (c = 1; c < cols; ++c)
-            if (x[c] > mx) mx = x[c];
-        for (c = 0; c < cols; ++c) {
-            y[c] = expf(x[c] - mx);
-            sum += y[c];
-        }
-        for (c = 0; c < cols; ++c) y[c] = (float)(y[c] / sum);
-    }
-    return MNV3_OK;
+    for (r = 0; r < rows; ++r)
+        if (!softmax_row(in + r * cols, out + r * cols, cols)) all_nan = 1;
+    return all_nan ? MNV3_ERR_INVALID_ARGUMENT : MNV3_OK;
 }
 
 /* Whether a score ranks strictly before one already ranked (which has the lower index):

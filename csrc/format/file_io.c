@@ -1,5 +1,5 @@
 #if defined(__linux__) && !defined(_GNU_SOURCE)
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* POSIX.1-2008 with realpath() */
 #endif
 #include <errno.h>
 #include <stdio.h>
@@ -12,9 +12,14 @@
 
 #if !defined(_WIN32)
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#ifndef PATH_MAX
+#define PATH_MAX 4096
+#endif
 
 static const char *file_kind(mode_t mode) {
     if (S_ISDIR(mode)) return "a directory";
@@ -27,10 +32,15 @@ static const char *file_kind(mode_t mode) {
     return "not a regular file";
 }
 
-static mnv3_status not_regular(const char *path, mode_t mode, mnv3_error *e) {
+static mnv3_status refuse_kind(const char *verb, const char *path, mode_t mode,
+                               mnv3_error *e) {
     const char *kind = file_kind(mode);
-    return mnv3_set_error(e, MNV3_ERR_IO, "cannot read %s: it is %s%s", path, kind,
+    return mnv3_set_error(e, MNV3_ERR_IO, "cannot %s %s: it is %s%s", verb, path, kind,
                           kind[0] == 'a' ? ", not a regular file" : "");
+}
+
+static mnv3_status not_regular(const char *path, mode_t mode, mnv3_error *e) {
+    return refuse_kind("read", path, mode, e);
 }
 
 /* read() until `want` bytes or end of file; returns the count, or -1 with errno set. */
@@ -211,17 +221,148 @@ mnv3_status mnv3_read_whole_file(const char *path, uint8_t **data, void **raw, s
 
 #endif
 
+#if !defined(_WIN32)
+
+/* write() until all of `size` bytes are written; 0, or -1 with errno set. */
+static int write_fully(int fd, const uint8_t *buf, size_t size) {
+    while (size > 0) {
+        size_t chunk = size > ((size_t)1 << 30) ? ((size_t)1 << 30) : size;
+        ssize_t n = write(fd, buf, chunk);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (n == 0) {
+            errno = EIO;
+            return -1;
+        }
+        buf += n;
+        size -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Creates a new file beside `target` (its name plus ".tmp-PID-N"), never one that exists:
+ * O_EXCL, and without blocking or following a link planted under that name. */
+static int create_temporary(const char *target, char *name, size_t capacity, mnv3_error *e,
+                            mnv3_status *status) {
+    int oflags = O_WRONLY | O_CREAT | O_EXCL | O_NONBLOCK | O_NOCTTY, attempt;
+#ifdef O_CLOEXEC
+    oflags |= O_CLOEXEC;
+#endif
+#ifdef O_NOFOLLOW
+    oflags |= O_NOFOLLOW;
+#endif
+    for (attempt = 0; attempt < 100; ++attempt) {
+        int fd, n;
+        /* The process, the calling thread's stack and the attempt tell concurrent saves of
+         * one path apart; a name that exists anyway is skipped. */
+        n = snprintf(name, capacity, "%s.tmp-%ld-%lx%02d", target, (long)getpid(),
+                     (unsigned long)((size_t)&fd >> 4 & 0xFFFFFu), attempt);
+        if (n < 0 || (size_t)n >= capacity) {
+            *status = mnv3_set_error(e, MNV3_ERR_IO, "cannot write %s: the path is too long",
+                                     target);
+            return -1;
+        }
+        do {
+            fd = open(name, oflags, 0666);
+        } while (fd < 0 && errno == EINTR);
+        if (fd >= 0) return fd;
+        if (errno != EEXIST) {
+            *status = mnv3_set_error(e, MNV3_ERR_IO, "cannot create %s: %s", target,
+                                     strerror(errno));
+            return -1;
+        }
+    }
+    *status = mnv3_set_error(e, MNV3_ERR_IO, "cannot create a temporary file beside %s", target);
+    return -1;
+}
+
 mnv3_status mnv3_write_whole_file(const char *path, const void *data, size_t size,
                                   mnv3_error *e) {
-    FILE *f = fopen(path, "wb");
-    int failed;
+    char resolved[PATH_MAX], temp[PATH_MAX + 64];
+    const char *target = path;
+    struct stat st, tst;
+    int fd, have_old = 0, failed, err;
+    mnv3_status status = MNV3_OK;
+    /* What the name stands for now, without opening it: opening a FIFO, even without
+     * blocking, or a device could have effects of its own. A link is followed, so that
+     * the file it names is replaced and the link stays. */
+    if (lstat(path, &st) == 0) {
+        if (S_ISLNK(st.st_mode)) {
+            if (stat(path, &st) != 0)
+                return mnv3_set_error(e, MNV3_ERR_IO,
+                                      "cannot write %s: it is a symbolic link to nothing (%s)",
+                                      path, strerror(errno));
+            if (S_ISREG(st.st_mode)) {
+                if (!realpath(path, resolved))
+                    return mnv3_set_error(e, MNV3_ERR_IO, "cannot write %s: %s", path,
+                                          strerror(errno));
+                target = resolved;
+            }
+        }
+        if (!S_ISREG(st.st_mode)) return refuse_kind("write", path, st.st_mode, e);
+        /* Replacing a file the caller may not write would bypass its permissions. */
+        if (access(target, W_OK) != 0)
+            return mnv3_set_error(e, MNV3_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+        have_old = 1;
+    } else if (errno != ENOENT) {
+        return mnv3_set_error(e, MNV3_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    }
+    /* The bytes go to a new file in the same directory, which then takes the name in one
+     * step: a failed save leaves the old file (or none), never a part of the new one. */
+    fd = create_temporary(target, temp, sizeof temp, e, &status);
+    if (fd < 0) return status;
+    if (fstat(fd, &tst) != 0 || !S_ISREG(tst.st_mode)) {
+        const char *why = fstat(fd, &tst) != 0 ? strerror(errno) : file_kind(tst.st_mode);
+        close(fd);
+        unlink(temp);
+        return mnv3_set_error(e, MNV3_ERR_IO, "cannot write %s: its temporary file %s: %s", path,
+                              temp, why);
+    }
+    /* A replaced file keeps its permissions, as it would have if written over. */
+    if (have_old) (void)fchmod(fd, st.st_mode & 07777);
+    failed = write_fully(fd, (const uint8_t *)data, size) != 0 || fsync(fd) != 0;
+    err = errno;
+    if (close(fd) != 0 && !failed) {
+        failed = 1;
+        err = errno;
+    }
+    if (!failed && rename(temp, target) != 0) {
+        failed = 1;
+        err = errno;
+    }
+    if (failed) {
+        unlink(temp);
+        return mnv3_set_error(e, MNV3_ERR_IO, "cannot write %s: %s%s", path, strerror(err),
+                              have_old ? " (the file is unchanged)" : "");
+    }
+    return MNV3_OK;
+}
+
+#else /* _WIN32: the C library's stdio; the old file is removed just before the rename */
+
+mnv3_status mnv3_write_whole_file(const char *path, const void *data, size_t size,
+                                  mnv3_error *e) {
+    char temp[4096];
+    FILE *f;
+    int failed, n = snprintf(temp, sizeof temp, "%s.tmp", path);
+    if (n < 0 || (size_t)n >= sizeof temp)
+        return mnv3_set_error(e, MNV3_ERR_IO, "cannot write %s: the path is too long", path);
+    f = fopen(temp, "wb");
     if (!f) return mnv3_set_error(e, MNV3_ERR_IO, "cannot create %s: %s", path, strerror(errno));
     failed = fwrite(data, 1, size, f) != size;
     if (fclose(f) != 0) failed = 1;
+    if (!failed) {
+        remove(path);
+        failed = rename(temp, path) != 0;
+    }
     if (failed) {
         int err = errno;
-        remove(path);
+        remove(temp);
         return mnv3_set_error(e, MNV3_ERR_IO, "cannot write %s: %s", path, strerror(err));
     }
     return MNV3_OK;
 }
+
+#endif

@@ -19,7 +19,12 @@
 mnv3_status mnv3_read_whole_file(const char *path, uint8_t **data, void **raw, size_t *size,
                                  mnv3_error *error);
 
-/* Writes `size` bytes to `path`; on a failed write the partial file is removed. */
+/* Writes `size` bytes to `path`, through a new file in the same directory that is renamed
+ * to `path` once it is complete and synced: a failed save leaves the old file unchanged (or
+ * no file), never a truncated one. Only a regular file is replaced (a symbolic link to one
+ * is followed, and keeps pointing at it; the replaced file keeps its permissions); a
+ * directory, FIFO, device or socket is refused with MNV3_ERR_IO and a message naming what
+ * it is, without opening it (so a FIFO without a reader cannot hang the call). */
 mnv3_status mnv3_write_whole_file(const char *path, const void *data, size_t size,
                                   mnv3_error *error);
 

@@ -17,6 +17,7 @@ size_t mnv3_npy_dtype_size(mnv3_npy_dtype dtype) {
     switch (dtype) {
     case MNV3_NPY_FLOAT32: return 4;
     case MNV3_NPY_UINT8: return 1;
+    case MNV3_NPY_INT8: return 1;
     }
     return 0;
 }
@@ -150,13 +151,17 @@ static mnv3_status parse_header(const char *h, size_t len, mnv3_npy_array *a, mn
             else if (strcmp(descr, "|u1") == 0 || strcmp(descr, "<u1") == 0 ||
                      strcmp(descr, "u1") == 0)
                 a->dtype = MNV3_NPY_UINT8;
+            else if (strcmp(descr, "|i1") == 0 || strcmp(descr, "<i1") == 0 ||
+                     strcmp(descr, "i1") == 0)
+                a->dtype = MNV3_NPY_INT8;
             else if (strcmp(descr, ">f4") == 0)
                 return mnv3_set_error(e, MNV3_ERR_BAD_ENDIANNESS,
                                       "npy: big-endian float32 ('>f4') is not supported; "
                                       "save with dtype '<f4'");
             else
                 return mnv3_set_error(e, MNV3_ERR_UNSUPPORTED,
-                                      "npy: dtype '%s' is not supported (only '<f4' and '|u1')",
+                                      "npy: dtype '%s' is not supported (only '<f4', '|u1' and "
+                                      "'|i1')",
                                       descr);
         } else if (strcmp(key, "fortran_order") == 0 && !have_order) {
             have_order = 1;
@@ -280,7 +285,9 @@ static size_t format_header(mnv3_npy_dtype dtype, uint32_t ndim, const size_t *s
                             char *buf, size_t cap, size_t *prefix) {
     size_t n, total, i;
     n = (size_t)snprintf(buf, cap, "{'descr': '%s', 'fortran_order': False, 'shape': (",
-                         dtype == MNV3_NPY_FLOAT32 ? "<f4" : "|u1");
+                         dtype == MNV3_NPY_FLOAT32 ? "<f4"
+                         : dtype == MNV3_NPY_INT8  ? "|i1"
+                                                   : "|u1");
     /* Python tuple syntax: "()", "(5,)", "(2, 3)". */
     for (i = 0; i < ndim; ++i)
         n += (size_t)snprintf(buf + n, cap - n, i ? ", %zu" : "%zu", shape[i]);

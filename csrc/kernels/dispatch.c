@@ -268,9 +268,23 @@ static mnv3_isa detect_best(void) {
     return MNV3_ISA_SCALAR;
 }
 
+/* The probe's result, -1 until the first call. Racing first calls compute the same value,
+ * so relaxed atomic loads and stores are enough: nothing else is published through it.
+ * (A compiler without GNU atomics gets a plain int, which only a race detector minds.) */
+#if defined(__GNUC__) || defined(__clang__)
+#define CACHE_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define CACHE_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#else
+#define CACHE_LOAD(p) (*(volatile int *)(p))
+#define CACHE_STORE(p, v) (void)(*(volatile int *)(p) = (v))
+#endif
+
 mnv3_isa mnv3_isa_best(void) {
-    /* Racing first calls compute the same value; the store is of one aligned int. */
-    static volatile int cached = -1;
-    if (cached < 0) cached = (int)detect_best();
-    return (mnv3_isa)cached;
+    static int cached = -1;
+    int isa = CACHE_LOAD(&cached);
+    if (isa < 0) {
+        isa = (int)detect_best();
+        CACHE_STORE(&cached, isa);
+    }
+    return (mnv3_isa)isa;
 }

@@ -15,7 +15,7 @@
 #define MNV3_MAX_KERNEL 11
 #define MNV3_MAX_BLOCKS 64
 #define MNV3_MAX_HEAD 4
-#define MNV3_MAX_CLASSES 100000
+/* MNV3_MAX_CLASSES is public (mnv3.h). */
 
 typedef enum mnv3_padding_mode {
     MNV3_PAD_EXPLICIT = 0,  /* use pad_top/left/bottom/right as given */

@@ -102,14 +102,17 @@ static void free_all(mnv3_packed_weights *list) {
 }
 
 /* The list and its lock belong to the model but change behind its const: they are a
- * cache of what the model's weights look like to each set of rows. */
+ * cache of what the model's weights look like to each set of rows. The lock is a spin lock
+ * on C11-style atomics: the exchange that takes it acquires, the store that drops it
+ * releases (so the list and the packed bytes are complete for the next holder), and the
+ * waiting loop reads the word atomically too. */
 static void lock(volatile int *l) {
-    while (__sync_lock_test_and_set(l, 1))
-        while (*l) {
+    while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(l, __ATOMIC_RELAXED)) {
         }
 }
 
-static void unlock(volatile int *l) { __sync_lock_release(l); }
+static void unlock(volatile int *l) { __atomic_store_n(l, 0, __ATOMIC_RELEASE); }
 
 mnv3_status mnv3_packed_get(const mnv3_model *m, const mnv3_kernels *k,
                             const mnv3_packed_weights **out, mnv3_error *e) {
@@ -149,8 +152,11 @@ size_t mnv3_packed_weight_bytes(const mnv3_packed_weights *p, const mnv3_conv *c
 }
 
 uint32_t mnv3_packed_set_count(const mnv3_model *m) {
+    mnv3_model *mm = (mnv3_model *)m;
     const mnv3_packed_weights *p;
     uint32_t n = 0;
-    for (p = m->packed; p; p = p->next) ++n;
+    lock(&mm->packed_lock);
+    for (p = mm->packed; p; p = p->next) ++n;
+    unlock(&mm->packed_lock);
     return n;
 }

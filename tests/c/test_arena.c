@@ -133,6 +133,60 @@ static void test_top_k_order(void) {
     CHECK_MSG(bad == 0, "%u top-k results differ from the sorted order", bad);
 }
 
+/* Non-finite scores: NaN gets 0 and ranks last, as mnv3_top_k ranks it. */
+static void test_softmax_non_finite(void) {
+    const float qnan = NAN, inf = INFINITY;
+    float x[4] = {1.0f, qnan, 3.0f, 2.0f}, y[4], z[3], ref[3], rows[8];
+    float all_nan[3] = {qnan, qnan, qnan}, out3[3] = {7, 7, 7};
+    uint32_t idx[4], c;
+    /* The NaN is left out: the other three are the softmax of {1, 3, 2}. */
+    z[0] = 1.0f;
+    z[1] = 3.0f;
+    z[2] = 2.0f;
+    CHECK_STATUS(mnv3_softmax(z, ref, 1, 3), MNV3_OK);
+    CHECK_STATUS(mnv3_softmax(x, y, 1, 4), MNV3_OK);
+    CHECK_MSG(y[1] == 0.0f, "softmax of NaN is %g, expected 0", (double)y[1]);
+    CHECK(y[0] == ref[0] && y[2] == ref[1] && y[3] == ref[2]);
+    CHECK(fabsf(y[0] + y[1] + y[2] + y[3] - 1.0f) < 1e-6f);
+    /* The same ranking from the scores and from the probabilities, NaN last. */
+    CHECK_STATUS(mnv3_top_k(x, 4, 4, idx), MNV3_OK);
+    CHECK(idx[0] == 2 && idx[1] == 3 && idx[2] == 0 && idx[3] == 1);
+    CHECK_STATUS(mnv3_top_k(y, 4, 4, idx), MNV3_OK);
+    CHECK(idx[0] == 2 && idx[1] == 3 && idx[2] == 0 && idx[3] == 1);
+    /* In place, with a NaN first (the old maximum's start). */
+    x[0] = qnan;
+    x[1] = 1.0f;
+    CHECK_STATUS(mnv3_softmax(x, x, 1, 4), MNV3_OK);
+    CHECK(x[0] == 0.0f && x[1] == ref[0] && x[2] == ref[1] && x[3] == ref[2]);
+    /* +inf takes everything, shared; -inf gets 0; a row of -inf is uniform. */
+    x[0] = inf;
+    x[1] = 5.0f;
+    x[2] = inf;
+    x[3] = qnan;
+    CHECK_STATUS(mnv3_softmax(x, y, 1, 4), MNV3_OK);
+    CHECK(y[0] == 0.5f && y[1] == 0.0f && y[2] == 0.5f && y[3] == 0.0f);
+    x[0] = -inf;
+    x[1] = 0.0f;
+    x[2] = -inf;
+    x[3] = -inf;
+    CHECK_STATUS(mnv3_softmax(x, y, 1, 4), MNV3_OK);
+    CHECK(y[0] == 0.0f && y[1] == 1.0f && y[2] == 0.0f && y[3] == 0.0f);
+    x[1] = qnan;
+    CHECK_STATUS(mnv3_softmax(x, y, 1, 4), MNV3_OK);
+    CHECK(fabsf(y[0] - 1.0f / 3) < 1e-7f && y[1] == 0.0f && y[2] == y[0] && y[3] == y[0]);
+    /* A row of NaNs only is an error, written as zeros; the other rows are still done. */
+    CHECK_STATUS(mnv3_softmax(all_nan, out3, 1, 3), MNV3_ERR_INVALID_ARGUMENT);
+    CHECK(out3[0] == 0.0f && out3[1] == 0.0f && out3[2] == 0.0f);
+    for (c = 0; c < 4; ++c) {
+        rows[c] = qnan;
+        rows[4 + c] = (float)c;
+    }
+    CHECK_STATUS(mnv3_softmax(rows, rows, 2, 4), MNV3_ERR_INVALID_ARGUMENT);
+    CHECK(rows[0] == 0.0f && rows[3] == 0.0f);
+    CHECK(rows[7] > rows[6] && fabsf(rows[4] + rows[5] + rows[6] + rows[7] - 1.0f) < 1e-6f);
+    for (c = 0; c < 8; ++c) CHECK(!isnan(rows[c]));
+}
+
 static void test_hostile_arguments(void) {
     mnv3_model *m = builtin(MNV3_ARCH_SMALL, MNV3_FLAVOR_TORCHVISION, 0.5, 10);
     mnv3_config cfg;
@@ -209,10 +263,23 @@ static void test_hostile_arguments(void) {
         CHECK_STATUS(mnv3_softmax(NULL, y, 1, 4), MNV3_ERR_NULL_ARGUMENT);
     }
     test_top_k_order();
+    test_softmax_non_finite();
     CHECK(strcmp(mnv3_status_string(MNV3_ERR_ARENA_TOO_SMALL), "unknown status") != 0);
     CHECK(strcmp(mnv3_status_string((mnv3_status)12345), "unknown status") == 0);
     CHECK(mnv3_version() == MNV3_VERSION);
     CHECK(strcmp(mnv3_version_string(), MNV3_VERSION_STRING) == 0);
+    {
+        /* The version macros agree with each other (tests/check_abi.sh checks the SONAME). */
+        char text[32];
+        snprintf(text, sizeof text, "%d.%d.%d", MNV3_VERSION_MAJOR, MNV3_VERSION_MINOR,
+                 MNV3_VERSION_PATCH);
+        CHECK_MSG(strcmp(text, MNV3_VERSION_STRING) == 0, "%s against %s", text,
+                  MNV3_VERSION_STRING);
+        CHECK(MNV3_VERSION == MNV3_VERSION_MAJOR * 10000 + MNV3_VERSION_MINOR * 100 +
+                                  MNV3_VERSION_PATCH);
+        /* 0.2 added functions to 0.1 (docs/c-api.md, Versioning). */
+        CHECK(MNV3_VERSION >= 200);
+    }
     mnv3_model_free(m);
 }
 

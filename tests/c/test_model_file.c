@@ -296,6 +296,14 @@ static mnv3_status load_path(const char *path, mnv3_error *err) {
     return st;
 }
 
+/* Saves a small model (about 12 KiB) to `path`. */
+static mnv3_status save_path(const char *path, mnv3_error *err) {
+    mnv3_model *m = builtin(MNV3_ARCH_SMALL, MNV3_FLAVOR_TORCHVISION, 0.25, 10);
+    mnv3_status st = m ? mnv3_model_save_file(m, path, err) : MNV3_ERR_OUT_OF_MEMORY;
+    mnv3_model_free(m);
+    return st;
+}
+
 static void test_file_io(void) {
     const char *dir = getenv("BUILD");
     char path[512];
@@ -325,6 +333,8 @@ static void test_file_io(void) {
     mnv3_model_free(a);
     /* Directories, FIFOs, sockets and devices are refused as such, never read. */
     test_special_files(load_path, "test_model_file");
+    /* nor written; a failed save leaves the old file. */
+    test_special_files_for_writing(save_path, "test_model_file");
 }
 
 static void test_arguments(void) {

@@ -63,6 +63,24 @@ static void test_round_trip(void) {
     CHECK_STATUS(mnv3_npy_read_file(path, &a, &err), MNV3_ERR_IO);
     CHECK(strstr(err.message, "test_npy.tmp.npy") != NULL);
 
+    /* int8 (quantized tensors): written as '|i1', read back with the sign. */
+    {
+        const int8_t q[5] = {-128, -1, 0, 1, 127};
+        CHECK(mnv3_npy_dtype_size(MNV3_NPY_INT8) == 1);
+        CHECK_STATUS(mnv3_npy_write_memory(MNV3_NPY_INT8, 1, shape, q, buf, sizeof buf, &n, &err),
+                     MNV3_OK);
+        CHECK(memcmp(buf + 10, "{'descr': '|i1', 'fortran_order': False, 'shape': (5,), }", 57) ==
+              0);
+        CHECK_STATUS(parse(buf, n, &a, &err), MNV3_OK);
+        CHECK(a.dtype == MNV3_NPY_INT8 && a.ndim == 1 && a.count == 5);
+        CHECK(a.data && memcmp(a.data, q, 5) == 0 && ((const int8_t *)a.data)[0] == -128);
+        mnv3_npy_free(&a);
+        n = make_npy(buf, "{'descr': '<i1', 'fortran_order': False, 'shape': (2,), }", q, 2);
+        CHECK_STATUS(parse(buf, n, &a, &err), MNV3_OK);
+        CHECK(a.dtype == MNV3_NPY_INT8 && a.count == 2);
+        mnv3_npy_free(&a);
+    }
+
     /* 0-d and empty arrays. */
     CHECK_STATUS(mnv3_npy_write_memory(MNV3_NPY_FLOAT32, 0, NULL, f, buf, sizeof buf, &n, &err),
                  MNV3_OK);
@@ -250,10 +268,18 @@ static mnv3_status read_path(const char *path, mnv3_error *err) {
     return st;
 }
 
+/* Writes 4096 floats (16 KiB). */
+static mnv3_status write_path(const char *path, mnv3_error *err) {
+    static float data[4096];
+    const size_t shape[2] = {64, 64};
+    return mnv3_npy_write_file(path, MNV3_NPY_FLOAT32, 2, shape, data, err);
+}
+
 int main(void) {
     test_round_trip();
     test_extreme_shapes();
     test_special_files(read_path, "test_npy");
+    test_special_files_for_writing(write_path, "test_npy");
     test_variants();
     test_refusals();
     return check_summary("test_npy");

@@ -10,10 +10,13 @@
  *     (fewer rows at a time than the whole image) is held whole, 3 bytes per pixel;
  *   - baseline JPEG: a few rows;
  *   - progressive (multi-scan) JPEG: the coefficients of the whole image, 2 bytes per
- *     pixel for gray, 3 for 4:2:0 colour, 6 for 4:4:4. They may take at most 3 bytes per
- *     pixel of the limit (any gray or 4:2:0 image within it; 4:4:4 up to half of it), or
- *     the image is refused as too large; libjpeg's working memory is capped there (plus
- *     16 MiB). */
+ *     pixel for gray, 3 for 4:2:0 colour, 6 for 4:4:4. Read a row at a time they may take
+ *     at most 3 bytes per pixel of the limit (any gray or 4:2:0 image within it; 4:4:4 up
+ *     to half of it); read whole (MNV3IMG_WHOLE_IMAGE) they and the caller's image (3 bytes
+ *     per pixel) together at most MNV3IMG_WHOLE_BYTES_PER_PIXEL bytes per pixel of the
+ *     limit, 64 MiB at the default limit. Past that the image is refused as too large;
+ *     libjpeg's working memory is capped there (plus 16 MiB).
+ * So image data never takes more than 4 bytes per pixel of the limit, whole or not. */
 #ifndef MNV3_IMAGE_SHIM_H
 #define MNV3_IMAGE_SHIM_H
 
@@ -39,6 +42,13 @@ typedef enum mnv3img_status {
 /* The default pixel limit, used when 0 is passed: 16 Mi pixels (for example 4096 x 4096 or
  * 4896 x 3264), 48 MiB as 8-bit RGB. */
 #define MNV3IMG_DEFAULT_MAX_PIXELS (1u << 24)
+/* What decoding an image whole may hold, per pixel of the limit: the caller's 8-bit RGB
+ * image (3 bytes per pixel of the image) and a progressive JPEG's coefficients together;
+ * 64 MiB at the default limit. */
+#define MNV3IMG_WHOLE_BYTES_PER_PIXEL 4u
+/* mnv3img_open flags: the caller will read every row into one buffer and hold it (3 bytes
+ * per pixel), which then counts against the memory a progressive JPEG may take. */
+#define MNV3IMG_WHOLE_IMAGE 1u
 /* A progressive JPEG with more scans than this is refused as corrupt: every scan passes
  * over the whole image, so a small file with thousands of scans would take minutes.
  * Encoders write about ten. */
@@ -60,12 +70,14 @@ typedef struct mnv3img_decoder mnv3img_decoder;
 /* Starts decoding a PNG or JPEG image (told apart by its signature) held in memory, which
  * must stay valid until mnv3img_close(). Reads the header and checks the claimed size
  * against max_pixels (0 means MNV3IMG_DEFAULT_MAX_PIXELS) and MNV3IMG_MAX_DIMENSION; for a
- * progressive JPEG it also reads all scans. On success *decoder is set and the image is
+ * progressive JPEG it also checks the coefficients' memory (which depends on `flags`: 0, or
+ * MNV3IMG_WHOLE_IMAGE when every row goes into one buffer the caller holds) and reads all
+ * scans. On success *decoder is set and the image is
  * ready to be read a row at a time. `info` is filled as far as the header was read.
  * `message` receives a short reason on failure (may be NULL). */
 mnv3img_status mnv3img_open(const uint8_t *data, size_t size, uint64_t max_pixels,
-                            mnv3img_decoder **decoder, mnv3img_info *info, char *message,
-                            size_t message_capacity);
+                            uint32_t flags, mnv3img_decoder **decoder, mnv3img_info *info,
+                            char *message, size_t message_capacity);
 
 /* Decodes the next `count` rows as 8-bit RGB (width * 3 bytes each; gray replicated, alpha
  * dropped, not composited, 16-bit samples reduced, palettes expanded) into rows `stride`
