@@ -275,3 +275,9 @@ void mnv3_model_free(mnv3_model *m) {
     free(m->owned_quant);
     free(m);
 }
+
+mnv3_weight_type mnv3_model_weight_type(const mnv3_model *m) {
+    if (!m) return MNV3_WEIGHTS_FLOAT32;
+    if (m->quantized) return MNV3_WEIGHTS_INT8;
+    return m->stem.weight_type == MNV3_DTYPE_F16 ? MNV3_WEIGHTS_FLOAT16 : MNV3_WEIGHTS_FLOAT32;
+}

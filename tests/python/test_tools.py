@@ -505,3 +505,57 @@ def test_generated_loops_are_current(name):
     with open(os.path.join(ROOT, "csrc", "kernels", "generated", name + "_loops.h"),
               encoding="utf-8") as f:
         assert out == f.read()
+
+
+# What each csrc folder may use, by include or by call (docs/architecture.md): one way, no
+# circle. A new edge is a design decision, taken here and in that table together.
+LAYERS = {
+    "base": set(),
+    "model": {"base"},
+    "format": {"base", "model"},
+    "plan": {"base", "model"},
+    "kernels": {"base"},
+    "runtime": {"base", "model", "plan", "kernels"},
+    "api": {"base", "model", "format", "plan", "runtime"},
+}
+
+
+def csrc_layer_edges():
+    """(user folder, used folder) -> an example, from the quoted includes and from calls of
+    functions defined in another folder's .c files."""
+    import re
+    csrc = os.path.join(ROOT, "csrc")
+    files = {}
+    for d, _, names in os.walk(csrc):
+        for n in names:
+            if n.endswith((".c", ".h")):
+                path = os.path.join(d, n)
+                rel = os.path.relpath(path, csrc)
+                with open(path, encoding="utf-8") as f:  # comments may name anything
+                    files[rel] = re.sub(r"/\*.*?\*/|//[^\n]*", " ", f.read(), flags=re.S)
+    layer = lambda rel: rel.split(os.sep)[0]
+    defined = {}
+    for rel, text in files.items():
+        if rel.endswith(".c"):
+            for m in re.finditer(r"^[A-Za-z][^;{}#/]*?\b(mnv3_\w+)\([^;]*?\)\s*\{", text, re.M):
+                defined[m.group(1)] = layer(rel)
+    edges = {}
+    for rel, text in files.items():
+        me = layer(rel)
+        for m in re.finditer(r'#include "(\w+)/', text):
+            if m.group(1) in LAYERS and m.group(1) != me:
+                edges.setdefault((me, m.group(1)), f"{rel} includes {m.group(0)[10:]}")
+        for m in re.finditer(r"\b(mnv3_\w+)\(", text):
+            other = defined.get(m.group(1))
+            if other and other != me:
+                edges.setdefault((me, other), f"{rel} calls {m.group(1)}")
+    return edges
+
+
+def test_csrc_layers_point_one_way():
+    edges = csrc_layer_edges()
+    assert {a for a, _ in edges} <= set(LAYERS), "a csrc folder outside the layer table"
+    wrong = {k: v for k, v in edges.items() if k[1] not in LAYERS[k[0]]}
+    assert not wrong, wrong
+    # the check reads what it should: the runtime does call the kernels and the plan
+    assert ("runtime", "kernels") in edges and ("runtime", "plan") in edges

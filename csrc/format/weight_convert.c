@@ -1,19 +1,13 @@
-/* Changing how a float model stores its weights (float32 <-> float16). The converted
- * network goes through the writer and the loader, so the new model is checked exactly as a
- * file would be and owns one copy of everything, labels included. */
+/* Changing how a float model stores its weights (float32 <-> float16) is a rewrite of its
+ * file: the converted network goes through the writer and the loader, so the new model is
+ * checked exactly as a file would be and owns one copy of everything, labels included. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/checked.h"
 #include "base/half.h"
-#include "model.h"
 #include "base/alloc.h"
-
-mnv3_weight_type mnv3_model_weight_type(const mnv3_model *m) {
-    if (!m) return MNV3_WEIGHTS_FLOAT32;
-    if (m->quantized) return MNV3_WEIGHTS_INT8;
-    return m->stem.weight_type == MNV3_DTYPE_F16 ? MNV3_WEIGHTS_FLOAT16 : MNV3_WEIGHTS_FLOAT32;
-}
+#include "model/model.h"
 
 /* Converts one conv's weights into dst (count elements of the target type). */
 static mnv3_status convert_conv(const mnv3_model *m, const mnv3_conv *c, mnv3_dtype to,
