@@ -49,12 +49,14 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = os.path.join(ROOT, "tools")
+CONVERT = os.path.join(ROOT, "python", "mnv3", "convert")
 PEERS_DIR = os.path.join(ROOT, "build", "peers")
 CACHE_VERSION = "2"  # bump when a conversion changes
 ENGINE_ORDER = ["mnv3", "onnxruntime", "litert-xnnpack", "ncnn"]
 
 if TOOLS not in sys.path:
     sys.path.insert(0, TOOLS)
+sys.path.insert(0, os.path.join(ROOT, "python"))
 
 
 def log(msg: str) -> None:
@@ -94,7 +96,7 @@ def import_torchvision():
     """torchvision's compiled ops may not load against the installed torch; the model
     definitions do, once torch.library.register_fake is neutralised."""
     try:
-        from _torchvision_compat import import_torchvision as compat_import
+        from mnv3.convert._torchvision_compat import import_torchvision as compat_import
     except ImportError:
         compat_import = None
     if compat_import is not None:
@@ -180,7 +182,8 @@ def sources_hash(names: List[str]) -> str:
     h = hashlib.sha256(CACHE_VERSION.encode())
     for n in names:
         try:
-            with open(os.path.join(TOOLS, n), "rb") as f:
+            path = os.path.join(CONVERT, n)  # the converters, else a tools/ script
+            with open(path if os.path.exists(path) else os.path.join(TOOLS, n), "rb") as f:
                 h.update(f.read())
         except OSError:
             h.update(b"-")
@@ -878,7 +881,7 @@ def imported_mnv3(tflite_path: str) -> str:
     d = os.path.join(PEERS_DIR, "int8")
     os.makedirs(d, exist_ok=True)
     out = os.path.join(d, f"{os.path.splitext(os.path.basename(tflite_path))[0]}-{key}-"
-                       f"{sources_hash(['import_tflite.py', 'mnv3file.py'])}.mnv3")
+                       f"{sources_hash(['import_tflite.py', 'modelfile.py'])}.mnv3")
     if not os.path.exists(out):
         r = subprocess.run([sys.executable, os.path.join(TOOLS, "import_tflite.py"),
                             tflite_path, "-o", out + ".tmp"], cwd=ROOT, capture_output=True,
@@ -1122,7 +1125,7 @@ def model_paths(arch: str, resolution: int, key: str) -> Dict[str, str]:
         "ncnn_param": os.path.join(d, f"model-{resolution}.ncnn.param"),
         "ncnn_bin": os.path.join(d, f"model-{resolution}.ncnn.bin"),
         "mnv3": os.path.join(d, "model-" + sources_hash(
-            ["export_torchvision.py", "mnv3arch.py", "mnv3file.py"]) + ".mnv3"),
+            ["export_torchvision.py", "arch.py", "modelfile.py"]) + ".mnv3"),
     }
 
 

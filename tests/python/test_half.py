@@ -10,11 +10,12 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
+sys.path.insert(0, os.path.join(ROOT, "python"))
 
-import mnv3file  # noqa: E402
-import mnv3ref  # noqa: E402
-from mnv3arch import describe  # noqa: E402
-from mnv3file import FormatError, with_weight_dtype  # noqa: E402
+from mnv3.convert import modelfile as mnv3file  # noqa: E402
+from mnv3.convert import reference as mnv3ref  # noqa: E402
+from mnv3.convert.arch import describe  # noqa: E402
+from mnv3.convert.modelfile import FormatError, with_weight_dtype  # noqa: E402
 
 
 def random_net(seed=0):
@@ -76,7 +77,7 @@ def test_float16_refusals():
 
 def test_export_torchvision_float16(tmp_path):
     pytest.importorskip("torch")
-    import export_torchvision
+    from mnv3.convert import export_torchvision
     out16, out32 = tmp_path / "h.mnv3", tmp_path / "f.mnv3"
     args = ["--arch", "small", "--flavor", "torchvision", "--width-mult", "0.5",
             "--num-classes", "10", "--seed", "3"]
@@ -97,8 +98,8 @@ def test_import_float16_tflite(tmp_path):
     pytest.importorskip("torchvision")
     pytest.importorskip("tflite")
     pytest.importorskip("flatbuffers")
-    import import_tflite
-    from export_torchvision import random_model
+    from mnv3.convert import import_tflite
+    from mnv3.convert.export_torchvision import random_model
     from peers_tflite_builder import build_tflite
     model = random_model("small", "torchvision", 0.5, 10, 5).eval()
     path16, path32 = tmp_path / "h.tflite", tmp_path / "f.tflite"

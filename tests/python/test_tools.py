@@ -12,11 +12,12 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOLS = os.path.join(ROOT, "tools")
 sys.path.insert(0, TOOLS)
+sys.path.insert(0, os.path.join(ROOT, "python"))
 
-import mnv3file  # noqa: E402
-import mnv3ref  # noqa: E402
-from mnv3arch import describe, torch_param_count  # noqa: E402
-from mnv3file import FormatError  # noqa: E402
+from mnv3.convert import modelfile as mnv3file  # noqa: E402
+from mnv3.convert import reference as mnv3ref  # noqa: E402
+from mnv3.convert.arch import describe, torch_param_count  # noqa: E402
+from mnv3.convert.modelfile import FormatError  # noqa: E402
 
 SHARED = os.environ.get("MNV3_SHARED_DIR", os.path.join(ROOT, "..", "shared"))
 TFLITE_MODEL = os.path.join(SHARED, "models", "mobilenet_v3_small_1.0_224_uint8.tflite")
@@ -137,7 +138,7 @@ def test_non_finite_weights_refused():
 
 
 def test_same_padding_ignores_stored_pads():
-    from mnv3file import PAD_EXPLICIT, PAD_SAME
+    from mnv3.convert.modelfile import PAD_EXPLICIT, PAD_SAME
     net = filled()
     for c in (net.stem, net.blocks[0].depthwise):
         c.padding_mode = PAD_SAME
@@ -207,7 +208,7 @@ def _torch():
 ])
 def test_torch_models_parameter_counts(arch, flavor, count):
     _torch()
-    from export_torchvision import build_torch_model
+    from mnv3.convert.export_torchvision import build_torch_model
     model = build_torch_model(arch, flavor, 1.0, 1000)
     assert sum(p.numel() for p in model.parameters()) == count
 
@@ -217,8 +218,8 @@ def test_torch_models_parameter_counts(arch, flavor, count):
                                                ("large", "torchvision", 0.5)])
 def test_export_matches_pytorch(arch, flavor, width):
     torch = _torch()
-    from export_torchvision import (imagelike_input, network_from_state_dict, random_model,
-                                    torch_features)
+    from mnv3.convert.export_torchvision import (imagelike_input, network_from_state_dict,
+                                                 random_model, torch_features)
     x = imagelike_input(2, 96, 64, 3)
     model = random_model(arch, flavor, width, 10, 5, x=x)
     with torch.no_grad():
@@ -254,8 +255,9 @@ def test_walkthrough_parameter_counts(arch, width):
 @pytest.mark.parametrize("width", [0.35, 0.5, 0.75, 1.25])
 def test_walkthrough_widths_match_pytorch(width):
     torch = _torch()
-    from export_torchvision import (build_torch_model, imagelike_input, network_from_state_dict,
-                                    random_model, torch_features)
+    from mnv3.convert.export_torchvision import (build_torch_model, imagelike_input,
+                                                 network_from_state_dict, random_model,
+                                                 torch_features)
     for arch in ("large", "small"):
         model = build_torch_model(arch, "walkthrough", width, 1000)
         assert sum(p.numel() for p in model.parameters()) == WALKTHROUGH_PARAMS[arch, width]
@@ -287,7 +289,8 @@ def test_walkthrough_widths_match_pytorch(width):
 
 def test_exporter_key_errors(tmp_path):
     torch = _torch()
-    from export_torchvision import ExportError, build_torch_model, network_from_state_dict
+    from mnv3.convert.export_torchvision import (ExportError, build_torch_model,
+                                                 network_from_state_dict)
     sd = build_torch_model("small", "walkthrough", 0.5, 10).state_dict()
     network_from_state_dict("small", "walkthrough", 0.5, 10, sd)
     missing = dict(sd)
@@ -321,9 +324,9 @@ def test_exporter_key_errors(tmp_path):
 @pytest.mark.skipif(not os.path.exists(TFLITE_MODEL), reason="../shared TFLite model absent")
 def test_import_real_tflite_model():
     pytest.importorskip("tflite")
-    from export_torchvision import read_labels
-    from golden import preprocess_uint8
-    from import_tflite import import_tflite
+    from mnv3.convert.export_torchvision import read_labels
+    from mnv3.convert.golden import preprocess_uint8
+    from mnv3.convert.import_tflite import import_tflite
     labels = read_labels(os.path.join(SHARED, "models", "imagenet_labels_1001.txt"))
     net = import_tflite(TFLITE_MODEL, labels, float_model=True)
     net = mnv3file.from_bytes(mnv3file.to_bytes(net))
