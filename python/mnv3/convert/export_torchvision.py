@@ -9,8 +9,8 @@
 the preceding conv (eps 1e-3 torchvision, 1e-5 walkthrough). Every shape is checked against
 the architecture; a missing, unexpected or misshapen key is reported by name.
 Without --weights a seeded, realistic random model is written (needs torch).
---weights-dtype float16 stores the folded weights as IEEE float16 (format 1.1, half the
-file; biases stay float32)."""
+--weights-dtype float16 (or fp16) stores the folded weights as IEEE float16 (format 1.1,
+half the file; biases stay float32)."""
 from __future__ import annotations
 
 import argparse
@@ -19,6 +19,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from ._options import WEIGHTS_DTYPE_SPELLINGS, weights_dtype
 from .arch import BN_EPS, Slot, describe
 from .modelfile import IMAGENET_PREPROCESS, Network, with_weight_dtype, write_file
 
@@ -256,7 +257,8 @@ def random_model(arch: str, flavor: str, width: float, classes: int, seed: int,
     return model.eval()
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of the exporter."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--arch", choices=("large", "small"), required=True)
@@ -267,10 +269,16 @@ def main(argv=None) -> int:
     ap.add_argument("--labels", help="class names, one per line (or 'index:name')")
     ap.add_argument("--seed", type=int, default=0,
                     help="seed of the random model written when --weights is absent")
-    ap.add_argument("--weights-dtype", choices=("float32", "float16"), default="float32",
-                    help="how the file stores the folded weights (biases stay float32)")
+    ap.add_argument("--weights-dtype", type=weights_dtype, choices=("float32", "float16"),
+                    default="float32",
+                    help="how the file stores the folded weights (biases stay float32); "
+                         f"{WEIGHTS_DTYPE_SPELLINGS}")
     ap.add_argument("-o", "--output", required=True)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
     try:
         labels = read_labels(args.labels) if args.labels else None
         if args.weights:

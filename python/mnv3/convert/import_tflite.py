@@ -36,6 +36,7 @@ from typing import Callable, List, Optional, Tuple
 import numpy as np
 
 from . import quant as mq
+from ._options import WEIGHTS_DTYPE_SPELLINGS, weights_dtype
 from .modelfile import (ACT_HARD_SIGMOID, ACT_HARD_SWISH, ACT_NONE, ACT_RELU, ACT_RELU6, ARCH,
                         FLAVOR, MULT_DOUBLE, MULT_FLOAT_PRODUCT, NHWC, PAD_EXPLICIT, PAD_SAME,
                         POOL_AVG_HALF_AWAY, POOL_AVG_HALF_UP, POOL_MEAN, RGB, UNBOUNDED, Block,
@@ -931,7 +932,8 @@ def import_tflite(path: str, labels: Optional[List[str]] = None,
     return net
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line of the importer."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("model", help="the .tflite file")
     ap.add_argument("--labels", help="class names, one per line or 'index:name'")
@@ -939,10 +941,15 @@ def main(argv=None) -> int:
     ap.add_argument("--float", dest="float_model", action="store_true",
                     help="dequantize a quantized graph into a float model (activation ranges "
                          "kept as clamps) instead of importing it as a quantized model")
-    ap.add_argument("--weights-dtype", choices=("auto", "float32", "float16"), default="auto",
+    ap.add_argument("--weights-dtype", type=weights_dtype,
+                    choices=("auto", "float32", "float16"), default="auto",
                     help="weights of a float model: float16 halves the file (auto: float16 "
-                         "when the graph's weights are float16)")
-    args = ap.parse_args(argv)
+                         f"when the graph's weights are float16); {WEIGHTS_DTYPE_SPELLINGS}")
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
     try:
         from .export_torchvision import read_labels
         labels = read_labels(args.labels) if args.labels else None
