@@ -22,7 +22,7 @@ import os
 import stat
 import warnings
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any, Tuple, Union
+from typing import IO, TYPE_CHECKING, Any, Optional, Tuple, Union
 
 import numpy as np
 
@@ -221,9 +221,53 @@ def _from_pil(im: Any) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.uint8)
 
 
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _claimed_size(f: IO[bytes], fmt: str) -> Optional[Tuple[int, int]]:
+    """(width, height) from a PNG's IHDR or a JPEG's frame header, read without decoding,
+    or None when the header is not where it should be (the decoder then says what is
+    wrong). The file position is left at the start."""
+    try:
+        if fmt == "png":
+            f.seek(8)
+            head = f.read(24)
+            if len(head) == 24 and head[4:8] == b"IHDR":
+                return int.from_bytes(head[8:12], "big"), int.from_bytes(head[12:16], "big")
+            return None
+        f.seek(2)
+        for _ in range(4096):  # markers before the frame header (APPn, DQT, DHT, ...)
+            b = f.read(1)
+            while b == b"\xff":
+                b = f.read(1)
+            if not b:
+                return None
+            marker = b[0]
+            if marker == 0x01 or 0xD0 <= marker <= 0xD8:
+                continue  # no length
+            length_bytes = f.read(2)
+            if len(length_bytes) < 2:
+                return None
+            length = int.from_bytes(length_bytes, "big")
+            if marker in _JPEG_SOF:
+                sof = f.read(5)
+                if len(sof) < 5:
+                    return None
+                return int.from_bytes(sof[3:5], "big"), int.from_bytes(sof[1:3], "big")
+            if length < 2 or marker == 0xDA:  # start of scan before any frame header
+                return None
+            f.seek(length - 2, io.SEEK_CUR)
+        return None
+    finally:
+        f.seek(0)
+
+
 def _decode_pil(f: IO[bytes], name: str, fmt: str, max_pixels: int) -> Tuple[np.ndarray, ImageInfo]:
-    Image = _pil()
     kind = fmt.upper()
+    claimed = _claimed_size(f, fmt)
+    if claimed is not None:  # before Pillow's own (larger) decompression-bomb limit
+        _too_large(name, kind, claimed[0], claimed[1], max_pixels)
+    Image = _pil()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
