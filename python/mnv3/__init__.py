@@ -83,7 +83,7 @@ def isa_available(isa: str) -> bool:
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from . import convert  # noqa: F401
+    from . import convert as convert
 
 
 def __getattr__(name: str) -> Any:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 c_int, c_uint32, c_int32, c_uint64 = ctypes.c_int, ctypes.c_uint32, ctypes.c_int32, ctypes.c_uint64
 c_size_t, c_double, c_float = ctypes.c_size_t, ctypes.c_double, ctypes.c_float
@@ -145,7 +145,7 @@ _lib: Optional[ctypes.CDLL] = None
 _path: Optional[str] = None
 
 
-def _candidates() -> list:
+def _candidates() -> List[str]:
     env = os.environ.get("MNV3_LIB")
     if env:
         return [env]

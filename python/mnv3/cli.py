@@ -105,7 +105,8 @@ def format_count(n: float) -> str:
 def cmd_info(args: argparse.Namespace) -> int:
     model = load_model(args.model)
     p = model.preprocess
-    size = (args.resolution, args.resolution) if args.resolution else tuple(p.size)
+    size: Tuple[int, int] = ((args.resolution, args.resolution) if args.resolution
+                             else (p.size.height, p.size.width))
     macs = model.macs(size)
     plan = model.arena_plan(threads=args.threads, batch=args.batch, height=size[0],
                             width=size[1])
@@ -256,7 +257,7 @@ def _compare(got: np.ndarray, ref: np.ndarray) -> Tuple[float, float, float]:
     if got.size != ref.size:
         return float("inf"), float("inf"), max_ref
     d = np.abs(got - ref)
-    floor = max(1e-3 * max_ref, np.finfo(np.float32).tiny)
+    floor = max(1e-3 * max_ref, float(np.finfo(np.float32).tiny))
     rel = d / np.maximum(np.abs(ref), floor)
     bad = np.isnan(d)
     max_abs = float("inf") if bad.any() else float(d.max(initial=0.0))
@@ -298,7 +299,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                       isa=args.isa)
     logits, features = session.predict(x)
     base = float(meta.get("tolerance", 1e-4))
-    results = []
+    results: List[Dict[str, Any]] = []
     pairs = [("logits", logits, ref)]
     if ref_features is not None:
         if ref_features.dtype != np.float32 or ref_features.shape != (n, model.feature_dimension):
@@ -366,7 +367,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if args.precision == "int8":
             spec += ":int8"
     model, mode = apply_precision(args.precision, load_model(spec))
-    size = ((args.resolution, args.resolution) if args.resolution else tuple(model.input_size))
+    size: Tuple[int, int] = ((args.resolution, args.resolution) if args.resolution
+                             else (model.input_size.height, model.input_size.width))
     macs = model.macs(size)
     session = Session(model, threads=args.threads, isa=args.isa, precision=mode,
                       height=size[0], width=size[1])

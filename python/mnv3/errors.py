@@ -11,7 +11,7 @@ catch them too.
 from __future__ import annotations
 
 import enum
-from typing import Dict, Optional, Type
+from typing import Dict, Optional, Tuple, Type
 
 
 class Status(enum.IntEnum):
@@ -77,7 +77,7 @@ class Error(Exception):
     def __str__(self) -> str:
         return self.message
 
-    def __reduce__(self):  # picklable across processes
+    def __reduce__(self) -> Tuple[Type["Error"], Tuple[str]]:  # picklable across processes
         return (type(self), (self.message,))
 
 

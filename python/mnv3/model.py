@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _native
 from ._util import check, choice, input_size, integer
@@ -70,7 +71,7 @@ class Quantization:
         """The numpy dtype of the tensor's bytes."""
         return np.dtype(np.uint8 if self.type == "uint8" else np.int8)
 
-    def quantize(self, x: "np.typing.ArrayLike") -> np.ndarray:
+    def quantize(self, x: ArrayLike) -> np.ndarray:
         """The nearest quantized values, as TensorFlow Lite's QUANTIZE computes them (``x /
         scale`` in float32, rounded half away from zero, plus the zero point), clamped to
         the type's range; NaN becomes the lowest value. A session quantizes float input to a
@@ -79,9 +80,10 @@ class Quantization:
         r = (np.asarray(x, dtype=np.float32) / np.float32(self.scale)).astype(np.float64)
         r = np.clip(np.where(np.isnan(r), -np.inf, r), -1e9, 1e9)
         q = self.zero_point + np.copysign(np.floor(np.abs(r) + 0.5), r)  # exact in float64
-        return np.clip(q, info.min, info.max).astype(self.dtype)
+        out: np.ndarray = np.clip(q, info.min, info.max).astype(self.dtype)
+        return out
 
-    def dequantize(self, q: "np.typing.ArrayLike") -> np.ndarray:
+    def dequantize(self, q: ArrayLike) -> np.ndarray:
         """The real values of quantized values, as float32."""
         return (np.float64(self.scale) *
                 (np.asarray(q, dtype=np.int64) - self.zero_point)).astype(np.float32)
@@ -317,7 +319,7 @@ class Model:
     @property
     def quantized(self) -> bool:
         """Whether the network is quantized (int8 weights and activations)."""
-        return self._info.precision != 0
+        return bool(self._info.precision != 0)
 
     @property
     def weight_type(self) -> str:
@@ -379,6 +381,7 @@ class Model:
 
     @property
     def has_labels(self) -> bool:
+        """Whether the model holds class labels."""
         return bool(self._info.has_labels)
 
     @property

@@ -7,6 +7,7 @@ import threading
 from typing import Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _native
 from ._util import check, choice, integer
@@ -19,7 +20,7 @@ class Classification(NamedTuple):
     """One class of a classification result: ``(index, label, probability)``."""
 
     #: The class index in the logits.
-    index: int
+    index: int  # type: ignore[assignment]  # the field, as in the Swift API, not tuple.index
     #: The class label (``"class N"`` when the model has no labels).
     label: str
     #: Softmax probability over all classes.
@@ -272,7 +273,7 @@ class Session:
 
     # -- inference -----------------------------------------------------------------------
 
-    def _input(self, x: "np.typing.ArrayLike") -> np.ndarray:
+    def _input(self, x: ArrayLike) -> np.ndarray:
         """The input as a C-contiguous, aligned array of float32, or of the quantized
         model's input type; checked against the session's shape."""
         if not isinstance(x, np.ndarray):
@@ -317,7 +318,7 @@ class Session:
             raise InvalidArgumentError("out must be C-contiguous, aligned and writeable")
         return out
 
-    def run(self, x: "np.typing.ArrayLike", *, out: Optional[np.ndarray] = None) -> np.ndarray:
+    def run(self, x: ArrayLike, *, out: Optional[np.ndarray] = None) -> np.ndarray:
         """Runs the network and returns the logits, float32 ``[N, classes]``.
 
         ``x`` has the shape :attr:`input_shape`. float32 input is already normalised (see
@@ -344,7 +345,7 @@ class Session:
         check(status, None, "inference")
         return out
 
-    def predict(self, x: "np.typing.ArrayLike") -> Tuple[np.ndarray, np.ndarray]:
+    def predict(self, x: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
         """Runs the network on float32 input (as :meth:`run`) and returns the logits
         ``[N, classes]`` and the globally pooled features ``[N, feature_dimension]``,
         both float32."""
@@ -360,7 +361,7 @@ class Session:
         check(status, None, "inference")
         return logits, features
 
-    def predict_quantized(self, x: "np.typing.ArrayLike") -> QuantizedPrediction:
+    def predict_quantized(self, x: ArrayLike) -> QuantizedPrediction:
         """Runs a quantized model on input that is already quantized (bytes of its input
         type, shape :attr:`input_shape`) and returns its quantized logits as well as the
         dequantized ones: the camera path. Raises :class:`~mnv3.UnsupportedError` for a

@@ -110,7 +110,7 @@ def qmodel_file(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], str
             cache[name] = prebuilt
             return prebuilt
         try:
-            import tflite  # noqa: F401
+            import tflite  # noqa: F401  (only whether it is installed)
         except ImportError:
             pytest.skip(f"{prebuilt} not found (make qmodels) and the tflite package, which "
                         "imports it here, is not installed (pip install 'mnv3[tflite]')")
