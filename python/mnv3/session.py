@@ -168,16 +168,23 @@ class Session:
             except Exception:  # interpreter shutdown
                 pass
 
-    @contextlib.contextmanager
-    def _using(self) -> Iterator[int]:
+    def _acquire(self) -> int:
+        """Takes the session for one call (release self._lock afterwards) and returns the
+        context; raises if another thread has it or it is closed."""
         if not self._lock.acquire(blocking=False):
             raise SessionInUseError(
                 "the session is running in another thread; a session is single-user: "
                 "create one session per thread (they can share the model)")
+        if self._ctx is None:
+            self._lock.release()
+            raise InvalidArgumentError("the session is closed")
+        return self._ctx
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[int]:
+        ctx = self._acquire()
         try:
-            if self._ctx is None:
-                raise InvalidArgumentError("the session is closed")
-            yield self._ctx
+            yield ctx
         finally:
             self._lock.release()
 
@@ -276,6 +283,9 @@ class Session:
     def _input(self, x: ArrayLike) -> np.ndarray:
         """The input as a C-contiguous, aligned array of float32, or of the quantized
         model's input type; checked against the session's shape."""
+        if (type(x) is np.ndarray and x.dtype == np.float32 and x.shape == self._shape and
+                x.flags.c_contiguous and x.flags.aligned):
+            return x  # the common case, read in place
         if not isinstance(x, np.ndarray):
             x = np.asarray(x, dtype=np.float32)
         q = self._model.input_quantization
@@ -308,7 +318,7 @@ class Session:
 
     def _output(self, out: Optional[np.ndarray]) -> np.ndarray:
         if out is None:
-            return np.empty(self.output_shape, dtype=np.float32)
+            return np.empty((self._batch, self._model.classes), dtype=np.float32)
         if not isinstance(out, np.ndarray) or out.dtype != np.float32:
             raise InvalidArgumentError("out must be a float32 numpy array")
         if out.shape != self.output_shape:
@@ -335,14 +345,18 @@ class Session:
         """
         x = self._input(x)
         out = self._output(out)
-        with self._using() as ctx:
+        ctx = self._acquire()
+        try:
             if x.dtype == np.float32:
                 status = self._lib.mnv3_run(ctx, x.ctypes.data, x.size, out.ctypes.data,
                                             out.size, None, 0)
             else:
                 status = self._lib.mnv3_run_quantized(ctx, x.ctypes.data, x.size, None, 0,
                                                       out.ctypes.data, out.size)
-        check(status, None, "inference")
+        finally:
+            self._lock.release()
+        if status:
+            check(status, None, "inference")
         return out
 
     def predict(self, x: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
