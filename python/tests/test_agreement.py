@@ -166,3 +166,60 @@ def test_classify_real_photos(uint8_small):
     assert cat[0].index == 286 and labels[286] == "Egyptian cat"
     assert {c.index for c in cat} <= {281, 282, 283, 285, 286, 287}
     assert cup[0].index == 968 and labels[968] == "espresso"
+
+
+@pytest.mark.parametrize("variant", ["420", "444", "progressive", "gray", "large"])
+def test_jpeg_classify_equals_cli(tmp_path, qmodel_file, variant):
+    """JPEG files (decoded by Pillow here, by libjpeg in the Swift tool) classify alike:
+    4:2:0 and 4:4:4 chroma, progressive, gray, and one larger than the input."""
+    PIL = pytest.importorskip("PIL.Image", reason="Pillow is not installed")
+    path = qmodel_file(UINT8_SMALL)
+    im = PIL.open(shared_path("images", "chelsea.png")).convert("RGB")
+    out = tmp_path / f"chelsea_{variant}.jpg"
+    if variant == "420":
+        im.save(out, quality=85)
+    elif variant == "444":
+        im.save(out, quality=90, subsampling=0)
+    elif variant == "progressive":
+        im.save(out, quality=80, progressive=True)
+    elif variant == "gray":
+        im.convert("L").save(out, quality=90)
+    else:
+        im.resize((1000, 700)).save(out, quality=75)
+    args = ("classify", "--model", path, "--top", "10", str(out))
+    assert run_module(*args).stdout == run_cli(*args).stdout
+
+
+@pytest.mark.parametrize("variant", ["gray", "rgba", "palette", "gray_alpha", "gray16",
+                                     "ppm_maxval_1000", "pgm_maxval_100"])
+def test_other_images_classify_equal_cli(tmp_path, qmodel_file, variant):
+    """PNG colour types and bit depths, and PPM/PGM with other maximum values, decode to
+    the pixels the Swift tool decodes (gray replicated, alpha dropped, palettes expanded,
+    16-bit samples rescaled)."""
+    PIL = pytest.importorskip("PIL.Image", reason="Pillow is not installed")
+    path = qmodel_file(UINT8_SMALL)
+    rgb = np.asarray(PIL.open(shared_path("images", "chelsea.png")).convert("RGB"))
+    gray = np.asarray(PIL.fromarray(rgb).convert("L"))
+    out = tmp_path / f"chelsea_{variant}.{'ppm' if variant.startswith('pp') else 'png'}"
+    if variant == "gray":
+        PIL.fromarray(gray).save(out)
+    elif variant == "rgba":
+        alpha = np.linspace(0, 255, rgb.shape[1]).astype(np.uint8)[None, :, None]
+        PIL.fromarray(np.concatenate([rgb, np.broadcast_to(alpha, rgb.shape[:2] + (1,))],
+                                     axis=2)).save(out)
+    elif variant == "palette":
+        PIL.fromarray(rgb).quantize(64).save(out)
+    elif variant == "gray_alpha":
+        PIL.fromarray(np.stack([gray, 255 - gray], axis=2), mode="LA").save(out)
+    elif variant == "gray16":
+        g16 = (gray.astype(np.uint16) * 257 + np.arange(gray.size).reshape(gray.shape) % 251)
+        PIL.fromarray(g16.astype(np.uint16)).save(out)
+    elif variant == "ppm_maxval_1000":
+        v = (rgb.astype(np.uint32) * 1000 // 255).astype(">u2")
+        out.write_bytes(b"P6\n%d %d\n1000\n" % (rgb.shape[1], rgb.shape[0]) + v.tobytes())
+    else:
+        out = tmp_path / "chelsea.pgm"
+        v = (gray.astype(np.uint32) * 100 // 255).astype(np.uint8)
+        out.write_bytes(b"P5\n%d %d\n100\n" % (gray.shape[1], gray.shape[0]) + v.tobytes())
+    args = ("classify", "--model", path, "--top", "10", str(out))
+    assert run_module(*args).stdout == run_cli(*args).stdout
