@@ -210,7 +210,7 @@ def test_other_images_classify_equal_cli(tmp_path, qmodel_file, variant):
     elif variant == "palette":
         PIL.fromarray(rgb).quantize(64).save(out)
     elif variant == "gray_alpha":
-        PIL.fromarray(np.stack([gray, 255 - gray], axis=2), mode="LA").save(out)
+        PIL.fromarray(np.stack([gray, 255 - gray], axis=2)).save(out)  # LA
     elif variant == "gray16":
         g16 = (gray.astype(np.uint16) * 257 + np.arange(gray.size).reshape(gray.shape) % 251)
         PIL.fromarray(g16.astype(np.uint16)).save(out)
