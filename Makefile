@@ -393,8 +393,9 @@ $(BUILD)/fuzz/make_corpus: $(BUILD)/obj/fuzz/make_corpus.o $(STATIC_LIB)
 PYTHON ?= python3
 SHARED_DIR ?= ../shared
 GOLDEN_STAMP := $(GOLDEN_DIR)/.stamp
-GOLDEN_TOOLS := $(addprefix tools/,mnv3file.py mnv3ref.py mnv3arch.py export_torchvision.py \
-    walkthrough_model.py _torchvision_compat.py import_tflite.py golden.py make_goldens.py)
+CONVERT_DIR := python/mnv3/convert
+GOLDEN_TOOLS := tools/make_goldens.py $(addprefix $(CONVERT_DIR)/,modelfile.py reference.py arch.py \
+    export_torchvision.py walkthrough_model.py _torchvision_compat.py import_tflite.py golden.py)
 
 .PHONY: goldens pytest generate
 # The generated kernel loops: tools/generate/NAME.py writes csrc/kernels/generated/NAME_loops.h
@@ -441,7 +442,7 @@ qmodels:
 	    $(MAKE) --no-print-directory $(QMODEL_STAMP); \
 	fi
 
-$(QMODEL_STAMP): tools/import_tflite.py tools/mnv3file.py tools/mnv3quant.py
+$(QMODEL_STAMP): tools/import_tflite.py $(addprefix $(CONVERT_DIR)/,import_tflite.py modelfile.py quant.py)
 	@mkdir -p $(QMODEL_DIR)
 	@for m in $(QMODELS); do \
 	    $(PYTHON) tools/import_tflite.py $(SHARED_DIR)/models/$$m.tflite -o $(QMODEL_DIR)/$$m.mnv3 || exit 1; \
