@@ -195,6 +195,9 @@ typedef struct mnv3_q8_gemm_impl {
 typedef struct mnv3_q8_dw_out_row {
     const int8_t *const *rows;
     int8_t *out;                 /* output (oy, 0, 0) */
+    /* What the row does after requantization when its impl fuses it: the LUT, then
+     * sums[c] += the row's output bytes of channel c. NULL: not asked, or not fused. */
+    const int8_t *lut;
     int32_t *sums;
     const void *w;
     const mnv3_q8_dw_call *a;
@@ -216,6 +219,7 @@ typedef struct mnv3_q8_dw_impl {
     void (*pack)(const mnv3_q8_weights *w, void *packed);
     /* Bytes of workspace a call needs (rows it keeps converted); NULL: none. */
     size_t (*workspace)(uint32_t channels, uint32_t kernel, uint32_t in_width);
+    uint32_t fused;              /* MNV3_Q8_FUSE_LUT and _SUMS: what the row does itself */
 } mnv3_q8_dw_impl;
 
 /* Packers (drivers/q8.c) for the GEMM formats, by panel width, kr and interleave; the rows

@@ -601,7 +601,7 @@ static void mnv3_q8_dwconv_8c__neon(const mnv3_q8_dw_out_row *r) {
 }
 
 static const mnv3_q8_dw_impl dw_impl = {
-    DW_GROUP, 2, mnv3_q8_dwconv_8c__neon, &ops, NULL, NULL, dw_workspace,
+    DW_GROUP, 2, mnv3_q8_dwconv_8c__neon, &ops, NULL, NULL, dw_workspace, 0,
 };
 
 /* ------------------------------------------------------------------------------------ */

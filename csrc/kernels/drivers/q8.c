@@ -816,8 +816,11 @@ void mnv3_q8_depthwise_driver(const mnv3_row *row, const mnv3_depthwise_args *a)
     call.out_width = a->out_width;
     call.requant = prm->requant;
     call.workspace = a->workspace;
+    const int fuse_lut = !prm->requant.lut || (im->fused & MNV3_Q8_FUSE_LUT);
+    const int fuse_sums = fuse_lut && (im->fused & MNV3_Q8_FUSE_SUMS);
     r.rows = (const int8_t *const *)(const void *)rows;
-    r.sums = NULL;
+    r.lut = fuse_lut ? prm->requant.lut : NULL;
+    r.sums = fuse_sums ? (int32_t *)a->channel_sums : NULL;
     r.w = a->packed;
     r.a = &call;
     mnv3_interior_columns(a->in_width, a->out_width, K, S, a->pad_left, &r.ox_lo, &r.ox_hi);
@@ -828,7 +831,8 @@ void mnv3_q8_depthwise_driver(const mnv3_row *row, const mnv3_depthwise_args *a)
         r.out = out;
         r.first = oy == a->row_begin;
         im->row(&r);
-        if (prm->requant.lut) lut(out, out_row, prm->requant.lut);
-        if (a->channel_sums) column_sums(out, a->out_width, C, (int32_t *)a->channel_sums);
+        if (prm->requant.lut && !fuse_lut) lut(out, out_row, prm->requant.lut);
+        if (a->channel_sums && !fuse_sums)
+            column_sums(out, a->out_width, C, (int32_t *)a->channel_sums);
     }
 }
