@@ -221,7 +221,8 @@ def define(macro: Macro, sep: str, width: int = 96) -> str:
     params = macro.params or []
     fixed = [p for p in params if p != "..."]
     args = [Param(p) for p in fixed] + ([Param("__VA_ARGS__")] if "..." in params else [])
-    body = [ln.replace("\0", " ") for ln in c_lines(macro.body(*args), sep)]
+    body = [ln[4:] for item in c_lines(macro.body(*args), sep)
+            for ln in (wrap(item, "    ", width - 2) if "\0" in item else ["    " + item])]
     for p in fixed:
         if p not in macro.drops and not any(re.search(rf"\b{p}\b", ln) for ln in body):
             raise ValueError(f"{macro.name}: parameter {p} unused")
