@@ -124,8 +124,9 @@ class Macro:
 
 
 class Seq(tuple):
-    """Items written on one line (as many as fit, then the next): a tile's uses of one
-    macro for each of its rows."""
+    """Items written on one line, as many as fit, then the next (in a function's asm
+    statement, in a macro's definition, or as one macro argument of several uses): a
+    tile's uses of one macro for each of its rows, a multiply and the load after it."""
 
 
 def _items(x) -> list:
@@ -277,8 +278,9 @@ def defined(code, known=()) -> list:
 
 
 def wrap(line: str, indent: str, width: int = 100) -> list:
-    """A macro use longer than width: its arguments on as many lines as they need, each
-    continuation aligned after the opening parenthesis."""
+    """An item as lines at most width long where it can: a Seq's items (c_code joins them
+    with NUL) as many a line as fit; a longer macro use with its arguments on as many lines
+    as they need, each continuation aligned after the opening parenthesis."""
     if "\0" in line:  # a Seq: its items, as many a line as fit
         lines = [indent]
         for part in line.split("\0"):
