@@ -200,6 +200,23 @@ test-tsan:
 	@BUILD=build-tsan TSAN_OPTIONS="$(TSAN_OPTIONS)" \
 	    sh tests/run_c_tests.sh $(TSAN_TESTS:%=build-tsan/tests/%)
 
+# The x86 kernel sets this CPU lacks (AVX-512 F, VNNI and BF16; AVX-VNNI) on SIMDe's
+# portable versions of their instructions (csrc/kernels/x86/x86_intrin.h), held to the
+# reference by the whole C suite: every set is exercised on any x86-64 machine with AVX2,
+# FMA and F16C (which the build then uses natively). Needs SIMDe's headers (Debian:
+# libsimde-dev); slow, so the suite runs its quick loops.
+X86_EMULATED_CFLAGS := -DMNV3_X86_EMULATED -mavx2 -mfma -mf16c
+.PHONY: test-x86-emulated
+test-x86-emulated:
+	@if ! grep -qw avx2 /proc/cpuinfo || ! grep -qw fma /proc/cpuinfo || \
+	    ! grep -qw f16c /proc/cpuinfo; then \
+	    echo "test-x86-emulated: skipped: needs an x86-64 CPU with AVX2, FMA and F16C"; exit 0; fi; \
+	if ! printf '#include <simde/x86/avx512.h>\n' | $(CC) -E -x c - >/dev/null 2>&1; then \
+	    echo "test-x86-emulated: skipped: SIMDe headers not found (apt-get install libsimde-dev)"; \
+	    exit 0; fi; \
+	MNV3_TEST_QUICK=1 $(MAKE) --no-print-directory BUILD=build-x86-emulated \
+	    CFLAGS="$(X86_EMULATED_CFLAGS)" test
+
 # Regenerated on every install: PREFIX may differ from the last one.
 .PHONY: FORCE
 $(PC_FILE): FORCE

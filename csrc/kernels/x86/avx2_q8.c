@@ -7,7 +7,7 @@
 #include "kernels/kernels.h"
 
 #if defined(MNV3_HAVE_X86_KERNELS)
-#define Q8X_ATTR __attribute__((target("avx2")))
+#define Q8X_ATTR MNV3_X86_TARGET("avx2")
 #include "q8_common.h"
 
 Q8X_INLINE __m256i madd_add(__m256i acc, __m256i a, __m256i b) {
@@ -94,35 +94,45 @@ static void dw_pack(const mnv3_q8_weights *w, void *packed) {
             }
 }
 
-/* Input row src as converted columns [0, cols): column j holds input column j - pad_left. */
+/* dst[0, n) = src[0, n) - zp as int16. */
+Q8X_INLINE void dw_widen(const int8_t *src, size_t n, int16_t zp, int16_t *dst) {
+    const __m256i zx = _mm256_set1_epi16(zp);
+    size_t i = 0;
+    for (; i + 16u <= n; i += 16u)
+        _mm256_storeu_si256((__m256i *)(void *)(dst + i),
+                            _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(
+                                                 (const __m128i *)(const void *)(src + i))),
+                                             zx));
+    if (i + 8u <= n) {
+        _mm_storeu_si128((__m128i *)(void *)(dst + i),
+                         _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64(
+                                           (const __m128i *)(const void *)(src + i))),
+                                       _mm256_castsi256_si128(zx)));
+        i += 8u;
+    }
+    for (; i < n; ++i) dst[i] = (int16_t)(src[i] - zp);
+}
+
+/* Input row src as converted columns [0, cols): column j holds input column j - pad_left.
+ * With channels a multiple of 16 the columns inside the input are one contiguous run. */
 static Q8X_ATTR void dw_convert_row(const mnv3_q8_dw_call *a, const int8_t *src,
                                     uint32_t cols, size_t cpad, int16_t *dst) {
     const uint32_t C = a->channels;
-    const __m256i zx = _mm256_set1_epi16((short)a->in_zp);
-    uint32_t j, c;
-    for (j = 0; j < cols; ++j, dst += cpad) {
-        const long ix = (long)j - (long)a->pad_left;
-        const int8_t *s;
-        if (ix < 0 || ix >= (long)a->in_width) {
-            memset(dst, 0, cpad * sizeof *dst);
-            continue;
+    const int16_t zp = (int16_t)a->in_zp;
+    const uint32_t inside_lo = a->pad_left < cols ? a->pad_left : cols;
+    const uint32_t inside_hi = a->pad_left + a->in_width < cols ? a->pad_left + a->in_width : cols;
+    uint32_t j;
+    memset(dst, 0, (size_t)inside_lo * cpad * sizeof *dst);
+    if (cpad == C) {
+        dw_widen(src, (size_t)(inside_hi - inside_lo) * C, zp, dst + (size_t)inside_lo * cpad);
+    } else {
+        for (j = inside_lo; j < inside_hi; ++j) {
+            int16_t *d = dst + (size_t)j * cpad;
+            dw_widen(src + (size_t)(j - a->pad_left) * C, C, zp, d);
+            memset(d + C, 0, (cpad - C) * sizeof *d);
         }
-        s = src + (size_t)ix * C;
-        for (c = 0; c + 16u <= C; c += 16u)
-            _mm256_storeu_si256((__m256i *)(void *)(dst + c),
-                                _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(
-                                                     (const __m128i *)(const void *)(s + c))),
-                                                 zx));
-        if (c + 8u <= C) {
-            _mm_storeu_si128((__m128i *)(void *)(dst + c),
-                             _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64(
-                                               (const __m128i *)(const void *)(s + c))),
-                                           _mm256_castsi256_si128(zx)));
-            c += 8u;
-        }
-        for (; c < C; ++c) dst[c] = (int16_t)(s[c] - a->in_zp);
-        for (; c < cpad; ++c) dst[c] = 0;
     }
+    memset(dst + (size_t)inside_hi * cpad, 0, (size_t)(cols - inside_hi) * cpad * sizeof *dst);
 }
 
 /* The requantization vectors of the channels whose (multiplier, shift) pairs start at m_a

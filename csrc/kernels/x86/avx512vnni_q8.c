@@ -7,7 +7,7 @@
 #include "kernels/kernels.h"
 
 #if defined(MNV3_HAVE_X86_KERNELS)
-#define Q8X_ATTR __attribute__((target("avx512f,avx512vnni,avx2")))
+#define Q8X_ATTR MNV3_X86_TARGET("avx512f,avx512vnni,avx2")
 #include "q8_common.h"
 
 #define MR 8

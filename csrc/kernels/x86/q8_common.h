@@ -14,7 +14,7 @@
 #ifndef MNV3_X86_Q8_COMMON_H
 #define MNV3_X86_Q8_COMMON_H
 
-#include <immintrin.h>
+#include "x86_intrin.h"
 #include <string.h>
 
 #include "kernels/q8_impl.h"
