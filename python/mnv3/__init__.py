@@ -43,8 +43,6 @@ from .model import (ArenaPlan, ImageSize, LayerInfo, Model, Preprocessing, Quant
 from .session import (Classification, QuantizedPrediction, Session, available_isas,
                       best_isa)
 
-__version__ = "0.1.0"  # the package's and the C library's version (include/mnv3.h)
-
 __all__ = [
     "Model", "Session", "Classification", "QuantizedPrediction", "ImageSize",
     "Preprocessing", "Quantization", "LayerInfo", "ArenaPlan", "ImageInfo",
@@ -84,9 +82,22 @@ def isa_available(isa: str) -> bool:
 
 if TYPE_CHECKING:  # pragma: no cover
     from . import convert as convert
+    __version__: str
+
+
+def _distribution_version() -> str:
+    # setup.py stamps the distribution with MNV3_VERSION_STRING of include/mnv3.h, so the
+    # package and the C library it carries share one version, written in one place.
+    from importlib import metadata
+    try:
+        return metadata.version("mnv3")
+    except metadata.PackageNotFoundError:  # the sources on sys.path, not installed
+        return library_version()
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        return _distribution_version()
     if name == "convert":  # mnv3.convert without an explicit import
         import importlib
         return importlib.import_module(".convert", __name__)
