@@ -141,8 +141,8 @@ static uint32_t quantize_cases(const char *set, const mnv3_q8_input_ops *ops, bu
         ops->quantize_planes(x, plane, n, scale, zp, got);
         at = first_difference(got, b->want, 3 * n);
         if (at != 3 * n && bad++ < 5)
-            fprintf(stderr, "  %s quantize_planes pixels=%zu scale %g zp %d: byte %zu: %d, want %d\n",
-                    set, n, (double)scale, (int)zp, at, got[at],
+            fprintf(stderr, "  %s quantize_planes pixels=%zu scale %g zp %d: byte %zu: %d, "
+                    "want %d\n", set, n, (double)scale, (int)zp, at, got[at],
                     at < 3 * n ? b->want[at] : GUARD_BYTE);
     }
     return bad;
@@ -171,7 +171,8 @@ static void sweep_suite(const char *set, const mnv3_q8_input_ops *ops, buffers *
         uint64_t u = s;
         while (u <= UINT32_MAX) {
             size_t n = 0, i;
-            for (; n < block && u <= UINT32_MAX; ++n, u += step) b->x[n] = bits_to_float((uint32_t)u);
+            for (; n < block && u <= UINT32_MAX; ++n, u += step)
+                b->x[n] = bits_to_float((uint32_t)u);
             for (i = 0; i < n; ++i) b->want[i] = mnv3_q8_quantize_one(b->x[i], scale, zp);
             memset(b->got, GUARD_BYTE, n + GUARD);
             ops->quantize(b->x, n, scale, zp, b->got);
@@ -217,14 +218,21 @@ static void bytes_suite(const char *set, const mnv3_q8_input_ops *ops, buffers *
     CHECK_MSG(bad == 0, "%s: %u byte conversions differ", set, bad);
 }
 
-/* Every set with conversions of its own that the CPU runs, and the portable ones. */
+/* Every set's conversions that the CPU runs (once, where sets share them), and the
+ * portable ones. */
 static void sets_suite(buffers *b) {
-    uint32_t count, i;
+    uint32_t count, i, j;
     const mnv3_kernel_set *const *sets = mnv3_kernel_sets(&count);
     for (i = 0; i < count; ++i) {
         const mnv3_q8_input_ops *ops = sets[i]->q8_input;
-        if (!ops) continue;
-        if (!mnv3_kernel_set_supported(sets[i])) {
+        const int runs = mnv3_kernel_set_supported(sets[i]);
+        int elsewhere = 0;
+        /* tested with an earlier set, or to be tested with a later one the CPU runs */
+        for (j = 0; j < count; ++j)
+            elsewhere |= j != i && sets[j]->q8_input == ops && mnv3_kernel_set_supported(sets[j]) &&
+                         (j < i || !runs);
+        if (!ops || elsewhere) continue;
+        if (!runs) {
             SKIP("int8 input of kernel set %s: this CPU does not run it", sets[i]->name);
             continue;
         }

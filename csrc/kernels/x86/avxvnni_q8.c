@@ -23,7 +23,8 @@ static const mnv3_row *const set_rows[] = {
 };
 
 const mnv3_kernel_set mnv3_kernel_set_avxvnni_q8 = {
-    "avxvnni", (1u << MNV3_ISA_AVX2) | (1u << MNV3_ISA_AVX512), mnv3_cpu_has_avxvnni, set_rows, NULL,
+    "avxvnni", (1u << MNV3_ISA_AVX2) | (1u << MNV3_ISA_AVX512), mnv3_cpu_has_avxvnni, set_rows,
+    &mnv3_q8_input_avx2,
 };
 #define MNV3_HAVE_AVXVNNI_SET 1
 #endif
