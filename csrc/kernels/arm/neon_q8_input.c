@@ -9,7 +9,8 @@
  * |zp| <= 128, any quotient beyond 256 saturates either way, so the clamp changes no result
  * and keeps the conversion to int32 in range. Rounding half away from zero is FCVTAS on
  * AArch64, and on ARMv7 trunc(r) plus the sign of a fraction of at least one half (exact
- * below 2^23, a no-op above). SQXTN narrows with the final clamp to [-128, 127]. */
+ * below 2^23, a no-op above). SQXTN narrows with the final clamp to [-128, 127]. The loops
+ * around these vectors are simd_q8_input.h's. */
 #include "kernels/kernels.h"
 
 #if defined(MNV3_HAVE_NEON_KERNELS)
@@ -19,14 +20,15 @@
 
 #define N_INLINE static inline __attribute__((always_inline))
 
-typedef struct quantizer {
+typedef struct q8in_quantizer {
     float scale;
     float32x4_t divisor, lo, hi, half, minus_half;
     int32x4_t zp;
-} quantizer;
+} q8in_quantizer;
+typedef int8x16_t q8in_bytes;
 
-static quantizer quantizer_of(float scale, int32_t zp) {
-    quantizer q;
+static q8in_quantizer q8in_quantizer_of(float scale, int32_t zp) {
+    q8in_quantizer q;
     q.scale = scale;
     q.divisor = vdupq_n_f32(scale);
     q.lo = vdupq_n_f32(-1000.0f);
@@ -38,7 +40,7 @@ static quantizer quantizer_of(float scale, int32_t zp) {
 }
 
 /* 4 floats from x to their quantized values as int32 (before the final clamp). */
-N_INLINE int32x4_t quantize4(const quantizer *q, const float *x) {
+N_INLINE int32x4_t quantize4(const q8in_quantizer *q, const float *x) {
     float32x4_t r;
 #if defined(__aarch64__)
     r = vdivq_f32(vld1q_f32(x), q->divisor);
@@ -52,8 +54,6 @@ N_INLINE int32x4_t quantize4(const quantizer *q, const float *x) {
 #endif
     r = vminq_f32(vbslq_f32(vcgtq_f32(r, q->lo), r, q->lo), q->hi);
 #if defined(__aarch64__)
-    (void)q->half;
-    (void)q->minus_half;
     return vaddq_s32(vcvtaq_s32_f32(r), q->zp);
 #else
     {
@@ -67,7 +67,7 @@ N_INLINE int32x4_t quantize4(const quantizer *q, const float *x) {
 #endif
 }
 
-N_INLINE int8x16_t quantize16(const quantizer *q, const float *x) {
+N_INLINE int8x16_t q8in_quantize16(const q8in_quantizer *q, const float *x) {
     const int16x8_t low =
         vcombine_s16(vqmovn_s32(quantize4(q, x)), vqmovn_s32(quantize4(q, x + 4)));
     const int16x8_t high =
@@ -75,52 +75,22 @@ N_INLINE int8x16_t quantize16(const quantizer *q, const float *x) {
     return vcombine_s8(vqmovn_s16(low), vqmovn_s16(high));
 }
 
-static void quantize__neon(const float *x, size_t n, float scale, int32_t zp, int8_t *out) {
-    const quantizer q = quantizer_of(scale, zp);
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) vst1q_s8(out + i, quantize16(&q, x + i));
-    mnv3_q8_quantize(x + i, n - i, scale, zp, out + i);
+N_INLINE int8x16_t q8in_load16(const uint8_t *x) { return vreinterpretq_s8_u8(vld1q_u8(x)); }
+N_INLINE void q8in_store16(int8_t *out, int8x16_t v) { vst1q_s8(out, v); }
+N_INLINE int8x16_t q8in_splat(uint8_t byte) { return vreinterpretq_s8_u8(vdupq_n_u8(byte)); }
+N_INLINE int8x16_t q8in_xor(int8x16_t a, int8x16_t b) { return veorq_s8(a, b); }
+
+N_INLINE void q8in_store_interleaved(int8_t *out, int8x16_t c0, int8x16_t c1, int8x16_t c2) {
+    int8x16x3_t v;
+    v.val[0] = c0;
+    v.val[1] = c1;
+    v.val[2] = c2;
+    vst3q_s8(out, v);
 }
 
-static void quantize_planes__neon(const float *x, size_t plane, size_t pixels, float scale,
-                                  int32_t zp, int8_t *out) {
-    const quantizer q = quantizer_of(scale, zp);
-    size_t p = 0;
-    for (; p + 16 <= pixels; p += 16) {
-        int8x16x3_t v;
-        v.val[0] = quantize16(&q, x + p);
-        v.val[1] = quantize16(&q, x + plane + p);
-        v.val[2] = quantize16(&q, x + 2 * plane + p);
-        vst3q_s8(out + 3 * p, v);
-    }
-    mnv3_q8_quantize_planes_portable(x + p, plane, pixels - p, scale, zp, out + 3 * p);
-}
-
-static void from_uint8__neon(const uint8_t *x, size_t n, int8_t *out) {
-    const uint8x16_t flip = vdupq_n_u8(0x80);
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        vst1q_s8(out + i, vreinterpretq_s8_u8(veorq_u8(vld1q_u8(x + i), flip)));
-    mnv3_q8_from_uint8_portable(x + i, n - i, out + i);
-}
-
-static void interleave_planes__neon(const uint8_t *x, size_t plane, size_t pixels, uint8_t flip,
-                                    int8_t *out) {
-    const uint8x16_t f = vdupq_n_u8(flip);
-    size_t p = 0;
-    for (; p + 16 <= pixels; p += 16) {
-        int8x16x3_t v;
-        v.val[0] = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(x + p), f));
-        v.val[1] = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(x + plane + p), f));
-        v.val[2] = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(x + 2 * plane + p), f));
-        vst3q_s8(out + 3 * p, v);
-    }
-    mnv3_q8_interleave_planes_portable(x + p, plane, pixels - p, flip, out + 3 * p);
-}
-
-const mnv3_q8_input_ops mnv3_q8_input_neon = {
-    quantize__neon, quantize_planes__neon, from_uint8__neon, interleave_planes__neon,
-};
+#define Q8IN_FN static
+#define Q8IN_OPS mnv3_q8_input_neon
+#include "kernels/simd_q8_input.h"
 
 #else
 typedef int mnv3_arm_neon_q8_input_unused;
