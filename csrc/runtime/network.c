@@ -105,6 +105,21 @@ static void q8_input(mnv3_context *ctx, const float *image, mnv3_stem_input *in)
     nhwc_input(ctx, dst, in);
 }
 
+/* The model's own bytes: int8 NHWC is read where it is; uint8 (held as x - 128, the same
+ * bytes with the top bit flipped) or planes take one pass into the arena. */
+void mnv3_q8_bytes_input(mnv3_context *ctx, const uint8_t *image, mnv3_stem_input *in) {
+    const mnv3_q8_input_ops *ops = ctx->k.q8_input;
+    const size_t plane = (size_t)ctx->cfg.height * ctx->cfg.width;
+    const uint8_t flip = ctx->model->q8_io_type == MNV3_QTYPE_UINT8 ? 0x80u : 0u;
+    const int in_place = ctx->cfg.layout == MNV3_LAYOUT_NHWC && !flip;
+    int8_t *dst = (int8_t *)ctx->net_input;
+    if (ctx->cfg.layout == MNV3_LAYOUT_NCHW)
+        ops->interleave_planes(image, plane, plane, flip, dst);
+    else if (flip)
+        ops->from_uint8(image, plane * 3, dst);
+    nhwc_input(ctx, in_place ? (const void *)image : (const void *)dst, in);
+}
+
 /* The slices' partial sums, added in slice order (modulo 2^32), then pooled to bytes. */
 static void q8_pool(mnv3_context *ctx, const mnv3_step *s, uint32_t slices, void *dst) {
     int32_t *sums = (int32_t *)ctx->sums;
