@@ -16,9 +16,13 @@
 #ifndef MNV3_SIMD_Q8_INPUT_H
 #define MNV3_SIMD_Q8_INPUT_H
 
+#include "base/checked.h"
+
 Q8IN_FN void q8in_quantize(const float *x, size_t n, float scale, int32_t zp, int8_t *out) {
     const q8in_quantizer q = q8in_quantizer_of(scale, zp);
     size_t i = 0;
+    /* the vectors' early clamp of the quotient relies on it */
+    MNV3_ASSERT(zp >= -128 && zp <= 127);
     for (; i + 16 <= n; i += 16) q8in_store16(out + i, q8in_quantize16(&q, x + i));
     mnv3_q8_quantize(x + i, n - i, scale, zp, out + i);
 }
@@ -27,6 +31,7 @@ Q8IN_FN void q8in_quantize_planes(const float *x, size_t plane, size_t pixels, f
                                   int32_t zp, int8_t *out) {
     const q8in_quantizer q = q8in_quantizer_of(scale, zp);
     size_t p = 0;
+    MNV3_ASSERT(zp >= -128 && zp <= 127);
     for (; p + 16 <= pixels; p += 16)
         q8in_store_interleaved(out + 3 * p, q8in_quantize16(&q, x + p),
                                q8in_quantize16(&q, x + plane + p),
