@@ -2,7 +2,8 @@
 # The main job: build the release CLI, check the fastest kernels on this CPU against the
 # scalar reference, then benchmark MobileNetV3-Large and -Small in every precision: float32,
 # float16 weights, relaxed (float16 or bf16 arithmetic where the CPU has it, else float32)
-# and int8 (the built-in networks, 1 thread and all cores).
+# and int8 (the built-in networks, 1 thread and all cores); last, the CPU and each
+# precision's latency against float32 in alternated runs (scripts/precision_ratios.sh).
 # Extra arguments go to `mnv3 bench` (e.g. --runs 200 --json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,3 +20,4 @@ for precision in fp32 fp16-weights relaxed int8; do
         fi
     done
 done
+scripts/precision_ratios.sh

@@ -24,6 +24,11 @@ for arg in "$@"; do
 done
 
 packages="make gcc libc6-dev pkg-config libpng-dev libjpeg62-turbo-dev libomp-dev python3 python3-pip"
+# `python3 -m venv` (scripts/test.sh installs the Python package into build/venv) needs
+# ensurepip, which Debian ships in python3-venv.
+if ! python3 -c "import ensurepip" >/dev/null 2>&1; then
+    packages="$packages python3-venv"
+fi
 if [ "$want_arm" = 1 ]; then
     packages="$packages gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user"
 fi

@@ -14,17 +14,18 @@ load from other tenants of a shared machine affects all engines alike.
 per-channel QDQ models that onnxruntime.quantization makes from the same fp32 export (int8
 activations, and uint8 activations, its faster path on x86 without VNNI); LiteRT on the
 full-int8 TFLite models of ../shared/models; the shipped uint8 Small on LiteRT; mnv3 on
-the same TFLite files (skipped while libmnv3 has no int8 entry points); ncnn int8 when its
-quantization tools are on PATH. It prints each engine's int8 / fp32 ratio and correctness
+the same TFLite files; ncnn int8 when its quantization tools are on PATH. It prints each engine's int8 / fp32 ratio and correctness
 checks: LiteRT's default kernels against its reference kernels (BUILTIN_REF), ONNX
 Runtime int8 against its fp32 model.
 
 Converted models are cached under build/peers/. Engines whose Python package is missing
-(or whose conversion fails) are skipped with a message. mnv3 is called through ctypes on
-build/libmnv3.so (`make lib`); it loads the same weights from a .mnv3 file written by
-tools/export_torchvision.py when both that exporter and mnv3_model_load_file are
-available, and otherwise falls back to the built-in architecture with pseudo-random
-weights (timing only; no correctness check is possible then).
+(or whose conversion fails) are skipped with a message. mnv3 is called through its Python
+package (`mnv3.Session.run`; python/mnv3, or the installed one) on build/libmnv3.so
+(`make lib`) when it exists, else on the library `pip install .` built (MNV3_LIB names
+another); it loads the same weights from a .mnv3 file written by
+tools/export_torchvision.py when that exporter is available, and otherwise falls back to
+the built-in architecture with pseudo-random weights (timing only; no correctness check is
+possible then).
 
 See docs/benchmarks.md for the method.
 """
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import hashlib
 import importlib
 import json
@@ -49,12 +49,17 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOLS = os.path.join(ROOT, "tools")
+CONVERT = os.path.join(ROOT, "python", "mnv3", "convert")
 PEERS_DIR = os.path.join(ROOT, "build", "peers")
 CACHE_VERSION = "2"  # bump when a conversion changes
 ENGINE_ORDER = ["mnv3", "onnxruntime", "litert-xnnpack", "ncnn"]
 
 if TOOLS not in sys.path:
     sys.path.insert(0, TOOLS)
+# The mnv3 package: the installed one, else this checkout's (python/), which then runs the
+# library of MNV3_LIB or build/libmnv3.so.
+if os.path.join(ROOT, "python") not in sys.path:
+    sys.path.append(os.path.join(ROOT, "python"))
 
 
 def log(msg: str) -> None:
@@ -94,7 +99,7 @@ def import_torchvision():
     """torchvision's compiled ops may not load against the installed torch; the model
     definitions do, once torch.library.register_fake is neutralised."""
     try:
-        from _torchvision_compat import import_torchvision as compat_import
+        from mnv3.convert._torchvision_compat import import_torchvision as compat_import
     except ImportError:
         compat_import = None
     if compat_import is not None:
@@ -151,24 +156,11 @@ def load_model(arch: str, state_dict):
 
 
 # ------------------------------------------------------------------------------------
-# mnv3 through ctypes
+# mnv3 through its Python package
 # ------------------------------------------------------------------------------------
 
-class _Error(ctypes.Structure):
-    _fields_ = [("status", ctypes.c_int), ("message", ctypes.c_char * 256)]
-
-
-class _Config(ctypes.Structure):
-    _fields_ = [("batch", ctypes.c_uint32), ("height", ctypes.c_uint32),
-                ("width", ctypes.c_uint32), ("layout", ctypes.c_int),
-                ("threads", ctypes.c_uint32), ("isa", ctypes.c_int), ("profile", ctypes.c_int),
-                ("precision", ctypes.c_int),
-                # Room for fields a newer library's mnv3_config_init may write.
-                ("_reserved", ctypes.c_uint8 * 64)]
-
-
-MNV3_ARCH = {"large": 1, "small": 2}
-MNV3_FLAVOR_TORCHVISION = 1
+MNV3_MISSING = ("mnv3 not available: neither build/libmnv3.so (`make lib`) nor an installed "
+                "mnv3 package (`pip install .`); MNV3_LIB names another library")
 
 
 def display_path(path: str) -> str:
@@ -180,7 +172,8 @@ def sources_hash(names: List[str]) -> str:
     h = hashlib.sha256(CACHE_VERSION.encode())
     for n in names:
         try:
-            with open(os.path.join(TOOLS, n), "rb") as f:
+            path = os.path.join(CONVERT, n)  # the converters, else a tools/ script
+            with open(path if os.path.exists(path) else os.path.join(TOOLS, n), "rb") as f:
                 h.update(f.read())
         except OSError:
             h.update(b"-")
@@ -188,27 +181,28 @@ def sources_hash(names: List[str]) -> str:
 
 
 def warn_if_stale(lib_path: str) -> None:
-    """The library is built by `make`; say so when the C sources are newer."""
+    """build/libmnv3.so is built by `make`; say so when the C sources are newer."""
     try:
         built = os.path.getmtime(lib_path)
     except OSError:
         return
     newest, newest_name = 0.0, ""
-    for d in ("csrc", os.path.join("csrc", "kernels"), "include"):
-        full = os.path.join(ROOT, d)
-        if not os.path.isdir(full):
-            continue
-        for n in os.listdir(full):
-            if n.endswith((".c", ".h")):
-                t = os.path.getmtime(os.path.join(full, n))
-                if t > newest:
-                    newest, newest_name = t, os.path.join(d, n)
+    for d in ("csrc", "include"):
+        for folder, _, files in os.walk(os.path.join(ROOT, d)):
+            for n in files:
+                if n.endswith((".c", ".h")):
+                    t = os.path.getmtime(os.path.join(folder, n))
+                    if t > newest:
+                        newest, newest_name = t, os.path.relpath(os.path.join(folder, n), ROOT)
     if newest > built:
         log(f"warning: {display_path(lib_path)} is older than {newest_name}; "
             "run `make lib` to benchmark the current sources")
 
 
 def find_libmnv3() -> Optional[str]:
+    """The library to benchmark when it is not the package's own: MNV3_LIB, else
+    build/libmnv3.so (`make lib`, the Makefile's build: OpenMP threads where the compiler
+    has them)."""
     env = os.environ.get("MNV3_LIB")
     candidates = [env] if env else []
     candidates += [os.path.join(ROOT, "build", "libmnv3.so"),
@@ -219,85 +213,26 @@ def find_libmnv3() -> Optional[str]:
     return None
 
 
-class Mnv3:
-    def __init__(self, path: str):
-        self.path = path
-        lib = ctypes.CDLL(path)
-        self.lib = lib
-        P = ctypes.c_void_p
-        lib.mnv3_version_string.restype = ctypes.c_char_p
-        lib.mnv3_isa_name.restype = ctypes.c_char_p
-        lib.mnv3_isa_name.argtypes = [ctypes.c_int]
-        lib.mnv3_isa_best.restype = ctypes.c_int
-        lib.mnv3_model_create_builtin.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_double,
-                                                  ctypes.c_uint32, ctypes.c_uint64,
-                                                  ctypes.POINTER(P), ctypes.POINTER(_Error)]
-        lib.mnv3_config_init.argtypes = [ctypes.POINTER(_Config), P]
-        lib.mnv3_context_create.argtypes = [P, ctypes.POINTER(_Config), P, ctypes.c_size_t,
-                                            ctypes.POINTER(P), ctypes.POINTER(_Error)]
-        lib.mnv3_run.argtypes = [P, P, ctypes.c_size_t, P, ctypes.c_size_t, P, ctypes.c_size_t]
-        lib.mnv3_context_isa.argtypes = [P]
-        lib.mnv3_context_isa.restype = ctypes.c_int
-        lib.mnv3_context_arithmetic.argtypes = [P]
-        lib.mnv3_context_arithmetic.restype = ctypes.c_int
-        lib.mnv3_arithmetic_name.argtypes = [ctypes.c_int]
-        lib.mnv3_arithmetic_name.restype = ctypes.c_char_p
-        lib.mnv3_model_convert_weights.argtypes = [P, ctypes.c_int, P, P]
-        lib.mnv3_context_threads.argtypes = [P]
-        lib.mnv3_context_threads.restype = ctypes.c_uint32
-        lib.mnv3_context_free.argtypes = [P]
-        lib.mnv3_model_free.argtypes = [P]
-        self.can_load = hasattr(lib, "mnv3_model_load_file")
-        if self.can_load:
-            lib.mnv3_model_load_file.argtypes = [ctypes.c_char_p, ctypes.c_uint32,
-                                                 ctypes.POINTER(P), ctypes.POINTER(_Error)]
+def load_mnv3():
+    """The mnv3 package with its C library loaded, or None (with a message). The library is
+    find_libmnv3()'s when there is one, else the package's own."""
+    path = find_libmnv3()
+    if path and not os.environ.get("MNV3_LIB"):
+        os.environ["MNV3_LIB"] = path
+    try:
+        import mnv3
+        mnv3.library_path()  # loads it
+    except ImportError as e:
+        log(f"mnv3: {e}; benchmarking the peers only")
+        return None
+    if path:
+        warn_if_stale(mnv3.library_path())
+    return mnv3
 
-    def version(self) -> str:
-        return self.lib.mnv3_version_string().decode()
 
-    def best_isa(self) -> str:
-        return self.lib.mnv3_isa_name(self.lib.mnv3_isa_best()).decode()
-
-    def _check(self, status, err, what):
-        if status != 0:
-            raise RuntimeError(f"{what}: status {status}: {err.message.decode(errors='replace')}")
-
-    def model_from_file(self, path: str):
-        m, err = ctypes.c_void_p(), _Error()
-        self._check(self.lib.mnv3_model_load_file(path.encode(), 0, ctypes.byref(m),
-                                                  ctypes.byref(err)), err, "mnv3_model_load_file")
-        return m
-
-    def model_builtin(self, arch: str, seed: int = 1):
-        m, err = ctypes.c_void_p(), _Error()
-        self._check(self.lib.mnv3_model_create_builtin(MNV3_ARCH[arch], MNV3_FLAVOR_TORCHVISION,
-                                                       1.0, 1000, seed, ctypes.byref(m),
-                                                       ctypes.byref(err)),
-                    err, "mnv3_model_create_builtin")
-        return m
-
-    def half_model(self, model):
-        """A new model with the weights of `model` stored as float16."""
-        m, err = ctypes.c_void_p(), _Error()
-        self._check(self.lib.mnv3_model_convert_weights(model, 1, ctypes.byref(m),
-                                                        ctypes.byref(err)),
-                    err, "mnv3_model_convert_weights")
-        return m
-
-    def context(self, model, resolution: int, threads: int, layout: int = 0,
-                relaxed: bool = False):
-        cfg = _Config()
-        self.lib.mnv3_config_init(ctypes.byref(cfg), model)
-        cfg.precision = 1 if relaxed else 0  # MNV3_PRECISION_RELAXED / _EXACT
-        cfg.batch, cfg.height, cfg.width = 1, resolution, resolution
-        cfg.layout = layout  # 0: NCHW, as torch; 1: NHWC
-        cfg.threads = threads
-        cfg.isa = 0  # AUTO: the best kernels this CPU supports
-        ctx, err = ctypes.c_void_p(), _Error()
-        self._check(self.lib.mnv3_context_create(model, ctypes.byref(cfg), None, 0,
-                                                 ctypes.byref(ctx), ctypes.byref(err)),
-                    err, "mnv3_context_create")
-        return ctx
+def mnv3_detail(m, session) -> str:
+    return (f"mnv3 {m.library_version()} (Python package, "
+            f"{display_path(m.library_path())}), isa={session.isa}")
 
 
 # ------------------------------------------------------------------------------------
@@ -509,18 +444,15 @@ def prepare_ncnn(paths, model, x, threads, half: bool = False):
                   f"openmp_blocktime={opt.openmp_blocktime}")
 
 
-def prepare_mnv3(paths, model, x, threads, lib: Optional[Mnv3], arch, weights_path,
-                 variant: str = "fp32"):
+def prepare_mnv3(paths, model, x, threads, m, arch, weights_path, variant: str = "fp32"):
     """variant: fp32, fp16w (float16 weights, float32 arithmetic) or relaxed (float16 or
-    bf16 products where the CPU has them)."""
-    if lib is None:
-        raise Skip("build/libmnv3.so not found; run `make lib` (or set MNV3_LIB)")
+    bf16 products where the CPU has them). `m` is the mnv3 package (load_mnv3())."""
+    if m is None:
+        raise Skip(MNV3_MISSING)
     same = False
     why = ""
     exporter = os.path.join(TOOLS, "export_torchvision.py")
-    if not lib.can_load:
-        why = "this libmnv3 has no mnv3_model_load_file"
-    elif not os.path.exists(exporter):
+    if not os.path.exists(exporter):
         why = "tools/export_torchvision.py not present"
     else:
         if not os.path.exists(paths["mnv3"]):
@@ -535,39 +467,28 @@ def prepare_mnv3(paths, model, x, threads, lib: Optional[Mnv3], arch, weights_pa
         if os.path.exists(paths["mnv3"]):
             same = True
     if same:
-        m = lib.model_from_file(paths["mnv3"])
+        net = m.Model(paths["mnv3"])
         source = "same weights (.mnv3 from tools/export_torchvision.py)"
     else:
         log(f"mnv3: {why}; timing the built-in {arch} architecture with pseudo-random "
             "weights (no correctness check)")
-        m = lib.model_builtin(arch)
+        net = m.Model.builtin(arch=arch, seed=1)
         source = "built-in architecture, pseudo-random weights"
     if variant == "fp16w":
-        full, m = m, lib.half_model(m)
-        lib.lib.mnv3_model_free(full)
+        net = net.converted(weights="float16")
         source += ", weights stored as float16"
-    ctx = lib.context(m, x.shape[2], threads, relaxed=variant == "relaxed")
-    out = np.zeros((1, 1000), dtype=np.float32)
-    run_fn = lib.lib.mnv3_run
-    xp, xn = x.ctypes.data, x.size
-    op, on = out.ctypes.data, out.size
+    session = m.Session(net, threads=threads, height=x.shape[2], width=x.shape[3],
+                        precision="relaxed" if variant == "relaxed" else "exact")
+    out = np.zeros(session.output_shape, dtype=np.float32)
+    x = np.ascontiguousarray(x, dtype=np.float32)  # read in place by every run
 
     def run():
-        st = run_fn(ctx, xp, xn, op, on, None, 0)
-        if st != 0:
-            raise RuntimeError(f"mnv3_run failed with status {st}")
+        session.run(x, out=out)
 
-    isa = lib.lib.mnv3_isa_name(lib.lib.mnv3_context_isa(ctx)).decode()
-    nthr = lib.lib.mnv3_context_threads(ctx)
-    arith = lib.lib.mnv3_arithmetic_name(lib.lib.mnv3_context_arithmetic(ctx)).decode()
-
-    def close():
-        lib.lib.mnv3_context_free(ctx)
-        lib.lib.mnv3_model_free(m)
     return Engine("mnv3" if variant == "fp32" else f"mnv3-{variant}", run, lambda: out.copy(),
-                  f"mnv3 {lib.version()} (ctypes, {display_path(lib.path)}), "
-                  f"isa={isa}, {arith} arithmetic, threads={nthr}, NCHW input; {source}",
-                  close=close, same_weights=same)
+                  f"{mnv3_detail(m, session)}, {session.arithmetic} arithmetic, "
+                  f"threads={session.threads}, NCHW input; {source}",
+                  close=session.close, same_weights=same)
 
 
 # ------------------------------------------------------------------------------------
@@ -774,85 +695,43 @@ def litert_reference_check(path: str, inputs: Dict[str, np.ndarray]) -> Dict[str
 
 
 # The int8 C API the mnv3 rows assume; see prepare_mnv3_quantized.
-MNV3_INT8_SYMBOLS = ("mnv3_model_quantization", "mnv3_run_quantized")
-MNV3_BUILTIN_INT8 = "mnv3_model_create_builtin_int8"
-MNV3_ERR_UNSUPPORTED = 8  # mnv3_model_quantization() of a float model
-
-
-def mnv3_int8_missing(lib) -> Optional[str]:
-    """Why this libmnv3 cannot run int8 models, or None when it can."""
-    if lib is None:
-        return "build/libmnv3.so not found; run `make lib` (or set MNV3_LIB)"
-    absent = [s for s in MNV3_INT8_SYMBOLS if not hasattr(lib.lib, s)]
-    if absent:
-        return f"mnv3 int8 not available in this build (libmnv3 has no {', '.join(absent)})"
-    return None
-
-
-def prepare_mnv3_quantized(lib: Optional[Mnv3], name: str, threads: int, qinput: np.ndarray,
-                           classes: int, tflite_path: Optional[str] = None,
+def prepare_mnv3_quantized(m, name: str, threads: int, qinput: np.ndarray, classes: int,
+                           tflite_path: Optional[str] = None,
                            builtin_arch: Optional[str] = None,
                            expected: Optional[Dict[str, object]] = None) -> Engine:
     """mnv3 on an int8 network, fed the same quantized bytes as LiteRT: the .mnv3 file that
     `tools/import_tflite.py TFLITE -o OUT` writes from `tflite_path` (the file LiteRT runs),
     or, without a file or when the importer cannot write a quantized one, the built-in
-    `builtin_arch` int8 network (timing only: other weights).
+    `builtin_arch` int8 network (timing only: other weights). `m` is the mnv3 package; the
+    row runs Session.predict_quantized on NHWC input, whose quantized logits (the input of
+    the source model's softmax) it reports.
 
-    The int8 C API it uses (include/mnv3.h; a build without it skips the row with "mnv3 int8
-    not available in this build"):
-
-        mnv3_model_quantization(model, &input, &logits): MNV3_OK for a quantized model,
-            MNV3_ERR_UNSUPPORTED for a float one;
-        mnv3_run_quantized(context, input, input_len, logits_q, logits_q_len, logits,
-            logits_len): input bytes of the model's input type in the configured layout
-            (NHWC here), logits_q the quantized logits (the input of the source model's
-            softmax);
-        mnv3_model_create_builtin_int8(<the arguments of mnv3_model_create_builtin>): the
-            built-in network with deterministic int8 weights and quantization (used only
-            when no imported file is available).
-
-    `expected` (from litert_reference_check plus the inputs) makes the row compare its
-    requantized logits with TFLite's reference kernels on the shared photos."""
-    missing = mnv3_int8_missing(lib)
-    if missing:
-        raise Skip(missing)
-    c = lib.lib
-    P = ctypes.c_void_p
-    c.mnv3_model_quantization.argtypes = [P, P, P]
-    c.mnv3_model_quantization.restype = ctypes.c_int
-    qbuf = ctypes.create_string_buffer(64)  # two mnv3_quantization structs, with room
-    c.mnv3_run_quantized.argtypes = [P, P, ctypes.c_size_t, P, ctypes.c_size_t, P,
-                                     ctypes.c_size_t]
+    `expected` (from litert_reference_check plus the inputs) makes the row compare those
+    logits with TFLite's reference kernels on the shared photos."""
+    if m is None:
+        raise Skip(MNV3_MISSING)
     model, source, why = None, "", ""
     if tflite_path:
         try:
-            model = lib.model_from_file(imported_mnv3(tflite_path))
+            model = m.Model(imported_mnv3(tflite_path))
             source = f".mnv3 imported from {os.path.basename(tflite_path)}"
-            if c.mnv3_model_quantization(model, qbuf, ctypes.byref(qbuf, 32)) == \
-                    MNV3_ERR_UNSUPPORTED:
-                lib.lib.mnv3_model_free(model)
+            if not model.quantized:
                 model, why = None, "tools/import_tflite.py wrote a float32 model"
-        except (RuntimeError, Skip) as e:
+        except (m.Error, Skip) as e:
             why = str(e)
-    if model is None and builtin_arch and hasattr(c, MNV3_BUILTIN_INT8):
-        create = getattr(c, MNV3_BUILTIN_INT8)
-        create.argtypes = c.mnv3_model_create_builtin.argtypes
-        model, err = ctypes.c_void_p(), _Error()
-        lib._check(create(MNV3_ARCH[builtin_arch], MNV3_FLAVOR_TORCHVISION, 1.0, classes, 1,
-                          ctypes.byref(model), ctypes.byref(err)), err, MNV3_BUILTIN_INT8)
+    if model is None and builtin_arch:
+        model = m.Model.builtin(arch=builtin_arch, classes=classes, seed=1, precision="int8")
         source = "built-in int8 network, pseudo-random weights (timing only)"
         expected = None
     if model is None:
-        raise Skip(f"mnv3 int8 not available in this build: {why or 'no int8 model'}")
-    ctx = lib.context(model, qinput.shape[1], threads, layout=1)  # NHWC, as TFLite
+        raise Skip(f"mnv3 int8 not available: {why or 'no int8 model'}")
+    session = m.Session(model, threads=threads, layout="nhwc", height=qinput.shape[1],
+                        width=qinput.shape[2])  # NHWC, as TFLite
     # The logits come in the input's type: uint8 models keep uint8 at both ends.
     out = np.zeros((1, classes), dtype=qinput.dtype)
 
     def run_on(x):
-        st = c.mnv3_run_quantized(ctx, x.ctypes.data, x.nbytes, out.ctypes.data, out.size,
-                                  None, 0)
-        if st != 0:
-            raise RuntimeError(f"mnv3_run_quantized failed with status {st}")
+        out[:] = session.predict_quantized(x).quantized_logits
     checks = ""
     if expected:
         worst = 0
@@ -860,15 +739,9 @@ def prepare_mnv3_quantized(lib: Optional[Mnv3], name: str, threads: int, qinput:
             run_on(x)
             worst = max(worst, quantized_max_diff(out[0], expected["ref_logits"][photo][0]))
         checks = f"; logits vs BUILTIN_REF max |Δ| {worst} quantized units"
-
-    def close():
-        c.mnv3_context_free(ctx)
-        c.mnv3_model_free(model)
-    isa = c.mnv3_isa_name(c.mnv3_context_isa(ctx)).decode()
     return Engine(name, lambda: run_on(qinput), lambda: out.copy(),
-                  f"mnv3 {lib.version()} (ctypes, {display_path(lib.path)}), isa={isa}, "
-                  f"threads={c.mnv3_context_threads(ctx)}, {qinput.dtype} NHWC input; "
-                  f"{source}{checks}", close=close, same_weights=False)
+                  f"{mnv3_detail(m, session)}, threads={session.threads}, {qinput.dtype} NHWC "
+                  f"input; {source}{checks}", close=session.close, same_weights=False)
 
 
 def imported_mnv3(tflite_path: str) -> str:
@@ -878,7 +751,7 @@ def imported_mnv3(tflite_path: str) -> str:
     d = os.path.join(PEERS_DIR, "int8")
     os.makedirs(d, exist_ok=True)
     out = os.path.join(d, f"{os.path.splitext(os.path.basename(tflite_path))[0]}-{key}-"
-                       f"{sources_hash(['import_tflite.py', 'mnv3file.py'])}.mnv3")
+                       f"{sources_hash(['import_tflite.py', 'modelfile.py'])}.mnv3")
     if not os.path.exists(out):
         r = subprocess.run([sys.executable, os.path.join(TOOLS, "import_tflite.py"),
                             tflite_path, "-o", out + ".tmp"], cwd=ROOT, capture_output=True,
@@ -895,7 +768,7 @@ class Int8Rows:
     """What the int8 rows of one architecture share across thread counts: the quantized
     models and inputs, and the correctness checks, made once."""
 
-    def __init__(self, arch: str, engines: List[str], lib: Optional[Mnv3], model, x,
+    def __init__(self, arch: str, engines: List[str], lib, model, x,
                  paths: Dict[str, str], photos: List[np.ndarray], seed: int = 0):
         self.arch, self.lib, self.model, self.x, self.paths = arch, lib, model, x, paths
         self.seed = seed
@@ -1067,7 +940,7 @@ def measure(engines: List[Engine], runs: int, warmup: int, settle: int,
 # Machine description
 # ------------------------------------------------------------------------------------
 
-def machine_info(lib: Optional[Mnv3]) -> Dict[str, object]:
+def machine_info(lib) -> Dict[str, object]:
     info: Dict[str, object] = {}
     model, flags = platform.processor() or platform.machine(), set()
     try:
@@ -1095,7 +968,7 @@ def machine_info(lib: Optional[Mnv3]) -> Dict[str, object]:
     info["python"] = platform.python_version()
     versions = {}
     if lib is not None:
-        versions["mnv3"] = f"{lib.version()} (best isa: {lib.best_isa()})"
+        versions["mnv3"] = f"{lib.library_version()} (best isa: {lib.best_isa()})"
     for mod, dist in [("onnxruntime", None), ("ai_edge_litert", "ai-edge-litert"),
                       ("ncnn", None), ("pnnx", None), ("torch", None), ("torchvision", None),
                       ("onnx", None), ("tflite", None)]:
@@ -1122,7 +995,7 @@ def model_paths(arch: str, resolution: int, key: str) -> Dict[str, str]:
         "ncnn_param": os.path.join(d, f"model-{resolution}.ncnn.param"),
         "ncnn_bin": os.path.join(d, f"model-{resolution}.ncnn.bin"),
         "mnv3": os.path.join(d, "model-" + sources_hash(
-            ["export_torchvision.py", "mnv3arch.py", "mnv3file.py"]) + ".mnv3"),
+            ["export_torchvision.py", "arch.py", "modelfile.py"]) + ".mnv3"),
     }
 
 
@@ -1417,16 +1290,7 @@ def main(argv=None) -> int:
         log(f"torchvision model definitions could not be imported: {type(e).__name__}: {e}")
         return 2
 
-    lib = None
-    path = find_libmnv3()
-    if path:
-        try:
-            lib = Mnv3(path)
-            warn_if_stale(path)
-        except OSError as e:
-            log(f"could not load {path}: {e}")
-    else:
-        log("build/libmnv3.so not found: run `make lib`; benchmarking the peers only")
+    lib = load_mnv3()
 
     machine = machine_info(lib)
     log(f"machine: {machine['cpu']}, {machine['usable_cpus']} usable CPUs, "

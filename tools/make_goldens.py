@@ -20,7 +20,9 @@ import time
 
 import numpy as np
 
-from golden import write_golden
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "python"))
+from mnv3.convert.golden import write_golden  # noqa: E402
 
 # name, arch, flavor, width_mult, classes, height, width, batch
 CONFIGS = [
@@ -56,8 +58,8 @@ TFLITE_EXPECT_TOP1 = (286, 968)
 
 def make_torch_golden(out_root: str, cfg, seed: int) -> str:
     import torch
-    from export_torchvision import (imagelike_input, network_from_state_dict, random_model,
-                                    torch_features)
+    from mnv3.convert.export_torchvision import (imagelike_input, network_from_state_dict,
+                                                 random_model, torch_features)
     name, arch, flavor, wm, classes, h, w, batch = cfg
     x = imagelike_input(batch, h, w, seed)
     model = random_model(arch, flavor, wm, classes, seed, x=x)
@@ -76,11 +78,11 @@ def make_tflite_golden(out_root: str, shared: str) -> str:
     """Imports the real TFLite MobileNetV3-Small and writes its golden: the two sample
     images (NHWC, normalised as the model's metadata says), logits from a float64 numpy
     evaluation of the imported description, and TFLite's own probabilities."""
-    import mnv3ref
-    from export_torchvision import read_labels
-    from golden import preprocess_uint8
-    from import_tflite import import_tflite
-    from mnv3file import NHWC
+    from mnv3.convert import reference as mnv3ref
+    from mnv3.convert.export_torchvision import read_labels
+    from mnv3.convert.golden import preprocess_uint8
+    from mnv3.convert.import_tflite import import_tflite
+    from mnv3.convert.modelfile import NHWC
     labels = read_labels(os.path.join(shared, TFLITE_LABELS))
     net = import_tflite(os.path.join(shared, TFLITE_MODEL), labels, float_model=True)
     images = np.concatenate([np.load(os.path.join(shared, "images", f"{n}_224_nhwc_uint8.npy"))

@@ -146,7 +146,7 @@ CORES: Dict[str, List[Core]] = {
 }
 
 # Share of MobileNetV3-Large's multiply-accumulates at 224x224 (216.6 M in all, torchvision
-# layout: tools/mnv3arch.py), by the kernel that runs them. gemm: every 1x1 convolution
+# layout: python/mnv3/convert/arch.py), by the kernel that runs them. gemm: every 1x1 convolution
 # (expansions, projections, the last conv 160->960); dwconv: the 3x3 and 5x5 depthwise
 # layers; conv: the 3x3 stride-2 stem (3->16); gemv: the squeeze-excite layers and the
 # classifier (960->1280->1000), which run as matrix-vector products.

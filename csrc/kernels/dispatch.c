@@ -59,6 +59,22 @@ int mnv3_cpu_has_avx2(void) {
     return cpu_has_avx_fma(&b7, &xcr0) && (b7 & bit_AVX2) != 0;
 }
 
+static int cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+
+int mnv3_cpu_has_avx2_f16c(void) { return mnv3_cpu_has_avx2() && cpu_has_f16c(); }
+
+#if defined(MNV3_X86_EMULATED)
+/* A test build whose AVX-512 and AVX-VNNI instructions are portable code (x86_intrin.h):
+ * those sets run wherever the build's native AVX2, FMA and F16C do. */
+int mnv3_cpu_has_avx512f(void) { return mnv3_cpu_has_avx2_f16c(); }
+int mnv3_cpu_has_avx512vnni(void) { return mnv3_cpu_has_avx2_f16c(); }
+int mnv3_cpu_has_avxvnni(void) { return mnv3_cpu_has_avx2_f16c(); }
+int mnv3_cpu_has_avx512f_f16c(void) { return mnv3_cpu_has_avx2_f16c(); }
+int mnv3_cpu_has_avx512bf16(void) { return mnv3_cpu_has_avx2_f16c(); }
+#else
 int mnv3_cpu_has_avx512f(void) {
     unsigned b7;
     unsigned long long xcr0;
@@ -81,12 +97,6 @@ int mnv3_cpu_has_avxvnni(void) {
     return (a >> 4 & 1u) != 0;
 }
 
-static int cpu_has_f16c(void) {
-    unsigned a, b, c, d;
-    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
-}
-
-int mnv3_cpu_has_avx2_f16c(void) { return mnv3_cpu_has_avx2() && cpu_has_f16c(); }
 int mnv3_cpu_has_avx512f_f16c(void) { return mnv3_cpu_has_avx512f() && cpu_has_f16c(); }
 
 /* AVX512-BF16: CPUID leaf 7 subleaf 1, EAX bit 5. */
@@ -95,6 +105,7 @@ int mnv3_cpu_has_avx512bf16(void) {
     return mnv3_cpu_has_avx512f_f16c() && __get_cpuid_count(7, 1, &a, &b, &c, &d) &&
            (a & (1u << 5)) != 0;
 }
+#endif
 #endif
 
 #if defined(MNV3_HAVE_NEON_KERNELS) && defined(__aarch64__)

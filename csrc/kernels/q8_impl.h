@@ -26,15 +26,27 @@
 /* Largest row tile any set uses. */
 #define MNV3_Q8_MAX_MR 8
 
+/* One multiplier in the form vector code broadcasts it: acc << left, doubling high
+ * multiply by mult, rounding right shift (mask = 2^right - 1, half = mask >> 1). */
+typedef struct mnv3_q8_vmul {
+    int32_t mult, left, right, mask, half;
+} mnv3_q8_vmul;
+void mnv3_q8_vmul_of(mnv3_q8_mul m, mnv3_q8_vmul *v);
+
 /* The parameters of every int8 row: the layer's quantization, as prepared once. `bias` and
  * `weight_zp` are what the reference reads; packed rows fold them (and in_zp) into their
- * packed weights. The gate's bytes come with each call (mnv3_pointwise_args.gate). */
+ * packed weights. The gate's bytes come with each call (mnv3_pointwise_args.gate). The
+ * residual ADD's and the gate's multipliers are also kept in vector form; `*_plain`: none
+ * of them shifts left or is INT32_MIN, so vector code may take the short requantization. */
 typedef struct mnv3_q8_params {
     const int32_t *bias;         /* NULL: none */
     int32_t in_zp, weight_zp;
     mnv3_q8_requant requant;
     mnv3_q8_gate gate;
     mnv3_q8_add add;
+    mnv3_q8_vmul add_v[3];       /* a_mul, b_mul, out_mul */
+    mnv3_q8_vmul gate_v;
+    int32_t add_plain, gate_plain;
 } mnv3_q8_params;
 
 size_t mnv3_q8_params_bytes(const mnv3_row *row, const mnv3_layer *l);
@@ -108,7 +120,10 @@ void mnv3_q8_rq_view(mnv3_q8_rq_table *t, const void *src, uint32_t nr,
 /* One tile: prepared rows [0, m) (m is the microkernel's own) times one packed panel.
  * The panel is nr int32 biases followed by the k loop's weights (k is a multiple of kr),
  * then the requantization arrays.
- * Outputs [0, nc) of each row are stored; nothing beyond. */
+ * Outputs [0, nc) of each row are stored; nothing beyond. A tile whose impl fuses them
+ * (mnv3_q8_gemm_impl.fused) then finishes its bytes in registers, in this order: the LUT,
+ * the residual ADD, the store, and the column sums (sums[0, nc) += each stored column's
+ * bytes). */
 typedef struct mnv3_q8_gemm_tile {
     const void *a;
     size_t a_stride;             /* bytes between prepared rows */
@@ -120,15 +135,34 @@ typedef struct mnv3_q8_gemm_tile {
     size_t out_stride;
     const char **pf;             /* prefetch cursor, as the float tiles */
     const char *pf_end;
+    const int8_t *lut;           /* NULL: none */
+    const int8_t *residual;      /* NULL: none */
+    size_t residual_stride;      /* bytes between its rows */
+    const mnv3_q8_params *params; /* the ADD's multipliers */
+    int32_t *sums;               /* NULL: none */
 } mnv3_q8_gemm_tile;
 typedef void (*mnv3_q8_gemm_ukernel)(const mnv3_q8_gemm_tile *t);
 
+/* Rows of input bytes to prepare at once: row r is x + r * x_stride, its prepared form
+ * goes to dst + r * dst_stride. */
+typedef struct mnv3_q8_prepare_args {
+    const int8_t *x;
+    size_t x_stride;
+    uint32_t rows, k, kpad;
+    const mnv3_q8_gate *gate;    /* NULL: none */
+    const mnv3_q8_params *params; /* the gate's multiplier in vector form */
+    int32_t in_zp;
+    mnv3_q8_format format;
+    unsigned char *dst;
+    size_t dst_stride;
+    int32_t *row_sums;           /* NULL: not needed */
+} mnv3_q8_prepare_args;
+
 /* Byte helpers a set may provide in SIMD; the drivers use portable code for NULL ones. */
 typedef struct mnv3_q8_ops {
-    /* dst[0, kpad) = the prepared form of x[0, k) (gated when gate is set), zeros after;
-     * *row_sum (when not NULL) = the sum of the prepared values. */
-    void (*prepare_row)(const int8_t *x, uint32_t k, uint32_t kpad, const mnv3_q8_gate *gate,
-                        int32_t in_zp, mnv3_q8_format format, void *dst, int32_t *row_sum);
+    /* Each row's dst[0, kpad) = the prepared form of x[0, k) (gated when gate is set),
+     * zeros after; row_sums[r] (when not NULL) = the sum of row r's prepared values. */
+    void (*prepare_rows)(const mnv3_q8_prepare_args *p);
     /* x[i] = lut[(uint8_t)(x[i] + 128)] */
     void (*lut)(int8_t *x, size_t n, const int8_t *lut);
     /* out[i] = add(a[i], b[i]) */
@@ -138,6 +172,12 @@ typedef struct mnv3_q8_ops {
     void (*requantize)(const int32_t *acc, const mnv3_q8_mul *m, size_t n, int32_t *out);
 } mnv3_q8_ops;
 
+/* Steps of a layer's epilogue a set's tiles do in registers (mnv3_q8_gemm_tile); the
+ * driver runs the others as passes over the stored bytes. */
+#define MNV3_Q8_FUSE_LUT 1u
+#define MNV3_Q8_FUSE_ADD 2u
+#define MNV3_Q8_FUSE_SUMS 4u
+
 /* What the GEMM driver needs of a set: its A format, tile, microkernels, helpers. */
 typedef struct mnv3_q8_gemm_impl {
     mnv3_q8_format format;
@@ -146,6 +186,7 @@ typedef struct mnv3_q8_gemm_impl {
     const mnv3_q8_ops *ops;
     /* k within a panel interleaved by this many (0: kr); k is padded to kr either way */
     uint32_t interleave;
+    uint32_t fused;              /* MNV3_Q8_FUSE_* */
 } mnv3_q8_gemm_impl;
 
 /* Depthwise: one output row over every channel. rows[ky] is input row oy*stride - pad_top
@@ -154,6 +195,9 @@ typedef struct mnv3_q8_gemm_impl {
 typedef struct mnv3_q8_dw_out_row {
     const int8_t *const *rows;
     int8_t *out;                 /* output (oy, 0, 0) */
+    /* What the row does after requantization when its impl fuses it: the LUT, then
+     * sums[c] += the row's output bytes of channel c. NULL: not asked, or not fused. */
+    const int8_t *lut;
     int32_t *sums;
     const void *w;
     const mnv3_q8_dw_call *a;
@@ -175,6 +219,7 @@ typedef struct mnv3_q8_dw_impl {
     void (*pack)(const mnv3_q8_weights *w, void *packed);
     /* Bytes of workspace a call needs (rows it keeps converted); NULL: none. */
     size_t (*workspace)(uint32_t channels, uint32_t kernel, uint32_t in_width);
+    uint32_t fused;              /* MNV3_Q8_FUSE_LUT and _SUMS: what the row does itself */
 } mnv3_q8_dw_impl;
 
 /* Packers (drivers/q8.c) for the GEMM formats, by panel width, kr and interleave; the rows
@@ -223,11 +268,12 @@ void mnv3_q8_dw_cached_rows(const mnv3_q8_dw_out_row *r, size_t slot_bytes, size
                             const int16_t **slot);
 
 /* Portable helpers, also the fallbacks of mnv3_q8_ops. */
+void mnv3_q8_prepare_rows_portable(const mnv3_q8_prepare_args *p);
 void mnv3_q8_prepare_row_portable(const int8_t *x, uint32_t k, uint32_t kpad,
                                   const mnv3_q8_gate *gate, int32_t in_zp,
                                   mnv3_q8_format format, void *dst, int32_t *row_sum);
-/* Elements [from, k) of prepare_row (and the padding); returns their part of the row sum.
- * The SIMD prepare_row functions end with it. */
+/* Elements [from, k) of one row (and the padding); returns their part of the row sum.
+ * The SIMD prepare_rows functions end each row with it. */
 int32_t mnv3_q8_prepare_row_rest(const int8_t *x, uint32_t from, uint32_t k, uint32_t kpad,
                                  const mnv3_q8_gate *gate, int32_t in_zp, mnv3_q8_format format,
                                  void *dst);

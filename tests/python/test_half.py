@@ -10,11 +10,12 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
+sys.path.insert(0, os.path.join(ROOT, "python"))
 
-import mnv3file  # noqa: E402
-import mnv3ref  # noqa: E402
-from mnv3arch import describe  # noqa: E402
-from mnv3file import FormatError, with_weight_dtype  # noqa: E402
+from mnv3.convert import modelfile as mnv3file  # noqa: E402
+from mnv3.convert import reference as mnv3ref  # noqa: E402
+from mnv3.convert.arch import describe  # noqa: E402
+from mnv3.convert.modelfile import FormatError, with_weight_dtype  # noqa: E402
 
 
 def random_net(seed=0):
@@ -76,7 +77,7 @@ def test_float16_refusals():
 
 def test_export_torchvision_float16(tmp_path):
     pytest.importorskip("torch")
-    import export_torchvision
+    from mnv3.convert import export_torchvision
     out16, out32 = tmp_path / "h.mnv3", tmp_path / "f.mnv3"
     args = ["--arch", "small", "--flavor", "torchvision", "--width-mult", "0.5",
             "--num-classes", "10", "--seed", "3"]
@@ -87,6 +88,32 @@ def test_export_torchvision_float16(tmp_path):
     for x, y in zip(a.convs(), b.convs()):
         assert np.array_equal(x.weight.astype(np.float16), y.weight)
         assert np.array_equal(x.bias, y.bias)
+    # fp16 (the spelling of the command-line tool's --precision fp16-weights) is float16
+    out_fp16, out_fp32 = tmp_path / "h2.mnv3", tmp_path / "f2.mnv3"
+    assert export_torchvision.main(args + ["--weights-dtype", "fp16", "-o", str(out_fp16)]) == 0
+    assert export_torchvision.main(args + ["--weights-dtype", "FP32", "-o", str(out_fp32)]) == 0
+    assert out_fp16.read_bytes() == out16.read_bytes()
+    assert out_fp32.read_bytes() == out32.read_bytes()
+
+
+@pytest.mark.parametrize("module", ["export_torchvision", "import_tflite"])
+def test_weights_dtype_spellings(module, capsys):
+    """--weights-dtype takes float16/fp16/f16 and float32/fp32/f32 (any case) as one
+    canonical value; --help shows the canonical names; anything else is refused with them."""
+    import importlib
+    m = importlib.import_module(f"mnv3.convert.{module}")
+    base = (["--arch", "small", "--flavor", "torchvision", "-o", "x.mnv3"]
+            if module == "export_torchvision" else ["m.tflite", "-o", "x.mnv3"])
+    for spelling, canonical in [("float16", "float16"), ("fp16", "float16"), ("F16", "float16"),
+                                ("float32", "float32"), ("fp32", "float32"), ("f32", "float32")]:
+        args = m.parser().parse_args(base + ["--weights-dtype", spelling])
+        assert args.weights_dtype == canonical
+    help_text = m.parser().format_help()
+    assert "{float32,float16}" in help_text or "{auto,float32,float16}" in help_text
+    assert "fp16" in help_text  # the other spelling is mentioned, not listed as a choice
+    with pytest.raises(SystemExit):
+        m.parser().parse_args(base + ["--weights-dtype", "fp8"])
+    assert "invalid choice: 'fp8'" in capsys.readouterr().err
 
 
 def test_import_float16_tflite(tmp_path):
@@ -97,8 +124,8 @@ def test_import_float16_tflite(tmp_path):
     pytest.importorskip("torchvision")
     pytest.importorskip("tflite")
     pytest.importorskip("flatbuffers")
-    import import_tflite
-    from export_torchvision import random_model
+    from mnv3.convert import import_tflite
+    from mnv3.convert.export_torchvision import random_model
     from peers_tflite_builder import build_tflite
     model = random_model("small", "torchvision", 0.5, 10, 5).eval()
     path16, path32 = tmp_path / "h.tflite", tmp_path / "f.tflite"

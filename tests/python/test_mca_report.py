@@ -8,6 +8,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
+sys.path.insert(0, os.path.join(ROOT, "python"))
 
 import mca_report as mr  # noqa: E402
 
@@ -160,7 +161,7 @@ def test_harmonic_is_ratio_of_sums():
 
 def test_mac_shares_match_the_architecture():
     pytest.importorskip("numpy")
-    from mnv3arch import describe
+    from mnv3.convert.arch import describe
 
     net, _ = describe("large", "torchvision")
     macs = dict.fromkeys(mr.OPS, 0)

@@ -1,6 +1,6 @@
 """Quantized inference against TensorFlow Lite's reference kernels (LiteRT's BUILTIN_REF
 op resolver) on the real models of ../shared:
-- every op of the three graphs, computed by the integer mirror (tools/mnv3quant.py) from the
+- every op of the three graphs, computed by the integer mirror (mnv3.convert.quant) from the
   interpreter's own inputs, equals the interpreter's output byte for byte;
 - the imported network (through an .mnv3 file round trip), run by the mirror, reproduces
   every intermediate tensor and the quantized logits;
@@ -18,10 +18,11 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
+sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, HERE)
 
-import mnv3file  # noqa: E402
-import mnv3quant  # noqa: E402
+from mnv3.convert import modelfile as mnv3file  # noqa: E402
+from mnv3.convert import quant as mnv3quant  # noqa: E402
 
 SHARED = os.environ.get("MNV3_SHARED_DIR", os.path.join(ROOT, "..", "shared"))
 MODELS = ["mobilenet_v3_small_1.0_224_uint8", "mobilenet_v3_small_int8_seed1",
@@ -68,7 +69,7 @@ def imported():
 
     def get(m):
         if m not in cache:
-            from import_tflite import import_tflite
+            from mnv3.convert.import_tflite import import_tflite
             net = import_tflite(model_path(m))
             tensors = net.tflite_tensors
             net = mnv3file.from_bytes(mnv3file.to_bytes(net))
@@ -189,8 +190,8 @@ def test_c_library_matches_the_mirror_layer_by_layer(m, imported, tmp_path):
 
 def refusal(m, patch):
     """Imports m with one Graph method patched; returns the refusal message."""
-    import import_tflite
-    from import_tflite import Graph, TfliteImportError
+    from mnv3.convert import import_tflite
+    from mnv3.convert.import_tflite import Graph, TfliteImportError
     path = model_path(m)
     original = {k: getattr(Graph, k) for k in patch}
     try:
@@ -242,7 +243,7 @@ def test_refuses_an_op_outside_the_list():
 
 
 def test_float_import_stays_available():
-    from import_tflite import import_tflite
+    from mnv3.convert.import_tflite import import_tflite
     net = import_tflite(model_path("mobilenet_v3_small_int8_seed1"), float_model=True)
     assert net.quant is None and net.stem.weight.dtype == np.float32
     assert mnv3file.from_bytes(mnv3file.to_bytes(net)).quant is None
@@ -265,7 +266,7 @@ def test_mean_multiplier_folds_the_count():
 def test_numpy_reference_runs_quantized_networks_as_the_library(imported):
     """mnv3ref.forward of a quantized network is mnv3_run's float path: input quantized,
     integer network, logits dequantized."""
-    import mnv3ref
+    from mnv3.convert import reference as mnv3ref
     m = "mobilenet_v3_small_1.0_224_uint8"
     net = imported(m)
     q = reference(m, "coffee", "input").astype(np.float32)

@@ -8,11 +8,12 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
+sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import mnv3file  # noqa: E402
-import mnv3quant  # noqa: E402
-import quantize  # noqa: E402
+from mnv3.convert import modelfile as mnv3file  # noqa: E402
+from mnv3.convert import quant as mnv3quant  # noqa: E402
+from mnv3.convert import quantize  # noqa: E402
 from test_quant import c_layers, load_library  # noqa: E402
 from test_tools import SHARED, filled  # noqa: E402
 
@@ -110,7 +111,7 @@ def test_refusals(small_float, tmp_path):
                     reason=f"{TFLITE_MODEL} not found (the shared model folder is absent)")
 def test_real_model_float_import_quantized_keeps_top1(tmp_path):
     pytest.importorskip("tflite", reason="tflite (the flatbuffer reader) is not installed")
-    import import_tflite
+    from mnv3.convert import import_tflite
     src = tmp_path / "float.mnv3"
     mnv3file.write_file(import_tflite.import_tflite(TFLITE_MODEL, float_model=True), str(src))
     images = os.path.join(SHARED, "images")

@@ -12,11 +12,12 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOLS = os.path.join(ROOT, "tools")
 sys.path.insert(0, TOOLS)
+sys.path.insert(0, os.path.join(ROOT, "python"))
 
-import mnv3file  # noqa: E402
-import mnv3ref  # noqa: E402
-from mnv3arch import describe, torch_param_count  # noqa: E402
-from mnv3file import FormatError  # noqa: E402
+from mnv3.convert import modelfile as mnv3file  # noqa: E402
+from mnv3.convert import reference as mnv3ref  # noqa: E402
+from mnv3.convert.arch import describe, torch_param_count  # noqa: E402
+from mnv3.convert.modelfile import FormatError  # noqa: E402
 
 SHARED = os.environ.get("MNV3_SHARED_DIR", os.path.join(ROOT, "..", "shared"))
 TFLITE_MODEL = os.path.join(SHARED, "models", "mobilenet_v3_small_1.0_224_uint8.tflite")
@@ -137,7 +138,7 @@ def test_non_finite_weights_refused():
 
 
 def test_same_padding_ignores_stored_pads():
-    from mnv3file import PAD_EXPLICIT, PAD_SAME
+    from mnv3.convert.modelfile import PAD_EXPLICIT, PAD_SAME
     net = filled()
     for c in (net.stem, net.blocks[0].depthwise):
         c.padding_mode = PAD_SAME
@@ -207,7 +208,7 @@ def _torch():
 ])
 def test_torch_models_parameter_counts(arch, flavor, count):
     _torch()
-    from export_torchvision import build_torch_model
+    from mnv3.convert.export_torchvision import build_torch_model
     model = build_torch_model(arch, flavor, 1.0, 1000)
     assert sum(p.numel() for p in model.parameters()) == count
 
@@ -217,8 +218,8 @@ def test_torch_models_parameter_counts(arch, flavor, count):
                                                ("large", "torchvision", 0.5)])
 def test_export_matches_pytorch(arch, flavor, width):
     torch = _torch()
-    from export_torchvision import (imagelike_input, network_from_state_dict, random_model,
-                                    torch_features)
+    from mnv3.convert.export_torchvision import (imagelike_input, network_from_state_dict,
+                                                 random_model, torch_features)
     x = imagelike_input(2, 96, 64, 3)
     model = random_model(arch, flavor, width, 10, 5, x=x)
     with torch.no_grad():
@@ -254,8 +255,9 @@ def test_walkthrough_parameter_counts(arch, width):
 @pytest.mark.parametrize("width", [0.35, 0.5, 0.75, 1.25])
 def test_walkthrough_widths_match_pytorch(width):
     torch = _torch()
-    from export_torchvision import (build_torch_model, imagelike_input, network_from_state_dict,
-                                    random_model, torch_features)
+    from mnv3.convert.export_torchvision import (build_torch_model, imagelike_input,
+                                                 network_from_state_dict, random_model,
+                                                 torch_features)
     for arch in ("large", "small"):
         model = build_torch_model(arch, "walkthrough", width, 1000)
         assert sum(p.numel() for p in model.parameters()) == WALKTHROUGH_PARAMS[arch, width]
@@ -287,7 +289,8 @@ def test_walkthrough_widths_match_pytorch(width):
 
 def test_exporter_key_errors(tmp_path):
     torch = _torch()
-    from export_torchvision import ExportError, build_torch_model, network_from_state_dict
+    from mnv3.convert.export_torchvision import (ExportError, build_torch_model,
+                                                 network_from_state_dict)
     sd = build_torch_model("small", "walkthrough", 0.5, 10).state_dict()
     network_from_state_dict("small", "walkthrough", 0.5, 10, sd)
     missing = dict(sd)
@@ -321,9 +324,9 @@ def test_exporter_key_errors(tmp_path):
 @pytest.mark.skipif(not os.path.exists(TFLITE_MODEL), reason="../shared TFLite model absent")
 def test_import_real_tflite_model():
     pytest.importorskip("tflite")
-    from export_torchvision import read_labels
-    from golden import preprocess_uint8
-    from import_tflite import import_tflite
+    from mnv3.convert.export_torchvision import read_labels
+    from mnv3.convert.golden import preprocess_uint8
+    from mnv3.convert.import_tflite import import_tflite
     labels = read_labels(os.path.join(SHARED, "models", "imagenet_labels_1001.txt"))
     net = import_tflite(TFLITE_MODEL, labels, float_model=True)
     net = mnv3file.from_bytes(mnv3file.to_bytes(net))
@@ -378,14 +381,13 @@ def test_bench_peers_int8_skips_say_why():
     assert "ncnn2table and ncnn2int8 not found" in reason
     assert "ncnn2int8 not found" in bp.ncnn_int8_skip_reason(
         lambda tool: "/bin/ncnn2table" if tool == "ncnn2table" else None)
-
-    class NoInt8:  # a libmnv3 built before the int8 C API
-        lib = object()
-    assert "not available in this build" in bp.mnv3_int8_missing(NoInt8())
-    assert "make lib" in bp.mnv3_int8_missing(None)
-    with pytest.raises(bp.Skip, match="mnv3 int8 not available in this build"):
-        bp.prepare_mnv3_quantized(NoInt8(), "mnv3-int8", 1, np.zeros((1, 224, 224, 3), np.int8),
+    # without the library (neither `make lib` nor `pip install .`), the mnv3 rows say so
+    with pytest.raises(bp.Skip, match="make lib.*pip install"):
+        bp.prepare_mnv3_quantized(None, "mnv3-int8", 1, np.zeros((1, 224, 224, 3), np.int8),
                                   1000)
+    with pytest.raises(bp.Skip, match="make lib.*pip install"):
+        bp.prepare_mnv3(None, None, np.zeros((1, 3, 224, 224), np.float32), 1, None, "small",
+                        None)
 
 
 def test_bench_peers_int8_options_and_table():
@@ -424,65 +426,62 @@ def test_bench_peers_litert_reference_check():
     assert r["output_max_diff"] >= 0 and r["logits_max_diff"] >= 0
 
 
-def test_bench_peers_mnv3_int8_row_with_the_assumed_api(monkeypatch, tmp_path):
-    """The mnv3 int8 row against a stand-in for the C API it assumes: the quantized input
-    reaches mnv3_run_quantized, and its float logits are requantized for the comparison with
-    TFLite's reference kernels."""
-    import ctypes
+def bench_peers_mnv3():
+    """bench_peers' mnv3 package with the library of `make lib` (or MNV3_LIB), or a skip."""
     import bench_peers as bp
-    scale, zero_point = 0.5, -3
-    ref = np.array([[1, -5, 7, 120]], dtype=np.int8)
-    seen = []
+    if not (os.environ.get("MNV3_LIB") or os.path.exists(os.path.join(ROOT, "build",
+                                                                        "libmnv3.so"))):
+        pytest.skip("build/libmnv3.so not built (make lib)")
+    m = bp.load_mnv3()
+    if m is None:
+        pytest.skip("the mnv3 package could not load its library")
+    return bp, m
 
-    class Fn:
-        def __init__(self, fn):
-            self.fn, self.argtypes, self.restype = fn, None, None
 
-        def __call__(self, *args):
-            return self.fn(*args)
-
-    def run_quantized(ctx, src, nbytes, dst, count, logits, logits_len):
-        seen.append(bytes((ctypes.c_char * nbytes).from_address(src)))
-        out = np.ctypeslib.as_array((ctypes.c_int8 * count).from_address(dst))
-        out[:] = ref[0]
-        out[1] += 2  # two quantized units off
-        assert logits is None and logits_len == 0
-        return 0
-
-    class C:
-        mnv3_model_quantization = Fn(lambda model, i, o: 0)
-        mnv3_run_quantized = Fn(run_quantized)
-        mnv3_isa_name = Fn(lambda isa: b"avx2")
-        mnv3_context_isa = Fn(lambda ctx: 2)
-        mnv3_context_threads = Fn(lambda ctx: 1)
-        mnv3_context_free = Fn(lambda ctx: None)
-        mnv3_model_free = Fn(lambda model: None)
-
-    class Lib:
-        lib, path = C(), str(tmp_path / "libmnv3.so")
-
-        def version(self):
-            return "0.0"
-
-        def model_from_file(self, path):
-            return "model"
-
-        def context(self, model, resolution, threads, layout=0):
-            assert layout == 1 and resolution == 4
-            return "context"
-
-    monkeypatch.setattr(bp, "imported_mnv3", lambda path: str(tmp_path / "m.mnv3"))
-    x = np.arange(48, dtype=np.int8).reshape(1, 4, 4, 3)
-    expected = {"logits_quantization": (scale, zero_point), "ref_logits": {"photo": ref},
-                "inputs": {"photo": x}}
-    e = bp.prepare_mnv3_quantized(Lib(), "mnv3-int8", 1, x, 4, tflite_path="m.tflite",
-                                  expected=expected)
-    assert "logits vs BUILTIN_REF max |Δ| 2 quantized units" in e.detail
+def test_bench_peers_mnv3_rows_run_the_package():
+    """The fp32 and int8 rows of mnv3 go through the package: their outputs are those of
+    mnv3.Session on the same model and input."""
+    bp, m = bench_peers_mnv3()
+    x = np.random.default_rng(4).standard_normal((1, 3, 96, 96)).astype(np.float32)
+    paths = {"mnv3": os.path.join(ROOT, "build", "no-such-dir", "model.mnv3")}
+    for variant in ("fp32", "fp16w", "relaxed"):
+        e = bp.prepare_mnv3(paths, None, x, 1, m, "small", "missing.pth", variant)
+        e.run()
+        net = m.Model.builtin(arch="small", seed=1)
+        if variant == "fp16w":
+            net = net.converted("float16")
+        with m.Session(net, height=96, width=96,
+                       precision="relaxed" if variant == "relaxed" else "exact") as s:
+            assert np.array_equal(e.output(), s.run(x))
+        assert "Python package" in e.detail and not e.same_weights
+        e.close()
+    q = np.random.default_rng(5).integers(-128, 128, (1, 64, 64, 3), dtype=np.int8)
+    e = bp.prepare_mnv3_quantized(m, "mnv3-int8", 1, q, 1000, builtin_arch="small")
     e.run()
-    assert seen[-1] == x.tobytes() and not e.same_weights
-    C.mnv3_model_quantization = Fn(lambda model, i, o: bp.MNV3_ERR_UNSUPPORTED)
-    with pytest.raises(bp.Skip, match="wrote a float32 model"):
-        bp.prepare_mnv3_quantized(Lib(), "mnv3-int8", 1, x, 4, tflite_path="m.tflite")
+    net = m.Model.builtin(arch="small", seed=1, precision="int8")
+    with m.Session(net, layout="nhwc", height=64, width=64) as s:
+        assert np.array_equal(e.output(), s.predict_quantized(q).quantized_logits)
+    assert e.output().dtype == np.int8 and "pseudo-random" in e.detail
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(SHARED, "reference")),
+                    reason="../shared reference outputs absent")
+def test_bench_peers_mnv3_int8_row_matches_tflite_reference(monkeypatch, tmp_path):
+    """The mnv3 int8 row on the shared int8 Small: imported with tools/import_tflite.py, fed
+    TFLite's quantized input, its logits equal the reference kernels' (0 units off)."""
+    pytest.importorskip("tflite", reason="python package tflite not installed")
+    bp, m = bench_peers_mnv3()
+    monkeypatch.setattr(bp, "PEERS_DIR", str(tmp_path))
+    stem = "mobilenet_v3_small_int8_seed1"
+    x = np.load(os.path.join(SHARED, "reference", f"{stem}__chelsea__input.npy"))
+    ref = np.load(os.path.join(SHARED, "reference", f"{stem}__chelsea__ref_logits.npy"))
+    expected = {"inputs": {"chelsea": x}, "ref_logits": {"chelsea": ref}}
+    e = bp.prepare_mnv3_quantized(m, "mnv3-int8", 1, x, 1000,
+                                  tflite_path=os.path.join(SHARED, "models", f"{stem}.tflite"),
+                                  expected=expected)
+    assert "logits vs BUILTIN_REF max |Δ| 0 quantized units" in e.detail
+    e.run()
+    assert np.array_equal(e.output(), ref) and not e.same_weights
 
 
 GENERATORS = sorted(f[:-3] for f in os.listdir(os.path.join(ROOT, "tools", "generate"))

@@ -1,4 +1,4 @@
-"""Evaluates single ops of a quantized TFLite graph with the integer mirror (tools/mnv3quant.py)
+"""Evaluates single ops of a quantized TFLite graph with the integer mirror (mnv3.convert.quant)
 from the interpreter's own input tensors, so each op's arithmetic is checked in isolation.
 Shared by the tests; needs the tflite flatbuffer package (as tools/import_tflite.py does)."""
 from __future__ import annotations
@@ -10,9 +10,10 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
+sys.path.insert(0, os.path.join(ROOT, "python"))
 
-import mnv3quant as q  # noqa: E402
-from import_tflite import Graph  # noqa: E402
+from mnv3.convert import quant as q  # noqa: E402
+from mnv3.convert.import_tflite import Graph  # noqa: E402
 
 _FUSED = {0: "none", 1: "relu", 2: "relu_n1_to_1", 3: "relu6"}
 

@@ -6,7 +6,9 @@
   outputs, each input row's window loaded as one group ahead of its FMLAs, 8 accumulators,
   taps kx-major), with eight float16 lanes per vector in place of four float32 ones. The
   registers, the offsets and the schedule are the same (a vector is 16 bytes either way),
-  so the two sets keep one schedule; only the element type changes.
+  so the two sets keep one schedule: this header includes the float32 one and defines its
+  loops with that header's macros, on float16 elements and the .8h arrangement (and the
+  3x3 stride-1 rows of groups of 8, which only this set runs).
 - Any other kernel size or stride (f16_dw_loop_any): the same 8 accumulators, taps in
   order ky, then kx, one weight load and 8 input loads per tap. The tap loop is the inner
   loop; its loads use register offsets (one micro-op each, no post-indexing), so an
@@ -19,32 +21,20 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import neon_f32_dw  # noqa: E402
+from neon_f32_gemm import Seq, asm_block, expand, header_macros, macros_used  # noqa: E402
 
 # Groups of 8 outputs for every shape (arm/neon_f16_body.h's driver), whatever the float32
 # loops use.
 G = 8
 
-# float32 text -> float16 text; each must occur, so that a change of the float32
-# generator that this no longer matches fails here rather than emitting float32 code.
-F32_TO_F16 = (
-    (".4s", ".8h"),
-    ("dwn_loop_", "f16_dw_loop_"),
-    (".Ldw", ".Lhpdw"),
-    ("const float *", "const float16_t *"),
-    ("float *out", "float16_t *out"),
-    ("const vf *w, const vf *bias", "const float16x8_t *w, const float16x8_t *bias"),
-)
+
+def loop_args(ks: int, s: int):
+    return ks, s, G, "8h", f"Lhpdw{ks}x{ks}s{s}_loop"
 
 
 def shape(ks: int, s: int) -> str:
-    text = neon_f32_dw.shape(ks, s, G)
-    for old, new in F32_TO_F16:
-        if old not in text:
-            raise SystemExit(f"gen_neon_hp_dw: {old!r} not in the float32 {ks}x{ks}s{s} loop")
-        text = text.replace(old, new)
-    if ".4s" in text or "float *" in text.replace("float16_t *", ""):
-        raise SystemExit("gen_neon_hp_dw: float32 text left in the float16 loop")
-    return text
+    return neon_f32_dw.instance(f"f16_dw_loop_{ks}x{ks}s{s}", ks, s, G, "float16_t",
+                                "float16x8_t", "8h", f"Lhpdw{ks}x{ks}s{s}_loop")
 
 
 def any_shape() -> str:
@@ -72,7 +62,13 @@ def any_shape() -> str:
             "str q3, [%[out], %[s3]]", "add %[p4], %[out], %[s4]",
             "str q4, [%[p4]]", "str q5, [%[p4], %[s1]]", "str q6, [%[p4], %[s2]]",
             "str q7, [%[p4], %[s3]]"])
-    text = "\n".join(f'        "{ins}\\n\\t"' for ins in asm)
+    # the same instructions, the bias loads and FMLAs through the float32 loops' macros
+    fmla = [neon_f32_dw.FMLA(j, 16 + j, 8, "8h") for j in range(G)]
+    code = ([Seq(neon_f32_dw.BIAS(j) for j in range(G))] + asm[G:G + 5] + body[:12] +
+            [Seq(fmla[:4]), steps[3], Seq(fmla[4:])] + asm[G + 5 + len(body):])
+    if expand(code) != asm:
+        raise SystemExit("neon_f16_dw: the macros of f16_dw_loop_any are not its schedule")
+    text = asm_block(code, neon_f32_dw.SEP)
     clobbers = ", ".join(f'"v{v}"' for v in list(range(9)) + list(range(16, 24)))
     return f"""
 /* Any kernel size and stride: ks x ks taps of 8 outputs. q[ky] is input row ky at the
@@ -106,10 +102,14 @@ def main() -> int:
            " * pixels c2 bytes apart, as are the outputs from out; w holds the K*K float16 weight",
            " * vectors (ky-major), bias 8 copies of the bias vector. Writes the raw sums. */",
            "#ifndef MNV3_NEON_F16_DW_LOOPS_H", "#define MNV3_NEON_F16_DW_LOOPS_H", "",
+           "/* The float32 loops' macros (DWL_). */", '#include "neon_f32_dw_loops.h"', "",
            "#if defined(__clang__)", "#pragma clang diagnostic push",
-           '#pragma clang diagnostic ignored "-Woverlength-strings"', "#endif"]
-    for ks, s in ((3, 1), (3, 2), (5, 1), (5, 2)):
-        out.append(shape(ks, s))
+           '#pragma clang diagnostic ignored "-Woverlength-strings"', "#endif", ""]
+    codes = [neon_f32_dw.asm_code(*loop_args(ks, s)) for ks, s in neon_f32_dw.SHAPES]
+    out.append(header_macros(codes, neon_f32_dw.SEP,
+                             known=macros_used(neon_f32_dw.f32_codes())))
+    for ks, s in neon_f32_dw.SHAPES:
+        out += ["", shape(ks, s)]
     out.append(any_shape())
     out += ["#if defined(__clang__)", "#pragma clang diagnostic pop", "#endif", "", "#endif"]
     sys.stdout.write("\n".join(out) + "\n")

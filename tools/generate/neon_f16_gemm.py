@@ -25,7 +25,11 @@ Registers: v0-v7 the rows' inputs, v8-v23 the accumulators, v24-v31 the 8 steps'
 
     python3 tools/generate/neon_f16_gemm.py > csrc/kernels/generated/neon_f16_gemm_loops.h
 """
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from neon_f32_gemm import Macro, Seq, asm_block, expand, header_macros  # noqa: E402
 
 MAX_ROWS = 8
 STEPS = 8
@@ -64,6 +68,82 @@ def body(rows: int):
     return group + fmlas
 
 
+# ---- The header's macros (neon_f32_gemm.Macro) ------------------------------------------
+# Two accumulators a row: the even k steps' and the odd ones' (F16G_EVEN_, F16G_ODD_).
+assert SPLIT == 2
+SEP = "\\n\\t"
+
+W_LOAD = Macro("F16G_W", ["V", "OFF"], lambda v, off: [f"ldr q{v}, [%[w], #{off}]"],
+               "F16G_W(V, OFF), F16G_A(R): the weights of a k step into vV from byte OFF of "
+               "the iteration's panel; row R's 8 inputs into vR.")
+A_LOAD = Macro("F16G_A", ["R"], lambda r: [f"ldr q{r}, [%[a{r}]]"], None)
+PF = ["prfm pldl1keep, [%[pf]]", "add %[tmp], %[pf], #64", "cmp %[pf], %[pf_end]",
+      "csel %[pf], %[tmp], %[pf], ne"]
+
+
+def _w(i: int):
+    return W_LOAD(24 + i, 16 * i)
+
+
+GROUP_1 = Macro("F16G_GROUP_1", None,
+                lambda: [_w(0), PF[0], A_LOAD(0), PF[1], _w(1), PF[2], _w(2), PF[3]] +
+                [_w(i) for i in range(3, STEPS)],
+                "F16G_GROUP_1: the 1-row tile's loads (body): the weights with its inputs "
+                "second, the prefetch cursor's work paired with the first four.")
+GROUP = Macro("F16G_GROUP", [f"A{r}" for r in range(2, MAX_ROWS)],
+              lambda *rows: [_w(0), PF[0], A_LOAD(0), PF[1], _w(1), PF[2], A_LOAD(1), PF[3]] +
+              [x for i in range(2, STEPS) for x in (_w(i), rows[i - 2])],
+              "F16G_GROUP(A2, ..., A7): the loads of a tile of 2 or more rows (body): weight "
+              "vector i, then row i's inputs (rows 0 and 1, then A2.., empty past the tile's "
+              "last row), the prefetch cursor's work paired with the first four.")
+ADD_A = Macro("F16G_ADD_A", ["R"], lambda r: [f"add %[a{r}], %[a{r}], #16"],
+              "F16G_ADD_A(R): row R's pointer steps past its 8 inputs (after the loads).")
+
+
+NEXT = Macro("F16G_NEXT", None, lambda: [f"add %[w], %[w], #{16 * STEPS}", "subs %[n], %[n], #1"],
+             "F16G_NEXT: the panel pointer steps past the iteration's weights; the count.")
+
+FMLA = Macro("F16G_FMLA", ["A", "W", "X", "J"], lambda a, w, x, j: [f"fmla v{a}.8h, v{w}.8h, v{x}.h[{j}]"],
+             "F16G_FMLA(A, W, X, J): vA += weights vW times lane J of row inputs vX.")
+
+
+def _parity_family(name: str, parity: int, doc: str) -> dict:
+    fam = {}
+    for rows in range(1, MAX_ROWS + 1):
+        def body(j, w, rows=rows):
+            r = rows - 1
+            return ([fam[r](j, w)] if r else []) + [FMLA(acc_reg(rows, r, parity), w, r, j)]
+        fam[rows] = Macro(f"{name}_{rows}", ["J", "W"], body, None if rows > 1 else doc)
+    return fam
+
+
+EVEN = _parity_family("F16G_EVEN", 0,
+                      "F16G_EVEN_<rows>(J, W), F16G_ODD_<rows>(J, W): k step J (even, odd) of "
+                      "a tile: every row's FMLA by element into its first, second accumulator "
+                      "(each macro adds a row to the one before).")
+ODD = _parity_family("F16G_ODD", 1, None)
+STEPS_MACRO = Macro("F16G_STEPS", ["EVEN", "ODD"],
+                    lambda even, odd: [(even if j % SPLIT == 0 else odd)(j, 24 + j)
+                                       for j in range(STEPS)],
+                    "F16G_STEPS(EVEN, ODD): the iteration's 8 k steps, EVEN and ODD a tile's "
+                    "F16G_EVEN_<rows>, F16G_ODD_<rows>.")
+
+ROW_INIT = Macro("F16G_ROW_INIT", ["A0", "A1"],
+                 lambda a0, a1: [f"ldr q{a0}, [%[init]]", f"movi v{a1}.8h, #0"],
+                 "F16G_ROW_INIT(A0, A1): a row's first accumulator starts at init, the second "
+                 "at zero.")
+STP = Macro("F16G_STP", ["A0", "A1", "OFF"], lambda a0, a1, off: [f"stp q{a0}, q{a1}, [%[acc], #{off}]"],
+            "F16G_STP(A0, A1, OFF): a row's accumulators to acc at byte offset OFF.")
+def asm_code(rows: int) -> list:
+    """The asm statement of a tile as macro uses."""
+    group = GROUP_1 if rows == 1 else GROUP(*([A_LOAD(r) for r in range(2, rows)] +
+                                             [None] * (MAX_ROWS - max(rows, 2))))
+    return [Seq(ROW_INIT(8 + 2 * r, 9 + 2 * r) for r in range(rows)), ".Lf16a_gemm_loop%=:",
+            group, Seq(ADD_A(r) for r in range(rows)), NEXT,
+            STEPS_MACRO(EVEN[rows], ODD[rows]), "b.ne .Lf16a_gemm_loop%=",
+            Seq(STP(8 + 2 * r, 9 + 2 * r, 32 * r) for r in range(rows))]
+
+
 def function(rows: int) -> str:
     s = SPLIT
     nacc = rows * s
@@ -77,10 +157,13 @@ def function(rows: int) -> str:
     store = [f"stp q{8 + i}, q{9 + i}, [%[acc], #{16 * i}]" for i in range(0, nacc - 1, 2)]
     if nacc % 2:
         store.append(f"str q{8 + nacc - 1}, [%[acc], #{16 * (nacc - 1)}]")
-    asm = init + [".Lhp_gemm_loop%=:"] + body(rows) + ["b.ne .Lhp_gemm_loop%="] + store
-    text = "\n".join(f'        "{ins}\\n\\t"' for ins in asm)
-    ptrs = "\n".join(f"    const float16_t *a{r} = a[{r}];" for r in range(rows))
-    ptrs_back = "\n".join(f"    a[{r}] = a{r};" for r in range(rows))
+    asm = init + [".Lf16a_gemm_loop%=:"] + body(rows) + ["b.ne .Lf16a_gemm_loop%="] + store
+    code = asm_code(rows)
+    if expand(code) != asm:
+        raise SystemExit(f"neon_f16_gemm: the macros of the {rows}-row tile are not its schedule")
+    text = asm_block(code, SEP)
+    ptrs = ", ".join(f"*a{r} = a[{r}]" for r in range(rows))
+    ptrs_back = " ".join(f"a[{r}] = a{r};" for r in range(rows))
     outs = ", ".join([f'[a{r}] "+&r"(a{r})' for r in range(rows)] +
                      ['[w] "+&r"(wp)', '[n] "+&r"(n)', '[pf] "+&r"(pfp)', '[tmp] "=&r"(tmp)'])
     clobbers = ", ".join(f'"v{v}"' for v in list(range(rows)) + list(range(8, 8 + nacc)) +
@@ -90,7 +173,7 @@ def function(rows: int) -> str:
 static inline __attribute__((always_inline)) void f16_gemm_kloop_{rows}(
     const float16_t **a, const uint16_t **w, uint64_t n, const char **pf, const char *pf_end,
     float16x8_t init, float16x8_t *acc) {{
-{ptrs}
+    const float16_t {ptrs};
     const uint16_t *wp = *w;
     const char *pfp = *pf;
     uint64_t tmp;
@@ -99,7 +182,7 @@ static inline __attribute__((always_inline)) void f16_gemm_kloop_{rows}(
         : {outs}
         : [pf_end] "r"(pf_end), [init] "r"(&init), [acc] "r"(acc)
         : {clobbers}, "cc", "memory");
-{ptrs_back}
+    {ptrs_back}
     *w = wp;
     *pf = pfp;
 }}
@@ -117,6 +200,8 @@ def main() -> int:
            "#if defined(__clang__)", "#pragma clang diagnostic push",
            '#pragma clang diagnostic ignored "-Woverlength-strings"', "#endif", ""]
     out.append(f"#define F16A_GEMM_SPLIT {SPLIT}")
+    out.append("")
+    out.append(header_macros([asm_code(rows) for rows in range(1, MAX_ROWS + 1)], SEP))
     for rows in range(1, MAX_ROWS + 1):
         out.append(function(rows))
     out += ["#if defined(__clang__)", "#pragma clang diagnostic pop", "#endif", "", "#endif"]

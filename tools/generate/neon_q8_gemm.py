@@ -71,6 +71,13 @@ caller runs the groups left over (k mod 16) outside the loop.
     python3 tools/generate/neon_q8_gemm.py > csrc/kernels/generated/neon_q8_gemm_loops.h
 """
 
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from neon_f32_gemm import (Macro, Seq, Use, asm_block, c_arg, expand, header_macros,  # noqa: E402
+                           macros_used)  # noqa: E402
+
 MAX_ROWS = 8
 K_STEPS = 8
 
@@ -135,17 +142,30 @@ def body(rows: int) -> list:
     return group + macs(rows, range(K_STEPS))
 
 
+def grouped_lines(rows: int) -> list:
+    """The grouped schedule's instructions (the 1-row tile)."""
+    s = split_of(rows)
+    accs = list(range(8, 8 + 2 * rows * s))
+    store = [f"stp q{accs[i]}, q{accs[i + 1]}, [%[acc], #{16 * i}]" for i in range(0, len(accs), 2)]
+    return acc_init(rows) + [".Lq8_gemm_loop%=:"] + body(rows) + ["b.ne .Lq8_gemm_loop%="] + store
+
+
+def grouped_code(rows: int) -> list:
+    """The grouped schedule as macro uses."""
+    return [init_code(rows), ".Lq8_gemm_loop%=:", GROUP[rows], KSTEPS[rows](None),
+            "b.ne .Lq8_gemm_loop%=", store_code(rows)]
+
+
 def function(rows: int) -> str:
     s = split_of(rows)
     nacc = 2 * rows * s
     accs = list(range(8, 8 + nacc))
-    init = acc_init(rows)
-    loop = [".Lq8_gemm_loop%=:"] + body(rows) + ["b.ne .Lq8_gemm_loop%="]
-    store = [f"stp q{accs[i]}, q{accs[i + 1]}, [%[acc], #{16 * i}]" for i in range(0, nacc, 2)]
-    lines = init + loop + store
-    asm = "\n".join(f'        "{ln}\\n\\t"' for ln in lines)
-    decl_a = "\n".join(f"    const int16_t *a{r} = a[{r}];" for r in range(rows))
-    back_a = "\n".join(f"    a[{r}] = a{r};" for r in range(rows))
+    code = grouped_code(rows)
+    if expand(code) != grouped_lines(rows):
+        raise SystemExit(f"neon_q8_gemm: the macros of the {rows}-row tile are not its schedule")
+    asm = asm_block(code, SEP)
+    decl_a = ", ".join(f"*a{r} = a[{r}]" for r in range(rows))
+    back_a = " ".join(f"a[{r}] = a{r};" for r in range(rows))
     outs = ", ".join([f'[a{r}] "+r"(a{r})' for r in range(rows)] +
                      ['[w] "+r"(wp)', '[n] "+r"(n)', '[pf] "+r"(pfp)'])
     clob = ", ".join([f'"v{i}"' for i in list(range(rows)) + accs + list(range(24, 32))] +
@@ -154,7 +174,7 @@ def function(rows: int) -> str:
 static inline __attribute__((always_inline)) void nq8_gemm_kloop_{rows}(
     const int16_t **a, const int16_t **w, uint64_t n, const char **pf, const int32_t *bias,
     int32x4_t *acc) {{
-{decl_a}
+    const int16_t {decl_a};
     const int16_t *wp = *w;
     const char *pfp = *pf;
     __asm__ volatile(
@@ -162,7 +182,7 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_{rows}(
         : {outs}
         : [bias] "r"(bias), [acc] "r"(acc)
         : {clob});
-{back_a}
+    {back_a}
     *w = wp;
     *pf = pfp;
 }}
@@ -191,20 +211,36 @@ def pipelined_body(rows: int, last: bool) -> list:
     return group + macs(rows, range(half)) + ahead + macs(rows, range(half, K_STEPS)) + step
 
 
+def pipelined_lines(rows: int) -> list:
+    """The pipelined schedule's instructions."""
+    s = split_of(rows)
+    accs = list(range(8, 8 + 2 * rows * s))
+    init = acc_init(rows)
+    init.append("ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]")
+    return (init + ["cbz %[k], .Lq8_gemm_last%=", ".Lq8_gemm_loop%=:"] +
+            pipelined_body(rows, False) + ["b.ne .Lq8_gemm_loop%=", ".Lq8_gemm_last%=:"] +
+            pipelined_body(rows, True) +
+            [f"stp q{accs[i]}, q{accs[i + 1]}, [%[acc], #{16 * i}]" for i in range(0, len(accs), 2)])
+
+
+def pipelined_code(rows: int) -> list:
+    """The pipelined schedule as macro uses."""
+    group = PIPE_LOADS(Seq(AK_LOAD(r) for r in range(2, rows)))
+    return [init_code(rows), LD1_AHEAD, "cbz %[k], .Lq8_gemm_last%=", ".Lq8_gemm_loop%=:",
+            group, KSTEPS[rows](LD1_AHEAD), K_STEP, "b.ne .Lq8_gemm_loop%=",
+            ".Lq8_gemm_last%=:", group, KSTEPS[rows](None), store_code(rows)]
+
+
 def pipelined_function(rows: int) -> str:
     s = split_of(rows)
     nacc = 2 * rows * s
     accs = list(range(8, 8 + nacc))
-    init = acc_init(rows)
-    init.append("ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]")
-    lines = (init + ["cbz %[k], .Lq8_gemm_last%=", ".Lq8_gemm_loop%=:"] +
-             pipelined_body(rows, False) + ["b.ne .Lq8_gemm_loop%=", ".Lq8_gemm_last%=:"] +
-             pipelined_body(rows, True) +
-             [f"stp q{accs[i]}, q{accs[i + 1]}, [%[acc], #{16 * i}]" for i in range(0, nacc, 2)])
-    asm = "\n".join(f'        "{ln}\\n\\t"' for ln in lines)
-    bases = "\n".join(f"    const uintptr_t a{r} = (uintptr_t)a[{r}] + {2 * K_STEPS}u * loops;"
-                       for r in range(rows))
-    back_a = "\n".join(f"    a[{r}] += {K_STEPS}u * n;" for r in range(rows))
+    code = pipelined_code(rows)
+    if expand(code) != pipelined_lines(rows):
+        raise SystemExit(f"neon_q8_gemm: the macros of the {rows}-row tile are not its schedule")
+    asm = asm_block(code, SEP)
+    bases = ", ".join(f"a{r} = (uintptr_t)a[{r}] + {2 * K_STEPS}u * loops" for r in range(rows))
+    back_a = " ".join(f"a[{r}] += {K_STEPS}u * n;" for r in range(rows))
     ins = ", ".join([f'[a{r}] "r"(a{r})' for r in range(rows)] +
                     ['[bias] "r"(bias)', '[acc] "r"(acc)'])
     clob = ", ".join([f'"v{i}"' for i in list(range(rows)) + accs + list(range(24, 32))] +
@@ -213,10 +249,8 @@ def pipelined_function(rows: int) -> str:
 static inline __attribute__((always_inline)) void nq8_gemm_kloop_{rows}(
     const int16_t **a, const int16_t **w, uint64_t n, const char **pf, const int32_t *bias,
     int32x4_t *acc) {{
-    /* The loop runs n - 1 times and the last iteration is peeled; k counts up to zero, so
-     * a row's base is the address it reads in the peeled iteration. */
     const uint64_t loops = n - 1;
-{bases}
+    const uintptr_t {bases};
     uint64_t k = 0u - {2 * K_STEPS}u * loops;
     const int16_t *wp = *w;
     const char *pfp = *pf;
@@ -225,7 +259,7 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_{rows}(
         : [k] "+r"(k), [w] "+r"(wp), [pf] "+r"(pfp)
         : {ins}
         : {clob});
-{back_a}
+    {back_a}
     *w = wp;
     *pf = pfp;
 }}
@@ -284,6 +318,17 @@ class DotLoad:
         return f"ldr q{self.reg}, [%[{self.base()}], %[k]]"
 
 
+class DotMul:
+    """One SDOT: accumulator `acc` += weights `w` (16 bytes: 4 columns x 4 k) dotted with
+    group g of row r's inputs (4 bytes, by element)."""
+
+    def __init__(self, acc: int, w: int, r: int, g: int):
+        self.acc, self.w, self.r, self.g = acc, w, r, g
+
+    def text(self) -> str:
+        return f"sdot v{self.acc}.4s, v{self.w}.16b, v{self.r}.4b[{self.g}]"
+
+
 def dot_loads(rows: int) -> list:
     """An iteration's loads: the weights of groups 1-3 for this iteration, group 0's weights
     and the rows for the next one (the prologue loads them for the first)."""
@@ -314,7 +359,7 @@ def dot_schedule(rows: int) -> list:
     whose register is free. Loads that find no slot, the prefetch and its cursor step follow
     the last multiply, where the A55 model holds the branch until the multiplies complete
     anyway. The step of the offset register sets the flags that close the loop. Items are
-    strings or DotLoad."""
+    strings, DotMul or DotLoad."""
     pending = dot_loads(rows)
     imm_left = sum(1 for ld in pending if ld.imm)
     step = f"adds %[k], %[k], #{DOT_ROW_STEP}"
@@ -332,8 +377,7 @@ def dot_schedule(rows: int) -> list:
     for g in range(DOT_GROUPS):
         for r in range(rows):
             for c in range(4):
-                out.append(f"sdot v{dot_acc(rows, r, c, g)}.4s, v{dot_wreg(g, c)}.16b, "
-                           f"v{r}.4b[{g}]")
+                out.append(DotMul(dot_acc(rows, r, c, g), dot_wreg(g, c), r, g))
                 ready = [ld for ld in pending if ld.free_after <= i]
                 if ready:
                     ld = min(ready, key=lambda x: x.need)
@@ -345,34 +389,58 @@ def dot_schedule(rows: int) -> list:
     return out + ["prfm pldl1keep, [%[pf]]", "add %[pf], %[pf], #64"]
 
 
-def dot_function(rows: int) -> str:
+def dot_lines(rows: int) -> list:
+    """The SDOT schedule's instructions."""
     nacc = 4 * rows * dot_split(rows)
     accs = list(range(4, 4 + nacc))
-    imm = dot_imm_loads(rows)
     load = [f"ldp q{accs[i]}, q{accs[i + 1]}, [%[acc], #{16 * i}]" for i in range(0, nacc, 2)]
     store = [f"stp q{accs[i]}, q{accs[i + 1]}, [%[acc], #{16 * i}]" for i in range(0, nacc, 2)]
     body = dot_schedule(rows)
     loads = [x for x in body if isinstance(x, DotLoad)]
-    nxt = sorted((ld for ld in loads if ld.next), key=lambda x: x.need)
-    first = [ld.text() for ld in nxt]
-    loop = [x.text() if isinstance(x, DotLoad) else x for x in body]
-    last = [x.text() if isinstance(x, DotLoad) else x for x in body
+    first = [ld.text() for ld in sorted((ld for ld in loads if ld.next), key=lambda x: x.need)]
+    loop = [x if isinstance(x, str) else x.text() for x in body]
+    last = [x if isinstance(x, str) else x.text() for x in body
             if not (isinstance(x, DotLoad) and x.next)]
-    lines = (load + first + ["cbz %[k], .Lq8_dot_last%=", ".Lq8_dot_loop%=:"] + loop +
-             ["b.ne .Lq8_dot_loop%=", ".Lq8_dot_last%=:"] + last + store)
-    asm = "\n".join(f'        "{ln}\\n\\t"' for ln in lines)
+    return (load + first + ["cbz %[k], .Lq8_dot_last%=", ".Lq8_dot_loop%=:"] + loop +
+            ["b.ne .Lq8_dot_loop%=", ".Lq8_dot_last%=:"] + last + store)
+
+
+def dot_code(rows: int) -> list:
+    """The SDOT schedule as macro uses."""
+    nacc = 4 * rows * dot_split(rows)
+    accs = list(range(4, 4 + nacc))
+    loads = [x for x in dot_schedule(rows) if isinstance(x, DotLoad)]
+    first = Seq(dot_load(ld) for ld in sorted((ld for ld in loads if ld.next), key=lambda x: x.need))
+    return [Seq(LDP(accs[i], accs[i + 1], 16 * i) for i in range(0, nacc, 2)), first,
+            "cbz %[k], .Lq8_dot_last%=", ".Lq8_dot_loop%=:", DOT_ITER[rows](KEEP),
+            "b.ne .Lq8_dot_loop%=", ".Lq8_dot_last%=:", DOT_ITER[rows](DROP),
+            Seq(STP(accs[i], accs[i + 1], 16 * i) for i in range(0, nacc, 2))]
+
+
+def dot_function(rows: int) -> str:
+    nacc = 4 * rows * dot_split(rows)
+    accs = list(range(4, 4 + nacc))
+    imm = dot_imm_loads(rows)
+    code = dot_code(rows)
+    if expand(code) != dot_lines(rows):
+        raise SystemExit(f"neon_q8_gemm: the macros of the {rows}-row SDOT tile are not its schedule")
+    asm = asm_block(code, SEP)
+    loads = [x for x in dot_schedule(rows) if isinstance(x, DotLoad)]
     reg_loads = sorted((x for x in loads if not x.imm), key=lambda x: (x.r, x.j))
-    bases = []
+    ahead, own, row_bases = [], [], []
     for ld in reg_loads:
         if ld.r >= 0:
-            bases.append(f"    const uintptr_t a{ld.r} = (uintptr_t)a[{ld.r}] + "
-                         f"{DOT_ROW_STEP}u * loops;")
+            row_bases.append(f"a{ld.r} = (uintptr_t)a[{ld.r}] + {DOT_ROW_STEP}u * loops")
         elif ld.next:
-            bases.append(f"    const uintptr_t b{ld.j} = wn + {16 * ld.j}u;" if ld.j else
-                         "    const uintptr_t b0 = wn;")
+            ahead.append(f"b{ld.j} = wn + {16 * ld.j}u" if ld.j else "b0 = wn")
         else:
-            bases.append(f"    const uintptr_t b{ld.j} = wn - {DOT_W_STEP - 16 * ld.j}u;")
-    back_a = "\n".join(f"    a[{r}] += {DOT_ROW_STEP}u * n;" for r in range(rows))
+            own.append(f"b{ld.j} = wn - {DOT_W_STEP - 16 * ld.j}u")
+    # The bases in the order of the loads' operands: the next iteration's group 0, this
+    # iteration's weights, the rows.
+    assert [b.split(" ")[0] for b in ahead + own + row_bases] == [ld.base() for ld in reg_loads]
+    bases = "\n".join(f"    const uintptr_t {', '.join(part)};"
+                        for part in (ahead, own, row_bases) if part)
+    back_a = " ".join(f"a[{r}] += {DOT_ROW_STEP}u * n;" for r in range(rows))
     outs = ['[k] "+r"(k)', '[pf] "+r"(pfp)'] + (['[wi] "+r"(wi)'] if imm else [])
     ins = [f'[{ld.base()}] "r"({ld.base()})' for ld in reg_loads] + ['[acc] "r"(acc)']
     clob = ", ".join([f'"v{i}"' for i in list(range(rows)) + accs + list(range(24, 32))] +
@@ -383,13 +451,9 @@ def dot_function(rows: int) -> str:
     return f"""{head}
 static inline __attribute__((always_inline)) void nq8_dot_kloop_{rows}(
     const int8_t **a, const int8_t **w, uint64_t n, const char **pf, int32x4_t *acc) {{
-    /* The loop runs n - 1 times and the last iteration is peeled. k counts up to zero and
-     * steps first in an iteration, so a base is the address its load reads in the loop's
-     * last iteration (k = 0); the peeled one reads a step further. With n = 1 the bases of
-     * an iteration's own weights lie before the panel, hence integers, not pointers. */
     const uint64_t loops = n - 1;
     const uintptr_t wn = (uintptr_t)*w + {DOT_W_STEP}u * loops;
-{chr(10).join(bases)}
+{bases}
 {wi_decl}    uint64_t k = 0u - {DOT_ROW_STEP}u * loops;
     const char *pfp = *pf;
     __asm__ volatile(
@@ -397,11 +461,251 @@ static inline __attribute__((always_inline)) void nq8_dot_kloop_{rows}(
         : {", ".join(outs)}
         : {", ".join(ins)}
         : {clob});
-{back_a}
+    {back_a}
     *w += {DOT_W_STEP}u * n;
     *pf = pfp;
 }}
 """
+
+
+# ---- The header's macros (neon_f32_gemm.Macro) ------------------------------------------
+SEP = "\\n\\t"
+
+W_LOAD = Macro("Q8G_W", ["V", "OFF"], lambda v, off: [f"ldr q{v}, [%[w], #{off}]"],
+               "Q8G_W(V, OFF), Q8G_A(R): the weights of a k step into vV from byte OFF of the "
+               "iteration's panel; row R's 8 inputs into vR (the grouped schedule).")
+A_LOAD = Macro("Q8G_A", ["R"], lambda r: [f"ldr q{r}, [%[a{r}]]"], None)
+AK_LOAD = Macro("Q8G_AK", ["R"], lambda r: [f"ldr q{r}, [%[a{r}], %[k]]"],
+                "Q8G_AK(R): row R's inputs into vR from its base at the shared offset k (the "
+                "pipelined and the SDOT schedules).")
+MAC = Macro("Q8G_MAC", ["A0", "A1", "W", "X", "J"],
+            lambda a0, a1, w, x, j: [f"smlal v{a0}.4s, v{w}.4h, v{x}.h[{j}]",
+                                     f"smlal2 v{a1}.4s, v{w}.8h, v{x}.h[{j}]"],
+            "Q8G_MAC(A0, A1, W, X, J): a row's SMLAL, SMLAL2 of k step J: output vectors 0-3, "
+            "4-7 in vA0, vA1 += the step's weights vW (low, high half) times lane J of the "
+            "row's inputs vX.")
+
+
+def _step_body(rows: int):
+    def body(j, w, *accs):
+        r = rows - 1
+        return ([STEP[r](j, w, *accs[:-2])] if r else []) + [MAC(accs[-2], accs[-1], w, r, j)]
+    return body
+
+
+STEP = {}
+for _rows in range(1, MAX_ROWS + 1):
+    STEP[_rows] = Macro(
+        f"Q8G_STEP_{_rows}", ["J", "W"] + [f"{c}{r}" for r in range(_rows) for c in "AB"],
+        _step_body(_rows),
+        None if _rows > 1 else
+        "Q8G_STEP_<rows>(J, W, A0, B0, ..., A<rows-1>, B<rows-1>): k step J of a tile (macs): "
+        "Q8G_MAC of every row r into vA<r>, vB<r> (each macro adds a row to the one before).")
+
+
+def _ksteps_body(rows: int):
+    def step(j: int):
+        accs = [acc_reg(rows, r, col, j) for r in range(rows) for col in (0, 1)]
+        return STEP[rows](j, 24 + j, *accs)
+    half = K_STEPS // 2
+    return lambda mid: [step(j) for j in range(half)] + [mid] + [step(j) for j in range(half, K_STEPS)]
+
+
+KSTEPS = {}
+for _rows in range(1, MAX_ROWS + 1):
+    KSTEPS[_rows] = Macro(
+        f"Q8G_KSTEPS_{_rows}", ["MID"], _ksteps_body(_rows),
+        None if _rows > 1 else
+        "Q8G_KSTEPS_<rows>(MID): the iteration's 8 k steps of a tile, into split j % split "
+        "of each output vector at step j; MID (the pipelined schedule's load ahead, or empty) "
+        "between steps 3 and 4.")
+
+LD1_AHEAD = Macro("Q8G_LD1_AHEAD", None, lambda: ["ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]"],
+                  "Q8G_LD1_AHEAD: the weights of k steps 0-3 of the next iteration (the "
+                  "pipelined schedule), once the last multiply that reads them has issued.")
+K_STEP = Macro("Q8G_K_STEP", None, lambda: [f"adds %[k], %[k], #{2 * K_STEPS}"],
+               "Q8G_K_STEP: the rows' offset steps, counting up to zero (the loop's flags).")
+PIPE_LOADS = Macro(
+    "Q8G_PIPE_LOADS", ["ROWS"],
+    lambda rows: [AK_LOAD(0), "prfm pldl1keep, [%[pf]]", AK_LOAD(1), "add %[pf], %[pf], #64",
+                  rows] + [W_LOAD(24 + j, 16 * j) for j in range(K_STEPS // 2, K_STEPS)] +
+                 [f"add %[w], %[w], #{16 * K_STEPS}"],
+    "Q8G_PIPE_LOADS(ROWS): the load group of a pipelined iteration (pipelined_body): rows 0 "
+    "and 1 with the prefetch, ROWS (the other rows' Q8G_AK), the weights of k steps 4-7, the "
+    "panel pointer's step.")
+
+GROUP = {
+    rows: Macro(f"Q8G_GROUP_{rows}", None,
+                lambda rows=rows: load_group([A_LOAD(r) for r in range(rows)],
+                                             [W_LOAD(24 + j, 16 * j) for j in range(K_STEPS)],
+                                             rows, 16, 16 * K_STEPS),
+                f"Q8G_GROUP_{rows}: the load group of the {rows}-row tile's iteration "
+                "(load_group): its inputs and the 8 weight vectors, the prefetch paired with "
+                "the first loads, then the pointers' steps and the count.")
+    for rows in range(1, PIPELINED_ROWS)}
+
+BIAS = Macro("Q8G_BIAS", ["A", "OFF"], lambda a, off: [f"ldr q{a}, [%[bias], #{off}]"],
+             "Q8G_BIAS(A, OFF), Q8G_ZERO(A): an output vector's split 0 starts at the bias at "
+             "byte OFF, the other splits at zero.")
+ZERO = Macro("Q8G_ZERO", ["A"], lambda a: [f"movi v{a}.4s, #0"], None)
+STP = Macro("Q8G_STP", ["A0", "A1", "OFF"], lambda a0, a1, off: [f"stp q{a0}, q{a1}, [%[acc], #{off}]"],
+            "Q8G_STP(A0, A1, OFF): two accumulators to acc at byte offset OFF.")
+LDP = Macro("Q8G_LDP", ["A0", "A1", "OFF"], lambda a0, a1, off: [f"ldp q{a0}, q{a1}, [%[acc], #{off}]"],
+            "Q8G_LDP(A0, A1, OFF): two accumulators from acc at byte offset OFF.")
+
+
+def init_code(rows: int) -> Seq:
+    """acc_init as macro uses."""
+    return Seq(x for r in range(rows) for col in (0, 1)
+               for x in [BIAS(acc_reg(rows, r, col, 0), 16 * col)] +
+               [ZERO(acc_reg(rows, r, col, i)) for i in range(1, split_of(rows))])
+
+
+def store_code(rows: int) -> Seq:
+    accs = list(range(8, 8 + 2 * rows * split_of(rows)))
+    return Seq(STP(accs[i], accs[i + 1], 16 * i) for i in range(0, len(accs), 2))
+
+
+SDOT_ROW = Macro(
+    "Q8D_ROW", ["A0", "A1", "A2", "A3", "W0", "W1", "W2", "W3", "X", "G", "L0", "L1", "L2", "L3"],
+    lambda a0, a1, a2, a3, w0, w1, w2, w3, x, g, *ls: [
+        y for a, w, ld in zip((a0, a1, a2, a3), (w0, w1, w2, w3), ls)
+        for y in (f"sdot v{a}.4s, v{w}.16b, v{x}.4b[{g}]", ld)],
+    "Q8D_ROW(A0, ..., A3, W0, ..., W3, X, G, L0, ..., L3): the 4 SDOTs of group G of row "
+    "inputs vX (DotMul): column vector c into vA<c> with weights vW<c>, each followed by L<c> "
+    "(the load the schedule places there, or empty).")
+
+
+def _row_half(parity: int):
+    return lambda a0, a1, a2, a3, x, g, *ls: [
+        SDOT_ROW(a0, a1, a2, a3, *[dot_wreg(parity, c) for c in range(4)], x, g, *ls)]
+
+
+SDOT_LO = Macro("Q8D_ROW_LO", ["A0", "A1", "A2", "A3", "X", "G", "L0", "L1", "L2", "L3"],
+                _row_half(0),
+                "Q8D_ROW_LO(A0, A1, A2, A3, X, G, L0, L1, L2, L3), Q8D_ROW_HI(...): Q8D_ROW of an "
+                "even, odd group, whose weights are v24-v27, v28-v31 (dot_wreg).")
+SDOT_HI = Macro("Q8D_ROW_HI", ["A0", "A1", "A2", "A3", "X", "G", "L0", "L1", "L2", "L3"],
+                _row_half(1), None)
+WI_LOAD = Macro("Q8D_WI", ["V", "OFF"], lambda v, off: [f"ldr q{v}, [%[wi], #{off}]"],
+                "Q8D_WI(V, OFF), Q8D_WK(V, B): weight vector vV from the iteration's pointer at "
+                "byte OFF; from base %[B] at 16 times the offset k (DotLoad).")
+WK_LOAD = Macro("Q8D_WK", ["V", "B"], lambda v, b: [f"ldr q{v}, [%[{b}], %[k], lsl #4]"], None)
+WI_STEP = Macro("Q8D_WI_STEP", None, lambda: [f"add %[wi], %[wi], #{DOT_W_STEP}"],
+                "Q8D_WI_STEP: the iteration's weight pointer steps, after its last load.")
+KEEP = Macro("Q8D_KEEP", ["L"], lambda ld: [ld],
+             "Q8D_KEEP(L), Q8D_DROP(L): a load for the next iteration, kept in the loop and left "
+             "out of the peeled last iteration.")
+DROP = Macro("Q8D_DROP", ["L"], lambda ld: [], None, drops=("L",))
+
+
+def dot_load(ld: DotLoad) -> Use:
+    """A DotLoad as a macro use."""
+    if ld.imm:
+        return WI_LOAD(ld.reg, 16 * ld.j)
+    return AK_LOAD(ld.r) if ld.r >= 0 else WK_LOAD(ld.reg, ld.base())
+
+
+PREFETCH = Macro("Q8D_PREFETCH", None,
+                 lambda: ["prfm pldl1keep, [%[pf]]", "add %[pf], %[pf], #64"],
+                 "Q8D_PREFETCH: the prefetch and its cursor's step, after the last multiply.")
+
+
+def _dot_row(rows: int, r: int, g: int, slots) -> Use:
+    """Row r's multiplies of group g with the items after them (Q8D_ROW_LO / _HI)."""
+    accs = [dot_acc(rows, r, c, g) for c in range(4)]
+    return (SDOT_HI if g % 2 else SDOT_LO)(*accs, r, g, *slots)
+
+
+def _plain_body(n: int):
+    return lambda row, g: ([PLAIN[n - 1](row, g)] if n > 1 else []) + [
+        row(*[4 + 4 * (n - 1) + c for c in range(4)], n - 1, g, None, None, None, None)]
+
+
+# Q8D_PLAIN_<n>: the first n rows' multiplies of a group with no loads among them (split 1).
+PLAIN = {}
+for _n in range(1, DOT_MAX_ROWS):
+    PLAIN[_n] = Macro(f"Q8D_PLAIN_{_n}", ["ROW", "G"], _plain_body(_n),
+                      None if _n > 1 else
+                      "Q8D_PLAIN_<n>(ROW, G): the multiplies of group G of rows 0 to n - 1 of a "
+                      "tile of one accumulator per column vector, no load among them (ROW "
+                      "Q8D_ROW_LO or Q8D_ROW_HI; each macro adds a row to the one before).")
+
+
+def _last_body(n: int):
+    return lambda nxt: ([LAST[n - 1](nxt)] if n > 1 else []) + [
+        SDOT_HI(*[4 + 4 * (n - 1) + c for c in range(4)], n - 1, DOT_GROUPS - 1,
+                None, None, None, nxt(AK_LOAD(n - 1)))]
+
+
+# Q8D_LAST_<rows>: group 3 of a tile of one accumulator per column vector.
+LAST = {}
+for _n in range(1, DOT_MAX_ROWS + 1):
+    LAST[_n] = Macro(f"Q8D_LAST_{_n}", ["NEXT"], _last_body(_n),
+                     None if _n > 1 else
+                     "Q8D_LAST_<rows>(NEXT): the multiplies of the last group (3) of a tile of "
+                     "one accumulator per column vector, the next iteration's inputs of each row "
+                     "loaded through NEXT after its last one (each macro adds a row to the one "
+                     "before).")
+
+
+def _dot_iter_body(rows: int):
+    def body(nxt):
+        items = dot_schedule(rows)
+        # each multiply with what follows it: at most a load, and the pointer step after the
+        # last immediate-offset load; then what follows the last multiply
+        slots, tail, i = {}, [], 0
+        for x in items[1:]:
+            if isinstance(x, DotMul):
+                key = (x.g, x.r, x.w - dot_wreg(x.g, 0))
+                slots[key] = []
+            elif isinstance(x, DotLoad) and not slots[key]:
+                slots[key].append(nxt(dot_load(x)) if x.next else dot_load(x))
+            elif x == WI_STEP.body()[0] and len(slots[key]) == 1:
+                slots[key].append(WI_STEP)
+            elif isinstance(x, DotLoad):
+                tail.append(nxt(dot_load(x)) if x.next else dot_load(x))
+            else:
+                tail.append(x)
+        assert items[0] == K_STEP_DOT.body()[0] and tail[-2:] == PREFETCH.body()
+        tail = tail[:-2]
+
+        def slot(g, r, c):
+            s = slots[(g, r, c)]
+            return Seq(s) if len(s) > 1 else (s[0] if s else None)
+
+        out = [K_STEP_DOT]
+        for g in range(DOT_GROUPS):
+            plain = 0
+            while (plain < rows - 1 and dot_split(rows) == 1 and
+                   all(slot(g, plain, c) is None for c in range(4))):
+                plain += 1
+            if plain:
+                out.append(PLAIN[plain](SDOT_HI if g % 2 else SDOT_LO, g))
+            last = [slot(g, r, c) for r in range(rows) for c in range(4)]
+            if (g == DOT_GROUPS - 1 and plain == 0 and dot_split(rows) == 1 and
+                    c_arg(last) == c_arg([[None, None, None, nxt(AK_LOAD(r))]
+                                          for r in range(rows)])):
+                out.append(LAST[rows](nxt))
+                continue
+            out += [_dot_row(rows, r, g, [slot(g, r, c) for c in range(4)])
+                    for r in range(plain, rows)]
+        return out + tail + [PREFETCH]
+    return body
+
+
+K_STEP_DOT = Macro("Q8D_K_STEP", None, lambda: [f"adds %[k], %[k], #{DOT_ROW_STEP}"],
+                   "Q8D_K_STEP: the offset register steps, first in an iteration (its flags "
+                   "close the loop).")
+
+DOT_ITER = {}
+for _rows in range(1, DOT_MAX_ROWS + 1):
+    DOT_ITER[_rows] = Macro(
+        f"Q8D_ITER_{_rows}", ["NEXT"], _dot_iter_body(_rows),
+        None if _rows > 1 else
+        "Q8D_ITER_<rows>(NEXT): one iteration of an SDOT tile (dot_schedule): each multiply "
+        "with the load placed after it, the next iteration's loads through NEXT (Q8D_KEEP in "
+        "the loop, Q8D_DROP in the peeled last iteration).")
 
 
 def main() -> None:
@@ -427,16 +731,31 @@ def main() -> None:
     for rows in range(1, MAX_ROWS + 1):
         print(f"#define NQ8_GEMM_SPLIT_{rows} {split_of(rows)}")
     print()
+    smlal = [pipelined_code(rows) if rows >= PIPELINED_ROWS else grouped_code(rows)
+             for rows in range(1, MAX_ROWS + 1)]
+    print(header_macros(smlal, SEP))
+    print()
     for rows in range(1, MAX_ROWS + 1):
+        if rows == PIPELINED_ROWS:
+            print("""/* The pipelined tiles (2 rows and more): the loop runs n - 1 times and the last
+ * iteration is peeled; k counts up to zero, so a row's base is the address it reads in the
+ * peeled iteration. */""")
         print(pipelined_function(rows) if rows >= PIPELINED_ROWS else function(rows))
     print("""/* nq8_dot_kloop_<rows>(a, w, n, pf, acc) runs n >= 1 iterations of NQ8_DOT_K_<rows>
  * k steps of the SDOT tiles: a[r] are the rows' int8 inputs, *w the panel ([k/4][16][4] int8); the
  * accumulators are read from and written back to acc[(r * 4 + c) * split + g]
  * (NQ8_DOT_SPLIT_<rows> per output vector); pointers and the prefetch cursor as above.
- * Functions that inline them must enable the dot product extension. */""")
+ * Functions that inline them must enable the dot product extension. The loop runs n - 1
+ * times and the last iteration is peeled. k counts up to zero and steps first in an
+ * iteration, so a base is the address its load reads in the loop's last iteration (k = 0);
+ * the peeled one reads a step further. With n = 1 the bases of an iteration's own weights
+ * lie before the panel, hence integers, not pointers. */""")
     for rows in range(1, DOT_MAX_ROWS + 1):
         print(f"#define NQ8_DOT_SPLIT_{rows} {dot_split(rows)}")
         print(f"#define NQ8_DOT_K_{rows} {DOT_ROW_STEP}")
+    print()
+    print(header_macros([dot_code(rows) for rows in range(1, DOT_MAX_ROWS + 1)], SEP,
+                        known=macros_used(smlal)))
     print()
     for rows in range(1, DOT_MAX_ROWS + 1):
         print(dot_function(rows))

@@ -33,5 +33,5 @@ static inline __attribute__((always_inline)) float32x4_t f16a_loadm_f16(const ui
 #include "neon_f16_body.h"
 
 #else
-typedef int mnv3_arm_neon_hp_f16w_unused;
+typedef int mnv3_arm_neon_f16_unused;
 #endif

@@ -22,5 +22,5 @@
 #include "neon_f16_body.h"
 
 #else
-typedef int mnv3_arm_neon_hp_f32w_unused;
+typedef int mnv3_arm_neon_f16_f32w_unused;
 #endif

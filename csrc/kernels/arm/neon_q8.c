@@ -154,6 +154,14 @@ static void nq8_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad, const mn
     if (row_sum) *row_sum = (int32_t)((uint32_t)nq8_hsum(sum) + (uint32_t)tail_sum);
 }
 
+static void nq8_prepare_rows(const mnv3_q8_prepare_args *p) {
+    uint32_t r;
+    for (r = 0; r < p->rows; ++r)
+        nq8_prepare_row(p->x + (size_t)r * p->x_stride, p->k, p->kpad, p->gate, p->in_zp,
+                        p->format, p->dst + (size_t)r * p->dst_stride,
+                        p->row_sums ? &p->row_sums[r] : NULL);
+}
+
 static void nq8_add(const int8_t *a, const int8_t *b, size_t n, const mnv3_q8_add *p, int8_t *out) {
     const nq8_rq ra = nq8_rq_set1(p->a_mul), rb = nq8_rq_set1(p->b_mul), ro = nq8_rq_set1(p->out_mul);
     const int16x8_t azp = vdupq_n_s16((int16_t)p->a_zp), bzp = vdupq_n_s16((int16_t)p->b_zp);
@@ -217,7 +225,7 @@ static void nq8_lut(int8_t *x, size_t n, const int8_t *lut) {
 #define NQ8_LUT NULL
 #endif
 
-static const mnv3_q8_ops ops = {nq8_prepare_row, NQ8_LUT, nq8_add, nq8_requantize_array};
+static const mnv3_q8_ops ops = {nq8_prepare_rows, NQ8_LUT, nq8_add, nq8_requantize_array};
 
 /* ------------------------------------------------------------------------------------ */
 /* Plain NEON GEMM: SMLAL by lane on int16                                               */
@@ -398,6 +406,7 @@ static const mnv3_q8_gemm_impl s16_impl = {
     },
     &ops,
     1, /* panels of [k][8 columns], k padded to S16_KR */
+    0,
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -592,7 +601,7 @@ static void mnv3_q8_dwconv_8c__neon(const mnv3_q8_dw_out_row *r) {
 }
 
 static const mnv3_q8_dw_impl dw_impl = {
-    DW_GROUP, 2, mnv3_q8_dwconv_8c__neon, &ops, NULL, NULL, dw_workspace,
+    DW_GROUP, 2, mnv3_q8_dwconv_8c__neon, &ops, NULL, NULL, dw_workspace, 0,
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -773,6 +782,7 @@ static const mnv3_q8_gemm_impl dot_impl = {
      mnv3_q8_gemm_4x16c4__neondot},
     &ops,
     0,
+    0,
 };
 
 Q8_GEMM_ROW(dot_pointwise_row, "q8_gemm_4x16c4__neondot", MNV3_ROW_POINTWISE,
@@ -888,6 +898,7 @@ static const mnv3_q8_gemm_impl mm_impl = {
     {mnv3_q8_gemm_1x16c8__neoni8mm, mnv3_q8_gemm_2x16c8__neoni8mm,
      mnv3_q8_gemm_3x16c8__neoni8mm, mnv3_q8_gemm_4x16c8__neoni8mm},
     &ops,
+    0,
     0,
 };
 

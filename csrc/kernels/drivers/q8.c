@@ -164,9 +164,12 @@ size_t mnv3_q8_params_bytes(const mnv3_row *row, const mnv3_layer *l) {
     return sizeof(mnv3_q8_params);
 }
 
+static int plain_mul(mnv3_q8_mul m) { return m.shift <= 0 && m.multiplier != INT32_MIN; }
+
 void mnv3_q8_prepare(const mnv3_row *row, const mnv3_layer *l, void *params) {
     mnv3_q8_params *p = (mnv3_q8_params *)params;
     (void)row;
+    memset(p, 0, sizeof *p);
     p->bias = (const int32_t *)l->bias;
     p->in_zp = l->in_zp;
     p->weight_zp = l->weight_zp;
@@ -174,11 +177,25 @@ void mnv3_q8_prepare(const mnv3_row *row, const mnv3_layer *l, void *params) {
     p->gate = l->gate;
     p->gate.gate = NULL;
     p->add = l->add;
+    mnv3_q8_vmul_of(l->add.a_mul, &p->add_v[0]);
+    mnv3_q8_vmul_of(l->add.b_mul, &p->add_v[1]);
+    mnv3_q8_vmul_of(l->add.out_mul, &p->add_v[2]);
+    p->add_plain = plain_mul(l->add.a_mul) && plain_mul(l->add.b_mul) && plain_mul(l->add.out_mul);
+    mnv3_q8_vmul_of(l->gate.qmul, &p->gate_v);
+    p->gate_plain = plain_mul(l->gate.qmul);
 }
 
 /* ------------------------------------------------------------------------------------ */
 /* Portable helpers                                                                      */
 /* ------------------------------------------------------------------------------------ */
+
+void mnv3_q8_vmul_of(mnv3_q8_mul m, mnv3_q8_vmul *v) {
+    v->mult = m.multiplier;
+    v->left = m.shift > 0 ? m.shift : 0;
+    v->right = m.shift > 0 ? 0 : -m.shift;
+    v->mask = (int32_t)(((uint32_t)1 << v->right) - 1u);
+    v->half = v->mask >> 1;
+}
 
 void mnv3_q8_rq_fill(int32_t *dst, const mnv3_q8_mul *qmul, uint32_t col, uint32_t nr,
                      uint32_t n) {
@@ -186,14 +203,15 @@ void mnv3_q8_rq_fill(int32_t *dst, const mnv3_q8_mul *qmul, uint32_t col, uint32
     uint32_t c;
     for (c = 0; c < nr; ++c) {
         const mnv3_q8_mul m = col + c < n ? qmul[col + c] : (mnv3_q8_mul){0, 0};
-        const int32_t right = m.shift > 0 ? 0 : -m.shift;
-        if (m.shift > 0 || m.multiplier == INT32_MIN) plain = 0;
-        dst[c] = m.multiplier;
-        dst[nr + c] = m.shift > 0 ? m.shift : 0;
-        dst[2 * nr + c] = right;
-        dst[3 * nr + c] = -right;
-        dst[4 * nr + c] = (int32_t)(((uint32_t)1 << right) - 1u);
-        dst[5 * nr + c] = dst[4 * nr + c] >> 1;
+        mnv3_q8_vmul v;
+        mnv3_q8_vmul_of(m, &v);
+        if (!plain_mul(m)) plain = 0;
+        dst[c] = v.mult;
+        dst[nr + c] = v.left;
+        dst[2 * nr + c] = v.right;
+        dst[3 * nr + c] = -v.right;
+        dst[4 * nr + c] = v.mask;
+        dst[5 * nr + c] = v.half;
     }
     dst[6 * nr] = plain;
 }
@@ -236,6 +254,14 @@ void mnv3_q8_prepare_row_portable(const int8_t *x, uint32_t k, uint32_t kpad,
     memset((char *)dst + (size_t)k * format_bytes(format), 0,
            (size_t)(kpad - k) * format_bytes(format));
     if (row_sum) *row_sum = sum;
+}
+
+void mnv3_q8_prepare_rows_portable(const mnv3_q8_prepare_args *p) {
+    uint32_t r;
+    for (r = 0; r < p->rows; ++r)
+        mnv3_q8_prepare_row_portable(p->x + (size_t)r * p->x_stride, p->k, p->kpad, p->gate,
+                                     p->in_zp, p->format, p->dst + (size_t)r * p->dst_stride,
+                                     p->row_sums ? &p->row_sums[r] : NULL);
 }
 
 int32_t mnv3_q8_prepare_row_rest(const int8_t *x, uint32_t from, uint32_t k, uint32_t kpad,
@@ -359,11 +385,11 @@ static void column_sums(const int8_t *x, uint32_t pixels, uint32_t n, int32_t *s
 /* Tiles over prepared rows                                                              */
 /* ------------------------------------------------------------------------------------ */
 
-/* What the tile loop writes after the microkernels: LUT, residual ADD, store, sums. */
+/* What a layer's tiles do after requantization: LUT, residual ADD, store, channel sums. */
 typedef struct q8_post {
     const int8_t *lut;
     const int8_t *residual;      /* at the first row and column of the call */
-    const mnv3_q8_add *add;
+    const mnv3_q8_params *params; /* the ADD */
     int8_t *output;              /* at the first row and column of the call; may be NULL */
     size_t out_stride;           /* of output and residual */
     int32_t *sums;               /* at the first column of the call; may be NULL */
@@ -376,12 +402,28 @@ typedef struct q8_rows {
     uint32_t rows;
 } q8_rows;
 
+/* The steps of post that the tiles do (the fused ones, in order, up to the first that the
+ * set does not fuse), the others left in *rest for passes. */
+static q8_post fused_part(const mnv3_q8_gemm_impl *im, const q8_post *post, q8_post *rest) {
+    q8_post in_tile = *post;
+    int fuse = 1;
+    *rest = *post;
+    fuse = fuse && (!post->lut || (im->fused & MNV3_Q8_FUSE_LUT));
+    if (fuse) rest->lut = NULL; else in_tile.lut = NULL;
+    fuse = fuse && (!post->residual || (im->fused & MNV3_Q8_FUSE_ADD));
+    if (fuse) rest->residual = NULL; else in_tile.residual = NULL;
+    fuse = fuse && (!post->sums || (im->fused & MNV3_Q8_FUSE_SUMS));
+    if (fuse) rest->sums = NULL; else in_tile.sums = NULL;
+    return in_tile;
+}
+
 /* LUT, residual ADD and channel sums on n bytes of one output row, in that order. */
 static void post_row(const mnv3_q8_ops *ops, const q8_post *post, int8_t *v, size_t at,
                      uint32_t n) {
     if (post->lut) (ops->lut ? ops->lut : mnv3_q8_lut_portable)(v, n, post->lut);
     if (post->residual)
-        (ops->add ? ops->add : mnv3_q8_add_portable)(v, post->residual + at, n, post->add, v);
+        (ops->add ? ops->add : mnv3_q8_add_portable)(v, post->residual + at, n,
+                                                     &post->params->add, v);
     if (post->sums) column_sums(v, 1, n, post->sums);
 }
 
@@ -401,14 +443,15 @@ static void post_rows(const mnv3_q8_ops *ops, const q8_post *post, uint32_t rows
         (ops->lut ? ops->lut : mnv3_q8_lut_portable)(post->output, (size_t)rows * n, post->lut);
     if (post->residual)
         (ops->add ? ops->add : mnv3_q8_add_portable)(post->output, post->residual,
-                                                     (size_t)rows * n, post->add, post->output);
+                                                     (size_t)rows * n, &post->params->add,
+                                                     post->output);
     if (post->sums) column_sums(post->output, rows, n, post->sums);
 }
 
 /* Columns [col_begin, col_end) of rows r: col_begin is a multiple of nr. With an output,
- * tiles store into it and the per-byte steps then run over each row's whole span, where
- * vector helpers have room; without one (channel sums only), each tile goes through a
- * buffer. */
+ * tiles store into it and what they do not fuse runs afterwards over each row's whole
+ * span, where vector helpers have room; without one (channel sums only), each tile goes
+ * through a buffer. */
 static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void *packed,
                       uint32_t k_total, uint32_t col_begin, uint32_t col_end,
                       const mnv3_q8_requant *rq, const q8_post *post, mnv3_prefetch_cursor *pf) {
@@ -417,7 +460,9 @@ static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void 
     const size_t panel = mnv3_q8_gemm_panel_bytes(k_total, nr, im->kr, im->format);
     const size_t rq_at = rq_offset(k_total, nr, im->kr, im->format);
     const int direct = post->output != NULL;
-    const int after = post->lut || post->residual || post->sums;
+    q8_post rest;
+    const q8_post in_tile = fused_part(im, post, &rest);
+    const int after = rest.lut || rest.residual || rest.sums;
     mnv3_q8_rq_table table ALIGN64;
     int8_t tmp[MNV3_Q8_MAX_MR * MNV3_Q8_MAX_NR] ALIGN64;
     mnv3_q8_gemm_tile t;
@@ -425,10 +470,14 @@ static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void 
     t.k = round_up_u32(k_total, im->kr);
     t.rq = &table;
     t.pf = &pf->pf;
+    t.lut = in_tile.lut;
+    t.residual_stride = post->out_stride;
+    t.params = post->params;
     for (col = col_begin; col < col_end; col += nr) {
         t.w = (const unsigned char *)packed + (size_t)(col / nr) * panel;
         mnv3_q8_rq_view(&table, (const unsigned char *)t.w + rq_at, nr, rq);
         t.nc = col_end - col < nr ? col_end - col : nr;
+        t.sums = in_tile.sums ? in_tile.sums + (col - col_begin) : NULL;
         i = 0;
         while (i < r->rows) {
             const uint32_t m = mnv3_tile_rows(r->rows - i, mr);
@@ -436,6 +485,9 @@ static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void 
             t.a = r->a + (size_t)i * r->a_stride;
             t.a_stride = r->a_stride;
             t.row_terms = r->terms ? r->terms + i : NULL;
+            t.residual = in_tile.residual ? in_tile.residual + (size_t)i * post->out_stride +
+                                                (col - col_begin)
+                                          : NULL;
             if (direct) {
                 t.out = post->output + (size_t)i * post->out_stride + (col - col_begin);
                 t.out_stride = post->out_stride;
@@ -446,9 +498,9 @@ static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void 
             mnv3_prefetch_next(pf);
             t.pf_end = pf->pf_end;
             im->gemm[m - 1](&t);
-            if (!direct)
+            if (!direct && after)
                 for (j = 0; j < m; ++j) {
-                    q8_post at_col = *post;
+                    q8_post at_col = rest;
                     if (at_col.sums) at_col.sums += col - col_begin;
                     post_row(ops, &at_col, tmp + (size_t)j * MNV3_Q8_MAX_NR,
                              (size_t)(i + j) * post->out_stride + (col - col_begin), t.nc);
@@ -456,26 +508,33 @@ static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void 
             i += m;
         }
     }
-    if (direct && after) post_rows(ops, post, r->rows, col_end - col_begin);
+    if (direct && after) post_rows(ops, &rest, r->rows, col_end - col_begin);
 }
 
 /* Prepares rows[0, count) (each k_total bytes at src + r * src_stride) into the workspace
  * rows, with the per-row terms when the weights have a zero point. */
 static void prepare_rows(const mnv3_q8_gemm_impl *im, const int8_t *src, size_t src_stride,
                          uint32_t count, uint32_t k_total, const mnv3_q8_gate *gate,
-                         int32_t in_zp, int32_t weight_zp, unsigned char *dst, size_t dst_stride,
+                         const mnv3_q8_params *prm, unsigned char *dst, size_t dst_stride,
                          int32_t *terms) {
-    const uint32_t kpad = round_up_u32(k_total, im->kr);
-    void (*prep)(const int8_t *, uint32_t, uint32_t, const mnv3_q8_gate *, int32_t,
-                 mnv3_q8_format, void *, int32_t *) =
-        im->ops->prepare_row ? im->ops->prepare_row : mnv3_q8_prepare_row_portable;
+    mnv3_q8_prepare_args p;
     uint32_t r;
-    for (r = 0; r < count; ++r) {
-        int32_t sum = 0;
-        prep(src + (size_t)r * src_stride, k_total, kpad, gate, in_zp, im->format,
-             dst + (size_t)r * dst_stride, terms ? &sum : NULL);
-        if (terms) terms[r] = (int32_t)((uint32_t)-weight_zp * (uint32_t)sum);
-    }
+    p.x = src;
+    p.x_stride = src_stride;
+    p.rows = count;
+    p.k = k_total;
+    p.kpad = round_up_u32(k_total, im->kr);
+    p.gate = gate;
+    p.params = prm;
+    p.in_zp = prm->in_zp;
+    p.format = im->format;
+    p.dst = dst;
+    p.dst_stride = dst_stride;
+    p.row_sums = terms;
+    (im->ops->prepare_rows ? im->ops->prepare_rows : mnv3_q8_prepare_rows_portable)(&p);
+    if (terms)
+        for (r = 0; r < count; ++r)
+            terms[r] = (int32_t)((uint32_t)-prm->weight_zp * (uint32_t)terms[r]);
 }
 
 static int needs_terms(const mnv3_q8_gemm_impl *im, int32_t weight_zp) {
@@ -527,7 +586,7 @@ void mnv3_q8_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a)
     gate.gate = (const int8_t *)a->gate;
     mnv3_prefetch_start(a, &pf);
     post.lut = prm->requant.lut;
-    post.add = &prm->add;
+    post.params = prm;
     post.out_stride = a->out_stride;
     post.sums = a->channel_sums ? (int32_t *)a->channel_sums + a->oc_begin : NULL;
     r.a = ws;
@@ -536,7 +595,7 @@ void mnv3_q8_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a)
     while (p0 < a->pixel_end) {
         const uint32_t rows = (uint32_t)mnv3_chunk_rows(a->pixel_end - p0, Q8_PW_CHUNK);
         prepare_rows(im, input + p0 * a->in_stride, a->in_stride, rows, K,
-                     gate.gate ? &gate : NULL, prm->in_zp, prm->weight_zp, ws, stride, terms);
+                     gate.gate ? &gate : NULL, prm, ws, stride, terms);
         r.rows = rows;
         post.residual = residual ? residual + p0 * a->out_stride + a->oc_begin : NULL;
         post.output = output ? output + p0 * a->out_stride + a->oc_begin : NULL;
@@ -568,7 +627,7 @@ size_t mnv3_q8_conv_workspace(const mnv3_row *row, const mnv3_layer *l, uint32_t
 }
 
 /* The taps of output (oy, ox) in OHWI order, straight in the A format (the values
- * prepare_row makes of them, zeros up to kpad); taps in the padding hold in_zp, whose
+ * prepare_rows makes of them, zeros up to kpad); taps in the padding hold in_zp, whose
  * contribution (in_zp - in_zp) * w is zero as TFLite's. Returns the sum of the prepared
  * values. With 3 input channels a row is 27 values, so one pass beats a byte row and a
  * vector pass over it; a kernel row inside the image of an NHWC input is one run. */
@@ -645,6 +704,7 @@ void mnv3_q8_conv_driver(const mnv3_row *row, const mnv3_conv_args *a) {
     MNV3_ASSERT(ws != NULL && a->row_end <= a->out_height);
     mnv3_prefetch_start(NULL, &pf);
     memset(&post, 0, sizeof post);
+    post.params = prm;
     post.lut = prm->requant.lut;
     post.out_stride = a->out_channels;
     r.a = ws;
@@ -695,10 +755,11 @@ void mnv3_q8_fc_driver(const mnv3_row *row, const mnv3_fc_args *a) {
         mnv3_reference_fc(row, a); /* packed_bytes left the weights canonical */
         return;
     }
-    prepare_rows(im, (const int8_t *)a->input, 0, 1, I, NULL, prm->in_zp, prm->weight_zp, prepared,
-                 0, needs_terms(im, prm->weight_zp) ? &term : NULL);
+    prepare_rows(im, (const int8_t *)a->input, 0, 1, I, NULL, prm, prepared, 0,
+                 needs_terms(im, prm->weight_zp) ? &term : NULL);
     mnv3_prefetch_start(NULL, &pf);
     memset(&post, 0, sizeof post);
+    post.params = prm;
     post.lut = prm->requant.lut;
     post.output = out;
     r.a = prepared;
@@ -755,8 +816,11 @@ void mnv3_q8_depthwise_driver(const mnv3_row *row, const mnv3_depthwise_args *a)
     call.out_width = a->out_width;
     call.requant = prm->requant;
     call.workspace = a->workspace;
+    const int fuse_lut = !prm->requant.lut || (im->fused & MNV3_Q8_FUSE_LUT);
+    const int fuse_sums = fuse_lut && (im->fused & MNV3_Q8_FUSE_SUMS);
     r.rows = (const int8_t *const *)(const void *)rows;
-    r.sums = NULL;
+    r.lut = fuse_lut ? prm->requant.lut : NULL;
+    r.sums = fuse_sums ? (int32_t *)a->channel_sums : NULL;
     r.w = a->packed;
     r.a = &call;
     mnv3_interior_columns(a->in_width, a->out_width, K, S, a->pad_left, &r.ox_lo, &r.ox_hi);
@@ -767,7 +831,8 @@ void mnv3_q8_depthwise_driver(const mnv3_row *row, const mnv3_depthwise_args *a)
         r.out = out;
         r.first = oy == a->row_begin;
         im->row(&r);
-        if (prm->requant.lut) lut(out, out_row, prm->requant.lut);
-        if (a->channel_sums) column_sums(out, a->out_width, C, (int32_t *)a->channel_sums);
+        if (prm->requant.lut && !fuse_lut) lut(out, out_row, prm->requant.lut);
+        if (a->channel_sums && !fuse_sums)
+            column_sums(out, a->out_width, C, (int32_t *)a->channel_sums);
     }
 }

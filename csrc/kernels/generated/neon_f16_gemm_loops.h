@@ -14,6 +14,100 @@
 
 #define F16A_GEMM_SPLIT 2
 
+/* F16G_W(V, OFF), F16G_A(R): the weights of a k step into vV from byte OFF of the
+ * iteration's panel; row R's 8 inputs into vR. */
+#define F16G_W(V, OFF) "ldr q" #V ", [%[w], #" #OFF "]\n\t"
+#define F16G_A(R) "ldr q" #R ", [%[a" #R "]]\n\t"
+
+/* F16G_GROUP_1: the 1-row tile's loads (body): the weights with its inputs second, the
+ * prefetch cursor's work paired with the first four. */
+#define F16G_GROUP_1 \
+    F16G_W(24, 0) \
+    "prfm pldl1keep, [%[pf]]\n\t" \
+    F16G_A(0) \
+    "add %[tmp], %[pf], #64\n\t" \
+    F16G_W(25, 16) \
+    "cmp %[pf], %[pf_end]\n\t" \
+    F16G_W(26, 32) \
+    "csel %[pf], %[tmp], %[pf], ne\n\t" \
+    F16G_W(27, 48) \
+    F16G_W(28, 64) \
+    F16G_W(29, 80) \
+    F16G_W(30, 96) \
+    F16G_W(31, 112)
+
+/* F16G_GROUP(A2, ..., A7): the loads of a tile of 2 or more rows (body): weight vector i,
+ * then row i's inputs (rows 0 and 1, then A2.., empty past the tile's last row), the
+ * prefetch cursor's work paired with the first four. */
+#define F16G_GROUP(A2, A3, A4, A5, A6, A7) \
+    F16G_W(24, 0) \
+    "prfm pldl1keep, [%[pf]]\n\t" \
+    F16G_A(0) \
+    "add %[tmp], %[pf], #64\n\t" \
+    F16G_W(25, 16) \
+    "cmp %[pf], %[pf_end]\n\t" \
+    F16G_A(1) \
+    "csel %[pf], %[tmp], %[pf], ne\n\t" \
+    F16G_W(26, 32) \
+    A2 \
+    F16G_W(27, 48) \
+    A3 \
+    F16G_W(28, 64) \
+    A4 \
+    F16G_W(29, 80) \
+    A5 \
+    F16G_W(30, 96) \
+    A6 \
+    F16G_W(31, 112) \
+    A7
+
+/* F16G_ADD_A(R): row R's pointer steps past its 8 inputs (after the loads). */
+#define F16G_ADD_A(R) "add %[a" #R "], %[a" #R "], #16\n\t"
+
+/* F16G_NEXT: the panel pointer steps past the iteration's weights; the count. */
+#define F16G_NEXT "add %[w], %[w], #128\n\t" "subs %[n], %[n], #1\n\t"
+
+/* F16G_FMLA(A, W, X, J): vA += weights vW times lane J of row inputs vX. */
+#define F16G_FMLA(A, W, X, J) "fmla v" #A ".8h, v" #W ".8h, v" #X ".h[" #J "]\n\t"
+
+/* F16G_EVEN_<rows>(J, W), F16G_ODD_<rows>(J, W): k step J (even, odd) of a tile: every row's
+ * FMLA by element into its first, second accumulator (each macro adds a row to the one
+ * before). */
+#define F16G_EVEN_1(J, W) F16G_FMLA(8, W, 0, J)
+#define F16G_EVEN_2(J, W) F16G_EVEN_1(J, W) F16G_FMLA(10, W, 1, J)
+#define F16G_EVEN_3(J, W) F16G_EVEN_2(J, W) F16G_FMLA(12, W, 2, J)
+#define F16G_EVEN_4(J, W) F16G_EVEN_3(J, W) F16G_FMLA(14, W, 3, J)
+#define F16G_EVEN_5(J, W) F16G_EVEN_4(J, W) F16G_FMLA(16, W, 4, J)
+#define F16G_EVEN_6(J, W) F16G_EVEN_5(J, W) F16G_FMLA(18, W, 5, J)
+#define F16G_EVEN_7(J, W) F16G_EVEN_6(J, W) F16G_FMLA(20, W, 6, J)
+#define F16G_EVEN_8(J, W) F16G_EVEN_7(J, W) F16G_FMLA(22, W, 7, J)
+#define F16G_ODD_1(J, W) F16G_FMLA(9, W, 0, J)
+#define F16G_ODD_2(J, W) F16G_ODD_1(J, W) F16G_FMLA(11, W, 1, J)
+#define F16G_ODD_3(J, W) F16G_ODD_2(J, W) F16G_FMLA(13, W, 2, J)
+#define F16G_ODD_4(J, W) F16G_ODD_3(J, W) F16G_FMLA(15, W, 3, J)
+#define F16G_ODD_5(J, W) F16G_ODD_4(J, W) F16G_FMLA(17, W, 4, J)
+#define F16G_ODD_6(J, W) F16G_ODD_5(J, W) F16G_FMLA(19, W, 5, J)
+#define F16G_ODD_7(J, W) F16G_ODD_6(J, W) F16G_FMLA(21, W, 6, J)
+#define F16G_ODD_8(J, W) F16G_ODD_7(J, W) F16G_FMLA(23, W, 7, J)
+
+/* F16G_STEPS(EVEN, ODD): the iteration's 8 k steps, EVEN and ODD a tile's F16G_EVEN_<rows>,
+ * F16G_ODD_<rows>. */
+#define F16G_STEPS(EVEN, ODD) \
+    EVEN(0, 24) \
+    ODD(1, 25) \
+    EVEN(2, 26) \
+    ODD(3, 27) \
+    EVEN(4, 28) \
+    ODD(5, 29) \
+    EVEN(6, 30) \
+    ODD(7, 31)
+
+/* F16G_ROW_INIT(A0, A1): a row's first accumulator starts at init, the second at zero. */
+#define F16G_ROW_INIT(A0, A1) "ldr q" #A0 ", [%[init]]\n\t" "movi v" #A1 ".8h, #0\n\t"
+
+/* F16G_STP(A0, A1, OFF): a row's accumulators to acc at byte offset OFF. */
+#define F16G_STP(A0, A1, OFF) "stp q" #A0 ", q" #A1 ", [%[acc], #" #OFF "]\n\t"
+
 /* 1 row: 2 accumulators (2 per row). */
 static inline __attribute__((always_inline)) void f16_gemm_kloop_1(
     const float16_t **a, const uint16_t **w, uint64_t n, const char **pf, const char *pf_end,
@@ -23,35 +117,14 @@ static inline __attribute__((always_inline)) void f16_gemm_kloop_1(
     const char *pfp = *pf;
     uint64_t tmp;
     __asm__ volatile(
-        "ldr q8, [%[init]]\n\t"
-        "movi v9.8h, #0\n\t"
-        ".Lhp_gemm_loop%=:\n\t"
-        "ldr q24, [%[w], #0]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q0, [%[a0]]\n\t"
-        "add %[tmp], %[pf], #64\n\t"
-        "ldr q25, [%[w], #16]\n\t"
-        "cmp %[pf], %[pf_end]\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[a0], %[a0], #16\n\t"
-        "add %[w], %[w], #128\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "fmla v8.8h, v24.8h, v0.h[0]\n\t"
-        "fmla v9.8h, v25.8h, v0.h[1]\n\t"
-        "fmla v8.8h, v26.8h, v0.h[2]\n\t"
-        "fmla v9.8h, v27.8h, v0.h[3]\n\t"
-        "fmla v8.8h, v28.8h, v0.h[4]\n\t"
-        "fmla v9.8h, v29.8h, v0.h[5]\n\t"
-        "fmla v8.8h, v30.8h, v0.h[6]\n\t"
-        "fmla v9.8h, v31.8h, v0.h[7]\n\t"
-        "b.ne .Lhp_gemm_loop%=\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
+        F16G_ROW_INIT(8, 9)
+        ".Lf16a_gemm_loop%=:\n\t"
+        F16G_GROUP_1
+        F16G_ADD_A(0)
+        F16G_NEXT
+        F16G_STEPS(F16G_EVEN_1, F16G_ODD_1)
+        "b.ne .Lf16a_gemm_loop%=\n\t"
+        F16G_STP(8, 9, 0)
         : [a0] "+&r"(a0), [w] "+&r"(wp), [n] "+&r"(n), [pf] "+&r"(pfp), [tmp] "=&r"(tmp)
         : [pf_end] "r"(pf_end), [init] "r"(&init), [acc] "r"(acc)
         : "v0", "v8", "v9", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
@@ -65,59 +138,23 @@ static inline __attribute__((always_inline)) void f16_gemm_kloop_1(
 static inline __attribute__((always_inline)) void f16_gemm_kloop_2(
     const float16_t **a, const uint16_t **w, uint64_t n, const char **pf, const char *pf_end,
     float16x8_t init, float16x8_t *acc) {
-    const float16_t *a0 = a[0];
-    const float16_t *a1 = a[1];
+    const float16_t *a0 = a[0], *a1 = a[1];
     const uint16_t *wp = *w;
     const char *pfp = *pf;
     uint64_t tmp;
     __asm__ volatile(
-        "ldr q8, [%[init]]\n\t"
-        "movi v9.8h, #0\n\t"
-        "ldr q10, [%[init]]\n\t"
-        "movi v11.8h, #0\n\t"
-        ".Lhp_gemm_loop%=:\n\t"
-        "ldr q24, [%[w], #0]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q0, [%[a0]]\n\t"
-        "add %[tmp], %[pf], #64\n\t"
-        "ldr q25, [%[w], #16]\n\t"
-        "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a1]]\n\t"
-        "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[a0], %[a0], #16\n\t"
-        "add %[a1], %[a1], #16\n\t"
-        "add %[w], %[w], #128\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "fmla v8.8h, v24.8h, v0.h[0]\n\t"
-        "fmla v10.8h, v24.8h, v1.h[0]\n\t"
-        "fmla v9.8h, v25.8h, v0.h[1]\n\t"
-        "fmla v11.8h, v25.8h, v1.h[1]\n\t"
-        "fmla v8.8h, v26.8h, v0.h[2]\n\t"
-        "fmla v10.8h, v26.8h, v1.h[2]\n\t"
-        "fmla v9.8h, v27.8h, v0.h[3]\n\t"
-        "fmla v11.8h, v27.8h, v1.h[3]\n\t"
-        "fmla v8.8h, v28.8h, v0.h[4]\n\t"
-        "fmla v10.8h, v28.8h, v1.h[4]\n\t"
-        "fmla v9.8h, v29.8h, v0.h[5]\n\t"
-        "fmla v11.8h, v29.8h, v1.h[5]\n\t"
-        "fmla v8.8h, v30.8h, v0.h[6]\n\t"
-        "fmla v10.8h, v30.8h, v1.h[6]\n\t"
-        "fmla v9.8h, v31.8h, v0.h[7]\n\t"
-        "fmla v11.8h, v31.8h, v1.h[7]\n\t"
-        "b.ne .Lhp_gemm_loop%=\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
+        F16G_ROW_INIT(8, 9) F16G_ROW_INIT(10, 11)
+        ".Lf16a_gemm_loop%=:\n\t"
+        F16G_GROUP(, , , , , )
+        F16G_ADD_A(0) F16G_ADD_A(1)
+        F16G_NEXT
+        F16G_STEPS(F16G_EVEN_2, F16G_ODD_2)
+        "b.ne .Lf16a_gemm_loop%=\n\t"
+        F16G_STP(8, 9, 0) F16G_STP(10, 11, 32)
         : [a0] "+&r"(a0), [a1] "+&r"(a1), [w] "+&r"(wp), [n] "+&r"(n), [pf] "+&r"(pfp), [tmp] "=&r"(tmp)
         : [pf_end] "r"(pf_end), [init] "r"(&init), [acc] "r"(acc)
         : "v0", "v1", "v8", "v9", "v10", "v11", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
+    a[0] = a0; a[1] = a1;
     *w = wp;
     *pf = pfp;
 }
@@ -127,74 +164,23 @@ static inline __attribute__((always_inline)) void f16_gemm_kloop_2(
 static inline __attribute__((always_inline)) void f16_gemm_kloop_3(
     const float16_t **a, const uint16_t **w, uint64_t n, const char **pf, const char *pf_end,
     float16x8_t init, float16x8_t *acc) {
-    const float16_t *a0 = a[0];
-    const float16_t *a1 = a[1];
-    const float16_t *a2 = a[2];
+    const float16_t *a0 = a[0], *a1 = a[1], *a2 = a[2];
     const uint16_t *wp = *w;
     const char *pfp = *pf;
     uint64_t tmp;
     __asm__ volatile(
-        "ldr q8, [%[init]]\n\t"
-        "movi v9.8h, #0\n\t"
-        "ldr q10, [%[init]]\n\t"
-        "movi v11.8h, #0\n\t"
-        "ldr q12, [%[init]]\n\t"
-        "movi v13.8h, #0\n\t"
-        ".Lhp_gemm_loop%=:\n\t"
-        "ldr q24, [%[w], #0]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q0, [%[a0]]\n\t"
-        "add %[tmp], %[pf], #64\n\t"
-        "ldr q25, [%[w], #16]\n\t"
-        "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a1]]\n\t"
-        "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q2, [%[a2]]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[a0], %[a0], #16\n\t"
-        "add %[a1], %[a1], #16\n\t"
-        "add %[a2], %[a2], #16\n\t"
-        "add %[w], %[w], #128\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "fmla v8.8h, v24.8h, v0.h[0]\n\t"
-        "fmla v10.8h, v24.8h, v1.h[0]\n\t"
-        "fmla v12.8h, v24.8h, v2.h[0]\n\t"
-        "fmla v9.8h, v25.8h, v0.h[1]\n\t"
-        "fmla v11.8h, v25.8h, v1.h[1]\n\t"
-        "fmla v13.8h, v25.8h, v2.h[1]\n\t"
-        "fmla v8.8h, v26.8h, v0.h[2]\n\t"
-        "fmla v10.8h, v26.8h, v1.h[2]\n\t"
-        "fmla v12.8h, v26.8h, v2.h[2]\n\t"
-        "fmla v9.8h, v27.8h, v0.h[3]\n\t"
-        "fmla v11.8h, v27.8h, v1.h[3]\n\t"
-        "fmla v13.8h, v27.8h, v2.h[3]\n\t"
-        "fmla v8.8h, v28.8h, v0.h[4]\n\t"
-        "fmla v10.8h, v28.8h, v1.h[4]\n\t"
-        "fmla v12.8h, v28.8h, v2.h[4]\n\t"
-        "fmla v9.8h, v29.8h, v0.h[5]\n\t"
-        "fmla v11.8h, v29.8h, v1.h[5]\n\t"
-        "fmla v13.8h, v29.8h, v2.h[5]\n\t"
-        "fmla v8.8h, v30.8h, v0.h[6]\n\t"
-        "fmla v10.8h, v30.8h, v1.h[6]\n\t"
-        "fmla v12.8h, v30.8h, v2.h[6]\n\t"
-        "fmla v9.8h, v31.8h, v0.h[7]\n\t"
-        "fmla v11.8h, v31.8h, v1.h[7]\n\t"
-        "fmla v13.8h, v31.8h, v2.h[7]\n\t"
-        "b.ne .Lhp_gemm_loop%=\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
+        F16G_ROW_INIT(8, 9) F16G_ROW_INIT(10, 11) F16G_ROW_INIT(12, 13)
+        ".Lf16a_gemm_loop%=:\n\t"
+        F16G_GROUP(F16G_A(2), , , , , )
+        F16G_ADD_A(0) F16G_ADD_A(1) F16G_ADD_A(2)
+        F16G_NEXT
+        F16G_STEPS(F16G_EVEN_3, F16G_ODD_3)
+        "b.ne .Lf16a_gemm_loop%=\n\t"
+        F16G_STP(8, 9, 0) F16G_STP(10, 11, 32) F16G_STP(12, 13, 64)
         : [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [w] "+&r"(wp), [n] "+&r"(n), [pf] "+&r"(pfp), [tmp] "=&r"(tmp)
         : [pf_end] "r"(pf_end), [init] "r"(&init), [acc] "r"(acc)
         : "v0", "v1", "v2", "v8", "v9", "v10", "v11", "v12", "v13", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
+    a[0] = a0; a[1] = a1; a[2] = a2;
     *w = wp;
     *pf = pfp;
 }
@@ -204,89 +190,23 @@ static inline __attribute__((always_inline)) void f16_gemm_kloop_3(
 static inline __attribute__((always_inline)) void f16_gemm_kloop_4(
     const float16_t **a, const uint16_t **w, uint64_t n, const char **pf, const char *pf_end,
     float16x8_t init, float16x8_t *acc) {
-    const float16_t *a0 = a[0];
-    const float16_t *a1 = a[1];
-    const float16_t *a2 = a[2];
-    const float16_t *a3 = a[3];
+    const float16_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
     const uint16_t *wp = *w;
     const char *pfp = *pf;
     uint64_t tmp;
     __asm__ volatile(
-        "ldr q8, [%[init]]\n\t"
-        "movi v9.8h, #0\n\t"
-        "ldr q10, [%[init]]\n\t"
-        "movi v11.8h, #0\n\t"
-        "ldr q12, [%[init]]\n\t"
-        "movi v13.8h, #0\n\t"
-        "ldr q14, [%[init]]\n\t"
-        "movi v15.8h, #0\n\t"
-        ".Lhp_gemm_loop%=:\n\t"
-        "ldr q24, [%[w], #0]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q0, [%[a0]]\n\t"
-        "add %[tmp], %[pf], #64\n\t"
-        "ldr q25, [%[w], #16]\n\t"
-        "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a1]]\n\t"
-        "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q2, [%[a2]]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q3, [%[a3]]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[a0], %[a0], #16\n\t"
-        "add %[a1], %[a1], #16\n\t"
-        "add %[a2], %[a2], #16\n\t"
-        "add %[a3], %[a3], #16\n\t"
-        "add %[w], %[w], #128\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "fmla v8.8h, v24.8h, v0.h[0]\n\t"
-        "fmla v10.8h, v24.8h, v1.h[0]\n\t"
-        "fmla v12.8h, v24.8h, v2.h[0]\n\t"
-        "fmla v14.8h, v24.8h, v3.h[0]\n\t"
-        "fmla v9.8h, v25.8h, v0.h[1]\n\t"
-        "fmla v11.8h, v25.8h, v1.h[1]\n\t"
-        "fmla v13.8h, v25.8h, v2.h[1]\n\t"
-        "fmla v15.8h, v25.8h, v3.h[1]\n\t"
-        "fmla v8.8h, v26.8h, v0.h[2]\n\t"
-        "fmla v10.8h, v26.8h, v1.h[2]\n\t"
-        "fmla v12.8h, v26.8h, v2.h[2]\n\t"
-        "fmla v14.8h, v26.8h, v3.h[2]\n\t"
-        "fmla v9.8h, v27.8h, v0.h[3]\n\t"
-        "fmla v11.8h, v27.8h, v1.h[3]\n\t"
-        "fmla v13.8h, v27.8h, v2.h[3]\n\t"
-        "fmla v15.8h, v27.8h, v3.h[3]\n\t"
-        "fmla v8.8h, v28.8h, v0.h[4]\n\t"
-        "fmla v10.8h, v28.8h, v1.h[4]\n\t"
-        "fmla v12.8h, v28.8h, v2.h[4]\n\t"
-        "fmla v14.8h, v28.8h, v3.h[4]\n\t"
-        "fmla v9.8h, v29.8h, v0.h[5]\n\t"
-        "fmla v11.8h, v29.8h, v1.h[5]\n\t"
-        "fmla v13.8h, v29.8h, v2.h[5]\n\t"
-        "fmla v15.8h, v29.8h, v3.h[5]\n\t"
-        "fmla v8.8h, v30.8h, v0.h[6]\n\t"
-        "fmla v10.8h, v30.8h, v1.h[6]\n\t"
-        "fmla v12.8h, v30.8h, v2.h[6]\n\t"
-        "fmla v14.8h, v30.8h, v3.h[6]\n\t"
-        "fmla v9.8h, v31.8h, v0.h[7]\n\t"
-        "fmla v11.8h, v31.8h, v1.h[7]\n\t"
-        "fmla v13.8h, v31.8h, v2.h[7]\n\t"
-        "fmla v15.8h, v31.8h, v3.h[7]\n\t"
-        "b.ne .Lhp_gemm_loop%=\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
-        "stp q14, q15, [%[acc], #96]\n\t"
+        F16G_ROW_INIT(8, 9) F16G_ROW_INIT(10, 11) F16G_ROW_INIT(12, 13) F16G_ROW_INIT(14, 15)
+        ".Lf16a_gemm_loop%=:\n\t"
+        F16G_GROUP(F16G_A(2), F16G_A(3), , , , )
+        F16G_ADD_A(0) F16G_ADD_A(1) F16G_ADD_A(2) F16G_ADD_A(3)
+        F16G_NEXT
+        F16G_STEPS(F16G_EVEN_4, F16G_ODD_4)
+        "b.ne .Lf16a_gemm_loop%=\n\t"
+        F16G_STP(8, 9, 0) F16G_STP(10, 11, 32) F16G_STP(12, 13, 64) F16G_STP(14, 15, 96)
         : [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3), [w] "+&r"(wp), [n] "+&r"(n), [pf] "+&r"(pfp), [tmp] "=&r"(tmp)
         : [pf_end] "r"(pf_end), [init] "r"(&init), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    a[3] = a3;
+    a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
     *w = wp;
     *pf = pfp;
 }
@@ -296,104 +216,25 @@ static inline __attribute__((always_inline)) void f16_gemm_kloop_4(
 static inline __attribute__((always_inline)) void f16_gemm_kloop_5(
     const float16_t **a, const uint16_t **w, uint64_t n, const char **pf, const char *pf_end,
     float16x8_t init, float16x8_t *acc) {
-    const float16_t *a0 = a[0];
-    const float16_t *a1 = a[1];
-    const float16_t *a2 = a[2];
-    const float16_t *a3 = a[3];
-    const float16_t *a4 = a[4];
+    const float16_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4];
     const uint16_t *wp = *w;
     const char *pfp = *pf;
     uint64_t tmp;
     __asm__ volatile(
-        "ldr q8, [%[init]]\n\t"
-        "movi v9.8h, #0\n\t"
-        "ldr q10, [%[init]]\n\t"
-        "movi v11.8h, #0\n\t"
-        "ldr q12, [%[init]]\n\t"
-        "movi v13.8h, #0\n\t"
-        "ldr q14, [%[init]]\n\t"
-        "movi v15.8h, #0\n\t"
-        "ldr q16, [%[init]]\n\t"
-        "movi v17.8h, #0\n\t"
-        ".Lhp_gemm_loop%=:\n\t"
-        "ldr q24, [%[w], #0]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q0, [%[a0]]\n\t"
-        "add %[tmp], %[pf], #64\n\t"
-        "ldr q25, [%[w], #16]\n\t"
-        "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a1]]\n\t"
-        "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q2, [%[a2]]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q3, [%[a3]]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q4, [%[a4]]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[a0], %[a0], #16\n\t"
-        "add %[a1], %[a1], #16\n\t"
-        "add %[a2], %[a2], #16\n\t"
-        "add %[a3], %[a3], #16\n\t"
-        "add %[a4], %[a4], #16\n\t"
-        "add %[w], %[w], #128\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "fmla v8.8h, v24.8h, v0.h[0]\n\t"
-        "fmla v10.8h, v24.8h, v1.h[0]\n\t"
-        "fmla v12.8h, v24.8h, v2.h[0]\n\t"
-        "fmla v14.8h, v24.8h, v3.h[0]\n\t"
-        "fmla v16.8h, v24.8h, v4.h[0]\n\t"
-        "fmla v9.8h, v25.8h, v0.h[1]\n\t"
-        "fmla v11.8h, v25.8h, v1.h[1]\n\t"
-        "fmla v13.8h, v25.8h, v2.h[1]\n\t"
-        "fmla v15.8h, v25.8h, v3.h[1]\n\t"
-        "fmla v17.8h, v25.8h, v4.h[1]\n\t"
-        "fmla v8.8h, v26.8h, v0.h[2]\n\t"
-        "fmla v10.8h, v26.8h, v1.h[2]\n\t"
-        "fmla v12.8h, v26.8h, v2.h[2]\n\t"
-        "fmla v14.8h, v26.8h, v3.h[2]\n\t"
-        "fmla v16.8h, v26.8h, v4.h[2]\n\t"
-        "fmla v9.8h, v27.8h, v0.h[3]\n\t"
-        "fmla v11.8h, v27.8h, v1.h[3]\n\t"
-        "fmla v13.8h, v27.8h, v2.h[3]\n\t"
-        "fmla v15.8h, v27.8h, v3.h[3]\n\t"
-        "fmla v17.8h, v27.8h, v4.h[3]\n\t"
-        "fmla v8.8h, v28.8h, v0.h[4]\n\t"
-        "fmla v10.8h, v28.8h, v1.h[4]\n\t"
-        "fmla v12.8h, v28.8h, v2.h[4]\n\t"
-        "fmla v14.8h, v28.8h, v3.h[4]\n\t"
-        "fmla v16.8h, v28.8h, v4.h[4]\n\t"
-        "fmla v9.8h, v29.8h, v0.h[5]\n\t"
-        "fmla v11.8h, v29.8h, v1.h[5]\n\t"
-        "fmla v13.8h, v29.8h, v2.h[5]\n\t"
-        "fmla v15.8h, v29.8h, v3.h[5]\n\t"
-        "fmla v17.8h, v29.8h, v4.h[5]\n\t"
-        "fmla v8.8h, v30.8h, v0.h[6]\n\t"
-        "fmla v10.8h, v30.8h, v1.h[6]\n\t"
-        "fmla v12.8h, v30.8h, v2.h[6]\n\t"
-        "fmla v14.8h, v30.8h, v3.h[6]\n\t"
-        "fmla v16.8h, v30.8h, v4.h[6]\n\t"
-        "fmla v9.8h, v31.8h, v0.h[7]\n\t"
-        "fmla v11.8h, v31.8h, v1.h[7]\n\t"
-        "fmla v13.8h, v31.8h, v2.h[7]\n\t"
-        "fmla v15.8h, v31.8h, v3.h[7]\n\t"
-        "fmla v17.8h, v31.8h, v4.h[7]\n\t"
-        "b.ne .Lhp_gemm_loop%=\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
-        "stp q14, q15, [%[acc], #96]\n\t"
-        "stp q16, q17, [%[acc], #128]\n\t"
+        F16G_ROW_INIT(8, 9) F16G_ROW_INIT(10, 11) F16G_ROW_INIT(12, 13) F16G_ROW_INIT(14, 15)
+        F16G_ROW_INIT(16, 17)
+        ".Lf16a_gemm_loop%=:\n\t"
+        F16G_GROUP(F16G_A(2), F16G_A(3), F16G_A(4), , , )
+        F16G_ADD_A(0) F16G_ADD_A(1) F16G_ADD_A(2) F16G_ADD_A(3) F16G_ADD_A(4)
+        F16G_NEXT
+        F16G_STEPS(F16G_EVEN_5, F16G_ODD_5)
+        "b.ne .Lf16a_gemm_loop%=\n\t"
+        F16G_STP(8, 9, 0) F16G_STP(10, 11, 32) F16G_STP(12, 13, 64) F16G_STP(14, 15, 96)
+        F16G_STP(16, 17, 128)
         : [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3), [a4] "+&r"(a4), [w] "+&r"(wp), [n] "+&r"(n), [pf] "+&r"(pfp), [tmp] "=&r"(tmp)
         : [pf_end] "r"(pf_end), [init] "r"(&init), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    a[3] = a3;
-    a[4] = a4;
+    a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3; a[4] = a4;
     *w = wp;
     *pf = pfp;
 }
@@ -403,119 +244,25 @@ static inline __attribute__((always_inline)) void f16_gemm_kloop_5(
 static inline __attribute__((always_inline)) void f16_gemm_kloop_6(
     const float16_t **a, const uint16_t **w, uint64_t n, const char **pf, const char *pf_end,
     float16x8_t init, float16x8_t *acc) {
-    const float16_t *a0 = a[0];
-    const float16_t *a1 = a[1];
-    const float16_t *a2 = a[2];
-    const float16_t *a3 = a[3];
-    const float16_t *a4 = a[4];
-    const float16_t *a5 = a[5];
+    const float16_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
     const uint16_t *wp = *w;
     const char *pfp = *pf;
     uint64_t tmp;
     __asm__ volatile(
-        "ldr q8, [%[init]]\n\t"
-        "movi v9.8h, #0\n\t"
-        "ldr q10, [%[init]]\n\t"
-        "movi v11.8h, #0\n\t"
-        "ldr q12, [%[init]]\n\t"
-        "movi v13.8h, #0\n\t"
-        "ldr q14, [%[init]]\n\t"
-        "movi v15.8h, #0\n\t"
-        "ldr q16, [%[init]]\n\t"
-        "movi v17.8h, #0\n\t"
-        "ldr q18, [%[init]]\n\t"
-        "movi v19.8h, #0\n\t"
-        ".Lhp_gemm_loop%=:\n\t"
-        "ldr q24, [%[w], #0]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q0, [%[a0]]\n\t"
-        "add %[tmp], %[pf], #64\n\t"
-        "ldr q25, [%[w], #16]\n\t"
-        "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a1]]\n\t"
-        "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q2, [%[a2]]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q3, [%[a3]]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q4, [%[a4]]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q5, [%[a5]]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[a0], %[a0], #16\n\t"
-        "add %[a1], %[a1], #16\n\t"
-        "add %[a2], %[a2], #16\n\t"
-        "add %[a3], %[a3], #16\n\t"
-        "add %[a4], %[a4], #16\n\t"
-        "add %[a5], %[a5], #16\n\t"
-        "add %[w], %[w], #128\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "fmla v8.8h, v24.8h, v0.h[0]\n\t"
-        "fmla v10.8h, v24.8h, v1.h[0]\n\t"
-        "fmla v12.8h, v24.8h, v2.h[0]\n\t"
-        "fmla v14.8h, v24.8h, v3.h[0]\n\t"
-        "fmla v16.8h, v24.8h, v4.h[0]\n\t"
-        "fmla v18.8h, v24.8h, v5.h[0]\n\t"
-        "fmla v9.8h, v25.8h, v0.h[1]\n\t"
-        "fmla v11.8h, v25.8h, v1.h[1]\n\t"
-        "fmla v13.8h, v25.8h, v2.h[1]\n\t"
-        "fmla v15.8h, v25.8h, v3.h[1]\n\t"
-        "fmla v17.8h, v25.8h, v4.h[1]\n\t"
-        "fmla v19.8h, v25.8h, v5.h[1]\n\t"
-        "fmla v8.8h, v26.8h, v0.h[2]\n\t"
-        "fmla v10.8h, v26.8h, v1.h[2]\n\t"
-        "fmla v12.8h, v26.8h, v2.h[2]\n\t"
-        "fmla v14.8h, v26.8h, v3.h[2]\n\t"
-        "fmla v16.8h, v26.8h, v4.h[2]\n\t"
-        "fmla v18.8h, v26.8h, v5.h[2]\n\t"
-        "fmla v9.8h, v27.8h, v0.h[3]\n\t"
-        "fmla v11.8h, v27.8h, v1.h[3]\n\t"
-        "fmla v13.8h, v27.8h, v2.h[3]\n\t"
-        "fmla v15.8h, v27.8h, v3.h[3]\n\t"
-        "fmla v17.8h, v27.8h, v4.h[3]\n\t"
-        "fmla v19.8h, v27.8h, v5.h[3]\n\t"
-        "fmla v8.8h, v28.8h, v0.h[4]\n\t"
-        "fmla v10.8h, v28.8h, v1.h[4]\n\t"
-        "fmla v12.8h, v28.8h, v2.h[4]\n\t"
-        "fmla v14.8h, v28.8h, v3.h[4]\n\t"
-        "fmla v16.8h, v28.8h, v4.h[4]\n\t"
-        "fmla v18.8h, v28.8h, v5.h[4]\n\t"
-        "fmla v9.8h, v29.8h, v0.h[5]\n\t"
-        "fmla v11.8h, v29.8h, v1.h[5]\n\t"
-        "fmla v13.8h, v29.8h, v2.h[5]\n\t"
-        "fmla v15.8h, v29.8h, v3.h[5]\n\t"
-        "fmla v17.8h, v29.8h, v4.h[5]\n\t"
-        "fmla v19.8h, v29.8h, v5.h[5]\n\t"
-        "fmla v8.8h, v30.8h, v0.h[6]\n\t"
-        "fmla v10.8h, v30.8h, v1.h[6]\n\t"
-        "fmla v12.8h, v30.8h, v2.h[6]\n\t"
-        "fmla v14.8h, v30.8h, v3.h[6]\n\t"
-        "fmla v16.8h, v30.8h, v4.h[6]\n\t"
-        "fmla v18.8h, v30.8h, v5.h[6]\n\t"
-        "fmla v9.8h, v31.8h, v0.h[7]\n\t"
-        "fmla v11.8h, v31.8h, v1.h[7]\n\t"
-        "fmla v13.8h, v31.8h, v2.h[7]\n\t"
-        "fmla v15.8h, v31.8h, v3.h[7]\n\t"
-        "fmla v17.8h, v31.8h, v4.h[7]\n\t"
-        "fmla v19.8h, v31.8h, v5.h[7]\n\t"
-        "b.ne .Lhp_gemm_loop%=\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
-        "stp q14, q15, [%[acc], #96]\n\t"
-        "stp q16, q17, [%[acc], #128]\n\t"
-        "stp q18, q19, [%[acc], #160]\n\t"
+        F16G_ROW_INIT(8, 9) F16G_ROW_INIT(10, 11) F16G_ROW_INIT(12, 13) F16G_ROW_INIT(14, 15)
+        F16G_ROW_INIT(16, 17) F16G_ROW_INIT(18, 19)
+        ".Lf16a_gemm_loop%=:\n\t"
+        F16G_GROUP(F16G_A(2), F16G_A(3), F16G_A(4), F16G_A(5), , )
+        F16G_ADD_A(0) F16G_ADD_A(1) F16G_ADD_A(2) F16G_ADD_A(3) F16G_ADD_A(4) F16G_ADD_A(5)
+        F16G_NEXT
+        F16G_STEPS(F16G_EVEN_6, F16G_ODD_6)
+        "b.ne .Lf16a_gemm_loop%=\n\t"
+        F16G_STP(8, 9, 0) F16G_STP(10, 11, 32) F16G_STP(12, 13, 64) F16G_STP(14, 15, 96)
+        F16G_STP(16, 17, 128) F16G_STP(18, 19, 160)
         : [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3), [a4] "+&r"(a4), [a5] "+&r"(a5), [w] "+&r"(wp), [n] "+&r"(n), [pf] "+&r"(pfp), [tmp] "=&r"(tmp)
         : [pf_end] "r"(pf_end), [init] "r"(&init), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    a[3] = a3;
-    a[4] = a4;
-    a[5] = a5;
+    a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3; a[4] = a4; a[5] = a5;
     *w = wp;
     *pf = pfp;
 }
@@ -525,134 +272,26 @@ static inline __attribute__((always_inline)) void f16_gemm_kloop_6(
 static inline __attribute__((always_inline)) void f16_gemm_kloop_7(
     const float16_t **a, const uint16_t **w, uint64_t n, const char **pf, const char *pf_end,
     float16x8_t init, float16x8_t *acc) {
-    const float16_t *a0 = a[0];
-    const float16_t *a1 = a[1];
-    const float16_t *a2 = a[2];
-    const float16_t *a3 = a[3];
-    const float16_t *a4 = a[4];
-    const float16_t *a5 = a[5];
-    const float16_t *a6 = a[6];
+    const float16_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5], *a6 = a[6];
     const uint16_t *wp = *w;
     const char *pfp = *pf;
     uint64_t tmp;
     __asm__ volatile(
-        "ldr q8, [%[init]]\n\t"
-        "movi v9.8h, #0\n\t"
-        "ldr q10, [%[init]]\n\t"
-        "movi v11.8h, #0\n\t"
-        "ldr q12, [%[init]]\n\t"
-        "movi v13.8h, #0\n\t"
-        "ldr q14, [%[init]]\n\t"
-        "movi v15.8h, #0\n\t"
-        "ldr q16, [%[init]]\n\t"
-        "movi v17.8h, #0\n\t"
-        "ldr q18, [%[init]]\n\t"
-        "movi v19.8h, #0\n\t"
-        "ldr q20, [%[init]]\n\t"
-        "movi v21.8h, #0\n\t"
-        ".Lhp_gemm_loop%=:\n\t"
-        "ldr q24, [%[w], #0]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q0, [%[a0]]\n\t"
-        "add %[tmp], %[pf], #64\n\t"
-        "ldr q25, [%[w], #16]\n\t"
-        "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a1]]\n\t"
-        "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q2, [%[a2]]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q3, [%[a3]]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q4, [%[a4]]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q5, [%[a5]]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q6, [%[a6]]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[a0], %[a0], #16\n\t"
-        "add %[a1], %[a1], #16\n\t"
-        "add %[a2], %[a2], #16\n\t"
-        "add %[a3], %[a3], #16\n\t"
-        "add %[a4], %[a4], #16\n\t"
-        "add %[a5], %[a5], #16\n\t"
-        "add %[a6], %[a6], #16\n\t"
-        "add %[w], %[w], #128\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "fmla v8.8h, v24.8h, v0.h[0]\n\t"
-        "fmla v10.8h, v24.8h, v1.h[0]\n\t"
-        "fmla v12.8h, v24.8h, v2.h[0]\n\t"
-        "fmla v14.8h, v24.8h, v3.h[0]\n\t"
-        "fmla v16.8h, v24.8h, v4.h[0]\n\t"
-        "fmla v18.8h, v24.8h, v5.h[0]\n\t"
-        "fmla v20.8h, v24.8h, v6.h[0]\n\t"
-        "fmla v9.8h, v25.8h, v0.h[1]\n\t"
-        "fmla v11.8h, v25.8h, v1.h[1]\n\t"
-        "fmla v13.8h, v25.8h, v2.h[1]\n\t"
-        "fmla v15.8h, v25.8h, v3.h[1]\n\t"
-        "fmla v17.8h, v25.8h, v4.h[1]\n\t"
-        "fmla v19.8h, v25.8h, v5.h[1]\n\t"
-        "fmla v21.8h, v25.8h, v6.h[1]\n\t"
-        "fmla v8.8h, v26.8h, v0.h[2]\n\t"
-        "fmla v10.8h, v26.8h, v1.h[2]\n\t"
-        "fmla v12.8h, v26.8h, v2.h[2]\n\t"
-        "fmla v14.8h, v26.8h, v3.h[2]\n\t"
-        "fmla v16.8h, v26.8h, v4.h[2]\n\t"
-        "fmla v18.8h, v26.8h, v5.h[2]\n\t"
-        "fmla v20.8h, v26.8h, v6.h[2]\n\t"
-        "fmla v9.8h, v27.8h, v0.h[3]\n\t"
-        "fmla v11.8h, v27.8h, v1.h[3]\n\t"
-        "fmla v13.8h, v27.8h, v2.h[3]\n\t"
-        "fmla v15.8h, v27.8h, v3.h[3]\n\t"
-        "fmla v17.8h, v27.8h, v4.h[3]\n\t"
-        "fmla v19.8h, v27.8h, v5.h[3]\n\t"
-        "fmla v21.8h, v27.8h, v6.h[3]\n\t"
-        "fmla v8.8h, v28.8h, v0.h[4]\n\t"
-        "fmla v10.8h, v28.8h, v1.h[4]\n\t"
-        "fmla v12.8h, v28.8h, v2.h[4]\n\t"
-        "fmla v14.8h, v28.8h, v3.h[4]\n\t"
-        "fmla v16.8h, v28.8h, v4.h[4]\n\t"
-        "fmla v18.8h, v28.8h, v5.h[4]\n\t"
-        "fmla v20.8h, v28.8h, v6.h[4]\n\t"
-        "fmla v9.8h, v29.8h, v0.h[5]\n\t"
-        "fmla v11.8h, v29.8h, v1.h[5]\n\t"
-        "fmla v13.8h, v29.8h, v2.h[5]\n\t"
-        "fmla v15.8h, v29.8h, v3.h[5]\n\t"
-        "fmla v17.8h, v29.8h, v4.h[5]\n\t"
-        "fmla v19.8h, v29.8h, v5.h[5]\n\t"
-        "fmla v21.8h, v29.8h, v6.h[5]\n\t"
-        "fmla v8.8h, v30.8h, v0.h[6]\n\t"
-        "fmla v10.8h, v30.8h, v1.h[6]\n\t"
-        "fmla v12.8h, v30.8h, v2.h[6]\n\t"
-        "fmla v14.8h, v30.8h, v3.h[6]\n\t"
-        "fmla v16.8h, v30.8h, v4.h[6]\n\t"
-        "fmla v18.8h, v30.8h, v5.h[6]\n\t"
-        "fmla v20.8h, v30.8h, v6.h[6]\n\t"
-        "fmla v9.8h, v31.8h, v0.h[7]\n\t"
-        "fmla v11.8h, v31.8h, v1.h[7]\n\t"
-        "fmla v13.8h, v31.8h, v2.h[7]\n\t"
-        "fmla v15.8h, v31.8h, v3.h[7]\n\t"
-        "fmla v17.8h, v31.8h, v4.h[7]\n\t"
-        "fmla v19.8h, v31.8h, v5.h[7]\n\t"
-        "fmla v21.8h, v31.8h, v6.h[7]\n\t"
-        "b.ne .Lhp_gemm_loop%=\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
-        "stp q14, q15, [%[acc], #96]\n\t"
-        "stp q16, q17, [%[acc], #128]\n\t"
-        "stp q18, q19, [%[acc], #160]\n\t"
-        "stp q20, q21, [%[acc], #192]\n\t"
+        F16G_ROW_INIT(8, 9) F16G_ROW_INIT(10, 11) F16G_ROW_INIT(12, 13) F16G_ROW_INIT(14, 15)
+        F16G_ROW_INIT(16, 17) F16G_ROW_INIT(18, 19) F16G_ROW_INIT(20, 21)
+        ".Lf16a_gemm_loop%=:\n\t"
+        F16G_GROUP(F16G_A(2), F16G_A(3), F16G_A(4), F16G_A(5), F16G_A(6), )
+        F16G_ADD_A(0) F16G_ADD_A(1) F16G_ADD_A(2) F16G_ADD_A(3) F16G_ADD_A(4) F16G_ADD_A(5)
+        F16G_ADD_A(6)
+        F16G_NEXT
+        F16G_STEPS(F16G_EVEN_7, F16G_ODD_7)
+        "b.ne .Lf16a_gemm_loop%=\n\t"
+        F16G_STP(8, 9, 0) F16G_STP(10, 11, 32) F16G_STP(12, 13, 64) F16G_STP(14, 15, 96)
+        F16G_STP(16, 17, 128) F16G_STP(18, 19, 160) F16G_STP(20, 21, 192)
         : [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3), [a4] "+&r"(a4), [a5] "+&r"(a5), [a6] "+&r"(a6), [w] "+&r"(wp), [n] "+&r"(n), [pf] "+&r"(pfp), [tmp] "=&r"(tmp)
         : [pf_end] "r"(pf_end), [init] "r"(&init), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    a[3] = a3;
-    a[4] = a4;
-    a[5] = a5;
-    a[6] = a6;
+    a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3; a[4] = a4; a[5] = a5; a[6] = a6;
     *w = wp;
     *pf = pfp;
 }
@@ -662,149 +301,26 @@ static inline __attribute__((always_inline)) void f16_gemm_kloop_7(
 static inline __attribute__((always_inline)) void f16_gemm_kloop_8(
     const float16_t **a, const uint16_t **w, uint64_t n, const char **pf, const char *pf_end,
     float16x8_t init, float16x8_t *acc) {
-    const float16_t *a0 = a[0];
-    const float16_t *a1 = a[1];
-    const float16_t *a2 = a[2];
-    const float16_t *a3 = a[3];
-    const float16_t *a4 = a[4];
-    const float16_t *a5 = a[5];
-    const float16_t *a6 = a[6];
-    const float16_t *a7 = a[7];
+    const float16_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5], *a6 = a[6], *a7 = a[7];
     const uint16_t *wp = *w;
     const char *pfp = *pf;
     uint64_t tmp;
     __asm__ volatile(
-        "ldr q8, [%[init]]\n\t"
-        "movi v9.8h, #0\n\t"
-        "ldr q10, [%[init]]\n\t"
-        "movi v11.8h, #0\n\t"
-        "ldr q12, [%[init]]\n\t"
-        "movi v13.8h, #0\n\t"
-        "ldr q14, [%[init]]\n\t"
-        "movi v15.8h, #0\n\t"
-        "ldr q16, [%[init]]\n\t"
-        "movi v17.8h, #0\n\t"
-        "ldr q18, [%[init]]\n\t"
-        "movi v19.8h, #0\n\t"
-        "ldr q20, [%[init]]\n\t"
-        "movi v21.8h, #0\n\t"
-        "ldr q22, [%[init]]\n\t"
-        "movi v23.8h, #0\n\t"
-        ".Lhp_gemm_loop%=:\n\t"
-        "ldr q24, [%[w], #0]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q0, [%[a0]]\n\t"
-        "add %[tmp], %[pf], #64\n\t"
-        "ldr q25, [%[w], #16]\n\t"
-        "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a1]]\n\t"
-        "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q2, [%[a2]]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q3, [%[a3]]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q4, [%[a4]]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q5, [%[a5]]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q6, [%[a6]]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "ldr q7, [%[a7]]\n\t"
-        "add %[a0], %[a0], #16\n\t"
-        "add %[a1], %[a1], #16\n\t"
-        "add %[a2], %[a2], #16\n\t"
-        "add %[a3], %[a3], #16\n\t"
-        "add %[a4], %[a4], #16\n\t"
-        "add %[a5], %[a5], #16\n\t"
-        "add %[a6], %[a6], #16\n\t"
-        "add %[a7], %[a7], #16\n\t"
-        "add %[w], %[w], #128\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "fmla v8.8h, v24.8h, v0.h[0]\n\t"
-        "fmla v10.8h, v24.8h, v1.h[0]\n\t"
-        "fmla v12.8h, v24.8h, v2.h[0]\n\t"
-        "fmla v14.8h, v24.8h, v3.h[0]\n\t"
-        "fmla v16.8h, v24.8h, v4.h[0]\n\t"
-        "fmla v18.8h, v24.8h, v5.h[0]\n\t"
-        "fmla v20.8h, v24.8h, v6.h[0]\n\t"
-        "fmla v22.8h, v24.8h, v7.h[0]\n\t"
-        "fmla v9.8h, v25.8h, v0.h[1]\n\t"
-        "fmla v11.8h, v25.8h, v1.h[1]\n\t"
-        "fmla v13.8h, v25.8h, v2.h[1]\n\t"
-        "fmla v15.8h, v25.8h, v3.h[1]\n\t"
-        "fmla v17.8h, v25.8h, v4.h[1]\n\t"
-        "fmla v19.8h, v25.8h, v5.h[1]\n\t"
-        "fmla v21.8h, v25.8h, v6.h[1]\n\t"
-        "fmla v23.8h, v25.8h, v7.h[1]\n\t"
-        "fmla v8.8h, v26.8h, v0.h[2]\n\t"
-        "fmla v10.8h, v26.8h, v1.h[2]\n\t"
-        "fmla v12.8h, v26.8h, v2.h[2]\n\t"
-        "fmla v14.8h, v26.8h, v3.h[2]\n\t"
-        "fmla v16.8h, v26.8h, v4.h[2]\n\t"
-        "fmla v18.8h, v26.8h, v5.h[2]\n\t"
-        "fmla v20.8h, v26.8h, v6.h[2]\n\t"
-        "fmla v22.8h, v26.8h, v7.h[2]\n\t"
-        "fmla v9.8h, v27.8h, v0.h[3]\n\t"
-        "fmla v11.8h, v27.8h, v1.h[3]\n\t"
-        "fmla v13.8h, v27.8h, v2.h[3]\n\t"
-        "fmla v15.8h, v27.8h, v3.h[3]\n\t"
-        "fmla v17.8h, v27.8h, v4.h[3]\n\t"
-        "fmla v19.8h, v27.8h, v5.h[3]\n\t"
-        "fmla v21.8h, v27.8h, v6.h[3]\n\t"
-        "fmla v23.8h, v27.8h, v7.h[3]\n\t"
-        "fmla v8.8h, v28.8h, v0.h[4]\n\t"
-        "fmla v10.8h, v28.8h, v1.h[4]\n\t"
-        "fmla v12.8h, v28.8h, v2.h[4]\n\t"
-        "fmla v14.8h, v28.8h, v3.h[4]\n\t"
-        "fmla v16.8h, v28.8h, v4.h[4]\n\t"
-        "fmla v18.8h, v28.8h, v5.h[4]\n\t"
-        "fmla v20.8h, v28.8h, v6.h[4]\n\t"
-        "fmla v22.8h, v28.8h, v7.h[4]\n\t"
-        "fmla v9.8h, v29.8h, v0.h[5]\n\t"
-        "fmla v11.8h, v29.8h, v1.h[5]\n\t"
-        "fmla v13.8h, v29.8h, v2.h[5]\n\t"
-        "fmla v15.8h, v29.8h, v3.h[5]\n\t"
-        "fmla v17.8h, v29.8h, v4.h[5]\n\t"
-        "fmla v19.8h, v29.8h, v5.h[5]\n\t"
-        "fmla v21.8h, v29.8h, v6.h[5]\n\t"
-        "fmla v23.8h, v29.8h, v7.h[5]\n\t"
-        "fmla v8.8h, v30.8h, v0.h[6]\n\t"
-        "fmla v10.8h, v30.8h, v1.h[6]\n\t"
-        "fmla v12.8h, v30.8h, v2.h[6]\n\t"
-        "fmla v14.8h, v30.8h, v3.h[6]\n\t"
-        "fmla v16.8h, v30.8h, v4.h[6]\n\t"
-        "fmla v18.8h, v30.8h, v5.h[6]\n\t"
-        "fmla v20.8h, v30.8h, v6.h[6]\n\t"
-        "fmla v22.8h, v30.8h, v7.h[6]\n\t"
-        "fmla v9.8h, v31.8h, v0.h[7]\n\t"
-        "fmla v11.8h, v31.8h, v1.h[7]\n\t"
-        "fmla v13.8h, v31.8h, v2.h[7]\n\t"
-        "fmla v15.8h, v31.8h, v3.h[7]\n\t"
-        "fmla v17.8h, v31.8h, v4.h[7]\n\t"
-        "fmla v19.8h, v31.8h, v5.h[7]\n\t"
-        "fmla v21.8h, v31.8h, v6.h[7]\n\t"
-        "fmla v23.8h, v31.8h, v7.h[7]\n\t"
-        "b.ne .Lhp_gemm_loop%=\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
-        "stp q14, q15, [%[acc], #96]\n\t"
-        "stp q16, q17, [%[acc], #128]\n\t"
-        "stp q18, q19, [%[acc], #160]\n\t"
-        "stp q20, q21, [%[acc], #192]\n\t"
-        "stp q22, q23, [%[acc], #224]\n\t"
+        F16G_ROW_INIT(8, 9) F16G_ROW_INIT(10, 11) F16G_ROW_INIT(12, 13) F16G_ROW_INIT(14, 15)
+        F16G_ROW_INIT(16, 17) F16G_ROW_INIT(18, 19) F16G_ROW_INIT(20, 21) F16G_ROW_INIT(22, 23)
+        ".Lf16a_gemm_loop%=:\n\t"
+        F16G_GROUP(F16G_A(2), F16G_A(3), F16G_A(4), F16G_A(5), F16G_A(6), F16G_A(7))
+        F16G_ADD_A(0) F16G_ADD_A(1) F16G_ADD_A(2) F16G_ADD_A(3) F16G_ADD_A(4) F16G_ADD_A(5)
+        F16G_ADD_A(6) F16G_ADD_A(7)
+        F16G_NEXT
+        F16G_STEPS(F16G_EVEN_8, F16G_ODD_8)
+        "b.ne .Lf16a_gemm_loop%=\n\t"
+        F16G_STP(8, 9, 0) F16G_STP(10, 11, 32) F16G_STP(12, 13, 64) F16G_STP(14, 15, 96)
+        F16G_STP(16, 17, 128) F16G_STP(18, 19, 160) F16G_STP(20, 21, 192) F16G_STP(22, 23, 224)
         : [a0] "+&r"(a0), [a1] "+&r"(a1), [a2] "+&r"(a2), [a3] "+&r"(a3), [a4] "+&r"(a4), [a5] "+&r"(a5), [a6] "+&r"(a6), [a7] "+&r"(a7), [w] "+&r"(wp), [n] "+&r"(n), [pf] "+&r"(pfp), [tmp] "=&r"(tmp)
         : [pf_end] "r"(pf_end), [init] "r"(&init), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    a[3] = a3;
-    a[4] = a4;
-    a[5] = a5;
-    a[6] = a6;
-    a[7] = a7;
+    a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3; a[4] = a4; a[5] = a5; a[6] = a6; a[7] = a7;
     *w = wp;
     *pf = pfp;
 }

@@ -12,951 +12,292 @@
 #pragma clang diagnostic ignored "-Woverlength-strings"
 #endif
 
-/* 3x3, stride 1: 10 inputs a row, 5 registers for them. */
-static inline __attribute__((always_inline)) void dwa_loop_3x3s1(
-    const float *const *q, float *out, uint32_t c4, uint32_t n, const float *blk) {
-    const float *r0 = q[0];
-    const float *r1 = q[1];
-    const float *r2 = q[2];
-    const uint32_t back = 0u - 1u * c4;
-    __asm__ volatile(
-        ".Ldwa3x3s1_loop%=:\n\t"
-        "vld1.32 {d0-d3}, [%[blk]]\n\t"
-        "vld1.32 {d4-d7}, [%[blk]]\n\t"
-        "vld1.32 {d8-d11}, [%[blk]]\n\t"
-        "vld1.32 {d12-d15}, [%[blk]]!\n\t"
-        "vld1.32 {d16-d19}, [%[blk]]!\n\t"
-        "vld1.32 {d20-d21}, [%[blk]]!\n\t"
-        "vld1.32 {d22-d23}, [%[r0]], %[c4]\n\t"
-        "vld1.32 {d24-d25}, [%[r0]], %[c4]\n\t"
-        "vld1.32 {d26-d27}, [%[r0]], %[c4]\n\t"
-        "vld1.32 {d28-d29}, [%[r0]], %[c4]\n\t"
-        "vld1.32 {d30-d31}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q0, q11, q8\n\t"
-        "vld1.32 {d22-d23}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q0, q12, q9\n\t"
-        "vfma.f32 q1, q12, q8\n\t"
-        "vld1.32 {d24-d25}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q10\n\t"
-        "vfma.f32 q1, q13, q9\n\t"
-        "vfma.f32 q2, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q1, q14, q10\n\t"
-        "vfma.f32 q2, q14, q9\n\t"
-        "vfma.f32 q3, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q2, q15, q10\n\t"
-        "vfma.f32 q3, q15, q9\n\t"
-        "vfma.f32 q4, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r0]], %[back]\n\t"
-        "vfma.f32 q3, q11, q10\n\t"
-        "vfma.f32 q4, q11, q9\n\t"
-        "vfma.f32 q5, q11, q8\n\t"
-        "vfma.f32 q4, q12, q10\n\t"
-        "vfma.f32 q5, q12, q9\n\t"
-        "vfma.f32 q6, q12, q8\n\t"
-        "vfma.f32 q5, q13, q10\n\t"
-        "vfma.f32 q6, q13, q9\n\t"
-        "vfma.f32 q7, q13, q8\n\t"
-        "vfma.f32 q6, q14, q10\n\t"
-        "vfma.f32 q7, q14, q9\n\t"
-        "vfma.f32 q7, q15, q10\n\t"
-        "vld1.32 {d16-d19}, [%[blk]]!\n\t"
-        "vld1.32 {d20-d21}, [%[blk]]!\n\t"
-        "vld1.32 {d22-d23}, [%[r1]], %[c4]\n\t"
-        "vld1.32 {d24-d25}, [%[r1]], %[c4]\n\t"
-        "vld1.32 {d26-d27}, [%[r1]], %[c4]\n\t"
-        "vld1.32 {d28-d29}, [%[r1]], %[c4]\n\t"
-        "vld1.32 {d30-d31}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q0, q11, q8\n\t"
-        "vld1.32 {d22-d23}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q0, q12, q9\n\t"
-        "vfma.f32 q1, q12, q8\n\t"
-        "vld1.32 {d24-d25}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q10\n\t"
-        "vfma.f32 q1, q13, q9\n\t"
-        "vfma.f32 q2, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q1, q14, q10\n\t"
-        "vfma.f32 q2, q14, q9\n\t"
-        "vfma.f32 q3, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q2, q15, q10\n\t"
-        "vfma.f32 q3, q15, q9\n\t"
-        "vfma.f32 q4, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r1]], %[back]\n\t"
-        "vfma.f32 q3, q11, q10\n\t"
-        "vfma.f32 q4, q11, q9\n\t"
-        "vfma.f32 q5, q11, q8\n\t"
-        "vfma.f32 q4, q12, q10\n\t"
-        "vfma.f32 q5, q12, q9\n\t"
-        "vfma.f32 q6, q12, q8\n\t"
-        "vfma.f32 q5, q13, q10\n\t"
-        "vfma.f32 q6, q13, q9\n\t"
-        "vfma.f32 q7, q13, q8\n\t"
-        "vfma.f32 q6, q14, q10\n\t"
-        "vfma.f32 q7, q14, q9\n\t"
-        "vfma.f32 q7, q15, q10\n\t"
-        "vld1.32 {d16-d19}, [%[blk]]!\n\t"
-        "vld1.32 {d20-d21}, [%[blk]]!\n\t"
-        "vld1.32 {d22-d23}, [%[r2]], %[c4]\n\t"
-        "vld1.32 {d24-d25}, [%[r2]], %[c4]\n\t"
-        "vld1.32 {d26-d27}, [%[r2]], %[c4]\n\t"
-        "vld1.32 {d28-d29}, [%[r2]], %[c4]\n\t"
-        "vld1.32 {d30-d31}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q0, q11, q8\n\t"
-        "vld1.32 {d22-d23}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q0, q12, q9\n\t"
-        "vfma.f32 q1, q12, q8\n\t"
-        "vld1.32 {d24-d25}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q10\n\t"
-        "vfma.f32 q1, q13, q9\n\t"
-        "vfma.f32 q2, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q1, q14, q10\n\t"
-        "vfma.f32 q2, q14, q9\n\t"
-        "vfma.f32 q3, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q2, q15, q10\n\t"
-        "vfma.f32 q3, q15, q9\n\t"
-        "vfma.f32 q4, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r2]], %[back]\n\t"
-        "vfma.f32 q3, q11, q10\n\t"
-        "vfma.f32 q4, q11, q9\n\t"
-        "vfma.f32 q5, q11, q8\n\t"
-        "vfma.f32 q4, q12, q10\n\t"
-        "vfma.f32 q5, q12, q9\n\t"
-        "vfma.f32 q6, q12, q8\n\t"
-        "vfma.f32 q5, q13, q10\n\t"
-        "vfma.f32 q6, q13, q9\n\t"
-        "vfma.f32 q7, q13, q8\n\t"
-        "vfma.f32 q6, q14, q10\n\t"
-        "vfma.f32 q7, q14, q9\n\t"
-        "vfma.f32 q7, q15, q10\n\t"
-        "sub %[blk], %[blk], #176\n\t"
-        "vst1.32 {d0-d1}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d2-d3}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d4-d5}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d6-d7}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d8-d9}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d10-d11}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d12-d13}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d14-d15}, [%[out]], %[c4]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "bne .Ldwa3x3s1_loop%=\n\t"
-        : [r0] "+&r"(r0), [r1] "+&r"(r1), [r2] "+&r"(r2), [out] "+&r"(out), [n] "+&r"(n), [blk] "+&r"(blk)
-        : [c4] "r"(c4), [back] "r"(back)
-        : "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "d16", "d17", "d18", "d19", "d20", "d21", "d22", "d23", "d24", "d25", "d26", "d27", "d28", "d29", "d30", "d31", "cc", "memory");
+/* DWA_START: the 8 accumulators start from the bias (four 32-byte loads of the block that
+ * holds it twice; blk steps past it). */
+#define DWA_START \
+    "vld1.32 {d0-d3}, [%[blk]]\n\t" \
+    "vld1.32 {d4-d7}, [%[blk]]\n\t" \
+    "vld1.32 {d8-d11}, [%[blk]]\n\t" \
+    "vld1.32 {d12-d15}, [%[blk]]!\n\t"
+
+/* DWA_STORE: the group's 8 sums to out, post-indexed by the output stride c4. */
+#define DWA_STORE \
+    "vst1.32 {d0-d1}, [%[out]], %[c4]\n\t" \
+    "vst1.32 {d2-d3}, [%[out]], %[c4]\n\t" \
+    "vst1.32 {d4-d5}, [%[out]], %[c4]\n\t" \
+    "vst1.32 {d6-d7}, [%[out]], %[c4]\n\t" \
+    "vst1.32 {d8-d9}, [%[out]], %[c4]\n\t" \
+    "vst1.32 {d10-d11}, [%[out]], %[c4]\n\t" \
+    "vst1.32 {d12-d13}, [%[out]], %[c4]\n\t" \
+    "vst1.32 {d14-d15}, [%[out]], %[c4]\n\t"
+
+/* DWA_HEAD_3(R): a row's start in the 3x3 loops, either stride: its 3 weights (two per load,
+ * from blk) into q8.., the inputs before the first multiply-add loaded from input row %[R]. */
+#define DWA_HEAD_3(R) \
+    "vld1.32 {d16-d19}, [%[blk]]!\n\t" \
+    "vld1.32 {d20-d21}, [%[blk]]!\n\t" \
+    "vld1.32 {d22-d23}, [%[" #R "]], %[c4]\n\t" \
+    "vld1.32 {d24-d25}, [%[" #R "]], %[c4]\n\t" \
+    "vld1.32 {d26-d27}, [%[" #R "]], %[c4]\n\t" \
+    "vld1.32 {d28-d29}, [%[" #R "]], %[c4]\n\t"
+#define DWA_HEAD_5(R) \
+    "vld1.32 {d16-d19}, [%[blk]]!\n\t" \
+    "vld1.32 {d20-d23}, [%[blk]]!\n\t" \
+    "vld1.32 {d24-d25}, [%[blk]]!\n\t" \
+    "vld1.32 {d26-d27}, [%[" #R "]], %[c4]\n\t" \
+    "vld1.32 {d28-d29}, [%[" #R "]], %[c4]\n\t"
+
+/* DWA_ROW_<K>X<K>S<S>(R): one input row %[R] of a shape: DWA_HEAD_<K>, then input-major:
+ * each input's load ahead (the row's last steps back to the next group's window) and the
+ * multiply-adds of the outputs whose window holds it. */
+#define DWA_ROW_3X3S1(R) \
+    DWA_HEAD_3(R) \
+    "vld1.32 {d30-d31}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q0, q11, q8\n\t" \
+    "vld1.32 {d22-d23}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q0, q12, q9\n\t" \
+    "vfma.f32 q1, q12, q8\n\t" \
+    "vld1.32 {d24-d25}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q0, q13, q10\n\t" \
+    "vfma.f32 q1, q13, q9\n\t" \
+    "vfma.f32 q2, q13, q8\n\t" \
+    "vld1.32 {d26-d27}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q1, q14, q10\n\t" \
+    "vfma.f32 q2, q14, q9\n\t" \
+    "vfma.f32 q3, q14, q8\n\t" \
+    "vld1.32 {d28-d29}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q2, q15, q10\n\t" \
+    "vfma.f32 q3, q15, q9\n\t" \
+    "vfma.f32 q4, q15, q8\n\t" \
+    "vld1.32 {d30-d31}, [%[" #R "]], %[back]\n\t" \
+    "vfma.f32 q3, q11, q10\n\t" \
+    "vfma.f32 q4, q11, q9\n\t" \
+    "vfma.f32 q5, q11, q8\n\t" \
+    "vfma.f32 q4, q12, q10\n\t" \
+    "vfma.f32 q5, q12, q9\n\t" \
+    "vfma.f32 q6, q12, q8\n\t" \
+    "vfma.f32 q5, q13, q10\n\t" \
+    "vfma.f32 q6, q13, q9\n\t" \
+    "vfma.f32 q7, q13, q8\n\t" \
+    "vfma.f32 q6, q14, q10\n\t" \
+    "vfma.f32 q7, q14, q9\n\t" \
+    "vfma.f32 q7, q15, q10\n\t"
+#define DWA_ROW_3X3S2(R) \
+    DWA_HEAD_3(R) \
+    "vld1.32 {d30-d31}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q0, q11, q8\n\t" \
+    "vld1.32 {d22-d23}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q0, q12, q9\n\t" \
+    "vld1.32 {d24-d25}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q0, q13, q10\n\t" \
+    "vfma.f32 q1, q13, q8\n\t" \
+    "vld1.32 {d26-d27}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q1, q14, q9\n\t" \
+    "vld1.32 {d28-d29}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q1, q15, q10\n\t" \
+    "vfma.f32 q2, q15, q8\n\t" \
+    "vld1.32 {d30-d31}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q2, q11, q9\n\t" \
+    "vld1.32 {d22-d23}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q2, q12, q10\n\t" \
+    "vfma.f32 q3, q12, q8\n\t" \
+    "vld1.32 {d24-d25}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q3, q13, q9\n\t" \
+    "vld1.32 {d26-d27}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q3, q14, q10\n\t" \
+    "vfma.f32 q4, q14, q8\n\t" \
+    "vld1.32 {d28-d29}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q4, q15, q9\n\t" \
+    "vld1.32 {d30-d31}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q4, q11, q10\n\t" \
+    "vfma.f32 q5, q11, q8\n\t" \
+    "vld1.32 {d22-d23}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q5, q12, q9\n\t" \
+    "vld1.32 {d24-d25}, [%[" #R "]], %[back]\n\t" \
+    "vfma.f32 q5, q13, q10\n\t" \
+    "vfma.f32 q6, q13, q8\n\t" \
+    "vfma.f32 q6, q14, q9\n\t" \
+    "vfma.f32 q6, q15, q10\n\t" \
+    "vfma.f32 q7, q15, q8\n\t" \
+    "vfma.f32 q7, q11, q9\n\t" \
+    "vfma.f32 q7, q12, q10\n\t"
+#define DWA_ROW_5X5S1(R) \
+    DWA_HEAD_5(R) \
+    "vld1.32 {d30-d31}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q0, q13, q8\n\t" \
+    "vld1.32 {d26-d27}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q0, q14, q9\n\t" \
+    "vfma.f32 q1, q14, q8\n\t" \
+    "vld1.32 {d28-d29}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q0, q15, q10\n\t" \
+    "vfma.f32 q1, q15, q9\n\t" \
+    "vfma.f32 q2, q15, q8\n\t" \
+    "vld1.32 {d30-d31}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q0, q13, q11\n\t" \
+    "vfma.f32 q1, q13, q10\n\t" \
+    "vfma.f32 q2, q13, q9\n\t" \
+    "vfma.f32 q3, q13, q8\n\t" \
+    "vld1.32 {d26-d27}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q0, q14, q12\n\t" \
+    "vfma.f32 q1, q14, q11\n\t" \
+    "vfma.f32 q2, q14, q10\n\t" \
+    "vfma.f32 q3, q14, q9\n\t" \
+    "vfma.f32 q4, q14, q8\n\t" \
+    "vld1.32 {d28-d29}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q1, q15, q12\n\t" \
+    "vfma.f32 q2, q15, q11\n\t" \
+    "vfma.f32 q3, q15, q10\n\t" \
+    "vfma.f32 q4, q15, q9\n\t" \
+    "vfma.f32 q5, q15, q8\n\t" \
+    "vld1.32 {d30-d31}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q2, q13, q12\n\t" \
+    "vfma.f32 q3, q13, q11\n\t" \
+    "vfma.f32 q4, q13, q10\n\t" \
+    "vfma.f32 q5, q13, q9\n\t" \
+    "vfma.f32 q6, q13, q8\n\t" \
+    "vld1.32 {d26-d27}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q3, q14, q12\n\t" \
+    "vfma.f32 q4, q14, q11\n\t" \
+    "vfma.f32 q5, q14, q10\n\t" \
+    "vfma.f32 q6, q14, q9\n\t" \
+    "vfma.f32 q7, q14, q8\n\t" \
+    "vld1.32 {d28-d29}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q4, q15, q12\n\t" \
+    "vfma.f32 q5, q15, q11\n\t" \
+    "vfma.f32 q6, q15, q10\n\t" \
+    "vfma.f32 q7, q15, q9\n\t" \
+    "vld1.32 {d30-d31}, [%[" #R "]], %[back]\n\t" \
+    "vfma.f32 q5, q13, q12\n\t" \
+    "vfma.f32 q6, q13, q11\n\t" \
+    "vfma.f32 q7, q13, q10\n\t" \
+    "vfma.f32 q6, q14, q12\n\t" \
+    "vfma.f32 q7, q14, q11\n\t" \
+    "vfma.f32 q7, q15, q12\n\t"
+#define DWA_ROW_5X5S2(R) \
+    DWA_HEAD_5(R) \
+    "vld1.32 {d30-d31}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q0, q13, q8\n\t" \
+    "vld1.32 {d26-d27}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q0, q14, q9\n\t" \
+    "vld1.32 {d28-d29}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q0, q15, q10\n\t" \
+    "vfma.f32 q1, q15, q8\n\t" \
+    "vld1.32 {d30-d31}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q0, q13, q11\n\t" \
+    "vfma.f32 q1, q13, q9\n\t" \
+    "vld1.32 {d26-d27}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q0, q14, q12\n\t" \
+    "vfma.f32 q1, q14, q10\n\t" \
+    "vfma.f32 q2, q14, q8\n\t" \
+    "vld1.32 {d28-d29}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q1, q15, q11\n\t" \
+    "vfma.f32 q2, q15, q9\n\t" \
+    "vld1.32 {d30-d31}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q1, q13, q12\n\t" \
+    "vfma.f32 q2, q13, q10\n\t" \
+    "vfma.f32 q3, q13, q8\n\t" \
+    "vld1.32 {d26-d27}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q2, q14, q11\n\t" \
+    "vfma.f32 q3, q14, q9\n\t" \
+    "vld1.32 {d28-d29}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q2, q15, q12\n\t" \
+    "vfma.f32 q3, q15, q10\n\t" \
+    "vfma.f32 q4, q15, q8\n\t" \
+    "vld1.32 {d30-d31}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q3, q13, q11\n\t" \
+    "vfma.f32 q4, q13, q9\n\t" \
+    "vld1.32 {d26-d27}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q3, q14, q12\n\t" \
+    "vfma.f32 q4, q14, q10\n\t" \
+    "vfma.f32 q5, q14, q8\n\t" \
+    "vld1.32 {d28-d29}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q4, q15, q11\n\t" \
+    "vfma.f32 q5, q15, q9\n\t" \
+    "vld1.32 {d30-d31}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q4, q13, q12\n\t" \
+    "vfma.f32 q5, q13, q10\n\t" \
+    "vfma.f32 q6, q13, q8\n\t" \
+    "vld1.32 {d26-d27}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q5, q14, q11\n\t" \
+    "vfma.f32 q6, q14, q9\n\t" \
+    "vld1.32 {d28-d29}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q5, q15, q12\n\t" \
+    "vfma.f32 q6, q15, q10\n\t" \
+    "vfma.f32 q7, q15, q8\n\t" \
+    "vld1.32 {d30-d31}, [%[" #R "]], %[c4]\n\t" \
+    "vfma.f32 q6, q13, q11\n\t" \
+    "vfma.f32 q7, q13, q9\n\t" \
+    "vld1.32 {d26-d27}, [%[" #R "]], %[back]\n\t" \
+    "vfma.f32 q6, q14, q12\n\t" \
+    "vfma.f32 q7, q14, q10\n\t" \
+    "vfma.f32 q7, q15, q11\n\t" \
+    "vfma.f32 q7, q13, q12\n\t"
+
+/* DWA_LOOP_K3(NAME, BACK, ROW, L): defines NAME(q, out, c4, n, blk), the loop (label L) of a
+ * 3x3 shape, ROW its DWA_ROW_ macro: n >= 1 groups, each from the bias block, the rows'
+ * weights and inputs, then its stores; BACK is what the row's last load steps back by, in
+ * pixels (K - S - 1). */
+#define DWA_LOOP_K3(NAME, BACK, ROW, L) \
+static inline __attribute__((always_inline)) void NAME( \
+    const float *const *q, float *out, uint32_t c4, uint32_t n, const float *blk) { \
+    const float *r0 = q[0], *r1 = q[1], *r2 = q[2]; \
+    const uint32_t back = 0u - BACK * c4; \
+    __asm__ volatile( \
+        "." #L "%=:\n\t" \
+        DWA_START \
+        ROW(r0) \
+        ROW(r1) \
+        ROW(r2) \
+        "sub %[blk], %[blk], #176\n\t" \
+        DWA_STORE \
+        "subs %[n], %[n], #1\n\t" \
+        "bne ." #L "%=\n\t" \
+        : [r0] "+&r"(r0), [r1] "+&r"(r1), [r2] "+&r"(r2), [out] "+&r"(out), [n] "+&r"(n), [blk] "+&r"(blk) \
+        : [c4] "r"(c4), [back] "r"(back) \
+        : "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", \
+          "d16", "d17", "d18", "d19", "d20", "d21", "d22", "d23", "d24", "d25", "d26", "d27", "d28", "d29", "d30", "d31", \
+          "cc", "memory"); \
 }
 
+/* DWA_LOOP_K5(NAME, BACK, ROW, L): defines NAME(q, out, c4, n, blk), the loop (label L) of a
+ * 5x5 shape, ROW its DWA_ROW_ macro: n >= 1 groups, each from the bias block, the rows'
+ * weights and inputs, then its stores; BACK is what the row's last load steps back by, in
+ * pixels (K - S - 1). */
+#define DWA_LOOP_K5(NAME, BACK, ROW, L) \
+static inline __attribute__((always_inline)) void NAME( \
+    const float *const *q, float *out, uint32_t c4, uint32_t n, const float *blk) { \
+    const float *r0 = q[0], *r1 = q[1], *r2 = q[2], *r3 = q[3], *r4 = q[4]; \
+    const uint32_t back = 0u - BACK * c4; \
+    __asm__ volatile( \
+        "." #L "%=:\n\t" \
+        DWA_START \
+        ROW(r0) \
+        ROW(r1) \
+        ROW(r2) \
+        ROW(r3) \
+        ROW(r4) \
+        "sub %[blk], %[blk], #432\n\t" \
+        DWA_STORE \
+        "subs %[n], %[n], #1\n\t" \
+        "bne ." #L "%=\n\t" \
+        : [r0] "+&r"(r0), [r1] "+&r"(r1), [r2] "+&r"(r2), [r3] "+&r"(r3), [r4] "+&r"(r4), [out] "+&r"(out), [n] "+&r"(n), [blk] "+&r"(blk) \
+        : [c4] "r"(c4), [back] "r"(back) \
+        : "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", \
+          "d16", "d17", "d18", "d19", "d20", "d21", "d22", "d23", "d24", "d25", "d26", "d27", "d28", "d29", "d30", "d31", \
+          "cc", "memory"); \
+}
+
+/* 3x3, stride 1: 10 inputs a row, 5 registers for them. */
+DWA_LOOP_K3(dwa_loop_3x3s1, 1u, DWA_ROW_3X3S1, Ldwa3x3s1_loop)
 
 /* 3x3, stride 2: 17 inputs a row, 5 registers for them. */
-static inline __attribute__((always_inline)) void dwa_loop_3x3s2(
-    const float *const *q, float *out, uint32_t c4, uint32_t n, const float *blk) {
-    const float *r0 = q[0];
-    const float *r1 = q[1];
-    const float *r2 = q[2];
-    const uint32_t back = 0u - 0u * c4;
-    __asm__ volatile(
-        ".Ldwa3x3s2_loop%=:\n\t"
-        "vld1.32 {d0-d3}, [%[blk]]\n\t"
-        "vld1.32 {d4-d7}, [%[blk]]\n\t"
-        "vld1.32 {d8-d11}, [%[blk]]\n\t"
-        "vld1.32 {d12-d15}, [%[blk]]!\n\t"
-        "vld1.32 {d16-d19}, [%[blk]]!\n\t"
-        "vld1.32 {d20-d21}, [%[blk]]!\n\t"
-        "vld1.32 {d22-d23}, [%[r0]], %[c4]\n\t"
-        "vld1.32 {d24-d25}, [%[r0]], %[c4]\n\t"
-        "vld1.32 {d26-d27}, [%[r0]], %[c4]\n\t"
-        "vld1.32 {d28-d29}, [%[r0]], %[c4]\n\t"
-        "vld1.32 {d30-d31}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q0, q11, q8\n\t"
-        "vld1.32 {d22-d23}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q0, q12, q9\n\t"
-        "vld1.32 {d24-d25}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q10\n\t"
-        "vfma.f32 q1, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q1, q14, q9\n\t"
-        "vld1.32 {d28-d29}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q1, q15, q10\n\t"
-        "vfma.f32 q2, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q2, q11, q9\n\t"
-        "vld1.32 {d22-d23}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q2, q12, q10\n\t"
-        "vfma.f32 q3, q12, q8\n\t"
-        "vld1.32 {d24-d25}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q3, q13, q9\n\t"
-        "vld1.32 {d26-d27}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q3, q14, q10\n\t"
-        "vfma.f32 q4, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q4, q15, q9\n\t"
-        "vld1.32 {d30-d31}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q4, q11, q10\n\t"
-        "vfma.f32 q5, q11, q8\n\t"
-        "vld1.32 {d22-d23}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q5, q12, q9\n\t"
-        "vld1.32 {d24-d25}, [%[r0]], %[back]\n\t"
-        "vfma.f32 q5, q13, q10\n\t"
-        "vfma.f32 q6, q13, q8\n\t"
-        "vfma.f32 q6, q14, q9\n\t"
-        "vfma.f32 q6, q15, q10\n\t"
-        "vfma.f32 q7, q15, q8\n\t"
-        "vfma.f32 q7, q11, q9\n\t"
-        "vfma.f32 q7, q12, q10\n\t"
-        "vld1.32 {d16-d19}, [%[blk]]!\n\t"
-        "vld1.32 {d20-d21}, [%[blk]]!\n\t"
-        "vld1.32 {d22-d23}, [%[r1]], %[c4]\n\t"
-        "vld1.32 {d24-d25}, [%[r1]], %[c4]\n\t"
-        "vld1.32 {d26-d27}, [%[r1]], %[c4]\n\t"
-        "vld1.32 {d28-d29}, [%[r1]], %[c4]\n\t"
-        "vld1.32 {d30-d31}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q0, q11, q8\n\t"
-        "vld1.32 {d22-d23}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q0, q12, q9\n\t"
-        "vld1.32 {d24-d25}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q10\n\t"
-        "vfma.f32 q1, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q1, q14, q9\n\t"
-        "vld1.32 {d28-d29}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q1, q15, q10\n\t"
-        "vfma.f32 q2, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q2, q11, q9\n\t"
-        "vld1.32 {d22-d23}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q2, q12, q10\n\t"
-        "vfma.f32 q3, q12, q8\n\t"
-        "vld1.32 {d24-d25}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q3, q13, q9\n\t"
-        "vld1.32 {d26-d27}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q3, q14, q10\n\t"
-        "vfma.f32 q4, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q4, q15, q9\n\t"
-        "vld1.32 {d30-d31}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q4, q11, q10\n\t"
-        "vfma.f32 q5, q11, q8\n\t"
-        "vld1.32 {d22-d23}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q5, q12, q9\n\t"
-        "vld1.32 {d24-d25}, [%[r1]], %[back]\n\t"
-        "vfma.f32 q5, q13, q10\n\t"
-        "vfma.f32 q6, q13, q8\n\t"
-        "vfma.f32 q6, q14, q9\n\t"
-        "vfma.f32 q6, q15, q10\n\t"
-        "vfma.f32 q7, q15, q8\n\t"
-        "vfma.f32 q7, q11, q9\n\t"
-        "vfma.f32 q7, q12, q10\n\t"
-        "vld1.32 {d16-d19}, [%[blk]]!\n\t"
-        "vld1.32 {d20-d21}, [%[blk]]!\n\t"
-        "vld1.32 {d22-d23}, [%[r2]], %[c4]\n\t"
-        "vld1.32 {d24-d25}, [%[r2]], %[c4]\n\t"
-        "vld1.32 {d26-d27}, [%[r2]], %[c4]\n\t"
-        "vld1.32 {d28-d29}, [%[r2]], %[c4]\n\t"
-        "vld1.32 {d30-d31}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q0, q11, q8\n\t"
-        "vld1.32 {d22-d23}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q0, q12, q9\n\t"
-        "vld1.32 {d24-d25}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q10\n\t"
-        "vfma.f32 q1, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q1, q14, q9\n\t"
-        "vld1.32 {d28-d29}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q1, q15, q10\n\t"
-        "vfma.f32 q2, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q2, q11, q9\n\t"
-        "vld1.32 {d22-d23}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q2, q12, q10\n\t"
-        "vfma.f32 q3, q12, q8\n\t"
-        "vld1.32 {d24-d25}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q3, q13, q9\n\t"
-        "vld1.32 {d26-d27}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q3, q14, q10\n\t"
-        "vfma.f32 q4, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q4, q15, q9\n\t"
-        "vld1.32 {d30-d31}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q4, q11, q10\n\t"
-        "vfma.f32 q5, q11, q8\n\t"
-        "vld1.32 {d22-d23}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q5, q12, q9\n\t"
-        "vld1.32 {d24-d25}, [%[r2]], %[back]\n\t"
-        "vfma.f32 q5, q13, q10\n\t"
-        "vfma.f32 q6, q13, q8\n\t"
-        "vfma.f32 q6, q14, q9\n\t"
-        "vfma.f32 q6, q15, q10\n\t"
-        "vfma.f32 q7, q15, q8\n\t"
-        "vfma.f32 q7, q11, q9\n\t"
-        "vfma.f32 q7, q12, q10\n\t"
-        "sub %[blk], %[blk], #176\n\t"
-        "vst1.32 {d0-d1}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d2-d3}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d4-d5}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d6-d7}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d8-d9}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d10-d11}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d12-d13}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d14-d15}, [%[out]], %[c4]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "bne .Ldwa3x3s2_loop%=\n\t"
-        : [r0] "+&r"(r0), [r1] "+&r"(r1), [r2] "+&r"(r2), [out] "+&r"(out), [n] "+&r"(n), [blk] "+&r"(blk)
-        : [c4] "r"(c4), [back] "r"(back)
-        : "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "d16", "d17", "d18", "d19", "d20", "d21", "d22", "d23", "d24", "d25", "d26", "d27", "d28", "d29", "d30", "d31", "cc", "memory");
-}
-
+DWA_LOOP_K3(dwa_loop_3x3s2, 0u, DWA_ROW_3X3S2, Ldwa3x3s2_loop)
 
 /* 5x5, stride 1: 12 inputs a row, 3 registers for them. */
-static inline __attribute__((always_inline)) void dwa_loop_5x5s1(
-    const float *const *q, float *out, uint32_t c4, uint32_t n, const float *blk) {
-    const float *r0 = q[0];
-    const float *r1 = q[1];
-    const float *r2 = q[2];
-    const float *r3 = q[3];
-    const float *r4 = q[4];
-    const uint32_t back = 0u - 3u * c4;
-    __asm__ volatile(
-        ".Ldwa5x5s1_loop%=:\n\t"
-        "vld1.32 {d0-d3}, [%[blk]]\n\t"
-        "vld1.32 {d4-d7}, [%[blk]]\n\t"
-        "vld1.32 {d8-d11}, [%[blk]]\n\t"
-        "vld1.32 {d12-d15}, [%[blk]]!\n\t"
-        "vld1.32 {d16-d19}, [%[blk]]!\n\t"
-        "vld1.32 {d20-d23}, [%[blk]]!\n\t"
-        "vld1.32 {d24-d25}, [%[blk]]!\n\t"
-        "vld1.32 {d26-d27}, [%[r0]], %[c4]\n\t"
-        "vld1.32 {d28-d29}, [%[r0]], %[c4]\n\t"
-        "vld1.32 {d30-d31}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q9\n\t"
-        "vfma.f32 q1, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q0, q15, q10\n\t"
-        "vfma.f32 q1, q15, q9\n\t"
-        "vfma.f32 q2, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q11\n\t"
-        "vfma.f32 q1, q13, q10\n\t"
-        "vfma.f32 q2, q13, q9\n\t"
-        "vfma.f32 q3, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q12\n\t"
-        "vfma.f32 q1, q14, q11\n\t"
-        "vfma.f32 q2, q14, q10\n\t"
-        "vfma.f32 q3, q14, q9\n\t"
-        "vfma.f32 q4, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q1, q15, q12\n\t"
-        "vfma.f32 q2, q15, q11\n\t"
-        "vfma.f32 q3, q15, q10\n\t"
-        "vfma.f32 q4, q15, q9\n\t"
-        "vfma.f32 q5, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q2, q13, q12\n\t"
-        "vfma.f32 q3, q13, q11\n\t"
-        "vfma.f32 q4, q13, q10\n\t"
-        "vfma.f32 q5, q13, q9\n\t"
-        "vfma.f32 q6, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q3, q14, q12\n\t"
-        "vfma.f32 q4, q14, q11\n\t"
-        "vfma.f32 q5, q14, q10\n\t"
-        "vfma.f32 q6, q14, q9\n\t"
-        "vfma.f32 q7, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q4, q15, q12\n\t"
-        "vfma.f32 q5, q15, q11\n\t"
-        "vfma.f32 q6, q15, q10\n\t"
-        "vfma.f32 q7, q15, q9\n\t"
-        "vld1.32 {d30-d31}, [%[r0]], %[back]\n\t"
-        "vfma.f32 q5, q13, q12\n\t"
-        "vfma.f32 q6, q13, q11\n\t"
-        "vfma.f32 q7, q13, q10\n\t"
-        "vfma.f32 q6, q14, q12\n\t"
-        "vfma.f32 q7, q14, q11\n\t"
-        "vfma.f32 q7, q15, q12\n\t"
-        "vld1.32 {d16-d19}, [%[blk]]!\n\t"
-        "vld1.32 {d20-d23}, [%[blk]]!\n\t"
-        "vld1.32 {d24-d25}, [%[blk]]!\n\t"
-        "vld1.32 {d26-d27}, [%[r1]], %[c4]\n\t"
-        "vld1.32 {d28-d29}, [%[r1]], %[c4]\n\t"
-        "vld1.32 {d30-d31}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q9\n\t"
-        "vfma.f32 q1, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q0, q15, q10\n\t"
-        "vfma.f32 q1, q15, q9\n\t"
-        "vfma.f32 q2, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q11\n\t"
-        "vfma.f32 q1, q13, q10\n\t"
-        "vfma.f32 q2, q13, q9\n\t"
-        "vfma.f32 q3, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q12\n\t"
-        "vfma.f32 q1, q14, q11\n\t"
-        "vfma.f32 q2, q14, q10\n\t"
-        "vfma.f32 q3, q14, q9\n\t"
-        "vfma.f32 q4, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q1, q15, q12\n\t"
-        "vfma.f32 q2, q15, q11\n\t"
-        "vfma.f32 q3, q15, q10\n\t"
-        "vfma.f32 q4, q15, q9\n\t"
-        "vfma.f32 q5, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q2, q13, q12\n\t"
-        "vfma.f32 q3, q13, q11\n\t"
-        "vfma.f32 q4, q13, q10\n\t"
-        "vfma.f32 q5, q13, q9\n\t"
-        "vfma.f32 q6, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q3, q14, q12\n\t"
-        "vfma.f32 q4, q14, q11\n\t"
-        "vfma.f32 q5, q14, q10\n\t"
-        "vfma.f32 q6, q14, q9\n\t"
-        "vfma.f32 q7, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q4, q15, q12\n\t"
-        "vfma.f32 q5, q15, q11\n\t"
-        "vfma.f32 q6, q15, q10\n\t"
-        "vfma.f32 q7, q15, q9\n\t"
-        "vld1.32 {d30-d31}, [%[r1]], %[back]\n\t"
-        "vfma.f32 q5, q13, q12\n\t"
-        "vfma.f32 q6, q13, q11\n\t"
-        "vfma.f32 q7, q13, q10\n\t"
-        "vfma.f32 q6, q14, q12\n\t"
-        "vfma.f32 q7, q14, q11\n\t"
-        "vfma.f32 q7, q15, q12\n\t"
-        "vld1.32 {d16-d19}, [%[blk]]!\n\t"
-        "vld1.32 {d20-d23}, [%[blk]]!\n\t"
-        "vld1.32 {d24-d25}, [%[blk]]!\n\t"
-        "vld1.32 {d26-d27}, [%[r2]], %[c4]\n\t"
-        "vld1.32 {d28-d29}, [%[r2]], %[c4]\n\t"
-        "vld1.32 {d30-d31}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q9\n\t"
-        "vfma.f32 q1, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q0, q15, q10\n\t"
-        "vfma.f32 q1, q15, q9\n\t"
-        "vfma.f32 q2, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q11\n\t"
-        "vfma.f32 q1, q13, q10\n\t"
-        "vfma.f32 q2, q13, q9\n\t"
-        "vfma.f32 q3, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q12\n\t"
-        "vfma.f32 q1, q14, q11\n\t"
-        "vfma.f32 q2, q14, q10\n\t"
-        "vfma.f32 q3, q14, q9\n\t"
-        "vfma.f32 q4, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q1, q15, q12\n\t"
-        "vfma.f32 q2, q15, q11\n\t"
-        "vfma.f32 q3, q15, q10\n\t"
-        "vfma.f32 q4, q15, q9\n\t"
-        "vfma.f32 q5, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q2, q13, q12\n\t"
-        "vfma.f32 q3, q13, q11\n\t"
-        "vfma.f32 q4, q13, q10\n\t"
-        "vfma.f32 q5, q13, q9\n\t"
-        "vfma.f32 q6, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q3, q14, q12\n\t"
-        "vfma.f32 q4, q14, q11\n\t"
-        "vfma.f32 q5, q14, q10\n\t"
-        "vfma.f32 q6, q14, q9\n\t"
-        "vfma.f32 q7, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q4, q15, q12\n\t"
-        "vfma.f32 q5, q15, q11\n\t"
-        "vfma.f32 q6, q15, q10\n\t"
-        "vfma.f32 q7, q15, q9\n\t"
-        "vld1.32 {d30-d31}, [%[r2]], %[back]\n\t"
-        "vfma.f32 q5, q13, q12\n\t"
-        "vfma.f32 q6, q13, q11\n\t"
-        "vfma.f32 q7, q13, q10\n\t"
-        "vfma.f32 q6, q14, q12\n\t"
-        "vfma.f32 q7, q14, q11\n\t"
-        "vfma.f32 q7, q15, q12\n\t"
-        "vld1.32 {d16-d19}, [%[blk]]!\n\t"
-        "vld1.32 {d20-d23}, [%[blk]]!\n\t"
-        "vld1.32 {d24-d25}, [%[blk]]!\n\t"
-        "vld1.32 {d26-d27}, [%[r3]], %[c4]\n\t"
-        "vld1.32 {d28-d29}, [%[r3]], %[c4]\n\t"
-        "vld1.32 {d30-d31}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q9\n\t"
-        "vfma.f32 q1, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q0, q15, q10\n\t"
-        "vfma.f32 q1, q15, q9\n\t"
-        "vfma.f32 q2, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q11\n\t"
-        "vfma.f32 q1, q13, q10\n\t"
-        "vfma.f32 q2, q13, q9\n\t"
-        "vfma.f32 q3, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q12\n\t"
-        "vfma.f32 q1, q14, q11\n\t"
-        "vfma.f32 q2, q14, q10\n\t"
-        "vfma.f32 q3, q14, q9\n\t"
-        "vfma.f32 q4, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q1, q15, q12\n\t"
-        "vfma.f32 q2, q15, q11\n\t"
-        "vfma.f32 q3, q15, q10\n\t"
-        "vfma.f32 q4, q15, q9\n\t"
-        "vfma.f32 q5, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q2, q13, q12\n\t"
-        "vfma.f32 q3, q13, q11\n\t"
-        "vfma.f32 q4, q13, q10\n\t"
-        "vfma.f32 q5, q13, q9\n\t"
-        "vfma.f32 q6, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q3, q14, q12\n\t"
-        "vfma.f32 q4, q14, q11\n\t"
-        "vfma.f32 q5, q14, q10\n\t"
-        "vfma.f32 q6, q14, q9\n\t"
-        "vfma.f32 q7, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q4, q15, q12\n\t"
-        "vfma.f32 q5, q15, q11\n\t"
-        "vfma.f32 q6, q15, q10\n\t"
-        "vfma.f32 q7, q15, q9\n\t"
-        "vld1.32 {d30-d31}, [%[r3]], %[back]\n\t"
-        "vfma.f32 q5, q13, q12\n\t"
-        "vfma.f32 q6, q13, q11\n\t"
-        "vfma.f32 q7, q13, q10\n\t"
-        "vfma.f32 q6, q14, q12\n\t"
-        "vfma.f32 q7, q14, q11\n\t"
-        "vfma.f32 q7, q15, q12\n\t"
-        "vld1.32 {d16-d19}, [%[blk]]!\n\t"
-        "vld1.32 {d20-d23}, [%[blk]]!\n\t"
-        "vld1.32 {d24-d25}, [%[blk]]!\n\t"
-        "vld1.32 {d26-d27}, [%[r4]], %[c4]\n\t"
-        "vld1.32 {d28-d29}, [%[r4]], %[c4]\n\t"
-        "vld1.32 {d30-d31}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q9\n\t"
-        "vfma.f32 q1, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q0, q15, q10\n\t"
-        "vfma.f32 q1, q15, q9\n\t"
-        "vfma.f32 q2, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q11\n\t"
-        "vfma.f32 q1, q13, q10\n\t"
-        "vfma.f32 q2, q13, q9\n\t"
-        "vfma.f32 q3, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q12\n\t"
-        "vfma.f32 q1, q14, q11\n\t"
-        "vfma.f32 q2, q14, q10\n\t"
-        "vfma.f32 q3, q14, q9\n\t"
-        "vfma.f32 q4, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q1, q15, q12\n\t"
-        "vfma.f32 q2, q15, q11\n\t"
-        "vfma.f32 q3, q15, q10\n\t"
-        "vfma.f32 q4, q15, q9\n\t"
-        "vfma.f32 q5, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q2, q13, q12\n\t"
-        "vfma.f32 q3, q13, q11\n\t"
-        "vfma.f32 q4, q13, q10\n\t"
-        "vfma.f32 q5, q13, q9\n\t"
-        "vfma.f32 q6, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q3, q14, q12\n\t"
-        "vfma.f32 q4, q14, q11\n\t"
-        "vfma.f32 q5, q14, q10\n\t"
-        "vfma.f32 q6, q14, q9\n\t"
-        "vfma.f32 q7, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q4, q15, q12\n\t"
-        "vfma.f32 q5, q15, q11\n\t"
-        "vfma.f32 q6, q15, q10\n\t"
-        "vfma.f32 q7, q15, q9\n\t"
-        "vld1.32 {d30-d31}, [%[r4]], %[back]\n\t"
-        "vfma.f32 q5, q13, q12\n\t"
-        "vfma.f32 q6, q13, q11\n\t"
-        "vfma.f32 q7, q13, q10\n\t"
-        "vfma.f32 q6, q14, q12\n\t"
-        "vfma.f32 q7, q14, q11\n\t"
-        "vfma.f32 q7, q15, q12\n\t"
-        "sub %[blk], %[blk], #432\n\t"
-        "vst1.32 {d0-d1}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d2-d3}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d4-d5}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d6-d7}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d8-d9}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d10-d11}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d12-d13}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d14-d15}, [%[out]], %[c4]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "bne .Ldwa5x5s1_loop%=\n\t"
-        : [r0] "+&r"(r0), [r1] "+&r"(r1), [r2] "+&r"(r2), [r3] "+&r"(r3), [r4] "+&r"(r4), [out] "+&r"(out), [n] "+&r"(n), [blk] "+&r"(blk)
-        : [c4] "r"(c4), [back] "r"(back)
-        : "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "d16", "d17", "d18", "d19", "d20", "d21", "d22", "d23", "d24", "d25", "d26", "d27", "d28", "d29", "d30", "d31", "cc", "memory");
-}
-
+DWA_LOOP_K5(dwa_loop_5x5s1, 3u, DWA_ROW_5X5S1, Ldwa5x5s1_loop)
 
 /* 5x5, stride 2: 19 inputs a row, 3 registers for them. */
-static inline __attribute__((always_inline)) void dwa_loop_5x5s2(
-    const float *const *q, float *out, uint32_t c4, uint32_t n, const float *blk) {
-    const float *r0 = q[0];
-    const float *r1 = q[1];
-    const float *r2 = q[2];
-    const float *r3 = q[3];
-    const float *r4 = q[4];
-    const uint32_t back = 0u - 2u * c4;
-    __asm__ volatile(
-        ".Ldwa5x5s2_loop%=:\n\t"
-        "vld1.32 {d0-d3}, [%[blk]]\n\t"
-        "vld1.32 {d4-d7}, [%[blk]]\n\t"
-        "vld1.32 {d8-d11}, [%[blk]]\n\t"
-        "vld1.32 {d12-d15}, [%[blk]]!\n\t"
-        "vld1.32 {d16-d19}, [%[blk]]!\n\t"
-        "vld1.32 {d20-d23}, [%[blk]]!\n\t"
-        "vld1.32 {d24-d25}, [%[blk]]!\n\t"
-        "vld1.32 {d26-d27}, [%[r0]], %[c4]\n\t"
-        "vld1.32 {d28-d29}, [%[r0]], %[c4]\n\t"
-        "vld1.32 {d30-d31}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q9\n\t"
-        "vld1.32 {d28-d29}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q0, q15, q10\n\t"
-        "vfma.f32 q1, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q11\n\t"
-        "vfma.f32 q1, q13, q9\n\t"
-        "vld1.32 {d26-d27}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q12\n\t"
-        "vfma.f32 q1, q14, q10\n\t"
-        "vfma.f32 q2, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q1, q15, q11\n\t"
-        "vfma.f32 q2, q15, q9\n\t"
-        "vld1.32 {d30-d31}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q1, q13, q12\n\t"
-        "vfma.f32 q2, q13, q10\n\t"
-        "vfma.f32 q3, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q2, q14, q11\n\t"
-        "vfma.f32 q3, q14, q9\n\t"
-        "vld1.32 {d28-d29}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q2, q15, q12\n\t"
-        "vfma.f32 q3, q15, q10\n\t"
-        "vfma.f32 q4, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q3, q13, q11\n\t"
-        "vfma.f32 q4, q13, q9\n\t"
-        "vld1.32 {d26-d27}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q3, q14, q12\n\t"
-        "vfma.f32 q4, q14, q10\n\t"
-        "vfma.f32 q5, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q4, q15, q11\n\t"
-        "vfma.f32 q5, q15, q9\n\t"
-        "vld1.32 {d30-d31}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q4, q13, q12\n\t"
-        "vfma.f32 q5, q13, q10\n\t"
-        "vfma.f32 q6, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q5, q14, q11\n\t"
-        "vfma.f32 q6, q14, q9\n\t"
-        "vld1.32 {d28-d29}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q5, q15, q12\n\t"
-        "vfma.f32 q6, q15, q10\n\t"
-        "vfma.f32 q7, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r0]], %[c4]\n\t"
-        "vfma.f32 q6, q13, q11\n\t"
-        "vfma.f32 q7, q13, q9\n\t"
-        "vld1.32 {d26-d27}, [%[r0]], %[back]\n\t"
-        "vfma.f32 q6, q14, q12\n\t"
-        "vfma.f32 q7, q14, q10\n\t"
-        "vfma.f32 q7, q15, q11\n\t"
-        "vfma.f32 q7, q13, q12\n\t"
-        "vld1.32 {d16-d19}, [%[blk]]!\n\t"
-        "vld1.32 {d20-d23}, [%[blk]]!\n\t"
-        "vld1.32 {d24-d25}, [%[blk]]!\n\t"
-        "vld1.32 {d26-d27}, [%[r1]], %[c4]\n\t"
-        "vld1.32 {d28-d29}, [%[r1]], %[c4]\n\t"
-        "vld1.32 {d30-d31}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q9\n\t"
-        "vld1.32 {d28-d29}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q0, q15, q10\n\t"
-        "vfma.f32 q1, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q11\n\t"
-        "vfma.f32 q1, q13, q9\n\t"
-        "vld1.32 {d26-d27}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q12\n\t"
-        "vfma.f32 q1, q14, q10\n\t"
-        "vfma.f32 q2, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q1, q15, q11\n\t"
-        "vfma.f32 q2, q15, q9\n\t"
-        "vld1.32 {d30-d31}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q1, q13, q12\n\t"
-        "vfma.f32 q2, q13, q10\n\t"
-        "vfma.f32 q3, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q2, q14, q11\n\t"
-        "vfma.f32 q3, q14, q9\n\t"
-        "vld1.32 {d28-d29}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q2, q15, q12\n\t"
-        "vfma.f32 q3, q15, q10\n\t"
-        "vfma.f32 q4, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q3, q13, q11\n\t"
-        "vfma.f32 q4, q13, q9\n\t"
-        "vld1.32 {d26-d27}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q3, q14, q12\n\t"
-        "vfma.f32 q4, q14, q10\n\t"
-        "vfma.f32 q5, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q4, q15, q11\n\t"
-        "vfma.f32 q5, q15, q9\n\t"
-        "vld1.32 {d30-d31}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q4, q13, q12\n\t"
-        "vfma.f32 q5, q13, q10\n\t"
-        "vfma.f32 q6, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q5, q14, q11\n\t"
-        "vfma.f32 q6, q14, q9\n\t"
-        "vld1.32 {d28-d29}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q5, q15, q12\n\t"
-        "vfma.f32 q6, q15, q10\n\t"
-        "vfma.f32 q7, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r1]], %[c4]\n\t"
-        "vfma.f32 q6, q13, q11\n\t"
-        "vfma.f32 q7, q13, q9\n\t"
-        "vld1.32 {d26-d27}, [%[r1]], %[back]\n\t"
-        "vfma.f32 q6, q14, q12\n\t"
-        "vfma.f32 q7, q14, q10\n\t"
-        "vfma.f32 q7, q15, q11\n\t"
-        "vfma.f32 q7, q13, q12\n\t"
-        "vld1.32 {d16-d19}, [%[blk]]!\n\t"
-        "vld1.32 {d20-d23}, [%[blk]]!\n\t"
-        "vld1.32 {d24-d25}, [%[blk]]!\n\t"
-        "vld1.32 {d26-d27}, [%[r2]], %[c4]\n\t"
-        "vld1.32 {d28-d29}, [%[r2]], %[c4]\n\t"
-        "vld1.32 {d30-d31}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q9\n\t"
-        "vld1.32 {d28-d29}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q0, q15, q10\n\t"
-        "vfma.f32 q1, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q11\n\t"
-        "vfma.f32 q1, q13, q9\n\t"
-        "vld1.32 {d26-d27}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q12\n\t"
-        "vfma.f32 q1, q14, q10\n\t"
-        "vfma.f32 q2, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q1, q15, q11\n\t"
-        "vfma.f32 q2, q15, q9\n\t"
-        "vld1.32 {d30-d31}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q1, q13, q12\n\t"
-        "vfma.f32 q2, q13, q10\n\t"
-        "vfma.f32 q3, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q2, q14, q11\n\t"
-        "vfma.f32 q3, q14, q9\n\t"
-        "vld1.32 {d28-d29}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q2, q15, q12\n\t"
-        "vfma.f32 q3, q15, q10\n\t"
-        "vfma.f32 q4, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q3, q13, q11\n\t"
-        "vfma.f32 q4, q13, q9\n\t"
-        "vld1.32 {d26-d27}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q3, q14, q12\n\t"
-        "vfma.f32 q4, q14, q10\n\t"
-        "vfma.f32 q5, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q4, q15, q11\n\t"
-        "vfma.f32 q5, q15, q9\n\t"
-        "vld1.32 {d30-d31}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q4, q13, q12\n\t"
-        "vfma.f32 q5, q13, q10\n\t"
-        "vfma.f32 q6, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q5, q14, q11\n\t"
-        "vfma.f32 q6, q14, q9\n\t"
-        "vld1.32 {d28-d29}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q5, q15, q12\n\t"
-        "vfma.f32 q6, q15, q10\n\t"
-        "vfma.f32 q7, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r2]], %[c4]\n\t"
-        "vfma.f32 q6, q13, q11\n\t"
-        "vfma.f32 q7, q13, q9\n\t"
-        "vld1.32 {d26-d27}, [%[r2]], %[back]\n\t"
-        "vfma.f32 q6, q14, q12\n\t"
-        "vfma.f32 q7, q14, q10\n\t"
-        "vfma.f32 q7, q15, q11\n\t"
-        "vfma.f32 q7, q13, q12\n\t"
-        "vld1.32 {d16-d19}, [%[blk]]!\n\t"
-        "vld1.32 {d20-d23}, [%[blk]]!\n\t"
-        "vld1.32 {d24-d25}, [%[blk]]!\n\t"
-        "vld1.32 {d26-d27}, [%[r3]], %[c4]\n\t"
-        "vld1.32 {d28-d29}, [%[r3]], %[c4]\n\t"
-        "vld1.32 {d30-d31}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q9\n\t"
-        "vld1.32 {d28-d29}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q0, q15, q10\n\t"
-        "vfma.f32 q1, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q11\n\t"
-        "vfma.f32 q1, q13, q9\n\t"
-        "vld1.32 {d26-d27}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q12\n\t"
-        "vfma.f32 q1, q14, q10\n\t"
-        "vfma.f32 q2, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q1, q15, q11\n\t"
-        "vfma.f32 q2, q15, q9\n\t"
-        "vld1.32 {d30-d31}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q1, q13, q12\n\t"
-        "vfma.f32 q2, q13, q10\n\t"
-        "vfma.f32 q3, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q2, q14, q11\n\t"
-        "vfma.f32 q3, q14, q9\n\t"
-        "vld1.32 {d28-d29}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q2, q15, q12\n\t"
-        "vfma.f32 q3, q15, q10\n\t"
-        "vfma.f32 q4, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q3, q13, q11\n\t"
-        "vfma.f32 q4, q13, q9\n\t"
-        "vld1.32 {d26-d27}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q3, q14, q12\n\t"
-        "vfma.f32 q4, q14, q10\n\t"
-        "vfma.f32 q5, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q4, q15, q11\n\t"
-        "vfma.f32 q5, q15, q9\n\t"
-        "vld1.32 {d30-d31}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q4, q13, q12\n\t"
-        "vfma.f32 q5, q13, q10\n\t"
-        "vfma.f32 q6, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q5, q14, q11\n\t"
-        "vfma.f32 q6, q14, q9\n\t"
-        "vld1.32 {d28-d29}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q5, q15, q12\n\t"
-        "vfma.f32 q6, q15, q10\n\t"
-        "vfma.f32 q7, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r3]], %[c4]\n\t"
-        "vfma.f32 q6, q13, q11\n\t"
-        "vfma.f32 q7, q13, q9\n\t"
-        "vld1.32 {d26-d27}, [%[r3]], %[back]\n\t"
-        "vfma.f32 q6, q14, q12\n\t"
-        "vfma.f32 q7, q14, q10\n\t"
-        "vfma.f32 q7, q15, q11\n\t"
-        "vfma.f32 q7, q13, q12\n\t"
-        "vld1.32 {d16-d19}, [%[blk]]!\n\t"
-        "vld1.32 {d20-d23}, [%[blk]]!\n\t"
-        "vld1.32 {d24-d25}, [%[blk]]!\n\t"
-        "vld1.32 {d26-d27}, [%[r4]], %[c4]\n\t"
-        "vld1.32 {d28-d29}, [%[r4]], %[c4]\n\t"
-        "vld1.32 {d30-d31}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q9\n\t"
-        "vld1.32 {d28-d29}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q0, q15, q10\n\t"
-        "vfma.f32 q1, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q0, q13, q11\n\t"
-        "vfma.f32 q1, q13, q9\n\t"
-        "vld1.32 {d26-d27}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q0, q14, q12\n\t"
-        "vfma.f32 q1, q14, q10\n\t"
-        "vfma.f32 q2, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q1, q15, q11\n\t"
-        "vfma.f32 q2, q15, q9\n\t"
-        "vld1.32 {d30-d31}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q1, q13, q12\n\t"
-        "vfma.f32 q2, q13, q10\n\t"
-        "vfma.f32 q3, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q2, q14, q11\n\t"
-        "vfma.f32 q3, q14, q9\n\t"
-        "vld1.32 {d28-d29}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q2, q15, q12\n\t"
-        "vfma.f32 q3, q15, q10\n\t"
-        "vfma.f32 q4, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q3, q13, q11\n\t"
-        "vfma.f32 q4, q13, q9\n\t"
-        "vld1.32 {d26-d27}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q3, q14, q12\n\t"
-        "vfma.f32 q4, q14, q10\n\t"
-        "vfma.f32 q5, q14, q8\n\t"
-        "vld1.32 {d28-d29}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q4, q15, q11\n\t"
-        "vfma.f32 q5, q15, q9\n\t"
-        "vld1.32 {d30-d31}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q4, q13, q12\n\t"
-        "vfma.f32 q5, q13, q10\n\t"
-        "vfma.f32 q6, q13, q8\n\t"
-        "vld1.32 {d26-d27}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q5, q14, q11\n\t"
-        "vfma.f32 q6, q14, q9\n\t"
-        "vld1.32 {d28-d29}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q5, q15, q12\n\t"
-        "vfma.f32 q6, q15, q10\n\t"
-        "vfma.f32 q7, q15, q8\n\t"
-        "vld1.32 {d30-d31}, [%[r4]], %[c4]\n\t"
-        "vfma.f32 q6, q13, q11\n\t"
-        "vfma.f32 q7, q13, q9\n\t"
-        "vld1.32 {d26-d27}, [%[r4]], %[back]\n\t"
-        "vfma.f32 q6, q14, q12\n\t"
-        "vfma.f32 q7, q14, q10\n\t"
-        "vfma.f32 q7, q15, q11\n\t"
-        "vfma.f32 q7, q13, q12\n\t"
-        "sub %[blk], %[blk], #432\n\t"
-        "vst1.32 {d0-d1}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d2-d3}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d4-d5}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d6-d7}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d8-d9}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d10-d11}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d12-d13}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d14-d15}, [%[out]], %[c4]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "bne .Ldwa5x5s2_loop%=\n\t"
-        : [r0] "+&r"(r0), [r1] "+&r"(r1), [r2] "+&r"(r2), [r3] "+&r"(r3), [r4] "+&r"(r4), [out] "+&r"(out), [n] "+&r"(n), [blk] "+&r"(blk)
-        : [c4] "r"(c4), [back] "r"(back)
-        : "d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8", "d9", "d10", "d11", "d12", "d13", "d14", "d15", "d16", "d17", "d18", "d19", "d20", "d21", "d22", "d23", "d24", "d25", "d26", "d27", "d28", "d29", "d30", "d31", "cc", "memory");
-}
-
+DWA_LOOP_K5(dwa_loop_5x5s2, 2u, DWA_ROW_5X5S2, Ldwa5x5s2_loop)
 
 /* Any kernel side k (and stride): one group, rows q[0..k), taps ky-major. */
 static inline __attribute__((always_inline)) void dwa_loop_any(
@@ -965,10 +306,7 @@ static inline __attribute__((always_inline)) void dwa_loop_any(
     const float *p;
     uint32_t kx, ky = k;
     __asm__ volatile(
-        "vld1.32 {d0-d3}, [%[blk]]\n\t"
-        "vld1.32 {d4-d7}, [%[blk]]\n\t"
-        "vld1.32 {d8-d11}, [%[blk]]\n\t"
-        "vld1.32 {d12-d15}, [%[blk]]!\n\t"
+        DWA_START
         ".Ldwa_row%=:\n\t"
         "ldr %[p], [%[q]], #4\n\t"
         "mov %[kx], %[k]\n\t"
@@ -994,14 +332,7 @@ static inline __attribute__((always_inline)) void dwa_loop_any(
         "bne .Ldwa_tap%=\n\t"
         "subs %[ky], %[ky], #1\n\t"
         "bne .Ldwa_row%=\n\t"
-        "vst1.32 {d0-d1}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d2-d3}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d4-d5}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d6-d7}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d8-d9}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d10-d11}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d12-d13}, [%[out]], %[c4]\n\t"
-        "vst1.32 {d14-d15}, [%[out]], %[c4]\n\t"
+        DWA_STORE
         : [q] "+&r"(q), [out] "+&r"(out), [blk] "+&r"(blk), [p] "=&r"(p), [kx] "=&r"(kx),
           [ky] "+&r"(ky)
         : [k] "r"(k), [c4] "r"(c4), [sc4] "r"(sc4), [back] "r"(back)

@@ -4,7 +4,7 @@
  * channel vector (G: DWN_GROUP(K, S)): q[ky] is input row ky at the group's first window
  * column, pixels c4 bytes apart, as are the outputs from out; w holds the K*K float32
  * weight vectors (ky-major), bias G copies of the bias vector. Writes the raw sums (bias
- * and taps). */
+ * and taps). The macros serve the float16 loops too (neon_f16_dw_loops.h). */
 #ifndef MNV3_NEON_F32_DW_LOOPS_H
 #define MNV3_NEON_F32_DW_LOOPS_H
 
@@ -13,1101 +13,308 @@
 #pragma clang diagnostic ignored "-Woverlength-strings"
 #endif
 
-/* 3x3, stride 1: groups of 10 outputs, weights held in registers. */
-static inline __attribute__((always_inline)) void dwn_loop_3x3s1(
-    const float *const *q, float *out, uint64_t c4, uint64_t n, const vf *w, const vf *bias) {
-    const float *r0 = q[0];
-    const float *r1 = q[1];
-    const float *r2 = q[2];
-    const uint64_t o2 = 2 * c4, o3 = 3 * c4, step = 10 * c4;
-    uint64_t b1 = 4 * c4, b2 = 8 * c4;
-    const float *p1, *p2;
-    __asm__ volatile(
-        "ldr q10, [%[w], #0]\n\t"
-        "ldr q11, [%[w], #16]\n\t"
-        "ldr q12, [%[w], #32]\n\t"
-        "ldr q13, [%[w], #48]\n\t"
-        "ldr q14, [%[w], #64]\n\t"
-        "ldr q15, [%[w], #80]\n\t"
-        "ldr q16, [%[w], #96]\n\t"
-        "ldr q17, [%[w], #112]\n\t"
-        "ldr q18, [%[w], #128]\n\t"
-        ".Ldw3x3s1_loop%=:\n\t"
-        "add %[p1], %[r0], %[b1]\n\t"
-        "ldr q0, [%[bias]]\n\t"
-        "add %[p2], %[r0], %[b2]\n\t"
-        "ldr q1, [%[bias]]\n\t"
-        "ldr q19, [%[r0]]\n\t"
-        "ldr q2, [%[bias]]\n\t"
-        "ldr q20, [%[r0], %[o1]]\n\t"
-        "ldr q3, [%[bias]]\n\t"
-        "ldr q21, [%[r0], %[o2]]\n\t"
-        "ldr q4, [%[bias]]\n\t"
-        "ldr q22, [%[r0], %[o3]]\n\t"
-        "ldr q5, [%[bias]]\n\t"
-        "ldr q23, [%[p1]]\n\t"
-        "ldr q6, [%[bias]]\n\t"
-        "ldr q24, [%[p1], %[o1]]\n\t"
-        "ldr q7, [%[bias]]\n\t"
-        "ldr q25, [%[p1], %[o2]]\n\t"
-        "ldr q8, [%[bias]]\n\t"
-        "ldr q26, [%[p1], %[o3]]\n\t"
-        "ldr q9, [%[bias]]\n\t"
-        "ldr q27, [%[p2]]\n\t"
-        "ldr q28, [%[p2], %[o1]]\n\t"
-        "ldr q29, [%[p2], %[o2]]\n\t"
-        "ldr q30, [%[p2], %[o3]]\n\t"
-        "fmla v0.4s, v19.4s, v10.4s\n\t"
-        "fmla v1.4s, v20.4s, v10.4s\n\t"
-        "fmla v2.4s, v21.4s, v10.4s\n\t"
-        "fmla v3.4s, v22.4s, v10.4s\n\t"
-        "fmla v4.4s, v23.4s, v10.4s\n\t"
-        "fmla v5.4s, v24.4s, v10.4s\n\t"
-        "fmla v6.4s, v25.4s, v10.4s\n\t"
-        "fmla v7.4s, v26.4s, v10.4s\n\t"
-        "fmla v8.4s, v27.4s, v10.4s\n\t"
-        "fmla v9.4s, v28.4s, v10.4s\n\t"
-        "fmla v0.4s, v20.4s, v11.4s\n\t"
-        "fmla v1.4s, v21.4s, v11.4s\n\t"
-        "fmla v2.4s, v22.4s, v11.4s\n\t"
-        "fmla v3.4s, v23.4s, v11.4s\n\t"
-        "fmla v4.4s, v24.4s, v11.4s\n\t"
-        "fmla v5.4s, v25.4s, v11.4s\n\t"
-        "fmla v6.4s, v26.4s, v11.4s\n\t"
-        "fmla v7.4s, v27.4s, v11.4s\n\t"
-        "fmla v8.4s, v28.4s, v11.4s\n\t"
-        "fmla v9.4s, v29.4s, v11.4s\n\t"
-        "fmla v0.4s, v21.4s, v12.4s\n\t"
-        "fmla v1.4s, v22.4s, v12.4s\n\t"
-        "fmla v2.4s, v23.4s, v12.4s\n\t"
-        "fmla v3.4s, v24.4s, v12.4s\n\t"
-        "fmla v4.4s, v25.4s, v12.4s\n\t"
-        "fmla v5.4s, v26.4s, v12.4s\n\t"
-        "fmla v6.4s, v27.4s, v12.4s\n\t"
-        "fmla v7.4s, v28.4s, v12.4s\n\t"
-        "fmla v8.4s, v29.4s, v12.4s\n\t"
-        "fmla v9.4s, v30.4s, v12.4s\n\t"
-        "add %[p1], %[r1], %[b1]\n\t"
-        "add %[p2], %[r1], %[b2]\n\t"
-        "ldr q19, [%[r1]]\n\t"
-        "ldr q20, [%[r1], %[o1]]\n\t"
-        "ldr q21, [%[r1], %[o2]]\n\t"
-        "ldr q22, [%[r1], %[o3]]\n\t"
-        "ldr q23, [%[p1]]\n\t"
-        "ldr q24, [%[p1], %[o1]]\n\t"
-        "ldr q25, [%[p1], %[o2]]\n\t"
-        "ldr q26, [%[p1], %[o3]]\n\t"
-        "ldr q27, [%[p2]]\n\t"
-        "ldr q28, [%[p2], %[o1]]\n\t"
-        "ldr q29, [%[p2], %[o2]]\n\t"
-        "ldr q30, [%[p2], %[o3]]\n\t"
-        "fmla v0.4s, v19.4s, v13.4s\n\t"
-        "fmla v1.4s, v20.4s, v13.4s\n\t"
-        "fmla v2.4s, v21.4s, v13.4s\n\t"
-        "fmla v3.4s, v22.4s, v13.4s\n\t"
-        "fmla v4.4s, v23.4s, v13.4s\n\t"
-        "fmla v5.4s, v24.4s, v13.4s\n\t"
-        "fmla v6.4s, v25.4s, v13.4s\n\t"
-        "fmla v7.4s, v26.4s, v13.4s\n\t"
-        "fmla v8.4s, v27.4s, v13.4s\n\t"
-        "fmla v9.4s, v28.4s, v13.4s\n\t"
-        "fmla v0.4s, v20.4s, v14.4s\n\t"
-        "fmla v1.4s, v21.4s, v14.4s\n\t"
-        "fmla v2.4s, v22.4s, v14.4s\n\t"
-        "fmla v3.4s, v23.4s, v14.4s\n\t"
-        "fmla v4.4s, v24.4s, v14.4s\n\t"
-        "fmla v5.4s, v25.4s, v14.4s\n\t"
-        "fmla v6.4s, v26.4s, v14.4s\n\t"
-        "fmla v7.4s, v27.4s, v14.4s\n\t"
-        "fmla v8.4s, v28.4s, v14.4s\n\t"
-        "fmla v9.4s, v29.4s, v14.4s\n\t"
-        "fmla v0.4s, v21.4s, v15.4s\n\t"
-        "fmla v1.4s, v22.4s, v15.4s\n\t"
-        "fmla v2.4s, v23.4s, v15.4s\n\t"
-        "fmla v3.4s, v24.4s, v15.4s\n\t"
-        "fmla v4.4s, v25.4s, v15.4s\n\t"
-        "fmla v5.4s, v26.4s, v15.4s\n\t"
-        "fmla v6.4s, v27.4s, v15.4s\n\t"
-        "fmla v7.4s, v28.4s, v15.4s\n\t"
-        "fmla v8.4s, v29.4s, v15.4s\n\t"
-        "fmla v9.4s, v30.4s, v15.4s\n\t"
-        "add %[p1], %[r2], %[b1]\n\t"
-        "add %[p2], %[r2], %[b2]\n\t"
-        "ldr q19, [%[r2]]\n\t"
-        "ldr q20, [%[r2], %[o1]]\n\t"
-        "ldr q21, [%[r2], %[o2]]\n\t"
-        "ldr q22, [%[r2], %[o3]]\n\t"
-        "ldr q23, [%[p1]]\n\t"
-        "ldr q24, [%[p1], %[o1]]\n\t"
-        "ldr q25, [%[p1], %[o2]]\n\t"
-        "ldr q26, [%[p1], %[o3]]\n\t"
-        "ldr q27, [%[p2]]\n\t"
-        "ldr q28, [%[p2], %[o1]]\n\t"
-        "ldr q29, [%[p2], %[o2]]\n\t"
-        "ldr q30, [%[p2], %[o3]]\n\t"
-        "fmla v0.4s, v19.4s, v16.4s\n\t"
-        "fmla v1.4s, v20.4s, v16.4s\n\t"
-        "fmla v2.4s, v21.4s, v16.4s\n\t"
-        "fmla v3.4s, v22.4s, v16.4s\n\t"
-        "fmla v4.4s, v23.4s, v16.4s\n\t"
-        "fmla v5.4s, v24.4s, v16.4s\n\t"
-        "fmla v6.4s, v25.4s, v16.4s\n\t"
-        "fmla v7.4s, v26.4s, v16.4s\n\t"
-        "fmla v8.4s, v27.4s, v16.4s\n\t"
-        "fmla v9.4s, v28.4s, v16.4s\n\t"
-        "fmla v0.4s, v20.4s, v17.4s\n\t"
-        "fmla v1.4s, v21.4s, v17.4s\n\t"
-        "fmla v2.4s, v22.4s, v17.4s\n\t"
-        "fmla v3.4s, v23.4s, v17.4s\n\t"
-        "fmla v4.4s, v24.4s, v17.4s\n\t"
-        "fmla v5.4s, v25.4s, v17.4s\n\t"
-        "fmla v6.4s, v26.4s, v17.4s\n\t"
-        "fmla v7.4s, v27.4s, v17.4s\n\t"
-        "fmla v8.4s, v28.4s, v17.4s\n\t"
-        "fmla v9.4s, v29.4s, v17.4s\n\t"
-        "fmla v0.4s, v21.4s, v18.4s\n\t"
-        "fmla v1.4s, v22.4s, v18.4s\n\t"
-        "fmla v2.4s, v23.4s, v18.4s\n\t"
-        "fmla v3.4s, v24.4s, v18.4s\n\t"
-        "fmla v4.4s, v25.4s, v18.4s\n\t"
-        "fmla v5.4s, v26.4s, v18.4s\n\t"
-        "fmla v6.4s, v27.4s, v18.4s\n\t"
-        "fmla v7.4s, v28.4s, v18.4s\n\t"
-        "fmla v8.4s, v29.4s, v18.4s\n\t"
-        "fmla v9.4s, v30.4s, v18.4s\n\t"
-        "add %[r0], %[r0], %[step]\n\t"
-        "add %[r1], %[r1], %[step]\n\t"
-        "add %[r2], %[r2], %[step]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "str q0, [%[out]]\n\t"
-        "str q1, [%[out], %[o1]]\n\t"
-        "str q2, [%[out], %[o2]]\n\t"
-        "str q3, [%[out], %[o3]]\n\t"
-        "add %[p1], %[out], %[b1]\n\t"
-        "str q4, [%[p1]]\n\t"
-        "str q5, [%[p1], %[o1]]\n\t"
-        "str q6, [%[p1], %[o2]]\n\t"
-        "str q7, [%[p1], %[o3]]\n\t"
-        "add %[p2], %[p1], %[b1]\n\t"
-        "str q8, [%[p2]]\n\t"
-        "str q9, [%[p2], %[o1]]\n\t"
-        "add %[out], %[p2], %[o2]\n\t"
-        "b.ne .Ldw3x3s1_loop%=\n\t"
-        : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [out] "+r"(out), [n] "+r"(n), [p1] "=&r"(p1), [p2] "=&r"(p2)
-        : [o1] "r"(c4), [o2] "r"(o2), [o3] "r"(o3), [b1] "r"(b1), [b2] "r"(b2), [step] "r"(step),
-          [w] "r"(w), [bias] "r"(bias)
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
+/* DWL_FMLA(A, X, W, T): vA += vX * vW, lanes of arrangement T (4s: float32, 8h: float16). */
+#define DWL_FMLA(A, X, W, T) "fmla v" #A "." #T ", v" #X "." #T ", v" #W "." #T "\n\t"
+
+/* DWL_TAP_8(T, W, X0, ..., X7), DWL_TAP_10(T, W, X0, ..., X9): one tap (weights vW) of a
+ * group of 8, 10 outputs: output j (accumulator vj) += input vXj times it. */
+#define DWL_TAP_8(T, W, X0, X1, X2, X3, X4, X5, X6, X7) \
+    DWL_FMLA(0, X0, W, T) \
+    DWL_FMLA(1, X1, W, T) \
+    DWL_FMLA(2, X2, W, T) \
+    DWL_FMLA(3, X3, W, T) \
+    DWL_FMLA(4, X4, W, T) \
+    DWL_FMLA(5, X5, W, T) \
+    DWL_FMLA(6, X6, W, T) \
+    DWL_FMLA(7, X7, W, T)
+#define DWL_TAP_10(T, W, X0, X1, X2, X3, X4, X5, X6, X7, X8, X9) \
+    DWL_TAP_8(T, W, X0, X1, X2, X3, X4, X5, X6, X7) \
+    DWL_FMLA(8, X8, W, T) \
+    DWL_FMLA(9, X9, W, T)
+
+/* DWL_W(V, OFF), DWL_BIAS(A): weight vector vV from byte OFF of w; accumulator vA starts at
+ * the bias. */
+#define DWL_W(V, OFF) "ldr q" #V ", [%[w], #" #OFF "]\n\t"
+#define DWL_BIAS(A) "ldr q" #A ", [%[bias]]\n\t"
+
+/* DWL_KEEP(L), DWL_DROP(L): the bias loads, kept with the first row's window, left out of
+ * the others'. */
+#define DWL_KEEP(L) L
+#define DWL_DROP(L)
+
+/* DWL_ADD_ROW(R): input row %[R] steps to the next group. */
+#define DWL_ADD_ROW(R) "add %[" #R "], %[" #R "], %[step]\n\t"
+
+/* DWL_STR_8: sums 0-7 of a group to out, c4 bytes apart (4-7 through p1 = out + 4 * c4, the
+ * window's bases being free by then). */
+#define DWL_STR_8 \
+    "str q0, [%[out]]\n\t" \
+    "str q1, [%[out], %[o1]]\n\t" \
+    "str q2, [%[out], %[o2]]\n\t" \
+    "str q3, [%[out], %[o3]]\n\t" \
+    "add %[p1], %[out], %[b1]\n\t" \
+    "str q4, [%[p1]]\n\t" \
+    "str q5, [%[p1], %[o1]]\n\t" \
+    "str q6, [%[p1], %[o2]]\n\t" \
+    "str q7, [%[p1], %[o3]]\n\t"
+
+/* DWL_STORE_8, DWL_STORE_10: the group's 8, 10 sums to out (DWL_STR_8, then 8-9 through p2);
+ * out steps past them. */
+#define DWL_STORE_8 DWL_STR_8 "add %[out], %[p1], %[b1]\n\t"
+#define DWL_STORE_10 \
+    DWL_STR_8 \
+    "add %[p2], %[p1], %[b1]\n\t" \
+    "str q8, [%[p2]]\n\t" \
+    "str q9, [%[p2], %[o1]]\n\t" \
+    "add %[out], %[p2], %[o2]\n\t"
+
+/* DWL_ADDP(K, R): window base pK = input row %[R] + 4K inputs. */
+#define DWL_ADDP(K, R) "add %[p" #K "], %[" #R "], %[b" #K "]\n\t"
+
+/* DWL_LD0(X, P), DWL_LD(X, P, I): window input vX from base %[P], at offset %[oI]. */
+#define DWL_LD0(X, P) "ldr q" #X ", [%[" #P "]]\n\t"
+#define DWL_LD(X, P, I) "ldr q" #X ", [%[" #P "], %[o" #I "]]\n\t"
+
+/* DWL_QUAD(X0, X1, X2, X3, P, E0, E1, E2, E3): the 4 window inputs from base %[P] into
+ * vX0.., each followed by E<i> (the load the row's group pairs with it, or empty). */
+#define DWL_QUAD(X0, X1, X2, X3, P, E0, E1, E2, E3) \
+    DWL_LD0(X0, P) \
+    E0 \
+    DWL_LD(X1, P, 1) \
+    E1 \
+    DWL_LD(X2, P, 2) \
+    E2 \
+    DWL_LD(X3, P, 3) \
+    E3
+
+/* DWL_ROWS_3(T, L, LOADS, TAPS): the loop (label L) of a 3x3 shape whose rows load their
+ * weights, groups of 8: each row's load group (LOADS, the shape's DWL_LOADS_) and taps
+ * (TAPS), then the pointer steps and the stores. */
+#define DWL_ROWS_3(T, L, LOADS, TAPS) \
+    "." #L "%=:\n\t" \
+    LOADS(r0, DWL_KEEP, 0, 16, 32) \
+    TAPS(T) \
+    LOADS(r1, DWL_DROP, 48, 64, 80) \
+    TAPS(T) \
+    LOADS(r2, DWL_DROP, 96, 112, 128) \
+    TAPS(T) \
+    DWL_ADD_ROW(r0) DWL_ADD_ROW(r1) DWL_ADD_ROW(r2) \
+    "subs %[n], %[n], #1\n\t" \
+    DWL_STORE_8 \
+    "b.ne ." #L "%=\n\t"
+
+/* DWL_ROWS_5(T, L, LOADS, TAPS): the loop (label L) of a 5x5 shape whose rows load their
+ * weights, groups of 8: each row's load group (LOADS, the shape's DWL_LOADS_) and taps
+ * (TAPS), then the pointer steps and the stores. */
+#define DWL_ROWS_5(T, L, LOADS, TAPS) \
+    "." #L "%=:\n\t" \
+    LOADS(r0, DWL_KEEP, 0, 16, 32, 48, 64) \
+    TAPS(T) \
+    LOADS(r1, DWL_DROP, 80, 96, 112, 128, 144) \
+    TAPS(T) \
+    LOADS(r2, DWL_DROP, 160, 176, 192, 208, 224) \
+    TAPS(T) \
+    LOADS(r3, DWL_DROP, 240, 256, 272, 288, 304) \
+    TAPS(T) \
+    LOADS(r4, DWL_DROP, 320, 336, 352, 368, 384) \
+    TAPS(T) \
+    DWL_ADD_ROW(r0) DWL_ADD_ROW(r1) DWL_ADD_ROW(r2) DWL_ADD_ROW(r3) DWL_ADD_ROW(r4) \
+    "subs %[n], %[n], #1\n\t" \
+    DWL_STORE_8 \
+    "b.ne ." #L "%=\n\t"
+
+/* DWL_HELD_3X3(T, L, LOADS, TAPS, STORE, W0, ..., W8): the loop (label L) of a 3x3 shape
+ * whose 9 weights stay in vW0.. (loaded first): each row's load group and taps, the pointer
+ * steps and the stores (STORE). */
+#define DWL_HELD_3X3(T, L, LOADS, TAPS, STORE, W0, W1, W2, W3, W4, W5, W6, W7, W8) \
+    DWL_W(W0, 0) DWL_W(W1, 16) DWL_W(W2, 32) DWL_W(W3, 48) DWL_W(W4, 64) DWL_W(W5, 80) \
+    DWL_W(W6, 96) DWL_W(W7, 112) DWL_W(W8, 128) \
+    "." #L "%=:\n\t" \
+    LOADS(r0, DWL_KEEP) \
+    TAPS(T, W0, W1, W2) \
+    LOADS(r1, DWL_DROP) \
+    TAPS(T, W3, W4, W5) \
+    LOADS(r2, DWL_DROP) \
+    TAPS(T, W6, W7, W8) \
+    DWL_ADD_ROW(r0) DWL_ADD_ROW(r1) DWL_ADD_ROW(r2) \
+    "subs %[n], %[n], #1\n\t" \
+    STORE \
+    "b.ne ." #L "%=\n\t"
+
+/* DWL_LOADS_3X3S1_G10(R, B): the load group of input row %[R] of the 3x3 stride-1 loop,
+ * groups of 10: its 12-input window, and the bias loads through B (DWL_KEEP, DWL_DROP). */
+#define DWL_LOADS_3X3S1_G10(R, B) \
+    DWL_ADDP(1, R) B(DWL_BIAS(0)) \
+    DWL_ADDP(2, R) B(DWL_BIAS(1)) \
+    DWL_QUAD(19, 20, 21, 22, R, B(DWL_BIAS(2)), B(DWL_BIAS(3)), B(DWL_BIAS(4)), B(DWL_BIAS(5))) \
+    DWL_QUAD(23, 24, 25, 26, p1, B(DWL_BIAS(6)), B(DWL_BIAS(7)), B(DWL_BIAS(8)), B(DWL_BIAS(9))) \
+    DWL_QUAD(27, 28, 29, 30, p2, , , , )
+
+/* DWL_TAPS_3X3S1_G10(T, W0, W1, W2): the 3 taps of a row of the 3x3 stride-1 loop, kx-major
+ * (weights vW<kx>). */
+#define DWL_TAPS_3X3S1_G10(T, W0, W1, W2) \
+    DWL_TAP_10(T, W0, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28) \
+    DWL_TAP_10(T, W1, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29) \
+    DWL_TAP_10(T, W2, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30)
+
+/* DWL_LOADS_3X3S2(R, B, O0, ...): the load group of input row %[R] of the 3x3 stride-2 loop,
+ * groups of 8: its 17-input window, the row's weights from bytes O0.. of w, and the bias
+ * loads through B (DWL_KEEP, DWL_DROP). */
+#define DWL_LOADS_3X3S2(R, B, O0, O1, O2) \
+    DWL_ADDP(1, R) DWL_W(8, O0) \
+    DWL_ADDP(2, R) DWL_W(9, O1) \
+    DWL_ADDP(3, R) DWL_W(10, O2) \
+    DWL_ADDP(4, R) B(DWL_BIAS(0)) \
+    DWL_QUAD(11, 12, 13, 14, R, B(DWL_BIAS(1)), B(DWL_BIAS(2)), B(DWL_BIAS(3)), B(DWL_BIAS(4))) \
+    DWL_QUAD(15, 16, 17, 18, p1, B(DWL_BIAS(5)), B(DWL_BIAS(6)), B(DWL_BIAS(7)), ) \
+    DWL_QUAD(19, 20, 21, 22, p2, , , , ) \
+    DWL_QUAD(23, 24, 25, 26, p3, , , , ) \
+    DWL_LD0(27, p4)
+
+/* DWL_TAPS_3X3S2(T): the 3 taps of a row of the 3x3 stride-2 loop, kx-major (weights v8..). */
+#define DWL_TAPS_3X3S2(T) \
+    DWL_TAP_8(T, 8, 11, 13, 15, 17, 19, 21, 23, 25) \
+    DWL_TAP_8(T, 9, 12, 14, 16, 18, 20, 22, 24, 26) \
+    DWL_TAP_8(T, 10, 13, 15, 17, 19, 21, 23, 25, 27)
+
+/* DWL_LOADS_5X5S1(R, B, O0, ...): the load group of input row %[R] of the 5x5 stride-1 loop,
+ * groups of 8: its 12-input window, the row's weights from bytes O0.. of w, and the bias
+ * loads through B (DWL_KEEP, DWL_DROP). */
+#define DWL_LOADS_5X5S1(R, B, O0, O1, O2, O3, O4) \
+    DWL_ADDP(1, R) DWL_W(8, O0) \
+    DWL_ADDP(2, R) DWL_W(9, O1) \
+    DWL_QUAD(13, 14, 15, 16, R, DWL_W(10, O2), DWL_W(11, O3), DWL_W(12, O4), B(DWL_BIAS(0))) \
+    DWL_QUAD(17, 18, 19, 20, p1, B(DWL_BIAS(1)), B(DWL_BIAS(2)), B(DWL_BIAS(3)), B(DWL_BIAS(4))) \
+    DWL_QUAD(21, 22, 23, 24, p2, B(DWL_BIAS(5)), B(DWL_BIAS(6)), B(DWL_BIAS(7)), )
+
+/* DWL_TAPS_5X5S1(T): the 5 taps of a row of the 5x5 stride-1 loop, kx-major (weights v8..). */
+#define DWL_TAPS_5X5S1(T) \
+    DWL_TAP_8(T, 8, 13, 14, 15, 16, 17, 18, 19, 20) \
+    DWL_TAP_8(T, 9, 14, 15, 16, 17, 18, 19, 20, 21) \
+    DWL_TAP_8(T, 10, 15, 16, 17, 18, 19, 20, 21, 22) \
+    DWL_TAP_8(T, 11, 16, 17, 18, 19, 20, 21, 22, 23) \
+    DWL_TAP_8(T, 12, 17, 18, 19, 20, 21, 22, 23, 24)
+
+/* DWL_LOADS_5X5S2(R, B, O0, ...): the load group of input row %[R] of the 5x5 stride-2 loop,
+ * groups of 8: its 19-input window, the row's weights from bytes O0.. of w, and the bias
+ * loads through B (DWL_KEEP, DWL_DROP). */
+#define DWL_LOADS_5X5S2(R, B, O0, O1, O2, O3, O4) \
+    DWL_ADDP(1, R) DWL_W(8, O0) \
+    DWL_ADDP(2, R) DWL_W(9, O1) \
+    DWL_ADDP(3, R) DWL_W(10, O2) \
+    DWL_ADDP(4, R) DWL_W(11, O3) \
+    DWL_QUAD(13, 14, 15, 16, R, DWL_W(12, O4), B(DWL_BIAS(0)), B(DWL_BIAS(1)), B(DWL_BIAS(2))) \
+    DWL_QUAD(17, 18, 19, 20, p1, B(DWL_BIAS(3)), B(DWL_BIAS(4)), B(DWL_BIAS(5)), B(DWL_BIAS(6))) \
+    DWL_QUAD(21, 22, 23, 24, p2, B(DWL_BIAS(7)), , , ) \
+    DWL_QUAD(25, 26, 27, 28, p3, , , , ) \
+    DWL_LD0(29, p4) \
+    DWL_LD(30, p4, 1) \
+    DWL_LD(31, p4, 2)
+
+/* DWL_TAPS_5X5S2(T): the 5 taps of a row of the 5x5 stride-2 loop, kx-major (weights v8..). */
+#define DWL_TAPS_5X5S2(T) \
+    DWL_TAP_8(T, 8, 13, 15, 17, 19, 21, 23, 25, 27) \
+    DWL_TAP_8(T, 9, 14, 16, 18, 20, 22, 24, 26, 28) \
+    DWL_TAP_8(T, 10, 15, 17, 19, 21, 23, 25, 27, 29) \
+    DWL_TAP_8(T, 11, 16, 18, 20, 22, 24, 26, 28, 30) \
+    DWL_TAP_8(T, 12, 17, 19, 21, 23, 25, 27, 29, 31)
+
+/* DWL_LOOP_K3_P2(NAME, E, V, STEP, ASM): defines NAME(q, out, c4, n, w, bias), the loop ASM
+ * over 3 input rows whose windows need 2 pointers besides the row (p1..), on elements E
+ * (vectors V) in groups of STEP / stride outputs; q[ky] is row ky at the first window
+ * column. */
+#define DWL_LOOP_K3_P2(NAME, E, V, STEP, ASM) \
+static inline __attribute__((always_inline)) void NAME( \
+    const E *const *q, E *out, uint64_t c4, uint64_t n, const V *w, const V *bias) { \
+    const E *r0 = q[0], *r1 = q[1], *r2 = q[2]; \
+    const uint64_t o2 = 2 * c4, o3 = 3 * c4, step = STEP * c4; \
+    uint64_t b1 = 4 * c4, b2 = 8 * c4; \
+    const E *p1, *p2; \
+    __asm__ volatile(ASM \
+        : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [out] "+r"(out), [n] "+r"(n), [p1] "=&r"(p1), [p2] "=&r"(p2) \
+        : [o1] "r"(c4), [o2] "r"(o2), [o3] "r"(o3), [b1] "r"(b1), [b2] "r"(b2), [step] "r"(step), \
+          [w] "r"(w), [bias] "r"(bias) \
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", \
+          "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", \
+          "cc", "memory"); \
 }
 
+/* DWL_LOOP_K3_P4(NAME, E, V, STEP, ASM): defines NAME(q, out, c4, n, w, bias), the loop ASM
+ * over 3 input rows whose windows need 4 pointers besides the row (p1..), on elements E
+ * (vectors V) in groups of STEP / stride outputs; q[ky] is row ky at the first window
+ * column. */
+#define DWL_LOOP_K3_P4(NAME, E, V, STEP, ASM) \
+static inline __attribute__((always_inline)) void NAME( \
+    const E *const *q, E *out, uint64_t c4, uint64_t n, const V *w, const V *bias) { \
+    const E *r0 = q[0], *r1 = q[1], *r2 = q[2]; \
+    const uint64_t o2 = 2 * c4, o3 = 3 * c4, step = STEP * c4; \
+    uint64_t b1 = 4 * c4, b2 = 8 * c4, b3 = 12 * c4, b4 = 16 * c4; \
+    const E *p1, *p2, *p3, *p4; \
+    __asm__ volatile(ASM \
+        : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [out] "+r"(out), [n] "+r"(n), [p1] "=&r"(p1), [p2] "=&r"(p2), [p3] "=&r"(p3), [p4] "=&r"(p4) \
+        : [o1] "r"(c4), [o2] "r"(o2), [o3] "r"(o3), [b1] "r"(b1), [b2] "r"(b2), [b3] "r"(b3), [b4] "r"(b4), [step] "r"(step), \
+          [w] "r"(w), [bias] "r"(bias) \
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", \
+          "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", \
+          "cc", "memory"); \
+}
+
+/* DWL_LOOP_K5_P2(NAME, E, V, STEP, ASM): defines NAME(q, out, c4, n, w, bias), the loop ASM
+ * over 5 input rows whose windows need 2 pointers besides the row (p1..), on elements E
+ * (vectors V) in groups of STEP / stride outputs; q[ky] is row ky at the first window
+ * column. */
+#define DWL_LOOP_K5_P2(NAME, E, V, STEP, ASM) \
+static inline __attribute__((always_inline)) void NAME( \
+    const E *const *q, E *out, uint64_t c4, uint64_t n, const V *w, const V *bias) { \
+    const E *r0 = q[0], *r1 = q[1], *r2 = q[2], *r3 = q[3], *r4 = q[4]; \
+    const uint64_t o2 = 2 * c4, o3 = 3 * c4, step = STEP * c4; \
+    uint64_t b1 = 4 * c4, b2 = 8 * c4; \
+    const E *p1, *p2; \
+    __asm__ volatile(ASM \
+        : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [r4] "+r"(r4), [out] "+r"(out), [n] "+r"(n), [p1] "=&r"(p1), [p2] "=&r"(p2) \
+        : [o1] "r"(c4), [o2] "r"(o2), [o3] "r"(o3), [b1] "r"(b1), [b2] "r"(b2), [step] "r"(step), \
+          [w] "r"(w), [bias] "r"(bias) \
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", \
+          "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", \
+          "cc", "memory"); \
+}
+
+/* DWL_LOOP_K5_P4(NAME, E, V, STEP, ASM): defines NAME(q, out, c4, n, w, bias), the loop ASM
+ * over 5 input rows whose windows need 4 pointers besides the row (p1..), on elements E
+ * (vectors V) in groups of STEP / stride outputs; q[ky] is row ky at the first window
+ * column. */
+#define DWL_LOOP_K5_P4(NAME, E, V, STEP, ASM) \
+static inline __attribute__((always_inline)) void NAME( \
+    const E *const *q, E *out, uint64_t c4, uint64_t n, const V *w, const V *bias) { \
+    const E *r0 = q[0], *r1 = q[1], *r2 = q[2], *r3 = q[3], *r4 = q[4]; \
+    const uint64_t o2 = 2 * c4, o3 = 3 * c4, step = STEP * c4; \
+    uint64_t b1 = 4 * c4, b2 = 8 * c4, b3 = 12 * c4, b4 = 16 * c4; \
+    const E *p1, *p2, *p3, *p4; \
+    __asm__ volatile(ASM \
+        : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [r4] "+r"(r4), [out] "+r"(out), [n] "+r"(n), [p1] "=&r"(p1), [p2] "=&r"(p2), [p3] "=&r"(p3), [p4] "=&r"(p4) \
+        : [o1] "r"(c4), [o2] "r"(o2), [o3] "r"(o3), [b1] "r"(b1), [b2] "r"(b2), [b3] "r"(b3), [b4] "r"(b4), [step] "r"(step), \
+          [w] "r"(w), [bias] "r"(bias) \
+        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", \
+          "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", \
+          "cc", "memory"); \
+}
+
+/* 3x3, stride 1: groups of 10 outputs, weights held in registers. */
+DWL_LOOP_K3_P2(dwn_loop_3x3s1, float, vf, 10,
+               DWL_HELD_3X3(4s, Ldw3x3s1_loop, DWL_LOADS_3X3S1_G10, DWL_TAPS_3X3S1_G10,
+                            DWL_STORE_10, 10, 11, 12, 13, 14, 15, 16, 17, 18))
 
 /* 3x3, stride 2: groups of 8 outputs, each row's weights loaded with its window. */
-static inline __attribute__((always_inline)) void dwn_loop_3x3s2(
-    const float *const *q, float *out, uint64_t c4, uint64_t n, const vf *w, const vf *bias) {
-    const float *r0 = q[0];
-    const float *r1 = q[1];
-    const float *r2 = q[2];
-    const uint64_t o2 = 2 * c4, o3 = 3 * c4, step = 16 * c4;
-    uint64_t b1 = 4 * c4, b2 = 8 * c4, b3 = 12 * c4, b4 = 16 * c4;
-    const float *p1, *p2, *p3, *p4;
-    __asm__ volatile(
-        ".Ldw3x3s2_loop%=:\n\t"
-        "add %[p1], %[r0], %[b1]\n\t"
-        "ldr q8, [%[w], #0]\n\t"
-        "add %[p2], %[r0], %[b2]\n\t"
-        "ldr q9, [%[w], #16]\n\t"
-        "add %[p3], %[r0], %[b3]\n\t"
-        "ldr q10, [%[w], #32]\n\t"
-        "add %[p4], %[r0], %[b4]\n\t"
-        "ldr q0, [%[bias]]\n\t"
-        "ldr q11, [%[r0]]\n\t"
-        "ldr q1, [%[bias]]\n\t"
-        "ldr q12, [%[r0], %[o1]]\n\t"
-        "ldr q2, [%[bias]]\n\t"
-        "ldr q13, [%[r0], %[o2]]\n\t"
-        "ldr q3, [%[bias]]\n\t"
-        "ldr q14, [%[r0], %[o3]]\n\t"
-        "ldr q4, [%[bias]]\n\t"
-        "ldr q15, [%[p1]]\n\t"
-        "ldr q5, [%[bias]]\n\t"
-        "ldr q16, [%[p1], %[o1]]\n\t"
-        "ldr q6, [%[bias]]\n\t"
-        "ldr q17, [%[p1], %[o2]]\n\t"
-        "ldr q7, [%[bias]]\n\t"
-        "ldr q18, [%[p1], %[o3]]\n\t"
-        "ldr q19, [%[p2]]\n\t"
-        "ldr q20, [%[p2], %[o1]]\n\t"
-        "ldr q21, [%[p2], %[o2]]\n\t"
-        "ldr q22, [%[p2], %[o3]]\n\t"
-        "ldr q23, [%[p3]]\n\t"
-        "ldr q24, [%[p3], %[o1]]\n\t"
-        "ldr q25, [%[p3], %[o2]]\n\t"
-        "ldr q26, [%[p3], %[o3]]\n\t"
-        "ldr q27, [%[p4]]\n\t"
-        "fmla v0.4s, v11.4s, v8.4s\n\t"
-        "fmla v1.4s, v13.4s, v8.4s\n\t"
-        "fmla v2.4s, v15.4s, v8.4s\n\t"
-        "fmla v3.4s, v17.4s, v8.4s\n\t"
-        "fmla v4.4s, v19.4s, v8.4s\n\t"
-        "fmla v5.4s, v21.4s, v8.4s\n\t"
-        "fmla v6.4s, v23.4s, v8.4s\n\t"
-        "fmla v7.4s, v25.4s, v8.4s\n\t"
-        "fmla v0.4s, v12.4s, v9.4s\n\t"
-        "fmla v1.4s, v14.4s, v9.4s\n\t"
-        "fmla v2.4s, v16.4s, v9.4s\n\t"
-        "fmla v3.4s, v18.4s, v9.4s\n\t"
-        "fmla v4.4s, v20.4s, v9.4s\n\t"
-        "fmla v5.4s, v22.4s, v9.4s\n\t"
-        "fmla v6.4s, v24.4s, v9.4s\n\t"
-        "fmla v7.4s, v26.4s, v9.4s\n\t"
-        "fmla v0.4s, v13.4s, v10.4s\n\t"
-        "fmla v1.4s, v15.4s, v10.4s\n\t"
-        "fmla v2.4s, v17.4s, v10.4s\n\t"
-        "fmla v3.4s, v19.4s, v10.4s\n\t"
-        "fmla v4.4s, v21.4s, v10.4s\n\t"
-        "fmla v5.4s, v23.4s, v10.4s\n\t"
-        "fmla v6.4s, v25.4s, v10.4s\n\t"
-        "fmla v7.4s, v27.4s, v10.4s\n\t"
-        "add %[p1], %[r1], %[b1]\n\t"
-        "ldr q8, [%[w], #48]\n\t"
-        "add %[p2], %[r1], %[b2]\n\t"
-        "ldr q9, [%[w], #64]\n\t"
-        "add %[p3], %[r1], %[b3]\n\t"
-        "ldr q10, [%[w], #80]\n\t"
-        "add %[p4], %[r1], %[b4]\n\t"
-        "ldr q11, [%[r1]]\n\t"
-        "ldr q12, [%[r1], %[o1]]\n\t"
-        "ldr q13, [%[r1], %[o2]]\n\t"
-        "ldr q14, [%[r1], %[o3]]\n\t"
-        "ldr q15, [%[p1]]\n\t"
-        "ldr q16, [%[p1], %[o1]]\n\t"
-        "ldr q17, [%[p1], %[o2]]\n\t"
-        "ldr q18, [%[p1], %[o3]]\n\t"
-        "ldr q19, [%[p2]]\n\t"
-        "ldr q20, [%[p2], %[o1]]\n\t"
-        "ldr q21, [%[p2], %[o2]]\n\t"
-        "ldr q22, [%[p2], %[o3]]\n\t"
-        "ldr q23, [%[p3]]\n\t"
-        "ldr q24, [%[p3], %[o1]]\n\t"
-        "ldr q25, [%[p3], %[o2]]\n\t"
-        "ldr q26, [%[p3], %[o3]]\n\t"
-        "ldr q27, [%[p4]]\n\t"
-        "fmla v0.4s, v11.4s, v8.4s\n\t"
-        "fmla v1.4s, v13.4s, v8.4s\n\t"
-        "fmla v2.4s, v15.4s, v8.4s\n\t"
-        "fmla v3.4s, v17.4s, v8.4s\n\t"
-        "fmla v4.4s, v19.4s, v8.4s\n\t"
-        "fmla v5.4s, v21.4s, v8.4s\n\t"
-        "fmla v6.4s, v23.4s, v8.4s\n\t"
-        "fmla v7.4s, v25.4s, v8.4s\n\t"
-        "fmla v0.4s, v12.4s, v9.4s\n\t"
-        "fmla v1.4s, v14.4s, v9.4s\n\t"
-        "fmla v2.4s, v16.4s, v9.4s\n\t"
-        "fmla v3.4s, v18.4s, v9.4s\n\t"
-        "fmla v4.4s, v20.4s, v9.4s\n\t"
-        "fmla v5.4s, v22.4s, v9.4s\n\t"
-        "fmla v6.4s, v24.4s, v9.4s\n\t"
-        "fmla v7.4s, v26.4s, v9.4s\n\t"
-        "fmla v0.4s, v13.4s, v10.4s\n\t"
-        "fmla v1.4s, v15.4s, v10.4s\n\t"
-        "fmla v2.4s, v17.4s, v10.4s\n\t"
-        "fmla v3.4s, v19.4s, v10.4s\n\t"
-        "fmla v4.4s, v21.4s, v10.4s\n\t"
-        "fmla v5.4s, v23.4s, v10.4s\n\t"
-        "fmla v6.4s, v25.4s, v10.4s\n\t"
-        "fmla v7.4s, v27.4s, v10.4s\n\t"
-        "add %[p1], %[r2], %[b1]\n\t"
-        "ldr q8, [%[w], #96]\n\t"
-        "add %[p2], %[r2], %[b2]\n\t"
-        "ldr q9, [%[w], #112]\n\t"
-        "add %[p3], %[r2], %[b3]\n\t"
-        "ldr q10, [%[w], #128]\n\t"
-        "add %[p4], %[r2], %[b4]\n\t"
-        "ldr q11, [%[r2]]\n\t"
-        "ldr q12, [%[r2], %[o1]]\n\t"
-        "ldr q13, [%[r2], %[o2]]\n\t"
-        "ldr q14, [%[r2], %[o3]]\n\t"
-        "ldr q15, [%[p1]]\n\t"
-        "ldr q16, [%[p1], %[o1]]\n\t"
-        "ldr q17, [%[p1], %[o2]]\n\t"
-        "ldr q18, [%[p1], %[o3]]\n\t"
-        "ldr q19, [%[p2]]\n\t"
-        "ldr q20, [%[p2], %[o1]]\n\t"
-        "ldr q21, [%[p2], %[o2]]\n\t"
-        "ldr q22, [%[p2], %[o3]]\n\t"
-        "ldr q23, [%[p3]]\n\t"
-        "ldr q24, [%[p3], %[o1]]\n\t"
-        "ldr q25, [%[p3], %[o2]]\n\t"
-        "ldr q26, [%[p3], %[o3]]\n\t"
-        "ldr q27, [%[p4]]\n\t"
-        "fmla v0.4s, v11.4s, v8.4s\n\t"
-        "fmla v1.4s, v13.4s, v8.4s\n\t"
-        "fmla v2.4s, v15.4s, v8.4s\n\t"
-        "fmla v3.4s, v17.4s, v8.4s\n\t"
-        "fmla v4.4s, v19.4s, v8.4s\n\t"
-        "fmla v5.4s, v21.4s, v8.4s\n\t"
-        "fmla v6.4s, v23.4s, v8.4s\n\t"
-        "fmla v7.4s, v25.4s, v8.4s\n\t"
-        "fmla v0.4s, v12.4s, v9.4s\n\t"
-        "fmla v1.4s, v14.4s, v9.4s\n\t"
-        "fmla v2.4s, v16.4s, v9.4s\n\t"
-        "fmla v3.4s, v18.4s, v9.4s\n\t"
-        "fmla v4.4s, v20.4s, v9.4s\n\t"
-        "fmla v5.4s, v22.4s, v9.4s\n\t"
-        "fmla v6.4s, v24.4s, v9.4s\n\t"
-        "fmla v7.4s, v26.4s, v9.4s\n\t"
-        "fmla v0.4s, v13.4s, v10.4s\n\t"
-        "fmla v1.4s, v15.4s, v10.4s\n\t"
-        "fmla v2.4s, v17.4s, v10.4s\n\t"
-        "fmla v3.4s, v19.4s, v10.4s\n\t"
-        "fmla v4.4s, v21.4s, v10.4s\n\t"
-        "fmla v5.4s, v23.4s, v10.4s\n\t"
-        "fmla v6.4s, v25.4s, v10.4s\n\t"
-        "fmla v7.4s, v27.4s, v10.4s\n\t"
-        "add %[r0], %[r0], %[step]\n\t"
-        "add %[r1], %[r1], %[step]\n\t"
-        "add %[r2], %[r2], %[step]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "str q0, [%[out]]\n\t"
-        "str q1, [%[out], %[o1]]\n\t"
-        "str q2, [%[out], %[o2]]\n\t"
-        "str q3, [%[out], %[o3]]\n\t"
-        "add %[p1], %[out], %[b1]\n\t"
-        "str q4, [%[p1]]\n\t"
-        "str q5, [%[p1], %[o1]]\n\t"
-        "str q6, [%[p1], %[o2]]\n\t"
-        "str q7, [%[p1], %[o3]]\n\t"
-        "add %[out], %[p1], %[b1]\n\t"
-        "b.ne .Ldw3x3s2_loop%=\n\t"
-        : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [out] "+r"(out), [n] "+r"(n), [p1] "=&r"(p1), [p2] "=&r"(p2), [p3] "=&r"(p3), [p4] "=&r"(p4)
-        : [o1] "r"(c4), [o2] "r"(o2), [o3] "r"(o3), [b1] "r"(b1), [b2] "r"(b2), [b3] "r"(b3), [b4] "r"(b4), [step] "r"(step),
-          [w] "r"(w), [bias] "r"(bias)
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-}
-
+DWL_LOOP_K3_P4(dwn_loop_3x3s2, float, vf, 16,
+               DWL_ROWS_3(4s, Ldw3x3s2_loop, DWL_LOADS_3X3S2, DWL_TAPS_3X3S2))
 
 /* 5x5, stride 1: groups of 8 outputs, each row's weights loaded with its window. */
-static inline __attribute__((always_inline)) void dwn_loop_5x5s1(
-    const float *const *q, float *out, uint64_t c4, uint64_t n, const vf *w, const vf *bias) {
-    const float *r0 = q[0];
-    const float *r1 = q[1];
-    const float *r2 = q[2];
-    const float *r3 = q[3];
-    const float *r4 = q[4];
-    const uint64_t o2 = 2 * c4, o3 = 3 * c4, step = 8 * c4;
-    uint64_t b1 = 4 * c4, b2 = 8 * c4;
-    const float *p1, *p2;
-    __asm__ volatile(
-        ".Ldw5x5s1_loop%=:\n\t"
-        "add %[p1], %[r0], %[b1]\n\t"
-        "ldr q8, [%[w], #0]\n\t"
-        "add %[p2], %[r0], %[b2]\n\t"
-        "ldr q9, [%[w], #16]\n\t"
-        "ldr q13, [%[r0]]\n\t"
-        "ldr q10, [%[w], #32]\n\t"
-        "ldr q14, [%[r0], %[o1]]\n\t"
-        "ldr q11, [%[w], #48]\n\t"
-        "ldr q15, [%[r0], %[o2]]\n\t"
-        "ldr q12, [%[w], #64]\n\t"
-        "ldr q16, [%[r0], %[o3]]\n\t"
-        "ldr q0, [%[bias]]\n\t"
-        "ldr q17, [%[p1]]\n\t"
-        "ldr q1, [%[bias]]\n\t"
-        "ldr q18, [%[p1], %[o1]]\n\t"
-        "ldr q2, [%[bias]]\n\t"
-        "ldr q19, [%[p1], %[o2]]\n\t"
-        "ldr q3, [%[bias]]\n\t"
-        "ldr q20, [%[p1], %[o3]]\n\t"
-        "ldr q4, [%[bias]]\n\t"
-        "ldr q21, [%[p2]]\n\t"
-        "ldr q5, [%[bias]]\n\t"
-        "ldr q22, [%[p2], %[o1]]\n\t"
-        "ldr q6, [%[bias]]\n\t"
-        "ldr q23, [%[p2], %[o2]]\n\t"
-        "ldr q7, [%[bias]]\n\t"
-        "ldr q24, [%[p2], %[o3]]\n\t"
-        "fmla v0.4s, v13.4s, v8.4s\n\t"
-        "fmla v1.4s, v14.4s, v8.4s\n\t"
-        "fmla v2.4s, v15.4s, v8.4s\n\t"
-        "fmla v3.4s, v16.4s, v8.4s\n\t"
-        "fmla v4.4s, v17.4s, v8.4s\n\t"
-        "fmla v5.4s, v18.4s, v8.4s\n\t"
-        "fmla v6.4s, v19.4s, v8.4s\n\t"
-        "fmla v7.4s, v20.4s, v8.4s\n\t"
-        "fmla v0.4s, v14.4s, v9.4s\n\t"
-        "fmla v1.4s, v15.4s, v9.4s\n\t"
-        "fmla v2.4s, v16.4s, v9.4s\n\t"
-        "fmla v3.4s, v17.4s, v9.4s\n\t"
-        "fmla v4.4s, v18.4s, v9.4s\n\t"
-        "fmla v5.4s, v19.4s, v9.4s\n\t"
-        "fmla v6.4s, v20.4s, v9.4s\n\t"
-        "fmla v7.4s, v21.4s, v9.4s\n\t"
-        "fmla v0.4s, v15.4s, v10.4s\n\t"
-        "fmla v1.4s, v16.4s, v10.4s\n\t"
-        "fmla v2.4s, v17.4s, v10.4s\n\t"
-        "fmla v3.4s, v18.4s, v10.4s\n\t"
-        "fmla v4.4s, v19.4s, v10.4s\n\t"
-        "fmla v5.4s, v20.4s, v10.4s\n\t"
-        "fmla v6.4s, v21.4s, v10.4s\n\t"
-        "fmla v7.4s, v22.4s, v10.4s\n\t"
-        "fmla v0.4s, v16.4s, v11.4s\n\t"
-        "fmla v1.4s, v17.4s, v11.4s\n\t"
-        "fmla v2.4s, v18.4s, v11.4s\n\t"
-        "fmla v3.4s, v19.4s, v11.4s\n\t"
-        "fmla v4.4s, v20.4s, v11.4s\n\t"
-        "fmla v5.4s, v21.4s, v11.4s\n\t"
-        "fmla v6.4s, v22.4s, v11.4s\n\t"
-        "fmla v7.4s, v23.4s, v11.4s\n\t"
-        "fmla v0.4s, v17.4s, v12.4s\n\t"
-        "fmla v1.4s, v18.4s, v12.4s\n\t"
-        "fmla v2.4s, v19.4s, v12.4s\n\t"
-        "fmla v3.4s, v20.4s, v12.4s\n\t"
-        "fmla v4.4s, v21.4s, v12.4s\n\t"
-        "fmla v5.4s, v22.4s, v12.4s\n\t"
-        "fmla v6.4s, v23.4s, v12.4s\n\t"
-        "fmla v7.4s, v24.4s, v12.4s\n\t"
-        "add %[p1], %[r1], %[b1]\n\t"
-        "ldr q8, [%[w], #80]\n\t"
-        "add %[p2], %[r1], %[b2]\n\t"
-        "ldr q9, [%[w], #96]\n\t"
-        "ldr q13, [%[r1]]\n\t"
-        "ldr q10, [%[w], #112]\n\t"
-        "ldr q14, [%[r1], %[o1]]\n\t"
-        "ldr q11, [%[w], #128]\n\t"
-        "ldr q15, [%[r1], %[o2]]\n\t"
-        "ldr q12, [%[w], #144]\n\t"
-        "ldr q16, [%[r1], %[o3]]\n\t"
-        "ldr q17, [%[p1]]\n\t"
-        "ldr q18, [%[p1], %[o1]]\n\t"
-        "ldr q19, [%[p1], %[o2]]\n\t"
-        "ldr q20, [%[p1], %[o3]]\n\t"
-        "ldr q21, [%[p2]]\n\t"
-        "ldr q22, [%[p2], %[o1]]\n\t"
-        "ldr q23, [%[p2], %[o2]]\n\t"
-        "ldr q24, [%[p2], %[o3]]\n\t"
-        "fmla v0.4s, v13.4s, v8.4s\n\t"
-        "fmla v1.4s, v14.4s, v8.4s\n\t"
-        "fmla v2.4s, v15.4s, v8.4s\n\t"
-        "fmla v3.4s, v16.4s, v8.4s\n\t"
-        "fmla v4.4s, v17.4s, v8.4s\n\t"
-        "fmla v5.4s, v18.4s, v8.4s\n\t"
-        "fmla v6.4s, v19.4s, v8.4s\n\t"
-        "fmla v7.4s, v20.4s, v8.4s\n\t"
-        "fmla v0.4s, v14.4s, v9.4s\n\t"
-        "fmla v1.4s, v15.4s, v9.4s\n\t"
-        "fmla v2.4s, v16.4s, v9.4s\n\t"
-        "fmla v3.4s, v17.4s, v9.4s\n\t"
-        "fmla v4.4s, v18.4s, v9.4s\n\t"
-        "fmla v5.4s, v19.4s, v9.4s\n\t"
-        "fmla v6.4s, v20.4s, v9.4s\n\t"
-        "fmla v7.4s, v21.4s, v9.4s\n\t"
-        "fmla v0.4s, v15.4s, v10.4s\n\t"
-        "fmla v1.4s, v16.4s, v10.4s\n\t"
-        "fmla v2.4s, v17.4s, v10.4s\n\t"
-        "fmla v3.4s, v18.4s, v10.4s\n\t"
-        "fmla v4.4s, v19.4s, v10.4s\n\t"
-        "fmla v5.4s, v20.4s, v10.4s\n\t"
-        "fmla v6.4s, v21.4s, v10.4s\n\t"
-        "fmla v7.4s, v22.4s, v10.4s\n\t"
-        "fmla v0.4s, v16.4s, v11.4s\n\t"
-        "fmla v1.4s, v17.4s, v11.4s\n\t"
-        "fmla v2.4s, v18.4s, v11.4s\n\t"
-        "fmla v3.4s, v19.4s, v11.4s\n\t"
-        "fmla v4.4s, v20.4s, v11.4s\n\t"
-        "fmla v5.4s, v21.4s, v11.4s\n\t"
-        "fmla v6.4s, v22.4s, v11.4s\n\t"
-        "fmla v7.4s, v23.4s, v11.4s\n\t"
-        "fmla v0.4s, v17.4s, v12.4s\n\t"
-        "fmla v1.4s, v18.4s, v12.4s\n\t"
-        "fmla v2.4s, v19.4s, v12.4s\n\t"
-        "fmla v3.4s, v20.4s, v12.4s\n\t"
-        "fmla v4.4s, v21.4s, v12.4s\n\t"
-        "fmla v5.4s, v22.4s, v12.4s\n\t"
-        "fmla v6.4s, v23.4s, v12.4s\n\t"
-        "fmla v7.4s, v24.4s, v12.4s\n\t"
-        "add %[p1], %[r2], %[b1]\n\t"
-        "ldr q8, [%[w], #160]\n\t"
-        "add %[p2], %[r2], %[b2]\n\t"
-        "ldr q9, [%[w], #176]\n\t"
-        "ldr q13, [%[r2]]\n\t"
-        "ldr q10, [%[w], #192]\n\t"
-        "ldr q14, [%[r2], %[o1]]\n\t"
-        "ldr q11, [%[w], #208]\n\t"
-        "ldr q15, [%[r2], %[o2]]\n\t"
-        "ldr q12, [%[w], #224]\n\t"
-        "ldr q16, [%[r2], %[o3]]\n\t"
-        "ldr q17, [%[p1]]\n\t"
-        "ldr q18, [%[p1], %[o1]]\n\t"
-        "ldr q19, [%[p1], %[o2]]\n\t"
-        "ldr q20, [%[p1], %[o3]]\n\t"
-        "ldr q21, [%[p2]]\n\t"
-        "ldr q22, [%[p2], %[o1]]\n\t"
-        "ldr q23, [%[p2], %[o2]]\n\t"
-        "ldr q24, [%[p2], %[o3]]\n\t"
-        "fmla v0.4s, v13.4s, v8.4s\n\t"
-        "fmla v1.4s, v14.4s, v8.4s\n\t"
-        "fmla v2.4s, v15.4s, v8.4s\n\t"
-        "fmla v3.4s, v16.4s, v8.4s\n\t"
-        "fmla v4.4s, v17.4s, v8.4s\n\t"
-        "fmla v5.4s, v18.4s, v8.4s\n\t"
-        "fmla v6.4s, v19.4s, v8.4s\n\t"
-        "fmla v7.4s, v20.4s, v8.4s\n\t"
-        "fmla v0.4s, v14.4s, v9.4s\n\t"
-        "fmla v1.4s, v15.4s, v9.4s\n\t"
-        "fmla v2.4s, v16.4s, v9.4s\n\t"
-        "fmla v3.4s, v17.4s, v9.4s\n\t"
-        "fmla v4.4s, v18.4s, v9.4s\n\t"
-        "fmla v5.4s, v19.4s, v9.4s\n\t"
-        "fmla v6.4s, v20.4s, v9.4s\n\t"
-        "fmla v7.4s, v21.4s, v9.4s\n\t"
-        "fmla v0.4s, v15.4s, v10.4s\n\t"
-        "fmla v1.4s, v16.4s, v10.4s\n\t"
-        "fmla v2.4s, v17.4s, v10.4s\n\t"
-        "fmla v3.4s, v18.4s, v10.4s\n\t"
-        "fmla v4.4s, v19.4s, v10.4s\n\t"
-        "fmla v5.4s, v20.4s, v10.4s\n\t"
-        "fmla v6.4s, v21.4s, v10.4s\n\t"
-        "fmla v7.4s, v22.4s, v10.4s\n\t"
-        "fmla v0.4s, v16.4s, v11.4s\n\t"
-        "fmla v1.4s, v17.4s, v11.4s\n\t"
-        "fmla v2.4s, v18.4s, v11.4s\n\t"
-        "fmla v3.4s, v19.4s, v11.4s\n\t"
-        "fmla v4.4s, v20.4s, v11.4s\n\t"
-        "fmla v5.4s, v21.4s, v11.4s\n\t"
-        "fmla v6.4s, v22.4s, v11.4s\n\t"
-        "fmla v7.4s, v23.4s, v11.4s\n\t"
-        "fmla v0.4s, v17.4s, v12.4s\n\t"
-        "fmla v1.4s, v18.4s, v12.4s\n\t"
-        "fmla v2.4s, v19.4s, v12.4s\n\t"
-        "fmla v3.4s, v20.4s, v12.4s\n\t"
-        "fmla v4.4s, v21.4s, v12.4s\n\t"
-        "fmla v5.4s, v22.4s, v12.4s\n\t"
-        "fmla v6.4s, v23.4s, v12.4s\n\t"
-        "fmla v7.4s, v24.4s, v12.4s\n\t"
-        "add %[p1], %[r3], %[b1]\n\t"
-        "ldr q8, [%[w], #240]\n\t"
-        "add %[p2], %[r3], %[b2]\n\t"
-        "ldr q9, [%[w], #256]\n\t"
-        "ldr q13, [%[r3]]\n\t"
-        "ldr q10, [%[w], #272]\n\t"
-        "ldr q14, [%[r3], %[o1]]\n\t"
-        "ldr q11, [%[w], #288]\n\t"
-        "ldr q15, [%[r3], %[o2]]\n\t"
-        "ldr q12, [%[w], #304]\n\t"
-        "ldr q16, [%[r3], %[o3]]\n\t"
-        "ldr q17, [%[p1]]\n\t"
-        "ldr q18, [%[p1], %[o1]]\n\t"
-        "ldr q19, [%[p1], %[o2]]\n\t"
-        "ldr q20, [%[p1], %[o3]]\n\t"
-        "ldr q21, [%[p2]]\n\t"
-        "ldr q22, [%[p2], %[o1]]\n\t"
-        "ldr q23, [%[p2], %[o2]]\n\t"
-        "ldr q24, [%[p2], %[o3]]\n\t"
-        "fmla v0.4s, v13.4s, v8.4s\n\t"
-        "fmla v1.4s, v14.4s, v8.4s\n\t"
-        "fmla v2.4s, v15.4s, v8.4s\n\t"
-        "fmla v3.4s, v16.4s, v8.4s\n\t"
-        "fmla v4.4s, v17.4s, v8.4s\n\t"
-        "fmla v5.4s, v18.4s, v8.4s\n\t"
-        "fmla v6.4s, v19.4s, v8.4s\n\t"
-        "fmla v7.4s, v20.4s, v8.4s\n\t"
-        "fmla v0.4s, v14.4s, v9.4s\n\t"
-        "fmla v1.4s, v15.4s, v9.4s\n\t"
-        "fmla v2.4s, v16.4s, v9.4s\n\t"
-        "fmla v3.4s, v17.4s, v9.4s\n\t"
-        "fmla v4.4s, v18.4s, v9.4s\n\t"
-        "fmla v5.4s, v19.4s, v9.4s\n\t"
-        "fmla v6.4s, v20.4s, v9.4s\n\t"
-        "fmla v7.4s, v21.4s, v9.4s\n\t"
-        "fmla v0.4s, v15.4s, v10.4s\n\t"
-        "fmla v1.4s, v16.4s, v10.4s\n\t"
-        "fmla v2.4s, v17.4s, v10.4s\n\t"
-        "fmla v3.4s, v18.4s, v10.4s\n\t"
-        "fmla v4.4s, v19.4s, v10.4s\n\t"
-        "fmla v5.4s, v20.4s, v10.4s\n\t"
-        "fmla v6.4s, v21.4s, v10.4s\n\t"
-        "fmla v7.4s, v22.4s, v10.4s\n\t"
-        "fmla v0.4s, v16.4s, v11.4s\n\t"
-        "fmla v1.4s, v17.4s, v11.4s\n\t"
-        "fmla v2.4s, v18.4s, v11.4s\n\t"
-        "fmla v3.4s, v19.4s, v11.4s\n\t"
-        "fmla v4.4s, v20.4s, v11.4s\n\t"
-        "fmla v5.4s, v21.4s, v11.4s\n\t"
-        "fmla v6.4s, v22.4s, v11.4s\n\t"
-        "fmla v7.4s, v23.4s, v11.4s\n\t"
-        "fmla v0.4s, v17.4s, v12.4s\n\t"
-        "fmla v1.4s, v18.4s, v12.4s\n\t"
-        "fmla v2.4s, v19.4s, v12.4s\n\t"
-        "fmla v3.4s, v20.4s, v12.4s\n\t"
-        "fmla v4.4s, v21.4s, v12.4s\n\t"
-        "fmla v5.4s, v22.4s, v12.4s\n\t"
-        "fmla v6.4s, v23.4s, v12.4s\n\t"
-        "fmla v7.4s, v24.4s, v12.4s\n\t"
-        "add %[p1], %[r4], %[b1]\n\t"
-        "ldr q8, [%[w], #320]\n\t"
-        "add %[p2], %[r4], %[b2]\n\t"
-        "ldr q9, [%[w], #336]\n\t"
-        "ldr q13, [%[r4]]\n\t"
-        "ldr q10, [%[w], #352]\n\t"
-        "ldr q14, [%[r4], %[o1]]\n\t"
-        "ldr q11, [%[w], #368]\n\t"
-        "ldr q15, [%[r4], %[o2]]\n\t"
-        "ldr q12, [%[w], #384]\n\t"
-        "ldr q16, [%[r4], %[o3]]\n\t"
-        "ldr q17, [%[p1]]\n\t"
-        "ldr q18, [%[p1], %[o1]]\n\t"
-        "ldr q19, [%[p1], %[o2]]\n\t"
-        "ldr q20, [%[p1], %[o3]]\n\t"
-        "ldr q21, [%[p2]]\n\t"
-        "ldr q22, [%[p2], %[o1]]\n\t"
-        "ldr q23, [%[p2], %[o2]]\n\t"
-        "ldr q24, [%[p2], %[o3]]\n\t"
-        "fmla v0.4s, v13.4s, v8.4s\n\t"
-        "fmla v1.4s, v14.4s, v8.4s\n\t"
-        "fmla v2.4s, v15.4s, v8.4s\n\t"
-        "fmla v3.4s, v16.4s, v8.4s\n\t"
-        "fmla v4.4s, v17.4s, v8.4s\n\t"
-        "fmla v5.4s, v18.4s, v8.4s\n\t"
-        "fmla v6.4s, v19.4s, v8.4s\n\t"
-        "fmla v7.4s, v20.4s, v8.4s\n\t"
-        "fmla v0.4s, v14.4s, v9.4s\n\t"
-        "fmla v1.4s, v15.4s, v9.4s\n\t"
-        "fmla v2.4s, v16.4s, v9.4s\n\t"
-        "fmla v3.4s, v17.4s, v9.4s\n\t"
-        "fmla v4.4s, v18.4s, v9.4s\n\t"
-        "fmla v5.4s, v19.4s, v9.4s\n\t"
-        "fmla v6.4s, v20.4s, v9.4s\n\t"
-        "fmla v7.4s, v21.4s, v9.4s\n\t"
-        "fmla v0.4s, v15.4s, v10.4s\n\t"
-        "fmla v1.4s, v16.4s, v10.4s\n\t"
-        "fmla v2.4s, v17.4s, v10.4s\n\t"
-        "fmla v3.4s, v18.4s, v10.4s\n\t"
-        "fmla v4.4s, v19.4s, v10.4s\n\t"
-        "fmla v5.4s, v20.4s, v10.4s\n\t"
-        "fmla v6.4s, v21.4s, v10.4s\n\t"
-        "fmla v7.4s, v22.4s, v10.4s\n\t"
-        "fmla v0.4s, v16.4s, v11.4s\n\t"
-        "fmla v1.4s, v17.4s, v11.4s\n\t"
-        "fmla v2.4s, v18.4s, v11.4s\n\t"
-        "fmla v3.4s, v19.4s, v11.4s\n\t"
-        "fmla v4.4s, v20.4s, v11.4s\n\t"
-        "fmla v5.4s, v21.4s, v11.4s\n\t"
-        "fmla v6.4s, v22.4s, v11.4s\n\t"
-        "fmla v7.4s, v23.4s, v11.4s\n\t"
-        "fmla v0.4s, v17.4s, v12.4s\n\t"
-        "fmla v1.4s, v18.4s, v12.4s\n\t"
-        "fmla v2.4s, v19.4s, v12.4s\n\t"
-        "fmla v3.4s, v20.4s, v12.4s\n\t"
-        "fmla v4.4s, v21.4s, v12.4s\n\t"
-        "fmla v5.4s, v22.4s, v12.4s\n\t"
-        "fmla v6.4s, v23.4s, v12.4s\n\t"
-        "fmla v7.4s, v24.4s, v12.4s\n\t"
-        "add %[r0], %[r0], %[step]\n\t"
-        "add %[r1], %[r1], %[step]\n\t"
-        "add %[r2], %[r2], %[step]\n\t"
-        "add %[r3], %[r3], %[step]\n\t"
-        "add %[r4], %[r4], %[step]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "str q0, [%[out]]\n\t"
-        "str q1, [%[out], %[o1]]\n\t"
-        "str q2, [%[out], %[o2]]\n\t"
-        "str q3, [%[out], %[o3]]\n\t"
-        "add %[p1], %[out], %[b1]\n\t"
-        "str q4, [%[p1]]\n\t"
-        "str q5, [%[p1], %[o1]]\n\t"
-        "str q6, [%[p1], %[o2]]\n\t"
-        "str q7, [%[p1], %[o3]]\n\t"
-        "add %[out], %[p1], %[b1]\n\t"
-        "b.ne .Ldw5x5s1_loop%=\n\t"
-        : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [r4] "+r"(r4), [out] "+r"(out), [n] "+r"(n), [p1] "=&r"(p1), [p2] "=&r"(p2)
-        : [o1] "r"(c4), [o2] "r"(o2), [o3] "r"(o3), [b1] "r"(b1), [b2] "r"(b2), [step] "r"(step),
-          [w] "r"(w), [bias] "r"(bias)
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-}
-
+DWL_LOOP_K5_P2(dwn_loop_5x5s1, float, vf, 8,
+               DWL_ROWS_5(4s, Ldw5x5s1_loop, DWL_LOADS_5X5S1, DWL_TAPS_5X5S1))
 
 /* 5x5, stride 2: groups of 8 outputs, each row's weights loaded with its window. */
-static inline __attribute__((always_inline)) void dwn_loop_5x5s2(
-    const float *const *q, float *out, uint64_t c4, uint64_t n, const vf *w, const vf *bias) {
-    const float *r0 = q[0];
-    const float *r1 = q[1];
-    const float *r2 = q[2];
-    const float *r3 = q[3];
-    const float *r4 = q[4];
-    const uint64_t o2 = 2 * c4, o3 = 3 * c4, step = 16 * c4;
-    uint64_t b1 = 4 * c4, b2 = 8 * c4, b3 = 12 * c4, b4 = 16 * c4;
-    const float *p1, *p2, *p3, *p4;
-    __asm__ volatile(
-        ".Ldw5x5s2_loop%=:\n\t"
-        "add %[p1], %[r0], %[b1]\n\t"
-        "ldr q8, [%[w], #0]\n\t"
-        "add %[p2], %[r0], %[b2]\n\t"
-        "ldr q9, [%[w], #16]\n\t"
-        "add %[p3], %[r0], %[b3]\n\t"
-        "ldr q10, [%[w], #32]\n\t"
-        "add %[p4], %[r0], %[b4]\n\t"
-        "ldr q11, [%[w], #48]\n\t"
-        "ldr q13, [%[r0]]\n\t"
-        "ldr q12, [%[w], #64]\n\t"
-        "ldr q14, [%[r0], %[o1]]\n\t"
-        "ldr q0, [%[bias]]\n\t"
-        "ldr q15, [%[r0], %[o2]]\n\t"
-        "ldr q1, [%[bias]]\n\t"
-        "ldr q16, [%[r0], %[o3]]\n\t"
-        "ldr q2, [%[bias]]\n\t"
-        "ldr q17, [%[p1]]\n\t"
-        "ldr q3, [%[bias]]\n\t"
-        "ldr q18, [%[p1], %[o1]]\n\t"
-        "ldr q4, [%[bias]]\n\t"
-        "ldr q19, [%[p1], %[o2]]\n\t"
-        "ldr q5, [%[bias]]\n\t"
-        "ldr q20, [%[p1], %[o3]]\n\t"
-        "ldr q6, [%[bias]]\n\t"
-        "ldr q21, [%[p2]]\n\t"
-        "ldr q7, [%[bias]]\n\t"
-        "ldr q22, [%[p2], %[o1]]\n\t"
-        "ldr q23, [%[p2], %[o2]]\n\t"
-        "ldr q24, [%[p2], %[o3]]\n\t"
-        "ldr q25, [%[p3]]\n\t"
-        "ldr q26, [%[p3], %[o1]]\n\t"
-        "ldr q27, [%[p3], %[o2]]\n\t"
-        "ldr q28, [%[p3], %[o3]]\n\t"
-        "ldr q29, [%[p4]]\n\t"
-        "ldr q30, [%[p4], %[o1]]\n\t"
-        "ldr q31, [%[p4], %[o2]]\n\t"
-        "fmla v0.4s, v13.4s, v8.4s\n\t"
-        "fmla v1.4s, v15.4s, v8.4s\n\t"
-        "fmla v2.4s, v17.4s, v8.4s\n\t"
-        "fmla v3.4s, v19.4s, v8.4s\n\t"
-        "fmla v4.4s, v21.4s, v8.4s\n\t"
-        "fmla v5.4s, v23.4s, v8.4s\n\t"
-        "fmla v6.4s, v25.4s, v8.4s\n\t"
-        "fmla v7.4s, v27.4s, v8.4s\n\t"
-        "fmla v0.4s, v14.4s, v9.4s\n\t"
-        "fmla v1.4s, v16.4s, v9.4s\n\t"
-        "fmla v2.4s, v18.4s, v9.4s\n\t"
-        "fmla v3.4s, v20.4s, v9.4s\n\t"
-        "fmla v4.4s, v22.4s, v9.4s\n\t"
-        "fmla v5.4s, v24.4s, v9.4s\n\t"
-        "fmla v6.4s, v26.4s, v9.4s\n\t"
-        "fmla v7.4s, v28.4s, v9.4s\n\t"
-        "fmla v0.4s, v15.4s, v10.4s\n\t"
-        "fmla v1.4s, v17.4s, v10.4s\n\t"
-        "fmla v2.4s, v19.4s, v10.4s\n\t"
-        "fmla v3.4s, v21.4s, v10.4s\n\t"
-        "fmla v4.4s, v23.4s, v10.4s\n\t"
-        "fmla v5.4s, v25.4s, v10.4s\n\t"
-        "fmla v6.4s, v27.4s, v10.4s\n\t"
-        "fmla v7.4s, v29.4s, v10.4s\n\t"
-        "fmla v0.4s, v16.4s, v11.4s\n\t"
-        "fmla v1.4s, v18.4s, v11.4s\n\t"
-        "fmla v2.4s, v20.4s, v11.4s\n\t"
-        "fmla v3.4s, v22.4s, v11.4s\n\t"
-        "fmla v4.4s, v24.4s, v11.4s\n\t"
-        "fmla v5.4s, v26.4s, v11.4s\n\t"
-        "fmla v6.4s, v28.4s, v11.4s\n\t"
-        "fmla v7.4s, v30.4s, v11.4s\n\t"
-        "fmla v0.4s, v17.4s, v12.4s\n\t"
-        "fmla v1.4s, v19.4s, v12.4s\n\t"
-        "fmla v2.4s, v21.4s, v12.4s\n\t"
-        "fmla v3.4s, v23.4s, v12.4s\n\t"
-        "fmla v4.4s, v25.4s, v12.4s\n\t"
-        "fmla v5.4s, v27.4s, v12.4s\n\t"
-        "fmla v6.4s, v29.4s, v12.4s\n\t"
-        "fmla v7.4s, v31.4s, v12.4s\n\t"
-        "add %[p1], %[r1], %[b1]\n\t"
-        "ldr q8, [%[w], #80]\n\t"
-        "add %[p2], %[r1], %[b2]\n\t"
-        "ldr q9, [%[w], #96]\n\t"
-        "add %[p3], %[r1], %[b3]\n\t"
-        "ldr q10, [%[w], #112]\n\t"
-        "add %[p4], %[r1], %[b4]\n\t"
-        "ldr q11, [%[w], #128]\n\t"
-        "ldr q13, [%[r1]]\n\t"
-        "ldr q12, [%[w], #144]\n\t"
-        "ldr q14, [%[r1], %[o1]]\n\t"
-        "ldr q15, [%[r1], %[o2]]\n\t"
-        "ldr q16, [%[r1], %[o3]]\n\t"
-        "ldr q17, [%[p1]]\n\t"
-        "ldr q18, [%[p1], %[o1]]\n\t"
-        "ldr q19, [%[p1], %[o2]]\n\t"
-        "ldr q20, [%[p1], %[o3]]\n\t"
-        "ldr q21, [%[p2]]\n\t"
-        "ldr q22, [%[p2], %[o1]]\n\t"
-        "ldr q23, [%[p2], %[o2]]\n\t"
-        "ldr q24, [%[p2], %[o3]]\n\t"
-        "ldr q25, [%[p3]]\n\t"
-        "ldr q26, [%[p3], %[o1]]\n\t"
-        "ldr q27, [%[p3], %[o2]]\n\t"
-        "ldr q28, [%[p3], %[o3]]\n\t"
-        "ldr q29, [%[p4]]\n\t"
-        "ldr q30, [%[p4], %[o1]]\n\t"
-        "ldr q31, [%[p4], %[o2]]\n\t"
-        "fmla v0.4s, v13.4s, v8.4s\n\t"
-        "fmla v1.4s, v15.4s, v8.4s\n\t"
-        "fmla v2.4s, v17.4s, v8.4s\n\t"
-        "fmla v3.4s, v19.4s, v8.4s\n\t"
-        "fmla v4.4s, v21.4s, v8.4s\n\t"
-        "fmla v5.4s, v23.4s, v8.4s\n\t"
-        "fmla v6.4s, v25.4s, v8.4s\n\t"
-        "fmla v7.4s, v27.4s, v8.4s\n\t"
-        "fmla v0.4s, v14.4s, v9.4s\n\t"
-        "fmla v1.4s, v16.4s, v9.4s\n\t"
-        "fmla v2.4s, v18.4s, v9.4s\n\t"
-        "fmla v3.4s, v20.4s, v9.4s\n\t"
-        "fmla v4.4s, v22.4s, v9.4s\n\t"
-        "fmla v5.4s, v24.4s, v9.4s\n\t"
-        "fmla v6.4s, v26.4s, v9.4s\n\t"
-        "fmla v7.4s, v28.4s, v9.4s\n\t"
-        "fmla v0.4s, v15.4s, v10.4s\n\t"
-        "fmla v1.4s, v17.4s, v10.4s\n\t"
-        "fmla v2.4s, v19.4s, v10.4s\n\t"
-        "fmla v3.4s, v21.4s, v10.4s\n\t"
-        "fmla v4.4s, v23.4s, v10.4s\n\t"
-        "fmla v5.4s, v25.4s, v10.4s\n\t"
-        "fmla v6.4s, v27.4s, v10.4s\n\t"
-        "fmla v7.4s, v29.4s, v10.4s\n\t"
-        "fmla v0.4s, v16.4s, v11.4s\n\t"
-        "fmla v1.4s, v18.4s, v11.4s\n\t"
-        "fmla v2.4s, v20.4s, v11.4s\n\t"
-        "fmla v3.4s, v22.4s, v11.4s\n\t"
-        "fmla v4.4s, v24.4s, v11.4s\n\t"
-        "fmla v5.4s, v26.4s, v11.4s\n\t"
-        "fmla v6.4s, v28.4s, v11.4s\n\t"
-        "fmla v7.4s, v30.4s, v11.4s\n\t"
-        "fmla v0.4s, v17.4s, v12.4s\n\t"
-        "fmla v1.4s, v19.4s, v12.4s\n\t"
-        "fmla v2.4s, v21.4s, v12.4s\n\t"
-        "fmla v3.4s, v23.4s, v12.4s\n\t"
-        "fmla v4.4s, v25.4s, v12.4s\n\t"
-        "fmla v5.4s, v27.4s, v12.4s\n\t"
-        "fmla v6.4s, v29.4s, v12.4s\n\t"
-        "fmla v7.4s, v31.4s, v12.4s\n\t"
-        "add %[p1], %[r2], %[b1]\n\t"
-        "ldr q8, [%[w], #160]\n\t"
-        "add %[p2], %[r2], %[b2]\n\t"
-        "ldr q9, [%[w], #176]\n\t"
-        "add %[p3], %[r2], %[b3]\n\t"
-        "ldr q10, [%[w], #192]\n\t"
-        "add %[p4], %[r2], %[b4]\n\t"
-        "ldr q11, [%[w], #208]\n\t"
-        "ldr q13, [%[r2]]\n\t"
-        "ldr q12, [%[w], #224]\n\t"
-        "ldr q14, [%[r2], %[o1]]\n\t"
-        "ldr q15, [%[r2], %[o2]]\n\t"
-        "ldr q16, [%[r2], %[o3]]\n\t"
-        "ldr q17, [%[p1]]\n\t"
-        "ldr q18, [%[p1], %[o1]]\n\t"
-        "ldr q19, [%[p1], %[o2]]\n\t"
-        "ldr q20, [%[p1], %[o3]]\n\t"
-        "ldr q21, [%[p2]]\n\t"
-        "ldr q22, [%[p2], %[o1]]\n\t"
-        "ldr q23, [%[p2], %[o2]]\n\t"
-        "ldr q24, [%[p2], %[o3]]\n\t"
-        "ldr q25, [%[p3]]\n\t"
-        "ldr q26, [%[p3], %[o1]]\n\t"
-        "ldr q27, [%[p3], %[o2]]\n\t"
-        "ldr q28, [%[p3], %[o3]]\n\t"
-        "ldr q29, [%[p4]]\n\t"
-        "ldr q30, [%[p4], %[o1]]\n\t"
-        "ldr q31, [%[p4], %[o2]]\n\t"
-        "fmla v0.4s, v13.4s, v8.4s\n\t"
-        "fmla v1.4s, v15.4s, v8.4s\n\t"
-        "fmla v2.4s, v17.4s, v8.4s\n\t"
-        "fmla v3.4s, v19.4s, v8.4s\n\t"
-        "fmla v4.4s, v21.4s, v8.4s\n\t"
-        "fmla v5.4s, v23.4s, v8.4s\n\t"
-        "fmla v6.4s, v25.4s, v8.4s\n\t"
-        "fmla v7.4s, v27.4s, v8.4s\n\t"
-        "fmla v0.4s, v14.4s, v9.4s\n\t"
-        "fmla v1.4s, v16.4s, v9.4s\n\t"
-        "fmla v2.4s, v18.4s, v9.4s\n\t"
-        "fmla v3.4s, v20.4s, v9.4s\n\t"
-        "fmla v4.4s, v22.4s, v9.4s\n\t"
-        "fmla v5.4s, v24.4s, v9.4s\n\t"
-        "fmla v6.4s, v26.4s, v9.4s\n\t"
-        "fmla v7.4s, v28.4s, v9.4s\n\t"
-        "fmla v0.4s, v15.4s, v10.4s\n\t"
-        "fmla v1.4s, v17.4s, v10.4s\n\t"
-        "fmla v2.4s, v19.4s, v10.4s\n\t"
-        "fmla v3.4s, v21.4s, v10.4s\n\t"
-        "fmla v4.4s, v23.4s, v10.4s\n\t"
-        "fmla v5.4s, v25.4s, v10.4s\n\t"
-        "fmla v6.4s, v27.4s, v10.4s\n\t"
-        "fmla v7.4s, v29.4s, v10.4s\n\t"
-        "fmla v0.4s, v16.4s, v11.4s\n\t"
-        "fmla v1.4s, v18.4s, v11.4s\n\t"
-        "fmla v2.4s, v20.4s, v11.4s\n\t"
-        "fmla v3.4s, v22.4s, v11.4s\n\t"
-        "fmla v4.4s, v24.4s, v11.4s\n\t"
-        "fmla v5.4s, v26.4s, v11.4s\n\t"
-        "fmla v6.4s, v28.4s, v11.4s\n\t"
-        "fmla v7.4s, v30.4s, v11.4s\n\t"
-        "fmla v0.4s, v17.4s, v12.4s\n\t"
-        "fmla v1.4s, v19.4s, v12.4s\n\t"
-        "fmla v2.4s, v21.4s, v12.4s\n\t"
-        "fmla v3.4s, v23.4s, v12.4s\n\t"
-        "fmla v4.4s, v25.4s, v12.4s\n\t"
-        "fmla v5.4s, v27.4s, v12.4s\n\t"
-        "fmla v6.4s, v29.4s, v12.4s\n\t"
-        "fmla v7.4s, v31.4s, v12.4s\n\t"
-        "add %[p1], %[r3], %[b1]\n\t"
-        "ldr q8, [%[w], #240]\n\t"
-        "add %[p2], %[r3], %[b2]\n\t"
-        "ldr q9, [%[w], #256]\n\t"
-        "add %[p3], %[r3], %[b3]\n\t"
-        "ldr q10, [%[w], #272]\n\t"
-        "add %[p4], %[r3], %[b4]\n\t"
-        "ldr q11, [%[w], #288]\n\t"
-        "ldr q13, [%[r3]]\n\t"
-        "ldr q12, [%[w], #304]\n\t"
-        "ldr q14, [%[r3], %[o1]]\n\t"
-        "ldr q15, [%[r3], %[o2]]\n\t"
-        "ldr q16, [%[r3], %[o3]]\n\t"
-        "ldr q17, [%[p1]]\n\t"
-        "ldr q18, [%[p1], %[o1]]\n\t"
-        "ldr q19, [%[p1], %[o2]]\n\t"
-        "ldr q20, [%[p1], %[o3]]\n\t"
-        "ldr q21, [%[p2]]\n\t"
-        "ldr q22, [%[p2], %[o1]]\n\t"
-        "ldr q23, [%[p2], %[o2]]\n\t"
-        "ldr q24, [%[p2], %[o3]]\n\t"
-        "ldr q25, [%[p3]]\n\t"
-        "ldr q26, [%[p3], %[o1]]\n\t"
-        "ldr q27, [%[p3], %[o2]]\n\t"
-        "ldr q28, [%[p3], %[o3]]\n\t"
-        "ldr q29, [%[p4]]\n\t"
-        "ldr q30, [%[p4], %[o1]]\n\t"
-        "ldr q31, [%[p4], %[o2]]\n\t"
-        "fmla v0.4s, v13.4s, v8.4s\n\t"
-        "fmla v1.4s, v15.4s, v8.4s\n\t"
-        "fmla v2.4s, v17.4s, v8.4s\n\t"
-        "fmla v3.4s, v19.4s, v8.4s\n\t"
-        "fmla v4.4s, v21.4s, v8.4s\n\t"
-        "fmla v5.4s, v23.4s, v8.4s\n\t"
-        "fmla v6.4s, v25.4s, v8.4s\n\t"
-        "fmla v7.4s, v27.4s, v8.4s\n\t"
-        "fmla v0.4s, v14.4s, v9.4s\n\t"
-        "fmla v1.4s, v16.4s, v9.4s\n\t"
-        "fmla v2.4s, v18.4s, v9.4s\n\t"
-        "fmla v3.4s, v20.4s, v9.4s\n\t"
-        "fmla v4.4s, v22.4s, v9.4s\n\t"
-        "fmla v5.4s, v24.4s, v9.4s\n\t"
-        "fmla v6.4s, v26.4s, v9.4s\n\t"
-        "fmla v7.4s, v28.4s, v9.4s\n\t"
-        "fmla v0.4s, v15.4s, v10.4s\n\t"
-        "fmla v1.4s, v17.4s, v10.4s\n\t"
-        "fmla v2.4s, v19.4s, v10.4s\n\t"
-        "fmla v3.4s, v21.4s, v10.4s\n\t"
-        "fmla v4.4s, v23.4s, v10.4s\n\t"
-        "fmla v5.4s, v25.4s, v10.4s\n\t"
-        "fmla v6.4s, v27.4s, v10.4s\n\t"
-        "fmla v7.4s, v29.4s, v10.4s\n\t"
-        "fmla v0.4s, v16.4s, v11.4s\n\t"
-        "fmla v1.4s, v18.4s, v11.4s\n\t"
-        "fmla v2.4s, v20.4s, v11.4s\n\t"
-        "fmla v3.4s, v22.4s, v11.4s\n\t"
-        "fmla v4.4s, v24.4s, v11.4s\n\t"
-        "fmla v5.4s, v26.4s, v11.4s\n\t"
-        "fmla v6.4s, v28.4s, v11.4s\n\t"
-        "fmla v7.4s, v30.4s, v11.4s\n\t"
-        "fmla v0.4s, v17.4s, v12.4s\n\t"
-        "fmla v1.4s, v19.4s, v12.4s\n\t"
-        "fmla v2.4s, v21.4s, v12.4s\n\t"
-        "fmla v3.4s, v23.4s, v12.4s\n\t"
-        "fmla v4.4s, v25.4s, v12.4s\n\t"
-        "fmla v5.4s, v27.4s, v12.4s\n\t"
-        "fmla v6.4s, v29.4s, v12.4s\n\t"
-        "fmla v7.4s, v31.4s, v12.4s\n\t"
-        "add %[p1], %[r4], %[b1]\n\t"
-        "ldr q8, [%[w], #320]\n\t"
-        "add %[p2], %[r4], %[b2]\n\t"
-        "ldr q9, [%[w], #336]\n\t"
-        "add %[p3], %[r4], %[b3]\n\t"
-        "ldr q10, [%[w], #352]\n\t"
-        "add %[p4], %[r4], %[b4]\n\t"
-        "ldr q11, [%[w], #368]\n\t"
-        "ldr q13, [%[r4]]\n\t"
-        "ldr q12, [%[w], #384]\n\t"
-        "ldr q14, [%[r4], %[o1]]\n\t"
-        "ldr q15, [%[r4], %[o2]]\n\t"
-        "ldr q16, [%[r4], %[o3]]\n\t"
-        "ldr q17, [%[p1]]\n\t"
-        "ldr q18, [%[p1], %[o1]]\n\t"
-        "ldr q19, [%[p1], %[o2]]\n\t"
-        "ldr q20, [%[p1], %[o3]]\n\t"
-        "ldr q21, [%[p2]]\n\t"
-        "ldr q22, [%[p2], %[o1]]\n\t"
-        "ldr q23, [%[p2], %[o2]]\n\t"
-        "ldr q24, [%[p2], %[o3]]\n\t"
-        "ldr q25, [%[p3]]\n\t"
-        "ldr q26, [%[p3], %[o1]]\n\t"
-        "ldr q27, [%[p3], %[o2]]\n\t"
-        "ldr q28, [%[p3], %[o3]]\n\t"
-        "ldr q29, [%[p4]]\n\t"
-        "ldr q30, [%[p4], %[o1]]\n\t"
-        "ldr q31, [%[p4], %[o2]]\n\t"
-        "fmla v0.4s, v13.4s, v8.4s\n\t"
-        "fmla v1.4s, v15.4s, v8.4s\n\t"
-        "fmla v2.4s, v17.4s, v8.4s\n\t"
-        "fmla v3.4s, v19.4s, v8.4s\n\t"
-        "fmla v4.4s, v21.4s, v8.4s\n\t"
-        "fmla v5.4s, v23.4s, v8.4s\n\t"
-        "fmla v6.4s, v25.4s, v8.4s\n\t"
-        "fmla v7.4s, v27.4s, v8.4s\n\t"
-        "fmla v0.4s, v14.4s, v9.4s\n\t"
-        "fmla v1.4s, v16.4s, v9.4s\n\t"
-        "fmla v2.4s, v18.4s, v9.4s\n\t"
-        "fmla v3.4s, v20.4s, v9.4s\n\t"
-        "fmla v4.4s, v22.4s, v9.4s\n\t"
-        "fmla v5.4s, v24.4s, v9.4s\n\t"
-        "fmla v6.4s, v26.4s, v9.4s\n\t"
-        "fmla v7.4s, v28.4s, v9.4s\n\t"
-        "fmla v0.4s, v15.4s, v10.4s\n\t"
-        "fmla v1.4s, v17.4s, v10.4s\n\t"
-        "fmla v2.4s, v19.4s, v10.4s\n\t"
-        "fmla v3.4s, v21.4s, v10.4s\n\t"
-        "fmla v4.4s, v23.4s, v10.4s\n\t"
-        "fmla v5.4s, v25.4s, v10.4s\n\t"
-        "fmla v6.4s, v27.4s, v10.4s\n\t"
-        "fmla v7.4s, v29.4s, v10.4s\n\t"
-        "fmla v0.4s, v16.4s, v11.4s\n\t"
-        "fmla v1.4s, v18.4s, v11.4s\n\t"
-        "fmla v2.4s, v20.4s, v11.4s\n\t"
-        "fmla v3.4s, v22.4s, v11.4s\n\t"
-        "fmla v4.4s, v24.4s, v11.4s\n\t"
-        "fmla v5.4s, v26.4s, v11.4s\n\t"
-        "fmla v6.4s, v28.4s, v11.4s\n\t"
-        "fmla v7.4s, v30.4s, v11.4s\n\t"
-        "fmla v0.4s, v17.4s, v12.4s\n\t"
-        "fmla v1.4s, v19.4s, v12.4s\n\t"
-        "fmla v2.4s, v21.4s, v12.4s\n\t"
-        "fmla v3.4s, v23.4s, v12.4s\n\t"
-        "fmla v4.4s, v25.4s, v12.4s\n\t"
-        "fmla v5.4s, v27.4s, v12.4s\n\t"
-        "fmla v6.4s, v29.4s, v12.4s\n\t"
-        "fmla v7.4s, v31.4s, v12.4s\n\t"
-        "add %[r0], %[r0], %[step]\n\t"
-        "add %[r1], %[r1], %[step]\n\t"
-        "add %[r2], %[r2], %[step]\n\t"
-        "add %[r3], %[r3], %[step]\n\t"
-        "add %[r4], %[r4], %[step]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "str q0, [%[out]]\n\t"
-        "str q1, [%[out], %[o1]]\n\t"
-        "str q2, [%[out], %[o2]]\n\t"
-        "str q3, [%[out], %[o3]]\n\t"
-        "add %[p1], %[out], %[b1]\n\t"
-        "str q4, [%[p1]]\n\t"
-        "str q5, [%[p1], %[o1]]\n\t"
-        "str q6, [%[p1], %[o2]]\n\t"
-        "str q7, [%[p1], %[o3]]\n\t"
-        "add %[out], %[p1], %[b1]\n\t"
-        "b.ne .Ldw5x5s2_loop%=\n\t"
-        : [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [r4] "+r"(r4), [out] "+r"(out), [n] "+r"(n), [p1] "=&r"(p1), [p2] "=&r"(p2), [p3] "=&r"(p3), [p4] "=&r"(p4)
-        : [o1] "r"(c4), [o2] "r"(o2), [o3] "r"(o3), [b1] "r"(b1), [b2] "r"(b2), [b3] "r"(b3), [b4] "r"(b4), [step] "r"(step),
-          [w] "r"(w), [bias] "r"(bias)
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-}
+DWL_LOOP_K5_P4(dwn_loop_5x5s2, float, vf, 16,
+               DWL_ROWS_5(4s, Ldw5x5s2_loop, DWL_LOADS_5X5S2, DWL_TAPS_5X5S2))
 
 #if defined(__clang__)
 #pragma clang diagnostic pop

@@ -16,6 +16,151 @@
 #pragma clang diagnostic ignored "-Woverlength-strings"
 #endif
 
+/* F32G_ROW(A0, A1, W0, W1, X, J): one row's FMLAs of a k step: its accumulators vA0, vA1
+ * (output vectors 0, 1) += the step's weights vW0, vW1 times lane J of the row's inputs vX. */
+#define F32G_ROW(A0, A1, W0, W1, X, J) \
+    "fmla v" #A0 ".4s, v" #W0 ".4s, v" #X ".s[" #J "]\n\t" \
+    "fmla v" #A1 ".4s, v" #W1 ".4s, v" #X ".s[" #J "]\n\t"
+
+/* F32G_STEP_<rows>(J, W0, W1, X0, ..., X<rows-1>): k step J of a tile of that many rows, row
+ * r's inputs in vX<r>, the weights in vW0, vW1 (F32G_ROW for each row, in order; each macro
+ * adds a row to the one before). */
+#define F32G_STEP_1(J, W0, W1, X0) F32G_ROW(8, 9, W0, W1, X0, J)
+#define F32G_STEP_2(J, W0, W1, X0, X1) \
+    F32G_STEP_1(J, W0, W1, X0) \
+    F32G_ROW(10, 11, W0, W1, X1, J)
+#define F32G_STEP_3(J, W0, W1, X0, X1, X2) \
+    F32G_STEP_2(J, W0, W1, X0, X1) \
+    F32G_ROW(12, 13, W0, W1, X2, J)
+#define F32G_STEP_4(J, W0, W1, X0, X1, X2, X3) \
+    F32G_STEP_3(J, W0, W1, X0, X1, X2) \
+    F32G_ROW(14, 15, W0, W1, X3, J)
+#define F32G_STEP_5(J, W0, W1, X0, X1, X2, X3, X4) \
+    F32G_STEP_4(J, W0, W1, X0, X1, X2, X3) \
+    F32G_ROW(16, 17, W0, W1, X4, J)
+#define F32G_STEP_6(J, W0, W1, X0, X1, X2, X3, X4, X5) \
+    F32G_STEP_5(J, W0, W1, X0, X1, X2, X3, X4) \
+    F32G_ROW(18, 19, W0, W1, X5, J)
+#define F32G_STEP_7(J, W0, W1, X0, X1, X2, X3, X4, X5, X6) \
+    F32G_STEP_6(J, W0, W1, X0, X1, X2, X3, X4, X5) \
+    F32G_ROW(20, 21, W0, W1, X6, J)
+#define F32G_STEP_8(J, W0, W1, X0, X1, X2, X3, X4, X5, X6, X7) \
+    F32G_STEP_7(J, W0, W1, X0, X1, X2, X3, X4, X5, X6) \
+    F32G_ROW(22, 23, W0, W1, X7, J)
+
+/* F32G_W_LO(P), F32G_W_HI(P): weight vectors v24-v27 (k steps 0-1 of a block), v28-v31
+ * (steps 2-3) from the 64 bytes at %[P]. */
+#define F32G_W_LO(P) "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[" #P "]]\n\t"
+#define F32G_W_HI(P) "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[" #P "]]\n\t"
+
+/* F32G_BLOCK(STEP, WB, WA, inputs...): one block of 4 k steps (block_fmlas): STEP a tile's
+ * F32G_STEP_<rows>, the inputs its row registers; the load of v28-v31 from %[WB] once step 0
+ * has issued, of the next block's v24-v27 from %[WA] once step 1, their last reader, has. */
+#define F32G_BLOCK(STEP, WB, WA, ...) \
+    STEP(0, 24, 25, __VA_ARGS__) \
+    F32G_W_HI(WB) \
+    STEP(1, 26, 27, __VA_ARGS__) \
+    F32G_W_LO(WA) \
+    STEP(2, 28, 29, __VA_ARGS__) \
+    STEP(3, 30, 31, __VA_ARGS__)
+
+/* F32G_IN0(X, B), F32G_IN(X, B, R): the 4 inputs of row 0, row R (at byte offset %[o<R>]
+ * from row 0) of the block at %[B] into vX (input_load). */
+#define F32G_IN0(X, B) "ldr q" #X ", [%[" #B "]]\n\t"
+#define F32G_IN(X, B, R) "ldr q" #X ", [%[" #B "], %[o" #R "]]\n\t"
+
+/* F32G_GROUP_ONE(L1, ..., L12): the load group of the tiles of 2-6 rows
+ * (loop_body_one_group): the prefetch and loads L1.. (both blocks' inputs, empty arguments
+ * past a tile's last), each followed by the integer work of its place (pair), then the
+ * inputs' pointer steps. */
+#define F32G_GROUP_ONE(L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11, L12) \
+    "prfm pldl1keep, [%[pf]]\n\t" \
+    "add %[tmp], %[pf], #64\n\t" \
+    L1 \
+    "cmp %[pf], %[pf_end]\n\t" \
+    L2 \
+    "add %[wa0], %[wa0], #256\n\t" \
+    L3 \
+    "add %[wb0], %[wb0], #256\n\t" \
+    L4 \
+    "csel %[pf], %[tmp], %[pf], ne\n\t" \
+    L5 \
+    "subs %[n], %[n], #1\n\t" \
+    L6 \
+    "add %[tmp2], %[wa1], #256\n\t" \
+    L7 \
+    "add %[wb1], %[wb1], #256\n\t" \
+    L8 \
+    L9 \
+    "csel %[wa1], %[tmp2], %[wa0], ne\n\t" \
+    L10 \
+    L11 \
+    L12 \
+    "add %[a], %[a], #32\n\t" \
+    "add %[a16], %[a16], #32\n\t"
+
+/* F32G_GROUP_B1(L1, ..., L8), F32G_GROUP_B0(L0, ..., L7): the load groups of block 1 and of
+ * the next iteration's block 0 of the tiles of 1, 7 and 8 rows (loop_body): the rows' input
+ * loads L (empty past a tile's last), paired with the integer work. */
+#define F32G_GROUP_B1(L1, L2, L3, L4, L5, L6, L7, L8) \
+    "prfm pldl1keep, [%[pf]]\n\t" \
+    "add %[tmp], %[pf], #64\n\t" \
+    L1 \
+    "cmp %[pf], %[pf_end]\n\t" \
+    L2 \
+    "add %[tmp2], %[wa], #128\n\t" \
+    L3 \
+    "add %[wb], %[wb], #128\n\t" \
+    L4 \
+    "csel %[pf], %[tmp], %[pf], ne\n\t" \
+    L5 \
+    "subs %[n], %[n], #1\n\t" \
+    L6 \
+    "add %[tmp], %[a], #32\n\t" \
+    L7 \
+    L8 \
+    "csel %[wa], %[tmp2], %[wa], ne\n\t" \
+    "csel %[a], %[tmp], %[a], ne\n\t"
+#define F32G_GROUP_B0(L0, L1, L2, L3, L4, L5, L6, L7) \
+    L0 \
+    "add %[wb], %[wb], #128\n\t" \
+    L1 \
+    "add %[wa], %[wa], #128\n\t" \
+    L2 \
+    "add %[a16], %[a16], #32\n\t" \
+    L3 \
+    L4 \
+    L5 \
+    L6 \
+    L7
+
+/* F32G_START_ONE: the prologue of the tiles of 2-6 rows: the first block's v24-v27 and the
+ * pointers one iteration back. */
+#define F32G_START_ONE \
+    "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[w]]\n\t" \
+    "sub %[wa0], %[w], #128\n\t" \
+    "mov %[wa1], %[w]\n\t" \
+    "sub %[wb0], %[w], #192\n\t" \
+    "sub %[wb1], %[w], #64\n\t" \
+    "add %[a16], %[a], #16\n\t"
+
+/* F32G_START_TWO: the prologue of the tiles of 1, 7 and 8 rows, but for the first block's
+ * inputs: the first block's v24-v27 and the pointers. */
+#define F32G_START_TWO \
+    "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[w]]\n\t" \
+    "add %[wa], %[w], #128\n\t" \
+    "add %[wb], %[w], #64\n\t" \
+    "add %[a16], %[a], #16\n\t"
+
+/* F32G_BIAS: row 0's accumulators start at the bias. */
+#define F32G_BIAS "ldr q8, [%[bias]]\n\t" "ldr q9, [%[bias], #16]\n\t"
+
+/* F32G_COPY(A0, A1): a row's accumulators vA0, vA1 start as row 0's. */
+#define F32G_COPY(A0, A1) "mov v" #A0 ".16b, v8.16b\n\t" "mov v" #A1 ".16b, v9.16b\n\t"
+
+/* F32G_STP(A0, A1, OFF): a row's accumulators to acc at byte offset OFF. */
+#define F32G_STP(A0, A1, OFF) "stp q" #A0 ", q" #A1 ", [%[acc], #" #OFF "]\n\t"
+
 /* 1 row: 2 accumulators. */
 static inline __attribute__((always_inline)) void f32_gemm_kloop_1(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
@@ -25,51 +170,16 @@ static inline __attribute__((always_inline)) void f32_gemm_kloop_1(
     const char *pfp = *pf;
     uint64_t left = n, tmp, tmp2;
     __asm__ volatile(
-        "ldr q8, [%[bias]]\n\t"
-        "ldr q9, [%[bias], #16]\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[w]]\n\t"
-        "add %[wa], %[w], #128\n\t"
-        "add %[wb], %[w], #64\n\t"
-        "add %[a16], %[a], #16\n\t"
-        "ldr q0, [%[a]]\n\t"
+        F32G_BIAS
+        F32G_START_TWO
+        F32G_IN0(0, a)
         ".Lf32_gemm_loop%=:\n\t"
-        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
-        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb]]\n\t"
-        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa]]\n\t"
-        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "add %[tmp], %[pf], #64\n\t"
-        "ldr q0, [%[a16]]\n\t"
-        "cmp %[pf], %[pf_end]\n\t"
-        "add %[tmp2], %[wa], #128\n\t"
-        "add %[wb], %[wb], #128\n\t"
-        "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "add %[tmp], %[a], #32\n\t"
-        "csel %[wa], %[tmp2], %[wa], ne\n\t"
-        "csel %[a], %[tmp], %[a], ne\n\t"
-        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
-        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb]]\n\t"
-        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa]]\n\t"
-        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
-        "ldr q0, [%[a]]\n\t"
-        "add %[wb], %[wb], #128\n\t"
-        "add %[wa], %[wa], #128\n\t"
-        "add %[a16], %[a16], #32\n\t"
+        F32G_BLOCK(F32G_STEP_1, wb, wa, 0)
+        F32G_GROUP_B1(F32G_IN0(0, a16), , , , , , , )
+        F32G_BLOCK(F32G_STEP_1, wb, wa, 0)
+        F32G_GROUP_B0(F32G_IN0(0, a), , , , , , , )
         "b.ne .Lf32_gemm_loop%=\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
+        F32G_STP(8, 9, 0)
         : [a] "+r"(ap), [a16] "=&r"(a16), [wa] "=&r"(wa), [wb] "=&r"(wb), [n] "+r"(left), [pf] "+r"(pfp), [tmp] "=&r"(tmp), [tmp2] "=&r"(tmp2)
         : [w] "r"(*w), [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v8", "v9", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
@@ -88,77 +198,19 @@ static inline __attribute__((always_inline)) void f32_gemm_kloop_2(
     const char *pfp = *pf;
     uint64_t left = n, tmp, tmp2;
     __asm__ volatile(
-        "ldr q8, [%[bias]]\n\t"
-        "ldr q9, [%[bias], #16]\n\t"
-        "mov v10.16b, v8.16b\n\t"
-        "mov v11.16b, v9.16b\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[w]]\n\t"
-        "sub %[wa0], %[w], #128\n\t"
-        "mov %[wa1], %[w]\n\t"
-        "sub %[wb0], %[w], #192\n\t"
-        "sub %[wb1], %[w], #64\n\t"
-        "add %[a16], %[a], #16\n\t"
+        F32G_BIAS F32G_COPY(10, 11)
+        F32G_START_ONE
         ".Lf32_gemm_loop%=:\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "add %[tmp], %[pf], #64\n\t"
-        "ldr q0, [%[a]]\n\t"
-        "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a], %[o1]]\n\t"
-        "add %[wa0], %[wa0], #256\n\t"
-        "ldr q2, [%[a16]]\n\t"
-        "add %[wb0], %[wb0], #256\n\t"
-        "ldr q3, [%[a16], %[o1]]\n\t"
-        "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "add %[tmp2], %[wa1], #256\n\t"
-        "add %[wb1], %[wb1], #256\n\t"
-        "csel %[wa1], %[tmp2], %[wa0], ne\n\t"
-        "add %[a], %[a], #32\n\t"
-        "add %[a16], %[a16], #32\n\t"
-        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v1.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v1.s[0]\n\t"
-        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb0]]\n\t"
-        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v1.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v1.s[1]\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa0]]\n\t"
-        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v1.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v1.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v1.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v1.s[3]\n\t"
-        "fmla v8.4s, v24.4s, v2.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v2.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v3.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v3.s[0]\n\t"
-        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb1]]\n\t"
-        "fmla v8.4s, v26.4s, v2.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v2.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v3.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v3.s[1]\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa1]]\n\t"
-        "fmla v8.4s, v28.4s, v2.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v2.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v3.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v3.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v2.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v2.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v3.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v3.s[3]\n\t"
+        F32G_GROUP_ONE(F32G_IN0(0, a), F32G_IN(1, a, 1), F32G_IN0(2, a16), F32G_IN(3, a16, 1), , , ,
+                       , , , , )
+        F32G_BLOCK(F32G_STEP_2, wb0, wa0, 0, 1)
+        F32G_BLOCK(F32G_STEP_2, wb1, wa1, 2, 3)
         "b.ne .Lf32_gemm_loop%=\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
+        F32G_STP(8, 9, 0) F32G_STP(10, 11, 32)
         : [a] "+r"(ap), [a16] "=&r"(a16), [wa0] "=&r"(wa0), [wa1] "=&r"(wa1), [wb0] "=&r"(wb0), [wb1] "=&r"(wb1), [n] "+r"(left), [pf] "+r"(pfp), [tmp] "=&r"(tmp), [tmp2] "=&r"(tmp2)
         : [o1] "r"(o1), [w] "r"(*w), [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v8", "v9", "v10", "v11", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] += 8 * n;
-    a[1] += 8 * n;
+    a[0] += 8 * n; a[1] += 8 * n;
     *w += 64 * n;
     *pf = pfp;
 }
@@ -169,104 +221,23 @@ static inline __attribute__((always_inline)) void f32_gemm_kloop_3(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
     const float *a0 = a[0], *ap = a0, *a16, *wa0, *wa1, *wb0, *wb1;
-    const uint64_t o1 = (uint64_t)((const char *)a[1] - (const char *)a0);
-    const uint64_t o2 = (uint64_t)((const char *)a[2] - (const char *)a0);
+    const uint64_t o1 = (uint64_t)((const char *)a[1] - (const char *)a0), o2 = (uint64_t)((const char *)a[2] - (const char *)a0);
     const char *pfp = *pf;
     uint64_t left = n, tmp, tmp2;
     __asm__ volatile(
-        "ldr q8, [%[bias]]\n\t"
-        "ldr q9, [%[bias], #16]\n\t"
-        "mov v10.16b, v8.16b\n\t"
-        "mov v11.16b, v9.16b\n\t"
-        "mov v12.16b, v8.16b\n\t"
-        "mov v13.16b, v9.16b\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[w]]\n\t"
-        "sub %[wa0], %[w], #128\n\t"
-        "mov %[wa1], %[w]\n\t"
-        "sub %[wb0], %[w], #192\n\t"
-        "sub %[wb1], %[w], #64\n\t"
-        "add %[a16], %[a], #16\n\t"
+        F32G_BIAS F32G_COPY(10, 11) F32G_COPY(12, 13)
+        F32G_START_ONE
         ".Lf32_gemm_loop%=:\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "add %[tmp], %[pf], #64\n\t"
-        "ldr q0, [%[a]]\n\t"
-        "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a], %[o1]]\n\t"
-        "add %[wa0], %[wa0], #256\n\t"
-        "ldr q2, [%[a], %[o2]]\n\t"
-        "add %[wb0], %[wb0], #256\n\t"
-        "ldr q3, [%[a16]]\n\t"
-        "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q4, [%[a16], %[o1]]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "ldr q5, [%[a16], %[o2]]\n\t"
-        "add %[tmp2], %[wa1], #256\n\t"
-        "add %[wb1], %[wb1], #256\n\t"
-        "csel %[wa1], %[tmp2], %[wa0], ne\n\t"
-        "add %[a], %[a], #32\n\t"
-        "add %[a16], %[a16], #32\n\t"
-        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v1.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v1.s[0]\n\t"
-        "fmla v12.4s, v24.4s, v2.s[0]\n\t"
-        "fmla v13.4s, v25.4s, v2.s[0]\n\t"
-        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb0]]\n\t"
-        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v1.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v1.s[1]\n\t"
-        "fmla v12.4s, v26.4s, v2.s[1]\n\t"
-        "fmla v13.4s, v27.4s, v2.s[1]\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa0]]\n\t"
-        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v1.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v1.s[2]\n\t"
-        "fmla v12.4s, v28.4s, v2.s[2]\n\t"
-        "fmla v13.4s, v29.4s, v2.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v1.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v1.s[3]\n\t"
-        "fmla v12.4s, v30.4s, v2.s[3]\n\t"
-        "fmla v13.4s, v31.4s, v2.s[3]\n\t"
-        "fmla v8.4s, v24.4s, v3.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v3.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v4.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v4.s[0]\n\t"
-        "fmla v12.4s, v24.4s, v5.s[0]\n\t"
-        "fmla v13.4s, v25.4s, v5.s[0]\n\t"
-        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb1]]\n\t"
-        "fmla v8.4s, v26.4s, v3.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v3.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v4.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v4.s[1]\n\t"
-        "fmla v12.4s, v26.4s, v5.s[1]\n\t"
-        "fmla v13.4s, v27.4s, v5.s[1]\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa1]]\n\t"
-        "fmla v8.4s, v28.4s, v3.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v3.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v4.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v4.s[2]\n\t"
-        "fmla v12.4s, v28.4s, v5.s[2]\n\t"
-        "fmla v13.4s, v29.4s, v5.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v3.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v3.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v4.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v4.s[3]\n\t"
-        "fmla v12.4s, v30.4s, v5.s[3]\n\t"
-        "fmla v13.4s, v31.4s, v5.s[3]\n\t"
+        F32G_GROUP_ONE(F32G_IN0(0, a), F32G_IN(1, a, 1), F32G_IN(2, a, 2), F32G_IN0(3, a16),
+                       F32G_IN(4, a16, 1), F32G_IN(5, a16, 2), , , , , , )
+        F32G_BLOCK(F32G_STEP_3, wb0, wa0, 0, 1, 2)
+        F32G_BLOCK(F32G_STEP_3, wb1, wa1, 3, 4, 5)
         "b.ne .Lf32_gemm_loop%=\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
+        F32G_STP(8, 9, 0) F32G_STP(10, 11, 32) F32G_STP(12, 13, 64)
         : [a] "+r"(ap), [a16] "=&r"(a16), [wa0] "=&r"(wa0), [wa1] "=&r"(wa1), [wb0] "=&r"(wb0), [wb1] "=&r"(wb1), [n] "+r"(left), [pf] "+r"(pfp), [tmp] "=&r"(tmp), [tmp2] "=&r"(tmp2)
         : [o1] "r"(o1), [o2] "r"(o2), [w] "r"(*w), [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v8", "v9", "v10", "v11", "v12", "v13", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] += 8 * n;
-    a[1] += 8 * n;
-    a[2] += 8 * n;
+    a[0] += 8 * n; a[1] += 8 * n; a[2] += 8 * n;
     *w += 64 * n;
     *pf = pfp;
 }
@@ -277,127 +248,24 @@ static inline __attribute__((always_inline)) void f32_gemm_kloop_4(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
     const float *a0 = a[0], *ap = a0, *a16, *wa0, *wa1, *wb0, *wb1;
-    const uint64_t o1 = (uint64_t)((const char *)a[1] - (const char *)a0);
-    const uint64_t o2 = (uint64_t)((const char *)a[2] - (const char *)a0);
-    const uint64_t o3 = (uint64_t)((const char *)a[3] - (const char *)a0);
+    const uint64_t o1 = (uint64_t)((const char *)a[1] - (const char *)a0), o2 = (uint64_t)((const char *)a[2] - (const char *)a0), o3 = (uint64_t)((const char *)a[3] - (const char *)a0);
     const char *pfp = *pf;
     uint64_t left = n, tmp, tmp2;
     __asm__ volatile(
-        "ldr q8, [%[bias]]\n\t"
-        "ldr q9, [%[bias], #16]\n\t"
-        "mov v10.16b, v8.16b\n\t"
-        "mov v11.16b, v9.16b\n\t"
-        "mov v12.16b, v8.16b\n\t"
-        "mov v13.16b, v9.16b\n\t"
-        "mov v14.16b, v8.16b\n\t"
-        "mov v15.16b, v9.16b\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[w]]\n\t"
-        "sub %[wa0], %[w], #128\n\t"
-        "mov %[wa1], %[w]\n\t"
-        "sub %[wb0], %[w], #192\n\t"
-        "sub %[wb1], %[w], #64\n\t"
-        "add %[a16], %[a], #16\n\t"
+        F32G_BIAS F32G_COPY(10, 11) F32G_COPY(12, 13) F32G_COPY(14, 15)
+        F32G_START_ONE
         ".Lf32_gemm_loop%=:\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "add %[tmp], %[pf], #64\n\t"
-        "ldr q0, [%[a]]\n\t"
-        "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a], %[o1]]\n\t"
-        "add %[wa0], %[wa0], #256\n\t"
-        "ldr q2, [%[a], %[o2]]\n\t"
-        "add %[wb0], %[wb0], #256\n\t"
-        "ldr q3, [%[a], %[o3]]\n\t"
-        "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q4, [%[a16]]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "ldr q5, [%[a16], %[o1]]\n\t"
-        "add %[tmp2], %[wa1], #256\n\t"
-        "ldr q6, [%[a16], %[o2]]\n\t"
-        "add %[wb1], %[wb1], #256\n\t"
-        "ldr q7, [%[a16], %[o3]]\n\t"
-        "csel %[wa1], %[tmp2], %[wa0], ne\n\t"
-        "add %[a], %[a], #32\n\t"
-        "add %[a16], %[a16], #32\n\t"
-        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v1.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v1.s[0]\n\t"
-        "fmla v12.4s, v24.4s, v2.s[0]\n\t"
-        "fmla v13.4s, v25.4s, v2.s[0]\n\t"
-        "fmla v14.4s, v24.4s, v3.s[0]\n\t"
-        "fmla v15.4s, v25.4s, v3.s[0]\n\t"
-        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb0]]\n\t"
-        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v1.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v1.s[1]\n\t"
-        "fmla v12.4s, v26.4s, v2.s[1]\n\t"
-        "fmla v13.4s, v27.4s, v2.s[1]\n\t"
-        "fmla v14.4s, v26.4s, v3.s[1]\n\t"
-        "fmla v15.4s, v27.4s, v3.s[1]\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa0]]\n\t"
-        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v1.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v1.s[2]\n\t"
-        "fmla v12.4s, v28.4s, v2.s[2]\n\t"
-        "fmla v13.4s, v29.4s, v2.s[2]\n\t"
-        "fmla v14.4s, v28.4s, v3.s[2]\n\t"
-        "fmla v15.4s, v29.4s, v3.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v1.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v1.s[3]\n\t"
-        "fmla v12.4s, v30.4s, v2.s[3]\n\t"
-        "fmla v13.4s, v31.4s, v2.s[3]\n\t"
-        "fmla v14.4s, v30.4s, v3.s[3]\n\t"
-        "fmla v15.4s, v31.4s, v3.s[3]\n\t"
-        "fmla v8.4s, v24.4s, v4.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v4.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v5.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v5.s[0]\n\t"
-        "fmla v12.4s, v24.4s, v6.s[0]\n\t"
-        "fmla v13.4s, v25.4s, v6.s[0]\n\t"
-        "fmla v14.4s, v24.4s, v7.s[0]\n\t"
-        "fmla v15.4s, v25.4s, v7.s[0]\n\t"
-        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb1]]\n\t"
-        "fmla v8.4s, v26.4s, v4.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v4.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v5.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v5.s[1]\n\t"
-        "fmla v12.4s, v26.4s, v6.s[1]\n\t"
-        "fmla v13.4s, v27.4s, v6.s[1]\n\t"
-        "fmla v14.4s, v26.4s, v7.s[1]\n\t"
-        "fmla v15.4s, v27.4s, v7.s[1]\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa1]]\n\t"
-        "fmla v8.4s, v28.4s, v4.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v4.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v5.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v5.s[2]\n\t"
-        "fmla v12.4s, v28.4s, v6.s[2]\n\t"
-        "fmla v13.4s, v29.4s, v6.s[2]\n\t"
-        "fmla v14.4s, v28.4s, v7.s[2]\n\t"
-        "fmla v15.4s, v29.4s, v7.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v4.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v4.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v5.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v5.s[3]\n\t"
-        "fmla v12.4s, v30.4s, v6.s[3]\n\t"
-        "fmla v13.4s, v31.4s, v6.s[3]\n\t"
-        "fmla v14.4s, v30.4s, v7.s[3]\n\t"
-        "fmla v15.4s, v31.4s, v7.s[3]\n\t"
+        F32G_GROUP_ONE(F32G_IN0(0, a), F32G_IN(1, a, 1), F32G_IN(2, a, 2), F32G_IN(3, a, 3),
+                       F32G_IN0(4, a16), F32G_IN(5, a16, 1), F32G_IN(6, a16, 2), F32G_IN(7, a16, 3),
+                       , , , )
+        F32G_BLOCK(F32G_STEP_4, wb0, wa0, 0, 1, 2, 3)
+        F32G_BLOCK(F32G_STEP_4, wb1, wa1, 4, 5, 6, 7)
         "b.ne .Lf32_gemm_loop%=\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
-        "stp q14, q15, [%[acc], #96]\n\t"
+        F32G_STP(8, 9, 0) F32G_STP(10, 11, 32) F32G_STP(12, 13, 64) F32G_STP(14, 15, 96)
         : [a] "+r"(ap), [a16] "=&r"(a16), [wa0] "=&r"(wa0), [wa1] "=&r"(wa1), [wb0] "=&r"(wb0), [wb1] "=&r"(wb1), [n] "+r"(left), [pf] "+r"(pfp), [tmp] "=&r"(tmp), [tmp2] "=&r"(tmp2)
         : [o1] "r"(o1), [o2] "r"(o2), [o3] "r"(o3), [w] "r"(*w), [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] += 8 * n;
-    a[1] += 8 * n;
-    a[2] += 8 * n;
-    a[3] += 8 * n;
+    a[0] += 8 * n; a[1] += 8 * n; a[2] += 8 * n; a[3] += 8 * n;
     *w += 64 * n;
     *pf = pfp;
 }
@@ -408,150 +276,25 @@ static inline __attribute__((always_inline)) void f32_gemm_kloop_5(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
     const float *a0 = a[0], *ap = a0, *a16, *wa0, *wa1, *wb0, *wb1;
-    const uint64_t o1 = (uint64_t)((const char *)a[1] - (const char *)a0);
-    const uint64_t o2 = (uint64_t)((const char *)a[2] - (const char *)a0);
-    const uint64_t o3 = (uint64_t)((const char *)a[3] - (const char *)a0);
-    const uint64_t o4 = (uint64_t)((const char *)a[4] - (const char *)a0);
+    const uint64_t o1 = (uint64_t)((const char *)a[1] - (const char *)a0), o2 = (uint64_t)((const char *)a[2] - (const char *)a0), o3 = (uint64_t)((const char *)a[3] - (const char *)a0), o4 = (uint64_t)((const char *)a[4] - (const char *)a0);
     const char *pfp = *pf;
     uint64_t left = n, tmp, tmp2;
     __asm__ volatile(
-        "ldr q8, [%[bias]]\n\t"
-        "ldr q9, [%[bias], #16]\n\t"
-        "mov v10.16b, v8.16b\n\t"
-        "mov v11.16b, v9.16b\n\t"
-        "mov v12.16b, v8.16b\n\t"
-        "mov v13.16b, v9.16b\n\t"
-        "mov v14.16b, v8.16b\n\t"
-        "mov v15.16b, v9.16b\n\t"
-        "mov v16.16b, v8.16b\n\t"
-        "mov v17.16b, v9.16b\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[w]]\n\t"
-        "sub %[wa0], %[w], #128\n\t"
-        "mov %[wa1], %[w]\n\t"
-        "sub %[wb0], %[w], #192\n\t"
-        "sub %[wb1], %[w], #64\n\t"
-        "add %[a16], %[a], #16\n\t"
+        F32G_BIAS F32G_COPY(10, 11) F32G_COPY(12, 13) F32G_COPY(14, 15) F32G_COPY(16, 17)
+        F32G_START_ONE
         ".Lf32_gemm_loop%=:\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "add %[tmp], %[pf], #64\n\t"
-        "ldr q0, [%[a]]\n\t"
-        "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a], %[o1]]\n\t"
-        "add %[wa0], %[wa0], #256\n\t"
-        "ldr q2, [%[a], %[o2]]\n\t"
-        "add %[wb0], %[wb0], #256\n\t"
-        "ldr q3, [%[a], %[o3]]\n\t"
-        "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q4, [%[a], %[o4]]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "ldr q5, [%[a16]]\n\t"
-        "add %[tmp2], %[wa1], #256\n\t"
-        "ldr q6, [%[a16], %[o1]]\n\t"
-        "add %[wb1], %[wb1], #256\n\t"
-        "ldr q7, [%[a16], %[o2]]\n\t"
-        "ldr q18, [%[a16], %[o3]]\n\t"
-        "csel %[wa1], %[tmp2], %[wa0], ne\n\t"
-        "ldr q19, [%[a16], %[o4]]\n\t"
-        "add %[a], %[a], #32\n\t"
-        "add %[a16], %[a16], #32\n\t"
-        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v1.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v1.s[0]\n\t"
-        "fmla v12.4s, v24.4s, v2.s[0]\n\t"
-        "fmla v13.4s, v25.4s, v2.s[0]\n\t"
-        "fmla v14.4s, v24.4s, v3.s[0]\n\t"
-        "fmla v15.4s, v25.4s, v3.s[0]\n\t"
-        "fmla v16.4s, v24.4s, v4.s[0]\n\t"
-        "fmla v17.4s, v25.4s, v4.s[0]\n\t"
-        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb0]]\n\t"
-        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v1.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v1.s[1]\n\t"
-        "fmla v12.4s, v26.4s, v2.s[1]\n\t"
-        "fmla v13.4s, v27.4s, v2.s[1]\n\t"
-        "fmla v14.4s, v26.4s, v3.s[1]\n\t"
-        "fmla v15.4s, v27.4s, v3.s[1]\n\t"
-        "fmla v16.4s, v26.4s, v4.s[1]\n\t"
-        "fmla v17.4s, v27.4s, v4.s[1]\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa0]]\n\t"
-        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v1.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v1.s[2]\n\t"
-        "fmla v12.4s, v28.4s, v2.s[2]\n\t"
-        "fmla v13.4s, v29.4s, v2.s[2]\n\t"
-        "fmla v14.4s, v28.4s, v3.s[2]\n\t"
-        "fmla v15.4s, v29.4s, v3.s[2]\n\t"
-        "fmla v16.4s, v28.4s, v4.s[2]\n\t"
-        "fmla v17.4s, v29.4s, v4.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v1.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v1.s[3]\n\t"
-        "fmla v12.4s, v30.4s, v2.s[3]\n\t"
-        "fmla v13.4s, v31.4s, v2.s[3]\n\t"
-        "fmla v14.4s, v30.4s, v3.s[3]\n\t"
-        "fmla v15.4s, v31.4s, v3.s[3]\n\t"
-        "fmla v16.4s, v30.4s, v4.s[3]\n\t"
-        "fmla v17.4s, v31.4s, v4.s[3]\n\t"
-        "fmla v8.4s, v24.4s, v5.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v5.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v6.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v6.s[0]\n\t"
-        "fmla v12.4s, v24.4s, v7.s[0]\n\t"
-        "fmla v13.4s, v25.4s, v7.s[0]\n\t"
-        "fmla v14.4s, v24.4s, v18.s[0]\n\t"
-        "fmla v15.4s, v25.4s, v18.s[0]\n\t"
-        "fmla v16.4s, v24.4s, v19.s[0]\n\t"
-        "fmla v17.4s, v25.4s, v19.s[0]\n\t"
-        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb1]]\n\t"
-        "fmla v8.4s, v26.4s, v5.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v5.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v6.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v6.s[1]\n\t"
-        "fmla v12.4s, v26.4s, v7.s[1]\n\t"
-        "fmla v13.4s, v27.4s, v7.s[1]\n\t"
-        "fmla v14.4s, v26.4s, v18.s[1]\n\t"
-        "fmla v15.4s, v27.4s, v18.s[1]\n\t"
-        "fmla v16.4s, v26.4s, v19.s[1]\n\t"
-        "fmla v17.4s, v27.4s, v19.s[1]\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa1]]\n\t"
-        "fmla v8.4s, v28.4s, v5.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v5.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v6.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v6.s[2]\n\t"
-        "fmla v12.4s, v28.4s, v7.s[2]\n\t"
-        "fmla v13.4s, v29.4s, v7.s[2]\n\t"
-        "fmla v14.4s, v28.4s, v18.s[2]\n\t"
-        "fmla v15.4s, v29.4s, v18.s[2]\n\t"
-        "fmla v16.4s, v28.4s, v19.s[2]\n\t"
-        "fmla v17.4s, v29.4s, v19.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v5.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v5.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v6.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v6.s[3]\n\t"
-        "fmla v12.4s, v30.4s, v7.s[3]\n\t"
-        "fmla v13.4s, v31.4s, v7.s[3]\n\t"
-        "fmla v14.4s, v30.4s, v18.s[3]\n\t"
-        "fmla v15.4s, v31.4s, v18.s[3]\n\t"
-        "fmla v16.4s, v30.4s, v19.s[3]\n\t"
-        "fmla v17.4s, v31.4s, v19.s[3]\n\t"
+        F32G_GROUP_ONE(F32G_IN0(0, a), F32G_IN(1, a, 1), F32G_IN(2, a, 2), F32G_IN(3, a, 3),
+                       F32G_IN(4, a, 4), F32G_IN0(5, a16), F32G_IN(6, a16, 1), F32G_IN(7, a16, 2),
+                       F32G_IN(18, a16, 3), F32G_IN(19, a16, 4), , )
+        F32G_BLOCK(F32G_STEP_5, wb0, wa0, 0, 1, 2, 3, 4)
+        F32G_BLOCK(F32G_STEP_5, wb1, wa1, 5, 6, 7, 18, 19)
         "b.ne .Lf32_gemm_loop%=\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
-        "stp q14, q15, [%[acc], #96]\n\t"
-        "stp q16, q17, [%[acc], #128]\n\t"
+        F32G_STP(8, 9, 0) F32G_STP(10, 11, 32) F32G_STP(12, 13, 64) F32G_STP(14, 15, 96)
+        F32G_STP(16, 17, 128)
         : [a] "+r"(ap), [a16] "=&r"(a16), [wa0] "=&r"(wa0), [wa1] "=&r"(wa1), [wb0] "=&r"(wb0), [wb1] "=&r"(wb1), [n] "+r"(left), [pf] "+r"(pfp), [tmp] "=&r"(tmp), [tmp2] "=&r"(tmp2)
         : [o1] "r"(o1), [o2] "r"(o2), [o3] "r"(o3), [o4] "r"(o4), [w] "r"(*w), [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] += 8 * n;
-    a[1] += 8 * n;
-    a[2] += 8 * n;
-    a[3] += 8 * n;
-    a[4] += 8 * n;
+    a[0] += 8 * n; a[1] += 8 * n; a[2] += 8 * n; a[3] += 8 * n; a[4] += 8 * n;
     *w += 64 * n;
     *pf = pfp;
 }
@@ -562,173 +305,27 @@ static inline __attribute__((always_inline)) void f32_gemm_kloop_6(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
     const float *a0 = a[0], *ap = a0, *a16, *wa0, *wa1, *wb0, *wb1;
-    const uint64_t o1 = (uint64_t)((const char *)a[1] - (const char *)a0);
-    const uint64_t o2 = (uint64_t)((const char *)a[2] - (const char *)a0);
-    const uint64_t o3 = (uint64_t)((const char *)a[3] - (const char *)a0);
-    const uint64_t o4 = (uint64_t)((const char *)a[4] - (const char *)a0);
-    const uint64_t o5 = (uint64_t)((const char *)a[5] - (const char *)a0);
+    const uint64_t o1 = (uint64_t)((const char *)a[1] - (const char *)a0), o2 = (uint64_t)((const char *)a[2] - (const char *)a0), o3 = (uint64_t)((const char *)a[3] - (const char *)a0), o4 = (uint64_t)((const char *)a[4] - (const char *)a0), o5 = (uint64_t)((const char *)a[5] - (const char *)a0);
     const char *pfp = *pf;
     uint64_t left = n, tmp, tmp2;
     __asm__ volatile(
-        "ldr q8, [%[bias]]\n\t"
-        "ldr q9, [%[bias], #16]\n\t"
-        "mov v10.16b, v8.16b\n\t"
-        "mov v11.16b, v9.16b\n\t"
-        "mov v12.16b, v8.16b\n\t"
-        "mov v13.16b, v9.16b\n\t"
-        "mov v14.16b, v8.16b\n\t"
-        "mov v15.16b, v9.16b\n\t"
-        "mov v16.16b, v8.16b\n\t"
-        "mov v17.16b, v9.16b\n\t"
-        "mov v18.16b, v8.16b\n\t"
-        "mov v19.16b, v9.16b\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[w]]\n\t"
-        "sub %[wa0], %[w], #128\n\t"
-        "mov %[wa1], %[w]\n\t"
-        "sub %[wb0], %[w], #192\n\t"
-        "sub %[wb1], %[w], #64\n\t"
-        "add %[a16], %[a], #16\n\t"
+        F32G_BIAS F32G_COPY(10, 11) F32G_COPY(12, 13) F32G_COPY(14, 15) F32G_COPY(16, 17)
+        F32G_COPY(18, 19)
+        F32G_START_ONE
         ".Lf32_gemm_loop%=:\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "add %[tmp], %[pf], #64\n\t"
-        "ldr q0, [%[a]]\n\t"
-        "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a], %[o1]]\n\t"
-        "add %[wa0], %[wa0], #256\n\t"
-        "ldr q2, [%[a], %[o2]]\n\t"
-        "add %[wb0], %[wb0], #256\n\t"
-        "ldr q3, [%[a], %[o3]]\n\t"
-        "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q4, [%[a], %[o4]]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "ldr q5, [%[a], %[o5]]\n\t"
-        "add %[tmp2], %[wa1], #256\n\t"
-        "ldr q6, [%[a16]]\n\t"
-        "add %[wb1], %[wb1], #256\n\t"
-        "ldr q7, [%[a16], %[o1]]\n\t"
-        "ldr q20, [%[a16], %[o2]]\n\t"
-        "csel %[wa1], %[tmp2], %[wa0], ne\n\t"
-        "ldr q21, [%[a16], %[o3]]\n\t"
-        "ldr q22, [%[a16], %[o4]]\n\t"
-        "ldr q23, [%[a16], %[o5]]\n\t"
-        "add %[a], %[a], #32\n\t"
-        "add %[a16], %[a16], #32\n\t"
-        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v1.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v1.s[0]\n\t"
-        "fmla v12.4s, v24.4s, v2.s[0]\n\t"
-        "fmla v13.4s, v25.4s, v2.s[0]\n\t"
-        "fmla v14.4s, v24.4s, v3.s[0]\n\t"
-        "fmla v15.4s, v25.4s, v3.s[0]\n\t"
-        "fmla v16.4s, v24.4s, v4.s[0]\n\t"
-        "fmla v17.4s, v25.4s, v4.s[0]\n\t"
-        "fmla v18.4s, v24.4s, v5.s[0]\n\t"
-        "fmla v19.4s, v25.4s, v5.s[0]\n\t"
-        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb0]]\n\t"
-        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v1.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v1.s[1]\n\t"
-        "fmla v12.4s, v26.4s, v2.s[1]\n\t"
-        "fmla v13.4s, v27.4s, v2.s[1]\n\t"
-        "fmla v14.4s, v26.4s, v3.s[1]\n\t"
-        "fmla v15.4s, v27.4s, v3.s[1]\n\t"
-        "fmla v16.4s, v26.4s, v4.s[1]\n\t"
-        "fmla v17.4s, v27.4s, v4.s[1]\n\t"
-        "fmla v18.4s, v26.4s, v5.s[1]\n\t"
-        "fmla v19.4s, v27.4s, v5.s[1]\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa0]]\n\t"
-        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v1.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v1.s[2]\n\t"
-        "fmla v12.4s, v28.4s, v2.s[2]\n\t"
-        "fmla v13.4s, v29.4s, v2.s[2]\n\t"
-        "fmla v14.4s, v28.4s, v3.s[2]\n\t"
-        "fmla v15.4s, v29.4s, v3.s[2]\n\t"
-        "fmla v16.4s, v28.4s, v4.s[2]\n\t"
-        "fmla v17.4s, v29.4s, v4.s[2]\n\t"
-        "fmla v18.4s, v28.4s, v5.s[2]\n\t"
-        "fmla v19.4s, v29.4s, v5.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v1.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v1.s[3]\n\t"
-        "fmla v12.4s, v30.4s, v2.s[3]\n\t"
-        "fmla v13.4s, v31.4s, v2.s[3]\n\t"
-        "fmla v14.4s, v30.4s, v3.s[3]\n\t"
-        "fmla v15.4s, v31.4s, v3.s[3]\n\t"
-        "fmla v16.4s, v30.4s, v4.s[3]\n\t"
-        "fmla v17.4s, v31.4s, v4.s[3]\n\t"
-        "fmla v18.4s, v30.4s, v5.s[3]\n\t"
-        "fmla v19.4s, v31.4s, v5.s[3]\n\t"
-        "fmla v8.4s, v24.4s, v6.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v6.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v7.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v7.s[0]\n\t"
-        "fmla v12.4s, v24.4s, v20.s[0]\n\t"
-        "fmla v13.4s, v25.4s, v20.s[0]\n\t"
-        "fmla v14.4s, v24.4s, v21.s[0]\n\t"
-        "fmla v15.4s, v25.4s, v21.s[0]\n\t"
-        "fmla v16.4s, v24.4s, v22.s[0]\n\t"
-        "fmla v17.4s, v25.4s, v22.s[0]\n\t"
-        "fmla v18.4s, v24.4s, v23.s[0]\n\t"
-        "fmla v19.4s, v25.4s, v23.s[0]\n\t"
-        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb1]]\n\t"
-        "fmla v8.4s, v26.4s, v6.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v6.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v7.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v7.s[1]\n\t"
-        "fmla v12.4s, v26.4s, v20.s[1]\n\t"
-        "fmla v13.4s, v27.4s, v20.s[1]\n\t"
-        "fmla v14.4s, v26.4s, v21.s[1]\n\t"
-        "fmla v15.4s, v27.4s, v21.s[1]\n\t"
-        "fmla v16.4s, v26.4s, v22.s[1]\n\t"
-        "fmla v17.4s, v27.4s, v22.s[1]\n\t"
-        "fmla v18.4s, v26.4s, v23.s[1]\n\t"
-        "fmla v19.4s, v27.4s, v23.s[1]\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa1]]\n\t"
-        "fmla v8.4s, v28.4s, v6.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v6.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v7.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v7.s[2]\n\t"
-        "fmla v12.4s, v28.4s, v20.s[2]\n\t"
-        "fmla v13.4s, v29.4s, v20.s[2]\n\t"
-        "fmla v14.4s, v28.4s, v21.s[2]\n\t"
-        "fmla v15.4s, v29.4s, v21.s[2]\n\t"
-        "fmla v16.4s, v28.4s, v22.s[2]\n\t"
-        "fmla v17.4s, v29.4s, v22.s[2]\n\t"
-        "fmla v18.4s, v28.4s, v23.s[2]\n\t"
-        "fmla v19.4s, v29.4s, v23.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v6.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v6.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v7.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v7.s[3]\n\t"
-        "fmla v12.4s, v30.4s, v20.s[3]\n\t"
-        "fmla v13.4s, v31.4s, v20.s[3]\n\t"
-        "fmla v14.4s, v30.4s, v21.s[3]\n\t"
-        "fmla v15.4s, v31.4s, v21.s[3]\n\t"
-        "fmla v16.4s, v30.4s, v22.s[3]\n\t"
-        "fmla v17.4s, v31.4s, v22.s[3]\n\t"
-        "fmla v18.4s, v30.4s, v23.s[3]\n\t"
-        "fmla v19.4s, v31.4s, v23.s[3]\n\t"
+        F32G_GROUP_ONE(F32G_IN0(0, a), F32G_IN(1, a, 1), F32G_IN(2, a, 2), F32G_IN(3, a, 3),
+                       F32G_IN(4, a, 4), F32G_IN(5, a, 5), F32G_IN0(6, a16), F32G_IN(7, a16, 1),
+                       F32G_IN(20, a16, 2), F32G_IN(21, a16, 3), F32G_IN(22, a16, 4),
+                       F32G_IN(23, a16, 5))
+        F32G_BLOCK(F32G_STEP_6, wb0, wa0, 0, 1, 2, 3, 4, 5)
+        F32G_BLOCK(F32G_STEP_6, wb1, wa1, 6, 7, 20, 21, 22, 23)
         "b.ne .Lf32_gemm_loop%=\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
-        "stp q14, q15, [%[acc], #96]\n\t"
-        "stp q16, q17, [%[acc], #128]\n\t"
-        "stp q18, q19, [%[acc], #160]\n\t"
+        F32G_STP(8, 9, 0) F32G_STP(10, 11, 32) F32G_STP(12, 13, 64) F32G_STP(14, 15, 96)
+        F32G_STP(16, 17, 128) F32G_STP(18, 19, 160)
         : [a] "+r"(ap), [a16] "=&r"(a16), [wa0] "=&r"(wa0), [wa1] "=&r"(wa1), [wb0] "=&r"(wb0), [wb1] "=&r"(wb1), [n] "+r"(left), [pf] "+r"(pfp), [tmp] "=&r"(tmp), [tmp2] "=&r"(tmp2)
         : [o1] "r"(o1), [o2] "r"(o2), [o3] "r"(o3), [o4] "r"(o4), [o5] "r"(o5), [w] "r"(*w), [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] += 8 * n;
-    a[1] += 8 * n;
-    a[2] += 8 * n;
-    a[3] += 8 * n;
-    a[4] += 8 * n;
-    a[5] += 8 * n;
+    a[0] += 8 * n; a[1] += 8 * n; a[2] += 8 * n; a[3] += 8 * n; a[4] += 8 * n; a[5] += 8 * n;
     *w += 64 * n;
     *pf = pfp;
 }
@@ -739,202 +336,29 @@ static inline __attribute__((always_inline)) void f32_gemm_kloop_7(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
     const float *a0 = a[0], *ap = a0, *a16, *wa, *wb;
-    const uint64_t o1 = (uint64_t)((const char *)a[1] - (const char *)a0);
-    const uint64_t o2 = (uint64_t)((const char *)a[2] - (const char *)a0);
-    const uint64_t o3 = (uint64_t)((const char *)a[3] - (const char *)a0);
-    const uint64_t o4 = (uint64_t)((const char *)a[4] - (const char *)a0);
-    const uint64_t o5 = (uint64_t)((const char *)a[5] - (const char *)a0);
-    const uint64_t o6 = (uint64_t)((const char *)a[6] - (const char *)a0);
+    const uint64_t o1 = (uint64_t)((const char *)a[1] - (const char *)a0), o2 = (uint64_t)((const char *)a[2] - (const char *)a0), o3 = (uint64_t)((const char *)a[3] - (const char *)a0), o4 = (uint64_t)((const char *)a[4] - (const char *)a0), o5 = (uint64_t)((const char *)a[5] - (const char *)a0), o6 = (uint64_t)((const char *)a[6] - (const char *)a0);
     const char *pfp = *pf;
     uint64_t left = n, tmp, tmp2;
     __asm__ volatile(
-        "ldr q8, [%[bias]]\n\t"
-        "ldr q9, [%[bias], #16]\n\t"
-        "mov v10.16b, v8.16b\n\t"
-        "mov v11.16b, v9.16b\n\t"
-        "mov v12.16b, v8.16b\n\t"
-        "mov v13.16b, v9.16b\n\t"
-        "mov v14.16b, v8.16b\n\t"
-        "mov v15.16b, v9.16b\n\t"
-        "mov v16.16b, v8.16b\n\t"
-        "mov v17.16b, v9.16b\n\t"
-        "mov v18.16b, v8.16b\n\t"
-        "mov v19.16b, v9.16b\n\t"
-        "mov v20.16b, v8.16b\n\t"
-        "mov v21.16b, v9.16b\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[w]]\n\t"
-        "add %[wa], %[w], #128\n\t"
-        "add %[wb], %[w], #64\n\t"
-        "add %[a16], %[a], #16\n\t"
-        "ldr q0, [%[a]]\n\t"
-        "ldr q1, [%[a], %[o1]]\n\t"
-        "ldr q2, [%[a], %[o2]]\n\t"
-        "ldr q3, [%[a], %[o3]]\n\t"
-        "ldr q4, [%[a], %[o4]]\n\t"
-        "ldr q5, [%[a], %[o5]]\n\t"
-        "ldr q6, [%[a], %[o6]]\n\t"
+        F32G_BIAS F32G_COPY(10, 11) F32G_COPY(12, 13) F32G_COPY(14, 15) F32G_COPY(16, 17)
+        F32G_COPY(18, 19) F32G_COPY(20, 21)
+        F32G_START_TWO
+        F32G_IN0(0, a) F32G_IN(1, a, 1) F32G_IN(2, a, 2) F32G_IN(3, a, 3) F32G_IN(4, a, 4)
+        F32G_IN(5, a, 5) F32G_IN(6, a, 6)
         ".Lf32_gemm_loop%=:\n\t"
-        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v1.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v1.s[0]\n\t"
-        "fmla v12.4s, v24.4s, v2.s[0]\n\t"
-        "fmla v13.4s, v25.4s, v2.s[0]\n\t"
-        "fmla v14.4s, v24.4s, v3.s[0]\n\t"
-        "fmla v15.4s, v25.4s, v3.s[0]\n\t"
-        "fmla v16.4s, v24.4s, v4.s[0]\n\t"
-        "fmla v17.4s, v25.4s, v4.s[0]\n\t"
-        "fmla v18.4s, v24.4s, v5.s[0]\n\t"
-        "fmla v19.4s, v25.4s, v5.s[0]\n\t"
-        "fmla v20.4s, v24.4s, v6.s[0]\n\t"
-        "fmla v21.4s, v25.4s, v6.s[0]\n\t"
-        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb]]\n\t"
-        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v1.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v1.s[1]\n\t"
-        "fmla v12.4s, v26.4s, v2.s[1]\n\t"
-        "fmla v13.4s, v27.4s, v2.s[1]\n\t"
-        "fmla v14.4s, v26.4s, v3.s[1]\n\t"
-        "fmla v15.4s, v27.4s, v3.s[1]\n\t"
-        "fmla v16.4s, v26.4s, v4.s[1]\n\t"
-        "fmla v17.4s, v27.4s, v4.s[1]\n\t"
-        "fmla v18.4s, v26.4s, v5.s[1]\n\t"
-        "fmla v19.4s, v27.4s, v5.s[1]\n\t"
-        "fmla v20.4s, v26.4s, v6.s[1]\n\t"
-        "fmla v21.4s, v27.4s, v6.s[1]\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa]]\n\t"
-        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v1.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v1.s[2]\n\t"
-        "fmla v12.4s, v28.4s, v2.s[2]\n\t"
-        "fmla v13.4s, v29.4s, v2.s[2]\n\t"
-        "fmla v14.4s, v28.4s, v3.s[2]\n\t"
-        "fmla v15.4s, v29.4s, v3.s[2]\n\t"
-        "fmla v16.4s, v28.4s, v4.s[2]\n\t"
-        "fmla v17.4s, v29.4s, v4.s[2]\n\t"
-        "fmla v18.4s, v28.4s, v5.s[2]\n\t"
-        "fmla v19.4s, v29.4s, v5.s[2]\n\t"
-        "fmla v20.4s, v28.4s, v6.s[2]\n\t"
-        "fmla v21.4s, v29.4s, v6.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v1.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v1.s[3]\n\t"
-        "fmla v12.4s, v30.4s, v2.s[3]\n\t"
-        "fmla v13.4s, v31.4s, v2.s[3]\n\t"
-        "fmla v14.4s, v30.4s, v3.s[3]\n\t"
-        "fmla v15.4s, v31.4s, v3.s[3]\n\t"
-        "fmla v16.4s, v30.4s, v4.s[3]\n\t"
-        "fmla v17.4s, v31.4s, v4.s[3]\n\t"
-        "fmla v18.4s, v30.4s, v5.s[3]\n\t"
-        "fmla v19.4s, v31.4s, v5.s[3]\n\t"
-        "fmla v20.4s, v30.4s, v6.s[3]\n\t"
-        "fmla v21.4s, v31.4s, v6.s[3]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "add %[tmp], %[pf], #64\n\t"
-        "ldr q0, [%[a16]]\n\t"
-        "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a16], %[o1]]\n\t"
-        "add %[tmp2], %[wa], #128\n\t"
-        "ldr q2, [%[a16], %[o2]]\n\t"
-        "add %[wb], %[wb], #128\n\t"
-        "ldr q3, [%[a16], %[o3]]\n\t"
-        "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q4, [%[a16], %[o4]]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "ldr q5, [%[a16], %[o5]]\n\t"
-        "add %[tmp], %[a], #32\n\t"
-        "ldr q6, [%[a16], %[o6]]\n\t"
-        "csel %[wa], %[tmp2], %[wa], ne\n\t"
-        "csel %[a], %[tmp], %[a], ne\n\t"
-        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v1.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v1.s[0]\n\t"
-        "fmla v12.4s, v24.4s, v2.s[0]\n\t"
-        "fmla v13.4s, v25.4s, v2.s[0]\n\t"
-        "fmla v14.4s, v24.4s, v3.s[0]\n\t"
-        "fmla v15.4s, v25.4s, v3.s[0]\n\t"
-        "fmla v16.4s, v24.4s, v4.s[0]\n\t"
-        "fmla v17.4s, v25.4s, v4.s[0]\n\t"
-        "fmla v18.4s, v24.4s, v5.s[0]\n\t"
-        "fmla v19.4s, v25.4s, v5.s[0]\n\t"
-        "fmla v20.4s, v24.4s, v6.s[0]\n\t"
-        "fmla v21.4s, v25.4s, v6.s[0]\n\t"
-        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb]]\n\t"
-        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v1.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v1.s[1]\n\t"
-        "fmla v12.4s, v26.4s, v2.s[1]\n\t"
-        "fmla v13.4s, v27.4s, v2.s[1]\n\t"
-        "fmla v14.4s, v26.4s, v3.s[1]\n\t"
-        "fmla v15.4s, v27.4s, v3.s[1]\n\t"
-        "fmla v16.4s, v26.4s, v4.s[1]\n\t"
-        "fmla v17.4s, v27.4s, v4.s[1]\n\t"
-        "fmla v18.4s, v26.4s, v5.s[1]\n\t"
-        "fmla v19.4s, v27.4s, v5.s[1]\n\t"
-        "fmla v20.4s, v26.4s, v6.s[1]\n\t"
-        "fmla v21.4s, v27.4s, v6.s[1]\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa]]\n\t"
-        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v1.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v1.s[2]\n\t"
-        "fmla v12.4s, v28.4s, v2.s[2]\n\t"
-        "fmla v13.4s, v29.4s, v2.s[2]\n\t"
-        "fmla v14.4s, v28.4s, v3.s[2]\n\t"
-        "fmla v15.4s, v29.4s, v3.s[2]\n\t"
-        "fmla v16.4s, v28.4s, v4.s[2]\n\t"
-        "fmla v17.4s, v29.4s, v4.s[2]\n\t"
-        "fmla v18.4s, v28.4s, v5.s[2]\n\t"
-        "fmla v19.4s, v29.4s, v5.s[2]\n\t"
-        "fmla v20.4s, v28.4s, v6.s[2]\n\t"
-        "fmla v21.4s, v29.4s, v6.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v1.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v1.s[3]\n\t"
-        "fmla v12.4s, v30.4s, v2.s[3]\n\t"
-        "fmla v13.4s, v31.4s, v2.s[3]\n\t"
-        "fmla v14.4s, v30.4s, v3.s[3]\n\t"
-        "fmla v15.4s, v31.4s, v3.s[3]\n\t"
-        "fmla v16.4s, v30.4s, v4.s[3]\n\t"
-        "fmla v17.4s, v31.4s, v4.s[3]\n\t"
-        "fmla v18.4s, v30.4s, v5.s[3]\n\t"
-        "fmla v19.4s, v31.4s, v5.s[3]\n\t"
-        "fmla v20.4s, v30.4s, v6.s[3]\n\t"
-        "fmla v21.4s, v31.4s, v6.s[3]\n\t"
-        "ldr q0, [%[a]]\n\t"
-        "add %[wb], %[wb], #128\n\t"
-        "ldr q1, [%[a], %[o1]]\n\t"
-        "add %[wa], %[wa], #128\n\t"
-        "ldr q2, [%[a], %[o2]]\n\t"
-        "add %[a16], %[a16], #32\n\t"
-        "ldr q3, [%[a], %[o3]]\n\t"
-        "ldr q4, [%[a], %[o4]]\n\t"
-        "ldr q5, [%[a], %[o5]]\n\t"
-        "ldr q6, [%[a], %[o6]]\n\t"
+        F32G_BLOCK(F32G_STEP_7, wb, wa, 0, 1, 2, 3, 4, 5, 6)
+        F32G_GROUP_B1(F32G_IN0(0, a16), F32G_IN(1, a16, 1), F32G_IN(2, a16, 2), F32G_IN(3, a16, 3),
+                      F32G_IN(4, a16, 4), F32G_IN(5, a16, 5), F32G_IN(6, a16, 6), )
+        F32G_BLOCK(F32G_STEP_7, wb, wa, 0, 1, 2, 3, 4, 5, 6)
+        F32G_GROUP_B0(F32G_IN0(0, a), F32G_IN(1, a, 1), F32G_IN(2, a, 2), F32G_IN(3, a, 3),
+                      F32G_IN(4, a, 4), F32G_IN(5, a, 5), F32G_IN(6, a, 6), )
         "b.ne .Lf32_gemm_loop%=\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
-        "stp q14, q15, [%[acc], #96]\n\t"
-        "stp q16, q17, [%[acc], #128]\n\t"
-        "stp q18, q19, [%[acc], #160]\n\t"
-        "stp q20, q21, [%[acc], #192]\n\t"
+        F32G_STP(8, 9, 0) F32G_STP(10, 11, 32) F32G_STP(12, 13, 64) F32G_STP(14, 15, 96)
+        F32G_STP(16, 17, 128) F32G_STP(18, 19, 160) F32G_STP(20, 21, 192)
         : [a] "+r"(ap), [a16] "=&r"(a16), [wa] "=&r"(wa), [wb] "=&r"(wb), [n] "+r"(left), [pf] "+r"(pfp), [tmp] "=&r"(tmp), [tmp2] "=&r"(tmp2)
         : [o1] "r"(o1), [o2] "r"(o2), [o3] "r"(o3), [o4] "r"(o4), [o5] "r"(o5), [o6] "r"(o6), [w] "r"(*w), [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] += 8 * n;
-    a[1] += 8 * n;
-    a[2] += 8 * n;
-    a[3] += 8 * n;
-    a[4] += 8 * n;
-    a[5] += 8 * n;
-    a[6] += 8 * n;
+    a[0] += 8 * n; a[1] += 8 * n; a[2] += 8 * n; a[3] += 8 * n; a[4] += 8 * n; a[5] += 8 * n; a[6] += 8 * n;
     *w += 64 * n;
     *pf = pfp;
 }
@@ -945,226 +369,30 @@ static inline __attribute__((always_inline)) void f32_gemm_kloop_8(
     const float **a, const float **w, uint64_t n, const char **pf, const char *pf_end,
     const vf *bias, vf *acc) {
     const float *a0 = a[0], *ap = a0, *a16, *wa, *wb;
-    const uint64_t o1 = (uint64_t)((const char *)a[1] - (const char *)a0);
-    const uint64_t o2 = (uint64_t)((const char *)a[2] - (const char *)a0);
-    const uint64_t o3 = (uint64_t)((const char *)a[3] - (const char *)a0);
-    const uint64_t o4 = (uint64_t)((const char *)a[4] - (const char *)a0);
-    const uint64_t o5 = (uint64_t)((const char *)a[5] - (const char *)a0);
-    const uint64_t o6 = (uint64_t)((const char *)a[6] - (const char *)a0);
-    const uint64_t o7 = (uint64_t)((const char *)a[7] - (const char *)a0);
+    const uint64_t o1 = (uint64_t)((const char *)a[1] - (const char *)a0), o2 = (uint64_t)((const char *)a[2] - (const char *)a0), o3 = (uint64_t)((const char *)a[3] - (const char *)a0), o4 = (uint64_t)((const char *)a[4] - (const char *)a0), o5 = (uint64_t)((const char *)a[5] - (const char *)a0), o6 = (uint64_t)((const char *)a[6] - (const char *)a0), o7 = (uint64_t)((const char *)a[7] - (const char *)a0);
     const char *pfp = *pf;
     uint64_t left = n, tmp, tmp2;
     __asm__ volatile(
-        "ldr q8, [%[bias]]\n\t"
-        "ldr q9, [%[bias], #16]\n\t"
-        "mov v10.16b, v8.16b\n\t"
-        "mov v11.16b, v9.16b\n\t"
-        "mov v12.16b, v8.16b\n\t"
-        "mov v13.16b, v9.16b\n\t"
-        "mov v14.16b, v8.16b\n\t"
-        "mov v15.16b, v9.16b\n\t"
-        "mov v16.16b, v8.16b\n\t"
-        "mov v17.16b, v9.16b\n\t"
-        "mov v18.16b, v8.16b\n\t"
-        "mov v19.16b, v9.16b\n\t"
-        "mov v20.16b, v8.16b\n\t"
-        "mov v21.16b, v9.16b\n\t"
-        "mov v22.16b, v8.16b\n\t"
-        "mov v23.16b, v9.16b\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[w]]\n\t"
-        "add %[wa], %[w], #128\n\t"
-        "add %[wb], %[w], #64\n\t"
-        "add %[a16], %[a], #16\n\t"
-        "ldr q0, [%[a]]\n\t"
-        "ldr q1, [%[a], %[o1]]\n\t"
-        "ldr q2, [%[a], %[o2]]\n\t"
-        "ldr q3, [%[a], %[o3]]\n\t"
-        "ldr q4, [%[a], %[o4]]\n\t"
-        "ldr q5, [%[a], %[o5]]\n\t"
-        "ldr q6, [%[a], %[o6]]\n\t"
-        "ldr q7, [%[a], %[o7]]\n\t"
+        F32G_BIAS F32G_COPY(10, 11) F32G_COPY(12, 13) F32G_COPY(14, 15) F32G_COPY(16, 17)
+        F32G_COPY(18, 19) F32G_COPY(20, 21) F32G_COPY(22, 23)
+        F32G_START_TWO
+        F32G_IN0(0, a) F32G_IN(1, a, 1) F32G_IN(2, a, 2) F32G_IN(3, a, 3) F32G_IN(4, a, 4)
+        F32G_IN(5, a, 5) F32G_IN(6, a, 6) F32G_IN(7, a, 7)
         ".Lf32_gemm_loop%=:\n\t"
-        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v1.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v1.s[0]\n\t"
-        "fmla v12.4s, v24.4s, v2.s[0]\n\t"
-        "fmla v13.4s, v25.4s, v2.s[0]\n\t"
-        "fmla v14.4s, v24.4s, v3.s[0]\n\t"
-        "fmla v15.4s, v25.4s, v3.s[0]\n\t"
-        "fmla v16.4s, v24.4s, v4.s[0]\n\t"
-        "fmla v17.4s, v25.4s, v4.s[0]\n\t"
-        "fmla v18.4s, v24.4s, v5.s[0]\n\t"
-        "fmla v19.4s, v25.4s, v5.s[0]\n\t"
-        "fmla v20.4s, v24.4s, v6.s[0]\n\t"
-        "fmla v21.4s, v25.4s, v6.s[0]\n\t"
-        "fmla v22.4s, v24.4s, v7.s[0]\n\t"
-        "fmla v23.4s, v25.4s, v7.s[0]\n\t"
-        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb]]\n\t"
-        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v1.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v1.s[1]\n\t"
-        "fmla v12.4s, v26.4s, v2.s[1]\n\t"
-        "fmla v13.4s, v27.4s, v2.s[1]\n\t"
-        "fmla v14.4s, v26.4s, v3.s[1]\n\t"
-        "fmla v15.4s, v27.4s, v3.s[1]\n\t"
-        "fmla v16.4s, v26.4s, v4.s[1]\n\t"
-        "fmla v17.4s, v27.4s, v4.s[1]\n\t"
-        "fmla v18.4s, v26.4s, v5.s[1]\n\t"
-        "fmla v19.4s, v27.4s, v5.s[1]\n\t"
-        "fmla v20.4s, v26.4s, v6.s[1]\n\t"
-        "fmla v21.4s, v27.4s, v6.s[1]\n\t"
-        "fmla v22.4s, v26.4s, v7.s[1]\n\t"
-        "fmla v23.4s, v27.4s, v7.s[1]\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa]]\n\t"
-        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v1.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v1.s[2]\n\t"
-        "fmla v12.4s, v28.4s, v2.s[2]\n\t"
-        "fmla v13.4s, v29.4s, v2.s[2]\n\t"
-        "fmla v14.4s, v28.4s, v3.s[2]\n\t"
-        "fmla v15.4s, v29.4s, v3.s[2]\n\t"
-        "fmla v16.4s, v28.4s, v4.s[2]\n\t"
-        "fmla v17.4s, v29.4s, v4.s[2]\n\t"
-        "fmla v18.4s, v28.4s, v5.s[2]\n\t"
-        "fmla v19.4s, v29.4s, v5.s[2]\n\t"
-        "fmla v20.4s, v28.4s, v6.s[2]\n\t"
-        "fmla v21.4s, v29.4s, v6.s[2]\n\t"
-        "fmla v22.4s, v28.4s, v7.s[2]\n\t"
-        "fmla v23.4s, v29.4s, v7.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v1.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v1.s[3]\n\t"
-        "fmla v12.4s, v30.4s, v2.s[3]\n\t"
-        "fmla v13.4s, v31.4s, v2.s[3]\n\t"
-        "fmla v14.4s, v30.4s, v3.s[3]\n\t"
-        "fmla v15.4s, v31.4s, v3.s[3]\n\t"
-        "fmla v16.4s, v30.4s, v4.s[3]\n\t"
-        "fmla v17.4s, v31.4s, v4.s[3]\n\t"
-        "fmla v18.4s, v30.4s, v5.s[3]\n\t"
-        "fmla v19.4s, v31.4s, v5.s[3]\n\t"
-        "fmla v20.4s, v30.4s, v6.s[3]\n\t"
-        "fmla v21.4s, v31.4s, v6.s[3]\n\t"
-        "fmla v22.4s, v30.4s, v7.s[3]\n\t"
-        "fmla v23.4s, v31.4s, v7.s[3]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "add %[tmp], %[pf], #64\n\t"
-        "ldr q0, [%[a16]]\n\t"
-        "cmp %[pf], %[pf_end]\n\t"
-        "ldr q1, [%[a16], %[o1]]\n\t"
-        "add %[tmp2], %[wa], #128\n\t"
-        "ldr q2, [%[a16], %[o2]]\n\t"
-        "add %[wb], %[wb], #128\n\t"
-        "ldr q3, [%[a16], %[o3]]\n\t"
-        "csel %[pf], %[tmp], %[pf], ne\n\t"
-        "ldr q4, [%[a16], %[o4]]\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "ldr q5, [%[a16], %[o5]]\n\t"
-        "add %[tmp], %[a], #32\n\t"
-        "ldr q6, [%[a16], %[o6]]\n\t"
-        "ldr q7, [%[a16], %[o7]]\n\t"
-        "csel %[wa], %[tmp2], %[wa], ne\n\t"
-        "csel %[a], %[tmp], %[a], ne\n\t"
-        "fmla v8.4s, v24.4s, v0.s[0]\n\t"
-        "fmla v9.4s, v25.4s, v0.s[0]\n\t"
-        "fmla v10.4s, v24.4s, v1.s[0]\n\t"
-        "fmla v11.4s, v25.4s, v1.s[0]\n\t"
-        "fmla v12.4s, v24.4s, v2.s[0]\n\t"
-        "fmla v13.4s, v25.4s, v2.s[0]\n\t"
-        "fmla v14.4s, v24.4s, v3.s[0]\n\t"
-        "fmla v15.4s, v25.4s, v3.s[0]\n\t"
-        "fmla v16.4s, v24.4s, v4.s[0]\n\t"
-        "fmla v17.4s, v25.4s, v4.s[0]\n\t"
-        "fmla v18.4s, v24.4s, v5.s[0]\n\t"
-        "fmla v19.4s, v25.4s, v5.s[0]\n\t"
-        "fmla v20.4s, v24.4s, v6.s[0]\n\t"
-        "fmla v21.4s, v25.4s, v6.s[0]\n\t"
-        "fmla v22.4s, v24.4s, v7.s[0]\n\t"
-        "fmla v23.4s, v25.4s, v7.s[0]\n\t"
-        "ld1 {v28.4s, v29.4s, v30.4s, v31.4s}, [%[wb]]\n\t"
-        "fmla v8.4s, v26.4s, v0.s[1]\n\t"
-        "fmla v9.4s, v27.4s, v0.s[1]\n\t"
-        "fmla v10.4s, v26.4s, v1.s[1]\n\t"
-        "fmla v11.4s, v27.4s, v1.s[1]\n\t"
-        "fmla v12.4s, v26.4s, v2.s[1]\n\t"
-        "fmla v13.4s, v27.4s, v2.s[1]\n\t"
-        "fmla v14.4s, v26.4s, v3.s[1]\n\t"
-        "fmla v15.4s, v27.4s, v3.s[1]\n\t"
-        "fmla v16.4s, v26.4s, v4.s[1]\n\t"
-        "fmla v17.4s, v27.4s, v4.s[1]\n\t"
-        "fmla v18.4s, v26.4s, v5.s[1]\n\t"
-        "fmla v19.4s, v27.4s, v5.s[1]\n\t"
-        "fmla v20.4s, v26.4s, v6.s[1]\n\t"
-        "fmla v21.4s, v27.4s, v6.s[1]\n\t"
-        "fmla v22.4s, v26.4s, v7.s[1]\n\t"
-        "fmla v23.4s, v27.4s, v7.s[1]\n\t"
-        "ld1 {v24.4s, v25.4s, v26.4s, v27.4s}, [%[wa]]\n\t"
-        "fmla v8.4s, v28.4s, v0.s[2]\n\t"
-        "fmla v9.4s, v29.4s, v0.s[2]\n\t"
-        "fmla v10.4s, v28.4s, v1.s[2]\n\t"
-        "fmla v11.4s, v29.4s, v1.s[2]\n\t"
-        "fmla v12.4s, v28.4s, v2.s[2]\n\t"
-        "fmla v13.4s, v29.4s, v2.s[2]\n\t"
-        "fmla v14.4s, v28.4s, v3.s[2]\n\t"
-        "fmla v15.4s, v29.4s, v3.s[2]\n\t"
-        "fmla v16.4s, v28.4s, v4.s[2]\n\t"
-        "fmla v17.4s, v29.4s, v4.s[2]\n\t"
-        "fmla v18.4s, v28.4s, v5.s[2]\n\t"
-        "fmla v19.4s, v29.4s, v5.s[2]\n\t"
-        "fmla v20.4s, v28.4s, v6.s[2]\n\t"
-        "fmla v21.4s, v29.4s, v6.s[2]\n\t"
-        "fmla v22.4s, v28.4s, v7.s[2]\n\t"
-        "fmla v23.4s, v29.4s, v7.s[2]\n\t"
-        "fmla v8.4s, v30.4s, v0.s[3]\n\t"
-        "fmla v9.4s, v31.4s, v0.s[3]\n\t"
-        "fmla v10.4s, v30.4s, v1.s[3]\n\t"
-        "fmla v11.4s, v31.4s, v1.s[3]\n\t"
-        "fmla v12.4s, v30.4s, v2.s[3]\n\t"
-        "fmla v13.4s, v31.4s, v2.s[3]\n\t"
-        "fmla v14.4s, v30.4s, v3.s[3]\n\t"
-        "fmla v15.4s, v31.4s, v3.s[3]\n\t"
-        "fmla v16.4s, v30.4s, v4.s[3]\n\t"
-        "fmla v17.4s, v31.4s, v4.s[3]\n\t"
-        "fmla v18.4s, v30.4s, v5.s[3]\n\t"
-        "fmla v19.4s, v31.4s, v5.s[3]\n\t"
-        "fmla v20.4s, v30.4s, v6.s[3]\n\t"
-        "fmla v21.4s, v31.4s, v6.s[3]\n\t"
-        "fmla v22.4s, v30.4s, v7.s[3]\n\t"
-        "fmla v23.4s, v31.4s, v7.s[3]\n\t"
-        "ldr q0, [%[a]]\n\t"
-        "add %[wb], %[wb], #128\n\t"
-        "ldr q1, [%[a], %[o1]]\n\t"
-        "add %[wa], %[wa], #128\n\t"
-        "ldr q2, [%[a], %[o2]]\n\t"
-        "add %[a16], %[a16], #32\n\t"
-        "ldr q3, [%[a], %[o3]]\n\t"
-        "ldr q4, [%[a], %[o4]]\n\t"
-        "ldr q5, [%[a], %[o5]]\n\t"
-        "ldr q6, [%[a], %[o6]]\n\t"
-        "ldr q7, [%[a], %[o7]]\n\t"
+        F32G_BLOCK(F32G_STEP_8, wb, wa, 0, 1, 2, 3, 4, 5, 6, 7)
+        F32G_GROUP_B1(F32G_IN0(0, a16), F32G_IN(1, a16, 1), F32G_IN(2, a16, 2), F32G_IN(3, a16, 3),
+                      F32G_IN(4, a16, 4), F32G_IN(5, a16, 5), F32G_IN(6, a16, 6),
+                      F32G_IN(7, a16, 7))
+        F32G_BLOCK(F32G_STEP_8, wb, wa, 0, 1, 2, 3, 4, 5, 6, 7)
+        F32G_GROUP_B0(F32G_IN0(0, a), F32G_IN(1, a, 1), F32G_IN(2, a, 2), F32G_IN(3, a, 3),
+                      F32G_IN(4, a, 4), F32G_IN(5, a, 5), F32G_IN(6, a, 6), F32G_IN(7, a, 7))
         "b.ne .Lf32_gemm_loop%=\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
-        "stp q14, q15, [%[acc], #96]\n\t"
-        "stp q16, q17, [%[acc], #128]\n\t"
-        "stp q18, q19, [%[acc], #160]\n\t"
-        "stp q20, q21, [%[acc], #192]\n\t"
-        "stp q22, q23, [%[acc], #224]\n\t"
+        F32G_STP(8, 9, 0) F32G_STP(10, 11, 32) F32G_STP(12, 13, 64) F32G_STP(14, 15, 96)
+        F32G_STP(16, 17, 128) F32G_STP(18, 19, 160) F32G_STP(20, 21, 192) F32G_STP(22, 23, 224)
         : [a] "+r"(ap), [a16] "=&r"(a16), [wa] "=&r"(wa), [wb] "=&r"(wb), [n] "+r"(left), [pf] "+r"(pfp), [tmp] "=&r"(tmp), [tmp2] "=&r"(tmp2)
         : [o1] "r"(o1), [o2] "r"(o2), [o3] "r"(o3), [o4] "r"(o4), [o5] "r"(o5), [o6] "r"(o6), [o7] "r"(o7), [w] "r"(*w), [pf_end] "r"(pf_end), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] += 8 * n;
-    a[1] += 8 * n;
-    a[2] += 8 * n;
-    a[3] += 8 * n;
-    a[4] += 8 * n;
-    a[5] += 8 * n;
-    a[6] += 8 * n;
-    a[7] += 8 * n;
+    a[0] += 8 * n; a[1] += 8 * n; a[2] += 8 * n; a[3] += 8 * n; a[4] += 8 * n; a[5] += 8 * n; a[6] += 8 * n; a[7] += 8 * n;
     *w += 64 * n;
     *pf = pfp;
 }

@@ -10,827 +10,193 @@
 #pragma clang diagnostic ignored "-Woverlength-strings"
 #endif
 
-/* 3x3, stride 1: 24 SMLAL per kernel row. */
-static void mnv3_q8_dwconv_k3s1_8c4__neon(const int16_t *const *rows, size_t at,
-                                      const int16_t *w, int32x4_t *acc) {
-    const char *xs[3];
-    const char *xn;
-    uint64_t i = (uint64_t)0 - 16u;
-    unsigned ky;
-    for (ky = 0; ky < 3u; ++ky) xs[ky] = (const char *)(const void *)rows[ky] + at;
-    __asm__ volatile(
-        "ldr %[xn], [%[xs], %[i]]\n"
-        "ldp q16, q17, [%[acc], #0]\n"
-        "ldp q18, q19, [%[acc], #32]\n"
-        "ldp q20, q21, [%[acc], #64]\n"
-        "ldp q22, q23, [%[acc], #96]\n"
-        "ldr q24, [%[w], xzr]\n"
-        "ldr q0, [%[xn], xzr]\n"
-        "ldr q1, [%[xn], %[o1]]\n"
-        "ldr q2, [%[xn], %[o2]]\n"
-        "ldr q3, [%[xn], %[o3]]\n"
-        "ldr q25, [%[w], %[o1]]\n"
-        "ldr q4, [%[xn], %[o4]]\n"
-        "ldr q26, [%[w], %[o2]]\n"
-        "ldr q5, [%[xn], %[o5]]\n"
-        ".Lq8_dw_loop%=:\n"
-        "adds %[i], %[i], #8\n"
-        "add %[w], %[w], #48\n"
-        "ldr %[xn], [%[xs], %[i]]\n"
-        "smlal v16.4s, v0.4h, v24.4h\n"
-        "smlal2 v17.4s, v0.8h, v24.8h\n"
-        "smlal v18.4s, v1.4h, v24.4h\n"
-        "smlal2 v19.4s, v1.8h, v24.8h\n"
-        "ldr q0, [%[xn], xzr]\n"
-        "smlal v20.4s, v2.4h, v24.4h\n"
-        "smlal2 v21.4s, v2.8h, v24.8h\n"
-        "smlal v22.4s, v3.4h, v24.4h\n"
-        "smlal2 v23.4s, v3.8h, v24.8h\n"
-        "ldr q24, [%[w], xzr]\n"
-        "smlal v16.4s, v1.4h, v25.4h\n"
-        "smlal2 v17.4s, v1.8h, v25.8h\n"
-        "ldr q1, [%[xn], %[o1]]\n"
-        "smlal v18.4s, v2.4h, v25.4h\n"
-        "smlal2 v19.4s, v2.8h, v25.8h\n"
-        "smlal v20.4s, v3.4h, v25.4h\n"
-        "smlal2 v21.4s, v3.8h, v25.8h\n"
-        "smlal v22.4s, v4.4h, v25.4h\n"
-        "smlal2 v23.4s, v4.8h, v25.8h\n"
-        "ldr q25, [%[w], %[o1]]\n"
-        "smlal v16.4s, v2.4h, v26.4h\n"
-        "smlal2 v17.4s, v2.8h, v26.8h\n"
-        "ldr q2, [%[xn], %[o2]]\n"
-        "smlal v18.4s, v3.4h, v26.4h\n"
-        "smlal2 v19.4s, v3.8h, v26.8h\n"
-        "ldr q3, [%[xn], %[o3]]\n"
-        "smlal v20.4s, v4.4h, v26.4h\n"
-        "smlal2 v21.4s, v4.8h, v26.8h\n"
-        "ldr q4, [%[xn], %[o4]]\n"
-        "smlal v22.4s, v5.4h, v26.4h\n"
-        "smlal2 v23.4s, v5.8h, v26.8h\n"
-        "ldr q26, [%[w], %[o2]]\n"
-        "ldr q5, [%[xn], %[o5]]\n"
-        "b.ne .Lq8_dw_loop%=\n"
-        "smlal v16.4s, v0.4h, v24.4h\n"
-        "smlal2 v17.4s, v0.8h, v24.8h\n"
-        "smlal v18.4s, v1.4h, v24.4h\n"
-        "smlal2 v19.4s, v1.8h, v24.8h\n"
-        "smlal v20.4s, v2.4h, v24.4h\n"
-        "smlal2 v21.4s, v2.8h, v24.8h\n"
-        "smlal v22.4s, v3.4h, v24.4h\n"
-        "smlal2 v23.4s, v3.8h, v24.8h\n"
-        "smlal v16.4s, v1.4h, v25.4h\n"
-        "smlal2 v17.4s, v1.8h, v25.8h\n"
-        "smlal v18.4s, v2.4h, v25.4h\n"
-        "smlal2 v19.4s, v2.8h, v25.8h\n"
-        "smlal v20.4s, v3.4h, v25.4h\n"
-        "smlal2 v21.4s, v3.8h, v25.8h\n"
-        "smlal v22.4s, v4.4h, v25.4h\n"
-        "smlal2 v23.4s, v4.8h, v25.8h\n"
-        "smlal v16.4s, v2.4h, v26.4h\n"
-        "smlal2 v17.4s, v2.8h, v26.8h\n"
-        "smlal v18.4s, v3.4h, v26.4h\n"
-        "smlal2 v19.4s, v3.8h, v26.8h\n"
-        "smlal v20.4s, v4.4h, v26.4h\n"
-        "smlal2 v21.4s, v4.8h, v26.8h\n"
-        "smlal v22.4s, v5.4h, v26.4h\n"
-        "smlal2 v23.4s, v5.8h, v26.8h\n"
-        "stp q16, q17, [%[acc], #0]\n"
-        "stp q18, q19, [%[acc], #32]\n"
-        "stp q20, q21, [%[acc], #64]\n"
-        "stp q22, q23, [%[acc], #96]\n"
-        : [w] "+r"(w), [i] "+r"(i), [xn] "=&r"(xn)
-        : [xs] "r"(xs + 2), [acc] "r"(acc), [o1] "r"((uint64_t)16), [o2] "r"((uint64_t)32), [o3] "r"((uint64_t)48), [o4] "r"((uint64_t)64), [o5] "r"((uint64_t)80)
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "cc", "memory");
+/* Q8DW_START: the first kernel row's input pointer; the accumulators from acc. */
+#define Q8DW_START \
+    "ldr %[xn], [%[xs], %[i]]\n" \
+    "ldp q16, q17, [%[acc], #0]\n" \
+    "ldp q18, q19, [%[acc], #32]\n" \
+    "ldp q20, q21, [%[acc], #64]\n" \
+    "ldp q22, q23, [%[acc], #96]\n"
+
+/* Q8DW_STORE: the accumulators back to acc. */
+#define Q8DW_STORE \
+    "stp q16, q17, [%[acc], #0]\n" \
+    "stp q18, q19, [%[acc], #32]\n" \
+    "stp q20, q21, [%[acc], #64]\n" \
+    "stp q22, q23, [%[acc], #96]\n"
+
+/* Q8DW_NEXT_ROW(WSTEP): an iteration opens: the row index steps (its flags close the loop),
+ * the weights by a kernel row (WSTEP bytes), the next row's pointer is loaded. */
+#define Q8DW_NEXT_ROW(WSTEP) \
+    "adds %[i], %[i], #8\n" \
+    "add %[w], %[w], #" #WSTEP "\n" \
+    "ldr %[xn], [%[xs], %[i]]\n"
+
+/* Q8DW_LDW0(V), Q8DW_LDW(V, I), Q8DW_LDX0(V), Q8DW_LDX(V, I): weight vector vV, input column
+ * vV of the row at %[xn], at offset 0 or 16 * I (%[oI]). */
+#define Q8DW_LDW0(V) "ldr q" #V ", [%[w], xzr]\n"
+#define Q8DW_LDW(V, I) "ldr q" #V ", [%[w], %[o" #I "]]\n"
+#define Q8DW_LDX0(V) "ldr q" #V ", [%[xn], xzr]\n"
+#define Q8DW_LDX(V, I) "ldr q" #V ", [%[xn], %[o" #I "]]\n"
+
+/* Q8DW_KEEP(L), Q8DW_DROP(L): a load of the next kernel row, kept in the loop, left out of
+ * the peeled last row. */
+#define Q8DW_KEEP(L) L
+#define Q8DW_DROP(L)
+
+/* Q8DW_MAC(A0, A1, X, W, L0, L1): one pixel's SMLAL, SMLAL2 of a tap: channels 0-3, 4-7 into
+ * vA0, vA1 += input column vX times weights vW, each followed by L<i> (the load the schedule
+ * places there, or empty). */
+#define Q8DW_MAC(A0, A1, X, W, L0, L1) \
+    "smlal v" #A0 ".4s, v" #X ".4h, v" #W ".4h\n" \
+    L0 \
+    "smlal2 v" #A1 ".4s, v" #X ".8h, v" #W ".8h\n" \
+    L1
+
+/* Q8DW_TAP(X0, X1, X2, X3, W, L0, ..., L7): one tap (weights vW) of the 4 pixels, pixel p's
+ * input column vX<p> (Q8DW_MAC into its accumulators v16 + 2p, v17 + 2p). */
+#define Q8DW_TAP(X0, X1, X2, X3, W, L0, L1, L2, L3, L4, L5, L6, L7) \
+    Q8DW_MAC(16, 17, X0, W, L0, L1) \
+    Q8DW_MAC(18, 19, X1, W, L2, L3) \
+    Q8DW_MAC(20, 21, X2, W, L4, L5) \
+    Q8DW_MAC(22, 23, X3, W, L6, L7)
+
+/* Q8DW_STEADY(X0, X1, X2, X3, W, NEXT): a tap kx = X0 (between the first and the last two)
+ * that loads the next row's input column kx after its first pixel and its weights after its
+ * last. */
+#define Q8DW_STEADY(X0, X1, X2, X3, W, NEXT) \
+    Q8DW_TAP(X0, X1, X2, X3, W, , NEXT(Q8DW_LDX(X0, X0)), , , , , , NEXT(Q8DW_LDW(W, X0)))
+
+/* Q8DW_WIDE(X0, X1, X2, X3, W, L0, NEXT): a tap near the end that loads the next row's input
+ * columns of its first three pixels after them and its weights after the last, L0 (a load,
+ * or empty) after the first multiply. */
+#define Q8DW_WIDE(X0, X1, X2, X3, W, L0, NEXT) \
+    Q8DW_TAP(X0, X1, X2, X3, W, L0, NEXT(Q8DW_LDX(X0, X0)), , NEXT(Q8DW_LDX(X1, X1)), , NEXT(Q8DW_LDX(X2, X2)), , NEXT(Q8DW_LDW(W, X0)))
+
+/* Q8DW_STEADY_S<s>_<n>(NEXT): taps 1 to n of stride s, each a Q8DW_STEADY (none for n = 0;
+ * each macro adds a tap to the one before). */
+#define Q8DW_STEADY_S1_0(NEXT)
+#define Q8DW_STEADY_S1_1(NEXT) Q8DW_STEADY_S1_0(NEXT) Q8DW_STEADY(1, 2, 3, 4, 25, NEXT)
+#define Q8DW_STEADY_S1_2(NEXT) Q8DW_STEADY_S1_1(NEXT) Q8DW_STEADY(2, 3, 4, 5, 26, NEXT)
+#define Q8DW_STEADY_S1_3(NEXT) Q8DW_STEADY_S1_2(NEXT) Q8DW_STEADY(3, 4, 5, 6, 27, NEXT)
+#define Q8DW_STEADY_S1_4(NEXT) Q8DW_STEADY_S1_3(NEXT) Q8DW_STEADY(4, 5, 6, 7, 28, NEXT)
+#define Q8DW_STEADY_S1_5(NEXT) Q8DW_STEADY_S1_4(NEXT) Q8DW_STEADY(5, 6, 7, 8, 29, NEXT)
+#define Q8DW_STEADY_S2_0(NEXT)
+#define Q8DW_STEADY_S2_1(NEXT) Q8DW_STEADY_S2_0(NEXT) Q8DW_STEADY(1, 3, 5, 7, 25, NEXT)
+#define Q8DW_STEADY_S2_2(NEXT) Q8DW_STEADY_S2_1(NEXT) Q8DW_STEADY(2, 4, 6, 8, 26, NEXT)
+#define Q8DW_STEADY_S2_3(NEXT) Q8DW_STEADY_S2_2(NEXT) Q8DW_STEADY(3, 5, 7, 9, 27, NEXT)
+#define Q8DW_STEADY_S2_4(NEXT) Q8DW_STEADY_S2_3(NEXT) Q8DW_STEADY(4, 6, 8, 10, 28, NEXT)
+
+/* Q8DW_ROW_S1(STEADY, X0, X1, X2, X3, W, NEXT), Q8DW_ROW_S2(STEADY, Y0, ..., Y3, V, E, X0,
+ * ..., X3, W, NEXT): the multiplies of one kernel row at stride 1, 2, tap by tap, with the
+ * next row's loads among them through NEXT (Q8DW_KEEP in the loop, Q8DW_DROP in the peeled
+ * last row): the first tap, the steady ones (STEADY, a Q8DW_STEADY_S<s>_<n>), at stride 2
+ * the last but one (Y, V) and the last (X, W; column E after its first multiply) loading
+ * more columns, then the last column. */
+#define Q8DW_ROW_S1(STEADY, X0, X1, X2, X3, W, NEXT) \
+    Q8DW_TAP(0, 1, 2, 3, 24, , , , NEXT(Q8DW_LDX0(0)), , , , NEXT(Q8DW_LDW0(24))) \
+    STEADY(NEXT) \
+    Q8DW_WIDE(X0, X1, X2, X3, W, , NEXT) \
+    NEXT(Q8DW_LDX(X3, X3))
+#define Q8DW_ROW_S2(STEADY, Y0, Y1, Y2, Y3, V, E, X0, X1, X2, X3, W, NEXT) \
+    Q8DW_TAP(0, 2, 4, 6, 24, , , , NEXT(Q8DW_LDX0(0)), , , , NEXT(Q8DW_LDW0(24))) \
+    STEADY(NEXT) \
+    Q8DW_WIDE(Y0, Y1, Y2, Y3, V, , NEXT) \
+    Q8DW_WIDE(X0, X1, X2, X3, W, NEXT(Q8DW_LDX(E, E)), NEXT) \
+    NEXT(Q8DW_LDX(X3, X3))
+
+/* Q8DW_ROW_K<k>S<s>(NEXT): one kernel row of a variant (Q8DW_ROW_S<s>). */
+#define Q8DW_ROW_K3S1(NEXT) Q8DW_ROW_S1(Q8DW_STEADY_S1_1, 2, 3, 4, 5, 26, NEXT)
+#define Q8DW_ROW_K3S2(NEXT) \
+    Q8DW_ROW_S2(Q8DW_STEADY_S2_0, 1, 3, 5, 7, 25, 7, 2, 4, 6, 8, 26, NEXT)
+#define Q8DW_ROW_K5S1(NEXT) Q8DW_ROW_S1(Q8DW_STEADY_S1_3, 4, 5, 6, 7, 28, NEXT)
+#define Q8DW_ROW_K5S2(NEXT) \
+    Q8DW_ROW_S2(Q8DW_STEADY_S2_2, 3, 5, 7, 9, 27, 9, 4, 6, 8, 10, 28, NEXT)
+#define Q8DW_ROW_K7S1(NEXT) Q8DW_ROW_S1(Q8DW_STEADY_S1_5, 6, 7, 8, 9, 30, NEXT)
+#define Q8DW_ROW_K7S2(NEXT) \
+    Q8DW_ROW_S2(Q8DW_STEADY_S2_4, 5, 7, 9, 11, 29, 11, 6, 8, 10, 12, 30, NEXT)
+
+/* Q8DW_FUNCTION(NAME, K, I0, KM1, WSTEP, FIRST, ROW, operands...): defines NAME(rows, at, w,
+ * acc), the K x K variant: the first kernel row's loads (FIRST), the loop over the other
+ * rows, each loading the next (ROW, the variant's Q8DW_ROW_, with Q8DW_KEEP), the last row
+ * peeled (with Q8DW_DROP); the row index i counts up to zero from I0 = 8 (K - 1); WSTEP is a
+ * kernel row of weights in bytes; the operands end with the column offsets %[o<c>] and,
+ * after a colon, the clobbers. */
+#define Q8DW_FUNCTION(NAME, K, I0, KM1, WSTEP, FIRST, ROW, ...) \
+static void NAME(const int16_t *const *rows, size_t at, const int16_t *w, int32x4_t *acc) { \
+    const char *xs[K]; \
+    const char *xn; \
+    uint64_t i = (uint64_t)0 - I0; \
+    unsigned ky; \
+    for (ky = 0; ky < K##u; ++ky) xs[ky] = (const char *)(const void *)rows[ky] + at; \
+    __asm__ volatile( \
+        Q8DW_START \
+        FIRST \
+        ".Lq8_dw_loop%=:\n" \
+        Q8DW_NEXT_ROW(WSTEP) \
+        ROW(Q8DW_KEEP) \
+        "b.ne .Lq8_dw_loop%=\n" \
+        ROW(Q8DW_DROP) \
+        Q8DW_STORE \
+        : [w] "+r"(w), [i] "+r"(i), [xn] "=&r"(xn) \
+        : [xs] "r"(xs + KM1), [acc] "r"(acc), __VA_ARGS__); \
 }
+
+/* 3x3, stride 1: 24 SMLAL per kernel row. */
+Q8DW_FUNCTION(mnv3_q8_dwconv_k3s1_8c4__neon, 3, 16u, 2, 48,
+              Q8DW_LDW0(24) Q8DW_LDX0(0) Q8DW_LDX(1, 1) Q8DW_LDX(2, 2) Q8DW_LDX(3, 3)
+              Q8DW_LDW(25, 1) Q8DW_LDX(4, 4) Q8DW_LDW(26, 2) Q8DW_LDX(5, 5),
+              Q8DW_ROW_K3S1,
+              [o1] "r"((uint64_t)16), [o2] "r"((uint64_t)32), [o3] "r"((uint64_t)48), [o4] "r"((uint64_t)64), [o5] "r"((uint64_t)80)
+              : "v0", "v1", "v2", "v3", "v4", "v5", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "cc", "memory")
 
 /* 3x3, stride 2: 24 SMLAL per kernel row. */
-static void mnv3_q8_dwconv_k3s2_8c4__neon(const int16_t *const *rows, size_t at,
-                                      const int16_t *w, int32x4_t *acc) {
-    const char *xs[3];
-    const char *xn;
-    uint64_t i = (uint64_t)0 - 16u;
-    unsigned ky;
-    for (ky = 0; ky < 3u; ++ky) xs[ky] = (const char *)(const void *)rows[ky] + at;
-    __asm__ volatile(
-        "ldr %[xn], [%[xs], %[i]]\n"
-        "ldp q16, q17, [%[acc], #0]\n"
-        "ldp q18, q19, [%[acc], #32]\n"
-        "ldp q20, q21, [%[acc], #64]\n"
-        "ldp q22, q23, [%[acc], #96]\n"
-        "ldr q24, [%[w], xzr]\n"
-        "ldr q0, [%[xn], xzr]\n"
-        "ldr q2, [%[xn], %[o2]]\n"
-        "ldr q4, [%[xn], %[o4]]\n"
-        "ldr q6, [%[xn], %[o6]]\n"
-        "ldr q25, [%[w], %[o1]]\n"
-        "ldr q1, [%[xn], %[o1]]\n"
-        "ldr q3, [%[xn], %[o3]]\n"
-        "ldr q5, [%[xn], %[o5]]\n"
-        "ldr q7, [%[xn], %[o7]]\n"
-        "ldr q26, [%[w], %[o2]]\n"
-        "ldr q8, [%[xn], %[o8]]\n"
-        ".Lq8_dw_loop%=:\n"
-        "adds %[i], %[i], #8\n"
-        "add %[w], %[w], #48\n"
-        "ldr %[xn], [%[xs], %[i]]\n"
-        "smlal v16.4s, v0.4h, v24.4h\n"
-        "smlal2 v17.4s, v0.8h, v24.8h\n"
-        "smlal v18.4s, v2.4h, v24.4h\n"
-        "smlal2 v19.4s, v2.8h, v24.8h\n"
-        "ldr q0, [%[xn], xzr]\n"
-        "smlal v20.4s, v4.4h, v24.4h\n"
-        "smlal2 v21.4s, v4.8h, v24.8h\n"
-        "smlal v22.4s, v6.4h, v24.4h\n"
-        "smlal2 v23.4s, v6.8h, v24.8h\n"
-        "ldr q24, [%[w], xzr]\n"
-        "smlal v16.4s, v1.4h, v25.4h\n"
-        "smlal2 v17.4s, v1.8h, v25.8h\n"
-        "ldr q1, [%[xn], %[o1]]\n"
-        "smlal v18.4s, v3.4h, v25.4h\n"
-        "smlal2 v19.4s, v3.8h, v25.8h\n"
-        "ldr q3, [%[xn], %[o3]]\n"
-        "smlal v20.4s, v5.4h, v25.4h\n"
-        "smlal2 v21.4s, v5.8h, v25.8h\n"
-        "ldr q5, [%[xn], %[o5]]\n"
-        "smlal v22.4s, v7.4h, v25.4h\n"
-        "smlal2 v23.4s, v7.8h, v25.8h\n"
-        "ldr q25, [%[w], %[o1]]\n"
-        "smlal v16.4s, v2.4h, v26.4h\n"
-        "ldr q7, [%[xn], %[o7]]\n"
-        "smlal2 v17.4s, v2.8h, v26.8h\n"
-        "ldr q2, [%[xn], %[o2]]\n"
-        "smlal v18.4s, v4.4h, v26.4h\n"
-        "smlal2 v19.4s, v4.8h, v26.8h\n"
-        "ldr q4, [%[xn], %[o4]]\n"
-        "smlal v20.4s, v6.4h, v26.4h\n"
-        "smlal2 v21.4s, v6.8h, v26.8h\n"
-        "ldr q6, [%[xn], %[o6]]\n"
-        "smlal v22.4s, v8.4h, v26.4h\n"
-        "smlal2 v23.4s, v8.8h, v26.8h\n"
-        "ldr q26, [%[w], %[o2]]\n"
-        "ldr q8, [%[xn], %[o8]]\n"
-        "b.ne .Lq8_dw_loop%=\n"
-        "smlal v16.4s, v0.4h, v24.4h\n"
-        "smlal2 v17.4s, v0.8h, v24.8h\n"
-        "smlal v18.4s, v2.4h, v24.4h\n"
-        "smlal2 v19.4s, v2.8h, v24.8h\n"
-        "smlal v20.4s, v4.4h, v24.4h\n"
-        "smlal2 v21.4s, v4.8h, v24.8h\n"
-        "smlal v22.4s, v6.4h, v24.4h\n"
-        "smlal2 v23.4s, v6.8h, v24.8h\n"
-        "smlal v16.4s, v1.4h, v25.4h\n"
-        "smlal2 v17.4s, v1.8h, v25.8h\n"
-        "smlal v18.4s, v3.4h, v25.4h\n"
-        "smlal2 v19.4s, v3.8h, v25.8h\n"
-        "smlal v20.4s, v5.4h, v25.4h\n"
-        "smlal2 v21.4s, v5.8h, v25.8h\n"
-        "smlal v22.4s, v7.4h, v25.4h\n"
-        "smlal2 v23.4s, v7.8h, v25.8h\n"
-        "smlal v16.4s, v2.4h, v26.4h\n"
-        "smlal2 v17.4s, v2.8h, v26.8h\n"
-        "smlal v18.4s, v4.4h, v26.4h\n"
-        "smlal2 v19.4s, v4.8h, v26.8h\n"
-        "smlal v20.4s, v6.4h, v26.4h\n"
-        "smlal2 v21.4s, v6.8h, v26.8h\n"
-        "smlal v22.4s, v8.4h, v26.4h\n"
-        "smlal2 v23.4s, v8.8h, v26.8h\n"
-        "stp q16, q17, [%[acc], #0]\n"
-        "stp q18, q19, [%[acc], #32]\n"
-        "stp q20, q21, [%[acc], #64]\n"
-        "stp q22, q23, [%[acc], #96]\n"
-        : [w] "+r"(w), [i] "+r"(i), [xn] "=&r"(xn)
-        : [xs] "r"(xs + 2), [acc] "r"(acc), [o1] "r"((uint64_t)16), [o2] "r"((uint64_t)32), [o3] "r"((uint64_t)48), [o4] "r"((uint64_t)64), [o5] "r"((uint64_t)80), [o6] "r"((uint64_t)96), [o7] "r"((uint64_t)112), [o8] "r"((uint64_t)128)
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "cc", "memory");
-}
+Q8DW_FUNCTION(mnv3_q8_dwconv_k3s2_8c4__neon, 3, 16u, 2, 48,
+              Q8DW_LDW0(24) Q8DW_LDX0(0) Q8DW_LDX(2, 2) Q8DW_LDX(4, 4) Q8DW_LDX(6, 6)
+              Q8DW_LDW(25, 1) Q8DW_LDX(1, 1) Q8DW_LDX(3, 3) Q8DW_LDX(5, 5) Q8DW_LDX(7, 7)
+              Q8DW_LDW(26, 2) Q8DW_LDX(8, 8),
+              Q8DW_ROW_K3S2,
+              [o1] "r"((uint64_t)16), [o2] "r"((uint64_t)32), [o3] "r"((uint64_t)48), [o4] "r"((uint64_t)64), [o5] "r"((uint64_t)80), [o6] "r"((uint64_t)96), [o7] "r"((uint64_t)112), [o8] "r"((uint64_t)128)
+              : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "cc", "memory")
 
 /* 5x5, stride 1: 40 SMLAL per kernel row. */
-static void mnv3_q8_dwconv_k5s1_8c4__neon(const int16_t *const *rows, size_t at,
-                                      const int16_t *w, int32x4_t *acc) {
-    const char *xs[5];
-    const char *xn;
-    uint64_t i = (uint64_t)0 - 32u;
-    unsigned ky;
-    for (ky = 0; ky < 5u; ++ky) xs[ky] = (const char *)(const void *)rows[ky] + at;
-    __asm__ volatile(
-        "ldr %[xn], [%[xs], %[i]]\n"
-        "ldp q16, q17, [%[acc], #0]\n"
-        "ldp q18, q19, [%[acc], #32]\n"
-        "ldp q20, q21, [%[acc], #64]\n"
-        "ldp q22, q23, [%[acc], #96]\n"
-        "ldr q24, [%[w], xzr]\n"
-        "ldr q0, [%[xn], xzr]\n"
-        "ldr q1, [%[xn], %[o1]]\n"
-        "ldr q2, [%[xn], %[o2]]\n"
-        "ldr q3, [%[xn], %[o3]]\n"
-        "ldr q25, [%[w], %[o1]]\n"
-        "ldr q4, [%[xn], %[o4]]\n"
-        "ldr q26, [%[w], %[o2]]\n"
-        "ldr q5, [%[xn], %[o5]]\n"
-        "ldr q27, [%[w], %[o3]]\n"
-        "ldr q6, [%[xn], %[o6]]\n"
-        "ldr q28, [%[w], %[o4]]\n"
-        "ldr q7, [%[xn], %[o7]]\n"
-        ".Lq8_dw_loop%=:\n"
-        "adds %[i], %[i], #8\n"
-        "add %[w], %[w], #80\n"
-        "ldr %[xn], [%[xs], %[i]]\n"
-        "smlal v16.4s, v0.4h, v24.4h\n"
-        "smlal2 v17.4s, v0.8h, v24.8h\n"
-        "smlal v18.4s, v1.4h, v24.4h\n"
-        "smlal2 v19.4s, v1.8h, v24.8h\n"
-        "ldr q0, [%[xn], xzr]\n"
-        "smlal v20.4s, v2.4h, v24.4h\n"
-        "smlal2 v21.4s, v2.8h, v24.8h\n"
-        "smlal v22.4s, v3.4h, v24.4h\n"
-        "smlal2 v23.4s, v3.8h, v24.8h\n"
-        "ldr q24, [%[w], xzr]\n"
-        "smlal v16.4s, v1.4h, v25.4h\n"
-        "smlal2 v17.4s, v1.8h, v25.8h\n"
-        "ldr q1, [%[xn], %[o1]]\n"
-        "smlal v18.4s, v2.4h, v25.4h\n"
-        "smlal2 v19.4s, v2.8h, v25.8h\n"
-        "smlal v20.4s, v3.4h, v25.4h\n"
-        "smlal2 v21.4s, v3.8h, v25.8h\n"
-        "smlal v22.4s, v4.4h, v25.4h\n"
-        "smlal2 v23.4s, v4.8h, v25.8h\n"
-        "ldr q25, [%[w], %[o1]]\n"
-        "smlal v16.4s, v2.4h, v26.4h\n"
-        "smlal2 v17.4s, v2.8h, v26.8h\n"
-        "ldr q2, [%[xn], %[o2]]\n"
-        "smlal v18.4s, v3.4h, v26.4h\n"
-        "smlal2 v19.4s, v3.8h, v26.8h\n"
-        "smlal v20.4s, v4.4h, v26.4h\n"
-        "smlal2 v21.4s, v4.8h, v26.8h\n"
-        "smlal v22.4s, v5.4h, v26.4h\n"
-        "smlal2 v23.4s, v5.8h, v26.8h\n"
-        "ldr q26, [%[w], %[o2]]\n"
-        "smlal v16.4s, v3.4h, v27.4h\n"
-        "smlal2 v17.4s, v3.8h, v27.8h\n"
-        "ldr q3, [%[xn], %[o3]]\n"
-        "smlal v18.4s, v4.4h, v27.4h\n"
-        "smlal2 v19.4s, v4.8h, v27.8h\n"
-        "smlal v20.4s, v5.4h, v27.4h\n"
-        "smlal2 v21.4s, v5.8h, v27.8h\n"
-        "smlal v22.4s, v6.4h, v27.4h\n"
-        "smlal2 v23.4s, v6.8h, v27.8h\n"
-        "ldr q27, [%[w], %[o3]]\n"
-        "smlal v16.4s, v4.4h, v28.4h\n"
-        "smlal2 v17.4s, v4.8h, v28.8h\n"
-        "ldr q4, [%[xn], %[o4]]\n"
-        "smlal v18.4s, v5.4h, v28.4h\n"
-        "smlal2 v19.4s, v5.8h, v28.8h\n"
-        "ldr q5, [%[xn], %[o5]]\n"
-        "smlal v20.4s, v6.4h, v28.4h\n"
-        "smlal2 v21.4s, v6.8h, v28.8h\n"
-        "ldr q6, [%[xn], %[o6]]\n"
-        "smlal v22.4s, v7.4h, v28.4h\n"
-        "smlal2 v23.4s, v7.8h, v28.8h\n"
-        "ldr q28, [%[w], %[o4]]\n"
-        "ldr q7, [%[xn], %[o7]]\n"
-        "b.ne .Lq8_dw_loop%=\n"
-        "smlal v16.4s, v0.4h, v24.4h\n"
-        "smlal2 v17.4s, v0.8h, v24.8h\n"
-        "smlal v18.4s, v1.4h, v24.4h\n"
-        "smlal2 v19.4s, v1.8h, v24.8h\n"
-        "smlal v20.4s, v2.4h, v24.4h\n"
-        "smlal2 v21.4s, v2.8h, v24.8h\n"
-        "smlal v22.4s, v3.4h, v24.4h\n"
-        "smlal2 v23.4s, v3.8h, v24.8h\n"
-        "smlal v16.4s, v1.4h, v25.4h\n"
-        "smlal2 v17.4s, v1.8h, v25.8h\n"
-        "smlal v18.4s, v2.4h, v25.4h\n"
-        "smlal2 v19.4s, v2.8h, v25.8h\n"
-        "smlal v20.4s, v3.4h, v25.4h\n"
-        "smlal2 v21.4s, v3.8h, v25.8h\n"
-        "smlal v22.4s, v4.4h, v25.4h\n"
-        "smlal2 v23.4s, v4.8h, v25.8h\n"
-        "smlal v16.4s, v2.4h, v26.4h\n"
-        "smlal2 v17.4s, v2.8h, v26.8h\n"
-        "smlal v18.4s, v3.4h, v26.4h\n"
-        "smlal2 v19.4s, v3.8h, v26.8h\n"
-        "smlal v20.4s, v4.4h, v26.4h\n"
-        "smlal2 v21.4s, v4.8h, v26.8h\n"
-        "smlal v22.4s, v5.4h, v26.4h\n"
-        "smlal2 v23.4s, v5.8h, v26.8h\n"
-        "smlal v16.4s, v3.4h, v27.4h\n"
-        "smlal2 v17.4s, v3.8h, v27.8h\n"
-        "smlal v18.4s, v4.4h, v27.4h\n"
-        "smlal2 v19.4s, v4.8h, v27.8h\n"
-        "smlal v20.4s, v5.4h, v27.4h\n"
-        "smlal2 v21.4s, v5.8h, v27.8h\n"
-        "smlal v22.4s, v6.4h, v27.4h\n"
-        "smlal2 v23.4s, v6.8h, v27.8h\n"
-        "smlal v16.4s, v4.4h, v28.4h\n"
-        "smlal2 v17.4s, v4.8h, v28.8h\n"
-        "smlal v18.4s, v5.4h, v28.4h\n"
-        "smlal2 v19.4s, v5.8h, v28.8h\n"
-        "smlal v20.4s, v6.4h, v28.4h\n"
-        "smlal2 v21.4s, v6.8h, v28.8h\n"
-        "smlal v22.4s, v7.4h, v28.4h\n"
-        "smlal2 v23.4s, v7.8h, v28.8h\n"
-        "stp q16, q17, [%[acc], #0]\n"
-        "stp q18, q19, [%[acc], #32]\n"
-        "stp q20, q21, [%[acc], #64]\n"
-        "stp q22, q23, [%[acc], #96]\n"
-        : [w] "+r"(w), [i] "+r"(i), [xn] "=&r"(xn)
-        : [xs] "r"(xs + 4), [acc] "r"(acc), [o1] "r"((uint64_t)16), [o2] "r"((uint64_t)32), [o3] "r"((uint64_t)48), [o4] "r"((uint64_t)64), [o5] "r"((uint64_t)80), [o6] "r"((uint64_t)96), [o7] "r"((uint64_t)112)
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "cc", "memory");
-}
+Q8DW_FUNCTION(mnv3_q8_dwconv_k5s1_8c4__neon, 5, 32u, 4, 80,
+              Q8DW_LDW0(24) Q8DW_LDX0(0) Q8DW_LDX(1, 1) Q8DW_LDX(2, 2) Q8DW_LDX(3, 3)
+              Q8DW_LDW(25, 1) Q8DW_LDX(4, 4) Q8DW_LDW(26, 2) Q8DW_LDX(5, 5) Q8DW_LDW(27, 3)
+              Q8DW_LDX(6, 6) Q8DW_LDW(28, 4) Q8DW_LDX(7, 7),
+              Q8DW_ROW_K5S1,
+              [o1] "r"((uint64_t)16), [o2] "r"((uint64_t)32), [o3] "r"((uint64_t)48), [o4] "r"((uint64_t)64), [o5] "r"((uint64_t)80), [o6] "r"((uint64_t)96), [o7] "r"((uint64_t)112)
+              : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "cc", "memory")
 
 /* 5x5, stride 2: 40 SMLAL per kernel row. */
-static void mnv3_q8_dwconv_k5s2_8c4__neon(const int16_t *const *rows, size_t at,
-                                      const int16_t *w, int32x4_t *acc) {
-    const char *xs[5];
-    const char *xn;
-    uint64_t i = (uint64_t)0 - 32u;
-    unsigned ky;
-    for (ky = 0; ky < 5u; ++ky) xs[ky] = (const char *)(const void *)rows[ky] + at;
-    __asm__ volatile(
-        "ldr %[xn], [%[xs], %[i]]\n"
-        "ldp q16, q17, [%[acc], #0]\n"
-        "ldp q18, q19, [%[acc], #32]\n"
-        "ldp q20, q21, [%[acc], #64]\n"
-        "ldp q22, q23, [%[acc], #96]\n"
-        "ldr q24, [%[w], xzr]\n"
-        "ldr q0, [%[xn], xzr]\n"
-        "ldr q2, [%[xn], %[o2]]\n"
-        "ldr q4, [%[xn], %[o4]]\n"
-        "ldr q6, [%[xn], %[o6]]\n"
-        "ldr q25, [%[w], %[o1]]\n"
-        "ldr q1, [%[xn], %[o1]]\n"
-        "ldr q3, [%[xn], %[o3]]\n"
-        "ldr q5, [%[xn], %[o5]]\n"
-        "ldr q7, [%[xn], %[o7]]\n"
-        "ldr q26, [%[w], %[o2]]\n"
-        "ldr q8, [%[xn], %[o8]]\n"
-        "ldr q27, [%[w], %[o3]]\n"
-        "ldr q9, [%[xn], %[o9]]\n"
-        "ldr q28, [%[w], %[o4]]\n"
-        "ldr q10, [%[xn], %[o10]]\n"
-        ".Lq8_dw_loop%=:\n"
-        "adds %[i], %[i], #8\n"
-        "add %[w], %[w], #80\n"
-        "ldr %[xn], [%[xs], %[i]]\n"
-        "smlal v16.4s, v0.4h, v24.4h\n"
-        "smlal2 v17.4s, v0.8h, v24.8h\n"
-        "smlal v18.4s, v2.4h, v24.4h\n"
-        "smlal2 v19.4s, v2.8h, v24.8h\n"
-        "ldr q0, [%[xn], xzr]\n"
-        "smlal v20.4s, v4.4h, v24.4h\n"
-        "smlal2 v21.4s, v4.8h, v24.8h\n"
-        "smlal v22.4s, v6.4h, v24.4h\n"
-        "smlal2 v23.4s, v6.8h, v24.8h\n"
-        "ldr q24, [%[w], xzr]\n"
-        "smlal v16.4s, v1.4h, v25.4h\n"
-        "smlal2 v17.4s, v1.8h, v25.8h\n"
-        "ldr q1, [%[xn], %[o1]]\n"
-        "smlal v18.4s, v3.4h, v25.4h\n"
-        "smlal2 v19.4s, v3.8h, v25.8h\n"
-        "smlal v20.4s, v5.4h, v25.4h\n"
-        "smlal2 v21.4s, v5.8h, v25.8h\n"
-        "smlal v22.4s, v7.4h, v25.4h\n"
-        "smlal2 v23.4s, v7.8h, v25.8h\n"
-        "ldr q25, [%[w], %[o1]]\n"
-        "smlal v16.4s, v2.4h, v26.4h\n"
-        "smlal2 v17.4s, v2.8h, v26.8h\n"
-        "ldr q2, [%[xn], %[o2]]\n"
-        "smlal v18.4s, v4.4h, v26.4h\n"
-        "smlal2 v19.4s, v4.8h, v26.8h\n"
-        "smlal v20.4s, v6.4h, v26.4h\n"
-        "smlal2 v21.4s, v6.8h, v26.8h\n"
-        "smlal v22.4s, v8.4h, v26.4h\n"
-        "smlal2 v23.4s, v8.8h, v26.8h\n"
-        "ldr q26, [%[w], %[o2]]\n"
-        "smlal v16.4s, v3.4h, v27.4h\n"
-        "smlal2 v17.4s, v3.8h, v27.8h\n"
-        "ldr q3, [%[xn], %[o3]]\n"
-        "smlal v18.4s, v5.4h, v27.4h\n"
-        "smlal2 v19.4s, v5.8h, v27.8h\n"
-        "ldr q5, [%[xn], %[o5]]\n"
-        "smlal v20.4s, v7.4h, v27.4h\n"
-        "smlal2 v21.4s, v7.8h, v27.8h\n"
-        "ldr q7, [%[xn], %[o7]]\n"
-        "smlal v22.4s, v9.4h, v27.4h\n"
-        "smlal2 v23.4s, v9.8h, v27.8h\n"
-        "ldr q27, [%[w], %[o3]]\n"
-        "smlal v16.4s, v4.4h, v28.4h\n"
-        "ldr q9, [%[xn], %[o9]]\n"
-        "smlal2 v17.4s, v4.8h, v28.8h\n"
-        "ldr q4, [%[xn], %[o4]]\n"
-        "smlal v18.4s, v6.4h, v28.4h\n"
-        "smlal2 v19.4s, v6.8h, v28.8h\n"
-        "ldr q6, [%[xn], %[o6]]\n"
-        "smlal v20.4s, v8.4h, v28.4h\n"
-        "smlal2 v21.4s, v8.8h, v28.8h\n"
-        "ldr q8, [%[xn], %[o8]]\n"
-        "smlal v22.4s, v10.4h, v28.4h\n"
-        "smlal2 v23.4s, v10.8h, v28.8h\n"
-        "ldr q28, [%[w], %[o4]]\n"
-        "ldr q10, [%[xn], %[o10]]\n"
-        "b.ne .Lq8_dw_loop%=\n"
-        "smlal v16.4s, v0.4h, v24.4h\n"
-        "smlal2 v17.4s, v0.8h, v24.8h\n"
-        "smlal v18.4s, v2.4h, v24.4h\n"
-        "smlal2 v19.4s, v2.8h, v24.8h\n"
-        "smlal v20.4s, v4.4h, v24.4h\n"
-        "smlal2 v21.4s, v4.8h, v24.8h\n"
-        "smlal v22.4s, v6.4h, v24.4h\n"
-        "smlal2 v23.4s, v6.8h, v24.8h\n"
-        "smlal v16.4s, v1.4h, v25.4h\n"
-        "smlal2 v17.4s, v1.8h, v25.8h\n"
-        "smlal v18.4s, v3.4h, v25.4h\n"
-        "smlal2 v19.4s, v3.8h, v25.8h\n"
-        "smlal v20.4s, v5.4h, v25.4h\n"
-        "smlal2 v21.4s, v5.8h, v25.8h\n"
-        "smlal v22.4s, v7.4h, v25.4h\n"
-        "smlal2 v23.4s, v7.8h, v25.8h\n"
-        "smlal v16.4s, v2.4h, v26.4h\n"
-        "smlal2 v17.4s, v2.8h, v26.8h\n"
-        "smlal v18.4s, v4.4h, v26.4h\n"
-        "smlal2 v19.4s, v4.8h, v26.8h\n"
-        "smlal v20.4s, v6.4h, v26.4h\n"
-        "smlal2 v21.4s, v6.8h, v26.8h\n"
-        "smlal v22.4s, v8.4h, v26.4h\n"
-        "smlal2 v23.4s, v8.8h, v26.8h\n"
-        "smlal v16.4s, v3.4h, v27.4h\n"
-        "smlal2 v17.4s, v3.8h, v27.8h\n"
-        "smlal v18.4s, v5.4h, v27.4h\n"
-        "smlal2 v19.4s, v5.8h, v27.8h\n"
-        "smlal v20.4s, v7.4h, v27.4h\n"
-        "smlal2 v21.4s, v7.8h, v27.8h\n"
-        "smlal v22.4s, v9.4h, v27.4h\n"
-        "smlal2 v23.4s, v9.8h, v27.8h\n"
-        "smlal v16.4s, v4.4h, v28.4h\n"
-        "smlal2 v17.4s, v4.8h, v28.8h\n"
-        "smlal v18.4s, v6.4h, v28.4h\n"
-        "smlal2 v19.4s, v6.8h, v28.8h\n"
-        "smlal v20.4s, v8.4h, v28.4h\n"
-        "smlal2 v21.4s, v8.8h, v28.8h\n"
-        "smlal v22.4s, v10.4h, v28.4h\n"
-        "smlal2 v23.4s, v10.8h, v28.8h\n"
-        "stp q16, q17, [%[acc], #0]\n"
-        "stp q18, q19, [%[acc], #32]\n"
-        "stp q20, q21, [%[acc], #64]\n"
-        "stp q22, q23, [%[acc], #96]\n"
-        : [w] "+r"(w), [i] "+r"(i), [xn] "=&r"(xn)
-        : [xs] "r"(xs + 4), [acc] "r"(acc), [o1] "r"((uint64_t)16), [o2] "r"((uint64_t)32), [o3] "r"((uint64_t)48), [o4] "r"((uint64_t)64), [o5] "r"((uint64_t)80), [o6] "r"((uint64_t)96), [o7] "r"((uint64_t)112), [o8] "r"((uint64_t)128), [o9] "r"((uint64_t)144), [o10] "r"((uint64_t)160)
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "cc", "memory");
-}
+Q8DW_FUNCTION(mnv3_q8_dwconv_k5s2_8c4__neon, 5, 32u, 4, 80,
+              Q8DW_LDW0(24) Q8DW_LDX0(0) Q8DW_LDX(2, 2) Q8DW_LDX(4, 4) Q8DW_LDX(6, 6)
+              Q8DW_LDW(25, 1) Q8DW_LDX(1, 1) Q8DW_LDX(3, 3) Q8DW_LDX(5, 5) Q8DW_LDX(7, 7)
+              Q8DW_LDW(26, 2) Q8DW_LDX(8, 8) Q8DW_LDW(27, 3) Q8DW_LDX(9, 9) Q8DW_LDW(28, 4)
+              Q8DW_LDX(10, 10),
+              Q8DW_ROW_K5S2,
+              [o1] "r"((uint64_t)16), [o2] "r"((uint64_t)32), [o3] "r"((uint64_t)48), [o4] "r"((uint64_t)64), [o5] "r"((uint64_t)80), [o6] "r"((uint64_t)96), [o7] "r"((uint64_t)112), [o8] "r"((uint64_t)128), [o9] "r"((uint64_t)144), [o10] "r"((uint64_t)160)
+              : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "cc", "memory")
 
 /* 7x7, stride 1: 56 SMLAL per kernel row. */
-static void mnv3_q8_dwconv_k7s1_8c4__neon(const int16_t *const *rows, size_t at,
-                                      const int16_t *w, int32x4_t *acc) {
-    const char *xs[7];
-    const char *xn;
-    uint64_t i = (uint64_t)0 - 48u;
-    unsigned ky;
-    for (ky = 0; ky < 7u; ++ky) xs[ky] = (const char *)(const void *)rows[ky] + at;
-    __asm__ volatile(
-        "ldr %[xn], [%[xs], %[i]]\n"
-        "ldp q16, q17, [%[acc], #0]\n"
-        "ldp q18, q19, [%[acc], #32]\n"
-        "ldp q20, q21, [%[acc], #64]\n"
-        "ldp q22, q23, [%[acc], #96]\n"
-        "ldr q24, [%[w], xzr]\n"
-        "ldr q0, [%[xn], xzr]\n"
-        "ldr q1, [%[xn], %[o1]]\n"
-        "ldr q2, [%[xn], %[o2]]\n"
-        "ldr q3, [%[xn], %[o3]]\n"
-        "ldr q25, [%[w], %[o1]]\n"
-        "ldr q4, [%[xn], %[o4]]\n"
-        "ldr q26, [%[w], %[o2]]\n"
-        "ldr q5, [%[xn], %[o5]]\n"
-        "ldr q27, [%[w], %[o3]]\n"
-        "ldr q6, [%[xn], %[o6]]\n"
-        "ldr q28, [%[w], %[o4]]\n"
-        "ldr q7, [%[xn], %[o7]]\n"
-        "ldr q29, [%[w], %[o5]]\n"
-        "ldr q8, [%[xn], %[o8]]\n"
-        "ldr q30, [%[w], %[o6]]\n"
-        "ldr q9, [%[xn], %[o9]]\n"
-        ".Lq8_dw_loop%=:\n"
-        "adds %[i], %[i], #8\n"
-        "add %[w], %[w], #112\n"
-        "ldr %[xn], [%[xs], %[i]]\n"
-        "smlal v16.4s, v0.4h, v24.4h\n"
-        "smlal2 v17.4s, v0.8h, v24.8h\n"
-        "smlal v18.4s, v1.4h, v24.4h\n"
-        "smlal2 v19.4s, v1.8h, v24.8h\n"
-        "ldr q0, [%[xn], xzr]\n"
-        "smlal v20.4s, v2.4h, v24.4h\n"
-        "smlal2 v21.4s, v2.8h, v24.8h\n"
-        "smlal v22.4s, v3.4h, v24.4h\n"
-        "smlal2 v23.4s, v3.8h, v24.8h\n"
-        "ldr q24, [%[w], xzr]\n"
-        "smlal v16.4s, v1.4h, v25.4h\n"
-        "smlal2 v17.4s, v1.8h, v25.8h\n"
-        "ldr q1, [%[xn], %[o1]]\n"
-        "smlal v18.4s, v2.4h, v25.4h\n"
-        "smlal2 v19.4s, v2.8h, v25.8h\n"
-        "smlal v20.4s, v3.4h, v25.4h\n"
-        "smlal2 v21.4s, v3.8h, v25.8h\n"
-        "smlal v22.4s, v4.4h, v25.4h\n"
-        "smlal2 v23.4s, v4.8h, v25.8h\n"
-        "ldr q25, [%[w], %[o1]]\n"
-        "smlal v16.4s, v2.4h, v26.4h\n"
-        "smlal2 v17.4s, v2.8h, v26.8h\n"
-        "ldr q2, [%[xn], %[o2]]\n"
-        "smlal v18.4s, v3.4h, v26.4h\n"
-        "smlal2 v19.4s, v3.8h, v26.8h\n"
-        "smlal v20.4s, v4.4h, v26.4h\n"
-        "smlal2 v21.4s, v4.8h, v26.8h\n"
-        "smlal v22.4s, v5.4h, v26.4h\n"
-        "smlal2 v23.4s, v5.8h, v26.8h\n"
-        "ldr q26, [%[w], %[o2]]\n"
-        "smlal v16.4s, v3.4h, v27.4h\n"
-        "smlal2 v17.4s, v3.8h, v27.8h\n"
-        "ldr q3, [%[xn], %[o3]]\n"
-        "smlal v18.4s, v4.4h, v27.4h\n"
-        "smlal2 v19.4s, v4.8h, v27.8h\n"
-        "smlal v20.4s, v5.4h, v27.4h\n"
-        "smlal2 v21.4s, v5.8h, v27.8h\n"
-        "smlal v22.4s, v6.4h, v27.4h\n"
-        "smlal2 v23.4s, v6.8h, v27.8h\n"
-        "ldr q27, [%[w], %[o3]]\n"
-        "smlal v16.4s, v4.4h, v28.4h\n"
-        "smlal2 v17.4s, v4.8h, v28.8h\n"
-        "ldr q4, [%[xn], %[o4]]\n"
-        "smlal v18.4s, v5.4h, v28.4h\n"
-        "smlal2 v19.4s, v5.8h, v28.8h\n"
-        "smlal v20.4s, v6.4h, v28.4h\n"
-        "smlal2 v21.4s, v6.8h, v28.8h\n"
-        "smlal v22.4s, v7.4h, v28.4h\n"
-        "smlal2 v23.4s, v7.8h, v28.8h\n"
-        "ldr q28, [%[w], %[o4]]\n"
-        "smlal v16.4s, v5.4h, v29.4h\n"
-        "smlal2 v17.4s, v5.8h, v29.8h\n"
-        "ldr q5, [%[xn], %[o5]]\n"
-        "smlal v18.4s, v6.4h, v29.4h\n"
-        "smlal2 v19.4s, v6.8h, v29.8h\n"
-        "smlal v20.4s, v7.4h, v29.4h\n"
-        "smlal2 v21.4s, v7.8h, v29.8h\n"
-        "smlal v22.4s, v8.4h, v29.4h\n"
-        "smlal2 v23.4s, v8.8h, v29.8h\n"
-        "ldr q29, [%[w], %[o5]]\n"
-        "smlal v16.4s, v6.4h, v30.4h\n"
-        "smlal2 v17.4s, v6.8h, v30.8h\n"
-        "ldr q6, [%[xn], %[o6]]\n"
-        "smlal v18.4s, v7.4h, v30.4h\n"
-        "smlal2 v19.4s, v7.8h, v30.8h\n"
-        "ldr q7, [%[xn], %[o7]]\n"
-        "smlal v20.4s, v8.4h, v30.4h\n"
-        "smlal2 v21.4s, v8.8h, v30.8h\n"
-        "ldr q8, [%[xn], %[o8]]\n"
-        "smlal v22.4s, v9.4h, v30.4h\n"
-        "smlal2 v23.4s, v9.8h, v30.8h\n"
-        "ldr q30, [%[w], %[o6]]\n"
-        "ldr q9, [%[xn], %[o9]]\n"
-        "b.ne .Lq8_dw_loop%=\n"
-        "smlal v16.4s, v0.4h, v24.4h\n"
-        "smlal2 v17.4s, v0.8h, v24.8h\n"
-        "smlal v18.4s, v1.4h, v24.4h\n"
-        "smlal2 v19.4s, v1.8h, v24.8h\n"
-        "smlal v20.4s, v2.4h, v24.4h\n"
-        "smlal2 v21.4s, v2.8h, v24.8h\n"
-        "smlal v22.4s, v3.4h, v24.4h\n"
-        "smlal2 v23.4s, v3.8h, v24.8h\n"
-        "smlal v16.4s, v1.4h, v25.4h\n"
-        "smlal2 v17.4s, v1.8h, v25.8h\n"
-        "smlal v18.4s, v2.4h, v25.4h\n"
-        "smlal2 v19.4s, v2.8h, v25.8h\n"
-        "smlal v20.4s, v3.4h, v25.4h\n"
-        "smlal2 v21.4s, v3.8h, v25.8h\n"
-        "smlal v22.4s, v4.4h, v25.4h\n"
-        "smlal2 v23.4s, v4.8h, v25.8h\n"
-        "smlal v16.4s, v2.4h, v26.4h\n"
-        "smlal2 v17.4s, v2.8h, v26.8h\n"
-        "smlal v18.4s, v3.4h, v26.4h\n"
-        "smlal2 v19.4s, v3.8h, v26.8h\n"
-        "smlal v20.4s, v4.4h, v26.4h\n"
-        "smlal2 v21.4s, v4.8h, v26.8h\n"
-        "smlal v22.4s, v5.4h, v26.4h\n"
-        "smlal2 v23.4s, v5.8h, v26.8h\n"
-        "smlal v16.4s, v3.4h, v27.4h\n"
-        "smlal2 v17.4s, v3.8h, v27.8h\n"
-        "smlal v18.4s, v4.4h, v27.4h\n"
-        "smlal2 v19.4s, v4.8h, v27.8h\n"
-        "smlal v20.4s, v5.4h, v27.4h\n"
-        "smlal2 v21.4s, v5.8h, v27.8h\n"
-        "smlal v22.4s, v6.4h, v27.4h\n"
-        "smlal2 v23.4s, v6.8h, v27.8h\n"
-        "smlal v16.4s, v4.4h, v28.4h\n"
-        "smlal2 v17.4s, v4.8h, v28.8h\n"
-        "smlal v18.4s, v5.4h, v28.4h\n"
-        "smlal2 v19.4s, v5.8h, v28.8h\n"
-        "smlal v20.4s, v6.4h, v28.4h\n"
-        "smlal2 v21.4s, v6.8h, v28.8h\n"
-        "smlal v22.4s, v7.4h, v28.4h\n"
-        "smlal2 v23.4s, v7.8h, v28.8h\n"
-        "smlal v16.4s, v5.4h, v29.4h\n"
-        "smlal2 v17.4s, v5.8h, v29.8h\n"
-        "smlal v18.4s, v6.4h, v29.4h\n"
-        "smlal2 v19.4s, v6.8h, v29.8h\n"
-        "smlal v20.4s, v7.4h, v29.4h\n"
-        "smlal2 v21.4s, v7.8h, v29.8h\n"
-        "smlal v22.4s, v8.4h, v29.4h\n"
-        "smlal2 v23.4s, v8.8h, v29.8h\n"
-        "smlal v16.4s, v6.4h, v30.4h\n"
-        "smlal2 v17.4s, v6.8h, v30.8h\n"
-        "smlal v18.4s, v7.4h, v30.4h\n"
-        "smlal2 v19.4s, v7.8h, v30.8h\n"
-        "smlal v20.4s, v8.4h, v30.4h\n"
-        "smlal2 v21.4s, v8.8h, v30.8h\n"
-        "smlal v22.4s, v9.4h, v30.4h\n"
-        "smlal2 v23.4s, v9.8h, v30.8h\n"
-        "stp q16, q17, [%[acc], #0]\n"
-        "stp q18, q19, [%[acc], #32]\n"
-        "stp q20, q21, [%[acc], #64]\n"
-        "stp q22, q23, [%[acc], #96]\n"
-        : [w] "+r"(w), [i] "+r"(i), [xn] "=&r"(xn)
-        : [xs] "r"(xs + 6), [acc] "r"(acc), [o1] "r"((uint64_t)16), [o2] "r"((uint64_t)32), [o3] "r"((uint64_t)48), [o4] "r"((uint64_t)64), [o5] "r"((uint64_t)80), [o6] "r"((uint64_t)96), [o7] "r"((uint64_t)112), [o8] "r"((uint64_t)128), [o9] "r"((uint64_t)144)
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "cc", "memory");
-}
+Q8DW_FUNCTION(mnv3_q8_dwconv_k7s1_8c4__neon, 7, 48u, 6, 112,
+              Q8DW_LDW0(24) Q8DW_LDX0(0) Q8DW_LDX(1, 1) Q8DW_LDX(2, 2) Q8DW_LDX(3, 3)
+              Q8DW_LDW(25, 1) Q8DW_LDX(4, 4) Q8DW_LDW(26, 2) Q8DW_LDX(5, 5) Q8DW_LDW(27, 3)
+              Q8DW_LDX(6, 6) Q8DW_LDW(28, 4) Q8DW_LDX(7, 7) Q8DW_LDW(29, 5) Q8DW_LDX(8, 8)
+              Q8DW_LDW(30, 6) Q8DW_LDX(9, 9),
+              Q8DW_ROW_K7S1,
+              [o1] "r"((uint64_t)16), [o2] "r"((uint64_t)32), [o3] "r"((uint64_t)48), [o4] "r"((uint64_t)64), [o5] "r"((uint64_t)80), [o6] "r"((uint64_t)96), [o7] "r"((uint64_t)112), [o8] "r"((uint64_t)128), [o9] "r"((uint64_t)144)
+              : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "cc", "memory")
 
 /* 7x7, stride 2: 56 SMLAL per kernel row. */
-static void mnv3_q8_dwconv_k7s2_8c4__neon(const int16_t *const *rows, size_t at,
-                                      const int16_t *w, int32x4_t *acc) {
-    const char *xs[7];
-    const char *xn;
-    uint64_t i = (uint64_t)0 - 48u;
-    unsigned ky;
-    for (ky = 0; ky < 7u; ++ky) xs[ky] = (const char *)(const void *)rows[ky] + at;
-    __asm__ volatile(
-        "ldr %[xn], [%[xs], %[i]]\n"
-        "ldp q16, q17, [%[acc], #0]\n"
-        "ldp q18, q19, [%[acc], #32]\n"
-        "ldp q20, q21, [%[acc], #64]\n"
-        "ldp q22, q23, [%[acc], #96]\n"
-        "ldr q24, [%[w], xzr]\n"
-        "ldr q0, [%[xn], xzr]\n"
-        "ldr q2, [%[xn], %[o2]]\n"
-        "ldr q4, [%[xn], %[o4]]\n"
-        "ldr q6, [%[xn], %[o6]]\n"
-        "ldr q25, [%[w], %[o1]]\n"
-        "ldr q1, [%[xn], %[o1]]\n"
-        "ldr q3, [%[xn], %[o3]]\n"
-        "ldr q5, [%[xn], %[o5]]\n"
-        "ldr q7, [%[xn], %[o7]]\n"
-        "ldr q26, [%[w], %[o2]]\n"
-        "ldr q8, [%[xn], %[o8]]\n"
-        "ldr q27, [%[w], %[o3]]\n"
-        "ldr q9, [%[xn], %[o9]]\n"
-        "ldr q28, [%[w], %[o4]]\n"
-        "ldr q10, [%[xn], %[o10]]\n"
-        "ldr q29, [%[w], %[o5]]\n"
-        "ldr q11, [%[xn], %[o11]]\n"
-        "ldr q30, [%[w], %[o6]]\n"
-        "ldr q12, [%[xn], %[o12]]\n"
-        ".Lq8_dw_loop%=:\n"
-        "adds %[i], %[i], #8\n"
-        "add %[w], %[w], #112\n"
-        "ldr %[xn], [%[xs], %[i]]\n"
-        "smlal v16.4s, v0.4h, v24.4h\n"
-        "smlal2 v17.4s, v0.8h, v24.8h\n"
-        "smlal v18.4s, v2.4h, v24.4h\n"
-        "smlal2 v19.4s, v2.8h, v24.8h\n"
-        "ldr q0, [%[xn], xzr]\n"
-        "smlal v20.4s, v4.4h, v24.4h\n"
-        "smlal2 v21.4s, v4.8h, v24.8h\n"
-        "smlal v22.4s, v6.4h, v24.4h\n"
-        "smlal2 v23.4s, v6.8h, v24.8h\n"
-        "ldr q24, [%[w], xzr]\n"
-        "smlal v16.4s, v1.4h, v25.4h\n"
-        "smlal2 v17.4s, v1.8h, v25.8h\n"
-        "ldr q1, [%[xn], %[o1]]\n"
-        "smlal v18.4s, v3.4h, v25.4h\n"
-        "smlal2 v19.4s, v3.8h, v25.8h\n"
-        "smlal v20.4s, v5.4h, v25.4h\n"
-        "smlal2 v21.4s, v5.8h, v25.8h\n"
-        "smlal v22.4s, v7.4h, v25.4h\n"
-        "smlal2 v23.4s, v7.8h, v25.8h\n"
-        "ldr q25, [%[w], %[o1]]\n"
-        "smlal v16.4s, v2.4h, v26.4h\n"
-        "smlal2 v17.4s, v2.8h, v26.8h\n"
-        "ldr q2, [%[xn], %[o2]]\n"
-        "smlal v18.4s, v4.4h, v26.4h\n"
-        "smlal2 v19.4s, v4.8h, v26.8h\n"
-        "smlal v20.4s, v6.4h, v26.4h\n"
-        "smlal2 v21.4s, v6.8h, v26.8h\n"
-        "smlal v22.4s, v8.4h, v26.4h\n"
-        "smlal2 v23.4s, v8.8h, v26.8h\n"
-        "ldr q26, [%[w], %[o2]]\n"
-        "smlal v16.4s, v3.4h, v27.4h\n"
-        "smlal2 v17.4s, v3.8h, v27.8h\n"
-        "ldr q3, [%[xn], %[o3]]\n"
-        "smlal v18.4s, v5.4h, v27.4h\n"
-        "smlal2 v19.4s, v5.8h, v27.8h\n"
-        "smlal v20.4s, v7.4h, v27.4h\n"
-        "smlal2 v21.4s, v7.8h, v27.8h\n"
-        "smlal v22.4s, v9.4h, v27.4h\n"
-        "smlal2 v23.4s, v9.8h, v27.8h\n"
-        "ldr q27, [%[w], %[o3]]\n"
-        "smlal v16.4s, v4.4h, v28.4h\n"
-        "smlal2 v17.4s, v4.8h, v28.8h\n"
-        "ldr q4, [%[xn], %[o4]]\n"
-        "smlal v18.4s, v6.4h, v28.4h\n"
-        "smlal2 v19.4s, v6.8h, v28.8h\n"
-        "smlal v20.4s, v8.4h, v28.4h\n"
-        "smlal2 v21.4s, v8.8h, v28.8h\n"
-        "smlal v22.4s, v10.4h, v28.4h\n"
-        "smlal2 v23.4s, v10.8h, v28.8h\n"
-        "ldr q28, [%[w], %[o4]]\n"
-        "smlal v16.4s, v5.4h, v29.4h\n"
-        "smlal2 v17.4s, v5.8h, v29.8h\n"
-        "ldr q5, [%[xn], %[o5]]\n"
-        "smlal v18.4s, v7.4h, v29.4h\n"
-        "smlal2 v19.4s, v7.8h, v29.8h\n"
-        "ldr q7, [%[xn], %[o7]]\n"
-        "smlal v20.4s, v9.4h, v29.4h\n"
-        "smlal2 v21.4s, v9.8h, v29.8h\n"
-        "ldr q9, [%[xn], %[o9]]\n"
-        "smlal v22.4s, v11.4h, v29.4h\n"
-        "smlal2 v23.4s, v11.8h, v29.8h\n"
-        "ldr q29, [%[w], %[o5]]\n"
-        "smlal v16.4s, v6.4h, v30.4h\n"
-        "ldr q11, [%[xn], %[o11]]\n"
-        "smlal2 v17.4s, v6.8h, v30.8h\n"
-        "ldr q6, [%[xn], %[o6]]\n"
-        "smlal v18.4s, v8.4h, v30.4h\n"
-        "smlal2 v19.4s, v8.8h, v30.8h\n"
-        "ldr q8, [%[xn], %[o8]]\n"
-        "smlal v20.4s, v10.4h, v30.4h\n"
-        "smlal2 v21.4s, v10.8h, v30.8h\n"
-        "ldr q10, [%[xn], %[o10]]\n"
-        "smlal v22.4s, v12.4h, v30.4h\n"
-        "smlal2 v23.4s, v12.8h, v30.8h\n"
-        "ldr q30, [%[w], %[o6]]\n"
-        "ldr q12, [%[xn], %[o12]]\n"
-        "b.ne .Lq8_dw_loop%=\n"
-        "smlal v16.4s, v0.4h, v24.4h\n"
-        "smlal2 v17.4s, v0.8h, v24.8h\n"
-        "smlal v18.4s, v2.4h, v24.4h\n"
-        "smlal2 v19.4s, v2.8h, v24.8h\n"
-        "smlal v20.4s, v4.4h, v24.4h\n"
-        "smlal2 v21.4s, v4.8h, v24.8h\n"
-        "smlal v22.4s, v6.4h, v24.4h\n"
-        "smlal2 v23.4s, v6.8h, v24.8h\n"
-        "smlal v16.4s, v1.4h, v25.4h\n"
-        "smlal2 v17.4s, v1.8h, v25.8h\n"
-        "smlal v18.4s, v3.4h, v25.4h\n"
-        "smlal2 v19.4s, v3.8h, v25.8h\n"
-        "smlal v20.4s, v5.4h, v25.4h\n"
-        "smlal2 v21.4s, v5.8h, v25.8h\n"
-        "smlal v22.4s, v7.4h, v25.4h\n"
-        "smlal2 v23.4s, v7.8h, v25.8h\n"
-        "smlal v16.4s, v2.4h, v26.4h\n"
-        "smlal2 v17.4s, v2.8h, v26.8h\n"
-        "smlal v18.4s, v4.4h, v26.4h\n"
-        "smlal2 v19.4s, v4.8h, v26.8h\n"
-        "smlal v20.4s, v6.4h, v26.4h\n"
-        "smlal2 v21.4s, v6.8h, v26.8h\n"
-        "smlal v22.4s, v8.4h, v26.4h\n"
-        "smlal2 v23.4s, v8.8h, v26.8h\n"
-        "smlal v16.4s, v3.4h, v27.4h\n"
-        "smlal2 v17.4s, v3.8h, v27.8h\n"
-        "smlal v18.4s, v5.4h, v27.4h\n"
-        "smlal2 v19.4s, v5.8h, v27.8h\n"
-        "smlal v20.4s, v7.4h, v27.4h\n"
-        "smlal2 v21.4s, v7.8h, v27.8h\n"
-        "smlal v22.4s, v9.4h, v27.4h\n"
-        "smlal2 v23.4s, v9.8h, v27.8h\n"
-        "smlal v16.4s, v4.4h, v28.4h\n"
-        "smlal2 v17.4s, v4.8h, v28.8h\n"
-        "smlal v18.4s, v6.4h, v28.4h\n"
-        "smlal2 v19.4s, v6.8h, v28.8h\n"
-        "smlal v20.4s, v8.4h, v28.4h\n"
-        "smlal2 v21.4s, v8.8h, v28.8h\n"
-        "smlal v22.4s, v10.4h, v28.4h\n"
-        "smlal2 v23.4s, v10.8h, v28.8h\n"
-        "smlal v16.4s, v5.4h, v29.4h\n"
-        "smlal2 v17.4s, v5.8h, v29.8h\n"
-        "smlal v18.4s, v7.4h, v29.4h\n"
-        "smlal2 v19.4s, v7.8h, v29.8h\n"
-        "smlal v20.4s, v9.4h, v29.4h\n"
-        "smlal2 v21.4s, v9.8h, v29.8h\n"
-        "smlal v22.4s, v11.4h, v29.4h\n"
-        "smlal2 v23.4s, v11.8h, v29.8h\n"
-        "smlal v16.4s, v6.4h, v30.4h\n"
-        "smlal2 v17.4s, v6.8h, v30.8h\n"
-        "smlal v18.4s, v8.4h, v30.4h\n"
-        "smlal2 v19.4s, v8.8h, v30.8h\n"
-        "smlal v20.4s, v10.4h, v30.4h\n"
-        "smlal2 v21.4s, v10.8h, v30.8h\n"
-        "smlal v22.4s, v12.4h, v30.4h\n"
-        "smlal2 v23.4s, v12.8h, v30.8h\n"
-        "stp q16, q17, [%[acc], #0]\n"
-        "stp q18, q19, [%[acc], #32]\n"
-        "stp q20, q21, [%[acc], #64]\n"
-        "stp q22, q23, [%[acc], #96]\n"
-        : [w] "+r"(w), [i] "+r"(i), [xn] "=&r"(xn)
-        : [xs] "r"(xs + 6), [acc] "r"(acc), [o1] "r"((uint64_t)16), [o2] "r"((uint64_t)32), [o3] "r"((uint64_t)48), [o4] "r"((uint64_t)64), [o5] "r"((uint64_t)80), [o6] "r"((uint64_t)96), [o7] "r"((uint64_t)112), [o8] "r"((uint64_t)128), [o9] "r"((uint64_t)144), [o10] "r"((uint64_t)160), [o11] "r"((uint64_t)176), [o12] "r"((uint64_t)192)
-        : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "cc", "memory");
-}
+Q8DW_FUNCTION(mnv3_q8_dwconv_k7s2_8c4__neon, 7, 48u, 6, 112,
+              Q8DW_LDW0(24) Q8DW_LDX0(0) Q8DW_LDX(2, 2) Q8DW_LDX(4, 4) Q8DW_LDX(6, 6)
+              Q8DW_LDW(25, 1) Q8DW_LDX(1, 1) Q8DW_LDX(3, 3) Q8DW_LDX(5, 5) Q8DW_LDX(7, 7)
+              Q8DW_LDW(26, 2) Q8DW_LDX(8, 8) Q8DW_LDW(27, 3) Q8DW_LDX(9, 9) Q8DW_LDW(28, 4)
+              Q8DW_LDX(10, 10) Q8DW_LDW(29, 5) Q8DW_LDX(11, 11) Q8DW_LDW(30, 6) Q8DW_LDX(12, 12),
+              Q8DW_ROW_K7S2,
+              [o1] "r"((uint64_t)16), [o2] "r"((uint64_t)32), [o3] "r"((uint64_t)48), [o4] "r"((uint64_t)64), [o5] "r"((uint64_t)80), [o6] "r"((uint64_t)96), [o7] "r"((uint64_t)112), [o8] "r"((uint64_t)128), [o9] "r"((uint64_t)144), [o10] "r"((uint64_t)160), [o11] "r"((uint64_t)176), [o12] "r"((uint64_t)192)
+              : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "cc", "memory")
 
 #if defined(__clang__)
 #pragma clang diagnostic pop

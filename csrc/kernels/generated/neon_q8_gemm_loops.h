@@ -26,6 +26,177 @@
 #define NQ8_GEMM_SPLIT_7 1
 #define NQ8_GEMM_SPLIT_8 1
 
+/* Q8G_W(V, OFF), Q8G_A(R): the weights of a k step into vV from byte OFF of the iteration's
+ * panel; row R's 8 inputs into vR (the grouped schedule). */
+#define Q8G_W(V, OFF) "ldr q" #V ", [%[w], #" #OFF "]\n\t"
+#define Q8G_A(R) "ldr q" #R ", [%[a" #R "]]\n\t"
+
+/* Q8G_AK(R): row R's inputs into vR from its base at the shared offset k (the pipelined and
+ * the SDOT schedules). */
+#define Q8G_AK(R) "ldr q" #R ", [%[a" #R "], %[k]]\n\t"
+
+/* Q8G_MAC(A0, A1, W, X, J): a row's SMLAL, SMLAL2 of k step J: output vectors 0-3, 4-7 in
+ * vA0, vA1 += the step's weights vW (low, high half) times lane J of the row's inputs vX. */
+#define Q8G_MAC(A0, A1, W, X, J) \
+    "smlal v" #A0 ".4s, v" #W ".4h, v" #X ".h[" #J "]\n\t" \
+    "smlal2 v" #A1 ".4s, v" #W ".8h, v" #X ".h[" #J "]\n\t"
+
+/* Q8G_STEP_<rows>(J, W, A0, B0, ..., A<rows-1>, B<rows-1>): k step J of a tile (macs):
+ * Q8G_MAC of every row r into vA<r>, vB<r> (each macro adds a row to the one before). */
+#define Q8G_STEP_1(J, W, A0, B0) Q8G_MAC(A0, B0, W, 0, J)
+#define Q8G_STEP_2(J, W, A0, B0, A1, B1) Q8G_STEP_1(J, W, A0, B0) Q8G_MAC(A1, B1, W, 1, J)
+#define Q8G_STEP_3(J, W, A0, B0, A1, B1, A2, B2) \
+    Q8G_STEP_2(J, W, A0, B0, A1, B1) \
+    Q8G_MAC(A2, B2, W, 2, J)
+#define Q8G_STEP_4(J, W, A0, B0, A1, B1, A2, B2, A3, B3) \
+    Q8G_STEP_3(J, W, A0, B0, A1, B1, A2, B2) \
+    Q8G_MAC(A3, B3, W, 3, J)
+#define Q8G_STEP_5(J, W, A0, B0, A1, B1, A2, B2, A3, B3, A4, B4) \
+    Q8G_STEP_4(J, W, A0, B0, A1, B1, A2, B2, A3, B3) \
+    Q8G_MAC(A4, B4, W, 4, J)
+#define Q8G_STEP_6(J, W, A0, B0, A1, B1, A2, B2, A3, B3, A4, B4, A5, B5) \
+    Q8G_STEP_5(J, W, A0, B0, A1, B1, A2, B2, A3, B3, A4, B4) \
+    Q8G_MAC(A5, B5, W, 5, J)
+#define Q8G_STEP_7(J, W, A0, B0, A1, B1, A2, B2, A3, B3, A4, B4, A5, B5, A6, B6) \
+    Q8G_STEP_6(J, W, A0, B0, A1, B1, A2, B2, A3, B3, A4, B4, A5, B5) \
+    Q8G_MAC(A6, B6, W, 6, J)
+#define Q8G_STEP_8(J, W, A0, B0, A1, B1, A2, B2, A3, B3, A4, B4, A5, B5, A6, B6, A7, B7) \
+    Q8G_STEP_7(J, W, A0, B0, A1, B1, A2, B2, A3, B3, A4, B4, A5, B5, A6, B6) \
+    Q8G_MAC(A7, B7, W, 7, J)
+
+/* Q8G_KSTEPS_<rows>(MID): the iteration's 8 k steps of a tile, into split j % split of each
+ * output vector at step j; MID (the pipelined schedule's load ahead, or empty) between steps
+ * 3 and 4. */
+#define Q8G_KSTEPS_1(MID) \
+    Q8G_STEP_1(0, 24, 8, 16) \
+    Q8G_STEP_1(1, 25, 9, 17) \
+    Q8G_STEP_1(2, 26, 10, 18) \
+    Q8G_STEP_1(3, 27, 11, 19) \
+    MID \
+    Q8G_STEP_1(4, 28, 12, 20) \
+    Q8G_STEP_1(5, 29, 13, 21) \
+    Q8G_STEP_1(6, 30, 14, 22) \
+    Q8G_STEP_1(7, 31, 15, 23)
+#define Q8G_KSTEPS_2(MID) \
+    Q8G_STEP_2(0, 24, 8, 12, 16, 20) \
+    Q8G_STEP_2(1, 25, 9, 13, 17, 21) \
+    Q8G_STEP_2(2, 26, 10, 14, 18, 22) \
+    Q8G_STEP_2(3, 27, 11, 15, 19, 23) \
+    MID \
+    Q8G_STEP_2(4, 28, 8, 12, 16, 20) \
+    Q8G_STEP_2(5, 29, 9, 13, 17, 21) \
+    Q8G_STEP_2(6, 30, 10, 14, 18, 22) \
+    Q8G_STEP_2(7, 31, 11, 15, 19, 23)
+#define Q8G_KSTEPS_3(MID) \
+    Q8G_STEP_3(0, 24, 8, 10, 12, 14, 16, 18) \
+    Q8G_STEP_3(1, 25, 9, 11, 13, 15, 17, 19) \
+    Q8G_STEP_3(2, 26, 8, 10, 12, 14, 16, 18) \
+    Q8G_STEP_3(3, 27, 9, 11, 13, 15, 17, 19) \
+    MID \
+    Q8G_STEP_3(4, 28, 8, 10, 12, 14, 16, 18) \
+    Q8G_STEP_3(5, 29, 9, 11, 13, 15, 17, 19) \
+    Q8G_STEP_3(6, 30, 8, 10, 12, 14, 16, 18) \
+    Q8G_STEP_3(7, 31, 9, 11, 13, 15, 17, 19)
+#define Q8G_KSTEPS_4(MID) \
+    Q8G_STEP_4(0, 24, 8, 10, 12, 14, 16, 18, 20, 22) \
+    Q8G_STEP_4(1, 25, 9, 11, 13, 15, 17, 19, 21, 23) \
+    Q8G_STEP_4(2, 26, 8, 10, 12, 14, 16, 18, 20, 22) \
+    Q8G_STEP_4(3, 27, 9, 11, 13, 15, 17, 19, 21, 23) \
+    MID \
+    Q8G_STEP_4(4, 28, 8, 10, 12, 14, 16, 18, 20, 22) \
+    Q8G_STEP_4(5, 29, 9, 11, 13, 15, 17, 19, 21, 23) \
+    Q8G_STEP_4(6, 30, 8, 10, 12, 14, 16, 18, 20, 22) \
+    Q8G_STEP_4(7, 31, 9, 11, 13, 15, 17, 19, 21, 23)
+#define Q8G_KSTEPS_5(MID) \
+    Q8G_STEP_5(0, 24, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17) \
+    Q8G_STEP_5(1, 25, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17) \
+    Q8G_STEP_5(2, 26, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17) \
+    Q8G_STEP_5(3, 27, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17) \
+    MID \
+    Q8G_STEP_5(4, 28, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17) \
+    Q8G_STEP_5(5, 29, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17) \
+    Q8G_STEP_5(6, 30, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17) \
+    Q8G_STEP_5(7, 31, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17)
+#define Q8G_KSTEPS_6(MID) \
+    Q8G_STEP_6(0, 24, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19) \
+    Q8G_STEP_6(1, 25, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19) \
+    Q8G_STEP_6(2, 26, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19) \
+    Q8G_STEP_6(3, 27, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19) \
+    MID \
+    Q8G_STEP_6(4, 28, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19) \
+    Q8G_STEP_6(5, 29, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19) \
+    Q8G_STEP_6(6, 30, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19) \
+    Q8G_STEP_6(7, 31, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19)
+#define Q8G_KSTEPS_7(MID) \
+    Q8G_STEP_7(0, 24, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21) \
+    Q8G_STEP_7(1, 25, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21) \
+    Q8G_STEP_7(2, 26, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21) \
+    Q8G_STEP_7(3, 27, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21) \
+    MID \
+    Q8G_STEP_7(4, 28, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21) \
+    Q8G_STEP_7(5, 29, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21) \
+    Q8G_STEP_7(6, 30, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21) \
+    Q8G_STEP_7(7, 31, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21)
+#define Q8G_KSTEPS_8(MID) \
+    Q8G_STEP_8(0, 24, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23) \
+    Q8G_STEP_8(1, 25, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23) \
+    Q8G_STEP_8(2, 26, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23) \
+    Q8G_STEP_8(3, 27, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23) \
+    MID \
+    Q8G_STEP_8(4, 28, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23) \
+    Q8G_STEP_8(5, 29, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23) \
+    Q8G_STEP_8(6, 30, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23) \
+    Q8G_STEP_8(7, 31, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23)
+
+/* Q8G_LD1_AHEAD: the weights of k steps 0-3 of the next iteration (the pipelined schedule),
+ * once the last multiply that reads them has issued. */
+#define Q8G_LD1_AHEAD "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+
+/* Q8G_K_STEP: the rows' offset steps, counting up to zero (the loop's flags). */
+#define Q8G_K_STEP "adds %[k], %[k], #16\n\t"
+
+/* Q8G_PIPE_LOADS(ROWS): the load group of a pipelined iteration (pipelined_body): rows 0 and
+ * 1 with the prefetch, ROWS (the other rows' Q8G_AK), the weights of k steps 4-7, the panel
+ * pointer's step. */
+#define Q8G_PIPE_LOADS(ROWS) \
+    Q8G_AK(0) \
+    "prfm pldl1keep, [%[pf]]\n\t" \
+    Q8G_AK(1) \
+    "add %[pf], %[pf], #64\n\t" \
+    ROWS \
+    Q8G_W(28, 64) \
+    Q8G_W(29, 80) \
+    Q8G_W(30, 96) \
+    Q8G_W(31, 112) \
+    "add %[w], %[w], #128\n\t"
+
+/* Q8G_GROUP_1: the load group of the 1-row tile's iteration (load_group): its inputs and the
+ * 8 weight vectors, the prefetch paired with the first loads, then the pointers' steps and
+ * the count. */
+#define Q8G_GROUP_1 \
+    Q8G_A(0) \
+    "prfm pldl1keep, [%[pf]]\n\t" \
+    Q8G_W(24, 0) \
+    "add %[pf], %[pf], #64\n\t" \
+    Q8G_W(25, 16) \
+    Q8G_W(26, 32) \
+    Q8G_W(27, 48) \
+    Q8G_W(28, 64) \
+    Q8G_W(29, 80) \
+    Q8G_W(30, 96) \
+    Q8G_W(31, 112) \
+    "add %[a0], %[a0], #16\n\t" \
+    "add %[w], %[w], #128\n\t" \
+    "subs %[n], %[n], #1\n\t"
+
+/* Q8G_BIAS(A, OFF), Q8G_ZERO(A): an output vector's split 0 starts at the bias at byte OFF,
+ * the other splits at zero. */
+#define Q8G_BIAS(A, OFF) "ldr q" #A ", [%[bias], #" #OFF "]\n\t"
+#define Q8G_ZERO(A) "movi v" #A ".4s, #0\n\t"
+
+/* Q8G_STP(A0, A1, OFF): two accumulators to acc at byte offset OFF. */
+#define Q8G_STP(A0, A1, OFF) "stp q" #A0 ", q" #A1 ", [%[acc], #" #OFF "]\n\t"
+
 /* 1 row: 16 accumulators (8 per output vector). */
 static inline __attribute__((always_inline)) void nq8_gemm_kloop_1(
     const int16_t **a, const int16_t **w, uint64_t n, const char **pf, const int32_t *bias,
@@ -34,62 +205,15 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_1(
     const int16_t *wp = *w;
     const char *pfp = *pf;
     __asm__ volatile(
-        "ldr q8, [%[bias], #0]\n\t"
-        "movi v9.4s, #0\n\t"
-        "movi v10.4s, #0\n\t"
-        "movi v11.4s, #0\n\t"
-        "movi v12.4s, #0\n\t"
-        "movi v13.4s, #0\n\t"
-        "movi v14.4s, #0\n\t"
-        "movi v15.4s, #0\n\t"
-        "ldr q16, [%[bias], #16]\n\t"
-        "movi v17.4s, #0\n\t"
-        "movi v18.4s, #0\n\t"
-        "movi v19.4s, #0\n\t"
-        "movi v20.4s, #0\n\t"
-        "movi v21.4s, #0\n\t"
-        "movi v22.4s, #0\n\t"
-        "movi v23.4s, #0\n\t"
+        Q8G_BIAS(8, 0) Q8G_ZERO(9) Q8G_ZERO(10) Q8G_ZERO(11) Q8G_ZERO(12) Q8G_ZERO(13) Q8G_ZERO(14)
+        Q8G_ZERO(15) Q8G_BIAS(16, 16) Q8G_ZERO(17) Q8G_ZERO(18) Q8G_ZERO(19) Q8G_ZERO(20)
+        Q8G_ZERO(21) Q8G_ZERO(22) Q8G_ZERO(23)
         ".Lq8_gemm_loop%=:\n\t"
-        "ldr q0, [%[a0]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q24, [%[w], #0]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "ldr q25, [%[w], #16]\n\t"
-        "ldr q26, [%[w], #32]\n\t"
-        "ldr q27, [%[w], #48]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[a0], %[a0], #16\n\t"
-        "add %[w], %[w], #128\n\t"
-        "subs %[n], %[n], #1\n\t"
-        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
-        "smlal2 v16.4s, v24.8h, v0.h[0]\n\t"
-        "smlal v9.4s, v25.4h, v0.h[1]\n\t"
-        "smlal2 v17.4s, v25.8h, v0.h[1]\n\t"
-        "smlal v10.4s, v26.4h, v0.h[2]\n\t"
-        "smlal2 v18.4s, v26.8h, v0.h[2]\n\t"
-        "smlal v11.4s, v27.4h, v0.h[3]\n\t"
-        "smlal2 v19.4s, v27.8h, v0.h[3]\n\t"
-        "smlal v12.4s, v28.4h, v0.h[4]\n\t"
-        "smlal2 v20.4s, v28.8h, v0.h[4]\n\t"
-        "smlal v13.4s, v29.4h, v0.h[5]\n\t"
-        "smlal2 v21.4s, v29.8h, v0.h[5]\n\t"
-        "smlal v14.4s, v30.4h, v0.h[6]\n\t"
-        "smlal2 v22.4s, v30.8h, v0.h[6]\n\t"
-        "smlal v15.4s, v31.4h, v0.h[7]\n\t"
-        "smlal2 v23.4s, v31.8h, v0.h[7]\n\t"
+        Q8G_GROUP_1
+        Q8G_KSTEPS_1()
         "b.ne .Lq8_gemm_loop%=\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
-        "stp q14, q15, [%[acc], #96]\n\t"
-        "stp q16, q17, [%[acc], #128]\n\t"
-        "stp q18, q19, [%[acc], #160]\n\t"
-        "stp q20, q21, [%[acc], #192]\n\t"
-        "stp q22, q23, [%[acc], #224]\n\t"
+        Q8G_STP(8, 9, 0) Q8G_STP(10, 11, 32) Q8G_STP(12, 13, 64) Q8G_STP(14, 15, 96)
+        Q8G_STP(16, 17, 128) Q8G_STP(18, 19, 160) Q8G_STP(20, 21, 192) Q8G_STP(22, 23, 224)
         : [a0] "+r"(a0), [w] "+r"(wp), [n] "+r"(n), [pf] "+r"(pfp)
         : [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
@@ -98,137 +222,38 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_1(
     *pf = pfp;
 }
 
+/* The pipelined tiles (2 rows and more): the loop runs n - 1 times and the last
+ * iteration is peeled; k counts up to zero, so a row's base is the address it reads in the
+ * peeled iteration. */
 /* 2 rows: 16 accumulators (4 per output vector), pipelined weights. */
 static inline __attribute__((always_inline)) void nq8_gemm_kloop_2(
     const int16_t **a, const int16_t **w, uint64_t n, const char **pf, const int32_t *bias,
     int32x4_t *acc) {
-    /* The loop runs n - 1 times and the last iteration is peeled; k counts up to zero, so
-     * a row's base is the address it reads in the peeled iteration. */
     const uint64_t loops = n - 1;
-    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
-    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops, a1 = (uintptr_t)a[1] + 16u * loops;
     uint64_t k = 0u - 16u * loops;
     const int16_t *wp = *w;
     const char *pfp = *pf;
     __asm__ volatile(
-        "ldr q8, [%[bias], #0]\n\t"
-        "movi v9.4s, #0\n\t"
-        "movi v10.4s, #0\n\t"
-        "movi v11.4s, #0\n\t"
-        "ldr q12, [%[bias], #16]\n\t"
-        "movi v13.4s, #0\n\t"
-        "movi v14.4s, #0\n\t"
-        "movi v15.4s, #0\n\t"
-        "ldr q16, [%[bias], #0]\n\t"
-        "movi v17.4s, #0\n\t"
-        "movi v18.4s, #0\n\t"
-        "movi v19.4s, #0\n\t"
-        "ldr q20, [%[bias], #16]\n\t"
-        "movi v21.4s, #0\n\t"
-        "movi v22.4s, #0\n\t"
-        "movi v23.4s, #0\n\t"
-        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        Q8G_BIAS(8, 0) Q8G_ZERO(9) Q8G_ZERO(10) Q8G_ZERO(11) Q8G_BIAS(12, 16) Q8G_ZERO(13)
+        Q8G_ZERO(14) Q8G_ZERO(15) Q8G_BIAS(16, 0) Q8G_ZERO(17) Q8G_ZERO(18) Q8G_ZERO(19)
+        Q8G_BIAS(20, 16) Q8G_ZERO(21) Q8G_ZERO(22) Q8G_ZERO(23)
+        Q8G_LD1_AHEAD
         "cbz %[k], .Lq8_gemm_last%=\n\t"
         ".Lq8_gemm_loop%=:\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[w], %[w], #128\n\t"
-        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
-        "smlal2 v12.4s, v24.8h, v0.h[0]\n\t"
-        "smlal v16.4s, v24.4h, v1.h[0]\n\t"
-        "smlal2 v20.4s, v24.8h, v1.h[0]\n\t"
-        "smlal v9.4s, v25.4h, v0.h[1]\n\t"
-        "smlal2 v13.4s, v25.8h, v0.h[1]\n\t"
-        "smlal v17.4s, v25.4h, v1.h[1]\n\t"
-        "smlal2 v21.4s, v25.8h, v1.h[1]\n\t"
-        "smlal v10.4s, v26.4h, v0.h[2]\n\t"
-        "smlal2 v14.4s, v26.8h, v0.h[2]\n\t"
-        "smlal v18.4s, v26.4h, v1.h[2]\n\t"
-        "smlal2 v22.4s, v26.8h, v1.h[2]\n\t"
-        "smlal v11.4s, v27.4h, v0.h[3]\n\t"
-        "smlal2 v15.4s, v27.8h, v0.h[3]\n\t"
-        "smlal v19.4s, v27.4h, v1.h[3]\n\t"
-        "smlal2 v23.4s, v27.8h, v1.h[3]\n\t"
-        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
-        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
-        "smlal2 v12.4s, v28.8h, v0.h[4]\n\t"
-        "smlal v16.4s, v28.4h, v1.h[4]\n\t"
-        "smlal2 v20.4s, v28.8h, v1.h[4]\n\t"
-        "smlal v9.4s, v29.4h, v0.h[5]\n\t"
-        "smlal2 v13.4s, v29.8h, v0.h[5]\n\t"
-        "smlal v17.4s, v29.4h, v1.h[5]\n\t"
-        "smlal2 v21.4s, v29.8h, v1.h[5]\n\t"
-        "smlal v10.4s, v30.4h, v0.h[6]\n\t"
-        "smlal2 v14.4s, v30.8h, v0.h[6]\n\t"
-        "smlal v18.4s, v30.4h, v1.h[6]\n\t"
-        "smlal2 v22.4s, v30.8h, v1.h[6]\n\t"
-        "smlal v11.4s, v31.4h, v0.h[7]\n\t"
-        "smlal2 v15.4s, v31.8h, v0.h[7]\n\t"
-        "smlal v19.4s, v31.4h, v1.h[7]\n\t"
-        "smlal2 v23.4s, v31.8h, v1.h[7]\n\t"
-        "adds %[k], %[k], #16\n\t"
+        Q8G_PIPE_LOADS()
+        Q8G_KSTEPS_2(Q8G_LD1_AHEAD)
+        Q8G_K_STEP
         "b.ne .Lq8_gemm_loop%=\n\t"
         ".Lq8_gemm_last%=:\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[w], %[w], #128\n\t"
-        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
-        "smlal2 v12.4s, v24.8h, v0.h[0]\n\t"
-        "smlal v16.4s, v24.4h, v1.h[0]\n\t"
-        "smlal2 v20.4s, v24.8h, v1.h[0]\n\t"
-        "smlal v9.4s, v25.4h, v0.h[1]\n\t"
-        "smlal2 v13.4s, v25.8h, v0.h[1]\n\t"
-        "smlal v17.4s, v25.4h, v1.h[1]\n\t"
-        "smlal2 v21.4s, v25.8h, v1.h[1]\n\t"
-        "smlal v10.4s, v26.4h, v0.h[2]\n\t"
-        "smlal2 v14.4s, v26.8h, v0.h[2]\n\t"
-        "smlal v18.4s, v26.4h, v1.h[2]\n\t"
-        "smlal2 v22.4s, v26.8h, v1.h[2]\n\t"
-        "smlal v11.4s, v27.4h, v0.h[3]\n\t"
-        "smlal2 v15.4s, v27.8h, v0.h[3]\n\t"
-        "smlal v19.4s, v27.4h, v1.h[3]\n\t"
-        "smlal2 v23.4s, v27.8h, v1.h[3]\n\t"
-        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
-        "smlal2 v12.4s, v28.8h, v0.h[4]\n\t"
-        "smlal v16.4s, v28.4h, v1.h[4]\n\t"
-        "smlal2 v20.4s, v28.8h, v1.h[4]\n\t"
-        "smlal v9.4s, v29.4h, v0.h[5]\n\t"
-        "smlal2 v13.4s, v29.8h, v0.h[5]\n\t"
-        "smlal v17.4s, v29.4h, v1.h[5]\n\t"
-        "smlal2 v21.4s, v29.8h, v1.h[5]\n\t"
-        "smlal v10.4s, v30.4h, v0.h[6]\n\t"
-        "smlal2 v14.4s, v30.8h, v0.h[6]\n\t"
-        "smlal v18.4s, v30.4h, v1.h[6]\n\t"
-        "smlal2 v22.4s, v30.8h, v1.h[6]\n\t"
-        "smlal v11.4s, v31.4h, v0.h[7]\n\t"
-        "smlal2 v15.4s, v31.8h, v0.h[7]\n\t"
-        "smlal v19.4s, v31.4h, v1.h[7]\n\t"
-        "smlal2 v23.4s, v31.8h, v1.h[7]\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
-        "stp q14, q15, [%[acc], #96]\n\t"
-        "stp q16, q17, [%[acc], #128]\n\t"
-        "stp q18, q19, [%[acc], #160]\n\t"
-        "stp q20, q21, [%[acc], #192]\n\t"
-        "stp q22, q23, [%[acc], #224]\n\t"
+        Q8G_PIPE_LOADS()
+        Q8G_KSTEPS_2()
+        Q8G_STP(8, 9, 0) Q8G_STP(10, 11, 32) Q8G_STP(12, 13, 64) Q8G_STP(14, 15, 96)
+        Q8G_STP(16, 17, 128) Q8G_STP(18, 19, 160) Q8G_STP(20, 21, 192) Q8G_STP(22, 23, 224)
         : [k] "+r"(k), [w] "+r"(wp), [pf] "+r"(pfp)
         : [a0] "r"(a0), [a1] "r"(a1), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] += 8u * n;
-    a[1] += 8u * n;
+    a[0] += 8u * n; a[1] += 8u * n;
     *w = wp;
     *pf = pfp;
 }
@@ -237,163 +262,30 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_2(
 static inline __attribute__((always_inline)) void nq8_gemm_kloop_3(
     const int16_t **a, const int16_t **w, uint64_t n, const char **pf, const int32_t *bias,
     int32x4_t *acc) {
-    /* The loop runs n - 1 times and the last iteration is peeled; k counts up to zero, so
-     * a row's base is the address it reads in the peeled iteration. */
     const uint64_t loops = n - 1;
-    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
-    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
-    const uintptr_t a2 = (uintptr_t)a[2] + 16u * loops;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops, a1 = (uintptr_t)a[1] + 16u * loops, a2 = (uintptr_t)a[2] + 16u * loops;
     uint64_t k = 0u - 16u * loops;
     const int16_t *wp = *w;
     const char *pfp = *pf;
     __asm__ volatile(
-        "ldr q8, [%[bias], #0]\n\t"
-        "movi v9.4s, #0\n\t"
-        "ldr q10, [%[bias], #16]\n\t"
-        "movi v11.4s, #0\n\t"
-        "ldr q12, [%[bias], #0]\n\t"
-        "movi v13.4s, #0\n\t"
-        "ldr q14, [%[bias], #16]\n\t"
-        "movi v15.4s, #0\n\t"
-        "ldr q16, [%[bias], #0]\n\t"
-        "movi v17.4s, #0\n\t"
-        "ldr q18, [%[bias], #16]\n\t"
-        "movi v19.4s, #0\n\t"
-        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        Q8G_BIAS(8, 0) Q8G_ZERO(9) Q8G_BIAS(10, 16) Q8G_ZERO(11) Q8G_BIAS(12, 0) Q8G_ZERO(13)
+        Q8G_BIAS(14, 16) Q8G_ZERO(15) Q8G_BIAS(16, 0) Q8G_ZERO(17) Q8G_BIAS(18, 16) Q8G_ZERO(19)
+        Q8G_LD1_AHEAD
         "cbz %[k], .Lq8_gemm_last%=\n\t"
         ".Lq8_gemm_loop%=:\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "ldr q2, [%[a2], %[k]]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[w], %[w], #128\n\t"
-        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
-        "smlal2 v10.4s, v24.8h, v0.h[0]\n\t"
-        "smlal v12.4s, v24.4h, v1.h[0]\n\t"
-        "smlal2 v14.4s, v24.8h, v1.h[0]\n\t"
-        "smlal v16.4s, v24.4h, v2.h[0]\n\t"
-        "smlal2 v18.4s, v24.8h, v2.h[0]\n\t"
-        "smlal v9.4s, v25.4h, v0.h[1]\n\t"
-        "smlal2 v11.4s, v25.8h, v0.h[1]\n\t"
-        "smlal v13.4s, v25.4h, v1.h[1]\n\t"
-        "smlal2 v15.4s, v25.8h, v1.h[1]\n\t"
-        "smlal v17.4s, v25.4h, v2.h[1]\n\t"
-        "smlal2 v19.4s, v25.8h, v2.h[1]\n\t"
-        "smlal v8.4s, v26.4h, v0.h[2]\n\t"
-        "smlal2 v10.4s, v26.8h, v0.h[2]\n\t"
-        "smlal v12.4s, v26.4h, v1.h[2]\n\t"
-        "smlal2 v14.4s, v26.8h, v1.h[2]\n\t"
-        "smlal v16.4s, v26.4h, v2.h[2]\n\t"
-        "smlal2 v18.4s, v26.8h, v2.h[2]\n\t"
-        "smlal v9.4s, v27.4h, v0.h[3]\n\t"
-        "smlal2 v11.4s, v27.8h, v0.h[3]\n\t"
-        "smlal v13.4s, v27.4h, v1.h[3]\n\t"
-        "smlal2 v15.4s, v27.8h, v1.h[3]\n\t"
-        "smlal v17.4s, v27.4h, v2.h[3]\n\t"
-        "smlal2 v19.4s, v27.8h, v2.h[3]\n\t"
-        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
-        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
-        "smlal2 v10.4s, v28.8h, v0.h[4]\n\t"
-        "smlal v12.4s, v28.4h, v1.h[4]\n\t"
-        "smlal2 v14.4s, v28.8h, v1.h[4]\n\t"
-        "smlal v16.4s, v28.4h, v2.h[4]\n\t"
-        "smlal2 v18.4s, v28.8h, v2.h[4]\n\t"
-        "smlal v9.4s, v29.4h, v0.h[5]\n\t"
-        "smlal2 v11.4s, v29.8h, v0.h[5]\n\t"
-        "smlal v13.4s, v29.4h, v1.h[5]\n\t"
-        "smlal2 v15.4s, v29.8h, v1.h[5]\n\t"
-        "smlal v17.4s, v29.4h, v2.h[5]\n\t"
-        "smlal2 v19.4s, v29.8h, v2.h[5]\n\t"
-        "smlal v8.4s, v30.4h, v0.h[6]\n\t"
-        "smlal2 v10.4s, v30.8h, v0.h[6]\n\t"
-        "smlal v12.4s, v30.4h, v1.h[6]\n\t"
-        "smlal2 v14.4s, v30.8h, v1.h[6]\n\t"
-        "smlal v16.4s, v30.4h, v2.h[6]\n\t"
-        "smlal2 v18.4s, v30.8h, v2.h[6]\n\t"
-        "smlal v9.4s, v31.4h, v0.h[7]\n\t"
-        "smlal2 v11.4s, v31.8h, v0.h[7]\n\t"
-        "smlal v13.4s, v31.4h, v1.h[7]\n\t"
-        "smlal2 v15.4s, v31.8h, v1.h[7]\n\t"
-        "smlal v17.4s, v31.4h, v2.h[7]\n\t"
-        "smlal2 v19.4s, v31.8h, v2.h[7]\n\t"
-        "adds %[k], %[k], #16\n\t"
+        Q8G_PIPE_LOADS(Q8G_AK(2))
+        Q8G_KSTEPS_3(Q8G_LD1_AHEAD)
+        Q8G_K_STEP
         "b.ne .Lq8_gemm_loop%=\n\t"
         ".Lq8_gemm_last%=:\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "ldr q2, [%[a2], %[k]]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[w], %[w], #128\n\t"
-        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
-        "smlal2 v10.4s, v24.8h, v0.h[0]\n\t"
-        "smlal v12.4s, v24.4h, v1.h[0]\n\t"
-        "smlal2 v14.4s, v24.8h, v1.h[0]\n\t"
-        "smlal v16.4s, v24.4h, v2.h[0]\n\t"
-        "smlal2 v18.4s, v24.8h, v2.h[0]\n\t"
-        "smlal v9.4s, v25.4h, v0.h[1]\n\t"
-        "smlal2 v11.4s, v25.8h, v0.h[1]\n\t"
-        "smlal v13.4s, v25.4h, v1.h[1]\n\t"
-        "smlal2 v15.4s, v25.8h, v1.h[1]\n\t"
-        "smlal v17.4s, v25.4h, v2.h[1]\n\t"
-        "smlal2 v19.4s, v25.8h, v2.h[1]\n\t"
-        "smlal v8.4s, v26.4h, v0.h[2]\n\t"
-        "smlal2 v10.4s, v26.8h, v0.h[2]\n\t"
-        "smlal v12.4s, v26.4h, v1.h[2]\n\t"
-        "smlal2 v14.4s, v26.8h, v1.h[2]\n\t"
-        "smlal v16.4s, v26.4h, v2.h[2]\n\t"
-        "smlal2 v18.4s, v26.8h, v2.h[2]\n\t"
-        "smlal v9.4s, v27.4h, v0.h[3]\n\t"
-        "smlal2 v11.4s, v27.8h, v0.h[3]\n\t"
-        "smlal v13.4s, v27.4h, v1.h[3]\n\t"
-        "smlal2 v15.4s, v27.8h, v1.h[3]\n\t"
-        "smlal v17.4s, v27.4h, v2.h[3]\n\t"
-        "smlal2 v19.4s, v27.8h, v2.h[3]\n\t"
-        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
-        "smlal2 v10.4s, v28.8h, v0.h[4]\n\t"
-        "smlal v12.4s, v28.4h, v1.h[4]\n\t"
-        "smlal2 v14.4s, v28.8h, v1.h[4]\n\t"
-        "smlal v16.4s, v28.4h, v2.h[4]\n\t"
-        "smlal2 v18.4s, v28.8h, v2.h[4]\n\t"
-        "smlal v9.4s, v29.4h, v0.h[5]\n\t"
-        "smlal2 v11.4s, v29.8h, v0.h[5]\n\t"
-        "smlal v13.4s, v29.4h, v1.h[5]\n\t"
-        "smlal2 v15.4s, v29.8h, v1.h[5]\n\t"
-        "smlal v17.4s, v29.4h, v2.h[5]\n\t"
-        "smlal2 v19.4s, v29.8h, v2.h[5]\n\t"
-        "smlal v8.4s, v30.4h, v0.h[6]\n\t"
-        "smlal2 v10.4s, v30.8h, v0.h[6]\n\t"
-        "smlal v12.4s, v30.4h, v1.h[6]\n\t"
-        "smlal2 v14.4s, v30.8h, v1.h[6]\n\t"
-        "smlal v16.4s, v30.4h, v2.h[6]\n\t"
-        "smlal2 v18.4s, v30.8h, v2.h[6]\n\t"
-        "smlal v9.4s, v31.4h, v0.h[7]\n\t"
-        "smlal2 v11.4s, v31.8h, v0.h[7]\n\t"
-        "smlal v13.4s, v31.4h, v1.h[7]\n\t"
-        "smlal2 v15.4s, v31.8h, v1.h[7]\n\t"
-        "smlal v17.4s, v31.4h, v2.h[7]\n\t"
-        "smlal2 v19.4s, v31.8h, v2.h[7]\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
-        "stp q14, q15, [%[acc], #96]\n\t"
-        "stp q16, q17, [%[acc], #128]\n\t"
-        "stp q18, q19, [%[acc], #160]\n\t"
+        Q8G_PIPE_LOADS(Q8G_AK(2))
+        Q8G_KSTEPS_3()
+        Q8G_STP(8, 9, 0) Q8G_STP(10, 11, 32) Q8G_STP(12, 13, 64) Q8G_STP(14, 15, 96)
+        Q8G_STP(16, 17, 128) Q8G_STP(18, 19, 160)
         : [k] "+r"(k), [w] "+r"(wp), [pf] "+r"(pfp)
         : [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] += 8u * n;
-    a[1] += 8u * n;
-    a[2] += 8u * n;
+    a[0] += 8u * n; a[1] += 8u * n; a[2] += 8u * n;
     *w = wp;
     *pf = pfp;
 }
@@ -402,205 +294,31 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_3(
 static inline __attribute__((always_inline)) void nq8_gemm_kloop_4(
     const int16_t **a, const int16_t **w, uint64_t n, const char **pf, const int32_t *bias,
     int32x4_t *acc) {
-    /* The loop runs n - 1 times and the last iteration is peeled; k counts up to zero, so
-     * a row's base is the address it reads in the peeled iteration. */
     const uint64_t loops = n - 1;
-    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
-    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
-    const uintptr_t a2 = (uintptr_t)a[2] + 16u * loops;
-    const uintptr_t a3 = (uintptr_t)a[3] + 16u * loops;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops, a1 = (uintptr_t)a[1] + 16u * loops, a2 = (uintptr_t)a[2] + 16u * loops, a3 = (uintptr_t)a[3] + 16u * loops;
     uint64_t k = 0u - 16u * loops;
     const int16_t *wp = *w;
     const char *pfp = *pf;
     __asm__ volatile(
-        "ldr q8, [%[bias], #0]\n\t"
-        "movi v9.4s, #0\n\t"
-        "ldr q10, [%[bias], #16]\n\t"
-        "movi v11.4s, #0\n\t"
-        "ldr q12, [%[bias], #0]\n\t"
-        "movi v13.4s, #0\n\t"
-        "ldr q14, [%[bias], #16]\n\t"
-        "movi v15.4s, #0\n\t"
-        "ldr q16, [%[bias], #0]\n\t"
-        "movi v17.4s, #0\n\t"
-        "ldr q18, [%[bias], #16]\n\t"
-        "movi v19.4s, #0\n\t"
-        "ldr q20, [%[bias], #0]\n\t"
-        "movi v21.4s, #0\n\t"
-        "ldr q22, [%[bias], #16]\n\t"
-        "movi v23.4s, #0\n\t"
-        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        Q8G_BIAS(8, 0) Q8G_ZERO(9) Q8G_BIAS(10, 16) Q8G_ZERO(11) Q8G_BIAS(12, 0) Q8G_ZERO(13)
+        Q8G_BIAS(14, 16) Q8G_ZERO(15) Q8G_BIAS(16, 0) Q8G_ZERO(17) Q8G_BIAS(18, 16) Q8G_ZERO(19)
+        Q8G_BIAS(20, 0) Q8G_ZERO(21) Q8G_BIAS(22, 16) Q8G_ZERO(23)
+        Q8G_LD1_AHEAD
         "cbz %[k], .Lq8_gemm_last%=\n\t"
         ".Lq8_gemm_loop%=:\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "ldr q2, [%[a2], %[k]]\n\t"
-        "ldr q3, [%[a3], %[k]]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[w], %[w], #128\n\t"
-        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
-        "smlal2 v10.4s, v24.8h, v0.h[0]\n\t"
-        "smlal v12.4s, v24.4h, v1.h[0]\n\t"
-        "smlal2 v14.4s, v24.8h, v1.h[0]\n\t"
-        "smlal v16.4s, v24.4h, v2.h[0]\n\t"
-        "smlal2 v18.4s, v24.8h, v2.h[0]\n\t"
-        "smlal v20.4s, v24.4h, v3.h[0]\n\t"
-        "smlal2 v22.4s, v24.8h, v3.h[0]\n\t"
-        "smlal v9.4s, v25.4h, v0.h[1]\n\t"
-        "smlal2 v11.4s, v25.8h, v0.h[1]\n\t"
-        "smlal v13.4s, v25.4h, v1.h[1]\n\t"
-        "smlal2 v15.4s, v25.8h, v1.h[1]\n\t"
-        "smlal v17.4s, v25.4h, v2.h[1]\n\t"
-        "smlal2 v19.4s, v25.8h, v2.h[1]\n\t"
-        "smlal v21.4s, v25.4h, v3.h[1]\n\t"
-        "smlal2 v23.4s, v25.8h, v3.h[1]\n\t"
-        "smlal v8.4s, v26.4h, v0.h[2]\n\t"
-        "smlal2 v10.4s, v26.8h, v0.h[2]\n\t"
-        "smlal v12.4s, v26.4h, v1.h[2]\n\t"
-        "smlal2 v14.4s, v26.8h, v1.h[2]\n\t"
-        "smlal v16.4s, v26.4h, v2.h[2]\n\t"
-        "smlal2 v18.4s, v26.8h, v2.h[2]\n\t"
-        "smlal v20.4s, v26.4h, v3.h[2]\n\t"
-        "smlal2 v22.4s, v26.8h, v3.h[2]\n\t"
-        "smlal v9.4s, v27.4h, v0.h[3]\n\t"
-        "smlal2 v11.4s, v27.8h, v0.h[3]\n\t"
-        "smlal v13.4s, v27.4h, v1.h[3]\n\t"
-        "smlal2 v15.4s, v27.8h, v1.h[3]\n\t"
-        "smlal v17.4s, v27.4h, v2.h[3]\n\t"
-        "smlal2 v19.4s, v27.8h, v2.h[3]\n\t"
-        "smlal v21.4s, v27.4h, v3.h[3]\n\t"
-        "smlal2 v23.4s, v27.8h, v3.h[3]\n\t"
-        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
-        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
-        "smlal2 v10.4s, v28.8h, v0.h[4]\n\t"
-        "smlal v12.4s, v28.4h, v1.h[4]\n\t"
-        "smlal2 v14.4s, v28.8h, v1.h[4]\n\t"
-        "smlal v16.4s, v28.4h, v2.h[4]\n\t"
-        "smlal2 v18.4s, v28.8h, v2.h[4]\n\t"
-        "smlal v20.4s, v28.4h, v3.h[4]\n\t"
-        "smlal2 v22.4s, v28.8h, v3.h[4]\n\t"
-        "smlal v9.4s, v29.4h, v0.h[5]\n\t"
-        "smlal2 v11.4s, v29.8h, v0.h[5]\n\t"
-        "smlal v13.4s, v29.4h, v1.h[5]\n\t"
-        "smlal2 v15.4s, v29.8h, v1.h[5]\n\t"
-        "smlal v17.4s, v29.4h, v2.h[5]\n\t"
-        "smlal2 v19.4s, v29.8h, v2.h[5]\n\t"
-        "smlal v21.4s, v29.4h, v3.h[5]\n\t"
-        "smlal2 v23.4s, v29.8h, v3.h[5]\n\t"
-        "smlal v8.4s, v30.4h, v0.h[6]\n\t"
-        "smlal2 v10.4s, v30.8h, v0.h[6]\n\t"
-        "smlal v12.4s, v30.4h, v1.h[6]\n\t"
-        "smlal2 v14.4s, v30.8h, v1.h[6]\n\t"
-        "smlal v16.4s, v30.4h, v2.h[6]\n\t"
-        "smlal2 v18.4s, v30.8h, v2.h[6]\n\t"
-        "smlal v20.4s, v30.4h, v3.h[6]\n\t"
-        "smlal2 v22.4s, v30.8h, v3.h[6]\n\t"
-        "smlal v9.4s, v31.4h, v0.h[7]\n\t"
-        "smlal2 v11.4s, v31.8h, v0.h[7]\n\t"
-        "smlal v13.4s, v31.4h, v1.h[7]\n\t"
-        "smlal2 v15.4s, v31.8h, v1.h[7]\n\t"
-        "smlal v17.4s, v31.4h, v2.h[7]\n\t"
-        "smlal2 v19.4s, v31.8h, v2.h[7]\n\t"
-        "smlal v21.4s, v31.4h, v3.h[7]\n\t"
-        "smlal2 v23.4s, v31.8h, v3.h[7]\n\t"
-        "adds %[k], %[k], #16\n\t"
+        Q8G_PIPE_LOADS(Q8G_AK(2) Q8G_AK(3))
+        Q8G_KSTEPS_4(Q8G_LD1_AHEAD)
+        Q8G_K_STEP
         "b.ne .Lq8_gemm_loop%=\n\t"
         ".Lq8_gemm_last%=:\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "ldr q2, [%[a2], %[k]]\n\t"
-        "ldr q3, [%[a3], %[k]]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[w], %[w], #128\n\t"
-        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
-        "smlal2 v10.4s, v24.8h, v0.h[0]\n\t"
-        "smlal v12.4s, v24.4h, v1.h[0]\n\t"
-        "smlal2 v14.4s, v24.8h, v1.h[0]\n\t"
-        "smlal v16.4s, v24.4h, v2.h[0]\n\t"
-        "smlal2 v18.4s, v24.8h, v2.h[0]\n\t"
-        "smlal v20.4s, v24.4h, v3.h[0]\n\t"
-        "smlal2 v22.4s, v24.8h, v3.h[0]\n\t"
-        "smlal v9.4s, v25.4h, v0.h[1]\n\t"
-        "smlal2 v11.4s, v25.8h, v0.h[1]\n\t"
-        "smlal v13.4s, v25.4h, v1.h[1]\n\t"
-        "smlal2 v15.4s, v25.8h, v1.h[1]\n\t"
-        "smlal v17.4s, v25.4h, v2.h[1]\n\t"
-        "smlal2 v19.4s, v25.8h, v2.h[1]\n\t"
-        "smlal v21.4s, v25.4h, v3.h[1]\n\t"
-        "smlal2 v23.4s, v25.8h, v3.h[1]\n\t"
-        "smlal v8.4s, v26.4h, v0.h[2]\n\t"
-        "smlal2 v10.4s, v26.8h, v0.h[2]\n\t"
-        "smlal v12.4s, v26.4h, v1.h[2]\n\t"
-        "smlal2 v14.4s, v26.8h, v1.h[2]\n\t"
-        "smlal v16.4s, v26.4h, v2.h[2]\n\t"
-        "smlal2 v18.4s, v26.8h, v2.h[2]\n\t"
-        "smlal v20.4s, v26.4h, v3.h[2]\n\t"
-        "smlal2 v22.4s, v26.8h, v3.h[2]\n\t"
-        "smlal v9.4s, v27.4h, v0.h[3]\n\t"
-        "smlal2 v11.4s, v27.8h, v0.h[3]\n\t"
-        "smlal v13.4s, v27.4h, v1.h[3]\n\t"
-        "smlal2 v15.4s, v27.8h, v1.h[3]\n\t"
-        "smlal v17.4s, v27.4h, v2.h[3]\n\t"
-        "smlal2 v19.4s, v27.8h, v2.h[3]\n\t"
-        "smlal v21.4s, v27.4h, v3.h[3]\n\t"
-        "smlal2 v23.4s, v27.8h, v3.h[3]\n\t"
-        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
-        "smlal2 v10.4s, v28.8h, v0.h[4]\n\t"
-        "smlal v12.4s, v28.4h, v1.h[4]\n\t"
-        "smlal2 v14.4s, v28.8h, v1.h[4]\n\t"
-        "smlal v16.4s, v28.4h, v2.h[4]\n\t"
-        "smlal2 v18.4s, v28.8h, v2.h[4]\n\t"
-        "smlal v20.4s, v28.4h, v3.h[4]\n\t"
-        "smlal2 v22.4s, v28.8h, v3.h[4]\n\t"
-        "smlal v9.4s, v29.4h, v0.h[5]\n\t"
-        "smlal2 v11.4s, v29.8h, v0.h[5]\n\t"
-        "smlal v13.4s, v29.4h, v1.h[5]\n\t"
-        "smlal2 v15.4s, v29.8h, v1.h[5]\n\t"
-        "smlal v17.4s, v29.4h, v2.h[5]\n\t"
-        "smlal2 v19.4s, v29.8h, v2.h[5]\n\t"
-        "smlal v21.4s, v29.4h, v3.h[5]\n\t"
-        "smlal2 v23.4s, v29.8h, v3.h[5]\n\t"
-        "smlal v8.4s, v30.4h, v0.h[6]\n\t"
-        "smlal2 v10.4s, v30.8h, v0.h[6]\n\t"
-        "smlal v12.4s, v30.4h, v1.h[6]\n\t"
-        "smlal2 v14.4s, v30.8h, v1.h[6]\n\t"
-        "smlal v16.4s, v30.4h, v2.h[6]\n\t"
-        "smlal2 v18.4s, v30.8h, v2.h[6]\n\t"
-        "smlal v20.4s, v30.4h, v3.h[6]\n\t"
-        "smlal2 v22.4s, v30.8h, v3.h[6]\n\t"
-        "smlal v9.4s, v31.4h, v0.h[7]\n\t"
-        "smlal2 v11.4s, v31.8h, v0.h[7]\n\t"
-        "smlal v13.4s, v31.4h, v1.h[7]\n\t"
-        "smlal2 v15.4s, v31.8h, v1.h[7]\n\t"
-        "smlal v17.4s, v31.4h, v2.h[7]\n\t"
-        "smlal2 v19.4s, v31.8h, v2.h[7]\n\t"
-        "smlal v21.4s, v31.4h, v3.h[7]\n\t"
-        "smlal2 v23.4s, v31.8h, v3.h[7]\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
-        "stp q14, q15, [%[acc], #96]\n\t"
-        "stp q16, q17, [%[acc], #128]\n\t"
-        "stp q18, q19, [%[acc], #160]\n\t"
-        "stp q20, q21, [%[acc], #192]\n\t"
-        "stp q22, q23, [%[acc], #224]\n\t"
+        Q8G_PIPE_LOADS(Q8G_AK(2) Q8G_AK(3))
+        Q8G_KSTEPS_4()
+        Q8G_STP(8, 9, 0) Q8G_STP(10, 11, 32) Q8G_STP(12, 13, 64) Q8G_STP(14, 15, 96)
+        Q8G_STP(16, 17, 128) Q8G_STP(18, 19, 160) Q8G_STP(20, 21, 192) Q8G_STP(22, 23, 224)
         : [k] "+r"(k), [w] "+r"(wp), [pf] "+r"(pfp)
         : [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] += 8u * n;
-    a[1] += 8u * n;
-    a[2] += 8u * n;
-    a[3] += 8u * n;
+    a[0] += 8u * n; a[1] += 8u * n; a[2] += 8u * n; a[3] += 8u * n;
     *w = wp;
     *pf = pfp;
 }
@@ -609,232 +327,30 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_4(
 static inline __attribute__((always_inline)) void nq8_gemm_kloop_5(
     const int16_t **a, const int16_t **w, uint64_t n, const char **pf, const int32_t *bias,
     int32x4_t *acc) {
-    /* The loop runs n - 1 times and the last iteration is peeled; k counts up to zero, so
-     * a row's base is the address it reads in the peeled iteration. */
     const uint64_t loops = n - 1;
-    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
-    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
-    const uintptr_t a2 = (uintptr_t)a[2] + 16u * loops;
-    const uintptr_t a3 = (uintptr_t)a[3] + 16u * loops;
-    const uintptr_t a4 = (uintptr_t)a[4] + 16u * loops;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops, a1 = (uintptr_t)a[1] + 16u * loops, a2 = (uintptr_t)a[2] + 16u * loops, a3 = (uintptr_t)a[3] + 16u * loops, a4 = (uintptr_t)a[4] + 16u * loops;
     uint64_t k = 0u - 16u * loops;
     const int16_t *wp = *w;
     const char *pfp = *pf;
     __asm__ volatile(
-        "ldr q8, [%[bias], #0]\n\t"
-        "ldr q9, [%[bias], #16]\n\t"
-        "ldr q10, [%[bias], #0]\n\t"
-        "ldr q11, [%[bias], #16]\n\t"
-        "ldr q12, [%[bias], #0]\n\t"
-        "ldr q13, [%[bias], #16]\n\t"
-        "ldr q14, [%[bias], #0]\n\t"
-        "ldr q15, [%[bias], #16]\n\t"
-        "ldr q16, [%[bias], #0]\n\t"
-        "ldr q17, [%[bias], #16]\n\t"
-        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        Q8G_BIAS(8, 0) Q8G_BIAS(9, 16) Q8G_BIAS(10, 0) Q8G_BIAS(11, 16) Q8G_BIAS(12, 0)
+        Q8G_BIAS(13, 16) Q8G_BIAS(14, 0) Q8G_BIAS(15, 16) Q8G_BIAS(16, 0) Q8G_BIAS(17, 16)
+        Q8G_LD1_AHEAD
         "cbz %[k], .Lq8_gemm_last%=\n\t"
         ".Lq8_gemm_loop%=:\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "ldr q2, [%[a2], %[k]]\n\t"
-        "ldr q3, [%[a3], %[k]]\n\t"
-        "ldr q4, [%[a4], %[k]]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[w], %[w], #128\n\t"
-        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
-        "smlal2 v9.4s, v24.8h, v0.h[0]\n\t"
-        "smlal v10.4s, v24.4h, v1.h[0]\n\t"
-        "smlal2 v11.4s, v24.8h, v1.h[0]\n\t"
-        "smlal v12.4s, v24.4h, v2.h[0]\n\t"
-        "smlal2 v13.4s, v24.8h, v2.h[0]\n\t"
-        "smlal v14.4s, v24.4h, v3.h[0]\n\t"
-        "smlal2 v15.4s, v24.8h, v3.h[0]\n\t"
-        "smlal v16.4s, v24.4h, v4.h[0]\n\t"
-        "smlal2 v17.4s, v24.8h, v4.h[0]\n\t"
-        "smlal v8.4s, v25.4h, v0.h[1]\n\t"
-        "smlal2 v9.4s, v25.8h, v0.h[1]\n\t"
-        "smlal v10.4s, v25.4h, v1.h[1]\n\t"
-        "smlal2 v11.4s, v25.8h, v1.h[1]\n\t"
-        "smlal v12.4s, v25.4h, v2.h[1]\n\t"
-        "smlal2 v13.4s, v25.8h, v2.h[1]\n\t"
-        "smlal v14.4s, v25.4h, v3.h[1]\n\t"
-        "smlal2 v15.4s, v25.8h, v3.h[1]\n\t"
-        "smlal v16.4s, v25.4h, v4.h[1]\n\t"
-        "smlal2 v17.4s, v25.8h, v4.h[1]\n\t"
-        "smlal v8.4s, v26.4h, v0.h[2]\n\t"
-        "smlal2 v9.4s, v26.8h, v0.h[2]\n\t"
-        "smlal v10.4s, v26.4h, v1.h[2]\n\t"
-        "smlal2 v11.4s, v26.8h, v1.h[2]\n\t"
-        "smlal v12.4s, v26.4h, v2.h[2]\n\t"
-        "smlal2 v13.4s, v26.8h, v2.h[2]\n\t"
-        "smlal v14.4s, v26.4h, v3.h[2]\n\t"
-        "smlal2 v15.4s, v26.8h, v3.h[2]\n\t"
-        "smlal v16.4s, v26.4h, v4.h[2]\n\t"
-        "smlal2 v17.4s, v26.8h, v4.h[2]\n\t"
-        "smlal v8.4s, v27.4h, v0.h[3]\n\t"
-        "smlal2 v9.4s, v27.8h, v0.h[3]\n\t"
-        "smlal v10.4s, v27.4h, v1.h[3]\n\t"
-        "smlal2 v11.4s, v27.8h, v1.h[3]\n\t"
-        "smlal v12.4s, v27.4h, v2.h[3]\n\t"
-        "smlal2 v13.4s, v27.8h, v2.h[3]\n\t"
-        "smlal v14.4s, v27.4h, v3.h[3]\n\t"
-        "smlal2 v15.4s, v27.8h, v3.h[3]\n\t"
-        "smlal v16.4s, v27.4h, v4.h[3]\n\t"
-        "smlal2 v17.4s, v27.8h, v4.h[3]\n\t"
-        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
-        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
-        "smlal2 v9.4s, v28.8h, v0.h[4]\n\t"
-        "smlal v10.4s, v28.4h, v1.h[4]\n\t"
-        "smlal2 v11.4s, v28.8h, v1.h[4]\n\t"
-        "smlal v12.4s, v28.4h, v2.h[4]\n\t"
-        "smlal2 v13.4s, v28.8h, v2.h[4]\n\t"
-        "smlal v14.4s, v28.4h, v3.h[4]\n\t"
-        "smlal2 v15.4s, v28.8h, v3.h[4]\n\t"
-        "smlal v16.4s, v28.4h, v4.h[4]\n\t"
-        "smlal2 v17.4s, v28.8h, v4.h[4]\n\t"
-        "smlal v8.4s, v29.4h, v0.h[5]\n\t"
-        "smlal2 v9.4s, v29.8h, v0.h[5]\n\t"
-        "smlal v10.4s, v29.4h, v1.h[5]\n\t"
-        "smlal2 v11.4s, v29.8h, v1.h[5]\n\t"
-        "smlal v12.4s, v29.4h, v2.h[5]\n\t"
-        "smlal2 v13.4s, v29.8h, v2.h[5]\n\t"
-        "smlal v14.4s, v29.4h, v3.h[5]\n\t"
-        "smlal2 v15.4s, v29.8h, v3.h[5]\n\t"
-        "smlal v16.4s, v29.4h, v4.h[5]\n\t"
-        "smlal2 v17.4s, v29.8h, v4.h[5]\n\t"
-        "smlal v8.4s, v30.4h, v0.h[6]\n\t"
-        "smlal2 v9.4s, v30.8h, v0.h[6]\n\t"
-        "smlal v10.4s, v30.4h, v1.h[6]\n\t"
-        "smlal2 v11.4s, v30.8h, v1.h[6]\n\t"
-        "smlal v12.4s, v30.4h, v2.h[6]\n\t"
-        "smlal2 v13.4s, v30.8h, v2.h[6]\n\t"
-        "smlal v14.4s, v30.4h, v3.h[6]\n\t"
-        "smlal2 v15.4s, v30.8h, v3.h[6]\n\t"
-        "smlal v16.4s, v30.4h, v4.h[6]\n\t"
-        "smlal2 v17.4s, v30.8h, v4.h[6]\n\t"
-        "smlal v8.4s, v31.4h, v0.h[7]\n\t"
-        "smlal2 v9.4s, v31.8h, v0.h[7]\n\t"
-        "smlal v10.4s, v31.4h, v1.h[7]\n\t"
-        "smlal2 v11.4s, v31.8h, v1.h[7]\n\t"
-        "smlal v12.4s, v31.4h, v2.h[7]\n\t"
-        "smlal2 v13.4s, v31.8h, v2.h[7]\n\t"
-        "smlal v14.4s, v31.4h, v3.h[7]\n\t"
-        "smlal2 v15.4s, v31.8h, v3.h[7]\n\t"
-        "smlal v16.4s, v31.4h, v4.h[7]\n\t"
-        "smlal2 v17.4s, v31.8h, v4.h[7]\n\t"
-        "adds %[k], %[k], #16\n\t"
+        Q8G_PIPE_LOADS(Q8G_AK(2) Q8G_AK(3) Q8G_AK(4))
+        Q8G_KSTEPS_5(Q8G_LD1_AHEAD)
+        Q8G_K_STEP
         "b.ne .Lq8_gemm_loop%=\n\t"
         ".Lq8_gemm_last%=:\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "ldr q2, [%[a2], %[k]]\n\t"
-        "ldr q3, [%[a3], %[k]]\n\t"
-        "ldr q4, [%[a4], %[k]]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[w], %[w], #128\n\t"
-        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
-        "smlal2 v9.4s, v24.8h, v0.h[0]\n\t"
-        "smlal v10.4s, v24.4h, v1.h[0]\n\t"
-        "smlal2 v11.4s, v24.8h, v1.h[0]\n\t"
-        "smlal v12.4s, v24.4h, v2.h[0]\n\t"
-        "smlal2 v13.4s, v24.8h, v2.h[0]\n\t"
-        "smlal v14.4s, v24.4h, v3.h[0]\n\t"
-        "smlal2 v15.4s, v24.8h, v3.h[0]\n\t"
-        "smlal v16.4s, v24.4h, v4.h[0]\n\t"
-        "smlal2 v17.4s, v24.8h, v4.h[0]\n\t"
-        "smlal v8.4s, v25.4h, v0.h[1]\n\t"
-        "smlal2 v9.4s, v25.8h, v0.h[1]\n\t"
-        "smlal v10.4s, v25.4h, v1.h[1]\n\t"
-        "smlal2 v11.4s, v25.8h, v1.h[1]\n\t"
-        "smlal v12.4s, v25.4h, v2.h[1]\n\t"
-        "smlal2 v13.4s, v25.8h, v2.h[1]\n\t"
-        "smlal v14.4s, v25.4h, v3.h[1]\n\t"
-        "smlal2 v15.4s, v25.8h, v3.h[1]\n\t"
-        "smlal v16.4s, v25.4h, v4.h[1]\n\t"
-        "smlal2 v17.4s, v25.8h, v4.h[1]\n\t"
-        "smlal v8.4s, v26.4h, v0.h[2]\n\t"
-        "smlal2 v9.4s, v26.8h, v0.h[2]\n\t"
-        "smlal v10.4s, v26.4h, v1.h[2]\n\t"
-        "smlal2 v11.4s, v26.8h, v1.h[2]\n\t"
-        "smlal v12.4s, v26.4h, v2.h[2]\n\t"
-        "smlal2 v13.4s, v26.8h, v2.h[2]\n\t"
-        "smlal v14.4s, v26.4h, v3.h[2]\n\t"
-        "smlal2 v15.4s, v26.8h, v3.h[2]\n\t"
-        "smlal v16.4s, v26.4h, v4.h[2]\n\t"
-        "smlal2 v17.4s, v26.8h, v4.h[2]\n\t"
-        "smlal v8.4s, v27.4h, v0.h[3]\n\t"
-        "smlal2 v9.4s, v27.8h, v0.h[3]\n\t"
-        "smlal v10.4s, v27.4h, v1.h[3]\n\t"
-        "smlal2 v11.4s, v27.8h, v1.h[3]\n\t"
-        "smlal v12.4s, v27.4h, v2.h[3]\n\t"
-        "smlal2 v13.4s, v27.8h, v2.h[3]\n\t"
-        "smlal v14.4s, v27.4h, v3.h[3]\n\t"
-        "smlal2 v15.4s, v27.8h, v3.h[3]\n\t"
-        "smlal v16.4s, v27.4h, v4.h[3]\n\t"
-        "smlal2 v17.4s, v27.8h, v4.h[3]\n\t"
-        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
-        "smlal2 v9.4s, v28.8h, v0.h[4]\n\t"
-        "smlal v10.4s, v28.4h, v1.h[4]\n\t"
-        "smlal2 v11.4s, v28.8h, v1.h[4]\n\t"
-        "smlal v12.4s, v28.4h, v2.h[4]\n\t"
-        "smlal2 v13.4s, v28.8h, v2.h[4]\n\t"
-        "smlal v14.4s, v28.4h, v3.h[4]\n\t"
-        "smlal2 v15.4s, v28.8h, v3.h[4]\n\t"
-        "smlal v16.4s, v28.4h, v4.h[4]\n\t"
-        "smlal2 v17.4s, v28.8h, v4.h[4]\n\t"
-        "smlal v8.4s, v29.4h, v0.h[5]\n\t"
-        "smlal2 v9.4s, v29.8h, v0.h[5]\n\t"
-        "smlal v10.4s, v29.4h, v1.h[5]\n\t"
-        "smlal2 v11.4s, v29.8h, v1.h[5]\n\t"
-        "smlal v12.4s, v29.4h, v2.h[5]\n\t"
-        "smlal2 v13.4s, v29.8h, v2.h[5]\n\t"
-        "smlal v14.4s, v29.4h, v3.h[5]\n\t"
-        "smlal2 v15.4s, v29.8h, v3.h[5]\n\t"
-        "smlal v16.4s, v29.4h, v4.h[5]\n\t"
-        "smlal2 v17.4s, v29.8h, v4.h[5]\n\t"
-        "smlal v8.4s, v30.4h, v0.h[6]\n\t"
-        "smlal2 v9.4s, v30.8h, v0.h[6]\n\t"
-        "smlal v10.4s, v30.4h, v1.h[6]\n\t"
-        "smlal2 v11.4s, v30.8h, v1.h[6]\n\t"
-        "smlal v12.4s, v30.4h, v2.h[6]\n\t"
-        "smlal2 v13.4s, v30.8h, v2.h[6]\n\t"
-        "smlal v14.4s, v30.4h, v3.h[6]\n\t"
-        "smlal2 v15.4s, v30.8h, v3.h[6]\n\t"
-        "smlal v16.4s, v30.4h, v4.h[6]\n\t"
-        "smlal2 v17.4s, v30.8h, v4.h[6]\n\t"
-        "smlal v8.4s, v31.4h, v0.h[7]\n\t"
-        "smlal2 v9.4s, v31.8h, v0.h[7]\n\t"
-        "smlal v10.4s, v31.4h, v1.h[7]\n\t"
-        "smlal2 v11.4s, v31.8h, v1.h[7]\n\t"
-        "smlal v12.4s, v31.4h, v2.h[7]\n\t"
-        "smlal2 v13.4s, v31.8h, v2.h[7]\n\t"
-        "smlal v14.4s, v31.4h, v3.h[7]\n\t"
-        "smlal2 v15.4s, v31.8h, v3.h[7]\n\t"
-        "smlal v16.4s, v31.4h, v4.h[7]\n\t"
-        "smlal2 v17.4s, v31.8h, v4.h[7]\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
-        "stp q14, q15, [%[acc], #96]\n\t"
-        "stp q16, q17, [%[acc], #128]\n\t"
+        Q8G_PIPE_LOADS(Q8G_AK(2) Q8G_AK(3) Q8G_AK(4))
+        Q8G_KSTEPS_5()
+        Q8G_STP(8, 9, 0) Q8G_STP(10, 11, 32) Q8G_STP(12, 13, 64) Q8G_STP(14, 15, 96)
+        Q8G_STP(16, 17, 128)
         : [k] "+r"(k), [w] "+r"(wp), [pf] "+r"(pfp)
         : [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3), [a4] "r"(a4), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] += 8u * n;
-    a[1] += 8u * n;
-    a[2] += 8u * n;
-    a[3] += 8u * n;
-    a[4] += 8u * n;
+    a[0] += 8u * n; a[1] += 8u * n; a[2] += 8u * n; a[3] += 8u * n; a[4] += 8u * n;
     *w = wp;
     *pf = pfp;
 }
@@ -843,271 +359,31 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_5(
 static inline __attribute__((always_inline)) void nq8_gemm_kloop_6(
     const int16_t **a, const int16_t **w, uint64_t n, const char **pf, const int32_t *bias,
     int32x4_t *acc) {
-    /* The loop runs n - 1 times and the last iteration is peeled; k counts up to zero, so
-     * a row's base is the address it reads in the peeled iteration. */
     const uint64_t loops = n - 1;
-    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
-    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
-    const uintptr_t a2 = (uintptr_t)a[2] + 16u * loops;
-    const uintptr_t a3 = (uintptr_t)a[3] + 16u * loops;
-    const uintptr_t a4 = (uintptr_t)a[4] + 16u * loops;
-    const uintptr_t a5 = (uintptr_t)a[5] + 16u * loops;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops, a1 = (uintptr_t)a[1] + 16u * loops, a2 = (uintptr_t)a[2] + 16u * loops, a3 = (uintptr_t)a[3] + 16u * loops, a4 = (uintptr_t)a[4] + 16u * loops, a5 = (uintptr_t)a[5] + 16u * loops;
     uint64_t k = 0u - 16u * loops;
     const int16_t *wp = *w;
     const char *pfp = *pf;
     __asm__ volatile(
-        "ldr q8, [%[bias], #0]\n\t"
-        "ldr q9, [%[bias], #16]\n\t"
-        "ldr q10, [%[bias], #0]\n\t"
-        "ldr q11, [%[bias], #16]\n\t"
-        "ldr q12, [%[bias], #0]\n\t"
-        "ldr q13, [%[bias], #16]\n\t"
-        "ldr q14, [%[bias], #0]\n\t"
-        "ldr q15, [%[bias], #16]\n\t"
-        "ldr q16, [%[bias], #0]\n\t"
-        "ldr q17, [%[bias], #16]\n\t"
-        "ldr q18, [%[bias], #0]\n\t"
-        "ldr q19, [%[bias], #16]\n\t"
-        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        Q8G_BIAS(8, 0) Q8G_BIAS(9, 16) Q8G_BIAS(10, 0) Q8G_BIAS(11, 16) Q8G_BIAS(12, 0)
+        Q8G_BIAS(13, 16) Q8G_BIAS(14, 0) Q8G_BIAS(15, 16) Q8G_BIAS(16, 0) Q8G_BIAS(17, 16)
+        Q8G_BIAS(18, 0) Q8G_BIAS(19, 16)
+        Q8G_LD1_AHEAD
         "cbz %[k], .Lq8_gemm_last%=\n\t"
         ".Lq8_gemm_loop%=:\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "ldr q2, [%[a2], %[k]]\n\t"
-        "ldr q3, [%[a3], %[k]]\n\t"
-        "ldr q4, [%[a4], %[k]]\n\t"
-        "ldr q5, [%[a5], %[k]]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[w], %[w], #128\n\t"
-        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
-        "smlal2 v9.4s, v24.8h, v0.h[0]\n\t"
-        "smlal v10.4s, v24.4h, v1.h[0]\n\t"
-        "smlal2 v11.4s, v24.8h, v1.h[0]\n\t"
-        "smlal v12.4s, v24.4h, v2.h[0]\n\t"
-        "smlal2 v13.4s, v24.8h, v2.h[0]\n\t"
-        "smlal v14.4s, v24.4h, v3.h[0]\n\t"
-        "smlal2 v15.4s, v24.8h, v3.h[0]\n\t"
-        "smlal v16.4s, v24.4h, v4.h[0]\n\t"
-        "smlal2 v17.4s, v24.8h, v4.h[0]\n\t"
-        "smlal v18.4s, v24.4h, v5.h[0]\n\t"
-        "smlal2 v19.4s, v24.8h, v5.h[0]\n\t"
-        "smlal v8.4s, v25.4h, v0.h[1]\n\t"
-        "smlal2 v9.4s, v25.8h, v0.h[1]\n\t"
-        "smlal v10.4s, v25.4h, v1.h[1]\n\t"
-        "smlal2 v11.4s, v25.8h, v1.h[1]\n\t"
-        "smlal v12.4s, v25.4h, v2.h[1]\n\t"
-        "smlal2 v13.4s, v25.8h, v2.h[1]\n\t"
-        "smlal v14.4s, v25.4h, v3.h[1]\n\t"
-        "smlal2 v15.4s, v25.8h, v3.h[1]\n\t"
-        "smlal v16.4s, v25.4h, v4.h[1]\n\t"
-        "smlal2 v17.4s, v25.8h, v4.h[1]\n\t"
-        "smlal v18.4s, v25.4h, v5.h[1]\n\t"
-        "smlal2 v19.4s, v25.8h, v5.h[1]\n\t"
-        "smlal v8.4s, v26.4h, v0.h[2]\n\t"
-        "smlal2 v9.4s, v26.8h, v0.h[2]\n\t"
-        "smlal v10.4s, v26.4h, v1.h[2]\n\t"
-        "smlal2 v11.4s, v26.8h, v1.h[2]\n\t"
-        "smlal v12.4s, v26.4h, v2.h[2]\n\t"
-        "smlal2 v13.4s, v26.8h, v2.h[2]\n\t"
-        "smlal v14.4s, v26.4h, v3.h[2]\n\t"
-        "smlal2 v15.4s, v26.8h, v3.h[2]\n\t"
-        "smlal v16.4s, v26.4h, v4.h[2]\n\t"
-        "smlal2 v17.4s, v26.8h, v4.h[2]\n\t"
-        "smlal v18.4s, v26.4h, v5.h[2]\n\t"
-        "smlal2 v19.4s, v26.8h, v5.h[2]\n\t"
-        "smlal v8.4s, v27.4h, v0.h[3]\n\t"
-        "smlal2 v9.4s, v27.8h, v0.h[3]\n\t"
-        "smlal v10.4s, v27.4h, v1.h[3]\n\t"
-        "smlal2 v11.4s, v27.8h, v1.h[3]\n\t"
-        "smlal v12.4s, v27.4h, v2.h[3]\n\t"
-        "smlal2 v13.4s, v27.8h, v2.h[3]\n\t"
-        "smlal v14.4s, v27.4h, v3.h[3]\n\t"
-        "smlal2 v15.4s, v27.8h, v3.h[3]\n\t"
-        "smlal v16.4s, v27.4h, v4.h[3]\n\t"
-        "smlal2 v17.4s, v27.8h, v4.h[3]\n\t"
-        "smlal v18.4s, v27.4h, v5.h[3]\n\t"
-        "smlal2 v19.4s, v27.8h, v5.h[3]\n\t"
-        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
-        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
-        "smlal2 v9.4s, v28.8h, v0.h[4]\n\t"
-        "smlal v10.4s, v28.4h, v1.h[4]\n\t"
-        "smlal2 v11.4s, v28.8h, v1.h[4]\n\t"
-        "smlal v12.4s, v28.4h, v2.h[4]\n\t"
-        "smlal2 v13.4s, v28.8h, v2.h[4]\n\t"
-        "smlal v14.4s, v28.4h, v3.h[4]\n\t"
-        "smlal2 v15.4s, v28.8h, v3.h[4]\n\t"
-        "smlal v16.4s, v28.4h, v4.h[4]\n\t"
-        "smlal2 v17.4s, v28.8h, v4.h[4]\n\t"
-        "smlal v18.4s, v28.4h, v5.h[4]\n\t"
-        "smlal2 v19.4s, v28.8h, v5.h[4]\n\t"
-        "smlal v8.4s, v29.4h, v0.h[5]\n\t"
-        "smlal2 v9.4s, v29.8h, v0.h[5]\n\t"
-        "smlal v10.4s, v29.4h, v1.h[5]\n\t"
-        "smlal2 v11.4s, v29.8h, v1.h[5]\n\t"
-        "smlal v12.4s, v29.4h, v2.h[5]\n\t"
-        "smlal2 v13.4s, v29.8h, v2.h[5]\n\t"
-        "smlal v14.4s, v29.4h, v3.h[5]\n\t"
-        "smlal2 v15.4s, v29.8h, v3.h[5]\n\t"
-        "smlal v16.4s, v29.4h, v4.h[5]\n\t"
-        "smlal2 v17.4s, v29.8h, v4.h[5]\n\t"
-        "smlal v18.4s, v29.4h, v5.h[5]\n\t"
-        "smlal2 v19.4s, v29.8h, v5.h[5]\n\t"
-        "smlal v8.4s, v30.4h, v0.h[6]\n\t"
-        "smlal2 v9.4s, v30.8h, v0.h[6]\n\t"
-        "smlal v10.4s, v30.4h, v1.h[6]\n\t"
-        "smlal2 v11.4s, v30.8h, v1.h[6]\n\t"
-        "smlal v12.4s, v30.4h, v2.h[6]\n\t"
-        "smlal2 v13.4s, v30.8h, v2.h[6]\n\t"
-        "smlal v14.4s, v30.4h, v3.h[6]\n\t"
-        "smlal2 v15.4s, v30.8h, v3.h[6]\n\t"
-        "smlal v16.4s, v30.4h, v4.h[6]\n\t"
-        "smlal2 v17.4s, v30.8h, v4.h[6]\n\t"
-        "smlal v18.4s, v30.4h, v5.h[6]\n\t"
-        "smlal2 v19.4s, v30.8h, v5.h[6]\n\t"
-        "smlal v8.4s, v31.4h, v0.h[7]\n\t"
-        "smlal2 v9.4s, v31.8h, v0.h[7]\n\t"
-        "smlal v10.4s, v31.4h, v1.h[7]\n\t"
-        "smlal2 v11.4s, v31.8h, v1.h[7]\n\t"
-        "smlal v12.4s, v31.4h, v2.h[7]\n\t"
-        "smlal2 v13.4s, v31.8h, v2.h[7]\n\t"
-        "smlal v14.4s, v31.4h, v3.h[7]\n\t"
-        "smlal2 v15.4s, v31.8h, v3.h[7]\n\t"
-        "smlal v16.4s, v31.4h, v4.h[7]\n\t"
-        "smlal2 v17.4s, v31.8h, v4.h[7]\n\t"
-        "smlal v18.4s, v31.4h, v5.h[7]\n\t"
-        "smlal2 v19.4s, v31.8h, v5.h[7]\n\t"
-        "adds %[k], %[k], #16\n\t"
+        Q8G_PIPE_LOADS(Q8G_AK(2) Q8G_AK(3) Q8G_AK(4) Q8G_AK(5))
+        Q8G_KSTEPS_6(Q8G_LD1_AHEAD)
+        Q8G_K_STEP
         "b.ne .Lq8_gemm_loop%=\n\t"
         ".Lq8_gemm_last%=:\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "ldr q2, [%[a2], %[k]]\n\t"
-        "ldr q3, [%[a3], %[k]]\n\t"
-        "ldr q4, [%[a4], %[k]]\n\t"
-        "ldr q5, [%[a5], %[k]]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[w], %[w], #128\n\t"
-        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
-        "smlal2 v9.4s, v24.8h, v0.h[0]\n\t"
-        "smlal v10.4s, v24.4h, v1.h[0]\n\t"
-        "smlal2 v11.4s, v24.8h, v1.h[0]\n\t"
-        "smlal v12.4s, v24.4h, v2.h[0]\n\t"
-        "smlal2 v13.4s, v24.8h, v2.h[0]\n\t"
-        "smlal v14.4s, v24.4h, v3.h[0]\n\t"
-        "smlal2 v15.4s, v24.8h, v3.h[0]\n\t"
-        "smlal v16.4s, v24.4h, v4.h[0]\n\t"
-        "smlal2 v17.4s, v24.8h, v4.h[0]\n\t"
-        "smlal v18.4s, v24.4h, v5.h[0]\n\t"
-        "smlal2 v19.4s, v24.8h, v5.h[0]\n\t"
-        "smlal v8.4s, v25.4h, v0.h[1]\n\t"
-        "smlal2 v9.4s, v25.8h, v0.h[1]\n\t"
-        "smlal v10.4s, v25.4h, v1.h[1]\n\t"
-        "smlal2 v11.4s, v25.8h, v1.h[1]\n\t"
-        "smlal v12.4s, v25.4h, v2.h[1]\n\t"
-        "smlal2 v13.4s, v25.8h, v2.h[1]\n\t"
-        "smlal v14.4s, v25.4h, v3.h[1]\n\t"
-        "smlal2 v15.4s, v25.8h, v3.h[1]\n\t"
-        "smlal v16.4s, v25.4h, v4.h[1]\n\t"
-        "smlal2 v17.4s, v25.8h, v4.h[1]\n\t"
-        "smlal v18.4s, v25.4h, v5.h[1]\n\t"
-        "smlal2 v19.4s, v25.8h, v5.h[1]\n\t"
-        "smlal v8.4s, v26.4h, v0.h[2]\n\t"
-        "smlal2 v9.4s, v26.8h, v0.h[2]\n\t"
-        "smlal v10.4s, v26.4h, v1.h[2]\n\t"
-        "smlal2 v11.4s, v26.8h, v1.h[2]\n\t"
-        "smlal v12.4s, v26.4h, v2.h[2]\n\t"
-        "smlal2 v13.4s, v26.8h, v2.h[2]\n\t"
-        "smlal v14.4s, v26.4h, v3.h[2]\n\t"
-        "smlal2 v15.4s, v26.8h, v3.h[2]\n\t"
-        "smlal v16.4s, v26.4h, v4.h[2]\n\t"
-        "smlal2 v17.4s, v26.8h, v4.h[2]\n\t"
-        "smlal v18.4s, v26.4h, v5.h[2]\n\t"
-        "smlal2 v19.4s, v26.8h, v5.h[2]\n\t"
-        "smlal v8.4s, v27.4h, v0.h[3]\n\t"
-        "smlal2 v9.4s, v27.8h, v0.h[3]\n\t"
-        "smlal v10.4s, v27.4h, v1.h[3]\n\t"
-        "smlal2 v11.4s, v27.8h, v1.h[3]\n\t"
-        "smlal v12.4s, v27.4h, v2.h[3]\n\t"
-        "smlal2 v13.4s, v27.8h, v2.h[3]\n\t"
-        "smlal v14.4s, v27.4h, v3.h[3]\n\t"
-        "smlal2 v15.4s, v27.8h, v3.h[3]\n\t"
-        "smlal v16.4s, v27.4h, v4.h[3]\n\t"
-        "smlal2 v17.4s, v27.8h, v4.h[3]\n\t"
-        "smlal v18.4s, v27.4h, v5.h[3]\n\t"
-        "smlal2 v19.4s, v27.8h, v5.h[3]\n\t"
-        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
-        "smlal2 v9.4s, v28.8h, v0.h[4]\n\t"
-        "smlal v10.4s, v28.4h, v1.h[4]\n\t"
-        "smlal2 v11.4s, v28.8h, v1.h[4]\n\t"
-        "smlal v12.4s, v28.4h, v2.h[4]\n\t"
-        "smlal2 v13.4s, v28.8h, v2.h[4]\n\t"
-        "smlal v14.4s, v28.4h, v3.h[4]\n\t"
-        "smlal2 v15.4s, v28.8h, v3.h[4]\n\t"
-        "smlal v16.4s, v28.4h, v4.h[4]\n\t"
-        "smlal2 v17.4s, v28.8h, v4.h[4]\n\t"
-        "smlal v18.4s, v28.4h, v5.h[4]\n\t"
-        "smlal2 v19.4s, v28.8h, v5.h[4]\n\t"
-        "smlal v8.4s, v29.4h, v0.h[5]\n\t"
-        "smlal2 v9.4s, v29.8h, v0.h[5]\n\t"
-        "smlal v10.4s, v29.4h, v1.h[5]\n\t"
-        "smlal2 v11.4s, v29.8h, v1.h[5]\n\t"
-        "smlal v12.4s, v29.4h, v2.h[5]\n\t"
-        "smlal2 v13.4s, v29.8h, v2.h[5]\n\t"
-        "smlal v14.4s, v29.4h, v3.h[5]\n\t"
-        "smlal2 v15.4s, v29.8h, v3.h[5]\n\t"
-        "smlal v16.4s, v29.4h, v4.h[5]\n\t"
-        "smlal2 v17.4s, v29.8h, v4.h[5]\n\t"
-        "smlal v18.4s, v29.4h, v5.h[5]\n\t"
-        "smlal2 v19.4s, v29.8h, v5.h[5]\n\t"
-        "smlal v8.4s, v30.4h, v0.h[6]\n\t"
-        "smlal2 v9.4s, v30.8h, v0.h[6]\n\t"
-        "smlal v10.4s, v30.4h, v1.h[6]\n\t"
-        "smlal2 v11.4s, v30.8h, v1.h[6]\n\t"
-        "smlal v12.4s, v30.4h, v2.h[6]\n\t"
-        "smlal2 v13.4s, v30.8h, v2.h[6]\n\t"
-        "smlal v14.4s, v30.4h, v3.h[6]\n\t"
-        "smlal2 v15.4s, v30.8h, v3.h[6]\n\t"
-        "smlal v16.4s, v30.4h, v4.h[6]\n\t"
-        "smlal2 v17.4s, v30.8h, v4.h[6]\n\t"
-        "smlal v18.4s, v30.4h, v5.h[6]\n\t"
-        "smlal2 v19.4s, v30.8h, v5.h[6]\n\t"
-        "smlal v8.4s, v31.4h, v0.h[7]\n\t"
-        "smlal2 v9.4s, v31.8h, v0.h[7]\n\t"
-        "smlal v10.4s, v31.4h, v1.h[7]\n\t"
-        "smlal2 v11.4s, v31.8h, v1.h[7]\n\t"
-        "smlal v12.4s, v31.4h, v2.h[7]\n\t"
-        "smlal2 v13.4s, v31.8h, v2.h[7]\n\t"
-        "smlal v14.4s, v31.4h, v3.h[7]\n\t"
-        "smlal2 v15.4s, v31.8h, v3.h[7]\n\t"
-        "smlal v16.4s, v31.4h, v4.h[7]\n\t"
-        "smlal2 v17.4s, v31.8h, v4.h[7]\n\t"
-        "smlal v18.4s, v31.4h, v5.h[7]\n\t"
-        "smlal2 v19.4s, v31.8h, v5.h[7]\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
-        "stp q14, q15, [%[acc], #96]\n\t"
-        "stp q16, q17, [%[acc], #128]\n\t"
-        "stp q18, q19, [%[acc], #160]\n\t"
+        Q8G_PIPE_LOADS(Q8G_AK(2) Q8G_AK(3) Q8G_AK(4) Q8G_AK(5))
+        Q8G_KSTEPS_6()
+        Q8G_STP(8, 9, 0) Q8G_STP(10, 11, 32) Q8G_STP(12, 13, 64) Q8G_STP(14, 15, 96)
+        Q8G_STP(16, 17, 128) Q8G_STP(18, 19, 160)
         : [k] "+r"(k), [w] "+r"(wp), [pf] "+r"(pfp)
         : [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3), [a4] "r"(a4), [a5] "r"(a5), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] += 8u * n;
-    a[1] += 8u * n;
-    a[2] += 8u * n;
-    a[3] += 8u * n;
-    a[4] += 8u * n;
-    a[5] += 8u * n;
+    a[0] += 8u * n; a[1] += 8u * n; a[2] += 8u * n; a[3] += 8u * n; a[4] += 8u * n; a[5] += 8u * n;
     *w = wp;
     *pf = pfp;
 }
@@ -1116,310 +392,31 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_6(
 static inline __attribute__((always_inline)) void nq8_gemm_kloop_7(
     const int16_t **a, const int16_t **w, uint64_t n, const char **pf, const int32_t *bias,
     int32x4_t *acc) {
-    /* The loop runs n - 1 times and the last iteration is peeled; k counts up to zero, so
-     * a row's base is the address it reads in the peeled iteration. */
     const uint64_t loops = n - 1;
-    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
-    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
-    const uintptr_t a2 = (uintptr_t)a[2] + 16u * loops;
-    const uintptr_t a3 = (uintptr_t)a[3] + 16u * loops;
-    const uintptr_t a4 = (uintptr_t)a[4] + 16u * loops;
-    const uintptr_t a5 = (uintptr_t)a[5] + 16u * loops;
-    const uintptr_t a6 = (uintptr_t)a[6] + 16u * loops;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops, a1 = (uintptr_t)a[1] + 16u * loops, a2 = (uintptr_t)a[2] + 16u * loops, a3 = (uintptr_t)a[3] + 16u * loops, a4 = (uintptr_t)a[4] + 16u * loops, a5 = (uintptr_t)a[5] + 16u * loops, a6 = (uintptr_t)a[6] + 16u * loops;
     uint64_t k = 0u - 16u * loops;
     const int16_t *wp = *w;
     const char *pfp = *pf;
     __asm__ volatile(
-        "ldr q8, [%[bias], #0]\n\t"
-        "ldr q9, [%[bias], #16]\n\t"
-        "ldr q10, [%[bias], #0]\n\t"
-        "ldr q11, [%[bias], #16]\n\t"
-        "ldr q12, [%[bias], #0]\n\t"
-        "ldr q13, [%[bias], #16]\n\t"
-        "ldr q14, [%[bias], #0]\n\t"
-        "ldr q15, [%[bias], #16]\n\t"
-        "ldr q16, [%[bias], #0]\n\t"
-        "ldr q17, [%[bias], #16]\n\t"
-        "ldr q18, [%[bias], #0]\n\t"
-        "ldr q19, [%[bias], #16]\n\t"
-        "ldr q20, [%[bias], #0]\n\t"
-        "ldr q21, [%[bias], #16]\n\t"
-        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        Q8G_BIAS(8, 0) Q8G_BIAS(9, 16) Q8G_BIAS(10, 0) Q8G_BIAS(11, 16) Q8G_BIAS(12, 0)
+        Q8G_BIAS(13, 16) Q8G_BIAS(14, 0) Q8G_BIAS(15, 16) Q8G_BIAS(16, 0) Q8G_BIAS(17, 16)
+        Q8G_BIAS(18, 0) Q8G_BIAS(19, 16) Q8G_BIAS(20, 0) Q8G_BIAS(21, 16)
+        Q8G_LD1_AHEAD
         "cbz %[k], .Lq8_gemm_last%=\n\t"
         ".Lq8_gemm_loop%=:\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "ldr q2, [%[a2], %[k]]\n\t"
-        "ldr q3, [%[a3], %[k]]\n\t"
-        "ldr q4, [%[a4], %[k]]\n\t"
-        "ldr q5, [%[a5], %[k]]\n\t"
-        "ldr q6, [%[a6], %[k]]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[w], %[w], #128\n\t"
-        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
-        "smlal2 v9.4s, v24.8h, v0.h[0]\n\t"
-        "smlal v10.4s, v24.4h, v1.h[0]\n\t"
-        "smlal2 v11.4s, v24.8h, v1.h[0]\n\t"
-        "smlal v12.4s, v24.4h, v2.h[0]\n\t"
-        "smlal2 v13.4s, v24.8h, v2.h[0]\n\t"
-        "smlal v14.4s, v24.4h, v3.h[0]\n\t"
-        "smlal2 v15.4s, v24.8h, v3.h[0]\n\t"
-        "smlal v16.4s, v24.4h, v4.h[0]\n\t"
-        "smlal2 v17.4s, v24.8h, v4.h[0]\n\t"
-        "smlal v18.4s, v24.4h, v5.h[0]\n\t"
-        "smlal2 v19.4s, v24.8h, v5.h[0]\n\t"
-        "smlal v20.4s, v24.4h, v6.h[0]\n\t"
-        "smlal2 v21.4s, v24.8h, v6.h[0]\n\t"
-        "smlal v8.4s, v25.4h, v0.h[1]\n\t"
-        "smlal2 v9.4s, v25.8h, v0.h[1]\n\t"
-        "smlal v10.4s, v25.4h, v1.h[1]\n\t"
-        "smlal2 v11.4s, v25.8h, v1.h[1]\n\t"
-        "smlal v12.4s, v25.4h, v2.h[1]\n\t"
-        "smlal2 v13.4s, v25.8h, v2.h[1]\n\t"
-        "smlal v14.4s, v25.4h, v3.h[1]\n\t"
-        "smlal2 v15.4s, v25.8h, v3.h[1]\n\t"
-        "smlal v16.4s, v25.4h, v4.h[1]\n\t"
-        "smlal2 v17.4s, v25.8h, v4.h[1]\n\t"
-        "smlal v18.4s, v25.4h, v5.h[1]\n\t"
-        "smlal2 v19.4s, v25.8h, v5.h[1]\n\t"
-        "smlal v20.4s, v25.4h, v6.h[1]\n\t"
-        "smlal2 v21.4s, v25.8h, v6.h[1]\n\t"
-        "smlal v8.4s, v26.4h, v0.h[2]\n\t"
-        "smlal2 v9.4s, v26.8h, v0.h[2]\n\t"
-        "smlal v10.4s, v26.4h, v1.h[2]\n\t"
-        "smlal2 v11.4s, v26.8h, v1.h[2]\n\t"
-        "smlal v12.4s, v26.4h, v2.h[2]\n\t"
-        "smlal2 v13.4s, v26.8h, v2.h[2]\n\t"
-        "smlal v14.4s, v26.4h, v3.h[2]\n\t"
-        "smlal2 v15.4s, v26.8h, v3.h[2]\n\t"
-        "smlal v16.4s, v26.4h, v4.h[2]\n\t"
-        "smlal2 v17.4s, v26.8h, v4.h[2]\n\t"
-        "smlal v18.4s, v26.4h, v5.h[2]\n\t"
-        "smlal2 v19.4s, v26.8h, v5.h[2]\n\t"
-        "smlal v20.4s, v26.4h, v6.h[2]\n\t"
-        "smlal2 v21.4s, v26.8h, v6.h[2]\n\t"
-        "smlal v8.4s, v27.4h, v0.h[3]\n\t"
-        "smlal2 v9.4s, v27.8h, v0.h[3]\n\t"
-        "smlal v10.4s, v27.4h, v1.h[3]\n\t"
-        "smlal2 v11.4s, v27.8h, v1.h[3]\n\t"
-        "smlal v12.4s, v27.4h, v2.h[3]\n\t"
-        "smlal2 v13.4s, v27.8h, v2.h[3]\n\t"
-        "smlal v14.4s, v27.4h, v3.h[3]\n\t"
-        "smlal2 v15.4s, v27.8h, v3.h[3]\n\t"
-        "smlal v16.4s, v27.4h, v4.h[3]\n\t"
-        "smlal2 v17.4s, v27.8h, v4.h[3]\n\t"
-        "smlal v18.4s, v27.4h, v5.h[3]\n\t"
-        "smlal2 v19.4s, v27.8h, v5.h[3]\n\t"
-        "smlal v20.4s, v27.4h, v6.h[3]\n\t"
-        "smlal2 v21.4s, v27.8h, v6.h[3]\n\t"
-        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
-        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
-        "smlal2 v9.4s, v28.8h, v0.h[4]\n\t"
-        "smlal v10.4s, v28.4h, v1.h[4]\n\t"
-        "smlal2 v11.4s, v28.8h, v1.h[4]\n\t"
-        "smlal v12.4s, v28.4h, v2.h[4]\n\t"
-        "smlal2 v13.4s, v28.8h, v2.h[4]\n\t"
-        "smlal v14.4s, v28.4h, v3.h[4]\n\t"
-        "smlal2 v15.4s, v28.8h, v3.h[4]\n\t"
-        "smlal v16.4s, v28.4h, v4.h[4]\n\t"
-        "smlal2 v17.4s, v28.8h, v4.h[4]\n\t"
-        "smlal v18.4s, v28.4h, v5.h[4]\n\t"
-        "smlal2 v19.4s, v28.8h, v5.h[4]\n\t"
-        "smlal v20.4s, v28.4h, v6.h[4]\n\t"
-        "smlal2 v21.4s, v28.8h, v6.h[4]\n\t"
-        "smlal v8.4s, v29.4h, v0.h[5]\n\t"
-        "smlal2 v9.4s, v29.8h, v0.h[5]\n\t"
-        "smlal v10.4s, v29.4h, v1.h[5]\n\t"
-        "smlal2 v11.4s, v29.8h, v1.h[5]\n\t"
-        "smlal v12.4s, v29.4h, v2.h[5]\n\t"
-        "smlal2 v13.4s, v29.8h, v2.h[5]\n\t"
-        "smlal v14.4s, v29.4h, v3.h[5]\n\t"
-        "smlal2 v15.4s, v29.8h, v3.h[5]\n\t"
-        "smlal v16.4s, v29.4h, v4.h[5]\n\t"
-        "smlal2 v17.4s, v29.8h, v4.h[5]\n\t"
-        "smlal v18.4s, v29.4h, v5.h[5]\n\t"
-        "smlal2 v19.4s, v29.8h, v5.h[5]\n\t"
-        "smlal v20.4s, v29.4h, v6.h[5]\n\t"
-        "smlal2 v21.4s, v29.8h, v6.h[5]\n\t"
-        "smlal v8.4s, v30.4h, v0.h[6]\n\t"
-        "smlal2 v9.4s, v30.8h, v0.h[6]\n\t"
-        "smlal v10.4s, v30.4h, v1.h[6]\n\t"
-        "smlal2 v11.4s, v30.8h, v1.h[6]\n\t"
-        "smlal v12.4s, v30.4h, v2.h[6]\n\t"
-        "smlal2 v13.4s, v30.8h, v2.h[6]\n\t"
-        "smlal v14.4s, v30.4h, v3.h[6]\n\t"
-        "smlal2 v15.4s, v30.8h, v3.h[6]\n\t"
-        "smlal v16.4s, v30.4h, v4.h[6]\n\t"
-        "smlal2 v17.4s, v30.8h, v4.h[6]\n\t"
-        "smlal v18.4s, v30.4h, v5.h[6]\n\t"
-        "smlal2 v19.4s, v30.8h, v5.h[6]\n\t"
-        "smlal v20.4s, v30.4h, v6.h[6]\n\t"
-        "smlal2 v21.4s, v30.8h, v6.h[6]\n\t"
-        "smlal v8.4s, v31.4h, v0.h[7]\n\t"
-        "smlal2 v9.4s, v31.8h, v0.h[7]\n\t"
-        "smlal v10.4s, v31.4h, v1.h[7]\n\t"
-        "smlal2 v11.4s, v31.8h, v1.h[7]\n\t"
-        "smlal v12.4s, v31.4h, v2.h[7]\n\t"
-        "smlal2 v13.4s, v31.8h, v2.h[7]\n\t"
-        "smlal v14.4s, v31.4h, v3.h[7]\n\t"
-        "smlal2 v15.4s, v31.8h, v3.h[7]\n\t"
-        "smlal v16.4s, v31.4h, v4.h[7]\n\t"
-        "smlal2 v17.4s, v31.8h, v4.h[7]\n\t"
-        "smlal v18.4s, v31.4h, v5.h[7]\n\t"
-        "smlal2 v19.4s, v31.8h, v5.h[7]\n\t"
-        "smlal v20.4s, v31.4h, v6.h[7]\n\t"
-        "smlal2 v21.4s, v31.8h, v6.h[7]\n\t"
-        "adds %[k], %[k], #16\n\t"
+        Q8G_PIPE_LOADS(Q8G_AK(2) Q8G_AK(3) Q8G_AK(4) Q8G_AK(5) Q8G_AK(6))
+        Q8G_KSTEPS_7(Q8G_LD1_AHEAD)
+        Q8G_K_STEP
         "b.ne .Lq8_gemm_loop%=\n\t"
         ".Lq8_gemm_last%=:\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "ldr q2, [%[a2], %[k]]\n\t"
-        "ldr q3, [%[a3], %[k]]\n\t"
-        "ldr q4, [%[a4], %[k]]\n\t"
-        "ldr q5, [%[a5], %[k]]\n\t"
-        "ldr q6, [%[a6], %[k]]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[w], %[w], #128\n\t"
-        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
-        "smlal2 v9.4s, v24.8h, v0.h[0]\n\t"
-        "smlal v10.4s, v24.4h, v1.h[0]\n\t"
-        "smlal2 v11.4s, v24.8h, v1.h[0]\n\t"
-        "smlal v12.4s, v24.4h, v2.h[0]\n\t"
-        "smlal2 v13.4s, v24.8h, v2.h[0]\n\t"
-        "smlal v14.4s, v24.4h, v3.h[0]\n\t"
-        "smlal2 v15.4s, v24.8h, v3.h[0]\n\t"
-        "smlal v16.4s, v24.4h, v4.h[0]\n\t"
-        "smlal2 v17.4s, v24.8h, v4.h[0]\n\t"
-        "smlal v18.4s, v24.4h, v5.h[0]\n\t"
-        "smlal2 v19.4s, v24.8h, v5.h[0]\n\t"
-        "smlal v20.4s, v24.4h, v6.h[0]\n\t"
-        "smlal2 v21.4s, v24.8h, v6.h[0]\n\t"
-        "smlal v8.4s, v25.4h, v0.h[1]\n\t"
-        "smlal2 v9.4s, v25.8h, v0.h[1]\n\t"
-        "smlal v10.4s, v25.4h, v1.h[1]\n\t"
-        "smlal2 v11.4s, v25.8h, v1.h[1]\n\t"
-        "smlal v12.4s, v25.4h, v2.h[1]\n\t"
-        "smlal2 v13.4s, v25.8h, v2.h[1]\n\t"
-        "smlal v14.4s, v25.4h, v3.h[1]\n\t"
-        "smlal2 v15.4s, v25.8h, v3.h[1]\n\t"
-        "smlal v16.4s, v25.4h, v4.h[1]\n\t"
-        "smlal2 v17.4s, v25.8h, v4.h[1]\n\t"
-        "smlal v18.4s, v25.4h, v5.h[1]\n\t"
-        "smlal2 v19.4s, v25.8h, v5.h[1]\n\t"
-        "smlal v20.4s, v25.4h, v6.h[1]\n\t"
-        "smlal2 v21.4s, v25.8h, v6.h[1]\n\t"
-        "smlal v8.4s, v26.4h, v0.h[2]\n\t"
-        "smlal2 v9.4s, v26.8h, v0.h[2]\n\t"
-        "smlal v10.4s, v26.4h, v1.h[2]\n\t"
-        "smlal2 v11.4s, v26.8h, v1.h[2]\n\t"
-        "smlal v12.4s, v26.4h, v2.h[2]\n\t"
-        "smlal2 v13.4s, v26.8h, v2.h[2]\n\t"
-        "smlal v14.4s, v26.4h, v3.h[2]\n\t"
-        "smlal2 v15.4s, v26.8h, v3.h[2]\n\t"
-        "smlal v16.4s, v26.4h, v4.h[2]\n\t"
-        "smlal2 v17.4s, v26.8h, v4.h[2]\n\t"
-        "smlal v18.4s, v26.4h, v5.h[2]\n\t"
-        "smlal2 v19.4s, v26.8h, v5.h[2]\n\t"
-        "smlal v20.4s, v26.4h, v6.h[2]\n\t"
-        "smlal2 v21.4s, v26.8h, v6.h[2]\n\t"
-        "smlal v8.4s, v27.4h, v0.h[3]\n\t"
-        "smlal2 v9.4s, v27.8h, v0.h[3]\n\t"
-        "smlal v10.4s, v27.4h, v1.h[3]\n\t"
-        "smlal2 v11.4s, v27.8h, v1.h[3]\n\t"
-        "smlal v12.4s, v27.4h, v2.h[3]\n\t"
-        "smlal2 v13.4s, v27.8h, v2.h[3]\n\t"
-        "smlal v14.4s, v27.4h, v3.h[3]\n\t"
-        "smlal2 v15.4s, v27.8h, v3.h[3]\n\t"
-        "smlal v16.4s, v27.4h, v4.h[3]\n\t"
-        "smlal2 v17.4s, v27.8h, v4.h[3]\n\t"
-        "smlal v18.4s, v27.4h, v5.h[3]\n\t"
-        "smlal2 v19.4s, v27.8h, v5.h[3]\n\t"
-        "smlal v20.4s, v27.4h, v6.h[3]\n\t"
-        "smlal2 v21.4s, v27.8h, v6.h[3]\n\t"
-        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
-        "smlal2 v9.4s, v28.8h, v0.h[4]\n\t"
-        "smlal v10.4s, v28.4h, v1.h[4]\n\t"
-        "smlal2 v11.4s, v28.8h, v1.h[4]\n\t"
-        "smlal v12.4s, v28.4h, v2.h[4]\n\t"
-        "smlal2 v13.4s, v28.8h, v2.h[4]\n\t"
-        "smlal v14.4s, v28.4h, v3.h[4]\n\t"
-        "smlal2 v15.4s, v28.8h, v3.h[4]\n\t"
-        "smlal v16.4s, v28.4h, v4.h[4]\n\t"
-        "smlal2 v17.4s, v28.8h, v4.h[4]\n\t"
-        "smlal v18.4s, v28.4h, v5.h[4]\n\t"
-        "smlal2 v19.4s, v28.8h, v5.h[4]\n\t"
-        "smlal v20.4s, v28.4h, v6.h[4]\n\t"
-        "smlal2 v21.4s, v28.8h, v6.h[4]\n\t"
-        "smlal v8.4s, v29.4h, v0.h[5]\n\t"
-        "smlal2 v9.4s, v29.8h, v0.h[5]\n\t"
-        "smlal v10.4s, v29.4h, v1.h[5]\n\t"
-        "smlal2 v11.4s, v29.8h, v1.h[5]\n\t"
-        "smlal v12.4s, v29.4h, v2.h[5]\n\t"
-        "smlal2 v13.4s, v29.8h, v2.h[5]\n\t"
-        "smlal v14.4s, v29.4h, v3.h[5]\n\t"
-        "smlal2 v15.4s, v29.8h, v3.h[5]\n\t"
-        "smlal v16.4s, v29.4h, v4.h[5]\n\t"
-        "smlal2 v17.4s, v29.8h, v4.h[5]\n\t"
-        "smlal v18.4s, v29.4h, v5.h[5]\n\t"
-        "smlal2 v19.4s, v29.8h, v5.h[5]\n\t"
-        "smlal v20.4s, v29.4h, v6.h[5]\n\t"
-        "smlal2 v21.4s, v29.8h, v6.h[5]\n\t"
-        "smlal v8.4s, v30.4h, v0.h[6]\n\t"
-        "smlal2 v9.4s, v30.8h, v0.h[6]\n\t"
-        "smlal v10.4s, v30.4h, v1.h[6]\n\t"
-        "smlal2 v11.4s, v30.8h, v1.h[6]\n\t"
-        "smlal v12.4s, v30.4h, v2.h[6]\n\t"
-        "smlal2 v13.4s, v30.8h, v2.h[6]\n\t"
-        "smlal v14.4s, v30.4h, v3.h[6]\n\t"
-        "smlal2 v15.4s, v30.8h, v3.h[6]\n\t"
-        "smlal v16.4s, v30.4h, v4.h[6]\n\t"
-        "smlal2 v17.4s, v30.8h, v4.h[6]\n\t"
-        "smlal v18.4s, v30.4h, v5.h[6]\n\t"
-        "smlal2 v19.4s, v30.8h, v5.h[6]\n\t"
-        "smlal v20.4s, v30.4h, v6.h[6]\n\t"
-        "smlal2 v21.4s, v30.8h, v6.h[6]\n\t"
-        "smlal v8.4s, v31.4h, v0.h[7]\n\t"
-        "smlal2 v9.4s, v31.8h, v0.h[7]\n\t"
-        "smlal v10.4s, v31.4h, v1.h[7]\n\t"
-        "smlal2 v11.4s, v31.8h, v1.h[7]\n\t"
-        "smlal v12.4s, v31.4h, v2.h[7]\n\t"
-        "smlal2 v13.4s, v31.8h, v2.h[7]\n\t"
-        "smlal v14.4s, v31.4h, v3.h[7]\n\t"
-        "smlal2 v15.4s, v31.8h, v3.h[7]\n\t"
-        "smlal v16.4s, v31.4h, v4.h[7]\n\t"
-        "smlal2 v17.4s, v31.8h, v4.h[7]\n\t"
-        "smlal v18.4s, v31.4h, v5.h[7]\n\t"
-        "smlal2 v19.4s, v31.8h, v5.h[7]\n\t"
-        "smlal v20.4s, v31.4h, v6.h[7]\n\t"
-        "smlal2 v21.4s, v31.8h, v6.h[7]\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
-        "stp q14, q15, [%[acc], #96]\n\t"
-        "stp q16, q17, [%[acc], #128]\n\t"
-        "stp q18, q19, [%[acc], #160]\n\t"
-        "stp q20, q21, [%[acc], #192]\n\t"
+        Q8G_PIPE_LOADS(Q8G_AK(2) Q8G_AK(3) Q8G_AK(4) Q8G_AK(5) Q8G_AK(6))
+        Q8G_KSTEPS_7()
+        Q8G_STP(8, 9, 0) Q8G_STP(10, 11, 32) Q8G_STP(12, 13, 64) Q8G_STP(14, 15, 96)
+        Q8G_STP(16, 17, 128) Q8G_STP(18, 19, 160) Q8G_STP(20, 21, 192)
         : [k] "+r"(k), [w] "+r"(wp), [pf] "+r"(pfp)
         : [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3), [a4] "r"(a4), [a5] "r"(a5), [a6] "r"(a6), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] += 8u * n;
-    a[1] += 8u * n;
-    a[2] += 8u * n;
-    a[3] += 8u * n;
-    a[4] += 8u * n;
-    a[5] += 8u * n;
-    a[6] += 8u * n;
+    a[0] += 8u * n; a[1] += 8u * n; a[2] += 8u * n; a[3] += 8u * n; a[4] += 8u * n; a[5] += 8u * n; a[6] += 8u * n;
     *w = wp;
     *pf = pfp;
 }
@@ -1428,349 +425,32 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_7(
 static inline __attribute__((always_inline)) void nq8_gemm_kloop_8(
     const int16_t **a, const int16_t **w, uint64_t n, const char **pf, const int32_t *bias,
     int32x4_t *acc) {
-    /* The loop runs n - 1 times and the last iteration is peeled; k counts up to zero, so
-     * a row's base is the address it reads in the peeled iteration. */
     const uint64_t loops = n - 1;
-    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
-    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
-    const uintptr_t a2 = (uintptr_t)a[2] + 16u * loops;
-    const uintptr_t a3 = (uintptr_t)a[3] + 16u * loops;
-    const uintptr_t a4 = (uintptr_t)a[4] + 16u * loops;
-    const uintptr_t a5 = (uintptr_t)a[5] + 16u * loops;
-    const uintptr_t a6 = (uintptr_t)a[6] + 16u * loops;
-    const uintptr_t a7 = (uintptr_t)a[7] + 16u * loops;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops, a1 = (uintptr_t)a[1] + 16u * loops, a2 = (uintptr_t)a[2] + 16u * loops, a3 = (uintptr_t)a[3] + 16u * loops, a4 = (uintptr_t)a[4] + 16u * loops, a5 = (uintptr_t)a[5] + 16u * loops, a6 = (uintptr_t)a[6] + 16u * loops, a7 = (uintptr_t)a[7] + 16u * loops;
     uint64_t k = 0u - 16u * loops;
     const int16_t *wp = *w;
     const char *pfp = *pf;
     __asm__ volatile(
-        "ldr q8, [%[bias], #0]\n\t"
-        "ldr q9, [%[bias], #16]\n\t"
-        "ldr q10, [%[bias], #0]\n\t"
-        "ldr q11, [%[bias], #16]\n\t"
-        "ldr q12, [%[bias], #0]\n\t"
-        "ldr q13, [%[bias], #16]\n\t"
-        "ldr q14, [%[bias], #0]\n\t"
-        "ldr q15, [%[bias], #16]\n\t"
-        "ldr q16, [%[bias], #0]\n\t"
-        "ldr q17, [%[bias], #16]\n\t"
-        "ldr q18, [%[bias], #0]\n\t"
-        "ldr q19, [%[bias], #16]\n\t"
-        "ldr q20, [%[bias], #0]\n\t"
-        "ldr q21, [%[bias], #16]\n\t"
-        "ldr q22, [%[bias], #0]\n\t"
-        "ldr q23, [%[bias], #16]\n\t"
-        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
+        Q8G_BIAS(8, 0) Q8G_BIAS(9, 16) Q8G_BIAS(10, 0) Q8G_BIAS(11, 16) Q8G_BIAS(12, 0)
+        Q8G_BIAS(13, 16) Q8G_BIAS(14, 0) Q8G_BIAS(15, 16) Q8G_BIAS(16, 0) Q8G_BIAS(17, 16)
+        Q8G_BIAS(18, 0) Q8G_BIAS(19, 16) Q8G_BIAS(20, 0) Q8G_BIAS(21, 16) Q8G_BIAS(22, 0)
+        Q8G_BIAS(23, 16)
+        Q8G_LD1_AHEAD
         "cbz %[k], .Lq8_gemm_last%=\n\t"
         ".Lq8_gemm_loop%=:\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "ldr q2, [%[a2], %[k]]\n\t"
-        "ldr q3, [%[a3], %[k]]\n\t"
-        "ldr q4, [%[a4], %[k]]\n\t"
-        "ldr q5, [%[a5], %[k]]\n\t"
-        "ldr q6, [%[a6], %[k]]\n\t"
-        "ldr q7, [%[a7], %[k]]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[w], %[w], #128\n\t"
-        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
-        "smlal2 v9.4s, v24.8h, v0.h[0]\n\t"
-        "smlal v10.4s, v24.4h, v1.h[0]\n\t"
-        "smlal2 v11.4s, v24.8h, v1.h[0]\n\t"
-        "smlal v12.4s, v24.4h, v2.h[0]\n\t"
-        "smlal2 v13.4s, v24.8h, v2.h[0]\n\t"
-        "smlal v14.4s, v24.4h, v3.h[0]\n\t"
-        "smlal2 v15.4s, v24.8h, v3.h[0]\n\t"
-        "smlal v16.4s, v24.4h, v4.h[0]\n\t"
-        "smlal2 v17.4s, v24.8h, v4.h[0]\n\t"
-        "smlal v18.4s, v24.4h, v5.h[0]\n\t"
-        "smlal2 v19.4s, v24.8h, v5.h[0]\n\t"
-        "smlal v20.4s, v24.4h, v6.h[0]\n\t"
-        "smlal2 v21.4s, v24.8h, v6.h[0]\n\t"
-        "smlal v22.4s, v24.4h, v7.h[0]\n\t"
-        "smlal2 v23.4s, v24.8h, v7.h[0]\n\t"
-        "smlal v8.4s, v25.4h, v0.h[1]\n\t"
-        "smlal2 v9.4s, v25.8h, v0.h[1]\n\t"
-        "smlal v10.4s, v25.4h, v1.h[1]\n\t"
-        "smlal2 v11.4s, v25.8h, v1.h[1]\n\t"
-        "smlal v12.4s, v25.4h, v2.h[1]\n\t"
-        "smlal2 v13.4s, v25.8h, v2.h[1]\n\t"
-        "smlal v14.4s, v25.4h, v3.h[1]\n\t"
-        "smlal2 v15.4s, v25.8h, v3.h[1]\n\t"
-        "smlal v16.4s, v25.4h, v4.h[1]\n\t"
-        "smlal2 v17.4s, v25.8h, v4.h[1]\n\t"
-        "smlal v18.4s, v25.4h, v5.h[1]\n\t"
-        "smlal2 v19.4s, v25.8h, v5.h[1]\n\t"
-        "smlal v20.4s, v25.4h, v6.h[1]\n\t"
-        "smlal2 v21.4s, v25.8h, v6.h[1]\n\t"
-        "smlal v22.4s, v25.4h, v7.h[1]\n\t"
-        "smlal2 v23.4s, v25.8h, v7.h[1]\n\t"
-        "smlal v8.4s, v26.4h, v0.h[2]\n\t"
-        "smlal2 v9.4s, v26.8h, v0.h[2]\n\t"
-        "smlal v10.4s, v26.4h, v1.h[2]\n\t"
-        "smlal2 v11.4s, v26.8h, v1.h[2]\n\t"
-        "smlal v12.4s, v26.4h, v2.h[2]\n\t"
-        "smlal2 v13.4s, v26.8h, v2.h[2]\n\t"
-        "smlal v14.4s, v26.4h, v3.h[2]\n\t"
-        "smlal2 v15.4s, v26.8h, v3.h[2]\n\t"
-        "smlal v16.4s, v26.4h, v4.h[2]\n\t"
-        "smlal2 v17.4s, v26.8h, v4.h[2]\n\t"
-        "smlal v18.4s, v26.4h, v5.h[2]\n\t"
-        "smlal2 v19.4s, v26.8h, v5.h[2]\n\t"
-        "smlal v20.4s, v26.4h, v6.h[2]\n\t"
-        "smlal2 v21.4s, v26.8h, v6.h[2]\n\t"
-        "smlal v22.4s, v26.4h, v7.h[2]\n\t"
-        "smlal2 v23.4s, v26.8h, v7.h[2]\n\t"
-        "smlal v8.4s, v27.4h, v0.h[3]\n\t"
-        "smlal2 v9.4s, v27.8h, v0.h[3]\n\t"
-        "smlal v10.4s, v27.4h, v1.h[3]\n\t"
-        "smlal2 v11.4s, v27.8h, v1.h[3]\n\t"
-        "smlal v12.4s, v27.4h, v2.h[3]\n\t"
-        "smlal2 v13.4s, v27.8h, v2.h[3]\n\t"
-        "smlal v14.4s, v27.4h, v3.h[3]\n\t"
-        "smlal2 v15.4s, v27.8h, v3.h[3]\n\t"
-        "smlal v16.4s, v27.4h, v4.h[3]\n\t"
-        "smlal2 v17.4s, v27.8h, v4.h[3]\n\t"
-        "smlal v18.4s, v27.4h, v5.h[3]\n\t"
-        "smlal2 v19.4s, v27.8h, v5.h[3]\n\t"
-        "smlal v20.4s, v27.4h, v6.h[3]\n\t"
-        "smlal2 v21.4s, v27.8h, v6.h[3]\n\t"
-        "smlal v22.4s, v27.4h, v7.h[3]\n\t"
-        "smlal2 v23.4s, v27.8h, v7.h[3]\n\t"
-        "ld1 {v24.8h, v25.8h, v26.8h, v27.8h}, [%[w]]\n\t"
-        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
-        "smlal2 v9.4s, v28.8h, v0.h[4]\n\t"
-        "smlal v10.4s, v28.4h, v1.h[4]\n\t"
-        "smlal2 v11.4s, v28.8h, v1.h[4]\n\t"
-        "smlal v12.4s, v28.4h, v2.h[4]\n\t"
-        "smlal2 v13.4s, v28.8h, v2.h[4]\n\t"
-        "smlal v14.4s, v28.4h, v3.h[4]\n\t"
-        "smlal2 v15.4s, v28.8h, v3.h[4]\n\t"
-        "smlal v16.4s, v28.4h, v4.h[4]\n\t"
-        "smlal2 v17.4s, v28.8h, v4.h[4]\n\t"
-        "smlal v18.4s, v28.4h, v5.h[4]\n\t"
-        "smlal2 v19.4s, v28.8h, v5.h[4]\n\t"
-        "smlal v20.4s, v28.4h, v6.h[4]\n\t"
-        "smlal2 v21.4s, v28.8h, v6.h[4]\n\t"
-        "smlal v22.4s, v28.4h, v7.h[4]\n\t"
-        "smlal2 v23.4s, v28.8h, v7.h[4]\n\t"
-        "smlal v8.4s, v29.4h, v0.h[5]\n\t"
-        "smlal2 v9.4s, v29.8h, v0.h[5]\n\t"
-        "smlal v10.4s, v29.4h, v1.h[5]\n\t"
-        "smlal2 v11.4s, v29.8h, v1.h[5]\n\t"
-        "smlal v12.4s, v29.4h, v2.h[5]\n\t"
-        "smlal2 v13.4s, v29.8h, v2.h[5]\n\t"
-        "smlal v14.4s, v29.4h, v3.h[5]\n\t"
-        "smlal2 v15.4s, v29.8h, v3.h[5]\n\t"
-        "smlal v16.4s, v29.4h, v4.h[5]\n\t"
-        "smlal2 v17.4s, v29.8h, v4.h[5]\n\t"
-        "smlal v18.4s, v29.4h, v5.h[5]\n\t"
-        "smlal2 v19.4s, v29.8h, v5.h[5]\n\t"
-        "smlal v20.4s, v29.4h, v6.h[5]\n\t"
-        "smlal2 v21.4s, v29.8h, v6.h[5]\n\t"
-        "smlal v22.4s, v29.4h, v7.h[5]\n\t"
-        "smlal2 v23.4s, v29.8h, v7.h[5]\n\t"
-        "smlal v8.4s, v30.4h, v0.h[6]\n\t"
-        "smlal2 v9.4s, v30.8h, v0.h[6]\n\t"
-        "smlal v10.4s, v30.4h, v1.h[6]\n\t"
-        "smlal2 v11.4s, v30.8h, v1.h[6]\n\t"
-        "smlal v12.4s, v30.4h, v2.h[6]\n\t"
-        "smlal2 v13.4s, v30.8h, v2.h[6]\n\t"
-        "smlal v14.4s, v30.4h, v3.h[6]\n\t"
-        "smlal2 v15.4s, v30.8h, v3.h[6]\n\t"
-        "smlal v16.4s, v30.4h, v4.h[6]\n\t"
-        "smlal2 v17.4s, v30.8h, v4.h[6]\n\t"
-        "smlal v18.4s, v30.4h, v5.h[6]\n\t"
-        "smlal2 v19.4s, v30.8h, v5.h[6]\n\t"
-        "smlal v20.4s, v30.4h, v6.h[6]\n\t"
-        "smlal2 v21.4s, v30.8h, v6.h[6]\n\t"
-        "smlal v22.4s, v30.4h, v7.h[6]\n\t"
-        "smlal2 v23.4s, v30.8h, v7.h[6]\n\t"
-        "smlal v8.4s, v31.4h, v0.h[7]\n\t"
-        "smlal2 v9.4s, v31.8h, v0.h[7]\n\t"
-        "smlal v10.4s, v31.4h, v1.h[7]\n\t"
-        "smlal2 v11.4s, v31.8h, v1.h[7]\n\t"
-        "smlal v12.4s, v31.4h, v2.h[7]\n\t"
-        "smlal2 v13.4s, v31.8h, v2.h[7]\n\t"
-        "smlal v14.4s, v31.4h, v3.h[7]\n\t"
-        "smlal2 v15.4s, v31.8h, v3.h[7]\n\t"
-        "smlal v16.4s, v31.4h, v4.h[7]\n\t"
-        "smlal2 v17.4s, v31.8h, v4.h[7]\n\t"
-        "smlal v18.4s, v31.4h, v5.h[7]\n\t"
-        "smlal2 v19.4s, v31.8h, v5.h[7]\n\t"
-        "smlal v20.4s, v31.4h, v6.h[7]\n\t"
-        "smlal2 v21.4s, v31.8h, v6.h[7]\n\t"
-        "smlal v22.4s, v31.4h, v7.h[7]\n\t"
-        "smlal2 v23.4s, v31.8h, v7.h[7]\n\t"
-        "adds %[k], %[k], #16\n\t"
+        Q8G_PIPE_LOADS(Q8G_AK(2) Q8G_AK(3) Q8G_AK(4) Q8G_AK(5) Q8G_AK(6) Q8G_AK(7))
+        Q8G_KSTEPS_8(Q8G_LD1_AHEAD)
+        Q8G_K_STEP
         "b.ne .Lq8_gemm_loop%=\n\t"
         ".Lq8_gemm_last%=:\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "ldr q2, [%[a2], %[k]]\n\t"
-        "ldr q3, [%[a3], %[k]]\n\t"
-        "ldr q4, [%[a4], %[k]]\n\t"
-        "ldr q5, [%[a5], %[k]]\n\t"
-        "ldr q6, [%[a6], %[k]]\n\t"
-        "ldr q7, [%[a7], %[k]]\n\t"
-        "ldr q28, [%[w], #64]\n\t"
-        "ldr q29, [%[w], #80]\n\t"
-        "ldr q30, [%[w], #96]\n\t"
-        "ldr q31, [%[w], #112]\n\t"
-        "add %[w], %[w], #128\n\t"
-        "smlal v8.4s, v24.4h, v0.h[0]\n\t"
-        "smlal2 v9.4s, v24.8h, v0.h[0]\n\t"
-        "smlal v10.4s, v24.4h, v1.h[0]\n\t"
-        "smlal2 v11.4s, v24.8h, v1.h[0]\n\t"
-        "smlal v12.4s, v24.4h, v2.h[0]\n\t"
-        "smlal2 v13.4s, v24.8h, v2.h[0]\n\t"
-        "smlal v14.4s, v24.4h, v3.h[0]\n\t"
-        "smlal2 v15.4s, v24.8h, v3.h[0]\n\t"
-        "smlal v16.4s, v24.4h, v4.h[0]\n\t"
-        "smlal2 v17.4s, v24.8h, v4.h[0]\n\t"
-        "smlal v18.4s, v24.4h, v5.h[0]\n\t"
-        "smlal2 v19.4s, v24.8h, v5.h[0]\n\t"
-        "smlal v20.4s, v24.4h, v6.h[0]\n\t"
-        "smlal2 v21.4s, v24.8h, v6.h[0]\n\t"
-        "smlal v22.4s, v24.4h, v7.h[0]\n\t"
-        "smlal2 v23.4s, v24.8h, v7.h[0]\n\t"
-        "smlal v8.4s, v25.4h, v0.h[1]\n\t"
-        "smlal2 v9.4s, v25.8h, v0.h[1]\n\t"
-        "smlal v10.4s, v25.4h, v1.h[1]\n\t"
-        "smlal2 v11.4s, v25.8h, v1.h[1]\n\t"
-        "smlal v12.4s, v25.4h, v2.h[1]\n\t"
-        "smlal2 v13.4s, v25.8h, v2.h[1]\n\t"
-        "smlal v14.4s, v25.4h, v3.h[1]\n\t"
-        "smlal2 v15.4s, v25.8h, v3.h[1]\n\t"
-        "smlal v16.4s, v25.4h, v4.h[1]\n\t"
-        "smlal2 v17.4s, v25.8h, v4.h[1]\n\t"
-        "smlal v18.4s, v25.4h, v5.h[1]\n\t"
-        "smlal2 v19.4s, v25.8h, v5.h[1]\n\t"
-        "smlal v20.4s, v25.4h, v6.h[1]\n\t"
-        "smlal2 v21.4s, v25.8h, v6.h[1]\n\t"
-        "smlal v22.4s, v25.4h, v7.h[1]\n\t"
-        "smlal2 v23.4s, v25.8h, v7.h[1]\n\t"
-        "smlal v8.4s, v26.4h, v0.h[2]\n\t"
-        "smlal2 v9.4s, v26.8h, v0.h[2]\n\t"
-        "smlal v10.4s, v26.4h, v1.h[2]\n\t"
-        "smlal2 v11.4s, v26.8h, v1.h[2]\n\t"
-        "smlal v12.4s, v26.4h, v2.h[2]\n\t"
-        "smlal2 v13.4s, v26.8h, v2.h[2]\n\t"
-        "smlal v14.4s, v26.4h, v3.h[2]\n\t"
-        "smlal2 v15.4s, v26.8h, v3.h[2]\n\t"
-        "smlal v16.4s, v26.4h, v4.h[2]\n\t"
-        "smlal2 v17.4s, v26.8h, v4.h[2]\n\t"
-        "smlal v18.4s, v26.4h, v5.h[2]\n\t"
-        "smlal2 v19.4s, v26.8h, v5.h[2]\n\t"
-        "smlal v20.4s, v26.4h, v6.h[2]\n\t"
-        "smlal2 v21.4s, v26.8h, v6.h[2]\n\t"
-        "smlal v22.4s, v26.4h, v7.h[2]\n\t"
-        "smlal2 v23.4s, v26.8h, v7.h[2]\n\t"
-        "smlal v8.4s, v27.4h, v0.h[3]\n\t"
-        "smlal2 v9.4s, v27.8h, v0.h[3]\n\t"
-        "smlal v10.4s, v27.4h, v1.h[3]\n\t"
-        "smlal2 v11.4s, v27.8h, v1.h[3]\n\t"
-        "smlal v12.4s, v27.4h, v2.h[3]\n\t"
-        "smlal2 v13.4s, v27.8h, v2.h[3]\n\t"
-        "smlal v14.4s, v27.4h, v3.h[3]\n\t"
-        "smlal2 v15.4s, v27.8h, v3.h[3]\n\t"
-        "smlal v16.4s, v27.4h, v4.h[3]\n\t"
-        "smlal2 v17.4s, v27.8h, v4.h[3]\n\t"
-        "smlal v18.4s, v27.4h, v5.h[3]\n\t"
-        "smlal2 v19.4s, v27.8h, v5.h[3]\n\t"
-        "smlal v20.4s, v27.4h, v6.h[3]\n\t"
-        "smlal2 v21.4s, v27.8h, v6.h[3]\n\t"
-        "smlal v22.4s, v27.4h, v7.h[3]\n\t"
-        "smlal2 v23.4s, v27.8h, v7.h[3]\n\t"
-        "smlal v8.4s, v28.4h, v0.h[4]\n\t"
-        "smlal2 v9.4s, v28.8h, v0.h[4]\n\t"
-        "smlal v10.4s, v28.4h, v1.h[4]\n\t"
-        "smlal2 v11.4s, v28.8h, v1.h[4]\n\t"
-        "smlal v12.4s, v28.4h, v2.h[4]\n\t"
-        "smlal2 v13.4s, v28.8h, v2.h[4]\n\t"
-        "smlal v14.4s, v28.4h, v3.h[4]\n\t"
-        "smlal2 v15.4s, v28.8h, v3.h[4]\n\t"
-        "smlal v16.4s, v28.4h, v4.h[4]\n\t"
-        "smlal2 v17.4s, v28.8h, v4.h[4]\n\t"
-        "smlal v18.4s, v28.4h, v5.h[4]\n\t"
-        "smlal2 v19.4s, v28.8h, v5.h[4]\n\t"
-        "smlal v20.4s, v28.4h, v6.h[4]\n\t"
-        "smlal2 v21.4s, v28.8h, v6.h[4]\n\t"
-        "smlal v22.4s, v28.4h, v7.h[4]\n\t"
-        "smlal2 v23.4s, v28.8h, v7.h[4]\n\t"
-        "smlal v8.4s, v29.4h, v0.h[5]\n\t"
-        "smlal2 v9.4s, v29.8h, v0.h[5]\n\t"
-        "smlal v10.4s, v29.4h, v1.h[5]\n\t"
-        "smlal2 v11.4s, v29.8h, v1.h[5]\n\t"
-        "smlal v12.4s, v29.4h, v2.h[5]\n\t"
-        "smlal2 v13.4s, v29.8h, v2.h[5]\n\t"
-        "smlal v14.4s, v29.4h, v3.h[5]\n\t"
-        "smlal2 v15.4s, v29.8h, v3.h[5]\n\t"
-        "smlal v16.4s, v29.4h, v4.h[5]\n\t"
-        "smlal2 v17.4s, v29.8h, v4.h[5]\n\t"
-        "smlal v18.4s, v29.4h, v5.h[5]\n\t"
-        "smlal2 v19.4s, v29.8h, v5.h[5]\n\t"
-        "smlal v20.4s, v29.4h, v6.h[5]\n\t"
-        "smlal2 v21.4s, v29.8h, v6.h[5]\n\t"
-        "smlal v22.4s, v29.4h, v7.h[5]\n\t"
-        "smlal2 v23.4s, v29.8h, v7.h[5]\n\t"
-        "smlal v8.4s, v30.4h, v0.h[6]\n\t"
-        "smlal2 v9.4s, v30.8h, v0.h[6]\n\t"
-        "smlal v10.4s, v30.4h, v1.h[6]\n\t"
-        "smlal2 v11.4s, v30.8h, v1.h[6]\n\t"
-        "smlal v12.4s, v30.4h, v2.h[6]\n\t"
-        "smlal2 v13.4s, v30.8h, v2.h[6]\n\t"
-        "smlal v14.4s, v30.4h, v3.h[6]\n\t"
-        "smlal2 v15.4s, v30.8h, v3.h[6]\n\t"
-        "smlal v16.4s, v30.4h, v4.h[6]\n\t"
-        "smlal2 v17.4s, v30.8h, v4.h[6]\n\t"
-        "smlal v18.4s, v30.4h, v5.h[6]\n\t"
-        "smlal2 v19.4s, v30.8h, v5.h[6]\n\t"
-        "smlal v20.4s, v30.4h, v6.h[6]\n\t"
-        "smlal2 v21.4s, v30.8h, v6.h[6]\n\t"
-        "smlal v22.4s, v30.4h, v7.h[6]\n\t"
-        "smlal2 v23.4s, v30.8h, v7.h[6]\n\t"
-        "smlal v8.4s, v31.4h, v0.h[7]\n\t"
-        "smlal2 v9.4s, v31.8h, v0.h[7]\n\t"
-        "smlal v10.4s, v31.4h, v1.h[7]\n\t"
-        "smlal2 v11.4s, v31.8h, v1.h[7]\n\t"
-        "smlal v12.4s, v31.4h, v2.h[7]\n\t"
-        "smlal2 v13.4s, v31.8h, v2.h[7]\n\t"
-        "smlal v14.4s, v31.4h, v3.h[7]\n\t"
-        "smlal2 v15.4s, v31.8h, v3.h[7]\n\t"
-        "smlal v16.4s, v31.4h, v4.h[7]\n\t"
-        "smlal2 v17.4s, v31.8h, v4.h[7]\n\t"
-        "smlal v18.4s, v31.4h, v5.h[7]\n\t"
-        "smlal2 v19.4s, v31.8h, v5.h[7]\n\t"
-        "smlal v20.4s, v31.4h, v6.h[7]\n\t"
-        "smlal2 v21.4s, v31.8h, v6.h[7]\n\t"
-        "smlal v22.4s, v31.4h, v7.h[7]\n\t"
-        "smlal2 v23.4s, v31.8h, v7.h[7]\n\t"
-        "stp q8, q9, [%[acc], #0]\n\t"
-        "stp q10, q11, [%[acc], #32]\n\t"
-        "stp q12, q13, [%[acc], #64]\n\t"
-        "stp q14, q15, [%[acc], #96]\n\t"
-        "stp q16, q17, [%[acc], #128]\n\t"
-        "stp q18, q19, [%[acc], #160]\n\t"
-        "stp q20, q21, [%[acc], #192]\n\t"
-        "stp q22, q23, [%[acc], #224]\n\t"
+        Q8G_PIPE_LOADS(Q8G_AK(2) Q8G_AK(3) Q8G_AK(4) Q8G_AK(5) Q8G_AK(6) Q8G_AK(7))
+        Q8G_KSTEPS_8()
+        Q8G_STP(8, 9, 0) Q8G_STP(10, 11, 32) Q8G_STP(12, 13, 64) Q8G_STP(14, 15, 96)
+        Q8G_STP(16, 17, 128) Q8G_STP(18, 19, 160) Q8G_STP(20, 21, 192) Q8G_STP(22, 23, 224)
         : [k] "+r"(k), [w] "+r"(wp), [pf] "+r"(pfp)
         : [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3), [a4] "r"(a4), [a5] "r"(a5), [a6] "r"(a6), [a7] "r"(a7), [bias] "r"(bias), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] += 8u * n;
-    a[1] += 8u * n;
-    a[2] += 8u * n;
-    a[3] += 8u * n;
-    a[4] += 8u * n;
-    a[5] += 8u * n;
-    a[6] += 8u * n;
-    a[7] += 8u * n;
+    a[0] += 8u * n; a[1] += 8u * n; a[2] += 8u * n; a[3] += 8u * n; a[4] += 8u * n; a[5] += 8u * n; a[6] += 8u * n; a[7] += 8u * n;
     *w = wp;
     *pf = pfp;
 }
@@ -1779,7 +459,11 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_8(
  * k steps of the SDOT tiles: a[r] are the rows' int8 inputs, *w the panel ([k/4][16][4] int8); the
  * accumulators are read from and written back to acc[(r * 4 + c) * split + g]
  * (NQ8_DOT_SPLIT_<rows> per output vector); pointers and the prefetch cursor as above.
- * Functions that inline them must enable the dot product extension. */
+ * Functions that inline them must enable the dot product extension. The loop runs n - 1
+ * times and the last iteration is peeled. k counts up to zero and steps first in an
+ * iteration, so a base is the address its load reads in the loop's last iteration (k = 0);
+ * the peeled one reads a step further. With n = 1 the bases of an iteration's own weights
+ * lie before the panel, hence integers, not pointers. */
 #define NQ8_DOT_SPLIT_1 2
 #define NQ8_DOT_K_1 16
 #define NQ8_DOT_SPLIT_2 1
@@ -1789,121 +473,133 @@ static inline __attribute__((always_inline)) void nq8_gemm_kloop_8(
 #define NQ8_DOT_SPLIT_4 1
 #define NQ8_DOT_K_4 16
 
+/* Q8G_LDP(A0, A1, OFF): two accumulators from acc at byte offset OFF. */
+#define Q8G_LDP(A0, A1, OFF) "ldp q" #A0 ", q" #A1 ", [%[acc], #" #OFF "]\n\t"
+
+/* Q8D_ROW(A0, ..., A3, W0, ..., W3, X, G, L0, ..., L3): the 4 SDOTs of group G of row inputs
+ * vX (DotMul): column vector c into vA<c> with weights vW<c>, each followed by L<c> (the
+ * load the schedule places there, or empty). */
+#define Q8D_ROW(A0, A1, A2, A3, W0, W1, W2, W3, X, G, L0, L1, L2, L3) \
+    "sdot v" #A0 ".4s, v" #W0 ".16b, v" #X ".4b[" #G "]\n\t" \
+    L0 \
+    "sdot v" #A1 ".4s, v" #W1 ".16b, v" #X ".4b[" #G "]\n\t" \
+    L1 \
+    "sdot v" #A2 ".4s, v" #W2 ".16b, v" #X ".4b[" #G "]\n\t" \
+    L2 \
+    "sdot v" #A3 ".4s, v" #W3 ".16b, v" #X ".4b[" #G "]\n\t" \
+    L3
+
+/* Q8D_ROW_LO(A0, A1, A2, A3, X, G, L0, L1, L2, L3), Q8D_ROW_HI(...): Q8D_ROW of an even, odd
+ * group, whose weights are v24-v27, v28-v31 (dot_wreg). */
+#define Q8D_ROW_LO(A0, A1, A2, A3, X, G, L0, L1, L2, L3) \
+    Q8D_ROW(A0, A1, A2, A3, 24, 25, 26, 27, X, G, L0, L1, L2, L3)
+#define Q8D_ROW_HI(A0, A1, A2, A3, X, G, L0, L1, L2, L3) \
+    Q8D_ROW(A0, A1, A2, A3, 28, 29, 30, 31, X, G, L0, L1, L2, L3)
+
+/* Q8D_WI(V, OFF), Q8D_WK(V, B): weight vector vV from the iteration's pointer at byte OFF;
+ * from base %[B] at 16 times the offset k (DotLoad). */
+#define Q8D_WI(V, OFF) "ldr q" #V ", [%[wi], #" #OFF "]\n\t"
+#define Q8D_WK(V, B) "ldr q" #V ", [%[" #B "], %[k], lsl #4]\n\t"
+
+/* Q8D_WI_STEP: the iteration's weight pointer steps, after its last load. */
+#define Q8D_WI_STEP "add %[wi], %[wi], #256\n\t"
+
+/* Q8D_KEEP(L), Q8D_DROP(L): a load for the next iteration, kept in the loop and left out of
+ * the peeled last iteration. */
+#define Q8D_KEEP(L) L
+#define Q8D_DROP(L)
+
+/* Q8D_PREFETCH: the prefetch and its cursor's step, after the last multiply. */
+#define Q8D_PREFETCH "prfm pldl1keep, [%[pf]]\n\t" "add %[pf], %[pf], #64\n\t"
+
+/* Q8D_PLAIN_<n>(ROW, G): the multiplies of group G of rows 0 to n - 1 of a tile of one
+ * accumulator per column vector, no load among them (ROW Q8D_ROW_LO or Q8D_ROW_HI; each
+ * macro adds a row to the one before). */
+#define Q8D_PLAIN_1(ROW, G) ROW(4, 5, 6, 7, 0, G, , , , )
+#define Q8D_PLAIN_2(ROW, G) Q8D_PLAIN_1(ROW, G) ROW(8, 9, 10, 11, 1, G, , , , )
+#define Q8D_PLAIN_3(ROW, G) Q8D_PLAIN_2(ROW, G) ROW(12, 13, 14, 15, 2, G, , , , )
+
+/* Q8D_LAST_<rows>(NEXT): the multiplies of the last group (3) of a tile of one accumulator
+ * per column vector, the next iteration's inputs of each row loaded through NEXT after its
+ * last one (each macro adds a row to the one before). */
+#define Q8D_LAST_1(NEXT) Q8D_ROW_HI(4, 5, 6, 7, 0, 3, , , , NEXT(Q8G_AK(0)))
+#define Q8D_LAST_2(NEXT) Q8D_LAST_1(NEXT) Q8D_ROW_HI(8, 9, 10, 11, 1, 3, , , , NEXT(Q8G_AK(1)))
+#define Q8D_LAST_3(NEXT) \
+    Q8D_LAST_2(NEXT) \
+    Q8D_ROW_HI(12, 13, 14, 15, 2, 3, , , , NEXT(Q8G_AK(2)))
+#define Q8D_LAST_4(NEXT) \
+    Q8D_LAST_3(NEXT) \
+    Q8D_ROW_HI(16, 17, 18, 19, 3, 3, , , , NEXT(Q8G_AK(3)))
+
+/* Q8D_K_STEP: the offset register steps, first in an iteration (its flags close the loop). */
+#define Q8D_K_STEP "adds %[k], %[k], #16\n\t"
+
+/* Q8D_ITER_<rows>(NEXT): one iteration of an SDOT tile (dot_schedule): each multiply with
+ * the load placed after it, the next iteration's loads through NEXT (Q8D_KEEP in the loop,
+ * Q8D_DROP in the peeled last iteration). */
+#define Q8D_ITER_1(NEXT) \
+    Q8D_K_STEP \
+    Q8D_ROW_LO(4, 6, 8, 10, 0, 0, Q8D_WI(28, 64) Q8D_WI_STEP, Q8D_WK(29, b5), Q8D_WK(30, b6), Q8D_WK(31, b7)) \
+    Q8D_ROW_HI(5, 7, 9, 11, 0, 1, Q8D_WK(24, b8), Q8D_WK(25, b9), Q8D_WK(26, b10), Q8D_WK(27, b11)) \
+    Q8D_ROW_LO(4, 6, 8, 10, 0, 2, Q8D_WK(28, b12), Q8D_WK(29, b13), Q8D_WK(30, b14), Q8D_WK(31, b15)) \
+    Q8D_ROW_HI(5, 7, 9, 11, 0, 3, NEXT(Q8D_WK(24, b0)), NEXT(Q8D_WK(25, b1)), NEXT(Q8D_WK(26, b2)), NEXT(Q8G_AK(0))) \
+    NEXT(Q8D_WK(27, b3)) \
+    Q8D_PREFETCH
+#define Q8D_ITER_2(NEXT) \
+    Q8D_K_STEP \
+    Q8D_ROW_LO(4, 5, 6, 7, 0, 0, Q8D_WI(28, 64), Q8D_WI(29, 80), Q8D_WI(30, 96), Q8D_WI(31, 112)) \
+    Q8D_ROW_LO(8, 9, 10, 11, 1, 0, Q8D_WI(24, 128), Q8D_WI(25, 144), Q8D_WI(26, 160), Q8D_WI(27, 176) Q8D_WI_STEP) \
+    Q8D_PLAIN_1(Q8D_ROW_HI, 1) \
+    Q8D_ROW_HI(8, 9, 10, 11, 1, 1, Q8D_WK(28, b12), Q8D_WK(29, b13), Q8D_WK(30, b14), Q8D_WK(31, b15)) \
+    Q8D_PLAIN_1(Q8D_ROW_LO, 2) \
+    Q8D_ROW_LO(8, 9, 10, 11, 1, 2, NEXT(Q8D_WK(24, b0)), NEXT(Q8D_WK(25, b1)), NEXT(Q8D_WK(26, b2)), NEXT(Q8D_WK(27, b3))) \
+    Q8D_LAST_2(NEXT) \
+    Q8D_PREFETCH
+#define Q8D_ITER_3(NEXT) \
+    Q8D_K_STEP \
+    Q8D_ROW_LO(4, 5, 6, 7, 0, 0, Q8D_WI(28, 64), Q8D_WI(29, 80), Q8D_WI(30, 96), Q8D_WI(31, 112)) \
+    Q8D_ROW_LO(8, 9, 10, 11, 1, 0, , , , ) \
+    Q8D_ROW_LO(12, 13, 14, 15, 2, 0, Q8D_WI(24, 128), Q8D_WI(25, 144), Q8D_WI(26, 160), Q8D_WI(27, 176) Q8D_WI_STEP) \
+    Q8D_PLAIN_2(Q8D_ROW_HI, 1) \
+    Q8D_ROW_HI(12, 13, 14, 15, 2, 1, Q8D_WK(28, b12), Q8D_WK(29, b13), Q8D_WK(30, b14), Q8D_WK(31, b15)) \
+    Q8D_PLAIN_2(Q8D_ROW_LO, 2) \
+    Q8D_ROW_LO(12, 13, 14, 15, 2, 2, NEXT(Q8D_WK(24, b0)), NEXT(Q8D_WK(25, b1)), NEXT(Q8D_WK(26, b2)), NEXT(Q8D_WK(27, b3))) \
+    Q8D_LAST_3(NEXT) \
+    Q8D_PREFETCH
+#define Q8D_ITER_4(NEXT) \
+    Q8D_K_STEP \
+    Q8D_ROW_LO(4, 5, 6, 7, 0, 0, Q8D_WI(28, 64), Q8D_WI(29, 80), Q8D_WI(30, 96), Q8D_WI(31, 112) Q8D_WI_STEP) \
+    Q8D_ROW_LO(8, 9, 10, 11, 1, 0, , , , ) \
+    Q8D_ROW_LO(12, 13, 14, 15, 2, 0, , , , ) \
+    Q8D_ROW_LO(16, 17, 18, 19, 3, 0, Q8D_WK(24, b8), Q8D_WK(25, b9), Q8D_WK(26, b10), Q8D_WK(27, b11)) \
+    Q8D_PLAIN_3(Q8D_ROW_HI, 1) \
+    Q8D_ROW_HI(16, 17, 18, 19, 3, 1, Q8D_WK(28, b12), Q8D_WK(29, b13), Q8D_WK(30, b14), Q8D_WK(31, b15)) \
+    Q8D_PLAIN_3(Q8D_ROW_LO, 2) \
+    Q8D_ROW_LO(16, 17, 18, 19, 3, 2, NEXT(Q8D_WK(24, b0)), NEXT(Q8D_WK(25, b1)), NEXT(Q8D_WK(26, b2)), NEXT(Q8D_WK(27, b3))) \
+    Q8D_LAST_4(NEXT) \
+    Q8D_PREFETCH
+
 /* 1 row x 16 columns: 8 accumulators, 1 weight loads of 16 with an immediate offset. */
 static inline __attribute__((always_inline)) void nq8_dot_kloop_1(
     const int8_t **a, const int8_t **w, uint64_t n, const char **pf, int32x4_t *acc) {
-    /* The loop runs n - 1 times and the last iteration is peeled. k counts up to zero and
-     * steps first in an iteration, so a base is the address its load reads in the loop's
-     * last iteration (k = 0); the peeled one reads a step further. With n = 1 the bases of
-     * an iteration's own weights lie before the panel, hence integers, not pointers. */
     const uint64_t loops = n - 1;
     const uintptr_t wn = (uintptr_t)*w + 256u * loops;
-    const uintptr_t b0 = wn;
-    const uintptr_t b1 = wn + 16u;
-    const uintptr_t b2 = wn + 32u;
-    const uintptr_t b3 = wn + 48u;
-    const uintptr_t b5 = wn - 176u;
-    const uintptr_t b6 = wn - 160u;
-    const uintptr_t b7 = wn - 144u;
-    const uintptr_t b8 = wn - 128u;
-    const uintptr_t b9 = wn - 112u;
-    const uintptr_t b10 = wn - 96u;
-    const uintptr_t b11 = wn - 80u;
-    const uintptr_t b12 = wn - 64u;
-    const uintptr_t b13 = wn - 48u;
-    const uintptr_t b14 = wn - 32u;
-    const uintptr_t b15 = wn - 16u;
+    const uintptr_t b0 = wn, b1 = wn + 16u, b2 = wn + 32u, b3 = wn + 48u;
+    const uintptr_t b5 = wn - 176u, b6 = wn - 160u, b7 = wn - 144u, b8 = wn - 128u, b9 = wn - 112u, b10 = wn - 96u, b11 = wn - 80u, b12 = wn - 64u, b13 = wn - 48u, b14 = wn - 32u, b15 = wn - 16u;
     const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
     const int8_t *wi = *w;
     uint64_t k = 0u - 16u * loops;
     const char *pfp = *pf;
     __asm__ volatile(
-        "ldp q4, q5, [%[acc], #0]\n\t"
-        "ldp q6, q7, [%[acc], #32]\n\t"
-        "ldp q8, q9, [%[acc], #64]\n\t"
-        "ldp q10, q11, [%[acc], #96]\n\t"
-        "ldr q24, [%[b0], %[k], lsl #4]\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "ldr q25, [%[b1], %[k], lsl #4]\n\t"
-        "ldr q26, [%[b2], %[k], lsl #4]\n\t"
-        "ldr q27, [%[b3], %[k], lsl #4]\n\t"
+        Q8G_LDP(4, 5, 0) Q8G_LDP(6, 7, 32) Q8G_LDP(8, 9, 64) Q8G_LDP(10, 11, 96)
+        Q8D_WK(24, b0) Q8G_AK(0) Q8D_WK(25, b1) Q8D_WK(26, b2) Q8D_WK(27, b3)
         "cbz %[k], .Lq8_dot_last%=\n\t"
         ".Lq8_dot_loop%=:\n\t"
-        "adds %[k], %[k], #16\n\t"
-        "sdot v4.4s, v24.16b, v0.4b[0]\n\t"
-        "ldr q28, [%[wi], #64]\n\t"
-        "add %[wi], %[wi], #256\n\t"
-        "sdot v6.4s, v25.16b, v0.4b[0]\n\t"
-        "ldr q29, [%[b5], %[k], lsl #4]\n\t"
-        "sdot v8.4s, v26.16b, v0.4b[0]\n\t"
-        "ldr q30, [%[b6], %[k], lsl #4]\n\t"
-        "sdot v10.4s, v27.16b, v0.4b[0]\n\t"
-        "ldr q31, [%[b7], %[k], lsl #4]\n\t"
-        "sdot v5.4s, v28.16b, v0.4b[1]\n\t"
-        "ldr q24, [%[b8], %[k], lsl #4]\n\t"
-        "sdot v7.4s, v29.16b, v0.4b[1]\n\t"
-        "ldr q25, [%[b9], %[k], lsl #4]\n\t"
-        "sdot v9.4s, v30.16b, v0.4b[1]\n\t"
-        "ldr q26, [%[b10], %[k], lsl #4]\n\t"
-        "sdot v11.4s, v31.16b, v0.4b[1]\n\t"
-        "ldr q27, [%[b11], %[k], lsl #4]\n\t"
-        "sdot v4.4s, v24.16b, v0.4b[2]\n\t"
-        "ldr q28, [%[b12], %[k], lsl #4]\n\t"
-        "sdot v6.4s, v25.16b, v0.4b[2]\n\t"
-        "ldr q29, [%[b13], %[k], lsl #4]\n\t"
-        "sdot v8.4s, v26.16b, v0.4b[2]\n\t"
-        "ldr q30, [%[b14], %[k], lsl #4]\n\t"
-        "sdot v10.4s, v27.16b, v0.4b[2]\n\t"
-        "ldr q31, [%[b15], %[k], lsl #4]\n\t"
-        "sdot v5.4s, v28.16b, v0.4b[3]\n\t"
-        "ldr q24, [%[b0], %[k], lsl #4]\n\t"
-        "sdot v7.4s, v29.16b, v0.4b[3]\n\t"
-        "ldr q25, [%[b1], %[k], lsl #4]\n\t"
-        "sdot v9.4s, v30.16b, v0.4b[3]\n\t"
-        "ldr q26, [%[b2], %[k], lsl #4]\n\t"
-        "sdot v11.4s, v31.16b, v0.4b[3]\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "ldr q27, [%[b3], %[k], lsl #4]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
+        Q8D_ITER_1(Q8D_KEEP)
         "b.ne .Lq8_dot_loop%=\n\t"
         ".Lq8_dot_last%=:\n\t"
-        "adds %[k], %[k], #16\n\t"
-        "sdot v4.4s, v24.16b, v0.4b[0]\n\t"
-        "ldr q28, [%[wi], #64]\n\t"
-        "add %[wi], %[wi], #256\n\t"
-        "sdot v6.4s, v25.16b, v0.4b[0]\n\t"
-        "ldr q29, [%[b5], %[k], lsl #4]\n\t"
-        "sdot v8.4s, v26.16b, v0.4b[0]\n\t"
-        "ldr q30, [%[b6], %[k], lsl #4]\n\t"
-        "sdot v10.4s, v27.16b, v0.4b[0]\n\t"
-        "ldr q31, [%[b7], %[k], lsl #4]\n\t"
-        "sdot v5.4s, v28.16b, v0.4b[1]\n\t"
-        "ldr q24, [%[b8], %[k], lsl #4]\n\t"
-        "sdot v7.4s, v29.16b, v0.4b[1]\n\t"
-        "ldr q25, [%[b9], %[k], lsl #4]\n\t"
-        "sdot v9.4s, v30.16b, v0.4b[1]\n\t"
-        "ldr q26, [%[b10], %[k], lsl #4]\n\t"
-        "sdot v11.4s, v31.16b, v0.4b[1]\n\t"
-        "ldr q27, [%[b11], %[k], lsl #4]\n\t"
-        "sdot v4.4s, v24.16b, v0.4b[2]\n\t"
-        "ldr q28, [%[b12], %[k], lsl #4]\n\t"
-        "sdot v6.4s, v25.16b, v0.4b[2]\n\t"
-        "ldr q29, [%[b13], %[k], lsl #4]\n\t"
-        "sdot v8.4s, v26.16b, v0.4b[2]\n\t"
-        "ldr q30, [%[b14], %[k], lsl #4]\n\t"
-        "sdot v10.4s, v27.16b, v0.4b[2]\n\t"
-        "ldr q31, [%[b15], %[k], lsl #4]\n\t"
-        "sdot v5.4s, v28.16b, v0.4b[3]\n\t"
-        "sdot v7.4s, v29.16b, v0.4b[3]\n\t"
-        "sdot v9.4s, v30.16b, v0.4b[3]\n\t"
-        "sdot v11.4s, v31.16b, v0.4b[3]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "stp q4, q5, [%[acc], #0]\n\t"
-        "stp q6, q7, [%[acc], #32]\n\t"
-        "stp q8, q9, [%[acc], #64]\n\t"
-        "stp q10, q11, [%[acc], #96]\n\t"
+        Q8D_ITER_1(Q8D_DROP)
+        Q8G_STP(4, 5, 0) Q8G_STP(6, 7, 32) Q8G_STP(8, 9, 64) Q8G_STP(10, 11, 96)
         : [k] "+r"(k), [pf] "+r"(pfp), [wi] "+r"(wi)
         : [b0] "r"(b0), [b1] "r"(b1), [b2] "r"(b2), [b3] "r"(b3), [b5] "r"(b5), [b6] "r"(b6), [b7] "r"(b7), [b8] "r"(b8), [b9] "r"(b9), [b10] "r"(b10), [b11] "r"(b11), [b12] "r"(b12), [b13] "r"(b13), [b14] "r"(b14), [b15] "r"(b15), [a0] "r"(a0), [acc] "r"(acc)
         : "v0", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
@@ -1915,151 +611,28 @@ static inline __attribute__((always_inline)) void nq8_dot_kloop_1(
 /* 2 rows x 16 columns: 8 accumulators, 8 weight loads of 16 with an immediate offset. */
 static inline __attribute__((always_inline)) void nq8_dot_kloop_2(
     const int8_t **a, const int8_t **w, uint64_t n, const char **pf, int32x4_t *acc) {
-    /* The loop runs n - 1 times and the last iteration is peeled. k counts up to zero and
-     * steps first in an iteration, so a base is the address its load reads in the loop's
-     * last iteration (k = 0); the peeled one reads a step further. With n = 1 the bases of
-     * an iteration's own weights lie before the panel, hence integers, not pointers. */
     const uint64_t loops = n - 1;
     const uintptr_t wn = (uintptr_t)*w + 256u * loops;
-    const uintptr_t b0 = wn;
-    const uintptr_t b1 = wn + 16u;
-    const uintptr_t b2 = wn + 32u;
-    const uintptr_t b3 = wn + 48u;
-    const uintptr_t b12 = wn - 64u;
-    const uintptr_t b13 = wn - 48u;
-    const uintptr_t b14 = wn - 32u;
-    const uintptr_t b15 = wn - 16u;
-    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
-    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
+    const uintptr_t b0 = wn, b1 = wn + 16u, b2 = wn + 32u, b3 = wn + 48u;
+    const uintptr_t b12 = wn - 64u, b13 = wn - 48u, b14 = wn - 32u, b15 = wn - 16u;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops, a1 = (uintptr_t)a[1] + 16u * loops;
     const int8_t *wi = *w;
     uint64_t k = 0u - 16u * loops;
     const char *pfp = *pf;
     __asm__ volatile(
-        "ldp q4, q5, [%[acc], #0]\n\t"
-        "ldp q6, q7, [%[acc], #32]\n\t"
-        "ldp q8, q9, [%[acc], #64]\n\t"
-        "ldp q10, q11, [%[acc], #96]\n\t"
-        "ldr q24, [%[b0], %[k], lsl #4]\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "ldr q25, [%[b1], %[k], lsl #4]\n\t"
-        "ldr q26, [%[b2], %[k], lsl #4]\n\t"
-        "ldr q27, [%[b3], %[k], lsl #4]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
+        Q8G_LDP(4, 5, 0) Q8G_LDP(6, 7, 32) Q8G_LDP(8, 9, 64) Q8G_LDP(10, 11, 96)
+        Q8D_WK(24, b0) Q8G_AK(0) Q8D_WK(25, b1) Q8D_WK(26, b2) Q8D_WK(27, b3) Q8G_AK(1)
         "cbz %[k], .Lq8_dot_last%=\n\t"
         ".Lq8_dot_loop%=:\n\t"
-        "adds %[k], %[k], #16\n\t"
-        "sdot v4.4s, v24.16b, v0.4b[0]\n\t"
-        "ldr q28, [%[wi], #64]\n\t"
-        "sdot v5.4s, v25.16b, v0.4b[0]\n\t"
-        "ldr q29, [%[wi], #80]\n\t"
-        "sdot v6.4s, v26.16b, v0.4b[0]\n\t"
-        "ldr q30, [%[wi], #96]\n\t"
-        "sdot v7.4s, v27.16b, v0.4b[0]\n\t"
-        "ldr q31, [%[wi], #112]\n\t"
-        "sdot v8.4s, v24.16b, v1.4b[0]\n\t"
-        "ldr q24, [%[wi], #128]\n\t"
-        "sdot v9.4s, v25.16b, v1.4b[0]\n\t"
-        "ldr q25, [%[wi], #144]\n\t"
-        "sdot v10.4s, v26.16b, v1.4b[0]\n\t"
-        "ldr q26, [%[wi], #160]\n\t"
-        "sdot v11.4s, v27.16b, v1.4b[0]\n\t"
-        "ldr q27, [%[wi], #176]\n\t"
-        "add %[wi], %[wi], #256\n\t"
-        "sdot v4.4s, v28.16b, v0.4b[1]\n\t"
-        "sdot v5.4s, v29.16b, v0.4b[1]\n\t"
-        "sdot v6.4s, v30.16b, v0.4b[1]\n\t"
-        "sdot v7.4s, v31.16b, v0.4b[1]\n\t"
-        "sdot v8.4s, v28.16b, v1.4b[1]\n\t"
-        "ldr q28, [%[b12], %[k], lsl #4]\n\t"
-        "sdot v9.4s, v29.16b, v1.4b[1]\n\t"
-        "ldr q29, [%[b13], %[k], lsl #4]\n\t"
-        "sdot v10.4s, v30.16b, v1.4b[1]\n\t"
-        "ldr q30, [%[b14], %[k], lsl #4]\n\t"
-        "sdot v11.4s, v31.16b, v1.4b[1]\n\t"
-        "ldr q31, [%[b15], %[k], lsl #4]\n\t"
-        "sdot v4.4s, v24.16b, v0.4b[2]\n\t"
-        "sdot v5.4s, v25.16b, v0.4b[2]\n\t"
-        "sdot v6.4s, v26.16b, v0.4b[2]\n\t"
-        "sdot v7.4s, v27.16b, v0.4b[2]\n\t"
-        "sdot v8.4s, v24.16b, v1.4b[2]\n\t"
-        "ldr q24, [%[b0], %[k], lsl #4]\n\t"
-        "sdot v9.4s, v25.16b, v1.4b[2]\n\t"
-        "ldr q25, [%[b1], %[k], lsl #4]\n\t"
-        "sdot v10.4s, v26.16b, v1.4b[2]\n\t"
-        "ldr q26, [%[b2], %[k], lsl #4]\n\t"
-        "sdot v11.4s, v27.16b, v1.4b[2]\n\t"
-        "ldr q27, [%[b3], %[k], lsl #4]\n\t"
-        "sdot v4.4s, v28.16b, v0.4b[3]\n\t"
-        "sdot v5.4s, v29.16b, v0.4b[3]\n\t"
-        "sdot v6.4s, v30.16b, v0.4b[3]\n\t"
-        "sdot v7.4s, v31.16b, v0.4b[3]\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "sdot v8.4s, v28.16b, v1.4b[3]\n\t"
-        "sdot v9.4s, v29.16b, v1.4b[3]\n\t"
-        "sdot v10.4s, v30.16b, v1.4b[3]\n\t"
-        "sdot v11.4s, v31.16b, v1.4b[3]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
+        Q8D_ITER_2(Q8D_KEEP)
         "b.ne .Lq8_dot_loop%=\n\t"
         ".Lq8_dot_last%=:\n\t"
-        "adds %[k], %[k], #16\n\t"
-        "sdot v4.4s, v24.16b, v0.4b[0]\n\t"
-        "ldr q28, [%[wi], #64]\n\t"
-        "sdot v5.4s, v25.16b, v0.4b[0]\n\t"
-        "ldr q29, [%[wi], #80]\n\t"
-        "sdot v6.4s, v26.16b, v0.4b[0]\n\t"
-        "ldr q30, [%[wi], #96]\n\t"
-        "sdot v7.4s, v27.16b, v0.4b[0]\n\t"
-        "ldr q31, [%[wi], #112]\n\t"
-        "sdot v8.4s, v24.16b, v1.4b[0]\n\t"
-        "ldr q24, [%[wi], #128]\n\t"
-        "sdot v9.4s, v25.16b, v1.4b[0]\n\t"
-        "ldr q25, [%[wi], #144]\n\t"
-        "sdot v10.4s, v26.16b, v1.4b[0]\n\t"
-        "ldr q26, [%[wi], #160]\n\t"
-        "sdot v11.4s, v27.16b, v1.4b[0]\n\t"
-        "ldr q27, [%[wi], #176]\n\t"
-        "add %[wi], %[wi], #256\n\t"
-        "sdot v4.4s, v28.16b, v0.4b[1]\n\t"
-        "sdot v5.4s, v29.16b, v0.4b[1]\n\t"
-        "sdot v6.4s, v30.16b, v0.4b[1]\n\t"
-        "sdot v7.4s, v31.16b, v0.4b[1]\n\t"
-        "sdot v8.4s, v28.16b, v1.4b[1]\n\t"
-        "ldr q28, [%[b12], %[k], lsl #4]\n\t"
-        "sdot v9.4s, v29.16b, v1.4b[1]\n\t"
-        "ldr q29, [%[b13], %[k], lsl #4]\n\t"
-        "sdot v10.4s, v30.16b, v1.4b[1]\n\t"
-        "ldr q30, [%[b14], %[k], lsl #4]\n\t"
-        "sdot v11.4s, v31.16b, v1.4b[1]\n\t"
-        "ldr q31, [%[b15], %[k], lsl #4]\n\t"
-        "sdot v4.4s, v24.16b, v0.4b[2]\n\t"
-        "sdot v5.4s, v25.16b, v0.4b[2]\n\t"
-        "sdot v6.4s, v26.16b, v0.4b[2]\n\t"
-        "sdot v7.4s, v27.16b, v0.4b[2]\n\t"
-        "sdot v8.4s, v24.16b, v1.4b[2]\n\t"
-        "sdot v9.4s, v25.16b, v1.4b[2]\n\t"
-        "sdot v10.4s, v26.16b, v1.4b[2]\n\t"
-        "sdot v11.4s, v27.16b, v1.4b[2]\n\t"
-        "sdot v4.4s, v28.16b, v0.4b[3]\n\t"
-        "sdot v5.4s, v29.16b, v0.4b[3]\n\t"
-        "sdot v6.4s, v30.16b, v0.4b[3]\n\t"
-        "sdot v7.4s, v31.16b, v0.4b[3]\n\t"
-        "sdot v8.4s, v28.16b, v1.4b[3]\n\t"
-        "sdot v9.4s, v29.16b, v1.4b[3]\n\t"
-        "sdot v10.4s, v30.16b, v1.4b[3]\n\t"
-        "sdot v11.4s, v31.16b, v1.4b[3]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "stp q4, q5, [%[acc], #0]\n\t"
-        "stp q6, q7, [%[acc], #32]\n\t"
-        "stp q8, q9, [%[acc], #64]\n\t"
-        "stp q10, q11, [%[acc], #96]\n\t"
+        Q8D_ITER_2(Q8D_DROP)
+        Q8G_STP(4, 5, 0) Q8G_STP(6, 7, 32) Q8G_STP(8, 9, 64) Q8G_STP(10, 11, 96)
         : [k] "+r"(k), [pf] "+r"(pfp), [wi] "+r"(wi)
         : [b0] "r"(b0), [b1] "r"(b1), [b2] "r"(b2), [b3] "r"(b3), [b12] "r"(b12), [b13] "r"(b13), [b14] "r"(b14), [b15] "r"(b15), [a0] "r"(a0), [a1] "r"(a1), [acc] "r"(acc)
         : "v0", "v1", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] += 16u * n;
-    a[1] += 16u * n;
+    a[0] += 16u * n; a[1] += 16u * n;
     *w += 256u * n;
     *pf = pfp;
 }
@@ -2067,191 +640,30 @@ static inline __attribute__((always_inline)) void nq8_dot_kloop_2(
 /* 3 rows x 16 columns: 12 accumulators, 8 weight loads of 16 with an immediate offset. */
 static inline __attribute__((always_inline)) void nq8_dot_kloop_3(
     const int8_t **a, const int8_t **w, uint64_t n, const char **pf, int32x4_t *acc) {
-    /* The loop runs n - 1 times and the last iteration is peeled. k counts up to zero and
-     * steps first in an iteration, so a base is the address its load reads in the loop's
-     * last iteration (k = 0); the peeled one reads a step further. With n = 1 the bases of
-     * an iteration's own weights lie before the panel, hence integers, not pointers. */
     const uint64_t loops = n - 1;
     const uintptr_t wn = (uintptr_t)*w + 256u * loops;
-    const uintptr_t b0 = wn;
-    const uintptr_t b1 = wn + 16u;
-    const uintptr_t b2 = wn + 32u;
-    const uintptr_t b3 = wn + 48u;
-    const uintptr_t b12 = wn - 64u;
-    const uintptr_t b13 = wn - 48u;
-    const uintptr_t b14 = wn - 32u;
-    const uintptr_t b15 = wn - 16u;
-    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
-    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
-    const uintptr_t a2 = (uintptr_t)a[2] + 16u * loops;
+    const uintptr_t b0 = wn, b1 = wn + 16u, b2 = wn + 32u, b3 = wn + 48u;
+    const uintptr_t b12 = wn - 64u, b13 = wn - 48u, b14 = wn - 32u, b15 = wn - 16u;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops, a1 = (uintptr_t)a[1] + 16u * loops, a2 = (uintptr_t)a[2] + 16u * loops;
     const int8_t *wi = *w;
     uint64_t k = 0u - 16u * loops;
     const char *pfp = *pf;
     __asm__ volatile(
-        "ldp q4, q5, [%[acc], #0]\n\t"
-        "ldp q6, q7, [%[acc], #32]\n\t"
-        "ldp q8, q9, [%[acc], #64]\n\t"
-        "ldp q10, q11, [%[acc], #96]\n\t"
-        "ldp q12, q13, [%[acc], #128]\n\t"
-        "ldp q14, q15, [%[acc], #160]\n\t"
-        "ldr q24, [%[b0], %[k], lsl #4]\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "ldr q25, [%[b1], %[k], lsl #4]\n\t"
-        "ldr q26, [%[b2], %[k], lsl #4]\n\t"
-        "ldr q27, [%[b3], %[k], lsl #4]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
-        "ldr q2, [%[a2], %[k]]\n\t"
+        Q8G_LDP(4, 5, 0) Q8G_LDP(6, 7, 32) Q8G_LDP(8, 9, 64) Q8G_LDP(10, 11, 96)
+        Q8G_LDP(12, 13, 128) Q8G_LDP(14, 15, 160)
+        Q8D_WK(24, b0) Q8G_AK(0) Q8D_WK(25, b1) Q8D_WK(26, b2) Q8D_WK(27, b3) Q8G_AK(1) Q8G_AK(2)
         "cbz %[k], .Lq8_dot_last%=\n\t"
         ".Lq8_dot_loop%=:\n\t"
-        "adds %[k], %[k], #16\n\t"
-        "sdot v4.4s, v24.16b, v0.4b[0]\n\t"
-        "ldr q28, [%[wi], #64]\n\t"
-        "sdot v5.4s, v25.16b, v0.4b[0]\n\t"
-        "ldr q29, [%[wi], #80]\n\t"
-        "sdot v6.4s, v26.16b, v0.4b[0]\n\t"
-        "ldr q30, [%[wi], #96]\n\t"
-        "sdot v7.4s, v27.16b, v0.4b[0]\n\t"
-        "ldr q31, [%[wi], #112]\n\t"
-        "sdot v8.4s, v24.16b, v1.4b[0]\n\t"
-        "sdot v9.4s, v25.16b, v1.4b[0]\n\t"
-        "sdot v10.4s, v26.16b, v1.4b[0]\n\t"
-        "sdot v11.4s, v27.16b, v1.4b[0]\n\t"
-        "sdot v12.4s, v24.16b, v2.4b[0]\n\t"
-        "ldr q24, [%[wi], #128]\n\t"
-        "sdot v13.4s, v25.16b, v2.4b[0]\n\t"
-        "ldr q25, [%[wi], #144]\n\t"
-        "sdot v14.4s, v26.16b, v2.4b[0]\n\t"
-        "ldr q26, [%[wi], #160]\n\t"
-        "sdot v15.4s, v27.16b, v2.4b[0]\n\t"
-        "ldr q27, [%[wi], #176]\n\t"
-        "add %[wi], %[wi], #256\n\t"
-        "sdot v4.4s, v28.16b, v0.4b[1]\n\t"
-        "sdot v5.4s, v29.16b, v0.4b[1]\n\t"
-        "sdot v6.4s, v30.16b, v0.4b[1]\n\t"
-        "sdot v7.4s, v31.16b, v0.4b[1]\n\t"
-        "sdot v8.4s, v28.16b, v1.4b[1]\n\t"
-        "sdot v9.4s, v29.16b, v1.4b[1]\n\t"
-        "sdot v10.4s, v30.16b, v1.4b[1]\n\t"
-        "sdot v11.4s, v31.16b, v1.4b[1]\n\t"
-        "sdot v12.4s, v28.16b, v2.4b[1]\n\t"
-        "ldr q28, [%[b12], %[k], lsl #4]\n\t"
-        "sdot v13.4s, v29.16b, v2.4b[1]\n\t"
-        "ldr q29, [%[b13], %[k], lsl #4]\n\t"
-        "sdot v14.4s, v30.16b, v2.4b[1]\n\t"
-        "ldr q30, [%[b14], %[k], lsl #4]\n\t"
-        "sdot v15.4s, v31.16b, v2.4b[1]\n\t"
-        "ldr q31, [%[b15], %[k], lsl #4]\n\t"
-        "sdot v4.4s, v24.16b, v0.4b[2]\n\t"
-        "sdot v5.4s, v25.16b, v0.4b[2]\n\t"
-        "sdot v6.4s, v26.16b, v0.4b[2]\n\t"
-        "sdot v7.4s, v27.16b, v0.4b[2]\n\t"
-        "sdot v8.4s, v24.16b, v1.4b[2]\n\t"
-        "sdot v9.4s, v25.16b, v1.4b[2]\n\t"
-        "sdot v10.4s, v26.16b, v1.4b[2]\n\t"
-        "sdot v11.4s, v27.16b, v1.4b[2]\n\t"
-        "sdot v12.4s, v24.16b, v2.4b[2]\n\t"
-        "ldr q24, [%[b0], %[k], lsl #4]\n\t"
-        "sdot v13.4s, v25.16b, v2.4b[2]\n\t"
-        "ldr q25, [%[b1], %[k], lsl #4]\n\t"
-        "sdot v14.4s, v26.16b, v2.4b[2]\n\t"
-        "ldr q26, [%[b2], %[k], lsl #4]\n\t"
-        "sdot v15.4s, v27.16b, v2.4b[2]\n\t"
-        "ldr q27, [%[b3], %[k], lsl #4]\n\t"
-        "sdot v4.4s, v28.16b, v0.4b[3]\n\t"
-        "sdot v5.4s, v29.16b, v0.4b[3]\n\t"
-        "sdot v6.4s, v30.16b, v0.4b[3]\n\t"
-        "sdot v7.4s, v31.16b, v0.4b[3]\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "sdot v8.4s, v28.16b, v1.4b[3]\n\t"
-        "sdot v9.4s, v29.16b, v1.4b[3]\n\t"
-        "sdot v10.4s, v30.16b, v1.4b[3]\n\t"
-        "sdot v11.4s, v31.16b, v1.4b[3]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
-        "sdot v12.4s, v28.16b, v2.4b[3]\n\t"
-        "sdot v13.4s, v29.16b, v2.4b[3]\n\t"
-        "sdot v14.4s, v30.16b, v2.4b[3]\n\t"
-        "sdot v15.4s, v31.16b, v2.4b[3]\n\t"
-        "ldr q2, [%[a2], %[k]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
+        Q8D_ITER_3(Q8D_KEEP)
         "b.ne .Lq8_dot_loop%=\n\t"
         ".Lq8_dot_last%=:\n\t"
-        "adds %[k], %[k], #16\n\t"
-        "sdot v4.4s, v24.16b, v0.4b[0]\n\t"
-        "ldr q28, [%[wi], #64]\n\t"
-        "sdot v5.4s, v25.16b, v0.4b[0]\n\t"
-        "ldr q29, [%[wi], #80]\n\t"
-        "sdot v6.4s, v26.16b, v0.4b[0]\n\t"
-        "ldr q30, [%[wi], #96]\n\t"
-        "sdot v7.4s, v27.16b, v0.4b[0]\n\t"
-        "ldr q31, [%[wi], #112]\n\t"
-        "sdot v8.4s, v24.16b, v1.4b[0]\n\t"
-        "sdot v9.4s, v25.16b, v1.4b[0]\n\t"
-        "sdot v10.4s, v26.16b, v1.4b[0]\n\t"
-        "sdot v11.4s, v27.16b, v1.4b[0]\n\t"
-        "sdot v12.4s, v24.16b, v2.4b[0]\n\t"
-        "ldr q24, [%[wi], #128]\n\t"
-        "sdot v13.4s, v25.16b, v2.4b[0]\n\t"
-        "ldr q25, [%[wi], #144]\n\t"
-        "sdot v14.4s, v26.16b, v2.4b[0]\n\t"
-        "ldr q26, [%[wi], #160]\n\t"
-        "sdot v15.4s, v27.16b, v2.4b[0]\n\t"
-        "ldr q27, [%[wi], #176]\n\t"
-        "add %[wi], %[wi], #256\n\t"
-        "sdot v4.4s, v28.16b, v0.4b[1]\n\t"
-        "sdot v5.4s, v29.16b, v0.4b[1]\n\t"
-        "sdot v6.4s, v30.16b, v0.4b[1]\n\t"
-        "sdot v7.4s, v31.16b, v0.4b[1]\n\t"
-        "sdot v8.4s, v28.16b, v1.4b[1]\n\t"
-        "sdot v9.4s, v29.16b, v1.4b[1]\n\t"
-        "sdot v10.4s, v30.16b, v1.4b[1]\n\t"
-        "sdot v11.4s, v31.16b, v1.4b[1]\n\t"
-        "sdot v12.4s, v28.16b, v2.4b[1]\n\t"
-        "ldr q28, [%[b12], %[k], lsl #4]\n\t"
-        "sdot v13.4s, v29.16b, v2.4b[1]\n\t"
-        "ldr q29, [%[b13], %[k], lsl #4]\n\t"
-        "sdot v14.4s, v30.16b, v2.4b[1]\n\t"
-        "ldr q30, [%[b14], %[k], lsl #4]\n\t"
-        "sdot v15.4s, v31.16b, v2.4b[1]\n\t"
-        "ldr q31, [%[b15], %[k], lsl #4]\n\t"
-        "sdot v4.4s, v24.16b, v0.4b[2]\n\t"
-        "sdot v5.4s, v25.16b, v0.4b[2]\n\t"
-        "sdot v6.4s, v26.16b, v0.4b[2]\n\t"
-        "sdot v7.4s, v27.16b, v0.4b[2]\n\t"
-        "sdot v8.4s, v24.16b, v1.4b[2]\n\t"
-        "sdot v9.4s, v25.16b, v1.4b[2]\n\t"
-        "sdot v10.4s, v26.16b, v1.4b[2]\n\t"
-        "sdot v11.4s, v27.16b, v1.4b[2]\n\t"
-        "sdot v12.4s, v24.16b, v2.4b[2]\n\t"
-        "sdot v13.4s, v25.16b, v2.4b[2]\n\t"
-        "sdot v14.4s, v26.16b, v2.4b[2]\n\t"
-        "sdot v15.4s, v27.16b, v2.4b[2]\n\t"
-        "sdot v4.4s, v28.16b, v0.4b[3]\n\t"
-        "sdot v5.4s, v29.16b, v0.4b[3]\n\t"
-        "sdot v6.4s, v30.16b, v0.4b[3]\n\t"
-        "sdot v7.4s, v31.16b, v0.4b[3]\n\t"
-        "sdot v8.4s, v28.16b, v1.4b[3]\n\t"
-        "sdot v9.4s, v29.16b, v1.4b[3]\n\t"
-        "sdot v10.4s, v30.16b, v1.4b[3]\n\t"
-        "sdot v11.4s, v31.16b, v1.4b[3]\n\t"
-        "sdot v12.4s, v28.16b, v2.4b[3]\n\t"
-        "sdot v13.4s, v29.16b, v2.4b[3]\n\t"
-        "sdot v14.4s, v30.16b, v2.4b[3]\n\t"
-        "sdot v15.4s, v31.16b, v2.4b[3]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "stp q4, q5, [%[acc], #0]\n\t"
-        "stp q6, q7, [%[acc], #32]\n\t"
-        "stp q8, q9, [%[acc], #64]\n\t"
-        "stp q10, q11, [%[acc], #96]\n\t"
-        "stp q12, q13, [%[acc], #128]\n\t"
-        "stp q14, q15, [%[acc], #160]\n\t"
+        Q8D_ITER_3(Q8D_DROP)
+        Q8G_STP(4, 5, 0) Q8G_STP(6, 7, 32) Q8G_STP(8, 9, 64) Q8G_STP(10, 11, 96)
+        Q8G_STP(12, 13, 128) Q8G_STP(14, 15, 160)
         : [k] "+r"(k), [pf] "+r"(pfp), [wi] "+r"(wi)
         : [b0] "r"(b0), [b1] "r"(b1), [b2] "r"(b2), [b3] "r"(b3), [b12] "r"(b12), [b13] "r"(b13), [b14] "r"(b14), [b15] "r"(b15), [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [acc] "r"(acc)
         : "v0", "v1", "v2", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] += 16u * n;
-    a[1] += 16u * n;
-    a[2] += 16u * n;
+    a[0] += 16u * n; a[1] += 16u * n; a[2] += 16u * n;
     *w += 256u * n;
     *pf = pfp;
 }
@@ -2259,235 +671,31 @@ static inline __attribute__((always_inline)) void nq8_dot_kloop_3(
 /* 4 rows x 16 columns: 16 accumulators, 4 weight loads of 16 with an immediate offset. */
 static inline __attribute__((always_inline)) void nq8_dot_kloop_4(
     const int8_t **a, const int8_t **w, uint64_t n, const char **pf, int32x4_t *acc) {
-    /* The loop runs n - 1 times and the last iteration is peeled. k counts up to zero and
-     * steps first in an iteration, so a base is the address its load reads in the loop's
-     * last iteration (k = 0); the peeled one reads a step further. With n = 1 the bases of
-     * an iteration's own weights lie before the panel, hence integers, not pointers. */
     const uint64_t loops = n - 1;
     const uintptr_t wn = (uintptr_t)*w + 256u * loops;
-    const uintptr_t b0 = wn;
-    const uintptr_t b1 = wn + 16u;
-    const uintptr_t b2 = wn + 32u;
-    const uintptr_t b3 = wn + 48u;
-    const uintptr_t b8 = wn - 128u;
-    const uintptr_t b9 = wn - 112u;
-    const uintptr_t b10 = wn - 96u;
-    const uintptr_t b11 = wn - 80u;
-    const uintptr_t b12 = wn - 64u;
-    const uintptr_t b13 = wn - 48u;
-    const uintptr_t b14 = wn - 32u;
-    const uintptr_t b15 = wn - 16u;
-    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops;
-    const uintptr_t a1 = (uintptr_t)a[1] + 16u * loops;
-    const uintptr_t a2 = (uintptr_t)a[2] + 16u * loops;
-    const uintptr_t a3 = (uintptr_t)a[3] + 16u * loops;
+    const uintptr_t b0 = wn, b1 = wn + 16u, b2 = wn + 32u, b3 = wn + 48u;
+    const uintptr_t b8 = wn - 128u, b9 = wn - 112u, b10 = wn - 96u, b11 = wn - 80u, b12 = wn - 64u, b13 = wn - 48u, b14 = wn - 32u, b15 = wn - 16u;
+    const uintptr_t a0 = (uintptr_t)a[0] + 16u * loops, a1 = (uintptr_t)a[1] + 16u * loops, a2 = (uintptr_t)a[2] + 16u * loops, a3 = (uintptr_t)a[3] + 16u * loops;
     const int8_t *wi = *w;
     uint64_t k = 0u - 16u * loops;
     const char *pfp = *pf;
     __asm__ volatile(
-        "ldp q4, q5, [%[acc], #0]\n\t"
-        "ldp q6, q7, [%[acc], #32]\n\t"
-        "ldp q8, q9, [%[acc], #64]\n\t"
-        "ldp q10, q11, [%[acc], #96]\n\t"
-        "ldp q12, q13, [%[acc], #128]\n\t"
-        "ldp q14, q15, [%[acc], #160]\n\t"
-        "ldp q16, q17, [%[acc], #192]\n\t"
-        "ldp q18, q19, [%[acc], #224]\n\t"
-        "ldr q24, [%[b0], %[k], lsl #4]\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "ldr q25, [%[b1], %[k], lsl #4]\n\t"
-        "ldr q26, [%[b2], %[k], lsl #4]\n\t"
-        "ldr q27, [%[b3], %[k], lsl #4]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
-        "ldr q2, [%[a2], %[k]]\n\t"
-        "ldr q3, [%[a3], %[k]]\n\t"
+        Q8G_LDP(4, 5, 0) Q8G_LDP(6, 7, 32) Q8G_LDP(8, 9, 64) Q8G_LDP(10, 11, 96)
+        Q8G_LDP(12, 13, 128) Q8G_LDP(14, 15, 160) Q8G_LDP(16, 17, 192) Q8G_LDP(18, 19, 224)
+        Q8D_WK(24, b0) Q8G_AK(0) Q8D_WK(25, b1) Q8D_WK(26, b2) Q8D_WK(27, b3) Q8G_AK(1) Q8G_AK(2)
+        Q8G_AK(3)
         "cbz %[k], .Lq8_dot_last%=\n\t"
         ".Lq8_dot_loop%=:\n\t"
-        "adds %[k], %[k], #16\n\t"
-        "sdot v4.4s, v24.16b, v0.4b[0]\n\t"
-        "ldr q28, [%[wi], #64]\n\t"
-        "sdot v5.4s, v25.16b, v0.4b[0]\n\t"
-        "ldr q29, [%[wi], #80]\n\t"
-        "sdot v6.4s, v26.16b, v0.4b[0]\n\t"
-        "ldr q30, [%[wi], #96]\n\t"
-        "sdot v7.4s, v27.16b, v0.4b[0]\n\t"
-        "ldr q31, [%[wi], #112]\n\t"
-        "add %[wi], %[wi], #256\n\t"
-        "sdot v8.4s, v24.16b, v1.4b[0]\n\t"
-        "sdot v9.4s, v25.16b, v1.4b[0]\n\t"
-        "sdot v10.4s, v26.16b, v1.4b[0]\n\t"
-        "sdot v11.4s, v27.16b, v1.4b[0]\n\t"
-        "sdot v12.4s, v24.16b, v2.4b[0]\n\t"
-        "sdot v13.4s, v25.16b, v2.4b[0]\n\t"
-        "sdot v14.4s, v26.16b, v2.4b[0]\n\t"
-        "sdot v15.4s, v27.16b, v2.4b[0]\n\t"
-        "sdot v16.4s, v24.16b, v3.4b[0]\n\t"
-        "ldr q24, [%[b8], %[k], lsl #4]\n\t"
-        "sdot v17.4s, v25.16b, v3.4b[0]\n\t"
-        "ldr q25, [%[b9], %[k], lsl #4]\n\t"
-        "sdot v18.4s, v26.16b, v3.4b[0]\n\t"
-        "ldr q26, [%[b10], %[k], lsl #4]\n\t"
-        "sdot v19.4s, v27.16b, v3.4b[0]\n\t"
-        "ldr q27, [%[b11], %[k], lsl #4]\n\t"
-        "sdot v4.4s, v28.16b, v0.4b[1]\n\t"
-        "sdot v5.4s, v29.16b, v0.4b[1]\n\t"
-        "sdot v6.4s, v30.16b, v0.4b[1]\n\t"
-        "sdot v7.4s, v31.16b, v0.4b[1]\n\t"
-        "sdot v8.4s, v28.16b, v1.4b[1]\n\t"
-        "sdot v9.4s, v29.16b, v1.4b[1]\n\t"
-        "sdot v10.4s, v30.16b, v1.4b[1]\n\t"
-        "sdot v11.4s, v31.16b, v1.4b[1]\n\t"
-        "sdot v12.4s, v28.16b, v2.4b[1]\n\t"
-        "sdot v13.4s, v29.16b, v2.4b[1]\n\t"
-        "sdot v14.4s, v30.16b, v2.4b[1]\n\t"
-        "sdot v15.4s, v31.16b, v2.4b[1]\n\t"
-        "sdot v16.4s, v28.16b, v3.4b[1]\n\t"
-        "ldr q28, [%[b12], %[k], lsl #4]\n\t"
-        "sdot v17.4s, v29.16b, v3.4b[1]\n\t"
-        "ldr q29, [%[b13], %[k], lsl #4]\n\t"
-        "sdot v18.4s, v30.16b, v3.4b[1]\n\t"
-        "ldr q30, [%[b14], %[k], lsl #4]\n\t"
-        "sdot v19.4s, v31.16b, v3.4b[1]\n\t"
-        "ldr q31, [%[b15], %[k], lsl #4]\n\t"
-        "sdot v4.4s, v24.16b, v0.4b[2]\n\t"
-        "sdot v5.4s, v25.16b, v0.4b[2]\n\t"
-        "sdot v6.4s, v26.16b, v0.4b[2]\n\t"
-        "sdot v7.4s, v27.16b, v0.4b[2]\n\t"
-        "sdot v8.4s, v24.16b, v1.4b[2]\n\t"
-        "sdot v9.4s, v25.16b, v1.4b[2]\n\t"
-        "sdot v10.4s, v26.16b, v1.4b[2]\n\t"
-        "sdot v11.4s, v27.16b, v1.4b[2]\n\t"
-        "sdot v12.4s, v24.16b, v2.4b[2]\n\t"
-        "sdot v13.4s, v25.16b, v2.4b[2]\n\t"
-        "sdot v14.4s, v26.16b, v2.4b[2]\n\t"
-        "sdot v15.4s, v27.16b, v2.4b[2]\n\t"
-        "sdot v16.4s, v24.16b, v3.4b[2]\n\t"
-        "ldr q24, [%[b0], %[k], lsl #4]\n\t"
-        "sdot v17.4s, v25.16b, v3.4b[2]\n\t"
-        "ldr q25, [%[b1], %[k], lsl #4]\n\t"
-        "sdot v18.4s, v26.16b, v3.4b[2]\n\t"
-        "ldr q26, [%[b2], %[k], lsl #4]\n\t"
-        "sdot v19.4s, v27.16b, v3.4b[2]\n\t"
-        "ldr q27, [%[b3], %[k], lsl #4]\n\t"
-        "sdot v4.4s, v28.16b, v0.4b[3]\n\t"
-        "sdot v5.4s, v29.16b, v0.4b[3]\n\t"
-        "sdot v6.4s, v30.16b, v0.4b[3]\n\t"
-        "sdot v7.4s, v31.16b, v0.4b[3]\n\t"
-        "ldr q0, [%[a0], %[k]]\n\t"
-        "sdot v8.4s, v28.16b, v1.4b[3]\n\t"
-        "sdot v9.4s, v29.16b, v1.4b[3]\n\t"
-        "sdot v10.4s, v30.16b, v1.4b[3]\n\t"
-        "sdot v11.4s, v31.16b, v1.4b[3]\n\t"
-        "ldr q1, [%[a1], %[k]]\n\t"
-        "sdot v12.4s, v28.16b, v2.4b[3]\n\t"
-        "sdot v13.4s, v29.16b, v2.4b[3]\n\t"
-        "sdot v14.4s, v30.16b, v2.4b[3]\n\t"
-        "sdot v15.4s, v31.16b, v2.4b[3]\n\t"
-        "ldr q2, [%[a2], %[k]]\n\t"
-        "sdot v16.4s, v28.16b, v3.4b[3]\n\t"
-        "sdot v17.4s, v29.16b, v3.4b[3]\n\t"
-        "sdot v18.4s, v30.16b, v3.4b[3]\n\t"
-        "sdot v19.4s, v31.16b, v3.4b[3]\n\t"
-        "ldr q3, [%[a3], %[k]]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
+        Q8D_ITER_4(Q8D_KEEP)
         "b.ne .Lq8_dot_loop%=\n\t"
         ".Lq8_dot_last%=:\n\t"
-        "adds %[k], %[k], #16\n\t"
-        "sdot v4.4s, v24.16b, v0.4b[0]\n\t"
-        "ldr q28, [%[wi], #64]\n\t"
-        "sdot v5.4s, v25.16b, v0.4b[0]\n\t"
-        "ldr q29, [%[wi], #80]\n\t"
-        "sdot v6.4s, v26.16b, v0.4b[0]\n\t"
-        "ldr q30, [%[wi], #96]\n\t"
-        "sdot v7.4s, v27.16b, v0.4b[0]\n\t"
-        "ldr q31, [%[wi], #112]\n\t"
-        "add %[wi], %[wi], #256\n\t"
-        "sdot v8.4s, v24.16b, v1.4b[0]\n\t"
-        "sdot v9.4s, v25.16b, v1.4b[0]\n\t"
-        "sdot v10.4s, v26.16b, v1.4b[0]\n\t"
-        "sdot v11.4s, v27.16b, v1.4b[0]\n\t"
-        "sdot v12.4s, v24.16b, v2.4b[0]\n\t"
-        "sdot v13.4s, v25.16b, v2.4b[0]\n\t"
-        "sdot v14.4s, v26.16b, v2.4b[0]\n\t"
-        "sdot v15.4s, v27.16b, v2.4b[0]\n\t"
-        "sdot v16.4s, v24.16b, v3.4b[0]\n\t"
-        "ldr q24, [%[b8], %[k], lsl #4]\n\t"
-        "sdot v17.4s, v25.16b, v3.4b[0]\n\t"
-        "ldr q25, [%[b9], %[k], lsl #4]\n\t"
-        "sdot v18.4s, v26.16b, v3.4b[0]\n\t"
-        "ldr q26, [%[b10], %[k], lsl #4]\n\t"
-        "sdot v19.4s, v27.16b, v3.4b[0]\n\t"
-        "ldr q27, [%[b11], %[k], lsl #4]\n\t"
-        "sdot v4.4s, v28.16b, v0.4b[1]\n\t"
-        "sdot v5.4s, v29.16b, v0.4b[1]\n\t"
-        "sdot v6.4s, v30.16b, v0.4b[1]\n\t"
-        "sdot v7.4s, v31.16b, v0.4b[1]\n\t"
-        "sdot v8.4s, v28.16b, v1.4b[1]\n\t"
-        "sdot v9.4s, v29.16b, v1.4b[1]\n\t"
-        "sdot v10.4s, v30.16b, v1.4b[1]\n\t"
-        "sdot v11.4s, v31.16b, v1.4b[1]\n\t"
-        "sdot v12.4s, v28.16b, v2.4b[1]\n\t"
-        "sdot v13.4s, v29.16b, v2.4b[1]\n\t"
-        "sdot v14.4s, v30.16b, v2.4b[1]\n\t"
-        "sdot v15.4s, v31.16b, v2.4b[1]\n\t"
-        "sdot v16.4s, v28.16b, v3.4b[1]\n\t"
-        "ldr q28, [%[b12], %[k], lsl #4]\n\t"
-        "sdot v17.4s, v29.16b, v3.4b[1]\n\t"
-        "ldr q29, [%[b13], %[k], lsl #4]\n\t"
-        "sdot v18.4s, v30.16b, v3.4b[1]\n\t"
-        "ldr q30, [%[b14], %[k], lsl #4]\n\t"
-        "sdot v19.4s, v31.16b, v3.4b[1]\n\t"
-        "ldr q31, [%[b15], %[k], lsl #4]\n\t"
-        "sdot v4.4s, v24.16b, v0.4b[2]\n\t"
-        "sdot v5.4s, v25.16b, v0.4b[2]\n\t"
-        "sdot v6.4s, v26.16b, v0.4b[2]\n\t"
-        "sdot v7.4s, v27.16b, v0.4b[2]\n\t"
-        "sdot v8.4s, v24.16b, v1.4b[2]\n\t"
-        "sdot v9.4s, v25.16b, v1.4b[2]\n\t"
-        "sdot v10.4s, v26.16b, v1.4b[2]\n\t"
-        "sdot v11.4s, v27.16b, v1.4b[2]\n\t"
-        "sdot v12.4s, v24.16b, v2.4b[2]\n\t"
-        "sdot v13.4s, v25.16b, v2.4b[2]\n\t"
-        "sdot v14.4s, v26.16b, v2.4b[2]\n\t"
-        "sdot v15.4s, v27.16b, v2.4b[2]\n\t"
-        "sdot v16.4s, v24.16b, v3.4b[2]\n\t"
-        "sdot v17.4s, v25.16b, v3.4b[2]\n\t"
-        "sdot v18.4s, v26.16b, v3.4b[2]\n\t"
-        "sdot v19.4s, v27.16b, v3.4b[2]\n\t"
-        "sdot v4.4s, v28.16b, v0.4b[3]\n\t"
-        "sdot v5.4s, v29.16b, v0.4b[3]\n\t"
-        "sdot v6.4s, v30.16b, v0.4b[3]\n\t"
-        "sdot v7.4s, v31.16b, v0.4b[3]\n\t"
-        "sdot v8.4s, v28.16b, v1.4b[3]\n\t"
-        "sdot v9.4s, v29.16b, v1.4b[3]\n\t"
-        "sdot v10.4s, v30.16b, v1.4b[3]\n\t"
-        "sdot v11.4s, v31.16b, v1.4b[3]\n\t"
-        "sdot v12.4s, v28.16b, v2.4b[3]\n\t"
-        "sdot v13.4s, v29.16b, v2.4b[3]\n\t"
-        "sdot v14.4s, v30.16b, v2.4b[3]\n\t"
-        "sdot v15.4s, v31.16b, v2.4b[3]\n\t"
-        "sdot v16.4s, v28.16b, v3.4b[3]\n\t"
-        "sdot v17.4s, v29.16b, v3.4b[3]\n\t"
-        "sdot v18.4s, v30.16b, v3.4b[3]\n\t"
-        "sdot v19.4s, v31.16b, v3.4b[3]\n\t"
-        "prfm pldl1keep, [%[pf]]\n\t"
-        "add %[pf], %[pf], #64\n\t"
-        "stp q4, q5, [%[acc], #0]\n\t"
-        "stp q6, q7, [%[acc], #32]\n\t"
-        "stp q8, q9, [%[acc], #64]\n\t"
-        "stp q10, q11, [%[acc], #96]\n\t"
-        "stp q12, q13, [%[acc], #128]\n\t"
-        "stp q14, q15, [%[acc], #160]\n\t"
-        "stp q16, q17, [%[acc], #192]\n\t"
-        "stp q18, q19, [%[acc], #224]\n\t"
+        Q8D_ITER_4(Q8D_DROP)
+        Q8G_STP(4, 5, 0) Q8G_STP(6, 7, 32) Q8G_STP(8, 9, 64) Q8G_STP(10, 11, 96)
+        Q8G_STP(12, 13, 128) Q8G_STP(14, 15, 160) Q8G_STP(16, 17, 192) Q8G_STP(18, 19, 224)
         : [k] "+r"(k), [pf] "+r"(pfp), [wi] "+r"(wi)
         : [b0] "r"(b0), [b1] "r"(b1), [b2] "r"(b2), [b3] "r"(b3), [b8] "r"(b8), [b9] "r"(b9), [b10] "r"(b10), [b11] "r"(b11), [b12] "r"(b12), [b13] "r"(b13), [b14] "r"(b14), [b15] "r"(b15), [a0] "r"(a0), [a1] "r"(a1), [a2] "r"(a2), [a3] "r"(a3), [acc] "r"(acc)
         : "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18", "v19", "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31", "cc", "memory");
-    a[0] += 16u * n;
-    a[1] += 16u * n;
-    a[2] += 16u * n;
-    a[3] += 16u * n;
+    a[0] += 16u * n; a[1] += 16u * n; a[2] += 16u * n; a[3] += 16u * n;
     *w += 256u * n;
     *pf = pfp;
 }

@@ -7,7 +7,7 @@
 #include "kernels/kernels.h"
 
 #if defined(MNV3_HAVE_X86_KERNELS)
-#define Q8X_ATTR __attribute__((target("avx2")))
+#define Q8X_ATTR MNV3_X86_TARGET("avx2")
 #include "q8_common.h"
 
 Q8X_INLINE __m256i dot_emulated(__m256i acc, __m256i a, __m256i b) {

@@ -5,9 +5,9 @@
 #include "kernels/float_impl.h"
 
 #if defined(MNV3_HAVE_X86_KERNELS)
-#include <immintrin.h>
+#include "x86_intrin.h"
 
-#define SIMD_ATTR __attribute__((target("avx2,fma,f16c")))
+#define SIMD_ATTR MNV3_X86_TARGET("avx2,fma,f16c")
 #define SIMD_SET mnv3_kernel_set_avx2_f16w
 #define SIMD_NAME "avx2-f16w"
 #define SIMD_SUPPORTED mnv3_cpu_has_avx2_f16c

@@ -7,7 +7,7 @@
 #include "kernels/kernels.h"
 
 #if defined(MNV3_HAVE_X86_KERNELS)
-#define Q8X_ATTR __attribute__((target("avx2")))
+#define Q8X_ATTR MNV3_X86_TARGET("avx2")
 #include "q8_common.h"
 
 Q8X_INLINE __m256i madd_add(__m256i acc, __m256i a, __m256i b) {
@@ -94,35 +94,45 @@ static void dw_pack(const mnv3_q8_weights *w, void *packed) {
             }
 }
 
-/* Input row src as converted columns [0, cols): column j holds input column j - pad_left. */
+/* dst[0, n) = src[0, n) - zp as int16. */
+Q8X_INLINE void dw_widen(const int8_t *src, size_t n, int16_t zp, int16_t *dst) {
+    const __m256i zx = _mm256_set1_epi16(zp);
+    size_t i = 0;
+    for (; i + 16u <= n; i += 16u)
+        _mm256_storeu_si256((__m256i *)(void *)(dst + i),
+                            _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(
+                                                 (const __m128i *)(const void *)(src + i))),
+                                             zx));
+    if (i + 8u <= n) {
+        _mm_storeu_si128((__m128i *)(void *)(dst + i),
+                         _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64(
+                                           (const __m128i *)(const void *)(src + i))),
+                                       _mm256_castsi256_si128(zx)));
+        i += 8u;
+    }
+    for (; i < n; ++i) dst[i] = (int16_t)(src[i] - zp);
+}
+
+/* Input row src as converted columns [0, cols): column j holds input column j - pad_left.
+ * With channels a multiple of 16 the columns inside the input are one contiguous run. */
 static Q8X_ATTR void dw_convert_row(const mnv3_q8_dw_call *a, const int8_t *src,
                                     uint32_t cols, size_t cpad, int16_t *dst) {
     const uint32_t C = a->channels;
-    const __m256i zx = _mm256_set1_epi16((short)a->in_zp);
-    uint32_t j, c;
-    for (j = 0; j < cols; ++j, dst += cpad) {
-        const long ix = (long)j - (long)a->pad_left;
-        const int8_t *s;
-        if (ix < 0 || ix >= (long)a->in_width) {
-            memset(dst, 0, cpad * sizeof *dst);
-            continue;
+    const int16_t zp = (int16_t)a->in_zp;
+    const uint32_t inside_lo = a->pad_left < cols ? a->pad_left : cols;
+    const uint32_t inside_hi = a->pad_left + a->in_width < cols ? a->pad_left + a->in_width : cols;
+    uint32_t j;
+    memset(dst, 0, (size_t)inside_lo * cpad * sizeof *dst);
+    if (cpad == C) {
+        dw_widen(src, (size_t)(inside_hi - inside_lo) * C, zp, dst + (size_t)inside_lo * cpad);
+    } else {
+        for (j = inside_lo; j < inside_hi; ++j) {
+            int16_t *d = dst + (size_t)j * cpad;
+            dw_widen(src + (size_t)(j - a->pad_left) * C, C, zp, d);
+            memset(d + C, 0, (cpad - C) * sizeof *d);
         }
-        s = src + (size_t)ix * C;
-        for (c = 0; c + 16u <= C; c += 16u)
-            _mm256_storeu_si256((__m256i *)(void *)(dst + c),
-                                _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(
-                                                     (const __m128i *)(const void *)(s + c))),
-                                                 zx));
-        if (c + 8u <= C) {
-            _mm_storeu_si128((__m128i *)(void *)(dst + c),
-                             _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64(
-                                               (const __m128i *)(const void *)(s + c))),
-                                           _mm256_castsi256_si128(zx)));
-            c += 8u;
-        }
-        for (; c < C; ++c) dst[c] = (int16_t)(s[c] - a->in_zp);
-        for (; c < cpad; ++c) dst[c] = 0;
     }
+    memset(dst + (size_t)inside_hi * cpad, 0, (size_t)(cols - inside_hi) * cpad * sizeof *dst);
 }
 
 /* The requantization vectors of the channels whose (multiplier, shift) pairs start at m_a
@@ -149,19 +159,48 @@ typedef struct dw_group {
     q8x_rq low, high;
     __m256i zp;
     __m128i lo, hi;              /* the activation range as bytes */
+    const int8_t *lut;           /* NULL: none */
+    int32_t *sums;               /* the group's channel sums; NULL: none */
 } dw_group;
 
 /* Requantized, clamped bytes of one pixel's 16 channels. Saturating to int16 and int8
  * before the clamp gives the clamp's result, since [lo, hi] lies within int8. */
-Q8X_INLINE void dw_store(const dw_group *q, __m256i acc_low, __m256i acc_high, int8_t *out,
-                         uint32_t n, const int plain) {
+Q8X_INLINE __m128i dw_bytes(const dw_group *q, __m256i acc_low, __m256i acc_high, const int plain) {
     const __m256i vl = plain ? q8x_requantize_zp_plain(acc_low, &q->low, q->zp)
                              : q8x_requantize_zp(acc_low, &q->low, q->zp);
     const __m256i vh = plain ? q8x_requantize_zp_plain(acc_high, &q->high, q->zp)
                              : q8x_requantize_zp(acc_high, &q->high, q->zp);
     const __m256i w = _mm256_packs_epi32(vl, vh);
     const __m128i b = _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-    q8x_store_bytes(out, _mm_min_epi8(_mm_max_epi8(b, q->lo), q->hi), n);
+    return _mm_min_epi8(_mm_max_epi8(b, q->lo), q->hi);
+}
+
+/* The end of one or two pixels (b1 unused when `two` is 0): the LUT on both at once, the
+ * stores, and the channel sums kept as int16 in *s16 (the caller widens them in time). */
+Q8X_INLINE void dw_finish(const dw_group *q, __m128i b0, __m128i b1, const int two, int8_t *out0,
+                          int8_t *out1, uint32_t n, __m256i *s16) {
+    if (q->lut) {
+        const __m256i y = q8x_lut32(_mm256_set_m128i(b1, b0), q->lut);
+        b0 = _mm256_castsi256_si128(y);
+        b1 = _mm256_extracti128_si256(y, 1);
+    }
+    q8x_store_bytes(out0, b0, n);
+    if (two) q8x_store_bytes(out1, b1, n);
+    if (q->sums) {
+        *s16 = _mm256_add_epi16(*s16, _mm256_cvtepi8_epi16(b0));
+        if (two) *s16 = _mm256_add_epi16(*s16, _mm256_cvtepi8_epi16(b1));
+    }
+}
+
+/* sums[0, n) += the int16 sums in s16 (16 lanes), which then restart from zero. */
+Q8X_INLINE void dw_flush_sums(int32_t *sums, __m256i *s16, uint32_t n) {
+    int32_t add[16];
+    uint32_t c;
+    _mm256_storeu_si256((__m256i *)(void *)add, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(*s16)));
+    _mm256_storeu_si256((__m256i *)(void *)(add + 8),
+                        _mm256_cvtepi16_epi32(_mm256_extracti128_si256(*s16, 1)));
+    for (c = 0; c < n; ++c) sums[c] = (int32_t)((uint32_t)sums[c] + (uint32_t)add[c]);
+    *s16 = _mm256_setzero_si256();
 }
 
 #define DW_LOAD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
@@ -174,11 +213,12 @@ Q8X_INLINE void dw_store(const dw_group *q, __m256i acc_low, __m256i acc_high, i
 
 /* Output pixels [0, width) of one channel group: tap[t] is tap t's converted column for
  * output 0 (tap[taps] repeats a valid one for an odd tap count), step the columns between
- * outputs. */
+ * outputs. Channel sums are kept as int16 over at most 128 pixels (128 * 128 fits). */
 Q8X_INLINE void dw_group_row(const int16_t *const *tap, uint32_t pairs, size_t step,
                              uint32_t width, const __m256i *w, const dw_group *q, int8_t *out,
                              uint32_t C, uint32_t n, const int plain) {
     const __m256i bias_low = DW_LOAD(w), bias_high = DW_LOAD(w + 1);
+    __m256i s16 = _mm256_setzero_si256();
     uint32_t ox = 0, t;
     for (; ox + 2u <= width; ox += 2u) {
         const size_t o0 = (size_t)ox * step, o1 = o0 + step;
@@ -191,8 +231,9 @@ Q8X_INLINE void dw_group_row(const int16_t *const *tap, uint32_t pairs, size_t s
             DW_MAC(l0, h0, a0, a1, wl, wh);
             DW_MAC(l1, h1, b0, b1, wl, wh);
         }
-        dw_store(q, l0, h0, out + (size_t)ox * C, n, plain);
-        dw_store(q, l1, h1, out + (size_t)(ox + 1u) * C, n, plain);
+        dw_finish(q, dw_bytes(q, l0, h0, plain), dw_bytes(q, l1, h1, plain), 1,
+                  out + (size_t)ox * C, out + (size_t)(ox + 1u) * C, n, &s16);
+        if (q->sums && (ox + 2u) % 128u == 0) dw_flush_sums(q->sums, &s16, n);
     }
     if (ox < width) {
         const size_t o0 = (size_t)ox * step;
@@ -201,8 +242,10 @@ Q8X_INLINE void dw_group_row(const int16_t *const *tap, uint32_t pairs, size_t s
             const __m256i a0 = DW_LOAD(tap[2u * t] + o0), a1 = DW_LOAD(tap[2u * t + 1u] + o0);
             DW_MAC(l0, h0, a0, a1, DW_LOAD(w + 2u + 2u * t), DW_LOAD(w + 3u + 2u * t));
         }
-        dw_store(q, l0, h0, out + (size_t)ox * C, n, plain);
+        dw_finish(q, dw_bytes(q, l0, h0, plain), _mm_setzero_si128(), 0, out + (size_t)ox * C,
+                  NULL, n, &s16);
     }
+    if (q->sums) dw_flush_sums(q->sums, &s16, n);
 }
 
 typedef struct dw_convert_ctx {
@@ -240,6 +283,7 @@ static Q8X_ATTR void mnv3_q8_dwconv_16c2x2__avx2(const mnv3_q8_dw_out_row *r) {
     q.zp = _mm256_set1_epi32(a->requant.out_zp);
     q.lo = _mm_set1_epi8((char)a->requant.act_lo);
     q.hi = _mm_set1_epi8((char)a->requant.act_hi);
+    q.lut = r->lut;
     for (g = 0; g < C; g += DW_GROUP) {
         const mnv3_q8_mul *m = a->requant.qmul + g;
         const uint32_t n = C - g < DW_GROUP ? C - g : DW_GROUP;
@@ -254,6 +298,7 @@ static Q8X_ATTR void mnv3_q8_dwconv_16c2x2__avx2(const mnv3_q8_dw_out_row *r) {
         }
         q.low = rq_from_qmul(m, m + 8);
         q.high = rq_from_qmul(m + 4, m + 12);
+        q.sums = r->sums ? r->sums + g : NULL;
         for (ky = 0; ky < K; ++ky)
             for (kx = 0; kx < K; ++kx) tap[ky * K + kx] = crow[ky] + kx * cpad + g;
         tap[taps] = tap[taps - 1u];
@@ -275,6 +320,7 @@ static Q8X_ATTR void mnv3_q8_dwconv_16c2x2__avx2(const mnv3_q8_dw_out_row *r) {
 
 static const mnv3_q8_dw_impl dw_impl = {
     DW_GROUP, 4, mnv3_q8_dwconv_16c2x2__avx2, &dot_ops, dw_packed_bytes, dw_pack, dw_workspace,
+    MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_SUMS,
 };
 
 const mnv3_row mnv3_q8_depthwise_avx2 = {

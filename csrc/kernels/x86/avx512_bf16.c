@@ -11,10 +11,10 @@
 #include "kernels/float_impl.h"
 
 #if defined(MNV3_HAVE_X86_KERNELS)
-#include <immintrin.h>
+#include "x86_intrin.h"
 #include <string.h>
 
-#define SIMD_ATTR __attribute__((target("avx512f,avx512bf16,avx2,fma,f16c")))
+#define SIMD_ATTR MNV3_X86_TARGET("avx512f,avx512bf16,avx2,fma,f16c")
 #define SIMD_SET mnv3_kernel_set_avx512_bf16
 #define SIMD_NAME "avx512-bf16"
 #define SIMD_SUPPORTED mnv3_cpu_has_avx512bf16

@@ -4,11 +4,11 @@
 #include "kernels/float_impl.h"
 
 #if defined(MNV3_HAVE_X86_KERNELS)
-#include <immintrin.h>
+#include "x86_intrin.h"
 
 /* A weight-storage variant (avx512_f16w.c) brings its own attribute, set and check. */
 #ifndef SIMD_SET
-#define SIMD_ATTR __attribute__((target("avx512f,avx2,fma")))
+#define SIMD_ATTR MNV3_X86_TARGET("avx512f,avx2,fma")
 #define SIMD_SET mnv3_kernel_set_avx512
 #define SIMD_NAME "avx512"
 /* The GEMM tiles the float16-weight rows run on widened weights. */

@@ -7,7 +7,7 @@
 #include "kernels/kernels.h"
 
 #if defined(MNV3_HAVE_X86_KERNELS)
-#define Q8X_ATTR __attribute__((target("avx512f,avx512vnni,avx2")))
+#define Q8X_ATTR MNV3_X86_TARGET("avx512f,avx512vnni,avx2")
 #include "q8_common.h"
 
 #define MR 8
@@ -110,7 +110,7 @@ GEMM(7)
 GEMM(8)
 #undef GEMM
 
-static const mnv3_q8_ops ops = {q8x_prepare_row, q8x_lut, q8x_add, q8x_requantize_array};
+static const mnv3_q8_ops ops = {q8x_prepare_rows, q8x_lut, q8x_add, q8x_requantize_array};
 
 static const mnv3_q8_gemm_impl gemm_impl = {
     MNV3_Q8_A_U8,
@@ -122,6 +122,7 @@ static const mnv3_q8_gemm_impl gemm_impl = {
      mnv3_q8_gemm_5x32c4__avx512vnni, mnv3_q8_gemm_6x32c4__avx512vnni,
      mnv3_q8_gemm_7x32c4__avx512vnni, mnv3_q8_gemm_8x32c4__avx512vnni},
     &ops,
+    0,
     0,
 };
 

@@ -8,7 +8,7 @@
 #if defined(MNV3_HAVE_X86_KERNELS) &&                                                        \
     ((defined(__clang__) && __clang_major__ >= 12) ||                                        \
      (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 11))
-#define Q8X_ATTR __attribute__((target("avx2,avxvnni")))
+#define Q8X_ATTR MNV3_X86_TARGET("avx2,avxvnni")
 #include "q8_common.h"
 
 #define Q8X_DOT(acc, a, b) _mm256_dpbusd_avx_epi32(acc, a, b)

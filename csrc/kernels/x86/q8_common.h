@@ -14,7 +14,7 @@
 #ifndef MNV3_X86_Q8_COMMON_H
 #define MNV3_X86_Q8_COMMON_H
 
-#include <immintrin.h>
+#include "x86_intrin.h"
 #include <string.h>
 
 #include "kernels/q8_impl.h"
@@ -58,17 +58,22 @@ Q8X_INLINE q8x_rq q8x_rq_load(const mnv3_q8_rq_table *t, uint32_t c) {
     return r;
 }
 
-Q8X_INLINE q8x_rq q8x_rq_set1(mnv3_q8_mul m) {
+/* One multiplier on every lane, from its vector form made once (mnv3_q8_vmul). */
+Q8X_INLINE q8x_rq q8x_rq_bcast(const mnv3_q8_vmul *v) {
     q8x_rq r;
-    const int32_t right = m.shift > 0 ? 0 : -m.shift;
-    const int32_t mask = (int32_t)(((uint32_t)1 << right) - 1u);
-    r.mult = _mm256_set1_epi32(m.multiplier);
+    r.mult = _mm256_set1_epi32(v->mult);
     r.mult_odd = r.mult;
-    r.left = _mm256_set1_epi32(m.shift > 0 ? m.shift : 0);
-    r.right = _mm256_set1_epi32(right);
-    r.mask = _mm256_set1_epi32(mask);
-    r.half = _mm256_set1_epi32(mask >> 1);
+    r.left = _mm256_set1_epi32(v->left);
+    r.right = _mm256_set1_epi32(v->right);
+    r.mask = _mm256_set1_epi32(v->mask);
+    r.half = _mm256_set1_epi32(v->half);
     return r;
+}
+
+Q8X_INLINE q8x_rq q8x_rq_set1(mnv3_q8_mul m) {
+    mnv3_q8_vmul v;
+    mnv3_q8_vmul_of(m, &v);
+    return q8x_rq_bcast(&v);
 }
 
 Q8X_INLINE __m256i q8x_requantize(__m256i acc, const q8x_rq *r) {
@@ -150,20 +155,17 @@ Q8X_INLINE int32_t q8x_hsum(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
-/* Prepared rows: 8 input bytes at a time through int32 lanes (the gate needs them),
- * the tail by the portable code. */
-static Q8X_ATTR void q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
-                                     const mnv3_q8_gate *gate, int32_t in_zp,
-                                     mnv3_q8_format format, void *dst, int32_t *row_sum) {
+/* One prepared row: the gated or 8-bit formats 8 input bytes at a time through int32
+ * lanes (the gate needs them), the common 16-bit case 16 at a time, the tail by the
+ * portable code. grq: the gate's multiplier, when there is a gate. */
+Q8X_INLINE int32_t q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
+                                   const mnv3_q8_gate *gate, const q8x_rq *grq,
+                                   const int gate_plain, int32_t in_zp, mnv3_q8_format format,
+                                   void *dst) {
     const __m256i zp = _mm256_set1_epi32(in_zp), off = _mm256_set1_epi32(128);
-    __m256i sum = _mm256_setzero_si256(), gx = sum, gg = sum, glo = sum, ghi = sum;
-    /* made with broadcasts: a memset of it cost as much as preparing a short row */
-    const mnv3_q8_mul no_gate = {0, 0};
-    const q8x_rq grq = q8x_rq_set1(gate ? gate->qmul : no_gate);
+    __m256i sum = _mm256_setzero_si256();
     uint32_t i = 0;
-    int32_t tail_sum;
     if (!gate && format == MNV3_Q8_A_S16) {
-        /* The common case of the 16-bit sets: widen and subtract, 16 at a time. */
         const __m256i zp16 = _mm256_set1_epi16((short)in_zp);
         int16_t *d = (int16_t *)dst;
         for (; i + 16 <= k; i += 16)
@@ -183,8 +185,7 @@ static Q8X_ATTR void q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
         }
         for (; i < k; ++i) d[i] = (int16_t)(x[i] - in_zp);
         for (; i < kpad; ++i) d[i] = 0;
-        if (row_sum) *row_sum = 0;
-        return;
+        return 0;
     } else if (!gate && format == MNV3_Q8_A_U8) {
         /* x ^ 0x80, 32 at a time; the row sum of the u8 values by vpsadbw. */
         const __m256i flip = _mm256_set1_epi8((char)0x80), zero = _mm256_setzero_si256();
@@ -199,18 +200,16 @@ static Q8X_ATTR void q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
         sum = _mm256_shuffle_epi32(sad, 0x08);
         sum = _mm256_blend_epi32(sum, zero, 0xCC);
     }
-    if (gate) {
-        gx = _mm256_set1_epi32(gate->x_zp);
-        gg = _mm256_set1_epi32(gate->gate_zp);
-        glo = _mm256_set1_epi32(gate->act_lo);
-        ghi = _mm256_set1_epi32(gate->act_hi);
-    }
     for (; i + 8 <= k; i += 8) {
         __m256i v = q8x_load8(x + i);
         if (gate) {
-            const __m256i prod = _mm256_mullo_epi32(_mm256_sub_epi32(v, gx),
-                                                    _mm256_sub_epi32(q8x_load8(gate->gate + i), gg));
-            v = q8x_output(prod, &grq, zp, glo, ghi);
+            const __m256i prod = _mm256_mullo_epi32(
+                _mm256_sub_epi32(v, _mm256_set1_epi32(gate->x_zp)),
+                _mm256_sub_epi32(q8x_load8(gate->gate + i), _mm256_set1_epi32(gate->gate_zp)));
+            v = gate_plain ? q8x_output_plain(prod, grq, zp, _mm256_set1_epi32(gate->act_lo),
+                                              _mm256_set1_epi32(gate->act_hi))
+                           : q8x_output(prod, grq, zp, _mm256_set1_epi32(gate->act_lo),
+                                        _mm256_set1_epi32(gate->act_hi));
         }
         switch (format) {
         case MNV3_Q8_A_S16: {
@@ -231,82 +230,178 @@ static Q8X_ATTR void q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
             break;
         }
     }
-    tail_sum = mnv3_q8_prepare_row_rest(x, i, k, kpad, gate, in_zp, format, dst);
-    if (row_sum) *row_sum = (int32_t)((uint32_t)q8x_hsum(sum) + (uint32_t)tail_sum);
+    return (int32_t)((uint32_t)q8x_hsum(sum) +
+                     (uint32_t)mnv3_q8_prepare_row_rest(x, i, k, kpad, gate, in_zp, format, dst));
 }
 
-/* A 256-byte table, 32 bytes at a time: vpshufb looks up the low 4 bits of the index in
- * each of the 16 rows of 16 bytes, and a tree of blends on bits 4..7 keeps the right row
- * (vpblendvb reads each byte's top bit, where a 16-bit shift left by 3..0 puts bit 4..7). */
-static Q8X_ATTR void q8x_lut(int8_t *x, size_t n, const int8_t *lut) {
-    const __m256i flip = _mm256_set1_epi8((char)0x80), low4 = _mm256_set1_epi8(0x0F);
-    __m256i rows[16];
-    size_t i = 0;
-    unsigned t;
-    for (t = 0; t < 16; ++t)
-        rows[t] = _mm256_broadcastsi128_si256(
-            _mm_loadu_si128((const __m128i *)(const void *)(lut + 16 * t)));
-    for (; i + 32 <= n; i += 32) {
-        const __m256i idx =
-            _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(x + i)), flip);
-        const __m256i lo = _mm256_and_si256(idx, low4);
-        const __m256i b4 = _mm256_slli_epi16(idx, 3), b5 = _mm256_slli_epi16(idx, 2);
-        const __m256i b6 = _mm256_slli_epi16(idx, 1);
-        __m256i v[8], w[4], y[2];
-        for (t = 0; t < 8; ++t)
-            v[t] = _mm256_blendv_epi8(_mm256_shuffle_epi8(rows[2 * t], lo),
-                                      _mm256_shuffle_epi8(rows[2 * t + 1], lo), b4);
-        for (t = 0; t < 4; ++t) w[t] = _mm256_blendv_epi8(v[2 * t], v[2 * t + 1], b5);
-        for (t = 0; t < 2; ++t) y[t] = _mm256_blendv_epi8(w[2 * t], w[2 * t + 1], b6);
-        _mm256_storeu_si256((__m256i *)(void *)(x + i), _mm256_blendv_epi8(y[0], y[1], idx));
+static Q8X_ATTR void q8x_prepare_rows(const mnv3_q8_prepare_args *p) {
+    q8x_rq grq;
+    uint32_t r;
+    memset(&grq, 0, sizeof grq);
+    if (p->gate) grq = q8x_rq_bcast(&p->params->gate_v);
+    for (r = 0; r < p->rows; ++r) {
+        const int8_t *x = p->x + (size_t)r * p->x_stride;
+        unsigned char *dst = p->dst + (size_t)r * p->dst_stride;
+        const int32_t sum =
+            p->gate ? p->params->gate_plain
+                          ? q8x_prepare_row(x, p->k, p->kpad, p->gate, &grq, 1, p->in_zp,
+                                            p->format, dst)
+                          : q8x_prepare_row(x, p->k, p->kpad, p->gate, &grq, 0, p->in_zp,
+                                            p->format, dst)
+                    : q8x_prepare_row(x, p->k, p->kpad, NULL, &grq, 1, p->in_zp, p->format, dst);
+        if (p->row_sums) p->row_sums[r] = sum;
     }
+}
+
+/* 32 bytes through a 256-byte table: vpshufb looks up the low 4 bits of the index in each
+ * of the 16 rows of 16 bytes (read from memory as operands), and a tree of blends on bits
+ * 4..7 keeps the right row (vpblendvb reads each byte's top bit, where a 16-bit shift left
+ * by 3..0 puts bit 4..7). */
+Q8X_INLINE __m256i q8x_lut32(__m256i x, const int8_t *lut) {
+    const __m256i idx = _mm256_xor_si256(x, _mm256_set1_epi8((char)0x80));
+    const __m256i lo = _mm256_and_si256(idx, _mm256_set1_epi8(0x0F));
+    const __m256i b4 = _mm256_slli_epi16(idx, 3), b5 = _mm256_slli_epi16(idx, 2);
+    const __m256i b6 = _mm256_slli_epi16(idx, 1);
+    __m256i v[8], w[4], y[2];
+    unsigned t;
+#define Q8X_LUT_ROW(t)                                                                       \
+    _mm256_shuffle_epi8(                                                                     \
+        _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(lut + 16 * (t)))), \
+        lo)
+    for (t = 0; t < 8; ++t)
+        v[t] = _mm256_blendv_epi8(Q8X_LUT_ROW(2 * t), Q8X_LUT_ROW(2 * t + 1), b4);
+#undef Q8X_LUT_ROW
+    for (t = 0; t < 4; ++t) w[t] = _mm256_blendv_epi8(v[2 * t], v[2 * t + 1], b5);
+    for (t = 0; t < 2; ++t) y[t] = _mm256_blendv_epi8(w[2 * t], w[2 * t + 1], b6);
+    return _mm256_blendv_epi8(y[0], y[1], idx);
+}
+
+static Q8X_ATTR void q8x_lut(int8_t *x, size_t n, const int8_t *lut) {
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        _mm256_storeu_si256(
+            (__m256i *)(void *)(x + i),
+            q8x_lut32(_mm256_loadu_si256((const __m256i *)(const void *)(x + i)), lut));
     mnv3_q8_lut_portable(x + i, n - i, lut);
 }
 
-/* TFLite's ADD, 16 bytes at a time; `plain`: no multiplier shifts left or is INT32_MIN
- * (the inputs' multipliers are at most 1/2, so that is the case unless the output's
- * scale is far below the inputs'). */
-Q8X_INLINE size_t q8x_add_span(const int8_t *a, const int8_t *b, size_t n,
-                               const mnv3_q8_add *p, int8_t *out, const int plain) {
-    const q8x_rq ra = q8x_rq_set1(p->a_mul), rb = q8x_rq_set1(p->b_mul);
-    const q8x_rq ro = q8x_rq_set1(p->out_mul);
-    const __m256i azp = _mm256_set1_epi32(p->a_zp), bzp = _mm256_set1_epi32(p->b_zp);
-    const __m256i zp = _mm256_set1_epi32(p->out_zp);
-    const __m128i lo = _mm_set1_epi8((char)p->act_lo), hi = _mm_set1_epi8((char)p->act_hi);
-    const __m128i shift = _mm_cvtsi32_si128(p->left_shift);
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m128i a16 = _mm_loadu_si128((const __m128i *)(const void *)(a + i));
-        const __m128i b16 = _mm_loadu_si128((const __m128i *)(const void *)(b + i));
-        __m256i v[2];
-        int h;
-        for (h = 0; h < 2; ++h) {
-            const __m128i a8 = h ? _mm_unpackhi_epi64(a16, a16) : a16;
-            const __m128i b8 = h ? _mm_unpackhi_epi64(b16, b16) : b16;
-            const __m256i va =
-                _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(a8), azp), shift);
-            const __m256i vb =
-                _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(b8), bzp), shift);
-            const __m256i s = plain ? _mm256_add_epi32(q8x_requantize_plain(va, &ra),
-                                                       q8x_requantize_plain(vb, &rb))
-                                    : _mm256_add_epi32(q8x_requantize(va, &ra),
-                                                       q8x_requantize(vb, &rb));
-            v[h] = plain ? q8x_requantize_zp_plain(s, &ro, zp) : q8x_requantize_zp(s, &ro, zp);
-        }
-        _mm_storeu_si128((__m128i *)(void *)(out + i), q8x_pack16_clamp(v[0], v[1], lo, hi));
+/* TFLite's ADD as vectors: the three multipliers, the zero points, the range. */
+typedef struct q8x_addv {
+    q8x_rq a, b, out;
+    __m256i a_zp, b_zp, out_zp;
+    __m128i lo, hi, shift;
+} q8x_addv;
+
+Q8X_INLINE q8x_addv q8x_addv_make(const mnv3_q8_add *p, q8x_rq a, q8x_rq b, q8x_rq out) {
+    q8x_addv v;
+    v.a = a;
+    v.b = b;
+    v.out = out;
+    v.a_zp = _mm256_set1_epi32(p->a_zp);
+    v.b_zp = _mm256_set1_epi32(p->b_zp);
+    v.out_zp = _mm256_set1_epi32(p->out_zp);
+    v.lo = _mm_set1_epi8((char)p->act_lo);
+    v.hi = _mm_set1_epi8((char)p->act_hi);
+    v.shift = _mm_cvtsi32_si128(p->left_shift);
+    return v;
+}
+
+/* 16 bytes of a and b added; `plain`: no multiplier shifts left or is INT32_MIN (the
+ * inputs' multipliers are at most 1/2, so that is the case unless the output's scale is
+ * far below the inputs'). */
+Q8X_INLINE __m128i q8x_add16(__m128i a16, __m128i b16, const q8x_addv *p, const int plain) {
+    __m256i v[2];
+    int h;
+    for (h = 0; h < 2; ++h) {
+        const __m128i a8 = h ? _mm_unpackhi_epi64(a16, a16) : a16;
+        const __m128i b8 = h ? _mm_unpackhi_epi64(b16, b16) : b16;
+        const __m256i va =
+            _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(a8), p->a_zp), p->shift);
+        const __m256i vb =
+            _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(b8), p->b_zp), p->shift);
+        const __m256i s = plain ? _mm256_add_epi32(q8x_requantize_plain(va, &p->a),
+                                                   q8x_requantize_plain(vb, &p->b))
+                                : _mm256_add_epi32(q8x_requantize(va, &p->a),
+                                                   q8x_requantize(vb, &p->b));
+        v[h] = plain ? q8x_requantize_zp_plain(s, &p->out, p->out_zp)
+                     : q8x_requantize_zp(s, &p->out, p->out_zp);
     }
+    return q8x_pack16_clamp(v[0], v[1], p->lo, p->hi);
+}
+
+Q8X_INLINE size_t q8x_add_span(const int8_t *a, const int8_t *b, size_t n, const q8x_addv *p,
+                               int8_t *out, const int plain) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm_storeu_si128(
+            (__m128i *)(void *)(out + i),
+            q8x_add16(_mm_loadu_si128((const __m128i *)(const void *)(a + i)),
+                      _mm_loadu_si128((const __m128i *)(const void *)(b + i)), p, plain));
     return i;
 }
 
 static Q8X_ATTR void q8x_add(const int8_t *a, const int8_t *b, size_t n, const mnv3_q8_add *p,
                              int8_t *out) {
     const mnv3_q8_mul m[3] = {p->a_mul, p->b_mul, p->out_mul};
+    const q8x_addv v = q8x_addv_make(p, q8x_rq_set1(p->a_mul), q8x_rq_set1(p->b_mul),
+                                     q8x_rq_set1(p->out_mul));
     int plain = 1, j;
     size_t i;
     for (j = 0; j < 3; ++j)
         if (m[j].shift > 0 || m[j].multiplier == INT32_MIN) plain = 0;
-    i = plain ? q8x_add_span(a, b, n, p, out, 1) : q8x_add_span(a, b, n, p, out, 0);
+    i = plain ? q8x_add_span(a, b, n, &v, out, 1) : q8x_add_span(a, b, n, &v, out, 0);
     mnv3_q8_add_portable(a + i, b + i, n - i, p, out + i);
+}
+
+/* Up to 16 bytes (n of them) from p, without reading beyond them. */
+Q8X_INLINE __m128i q8x_load_bytes(const int8_t *p, uint32_t n) {
+    int8_t buf[16] = {0};
+    if (n >= 16) return _mm_loadu_si128((const __m128i *)(const void *)p);
+    memcpy(buf, p, n);
+    return _mm_loadu_si128((const __m128i *)(const void *)buf);
+}
+
+/* The end of a tile of M rows of 16 columns (b[r]: row r's requantized, clamped bytes):
+ * what mnv3_q8_gemm_tile asks after requantization, in registers. Rows go through the
+ * LUT two at a time, 32 bytes being what one table lookup handles. */
+Q8X_INLINE void q8x_finish_rows16(const mnv3_q8_gemm_tile *t, __m128i *b, const uint32_t M) {
+    const uint32_t nc = t->nc;
+    uint32_t r;
+    if (t->lut)
+        for (r = 0; r < M; r += 2) {
+            const __m256i y = q8x_lut32(r + 1 < M ? _mm256_set_m128i(b[r + 1], b[r])
+                                                  : _mm256_castsi128_si256(b[r]),
+                                        t->lut);
+            b[r] = _mm256_castsi256_si128(y);
+            if (r + 1 < M) b[r + 1] = _mm256_extracti128_si256(y, 1);
+        }
+    if (t->residual) {
+        const mnv3_q8_params *p = t->params;
+        const q8x_addv v = q8x_addv_make(&p->add, q8x_rq_bcast(&p->add_v[0]),
+                                         q8x_rq_bcast(&p->add_v[1]), q8x_rq_bcast(&p->add_v[2]));
+        for (r = 0; r < M; ++r) {
+            const __m128i res = q8x_load_bytes(t->residual + r * t->residual_stride, nc);
+            b[r] = p->add_plain ? q8x_add16(b[r], res, &v, 1) : q8x_add16(b[r], res, &v, 0);
+        }
+    }
+    for (r = 0; r < M; ++r) q8x_store_bytes(t->out + r * t->out_stride, b[r], nc);
+    if (t->sums) {
+        __m256i s16 = _mm256_setzero_si256(), lo, hi;
+        int32_t add[16];
+        uint32_t c;
+        for (r = 0; r < M; ++r) s16 = _mm256_add_epi16(s16, _mm256_cvtepi8_epi16(b[r]));
+        lo = _mm256_cvtepi16_epi32(_mm256_castsi256_si128(s16));
+        hi = _mm256_cvtepi16_epi32(_mm256_extracti128_si256(s16, 1));
+        if (nc >= 16) {
+            __m256i *s = (__m256i *)(void *)t->sums;
+            _mm256_storeu_si256(s, _mm256_add_epi32(_mm256_loadu_si256(s), lo));
+            _mm256_storeu_si256(s + 1, _mm256_add_epi32(_mm256_loadu_si256(s + 1), hi));
+            return;
+        }
+        _mm256_storeu_si256((__m256i *)(void *)add, lo);
+        _mm256_storeu_si256((__m256i *)(void *)(add + 8), hi);
+        for (c = 0; c < nc; ++c) t->sums[c] = (int32_t)((uint32_t)t->sums[c] + (uint32_t)add[c]);
+    }
 }
 
 /* The vector requantization on arrays, for the tests. */

@@ -62,14 +62,12 @@ Q8X_INLINE void gemm_ymm(const mnv3_q8_gemm_tile *t, const uint32_t M, const int
         const q8x_rq q0 = q8x_rq_load(rq, 0), q1 = q8x_rq_load(rq, 8);
         const __m256i zp = _mm256_set1_epi32(rq->out_zp);
         const __m128i lo = _mm_set1_epi8((char)rq->lo), hi = _mm_set1_epi8((char)rq->hi);
+        __m128i bytes[DOT_MR];
 #define OUT(r, output)                                                                       \
     if (M > r)                                                                               \
-        q8x_store_bytes(t->out + r * t->out_stride,                                          \
-                        q8x_pack16_clamp(output(c##r##0, &q0, zp),                           \
-                                         half ? _mm256_setzero_si256()                       \
-                                              : output(c##r##1, &q1, zp),                    \
-                                         lo, hi),                                            \
-                        t->nc);
+        bytes[r] = q8x_pack16_clamp(output(c##r##0, &q0, zp),                                \
+                                    half ? _mm256_setzero_si256() : output(c##r##1, &q1, zp), \
+                                    lo, hi);
 #define OUT_PLAIN(r) OUT(r, q8x_requantize_zp_plain)
 #define OUT_ANY(r) OUT(r, q8x_requantize_zp)
         if (rq->plain) {
@@ -80,6 +78,7 @@ Q8X_INLINE void gemm_ymm(const mnv3_q8_gemm_tile *t, const uint32_t M, const int
 #undef OUT_PLAIN
 #undef OUT_ANY
 #undef OUT
+        q8x_finish_rows16(t, bytes, M);
     }
 }
 
@@ -101,7 +100,7 @@ DOT_GEMM(5)
 DOT_GEMM(6)
 #undef DOT_GEMM
 
-static const mnv3_q8_ops dot_ops = {q8x_prepare_row, q8x_lut, q8x_add, q8x_requantize_array};
+static const mnv3_q8_ops dot_ops = {q8x_prepare_rows, q8x_lut, q8x_add, q8x_requantize_array};
 
 static const mnv3_q8_gemm_impl dot_impl = {
     DOT_FORMAT,
@@ -112,6 +111,7 @@ static const mnv3_q8_gemm_impl dot_impl = {
      DOT_NAME(4, DOT_SUFFIX), DOT_NAME(5, DOT_SUFFIX), DOT_NAME(6, DOT_SUFFIX)},
     &dot_ops,
     0,
+    MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_ADD | MNV3_Q8_FUSE_SUMS,
 };
 
 #define DOT_STR_(x) #x

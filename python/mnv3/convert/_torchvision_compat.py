@@ -3,7 +3,7 @@ not match the installed torch (torchvision installed with --no-deps): registerin
 kernels for its C++ ops is turned into a no-op, and when Pillow is absent a stand-in module
 satisfies torchvision's import-time references (no image I/O is used here).
 
-    from _torchvision_compat import import_torchvision
+    from mnv3.convert._torchvision_compat import import_torchvision
     tv = import_torchvision()
     model = tv.models.mobilenet_v3_large()
 """

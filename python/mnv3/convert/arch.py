@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from mnv3file import (ACT_HARD_SIGMOID, ACT_HARD_SWISH, ACT_NONE, ACT_RELU, ACT_RELU6, ARCH,
-                      FLAVOR, PAD_EXPLICIT, Block, Conv, Network, Preprocess, SqueezeExcite)
+from .modelfile import (ACT_HARD_SIGMOID, ACT_HARD_SWISH, ACT_NONE, ACT_RELU, ACT_RELU6, ARCH,
+                        FLAVOR, PAD_EXPLICIT, Block, Conv, Network, Preprocess, SqueezeExcite)
 
 # (in, kernel, expanded, out, se, hard_swish, stride): the paper's tables 1 and 2.
 LARGE = [

@@ -13,7 +13,7 @@ from __future__ import annotations
 from torch import nn
 import torch.nn.functional as F
 
-from mnv3arch import LARGE, SMALL
+from .arch import LARGE, SMALL
 
 BN_EPS = 1e-5
 

@@ -6,8 +6,8 @@ from typing import Tuple
 
 import numpy as np
 
-from mnv3file import (ACT_HARD_SIGMOID, ACT_HARD_SWISH, ACT_NONE, ACT_RELU, ACT_RELU6,
-                      PAD_SAME, Conv, Network, NCHW)
+from .modelfile import (ACT_HARD_SIGMOID, ACT_HARD_SWISH, ACT_NONE, ACT_RELU, ACT_RELU6,
+                        PAD_SAME, Conv, Network, NCHW)
 
 
 def _clamp(x: np.ndarray, c) -> np.ndarray:
@@ -85,7 +85,7 @@ def layer(x: np.ndarray, c: Conv) -> np.ndarray:
 def forward(net: Network, x: np.ndarray, layout: int = NCHW,
             dtype=np.float64) -> Tuple[np.ndarray, np.ndarray]:
     """x: normalised input [N,3,H,W] (NCHW) or [N,H,W,3] (NHWC). Returns (logits, features).
-    A quantized network runs its integer arithmetic (mnv3quant), as mnv3_run does: the input
+    A quantized network runs its integer arithmetic (mnv3.convert.quant), as mnv3_run does: the input
     quantized with the input scale and zero point, logits and features dequantized."""
     if net.quant is not None:
         return _forward_quantized(net, x, layout)
@@ -120,7 +120,7 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 def _forward_quantized(net: Network, x: np.ndarray, layout: int):
-    import mnv3quant
+    from . import quant as mnv3quant
     x = np.asarray(x, dtype=np.float32)
     if layout == NCHW:
         x = x.transpose(0, 2, 3, 1)

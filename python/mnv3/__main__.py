@@ -1,0 +1,7 @@
+"""``python -m mnv3``: see :mod:`mnv3.cli`."""
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
