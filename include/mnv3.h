@@ -478,7 +478,9 @@ MNV3_API mnv3_status mnv3_preprocess_image_quantized(const mnv3_model *model,
  * never decrease as dst_row grows, so a decoder can keep just the last two rows.
  * mnv3_preprocess_image_row() then writes that output row into dst (the whole output, as
  * for mnv3_preprocess_image) from those two rows (src_width * src_channels bytes each);
- * the values are exactly those mnv3_preprocess_image() produces. */
+ * the values are exactly those mnv3_preprocess_image() produces.
+ * mnv3_preprocess_image_row_quantized() does the same for a quantized model, into the bytes
+ * mnv3_preprocess_image_quantized() produces (MNV3_ERR_UNSUPPORTED for a float model). */
 MNV3_API mnv3_status mnv3_preprocess_source_rows(uint32_t src_height, uint32_t dst_height,
                                                  uint32_t dst_row, uint32_t *first,
                                                  uint32_t *second);
@@ -488,6 +490,10 @@ MNV3_API mnv3_status mnv3_preprocess_image_row(const mnv3_model *model, const ui
                                                uint32_t dst_height, uint32_t dst_width,
                                                uint32_t dst_row, mnv3_layout layout, float *dst,
                                                size_t dst_len);
+MNV3_API mnv3_status mnv3_preprocess_image_row_quantized(
+    const mnv3_model *model, const uint8_t *first_row, const uint8_t *second_row,
+    uint32_t src_height, uint32_t src_width, uint32_t src_channels, uint32_t dst_height,
+    uint32_t dst_width, uint32_t dst_row, mnv3_layout layout, void *dst, size_t dst_len);
 
 #ifdef __cplusplus
 }

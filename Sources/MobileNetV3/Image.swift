@@ -148,17 +148,52 @@ public struct Image: Hashable, Sendable {
                                   size: ImageSize? = nil, layout: Layout = .nchw,
                                   maxPixels: Int = Image.defaultMaxPixels) throws(MobileNetV3Error)
         -> (info: Info, input: [Float]) {
+        try preprocessFile(data, name: name, for: model, size: size, maxPixels: maxPixels,
+                           rows: { decoder, h, w throws(MobileNetV3Error) in
+                               try decoder.resize(for: model, height: h, width: w, layout: layout)
+                           },
+                           whole: { image throws(MobileNetV3Error) in
+                               try image.preprocessed(for: model, size: size, layout: layout)
+                           })
+    }
+
+    /// ``preprocess(path:for:size:layout:maxPixels:)`` straight to a quantized model's input
+    /// bytes, as ``preprocessedQuantized(for:size:layout:)`` gives them: no float image, and
+    /// no decoded image held either.
+    static func preprocessQuantizedBytes(path: String, for model: Model, size: ImageSize?,
+                                         layout: Layout, maxPixels: Int) throws(MobileNetV3Error)
+        -> (info: Info, input: [UInt8]) {
+        try checkLimit(maxPixels)
+        let bytes = try readFile(path, what: "image")
+        return try preprocessFile(bytes, name: path, for: model, size: size, maxPixels: maxPixels,
+                                  rows: { decoder, h, w throws(MobileNetV3Error) in
+                                      try decoder.resizeQuantized(for: model, height: h, width: w,
+                                                                  layout: layout)
+                                  },
+                                  whole: { image throws(MobileNetV3Error) in
+                                      try image.quantizedBytes(for: model, size: size, layout: layout)
+                                  })
+    }
+
+    /// An image file's network input for `model`: `rows` makes it from a PNG or JPEG
+    /// decoder (resizing while decoding, at `size` or the model's), `whole` from a PPM or
+    /// PGM decoded whole.
+    private static func preprocessFile<Input>(
+        _ data: [UInt8], name: String, for model: Model, size: ImageSize?, maxPixels: Int,
+        rows: (ShimDecoder, Int, Int) throws(MobileNetV3Error) -> Input,
+        whole: (Image) throws(MobileNetV3Error) -> Input
+    ) throws(MobileNetV3Error) -> (info: Info, input: Input) {
         try checkLimit(maxPixels)
         switch try format(of: data, name: name) {
         case .png, .jpeg:
             let (h, w) = try Model.dimensions(size ?? model.preprocess.size)
             return try streamWithShim(data, name: name, maxPixels: maxPixels, whole: false) {
                 decoder throws(MobileNetV3Error) in
-                try decoder.resize(for: model, height: Int(h), width: Int(w), layout: layout)
+                try rows(decoder, Int(h), Int(w))
             }
         case .ppm, .pgm:
             let image = try decodeNetpbm(data, name: name, maxPixels: maxPixels)
-            return (image.info, try image.preprocessed(for: model, size: size, layout: layout))
+            return (image.info, try whole(image))
         case .raw: throw MobileNetV3Error(.unsupportedImageFormat, "\(name): unknown format")
         }
     }
@@ -233,6 +268,12 @@ public struct Image: Hashable, Sendable {
             throw MobileNetV3Error(.unsupported, "quantized preprocessing needs a quantized model; this one is "
                                    + "\(model.precision)")
         }
+        let out = try quantizedBytes(for: model, size: size, layout: layout)
+        return q.type == .uint8 ? .uint8(out) : .int8(out.map { Int8(bitPattern: $0) })
+    }
+
+    /// ``preprocessedQuantized(for:size:layout:)``'s values as the bytes the C library takes.
+    func quantizedBytes(for model: Model, size: ImageSize?, layout: Layout) throws(MobileNetV3Error) -> [UInt8] {
         let (ih, iw, h, w) = try preprocessSizes(for: model, size: size)
         var out = [UInt8](repeating: 0, count: 3 * Int(h) * Int(w))
         let status = pixels.withUnsafeBufferPointer { px in
@@ -242,7 +283,7 @@ public struct Image: Hashable, Sendable {
             }
         }
         try check("preprocessing image", status: status)
-        return q.type == .uint8 ? .uint8(out) : .int8(out.map { Int8(bitPattern: $0) })
+        return out
     }
 
     // MARK: Decoders
@@ -457,14 +498,41 @@ private final class ShimDecoder {
         return rgb
     }
 
-    /// The network input for `model`, resized while decoding: only the two source rows the
-    /// current output row reads are kept (see `mnv3_preprocess_image_row`).
+    /// The network input for `model` as floats, resized while decoding (`resize(into:)`).
     func resize(for model: Model, height dh: Int, width dw: Int, layout: Layout) throws(MobileNetV3Error) -> [Float] {
+        let (sh, sw) = (UInt32(info.height), UInt32(info.width))
+        var out = [Float](repeating: 0, count: 3 * dh * dw)
+        try resize(height: dh) { first, second, y in
+            out.withUnsafeMutableBufferPointer { dst in
+                mnv3_preprocess_image_row(model.handle, first, second, sh, sw, 3, UInt32(dh), UInt32(dw), y,
+                                          layout.c, dst.baseAddress, dst.count)
+            }
+        }
+        return out
+    }
+
+    /// The same as a quantized model's input bytes.
+    func resizeQuantized(for model: Model, height dh: Int, width dw: Int,
+                         layout: Layout) throws(MobileNetV3Error) -> [UInt8] {
+        let (sh, sw) = (UInt32(info.height), UInt32(info.width))
+        var out = [UInt8](repeating: 0, count: 3 * dh * dw)
+        try resize(height: dh) { first, second, y in
+            out.withUnsafeMutableBytes { dst in
+                mnv3_preprocess_image_row_quantized(model.handle, first, second, sh, sw, 3, UInt32(dh),
+                                                    UInt32(dw), y, layout.c, dst.baseAddress, dst.count)
+            }
+        }
+        return out
+    }
+
+    /// Resizes while decoding: only the two source rows the current output row reads are
+    /// kept (see `mnv3_preprocess_image_row`); `row(first, second, y)` writes output row y.
+    private func resize(height dh: Int,
+                        row: (UnsafePointer<UInt8>, UnsafePointer<UInt8>, UInt32) -> mnv3_status) throws(MobileNetV3Error) {
         let (h, w) = (info.height, info.width)
         let rowBytes = w * 3
         let ring = UnsafeMutablePointer<UInt8>.allocate(capacity: 2 * rowBytes)
         defer { ring.deallocate() }
-        var out = [Float](repeating: 0, count: 3 * dh * dw)
         var next = 0
         for y in 0..<dh {
             var first: UInt32 = 0, second: UInt32 = 0
@@ -474,19 +542,14 @@ private final class ShimDecoder {
                 try read(into: ring + (next % 2) * rowBytes, stride: rowBytes, count: 1)
                 next += 1
             }
-            let status = out.withUnsafeMutableBufferPointer { dst in
-                mnv3_preprocess_image_row(model.handle, ring + Int(first % 2) * rowBytes,
-                                          ring + Int(second % 2) * rowBytes, UInt32(h), UInt32(w), 3,
-                                          UInt32(dh), UInt32(dw), UInt32(y), layout.c, dst.baseAddress, dst.count)
-            }
-            try check("preprocessing image", status: status)
+            try check("preprocessing image", status: row(ring + Int(first % 2) * rowBytes,
+                                                         ring + Int(second % 2) * rowBytes, UInt32(y)))
         }
         // The rest is decoded too, so that a damaged or truncated tail is still an error.
         while next < h {
             try read(into: ring, stride: rowBytes, count: 1)
             next += 1
         }
-        return out
     }
 
     private static func error(_ status: mnv3img_status, _ message: [CChar], name: String, kind: String,

@@ -173,6 +173,16 @@ public final class Session {
         try check("inference", status: status)
     }
 
+    /// Runs a quantized model on a batch of its own input bytes, logits into `logits`.
+    private func run(quantized input: [UInt8]) throws(MobileNetV3Error) {
+        let status = input.withUnsafeBytes { inp in
+            logits.withUnsafeMutableBufferPointer { lg in
+                mnv3_run_quantized(context, inp.baseAddress, inp.count, nil, 0, lg.baseAddress, lg.count)
+            }
+        }
+        try check("inference", status: status)
+    }
+
     // MARK: Quantized input
 
     /// Runs a quantized model on input that is already quantized: bytes of the model's input
@@ -266,18 +276,43 @@ public final class Session {
     public func classify(imageAt path: String, top: Int = 5,
                          maxPixels: Int = Image.defaultMaxPixels) throws(MobileNetV3Error)
         -> (info: Image.Info, classes: [Classification]) {
+        if takesQuantizedInput {
+            let (info, input) = try Image.preprocessQuantizedBytes(path: path, for: model, size: inputSize,
+                                                                  layout: options.layout, maxPixels: maxPixels)
+            return (info, try classify(count: 1, top: top, padding: UInt8(0), run: run(quantized:)) {
+                _ throws(MobileNetV3Error) in input
+            }[0])
+        }
         let (info, input) = try preprocess(imageAt: path, maxPixels: maxPixels)
-        return (info, try classify(count: 1, top: top) { _ throws(MobileNetV3Error) in input }[0])
+        return (info, try classify(count: 1, top: top, padding: Float(0), run: run) {
+            _ throws(MobileNetV3Error) in input
+        }[0])
     }
 
     /// Classifies any number of images, `batch` at a time (a short last batch is padded).
     public func classify(images: [Image], top: Int = 5) throws(MobileNetV3Error) -> [[Classification]] {
-        try classify(count: images.count, top: top) { i throws(MobileNetV3Error) in try preprocess(images[i]) }
+        if takesQuantizedInput {
+            return try classify(count: images.count, top: top, padding: UInt8(0), run: run(quantized:)) {
+                i throws(MobileNetV3Error) in
+                try images[i].quantizedBytes(for: model, size: inputSize, layout: options.layout)
+            }
+        }
+        return try classify(count: images.count, top: top, padding: Float(0), run: run) {
+            i throws(MobileNetV3Error) in try preprocess(images[i])
+        }
     }
 
-    /// Classifies `count` preprocessed inputs, `batch` at a time.
-    private func classify(count: Int, top: Int,
-                          input one: (Int) throws(MobileNetV3Error) -> [Float]) throws(MobileNetV3Error) -> [[Classification]] {
+    /// A quantized model is classified from its own input bytes, straight from the pixels:
+    /// the bytes ``predict(_:)`` would quantize the preprocessed floats to, so the results
+    /// are the same, without a float image.
+    private var takesQuantizedInput: Bool { model.inputQuantization != nil }
+
+    /// Classifies `count` inputs (floats, or a quantized model's bytes), `batch` at a time
+    /// by `run`, which leaves the logits in `logits`.
+    private func classify<Element>(count: Int, top: Int, padding: Element,
+                                   run: ([Element]) throws(MobileNetV3Error) -> Void,
+                                   input one: (Int) throws(MobileNetV3Error) -> [Element]) throws(MobileNetV3Error)
+        -> [[Classification]] {
         let classes = model.classCount
         guard top >= 1 else { throw MobileNetV3Error(.invalidArgument, "top must be at least 1 (got \(top))") }
         let k = min(top, classes)
@@ -288,7 +323,7 @@ public final class Session {
         var start = 0
         while start < count {
             let chunk = start..<min(start + batch, count)
-            var input = [Float](repeating: 0, count: batch * per)
+            var input = [Element](repeating: padding, count: batch * per)
             for (i, index) in chunk.enumerated() {
                 input.replaceSubrange((i * per)..<((i + 1) * per), with: try one(index))
             }

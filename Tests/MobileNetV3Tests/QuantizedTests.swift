@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import CMobileNetV3
 import MobileNetV3
 
 /// int8 models: the built-in int8 networks, precision and quantization reporting, float and
@@ -163,6 +164,90 @@ final class QuantizedTests: XCTestCase {
                 XCTAssertEqual(got.quantizedLogits, want, "\(name) on \(image)")
             }
         }
+    }
+
+    /// classify on a built-in int8 model goes from the pixels to the model's input bytes and
+    /// gives exactly the float path's classes and probabilities: decoded images and files
+    /// (PNG, resized row by row; PPM, decoded whole), both layouts, a padded batch.
+    func testClassifyQuantizedEqualsFloatPathBuiltin() throws {
+        let model = try Model.builtin(arch: .small, widthMultiplier: 0.75, classes: 100, seed: 6,
+                                      precision: .int8)
+        let dir = try temporaryDirectory(self)
+        var images: [Image] = []
+        var files: [String] = []
+        for (i, (w, h)) in [(70, 50), (33, 90), (64, 64)].enumerated() {
+            let pixels = (0..<(w * h * 3)).map { UInt8(($0 * (37 + 14 * i) + $0 / (3 * w) * 11) % 256) }
+            images.append(try Image(width: w, height: h, channels: 3, pixels: pixels))
+            let url = dir.appendingPathComponent("image\(i).\(i == 1 ? "ppm" : "png")")
+            if i == 1 {
+                try write(Array("P6 \(w) \(h) 255\n".utf8) + pixels, to: url)
+            } else {
+                try write(RawPNG.encode(width: w, height: h, bitDepth: 8, colorType: 2, samples: pixels.map(Int.init)),
+                          to: url)
+            }
+            files.append(url.path)
+        }
+        for layout in [Layout.nchw, .nhwc] {
+            let session = try Session(model: model, options: .init(batch: 2, height: 64, width: 56, layout: layout))
+            let want = try classifiedByFloats(session, try images.map { try session.preprocess($0) }, top: 4)
+            XCTAssertEqual(try session.classify(images: images, top: 4), want, "\(layout)")
+            let single = try Session(model: model, options: .init(height: 64, width: 56, layout: layout))
+            XCTAssertEqual(try single.classify(image: images[0], top: 4), want[0], "\(layout)")
+            for (file, expected) in zip(files, want) {
+                XCTAssertEqual(try session.classify(imageAt: file, top: 4).classes, expected, "\(file) \(layout)")
+            }
+        }
+    }
+
+    /// The same on the shipped uint8 MobileNetV3-Small and the sample photos.
+    func testClassifyQuantizedEqualsFloatPathShippedModel() throws {
+        guard let shared = sharedDirectory else {
+            throw XCTSkip("../shared is absent: skipping the shipped uint8 model's classify test")
+        }
+        let tflite = shared.appendingPathComponent("models/mobilenet_v3_small_1.0_224_uint8.tflite")
+        let photos = ["chelsea", "coffee"].map { shared.appendingPathComponent("images/\($0).png") }
+        for f in [tflite] + photos where !FileManager.default.fileExists(atPath: f.path) {
+            throw XCTSkip("\(f.lastPathComponent) is missing from ../shared: skipping")
+        }
+        let url = try temporaryDirectory(self).appendingPathComponent("small_uint8.mnv3")
+        try importTFLite(tflite, to: url)
+        let model = try Model(contentsOf: url)
+        XCTAssertEqual(model.inputQuantization?.type, .uint8)
+        let images = try photos.map { try Image(contentsOf: $0) }
+        for layout in [Layout.nhwc, .nchw] {
+            let session = try Session(model: model, options: .init(layout: layout))
+            let want = try classifiedByFloats(session, try images.map { try session.preprocess($0) }, top: 5)
+            XCTAssertEqual(try session.classify(images: images, top: 5), want, "\(layout)")
+            for (photo, expected) in zip(photos, want) {
+                XCTAssertEqual(try session.classify(imageAt: photo.path, top: 5).classes, expected,
+                               "\(photo.lastPathComponent) \(layout)")
+            }
+        }
+    }
+
+    /// What classify gives through floats: preprocessed inputs run `batch` at a time
+    /// (zeros after a short last batch), softmax and top-k of each image's logits.
+    private func classifiedByFloats(_ session: Session, _ inputs: [[Float]], top: Int) throws -> [[Classification]] {
+        let classes = session.model.classCount
+        let per = session.inputShape.reduce(1, *) / session.batch
+        var results: [[Classification]] = []
+        for start in stride(from: 0, to: inputs.count, by: session.batch) {
+            let chunk = inputs[start..<min(start + session.batch, inputs.count)]
+            let batch = chunk.flatMap { $0 } + [Float](repeating: 0, count: (session.batch - chunk.count) * per)
+            let logits = try session.logits(for: batch)
+            var probs = logits
+            XCTAssertEqual(mnv3_softmax(logits, &probs, session.batch, classes), MNV3_OK)
+            for i in 0..<chunk.count {
+                var indices = [UInt32](repeating: 0, count: top)
+                XCTAssertEqual(mnv3_top_k(Array(logits[(i * classes)..<((i + 1) * classes)]), classes,
+                                          UInt32(top), &indices), MNV3_OK)
+                results.append(indices.map {
+                    Classification(label: session.model.label(Int($0)), index: Int($0),
+                                   probability: probs[i * classes + Int($0)])
+                })
+            }
+        }
+        return results
     }
 
     /// The data of a version-1 `.npy` file of int8 (`|i1`) or uint8 (`|u1`) values.

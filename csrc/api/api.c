@@ -344,23 +344,48 @@ mnv3_status mnv3_preprocess_source_rows(uint32_t src_height, uint32_t dst_height
     return MNV3_OK;
 }
 
-mnv3_status mnv3_preprocess_image_row(const mnv3_model *m, const uint8_t *first_row,
+static mnv3_status preprocess_one_row(const mnv3_model *m, const uint8_t *first_row,
                                       const uint8_t *second_row, uint32_t sh, uint32_t sw,
                                       uint32_t sc, uint32_t dh, uint32_t dw, uint32_t dst_row,
-                                      mnv3_layout layout, float *dst, size_t dst_len) {
+                                      mnv3_layout layout, const preprocess_sink *dst,
+                                      size_t dst_len) {
     uint32_t r0, r1;
     float fy;
     mnv3_status st;
-    preprocess_sink sink;
-    if (!m || !first_row || !second_row || !dst) return MNV3_ERR_NULL_ARGUMENT;
+    if (!first_row || !second_row) return MNV3_ERR_NULL_ARGUMENT;
     st = check_preprocess(sh, sw, sc, dh, dw, layout, dst_len);
     if (st != MNV3_OK) return st;
     if (dst_row >= dh) return MNV3_ERR_INVALID_ARGUMENT;
     source_rows(sh, dh, dst_row, &r0, &r1, &fy);
+    preprocess_row(&m->preprocess, first_row, second_row, fy, sh, sw, sc, dh, dw, layout,
+                   dst_row, dst);
+    return MNV3_OK;
+}
+
+mnv3_status mnv3_preprocess_image_row(const mnv3_model *m, const uint8_t *first_row,
+                                      const uint8_t *second_row, uint32_t sh, uint32_t sw,
+                                      uint32_t sc, uint32_t dh, uint32_t dw, uint32_t dst_row,
+                                      mnv3_layout layout, float *dst, size_t dst_len) {
+    preprocess_sink sink;
+    if (!m || !dst) return MNV3_ERR_NULL_ARGUMENT;
     sink.f = dst;
     sink.q = NULL;
     sink.model = m;
-    preprocess_row(&m->preprocess, first_row, second_row, fy, sh, sw, sc, dh, dw, layout,
-                   dst_row, &sink);
-    return MNV3_OK;
+    return preprocess_one_row(m, first_row, second_row, sh, sw, sc, dh, dw, dst_row, layout,
+                              &sink, dst_len);
+}
+
+mnv3_status mnv3_preprocess_image_row_quantized(const mnv3_model *m, const uint8_t *first_row,
+                                                const uint8_t *second_row, uint32_t sh,
+                                                uint32_t sw, uint32_t sc, uint32_t dh,
+                                                uint32_t dw, uint32_t dst_row,
+                                                mnv3_layout layout, void *dst, size_t dst_len) {
+    preprocess_sink sink;
+    if (!m || !dst) return MNV3_ERR_NULL_ARGUMENT;
+    if (!m->quantized) return MNV3_ERR_UNSUPPORTED;
+    sink.f = NULL;
+    sink.q = (uint8_t *)dst;
+    sink.model = m;
+    return preprocess_one_row(m, first_row, second_row, sh, sw, sc, dh, dw, dst_row, layout,
+                              &sink, dst_len);
 }

@@ -226,6 +226,7 @@ static void take(mnv3_kernels *out, const mnv3_kernel_set *set, mnv3_dtype wt, m
             out->row[kind] = pick(set, (mnv3_row_kind)kind, wt, arith);
             if (out->row[kind]) out->set[kind] = set;
         }
+    if (!out->q8_input) out->q8_input = set->q8_input;
 }
 
 int mnv3_kernels_resolve(mnv3_isa isa, mnv3_dtype weight_type, mnv3_dtype arith,

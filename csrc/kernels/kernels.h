@@ -252,31 +252,67 @@ size_t mnv3_no_workspace(const mnv3_row *row, const mnv3_layer *l, uint32_t in_w
                          uint32_t out_width);
 
 /* ------------------------------------------------------------------------------------ */
+/* The int8 network's input                                                              */
+/* ------------------------------------------------------------------------------------ */
+
+/* The int8 stem reads NHWC bytes; an image arrives as floats to quantize, or as the
+ * model's own bytes, in either layout. These turn one image of `pixels` pixels of 3
+ * channels into those bytes at `out`, which overlaps no input. In planar (NCHW) input,
+ * channel c of pixel p is at c * plane + p. Every set computes the same bytes: those of
+ * mnv3_q8_quantize_one (base/q8.h) for floats, which needs zp in [-128, 127] (the loader
+ * checks it). */
+typedef struct mnv3_q8_input_ops {
+    /* out[i] = mnv3_q8_quantize_one(x[i], scale, zp) for i < n */
+    void (*quantize)(const float *x, size_t n, float scale, int32_t zp, int8_t *out);
+    /* out[3p + c] = mnv3_q8_quantize_one(x[c * plane + p], scale, zp) for p < pixels */
+    void (*quantize_planes)(const float *x, size_t plane, size_t pixels, float scale,
+                            int32_t zp, int8_t *out);
+    /* out[i] = x[i] ^ 0x80 for i < n: uint8 bytes as the int8 bytes x - 128 */
+    void (*from_uint8)(const uint8_t *x, size_t n, int8_t *out);
+    /* out[3p + c] = x[c * plane + p] ^ flip for p < pixels; flip is 0 or 0x80 */
+    void (*interleave_planes)(const uint8_t *x, size_t plane, size_t pixels, uint8_t flip,
+                              int8_t *out);
+} mnv3_q8_input_ops;
+
+/* The portable definitions (reference/reference.c), which the SIMD sets also run on the
+ * elements after their last whole vector. */
+extern const mnv3_q8_input_ops mnv3_q8_input_portable;
+void mnv3_q8_quantize_planes_portable(const float *x, size_t plane, size_t pixels, float scale,
+                                      int32_t zp, int8_t *out);
+void mnv3_q8_from_uint8_portable(const uint8_t *x, size_t n, int8_t *out);
+void mnv3_q8_interleave_planes_portable(const uint8_t *x, size_t plane, size_t pixels,
+                                        uint8_t flip, int8_t *out);
+
+/* ------------------------------------------------------------------------------------ */
 /* Kernel sets and dispatch                                                              */
 /* ------------------------------------------------------------------------------------ */
 
 /* One file's rows (NULL-terminated), the kernel set ids it serves (mask of 1u << mnv3_isa)
  * and whether the CPU runs them. Several sets may serve one id: rows for other element
  * types (float16 weights, relaxed arithmetic), or int8 variants chosen by what the CPU has
- * (the avx512 id takes AVX512-VNNI rows where there is VNNI, else the AVX2 ones). */
+ * (the avx512 id takes AVX512-VNNI rows where there is VNNI, else the AVX2 ones). An int8
+ * set also says how its CPU turns an image into the stem's bytes. */
 typedef struct mnv3_kernel_set {
     const char *name;
     uint32_t isas;
     int (*supported)(void);      /* CPU and OS run it; NULL: always */
     const mnv3_row *const *rows;
+    const mnv3_q8_input_ops *q8_input; /* NULL: none of its own */
 } mnv3_kernel_set;
 
-/* The rows a context runs: one per kind, and the set each came from. */
+/* The rows a context runs: one per kind, and the set each came from; and the int8 input
+ * conversions. */
 typedef struct mnv3_kernels {
     mnv3_isa isa;
     const mnv3_row *row[MNV3_ROW_KINDS];
     const mnv3_kernel_set *set[MNV3_ROW_KINDS];
+    const mnv3_q8_input_ops *q8_input;
 } mnv3_kernels;
 
 /* Resolves kernel set id `isa` for the model's weight type and the arithmetic: per kind,
- * the first row of the id's sets that the CPU runs, else the scalar reference's. Returns 0
- * when the build or CPU lacks the id, a kind has no row for the types, or the rows do not
- * agree on the activation type. */
+ * the first row of the id's sets that the CPU runs, else the scalar reference's; the input
+ * conversions likewise, whatever the types. Returns 0 when the build or CPU lacks the id, a
+ * kind has no row for the types, or the rows do not agree on the activation type. */
 int mnv3_kernels_resolve(mnv3_isa isa, mnv3_dtype weight_type, mnv3_dtype arith,
                          mnv3_kernels *out);
 /* The same from one set alone (the reference for a kind it lacks), for tests that force a

@@ -295,9 +295,13 @@ extern const mnv3_kernel_set mnv3_kernel_set_avx512vnni_q8;
 extern const mnv3_kernel_set mnv3_kernel_set_avx2_dotemu_q8;
 /* The AVX2 depthwise row, which every x86 int8 set uses. */
 extern const mnv3_row mnv3_q8_depthwise_avx2;
+/* The AVX2 input conversions (x86/avx2_q8_input.c), likewise. */
+extern const mnv3_q8_input_ops mnv3_q8_input_avx2;
 #endif
 #if defined(MNV3_HAVE_NEON_KERNELS)
 extern const mnv3_kernel_set mnv3_kernel_set_neon_q8;
+/* The input conversions of every NEON int8 set (arm/neon_q8_input.c). */
+extern const mnv3_q8_input_ops mnv3_q8_input_neon;
 #if defined(__aarch64__)
 int mnv3_cpu_has_neon_dot(void);
 int mnv3_cpu_has_neon_i8mm(void);

@@ -961,4 +961,4 @@ static const mnv3_row fc_row = {
 
 static const mnv3_row *const set_rows[] = {&pointwise_row, &DW_ROW, &conv_row, &fc_row, NULL};
 
-const mnv3_kernel_set SIMD_SET = {SIMD_NAME, SIMD_ISAS, SIMD_SUPPORTED, set_rows};
+const mnv3_kernel_set SIMD_SET = {SIMD_NAME, SIMD_ISAS, SIMD_SUPPORTED, set_rows, NULL};

@@ -411,12 +411,7 @@ mnv3_status mnv3_run(mnv3_context *ctx, const float *input, size_t input_len, fl
     return MNV3_OK;
 }
 
-/* Quantized models: the model's own input bytes (uint8 held as x - 128) into the int8 NHWC
- * bytes the stem reads, and its logits back. */
-static int8_t to_int8(mnv3_qtype t, uint8_t byte) {
-    return t == MNV3_QTYPE_UINT8 ? (int8_t)((int)byte - 128) : (int8_t)byte;
-}
-
+/* Quantized models: the logits back in the model's own type (uint8 held as x - 128). */
 static uint8_t from_int8(mnv3_qtype t, int8_t v) {
     return t == MNV3_QTYPE_UINT8 ? (uint8_t)((int)v + 128) : (uint8_t)v;
 }
@@ -425,28 +420,18 @@ mnv3_status mnv3_run_quantized(mnv3_context *ctx, const void *input, size_t inpu
                                void *logits_q, size_t logits_q_len, float *logits,
                                size_t logits_len) {
     const mnv3_model *m;
-    size_t per_image, plane, classes, b, i;
+    size_t per_image, classes, b, i;
     if (!ctx || !input) return MNV3_ERR_NULL_ARGUMENT;
     m = ctx->model;
     if (!m->quantized) return MNV3_ERR_UNSUPPORTED;
     per_image = (size_t)3 * ctx->cfg.height * ctx->cfg.width;
-    plane = per_image / 3;
     classes = mnv3_model_classes(m);
     if (input_len != ctx->cfg.batch * per_image || !buffer_ok(ctx, logits_q, logits_q_len, classes) ||
         !buffer_ok(ctx, logits, logits_len, classes))
         return MNV3_ERR_SHAPE;
     for (b = 0; b < ctx->cfg.batch; ++b) {
-        const uint8_t *src = (const uint8_t *)input + b * per_image;
-        int8_t *dst = (int8_t *)ctx->net_input;
         mnv3_stem_input in;
-        for (i = 0; i < per_image; ++i)
-            dst[i] = to_int8(m->q8_io_type, src[ctx->cfg.layout == MNV3_LAYOUT_NCHW
-                                                   ? (i % 3) * plane + i / 3
-                                                   : i]);
-        in.data = dst;
-        in.row_stride = (size_t)ctx->cfg.width * 3;
-        in.col_stride = 3;
-        in.chan_stride = 1;
+        mnv3_q8_bytes_input(ctx, (const uint8_t *)input + b * per_image, &in);
         mnv3_executor_run(ctx, &in);
         if (logits_q)
             for (i = 0; i < classes; ++i)

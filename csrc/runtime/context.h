@@ -118,6 +118,10 @@ mnv3_status mnv3_context_create_observed(const mnv3_model *m, const mnv3_config 
 extern const mnv3_network_ops mnv3_network_float;
 extern const mnv3_network_ops mnv3_network_q8;
 
+/* An int8 network's stem input from one image of the model's own input bytes (uint8 or
+ * int8, as the model says) in the configured layout. */
+void mnv3_q8_bytes_input(mnv3_context *ctx, const uint8_t *image, mnv3_stem_input *in);
+
 /* Scratch every step of the plan needs, for kernel rows k. */
 mnv3_status mnv3_executor_needs(const mnv3_model *m, const mnv3_kernels *k,
                                 const mnv3_step *steps, uint32_t num_steps,

@@ -20,19 +20,24 @@ static void float_needs(const mnv3_model *m, const mnv3_config *cfg, mnv3_scratc
 
 static void float_prepare(mnv3_context *ctx) { (void)ctx; }
 
+static void nhwc_input(const mnv3_context *ctx, const void *data, mnv3_stem_input *in) {
+    in->data = data;
+    in->row_stride = (size_t)ctx->cfg.width * 3;
+    in->col_stride = 3;
+    in->chan_stride = 1;
+}
+
 /* The stem reads the caller's image where it is, in either layout. */
 static void float_input(mnv3_context *ctx, const float *image, mnv3_stem_input *in) {
     const size_t h = ctx->cfg.height, w = ctx->cfg.width;
-    in->data = image;
-    if (ctx->cfg.layout == MNV3_LAYOUT_NCHW) {
-        in->row_stride = w;
-        in->col_stride = 1;
-        in->chan_stride = h * w;
-    } else {
-        in->row_stride = w * 3;
-        in->col_stride = 3;
-        in->chan_stride = 1;
+    if (ctx->cfg.layout == MNV3_LAYOUT_NHWC) {
+        nhwc_input(ctx, image, in);
+        return;
     }
+    in->data = image;
+    in->row_stride = w;
+    in->col_stride = 1;
+    in->chan_stride = h * w;
 }
 
 /* The mean over the step's output pixels, clamped as the model says (the SE squeeze's
@@ -86,23 +91,33 @@ static void q8_prepare(mnv3_context *ctx) {
     }
 }
 
-/* TFLite QUANTIZE of the image into NHWC bytes, which the stem reads. */
+/* TFLite QUANTIZE of the image into NHWC bytes, which the stem reads: one pass in the
+ * CPU's vectors over either layout. */
 static void q8_input(mnv3_context *ctx, const float *image, mnv3_stem_input *in) {
-    const mnv3_model *m = ctx->model;
+    const mnv3_q8_param q = ctx->model->q8_input;
+    const mnv3_q8_input_ops *ops = ctx->k.q8_input;
     const size_t plane = (size_t)ctx->cfg.height * ctx->cfg.width;
     int8_t *dst = (int8_t *)ctx->net_input;
-    size_t p, c;
     if (ctx->cfg.layout == MNV3_LAYOUT_NHWC)
-        mnv3_q8_quantize(image, plane * 3, m->q8_input.scale, m->q8_input.zero_point, dst);
+        ops->quantize(image, plane * 3, q.scale, q.zero_point, dst);
     else
-        for (c = 0; c < 3; ++c)
-            for (p = 0; p < plane; ++p)
-                dst[p * 3 + c] = mnv3_q8_quantize_one(image[c * plane + p], m->q8_input.scale,
-                                                      m->q8_input.zero_point);
-    in->data = dst;
-    in->row_stride = (size_t)ctx->cfg.width * 3;
-    in->col_stride = 3;
-    in->chan_stride = 1;
+        ops->quantize_planes(image, plane, plane, q.scale, q.zero_point, dst);
+    nhwc_input(ctx, dst, in);
+}
+
+/* The model's own bytes: int8 NHWC is read where it is; uint8 (held as x - 128, the same
+ * bytes with the top bit flipped) or planes take one pass into the arena. */
+void mnv3_q8_bytes_input(mnv3_context *ctx, const uint8_t *image, mnv3_stem_input *in) {
+    const mnv3_q8_input_ops *ops = ctx->k.q8_input;
+    const size_t plane = (size_t)ctx->cfg.height * ctx->cfg.width;
+    const uint8_t flip = ctx->model->q8_io_type == MNV3_QTYPE_UINT8 ? 0x80u : 0u;
+    const int in_place = ctx->cfg.layout == MNV3_LAYOUT_NHWC && !flip;
+    int8_t *dst = (int8_t *)ctx->net_input;
+    if (ctx->cfg.layout == MNV3_LAYOUT_NCHW)
+        ops->interleave_planes(image, plane, plane, flip, dst);
+    else if (flip)
+        ops->from_uint8(image, plane * 3, dst);
+    nhwc_input(ctx, in_place ? (const void *)image : (const void *)dst, in);
 }
 
 /* The slices' partial sums, added in slice order (modulo 2^32), then pooled to bytes. */

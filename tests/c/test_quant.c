@@ -6,7 +6,8 @@
  *    of the image gives exactly TFLite's input bytes.
  * 2. Built-in int8 networks: every kernel set and thread count gives the scalar reference's
  *    bytes; save -> load -> save is byte-identical; the int8 activation arena of Large is at
- *    most 0.3x the fp32 one.
+ *    most 0.3x the fp32 one; the model's bytes in either layout and input type give the
+ *    logits of the float input that quantizes to them.
  * 3. Hostile files: each quantization field out of range gets its own status. */
 #include <stdint.h>
 #include <stdio.h>
@@ -308,6 +309,76 @@ static void test_builtin(mnv3_arch arch) {
     mnv3_model_free(m);
 }
 
+/* The model's bytes in every layout and input type, a batch of two images: NHWC int8 read
+ * in place, uint8 flipped and planes interleaved into the arena, all give the logits of
+ * mnv3_run on floats that quantize to the same bytes, on every kernel set. */
+static void test_builtin_layouts(void) {
+    enum { H = 40, W = 56, PLANE = H * W, PER = 3 * PLANE, CLASSES = 10 };
+    mnv3_model *m;
+    mnv3_error e;
+    mnv3_isa isas[16];
+    const uint32_t n_isa = kernel_sets(isas);
+    int8_t nhwc[2 * PER];
+    uint8_t bytes[2 * PER];
+    float floats[2 * PER];
+    uint8_t want_q[2 * CLASSES], got_q[2 * CLASSES];
+    float want[2 * CLASSES], got[2 * CLASSES];
+    uint32_t k, i, layout, uint8_io;
+    CHECK_STATUS(mnv3_model_create_builtin_int8(MNV3_ARCH_SMALL, MNV3_FLAVOR_TORCHVISION, 0.5,
+                                                CLASSES, 5, &m, &e),
+                 MNV3_OK);
+    if (!m) return;
+    for (i = 0; i < 2 * PER; ++i) nhwc[i] = (int8_t)((i * 7919u + (i / PER) * 31u) % 251u - 125);
+    for (k = 0; k < n_isa; ++k)
+        for (uint8_io = 0; uint8_io <= 1; ++uint8_io) {
+            /* the same int8 bytes handed over as uint8 */
+            m->q8_io_type = uint8_io ? MNV3_QTYPE_UINT8 : MNV3_QTYPE_INT8;
+            for (layout = 0; layout <= 1; ++layout) {
+                const mnv3_layout lay = layout ? MNV3_LAYOUT_NHWC : MNV3_LAYOUT_NCHW;
+                mnv3_context *ctx = NULL;
+                mnv3_config cfg;
+                size_t b, p, c;
+                mnv3_config_init(&cfg, m);
+                cfg.batch = 2;
+                cfg.height = H;
+                cfg.width = W;
+                cfg.layout = lay;
+                cfg.isa = isas[k];
+                CHECK_STATUS(mnv3_context_create(m, &cfg, NULL, 0, &ctx, &e), MNV3_OK);
+                if (!ctx) continue;
+                for (b = 0; b < 2; ++b)
+                    for (p = 0; p < PLANE; ++p)
+                        for (c = 0; c < 3; ++c) {
+                            const size_t from = b * PER + p * 3 + c;
+                            const size_t to = b * PER + (lay == MNV3_LAYOUT_NHWC ? from - b * PER
+                                                                                : c * PLANE + p);
+                            bytes[to] = (uint8_t)nhwc[from] ^ (uint8_io ? 0x80u : 0u);
+                            floats[to] = m->q8_input.scale *
+                                         (float)((int32_t)nhwc[from] - m->q8_input.zero_point);
+                        }
+                CHECK_STATUS(mnv3_run(ctx, floats, 2 * PER, want, 2 * CLASSES, NULL, 0),
+                             MNV3_OK);
+                memset(got_q, 0, sizeof got_q);
+                CHECK_STATUS(mnv3_run_quantized(ctx, bytes, 2 * PER, got_q, 2 * CLASSES, got,
+                                                2 * CLASSES),
+                             MNV3_OK);
+                CHECK_MSG(memcmp(got, want, sizeof got) == 0,
+                          "%s input, %s, on %s: quantized input gives other logits than float",
+                          uint8_io ? "uint8" : "int8", layout ? "NHWC" : "NCHW",
+                          mnv3_isa_name(isas[k]));
+                if (!uint8_io && !layout) memcpy(want_q, got_q, sizeof want_q);
+                for (i = 0; i < 2 * CLASSES; ++i)
+                    if (got_q[i] != (uint8_t)(want_q[i] ^ (uint8_io ? 0x80u : 0u))) break;
+                CHECK_MSG(i == 2 * CLASSES, "%s input, %s: quantized logit %u",
+                          uint8_io ? "uint8" : "int8", layout ? "NHWC" : "NCHW", i);
+                /* the two images differ, and so do their logits */
+                CHECK(memcmp(got, got + CLASSES, CLASSES * sizeof *got) != 0);
+                mnv3_context_free(ctx);
+            }
+        }
+    mnv3_model_free(m);
+}
+
 /* ---- 3. hostile quantization fields ---------------------------------------------------------- */
 
 static uint32_t rd32(const uint8_t *p) {
@@ -467,6 +538,7 @@ int main(void) {
     test_hostile();
     test_builtin(MNV3_ARCH_SMALL);
     if (!quick()) test_builtin(MNV3_ARCH_LARGE);
+    test_builtin_layouts();
     if (!qdir) qdir = "build/qmodels";
     if (!shared) shared = "../shared";
     for (i = 0; i < sizeof models / sizeof *models; ++i) test_real_model(qdir, shared, models[i]);

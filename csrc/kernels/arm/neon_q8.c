@@ -638,7 +638,8 @@ static const mnv3_row *const s16_rows[] = {
     &s16_pointwise_row, &depthwise_row, &s16_conv_row, &s16_fc_row, NULL,
 };
 
-const mnv3_kernel_set mnv3_kernel_set_neon_q8 = {"neon", 1u << MNV3_ISA_NEON, NULL, s16_rows};
+const mnv3_kernel_set mnv3_kernel_set_neon_q8 = {"neon", 1u << MNV3_ISA_NEON, NULL, s16_rows,
+                                              &mnv3_q8_input_neon};
 
 /* ------------------------------------------------------------------------------------ */
 /* AArch64 dot product: SDOT by lane, 4 rows x 16 columns                                */
@@ -798,7 +799,7 @@ static const mnv3_row *const dot_rows[] = {
 };
 
 const mnv3_kernel_set mnv3_kernel_set_neondot_q8 = {
-    "neon-dot", 1u << MNV3_ISA_NEON, mnv3_cpu_has_neon_dot, dot_rows,
+    "neon-dot", 1u << MNV3_ISA_NEON, mnv3_cpu_has_neon_dot, dot_rows, &mnv3_q8_input_neon,
 };
 /* ------------------------------------------------------------------------------------ */
 /* AArch64 I8MM: SMMLA, 2 x 8 by 8 x 2 per instruction, 4 rows x 16 columns             */
@@ -914,7 +915,7 @@ static const mnv3_row *const mm_rows[] = {
 };
 
 const mnv3_kernel_set mnv3_kernel_set_neoni8mm_q8 = {
-    "neon-i8mm", 1u << MNV3_ISA_NEON, mnv3_cpu_has_neon_i8mm_dot, mm_rows,
+    "neon-i8mm", 1u << MNV3_ISA_NEON, mnv3_cpu_has_neon_i8mm_dot, mm_rows, &mnv3_q8_input_neon,
 };
 #endif /* __aarch64__ */
 

@@ -7,7 +7,8 @@
  * float32: every product rounded, then added in the order below (a pointwise layer adds its
  * bias last, the others start from it), the row's epilogue, residual add and clamps as the
  * model states them. int8: sums wrap modulo 2^32 as the SIMD adds do (the exact value
- * wherever TFLite's int32 accumulator is), requantization as base/q8.h. */
+ * wherever TFLite's int32 accumulator is), requantization as base/q8.h. The int8
+ * network's input conversions are here too, as the definition every SIMD set matches. */
 #include "base/checked.h"
 #include "base/half.h"
 #include "kernels/float_impl.h"
@@ -249,5 +250,40 @@ static const mnv3_row *const rows[] = {
     NULL,
 };
 
+/* ------------------------------------------------------------------------------------ */
+/* The int8 network's input                                                              */
+/* ------------------------------------------------------------------------------------ */
+
+void mnv3_q8_quantize_planes_portable(const float *x, size_t plane, size_t pixels, float scale,
+                                      int32_t zp, int8_t *out) {
+    size_t p;
+    for (p = 0; p < pixels; ++p) {
+        out[3 * p] = mnv3_q8_quantize_one(x[p], scale, zp);
+        out[3 * p + 1] = mnv3_q8_quantize_one(x[plane + p], scale, zp);
+        out[3 * p + 2] = mnv3_q8_quantize_one(x[2 * plane + p], scale, zp);
+    }
+}
+
+void mnv3_q8_from_uint8_portable(const uint8_t *x, size_t n, int8_t *out) {
+    size_t i;
+    for (i = 0; i < n; ++i) out[i] = (int8_t)(x[i] ^ 0x80u);
+}
+
+void mnv3_q8_interleave_planes_portable(const uint8_t *x, size_t plane, size_t pixels,
+                                        uint8_t flip, int8_t *out) {
+    size_t p;
+    for (p = 0; p < pixels; ++p) {
+        out[3 * p] = (int8_t)(x[p] ^ flip);
+        out[3 * p + 1] = (int8_t)(x[plane + p] ^ flip);
+        out[3 * p + 2] = (int8_t)(x[2 * plane + p] ^ flip);
+    }
+}
+
+const mnv3_q8_input_ops mnv3_q8_input_portable = {
+    mnv3_q8_quantize, mnv3_q8_quantize_planes_portable, mnv3_q8_from_uint8_portable,
+    mnv3_q8_interleave_planes_portable,
+};
+
 /* Every set id's last resort. */
-const mnv3_kernel_set mnv3_kernel_set_reference = {"scalar", ~0u, NULL, rows};
+const mnv3_kernel_set mnv3_kernel_set_reference = {"scalar", ~0u, NULL, rows,
+                                                   &mnv3_q8_input_portable};

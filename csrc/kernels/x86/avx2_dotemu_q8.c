@@ -29,7 +29,7 @@ Q8X_INLINE __m256i dot_emulated(__m256i acc, __m256i a, __m256i b) {
 static const mnv3_row *const set_rows[] = {&dot_pointwise_row, &dot_conv_row, &dot_fc_row, NULL};
 
 const mnv3_kernel_set mnv3_kernel_set_avx2_dotemu_q8 = {
-    "avx2-dotemu", 0u, mnv3_cpu_has_avx2, set_rows,
+    "avx2-dotemu", 0u, mnv3_cpu_has_avx2, set_rows, &mnv3_q8_input_avx2,
 };
 
 #else

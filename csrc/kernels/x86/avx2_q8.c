@@ -335,6 +335,7 @@ static const mnv3_row *const set_rows[] = {
 
 const mnv3_kernel_set mnv3_kernel_set_avx2_q8 = {
     "avx2", (1u << MNV3_ISA_AVX2) | (1u << MNV3_ISA_AVX512), mnv3_cpu_has_avx2, set_rows,
+    &mnv3_q8_input_avx2,
 };
 
 #else

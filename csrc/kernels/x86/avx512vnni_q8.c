@@ -150,6 +150,7 @@ static const mnv3_row *const set_rows[] = {
 
 const mnv3_kernel_set mnv3_kernel_set_avx512vnni_q8 = {
     "avx512vnni", 1u << MNV3_ISA_AVX512, mnv3_cpu_has_avx512vnni, set_rows,
+    &mnv3_q8_input_avx2,
 };
 
 #else

@@ -24,6 +24,7 @@ static const mnv3_row *const set_rows[] = {
 
 const mnv3_kernel_set mnv3_kernel_set_avxvnni_q8 = {
     "avxvnni", (1u << MNV3_ISA_AVX2) | (1u << MNV3_ISA_AVX512), mnv3_cpu_has_avxvnni, set_rows,
+    &mnv3_q8_input_avx2,
 };
 #define MNV3_HAVE_AVXVNNI_SET 1
 #endif
@@ -33,7 +34,7 @@ const mnv3_kernel_set mnv3_kernel_set_avxvnni_q8 = {
 /* A compiler without the AVX-VNNI intrinsics: the set exists and is never supported. */
 static int never(void) { return 0; }
 static const mnv3_row *const no_rows[] = {NULL};
-const mnv3_kernel_set mnv3_kernel_set_avxvnni_q8 = {"avxvnni", 0u, never, no_rows};
+const mnv3_kernel_set mnv3_kernel_set_avxvnni_q8 = {"avxvnni", 0u, never, no_rows, NULL};
 #elif !defined(MNV3_HAVE_X86_KERNELS)
 typedef int mnv3_x86_avxvnni_q8_unused;
 #endif
