@@ -470,8 +470,23 @@ static inline size_t mnv3_chunk_rows(size_t left, size_t most) {
     return (left + chunks - 1) / chunks;
 }
 
-static inline uint32_t mnv3_tile_rows(size_t left, uint32_t mr) {
-    return (uint32_t)mnv3_chunk_rows(left, mr);
+/* The same split for tiles, computed once per chunk rather than per tile (two divisions
+ * per tile showed in profiles): `count` tiles, the first `longer` of `rows + 1` rows and
+ * the others of `rows`, which is what mnv3_chunk_rows gives tile after tile. */
+typedef struct mnv3_tile_split {
+    uint32_t count, rows, longer;
+} mnv3_tile_split;
+
+static inline mnv3_tile_split mnv3_split_tiles(uint32_t left, uint32_t mr) {
+    mnv3_tile_split s;
+    s.count = left ? (left + mr - 1) / mr : 0;
+    s.rows = s.count ? left / s.count : 0;
+    s.longer = s.count ? left % s.count : 0;
+    return s;
+}
+
+static inline uint32_t mnv3_split_rows(const mnv3_tile_split *s, uint32_t tile) {
+    return s->rows + (tile < s->longer);
 }
 
 #endif

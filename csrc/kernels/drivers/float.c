@@ -122,6 +122,7 @@ void mnv3_f32_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a
     t.out_stride = a->out_stride;
     while (p0 < a->pixel_end) {
         const size_t rows = mnv3_chunk_rows(a->pixel_end - p0, chunk);
+        const mnv3_tile_split split = mnv3_split_tiles((uint32_t)rows, mr);
         const void *in;
         size_t in_stride;
         if (gate) {
@@ -137,6 +138,7 @@ void mnv3_f32_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a
         for (col = oc_first; col < oc_end; col += nr) {
             const mnv3_gemm_ukernel *kernels = col + nr <= npad ? tiles->wide : tiles->narrow;
             size_t r = 0;
+            uint32_t tile;
             t.w = (const char *)a->packed + (size_t)col * K * elem_bytes;
             if (widen && small) {
                 t.w = (const char *)(wide_w + (size_t)(col - oc_first) * K);
@@ -147,8 +149,8 @@ void mnv3_f32_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a
             t.nc = oc_end - col < nr ? oc_end - col : nr;
             t.bias = prm->bias ? prm->bias + col : NULL;
             t.sums = a->channel_sums ? (float *)a->channel_sums + col : NULL;
-            while (r < rows) {
-                const uint32_t m = mnv3_tile_rows(rows - r, mr);
+            for (tile = 0; tile < split.count; ++tile) {
+                const uint32_t m = mnv3_split_rows(&split, tile);
                 const size_t p = p0 + r;
                 t.a = (const float *)mnv3_elem_at(in, r * in_stride, ab);
                 t.a_stride = in_stride;

@@ -466,7 +466,8 @@ static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void 
     mnv3_q8_rq_table table ALIGN64;
     int8_t tmp[MNV3_Q8_MAX_MR * MNV3_Q8_MAX_NR] ALIGN64;
     mnv3_q8_gemm_tile t;
-    uint32_t col, i;
+    const mnv3_tile_split split = mnv3_split_tiles(r->rows, mr);
+    uint32_t col, i, tile;
     t.k = round_up_u32(k_total, im->kr);
     t.rq = &table;
     t.pf = &pf->pf;
@@ -478,9 +479,8 @@ static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void 
         mnv3_q8_rq_view(&table, (const unsigned char *)t.w + rq_at, nr, rq);
         t.nc = col_end - col < nr ? col_end - col : nr;
         t.sums = in_tile.sums ? in_tile.sums + (col - col_begin) : NULL;
-        i = 0;
-        while (i < r->rows) {
-            const uint32_t m = mnv3_tile_rows(r->rows - i, mr);
+        for (tile = 0, i = 0; tile < split.count; ++tile) {
+            const uint32_t m = mnv3_split_rows(&split, tile);
             uint32_t j;
             t.a = r->a + (size_t)i * r->a_stride;
             t.a_stride = r->a_stride;
