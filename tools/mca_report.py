@@ -169,24 +169,38 @@ class Isa:
     requires: str = ""      # a CPU feature every function of the set needs (Core.lacks)
 
 
-def _x86_calib(reg: str, n: int) -> List[str]:
-    return [f"vfmadd231ps %{reg}{n}, %{reg}{n + 1}, %{reg}{i}" for i in range(n)]
+def _x86_calib(reg: str, n: int, mnem: str = "vfmadd231ps") -> List[str]:
+    return [f"{mnem} %{reg}{n}, %{reg}{n + 1}, %{reg}{i}" for i in range(n)]
 
 
+# Each multiply-accumulate instruction the sets' loops use gets its own check: LLVM's models
+# cost the integer ones differently from the FMAs (LLVM 19's Zen 4 model allows half a
+# vpdpbusd a cycle and one zmm FMA; its Ice Lake model two vpdpbusd and one zmm FMA), and a
+# set's ceiling is the one of the instructions it multiplies with.
 ISAS: Dict[str, Isa] = {
-    "x86-avx512": Isa("x86-avx512", "x86_64-linux-gnu", "#",
-                      calib={"zmm FMA": _x86_calib("zmm", 24)}),
-    "x86-avx2": Isa("x86-avx2", "x86_64-linux-gnu", "#",
-                    calib={"ymm FMA": _x86_calib("ymm", 12)}),
-    "x86-avxvnni": Isa("x86-avxvnni", "x86_64-linux-gnu", "#", mattr="+avxvnni",
-                       calib={"ymm FMA": _x86_calib("ymm", 12)}),
+    "x86-avx512": Isa("x86-avx512", "x86_64-linux-gnu", "#", calib={
+        "zmm FMA": _x86_calib("zmm", 24),
+        "zmm vpdpbusd": _x86_calib("zmm", 24, "vpdpbusd"),
+        "zmm vdpbf16ps": _x86_calib("zmm", 24, "vdpbf16ps"),
+    }),
+    "x86-avx2": Isa("x86-avx2", "x86_64-linux-gnu", "#", calib={
+        "ymm FMA": _x86_calib("ymm", 12),
+        "ymm vpmaddwd": _x86_calib("ymm", 12, "vpmaddwd"),
+    }),
+    "x86-avxvnni": Isa("x86-avxvnni", "x86_64-linux-gnu", "#", mattr="+avxvnni", calib={
+        "ymm FMA": _x86_calib("ymm", 12),
+        "ymm vpdpbusd": _x86_calib("ymm", 12, "{vex} vpdpbusd"),
+    }),
     "aarch64": Isa("aarch64", "aarch64-linux-gnu", "//", mattr="+dotprod,+i8mm", calib={
         "fmla .4s": [f"fmla v{i}.4s, v28.4s, v29.4s" for i in range(24)],
         "fmla .4s by element": [f"fmla v{i}.4s, v28.4s, v29.s[{i % 4}]" for i in range(24)],
+        "sdot .4s": [f"sdot v{i}.4s, v28.16b, v29.16b" for i in range(24)],
+        "smlal .4s": [f"smlal v{i}.4s, v28.4h, v29.4h" for i in range(24)],
     }),
     "armv7": Isa("armv7", "armv7a-linux-gnueabihf", "@", mattr="+neon,+vfp4", calib={
         "vfma.f32 q": [f"vfma.f32 q{i}, q12, q13" for i in range(12)],
         "vmla.f32 q by scalar": [f"vmla.f32 q{i}, q8, d15[{i % 2}]" for i in range(6)],
+        "vmlal.s16 q": [f"vmlal.s16 q{i}, d28, d29" for i in range(12)],
     }),
 }
 
@@ -203,6 +217,17 @@ def mac_key(isa: str, mnem: str, width: int):
         name = re.sub(r"^\{vex\}", "", mnem)
         return ("int", width, re.sub(r"^([su]mlal)2$", r"\1", name))
     return width
+
+
+def calib_key(isa: str, text: str):
+    """The pipe key (mac_key) of a calibration instruction."""
+    parts = text.split(None, 1)
+    mnem, ops = parts[0], parts[1] if len(parts) > 1 else ""
+    if mnem == "{vex}":
+        parts = ops.split(None, 1)
+        mnem, ops = parts[0], parts[1] if len(parts) > 1 else ""
+    mi = mac_info(isa, mnem, ops)
+    return mac_key(isa, mnem, mi[0]) if mi else None
 
 
 def pipes_for(core: "Core", key) -> float:
@@ -742,18 +767,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 skipped.append(f"{name} on {core.cpu}: not modelled ({why})")
                 continue
             model = "?"
-            cal_cells, ceil_cells = [], []
-            width = max(core.pipes)
+            cal_cells, ceil_cells, set_ceil = [], [], []
+            used = {k for lp in mac_loops for k in lp.macs_by_width}
             for form, body in isa.calib.items():
                 r = cal.get(form, {})
+                key = calib_key(isa.name, body[0])
                 if "cycles" in r:
                     model = model_name(r["resources"]) if model == "?" else model
                     peak = len(body) / r["cycles"]
                     cal_cells.append(f"{form}: {peak:.2f}/cycle")
-                    ceil_cells.append(f"{peak / core.pipes[width]:.2f}")
+                    ceil_cells.append(f"{form}: {peak / pipes_for(core, key):.2f}")
+                    if key in used:
+                        set_ceil.append(f"{peak / pipes_for(core, key):.2f}")
                 else:
                     cal_cells.append(f"{form}: {r.get('error', 'failed')}")
-                    ceil_cells.append("-")
+                    ceil_cells.append(f"{form}: -")
             superseded = superseded_int_gemm(mac_loops, core)
             regions = [(f"L{i}", lp.body) for i, lp in enumerate(mac_loops)]
             res: Dict[str, dict] = {}
@@ -796,14 +824,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             present = {op: s for op, s in MAC_SHARE_LARGE_224.items() if op_frac.get(op)}
             net = harmonic([(s, op_frac[op]) for op, s in present.items()])
             missing = [op for op in OPS if op not in present]
-            ceiling = " / ".join(dict.fromkeys(ceil_cells))
+            ceiling = " / ".join(dict.fromkeys(set_ceil)) or "-"
             summary_rows.append([name, core.cpu, model, core.note, ceiling,
                                  str(sum(lp.name not in superseded for lp in mac_loops)),
                                  fmt(harmonic(all_pairs)),
                                  fmt(net) + (f" (no {', '.join(missing)})" if missing and net else "")]
                                 + [fmt(op_frac.get(op)) for op in OPS])
             calib_rows.append([name, core.cpu, model, core.note, "; ".join(cal_cells),
-                               " / ".join(ceil_cells)])
+                               "; ".join(ceil_cells)])
 
     def table(head, rows):
         out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
