@@ -59,17 +59,12 @@ Q8X_INLINE void gemm_ymm(const mnv3_q8_gemm_tile *t, const uint32_t M, const int
     }
     *t->pf = pf;
     {
-        const q8x_rq q0 = q8x_rq_load(rq, 0), q1 = q8x_rq_load(rq, 8);
-        const __m256i zp = _mm256_set1_epi32(rq->out_zp);
-        const __m128i lo = _mm_set1_epi8((char)rq->lo), hi = _mm_set1_epi8((char)rq->hi);
+        const q8x_out16 o = q8x_out16_load(rq);
         __m128i bytes[DOT_MR];
-#define OUT(r, output)                                                                       \
-    if (M > r)                                                                               \
-        bytes[r] = q8x_pack16_clamp(output(c##r##0, &q0, zp),                                \
-                                    half ? _mm256_setzero_si256() : output(c##r##1, &q1, zp), \
-                                    lo, hi);
-#define OUT_PLAIN(r) OUT(r, q8x_requantize_zp_plain)
-#define OUT_ANY(r) OUT(r, q8x_requantize_zp)
+#define OUT(r, plain)                                                                        \
+    if (M > r) bytes[r] = q8x_out16_bytes(&o, c##r##0, c##r##1, plain, half);
+#define OUT_PLAIN(r) OUT(r, 1)
+#define OUT_ANY(r) OUT(r, 0)
         if (rq->plain) {
             DOT_ROWS(OUT_PLAIN)
         } else {
