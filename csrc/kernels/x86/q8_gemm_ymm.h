@@ -118,12 +118,6 @@ static const mnv3_row dot_pointwise_row = {
     mnv3_q8_params_bytes, mnv3_q8_prepare, mnv3_q8_pointwise_workspace,
     {.pointwise = mnv3_q8_pointwise_driver}, &dot_impl,
 };
-static const mnv3_row dot_conv_row = {
-    "q8_conv_im2col_6x16" DOT_STR(DOT_TILE) "__" DOT_STR(DOT_SUFFIX), MNV3_ROW_CONV,
-    MNV3_DTYPE_I8, MNV3_DTYPE_I8, MNV3_DTYPE_I8, DOT_NR, mnv3_q8_gemm_row_packed_bytes,
-    mnv3_q8_gemm_row_pack, mnv3_q8_params_bytes, mnv3_q8_prepare, mnv3_q8_conv_workspace,
-    {.conv = mnv3_q8_conv_driver}, &dot_impl,
-};
 static const mnv3_row dot_fc_row = {
     "q8_gemv_1x16" DOT_STR(DOT_TILE) "__" DOT_STR(DOT_SUFFIX), MNV3_ROW_FC, MNV3_DTYPE_I8,
     MNV3_DTYPE_I8, MNV3_DTYPE_I8, DOT_NR, mnv3_q8_fc_row_packed_bytes, mnv3_q8_gemm_row_pack,
