@@ -45,6 +45,8 @@
 
 /* Largest depthwise kernel side the drivers walk rows for. */
 #define MNV3_DW_MAX_KERNEL 11
+/* Largest dense conv (stem) kernel side the drivers walk rows for. */
+#define MNV3_CONV_MAX_KERNEL 11
 
 /* ------------------------------------------------------------------------------------ */
 /* Layer arguments                                                                       */

@@ -1,13 +1,13 @@
 /* Inside the int8 rows: what the int8 drivers (drivers/q8.c) and the per-ISA int8 files
  * share. Not part of the kernel contract the runtime sees (kernels.h).
  *
- * Pointwise, stem and FC layers all run one GEMM shape. The driver prepares input rows
- * into the workspace in the form the set's microkernels multiply (the A format: int8,
- * int8 ^ 0x80 for u8 x s8 dot products, or int16 x - in_zp for 16-bit multiplies), with
- * the SE gate applied and K padded with zeros to the set's kr; the stem's rows are
- * im2col rows and the FC's one row is the pooled vector. Microkernels multiply a tile of
- * prepared rows by one packed panel, requantize once, and store bytes; the driver then
- * applies what remains per byte (LUT, residual ADD, channel sums).
+ * Pointwise and FC layers run one GEMM shape. The driver prepares input rows into the
+ * workspace in the form the set's microkernels multiply (the A format: int8, int8 ^ 0x80
+ * for u8 x s8 dot products, or int16 x - in_zp for 16-bit multiplies), with the SE gate
+ * applied and K padded with zeros to the set's kr; the FC's one row is the pooled vector.
+ * Microkernels multiply a tile of prepared rows by one packed panel, requantize once, and
+ * store bytes; the driver then applies what remains per byte (LUT, residual ADD, channel
+ * sums). The stem reads its taps straight from the input rows instead (mnv3_q8_conv_impl).
  *
  * Zero points are folded so the k loop is pure products. With a = the prepared value,
  * a_off = 0 (int8) or 128 (u8), and W = w - weight_zp:
@@ -189,6 +189,48 @@ typedef struct mnv3_q8_gemm_impl {
     uint32_t fused;              /* MNV3_Q8_FUSE_* */
 } mnv3_q8_gemm_impl;
 
+/* The stem (a dense k x k conv on few input channels) has too few taps per output (3x3 x 3:
+ * 27) for im2col rows to pay for themselves: a microkernel reads each output pixel's taps
+ * straight from the input rows, as `row_taps` = kernel * in_channels contiguous bytes per
+ * kernel row (NHWC), and multiplies them by weights packed once per layer
+ * (mnv3_q8_conv_row_pack):
+ *   per panel of nr output channels: nr int32 biases with the input zero point folded in
+ *   (bias - in_zp * sum of the channel's w - weight_zp over every tap), then per kernel row
+ *   ky and per group of `group` consecutive taps of that row (row_taps padded with zero
+ *   weights to a multiple of group), nr columns x group int16 w - weight_zp, then the
+ *   requantization arrays (mnv3_q8_rq_fill).
+ * So the k loop is pure products of input bytes, and a tap in the padding must read the
+ * byte in_zp, whose products the folded bias cancels exactly (TFLite's padding). The driver
+ * hands the microkernel real input rows for pixels whose taps all lie inside the image, and
+ * copies of the taps of the other pixels (a window, in_zp where the image ends) otherwise;
+ * both look alike to it: tap t of kernel row ky of pixel j is rows[ky][j * step + t]. */
+typedef struct mnv3_q8_conv_span {
+    const int8_t *const *rows;   /* [kernel]: pixel 0's first tap in each kernel row */
+    size_t step;                 /* bytes between consecutive pixels' taps */
+    uint32_t pixels;
+    uint32_t kernel, row_taps;
+    const void *w;               /* the panel */
+    const mnv3_q8_rq_table *rq;
+    const int8_t *lut;           /* NULL: none, or the impl does not fuse it */
+    int8_t *out;                 /* pixel 0's first column of the panel */
+    size_t out_stride;           /* bytes between pixels' outputs */
+    uint32_t nc;                 /* columns stored, at most nr */
+} mnv3_q8_conv_span;
+typedef void (*mnv3_q8_conv_ukernel)(const mnv3_q8_conv_span *s);
+
+/* What the stem driver needs of a set: its microkernel, its packing and what its loads
+ * reach. A pixel's kernel row is read as round_up(row_taps, chunk) bytes from its first
+ * tap, so pixels whose reads would leave the input row take the window too. */
+typedef struct mnv3_q8_conv_impl {
+    mnv3_q8_conv_ukernel span;   /* any number of pixels, one panel */
+    uint32_t window_pixels;      /* pixels the driver copies into a window at once */
+    uint32_t nr;                 /* output channels per panel */
+    uint32_t group;              /* taps per packed weight group */
+    uint32_t chunk;              /* bytes per load */
+    const mnv3_q8_ops *ops;      /* lut, when the span does not fuse it; NULL: portable */
+    uint32_t fused;              /* MNV3_Q8_FUSE_LUT or 0 */
+} mnv3_q8_conv_impl;
+
 /* Depthwise: one output row over every channel. rows[ky] is input row oy*stride - pad_top
  * + ky (through the ring), or NULL in the padding. Weights as the set's depthwise pack
  * laid them out (per channel group: biases, then per tap the group's w - weight_zp). */
@@ -242,6 +284,9 @@ void mnv3_q8_dw_row_pack(const mnv3_row *row, const mnv3_layer *l, void *packed)
 void mnv3_q8_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a);
 size_t mnv3_q8_pointwise_workspace(const mnv3_row *row, const mnv3_layer *l, uint32_t in_width,
                                    uint32_t out_width);
+/* The stem's rows: packing from a mnv3_q8_conv_impl, the driver and its workspace. */
+size_t mnv3_q8_conv_row_packed_bytes(const mnv3_row *row, const mnv3_layer *l);
+void mnv3_q8_conv_row_pack(const mnv3_row *row, const mnv3_layer *l, void *packed);
 void mnv3_q8_conv_driver(const mnv3_row *row, const mnv3_conv_args *a);
 size_t mnv3_q8_conv_workspace(const mnv3_row *row, const mnv3_layer *l, uint32_t in_width,
                               uint32_t out_width);
@@ -297,6 +342,8 @@ extern const mnv3_kernel_set mnv3_kernel_set_avx2_dotemu_q8;
 extern const mnv3_row mnv3_q8_depthwise_avx2;
 /* The AVX2 input conversions (x86/avx2_q8_input.c), likewise. */
 extern const mnv3_q8_input_ops mnv3_q8_input_avx2;
+/* The AVX2 stem row, which every x86 int8 set uses. */
+extern const mnv3_row mnv3_q8_conv_avx2;
 #endif
 #if defined(MNV3_HAVE_NEON_KERNELS)
 extern const mnv3_kernel_set mnv3_kernel_set_neon_q8;

@@ -275,6 +275,43 @@ static uint32_t tile_rows(const mnv3_row *row) {
     return im ? im->mr : 1;
 }
 
+/* Edges of the stem rows, which read the taps of most pixels in place and copy those of the
+ * others into a window: every padding of a 3x3 kernel on each side (including bottom and
+ * right paddings that differ from the top and left ones), at strides 1 and 2; input widths
+ * from one pixel to several tiles, so that the pixels read in place start, end and vanish
+ * anywhere (a kernel row is read in chunks past its taps); channel counts other than 3;
+ * NCHW input, every pixel through the window; kernels of 1 and 5; output channels around
+ * a panel; the extreme values and zero points. */
+static void conv_edges(const mnv3_kernel_set *set, const mnv3_row *conv) {
+    static const uint32_t in_channels[] = {3, 1, 2, 4, 5, 8};
+    static const uint32_t out_channels[] = {16, 1, 8, 15, 17, 24, 32, 33};
+    const uint32_t cases = 81u * 2u * 6u, step = quick ? 5u : 1u;
+    uint32_t i, n = 0, ok = 0;
+    tc_case c;
+    for (i = 0; i < cases; i += step) {
+        const uint32_t pads = i % 81u, S = 1 + i / 81u % 2u, Ci = in_channels[i / 162u % 6u];
+        if (!tc_conv(&c, TC_Q8, 1 + rnd_below(6), 1 + rnd_below(40), Ci,
+                     out_channels[rnd_below(8)], 3, S, pads % 3u, pads / 3u % 3u, pads / 9u % 3u,
+                     pads / 27u, i % 7u != 3u, i % 5u == 0))
+            continue;
+        ok += check_row(conv, &c, i % 2);
+        ++n;
+        tc_free(&c);
+    }
+    for (i = 0; i < (quick ? 16u : 64u); ++i) {
+        const uint32_t K = i % 2 ? 5 : 1, S = 1 + i / 2 % 2;
+        const uint32_t pt = rnd_below(K), pl = rnd_below(K), pb = rnd_below(K), pr = rnd_below(K);
+        if (!tc_conv(&c, TC_Q8, 1 + rnd_below(9), 1 + rnd_below(30), 1 + rnd_below(6),
+                     out_channels[rnd_below(8)], K, S, pt, pl, pb, pr, i % 5 != 2, i % 3 == 0))
+            continue;
+        ok += check_row(conv, &c, i % 2);
+        ++n;
+        tc_free(&c);
+    }
+    CHECK_MSG(ok == n && n > 0, "%s %s: %u of %u edge cases match the reference", set->name,
+              conv->name, ok, n);
+}
+
 static void set_suite(const mnv3_kernel_set *set, const mnv3_kernels *k) {
     const mnv3_row *pw = k->row[MNV3_ROW_POINTWISE], *dw = k->row[MNV3_ROW_DEPTHWISE];
     const mnv3_row *conv = k->row[MNV3_ROW_CONV], *fc = k->row[MNV3_ROW_FC];
@@ -345,6 +382,7 @@ static void set_suite(const mnv3_kernel_set *set, const mnv3_kernels *k) {
         tc_free(&c);
     }
     CHECK_MSG(ok == n, "%s %s: %u of %u cases match the reference", set->name, conv->name, ok, n);
+    conv_edges(set, conv);
 
     for (n = ok = 0, i = 0; i < N_AWKWARD; ++i)
         for (j = 0; j < N_AWKWARD; j += quick ? 4 : 2) {

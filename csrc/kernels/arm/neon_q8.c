@@ -605,6 +605,122 @@ static const mnv3_q8_dw_impl dw_impl = {
 };
 
 /* ------------------------------------------------------------------------------------ */
+/* Stem: SMLAL by lane of input bytes read in place, 16 channels                         */
+/* ------------------------------------------------------------------------------------ */
+
+/* The row every NEON int8 set runs (a stem has too few taps per pixel for SDOT or SMMLA to
+ * gain, and one row keeps one packing, q8_impl.h). Each kernel row of a pixel is read in
+ * place 8 bytes at a time and widened to int16; every tap then multiplies the packed
+ * (w - weight_zp) of 16 channels by its lane into four int32 vectors. A block of pixels
+ * shares each tap's weight loads: 4 pixels (16 accumulators) on AArch64, 2 on ARMv7's 16
+ * Q registers. The LUT is the driver's pass over the bytes stored. */
+#if defined(__aarch64__)
+#define CONV_MR 4
+#define CONV_NAME "q8_conv_4x16__neon"
+#define CONV_UKERNEL mnv3_q8_conv_4x16__neon
+/* acc[0..4) += channels 0-7 (wl) and 8-15 (wh) times lane `lane` of x */
+#define CONV_MAC(acc, wl, wh, x, lane)                                                       \
+    do {                                                                                     \
+        (acc)[0] = vmlal_laneq_s16((acc)[0], vget_low_s16(wl), x, lane);                     \
+        (acc)[1] = vmlal_high_laneq_s16((acc)[1], wl, x, lane);                              \
+        (acc)[2] = vmlal_laneq_s16((acc)[2], vget_low_s16(wh), x, lane);                     \
+        (acc)[3] = vmlal_high_laneq_s16((acc)[3], wh, x, lane);                              \
+    } while (0)
+#else
+#define CONV_MR 2
+#define CONV_NAME "q8_conv_2x16__neon"
+#define CONV_UKERNEL mnv3_q8_conv_2x16__neon
+#define CONV_MAC(acc, wl, wh, x, lane)                                                       \
+    do {                                                                                     \
+        const int16x4_t x4_ = (lane) < 4 ? vget_low_s16(x) : vget_high_s16(x);              \
+        (acc)[0] = vmlal_lane_s16((acc)[0], vget_low_s16(wl), x4_, (lane) & 3);              \
+        (acc)[1] = vmlal_lane_s16((acc)[1], vget_high_s16(wl), x4_, (lane) & 3);             \
+        (acc)[2] = vmlal_lane_s16((acc)[2], vget_low_s16(wh), x4_, (lane) & 3);              \
+        (acc)[3] = vmlal_lane_s16((acc)[3], vget_high_s16(wh), x4_, (lane) & 3);             \
+    } while (0)
+#endif
+#define CONV_NR 16u
+
+/* Pixels [j, j + M) of a span, taps per kernel row `taps`. */
+N_INLINE void conv_block(const mnv3_q8_conv_span *s, uint32_t j, const uint32_t M,
+                         const uint32_t taps) {
+    const int32_t *bias = (const int32_t *)s->w;
+    const int16_t *w = (const int16_t *)(const void *)(bias + CONV_NR);
+    const mnv3_q8_rq_table *rq = s->rq;
+    int32x4_t acc[CONV_MR][4];
+    uint32_t p, q, ky, t0;
+#pragma GCC unroll 4
+    for (p = 0; p < M; ++p)
+        for (q = 0; q < 4; ++q) acc[p][q] = vld1q_s32(bias + 4 * q);
+    for (ky = 0; ky < s->kernel; ++ky) {
+        const int8_t *x = s->rows[ky] + (size_t)j * s->step;
+        for (t0 = 0; t0 < taps; t0 += 8) {
+            const int16_t *wt = w + ((size_t)ky * taps + t0) * CONV_NR;
+            const uint32_t n = taps - t0 < 8 ? taps - t0 : 8;
+            int16x8_t xv[CONV_MR];
+#pragma GCC unroll 4
+            for (p = 0; p < M; ++p) xv[p] = vmovl_s8(vld1_s8(x + p * s->step + t0));
+#define CONV_TAP(i)                                                                          \
+    if (i < n) {                                                                             \
+        const int16x8_t wl = vld1q_s16(wt + i * CONV_NR), wh = vld1q_s16(wt + i * CONV_NR + 8); \
+        _Pragma("GCC unroll 4") for (p = 0; p < M; ++p) CONV_MAC(acc[p], wl, wh, xv[p], i);   \
+    }
+            CONV_TAP(0)
+            CONV_TAP(1)
+            CONV_TAP(2)
+            CONV_TAP(3)
+            CONV_TAP(4)
+            CONV_TAP(5)
+            CONV_TAP(6)
+            CONV_TAP(7)
+#undef CONV_TAP
+        }
+    }
+    {
+        const nq8_rq q0 = nq8_rq_load(rq, 0), q1 = nq8_rq_load(rq, 4);
+        const nq8_rq q2 = nq8_rq_load(rq, 8), q3 = nq8_rq_load(rq, 12);
+        const int32x4_t zp = vdupq_n_s32(rq->out_zp), lo = vdupq_n_s32(rq->lo),
+                        hi = vdupq_n_s32(rq->hi);
+        for (p = 0; p < M; ++p) {
+            int8_t *out = s->out + (size_t)(j + p) * s->out_stride;
+            const int8x8_t lo8 = nq8_narrow(nq8_output(acc[p][0], &q0, zp, lo, hi),
+                                            nq8_output(acc[p][1], &q1, zp, lo, hi));
+            const int8x8_t hi8 = nq8_narrow(nq8_output(acc[p][2], &q2, zp, lo, hi),
+                                            nq8_output(acc[p][3], &q3, zp, lo, hi));
+            nq8_store(out, lo8, s->nc);
+            if (s->nc > 8) nq8_store(out + 8, hi8, s->nc - 8);
+        }
+    }
+}
+
+N_INLINE void conv_span(const mnv3_q8_conv_span *s, const uint32_t taps) {
+    const uint32_t n = s->pixels;
+    uint32_t j = 0;
+    for (; j + CONV_MR <= n; j += CONV_MR) conv_block(s, j, CONV_MR, taps);
+#if CONV_MR > 3
+    if (n - j == 3) conv_block(s, j, 3, taps);
+    if (n - j == 2) conv_block(s, j, 2, taps);
+#endif
+    if (n - j == 1) conv_block(s, j, 1, taps);
+}
+
+/* The stem's 3x3 kernel rows over 3 channels are 9 taps: that count unrolled. */
+static void CONV_UKERNEL(const mnv3_q8_conv_span *s) {
+    if (s->row_taps == 9)
+        conv_span(s, 9);
+    else
+        conv_span(s, s->row_taps);
+}
+
+static const mnv3_q8_conv_impl conv_impl = {CONV_UKERNEL, CONV_MR, CONV_NR, 1, 8, &ops, 0};
+
+static const mnv3_row conv_row = {
+    CONV_NAME, MNV3_ROW_CONV, MNV3_DTYPE_I8, MNV3_DTYPE_I8, MNV3_DTYPE_I8, 1,
+    mnv3_q8_conv_row_packed_bytes, mnv3_q8_conv_row_pack, mnv3_q8_params_bytes, mnv3_q8_prepare,
+    mnv3_q8_conv_workspace, {.conv = mnv3_q8_conv_driver}, &conv_impl,
+};
+
+/* ------------------------------------------------------------------------------------ */
 /* Rows and the plain set                                                                */
 /* ------------------------------------------------------------------------------------ */
 
@@ -623,8 +739,6 @@ static const mnv3_q8_dw_impl dw_impl = {
 Q8_GEMM_ROW(s16_pointwise_row, S16_GEMM_NAME, MNV3_ROW_POINTWISE,
             .pointwise = mnv3_q8_pointwise_driver, mnv3_q8_gemm_row_packed_bytes,
             mnv3_q8_pointwise_workspace, S16_NR, &s16_impl);
-Q8_GEMM_ROW(s16_conv_row, "q8_conv_im2col_x8__neon", MNV3_ROW_CONV, .conv = mnv3_q8_conv_driver,
-            mnv3_q8_gemm_row_packed_bytes, mnv3_q8_conv_workspace, S16_NR, &s16_impl);
 Q8_GEMM_ROW(s16_fc_row, "q8_gemv_1x8__neon", MNV3_ROW_FC, .fc = mnv3_q8_fc_driver,
             mnv3_q8_fc_row_packed_bytes, mnv3_no_workspace, S16_NR, &s16_impl);
 
@@ -635,7 +749,7 @@ static const mnv3_row depthwise_row = {
 };
 
 static const mnv3_row *const s16_rows[] = {
-    &s16_pointwise_row, &depthwise_row, &s16_conv_row, &s16_fc_row, NULL,
+    &s16_pointwise_row, &depthwise_row, &conv_row, &s16_fc_row, NULL,
 };
 
 const mnv3_kernel_set mnv3_kernel_set_neon_q8 = {"neon", 1u << MNV3_ISA_NEON, NULL, s16_rows,
@@ -788,14 +902,11 @@ static const mnv3_q8_gemm_impl dot_impl = {
 Q8_GEMM_ROW(dot_pointwise_row, "q8_gemm_4x16c4__neondot", MNV3_ROW_POINTWISE,
             .pointwise = mnv3_q8_pointwise_driver, mnv3_q8_gemm_row_packed_bytes,
             mnv3_q8_pointwise_workspace, DOT_NR, &dot_impl);
-Q8_GEMM_ROW(dot_conv_row, "q8_conv_im2col_4x16c4__neondot", MNV3_ROW_CONV,
-            .conv = mnv3_q8_conv_driver, mnv3_q8_gemm_row_packed_bytes, mnv3_q8_conv_workspace,
-            DOT_NR, &dot_impl);
 Q8_GEMM_ROW(dot_fc_row, "q8_gemv_1x16c4__neondot", MNV3_ROW_FC, .fc = mnv3_q8_fc_driver,
             mnv3_q8_fc_row_packed_bytes, mnv3_no_workspace, DOT_NR, &dot_impl);
 
 static const mnv3_row *const dot_rows[] = {
-    &dot_pointwise_row, &depthwise_row, &dot_conv_row, &dot_fc_row, NULL,
+    &dot_pointwise_row, &depthwise_row, &conv_row, &dot_fc_row, NULL,
 };
 
 const mnv3_kernel_set mnv3_kernel_set_neondot_q8 = {
@@ -905,13 +1016,10 @@ static const mnv3_q8_gemm_impl mm_impl = {
 Q8_GEMM_ROW(mm_pointwise_row, "q8_gemm_4x16c8__neoni8mm", MNV3_ROW_POINTWISE,
             .pointwise = mnv3_q8_pointwise_driver, mnv3_q8_gemm_row_packed_bytes,
             mnv3_q8_pointwise_workspace, MM_NR, &mm_impl);
-Q8_GEMM_ROW(mm_conv_row, "q8_conv_im2col_4x16c8__neoni8mm", MNV3_ROW_CONV,
-            .conv = mnv3_q8_conv_driver, mnv3_q8_gemm_row_packed_bytes, mnv3_q8_conv_workspace,
-            MM_NR, &mm_impl);
 
 /* The FC stays on SDOT: one row would leave half of every SMMLA unused. */
 static const mnv3_row *const mm_rows[] = {
-    &mm_pointwise_row, &depthwise_row, &mm_conv_row, &dot_fc_row, NULL,
+    &mm_pointwise_row, &depthwise_row, &conv_row, &dot_fc_row, NULL,
 };
 
 const mnv3_kernel_set mnv3_kernel_set_neoni8mm_q8 = {

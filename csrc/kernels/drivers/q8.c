@@ -3,7 +3,8 @@
  *   pointwise  row chunks prepared into the workspace (SE gate, A format, K padding,
  *              row sums for a weight zero point), panels, balanced row tiles, then LUT,
  *              residual ADD, store and channel sums on the bytes a tile produced;
- *   stem       im2col rows of an output row, then the same tiles;
+ *   stem       tiles of output pixels x panels whose taps the microkernel reads from the
+ *              input rows in place, or from a window of them where the image ends;
  *   fc         the pooled vector prepared once, then one-row tiles;
  *   depthwise  output rows, input rows through the ring, interior columns, LUT and sums.
  * Also the packers of the GEMM and depthwise layouts, which fold the zero points. */
@@ -606,124 +607,227 @@ void mnv3_q8_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a)
 }
 
 /* ------------------------------------------------------------------------------------ */
-/* Dense convolution (the stem): im2col rows, then tiles                                 */
+/* Dense convolution (the stem): taps read in place                                      */
 /* ------------------------------------------------------------------------------------ */
 
-/* Output pixels of one row handled at once. */
-#define Q8_CONV_CHUNK 32u
+/* Taps of one kernel row (kernel * in_channels), 0 when that does not fit in 32 bits. */
+static uint32_t conv_row_taps(const mnv3_layer *l) {
+    size_t taps;
+    return mnv3_size_mul(l->kernel, l->in_channels, &taps) && taps <= UINT32_MAX ? (uint32_t)taps
+                                                                                : 0;
+}
 
-size_t mnv3_q8_conv_workspace(const mnv3_row *row, const mnv3_layer *l, uint32_t in_width,
-                              uint32_t out_width) {
-    const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
-    size_t k_total, prepared, total;
-    (void)in_width;
-    (void)out_width;
-    if (!mnv3_size_mul4(l->kernel, l->kernel, l->in_channels, 1, &k_total) ||
-        k_total > UINT32_MAX ||
-        !mnv3_size_mul(Q8_CONV_CHUNK, row_bytes(im, (uint32_t)k_total), &prepared) ||
-        !mnv3_size_add(prepared, Q8_CONV_CHUNK * 4u, &total))
+static uint32_t conv_groups(const mnv3_q8_conv_impl *im, uint32_t row_taps) {
+    return (row_taps + im->group - 1) / im->group;
+}
+
+/* Bytes of one packed panel (q8_impl.h), 0 when they do not fit in size_t. */
+static size_t conv_panel_bytes(const mnv3_q8_conv_impl *im, uint32_t kernel, uint32_t row_taps) {
+    size_t w;
+    if (!mnv3_size_mul4(kernel, conv_groups(im, row_taps), (size_t)im->nr * im->group, 2u, &w) ||
+        !mnv3_size_add(w, (size_t)im->nr * 4u + mnv3_q8_rq_bytes(im->nr), &w))
+        return 0;
+    return w;
+}
+
+size_t mnv3_q8_conv_row_packed_bytes(const mnv3_row *row, const mnv3_layer *l) {
+    const mnv3_q8_conv_impl *im = (const mnv3_q8_conv_impl *)row->impl;
+    const uint32_t taps = conv_row_taps(l);
+    const size_t panel = taps ? conv_panel_bytes(im, l->kernel, taps) : 0;
+    size_t total;
+    if (!panel || !mnv3_size_mul((l->out_channels + im->nr - 1) / im->nr, panel, &total))
         return SIZE_MAX;
     return total;
 }
 
-/* The taps of output (oy, ox) in OHWI order, straight in the A format (the values
- * prepare_rows makes of them, zeros up to kpad); taps in the padding hold in_zp, whose
- * contribution (in_zp - in_zp) * w is zero as TFLite's. Returns the sum of the prepared
- * values. With 3 input channels a row is 27 values, so one pass beats a byte row and a
- * vector pass over it; a kernel row inside the image of an NHWC input is one run. */
-static int32_t im2col_prepared(const mnv3_conv_args *a, int32_t in_zp, uint32_t oy, uint32_t ox,
-                               mnv3_q8_format format, uint32_t kpad, void *dst) {
-    const uint32_t K = a->kernel, Ci = a->in_channels, run = K * Ci;
-    const long iy0 = (long)oy * a->stride - (long)a->pad_top;
-    const long ix0 = (long)ox * a->stride - (long)a->pad_left;
-    const int row_inside = ix0 >= 0 && ix0 + (long)K <= (long)a->in_width &&
-                           a->in_chan_stride == 1 && a->in_col_stride == Ci;
-    /* prepared = x - minus: in_zp for int16, -128 for u8, 0 for int8 */
-    const int32_t minus = format == MNV3_Q8_A_S16 ? in_zp : format == MNV3_Q8_A_U8 ? -128 : 0;
-    int16_t *d16 = (int16_t *)dst;
-    uint8_t *d8 = (uint8_t *)dst;
-    int32_t sum = 0;
-    uint32_t ky, kx, i, at = 0;
-    for (ky = 0; ky < K; ++ky) {
-        const long iy = iy0 + (long)ky;
-        const int8_t *src = iy >= 0 && iy < (long)a->in_height
-                                ? (const int8_t *)a->input + (size_t)iy * a->in_row_stride
-                                : NULL;
-        if (src && row_inside) {
-            src += (size_t)ix0 * Ci;
-            if (format == MNV3_Q8_A_S16) {
-                for (i = 0; i < run; ++i) d16[at + i] = (int16_t)(src[i] - minus);
-            } else {
-                for (i = 0; i < run; ++i) {
-                    d8[at + i] = (uint8_t)(src[i] - minus);
-                    sum += src[i] - minus;
+void mnv3_q8_conv_row_pack(const mnv3_row *row, const mnv3_layer *l, void *packed) {
+    const mnv3_q8_conv_impl *im = (const mnv3_q8_conv_impl *)row->impl;
+    const mnv3_q8_weights w = mnv3_q8_weights_of(l);
+    const uint32_t K = l->kernel, taps = conv_row_taps(l), N = l->out_channels;
+    const uint32_t nr = im->nr, g = im->group, groups = conv_groups(im, taps);
+    const size_t panel = conv_panel_bytes(im, K, taps), rq_at = panel - mnv3_q8_rq_bytes(nr);
+    uint32_t col, c, ky, t;
+    MNV3_ASSERT(panel != 0 && rq_at % 4u == 0);
+    for (col = 0; col < N; col += nr) {
+        unsigned char *p = (unsigned char *)packed + (size_t)(col / nr) * panel;
+        int32_t *bias = (int32_t *)(void *)p;
+        int16_t *wp = (int16_t *)(void *)(p + (size_t)nr * 4u);
+        memset(p, 0, panel);
+        for (c = 0; c < nr && col + c < N; ++c) {
+            const int8_t *src = w.weight + (size_t)(col + c) * K * taps; /* [ky][kx][ci] */
+            uint32_t wsum = 0;
+            for (ky = 0; ky < K; ++ky)
+                for (t = 0; t < taps; ++t) {
+                    const int16_t v = (int16_t)(src[(size_t)ky * taps + t] - w.weight_zp);
+                    wp[(((size_t)ky * groups + t / g) * nr + c) * g + t % g] = v;
+                    wsum += (uint32_t)(int32_t)v;
                 }
-            }
-            at += run;
-            continue;
+            /* exact modulo 2^32, as the reference's int32 accumulator */
+            bias[c] = (int32_t)((uint32_t)(w.bias ? w.bias[col + c] : 0) -
+                                (uint32_t)w.in_zp * wsum);
         }
-        for (kx = 0; kx < K; ++kx) {
-            const long ix = ix0 + (long)kx;
-            const int8_t *tap = src && ix >= 0 && ix < (long)a->in_width
-                                    ? src + (size_t)ix * a->in_col_stride
-                                    : NULL;
-            for (i = 0; i < Ci; ++i, ++at) {
-                const int32_t v =
-                    (tap ? (int32_t)tap[(size_t)i * a->in_chan_stride] : in_zp) - minus;
-                if (format == MNV3_Q8_A_S16)
-                    d16[at] = (int16_t)v;
-                else
-                    d8[at] = (uint8_t)v;
-                sum += v;
-            }
+        mnv3_q8_rq_fill((int32_t *)(void *)(p + rq_at), w.qmul, col, nr, N);
+    }
+}
+
+/* Bytes a pixel's kernel row is read as. */
+static size_t conv_reach(const mnv3_q8_conv_impl *im, uint32_t row_taps) {
+    return round_up_size(row_taps, im->chunk);
+}
+
+/* The workspace: a row of in_zp bytes as long as an input row, read in place of the rows
+ * in the vertical padding at the same offsets; then the window, the kernel rows of up to
+ * window_pixels pixels' taps, conv_reach bytes each. */
+size_t mnv3_q8_conv_workspace(const mnv3_row *row, const mnv3_layer *l, uint32_t in_width,
+                              uint32_t out_width) {
+    const mnv3_q8_conv_impl *im = (const mnv3_q8_conv_impl *)row->impl;
+    const uint32_t taps = conv_row_taps(l);
+    size_t zp_row, window, total;
+    (void)out_width;
+    if (!taps || !mnv3_size_mul(in_width, l->in_channels, &zp_row) ||
+        !mnv3_size_align(zp_row, 64u, &zp_row) ||
+        !mnv3_size_mul4(l->kernel, im->window_pixels, conv_reach(im, taps), 1u, &window) ||
+        !mnv3_size_add(zp_row, window, &total))
+        return SIZE_MAX;
+    return total;
+}
+
+/* One call's walk: the kernel rows of the current output row and where the window is. */
+typedef struct conv_walk {
+    const mnv3_conv_args *a;
+    const mnv3_q8_conv_impl *im;
+    const mnv3_q8_params *prm;
+    uint32_t taps;
+    size_t reach, panel;
+    const int8_t *kernel_rows[MNV3_CONV_MAX_KERNEL]; /* input row, or the in_zp row */
+    long iy0;
+    int8_t *window;
+} conv_walk;
+
+/* Output columns [*lo, *hi) whose taps the microkernel may read in place: an NHWC input,
+ * every tap inside the row and the chunked reads too (both 0 when there are none). */
+static void conv_in_place(const mnv3_conv_args *a, size_t reach, uint32_t *lo, uint32_t *hi) {
+    const size_t Ci = a->in_channels, row = (size_t)a->in_width * Ci;
+    *lo = *hi = 0;
+    if (a->in_chan_stride == 1 && a->in_col_stride == Ci && row >= reach) {
+        const size_t last_ix = (row - reach) / Ci; /* the last first column that fits */
+        const uint32_t l = (a->pad_left + a->stride - 1) / a->stride;
+        const size_t h = (last_ix + a->pad_left) / a->stride + 1;
+        const uint32_t hh = h < a->out_width ? (uint32_t)h : a->out_width;
+        if (hh > l) {
+            *lo = l;
+            *hi = hh;
         }
     }
-    for (; at < kpad; ++at) {
-        if (format == MNV3_Q8_A_S16)
-            d16[at] = 0;
-        else
-            d8[at] = 0;
+}
+
+/* The taps of pixels [ox, ox + m) into the window, in_zp outside the image, zeros after
+ * each kernel row's taps (the reads past them meet zero weights). */
+static void conv_fill_window(const conv_walk *c, uint32_t ox, uint32_t m) {
+    const mnv3_conv_args *a = c->a;
+    const uint32_t K = a->kernel, Ci = a->in_channels;
+    const int8_t *in = (const int8_t *)a->input;
+    const int8_t zp = (int8_t)c->prm->in_zp;
+    uint32_t ky, j, kx, ci;
+    for (ky = 0; ky < K; ++ky) {
+        const long iy = c->iy0 + (long)ky;
+        const int row_in = iy >= 0 && iy < (long)a->in_height;
+        for (j = 0; j < m; ++j) {
+            const long ix0 = (long)(ox + j) * a->stride - (long)a->pad_left;
+            int8_t *d = c->window + ((size_t)ky * m + j) * c->reach;
+            for (kx = 0; kx < K; ++kx) {
+                const long ix = ix0 + (long)kx;
+                const int8_t *tap = row_in && ix >= 0 && ix < (long)a->in_width
+                                        ? in + (size_t)iy * a->in_row_stride +
+                                              (size_t)ix * a->in_col_stride
+                                        : NULL;
+                for (ci = 0; ci < Ci; ++ci)
+                    d[kx * Ci + ci] = tap ? tap[(size_t)ci * a->in_chan_stride] : zp;
+            }
+            memset(d + c->taps, 0, c->reach - c->taps);
+        }
     }
-    return sum;
+}
+
+/* Pixels [ox, ox + m) of output row oy, every panel, read in place or from the window. */
+static void conv_pixels(const conv_walk *c, uint32_t oy, uint32_t ox, uint32_t m, int in_place) {
+    const mnv3_conv_args *a = c->a;
+    const mnv3_q8_conv_impl *im = c->im;
+    const mnv3_q8_requant *rq = &c->prm->requant;
+    const uint32_t K = a->kernel, Co = a->out_channels, nr = im->nr;
+    int8_t *out = (int8_t *)a->output + ((size_t)oy * a->out_width + ox) * Co;
+    const int8_t *rows[MNV3_CONV_MAX_KERNEL];
+    mnv3_q8_rq_table table ALIGN64;
+    mnv3_q8_conv_span s;
+    uint32_t ky, col;
+    if (in_place) {
+        const size_t at = ((size_t)ox * a->stride - a->pad_left) * a->in_channels;
+        for (ky = 0; ky < K; ++ky) rows[ky] = c->kernel_rows[ky] + at;
+        s.step = (size_t)a->stride * a->in_channels;
+    } else {
+        conv_fill_window(c, ox, m);
+        for (ky = 0; ky < K; ++ky) rows[ky] = c->window + (size_t)ky * m * c->reach;
+        s.step = c->reach;
+    }
+    s.rows = rows;
+    s.pixels = m;
+    s.kernel = K;
+    s.row_taps = c->taps;
+    s.rq = &table;
+    s.lut = im->fused & MNV3_Q8_FUSE_LUT ? rq->lut : NULL;
+    s.out_stride = Co;
+    for (col = 0; col < Co; col += nr) {
+        s.w = (const unsigned char *)a->packed + (size_t)(col / nr) * c->panel;
+        mnv3_q8_rq_view(&table,
+                        (const unsigned char *)s.w + c->panel - mnv3_q8_rq_bytes(nr), nr, rq);
+        s.out = out + col;
+        s.nc = Co - col < nr ? Co - col : nr;
+        im->span(&s);
+    }
+    if (rq->lut && !s.lut)
+        (im->ops && im->ops->lut ? im->ops->lut : mnv3_q8_lut_portable)(out, (size_t)m * Co,
+                                                                        rq->lut);
+}
+
+/* Output columns [lo, hi) through windows of at most window_pixels pixels. */
+static void conv_windows(const conv_walk *c, uint32_t oy, uint32_t lo, uint32_t hi) {
+    while (lo < hi) {
+        const uint32_t m = hi - lo < c->im->window_pixels ? hi - lo : c->im->window_pixels;
+        conv_pixels(c, oy, lo, m, 0);
+        lo += m;
+    }
 }
 
 void mnv3_q8_conv_driver(const mnv3_row *row, const mnv3_conv_args *a) {
-    const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
+    const mnv3_q8_conv_impl *im = (const mnv3_q8_conv_impl *)row->impl;
     const mnv3_q8_params *prm = (const mnv3_q8_params *)a->params;
-    const uint32_t k_total = a->kernel * a->kernel * a->in_channels;
-    const uint32_t kpad = round_up_u32(k_total, im->kr);
-    const size_t stride = row_bytes(im, k_total);
+    const uint32_t K = a->kernel, Ci = a->in_channels;
     unsigned char *ws = (unsigned char *)a->workspace;
-    int32_t *terms = needs_terms(im, prm->weight_zp)
-                         ? (int32_t *)(void *)(ws + Q8_CONV_CHUNK * stride)
-                         : NULL;
-    mnv3_prefetch_cursor pf;
-    q8_post post;
-    q8_rows r;
-    uint32_t oy, ox0, j;
-    MNV3_ASSERT(ws != NULL && a->row_end <= a->out_height);
-    mnv3_prefetch_start(NULL, &pf);
-    memset(&post, 0, sizeof post);
-    post.params = prm;
-    post.lut = prm->requant.lut;
-    post.out_stride = a->out_channels;
-    r.a = ws;
-    r.a_stride = stride;
-    r.terms = terms;
-    for (oy = a->row_begin; oy < a->row_end; ++oy)
-        for (ox0 = 0; ox0 < a->out_width; ox0 += Q8_CONV_CHUNK) {
-            const uint32_t count =
-                a->out_width - ox0 < Q8_CONV_CHUNK ? a->out_width - ox0 : Q8_CONV_CHUNK;
-            for (j = 0; j < count; ++j) {
-                const int32_t sum =
-                    im2col_prepared(a, prm->in_zp, oy, ox0 + j, im->format, kpad, ws + j * stride);
-                if (terms) terms[j] = (int32_t)((uint32_t)-prm->weight_zp * (uint32_t)sum);
-            }
-            r.rows = count;
-            post.output = (int8_t *)a->output + ((size_t)oy * a->out_width + ox0) * a->out_channels;
-            run_tiles(im, &r, a->packed, k_total, 0, a->out_channels,
-                      &prm->requant, &post, &pf);
+    conv_walk c;
+    uint32_t oy, ky, lo, hi;
+    MNV3_ASSERT(ws != NULL && K >= 1 && K <= MNV3_CONV_MAX_KERNEL && a->stride >= 1);
+    MNV3_ASSERT(a->row_end <= a->out_height);
+    c.a = a;
+    c.im = im;
+    c.prm = prm;
+    c.taps = K * Ci;
+    c.reach = conv_reach(im, c.taps);
+    c.panel = conv_panel_bytes(im, K, c.taps);
+    c.window = (int8_t *)(void *)(ws + round_up_size((size_t)a->in_width * Ci, 64u));
+    memset(ws, (int8_t)prm->in_zp, (size_t)a->in_width * Ci);
+    conv_in_place(a, c.reach, &lo, &hi);
+    for (oy = a->row_begin; oy < a->row_end; ++oy) {
+        c.iy0 = (long)oy * a->stride - (long)a->pad_top;
+        for (ky = 0; ky < K; ++ky) {
+            const long iy = c.iy0 + (long)ky;
+            c.kernel_rows[ky] = iy >= 0 && iy < (long)a->in_height
+                                    ? (const int8_t *)a->input + (size_t)iy * a->in_row_stride
+                                    : (const int8_t *)(void *)ws;
         }
+        conv_windows(&c, oy, 0, lo);
+        if (lo < hi) conv_pixels(&c, oy, lo, hi - lo, 1);
+        conv_windows(&c, oy, hi, a->out_width);
+    }
 }
 
 /* ------------------------------------------------------------------------------------ */

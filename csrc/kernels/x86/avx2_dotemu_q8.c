@@ -26,7 +26,9 @@ Q8X_INLINE __m256i dot_emulated(__m256i acc, __m256i a, __m256i b) {
 #define DOT_FORMAT MNV3_Q8_A_U8
 #include "q8_gemm_ymm.h"
 
-static const mnv3_row *const set_rows[] = {&dot_pointwise_row, &dot_conv_row, &dot_fc_row, NULL};
+static const mnv3_row *const set_rows[] = {
+    &dot_pointwise_row, &mnv3_q8_conv_avx2, &dot_fc_row, NULL,
+};
 
 const mnv3_kernel_set mnv3_kernel_set_avx2_dotemu_q8 = {
     "avx2-dotemu", 0u, mnv3_cpu_has_avx2, set_rows, &mnv3_q8_input_avx2,

@@ -132,12 +132,6 @@ static const mnv3_row pointwise_row = {
     mnv3_q8_prepare, mnv3_q8_pointwise_workspace, {.pointwise = mnv3_q8_pointwise_driver},
     &gemm_impl,
 };
-static const mnv3_row conv_row = {
-    "q8_conv_im2col_8x32c4__avx512vnni", MNV3_ROW_CONV, MNV3_DTYPE_I8, MNV3_DTYPE_I8,
-    MNV3_DTYPE_I8, NR, mnv3_q8_gemm_row_packed_bytes, mnv3_q8_gemm_row_pack,
-    mnv3_q8_params_bytes, mnv3_q8_prepare, mnv3_q8_conv_workspace, {.conv = mnv3_q8_conv_driver},
-    &gemm_impl,
-};
 static const mnv3_row fc_row = {
     "q8_gemv_1x32c4__avx512vnni", MNV3_ROW_FC, MNV3_DTYPE_I8, MNV3_DTYPE_I8, MNV3_DTYPE_I8, NR,
     mnv3_q8_fc_row_packed_bytes, mnv3_q8_gemm_row_pack, mnv3_q8_params_bytes, mnv3_q8_prepare,
@@ -145,7 +139,7 @@ static const mnv3_row fc_row = {
 };
 
 static const mnv3_row *const set_rows[] = {
-    &pointwise_row, &mnv3_q8_depthwise_avx2, &conv_row, &fc_row, NULL,
+    &pointwise_row, &mnv3_q8_depthwise_avx2, &mnv3_q8_conv_avx2, &fc_row, NULL,
 };
 
 const mnv3_kernel_set mnv3_kernel_set_avx512vnni_q8 = {

@@ -19,7 +19,7 @@
 #include "q8_gemm_ymm.h"
 
 static const mnv3_row *const set_rows[] = {
-    &dot_pointwise_row, &mnv3_q8_depthwise_avx2, &dot_conv_row, &dot_fc_row, NULL,
+    &dot_pointwise_row, &mnv3_q8_depthwise_avx2, &mnv3_q8_conv_avx2, &dot_fc_row, NULL,
 };
 
 const mnv3_kernel_set mnv3_kernel_set_avxvnni_q8 = {

@@ -134,6 +134,35 @@ Q8X_INLINE __m128i q8x_pack16_clamp(__m256i v0, __m256i v1, __m128i lo, __m128i 
     return _mm_min_epi8(_mm_max_epi8(q8x_pack16(v0, v1), lo), hi);
 }
 
+/* The epilogue of a tile of 16 columns: a row's two accumulator vectors as bytes. */
+typedef struct q8x_out16 {
+    q8x_rq q0, q1;
+    __m256i zp;
+    __m128i lo, hi;
+} q8x_out16;
+
+Q8X_INLINE q8x_out16 q8x_out16_load(const mnv3_q8_rq_table *rq) {
+    q8x_out16 o;
+    o.q0 = q8x_rq_load(rq, 0);
+    o.q1 = q8x_rq_load(rq, 8);
+    o.zp = _mm256_set1_epi32(rq->out_zp);
+    o.lo = _mm_set1_epi8((char)rq->lo);
+    o.hi = _mm_set1_epi8((char)rq->hi);
+    return o;
+}
+
+/* plain: the table's plain requantization (callers branch once, outside their rows);
+ * half: only the first 8 columns are stored, so c1 is not requantized. */
+Q8X_INLINE __m128i q8x_out16_bytes(const q8x_out16 *o, __m256i c0, __m256i c1, const int plain,
+                                   const int half) {
+    const __m256i v0 = plain ? q8x_requantize_zp_plain(c0, &o->q0, o->zp)
+                             : q8x_requantize_zp(c0, &o->q0, o->zp);
+    const __m256i v1 = half    ? _mm256_setzero_si256()
+                       : plain ? q8x_requantize_zp_plain(c1, &o->q1, o->zp)
+                               : q8x_requantize_zp(c1, &o->q1, o->zp);
+    return q8x_pack16_clamp(v0, v1, o->lo, o->hi);
+}
+
 Q8X_INLINE void q8x_store_bytes(int8_t *out, __m128i b, uint32_t n) {
     if (n >= 16) {
         _mm_storeu_si128((__m128i *)(void *)out, b);

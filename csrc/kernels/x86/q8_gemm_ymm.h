@@ -59,17 +59,12 @@ Q8X_INLINE void gemm_ymm(const mnv3_q8_gemm_tile *t, const uint32_t M, const int
     }
     *t->pf = pf;
     {
-        const q8x_rq q0 = q8x_rq_load(rq, 0), q1 = q8x_rq_load(rq, 8);
-        const __m256i zp = _mm256_set1_epi32(rq->out_zp);
-        const __m128i lo = _mm_set1_epi8((char)rq->lo), hi = _mm_set1_epi8((char)rq->hi);
+        const q8x_out16 o = q8x_out16_load(rq);
         __m128i bytes[DOT_MR];
-#define OUT(r, output)                                                                       \
-    if (M > r)                                                                               \
-        bytes[r] = q8x_pack16_clamp(output(c##r##0, &q0, zp),                                \
-                                    half ? _mm256_setzero_si256() : output(c##r##1, &q1, zp), \
-                                    lo, hi);
-#define OUT_PLAIN(r) OUT(r, q8x_requantize_zp_plain)
-#define OUT_ANY(r) OUT(r, q8x_requantize_zp)
+#define OUT(r, plain)                                                                        \
+    if (M > r) bytes[r] = q8x_out16_bytes(&o, c##r##0, c##r##1, plain, half);
+#define OUT_PLAIN(r) OUT(r, 1)
+#define OUT_ANY(r) OUT(r, 0)
         if (rq->plain) {
             DOT_ROWS(OUT_PLAIN)
         } else {
@@ -122,12 +117,6 @@ static const mnv3_row dot_pointwise_row = {
     MNV3_DTYPE_I8, MNV3_DTYPE_I8, DOT_NR, mnv3_q8_gemm_row_packed_bytes, mnv3_q8_gemm_row_pack,
     mnv3_q8_params_bytes, mnv3_q8_prepare, mnv3_q8_pointwise_workspace,
     {.pointwise = mnv3_q8_pointwise_driver}, &dot_impl,
-};
-static const mnv3_row dot_conv_row = {
-    "q8_conv_im2col_6x16" DOT_STR(DOT_TILE) "__" DOT_STR(DOT_SUFFIX), MNV3_ROW_CONV,
-    MNV3_DTYPE_I8, MNV3_DTYPE_I8, MNV3_DTYPE_I8, DOT_NR, mnv3_q8_gemm_row_packed_bytes,
-    mnv3_q8_gemm_row_pack, mnv3_q8_params_bytes, mnv3_q8_prepare, mnv3_q8_conv_workspace,
-    {.conv = mnv3_q8_conv_driver}, &dot_impl,
 };
 static const mnv3_row dot_fc_row = {
     "q8_gemv_1x16" DOT_STR(DOT_TILE) "__" DOT_STR(DOT_SUFFIX), MNV3_ROW_FC, MNV3_DTYPE_I8,
