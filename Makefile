@@ -304,7 +304,7 @@ MCA_OUT ?= build-mca
 MCA_FLAGS ?=
 
 ifneq ($(filter x86_64% amd64%,$(MACHINE)),)
-KERNEL_ASM := $(addprefix $(BUILD)/asm/csrc/kernels/x86/,avx2_f32.s avx512_f32.s avx2_q8.s \
+KERNEL_ASM := $(addprefix $(BUILD)/asm/csrc/kernels/x86/,avx2_f32.s avx512_f32.s avx2_q8.s avx2_q8_conv.s \
     avxvnni_q8.s avx512vnni_q8.s avx2_f16w.s avx512_bf16.s)
 else ifneq ($(filter aarch64% arm%,$(MACHINE)),)
 KERNEL_ASM := $(addprefix $(BUILD)/asm/csrc/kernels/arm/,neon_f32.s neon_q8.s neon_f16w.s)
@@ -340,7 +340,7 @@ mca:
 	    x86=$(MCA_OUT)/$$t/asm/csrc/kernels/x86; arm=$(MCA_OUT)/$$t/asm/csrc/kernels/arm; \
 	    case $$t in \
 	        x86_64*) kernels="$$kernels --kernels avx2 x86-avx2 $$x86/avx2_f32.s --kernels avx512 x86-avx512 $$x86/avx512_f32.s \
-	            --kernels q8-avx2 x86-avx2 $$x86/avx2_q8.s --kernels q8-avxvnni x86-avxvnni $$x86/avxvnni_q8.s \
+	            --kernels q8-avx2 x86-avx2 $$x86/avx2_q8.s:$$x86/avx2_q8_conv.s --kernels q8-avxvnni x86-avxvnni $$x86/avxvnni_q8.s \
 	            --kernels q8-avx512vnni x86-avx512 $$x86/avx512vnni_q8.s \
 	            --kernels avx2-f16w x86-avx2 $$x86/avx2_f16w.s --kernels avx512-bf16 x86-avx512 $$x86/avx512_bf16.s";; \
 	        aarch64*) kernels="$$kernels --kernels neon-a64 aarch64 $$arm/neon_f32.s --kernels q8-neon-a64 aarch64 $$arm/neon_q8.s \

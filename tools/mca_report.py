@@ -625,7 +625,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--kernels", nargs=3, action="append", default=[],
                     metavar=("NAME", "ISA", "ASM"),
                     help=f"a kernel set: its name, instruction set ({', '.join(ISAS)}) and "
-                         "the compiler's assembly of its source; repeatable")
+                         "the compiler's assembly of its sources (several joined by "
+                         f"{os.pathsep!r}); repeatable")
     ap.add_argument("--functions", default=DEFAULT_FUNCTIONS,
                     help="regex selecting the microkernel functions (matched against the name "
                          "without GCC's .constprop/.isra/.part suffixes; default %(default)s, "
@@ -676,12 +677,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for name, isa_name, path in args.kernels:
         if isa_name not in ISAS:
             ap.error(f"unknown instruction set {isa_name!r} (one of {', '.join(ISAS)})")
-        if not os.path.exists(path):
-            print(f"mca_report: {name}: {path} not found, skipped", file=sys.stderr)
+        paths = [p for p in path.split(os.pathsep) if p]
+        missing = [p for p in paths if not os.path.exists(p)]
+        if missing or not paths:
+            print(f"mca_report: {name}: {', '.join(missing) or 'no file'} not found, skipped",
+                  file=sys.stderr)
             continue
-        funcs = parse_functions(path, isa_name)
+        funcs = {}
+        for p in paths:
+            funcs.update(parse_functions(p, isa_name))
         isa = ISAS[isa_name]
-        if isa_name == "armv7" and thumb_code(path):
+        if isa_name == "armv7" and thumb_code(paths[0]):
             isa = replace(isa, triple="thumbv7a-linux-gnueabihf")
         chosen = [f for f in funcs if fsel.search(base_name(f))]
         notes = []
