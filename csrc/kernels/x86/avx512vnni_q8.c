@@ -2,12 +2,13 @@
  * instruction. u8 activations (x ^ 0x80, prepared by the driver) are broadcast 4 bytes at
  * a time against s8 weights packed [k/4][32][4], 8 rows x 2 vectors of accumulators;
  * zero points are folded at pack time (q8_impl.h). The loop is pure loads and dot
- * products; requantization runs once per tile on 256-bit halves with the AVX2 sequence
- * every x86 set shares (and the tests check on every machine). */
+ * products; requantization runs once per tile on 512-bit vectors (q8z_*, the sequence of
+ * q8_common.h on 16 lanes), and the tile finishes its bytes in registers (LUT, residual
+ * ADD, channel sums) as the 256-bit sets do, on its two halves of 16 columns. */
 #include "kernels/kernels.h"
 
 #if defined(MNV3_HAVE_X86_KERNELS)
-#define Q8X_ATTR MNV3_X86_TARGET("avx512f,avx512vnni,avx2")
+#define Q8X_ATTR MNV3_X86_TARGET("avx512f,avx512bw,avx512vl,avx512vnni,avx2")
 #include "q8_common.h"
 
 #define MR 8
@@ -16,20 +17,67 @@
 
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
-Q8X_INLINE void store_row(int8_t *out, __m512i c0, __m512i c1, const q8x_rq *q, __m256i zp,
-                          __m256i lo, __m256i hi, uint32_t nc, const int plain) {
-#define Q8_OUT(v, i)                                                                         \
-    (plain ? q8x_output_plain(v, &q[i], zp, lo, hi) : q8x_output(v, &q[i], zp, lo, hi))
-    q8x_store_bytes(out,
-                    q8x_pack16(Q8_OUT(_mm512_castsi512_si256(c0), 0),
-                               Q8_OUT(_mm512_extracti64x4_epi64(c0, 1), 1)),
-                    nc);
-    if (nc > 16)
-        q8x_store_bytes(out + 16,
-                        q8x_pack16(Q8_OUT(_mm512_castsi512_si256(c1), 2),
-                                   Q8_OUT(_mm512_extracti64x4_epi64(c1, 1), 3)),
-                        nc - 16);
-#undef Q8_OUT
+/* The requantization of 16 lanes, parameters as vectors (q8x_rq on 512 bits). */
+typedef struct q8z_rq {
+    __m512i mult, mult_odd, left, right, mask, half;
+} q8z_rq;
+
+Q8X_INLINE q8z_rq q8z_rq_load(const mnv3_q8_rq_table *t, uint32_t c) {
+    q8z_rq r;
+    r.mult = _mm512_loadu_si512((const void *)(t->mult + c));
+    r.mult_odd = _mm512_srli_epi64(r.mult, 32);
+    r.left = _mm512_loadu_si512((const void *)(t->left + c));
+    r.right = _mm512_loadu_si512((const void *)(t->right + c));
+    r.mask = _mm512_loadu_si512((const void *)(t->mask + c));
+    r.half = _mm512_loadu_si512((const void *)(t->half + c));
+    return r;
+}
+
+/* requantize + zero point, unclamped: q8x_requantize_zp's steps (q8_common.h), with
+ * opmasks for the blend, the saturating product and the rounding; `plain` as
+ * mnv3_q8_rq_table's: no left shift and no INT32_MIN multiplier. */
+Q8X_INLINE __m512i q8z_requantize_zp(__m512i acc, const q8z_rq *r, __m512i zp, const int plain) {
+    const __m512i nudge = _mm512_set1_epi64((long long)1 << 30);
+    const __m512i one = _mm512_set1_epi32(1), zero = _mm512_setzero_si512();
+    const __m512i x = plain ? acc : _mm512_sllv_epi32(acc, r->left);
+    const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, r->mult), nudge);
+    const __m512i odd =
+        _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), r->mult_odd), nudge);
+    __m512i h = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31),
+                                        _mm512_slli_epi64(odd, 1));
+    __m512i s, threshold;
+    if (!plain) {
+        const __m512i min = _mm512_set1_epi32(INT32_MIN);
+        const __mmask16 sat =
+            _mm512_cmpeq_epi32_mask(x, min) & _mm512_cmpeq_epi32_mask(r->mult, min);
+        h = _mm512_mask_xor_epi32(h, sat, h, _mm512_set1_epi32(-1));
+    }
+    /* half - (h >> 31): one more for negative h */
+    threshold = _mm512_mask_add_epi32(r->half, _mm512_cmpgt_epi32_mask(zero, h), r->half, one);
+    s = _mm512_srav_epi32(h, r->right);
+    s = _mm512_mask_add_epi32(s, _mm512_cmpgt_epi32_mask(_mm512_and_si512(h, r->mask), threshold),
+                              s, one);
+    return _mm512_add_epi32(s, zp);
+}
+
+/* 16 lanes as 16 bytes clamped to [lo, hi]: vpmovsdb saturates to int8 first, which gives
+ * the clamp of the int32 values, since [lo, hi] lies within int8. */
+Q8X_INLINE __m128i q8z_bytes16(__m512i acc, const q8z_rq *r, __m512i zp, __m128i lo, __m128i hi,
+                               const int plain) {
+    const __m128i b = _mm512_cvtsepi32_epi8(q8z_requantize_zp(acc, r, zp, plain));
+    return _mm_min_epi8(_mm_max_epi8(b, lo), hi);
+}
+
+/* The zmm requantization on arrays, for the tests (mnv3_q8_ops.requantize). */
+static Q8X_ATTR void q8z_requantize16(const int32_t *in, const mnv3_q8_rq_table *t, int32_t *res) {
+    const q8z_rq rq = q8z_rq_load(t, 0);
+    _mm512_storeu_si512((void *)res, q8z_requantize_zp(_mm512_loadu_si512((const void *)in), &rq,
+                                                       _mm512_setzero_si512(), 0));
+}
+
+static Q8X_ATTR void q8z_requantize_array(const int32_t *acc, const mnv3_q8_mul *m, size_t n,
+                                          int32_t *out) {
+    q8x_requantize_array_by(acc, m, n, out, 16, q8z_requantize16);
 }
 
 Q8X_INLINE void gemm_vnni512(const mnv3_q8_gemm_tile *t, const uint32_t M) {
@@ -74,15 +122,16 @@ Q8X_INLINE void gemm_vnni512(const mnv3_q8_gemm_tile *t, const uint32_t M) {
     }
     *t->pf = pf;
     {
-        q8x_rq q[4];
-        const __m256i zp = _mm256_set1_epi32(rq->out_zp);
-        const __m256i lo = _mm256_set1_epi32(rq->lo), hi = _mm256_set1_epi32(rq->hi);
-        q[0] = q8x_rq_load(rq, 0);
-        q[1] = q8x_rq_load(rq, 8);
-        q[2] = q8x_rq_load(rq, 16);
-        q[3] = q8x_rq_load(rq, 24);
+        const q8z_rq q0 = q8z_rq_load(rq, 0), q1 = q8z_rq_load(rq, 16);
+        const __m512i zp = _mm512_set1_epi32(rq->out_zp);
+        const __m128i lo = _mm_set1_epi8((char)rq->lo), hi = _mm_set1_epi8((char)rq->hi);
+        const int wide = t->nc > 16;
+        __m128i bytes0[MR], bytes1[MR];
 #define OUT(r, plain)                                                                        \
-    if (M > r) store_row(t->out + r * t->out_stride, c##r##0, c##r##1, q, zp, lo, hi, t->nc, plain);
+    if (M > r) {                                                                             \
+        bytes0[r] = q8z_bytes16(c##r##0, &q0, zp, lo, hi, plain);                            \
+        bytes1[r] = wide ? q8z_bytes16(c##r##1, &q1, zp, lo, hi, plain) : _mm_setzero_si128(); \
+    }
 #define OUT_PLAIN(r) OUT(r, 1)
 #define OUT_ANY(r) OUT(r, 0)
         if (rq->plain) {
@@ -93,6 +142,16 @@ Q8X_INLINE void gemm_vnni512(const mnv3_q8_gemm_tile *t, const uint32_t M) {
 #undef OUT_PLAIN
 #undef OUT_ANY
 #undef OUT
+        /* The first half's finish stores and sums at most 16 columns of the tile's nc. */
+        q8x_finish_rows16(t, bytes0, M);
+        if (wide) {
+            mnv3_q8_gemm_tile h = *t;
+            h.nc -= 16;
+            h.out += 16;
+            if (h.residual) h.residual += 16;
+            if (h.sums) h.sums += 16;
+            q8x_finish_rows16(&h, bytes1, M);
+        }
     }
 }
 
@@ -110,7 +169,7 @@ GEMM(7)
 GEMM(8)
 #undef GEMM
 
-static const mnv3_q8_ops ops = {q8x_prepare_rows, q8x_lut, q8x_add, q8x_requantize_array};
+static const mnv3_q8_ops ops = {q8x_prepare_rows, q8x_lut, q8x_add, q8z_requantize_array};
 
 static const mnv3_q8_gemm_impl gemm_impl = {
     MNV3_Q8_A_U8,
@@ -123,7 +182,7 @@ static const mnv3_q8_gemm_impl gemm_impl = {
      mnv3_q8_gemm_7x32c4__avx512vnni, mnv3_q8_gemm_8x32c4__avx512vnni},
     &ops,
     0,
-    0,
+    MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_ADD | MNV3_Q8_FUSE_SUMS,
 };
 
 static const mnv3_row pointwise_row = {
