@@ -146,35 +146,29 @@ Q8X_INLINE void dw_group_row(const int16_t *const *tap, uint32_t pairs, size_t s
 
 static Q8X_ATTR void mnv3_q8_dwconv_16c2x2__avx2(const mnv3_q8_dw_out_row *r) {
     const mnv3_q8_dw_call *a = r->a;
-    const uint32_t C = a->channels, K = a->kernel, S = a->stride;
-    const uint32_t pairs = dw_pairs(K), cols = (a->out_width - 1u) * S + K;
-    const size_t cpad = ((size_t)C + DW_GROUP - 1u) / DW_GROUP * DW_GROUP;
-    const int16_t *crow[MNV3_DW_MAX_KERNEL];
     const int16_t *tap[MNV3_DW_MAX_KERNEL * MNV3_DW_MAX_KERNEL + 1];
+    dw_row_plan p;
+    dw_group_plan gp;
     dw_group q;
     uint32_t g;
-    MNV3_ASSERT(a->workspace != NULL && a->out_width >= 1 && cols <= a->in_width + 2u * K);
-    dw_rows(r, cols, cpad, crow);
+    dw_row_begin(r, &p);
     q.zp = _mm256_set1_epi32(a->requant.out_zp);
     q.lo = _mm_set1_epi8((char)a->requant.act_lo);
     q.hi = _mm_set1_epi8((char)a->requant.act_hi);
     q.lut = r->lut;
-    for (g = 0; g < C; g += DW_GROUP) {
-        const uint32_t n = C - g < DW_GROUP ? C - g : DW_GROUP;
-        mnv3_q8_mul tail[DW_GROUP];
-        int plain;
-        const mnv3_q8_mul *m = dw_group_qmul(a, g, tail, &plain);
-        const size_t group_bytes = 4u * DW_GROUP * ((size_t)pairs + 1u);
-        const __m256i *w = (const __m256i *)(const void *)((const unsigned char *)r->w +
-                                                          (size_t)(g / DW_GROUP) * group_bytes);
-        q.low = rq_from_qmul(m, m + 8);
-        q.high = rq_from_qmul(m + 4, m + 12);
+    for (g = 0; g < a->channels; g += DW_GROUP) {
+        const __m256i *w;
+        dw_group_begin(r, &p, g, &gp, tap);
+        w = (const __m256i *)gp.w;
+        q.low = rq_from_qmul(gp.m, gp.m + 8);
+        q.high = rq_from_qmul(gp.m + 4, gp.m + 12);
         q.sums = r->sums ? r->sums + g : NULL;
-        dw_taps(crow, K, cpad, g, tap);
-        if (plain)
-            dw_group_row(tap, pairs, S * cpad, a->out_width, w, &q, r->out + g, C, n, 1);
+        if (gp.plain)
+            dw_group_row(tap, p.pairs, p.step, a->out_width, w, &q, r->out + g, a->channels,
+                         gp.n, 1);
         else
-            dw_group_row(tap, pairs, S * cpad, a->out_width, w, &q, r->out + g, C, n, 0);
+            dw_group_row(tap, p.pairs, p.step, a->out_width, w, &q, r->out + g, a->channels,
+                         gp.n, 0);
     }
 }
 

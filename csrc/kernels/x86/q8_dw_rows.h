@@ -111,22 +111,6 @@ static Q8X_ATTR void dw_convert_row(const mnv3_q8_dw_call *a, const int8_t *src,
     memset(dst + (size_t)inside_hi * cpad, 0, (size_t)(cols - inside_hi) * cpad * sizeof *dst);
 }
 
-/* The (multiplier, shift) pairs of the group's channels from g, the ones past the last
- * channel 0; *plain: none shifts left or is INT32_MIN. */
-static const mnv3_q8_mul *dw_group_qmul(const mnv3_q8_dw_call *a, uint32_t g,
-                                        mnv3_q8_mul tail[DW_GROUP], int *plain) {
-    const mnv3_q8_mul *m = a->requant.qmul + g;
-    const uint32_t n = a->channels - g < DW_GROUP ? a->channels - g : DW_GROUP;
-    uint32_t c;
-    *plain = 1;
-    for (c = 0; c < n; ++c)
-        if (m[c].shift > 0 || m[c].multiplier == INT32_MIN) *plain = 0;
-    if (n == DW_GROUP) return m;
-    memset(tail, 0, DW_GROUP * sizeof *tail);
-    memcpy(tail, m, n * sizeof *m);
-    return tail;
-}
-
 typedef struct dw_convert_ctx {
     uint32_t cols;
     size_t cpad;
@@ -148,12 +132,55 @@ static void dw_rows(const mnv3_q8_dw_out_row *r, uint32_t cols, size_t cpad,
                            &ctx, crow);
 }
 
-/* tap[ky * K + kx] = converted row ky's column kx at channel g; tap[taps] repeats the last
- * for an odd tap count (its weights are 0). */
-static void dw_taps(const int16_t *const *crow, uint32_t K, size_t cpad, uint32_t g,
-                    const int16_t **tap) {
-    uint32_t ky, kx;
+/* What the groups of one output row share: its converted rows and the sizes. */
+typedef struct dw_row_plan {
+    uint32_t pairs;
+    size_t cpad, step, group_bytes;
+    const int16_t *crow[MNV3_DW_MAX_KERNEL];
+} dw_row_plan;
+
+static void dw_row_begin(const mnv3_q8_dw_out_row *r, dw_row_plan *p) {
+    const mnv3_q8_dw_call *a = r->a;
+    const uint32_t K = a->kernel;
+    const uint32_t cols = a->out_width >= 1 ? (a->out_width - 1u) * a->stride + K : 0;
+    MNV3_ASSERT(a->workspace != NULL && a->out_width >= 1 && cols <= a->in_width + 2u * K);
+    p->pairs = dw_pairs(K);
+    p->cpad = ((size_t)a->channels + DW_GROUP - 1u) / DW_GROUP * DW_GROUP;
+    p->step = (size_t)a->stride * p->cpad;
+    p->group_bytes = 4u * DW_GROUP * ((size_t)p->pairs + 1u);
+    dw_rows(r, cols, p->cpad, p->crow);
+}
+
+/* One group of channels from g: n of them (the last group may have fewer), the packed
+ * weights, the (multiplier, shift) pairs padded with zeros to the group, and whether none
+ * shifts left or is INT32_MIN (plain). */
+typedef struct dw_group_plan {
+    uint32_t n;
+    int plain;
+    const void *w;
+    const mnv3_q8_mul *m;
+    mnv3_q8_mul tail[DW_GROUP];
+} dw_group_plan;
+
+/* Fills gp for group g, and tap[ky * K + kx] = converted row ky's column kx at channel g;
+ * tap[K * K] repeats the last for an odd tap count (its weights are 0). */
+static void dw_group_begin(const mnv3_q8_dw_out_row *r, const dw_row_plan *p, uint32_t g,
+                           dw_group_plan *gp, const int16_t **tap) {
+    const mnv3_q8_dw_call *a = r->a;
+    const uint32_t K = a->kernel;
+    uint32_t c, ky, kx;
+    gp->n = a->channels - g < DW_GROUP ? a->channels - g : DW_GROUP;
+    gp->w = (const unsigned char *)r->w + (size_t)(g / DW_GROUP) * p->group_bytes;
+    gp->m = a->requant.qmul + g;
+    gp->plain = 1;
+    for (c = 0; c < gp->n; ++c)
+        if (gp->m[c].shift > 0 || gp->m[c].multiplier == INT32_MIN) gp->plain = 0;
+    if (gp->n < DW_GROUP) {
+        memset(gp->tail, 0, sizeof gp->tail);
+        memcpy(gp->tail, gp->m, gp->n * sizeof *gp->m);
+        gp->m = gp->tail;
+    }
     for (ky = 0; ky < K; ++ky)
-        for (kx = 0; kx < K; ++kx) tap[ky * K + kx] = crow[ky] + kx * cpad + g;
+        for (kx = 0; kx < K; ++kx) tap[ky * K + kx] = p->crow[ky] + kx * p->cpad + g;
     tap[K * K] = tap[K * K - 1u];
 }
