@@ -82,11 +82,13 @@ int mnv3_cpu_has_avx512f(void) {
            (xcr0 & 0xE6) == 0xE6; /* opmask, ZMM state */
 }
 
-/* AVX512-VNNI: leaf 7 ECX bit 11, with AVX-512F and the OS saving ZMM state. */
+/* AVX512-VNNI: leaf 7 ECX bit 11, with AVX-512F and the OS saving ZMM state. The int8
+ * set's depthwise and epilogue also use AVX512BW and VL (EBX bits 30, 31), which every
+ * CPU with AVX512-VNNI has; they are checked all the same. */
 int mnv3_cpu_has_avx512vnni(void) {
     unsigned a, b, c, d;
     if (!mnv3_cpu_has_avx512f() || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
-    return (c >> 11 & 1u) != 0;
+    return (c >> 11 & 1u) != 0 && (b >> 30 & 3u) == 3u;
 }
 
 /* AVX-VNNI (VEX-encoded vpdpbusd): leaf 7 subleaf 1 EAX bit 4, with AVX2. */

@@ -338,7 +338,7 @@ extern const mnv3_kernel_set mnv3_kernel_set_avx2_q8;
 extern const mnv3_kernel_set mnv3_kernel_set_avxvnni_q8;
 extern const mnv3_kernel_set mnv3_kernel_set_avx512vnni_q8;
 extern const mnv3_kernel_set mnv3_kernel_set_avx2_dotemu_q8;
-/* The AVX2 depthwise row, which every x86 int8 set uses. */
+/* The AVX2 depthwise row, which the 256-bit x86 int8 sets use. */
 extern const mnv3_row mnv3_q8_depthwise_avx2;
 /* The AVX2 input conversions (x86/avx2_q8_input.c), likewise. */
 extern const mnv3_q8_input_ops mnv3_q8_input_avx2;

@@ -361,8 +361,9 @@ static void set_suite(const mnv3_kernel_set *set, const mnv3_kernels *k) {
     CHECK_MSG(ok == n && n > 0, "%s %s: %u of %u edge cases match the reference", set->name,
               dw->name, ok, n);
     /* Rows wide enough that a row's channel sums outgrow what a set may keep in 16 bits. */
-    for (n = ok = 0, i = 0; i < 4; ++i) {
-        if (!dw_random(&c, 3, 300 + 37 * i, i % 2 ? 24 : 16, 3, 1 + i / 2, 1)) continue;
+    for (n = ok = 0, i = 0; i < 6; ++i) {
+        static const uint32_t channels[] = {16, 24, 40, 16, 24, 64};
+        if (!dw_random(&c, 3, 300 + 37 * i, channels[i], 3, 1 + i / 3, 1)) continue;
         if (!c.sums0) tc_set_sums(&c);
         ok += check_row(dw, &c, i % 2);
         ++n;

@@ -26,114 +26,10 @@ Q8X_INLINE __m256i madd_add(__m256i acc, __m256i a, __m256i b) {
 /* Depthwise                                                                             */
 /* ------------------------------------------------------------------------------------ */
 
-/* Sixteen channels per step and two taps per vpmaddwd. Each input row that an output row
- * reads is converted once per driver call into the workspace as int16 x - in_zp, with zero
- * columns for the horizontal padding and the channels rounded up to 16; one zero row
- * stands for the vertical padding. Every output pixel then runs the same tap loop with no
- * border test and no zero point (a padding tap is an exact 0, as TFLite's in_zp padding).
- * Two taps' vectors interleaved by vpunpcklwd / vpunpckhwd meet weights packed as
- * (w_t0, w_t1) pairs in the same lane order: channels 0-3 and 8-11 in the low accumulator,
- * 4-7 and 12-15 in the high one, the order vpackssdw puts back. Two output pixels per step
- * share each weight load and keep four independent accumulators. */
+/* Sixteen channels per step and two taps per vpmaddwd (q8_dw_rows.h). Two output pixels
+ * per step share each weight load and keep four independent accumulators. */
 #define DW_GROUP 16u
-#define DW_HEADER MNV3_Q8_DW_CACHE_HEADER
-
-static uint32_t dw_pairs(uint32_t kernel) { return (kernel * kernel + 1u) / 2u; }
-
-/* Lane j of the low (high = 0) or high accumulator holds this channel of the group. */
-static uint32_t dw_lane_channel(uint32_t j, uint32_t high) {
-    return (j & 3u) + (j >> 2) * 8u + high * 4u;
-}
-
-/* One converted row: columns for (out_width - 1) * stride + kernel <= in_width + 2 * kernel
- * (pads are below the kernel size), channels rounded up to 16, int16. */
-static int dw_slot_bytes(uint32_t channels, uint32_t kernel, uint32_t in_width, size_t *out) {
-    size_t cols, bytes;
-    const size_t cpad = ((size_t)channels + DW_GROUP - 1u) / DW_GROUP * DW_GROUP;
-    return mnv3_size_add(in_width, 2u * (size_t)kernel, &cols) &&
-           mnv3_size_mul4(cols, cpad, 2u, 1u, &bytes) && mnv3_size_align(bytes, 64u, out);
-}
-
-static size_t dw_workspace(uint32_t channels, uint32_t kernel, uint32_t in_width) {
-    size_t slot, total;
-    if (!dw_slot_bytes(channels, kernel, in_width, &slot) ||
-        !mnv3_size_mul(slot, (size_t)kernel + 1u, &total) ||
-        !mnv3_size_add(total, DW_HEADER, &total))
-        return SIZE_MAX;
-    return total;
-}
-
-/* Per group of 16 channels: the biases (low, high accumulator order), then per tap pair
- * the (w - weight_zp) pairs of the low and the high lanes; a missing tap or channel is 0. */
-static size_t dw_packed_bytes(const mnv3_q8_weights *w) {
-    const size_t groups = ((size_t)w->out_channels + DW_GROUP - 1u) / DW_GROUP;
-    size_t total;
-    if (!mnv3_size_mul4(groups, (size_t)dw_pairs(w->kernel) + 1u, 64u, 1u, &total))
-        return SIZE_MAX;
-    return total;
-}
-
-static void dw_pack(const mnv3_q8_weights *w, void *packed) {
-    const uint32_t C = w->out_channels, taps = w->kernel * w->kernel, pairs = dw_pairs(w->kernel);
-    int32_t *p = (int32_t *)packed;
-    uint32_t g, high, j, q, i;
-    for (g = 0; g < C; g += DW_GROUP, p += 16u * (pairs + 1u))
-        for (high = 0; high < 2; ++high)
-            for (j = 0; j < 8; ++j) {
-                const uint32_t c = g + dw_lane_channel(j, high);
-                p[high * 8u + j] = c < C && w->bias ? w->bias[c] : 0;
-                for (q = 0; q < pairs; ++q) {
-                    int16_t v[2] = {0, 0};
-                    for (i = 0; i < 2; ++i) {
-                        const uint32_t t = 2u * q + i;
-                        if (c < C && t < taps)
-                            v[i] = (int16_t)(w->weight[(size_t)t * C + c] - w->weight_zp);
-                    }
-                    memcpy(&p[16u * (q + 1u) + high * 8u + j], v, sizeof v);
-                }
-            }
-}
-
-/* dst[0, n) = src[0, n) - zp as int16. */
-Q8X_INLINE void dw_widen(const int8_t *src, size_t n, int16_t zp, int16_t *dst) {
-    const __m256i zx = _mm256_set1_epi16(zp);
-    size_t i = 0;
-    for (; i + 16u <= n; i += 16u)
-        _mm256_storeu_si256((__m256i *)(void *)(dst + i),
-                            _mm256_sub_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(
-                                                 (const __m128i *)(const void *)(src + i))),
-                                             zx));
-    if (i + 8u <= n) {
-        _mm_storeu_si128((__m128i *)(void *)(dst + i),
-                         _mm_sub_epi16(_mm_cvtepi8_epi16(_mm_loadl_epi64(
-                                           (const __m128i *)(const void *)(src + i))),
-                                       _mm256_castsi256_si128(zx)));
-        i += 8u;
-    }
-    for (; i < n; ++i) dst[i] = (int16_t)(src[i] - zp);
-}
-
-/* Input row src as converted columns [0, cols): column j holds input column j - pad_left.
- * With channels a multiple of 16 the columns inside the input are one contiguous run. */
-static Q8X_ATTR void dw_convert_row(const mnv3_q8_dw_call *a, const int8_t *src,
-                                    uint32_t cols, size_t cpad, int16_t *dst) {
-    const uint32_t C = a->channels;
-    const int16_t zp = (int16_t)a->in_zp;
-    const uint32_t inside_lo = a->pad_left < cols ? a->pad_left : cols;
-    const uint32_t inside_hi = a->pad_left + a->in_width < cols ? a->pad_left + a->in_width : cols;
-    uint32_t j;
-    memset(dst, 0, (size_t)inside_lo * cpad * sizeof *dst);
-    if (cpad == C) {
-        dw_widen(src, (size_t)(inside_hi - inside_lo) * C, zp, dst + (size_t)inside_lo * cpad);
-    } else {
-        for (j = inside_lo; j < inside_hi; ++j) {
-            int16_t *d = dst + (size_t)j * cpad;
-            dw_widen(src + (size_t)(j - a->pad_left) * C, C, zp, d);
-            memset(d + C, 0, (cpad - C) * sizeof *d);
-        }
-    }
-    memset(dst + (size_t)inside_hi * cpad, 0, (size_t)(cols - inside_hi) * cpad * sizeof *dst);
-}
+#include "q8_dw_rows.h"
 
 /* The requantization vectors of the channels whose (multiplier, shift) pairs start at m_a
  * (lanes 0-3) and m_b (lanes 4-7). */
@@ -248,69 +144,31 @@ Q8X_INLINE void dw_group_row(const int16_t *const *tap, uint32_t pairs, size_t s
     if (q->sums) dw_flush_sums(q->sums, &s16, n);
 }
 
-typedef struct dw_convert_ctx {
-    uint32_t cols;
-    size_t cpad;
-} dw_convert_ctx;
-
-static void dw_convert(const mnv3_q8_dw_call *a, const int8_t *src, int16_t *slot,
-                       const void *ctx) {
-    const dw_convert_ctx *c = (const dw_convert_ctx *)ctx;
-    dw_convert_row(a, src, c->cols, c->cpad, slot);
-}
-
-/* The converted rows of this output row (mnv3_q8_dw_cached_rows). */
-static void dw_rows(const mnv3_q8_dw_out_row *r, uint32_t cols, size_t cpad,
-                    const int16_t **crow) {
-    const dw_convert_ctx ctx = {cols, cpad};
-    size_t slot_bytes = 0;
-    (void)dw_slot_bytes(r->a->channels, r->a->kernel, r->a->in_width, &slot_bytes);
-    mnv3_q8_dw_cached_rows(r, slot_bytes, (size_t)cols * cpad * sizeof(int16_t), dw_convert,
-                           &ctx, crow);
-}
-
 static Q8X_ATTR void mnv3_q8_dwconv_16c2x2__avx2(const mnv3_q8_dw_out_row *r) {
     const mnv3_q8_dw_call *a = r->a;
-    const uint32_t C = a->channels, K = a->kernel, S = a->stride, taps = K * K;
-    const uint32_t pairs = dw_pairs(K), cols = (a->out_width - 1u) * S + K;
-    const size_t cpad = ((size_t)C + DW_GROUP - 1u) / DW_GROUP * DW_GROUP;
-    const int16_t *crow[MNV3_DW_MAX_KERNEL];
     const int16_t *tap[MNV3_DW_MAX_KERNEL * MNV3_DW_MAX_KERNEL + 1];
+    dw_row_plan p;
+    dw_group_plan gp;
     dw_group q;
-    uint32_t g, ky, kx, c;
-    MNV3_ASSERT(a->workspace != NULL && a->out_width >= 1 && cols <= a->in_width + 2u * K);
-    dw_rows(r, cols, cpad, crow);
+    uint32_t g;
+    dw_row_begin(r, &p);
     q.zp = _mm256_set1_epi32(a->requant.out_zp);
     q.lo = _mm_set1_epi8((char)a->requant.act_lo);
     q.hi = _mm_set1_epi8((char)a->requant.act_hi);
     q.lut = r->lut;
-    for (g = 0; g < C; g += DW_GROUP) {
-        const mnv3_q8_mul *m = a->requant.qmul + g;
-        const uint32_t n = C - g < DW_GROUP ? C - g : DW_GROUP;
-        mnv3_q8_mul tail[DW_GROUP];
-        int plain = 1;
-        for (c = 0; c < n; ++c)
-            if (m[c].shift > 0 || m[c].multiplier == INT32_MIN) plain = 0;
-        if (n < DW_GROUP) {
-            memset(tail, 0, sizeof tail);
-            memcpy(tail, m, n * sizeof *m);
-            m = tail;
-        }
-        q.low = rq_from_qmul(m, m + 8);
-        q.high = rq_from_qmul(m + 4, m + 12);
+    for (g = 0; g < a->channels; g += DW_GROUP) {
+        const __m256i *w;
+        dw_group_begin(r, &p, g, &gp, tap);
+        w = (const __m256i *)gp.w;
+        q.low = rq_from_qmul(gp.m, gp.m + 8);
+        q.high = rq_from_qmul(gp.m + 4, gp.m + 12);
         q.sums = r->sums ? r->sums + g : NULL;
-        for (ky = 0; ky < K; ++ky)
-            for (kx = 0; kx < K; ++kx) tap[ky * K + kx] = crow[ky] + kx * cpad + g;
-        tap[taps] = tap[taps - 1u];
-        {
-            const size_t group_bytes = 64u * ((size_t)pairs + 1u);
-            const __m256i *w = (const __m256i *)(const void *)((const unsigned char *)r->w +
-                                                              (size_t)(g / DW_GROUP) * group_bytes);
-            if (plain)
-                dw_group_row(tap, pairs, S * cpad, a->out_width, w, &q, r->out + g, C, n, 1);
-            else
-                dw_group_row(tap, pairs, S * cpad, a->out_width, w, &q, r->out + g, C, n, 0);
-        }
+        if (gp.plain)
+            dw_group_row(tap, p.pairs, p.step, a->out_width, w, &q, r->out + g, a->channels,
+                         gp.n, 1);
+        else
+            dw_group_row(tap, p.pairs, p.step, a->out_width, w, &q, r->out + g, a->channels,
+                         gp.n, 0);
     }
 }
 

@@ -2,12 +2,16 @@
  * instruction. u8 activations (x ^ 0x80, prepared by the driver) are broadcast 4 bytes at
  * a time against s8 weights packed [k/4][32][4], 8 rows x 2 vectors of accumulators;
  * zero points are folded at pack time (q8_impl.h). The loop is pure loads and dot
- * products; requantization runs once per tile on 256-bit halves with the AVX2 sequence
- * every x86 set shares (and the tests check on every machine). */
+ * products; requantization runs once per tile on 512-bit vectors (q8z_*, the sequence of
+ * q8_common.h on 16 lanes), and the tile finishes its bytes in registers (LUT, residual
+ * ADD, channel sums) as the 256-bit sets do, on its two halves of 16 columns.
+ * The depthwise row is the AVX2 one (q8_dw_rows.h) at 32 channels per step, with vpdpwssd
+ * in place of vpmaddwd and an add. */
+#include "base/checked.h"
 #include "kernels/kernels.h"
 
 #if defined(MNV3_HAVE_X86_KERNELS)
-#define Q8X_ATTR MNV3_X86_TARGET("avx512f,avx512vnni,avx2")
+#define Q8X_ATTR MNV3_X86_TARGET("avx512f,avx512bw,avx512vl,avx512vnni,avx2")
 #include "q8_common.h"
 
 #define MR 8
@@ -16,20 +20,67 @@
 
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
-Q8X_INLINE void store_row(int8_t *out, __m512i c0, __m512i c1, const q8x_rq *q, __m256i zp,
-                          __m256i lo, __m256i hi, uint32_t nc, const int plain) {
-#define Q8_OUT(v, i)                                                                         \
-    (plain ? q8x_output_plain(v, &q[i], zp, lo, hi) : q8x_output(v, &q[i], zp, lo, hi))
-    q8x_store_bytes(out,
-                    q8x_pack16(Q8_OUT(_mm512_castsi512_si256(c0), 0),
-                               Q8_OUT(_mm512_extracti64x4_epi64(c0, 1), 1)),
-                    nc);
-    if (nc > 16)
-        q8x_store_bytes(out + 16,
-                        q8x_pack16(Q8_OUT(_mm512_castsi512_si256(c1), 2),
-                                   Q8_OUT(_mm512_extracti64x4_epi64(c1, 1), 3)),
-                        nc - 16);
-#undef Q8_OUT
+/* The requantization of 16 lanes, parameters as vectors (q8x_rq on 512 bits). */
+typedef struct q8z_rq {
+    __m512i mult, mult_odd, left, right, mask, half;
+} q8z_rq;
+
+Q8X_INLINE q8z_rq q8z_rq_load(const mnv3_q8_rq_table *t, uint32_t c) {
+    q8z_rq r;
+    r.mult = _mm512_loadu_si512((const void *)(t->mult + c));
+    r.mult_odd = _mm512_srli_epi64(r.mult, 32);
+    r.left = _mm512_loadu_si512((const void *)(t->left + c));
+    r.right = _mm512_loadu_si512((const void *)(t->right + c));
+    r.mask = _mm512_loadu_si512((const void *)(t->mask + c));
+    r.half = _mm512_loadu_si512((const void *)(t->half + c));
+    return r;
+}
+
+/* requantize + zero point, unclamped: q8x_requantize_zp's steps (q8_common.h), with
+ * opmasks for the blend, the saturating product and the rounding; `plain` as
+ * mnv3_q8_rq_table's: no left shift and no INT32_MIN multiplier. */
+Q8X_INLINE __m512i q8z_requantize_zp(__m512i acc, const q8z_rq *r, __m512i zp, const int plain) {
+    const __m512i nudge = _mm512_set1_epi64((long long)1 << 30);
+    const __m512i one = _mm512_set1_epi32(1), zero = _mm512_setzero_si512();
+    const __m512i x = plain ? acc : _mm512_sllv_epi32(acc, r->left);
+    const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, r->mult), nudge);
+    const __m512i odd =
+        _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), r->mult_odd), nudge);
+    __m512i h = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 31),
+                                        _mm512_slli_epi64(odd, 1));
+    __m512i s, threshold;
+    if (!plain) {
+        const __m512i min = _mm512_set1_epi32(INT32_MIN);
+        const __mmask16 sat =
+            _mm512_cmpeq_epi32_mask(x, min) & _mm512_cmpeq_epi32_mask(r->mult, min);
+        h = _mm512_mask_xor_epi32(h, sat, h, _mm512_set1_epi32(-1));
+    }
+    /* half - (h >> 31): one more for negative h */
+    threshold = _mm512_mask_add_epi32(r->half, _mm512_cmpgt_epi32_mask(zero, h), r->half, one);
+    s = _mm512_srav_epi32(h, r->right);
+    s = _mm512_mask_add_epi32(s, _mm512_cmpgt_epi32_mask(_mm512_and_si512(h, r->mask), threshold),
+                              s, one);
+    return _mm512_add_epi32(s, zp);
+}
+
+/* 16 lanes as 16 bytes clamped to [lo, hi]: vpmovsdb saturates to int8 first, which gives
+ * the clamp of the int32 values, since [lo, hi] lies within int8. */
+Q8X_INLINE __m128i q8z_bytes16(__m512i acc, const q8z_rq *r, __m512i zp, __m128i lo, __m128i hi,
+                               const int plain) {
+    const __m128i b = _mm512_cvtsepi32_epi8(q8z_requantize_zp(acc, r, zp, plain));
+    return _mm_min_epi8(_mm_max_epi8(b, lo), hi);
+}
+
+/* The zmm requantization on arrays, for the tests (mnv3_q8_ops.requantize). */
+static Q8X_ATTR void q8z_requantize16(const int32_t *in, const mnv3_q8_rq_table *t, int32_t *res) {
+    const q8z_rq rq = q8z_rq_load(t, 0);
+    _mm512_storeu_si512((void *)res, q8z_requantize_zp(_mm512_loadu_si512((const void *)in), &rq,
+                                                       _mm512_setzero_si512(), 0));
+}
+
+static Q8X_ATTR void q8z_requantize_array(const int32_t *acc, const mnv3_q8_mul *m, size_t n,
+                                          int32_t *out) {
+    q8x_requantize_array_by(acc, m, n, out, 16, q8z_requantize16);
 }
 
 Q8X_INLINE void gemm_vnni512(const mnv3_q8_gemm_tile *t, const uint32_t M) {
@@ -74,15 +125,16 @@ Q8X_INLINE void gemm_vnni512(const mnv3_q8_gemm_tile *t, const uint32_t M) {
     }
     *t->pf = pf;
     {
-        q8x_rq q[4];
-        const __m256i zp = _mm256_set1_epi32(rq->out_zp);
-        const __m256i lo = _mm256_set1_epi32(rq->lo), hi = _mm256_set1_epi32(rq->hi);
-        q[0] = q8x_rq_load(rq, 0);
-        q[1] = q8x_rq_load(rq, 8);
-        q[2] = q8x_rq_load(rq, 16);
-        q[3] = q8x_rq_load(rq, 24);
+        const q8z_rq q0 = q8z_rq_load(rq, 0), q1 = q8z_rq_load(rq, 16);
+        const __m512i zp = _mm512_set1_epi32(rq->out_zp);
+        const __m128i lo = _mm_set1_epi8((char)rq->lo), hi = _mm_set1_epi8((char)rq->hi);
+        const int wide = t->nc > 16;
+        __m128i bytes0[MR], bytes1[MR];
 #define OUT(r, plain)                                                                        \
-    if (M > r) store_row(t->out + r * t->out_stride, c##r##0, c##r##1, q, zp, lo, hi, t->nc, plain);
+    if (M > r) {                                                                             \
+        bytes0[r] = q8z_bytes16(c##r##0, &q0, zp, lo, hi, plain);                            \
+        bytes1[r] = wide ? q8z_bytes16(c##r##1, &q1, zp, lo, hi, plain) : _mm_setzero_si128(); \
+    }
 #define OUT_PLAIN(r) OUT(r, 1)
 #define OUT_ANY(r) OUT(r, 0)
         if (rq->plain) {
@@ -93,6 +145,16 @@ Q8X_INLINE void gemm_vnni512(const mnv3_q8_gemm_tile *t, const uint32_t M) {
 #undef OUT_PLAIN
 #undef OUT_ANY
 #undef OUT
+        /* The first half's finish stores and sums at most 16 columns of the tile's nc. */
+        q8x_finish_rows16(t, bytes0, M);
+        if (wide) {
+            mnv3_q8_gemm_tile h = *t;
+            h.nc -= 16;
+            h.out += 16;
+            if (h.residual) h.residual += 16;
+            if (h.sums) h.sums += 16;
+            q8x_finish_rows16(&h, bytes1, M);
+        }
     }
 }
 
@@ -110,7 +172,7 @@ GEMM(7)
 GEMM(8)
 #undef GEMM
 
-static const mnv3_q8_ops ops = {q8x_prepare_rows, q8x_lut, q8x_add, q8x_requantize_array};
+static const mnv3_q8_ops ops = {q8x_prepare_rows, q8x_lut, q8x_add, q8z_requantize_array};
 
 static const mnv3_q8_gemm_impl gemm_impl = {
     MNV3_Q8_A_U8,
@@ -123,7 +185,164 @@ static const mnv3_q8_gemm_impl gemm_impl = {
      mnv3_q8_gemm_7x32c4__avx512vnni, mnv3_q8_gemm_8x32c4__avx512vnni},
     &ops,
     0,
-    0,
+    MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_ADD | MNV3_Q8_FUSE_SUMS,
+};
+
+/* ------------------------------------------------------------------------------------ */
+/* Depthwise                                                                             */
+/* ------------------------------------------------------------------------------------ */
+
+/* Thirty-two channels per step and two taps per vpdpwssd (q8_dw_rows.h): a pixel's 32
+ * requantized bytes are one ymm, which the LUT takes whole. Two output pixels per step
+ * share each weight load and keep four independent accumulators. */
+#define DW_GROUP 32u
+#include "q8_dw_rows.h"
+
+typedef struct dwz_group {
+    q8z_rq low, high;
+    __m512i zp;
+    __m256i lo, hi;              /* the activation range as bytes */
+    const int8_t *lut;           /* NULL: none */
+    int32_t *sums;               /* the group's channel sums; NULL: none */
+} dwz_group;
+
+/* The requantization vectors of the group's channels m[0, 32), in the accumulators' lane
+ * order; made once per group and output row, next to the row's taps. */
+static Q8X_ATTR void dwz_rq(const mnv3_q8_mul *m, dwz_group *q) {
+    int32_t v[2][5][DW_LANES];
+    uint32_t high, j;
+    for (high = 0; high < 2; ++high)
+        for (j = 0; j < DW_LANES; ++j) {
+            mnv3_q8_vmul x;
+            mnv3_q8_vmul_of(m[dw_lane_channel(j, high)], &x);
+            v[high][0][j] = x.mult;
+            v[high][1][j] = x.left;
+            v[high][2][j] = x.right;
+            v[high][3][j] = x.mask;
+            v[high][4][j] = x.half;
+        }
+    for (high = 0; high < 2; ++high) {
+        q8z_rq *r = high ? &q->high : &q->low;
+        r->mult = _mm512_loadu_si512((const void *)v[high][0]);
+        r->mult_odd = _mm512_srli_epi64(r->mult, 32);
+        r->left = _mm512_loadu_si512((const void *)v[high][1]);
+        r->right = _mm512_loadu_si512((const void *)v[high][2]);
+        r->mask = _mm512_loadu_si512((const void *)v[high][3]);
+        r->half = _mm512_loadu_si512((const void *)v[high][4]);
+    }
+}
+
+/* Requantized, clamped bytes of one pixel's 32 channels: vpackssdw puts each lane's low
+ * and high channels back in order, vpmovswb saturates to int8 (the clamp's result, as in
+ * q8z_bytes16). */
+Q8X_INLINE __m256i dwz_bytes(const dwz_group *q, __m512i acc_low, __m512i acc_high,
+                             const int plain) {
+    const __m512i w = _mm512_packs_epi32(q8z_requantize_zp(acc_low, &q->low, q->zp, plain),
+                                         q8z_requantize_zp(acc_high, &q->high, q->zp, plain));
+    return _mm256_min_epi8(_mm256_max_epi8(_mm512_cvtsepi16_epi8(w), q->lo), q->hi);
+}
+
+/* The end of one pixel: the LUT, the store of n channels, the channel sums kept as int16
+ * in *s16 (the caller widens them in time). */
+Q8X_INLINE void dwz_finish(const dwz_group *q, __m256i b, int8_t *out, uint32_t n, __m512i *s16) {
+    if (q->lut) b = q8x_lut32(b, q->lut);
+    if (n >= DW_GROUP) {
+        _mm256_storeu_si256((__m256i *)(void *)out, b);
+    } else {
+        int8_t buf[DW_GROUP];
+        _mm256_storeu_si256((__m256i *)(void *)buf, b);
+        memcpy(out, buf, n);
+    }
+    if (q->sums) *s16 = _mm512_add_epi16(*s16, _mm512_cvtepi8_epi16(b));
+}
+
+/* sums[0, n) += the int16 sums in s16 (32 lanes), which then restart from zero. */
+Q8X_INLINE void dwz_flush_sums(int32_t *sums, __m512i *s16, uint32_t n) {
+    int16_t add[DW_GROUP];
+    uint32_t c;
+    _mm512_storeu_si512((void *)add, *s16);
+    for (c = 0; c < n; ++c) sums[c] = (int32_t)((uint32_t)sums[c] + (uint32_t)add[c]);
+    *s16 = _mm512_setzero_si512();
+}
+
+#define DWZ_LOAD(p) _mm512_loadu_si512((const void *)(p))
+#define DWZ_MAC(acc_low, acc_high, x0, x1, wl, wh)                                           \
+    do {                                                                                     \
+        acc_low = _mm512_dpwssd_epi32(acc_low, _mm512_unpacklo_epi16(x0, x1), wl);           \
+        acc_high = _mm512_dpwssd_epi32(acc_high, _mm512_unpackhi_epi16(x0, x1), wh);         \
+    } while (0)
+
+/* Output pixels [0, width) of one channel group: tap[t] is tap t's converted column for
+ * output 0, step the columns between outputs. Channel sums are kept as int16 over at most
+ * 128 pixels (128 * 128 fits). */
+Q8X_INLINE void dwz_group_row(const int16_t *const *tap, uint32_t pairs, size_t step,
+                              uint32_t width, const __m512i *w, const dwz_group *q, int8_t *out,
+                              uint32_t C, uint32_t n, const int plain) {
+    const __m512i bias_low = DWZ_LOAD(w), bias_high = DWZ_LOAD(w + 1);
+    __m512i s16 = _mm512_setzero_si512();
+    uint32_t ox = 0, t;
+    for (; ox + 2u <= width; ox += 2u) {
+        const size_t o0 = (size_t)ox * step, o1 = o0 + step;
+        __m512i l0 = bias_low, h0 = bias_high, l1 = bias_low, h1 = bias_high;
+        for (t = 0; t < pairs; ++t) {
+            const __m512i wl = DWZ_LOAD(w + 2u + 2u * t), wh = DWZ_LOAD(w + 3u + 2u * t);
+            const int16_t *t0 = tap[2u * t], *t1 = tap[2u * t + 1u];
+            const __m512i a0 = DWZ_LOAD(t0 + o0), a1 = DWZ_LOAD(t1 + o0);
+            const __m512i b0 = DWZ_LOAD(t0 + o1), b1 = DWZ_LOAD(t1 + o1);
+            DWZ_MAC(l0, h0, a0, a1, wl, wh);
+            DWZ_MAC(l1, h1, b0, b1, wl, wh);
+        }
+        dwz_finish(q, dwz_bytes(q, l0, h0, plain), out + (size_t)ox * C, n, &s16);
+        dwz_finish(q, dwz_bytes(q, l1, h1, plain), out + (size_t)(ox + 1u) * C, n, &s16);
+        if (q->sums && (ox + 2u) % 128u == 0) dwz_flush_sums(q->sums, &s16, n);
+    }
+    if (ox < width) {
+        const size_t o0 = (size_t)ox * step;
+        __m512i l0 = bias_low, h0 = bias_high;
+        for (t = 0; t < pairs; ++t) {
+            const __m512i a0 = DWZ_LOAD(tap[2u * t] + o0), a1 = DWZ_LOAD(tap[2u * t + 1u] + o0);
+            DWZ_MAC(l0, h0, a0, a1, DWZ_LOAD(w + 2u + 2u * t), DWZ_LOAD(w + 3u + 2u * t));
+        }
+        dwz_finish(q, dwz_bytes(q, l0, h0, plain), out + (size_t)ox * C, n, &s16);
+    }
+    if (q->sums) dwz_flush_sums(q->sums, &s16, n);
+}
+
+static Q8X_ATTR void mnv3_q8_dwconv_32c2x2__avx512vnni(const mnv3_q8_dw_out_row *r) {
+    const mnv3_q8_dw_call *a = r->a;
+    const int16_t *tap[MNV3_DW_MAX_KERNEL * MNV3_DW_MAX_KERNEL + 1];
+    dw_row_plan p;
+    dw_group_plan gp;
+    dwz_group q;
+    uint32_t g;
+    dw_row_begin(r, &p);
+    q.zp = _mm512_set1_epi32(a->requant.out_zp);
+    q.lo = _mm256_set1_epi8((char)a->requant.act_lo);
+    q.hi = _mm256_set1_epi8((char)a->requant.act_hi);
+    q.lut = r->lut;
+    for (g = 0; g < a->channels; g += DW_GROUP) {
+        dw_group_begin(r, &p, g, &gp, tap);
+        dwz_rq(gp.m, &q);
+        q.sums = r->sums ? r->sums + g : NULL;
+        if (gp.plain)
+            dwz_group_row(tap, p.pairs, p.step, a->out_width, (const __m512i *)gp.w, &q,
+                          r->out + g, a->channels, gp.n, 1);
+        else
+            dwz_group_row(tap, p.pairs, p.step, a->out_width, (const __m512i *)gp.w, &q,
+                          r->out + g, a->channels, gp.n, 0);
+    }
+}
+
+static const mnv3_q8_dw_impl dw_impl = {
+    DW_GROUP, 4, mnv3_q8_dwconv_32c2x2__avx512vnni, &ops, dw_packed_bytes, dw_pack, dw_workspace,
+    MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_SUMS,
+};
+
+static const mnv3_row depthwise_row = {
+    "q8_dwconv_32c2x2__avx512vnni", MNV3_ROW_DEPTHWISE, MNV3_DTYPE_I8, MNV3_DTYPE_I8,
+    MNV3_DTYPE_I8, 1, mnv3_q8_dw_row_packed_bytes, mnv3_q8_dw_row_pack, mnv3_q8_params_bytes,
+    mnv3_q8_prepare, mnv3_q8_depthwise_workspace, {.depthwise = mnv3_q8_depthwise_driver},
+    &dw_impl,
 };
 
 static const mnv3_row pointwise_row = {
@@ -139,7 +358,7 @@ static const mnv3_row fc_row = {
 };
 
 static const mnv3_row *const set_rows[] = {
-    &pointwise_row, &mnv3_q8_depthwise_avx2, &mnv3_q8_conv_avx2, &fc_row, NULL,
+    &pointwise_row, &depthwise_row, &mnv3_q8_conv_avx2, &fc_row, NULL,
 };
 
 const mnv3_kernel_set mnv3_kernel_set_avx512vnni_q8 = {

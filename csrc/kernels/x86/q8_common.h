@@ -433,10 +433,13 @@ Q8X_INLINE void q8x_finish_rows16(const mnv3_q8_gemm_tile *t, __m128i *b, const 
     }
 }
 
-/* The vector requantization on arrays, for the tests. */
-static Q8X_ATTR void q8x_requantize_array(const int32_t *acc, const mnv3_q8_mul *m, size_t n,
-                                          int32_t *out) {
-    int32_t arrays[8 * 6 + 4];
+/* A set's vector requantization on arrays, for the tests: `lanes` (8 or 16) at a time,
+ * by requantize(in, table, res) with the table of mnv3_q8_rq_fill's arrays. */
+typedef void (*q8x_requantize_lanes)(const int32_t *in, const mnv3_q8_rq_table *t, int32_t *res);
+static inline Q8X_ATTR void q8x_requantize_array_by(const int32_t *acc, const mnv3_q8_mul *m,
+                                                    size_t n, int32_t *out, const uint32_t lanes,
+                                                    q8x_requantize_lanes requantize) {
+    int32_t arrays[16 * 6 + 4];
     mnv3_q8_rq_table t;
     mnv3_q8_requant r;
     size_t i, j;
@@ -445,18 +448,27 @@ static Q8X_ATTR void q8x_requantize_array(const int32_t *acc, const mnv3_q8_mul 
     r.act_lo = INT32_MIN;
     r.act_hi = INT32_MAX;
     r.lut = NULL;
-    for (i = 0; i < n; i += 8) {
-        const uint32_t count = n - i < 8 ? (uint32_t)(n - i) : 8u;
-        int32_t in[8] = {0}, res[8];
-        q8x_rq rq;
-        mnv3_q8_rq_fill(arrays, m, (uint32_t)i, 8, (uint32_t)n);
-        mnv3_q8_rq_view(&t, arrays, 8, &r);
-        rq = q8x_rq_load(&t, 0);
+    for (i = 0; i < n; i += lanes) {
+        const uint32_t count = n - i < lanes ? (uint32_t)(n - i) : lanes;
+        int32_t in[16] = {0}, res[16];
+        mnv3_q8_rq_fill(arrays, m, (uint32_t)i, lanes, (uint32_t)n);
+        mnv3_q8_rq_view(&t, arrays, lanes, &r);
         for (j = 0; j < count; ++j) in[j] = acc[i + j];
-        _mm256_storeu_si256((__m256i *)(void *)res,
-                            q8x_requantize(_mm256_loadu_si256((const __m256i *)(const void *)in), &rq));
+        requantize(in, &t, res);
         for (j = 0; j < count; ++j) out[i + j] = res[j];
     }
+}
+
+static inline Q8X_ATTR void q8x_requantize8(const int32_t *in, const mnv3_q8_rq_table *t,
+                                            int32_t *res) {
+    const q8x_rq rq = q8x_rq_load(t, 0);
+    _mm256_storeu_si256((__m256i *)(void *)res,
+                        q8x_requantize(_mm256_loadu_si256((const __m256i *)(const void *)in), &rq));
+}
+
+static inline Q8X_ATTR void q8x_requantize_array(const int32_t *acc, const mnv3_q8_mul *m,
+                                                 size_t n, int32_t *out) {
+    q8x_requantize_array_by(acc, m, n, out, 8, q8x_requantize8);
 }
 
 #endif

@@ -48,6 +48,16 @@ static inline simde__m512bh mnv3_emulated_cvtne2ps_pbh(simde__m512 a, simde__m51
 }
 #define _mm512_cvtne2ps_pbh(a, b) mnv3_emulated_cvtne2ps_pbh(a, b)
 
+/* vpsravd on 512 bits, which SIMDe lacks: each half by the native AVX2 instruction. */
+static inline simde__m512i mnv3_emulated_srav_epi32(simde__m512i a, simde__m512i count) {
+    const __m256i lo = _mm256_srav_epi32(simde_mm512_castsi512_si256(a),
+                                         simde_mm512_castsi512_si256(count));
+    const __m256i hi = _mm256_srav_epi32(simde_mm512_extracti64x4_epi64(a, 1),
+                                         simde_mm512_extracti64x4_epi64(count, 1));
+    return simde_mm512_inserti64x4(simde_mm512_castsi256_si512(lo), hi, 1);
+}
+#define _mm512_srav_epi32(a, count) mnv3_emulated_srav_epi32(a, count)
+
 /* Masked loads and stores touch only their lanes' memory, as the instructions do. */
 static inline simde__m512 mnv3_emulated_maskz_loadu_ps(simde__mmask16 m, const float *p) {
     float v[16] = {0};
