@@ -81,6 +81,7 @@ CALIB_ITERATIONS = 10000
 # |-----------------|----------------------------|-------|--------|
 # | skylake-avx512  | vpdpbusd zmm (Cascade Lake) | 2     | as its 512-bit FMA (p0+p1, p5): VNNI runs on the FMA units |
 # | icelake-server  | vpdpbusd zmm               | 2     | as above |
+# | sapphirerapids  | vpdpbusd zmm               | 2     | as above |
 # | znver4          | vpdpbusd zmm               | 1     | two 256-bit halves, like a 512-bit FMA |
 # | znver5          | vpdpbusd zmm               | 2     | two 512-bit pipes |
 # | alderlake       | vpdpbusd ymm (AVX-VNNI)    | 2     | p0, p1 as its 256-bit FMA |
@@ -113,6 +114,7 @@ CORES: Dict[str, List[Core]] = {
     "x86-avx512": [
         Core("skylake-avx512", X86_512, "2 x 512-bit FMA (p0+p1, p5)", X86_512),
         Core("icelake-server", X86_512, "2 x 512-bit FMA (p0+p1, p5)", X86_512),
+        Core("sapphirerapids", X86_512, "2 x 512-bit FMA (p0+p1, p5)", X86_512),
         Core("znver4", {512: 1, 256: 2, 128: 2, 0: 2}, "2 x 256-bit FMA; zmm FMA 1/cycle",
              {512: 1, 256: 2, 128: 2}),
         Core("znver5", X86_512, "2 x 512-bit FMA", X86_512),
