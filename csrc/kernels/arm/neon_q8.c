@@ -72,10 +72,15 @@ N_INLINE nq8_rq nq8_rq_from_qmul(const mnv3_q8_mul *m) {
     return r;
 }
 
-N_INLINE int32x4_t nq8_requantize(int32x4_t acc, const nq8_rq *r) {
-    const int32x4_t v = vqrdmulhq_s32(vshlq_s32(acc, r->left), r->mult);
+/* The requantization of acc already shifted left by r->left. */
+N_INLINE int32x4_t nq8_requantize_shifted(int32x4_t shifted, const nq8_rq *r) {
+    const int32x4_t v = vqrdmulhq_s32(shifted, r->mult);
     const int32x4_t fixup = vshrq_n_s32(vandq_s32(v, r->neg_right), 31);
     return vrshlq_s32(vqaddq_s32(v, fixup), r->neg_right);
+}
+
+N_INLINE int32x4_t nq8_requantize(int32x4_t acc, const nq8_rq *r) {
+    return nq8_requantize_shifted(vshlq_s32(acc, r->left), r);
 }
 
 N_INLINE int32x4_t nq8_output(int32x4_t acc, const nq8_rq *r, int32x4_t zp, int32x4_t lo,
@@ -162,22 +167,47 @@ static void nq8_prepare_rows(const mnv3_q8_prepare_args *p) {
                         p->row_sums ? &p->row_sums[r] : NULL);
 }
 
+/* TFLite's ADD as vectors. The inputs' left shift and their multipliers' own one are one
+ * shift: both wrap modulo 2^32, as the reference's do. */
+typedef struct nq8_addv {
+    nq8_rq a, b, out;
+    int16x8_t a_zp, b_zp;
+    int32x4_t a_shift, b_shift, zp, lo, hi;
+} nq8_addv;
+
+N_INLINE nq8_addv nq8_addv_make(const mnv3_q8_add *p) {
+    const int32x4_t shift = vdupq_n_s32(p->left_shift);
+    nq8_addv v;
+    v.a = nq8_rq_set1(p->a_mul);
+    v.b = nq8_rq_set1(p->b_mul);
+    v.out = nq8_rq_set1(p->out_mul);
+    v.a_zp = vdupq_n_s16((int16_t)p->a_zp);
+    v.b_zp = vdupq_n_s16((int16_t)p->b_zp);
+    v.a_shift = vaddq_s32(shift, v.a.left);
+    v.b_shift = vaddq_s32(shift, v.b.left);
+    v.zp = vdupq_n_s32(p->out_zp);
+    v.lo = vdupq_n_s32(p->act_lo);
+    v.hi = vdupq_n_s32(p->act_hi);
+    return v;
+}
+
+N_INLINE int32x4_t nq8_add4(int16x4_t da, int16x4_t db, const nq8_addv *v) {
+    const int32x4_t sa = nq8_requantize_shifted(vshlq_s32(vmovl_s16(da), v->a_shift), &v->a);
+    const int32x4_t sb = nq8_requantize_shifted(vshlq_s32(vmovl_s16(db), v->b_shift), &v->b);
+    return nq8_output(vaddq_s32(sa, sb), &v->out, v->zp, v->lo, v->hi);
+}
+
+N_INLINE int8x8_t nq8_add8(int8x8_t a, int8x8_t b, const nq8_addv *v) {
+    const int16x8_t da = vsubq_s16(vmovl_s8(a), v->a_zp);
+    const int16x8_t db = vsubq_s16(vmovl_s8(b), v->b_zp);
+    return nq8_narrow(nq8_add4(vget_low_s16(da), vget_low_s16(db), v),
+                      nq8_add4(vget_high_s16(da), vget_high_s16(db), v));
+}
+
 static void nq8_add(const int8_t *a, const int8_t *b, size_t n, const mnv3_q8_add *p, int8_t *out) {
-    const nq8_rq ra = nq8_rq_set1(p->a_mul), rb = nq8_rq_set1(p->b_mul), ro = nq8_rq_set1(p->out_mul);
-    const int16x8_t azp = vdupq_n_s16((int16_t)p->a_zp), bzp = vdupq_n_s16((int16_t)p->b_zp);
-    const int32x4_t shift = vdupq_n_s32(p->left_shift), zp = vdupq_n_s32(p->out_zp);
-    const int32x4_t lo = vdupq_n_s32(p->act_lo), hi = vdupq_n_s32(p->act_hi);
+    const nq8_addv v = nq8_addv_make(p);
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const int16x8_t da = vsubq_s16(vmovl_s8(vld1_s8(a + i)), azp);
-        const int16x8_t db = vsubq_s16(vmovl_s8(vld1_s8(b + i)), bzp);
-        const int32x4_t a0 = nq8_requantize(vshlq_s32(vmovl_s16(vget_low_s16(da)), shift), &ra);
-        const int32x4_t a1 = nq8_requantize(vshlq_s32(vmovl_s16(vget_high_s16(da)), shift), &ra);
-        const int32x4_t b0 = nq8_requantize(vshlq_s32(vmovl_s16(vget_low_s16(db)), shift), &rb);
-        const int32x4_t b1 = nq8_requantize(vshlq_s32(vmovl_s16(vget_high_s16(db)), shift), &rb);
-        vst1_s8(out + i, nq8_narrow(nq8_output(vaddq_s32(a0, b0), &ro, zp, lo, hi),
-                                    nq8_output(vaddq_s32(a1, b1), &ro, zp, lo, hi)));
-    }
+    for (; i + 8 <= n; i += 8) vst1_s8(out + i, nq8_add8(vld1_s8(a + i), vld1_s8(b + i), &v));
     mnv3_q8_add_portable(a + i, b + i, n - i, p, out + i);
 }
 
@@ -201,31 +231,92 @@ static void nq8_requantize_array(const int32_t *acc, const mnv3_q8_mul *m, size_
 #if defined(__aarch64__)
 /* A 256-byte table as four 64-byte TBL/TBX lookups: TBX leaves a lane alone when its index,
  * taken modulo 256 after subtracting 64 per step, falls outside the 64 bytes. */
-static void nq8_lut(int8_t *x, size_t n, const int8_t *lut) {
+typedef struct nq8_lut_tab {
+    uint8x16x4_t t[4];
+} nq8_lut_tab;
+
+N_INLINE void nq8_lut_load(nq8_lut_tab *tab, const int8_t *lut) {
     const uint8_t *t = (const uint8_t *)lut;
-    const uint8x16x4_t t0 = vld1q_u8_x4(t), t1 = vld1q_u8_x4(t + 64), t2 = vld1q_u8_x4(t + 128),
-                       t3 = vld1q_u8_x4(t + 192);
-    const uint8x16_t step = vdupq_n_u8(64), flip = vdupq_n_u8(0x80);
+    tab->t[0] = vld1q_u8_x4(t);
+    tab->t[1] = vld1q_u8_x4(t + 64);
+    tab->t[2] = vld1q_u8_x4(t + 128);
+    tab->t[3] = vld1q_u8_x4(t + 192);
+}
+
+N_INLINE int8x16_t nq8_lut16(int8x16_t x, const nq8_lut_tab *tab) {
+    const uint8x16_t step = vdupq_n_u8(64);
+    uint8x16_t idx = veorq_u8(vreinterpretq_u8_s8(x), vdupq_n_u8(0x80)), r;
+    r = vqtbl4q_u8(tab->t[0], idx);
+    idx = vsubq_u8(idx, step);
+    r = vqtbx4q_u8(r, tab->t[1], idx);
+    idx = vsubq_u8(idx, step);
+    r = vqtbx4q_u8(r, tab->t[2], idx);
+    idx = vsubq_u8(idx, step);
+    return vreinterpretq_s8_u8(vqtbx4q_u8(r, tab->t[3], idx));
+}
+
+/* b[0, n) through the table, two vectors to a lookup. */
+N_INLINE void nq8_lut_vectors(int8x8_t *b, uint32_t n, const int8_t *lut) {
+    nq8_lut_tab tab;
+    uint32_t i;
+    nq8_lut_load(&tab, lut);
+    for (i = 0; i < n; i += 2) {
+        const int8x16_t y = nq8_lut16(vcombine_s8(b[i], b[i + 1 < n ? i + 1 : i]), &tab);
+        b[i] = vget_low_s8(y);
+        if (i + 1 < n) b[i + 1] = vget_high_s8(y);
+    }
+}
+
+static void nq8_lut(int8_t *x, size_t n, const int8_t *lut) {
+    nq8_lut_tab tab;
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        uint8x16_t idx = veorq_u8(vld1q_u8((const uint8_t *)x + i), flip), r;
-        r = vqtbl4q_u8(t0, idx);
-        idx = vsubq_u8(idx, step);
-        r = vqtbx4q_u8(r, t1, idx);
-        idx = vsubq_u8(idx, step);
-        r = vqtbx4q_u8(r, t2, idx);
-        idx = vsubq_u8(idx, step);
-        r = vqtbx4q_u8(r, t3, idx);
-        vst1q_u8((uint8_t *)x + i, r);
+    nq8_lut_load(&tab, lut);
+    for (; i + 16 <= n; i += 16) vst1q_s8(x + i, nq8_lut16(vld1q_s8(x + i), &tab));
+    mnv3_q8_lut_portable(x + i, n - i, lut);
+}
+#else
+/* ARMv7 looks up 8-byte indices in at most 32 bytes (VTBL/VTBX of four d registers), so the
+ * table is eight pieces: VTBX leaves a lane alone when its index, taken modulo 256 after
+ * subtracting 32 per piece, falls outside the piece. Each piece is loaded once for all of
+ * b[0, n) (n at most 4): with the d registers the lookups keep, the table does not stay in
+ * registers. */
+N_INLINE void nq8_lut_vectors(int8x8_t *b, uint32_t n, const int8_t *lut) {
+    const uint8_t *t = (const uint8_t *)lut;
+    const uint8x8_t step = vdup_n_u8(32);
+    uint8x8_t idx[4], r[4];
+    uint32_t i, p;
+    for (i = 0; i < n; ++i) idx[i] = veor_u8(vreinterpret_u8_s8(b[i]), vdup_n_u8(0x80));
+    for (p = 0; p < 8; ++p) {
+        uint8x8x4_t piece;
+        piece.val[0] = vld1_u8(t + 32 * p);
+        piece.val[1] = vld1_u8(t + 32 * p + 8);
+        piece.val[2] = vld1_u8(t + 32 * p + 16);
+        piece.val[3] = vld1_u8(t + 32 * p + 24);
+        for (i = 0; i < n; ++i) {
+            if (p == 0) {
+                r[i] = vtbl4_u8(piece, idx[i]);
+            } else {
+                idx[i] = vsub_u8(idx[i], step);
+                r[i] = vtbx4_u8(r[i], piece, idx[i]);
+            }
+        }
+    }
+    for (i = 0; i < n; ++i) b[i] = vreinterpret_s8_u8(r[i]);
+}
+
+static void nq8_lut(int8_t *x, size_t n, const int8_t *lut) {
+    size_t i = 0, j;
+    for (; i + 32 <= n; i += 32) {
+        int8x8_t b[4];
+        for (j = 0; j < 4; ++j) b[j] = vld1_s8(x + i + 8 * j);
+        nq8_lut_vectors(b, 4, lut);
+        for (j = 0; j < 4; ++j) vst1_s8(x + i + 8 * j, b[j]);
     }
     mnv3_q8_lut_portable(x + i, n - i, lut);
 }
-#define NQ8_LUT nq8_lut
-#else
-#define NQ8_LUT NULL
 #endif
 
-static const mnv3_q8_ops ops = {nq8_prepare_rows, NQ8_LUT, nq8_add, nq8_requantize_array};
+static const mnv3_q8_ops ops = {nq8_prepare_rows, nq8_lut, nq8_add, nq8_requantize_array};
 
 /* ------------------------------------------------------------------------------------ */
 /* Plain NEON GEMM: SMLAL by lane on int16                                               */
