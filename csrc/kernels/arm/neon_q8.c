@@ -279,29 +279,37 @@ static void nq8_lut(int8_t *x, size_t n, const int8_t *lut) {
  * table is eight pieces: VTBX leaves a lane alone when its index, taken modulo 256 after
  * subtracting 32 per piece, falls outside the piece. Each piece is loaded once for all of
  * b[0, n) (n at most 4): with the d registers the lookups keep, the table does not stay in
- * registers. */
+ * registers. The vectors are named, not indexed, so that they stay in registers. */
+N_INLINE uint8x8x4_t nq8_lut_piece(const uint8_t *t) {
+    uint8x8x4_t piece;
+    piece.val[0] = vld1_u8(t);
+    piece.val[1] = vld1_u8(t + 8);
+    piece.val[2] = vld1_u8(t + 16);
+    piece.val[3] = vld1_u8(t + 24);
+    return piece;
+}
+
 N_INLINE void nq8_lut_vectors(int8x8_t *b, uint32_t n, const int8_t *lut) {
     const uint8_t *t = (const uint8_t *)lut;
-    const uint8x8_t step = vdup_n_u8(32);
-    uint8x8_t idx[4], r[4];
-    uint32_t i, p;
-    for (i = 0; i < n; ++i) idx[i] = veor_u8(vreinterpret_u8_s8(b[i]), vdup_n_u8(0x80));
-    for (p = 0; p < 8; ++p) {
-        uint8x8x4_t piece;
-        piece.val[0] = vld1_u8(t + 32 * p);
-        piece.val[1] = vld1_u8(t + 32 * p + 8);
-        piece.val[2] = vld1_u8(t + 32 * p + 16);
-        piece.val[3] = vld1_u8(t + 32 * p + 24);
-        for (i = 0; i < n; ++i) {
-            if (p == 0) {
-                r[i] = vtbl4_u8(piece, idx[i]);
-            } else {
-                idx[i] = vsub_u8(idx[i], step);
-                r[i] = vtbx4_u8(r[i], piece, idx[i]);
-            }
-        }
+    const uint8x8_t flip = vdup_n_u8(0x80), step = vdup_n_u8(32);
+    uint8x8_t i0 = veor_u8(vreinterpret_u8_s8(b[0]), flip), i1 = i0, i2 = i0, i3 = i0;
+    uint8x8x4_t piece = nq8_lut_piece(t);
+    uint8x8_t r0 = vtbl4_u8(piece, i0), r1 = r0, r2 = r0, r3 = r0;
+    uint32_t p;
+    if (n > 1) r1 = vtbl4_u8(piece, i1 = veor_u8(vreinterpret_u8_s8(b[1]), flip));
+    if (n > 2) r2 = vtbl4_u8(piece, i2 = veor_u8(vreinterpret_u8_s8(b[2]), flip));
+    if (n > 3) r3 = vtbl4_u8(piece, i3 = veor_u8(vreinterpret_u8_s8(b[3]), flip));
+    for (p = 1; p < 8; ++p) {
+        piece = nq8_lut_piece(t + 32 * p);
+        r0 = vtbx4_u8(r0, piece, i0 = vsub_u8(i0, step));
+        if (n > 1) r1 = vtbx4_u8(r1, piece, i1 = vsub_u8(i1, step));
+        if (n > 2) r2 = vtbx4_u8(r2, piece, i2 = vsub_u8(i2, step));
+        if (n > 3) r3 = vtbx4_u8(r3, piece, i3 = vsub_u8(i3, step));
     }
-    for (i = 0; i < n; ++i) b[i] = vreinterpret_s8_u8(r[i]);
+    b[0] = vreinterpret_s8_u8(r0);
+    if (n > 1) b[1] = vreinterpret_s8_u8(r1);
+    if (n > 2) b[2] = vreinterpret_s8_u8(r2);
+    if (n > 3) b[3] = vreinterpret_s8_u8(r3);
 }
 
 static void nq8_lut(int8_t *x, size_t n, const int8_t *lut) {
