@@ -324,6 +324,57 @@ static void nq8_lut(int8_t *x, size_t n, const int8_t *lut) {
 }
 #endif
 
+/* Up to 8 bytes (n of them) from p, without reading beyond them. */
+N_INLINE int8x8_t nq8_load(const int8_t *p, uint32_t n) {
+    int8_t buf[8] = {0};
+    if (n >= 8) return vld1_s8(p);
+    memcpy(buf, p, n);
+    return vld1_s8(buf);
+}
+
+/* The end of a tile of M rows (mnv3_q8_gemm_tile), on its requantized, clamped bytes:
+ * b[r * H + h] holds columns [8h, 8h + 8) of row r, H = 1 or 2 vectors a row. */
+N_INLINE void nq8_finish_rows(const mnv3_q8_gemm_tile *t, int8x8_t *b, const uint32_t M,
+                              const uint32_t H) {
+    const uint32_t nc = t->nc;
+    uint32_t r, h;
+    if (t->lut) nq8_lut_vectors(b, M * H, t->lut);
+    if (t->residual) {
+        const nq8_addv v = nq8_addv_make(&t->params->add);
+        for (r = 0; r < M; ++r)
+            for (h = 0; h < H && 8 * h < nc; ++h)
+                b[r * H + h] = nq8_add8(
+                    b[r * H + h], nq8_load(t->residual + r * t->residual_stride + 8 * h, nc - 8 * h),
+                    &v);
+    }
+    for (r = 0; r < M; ++r) {
+#if defined(__aarch64__)
+        if (H == 2) {
+            nq8_store16(t->out + r * t->out_stride, b[2 * r], b[2 * r + 1], nc);
+            continue;
+        }
+#endif
+        for (h = 0; h < H && 8 * h < nc; ++h)
+            nq8_store(t->out + r * t->out_stride + 8 * h, b[r * H + h], nc - 8 * h);
+    }
+    /* Column sums of at most 8 rows fit 16 bits. */
+    if (t->sums)
+        for (h = 0; h < H && 8 * h < nc; ++h) {
+            int32_t *s = t->sums + 8 * h;
+            int16x8_t s16 = vmovl_s8(b[h]);
+            for (r = 1; r < M; ++r) s16 = vaddw_s8(s16, b[r * H + h]);
+            if (nc >= 8 * h + 8) {
+                vst1q_s32(s, vaddw_s16(vld1q_s32(s), vget_low_s16(s16)));
+                vst1q_s32(s + 4, vaddw_s16(vld1q_s32(s + 4), vget_high_s16(s16)));
+            } else {
+                int16_t add[8];
+                uint32_t c;
+                vst1q_s16(add, s16);
+                for (c = 0; c < nc - 8 * h; ++c) s[c] = (int32_t)((uint32_t)s[c] + (uint32_t)add[c]);
+            }
+        }
+}
+
 static const mnv3_q8_ops ops = {nq8_prepare_rows, nq8_lut, nq8_add, nq8_requantize_array};
 
 /* ------------------------------------------------------------------------------------ */
@@ -353,12 +404,12 @@ N_INLINE void nq8_store_rows_8(const mnv3_q8_gemm_tile *t, const uint32_t M, con
     const nq8_rq q0 = nq8_rq_load(t->rq, 0), q1 = nq8_rq_load(t->rq, 4);
     const int32x4_t zp = vdupq_n_s32(t->rq->out_zp), lo = vdupq_n_s32(t->rq->lo),
                     hi = vdupq_n_s32(t->rq->hi);
+    int8x8_t b[S16_MR];
     uint32_t r;
     for (r = 0; r < M; ++r)
-        nq8_store(t->out + r * t->out_stride,
-                  nq8_narrow(nq8_output(c[2 * r], &q0, zp, lo, hi),
-                             nq8_output(c[2 * r + 1], &q1, zp, lo, hi)),
-                  t->nc);
+        b[r] = nq8_narrow(nq8_output(c[2 * r], &q0, zp, lo, hi),
+                          nq8_output(c[2 * r + 1], &q1, zp, lo, hi));
+    nq8_finish_rows(t, b, M, 1);
 }
 
 #if defined(__aarch64__)
@@ -505,7 +556,7 @@ static const mnv3_q8_gemm_impl s16_impl = {
     },
     &ops,
     1, /* panels of [k][8 columns], k padded to S16_KR */
-    0,
+    MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_ADD | MNV3_Q8_FUSE_SUMS,
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -852,13 +903,14 @@ N_INLINE DOT_ATTR void gemm_sdot(const mnv3_q8_gemm_tile *t, const uint32_t M) {
         const nq8_rq q2 = nq8_rq_load(t->rq, 8), q3 = nq8_rq_load(t->rq, 12);
         const int32x4_t zp = vdupq_n_s32(t->rq->out_zp), lo = vdupq_n_s32(t->rq->lo),
                         hi = vdupq_n_s32(t->rq->hi);
+        int8x8_t b[2 * DOT_MR];
         for (r = 0; r < M; ++r) {
-            const int8x8_t lo8 = nq8_narrow(nq8_output(c[r][0], &q0, zp, lo, hi),
-                                            nq8_output(c[r][1], &q1, zp, lo, hi));
-            const int8x8_t hi8 = nq8_narrow(nq8_output(c[r][2], &q2, zp, lo, hi),
-                                            nq8_output(c[r][3], &q3, zp, lo, hi));
-            nq8_store16(t->out + r * t->out_stride, lo8, hi8, t->nc);
+            b[2 * r] = nq8_narrow(nq8_output(c[r][0], &q0, zp, lo, hi),
+                                  nq8_output(c[r][1], &q1, zp, lo, hi));
+            b[2 * r + 1] = nq8_narrow(nq8_output(c[r][2], &q2, zp, lo, hi),
+                                      nq8_output(c[r][3], &q3, zp, lo, hi));
         }
+        nq8_finish_rows(t, b, M, 2);
     }
 }
 
@@ -881,7 +933,7 @@ static const mnv3_q8_gemm_impl dot_impl = {
      mnv3_q8_gemm_4x16c4__neondot},
     &ops,
     0,
-    0,
+    MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_ADD | MNV3_Q8_FUSE_SUMS,
 };
 
 Q8_GEMM_ROW(dot_pointwise_row, "q8_gemm_4x16c4__neondot", MNV3_ROW_POINTWISE,
@@ -969,13 +1021,14 @@ N_INLINE MM_ATTR void gemm_smmla(const mnv3_q8_gemm_tile *t, const uint32_t M) {
         SPLIT(1, 2, vget_low_s32)
         SPLIT(1, 3, vget_high_s32)
 #undef SPLIT
+        int8x8_t b[2 * MM_MR];
         for (r = 0; r < M; ++r) {
-            const int8x8_t lo8 = nq8_narrow(nq8_output(rows[r][0], &q0, zp, lo, hi),
-                                            nq8_output(rows[r][1], &q1, zp, lo, hi));
-            const int8x8_t hi8 = nq8_narrow(nq8_output(rows[r][2], &q2, zp, lo, hi),
-                                            nq8_output(rows[r][3], &q3, zp, lo, hi));
-            nq8_store16(t->out + r * t->out_stride, lo8, hi8, t->nc);
+            b[2 * r] = nq8_narrow(nq8_output(rows[r][0], &q0, zp, lo, hi),
+                                  nq8_output(rows[r][1], &q1, zp, lo, hi));
+            b[2 * r + 1] = nq8_narrow(nq8_output(rows[r][2], &q2, zp, lo, hi),
+                                      nq8_output(rows[r][3], &q3, zp, lo, hi));
         }
+        nq8_finish_rows(t, b, M, 2);
     }
 }
 
@@ -998,7 +1051,7 @@ static const mnv3_q8_gemm_impl mm_impl = {
      mnv3_q8_gemm_3x16c8__neoni8mm, mnv3_q8_gemm_4x16c8__neoni8mm},
     &ops,
     0,
-    0,
+    MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_ADD | MNV3_Q8_FUSE_SUMS,
 };
 
 Q8_GEMM_ROW(mm_pointwise_row, "q8_gemm_4x16c8__neoni8mm", MNV3_ROW_POINTWISE,
