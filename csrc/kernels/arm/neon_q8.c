@@ -103,7 +103,6 @@ N_INLINE void nq8_store(int8_t *out, int8x8_t b, uint32_t n) {
     }
 }
 
-#if defined(__aarch64__)
 /* 16 bytes (two halves), or the first n of them (the AArch64 16-column tiles). */
 N_INLINE void nq8_store16(int8_t *out, int8x8_t lo8, int8x8_t hi8, uint32_t n) {
     if (n >= 16) {
@@ -113,7 +112,6 @@ N_INLINE void nq8_store16(int8_t *out, int8x8_t lo8, int8x8_t hi8, uint32_t n) {
         if (n > 8) nq8_store(out + 8, hi8, n - 8);
     }
 }
-#endif
 
 N_INLINE int32_t nq8_hsum(int32x4_t v) {
     const int32x2_t s = vadd_s32(vget_low_s32(v), vget_high_s32(v));
@@ -258,13 +256,18 @@ N_INLINE int8x16_t nq8_lut16(int8x16_t x, const nq8_lut_tab *tab) {
 /* b[0, n) through the table, two vectors to a lookup. */
 N_INLINE void nq8_lut_vectors(int8x8_t *b, uint32_t n, const int8_t *lut) {
     nq8_lut_tab tab;
-    uint32_t i;
     nq8_lut_load(&tab, lut);
-    for (i = 0; i < n; i += 2) {
-        const int8x16_t y = nq8_lut16(vcombine_s8(b[i], b[i + 1 < n ? i + 1 : i]), &tab);
-        b[i] = vget_low_s8(y);
-        if (i + 1 < n) b[i + 1] = vget_high_s8(y);
+#define NQ8_LUT_PAIR(i)                                                                      \
+    if (i < n) {                                                                             \
+        const int8x16_t y = nq8_lut16(vcombine_s8(b[i], b[i + 1 < n ? i + 1 : i]), &tab);    \
+        b[i] = vget_low_s8(y);                                                               \
+        if (i + 1 < n) b[i + 1] = vget_high_s8(y);                                           \
     }
+    NQ8_LUT_PAIR(0)
+    NQ8_LUT_PAIR(2)
+    NQ8_LUT_PAIR(4)
+    NQ8_LUT_PAIR(6)
+#undef NQ8_LUT_PAIR
 }
 
 static void nq8_lut(int8_t *x, size_t n, const int8_t *lut) {
@@ -332,47 +335,61 @@ N_INLINE int8x8_t nq8_load(const int8_t *p, uint32_t n) {
     return vld1_s8(buf);
 }
 
+/* Steps over the vectors of a tile, written out: a loop that indexes them would keep
+ * them in memory. Conditions on constants (M, H, i) drop the steps past the tile. */
+#define NQ8_VECTORS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+/* sums[0, n) += column h's bytes, b[i * H + h], of rows [0, M). At most 8 rows: 16-bit
+ * column sums cannot overflow. */
+N_INLINE void nq8_column_sums(int32_t *sums, const int8x8_t *b, const uint32_t M,
+                              const uint32_t H, const uint32_t h, uint32_t n) {
+    int16x8_t s16 = vmovl_s8(b[h]);
+#define NQ8_SUM_ROW(i)                                                                       \
+    if (i > 0 && i < M) s16 = vaddw_s8(s16, b[i * H + h]);
+    NQ8_VECTORS(NQ8_SUM_ROW)
+#undef NQ8_SUM_ROW
+    if (n >= 8) {
+        vst1q_s32(sums, vaddw_s16(vld1q_s32(sums), vget_low_s16(s16)));
+        vst1q_s32(sums + 4, vaddw_s16(vld1q_s32(sums + 4), vget_high_s16(s16)));
+    } else {
+        int16_t add[8];
+        uint32_t c;
+        vst1q_s16(add, s16);
+        for (c = 0; c < n; ++c) sums[c] = (int32_t)((uint32_t)sums[c] + (uint32_t)add[c]);
+    }
+}
+
 /* The end of a tile of M rows (mnv3_q8_gemm_tile), on its requantized, clamped bytes:
  * b[r * H + h] holds columns [8h, 8h + 8) of row r, H = 1 or 2 vectors a row. */
 N_INLINE void nq8_finish_rows(const mnv3_q8_gemm_tile *t, int8x8_t *b, const uint32_t M,
                               const uint32_t H) {
-    const uint32_t nc = t->nc;
-    uint32_t r, h;
-    if (t->lut) nq8_lut_vectors(b, M * H, t->lut);
+    const uint32_t nc = t->nc, n = M * H;
+    if (t->lut) nq8_lut_vectors(b, n, t->lut);
     if (t->residual) {
         const nq8_addv v = nq8_addv_make(&t->params->add);
-        for (r = 0; r < M; ++r)
-            for (h = 0; h < H && 8 * h < nc; ++h)
-                b[r * H + h] = nq8_add8(
-                    b[r * H + h], nq8_load(t->residual + r * t->residual_stride + 8 * h, nc - 8 * h),
-                    &v);
+#define NQ8_ADD(i)                                                                           \
+    if (i < n && 8 * (i % H) < nc)                                                           \
+        b[i] = nq8_add8(                                                                     \
+            b[i],                                                                            \
+            nq8_load(t->residual + i / H * t->residual_stride + 8 * (i % H), nc - 8 * (i % H)), \
+            &v);
+        NQ8_VECTORS(NQ8_ADD)
+#undef NQ8_ADD
     }
-    for (r = 0; r < M; ++r) {
-#if defined(__aarch64__)
-        if (H == 2) {
-            nq8_store16(t->out + r * t->out_stride, b[2 * r], b[2 * r + 1], nc);
-            continue;
-        }
-#endif
-        for (h = 0; h < H && 8 * h < nc; ++h)
-            nq8_store(t->out + r * t->out_stride + 8 * h, b[r * H + h], nc - 8 * h);
+#define NQ8_STORE(i)                                                                         \
+    if (i < n && i % H == 0) {                                                               \
+        int8_t *o = t->out + i / H * t->out_stride;                                          \
+        if (H == 2)                                                                          \
+            nq8_store16(o, b[i], b[i | 1], nc);                                              \
+        else                                                                                 \
+            nq8_store(o, b[i], nc);                                                          \
     }
-    /* Column sums of at most 8 rows fit 16 bits. */
-    if (t->sums)
-        for (h = 0; h < H && 8 * h < nc; ++h) {
-            int32_t *s = t->sums + 8 * h;
-            int16x8_t s16 = vmovl_s8(b[h]);
-            for (r = 1; r < M; ++r) s16 = vaddw_s8(s16, b[r * H + h]);
-            if (nc >= 8 * h + 8) {
-                vst1q_s32(s, vaddw_s16(vld1q_s32(s), vget_low_s16(s16)));
-                vst1q_s32(s + 4, vaddw_s16(vld1q_s32(s + 4), vget_high_s16(s16)));
-            } else {
-                int16_t add[8];
-                uint32_t c;
-                vst1q_s16(add, s16);
-                for (c = 0; c < nc - 8 * h; ++c) s[c] = (int32_t)((uint32_t)s[c] + (uint32_t)add[c]);
-            }
-        }
+    NQ8_VECTORS(NQ8_STORE)
+#undef NQ8_STORE
+    if (t->sums) {
+        nq8_column_sums(t->sums, b, M, H, 0, nc);
+        if (H == 2 && nc > 8) nq8_column_sums(t->sums + 8, b, M, H, 1, nc - 8);
+    }
 }
 
 static const mnv3_q8_ops ops = {nq8_prepare_rows, nq8_lut, nq8_add, nq8_requantize_array};
