@@ -253,20 +253,46 @@ N_INLINE int8x16_t nq8_lut16(int8x16_t x, const nq8_lut_tab *tab) {
     return vreinterpretq_s8_u8(vqtbx4q_u8(r, tab->t[3], idx));
 }
 
-/* b[0, n) through the table, two vectors to a lookup. */
+/* b[0, n) (n at most 8) through the table, two vectors to a lookup, one 64-byte table at
+ * a time: the four of them would take half the registers, and GCC builds a struct of
+ * them on the stack. */
 N_INLINE void nq8_lut_vectors(int8x8_t *b, uint32_t n, const int8_t *lut) {
-    nq8_lut_tab tab;
-    nq8_lut_load(&tab, lut);
-#define NQ8_LUT_PAIR(i)                                                                      \
-    if (i < n) {                                                                             \
-        const int8x16_t y = nq8_lut16(vcombine_s8(b[i], b[i + 1 < n ? i + 1 : i]), &tab);    \
-        b[i] = vget_low_s8(y);                                                               \
-        if (i + 1 < n) b[i + 1] = vget_high_s8(y);                                           \
+    const uint8_t *t = (const uint8_t *)lut;
+    const uint8x16_t flip = vdupq_n_u8(0x80), step = vdupq_n_u8(64);
+    uint8x16x4_t tab = vld1q_u8_x4(t);
+    uint8x16_t i0 = flip, i1 = flip, i2 = flip, i3 = flip, r0 = flip, r1 = flip, r2 = flip,
+               r3 = flip;
+    uint32_t p;
+#define NQ8_LUT_PAIR(k)                                                                      \
+    if (2 * k < n) {                                                                         \
+        const int8x8_t hi = b[2 * k + 1 < n ? 2 * k + 1 : 2 * k];                            \
+        i##k = veorq_u8(vreinterpretq_u8_s8(vcombine_s8(b[2 * k], hi)), flip);               \
+        r##k = vqtbl4q_u8(tab, i##k);                                                        \
     }
     NQ8_LUT_PAIR(0)
+    NQ8_LUT_PAIR(1)
     NQ8_LUT_PAIR(2)
-    NQ8_LUT_PAIR(4)
-    NQ8_LUT_PAIR(6)
+    NQ8_LUT_PAIR(3)
+#undef NQ8_LUT_PAIR
+    for (p = 1; p < 4; ++p) {
+        tab = vld1q_u8_x4(t + 64 * p);
+#define NQ8_LUT_PAIR(k)                                                                      \
+    if (2 * k < n) r##k = vqtbx4q_u8(r##k, tab, i##k = vsubq_u8(i##k, step));
+        NQ8_LUT_PAIR(0)
+        NQ8_LUT_PAIR(1)
+        NQ8_LUT_PAIR(2)
+        NQ8_LUT_PAIR(3)
+#undef NQ8_LUT_PAIR
+    }
+#define NQ8_LUT_PAIR(k)                                                                      \
+    if (2 * k < n) {                                                                         \
+        b[2 * k] = vreinterpret_s8_u8(vget_low_u8(r##k));                                    \
+        if (2 * k + 1 < n) b[2 * k + 1] = vreinterpret_s8_u8(vget_high_u8(r##k));            \
+    }
+    NQ8_LUT_PAIR(0)
+    NQ8_LUT_PAIR(1)
+    NQ8_LUT_PAIR(2)
+    NQ8_LUT_PAIR(3)
 #undef NQ8_LUT_PAIR
 }
 
