@@ -312,6 +312,36 @@ static void conv_edges(const mnv3_kernel_set *set, const mnv3_row *conv) {
               conv->name, ok, n);
 }
 
+/* A pointwise case with exactly the epilogue steps asked (bit 0 the LUT, 1 the residual
+ * ADD, 2 the channel sums): every combination of the steps a set's tiles fuse, which the
+ * random cases reach only now and then. `shifted`: the ADD's input multipliers above 1, so
+ * that they shift left (not the usual case, where vector code may take a shorter form). */
+static void pw_epilogue(tc_case *c, size_t P, uint32_t K, uint32_t N, unsigned steps,
+                        int shifted) {
+    tc_pointwise(c, TC_Q8, P, K, N, 0);
+    free(c->lut);
+    c->lut = steps & 1u ? tr_bytes(256, -128, 127) : NULL;
+    c->layer.requant.lut = c->lut;
+    if (steps & 2u) {
+        tc_set_residual(c);
+        if (shifted) {
+            mnv3_q8_mul_from_real(1.0 + (double)rnd_below(1000) / 1000.0, &c->layer.add.a_mul);
+            mnv3_q8_mul_from_real(1.0 + (double)rnd_below(1000) / 1000.0, &c->layer.add.b_mul);
+        }
+    } else {
+        free(c->residual);
+        c->residual = NULL;
+    }
+    if (steps & 4u) {
+        tc_set_sums(c);
+        c->want_output = (int)rnd_below(2);
+    } else {
+        free(c->sums0);
+        c->sums0 = NULL;
+        c->want_output = 1;
+    }
+}
+
 static void set_suite(const mnv3_kernel_set *set, const mnv3_kernels *k) {
     const mnv3_row *pw = k->row[MNV3_ROW_POINTWISE], *dw = k->row[MNV3_ROW_DEPTHWISE];
     const mnv3_row *conv = k->row[MNV3_ROW_CONV], *fc = k->row[MNV3_ROW_FC];
@@ -335,6 +365,19 @@ static void set_suite(const mnv3_kernel_set *set, const mnv3_kernels *k) {
         tc_free(&c);
     }
     CHECK_MSG(ok == n, "%s %s: %u of %u cases match the reference", set->name, pw->name, ok, n);
+    /* Every combination of LUT, ADD and sums on tiles narrower than a panel, a panel and a
+     * bit, and row counts that leave a short last tile. */
+    for (n = ok = 0, i = 0; i < 8; ++i)
+        for (j = 0; j < 8; ++j) {
+            static const uint32_t widths[] = {1, 3, 7, 9, 15, 17, 23, 33};
+            const size_t P = 1 + 2 * rnd_below(mr + 2);
+            pw_epilogue(&c, P, awkward[rnd_below(N_AWKWARD)], widths[j], i, j % 4 == 3);
+            ok += check_row(pw, &c, j % 2);
+            ++n;
+            tc_free(&c);
+        }
+    CHECK_MSG(ok == n, "%s %s: %u of %u epilogue cases match the reference", set->name, pw->name,
+              ok, n);
 
     for (n = ok = 0, i = 0; i < (quick ? 60u : 300u); ++i) {
         static const uint32_t kernels[] = {3, 5, 3, 5, 1, 7};

@@ -72,10 +72,15 @@ N_INLINE nq8_rq nq8_rq_from_qmul(const mnv3_q8_mul *m) {
     return r;
 }
 
-N_INLINE int32x4_t nq8_requantize(int32x4_t acc, const nq8_rq *r) {
-    const int32x4_t v = vqrdmulhq_s32(vshlq_s32(acc, r->left), r->mult);
+/* The requantization of acc already shifted left by r->left. */
+N_INLINE int32x4_t nq8_requantize_shifted(int32x4_t shifted, const nq8_rq *r) {
+    const int32x4_t v = vqrdmulhq_s32(shifted, r->mult);
     const int32x4_t fixup = vshrq_n_s32(vandq_s32(v, r->neg_right), 31);
     return vrshlq_s32(vqaddq_s32(v, fixup), r->neg_right);
+}
+
+N_INLINE int32x4_t nq8_requantize(int32x4_t acc, const nq8_rq *r) {
+    return nq8_requantize_shifted(vshlq_s32(acc, r->left), r);
 }
 
 N_INLINE int32x4_t nq8_output(int32x4_t acc, const nq8_rq *r, int32x4_t zp, int32x4_t lo,
@@ -98,7 +103,6 @@ N_INLINE void nq8_store(int8_t *out, int8x8_t b, uint32_t n) {
     }
 }
 
-#if defined(__aarch64__)
 /* 16 bytes (two halves), or the first n of them (the AArch64 16-column tiles). */
 N_INLINE void nq8_store16(int8_t *out, int8x8_t lo8, int8x8_t hi8, uint32_t n) {
     if (n >= 16) {
@@ -108,7 +112,6 @@ N_INLINE void nq8_store16(int8_t *out, int8x8_t lo8, int8x8_t hi8, uint32_t n) {
         if (n > 8) nq8_store(out + 8, hi8, n - 8);
     }
 }
-#endif
 
 N_INLINE int32_t nq8_hsum(int32x4_t v) {
     const int32x2_t s = vadd_s32(vget_low_s32(v), vget_high_s32(v));
@@ -162,22 +165,47 @@ static void nq8_prepare_rows(const mnv3_q8_prepare_args *p) {
                         p->row_sums ? &p->row_sums[r] : NULL);
 }
 
+/* TFLite's ADD as vectors. The inputs' left shift and their multipliers' own one are one
+ * shift: both wrap modulo 2^32, as the reference's do. */
+typedef struct nq8_addv {
+    nq8_rq a, b, out;
+    int16x8_t a_zp, b_zp;
+    int32x4_t a_shift, b_shift, zp, lo, hi;
+} nq8_addv;
+
+N_INLINE nq8_addv nq8_addv_make(const mnv3_q8_add *p) {
+    const int32x4_t shift = vdupq_n_s32(p->left_shift);
+    nq8_addv v;
+    v.a = nq8_rq_set1(p->a_mul);
+    v.b = nq8_rq_set1(p->b_mul);
+    v.out = nq8_rq_set1(p->out_mul);
+    v.a_zp = vdupq_n_s16((int16_t)p->a_zp);
+    v.b_zp = vdupq_n_s16((int16_t)p->b_zp);
+    v.a_shift = vaddq_s32(shift, v.a.left);
+    v.b_shift = vaddq_s32(shift, v.b.left);
+    v.zp = vdupq_n_s32(p->out_zp);
+    v.lo = vdupq_n_s32(p->act_lo);
+    v.hi = vdupq_n_s32(p->act_hi);
+    return v;
+}
+
+N_INLINE int32x4_t nq8_add4(int16x4_t da, int16x4_t db, const nq8_addv *v) {
+    const int32x4_t sa = nq8_requantize_shifted(vshlq_s32(vmovl_s16(da), v->a_shift), &v->a);
+    const int32x4_t sb = nq8_requantize_shifted(vshlq_s32(vmovl_s16(db), v->b_shift), &v->b);
+    return nq8_output(vaddq_s32(sa, sb), &v->out, v->zp, v->lo, v->hi);
+}
+
+N_INLINE int8x8_t nq8_add8(int8x8_t a, int8x8_t b, const nq8_addv *v) {
+    const int16x8_t da = vsubq_s16(vmovl_s8(a), v->a_zp);
+    const int16x8_t db = vsubq_s16(vmovl_s8(b), v->b_zp);
+    return nq8_narrow(nq8_add4(vget_low_s16(da), vget_low_s16(db), v),
+                      nq8_add4(vget_high_s16(da), vget_high_s16(db), v));
+}
+
 static void nq8_add(const int8_t *a, const int8_t *b, size_t n, const mnv3_q8_add *p, int8_t *out) {
-    const nq8_rq ra = nq8_rq_set1(p->a_mul), rb = nq8_rq_set1(p->b_mul), ro = nq8_rq_set1(p->out_mul);
-    const int16x8_t azp = vdupq_n_s16((int16_t)p->a_zp), bzp = vdupq_n_s16((int16_t)p->b_zp);
-    const int32x4_t shift = vdupq_n_s32(p->left_shift), zp = vdupq_n_s32(p->out_zp);
-    const int32x4_t lo = vdupq_n_s32(p->act_lo), hi = vdupq_n_s32(p->act_hi);
+    const nq8_addv v = nq8_addv_make(p);
     size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const int16x8_t da = vsubq_s16(vmovl_s8(vld1_s8(a + i)), azp);
-        const int16x8_t db = vsubq_s16(vmovl_s8(vld1_s8(b + i)), bzp);
-        const int32x4_t a0 = nq8_requantize(vshlq_s32(vmovl_s16(vget_low_s16(da)), shift), &ra);
-        const int32x4_t a1 = nq8_requantize(vshlq_s32(vmovl_s16(vget_high_s16(da)), shift), &ra);
-        const int32x4_t b0 = nq8_requantize(vshlq_s32(vmovl_s16(vget_low_s16(db)), shift), &rb);
-        const int32x4_t b1 = nq8_requantize(vshlq_s32(vmovl_s16(vget_high_s16(db)), shift), &rb);
-        vst1_s8(out + i, nq8_narrow(nq8_output(vaddq_s32(a0, b0), &ro, zp, lo, hi),
-                                    nq8_output(vaddq_s32(a1, b1), &ro, zp, lo, hi)));
-    }
+    for (; i + 8 <= n; i += 8) vst1_s8(out + i, nq8_add8(vld1_s8(a + i), vld1_s8(b + i), &v));
     mnv3_q8_add_portable(a + i, b + i, n - i, p, out + i);
 }
 
@@ -201,31 +229,196 @@ static void nq8_requantize_array(const int32_t *acc, const mnv3_q8_mul *m, size_
 #if defined(__aarch64__)
 /* A 256-byte table as four 64-byte TBL/TBX lookups: TBX leaves a lane alone when its index,
  * taken modulo 256 after subtracting 64 per step, falls outside the 64 bytes. */
-static void nq8_lut(int8_t *x, size_t n, const int8_t *lut) {
+typedef struct nq8_lut_tab {
+    uint8x16x4_t t[4];
+} nq8_lut_tab;
+
+N_INLINE void nq8_lut_load(nq8_lut_tab *tab, const int8_t *lut) {
     const uint8_t *t = (const uint8_t *)lut;
-    const uint8x16x4_t t0 = vld1q_u8_x4(t), t1 = vld1q_u8_x4(t + 64), t2 = vld1q_u8_x4(t + 128),
-                       t3 = vld1q_u8_x4(t + 192);
-    const uint8x16_t step = vdupq_n_u8(64), flip = vdupq_n_u8(0x80);
+    tab->t[0] = vld1q_u8_x4(t);
+    tab->t[1] = vld1q_u8_x4(t + 64);
+    tab->t[2] = vld1q_u8_x4(t + 128);
+    tab->t[3] = vld1q_u8_x4(t + 192);
+}
+
+N_INLINE int8x16_t nq8_lut16(int8x16_t x, const nq8_lut_tab *tab) {
+    const uint8x16_t step = vdupq_n_u8(64);
+    uint8x16_t idx = veorq_u8(vreinterpretq_u8_s8(x), vdupq_n_u8(0x80)), r;
+    r = vqtbl4q_u8(tab->t[0], idx);
+    idx = vsubq_u8(idx, step);
+    r = vqtbx4q_u8(r, tab->t[1], idx);
+    idx = vsubq_u8(idx, step);
+    r = vqtbx4q_u8(r, tab->t[2], idx);
+    idx = vsubq_u8(idx, step);
+    return vreinterpretq_s8_u8(vqtbx4q_u8(r, tab->t[3], idx));
+}
+
+/* b[0, n) (n at most 8) through the table, two vectors to a lookup, one 64-byte table at
+ * a time: the four of them would take half the registers, and GCC builds a struct of
+ * them on the stack. */
+N_INLINE void nq8_lut_vectors(int8x8_t *b, uint32_t n, const int8_t *lut) {
+    const uint8_t *t = (const uint8_t *)lut;
+    const uint8x16_t flip = vdupq_n_u8(0x80), step = vdupq_n_u8(64);
+    uint8x16x4_t tab = vld1q_u8_x4(t);
+    uint8x16_t i0 = flip, i1 = flip, i2 = flip, i3 = flip, r0 = flip, r1 = flip, r2 = flip,
+               r3 = flip;
+    uint32_t p;
+#define NQ8_LUT_PAIR(k)                                                                      \
+    if (2 * k < n) {                                                                         \
+        const int8x8_t hi = b[2 * k + 1 < n ? 2 * k + 1 : 2 * k];                            \
+        i##k = veorq_u8(vreinterpretq_u8_s8(vcombine_s8(b[2 * k], hi)), flip);               \
+        r##k = vqtbl4q_u8(tab, i##k);                                                        \
+    }
+    NQ8_LUT_PAIR(0)
+    NQ8_LUT_PAIR(1)
+    NQ8_LUT_PAIR(2)
+    NQ8_LUT_PAIR(3)
+#undef NQ8_LUT_PAIR
+    for (p = 1; p < 4; ++p) {
+        tab = vld1q_u8_x4(t + 64 * p);
+#define NQ8_LUT_PAIR(k)                                                                      \
+    if (2 * k < n) r##k = vqtbx4q_u8(r##k, tab, i##k = vsubq_u8(i##k, step));
+        NQ8_LUT_PAIR(0)
+        NQ8_LUT_PAIR(1)
+        NQ8_LUT_PAIR(2)
+        NQ8_LUT_PAIR(3)
+#undef NQ8_LUT_PAIR
+    }
+#define NQ8_LUT_PAIR(k)                                                                      \
+    if (2 * k < n) {                                                                         \
+        b[2 * k] = vreinterpret_s8_u8(vget_low_u8(r##k));                                    \
+        if (2 * k + 1 < n) b[2 * k + 1] = vreinterpret_s8_u8(vget_high_u8(r##k));            \
+    }
+    NQ8_LUT_PAIR(0)
+    NQ8_LUT_PAIR(1)
+    NQ8_LUT_PAIR(2)
+    NQ8_LUT_PAIR(3)
+#undef NQ8_LUT_PAIR
+}
+
+static void nq8_lut(int8_t *x, size_t n, const int8_t *lut) {
+    nq8_lut_tab tab;
     size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        uint8x16_t idx = veorq_u8(vld1q_u8((const uint8_t *)x + i), flip), r;
-        r = vqtbl4q_u8(t0, idx);
-        idx = vsubq_u8(idx, step);
-        r = vqtbx4q_u8(r, t1, idx);
-        idx = vsubq_u8(idx, step);
-        r = vqtbx4q_u8(r, t2, idx);
-        idx = vsubq_u8(idx, step);
-        r = vqtbx4q_u8(r, t3, idx);
-        vst1q_u8((uint8_t *)x + i, r);
+    nq8_lut_load(&tab, lut);
+    for (; i + 16 <= n; i += 16) vst1q_s8(x + i, nq8_lut16(vld1q_s8(x + i), &tab));
+    mnv3_q8_lut_portable(x + i, n - i, lut);
+}
+#else
+/* ARMv7 looks up 8-byte indices in at most 32 bytes (VTBL/VTBX of four d registers), so the
+ * table is eight pieces: VTBX leaves a lane alone when its index, taken modulo 256 after
+ * subtracting 32 per piece, falls outside the piece. Each piece is loaded once for all of
+ * b[0, n) (n at most 4): with the d registers the lookups keep, the table does not stay in
+ * registers. The vectors are named, not indexed, so that they stay in registers. */
+N_INLINE uint8x8x4_t nq8_lut_piece(const uint8_t *t) {
+    uint8x8x4_t piece;
+    piece.val[0] = vld1_u8(t);
+    piece.val[1] = vld1_u8(t + 8);
+    piece.val[2] = vld1_u8(t + 16);
+    piece.val[3] = vld1_u8(t + 24);
+    return piece;
+}
+
+N_INLINE void nq8_lut_vectors(int8x8_t *b, uint32_t n, const int8_t *lut) {
+    const uint8_t *t = (const uint8_t *)lut;
+    const uint8x8_t flip = vdup_n_u8(0x80), step = vdup_n_u8(32);
+    uint8x8_t i0 = veor_u8(vreinterpret_u8_s8(b[0]), flip), i1 = i0, i2 = i0, i3 = i0;
+    uint8x8x4_t piece = nq8_lut_piece(t);
+    uint8x8_t r0 = vtbl4_u8(piece, i0), r1 = r0, r2 = r0, r3 = r0;
+    uint32_t p;
+    if (n > 1) r1 = vtbl4_u8(piece, i1 = veor_u8(vreinterpret_u8_s8(b[1]), flip));
+    if (n > 2) r2 = vtbl4_u8(piece, i2 = veor_u8(vreinterpret_u8_s8(b[2]), flip));
+    if (n > 3) r3 = vtbl4_u8(piece, i3 = veor_u8(vreinterpret_u8_s8(b[3]), flip));
+    for (p = 1; p < 8; ++p) {
+        piece = nq8_lut_piece(t + 32 * p);
+        r0 = vtbx4_u8(r0, piece, i0 = vsub_u8(i0, step));
+        if (n > 1) r1 = vtbx4_u8(r1, piece, i1 = vsub_u8(i1, step));
+        if (n > 2) r2 = vtbx4_u8(r2, piece, i2 = vsub_u8(i2, step));
+        if (n > 3) r3 = vtbx4_u8(r3, piece, i3 = vsub_u8(i3, step));
+    }
+    b[0] = vreinterpret_s8_u8(r0);
+    if (n > 1) b[1] = vreinterpret_s8_u8(r1);
+    if (n > 2) b[2] = vreinterpret_s8_u8(r2);
+    if (n > 3) b[3] = vreinterpret_s8_u8(r3);
+}
+
+static void nq8_lut(int8_t *x, size_t n, const int8_t *lut) {
+    size_t i = 0, j;
+    for (; i + 32 <= n; i += 32) {
+        int8x8_t b[4];
+        for (j = 0; j < 4; ++j) b[j] = vld1_s8(x + i + 8 * j);
+        nq8_lut_vectors(b, 4, lut);
+        for (j = 0; j < 4; ++j) vst1_s8(x + i + 8 * j, b[j]);
     }
     mnv3_q8_lut_portable(x + i, n - i, lut);
 }
-#define NQ8_LUT nq8_lut
-#else
-#define NQ8_LUT NULL
 #endif
 
-static const mnv3_q8_ops ops = {nq8_prepare_rows, NQ8_LUT, nq8_add, nq8_requantize_array};
+/* Up to 8 bytes (n of them) from p, without reading beyond them. */
+N_INLINE int8x8_t nq8_load(const int8_t *p, uint32_t n) {
+    int8_t buf[8] = {0};
+    if (n >= 8) return vld1_s8(p);
+    memcpy(buf, p, n);
+    return vld1_s8(buf);
+}
+
+/* Steps over the vectors of a tile, written out: a loop that indexes them would keep
+ * them in memory. Conditions on constants (M, H, i) drop the steps past the tile. */
+#define NQ8_VECTORS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+/* sums[0, n) += column h's bytes, b[i * H + h], of rows [0, M). At most 8 rows: 16-bit
+ * column sums cannot overflow. */
+N_INLINE void nq8_column_sums(int32_t *sums, const int8x8_t *b, const uint32_t M,
+                              const uint32_t H, const uint32_t h, uint32_t n) {
+    int16x8_t s16 = vmovl_s8(b[h]);
+#define NQ8_SUM_ROW(i)                                                                       \
+    if (i > 0 && i < M) s16 = vaddw_s8(s16, b[i * H + h]);
+    NQ8_VECTORS(NQ8_SUM_ROW)
+#undef NQ8_SUM_ROW
+    if (n >= 8) {
+        vst1q_s32(sums, vaddw_s16(vld1q_s32(sums), vget_low_s16(s16)));
+        vst1q_s32(sums + 4, vaddw_s16(vld1q_s32(sums + 4), vget_high_s16(s16)));
+    } else {
+        int16_t add[8];
+        uint32_t c;
+        vst1q_s16(add, s16);
+        for (c = 0; c < n; ++c) sums[c] = (int32_t)((uint32_t)sums[c] + (uint32_t)add[c]);
+    }
+}
+
+/* The end of a tile of M rows (mnv3_q8_gemm_tile), on its requantized, clamped bytes:
+ * b[r * H + h] holds columns [8h, 8h + 8) of row r, H = 1 or 2 vectors a row. */
+N_INLINE void nq8_finish_rows(const mnv3_q8_gemm_tile *t, int8x8_t *b, const uint32_t M,
+                              const uint32_t H) {
+    const uint32_t nc = t->nc, n = M * H;
+    if (t->lut) nq8_lut_vectors(b, n, t->lut);
+    if (t->residual) {
+        const nq8_addv v = nq8_addv_make(&t->params->add);
+#define NQ8_ADD(i)                                                                           \
+    if (i < n && 8 * (i % H) < nc)                                                           \
+        b[i] = nq8_add8(                                                                     \
+            b[i],                                                                            \
+            nq8_load(t->residual + i / H * t->residual_stride + 8 * (i % H), nc - 8 * (i % H)), \
+            &v);
+        NQ8_VECTORS(NQ8_ADD)
+#undef NQ8_ADD
+    }
+#define NQ8_STORE(i)                                                                         \
+    if (i < n && i % H == 0) {                                                               \
+        int8_t *o = t->out + i / H * t->out_stride;                                          \
+        if (H == 2)                                                                          \
+            nq8_store16(o, b[i], b[i | 1], nc);                                              \
+        else                                                                                 \
+            nq8_store(o, b[i], nc);                                                          \
+    }
+    NQ8_VECTORS(NQ8_STORE)
+#undef NQ8_STORE
+    if (t->sums) {
+        nq8_column_sums(t->sums, b, M, H, 0, nc);
+        if (H == 2 && nc > 8) nq8_column_sums(t->sums + 8, b, M, H, 1, nc - 8);
+    }
+}
+
+static const mnv3_q8_ops ops = {nq8_prepare_rows, nq8_lut, nq8_add, nq8_requantize_array};
 
 /* ------------------------------------------------------------------------------------ */
 /* Plain NEON GEMM: SMLAL by lane on int16                                               */
@@ -254,12 +447,12 @@ N_INLINE void nq8_store_rows_8(const mnv3_q8_gemm_tile *t, const uint32_t M, con
     const nq8_rq q0 = nq8_rq_load(t->rq, 0), q1 = nq8_rq_load(t->rq, 4);
     const int32x4_t zp = vdupq_n_s32(t->rq->out_zp), lo = vdupq_n_s32(t->rq->lo),
                     hi = vdupq_n_s32(t->rq->hi);
+    int8x8_t b[S16_MR];
     uint32_t r;
     for (r = 0; r < M; ++r)
-        nq8_store(t->out + r * t->out_stride,
-                  nq8_narrow(nq8_output(c[2 * r], &q0, zp, lo, hi),
-                             nq8_output(c[2 * r + 1], &q1, zp, lo, hi)),
-                  t->nc);
+        b[r] = nq8_narrow(nq8_output(c[2 * r], &q0, zp, lo, hi),
+                          nq8_output(c[2 * r + 1], &q1, zp, lo, hi));
+    nq8_finish_rows(t, b, M, 1);
 }
 
 #if defined(__aarch64__)
@@ -406,7 +599,7 @@ static const mnv3_q8_gemm_impl s16_impl = {
     },
     &ops,
     1, /* panels of [k][8 columns], k padded to S16_KR */
-    0,
+    MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_ADD | MNV3_Q8_FUSE_SUMS,
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -867,13 +1060,14 @@ N_INLINE DOT_ATTR void gemm_sdot(const mnv3_q8_gemm_tile *t, const uint32_t M) {
         const nq8_rq q2 = nq8_rq_load(t->rq, 8), q3 = nq8_rq_load(t->rq, 12);
         const int32x4_t zp = vdupq_n_s32(t->rq->out_zp), lo = vdupq_n_s32(t->rq->lo),
                         hi = vdupq_n_s32(t->rq->hi);
+        int8x8_t b[2 * DOT_MR];
         for (r = 0; r < M; ++r) {
-            const int8x8_t lo8 = nq8_narrow(nq8_output(c[r][0], &q0, zp, lo, hi),
-                                            nq8_output(c[r][1], &q1, zp, lo, hi));
-            const int8x8_t hi8 = nq8_narrow(nq8_output(c[r][2], &q2, zp, lo, hi),
-                                            nq8_output(c[r][3], &q3, zp, lo, hi));
-            nq8_store16(t->out + r * t->out_stride, lo8, hi8, t->nc);
+            b[2 * r] = nq8_narrow(nq8_output(c[r][0], &q0, zp, lo, hi),
+                                  nq8_output(c[r][1], &q1, zp, lo, hi));
+            b[2 * r + 1] = nq8_narrow(nq8_output(c[r][2], &q2, zp, lo, hi),
+                                      nq8_output(c[r][3], &q3, zp, lo, hi));
         }
+        nq8_finish_rows(t, b, M, 2);
     }
 }
 
@@ -896,7 +1090,7 @@ static const mnv3_q8_gemm_impl dot_impl = {
      mnv3_q8_gemm_4x16c4__neondot},
     &ops,
     0,
-    0,
+    MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_ADD | MNV3_Q8_FUSE_SUMS,
 };
 
 Q8_GEMM_ROW(dot_pointwise_row, "q8_gemm_4x16c4__neondot", MNV3_ROW_POINTWISE,
@@ -981,13 +1175,14 @@ N_INLINE MM_ATTR void gemm_smmla(const mnv3_q8_gemm_tile *t, const uint32_t M) {
         SPLIT(1, 2, vget_low_s32)
         SPLIT(1, 3, vget_high_s32)
 #undef SPLIT
+        int8x8_t b[2 * MM_MR];
         for (r = 0; r < M; ++r) {
-            const int8x8_t lo8 = nq8_narrow(nq8_output(rows[r][0], &q0, zp, lo, hi),
-                                            nq8_output(rows[r][1], &q1, zp, lo, hi));
-            const int8x8_t hi8 = nq8_narrow(nq8_output(rows[r][2], &q2, zp, lo, hi),
-                                            nq8_output(rows[r][3], &q3, zp, lo, hi));
-            nq8_store16(t->out + r * t->out_stride, lo8, hi8, t->nc);
+            b[2 * r] = nq8_narrow(nq8_output(rows[r][0], &q0, zp, lo, hi),
+                                  nq8_output(rows[r][1], &q1, zp, lo, hi));
+            b[2 * r + 1] = nq8_narrow(nq8_output(rows[r][2], &q2, zp, lo, hi),
+                                      nq8_output(rows[r][3], &q3, zp, lo, hi));
         }
+        nq8_finish_rows(t, b, M, 2);
     }
 }
 
@@ -1010,7 +1205,7 @@ static const mnv3_q8_gemm_impl mm_impl = {
      mnv3_q8_gemm_3x16c8__neoni8mm, mnv3_q8_gemm_4x16c8__neoni8mm},
     &ops,
     0,
-    0,
+    MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_ADD | MNV3_Q8_FUSE_SUMS,
 };
 
 Q8_GEMM_ROW(mm_pointwise_row, "q8_gemm_4x16c8__neoni8mm", MNV3_ROW_POINTWISE,
