@@ -83,12 +83,43 @@ static Q8X_ATTR void q8z_requantize_array(const int32_t *acc, const mnv3_q8_mul 
     q8x_requantize_array_by(acc, m, n, out, 16, q8z_requantize16);
 }
 
+/* The tile's epilogue (requantize, LUT, ADD, store, sums) out of line, reading the
+ * accumulators from memory: inlined, its constants crowded the k loop's registers and GCC
+ * copied every accumulator once per iteration to make room. acc: row r's two vectors at
+ * 2r and 2r + 1. */
+static __attribute__((noinline)) Q8X_ATTR void finish_tile(const mnv3_q8_gemm_tile *t,
+                                                           const __m512i *acc, uint32_t M) {
+    const mnv3_q8_rq_table *rq = t->rq;
+    const q8z_rq q0 = q8z_rq_load(rq, 0), q1 = q8z_rq_load(rq, 16);
+    const __m512i zp = _mm512_set1_epi32(rq->out_zp);
+    const __m128i lo = _mm_set1_epi8((char)rq->lo), hi = _mm_set1_epi8((char)rq->hi);
+    const int wide = t->nc > 16, plain = rq->plain != 0;
+    __m128i bytes0[MR], bytes1[MR];
+    uint32_t r;
+    for (r = 0; r < M; ++r) {
+        bytes0[r] = plain ? q8z_bytes16(acc[2 * r], &q0, zp, lo, hi, 1)
+                          : q8z_bytes16(acc[2 * r], &q0, zp, lo, hi, 0);
+        bytes1[r] = !wide  ? _mm_setzero_si128()
+                    : plain ? q8z_bytes16(acc[2 * r + 1], &q1, zp, lo, hi, 1)
+                            : q8z_bytes16(acc[2 * r + 1], &q1, zp, lo, hi, 0);
+    }
+    /* The first half's finish stores and sums at most 16 columns of the tile's nc. */
+    q8x_finish_rows16(t, bytes0, M);
+    if (wide) {
+        mnv3_q8_gemm_tile h = *t;
+        h.nc -= 16;
+        h.out += 16;
+        if (h.residual) h.residual += 16;
+        if (h.sums) h.sums += 16;
+        q8x_finish_rows16(&h, bytes1, M);
+    }
+}
+
 Q8X_INLINE void gemm_vnni512(const mnv3_q8_gemm_tile *t, const uint32_t M) {
     const unsigned char *w = (const unsigned char *)t->w;
     const __m512i b0 = _mm512_loadu_si512((const void *)w);
     const __m512i b1 = _mm512_loadu_si512((const void *)(w + 64));
     const char *pf = *t->pf, *pf_end = t->pf_end;
-    const mnv3_q8_rq_table *rq = t->rq;
     uint32_t k;
 #define DECL(r)                                                                              \
     const unsigned char *a##r = (const unsigned char *)t->a + (M > r ? r : 0) * t->a_stride;  \
@@ -125,36 +156,15 @@ Q8X_INLINE void gemm_vnni512(const mnv3_q8_gemm_tile *t, const uint32_t M) {
     }
     *t->pf = pf;
     {
-        const q8z_rq q0 = q8z_rq_load(rq, 0), q1 = q8z_rq_load(rq, 16);
-        const __m512i zp = _mm512_set1_epi32(rq->out_zp);
-        const __m128i lo = _mm_set1_epi8((char)rq->lo), hi = _mm_set1_epi8((char)rq->hi);
-        const int wide = t->nc > 16;
-        __m128i bytes0[MR], bytes1[MR];
-#define OUT(r, plain)                                                                        \
+        __m512i acc[2 * MR];
+#define SAVE(r)                                                                              \
     if (M > r) {                                                                             \
-        bytes0[r] = q8z_bytes16(c##r##0, &q0, zp, lo, hi, plain);                            \
-        bytes1[r] = wide ? q8z_bytes16(c##r##1, &q1, zp, lo, hi, plain) : _mm_setzero_si128(); \
+        acc[2 * r] = c##r##0;                                                                \
+        acc[2 * r + 1] = c##r##1;                                                            \
     }
-#define OUT_PLAIN(r) OUT(r, 1)
-#define OUT_ANY(r) OUT(r, 0)
-        if (rq->plain) {
-            ROWS(OUT_PLAIN)
-        } else {
-            ROWS(OUT_ANY)
-        }
-#undef OUT_PLAIN
-#undef OUT_ANY
-#undef OUT
-        /* The first half's finish stores and sums at most 16 columns of the tile's nc. */
-        q8x_finish_rows16(t, bytes0, M);
-        if (wide) {
-            mnv3_q8_gemm_tile h = *t;
-            h.nc -= 16;
-            h.out += 16;
-            if (h.residual) h.residual += 16;
-            if (h.sums) h.sums += 16;
-            q8x_finish_rows16(&h, bytes1, M);
-        }
+        ROWS(SAVE)
+#undef SAVE
+        finish_tile(t, acc, M);
     }
 }
 
