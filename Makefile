@@ -128,9 +128,10 @@ FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(BIN_LDFLAGS)
 $(shell mkdir -p $(BUILD) && (test -f $(FLAGS_STAMP) && [ "$$(cat $(FLAGS_STAMP))" = '$(FLAGS_NOW)' ] || printf '%s' '$(FLAGS_NOW)' > $(FLAGS_STAMP)))
 
 ifeq ($(SANITIZE),1)
-# clang's ASan and UBSan at -O1 spend many minutes and gigabytes on the bf16 kernels'
-# unrolled tiles; at -O0 (their always_inline helpers still inline) half a minute.
-$(BUILD)/obj/csrc/kernels/x86/avx512_bf16.o: ALL_CFLAGS += -O0
+# clang's ASan and UBSan at -O1 spend many minutes and gigabytes on the AVX-512 float
+# kernels' unrolled tiles; at -O0 (their always_inline helpers still inline) under a minute.
+$(addprefix $(BUILD)/obj/csrc/kernels/x86/,avx512_f32.o avx512_f16w.o avx512_bf16.o): \
+    ALL_CFLAGS += -O0
 endif
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP) $(wildcard include/*.h tests/c/*.h tests/c/support/*.h) $(LIB_HDRS)
