@@ -186,6 +186,9 @@ $(Q8_BENCH_BIN): $(BUILD)/obj/bench/q8_gemm.o $(BUILD)/obj/Sources/CMNV3Tools/pe
 GOLDEN_DIR ?= build/goldens
 TEST_ENV := MNV3_GOLDEN_DIR=$(GOLDEN_DIR) MNV3_SHARED_DIR=$(abspath ../shared) \
     MNV3_QMODEL_DIR=$(abspath $(BUILD)/qmodels)
+ifeq ($(SANITIZE),1)
+TEST_ENV += LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp)
+endif
 TEST_RUNNER ?=
 
 test: $(TEST_BINS) $(EXAMPLE_BINS) $(SHARED_LIB) $(PC_FILE)
