@@ -41,7 +41,7 @@ static int cmp_double(const void *a, const void *b) {
  * use, in MAC/s (0 when not measurable here). */
 static double int8_peak(const char *set) {
     double gops = -1.0;
-    if (!strcmp(set, "avx512vnni"))
+    if (!strcmp(set, "avx512vnni") || !strcmp(set, "avx512vnni-vbmi"))
         gops = mnv3tools_int8_peak_gops(MNV3TOOLS_INT8_PEAK_AVX512VNNI, 0.2);
     else if (!strcmp(set, "avxvnni"))
         gops = mnv3tools_int8_peak_gops(MNV3TOOLS_INT8_PEAK_AVXVNNI, 0.2);

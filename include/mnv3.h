@@ -423,9 +423,9 @@ MNV3_API mnv3_isa mnv3_context_isa(const mnv3_context *context);
  * kernel set has faster arithmetic on this CPU. */
 MNV3_API mnv3_arithmetic mnv3_context_arithmetic(const mnv3_context *context);
 /* For a context on a quantized model: the int8 kernel variant that kernel set resolved to
- * on this CPU ("avx512vnni", "avxvnni" or "avx2" under MNV3_ISA_AVX512, as the CPU allows;
- * "scalar" for the reference kernels), for example to pick the matching int8 peak in a
- * benchmark. NULL for a float model or a NULL context. */
+ * on this CPU ("avx512vnni-vbmi", "avx512vnni", "avxvnni" or "avx2" under MNV3_ISA_AVX512,
+ * as the CPU allows; "scalar" for the reference kernels), for example to pick the matching
+ * int8 peak in a benchmark. NULL for a float model or a NULL context. */
 MNV3_API const char *mnv3_context_int8_kernels(const mnv3_context *context);
 MNV3_API uint32_t mnv3_context_threads(const mnv3_context *context);
 /* With config.profile set: nanoseconds the last mnv3_run() spent in layer `index` (indices

@@ -236,7 +236,7 @@ struct Bench: ParsableCommand {
         let kind: mnv3tools_int8_peak_kind
         let instruction: String
         switch kernels {
-        case "avx512vnni": (kind, instruction) = (MNV3TOOLS_INT8_PEAK_AVX512VNNI, "vpdpbusd zmm")
+        case "avx512vnni", "avx512vnni-vbmi": (kind, instruction) = (MNV3TOOLS_INT8_PEAK_AVX512VNNI, "vpdpbusd zmm")
         case "avxvnni": (kind, instruction) = (MNV3TOOLS_INT8_PEAK_AVXVNNI, "vpdpbusd ymm")
         case "avx2": (kind, instruction) = (MNV3TOOLS_INT8_PEAK_AVX2, "vpmaddwd")
         case _ where kernels.contains("i8mm"): (kind, instruction) = (MNV3TOOLS_INT8_PEAK_I8MM, "smmla")

@@ -71,6 +71,7 @@ int mnv3_cpu_has_avx2_f16c(void) { return mnv3_cpu_has_avx2() && cpu_has_f16c();
  * those sets run wherever the build's native AVX2, FMA and F16C do. */
 int mnv3_cpu_has_avx512f(void) { return mnv3_cpu_has_avx2_f16c(); }
 int mnv3_cpu_has_avx512vnni(void) { return mnv3_cpu_has_avx2_f16c(); }
+int mnv3_cpu_has_avx512vbmi(void) { return mnv3_cpu_has_avx2_f16c(); }
 int mnv3_cpu_has_avxvnni(void) { return mnv3_cpu_has_avx2_f16c(); }
 int mnv3_cpu_has_avx512f_f16c(void) { return mnv3_cpu_has_avx2_f16c(); }
 int mnv3_cpu_has_avx512bf16(void) { return mnv3_cpu_has_avx2_f16c(); }
@@ -89,6 +90,13 @@ int mnv3_cpu_has_avx512vnni(void) {
     unsigned a, b, c, d;
     if (!mnv3_cpu_has_avx512f() || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
     return (c >> 11 & 1u) != 0 && (b >> 30 & 3u) == 3u;
+}
+
+/* AVX512-VBMI (leaf 7 ECX bit 1) on top of the AVX512-VNNI set's needs. */
+int mnv3_cpu_has_avx512vbmi(void) {
+    unsigned a, b, c, d;
+    return mnv3_cpu_has_avx512vnni() && __get_cpuid_count(7, 0, &a, &b, &c, &d) &&
+           (c >> 1 & 1u) != 0;
 }
 
 /* AVX-VNNI (VEX-encoded vpdpbusd): leaf 7 subleaf 1 EAX bit 4, with AVX2. */
@@ -145,6 +153,7 @@ static const mnv3_kernel_set *const kernel_sets[] = {
     &mnv3_kernel_set_avx512,
     &mnv3_kernel_set_avx512_f16w,
     &mnv3_kernel_set_avx512_bf16,
+    &mnv3_kernel_set_avx512vbmi_q8,
     &mnv3_kernel_set_avx512vnni_q8,
     &mnv3_kernel_set_avx2,
     &mnv3_kernel_set_avx2_f16w,

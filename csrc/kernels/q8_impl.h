@@ -333,10 +333,12 @@ void mnv3_q8_add_portable(const int8_t *a, const int8_t *b, size_t n, const mnv3
 #if defined(MNV3_HAVE_X86_KERNELS)
 int mnv3_cpu_has_avx2(void);
 int mnv3_cpu_has_avx512vnni(void);
+int mnv3_cpu_has_avx512vbmi(void);
 int mnv3_cpu_has_avxvnni(void);
 extern const mnv3_kernel_set mnv3_kernel_set_avx2_q8;
 extern const mnv3_kernel_set mnv3_kernel_set_avxvnni_q8;
 extern const mnv3_kernel_set mnv3_kernel_set_avx512vnni_q8;
+extern const mnv3_kernel_set mnv3_kernel_set_avx512vbmi_q8;
 extern const mnv3_kernel_set mnv3_kernel_set_avx2_dotemu_q8;
 /* The AVX2 depthwise row, which the 256-bit x86 int8 sets use. */
 extern const mnv3_row mnv3_q8_depthwise_avx2;

@@ -11,8 +11,24 @@
 #include "kernels/kernels.h"
 
 #if defined(MNV3_HAVE_X86_KERNELS)
+/* avx512vbmi_q8.c builds this file again with the VBMI table lookup (Q8X_LUT_VBMI) under
+ * its own names. */
+#if !defined(Q8Z_ISA)
 #define Q8X_ATTR MNV3_X86_TARGET("avx512f,avx512bw,avx512vl,avx512vnni,avx2")
+#define Q8Z_ISA avx512vnni
+#define Q8Z_SET mnv3_kernel_set_avx512vnni_q8
+#define Q8Z_SET_NAME "avx512vnni"
+#define Q8Z_SUPPORTED mnv3_cpu_has_avx512vnni
+#endif
 #include "q8_common.h"
+
+#define Q8Z_PASTE_(a, b, c) a##b##c
+#define Q8Z_PASTE(a, b, c) Q8Z_PASTE_(a, b, c)
+#define Q8Z_STR_(x) #x
+#define Q8Z_STR(x) Q8Z_STR_(x)
+/* A microkernel's symbol and row name: mnv3_q8_<op>__<isa>, "q8_<op>__<isa>". */
+#define Q8Z_UK(op) Q8Z_PASTE(mnv3_q8_##op, __, Q8Z_ISA)
+#define Q8Z_ROW_NAME(op) "q8_" #op "__" Q8Z_STR(Q8Z_ISA)
 
 #define MR 8
 #define NR 32
@@ -169,9 +185,7 @@ Q8X_INLINE void gemm_vnni512(const mnv3_q8_gemm_tile *t, const uint32_t M) {
 }
 
 #define GEMM(M)                                                                              \
-    static Q8X_ATTR void mnv3_q8_gemm_##M##x32c4__avx512vnni(const mnv3_q8_gemm_tile *t) {   \
-        gemm_vnni512(t, M);                                                                  \
-    }
+    static Q8X_ATTR void Q8Z_UK(gemm_##M##x32c4)(const mnv3_q8_gemm_tile *t) { gemm_vnni512(t, M); }
 GEMM(1)
 GEMM(2)
 GEMM(3)
@@ -189,10 +203,8 @@ static const mnv3_q8_gemm_impl gemm_impl = {
     MR,
     NR,
     KR,
-    {mnv3_q8_gemm_1x32c4__avx512vnni, mnv3_q8_gemm_2x32c4__avx512vnni,
-     mnv3_q8_gemm_3x32c4__avx512vnni, mnv3_q8_gemm_4x32c4__avx512vnni,
-     mnv3_q8_gemm_5x32c4__avx512vnni, mnv3_q8_gemm_6x32c4__avx512vnni,
-     mnv3_q8_gemm_7x32c4__avx512vnni, mnv3_q8_gemm_8x32c4__avx512vnni},
+    {Q8Z_UK(gemm_1x32c4), Q8Z_UK(gemm_2x32c4), Q8Z_UK(gemm_3x32c4), Q8Z_UK(gemm_4x32c4),
+     Q8Z_UK(gemm_5x32c4), Q8Z_UK(gemm_6x32c4), Q8Z_UK(gemm_7x32c4), Q8Z_UK(gemm_8x32c4)},
     &ops,
     0,
     MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_ADD | MNV3_Q8_FUSE_SUMS,
@@ -318,7 +330,7 @@ Q8X_INLINE void dwz_group_row(const int16_t *const *tap, uint32_t pairs, size_t 
     if (q->sums) dwz_flush_sums(q->sums, &s16, n);
 }
 
-static Q8X_ATTR void mnv3_q8_dwconv_32c2x2__avx512vnni(const mnv3_q8_dw_out_row *r) {
+static Q8X_ATTR void Q8Z_UK(dwconv_32c2x2)(const mnv3_q8_dw_out_row *r) {
     const mnv3_q8_dw_call *a = r->a;
     const int16_t *tap[MNV3_DW_MAX_KERNEL * MNV3_DW_MAX_KERNEL + 1];
     dw_row_plan p;
@@ -344,25 +356,25 @@ static Q8X_ATTR void mnv3_q8_dwconv_32c2x2__avx512vnni(const mnv3_q8_dw_out_row 
 }
 
 static const mnv3_q8_dw_impl dw_impl = {
-    DW_GROUP, 4, mnv3_q8_dwconv_32c2x2__avx512vnni, &ops, dw_packed_bytes, dw_pack, dw_workspace,
+    DW_GROUP, 4, Q8Z_UK(dwconv_32c2x2), &ops, dw_packed_bytes, dw_pack, dw_workspace,
     MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_SUMS,
 };
 
 static const mnv3_row depthwise_row = {
-    "q8_dwconv_32c2x2__avx512vnni", MNV3_ROW_DEPTHWISE, MNV3_DTYPE_I8, MNV3_DTYPE_I8,
+    Q8Z_ROW_NAME(dwconv_32c2x2), MNV3_ROW_DEPTHWISE, MNV3_DTYPE_I8, MNV3_DTYPE_I8,
     MNV3_DTYPE_I8, 1, mnv3_q8_dw_row_packed_bytes, mnv3_q8_dw_row_pack, mnv3_q8_params_bytes,
     mnv3_q8_prepare, mnv3_q8_depthwise_workspace, {.depthwise = mnv3_q8_depthwise_driver},
     &dw_impl,
 };
 
 static const mnv3_row pointwise_row = {
-    "q8_gemm_8x32c4__avx512vnni", MNV3_ROW_POINTWISE, MNV3_DTYPE_I8, MNV3_DTYPE_I8, MNV3_DTYPE_I8,
+    Q8Z_ROW_NAME(gemm_8x32c4), MNV3_ROW_POINTWISE, MNV3_DTYPE_I8, MNV3_DTYPE_I8, MNV3_DTYPE_I8,
     NR, mnv3_q8_gemm_row_packed_bytes, mnv3_q8_gemm_row_pack, mnv3_q8_params_bytes,
     mnv3_q8_prepare, mnv3_q8_pointwise_workspace, {.pointwise = mnv3_q8_pointwise_driver},
     &gemm_impl,
 };
 static const mnv3_row fc_row = {
-    "q8_gemv_1x32c4__avx512vnni", MNV3_ROW_FC, MNV3_DTYPE_I8, MNV3_DTYPE_I8, MNV3_DTYPE_I8, NR,
+    Q8Z_ROW_NAME(gemv_1x32c4), MNV3_ROW_FC, MNV3_DTYPE_I8, MNV3_DTYPE_I8, MNV3_DTYPE_I8, NR,
     mnv3_q8_fc_row_packed_bytes, mnv3_q8_gemm_row_pack, mnv3_q8_params_bytes, mnv3_q8_prepare,
     mnv3_no_workspace, {.fc = mnv3_q8_fc_driver}, &gemm_impl,
 };
@@ -371,11 +383,10 @@ static const mnv3_row *const set_rows[] = {
     &pointwise_row, &depthwise_row, &mnv3_q8_conv_avx2, &fc_row, NULL,
 };
 
-const mnv3_kernel_set mnv3_kernel_set_avx512vnni_q8 = {
-    "avx512vnni", 1u << MNV3_ISA_AVX512, mnv3_cpu_has_avx512vnni, set_rows,
-    &mnv3_q8_input_avx2,
+const mnv3_kernel_set Q8Z_SET = {
+    Q8Z_SET_NAME, 1u << MNV3_ISA_AVX512, Q8Z_SUPPORTED, set_rows, &mnv3_q8_input_avx2,
 };
 
-#else
+#elif !defined(Q8Z_ISA)
 typedef int mnv3_x86_avx512vnni_q8_unused;
 #endif

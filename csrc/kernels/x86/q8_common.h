@@ -282,6 +282,19 @@ static Q8X_ATTR void q8x_prepare_rows(const mnv3_q8_prepare_args *p) {
     }
 }
 
+#if defined(Q8X_LUT_VBMI)
+/* 32 bytes through a 256-byte table (AVX512-VBMI): vpermi2b looks up the low 7 bits of
+ * each byte in 128 table bytes held in two zmm, once in each half of the table, and the
+ * byte's sign picks the half: a negative x is entry x + 128 < 128. */
+Q8X_INLINE __m256i q8x_lut32(__m256i x, const int8_t *lut) {
+    const __m512i idx = _mm512_castsi256_si512(x);
+#define Q8X_LUT_QUARTER(q) _mm512_loadu_si512((const void *)(lut + 64 * (q)))
+    const __m512i low = _mm512_permutex2var_epi8(Q8X_LUT_QUARTER(0), idx, Q8X_LUT_QUARTER(1));
+    const __m512i high = _mm512_permutex2var_epi8(Q8X_LUT_QUARTER(2), idx, Q8X_LUT_QUARTER(3));
+#undef Q8X_LUT_QUARTER
+    return _mm512_castsi512_si256(_mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), high, low));
+}
+#else
 /* 32 bytes through a 256-byte table: vpshufb looks up the low 4 bits of the index in each
  * of the 16 rows of 16 bytes (read from memory as operands), and a tree of blends on bits
  * 4..7 keeps the right row (vpblendvb reads each byte's top bit, where a 16-bit shift left
@@ -304,6 +317,7 @@ Q8X_INLINE __m256i q8x_lut32(__m256i x, const int8_t *lut) {
     for (t = 0; t < 2; ++t) y[t] = _mm256_blendv_epi8(w[2 * t], w[2 * t + 1], b6);
     return _mm256_blendv_epi8(y[0], y[1], idx);
 }
+#endif
 
 static Q8X_ATTR void q8x_lut(int8_t *x, size_t n, const int8_t *lut) {
     size_t i = 0;
