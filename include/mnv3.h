@@ -321,9 +321,9 @@ typedef struct mnv3_context mnv3_context;
 typedef enum mnv3_precision_mode {
     MNV3_PRECISION_EXACT = 0,   /* float32 arithmetic; float16 weights are widened exactly */
     MNV3_PRECISION_RELAXED = 1  /* float16 or bf16 products where the CPU runs them faster;
-                                   float32 elsewhere (see mnv3_context_arithmetic). float16
-                                   arithmetic also stores activations as float16 (a smaller
-                                   arena); bf16 keeps them float32 */
+                                   float32 elsewhere (see mnv3_context_arithmetic). Either
+                                   also stores activations in that 16-bit format (a smaller
+                                   arena) */
 } mnv3_precision_mode;
 
 /* The arithmetic a context actually uses. */

@@ -109,11 +109,15 @@ int mnv3_cpu_has_avxvnni(void) {
 
 int mnv3_cpu_has_avx512f_f16c(void) { return mnv3_cpu_has_avx512f() && cpu_has_f16c(); }
 
-/* AVX512-BF16: CPUID leaf 7 subleaf 1, EAX bit 5. */
+/* AVX512-BF16: CPUID leaf 7 subleaf 1, EAX bit 5. Its rows store bf16 activations with
+ * AVX512BW and VL masked moves (leaf 7 EBX bits 30, 31), which every CPU with AVX512-BF16
+ * has; they are checked all the same. */
 int mnv3_cpu_has_avx512bf16(void) {
     unsigned a, b, c, d;
-    return mnv3_cpu_has_avx512f_f16c() && __get_cpuid_count(7, 1, &a, &b, &c, &d) &&
-           (a & (1u << 5)) != 0;
+    if (!mnv3_cpu_has_avx512f_f16c() || !__get_cpuid_count(7, 0, &a, &b, &c, &d) ||
+        (b >> 30 & 3u) != 3u)
+        return 0;
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5)) != 0;
 }
 #endif
 #endif

@@ -1,9 +1,9 @@
 /* Inside the float rows: what the float drivers (drivers/float.c) and the per-ISA float
  * files share. Not part of the contract the runtime sees (kernels.h).
  *
- * Activations are float32 for every float row but those whose act_type is MNV3_DTYPE_F16
- * (relaxed precision on ARMv8.2 FP16 arithmetic), which store them as float16; strides
- * count elements either way. Biases, SE gates, channel sums, the stem's image and the FC
+ * Activations are float32 for every float row but those of relaxed precision, whose
+ * act_type says how they are stored: float16 (ARMv8.2 FP16 arithmetic) or bf16
+ * (AVX512-BF16); strides count elements either way. Biases, SE gates, channel sums, the stem's image and the FC
  * vectors stay float32 for every row. */
 #ifndef MNV3_FLOAT_IMPL_H
 #define MNV3_FLOAT_IMPL_H
@@ -16,9 +16,7 @@
 #define MNV3_MAX_MR 12
 
 /* Bytes of one activation element of a float row. */
-static inline size_t mnv3_act_elem_bytes(mnv3_dtype act_type) {
-    return act_type == MNV3_DTYPE_F16 ? 2u : 4u;
-}
+static inline size_t mnv3_act_elem_bytes(mnv3_dtype act_type) { return mnv3_dtype_size(act_type); }
 
 /* The parameters of every float row: the head the drivers read, then (at offset
  * MNV3_F32_UKERNEL_PARAMS) the epilogue as the row's microkernels want it. */

@@ -61,15 +61,22 @@
  *   PW_PACKED_BYTES, PW_PACK, PW_ELEM_BYTES  the pointwise packing [pw_packed_bytes, pw_pack,
  *                            sizeof(W_T)]
  *
- * and, where the activations are not float32 (float16 for arm/neon_f16_body.h), the parts that
- * touch them:
+ * and, where the activations are not float32, either the element and its vector load and
+ * store, with which the GEMM epilogue, the SE scaling and the depthwise code here read and
+ * write them (bf16 for x86/avx512_bf16.c):
+ *
+ *   A_T, A_LOAD(p, full, m), A_STORE(p, v, full, m)  an activation element; VW of them (the
+ *                            lanes of m unless full) as float32 lanes, and v rounded into
+ *                            them                           [float, load_part, store_part]
+ *
+ * or their own versions of those parts (float16 for arm/neon_f16_body.h):
  *
  *   PW_DECL2, PW_FIN2        a GEMM tile's row pointers and its epilogue/residual/store
  *   PW_SCALE_ROWS            the pointwise row's SE scaling of input rows [pw_scale_rows]
  *   DW_ROW                   the depthwise row, defined by the including file; the generic
  *                            depthwise code is then left out
  *   CONV_OUT_T, CONV_STORE(p, v, full, m)  the stem's output element and its store
- *                            [float, store_part]
+ *                            [A_T, A_STORE]
  */
 
 #ifndef W_CANON_T
@@ -195,6 +202,15 @@ SIMD_INLINE void store_part(float *p, vf v, int full, vmask m) {
         v_storem(p, m, v);
 }
 
+#ifndef A_T
+#define A_T float
+#define A_LOAD(p, full, m) load_part((p), (full), (m))
+#define A_STORE(p, v, full, m) store_part((p), (v), (full), (m))
+#endif
+/* An activation pointer of the tile and span structs (declared float) as A_T. */
+#define A_PTR(p) ((const A_T *)(const void *)(p))
+#define A_PTR_MUT(p) ((A_T *)(void *)(p))
+
 /* channel_sums[0..n) += s for the lanes in m. */
 SIMD_INLINE void add_sums(float *sums, vf s, vmask m) { v_storem(sums, m, v_add(v_loadm(sums, m), s)); }
 
@@ -239,17 +255,19 @@ SIMD_FN void pw_scale_rows(const float *in, size_t in_stride, const float *scale
                            uint32_t rows, float *dst, size_t dst_stride, int clamped,
                            mnv3_clamp clamp) {
     const uint32_t kv = K / VW * VW;
-    const vmask m = v_mask(K - kv);
+    const vmask m = v_mask(K - kv), all = v_mask(VW);
     const vf lo = v_set1(clamp.lo), hi = v_set1(clamp.hi);
     uint32_t r, k;
     for (r = 0; r < rows; ++r) {
-        const float *src = in + r * in_stride;
-        float *d = dst + r * dst_stride;
+        const A_T *src = A_PTR(in) + r * in_stride;
+        A_T *d = A_PTR_MUT(dst) + r * dst_stride;
         for (k = 0; k < kv; k += VW)
-            v_store(d + k, pw_gated(v_load(src + k), v_load(scale + k), clamped, lo, hi));
+            A_STORE(d + k, pw_gated(A_LOAD(src + k, 1, all), v_load(scale + k), clamped, lo, hi),
+                    1, all);
         if (kv < K)
-            v_storem(d + kv, m,
-                     pw_gated(v_loadm(src + kv, m), v_loadm(scale + kv, m), clamped, lo, hi));
+            A_STORE(d + kv,
+                    pw_gated(A_LOAD(src + kv, 0, m), v_loadm(scale + kv, m), clamped, lo, hi), 0,
+                    m);
     }
 }
 #endif
@@ -277,10 +295,10 @@ SIMD_INLINE void pw_finish(const mnv3_gemm_tile *t, const simd_ep *ep, const pw_
     const size_t off = r * t->out_stride + (size_t)j * VW;
     v = ep_apply(ep, v);
     if (t->res) {
-        v = v_add(v, load_part(t->res + off, full, m));
+        v = v_add(v, A_LOAD(A_PTR(t->res) + off, full, m));
         if (ep->res_clamp) v = v_min(v_max(v, ep->res_lo), ep->res_hi);
     }
-    if (t->out) store_part(t->out + off, v, full, m);
+    if (t->out) A_STORE(A_PTR_MUT(t->out) + off, v, full, m);
     *sum = v_add(*sum, v);
 }
 
@@ -295,7 +313,7 @@ SIMD_INLINE void pw_finish(const mnv3_gemm_tile *t, const simd_ep *ep, const pw_
 
 #ifndef PW_DECL2
 #define PW_DECL2(r)                                                                          \
-    const float *a##r = t->a + (size_t)(r) * t->a_stride;                                    \
+    const A_T *a##r = A_PTR(t->a) + (size_t)(r) * t->a_stride;                               \
     vf c##r##_0 = b0, c##r##_1 = b1;
 #endif
 #define PW_FMA2(r)                                                                           \
@@ -311,7 +329,7 @@ SIMD_INLINE void pw_finish(const mnv3_gemm_tile *t, const simd_ep *ep, const pw_
 #endif
 
 #define PW_DECL1(r)                                                                          \
-    const float *a##r = t->a + (size_t)(r) * t->a_stride;                                    \
+    const A_T *a##r = A_PTR(t->a) + (size_t)(r) * t->a_stride;                               \
     vf c##r##_0 = b0;
 #define PW_FMA1(r) c##r##_0 = v_fma(v_set1(a##r[k]), w0, c##r##_0);
 #define PW_FIN1(r) pw_finish(t, ep, &cols, c##r##_0, r, 0, &s0);
@@ -521,7 +539,7 @@ static void dw_pack(const void *weight_, uint32_t channels, uint32_t kernel, voi
 
 /* One output pixel with every horizontal tap bounds-checked (the left and right borders).
  * r[ky] points at channel c of input row ky, or is NULL. */
-SIMD_INLINE vf dw_edge(const mnv3_dw_span *s, const float *const *r, const vf *w, uint32_t ox,
+SIMD_INLINE vf dw_edge(const mnv3_dw_span *s, const A_T *const *r, const vf *w, uint32_t ox,
                        const uint32_t KS, vf acc, const int full, vmask m) {
     const long ix0 = (long)ox * s->stride - (long)s->pad_left;
     uint32_t ky, kx;
@@ -532,7 +550,7 @@ SIMD_INLINE vf dw_edge(const mnv3_dw_span *s, const float *const *r, const vf *w
         for (kx = 0; kx < KS; ++kx) {
             const long ix = ix0 + (long)kx;
             if (ix < 0 || ix >= (long)s->in_width) continue;
-            acc = v_fma(load_part(r[ky] + (size_t)ix * s->channels, full, m), w[ky * KS + kx], acc);
+            acc = v_fma(A_LOAD(r[ky] + (size_t)ix * s->channels, full, m), w[ky * KS + kx], acc);
         }
     }
     return acc;
@@ -541,7 +559,7 @@ SIMD_INLINE vf dw_edge(const mnv3_dw_span *s, const float *const *r, const vf *w
 /* G interior outputs of one row at once: independent FMA chains instead of one chain of
  * KS*KS dependent multiply-adds, and each input vector is loaded once and used by every
  * output whose window covers it (with stride 1, G+KS-1 loads per row instead of G*KS). */
-SIMD_INLINE void dw_group(const float *const *q, size_t C, const vf *w, vf *acc, const uint32_t KS,
+SIMD_INLINE void dw_group(const A_T *const *q, size_t C, const vf *w, vf *acc, const uint32_t KS,
                           const uint32_t S, const uint32_t G, const int full, vmask m) {
     uint32_t ky, t, j;
 #pragma GCC unroll 5
@@ -549,7 +567,7 @@ SIMD_INLINE void dw_group(const float *const *q, size_t C, const vf *w, vf *acc,
         if (!q[ky]) continue;
 #pragma GCC unroll 32
         for (t = 0; t < (G - 1) * S + KS; ++t) {
-            const vf x = load_part(q[ky] + (size_t)t * C, full, m);
+            const vf x = A_LOAD(q[ky] + (size_t)t * C, full, m);
 #pragma GCC unroll 16
             for (j = 0; j < G; ++j)
                 if (t >= j * S && t - j * S < KS) acc[j] = v_fma(x, w[ky * KS + t - j * S], acc[j]);
@@ -566,23 +584,23 @@ SIMD_INLINE void dw_vector(const mnv3_dw_span *s, const simd_ep *ep, uint32_t c,
     const W_T *wp = (const W_T *)s->w + c;
     const uint32_t lo = s->ox_lo < ox0 ? ox0 : (s->ox_lo > ox1 ? ox1 : s->ox_lo);
     const uint32_t hi = s->ox_hi < lo ? lo : (s->ox_hi > ox1 ? ox1 : s->ox_hi);
-    float *out = s->out + c;
+    A_T *out = A_PTR_MUT(s->out) + c;
     vf w[25], bias, sum = v_zero(), v;
-    const float *r[5];
+    const A_T *r[5];
     uint32_t ox = ox0, ky, j, t;
 #pragma GCC unroll 25
     for (t = 0; t < KS * KS; ++t) w[t] = W_LOAD(wp + t * cp);
     bias = s->bias ? v_loadm(s->bias + c, m) : v_zero();
 #pragma GCC unroll 5
-    for (ky = 0; ky < KS; ++ky) r[ky] = s->rows[ky] ? s->rows[ky] + c : NULL;
+    for (ky = 0; ky < KS; ++ky) r[ky] = s->rows[ky] ? A_PTR(s->rows[ky]) + c : NULL;
     for (; ox < lo; ++ox) {
         v = ep_apply(ep, dw_edge(s, r, w, ox, KS, bias, full, m));
-        store_part(out + (size_t)ox * C, v, full, m);
+        A_STORE(out + (size_t)ox * C, v, full, m);
         sum = v_add(sum, v);
     }
     if (ox < hi) {
         const size_t base = (size_t)((long)ox * S - (long)s->pad_left) * C;
-        const float *q[5];
+        const A_T *q[5];
 #pragma GCC unroll 5
         for (ky = 0; ky < KS; ++ky) q[ky] = r[ky] ? r[ky] + base : NULL;
         for (; ox + G <= hi; ox += G) {
@@ -593,7 +611,7 @@ SIMD_INLINE void dw_vector(const mnv3_dw_span *s, const simd_ep *ep, uint32_t c,
 #pragma GCC unroll 16
             for (j = 0; j < G; ++j) {
                 acc[j] = ep_apply(ep, acc[j]);
-                store_part(out + (size_t)(ox + j) * C, acc[j], full, m);
+                A_STORE(out + (size_t)(ox + j) * C, acc[j], full, m);
             }
             /* pairwise, so the sum is not one long dependent chain */
 #pragma GCC unroll 16
@@ -621,7 +639,7 @@ SIMD_INLINE void dw_vector(const mnv3_dw_span *s, const simd_ep *ep, uint32_t c,
 #pragma GCC unroll 16
             for (j = 0; j < G; ++j) {
                 acc[j] = ep_apply(ep, acc[j]);
-                store_part(out + (size_t)(start + j) * C, acc[j], full, m);
+                A_STORE(out + (size_t)(start + j) * C, acc[j], full, m);
                 if (j >= skip) sum = v_add(sum, acc[j]);
             }
             ox = hi;
@@ -630,7 +648,7 @@ SIMD_INLINE void dw_vector(const mnv3_dw_span *s, const simd_ep *ep, uint32_t c,
             vf acc = bias;
             dw_group(q, C, w, &acc, KS, S, 1, full, m);
             v = ep_apply(ep, acc);
-            store_part(out + (size_t)ox * C, v, full, m);
+            A_STORE(out + (size_t)ox * C, v, full, m);
             sum = v_add(sum, v);
 #pragma GCC unroll 5
             for (ky = 0; ky < KS; ++ky)
@@ -639,7 +657,7 @@ SIMD_INLINE void dw_vector(const mnv3_dw_span *s, const simd_ep *ep, uint32_t c,
     }
     for (; ox < ox1; ++ox) {
         v = ep_apply(ep, dw_edge(s, r, w, ox, KS, bias, full, m));
-        store_part(out + (size_t)ox * C, v, full, m);
+        A_STORE(out + (size_t)ox * C, v, full, m);
         sum = v_add(sum, v);
     }
     if (s->sums) add_sums(s->sums + c, sum, m);
@@ -705,12 +723,12 @@ SIMD_INLINE void dw_vector_any(const mnv3_dw_span *s, const simd_ep *ep, uint32_
             for (kx = 0; kx < KS; ++kx) {
                 const long ix = ix0 + (long)kx;
                 if (ix < 0 || ix >= (long)s->in_width) continue;
-                acc = v_fma(load_part(s->rows[ky] + (size_t)ix * C + c, full, m),
+                acc = v_fma(A_LOAD(A_PTR(s->rows[ky]) + (size_t)ix * C + c, full, m),
                             W_LOAD(wp + ((size_t)ky * KS + kx) * cp), acc);
             }
         }
         v = ep_apply(ep, acc);
-        store_part(s->out + (size_t)ox * C + c, v, full, m);
+        A_STORE(A_PTR_MUT(s->out) + (size_t)ox * C + c, v, full, m);
         sum = v_add(sum, v);
     }
     if (s->sums) add_sums(s->sums + c, sum, m);
@@ -759,8 +777,8 @@ static const mnv3_row depthwise_row = {
 /* ------------------------------------------------------------------------------------ */
 
 #ifndef CONV_OUT_T
-#define CONV_OUT_T float
-#define CONV_STORE(p, v, full, m) store_part((p), (v), (full), (m))
+#define CONV_OUT_T A_T
+#define CONV_STORE(p, v, full, m) A_STORE((p), (v), (full), (m))
 #endif
 
 #ifndef CONV_OWN

@@ -368,11 +368,11 @@ static void network_case(mnv3_arch arch, mnv3_flavor flavor, double width, uint3
 
 /* Relaxed precision: where a set has faster arithmetic for this CPU the context reports it
  * and the logits stay close (same top-1, relative error reported); elsewhere it falls back
- * to float32 and the logits are those of the exact run. float16 arithmetic stores the
- * activations as float16: its arena's activations are fewer bytes than the float32 plan's,
- * and half of them at 224x224, where both plans fuse the same expansions (at small inputs
- * an expanded tensor that float32 must fuse fits the cache as float16 and stays in the
- * arena). bf16 keeps float32 activations. MNV3_EXPECT_RELAXED (fp32, fp16, bf16), set by the qemu targets, says what
+ * to float32 and the logits are those of the exact run. float16 and bf16 arithmetic store
+ * the activations in 16 bits: the arena's activations are fewer bytes than the float32
+ * plan's, and half of them at 224x224, where both plans fuse the same expansions (at small
+ * inputs an expanded tensor that float32 must fuse fits the cache in 16 bits and stays in
+ * the arena). MNV3_EXPECT_RELAXED (fp32, fp16, bf16), set by the qemu targets, says what
  * the emulated CPU must give on the neon set. */
 static void relaxed_case(const mnv3_model *m, const char *what, uint32_t h, uint32_t w,
                          uint32_t threads) {
@@ -417,10 +417,11 @@ static void relaxed_case(const mnv3_model *m, const char *what, uint32_t h, uint
                "(%.2g relative); activations %zu bytes (float32 %zu)\n",
                what, mnv3_isa_name((mnv3_isa)isa), threads, mnv3_arithmetic_name(got), worst,
                scale, scale > 0 ? worst / scale : 0.0, p_relaxed.activations, p_exact.activations);
-        if (got == MNV3_ARITHMETIC_FP16)
+        if (got == MNV3_ARITHMETIC_FP16 || got == MNV3_ARITHMETIC_BF16)
             CHECK_MSG(p_relaxed.activations <= p_exact.activations * (h >= 224 ? 0.55 : 0.9),
-                      "%s: float16 activations take %zu bytes, float32 %zu",
-                      mnv3_isa_name((mnv3_isa)isa), p_relaxed.activations, p_exact.activations);
+                      "%s: %s activations take %zu bytes, float32 %zu",
+                      mnv3_isa_name((mnv3_isa)isa), mnv3_arithmetic_name(got),
+                      p_relaxed.activations, p_exact.activations);
         else
             CHECK(p_relaxed.activations == p_exact.activations);
         if (got == MNV3_ARITHMETIC_FP32) {
@@ -458,17 +459,6 @@ static void fill_half(float *f, uint16_t *h, size_t n, float r) {
         f[i] = f16_rand(r);
         h[i] = mnv3_f32_to_f16(f[i]);
     }
-}
-
-/* Largest |got - want| / (1 + |want|) over n float16 outputs. */
-static double half_error(const uint16_t *got, const float *want, size_t n) {
-    double worst = 0.0;
-    size_t i;
-    for (i = 0; i < n; ++i) {
-        const double d = fabs((double)mnv3_f16_to_f32(got[i]) - want[i]) / (1.0 + fabs(want[i]));
-        if (d > worst) worst = d;
-    }
-    return worst;
 }
 
 /* The relaxed sets' GEMV (float32 arithmetic, float32 or float16 weights) against a double
@@ -720,6 +710,27 @@ static void test_f16w_gemv(void) {
 #endif
 }
 
+/* A whole stem over an H x W x Ci NHWC image: every output row, padding pad each side. */
+static void stem_args(mnv3_conv_args *a, const float *in, uint32_t H, uint32_t W, uint32_t Ci,
+                      uint32_t Co, uint32_t K, uint32_t S, uint32_t pad) {
+    memset(a, 0, sizeof *a);
+    a->input = in;
+    a->in_height = H;
+    a->in_width = W;
+    a->in_channels = Ci;
+    a->in_row_stride = (size_t)W * Ci;
+    a->in_col_stride = Ci;
+    a->in_chan_stride = 1;
+    a->out_channels = Co;
+    a->kernel = K;
+    a->stride = S;
+    a->pad_top = a->pad_left = pad;
+    a->out_height = (H + 2 * pad - K) / S + 1;
+    a->out_width = (W + 2 * pad - K) / S + 1;
+    a->row_begin = 0;
+    a->row_end = a->out_height;
+}
+
 /* The NEON stems with float16 weights run the float32 set's tiles on widened weights: the
  * float16-weight row's output must equal the float32 row's bit for bit, and the relaxed
  * rows' (float16 output) must be the float32 row's output rounded once. Shapes: a stem
@@ -767,22 +778,7 @@ static void test_f16_stems(void) {
             tc_float_layer(&lh, MNV3_ROW_CONV, Ci, Co, K, MNV3_DTYPE_F16, w16, bias,
                            MNV3_ACT_HARD_SWISH);
             lf.stride = lh.stride = S;
-            memset(&a, 0, sizeof a);
-            a.input = in;
-            a.in_height = H;
-            a.in_width = W;
-            a.in_channels = Ci;
-            a.in_row_stride = (size_t)W * Ci;
-            a.in_col_stride = Ci;
-            a.in_chan_stride = 1;
-            a.out_channels = Co;
-            a.kernel = K;
-            a.stride = S;
-            a.pad_top = a.pad_left = pad;
-            a.out_height = OH;
-            a.out_width = OW;
-            a.row_begin = 0;
-            a.row_end = OH;
+            stem_args(&a, in, H, W, Ci, Co, K, S, pad);
             a.output = want;
             tc_run_conv(kf.row[MNV3_ROW_CONV], &lf, &a);
             a.output = got;
@@ -797,7 +793,7 @@ static void test_f16_stems(void) {
                 mnv3_kernels kr;
                 const mnv3_layer *lr = relaxed_wtypes[ti] == MNV3_DTYPE_F16 ? &lh : &lf;
                 if (!mnv3_kernels_resolve(MNV3_ISA_NEON, relaxed_wtypes[ti], MNV3_DTYPE_F16, &kr))
-                    continue; /* no FP16 arithmetic: test_f16_rows says so */
+                    continue; /* no FP16 arithmetic: test_relaxed_rows says so */
                 a.output = got16;
                 tc_run_conv(kr.row[MNV3_ROW_CONV], lr, &a);
                 for (i = 0; i < out_n && got16[i] == mnv3_f32_to_f16(want[i]); ++i) {
@@ -817,12 +813,106 @@ static void test_f16_stems(void) {
 #endif
 }
 
-/* The relaxed rows on float16 activations (the neon set on a CPU with FP16 arithmetic)
- * against the float32 reference given the same float16-exact inputs: depthwise at every
- * microkernel shape and the generic one (7x7, 3x3 and 5x5 stride 3), channel counts with partial
- * vectors, input rows through a ring, channel sums; pointwise with a partial last panel,
- * the SE gate, a residual with its clamp and channel sums. Errors are float16 rounding. */
-static void test_f16_rows(void) {
+/* The 16-bit activation formats of relaxed precision, as the tests write and read them. */
+typedef struct act16_format {
+    const char *name;
+    mnv3_isa isa;                /* the id whose relaxed rows store them */
+    mnv3_dtype arith;
+    const char *needs;           /* what the CPU lacks when no row has them */
+    uint16_t (*narrow)(float);   /* rounded to nearest even */
+    float (*widen)(uint16_t);
+} act16_format;
+
+static uint16_t bf16_from_f32(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)(u >> 16 | 0x40u);
+    return (uint16_t)((u + 0x7FFFu + (u >> 16 & 1u)) >> 16);
+}
+
+static float bf16_to_f32(uint16_t h) {
+    const uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static const act16_format act16_formats[] = {
+    {"float16", MNV3_ISA_NEON, MNV3_DTYPE_F16, "ARMv8.2 asimdhp", mnv3_f32_to_f16, mnv3_f16_to_f32},
+    {"bf16", MNV3_ISA_AVX512, MNV3_DTYPE_BF16, "AVX512-BF16", bf16_from_f32, bf16_to_f32},
+};
+
+/* Values in [-r, r] that the format holds exactly, so both sides read the same inputs. */
+static void fill_act16(const act16_format *fmt, float *f, uint16_t *h, size_t n, float r) {
+    size_t i;
+    for (i = 0; i < n; ++i) {
+        lcg_state = lcg_state * 1664525u + 1013904223u;
+        h[i] = fmt->narrow(((float)(lcg_state >> 8) / 8388608.0f - 1.0f) * r);
+        f[i] = fmt->widen(h[i]);
+    }
+}
+
+/* Largest |got - want| / (1 + |want|) over n outputs in the format. */
+static double act16_error(const act16_format *fmt, const uint16_t *got, const float *want,
+                          size_t n) {
+    double worst = 0.0;
+    size_t i;
+    for (i = 0; i < n; ++i) {
+        const double d = fabs((double)fmt->widen(got[i]) - want[i]) / (1.0 + fabs(want[i]));
+        if (d > worst) worst = d;
+    }
+    return worst;
+}
+
+/* The relaxed stem (float32 image, float32 arithmetic) stores what the set's float32 stem
+ * computes, rounded once to the format: interior groups and clipped border pixels, whole
+ * and partial channel vectors. */
+static void test_act16_stem(const act16_format *fmt, const mnv3_kernels *k,
+                            const mnv3_kernels *kf) {
+    static const uint32_t shapes[][4] = {{3, 2, 3, 24}, {3, 1, 3, 16}, {5, 2, 4, 13}};
+    enum { H = 13, W = 21, CIMAX = 4, COMAX = 24, KMAX = 5 };
+    static float in[H * W * CIMAX], wt[COMAX * KMAX * KMAX * CIMAX], bias[COMAX];
+    static float want[H * W * COMAX];
+    static uint16_t got[H * W * COMAX];
+    uint32_t si, i, cases = 0;
+    for (si = 0; si < sizeof shapes / sizeof *shapes; ++si) {
+        const uint32_t K = shapes[si][0], S = shapes[si][1], Ci = shapes[si][2];
+        const uint32_t Co = shapes[si][3], pad = K / 2;
+        const uint32_t OH = (H + 2 * pad - K) / S + 1, OW = (W + 2 * pad - K) / S + 1;
+        const size_t out_n = (size_t)OH * OW * Co;
+        mnv3_conv_args a;
+        mnv3_layer l;
+        for (i = 0; i < H * W * Ci; ++i) in[i] = f16_rand(2.0f);
+        for (i = 0; i < Co * K * K * Ci; ++i) wt[i] = f16_rand(0.5f);
+        for (i = 0; i < Co; ++i) bias[i] = f16_rand(1.0f);
+        tc_float_layer(&l, MNV3_ROW_CONV, Ci, Co, K, MNV3_DTYPE_F32, wt, bias,
+                       MNV3_ACT_HARD_SWISH);
+        l.stride = S;
+        stem_args(&a, in, H, W, Ci, Co, K, S, pad);
+        a.output = want;
+        tc_run_conv(kf->row[MNV3_ROW_CONV], &l, &a);
+        a.output = got;
+        tc_run_conv(k->row[MNV3_ROW_CONV], &l, &a);
+        for (i = 0; i < out_n && got[i] == fmt->narrow(want[i]); ++i) {
+        }
+        CHECK_MSG(i == out_n, "%s: %ux%u stem, %u to %u channels: output %u is %.9g, the float32 "
+                  "row's %.9g rounded is %.9g", k->row[MNV3_ROW_CONV]->name, K, K, Ci, Co, i,
+                  i < out_n ? fmt->widen(got[i]) : 0.0, i < out_n ? want[i] : 0.0,
+                  i < out_n ? fmt->widen(fmt->narrow(want[i])) : 0.0);
+        ++cases;
+    }
+    printf("  %s stem (%s): %u cases equal to the float32 row's output rounded\n", fmt->name,
+           k->row[MNV3_ROW_CONV]->name, cases);
+}
+
+/* The relaxed rows on 16-bit activations (the neon set on a CPU with FP16 arithmetic, the
+ * avx512 set on one with AVX512-BF16) against the float32 reference given the same
+ * format-exact inputs: depthwise at every microkernel shape and the generic one (7x7, 3x3
+ * and 5x5 stride 3), channel counts with partial vectors, input rows through a ring,
+ * channel sums; pointwise with a partial last panel, odd and even k, the SE gate, a
+ * residual with its clamp and channel sums; the stem, equal to the set's float32 stem
+ * rounded once. Errors are the format's rounding (bf16 also rounds the GEMM weights). */
+static void test_act16_rows(const act16_format *fmt) {
     static const uint32_t shapes[][2] = {{3, 1}, {3, 2}, {5, 1}, {5, 2}, {7, 1}, {3, 3}, {5, 3}};
     static const uint32_t channel_counts[] = {8, 13, 24};
     static const uint32_t pw_shapes[][2] = {{13, 37}, {7, 37}, {6, 21}, {4, 9},
@@ -832,11 +922,13 @@ static void test_f16_rows(void) {
     static float sums_want[64], sums_got[64], scale[64], res[16 * 24];
     static uint16_t in_h[H * W * CMAX], out_h[H * W * CMAX], split_h[H * W * CMAX], res_h[16 * 24];
     static uint16_t wt_h[KMAX * KMAX * CMAX];
-    mnv3_kernels k;
+    mnv3_kernels k, kf;
     double worst_dw = 0.0, worst_pw = 0.0;
     uint32_t si, ci, i;
-    if (!mnv3_kernels_resolve(MNV3_ISA_NEON, MNV3_DTYPE_F32, MNV3_DTYPE_F16, &k)) {
-        SKIP("float16 activation rows: the CPU has no FP16 arithmetic (ARMv8.2 asimdhp)");
+    if (!mnv3_kernels_resolve(fmt->isa, MNV3_DTYPE_F32, fmt->arith, &k) ||
+        !mnv3_kernels_resolve(fmt->isa, MNV3_DTYPE_F32, MNV3_DTYPE_F32, &kf)) {
+        SKIP("%s activation rows: the CPU has no %s arithmetic (%s)", fmt->name, fmt->name,
+             fmt->needs);
         return;
     }
     for (si = 0; si < sizeof shapes / sizeof *shapes; ++si)
@@ -848,9 +940,9 @@ static void test_f16_rows(void) {
             mnv3_depthwise_args a;
             mnv3_layer l;
             double e, es = 0.0;
-            fill_half(in, in_h, (size_t)H * W * C, 2.0f);
-            fill_half(wt, wt_h, (size_t)K * K * C, 0.5f);
-            for (i = 0; i < C; ++i) bias[i] = f16_rand(1.0f);
+            fill_act16(fmt, in, in_h, (size_t)H * W * C, 2.0f);
+            fill_act16(fmt, wt, wt_h, (size_t)K * K * C, 0.5f);
+            for (i = 0; i < C; ++i) bias[i] = fmt->widen(fmt->narrow(f16_rand(1.0f)));
             tc_float_layer(&l, MNV3_ROW_DEPTHWISE, C, C, K, MNV3_DTYPE_F32, wt, bias,
                            MNV3_ACT_HARD_SWISH);
             l.stride = S;
@@ -877,7 +969,7 @@ static void test_f16_rows(void) {
             memset(sums_got, 0, sizeof sums_got);
             a.channel_sums = sums_got;
             tc_run_depthwise(k.row[MNV3_ROW_DEPTHWISE], &l, &a);
-            e = half_error(out_h, want, (size_t)oh * ow * C);
+            e = act16_error(fmt, out_h, want, (size_t)oh * ow * C);
             for (i = 0; i < C; ++i) {
                 const double d =
                     fabs((double)sums_got[i] - sums_want[i]) / (oh * ow + fabs(sums_want[i]));
@@ -896,11 +988,11 @@ static void test_f16_rows(void) {
         mnv3_pointwise_args a;
         mnv3_layer l;
         double e, es = 0.0;
-        fill_half(in, in_h, (size_t)P * KI, 2.0f);
-        fill_half(wt, wt_h, (size_t)N * KI, 0.5f);
-        fill_half(res, res_h, (size_t)P * N, 2.0f);
+        fill_act16(fmt, in, in_h, (size_t)P * KI, 2.0f);
+        fill_act16(fmt, wt, wt_h, (size_t)N * KI, 0.5f);
+        fill_act16(fmt, res, res_h, (size_t)P * N, 2.0f);
         for (i = 0; i < N; ++i) bias[i] = f16_rand(1.0f);
-        for (i = 0; i < KI; ++i) scale[i] = f16_rand(1.0f);
+        for (i = 0; i < KI; ++i) scale[i] = fmt->widen(fmt->narrow(f16_rand(1.0f)));
         tc_float_layer(&l, MNV3_ROW_POINTWISE, KI, N, 1, MNV3_DTYPE_F32, wt, bias, MNV3_ACT_RELU6);
         l.residual_clamp.lo = -3.0f;
         l.residual_clamp.hi = 3.0f;
@@ -941,7 +1033,7 @@ static void test_f16_rows(void) {
             CHECK_MSG(!differs, "%s, %u pixels: splitting the range at pixel %u changes results",
                       row->name, P, differs);
         }
-        e = half_error(out_h, want, (size_t)P * N);
+        e = act16_error(fmt, out_h, want, (size_t)P * N);
         for (i = 0; i < N; ++i) {
             const double d = fabs((double)sums_got[i] - sums_want[i]) / (P + fabs(sums_want[i]));
             if (d > es) es = d;
@@ -950,8 +1042,16 @@ static void test_f16_rows(void) {
                   P, KI, e, es);
         if (e > worst_pw) worst_pw = e;
     }
-    printf("  float16 activation rows (%s, %s): largest error %.2g depthwise, %.2g pointwise\n",
-           k.row[MNV3_ROW_DEPTHWISE]->name, k.row[MNV3_ROW_POINTWISE]->name, worst_dw, worst_pw);
+    printf("  %s activation rows (%s, %s): largest error %.2g depthwise, %.2g pointwise\n",
+           fmt->name, k.row[MNV3_ROW_DEPTHWISE]->name, k.row[MNV3_ROW_POINTWISE]->name, worst_dw,
+           worst_pw);
+    test_act16_stem(fmt, &k, &kf);
+}
+
+static void test_relaxed_rows(void) {
+    size_t i;
+    for (i = 0; i < sizeof act16_formats / sizeof *act16_formats; ++i)
+        test_act16_rows(&act16_formats[i]);
 }
 
 static void test_relaxed(void) {
@@ -1135,7 +1235,7 @@ int main(void) {
     test_f16w_gemm_widened();
     test_f16_stems();
     test_f16w_gemv();
-    test_f16_rows();
+    test_relaxed_rows();
     test_f16_gemv();
     test_relaxed();
     test_accuracy();

@@ -48,6 +48,12 @@ static inline simde__m512bh mnv3_emulated_cvtne2ps_pbh(simde__m512 a, simde__m51
 }
 #define _mm512_cvtne2ps_pbh(a, b) mnv3_emulated_cvtne2ps_pbh(a, b)
 
+/* vcvtneps2bf16 on 512 bits: 16 floats to 16 bf16, as the low half of the two-source form. */
+static inline simde__m256i mnv3_emulated_cvtneps_pbh(simde__m512 a) {
+    return simde_mm512_castsi512_si256((simde__m512i)mnv3_emulated_cvtne2ps_pbh(a, a));
+}
+#define _mm512_cvtneps_pbh(a) mnv3_emulated_cvtneps_pbh(a)
+
 /* vpsravd on 512 bits, which SIMDe lacks: each half by the native AVX2 instruction. */
 static inline simde__m512i mnv3_emulated_srav_epi32(simde__m512i a, simde__m512i count) {
     const __m256i lo = _mm256_srav_epi32(simde_mm512_castsi512_si256(a),
@@ -57,6 +63,14 @@ static inline simde__m512i mnv3_emulated_srav_epi32(simde__m512i a, simde__m512i
     return simde_mm512_inserti64x4(simde_mm512_castsi256_si512(lo), hi, 1);
 }
 #define _mm512_srav_epi32(a, count) mnv3_emulated_srav_epi32(a, count)
+
+/* vpmovzxwd to 512 bits, which SIMDe lacks: each half by the native AVX2 instruction. */
+static inline simde__m512i mnv3_emulated_cvtepu16_epi32(simde__m256i a) {
+    const __m256i lo = _mm256_cvtepu16_epi32(simde_mm256_castsi256_si128(a));
+    const __m256i hi = _mm256_cvtepu16_epi32(simde_mm256_extracti128_si256(a, 1));
+    return simde_mm512_inserti64x4(simde_mm512_castsi256_si512(lo), hi, 1);
+}
+#define _mm512_cvtepu16_epi32(a) mnv3_emulated_cvtepu16_epi32(a)
 
 /* Masked loads and stores touch only their lanes' memory, as the instructions do. */
 static inline simde__m512 mnv3_emulated_maskz_loadu_ps(simde__mmask16 m, const float *p) {
@@ -76,6 +90,25 @@ static inline void mnv3_emulated_mask_storeu_ps(float *p, simde__mmask16 m, simd
         if (m >> i & 1) p[i] = v[i];
 }
 #define _mm512_mask_storeu_ps(p, m, x) mnv3_emulated_mask_storeu_ps(p, m, x)
+
+/* The same for 16-bit lanes on 256 bits (AVX512BW and VL). */
+static inline simde__m256i mnv3_emulated_maskz_loadu_epi16(simde__mmask16 m, const void *p) {
+    uint16_t v[16] = {0};
+    int i;
+    for (i = 0; i < 16; ++i)
+        if (m >> i & 1) memcpy(&v[i], (const char *)p + 2 * i, 2);
+    return simde_mm256_loadu_si256((const void *)v);
+}
+#define _mm256_maskz_loadu_epi16(m, p) mnv3_emulated_maskz_loadu_epi16(m, p)
+
+static inline void mnv3_emulated_mask_storeu_epi16(void *p, simde__mmask16 m, simde__m256i x) {
+    uint16_t v[16];
+    int i;
+    simde_mm256_storeu_si256((void *)v, x);
+    for (i = 0; i < 16; ++i)
+        if (m >> i & 1) memcpy((char *)p + 2 * i, &v[i], 2);
+}
+#define _mm256_mask_storeu_epi16(p, m, x) mnv3_emulated_mask_storeu_epi16(p, m, x)
 
 /* 16 float16 values to float32, by the native F16C instruction on each half. */
 static inline simde__m512 mnv3_emulated_cvtph_ps(simde__m256i h) {
