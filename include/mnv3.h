@@ -410,9 +410,9 @@ MNV3_API mnv3_status mnv3_run_quantized(mnv3_context *context, const void *input
  * projection, after the residual add; a last conv whose output is only pooled reports
  * nothing), for a squeeze-excite step the gate, for the global pool the pooled vector, for
  * a classifier layer its outputs. Elements are int8 for a quantized model, float32 for a
- * float one, except a relaxed context with float16 arithmetic (mnv3_context_arithmetic
- * MNV3_ARITHMETIC_FP16), whose feature maps are float16. NULL turns it off. The data is
- * only valid during the call. */
+ * float one, except a relaxed context with float16 or bf16 arithmetic
+ * (mnv3_context_arithmetic MNV3_ARITHMETIC_FP16, _BF16), whose feature maps are float16 or
+ * bf16. NULL turns it off. The data is only valid during the call. */
 typedef void (*mnv3_tap_fn)(void *user, uint32_t layer, const char *name, const void *data,
                             size_t bytes);
 MNV3_API mnv3_status mnv3_context_set_tap(mnv3_context *context, mnv3_tap_fn fn, void *user);
