@@ -215,8 +215,8 @@ static const mnv3_q8_gemm_impl gemm_impl = {
 /* ------------------------------------------------------------------------------------ */
 
 /* Thirty-two channels per step and two taps per vpdpwssd (q8_dw_rows.h): a pixel's 32
- * requantized bytes are one ymm, which the LUT takes whole. Two output pixels per step
- * share each weight load and keep four independent accumulators. */
+ * requantized bytes are one ymm, which the LUT takes whole. Four output pixels per step
+ * share each weight load and keep eight independent accumulators. */
 #define DW_GROUP 32u
 #include "q8_dw_rows.h"
 
@@ -288,11 +288,40 @@ Q8X_INLINE void dwz_flush_sums(int32_t *sums, __m512i *s16, uint32_t n) {
 }
 
 #define DWZ_LOAD(p) _mm512_loadu_si512((const void *)(p))
+#if defined(MNV3_X86_EMULATED)
+#define DWZ_DPWSSD(acc, x, w) ((acc) = _mm512_dpwssd_epi32((acc), (x), (w)))
+#else
+/* GCC (12) moves every accumulator of _mm512_dpwssd_epi32 through a scratch register and
+ * back on each iteration of the tap loop (16 copies per 8 products); written out, the
+ * instruction accumulates in place. */
+#define DWZ_DPWSSD(acc, x, w) __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w))
+#endif
 #define DWZ_MAC(acc_low, acc_high, x0, x1, wl, wh)                                           \
     do {                                                                                     \
-        acc_low = _mm512_dpwssd_epi32(acc_low, _mm512_unpacklo_epi16(x0, x1), wl);           \
-        acc_high = _mm512_dpwssd_epi32(acc_high, _mm512_unpackhi_epi16(x0, x1), wh);         \
+        const __m512i x0_ = (x0), x1_ = (x1);                                                \
+        DWZ_DPWSSD(acc_low, _mm512_unpacklo_epi16(x0_, x1_), wl);                            \
+        DWZ_DPWSSD(acc_high, _mm512_unpackhi_epi16(x0_, x1_), wh);                           \
     } while (0)
+
+/* The raw sums of P pixels starting at column offset o0 (P = 4 or 1): each weight pair is
+ * loaded once for the P pixels, whose 2P accumulators are independent chains (enough to
+ * cover vpdpwssd's latency at 4). */
+Q8X_INLINE void dwz_pixels(const int16_t *const *tap, uint32_t pairs, size_t o0, size_t step,
+                           const __m512i *w, const uint32_t P, __m512i *low, __m512i *high) {
+    uint32_t t, j;
+#pragma GCC unroll 4
+    for (j = 0; j < P; ++j) {
+        low[j] = DWZ_LOAD(w);
+        high[j] = DWZ_LOAD(w + 1);
+    }
+    for (t = 0; t < pairs; ++t) {
+        const __m512i wl = DWZ_LOAD(w + 2u + 2u * t), wh = DWZ_LOAD(w + 3u + 2u * t);
+        const int16_t *t0 = tap[2u * t] + o0, *t1 = tap[2u * t + 1u] + o0;
+#pragma GCC unroll 4
+        for (j = 0; j < P; ++j)
+            DWZ_MAC(low[j], high[j], DWZ_LOAD(t0 + j * step), DWZ_LOAD(t1 + j * step), wl, wh);
+    }
+}
 
 /* Output pixels [0, width) of one channel group: tap[t] is tap t's converted column for
  * output 0, step the columns between outputs. Channel sums are kept as int16 over at most
@@ -300,32 +329,19 @@ Q8X_INLINE void dwz_flush_sums(int32_t *sums, __m512i *s16, uint32_t n) {
 Q8X_INLINE void dwz_group_row(const int16_t *const *tap, uint32_t pairs, size_t step,
                               uint32_t width, const __m512i *w, const dwz_group *q, int8_t *out,
                               uint32_t C, uint32_t n, const int plain) {
-    const __m512i bias_low = DWZ_LOAD(w), bias_high = DWZ_LOAD(w + 1);
-    __m512i s16 = _mm512_setzero_si512();
-    uint32_t ox = 0, t;
-    for (; ox + 2u <= width; ox += 2u) {
-        const size_t o0 = (size_t)ox * step, o1 = o0 + step;
-        __m512i l0 = bias_low, h0 = bias_high, l1 = bias_low, h1 = bias_high;
-        for (t = 0; t < pairs; ++t) {
-            const __m512i wl = DWZ_LOAD(w + 2u + 2u * t), wh = DWZ_LOAD(w + 3u + 2u * t);
-            const int16_t *t0 = tap[2u * t], *t1 = tap[2u * t + 1u];
-            const __m512i a0 = DWZ_LOAD(t0 + o0), a1 = DWZ_LOAD(t1 + o0);
-            const __m512i b0 = DWZ_LOAD(t0 + o1), b1 = DWZ_LOAD(t1 + o1);
-            DWZ_MAC(l0, h0, a0, a1, wl, wh);
-            DWZ_MAC(l1, h1, b0, b1, wl, wh);
-        }
-        dwz_finish(q, dwz_bytes(q, l0, h0, plain), out + (size_t)ox * C, n, &s16);
-        dwz_finish(q, dwz_bytes(q, l1, h1, plain), out + (size_t)(ox + 1u) * C, n, &s16);
-        if (q->sums && (ox + 2u) % 128u == 0) dwz_flush_sums(q->sums, &s16, n);
+    __m512i s16 = _mm512_setzero_si512(), low[4], high[4];
+    uint32_t ox = 0, j;
+    for (; ox + 4u <= width; ox += 4u) {
+        dwz_pixels(tap, pairs, (size_t)ox * step, step, w, 4, low, high);
+#pragma GCC unroll 4
+        for (j = 0; j < 4; ++j)
+            dwz_finish(q, dwz_bytes(q, low[j], high[j], plain), out + (size_t)(ox + j) * C, n,
+                       &s16);
+        if (q->sums && (ox + 4u) % 128u == 0) dwz_flush_sums(q->sums, &s16, n);
     }
-    if (ox < width) {
-        const size_t o0 = (size_t)ox * step;
-        __m512i l0 = bias_low, h0 = bias_high;
-        for (t = 0; t < pairs; ++t) {
-            const __m512i a0 = DWZ_LOAD(tap[2u * t] + o0), a1 = DWZ_LOAD(tap[2u * t + 1u] + o0);
-            DWZ_MAC(l0, h0, a0, a1, DWZ_LOAD(w + 2u + 2u * t), DWZ_LOAD(w + 3u + 2u * t));
-        }
-        dwz_finish(q, dwz_bytes(q, l0, h0, plain), out + (size_t)ox * C, n, &s16);
+    for (; ox < width; ++ox) {
+        dwz_pixels(tap, pairs, (size_t)ox * step, step, w, 1, low, high);
+        dwz_finish(q, dwz_bytes(q, low[0], high[0], plain), out + (size_t)ox * C, n, &s16);
     }
     if (q->sums) dwz_flush_sums(q->sums, &s16, n);
 }
