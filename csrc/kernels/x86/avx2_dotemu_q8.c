@@ -19,7 +19,7 @@ Q8X_INLINE __m256i dot_emulated(__m256i acc, __m256i a, __m256i b) {
                                                   _mm256_madd_epi16(a_odd, b_odd)));
 }
 
-#define Q8X_DOT(acc, a, b) dot_emulated(acc, a, b)
+#define Q8X_DOT_ACC(acc, a, b) ((acc) = dot_emulated((acc), (a), (b)))
 #define DOT_SUFFIX avx2dotemu
 #define DOT_TILE c4
 #define DOT_KR 4

@@ -10,12 +10,18 @@
 #define Q8X_ATTR MNV3_X86_TARGET("avx2")
 #include "q8_common.h"
 
-Q8X_INLINE __m256i madd_add(__m256i acc, __m256i a, __m256i b) {
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
-}
-
 /* 6 rows x 2 vectors of 8 outputs = 12 accumulators, 2 weight vectors, a broadcast. */
-#define Q8X_DOT(acc, a, b) madd_add(acc, a, b)
+#if defined(MNV3_X86_EMULATED)
+#define Q8X_DOT_ACC(acc, a, b) ((acc) = _mm256_add_epi32((acc), _mm256_madd_epi16((a), (b))))
+#else
+#define Q8X_DOT_ACC(acc, a, b)                                                               \
+    do {                                                                                     \
+        __m256i product_;                                                                    \
+        __asm__("vpmaddwd %3, %2, %1\n\tvpaddd %1, %0, %0"                                    \
+                : "+x"(acc), "=&x"(product_)                                                 \
+                : "x"(a), "x"(b));                                                           \
+    } while (0)
+#endif
 #define DOT_SUFFIX avx2
 #define DOT_TILE c2
 #define DOT_KR 2

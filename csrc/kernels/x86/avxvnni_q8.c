@@ -11,7 +11,11 @@
 #define Q8X_ATTR MNV3_X86_TARGET("avx2,avxvnni")
 #include "q8_common.h"
 
-#define Q8X_DOT(acc, a, b) _mm256_dpbusd_avx_epi32(acc, a, b)
+#if defined(MNV3_X86_EMULATED)
+#define Q8X_DOT_ACC(acc, a, b) ((acc) = _mm256_dpbusd_avx_epi32((acc), (a), (b)))
+#else
+#define Q8X_DOT_ACC(acc, a, b) __asm__("%{vex%} vpdpbusd %2, %1, %0" : "+x"(acc) : "x"(a), "x"(b))
+#endif
 #define DOT_SUFFIX avxvnni
 #define DOT_TILE c4
 #define DOT_KR 4

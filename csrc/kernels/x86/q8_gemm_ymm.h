@@ -4,7 +4,11 @@
  *   DOT_KR, DOT_FORMAT  k per 4-byte group of a prepared row, and the A format:
  *                       2 and MNV3_Q8_A_S16 (int16 pairs; AVX2),
  *                       4 and MNV3_Q8_A_U8 (u8 quadruples; AVX-VNNI and its stand-in)
- *   Q8X_DOT(acc, a, b)  acc + the dot products of each int32 lane's DOT_KR pairs of a and b
+ *   Q8X_DOT_ACC(acc, a, b)  adds to acc the dot products of each int32 lane's DOT_KR pairs
+ *                       of a and b (a statement; native builds write it as inline assembly,
+ *                       so that the compiler neither reassociates the unrolled sums nor
+ *                       copies accumulators, and the 12 accumulators, 2 weight vectors, a
+ *                       broadcast and a product fit the 16 registers)
  *   DOT_SUFFIX, DOT_TILE  the microkernels' name parts (avx2, c2)
  * Weights are packed in groups of DOT_KR k for 16 columns: [k/DOT_KR][16][DOT_KR]. Each
  * k step broadcasts 4 bytes of each row against 2 weight vectors. */
@@ -25,7 +29,8 @@ Q8X_INLINE void gemm_ymm(const mnv3_q8_gemm_tile *t, const uint32_t M, const int
     uint32_t k;
 #define DECL(r)                                                                              \
     const unsigned char *a##r = (const unsigned char *)t->a + (M > r ? r : 0) * t->a_stride;  \
-    __m256i c##r##0 = b0, c##r##1 = b1;
+    __m256i c##r##0 = b0, c##r##1 = b1;                                                      \
+    __asm__("" : "+r"(a##r));
     DOT_ROWS(DECL)
 #undef DECL
     if (t->row_terms) {
@@ -39,24 +44,42 @@ Q8X_INLINE void gemm_ymm(const mnv3_q8_gemm_tile *t, const uint32_t M, const int
 #undef TERM
     }
     w += DOT_NR * 4;
-    for (k = 0; k < t->k; k += DOT_KR) {
-        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)w);
-        const __m256i w1 =
-            half ? w0 : _mm256_loadu_si256((const __m256i *)(const void *)(w + 32));
-        w += 64;
-        MNV3_PREFETCH_STEP(pf, pf_end);
-#define STEP(r)                                                                              \
+    /* Two k steps per iteration, each row's pointer in a register of its own: the loop's
+     * scalar work (pointer chains, counter, prefetch test) otherwise costs more front-end
+     * slots than the multiply-accumulates leave free. */
+#define STEP(r, kk, w0, w1)                                                                  \
     if (M > r) {                                                                             \
         int32_t v##r;                                                                        \
         __m256i x##r;                                                                        \
-        memcpy(&v##r, a##r + k * (4 / DOT_KR), 4);                                           \
+        memcpy(&v##r, a##r + (kk) * (4 / DOT_KR), 4);                                        \
         x##r = _mm256_set1_epi32(v##r);                                                      \
-        c##r##0 = Q8X_DOT(c##r##0, x##r, w0);                                                \
-        if (!half) c##r##1 = Q8X_DOT(c##r##1, x##r, w1);                                     \
+        Q8X_DOT_ACC(c##r##0, x##r, w0);                                                      \
+        if (!half) Q8X_DOT_ACC(c##r##1, x##r, w1);                                           \
     }
-        DOT_ROWS(STEP)
+#define K_STEP(kk, wp)                                                                       \
+    do {                                                                                     \
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)(wp));          \
+        const __m256i w1 =                                                                   \
+            half ? w0 : _mm256_loadu_si256((const __m256i *)(const void *)((wp) + 32));      \
+        STEP(0, kk, w0, w1) STEP(1, kk, w0, w1) STEP(2, kk, w0, w1)                          \
+        STEP(3, kk, w0, w1) STEP(4, kk, w0, w1) STEP(5, kk, w0, w1)                          \
+    } while (0)
+    for (k = 0; k + 2u * DOT_KR <= t->k; k += 2u * DOT_KR) {
+        if (pf != pf_end) {
+            __builtin_prefetch(pf, 0, 3);
+            pf += 64;
+            MNV3_PREFETCH_STEP(pf, pf_end);
+        }
+        K_STEP(k, w);
+        K_STEP(k + DOT_KR, w + 64);
+        w += 128;
+    }
+    if (k < t->k) {
+        MNV3_PREFETCH_STEP(pf, pf_end);
+        K_STEP(k, w);
+    }
+#undef K_STEP
 #undef STEP
-    }
     *t->pf = pf;
     {
         const q8x_out16 o = q8x_out16_load(rq);
