@@ -131,6 +131,17 @@ static __attribute__((noinline)) Q8X_ATTR void finish_tile(const mnv3_q8_gemm_ti
     }
 }
 
+#if defined(MNV3_X86_EMULATED)
+#define Q8Z_DPBUSD(acc, x, w) ((acc) = _mm512_dpbusd_epi32((acc), (x), (w)))
+#else
+/* As DWZ_DPWSSD below: written out, the instruction accumulates in place and the compiler
+ * can neither copy accumulators nor reassociate the unrolled k steps. */
+#define Q8Z_DPBUSD(acc, x, w) __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w))
+#endif
+
+/* Two k steps per iteration, each row's pointer in a register of its own (GCC otherwise
+ * walks the rows with a chain of adds). Tiles of at most 4 rows give the odd steps
+ * accumulators of their own (d), so that 4M chains instead of 2M cover vpdpbusd's latency. */
 Q8X_INLINE void gemm_vnni512(const mnv3_q8_gemm_tile *t, const uint32_t M) {
     const unsigned char *w = (const unsigned char *)t->w;
     const __m512i b0 = _mm512_loadu_si512((const void *)w);
@@ -139,7 +150,9 @@ Q8X_INLINE void gemm_vnni512(const mnv3_q8_gemm_tile *t, const uint32_t M) {
     uint32_t k;
 #define DECL(r)                                                                              \
     const unsigned char *a##r = (const unsigned char *)t->a + (M > r ? r : 0) * t->a_stride;  \
-    __m512i c##r##0 = b0, c##r##1 = b1;
+    __m512i c##r##0 = b0, c##r##1 = b1;                                                      \
+    __m512i d##r##0 = _mm512_setzero_si512(), d##r##1 = d##r##0;                             \
+    __asm__("" : "+r"(a##r));
     ROWS(DECL)
 #undef DECL
     if (t->row_terms) {
@@ -153,23 +166,53 @@ Q8X_INLINE void gemm_vnni512(const mnv3_q8_gemm_tile *t, const uint32_t M) {
 #undef TERM
     }
     w += NR * 4;
-    for (k = 0; k < t->k; k += KR) {
-        const __m512i w0 = _mm512_loadu_si512((const void *)w);
-        const __m512i w1 = _mm512_loadu_si512((const void *)(w + 64));
-        w += 128;
-        MNV3_PREFETCH_STEP(pf, pf_end);
-#define STEP(r)                                                                              \
+#define STEP(r, kk, w0, w1, C)                                                               \
     if (M > r) {                                                                             \
         int32_t v##r;                                                                        \
         __m512i x##r;                                                                        \
-        memcpy(&v##r, a##r + k, 4);                                                          \
+        memcpy(&v##r, a##r + (kk), 4);                                                       \
         x##r = _mm512_set1_epi32(v##r);                                                      \
-        c##r##0 = _mm512_dpbusd_epi32(c##r##0, x##r, w0);                                    \
-        c##r##1 = _mm512_dpbusd_epi32(c##r##1, x##r, w1);                                    \
+        Q8Z_DPBUSD(C##r##0, x##r, w0);                                                       \
+        Q8Z_DPBUSD(C##r##1, x##r, w1);                                                       \
     }
-        ROWS(STEP)
+#define K_STEP(kk, wp, C)                                                                    \
+    do {                                                                                     \
+        const __m512i w0 = _mm512_loadu_si512((const void *)(wp));                           \
+        const __m512i w1 = _mm512_loadu_si512((const void *)((wp) + 64));                    \
+        STEP(0, kk, w0, w1, C) STEP(1, kk, w0, w1, C) STEP(2, kk, w0, w1, C)                 \
+        STEP(3, kk, w0, w1, C) STEP(4, kk, w0, w1, C) STEP(5, kk, w0, w1, C)                 \
+        STEP(6, kk, w0, w1, C) STEP(7, kk, w0, w1, C)                                        \
+    } while (0)
+#define K_LOOP(C_ODD)                                                                        \
+    for (k = 0; k + 2u * KR <= t->k; k += 2u * KR) {                                         \
+        if (pf != pf_end) {                                                                  \
+            __builtin_prefetch(pf, 0, 3);                                                    \
+            pf += 64;                                                                        \
+            MNV3_PREFETCH_STEP(pf, pf_end);                                                  \
+        }                                                                                    \
+        K_STEP(k, w, c);                                                                     \
+        K_STEP(k + KR, w + 128, C_ODD);                                                      \
+        w += 256;                                                                            \
+    }
+    if (M <= 4) {
+        K_LOOP(d)
+#define MERGE(r)                                                                             \
+    if (M > r) {                                                                             \
+        c##r##0 = _mm512_add_epi32(c##r##0, d##r##0);                                        \
+        c##r##1 = _mm512_add_epi32(c##r##1, d##r##1);                                        \
+    }
+        ROWS(MERGE)
+#undef MERGE
+    } else {
+        K_LOOP(c)
+    }
+    if (k < t->k) {
+        MNV3_PREFETCH_STEP(pf, pf_end);
+        K_STEP(k, w, c);
+    }
+#undef K_LOOP
+#undef K_STEP
 #undef STEP
-    }
     *t->pf = pf;
     {
         __m512i acc[2 * MR];
