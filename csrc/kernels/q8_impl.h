@@ -106,13 +106,21 @@ typedef struct mnv3_q8_rq_table {
      * INT32_MIN saturates): then vector code may skip both steps. Conv multipliers are
      * below 1 and in [2^30, 2^31), so this is the usual case. */
     int32_t plain;
+    /* Besides plain, every column shifts right by 1 to 23 and its accumulators stay small
+     * enough (mnv3_q8_gemm_pack bounds them by the bias and the weights) that
+     * (h + 2^(s-1) + out_zp * 2^s + (h >> 31)) >> s cannot overflow: that expression is
+     * then the rounding shift plus the zero point, in four vector steps instead of seven. */
+    int32_t rounds_short;
 } mnv3_q8_rq_table;
 
-/* Bytes of one panel's requantization arrays: six of nr int32, and `plain`. */
+/* Bytes of one panel's requantization arrays: six of nr int32, `plain` and
+ * `rounds_short`. */
 static inline size_t mnv3_q8_rq_bytes(uint32_t nr) { return (size_t)nr * 24u + 16u; }
-/* Fills the arrays of columns [col, col + nr) of a layer with n output channels at dst. */
+/* Fills the arrays of columns [col, col + nr) of a layer with n output channels at dst.
+ * acc_bound[c]: a bound on the magnitude of column col + c's accumulators (NULL: none
+ * known, and the panel never rounds short). */
 void mnv3_q8_rq_fill(int32_t *dst, const mnv3_q8_mul *qmul, uint32_t col, uint32_t nr,
-                     uint32_t n);
+                     uint32_t n, const int64_t *acc_bound);
 /* Points t at the arrays at src, with the layer's zero point and range. */
 void mnv3_q8_rq_view(mnv3_q8_rq_table *t, const void *src, uint32_t nr,
                      const mnv3_q8_requant *r);

@@ -29,6 +29,27 @@ static size_t format_bytes(mnv3_q8_format f) { return f == MNV3_Q8_A_S16 ? 2 : 1
 /* Packing                                                                               */
 /* ------------------------------------------------------------------------------------ */
 
+/* Whether the short rounding (mnv3_q8_rq_table.rounds_short) is exact for a column with
+ * multiplier m whose accumulators stay within +-acc_bound: the doubling high multiply of
+ * such an accumulator is within +-(acc_bound + 1), and the zero point within +-255. */
+static int rounds_short(mnv3_q8_mul m, int64_t acc_bound) {
+    const int32_t right = -m.shift;
+    if (m.shift >= 0 || right > 23 || m.multiplier == INT32_MIN) return 0;
+    return acc_bound + 1 + ((int64_t)1 << (right - 1)) + ((int64_t)255 << right) <= INT32_MAX;
+}
+
+/* A bound on |bias + sum over k of (x - in_zp) * (w_k - weight_zp)| for int8 x: the
+ * accumulator the reference forms, whatever the packing folds. */
+static int64_t acc_bound_of(int32_t bias, const int8_t *w, size_t n, int32_t weight_zp) {
+    int64_t b = bias < 0 ? -(int64_t)bias : bias;
+    size_t i;
+    for (i = 0; i < n; ++i) {
+        const int64_t d = (int64_t)w[i] - weight_zp;
+        b += 255 * (d < 0 ? -d : d);
+    }
+    return b;
+}
+
 /* Panel bytes: nr int32 biases, kpad x nr weights, the requantization arrays. Returns 0
  * when it does not fit in size_t. */
 size_t mnv3_q8_gemm_panel_bytes(uint32_t k_total, uint32_t nr, uint32_t kr, mnv3_q8_format f) {
@@ -58,7 +79,9 @@ void mnv3_q8_gemm_pack(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr, 
     const uint32_t kpad = round_up_u32(k_total, kr), N = w->out_channels;
     /* Prepared values are x + a_off; see q8_impl.h. */
     const int32_t zx = format == MNV3_Q8_A_U8 ? w->in_zp + 128 : w->in_zp;
+    int64_t bound[MNV3_Q8_MAX_NR];
     uint32_t col, c, k;
+    MNV3_ASSERT(nr <= MNV3_Q8_MAX_NR);
     for (col = 0; col < N; col += nr) {
         unsigned char *p = (unsigned char *)packed + (size_t)(col / nr) * panel;
         int32_t *bias = (int32_t *)(void *)p;
@@ -68,6 +91,7 @@ void mnv3_q8_gemm_pack(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr, 
         for (c = 0; c < nr && col + c < N; ++c) {
             const int8_t *src = w->weight + (size_t)(col + c) * k_total;
             int32_t b = w->bias ? w->bias[col + c] : 0, wsum = 0;
+            bound[c] = acc_bound_of(b, src, k_total, w->weight_zp);
             for (k = 0; k < k_total; ++k) {
                 const size_t at = ((size_t)(k / interleave) * nr + c) * interleave + k % interleave;
                 wsum += (int32_t)src[k] - w->weight_zp;
@@ -81,7 +105,7 @@ void mnv3_q8_gemm_pack(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr, 
             bias[c] = b;
         }
         mnv3_q8_rq_fill((int32_t *)(void *)(p + rq_offset(k_total, nr, kr, format)), w->qmul, col,
-                        nr, N);
+                        nr, N, bound);
         (void)kpad;
     }
 }
@@ -199,14 +223,16 @@ void mnv3_q8_vmul_of(mnv3_q8_mul m, mnv3_q8_vmul *v) {
 }
 
 void mnv3_q8_rq_fill(int32_t *dst, const mnv3_q8_mul *qmul, uint32_t col, uint32_t nr,
-                     uint32_t n) {
-    int32_t plain = 1;
+                     uint32_t n, const int64_t *acc_bound) {
+    int32_t plain = 1, short_rounding = acc_bound != NULL;
     uint32_t c;
     for (c = 0; c < nr; ++c) {
         const mnv3_q8_mul m = col + c < n ? qmul[col + c] : (mnv3_q8_mul){0, 0};
         mnv3_q8_vmul v;
         mnv3_q8_vmul_of(m, &v);
         if (!plain_mul(m)) plain = 0;
+        /* padding columns are never stored: any rounding serves them */
+        if (acc_bound && col + c < n && !rounds_short(m, acc_bound[c])) short_rounding = 0;
         dst[c] = v.mult;
         dst[nr + c] = v.left;
         dst[2 * nr + c] = v.right;
@@ -215,6 +241,7 @@ void mnv3_q8_rq_fill(int32_t *dst, const mnv3_q8_mul *qmul, uint32_t col, uint32
         dst[5 * nr + c] = v.half;
     }
     dst[6 * nr] = plain;
+    dst[6 * nr + 1] = plain && short_rounding;
 }
 
 void mnv3_q8_rq_view(mnv3_q8_rq_table *t, const void *src, uint32_t nr,
@@ -227,6 +254,7 @@ void mnv3_q8_rq_view(mnv3_q8_rq_table *t, const void *src, uint32_t nr,
     t->mask = a + 4 * nr;
     t->half = a + 5 * nr;
     t->plain = a[6 * nr];
+    t->rounds_short = a[6 * nr + 1];
     t->out_zp = r->out_zp;
     t->lo = r->act_lo;
     t->hi = r->act_hi;
@@ -646,8 +674,9 @@ void mnv3_q8_conv_row_pack(const mnv3_row *row, const mnv3_layer *l, void *packe
     const uint32_t K = l->kernel, taps = conv_row_taps(l), N = l->out_channels;
     const uint32_t nr = im->nr, g = im->group, groups = conv_groups(im, taps);
     const size_t panel = conv_panel_bytes(im, K, taps), rq_at = panel - mnv3_q8_rq_bytes(nr);
+    int64_t bound[MNV3_Q8_MAX_NR];
     uint32_t col, c, ky, t;
-    MNV3_ASSERT(panel != 0 && rq_at % 4u == 0);
+    MNV3_ASSERT(panel != 0 && rq_at % 4u == 0 && nr <= MNV3_Q8_MAX_NR);
     for (col = 0; col < N; col += nr) {
         unsigned char *p = (unsigned char *)packed + (size_t)(col / nr) * panel;
         int32_t *bias = (int32_t *)(void *)p;
@@ -656,6 +685,8 @@ void mnv3_q8_conv_row_pack(const mnv3_row *row, const mnv3_layer *l, void *packe
         for (c = 0; c < nr && col + c < N; ++c) {
             const int8_t *src = w.weight + (size_t)(col + c) * K * taps; /* [ky][kx][ci] */
             uint32_t wsum = 0;
+            bound[c] = acc_bound_of(w.bias ? w.bias[col + c] : 0, src, (size_t)K * taps,
+                                    w.weight_zp);
             for (ky = 0; ky < K; ++ky)
                 for (t = 0; t < taps; ++t) {
                     const int16_t v = (int16_t)(src[(size_t)ky * taps + t] - w.weight_zp);
@@ -666,7 +697,7 @@ void mnv3_q8_conv_row_pack(const mnv3_row *row, const mnv3_layer *l, void *packe
             bias[c] = (int32_t)((uint32_t)(w.bias ? w.bias[col + c] : 0) -
                                 (uint32_t)w.in_zp * wsum);
         }
-        mnv3_q8_rq_fill((int32_t *)(void *)(p + rq_at), w.qmul, col, nr, N);
+        mnv3_q8_rq_fill((int32_t *)(void *)(p + rq_at), w.qmul, col, nr, N, bound);
     }
 }
 

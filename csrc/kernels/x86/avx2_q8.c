@@ -67,11 +67,9 @@ typedef struct dw_group {
 
 /* Requantized, clamped bytes of one pixel's 16 channels. Saturating to int16 and int8
  * before the clamp gives the clamp's result, since [lo, hi] lies within int8. */
-Q8X_INLINE __m128i dw_bytes(const dw_group *q, __m256i acc_low, __m256i acc_high, const int plain) {
-    const __m256i vl = plain ? q8x_requantize_zp_plain(acc_low, &q->low, q->zp)
-                             : q8x_requantize_zp(acc_low, &q->low, q->zp);
-    const __m256i vh = plain ? q8x_requantize_zp_plain(acc_high, &q->high, q->zp)
-                             : q8x_requantize_zp(acc_high, &q->high, q->zp);
+Q8X_INLINE __m128i dw_bytes(const dw_group *q, __m256i acc_low, __m256i acc_high, const int form) {
+    const __m256i vl = q8x_requantize_zp_as(acc_low, &q->low, q->zp, form);
+    const __m256i vh = q8x_requantize_zp_as(acc_high, &q->high, q->zp, form);
     const __m256i w = _mm256_packs_epi32(vl, vh);
     const __m128i b = _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
     return _mm_min_epi8(_mm_max_epi8(b, q->lo), q->hi);
@@ -118,7 +116,7 @@ Q8X_INLINE void dw_flush_sums(int32_t *sums, __m256i *s16, uint32_t n) {
  * outputs. Channel sums are kept as int16 over at most 128 pixels (128 * 128 fits). */
 Q8X_INLINE void dw_group_row(const int16_t *const *tap, uint32_t pairs, size_t step,
                              uint32_t width, const __m256i *w, const dw_group *q, int8_t *out,
-                             uint32_t C, uint32_t n, const int plain) {
+                             uint32_t C, uint32_t n, const int form) {
     const __m256i bias_low = DW_LOAD(w), bias_high = DW_LOAD(w + 1);
     __m256i s16 = _mm256_setzero_si256();
     uint32_t ox = 0, t;
@@ -133,7 +131,7 @@ Q8X_INLINE void dw_group_row(const int16_t *const *tap, uint32_t pairs, size_t s
             DW_MAC(l0, h0, a0, a1, wl, wh);
             DW_MAC(l1, h1, b0, b1, wl, wh);
         }
-        dw_finish(q, dw_bytes(q, l0, h0, plain), dw_bytes(q, l1, h1, plain), 1,
+        dw_finish(q, dw_bytes(q, l0, h0, form), dw_bytes(q, l1, h1, form), 1,
                   out + (size_t)ox * C, out + (size_t)(ox + 1u) * C, n, &s16);
         if (q->sums && (ox + 2u) % 128u == 0) dw_flush_sums(q->sums, &s16, n);
     }
@@ -144,7 +142,7 @@ Q8X_INLINE void dw_group_row(const int16_t *const *tap, uint32_t pairs, size_t s
             const __m256i a0 = DW_LOAD(tap[2u * t] + o0), a1 = DW_LOAD(tap[2u * t + 1u] + o0);
             DW_MAC(l0, h0, a0, a1, DW_LOAD(w + 2u + 2u * t), DW_LOAD(w + 3u + 2u * t));
         }
-        dw_finish(q, dw_bytes(q, l0, h0, plain), _mm_setzero_si128(), 0, out + (size_t)ox * C,
+        dw_finish(q, dw_bytes(q, l0, h0, form), _mm_setzero_si128(), 0, out + (size_t)ox * C,
                   NULL, n, &s16);
     }
     if (q->sums) dw_flush_sums(q->sums, &s16, n);
@@ -168,13 +166,17 @@ static Q8X_ATTR void mnv3_q8_dwconv_16c2x2__avx2(const mnv3_q8_dw_out_row *r) {
         w = (const __m256i *)gp.w;
         q.low = rq_from_qmul(gp.m, gp.m + 8);
         q.high = rq_from_qmul(gp.m + 4, gp.m + 12);
+        q8x_rq_round(&q.low, q.zp);
+        q8x_rq_round(&q.high, q.zp);
         q.sums = r->sums ? r->sums + g : NULL;
-        if (gp.plain)
-            dw_group_row(tap, p.pairs, p.step, a->out_width, w, &q, r->out + g, a->channels,
-                         gp.n, 1);
-        else
-            dw_group_row(tap, p.pairs, p.step, a->out_width, w, &q, r->out + g, a->channels,
-                         gp.n, 0);
+#define GROUP_ROW(form)                                                                      \
+    dw_group_row(tap, p.pairs, p.step, a->out_width, w, &q, r->out + g, a->channels, gp.n, form)
+        switch (gp.form) {
+        case Q8X_RQ_SHORT: GROUP_ROW(Q8X_RQ_SHORT); break;
+        case Q8X_RQ_PLAIN: GROUP_ROW(Q8X_RQ_PLAIN); break;
+        default: GROUP_ROW(Q8X_RQ_ANY); break;
+        }
+#undef GROUP_ROW
     }
 }
 

@@ -57,7 +57,7 @@ Q8X_INLINE void conv_row(const int8_t *x, const __m256i *w, const uint32_t pairs
 /* Pixels [j, j + M) of a span: every kernel row, then the GEMM tiles' epilogue with the
  * pixels as its rows (fin: the span's epilogue, out moved to pixel j). */
 Q8X_INLINE void conv_block(const mnv3_q8_conv_span *s, mnv3_q8_gemm_tile *fin, uint32_t j,
-                           const uint32_t M, const uint32_t pairs, const int plain) {
+                           const uint32_t M, const uint32_t pairs, const int form) {
     const int32_t *bias = (const int32_t *)s->w;
     const __m256i *w = (const __m256i *)(const void *)(bias + CONV_NR);
     const __m256i b0 = _mm256_loadu_si256((const __m256i *)(const void *)bias);
@@ -78,7 +78,7 @@ Q8X_INLINE void conv_block(const mnv3_q8_conv_span *s, mnv3_q8_gemm_tile *fin, u
     {
         const q8x_out16 o = q8x_out16_load(s->rq);
 #define OUT(p)                                                                               \
-    if (M > p) bytes[p] = q8x_out16_bytes(&o, c##p##0, c##p##1, plain, 0);
+    if (M > p) bytes[p] = q8x_out16_bytes(&o, c##p##0, c##p##1, form, 0);
         CONV_PIXELS(OUT)
 #undef OUT
     }
@@ -86,7 +86,7 @@ Q8X_INLINE void conv_block(const mnv3_q8_conv_span *s, mnv3_q8_gemm_tile *fin, u
     q8x_finish_rows16(fin, bytes, M);
 }
 
-Q8X_INLINE void conv_span(const mnv3_q8_conv_span *s, const uint32_t pairs, const int plain) {
+Q8X_INLINE void conv_span(const mnv3_q8_conv_span *s, const uint32_t pairs, const int form) {
     const uint32_t n = s->pixels;
     mnv3_q8_gemm_tile fin;
     uint32_t j = 0;
@@ -97,24 +97,26 @@ Q8X_INLINE void conv_span(const mnv3_q8_conv_span *s, const uint32_t pairs, cons
     fin.sums = NULL;
     fin.out_stride = s->out_stride;
     fin.nc = s->nc;
-    for (; j + CONV_MR <= n; j += CONV_MR) conv_block(s, &fin, j, CONV_MR, pairs, plain);
+    for (; j + CONV_MR <= n; j += CONV_MR) conv_block(s, &fin, j, CONV_MR, pairs, form);
     switch (n - j) {
-    case 3: conv_block(s, &fin, j, 3, pairs, plain); break;
-    case 2: conv_block(s, &fin, j, 2, pairs, plain); break;
-    case 1: conv_block(s, &fin, j, 1, pairs, plain); break;
+    case 3: conv_block(s, &fin, j, 3, pairs, form); break;
+    case 2: conv_block(s, &fin, j, 2, pairs, form); break;
+    case 1: conv_block(s, &fin, j, 1, pairs, form); break;
     default: break;
     }
 }
 
 /* The stem's 3x3 kernel rows over 3 channels are 9 taps, 5 pairs: that count unrolled. */
 static Q8X_ATTR void mnv3_q8_conv_4x16c2__avx2(const mnv3_q8_conv_span *s) {
-    const int plain = s->rq->plain;
-    if (s->row_taps == 9 && plain)
-        conv_span(s, 5, 1);
+    const int form = q8x_rq_form(s->rq);
+    if (s->row_taps == 9 && form == Q8X_RQ_SHORT)
+        conv_span(s, 5, Q8X_RQ_SHORT);
+    else if (s->row_taps == 9 && form == Q8X_RQ_PLAIN)
+        conv_span(s, 5, Q8X_RQ_PLAIN);
     else if (s->row_taps == 9)
-        conv_span(s, 5, 0);
+        conv_span(s, 5, Q8X_RQ_ANY);
     else
-        conv_span(s, (s->row_taps + 1) / 2, plain);
+        conv_span(s, (s->row_taps + 1) / 2, form);
 }
 
 /* The x86 byte helpers, as every x86 int8 set has them (the tiles fuse the LUT). */

@@ -39,7 +39,14 @@
 /* The requantization of 16 lanes, parameters as vectors (q8x_rq on 512 bits). */
 typedef struct q8z_rq {
     __m512i mult, mult_odd, left, right, mask, half;
+    __m512i round; /* for the short form: q8z_rq_round */
 } q8z_rq;
+
+/* As q8x_rq_round: half + 1 + (zp << right). */
+Q8X_INLINE void q8z_rq_round(q8z_rq *r, __m512i zp) {
+    r->round = _mm512_add_epi32(_mm512_add_epi32(r->half, _mm512_set1_epi32(1)),
+                                _mm512_sllv_epi32(zp, r->right));
+}
 
 Q8X_INLINE q8z_rq q8z_rq_load(const mnv3_q8_rq_table *t, uint32_t c) {
     q8z_rq r;
@@ -52,12 +59,12 @@ Q8X_INLINE q8z_rq q8z_rq_load(const mnv3_q8_rq_table *t, uint32_t c) {
     return r;
 }
 
-/* requantize + zero point, unclamped: q8x_requantize_zp's steps (q8_common.h), with
- * opmasks for the blend, the saturating product and the rounding; `plain` as
- * mnv3_q8_rq_table's: no left shift and no INT32_MIN multiplier. */
-Q8X_INLINE __m512i q8z_requantize_zp(__m512i acc, const q8z_rq *r, __m512i zp, const int plain) {
+/* requantize + zero point, unclamped: q8x_requantize_zp_as's steps (q8_common.h), with
+ * opmasks for the blend, the saturating product and the rounding; `form` Q8X_RQ_*. */
+Q8X_INLINE __m512i q8z_requantize_zp(__m512i acc, const q8z_rq *r, __m512i zp, const int form) {
     const __m512i nudge = _mm512_set1_epi64((long long)1 << 30);
     const __m512i one = _mm512_set1_epi32(1), zero = _mm512_setzero_si512();
+    const int plain = form != Q8X_RQ_ANY;
     const __m512i x = plain ? acc : _mm512_sllv_epi32(acc, r->left);
     const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, r->mult), nudge);
     const __m512i odd =
@@ -71,6 +78,12 @@ Q8X_INLINE __m512i q8z_requantize_zp(__m512i acc, const q8z_rq *r, __m512i zp, c
             _mm512_cmpeq_epi32_mask(x, min) & _mm512_cmpeq_epi32_mask(r->mult, min);
         h = _mm512_mask_xor_epi32(h, sat, h, _mm512_set1_epi32(-1));
     }
+    if (form == Q8X_RQ_SHORT) {
+        /* h + round - (h < 0), shifted */
+        s = _mm512_add_epi32(h, r->round);
+        s = _mm512_mask_sub_epi32(s, _mm512_cmpgt_epi32_mask(zero, h), s, one);
+        return _mm512_srav_epi32(s, r->right);
+    }
     /* half - (h >> 31): one more for negative h */
     threshold = _mm512_mask_add_epi32(r->half, _mm512_cmpgt_epi32_mask(zero, h), r->half, one);
     s = _mm512_srav_epi32(h, r->right);
@@ -82,8 +95,8 @@ Q8X_INLINE __m512i q8z_requantize_zp(__m512i acc, const q8z_rq *r, __m512i zp, c
 /* 16 lanes as 16 bytes clamped to [lo, hi]: vpmovsdb saturates to int8 first, which gives
  * the clamp of the int32 values, since [lo, hi] lies within int8. */
 Q8X_INLINE __m128i q8z_bytes16(__m512i acc, const q8z_rq *r, __m512i zp, __m128i lo, __m128i hi,
-                               const int plain) {
-    const __m128i b = _mm512_cvtsepi32_epi8(q8z_requantize_zp(acc, r, zp, plain));
+                               const int form) {
+    const __m128i b = _mm512_cvtsepi32_epi8(q8z_requantize_zp(acc, r, zp, form));
     return _mm_min_epi8(_mm_max_epi8(b, lo), hi);
 }
 
@@ -91,7 +104,7 @@ Q8X_INLINE __m128i q8z_bytes16(__m512i acc, const q8z_rq *r, __m512i zp, __m128i
 static Q8X_ATTR void q8z_requantize16(const int32_t *in, const mnv3_q8_rq_table *t, int32_t *res) {
     const q8z_rq rq = q8z_rq_load(t, 0);
     _mm512_storeu_si512((void *)res, q8z_requantize_zp(_mm512_loadu_si512((const void *)in), &rq,
-                                                       _mm512_setzero_si512(), 0));
+                                                       _mm512_setzero_si512(), Q8X_RQ_ANY));
 }
 
 static Q8X_ATTR void q8z_requantize_array(const int32_t *acc, const mnv3_q8_mul *m, size_t n,
@@ -106,19 +119,27 @@ static Q8X_ATTR void q8z_requantize_array(const int32_t *acc, const mnv3_q8_mul 
 static __attribute__((noinline)) Q8X_ATTR void finish_tile(const mnv3_q8_gemm_tile *t,
                                                            const __m512i *acc, uint32_t M) {
     const mnv3_q8_rq_table *rq = t->rq;
-    const q8z_rq q0 = q8z_rq_load(rq, 0), q1 = q8z_rq_load(rq, 16);
     const __m512i zp = _mm512_set1_epi32(rq->out_zp);
     const __m128i lo = _mm_set1_epi8((char)rq->lo), hi = _mm_set1_epi8((char)rq->hi);
-    const int wide = t->nc > 16, plain = rq->plain != 0;
+    const int wide = t->nc > 16, form = q8x_rq_form(rq);
+    q8z_rq q0 = q8z_rq_load(rq, 0), q1 = q8z_rq_load(rq, 16);
     __m128i bytes0[MR], bytes1[MR];
     uint32_t r;
-    for (r = 0; r < M; ++r) {
-        bytes0[r] = plain ? q8z_bytes16(acc[2 * r], &q0, zp, lo, hi, 1)
-                          : q8z_bytes16(acc[2 * r], &q0, zp, lo, hi, 0);
-        bytes1[r] = !wide  ? _mm_setzero_si128()
-                    : plain ? q8z_bytes16(acc[2 * r + 1], &q1, zp, lo, hi, 1)
-                            : q8z_bytes16(acc[2 * r + 1], &q1, zp, lo, hi, 0);
+    q8z_rq_round(&q0, zp);
+    q8z_rq_round(&q1, zp);
+#define BYTES(v, q, f) q8z_bytes16(v, q, zp, lo, hi, f)
+#define FORM_ROWS(f)                                                                         \
+    for (r = 0; r < M; ++r) {                                                                \
+        bytes0[r] = BYTES(acc[2 * r], &q0, f);                                               \
+        bytes1[r] = wide ? BYTES(acc[2 * r + 1], &q1, f) : _mm_setzero_si128();              \
     }
+    switch (form) {
+    case Q8X_RQ_SHORT: FORM_ROWS(Q8X_RQ_SHORT) break;
+    case Q8X_RQ_PLAIN: FORM_ROWS(Q8X_RQ_PLAIN) break;
+    default: FORM_ROWS(Q8X_RQ_ANY) break;
+    }
+#undef FORM_ROWS
+#undef BYTES
     /* The first half's finish stores and sums at most 16 columns of the tile's nc. */
     q8x_finish_rows16(t, bytes0, M);
     if (wide) {
@@ -301,9 +322,9 @@ static Q8X_ATTR void dwz_rq(const mnv3_q8_mul *m, dwz_group *q) {
  * and high channels back in order, vpmovswb saturates to int8 (the clamp's result, as in
  * q8z_bytes16). */
 Q8X_INLINE __m256i dwz_bytes(const dwz_group *q, __m512i acc_low, __m512i acc_high,
-                             const int plain) {
-    const __m512i w = _mm512_packs_epi32(q8z_requantize_zp(acc_low, &q->low, q->zp, plain),
-                                         q8z_requantize_zp(acc_high, &q->high, q->zp, plain));
+                             const int form) {
+    const __m512i w = _mm512_packs_epi32(q8z_requantize_zp(acc_low, &q->low, q->zp, form),
+                                         q8z_requantize_zp(acc_high, &q->high, q->zp, form));
     return _mm256_min_epi8(_mm256_max_epi8(_mm512_cvtsepi16_epi8(w), q->lo), q->hi);
 }
 
@@ -371,20 +392,20 @@ Q8X_INLINE void dwz_pixels(const int16_t *const *tap, uint32_t pairs, size_t o0,
  * 128 pixels (128 * 128 fits). */
 Q8X_INLINE void dwz_group_row(const int16_t *const *tap, uint32_t pairs, size_t step,
                               uint32_t width, const __m512i *w, const dwz_group *q, int8_t *out,
-                              uint32_t C, uint32_t n, const int plain) {
+                              uint32_t C, uint32_t n, const int form) {
     __m512i s16 = _mm512_setzero_si512(), low[4], high[4];
     uint32_t ox = 0, j;
     for (; ox + 4u <= width; ox += 4u) {
         dwz_pixels(tap, pairs, (size_t)ox * step, step, w, 4, low, high);
 #pragma GCC unroll 4
         for (j = 0; j < 4; ++j)
-            dwz_finish(q, dwz_bytes(q, low[j], high[j], plain), out + (size_t)(ox + j) * C, n,
+            dwz_finish(q, dwz_bytes(q, low[j], high[j], form), out + (size_t)(ox + j) * C, n,
                        &s16);
         if (q->sums && (ox + 4u) % 128u == 0) dwz_flush_sums(q->sums, &s16, n);
     }
     for (; ox < width; ++ox) {
         dwz_pixels(tap, pairs, (size_t)ox * step, step, w, 1, low, high);
-        dwz_finish(q, dwz_bytes(q, low[0], high[0], plain), out + (size_t)ox * C, n, &s16);
+        dwz_finish(q, dwz_bytes(q, low[0], high[0], form), out + (size_t)ox * C, n, &s16);
     }
     if (q->sums) dwz_flush_sums(q->sums, &s16, n);
 }
@@ -404,13 +425,18 @@ static Q8X_ATTR void Q8Z_UK(dwconv_32c2x2)(const mnv3_q8_dw_out_row *r) {
     for (g = 0; g < a->channels; g += DW_GROUP) {
         dw_group_begin(r, &p, g, &gp, tap);
         dwz_rq(gp.m, &q);
+        q8z_rq_round(&q.low, q.zp);
+        q8z_rq_round(&q.high, q.zp);
         q.sums = r->sums ? r->sums + g : NULL;
-        if (gp.plain)
-            dwz_group_row(tap, p.pairs, p.step, a->out_width, (const __m512i *)gp.w, &q,
-                          r->out + g, a->channels, gp.n, 1);
-        else
-            dwz_group_row(tap, p.pairs, p.step, a->out_width, (const __m512i *)gp.w, &q,
-                          r->out + g, a->channels, gp.n, 0);
+#define GROUP_ROW(form)                                                                      \
+    dwz_group_row(tap, p.pairs, p.step, a->out_width, (const __m512i *)gp.w, &q, r->out + g,   \
+                  a->channels, gp.n, form)
+        switch (gp.form) {
+        case Q8X_RQ_SHORT: GROUP_ROW(Q8X_RQ_SHORT); break;
+        case Q8X_RQ_PLAIN: GROUP_ROW(Q8X_RQ_PLAIN); break;
+        default: GROUP_ROW(Q8X_RQ_ANY); break;
+        }
+#undef GROUP_ROW
     }
 }
 

@@ -45,6 +45,7 @@ Q8X_INLINE __m256i q8x_rounding_shift(__m256i h, __m256i right, __m256i mask, __
 /* The requantization of 8 lanes, parameters as vectors. */
 typedef struct q8x_rq {
     __m256i mult, mult_odd, left, right, mask, half;
+    __m256i round; /* for tables that round short: q8x_rq_round */
 } q8x_rq;
 
 Q8X_INLINE q8x_rq q8x_rq_load(const mnv3_q8_rq_table *t, uint32_t c) {
@@ -81,16 +82,18 @@ Q8X_INLINE __m256i q8x_requantize(__m256i acc, const q8x_rq *r) {
                               r->right, r->mask, r->half);
 }
 
-/* The same for lanes with no left shift and no INT32_MIN multiplier (mnv3_q8_rq_table's
- * `plain`): the product then always fits, and the shift is 0. */
-Q8X_INLINE __m256i q8x_requantize_plain(__m256i x, const q8x_rq *r) {
+/* The doubling high multiply for lanes with no left shift and no INT32_MIN multiplier
+ * (mnv3_q8_rq_table's `plain`): the product then always fits, and the shift is 0. */
+Q8X_INLINE __m256i q8x_high_mul_plain(__m256i x, const q8x_rq *r) {
     const __m256i nudge = _mm256_set1_epi64x((long long)1 << 30);
     const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, r->mult), nudge);
     const __m256i odd =
         _mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), r->mult_odd), nudge);
-    const __m256i h =
-        _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
-    return q8x_rounding_shift(h, r->right, r->mask, r->half);
+    return _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
+}
+
+Q8X_INLINE __m256i q8x_requantize_plain(__m256i x, const q8x_rq *r) {
+    return q8x_rounding_shift(q8x_high_mul_plain(x, r), r->right, r->mask, r->half);
 }
 
 /* requantize + zero point, clamped */
@@ -112,6 +115,20 @@ Q8X_INLINE __m256i q8x_requantize_zp(__m256i acc, const q8x_rq *r, __m256i zp) {
 
 Q8X_INLINE __m256i q8x_requantize_zp_plain(__m256i acc, const q8x_rq *r, __m256i zp) {
     return _mm256_add_epi32(q8x_requantize_plain(acc, r), zp);
+}
+
+/* requantize + zero point for a table that rounds short (mnv3_q8_rq_table.rounds_short):
+ * with round = half + 1 + (zp << right), (h + round + (h >> 31)) >> right is the rounding
+ * shift of h plus the zero point. */
+Q8X_INLINE void q8x_rq_round(q8x_rq *r, __m256i zp) {
+    r->round = _mm256_add_epi32(_mm256_add_epi32(r->half, _mm256_set1_epi32(1)),
+                                _mm256_sllv_epi32(zp, r->right));
+}
+
+Q8X_INLINE __m256i q8x_requantize_zp_short(__m256i acc, const q8x_rq *r) {
+    const __m256i h = q8x_high_mul_plain(acc, r);
+    return _mm256_srav_epi32(
+        _mm256_add_epi32(_mm256_add_epi32(h, r->round), _mm256_srai_epi32(h, 31)), r->right);
 }
 
 /* 8 int32 lanes in [-128, 127] as 8 bytes (the low half of the result). */
@@ -146,20 +163,33 @@ Q8X_INLINE q8x_out16 q8x_out16_load(const mnv3_q8_rq_table *rq) {
     o.q0 = q8x_rq_load(rq, 0);
     o.q1 = q8x_rq_load(rq, 8);
     o.zp = _mm256_set1_epi32(rq->out_zp);
+    q8x_rq_round(&o.q0, o.zp);
+    q8x_rq_round(&o.q1, o.zp);
     o.lo = _mm_set1_epi8((char)rq->lo);
     o.hi = _mm_set1_epi8((char)rq->hi);
     return o;
 }
 
-/* plain: the table's plain requantization (callers branch once, outside their rows);
- * half: only the first 8 columns are stored, so c1 is not requantized. */
-Q8X_INLINE __m128i q8x_out16_bytes(const q8x_out16 *o, __m256i c0, __m256i c1, const int plain,
+/* How a table requantizes (callers branch once, outside their rows). */
+enum { Q8X_RQ_ANY, Q8X_RQ_PLAIN, Q8X_RQ_SHORT };
+
+Q8X_INLINE int q8x_rq_form(const mnv3_q8_rq_table *rq) {
+    return rq->rounds_short ? Q8X_RQ_SHORT : rq->plain ? Q8X_RQ_PLAIN : Q8X_RQ_ANY;
+}
+
+/* requantize + zero point in the given form (q8x_rq_round done for Q8X_RQ_SHORT) */
+Q8X_INLINE __m256i q8x_requantize_zp_as(__m256i acc, const q8x_rq *r, __m256i zp, const int form) {
+    return form == Q8X_RQ_SHORT   ? q8x_requantize_zp_short(acc, r)
+           : form == Q8X_RQ_PLAIN ? q8x_requantize_zp_plain(acc, r, zp)
+                                  : q8x_requantize_zp(acc, r, zp);
+}
+
+/* half: only the first 8 columns are stored, so c1 is not requantized. */
+Q8X_INLINE __m128i q8x_out16_bytes(const q8x_out16 *o, __m256i c0, __m256i c1, const int form,
                                    const int half) {
-    const __m256i v0 = plain ? q8x_requantize_zp_plain(c0, &o->q0, o->zp)
-                             : q8x_requantize_zp(c0, &o->q0, o->zp);
-    const __m256i v1 = half    ? _mm256_setzero_si256()
-                       : plain ? q8x_requantize_zp_plain(c1, &o->q1, o->zp)
-                               : q8x_requantize_zp(c1, &o->q1, o->zp);
+    const __m256i v0 = q8x_requantize_zp_as(c0, &o->q0, o->zp, form);
+    const __m256i v1 =
+        half ? _mm256_setzero_si256() : q8x_requantize_zp_as(c1, &o->q1, o->zp, form);
     return q8x_pack16_clamp(v0, v1, o->lo, o->hi);
 }
 
@@ -465,7 +495,7 @@ static inline Q8X_ATTR void q8x_requantize_array_by(const int32_t *acc, const mn
     for (i = 0; i < n; i += lanes) {
         const uint32_t count = n - i < lanes ? (uint32_t)(n - i) : lanes;
         int32_t in[16] = {0}, res[16];
-        mnv3_q8_rq_fill(arrays, m, (uint32_t)i, lanes, (uint32_t)n);
+        mnv3_q8_rq_fill(arrays, m, (uint32_t)i, lanes, (uint32_t)n, NULL);
         mnv3_q8_rq_view(&t, arrays, lanes, &r);
         for (j = 0; j < count; ++j) in[j] = acc[i + j];
         requantize(in, &t, res);

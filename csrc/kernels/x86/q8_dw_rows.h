@@ -152,11 +152,14 @@ static void dw_row_begin(const mnv3_q8_dw_out_row *r, dw_row_plan *p) {
 }
 
 /* One group of channels from g: n of them (the last group may have fewer), the packed
- * weights, the (multiplier, shift) pairs padded with zeros to the group, and whether none
- * shifts left or is INT32_MIN (plain). */
+ * weights, the (multiplier, shift) pairs padded with zeros to the group, and the form of
+ * their requantization (Q8X_RQ_*): plain when none shifts left or is INT32_MIN, short
+ * when besides each shifts right by 1 to 20 and has a bias below 2^29 in magnitude (at
+ * most 11 x 11 taps of 255 x 255 keep the accumulators below 2^29 + 2^23, well inside
+ * what mnv3_q8_rq_table.rounds_short asks). */
 typedef struct dw_group_plan {
     uint32_t n;
-    int plain;
+    int form;
     const void *w;
     const mnv3_q8_mul *m;
     mnv3_q8_mul tail[DW_GROUP];
@@ -172,9 +175,20 @@ static void dw_group_begin(const mnv3_q8_dw_out_row *r, const dw_row_plan *p, ui
     gp->n = a->channels - g < DW_GROUP ? a->channels - g : DW_GROUP;
     gp->w = (const unsigned char *)r->w + (size_t)(g / DW_GROUP) * p->group_bytes;
     gp->m = a->requant.qmul + g;
-    gp->plain = 1;
-    for (c = 0; c < gp->n; ++c)
-        if (gp->m[c].shift > 0 || gp->m[c].multiplier == INT32_MIN) gp->plain = 0;
+    gp->form = Q8X_RQ_SHORT;
+    for (c = 0; c < gp->n; ++c) {
+        const mnv3_q8_mul m = gp->m[c];
+        if (m.shift > 0 || m.multiplier == INT32_MIN) {
+            gp->form = Q8X_RQ_ANY;
+            break;
+        }
+        if (m.shift == 0 || m.shift < -20) gp->form = Q8X_RQ_PLAIN;
+    }
+    if (gp->form == Q8X_RQ_SHORT) {
+        const int32_t *bias = (const int32_t *)gp->w; /* the group's, then its weights */
+        for (c = 0; c < DW_GROUP; ++c)
+            if (bias[c] <= -(1 << 29) || bias[c] >= (1 << 29)) gp->form = Q8X_RQ_PLAIN;
+    }
     if (gp->n < DW_GROUP) {
         memset(gp->tail, 0, sizeof gp->tail);
         memcpy(gp->tail, gp->m, gp->n * sizeof *gp->m);

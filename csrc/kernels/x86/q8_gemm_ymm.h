@@ -84,15 +84,17 @@ Q8X_INLINE void gemm_ymm(const mnv3_q8_gemm_tile *t, const uint32_t M, const int
     {
         const q8x_out16 o = q8x_out16_load(rq);
         __m128i bytes[DOT_MR];
-#define OUT(r, plain)                                                                        \
-    if (M > r) bytes[r] = q8x_out16_bytes(&o, c##r##0, c##r##1, plain, half);
-#define OUT_PLAIN(r) OUT(r, 1)
-#define OUT_ANY(r) OUT(r, 0)
-        if (rq->plain) {
-            DOT_ROWS(OUT_PLAIN)
-        } else {
-            DOT_ROWS(OUT_ANY)
+#define OUT(r, form)                                                                         \
+    if (M > r) bytes[r] = q8x_out16_bytes(&o, c##r##0, c##r##1, form, half);
+#define OUT_SHORT(r) OUT(r, Q8X_RQ_SHORT)
+#define OUT_PLAIN(r) OUT(r, Q8X_RQ_PLAIN)
+#define OUT_ANY(r) OUT(r, Q8X_RQ_ANY)
+        switch (q8x_rq_form(rq)) {
+        case Q8X_RQ_SHORT: DOT_ROWS(OUT_SHORT) break;
+        case Q8X_RQ_PLAIN: DOT_ROWS(OUT_PLAIN) break;
+        default: DOT_ROWS(OUT_ANY) break;
         }
+#undef OUT_SHORT
 #undef OUT_PLAIN
 #undef OUT_ANY
 #undef OUT
