@@ -460,30 +460,58 @@ static inline void mnv3_prefetch_next(mnv3_prefetch_cursor *c) {
         }                                                                                    \
     } while (0)
 
+/* The same for a loop iteration of two k steps: one test when the cursor is done. */
+#define MNV3_PREFETCH_STEP2(pf, pf_end)                                                      \
+    do {                                                                                     \
+        if ((pf) != (pf_end)) {                                                              \
+            __builtin_prefetch((pf), 0, 3);                                                  \
+            (pf) += 64;                                                                      \
+            MNV3_PREFETCH_STEP(pf, pf_end);                                                  \
+        }                                                                                    \
+    } while (0)
+
 static inline uint32_t mnv3_round_up_u32(uint32_t x, uint32_t m) { return (x + m - 1) / m * m; }
 
 /* The tile loop every GEMM driver walks: `left` rows split into as few chunks of at most
  * `most` rows as possible, all of one size (give or take one), so that no chunk is a
  * short tail; and within a chunk, tiles of at most mr rows balanced the same way (49 rows
  * of 8-row tiles: 7 x 7, not 6 x 8 + 1, since a one-row tile costs nearly as much as a
- * full one). */
-static inline size_t mnv3_chunk_rows(size_t left, size_t most) {
-    const size_t chunks = (left + most - 1) / most;
-    return (left + chunks - 1) / chunks;
+ * full one). Both splits are computed once, not per chunk or per tile (their divisions
+ * showed in profiles): `count` parts, the first `longer` of `rows + 1` rows and the
+ * others of `rows`. */
+typedef struct mnv3_chunk_split {
+    size_t count, rows, longer;
+} mnv3_chunk_split;
+
+static inline mnv3_chunk_split mnv3_split_chunks(size_t left, size_t most) {
+    mnv3_chunk_split s;
+    s.count = (left + most - 1) / most;
+    s.rows = s.count ? left / s.count : 0;
+    s.longer = s.count ? left % s.count : 0;
+    return s;
 }
 
-/* The same split for tiles, computed once per chunk rather than per tile (two divisions
- * per tile showed in profiles): `count` tiles, the first `longer` of `rows + 1` rows and
- * the others of `rows`, which is what mnv3_chunk_rows gives tile after tile. */
+static inline size_t mnv3_chunk_split_rows(const mnv3_chunk_split *s, size_t chunk) {
+    return s->rows + (chunk < s->longer);
+}
+
 typedef struct mnv3_tile_split {
     uint32_t count, rows, longer;
 } mnv3_tile_split;
 
+/* A chunk of at most mr rows (a small layer's, whose chunks are single tiles) is split
+ * without dividing. */
 static inline mnv3_tile_split mnv3_split_tiles(uint32_t left, uint32_t mr) {
     mnv3_tile_split s;
-    s.count = left ? (left + mr - 1) / mr : 0;
-    s.rows = s.count ? left / s.count : 0;
-    s.longer = s.count ? left % s.count : 0;
+    if (left <= mr) {
+        s.count = left ? 1u : 0u;
+        s.rows = left;
+        s.longer = 0;
+        return s;
+    }
+    s.count = (left + mr - 1) / mr;
+    s.rows = left / s.count;
+    s.longer = left % s.count;
     return s;
 }
 

@@ -98,7 +98,8 @@ void mnv3_f32_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a
     const float *gate = (const float *)a->gate;
     float *wide_w = NULL;
     mnv3_prefetch_cursor pf;
-    size_t p0 = a->pixel_begin, n_chunks, chunk_base, chunk_longer, ci;
+    const mnv3_chunk_split chunks = mnv3_split_chunks(a->pixel_end - a->pixel_begin, chunk);
+    size_t p0 = a->pixel_begin, ci;
     uint32_t col;
     mnv3_gemm_tile t;
     MNV3_ASSERT(a->oc_begin % nr == 0 && oc_end <= a->out_channels);
@@ -120,16 +121,9 @@ void mnv3_f32_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a
     t.pf = &pf.pf;
     t.k = K;
     t.out_stride = a->out_stride;
-    /* The chunks' sizes once for the call (mnv3_chunk_rows chunk after chunk gives the same
-     * ones); a small layer's chunk is one tile, split without dividing. */
-    n_chunks = (a->pixel_end - p0 + chunk - 1) / chunk;
-    chunk_base = n_chunks ? (a->pixel_end - p0) / n_chunks : 0;
-    chunk_longer = n_chunks ? (a->pixel_end - p0) % n_chunks : 0;
-    for (ci = 0; ci < n_chunks; ++ci) {
-        const size_t rows = chunk_base + (ci < chunk_longer);
-        const mnv3_tile_split split =
-            rows <= mr ? (mnv3_tile_split){1u, (uint32_t)rows, 0u}
-                       : mnv3_split_tiles((uint32_t)rows, mr);
+    for (ci = 0; ci < chunks.count; ++ci) {
+        const size_t rows = mnv3_chunk_split_rows(&chunks, ci);
+        const mnv3_tile_split split = mnv3_split_tiles((uint32_t)rows, mr);
         const void *in;
         size_t in_stride;
         if (gate) {

@@ -609,7 +609,8 @@ void mnv3_q8_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a)
     mnv3_prefetch_cursor pf;
     q8_post post;
     q8_rows r;
-    size_t p0 = a->pixel_begin;
+    const mnv3_chunk_split chunks = mnv3_split_chunks(a->pixel_end - a->pixel_begin, Q8_PW_CHUNK);
+    size_t p0 = a->pixel_begin, ci;
     MNV3_ASSERT(a->oc_begin % im->nr == 0 && a->oc_end <= a->out_channels);
     MNV3_ASSERT(ws != NULL);
     gate.gate = (const int8_t *)a->gate;
@@ -621,8 +622,8 @@ void mnv3_q8_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a)
     r.a = ws;
     r.a_stride = stride;
     r.terms = terms;
-    while (p0 < a->pixel_end) {
-        const uint32_t rows = (uint32_t)mnv3_chunk_rows(a->pixel_end - p0, Q8_PW_CHUNK);
+    for (ci = 0; ci < chunks.count; ++ci) {
+        const uint32_t rows = (uint32_t)mnv3_chunk_split_rows(&chunks, ci);
         prepare_rows(im, input + p0 * a->in_stride, a->in_stride, rows, K,
                      gate.gate ? &gate : NULL, prm, ws, stride, terms);
         r.rows = rows;

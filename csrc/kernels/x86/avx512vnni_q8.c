@@ -206,11 +206,7 @@ Q8X_INLINE void gemm_vnni512(const mnv3_q8_gemm_tile *t, const uint32_t M) {
     } while (0)
 #define K_LOOP(C_ODD)                                                                        \
     for (k = 0; k + 2u * KR <= t->k; k += 2u * KR) {                                         \
-        if (pf != pf_end) {                                                                  \
-            __builtin_prefetch(pf, 0, 3);                                                    \
-            pf += 64;                                                                        \
-            MNV3_PREFETCH_STEP(pf, pf_end);                                                  \
-        }                                                                                    \
+        MNV3_PREFETCH_STEP2(pf, pf_end);                                                     \
         K_STEP(k, w, c);                                                                     \
         K_STEP(k + KR, w + 128, C_ODD);                                                      \
         w += 256;                                                                            \

@@ -65,11 +65,7 @@ Q8X_INLINE void gemm_ymm(const mnv3_q8_gemm_tile *t, const uint32_t M, const int
         STEP(3, kk, w0, w1) STEP(4, kk, w0, w1) STEP(5, kk, w0, w1)                          \
     } while (0)
     for (k = 0; k + 2u * DOT_KR <= t->k; k += 2u * DOT_KR) {
-        if (pf != pf_end) {
-            __builtin_prefetch(pf, 0, 3);
-            pf += 64;
-            MNV3_PREFETCH_STEP(pf, pf_end);
-        }
+        MNV3_PREFETCH_STEP2(pf, pf_end);
         K_STEP(k, w);
         K_STEP(k + DOT_KR, w + 64);
         w += 128;
