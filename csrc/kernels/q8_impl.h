@@ -33,6 +33,21 @@ typedef struct mnv3_q8_vmul {
 } mnv3_q8_vmul;
 void mnv3_q8_vmul_of(mnv3_q8_mul m, mnv3_q8_vmul *v);
 
+/* No left shift and not the multiplier INT32_MIN (whose product with INT32_MIN
+ * saturates): vector code may skip both steps (mnv3_q8_rq_table.plain). */
+static inline int mnv3_q8_plain_mul(mnv3_q8_mul m) {
+    return m.shift <= 0 && m.multiplier != INT32_MIN;
+}
+
+/* Whether the short rounding (mnv3_q8_rq_table.rounds_short) is exact for multiplier m
+ * and accumulators within +-acc_bound: the doubling high multiply of such an accumulator
+ * is within +-(acc_bound + 1), and the zero point within +-255. */
+static inline int mnv3_q8_rounds_short(mnv3_q8_mul m, int64_t acc_bound) {
+    const int32_t right = -m.shift;
+    if (m.shift >= 0 || right > 23 || m.multiplier == INT32_MIN) return 0;
+    return acc_bound + 1 + ((int64_t)1 << (right - 1)) + ((int64_t)255 << right) <= INT32_MAX;
+}
+
 /* The parameters of every int8 row: the layer's quantization, as prepared once. `bias` and
  * `weight_zp` are what the reference reads; packed rows fold them (and in_zp) into their
  * packed weights. The gate's bytes come with each call (mnv3_pointwise_args.gate). The

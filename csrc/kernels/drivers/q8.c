@@ -29,15 +29,6 @@ static size_t format_bytes(mnv3_q8_format f) { return f == MNV3_Q8_A_S16 ? 2 : 1
 /* Packing                                                                               */
 /* ------------------------------------------------------------------------------------ */
 
-/* Whether the short rounding (mnv3_q8_rq_table.rounds_short) is exact for a column with
- * multiplier m whose accumulators stay within +-acc_bound: the doubling high multiply of
- * such an accumulator is within +-(acc_bound + 1), and the zero point within +-255. */
-static int rounds_short(mnv3_q8_mul m, int64_t acc_bound) {
-    const int32_t right = -m.shift;
-    if (m.shift >= 0 || right > 23 || m.multiplier == INT32_MIN) return 0;
-    return acc_bound + 1 + ((int64_t)1 << (right - 1)) + ((int64_t)255 << right) <= INT32_MAX;
-}
-
 /* A bound on |bias + sum over k of (x - in_zp) * (w_k - weight_zp)| for int8 x: the
  * accumulator the reference forms, whatever the packing folds. */
 static int64_t acc_bound_of(int32_t bias, const int8_t *w, size_t n, int32_t weight_zp) {
@@ -189,8 +180,6 @@ size_t mnv3_q8_params_bytes(const mnv3_row *row, const mnv3_layer *l) {
     return sizeof(mnv3_q8_params);
 }
 
-static int plain_mul(mnv3_q8_mul m) { return m.shift <= 0 && m.multiplier != INT32_MIN; }
-
 void mnv3_q8_prepare(const mnv3_row *row, const mnv3_layer *l, void *params) {
     mnv3_q8_params *p = (mnv3_q8_params *)params;
     (void)row;
@@ -205,9 +194,10 @@ void mnv3_q8_prepare(const mnv3_row *row, const mnv3_layer *l, void *params) {
     mnv3_q8_vmul_of(l->add.a_mul, &p->add_v[0]);
     mnv3_q8_vmul_of(l->add.b_mul, &p->add_v[1]);
     mnv3_q8_vmul_of(l->add.out_mul, &p->add_v[2]);
-    p->add_plain = plain_mul(l->add.a_mul) && plain_mul(l->add.b_mul) && plain_mul(l->add.out_mul);
+    p->add_plain = mnv3_q8_plain_mul(l->add.a_mul) && mnv3_q8_plain_mul(l->add.b_mul) &&
+                   mnv3_q8_plain_mul(l->add.out_mul);
     mnv3_q8_vmul_of(l->gate.qmul, &p->gate_v);
-    p->gate_plain = plain_mul(l->gate.qmul);
+    p->gate_plain = mnv3_q8_plain_mul(l->gate.qmul);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -230,9 +220,10 @@ void mnv3_q8_rq_fill(int32_t *dst, const mnv3_q8_mul *qmul, uint32_t col, uint32
         const mnv3_q8_mul m = col + c < n ? qmul[col + c] : (mnv3_q8_mul){0, 0};
         mnv3_q8_vmul v;
         mnv3_q8_vmul_of(m, &v);
-        if (!plain_mul(m)) plain = 0;
+        if (!mnv3_q8_plain_mul(m)) plain = 0;
         /* padding columns are never stored: any rounding serves them */
-        if (acc_bound && col + c < n && !rounds_short(m, acc_bound[c])) short_rounding = 0;
+        if (acc_bound && col + c < n && !mnv3_q8_rounds_short(m, acc_bound[c]))
+            short_rounding = 0;
         dst[c] = v.mult;
         dst[nr + c] = v.left;
         dst[2 * nr + c] = v.right;

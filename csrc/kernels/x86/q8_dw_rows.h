@@ -153,10 +153,9 @@ static void dw_row_begin(const mnv3_q8_dw_out_row *r, dw_row_plan *p) {
 
 /* One group of channels from g: n of them (the last group may have fewer), the packed
  * weights, the (multiplier, shift) pairs padded with zeros to the group, and the form of
- * their requantization (Q8X_RQ_*): plain when none shifts left or is INT32_MIN, short
- * when besides each shifts right by 1 to 20 and has a bias below 2^29 in magnitude (at
- * most 11 x 11 taps of 255 x 255 keep the accumulators below 2^29 + 2^23, well inside
- * what mnv3_q8_rq_table.rounds_short asks). */
+ * their requantization (Q8X_RQ_*): plain when every multiplier is (mnv3_q8_plain_mul),
+ * short when besides every one rounds short (mnv3_q8_rounds_short) for accumulators
+ * bounded by the group's largest bias and K x K taps of 255 x 255. */
 typedef struct dw_group_plan {
     uint32_t n;
     int form;
@@ -165,30 +164,36 @@ typedef struct dw_group_plan {
     mnv3_q8_mul tail[DW_GROUP];
 } dw_group_plan;
 
+/* The requantization form of a group's n channels (dw_group_plan.form), bias: its
+ * DW_GROUP biases. */
+static int dw_group_form(const int32_t *bias, const mnv3_q8_mul *m, uint32_t n, uint32_t K) {
+    int64_t bound = 0;
+    int form = Q8X_RQ_SHORT;
+    uint32_t c;
+    for (c = 0; c < DW_GROUP; ++c) {
+        const int64_t b = bias[c] < 0 ? -(int64_t)bias[c] : bias[c];
+        if (b > bound) bound = b;
+    }
+    bound += (int64_t)255 * 255 * K * K;
+    for (c = 0; c < n; ++c) {
+        if (!mnv3_q8_plain_mul(m[c])) return Q8X_RQ_ANY;
+        if (!mnv3_q8_rounds_short(m[c], bound)) form = Q8X_RQ_PLAIN;
+    }
+    return form;
+}
+
 /* Fills gp for group g, and tap[ky * K + kx] = converted row ky's column kx at channel g;
  * tap[K * K] repeats the last for an odd tap count (its weights are 0). */
 static void dw_group_begin(const mnv3_q8_dw_out_row *r, const dw_row_plan *p, uint32_t g,
                            dw_group_plan *gp, const int16_t **tap) {
     const mnv3_q8_dw_call *a = r->a;
     const uint32_t K = a->kernel;
-    uint32_t c, ky, kx;
+    uint32_t ky, kx;
     gp->n = a->channels - g < DW_GROUP ? a->channels - g : DW_GROUP;
     gp->w = (const unsigned char *)r->w + (size_t)(g / DW_GROUP) * p->group_bytes;
     gp->m = a->requant.qmul + g;
-    gp->form = Q8X_RQ_SHORT;
-    for (c = 0; c < gp->n; ++c) {
-        const mnv3_q8_mul m = gp->m[c];
-        if (m.shift > 0 || m.multiplier == INT32_MIN) {
-            gp->form = Q8X_RQ_ANY;
-            break;
-        }
-        if (m.shift == 0 || m.shift < -20) gp->form = Q8X_RQ_PLAIN;
-    }
-    if (gp->form == Q8X_RQ_SHORT) {
-        const int32_t *bias = (const int32_t *)gp->w; /* the group's, then its weights */
-        for (c = 0; c < DW_GROUP; ++c)
-            if (bias[c] <= -(1 << 29) || bias[c] >= (1 << 29)) gp->form = Q8X_RQ_PLAIN;
-    }
+    /* the packed group starts with its biases */
+    gp->form = dw_group_form((const int32_t *)gp->w, gp->m, gp->n, K);
     if (gp->n < DW_GROUP) {
         memset(gp->tail, 0, sizeof gp->tail);
         memcpy(gp->tail, gp->m, gp->n * sizeof *gp->m);
