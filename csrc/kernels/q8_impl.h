@@ -48,6 +48,24 @@ static inline int mnv3_q8_rounds_short(mnv3_q8_mul m, int64_t acc_bound) {
     return acc_bound + 1 + ((int64_t)1 << (right - 1)) + ((int64_t)255 << right) <= INT32_MAX;
 }
 
+/* The SE gate in 32-bit lanes. TFLite's MUL of a byte x by channel c's gate byte g is
+ *   zp + rounding_shift(doubling_high_mul(d * m, M), s),  d = x - x_zp, m = g - gate_zp,
+ * and d * m * M needs 64 bits, which x86 vectors form two lanes to a register. Per channel,
+ * K = m * M = hi * 2^16 + lo with 0 <= lo < 2^16; then, every division a floor,
+ *   doubling_high_mul = (d*K + 2^30) / 2^31 = A / 2^15,  A = d*hi + (d*lo + 2^30) / 2^16,
+ * and the rounding shift of h by s >= 1 is (h + 2^(s-1) - [h < 0]) / 2^s, so the two are
+ *   (B - 2^15 * [B < 2^(s+14)]) / 2^(s+15),  B = A + 2^(s+14)
+ * ([h < 0] is [A < 0]). With the zero point folded into each channel's constants,
+ *   B = x*hi + ((x*lo + lo_add) >> 16) + hi_add,  lo_add = 2^30 - x_zp*lo,
+ *   hi_add = 2^(s+14) - x_zp*hi (modulo 2^32):
+ * two 32-bit multiplies a byte instead of four 64-bit ones. Exact when A, B and
+ * B - 2^15 fit in int32 for every x and g, and 1 <= s <= 16: mnv3_q8_gate_splits. */
+int mnv3_q8_gate_splits(const mnv3_q8_gate *g);
+/* The constants of channels [0, k): hi, lo, lo_add and hi_add, arrays `stride` int32
+ * apart from split. */
+void mnv3_q8_gate_split(const mnv3_q8_gate *g, const int8_t *gate, uint32_t k, size_t stride,
+                        int32_t *split);
+
 /* The parameters of every int8 row: the layer's quantization, as prepared once. `bias` and
  * `weight_zp` are what the reference reads; packed rows fold them (and in_zp) into their
  * packed weights. The gate's bytes come with each call (mnv3_pointwise_args.gate). The
@@ -62,6 +80,7 @@ typedef struct mnv3_q8_params {
     mnv3_q8_vmul add_v[3];       /* a_mul, b_mul, out_mul */
     mnv3_q8_vmul gate_v;
     int32_t add_plain, gate_plain;
+    int32_t gate_splits;         /* mnv3_q8_gate_splits(&gate) */
 } mnv3_q8_params;
 
 size_t mnv3_q8_params_bytes(const mnv3_row *row, const mnv3_layer *l);
@@ -174,6 +193,8 @@ typedef struct mnv3_q8_prepare_args {
     uint32_t rows, k, kpad;
     const mnv3_q8_gate *gate;    /* NULL: none */
     const mnv3_q8_params *params; /* the gate's multiplier in vector form */
+    const int32_t *gate_split;   /* mnv3_q8_gate_split of the call's gate; NULL: not made */
+    size_t gate_split_stride;
     int32_t in_zp;
     mnv3_q8_format format;
     unsigned char *dst;
@@ -193,6 +214,8 @@ typedef struct mnv3_q8_ops {
     /* out[i] = mnv3_q8_requantize(acc[i], m[i]): the set's vector requantization, exposed
      * for the tests. */
     void (*requantize)(const int32_t *acc, const mnv3_q8_mul *m, size_t n, int32_t *out);
+    /* prepare_rows gates by mnv3_q8_prepare_args.gate_split when the driver makes it */
+    int reads_gate_split;
 } mnv3_q8_ops;
 
 /* Steps of a layer's epilogue a set's tiles do in registers (mnv3_q8_gemm_tile); the

@@ -469,6 +469,88 @@ static void requantize_set(const mnv3_kernel_set *set, const mnv3_kernels *k) {
     CHECK_MSG(bad == 0, "%s: %u vector requantizations differ", set->name, bad);
 }
 
+/* The set's gated row preparation against the portable one for every input byte and gate
+ * byte, in every A format, by the gate's split and by its multiplier, on gate parameters
+ * at the edges of what the split admits (mnv3_q8_gate_splits) and beyond them. */
+static void gate_set(const mnv3_kernel_set *set, const mnv3_kernels *k) {
+    static const struct {
+        int32_t x_zp, gate_zp;
+        double real;
+        int32_t lo, hi;
+    } cases[] = {
+        {-128, -128, 0.99 / 256, -128, 127}, {127, 127, 0.99 / 256, -128, 127},
+        {-128, 127, 0.4999, -128, 127},      {127, -128, 0.26, -100, 90},
+        {3, -7, 0.75, -128, 127},            {-5, 9, 1.5, -128, 127},
+        {-128, -128, 1.99 / 65536, -128, 127}, {0, 0, 1.99 / 65536, -20, 20},
+        {-128, -128, 1.0 / 131072, -128, 127}, {0, 0, 1.0 / 131072, -128, 127},
+        {17, -128, 0.9 / 1024, -128, 0},
+        {-128, -128, 0.0, -128, 127},        {64, -64, 0.013, 5, 127},
+    };
+    enum { ROWS = 256, K = 263, STRIDE = 272 };
+    const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)k->row[MNV3_ROW_POINTWISE]->impl;
+    static int8_t x[ROWS * K], gate[K];
+    static unsigned char got[ROWS * STRIDE * 2], want[ROWS * STRIDE * 2];
+    static int32_t split[4 * STRIDE], got_sums[ROWS], want_sums[ROWS];
+    uint32_t i, r, c, f, by_split, bad = 0, split_cases = 0;
+    if (!im || !im->ops->prepare_rows) return;
+    for (r = 0; r < ROWS; ++r)
+        for (c = 0; c < K; ++c) x[r * K + c] = (int8_t)((int)r - 128);
+    for (c = 0; c < K; ++c) gate[c] = (int8_t)((int)(c % 256) - 128);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; ++i) {
+        mnv3_q8_gate g;
+        mnv3_q8_params prm;
+        memset(&g, 0, sizeof g);
+        g.gate = gate;
+        g.x_zp = cases[i].x_zp;
+        g.gate_zp = cases[i].gate_zp;
+        g.act_lo = cases[i].lo;
+        g.act_hi = cases[i].hi;
+        CHECK(mnv3_q8_mul_from_real(cases[i].real, &g.qmul) == 0);
+        memset(&prm, 0, sizeof prm);
+        prm.gate = g;
+        mnv3_q8_vmul_of(g.qmul, &prm.gate_v);
+        prm.gate_plain = mnv3_q8_plain_mul(g.qmul);
+        prm.gate_splits = mnv3_q8_gate_splits(&g);
+        split_cases += (uint32_t)prm.gate_splits;
+        if (prm.gate_splits) mnv3_q8_gate_split(&g, gate, K, STRIDE, split);
+        for (by_split = 0; by_split <= (uint32_t)prm.gate_splits; ++by_split)
+            for (f = 0; f < 3; ++f) {
+                mnv3_q8_prepare_args a;
+                const mnv3_q8_format format = (mnv3_q8_format)f;
+                const size_t row_bytes = STRIDE * (format == MNV3_Q8_A_S16 ? 2u : 1u);
+                memset(&a, 0, sizeof a);
+                a.x = x;
+                a.x_stride = K;
+                a.rows = ROWS;
+                a.k = K;
+                a.kpad = STRIDE;
+                a.gate = &g;
+                a.params = &prm;
+                a.gate_split = by_split ? split : NULL;
+                a.gate_split_stride = STRIDE;
+                a.in_zp = (int32_t)i * 37 % 256 - 128;
+                a.format = format;
+                a.dst_stride = row_bytes;
+                a.dst = want;
+                a.row_sums = want_sums;
+                mnv3_q8_prepare_rows_portable(&a);
+                memset(got, 0x5A, sizeof got);
+                a.dst = got;
+                a.row_sums = got_sums;
+                im->ops->prepare_rows(&a);
+                for (r = 0; r < ROWS; ++r)
+                    if ((memcmp(got + r * row_bytes, want + r * row_bytes, row_bytes) ||
+                         (format != MNV3_Q8_A_S16 && got_sums[r] != want_sums[r])) &&
+                        bad++ < 5)
+                        fprintf(stderr, "  %s: gate case %u, format %u, split %u: x = %d differs\n",
+                                set->name, i, f, by_split, (int)r - 128);
+            }
+    }
+    CHECK_MSG(bad == 0, "%s: %u gated rows differ from the portable ones", set->name, bad);
+    CHECK_MSG(!im->ops->reads_gate_split || split_cases >= 8,
+              "%s: only %u gate cases take the split", set->name, split_cases);
+}
+
 /* Every int8 set of the build: the ones the CPU runs, each forced on its own. */
 static void sets_suite(void) {
     uint32_t count, i;
@@ -486,6 +568,7 @@ static void sets_suite(void) {
                k.row[MNV3_ROW_POINTWISE]->name, k.row[MNV3_ROW_DEPTHWISE]->name,
                k.row[MNV3_ROW_CONV]->name, k.row[MNV3_ROW_FC]->name);
         requantize_set(sets[i], &k);
+        gate_set(sets[i], &k);
         set_suite(sets[i], &k);
     }
 }

@@ -198,6 +198,37 @@ void mnv3_q8_prepare(const mnv3_row *row, const mnv3_layer *l, void *params) {
                    mnv3_q8_plain_mul(l->add.out_mul);
     mnv3_q8_vmul_of(l->gate.qmul, &p->gate_v);
     p->gate_plain = mnv3_q8_plain_mul(l->gate.qmul);
+    p->gate_splits = mnv3_q8_gate_splits(&l->gate);
+}
+
+static int64_t abs64(int64_t v) { return v < 0 ? -v : v; }
+
+int mnv3_q8_gate_splits(const mnv3_q8_gate *g) {
+    const int32_t s = -g->qmul.shift;
+    int64_t d_max, m_max, hi_max, a_max;
+    if (g->qmul.multiplier == 0 || s < 1 || s > 16 || g->x_zp < -128 || g->x_zp > 127 ||
+        g->gate_zp < -128 || g->gate_zp > 127)
+        return 0;
+    d_max = 128 + (g->x_zp < 0 ? -(int64_t)g->x_zp : g->x_zp);
+    m_max = 128 + (g->gate_zp < 0 ? -(int64_t)g->gate_zp : g->gate_zp);
+    hi_max = m_max * abs64(g->qmul.multiplier) / 65536 + 1;
+    /* |A| <= d_max * |hi| + (2^30 + d_max * 2^16) / 2^16 */
+    a_max = d_max * hi_max + ((int64_t)1 << 14) + d_max;
+    return a_max + ((int64_t)1 << (s + 14)) + ((int64_t)1 << 15) <= INT32_MAX;
+}
+
+void mnv3_q8_gate_split(const mnv3_q8_gate *g, const int8_t *gate, uint32_t k, size_t stride,
+                        int32_t *split) {
+    const int64_t round = (int64_t)1 << (14 - g->qmul.shift);
+    uint32_t c;
+    for (c = 0; c < k; ++c) {
+        const int64_t product = ((int64_t)gate[c] - g->gate_zp) * g->qmul.multiplier;
+        const int64_t lo = product & 0xFFFF, hi = (product - lo) / 65536;
+        split[c] = (int32_t)hi;
+        split[stride + c] = (int32_t)lo;
+        split[2 * stride + c] = (int32_t)(((int64_t)1 << 30) - g->x_zp * lo);
+        split[3 * stride + c] = (int32_t)(uint32_t)(uint64_t)(round - g->x_zp * hi);
+    }
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -531,12 +562,16 @@ static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void 
     if (direct && after) post_rows(ops, &rest, r->rows, col_end - col_begin);
 }
 
+/* The gate's split (mnv3_q8_gate_split), made once per call when the set reads it: int32
+ * arrays this many apart, four of them. */
+static size_t gate_split_stride(uint32_t k) { return round_up_size(k, 16); }
+
 /* Prepares rows[0, count) (each k_total bytes at src + r * src_stride) into the workspace
  * rows, with the per-row terms when the weights have a zero point. */
 static void prepare_rows(const mnv3_q8_gemm_impl *im, const int8_t *src, size_t src_stride,
                          uint32_t count, uint32_t k_total, const mnv3_q8_gate *gate,
-                         const mnv3_q8_params *prm, unsigned char *dst, size_t dst_stride,
-                         int32_t *terms) {
+                         const int32_t *gate_split, const mnv3_q8_params *prm,
+                         unsigned char *dst, size_t dst_stride, int32_t *terms) {
     mnv3_q8_prepare_args p;
     uint32_t r;
     p.x = src;
@@ -545,6 +580,8 @@ static void prepare_rows(const mnv3_q8_gemm_impl *im, const int8_t *src, size_t 
     p.k = k_total;
     p.kpad = round_up_u32(k_total, im->kr);
     p.gate = gate;
+    p.gate_split = gate_split;
+    p.gate_split_stride = gate_split_stride(k_total);
     p.params = prm;
     p.in_zp = prm->in_zp;
     p.format = im->format;
@@ -573,14 +610,21 @@ static size_t row_bytes(const mnv3_q8_gemm_impl *im, uint32_t k_total) {
  * a panel is reused from L1 by every row tile while the chunk's rows stay in L2. */
 #define Q8_PW_CHUNK 64u
 
+static int makes_gate_split(const mnv3_q8_gemm_impl *im, const mnv3_q8_gate *g) {
+    return im->ops->reads_gate_split && mnv3_q8_gate_splits(g);
+}
+
 size_t mnv3_q8_pointwise_workspace(const mnv3_row *row, const mnv3_layer *l, uint32_t in_width,
                                    uint32_t out_width) {
     const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
-    size_t rows, total;
+    size_t rows, total, split = 0;
     (void)in_width;
     (void)out_width;
+    if (makes_gate_split(im, &l->gate) &&
+        !mnv3_size_mul(gate_split_stride(l->in_channels), 16u, &split))
+        return SIZE_MAX;
     if (!mnv3_size_mul(Q8_PW_CHUNK, row_bytes(im, l->in_channels), &rows) ||
-        !mnv3_size_add(rows, Q8_PW_CHUNK * 4u, &total))
+        !mnv3_size_add(rows, Q8_PW_CHUNK * 4u, &total) || !mnv3_size_add(total, split, &total))
         return SIZE_MAX;
     return total;
 }
@@ -597,6 +641,7 @@ void mnv3_q8_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a)
                          ? (int32_t *)(void *)(ws + Q8_PW_CHUNK * stride)
                          : NULL;
     mnv3_q8_gate gate = prm->gate;
+    int32_t *split = NULL;
     mnv3_prefetch_cursor pf;
     q8_post post;
     q8_rows r;
@@ -605,6 +650,10 @@ void mnv3_q8_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a)
     MNV3_ASSERT(a->oc_begin % im->nr == 0 && a->oc_end <= a->out_channels);
     MNV3_ASSERT(ws != NULL);
     gate.gate = (const int8_t *)a->gate;
+    if (gate.gate && prm->gate_splits && im->ops->reads_gate_split) {
+        split = (int32_t *)(void *)(ws + Q8_PW_CHUNK * stride + Q8_PW_CHUNK * 4u);
+        mnv3_q8_gate_split(&gate, gate.gate, K, gate_split_stride(K), split);
+    }
     mnv3_prefetch_start(a, &pf);
     post.lut = prm->requant.lut;
     post.params = prm;
@@ -616,7 +665,7 @@ void mnv3_q8_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a)
     for (ci = 0; ci < chunks.count; ++ci) {
         const uint32_t rows = (uint32_t)mnv3_chunk_split_rows(&chunks, ci);
         prepare_rows(im, input + p0 * a->in_stride, a->in_stride, rows, K,
-                     gate.gate ? &gate : NULL, prm, ws, stride, terms);
+                     gate.gate ? &gate : NULL, split, prm, ws, stride, terms);
         r.rows = rows;
         post.residual = residual ? residual + p0 * a->out_stride + a->oc_begin : NULL;
         post.output = output ? output + p0 * a->out_stride + a->oc_begin : NULL;
@@ -882,7 +931,7 @@ void mnv3_q8_fc_driver(const mnv3_row *row, const mnv3_fc_args *a) {
         mnv3_reference_fc(row, a); /* packed_bytes left the weights canonical */
         return;
     }
-    prepare_rows(im, (const int8_t *)a->input, 0, 1, I, NULL, prm, prepared, 0,
+    prepare_rows(im, (const int8_t *)a->input, 0, 1, I, NULL, NULL, prm, prepared, 0,
                  needs_terms(im, prm->weight_zp) ? &term : NULL);
     mnv3_prefetch_start(NULL, &pf);
     memset(&post, 0, sizeof post);

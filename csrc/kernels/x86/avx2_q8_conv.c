@@ -120,7 +120,7 @@ static Q8X_ATTR void mnv3_q8_conv_4x16c2__avx2(const mnv3_q8_conv_span *s) {
 }
 
 /* The x86 byte helpers, as every x86 int8 set has them (the tiles fuse the LUT). */
-static const mnv3_q8_ops conv_ops = {q8x_prepare_rows, q8x_lut, q8x_add, q8x_requantize_array};
+static const mnv3_q8_ops conv_ops = {q8x_prepare_rows, q8x_lut, q8x_add, q8x_requantize_array, 1};
 
 static const mnv3_q8_conv_impl conv_impl = {
     mnv3_q8_conv_4x16c2__avx2, CONV_MR, CONV_NR, 2, 8, &conv_ops, MNV3_Q8_FUSE_LUT,

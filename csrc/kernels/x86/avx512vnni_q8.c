@@ -256,7 +256,7 @@ GEMM(7)
 GEMM(8)
 #undef GEMM
 
-static const mnv3_q8_ops ops = {q8x_prepare_rows, q8x_lut, q8x_add, q8z_requantize_array};
+static const mnv3_q8_ops ops = {q8x_prepare_rows, q8x_lut, q8x_add, q8z_requantize_array, 1};
 
 static const mnv3_q8_gemm_impl gemm_impl = {
     MNV3_Q8_A_U8,

@@ -214,17 +214,40 @@ Q8X_INLINE int32_t q8x_hsum(__m256i v) {
     return _mm_cvtsi128_si32(s);
 }
 
+/* The gate by its split (mnv3_q8_gate_split): 8 lanes of x times the gate of channels
+ * [c, c + 8), requantized, before the zero point. b_neg = 2^(s+14), shift = s + 15. */
+typedef struct q8x_gate_split {
+    const int32_t *split;
+    size_t stride;
+    __m256i b_neg;
+    __m128i shift;
+} q8x_gate_split;
+
+Q8X_INLINE __m256i q8x_gate_by_split(__m256i x, const q8x_gate_split *g, uint32_t c) {
+#define Q8X_SPLIT(i) _mm256_loadu_si256((const __m256i *)(const void *)(g->split + (i) * g->stride + c))
+    const __m256i low = _mm256_srai_epi32(
+        _mm256_add_epi32(_mm256_mullo_epi32(x, Q8X_SPLIT(1)), Q8X_SPLIT(2)), 16);
+    const __m256i b = _mm256_add_epi32(
+        _mm256_add_epi32(_mm256_mullo_epi32(x, Q8X_SPLIT(0)), Q8X_SPLIT(3)), low);
+#undef Q8X_SPLIT
+    const __m256i neg = _mm256_cmpgt_epi32(g->b_neg, b);
+    return _mm256_sra_epi32(_mm256_add_epi32(b, _mm256_slli_epi32(neg, 15)), g->shift);
+}
+
+/* How a row is gated (callers branch once, outside their rows). */
+enum { Q8X_GATE_NONE, Q8X_GATE_ANY, Q8X_GATE_PLAIN, Q8X_GATE_SPLIT };
+
 /* One prepared row: the gated or 8-bit formats 8 input bytes at a time through int32
  * lanes (the gate needs them), the common 16-bit case 16 at a time, the tail by the
- * portable code. grq: the gate's multiplier, when there is a gate. */
+ * portable code. grq: the gate's multiplier and gs its split, as gate_form needs them. */
 Q8X_INLINE int32_t q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
                                    const mnv3_q8_gate *gate, const q8x_rq *grq,
-                                   const int gate_plain, int32_t in_zp, mnv3_q8_format format,
-                                   void *dst) {
+                                   const q8x_gate_split *gs, const int gate_form,
+                                   int32_t in_zp, mnv3_q8_format format, void *dst) {
     const __m256i zp = _mm256_set1_epi32(in_zp), off = _mm256_set1_epi32(128);
     __m256i sum = _mm256_setzero_si256();
     uint32_t i = 0;
-    if (!gate && format == MNV3_Q8_A_S16) {
+    if (gate_form == Q8X_GATE_NONE && format == MNV3_Q8_A_S16) {
         const __m256i zp16 = _mm256_set1_epi16((short)in_zp);
         int16_t *d = (int16_t *)dst;
         for (; i + 16 <= k; i += 16)
@@ -245,7 +268,7 @@ Q8X_INLINE int32_t q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
         for (; i < k; ++i) d[i] = (int16_t)(x[i] - in_zp);
         for (; i < kpad; ++i) d[i] = 0;
         return 0;
-    } else if (!gate && format == MNV3_Q8_A_U8) {
+    } else if (gate_form == Q8X_GATE_NONE && format == MNV3_Q8_A_U8) {
         /* x ^ 0x80, 32 at a time; the row sum of the u8 values by vpsadbw. */
         const __m256i flip = _mm256_set1_epi8((char)0x80), zero = _mm256_setzero_si256();
         __m256i sad = zero;
@@ -261,14 +284,19 @@ Q8X_INLINE int32_t q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
     }
     for (; i + 8 <= k; i += 8) {
         __m256i v = q8x_load8(x + i);
-        if (gate) {
+        if (gate_form == Q8X_GATE_SPLIT) {
+            v = _mm256_add_epi32(q8x_gate_by_split(v, gs, i), zp);
+            v = _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(gate->act_lo)),
+                                 _mm256_set1_epi32(gate->act_hi));
+        } else if (gate_form != Q8X_GATE_NONE) {
             const __m256i prod = _mm256_mullo_epi32(
                 _mm256_sub_epi32(v, _mm256_set1_epi32(gate->x_zp)),
                 _mm256_sub_epi32(q8x_load8(gate->gate + i), _mm256_set1_epi32(gate->gate_zp)));
-            v = gate_plain ? q8x_output_plain(prod, grq, zp, _mm256_set1_epi32(gate->act_lo),
-                                              _mm256_set1_epi32(gate->act_hi))
-                           : q8x_output(prod, grq, zp, _mm256_set1_epi32(gate->act_lo),
-                                        _mm256_set1_epi32(gate->act_hi));
+            v = gate_form == Q8X_GATE_PLAIN
+                    ? q8x_output_plain(prod, grq, zp, _mm256_set1_epi32(gate->act_lo),
+                                       _mm256_set1_epi32(gate->act_hi))
+                    : q8x_output(prod, grq, zp, _mm256_set1_epi32(gate->act_lo),
+                                 _mm256_set1_epi32(gate->act_hi));
         }
         switch (format) {
         case MNV3_Q8_A_S16: {
@@ -295,21 +323,36 @@ Q8X_INLINE int32_t q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
 
 static Q8X_ATTR void q8x_prepare_rows(const mnv3_q8_prepare_args *p) {
     q8x_rq grq;
+    q8x_gate_split gs;
+    const int form = !p->gate        ? Q8X_GATE_NONE
+                     : p->gate_split ? Q8X_GATE_SPLIT
+                     : p->params->gate_plain ? Q8X_GATE_PLAIN
+                                             : Q8X_GATE_ANY;
     uint32_t r;
     memset(&grq, 0, sizeof grq);
-    if (p->gate) grq = q8x_rq_bcast(&p->params->gate_v);
-    for (r = 0; r < p->rows; ++r) {
-        const int8_t *x = p->x + (size_t)r * p->x_stride;
-        unsigned char *dst = p->dst + (size_t)r * p->dst_stride;
-        const int32_t sum =
-            p->gate ? p->params->gate_plain
-                          ? q8x_prepare_row(x, p->k, p->kpad, p->gate, &grq, 1, p->in_zp,
-                                            p->format, dst)
-                          : q8x_prepare_row(x, p->k, p->kpad, p->gate, &grq, 0, p->in_zp,
-                                            p->format, dst)
-                    : q8x_prepare_row(x, p->k, p->kpad, NULL, &grq, 1, p->in_zp, p->format, dst);
-        if (p->row_sums) p->row_sums[r] = sum;
+    memset(&gs, 0, sizeof gs);
+    if (form == Q8X_GATE_SPLIT) {
+        gs.split = p->gate_split;
+        gs.stride = p->gate_split_stride;
+        gs.b_neg = _mm256_set1_epi32((int32_t)1 << (14 - p->gate->qmul.shift));
+        gs.shift = _mm_cvtsi32_si128(15 - p->gate->qmul.shift);
+    } else if (form != Q8X_GATE_NONE) {
+        grq = q8x_rq_bcast(&p->params->gate_v);
     }
+#define Q8X_PREPARE_ROWS(form)                                                               \
+    for (r = 0; r < p->rows; ++r) {                                                          \
+        const int32_t sum = q8x_prepare_row(p->x + (size_t)r * p->x_stride, p->k, p->kpad,   \
+                                            p->gate, &grq, &gs, form, p->in_zp, p->format,   \
+                                            p->dst + (size_t)r * p->dst_stride);             \
+        if (p->row_sums) p->row_sums[r] = sum;                                               \
+    }
+    switch (form) {
+    case Q8X_GATE_NONE: Q8X_PREPARE_ROWS(Q8X_GATE_NONE) break;
+    case Q8X_GATE_SPLIT: Q8X_PREPARE_ROWS(Q8X_GATE_SPLIT) break;
+    case Q8X_GATE_PLAIN: Q8X_PREPARE_ROWS(Q8X_GATE_PLAIN) break;
+    default: Q8X_PREPARE_ROWS(Q8X_GATE_ANY) break;
+    }
+#undef Q8X_PREPARE_ROWS
 }
 
 #if defined(Q8X_LUT_VBMI)

@@ -116,7 +116,7 @@ DOT_GEMM(5)
 DOT_GEMM(6)
 #undef DOT_GEMM
 
-static const mnv3_q8_ops dot_ops = {q8x_prepare_rows, q8x_lut, q8x_add, q8x_requantize_array};
+static const mnv3_q8_ops dot_ops = {q8x_prepare_rows, q8x_lut, q8x_add, q8x_requantize_array, 1};
 
 static const mnv3_q8_gemm_impl dot_impl = {
     DOT_FORMAT,
