@@ -368,8 +368,10 @@ static void set_suite(const mnv3_kernel_set *set, const mnv3_kernels *k) {
     /* Every combination of LUT, ADD and sums on tiles narrower than a panel, a panel and a
      * bit, and row counts that leave a short last tile. */
     for (n = ok = 0, i = 0; i < 8; ++i)
-        for (j = 0; j < 8; ++j) {
-            static const uint32_t widths[] = {1, 3, 7, 9, 15, 17, 23, 33};
+        for (j = 0; j < 16; ++j) {
+            /* every combination of the 8, 4, 2 and 1 byte moves of a short panel's rows */
+            static const uint32_t widths[] = {1, 3, 7, 9, 15, 17, 23, 33,
+                                              2, 4, 6, 8, 10, 13, 14, 24};
             const size_t P = 1 + 2 * rnd_below(mr + 2);
             pw_epilogue(&c, P, awkward[rnd_below(N_AWKWARD)], widths[j], i, j % 4 == 3);
             ok += check_row(pw, &c, j % 2);

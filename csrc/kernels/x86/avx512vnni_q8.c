@@ -328,13 +328,10 @@ Q8X_INLINE __m256i dwz_bytes(const dwz_group *q, __m512i acc_low, __m512i acc_hi
  * in *s16 (the caller widens them in time). */
 Q8X_INLINE void dwz_finish(const dwz_group *q, __m256i b, int8_t *out, uint32_t n, __m512i *s16) {
     if (q->lut) b = q8x_lut32(b, q->lut);
-    if (n >= DW_GROUP) {
+    if (n >= DW_GROUP)
         _mm256_storeu_si256((__m256i *)(void *)out, b);
-    } else {
-        int8_t buf[DW_GROUP];
-        _mm256_storeu_si256((__m256i *)(void *)buf, b);
-        memcpy(out, buf, n);
-    }
+    else
+        _mm256_mask_storeu_epi8(out, (__mmask32)((1u << n) - 1u), b);
     if (q->sums) *s16 = _mm512_add_epi16(*s16, _mm512_cvtepi8_epi16(b));
 }
 

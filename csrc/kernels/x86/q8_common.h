@@ -193,14 +193,32 @@ Q8X_INLINE __m128i q8x_out16_bytes(const q8x_out16 *o, __m256i c0, __m256i c1, c
     return q8x_pack16_clamp(v0, v1, o->lo, o->hi);
 }
 
+/* The first min(n, 16) bytes of b. A tile's last panel is often 8 columns wide (24, 40,
+ * 72, 120 channels): fixed-size moves, since a memcpy of n bytes is a library call per
+ * row. */
 Q8X_INLINE void q8x_store_bytes(int8_t *out, __m128i b, uint32_t n) {
     if (n >= 16) {
         _mm_storeu_si128((__m128i *)(void *)out, b);
-    } else {
-        int8_t buf[16];
-        _mm_storeu_si128((__m128i *)(void *)buf, b);
-        memcpy(out, buf, n);
+        return;
     }
+    if (n & 8) {
+        _mm_storel_epi64((__m128i *)(void *)out, b);
+        b = _mm_srli_si128(b, 8);
+        out += 8;
+    }
+    if (n & 4) {
+        const int32_t v = _mm_cvtsi128_si32(b);
+        memcpy(out, &v, 4);
+        b = _mm_srli_si128(b, 4);
+        out += 4;
+    }
+    if (n & 2) {
+        const int16_t v = (int16_t)_mm_cvtsi128_si32(b);
+        memcpy(out, &v, 2);
+        b = _mm_srli_si128(b, 2);
+        out += 2;
+    }
+    if (n & 1) *out = (int8_t)_mm_cvtsi128_si32(b);
 }
 
 Q8X_INLINE __m256i q8x_load8(const int8_t *p) {
@@ -317,6 +335,8 @@ Q8X_INLINE int32_t q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
             break;
         }
     }
+    /* Most rows end here: a call per row would cost more than a short row's vectors. */
+    if (i == kpad) return q8x_hsum(sum);
     return (int32_t)((uint32_t)q8x_hsum(sum) +
                      (uint32_t)mnv3_q8_prepare_row_rest(x, i, k, kpad, gate, in_zp, format, dst));
 }
@@ -425,24 +445,28 @@ Q8X_INLINE q8x_addv q8x_addv_make(const mnv3_q8_add *p, q8x_rq a, q8x_rq b, q8x_
 /* 16 bytes of a and b added; `plain`: no multiplier shifts left or is INT32_MIN (the
  * inputs' multipliers are at most 1/2, so that is the case unless the output's scale is
  * far below the inputs'). */
-Q8X_INLINE __m128i q8x_add16(__m128i a16, __m128i b16, const q8x_addv *p, const int plain) {
-    __m256i v[2];
-    int h;
-    for (h = 0; h < 2; ++h) {
-        const __m128i a8 = h ? _mm_unpackhi_epi64(a16, a16) : a16;
-        const __m128i b8 = h ? _mm_unpackhi_epi64(b16, b16) : b16;
-        const __m256i va =
-            _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(a8), p->a_zp), p->shift);
-        const __m256i vb =
-            _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(b8), p->b_zp), p->shift);
-        const __m256i s = plain ? _mm256_add_epi32(q8x_requantize_plain(va, &p->a),
-                                                   q8x_requantize_plain(vb, &p->b))
-                                : _mm256_add_epi32(q8x_requantize(va, &p->a),
-                                                   q8x_requantize(vb, &p->b));
-        v[h] = plain ? q8x_requantize_zp_plain(s, &p->out, p->out_zp)
-                     : q8x_requantize_zp(s, &p->out, p->out_zp);
-    }
-    return q8x_pack16_clamp(v[0], v[1], p->lo, p->hi);
+/* The low 8 bytes of a8 and b8 added, as int32 lanes before the clamp. */
+Q8X_INLINE __m256i q8x_add8(__m128i a8, __m128i b8, const q8x_addv *p, const int plain) {
+    const __m256i va =
+        _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(a8), p->a_zp), p->shift);
+    const __m256i vb =
+        _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(b8), p->b_zp), p->shift);
+    const __m256i s = plain ? _mm256_add_epi32(q8x_requantize_plain(va, &p->a),
+                                               q8x_requantize_plain(vb, &p->b))
+                            : _mm256_add_epi32(q8x_requantize(va, &p->a),
+                                               q8x_requantize(vb, &p->b));
+    return plain ? q8x_requantize_zp_plain(s, &p->out, p->out_zp)
+                 : q8x_requantize_zp(s, &p->out, p->out_zp);
+}
+
+/* half: only the low 8 bytes are wanted (the others come out 0 or clamped 0). */
+Q8X_INLINE __m128i q8x_add16(__m128i a16, __m128i b16, const q8x_addv *p, const int plain,
+                             const int half) {
+    const __m256i low = q8x_add8(a16, b16, p, plain);
+    const __m256i high = half ? _mm256_setzero_si256()
+                              : q8x_add8(_mm_unpackhi_epi64(a16, a16),
+                                         _mm_unpackhi_epi64(b16, b16), p, plain);
+    return q8x_pack16_clamp(low, high, p->lo, p->hi);
 }
 
 Q8X_INLINE size_t q8x_add_span(const int8_t *a, const int8_t *b, size_t n, const q8x_addv *p,
@@ -452,7 +476,7 @@ Q8X_INLINE size_t q8x_add_span(const int8_t *a, const int8_t *b, size_t n, const
         _mm_storeu_si128(
             (__m128i *)(void *)(out + i),
             q8x_add16(_mm_loadu_si128((const __m128i *)(const void *)(a + i)),
-                      _mm_loadu_si128((const __m128i *)(const void *)(b + i)), p, plain));
+                      _mm_loadu_si128((const __m128i *)(const void *)(b + i)), p, plain, 0));
     return i;
 }
 
@@ -470,11 +494,35 @@ static Q8X_ATTR void q8x_add(const int8_t *a, const int8_t *b, size_t n, const m
 }
 
 /* Up to 16 bytes (n of them) from p, without reading beyond them. */
+/* The first min(n, 16) bytes at p, zeros after them; fixed-size moves as q8x_store_bytes. */
 Q8X_INLINE __m128i q8x_load_bytes(const int8_t *p, uint32_t n) {
-    int8_t buf[16] = {0};
+    uint64_t low = 0, high = 0, rest = 0;
+    unsigned shift = 0;
     if (n >= 16) return _mm_loadu_si128((const __m128i *)(const void *)p);
-    memcpy(buf, p, n);
-    return _mm_loadu_si128((const __m128i *)(const void *)buf);
+    if (n & 8) {
+        memcpy(&low, p, 8);
+        p += 8;
+    }
+    if (n & 4) {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        rest = v;
+        shift = 32;
+        p += 4;
+    }
+    if (n & 2) {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        rest |= (uint64_t)v << shift;
+        shift += 16;
+        p += 2;
+    }
+    if (n & 1) rest |= (uint64_t)(uint8_t)*p << shift;
+    if (n & 8)
+        high = rest;
+    else
+        low = rest;
+    return _mm_set_epi64x((long long)high, (long long)low);
 }
 
 /* The end of a tile of M rows of 16 columns (b[r]: row r's requantized, clamped bytes):
@@ -495,10 +543,17 @@ Q8X_INLINE void q8x_finish_rows16(const mnv3_q8_gemm_tile *t, __m128i *b, const 
         const mnv3_q8_params *p = t->params;
         const q8x_addv v = q8x_addv_make(&p->add, q8x_rq_bcast(&p->add_v[0]),
                                          q8x_rq_bcast(&p->add_v[1]), q8x_rq_bcast(&p->add_v[2]));
-        for (r = 0; r < M; ++r) {
-            const __m128i res = q8x_load_bytes(t->residual + r * t->residual_stride, nc);
-            b[r] = p->add_plain ? q8x_add16(b[r], res, &v, 1) : q8x_add16(b[r], res, &v, 0);
-        }
+#define Q8X_ADD_ROWS(plain, half)                                                            \
+    for (r = 0; r < M; ++r)                                                                  \
+        b[r] = q8x_add16(b[r], q8x_load_bytes(t->residual + r * t->residual_stride, nc), &v, \
+                         plain, half);
+        if (!p->add_plain)
+            Q8X_ADD_ROWS(0, 0)
+        else if (nc <= 8) /* a short last panel: half the lanes */
+            Q8X_ADD_ROWS(1, 1)
+        else
+            Q8X_ADD_ROWS(1, 0)
+#undef Q8X_ADD_ROWS
     }
     for (r = 0; r < M; ++r) q8x_store_bytes(t->out + r * t->out_stride, b[r], nc);
     if (t->sums) {

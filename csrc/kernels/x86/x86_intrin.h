@@ -110,6 +110,15 @@ static inline void mnv3_emulated_mask_storeu_epi16(void *p, simde__mmask16 m, si
 }
 #define _mm256_mask_storeu_epi16(p, m, x) mnv3_emulated_mask_storeu_epi16(p, m, x)
 
+static inline void mnv3_emulated_mask_storeu_epi8(void *p, simde__mmask32 m, simde__m256i x) {
+    uint8_t v[32];
+    int i;
+    simde_mm256_storeu_si256((void *)v, x);
+    for (i = 0; i < 32; ++i)
+        if (m >> i & 1) ((uint8_t *)p)[i] = v[i];
+}
+#define _mm256_mask_storeu_epi8(p, m, x) mnv3_emulated_mask_storeu_epi8(p, m, x)
+
 /* 16 float16 values to float32, by the native F16C instruction on each half. */
 static inline simde__m512 mnv3_emulated_cvtph_ps(simde__m256i h) {
     float v[16];
