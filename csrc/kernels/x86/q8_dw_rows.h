@@ -38,21 +38,48 @@ static size_t dw_workspace(uint32_t channels, uint32_t kernel, uint32_t in_width
     return total;
 }
 
+/* The requantization form of a group's n channels (dw_group_plan.form), bias: its
+ * DW_GROUP biases. */
+static int dw_group_form(const int32_t *bias, const mnv3_q8_mul *m, uint32_t n, uint32_t K) {
+    int64_t bound = 0;
+    int form = Q8X_RQ_SHORT;
+    uint32_t c;
+    for (c = 0; c < DW_GROUP; ++c) {
+        const int64_t b = bias[c] < 0 ? -(int64_t)bias[c] : bias[c];
+        if (b > bound) bound = b;
+    }
+    bound += (int64_t)255 * 255 * K * K;
+    for (c = 0; c < n; ++c) {
+        if (!mnv3_q8_plain_mul(m[c])) return Q8X_RQ_ANY;
+        if (!mnv3_q8_rounds_short(m[c], bound)) form = Q8X_RQ_PLAIN;
+    }
+    return form;
+}
+
 /* Per group: the biases (low, high accumulator order), then per tap pair the
- * (w - weight_zp) pairs of the low and the high lanes; a missing tap or channel is 0. */
+ * (w - weight_zp) pairs of the low and the high lanes, a missing tap or channel 0; then a
+ * trailer of 64 bytes whose first int32 is the group's requantization form
+ * (dw_group_form), decided once here rather than for every output row. */
+#define DW_TRAILER 64u
+static size_t dw_group_bytes(uint32_t kernel) {
+    return 4u * DW_GROUP * ((size_t)dw_pairs(kernel) + 1u) + DW_TRAILER;
+}
+
 static size_t dw_packed_bytes(const mnv3_q8_weights *w) {
     const size_t groups = ((size_t)w->out_channels + DW_GROUP - 1u) / DW_GROUP;
     size_t total;
-    if (!mnv3_size_mul4(groups, (size_t)dw_pairs(w->kernel) + 1u, 4u * DW_GROUP, 1u, &total))
+    if (!mnv3_size_mul(groups, dw_group_bytes(w->kernel), &total))
         return SIZE_MAX;
     return total;
 }
 
 static void dw_pack(const mnv3_q8_weights *w, void *packed) {
     const uint32_t C = w->out_channels, taps = w->kernel * w->kernel, pairs = dw_pairs(w->kernel);
-    int32_t *p = (int32_t *)packed;
+    const size_t group_bytes = dw_group_bytes(w->kernel);
     uint32_t g, high, j, q, i;
-    for (g = 0; g < C; g += DW_GROUP, p += DW_GROUP * (pairs + 1u))
+    for (g = 0; g < C; g += DW_GROUP) {
+        int32_t *p = (int32_t *)(void *)((unsigned char *)packed + (size_t)(g / DW_GROUP) * group_bytes);
+        int32_t *trailer = p + DW_GROUP * (pairs + 1u);
         for (high = 0; high < 2; ++high)
             for (j = 0; j < DW_LANES; ++j) {
                 const uint32_t c = g + dw_lane_channel(j, high);
@@ -67,6 +94,10 @@ static void dw_pack(const mnv3_q8_weights *w, void *packed) {
                     memcpy(&p[DW_GROUP * (q + 1u) + high * DW_LANES + j], v, sizeof v);
                 }
             }
+        memset(trailer, 0, DW_TRAILER);
+        trailer[0] = dw_group_form(p, w->qmul + g, C - g < DW_GROUP ? C - g : DW_GROUP,
+                                   w->kernel);
+    }
 }
 
 /* dst[0, n) = src[0, n) - zp as int16. */
@@ -147,7 +178,7 @@ static void dw_row_begin(const mnv3_q8_dw_out_row *r, dw_row_plan *p) {
     p->pairs = dw_pairs(K);
     p->cpad = ((size_t)a->channels + DW_GROUP - 1u) / DW_GROUP * DW_GROUP;
     p->step = (size_t)a->stride * p->cpad;
-    p->group_bytes = 4u * DW_GROUP * ((size_t)p->pairs + 1u);
+    p->group_bytes = dw_group_bytes(K);
     dw_rows(r, cols, p->cpad, p->crow);
 }
 
@@ -164,23 +195,6 @@ typedef struct dw_group_plan {
     mnv3_q8_mul tail[DW_GROUP];
 } dw_group_plan;
 
-/* The requantization form of a group's n channels (dw_group_plan.form), bias: its
- * DW_GROUP biases. */
-static int dw_group_form(const int32_t *bias, const mnv3_q8_mul *m, uint32_t n, uint32_t K) {
-    int64_t bound = 0;
-    int form = Q8X_RQ_SHORT;
-    uint32_t c;
-    for (c = 0; c < DW_GROUP; ++c) {
-        const int64_t b = bias[c] < 0 ? -(int64_t)bias[c] : bias[c];
-        if (b > bound) bound = b;
-    }
-    bound += (int64_t)255 * 255 * K * K;
-    for (c = 0; c < n; ++c) {
-        if (!mnv3_q8_plain_mul(m[c])) return Q8X_RQ_ANY;
-        if (!mnv3_q8_rounds_short(m[c], bound)) form = Q8X_RQ_PLAIN;
-    }
-    return form;
-}
 
 /* Fills gp for group g, and tap[ky * K + kx] = converted row ky's column kx at channel g;
  * tap[K * K] repeats the last for an odd tap count (its weights are 0). */
@@ -192,8 +206,7 @@ static void dw_group_begin(const mnv3_q8_dw_out_row *r, const dw_row_plan *p, ui
     gp->n = a->channels - g < DW_GROUP ? a->channels - g : DW_GROUP;
     gp->w = (const unsigned char *)r->w + (size_t)(g / DW_GROUP) * p->group_bytes;
     gp->m = a->requant.qmul + g;
-    /* the packed group starts with its biases */
-    gp->form = dw_group_form((const int32_t *)gp->w, gp->m, gp->n, K);
+    gp->form = ((const int32_t *)gp->w)[DW_GROUP * (p->pairs + 1u)];
     if (gp->n < DW_GROUP) {
         memset(gp->tail, 0, sizeof gp->tail);
         memcpy(gp->tail, gp->m, gp->n * sizeof *gp->m);
