@@ -37,26 +37,6 @@
 #define DW_GROUP 16u
 #include "q8_dw_rows.h"
 
-/* The requantization vectors of the channels whose (multiplier, shift) pairs start at m_a
- * (lanes 0-3) and m_b (lanes 4-7). */
-Q8X_INLINE q8x_rq rq_from_qmul(const mnv3_q8_mul *m_a, const mnv3_q8_mul *m_b) {
-    const __m256i idx = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-    const __m256i p0 = _mm256_permutevar8x32_epi32(
-        _mm256_loadu_si256((const __m256i *)(const void *)m_a), idx);
-    const __m256i p1 = _mm256_permutevar8x32_epi32(
-        _mm256_loadu_si256((const __m256i *)(const void *)m_b), idx);
-    const __m256i shift = _mm256_permute2x128_si256(p0, p1, 0x31), zero = _mm256_setzero_si256();
-    const __m256i one = _mm256_set1_epi32(1);
-    q8x_rq r;
-    r.mult = _mm256_permute2x128_si256(p0, p1, 0x20);
-    r.mult_odd = _mm256_srli_epi64(r.mult, 32);
-    r.left = _mm256_max_epi32(shift, zero);
-    r.right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
-    r.mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, r.right), one);
-    r.half = _mm256_srli_epi32(r.mask, 1);
-    return r;
-}
-
 typedef struct dw_group {
     q8x_rq low, high;
     __m256i zp;
@@ -164,8 +144,8 @@ static Q8X_ATTR void mnv3_q8_dwconv_16c2x2__avx2(const mnv3_q8_dw_out_row *r) {
         const __m256i *w;
         dw_group_begin(r, &p, g, &gp, tap);
         w = (const __m256i *)gp.w;
-        q.low = rq_from_qmul(gp.m, gp.m + 8);
-        q.high = rq_from_qmul(gp.m + 4, gp.m + 12);
+        q.low = q8x_rq_load(&gp.rq, 0);
+        q.high = q8x_rq_load(&gp.rq, DW_LANES);
         q8x_rq_round(&q.low, q.zp);
         q8x_rq_round(&q.high, q.zp);
         q.sums = r->sums ? r->sums + g : NULL;

@@ -288,32 +288,6 @@ typedef struct dwz_group {
     int32_t *sums;               /* the group's channel sums; NULL: none */
 } dwz_group;
 
-/* The requantization vectors of the group's channels m[0, 32), in the accumulators' lane
- * order; made once per group and output row, next to the row's taps. */
-static Q8X_ATTR void dwz_rq(const mnv3_q8_mul *m, dwz_group *q) {
-    int32_t v[2][5][DW_LANES];
-    uint32_t high, j;
-    for (high = 0; high < 2; ++high)
-        for (j = 0; j < DW_LANES; ++j) {
-            mnv3_q8_vmul x;
-            mnv3_q8_vmul_of(m[dw_lane_channel(j, high)], &x);
-            v[high][0][j] = x.mult;
-            v[high][1][j] = x.left;
-            v[high][2][j] = x.right;
-            v[high][3][j] = x.mask;
-            v[high][4][j] = x.half;
-        }
-    for (high = 0; high < 2; ++high) {
-        q8z_rq *r = high ? &q->high : &q->low;
-        r->mult = _mm512_loadu_si512((const void *)v[high][0]);
-        r->mult_odd = _mm512_srli_epi64(r->mult, 32);
-        r->left = _mm512_loadu_si512((const void *)v[high][1]);
-        r->right = _mm512_loadu_si512((const void *)v[high][2]);
-        r->mask = _mm512_loadu_si512((const void *)v[high][3]);
-        r->half = _mm512_loadu_si512((const void *)v[high][4]);
-    }
-}
-
 /* Requantized, clamped bytes of one pixel's 32 channels: vpackssdw puts each lane's low
  * and high channels back in order, vpmovswb saturates to int8 (the clamp's result, as in
  * q8z_bytes16). */
@@ -417,7 +391,8 @@ static Q8X_ATTR void Q8Z_UK(dwconv_32c2x2)(const mnv3_q8_dw_out_row *r) {
     q.lut = r->lut;
     for (g = 0; g < a->channels; g += DW_GROUP) {
         dw_group_begin(r, &p, g, &gp, tap);
-        dwz_rq(gp.m, &q);
+        q.low = q8z_rq_load(&gp.rq, 0);
+        q.high = q8z_rq_load(&gp.rq, DW_LANES);
         q8z_rq_round(&q.low, q.zp);
         q8z_rq_round(&q.high, q.zp);
         q.sums = r->sums ? r->sums + g : NULL;

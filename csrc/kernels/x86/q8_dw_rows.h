@@ -58,9 +58,12 @@ static int dw_group_form(const int32_t *bias, const mnv3_q8_mul *m, uint32_t n, 
 
 /* Per group: the biases (low, high accumulator order), then per tap pair the
  * (w - weight_zp) pairs of the low and the high lanes, a missing tap or channel 0; then a
- * trailer of 64 bytes whose first int32 is the group's requantization form
- * (dw_group_form), decided once here rather than for every output row. */
-#define DW_TRAILER 64u
+ * trailer made once here rather than for every output row: 64 bytes whose first int32 is
+ * the group's requantization form (dw_group_form), then its multipliers in vector form
+ * (mnv3_q8_vmul's mult, left, right, mask and half), each DW_GROUP int32 in the same lane
+ * order as the biases, a missing channel 0. */
+#define DW_FORM_BYTES 64u
+#define DW_TRAILER (DW_FORM_BYTES + 5u * 4u * DW_GROUP)
 static size_t dw_group_bytes(uint32_t kernel) {
     return 4u * DW_GROUP * ((size_t)dw_pairs(kernel) + 1u) + DW_TRAILER;
 }
@@ -97,6 +100,19 @@ static void dw_pack(const mnv3_q8_weights *w, void *packed) {
         memset(trailer, 0, DW_TRAILER);
         trailer[0] = dw_group_form(p, w->qmul + g, C - g < DW_GROUP ? C - g : DW_GROUP,
                                    w->kernel);
+        for (high = 0; high < 2; ++high)
+            for (j = 0; j < DW_LANES; ++j) {
+                const uint32_t c = g + dw_lane_channel(j, high), lane = high * DW_LANES + j;
+                int32_t *rq = trailer + DW_FORM_BYTES / 4u;
+                mnv3_q8_vmul v;
+                if (c >= C) continue;
+                mnv3_q8_vmul_of(w->qmul[c], &v);
+                rq[lane] = v.mult;
+                rq[DW_GROUP + lane] = v.left;
+                rq[2u * DW_GROUP + lane] = v.right;
+                rq[3u * DW_GROUP + lane] = v.mask;
+                rq[4u * DW_GROUP + lane] = v.half;
+            }
     }
 }
 
@@ -183,16 +199,15 @@ static void dw_row_begin(const mnv3_q8_dw_out_row *r, dw_row_plan *p) {
 }
 
 /* One group of channels from g: n of them (the last group may have fewer), the packed
- * weights, the (multiplier, shift) pairs padded with zeros to the group, and the form of
- * their requantization (Q8X_RQ_*): plain when every multiplier is (mnv3_q8_plain_mul),
+ * weights, the multipliers in vector form (lane order, a missing channel 0), and the form
+ * of their requantization (Q8X_RQ_*): plain when every multiplier is (mnv3_q8_plain_mul),
  * short when besides every one rounds short (mnv3_q8_rounds_short) for accumulators
  * bounded by the group's largest bias and K x K taps of 255 x 255. */
 typedef struct dw_group_plan {
     uint32_t n;
     int form;
     const void *w;
-    const mnv3_q8_mul *m;
-    mnv3_q8_mul tail[DW_GROUP];
+    mnv3_q8_rq_table rq;         /* mult, left, right, mask, half: the packed trailer's */
 } dw_group_plan;
 
 
@@ -202,16 +217,18 @@ static void dw_group_begin(const mnv3_q8_dw_out_row *r, const dw_row_plan *p, ui
                            dw_group_plan *gp, const int16_t **tap) {
     const mnv3_q8_dw_call *a = r->a;
     const uint32_t K = a->kernel;
+    const int32_t *trailer;
     uint32_t ky, kx;
     gp->n = a->channels - g < DW_GROUP ? a->channels - g : DW_GROUP;
     gp->w = (const unsigned char *)r->w + (size_t)(g / DW_GROUP) * p->group_bytes;
-    gp->m = a->requant.qmul + g;
-    gp->form = ((const int32_t *)gp->w)[DW_GROUP * (p->pairs + 1u)];
-    if (gp->n < DW_GROUP) {
-        memset(gp->tail, 0, sizeof gp->tail);
-        memcpy(gp->tail, gp->m, gp->n * sizeof *gp->m);
-        gp->m = gp->tail;
-    }
+    trailer = (const int32_t *)gp->w + DW_GROUP * (p->pairs + 1u);
+    gp->form = trailer[0];
+    memset(&gp->rq, 0, sizeof gp->rq);
+    gp->rq.mult = trailer + DW_FORM_BYTES / 4u;
+    gp->rq.left = gp->rq.mult + DW_GROUP;
+    gp->rq.right = gp->rq.left + DW_GROUP;
+    gp->rq.mask = gp->rq.right + DW_GROUP;
+    gp->rq.half = gp->rq.mask + DW_GROUP;
     for (ky = 0; ky < K; ++ky)
         for (kx = 0; kx < K; ++kx) tap[ky * K + kx] = p->crow[ky] + kx * p->cpad + g;
     tap[K * K] = tap[K * K - 1u];
