@@ -364,10 +364,24 @@ void mnv3_q8_prepare_row_portable(const int8_t *x, uint32_t k, uint32_t kpad,
                                   const mnv3_q8_gate *gate, int32_t in_zp,
                                   mnv3_q8_format format, void *dst, int32_t *row_sum);
 /* Elements [from, k) of one row (and the padding); returns their part of the row sum.
- * The SIMD prepare_rows functions end each row with it. */
-int32_t mnv3_q8_prepare_row_rest(const int8_t *x, uint32_t from, uint32_t k, uint32_t kpad,
-                                 const mnv3_q8_gate *gate, int32_t in_zp, mnv3_q8_format format,
-                                 void *dst);
+ * The SIMD prepare_rows functions end each row with it. Most rows end on a whole vector:
+ * those make no call, which would cost more than a short row's vectors. */
+static inline int32_t mnv3_q8_prepare_row_rest(const int8_t *x, uint32_t from, uint32_t k,
+                                               uint32_t kpad, const mnv3_q8_gate *gate,
+                                               int32_t in_zp, mnv3_q8_format format, void *dst) {
+    mnv3_q8_gate rest;
+    int32_t sum = 0;
+    if (from == kpad) return 0;
+    if (gate) {
+        rest = *gate;
+        rest.gate = gate->gate + from;
+    }
+    mnv3_q8_prepare_row_portable(x + from, k - from, kpad - from, gate ? &rest : NULL, in_zp,
+                                 format,
+                                 (char *)dst + (size_t)from * (format == MNV3_Q8_A_S16 ? 2u : 1u),
+                                 &sum);
+    return sum;
+}
 /* Channels [c_begin, channels) of a depthwise output row, from the packed weights (group,
  * wbytes as mnv3_q8_dw_pack): the channels after the last whole vector. */
 void mnv3_q8_dw_channels_portable(const mnv3_q8_dw_out_row *r, uint32_t c_begin, uint32_t group,

@@ -153,8 +153,7 @@ static void nq8_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad, const mn
             break;
         }
     }
-    /* most rows end here, and a call per row costs more than a short row's vectors */
-    tail_sum = i == kpad ? 0 : mnv3_q8_prepare_row_rest(x, i, k, kpad, gate, in_zp, format, dst);
+    tail_sum = mnv3_q8_prepare_row_rest(x, i, k, kpad, gate, in_zp, format, dst);
     if (row_sum) *row_sum = (int32_t)((uint32_t)nq8_hsum(sum) + (uint32_t)tail_sum);
 }
 

@@ -209,8 +209,8 @@ int mnv3_q8_gate_splits(const mnv3_q8_gate *g) {
     if (g->qmul.multiplier == 0 || s < 1 || s > 16 || g->x_zp < -128 || g->x_zp > 127 ||
         g->gate_zp < -128 || g->gate_zp > 127)
         return 0;
-    d_max = 128 + (g->x_zp < 0 ? -(int64_t)g->x_zp : g->x_zp);
-    m_max = 128 + (g->gate_zp < 0 ? -(int64_t)g->gate_zp : g->gate_zp);
+    d_max = 128 + abs64(g->x_zp);
+    m_max = 128 + abs64(g->gate_zp);
     hi_max = m_max * abs64(g->qmul.multiplier) / 65536 + 1;
     /* |A| <= d_max * |hi| + (2^30 + d_max * 2^16) / 2^16 */
     a_max = d_max * hi_max + ((int64_t)1 << 14) + d_max;
@@ -313,21 +313,6 @@ void mnv3_q8_prepare_rows_portable(const mnv3_q8_prepare_args *p) {
         mnv3_q8_prepare_row_portable(p->x + (size_t)r * p->x_stride, p->k, p->kpad, p->gate,
                                      p->in_zp, p->format, p->dst + (size_t)r * p->dst_stride,
                                      p->row_sums ? &p->row_sums[r] : NULL);
-}
-
-int32_t mnv3_q8_prepare_row_rest(const int8_t *x, uint32_t from, uint32_t k, uint32_t kpad,
-                                 const mnv3_q8_gate *gate, int32_t in_zp, mnv3_q8_format format,
-                                 void *dst) {
-    const size_t esize = format_bytes(format);
-    mnv3_q8_gate rest;
-    int32_t sum = 0;
-    if (gate) {
-        rest = *gate;
-        rest.gate = gate->gate + from;
-    }
-    mnv3_q8_prepare_row_portable(x + from, k - from, kpad - from, gate ? &rest : NULL, in_zp,
-                                 format, (char *)dst + from * esize, &sum);
-    return sum;
 }
 
 typedef struct dw_cache {
@@ -610,8 +595,10 @@ static size_t row_bytes(const mnv3_q8_gemm_impl *im, uint32_t k_total) {
  * a panel is reused from L1 by every row tile while the chunk's rows stay in L2. */
 #define Q8_PW_CHUNK 64u
 
-static int makes_gate_split(const mnv3_q8_gemm_impl *im, const mnv3_q8_gate *g) {
-    return im->ops->reads_gate_split && mnv3_q8_gate_splits(g);
+/* Whether a call makes the gate's split, given mnv3_q8_gate_splits of the layer's gate:
+ * the workspace's size and the driver ask the same question. */
+static int makes_gate_split(const mnv3_q8_gemm_impl *im, int gate_splits) {
+    return im->ops->reads_gate_split && gate_splits;
 }
 
 size_t mnv3_q8_pointwise_workspace(const mnv3_row *row, const mnv3_layer *l, uint32_t in_width,
@@ -620,7 +607,7 @@ size_t mnv3_q8_pointwise_workspace(const mnv3_row *row, const mnv3_layer *l, uin
     size_t rows, total, split = 0;
     (void)in_width;
     (void)out_width;
-    if (makes_gate_split(im, &l->gate) &&
+    if (makes_gate_split(im, mnv3_q8_gate_splits(&l->gate)) &&
         !mnv3_size_mul(gate_split_stride(l->in_channels), 16u, &split))
         return SIZE_MAX;
     if (!mnv3_size_mul(Q8_PW_CHUNK, row_bytes(im, l->in_channels), &rows) ||
@@ -650,7 +637,7 @@ void mnv3_q8_pointwise_driver(const mnv3_row *row, const mnv3_pointwise_args *a)
     MNV3_ASSERT(a->oc_begin % im->nr == 0 && a->oc_end <= a->out_channels);
     MNV3_ASSERT(ws != NULL);
     gate.gate = (const int8_t *)a->gate;
-    if (gate.gate && prm->gate_splits && im->ops->reads_gate_split) {
+    if (gate.gate && makes_gate_split(im, prm->gate_splits)) {
         split = (int32_t *)(void *)(ws + Q8_PW_CHUNK * stride + Q8_PW_CHUNK * 4u);
         mnv3_q8_gate_split(&gate, gate.gate, K, gate_split_stride(K), split);
     }

@@ -335,8 +335,6 @@ Q8X_INLINE int32_t q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
             break;
         }
     }
-    /* Most rows end here: a call per row would cost more than a short row's vectors. */
-    if (i == kpad) return q8x_hsum(sum);
     return (int32_t)((uint32_t)q8x_hsum(sum) +
                      (uint32_t)mnv3_q8_prepare_row_rest(x, i, k, kpad, gate, in_zp, format, dst));
 }
