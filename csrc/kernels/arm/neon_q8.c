@@ -418,7 +418,8 @@ N_INLINE void nq8_finish_rows(const mnv3_q8_gemm_tile *t, int8x8_t *b, const uin
     }
 }
 
-static const mnv3_q8_ops ops = {nq8_prepare_rows, nq8_lut, nq8_add, nq8_requantize_array};
+/* NEON gates with vqrdmulh and does not read the gate's split. */
+static const mnv3_q8_ops ops = {nq8_prepare_rows, nq8_lut, nq8_add, nq8_requantize_array, 0};
 
 /* ------------------------------------------------------------------------------------ */
 /* Plain NEON GEMM: SMLAL by lane on int16                                               */
