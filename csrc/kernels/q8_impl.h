@@ -66,6 +66,26 @@ int mnv3_q8_gate_splits(const mnv3_q8_gate *g);
 void mnv3_q8_gate_split(const mnv3_q8_gate *g, const int8_t *gate, uint32_t k, size_t stride,
                         int32_t *split);
 
+/* The residual ADD's input rescale without a 64-bit product. TFLite forms
+ * mnv3_q8_requantize((v - zp) << 20, m) for an input byte v. With d = v - zp in [-255, 255],
+ * M = m.multiplier >= 2^11 and s = -m.shift >= 0, the doubling high multiply of d * 2^20
+ * rounds half up, floor((d*M + 2^10) / 2^11); M = hi * 2^11 + lo splits that into
+ * d*hi + floor((d*lo + 2^10) / 2^11), and the rounding shift that follows nests its own
+ * floor into the same sum (d*M < 0 exactly when d < 0):
+ *   (d*hi + 2^(s-1) - [d < 0] + ((d*lo + 2^10) >> 11)) >> s    (s >= 1)
+ *    d*hi + ((d*lo + 2^10) >> 11)                                (s = 0)
+ * |d*hi| < 2^28 and the sum stays below 2^31, so vector code needs 32-bit products only.
+ * The zero point is folded: v*hi + hi_add and v*lo + lo_add; `neg` is -1 when s >= 1
+ * (the [v < zp] term applies), else 0. */
+typedef struct mnv3_q8_add_split {
+    int32_t zp, hi, lo, hi_add, lo_add, neg, shift;
+} mnv3_q8_add_split;
+/* Whether both inputs of p split so, with the left shift 20 and an output multiplier that
+ * is plain (mnv3_q8_plain_mul). */
+int mnv3_q8_add_splits(const mnv3_q8_add *p);
+/* The split of the input with zero point zp and multiplier m (mnv3_q8_add_splits). */
+void mnv3_q8_add_split_of(int32_t zp, mnv3_q8_mul m, mnv3_q8_add_split *out);
+
 /* The parameters of every int8 row: the layer's quantization, as prepared once. `bias` and
  * `weight_zp` are what the reference reads; packed rows fold them (and in_zp) into their
  * packed weights. The gate's bytes come with each call (mnv3_pointwise_args.gate). The
@@ -81,6 +101,8 @@ typedef struct mnv3_q8_params {
     mnv3_q8_vmul gate_v;
     int32_t add_plain, gate_plain;
     int32_t gate_splits;         /* mnv3_q8_gate_splits(&gate) */
+    mnv3_q8_add_split add_in[2]; /* a, b: made when add_splits */
+    int32_t add_splits;          /* mnv3_q8_add_splits(&add) */
 } mnv3_q8_params;
 
 size_t mnv3_q8_params_bytes(const mnv3_row *row, const mnv3_layer *l);

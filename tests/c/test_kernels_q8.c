@@ -553,6 +553,73 @@ static void gate_set(const mnv3_kernel_set *set, const mnv3_kernels *k) {
               "%s: only %u gate cases take the split", set->name, split_cases);
 }
 
+/* The set's residual ADD against TFLite's arithmetic for every pair of input bytes (and a
+ * tail past a whole vector), on parameters inside and outside what the inputs' split
+ * admits (mnv3_q8_add_splits): an input at the largest scale (its multiplier exactly 1/2,
+ * no right shift), rescaled inputs exactly halfway, tiny and extreme scales, zero points
+ * at both ends, a multiplier below 2^11, an output multiplier that shifts left, a narrow
+ * activation range. */
+static void add_set(const mnv3_kernel_set *set, const mnv3_kernels *k) {
+    static const struct {
+        double a, b, out;
+        int32_t a_zp, b_zp, out_zp, lo, hi;
+    } cases[] = {
+        {0.5, 0.31, 1.0 / 1048576 * 2.7, -128, 127, 3, -128, 127},
+        {0.5, 0.5, 1.0 / 1048576 * 0.9, 127, -128, -128, -128, 127},
+        {0.013, 0.5, 1.0 / 1048576 * 40.0, 0, 0, 0, -128, 127},
+        {0.25, 0.4999, 1.0 / 1048576 * 1.3, -5, 9, 17, -60, 90},
+        {3e-9, 0.5, 1.0 / 1048576 * 1.1, -128, -128, 127, -128, 127},
+        {0.5, 2e-10, 1.0 / 1048576 * 0.6, 77, -3, -20, -128, 127},
+        /* multipliers 2^30 + 2^11, right shifts 1 and 3: rescaled inputs that fall exactly
+         * halfway, where TFLite rounds away from zero; an output scale that lets a
+         * difference of one show where the two nearly cancel (b = -4a) */
+        {0.25 + 1.0 / 2097152, 0.0625 + 1.0 / 8388608, 0.7, 0, 0, 0, -128, 127},
+        {0.5, 0.37, 3.0, -128, 127, 0, -128, 127},
+        {0.5, 0.37, 0.0, 0, 0, 0, -128, 127},
+    };
+    enum { N = 65536 + 13 };
+    const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)k->row[MNV3_ROW_POINTWISE]->impl;
+    static int8_t a[N], b[N], got[N];
+    uint32_t i, j, bad = 0, split_cases = 0;
+    if (!im || !im->ops->add) return;
+    for (j = 0; j < N; ++j) {
+        a[j] = (int8_t)(j % 256);
+        b[j] = (int8_t)(j / 256 % 256);
+    }
+    for (i = 0; i < sizeof cases / sizeof cases[0] + 1u; ++i) {
+        mnv3_q8_add p;
+        memset(&p, 0, sizeof p);
+        if (i < sizeof cases / sizeof cases[0]) {
+            CHECK(mnv3_q8_mul_from_real(cases[i].a, &p.a_mul) == 0);
+            CHECK(mnv3_q8_mul_from_real(cases[i].b, &p.b_mul) == 0);
+            CHECK(mnv3_q8_mul_from_real(cases[i].out, &p.out_mul) == 0);
+            p.a_zp = cases[i].a_zp;
+            p.b_zp = cases[i].b_zp;
+            p.out_zp = cases[i].out_zp;
+            p.act_lo = cases[i].lo;
+            p.act_hi = cases[i].hi;
+        } else { /* a multiplier below 2^11: not split */
+            p.a_mul.multiplier = 2047;
+            p.b_mul.multiplier = 1 << 30;
+            p.b_mul.shift = -2;
+            CHECK(mnv3_q8_mul_from_real(1.0 / 1048576 * 3.0, &p.out_mul) == 0);
+            p.act_lo = -128;
+            p.act_hi = 127;
+        }
+        p.left_shift = 20;
+        split_cases += (uint32_t)mnv3_q8_add_splits(&p);
+        memset(got, 0x5A, sizeof got);
+        im->ops->add(a, b, N, &p, got);
+        for (j = 0; j < N; ++j)
+            if (got[j] != naive_add(&p, a[j], b[j]) && bad++ < 5)
+                fprintf(stderr, "  %s: add case %u: (%d, %d) gives %d, want %d\n", set->name, i,
+                        a[j], b[j], got[j], naive_add(&p, a[j], b[j]));
+    }
+    CHECK_MSG(bad == 0, "%s: %u residual ADD bytes differ from TFLite's arithmetic", set->name,
+              bad);
+    CHECK_MSG(split_cases >= 7, "%s: only %u ADD cases take the split", set->name, split_cases);
+}
+
 /* Every int8 set of the build: the ones the CPU runs, each forced on its own. */
 static void sets_suite(void) {
     uint32_t count, i;
@@ -571,6 +638,7 @@ static void sets_suite(void) {
                k.row[MNV3_ROW_CONV]->name, k.row[MNV3_ROW_FC]->name);
         requantize_set(sets[i], &k);
         gate_set(sets[i], &k);
+        add_set(sets[i], &k);
         set_suite(sets[i], &k);
     }
 }

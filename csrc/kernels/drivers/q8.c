@@ -199,6 +199,31 @@ void mnv3_q8_prepare(const mnv3_row *row, const mnv3_layer *l, void *params) {
     mnv3_q8_vmul_of(l->gate.qmul, &p->gate_v);
     p->gate_plain = mnv3_q8_plain_mul(l->gate.qmul);
     p->gate_splits = mnv3_q8_gate_splits(&l->gate);
+    p->add_splits = mnv3_q8_add_splits(&l->add);
+    if (p->add_splits) {
+        mnv3_q8_add_split_of(l->add.a_zp, l->add.a_mul, &p->add_in[0]);
+        mnv3_q8_add_split_of(l->add.b_zp, l->add.b_mul, &p->add_in[1]);
+    }
+}
+
+static int add_input_splits(int32_t zp, mnv3_q8_mul m) {
+    return m.multiplier >= 2048 && m.shift <= 0 && m.shift >= -31 && zp >= -128 && zp <= 127;
+}
+
+int mnv3_q8_add_splits(const mnv3_q8_add *p) {
+    return p->left_shift == 20 && add_input_splits(p->a_zp, p->a_mul) &&
+           add_input_splits(p->b_zp, p->b_mul) && mnv3_q8_plain_mul(p->out_mul);
+}
+
+void mnv3_q8_add_split_of(int32_t zp, mnv3_q8_mul m, mnv3_q8_add_split *out) {
+    const int32_t s = -m.shift;
+    out->zp = zp;
+    out->hi = m.multiplier >> 11;
+    out->lo = m.multiplier & 2047;
+    out->hi_add = (s >= 1 ? (int32_t)1 << (s - 1) : 0) - zp * out->hi;
+    out->lo_add = 1024 - zp * out->lo;
+    out->neg = s >= 1 ? -1 : 0;
+    out->shift = s;
 }
 
 static int64_t abs64(int64_t v) { return v < 0 ? -v : v; }

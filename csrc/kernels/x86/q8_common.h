@@ -419,14 +419,52 @@ static Q8X_ATTR void q8x_lut(int8_t *x, size_t n, const int8_t *lut) {
     mnv3_q8_lut_portable(x + i, n - i, lut);
 }
 
-/* TFLite's ADD as vectors: the three multipliers, the zero points, the range. */
+/* One input of the ADD rescaled by its split (mnv3_q8_add_split), as vectors. */
+typedef struct q8x_add_in {
+    __m256i zp, hi, lo, hi_add, lo_add, neg;
+    __m128i shift;
+} q8x_add_in;
+
+Q8X_INLINE q8x_add_in q8x_add_in_make(const mnv3_q8_add_split *s) {
+    q8x_add_in v;
+    v.zp = _mm256_set1_epi32(s->zp);
+    v.hi = _mm256_set1_epi32(s->hi);
+    v.lo = _mm256_set1_epi32(s->lo);
+    v.hi_add = _mm256_set1_epi32(s->hi_add);
+    v.lo_add = _mm256_set1_epi32(s->lo_add);
+    v.neg = _mm256_set1_epi32(s->neg);
+    v.shift = _mm_cvtsi32_si128(s->shift);
+    return v;
+}
+
+/* The low 8 bytes of x8, each v rescaled: (v*hi + hi_add + (v < zp ? neg : 0) +
+ * ((v*lo + lo_add) >> 11)) >> shift. lo < 2^11 and v fit int16, so vpmaddwd forms v*lo
+ * (each lane's upper half of lo is 0). */
+Q8X_INLINE __m256i q8x_add_rescale(__m128i x8, const q8x_add_in *s) {
+    const __m256i v = _mm256_cvtepi8_epi32(x8);
+    const __m256i high = _mm256_add_epi32(_mm256_mullo_epi32(v, s->hi), s->hi_add);
+    const __m256i low = _mm256_srai_epi32(_mm256_add_epi32(_mm256_madd_epi16(v, s->lo), s->lo_add), 11);
+    const __m256i neg = _mm256_and_si256(_mm256_cmpgt_epi32(s->zp, v), s->neg);
+    return _mm256_sra_epi32(_mm256_add_epi32(_mm256_add_epi32(high, low), neg), s->shift);
+}
+
+/* TFLite's ADD as vectors: the three multipliers, the zero points, the range, and the
+ * inputs' splits when the form is Q8X_ADD_SPLIT. */
 typedef struct q8x_addv {
     q8x_rq a, b, out;
     __m256i a_zp, b_zp, out_zp;
     __m128i lo, hi, shift;
+    q8x_add_in split_a, split_b;
 } q8x_addv;
 
-Q8X_INLINE q8x_addv q8x_addv_make(const mnv3_q8_add *p, q8x_rq a, q8x_rq b, q8x_rq out) {
+/* How the inputs are rescaled: by their multipliers in any form; by plain ones (no left
+ * shift, no INT32_MIN: see `plain` below); by their splits (mnv3_q8_add_splits, which
+ * implies a plain output multiplier). */
+enum { Q8X_ADD_ANY, Q8X_ADD_PLAIN, Q8X_ADD_SPLIT };
+
+/* splits: the inputs' splits (a, b), or NULL. */
+Q8X_INLINE q8x_addv q8x_addv_make(const mnv3_q8_add *p, q8x_rq a, q8x_rq b, q8x_rq out,
+                                  const mnv3_q8_add_split *splits) {
     q8x_addv v;
     v.a = a;
     v.b = b;
@@ -437,57 +475,79 @@ Q8X_INLINE q8x_addv q8x_addv_make(const mnv3_q8_add *p, q8x_rq a, q8x_rq b, q8x_
     v.lo = _mm_set1_epi8((char)p->act_lo);
     v.hi = _mm_set1_epi8((char)p->act_hi);
     v.shift = _mm_cvtsi32_si128(p->left_shift);
+    if (splits) {
+        v.split_a = q8x_add_in_make(&splits[0]);
+        v.split_b = q8x_add_in_make(&splits[1]);
+    } else {
+        memset(&v.split_a, 0, sizeof v.split_a);
+        memset(&v.split_b, 0, sizeof v.split_b);
+    }
     return v;
 }
 
-/* 16 bytes of a and b added; `plain`: no multiplier shifts left or is INT32_MIN (the
- * inputs' multipliers are at most 1/2, so that is the case unless the output's scale is
- * far below the inputs'). */
-/* The low 8 bytes of a8 and b8 added, as int32 lanes before the clamp. */
-Q8X_INLINE __m256i q8x_add8(__m128i a8, __m128i b8, const q8x_addv *p, const int plain) {
-    const __m256i va =
-        _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(a8), p->a_zp), p->shift);
-    const __m256i vb =
-        _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(b8), p->b_zp), p->shift);
-    const __m256i s = plain ? _mm256_add_epi32(q8x_requantize_plain(va, &p->a),
-                                               q8x_requantize_plain(vb, &p->b))
-                            : _mm256_add_epi32(q8x_requantize(va, &p->a),
-                                               q8x_requantize(vb, &p->b));
-    return plain ? q8x_requantize_zp_plain(s, &p->out, p->out_zp)
-                 : q8x_requantize_zp(s, &p->out, p->out_zp);
+/* The low 8 bytes of a8 and b8 added, as int32 lanes before the clamp. Q8X_ADD_PLAIN: no
+ * multiplier shifts left or is INT32_MIN (the inputs' multipliers are at most 1/2, so
+ * that is the case unless the output's scale is far below the inputs'). */
+Q8X_INLINE __m256i q8x_add8(__m128i a8, __m128i b8, const q8x_addv *p, const int form) {
+    __m256i s;
+    if (form == Q8X_ADD_SPLIT)
+        return q8x_requantize_zp_plain(
+            _mm256_add_epi32(q8x_add_rescale(a8, &p->split_a), q8x_add_rescale(b8, &p->split_b)),
+            &p->out, p->out_zp);
+    {
+        const __m256i va =
+            _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(a8), p->a_zp), p->shift);
+        const __m256i vb =
+            _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(b8), p->b_zp), p->shift);
+        s = form == Q8X_ADD_PLAIN ? _mm256_add_epi32(q8x_requantize_plain(va, &p->a),
+                                                     q8x_requantize_plain(vb, &p->b))
+                                  : _mm256_add_epi32(q8x_requantize(va, &p->a),
+                                                     q8x_requantize(vb, &p->b));
+    }
+    return form == Q8X_ADD_PLAIN ? q8x_requantize_zp_plain(s, &p->out, p->out_zp)
+                                 : q8x_requantize_zp(s, &p->out, p->out_zp);
 }
 
-/* half: only the low 8 bytes are wanted (the others come out 0 or clamped 0). */
-Q8X_INLINE __m128i q8x_add16(__m128i a16, __m128i b16, const q8x_addv *p, const int plain,
+/* 16 bytes of a and b added; half: only the low 8 are wanted. */
+Q8X_INLINE __m128i q8x_add16(__m128i a16, __m128i b16, const q8x_addv *p, const int form,
                              const int half) {
-    const __m256i low = q8x_add8(a16, b16, p, plain);
+    const __m256i low = q8x_add8(a16, b16, p, form);
     const __m256i high = half ? _mm256_setzero_si256()
                               : q8x_add8(_mm_unpackhi_epi64(a16, a16),
-                                         _mm_unpackhi_epi64(b16, b16), p, plain);
+                                         _mm_unpackhi_epi64(b16, b16), p, form);
     return q8x_pack16_clamp(low, high, p->lo, p->hi);
 }
 
 Q8X_INLINE size_t q8x_add_span(const int8_t *a, const int8_t *b, size_t n, const q8x_addv *p,
-                               int8_t *out, const int plain) {
+                               int8_t *out, const int form) {
     size_t i = 0;
     for (; i + 16 <= n; i += 16)
         _mm_storeu_si128(
             (__m128i *)(void *)(out + i),
             q8x_add16(_mm_loadu_si128((const __m128i *)(const void *)(a + i)),
-                      _mm_loadu_si128((const __m128i *)(const void *)(b + i)), p, plain, 0));
+                      _mm_loadu_si128((const __m128i *)(const void *)(b + i)), p, form, 0));
     return i;
 }
 
 static Q8X_ATTR void q8x_add(const int8_t *a, const int8_t *b, size_t n, const mnv3_q8_add *p,
                              int8_t *out) {
     const mnv3_q8_mul m[3] = {p->a_mul, p->b_mul, p->out_mul};
-    const q8x_addv v = q8x_addv_make(p, q8x_rq_set1(p->a_mul), q8x_rq_set1(p->b_mul),
-                                     q8x_rq_set1(p->out_mul));
+    mnv3_q8_add_split splits[2];
+    const int split = mnv3_q8_add_splits(p);
+    q8x_addv v;
     int plain = 1, j;
     size_t i;
     for (j = 0; j < 3; ++j)
-        if (m[j].shift > 0 || m[j].multiplier == INT32_MIN) plain = 0;
-    i = plain ? q8x_add_span(a, b, n, &v, out, 1) : q8x_add_span(a, b, n, &v, out, 0);
+        if (!mnv3_q8_plain_mul(m[j])) plain = 0;
+    if (split) {
+        mnv3_q8_add_split_of(p->a_zp, p->a_mul, &splits[0]);
+        mnv3_q8_add_split_of(p->b_zp, p->b_mul, &splits[1]);
+    }
+    v = q8x_addv_make(p, q8x_rq_set1(p->a_mul), q8x_rq_set1(p->b_mul), q8x_rq_set1(p->out_mul),
+                      split ? splits : NULL);
+    i = split   ? q8x_add_span(a, b, n, &v, out, Q8X_ADD_SPLIT)
+        : plain ? q8x_add_span(a, b, n, &v, out, Q8X_ADD_PLAIN)
+                : q8x_add_span(a, b, n, &v, out, Q8X_ADD_ANY);
     mnv3_q8_add_portable(a + i, b + i, n - i, p, out + i);
 }
 
@@ -539,18 +599,26 @@ Q8X_INLINE void q8x_finish_rows16(const mnv3_q8_gemm_tile *t, __m128i *b, const 
         }
     if (t->residual) {
         const mnv3_q8_params *p = t->params;
-        const q8x_addv v = q8x_addv_make(&p->add, q8x_rq_bcast(&p->add_v[0]),
-                                         q8x_rq_bcast(&p->add_v[1]), q8x_rq_bcast(&p->add_v[2]));
-#define Q8X_ADD_ROWS(plain, half)                                                            \
+        const q8x_addv v =
+            q8x_addv_make(&p->add, q8x_rq_bcast(&p->add_v[0]), q8x_rq_bcast(&p->add_v[1]),
+                          q8x_rq_bcast(&p->add_v[2]), p->add_splits ? p->add_in : NULL);
+#define Q8X_ADD_ROWS(form, half)                                                             \
     for (r = 0; r < M; ++r)                                                                  \
         b[r] = q8x_add16(b[r], q8x_load_bytes(t->residual + r * t->residual_stride, nc), &v, \
-                         plain, half);
-        if (!p->add_plain)
-            Q8X_ADD_ROWS(0, 0)
-        else if (nc <= 8) /* a short last panel: half the lanes */
-            Q8X_ADD_ROWS(1, 1)
-        else
-            Q8X_ADD_ROWS(1, 0)
+                         form, half);
+        /* a short last panel (nc <= 8): half the lanes */
+        if (p->add_splits) {
+            if (nc <= 8)
+                Q8X_ADD_ROWS(Q8X_ADD_SPLIT, 1)
+            else
+                Q8X_ADD_ROWS(Q8X_ADD_SPLIT, 0)
+        } else if (!p->add_plain) {
+            Q8X_ADD_ROWS(Q8X_ADD_ANY, 0)
+        } else if (nc <= 8) {
+            Q8X_ADD_ROWS(Q8X_ADD_PLAIN, 1)
+        } else {
+            Q8X_ADD_ROWS(Q8X_ADD_PLAIN, 0)
+        }
 #undef Q8X_ADD_ROWS
     }
     for (r = 0; r < M; ++r) q8x_store_bytes(t->out + r * t->out_stride, b[r], nc);
