@@ -120,14 +120,19 @@ void mnv3_q8_bytes_input(mnv3_context *ctx, const uint8_t *image, mnv3_stem_inpu
     nhwc_input(ctx, in_place ? (const void *)image : (const void *)dst, in);
 }
 
-/* The slices' partial sums, added in slice order (modulo 2^32), then pooled to bytes. */
+/* The slices' partial sums, added in slice order (modulo 2^32), then pooled to bytes. Each
+ * channel's total is kept in a register across the slices (a depthwise layer has one per
+ * output row): adding slice by slice into sums[] made every add wait for the last one's
+ * store. */
 static void q8_pool(mnv3_context *ctx, const mnv3_step *s, uint32_t slices, void *dst) {
     int32_t *sums = (int32_t *)ctx->sums;
     const uint32_t c = s->out_c;
     uint32_t sl, k;
-    for (sl = 1; sl < slices; ++sl)
-        for (k = 0; k < c; ++k)
-            sums[k] = (int32_t)((uint32_t)sums[k] + (uint32_t)sums[(size_t)sl * c + k]);
+    for (k = 0; k < c; ++k) {
+        uint32_t total = (uint32_t)sums[k];
+        for (sl = 1; sl < slices; ++sl) total += (uint32_t)sums[(size_t)sl * c + k];
+        sums[k] = (int32_t)total;
+    }
     mnv3_q8_pool_sums(&ctx->pools[s - ctx->steps], sums, c, (int8_t *)dst);
 }
 
