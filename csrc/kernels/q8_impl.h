@@ -39,6 +39,12 @@ static inline int mnv3_q8_plain_mul(mnv3_q8_mul m) {
     return m.shift <= 0 && m.multiplier != INT32_MIN;
 }
 
+/* The residual ADD's three multipliers all plain (mnv3_q8_plain_mul). */
+static inline int mnv3_q8_add_plain(const mnv3_q8_add *p) {
+    return mnv3_q8_plain_mul(p->a_mul) && mnv3_q8_plain_mul(p->b_mul) &&
+           mnv3_q8_plain_mul(p->out_mul);
+}
+
 /* Whether the short rounding (mnv3_q8_rq_table.rounds_short) is exact for multiplier m
  * and accumulators within +-acc_bound: the doubling high multiply of such an accumulator
  * is within +-(acc_bound + 1), and the zero point within +-255. */
@@ -81,10 +87,8 @@ typedef struct mnv3_q8_add_split {
     int32_t zp, hi, lo, hi_add, lo_add, neg, shift;
 } mnv3_q8_add_split;
 /* Whether both inputs of p split so, with the left shift 20 and an output multiplier that
- * is plain (mnv3_q8_plain_mul). */
-int mnv3_q8_add_splits(const mnv3_q8_add *p);
-/* The split of the input with zero point zp and multiplier m (mnv3_q8_add_splits). */
-void mnv3_q8_add_split_of(int32_t zp, mnv3_q8_mul m, mnv3_q8_add_split *out);
+ * is plain (mnv3_q8_plain_mul); when they do, out[0] and out[1] get the splits of a and b. */
+int mnv3_q8_add_splits(const mnv3_q8_add *p, mnv3_q8_add_split out[2]);
 
 /* The parameters of every int8 row: the layer's quantization, as prepared once. `bias` and
  * `weight_zp` are what the reference reads; packed rows fold them (and in_zp) into their
@@ -102,7 +106,7 @@ typedef struct mnv3_q8_params {
     int32_t add_plain, gate_plain;
     int32_t gate_splits;         /* mnv3_q8_gate_splits(&gate) */
     mnv3_q8_add_split add_in[2]; /* a, b: made when add_splits */
-    int32_t add_splits;          /* mnv3_q8_add_splits(&add) */
+    int32_t add_splits;          /* mnv3_q8_add_splits(&add, add_in) */
 } mnv3_q8_params;
 
 size_t mnv3_q8_params_bytes(const mnv3_row *row, const mnv3_layer *l);
@@ -149,6 +153,11 @@ typedef enum mnv3_q8_format {
     MNV3_Q8_A_U8 = 1,            /* a = x + 128 as uint8 (x ^ 0x80) */
     MNV3_Q8_A_S16 = 2            /* a = x - in_zp as int16; weights w - weight_zp as int16 */
 } mnv3_q8_format;
+
+/* Bytes per element of a prepared row in format f. */
+static inline size_t mnv3_q8_format_bytes(mnv3_q8_format f) {
+    return f == MNV3_Q8_A_S16 ? 2u : 1u;
+}
 
 /* Requantization of one panel's columns, as vectors want it: acc << left, doubling high
  * multiply by mult, rounding right shift (mask = 2^right - 1, half = mask >> 1), + out_zp,
@@ -400,8 +409,7 @@ static inline int32_t mnv3_q8_prepare_row_rest(const int8_t *x, uint32_t from, u
     }
     mnv3_q8_prepare_row_portable(x + from, k - from, kpad - from, gate ? &rest : NULL, in_zp,
                                  format,
-                                 (char *)dst + (size_t)from * (format == MNV3_Q8_A_S16 ? 2u : 1u),
-                                 &sum);
+                                 (char *)dst + (size_t)from * mnv3_q8_format_bytes(format), &sum);
     return sum;
 }
 /* Channels [c_begin, channels) of a depthwise output row, from the packed weights (group,

@@ -580,6 +580,7 @@ static void add_set(const mnv3_kernel_set *set, const mnv3_kernels *k) {
     enum { N = 65536 + 13 };
     const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)k->row[MNV3_ROW_POINTWISE]->impl;
     static int8_t a[N], b[N], got[N];
+    mnv3_q8_add_split splits[2];
     uint32_t i, j, bad = 0, split_cases = 0;
     if (!im || !im->ops->add) return;
     for (j = 0; j < N; ++j) {
@@ -607,7 +608,7 @@ static void add_set(const mnv3_kernel_set *set, const mnv3_kernels *k) {
             p.act_hi = 127;
         }
         p.left_shift = 20;
-        split_cases += (uint32_t)mnv3_q8_add_splits(&p);
+        split_cases += (uint32_t)mnv3_q8_add_splits(&p, splits);
         memset(got, 0x5A, sizeof got);
         im->ops->add(a, b, N, &p, got);
         for (j = 0; j < N; ++j)

@@ -23,8 +23,6 @@
 #define round_up_u32 mnv3_round_up_u32
 static size_t round_up_size(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
-static size_t format_bytes(mnv3_q8_format f) { return f == MNV3_Q8_A_S16 ? 2 : 1; }
-
 /* ------------------------------------------------------------------------------------ */
 /* Packing                                                                               */
 /* ------------------------------------------------------------------------------------ */
@@ -45,7 +43,7 @@ static int64_t acc_bound_of(int32_t bias, const int8_t *w, size_t n, int32_t wei
  * when it does not fit in size_t. */
 size_t mnv3_q8_gemm_panel_bytes(uint32_t k_total, uint32_t nr, uint32_t kr, mnv3_q8_format f) {
     size_t w;
-    if (!mnv3_size_mul4(round_up_u32(k_total, kr), nr, format_bytes(f), 1, &w) ||
+    if (!mnv3_size_mul4(round_up_u32(k_total, kr), nr, mnv3_q8_format_bytes(f), 1, &w) ||
         !mnv3_size_add(w, (size_t)nr * 4u + mnv3_q8_rq_bytes(nr), &w))
         return 0;
     return w;
@@ -53,7 +51,7 @@ size_t mnv3_q8_gemm_panel_bytes(uint32_t k_total, uint32_t nr, uint32_t kr, mnv3
 
 /* Where a panel's requantization arrays start. */
 static size_t rq_offset(uint32_t k_total, uint32_t nr, uint32_t kr, mnv3_q8_format f) {
-    return (size_t)nr * 4u + (size_t)round_up_u32(k_total, kr) * nr * format_bytes(f);
+    return (size_t)nr * 4u + (size_t)round_up_u32(k_total, kr) * nr * mnv3_q8_format_bytes(f);
 }
 
 size_t mnv3_q8_gemm_packed_bytes(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr,
@@ -194,28 +192,18 @@ void mnv3_q8_prepare(const mnv3_row *row, const mnv3_layer *l, void *params) {
     mnv3_q8_vmul_of(l->add.a_mul, &p->add_v[0]);
     mnv3_q8_vmul_of(l->add.b_mul, &p->add_v[1]);
     mnv3_q8_vmul_of(l->add.out_mul, &p->add_v[2]);
-    p->add_plain = mnv3_q8_plain_mul(l->add.a_mul) && mnv3_q8_plain_mul(l->add.b_mul) &&
-                   mnv3_q8_plain_mul(l->add.out_mul);
+    p->add_plain = mnv3_q8_add_plain(&l->add);
     mnv3_q8_vmul_of(l->gate.qmul, &p->gate_v);
     p->gate_plain = mnv3_q8_plain_mul(l->gate.qmul);
     p->gate_splits = mnv3_q8_gate_splits(&l->gate);
-    p->add_splits = mnv3_q8_add_splits(&l->add);
-    if (p->add_splits) {
-        mnv3_q8_add_split_of(l->add.a_zp, l->add.a_mul, &p->add_in[0]);
-        mnv3_q8_add_split_of(l->add.b_zp, l->add.b_mul, &p->add_in[1]);
-    }
+    p->add_splits = mnv3_q8_add_splits(&l->add, p->add_in);
 }
 
 static int add_input_splits(int32_t zp, mnv3_q8_mul m) {
     return m.multiplier >= 2048 && m.shift <= 0 && m.shift >= -31 && zp >= -128 && zp <= 127;
 }
 
-int mnv3_q8_add_splits(const mnv3_q8_add *p) {
-    return p->left_shift == 20 && add_input_splits(p->a_zp, p->a_mul) &&
-           add_input_splits(p->b_zp, p->b_mul) && mnv3_q8_plain_mul(p->out_mul);
-}
-
-void mnv3_q8_add_split_of(int32_t zp, mnv3_q8_mul m, mnv3_q8_add_split *out) {
+static void add_input_split(int32_t zp, mnv3_q8_mul m, mnv3_q8_add_split *out) {
     const int32_t s = -m.shift;
     out->zp = zp;
     out->hi = m.multiplier >> 11;
@@ -224,6 +212,15 @@ void mnv3_q8_add_split_of(int32_t zp, mnv3_q8_mul m, mnv3_q8_add_split *out) {
     out->lo_add = 1024 - zp * out->lo;
     out->neg = s >= 1 ? -1 : 0;
     out->shift = s;
+}
+
+int mnv3_q8_add_splits(const mnv3_q8_add *p, mnv3_q8_add_split out[2]) {
+    if (p->left_shift != 20 || !add_input_splits(p->a_zp, p->a_mul) ||
+        !add_input_splits(p->b_zp, p->b_mul) || !mnv3_q8_plain_mul(p->out_mul))
+        return 0;
+    add_input_split(p->a_zp, p->a_mul, &out[0]);
+    add_input_split(p->b_zp, p->b_mul, &out[1]);
+    return 1;
 }
 
 static int64_t abs64(int64_t v) { return v < 0 ? -v : v; }
@@ -327,8 +324,8 @@ void mnv3_q8_prepare_row_portable(const int8_t *x, uint32_t k, uint32_t kpad,
             break;
         }
     }
-    memset((char *)dst + (size_t)k * format_bytes(format), 0,
-           (size_t)(kpad - k) * format_bytes(format));
+    memset((char *)dst + (size_t)k * mnv3_q8_format_bytes(format), 0,
+           (size_t)(kpad - k) * mnv3_q8_format_bytes(format));
     if (row_sum) *row_sum = sum;
 }
 
@@ -609,7 +606,7 @@ static int needs_terms(const mnv3_q8_gemm_impl *im, int32_t weight_zp) {
 }
 
 static size_t row_bytes(const mnv3_q8_gemm_impl *im, uint32_t k_total) {
-    return round_up_size((size_t)round_up_u32(k_total, im->kr) * format_bytes(im->format), 64);
+    return round_up_size((size_t)round_up_u32(k_total, im->kr) * mnv3_q8_format_bytes(im->format), 64);
 }
 
 /* ------------------------------------------------------------------------------------ */

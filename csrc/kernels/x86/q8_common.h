@@ -457,9 +457,9 @@ typedef struct q8x_addv {
     q8x_add_in split_a, split_b;
 } q8x_addv;
 
-/* How the inputs are rescaled: by their multipliers in any form; by plain ones (no left
- * shift, no INT32_MIN: see `plain` below); by their splits (mnv3_q8_add_splits, which
- * implies a plain output multiplier). */
+/* How the inputs are rescaled: by their multipliers in any form; by plain ones
+ * (mnv3_q8_add_plain); by their splits (mnv3_q8_add_splits, which implies a plain output
+ * multiplier). */
 enum { Q8X_ADD_ANY, Q8X_ADD_PLAIN, Q8X_ADD_SPLIT };
 
 /* splits: the inputs' splits (a, b), or NULL. */
@@ -489,23 +489,20 @@ Q8X_INLINE q8x_addv q8x_addv_make(const mnv3_q8_add *p, q8x_rq a, q8x_rq b, q8x_
  * multiplier shifts left or is INT32_MIN (the inputs' multipliers are at most 1/2, so
  * that is the case unless the output's scale is far below the inputs'). */
 Q8X_INLINE __m256i q8x_add8(__m128i a8, __m128i b8, const q8x_addv *p, const int form) {
-    __m256i s;
+    __m256i va, vb;
     if (form == Q8X_ADD_SPLIT)
         return q8x_requantize_zp_plain(
             _mm256_add_epi32(q8x_add_rescale(a8, &p->split_a), q8x_add_rescale(b8, &p->split_b)),
             &p->out, p->out_zp);
-    {
-        const __m256i va =
-            _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(a8), p->a_zp), p->shift);
-        const __m256i vb =
-            _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(b8), p->b_zp), p->shift);
-        s = form == Q8X_ADD_PLAIN ? _mm256_add_epi32(q8x_requantize_plain(va, &p->a),
-                                                     q8x_requantize_plain(vb, &p->b))
-                                  : _mm256_add_epi32(q8x_requantize(va, &p->a),
-                                                     q8x_requantize(vb, &p->b));
-    }
-    return form == Q8X_ADD_PLAIN ? q8x_requantize_zp_plain(s, &p->out, p->out_zp)
-                                 : q8x_requantize_zp(s, &p->out, p->out_zp);
+    va = _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(a8), p->a_zp), p->shift);
+    vb = _mm256_sll_epi32(_mm256_sub_epi32(_mm256_cvtepi8_epi32(b8), p->b_zp), p->shift);
+    if (form == Q8X_ADD_PLAIN)
+        return q8x_requantize_zp_plain(
+            _mm256_add_epi32(q8x_requantize_plain(va, &p->a), q8x_requantize_plain(vb, &p->b)),
+            &p->out, p->out_zp);
+    return q8x_requantize_zp(
+        _mm256_add_epi32(q8x_requantize(va, &p->a), q8x_requantize(vb, &p->b)), &p->out,
+        p->out_zp);
 }
 
 /* 16 bytes of a and b added; half: only the low 8 are wanted. */
@@ -531,20 +528,11 @@ Q8X_INLINE size_t q8x_add_span(const int8_t *a, const int8_t *b, size_t n, const
 
 static Q8X_ATTR void q8x_add(const int8_t *a, const int8_t *b, size_t n, const mnv3_q8_add *p,
                              int8_t *out) {
-    const mnv3_q8_mul m[3] = {p->a_mul, p->b_mul, p->out_mul};
     mnv3_q8_add_split splits[2];
-    const int split = mnv3_q8_add_splits(p);
-    q8x_addv v;
-    int plain = 1, j;
+    const int split = mnv3_q8_add_splits(p, splits), plain = mnv3_q8_add_plain(p);
+    const q8x_addv v = q8x_addv_make(p, q8x_rq_set1(p->a_mul), q8x_rq_set1(p->b_mul),
+                                     q8x_rq_set1(p->out_mul), split ? splits : NULL);
     size_t i;
-    for (j = 0; j < 3; ++j)
-        if (!mnv3_q8_plain_mul(m[j])) plain = 0;
-    if (split) {
-        mnv3_q8_add_split_of(p->a_zp, p->a_mul, &splits[0]);
-        mnv3_q8_add_split_of(p->b_zp, p->b_mul, &splits[1]);
-    }
-    v = q8x_addv_make(p, q8x_rq_set1(p->a_mul), q8x_rq_set1(p->b_mul), q8x_rq_set1(p->out_mul),
-                      split ? splits : NULL);
     i = split   ? q8x_add_span(a, b, n, &v, out, Q8X_ADD_SPLIT)
         : plain ? q8x_add_span(a, b, n, &v, out, Q8X_ADD_PLAIN)
                 : q8x_add_span(a, b, n, &v, out, Q8X_ADD_ANY);
