@@ -255,14 +255,40 @@ Q8X_INLINE __m256i q8x_gate_by_split(__m256i x, const q8x_gate_split *g, uint32_
 /* How a row is gated (callers branch once, outside their rows). */
 enum { Q8X_GATE_NONE, Q8X_GATE_ANY, Q8X_GATE_PLAIN, Q8X_GATE_SPLIT };
 
+/* The gate's output for 8 input lanes x (int32), clamped to the activation range: by the
+ * split, or by the multiplier in grq. xzp/gzp: the two inputs' zero points, zp the
+ * output's; lo/hi the activation range. */
+typedef struct q8x_gate_consts {
+    __m256i xzp, gzp, zp, lo, hi;
+} q8x_gate_consts;
+
+Q8X_INLINE __m256i q8x_gate8(__m256i v, const int8_t *gate, uint32_t c, const q8x_rq *grq,
+                             const q8x_gate_split *gs, const q8x_gate_consts *g,
+                             const int gate_form) {
+    if (gate_form == Q8X_GATE_SPLIT) {
+        v = _mm256_add_epi32(q8x_gate_by_split(v, gs, c), g->zp);
+        return _mm256_min_epi32(_mm256_max_epi32(v, g->lo), g->hi);
+    } else {
+        const __m256i prod = _mm256_mullo_epi32(_mm256_sub_epi32(v, g->xzp),
+                                                _mm256_sub_epi32(q8x_load8(gate + c), g->gzp));
+        return gate_form == Q8X_GATE_PLAIN ? q8x_output_plain(prod, grq, g->zp, g->lo, g->hi)
+                                           : q8x_output(prod, grq, g->zp, g->lo, g->hi);
+    }
+}
+
 /* One prepared row: the gated or 8-bit formats 8 input bytes at a time through int32
- * lanes (the gate needs them), the common 16-bit case 16 at a time, the tail by the
- * portable code. grq: the gate's multiplier and gs its split, as gate_form needs them. */
+ * lanes (the gate needs them; gated 16-bit rows 16 at a time), the common ungated 16-bit
+ * case 16 at a time, the tail by the portable code. grq: the gate's multiplier and gs its
+ * split, as gate_form needs them. gate_form and format are constants at every call, so
+ * that each pair is a loop of its own: the row's stores may alias the gate's fields,
+ * which the constants hold instead. */
 Q8X_INLINE int32_t q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
                                    const mnv3_q8_gate *gate, const q8x_rq *grq,
-                                   const q8x_gate_split *gs, const int gate_form,
-                                   int32_t in_zp, mnv3_q8_format format, void *dst) {
+                                   const q8x_gate_split *gs, const q8x_gate_consts *gc,
+                                   const int gate_form, int32_t in_zp,
+                                   const mnv3_q8_format format, void *dst) {
     const __m256i zp = _mm256_set1_epi32(in_zp), off = _mm256_set1_epi32(128);
+    const int8_t *g = gate ? gate->gate : NULL;
     __m256i sum = _mm256_setzero_si256();
     uint32_t i = 0;
     if (gate_form == Q8X_GATE_NONE && format == MNV3_Q8_A_S16) {
@@ -299,23 +325,20 @@ Q8X_INLINE int32_t q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
         /* four 64-bit partial sums, each below 2^32 */
         sum = _mm256_shuffle_epi32(sad, 0x08);
         sum = _mm256_blend_epi32(sum, zero, 0xCC);
+    } else if (gate_form != Q8X_GATE_NONE && format == MNV3_Q8_A_S16) {
+        /* 16 at a time: both halves' int16 values in one store */
+        for (; i + 16 <= k; i += 16) {
+            const __m256i lo = _mm256_sub_epi32(
+                q8x_gate8(q8x_load8(x + i), g, i, grq, gs, gc, gate_form), zp);
+            const __m256i hi = _mm256_sub_epi32(
+                q8x_gate8(q8x_load8(x + i + 8), g, i + 8, grq, gs, gc, gate_form), zp);
+            _mm256_storeu_si256((__m256i *)(void *)((int16_t *)dst + i),
+                                _mm256_permute4x64_epi64(_mm256_packs_epi32(lo, hi), 0xD8));
+        }
     }
     for (; i + 8 <= k; i += 8) {
         __m256i v = q8x_load8(x + i);
-        if (gate_form == Q8X_GATE_SPLIT) {
-            v = _mm256_add_epi32(q8x_gate_by_split(v, gs, i), zp);
-            v = _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(gate->act_lo)),
-                                 _mm256_set1_epi32(gate->act_hi));
-        } else if (gate_form != Q8X_GATE_NONE) {
-            const __m256i prod = _mm256_mullo_epi32(
-                _mm256_sub_epi32(v, _mm256_set1_epi32(gate->x_zp)),
-                _mm256_sub_epi32(q8x_load8(gate->gate + i), _mm256_set1_epi32(gate->gate_zp)));
-            v = gate_form == Q8X_GATE_PLAIN
-                    ? q8x_output_plain(prod, grq, zp, _mm256_set1_epi32(gate->act_lo),
-                                       _mm256_set1_epi32(gate->act_hi))
-                    : q8x_output(prod, grq, zp, _mm256_set1_epi32(gate->act_lo),
-                                 _mm256_set1_epi32(gate->act_hi));
-        }
+        if (gate_form != Q8X_GATE_NONE) v = q8x_gate8(v, g, i, grq, gs, gc, gate_form);
         switch (format) {
         case MNV3_Q8_A_S16: {
             const __m256i d = _mm256_sub_epi32(v, zp);
@@ -342,34 +365,51 @@ Q8X_INLINE int32_t q8x_prepare_row(const int8_t *x, uint32_t k, uint32_t kpad,
 static Q8X_ATTR void q8x_prepare_rows(const mnv3_q8_prepare_args *p) {
     q8x_rq grq;
     q8x_gate_split gs;
+    q8x_gate_consts gc;
     const int form = !p->gate        ? Q8X_GATE_NONE
                      : p->gate_split ? Q8X_GATE_SPLIT
                      : p->params->gate_plain ? Q8X_GATE_PLAIN
                                              : Q8X_GATE_ANY;
     uint32_t r;
-    memset(&grq, 0, sizeof grq);
-    memset(&gs, 0, sizeof gs);
+    gc.xzp = gc.gzp = gc.lo = gc.hi = _mm256_setzero_si256();
+    gc.zp = _mm256_set1_epi32(p->in_zp);
+    gs.split = NULL;
+    gs.stride = 0;
+    gs.b_neg = _mm256_setzero_si256();
+    gs.shift = _mm_setzero_si128();
+    grq = q8x_rq_bcast(&p->params->gate_v);
+    if (form != Q8X_GATE_NONE) {
+        gc.xzp = _mm256_set1_epi32(p->gate->x_zp);
+        gc.gzp = _mm256_set1_epi32(p->gate->gate_zp);
+        gc.lo = _mm256_set1_epi32(p->gate->act_lo);
+        gc.hi = _mm256_set1_epi32(p->gate->act_hi);
+    }
     if (form == Q8X_GATE_SPLIT) {
         gs.split = p->gate_split;
         gs.stride = p->gate_split_stride;
         gs.b_neg = _mm256_set1_epi32((int32_t)1 << (14 - p->gate->qmul.shift));
         gs.shift = _mm_cvtsi32_si128(15 - p->gate->qmul.shift);
-    } else if (form != Q8X_GATE_NONE) {
-        grq = q8x_rq_bcast(&p->params->gate_v);
     }
-#define Q8X_PREPARE_ROWS(form)                                                               \
+#define Q8X_PREPARE_ROWS(form, format)                                                       \
     for (r = 0; r < p->rows; ++r) {                                                          \
         const int32_t sum = q8x_prepare_row(p->x + (size_t)r * p->x_stride, p->k, p->kpad,   \
-                                            p->gate, &grq, &gs, form, p->in_zp, p->format,   \
+                                            p->gate, &grq, &gs, &gc, form, p->in_zp, format, \
                                             p->dst + (size_t)r * p->dst_stride);             \
         if (p->row_sums) p->row_sums[r] = sum;                                               \
     }
-    switch (form) {
-    case Q8X_GATE_NONE: Q8X_PREPARE_ROWS(Q8X_GATE_NONE) break;
-    case Q8X_GATE_SPLIT: Q8X_PREPARE_ROWS(Q8X_GATE_SPLIT) break;
-    case Q8X_GATE_PLAIN: Q8X_PREPARE_ROWS(Q8X_GATE_PLAIN) break;
-    default: Q8X_PREPARE_ROWS(Q8X_GATE_ANY) break;
+#define Q8X_PREPARE_FORMATS(form)                                                            \
+    switch (p->format) {                                                                     \
+    case MNV3_Q8_A_S16: Q8X_PREPARE_ROWS(form, MNV3_Q8_A_S16) break;                         \
+    case MNV3_Q8_A_U8: Q8X_PREPARE_ROWS(form, MNV3_Q8_A_U8) break;                           \
+    default: Q8X_PREPARE_ROWS(form, MNV3_Q8_A_S8) break;                                     \
     }
+    switch (form) {
+    case Q8X_GATE_NONE: Q8X_PREPARE_FORMATS(Q8X_GATE_NONE) break;
+    case Q8X_GATE_SPLIT: Q8X_PREPARE_FORMATS(Q8X_GATE_SPLIT) break;
+    case Q8X_GATE_PLAIN: Q8X_PREPARE_FORMATS(Q8X_GATE_PLAIN) break;
+    default: Q8X_PREPARE_FORMATS(Q8X_GATE_ANY) break;
+    }
+#undef Q8X_PREPARE_FORMATS
 #undef Q8X_PREPARE_ROWS
 }
 
