@@ -532,37 +532,39 @@ static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void 
     t.lut = in_tile.lut;
     t.residual_stride = post->out_stride;
     t.params = post->params;
+    t.a_stride = r->a_stride;
+    t.out_stride = direct ? post->out_stride : MNV3_Q8_MAX_NR;
+    /* Each tile's pointers step on from the previous tile's: the loop runs once per 6 to
+     * 8 rows of every panel, and its bookkeeping showed in profiles. */
     for (col = col_begin; col < col_end; col += nr) {
+        const size_t at_col = col - col_begin;
         t.w = (const unsigned char *)packed + (size_t)(col / nr) * panel;
         mnv3_q8_rq_view(&table, (const unsigned char *)t.w + rq_at, nr, rq);
         t.nc = col_end - col < nr ? col_end - col : nr;
-        t.sums = in_tile.sums ? in_tile.sums + (col - col_begin) : NULL;
+        t.sums = in_tile.sums ? in_tile.sums + at_col : NULL;
+        t.a = r->a;
+        t.row_terms = r->terms;
+        t.residual = in_tile.residual ? in_tile.residual + at_col : NULL;
+        t.out = direct ? post->output + at_col : tmp;
         for (tile = 0, i = 0; tile < split.count; ++tile) {
             const uint32_t m = mnv3_split_rows(&split, tile);
             uint32_t j;
-            t.a = r->a + (size_t)i * r->a_stride;
-            t.a_stride = r->a_stride;
-            t.row_terms = r->terms ? r->terms + i : NULL;
-            t.residual = in_tile.residual ? in_tile.residual + (size_t)i * post->out_stride +
-                                                (col - col_begin)
-                                          : NULL;
-            if (direct) {
-                t.out = post->output + (size_t)i * post->out_stride + (col - col_begin);
-                t.out_stride = post->out_stride;
-            } else {
-                t.out = tmp;
-                t.out_stride = MNV3_Q8_MAX_NR;
-            }
             mnv3_prefetch_next(pf);
             t.pf_end = pf->pf_end;
             im->gemm[m - 1](&t);
-            if (!direct && after)
+            t.a = (const unsigned char *)t.a + (size_t)m * t.a_stride;
+            if (t.row_terms) t.row_terms += m;
+            if (t.residual) t.residual += (size_t)m * t.residual_stride;
+            if (direct) {
+                t.out += (size_t)m * t.out_stride;
+            } else if (after) {
                 for (j = 0; j < m; ++j) {
-                    q8_post at_col = rest;
-                    if (at_col.sums) at_col.sums += col - col_begin;
-                    post_row(ops, &at_col, tmp + (size_t)j * MNV3_Q8_MAX_NR,
-                             (size_t)(i + j) * post->out_stride + (col - col_begin), t.nc);
+                    q8_post at = rest;
+                    if (at.sums) at.sums += at_col;
+                    post_row(ops, &at, tmp + (size_t)j * MNV3_Q8_MAX_NR,
+                             (size_t)(i + j) * post->out_stride + at_col, t.nc);
                 }
+            }
             i += m;
         }
     }
