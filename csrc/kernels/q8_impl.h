@@ -107,6 +107,7 @@ typedef struct mnv3_q8_params {
     int32_t gate_splits;         /* mnv3_q8_gate_splits(&gate) */
     mnv3_q8_add_split add_in[2]; /* a, b: made when add_splits */
     int32_t add_splits;          /* mnv3_q8_add_splits(&add, add_in) */
+    int32_t narrow_weights;      /* a classifier row's weights packed as int8 (its impl's narrow) */
 } mnv3_q8_params;
 
 size_t mnv3_q8_params_bytes(const mnv3_row *row, const mnv3_layer *l);
@@ -264,6 +265,13 @@ typedef struct mnv3_q8_gemm_impl {
     /* k within a panel interleaved by this many (0: kr); k is padded to kr either way */
     uint32_t interleave;
     uint32_t fused;              /* MNV3_Q8_FUSE_* */
+    /* Bytes of a packed weight, 0: as the A format's element. 1 with the 16-bit A format:
+     * w - weight_zp stored as int8, for layers where every one fits, widened in the tile. */
+    uint32_t weight_bytes;
+    /* Classifier (FC) rows: the impl for layers whose weights all fit its narrower packing
+     * (mnv3_q8_fc_impl); NULL: none. A matrix-vector product reads each weight once, from
+     * memory, so half the bytes is most of its time. */
+    const struct mnv3_q8_gemm_impl *narrow;
 } mnv3_q8_gemm_impl;
 
 /* The stem (a dense k x k conv on few input channels) has too few taps per output (3x3 x 3:
@@ -343,12 +351,13 @@ typedef struct mnv3_q8_dw_impl {
 
 /* Packers (drivers/q8.c) for the GEMM formats, by panel width, kr and interleave; the rows
  * wrap them. */
-size_t mnv3_q8_gemm_panel_bytes(uint32_t k_total, uint32_t nr, uint32_t kr,
-                                mnv3_q8_format format);
-size_t mnv3_q8_gemm_packed_bytes(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr,
-                                 uint32_t kr, mnv3_q8_format format);
-void mnv3_q8_gemm_pack(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr, uint32_t kr,
-                       uint32_t interleave, mnv3_q8_format format, void *packed);
+size_t mnv3_q8_gemm_panel_bytes(const mnv3_q8_gemm_impl *im, uint32_t k_total);
+size_t mnv3_q8_gemm_packed_bytes(const mnv3_q8_gemm_impl *im, const mnv3_q8_weights *w,
+                                 uint32_t k_total);
+void mnv3_q8_gemm_pack(const mnv3_q8_gemm_impl *im, const mnv3_q8_weights *w, uint32_t k_total,
+                       void *packed);
+/* The impl an FC row runs layer l with: its narrow one when l's weights all fit it. */
+const mnv3_q8_gemm_impl *mnv3_q8_fc_impl(const mnv3_row *row, const mnv3_layer *l);
 size_t mnv3_q8_dw_packed_bytes(const mnv3_q8_weights *w, uint32_t group, uint32_t wbytes);
 void mnv3_q8_dw_pack(const mnv3_q8_weights *w, uint32_t group, uint32_t wbytes, void *packed);
 
@@ -368,9 +377,12 @@ void mnv3_q8_conv_driver(const mnv3_row *row, const mnv3_conv_args *a);
 size_t mnv3_q8_conv_workspace(const mnv3_row *row, const mnv3_layer *l, uint32_t in_width,
                               uint32_t out_width);
 void mnv3_q8_fc_driver(const mnv3_row *row, const mnv3_fc_args *a);
-/* The FC's packing: mnv3_q8_gemm_row's, or none for an input longer than the driver keeps
- * on its stack (the reference then runs it on the canonical weights). */
+/* The FC's packing: that of the impl mnv3_q8_fc_impl picks, or none for an input longer
+ * than the driver keeps on its stack (the reference then runs it on the canonical
+ * weights); its parameters record which impl packed it. */
 size_t mnv3_q8_fc_row_packed_bytes(const mnv3_row *row, const mnv3_layer *l);
+void mnv3_q8_fc_row_pack(const mnv3_row *row, const mnv3_layer *l, void *packed);
+void mnv3_q8_fc_prepare(const mnv3_row *row, const mnv3_layer *l, void *params);
 void mnv3_q8_depthwise_driver(const mnv3_row *row, const mnv3_depthwise_args *a);
 size_t mnv3_q8_depthwise_workspace(const mnv3_row *row, const mnv3_layer *l, uint32_t in_width,
                                    uint32_t out_width);

@@ -601,6 +601,8 @@ static const mnv3_q8_gemm_impl s16_impl = {
     &ops,
     1, /* panels of [k][8 columns], k padded to S16_KR */
     MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_ADD | MNV3_Q8_FUSE_SUMS,
+    0,
+    NULL,
 };
 
 /* ------------------------------------------------------------------------------------ */
@@ -1092,6 +1094,8 @@ static const mnv3_q8_gemm_impl dot_impl = {
     &ops,
     0,
     MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_ADD | MNV3_Q8_FUSE_SUMS,
+    0,
+    NULL,
 };
 
 Q8_GEMM_ROW(dot_pointwise_row, "q8_gemm_4x16c4__neondot", MNV3_ROW_POINTWISE,
@@ -1207,6 +1211,8 @@ static const mnv3_q8_gemm_impl mm_impl = {
     &ops,
     0,
     MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_ADD | MNV3_Q8_FUSE_SUMS,
+    0,
+    NULL,
 };
 
 Q8_GEMM_ROW(mm_pointwise_row, "q8_gemm_4x16c8__neoni8mm", MNV3_ROW_POINTWISE,

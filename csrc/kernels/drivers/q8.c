@@ -39,33 +39,42 @@ static int64_t acc_bound_of(int32_t bias, const int8_t *w, size_t n, int32_t wei
     return b;
 }
 
+static uint32_t weight_bytes(const mnv3_q8_gemm_impl *im) {
+    return im->weight_bytes ? im->weight_bytes : mnv3_q8_format_bytes(im->format);
+}
+
 /* Panel bytes: nr int32 biases, kpad x nr weights, the requantization arrays. Returns 0
  * when it does not fit in size_t. */
-size_t mnv3_q8_gemm_panel_bytes(uint32_t k_total, uint32_t nr, uint32_t kr, mnv3_q8_format f) {
+size_t mnv3_q8_gemm_panel_bytes(const mnv3_q8_gemm_impl *im, uint32_t k_total) {
     size_t w;
-    if (!mnv3_size_mul4(round_up_u32(k_total, kr), nr, mnv3_q8_format_bytes(f), 1, &w) ||
-        !mnv3_size_add(w, (size_t)nr * 4u + mnv3_q8_rq_bytes(nr), &w))
+    if (!mnv3_size_mul4(round_up_u32(k_total, im->kr), im->nr, weight_bytes(im), 1, &w) ||
+        !mnv3_size_add(w, (size_t)im->nr * 4u + mnv3_q8_rq_bytes(im->nr), &w))
         return 0;
     return w;
 }
 
 /* Where a panel's requantization arrays start. */
-static size_t rq_offset(uint32_t k_total, uint32_t nr, uint32_t kr, mnv3_q8_format f) {
-    return (size_t)nr * 4u + (size_t)round_up_u32(k_total, kr) * nr * mnv3_q8_format_bytes(f);
+static size_t rq_offset(const mnv3_q8_gemm_impl *im, uint32_t k_total) {
+    return (size_t)im->nr * 4u +
+           (size_t)round_up_u32(k_total, im->kr) * im->nr * weight_bytes(im);
 }
 
-size_t mnv3_q8_gemm_packed_bytes(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr,
-                                 uint32_t kr, mnv3_q8_format format) {
-    const size_t panel = mnv3_q8_gemm_panel_bytes(k_total, nr, kr, format);
+size_t mnv3_q8_gemm_packed_bytes(const mnv3_q8_gemm_impl *im, const mnv3_q8_weights *w,
+                                 uint32_t k_total) {
+    const size_t panel = mnv3_q8_gemm_panel_bytes(im, k_total);
     size_t total;
-    if (!panel || !mnv3_size_mul((w->out_channels + nr - 1) / nr, panel, &total)) return SIZE_MAX;
+    if (!panel || !mnv3_size_mul((w->out_channels + im->nr - 1) / im->nr, panel, &total))
+        return SIZE_MAX;
     return total;
 }
 
-void mnv3_q8_gemm_pack(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr, uint32_t kr,
-                       uint32_t interleave, mnv3_q8_format format, void *packed) {
-    const size_t panel = mnv3_q8_gemm_panel_bytes(k_total, nr, kr, format);
-    const uint32_t kpad = round_up_u32(k_total, kr), N = w->out_channels;
+void mnv3_q8_gemm_pack(const mnv3_q8_gemm_impl *im, const mnv3_q8_weights *w, uint32_t k_total,
+                       void *packed) {
+    const size_t panel = mnv3_q8_gemm_panel_bytes(im, k_total);
+    const uint32_t nr = im->nr, interleave = im->interleave ? im->interleave : im->kr;
+    const mnv3_q8_format format = im->format;
+    const int w16 = format == MNV3_Q8_A_S16 && weight_bytes(im) == 2;
+    const uint32_t N = w->out_channels;
     /* Prepared values are x + a_off; see q8_impl.h. */
     const int32_t zx = format == MNV3_Q8_A_U8 ? w->in_zp + 128 : w->in_zp;
     int64_t bound[MNV3_Q8_MAX_NR];
@@ -75,7 +84,7 @@ void mnv3_q8_gemm_pack(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr, 
         unsigned char *p = (unsigned char *)packed + (size_t)(col / nr) * panel;
         int32_t *bias = (int32_t *)(void *)p;
         int8_t *w8 = (int8_t *)(p + (size_t)nr * 4u);
-        int16_t *w16 = (int16_t *)(void *)w8;
+        int16_t *wide = (int16_t *)(void *)w8;
         memset(p, 0, panel);
         for (c = 0; c < nr && col + c < N; ++c) {
             const int8_t *src = w->weight + (size_t)(col + c) * k_total;
@@ -84,8 +93,10 @@ void mnv3_q8_gemm_pack(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr, 
             for (k = 0; k < k_total; ++k) {
                 const size_t at = ((size_t)(k / interleave) * nr + c) * interleave + k % interleave;
                 wsum += (int32_t)src[k] - w->weight_zp;
-                if (format == MNV3_Q8_A_S16)
-                    w16[at] = (int16_t)(src[k] - w->weight_zp);
+                if (w16)
+                    wide[at] = (int16_t)(src[k] - w->weight_zp);
+                else if (format == MNV3_Q8_A_S16)
+                    w8[at] = (int8_t)(src[k] - w->weight_zp); /* mnv3_q8_fc_impl: it fits */
                 else
                     w8[at] = src[k];
             }
@@ -93,9 +104,8 @@ void mnv3_q8_gemm_pack(const mnv3_q8_weights *w, uint32_t k_total, uint32_t nr, 
                 b = (int32_t)((uint32_t)b - (uint32_t)zx * (uint32_t)wsum);
             bias[c] = b;
         }
-        mnv3_q8_rq_fill((int32_t *)(void *)(p + rq_offset(k_total, nr, kr, format)), w->qmul, col,
-                        nr, N, bound);
-        (void)kpad;
+        mnv3_q8_rq_fill((int32_t *)(void *)(p + rq_offset(im, k_total)), w->qmul, col, nr, N,
+                        bound);
     }
 }
 
@@ -142,14 +152,13 @@ static uint32_t gemm_k_total(const mnv3_layer *l) {
 size_t mnv3_q8_gemm_row_packed_bytes(const mnv3_row *row, const mnv3_layer *l) {
     const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
     const mnv3_q8_weights w = mnv3_q8_weights_of(l);
-    return mnv3_q8_gemm_packed_bytes(&w, gemm_k_total(l), im->nr, im->kr, im->format);
+    return mnv3_q8_gemm_packed_bytes(im, &w, gemm_k_total(l));
 }
 
 void mnv3_q8_gemm_row_pack(const mnv3_row *row, const mnv3_layer *l, void *packed) {
     const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
     const mnv3_q8_weights w = mnv3_q8_weights_of(l);
-    mnv3_q8_gemm_pack(&w, gemm_k_total(l), im->nr, im->kr, im->interleave ? im->interleave : im->kr,
-                      im->format, packed);
+    mnv3_q8_gemm_pack(im, &w, gemm_k_total(l), packed);
 }
 
 size_t mnv3_q8_dw_row_packed_bytes(const mnv3_row *row, const mnv3_layer *l) {
@@ -515,8 +524,8 @@ static void run_tiles(const mnv3_q8_gemm_impl *im, const q8_rows *r, const void 
                       const mnv3_q8_requant *rq, const q8_post *post, mnv3_prefetch_cursor *pf) {
     const mnv3_q8_ops *ops = im->ops;
     const uint32_t nr = im->nr, mr = im->mr;
-    const size_t panel = mnv3_q8_gemm_panel_bytes(k_total, nr, im->kr, im->format);
-    const size_t rq_at = rq_offset(k_total, nr, im->kr, im->format);
+    const size_t panel = mnv3_q8_gemm_panel_bytes(im, k_total);
+    const size_t rq_at = rq_offset(im, k_total);
     const int direct = post->output != NULL;
     q8_post rest;
     const q8_post in_tile = fused_part(im, post, &rest);
@@ -921,14 +930,44 @@ void mnv3_q8_conv_driver(const mnv3_row *row, const mnv3_conv_args *a) {
  * longest is 1280) runs on the reference, on weights its row leaves unpacked. */
 #define Q8_FC_STACK 8192u
 
+/* Whether every w - weight_zp of l fits in int8 (a narrow impl's packing). */
+static int weights_fit_int8(const mnv3_layer *l) {
+    const int8_t *w = (const int8_t *)l->weight;
+    const size_t n = (size_t)gemm_k_total(l) * l->out_channels;
+    size_t i;
+    for (i = 0; i < n; ++i) {
+        const int32_t d = (int32_t)w[i] - l->weight_zp;
+        if (d < -128 || d > 127) return 0;
+    }
+    return 1;
+}
+
+const mnv3_q8_gemm_impl *mnv3_q8_fc_impl(const mnv3_row *row, const mnv3_layer *l) {
+    const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
+    return im->narrow && l->weight && weights_fit_int8(l) ? im->narrow : im;
+}
+
 size_t mnv3_q8_fc_row_packed_bytes(const mnv3_row *row, const mnv3_layer *l) {
-    if (row_bytes((const mnv3_q8_gemm_impl *)row->impl, l->in_channels) > Q8_FC_STACK) return 0;
-    return mnv3_q8_gemm_row_packed_bytes(row, l);
+    const mnv3_q8_gemm_impl *im = mnv3_q8_fc_impl(row, l);
+    const mnv3_q8_weights w = mnv3_q8_weights_of(l);
+    if (row_bytes(im, l->in_channels) > Q8_FC_STACK) return 0;
+    return mnv3_q8_gemm_packed_bytes(im, &w, gemm_k_total(l));
+}
+
+void mnv3_q8_fc_row_pack(const mnv3_row *row, const mnv3_layer *l, void *packed) {
+    const mnv3_q8_weights w = mnv3_q8_weights_of(l);
+    mnv3_q8_gemm_pack(mnv3_q8_fc_impl(row, l), &w, gemm_k_total(l), packed);
+}
+
+void mnv3_q8_fc_prepare(const mnv3_row *row, const mnv3_layer *l, void *params) {
+    mnv3_q8_prepare(row, l, params);
+    ((mnv3_q8_params *)params)->narrow_weights = mnv3_q8_fc_impl(row, l) != row->impl;
 }
 
 void mnv3_q8_fc_driver(const mnv3_row *row, const mnv3_fc_args *a) {
-    const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)row->impl;
     const mnv3_q8_params *prm = (const mnv3_q8_params *)a->params;
+    const mnv3_q8_gemm_impl *row_im = (const mnv3_q8_gemm_impl *)row->impl;
+    const mnv3_q8_gemm_impl *im = prm->narrow_weights ? row_im->narrow : row_im;
     const uint32_t I = a->in_features, nr = im->nr;
     unsigned char prepared[Q8_FC_STACK] ALIGN64;
     int8_t out[MNV3_Q8_MAX_NR];

@@ -26,7 +26,81 @@
 #define DOT_TILE c2
 #define DOT_KR 2
 #define DOT_FORMAT MNV3_Q8_A_S16
+static const mnv3_q8_gemm_impl fc_narrow_impl;
+#define DOT_FC_NARROW &fc_narrow_impl
 #include "q8_gemm_ymm.h"
+
+/* ------------------------------------------------------------------------------------ */
+/* Matrix-vector products over int8 weights                                              */
+/* ------------------------------------------------------------------------------------ */
+
+/* The classifier and the squeeze-excite layers read each weight once, from memory, and do
+ * two multiply-accumulates per weight loaded: their time is their weights' bytes. So their
+ * panels hold w - weight_zp as int8 pairs (mnv3_q8_fc_impl checks that each fits), half the
+ * bytes of the GEMM's int16 ones, widened by vpmovsxbw as they are loaded: [k/2][16][2]
+ * bytes, columns 0-7 in the first 16 of each pair of k. Two pairs of k per iteration, each
+ * into accumulators of its own. */
+static Q8X_ATTR void mnv3_q8_gemv_1x16c2w8__avx2(const mnv3_q8_gemm_tile *t) {
+    const unsigned char *w = (const unsigned char *)t->w;
+    const unsigned char *a = (const unsigned char *)t->a;
+    const char *pf = *t->pf, *pf_end = t->pf_end;
+    __m256i c0 = _mm256_loadu_si256((const __m256i *)(const void *)w);
+    __m256i c1 = _mm256_loadu_si256((const __m256i *)(const void *)(w + 32));
+    __m256i d0 = _mm256_setzero_si256(), d1 = _mm256_setzero_si256();
+    uint32_t k;
+#define W8(at) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(w + (at))))
+#define A2(kk) q8x_bcast_pair(a + 2u * (kk))
+    if (t->row_terms) {
+        const __m256i tr = _mm256_set1_epi32(t->row_terms[0]);
+        c0 = _mm256_add_epi32(c0, tr);
+        c1 = _mm256_add_epi32(c1, tr);
+    }
+    w += DOT_NR * 4;
+    for (k = 0; k + 4u <= t->k; k += 4u) {
+        const __m256i x0 = A2(k), x1 = A2(k + 2u);
+        MNV3_PREFETCH_STEP2(pf, pf_end);
+        c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(x0, W8(0)));
+        c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(x0, W8(16)));
+        d0 = _mm256_add_epi32(d0, _mm256_madd_epi16(x1, W8(32)));
+        d1 = _mm256_add_epi32(d1, _mm256_madd_epi16(x1, W8(48)));
+        w += 64;
+    }
+    if (k < t->k) {
+        const __m256i x0 = A2(k);
+        MNV3_PREFETCH_STEP(pf, pf_end);
+        c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(x0, W8(0)));
+        c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(x0, W8(16)));
+    }
+#undef A2
+#undef W8
+    *t->pf = pf;
+    c0 = _mm256_add_epi32(c0, d0);
+    c1 = _mm256_add_epi32(c1, d1);
+    {
+        const q8x_out16 o = q8x_out16_load(t->rq);
+        const int half = t->nc <= 8;
+        __m128i bytes[1];
+        switch (q8x_rq_form(t->rq)) {
+        case Q8X_RQ_SHORT: bytes[0] = q8x_out16_bytes(&o, c0, c1, Q8X_RQ_SHORT, half); break;
+        case Q8X_RQ_PLAIN: bytes[0] = q8x_out16_bytes(&o, c0, c1, Q8X_RQ_PLAIN, half); break;
+        default: bytes[0] = q8x_out16_bytes(&o, c0, c1, Q8X_RQ_ANY, half); break;
+        }
+        q8x_finish_rows16(t, bytes, 1);
+    }
+}
+
+static const mnv3_q8_gemm_impl fc_narrow_impl = {
+    MNV3_Q8_A_S16,
+    1,
+    DOT_NR,
+    2,
+    {mnv3_q8_gemv_1x16c2w8__avx2},
+    &dot_ops,
+    0,
+    MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_ADD | MNV3_Q8_FUSE_SUMS,
+    1,
+    NULL,
+};
 
 /* ------------------------------------------------------------------------------------ */
 /* Depthwise                                                                             */

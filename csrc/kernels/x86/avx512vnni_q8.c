@@ -268,6 +268,8 @@ static const mnv3_q8_gemm_impl gemm_impl = {
     &ops,
     0,
     MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_ADD | MNV3_Q8_FUSE_SUMS,
+    0,
+    NULL,
 };
 
 /* ------------------------------------------------------------------------------------ */

@@ -221,6 +221,13 @@ Q8X_INLINE void q8x_store_bytes(int8_t *out, __m128i b, uint32_t n) {
     if (n & 1) *out = (int8_t)_mm_cvtsi128_si32(b);
 }
 
+/* 4 bytes at p (a pair of int16, or 4 bytes) on every 32-bit lane. */
+Q8X_INLINE __m256i q8x_bcast_pair(const unsigned char *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
 Q8X_INLINE __m256i q8x_load8(const int8_t *p) {
     return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p));
 }

@@ -118,17 +118,22 @@ DOT_GEMM(6)
 
 static const mnv3_q8_ops dot_ops = {q8x_prepare_rows, q8x_lut, q8x_add, q8x_requantize_array, 1};
 
-static const mnv3_q8_gemm_impl dot_impl = {
-    DOT_FORMAT,
-    DOT_MR,
-    DOT_NR,
-    DOT_KR,
-    {DOT_NAME(1, DOT_SUFFIX), DOT_NAME(2, DOT_SUFFIX), DOT_NAME(3, DOT_SUFFIX),
-     DOT_NAME(4, DOT_SUFFIX), DOT_NAME(5, DOT_SUFFIX), DOT_NAME(6, DOT_SUFFIX)},
-    &dot_ops,
-    0,
-    MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_ADD | MNV3_Q8_FUSE_SUMS,
-};
+/* The GEMM's impl; FC rows name the one for narrow weights (q8_impl.h). */
+#define DOT_IMPL(narrow)                                                                     \
+    {                                                                                        \
+        DOT_FORMAT,                                                                          \
+        DOT_MR,                                                                              \
+        DOT_NR,                                                                              \
+        DOT_KR,                                                                              \
+        {DOT_NAME(1, DOT_SUFFIX), DOT_NAME(2, DOT_SUFFIX), DOT_NAME(3, DOT_SUFFIX),          \
+         DOT_NAME(4, DOT_SUFFIX), DOT_NAME(5, DOT_SUFFIX), DOT_NAME(6, DOT_SUFFIX)},         \
+        &dot_ops,                                                                            \
+        0,                                                                                   \
+        MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_ADD | MNV3_Q8_FUSE_SUMS,                              \
+        0,                                                                                   \
+        narrow,                                                                              \
+    }
+static const mnv3_q8_gemm_impl dot_impl = DOT_IMPL(NULL);
 
 #define DOT_STR_(x) #x
 #define DOT_STR(x) DOT_STR_(x)
@@ -139,9 +144,16 @@ static const mnv3_row dot_pointwise_row = {
     mnv3_q8_params_bytes, mnv3_q8_prepare, mnv3_q8_pointwise_workspace,
     {.pointwise = mnv3_q8_pointwise_driver}, &dot_impl,
 };
+/* The classifier's impl: the GEMM's, and DOT_FC_NARROW (an includer's impl over int8
+ * weights, or none) for layers whose weights fit it. */
+#if !defined(DOT_FC_NARROW)
+#define DOT_FC_NARROW NULL
+#endif
+static const mnv3_q8_gemm_impl dot_fc_impl = DOT_IMPL(DOT_FC_NARROW);
+#undef DOT_IMPL
 static const mnv3_row dot_fc_row = {
     "q8_gemv_1x16" DOT_STR(DOT_TILE) "__" DOT_STR(DOT_SUFFIX), MNV3_ROW_FC, MNV3_DTYPE_I8,
-    MNV3_DTYPE_I8, MNV3_DTYPE_I8, DOT_NR, mnv3_q8_fc_row_packed_bytes, mnv3_q8_gemm_row_pack,
-    mnv3_q8_params_bytes, mnv3_q8_prepare, mnv3_no_workspace, {.fc = mnv3_q8_fc_driver},
-    &dot_impl,
+    MNV3_DTYPE_I8, MNV3_DTYPE_I8, DOT_NR, mnv3_q8_fc_row_packed_bytes, mnv3_q8_fc_row_pack,
+    mnv3_q8_params_bytes, mnv3_q8_fc_prepare, mnv3_no_workspace, {.fc = mnv3_q8_fc_driver},
+    &dot_fc_impl,
 };
