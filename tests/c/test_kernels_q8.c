@@ -342,6 +342,27 @@ static void pw_epilogue(tc_case *c, size_t P, uint32_t K, uint32_t N, unsigned s
     }
 }
 
+/* FC weights packed narrow (mnv3_q8_fc_impl): with a weight zero point of 0 every
+ * w - zero point fits in int8, with 100 most do not, so a set whose FC row has a narrow
+ * impl runs both. */
+static void fc_narrow_cases(const mnv3_kernel_set *set, const mnv3_row *fc) {
+    const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)fc->impl;
+    uint32_t i, n = 0, ok = 0, narrow = 0;
+    tc_case c;
+    for (i = 0; i < 6; ++i) {
+        tc_fc(&c, TC_Q8, 181 + 67 * (i / 2), 182 + 33 * (i / 2), i == 5);
+        c.layer.weight_zp = i % 2 ? 100 : 0;
+        if (im && im->narrow) narrow += mnv3_q8_fc_impl(fc, &c.layer) != im;
+        ok += check_row(fc, &c, i % 3 == 0);
+        ++n;
+        tc_free(&c);
+    }
+    CHECK_MSG(ok == n, "%s %s: %u of %u narrow-or-wide cases match the reference", set->name,
+              fc->name, ok, n);
+    CHECK_MSG(!(im && im->narrow) || narrow == 3, "%s %s: %u of 3 cases packed narrow",
+              set->name, fc->name, narrow);
+}
+
 static void set_suite(const mnv3_kernel_set *set, const mnv3_kernels *k) {
     const mnv3_row *pw = k->row[MNV3_ROW_POINTWISE], *dw = k->row[MNV3_ROW_DEPTHWISE];
     const mnv3_row *conv = k->row[MNV3_ROW_CONV], *fc = k->row[MNV3_ROW_FC];
@@ -443,6 +464,7 @@ static void set_suite(const mnv3_kernel_set *set, const mnv3_kernels *k) {
     ++n;
     tc_free(&c);
     CHECK_MSG(ok == n, "%s %s: %u of %u cases match the reference", set->name, fc->name, ok, n);
+    fc_narrow_cases(set, fc);
 }
 
 /* The set's vector requantization on its own, on many more values than layers reach,
