@@ -930,11 +930,14 @@ void mnv3_q8_conv_driver(const mnv3_row *row, const mnv3_conv_args *a) {
  * longest is 1280) runs on the reference, on weights its row leaves unpacked. */
 #define Q8_FC_STACK 8192u
 
-/* Whether every w - weight_zp of l fits in int8 (a narrow impl's packing). */
+/* Whether every w - weight_zp of l fits in int8 (a narrow impl's packing). With a zero
+ * point of 0, TFLite's symmetric weights, every one does: no scan, which the packing and
+ * each context's parameters would otherwise repeat. */
 static int weights_fit_int8(const mnv3_layer *l) {
     const int8_t *w = (const int8_t *)l->weight;
     const size_t n = (size_t)gemm_k_total(l) * l->out_channels;
     size_t i;
+    if (l->weight_zp == 0) return 1;
     for (i = 0; i < n; ++i) {
         const int32_t d = (int32_t)w[i] - l->weight_zp;
         if (d < -128 || d > 127) return 0;
