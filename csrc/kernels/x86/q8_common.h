@@ -377,6 +377,15 @@ static Q8X_ATTR void q8x_prepare_rows(const mnv3_q8_prepare_args *p) {
                      : p->gate_split ? Q8X_GATE_SPLIT
                      : p->params->gate_plain ? Q8X_GATE_PLAIN
                                              : Q8X_GATE_ANY;
+    /* Locals, not p's fields: the rows' stores may alias p, and rows are often a single
+     * vector long, so reloading the fields per row showed in profiles. */
+    const int8_t *x = p->x;
+    unsigned char *dst = p->dst;
+    int32_t *const row_sums = p->row_sums;
+    const mnv3_q8_gate *const gate = p->gate;
+    const size_t x_stride = p->x_stride, dst_stride = p->dst_stride;
+    const uint32_t rows = p->rows, k = p->k, kpad = p->kpad;
+    const int32_t in_zp = p->in_zp;
     uint32_t r;
     gc.xzp = gc.gzp = gc.lo = gc.hi = _mm256_setzero_si256();
     gc.zp = _mm256_set1_epi32(p->in_zp);
@@ -402,12 +411,11 @@ static Q8X_ATTR void q8x_prepare_rows(const mnv3_q8_prepare_args *p) {
         gs.shift = _mm_cvtsi32_si128(15 - p->gate->qmul.shift);
     }
 #define Q8X_PREPARE_ROWS(form, format)                                                       \
-    for (r = 0; r < p->rows; ++r) {                                                          \
-        const int32_t sum = q8x_prepare_row(                                                 \
-            p->x + (size_t)r * p->x_stride, p->k, p->kpad, p->gate, &grq, &gs,               \
-            format == MNV3_Q8_A_S16 ? &gc16 : &gc, form, p->in_zp, format,                   \
-            p->dst + (size_t)r * p->dst_stride);                                             \
-        if (p->row_sums) p->row_sums[r] = sum;                                               \
+    for (r = 0; r < rows; ++r, x += x_stride, dst += dst_stride) {                           \
+        const int32_t sum = q8x_prepare_row(x, k, kpad, gate, &grq, &gs,                     \
+                                            format == MNV3_Q8_A_S16 ? &gc16 : &gc, form,     \
+                                            in_zp, format, dst);                             \
+        if (row_sums) row_sums[r] = sum;                                                     \
     }
 #define Q8X_PREPARE_FORMATS(form)                                                            \
     switch (p->format) {                                                                     \
