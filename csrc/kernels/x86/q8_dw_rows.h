@@ -116,6 +116,19 @@ static void dw_pack(const mnv3_q8_weights *w, void *packed) {
     }
 }
 
+/* dst[0, n) = 0. Inline stores: the spans are a padding column or a channel tail, and a
+ * library memset per converted column showed in profiles. */
+Q8X_INLINE void dw_zero(int16_t *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 16u <= n; i += 16u)
+        _mm256_storeu_si256((__m256i *)(void *)(dst + i), _mm256_setzero_si256());
+    if (i + 8u <= n) {
+        _mm_storeu_si128((__m128i *)(void *)(dst + i), _mm_setzero_si128());
+        i += 8u;
+    }
+    for (; i < n; ++i) dst[i] = 0;
+}
+
 /* dst[0, n) = src[0, n) - zp as int16. */
 Q8X_INLINE void dw_widen(const int8_t *src, size_t n, int16_t zp, int16_t *dst) {
     const __m256i zx = _mm256_set1_epi16(zp);
@@ -145,17 +158,17 @@ static Q8X_ATTR void dw_convert_row(const mnv3_q8_dw_call *a, const int8_t *src,
     const uint32_t inside_lo = a->pad_left < cols ? a->pad_left : cols;
     const uint32_t inside_hi = a->pad_left + a->in_width < cols ? a->pad_left + a->in_width : cols;
     uint32_t j;
-    memset(dst, 0, (size_t)inside_lo * cpad * sizeof *dst);
+    dw_zero(dst, (size_t)inside_lo * cpad);
     if (cpad == C) {
         dw_widen(src, (size_t)(inside_hi - inside_lo) * C, zp, dst + (size_t)inside_lo * cpad);
     } else {
         for (j = inside_lo; j < inside_hi; ++j) {
             int16_t *d = dst + (size_t)j * cpad;
             dw_widen(src + (size_t)(j - a->pad_left) * C, C, zp, d);
-            memset(d + C, 0, (cpad - C) * sizeof *d);
+            dw_zero(d + C, cpad - C);
         }
     }
-    memset(dst + (size_t)inside_hi * cpad, 0, (size_t)(cols - inside_hi) * cpad * sizeof *dst);
+    dw_zero(dst + (size_t)inside_hi * cpad, (size_t)(cols - inside_hi) * cpad);
 }
 
 typedef struct dw_convert_ctx {
