@@ -349,17 +349,25 @@ static void fc_narrow_cases(const mnv3_kernel_set *set, const mnv3_row *fc) {
     const mnv3_q8_gemm_impl *im = (const mnv3_q8_gemm_impl *)fc->impl;
     uint32_t i, n = 0, ok = 0, narrow = 0;
     tc_case c;
-    for (i = 0; i < 6; ++i) {
-        tc_fc(&c, TC_Q8, 181 + 67 * (i / 2), 182 + 33 * (i / 2), i == 5);
-        c.layer.weight_zp = i % 2 ? 100 : 0;
+    /* Per size: weight zero point 0 (narrow), 100 (wide: w - 100 leaves int8) and -20 with
+     * weights up to 107 (narrow, with a zero point to account for). */
+    for (i = 0; i < 9; ++i) {
+        tc_fc(&c, TC_Q8, 181 + 67 * (i / 3), 182 + 33 * (i / 3), i == 8);
+        c.layer.weight_zp = i % 3 == 0 ? 0 : i % 3 == 1 ? 100 : -20;
+        if (i % 3 == 2) {
+            int8_t *w = (int8_t *)c.weight;
+            size_t j;
+            for (j = 0; j < (size_t)c.layer.in_channels * c.layer.out_channels; ++j)
+                if (w[j] > 107) w[j] = 107;
+        }
         if (im && im->narrow) narrow += mnv3_q8_fc_impl(fc, &c.layer) != im;
-        ok += check_row(fc, &c, i % 3 == 0);
+        ok += check_row(fc, &c, i % 4 == 0);
         ++n;
         tc_free(&c);
     }
     CHECK_MSG(ok == n, "%s %s: %u of %u narrow-or-wide cases match the reference", set->name,
               fc->name, ok, n);
-    CHECK_MSG(!(im && im->narrow) || narrow == 3, "%s %s: %u of 3 cases packed narrow",
+    CHECK_MSG(!(im && im->narrow) || narrow == 6, "%s %s: %u of 6 cases packed narrow",
               set->name, fc->name, narrow);
 }
 

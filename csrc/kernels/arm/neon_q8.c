@@ -586,24 +586,80 @@ GEMM(8)
 #endif
 #undef GEMM
 
-static const mnv3_q8_gemm_impl s16_impl = {
-    MNV3_Q8_A_S16,
-    S16_MR,
+/* The classifier and the squeeze-excite layers read every weight once, from memory, so
+ * their time is their weights' bytes, and the boards without a dot product are those
+ * with the least bandwidth. Where every w - weight_zp of such a layer fits int8
+ * (mnv3_q8_fc_impl), it runs on the raw bytes instead: the input as int8 (the 8-bit
+ * format, its zero point folded into the biases), the weights as int8 panels of
+ * [k / 8][8 columns][8 k], half the bytes of the int16 ones. SMULL makes a column's eight
+ * int16 products (at most 128 x 128, which fits) and SADALP adds them in pairs to its
+ * four int32 lanes: two instructions for eight multiply-accumulates and no widening,
+ * where SMLAL by lane on int16 needs two for eight. A weight zero point comes in as the
+ * row's term. */
+#define S16_FC_KR 8
+static void mnv3_q8_gemv_1x8c8__neon(const mnv3_q8_gemm_tile *t) {
+    const int32_t *bias = (const int32_t *)t->w;
+    const int8_t *w = (const int8_t *)(const void *)(bias + S16_NR);
+    const int8_t *a = (const int8_t *)t->a;
+    const char *pf = *t->pf, *pf_end = t->pf_end;
+    const int32x4_t zero = vdupq_n_s32(0);
+    int32x4_t q0 = zero, q1 = zero, q2 = zero, q3 = zero, q4 = zero, q5 = zero, q6 = zero,
+              q7 = zero, out[2];
+    uint32_t k, half;
+    for (k = 0; k < t->k; k += S16_FC_KR) {
+        const int8x8_t x = vld1_s8(a + k);
+        MNV3_PREFETCH_STEP(pf, pf_end);
+#define MAC(c) q##c = vpadalq_s16(q##c, vmull_s8(x, vld1_s8(w + 8 * c)));
+        MAC(0) MAC(1) MAC(2) MAC(3) MAC(4) MAC(5) MAC(6) MAC(7)
+#undef MAC
+        w += 8 * S16_NR;
+    }
+    *t->pf = pf;
+#define SUM2(q) vpadd_s32(vget_low_s32(q), vget_high_s32(q))
+    out[0] = vcombine_s32(vpadd_s32(SUM2(q0), SUM2(q1)), vpadd_s32(SUM2(q2), SUM2(q3)));
+    out[1] = vcombine_s32(vpadd_s32(SUM2(q4), SUM2(q5)), vpadd_s32(SUM2(q6), SUM2(q7)));
+#undef SUM2
+    for (half = 0; half < 2; ++half) {
+        out[half] = vaddq_s32(out[half], vld1q_s32(bias + 4 * half));
+        if (t->row_terms) out[half] = vaddq_s32(out[half], vdupq_n_s32(t->row_terms[0]));
+    }
+    nq8_store_rows_8(t, 1, out);
+}
+
+static const mnv3_q8_gemm_impl s16_fc_narrow_impl = {
+    MNV3_Q8_A_S8,
+    1,
     S16_NR,
-    S16_KR,
-    {mnv3_q8_gemm_1x8__neon, mnv3_q8_gemm_2x8__neon, mnv3_q8_gemm_3x8__neon,
-     mnv3_q8_gemm_4x8__neon,
-#if defined(__aarch64__)
-     mnv3_q8_gemm_5x8__neon, mnv3_q8_gemm_6x8__neon, mnv3_q8_gemm_7x8__neon,
-     mnv3_q8_gemm_8x8__neon
-#endif
-    },
+    S16_FC_KR,
+    {mnv3_q8_gemv_1x8c8__neon},
     &ops,
-    1, /* panels of [k][8 columns], k padded to S16_KR */
+    0, /* interleaved by kr: [k / 8][8 columns][8 k] */
     MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_ADD | MNV3_Q8_FUSE_SUMS,
     0,
     NULL,
 };
+
+/* The GEMM's impl; the classifier's is the same with its narrow packing. */
+#define S16_IMPL(narrow)                                                                     \
+    {                                                                                        \
+        MNV3_Q8_A_S16, S16_MR, S16_NR, S16_KR, {S16_GEMMS}, &ops,                            \
+        1, /* panels of [k][8 columns], k padded to S16_KR */                                \
+        MNV3_Q8_FUSE_LUT | MNV3_Q8_FUSE_ADD | MNV3_Q8_FUSE_SUMS, 0, narrow,                  \
+    }
+#if defined(__aarch64__)
+#define S16_GEMMS                                                                            \
+    mnv3_q8_gemm_1x8__neon, mnv3_q8_gemm_2x8__neon, mnv3_q8_gemm_3x8__neon,                  \
+        mnv3_q8_gemm_4x8__neon, mnv3_q8_gemm_5x8__neon, mnv3_q8_gemm_6x8__neon,              \
+        mnv3_q8_gemm_7x8__neon, mnv3_q8_gemm_8x8__neon
+#else
+#define S16_GEMMS                                                                            \
+    mnv3_q8_gemm_1x8__neon, mnv3_q8_gemm_2x8__neon, mnv3_q8_gemm_3x8__neon,                  \
+        mnv3_q8_gemm_4x8__neon
+#endif
+static const mnv3_q8_gemm_impl s16_impl = S16_IMPL(NULL);
+static const mnv3_q8_gemm_impl s16_fc_impl = S16_IMPL(&s16_fc_narrow_impl);
+#undef S16_GEMMS
+#undef S16_IMPL
 
 /* ------------------------------------------------------------------------------------ */
 /* Depthwise: SMLAL of int16 x - in_zp by int16 w - weight_zp, 8 channels per group      */
@@ -935,8 +991,11 @@ static const mnv3_row conv_row = {
 Q8_GEMM_ROW(s16_pointwise_row, S16_GEMM_NAME, MNV3_ROW_POINTWISE,
             .pointwise = mnv3_q8_pointwise_driver, mnv3_q8_gemm_row_packed_bytes,
             mnv3_q8_pointwise_workspace, S16_NR, &s16_impl);
-Q8_GEMM_ROW(s16_fc_row, "q8_gemv_1x8__neon", MNV3_ROW_FC, .fc = mnv3_q8_fc_driver,
-            mnv3_q8_fc_row_packed_bytes, mnv3_no_workspace, S16_NR, &s16_impl);
+static const mnv3_row s16_fc_row = {
+    "q8_gemv_1x8__neon", MNV3_ROW_FC, MNV3_DTYPE_I8, MNV3_DTYPE_I8, MNV3_DTYPE_I8, S16_NR,
+    mnv3_q8_fc_row_packed_bytes, mnv3_q8_fc_row_pack, mnv3_q8_params_bytes, mnv3_q8_fc_prepare,
+    mnv3_no_workspace, {.fc = mnv3_q8_fc_driver}, &s16_fc_impl,
+};
 
 static const mnv3_row depthwise_row = {
     "q8_dwconv_8c__neon", MNV3_ROW_DEPTHWISE, MNV3_DTYPE_I8, MNV3_DTYPE_I8, MNV3_DTYPE_I8, 1,
