@@ -75,7 +75,9 @@ CALIB_ITERATIONS = 10000
 # Integer multiply-accumulates (the int8 kernels) have pipes of their own, `int_pipes`,
 # keyed by width like `pipes`, and count their lane MACs as the kernels use them:
 # vpdpbusd 4 per 32-bit lane (zmm 64, ymm 32), vpmaddwd 2 per 32-bit lane (ymm 16), sdot 4
-# per 32-bit lane (16), smmla 32, smlal/smlal2 and vmlal.s16 one per 32-bit lane (4).
+# per 32-bit lane (16), smmla 32, smlal/smlal2 and vmlal.s16 one per 32-bit lane (4),
+# smull/vmull of bytes one per 16-bit lane (8; the pairwise add that accumulates the
+# products, sadalp, is not counted).
 #
 # | core            | int8 instruction (width)   | pipes | source |
 # |-----------------|----------------------------|-------|--------|
@@ -134,16 +136,16 @@ CORES: Dict[str, List[Core]] = {
         Core("cortex-a72", {128: 1, 64: 2, 0: 2}, "1 x 128-bit FMLA (2 x 64-bit)", {128: 1},
              lacks=("sdot", "udot", "smmla", "ummla", "usmmla", "fp16")),
         Core("cortex-a76", {128: 2, 64: 2, 0: 2}, "2 x 128-bit FMLA (V0, V1)", {128: 2},
-             {"smlal": 1}, lacks=("smmla", "ummla", "usmmla")),
+             {"smlal": 1, "smull": 1}, lacks=("smmla", "ummla", "usmmla")),
         Core("neoverse-n1", {128: 2, 64: 2, 0: 2}, "2 x 128-bit FMLA (V0, V1)", {128: 2},
-             {"smlal": 1}, lacks=("smmla", "ummla", "usmmla")),
+             {"smlal": 1, "smull": 1}, lacks=("smmla", "ummla", "usmmla")),
     ],
     "armv7": [
         Core("cortex-a53", {128: 1, 64: 1, 0: 1}, "1 x 128-bit VFMA/VMLA", {128: 1}),
         Core("cortex-a55", {128: 1, 64: 2, 0: 2}, "1 x 128-bit VFMA/VMLA (2 x 64-bit)", {128: 1}),
         Core("cortex-a72", {128: 1, 64: 2, 0: 2}, "1 x 128-bit VFMA/VMLA (2 x 64-bit)", {128: 1}),
         Core("neoverse-n1", {128: 2, 64: 2, 0: 2}, "2 x 128-bit VFMA/VMLA (V0, V1)", {128: 2},
-             {"smlal": 1}),
+             {"smlal": 1, "vmull": 1}),
     ],
 }
 
@@ -209,7 +211,8 @@ ISAS: Dict[str, Isa] = {
 
 FP16_ARITH = re.compile(r"^f(mla|mls|mul|add|sub|max|min)\s+v\d+\.[48]h\b")
 INT_MACS = re.compile(r"^(\{vex\})?(vpdpbusds?|vpdpwssds?|vpmaddwd)$|^(sdot|udot|usdot|sudot|"
-                      r"smmla|ummla|usmmla|[su]mlal2?|vmlal\.[su](8|16|32))$")
+                      r"smmla|ummla|usmmla|[su]mlal2?|[su]mull2?|vmlal\.[su](8|16|32)|"
+                      r"vmull\.[su]8)$")
 
 
 def mac_key(isa: str, mnem: str, width: int):
@@ -217,7 +220,7 @@ def mac_key(isa: str, mnem: str, width: int):
     floating point, ('int', width, mnemonic) for integer ones (Core.int_pipes)."""
     if INT_MACS.match(mnem):
         name = re.sub(r"^\{vex\}", "", mnem)
-        return ("int", width, re.sub(r"^([su]mlal)2$", r"\1", name))
+        return ("int", width, re.sub(r"^([su]mlal|[su]mull)2$", r"\1", name))
     return width
 
 
@@ -266,6 +269,8 @@ def mac_info(isa: str, mnem: str, ops: str) -> Optional[Tuple[int, int]]:
     if isa == "aarch64":
         if re.match(r"^[su]mlal2?$", mnem):
             return 128, 4 if ".4s" in ops.split(",")[0] else 8 if ".8h" in ops.split(",")[0] else 2
+        if re.match(r"^[su]mull2?$", mnem) and ".8h" in ops.split(",")[0]:
+            return 128, 8  # bytes multiplied into 16-bit lanes: an int8 kernel's products
         if mnem in ("fmla", "fmls"):
             arr = re.search(r"\.(\d+)([bhsd])\b", ops.split(",")[0])
             if not arr:  # scalar by-element: fmla s0, s1, v2.s[0]
@@ -288,6 +293,8 @@ def mac_info(isa: str, mnem: str, ops: str) -> Optional[Tuple[int, int]]:
         m = re.match(r"vmlal\.[su](8|16|32)$", mnem)
         if m:
             return 128, 128 // (2 * int(m.group(1)))
+        if re.match(r"vmull\.[su]8$", mnem):
+            return 128, 8
         m = re.match(r"v(fma|fms|mla|mls|fnma|fnms)\.f(32|16)$", mnem)
         if not m:
             return None
