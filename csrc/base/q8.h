@@ -177,6 +177,17 @@ static inline int8_t mnv3_q8_quantize_one(float x, float scale, int32_t zp) {
     return (int8_t)mnv3_q8_clamp(v, -128, 127);
 }
 
+/* A SIMD QUANTIZE may multiply by fl(1 / scale) instead of dividing when that reciprocal
+ * is a normal float (the NEON one does: division is slow there). Each of the reciprocal, the product and the quotient is within one
+ * ulp, in any rounding mode, so wherever |x / scale| < 1024 the product and the quotient
+ * differ by less than 1024 * 3 * 2^-23 < MNV3_Q8IN_TIE_MARGIN: a product farther than the
+ * margin from every tie (k + 0.5) rounds to the quotient's integer, and the vectors divide
+ * only when some lane is that close. Beyond 1024 both saturate. */
+#define MNV3_Q8IN_TIE_MARGIN (1.0f / 2048.0f)
+static inline int mnv3_q8in_reciprocal_exact(float scale) {
+    return scale >= 1e-30f && scale <= 1e30f; /* NaN fails both */
+}
+
 /* TFLite QUANTIZE of floats (mnv3_q8_quantize_one on each) and DEQUANTIZE. */
 void mnv3_q8_quantize(const float *x, size_t n, float scale, int32_t zp, int8_t *out);
 void mnv3_q8_dequantize(const int8_t *x, size_t n, float scale, int32_t zp, float *out);

@@ -5,6 +5,7 @@
  *     nearly exact .5 ties, the saturation thresholds), on tiny and huge scales and every
  *     kind of zero point, on a sweep over the float bit patterns, at every length from 0
  *     to 70 and from pointers off any vector alignment, with nothing written past the end;
+ *     and every float within 40 ulps of a tie, where a reciprocal and a division may part;
  *   - uint8 bytes to int8 and three byte planes into NHWC, the same way.
  * Every set id resolves conversions, whatever the element types. */
 #include <float.h>
@@ -160,6 +161,22 @@ static void quantize_suite(const char *set, const mnv3_q8_input_ops *ops, buffer
     CHECK_MSG(bad == 0, "%s: %u quantizations differ from mnv3_q8_quantize_one", set, bad);
 }
 
+/* Quantizes b->x[0, n) with the set and by definition; returns 1 (and reports the first
+ * difference, while `bad` is below 5) when they differ. */
+static uint32_t block_differs(const char *set, const char *what, const mnv3_q8_input_ops *ops,
+                             buffers *b, size_t n, float scale, int32_t zp, uint32_t bad) {
+    size_t i;
+    for (i = 0; i < n; ++i) b->want[i] = mnv3_q8_quantize_one(b->x[i], scale, zp);
+    memset(b->got, GUARD_BYTE, n + GUARD);
+    ops->quantize(b->x, n, scale, zp, b->got);
+    i = first_difference(b->got, b->want, n);
+    if (i == n) return 0;
+    if (bad < 5)
+        fprintf(stderr, "  %s %s scale %g: x = %a: %d, want %d\n", set, what, (double)scale,
+                i < n ? (double)b->x[i] : 0.0, b->got[i], i < n ? b->want[i] : 0);
+    return 1;
+}
+
 /* Float bit patterns from the whole range, a block at a time, on a few scales. */
 static void sweep_suite(const char *set, const mnv3_q8_input_ops *ops, buffers *b) {
     static const float sweep_scales[] = {1.0f / 127.5f, 0.75f, 1e-40f};
@@ -170,19 +187,41 @@ static void sweep_suite(const char *set, const mnv3_q8_input_ops *ops, buffers *
         const int32_t zp = (int32_t)s * 61 - 64;
         uint64_t u = s;
         while (u <= UINT32_MAX) {
-            size_t n = 0, i;
+            size_t n = 0;
             for (; n < block && u <= UINT32_MAX; ++n, u += step)
                 b->x[n] = bits_to_float((uint32_t)u);
-            for (i = 0; i < n; ++i) b->want[i] = mnv3_q8_quantize_one(b->x[i], scale, zp);
-            memset(b->got, GUARD_BYTE, n + GUARD);
-            ops->quantize(b->x, n, scale, zp, b->got);
-            i = first_difference(b->got, b->want, n);
-            if (i != n && bad++ < 5)
-                fprintf(stderr, "  %s sweep scale %g: x = %a: %d, want %d\n", set, (double)scale,
-                        i < n ? (double)b->x[i] : 0.0, b->got[i], i < n ? b->want[i] : 0);
+            bad += block_differs(set, "sweep", ops, b, n, scale, zp, bad);
         }
     }
     CHECK_MSG(bad == 0, "%s: %u blocks of the float sweep differ", set, bad);
+}
+
+/* Every float within 40 ulps of each tie (k + 0.5) * scale that does not saturate, on
+ * scales whose reciprocal is inexact: where multiplying by the reciprocal and dividing
+ * can round apart (a set that multiplies divides near a tie, MNV3_Q8IN_TIE_MARGIN). */
+static void tie_suite(const char *set, const mnv3_q8_input_ops *ops, buffers *b) {
+    static const float tie_scales[] = {1.0f / 127.5f, 0.017352f, 0.1f, 1.0f / 3.0f, 0.0123457f,
+                                       7.3e-3f, 3.0f, 1e-29f, 9e29f};
+    uint32_t s, bad = 0;
+    for (s = 0; s < sizeof tie_scales / sizeof *tie_scales; ++s) {
+        const float scale = tie_scales[s];
+        const int32_t zp = (int32_t)(s * 37u % 256u) - 128;
+        int k;
+        for (k = -260; k < 260; ++k) {
+            const float tie = ((float)k + 0.5f) * scale;
+            float up = tie, down = tie;
+            size_t n = 0;
+            int d;
+            for (d = 0; d < 40; ++d) {
+                b->x[n++] = up;
+                b->x[n++] = down;
+                up = nextafterf(up, INFINITY);
+                down = nextafterf(down, -INFINITY);
+            }
+            bad += block_differs(set, "tie", ops, b, n, scale, zp, bad);
+        }
+    }
+    CHECK_MSG(bad == 0, "%s: %u windows around ties differ", set, bad);
 }
 
 static void bytes_suite(const char *set, const mnv3_q8_input_ops *ops, buffers *b) {
@@ -239,6 +278,7 @@ static void sets_suite(buffers *b) {
         printf("int8 input conversions of kernel set %s\n", sets[i]->name);
         quantize_suite(sets[i]->name, ops, b);
         sweep_suite(sets[i]->name, ops, b);
+        tie_suite(sets[i]->name, ops, b);
         bytes_suite(sets[i]->name, ops, b);
     }
 }

@@ -10,7 +10,13 @@
  * and keeps the conversion to int32 in range. Rounding half away from zero is FCVTAS on
  * AArch64, and on ARMv7 trunc(r) plus the sign of a fraction of at least one half (exact
  * below 2^23, a no-op above). SQXTN narrows with the final clamp to [-128, 127]. The loops
- * around these vectors are simd_q8_input.h's. */
+ * around these vectors are simd_q8_input.h's.
+ *
+ * Division is slow on these cores (four VFP divisions a vector on ARMv7), so 16 floats
+ * are first multiplied by the reciprocal (mnv3_q8in_reciprocal_exact) and the clamped
+ * products rounded to nearest (FRINTN; on ARMv7, whose NEON always rounds to nearest, by
+ * adding and subtracting 1.5 * 2^23), which is exact unless a lane lies within
+ * MNV3_Q8IN_TIE_MARGIN of a tie; only then are they divided. */
 #include "kernels/kernels.h"
 
 #if defined(MNV3_HAVE_NEON_KERNELS)
@@ -22,7 +28,8 @@
 
 typedef struct q8in_quantizer {
     float scale;
-    float32x4_t divisor, lo, hi, half, minus_half;
+    float32x4_t divisor, lo, hi, half, minus_half, reciprocal, near_tie;
+    int use_reciprocal;
     int32x4_t zp;
 } q8in_quantizer;
 typedef int8x16_t q8in_bytes;
@@ -36,11 +43,24 @@ static q8in_quantizer q8in_quantizer_of(float scale, int32_t zp) {
     q.half = vdupq_n_f32(0.5f);
     q.minus_half = vdupq_n_f32(-0.5f);
     q.zp = vdupq_n_s32(zp);
+    q.use_reciprocal = mnv3_q8in_reciprocal_exact(scale);
+    q.reciprocal = vdupq_n_f32(q.use_reciprocal ? 1.0f / scale : 0.0f);
+    q.near_tie = vdupq_n_f32(0.5f - MNV3_Q8IN_TIE_MARGIN);
     return q;
 }
 
-/* 4 floats from x to their quantized values as int32 (before the final clamp). */
-N_INLINE int32x4_t quantize4(const q8in_quantizer *q, const float *x) {
+/* Whether any lane of a comparison mask is set. */
+N_INLINE int any_lane(uint32x4_t m) {
+#if defined(__aarch64__)
+    return vmaxvq_u32(m) != 0;
+#else
+    const uint32x2_t h = vorr_u32(vget_low_u32(m), vget_high_u32(m));
+    return (vget_lane_u32(h, 0) | vget_lane_u32(h, 1)) != 0;
+#endif
+}
+
+/* The division path, as described above. */
+N_INLINE int32x4_t quantize4_divided(const q8in_quantizer *q, const float *x) {
     float32x4_t r;
 #if defined(__aarch64__)
     r = vdivq_f32(vld1q_f32(x), q->divisor);
@@ -67,11 +87,41 @@ N_INLINE int32x4_t quantize4(const q8in_quantizer *q, const float *x) {
 #endif
 }
 
+/* Lane-wise x * reciprocal, clamped, rounded to nearest, plus the zero point; near gains
+ * the lanes within the margin of a tie. */
+N_INLINE int32x4_t quantize4_by_reciprocal(const q8in_quantizer *q, const float *x,
+                                           uint32x4_t *near) {
+    float32x4_t p = vmulq_f32(vld1q_f32(x), q->reciprocal), n;
+    p = vminq_f32(vbslq_f32(vcgtq_f32(p, q->lo), p, q->lo), q->hi);
+#if defined(__aarch64__)
+    n = vrndnq_f32(p);
+#else
+    n = vsubq_f32(vaddq_f32(p, vdupq_n_f32(12582912.0f)), vdupq_n_f32(12582912.0f));
+#endif
+    *near = vorrq_u32(*near, vcgeq_f32(vabdq_f32(p, n), q->near_tie));
+    return vaddq_s32(vcvtq_s32_f32(n), q->zp);
+}
+
+/* 16 floats from x to bytes: by the reciprocal, or by division when a lane is near a tie
+ * (one test per 16: moving a mask to a core register stalls in-order cores). */
 N_INLINE int8x16_t q8in_quantize16(const q8in_quantizer *q, const float *x) {
-    const int16x8_t low =
-        vcombine_s16(vqmovn_s32(quantize4(q, x)), vqmovn_s32(quantize4(q, x + 4)));
-    const int16x8_t high =
-        vcombine_s16(vqmovn_s32(quantize4(q, x + 8)), vqmovn_s32(quantize4(q, x + 12)));
+    int32x4_t v0, v1, v2, v3;
+    int16x8_t low, high;
+    uint32x4_t near = vdupq_n_u32(0);
+    if (q->use_reciprocal) {
+        v0 = quantize4_by_reciprocal(q, x, &near);
+        v1 = quantize4_by_reciprocal(q, x + 4, &near);
+        v2 = quantize4_by_reciprocal(q, x + 8, &near);
+        v3 = quantize4_by_reciprocal(q, x + 12, &near);
+    }
+    if (!q->use_reciprocal || any_lane(near)) {
+        v0 = quantize4_divided(q, x);
+        v1 = quantize4_divided(q, x + 4);
+        v2 = quantize4_divided(q, x + 8);
+        v3 = quantize4_divided(q, x + 12);
+    }
+    low = vcombine_s16(vqmovn_s32(v0), vqmovn_s32(v1));
+    high = vcombine_s16(vqmovn_s32(v2), vqmovn_s32(v3));
     return vcombine_s8(vqmovn_s16(low), vqmovn_s16(high));
 }
 
