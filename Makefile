@@ -314,6 +314,25 @@ test-arm64-fp16:
 	        $(QEMU_AARCH64) -L /usr/aarch64-linux-gnu build-test-arm64/tests/test_half || exit 1; \
 	done
 
+# --- The ARM sources under an older clang ---------------------------------------------------
+#   make check-clang-arm   every library source compiled by $(CLANG_ARM) for AArch64 (with
+#                          the default -march and with fp16, dotprod and i8mm in it) and for
+#                          ARMv7, warnings as errors. How an AArch64 set enables its extension
+#                          differs between clang versions (kernels.h); Debian 12's clang is 14.
+CLANG_ARM ?= clang-14
+CLANG_ARM_TARGETS := "--target=aarch64-linux-gnu" \
+    "--target=aarch64-linux-gnu -march=armv8.6-a+fp16+dotprod+i8mm" \
+    "--target=armv7a-linux-gnueabihf -mfpu=neon-vfpv4 -mfloat-abi=hard"
+.PHONY: check-clang-arm
+check-clang-arm:
+	@for t in $(CLANG_ARM_TARGETS); do \
+	    echo "$(CLANG_ARM) $$t"; \
+	    for f in $(LIB_SRCS); do \
+	        $(CLANG_ARM) $$t -std=c99 -O2 $(WARN) -Werror -Iinclude -Icsrc -c -o /dev/null $$f \
+	            || exit 1; \
+	    done; \
+	done
+
 # --- Static kernel estimates with llvm-mca ------------------------------------------------
 #   make mca          the x86-64, AArch64 and ARMv7 kernel sources compiled to assembly with
 #                     this Makefile's compiler and flags (a cross gcc for the foreign ones;

@@ -168,10 +168,14 @@ static const mnv3_kernel_set *const kernel_sets[] = {
 #if defined(MNV3_HAVE_NEON_KERNELS)
     &mnv3_kernel_set_neon,
     &mnv3_kernel_set_neon_f16w,
-#if defined(__aarch64__)
+#if defined(MNV3_HAVE_NEON_FP16)
     &mnv3_kernel_set_neon_f16,
     &mnv3_kernel_set_neon_f16_f32w,
+#endif
+#if defined(MNV3_HAVE_NEON_I8MM)
     &mnv3_kernel_set_neoni8mm_q8,
+#endif
+#if defined(MNV3_HAVE_NEON_DOT)
     &mnv3_kernel_set_neondot_q8,
 #endif
     &mnv3_kernel_set_neon_q8,

@@ -43,6 +43,28 @@
 #endif
 #endif
 
+/* The AArch64 float16-arithmetic, dot-product and int8 matrix-multiply sets are chosen at
+ * run time, their functions compiled for the extension by a target attribute. clang
+ * before 16 (Apple clang before 15) takes no architecture in that attribute on AArch64
+ * and declares those intrinsics only when the whole file targets the extension
+ * (-march=...+fp16, +dotprod, +i8mm), so with it a set is built only then. */
+#if defined(MNV3_HAVE_NEON_KERNELS) && defined(__aarch64__)
+#if defined(__clang__) && ((defined(__apple_build_version__) && __clang_major__ < 15) ||   \
+                           (!defined(__apple_build_version__) && __clang_major__ < 16))
+#define MNV3_NEON_EXTENSIONS_BY_FILE 1
+#endif
+#if !defined(MNV3_NEON_EXTENSIONS_BY_FILE) || defined(__ARM_FEATURE_FP16_VECTOR_ARITHMETIC)
+#define MNV3_HAVE_NEON_FP16 1
+#endif
+#if !defined(MNV3_NEON_EXTENSIONS_BY_FILE) || defined(__ARM_FEATURE_DOTPROD)
+#define MNV3_HAVE_NEON_DOT 1
+#endif
+#if defined(MNV3_HAVE_NEON_DOT) &&                                                           \
+    (!defined(MNV3_NEON_EXTENSIONS_BY_FILE) || defined(__ARM_FEATURE_MATMUL_INT8))
+#define MNV3_HAVE_NEON_I8MM 1
+#endif
+#endif
+
 /* Largest depthwise kernel side the drivers walk rows for. */
 #define MNV3_DW_MAX_KERNEL 11
 /* Largest dense conv (stem) kernel side the drivers walk rows for. */

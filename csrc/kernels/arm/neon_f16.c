@@ -3,7 +3,7 @@
  * configured with MNV3_PRECISION_RELAXED on a CPU with asimdhp (dispatch.c). */
 #include "kernels/float_impl.h"
 
-#if defined(MNV3_HAVE_NEON_KERNELS) && defined(__aarch64__)
+#if defined(MNV3_HAVE_NEON_FP16)
 #define SIMD_SET mnv3_kernel_set_neon_f16
 #define SIMD_NAME "neon-f16"
 #define SIMD_WTYPE MNV3_DTYPE_F16

@@ -16,7 +16,11 @@
 #include <string.h>
 
 #define SIMD_VARIANT 1
+#if defined(MNV3_NEON_EXTENSIONS_BY_FILE)
+#define SIMD_ATTR /* the file's -march has it */
+#else
 #define SIMD_ATTR __attribute__((target("arch=armv8.2-a+fp16")))
+#endif
 #define SIMD_SUPPORTED mnv3_cpu_has_asimdhp
 #define SIMD_ATYPE MNV3_DTYPE_F16
 #define SIMD_ARITH MNV3_DTYPE_F16

@@ -4,7 +4,7 @@
  * with MNV3_PRECISION_RELAXED on a CPU with asimdhp (dispatch.c). */
 #include "kernels/float_impl.h"
 
-#if defined(MNV3_HAVE_NEON_KERNELS) && defined(__aarch64__)
+#if defined(MNV3_HAVE_NEON_FP16)
 #include "base/half.h"
 
 #define SIMD_SET mnv3_kernel_set_neon_f16_f32w

@@ -1040,12 +1040,12 @@ int mnv3_cpu_has_neon_i8mm(void) {
 #endif
 }
 
-/* The I8MM set runs its FC on SDOT, so it needs both. */
-static int mnv3_cpu_has_neon_i8mm_dot(void) {
-    return mnv3_cpu_has_neon_i8mm() && mnv3_cpu_has_neon_dot();
-}
-
+#if defined(MNV3_HAVE_NEON_DOT)
+#if defined(MNV3_NEON_EXTENSIONS_BY_FILE)
+#define DOT_ATTR /* the file's -march has it */
+#else
 #define DOT_ATTR __attribute__((target("arch=armv8.2-a+dotprod")))
+#endif
 #define DOT_MR 4
 #define DOT_NR 16
 #define DROWS(X) X(0) X(1) X(2) X(3)
@@ -1170,6 +1170,7 @@ static const mnv3_row *const dot_rows[] = {
 const mnv3_kernel_set mnv3_kernel_set_neondot_q8 = {
     "neon-dot", 1u << MNV3_ISA_NEON, mnv3_cpu_has_neon_dot, dot_rows, &mnv3_q8_input_neon,
 };
+#endif /* MNV3_HAVE_NEON_DOT */
 /* ------------------------------------------------------------------------------------ */
 /* AArch64 I8MM: SMMLA, 2 x 8 by 8 x 2 per instruction, 4 rows x 16 columns             */
 /* ------------------------------------------------------------------------------------ */
@@ -1179,7 +1180,17 @@ const mnv3_kernel_set mnv3_kernel_set_neondot_q8 = {
  * one vector holds a pair of columns; each row pair's two 8-byte pieces are joined into
  * one vector per k step. Accumulator (pair p, columns 2q, 2q + 1) holds
  * [r0 c0, r0 c1, r1 c0, r1 c1]. */
+#if defined(MNV3_HAVE_NEON_I8MM)
+/* The I8MM set runs its FC on SDOT, so it needs both. */
+static int mnv3_cpu_has_neon_i8mm_dot(void) {
+    return mnv3_cpu_has_neon_i8mm() && mnv3_cpu_has_neon_dot();
+}
+
+#if defined(MNV3_NEON_EXTENSIONS_BY_FILE)
+#define MM_ATTR /* the file's -march has it */
+#else
 #define MM_ATTR __attribute__((target("arch=armv8.6-a+i8mm")))
+#endif
 #define MM_MR 4
 #define MM_NR 16
 #define MM_KR 8
@@ -1286,6 +1297,7 @@ static const mnv3_row *const mm_rows[] = {
 const mnv3_kernel_set mnv3_kernel_set_neoni8mm_q8 = {
     "neon-i8mm", 1u << MNV3_ISA_NEON, mnv3_cpu_has_neon_i8mm_dot, mm_rows, &mnv3_q8_input_neon,
 };
+#endif /* MNV3_HAVE_NEON_I8MM */
 #endif /* __aarch64__ */
 
 #else
