@@ -315,10 +315,11 @@ test-arm64-fp16:
 	done
 
 # --- The ARM sources under an older clang ---------------------------------------------------
-#   make check-clang-arm   every library source compiled by $(CLANG_ARM) for AArch64 (with
-#                          the default -march and with fp16, dotprod and i8mm in it) and for
-#                          ARMv7, warnings as errors. How an AArch64 set enables its extension
-#                          differs between clang versions (kernels.h); Debian 12's clang is 14.
+#   make check-clang-arm   every library source and the peak tool compiled by $(CLANG_ARM) for
+#                          AArch64 (with the default -march and with fp16, dotprod and i8mm
+#                          in it) and for ARMv7, warnings as errors. How an AArch64 set
+#                          enables its extension differs between clang versions (kernels.h);
+#                          Debian 12's clang is 14.
 CLANG_ARM ?= clang-14
 CLANG_ARM_TARGETS := "--target=aarch64-linux-gnu" \
     "--target=aarch64-linux-gnu -march=armv8.6-a+fp16+dotprod+i8mm" \
@@ -327,9 +328,9 @@ CLANG_ARM_TARGETS := "--target=aarch64-linux-gnu" \
 check-clang-arm:
 	@for t in $(CLANG_ARM_TARGETS); do \
 	    echo "$(CLANG_ARM) $$t"; \
-	    for f in $(LIB_SRCS); do \
-	        $(CLANG_ARM) $$t -std=c99 -O2 $(WARN) -Werror -Iinclude -Icsrc -c -o /dev/null $$f \
-	            || exit 1; \
+	    for f in $(LIB_SRCS) Sources/CMNV3Tools/peak.c; do \
+	        $(CLANG_ARM) $$t -std=c99 -O2 $(WARN) -Werror -Iinclude -Icsrc \
+	            -ISources/CMNV3Tools/include -c -o /dev/null $$f || exit 1; \
 	    done; \
 	done
 

@@ -241,15 +241,17 @@ __attribute__((noinline)) static double peak_int8_neon(uint64_t iterations) {
     return (double)iterations * CHAINS * 4 * 2;
 }
 
-__attribute__((target("arch=armv8.2-a+dotprod"), noinline)) static double peak_int8_sdot(
-    uint64_t iterations) {
+/* The extensions' instructions are written as their encodings (.inst), for every
+ * assembler: clang before 16 takes no target attribute on AArch64 and its assembler no
+ * .arch_extension for them. sdot v<i>.4s, v30.16b, v31.16b; smmla likewise. */
+__attribute__((noinline)) static double peak_int8_sdot(uint64_t iterations) {
     uint64_t n = iterations;
     __asm__ volatile(
         A64_REP10(A64_ZERO)
         "movi v30.16b, #1\n\t"
         "movi v31.16b, #1\n\t"
         "1:\n\t"
-#define A64_SDOT(i) "sdot v" #i ".4s, v30.16b, v31.16b\n\t"
+#define A64_SDOT(i) ".inst 0x4e9f97c0 + " #i "\n\t"
         A64_REP10(A64_SDOT)
         "subs %0, %0, #1\n\t"
         "b.ne 1b\n\t"
@@ -259,15 +261,14 @@ __attribute__((target("arch=armv8.2-a+dotprod"), noinline)) static double peak_i
     return (double)iterations * CHAINS * 16 * 2;
 }
 
-__attribute__((target("arch=armv8.6-a+i8mm"), noinline)) static double peak_int8_i8mm(
-    uint64_t iterations) {
+__attribute__((noinline)) static double peak_int8_i8mm(uint64_t iterations) {
     uint64_t n = iterations;
     __asm__ volatile(
         A64_REP10(A64_ZERO)
         "movi v30.16b, #1\n\t"
         "movi v31.16b, #1\n\t"
         "1:\n\t"
-#define A64_SMMLA(i) "smmla v" #i ".4s, v30.16b, v31.16b\n\t"
+#define A64_SMMLA(i) ".inst 0x4e9fa7c0 + " #i "\n\t"
         A64_REP10(A64_SMMLA)
         "subs %0, %0, #1\n\t"
         "b.ne 1b\n\t"
