@@ -593,9 +593,9 @@ GEMM(8)
  * format, its zero point folded into the biases), the weights as int8 panels of
  * [k / 8][8 columns][8 k], half the bytes of the int16 ones. SMULL makes a column's eight
  * int16 products (at most 128 x 128, which fits) and SADALP adds them in pairs to its
- * four int32 lanes: two instructions for eight multiply-accumulates and no widening,
- * where SMLAL by lane on int16 needs two for eight. A weight zero point comes in as the
- * row's term. */
+ * four int32 lanes: two instructions for eight multiply-accumulates, as SMLAL by lane on
+ * int16 takes, and no widening of the weights. A weight zero point comes in as the row's
+ * term. */
 #define S16_FC_KR 8
 static void mnv3_q8_gemv_1x8c8__neon(const mnv3_q8_gemm_tile *t) {
     const int32_t *bias = (const int32_t *)t->w;
